@@ -1,0 +1,52 @@
+# Thin wrapper over CMake. `make run` and `make test` are the two commands in README.md.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+
+.PHONY: all deps configure build run test unit fuzz-smoke bench install completions format clean asan
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Start the collector on its embedded defaults (state and events under ./var).
+run: build
+	@mkdir -p var
+	./$(BUILD)/tools/wec/wec serve
+
+# The whole suite: unit, integration and interop tests, then a short fuzz smoke run.
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@./scripts/fuzz-smoke.sh
+
+unit: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+fuzz-smoke: deps
+	@./scripts/fuzz-smoke.sh
+
+bench: build
+	@for b in $$(find $(BUILD)/bench -type f -perm -u+x -name '*_bench' | sort); do echo "== $$b"; $$b; done
+
+asan:
+	@$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DWEC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DWEC_BENCH=OFF"
+
+install: build
+	@cmake --install $(BUILD)
+
+completions: build
+	@cmake --build $(BUILD) --target completions
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) build-fuzz build-asan

@@ -1,0 +1,62 @@
+# Small helpers so that every component is declared the same way.
+
+# Warnings are errors for our own code (third-party headers are included as SYSTEM).
+function(wec_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Werror)
+  # g++ 12 reports -Wmaybe-uninitialized false positives inside libstdc++'s std::string when
+  # aggregates holding strings are brace-initialised at -O2 (GCC bug 105562 and friends).
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+  endif()
+endfunction()
+
+# wec_library(<component> SOURCES ... [DEPS ...])
+# Creates the static library wec_<component> from lib/<component>. Public headers live next to
+# the sources and are included as "<component>/<header>.hpp".
+function(wec_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(wec_${name} STATIC ${ARG_SOURCES})
+  add_library(wec::${name} ALIAS wec_${name})
+  target_include_directories(wec_${name} PUBLIC ${PROJECT_SOURCE_DIR}/lib)
+  target_link_libraries(wec_${name} PUBLIC ${ARG_DEPS})
+  wec_warnings(wec_${name})
+endfunction()
+
+# wec_test(<name> SOURCES ... [DEPS ...] [LABELS ...])
+# A GoogleTest executable registered with ctest (one ctest entry per TEST via gtest_discover_tests).
+# Tests find their data through the WEC_TEST_DATA and WEC_SHARED_DIR compile definitions.
+function(wec_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  target_compile_definitions(${name} PRIVATE
+    WEC_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"
+    WEC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    WEC_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  wec_warnings(${name})
+  include(GoogleTest)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()
+
+# wec_fuzzer(<name> SOURCES ... [DEPS ...]) — a libFuzzer target (only with WEC_FUZZ=ON, clang).
+function(wec_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  wec_warnings(${name})
+endfunction()
+
+# WEC_COMPONENTS (a ;-list, developer convenience) limits this to the named folders.
+# Adds every immediate sub-directory of the current source dir that has a CMakeLists.txt.
+macro(wec_add_subdirectories)
+  file(GLOB _wec_children RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  list(SORT _wec_children)
+  foreach(_child ${_wec_children})
+    if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${_child}
+       AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${_child}/CMakeLists.txt
+       AND (NOT WEC_COMPONENTS OR _child IN_LIST WEC_COMPONENTS))
+      add_subdirectory(${_child})
+    endif()
+  endforeach()
+endmacro()

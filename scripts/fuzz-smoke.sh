@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target with clang (ASan+UBSan) in build-fuzz/ and runs each one briefly on
+# its seed corpus. Any crash, leak or sanitizer report fails the run.
+# FUZZ_SECONDS (default 10) sets the time per target.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build="${FUZZ_BUILD_DIR:-$top/build-fuzz}"
+seconds="${FUZZ_SECONDS:-10}"
+jobs="${JOBS:-$(nproc)}"
+
+if ! command -v clang++ >/dev/null; then
+  echo "fuzz-smoke: clang++ not found (scripts/install-deps.sh installs it)" >&2
+  exit 1
+fi
+cmake -S "$top" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DWEC_FUZZ=ON >/dev/null
+cmake --build "$build" -j "$jobs"
+
+count=0
+while IFS= read -r fuzzer; do
+  name=$(basename "$fuzzer")
+  comp=$(basename "$(dirname "$fuzzer")")
+  corpus_src="$top/tests/fuzz/$comp/corpus"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  [ -d "$corpus_src" ] && cp -r "$corpus_src/." "$work/"
+  echo "fuzz-smoke: $name for ${seconds}s"
+  "$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=0 \
+    "$work" 2>"$work.log" || { tail -n 60 "$work.log" >&2; echo "fuzz-smoke: $name FAILED" >&2; exit 1; }
+  grep -E '^#[0-9]+ +DONE' "$work.log" | tail -n 1 || true
+  rm -rf "$work" "$work.log"
+  count=$((count + 1))
+done < <(find "$build/tests/fuzz" -type f -perm -u+x -name '*_fuzz' | sort)
+
+if [ "$count" -eq 0 ]; then
+  echo "fuzz-smoke: no fuzz targets were built" >&2
+  exit 1
+fi
+echo "fuzz-smoke: $count targets ran clean"
