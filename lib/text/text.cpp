@@ -1,0 +1,377 @@
+#include "text/text.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace wec::text {
+namespace {
+
+constexpr char32_t kReplacement = 0xFFFD;
+
+// One decoded UTF-8 sequence. On error `len` is the maximal invalid subpart (at least 1 byte), as
+// Unicode recommends, so that one bad byte never swallows the valid text after it.
+struct Utf8Char {
+    char32_t cp;
+    std::size_t len;
+    bool ok;
+};
+
+inline Utf8Char decode_utf8(const unsigned char* p, std::size_t n) {
+    const unsigned c = p[0];
+    if (c < 0x80) return {c, 1, true};
+    if (c < 0xC2) return {kReplacement, 1, false};
+    if (c < 0xE0) {
+        if (n >= 2 && (p[1] & 0xC0) == 0x80)
+            return {static_cast<char32_t>(((c & 0x1F) << 6) | (p[1] & 0x3F)), 2, true};
+        return {kReplacement, 1, false};
+    }
+    if (c < 0xF0) {
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c == 0xE0)
+            lo = 0xA0; // overlong
+        else if (c == 0xED)
+            hi = 0x9F; // surrogates
+        if (n < 2 || p[1] < lo || p[1] > hi) return {kReplacement, 1, false};
+        if (n < 3 || (p[2] & 0xC0) != 0x80) return {kReplacement, 2, false};
+        return {static_cast<char32_t>(((c & 0x0F) << 12) | ((p[1] & 0x3F) << 6) | (p[2] & 0x3F)), 3,
+                true};
+    }
+    if (c < 0xF5) {
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c == 0xF0)
+            lo = 0x90; // overlong
+        else if (c == 0xF4)
+            hi = 0x8F; // > U+10FFFF
+        if (n < 2 || p[1] < lo || p[1] > hi) return {kReplacement, 1, false};
+        if (n < 3 || (p[2] & 0xC0) != 0x80) return {kReplacement, 2, false};
+        if (n < 4 || (p[3] & 0xC0) != 0x80) return {kReplacement, 3, false};
+        return {static_cast<char32_t>(((c & 0x07) << 18) | ((p[1] & 0x3F) << 12) |
+                                      ((p[2] & 0x3F) << 6) | (p[3] & 0x3F)),
+                4, true};
+    }
+    return {kReplacement, 1, false};
+}
+
+inline char* put_utf8(char* o, char32_t cp) {
+    if (cp < 0x80) {
+        *o++ = static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        *o++ = static_cast<char>(0xC0 | (cp >> 6));
+        *o++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = static_cast<char>(0xE0 | (cp >> 12));
+        *o++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = static_cast<char>(0xF0 | (cp >> 18));
+        *o++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+template <bool BigEndian>
+inline unsigned load_unit(const std::uint8_t* p) {
+    return BigEndian ? (unsigned{p[0]} << 8) | p[1] : (unsigned{p[1]} << 8) | p[0];
+}
+
+template <bool BigEndian>
+void append_utf16(std::span<const std::uint8_t> in, std::string& out) {
+    const std::size_t n = in.size();
+    const std::size_t start = out.size();
+    // Worst case: 3 bytes per code unit (a surrogate pair gives 4 bytes for 2 units), plus U+FFFD
+    // for an odd trailing byte. Resize once, write through a pointer, shrink at the end.
+    out.resize(start + (n / 2) * 3 + 3);
+    char* o = out.data() + start;
+    const std::uint8_t* p = in.data();
+    const std::uint8_t* const end = p + (n & ~std::size_t{1});
+
+    while (p < end) {
+        // ASCII fast path: four code units at a time.
+        if constexpr (std::endian::native == std::endian::little) {
+            constexpr std::uint64_t mask =
+                BigEndian ? 0x80FF80FF80FF80FFull : 0xFF80FF80FF80FF80ull;
+            constexpr unsigned shift = BigEndian ? 8 : 0;
+            while (end - p >= 8) {
+                std::uint64_t v;
+                std::memcpy(&v, p, 8);
+                if (v & mask) break;
+                o[0] = static_cast<char>(v >> shift);
+                o[1] = static_cast<char>(v >> (16 + shift));
+                o[2] = static_cast<char>(v >> (32 + shift));
+                o[3] = static_cast<char>(v >> (48 + shift));
+                o += 4;
+                p += 8;
+            }
+            if (p >= end) break;
+        }
+        const unsigned u = load_unit<BigEndian>(p);
+        p += 2;
+        if (u < 0x80) {
+            *o++ = static_cast<char>(u);
+        } else if (u < 0xD800 || u > 0xDFFF) {
+            o = put_utf8(o, u);
+        } else if (u <= 0xDBFF && p < end) {
+            const unsigned lo = load_unit<BigEndian>(p);
+            if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                p += 2;
+                o = put_utf8(o, 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
+            } else {
+                o = put_utf8(o, kReplacement); // high surrogate not followed by a low one
+            }
+        } else {
+            o = put_utf8(o, kReplacement); // lone low surrogate, or high one at the end
+        }
+    }
+    if (n & 1) o = put_utf8(o, kReplacement);
+    out.resize(static_cast<std::size_t>(o - out.data()));
+}
+
+template <bool BigEndian>
+void append_utf8_to_utf16(std::string_view in, std::vector<std::uint8_t>& out, bool bom) {
+    const std::size_t start = out.size();
+    // Each input byte gives at most one code unit (a 4-byte sequence gives two).
+    out.resize(start + in.size() * 2 + 2);
+    std::uint8_t* o = out.data() + start;
+    auto put = [&o](unsigned u) {
+        if constexpr (BigEndian) {
+            o[0] = static_cast<std::uint8_t>(u >> 8);
+            o[1] = static_cast<std::uint8_t>(u);
+        } else {
+            o[0] = static_cast<std::uint8_t>(u);
+            o[1] = static_cast<std::uint8_t>(u >> 8);
+        }
+        o += 2;
+    };
+    if (bom) put(0xFEFF);
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    const auto* const end = p + in.size();
+    while (p < end) {
+        if constexpr (std::endian::native == std::endian::little && !BigEndian) {
+            while (end - p >= 8) {
+                std::uint64_t v;
+                std::memcpy(&v, p, 8);
+                if (v & 0x8080808080808080ull) break;
+                for (int k = 0; k < 8; ++k) {
+                    o[2 * k] = static_cast<std::uint8_t>(v >> (8 * k));
+                    o[2 * k + 1] = 0;
+                }
+                o += 16;
+                p += 8;
+            }
+            if (p >= end) break;
+        }
+        if (*p < 0x80) {
+            put(*p++);
+            continue;
+        }
+        const Utf8Char c = decode_utf8(p, static_cast<std::size_t>(end - p));
+        p += c.len;
+        if (c.cp >= 0x10000) {
+            const char32_t v = c.cp - 0x10000;
+            put(0xD800 + (v >> 10));
+            put(0xDC00 + (v & 0x3FF));
+        } else {
+            put(c.cp);
+        }
+    }
+    out.resize(static_cast<std::size_t>(o - out.data()));
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (x != b[i]) return false;
+    }
+    return true;
+}
+
+std::string_view trim_charset(std::string_view s) {
+    while (!s.empty() &&
+           (s.front() == ' ' || s.front() == '\t' || s.front() == '"' || s.front() == '\''))
+        s.remove_prefix(1);
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '"' || s.back() == '\''))
+        s.remove_suffix(1);
+    return s;
+}
+
+// True when `p` starts a character XML 1.0 forbids or an invalid UTF-8 sequence; `len` gets the
+// length to skip (the character, or the invalid subpart).
+inline bool is_bad_xml_char(const unsigned char* p, std::size_t n, std::size_t& len) {
+    const unsigned c = *p;
+    if (c < 0x80) {
+        len = 1;
+        return c < 0x20 && c != '\t' && c != '\n' && c != '\r';
+    }
+    const Utf8Char u = decode_utf8(p, n);
+    len = u.len;
+    return !u.ok || u.cp == 0xFFFE || u.cp == 0xFFFF;
+}
+
+} // namespace
+
+std::string_view to_string(Encoding encoding) {
+    switch (encoding) {
+    case Encoding::Utf8:
+        return "UTF-8";
+    case Encoding::Utf16LE:
+        return "UTF-16LE";
+    case Encoding::Utf16BE:
+        return "UTF-16BE";
+    }
+    return "?";
+}
+
+void append_utf16le_to_utf8(std::span<const std::uint8_t> utf16le, std::string& out) {
+    append_utf16<false>(utf16le, out);
+}
+
+void append_utf16be_to_utf8(std::span<const std::uint8_t> utf16be, std::string& out) {
+    append_utf16<true>(utf16be, out);
+}
+
+void append_utf16_to_utf8(std::span<const std::uint8_t> utf16, std::string& out) {
+    if (utf16.size() >= 2 && utf16[0] == 0xFE && utf16[1] == 0xFF)
+        return append_utf16<true>(utf16.subspan(2), out);
+    if (utf16.size() >= 2 && utf16[0] == 0xFF && utf16[1] == 0xFE) utf16 = utf16.subspan(2);
+    append_utf16<false>(utf16, out);
+}
+
+std::string utf16_to_utf8(std::span<const std::uint8_t> utf16) {
+    std::string out;
+    append_utf16_to_utf8(utf16, out);
+    return out;
+}
+
+void append_utf8_to_utf16le(std::string_view utf8, std::vector<std::uint8_t>& out, bool bom) {
+    append_utf8_to_utf16<false>(utf8, out, bom);
+}
+
+std::vector<std::uint8_t> utf8_to_utf16le(std::string_view utf8, bool bom) {
+    std::vector<std::uint8_t> out;
+    append_utf8_to_utf16le(utf8, out, bom);
+    return out;
+}
+
+std::size_t append_valid_utf8(std::string_view utf8, std::string& out) {
+    const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
+    const std::size_t n = utf8.size();
+    std::size_t replaced = 0, i = 0, run = 0; // [run, i) is valid and not yet copied
+    while (i < n) {
+        if (p[i] < 0x80) {
+            ++i;
+            continue;
+        }
+        const Utf8Char c = decode_utf8(p + i, n - i);
+        if (c.ok) {
+            i += c.len;
+            continue;
+        }
+        out.append(utf8.data() + run, i - run);
+        out.append("\xEF\xBF\xBD");
+        ++replaced;
+        i += c.len;
+        run = i;
+    }
+    out.append(utf8.data() + run, n - run);
+    return replaced;
+}
+
+Decoded decode_body(std::span<const std::uint8_t> body, std::string_view charset,
+                    std::string& out) {
+    const std::size_t n = body.size();
+    if (n >= 2 && body[0] == 0xFF && body[1] == 0xFE) {
+        append_utf16<false>(body.subspan(2), out);
+        return {Encoding::Utf16LE, true};
+    }
+    if (n >= 2 && body[0] == 0xFE && body[1] == 0xFF) {
+        append_utf16<true>(body.subspan(2), out);
+        return {Encoding::Utf16BE, true};
+    }
+    if (n >= 3 && body[0] == 0xEF && body[1] == 0xBB && body[2] == 0xBF) {
+        append_valid_utf8({reinterpret_cast<const char*>(body.data()) + 3, n - 3}, out);
+        return {Encoding::Utf8, true};
+    }
+    charset = trim_charset(charset);
+    Encoding enc = Encoding::Utf8;
+    if (iequals(charset, "utf-16") || iequals(charset, "utf-16le") || iequals(charset, "ucs-2")) {
+        enc = Encoding::Utf16LE;
+    } else if (iequals(charset, "utf-16be")) {
+        enc = Encoding::Utf16BE;
+    } else if (iequals(charset, "utf-8") || iequals(charset, "utf8")) {
+        enc = Encoding::Utf8;
+    } else if (n % 2 == 0) {
+        // No usable hint: look for '<' followed by 0x00 at an even offset near the start.
+        for (std::size_t i = 0; i + 1 < n && i < 64; i += 2) {
+            if (body[i] == '<' && body[i + 1] == 0) {
+                enc = Encoding::Utf16LE;
+                break;
+            }
+            if (body[i] == 0 && body[i + 1] == '<') {
+                enc = Encoding::Utf16BE;
+                break;
+            }
+        }
+    }
+    if (enc == Encoding::Utf16LE)
+        append_utf16<false>(body, out);
+    else if (enc == Encoding::Utf16BE)
+        append_utf16<true>(body, out);
+    else
+        append_valid_utf8({reinterpret_cast<const char*>(body.data()), n}, out);
+    return {enc, false};
+}
+
+void encode_body(std::string_view utf8, Encoding encoding, std::vector<std::uint8_t>& out) {
+    switch (encoding) {
+    case Encoding::Utf16LE:
+        return append_utf8_to_utf16<false>(utf8, out, true);
+    case Encoding::Utf16BE:
+        return append_utf8_to_utf16<true>(utf8, out, true);
+    case Encoding::Utf8:
+        break;
+    }
+    out.insert(out.end(), utf8.begin(), utf8.end());
+}
+
+std::size_t sanitize_xml_chars(std::string& utf8) {
+    const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
+    const std::size_t n = utf8.size();
+    std::size_t i = 0, len = 0;
+    // Fast scan: most bodies are clean and must not be copied.
+    for (;;) {
+        while (i < n && p[i] >= 0x20 && p[i] < 0x80)
+            ++i;
+        if (i >= n) return 0;
+        if (is_bad_xml_char(p + i, n - i, len)) break;
+        i += len;
+    }
+    std::string out;
+    out.reserve(n + 16);
+    out.append(utf8.data(), i);
+    std::size_t replaced = 0, run = i;
+    while (i < n) {
+        if (p[i] >= 0x20 && p[i] < 0x80) {
+            ++i;
+            continue;
+        }
+        if (!is_bad_xml_char(p + i, n - i, len)) {
+            i += len;
+            continue;
+        }
+        out.append(utf8.data() + run, i - run);
+        out.append("\xEF\xBF\xBD");
+        ++replaced;
+        i += len;
+        run = i;
+    }
+    out.append(utf8.data() + run, n - run);
+    utf8.swap(out);
+    return replaced;
+}
+
+} // namespace wec::text

@@ -1,0 +1,59 @@
+// UTF-16 <-> UTF-8 conversion for SOAP bodies (Windows sends UTF-16LE with a BOM) and XML
+// character sanitizing. Nothing here throws on bad input: invalid sequences become U+FFFD, because
+// a collector must keep a batch even when one event holds broken text.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wec::text {
+
+// The encoding a body was found in, so that a reply can be sent back the same way.
+enum class Encoding { Utf8, Utf16LE, Utf16BE };
+
+std::string_view to_string(Encoding encoding);
+
+// UTF-16 bytes -> UTF-8, appended to `out` (no allocation when `out` has the capacity).
+// A leading BOM selects the byte order (FF FE little-endian, FE FF big-endian) and is skipped;
+// without one the input is little-endian. Lone surrogates and an odd trailing byte become U+FFFD.
+void append_utf16_to_utf8(std::span<const std::uint8_t> utf16, std::string& out);
+std::string utf16_to_utf8(std::span<const std::uint8_t> utf16);
+
+// Same, for input whose byte order is already known and that carries no BOM.
+void append_utf16le_to_utf8(std::span<const std::uint8_t> utf16le, std::string& out);
+void append_utf16be_to_utf8(std::span<const std::uint8_t> utf16be, std::string& out);
+
+// UTF-8 -> UTF-16LE bytes appended to `out`, optionally preceded by the BOM FF FE.
+// Invalid UTF-8 (bad bytes, overlong forms, encoded surrogates, > U+10FFFF) becomes U+FFFD.
+void append_utf8_to_utf16le(std::string_view utf8, std::vector<std::uint8_t>& out,
+                            bool bom = false);
+std::vector<std::uint8_t> utf8_to_utf16le(std::string_view utf8, bool bom = false);
+
+// Copies UTF-8 to `out`, replacing each invalid sequence with U+FFFD. Returns the replacements.
+std::size_t append_valid_utf8(std::string_view utf8, std::string& out);
+
+// Where the encoding of a decoded body came from and what it was.
+struct Decoded {
+    Encoding encoding = Encoding::Utf8;
+    bool bom = false; // the body started with a byte order mark (skipped in the output)
+};
+
+// Decodes an HTTP body to UTF-8 (appended to `out`). `charset` is the Content-Type charset
+// parameter, empty when absent. A BOM wins; else the charset ("UTF-16", "utf-16le", "utf-16be",
+// "UTF-8"); else a heuristic: an even length and '<' followed by 0x00 means UTF-16LE.
+Decoded decode_body(std::span<const std::uint8_t> body, std::string_view charset, std::string& out);
+
+// Encodes a UTF-8 reply the way a client spoke: UTF-16 with a BOM, or UTF-8 as is (appended).
+void encode_body(std::string_view utf8, Encoding encoding, std::vector<std::uint8_t>& out);
+
+// Replaces, in place, the characters XML 1.0 forbids (C0 controls other than TAB, LF and CR,
+// U+FFFE, U+FFFF) and invalid UTF-8 sequences with U+FFFD. Returns how many were replaced; the
+// string is untouched (and nothing allocated) when it is already clean. Windows events can carry
+// U+0005 inside CDATA, which would make the whole batch unparsable otherwise.
+std::size_t sanitize_xml_chars(std::string& utf8);
+
+} // namespace wec::text
