@@ -1,0 +1,294 @@
+// Live Kerberos security contexts over MIT GSSAPI: keytab-based acceptor credentials, the
+// acceptor (one per TCP connection) and initiator contexts for raw Kerberos and SPNEGO, and the
+// WinRM message encryption primitives (seal/unseal of a message into <GSS header><ciphertext>,
+// wef-protocol.md section 3).
+//
+// Thread safety: one context must be used by one thread at a time; AcceptorCredentials may be
+// shared by all connections (MIT locks the credential internally). Nothing here touches
+// process-global state (no gsskrb5_register_acceptor_identity, no setenv).
+#pragma once
+
+#include "common/error.hpp"
+
+#include <cstdint>
+#include <gssapi/gssapi.h>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wec::auth {
+
+// A failed GSSAPI/krb5 call: the operation plus the major and minor status texts.
+class GssError : public wec::Error {
+public:
+    GssError(std::string operation, OM_uint32 major, OM_uint32 minor, gss_OID mech = GSS_C_NO_OID);
+    // For failures detected by our own checks (no GSS status): major = GSS_S_FAILURE, minor = 0.
+    GssError(std::string operation, std::string message);
+
+    const std::string& operation() const { return operation_; }
+    OM_uint32 major_status() const { return major_; }
+    OM_uint32 minor_status() const { return minor_; }
+
+private:
+    std::string operation_;
+    OM_uint32 major_ = 0;
+    OM_uint32 minor_ = 0;
+};
+
+// "what (major text; minor text)" for a GSS status pair.
+std::string gss_status_text(OM_uint32 major, OM_uint32 minor, gss_OID mech = GSS_C_NO_OID);
+
+// Which GSS mechanism framing a peer speaks: raw krb5 (`Authorization: Kerberos`) or SPNEGO
+// (`Authorization: Negotiate`).
+enum class Mechanism { Kerberos, Spnego };
+const char* to_string(Mechanism m);
+gss_OID mechanism_oid(Mechanism m);
+
+// ---- small owning handles ---------------------------------------------------------------
+
+// A buffer allocated by GSSAPI (released with gss_release_buffer).
+class Buffer {
+public:
+    Buffer() = default;
+    ~Buffer();
+    Buffer(Buffer&& other) noexcept : desc_(std::exchange(other.desc_, {0, nullptr})) {}
+    Buffer& operator=(Buffer&& other) noexcept;
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+
+    gss_buffer_t get() { return &desc_; } // for output parameters (must be empty)
+    std::span<const std::uint8_t> bytes() const {
+        return {static_cast<const std::uint8_t*>(desc_.value), desc_.length};
+    }
+    std::vector<std::uint8_t> to_vector() const { return {bytes().begin(), bytes().end()}; }
+    std::string to_string() const { return {static_cast<const char*>(desc_.value), desc_.length}; }
+    void reset();
+
+private:
+    gss_buffer_desc desc_{0, nullptr};
+};
+
+// A GSS name (released with gss_release_name).
+class Name {
+public:
+    Name() = default;
+    explicit Name(gss_name_t adopt) : name_(adopt) {}
+    ~Name();
+    Name(Name&& other) noexcept : name_(std::exchange(other.name_, GSS_C_NO_NAME)) {}
+    Name& operator=(Name&& other) noexcept;
+    Name(const Name&) = delete;
+    Name& operator=(const Name&) = delete;
+
+    // "HTTP@srv.windomain.local" (GSS_C_NT_HOSTBASED_SERVICE).
+    static Name hostbased(std::string_view service_at_host);
+    // "HTTP/srv.windomain.local" or "WIN10$@WINDOMAIN.LOCAL" (GSS_KRB5_NT_PRINCIPAL_NAME;
+    // without a realm the default realm applies).
+    static Name krb5_principal(std::string_view principal);
+    // Hostbased when the text is "service@host" without '/', otherwise a krb5 principal.
+    static Name parse(std::string_view text);
+
+    gss_name_t get() const { return name_; }
+    gss_name_t* out();
+    bool empty() const { return name_ == GSS_C_NO_NAME; }
+    // gss_display_name text, e.g. "WIN10$@WINDOMAIN.LOCAL".
+    std::string to_string() const;
+    // The krb5 principal after gss_canonicalize_name, e.g. "HTTP/srv.windomain.local@REALM".
+    std::string canonical_krb5() const;
+
+private:
+    gss_name_t name_ = GSS_C_NO_NAME;
+};
+
+// A GSS credential (released with gss_release_cred).
+class Credential {
+public:
+    Credential() = default;
+    explicit Credential(gss_cred_id_t adopt) : cred_(adopt) {}
+    ~Credential();
+    Credential(Credential&& other) noexcept
+        : cred_(std::exchange(other.cred_, GSS_C_NO_CREDENTIAL)) {}
+    Credential& operator=(Credential&& other) noexcept;
+    Credential(const Credential&) = delete;
+    Credential& operator=(const Credential&) = delete;
+
+    gss_cred_id_t get() const { return cred_; }
+    gss_cred_id_t* out();
+
+private:
+    gss_cred_id_t cred_ = GSS_C_NO_CREDENTIAL;
+};
+
+// A GSS security context (released with gss_delete_sec_context).
+class ContextHandle {
+public:
+    ContextHandle() = default;
+    ~ContextHandle();
+    ContextHandle(ContextHandle&& other) noexcept
+        : ctx_(std::exchange(other.ctx_, GSS_C_NO_CONTEXT)) {}
+    ContextHandle& operator=(ContextHandle&& other) noexcept;
+    ContextHandle(const ContextHandle&) = delete;
+    ContextHandle& operator=(const ContextHandle&) = delete;
+
+    gss_ctx_id_t get() const { return ctx_; }
+    gss_ctx_id_t* inout() { return &ctx_; }
+    void reset();
+
+private:
+    gss_ctx_id_t ctx_ = GSS_C_NO_CONTEXT;
+};
+
+// ---- keytabs and acceptor credentials ---------------------------------------------------
+
+struct KeytabEntry {
+    std::string principal; // "HTTP/srv.windomain.local@WINDOMAIN.LOCAL"
+    unsigned kvno = 0;
+    std::string enctype; // "aes256-cts-hmac-sha1-96"
+};
+
+// Every entry of a keytab (krb5_kt_start_seq_get). Throws GssError naming the file.
+std::vector<KeytabEntry> keytab_entries(const std::string& path);
+// The distinct principals of a keytab, in file order (for the startup summary).
+std::vector<std::string> keytab_principals(const std::string& path);
+
+// Acceptor credentials from a keytab file, via gss_acquire_cred_from (per credential, no
+// process-global keytab). Cheap to copy (shared handle); share one across all connections.
+class AcceptorCredentials {
+public:
+    // `service_names`: the SPNs a client may use, e.g. {"HTTP/srv.example.org",
+    // "HOST/srv.example.org"} (a missing realm means the default realm; "HTTP@host" also works).
+    // Each must have a key in the keytab (checked here). Empty = any key in the keytab.
+    // `rcache`: the replay cache (MIT cred store "rcache" element, e.g. "file2:/var/lib/wec/rc");
+    // empty = MIT's default ("dfl": $KRB5RCACHEDIR or /var/tmp, per effective uid).
+    // Throws GssError when the keytab cannot be used.
+    static AcceptorCredentials from_keytab(const std::string& keytab_path,
+                                           std::vector<std::string> service_names = {},
+                                           const std::string& rcache = {});
+
+    gss_cred_id_t get() const;
+    const std::string& keytab_path() const;
+    // Canonical allowed principals ("HTTP/srv.example.org@REALM"); empty = any.
+    const std::vector<std::string>& allowed_principals() const;
+
+private:
+    struct State;
+    std::shared_ptr<const State> state_;
+};
+
+// ---- security contexts ------------------------------------------------------------------
+
+struct StepResult {
+    enum class Status { Complete, ContinueNeeded, Failed };
+    Status status = Status::Failed;
+    // The token to send to the peer (AP-REP or SPNEGO response; for the initiator the AP-REQ).
+    // May be non-empty also when Failed (a SPNEGO reject or KRB-ERROR token).
+    std::vector<std::uint8_t> output;
+    // On Failed: what failed, with the GSS status texts.
+    std::optional<GssError> error;
+
+    bool complete() const { return status == Status::Complete; }
+    bool failed() const { return status == Status::Failed; }
+};
+
+// What seal/unseal need: an established context. Base of ServerContext and ClientContext.
+class SecurityContext {
+public:
+    virtual ~SecurityContext() = default;
+    SecurityContext(SecurityContext&&) = default;
+    SecurityContext& operator=(SecurityContext&&) = default;
+
+    bool established() const { return established_; }
+    gss_ctx_id_t handle() const { return ctx_.get(); }
+    // The framing negotiated on the wire (Kerberos or SPNEGO).
+    Mechanism mechanism() const { return mechanism_; }
+    // The GSS context flags (GSS_C_CONF_FLAG, GSS_C_MUTUAL_FLAG, ...) once established.
+    OM_uint32 flags() const { return flags_; }
+
+protected:
+    SecurityContext() = default;
+    ContextHandle ctx_;
+    bool established_ = false;
+    Mechanism mechanism_ = Mechanism::Kerberos;
+    OM_uint32 flags_ = 0;
+};
+
+// Acceptor side, one per TCP connection.
+class ServerContext : public SecurityContext {
+public:
+    explicit ServerContext(AcceptorCredentials credentials);
+
+    // Feeds one token from the client (the base64-decoded Authorization value). Never throws
+    // for bad or unauthorised tokens: returns Failed with the error. A context that failed or
+    // completed cannot be stepped again (returns Failed).
+    StepResult step(std::span<const std::uint8_t> token);
+
+    // Initiator principal, e.g. "WIN10$@WINDOMAIN.LOCAL" (after Complete).
+    const std::string& client_name() const { return client_name_; }
+    // The service principal the client's ticket was for, e.g. "HTTP/srv.windomain.local@REALM".
+    const std::string& service_name() const { return service_name_; }
+    // The actual mechanism OID ("1.2.840.113554.1.2.2" for krb5), after Complete.
+    const std::string& mech_oid() const { return mech_oid_; }
+
+private:
+    AcceptorCredentials credentials_;
+    bool failed_ = false;
+    bool started_ = false;
+    std::string client_name_;
+    std::string service_name_;
+    std::string mech_oid_;
+};
+
+struct ClientOptions {
+    // "HTTP@srv.windomain.local" (hostbased) or "HTTP/srv.windomain.local[@REALM]" (principal).
+    std::string target;
+    Mechanism mechanism = Mechanism::Kerberos;
+    // Credential cache, e.g. "FILE:/tmp/cc"; empty = the default ccache.
+    std::string ccache;
+    // Mutual authentication, confidentiality, integrity, replay + sequence detection.
+    OM_uint32 flags = GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG | GSS_C_REPLAY_FLAG |
+                      GSS_C_SEQUENCE_FLAG;
+};
+
+// Initiator side (the basis of the Windows-source emulator).
+class ClientContext : public SecurityContext {
+public:
+    // Acquires the credentials (from options.ccache) and imports the target name.
+    // Throws GssError.
+    explicit ClientContext(ClientOptions options);
+
+    // First call with an empty input gives the initial token (AP-REQ or SPNEGO NegTokenInit);
+    // then feed the server's reply (AP-REP) until Complete. Throws GssError on failure
+    // (including a failed mutual authentication).
+    StepResult step(std::span<const std::uint8_t> input = {});
+
+    const ClientOptions& options() const { return options_; }
+
+private:
+    ClientOptions options_;
+    Credential cred_;
+    Name target_;
+};
+
+// ---- WinRM message encryption -----------------------------------------------------------
+
+struct Sealed {
+    std::vector<std::uint8_t> header;     // the GSS wrap token header (L bytes; 60 for AES)
+    std::vector<std::uint8_t> ciphertext; // same length as the plaintext for AES
+};
+
+// gss_wrap_iov over [HEADER, DATA, PADDING] with confidentiality (no TRAILER: the RRC rotation
+// moves the checksum into the header, as Windows does). Throws GssError.
+Sealed seal(SecurityContext& ctx, std::span<const std::uint8_t> plaintext);
+
+// gss_unwrap_iov over [HEADER, DATA]. Rejects tokens without confidentiality and replayed
+// tokens (when the initiator asked for replay detection). Throws GssError.
+std::vector<std::uint8_t> unseal(SecurityContext& ctx, std::span<const std::uint8_t> header,
+                                 std::span<const std::uint8_t> ciphertext);
+// Same, decrypting `data` in place (the header copy is modified too: pass a scratch copy).
+void unseal_in_place(SecurityContext& ctx, std::span<std::uint8_t> header,
+                     std::span<std::uint8_t> data);
+
+} // namespace wec::auth
