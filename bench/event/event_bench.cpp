@@ -1,0 +1,207 @@
+// Event parse + format throughput on the OpenWEC fixture events (items/s = events/s, one core).
+#include "event/event.hpp"
+
+#include <benchmark/benchmark.h>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& events() {
+    static const std::vector<std::string> all = [] {
+        std::vector<std::string> v;
+        for (const char* dir : {"json", "nxlog"}) {
+            for (const auto& e : fs::directory_iterator(fs::path(WEC_TEST_DATA) / "event" / dir)) {
+                if (e.path().extension() != ".xml") continue;
+                std::ifstream in(e.path(), std::ios::binary);
+                std::ostringstream ss;
+                ss << in.rdbuf();
+                v.push_back(ss.str());
+            }
+        }
+        return v;
+    }();
+    return all;
+}
+
+wec::event::Metadata metadata() {
+    wec::event::Metadata md;
+    md.ip_address = "192.168.58.100";
+    md.client = "WIN10$@WINDOMAIN.LOCAL";
+    md.time_received = std::chrono::system_clock::now();
+    md.subscription_uuid = "8B18D83D-2964-4F35-AC3B-6F4E6FFA727B";
+    md.subscription_version = "188BB736-9441-5C66-188B-B73694415C66";
+    md.subscription_name = "Test";
+    md.subscription_uri = "/this/is/a/test";
+    md.node = "openwec";
+    return md;
+}
+
+void finish(benchmark::State& state, std::size_t bytes) {
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * events().size()));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+std::size_t total_bytes() {
+    std::size_t n = 0;
+    for (const auto& e : events())
+        n += e.size();
+    return n;
+}
+
+// The collector's hot path: one Event and one output buffer per worker, reused.
+void BM_ParseFormatJson(benchmark::State& state) {
+    auto md = metadata();
+    wec::event::Event ev;
+    std::string out;
+    for (auto _ : state) {
+        for (const auto& xml : events()) {
+            wec::event::parse(xml, ev);
+            out.clear();
+            wec::event::format_json(ev, md, out);
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    finish(state, total_bytes());
+}
+BENCHMARK(BM_ParseFormatJson);
+
+// Same with a fresh Event per event (Event parse(std::string_view)).
+void BM_ParseFormatJsonFreshEvent(benchmark::State& state) {
+    auto md = metadata();
+    std::string out;
+    for (auto _ : state) {
+        for (const auto& xml : events()) {
+            auto ev = wec::event::parse(xml);
+            out.clear();
+            wec::event::format_json(ev, md, out);
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    finish(state, total_bytes());
+}
+BENCHMARK(BM_ParseFormatJsonFreshEvent);
+
+void BM_ParseFormatNxlog(benchmark::State& state) {
+    auto md = metadata();
+    wec::event::Event ev;
+    std::string out;
+    for (auto _ : state) {
+        for (const auto& xml : events()) {
+            wec::event::parse(xml, ev);
+            out.clear();
+            wec::event::format_nxlog(ev, md, out);
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    finish(state, total_bytes());
+}
+BENCHMARK(BM_ParseFormatNxlog);
+
+void BM_ParseOnly(benchmark::State& state) {
+    wec::event::Event ev;
+    for (auto _ : state) {
+        for (const auto& xml : events()) {
+            wec::event::parse(xml, ev);
+            benchmark::DoNotOptimize(&ev);
+        }
+    }
+    finish(state, total_bytes());
+}
+BENCHMARK(BM_ParseOnly);
+
+void BM_FormatJsonOnly(benchmark::State& state) {
+    auto md = metadata();
+    std::vector<wec::event::Event> parsed;
+    for (const auto& xml : events())
+        parsed.push_back(wec::event::parse(xml));
+    std::string out;
+    for (auto _ : state) {
+        for (const auto& ev : parsed) {
+            out.clear();
+            wec::event::format_json(ev, md, out);
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    finish(state, total_bytes());
+}
+BENCHMARK(BM_FormatJsonOnly);
+
+// The alternative that was measured and rejected: build an nlohmann::json DOM and dump() it.
+void BM_FormatJsonViaNlohmann(benchmark::State& state) {
+    auto md = metadata();
+    std::vector<wec::event::Event> parsed;
+    for (const auto& xml : events())
+        parsed.push_back(wec::event::parse(xml));
+    auto s = [](std::string_view v) { return std::string(v); };
+    for (auto _ : state) {
+        for (const auto& ev : parsed) {
+            nlohmann::json j;
+            if (ev.system) {
+                auto& sys = j["System"];
+                const auto& es = *ev.system;
+                if (es.provider.name) sys["Provider"]["Name"] = s(*es.provider.name);
+                if (es.provider.guid) sys["Provider"]["Guid"] = s(*es.provider.guid);
+                sys["EventID"] = es.event_id;
+                if (es.version) sys["Version"] = *es.version;
+                if (es.level) sys["Level"] = *es.level;
+                if (es.task) sys["Task"] = *es.task;
+                if (es.opcode) sys["Opcode"] = *es.opcode;
+                if (es.keywords) sys["Keywords"] = s(*es.keywords);
+                if (es.time_created) sys["TimeCreated"] = s(*es.time_created);
+                if (es.event_record_id) sys["EventRecordID"] = *es.event_record_id;
+                if (es.execution) {
+                    sys["Execution"]["ProcessID"] = es.execution->process_id;
+                    sys["Execution"]["ThreadID"] = es.execution->thread_id;
+                }
+                if (es.channel) sys["Channel"] = s(*es.channel);
+                sys["Computer"] = s(es.computer);
+            }
+            if (ev.data_kind == wec::event::DataKind::EventData) {
+                auto& ed = j["EventData"];
+                ed = nlohmann::json::object();
+                for (const auto& nd : ev.event_data.named)
+                    ed[s(nd.name)] = s(nd.value);
+                for (auto d : ev.event_data.data)
+                    ed["Data"].push_back(s(d));
+            }
+            if (ev.rendering_info && ev.rendering_info->message)
+                j["RenderingInfo"]["Message"] = s(*ev.rendering_info->message);
+            std::string t;
+            wec::event::format_time(md.time_received, t);
+            j["OpenWEC"] = {{"IpAddress", md.ip_address},
+                            {"TimeReceived", t},
+                            {"Principal", md.client},
+                            {"Client", md.client},
+                            {"Subscription",
+                             {{"Uuid", md.subscription_uuid},
+                              {"Version", md.subscription_version},
+                              {"Name", md.subscription_name}}}};
+            std::string out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    finish(state, total_bytes());
+}
+BENCHMARK(BM_FormatJsonViaNlohmann);
+
+void BM_FormatRaw(benchmark::State& state) {
+    std::string out;
+    for (auto _ : state) {
+        for (const auto& xml : events()) {
+            out.clear();
+            wec::event::format_raw(xml, out);
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    finish(state, total_bytes());
+}
+BENCHMARK(BM_FormatRaw);
+
+} // namespace
+
+BENCHMARK_MAIN();

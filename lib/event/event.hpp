@@ -1,0 +1,187 @@
+// One Windows event (the XML a Windows source forwards), parsed once and rendered in the output
+// formats of OpenWEC: `Raw` (the XML, here on one line), `Json` and `Nxlog`.
+//
+// Parsing never throws and never drops an event: whatever cannot be parsed is recorded in
+// `Event::error` exactly the way OpenWEC does it (see docs in event.cpp), and the formatters emit
+// what was recovered plus an `OpenWEC.Error` object {OriginalContent, Type, Message}.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wec::event {
+
+// What the collector knows about the request that carried the event (rendered in the `OpenWEC`
+// block). Built once per request/batch and shared by all its events.
+struct Metadata {
+    std::string ip_address; // "IpAddress": client IP (no port)
+    std::string client;     // "Client" and (deprecated alias) "Principal": principal or cert CN
+    std::chrono::system_clock::time_point time_received;     // "TimeReceived", RFC 3339 in UTC
+    std::string subscription_uuid;                           // "Subscription.Uuid"
+    std::string subscription_version;                        // "Subscription.Version"
+    std::string subscription_name;                           // "Subscription.Name"
+    std::optional<std::string> subscription_uri;             // "Subscription.Uri"
+    std::optional<std::string> subscription_client_revision; // "Subscription.ClientRevision"
+    std::optional<std::string> subscription_server_revision; // "Subscription.ServerRevision"
+    std::optional<std::string> node;                         // "Node"
+};
+
+// All string views below point into storage owned by the Event (valid while it lives and until
+// it is parsed into again). Text is as decoded by the XML parser; the formatters replace invalid
+// UTF-8 and characters XML forbids (C0 controls other than TAB/LF/CR) with U+FFFD.
+
+struct Provider {
+    std::optional<std::string_view> name;
+    std::optional<std::string_view> guid;
+    std::optional<std::string_view> event_source_name;
+};
+
+struct Correlation {
+    std::optional<std::string_view> activity_id;
+    std::optional<std::string_view> related_activity_id;
+};
+
+struct Execution {
+    std::uint32_t process_id = 0;
+    std::uint32_t thread_id = 0;
+    std::optional<std::uint8_t> processor_id;
+    std::optional<std::uint32_t> session_id;
+    std::optional<std::uint32_t> kernel_time;
+    std::optional<std::uint32_t> user_time;
+    std::optional<std::uint32_t> processor_time;
+};
+
+struct System {
+    Provider provider;
+    std::uint32_t event_id = 0;
+    std::optional<std::uint16_t> event_id_qualifiers;
+    std::optional<std::uint8_t> version;
+    std::optional<std::uint8_t> level;
+    std::optional<std::uint16_t> task;
+    std::optional<std::uint8_t> opcode;
+    std::optional<std::string_view> keywords;     // verbatim, e.g. "0x8020000000000000"
+    std::optional<std::string_view> time_created; // SystemTime verbatim
+    std::optional<std::uint64_t> event_record_id;
+    std::optional<Correlation> correlation;
+    std::optional<Execution> execution;
+    std::optional<std::string_view> channel;
+    std::string_view computer;
+    std::optional<std::string_view> container;
+    std::optional<std::string_view> user_id; // Security@UserID
+};
+
+struct NamedData {
+    std::string_view name;
+    std::string_view value;
+};
+
+struct EventData {
+    std::vector<NamedData> named;       // unique names (last value wins), first-seen order
+    std::vector<std::string_view> data; // unnamed, non-empty <Data>
+    std::optional<std::string_view> binary;
+};
+
+struct DebugData {
+    std::optional<std::uint32_t> sequence_number;
+    std::optional<std::string_view> flags_name;
+    std::optional<std::string_view> level_name;
+    std::string_view component;
+    std::optional<std::string_view> sub_component;
+    std::optional<std::string_view> file_line;
+    std::optional<std::string_view> function;
+    std::string_view message;
+};
+
+struct ProcessingErrorData {
+    std::uint32_t error_code = 0;
+    std::string_view data_item_name;
+    std::string_view event_payload;
+};
+
+enum class DataKind { None, EventData, UserData, DebugData, ProcessingErrorData, BinaryEventData };
+
+struct RenderingInfo {
+    std::optional<std::string_view> message;
+    std::optional<std::string_view> level;
+    std::optional<std::string_view> task;
+    std::optional<std::string_view> opcode;
+    std::optional<std::string_view> channel;
+    std::optional<std::string_view> provider;
+    std::optional<std::vector<std::string_view>> keywords;
+    std::string_view culture;
+};
+
+// OpenWEC's ErrorType names (rendered as OpenWEC.Error.Type).
+enum class ErrorType {
+    RawContentRecovered,       // XML invalid; cut at the last <RenderingInfo, the rest parsed
+    FailedToRecoverRawContent, // XML invalid and still invalid once RenderingInfo was cut
+    Unrecoverable,             // XML invalid and no <RenderingInfo to cut
+    FailedToFeedEvent,         // XML parsed but a mandatory field was missing/invalid
+};
+std::string_view to_string(ErrorType type);
+
+struct ParseError {
+    ErrorType type = ErrorType::Unrecoverable;
+    std::string message;
+};
+
+namespace detail {
+struct Storage;
+}
+
+class Event {
+public:
+    Event();
+    ~Event();
+    Event(Event&&) noexcept;
+    Event& operator=(Event&&) noexcept;
+    Event(const Event&) = delete;
+    Event& operator=(const Event&) = delete;
+
+    std::optional<System> system;
+    DataKind data_kind = DataKind::None;
+    EventData event_data;                      // when data_kind == EventData
+    std::string_view user_data;                // when UserData: the raw inner XML, verbatim
+    DebugData debug_data;                      // when DebugData
+    ProcessingErrorData processing_error_data; // when ProcessingErrorData
+    std::string_view binary_event_data;        // when BinaryEventData
+    std::optional<RenderingInfo> rendering_info;
+    std::optional<ParseError> error;   // set when anything went wrong
+    std::string_view original_content; // the input, kept only when `error` is set
+
+    // Clears every field (keeps allocated capacity for reuse).
+    void clear();
+
+private:
+    friend void parse(std::string_view xml, Event& out);
+    std::unique_ptr<detail::Storage> storage_;
+};
+
+// Parses one event. Never throws on bad input (only std::bad_alloc).
+Event parse(std::string_view xml);
+// Same, reusing `out`'s buffers (the hot path: one Event per worker, parsed into repeatedly).
+void parse(std::string_view xml, Event& out);
+
+// Formatters append to `out` (they never clear it) and add no trailing newline.
+
+// OpenWEC `Raw`: the event XML. OpenWEC emits it verbatim; we make it one line with a
+// lossless rewrite: CR/LF in text content become "&#10;", in CDATA "]]>&#10;<![CDATA[", inside
+// tags/comments/PIs a space, outside the root element nothing. Input without CR/LF is copied as is.
+void format_raw(std::string_view xml, std::string& out);
+
+// OpenWEC `Json`.
+void format_json(const Event& event, const Metadata& metadata, std::string& out);
+
+// OpenWEC `Nxlog` (flat JSON mimicking NXLog's im_msvistalog).
+void format_nxlog(const Event& event, const Metadata& metadata, std::string& out);
+
+// RFC 3339 in UTC as chrono's to_rfc3339() prints it: "2022-12-14T16:07:03.324+00:00" (0, 3, 6 or
+// 9 fractional digits).
+void format_time(std::chrono::system_clock::time_point tp, std::string& out);
+
+} // namespace wec::event

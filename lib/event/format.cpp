@@ -1,0 +1,629 @@
+// Formatters: OpenWEC `Raw`, `Json` and `Nxlog` (server/src/formats/*.rs) rendered by hand into a
+// caller-owned string: no intermediate DOM, no per-event allocation once `out` has capacity.
+//
+// Key order follows OpenWEC's serde structs. Like serde's `flatten`, a key may appear twice when
+// event data names collide with other keys (e.g. Nxlog: EventData "Message" and the rendered
+// Message); parsers keeping the last occurrence see what they would see with OpenWEC.
+#include "event/event.hpp"
+
+#include <charconv>
+#include <cstring>
+
+namespace wec::event {
+namespace {
+
+using sv = std::string_view;
+
+constexpr sv kReplacement = "\xEF\xBF\xBD"; // U+FFFD
+
+// Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0 if invalid.
+std::size_t utf8_seq(const unsigned char* p, const unsigned char* end) {
+    unsigned char c = p[0];
+    std::size_t avail = static_cast<std::size_t>(end - p);
+    auto cont = [&](std::size_t i) { return i < avail && (p[i] & 0xC0) == 0x80; };
+    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (!cont(1) || !cont(2)) return 0;
+        if (c == 0xE0 && p[1] < 0xA0) return 0;  // overlong
+        if (c == 0xED && p[1] >= 0xA0) return 0; // surrogate
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (!cont(1) || !cont(2) || !cont(3)) return 0;
+        if (c == 0xF0 && p[1] < 0x90) return 0;  // overlong
+        if (c == 0xF4 && p[1] >= 0x90) return 0; // > U+10FFFF
+        return 4;
+    }
+    return 0;
+}
+
+// Appends s as a JSON string literal (serde_json escaping: \" \\ \n \r \t, other controls
+// \u00XX). Invalid UTF-8 and the C0 controls XML forbids become U+FFFD, so the output is always
+// valid UTF-8 JSON whatever the input.
+void append_string(std::string& out, sv s) {
+    out.push_back('"');
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    const auto* run = p;
+    auto flush = [&](const unsigned char* upto) {
+        out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(upto - run));
+    };
+    while (p < end) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            ++p;
+            continue;
+        }
+        if (c >= 0x80) {
+            std::size_t n = utf8_seq(p, end);
+            if (n != 0) {
+                p += n;
+                continue;
+            }
+            flush(p);
+            out.append(kReplacement);
+            run = ++p;
+            continue;
+        }
+        flush(p);
+        switch (c) {
+        case '"':
+            out.append("\\\"");
+            break;
+        case '\\':
+            out.append("\\\\");
+            break;
+        case '\n':
+            out.append("\\n");
+            break;
+        case '\r':
+            out.append("\\r");
+            break;
+        case '\t':
+            out.append("\\t");
+            break;
+        default:
+            out.append(kReplacement); // U+0000..U+001F other than TAB/LF/CR: not XML text
+            break;
+        }
+        run = ++p;
+    }
+    flush(p);
+    out.push_back('"');
+}
+
+// Minimal JSON object writer managing commas.
+class Writer {
+public:
+    explicit Writer(std::string& out) : out_(out) {}
+
+    void begin_object() {
+        out_.push_back('{');
+        comma_ = false;
+    }
+    void end_object() {
+        out_.push_back('}');
+        comma_ = true;
+    }
+    void begin_array() {
+        out_.push_back('[');
+        comma_ = false;
+    }
+    void end_array() {
+        out_.push_back(']');
+        comma_ = true;
+    }
+    void key(sv k) {
+        if (comma_) out_.push_back(',');
+        append_string(out_, k);
+        out_.push_back(':');
+        comma_ = false;
+    }
+    void value(sv s) {
+        if (comma_) out_.push_back(',');
+        append_string(out_, s);
+        comma_ = true;
+    }
+    template <typename T>
+    void number(T n) {
+        if (comma_) out_.push_back(',');
+        char buf[24];
+        auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, n);
+        (void)ec;
+        out_.append(buf, static_cast<std::size_t>(ptr - buf));
+        comma_ = true;
+    }
+    void time_field(sv k, std::chrono::system_clock::time_point tp) {
+        key(k);
+        out_.push_back('"');
+        format_time(tp, out_);
+        out_.push_back('"');
+        comma_ = true;
+    }
+
+    void field(sv k, sv v) {
+        key(k);
+        value(v);
+    }
+    void field(sv k, const std::string& v) { field(k, sv(v)); }
+    void field(sv k, const char* v) { field(k, sv(v)); }
+    void field(sv k, const std::optional<sv>& v) {
+        if (v) field(k, *v);
+    }
+    template <typename T>
+    void num_field(sv k, const std::optional<T>& v) {
+        if (v) {
+            key(k);
+            number(+*v); // promote uint8_t so that it prints as a number
+        }
+    }
+    template <typename T>
+    void num_field(sv k, T v) {
+        key(k);
+        number(+v);
+    }
+
+    std::string& out() { return out_; }
+
+private:
+    std::string& out_;
+    bool comma_ = false;
+};
+
+void append_upper(std::string& tmp, sv s) {
+    tmp.assign(s);
+    for (char& c : tmp) {
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    }
+}
+
+void write_subscription_and_rest(Writer& w, const Event& ev, const Metadata& md) {
+    w.key("Subscription");
+    w.begin_object();
+    w.field("Uuid", md.subscription_uuid);
+    w.field("Version", md.subscription_version);
+    w.field("Name", md.subscription_name);
+    if (md.subscription_uri) w.field("Uri", *md.subscription_uri);
+    if (md.subscription_client_revision)
+        w.field("ClientRevision", *md.subscription_client_revision);
+    if (md.subscription_server_revision)
+        w.field("ServerRevision", *md.subscription_server_revision);
+    w.end_object();
+    if (md.node) w.field("Node", *md.node);
+    if (ev.error) {
+        w.key("Error");
+        w.begin_object();
+        w.field("OriginalContent", ev.original_content);
+        w.field("Type", to_string(ev.error->type));
+        w.field("Message", ev.error->message);
+        w.end_object();
+    }
+}
+
+void write_openwec(Writer& w, const Event& ev, const Metadata& md) {
+    w.key("OpenWEC");
+    w.begin_object();
+    w.field("IpAddress", md.ip_address);
+    w.time_field("TimeReceived", md.time_received);
+    w.field("Principal", md.client);
+    w.field("Client", md.client);
+    write_subscription_and_rest(w, ev, md);
+    w.end_object();
+}
+
+void write_event_data_fields(Writer& w, const EventData& ed) {
+    for (const auto& nd : ed.named)
+        w.field(nd.name, nd.value);
+    if (!ed.data.empty()) {
+        w.key("Data");
+        w.begin_array();
+        for (sv d : ed.data)
+            w.value(d);
+        w.end_array();
+    }
+    w.field("Binary", ed.binary);
+}
+
+void write_debug_data_fields(Writer& w, const DebugData& dd) {
+    w.num_field("SequenceNumber", dd.sequence_number);
+    w.field("FlagsName", dd.flags_name);
+    w.field("LevelName", dd.level_name);
+    w.field("Component", dd.component);
+    w.field("SubComponent", dd.sub_component);
+    w.field("FileLine", dd.file_line);
+    w.field("Function", dd.function);
+    w.field("Message", dd.message);
+}
+
+void write_processing_error_fields(Writer& w, const ProcessingErrorData& pd) {
+    w.num_field("ErrorCode", pd.error_code);
+    w.field("DataItemName", pd.data_item_name);
+    w.field("EventPayload", pd.event_payload);
+}
+
+// Keywords "0x…" as OpenWEC's Nxlog reads them: u64 from hex, reinterpreted as i64.
+std::optional<std::int64_t> parse_keywords(const std::optional<sv>& keywords) {
+    if (!keywords || keywords->substr(0, 2) != "0x") return std::nullopt;
+    sv hex = keywords->substr(2);
+    if (!hex.empty() && hex.front() == '+') hex.remove_prefix(1);
+    if (hex.empty()) return std::nullopt;
+    std::uint64_t value = 0;
+    auto [ptr, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), value, 16);
+    if (ec != std::errc() || ptr != hex.data() + hex.size()) return std::nullopt;
+    return static_cast<std::int64_t>(value);
+}
+
+struct NxlogType {
+    sv event_type;
+    sv severity;
+    int severity_value;
+};
+
+std::optional<NxlogType> nxlog_type(const System& sys, std::optional<std::int64_t> keywords) {
+    constexpr std::int64_t kAuditSuccess = 0x20000000000000; // 9007199254740992
+    constexpr std::int64_t kAuditFailure = 0x10000000000000; // 4503599627370496
+    if (!sys.channel) return std::nullopt;
+    if (*sys.channel == "Security") {
+        if (!keywords) return std::nullopt;
+        if (*keywords & kAuditSuccess) return NxlogType{"AUDIT_SUCCESS", "INFO", 2};
+        if (*keywords & kAuditFailure) return NxlogType{"AUDIT_FAILURE", "ERROR", 4};
+        return std::nullopt;
+    }
+    if (!sys.level) return std::nullopt;
+    switch (*sys.level) {
+    case 1:
+        return NxlogType{"CRITICAL", "CRITICAL", 5};
+    case 2:
+        return NxlogType{"ERROR", "ERROR", 4};
+    case 3:
+        return NxlogType{"WARNING", "WARNING", 3};
+    case 4:
+        return NxlogType{"INFO", "INFO", 2};
+    case 5:
+        return NxlogType{"VERBOSE", "DEBUG", 1};
+    default:
+        return std::nullopt;
+    }
+}
+
+void append_escaped_nl(std::string& out, bool in_cdata) {
+    if (in_cdata)
+        out.append("]]>&#10;<![CDATA[");
+    else
+        out.append("&#10;");
+}
+
+} // namespace
+
+void format_time(std::chrono::system_clock::time_point tp, std::string& out) {
+    using namespace std::chrono;
+    auto ns_total = duration_cast<nanoseconds>(tp.time_since_epoch()).count();
+    std::int64_t secs = ns_total / 1000000000;
+    std::int64_t nanos = ns_total % 1000000000;
+    if (nanos < 0) {
+        nanos += 1000000000;
+        --secs;
+    }
+    std::int64_t days = secs / 86400;
+    std::int64_t sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        --days;
+    }
+    // Civil from days (H. Hinnant).
+    std::int64_t z = days + 719468;
+    std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    std::int64_t doe = z - era * 146097;
+    std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    std::int64_t y = yoe + era * 400;
+    std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    std::int64_t mp = (5 * doy + 2) / 153;
+    std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2) ++y;
+
+    char buf[48];
+    char* p = buf;
+    auto put = [&](std::int64_t v, int width) {
+        for (int i = width - 1; i >= 0; --i) {
+            p[i] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        }
+        p += width;
+    };
+    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999; // out of RFC 3339 range: clamp
+    put(y, 4);
+    *p++ = '-';
+    put(m, 2);
+    *p++ = '-';
+    put(d, 2);
+    *p++ = 'T';
+    put(sod / 3600, 2);
+    *p++ = ':';
+    put(sod / 60 % 60, 2);
+    *p++ = ':';
+    put(sod % 60, 2);
+    if (nanos != 0) {
+        *p++ = '.';
+        if (nanos % 1000000 == 0)
+            put(nanos / 1000000, 3);
+        else if (nanos % 1000 == 0)
+            put(nanos / 1000, 6);
+        else
+            put(nanos, 9);
+    }
+    std::memcpy(p, "+00:00", 6);
+    p += 6;
+    out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
+void format_raw(std::string_view xml, std::string& out) {
+    // memchr twice: string_view::find_first_of tests the set once per byte, much slower.
+    if (xml.empty()) return;
+    if (std::memchr(xml.data(), '\n', xml.size()) == nullptr &&
+        std::memchr(xml.data(), '\r', xml.size()) == nullptr) {
+        out.append(xml);
+        return;
+    }
+    enum class St { Text, Tag, Quote, Comment, CData, PI, Doctype };
+    St st = St::Text;
+    char quote = 0;
+    int depth = 0;
+    int bracket = 0; // DOCTYPE internal subset
+    bool self_closing_candidate = false;
+    bool end_tag = false;
+    std::size_t run = 0;
+    const std::size_t n = xml.size();
+    auto flush = [&](std::size_t upto) { out.append(xml.substr(run, upto - run)); };
+    for (std::size_t i = 0; i < n; ++i) {
+        char c = xml[i];
+        if (c == '\r' || c == '\n') {
+            flush(i);
+            if (c == '\r' && i + 1 < n && xml[i + 1] == '\n') ++i; // CRLF is one line break
+            switch (st) {
+            case St::Text:
+                if (depth > 0) append_escaped_nl(out, false);
+                break;
+            case St::CData:
+                append_escaped_nl(out, true);
+                break;
+            default:
+                out.push_back(' '); // inside markup a line break is whitespace
+                break;
+            }
+            run = i + 1;
+            continue;
+        }
+        switch (st) {
+        case St::Text:
+            if (c == '<') {
+                sv rest = xml.substr(i);
+                if (rest.substr(0, 4) == "<!--") {
+                    st = St::Comment;
+                } else if (rest.substr(0, 9) == "<![CDATA[") {
+                    st = St::CData;
+                    i += 8;
+                } else if (rest.substr(0, 2) == "<?") {
+                    st = St::PI;
+                } else if (rest.substr(0, 2) == "<!") {
+                    st = St::Doctype;
+                    bracket = 0;
+                } else {
+                    st = St::Tag;
+                    end_tag = rest.substr(0, 2) == "</";
+                    self_closing_candidate = false;
+                }
+            }
+            break;
+        case St::Tag:
+            if (c == '"' || c == '\'') {
+                quote = c;
+                st = St::Quote;
+                self_closing_candidate = false;
+            } else if (c == '>') {
+                if (end_tag)
+                    depth = depth > 0 ? depth - 1 : 0;
+                else if (!self_closing_candidate)
+                    ++depth;
+                st = St::Text;
+            } else if (c != ' ' && c != '\t') {
+                self_closing_candidate = c == '/';
+            }
+            break;
+        case St::Quote:
+            if (c == quote) st = St::Tag;
+            break;
+        case St::Comment:
+            if (c == '>' && i >= 2 && xml[i - 1] == '-' && xml[i - 2] == '-') st = St::Text;
+            break;
+        case St::CData:
+            if (c == '>' && i >= 2 && xml[i - 1] == ']' && xml[i - 2] == ']') st = St::Text;
+            break;
+        case St::PI:
+            if (c == '>' && xml[i - 1] == '?') st = St::Text;
+            break;
+        case St::Doctype:
+            if (c == '[')
+                ++bracket;
+            else if (c == ']')
+                --bracket;
+            else if (c == '>' && bracket <= 0)
+                st = St::Text;
+            break;
+        }
+    }
+    flush(n);
+}
+
+void format_json(const Event& ev, const Metadata& md, std::string& out) {
+    Writer w(out);
+    w.begin_object();
+    if (ev.system) {
+        const System& s = *ev.system;
+        w.key("System");
+        w.begin_object();
+        w.key("Provider");
+        w.begin_object();
+        w.field("Name", s.provider.name);
+        w.field("Guid", s.provider.guid);
+        w.field("EventSourceName", s.provider.event_source_name);
+        w.end_object();
+        w.num_field("EventID", s.event_id);
+        w.num_field("EventIDQualifiers", s.event_id_qualifiers);
+        w.num_field("Version", s.version);
+        w.num_field("Level", s.level);
+        w.num_field("Task", s.task);
+        w.num_field("Opcode", s.opcode);
+        w.field("Keywords", s.keywords);
+        w.field("TimeCreated", s.time_created);
+        w.num_field("EventRecordID", s.event_record_id);
+        if (s.correlation) {
+            w.key("Correlation");
+            w.begin_object();
+            w.field("ActivityID", s.correlation->activity_id);
+            w.field("RelatedActivityID", s.correlation->related_activity_id);
+            w.end_object();
+        }
+        if (s.execution) {
+            const Execution& e = *s.execution;
+            w.key("Execution");
+            w.begin_object();
+            w.num_field("ProcessID", e.process_id);
+            w.num_field("ThreadID", e.thread_id);
+            w.num_field("ProcessorID", e.processor_id);
+            w.num_field("SessionID", e.session_id);
+            w.num_field("KernelTime", e.kernel_time);
+            w.num_field("UserTime", e.user_time);
+            w.num_field("ProcessorTime", e.processor_time);
+            w.end_object();
+        }
+        w.field("Channel", s.channel);
+        w.field("Computer", s.computer);
+        w.field("Container", s.container);
+        w.field("UserID", s.user_id);
+        w.end_object();
+    }
+    switch (ev.data_kind) {
+    case DataKind::None:
+        break;
+    case DataKind::EventData:
+        w.key("EventData");
+        w.begin_object();
+        write_event_data_fields(w, ev.event_data);
+        w.end_object();
+        break;
+    case DataKind::UserData:
+        w.field("UserData", ev.user_data);
+        break;
+    case DataKind::DebugData:
+        w.key("DebugData");
+        w.begin_object();
+        write_debug_data_fields(w, ev.debug_data);
+        w.end_object();
+        break;
+    case DataKind::ProcessingErrorData:
+        w.key("ProcessingErrorData");
+        w.begin_object();
+        write_processing_error_fields(w, ev.processing_error_data);
+        w.end_object();
+        break;
+    case DataKind::BinaryEventData:
+        w.field("BinaryEventData", ev.binary_event_data);
+        break;
+    }
+    if (ev.rendering_info) {
+        const RenderingInfo& r = *ev.rendering_info;
+        w.key("RenderingInfo");
+        w.begin_object();
+        w.field("Message", r.message);
+        w.field("Level", r.level);
+        w.field("Task", r.task);
+        w.field("Opcode", r.opcode);
+        w.field("Channel", r.channel);
+        w.field("Provider", r.provider);
+        if (r.keywords) {
+            w.key("Keywords");
+            w.begin_array();
+            for (sv k : *r.keywords)
+                w.value(k);
+            w.end_array();
+        }
+        w.field("Culture", r.culture);
+        w.end_object();
+    }
+    write_openwec(w, ev, md);
+    w.end_object();
+}
+
+void format_nxlog(const Event& ev, const Metadata& md, std::string& out) {
+    Writer w(out);
+    w.begin_object();
+    if (ev.system) {
+        const System& s = *ev.system;
+        std::string upper; // GUIDs are short: stays in the SSO buffer, no allocation
+        w.field("SourceName", s.provider.name);
+        if (s.provider.guid) {
+            append_upper(upper, *s.provider.guid);
+            w.field("ProviderGuid", upper);
+        }
+        w.num_field("EventID", s.event_id);
+        w.num_field("Version", s.version);
+        w.num_field("Task", s.task);
+        w.num_field("OpcodeValue", s.opcode);
+        auto keywords = parse_keywords(s.keywords);
+        w.num_field("Keywords", keywords);
+        w.field("EventTime", s.time_created);
+        w.num_field("RecordNumber", s.event_record_id);
+        if (s.correlation) {
+            if (s.correlation->activity_id) {
+                append_upper(upper, *s.correlation->activity_id);
+                w.field("ActivityID", upper);
+            }
+            if (s.correlation->related_activity_id) {
+                append_upper(upper, *s.correlation->related_activity_id);
+                w.field("RelatedActivityID", upper);
+            }
+        }
+        if (s.execution) {
+            w.num_field("ProcessID", s.execution->process_id);
+            w.num_field("ThreadID", s.execution->thread_id);
+        }
+        w.field("Channel", s.channel);
+        w.field("Hostname", s.computer);
+        w.field("UserID", s.user_id);
+        if (auto t = nxlog_type(s, keywords)) {
+            w.field("EventType", t->event_type);
+            w.field("Severity", t->severity);
+            w.num_field("SeverityValue", t->severity_value);
+        }
+    }
+    switch (ev.data_kind) {
+    case DataKind::None:
+        break;
+    case DataKind::EventData:
+        write_event_data_fields(w, ev.event_data);
+        break;
+    case DataKind::UserData:
+        w.field("UserData", ev.user_data);
+        break;
+    case DataKind::DebugData:
+        write_debug_data_fields(w, ev.debug_data);
+        break;
+    case DataKind::ProcessingErrorData:
+        write_processing_error_fields(w, ev.processing_error_data);
+        break;
+    case DataKind::BinaryEventData:
+        w.field("BinaryEventData", ev.binary_event_data);
+        break;
+    }
+    if (ev.rendering_info) {
+        w.field("Message", ev.rendering_info->message);
+        w.field("Category", ev.rendering_info->task);
+        w.field("Opcode", ev.rendering_info->opcode);
+    }
+    write_openwec(w, ev, md);
+    w.time_field("EventReceivedTime", md.time_received);
+    w.end_object();
+}
+
+} // namespace wec::event

@@ -1,0 +1,350 @@
+#include "event/event.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+using nlohmann::json;
+using wec::event::Metadata;
+namespace fs = std::filesystem;
+
+const fs::path kData = fs::path(WEC_TEST_DATA) / "event";
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    EXPECT_TRUE(in) << "cannot open " << p;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// "2022-12-14T16:07:03.324+00:00" (or +HH:MM / Z) -> time_point.
+std::chrono::system_clock::time_point parse_time(const std::string& s) {
+    int y, mo, d, h, mi, se;
+    EXPECT_EQ(std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se), 6) << s;
+    std::size_t pos = 19;
+    std::int64_t nanos = 0;
+    if (pos < s.size() && s[pos] == '.') {
+        int digits = 0;
+        ++pos;
+        while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
+            if (digits < 9) nanos = nanos * 10 + (s[pos] - '0');
+            ++digits;
+            ++pos;
+        }
+        for (; digits < 9; ++digits)
+            nanos *= 10;
+    }
+    int offset_min = 0;
+    if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+        int oh = std::stoi(s.substr(pos + 1, 2));
+        int om = std::stoi(s.substr(pos + 4, 2));
+        offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
+    }
+    using namespace std::chrono;
+    auto days =
+        sys_days(year(y) / month(static_cast<unsigned>(mo)) / day(static_cast<unsigned>(d)));
+    return time_point_cast<system_clock::duration>(days + hours(h) + minutes(mi) + seconds(se) +
+                                                   nanoseconds(nanos) - minutes(offset_min));
+}
+
+Metadata metadata_from(const json& expected) {
+    const json& o = expected.at("OpenWEC");
+    Metadata md;
+    md.ip_address = o.at("IpAddress");
+    md.client = o.at("Client");
+    md.time_received = parse_time(o.at("TimeReceived"));
+    const json& s = o.at("Subscription");
+    md.subscription_uuid = s.at("Uuid");
+    md.subscription_version = s.at("Version");
+    md.subscription_name = s.at("Name");
+    if (s.contains("Uri")) md.subscription_uri = s.at("Uri");
+    if (s.contains("ClientRevision")) md.subscription_client_revision = s.at("ClientRevision");
+    if (s.contains("ServerRevision")) md.subscription_server_revision = s.at("ServerRevision");
+    if (o.contains("Node")) md.node = o.at("Node");
+    return md;
+}
+
+Metadata default_metadata() {
+    Metadata md;
+    md.ip_address = "192.168.58.100";
+    md.client = "WIN10$@WINDOMAIN.LOCAL";
+    md.time_received = parse_time("2022-12-14T16:07:03.324+00:00");
+    md.subscription_uuid = "8B18D83D-2964-4F35-AC3B-6F4E6FFA727B";
+    md.subscription_version = "188BB736-9441-5C66-188B-B73694415C66";
+    md.subscription_name = "Test";
+    return md;
+}
+
+json to_json(std::string_view xml, const Metadata& md, bool nxlog = false) {
+    auto ev = wec::event::parse(xml);
+    std::string out;
+    if (nxlog)
+        wec::event::format_nxlog(ev, md, out);
+    else
+        wec::event::format_json(ev, md, out);
+    EXPECT_TRUE(json::accept(out)) << out;
+    return json::parse(out);
+}
+
+void compare_fixture(const std::string& dir, const std::string& name) {
+    std::string xml = read_file(kData / dir / (name + ".xml"));
+    json expected = json::parse(read_file(kData / dir / (name + ".expected.json")));
+    json actual = to_json(xml, metadata_from(expected), dir == "nxlog");
+    EXPECT_EQ(actual, expected) << "diff (expected -> actual): "
+                                << json::diff(expected, actual).dump(2);
+}
+
+std::vector<std::string> fixtures(const std::string& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(kData / dir)) {
+        std::string f = e.path().filename().string();
+        if (f.size() > 4 && f.ends_with(".xml")) names.push_back(f.substr(0, f.size() - 4));
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+class JsonFixture : public ::testing::TestWithParam<std::string> {};
+TEST_P(JsonFixture, MatchesOpenWEC) {
+    compare_fixture("json", GetParam());
+}
+INSTANTIATE_TEST_SUITE_P(Event, JsonFixture, ::testing::ValuesIn(fixtures("json")),
+                         [](const auto& p) { return p.param; });
+
+class NxlogFixture : public ::testing::TestWithParam<std::string> {};
+TEST_P(NxlogFixture, MatchesOpenWEC) {
+    compare_fixture("nxlog", GetParam());
+}
+INSTANTIATE_TEST_SUITE_P(Event, NxlogFixture, ::testing::ValuesIn(fixtures("nxlog")),
+                         [](const auto& p) { return p.param; });
+
+TEST(EventFixtures, AllPresent) {
+    EXPECT_EQ(fixtures("json").size(), 6u);
+    EXPECT_EQ(fixtures("nxlog").size(), 7u);
+}
+
+// Raw output is one line and means the same XML: re-parsing it gives the same JSON.
+class RawFixture : public ::testing::TestWithParam<std::string> {};
+TEST_P(RawFixture, OneLineAndLossless) {
+    std::string xml = read_file(kData / "json" / (GetParam() + ".xml"));
+    std::string raw;
+    wec::event::format_raw(xml, raw);
+    EXPECT_EQ(raw.find('\n'), std::string::npos);
+    EXPECT_EQ(raw.find('\r'), std::string::npos);
+    Metadata md = default_metadata();
+    EXPECT_EQ(to_json(raw, md), to_json(xml, md));
+}
+INSTANTIATE_TEST_SUITE_P(Event, RawFixture, ::testing::ValuesIn(fixtures("json")),
+                         [](const auto& p) { return p.param; });
+
+TEST(EventRaw, SingleLineInputIsCopiedVerbatim) {
+    std::string xml = read_file(kData / "json" / "event_1100.xml");
+    std::string out = "prefix:";
+    wec::event::format_raw(xml, out);
+    EXPECT_EQ(out, "prefix:" + xml);
+}
+
+TEST(EventRaw, LineBreaksInMarkupTextAndCData) {
+    std::string xml = "<?xml version='1.0'?>\r\n<Event\n a='x\ny'><Data>l1\r\nl2\rl3</Data>"
+                      "<Data><![CDATA[c1\nc2]]></Data><!-- c\n --></Event>\n";
+    std::string raw;
+    wec::event::format_raw(xml, raw);
+    EXPECT_EQ(raw, "<?xml version='1.0'?><Event  a='x y'><Data>l1&#10;l2&#10;l3</Data>"
+                   "<Data><![CDATA[c1]]>&#10;<![CDATA[c2]]></Data><!-- c  --></Event>");
+}
+
+TEST(EventParse, TruncatedRenderingInfoIsRecovered) {
+    std::string xml = read_file(kData / "json" / "event_4688.xml");
+    std::size_t cut = xml.find("Creator Process ID");
+    ASSERT_NE(cut, std::string::npos);
+    std::string truncated = xml.substr(0, cut);
+
+    auto ev = wec::event::parse(truncated);
+    ASSERT_TRUE(ev.error);
+    EXPECT_EQ(ev.error->type, wec::event::ErrorType::RawContentRecovered);
+    EXPECT_FALSE(ev.rendering_info);
+
+    json j = to_json(truncated, default_metadata());
+    ASSERT_TRUE(j.contains("System"));
+    EXPECT_EQ(j["System"]["EventID"], 4688);
+    EXPECT_EQ(j["EventData"]["SubjectUserName"], "WIN10$");
+    EXPECT_FALSE(j.contains("RenderingInfo"));
+    const json& err = j["OpenWEC"]["Error"];
+    EXPECT_EQ(err["Type"], "RawContentRecovered");
+    EXPECT_EQ(err["OriginalContent"], truncated);
+    EXPECT_NE(err["Message"].get<std::string>().find("but Raw content could be recovered"),
+              std::string::npos);
+}
+
+TEST(EventParse, TruncatedBeforeRenderingInfoFailsToRecover) {
+    std::string xml = read_file(kData / "json" / "event_4688.xml");
+    // Break the XML in EventData, keep a RenderingInfo after it.
+    std::string broken = xml;
+    broken.replace(broken.find("</EventData>"), 12, "</Oops>");
+    json j = to_json(broken, default_metadata());
+    EXPECT_FALSE(j.contains("System"));
+    EXPECT_FALSE(j.contains("EventData"));
+    EXPECT_EQ(j["OpenWEC"]["Error"]["Type"], "FailedToRecoverRawContent");
+    EXPECT_EQ(j["OpenWEC"]["Error"]["OriginalContent"], broken);
+}
+
+TEST(EventParse, NonXmlKeepsOnlyTheError) {
+    const std::string garbage = "this is \x01 not XML at all \xff";
+    json j = to_json(garbage, default_metadata());
+    EXPECT_EQ(j.size(), 1u) << j.dump();
+    const json& err = j["OpenWEC"]["Error"];
+    EXPECT_EQ(err["Type"], "Unrecoverable");
+    EXPECT_NE(err["Message"].get<std::string>().find("Failed to parse event XML: "),
+              std::string::npos);
+    // Invalid bytes are replaced in the JSON rendering of the original content.
+    EXPECT_EQ(err["OriginalContent"], "this is \xEF\xBF\xBD not XML at all \xEF\xBF\xBD");
+
+    std::string raw;
+    wec::event::format_raw(garbage, raw);
+    EXPECT_EQ(raw, garbage); // raw is the text as received
+}
+
+TEST(EventParse, EmptyInput) {
+    json j = to_json("", default_metadata());
+    EXPECT_EQ(j["OpenWEC"]["Error"]["Type"], "Unrecoverable");
+}
+
+TEST(EventParse, MissingComputerFailsToFeed) {
+    std::string xml = "<Event><System><EventID>4</EventID></System><EventData><Data>x</Data>"
+                      "</EventData></Event>";
+    json j = to_json(xml, default_metadata());
+    EXPECT_FALSE(j.contains("System"));
+    EXPECT_FALSE(j.contains("EventData")); // feeding stops at the failing node
+    EXPECT_EQ(j["OpenWEC"]["Error"]["Type"], "FailedToFeedEvent");
+    EXPECT_EQ(j["OpenWEC"]["Error"]["Message"],
+              "Could not feed event from document: Parsing failure in System");
+}
+
+TEST(EventParse, ForbiddenCharactersAreReplacedNotFatal) {
+    std::string xml = read_file(kData / "json" / "event_5719.xml");
+    std::string bad = xml;
+    bad.replace(bad.find("WINDOMAIN</Data>"), 9,
+                "WIN\x05"
+                "DOM&#5;AIN");
+    bad.replace(bad.find("%%1311"), 6,
+                "<![CDATA[a\x05"
+                "b]]>");
+    auto ev = wec::event::parse(bad);
+    EXPECT_FALSE(ev.error) << ev.error->message;
+    json j = to_json(bad, default_metadata());
+    EXPECT_EQ(j["EventData"]["Data"][0], "WIN\xEF\xBF\xBD"
+                                         "DOM\xEF\xBF\xBD"
+                                         "AIN");
+    EXPECT_EQ(j["EventData"]["Data"][1], "a\xEF\xBF\xBD"
+                                         "b");
+    EXPECT_EQ(j["RenderingInfo"]["Level"], "Error");
+}
+
+TEST(EventParse, InvalidUtf8IsReplaced) {
+    std::string xml = "<Event><System><EventID>1</EventID><Computer>c\xC3\x28</Computer></System>"
+                      "<EventData><Data Name='n\xED\xA0\x80'>\xF0\x9F\x98\x80</Data></EventData>"
+                      "</Event>";
+    json j = to_json(xml, default_metadata());
+    EXPECT_EQ(j["System"]["Computer"], "c\xEF\xBF\xBD(");
+    EXPECT_EQ(j["EventData"]["n\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"], "\xF0\x9F\x98\x80");
+}
+
+TEST(EventParse, NamedDataLastValueWinsAndTypesFollowOpenWEC) {
+    std::string xml =
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
+        "<Provider Name='P'/><EventID Qualifiers='x'>7</EventID><Version>300</Version>"
+        "<Level>+2</Level><Task> 1</Task><Keywords>0x1</Keywords>"
+        "<TimeCreated SystemTime='t'/><EventRecordID>18446744073709551615</EventRecordID>"
+        "<Correlation ActivityID='{a}' RelatedActivityID='{b}'/>"
+        "<Execution ProcessID='1' ThreadID='2' ProcessorID='3' SessionID='4' KernelTime='5' "
+        "UserTime='6' ProcessorTime='7'/><Channel>C</Channel><Computer>H</Computer>"
+        "<Container>K</Container><Security UserID='S-1-5-18'/></System>"
+        "<EventData><Data Name='a'>1</Data><Data Name='a'>2</Data><Data> </Data><Data/>"
+        "<Binary>00</Binary></EventData></Event>";
+    json j = to_json(xml, default_metadata());
+    json sys = j["System"];
+    EXPECT_FALSE(sys.contains("EventIDQualifiers"));
+    EXPECT_FALSE(sys.contains("Version")); // 300 does not fit u8
+    EXPECT_EQ(sys["Level"], 2);
+    EXPECT_FALSE(sys.contains("Task")); // leading space: invalid
+    EXPECT_EQ(sys["EventRecordID"], 18446744073709551615ull);
+    EXPECT_EQ(sys["Correlation"], json::parse(R"({"ActivityID":"{a}","RelatedActivityID":"{b}"})"));
+    EXPECT_EQ(sys["Execution"], json::parse(R"({"ProcessID":1,"ThreadID":2,"ProcessorID":3,
+        "SessionID":4,"KernelTime":5,"UserTime":6,"ProcessorTime":7})"));
+    EXPECT_EQ(sys["Container"], "K");
+    EXPECT_EQ(sys["UserID"], "S-1-5-18");
+    EXPECT_EQ(j["EventData"], json::parse(R"({"a":"2","Data":[" "],"Binary":"00"})"));
+}
+
+TEST(EventParse, OtherDataKinds) {
+    auto md = default_metadata();
+    std::string sys = "<System><EventID>1</EventID><Computer>c</Computer></System>";
+    json j = to_json("<Event>" + sys + "<BinaryEventData>0A0B</BinaryEventData></Event>", md);
+    EXPECT_EQ(j["BinaryEventData"], "0A0B");
+    j = to_json("<Event>" + sys +
+                    "<DebugData><SequenceNumber>5</SequenceNumber><Component>X</Component>"
+                    "<Function>f</Function></DebugData></Event>",
+                md);
+    EXPECT_EQ(j["DebugData"],
+              json::parse(R"({"SequenceNumber":5,"Component":"X","Function":"f","Message":""})"));
+    j = to_json("<Event>" + sys +
+                    "<ProcessingErrorData><ErrorCode>15005</ErrorCode><DataItemName>D"
+                    "</DataItemName><EventPayload>AB</EventPayload></ProcessingErrorData></Event>",
+                md);
+    EXPECT_EQ(j["ProcessingErrorData"],
+              json::parse(R"({"ErrorCode":15005,"DataItemName":"D","EventPayload":"AB"})"));
+    j = to_json("<Event>" + sys +
+                    "<ProcessingErrorData><ErrorCode>x</ErrorCode></ProcessingErrorData></Event>",
+                md);
+    EXPECT_EQ(j["OpenWEC"]["Error"]["Type"], "FailedToFeedEvent");
+    EXPECT_TRUE(j.contains("System"));
+    j = to_json("<Event>" + sys + "<UserData><A x=\"1\">&amp;<UserData/></A>\n</UserData></Event>",
+                md);
+    EXPECT_EQ(j["UserData"], "<A x=\"1\">&amp;<UserData/></A>\n");
+
+    json n = to_json("<Event>" + sys +
+                         "<DebugData><Component>X</Component></DebugData>"
+                         "<RenderingInfo Culture='en'><Message>m</Message></RenderingInfo></Event>",
+                     md, true);
+    EXPECT_EQ(n["Component"], "X");
+    EXPECT_EQ(n["Message"], "m"); // the rendered message comes last and wins
+}
+
+TEST(EventParse, ReuseGivesSameResult) {
+    wec::event::Event ev;
+    auto md = default_metadata();
+    for (int round = 0; round < 2; ++round) {
+        for (const auto& name : fixtures("json")) {
+            std::string xml = read_file(kData / "json" / (name + ".xml"));
+            wec::event::parse(xml, ev);
+            std::string out;
+            wec::event::format_json(ev, md, out);
+            EXPECT_EQ(json::parse(out), to_json(xml, md)) << name;
+        }
+    }
+}
+
+TEST(EventTime, Rfc3339LikeChrono) {
+    using namespace std::chrono;
+    auto base = sys_days(year(2022) / 12 / 14) + hours(16) + minutes(7) + seconds(3);
+    auto fmt = [](system_clock::time_point tp) {
+        std::string s;
+        wec::event::format_time(tp, s);
+        return s;
+    };
+    EXPECT_EQ(fmt(time_point_cast<system_clock::duration>(base)), "2022-12-14T16:07:03+00:00");
+    EXPECT_EQ(fmt(time_point_cast<system_clock::duration>(base + milliseconds(324))),
+              "2022-12-14T16:07:03.324+00:00");
+    EXPECT_EQ(fmt(time_point_cast<system_clock::duration>(base + microseconds(324001))),
+              "2022-12-14T16:07:03.324001+00:00");
+    EXPECT_EQ(fmt(time_point_cast<system_clock::duration>(base + nanoseconds(5))),
+              "2022-12-14T16:07:03.000000005+00:00");
+    EXPECT_EQ(fmt(system_clock::time_point{}), "1970-01-01T00:00:00+00:00");
+}
+
+} // namespace
