@@ -1,0 +1,173 @@
+// The collector's state behind one backend-neutral interface: subscriptions, bookmarks per
+// (client, subscription), heartbeats / last-seen per (client, subscription), SubscriptionEnd
+// records. `open("sqlite:PATH")` gives the embedded SQLite backend; a PostgreSQL backend will
+// implement the same interface.
+//
+// Thread-safety: every Store method may be called from any thread concurrently.
+// Times are std::chrono::system_clock points, stored with millisecond precision.
+#pragma once
+
+#include "common/error.hpp"
+#include "subscription/subscription.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wec::store {
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+
+// A failed store operation (bad URL, schema too new, I/O error, database busy for too long).
+class StoreError : public wec::Error {
+public:
+    using wec::Error::Error;
+};
+
+enum class Change { Created, Updated, Unchanged };
+
+struct PutResult {
+    subscription::Subscription subscription; // as stored (uuid assigned)
+    Change change = Change::Unchanged;
+};
+
+// One observation of a client for a subscription (a Heartbeat or an Events message).
+struct HeartbeatUpdate {
+    enum class Kind { Heartbeat, Events };
+    std::string client;            // client identity (Kerberos principal, certificate subject)
+    std::string subscription_uuid; //
+    TimePoint time;                //
+    Kind kind = Kind::Heartbeat;   // Events also count as "seen"
+    std::string address;           // client IP address (empty: unchanged)
+    std::string machine_id;        // m:MachineID (empty: unchanged)
+};
+
+// What the store knows about one client of one subscription.
+struct HostState {
+    std::string client;
+    std::string subscription_uuid;
+    TimePoint first_seen;
+    TimePoint last_seen;
+    std::optional<TimePoint> last_event_seen;
+    std::string address;
+    std::string machine_id;
+};
+
+enum class HostStatus { Active, Alive, Dead };
+std::string_view to_string(HostStatus status);
+
+// Active: events within the heartbeat interval before `now`; alive: seen (heartbeats) within it;
+// dead: neither.
+HostStatus classify(const HostState& host, std::chrono::seconds heartbeat_interval, TimePoint now);
+
+struct SubscriptionEndRecord {
+    std::string client;
+    std::string subscription_uuid;
+    TimePoint time;
+    std::string status;        // e:Status, e.g. ".../SourceCancelling"
+    std::string fault_code;    // WSManFault Code, may be empty
+    std::string fault_message; // WSManFault Message, may be empty
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+    Store() = default;
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    // Schema version of the opened database (after migrations).
+    virtual int schema_version() = 0;
+    // Human-readable description for startup logs, e.g. "sqlite:/var/lib/wec/wec.db".
+    virtual std::string describe() const = 0;
+
+    // ---- subscriptions (each change bumps revision()) ----
+    // Creates or updates by name. An existing subscription keeps its uuid; a new one takes
+    // sub.uuid when set, else a fresh one. The definition is validated (StoreError on failure).
+    virtual PutResult put_subscription(const subscription::Subscription& sub) = 0;
+    virtual std::optional<subscription::Subscription>
+    subscription_by_name(std::string_view name) = 0;
+    virtual std::optional<subscription::Subscription>
+    subscription_by_uuid(std::string_view uuid) = 0;
+    // All subscriptions, ordered by name.
+    virtual std::vector<subscription::Subscription> subscriptions() = 0;
+    // Deletes the subscription and its bookmarks, heartbeats and SubscriptionEnd records.
+    // False when there is no such name.
+    virtual bool delete_subscription(std::string_view name) = 0;
+    // False when there is no such name.
+    virtual bool set_enabled(std::string_view name, bool enabled) = 0;
+    // A counter that changes whenever a subscription is created, updated, enabled, disabled or
+    // deleted, by this process or another one sharing the database. Cheap: poll it.
+    virtual std::uint64_t revision() = 0;
+
+    // ---- bookmarks ----
+    virtual std::optional<std::string> bookmark(std::string_view client,
+                                                std::string_view subscription_uuid) = 0;
+    // Durable when it returns (this is what the Ack waits for).
+    virtual void put_bookmark(std::string_view client, std::string_view subscription_uuid,
+                              std::string_view bookmark) = 0;
+    virtual void delete_bookmarks(std::string_view subscription_uuid) = 0;
+
+    // ---- heartbeats (use HeartbeatBatcher in the server) ----
+    // Applies updates in one transaction. Per (client, subscription): first_seen is kept (set
+    // on first sight), last_seen / last_event_seen only move forward, address and machine id
+    // take the last non-empty value in `updates` order.
+    virtual void apply_heartbeats(std::span<const HeartbeatUpdate> updates) = 0;
+    // Hosts of one subscription, ordered by client.
+    virtual std::vector<HostState> hosts(std::string_view subscription_uuid) = 0;
+
+    // ---- SubscriptionEnd records ----
+    virtual void record_subscription_end(const SubscriptionEndRecord& record) = 0;
+    // Newest first; empty subscription_uuid = all subscriptions.
+    virtual std::vector<SubscriptionEndRecord> subscription_ends(std::string_view subscription_uuid,
+                                                                 std::size_t limit) = 0;
+};
+
+// Opens a store from a URL: "sqlite:PATH" (also "sqlite://PATH"; parent directories are
+// created). "postgres://…" is reserved for the PostgreSQL backend (not implemented yet).
+// Throws StoreError naming the URL.
+std::unique_ptr<Store> open(std::string_view url);
+
+// Coalesces heartbeat/last-seen updates in memory and writes them to the store in one
+// transaction per flush. Thread-safe. Flushing is explicit (flush()), or done by a background
+// thread owned by the batcher between start() and stop(); the destructor stops and flushes.
+class HeartbeatBatcher {
+public:
+    struct Options {
+        std::chrono::milliseconds interval{5000}; // background flush period
+        std::size_t max_pending = 10000;          // distinct (client, subscription) keys that
+                                                  // wake the background flush early
+    };
+
+    HeartbeatBatcher(Store& store, Options options);
+    explicit HeartbeatBatcher(Store& store) : HeartbeatBatcher(store, Options{}) {}
+    ~HeartbeatBatcher();
+    HeartbeatBatcher(const HeartbeatBatcher&) = delete;
+    HeartbeatBatcher& operator=(const HeartbeatBatcher&) = delete;
+
+    // Records an update in memory. Returns true when max_pending is reached (a flush is due).
+    bool record(HeartbeatUpdate update);
+    // Writes every pending update; returns how many rows were written. On failure the updates
+    // stay pending (merged with newer ones) and the StoreError propagates.
+    std::size_t flush();
+    std::size_t pending() const;
+
+    // Starts the background flusher (idempotent). Errors in background flushes are counted in
+    // failed_flushes() and retried at the next interval.
+    void start();
+    // Stops the background flusher and flushes what is pending (errors propagate).
+    void stop();
+    std::uint64_t failed_flushes() const;
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+} // namespace wec::store

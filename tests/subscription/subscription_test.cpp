@@ -1,0 +1,448 @@
+#include "subscription/subscription.hpp"
+
+#include <gtest/gtest.h>
+#include <regex>
+#include <set>
+#include <string>
+
+namespace sub = wec::subscription;
+
+namespace {
+
+const char* kMinimal = R"(name = "security"
+query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
+[[outputs]]
+driver = "files"
+path = "/var/log/wec/{client}.json"
+format = "json"
+)";
+
+const std::string kQuery =
+    R"(<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>)";
+
+// The message of the SubscriptionError thrown by load_toml(text, "sub.toml").
+std::string error_of(const std::string& text) {
+    try {
+        sub::load_toml(text, "sub.toml");
+    } catch (const sub::SubscriptionError& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        return std::string("unexpected exception type: ") + e.what();
+    }
+    return "no error";
+}
+
+std::string with_query(const std::string& rest) {
+    return "name = \"s\"\nquery = '" + kQuery + "'\n" + rest;
+}
+
+std::string ors(std::size_t clauses) {
+    std::string xpath = "*[System[(EventID=1";
+    for (std::size_t i = 2; i <= clauses; ++i)
+        xpath += " or EventID=" + std::to_string(i);
+    return xpath + ")]]";
+}
+
+sub::Subscription full() {
+    sub::Subscription s;
+    s.uuid = "0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0";
+    s.name = "it's \"full\"";
+    s.description = "line1\nline2\ttab \\ backslash";
+    s.query =
+        R"(<QueryList><Query Id="0" Path="Security"><Select Path="Security">*[System[(Level&lt;=3)]]</Select><Suppress Path="Security">*[System[(EventID=4662)]]</Suppress></Query></QueryList>)";
+    s.content_format = sub::ContentFormat::RenderedText;
+    s.heartbeat_interval_s = 600;
+    s.max_latency_s = 900;
+    s.max_envelope_size = 150000;
+    s.max_elements = 20;
+    s.read_existing_events = true;
+    s.ignore_channel_error = false;
+    s.locale = "fr-FR";
+    s.data_locale = "en-US";
+    s.allowed_clients = {"*$@WINDOMAIN.LOCAL", "dc?$@OTHER.LOCAL"};
+    s.uri = "/wsman/dc";
+    s.enabled = false;
+    s.connection_retry_count = 7;
+    s.connection_retry_interval_s = 120;
+    sub::Output a;
+    a.driver = "files";
+    a.format = sub::OutputFormat::Json;
+    a.options = {{"path", std::string("/var/log/wec/{client}.json")},
+                 {"buffer", std::int64_t{65536}},
+                 {"sync", true},
+                 {"odd key", std::string("it's")}};
+    sub::Output b;
+    b.driver = "files";
+    b.format = sub::OutputFormat::Raw;
+    b.options = {{"path", std::string("/var/log/wec/raw/{machine}.xml")}};
+    s.outputs = {a, b};
+    return s;
+}
+
+} // namespace
+
+TEST(SubscriptionToml, MinimalDefinitionLoadsWithDefaults) {
+    auto s = sub::load_toml(kMinimal, "minimal.toml");
+    EXPECT_EQ(s.name, "security");
+    EXPECT_EQ(s.query, kQuery);
+    EXPECT_TRUE(s.uuid.empty());
+    EXPECT_EQ(s.content_format, sub::ContentFormat::Raw);
+    EXPECT_EQ(s.heartbeat_interval_s, 3600u);
+    EXPECT_EQ(s.max_latency_s, 30u);
+    EXPECT_EQ(s.max_envelope_size, 512000u);
+    EXPECT_FALSE(s.max_elements.has_value());
+    EXPECT_FALSE(s.read_existing_events);
+    EXPECT_TRUE(s.ignore_channel_error);
+    EXPECT_FALSE(s.locale.has_value());
+    EXPECT_FALSE(s.data_locale.has_value());
+    EXPECT_TRUE(s.allowed_clients.empty());
+    EXPECT_FALSE(s.uri.has_value());
+    EXPECT_TRUE(s.enabled);
+    EXPECT_EQ(s.connection_retry_count, 5u);
+    EXPECT_EQ(s.connection_retry_interval_s, 60u);
+    ASSERT_EQ(s.outputs.size(), 1u);
+    EXPECT_EQ(s.outputs[0].driver, "files");
+    EXPECT_EQ(s.outputs[0].format, sub::OutputFormat::Json);
+    ASSERT_EQ(s.outputs[0].options.size(), 1u);
+    EXPECT_EQ(std::get<std::string>(s.outputs[0].options.at("path")), "/var/log/wec/{client}.json");
+}
+
+TEST(SubscriptionToml, AllKeys) {
+    auto s = sub::load_toml(R"(name = "all"
+uuid = "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"
+description = "everything"
+channels = ["Security", "System"]
+xpath = "*[System[(Level=1 or Level=2)]]"
+content_format = "RenderedText"
+heartbeat_interval = 600
+max_latency = 900
+max_envelope_size = 150000
+max_elements = 10
+read_existing_events = true
+ignore_channel_error = false
+locale = "en-US"
+data_locale = "fr-FR"
+allowed_clients = ["*$@WINDOMAIN.LOCAL"]
+uri = "/wsman/dc"
+enabled = false
+connection_retry_count = 3
+connection_retry_interval = 30
+[[outputs]]
+driver = "files"
+path = "/tmp/{client}.xml"
+buffer = 4096
+sync = false
+)",
+                            "all.toml");
+    EXPECT_EQ(s.uuid, "0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0");
+    EXPECT_EQ(s.description, "everything");
+    EXPECT_EQ(
+        s.query,
+        R"(<QueryList><Query Id="0"><Select Path="Security">*[System[(Level=1 or Level=2)]]</Select>)"
+        R"(<Select Path="System">*[System[(Level=1 or Level=2)]]</Select></Query></QueryList>)");
+    EXPECT_EQ(s.content_format, sub::ContentFormat::RenderedText);
+    EXPECT_EQ(s.heartbeat_interval_s, 600u);
+    EXPECT_EQ(s.max_latency_s, 900u);
+    EXPECT_EQ(s.max_envelope_size, 150000u);
+    EXPECT_EQ(s.max_elements, 10u);
+    EXPECT_TRUE(s.read_existing_events);
+    EXPECT_FALSE(s.ignore_channel_error);
+    EXPECT_EQ(s.locale, "en-US");
+    EXPECT_EQ(s.data_locale, "fr-FR");
+    EXPECT_EQ(s.allowed_clients, std::vector<std::string>{"*$@WINDOMAIN.LOCAL"});
+    EXPECT_EQ(s.uri, "/wsman/dc");
+    EXPECT_FALSE(s.enabled);
+    EXPECT_EQ(s.connection_retry_count, 3u);
+    EXPECT_EQ(s.connection_retry_interval_s, 30u);
+    ASSERT_EQ(s.outputs.size(), 1u);
+    EXPECT_EQ(s.outputs[0].format, sub::OutputFormat::Raw); // default
+    EXPECT_EQ(std::get<std::int64_t>(s.outputs[0].options.at("buffer")), 4096);
+    EXPECT_EQ(std::get<bool>(s.outputs[0].options.at("sync")), false);
+}
+
+TEST(SubscriptionToml, ChannelsWithDefaultXPathAndEscaping) {
+    auto s = sub::load_toml("name = \"c\"\nchannels = [\"Security\", \"A&B\\\"C\"]\n", "c.toml");
+    EXPECT_EQ(s.query, R"(<QueryList><Query Id="0"><Select Path="Security">*</Select>)"
+                       R"(<Select Path="A&amp;B&quot;C">*</Select></Query></QueryList>)");
+    EXPECT_NO_THROW(sub::validate_query(s.query));
+}
+
+TEST(SubscriptionToml, ErrorsNameFileLineColumnAndReason) {
+    EXPECT_EQ(error_of(with_query("foo = 1\n")), "sub.toml:3:1: unknown key 'foo'");
+    EXPECT_EQ(error_of(with_query("\nheartbeat_interval = \"x\"\n")),
+              "sub.toml:4:22: heartbeat_interval: expected an integer, got a string");
+    EXPECT_EQ(error_of(with_query("enabled = 1\n")),
+              "sub.toml:3:11: enabled: expected a boolean, got an integer");
+    EXPECT_EQ(error_of(with_query("max_latency = 0\n")),
+              "sub.toml:3:15: max_latency: 0 is out of range [1, 604800]");
+    EXPECT_EQ(error_of(with_query("content_format = \"Xml\"\n")),
+              "sub.toml:3:18: content_format: must be \"Raw\" or \"RenderedText\"");
+    EXPECT_EQ(error_of("query = '" + kQuery + "'\n"), "sub.toml: missing key 'name'");
+    EXPECT_EQ(error_of("name = \"x\"\n"), "sub.toml: missing key 'query' (or 'channels')");
+    EXPECT_EQ(error_of("name = \"x\"\nname = \"y\"\n").substr(0, 11), "sub.toml:2:");
+    EXPECT_EQ(error_of("name = \"\"\nchannels = [\"A\"]\n"),
+              "sub.toml:1:8: name: must not be empty");
+    EXPECT_EQ(error_of("name = \"x\"\nquery = 'a' 'b'\n").substr(0, 11), "sub.toml:2:");
+}
+
+TEST(SubscriptionToml, QueryMustBeAWellFormedQueryList) {
+    auto e = error_of("name = \"s\"\n\nquery = '<QueryList><Query>'\n");
+    EXPECT_EQ(e.rfind("sub.toml:3:9: query: not well-formed XML", 0), 0u) << e;
+    EXPECT_EQ(error_of("name = \"s\"\nquery = '<Foo/>'\n"),
+              "sub.toml:2:9: query: the root element must be <QueryList>");
+    EXPECT_EQ(error_of("name = \"s\"\nquery = '<QueryList/><QueryList/>'\n"),
+              "sub.toml:2:9: query: more than one root element");
+    EXPECT_EQ(error_of("name = \"s\"\nquery = '<QueryList><Query Id=\"0\"></Query></QueryList>'\n"),
+              "sub.toml:2:9: query: no <Select> in the <QueryList>");
+    EXPECT_EQ(
+        error_of(
+            "name = \"s\"\nquery = '<QueryList><Query><Select>*</Select></Query></QueryList>'\n"),
+        "sub.toml:2:9: query: <Select> without a Path (and no Path on its <Query>)");
+    EXPECT_EQ(error_of("name = \"s\"\nquery = '<QueryList><Query><Select Path=\"A\"> "
+                       "</Select></Query></QueryList>'\n"),
+              "sub.toml:2:9: query: <Select> with an empty XPath");
+    EXPECT_EQ(error_of("name = \"s\"\nquery = \"\"\"\n<QueryList>\n<Query "
+                       "Id=\"0\"><Foo/></Query>\n</QueryList>\"\"\"\n"),
+              "sub.toml:2:9: query: unexpected element <Foo> in <Query>");
+}
+
+TEST(SubscriptionToml, SelectPathLimit) {
+    std::string ok = "<QueryList><Query Id=\"0\">";
+    for (int i = 0; i < 256; ++i)
+        ok += "<Select Path=\"C" + std::to_string(i) + "\">*</Select>";
+    std::string too_many = ok + "<Select Path=\"X\">*</Select></Query></QueryList>";
+    ok += "</Query></QueryList>";
+    EXPECT_NO_THROW(sub::load_toml("name = \"s\"\nquery = '" + ok + "'\n", "s.toml"));
+    EXPECT_EQ(error_of("name = \"s\"\nquery = '" + too_many + "'\n"),
+              "sub.toml:2:9: query: 257 Select paths, more than 256 (Windows limit)");
+
+    std::string channels = "name = \"s\"\nchannels = [";
+    for (int i = 0; i < 257; ++i)
+        channels += (i ? ", \"C" : "\"C") + std::to_string(i) + "\"";
+    channels += "]\n";
+    EXPECT_EQ(error_of(channels),
+              "sub.toml:2:12: channels: more than 256 Select paths (Windows limit)");
+}
+
+TEST(SubscriptionToml, ClauseLimit) {
+    EXPECT_EQ(sub::count_clauses("*"), 1u);
+    EXPECT_EQ(sub::count_clauses("*[System[(EventID=1 or EventID=2) and Level=3]]"), 3u);
+    EXPECT_EQ(sub::count_clauses("*[EventData[Data='a or b and c']]"), 1u); // inside a literal
+    EXPECT_EQ(sub::count_clauses("*[System[Provider[@Name='x']] and\nEventData]"), 2u);
+    EXPECT_EQ(sub::count_clauses("*[System[orange=1 and band=2]]"), 2u); // whole words only
+    EXPECT_EQ(sub::count_clauses(ors(22)), 22u);
+
+    EXPECT_NO_THROW(sub::load_toml(
+        "name = \"s\"\nchannels = [\"Security\"]\nxpath = \"" + ors(22) + "\"\n", "s.toml"));
+    EXPECT_EQ(error_of("name = \"s\"\nchannels = [\"Security\"]\nxpath = \"" + ors(23) + "\"\n"),
+              "sub.toml:3:9: query: a Select XPath has 23 clauses, more than 22 (Windows would "
+              "forward nothing)");
+    std::string q = "<QueryList><Query Id=\"0\"><Select Path=\"Security\">" + ors(23) +
+                    "</Select></Query></QueryList>";
+    EXPECT_THROW(sub::validate_query(q), sub::SubscriptionError);
+    // Suppress paths do not count.
+    q = "<QueryList><Query Id=\"0\"><Select Path=\"Security\">*</Select><Suppress "
+        "Path=\"Security\">" +
+        ors(30) + "</Suppress></Query></QueryList>";
+    EXPECT_NO_THROW(sub::validate_query(q));
+}
+
+TEST(SubscriptionToml, QueryAndChannelsAreExclusive) {
+    EXPECT_EQ(error_of(with_query("channels = [\"A\"]\n")),
+              "sub.toml:3:12: channels: give either 'query' or 'channels', not both");
+    EXPECT_EQ(error_of(with_query("xpath = \"*\"\n")),
+              "sub.toml:3:9: xpath: only valid together with 'channels'");
+    EXPECT_EQ(error_of("name = \"s\"\nchannels = []\n"),
+              "sub.toml:2:12: channels: must list at least one channel");
+    EXPECT_EQ(error_of("name = \"s\"\nchannels = [\"A\", 3]\n"),
+              "sub.toml:2:18: channels: expected a string, got an integer");
+}
+
+TEST(SubscriptionToml, OutputErrors) {
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"kafka\"\n")),
+              "sub.toml:4:10: outputs.driver: unknown driver 'kafka' (known: files)");
+    EXPECT_EQ(
+        error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nformat = \"xml\"\n")),
+        "sub.toml:6:10: outputs.format: must be \"raw\" or \"json\"");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\npath = \"/x\"\n")),
+              "sub.toml:3:1: outputs: missing key 'driver'");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\n")),
+              "sub.toml:3:1: outputs: driver 'files' needs a 'path' key");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = 3\n")),
+              "sub.toml:3:1: outputs: 'path' of driver 'files' must be a non-empty string");
+    EXPECT_EQ(error_of(with_query("[outputs]\ndriver = \"files\"\n")),
+              "sub.toml:3:1: outputs: expected an array of tables ([[outputs]]), got a table");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nx = 1.5\n")),
+              "sub.toml:6:1: outputs.x: expected a string, integer or boolean, got a float");
+}
+
+TEST(SubscriptionToml, BadGlobs) {
+    EXPECT_EQ(error_of(with_query("allowed_clients = [\"ok*\",\n  \"bad[x]\"]\n")),
+              "sub.toml:4:3: allowed_clients: pattern 'bad[x]' uses '[' (only '*' and '?' are "
+              "supported)");
+    EXPECT_EQ(error_of(with_query("allowed_clients = [\"\"]\n")),
+              "sub.toml:3:20: allowed_clients: empty pattern");
+    EXPECT_EQ(
+        error_of(with_query("allowed_clients = [\"a b\"]\n")),
+        "sub.toml:3:20: allowed_clients: pattern 'a b' contains a space or control character");
+    EXPECT_EQ(error_of(with_query("allowed_clients = \"*\"\n")),
+              "sub.toml:3:19: allowed_clients: expected an array of strings, got a string");
+}
+
+TEST(SubscriptionToml, SyntaxErrorsCarryThePosition) {
+    auto e = error_of("name = \"s\"\n\nquery = \n");
+    EXPECT_EQ(e.rfind("sub.toml:3:", 0), 0u) << e;
+    e = error_of("name = \"unterminated\n");
+    EXPECT_EQ(e.rfind("sub.toml:1:", 0), 0u) << e;
+    try {
+        sub::load_toml("a = [\n1,\n2,,\n]\n", "f.toml");
+        FAIL() << "no error";
+    } catch (const sub::SubscriptionError& error) {
+        EXPECT_EQ(error.source(), "f.toml");
+        EXPECT_EQ(error.line(), 3u);
+        EXPECT_GT(error.column(), 0u);
+        EXPECT_FALSE(error.reason().empty());
+    }
+}
+
+TEST(SubscriptionToml, RoundTrip) {
+    auto s = full();
+    auto text = sub::to_toml(s);
+    auto back = sub::load_toml(text, "roundtrip.toml");
+    EXPECT_EQ(back, s) << text;
+
+    auto minimal = sub::load_toml(kMinimal, "m.toml");
+    EXPECT_EQ(sub::load_toml(sub::to_toml(minimal), "m2.toml"), minimal);
+    EXPECT_NO_THROW(sub::validate(s));
+}
+
+TEST(SubscriptionToml, MissingFileIsAnError) {
+    EXPECT_THROW(sub::load_toml_file("/nonexistent/wec/sub.toml"), wec::Error);
+}
+
+TEST(SubscriptionVersion, DeterministicAndUuidFormatted) {
+    auto s = full();
+    auto v = sub::public_version(s);
+    EXPECT_TRUE(std::regex_match(
+        v, std::regex("[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")))
+        << v;
+    EXPECT_EQ(sub::public_version(full()), v);
+    EXPECT_EQ(sub::public_version(sub::load_toml(sub::to_toml(s), "x")), v);
+}
+
+TEST(SubscriptionVersion, IgnoresCollectorSideSettings) {
+    auto base = full();
+    auto v = sub::public_version(base);
+    auto s = base;
+    s.outputs.clear();
+    EXPECT_EQ(sub::public_version(s), v);
+    s = base;
+    s.outputs[0].options["path"] = std::string("/elsewhere");
+    s.outputs[1].format = sub::OutputFormat::Json;
+    EXPECT_EQ(sub::public_version(s), v);
+    s = base;
+    s.allowed_clients = {"*"};
+    EXPECT_EQ(sub::public_version(s), v);
+    s = base;
+    s.enabled = !s.enabled;
+    EXPECT_EQ(sub::public_version(s), v);
+    s = base;
+    s.uri.reset();
+    s.description = "changed";
+    EXPECT_EQ(sub::public_version(s), v);
+}
+
+TEST(SubscriptionVersion, ChangesWithWhatClientsSee) {
+    auto base = full();
+    std::set<std::string> versions{sub::public_version(base)};
+    auto expect_new = [&](const sub::Subscription& s, const char* what) {
+        EXPECT_TRUE(versions.insert(sub::public_version(s)).second) << what;
+    };
+    auto s = base;
+    s.query = kQuery;
+    expect_new(s, "query");
+    s = base;
+    s.content_format = sub::ContentFormat::Raw;
+    expect_new(s, "content format");
+    s = base;
+    s.heartbeat_interval_s = 3600;
+    expect_new(s, "heartbeat");
+    s = base;
+    s.max_latency_s = 30;
+    expect_new(s, "latency");
+    s = base;
+    s.max_envelope_size = 512000;
+    expect_new(s, "envelope");
+    s = base;
+    s.max_elements.reset();
+    expect_new(s, "max elements");
+    s = base;
+    s.read_existing_events = false;
+    expect_new(s, "read existing");
+    s = base;
+    s.ignore_channel_error = true;
+    expect_new(s, "ignore channel error");
+    s = base;
+    s.locale.reset();
+    expect_new(s, "locale");
+    s = base;
+    s.data_locale = "de-DE";
+    expect_new(s, "data locale");
+    s = base;
+    s.connection_retry_count = 1;
+    expect_new(s, "retry count");
+    s = base;
+    s.connection_retry_interval_s = 1;
+    expect_new(s, "retry interval");
+    s = base;
+    s.name = "other";
+    expect_new(s, "name");
+    s = base;
+    s.uuid = sub::new_uuid();
+    expect_new(s, "uuid");
+}
+
+TEST(SubscriptionGlob, Matching) {
+    EXPECT_TRUE(sub::glob_match("*", ""));
+    EXPECT_TRUE(sub::glob_match("*", "anything"));
+    EXPECT_TRUE(sub::glob_match("*$@WINDOMAIN.LOCAL", "WIN10$@WINDOMAIN.LOCAL"));
+    EXPECT_TRUE(sub::glob_match("*$@WINDOMAIN.LOCAL", "win10$@windomain.local")); // case
+    EXPECT_FALSE(sub::glob_match("*$@WINDOMAIN.LOCAL", "alice@WINDOMAIN.LOCAL"));
+    EXPECT_FALSE(sub::glob_match("*$@WINDOMAIN.LOCAL", "WIN10$@WINDOMAIN.LOCAL.EVIL"));
+    EXPECT_TRUE(sub::glob_match("DC?$@*", "DC1$@X"));
+    EXPECT_FALSE(sub::glob_match("DC?$@*", "DC12$@X"));
+    EXPECT_FALSE(sub::glob_match("DC?$@*", "DC$@X"));
+    EXPECT_TRUE(sub::glob_match("a*b*c", "aXXbYYbZZc"));
+    EXPECT_FALSE(sub::glob_match("a*b*c", "aXXbYYbZZ"));
+    EXPECT_TRUE(sub::glob_match("**a**", "a"));
+    EXPECT_TRUE(sub::glob_match("exact", "EXACT"));
+    EXPECT_FALSE(sub::glob_match("exact", "exact2"));
+    EXPECT_FALSE(sub::glob_match("", "x"));
+    // Pathological pattern stays fast (no exponential backtracking).
+    std::string text(5000, 'a');
+    EXPECT_FALSE(sub::glob_match("*a*a*a*a*a*a*a*a*b", text));
+}
+
+TEST(SubscriptionGlob, Allows) {
+    auto s = sub::load_toml(kMinimal, "m.toml");
+    EXPECT_TRUE(sub::allows(s, "anyone@ANY"));
+    s.allowed_clients = {"*$@WINDOMAIN.LOCAL", "admin@OTHER"};
+    EXPECT_TRUE(sub::allows(s, "WIN10$@windomain.local"));
+    EXPECT_TRUE(sub::allows(s, "ADMIN@other"));
+    EXPECT_FALSE(sub::allows(s, "user@WINDOMAIN.LOCAL"));
+}
+
+TEST(SubscriptionUuid, NewUuidsAreUppercaseAndDistinct) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 100; ++i) {
+        auto u = sub::new_uuid();
+        EXPECT_TRUE(sub::is_uuid(u)) << u;
+        EXPECT_EQ(u[14], '4');
+        for (char c : u)
+            EXPECT_FALSE(c >= 'a' && c <= 'f') << u;
+        seen.insert(u);
+    }
+    EXPECT_EQ(seen.size(), 100u);
+    EXPECT_FALSE(sub::is_uuid("not-a-uuid"));
+    EXPECT_FALSE(sub::is_uuid("0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1FG"));
+}
