@@ -1,0 +1,170 @@
+#include "config/config.hpp"
+
+#include "common/files.hpp"
+
+#include <netdb.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <limits>
+#include <set>
+
+namespace wec::config {
+namespace {
+
+std::string where(const std::string& source, const toml::node& node) {
+    const auto& src = node.source();
+    return source + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
+}
+
+[[noreturn]] void fail(const std::string& source, const toml::node& node, const std::string& why) {
+    throw ConfigError(where(source, node) + ": " + why);
+}
+
+void check_keys(const toml::table& table, const std::set<std::string_view>& known,
+                const std::string& source, std::string_view section) {
+    for (const auto& [key, value] : table)
+        if (!known.count(key.str()))
+            fail(source, value,
+                 "unknown key '" + std::string(key.str()) + "'" +
+                     (section.empty() ? "" : " in [" + std::string(section) + "]") +
+                     " (see docs/configuration.md)");
+}
+
+template <typename T>
+T get(const toml::table& t, std::string_view key, T fallback, const std::string& source) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if constexpr (std::is_same_v<T, std::string>) {
+        if (auto v = n->value<std::string>()) return *v;
+        fail(source, *n, "'" + std::string(key) + "' must be a string");
+    } else if constexpr (std::is_same_v<T, bool>) {
+        if (auto v = n->value<bool>()) return *v;
+        fail(source, *n, "'" + std::string(key) + "' must be true or false");
+    } else {
+        auto v = n->value<std::int64_t>();
+        if (!v || *v < 0 || static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max())
+            fail(source, *n, "'" + std::string(key) + "' must be a non-negative integer");
+        return static_cast<T>(*v);
+    }
+}
+
+std::vector<std::string> get_strings(const toml::table& t, std::string_view key, const std::string& source) {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    const auto* arr = n->as_array();
+    if (!arr) fail(source, *n, "'" + std::string(key) + "' must be an array of strings");
+    for (const auto& item : *arr) {
+        auto v = item.value<std::string>();
+        if (!v) fail(source, item, "'" + std::string(key) + "' must hold strings only");
+        out.push_back(*v);
+    }
+    return out;
+}
+
+AuthKind parse_auth(const std::string& text, const std::string& source, const toml::node& node) {
+    if (text == "kerberos") return AuthKind::Kerberos;
+    if (text == "tls") return AuthKind::Tls;
+    fail(source, node, "auth must be \"kerberos\" or \"tls\", not \"" + text + "\"");
+}
+
+} // namespace
+
+std::string_view to_string(AuthKind kind) { return kind == AuthKind::Kerberos ? "kerberos" : "tls"; }
+
+ServeConfig parse(std::string_view toml_text, const std::string& source) {
+    toml::table root;
+    try {
+        root = toml::parse(toml_text, source);
+    } catch (const toml::parse_error& e) {
+        throw ConfigError(source + ":" + std::to_string(e.source().begin.line) + ":" +
+                          std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    }
+    check_keys(root,
+               {"hostname", "node_name", "db", "log_level", "listeners", "limits", "io_threads",
+                "worker_threads", "heartbeat_flush_interval", "replay_cache"},
+               source, "");
+    ServeConfig c;
+    c.hostname = get<std::string>(root, "hostname", c.hostname, source);
+    c.node_name = get<std::string>(root, "node_name", c.node_name, source);
+    c.db = get<std::string>(root, "db", c.db, source);
+    c.log_level = get<std::string>(root, "log_level", c.log_level, source);
+    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+        fail(source, *root.get("log_level"), "log_level must be debug, info, warn or error");
+    c.io_threads = get<std::uint32_t>(root, "io_threads", 0, source);
+    c.worker_threads = get<std::uint32_t>(root, "worker_threads", 0, source);
+    c.heartbeat_flush_s = get<std::uint32_t>(root, "heartbeat_flush_interval", c.heartbeat_flush_s, source);
+    c.replay_cache = get<std::string>(root, "replay_cache", c.replay_cache, source);
+
+    if (const toml::node* n = root.get("limits")) {
+        const auto* t = n->as_table();
+        if (!t) fail(source, *n, "[limits] must be a table");
+        check_keys(*t, {"max_body_bytes", "max_header_bytes", "idle_timeout", "read_timeout", "max_connections"},
+                   source, "limits");
+        c.limits.max_body_bytes = get<std::size_t>(*t, "max_body_bytes", c.limits.max_body_bytes, source);
+        c.limits.max_header_bytes = get<std::size_t>(*t, "max_header_bytes", c.limits.max_header_bytes, source);
+        c.limits.idle_timeout_s = get<std::uint32_t>(*t, "idle_timeout", c.limits.idle_timeout_s, source);
+        c.limits.read_timeout_s = get<std::uint32_t>(*t, "read_timeout", c.limits.read_timeout_s, source);
+        c.limits.max_connections = get<std::size_t>(*t, "max_connections", c.limits.max_connections, source);
+        if (c.limits.max_body_bytes < 4096) fail(source, *n, "limits.max_body_bytes must be at least 4096");
+    }
+
+    if (const toml::node* n = root.get("listeners")) {
+        const auto* arr = n->as_array();
+        if (!arr) fail(source, *n, "listeners must be an array of tables ([[listeners]])");
+        for (const auto& item : *arr) {
+            const auto* t = item.as_table();
+            if (!t) fail(source, item, "each [[listeners]] entry must be a table");
+            check_keys(*t, {"address", "auth", "public_port", "keytab", "service_names"}, source, "listeners");
+            Listener l;
+            l.address = get<std::string>(*t, "address", l.address, source);
+            if (const toml::node* a = t->get("auth"))
+                l.auth = parse_auth(get<std::string>(*t, "auth", "", source), source, *a);
+            if (t->get("public_port")) l.public_port = get<std::uint16_t>(*t, "public_port", 0, source);
+            l.keytab = get<std::string>(*t, "keytab", "", source);
+            l.service_names = get_strings(*t, "service_names", source);
+            c.listeners.push_back(std::move(l));
+        }
+    }
+    return c;
+}
+
+ServeConfig load_file(const std::string& path) {
+    std::vector<std::uint8_t> bytes;
+    try {
+        bytes = read_file(path);
+    } catch (const wec::Error& e) {
+        throw ConfigError(e.what());
+    }
+    return parse(as_chars(bytes), path);
+}
+
+std::string local_fqdn() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) return "localhost";
+    addrinfo hints{};
+    hints.ai_flags = AI_CANONNAME;
+    addrinfo* res = nullptr;
+    std::string name = host;
+    if (::getaddrinfo(host, nullptr, &hints, &res) == 0 && res) {
+        if (res->ai_canonname && std::strchr(res->ai_canonname, '.')) name = res->ai_canonname;
+        ::freeaddrinfo(res);
+    }
+    return name;
+}
+
+void finalize(ServeConfig& c) {
+    if (c.hostname.empty()) c.hostname = local_fqdn();
+    if (c.listeners.empty()) c.listeners.push_back(Listener{});
+    for (auto& l : c.listeners) {
+        if (l.auth == AuthKind::Kerberos && l.service_names.empty())
+            l.service_names = {"HTTP/" + c.hostname, "HOST/" + c.hostname};
+        if (l.auth == AuthKind::Tls)
+            throw ConfigError("listener " + l.address +
+                              ": auth = \"tls\" is not built yet in this version of wec");
+    }
+}
+
+} // namespace wec::config

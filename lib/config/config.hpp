@@ -1,0 +1,65 @@
+// `wec serve` settings: the TOML file (`--config`), the embedded defaults, and the checks that
+// turn a bad file into an error naming the file, line and key. Every key is documented in
+// docs/configuration.md.
+#pragma once
+
+#include "common/error.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wec::config {
+
+class ConfigError : public wec::Error {
+public:
+    using wec::Error::Error;
+};
+
+enum class AuthKind { Kerberos, Tls };
+
+struct Listener {
+    std::string address = "0.0.0.0:5985";       // ADDRESS:PORT to bind
+    AuthKind auth = AuthKind::Kerberos;
+    std::optional<std::uint16_t> public_port;   // advertised in NotifyTo (default: the bound port)
+    std::string keytab;                         // Kerberos: keytab with HTTP/ and HOST/ keys
+    std::vector<std::string> service_names;     // default: HTTP/<hostname>, HOST/<hostname>
+};
+
+struct Limits {
+    std::size_t max_body_bytes = 512000;   // after decryption, and after decompression
+    std::size_t max_header_bytes = 16384;
+    std::uint32_t idle_timeout_s = 120;
+    std::uint32_t read_timeout_s = 60;
+    std::size_t max_connections = 20000;
+};
+
+struct ServeConfig {
+    std::string hostname;                  // public host name (default: this host's FQDN)
+    std::string node_name;                 // OpenWEC.Node in JSON output (empty: omitted)
+    std::string db = "sqlite:./var/wec.db";
+    std::string log_level = "info";        // debug, info, warn, error
+    std::vector<Listener> listeners;       // default: one Kerberos listener on 0.0.0.0:5985
+    Limits limits;
+    std::uint32_t io_threads = 0;          // 0: one per core
+    std::uint32_t worker_threads = 0;      // 0: two per core
+    std::uint32_t heartbeat_flush_s = 5;
+    std::string replay_cache;              // MIT rcache for the acceptor (empty: MIT's default)
+};
+
+// Parses a TOML text; errors name `source`, the line and the key. Unknown keys are errors.
+ServeConfig parse(std::string_view toml_text, const std::string& source);
+ServeConfig load_file(const std::string& path);
+
+// Fills what was left to defaults (hostname, listeners, service names) and checks consistency.
+void finalize(ServeConfig& config);
+
+// This machine's fully qualified name (getaddrinfo canonical name, falling back to gethostname).
+std::string local_fqdn();
+
+std::string_view to_string(AuthKind kind);
+
+} // namespace wec::config
