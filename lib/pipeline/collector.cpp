@@ -1,0 +1,352 @@
+#include "pipeline/collector.hpp"
+
+#include "event/event.hpp"
+#include "output/output.hpp"
+#include "subscription/subscription.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <mutex>
+
+namespace wec::pipeline {
+
+namespace {
+
+constexpr std::string_view kSubscriptionsPrefix = "/wsman/subscriptions/";
+
+struct LiveOutput {
+    subscription::Output definition;
+    std::shared_ptr<output::Driver> driver;
+};
+
+struct LiveSubscription {
+    subscription::Subscription def;
+    std::string version; // public_version(def)
+    std::vector<LiveOutput> outputs;
+    bool needs_json = false;
+    bool needs_raw = false;
+};
+
+// An immutable view of the subscriptions, swapped as a whole on reload so that requests in
+// flight keep the one they started with.
+struct Snapshot {
+    std::map<std::string, std::shared_ptr<const LiveSubscription>> by_uuid; // uppercase uuid
+    std::uint64_t revision = 0;
+};
+
+std::string upper(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string trim_slashes(std::string_view p) {
+    while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+    return std::string(p);
+}
+
+} // namespace
+
+std::string subscription_from_path(std::string_view path) {
+    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+    if (path.size() <= kSubscriptionsPrefix.size()) return {};
+    if (!std::equal(kSubscriptionsPrefix.begin(), kSubscriptionsPrefix.end(), path.begin(),
+                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+        return {};
+    auto rest = path.substr(kSubscriptionsPrefix.size());
+    return upper(rest.substr(0, rest.find('/')));
+}
+
+struct Collector::Impl {
+    Logger& log;
+    store::Store& store;
+    store::HeartbeatBatcher& heartbeats;
+    CollectorConfig config;
+
+    mutable std::mutex snapshot_mutex;
+    std::shared_ptr<const Snapshot> snapshot = std::make_shared<Snapshot>();
+    std::mutex reload_mutex;
+    std::chrono::steady_clock::time_point last_check{};
+
+    Impl(Logger& l, store::Store& s, store::HeartbeatBatcher& h, CollectorConfig c)
+        : log(l), store(s), heartbeats(h), config(std::move(c)) {}
+
+    std::shared_ptr<const Snapshot> current() const {
+        std::lock_guard lock(snapshot_mutex);
+        return snapshot;
+    }
+
+    // Re-reads the subscriptions when the store's revision moved. Output drivers of unchanged
+    // outputs are kept (open files stay open).
+    void reload(bool force) {
+        std::unique_lock lock(reload_mutex, std::try_to_lock);
+        if (!lock.owns_lock()) return; // another thread is reloading
+        auto now = std::chrono::steady_clock::now();
+        if (!force && now - last_check < config.reload_interval) return;
+        last_check = now;
+        auto old = current();
+        std::uint64_t revision = store.revision();
+        if (!force && revision == old->revision && old->revision != 0) return;
+
+        auto next = std::make_shared<Snapshot>();
+        next->revision = revision;
+        for (auto& def : store.subscriptions()) {
+            auto live = std::make_shared<LiveSubscription>();
+            live->version = subscription::public_version(def);
+            const LiveSubscription* previous = nullptr;
+            if (auto it = old->by_uuid.find(upper(def.uuid)); it != old->by_uuid.end())
+                previous = it->second.get();
+            for (const auto& out : def.outputs) {
+                LiveOutput lo{out, nullptr};
+                if (previous)
+                    for (const auto& p : previous->outputs)
+                        if (p.definition == out) lo.driver = p.driver;
+                if (!lo.driver) {
+                    try {
+                        lo.driver = output::make_driver(out.driver, out.options);
+                    } catch (const output::Error& e) {
+                        log.error("output disabled: invalid definition",
+                                  {{"subscription", def.name}, {"error", e.what()}});
+                        continue;
+                    }
+                }
+                if (out.format == subscription::OutputFormat::Json) live->needs_json = true;
+                else live->needs_raw = true;
+                live->outputs.push_back(std::move(lo));
+            }
+            live->def = std::move(def);
+            next->by_uuid.emplace(upper(live->def.uuid), std::move(live));
+        }
+        if (old->revision != revision || force)
+            log.info("subscriptions loaded", {{"count", std::to_string(next->by_uuid.size())},
+                                              {"revision", std::to_string(revision)}});
+        std::lock_guard slock(snapshot_mutex);
+        snapshot = std::move(next);
+    }
+
+    wsman::SubscriptionSpec spec_for(const LiveSubscription& live, const ClientInfo& client) {
+        const auto& d = live.def;
+        wsman::SubscriptionSpec spec;
+        spec.uuid = d.uuid;
+        spec.version = live.version;
+        spec.name = d.name;
+        spec.content_format = d.content_format == subscription::ContentFormat::RenderedText
+                                  ? wsman::ContentFormat::RenderedText
+                                  : wsman::ContentFormat::Raw;
+        spec.heartbeat_interval_ms = std::uint64_t{d.heartbeat_interval_s} * 1000;
+        spec.connection_retry_count = d.connection_retry_count;
+        spec.connection_retry_interval_ms = std::uint64_t{d.connection_retry_interval_s} * 1000;
+        spec.max_latency_ms = std::uint64_t{d.max_latency_s} * 1000;
+        spec.max_envelope_size = d.max_envelope_size;
+        spec.max_elements = d.max_elements;
+        spec.read_existing_events = d.read_existing_events;
+        spec.ignore_channel_error = d.ignore_channel_error;
+        spec.locale = d.locale;
+        spec.data_locale = d.data_locale;
+        bool https = client.transport == Transport::Https;
+        spec.notify_to = std::string(https ? "https://" : "http://") + config.hostname + ":" +
+                         std::to_string(https ? config.https_port : config.http_port) +
+                         std::string(kSubscriptionsPrefix) + upper(d.uuid);
+        if (https) spec.auth = wsman::TlsPolicy{{client.issuer_thumbprint}};
+        else spec.auth = wsman::KerberosPolicy{};
+        spec.query = d.query;
+        spec.bookmark = store.bookmark(client.identity, upper(d.uuid));
+        spec.send_bookmarks = true;
+        return spec;
+    }
+
+    Reply enumerate(const ClientInfo& client, std::string_view path, const wsman::Message& msg) {
+        auto snap = current();
+        std::vector<wsman::SubscriptionSpec> specs;
+        std::string uri = trim_slashes(path.substr(0, path.find('?')));
+        for (const auto& [uuid, live] : snap->by_uuid) {
+            const auto& d = live->def;
+            if (!d.enabled || !subscription::allows(d, client.identity)) continue;
+            if (d.uri && trim_slashes(*d.uri) != uri) continue;
+            specs.push_back(spec_for(*live, client));
+        }
+        Reply r{200, wsman::build_enumerate_response(msg, specs), {}, 0};
+        r.note = std::to_string(specs.size()) + " subscriptions";
+        return r;
+    }
+
+    // 404 for an unknown or disabled subscription, 403 for a client it does not allow.
+    const LiveSubscription* authorize(const Snapshot& snap, const ClientInfo& client,
+                                      std::string_view path, Reply& reply) {
+        auto uuid = subscription_from_path(path);
+        auto it = snap.by_uuid.find(uuid);
+        if (it == snap.by_uuid.end() || !it->second->def.enabled) {
+            reply = Reply{404, {}, "unknown subscription " + uuid, 0};
+            return nullptr;
+        }
+        if (!subscription::allows(it->second->def, client.identity)) {
+            reply = Reply{403, {}, "client not allowed by subscription " + it->second->def.name, 0};
+            return nullptr;
+        }
+        return it->second.get();
+    }
+
+    Reply events(const ClientInfo& client, const LiveSubscription& live, const wsman::Message& msg) {
+        const auto& d = live.def;
+        auto received = std::chrono::system_clock::now();
+        std::size_t total = 0;
+        for (const auto& e : msg.events) total += e.xml.size();
+
+        // Format once per format needed by the subscription's outputs.
+        std::string raw_lines, json_lines;
+        if (live.needs_raw) {
+            raw_lines.reserve(total + msg.events.size());
+            for (const auto& e : msg.events) {
+                event::format_raw(e.xml, raw_lines);
+                raw_lines.push_back('\n');
+            }
+        }
+        if (live.needs_json) {
+            event::Metadata meta;
+            meta.ip_address = client.address;
+            meta.client = client.identity;
+            meta.time_received = received;
+            meta.subscription_uuid = upper(d.uuid);
+            meta.subscription_version = live.version;
+            meta.subscription_name = d.name;
+            meta.subscription_uri = d.uri;
+            if (!config.node_name.empty()) meta.node = config.node_name;
+            json_lines.reserve(total * 2 + 512);
+            event::Event parsed;
+            for (const auto& e : msg.events) {
+                event::parse(e.xml, parsed);
+                event::format_json(parsed, meta, json_lines);
+                json_lines.push_back('\n');
+            }
+        }
+
+        output::BatchInfo batch;
+        batch.ip = client.address;
+        batch.client = client.identity;
+        batch.machine = msg.machine_id;
+        batch.subscription_name = d.name;
+        batch.subscription_uuid = d.uuid;
+        batch.received = received;
+        for (const auto& out : live.outputs) {
+            try {
+                out.driver->write(batch, out.definition.format == subscription::OutputFormat::Json
+                                             ? std::string_view(json_lines)
+                                             : std::string_view(raw_lines));
+            } catch (const std::exception& e) {
+                // Nothing is acked and the bookmark does not move: the source keeps the events
+                // and sends them again (at-least-once; some outputs may see them twice).
+                log.error("output failed; batch refused with 503",
+                          {{"subscription", d.name}, {"output", out.driver->describe()},
+                           {"client", client.identity}, {"error", e.what()}});
+                return Reply{503, {}, "output failed: " + std::string(e.what()), 0};
+            }
+        }
+        if (!msg.bookmark.empty()) {
+            try {
+                store.put_bookmark(client.identity, upper(d.uuid), msg.bookmark);
+            } catch (const std::exception& e) {
+                log.error("bookmark not stored; batch refused with 503",
+                          {{"subscription", d.name}, {"client", client.identity}, {"error", e.what()}});
+                return Reply{503, {}, "store failed: " + std::string(e.what()), 0};
+            }
+        }
+        note_seen(client, d, msg, store::HeartbeatUpdate::Kind::Events, received);
+        Reply r{200, wsman::build_ack(msg), {}, msg.events.size()};
+        return r;
+    }
+
+    void note_seen(const ClientInfo& client, const subscription::Subscription& d,
+                   const wsman::Message& msg, store::HeartbeatUpdate::Kind kind,
+                   std::chrono::system_clock::time_point when) {
+        store::HeartbeatUpdate u;
+        u.client = client.identity;
+        u.subscription_uuid = upper(d.uuid);
+        u.time = when;
+        u.kind = kind;
+        u.address = client.address;
+        u.machine_id = msg.machine_id;
+        heartbeats.record(std::move(u));
+    }
+
+    Reply subscription_end(const ClientInfo& client, const LiveSubscription& live,
+                           const wsman::Message& msg) {
+        store::SubscriptionEndRecord rec;
+        rec.client = client.identity;
+        rec.subscription_uuid = upper(live.def.uuid);
+        rec.time = std::chrono::system_clock::now();
+        if (msg.subscription_end) {
+            rec.status = msg.subscription_end->status;
+            if (msg.subscription_end->fault) {
+                rec.fault_code = msg.subscription_end->fault->code;
+                rec.fault_message = msg.subscription_end->fault->message;
+            }
+        }
+        try {
+            store.record_subscription_end(rec);
+        } catch (const std::exception& e) {
+            log.warn("SubscriptionEnd not recorded", {{"error", e.what()}});
+        }
+        log.warn("source ended its subscription",
+                 {{"client", client.identity}, {"subscription", live.def.name}, {"status", rec.status},
+                  {"code", rec.fault_code}, {"message", rec.fault_message}});
+        return Reply{204, {}, "SubscriptionEnd " + rec.status, 0};
+    }
+};
+
+Collector::Collector(Logger& log, store::Store& store, store::HeartbeatBatcher& heartbeats,
+                     CollectorConfig config)
+    : impl_(std::make_unique<Impl>(log, store, heartbeats, std::move(config))) {
+    impl_->reload(true);
+}
+
+Collector::~Collector() = default;
+
+void Collector::refresh() { impl_->reload(false); }
+
+void Collector::reopen_outputs() {
+    auto snap = impl_->current();
+    for (const auto& [uuid, live] : snap->by_uuid)
+        for (const auto& out : live->outputs) out.driver->reopen();
+}
+
+std::vector<std::string> Collector::subscription_names() const {
+    std::vector<std::string> names;
+    for (const auto& [uuid, live] : impl_->current()->by_uuid)
+        if (live->def.enabled) names.push_back(live->def.name);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+Reply Collector::handle(const ClientInfo& client, std::string_view path, const wsman::Message& msg) {
+    impl_->reload(false);
+    bool on_subscription = !subscription_from_path(path).empty();
+    using wsman::Action;
+    if (!on_subscription) {
+        switch (msg.action) {
+        case Action::Enumerate: return impl_->enumerate(client, path, msg);
+        case Action::End: return Reply{204, {}, "End", 0};
+        default:
+            return Reply{400, {}, "action " + std::string(wsman::to_string(msg.action)) +
+                                      " is not valid at the subscription manager URL", 0};
+        }
+    }
+    auto snap = impl_->current();
+    Reply reply;
+    const LiveSubscription* live = impl_->authorize(*snap, client, path, reply);
+    if (!live) return reply;
+    switch (msg.action) {
+    case Action::Events: return impl_->events(client, *live, msg);
+    case Action::Heartbeat:
+        impl_->note_seen(client, live->def, msg, store::HeartbeatUpdate::Kind::Heartbeat,
+                         std::chrono::system_clock::now());
+        return Reply{200, wsman::build_ack(msg), {}, 0};
+    case Action::SubscriptionEnd: return impl_->subscription_end(client, *live, msg);
+    case Action::End: return Reply{204, {}, "End", 0};
+    default:
+        return Reply{400, {}, "action " + std::string(wsman::to_string(msg.action)) +
+                                  " is not valid at a subscription URL", 0};
+    }
+}
+
+} // namespace wec::pipeline

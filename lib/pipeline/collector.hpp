@@ -1,0 +1,77 @@
+// What happens to one WS-Management message once the transport has authenticated, decrypted,
+// decompressed and parsed it: the WEF logic of a collector, independent of sockets and of
+// Kerberos/TLS (the same code serves both listeners, and tests drive it directly).
+//
+//   Enumerate        -> EnumerateResponse with the subscriptions this client may see
+//   Events           -> format, write to every output, store the bookmark, then Ack
+//   Heartbeat        -> last-seen update (batched), Ack
+//   End              -> 204
+//   SubscriptionEnd  -> recorded for the operator, 204
+#pragma once
+
+#include "common/log.hpp"
+#include "store/store.hpp"
+#include "wsman/wsman.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wec::pipeline {
+
+enum class Transport { Http, Https };
+
+struct ClientInfo {
+    std::string identity; // Kerberos initiator principal or TLS certificate subject CN
+    std::string address;  // IP address
+    Transport transport = Transport::Http;
+    std::string issuer_thumbprint; // HTTPS: SHA-1 (hex) of the CA that issued the client's cert
+};
+
+struct Reply {
+    unsigned status = 200;
+    std::string soap; // UTF-8 SOAP envelope; empty = no body
+    std::string note; // why (for the request log line), e.g. "unknown subscription"
+    std::size_t events = 0;
+};
+
+struct CollectorConfig {
+    std::string hostname;            // public host name put in NotifyTo addresses
+    std::uint16_t http_port = 5985;  // public ports (a load balancer's, behind NAT)
+    std::uint16_t https_port = 5986;
+    std::string node_name;           // OpenWEC.Node in JSON output (empty: omitted)
+    std::chrono::milliseconds reload_interval{1000}; // how often the store revision is polled
+};
+
+class Collector {
+public:
+    Collector(Logger& log, store::Store& store, store::HeartbeatBatcher& heartbeats,
+              CollectorConfig config);
+    ~Collector();
+    Collector(const Collector&) = delete;
+    Collector& operator=(const Collector&) = delete;
+
+    // Thread-safe. `path` is the HTTP request target (the URI path decides the routing).
+    Reply handle(const ClientInfo& client, std::string_view path, const wsman::Message& message);
+
+    // Reloads subscriptions now if the store changed (handle() also does it, rate-limited).
+    void refresh();
+    // Re-opens output files (SIGHUP after logrotate).
+    void reopen_outputs();
+    // Enabled subscriptions currently served.
+    std::vector<std::string> subscription_names() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// The subscription UUID in a NotifyTo path (`/wsman/subscriptions/<uuid>[/...]`), uppercase;
+// empty when the path is not under /wsman/subscriptions/.
+std::string subscription_from_path(std::string_view path);
+
+} // namespace wec::pipeline

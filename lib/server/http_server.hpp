@@ -1,0 +1,115 @@
+// An asynchronous HTTP/1.1 server (Boost.Beast/Asio) shaped for WS-Management: keep-alive
+// connections, one handler object per TCP connection (WinRM authenticates a connection, not a
+// request), handlers run on a worker pool so that disk and store I/O never stall the network
+// threads. Beast types stay inside the .cpp: includers only see these plain types.
+#pragma once
+
+#include "common/log.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wec::server {
+
+struct Endpoint {
+    std::string address; // numeric IPv4/IPv6 address
+    std::uint16_t port = 0;
+};
+
+// "127.0.0.1:5985", "[::1]:5985", "0.0.0.0:5985", ":5985" (all IPv4 addresses). Throws wec::Error.
+Endpoint parse_endpoint(std::string_view text);
+
+struct Header {
+    std::string name;
+    std::string value;
+};
+
+struct HttpRequest {
+    std::string method;
+    std::string target;
+    std::vector<Header> headers;
+    std::vector<std::uint8_t> body;
+    // Case-insensitive lookup of the first header with that name ("" when absent).
+    std::string_view header(std::string_view name) const;
+};
+
+struct HttpResponse {
+    unsigned status = 200;
+    std::vector<Header> headers;
+    std::vector<std::uint8_t> body;
+    bool close = false; // close the connection after sending
+};
+
+struct PeerInfo {
+    std::string address; // remote IP
+    std::uint16_t port = 0;
+    std::string listener; // name of the listener that accepted the connection
+    std::uint64_t connection_id = 0;
+};
+
+// One per TCP connection. Called for that connection's requests one at a time, in order, on a
+// worker thread (it may block on disk or store I/O), never concurrently with itself.
+class ConnectionHandler {
+public:
+    virtual ~ConnectionHandler() = default;
+    virtual HttpResponse handle(HttpRequest& request) = 0;
+    // Called once when the connection ends, for whatever reason (logging, counters).
+    virtual void closed() {}
+};
+
+using HandlerFactory = std::function<std::unique_ptr<ConnectionHandler>(const PeerInfo&)>;
+
+struct Limits {
+    std::size_t max_body_bytes = 512000 * 2 + 4096; // as received (before decryption/decompression)
+    std::size_t max_header_bytes = 16 * 1024;
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds(120)}; // between requests
+    std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};  // one request's body
+    std::size_t max_connections = 20000;
+};
+
+struct ListenerConfig {
+    Endpoint endpoint;
+    std::string name;
+    HandlerFactory factory;
+};
+
+struct ServerStats {
+    std::uint64_t connections_open = 0;
+    std::uint64_t connections_total = 0;
+    std::uint64_t connections_refused = 0; // over max_connections
+    std::uint64_t requests = 0;
+    std::uint64_t limit_violations = 0;
+};
+
+class HttpServer {
+public:
+    HttpServer(Logger& log, Limits limits, std::size_t io_threads, std::size_t worker_threads);
+    ~HttpServer();
+    HttpServer(const HttpServer&) = delete;
+    HttpServer& operator=(const HttpServer&) = delete;
+
+    // Binds and listens at once (errors name the address); returns the bound port, useful when
+    // the endpoint asked for port 0. Accepting starts with start().
+    std::uint16_t add_listener(ListenerConfig config);
+
+    void start();
+    // Graceful stop: stop accepting, close idle connections, let requests being handled finish
+    // (their responses are sent), then close everything. Blocks until done or `grace` elapses.
+    void stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
+
+    ServerStats stats() const;
+
+    struct Impl; // opaque (public only so that the .cpp's session type can name it)
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace wec::server

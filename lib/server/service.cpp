@@ -1,0 +1,135 @@
+#include "server/service.hpp"
+
+#include "auth/gss.hpp"
+#include "pipeline/collector.hpp"
+#include "server/http_server.hpp"
+#include "server/wef_connection.hpp"
+#include "store/store.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+namespace wec::server {
+
+struct CollectorService::Impl {
+    Logger& log;
+    config::ServeConfig config;
+    std::unique_ptr<store::Store> store;
+    std::unique_ptr<store::HeartbeatBatcher> heartbeats;
+    std::unique_ptr<pipeline::Collector> collector;
+    std::unique_ptr<HttpServer> http;
+    std::vector<std::unique_ptr<WefEndpoint>> endpoints;
+    std::vector<std::uint16_t> ports;
+    std::vector<std::string> notes; // startup summary
+    bool running = false;
+
+    Impl(Logger& l, config::ServeConfig c) : log(l), config(std::move(c)) {}
+};
+
+CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
+    : impl_(std::make_unique<Impl>(log, std::move(cfg))) {
+    auto& s = *impl_;
+    config::finalize(s.config);
+    const auto& c = s.config;
+
+    s.store = store::open(c.db);
+    s.notes.push_back("store: " + s.store->describe() + " (schema " +
+                      std::to_string(s.store->schema_version()) + ")");
+    store::HeartbeatBatcher::Options hb;
+    hb.interval = std::chrono::seconds(c.heartbeat_flush_s ? c.heartbeat_flush_s : 1);
+    s.heartbeats = std::make_unique<store::HeartbeatBatcher>(*s.store, hb);
+
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    Limits limits;
+    // The raw HTTP body also holds the multipart framing and the wrap token header.
+    limits.max_body_bytes = c.limits.max_body_bytes + 64 * 1024;
+    limits.max_header_bytes = c.limits.max_header_bytes;
+    limits.idle_timeout = std::chrono::seconds(c.limits.idle_timeout_s);
+    limits.read_timeout = std::chrono::seconds(c.limits.read_timeout_s);
+    limits.max_connections = c.limits.max_connections;
+    s.http = std::make_unique<HttpServer>(log, limits, c.io_threads ? c.io_threads : cores,
+                                          c.worker_threads ? c.worker_threads : 2 * cores);
+
+    pipeline::CollectorConfig pc;
+    pc.hostname = c.hostname;
+    pc.node_name = c.node_name;
+    for (const auto& l : c.listeners) {
+        auto ep = parse_endpoint(l.address);
+        if (l.auth == config::AuthKind::Kerberos)
+            pc.http_port = l.public_port.value_or(ep.port);
+        else
+            pc.https_port = l.public_port.value_or(ep.port);
+    }
+    s.collector = std::make_unique<pipeline::Collector>(log, *s.store, *s.heartbeats, pc);
+
+    for (const auto& l : c.listeners) {
+        auto endpoint = std::make_unique<WefEndpoint>();
+        endpoint->log = &log;
+        endpoint->collector = s.collector.get();
+        endpoint->max_body_bytes = c.limits.max_body_bytes;
+        std::string auth_note;
+        if (l.auth == config::AuthKind::Kerberos) {
+            if (l.keytab.empty() || !std::filesystem::exists(l.keytab)) {
+                auth_note = "MISSING keytab" + (l.keytab.empty() ? std::string() : " " + l.keytab) +
+                            ": Windows hosts cannot authenticate until one with " +
+                            l.service_names.front() + " is configured (--keytab)";
+            } else {
+                endpoint->credentials =
+                    auth::AcceptorCredentials::from_keytab(l.keytab, l.service_names, c.replay_cache);
+                std::string spns;
+                for (const auto& p : auth::keytab_principals(l.keytab)) spns += (spns.empty() ? "" : ", ") + p;
+                auth_note = "keytab " + l.keytab + " (" + spns + ")";
+            }
+        }
+        const WefEndpoint* ep_ptr = endpoint.get();
+        auto port = s.http->add_listener(
+            {parse_endpoint(l.address), l.address, [ep_ptr](const PeerInfo& peer) {
+                 return std::make_unique<WefConnection>(*ep_ptr, peer);
+             }});
+        s.ports.push_back(port);
+        s.endpoints.push_back(std::move(endpoint));
+        s.notes.push_back("listener: " + l.address + " (bound port " + std::to_string(port) + ", " +
+                          std::string(config::to_string(l.auth)) + ") " + auth_note);
+    }
+    s.notes.push_back("hostname: " + c.hostname + " (advertised in NotifyTo; GPO: Server=http://" +
+                      c.hostname + ":" + std::to_string(pc.http_port) +
+                      "/wsman/SubscriptionManager/WEC,Refresh=60)");
+    auto names = s.collector->subscription_names();
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    s.notes.push_back("subscriptions: " + (names.empty() ? std::string("NONE enabled: add one with "
+                                                                        "`wec sub apply FILE --db " + c.db + "`")
+                                                         : list));
+}
+
+CollectorService::~CollectorService() {
+    try {
+        stop();
+    } catch (...) {
+    }
+}
+
+void CollectorService::start() {
+    impl_->heartbeats->start();
+    impl_->http->start();
+    impl_->running = true;
+}
+
+void CollectorService::stop() {
+    auto& s = *impl_;
+    if (!s.running) return;
+    s.running = false;
+    s.http->stop(std::chrono::seconds(30));
+    s.heartbeats->stop();
+}
+
+void CollectorService::tick() { impl_->collector->refresh(); }
+
+void CollectorService::reopen_outputs() { impl_->collector->reopen_outputs(); }
+
+std::vector<std::string> CollectorService::summary() const { return impl_->notes; }
+
+std::vector<std::uint16_t> CollectorService::ports() const { return impl_->ports; }
+
+} // namespace wec::server

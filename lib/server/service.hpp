@@ -1,0 +1,44 @@
+// A whole collector, wired from a ServeConfig: store, heartbeat batcher, collector pipeline,
+// listeners. `wec serve` is this plus signal handling; tests can run it in-process too.
+#pragma once
+
+#include "common/log.hpp"
+#include "config/config.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wec::server {
+
+class CollectorService {
+public:
+    // Opens the store and binds every listener (errors name what failed). Nothing is served
+    // before start().
+    CollectorService(Logger& log, config::ServeConfig config);
+    ~CollectorService();
+    CollectorService(const CollectorService&) = delete;
+    CollectorService& operator=(const CollectorService&) = delete;
+
+    void start();
+    // Graceful: in-flight batches finish and are acked, heartbeats are flushed.
+    void stop();
+
+    // Periodic work from the owner's loop: picks up subscription changes in the store.
+    void tick();
+    // SIGHUP: re-open output files.
+    void reopen_outputs();
+
+    // Lines describing listeners, SPNs, store, subscriptions, and what is still missing.
+    std::vector<std::string> summary() const;
+    // Bound ports, in listener order (useful with port 0).
+    std::vector<std::uint16_t> ports() const;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace wec::server

@@ -1,0 +1,230 @@
+#include "server/wef_connection.hpp"
+
+#include "http/http.hpp"
+#include "sldc/sldc.hpp"
+#include "text/text.hpp"
+#include "wsman/wsman.hpp"
+
+#include <boost/beast/core/detail/base64.hpp>
+
+#include <chrono>
+
+namespace wec::server {
+namespace {
+
+namespace b64 = boost::beast::detail::base64;
+
+std::vector<std::uint8_t> base64_decode(std::string_view text, bool& ok) {
+    std::vector<std::uint8_t> out(b64::decoded_size(text.size()));
+    auto [written, read] = b64::decode(out.data(), text.data(), text.size());
+    ok = read == text.size() || (read > 0 && text.find_first_not_of("= \t", read) == std::string_view::npos);
+    out.resize(written);
+    return out;
+}
+
+std::string base64_encode(std::span<const std::uint8_t> data) {
+    std::string out(b64::encoded_size(data.size()), '\0');
+    out.resize(b64::encode(out.data(), data.data(), data.size()));
+    return out;
+}
+
+HttpResponse plain(unsigned status, std::string_view why) {
+    HttpResponse r;
+    r.status = status;
+    r.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
+    r.body.assign(why.begin(), why.end());
+    return r;
+}
+
+} // namespace
+
+WefConnection::WefConnection(const WefEndpoint& endpoint, PeerInfo peer)
+    : endpoint_(endpoint), peer_(std::move(peer)) {}
+
+void WefConnection::closed() {}
+
+HttpResponse WefConnection::unauthorized(const std::string& why) {
+    HttpResponse r = plain(401, why);
+    r.headers.push_back({"WWW-Authenticate", "Kerberos"});
+    r.headers.push_back({"WWW-Authenticate", "Negotiate"});
+    r.close = true;
+    return r;
+}
+
+HttpResponse WefConnection::handle(HttpRequest& request) {
+    auto start = std::chrono::steady_clock::now();
+    std::string action = "-", note;
+    std::size_t events = 0;
+    HttpResponse response;
+    try {
+        response = process(request, action, note, events);
+    } catch (const std::exception& e) {
+        note = std::string("internal error: ") + e.what();
+        response = plain(500, note);
+    }
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start).count();
+    char duration[32];
+    std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(micros) / 1000.0);
+    auto level = response.status >= 500 ? LogLevel::Error : response.status >= 400 ? LogLevel::Warn : LogLevel::Info;
+    endpoint_.log->log(level, "request",
+                       {{"client", client_.empty() ? "-" : client_},
+                        {"address", peer_.address},
+                        {"path", request.target},
+                        {"action", action},
+                        {"status", std::to_string(response.status)},
+                        {"events", std::to_string(events)},
+                        {"ms", duration},
+                        {"note", note}});
+    return response;
+}
+
+HttpResponse WefConnection::process(HttpRequest& request, std::string& action, std::string& note,
+                                    std::size_t& events) {
+    if (request.method != "POST") {
+        note = "method " + request.method + " not allowed";
+        auto r = plain(405, "WS-Management accepts POST only");
+        r.headers.push_back({"Allow", "POST"});
+        return r;
+    }
+
+    // 1. Authentication: a token on the first request of a connection (or again, to restart).
+    std::string auth_reply_token;
+    auto authorization = request.header("Authorization");
+    if (!authorization.empty()) {
+        action = "auth";
+        auto space = authorization.find(' ');
+        auto scheme = authorization.substr(0, space);
+        if (!(http::iequals(scheme, "Kerberos") || http::iequals(scheme, "Negotiate")) ||
+            space == std::string_view::npos) {
+            note = "unsupported authorization scheme '" + std::string(scheme) + "'";
+            return unauthorized(note);
+        }
+        if (!endpoint_.credentials) {
+            note = "Kerberos is not configured on this listener";
+            return unauthorized(note);
+        }
+        bool ok = false;
+        auto token = base64_decode(http::trim(authorization.substr(space + 1)), ok);
+        if (!ok || token.empty()) {
+            note = "authorization token is not base64";
+            return unauthorized(note);
+        }
+        context_.emplace(*endpoint_.credentials);
+        client_.clear();
+        scheme_ = http::iequals(scheme, "Kerberos") ? "Kerberos" : "Negotiate";
+        auto step = context_->step(token);
+        if (!step.complete()) {
+            note = step.error ? step.error->what() : "authentication needs another round trip";
+            context_.reset();
+            return unauthorized("authentication failed");
+        }
+        client_ = context_->client_name();
+        auth_reply_token = base64_encode(step.output);
+        if (request.body.empty()) {
+            HttpResponse r;
+            r.status = 200;
+            r.headers.push_back({"WWW-Authenticate", scheme_ + " " + auth_reply_token});
+            note = "authenticated via " + scheme_;
+            return r;
+        }
+    }
+    if (!context_ || client_.empty()) {
+        note = "no authenticated context on this connection";
+        return unauthorized("authentication required");
+    }
+
+    // 2. Unwrap the sealed body.
+    auto content_type = request.header("Content-Type");
+    if (!http::is_multipart_encrypted(content_type)) {
+        note = "unencrypted body on a Kerberos listener";
+        return plain(400, "bodies must be multipart/encrypted on this listener");
+    }
+    http::EncryptedPart part;
+    std::vector<std::uint8_t> cleartext;
+    try {
+        part = http::parse_encrypted(request.body, content_type);
+    } catch (const http::FramingError& e) {
+        note = e.what();
+        return plain(400, note);
+    }
+    if (part.ciphertext.size() > endpoint_.max_body_bytes) {
+        note = "body larger than " + std::to_string(endpoint_.max_body_bytes) + " bytes after decryption";
+        return plain(400, note);
+    }
+    try {
+        cleartext.assign(part.ciphertext.begin(), part.ciphertext.end());
+        std::vector<std::uint8_t> header(part.header.begin(), part.header.end());
+        auth::unseal_in_place(*context_, header, cleartext);
+    } catch (const auth::GssError& e) {
+        note = std::string("cannot decrypt body: ") + e.what();
+        return plain(400, "cannot decrypt body");
+    }
+    if (part.length != cleartext.size()) {
+        note = "OriginalContent Length=" + std::to_string(part.length) + " but " +
+               std::to_string(cleartext.size()) + " bytes decrypted";
+        return plain(400, note);
+    }
+
+    // 3. SLDC: Windows announces it on every request of a subscription, even for bodies it did
+    // not compress, so a body that is not a valid SLDC record is taken as is.
+    std::vector<std::uint8_t> decompressed;
+    std::span<const std::uint8_t> soap = cleartext;
+    if (http::iequals(http::trim(request.header("Content-Encoding")), "SLDC")) {
+        try {
+            sldc::decompress(cleartext, decompressed, endpoint_.max_body_bytes);
+            soap = decompressed;
+        } catch (const sldc::Error& e) {
+            if (e.code() == sldc::ErrorCode::OutputLimit) {
+                note = "body larger than " + std::to_string(endpoint_.max_body_bytes) +
+                       " bytes after decompression";
+                return plain(400, note);
+            }
+        }
+    }
+
+    // 4. Text and SOAP.
+    std::string charset;
+    try {
+        auto original = http::parse_media_type(part.original_type);
+        if (auto cs = original.charset()) charset = std::string(*cs);
+    } catch (const http::FramingError&) {
+    }
+    std::string utf8;
+    auto decoded = text::decode_body(soap, charset, utf8);
+    wsman::Message message;
+    try {
+        message = wsman::parse(utf8);
+    } catch (const wsman::ParseError& e) {
+        note = e.what();
+        return plain(400, std::string("malformed SOAP: ") + e.what());
+    }
+    action = std::string(wsman::to_string(message.action));
+
+    // 5. The collector.
+    pipeline::ClientInfo info{client_, peer_.address, pipeline::Transport::Http, {}};
+    auto reply = endpoint_.collector->handle(info, request.target, message);
+    note = reply.note;
+    events = reply.events;
+
+    HttpResponse r;
+    r.status = reply.status;
+    if (!auth_reply_token.empty())
+        r.headers.push_back({"WWW-Authenticate", scheme_ + " " + auth_reply_token});
+    if (reply.soap.empty()) return r;
+
+    // 6. The reply: the client's encoding, sealed, in the client's MIME form and protocol.
+    std::vector<std::uint8_t> reply_bytes;
+    text::encode_body(reply.soap, decoded.encoding, reply_bytes);
+    auto sealed = auth::seal(*context_, reply_bytes);
+    std::string original = decoded.encoding == text::Encoding::Utf8
+                               ? "application/soap+xml;charset=UTF-8"
+                               : "application/soap+xml;charset=UTF-16";
+    auto body = http::build_encrypted(part.protocol, original, reply_bytes.size(), sealed.header,
+                                      sealed.ciphertext, part.tab_before_headers);
+    r.headers.push_back({"Content-Type", body.content_type});
+    r.body = std::move(body.body);
+    return r;
+}
+
+} // namespace wec::server

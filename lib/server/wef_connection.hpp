@@ -1,0 +1,44 @@
+// The WinRM transport of one collector connection: authentication (Kerberos or SPNEGO through
+// GSSAPI, one security context per TCP connection), multipart/encrypted unwrapping, SLDC with the
+// fall-back to raw bytes, body decoding, then pipeline::Collector; and the way back (reply in the
+// client's encoding, sealed in the client's MIME form and protocol string).
+#pragma once
+
+#include "auth/gss.hpp"
+#include "common/log.hpp"
+#include "pipeline/collector.hpp"
+#include "server/http_server.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace wec::server {
+
+// Shared by every connection of one listener.
+struct WefEndpoint {
+    Logger* log = nullptr;
+    pipeline::Collector* collector = nullptr;
+    std::optional<auth::AcceptorCredentials> credentials; // Kerberos listener
+    // Bodies larger than this after decryption, or after decompression, are refused with 400.
+    std::size_t max_body_bytes = 512000;
+};
+
+class WefConnection final : public ConnectionHandler {
+public:
+    WefConnection(const WefEndpoint& endpoint, PeerInfo peer);
+    HttpResponse handle(HttpRequest& request) override;
+    void closed() override;
+
+private:
+    HttpResponse process(HttpRequest& request, std::string& action, std::string& note, std::size_t& events);
+    HttpResponse unauthorized(const std::string& why);
+
+    const WefEndpoint& endpoint_;
+    PeerInfo peer_;
+    std::optional<auth::ServerContext> context_;
+    std::string scheme_; // "Kerberos" or "Negotiate", as the client said it
+    std::string client_;
+};
+
+} // namespace wec::server
