@@ -1,0 +1,527 @@
+// CaptureReader (libpcap + zlib), link/IP/TCP decoding and single-file detection.
+#include "capture/capture.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <pcap/pcap.h>
+#include <unistd.h>
+#include <zlib.h>
+
+namespace wec::capture {
+namespace {
+
+struct PcapCloser {
+    void operator()(pcap_t* p) const noexcept { pcap_close(p); }
+};
+using PcapPtr = std::unique_ptr<pcap_t, PcapCloser>;
+
+struct FileCloser {
+    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+// A FILE* whose reads come from zlib (gzip, or plain data in zlib's transparent mode).
+ssize_t gz_read(void* cookie, char* buf, size_t size) {
+    auto* gz = static_cast<gzFile>(cookie);
+    std::size_t total = 0;
+    while (total < size) {
+        unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(size - total, 1u << 30));
+        int n = gzread(gz, buf + total, chunk);
+        if (n < 0) {
+            errno = EIO;
+            return total > 0 ? static_cast<ssize_t>(total) : -1;
+        }
+        if (n == 0) break;
+        total += static_cast<std::size_t>(n);
+    }
+    return static_cast<ssize_t>(total);
+}
+int gz_close(void* cookie) {
+    return gzclose(static_cast<gzFile>(cookie)) == Z_OK ? 0 : EOF;
+}
+
+FilePtr gz_file(gzFile gz, const std::string& name) {
+    if (gz == nullptr) throw CaptureError("cannot open " + name + ": " + std::strerror(errno));
+    gzbuffer(gz, 256 * 1024);
+    cookie_io_functions_t io{};
+    io.read = gz_read;
+    io.close = gz_close;
+    std::FILE* f = fopencookie(gz, "rb", io);
+    if (f == nullptr) {
+        gzclose(gz);
+        throw CaptureError("cannot open " + name + ": fopencookie failed");
+    }
+    return FilePtr(f);
+}
+
+std::uint16_t be16(const std::uint8_t* p) {
+    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+std::uint32_t be32(const std::uint8_t* p) {
+    return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
+           static_cast<std::uint32_t>(p[2]) << 8 | p[3];
+}
+std::uint32_t le32(const std::uint8_t* p) {
+    return static_cast<std::uint32_t>(p[3]) << 24 | static_cast<std::uint32_t>(p[2]) << 16 |
+           static_cast<std::uint32_t>(p[1]) << 8 | p[0];
+}
+
+constexpr int kDltNull = 0, kDltEthernet = 1, kDltRaw = 12, kDltRawOpenBsd = 14, kLinktypeRaw = 101,
+              kDltLoop = 108, kDltSll = 113, kDltIpv4 = 228, kDltIpv6 = 229, kDltSll2 = 276;
+
+DecodeStatus decode_tcp(const std::uint8_t* p, std::size_t n, TcpSegment& out) {
+    if (n < 20) return DecodeStatus::Truncated;
+    std::size_t off = static_cast<std::size_t>(p[12] >> 4) * 4;
+    if (off < 20 || off > n) return DecodeStatus::Truncated;
+    out.tuple.src.port = be16(p);
+    out.tuple.dst.port = be16(p + 2);
+    out.seq = be32(p + 4);
+    out.ack = be32(p + 8);
+    out.flags = p[13];
+    out.payload = std::span<const std::uint8_t>(p + off, n - off);
+    return DecodeStatus::Tcp;
+}
+
+DecodeStatus decode_ipv4(const std::uint8_t* p, std::size_t n, TcpSegment& out) {
+    if (n < 20) return DecodeStatus::Truncated;
+    if ((p[0] >> 4) != 4) return DecodeStatus::NotTcp;
+    std::size_t ihl = static_cast<std::size_t>(p[0] & 15) * 4;
+    std::size_t total = be16(p + 2);
+    if (total == 0) total = n; // TCP segmentation offload on the capturing host
+    if (ihl < 20 || ihl > n || total < ihl) return DecodeStatus::Truncated;
+    if (total > n) return DecodeStatus::Truncated; // snaplen cut the payload
+    if ((be16(p + 6) & 0x3fff) != 0) return DecodeStatus::Fragment;
+    if (p[9] != 6) return DecodeStatus::NotTcp;
+    out.tuple.src.family = out.tuple.dst.family = 4;
+    out.tuple.src.address = {};
+    out.tuple.dst.address = {};
+    std::memcpy(out.tuple.src.address.data(), p + 12, 4);
+    std::memcpy(out.tuple.dst.address.data(), p + 16, 4);
+    return decode_tcp(p + ihl, total - ihl, out);
+}
+
+DecodeStatus decode_ipv6(const std::uint8_t* p, std::size_t n, TcpSegment& out) {
+    if (n < 40) return DecodeStatus::Truncated;
+    if ((p[0] >> 4) != 6) return DecodeStatus::NotTcp;
+    std::size_t payload = be16(p + 4);
+    std::size_t end = payload == 0 ? n : 40 + payload; // 0: jumbogram / offload
+    if (end > n) return DecodeStatus::Truncated;
+    std::uint8_t next = p[6];
+    std::size_t off = 40;
+    for (int guard = 0; guard < 16; ++guard) {
+        switch (next) {
+        case 6: {
+            out.tuple.src.family = out.tuple.dst.family = 6;
+            std::memcpy(out.tuple.src.address.data(), p + 8, 16);
+            std::memcpy(out.tuple.dst.address.data(), p + 24, 16);
+            return decode_tcp(p + off, end - off, out);
+        }
+        case 0:   // hop-by-hop
+        case 43:  // routing
+        case 60:  // destination options
+        case 135: // mobility
+        case 139: // HIP
+        case 140: // shim6
+            if (off + 8 > end) return DecodeStatus::Truncated;
+            next = p[off];
+            off += (static_cast<std::size_t>(p[off + 1]) + 1) * 8;
+            break;
+        case 51: // authentication header
+            if (off + 8 > end) return DecodeStatus::Truncated;
+            next = p[off];
+            off += (static_cast<std::size_t>(p[off + 1]) + 2) * 4;
+            break;
+        case 44: // fragment
+            if (off + 8 > end) return DecodeStatus::Truncated;
+            if ((be16(p + off + 2) & 0xfff9) != 0) return DecodeStatus::Fragment;
+            next = p[off];
+            off += 8;
+            break;
+        default:
+            return DecodeStatus::NotTcp;
+        }
+        if (off > end) return DecodeStatus::Truncated;
+    }
+    return DecodeStatus::NotTcp;
+}
+
+DecodeStatus decode_ethertype(std::uint16_t type, const std::uint8_t* p, std::size_t n,
+                              TcpSegment& out) {
+    if (type == 0x0800) return decode_ipv4(p, n, out);
+    if (type == 0x86dd) return decode_ipv6(p, n, out);
+    return DecodeStatus::NotTcp;
+}
+
+DecodeStatus decode_raw_ip(const std::uint8_t* p, std::size_t n, TcpSegment& out) {
+    if (n < 1) return DecodeStatus::Truncated;
+    if ((p[0] >> 4) == 4) return decode_ipv4(p, n, out);
+    if ((p[0] >> 4) == 6) return decode_ipv6(p, n, out);
+    return DecodeStatus::NotTcp;
+}
+
+DecodeStatus decode_null_family(std::uint32_t family, const std::uint8_t* p, std::size_t n,
+                                TcpSegment& out) {
+    if (family == 2) return decode_ipv4(p, n, out);
+    if (family == 10 || family == 24 || family == 28 || family == 30) return decode_ipv6(p, n, out);
+    return DecodeStatus::NotTcp;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct CaptureReader::Impl {
+    PcapPtr pcap;
+    std::string name;
+    std::string warning;
+    int linktype = 0;
+    std::uint64_t index = 0;
+    std::uint64_t bytes = 0;
+};
+
+CaptureReader::CaptureReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CaptureReader::CaptureReader(CaptureReader&&) noexcept = default;
+CaptureReader& CaptureReader::operator=(CaptureReader&&) noexcept = default;
+CaptureReader::~CaptureReader() = default;
+
+CaptureReader CaptureReader::from_file(std::FILE* file, std::string name) {
+    FilePtr owned(file);
+    if (!owned) throw CaptureError("cannot read " + name + ": no file");
+    char errbuf[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* p =
+        pcap_fopen_offline_with_tstamp_precision(owned.get(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (p == nullptr) throw CaptureError(name + ": not a readable pcap/pcapng capture: " + errbuf);
+    owned.release(); // pcap_close closes it now
+    auto impl = std::make_unique<Impl>();
+    impl->pcap.reset(p);
+    impl->name = std::move(name);
+    impl->linktype = pcap_datalink(p);
+    return CaptureReader(std::move(impl));
+}
+
+CaptureReader CaptureReader::open(const std::string& path) {
+    if (path == "-") {
+        int fd = ::dup(0);
+        if (fd < 0) throw CaptureError("cannot read <stdin>: " + std::string(std::strerror(errno)));
+        gzFile gz = gzdopen(fd, "rb");
+        if (gz == nullptr) ::close(fd);
+        return from_file(gz_file(gz, "<stdin>").release(), "<stdin>");
+    }
+    FilePtr f(std::fopen(path.c_str(), "rb"));
+    if (!f) throw CaptureError("cannot open " + path + ": " + std::strerror(errno));
+    unsigned char magic[2] = {};
+    std::size_t got = std::fread(magic, 1, 2, f.get());
+    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+        f.reset();
+        return from_file(gz_file(gzopen(path.c_str(), "rb"), path).release(), path);
+    }
+    if (std::fseek(f.get(), 0, SEEK_SET) != 0) {
+        throw CaptureError("cannot rewind " + path + ": " + std::strerror(errno));
+    }
+    return from_file(f.release(), path);
+}
+
+bool CaptureReader::next(Packet& out) {
+    pcap_pkthdr* hdr = nullptr;
+    const u_char* data = nullptr;
+    int rc = pcap_next_ex(impl_->pcap.get(), &hdr, &data);
+    if (rc == 1) {
+        // Saturate absurd timestamps (pcapng allows 64-bit ones) instead of overflowing.
+        constexpr TimeNs kMaxSeconds = (INT64_MAX / 2) / 1000000000LL;
+        TimeNs sec = static_cast<TimeNs>(hdr->ts.tv_sec);
+        sec = std::clamp<TimeNs>(sec, 0, kMaxSeconds);
+        TimeNs frac = std::clamp<TimeNs>(static_cast<TimeNs>(hdr->ts.tv_usec), 0, 999999999);
+        out.time = sec * 1000000000LL + frac;
+        out.linktype = impl_->linktype;
+        out.data = std::span<const std::uint8_t>(data, hdr->caplen);
+        out.original_length = hdr->len;
+        out.index = ++impl_->index;
+        impl_->bytes += hdr->caplen + 16;
+        return true;
+    }
+    if (rc == PCAP_ERROR) {
+        impl_->warning = impl_->name + ": after packet " + std::to_string(impl_->index) + ": " +
+                         pcap_geterr(impl_->pcap.get());
+    }
+    return false;
+}
+
+int CaptureReader::linktype() const {
+    return impl_->linktype;
+}
+const std::string& CaptureReader::name() const {
+    return impl_->name;
+}
+const std::string& CaptureReader::warning() const {
+    return impl_->warning;
+}
+std::uint64_t CaptureReader::bytes_read() const {
+    return impl_->bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+DecodeStatus decode_packet(const Packet& packet, TcpSegment& out) {
+    const std::uint8_t* p = packet.data.data();
+    std::size_t n = packet.data.size();
+    out.time = packet.time;
+    out.packet_index = packet.index;
+    switch (packet.linktype) {
+    case kDltEthernet: {
+        if (n < 14) return DecodeStatus::Truncated;
+        std::size_t off = 12;
+        std::uint16_t type = be16(p + off);
+        while (type == 0x8100 || type == 0x88a8 || type == 0x9100 || type == 0x9200) {
+            off += 4;
+            if (off + 2 > n) return DecodeStatus::Truncated;
+            type = be16(p + off);
+        }
+        off += 2;
+        return decode_ethertype(type, p + off, n - off, out);
+    }
+    case kDltSll:
+        if (n < 16) return DecodeStatus::Truncated;
+        return decode_ethertype(be16(p + 14), p + 16, n - 16, out);
+    case kDltSll2:
+        if (n < 20) return DecodeStatus::Truncated;
+        return decode_ethertype(be16(p), p + 20, n - 20, out);
+    case kDltRaw:
+    case kDltRawOpenBsd:
+    case kLinktypeRaw:
+        return decode_raw_ip(p, n, out);
+    case kDltIpv4:
+        return decode_ipv4(p, n, out);
+    case kDltIpv6:
+        return decode_ipv6(p, n, out);
+    case kDltNull: {
+        if (n < 4) return DecodeStatus::Truncated;
+        std::uint32_t family = le32(p);
+        if (family > 0xffff) family = be32(p); // written by a big-endian host
+        return decode_null_family(family, p + 4, n - 4, out);
+    }
+    case kDltLoop:
+        if (n < 4) return DecodeStatus::Truncated;
+        return decode_null_family(be32(p), p + 4, n - 4, out);
+    default:
+        return DecodeStatus::UnsupportedLink;
+    }
+}
+
+std::span<const std::uint8_t> ip_packet_of(const Packet& packet) {
+    const std::uint8_t* p = packet.data.data();
+    std::size_t n = packet.data.size();
+    std::size_t off = 0;
+    switch (packet.linktype) {
+    case kDltEthernet: {
+        if (n < 14) return {};
+        off = 12;
+        std::uint16_t type = be16(p + off);
+        while (type == 0x8100 || type == 0x88a8 || type == 0x9100 || type == 0x9200) {
+            off += 4;
+            if (off + 2 > n) return {};
+            type = be16(p + off);
+        }
+        off += 2;
+        if (type != 0x0800 && type != 0x86dd) return {};
+        break;
+    }
+    case kDltSll:
+        if (n < 16 || (be16(p + 14) != 0x0800 && be16(p + 14) != 0x86dd)) return {};
+        off = 16;
+        break;
+    case kDltSll2:
+        if (n < 20 || (be16(p) != 0x0800 && be16(p) != 0x86dd)) return {};
+        off = 20;
+        break;
+    case kDltRaw:
+    case kDltRawOpenBsd:
+    case kLinktypeRaw:
+    case kDltIpv4:
+    case kDltIpv6:
+        break;
+    case kDltNull:
+    case kDltLoop:
+        if (n < 4) return {};
+        off = 4;
+        break;
+    default:
+        return {};
+    }
+    if (off >= n) return {};
+    std::uint8_t v = p[off] >> 4;
+    if (v != 4 && v != 6) return {};
+    return packet.data.subspan(off);
+}
+
+struct Ipv4Reassembler::Impl {
+    struct Datagram {
+        std::vector<std::uint8_t> header; // IP header of the first fragment
+        std::vector<std::uint8_t> data;   // payload so far
+        std::vector<bool> blocks;         // 8-byte blocks received
+        std::size_t total = 0;            // payload length once the last fragment is seen
+        bool have_last = false;
+        TimeNs first_seen = 0;
+    };
+    std::map<std::array<std::uint8_t, 11>, Datagram> table;
+    std::vector<std::uint8_t> out;
+
+    std::span<const std::uint8_t> add(std::span<const std::uint8_t> ip, TimeNs time) {
+        constexpr std::size_t kMaxPending = 256;
+        constexpr TimeNs kTimeout = 30LL * 1000000000LL;
+        if (ip.size() < 20 || (ip[0] >> 4) != 4) return {};
+        std::size_t ihl = static_cast<std::size_t>(ip[0] & 15) * 4;
+        std::size_t total_len = be16(ip.data() + 2);
+        if (ihl < 20 || total_len < ihl || total_len > ip.size()) return {};
+        std::uint16_t frag = be16(ip.data() + 6);
+        bool more = (frag & 0x2000) != 0;
+        std::size_t offset = static_cast<std::size_t>(frag & 0x1fff) * 8;
+        std::size_t len = total_len - ihl;
+        if (offset + len > 65535 || (more && len % 8 != 0)) return {};
+        std::array<std::uint8_t, 11> key{};
+        std::memcpy(key.data(), ip.data() + 12, 8);    // source and destination
+        std::memcpy(key.data() + 8, ip.data() + 4, 2); // identification
+        key[10] = ip[9];                               // protocol
+        for (auto it = table.begin(); it != table.end();) {
+            if (time - it->second.first_seen > kTimeout) {
+                it = table.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        auto it = table.find(key);
+        if (it == table.end()) {
+            if (table.size() >= kMaxPending) {
+                auto oldest = table.begin();
+                for (auto j = table.begin(); j != table.end(); ++j) {
+                    if (j->second.first_seen < oldest->second.first_seen) oldest = j;
+                }
+                table.erase(oldest);
+            }
+            it = table.emplace(key, Datagram{}).first;
+            it->second.first_seen = time;
+        }
+        Datagram& d = it->second;
+        if (offset == 0) d.header.assign(ip.begin(), ip.begin() + static_cast<std::ptrdiff_t>(ihl));
+        if (!more) {
+            d.have_last = true;
+            d.total = offset + len;
+        }
+        if (d.data.size() < offset + len) d.data.resize(offset + len);
+        std::memcpy(d.data.data() + offset, ip.data() + ihl, len);
+        std::size_t first_block = offset / 8, last_block = (offset + len + 7) / 8;
+        if (d.blocks.size() < last_block) d.blocks.resize(last_block, false);
+        for (std::size_t b = first_block; b < last_block; ++b)
+            d.blocks[b] = true;
+        if (!d.have_last || d.header.empty()) return {};
+        std::size_t need = (d.total + 7) / 8;
+        if (d.blocks.size() < need) return {};
+        for (std::size_t b = 0; b < need; ++b) {
+            if (!d.blocks[b]) return {};
+        }
+        out.assign(d.header.begin(), d.header.end());
+        out.insert(out.end(), d.data.begin(),
+                   d.data.begin() + static_cast<std::ptrdiff_t>(d.total));
+        std::size_t whole = out.size();
+        if (whole > 65535) {
+            table.erase(it);
+            return {};
+        }
+        out[2] = static_cast<std::uint8_t>(whole >> 8);
+        out[3] = static_cast<std::uint8_t>(whole);
+        out[6] &= 0x40; // keep DF, clear MF and the offset
+        out[7] = 0;
+        table.erase(it);
+        return out;
+    }
+};
+
+Ipv4Reassembler::Ipv4Reassembler() : impl_(std::make_unique<Impl>()) {}
+Ipv4Reassembler::~Ipv4Reassembler() = default;
+std::span<const std::uint8_t> Ipv4Reassembler::add(std::span<const std::uint8_t> ip, TimeNs time) {
+    return impl_->add(ip, time);
+}
+std::size_t Ipv4Reassembler::pending() const {
+    return impl_->table.size();
+}
+
+std::string Endpoint::address_string() const {
+    char buf[INET6_ADDRSTRLEN] = {};
+    inet_ntop(family == 6 ? AF_INET6 : AF_INET, address.data(), buf, sizeof buf);
+    return buf;
+}
+
+std::string Endpoint::to_string() const {
+    std::string a = address_string();
+    return (family == 6 ? "[" + a + "]" : a) + ":" + std::to_string(port);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+FileKind detect_file_kind(std::span<const std::uint8_t> h) {
+    auto n = h.size();
+    if (n >= 4) {
+        std::uint32_t m = le32(h.data());
+        if (m == 0xa1b2c3d4 || m == 0xd4c3b2a1 || m == 0xa1b23c4d || m == 0x4d3cb2a1) {
+            return FileKind::Pcap;
+        }
+        if (m == 0x0a0d0d0a) return FileKind::Pcapng;
+    }
+    if (n >= 2 && h[0] == 0x1f && h[1] == 0x8b) return FileKind::Gzip;
+    // SLDC: a record starts with a control symbol, nine 1-bits then 4 bits (Reset 1/2, Scheme 1/2).
+    if (n >= 2 && h[0] == 0xff && (h[1] & 0x80) != 0) {
+        unsigned code = (h[1] >> 3) & 0x0f;
+        if (code == 1 || code == 2 || code == 5 || code == 6) return FileKind::Sldc;
+    }
+    // UTF-16LE/BE with or without BOM, optional leading whitespace, then '<'.
+    auto utf16 = [&](std::size_t i, bool le) {
+        for (; i + 1 < n; i += 2) {
+            std::uint8_t lo = le ? h[i] : h[i + 1], hi = le ? h[i + 1] : h[i];
+            if (hi != 0) return false;
+            if (lo == '<') return true;
+            if (lo != ' ' && lo != '\t' && lo != '\r' && lo != '\n') return false;
+        }
+        return false;
+    };
+    if (n >= 2 && h[0] == 0xff && h[1] == 0xfe && utf16(2, true)) return FileKind::Utf16Xml;
+    if (n >= 2 && h[0] == 0xfe && h[1] == 0xff && utf16(2, false)) return FileKind::Utf16Xml;
+    if (utf16(0, true) || utf16(0, false)) return FileKind::Utf16Xml;
+    std::size_t i = 0;
+    if (n >= 3 && h[0] == 0xef && h[1] == 0xbb && h[2] == 0xbf) i = 3;
+    while (i < n && (h[i] == ' ' || h[i] == '\t' || h[i] == '\r' || h[i] == '\n'))
+        ++i;
+    if (i < n && h[i] == '<') return FileKind::Utf8Xml;
+    static constexpr std::string_view kMultipart = "--Encrypted Boundary";
+    if (n >= kMultipart.size() &&
+        std::memcmp(h.data(), kMultipart.data(), kMultipart.size()) == 0) {
+        return FileKind::MultipartEncrypted;
+    }
+    return FileKind::Unknown;
+}
+
+std::string_view to_string(FileKind kind) {
+    switch (kind) {
+    case FileKind::Pcap:
+        return "pcap";
+    case FileKind::Pcapng:
+        return "pcapng";
+    case FileKind::Gzip:
+        return "gzip";
+    case FileKind::Sldc:
+        return "sldc";
+    case FileKind::Utf16Xml:
+        return "utf16-xml";
+    case FileKind::Utf8Xml:
+        return "utf8-xml";
+    case FileKind::MultipartEncrypted:
+        return "multipart-encrypted";
+    case FileKind::Unknown:
+        return "unknown";
+    }
+    return "unknown";
+}
+
+} // namespace wec::capture

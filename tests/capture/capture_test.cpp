@@ -1,0 +1,572 @@
+// Capture reading, TCP reassembly and HTTP extraction on synthesized captures.
+#include "capture/capture.hpp"
+#include "capture_util.hpp"
+#include "common/files.hpp"
+#include "pcap_writer.hpp"
+
+#include <fcntl.h>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <map>
+#include <unistd.h>
+#include <zlib.h>
+
+using namespace wec::test;
+namespace cap = wec::capture;
+
+namespace {
+
+struct Exchange {
+    std::vector<std::string> requests, responses;
+};
+
+Exchange make_exchange(int count, std::size_t base_size, unsigned seed) {
+    Exchange e;
+    for (int i = 0; i < count; ++i) {
+        e.requests.push_back(random_body(base_size + static_cast<std::size_t>(i) * 977,
+                                         seed + static_cast<unsigned>(i)));
+        e.responses.push_back(random_body(300 + static_cast<std::size_t>(i) * 13,
+                                          seed + 100 + static_cast<unsigned>(i)));
+    }
+    return e;
+}
+
+// One keep-alive connection carrying the exchange.
+Conversation conversation(const Exchange& e, bool ipv6 = false, std::uint16_t cport = 49152,
+                          std::size_t mss = 1400, bool with_close = true) {
+    Conversation c(cport, 5985, ipv6);
+    c.handshake();
+    for (std::size_t i = 0; i < e.requests.size(); ++i) {
+        c.send(true, to_bytes(post(e.requests[i])), mss);
+        c.send(false, to_bytes(response(e.responses[i])), mss);
+    }
+    if (with_close) c.close();
+    return c;
+}
+
+void expect_exchange(const Result& r, const Exchange& e) {
+    ASSERT_EQ(r.bodies(true), e.requests) << r.error_text();
+    ASSERT_EQ(r.bodies(false), e.responses) << r.error_text();
+}
+
+// Indices of segments that carry data, per direction.
+std::vector<std::size_t> data_segments(const std::vector<Seg>& segs, bool from_client) {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+        if (!segs[i].payload.empty() && segs[i].from_client == from_client) out.push_back(i);
+    }
+    return out;
+}
+
+} // namespace
+
+TEST(Capture, KeepAliveExchangeOverEthernet) {
+    TempDir dir;
+    auto e = make_exchange(4, 5000, 1);
+    auto c = conversation(e);
+    write_conversation(dir.file("a.pcap"), Link::Ethernet, c, c.segs);
+    auto r = extract(dir.file("a.pcap"));
+    expect_exchange(r, e);
+    EXPECT_TRUE(r.errors.empty()) << r.error_text();
+    EXPECT_TRUE(r.gaps.empty());
+    EXPECT_EQ(r.stats.connections, 1u);
+    EXPECT_EQ(r.stats.requests, 4u);
+    EXPECT_EQ(r.stats.responses, 4u);
+    EXPECT_EQ(r.stats.packets, c.segs.size());
+    // Order, pairing, direction, tuple and times.
+    ASSERT_EQ(r.messages.size(), 8u);
+    for (std::size_t i = 0; i < 8; ++i) {
+        const auto& m = r.messages[i];
+        EXPECT_EQ(m.request, i % 2 == 0);
+        EXPECT_EQ(m.index, i / 2);
+        if (m.request) {
+            EXPECT_EQ(m.direction, cap::Direction::ClientToServer);
+            EXPECT_EQ(m.tuple.src.port, 49152);
+            EXPECT_EQ(m.tuple.dst.port, 5985);
+            EXPECT_EQ(m.tuple.src.to_string(), "10.0.0.1:49152");
+            EXPECT_EQ(m.start_line, "POST /wsman HTTP/1.1");
+        } else {
+            EXPECT_EQ(m.direction, cap::Direction::ServerToClient);
+            ASSERT_TRUE(m.request_index);
+            EXPECT_EQ(*m.request_index, i / 2);
+            EXPECT_EQ(m.tuple.src.to_string(), "10.0.0.2:5985");
+            EXPECT_EQ(m.start_line, "HTTP/1.1 200 OK");
+        }
+        if (m.request) {
+            EXPECT_LT(m.first, m.last); // several segments each
+        } else {
+            EXPECT_LE(m.first, m.last);
+        }
+        EXPECT_FALSE(m.after_gap);
+        EXPECT_EQ(m.connection, r.messages[0].connection);
+    }
+    // Case-insensitive header lookup on the live message.
+    bool checked = false;
+    cap::Callbacks cb;
+    cb.on_message = [&](const cap::HttpMessage& m) {
+        if (!m.is_request || checked) return;
+        checked = true;
+        EXPECT_EQ(m.header("content-TYPE").value_or(""), "application/soap+xml;charset=UTF-16");
+        EXPECT_EQ(m.method, "POST");
+        EXPECT_EQ(m.target, "/wsman");
+        EXPECT_EQ(m.version, "HTTP/1.1");
+        EXPECT_FALSE(m.header("X-Missing"));
+    };
+    cap::extract_http(dir.file("a.pcap"), cb);
+    EXPECT_TRUE(checked);
+}
+
+TEST(Capture, AllLinkTypesAndIpv6) {
+    TempDir dir;
+    auto e = make_exchange(3, 3000, 7);
+    struct Case {
+        Link link;
+        bool ipv6;
+    };
+    const Case cases[] = {
+        {Link::Ethernet, false},    {Link::Ethernet, true}, {Link::EthernetQinQ, false},
+        {Link::EthernetQinQ, true}, {Link::Sll, false},     {Link::Sll2, false},
+        {Link::Sll2, true},         {Link::Raw, false},     {Link::Raw, true},
+        {Link::RawIpv4, false},     {Link::RawIpv6, true},  {Link::Null, false},
+        {Link::Null, true},         {Link::Loop, false},    {Link::Loop, true}};
+    int n = 0;
+    for (const auto& k : cases) {
+        SCOPED_TRACE("case " + std::to_string(n));
+        auto c = conversation(e, k.ipv6);
+        std::string path = dir.file("l" + std::to_string(n++) + ".pcap");
+        write_conversation(path, k.link, c, c.segs);
+        auto r = extract(path);
+        expect_exchange(r, e);
+        EXPECT_TRUE(r.errors.empty()) << r.error_text();
+        ASSERT_FALSE(r.messages.empty());
+        EXPECT_EQ(r.messages[0].tuple.src.family, k.ipv6 ? 6 : 4);
+        if (k.ipv6) {
+            EXPECT_EQ(r.messages[0].tuple.src.to_string(), "[2001:db8::1]:49152");
+        }
+    }
+}
+
+TEST(Capture, OutOfOrderSegments) {
+    TempDir dir;
+    auto e = make_exchange(3, 20000, 11);
+    auto c = conversation(e, false, 40000, 1000);
+    auto segs = c.segs;
+    // Swap neighbouring data segments and move one segment several positions later.
+    auto cd = data_segments(segs, true);
+    for (std::size_t k = 0; k + 1 < cd.size(); k += 4) {
+        if (cd[k] + 1 == cd[k + 1]) std::swap(segs[cd[k]], segs[cd[k + 1]]);
+    }
+    auto sd = data_segments(segs, false);
+    ASSERT_GE(sd.size(), 2u);
+    std::rotate(segs.begin() + static_cast<std::ptrdiff_t>(sd[0]),
+                segs.begin() + static_cast<std::ptrdiff_t>(sd[0]) + 1,
+                segs.begin() + static_cast<std::ptrdiff_t>(sd[0]) + 2);
+    write_conversation(dir.file("o.pcap"), Link::Ethernet, c, segs);
+    auto r = extract(dir.file("o.pcap"));
+    expect_exchange(r, e);
+    EXPECT_TRUE(r.gaps.empty()) << r.error_text();
+    EXPECT_TRUE(r.errors.empty()) << r.error_text();
+}
+
+TEST(Capture, RetransmissionsAndOverlaps) {
+    TempDir dir;
+    auto e = make_exchange(3, 15000, 21);
+    auto c = conversation(e, false, 40001, 1000);
+    std::vector<Seg> segs;
+    auto cd = data_segments(c.segs, true);
+    for (std::size_t i = 0; i < c.segs.size(); ++i) {
+        segs.push_back(c.segs[i]);
+        const Seg& s = c.segs[i];
+        if (s.payload.empty()) continue;
+        if (i % 3 == 0) segs.push_back(s); // exact duplicate right away
+        if (i % 5 == 0 && i + 1 < c.segs.size() && c.segs[i + 1].from_client == s.from_client &&
+            !c.segs[i + 1].payload.empty()) {
+            // Overlap: second half of this segment + first half of the next one.
+            const Seg& next = c.segs[i + 1];
+            Seg o = s;
+            std::size_t h1 = s.payload.size() / 2, h2 = next.payload.size() / 2;
+            o.seq = s.seq + static_cast<std::uint32_t>(h1);
+            o.payload.assign(s.payload.begin() + static_cast<std::ptrdiff_t>(h1), s.payload.end());
+            o.payload.insert(o.payload.end(), next.payload.begin(),
+                             next.payload.begin() + static_cast<std::ptrdiff_t>(h2));
+            segs.push_back(o);
+        }
+    }
+    // A late retransmission of an early segment (after the FIN exchange started: ignored).
+    segs.insert(segs.end() - 3, c.segs[cd[1]]);
+    write_conversation(dir.file("r.pcap"), Link::Ethernet, c, segs);
+    auto r = extract(dir.file("r.pcap"));
+    expect_exchange(r, e);
+    EXPECT_TRUE(r.gaps.empty()) << r.error_text();
+    EXPECT_TRUE(r.errors.empty()) << r.error_text();
+    EXPECT_GT(r.stats.retransmitted_bytes, 0u);
+}
+
+TEST(Capture, MissingSegmentIsReportedAndNextMessageParsed) {
+    TempDir dir;
+    auto e = make_exchange(3, 8000, 31);
+    auto c = conversation(e, false, 40002, 1000);
+    auto segs = c.segs;
+    // Drop a segment in the middle of the second request's body.
+    auto cd = data_segments(segs, true);
+    std::size_t per = (post(e.requests[0]).size() + 999) / 1000;
+    std::size_t victim = cd[per + 3];
+    std::size_t lost = segs[victim].payload.size();
+    segs.erase(segs.begin() + static_cast<std::ptrdiff_t>(victim));
+    write_conversation(dir.file("g.pcap"), Link::Ethernet, c, segs);
+    auto r = extract(dir.file("g.pcap"));
+    ASSERT_EQ(r.gaps.size(), 1u) << r.error_text();
+    EXPECT_EQ(r.gaps[0].bytes, lost);
+    EXPECT_EQ(r.gaps[0].tuple.src.port, 40002);
+    EXPECT_EQ(r.stats.gap_bytes, lost);
+    // Request 2 is lost (reported), requests 1 and 3 and every response are intact.
+    EXPECT_EQ(r.bodies(true), (std::vector<std::string>{e.requests[0], e.requests[2]}));
+    EXPECT_EQ(r.bodies(false), e.responses);
+    ASSERT_FALSE(r.errors.empty());
+    EXPECT_NE(r.errors[0].text.find("dropped"), std::string::npos) << r.error_text();
+    for (const auto& m : r.messages) {
+        if (m.request && m.body == e.requests[2]) {
+            EXPECT_TRUE(m.after_gap);
+        }
+    }
+}
+
+TEST(Capture, MissingHeaderSegmentResynchronises) {
+    TempDir dir;
+    auto e = make_exchange(3, 3000, 41);
+    // Small segments so that a request's header block spans several of them.
+    auto c = conversation(e, false, 40003, 64);
+    auto segs = c.segs;
+    auto cd = data_segments(segs, true);
+    std::size_t per = (post(e.requests[0]).size() + 63) / 64;
+    std::size_t victim = cd[per + 1]; // second segment of request 2 (inside its headers)
+    segs.erase(segs.begin() + static_cast<std::ptrdiff_t>(victim));
+    write_conversation(dir.file("h.pcap"), Link::Ethernet, c, segs);
+    auto r = extract(dir.file("h.pcap"));
+    ASSERT_EQ(r.gaps.size(), 1u);
+    EXPECT_EQ(r.gaps[0].bytes, 64u);
+    EXPECT_EQ(r.bodies(true), (std::vector<std::string>{e.requests[0], e.requests[2]}))
+        << r.error_text();
+    EXPECT_EQ(r.bodies(false), e.responses);
+}
+
+TEST(Capture, CaptureStartingMidConnection) {
+    TempDir dir;
+    auto e = make_exchange(4, 6000, 51);
+    auto c = conversation(e, false, 40004, 1000);
+    // Cut: start in the middle of the first request's body (no SYN).
+    auto cd = data_segments(c.segs, true);
+    std::vector<Seg> segs(c.segs.begin() + static_cast<std::ptrdiff_t>(cd[3]), c.segs.end());
+    write_conversation(dir.file("m.pcap"), Link::Ethernet, c, segs);
+    auto r = extract(dir.file("m.pcap"));
+    EXPECT_EQ(r.bodies(true),
+              (std::vector<std::string>{e.requests[1], e.requests[2], e.requests[3]}))
+        << r.error_text();
+    EXPECT_EQ(r.bodies(false), e.responses); // the first response is complete
+    ASSERT_FALSE(r.messages.empty());
+    EXPECT_TRUE(r.messages[0].after_gap);
+    EXPECT_TRUE(r.gaps.empty());
+}
+
+TEST(Capture, ChunkedPipelinedHeadAndContinue) {
+    TempDir dir;
+    Conversation c(40005, 8080);
+    c.handshake();
+    std::string b1 = random_body(5000, 61), b2 = random_body(100, 62), b3 = "third";
+    std::string chunked = "POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    chunked += "1000;ext=1\r\n" + b1.substr(0, 4096) + "\r\n";
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%zx", b1.size() - 4096);
+    chunked += std::string(hex) + "\r\n" + b1.substr(4096) + "\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    // Two requests in one segment (pipelining), then a HEAD.
+    std::string pipelined = post(b2, "/p1") + post(b3, "/p2") + "HEAD /h HTTP/1.1\r\n\r\n";
+    c.send(true, to_bytes(chunked + pipelined), 700);
+    std::string responses = "HTTP/1.1 100 Continue\r\n\r\n" + response("r1") + response("r2") +
+                            response("r3") + "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n" +
+                            "HTTP/1.1 204 No Content\r\n\r\n";
+    c.send(false, to_bytes(responses), 50);
+    c.send(true, to_bytes("GET /last HTTP/1.1\r\n\r\n"));
+    c.send(false, to_bytes("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close"));
+    c.close();
+    write_conversation(dir.file("c.pcap"), Link::Sll2, c, c.segs);
+    auto r = extract(dir.file("c.pcap"));
+    EXPECT_TRUE(r.errors.empty()) << r.error_text();
+    EXPECT_EQ(r.bodies(true), (std::vector<std::string>{b1, b2, b3, "", ""}));
+    EXPECT_EQ(r.bodies(false),
+              (std::vector<std::string>{"", "r1", "r2", "r3", "", "", "until close"}));
+    ASSERT_EQ(r.messages.size(), 12u);
+    EXPECT_TRUE(r.messages[0].chunked);
+    std::vector<std::string> pairs;
+    for (const auto& m : r.messages) {
+        if (!m.request) pairs.push_back(std::to_string(m.request_index.value_or(99)));
+    }
+    // 100 Continue answers request 0 without consuming it; HEAD (3) gets a body-less 200; the
+    // 204 has no request left to answer.
+    EXPECT_EQ(pairs, (std::vector<std::string>{"0", "0", "1", "2", "3", "99", "4"}))
+        << "responses paired in order";
+}
+
+TEST(Capture, InterleavedConnectionsAndPortReuse) {
+    TempDir dir;
+    auto e1 = make_exchange(3, 4000, 71), e2 = make_exchange(3, 4500, 81);
+    auto c1 = conversation(e1, false, 50001), c2 = conversation(e2, false, 50002);
+    {
+        PcapWriter w(dir.file("i.pcap"), 1);
+        std::size_t n = std::max(c1.segs.size(), c2.segs.size());
+        for (std::size_t i = 0; i < n; ++i) {
+            if (i < c1.segs.size())
+                w.write(c1.segs[i].time_ns, frame(Link::Ethernet, c1, c1.segs[i]));
+            if (i < c2.segs.size())
+                w.write(c2.segs[i].time_ns, frame(Link::Ethernet, c2, c2.segs[i]));
+        }
+        // The same 4-tuple again with a new ISN after the first connection closed.
+        Conversation c3(50001, 5985, false, 77777);
+        c3.handshake();
+        c3.send(true, to_bytes(post("again")));
+        c3.send(false, to_bytes(response("ok")));
+        c3.rst(true);
+        for (const auto& s : c3.segs)
+            w.write(s.time_ns, frame(Link::Ethernet, c3, s));
+    }
+    auto r = extract(dir.file("i.pcap"));
+    EXPECT_TRUE(r.errors.empty()) << r.error_text();
+    EXPECT_EQ(r.stats.connections, 3u);
+    std::map<std::uint16_t, std::vector<std::string>> by_port;
+    for (const auto& m : r.messages) {
+        if (m.request) by_port[m.tuple.src.port].push_back(m.body);
+    }
+    auto want1 = e1.requests;
+    want1.push_back("again");
+    EXPECT_EQ(by_port[50001], want1);
+    EXPECT_EQ(by_port[50002], e2.requests);
+}
+
+TEST(Capture, LimitsOversizedBodyAndHeaders) {
+    TempDir dir;
+    Conversation c(40006, 5985);
+    c.handshake();
+    std::string big = random_body(50000, 91);
+    c.send(true, to_bytes(post(big) + post("small")));
+    c.send(false, to_bytes(response("a") + response("b")));
+    std::string huge_header =
+        "POST /x HTTP/1.1\r\nX-Big: " + std::string(5000, 'a') + "\r\nContent-Length: 0\r\n\r\n";
+    c.send(true, to_bytes(huge_header + post("after")));
+    c.close();
+    write_conversation(dir.file("b.pcap"), Link::Ethernet, c, c.segs);
+    cap::Limits limits;
+    limits.max_body_bytes = 10000;
+    limits.max_header_bytes = 2000;
+    auto r = extract(dir.file("b.pcap"), limits);
+    EXPECT_EQ(r.bodies(true), (std::vector<std::string>{"small", "after"})) << r.error_text();
+    EXPECT_EQ(r.bodies(false), (std::vector<std::string>{"a", "b"}));
+    ASSERT_GE(r.errors.size(), 2u);
+    EXPECT_NE(r.errors[0].text.find("exceeds the limit of 10000"), std::string::npos);
+    EXPECT_NE(r.error_text().find("headers exceed the limit of 2000"), std::string::npos);
+}
+
+TEST(Capture, NonHttpConnectionIsIgnored) {
+    TempDir dir;
+    Conversation c(40007, 443);
+    c.handshake();
+    c.send(true, to_bytes(random_body(20000, 5) + "\r\n\r\n"));
+    c.send(false, to_bytes(random_body(20000, 6)));
+    c.close();
+    write_conversation(dir.file("n.pcap"), Link::Ethernet, c, c.segs);
+    auto r = extract(dir.file("n.pcap"));
+    EXPECT_TRUE(r.messages.empty());
+    EXPECT_TRUE(r.errors.empty()) << r.error_text();
+    EXPECT_EQ(r.stats.connections, 1u);
+}
+
+TEST(Capture, GzipPcapngTruncatedAndStdin) {
+    TempDir dir;
+    auto e = make_exchange(3, 7000, 101);
+    auto c = conversation(e);
+    std::string plain = dir.file("p.pcap");
+    write_conversation(plain, Link::Ethernet, c, c.segs);
+    std::ifstream in(plain, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+    gzFile gz = gzopen(dir.file("p.pcap.gz").c_str(), "wb");
+    ASSERT_NE(gz, nullptr);
+    ASSERT_EQ(gzwrite(gz, data.data(), static_cast<unsigned>(data.size())),
+              static_cast<int>(data.size()));
+    gzclose(gz);
+    expect_exchange(extract(dir.file("p.pcap.gz")), e);
+
+    // pcapng (converted with editcap when available).
+    if (std::system(
+            ("editcap -F pcapng " + plain + " " + dir.file("p.pcapng") + " 2>/dev/null").c_str()) ==
+        0) {
+        auto r = extract(dir.file("p.pcapng"));
+        expect_exchange(r, e);
+    } else {
+        ADD_FAILURE() << "editcap not available to produce a pcapng file";
+    }
+
+    // Cut in the middle of the last-but-one record: a warning, earlier messages still there.
+    std::ofstream(dir.file("t.pcap"), std::ios::binary) << data.substr(0, data.size() - 70);
+    auto r = extract(dir.file("t.pcap"));
+    EXPECT_EQ(r.bodies(true), e.requests);
+    EXPECT_NE(r.error_text().find("truncated"), std::string::npos) << r.error_text();
+
+    // Standard input, gzip-compressed and plain.
+    for (const char* name : {"p.pcap.gz", "p.pcap"}) {
+        SCOPED_TRACE(name);
+        int saved = dup(0);
+        int fd = open(dir.file(name).c_str(), O_RDONLY);
+        ASSERT_GE(fd, 0);
+        dup2(fd, 0);
+        close(fd);
+        Result rs;
+        rs.stats = cap::extract_http("-", collect(rs));
+        dup2(saved, 0);
+        close(saved);
+        expect_exchange(rs, e);
+    }
+
+    EXPECT_THROW(extract(dir.file("missing.pcap")), cap::CaptureError);
+    std::ofstream(dir.file("junk.bin"), std::ios::binary) << "this is not a capture at all";
+    EXPECT_THROW(extract(dir.file("junk.bin")), cap::CaptureError);
+}
+
+namespace {
+
+// Splits an IPv4 packet (20-byte header) into fragments of `piece` payload bytes.
+std::vector<Bytes> fragment(const Bytes& ip, std::size_t piece) {
+    std::vector<Bytes> out;
+    std::size_t payload = ip.size() - 20;
+    for (std::size_t off = 0; off < payload; off += piece) {
+        std::size_t n = std::min(piece, payload - off);
+        Bytes f(ip.begin(), ip.begin() + 20);
+        f.insert(f.end(), ip.begin() + 20 + static_cast<std::ptrdiff_t>(off),
+                 ip.begin() + 20 + static_cast<std::ptrdiff_t>(off + n));
+        f[2] = static_cast<std::uint8_t>(f.size() >> 8);
+        f[3] = static_cast<std::uint8_t>(f.size());
+        std::uint16_t frag = static_cast<std::uint16_t>(off / 8) | (off + n < payload ? 0x2000 : 0);
+        f[6] = static_cast<std::uint8_t>(frag >> 8);
+        f[7] = static_cast<std::uint8_t>(frag);
+        out.push_back(std::move(f));
+    }
+    return out;
+}
+
+} // namespace
+
+TEST(Capture, Ipv4FragmentsAreReassembled) {
+    TempDir dir;
+    std::string body = random_body(3000, 77);
+    {
+        PcapWriter w(dir.file("f.pcap"), 101);
+        Conversation c(40010, 5985);
+        c.handshake();
+        c.send(true, to_bytes(post(body)), 4000); // one 3.2 KB segment
+        c.send(false, to_bytes(response("ok")));
+        c.close();
+        for (const auto& s : c.segs) {
+            Bytes ip = ip_packet(c, s);
+            if (s.payload.size() < 1000) {
+                w.write(s.time_ns, ip);
+                continue;
+            }
+            auto frags = fragment(ip, 1000);
+            ASSERT_EQ(frags.size(), 4u);
+            std::swap(frags[1], frags[3]); // out of order
+            for (const auto& f : frags)
+                w.write(s.time_ns, f);
+        }
+        // A datagram whose other fragments never come.
+        Conversation lone(1, 2);
+        lone.handshake();
+        lone.send(true, to_bytes(post(random_body(2000, 78))), 4000);
+        w.write(lone.segs[3].time_ns, fragment(ip_packet(lone, lone.segs[3]), 1000)[0]);
+    }
+    auto r = extract(dir.file("f.pcap"));
+    EXPECT_EQ(r.bodies(true), std::vector<std::string>{body}) << r.error_text();
+    EXPECT_EQ(r.bodies(false), std::vector<std::string>{"ok"});
+    EXPECT_EQ(r.stats.ip_fragments, 5u);
+    EXPECT_EQ(r.stats.ip_reassembled, 1u);
+    EXPECT_NE(r.error_text().find("1 IPv4 datagrams were left incomplete"), std::string::npos)
+        << r.error_text();
+}
+
+TEST(Capture, ConnectionsAreBounded) {
+    TempDir dir;
+    {
+        PcapWriter w(dir.file("many.pcap"), 101);
+        // Many connections, each leaving one request: with max_connections = 10, evictions
+        // happen and every request still comes out.
+        for (std::uint16_t p = 0; p < 50; ++p) {
+            Conversation c(static_cast<std::uint16_t>(20000 + p), 80);
+            c.handshake();
+            c.send(true, to_bytes(post("body" + std::to_string(p))));
+            for (const auto& s : c.segs)
+                w.write(s.time_ns, ip_packet(c, s));
+        }
+    }
+    cap::Limits limits;
+    limits.max_connections = 10;
+    auto r = extract(dir.file("many.pcap"), limits);
+    EXPECT_EQ(r.stats.connections, 50u);
+    EXPECT_EQ(r.stats.evicted_connections, 40u);
+    EXPECT_EQ(r.stats.requests, 50u);
+}
+
+TEST(Capture, StreamParserDirectFeedByteByByte) {
+    struct Sink : cap::HttpSink {
+        std::vector<std::string> bodies;
+        std::vector<std::string> notes;
+        void on_message(const cap::HttpMessage& m) override {
+            bodies.emplace_back(m.body.begin(), m.body.end());
+        }
+        void on_note(const cap::Note& n) override { notes.push_back(n.text); }
+    } sink;
+    cap::Limits limits;
+    cap::HttpStreamParser p(sink, limits);
+    std::string stream = post("one") + "\r\n" + post(random_body(3000, 3)) + post("three");
+    for (char ch : stream) {
+        auto b = static_cast<std::uint8_t>(ch);
+        p.feed(std::span<const std::uint8_t>(&b, 1), 0);
+    }
+    p.finish(0);
+    ASSERT_EQ(sink.bodies.size(), 3u);
+    EXPECT_EQ(sink.bodies[0], "one");
+    EXPECT_EQ(sink.bodies[1], random_body(3000, 3));
+    EXPECT_EQ(sink.bodies[2], "three");
+    EXPECT_TRUE(sink.notes.empty());
+
+    // After a gap inside a body with a known length, the next message is found without search.
+    cap::HttpStreamParser q(sink, limits);
+    std::string m1 = post(std::string(1000, 'x'));
+    std::string m2 = post("next");
+    q.feed(wec::as_bytes(std::string_view(m1).substr(0, 400)), 0);
+    q.gap(100, 0);
+    q.feed(wec::as_bytes(std::string_view(m1).substr(500)), 0);
+    q.feed(wec::as_bytes(m2), 0);
+    EXPECT_EQ(sink.bodies.back(), "next");
+}
+
+TEST(Capture, DetectFileKind) {
+    auto kind = [](std::string_view s) { return cap::detect_file_kind(wec::as_bytes(s)); };
+    EXPECT_EQ(kind(std::string_view("\xd4\xc3\xb2\xa1\x02\x00", 6)), cap::FileKind::Pcap);
+    EXPECT_EQ(kind(std::string_view("\x4d\x3c\xb2\xa1", 4)), cap::FileKind::Pcap);
+    EXPECT_EQ(kind(std::string_view("\x0a\x0d\x0d\x0a\x1c\x00", 6)), cap::FileKind::Pcapng);
+    EXPECT_EQ(kind("\x1f\x8b\x08"), cap::FileKind::Gzip);
+    EXPECT_EQ(kind("\xff\xa8\x12\x34"), cap::FileKind::Sldc); // Reset 1
+    EXPECT_EQ(kind(std::string_view("\xff\xfe<\0s\0:\0", 8)), cap::FileKind::Utf16Xml);
+    EXPECT_EQ(kind(std::string_view("<\0?\0x\0", 6)), cap::FileKind::Utf16Xml);
+    EXPECT_EQ(kind("\xef\xbb\xbf<?xml version=\"1.0\"?>"), cap::FileKind::Utf8Xml);
+    EXPECT_EQ(kind("  \r\n<s:Envelope>"), cap::FileKind::Utf8Xml);
+    EXPECT_EQ(kind("--Encrypted Boundary\r\n"), cap::FileKind::MultipartEncrypted);
+    EXPECT_EQ(kind("hello"), cap::FileKind::Unknown);
+    EXPECT_EQ(kind(""), cap::FileKind::Unknown);
+    EXPECT_EQ(cap::to_string(cap::FileKind::Utf16Xml), "utf16-xml");
+
+    // The repository's SLDC sample is detected as SLDC.
+    std::ifstream in(std::string(WEC_SOURCE_DIR) + "/tests/fuzz/sldc/corpus/heartbeat.sldc",
+                     std::ios::binary);
+    if (in) {
+        std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(kind(s), cap::FileKind::Sldc);
+    }
+}
