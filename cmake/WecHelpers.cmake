@@ -3,10 +3,11 @@
 # Warnings are errors for our own code (third-party headers are included as SYSTEM).
 function(wec_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Werror)
-  # g++ 12 reports -Wmaybe-uninitialized false positives inside libstdc++'s std::string when
-  # aggregates holding strings are brace-initialised at -O2 (GCC bug 105562 and friends).
+  # g++ 12 reports false positives inside libstdc++'s std::string at -O2: -Wmaybe-uninitialized
+  # for brace-initialised aggregates holding strings (GCC bug 105562) and -Wrestrict for
+  # "literal" + std::string&& (GCC bug 105329). Both are fixed in later GCC releases.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized -Wno-restrict)
   endif()
 endfunction()
 

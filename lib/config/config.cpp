@@ -117,7 +117,8 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
         for (const auto& item : *arr) {
             const auto* t = item.as_table();
             if (!t) fail(source, item, "each [[listeners]] entry must be a table");
-            check_keys(*t, {"address", "auth", "public_port", "keytab", "service_names"}, source, "listeners");
+            check_keys(*t, {"address", "auth", "public_port", "keytab", "service_names", "cert", "key", "ca", "crl"},
+                       source, "listeners");
             Listener l;
             l.address = get<std::string>(*t, "address", l.address, source);
             if (const toml::node* a = t->get("auth"))
@@ -125,6 +126,10 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             if (t->get("public_port")) l.public_port = get<std::uint16_t>(*t, "public_port", 0, source);
             l.keytab = get<std::string>(*t, "keytab", "", source);
             l.service_names = get_strings(*t, "service_names", source);
+            l.cert = get<std::string>(*t, "cert", "", source);
+            l.key = get<std::string>(*t, "key", "", source);
+            l.ca = get_strings(*t, "ca", source);
+            l.crl = get_strings(*t, "crl", source);
             c.listeners.push_back(std::move(l));
         }
     }
@@ -159,11 +164,17 @@ void finalize(ServeConfig& c) {
     if (c.hostname.empty()) c.hostname = local_fqdn();
     if (c.listeners.empty()) c.listeners.push_back(Listener{});
     for (auto& l : c.listeners) {
+        if (l.address.empty()) l.address = l.auth == AuthKind::Tls ? "0.0.0.0:5986" : "0.0.0.0:5985";
         if (l.auth == AuthKind::Kerberos && l.service_names.empty())
             l.service_names = {"HTTP/" + c.hostname, "HOST/" + c.hostname};
-        if (l.auth == AuthKind::Tls)
-            throw ConfigError("listener " + l.address +
-                              ": auth = \"tls\" is not built yet in this version of wec");
+        if (l.auth == AuthKind::Tls) {
+            if (l.cert.empty() || l.key.empty())
+                throw ConfigError("TLS listener " + l.address + " needs a server certificate and key "
+                                  "(cert/key, or --cert/--key; `wec pki init` makes a lab PKI)");
+            if (l.ca.empty())
+                throw ConfigError("TLS listener " + l.address + " needs the CA certificates that issue "
+                                  "client certificates (ca, or --ca; Windows sends only its leaf)");
+        }
     }
 }
 

@@ -22,11 +22,17 @@ public:
 enum class AuthKind { Kerberos, Tls };
 
 struct Listener {
-    std::string address = "0.0.0.0:5985";       // ADDRESS:PORT to bind
+    std::string address;                        // ADDRESS:PORT (default 0.0.0.0:5985, TLS 0.0.0.0:5986)
     AuthKind auth = AuthKind::Kerberos;
     std::optional<std::uint16_t> public_port;   // advertised in NotifyTo (default: the bound port)
     std::string keytab;                         // Kerberos: keytab with HTTP/ and HOST/ keys
     std::vector<std::string> service_names;     // default: HTTP/<hostname>, HOST/<hostname>
+    // TLS: server certificate (+chain) and key (PEM), CA bundles that issue client certificates,
+    // optional CRLs.
+    std::string cert;
+    std::string key;
+    std::vector<std::string> ca;
+    std::vector<std::string> crl;
 };
 
 struct Limits {

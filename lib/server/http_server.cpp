@@ -1,10 +1,12 @@
 #include "server/http_server.hpp"
 
 #include "common/error.hpp"
+#include "server/tls_internal.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <mutex>
 #include <optional>
@@ -50,7 +52,12 @@ std::string_view HttpRequest::header(std::string_view name) const {
 }
 
 namespace {
-class Session;
+// Type-erased view of a session, for the server's bookkeeping (graceful stop).
+class SessionBase {
+public:
+    virtual ~SessionBase() = default;
+    virtual void shutdown_when_idle() = 0;
+};
 } // namespace
 
 struct HttpServer::Impl {
@@ -73,13 +80,13 @@ struct HttpServer::Impl {
     std::vector<std::unique_ptr<Listener>> listeners;
 
     std::mutex sessions_mutex;
-    std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions;
+    std::unordered_map<std::uint64_t, std::weak_ptr<SessionBase>> sessions;
     std::atomic<std::uint64_t> next_id{1};
     std::atomic<bool> stopping{false};
     std::atomic<bool> started{false};
     std::atomic<bool> stopped{false};
 
-    std::atomic<std::uint64_t> open{0}, total{0}, refused{0}, requests{0}, violations{0};
+    std::atomic<std::uint64_t> open{0}, total{0}, refused{0}, requests{0}, violations{0}, tls_failures{0};
 
     void accept(Listener& l);
     void forget(std::uint64_t id) {
@@ -91,53 +98,124 @@ struct HttpServer::Impl {
 namespace {
 
 using Body = http::vector_body<std::uint8_t>;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-class Session : public std::enable_shared_from_this<Session> {
+// One TCP connection, plain or TLS. The server outlives every session: stop() joins all threads
+// before Impl is destroyed, and sessions still queued in the io_context are destroyed with it.
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
 public:
-    // The server outlives every session: stop() joins all threads before Impl is destroyed, and
-    // sessions still queued in the io_context are destroyed with it.
-    Session(HttpServer::Impl* server, tcp::socket socket, PeerInfo peer,
-            std::unique_ptr<ConnectionHandler> handler)
-        : server_(server), stream_(std::move(socket)), peer_(std::move(peer)),
-          handler_(std::move(handler)) {}
+    Session(HttpServer::Impl* server, const ListenerConfig& listener, Stream stream, PeerInfo peer)
+        : server_(server), listener_(listener), stream_(std::move(stream)), peer_(std::move(peer)) {}
 
     void start() {
-        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+        asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+            if constexpr (std::is_same_v<Stream, TlsStream>)
+                self->handshake();
+            else
+                self->ready();
+        });
     }
 
-    // From stop(): close now if no request is being handled; otherwise after its response.
-    void shutdown_when_idle() {
-        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    void shutdown_when_idle() override {
+        asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
             if (!self->busy_) self->close();
         });
     }
 
 private:
+    auto& lowest() { return beast::get_lowest_layer(stream_); }
+
+    void handshake() {
+        // Record why OpenSSL refused the client's certificate, for the log line.
+        stream_.set_verify_callback([self = this->shared_from_this()](bool ok, asio::ssl::verify_context& vc) {
+            X509_STORE_CTX* ctx = vc.native_handle();
+            int depth = X509_STORE_CTX_get_error_depth(ctx);
+            X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+            if (!ok) {
+                self->verify_error_ = std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx))) +
+                                      " (depth " + std::to_string(depth) +
+                                      (cert ? ", subject CN=" + common_name(cert) : std::string()) + ")";
+                return false;
+            }
+            if (depth == 0 && cert && !has_client_auth_eku(cert)) {
+                self->verify_error_ = "client certificate CN=" + common_name(cert) +
+                                      " lacks the Client Authentication extended key usage";
+                return false;
+            }
+            return true;
+        });
+        lowest().expires_after(server_->limits.read_timeout);
+        stream_.async_handshake(asio::ssl::stream_base::server,
+                                [self = this->shared_from_this()](beast::error_code ec) {
+                                    self->on_handshake(ec);
+                                });
+    }
+
+    void on_handshake(beast::error_code ec) {
+        if constexpr (std::is_same_v<Stream, TlsStream>) {
+            if (ec) {
+                ++server_->tls_failures;
+                server_->log.warn("TLS handshake failed",
+                                  {{"client", peer_.address},
+                                   {"reason", verify_error_.empty() ? ec.message() : verify_error_}});
+                return close();
+            }
+            SSL* ssl = stream_.native_handle();
+            peer_.tls = true;
+            peer_.tls_version = SSL_get_version(ssl);
+            peer_.tls_cipher = SSL_get_cipher_name(ssl);
+            if (X509* leaf = SSL_get0_peer_certificate(ssl)) peer_.tls_subject_cn = common_name(leaf);
+            // The verified chain runs leaf, issuer, ..., root: the issuer is what Windows'
+            // IssuerCA setting names.
+            if (STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl); chain && sk_X509_num(chain) > 1)
+                peer_.tls_issuer_thumbprint = sha1_thumbprint(sk_X509_value(chain, 1));
+            else if (chain && sk_X509_num(chain) == 1)
+                peer_.tls_issuer_thumbprint = sha1_thumbprint(sk_X509_value(chain, 0));
+        }
+        ready();
+    }
+
+    // The connection is usable: create its handler and read the first request.
+    void ready() {
+        try {
+            handler_ = listener_.factory(peer_);
+        } catch (const std::exception& e) {
+            server_->log.error("connection setup failed", {{"client", peer_.address}, {"error", e.what()}});
+        }
+        if (!handler_) return close();
+        read_header();
+    }
+
     void read_header() {
         if (server_->stopping) return close();
+        // Idle keep-alive connections must stay small: give back what a large body grew.
+        if (buffer_.size() == 0 && buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(server_->limits.max_header_bytes));
         parser_->body_limit(server_->limits.max_body_bytes);
-        stream_.expires_after(server_->limits.idle_timeout);
+        lowest().expires_after(server_->limits.idle_timeout);
         http::async_read_header(stream_, buffer_, *parser_,
-                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                                     self->on_header(ec);
                                 });
     }
 
     void on_header(beast::error_code ec) {
         if (ec) return on_read_error(ec);
-        stream_.expires_after(server_->limits.read_timeout);
+        lowest().expires_after(server_->limits.read_timeout);
         http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](beast::error_code e, std::size_t) {
+                         [self = this->shared_from_this()](beast::error_code e, std::size_t) {
                              self->on_body(e);
                          });
     }
 
     void on_body(beast::error_code ec) {
         if (ec) return on_read_error(ec);
-        stream_.expires_never();
+        lowest().expires_never();
         auto message = parser_->release();
+        parser_.reset();
         keep_alive_ = message.keep_alive();
         auto request = std::make_shared<HttpRequest>();
         request->method = std::string(message.method_string());
@@ -147,7 +225,7 @@ private:
         request->body = std::move(message.body());
         busy_ = true;
         ++server_->requests;
-        asio::post(server_->workers, [self = shared_from_this(), request] {
+        asio::post(server_->workers, [self = this->shared_from_this(), request] {
             HttpResponse response;
             try {
                 response = self->handler_->handle(*request);
@@ -167,9 +245,9 @@ private:
         res->body() = std::move(r.body);
         res->keep_alive(keep_alive_ && !r.close && !server_->stopping);
         res->prepare_payload();
-        stream_.expires_after(server_->limits.read_timeout);
+        lowest().expires_after(server_->limits.read_timeout);
         http::async_write(stream_, *res,
-                          [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                          [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
                               self->busy_ = false;
                               if (ec || !res->keep_alive()) return self->close();
                               self->read_header();
@@ -179,7 +257,8 @@ private:
     // Limit violations answer once with a 4xx and close; everything else just closes.
     void on_read_error(beast::error_code ec) {
         if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-            ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
+            ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+            ec == asio::ssl::error::stream_truncated)
             return close();
         if (ec == beast::error::timeout) {
             server_->log.debug("connection timed out", {{"client", peer_.address}});
@@ -205,19 +284,21 @@ private:
         if (closed_) return;
         closed_ = true;
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream_.close();
-        handler_->closed();
+        lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        lowest().close();
+        if (handler_) handler_->closed();
         --server_->open;
         server_->forget(peer_.connection_id);
     }
 
     HttpServer::Impl* server_;
-    beast::tcp_stream stream_;
+    const ListenerConfig& listener_;
+    Stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<Body>> parser_;
     PeerInfo peer_;
     std::unique_ptr<ConnectionHandler> handler_;
+    std::string verify_error_;
     bool keep_alive_ = true;
     bool busy_ = false;
     bool closed_ = false;
@@ -248,26 +329,27 @@ void HttpServer::Impl::accept(Listener& l) {
             auto remote = socket.remote_endpoint(rec);
             if (!rec) {
                 peer.address = remote.address().to_string();
+                if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped())
+                    peer.address = remote.address().to_v6().to_v4().to_string();
                 peer.port = remote.port();
             }
             peer.listener = l.config.name;
             peer.connection_id = self->next_id++;
-            std::unique_ptr<ConnectionHandler> handler;
-            try {
-                handler = l.config.factory(peer);
-            } catch (const std::exception& e) {
-                self->log.error("connection setup failed", {{"client", peer.address}, {"error", e.what()}});
-            }
-            if (handler) {
-                ++self->open;
-                ++self->total;
-                auto session = std::make_shared<Session>(self, std::move(socket), peer, std::move(handler));
+            ++self->open;
+            ++self->total;
+            // Registered before it starts, so that a session closing at once is forgotten too.
+            auto launch = [&](auto session) {
                 {
                     std::lock_guard lock(self->sessions_mutex);
                     self->sessions[peer.connection_id] = session;
                 }
                 session->start();
-            }
+            };
+            if (l.config.tls)
+                launch(std::make_shared<Session<TlsStream>>(
+                    self, l.config, TlsStream(PlainStream(std::move(socket)), l.config.tls->ssl), peer));
+            else
+                launch(std::make_shared<Session<PlainStream>>(self, l.config, PlainStream(std::move(socket)), peer));
             self->accept(l);
         });
 }
@@ -311,7 +393,7 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
             beast::error_code ignored;
             l->acceptor.close(ignored);
         });
-    std::vector<std::shared_ptr<Session>> live;
+    std::vector<std::shared_ptr<SessionBase>> live;
     {
         std::lock_guard lock(s.sessions_mutex);
         for (auto& [id, weak] : s.sessions)
@@ -337,8 +419,8 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
 }
 
 ServerStats HttpServer::stats() const {
-    return ServerStats{impl_->open.load(), impl_->total.load(), impl_->refused.load(),
-                       impl_->requests.load(), impl_->violations.load()};
+    return ServerStats{impl_->open.load(),     impl_->total.load(),      impl_->refused.load(),
+                       impl_->requests.load(), impl_->violations.load(), impl_->tls_failures.load()};
 }
 
 } // namespace wec::server

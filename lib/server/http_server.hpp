@@ -52,6 +52,12 @@ struct PeerInfo {
     std::uint16_t port = 0;
     std::string listener; // name of the listener that accepted the connection
     std::uint64_t connection_id = 0;
+    // TLS listeners: the verified client certificate.
+    bool tls = false;
+    std::string tls_subject_cn;        // identity of the client
+    std::string tls_issuer_thumbprint; // SHA-1 of the CA certificate that issued it
+    std::string tls_version;           // e.g. "TLSv1.3"
+    std::string tls_cipher;
 };
 
 // One per TCP connection. Called for that connection's requests one at a time, in order, on a
@@ -74,10 +80,13 @@ struct Limits {
     std::size_t max_connections = 20000;
 };
 
+struct TlsContext; // server/tls.hpp
+
 struct ListenerConfig {
     Endpoint endpoint;
     std::string name;
-    HandlerFactory factory;
+    HandlerFactory factory;            // called once the connection is ready (after the TLS handshake)
+    std::shared_ptr<TlsContext> tls;   // null: plain HTTP
 };
 
 struct ServerStats {
@@ -86,6 +95,7 @@ struct ServerStats {
     std::uint64_t connections_refused = 0; // over max_connections
     std::uint64_t requests = 0;
     std::uint64_t limit_violations = 0;
+    std::uint64_t tls_handshake_failures = 0;
 };
 
 class HttpServer {

@@ -3,6 +3,7 @@
 #include "auth/gss.hpp"
 #include "pipeline/collector.hpp"
 #include "server/http_server.hpp"
+#include "server/tls.hpp"
 #include "server/wef_connection.hpp"
 #include "store/store.hpp"
 
@@ -69,6 +70,14 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         endpoint->collector = s.collector.get();
         endpoint->max_body_bytes = c.limits.max_body_bytes;
         std::string auth_note;
+        std::shared_ptr<TlsContext> tls;
+        if (l.auth == config::AuthKind::Tls) {
+            tls = make_tls_context({l.cert, l.key, l.ca, l.crl});
+            std::string thumbs;
+            for (const auto& t : ca_thumbprints(*tls)) thumbs += (thumbs.empty() ? "" : ", ") + t;
+            auth_note = "certificate " + l.cert + ", client CAs " + thumbs +
+                        (l.crl.empty() ? "" : ", CRL checked");
+        }
         if (l.auth == config::AuthKind::Kerberos) {
             if (l.keytab.empty() || !std::filesystem::exists(l.keytab)) {
                 auth_note = "MISSING keytab" + (l.keytab.empty() ? std::string() : " " + l.keytab) +
@@ -84,17 +93,23 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         }
         const WefEndpoint* ep_ptr = endpoint.get();
         auto port = s.http->add_listener(
-            {parse_endpoint(l.address), l.address, [ep_ptr](const PeerInfo& peer) {
-                 return std::make_unique<WefConnection>(*ep_ptr, peer);
-             }});
+            {parse_endpoint(l.address), l.address,
+             [ep_ptr](const PeerInfo& peer) { return std::make_unique<WefConnection>(*ep_ptr, peer); },
+             tls});
         s.ports.push_back(port);
         s.endpoints.push_back(std::move(endpoint));
         s.notes.push_back("listener: " + l.address + " (bound port " + std::to_string(port) + ", " +
                           std::string(config::to_string(l.auth)) + ") " + auth_note);
     }
-    s.notes.push_back("hostname: " + c.hostname + " (advertised in NotifyTo; GPO: Server=http://" +
-                      c.hostname + ":" + std::to_string(pc.http_port) +
-                      "/wsman/SubscriptionManager/WEC,Refresh=60)");
+    for (const auto& l : c.listeners) {
+        if (l.auth == config::AuthKind::Kerberos)
+            s.notes.push_back("GPO for domain hosts: Server=http://" + c.hostname + ":" +
+                              std::to_string(pc.http_port) + "/wsman/SubscriptionManager/WEC,Refresh=60");
+        else
+            s.notes.push_back("GPO for certificate hosts: Server=HTTPS://" + c.hostname + ":" +
+                              std::to_string(pc.https_port) +
+                              "/wsman/,Refresh=60,IssuerCA=<thumbprint of the CA that issued the host's certificate>");
+    }
     auto names = s.collector->subscription_names();
     std::string list;
     for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;

@@ -79,17 +79,12 @@ HttpResponse WefConnection::handle(HttpRequest& request) {
     return response;
 }
 
-HttpResponse WefConnection::process(HttpRequest& request, std::string& action, std::string& note,
-                                    std::size_t& events) {
-    if (request.method != "POST") {
-        note = "method " + request.method + " not allowed";
-        auto r = plain(405, "WS-Management accepts POST only");
-        r.headers.push_back({"Allow", "POST"});
-        return r;
-    }
-
+std::optional<HttpResponse> WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action,
+                                                          std::string& note,
+                                                          std::string& auth_reply_token,
+                                                          http::EncryptedPart& part,
+                                                          std::vector<std::uint8_t>& cleartext) {
     // 1. Authentication: a token on the first request of a connection (or again, to restart).
-    std::string auth_reply_token;
     auto authorization = request.header("Authorization");
     if (!authorization.empty()) {
         action = "auth";
@@ -126,6 +121,7 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
             r.status = 200;
             r.headers.push_back({"WWW-Authenticate", scheme_ + " " + auth_reply_token});
             note = "authenticated via " + scheme_;
+            auth_reply_token.clear();
             return r;
         }
     }
@@ -140,8 +136,6 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
         note = "unencrypted body on a Kerberos listener";
         return plain(400, "bodies must be multipart/encrypted on this listener");
     }
-    http::EncryptedPart part;
-    std::vector<std::uint8_t> cleartext;
     try {
         part = http::parse_encrypted(request.body, content_type);
     } catch (const http::FramingError& e) {
@@ -166,13 +160,62 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
         return plain(400, note);
     }
 
+    return std::nullopt;
+}
+
+HttpResponse WefConnection::process(HttpRequest& request, std::string& action, std::string& note,
+                                    std::size_t& events) {
+    if (request.method != "POST") {
+        note = "method " + request.method + " not allowed";
+        auto r = plain(405, "WS-Management accepts POST only");
+        r.headers.push_back({"Allow", "POST"});
+        return r;
+    }
+
+    std::string auth_reply_token;
+    http::EncryptedPart part;
+    std::vector<std::uint8_t> cleartext;
+    std::string charset;
+    std::span<const std::uint8_t> body;
+    if (peer_.tls) {
+        // HTTPS: the verified client certificate is the identity; bodies are plain.
+        client_ = peer_.tls_subject_cn;
+        if (client_.empty()) {
+            note = "client certificate has no subject CN";
+            return plain(403, note);
+        }
+        auto content_type = request.header("Content-Type");
+        if (http::is_multipart_encrypted(content_type)) {
+            note = "multipart/encrypted body on a TLS listener";
+            return plain(400, "bodies are not sealed on HTTPS");
+        }
+        try {
+            if (!content_type.empty())
+                if (auto cs = http::parse_media_type(content_type).charset()) charset = std::string(*cs);
+        } catch (const http::FramingError&) {
+        }
+        if (request.body.empty()) {
+            note = "empty request";
+            return HttpResponse{200, {}, {}, false};
+        }
+        body = request.body;
+    } else {
+        auto r = unwrap_kerberos(request, action, note, auth_reply_token, part, cleartext);
+        if (r) return std::move(*r);
+        try {
+            if (auto cs = http::parse_media_type(part.original_type).charset()) charset = std::string(*cs);
+        } catch (const http::FramingError&) {
+        }
+        body = cleartext;
+    }
+
     // 3. SLDC: Windows announces it on every request of a subscription, even for bodies it did
     // not compress, so a body that is not a valid SLDC record is taken as is.
     std::vector<std::uint8_t> decompressed;
-    std::span<const std::uint8_t> soap = cleartext;
+    std::span<const std::uint8_t> soap = body;
     if (http::iequals(http::trim(request.header("Content-Encoding")), "SLDC")) {
         try {
-            sldc::decompress(cleartext, decompressed, endpoint_.max_body_bytes);
+            sldc::decompress(body, decompressed, endpoint_.max_body_bytes);
             soap = decompressed;
         } catch (const sldc::Error& e) {
             if (e.code() == sldc::ErrorCode::OutputLimit) {
@@ -184,12 +227,6 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
     }
 
     // 4. Text and SOAP.
-    std::string charset;
-    try {
-        auto original = http::parse_media_type(part.original_type);
-        if (auto cs = original.charset()) charset = std::string(*cs);
-    } catch (const http::FramingError&) {
-    }
     std::string utf8;
     auto decoded = text::decode_body(soap, charset, utf8);
     wsman::Message message;
@@ -202,7 +239,9 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
     action = std::string(wsman::to_string(message.action));
 
     // 5. The collector.
-    pipeline::ClientInfo info{client_, peer_.address, pipeline::Transport::Http, {}};
+    pipeline::ClientInfo info{client_, peer_.address,
+                              peer_.tls ? pipeline::Transport::Https : pipeline::Transport::Http,
+                              peer_.tls_issuer_thumbprint};
     auto reply = endpoint_.collector->handle(info, request.target, message);
     note = reply.note;
     events = reply.events;
@@ -213,17 +252,23 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
         r.headers.push_back({"WWW-Authenticate", scheme_ + " " + auth_reply_token});
     if (reply.soap.empty()) return r;
 
-    // 6. The reply: the client's encoding, sealed, in the client's MIME form and protocol.
+    // 6. The reply: the client's encoding; on Kerberos sealed in the client's MIME form and
+    // protocol string.
     std::vector<std::uint8_t> reply_bytes;
     text::encode_body(reply.soap, decoded.encoding, reply_bytes);
-    auto sealed = auth::seal(*context_, reply_bytes);
     std::string original = decoded.encoding == text::Encoding::Utf8
                                ? "application/soap+xml;charset=UTF-8"
                                : "application/soap+xml;charset=UTF-16";
-    auto body = http::build_encrypted(part.protocol, original, reply_bytes.size(), sealed.header,
-                                      sealed.ciphertext, part.tab_before_headers);
-    r.headers.push_back({"Content-Type", body.content_type});
-    r.body = std::move(body.body);
+    if (peer_.tls) {
+        r.headers.push_back({"Content-Type", original});
+        r.body = std::move(reply_bytes);
+        return r;
+    }
+    auto sealed = auth::seal(*context_, reply_bytes);
+    auto encrypted = http::build_encrypted(part.protocol, original, reply_bytes.size(), sealed.header,
+                                           sealed.ciphertext, part.tab_before_headers);
+    r.headers.push_back({"Content-Type", encrypted.content_type});
+    r.body = std::move(encrypted.body);
     return r;
 }
 

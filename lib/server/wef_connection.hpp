@@ -6,6 +6,7 @@
 
 #include "auth/gss.hpp"
 #include "common/log.hpp"
+#include "http/http.hpp"
 #include "pipeline/collector.hpp"
 #include "server/http_server.hpp"
 
@@ -33,6 +34,12 @@ public:
 private:
     HttpResponse process(HttpRequest& request, std::string& action, std::string& note, std::size_t& events);
     HttpResponse unauthorized(const std::string& why);
+    // Kerberos listener: authentication steps and unsealing. Returns a response to send instead
+    // of processing (401, 400, or the 200 of an auth-only request).
+    std::optional<HttpResponse> unwrap_kerberos(HttpRequest& request, std::string& action,
+                                                std::string& note, std::string& auth_reply_token,
+                                                http::EncryptedPart& part,
+                                                std::vector<std::uint8_t>& cleartext);
 
     const WefEndpoint& endpoint_;
     PeerInfo peer_;

@@ -54,7 +54,8 @@ struct Fixture : ::testing::Test {
                                          h->closed_count = &closed;
                                          h->delay = delay;
                                          return h;
-                                     }});
+                                     },
+                                     nullptr});
         server->start();
     }
     void TearDown() override {
@@ -226,7 +227,8 @@ TEST_F(Fixture, BusyPortIsAClearError) {
     try {
         second.add_listener({{"127.0.0.1", port}, "dup", [](const PeerInfo&) {
                                  return std::unique_ptr<ConnectionHandler>();
-                             }});
+                             },
+                             nullptr});
         FAIL() << "bind to a busy port succeeded";
     } catch (const wec::Error& e) {
         EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)), std::string::npos)

@@ -1,0 +1,129 @@
+#include "server/tls_internal.hpp"
+
+#include "common/error.hpp"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
+#include <memory>
+
+namespace wec::server {
+namespace {
+
+std::string openssl_errors() {
+    std::string out;
+    while (unsigned long e = ERR_get_error()) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        out += (out.empty() ? "" : "; ") + std::string(buf);
+    }
+    return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+};
+struct X509Free {
+    void operator()(X509* x) const { X509_free(x); }
+};
+struct X509CrlFree {
+    void operator()(X509_CRL* x) const { X509_CRL_free(x); }
+};
+
+std::unique_ptr<std::FILE, FileCloser> open_or_throw(const std::string& path, const char* what) {
+    std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "r"));
+    if (!f) throw Error(std::string("cannot read ") + what + " " + path);
+    return f;
+}
+
+} // namespace
+
+std::string sha1_thumbprint(X509* cert) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!X509_digest(cert, EVP_sha1(), md, &len)) return {};
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) {
+        out.push_back(hex[md[i] >> 4]);
+        out.push_back(hex[md[i] & 15]);
+    }
+    return out;
+}
+
+std::string common_name(X509* cert) {
+    X509_NAME* name = X509_get_subject_name(cert);
+    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (idx < 0) return {};
+    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+    unsigned char* utf8 = nullptr;
+    int n = ASN1_STRING_to_UTF8(&utf8, data);
+    if (n < 0) return {};
+    std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(n));
+    OPENSSL_free(utf8);
+    return out;
+}
+
+bool has_client_auth_eku(X509* cert) {
+    return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) &&
+           (X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT);
+}
+
+std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
+    namespace ssl = boost::asio::ssl;
+    auto ctx = std::make_shared<TlsContext>();
+    auto& c = ctx->ssl;
+    // TLS 1.2 and 1.3 only; Windows 10 and later speak both.
+    c.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    SSL_CTX* native = c.native_handle();
+    SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS); // idle keep-alive connections stay small
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(native, s.cert_file.c_str()) != 1)
+        throw Error("cannot load server certificate " + s.cert_file + ": " + openssl_errors());
+    if (SSL_CTX_use_PrivateKey_file(native, s.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+        throw Error("cannot load server key " + s.key_file + ": " + openssl_errors());
+    if (SSL_CTX_check_private_key(native) != 1)
+        throw Error("server key " + s.key_file + " does not match certificate " + s.cert_file);
+    if (s.ca_files.empty())
+        throw Error("client certificates need at least one CA bundle (--ca): the root and the issuing CA");
+
+    X509_STORE* store = SSL_CTX_get_cert_store(native);
+    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    for (const auto& file : s.ca_files) {
+        auto f = open_or_throw(file, "CA bundle");
+        int count = 0;
+        while (std::unique_ptr<X509, X509Free> cert{PEM_read_X509(f.get(), nullptr, nullptr, nullptr)}) {
+            X509_STORE_add_cert(store, cert.get());
+            sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(cert.get())));
+            ctx->thumbprints.push_back(sha1_thumbprint(cert.get()));
+            ++count;
+        }
+        ERR_clear_error(); // end of file
+        if (count == 0) throw Error("no PEM certificate found in CA bundle " + file);
+    }
+    SSL_CTX_set_client_CA_list(native, names); // takes ownership
+    if (!s.crl_files.empty()) {
+        for (const auto& file : s.crl_files) {
+            auto f = open_or_throw(file, "CRL");
+            int count = 0;
+            while (std::unique_ptr<X509_CRL, X509CrlFree> crl{PEM_read_X509_CRL(f.get(), nullptr, nullptr, nullptr)}) {
+                X509_STORE_add_crl(store, crl.get());
+                ++count;
+            }
+            ERR_clear_error();
+            if (count == 0) throw Error("no PEM CRL found in " + file);
+        }
+        // The leaf is checked against its issuer's CRL (requiring CRLs for every root would refuse
+        // everything when only the issuing CA publishes one).
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    }
+    c.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    return ctx;
+}
+
+std::vector<std::string> ca_thumbprints(const TlsContext& context) { return context.thumbprints; }
+
+} // namespace wec::server

@@ -1,0 +1,22 @@
+// Shared by tls.cpp and http_server.cpp only.
+#pragma once
+
+#include "server/tls.hpp"
+
+#include <boost/asio/ssl.hpp>
+
+namespace wec::server {
+
+struct TlsContext {
+    boost::asio::ssl::context ssl{boost::asio::ssl::context::tls_server};
+    std::vector<std::string> thumbprints;
+};
+
+// "AB12..." SHA-1 of a certificate.
+std::string sha1_thumbprint(X509* cert);
+// The subject CN of a certificate ("" if none).
+std::string common_name(X509* cert);
+// True when the certificate carries the Client Authentication extended key usage.
+bool has_client_auth_eku(X509* cert);
+
+} // namespace wec::server

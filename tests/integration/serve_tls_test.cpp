@@ -1,0 +1,261 @@
+// `wec serve` over HTTPS with client certificates, end to end: a PKI made with the openssl CLI,
+// the real binary, and curl as an independent TLS client posting the real Windows messages.
+#include "support/krb5_realm.hpp"
+#include "support/process.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace {
+
+using namespace wec::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const std::string kHost = "srv.windomain.local";
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The samples are ASCII: UTF-16LE with a BOM is a zero after every byte.
+std::string to_utf16(const std::string& ascii) {
+    std::string out = "\xff\xfe";
+    for (char c : ascii) {
+        out.push_back(c);
+        out.push_back('\0');
+    }
+    return out;
+}
+std::string from_utf16(const std::string& bytes) {
+    std::string out;
+    for (std::size_t i = 2; i + 1 < bytes.size(); i += 2) out.push_back(bytes[i]);
+    return out;
+}
+
+std::string sample(const std::string& name) { return std::string(WEC_TEST_DATA) + "/wsman/" + name; }
+
+std::string thumbprint_of(const fs::path& pem) {
+    auto r = run({"openssl", "x509", "-in", pem.string(), "-noout", "-fingerprint", "-sha1"});
+    auto eq = r.output.find('=');
+    std::string hex;
+    for (char c : r.output.substr(eq + 1))
+        if (std::isxdigit(static_cast<unsigned char>(c))) hex.push_back(c);
+    return hex;
+}
+
+class ServeTls : public ::testing::Test {
+protected:
+    static inline std::unique_ptr<TempDir> pki_;
+    static fs::path pki(const std::string& f) { return pki_->path() / f; }
+    static void SetUpTestSuite() {
+        pki_ = std::make_unique<TempDir>();
+        auto r = run({std::string(WEC_SOURCE_DIR) + "/tests/integration/make_test_pki.sh", pki_->path().string(), kHost});
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    static void TearDownTestSuite() { pki_.reset(); }
+
+    TempDir dir;
+    std::string db;
+    int port = 0;
+    std::unique_ptr<Process> server;
+
+    void SetUp() override {
+        db = "sqlite:" + (dir.path() / "wec.db").string();
+        auto file = dir.path() / "sub.toml";
+        std::ofstream(file) << "name = \"security\"\n"
+                            << "query = '<QueryList><Query Id=\"0\"><Select Path=\"Security\">*</Select></Query></QueryList>'\n"
+                            << "[[outputs]]\ndriver = \"files\"\npath = \""
+                            << (dir.path() / "events" / "{client}.json").string() << "\"\nformat = \"json\"\n";
+        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    void TearDown() override {
+        if (server && HasFailure()) std::cerr << "---- wec serve log ----\n" << server->output();
+    }
+
+    void start_server(std::vector<std::string> extra = {}) {
+        port = free_port();
+        std::vector<std::string> argv{WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port),
+                                      "--auth", "tls", "--cert", pki("server.pem").string(), "--key",
+                                      pki("server.key").string(), "--ca", pki("root.pem").string(), "--ca",
+                                      pki("issuing.pem").string(), "--ca", pki("other.pem").string(),
+                                      "--hostname", kHost, "--db", db};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        server = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dir.path() / "serve.log");
+        ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+    }
+
+    struct Reply {
+        int curl_exit = -1;
+        int status = 0;
+        std::string body; // decoded to ASCII
+        std::string error;
+    };
+
+    // POSTs a body file as a Windows source would, with curl (an independent TLS client).
+    Reply post(const std::string& client, const std::string& path, const std::string& body_bytes,
+               bool sldc = false, const std::string& host = kHost) {
+        static int n = 0;
+        auto in = dir.path() / ("req" + std::to_string(++n));
+        auto out = dir.path() / ("resp" + std::to_string(n));
+        std::ofstream(in, std::ios::binary) << body_bytes;
+        std::vector<std::string> argv{"curl", "-sS", "--max-time", "20", "--resolve",
+                                      host + ":" + std::to_string(port) + ":127.0.0.1", "--cacert",
+                                      pki("root.pem").string(), "-H",
+                                      "Content-Type: application/soap+xml;charset=UTF-16", "-H",
+                                      "User-Agent: Microsoft WinRM Client", "--data-binary", "@" + in.string(),
+                                      "-o", out.string(), "-w", "%{http_code}"};
+        if (!client.empty()) {
+            argv.insert(argv.end(), {"--cert", pki(client + ".pem").string(), "--key", pki(client + ".key").string()});
+        }
+        if (sldc) argv.insert(argv.end(), {"-H", "Content-Encoding: SLDC"});
+        argv.push_back("https://" + host + ":" + std::to_string(port) + path);
+        auto r = run(argv);
+        Reply reply;
+        reply.curl_exit = r.exit_code;
+        reply.error = r.output;
+        try {
+            reply.status = std::stoi(r.output.substr(r.output.size() >= 3 ? r.output.size() - 3 : 0));
+        } catch (...) {
+        }
+        reply.body = from_utf16(slurp(out));
+        return reply;
+    }
+
+    std::string enumerate(const std::string& client, Reply* out = nullptr) {
+        auto r = post(client, "/wsman/", slurp(sample("enumerate.utf16")));
+        if (out) *out = r;
+        return r.body;
+    }
+};
+
+std::string capture(const std::string& text, const std::string& re) {
+    std::smatch m;
+    return std::regex_search(text, m, std::regex(re)) ? m[1].str() : std::string();
+}
+
+TEST_F(ServeTls, WindowsSequenceWithAClientCertificate) {
+    start_server();
+    Reply r;
+    auto resp = enumerate("win10.windomain.local", &r);
+    ASSERT_EQ(r.status, 200) << r.error << resp;
+    EXPECT_EQ(capture(resp, "RelatesTo>([^<]*)<"), "uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E");
+    // The HTTPS profile with the thumbprint of the CA that issued this client's certificate.
+    EXPECT_NE(resp.find("secprofile/https/mutual"), std::string::npos) << resp;
+    EXPECT_EQ(capture(resp, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), thumbprint_of(pki("issuing.pem")));
+    auto notify = capture(resp, "NotifyTo>\\s*<[^>]*Address>([^<]*)<");
+    ASSERT_EQ(notify.rfind("https://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/", 0), 0u) << notify;
+    auto path = notify.substr(notify.find("/wsman/"));
+
+    r = post("win10.windomain.local", path, slurp(sample("heartbeat.sldc")), true);
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_EQ(capture(r.body, "RelatesTo>([^<]*)<"), "uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA");
+
+    r = post("win10.windomain.local", path, to_utf16(slurp(sample("events.xml"))), true);
+    EXPECT_EQ(r.status, 200) << r.error;
+    EXPECT_NE(r.body.find("wsman/Ack"), std::string::npos) << r.body;
+
+    resp = enumerate("win10.windomain.local");
+    EXPECT_EQ(capture(resp, "RecordId=\"(\\d+)\""), "149161") << resp;
+
+    r = post("win10.windomain.local", path, to_utf16(slurp(sample("subscription-end.xml"))), true);
+    EXPECT_EQ(r.status, 204) << r.error;
+
+    std::stringstream events(slurp(dir.path() / "events" / "win10.windomain.local.json"));
+    int count = 0;
+    for (std::string line; std::getline(events, line); ++count) {
+        auto j = nlohmann::json::parse(line);
+        EXPECT_EQ(j["OpenWEC"]["Client"], "win10.windomain.local");
+    }
+    EXPECT_EQ(count, 21);
+}
+
+TEST_F(ServeTls, ThumbprintFollowsTheIssuerOfEachClient) {
+    start_server();
+    auto a = enumerate("win10.windomain.local");
+    auto b = enumerate("dmz.example.org");
+    EXPECT_EQ(capture(a, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), thumbprint_of(pki("issuing.pem")));
+    EXPECT_EQ(capture(b, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), thumbprint_of(pki("other.pem")));
+}
+
+struct Rejection {
+    const char* client; // "" = no certificate
+    const char* log_reason;
+};
+
+class ServeTlsRejects : public ServeTls, public ::testing::WithParamInterface<Rejection> {};
+
+TEST_P(ServeTlsRejects, HandshakeFailsAndTheLogSaysWhy) {
+    start_server({"--crl", pki("issuing.crl").string()});
+    Reply r;
+    enumerate(GetParam().client, &r);
+    EXPECT_NE(r.curl_exit, 0) << "status " << r.status;
+    EXPECT_NE(r.status, 200);
+    EXPECT_TRUE(server->wait_for_output(GetParam().log_reason, 5s)) << server->output();
+    EXPECT_NE(server->output().find("TLS handshake failed"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadClients, ServeTlsRejects,
+    ::testing::Values(Rejection{"", "did not return a certificate"},
+                      Rejection{"stranger.example.org", "unable to get local issuer certificate"},
+                      Rejection{"expired.windomain.local", "certificate has expired"},
+                      Rejection{"noeku.windomain.local", "lacks the Client Authentication"},
+                      Rejection{"revoked.windomain.local", "certificate revoked"}),
+    [](const ::testing::TestParamInfo<Rejection>& p) {
+        std::string n = *p.param.client ? p.param.client : "no_certificate";
+        return n.substr(0, n.find('.'));
+    });
+
+TEST_F(ServeTls, ClientRefusesAServerUnderAnotherName) {
+    start_server();
+    auto r = post("win10.windomain.local", "/wsman/", slurp(sample("enumerate.utf16")), false, "wrong.example.org");
+    EXPECT_EQ(r.curl_exit, 60) << r.error; // curl: peer certificate cannot be authenticated
+}
+
+TEST_F(ServeTls, KerberosAndTlsListenersSideBySide) {
+    Krb5Realm realm;
+    realm.add_principal("HTTP/" + kHost);
+    realm.add_principal("HOST/" + kHost);
+    realm.add_principal("WIN10$");
+    auto keytab = realm.export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
+    auto ccache = realm.kinit("WIN10$@" + realm.realm(), realm.export_keytab({"WIN10$"}, "c.keytab"));
+    int kport = free_port();
+    port = free_port();
+    auto cfg = dir.path() / "wec.toml";
+    std::ofstream(cfg) << "hostname = \"" << kHost << "\"\ndb = \"" << db << "\"\n"
+                       << "[[listeners]]\naddress = \"127.0.0.1:" << kport << "\"\nauth = \"kerberos\"\nkeytab = \""
+                       << keytab.string() << "\"\n"
+                       << "[[listeners]]\naddress = \"127.0.0.1:" << port << "\"\nauth = \"tls\"\ncert = \""
+                       << pki("server.pem").string() << "\"\nkey = \"" << pki("server.key").string() << "\"\nca = [\""
+                       << pki("root.pem").string() << "\", \"" << pki("issuing.pem").string() << "\"]\n";
+    server = std::make_unique<Process>(std::vector<std::string>{WEC_EXE, "serve", "--config", cfg.string()},
+                                       realm.env(), dir.path() / "serve.log");
+    ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+
+    auto tls = enumerate("win10.windomain.local");
+    EXPECT_NE(tls.find("https://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/"), std::string::npos) << tls;
+
+    auto env = realm.env();
+    env["KRB5CCNAME"] = ccache;
+    auto py = run({"/usr/bin/python3", std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py", "--url",
+                   "http://127.0.0.1:" + std::to_string(kport) + "/wsman/SubscriptionManager/WEC", "--service",
+                   "HTTP@" + kHost, "--samples", std::string(WEC_TEST_DATA) + "/wsman", "--subscription", "security"},
+                  env, 60s);
+    EXPECT_EQ(py.exit_code, 0) << py.output;
+    EXPECT_NE(py.output.find("http://" + kHost + ":" + std::to_string(kport) + "/wsman/subscriptions/"),
+              std::string::npos) << py.output;
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0);
+}
+
+} // namespace
