@@ -1,0 +1,70 @@
+// SLDC (ECMA-321 Streaming Lossless Data Compression): the compression Windows sources apply to
+// WS-Management bodies (`Content-Encoding: SLDC`). One HTTP body is one SLDC record.
+#pragma once
+
+#include "common/error.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace wec::sldc {
+
+enum class ErrorCode {
+    Truncated,          // the input ended before an End of Record control symbol
+    ReservedSymbol,     // a reserved control symbol (nine 1-bits + a reserved code)
+    NoScheme,           // a data symbol before any Scheme/Reset control symbol
+    UnwrittenHistory,   // a copy pointer refers to history not written since the last reset
+    OutputLimit,        // the output would exceed the caller's limit (decompression bomb)
+};
+
+const char* to_string(ErrorCode code) noexcept;
+
+// A decompression error: what went wrong and the bit offset (from the start of the input) of the
+// symbol where it was found.
+class Error : public wec::Error {
+public:
+    Error(ErrorCode code, std::size_t bit_offset);
+    ErrorCode code() const noexcept { return code_; }
+    std::size_t bit_offset() const noexcept { return bit_offset_; }
+
+private:
+    ErrorCode code_;
+    std::size_t bit_offset_;
+};
+
+// Decompresses one SLDC record and appends the result to `out`. Stops at End of Record and ignores
+// whatever follows (Windows appends padding and the uncompressed length). Throws sldc::Error; on
+// error `out` holds what was decoded before the fault. Never writes more than `max_output` bytes.
+void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
+                std::size_t max_output);
+std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output);
+
+// Compresses `in` as Windows does: Reset 1, scheme 1 (literals and copy pointers, optimally
+// parsed), End of Record, zero padding to a 16-bit boundary, then the uncompressed length as a
+// 4-byte little-endian integer. A Compressor keeps its work buffers between calls, so reusing one
+// avoids allocations on hot paths.
+class Compressor {
+public:
+    Compressor();
+    ~Compressor();
+    Compressor(const Compressor&) = delete;
+    Compressor& operator=(const Compressor&) = delete;
+    Compressor(Compressor&&) noexcept;
+    Compressor& operator=(Compressor&&) noexcept;
+
+    // Replaces the contents of `out` with the compressed record.
+    void compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out);
+    std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in);
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in);
+
+} // namespace wec::sldc

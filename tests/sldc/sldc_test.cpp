@@ -1,0 +1,711 @@
+// Tests of the SLDC (ECMA-321) codec: Windows samples, hand-built bitstreams for every symbol,
+// errors, and round trips.
+#include "common/files.hpp"
+#include "sldc/sldc.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <gtest/gtest.h>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using wec::sldc::ErrorCode;
+using Bytes = std::vector<std::uint8_t>;
+
+constexpr std::size_t kLimit = 64u << 20;
+
+Bytes data(const std::string& name) {
+    return wec::read_file(std::string(WEC_TEST_DATA) + "/sldc/" + name);
+}
+
+Bytes bytes_of(std::string_view s) {
+    return Bytes(s.begin(), s.end());
+}
+
+// Control codes.
+enum : unsigned {
+    kFlush = 0x0,
+    kScheme1 = 0x1,
+    kScheme2 = 0x2,
+    kFileMark = 0x3,
+    kEndOfRecord = 0x4,
+    kReset1 = 0x5,
+    kReset2 = 0x6,
+    kEndMarker = 0xF,
+};
+
+// Builds an SLDC bitstream symbol by symbol and, independently of the library, models the
+// circular 1024-byte history to compute the expected output.
+class Stream {
+public:
+    // Raw bits, most significant first.
+    Stream& bits(std::uint32_t v, unsigned n) {
+        for (unsigned k = n; k-- > 0;)
+            bits_.push_back((v >> k) & 1);
+        return *this;
+    }
+    std::size_t bit_count() const { return bits_.size(); }
+
+    Stream& control(unsigned code) {
+        bits(0x1FF, 9).bits(code, 4);
+        if (code == kReset1 || code == kReset2) {
+            written_ = 0;
+            hist_.fill(0);
+        }
+        if (code == kFlush) bits(0, (32 - bits_.size() % 32) % 32);
+        return *this;
+    }
+    Stream& literal(std::uint8_t b) {
+        bits(0, 1).bits(b, 8);
+        append(b);
+        return *this;
+    }
+    Stream& literals(std::string_view s) {
+        for (char c : s)
+            literal(static_cast<std::uint8_t>(c));
+        return *this;
+    }
+    // A scheme-2 byte.
+    Stream& raw(std::uint8_t b) {
+        bits(b, 8);
+        if (b == 0xFF) bits(0, 1);
+        append(b);
+        return *this;
+    }
+    // A scheme-1 copy pointer; `model` = false when the pointer is invalid (errors).
+    Stream& copy(unsigned len, unsigned disp, bool model = true) {
+        bits(1, 1);
+        if (len <= 3)
+            bits(0, 1).bits(len - 2, 1);
+        else if (len <= 7)
+            bits(0b10, 2).bits(len - 4, 2);
+        else if (len <= 15)
+            bits(0b110, 3).bits(len - 8, 3);
+        else if (len <= 31)
+            bits(0b1110, 4).bits(len - 16, 4);
+        else
+            bits(0b1111, 4).bits(len - 32, 8);
+        bits(disp, 10);
+        if (model)
+            for (unsigned k = 0; k < len; ++k)
+                append(hist_[(disp + k) % 1024]);
+        return *this;
+    }
+
+    // The bytes (zero-padded to a whole byte) and what a decoder must produce.
+    Bytes bytes() const {
+        Bytes out((bits_.size() + 7) / 8, 0);
+        for (std::size_t i = 0; i < bits_.size(); ++i)
+            if (bits_[i]) out[i / 8] |= static_cast<std::uint8_t>(0x80 >> (i % 8));
+        return out;
+    }
+    const Bytes& expected() const { return expected_; }
+
+private:
+    void append(std::uint8_t b) {
+        hist_[written_ % 1024] = b;
+        ++written_;
+        expected_.push_back(b);
+    }
+
+    std::vector<bool> bits_;
+    std::array<std::uint8_t, 1024> hist_{};
+    std::size_t written_ = 0;
+    Bytes expected_;
+};
+
+// Decompresses and expects a typed error; returns it.
+wec::sldc::Error expect_error(const Bytes& in, std::size_t limit = kLimit) {
+    try {
+        (void)wec::sldc::decompress(in, limit);
+    } catch (const wec::sldc::Error& e) {
+        return e;
+    }
+    ADD_FAILURE() << "no error";
+    return wec::sldc::Error(ErrorCode::Truncated, 0);
+}
+
+void expect_decodes(const Stream& s) {
+    EXPECT_EQ(wec::sldc::decompress(s.bytes(), kLimit), s.expected());
+}
+
+void expect_round_trip(const Bytes& in) {
+    const Bytes packed = wec::sldc::compress(in);
+    // Never worse than all literals (9 bits a byte) plus framing.
+    EXPECT_LE(packed.size(), (in.size() * 9 + 26 + 15) / 16 * 2 + 4);
+    const Bytes back = wec::sldc::decompress(packed, in.size());
+    ASSERT_EQ(back.size(), in.size());
+    EXPECT_TRUE(back == in);
+}
+
+// ---- Windows samples -----------------------------------------------------------------------
+
+TEST(SldcSamples, Scheme2TestString) {
+    const Bytes out = wec::sldc::decompress(data("test-string.sldc"), kLimit);
+    EXPECT_EQ(out, bytes_of("test string"));
+    EXPECT_EQ(out, data("test-string.out"));
+}
+
+TEST(SldcSamples, WindowsHeartbeatDecompresses) {
+    EXPECT_EQ(wec::sldc::decompress(data("heartbeat.sldc"), kLimit), data("heartbeat.utf16"));
+}
+
+TEST(SldcSamples, WindowsHeartbeatLengthTrailer) {
+    const Bytes in = data("heartbeat.sldc");
+    ASSERT_GE(in.size(), 4u);
+    const std::uint32_t len = in[in.size() - 4] | (in[in.size() - 3] << 8) |
+                              (in[in.size() - 2] << 16) |
+                              (static_cast<std::uint32_t>(in[in.size() - 1]) << 24);
+    EXPECT_EQ(len, data("heartbeat.utf16").size());
+}
+
+TEST(SldcSamples, HeartbeatCompressesAsWellAsWindows) {
+    const Bytes in = data("heartbeat.utf16");
+    ASSERT_EQ(in.size(), 3042u);
+    const Bytes packed = wec::sldc::compress(in);
+    std::printf("heartbeat: %zu -> %zu bytes (Windows: 1006)\n", in.size(), packed.size());
+    EXPECT_LE(packed.size(), 1006u);
+    EXPECT_EQ(wec::sldc::decompress(packed, kLimit), in);
+}
+
+TEST(SldcSamples, RealMessagesRoundTrip) {
+    for (const char* name : {"heartbeat.utf16", "enumerate.utf16", "events.utf16"}) {
+        SCOPED_TRACE(name);
+        const Bytes in = data(name);
+        const Bytes packed = wec::sldc::compress(in);
+        std::printf("%s: %zu -> %zu bytes\n", name, in.size(), packed.size());
+        EXPECT_LT(packed.size(), in.size() / 2);
+        EXPECT_EQ(wec::sldc::decompress(packed, in.size()), in);
+    }
+}
+
+// ---- Compressed format -----------------------------------------------------------------------
+
+// An independent scheme-1 walker: checks that a compressor output is Reset 1, scheme-1 symbols,
+// End of Record, zero bits to a 16-bit boundary, then the 32-bit LE length.
+void check_format(const Bytes& packed, std::size_t uncompressed) {
+    std::size_t pos = 0;
+    auto bit = [&]() -> unsigned {
+        if (pos / 8 >= packed.size()) throw std::out_of_range("past the end");
+        const unsigned b = (packed[pos / 8] >> (7 - pos % 8)) & 1;
+        ++pos;
+        return b;
+    };
+    auto take = [&](unsigned n) {
+        std::uint32_t v = 0;
+        for (unsigned k = 0; k < n; ++k)
+            v = (v << 1) | bit();
+        return v;
+    };
+    ASSERT_EQ(take(13), 0x1FF5u) << "must start with Reset 1";
+    std::size_t produced = 0;
+    for (;;) {
+        const std::size_t at = pos;
+        if (take(9) == 0x1FF) {
+            ASSERT_EQ(take(4), static_cast<std::uint32_t>(kEndOfRecord)) << "at bit " << at;
+            break;
+        }
+        pos = at;
+        if (take(1) == 0) {
+            take(8);
+            ++produced;
+            continue;
+        }
+        unsigned ones = 0;
+        while (ones < 4 && bit() == 1)
+            ++ones;
+        static constexpr unsigned kExtra[5] = {1, 2, 3, 4, 8};
+        static constexpr unsigned kBase[5] = {2, 4, 8, 16, 32};
+        const unsigned value = take(kExtra[ones]);
+        if (ones == 4) {
+            ASSERT_LE(value, 0xEFu) << "at bit " << at;
+        }
+        const unsigned disp = take(10);
+        ASSERT_LT(disp, std::max<std::size_t>(produced, 1024)) << "unwritten history at bit " << at;
+        ASSERT_TRUE(produced >= 1024 || disp < produced);
+        produced += kBase[ones] + value;
+    }
+    EXPECT_EQ(produced, uncompressed);
+    while (pos % 16 != 0)
+        EXPECT_EQ(bit(), 0u) << "padding bit " << pos;
+    ASSERT_EQ(pos / 8 + 4, packed.size()) << "4-byte length must follow the 16-bit padding";
+    const std::size_t n = packed.size();
+    const std::uint32_t len = packed[n - 4] | (packed[n - 3] << 8) | (packed[n - 2] << 16) |
+                              (static_cast<std::uint32_t>(packed[n - 1]) << 24);
+    EXPECT_EQ(len, uncompressed);
+}
+
+TEST(SldcCompress, FormatOfRealMessages) {
+    for (const char* name : {"heartbeat.utf16", "enumerate.utf16", "events.utf16"}) {
+        SCOPED_TRACE(name);
+        const Bytes in = data(name);
+        check_format(wec::sldc::compress(in), in.size());
+    }
+}
+
+TEST(SldcCompress, FormatOfRandomAndRuns) {
+    std::mt19937 rng(7);
+    Bytes random(5000), zeros(5000, 0);
+    for (auto& b : random)
+        b = static_cast<std::uint8_t>(rng());
+    check_format(wec::sldc::compress(random), random.size());
+    check_format(wec::sldc::compress(zeros), zeros.size());
+    const Bytes ff(3000, 0xFF);
+    check_format(wec::sldc::compress(ff), ff.size());
+}
+
+TEST(SldcCompress, EmptyInput) {
+    // Reset 1 (1111111110101), End of Record (1111111110100), 6 pad bits, length 0.
+    const Bytes expected = {0xFF, 0xAF, 0xFD, 0x00, 0x00, 0x00, 0x00, 0x00};
+    EXPECT_EQ(wec::sldc::compress(Bytes{}), expected);
+    EXPECT_TRUE(wec::sldc::decompress(expected, kLimit).empty());
+}
+
+TEST(SldcCompress, OneByte) {
+    // Reset 1, literal 'A' (0 01000001), End of Record, 3 pad bits, length 1.
+    const Bytes expected = {0xFF, 0xA9, 0x07, 0xFE, 0x80, 0x00, 0x01, 0x00, 0x00, 0x00};
+    EXPECT_EQ(wec::sldc::compress(bytes_of("A")), expected);
+}
+
+TEST(SldcCompress, ReusedCompressorGivesSameOutput) {
+    wec::sldc::Compressor c;
+    const Bytes a = data("events.utf16"), b = data("heartbeat.utf16");
+    const Bytes ca = c.compress(a);
+    Bytes cb;
+    c.compress(b, cb);
+    EXPECT_EQ(ca, wec::sldc::compress(a));
+    EXPECT_EQ(cb, wec::sldc::compress(b));
+    EXPECT_EQ(c.compress(a), ca);
+    wec::sldc::Compressor moved = std::move(c);
+    EXPECT_EQ(moved.compress(b), cb);
+}
+
+TEST(SldcCompress, LongRunUsesLongestMatches) {
+    const Bytes zeros(271 * 10 + 1, 0);
+    const Bytes packed = wec::sldc::compress(zeros);
+    // One literal and ten 271-byte copies: 13 + 9 + 10*23 + 13 bits -> 265, padded to 272.
+    EXPECT_EQ(packed.size(), 272u / 8 + 4);
+    EXPECT_EQ(wec::sldc::decompress(packed, zeros.size()), zeros);
+}
+
+// ---- Hand-built bitstreams ---------------------------------------------------------------------
+
+TEST(SldcDecode, LiteralsAndEveryControlSymbol) {
+    Stream s;
+    s.control(kReset1).literals("ab");
+    s.control(kFileMark).literal('c');
+    s.control(kFlush).literal('d');
+    s.control(kEndMarker).literal('e');
+    s.control(kScheme2).raw('f').raw(0xFF).raw('g');
+    s.control(kScheme1).literal('h');
+    s.control(kReset2).raw('i');
+    s.control(kReset1).literal('j');
+    s.control(kEndOfRecord);
+    EXPECT_EQ(s.expected(), bytes_of("abcdef\xFFghij"));
+    expect_decodes(s);
+}
+
+TEST(SldcDecode, SchemeSwitchKeepsHistory) {
+    Stream s;
+    s.control(kReset2).raw('x').raw('y').raw(0xFF).raw('z');
+    s.control(kScheme1).copy(4, 0).literal('!');
+    s.control(kScheme2).raw(0xFF).raw(0xFF);
+    s.control(kScheme1).copy(3, 2);
+    s.control(kEndOfRecord);
+    EXPECT_EQ(s.expected(), bytes_of("xy\xFFzxy\xFFz!\xFF\xFF\xFFzx"));
+    expect_decodes(s);
+}
+
+TEST(SldcDecode, Scheme2FFEscape) {
+    Stream s;
+    s.control(kReset2);
+    for (int k = 0; k < 10; ++k)
+        s.raw(0xFF);
+    s.raw(0x7F).raw(0xFE).raw(0xFF).raw(0x00).control(kEndOfRecord);
+    expect_decodes(s);
+    EXPECT_EQ(s.expected().size(), 14u);
+}
+
+TEST(SldcDecode, EveryMatchCountBucket) {
+    for (unsigned len : {2u, 3u, 4u, 5u, 7u, 8u, 15u, 16u, 31u, 32u, 33u, 100u, 270u, 271u}) {
+        SCOPED_TRACE(len);
+        Stream s;
+        s.control(kReset1).literals("0123456789");
+        s.copy(len, 3).copy(len, 0).control(kEndOfRecord);
+        expect_decodes(s);
+        EXPECT_EQ(s.expected().size(), 10 + 2 * len);
+    }
+}
+
+TEST(SldcDecode, OverlappingCopyRepeatsBytes) {
+    Stream s;
+    s.control(kReset1).literal('A').copy(271, 0).copy(9, 100).control(kEndOfRecord);
+    EXPECT_EQ(s.expected(), Bytes(281, 'A'));
+    expect_decodes(s);
+
+    Stream t; // distance 2 and 3 overlaps
+    t.control(kReset1).literals("ab").copy(20, 0).literals("xyz").copy(17, 22).control(
+        kEndOfRecord);
+    expect_decodes(t);
+    EXPECT_EQ(std::string(t.expected().begin(), t.expected().begin() + 6), "ababab");
+}
+
+TEST(SldcDecode, CopyWrapsAcrossHistoryEnd) {
+    Stream s;
+    s.control(kReset1);
+    for (int k = 0; k < 1030; ++k)
+        s.literal(static_cast<std::uint8_t>(k * 7 + k / 256));
+    // Reads positions 1020..1023 then 0..5 (the latter overwritten by bytes 1024..1029).
+    s.copy(10, 1020);
+    // Source at the write position (distance 1024) and a copy overlapping its own output.
+    s.copy(40, 1040 % 1024);
+    s.copy(271, 1000);
+    s.control(kEndOfRecord);
+    expect_decodes(s);
+    const Bytes& e = s.expected();
+    EXPECT_EQ(e[1030], e[1020]);
+    EXPECT_EQ(e[1034], e[1024]);
+}
+
+TEST(SldcDecode, AbsoluteDisplacementAfterManyBytes) {
+    Stream s;
+    s.control(kReset1);
+    for (int k = 0; k < 1500; ++k)
+        s.literal(static_cast<std::uint8_t>(k % 251));
+    s.copy(5, 100); // the bytes last written at position 100: output 1124..1128
+    s.control(kEndOfRecord);
+    const Bytes out = wec::sldc::decompress(s.bytes(), kLimit);
+    ASSERT_EQ(out.size(), 1505u);
+    for (int k = 0; k < 5; ++k)
+        EXPECT_EQ(out[1500 + k], (1124 + k) % 251);
+    EXPECT_EQ(out, s.expected());
+}
+
+TEST(SldcDecode, FlushPadsToThirtyTwoBits) {
+    Stream s;
+    s.control(kReset1).literal('a').control(kFlush); // 13 + 9 + 13 = 35 -> 29 pad bits
+    EXPECT_EQ(s.bit_count(), 64u);
+    s.literal('b').control(kFlush); // 64 + 9 + 13 = 86 -> 10 pad bits
+    EXPECT_EQ(s.bit_count(), 96u);
+    s.literals("cd").control(kEndOfRecord);
+    EXPECT_EQ(s.expected(), bytes_of("abcd"));
+    expect_decodes(s);
+
+    // The padding is skipped, not decoded: here it would swallow 'b' and End of Record (bits 35
+    // to 56), so the input ends at bit 64 without an End of Record.
+    Stream t;
+    t.control(kReset1).literal('a').bits(0x1FF0, 13).literal('b').control(kEndOfRecord);
+    const auto e = expect_error(t.bytes());
+    EXPECT_EQ(e.code(), ErrorCode::Truncated);
+    EXPECT_EQ(e.bit_offset(), 64u);
+}
+
+TEST(SldcDecode, FlushOnBoundaryHasNoPadding) {
+    // Reset 2 (13) + two bytes (16) + six 0xFF bytes (6 * 9) = 83; the Flush ends at bit 96.
+    Stream s;
+    s.control(kReset2).raw('a').raw('b');
+    for (int k = 0; k < 6; ++k)
+        s.raw(0xFF);
+    s.control(kFlush);
+    EXPECT_EQ(s.bit_count(), 96u);
+    s.raw('z').control(kEndOfRecord);
+    EXPECT_EQ(s.expected(), bytes_of("ab\xFF\xFF\xFF\xFF\xFF\xFFz"));
+    expect_decodes(s);
+}
+
+TEST(SldcDecode, FileMarkAndEndMarkerContinue) {
+    Stream s;
+    s.control(kReset1).literals("ab").control(kFileMark).copy(2, 0).control(kEndMarker);
+    s.control(kEndMarker).control(kFileMark).literal('c').control(kEndOfRecord);
+    EXPECT_EQ(s.expected(), bytes_of("ababc"));
+    expect_decodes(s);
+}
+
+TEST(SldcDecode, IgnoresEverythingAfterEndOfRecord) {
+    Stream s;
+    s.control(kReset1).literals("ok").control(kEndOfRecord);
+    s.bits(0x1FF, 9).bits(0x7, 4); // a reserved symbol after the end is not looked at
+    s.bits(0xDEADBEEF, 32);
+    expect_decodes(s);
+}
+
+TEST(SldcDecode, AppendsToExistingOutputWithFreshHistory) {
+    Bytes out = bytes_of("prefix");
+    Stream s;
+    s.control(kReset1).literals("ab").copy(4, 0).control(kEndOfRecord);
+    wec::sldc::decompress(s.bytes(), out, kLimit);
+    EXPECT_EQ(out, bytes_of("prefixababab"));
+
+    // History is only what this record wrote: position 2 is unwritten even though `out` is not
+    // empty. `out` keeps what was decoded before the fault.
+    Bytes out2 = bytes_of("prefix");
+    Stream t;
+    t.control(kReset1).literals("ab").copy(2, 2, false).control(kEndOfRecord);
+    try {
+        wec::sldc::decompress(t.bytes(), out2, kLimit);
+        ADD_FAILURE() << "no error";
+    } catch (const wec::sldc::Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::UnwrittenHistory);
+    }
+    EXPECT_EQ(out2, bytes_of("prefixab"));
+}
+
+TEST(SldcDecode, OutputLimitIsExact) {
+    Stream s;
+    s.control(kReset1).literal('a').copy(99, 0).control(kEndOfRecord);
+    EXPECT_EQ(wec::sldc::decompress(s.bytes(), 100).size(), 100u);
+    EXPECT_EQ(expect_error(s.bytes(), 99).code(), ErrorCode::OutputLimit);
+    EXPECT_EQ(expect_error(s.bytes(), 0).code(), ErrorCode::OutputLimit);
+}
+
+// ---- Errors
+// ---------------------------------------------------------------------------------------
+
+TEST(SldcErrors, TruncatedWithoutEndOfRecord) {
+    Stream s;
+    s.control(kReset1).literals("abc");
+    const auto e = expect_error(s.bytes()); // 13 + 27 = 40 bits: ends exactly on a byte
+    EXPECT_EQ(e.code(), ErrorCode::Truncated);
+    EXPECT_EQ(e.bit_offset(), 40u);
+    EXPECT_NE(std::string(e.what()).find("at bit 40"), std::string::npos) << e.what();
+
+    // Cut inside a copy pointer: the error names the start of that symbol.
+    Stream t;
+    t.control(kReset1).literals("ab").copy(100, 0);
+    Bytes cut = t.bytes();
+    cut.pop_back();
+    const auto f = expect_error(cut);
+    EXPECT_EQ(f.code(), ErrorCode::Truncated);
+    EXPECT_EQ(f.bit_offset(), 31u);
+
+    EXPECT_EQ(expect_error(Bytes{}).code(), ErrorCode::Truncated);
+    EXPECT_EQ(expect_error(Bytes{0xFF}).code(), ErrorCode::Truncated);
+    // The whole heartbeat minus its End of Record.
+    Bytes hb = data("heartbeat.sldc");
+    hb.resize(hb.size() - 8);
+    EXPECT_EQ(expect_error(hb).code(), ErrorCode::Truncated);
+}
+
+TEST(SldcErrors, ReservedControlSymbols) {
+    for (unsigned code = 0x7; code <= 0xE; ++code) {
+        SCOPED_TRACE(code);
+        Stream s;
+        s.control(kReset1).literal('a').bits(0x1FF, 9).bits(code, 4).control(kEndOfRecord);
+        const auto e = expect_error(s.bytes());
+        EXPECT_EQ(e.code(), ErrorCode::ReservedSymbol);
+        EXPECT_EQ(e.bit_offset(), 22u);
+    }
+}
+
+TEST(SldcErrors, DataBeforeAnyScheme) {
+    Stream s;
+    s.literal('a').control(kEndOfRecord);
+    const auto e = expect_error(s.bytes());
+    EXPECT_EQ(e.code(), ErrorCode::NoScheme);
+    EXPECT_EQ(e.bit_offset(), 0u);
+
+    Stream t; // a control symbol that does not set a scheme does not help
+    t.control(kFileMark).control(kFlush).bits(0, 8).control(kEndOfRecord);
+    const auto f = expect_error(t.bytes());
+    EXPECT_EQ(f.code(), ErrorCode::NoScheme);
+    EXPECT_EQ(f.bit_offset(), 32u);
+}
+
+TEST(SldcErrors, UnwrittenHistory) {
+    Stream s;
+    s.control(kReset1).literals("abc").copy(2, 3, false).control(kEndOfRecord);
+    const auto e = expect_error(s.bytes());
+    EXPECT_EQ(e.code(), ErrorCode::UnwrittenHistory);
+    EXPECT_EQ(e.bit_offset(), 40u);
+    EXPECT_EQ(std::string(e.what()), "SLDC: copy pointer refers to unwritten history at bit 40");
+
+    // After a Reset, old history is gone.
+    Stream t;
+    t.control(kReset1).literals("abcdef").control(kReset1).literal('x').copy(2, 1, false);
+    t.control(kEndOfRecord);
+    const auto f = expect_error(t.bytes());
+    EXPECT_EQ(f.code(), ErrorCode::UnwrittenHistory);
+    EXPECT_EQ(f.bit_offset(), 13u + 54 + 13 + 9);
+
+    // Once 1024 bytes have been written every position is valid.
+    Stream u;
+    u.control(kReset1);
+    for (int k = 0; k < 1023; ++k)
+        u.literal('q');
+    const Bytes before = Stream(u).copy(2, 1023, false).control(kEndOfRecord).bytes();
+    EXPECT_EQ(expect_error(before).code(), ErrorCode::UnwrittenHistory);
+    u.literal('r').copy(2, 1023).control(kEndOfRecord);
+    expect_decodes(u);
+}
+
+TEST(SldcErrors, DecompressionBombStopsAtLimit) {
+    Stream s;
+    s.control(kReset1).literal(0);
+    for (int k = 0; k < 20000; ++k)
+        s.copy(271, 0, false);
+    s.control(kEndOfRecord);
+    const Bytes bomb = s.bytes(); // ~57 KB expanding to ~5.4 MB
+    Bytes out;
+    try {
+        wec::sldc::decompress(bomb, out, 1'000'000);
+        ADD_FAILURE() << "no error";
+    } catch (const wec::sldc::Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::OutputLimit);
+    }
+    EXPECT_LE(out.size(), 1'000'000u);
+    EXPECT_GT(out.size(), 1'000'000u - 271);
+    EXPECT_LE(out.capacity(), 2'000'000u);
+    EXPECT_EQ(wec::sldc::decompress(bomb, 10'000'000).size(), 1 + 20000u * 271);
+}
+
+TEST(SldcErrors, ErrorCodeNames) {
+    for (auto code : {ErrorCode::Truncated, ErrorCode::ReservedSymbol, ErrorCode::NoScheme,
+                      ErrorCode::UnwrittenHistory, ErrorCode::OutputLimit}) {
+        const std::string name = wec::sldc::to_string(code);
+        EXPECT_FALSE(name.empty());
+        const wec::sldc::Error e(code, 77);
+        EXPECT_EQ(std::string(e.what()), "SLDC: " + name + " at bit 77");
+        EXPECT_EQ(e.code(), code);
+        EXPECT_EQ(e.bit_offset(), 77u);
+        const wec::Error& base = e; // catchable as the library-wide error
+        EXPECT_STREQ(base.what(), e.what());
+    }
+}
+
+// ---- Round trips and robustness ---------------------------------------------------------------
+
+TEST(SldcRoundTrip, RandomData) {
+    std::mt19937 rng(12345);
+    const std::size_t sizes[] = {0, 1, 2, 3, 4, 31, 32, 271, 272, 1023, 1024, 1025, 2049, 100000};
+    for (std::size_t n : sizes) {
+        SCOPED_TRACE(n);
+        Bytes random(n), low(n), binary(n), runs(n), text(n);
+        for (auto& b : random)
+            b = static_cast<std::uint8_t>(rng());
+        for (auto& b : low)
+            b = "acgt"[rng() % 4];
+        for (auto& b : binary)
+            b = static_cast<std::uint8_t>(rng() % 2 ? 0xFF : 0x00);
+        for (std::size_t i = 0; i < n;) {
+            const std::size_t run = 1 + rng() % 600;
+            const auto b = static_cast<std::uint8_t>(rng() % 3 == 0 ? 0xFF : rng());
+            for (std::size_t k = 0; k < run && i < n; ++k)
+                runs[i++] = b;
+        }
+        // UTF-16-like text from a small vocabulary, with repetition far beyond the window.
+        static const char* words[] = {"<Event ",
+                                      "xmlns=",
+                                      "\"http://schemas",
+                                      ".microsoft.com/",
+                                      "win/2004/08/events/event\"",
+                                      "><System>",
+                                      "</System>",
+                                      "EventID",
+                                      "Level",
+                                      "4624",
+                                      " ",
+                                      "\n"};
+        for (std::size_t i = 0; i < n;) {
+            for (const char* w = words[rng() % 12]; *w && i < n; ++w) {
+                text[i++] = static_cast<std::uint8_t>(*w);
+                if (i < n) text[i++] = 0;
+            }
+        }
+        expect_round_trip(random);
+        expect_round_trip(low);
+        expect_round_trip(binary);
+        expect_round_trip(runs);
+        expect_round_trip(text);
+        expect_round_trip(Bytes(n, 0));
+    }
+}
+
+TEST(SldcRoundTrip, EveryShortLength) {
+    // Matches that reach the end of the input (found by the fuzzer: a read one past the end).
+    std::mt19937 rng(5);
+    for (std::size_t n = 0; n <= 300; ++n) {
+        SCOPED_TRACE(n);
+        Bytes in(n);
+        for (auto& b : in)
+            b = static_cast<std::uint8_t>("ab"[rng() % 2]);
+        expect_round_trip(in);
+        for (std::size_t k = 0; k < n; ++k)
+            in[k] = static_cast<std::uint8_t>(k % 5);
+        expect_round_trip(in);
+    }
+    const Bytes fuzz = {0xFF, 0xB3, 0xA3, 0x2B, 0x9B, 0xA1, 0x03, 0xFF, 0xB3, 0xA3, 0x2B,
+                        0x73, 0xA3, 0x2B, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+    expect_round_trip(fuzz);
+}
+
+TEST(SldcRoundTrip, PeriodicDataAtWindowSizes) {
+    // Periods around the window size exercise distances 1023, 1024 and beyond (not matchable).
+    std::mt19937 rng(99);
+    for (std::size_t period : {1u, 2u, 7u, 1000u, 1023u, 1024u, 1025u, 1500u}) {
+        SCOPED_TRACE(period);
+        Bytes unit(period);
+        for (auto& b : unit)
+            b = static_cast<std::uint8_t>(rng());
+        Bytes in;
+        while (in.size() < 10000)
+            in.insert(in.end(), unit.begin(), unit.end());
+        expect_round_trip(in);
+        const Bytes packed = wec::sldc::compress(in);
+        if (period <= 1024) {
+            EXPECT_LT(packed.size(), period + 1000) << "period " << period;
+        }
+    }
+}
+
+TEST(SldcRobustness, RandomGarbageOnlyThrowsSldcErrors) {
+    std::mt19937 rng(2024);
+    const Bytes heartbeat = data("heartbeat.sldc");
+    constexpr std::size_t limit = 4096;
+    int ok = 0, errors = 0;
+    for (int iter = 0; iter < 4000; ++iter) {
+        Bytes in;
+        switch (iter % 4) {
+        case 0: // pure noise
+            in.resize(rng() % 200);
+            for (auto& b : in)
+                b = static_cast<std::uint8_t>(rng());
+            break;
+        case 1: // noise after a valid Reset 1 / Reset 2
+            in.resize(2 + rng() % 400);
+            for (auto& b : in)
+                b = static_cast<std::uint8_t>(rng());
+            in[0] = 0xFF;
+            in[1] = static_cast<std::uint8_t>((iter & 4 ? 0xA8 : 0xB0) | (in[1] & 7));
+            break;
+        case 2: // the heartbeat with a few bits flipped
+            in = heartbeat;
+            for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
+                in[rng() % in.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+            break;
+        default: // the heartbeat cut short
+            in.assign(heartbeat.begin(), heartbeat.begin() + static_cast<long>(rng() % 1000));
+            break;
+        }
+        Bytes out;
+        try {
+            wec::sldc::decompress(in, out, limit);
+            ++ok;
+        } catch (const wec::sldc::Error& e) {
+            ++errors;
+            EXPECT_LE(e.bit_offset(), in.size() * 8) << "iteration " << iter;
+        } catch (const std::exception& e) {
+            FAIL() << "iteration " << iter << ": unexpected exception " << e.what();
+        }
+        ASSERT_LE(out.size(), limit) << "iteration " << iter;
+    }
+    EXPECT_GT(errors, 1000);
+    std::printf("garbage: %d decoded, %d rejected\n", ok, errors);
+}
+
+} // namespace
