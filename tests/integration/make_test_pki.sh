@@ -37,10 +37,19 @@ openssl req -new -key server.key -subj "/CN=$host" -out server.csr
 cat > server.ext <<EXT
 subjectAltName=DNS:$host,IP:127.0.0.1
 extendedKeyUsage=serverAuth
-keyUsage=critical,digitalSignature
+keyUsage=critical,digitalSignature,keyEncipherment
 EXT
 openssl x509 -req -in server.csr -CA root.pem -CAkey root.key -CAcreateserial -days 365 \
   -extfile server.ext -out server.pem 2>/dev/null
+
+# The same server name with an RSA key and with an ECDSA P-384 key (Windows' cipher suites).
+openssl genrsa -out server-rsa.key 2048 2>/dev/null
+openssl ecparam -name secp384r1 -genkey -noout -out server-p384.key 2>/dev/null
+for k in rsa p384; do
+  openssl req -new -key server-$k.key -subj "/CN=$host" -out server-$k.csr
+  openssl x509 -req -in server-$k.csr -CA root.pem -CAkey root.key -CAcreateserial -days 365 \
+    -extfile server.ext -out server-$k.pem 2>/dev/null
+done
 
 # `openssl ca` for the issuing CA: needed for back-dated (expired) certificates and for a CRL.
 mkdir -p ca.db

@@ -216,6 +216,59 @@ INSTANTIATE_TEST_SUITE_P(
         return n.substr(0, n.find('.'));
     });
 
+// openssl s_client as a second independent TLS client, with the key types and TLS 1.2 cipher
+// suites Windows uses (ECDHE-ECDSA-AES-GCM for older Windows, ECDHE-RSA-AES-GCM) and TLS 1.3.
+struct Suite {
+    const char* key;     // server key type: "" (P-256), "rsa", "p384"
+    const char* version; // s_client flag
+    const char* cipher;  // TLS 1.2 suite, or "" for TLS 1.3
+};
+
+class ServeTlsSuites : public ServeTls, public ::testing::WithParamInterface<Suite> {};
+
+TEST_P(ServeTlsSuites, OpensslClientGetsAnEnumerateResponse) {
+    std::string k = GetParam().key;
+    std::string suffix = k.empty() ? "" : "-" + k;
+    port = free_port();
+    server = std::make_unique<Process>(
+        std::vector<std::string>{WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--auth",
+                                 "tls", "--cert", pki("server" + suffix + ".pem").string(), "--key",
+                                 pki("server" + suffix + ".key").string(), "--ca", pki("root.pem").string(),
+                                 "--ca", pki("issuing.pem").string(), "--hostname", kHost, "--db", db},
+        std::map<std::string, std::string>{}, dir.path() / "serve.log");
+    ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+    auto body = slurp(sample("enumerate.utf16"));
+    auto req = dir.path() / "request.http";
+    std::ofstream(req, std::ios::binary) << "POST /wsman/ HTTP/1.1\r\nHost: " << kHost << ":" << port
+                                         << "\r\nContent-Type: application/soap+xml;charset=UTF-16\r\n"
+                                         << "Connection: close\r\nContent-Length: " << body.size() << "\r\n\r\n"
+                                         << body;
+    std::string cmd = "openssl s_client -quiet -ign_eof -connect 127.0.0.1:" + std::to_string(port) +
+                      " -servername " + kHost + " -verify_return_error -CAfile " + pki("root.pem").string() +
+                      " -cert " + pki("win10.windomain.local.pem").string() + " -key " +
+                      pki("win10.windomain.local.key").string() + " " + GetParam().version +
+                      (*GetParam().cipher ? std::string(" -cipher ") + GetParam().cipher : std::string()) + " < " +
+                      req.string();
+    auto r = run({"sh", "-c", cmd}, {}, 30s);
+    ASSERT_NE(r.output.find("HTTP/1.1 200"), std::string::npos) << r.output.substr(0, 2000);
+    auto body_start = r.output.find("\r\n\r\n");
+    ASSERT_NE(body_start, std::string::npos);
+    // The body is UTF-16LE with a BOM, as Windows expects.
+    EXPECT_EQ(r.output.substr(body_start + 4, 2), "\xff\xfe");
+    EXPECT_NE(from_utf16(r.output.substr(body_start + 4)).find("EnumerateResponse"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    KeysAndSuites, ServeTlsSuites,
+    ::testing::Values(Suite{"", "-tls1_2", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+                      Suite{"p384", "-tls1_2", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+                      Suite{"rsa", "-tls1_2", "ECDHE-RSA-AES256-GCM-SHA384"},
+                      Suite{"rsa", "-tls1_3", ""}),
+    [](const ::testing::TestParamInfo<Suite>& p) {
+        std::string n = std::string(*p.param.key ? p.param.key : "p256") + "_" + (p.param.version + 1);
+        return n;
+    });
+
 TEST_F(ServeTls, ClientRefusesAServerUnderAnotherName) {
     start_server();
     auto r = post("win10.windomain.local", "/wsman/", slurp(sample("enumerate.utf16")), false, "wrong.example.org");
