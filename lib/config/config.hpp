@@ -51,7 +51,7 @@ struct ServeConfig {
     std::vector<Listener> listeners;       // default: one Kerberos listener on 0.0.0.0:5985
     Limits limits;
     std::uint32_t io_threads = 0;          // 0: one per core
-    std::uint32_t worker_threads = 0;      // 0: two per core
+    std::uint32_t worker_threads = 0;      // 0: four per core, at least 8
     std::uint32_t heartbeat_flush_s = 5;
     std::string replay_cache;              // MIT rcache for the acceptor (empty: MIT's default)
 };

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <sqlite3.h>
 #include <unordered_map>
@@ -244,8 +246,29 @@ std::string upper(std::string text) {
 
 } // namespace
 
+// Group commit of bookmarks: every put_bookmark() must be durable before it returns, and each
+// commit costs an fsync (milliseconds). Concurrent callers therefore queue their bookmark; one of
+// them (the leader) writes everything queued in one transaction, and all of them return after
+// that single commit. Durability per call is unchanged; throughput scales with concurrency.
+struct PendingBookmark {
+    std::string subscription_uuid;
+    std::string client;
+    std::string bookmark;
+    std::int64_t updated_at = 0;
+    bool done = false;
+    std::exception_ptr error;
+};
+
+struct BookmarkQueue {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<PendingBookmark*> pending;
+    bool leader_active = false;
+};
+
 struct SqliteStore::Impl {
     std::string path;
+    BookmarkQueue bookmarks;
     Connection writer;
     int version = 0; // initialised by migrate(), before the reader opens
     Connection reader;
@@ -474,17 +497,49 @@ std::optional<std::string> SqliteStore::bookmark(std::string_view client,
 
 void SqliteStore::put_bookmark(std::string_view client, std::string_view subscription_uuid,
                                std::string_view bookmark) {
-    auto& db = impl_->writer;
-    std::lock_guard lock(db.mutex());
-    // One autocommit statement: committed (and fsynced, synchronous=FULL) when run() returns.
-    auto q = db.query("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
-                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (subscription_uuid, client) DO UPDATE "
-                      "SET bookmark = excluded.bookmark, updated_at = excluded.updated_at");
-    q.bind(1, upper(std::string(subscription_uuid)))
-        .bind(2, client)
-        .bind(3, bookmark)
-        .bind(4, to_ms(Clock::now()))
-        .run();
+    PendingBookmark me{upper(std::string(subscription_uuid)), std::string(client), std::string(bookmark),
+                       to_ms(Clock::now()), false, nullptr};
+    auto& queue = impl_->bookmarks;
+    std::unique_lock lock(queue.mutex);
+    queue.pending.push_back(&me);
+    while (!me.done) {
+        if (queue.leader_active) {
+            queue.cv.wait(lock);
+            continue;
+        }
+        // Lead: commit everything queued so far (in arrival order: the last bookmark of a
+        // client wins) in one transaction, i.e. one fsync (synchronous=FULL).
+        queue.leader_active = true;
+        std::vector<PendingBookmark*> batch;
+        batch.swap(queue.pending);
+        lock.unlock();
+        std::exception_ptr error;
+        try {
+            auto& db = impl_->writer;
+            std::lock_guard wlock(db.mutex());
+            Transaction tx(db);
+            for (const auto* b : batch)
+                db.query("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
+                         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (subscription_uuid, client) DO UPDATE "
+                         "SET bookmark = excluded.bookmark, updated_at = excluded.updated_at")
+                    .bind(1, b->subscription_uuid)
+                    .bind(2, b->client)
+                    .bind(3, b->bookmark)
+                    .bind(4, b->updated_at)
+                    .run();
+            tx.commit();
+        } catch (...) {
+            error = std::current_exception();
+        }
+        lock.lock();
+        for (auto* b : batch) {
+            b->error = error;
+            b->done = true;
+        }
+        queue.leader_active = false;
+        queue.cv.notify_all();
+    }
+    if (me.error) std::rethrow_exception(me.error);
 }
 
 void SqliteStore::delete_bookmarks(std::string_view subscription_uuid) {
