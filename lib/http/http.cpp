@@ -130,7 +130,7 @@ std::string_view trim(std::string_view s) noexcept {
     return s;
 }
 
-std::optional<std::string_view> MediaType::param(std::string_view name) const {
+std::optional<std::string_view> MediaType::param(std::string_view name) const& {
     for (const auto& [k, v] : params) {
         if (iequals(k, name)) return std::string_view(v);
     }

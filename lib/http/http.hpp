@@ -35,11 +35,16 @@ struct MediaType {
     std::string type;                                        // lower-cased "type/subtype"
     std::vector<std::pair<std::string, std::string>> params; // names lower-cased, values unquoted
 
-    // First parameter of that name (case-insensitive), if present.
-    std::optional<std::string_view> param(std::string_view name) const;
-    std::optional<std::string_view> charset() const { return param("charset"); }
-    std::optional<std::string_view> boundary() const { return param("boundary"); }
-    std::optional<std::string_view> protocol() const { return param("protocol"); }
+    // First parameter of that name (case-insensitive), if present. The view points into this
+    // object, so calling these on a temporary does not compile (it would dangle).
+    std::optional<std::string_view> param(std::string_view name) const&;
+    std::optional<std::string_view> charset() const& { return param("charset"); }
+    std::optional<std::string_view> boundary() const& { return param("boundary"); }
+    std::optional<std::string_view> protocol() const& { return param("protocol"); }
+    std::optional<std::string_view> param(std::string_view name) const&& = delete;
+    std::optional<std::string_view> charset() const&& = delete;
+    std::optional<std::string_view> boundary() const&& = delete;
+    std::optional<std::string_view> protocol() const&& = delete;
     bool is(std::string_view media) const { return iequals(type, media); }
 };
 

@@ -83,7 +83,7 @@ std::optional<HttpResponse> WefConnection::unwrap_kerberos(HttpRequest& request,
                                                           std::string& note,
                                                           std::string& auth_reply_token,
                                                           http::EncryptedPart& part,
-                                                          std::vector<std::uint8_t>& cleartext) {
+                                                          std::span<const std::uint8_t>& cleartext) {
     // 1. Authentication: a token on the first request of a connection (or again, to restart).
     auto authorization = request.header("Authorization");
     if (!authorization.empty()) {
@@ -147,9 +147,12 @@ std::optional<HttpResponse> WefConnection::unwrap_kerberos(HttpRequest& request,
         return plain(400, note);
     }
     try {
-        cleartext.assign(part.ciphertext.begin(), part.ciphertext.end());
+        // Decrypt in place, inside the request body this handler owns (no copy of the body).
+        auto offset = static_cast<std::size_t>(part.ciphertext.data() - request.body.data());
+        std::span<std::uint8_t> data(request.body.data() + offset, part.ciphertext.size());
         std::vector<std::uint8_t> header(part.header.begin(), part.header.end());
-        auth::unseal_in_place(*context_, header, cleartext);
+        auth::unseal_in_place(*context_, header, data);
+        cleartext = data;
     } catch (const auth::GssError& e) {
         note = std::string("cannot decrypt body: ") + e.what();
         return plain(400, "cannot decrypt body");
@@ -174,7 +177,7 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
 
     std::string auth_reply_token;
     http::EncryptedPart part;
-    std::vector<std::uint8_t> cleartext;
+    std::span<const std::uint8_t> cleartext;
     std::string charset;
     std::span<const std::uint8_t> body;
     if (peer_.tls) {
@@ -190,8 +193,10 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
             return plain(400, "bodies are not sealed on HTTPS");
         }
         try {
-            if (!content_type.empty())
-                if (auto cs = http::parse_media_type(content_type).charset()) charset = std::string(*cs);
+            if (!content_type.empty()) {
+                auto media = http::parse_media_type(content_type); // charset() points into it
+                if (auto cs = media.charset()) charset = std::string(*cs);
+            }
         } catch (const http::FramingError&) {
         }
         if (request.body.empty()) {
@@ -203,7 +208,8 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
         auto r = unwrap_kerberos(request, action, note, auth_reply_token, part, cleartext);
         if (r) return std::move(*r);
         try {
-            if (auto cs = http::parse_media_type(part.original_type).charset()) charset = std::string(*cs);
+            auto media = http::parse_media_type(part.original_type); // charset() points into it
+            if (auto cs = media.charset()) charset = std::string(*cs);
         } catch (const http::FramingError&) {
         }
         body = cleartext;
@@ -215,6 +221,8 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
     std::span<const std::uint8_t> soap = body;
     if (http::iequals(http::trim(request.header("Content-Encoding")), "SLDC")) {
         try {
+            // Windows compresses SOAP about 3:1; reserving that avoids most regrowth.
+            decompressed.reserve(std::min(endpoint_.max_body_bytes, body.size() * 4 + 1024));
             sldc::decompress(body, decompressed, endpoint_.max_body_bytes);
             soap = decompressed;
         } catch (const sldc::Error& e) {
@@ -231,7 +239,7 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
     auto decoded = text::decode_body(soap, charset, utf8);
     wsman::Message message;
     try {
-        message = wsman::parse(utf8);
+        message = wsman::parse_owned(std::move(utf8));
     } catch (const wsman::ParseError& e) {
         note = e.what();
         return plain(400, std::string("malformed SOAP: ") + e.what());

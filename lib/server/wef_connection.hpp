@@ -39,7 +39,7 @@ private:
     std::optional<HttpResponse> unwrap_kerberos(HttpRequest& request, std::string& action,
                                                 std::string& note, std::string& auth_reply_token,
                                                 http::EncryptedPart& part,
-                                                std::vector<std::uint8_t>& cleartext);
+                                                std::span<const std::uint8_t>& cleartext);
 
     const WefEndpoint& endpoint_;
     PeerInfo peer_;

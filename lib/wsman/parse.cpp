@@ -462,6 +462,12 @@ Message parse(std::string_view utf8_xml) {
     return parse_storage(std::move(st));
 }
 
+Message parse_owned(std::string&& utf8_xml) {
+    auto st = std::make_shared<Storage>();
+    st->text = std::move(utf8_xml);
+    return parse_storage(std::move(st));
+}
+
 Message parse_body(std::span<const std::uint8_t> body, std::string_view charset) {
     auto st = std::make_shared<Storage>();
     text::decode_body(body, charset, st->text);

@@ -135,6 +135,8 @@ struct Message {
 // Parses one SOAP envelope given as UTF-8. Forbidden XML characters and invalid UTF-8 are replaced
 // by U+FFFD first (counted in replaced_chars). Throws ParseError, nothing else for bad input.
 Message parse(std::string_view utf8_xml);
+// Same, taking over the text (no copy: the collector decodes a body once and hands it over).
+Message parse_owned(std::string&& utf8_xml);
 
 // Parses an HTTP body in any encoding (see text::decode_body; `charset` may be empty).
 Message parse_body(std::span<const std::uint8_t> body, std::string_view charset = {});
