@@ -17,10 +17,16 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Start the collector on its embedded defaults (state and events under ./var).
+WEC = ./$(BUILD)/tools/wec/wec
+
+# Start the collector on its embedded defaults: state in ./var/wec.db, events under ./var/events,
+# Kerberos on 5985 (keytab ./var/wec.keytab) and HTTPS on 5986 with a lab PKI in ./var/pki.
+# The first run adds the sample subscription and creates the lab PKI.
 run: build
 	@mkdir -p var
-	./$(BUILD)/tools/wec/wec serve
+	@[ -e var/wec.db ] || $(WEC) sub apply samples/subscriptions/security.toml --db sqlite:./var/wec.db
+	@[ -e var/pki/server.pem ] || $(WEC) pki init --dir var/pki --hostname "$$(hostname -f 2>/dev/null || hostname)"
+	$(WEC) serve
 
 # The whole suite: unit, integration and interop tests, then a short fuzz smoke run.
 test: build

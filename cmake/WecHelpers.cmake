@@ -41,6 +41,9 @@ endfunction()
 
 # wec_fuzzer(<name> SOURCES ... [DEPS ...]) — a libFuzzer target (only with WEC_FUZZ=ON, clang).
 function(wec_fuzzer name)
+  if(NOT WEC_FUZZ)
+    return()
+  endif()
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
@@ -56,6 +59,7 @@ macro(wec_add_subdirectories)
   foreach(_child ${_wec_children})
     if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${_child}
        AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${_child}/CMakeLists.txt
+       AND NOT _child IN_LIST WEC_SKIP_SUBDIRECTORIES
        AND (NOT WEC_COMPONENTS OR _child IN_LIST WEC_COMPONENTS))
       add_subdirectory(${_child})
     endif()

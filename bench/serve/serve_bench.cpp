@@ -1,0 +1,410 @@
+// End-to-end benchmark of `wec serve` driven by the client core from the same machine:
+//  1. ingest: Kerberos AES256 + SLDC + json file output, several keep-alive connections in
+//     parallel (threads), realistic Security events in Windows-sized batches; prints events/s,
+//     Ack latency p50/p99 and the server's RSS;
+//  2. connections: N (default 10,000) concurrent authenticated keep-alive connections opened by
+//     the async client (one thread, C++20 coroutines); prints the server's RSS, then sends one
+//     Heartbeat on every connection to show they are all alive.
+// A plain executable (not Google Benchmark): it starts its own KDC and server and prints figures.
+//
+//   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
+//               [--no-compress] [--precompressed N] [--skip-ingest] [--skip-connections]
+//
+// --precompressed N (default 8): each simulated host SLDC-compresses N distinct Events messages
+// before the clock starts and cycles through them, sealing each request anew: the client's
+// optimal-parse SLDC compressor costs ~3x the collector's whole work per event, and on 2 shared
+// cores it would otherwise be what is measured. --precompressed 0 compresses every batch live.
+#include "client/client.hpp"
+#include "client/load.hpp"
+#include "support/krb5_realm.hpp"
+#include "support/process.hpp"
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/resource.h>
+#include <thread>
+
+namespace {
+
+using namespace wec::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace client = wec::client;
+namespace asio = boost::asio;
+
+const std::string kHost = "srv.windomain.local";
+
+struct Args {
+    std::uint64_t events = 400000;
+    std::size_t batch = 100;
+    std::size_t hosts = 16;
+    std::size_t threads = 4;
+    std::size_t connections = 10000;
+    std::size_t precompressed = 8;
+    bool compress = true;
+    bool ingest = true;
+    bool conns = true;
+    std::string io_threads, worker_threads;
+    std::string db_dir; // where the SQLite store goes (default: the temp dir); e.g. /dev/shm
+};
+
+long rss_kb(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+double cpu_seconds(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = s.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(s.substr(close + 2));
+    std::string field;
+    long ut = 0, st = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14) ut = std::stol(field);
+        if (i == 15) st = std::stol(field);
+    }
+    return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double self_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Samples a process' RSS in the background; keeps the peak.
+class RssSampler {
+public:
+    explicit RssSampler(int pid)
+        : pid_(pid), thread_([this] {
+              while (!stop_) {
+                  peak_ = std::max(peak_.load(), rss_kb(pid_));
+                  std::this_thread::sleep_for(100ms);
+              }
+          }) {}
+    ~RssSampler() {
+        stop_ = true;
+        thread_.join();
+    }
+    long peak() const { return std::max(peak_.load(), rss_kb(pid_)); }
+
+private:
+    int pid_;
+    std::atomic<bool> stop_{false};
+    std::atomic<long> peak_{0};
+    std::thread thread_;
+};
+
+struct Setup {
+    Krb5Realm realm;
+    TempDir dir;
+    fs::path keytab;
+    std::string ccache;
+    std::string db;
+    int port = 0;
+    std::unique_ptr<Process> server;
+
+    explicit Setup(const Args& a) {
+        realm.add_principal("HTTP/" + kHost);
+        realm.add_principal("HOST/" + kHost);
+        realm.add_principal("WIN10$");
+        keytab = realm.export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
+        ccache =
+            realm.kinit("WIN10$@" + realm.realm(), realm.export_keytab({"WIN10$"}, "win10.keytab"));
+        realm.apply_env();
+        ::setenv("KRB5CCNAME", ccache.c_str(), 1);
+        db = "sqlite:" + ((a.db_dir.empty() ? dir.path() : fs::path(a.db_dir)) /
+                          ("wec-bench-" + std::to_string(::getpid()) + ".db"))
+                             .string();
+        auto sub = dir.path() / "security.toml";
+        std::ofstream(sub) << "name = \"security\"\n"
+                           << "query = '<QueryList><Query Id=\"0\"><Select "
+                              "Path=\"Security\">*</Select></Query></QueryList>'\n"
+                           << "content_format = \"RenderedText\"\n"
+                           << "[[outputs]]\ndriver = \"files\"\npath = \""
+                           << (dir.path() / "events" / "{client}.json").string()
+                           << "\"\nformat = \"json\"\n";
+        auto r = run({WEC_EXE, "sub", "apply", sub.string(), "--db", db});
+        if (r.exit_code != 0) throw std::runtime_error("wec sub apply: " + r.output);
+        auto cfg = dir.path() / "wec.toml";
+        {
+            std::ofstream c(cfg);
+            c << "log_level = \"info\"\n";
+            if (!a.io_threads.empty()) c << "io_threads = " << a.io_threads << "\n";
+            if (!a.worker_threads.empty()) c << "worker_threads = " << a.worker_threads << "\n";
+            c << "[limits]\nidle_timeout = 600\nmax_connections = 20000\n";
+        }
+        port = free_port();
+        server = std::make_unique<Process>(
+            std::vector<std::string>{WEC_EXE, "serve", "--config", cfg.string(), "--listen",
+                                     "127.0.0.1:" + std::to_string(port), "--auth", "kerberos",
+                                     "--keytab", keytab.string(), "--hostname", kHost, "--db", db},
+            realm.env(), dir.path() / "serve.log");
+        if (!server->wait_for_output("wec serve started", 20s))
+            throw std::runtime_error("wec serve did not start:\n" + server->output());
+    }
+
+    ~Setup() {
+        server.reset(); // stopped by PID
+        auto path = db.substr(7);
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            std::error_code ec;
+            fs::remove(path + suffix, ec);
+        }
+    }
+
+    client::SourceOptions source() const {
+        client::SourceOptions o;
+        o.manager = client::Url::parse("http://127.0.0.1:" + std::to_string(port) +
+                                       "/wsman/SubscriptionManager/WEC");
+        o.service = "HTTP@" + kHost;
+        o.ccache = ccache;
+        o.timeout = 60s;
+        return o;
+    }
+};
+
+std::size_t count_lines(const fs::path& dir) {
+    std::size_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        if (!e.is_regular_file()) continue;
+        std::ifstream in(e.path());
+        n += static_cast<std::size_t>(
+            std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+    }
+    return n;
+}
+
+int ingest(const Args& a) {
+    Setup s(a);
+    int pid = s.server->pid();
+    std::printf("== ingest: %llu events, batch %zu, %zu hosts, %zu client threads, %s, Kerberos "
+                "AES256, json files\n",
+                static_cast<unsigned long long>(a.events), a.batch, a.hosts, a.threads,
+                !a.compress       ? "uncompressed"
+                : a.precompressed ? ("SLDC (" + std::to_string(a.precompressed) +
+                                     " batches per host compressed beforehand, sealed per request)")
+                                        .c_str()
+                                  : "SLDC compressed live per batch");
+    client::LoadOptions lo;
+    lo.source = s.source();
+    lo.source.compress = a.compress;
+    lo.subscription = "security";
+    lo.events = a.events;
+    lo.batch = a.batch;
+    lo.hosts = a.hosts;
+    lo.threads = a.threads;
+    lo.precompressed = a.compress ? a.precompressed : 0;
+    long rss_before = rss_kb(pid);
+    double server_cpu0 = cpu_seconds(pid), client_cpu0 = self_cpu_seconds();
+    client::LoadResult r;
+    long peak = 0;
+    {
+        RssSampler sampler(pid);
+        r = client::run_load(lo);
+        peak = sampler.peak();
+    }
+    double server_cpu = cpu_seconds(pid) - server_cpu0,
+           client_cpu = self_cpu_seconds() - client_cpu0;
+    std::size_t written = count_lines(s.dir.path() / "events");
+    std::printf("events acked      %llu (%llu batches ok, %llu failed); %zu lines written\n",
+                static_cast<unsigned long long>(r.events_acked),
+                static_cast<unsigned long long>(r.batches_ok),
+                static_cast<unsigned long long>(r.batches_failed), written);
+    std::printf("throughput        %.0f events/s (%.2f s; %.1f MB/s of UTF-16 SOAP)\n",
+                r.events_per_second, r.seconds,
+                r.seconds > 0 ? static_cast<double>(r.bytes_sent_soap) / r.seconds / 1e6 : 0.0);
+    std::printf("Ack latency       p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.p50_ms, r.p99_ms,
+                r.max_ms);
+    std::printf("server RSS        %ld MB before, %ld MB peak, %ld MB after\n", rss_before / 1024,
+                peak / 1024, rss_kb(pid) / 1024);
+    std::printf("CPU               server %.1f s, client %.1f s (of %.1f s x 2 cores)\n",
+                server_cpu, client_cpu, r.seconds);
+    if (!r.setup_error.empty()) std::printf("setup error       %s\n", r.setup_error.c_str());
+    for (const auto& e : r.errors)
+        std::printf("error             %s\n", e.c_str());
+    return r.batches_failed == 0 ? 0 : 1;
+}
+
+int connections(const Args& a) {
+    Setup s(a);
+    int pid = s.server->pid();
+    std::printf("== connections: %zu concurrent authenticated keep-alive connections (async "
+                "client, 1 thread)\n",
+                a.connections);
+    client::Source source(s.source());
+    auto subs = source.enumerate();
+    source.end();
+    if (subs.empty()) throw std::runtime_error("no subscription offered");
+    auto sub = subs.front();
+    auto url = source.push_url(sub);
+    long rss_before = rss_kb(pid);
+
+    asio::io_context ioc(1);
+    std::vector<std::unique_ptr<client::AsyncConnection>> conns;
+    std::atomic<std::size_t> connected{0}, failed{0}, acked{0};
+    std::string first_error;
+    client::ConnectionOptions co;
+    co.host = url.host;
+    co.port = url.port;
+    co.service = "HTTP@" + kHost;
+    co.ccache = s.ccache;
+    co.sldc_header = true;
+    co.timeout = 120s;
+    for (std::size_t i = 0; i < a.connections; ++i)
+        conns.push_back(std::make_unique<client::AsyncConnection>(ioc.get_executor(), co));
+
+    // Opens connections with at most `window` handshakes in flight.
+    constexpr std::size_t window = 64;
+    std::size_t next = 0;
+    auto start = std::chrono::steady_clock::now();
+    std::function<void()> launch = [&] {
+        while (next < conns.size() && next - connected - failed < window) {
+            auto* c = conns[next++].get();
+            asio::co_spawn(ioc, c->connect(url.target), [&](std::exception_ptr e) {
+                if (e) {
+                    if (failed++ == 0) {
+                        try {
+                            std::rethrow_exception(e);
+                        } catch (const std::exception& x) {
+                            first_error = x.what();
+                        }
+                    }
+                } else {
+                    ++connected;
+                }
+                launch();
+            });
+        }
+    };
+    launch();
+    ioc.run();
+    double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::this_thread::sleep_for(500ms);
+    long rss_open = rss_kb(pid);
+    std::printf("connected         %zu ok, %zu failed in %.1f s (%.0f handshakes/s)%s%s\n",
+                connected.load(), failed.load(), open_s, static_cast<double>(connected) / open_s,
+                first_error.empty() ? "" : "; ", first_error.c_str());
+    std::printf(
+        "server RSS        %ld MB before, %ld MB with %zu connections open (%.1f KB/connection)\n",
+        rss_before / 1024, rss_open / 1024, connected.load(),
+        connected ? static_cast<double>(rss_open - rss_before) / static_cast<double>(connected)
+                  : 0.0);
+
+    // One Heartbeat on every connection: all still alive and authenticated (keep-alive).
+    ioc.restart();
+    start = std::chrono::steady_clock::now();
+    std::size_t hb_failed = 0;
+    std::size_t hb_next = 0, hb_done = 0;
+    std::function<void()> beat = [&] {
+        while (hb_next < conns.size() && hb_next - hb_done < window) {
+            auto* c = conns[hb_next++].get();
+            if (!c->authenticated()) {
+                ++hb_done;
+                continue;
+            }
+            auto h = source.headers_for(sub);
+            std::string id = h.message_id;
+            asio::co_spawn(ioc, c->post(url.target, wec::wsman::build_heartbeat(h), true),
+                           [&, id](std::exception_ptr e, client::Response r) {
+                               ++hb_done;
+                               if (!e && r.status == 200 && r.message &&
+                                   r.message->relates_to == id)
+                                   ++acked;
+                               else
+                                   ++hb_failed;
+                               beat();
+                           });
+        }
+    };
+    beat();
+    ioc.run();
+    double hb_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    long rss_hb = rss_kb(pid);
+    std::printf("heartbeats        %zu acked, %zu failed in %.1f s\n", acked.load(), hb_failed,
+                hb_s);
+    std::printf("server RSS        %ld MB after one Heartbeat on each connection\n", rss_hb / 1024);
+    conns.clear();
+    return failed == 0 && hb_failed == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "%s needs a value\n", arg.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (arg == "--events")
+            a.events = std::stoull(value());
+        else if (arg == "--batch")
+            a.batch = std::stoul(value());
+        else if (arg == "--hosts")
+            a.hosts = std::stoul(value());
+        else if (arg == "--threads")
+            a.threads = std::stoul(value());
+        else if (arg == "--connections")
+            a.connections = std::stoul(value());
+        else if (arg == "--io-threads")
+            a.io_threads = value();
+        else if (arg == "--worker-threads")
+            a.worker_threads = value();
+        else if (arg == "--no-compress")
+            a.compress = false;
+        else if (arg == "--db-dir")
+            a.db_dir = value();
+        else if (arg == "--precompressed")
+            a.precompressed = std::stoul(value());
+        else if (arg == "--skip-ingest")
+            a.ingest = false;
+        else if (arg == "--skip-connections")
+            a.conns = false;
+        else {
+            std::fprintf(
+                stderr, "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
+                        "[--connections N]\n"
+                        "                   [--io-threads N] [--worker-threads N] [--no-compress]\n"
+                        "                   [--precompressed N (0: compress every batch live)] "
+                        "[--db-dir DIR]\n"
+                        "                   [--skip-ingest] [--skip-connections]\n");
+            return 2;
+        }
+    }
+    // Both this process (client sockets) and the server (inherits the limit) need many fds.
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        if (a.conns && rl.rlim_cur < a.connections + 256)
+            std::fprintf(stderr,
+                         "warning: RLIMIT_NOFILE is %llu, fewer than %zu connections will open\n",
+                         static_cast<unsigned long long>(rl.rlim_cur), a.connections);
+    }
+    int rc = 0;
+    try {
+        if (a.ingest) rc |= ingest(a);
+        if (a.conns) rc |= connections(a);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "serve_bench: %s\n", e.what());
+        return 3;
+    }
+    return rc;
+}

@@ -1,0 +1,260 @@
+// A Windows-like WEF source (the basis of `wec replay` and of the load benchmarks): HTTP/1.1
+// keep-alive connections authenticated with Kerberos or SPNEGO (one GSS context per TCP
+// connection, mutual authentication), SOAP bodies in UTF-16LE with a BOM, optionally SLDC
+// compressed, sealed in multipart/encrypted exactly as Windows does (wef-protocol.md sections 2-4).
+//
+// Two connection flavours share one implementation:
+//  - AsyncConnection: C++20 coroutines on a caller's Asio executor (thousands of connections on one
+//    thread);
+//  - Connection: a blocking wrapper that owns a private io_context (one per thread).
+// Source implements the WEF flow of one host on top of Connection: Enumerate/End on the manager
+// URL, then Heartbeat/Events/SubscriptionEnd on each subscription's NotifyTo address.
+//
+// Thread safety: one connection (or Source) is used by one thread at a time.
+#pragma once
+
+#include "auth/gss.hpp"
+#include "common/error.hpp"
+#include "wsman/wsman.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wec::client {
+
+// What kind of failure a client::Error is.
+enum class ErrorKind {
+    Transport, // connect/read/write failed or the peer closed the connection
+    Timeout,   // an operation did not finish in time
+    Auth,      // GSSAPI failure or a 401
+    Http,      // the server answered with an unexpected HTTP status (http_status() says which)
+    Protocol,  // a reply that is not what the protocol says (bad framing, no Ack, wrong RelatesTo)
+    Usage      // bad arguments (e.g. a malformed URL)
+};
+const char* to_string(ErrorKind kind);
+
+class Error : public wec::Error {
+public:
+    Error(ErrorKind kind, const std::string& message, unsigned http_status = 0);
+    ErrorKind kind() const noexcept { return kind_; }
+    // The HTTP status of the reply that caused the error; 0 when there was none.
+    unsigned http_status() const noexcept { return status_; }
+
+private:
+    ErrorKind kind_;
+    unsigned status_;
+};
+
+// `http://host[:port]/path` (only http: the Kerberos transport).
+struct Url {
+    std::string host;
+    std::uint16_t port = 5985;
+    std::string target = "/";                // path (and query), starts with '/'
+    static Url parse(std::string_view text); // throws Error(Usage)
+    std::string str() const;
+};
+
+struct ConnectionOptions {
+    std::string host; // where to connect: an IP address or a resolvable name
+    std::uint16_t port = 5985;
+    std::string service; // GSS target, "HTTP@srv.windomain.local"
+    auth::Mechanism mechanism = auth::Mechanism::Kerberos;
+    std::string ccache;       // "FILE:/tmp/cc"; empty = the default ccache
+    bool tab_form = false;    // TAB before the multipart part headers
+    bool sldc_header = false; // `Content-Encoding: SLDC` on every request (as Windows does
+                              // once subscribed), including the auth POST
+    std::chrono::milliseconds timeout{30000}; // per operation (connect, one request/response)
+};
+
+// One HTTP reply, decrypted when it was sealed.
+struct Response {
+    unsigned status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string content_type;
+    std::vector<std::uint8_t> body;        // cleartext: decrypted reply or the raw (unsealed) body
+    bool sealed = false;                   // the reply was multipart/encrypted
+    bool keep_alive = true;                // the server keeps the connection open
+    std::optional<wsman::Message> message; // the parsed SOAP reply (sealed replies only)
+    std::string header(std::string_view name) const; // first value, empty if absent
+    std::string text() const;                        // body as UTF-8 text (UTF-16 with BOM decoded)
+};
+
+// A request body ready to send: SOAP text -> UTF-16LE+BOM -> [SLDC] -> sealed -> multipart.
+struct PreparedBody {
+    std::vector<std::uint8_t> body;
+    std::string content_type;
+    bool compressed = false;
+    std::size_t soap_bytes = 0; // UTF-16 size before compression
+};
+
+// Extra request headers and a way to lie about the body (negative tests).
+struct RequestOptions {
+    std::vector<std::pair<std::string, std::string>> headers;
+    bool sldc_header = false; // add `Content-Encoding: SLDC` (also when options.sldc_header)
+};
+
+class AsyncConnection {
+public:
+    AsyncConnection(boost::asio::any_io_executor executor, ConnectionOptions options);
+    ~AsyncConnection();
+    AsyncConnection(const AsyncConnection&) = delete;
+    AsyncConnection& operator=(const AsyncConnection&) = delete;
+
+    // TCP connect, then the empty authenticating POST to `target` and mutual authentication.
+    boost::asio::awaitable<void> connect(std::string target);
+    // Sends SOAP (UTF-8) to `target`: encoded, optionally compressed, sealed. Reconnects and
+    // re-authenticates first when the server closed the connection. Throws Error for transport,
+    // timeout, auth and framing failures; an HTTP error status is returned, not thrown.
+    boost::asio::awaitable<Response> post(std::string target, std::string soap, bool compress,
+                                          RequestOptions options = {});
+    // Sends an already prepared body (e.g. a tampered or replayed one) on this connection.
+    boost::asio::awaitable<Response> post_prepared(std::string target, PreparedBody body,
+                                                   RequestOptions options = {});
+    // Writes raw bytes to the socket and reads one HTTP response (not decrypted). Throws
+    // Error(Transport) when the server closes the connection instead.
+    boost::asio::awaitable<Response> exchange_raw(std::string bytes);
+
+    // Builds a sealed body with this connection's security context (consumes a sequence number).
+    PreparedBody prepare(std::string_view soap, bool compress);
+    // Seals arbitrary cleartext as is (negative tests: bad SLDC, not SOAP). `sldc` marks the body
+    // as compressed (Content-Encoding: SLDC is sent).
+    PreparedBody prepare_bytes(std::span<const std::uint8_t> cleartext, bool sldc);
+
+    bool is_open() const;
+    bool authenticated() const;
+    void close();
+    const ConnectionOptions& options() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Blocking facade over AsyncConnection (owns its io_context).
+class Connection {
+public:
+    explicit Connection(ConnectionOptions options);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void connect(const std::string& target);
+    Response post(const std::string& target, const std::string& soap, bool compress,
+                  RequestOptions options = {});
+    Response post_prepared(const std::string& target, PreparedBody body,
+                           RequestOptions options = {});
+    Response exchange_raw(std::string bytes);
+    PreparedBody prepare(std::string_view soap, bool compress);
+    PreparedBody prepare_bytes(std::span<const std::uint8_t> cleartext, bool sldc);
+    bool is_open() const;
+    bool authenticated() const;
+    void close();
+    const ConnectionOptions& options() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// ---- the WEF flow of one host ---------------------------------------------------------------
+
+struct SourceOptions {
+    Url manager;         // the GPO Server= URL, http://host:5985/wsman/SubscriptionManager/WEC
+    std::string service; // GSS target "HTTP@fqdn"
+    auth::Mechanism mechanism = auth::Mechanism::Kerberos;
+    std::string ccache; // this host's identity
+    bool tab_form = false;
+    bool compress = true; // SLDC-compress Events and Heartbeats
+    // Connect to NotifyTo's host as advertised; false (default): to the manager URL's host, with
+    // NotifyTo's port and path (the advertised name is often not resolvable from a test box).
+    bool follow_notify_host = false;
+    std::string machine_id = "win10.windomain.local"; // m:MachineID
+    std::chrono::milliseconds timeout{30000};
+};
+
+struct Ack {
+    std::string message_id; // of the request
+    std::chrono::microseconds latency{0};
+    wsman::Message reply;
+};
+
+class Source {
+public:
+    explicit Source(SourceOptions options);
+    ~Source();
+    Source(const Source&) = delete;
+    Source& operator=(const Source&) = delete;
+
+    // Enumerate at the manager URL: the subscriptions offered to this host. Throws Error
+    // (with the HTTP status) unless the answer is a 200 EnumerateResponse relating to it.
+    std::vector<wsman::Subscription> enumerate();
+    // End of the enumeration (answer 200/204), then the manager connection is closed.
+    void end();
+    // Heartbeat / Events on the subscription's NotifyTo connection; the Ack must relate to the
+    // request (RelatesTo == MessageID). Errors throw Error with the HTTP status (e.g. 503).
+    Ack heartbeat(const wsman::Subscription& subscription);
+    Ack send_events(const wsman::Subscription& subscription,
+                    std::span<const std::string_view> events, std::string_view bookmark);
+    Ack send_events(const wsman::Subscription& subscription, std::span<const std::string> events,
+                    std::string_view bookmark);
+    // Events whose SOAP (UTF-16LE+BOM) was SLDC-compressed beforehand (load generation: the cost
+    // of compressing is the source's, not the collector's). `message_id` is the one inside.
+    Ack send_compressed(const wsman::Subscription& subscription,
+                        std::span<const std::uint8_t> sldc_record, const std::string& message_id);
+    // SubscriptionEnd (SourceCancelling); answer 200/204. Returns the HTTP status.
+    unsigned
+    subscription_end(const wsman::Subscription& subscription,
+                     std::string_view status =
+                         "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling");
+
+    // The connection used for a subscription (opened and authenticated on first use).
+    Connection& push_connection(const wsman::Subscription& subscription);
+    // Where NotifyTo actually connects (see follow_notify_host).
+    Url push_url(const wsman::Subscription& subscription) const;
+    wsman::SourceHeaders headers_for(const wsman::Subscription& subscription) const;
+    const SourceOptions& options() const { return options_; }
+
+private:
+    Ack expect_ack(Connection& c, const std::string& target, const std::string& soap,
+                   const std::string& message_id, bool compress, const char* what);
+    Ack check_ack(const Response& r, const std::string& message_id, const char* what,
+                  std::chrono::steady_clock::time_point start);
+
+    SourceOptions options_;
+    std::string session_id_;
+    std::unique_ptr<Connection> manager_;
+    std::map<std::string, std::unique_ptr<Connection>> push_; // by host:port
+};
+
+// ---- generated events ---------------------------------------------------------------------
+
+// Realistic Security-log events (4624 logon / 4688 process creation shaped), RenderedText style
+// (System + EventData + RenderingInfo with the message), about 1-1.5 KB each, with varying
+// fields, increasing EventRecordID, for one host. Deterministic for a given seed.
+class EventGenerator {
+public:
+    explicit EventGenerator(std::string computer = "win10.windomain.local", std::uint64_t seed = 1,
+                            std::uint64_t first_record = 1000);
+    std::string next();
+    // BookmarkList pointing at the last generated record (Channel="Security").
+    std::string bookmark() const;
+    std::uint64_t last_record() const { return record_ - 1; }
+
+private:
+    std::string computer_;
+    std::uint64_t state_;
+    std::uint64_t record_;
+    std::uint64_t tick_ = 0;
+    std::uint64_t rand();
+};
+
+} // namespace wec::client

@@ -1,0 +1,503 @@
+#include "client/client.hpp"
+#include "http/http.hpp"
+#include "sldc/sldc.hpp"
+#include "text/text.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <exception>
+
+namespace wec::client {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+const char* to_string(ErrorKind kind) {
+    switch (kind) {
+    case ErrorKind::Transport:
+        return "transport";
+    case ErrorKind::Timeout:
+        return "timeout";
+    case ErrorKind::Auth:
+        return "authentication";
+    case ErrorKind::Http:
+        return "http";
+    case ErrorKind::Protocol:
+        return "protocol";
+    case ErrorKind::Usage:
+        return "usage";
+    }
+    return "?";
+}
+
+Error::Error(ErrorKind kind, const std::string& message, unsigned http_status)
+    : wec::Error(message), kind_(kind), status_(http_status) {}
+
+// ---- URL --------------------------------------------------------------------------------------
+
+Url Url::parse(std::string_view text) {
+    constexpr std::string_view scheme = "http://";
+    if (text.size() < scheme.size() || !http::iequals(text.substr(0, scheme.size()), scheme))
+        throw Error(ErrorKind::Usage,
+                    "URL '" + std::string(text) + "' does not start with http://");
+    auto rest = text.substr(scheme.size());
+    auto slash = rest.find('/');
+    auto authority = rest.substr(0, slash);
+    Url url;
+    url.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    std::string_view host = authority;
+    auto colon = authority.rfind(':');
+    if (!authority.empty() && authority.front() == '[') { // [v6]:port
+        auto close = authority.find(']');
+        if (close == std::string_view::npos)
+            throw Error(ErrorKind::Usage, "URL '" + std::string(text) + "': unterminated [");
+        host = authority.substr(1, close - 1);
+        colon = authority.find(':', close);
+    } else if (colon != std::string_view::npos) {
+        host = authority.substr(0, colon);
+    }
+    if (colon != std::string_view::npos) {
+        auto port_text = authority.substr(colon + 1);
+        unsigned port = 0;
+        auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+        if (ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 ||
+            port > 65535)
+            throw Error(ErrorKind::Usage, "URL '" + std::string(text) + "': bad port '" +
+                                              std::string(port_text) + "'");
+        url.port = static_cast<std::uint16_t>(port);
+    }
+    if (host.empty()) throw Error(ErrorKind::Usage, "URL '" + std::string(text) + "' has no host");
+    url.host = std::string(host);
+    return url;
+}
+
+std::string Url::str() const {
+    bool v6 = host.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + target;
+}
+
+// ---- Response ---------------------------------------------------------------------------------
+
+std::string Response::header(std::string_view name) const {
+    for (const auto& [n, v] : headers)
+        if (http::iequals(n, name)) return v;
+    return {};
+}
+
+std::string Response::text() const {
+    if (body.size() >= 2 &&
+        ((body[0] == 0xFF && body[1] == 0xFE) || (body[0] == 0xFE && body[1] == 0xFF)))
+        return text::utf16_to_utf8(body);
+    return std::string(body.begin(), body.end());
+}
+
+namespace {
+
+namespace b64 = beast::detail::base64;
+
+std::string base64_encode(std::span<const std::uint8_t> data) {
+    std::string out(b64::encoded_size(data.size()), '\0');
+    out.resize(b64::encode(out.data(), data.data(), data.size()));
+    return out;
+}
+
+std::vector<std::uint8_t> base64_decode(std::string_view text) {
+    std::vector<std::uint8_t> out(b64::decoded_size(text.size()));
+    auto [written, read] = b64::decode(out.data(), text.data(), text.size());
+    (void)read;
+    out.resize(written);
+    return out;
+}
+
+using Body = bhttp::vector_body<std::uint8_t>;
+constexpr std::size_t kMaxResponseBody = 64 * 1024 * 1024;
+
+std::string_view scheme_of(auth::Mechanism m) {
+    return m == auth::Mechanism::Spnego ? "Negotiate" : "Kerberos";
+}
+
+std::string_view protocol_of(auth::Mechanism m) {
+    return m == auth::Mechanism::Spnego ? http::kSpnegoProtocol : http::kKerberosProtocol;
+}
+
+} // namespace
+
+// ---- AsyncConnection ----------------------------------------------------------------------------
+
+struct AsyncConnection::Impl {
+    Impl(asio::any_io_executor ex, ConnectionOptions o)
+        : executor(std::move(ex)), options(std::move(o)) {}
+
+    asio::any_io_executor executor;
+    ConnectionOptions options;
+    std::optional<beast::tcp_stream> stream;
+    beast::flat_buffer buffer;
+    std::optional<auth::ClientContext> context;
+    std::unique_ptr<sldc::Compressor> compressor;
+    bool open = false;
+    bool authenticated = false;
+
+    std::string where() const { return options.host + ":" + std::to_string(options.port); }
+
+    [[noreturn]] void fail(const boost::system::error_code& ec, const char* what) {
+        close();
+        if (ec == beast::error::timeout)
+            throw Error(ErrorKind::Timeout, std::string(what) + " " + where() + ": timed out");
+        throw Error(ErrorKind::Transport, std::string(what) + " " + where() + ": " + ec.message());
+    }
+
+    void close() {
+        if (stream) {
+            boost::system::error_code ignored;
+            stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+            stream->close();
+        }
+        open = false;
+        authenticated = false;
+        buffer.clear();
+    }
+
+    bhttp::request<Body> request(const std::string& target) const {
+        bhttp::request<Body> req{bhttp::verb::post, target, 11};
+        req.set(bhttp::field::host, options.host + ":" + std::to_string(options.port));
+        req.set(bhttp::field::connection, "Keep-Alive");
+        req.set(bhttp::field::user_agent, "Microsoft WinRM Client");
+        return req;
+    }
+
+    asio::awaitable<void> tcp_connect() {
+        close();
+        stream.emplace(executor);
+        boost::system::error_code ec;
+        std::vector<tcp::endpoint> endpoints;
+        auto address = asio::ip::make_address(options.host, ec);
+        if (!ec) {
+            endpoints.emplace_back(address, options.port);
+        } else {
+            tcp::resolver resolver(executor);
+            auto results =
+                co_await resolver.async_resolve(options.host, std::to_string(options.port),
+                                                asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) fail(ec, "resolve");
+            for (const auto& r : results)
+                endpoints.push_back(r.endpoint());
+        }
+        stream->expires_after(options.timeout);
+        co_await stream->async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) fail(ec, "connect to");
+        stream->socket().set_option(tcp::no_delay(true), ec);
+        open = true;
+    }
+
+    // Writes a request and reads the response (raw: not decrypted).
+    asio::awaitable<Response> round_trip(bhttp::request<Body>& req) {
+        boost::system::error_code ec;
+        stream->expires_after(options.timeout);
+        co_await bhttp::async_write(*stream, req, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) fail(ec, "send request to");
+        co_return co_await read_response();
+    }
+
+    asio::awaitable<Response> read_response() {
+        boost::system::error_code ec;
+        bhttp::response_parser<Body> parser;
+        parser.body_limit(kMaxResponseBody);
+        stream->expires_after(options.timeout);
+        co_await bhttp::async_read(*stream, buffer, parser,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                ec == asio::error::connection_reset) {
+                close();
+                throw Error(ErrorKind::Transport,
+                            "connection closed by " + where() + " before a response");
+            }
+            fail(ec, "read response from");
+        }
+        stream->expires_never();
+        auto msg = parser.release();
+        Response r;
+        r.status = msg.result_int();
+        for (const auto& f : msg)
+            r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        r.content_type = std::string(msg[bhttp::field::content_type]);
+        r.keep_alive = msg.keep_alive();
+        r.body = std::move(msg.body());
+        if (!r.keep_alive) close();
+        co_return r;
+    }
+
+    asio::awaitable<void> connect(std::string target) {
+        co_await tcp_connect();
+        try {
+            auth::ClientOptions co;
+            co.target = options.service;
+            co.mechanism = options.mechanism;
+            co.ccache = options.ccache;
+            context.emplace(std::move(co));
+            auto first = context->step();
+            auto req = request(target);
+            req.set(bhttp::field::authorization,
+                    std::string(scheme_of(options.mechanism)) + " " + base64_encode(first.output));
+            req.set(bhttp::field::content_type, std::string(http::kDefaultOriginalType));
+            if (options.sldc_header) req.set(bhttp::field::content_encoding, "SLDC");
+            req.prepare_payload();
+            auto res = co_await round_trip(req);
+            if (res.status != 200)
+                throw Error(res.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
+                            "authentication at " + where() + target + " answered HTTP " +
+                                std::to_string(res.status) + ": " + res.text(),
+                            res.status);
+            if (!first.complete()) {
+                std::string token;
+                for (const auto& [n, v] : res.headers) {
+                    if (!http::iequals(n, "WWW-Authenticate")) continue;
+                    auto sp = v.find(' ');
+                    if (sp != std::string::npos &&
+                        http::iequals(v.substr(0, sp), scheme_of(options.mechanism))) {
+                        token = std::string(http::trim(std::string_view(v).substr(sp + 1)));
+                        break;
+                    }
+                }
+                if (token.empty())
+                    throw Error(ErrorKind::Auth,
+                                "no mutual authentication token (WWW-Authenticate: " +
+                                    std::string(scheme_of(options.mechanism)) + ") from " + where(),
+                                res.status);
+                auto bytes = base64_decode(token);
+                auto step = context->step(bytes);
+                if (!step.complete())
+                    throw Error(ErrorKind::Auth,
+                                "mutual authentication with " + where() + " did not complete");
+            }
+            authenticated = true;
+        } catch (const auth::GssError& e) {
+            close();
+            throw Error(ErrorKind::Auth,
+                        std::string("Kerberos initiator for ") + options.service + ": " + e.what());
+        } catch (...) {
+            close();
+            throw;
+        }
+    }
+
+    PreparedBody prepare(std::string_view soap, bool compress) {
+        if (!authenticated || !context)
+            throw Error(ErrorKind::Usage, "connection to " + where() + " is not authenticated");
+        PreparedBody p;
+        std::vector<std::uint8_t> utf16;
+        utf16.reserve(soap.size() * 2 + 2);
+        text::append_utf8_to_utf16le(soap, utf16, true);
+        p.soap_bytes = utf16.size();
+        std::vector<std::uint8_t> compressed;
+        std::span<const std::uint8_t> plain = utf16;
+        if (compress) {
+            if (!compressor) compressor = std::make_unique<sldc::Compressor>();
+            compressor->compress(utf16, compressed);
+            plain = compressed;
+            p.compressed = true;
+        }
+        seal_into(p, plain);
+        return p;
+    }
+
+    void seal_into(PreparedBody& p, std::span<const std::uint8_t> plain) {
+        if (!authenticated || !context)
+            throw Error(ErrorKind::Usage, "connection to " + where() + " is not authenticated");
+        try {
+            auto sealed = auth::seal(*context, plain);
+            auto enc = http::build_encrypted(protocol_of(options.mechanism),
+                                             http::kDefaultOriginalType, plain.size(),
+                                             sealed.header, sealed.ciphertext, options.tab_form);
+            p.body = std::move(enc.body);
+            p.content_type = std::move(enc.content_type);
+        } catch (const auth::GssError& e) {
+            throw Error(ErrorKind::Auth, std::string("cannot seal a request: ") + e.what());
+        }
+    }
+
+    // Decrypts and parses a sealed reply in place.
+    void open_reply(Response& r) {
+        if (!http::is_multipart_encrypted(r.content_type)) return;
+        try {
+            auto part = http::parse_encrypted(r.body, r.content_type);
+            std::vector<std::uint8_t> header(part.header.begin(), part.header.end());
+            std::vector<std::uint8_t> clear(part.ciphertext.begin(), part.ciphertext.end());
+            auth::unseal_in_place(*context, header, clear);
+            if (part.length != clear.size())
+                throw Error(ErrorKind::Protocol,
+                            "reply OriginalContent Length=" + std::to_string(part.length) +
+                                " but " + std::to_string(clear.size()) + " bytes decrypted");
+            std::string charset;
+            auto media = http::parse_media_type(part.original_type); // charset() points into it
+            if (auto cs = media.charset()) charset = std::string(*cs);
+            r.body = std::move(clear);
+            r.sealed = true;
+            r.message = wsman::parse_body(r.body, charset);
+        } catch (const http::FramingError& e) {
+            throw Error(ErrorKind::Protocol, std::string("reply from ") + where() + ": " + e.what(),
+                        r.status);
+        } catch (const auth::GssError& e) {
+            throw Error(ErrorKind::Protocol,
+                        std::string("cannot decrypt the reply from ") + where() + ": " + e.what(),
+                        r.status);
+        } catch (const wsman::ParseError& e) {
+            throw Error(ErrorKind::Protocol, std::string("reply from ") + where() + ": " + e.what(),
+                        r.status);
+        }
+    }
+
+    asio::awaitable<Response> send(std::string target, PreparedBody body, RequestOptions ro) {
+        if (!open || !authenticated)
+            throw Error(ErrorKind::Transport, "connection to " + where() + " is closed");
+        auto req = request(target);
+        req.set(bhttp::field::content_type, body.content_type);
+        if (body.compressed || ro.sldc_header || options.sldc_header)
+            req.set(bhttp::field::content_encoding, "SLDC");
+        for (const auto& [n, v] : ro.headers)
+            req.set(n, v);
+        req.body() = std::move(body.body);
+        req.prepare_payload();
+        auto res = co_await round_trip(req);
+        open_reply(res);
+        co_return res;
+    }
+};
+
+AsyncConnection::AsyncConnection(asio::any_io_executor executor, ConnectionOptions options)
+    : impl_(std::make_unique<Impl>(std::move(executor), std::move(options))) {}
+AsyncConnection::~AsyncConnection() = default;
+
+asio::awaitable<void> AsyncConnection::connect(std::string target) {
+    co_await impl_->connect(std::move(target));
+}
+
+asio::awaitable<Response> AsyncConnection::post(std::string target, std::string soap, bool compress,
+                                                RequestOptions options) {
+    if (!impl_->open || !impl_->authenticated) co_await impl_->connect(target);
+    auto body = impl_->prepare(soap, compress);
+    co_return co_await impl_->send(std::move(target), std::move(body), std::move(options));
+}
+
+asio::awaitable<Response> AsyncConnection::post_prepared(std::string target, PreparedBody body,
+                                                         RequestOptions options) {
+    co_return co_await impl_->send(std::move(target), std::move(body), std::move(options));
+}
+
+asio::awaitable<Response> AsyncConnection::exchange_raw(std::string bytes) {
+    if (!impl_->open) co_await impl_->tcp_connect();
+    boost::system::error_code ec;
+    impl_->stream->expires_after(impl_->options.timeout);
+    co_await asio::async_write(*impl_->stream, asio::buffer(bytes),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) impl_->fail(ec, "send to");
+    co_return co_await impl_->read_response();
+}
+
+PreparedBody AsyncConnection::prepare(std::string_view soap, bool compress) {
+    return impl_->prepare(soap, compress);
+}
+
+PreparedBody AsyncConnection::prepare_bytes(std::span<const std::uint8_t> cleartext, bool sldc) {
+    PreparedBody p;
+    p.compressed = sldc;
+    p.soap_bytes = cleartext.size();
+    impl_->seal_into(p, cleartext);
+    return p;
+}
+
+bool AsyncConnection::is_open() const {
+    return impl_->open;
+}
+bool AsyncConnection::authenticated() const {
+    return impl_->authenticated;
+}
+void AsyncConnection::close() {
+    impl_->close();
+}
+const ConnectionOptions& AsyncConnection::options() const {
+    return impl_->options;
+}
+
+// ---- Connection (blocking) ----------------------------------------------------------------------
+
+struct Connection::Impl {
+    explicit Impl(ConnectionOptions o) : conn(ioc.get_executor(), std::move(o)) {}
+    asio::io_context ioc{1};
+    AsyncConnection conn;
+
+    template <class T>
+    T run(asio::awaitable<T> op) {
+        std::optional<T> result;
+        std::exception_ptr error;
+        asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e, T value) {
+            error = e;
+            if (!e) result.emplace(std::move(value));
+        });
+        ioc.restart();
+        ioc.run();
+        if (error) std::rethrow_exception(error);
+        return std::move(*result);
+    }
+
+    void run(asio::awaitable<void> op) {
+        std::exception_ptr error;
+        asio::co_spawn(ioc, std::move(op), [&](std::exception_ptr e) { error = e; });
+        ioc.restart();
+        ioc.run();
+        if (error) std::rethrow_exception(error);
+    }
+};
+
+Connection::Connection(ConnectionOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+Connection::~Connection() = default;
+
+void Connection::connect(const std::string& target) {
+    impl_->run(impl_->conn.connect(target));
+}
+
+Response Connection::post(const std::string& target, const std::string& soap, bool compress,
+                          RequestOptions options) {
+    return impl_->run(impl_->conn.post(target, soap, compress, std::move(options)));
+}
+
+Response Connection::post_prepared(const std::string& target, PreparedBody body,
+                                   RequestOptions options) {
+    return impl_->run(impl_->conn.post_prepared(target, std::move(body), std::move(options)));
+}
+
+Response Connection::exchange_raw(std::string bytes) {
+    return impl_->run(impl_->conn.exchange_raw(std::move(bytes)));
+}
+
+PreparedBody Connection::prepare(std::string_view soap, bool compress) {
+    return impl_->conn.prepare(soap, compress);
+}
+PreparedBody Connection::prepare_bytes(std::span<const std::uint8_t> cleartext, bool sldc) {
+    return impl_->conn.prepare_bytes(cleartext, sldc);
+}
+bool Connection::is_open() const {
+    return impl_->conn.is_open();
+}
+bool Connection::authenticated() const {
+    return impl_->conn.authenticated();
+}
+void Connection::close() {
+    impl_->conn.close();
+}
+const ConnectionOptions& Connection::options() const {
+    return impl_->conn.options();
+}
+
+} // namespace wec::client

@@ -1,0 +1,236 @@
+#include "client/load.hpp"
+
+#include "sldc/sldc.hpp"
+#include "text/text.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace wec::client {
+
+std::size_t events_fitting(std::span<const std::size_t> sizes, std::size_t max_envelope) {
+    // Envelope overhead (headers, bookmark, w:Event wrappers) in UTF-16 bytes, generously.
+    constexpr std::size_t kOverhead = 6000, kPerEvent = 260;
+    std::size_t total = kOverhead, n = 0;
+    for (auto s : sizes) {
+        total += 2 * s + kPerEvent;
+        if (total > max_envelope) break;
+        ++n;
+    }
+    return std::max<std::size_t>(n, 1);
+}
+
+namespace {
+
+struct Shared {
+    std::mutex mutex;
+    std::vector<std::uint32_t> latencies_us;
+    std::set<std::string> errors;
+    std::string setup_error;
+    std::uint64_t soap_bytes = 0;
+    std::chrono::steady_clock::time_point first{std::chrono::steady_clock::time_point::max()};
+    std::chrono::steady_clock::time_point last{};
+
+    void error(const std::string& e) {
+        std::lock_guard lock(mutex);
+        if (errors.size() < 8) errors.insert(e);
+    }
+};
+
+struct Payload {
+    std::vector<std::uint8_t> sldc;
+    std::string message_id;
+    std::size_t events = 0;
+    std::size_t soap_bytes = 0;
+};
+
+struct Host {
+    std::unique_ptr<Source> source;
+    std::vector<Payload> payloads;
+    std::size_t next_payload = 0;
+    wsman::Subscription subscription;
+    std::uint64_t remaining = 0;
+    std::uint64_t record = 1000;
+};
+
+void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::size_t thread_index,
+                Shared& shared, LoadProgress& progress) {
+    std::vector<Host> hosts;
+    std::uint64_t per_host = o.events / std::max<std::size_t>(o.hosts, 1);
+    std::uint64_t extra = o.events % std::max<std::size_t>(o.hosts, 1);
+    for (auto id : host_ids) {
+        Host h;
+        SourceOptions so = o.source;
+        if (!o.ccaches.empty()) so.ccache = o.ccaches[id % o.ccaches.size()];
+        so.machine_id = "host-" + std::to_string(id) + ".windomain.local";
+        h.source = std::make_unique<Source>(so);
+        h.remaining = per_host + (id < extra ? 1 : 0);
+        try {
+            auto subs = h.source->enumerate();
+            auto it = std::find_if(subs.begin(), subs.end(), [&](const wsman::Subscription& s) {
+                return o.subscription.empty() || s.name == o.subscription;
+            });
+            if (it == subs.end())
+                throw Error(ErrorKind::Protocol, "subscription '" + o.subscription +
+                                                     "' is not offered to " + so.machine_id + " (" +
+                                                     std::to_string(subs.size()) + " offered)");
+            h.subscription = *it;
+            h.source->end();
+            h.source->push_connection(h.subscription); // connect + authenticate before timing
+        } catch (const std::exception& e) {
+            std::lock_guard lock(shared.mutex);
+            if (shared.setup_error.empty()) shared.setup_error = e.what();
+            progress.batches_failed += 1;
+            continue;
+        }
+        hosts.push_back(std::move(h));
+    }
+
+    // A pool of distinct events (generation is not what is measured).
+    EventGenerator gen("host-" + std::to_string(thread_index) + ".windomain.local",
+                       thread_index + 1);
+    std::vector<std::string> pool;
+    std::vector<std::size_t> sizes;
+    for (std::size_t i = 0; i < std::max<std::size_t>(o.pregenerated, 1); ++i) {
+        pool.push_back(gen.next());
+        sizes.push_back(pool.back().size());
+    }
+    std::size_t cursor = 0;
+    auto take_batch = [&](std::size_t want, const wsman::Subscription& sub,
+                          std::vector<std::string_view>& batch) {
+        batch.clear();
+        std::vector<std::size_t> batch_sizes;
+        for (std::size_t i = 0; i < want; ++i) {
+            batch.push_back(pool[(cursor + i) % pool.size()]);
+            batch_sizes.push_back(sizes[(cursor + i) % pool.size()]);
+        }
+        std::size_t fit = events_fitting(batch_sizes, sub.max_envelope_size.value_or(512000));
+        batch.resize(std::min(fit, batch.size()));
+        cursor += batch.size();
+    };
+    if (o.precompressed > 0) {
+        sldc::Compressor compressor;
+        std::vector<std::string_view> batch;
+        for (auto& h : hosts) {
+            for (std::size_t k = 0; k < o.precompressed; ++k) {
+                take_batch(o.batch, h.subscription, batch);
+                auto headers = h.source->headers_for(h.subscription);
+                std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" +
+                                       std::to_string(h.record + (k + 1) * batch.size()) +
+                                       "\" IsCurrent=\"true\"/></BookmarkList>";
+                auto utf16 =
+                    text::utf8_to_utf16le(wsman::build_events(headers, batch, bookmark), true);
+                Payload p;
+                p.sldc = compressor.compress(utf16);
+                p.message_id = headers.message_id;
+                p.events = batch.size();
+                p.soap_bytes = utf16.size();
+                h.payloads.push_back(std::move(p));
+            }
+        }
+    }
+    std::vector<std::uint32_t> latencies;
+    std::uint64_t soap_bytes = 0;
+    auto first = std::chrono::steady_clock::now();
+    bool any = false;
+    for (bool work = true; work;) {
+        work = false;
+        for (auto& h : hosts) {
+            if (h.remaining == 0) continue;
+            work = true;
+            std::size_t want =
+                static_cast<std::size_t>(std::min<std::uint64_t>(h.remaining, o.batch));
+            std::vector<std::string_view> batch;
+            const Payload* payload = nullptr;
+            if (!h.payloads.empty()) {
+                payload = &h.payloads[h.next_payload++ % h.payloads.size()];
+                if (payload->events > h.remaining) payload = nullptr; // the tail: built live
+            }
+            if (!payload) take_batch(want, h.subscription, batch);
+            std::size_t count = payload ? payload->events : batch.size();
+            std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" +
+                                   std::to_string(h.record + count) +
+                                   "\" IsCurrent=\"true\"/></BookmarkList>";
+            if (!any) {
+                first = std::chrono::steady_clock::now();
+                any = true;
+            }
+            try {
+                auto ack = payload ? h.source->send_compressed(h.subscription, payload->sldc,
+                                                               payload->message_id)
+                                   : h.source->send_events(h.subscription, batch, bookmark);
+                latencies.push_back(static_cast<std::uint32_t>(ack.latency.count()));
+                h.record += count;
+                h.remaining -= count;
+                if (payload)
+                    soap_bytes += payload->soap_bytes;
+                else
+                    for (auto e : batch)
+                        soap_bytes += 2 * e.size();
+                progress.events_acked += count;
+                progress.batches_ok += 1;
+            } catch (const std::exception& e) {
+                shared.error(e.what());
+                progress.batches_failed += 1;
+                h.remaining = 0; // a failing host stops (a real one would retry later)
+            }
+        }
+    }
+    auto last = std::chrono::steady_clock::now();
+    std::lock_guard lock(shared.mutex);
+    shared.latencies_us.insert(shared.latencies_us.end(), latencies.begin(), latencies.end());
+    shared.soap_bytes += soap_bytes;
+    if (any) {
+        shared.first = std::min(shared.first, first);
+        shared.last = std::max(shared.last, last);
+    }
+}
+
+} // namespace
+
+LoadResult run_load(const LoadOptions& options, LoadProgress* progress) {
+    LoadOptions o = options;
+    o.hosts = std::max<std::size_t>(o.hosts, 1);
+    o.threads = std::clamp<std::size_t>(o.threads, 1, o.hosts);
+    o.batch = std::max<std::size_t>(o.batch, 1);
+    LoadProgress local;
+    LoadProgress& p = progress ? *progress : local;
+    Shared shared;
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < o.threads; ++t) {
+        std::vector<std::size_t> ids;
+        for (std::size_t h = t; h < o.hosts; h += o.threads)
+            ids.push_back(h);
+        threads.emplace_back(run_thread, std::cref(o), std::move(ids), t, std::ref(shared),
+                             std::ref(p));
+    }
+    for (auto& t : threads)
+        t.join();
+
+    LoadResult r;
+    r.events_acked = p.events_acked;
+    r.batches_ok = p.batches_ok;
+    r.batches_failed = p.batches_failed;
+    r.bytes_sent_soap = shared.soap_bytes;
+    r.errors.assign(shared.errors.begin(), shared.errors.end());
+    r.setup_error = shared.setup_error;
+    if (shared.last > shared.first)
+        r.seconds = std::chrono::duration<double>(shared.last - shared.first).count();
+    if (r.seconds > 0) r.events_per_second = static_cast<double>(r.events_acked) / r.seconds;
+    auto& l = shared.latencies_us;
+    if (!l.empty()) {
+        std::sort(l.begin(), l.end());
+        auto at = [&](double q) {
+            auto i = static_cast<std::size_t>(q * static_cast<double>(l.size() - 1) + 0.5);
+            return static_cast<double>(l[std::min(i, l.size() - 1)]) / 1000.0;
+        };
+        r.p50_ms = at(0.50);
+        r.p99_ms = at(0.99);
+        r.max_ms = static_cast<double>(l.back()) / 1000.0;
+    }
+    return r;
+}
+
+} // namespace wec::client

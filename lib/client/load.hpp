@@ -1,0 +1,60 @@
+// Load generation on top of client::Source: N simulated hosts, each enumerating once and then
+// pushing generated events in batches on its own keep-alive connection; hosts are driven by a
+// pool of threads (one blocking connection per host at a time). Used by `wec replay` and by
+// bench/serve.
+#pragma once
+
+#include "client/client.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace wec::client {
+
+struct LoadOptions {
+    SourceOptions source;             // manager URL, service, mechanism, MIME form, compression
+    std::vector<std::string> ccaches; // host i uses ccaches[i % size()]; empty = source.ccache
+    std::string subscription;         // name to push to; empty = the first one offered
+    std::uint64_t events = 10000;     // in total, spread over the hosts
+    std::size_t batch = 100;          // events per Events message (split further to fit the
+                                      // subscription's MaxEnvelopeSize, as Windows does)
+    std::size_t hosts = 1;            // simulated hosts (machine ids host-N.windomain.local)
+    std::size_t threads = 1;          // concurrent connections (at most `hosts`)
+    std::size_t pregenerated = 4096;  // distinct events generated per thread, then re-used with
+                                      // new record ids in the bookmark (keeps generation cost low)
+    // > 0: each host SLDC-compresses this many distinct Events messages before the clock starts
+    // and then cycles through them (sealing each anew), so that the measure is the collector's
+    // work, not the client's compression (the Ack latency then excludes compression too).
+    std::size_t precompressed = 0;
+};
+
+struct LoadProgress {
+    std::atomic<std::uint64_t> events_acked{0};
+    std::atomic<std::uint64_t> batches_ok{0};
+    std::atomic<std::uint64_t> batches_failed{0};
+};
+
+struct LoadResult {
+    std::uint64_t events_acked = 0;
+    std::uint64_t batches_ok = 0;
+    std::uint64_t batches_failed = 0;
+    std::uint64_t bytes_sent_soap = 0; // UTF-16 SOAP bytes before compression
+    double seconds = 0;                // from the first Events to the last Ack
+    double events_per_second = 0;
+    double p50_ms = 0, p99_ms = 0, max_ms = 0; // Ack latency of Events messages
+    std::vector<std::string> errors;           // the first few distinct errors
+    std::string setup_error;                   // a host could not enumerate/subscribe
+};
+
+// Runs the load; `progress` (optional) is updated live for a progress display.
+LoadResult run_load(const LoadOptions& options, LoadProgress* progress = nullptr);
+
+// How many of `sizes` (UTF-8 byte sizes of events) fit one Events envelope of `max_envelope`
+// UTF-16 bytes, at least 1.
+std::size_t events_fitting(std::span<const std::size_t> sizes, std::size_t max_envelope);
+
+} // namespace wec::client

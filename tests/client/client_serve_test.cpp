@@ -1,0 +1,484 @@
+// The client core (lib/client) against the real `wec serve` binary and a real MIT KDC: the full
+// WEF sequence in both Kerberos forms and both MIME forms, and the negative cases a collector
+// must get right (tampering, replay, limits, bad SLDC, unknown subscription, failing output,
+// kill -9 without losing acknowledged events).
+#include "client/client.hpp"
+#include "client/load.hpp"
+#include "support/krb5_realm.hpp"
+#include "support/process.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+using namespace wec::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace client = wec::client;
+
+const std::string kHost = "srv.windomain.local";
+const std::string kClient = "WIN10$@WINDOMAIN.LOCAL";
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    for (std::string line; std::getline(ss, line);)
+        if (!line.empty()) out.push_back(line);
+    return out;
+}
+
+std::string record_id_of(const nlohmann::json& j) {
+    const auto& id = j["System"]["EventRecordID"];
+    return id.is_string() ? id.get<std::string>() : id.dump();
+}
+
+struct Realm {
+    Krb5Realm realm;
+    fs::path service_keytab, client_keytab;
+    std::string ccache;
+    Realm() {
+        realm.add_principal("HTTP/" + kHost);
+        realm.add_principal("HOST/" + kHost);
+        realm.add_principal("WIN10$");
+        service_keytab = realm.export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
+        client_keytab = realm.export_keytab({"WIN10$"}, "win10.keytab");
+        ccache = realm.kinit("WIN10$@" + realm.realm(), client_keytab);
+        // The client core runs in this process: point MIT Kerberos at the test realm.
+        realm.apply_env();
+        ::setenv("KRB5CCNAME", ccache.c_str(), 1);
+    }
+};
+
+class ClientServe : public ::testing::Test {
+protected:
+    static inline std::unique_ptr<Realm> realm_;
+    static void SetUpTestSuite() { realm_ = std::make_unique<Realm>(); }
+    static void TearDownTestSuite() { realm_.reset(); }
+
+    TempDir dir;
+    std::string db;
+    int port = 0;
+    std::unique_ptr<Process> server;
+
+    void SetUp() override { db = "sqlite:" + (dir.path() / "wec.db").string(); }
+    void TearDown() override {
+        if (server && HasFailure()) std::cerr << "---- wec serve log ----\n" << server->output();
+    }
+
+    fs::path json_file() const { return dir.path() / "events" / "security" / (kClient + ".json"); }
+
+    void apply_subscription(const std::string& name, const fs::path& output) {
+        auto file = dir.path() / (name + ".toml");
+        std::ofstream(file) << "name = \"" << name << "\"\n"
+                            << "query = '<QueryList><Query Id=\"0\"><Select "
+                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
+                            << "[[outputs]]\ndriver = \"files\"\npath = \"" << output.string()
+                            << "\"\nformat = \"json\"\n";
+        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    void apply_security() {
+        apply_subscription("security", dir.path() / "events" / "{subscription}" / "{client}.json");
+    }
+
+    void start_server(const std::string& config_toml = {}) {
+        port = free_port();
+        std::vector<std::string> argv{
+            WEC_EXE,      "serve",    "--listen", "127.0.0.1:" + std::to_string(port),
+            "--auth",     "kerberos", "--keytab", realm_->service_keytab.string(),
+            "--hostname", kHost,      "--db",     db};
+        if (!config_toml.empty()) {
+            auto cfg = dir.path() / "wec.toml";
+            std::ofstream(cfg) << config_toml;
+            argv.push_back("--config");
+            argv.push_back(cfg.string());
+        }
+        server = std::make_unique<Process>(argv, realm_->realm.env(), dir.path() / "serve.log");
+        ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+    }
+
+    client::SourceOptions source_options(wec::auth::Mechanism mech = wec::auth::Mechanism::Kerberos,
+                                         bool tab = false) const {
+        client::SourceOptions o;
+        o.manager = client::Url::parse("http://127.0.0.1:" + std::to_string(port) +
+                                       "/wsman/SubscriptionManager/WEC");
+        o.service = "HTTP@" + kHost;
+        o.mechanism = mech;
+        o.ccache = realm_->ccache;
+        o.tab_form = tab;
+        o.timeout = 15s;
+        return o;
+    }
+
+    // Enumerate + End; returns the subscription named `name`.
+    wec::wsman::Subscription subscribe(client::Source& source,
+                                       const std::string& name = "security") {
+        auto subs = source.enumerate();
+        source.end();
+        for (auto& s : subs)
+            if (s.name == name) return s;
+        ADD_FAILURE() << "subscription " << name << " not offered";
+        return {};
+    }
+
+    client::ConnectionOptions connection_options(const wec::wsman::Subscription&) const {
+        client::ConnectionOptions c;
+        c.host = "127.0.0.1";
+        c.port = static_cast<std::uint16_t>(port);
+        c.service = "HTTP@" + kHost;
+        c.ccache = realm_->ccache;
+        c.sldc_header = true;
+        c.timeout = 15s;
+        return c;
+    }
+
+    std::string events_soap(client::Source& source, const wec::wsman::Subscription& sub,
+                            const std::vector<std::string>& events, const std::string& bookmark) {
+        std::vector<std::string_view> v(events.begin(), events.end());
+        return wec::wsman::build_events(source.headers_for(sub), v, bookmark);
+    }
+
+    std::vector<std::string> generate(std::size_t n, std::uint64_t first_record = 5000) {
+        client::EventGenerator gen("win10.windomain.local", 7, first_record);
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < n; ++i)
+            out.push_back(gen.next());
+        return out;
+    }
+};
+
+// ---- the full sequence, in every form
+// ------------------------------------------------------------
+
+struct Form {
+    wec::auth::Mechanism mech;
+    bool tab;
+};
+
+class ClientServeForms : public ClientServe, public ::testing::WithParamInterface<Form> {};
+
+TEST_P(ClientServeForms, FullSequence) {
+    apply_security();
+    start_server();
+    client::Source source(source_options(GetParam().mech, GetParam().tab));
+
+    // auth -> Enumerate -> End
+    auto subs = source.enumerate();
+    ASSERT_EQ(subs.size(), 1u);
+    auto sub = subs[0];
+    EXPECT_EQ(sub.name, "security");
+    EXPECT_EQ(sub.compression, "SLDC");
+    EXPECT_TRUE(sub.bookmark.empty()) << sub.bookmark;
+    EXPECT_NE(sub.notify_to.find("/wsman/subscriptions/"), std::string::npos) << sub.notify_to;
+    source.end();
+
+    // new connection -> Heartbeat -> Events (SLDC-compressed by our compressor)
+    auto hb = source.heartbeat(sub);
+    EXPECT_EQ(hb.reply.action, wec::wsman::Action::Ack);
+    client::EventGenerator gen("win10.windomain.local", 3, 7000);
+    std::vector<std::string> events;
+    for (int i = 0; i < 25; ++i)
+        events.push_back(gen.next());
+    auto ack = source.send_events(sub, events, gen.bookmark());
+    EXPECT_EQ(ack.reply.relates_to, ack.message_id);
+
+    // re-Enumerate (new connection) shows the stored bookmark
+    client::Source again(source_options(GetParam().mech, GetParam().tab));
+    auto subs2 = again.enumerate();
+    again.end();
+    ASSERT_EQ(subs2.size(), 1u);
+    EXPECT_NE(subs2[0].bookmark.find("RecordId=\"7024\""), std::string::npos) << subs2[0].bookmark;
+    EXPECT_NE(subs2[0].bookmark.find("Channel=\"Security\""), std::string::npos)
+        << subs2[0].bookmark;
+
+    // SubscriptionEnd
+    EXPECT_EQ(source.subscription_end(sub), 204u);
+
+    // The 25 events are in the JSON file of this client, in order, with their content.
+    auto lines = lines_of(slurp(json_file()));
+    ASSERT_EQ(lines.size(), 25u) << json_file();
+    auto first = nlohmann::json::parse(lines.front());
+    EXPECT_EQ(record_id_of(first), "7000");
+    EXPECT_EQ(first["System"]["Computer"], "win10.windomain.local");
+    EXPECT_EQ(first["System"]["Channel"], "Security");
+    EXPECT_EQ(first["OpenWEC"]["Client"], kClient);
+    EXPECT_EQ(first["OpenWEC"]["Subscription"]["Name"], "security");
+    EXPECT_TRUE(first.contains("EventData")) << lines.front();
+    EXPECT_EQ(record_id_of(nlohmann::json::parse(lines.back())), "7024");
+    std::string id = first["System"]["EventID"].is_string()
+                         ? first["System"]["EventID"].get<std::string>()
+                         : first["System"]["EventID"].dump();
+    EXPECT_TRUE(id == "4624" || id == "4688") << id;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllForms, ClientServeForms,
+                         ::testing::Values(Form{wec::auth::Mechanism::Kerberos, false},
+                                           Form{wec::auth::Mechanism::Kerberos, true},
+                                           Form{wec::auth::Mechanism::Spnego, false},
+                                           Form{wec::auth::Mechanism::Spnego, true}),
+                         [](const ::testing::TestParamInfo<Form>& p) {
+                             return std::string(p.param.mech == wec::auth::Mechanism::Spnego
+                                                    ? "spnego"
+                                                    : "kerberos") +
+                                    (p.param.tab ? "_tab" : "_notab");
+                         });
+
+// ---- negative cases -----------------------------------------------------------------------------
+
+TEST_F(ClientServe, TamperedCiphertextIs400AndNothingStored) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto& c = source.push_connection(sub);
+    auto body = c.prepare(events_soap(source, sub, generate(5), "<BookmarkList/>"), true);
+    // Flip a byte of the ciphertext (just before the closing boundary).
+    std::string closing = "--Encrypted Boundary--\r\n";
+    ASSERT_GT(body.body.size(), closing.size() + 10);
+    body.body[body.body.size() - closing.size() - 5] ^= 0x40;
+    auto r = c.post_prepared(source.push_url(sub).target, std::move(body));
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_FALSE(fs::exists(json_file()));
+    EXPECT_TRUE(server->wait_for_output("cannot decrypt", 5s)) << server->output();
+}
+
+TEST_F(ClientServe, RequestReplayedOnAnotherConnectionIs400) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto target = source.push_url(sub).target;
+
+    client::Connection one(connection_options(sub));
+    one.connect(target);
+    auto body = one.prepare(events_soap(source, sub, generate(4), "<BookmarkList/>"), true);
+    auto copy = body;
+    auto r1 = one.post_prepared(target, std::move(body));
+    ASSERT_EQ(r1.status, 200u) << r1.text();
+
+    client::Connection two(connection_options(sub));
+    two.connect(target); // its own, valid authentication
+    auto r2 = two.post_prepared(target, copy);
+    EXPECT_EQ(r2.status, 400u) << r2.text();
+
+    // Only the original batch was written.
+    EXPECT_EQ(lines_of(slurp(json_file())).size(), 4u);
+}
+
+TEST_F(ClientServe, BodyLargerThanTheLimitIs400) {
+    apply_security();
+    start_server("[limits]\nmax_body_bytes = 8192\n");
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto& c = source.push_connection(sub);
+    auto target = source.push_url(sub).target;
+
+    // One event of ~20 KB of highly compressible text: small on the wire, large once decompressed.
+    auto big = generate(1);
+    big[0].insert(big[0].find("</EventData>"),
+                  "<Data Name='Padding'>" + std::string(20000, 'A') + "</Data>");
+    auto compressed = c.prepare(events_soap(source, sub, big, "<BookmarkList/>"), true);
+    ASSERT_LT(compressed.body.size(), 8192u);
+    auto r = c.post_prepared(target, std::move(compressed));
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_NE(r.text().find("decompression"), std::string::npos) << r.text();
+
+    // The same, uncompressed: too large after decryption already.
+    if (!c.is_open()) c.connect(target);
+    auto plain = c.prepare(events_soap(source, sub, big, "<BookmarkList/>"), false);
+    auto r2 = c.post_prepared(target, std::move(plain));
+    EXPECT_EQ(r2.status, 400u) << r2.text();
+    EXPECT_FALSE(fs::exists(json_file()));
+
+    // A batch under the limit still goes through.
+    if (!c.is_open()) c.connect(target);
+    auto ack = source.send_events(sub, generate(1), "<BookmarkList/>");
+    EXPECT_EQ(ack.reply.action, wec::wsman::Action::Ack);
+}
+
+TEST_F(ClientServe, TruncatedBodyIsClosedAfterTheReadTimeout) {
+    apply_security();
+    start_server("[limits]\nread_timeout = 1\n");
+    client::ConnectionOptions o;
+    o.host = "127.0.0.1";
+    o.port = static_cast<std::uint16_t>(port);
+    o.timeout = 15s;
+    client::Connection c(o);
+    std::string request = "POST /wsman/SubscriptionManager/WEC HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          "Content-Type: application/soap+xml;charset=UTF-16\r\n"
+                          "Content-Length: 1000\r\nConnection: Keep-Alive\r\n\r\n" +
+                          std::string(100, 'x');
+    auto start = std::chrono::steady_clock::now();
+    try {
+        auto r = c.exchange_raw(request);
+        ADD_FAILURE() << "expected the connection to be closed, got HTTP " << r.status;
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.kind(), client::ErrorKind::Transport) << e.what();
+    }
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(elapsed, 900ms);
+    EXPECT_LT(elapsed, 10s);
+}
+
+TEST_F(ClientServe, BadSldcFallsBackToRawAndFailsAsSoap) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto& c = source.push_connection(sub);
+    auto target = source.push_url(sub).target;
+
+    // Not an SLDC record (a literal before any scheme) and not SOAP either.
+    std::vector<std::uint8_t> garbage{0x00, 0x01, 'n', 'o', 't', ' ', 's', 'l', 'd', 'c'};
+    auto r = c.post_prepared(target, c.prepare_bytes(garbage, true));
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_NE(r.text().find("malformed SOAP"), std::string::npos) << r.text();
+
+    // An uncompressed body announced as SLDC (Windows' End, SubscriptionEnd) is taken as is.
+    if (!c.is_open()) c.connect(target);
+    auto soap = wec::wsman::build_heartbeat(source.headers_for(sub));
+    auto plain = c.prepare(soap, false);
+    auto r2 = c.post_prepared(target, std::move(plain), client::RequestOptions{{}, true});
+    EXPECT_EQ(r2.status, 200u) << r2.text();
+    ASSERT_TRUE(r2.message);
+    EXPECT_EQ(r2.message->action, wec::wsman::Action::Ack);
+}
+
+TEST_F(ClientServe, UnknownSubscriptionIs404) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto fake = sub;
+    fake.notify_to = "http://" + kHost + ":" + std::to_string(port) +
+                     "/wsman/subscriptions/0BADC0DE-0000-4000-8000-000000000000";
+    try {
+        source.send_events(fake, generate(1), "<BookmarkList/>");
+        ADD_FAILURE() << "expected 404";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.http_status(), 404u) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(json_file()));
+}
+
+TEST_F(ClientServe, FailingOutputIs503ThenTheRetryIsWritten) {
+    // The output's parent directory is a regular file: nothing can be created under it (this
+    // works as root too, where permissions would not).
+    auto blocker = dir.path() / "out";
+    apply_subscription("security", blocker / "{client}.json");
+    std::ofstream(blocker) << "not a directory\n";
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto events = generate(10, 9000);
+    std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"9009\" "
+                           "IsCurrent=\"true\"/></BookmarkList>";
+    try {
+        source.send_events(sub, events, bookmark);
+        ADD_FAILURE() << "expected 503";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.http_status(), 503u) << e.what();
+    }
+    {
+        client::Source check(source_options());
+        auto s = subscribe(check);
+        EXPECT_TRUE(s.bookmark.empty()) << "bookmark stored for a failed batch: " << s.bookmark;
+    }
+
+    // Fixed: the same batch is resent and written.
+    fs::remove(blocker);
+    auto ack = source.send_events(sub, events, bookmark);
+    EXPECT_EQ(ack.reply.action, wec::wsman::Action::Ack);
+    auto lines = lines_of(slurp(blocker / (kClient + ".json")));
+    ASSERT_EQ(lines.size(), 10u);
+    EXPECT_EQ(record_id_of(nlohmann::json::parse(lines.front())), "9000");
+    client::Source check(source_options());
+    auto s = subscribe(check);
+    EXPECT_NE(s.bookmark.find("RecordId=\"9009\""), std::string::npos) << s.bookmark;
+}
+
+TEST_F(ClientServe, KillDuringStreamLosesNoAcknowledgedEvent) {
+    apply_security();
+    start_server();
+    std::set<std::string> acked;
+    std::atomic<int> batches{0};
+    std::string error;
+    std::thread sender([&] {
+        try {
+            client::Source source(source_options());
+            auto sub = subscribe(source);
+            client::EventGenerator gen("win10.windomain.local", 11, 20000);
+            for (int b = 0; b < 100000; ++b) {
+                std::vector<std::string> events;
+                for (int i = 0; i < 20; ++i)
+                    events.push_back(gen.next());
+                source.send_events(sub, events, gen.bookmark());
+                for (std::uint64_t id = gen.last_record() - 19; id <= gen.last_record(); ++id)
+                    acked.insert(std::to_string(id));
+                ++batches;
+            }
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+    });
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (batches < 20 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    server->signal(SIGKILL);
+    sender.join();
+    EXPECT_GE(batches.load(), 20);
+    EXPECT_FALSE(error.empty()); // the stream was cut by the kill
+
+    std::set<std::string> written;
+    for (const auto& line : lines_of(slurp(json_file()))) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_discarded()) written.insert(record_id_of(j));
+    }
+    std::size_t missing = 0;
+    for (const auto& id : acked)
+        missing += written.count(id) == 0;
+    EXPECT_EQ(missing, 0u) << acked.size() << " acked, " << written.size() << " written";
+    EXPECT_GE(written.size(), acked.size());
+}
+
+// ---- wec replay ---------------------------------------------------------------------------------
+
+TEST_F(ClientServe, ReplayCommandPushesGeneratedEvents) {
+    apply_security();
+    start_server();
+    auto env = realm_->realm.env();
+    env["KRB5CCNAME"] = realm_->ccache;
+    auto r = run({WEC_EXE, "replay", "--url",
+                  "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC",
+                  "--service", "HTTP@" + kHost, "--subscription", "security", "--events", "600",
+                  "--batch", "50", "--hosts", "3", "--connections", "2", "--json"},
+                 env, 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto start = r.output.find('{');
+    ASSERT_NE(start, std::string::npos) << r.output;
+    auto j = nlohmann::json::parse(r.output.substr(start));
+    EXPECT_EQ(j["events_acked"], 600);
+    EXPECT_EQ(j["batches_failed"], 0);
+    EXPECT_GT(j["events_per_second"].get<double>(), 0.0);
+    // All three simulated hosts share the one Kerberos identity: one file.
+    EXPECT_EQ(lines_of(slurp(json_file())).size(), 600u);
+
+    auto bad = run({WEC_EXE, "replay", "--url", "ftp://x", "--service", "HTTP@" + kHost}, env, 20s);
+    EXPECT_EQ(bad.exit_code, 2) << bad.output;
+}
+
+} // namespace

@@ -1,0 +1,192 @@
+// The `wec` binary as scripts see it: command tree, exit codes, completions, the sldc filter.
+#include "common/files.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <sys/wait.h>
+
+namespace {
+
+struct Result {
+    int exit_code = -1;
+    std::string out; // stdout and stderr, merged
+};
+
+// Runs `wec <args>` through the shell (args are trusted test literals).
+Result wec(const std::string& args) {
+    std::string cmd = std::string("'") + WEC_EXE + "' " + args + " 2>&1";
+    Result r;
+    std::FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return r;
+    std::array<char, 4096> buf{};
+    std::size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    int status = ::pclose(p);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+std::string data(const std::string& name) { return std::string(WEC_TEST_DATA) + "/" + name; }
+
+TEST(Cli, HelpListsEverySubcommand) {
+    auto r = wec("--help");
+    EXPECT_EQ(r.exit_code, 0);
+    for (const char* sub : {"serve", "decode", "replay", "sub", "status", "pki", "sldc", "completion"})
+        EXPECT_NE(r.out.find(sub), std::string::npos) << sub << " missing from:\n" << r.out;
+}
+
+TEST(Cli, VersionPrintsProjectVersion) {
+    auto r = wec("--version");
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("wec " WEC_VERSION_STRING), std::string::npos) << r.out;
+}
+
+TEST(Cli, NoSubcommandPrintsHelpAndExitsTwo) {
+    auto r = wec("");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
+}
+
+TEST(Cli, UnknownOptionIsAUsageError) {
+    auto r = wec("sldc compress --no-such-flag");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("no-such-flag"), std::string::npos) << r.out;
+}
+
+TEST(Cli, SubcommandGroupsWithoutASubcommandAreUsageErrors) {
+    for (const char* sub : {"sub", "sldc", "pki"}) {
+        auto r = wec(sub);
+        EXPECT_EQ(r.exit_code, 2) << sub;
+        EXPECT_NE(r.out.find("subcommand"), std::string::npos) << r.out;
+    }
+}
+
+TEST(Cli, ServeWithAMissingConfigFileExitsTwoNamingIt) {
+    auto r = wec("serve --config /nonexistent/wec.toml");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("/nonexistent/wec.toml"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ServeWithABadListenAddressExitsTwo) {
+    auto r = wec("serve --listen nowhere --db sqlite:/tmp/wec-cli-" + std::to_string(::getpid()) + ".db");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("nowhere"), std::string::npos) << r.out;
+    std::filesystem::remove("/tmp/wec-cli-" + std::to_string(::getpid()) + ".db");
+}
+
+// `wec sub` on a store in a temp dir: the scripting contract of issue #3.
+struct SubCommands : ::testing::Test {
+    std::filesystem::path dir = std::filesystem::temp_directory_path() / ("wec-sub-" + std::to_string(::getpid()));
+    std::string db;
+    void SetUp() override {
+        std::filesystem::create_directories(dir);
+        db = " --db sqlite:" + (dir / "wec.db").string();
+    }
+    void TearDown() override { std::filesystem::remove_all(dir); }
+    std::string write(const std::string& name, const std::string& text) {
+        auto p = dir / name;
+        wec::write_file(p.string(), wec::as_bytes(text));
+        return p.string();
+    }
+};
+
+TEST_F(SubCommands, ApplyListShowDisableRemove) {
+    auto file = write("security.toml", R"(name = "security"
+query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
+[[outputs]]
+driver = "files"
+path = "/var/log/wec/{client}.json"
+format = "json"
+)");
+    auto r = wec("sub apply '" + file + "'" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("created security"), std::string::npos) << r.out;
+    r = wec("sub apply '" + file + "'" + db);
+    EXPECT_NE(r.out.find("unchanged security"), std::string::npos) << r.out;
+
+    r = wec("sub list --json" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("\"name\": \"security\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"enabled\": true"), std::string::npos) << r.out;
+
+    r = wec("sub show security" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("name = \"security\""), std::string::npos) << r.out;
+
+    EXPECT_EQ(wec("sub disable security" + db).exit_code, 0);
+    r = wec("sub list --json" + db);
+    EXPECT_NE(r.out.find("\"enabled\": false"), std::string::npos) << r.out;
+
+    EXPECT_EQ(wec("sub rm security" + db).exit_code, 0);
+    r = wec("sub show security" + db);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("no subscription named 'security'"), std::string::npos) << r.out;
+}
+
+TEST_F(SubCommands, InvalidDefinitionIsRejectedWithFileAndLine) {
+    auto file = write("bad.toml", "name = \"x\"\nquery = '<QueryList/>'\nheartbeat_interval = \"soon\"\n");
+    auto r = wec("sub apply '" + file + "'" + db);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find(file + ":3"), std::string::npos) << r.out;
+    r = wec("sub list" + db);
+    EXPECT_NE(r.out.find("no subscriptions"), std::string::npos) << r.out;
+}
+
+TEST_F(SubCommands, StatusOfAnEmptyStore) {
+    auto r = wec("status --json" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(r.out, "[]\n");
+}
+
+TEST(Cli, CompletionFilesAreCurrent) {
+    // completions/ is generated from the CLI definition; `make completions` refreshes it.
+    const std::pair<const char*, const char*> files[] = {
+        {"bash", "completions/wec.bash"}, {"zsh", "completions/_wec"}, {"fish", "completions/wec.fish"}};
+    for (auto [shell, file] : files) {
+        auto r = wec(std::string("completion ") + shell);
+        ASSERT_EQ(r.exit_code, 0) << r.out;
+        auto committed = wec::read_file(std::string(WEC_SOURCE_DIR) + "/" + file);
+        EXPECT_EQ(r.out, std::string(wec::as_chars(committed)))
+            << file << " is stale: run `make completions`";
+    }
+}
+
+TEST(Cli, BashCompletionIsValidAndCompletesNestedCommands) {
+    std::string script = std::string(WEC_SOURCE_DIR) + "/completions/wec.bash";
+    std::string cmd = "bash -c 'source \"" + script +
+                      "\"; COMP_WORDS=(wec sldc de); COMP_CWORD=2; _wec; echo \"${COMPREPLY[*]}\"' 2>&1";
+    std::FILE* p = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[256] = {};
+    std::string out;
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    EXPECT_EQ(::pclose(p), 0);
+    EXPECT_EQ(out, "decompress\n");
+}
+
+TEST(Cli, SldcDecompressesTheRealHeartbeat) {
+    auto out = std::filesystem::temp_directory_path() / ("wec-cli-" + std::to_string(::getpid()));
+    auto r = wec("sldc decompress '" + data("sldc/heartbeat.sldc") + "' -o '" + out.string() + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(wec::read_file(out.string()), wec::read_file(data("sldc/heartbeat.utf16")));
+    std::filesystem::remove(out);
+}
+
+TEST(Cli, SldcRoundTripsThroughPipes) {
+    auto r = wec("sldc compress < '" + data("sldc/enumerate.utf16") + "' | '" + WEC_EXE +
+                 "' sldc decompress | cmp - '" + data("sldc/enumerate.utf16") + "' && echo same");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("same"), std::string::npos) << r.out;
+}
+
+TEST(Cli, SldcRejectsGarbageWithBitOffsetAndExitTwo) {
+    auto r = wec("sldc decompress '" + data("sldc/heartbeat.utf16") + "'");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("bit"), std::string::npos) << r.out;
+}
+
+} // namespace

@@ -1,0 +1,268 @@
+// `wec decode`: decrypt, decompress and explain WEF traffic from captures (or lone bodies),
+// offline.
+#include "commands.hpp"
+#include "decode/decode.hpp"
+#include "krb/keytab.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace wec::tool {
+namespace {
+
+struct DecodeOptions {
+    std::vector<std::string> inputs;
+    std::vector<std::string> keytabs;
+    std::string format = "text";
+    bool verbose = false;
+    bool events = false;
+    std::string event_format = "json";
+    std::string export_dir;
+    std::string color = "auto";
+    std::string progress = "auto";
+    bool quiet = false;
+};
+
+// Buffered stdout: one fwrite per ~1 MB.
+class Out {
+public:
+    ~Out() { flush(); }
+    std::string buf;
+    void maybe_flush() {
+        if (buf.size() >= (1u << 20)) flush();
+    }
+    void flush() {
+        if (!buf.empty()) std::fwrite(buf.data(), 1, buf.size(), stdout);
+        buf.clear();
+        std::fflush(stdout);
+    }
+};
+
+std::string human_bytes(double b) {
+    char s[32];
+    if (b >= 1e9)
+        std::snprintf(s, sizeof s, "%.1f GB", b / 1e9);
+    else if (b >= 1e6)
+        std::snprintf(s, sizeof s, "%.1f MB", b / 1e6);
+    else if (b >= 1e3)
+        std::snprintf(s, sizeof s, "%.1f kB", b / 1e3);
+    else
+        std::snprintf(s, sizeof s, "%.0f B", b);
+    return s;
+}
+
+class Printer : public decode::Sink {
+public:
+    Printer(const DecodeOptions& o, Out& out, bool color, bool progress)
+        : o_(o), out_(out), progress_(progress) {
+        text_.verbose = o.verbose;
+        text_.color = color;
+        event_format_ =
+            o.event_format == "raw" ? decode::EventFormat::Raw : decode::EventFormat::Json;
+        start_ = std::chrono::steady_clock::now();
+    }
+
+    std::map<std::string, std::uint64_t> reasons; // undecryptable/auth failures by reason
+    std::uint64_t exported = 0;
+
+    void on_record(const decode::Record& r) override {
+        if (r.encryption == decode::Encryption::Undecryptable)
+            ++reasons[r.reason];
+        else if (!r.auth_error.empty())
+            ++reasons["auth " + r.auth_reason];
+        if (o_.events) {
+            decode::append_events(r, event_format_, out_.buf);
+        } else if (o_.format == "json") {
+            decode::format_json(r, out_.buf);
+            out_.buf.push_back('\n');
+        } else {
+            if (r.from_capture && seen_.insert(r.connection).second) {
+                out_.buf += "\n";
+            }
+            decode::format_text(r, text_, out_.buf);
+        }
+        if (!o_.export_dir.empty() && !decode::export_body(r, o_.export_dir).empty()) ++exported;
+        out_.maybe_flush();
+    }
+
+    void on_note(const std::string& input, const capture::Note& n) override {
+        if (o_.quiet && n.kind == capture::NoteKind::Warning) return;
+        clear_progress();
+        std::string where = input;
+        if (n.connection_id != 0)
+            where += ": [c" + std::to_string(n.connection_id) + "] " + n.tuple.src.to_string() +
+                     " -> " + n.tuple.dst.to_string();
+        const char* kind = n.kind == capture::NoteKind::Gap     ? "gap"
+                           : n.kind == capture::NoteKind::Error ? "error"
+                                                                : "warning";
+        std::string text = n.text;
+        if (n.kind == capture::NoteKind::Gap && text.empty())
+            text = std::to_string(n.bytes) + " bytes missing";
+        std::fprintf(stderr, "wec decode: %s: %s: %s\n", where.c_str(), kind, text.c_str());
+    }
+
+    void on_progress(std::uint64_t done, std::uint64_t total) override {
+        if (!progress_) return;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_ < std::chrono::milliseconds(100) && done < total) return;
+        last_ = now;
+        double secs = std::chrono::duration<double>(now - start_).count();
+        std::string line = "\r";
+        if (total > 0) {
+            int pct =
+                static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
+            if (pct > 100) pct = 100;
+            int fill = pct * 30 / 100;
+            line += "[" + std::string(static_cast<std::size_t>(fill), '#') +
+                    std::string(static_cast<std::size_t>(30 - fill), '.') + "] " +
+                    std::to_string(pct) + "% ";
+        }
+        line += human_bytes(static_cast<double>(done));
+        if (secs > 0.2) line += "  " + human_bytes(static_cast<double>(done) / secs) + "/s";
+        line += "   ";
+        std::fputs(line.c_str(), stderr);
+        shown_ = true;
+    }
+
+    void clear_progress() {
+        if (!shown_) return;
+        std::fputs("\r\033[K", stderr);
+        shown_ = false;
+    }
+
+private:
+    const DecodeOptions& o_;
+    Out& out_;
+    bool progress_;
+    decode::TextOptions text_;
+    decode::EventFormat event_format_;
+    std::set<std::uint64_t> seen_;
+    std::chrono::steady_clock::time_point start_, last_{};
+    bool shown_ = false;
+};
+
+int run_decode(const DecodeOptions& o) {
+    krb::KeySet keys;
+    for (const auto& k : o.keytabs)
+        keys.add_keytab(k); // a bad keytab is a usage error (exit 2)
+    if (!o.export_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(o.export_dir, ec);
+        if (ec) {
+            std::fprintf(stderr, "wec decode: cannot create %s: %s\n", o.export_dir.c_str(),
+                         ec.message().c_str());
+            return kUsage;
+        }
+    }
+    bool color = o.color == "always" || (o.color == "auto" && ::isatty(1) != 0);
+    bool progress = o.progress == "always" || (o.progress == "auto" && ::isatty(2) != 0);
+    Out out;
+    Printer printer(o, out, color, progress);
+    decode::Decoder decoder(keys, printer);
+    bool input_error = false;
+    for (const auto& input : o.inputs) {
+        try {
+            decoder.decode(input);
+        } catch (const decode::InputError& e) {
+            printer.clear_progress();
+            std::fprintf(stderr, "wec decode: %s\n", e.what());
+            input_error = true;
+        }
+    }
+    out.flush();
+    printer.clear_progress();
+
+    const auto& s = decoder.stats();
+    if (!o.quiet) {
+        std::string line = "wec decode: " + std::to_string(s.connections) + " connection" +
+                           (s.connections == 1 ? "" : "s") + ", " + std::to_string(s.messages) +
+                           " messages (" + std::to_string(s.requests) + " requests, " +
+                           std::to_string(s.responses) + " responses), " +
+                           std::to_string(s.decrypted) + " decrypted, " + std::to_string(s.plain) +
+                           " plain, " + std::to_string(s.undecryptable) + " undecryptable, " +
+                           std::to_string(s.failed) + " failed, " + std::to_string(s.events) +
+                           " events";
+        if (s.gaps > 0)
+            line += ", " + std::to_string(s.gaps) + " gaps (" + std::to_string(s.gap_bytes) +
+                    " bytes missing)";
+        if (s.errors > 0) line += ", " + std::to_string(s.errors) + " capture errors";
+        if (printer.exported > 0)
+            line += "; " + std::to_string(printer.exported) + " bodies exported to " + o.export_dir;
+        std::fprintf(stderr, "%s\n", line.c_str());
+        if (!printer.reasons.empty()) {
+            std::string r = "wec decode: not decrypted:";
+            for (const auto& [reason, n] : printer.reasons)
+                r += " " + std::to_string(n) + " " + reason + ",";
+            r.pop_back();
+            if (keys.size() == 0) r += " (no --keytab given)";
+            std::fprintf(stderr, "%s\n", r.c_str());
+        }
+    }
+    if (input_error) return kUsage;
+    if (s.failed > 0 || s.gaps > 0 || s.errors > 0) return kPartial;
+    return kOk;
+}
+
+} // namespace
+
+void add_decode(CLI::App& app, Action& action) {
+    auto o = std::make_shared<DecodeOptions>();
+    auto* sub = app.add_subcommand(
+        "decode", "Decrypt, decompress and print WEF traffic from pcap/pcapng captures (offline)");
+    sub->description(
+        "Reads pcap/pcapng captures (gzip too, '-' for stdin) of WinRM/WEF traffic, reassembles\n"
+        "TCP, recovers each connection's Kerberos session from the AP-REQ/AP-REP with the\n"
+        "service keytab, unwraps and decompresses every body and prints what was said - or only\n"
+        "the forwarded events, formatted exactly as `wec serve` writes them. A lone message body\n"
+        "(SOAP in UTF-8/UTF-16 or an SLDC record) is accepted instead of a capture.");
+    sub->add_option("inputs", o->inputs, "Capture files or message bodies ('-' for stdin)")
+        ->required()
+        ->type_name("FILE...");
+    sub->add_option("-k,--keytab", o->keytabs,
+                    "Keytab with the collector's HTTP/ and HOST/ keys (repeatable; MIT format)")
+        ->type_name("FILE")
+        ->check(CLI::ExistingFile);
+    sub->add_option("-f,--format", o->format, "Transcript format")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
+    sub->add_flag("-v,--verbose", o->verbose, "Text format: also print the pretty-printed SOAP");
+    sub->add_flag("-e,--events", o->events,
+                  "Print only the forwarded events, one per line (as wec serve writes them)");
+    sub->add_option("--event-format", o->event_format, "Format of --events")
+        ->check(CLI::IsMember({"raw", "json"}))
+        ->capture_default_str();
+    sub->add_option("--export-bodies", o->export_dir,
+                    "Write each decrypted, decompressed body to DIR (one file per message)")
+        ->type_name("DIR");
+    sub->add_option("--color", o->color, "Colour the text transcript")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->capture_default_str();
+    sub->add_option("--progress", o->progress, "Progress bar on stderr")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->capture_default_str();
+    sub->add_flag("-q,--quiet", o->quiet, "No summary and no capture warnings on stderr");
+    sub->footer(
+        "Examples:\n"
+        "  wec decode samples/captures/wef-kerberos.pcap --keytab samples/captures/wec.keytab\n"
+        "  wec decode capture.pcapng.gz -k wec.keytab -v                # with the SOAP bodies\n"
+        "  wec decode capture.pcap -k wec.keytab --format json | jq -c '{time, action, events}'\n"
+        "  wec decode capture.pcap -k wec.keytab --events > events.jsonl  # as wec serve writes\n"
+        "  wec decode capture.pcap -k wec.keytab --events --event-format raw\n"
+        "  wec decode capture.pcap -k wec.keytab --export-bodies bodies/\n"
+        "  tcpdump -i eth0 -U -w - 'tcp port 5985' | wec decode - -k wec.keytab\n"
+        "  wec decode body.sldc                    # a lone body copied out of Wireshark\n"
+        "The keytab is the collector's (HTTP/<fqdn> and HOST/<fqdn>, every kvno in use).\n"
+        "Summary and problems go to stderr. Exit: 0 everything decoded, 1 some messages could\n"
+        "not be (undecryptable, cut, gaps: reasons on stderr), 2 usage or unreadable input.\n"
+        "Output schema and details: docs/decode.md");
+    sub->callback([&action, o] { action = [o] { return run_decode(*o); }; });
+}
+
+} // namespace wec::tool

@@ -1,0 +1,137 @@
+// `wec serve`: the source-initiated collector. Options override the config file; SIGTERM/SIGINT
+// stop it gracefully (in-flight batches finish, heartbeats are flushed), SIGHUP re-opens outputs.
+#include "commands.hpp"
+
+#include "common/log.hpp"
+#include "config/config.hpp"
+#include "server/http_server.hpp"
+#include "server/service.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wec::tool {
+namespace {
+
+struct ServeOptions {
+    std::string config;
+    std::string listen;
+    std::string auth;
+    std::string keytab;
+    std::string hostname;
+    std::string db;
+    std::string node_name;
+    std::string log_level;
+    std::string cert;
+    std::string key;
+    std::vector<std::string> ca;
+    std::vector<std::string> crl;
+};
+
+LogLevel level_of(const std::string& s) {
+    if (s == "debug") return LogLevel::Debug;
+    if (s == "warn") return LogLevel::Warn;
+    if (s == "error") return LogLevel::Error;
+    return LogLevel::Info;
+}
+
+int run_serve(const ServeOptions& o) {
+    config::ServeConfig cfg = o.config.empty() ? config::ServeConfig{} : config::load_file(o.config);
+    if (!o.hostname.empty()) cfg.hostname = o.hostname;
+    if (!o.db.empty()) cfg.db = o.db;
+    if (!o.node_name.empty()) cfg.node_name = o.node_name;
+    if (!o.log_level.empty()) cfg.log_level = o.log_level;
+    if (!o.listen.empty() || !o.auth.empty() || !o.keytab.empty() || !o.cert.empty() ||
+        !o.key.empty() || !o.ca.empty() || !o.crl.empty()) {
+        // Command-line listener settings replace the file's first listener (or create it).
+        if (cfg.listeners.empty()) cfg.listeners.emplace_back();
+        auto& l = cfg.listeners.front();
+        if (!o.listen.empty()) l.address = o.listen;
+        if (!o.auth.empty()) l.auth = o.auth == "tls" ? config::AuthKind::Tls : config::AuthKind::Kerberos;
+        if (!o.keytab.empty()) l.keytab = o.keytab;
+        if (!o.cert.empty()) l.cert = o.cert;
+        if (!o.key.empty()) l.key = o.key;
+        if (!o.ca.empty()) l.ca = o.ca;
+        if (!o.crl.empty()) l.crl = o.crl;
+    }
+    if (cfg.listeners.empty()) {
+        // Embedded defaults: Kerberos on 5985 with ./var/wec.keytab, and HTTPS on 5986 when a lab
+        // PKI exists under ./var/pki (`make run` creates one with `wec pki init`).
+        cfg.listeners.emplace_back();
+        if (std::filesystem::exists("./var/pki/server.pem")) {
+            config::Listener tls;
+            tls.auth = config::AuthKind::Tls;
+            tls.cert = "./var/pki/server.pem";
+            tls.key = "./var/pki/server.key";
+            tls.ca = {"./var/pki/ca.pem"};
+            cfg.listeners.push_back(std::move(tls));
+        }
+    }
+    for (auto& l : cfg.listeners)
+        if (l.auth == config::AuthKind::Kerberos && l.keytab.empty()) l.keytab = "./var/wec.keytab";
+
+    // Signals are handled by this thread only: block them before any thread starts.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    Logger log(stderr, level_of(cfg.log_level));
+    server::CollectorService service(log, cfg);
+    service.start();
+    log.info("wec serve started", {{"version", WEC_VERSION}});
+    for (const auto& line : service.summary()) log.info(line);
+
+    for (;;) {
+        timespec tick{1, 0};
+        int sig = sigtimedwait(&signals, nullptr, &tick);
+        if (sig == SIGHUP) {
+            log.info("SIGHUP: re-opening output files");
+            service.reopen_outputs();
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log.info("stopping: finishing requests in flight");
+            break;
+        }
+        service.tick();
+    }
+    service.stop();
+    log.info("wec serve stopped");
+    return kOk;
+}
+
+} // namespace
+
+void add_serve(CLI::App& app, Action& action) {
+    auto opts = std::make_shared<ServeOptions>();
+    auto* sub = app.add_subcommand("serve", "Run the collector (HTTP + Kerberos, HTTPS + client certificates)");
+    sub->add_option("-c,--config", opts->config, "TOML configuration file (see docs/configuration.md)");
+    sub->add_option("--listen", opts->listen, "ADDRESS:PORT of the listener (default 0.0.0.0:5985)");
+    sub->add_option("--auth", opts->auth, "Authentication of that listener")
+        ->check(CLI::IsMember({"kerberos", "tls"}));
+    sub->add_option("--keytab", opts->keytab, "Keytab with the HTTP/ and HOST/ service keys");
+    sub->add_option("--cert", opts->cert, "TLS: server certificate (PEM, with its chain)");
+    sub->add_option("--key", opts->key, "TLS: server private key (PEM)");
+    sub->add_option("--ca", opts->ca, "TLS: CA bundle issuing client certificates (repeatable)");
+    sub->add_option("--crl", opts->crl, "TLS: CRL file (PEM, repeatable)");
+    sub->add_option("--hostname", opts->hostname, "Public host name advertised to sources");
+    sub->add_option("--db", opts->db, "State store URL (default sqlite:./var/wec.db)");
+    sub->add_option("--node-name", opts->node_name, "Node name written in JSON events");
+    sub->add_option("--log-level", opts->log_level, "debug, info, warn or error")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    sub->footer("Examples:\n"
+                "  wec serve --listen 127.0.0.1:5985 --auth kerberos --keytab wec.keytab \\\n"
+                "            --hostname wec.example.org --db sqlite:/var/lib/wec/wec.db\n"
+                "  wec serve --listen 127.0.0.1:5986 --auth tls --cert server.pem --key server.key \\\n"
+                "            --ca ca.pem --hostname wec.example.org\n"
+                "  wec serve --config /etc/wec/wec.toml\n"
+                "Windows GPO: Server=http://wec.example.org:5985/wsman/SubscriptionManager/WEC,Refresh=60");
+    sub->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
+}
+
+} // namespace wec::tool

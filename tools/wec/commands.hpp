@@ -1,0 +1,35 @@
+// Subcommand registration for the `wec` binary. Each subcommand lives in its own cmd_*.cpp file,
+// parses its options with CLI11 and calls into lib/. Nothing here does protocol work.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace wec::tool {
+
+// Stable exit codes (documented in docs/exit-codes.md; scripts rely on them).
+enum ExitCode : int {
+    kOk = 0,
+    kPartial = 1,      // finished, but some input could not be processed (e.g. undecryptable messages)
+    kUsage = 2,        // bad command line, unreadable or invalid input, or a subcommand not built yet
+    kRuntime = 3,      // an operation failed at run time (I/O, network, store)
+};
+
+// What a parsed subcommand will run once parsing has succeeded.
+using Action = std::function<int()>;
+
+// Each add_* registers one subcommand under `app`; when the subcommand is selected on the command
+// line its callback stores what to run in `action`.
+void add_serve(CLI::App& app, Action& action);
+void add_decode(CLI::App& app, Action& action);
+void add_replay(CLI::App& app, Action& action);
+void add_sub(CLI::App& app, Action& action);
+void add_sldc(CLI::App& app, Action& action);
+void add_status(CLI::App& app, Action& action);
+void add_pki(CLI::App& app, Action& action);
+void add_completion(CLI::App& app, Action& action);
+
+// Builds the whole command tree (used by main and by `wec completion`).
+void build_cli(CLI::App& app, Action& action);
+
+} // namespace wec::tool
