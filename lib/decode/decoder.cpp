@@ -1,0 +1,712 @@
+// Decoder: inputs -> HTTP messages (capture) -> per-connection Kerberos state -> Records.
+#include "decode/decode.hpp"
+#include "http/http.hpp"
+#include "pipeline/collector.hpp"
+#include "sldc/sldc.hpp"
+#include "text/text.hpp"
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <list>
+#include <map>
+#include <sys/stat.h>
+#include <unordered_map>
+#include <zlib.h>
+
+namespace wec::decode {
+
+std::string_view to_string(AuthStep step) {
+    switch (step) {
+    case AuthStep::None:
+        return "none";
+    case AuthStep::ApReq:
+        return "ap-req";
+    case AuthStep::ApRep:
+        return "ap-rep";
+    case AuthStep::Challenge:
+        return "challenge";
+    case AuthStep::Other:
+        return "other";
+    }
+    return "none";
+}
+
+std::string_view to_string(Encryption e) {
+    switch (e) {
+    case Encryption::None:
+        return "none";
+    case Encryption::Plain:
+        return "plain";
+    case Encryption::Decrypted:
+        return "decrypted";
+    case Encryption::Undecryptable:
+        return "undecryptable";
+    }
+    return "none";
+}
+
+bool Record::failed() const {
+    return encryption == Encryption::Undecryptable || truncated || !errors.empty() ||
+           !auth_error.empty();
+}
+
+std::string_view Record::action() const {
+    return message ? wsman::to_string(message->action) : std::string_view{};
+}
+
+namespace {
+
+constexpr std::size_t kMaxPendingRequests = 256; // per connection (pipelining depth)
+constexpr std::size_t kMaxSubscriptions = 65536;
+constexpr std::size_t kHeadBytes = 512;
+
+std::vector<std::uint8_t> base64_decode(std::string_view in, bool& ok) {
+    static constexpr auto table = [] {
+        std::array<std::int8_t, 256> t{};
+        for (auto& v : t)
+            v = -1;
+        const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (int i = 0; i < 64; ++i)
+            t[static_cast<unsigned char>(a[i])] = static_cast<std::int8_t>(i);
+        return t;
+    }();
+    std::vector<std::uint8_t> out;
+    out.reserve(in.size() * 3 / 4);
+    std::uint32_t acc = 0;
+    int bits = 0;
+    ok = true;
+    for (char ch : in) {
+        if (ch == '=' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
+        int v = table[static_cast<unsigned char>(ch)];
+        if (v < 0) {
+            ok = false;
+            return {};
+        }
+        acc = (acc << 6) | static_cast<std::uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<std::uint8_t>(acc >> bits));
+        }
+    }
+    return out;
+}
+
+// "Kerberos <b64>" -> scheme, token.
+std::pair<std::string_view, std::string_view> split_auth(std::string_view value) {
+    value = http::trim(value);
+    auto sp = value.find_first_of(" \t");
+    if (sp == std::string_view::npos) return {value, {}};
+    return {value.substr(0, sp), http::trim(value.substr(sp + 1))};
+}
+
+bool is_gss_scheme(std::string_view scheme) {
+    return http::iequals(scheme, "Kerberos") || http::iequals(scheme, "Negotiate");
+}
+
+std::string strip_uuid_prefix(std::string_view v) {
+    v = http::trim(v);
+    if (v.size() >= 5 && http::iequals(v.substr(0, 5), "uuid:")) v.remove_prefix(5);
+    return std::string(v);
+}
+
+// The path of an absolute URL ("http://host:5985/wsman/x" -> "/wsman/x").
+std::string_view url_path(std::string_view url) {
+    auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) return url;
+    auto slash = url.find('/', scheme + 3);
+    return slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
+}
+
+struct PendingRequest {
+    std::uint64_t index = 0;
+    std::string target;
+    std::string subscription_uuid;
+};
+
+struct Connection {
+    std::uint64_t id = 0;
+    capture::TimeNs last_time = 0;
+    std::optional<krb::SessionKeys> keys;
+    std::string failure_reason, failure; // why the last AP-REQ / AP-REP could not be used
+    std::string client, service, enctype;
+    std::optional<std::uint32_t> kvno;
+    std::list<PendingRequest> pending;
+    std::list<std::uint64_t>::iterator lru;
+};
+
+// A FILE* that first returns bytes already read from `inner` (peeking at standard input), then
+// the rest of `inner`; optionally gunzipped on the fly (gzip members, concatenated or not).
+class PeekStream {
+public:
+    PeekStream(std::vector<std::uint8_t> head, std::FILE* inner, bool gunzip)
+        : head_(std::move(head)), inner_(inner), gunzip_(gunzip) {
+        if (gunzip_ && inflateInit2(&z_, 15 + 32) != Z_OK) throw InputError("zlib init failed");
+    }
+    ~PeekStream() {
+        if (gunzip_) inflateEnd(&z_);
+        if (inner_ != stdin) std::fclose(inner_);
+    }
+    PeekStream(const PeekStream&) = delete;
+    PeekStream& operator=(const PeekStream&) = delete;
+
+    // Opens a FILE* owning this stream (deleted by fclose).
+    static std::FILE* open(std::unique_ptr<PeekStream> s) {
+        cookie_io_functions_t io{};
+        io.read = [](void* c, char* buf, size_t size) -> ssize_t {
+            return static_cast<PeekStream*>(c)->read(buf, size);
+        };
+        io.close = [](void* c) -> int {
+            std::unique_ptr<PeekStream> owned(static_cast<PeekStream*>(c));
+            return 0;
+        };
+        std::FILE* f = fopencookie(s.get(), "rb", io);
+        if (f != nullptr) (void)s.release();
+        return f;
+    }
+
+private:
+    ssize_t raw(char* buf, std::size_t size) {
+        if (pos_ < head_.size()) {
+            std::size_t n = std::min(size, head_.size() - pos_);
+            std::memcpy(buf, head_.data() + pos_, n);
+            pos_ += n;
+            return static_cast<ssize_t>(n);
+        }
+        std::size_t n = std::fread(buf, 1, size, inner_);
+        if (n == 0 && std::ferror(inner_)) return -1;
+        return static_cast<ssize_t>(n);
+    }
+
+    ssize_t read(char* buf, std::size_t size) {
+        if (!gunzip_) return raw(buf, size);
+        z_.next_out = reinterpret_cast<Bytef*>(buf);
+        z_.avail_out = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+        while (z_.avail_out > 0 && !done_) {
+            if (z_.avail_in == 0) {
+                ssize_t n = raw(reinterpret_cast<char*>(in_.data()), in_.size());
+                if (n < 0) return -1;
+                if (n == 0) break; // end of input (a cut gzip file ends the capture)
+                z_.next_in = in_.data();
+                z_.avail_in = static_cast<uInt>(n);
+            }
+            int rc = inflate(&z_, Z_NO_FLUSH);
+            if (rc == Z_STREAM_END) {
+                // Another gzip member may follow.
+                if (z_.avail_in == 0) {
+                    ssize_t n = raw(reinterpret_cast<char*>(in_.data()), in_.size());
+                    if (n <= 0) {
+                        done_ = true;
+                        break;
+                    }
+                    z_.next_in = in_.data();
+                    z_.avail_in = static_cast<uInt>(n);
+                }
+                inflateReset(&z_);
+            } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+                done_ = true; // corrupt data: end of the capture
+            } else if (rc == Z_BUF_ERROR && z_.avail_in > 0) {
+                done_ = true;
+            }
+        }
+        return static_cast<ssize_t>(size - z_.avail_out);
+    }
+
+    std::vector<std::uint8_t> head_;
+    std::size_t pos_ = 0;
+    std::FILE* inner_;
+    bool gunzip_;
+    bool done_ = false;
+    z_stream z_{};
+    std::array<std::uint8_t, 65536> in_{};
+};
+
+} // namespace
+
+struct Decoder::Impl {
+    const krb::KeySet& keys;
+    Sink& sink;
+    Options options;
+    Stats stats;
+
+    std::uint64_t id_base = 0, max_local_id = 0;
+    std::unordered_map<std::uint64_t, Connection> connections;
+    std::list<std::uint64_t> lru; // least recently active first
+    std::map<std::string, SubscriptionInfo> subscriptions;
+
+    std::vector<std::uint8_t> decompressed, plaintext; // reused buffers
+
+    Impl(const krb::KeySet& k, Sink& s, Options o) : keys(k), sink(s), options(std::move(o)) {}
+
+    Connection& connection(std::uint64_t id, capture::TimeNs now) {
+        // Forget connections idle for longer than the capture layer keeps them.
+        while (!lru.empty()) {
+            auto& oldest = connections.at(lru.front());
+            if (oldest.id == id || now - oldest.last_time <= options.limits.idle_timeout) break;
+            connections.erase(lru.front());
+            lru.pop_front();
+        }
+        auto [it, inserted] = connections.try_emplace(id);
+        Connection& c = it->second;
+        if (inserted) {
+            ++stats.connections;
+            c.id = id;
+            c.lru = lru.insert(lru.end(), id);
+            if (connections.size() > options.limits.max_connections) {
+                connections.erase(lru.front());
+                lru.pop_front();
+            }
+        } else {
+            lru.splice(lru.end(), lru, c.lru);
+        }
+        c.last_time = now;
+        return c;
+    }
+
+    void note_subscriptions(const wsman::Message& m) {
+        if (!m.enumerate_response) return;
+        for (const auto& s : m.enumerate_response->subscriptions) {
+            auto uuid = pipeline::subscription_from_path(url_path(s.notify_to));
+            if (uuid.empty()) continue;
+            if (subscriptions.size() >= kMaxSubscriptions && !subscriptions.count(uuid)) continue;
+            auto& info = subscriptions[uuid];
+            info.uuid = uuid;
+            info.name = s.name;
+            info.version = strip_uuid_prefix(s.version.empty() ? s.identifier : s.version);
+        }
+    }
+
+    void authenticate(const capture::HttpMessage& m, Connection& c, Record& r) {
+        if (m.is_request) {
+            auto value = m.header("Authorization");
+            if (!value) return;
+            auto [scheme, token64] = split_auth(*value);
+            r.auth_scheme = std::string(scheme);
+            if (!is_gss_scheme(scheme) || token64.empty()) {
+                r.auth_step = AuthStep::Other;
+                return;
+            }
+            r.auth_step = AuthStep::ApReq;
+            bool ok = false;
+            auto token = base64_decode(token64, ok);
+            c.keys.reset();
+            c.client.clear();
+            if (!ok || token.empty()) {
+                c.failure_reason = krb::reason_name(krb::Reason::Malformed);
+                c.failure = "the Authorization token is not base64";
+            } else {
+                try {
+                    c.keys = krb::SessionKeys::from_ap_req(token, keys);
+                    c.failure_reason.clear();
+                    c.failure.clear();
+                    c.client = c.keys->client().to_string();
+                    c.service = c.keys->service().to_string();
+                    c.enctype = krb::enctype_name(c.keys->ticket_enctype());
+                    c.kvno = c.keys->ticket_kvno();
+                } catch (const krb::DecryptError& e) {
+                    c.failure_reason = krb::reason_name(e.reason());
+                    c.failure = e.what();
+                    try {
+                        auto info = krb::parse_ap_req(token);
+                        c.service = info.service.to_string();
+                        c.enctype = krb::enctype_name(info.ticket_enctype);
+                        c.kvno = info.ticket_kvno;
+                    } catch (const wec::Error&) {
+                    }
+                }
+            }
+            r.auth_reason = c.failure_reason;
+            r.auth_error = c.failure;
+            return;
+        }
+        for (const auto& h : m.headers) {
+            if (!http::iequals(h.name, "WWW-Authenticate")) continue;
+            auto [scheme, token64] = split_auth(h.value);
+            if (!is_gss_scheme(scheme)) {
+                if (r.auth_step == AuthStep::None) r.auth_step = AuthStep::Other;
+                continue;
+            }
+            r.auth_scheme = std::string(scheme);
+            if (token64.empty()) {
+                if (r.auth_step != AuthStep::ApRep) r.auth_step = AuthStep::Challenge;
+                continue;
+            }
+            r.auth_step = AuthStep::ApRep;
+            bool ok = false;
+            auto token = base64_decode(token64, ok);
+            if (!c.keys) {
+                if (c.failure.empty()) {
+                    r.auth_reason = krb::reason_name(krb::Reason::NoSession);
+                    r.auth_error = "AP-REP without a decrypted AP-REQ on this connection";
+                }
+                continue; // the AP-REQ's failure is reported there (and on every body)
+            }
+            if (!ok) {
+                r.auth_reason = krb::reason_name(krb::Reason::Malformed);
+                r.auth_error = "the WWW-Authenticate token is not base64";
+                continue;
+            }
+            try {
+                c.keys->accept_ap_rep(token);
+            } catch (const krb::DecryptError& e) {
+                r.auth_reason = krb::reason_name(e.reason());
+                r.auth_error = e.what();
+                c.failure_reason = r.auth_reason;
+                c.failure = std::string("AP-REP: ") + e.what();
+            }
+        }
+    }
+
+    // Fills content/soap/message from a cleartext body.
+    void decode_content(Record& r, std::span<const std::uint8_t> clear, std::string_view encoding) {
+        std::span<const std::uint8_t> content = clear;
+        r.compressed_bytes = clear.size();
+        if (!encoding.empty() && http::iequals(http::trim(encoding), "SLDC") && !clear.empty()) {
+            decompressed.clear();
+            try {
+                sldc::decompress(clear, decompressed, options.max_body_bytes);
+                content = decompressed;
+                r.decompressed = true;
+            } catch (const sldc::Error& e) {
+                // Windows announces SLDC even for bodies it did not compress: take those as is.
+                if (e.code() == sldc::ErrorCode::OutputLimit)
+                    r.errors.push_back("SLDC body larger than " +
+                                       std::to_string(options.max_body_bytes) +
+                                       " bytes once decompressed");
+            }
+        }
+        r.content = content;
+        if (content.empty()) return;
+        std::string charset;
+        if (!r.content_type.empty()) {
+            try {
+                auto media = http::parse_media_type(r.content_type); // keeps charset() alive
+                if (auto cs = media.charset()) charset = std::string(*cs);
+            } catch (const http::FramingError&) {
+            }
+        }
+        auto decoded = text::decode_body(content, charset, r.soap);
+        r.text_encoding = std::string(text::to_string(decoded.encoding));
+        if (!options.parse_soap) return;
+        std::string_view s = r.soap;
+        auto first = s.find_first_not_of(" \t\r\n");
+        bool soap_type = r.content_type.find("soap") != std::string::npos ||
+                         r.content_type.find("xml") != std::string::npos;
+        if (first == std::string_view::npos || (s[first] != '<' && !soap_type)) return;
+        try {
+            r.message = wsman::parse(r.soap);
+        } catch (const wsman::ParseError& e) {
+            r.errors.push_back(std::string("malformed SOAP: ") + e.what());
+        }
+    }
+
+    void on_message(const capture::HttpMessage& m) {
+        std::uint64_t id = id_base + m.connection_id;
+        max_local_id = std::max(max_local_id, m.connection_id);
+        Connection& c = connection(id, m.last_time);
+
+        Record r;
+        r.input = current_input;
+        r.connection = id;
+        r.index = m.index;
+        r.is_request = m.is_request;
+        r.tuple = m.tuple;
+        r.time = m.first_time;
+        r.last_time = m.last_time;
+        r.start_line = std::string(m.start_line);
+        r.method = std::string(m.method);
+        r.target = std::string(m.target);
+        r.status = m.status;
+        r.request_index = m.request_index;
+        r.headers.reserve(m.headers.size());
+        for (const auto& h : m.headers)
+            r.headers.emplace_back(h.name, h.value);
+        r.after_gap = m.after_gap;
+        r.truncated = m.truncated;
+        r.body_bytes = m.body.size();
+        if (m.truncated) r.errors.push_back("message cut by the end of the capture");
+
+        authenticate(m, c, r);
+        r.client = c.client;
+        r.service = c.service;
+        r.ticket_enctype = c.enctype;
+        r.kvno = c.kvno;
+
+        // Which subscription: the request target, or the target of the request answered.
+        if (m.is_request) {
+            r.subscription.uuid = pipeline::subscription_from_path(m.target);
+            if (c.pending.size() >= kMaxPendingRequests) c.pending.pop_front();
+            c.pending.push_back({m.index, r.target, r.subscription.uuid});
+        } else if (m.request_index) {
+            for (auto it = c.pending.begin(); it != c.pending.end(); ++it) {
+                if (it->index != *m.request_index) continue;
+                r.subscription.uuid = it->subscription_uuid;
+                if (m.status >= 200) c.pending.erase(c.pending.begin(), std::next(it));
+                break;
+            }
+        }
+
+        std::string content_type(m.header("Content-Type").value_or(""));
+        std::string_view encoding = m.header("Content-Encoding").value_or("");
+        if (m.body.empty()) {
+            r.encryption = Encryption::None;
+            r.content_encoding = std::string(encoding);
+        } else if (http::is_multipart_encrypted(content_type)) {
+            r.content_encoding = std::string(encoding);
+            unwrap(m, c, r, content_type, encoding);
+        } else {
+            r.encryption = Encryption::Plain;
+            r.content_type = content_type;
+            r.content_encoding = std::string(encoding);
+            decode_content(r, m.body, encoding);
+        }
+
+        finish_record(r);
+    }
+
+    void unwrap(const capture::HttpMessage& m, Connection& c, Record& r,
+                const std::string& content_type, std::string_view encoding) {
+        http::EncryptedPart part;
+        try {
+            part = http::parse_encrypted(m.body, content_type);
+        } catch (const http::FramingError& e) {
+            r.encryption = Encryption::Undecryptable;
+            r.reason = krb::reason_name(krb::Reason::Malformed);
+            r.reason_message = std::string("multipart/encrypted framing: ") + e.what();
+            return;
+        }
+        r.protocol = part.protocol;
+        r.mime_tab = part.tab_before_headers;
+        r.content_type = part.original_type;
+        if (!c.keys) {
+            r.encryption = Encryption::Undecryptable;
+            if (!c.failure.empty()) {
+                r.reason = c.failure_reason;
+                r.reason_message = "the connection's AP-REQ could not be used: " + c.failure;
+            } else {
+                r.reason = krb::reason_name(krb::Reason::NoSession);
+                r.reason_message = "no AP-REQ seen on this connection (the capture starts after "
+                                   "its authentication)";
+            }
+            return;
+        }
+        try {
+            auto u =
+                c.keys->unwrap(m.is_request ? krb::Direction::Initiator : krb::Direction::Acceptor,
+                               part.header, part.ciphertext);
+            plaintext = std::move(u.plaintext);
+        } catch (const krb::DecryptError& e) {
+            r.encryption = Encryption::Undecryptable;
+            r.reason = krb::reason_name(e.reason());
+            r.reason_message = e.what();
+            if (e.reason() == krb::Reason::NoSession && !c.failure.empty())
+                r.reason_message += " (" + c.failure + ")";
+            return;
+        }
+        r.encryption = Encryption::Decrypted;
+        if (part.length != plaintext.size())
+            r.errors.push_back("OriginalContent Length=" + std::to_string(part.length) + " but " +
+                               std::to_string(plaintext.size()) + " bytes decrypted");
+        decode_content(r, plaintext, encoding);
+    }
+
+    void finish_record(Record& r) {
+        if (r.message) {
+            note_subscriptions(*r.message);
+            if (!r.subscription.uuid.empty()) {
+                auto it = subscriptions.find(r.subscription.uuid);
+                if (it != subscriptions.end()) {
+                    r.subscription.name = it->second.name;
+                    r.subscription.version = it->second.version;
+                }
+                if (r.subscription.version.empty() && !r.message->identifier.empty())
+                    r.subscription.version = strip_uuid_prefix(r.message->identifier);
+            }
+        } else if (!r.subscription.uuid.empty()) {
+            auto it = subscriptions.find(r.subscription.uuid);
+            if (it != subscriptions.end()) r.subscription = it->second;
+        }
+
+        ++stats.messages;
+        ++(r.is_request ? stats.requests : stats.responses);
+        switch (r.encryption) {
+        case Encryption::Plain:
+            ++stats.plain;
+            break;
+        case Encryption::Decrypted:
+            ++stats.decrypted;
+            break;
+        case Encryption::Undecryptable:
+            ++stats.undecryptable;
+            break;
+        case Encryption::None:
+            break;
+        }
+        if (r.failed()) ++stats.failed;
+        if (r.is_request && r.message && r.message->action == wsman::Action::Events)
+            stats.events += r.message->events.size();
+        sink.on_record(r);
+    }
+
+    // --- inputs ---------------------------------------------------------------------------
+
+    std::string current_input;
+    std::uint64_t total_bytes = 0, last_progress = 0;
+    capture::CaptureReader* reader = nullptr;
+
+    void progress() {
+        if (reader == nullptr) return;
+        auto done = reader->bytes_read();
+        if (done - last_progress < (1u << 20)) return;
+        last_progress = done;
+        sink.on_progress(done, total_bytes);
+    }
+
+    void decode_capture(capture::CaptureReader& rd) {
+        reader = &rd;
+        last_progress = 0;
+        max_local_id = 0;
+        capture::Callbacks cb;
+        cb.on_message = [this](const capture::HttpMessage& m) {
+            on_message(m);
+            progress();
+        };
+        auto note = [this](const capture::Note& n) {
+            if (n.kind == capture::NoteKind::Gap) {
+                ++stats.gaps;
+                stats.gap_bytes += n.bytes;
+            } else if (n.kind == capture::NoteKind::Error) {
+                ++stats.errors;
+            }
+            capture::Note copy = n;
+            if (copy.connection_id != 0) copy.connection_id += id_base;
+            sink.on_note(current_input, copy);
+            progress();
+        };
+        cb.on_gap = note;
+        cb.on_error = note;
+        auto st = capture::extract_http(rd, cb, options.limits);
+        reader = nullptr;
+        stats.capture_bytes += st.capture_bytes;
+        stats.packets += st.packets;
+        sink.on_progress(st.capture_bytes, total_bytes);
+        // Connection ids of the next input continue after this one's.
+        id_base += std::max<std::uint64_t>(max_local_id, st.connections);
+        connections.clear();
+        lru.clear();
+    }
+
+    void decode_body(std::span<const std::uint8_t> data, capture::FileKind kind) {
+        Record r;
+        r.input = current_input;
+        r.from_capture = false;
+        r.body_bytes = data.size();
+        if (kind == capture::FileKind::MultipartEncrypted) {
+            r.encryption = Encryption::Undecryptable;
+            std::string_view s(reinterpret_cast<const char*>(data.data()),
+                               std::min<std::size_t>(data.size(), 4096));
+            r.protocol =
+                std::string(s.find("SPNEGO") != std::string_view::npos ? http::kSpnegoProtocol
+                                                                       : http::kKerberosProtocol);
+            r.reason = krb::reason_name(krb::Reason::NoSession);
+            r.reason_message = "a lone multipart/encrypted body cannot be decrypted: the keys come "
+                               "from the AP-REQ/AP-REP of its connection; decode the capture "
+                               "with --keytab instead";
+        } else {
+            r.encryption = Encryption::Plain;
+            if (kind == capture::FileKind::Sldc) r.content_encoding = "SLDC";
+            decode_content(r, data, r.content_encoding);
+            if (kind == capture::FileKind::Sldc && !r.decompressed)
+                r.errors.push_back("not a valid SLDC record");
+        }
+        finish_record(r);
+    }
+
+    // `path` is empty for streams (stdin, memory): they are read through `file` only.
+    void decode_file(std::FILE* file, const std::string& name, const std::string& path,
+                     std::uint64_t size) {
+        // Peek at the first bytes to tell a capture from a body.
+        std::vector<std::uint8_t> head(kHeadBytes);
+        std::size_t n = std::fread(head.data(), 1, head.size(), file);
+        head.resize(n);
+        if (n == 0 && std::ferror(file)) {
+            std::fclose(file);
+            throw InputError(name + ": read error: " + std::strerror(errno));
+        }
+        auto kind = capture::detect_file_kind(head);
+        ++stats.inputs;
+        current_input = name;
+        total_bytes = size;
+        if (kind == capture::FileKind::Pcap || kind == capture::FileKind::Pcapng ||
+            kind == capture::FileKind::Gzip) {
+            if (kind == capture::FileKind::Gzip) total_bytes = 0; // progress in unpacked bytes
+            std::FILE* joined = nullptr;
+            if (path.empty()) {
+                joined = PeekStream::open(std::make_unique<PeekStream>(
+                    std::move(head), file, kind == capture::FileKind::Gzip));
+                if (joined == nullptr) throw InputError(name + ": cannot open");
+            } else {
+                std::fclose(file); // libpcap / zlib read the file by its name
+            }
+            try {
+                auto rd = joined != nullptr ? capture::CaptureReader::from_file(joined, name)
+                                            : capture::CaptureReader::open(path);
+                decode_capture(rd);
+            } catch (const capture::CaptureError& e) {
+                throw InputError(e.what());
+            }
+            return;
+        }
+        // A body: read the rest (bounded).
+        std::vector<std::uint8_t> data = std::move(head);
+        std::uint8_t buf[65536];
+        for (;;) {
+            std::size_t got = std::fread(buf, 1, sizeof buf, file);
+            if (got == 0) break;
+            data.insert(data.end(), buf, buf + got);
+            if (data.size() > options.max_body_bytes) {
+                if (file != stdin) std::fclose(file);
+                throw InputError(name + ": larger than " + std::to_string(options.max_body_bytes) +
+                                 " bytes and not a capture");
+            }
+        }
+        if (file != stdin) std::fclose(file);
+        if (kind == capture::FileKind::Unknown)
+            throw InputError(name + ": neither a pcap/pcapng capture nor a WS-Management body "
+                                    "(SOAP in UTF-8/UTF-16, SLDC, multipart/encrypted)");
+        decode_body(data, kind);
+    }
+};
+
+Decoder::Decoder(const krb::KeySet& keys, Sink& sink, Options options)
+    : impl_(std::make_unique<Impl>(keys, sink, std::move(options))) {}
+Decoder::~Decoder() = default;
+
+const Stats& Decoder::stats() const {
+    return impl_->stats;
+}
+
+void Decoder::decode(const std::string& path) {
+    if (path == "-") {
+        impl_->decode_file(stdin, "-", {}, 0);
+        return;
+    }
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": " + std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a directory");
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) throw InputError(path + ": " + std::strerror(errno));
+    impl_->decode_file(f, path, path, static_cast<std::uint64_t>(st.st_size));
+}
+
+void Decoder::decode_memory(std::span<const std::uint8_t> data, const std::string& name) {
+    if (data.empty()) throw InputError(name + ": empty input");
+    std::vector<std::uint8_t> copy(data.begin(), data.end());
+    std::FILE* f = fmemopen(copy.data(), copy.size(), "rb");
+    if (f == nullptr) throw InputError(name + ": cannot open memory stream");
+    impl_->decode_file(f, name, {}, copy.size());
+}
+
+} // namespace wec::decode

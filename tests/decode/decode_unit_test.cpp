@@ -1,0 +1,164 @@
+// wec::decode as a library, on synthesized captures (pcap_writer): plain SOAP over HTTP, a
+// multipart body without its authentication, gaps, lone bodies, the JSON schema.
+#include "decode/decode.hpp"
+#include "pcap_writer.hpp"
+#include "support/process.hpp"
+
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace {
+
+using namespace wec::test;
+namespace dec = wec::decode;
+
+std::string slurp(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+struct Collect : dec::Sink {
+    std::vector<std::string> json;
+    std::vector<std::string> actions;
+    std::vector<std::string> encryption, reasons;
+    std::vector<bool> after_gap;
+    std::string events;
+    int notes = 0;
+    void on_record(const dec::Record& r) override {
+        std::string j;
+        dec::format_json(r, j);
+        json.push_back(j);
+        actions.emplace_back(r.action());
+        encryption.emplace_back(dec::to_string(r.encryption));
+        reasons.push_back(r.reason);
+        after_gap.push_back(r.after_gap);
+        dec::append_events(r, dec::EventFormat::Json, events);
+    }
+    void on_note(const std::string&, const wec::capture::Note&) override { ++notes; }
+};
+
+std::string post(const std::string& target, const std::string& headers, const std::string& body) {
+    return "POST " + target + " HTTP/1.1\r\nHost: srv:5985\r\n" + headers +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+TEST(DecodeUnit, PlainSoapOverHttp) {
+    wec::testing::TempDir t;
+    auto events = slurp(std::string(WEC_TEST_DATA) + "/sldc/events.utf16");
+    auto heartbeat = slurp(std::string(WEC_TEST_DATA) + "/sldc/heartbeat.sldc");
+    Conversation c(50000, 5985);
+    c.handshake();
+    c.send(true, to_bytes(post("/wsman/subscriptions/b6bdbb59-fb07-4ee5-841f-ebec9d67cdd4",
+                               "Content-Type: application/soap+xml;charset=UTF-16\r\n"
+                               "Content-Encoding: SLDC\r\n",
+                               heartbeat)));
+    c.send(false, to_bytes("HTTP/1.1 204 \r\nContent-Length: 0\r\n\r\n"));
+    c.send(true, to_bytes(post("/wsman/subscriptions/b6bdbb59-fb07-4ee5-841f-ebec9d67cdd4",
+                               "Content-Type: application/soap+xml;charset=UTF-16\r\n", events)));
+    c.send(false, to_bytes("HTTP/1.1 204 \r\nContent-Length: 0\r\n\r\n"));
+    c.close();
+    auto path = (t.path() / "plain.pcap").string();
+    write_conversation(path, Link::Ethernet, c, c.segs);
+
+    wec::krb::KeySet keys;
+    Collect sink;
+    dec::Decoder d(keys, sink);
+    d.decode(path);
+    ASSERT_EQ(sink.json.size(), 4u);
+    EXPECT_EQ(sink.actions[0], "Heartbeat");
+    EXPECT_EQ(sink.actions[2], "Events");
+    EXPECT_EQ(sink.encryption[0], "plain");
+    EXPECT_EQ(sink.encryption[1], "none");
+    EXPECT_EQ(d.stats().events, 21u);
+    EXPECT_EQ(d.stats().connections, 1u);
+    EXPECT_EQ(d.stats().failed, 0u);
+
+    auto r = nlohmann::json::parse(sink.json[2]);
+    EXPECT_EQ(r["v"], dec::kSchemaVersion);
+    EXPECT_EQ(r["client"], "10.0.0.1:50000");
+    EXPECT_EQ(r["server"], "10.0.0.2:5985");
+    EXPECT_EQ(r["direction"], "request");
+    EXPECT_EQ(r["method"], "POST");
+    EXPECT_EQ(r["subscription"]["uuid"], "B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4");
+    // No EnumerateResponse seen: the version comes from the e:Identifier.
+    EXPECT_EQ(r["subscription"]["version"], "219C5353-5F3D-4CD7-A644-F6B69E57C1C1");
+    EXPECT_EQ(r["events"], 21);
+    EXPECT_EQ(r["time"], "2023-11-14T22:13:20.000008+00:00");
+    auto resp = nlohmann::json::parse(sink.json[3]);
+    EXPECT_EQ(resp["status"], 204);
+    EXPECT_EQ(resp["request_index"], 1);
+    EXPECT_EQ(resp["client"], "10.0.0.1:50000");
+    EXPECT_EQ(resp["subscription"]["uuid"], "B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4");
+
+    // 21 events with the metadata of the request.
+    std::stringstream ss(sink.events);
+    int n = 0;
+    for (std::string line; std::getline(ss, line); ++n) {
+        auto e = nlohmann::json::parse(line);
+        EXPECT_EQ(e["OpenWEC"]["IpAddress"], "10.0.0.1");
+        EXPECT_EQ(e["OpenWEC"]["Subscription"]["Uuid"], "B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4");
+    }
+    EXPECT_EQ(n, 21);
+}
+
+TEST(DecodeUnit, EncryptedWithoutAuthenticationAndGaps) {
+    wec::testing::TempDir t;
+    std::string body = "--Encrypted Boundary\r\nContent-Type: "
+                       "application/HTTP-Kerberos-session-encrypted\r\nOriginalContent: "
+                       "type=application/soap+xml;charset=UTF-16;Length=20\r\n--Encrypted "
+                       "Boundary\r\nContent-Type: application/octet-stream\r\n" +
+                       std::string("\x3c\0\0\0", 4) + std::string(60 + 20, 'z') +
+                       "--Encrypted Boundary--\r\n";
+    std::string ct = "Content-Type: multipart/encrypted;protocol=\"application/"
+                     "HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"\r\n";
+    Conversation c(50001, 5985);
+    c.handshake();
+    c.send(true, to_bytes(post("/wsman", ct, body)));
+    c.send(false, to_bytes("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n"));
+    c.send(true, to_bytes(post("/wsman", ct, body)), 100);
+    c.send(true, to_bytes(post("/wsman", ct, body)));
+    c.close();
+    // Drop the second data segment of the second request: a gap.
+    std::vector<Seg> segs;
+    int data_segments = 0;
+    for (const auto& s : c.segs) {
+        if (s.from_client && !s.payload.empty() && ++data_segments == 3) continue;
+        segs.push_back(s);
+    }
+    auto path = (t.path() / "enc.pcap").string();
+    write_conversation(path, Link::Sll2, c, segs);
+
+    wec::krb::KeySet keys;
+    Collect sink;
+    dec::Decoder d(keys, sink);
+    d.decode(path);
+    ASSERT_GE(sink.json.size(), 3u);
+    EXPECT_EQ(sink.encryption[0], "undecryptable");
+    EXPECT_EQ(sink.reasons[0], "no-session");
+    EXPECT_TRUE(sink.after_gap.back());
+    EXPECT_EQ(d.stats().gaps, 1u);
+    EXPECT_GE(d.stats().failed, 2u);
+    EXPECT_GE(sink.notes, 1);
+}
+
+TEST(DecodeUnit, MemoryInputAndExportNames) {
+    auto hb = slurp(std::string(WEC_TEST_DATA) + "/sldc/heartbeat.sldc");
+    wec::krb::KeySet keys;
+    struct Names : dec::Sink {
+        std::vector<std::string> names;
+        void on_record(const dec::Record& r) override { names.push_back(dec::export_name(r)); }
+    } sink;
+    dec::Decoder d(keys, sink);
+    d.decode_memory({reinterpret_cast<const std::uint8_t*>(hb.data()), hb.size()}, "hb.sldc");
+    ASSERT_EQ(sink.names.size(), 1u);
+    EXPECT_EQ(sink.names[0], "hb.sldc-Heartbeat.xml");
+    EXPECT_THROW(d.decode_memory({reinterpret_cast<const std::uint8_t*>("garbage!"), 8}, "g"),
+                 dec::InputError);
+    EXPECT_THROW(d.decode("/nonexistent/file.pcap"), dec::InputError);
+}
+
+} // namespace
