@@ -4,6 +4,10 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
+# ccache hits across checkouts in different directories (CI clones afresh each time).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 .PHONY: all deps configure build run test unit fuzz-smoke bench install completions format clean asan
 
 all: build
