@@ -3,11 +3,13 @@
 // Every copy pointer costs the same 10 displacement bits wherever its source lies, so the cost of a
 // match depends only on its length bucket: 13 bits for 2-3 bytes, 15 for 4-7, 17 for 8-15, 19 for
 // 16-31 and 23 for 32-271; a literal costs 9. Any prefix of a match is itself a match from the
-// same source, so knowing the longest match at each position is enough. A forward pass finds it
-// (hash chains on 4-byte keys over the 1024-byte window, depth-limited, plus the most recent
-// occurrence of the leading 3 and 2 bytes for short matches); a backward dynamic programme picks
-// the cheapest parse over every length 2..longest (range minima per length bucket); a forward pass
-// emits it.
+// same source, so knowing the longest match at each position is enough. A forward pass finds it:
+// hash chains on 4-byte keys over the window (depth-limited), the most recent occurrence of the
+// leading 2 bytes for short matches, and the previous position's match one byte shorter, which
+// alone is used where it is long (no search inside long matches). A backward dynamic programme
+// picks the cheapest parse, trying per position only the top length of each bucket below the
+// longest, and the longest (see parse()); a forward pass emits it. Copies reach back at most 1023
+// bytes.
 #include "sldc/format.hpp"
 #include "sldc/sldc.hpp"
 
@@ -15,6 +17,7 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#include <limits>
 #include <string>
 
 namespace wec::sldc {
@@ -22,26 +25,22 @@ namespace {
 
 using namespace detail;
 
-constexpr unsigned kHash4Bits = 13;
-constexpr unsigned kHash3Bits = 12;
+constexpr unsigned kHash4Bits = 12;
 constexpr unsigned kHash2Bits = 12;
 constexpr unsigned kChainDepth = 16; // candidates examined per position
-constexpr unsigned kNiceLength = 96; // stop searching once a match is this long
-constexpr unsigned kSkipLength = 96; // after a match this long, follow it instead of searching
+constexpr unsigned kNiceLength = 64; // stop searching once a match is this long
+constexpr unsigned kSkipLength = 6;  // a carried-over match this long is not searched past
+// Copies reach at most 1023 bytes back: distance 1024 (the byte about to be overwritten) decodes
+// per ECMA-321 but is not known to be accepted by Windows.
+constexpr std::uint32_t kMaxDistance = kHistorySize - 1;
+constexpr std::uint32_t kBaseStart = kHistorySize; // see Compressor::State::base
 
-inline std::uint32_t hash3(const std::uint8_t* p) {
-    const std::uint32_t v = p[0] | (p[1] << 8) | (p[2] << 16);
-    return (v * 2654435761u) >> (32 - kHash3Bits);
-}
-
-inline std::uint32_t hash4(const std::uint8_t* p) {
-    std::uint32_t v;
-    std::memcpy(&v, p, sizeof v);
+// Hashes of the first 4 and 2 bytes at a position, given as a little-endian integer.
+inline std::uint32_t hash4(std::uint32_t v) {
     return (v * 2654435761u) >> (32 - kHash4Bits);
 }
 
-inline std::uint32_t hash2(const std::uint8_t* p) {
-    const std::uint32_t v = p[0] | (p[1] << 8);
+inline std::uint32_t hash2(std::uint32_t v) {
     return (v * 2654435761u) >> (32 - kHash2Bits);
 }
 
@@ -71,6 +70,14 @@ constexpr unsigned match_cost(unsigned len) {
     return 1 + 12 + kDisplacementBits;
 }
 constexpr unsigned kLiteralCost = 9;
+// Copy cost indexed by length (0 and 1 are no copies).
+constexpr auto kLengthCost = [] {
+    std::array<std::uint8_t, kMaxMatch + 1> t{};
+    t[0] = t[1] = 0xFF;
+    for (unsigned len = kMinMatch; len <= kMaxMatch; ++len)
+        t[len] = static_cast<std::uint8_t>(match_cost(len));
+    return t;
+}();
 constexpr std::size_t kMaxInput = (std::size_t{1} << 31) - kHistorySize;
 
 // MSB-first bit writer into a buffer sized in advance.
@@ -116,17 +123,16 @@ private:
 } // namespace
 
 struct Compressor::State {
-    std::vector<std::int32_t> head4 = std::vector<std::int32_t>(std::size_t{1} << kHash4Bits);
-    std::vector<std::int32_t> head3 = std::vector<std::int32_t>(std::size_t{1} << kHash3Bits);
-    std::vector<std::int32_t> head2 = std::vector<std::int32_t>(std::size_t{1} << kHash2Bits);
-    std::array<std::int32_t, kHistorySize> prev{};
-    std::vector<std::uint16_t> length;   // longest match at each position (0 = none)
-    std::vector<std::uint16_t> distance; // how far back that match starts (1..1024)
-    // Range-minimum sparse table over the last kRing positions of the DP (see parse()).
-    static constexpr std::size_t kRing = 512;
-    static constexpr unsigned kLevels = 8; // spans up to 128 >= half the widest bucket
-    std::array<std::array<std::uint64_t, kLevels>, kRing> ring; // [position][level]
-    std::vector<std::uint16_t> choice;                          // 1 = literal, else match length
+    // Hash heads and chain links hold positions offset by `base`, which grows from call to call,
+    // so entries left by earlier calls fall below the window and the tables need no clearing.
+    std::vector<std::uint32_t> head4 = std::vector<std::uint32_t>(std::size_t{1} << kHash4Bits);
+    std::vector<std::uint32_t> head2 = std::vector<std::uint32_t>(std::size_t{1} << kHash2Bits);
+    std::array<std::uint32_t, kHistorySize> prev{};
+    std::uint32_t base = kBaseStart;
+    std::vector<std::uint16_t> length;   // longest match found at each position (< 2: none)
+    std::vector<std::uint16_t> distance; // how far back that match starts (1..kMaxDistance)
+    std::vector<std::uint32_t> cost;     // bits from each position to the end (backward DP)
+    std::vector<std::uint16_t> choice;   // 1 = literal, else match length
 
     void find_matches(const std::uint8_t* p, std::size_t n);
     void parse(std::size_t n);
@@ -134,134 +140,186 @@ struct Compressor::State {
 };
 
 void Compressor::State::find_matches(const std::uint8_t* p, std::size_t n) {
-    std::fill(head4.begin(), head4.end(), -1);
-    std::fill(head3.begin(), head3.end(), -1);
-    std::fill(head2.begin(), head2.end(), -1);
-    length.assign(n, 0);
-    distance.resize(n);
+    if (base > std::numeric_limits<std::uint32_t>::max() - kBaseStart - n) {
+        std::fill(head4.begin(), head4.end(), 0);
+        std::fill(head2.begin(), head2.end(), 0);
+        prev.fill(0);
+        base = kBaseStart;
+    }
+    length.resize(n + 1);
+    distance.resize(n + 1);
+    length[n] = 0;
+    if (n < 2) {
+        if (n == 1) length[0] = 0;
+        base += static_cast<std::uint32_t>(n) + kBaseStart;
+        return;
+    }
 
-    const auto end = static_cast<std::int32_t>(n);
-    for (std::int32_t i = 0; i + 1 < end; ++i) {
-        const auto max = static_cast<unsigned>(std::min<std::int32_t>(kMaxMatch, end - i));
-        const std::int32_t lowest = i - static_cast<std::int32_t>(kHistorySize);
-        unsigned best = 0;
-        std::int32_t best_pos = 0; // meaningful when best >= 2
+    const std::uint32_t b = base;
+    std::uint32_t* const h4 = head4.data();
+    std::uint32_t* const h2 = head2.data();
+    std::uint32_t* const links = prev.data();
+    std::uint16_t* const lens = length.data();
+    std::uint16_t* const dists = distance.data();
+    const auto end = static_cast<std::uint32_t>(n);
+    unsigned carry = 0; // the previous position's match, one byte shorter (0 = none)
+    std::uint32_t carry_dist = 0;
 
-        if (i > 0 && length[i - 1] >= kSkipLength) {
-            // Inside a long match: its tail, extended if possible, is (nearly always) the longest
-            // match here too. Extending keeps long runs at full 271-byte matches.
-            best_pos = i - distance[i - 1];
-            best = length[i - 1] - 1u;
-            while (best < max && p[best_pos + best] == p[i + best])
-                ++best;
-        } else if (max >= 4) {
-            // Chains link positions with the same 4-byte hash (2 characters of UTF-16 text).
-            std::int32_t cand = head4[hash4(p + i)];
-            unsigned depth = kChainDepth;
-            while (cand >= lowest && cand >= 0 && depth-- > 0) {
-                if (p[cand + best] == p[i + best]) {
-                    const unsigned len = match_length(p + cand, p + i, max);
-                    if (len > best) {
-                        best = len;
-                        best_pos = cand;
-                        if (len >= kNiceLength || len == max) break; // p[i + max] is past the end
-                    }
-                }
-                const std::int32_t next = prev[static_cast<std::size_t>(cand) & (kHistorySize - 1)];
-                if (next >= cand) break;
-                cand = next;
-            }
-        }
-        // Shorter matches: the most recent occurrence of the 3 and 2 leading bytes.
-        if (best < 3 && max >= 3) {
-            const std::int32_t cand = head3[hash3(p + i)];
-            if (cand >= lowest && cand >= 0) {
-                const unsigned len = match_length(p + cand, p + i, max);
-                if (len > best) {
-                    best = len;
-                    best_pos = cand;
-                }
-            }
-        }
-        if (best < 2) {
-            const std::int32_t cand = head2[hash2(p + i)];
-            if (cand >= lowest && cand >= 0 && p[cand] == p[i] && p[cand + 1] == p[i + 1]) {
-                best = match_length(p + cand, p + i, max);
-                best_pos = cand;
-            }
-        }
-        if (best >= kMinMatch) {
-            length[i] = static_cast<std::uint16_t>(best);
-            distance[i] = static_cast<std::uint16_t>(i - best_pos);
-        }
-
-        head2[hash2(p + i)] = i;
-        if (max >= 3) head3[hash3(p + i)] = i;
+    // One position. `v` holds the bytes from i on, little-endian (as far as they exist).
+    auto position = [&](std::uint32_t i, std::uint32_t v) __attribute__((always_inline)) {
+        const unsigned max = std::min<std::uint32_t>(kMaxMatch, end - i);
+        const std::uint32_t here = b + i;
+        // Entries before `lowest` are out of reach or left by an earlier call (see `base`).
+        const std::uint32_t lowest = here - kMaxDistance;
+        unsigned best = carry;
+        std::uint32_t best_dist = carry_dist;
+        // The carried match stopped at a mismatch unless it was capped at kMaxMatch.
+        if (best == kMaxMatch - 1 && best < max && p[i + best - best_dist] == p[i + best]) ++best;
         if (max >= 4) {
-            const std::uint32_t h = hash4(p + i);
-            prev[static_cast<std::size_t>(i) & (kHistorySize - 1)] = head4[h];
-            head4[h] = i;
+            const std::uint32_t h = hash4(v);
+            if (best < kSkipLength && best < max) {
+                std::uint32_t cand = h4[h];
+                unsigned depth = kChainDepth;
+                while (cand >= lowest && depth-- > 0) {
+                    const std::uint32_t d = here - cand;
+                    if (p[i + best - d] == p[i + best]) {
+                        const unsigned len = match_length(p + i - d, p + i, max);
+                        if (len > best) {
+                            best = len;
+                            best_dist = d;
+                            if (len >= kNiceLength || len == max) break;
+                        }
+                    }
+                    cand = links[cand & (kHistorySize - 1)];
+                }
+            }
+            links[here & (kHistorySize - 1)] = h4[h];
+            h4[h] = here;
+        }
+        const std::uint32_t g = hash2(v & 0xFFFF);
+        if (best < 2) {
+            const std::uint32_t cand = h2[g];
+            if (cand >= lowest) {
+                const std::uint32_t d = here - cand;
+                if (p[i - d] == p[i] && p[i + 1 - d] == p[i + 1]) {
+                    best = 2 + match_length(p + i + 2 - d, p + i + 2, max - 2);
+                    best_dist = d;
+                }
+            }
+        }
+        h2[g] = here;
+        lens[i] = static_cast<std::uint16_t>(best);
+        dists[i] = static_cast<std::uint16_t>(best_dist);
+        carry = best > 0 ? best - 1 : 0;
+        carry_dist = best_dist;
+    };
+
+    auto load = [p](std::uint32_t i) {
+        std::uint32_t v;
+        std::memcpy(&v, p + i, sizeof v);
+        if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
+        return v;
+    };
+    static_assert(kSkipLength >= 4);
+    std::uint32_t i = 0;
+    for (; i + 4 <= end; ++i) { // v has a fourth byte
+        position(i, load(i));
+        if (carry >= kSkipLength && carry + 1 < kMaxMatch) {
+            // Positions whose carried match is at least kSkipLength long are not searched: only
+            // hashed, and given the carried match. (A match capped at kMaxMatch goes the slow way,
+            // which may extend it.) They end kSkipLength - 1 bytes before the match does, so no
+            // further than end - 4.
+            const std::uint32_t last = i + carry + 1 - kSkipLength;
+            std::uint32_t len = carry;
+            for (std::uint32_t j = i + 1; j <= last; ++j, --len) {
+                const std::uint32_t v = load(j);
+                const std::uint32_t here = b + j;
+                const std::uint32_t h = hash4(v);
+                links[here & (kHistorySize - 1)] = h4[h];
+                h4[h] = here;
+                h2[hash2(v & 0xFFFF)] = here;
+                lens[j] = static_cast<std::uint16_t>(len);
+                dists[j] = static_cast<std::uint16_t>(carry_dist);
+            }
+            i = last;
+            carry = kSkipLength - 1;
         }
     }
+    for (; i + 1 < end; ++i) {
+        std::uint32_t v = p[i] | (p[i + 1] << 8);
+        if (i + 2 < end) v |= p[i + 2] << 16;
+        position(i, v);
+    }
+    lens[end - 1] = 0;
+    base += end + kBaseStart;
 }
 
-// The backward DP needs, for each length bucket, the cheapest position to continue from among
-// i+lo .. i+min(hi, longest). A sparse table of range minima over a ring of the last positions
-// answers each bucket with two lookups, so every match length is considered at constant cost.
-// Entries pack (cost << 24) | (0xFFFFFF - (j mod 2^24)): the minimum is the cheapest position and,
-// on a tie, the farther one (the longer match, fewer symbols).
+// Backward dynamic programme over the longest match at each position. A copy of any length up to
+// the longest is available (a prefix of a match is a match), and its cost depends only on its
+// length bucket. Per bucket only its top length (or the longest, if smaller) need be tried: if an
+// optimal parse used a shorter one, lengthening it by a byte and starting the next symbol a byte
+// later (a literal vanishes; a match keeps its distance, one byte shorter, never in a dearer
+// bucket) costs no more. The finder guarantees that the longest match at i + 1 is at least the
+// longest at i minus one, so those shifted matches are known to the programme.
 void Compressor::State::parse(std::size_t n) {
-    constexpr std::uint64_t kNone = ~std::uint64_t{0};
-    constexpr unsigned kPosBits = 24;
-    constexpr std::uint64_t kPosMask = (std::uint64_t{1} << kPosBits) - 1;
-    auto pack = [](std::uint64_t cost, std::size_t j) {
-        return (cost << kPosBits) | (kPosMask - (j & kPosMask));
-    };
-    auto& st = ring;
-    auto at = [](std::size_t j) { return j & (kRing - 1); };
-    auto range_min = [&](std::size_t a, std::size_t b) { // inclusive, a <= b
-        const unsigned k = static_cast<unsigned>(std::bit_width(b - a + 1)) - 1;
-        return std::min(st[at(a)][k], st[at(b - (std::size_t{1} << k) + 1)][k]);
-    };
-    struct Bucket {
-        unsigned lo, hi, cost;
-    };
-    static constexpr Bucket kBuckets[] = {{2, 3, match_cost(2)},
-                                          {4, 7, match_cost(4)},
-                                          {8, 15, match_cost(8)},
-                                          {16, 31, match_cost(16)},
-                                          {32, kMaxMatch, match_cost(32)}};
-
-    choice.resize(n);
-    // Positions past the end are never a minimum.
-    for (std::size_t j = n + 1; j <= n + (std::size_t{1} << (kLevels - 1)); ++j)
-        st[at(j)].fill(kNone);
-    std::uint64_t next_cost = 0; // cost from position i + 1
-    for (std::size_t i = n + 1; i-- > 0;) {
-        std::uint64_t cost = 0;
-        if (i < n) {
-            cost = next_cost + kLiteralCost;
-            unsigned pick = 1;
-            const unsigned longest = length[i];
-            for (const Bucket& b : kBuckets) {
-                if (longest < b.lo) break;
-                const std::uint64_t m = range_min(i + b.lo, i + std::min(b.hi, longest));
-                const std::uint64_t c = (m >> kPosBits) + b.cost;
-                if (c <= cost) {
-                    cost = c;
-                    pick = static_cast<unsigned>(((kPosMask - (m & kPosMask)) - i) & kPosMask);
+    // 9 bits a byte would overflow 32 bits past ~477 MB: every kRebase positions the costs still
+    // to be read (the next kMaxMatch) are lowered by their minimum.
+    constexpr std::size_t kRebase = std::size_t{1} << 24;
+    cost.resize(n + 1);
+    choice.resize(n + 1);
+    std::uint32_t* const c = cost.data();
+    std::uint16_t* const pick = choice.data();
+    const std::uint16_t* const lens = length.data();
+    c[n] = 0;
+    for (std::size_t i = n; i > 0;) {
+        const std::size_t stop = i > kRebase ? i - kRebase : 0;
+        if (stop > 0) {
+            const std::size_t top = std::min(n, i + kMaxMatch);
+            const std::uint32_t low = *std::min_element(c + i, c + top + 1);
+            for (std::size_t j = i; j <= top; ++j)
+                c[j] -= low;
+        }
+        while (i-- > stop) {
+            std::uint32_t best = c[i + 1] + kLiteralCost;
+            unsigned chosen = 1;
+            const unsigned longest = lens[i];
+            if (longest >= kMinMatch) {
+                // Ascending lengths, so that on a tie the longer copy (fewer symbols) wins.
+                auto consider = [&](unsigned len, unsigned bits) {
+                    const std::uint32_t v = c[i + len] + bits;
+                    if (v <= best) {
+                        best = v;
+                        chosen = len;
+                    }
+                };
+                switch (std::bit_width(longest)) {
+                default: // 32..271
+                    consider(3, match_cost(3));
+                    consider(7, match_cost(7));
+                    consider(15, match_cost(15));
+                    consider(31, match_cost(31));
+                    break;
+                case 5: // 16..31
+                    consider(3, match_cost(3));
+                    consider(7, match_cost(7));
+                    consider(15, match_cost(15));
+                    break;
+                case 4: // 8..15
+                    consider(3, match_cost(3));
+                    consider(7, match_cost(7));
+                    break;
+                case 3: // 4..7
+                    consider(3, match_cost(3));
+                    break;
+                case 2: // 2..3
+                    break;
                 }
+                consider(longest, kLengthCost[longest]);
             }
-            choice[i] = static_cast<std::uint16_t>(pick);
+            c[i] = best;
+            pick[i] = static_cast<std::uint16_t>(chosen);
         }
-        next_cost = cost;
-        std::uint64_t v = pack(cost, i);
-        auto& row = st[at(i)];
-        row[0] = v;
-        for (unsigned k = 1; k < kLevels; ++k) {
-            v = std::min(v, st[at(i + (std::size_t{1} << (k - 1)))][k - 1]);
-            row[k] = v;
-        }
+        i = stop;
     }
 }
 

@@ -189,7 +189,9 @@ TEST(SldcSamples, RealMessagesRoundTrip) {
 
 // An independent scheme-1 walker: checks that a compressor output is Reset 1, scheme-1 symbols,
 // End of Record, zero bits to a 16-bit boundary, then the 32-bit LE length.
-void check_format(const Bytes& packed, std::size_t uncompressed) {
+// Also checks that no copy reaches back 1024 bytes, and reports the farthest in `max_distance`.
+void check_format(const Bytes& packed, std::size_t uncompressed,
+                  std::size_t* max_distance = nullptr) {
     std::size_t pos = 0;
     auto bit = [&]() -> unsigned {
         if (pos / 8 >= packed.size()) throw std::out_of_range("past the end");
@@ -229,6 +231,12 @@ void check_format(const Bytes& packed, std::size_t uncompressed) {
         const unsigned disp = take(10);
         ASSERT_LT(disp, std::max<std::size_t>(produced, 1024)) << "unwritten history at bit " << at;
         ASSERT_TRUE(produced >= 1024 || disp < produced);
+        // How far back the source lies: 1..1024, 1024 when it is the byte about to be overwritten.
+        // Valid, but not known to be accepted by Windows, so the compressor never emits it.
+        const std::size_t distance =
+            (produced - disp) % 1024 == 0 ? 1024 : (produced - disp) % 1024;
+        ASSERT_LT(distance, 1024u) << "copy from 1024 bytes back at bit " << at;
+        if (max_distance) *max_distance = std::max(*max_distance, distance);
         produced += kBase[ones] + value;
     }
     EXPECT_EQ(produced, uncompressed);
@@ -258,6 +266,43 @@ TEST(SldcCompress, FormatOfRandomAndRuns) {
     check_format(wec::sldc::compress(zeros), zeros.size());
     const Bytes ff(3000, 0xFF);
     check_format(wec::sldc::compress(ff), ff.size());
+}
+
+TEST(SldcCompress, NoCopyReachesBack1024Bytes) {
+    // Data repeating every 1024 bytes: the obvious source of every byte after the first period is
+    // exactly 1024 bytes back, the history position about to be overwritten. ECMA-321 allows it
+    // (the decoder accepts it) but whether Windows does is unverified, so it is never emitted.
+    std::mt19937 rng(1024);
+    Bytes unit(1024);
+    for (auto& b : unit)
+        b = static_cast<std::uint8_t>(rng());
+    Bytes in;
+    for (int k = 0; k < 6; ++k)
+        in.insert(in.end(), unit.begin(), unit.end());
+    std::size_t farthest = 0;
+    check_format(wec::sldc::compress(in), in.size(), &farthest);
+    EXPECT_LT(farthest, 1024u);
+    EXPECT_EQ(wec::sldc::decompress(wec::sldc::compress(in), in.size()), in);
+
+    // The same with a repeated 1023-byte unit: distance 1023 is the farthest used, and used.
+    in.clear();
+    unit.pop_back();
+    for (int k = 0; k < 6; ++k)
+        in.insert(in.end(), unit.begin(), unit.end());
+    farthest = 0;
+    const Bytes packed = wec::sldc::compress(in);
+    check_format(packed, in.size(), &farthest);
+    EXPECT_EQ(farthest, 1023u);
+    EXPECT_LT(packed.size(), 1023u + 200);
+
+    // And on every kind of input the other tests use.
+    for (const char* name : {"heartbeat.utf16", "enumerate.utf16", "events.utf16"}) {
+        SCOPED_TRACE(name);
+        const Bytes msg = data(name);
+        farthest = 0;
+        check_format(wec::sldc::compress(msg), msg.size(), &farthest);
+        EXPECT_GT(farthest, 900u); // the window is used
+    }
 }
 
 TEST(SldcCompress, EmptyInput) {
@@ -645,7 +690,7 @@ TEST(SldcRoundTrip, EveryShortLength) {
 }
 
 TEST(SldcRoundTrip, PeriodicDataAtWindowSizes) {
-    // Periods around the window size exercise distances 1023, 1024 and beyond (not matchable).
+    // Periods around the window size exercise distances 1023, 1024 and beyond (not used).
     std::mt19937 rng(99);
     for (std::size_t period : {1u, 2u, 7u, 1000u, 1023u, 1024u, 1025u, 1500u}) {
         SCOPED_TRACE(period);
@@ -657,7 +702,10 @@ TEST(SldcRoundTrip, PeriodicDataAtWindowSizes) {
             in.insert(in.end(), unit.begin(), unit.end());
         expect_round_trip(in);
         const Bytes packed = wec::sldc::compress(in);
-        if (period <= 1024) {
+        check_format(packed, in.size());
+        // A period of 1024 would need copies from exactly 1024 bytes back, which the compressor
+        // does not emit (see NoCopyReachesBack1024Bytes).
+        if (period < 1024) {
             EXPECT_LT(packed.size(), period + 1000) << "period " << period;
         }
     }
