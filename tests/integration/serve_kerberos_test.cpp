@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 namespace {
@@ -189,6 +190,35 @@ TEST_F(ServeKerberos, WrongServiceKeyIsRefusedWith401) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.output.find("HTTP 401"), std::string::npos) << r.output;
     EXPECT_TRUE(server->wait_for_output("status=401", 5s)) << server->output();
+}
+
+TEST_F(ServeKerberos, SubscriptionAppliedWhileRunningIsServedWithinSeconds) {
+    apply_subscription("security");
+    start_server();
+    apply_subscription("late");
+    // The server polls the store's revision every second; give it a few.
+    RunResult r;
+    for (int i = 0; i < 10; ++i) {
+        r = python_client("kerberos", false, "late");
+        if (r.exit_code == 0) break;
+        std::this_thread::sleep_for(500ms);
+    }
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(lines_of(slurp(dir.path() / "events" / "late" / "WIN10$@WINDOMAIN.LOCAL.json")).size(), 21u);
+    EXPECT_TRUE(server->wait_for_output("subscriptions loaded", 1s));
+}
+
+TEST_F(ServeKerberos, SighupReopensOutputFilesForLogrotate) {
+    apply_subscription("security");
+    start_server();
+    ASSERT_EQ(python_client("kerberos", false, "security").exit_code, 0);
+    auto file = dir.path() / "events" / "security" / "WIN10$@WINDOMAIN.LOCAL.json";
+    fs::rename(file, file.string() + ".1"); // what logrotate does
+    ASSERT_TRUE(server->signal(SIGHUP));
+    ASSERT_TRUE(server->wait_for_output("re-opening output files", 5s)) << server->output();
+    ASSERT_EQ(python_client("kerberos", false, "security").exit_code, 0);
+    EXPECT_EQ(lines_of(slurp(file.string() + ".1")).size(), 21u);
+    EXPECT_EQ(lines_of(slurp(file)).size(), 21u); // the second batch went to a new file
 }
 
 TEST_F(ServeKerberos, StartupSummaryNamesListenerKeytabAndStore) {
