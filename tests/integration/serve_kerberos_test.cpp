@@ -1,6 +1,7 @@
 // `wec serve` over HTTP + Kerberos, end to end: a real KDC, the real binary driven by its
 // scripting contract, and an independent Python client (python3-gssapi, no wec code) replaying
 // the real Windows messages in both Kerberos forms and both MIME forms.
+#include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
 
@@ -19,21 +20,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 const std::string kHost = "srv.windomain.local";
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::stringstream ss(text);
-    for (std::string line; std::getline(ss, line);)
-        if (!line.empty()) out.push_back(line);
-    return out;
-}
 
 // One realm and one keytab for the whole suite (a realm takes ~0.1 s, but keys are per realm).
 struct Realm {

@@ -1,5 +1,6 @@
 // `wec serve` over HTTPS with client certificates, end to end: a PKI made with the openssl CLI,
 // the real binary, and curl as an independent TLS client posting the real Windows messages.
+#include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
 
@@ -18,13 +19,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 const std::string kHost = "srv.windomain.local";
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // The samples are ASCII: UTF-16LE with a BOM is a zero after every byte.
 std::string to_utf16(const std::string& ascii) {

@@ -2,6 +2,7 @@
 // MIT krb5 through python3-gssapi (make_tokens.py: kinit'd client -> AP-REQ, service keytab ->
 // AP-REP, wrap_iov in both directions like WinRM), then offline recovery with the keytab only.
 #include "krb/krb.hpp"
+#include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "test_util.hpp"
 
@@ -30,13 +31,6 @@ std::string quote(const std::string& s) { // values have no single quotes
     return out;
 }
 
-std::string slurp_text(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 // Runs `args` with the realm's environment plus `extra`; throws with the output on failure.
 std::string run(const Krb5Realm& realm, const std::map<std::string, std::string>& extra,
                 const std::string& args) {
@@ -49,7 +43,7 @@ std::string run(const Krb5Realm& realm, const std::map<std::string, std::string>
     const fs::path log = realm.dir() / "cmd.log";
     cmd += " " + args + " >" + quote(log.string()) + " 2>&1";
     const int rc = std::system(cmd.c_str());
-    const std::string out = slurp_text(log);
+    const std::string out = wec::testing::slurp(log);
     if (rc != 0) throw std::runtime_error("command failed: " + args + "\n" + out);
     return out;
 }

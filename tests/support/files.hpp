@@ -1,0 +1,29 @@
+// Reading files in tests: whole contents, and non-empty lines.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace wec::testing {
+
+// The whole file as bytes ("" when it cannot be read: the caller's assertion says what was expected).
+inline std::string slurp(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// The non-empty lines of a text.
+inline std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    for (std::string line; std::getline(ss, line);)
+        if (!line.empty()) out.push_back(line);
+    return out;
+}
+
+} // namespace wec::testing
