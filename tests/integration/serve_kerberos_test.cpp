@@ -96,6 +96,7 @@ struct Form {
     const char* mech;
     bool tab;
 };
+void PrintTo(const Form& f, std::ostream* os) { *os << f.mech << (f.tab ? " with TAB" : " without TAB"); }
 
 class ServeKerberosForms : public ServeKerberos, public ::testing::WithParamInterface<Form> {};
 

@@ -185,6 +185,7 @@ struct Rejection {
     const char* client; // "" = no certificate
     const char* log_reason;
 };
+void PrintTo(const Rejection& r, std::ostream* os) { *os << (*r.client ? r.client : "no certificate"); }
 
 class ServeTlsRejects : public ServeTls, public ::testing::WithParamInterface<Rejection> {};
 
@@ -217,6 +218,7 @@ struct Suite {
     const char* version; // s_client flag
     const char* cipher;  // TLS 1.2 suite, or "" for TLS 1.3
 };
+void PrintTo(const Suite& s, std::ostream* os) { *os << (*s.key ? s.key : "p256") << " " << s.version << " " << s.cipher; }
 
 class ServeTlsSuites : public ServeTls, public ::testing::WithParamInterface<Suite> {};
 
