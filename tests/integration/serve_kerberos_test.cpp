@@ -208,6 +208,26 @@ TEST_F(ServeKerberos, SighupReopensOutputFilesForLogrotate) {
     EXPECT_EQ(lines_of(slurp(file)).size(), 21u); // the second batch went to a new file
 }
 
+TEST_F(ServeKerberos, UnauthenticatedRequestGets401WithBothChallenges) {
+    apply_subscription("security");
+    start_server();
+    auto r = run({"curl", "-s", "-i", "-X", "POST", "-H", "Content-Type: application/soap+xml;charset=UTF-16",
+                  "--data-binary", "@" + std::string(WEC_TEST_DATA) + "/wsman/enumerate.utf16",
+                  "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC"});
+    EXPECT_EQ(r.output.rfind("HTTP/1.1 401", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find("WWW-Authenticate: Kerberos\r\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("WWW-Authenticate: Negotiate\r\n"), std::string::npos) << r.output;
+    // curl --negotiate completes SPNEGO against the same listener (mutual token in Negotiate).
+    auto env = realm_->realm.env();
+    env["KRB5CCNAME"] = realm_->ccache;
+    auto n = run({"curl", "-s", "-i", "--negotiate", "-u", ":", "-X", "POST", "-d", "", "--resolve",
+                  kHost + ":" + std::to_string(port) + ":127.0.0.1",
+                  "http://" + kHost + ":" + std::to_string(port) + "/wsman/SubscriptionManager/WEC"},
+                 env);
+    EXPECT_NE(n.output.find("HTTP/1.1 200"), std::string::npos) << n.output;
+    EXPECT_NE(n.output.find("WWW-Authenticate: Negotiate "), std::string::npos) << n.output;
+}
+
 TEST_F(ServeKerberos, StartupSummaryNamesListenerKeytabAndStore) {
     apply_subscription("security");
     start_server();
