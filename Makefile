@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build run test unit fuzz-smoke bench install completions format clean asan
+.PHONY: all deps configure build wec run test unit fuzz-smoke bench install completions format clean asan
 
 all: build
 
@@ -21,12 +21,16 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# Just the binary (what `make run` needs).
+wec: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target wec
+
 WEC = ./$(BUILD)/tools/wec/wec
 
 # Start the collector on its embedded defaults: state in ./var/wec.db, events under ./var/events,
 # Kerberos on 5985 (keytab ./var/wec.keytab) and HTTPS on 5986 with a lab PKI in ./var/pki.
 # The first run adds the sample subscription and creates the lab PKI.
-run: build
+run: wec
 	@mkdir -p var
 	@[ -e var/wec.db ] || $(WEC) sub apply samples/subscriptions/security.toml --db sqlite:./var/wec.db
 	@[ -e var/pki/server.pem ] || $(WEC) pki init --dir var/pki --hostname "$$(hostname -f 2>/dev/null || hostname)"
