@@ -66,6 +66,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     }
     s.collector = std::make_unique<pipeline::Collector>(log, *s.store, *s.heartbeats, pc);
 
+    std::string issuer_hint;
     for (const auto& l : c.listeners) {
         auto endpoint = std::make_unique<WefEndpoint>();
         endpoint->log = &log;
@@ -77,6 +78,8 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
             tls = make_tls_context({l.cert, l.key, l.ca, l.crl});
             std::string thumbs;
             for (const auto& t : ca_thumbprints(*tls)) thumbs += (thumbs.empty() ? "" : ", ") + t;
+            issuer_hint = ca_thumbprints(*tls).size() == 1 ? ca_thumbprints(*tls).front()
+                                                           : "<thumbprint of the CA that issued the host's certificate>";
             auth_note = "certificate " + l.cert + ", client CAs " + thumbs +
                         (l.crl.empty() ? "" : ", CRL checked");
         }
@@ -110,7 +113,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         else
             s.notes.push_back("GPO for certificate hosts: Server=HTTPS://" + c.hostname + ":" +
                               std::to_string(pc.https_port) +
-                              "/wsman/,Refresh=60,IssuerCA=<thumbprint of the CA that issued the host's certificate>");
+                              "/wsman/,Refresh=60,IssuerCA=" + issuer_hint);
     }
     auto names = s.collector->subscription_names();
     std::string list;
