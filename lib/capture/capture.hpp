@@ -138,7 +138,9 @@ struct Header {
     std::string_view name, value;
 };
 
-// One HTTP message. Views and spans are valid only during the on_message callback.
+// One HTTP message. Views and spans are valid only during the on_message callback (they point
+// into buffers the parser owns for the current message; the fields that do not apply to the kind
+// of message, e.g. method for a response, are empty).
 struct HttpMessage {
     std::uint64_t connection_id = 0;
     std::uint64_t index = 0; // order of the message within its direction (0-based)

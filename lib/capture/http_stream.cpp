@@ -51,8 +51,10 @@ struct StartLine {
     int status = 0;
 };
 
-// Validates and splits a start line (without CRLF).
+// Validates and splits a start line (without CRLF). Every field of out describes l only (views
+// into l; the fields of the other kind of start line are empty).
 bool parse_start_line(std::string_view l, StartLine& out) {
+    out = StartLine{};
     if (l.size() >= 12 && l.substr(0, 7) == "HTTP/1." && (l[7] == '0' || l[7] == '1') &&
         l[8] == ' ') {
         int st = 0;
@@ -138,17 +140,23 @@ struct HttpStreamParser::Impl {
     std::uint64_t offset = 0;    // stream offset (bytes fed + gap bytes)
     std::uint64_t message_offset = 0;
 
-    std::vector<std::uint8_t> buf; // headers being collected / resync window
-    std::size_t resync_scan = 0;   // resync: buf positions before this were searched already
+    // Headers being collected / resync window. Grows (and may be reallocated) with the input:
+    // no view into it outlives the call that made it.
+    std::vector<std::uint8_t> buf;
+    // Start line + headers of the current message (msg's views point here). Swapped with buf
+    // when a header block is complete, then left alone until the next one: the views stay
+    // valid while the body is collected and during on_message, whatever buf does meanwhile.
+    std::vector<std::uint8_t> head;
+    std::size_t resync_scan = 0; // resync: buf positions before this were searched already
     bool first_line_checked = false;
-    std::vector<std::uint8_t> replay; // bytes to process again before the rest of the input
+    std::vector<std::uint8_t> replay;    // bytes to process again before the rest of the input
+    std::vector<std::uint8_t> replaying; // replay being processed (its storage is reused)
     std::vector<std::uint8_t> body;
     std::uint64_t remaining = 0;
     std::string line; // chunk-size / CRLF / trailer line being collected
     std::size_t trailer_bytes = 0;
 
     HttpMessage msg;
-    StartLine start;
     bool have_time = false;
     std::uint64_t count = 0;
 
@@ -174,7 +182,16 @@ struct HttpStreamParser::Impl {
         }
     }
 
+    // Drops the message's views with the message: none survives into the next one.
+    void clear_views() {
+        msg.start_line = msg.method = msg.target = msg.version = msg.reason = {};
+        msg.status = 0;
+        msg.headers.clear();
+        msg.body = {};
+    }
+
     void reset_message() {
+        clear_views();
         buf.clear();
         body.clear();
         first_line_checked = false;
@@ -188,6 +205,21 @@ struct HttpStreamParser::Impl {
         message_offset = offset;
     }
 
+    // Between a message's header block and its end (head holds that header block).
+    bool in_body() const {
+        switch (state) {
+        case State::Body:
+        case State::ChunkSize:
+        case State::ChunkData:
+        case State::ChunkCrlf:
+        case State::Trailers:
+        case State::UntilClose:
+            return true;
+        default:
+            return false;
+        }
+    }
+
     void to_resync(TimeNs time, bool keep_buffer) {
         if (keep_buffer && !buf.empty()) {
             std::size_t drop = std::min(candidate_skip, buf.size());
@@ -196,7 +228,9 @@ struct HttpStreamParser::Impl {
                           buf.end());
         } else {
             skipped += buf.size();
+            if (in_body()) skipped += head.size(); // the dropped message's header block
         }
+        clear_views();
         buf.clear();
         body.clear();
         line.clear();
@@ -237,13 +271,26 @@ struct HttpStreamParser::Impl {
         reset_message();
     }
 
+    // A header block turned out not to be HTTP: give its bytes back to buf (resync from them).
+    void reject_head(std::string_view why, TimeNs time) {
+        clear_views();
+        buf.swap(head);
+        head.clear();
+        bad_start(why, time);
+    }
+
     // Start line + headers complete in buf: parse them and choose the body mode.
     void headers_done(TimeNs time) {
-        std::string_view all = as_sv(buf);
+        // The message owns its header text: it moves to head (no copy; buf gets head's old
+        // storage for the next input) and every view of msg points there.
+        head.swap(buf);
+        buf.clear();
+        std::string_view all = as_sv(head);
         std::size_t pos = all.find('\n');
         std::string_view first = all.substr(0, pos);
         if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
-        if (!parse_start_line(first, start)) return bad_start("not an HTTP start line", time);
+        StartLine start;
+        if (!parse_start_line(first, start)) return reject_head("not an HTTP start line", time);
         msg.headers.clear();
         msg.start_line = first;
         msg.is_request = start.request;
@@ -264,11 +311,11 @@ struct HttpStreamParser::Impl {
             if (l[0] == ' ' || l[0] == '\t') continue; // obsolete line folding: ignored
             auto colon = l.find(':');
             if (colon == std::string_view::npos || colon == 0) {
-                return bad_start("header line without a name", time);
+                return reject_head("header line without a name", time);
             }
             std::string_view name = l.substr(0, colon);
             for (char c : name) {
-                if (!is_tchar(c)) return bad_start("invalid header name", time);
+                if (!is_tchar(c)) return reject_head("invalid header name", time);
             }
             msg.headers.push_back({name, trim(l.substr(colon + 1))});
         }
@@ -306,6 +353,7 @@ struct HttpStreamParser::Impl {
                      time);
                 after_gap = true;
                 resync_reported = false;
+                skipped += head.size();
                 to_resync(time, false);
                 return;
             }
@@ -314,7 +362,6 @@ struct HttpStreamParser::Impl {
                      "body of " + std::to_string(n) + " bytes exceeds the limit of " +
                          std::to_string(limits.max_body_bytes) + "; message skipped" + where(),
                      time, n);
-                buf.clear();
                 remaining = n;
                 state = State::Skip;
                 after_gap = true;
@@ -383,6 +430,7 @@ struct HttpStreamParser::Impl {
                 first_line_checked = true;
                 std::string_view first = all.substr(0, nl);
                 if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
+                StartLine start;
                 if (!parse_start_line(first, start)) {
                     bad_start("not an HTTP start line", time);
                     return take;
@@ -614,12 +662,14 @@ struct HttpStreamParser::Impl {
         std::size_t used = 0;
         for (;;) {
             if (!replay.empty()) {
-                std::vector<std::uint8_t> r;
-                r.swap(replay);
-                std::size_t u = run(r, time);
-                if (u < r.size())
-                    replay.insert(replay.end(), r.begin() + static_cast<std::ptrdiff_t>(u),
-                                  r.end());
+                // run() may set replay again (a resync candidate): work on the bytes elsewhere.
+                replaying.swap(replay);
+                replay.clear();
+                std::size_t u = run(replaying, time);
+                if (u < replaying.size())
+                    replay.insert(replay.end(), replaying.begin() + static_cast<std::ptrdiff_t>(u),
+                                  replaying.end());
+                replaying.clear();
                 continue;
             }
             if (used >= data.size()) break;

@@ -570,3 +570,101 @@ TEST(Capture, DetectFileKind) {
         EXPECT_EQ(kind(s), cap::FileKind::Sldc);
     }
 }
+
+// Regression (decode fuzzer): the views of a message (start line, method, target, reason, headers)
+// must point at the message's own header text. A response parsed after a request and a resync
+// whose window grew (reallocated) used to carry the request's method and target as views into the
+// freed window.
+TEST(Capture, MessageViewsSurviveResyncAndBufferGrowth) {
+    struct Seen {
+        std::string start_line, method, target, version, reason;
+        int status = 0;
+        std::vector<std::pair<std::string, std::string>> headers;
+        std::string body;
+        bool after_gap = false;
+    };
+    struct Sink : cap::HttpSink {
+        std::vector<Seen> seen;
+        std::vector<std::string> notes;
+        void on_message(const cap::HttpMessage& m) override {
+            Seen s; // copies every view: ASan reports any that points into freed memory
+            s.start_line = std::string(m.start_line);
+            s.method = std::string(m.method);
+            s.target = std::string(m.target);
+            s.version = std::string(m.version);
+            s.reason = std::string(m.reason);
+            s.status = m.status;
+            for (const auto& h : m.headers)
+                s.headers.emplace_back(h.name, h.value);
+            s.body.assign(m.body.begin(), m.body.end());
+            s.after_gap = m.after_gap;
+            seen.push_back(std::move(s));
+        }
+        void on_note(const cap::Note& n) override { notes.push_back(n.text); }
+    } sink;
+    cap::Limits limits;
+    cap::HttpStreamParser p(sink, limits);
+    auto feed = [&p](std::string_view s, std::size_t piece) {
+        for (std::size_t i = 0; i < s.size(); i += piece)
+            p.feed(wec::as_bytes(s.substr(i, piece)), 0);
+    };
+    using Headers = std::vector<std::pair<std::string, std::string>>;
+
+    // A request, then a request with a broken header line: resynchronise.
+    feed("GET /first/target HTTP/1.1\r\nHost: a\r\n\r\n", 7);
+    feed("POST /broken HTTP/1.1\r\nno colon here\r\n\r\n", 5);
+    // Noise grows the resync window well past its first allocation (it is reallocated).
+    std::string noise;
+    while (noise.size() < 40000)
+        noise += "noise that is not HTTP " + std::to_string(noise.size()) + "\r\n";
+    feed(noise, 1000);
+    // The response found by the resync has a body fed in small pieces (the body buffer grows).
+    std::string body = random_body(5000, 8);
+    feed("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\nX-Kept: intact value\r\n\r\n" + body,
+         37);
+    // A request after a response must not inherit the response's reason phrase (and vice versa).
+    feed("HTTP/1.1 404 Not Found Here\r\nContent-Length: 0\r\n\r\n", 3);
+    feed("PUT /" + std::string(3000, 'p') +
+             " HTTP/1.1\r\nContent-Length: 2\r\nX-Big: " + std::string(5000, 'h') + "\r\n\r\nok",
+         11);
+    p.finish(0);
+
+    ASSERT_EQ(sink.seen.size(), 4u);
+    const Seen& get = sink.seen[0];
+    EXPECT_EQ(get.start_line, "GET /first/target HTTP/1.1");
+    EXPECT_EQ(get.method, "GET");
+    EXPECT_EQ(get.target, "/first/target");
+    EXPECT_EQ(get.headers, (Headers{{"Host", "a"}}));
+
+    const Seen& ok = sink.seen[1];
+    EXPECT_TRUE(ok.after_gap);
+    EXPECT_EQ(ok.start_line, "HTTP/1.1 200 OK");
+    EXPECT_EQ(ok.version, "HTTP/1.1");
+    EXPECT_EQ(ok.status, 200);
+    EXPECT_EQ(ok.reason, "OK");
+    EXPECT_EQ(ok.method, "");
+    EXPECT_EQ(ok.target, "");
+    EXPECT_EQ(ok.headers, (Headers{{"Content-Length", std::to_string(body.size())},
+                                   {"X-Kept", "intact value"}}));
+    EXPECT_EQ(ok.body, body);
+
+    const Seen& not_found = sink.seen[2];
+    EXPECT_EQ(not_found.start_line, "HTTP/1.1 404 Not Found Here");
+    EXPECT_EQ(not_found.reason, "Not Found Here");
+    EXPECT_EQ(not_found.method, "");
+
+    const Seen& put = sink.seen[3];
+    EXPECT_EQ(put.start_line, "PUT /" + std::string(3000, 'p') + " HTTP/1.1");
+    EXPECT_EQ(put.method, "PUT");
+    EXPECT_EQ(put.target, "/" + std::string(3000, 'p'));
+    EXPECT_EQ(put.status, 0);
+    EXPECT_EQ(put.reason, "");
+    EXPECT_EQ(put.headers, (Headers{{"Content-Length", "2"}, {"X-Big", std::string(5000, 'h')}}));
+    EXPECT_EQ(put.body, "ok");
+
+    bool resynced = false;
+    for (const auto& n : sink.notes)
+        resynced = resynced || n.find("resynchronised") != std::string::npos;
+    EXPECT_TRUE(resynced);
+}
