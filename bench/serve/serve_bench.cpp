@@ -4,11 +4,18 @@
 //     Ack latency p50/p99 and the server's RSS;
 //  2. connections: N (default 10,000) concurrent authenticated keep-alive connections opened by
 //     the async client (one thread, C++20 coroutines); prints the server's RSS, then sends one
-//     Heartbeat on every connection to show they are all alive.
-// A plain executable (not Google Benchmark): it starts its own KDC and server and prints figures.
+//     Heartbeat on every connection to show they are all alive;
+//  3. TLS handshakes: the same with `wec serve --auth tls` (HTTPS, client certificates, PKI made
+//     with the openssl CLI by tests/integration/make_test_pki.sh): --tls-connections full
+//     handshakes (no session resumption; the client certificate is verified against root +
+//     issuing CA), ECDSA P-256 server key, then RSA 2048; handshakes/s, CPU per handshake, RSS;
+//  4. TLS ingest: scenario 1 over HTTPS (plain UTF-16 SOAP bodies, SLDC, client certificate).
+// A plain executable (not Google Benchmark): it starts its own KDC/PKI and servers and prints
+// figures.
 //
 //   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
 //               [--no-compress] [--precompressed N] [--skip-ingest] [--skip-connections]
+//               [--tls-connections N] [--skip-tls] [--skip-kerberos] [--no-rsa]
 //
 // --precompressed N (default 8): each simulated host SLDC-compresses N distinct Events messages
 // before the clock starts and cycles through them, sealing each request anew: the client's
@@ -16,6 +23,7 @@
 // cores it would otherwise be what is measured. --precompressed 0 compresses every batch live.
 #include "client/client.hpp"
 #include "client/load.hpp"
+#include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
 
@@ -26,6 +34,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
@@ -51,6 +61,10 @@ struct Args {
     bool compress = true;
     bool ingest = true;
     bool conns = true;
+    std::size_t tls_connections = 2000;
+    bool tls = true;
+    bool kerberos = true;
+    bool rsa = true;
     std::string io_threads, worker_threads;
     std::string db_dir; // where the SQLite store goes (default: the temp dir); e.g. /dev/shm
 };
@@ -107,24 +121,60 @@ private:
     std::thread thread_;
 };
 
+enum class Transport { Kerberos, TlsEcdsa, TlsRsa };
+
+const char* describe(Transport t) {
+    switch (t) {
+    case Transport::Kerberos:
+        return "Kerberos AES256";
+    case Transport::TlsEcdsa:
+        return "TLS, ECDSA P-256 server key, client certificate";
+    case Transport::TlsRsa:
+        return "TLS, RSA 2048 server key, client certificate";
+    }
+    return "?";
+}
+
+const std::string kTlsClient = "win10.windomain.local"; // CN of the client certificate
+
 struct Setup {
-    Krb5Realm realm;
+    Transport transport;
+    std::optional<Krb5Realm> realm; // Kerberos only
     TempDir dir;
     fs::path keytab;
     std::string ccache;
+    std::shared_ptr<client::TlsContext> tls_context; // TLS: shared by every client connection
     std::string db;
     int port = 0;
     std::unique_ptr<Process> server;
 
-    explicit Setup(const Args& a) {
-        realm.add_principal("HTTP/" + kHost);
-        realm.add_principal("HOST/" + kHost);
-        realm.add_principal("WIN10$");
-        keytab = realm.export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
-        ccache =
-            realm.kinit("WIN10$@" + realm.realm(), realm.export_keytab({"WIN10$"}, "win10.keytab"));
-        realm.apply_env();
-        ::setenv("KRB5CCNAME", ccache.c_str(), 1);
+    fs::path pki(const std::string& f) const { return dir.path() / "pki" / f; }
+
+    Setup(const Args& a, Transport t) : transport(t) {
+        std::vector<std::string> auth;
+        if (t == Transport::Kerberos) {
+            realm.emplace();
+            realm->add_principal("HTTP/" + kHost);
+            realm->add_principal("HOST/" + kHost);
+            realm->add_principal("WIN10$");
+            keytab = realm->export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
+            ccache = realm->kinit("WIN10$@" + realm->realm(),
+                                  realm->export_keytab({"WIN10$"}, "win10.keytab"));
+            realm->apply_env();
+            ::setenv("KRB5CCNAME", ccache.c_str(), 1);
+            auth = {"--auth", "kerberos", "--keytab", keytab.string()};
+        } else {
+            auto r = run({std::string(WEC_SOURCE_DIR) + "/tests/integration/make_test_pki.sh",
+                          (dir.path() / "pki").string(), kHost});
+            if (r.exit_code != 0) throw std::runtime_error("make_test_pki.sh: " + r.output);
+            std::string cert = t == Transport::TlsRsa ? "server-rsa" : "server";
+            auth = {"--auth", "tls",
+                    "--cert", pki(cert + ".pem").string(),
+                    "--key",  pki(cert + ".key").string(),
+                    "--ca",   pki("root.pem").string(),
+                    "--ca",   pki("issuing.pem").string()};
+            tls_context = client::make_tls_context(tls_options());
+        }
         db = "sqlite:" + ((a.db_dir.empty() ? dir.path() : fs::path(a.db_dir)) /
                           ("wec-bench-" + std::to_string(::getpid()) + ".db"))
                              .string();
@@ -147,11 +197,14 @@ struct Setup {
             c << "[limits]\nidle_timeout = 600\nmax_connections = 20000\n";
         }
         port = free_port();
+        std::vector<std::string> argv{WEC_EXE,    "serve",
+                                      "--config", cfg.string(),
+                                      "--listen", "127.0.0.1:" + std::to_string(port)};
+        argv.insert(argv.end(), auth.begin(), auth.end());
+        argv.insert(argv.end(), {"--hostname", kHost, "--db", db});
         server = std::make_unique<Process>(
-            std::vector<std::string>{WEC_EXE, "serve", "--config", cfg.string(), "--listen",
-                                     "127.0.0.1:" + std::to_string(port), "--auth", "kerberos",
-                                     "--keytab", keytab.string(), "--hostname", kHost, "--db", db},
-            realm.env(), dir.path() / "serve.log");
+            argv, realm ? realm->env() : std::map<std::string, std::string>{},
+            dir.path() / "serve.log");
         if (!server->wait_for_output("wec serve started", 20s))
             throw std::runtime_error("wec serve did not start:\n" + server->output());
     }
@@ -165,14 +218,59 @@ struct Setup {
         }
     }
 
+    client::TlsOptions tls_options() const {
+        client::TlsOptions t;
+        t.cert_file = pki(kTlsClient + ".pem").string();
+        t.key_file = pki(kTlsClient + ".key").string();
+        t.ca_file = pki("root.pem").string();
+        t.server_name = kHost;
+        return t;
+    }
+
+    bool tls() const { return transport != Transport::Kerberos; }
+
     client::SourceOptions source() const {
         client::SourceOptions o;
-        o.manager = client::Url::parse("http://127.0.0.1:" + std::to_string(port) +
-                                       "/wsman/SubscriptionManager/WEC");
-        o.service = "HTTP@" + kHost;
-        o.ccache = ccache;
+        if (tls()) {
+            o.manager = client::Url::parse("https://127.0.0.1:" + std::to_string(port) + "/wsman/");
+            o.tls = tls_options();
+            o.tls_context = tls_context;
+        } else {
+            o.manager = client::Url::parse("http://127.0.0.1:" + std::to_string(port) +
+                                           "/wsman/SubscriptionManager/WEC");
+            o.service = "HTTP@" + kHost;
+            o.ccache = ccache;
+        }
         o.timeout = 60s;
         return o;
+    }
+
+    // Options of one NotifyTo connection opened directly (connections scenario).
+    client::ConnectionOptions connection(const client::Url& url) const {
+        client::ConnectionOptions co;
+        co.host = url.host;
+        co.port = url.port;
+        co.sldc_header = true;
+        co.timeout = 120s;
+        if (tls()) {
+            co.tls = true;
+            co.tls_options = tls_options();
+            co.tls_context = tls_context;
+        } else {
+            co.service = "HTTP@" + kHost;
+            co.ccache = ccache;
+        }
+        return co;
+    }
+
+    // How many handshakes the server refused (its log says "TLS handshake failed").
+    std::size_t refused_handshakes() const {
+        auto log = server->output();
+        std::size_t n = 0;
+        for (auto p = log.find("TLS handshake failed"); p != std::string::npos;
+             p = log.find("TLS handshake failed", p + 1))
+            ++n;
+        return n;
     }
 };
 
@@ -187,17 +285,18 @@ std::size_t count_lines(const fs::path& dir) {
     return n;
 }
 
-int ingest(const Args& a) {
-    Setup s(a);
+int ingest(const Args& a, Transport t) {
+    Setup s(a, t);
     int pid = s.server->pid();
-    std::printf("== ingest: %llu events, batch %zu, %zu hosts, %zu client threads, %s, Kerberos "
-                "AES256, json files\n",
+    std::printf("== ingest: %llu events, batch %zu, %zu hosts, %zu client threads, %s, %s, json "
+                "files\n",
                 static_cast<unsigned long long>(a.events), a.batch, a.hosts, a.threads,
                 !a.compress       ? "uncompressed"
                 : a.precompressed ? ("SLDC (" + std::to_string(a.precompressed) +
                                      " batches per host compressed beforehand, sealed per request)")
                                         .c_str()
-                                  : "SLDC compressed live per batch");
+                                  : "SLDC compressed live per batch",
+                describe(t));
     client::LoadOptions lo;
     lo.source = s.source();
     lo.source.compress = a.compress;
@@ -238,12 +337,16 @@ int ingest(const Args& a) {
     return r.batches_failed == 0 ? 0 : 1;
 }
 
-int connections(const Args& a) {
-    Setup s(a);
+int connections(const Args& a, Transport t) {
+    Setup s(a, t);
     int pid = s.server->pid();
+    std::size_t count = s.tls() ? a.tls_connections : a.connections;
     std::printf("== connections: %zu concurrent authenticated keep-alive connections (async "
-                "client, 1 thread)\n",
-                a.connections);
+                "client, 1 thread), %s%s\n",
+                count, describe(t),
+                s.tls() ? "; full handshakes (no resumption), client certificate verified "
+                          "against root + issuing CA"
+                        : "");
     client::Source source(s.source());
     auto subs = source.enumerate();
     source.end();
@@ -256,20 +359,15 @@ int connections(const Args& a) {
     std::vector<std::unique_ptr<client::AsyncConnection>> conns;
     std::atomic<std::size_t> connected{0}, failed{0}, acked{0};
     std::string first_error;
-    client::ConnectionOptions co;
-    co.host = url.host;
-    co.port = url.port;
-    co.service = "HTTP@" + kHost;
-    co.ccache = s.ccache;
-    co.sldc_header = true;
-    co.timeout = 120s;
-    for (std::size_t i = 0; i < a.connections; ++i)
+    auto co = s.connection(url);
+    for (std::size_t i = 0; i < count; ++i)
         conns.push_back(std::make_unique<client::AsyncConnection>(ioc.get_executor(), co));
 
     // Opens connections with at most `window` handshakes in flight.
     constexpr std::size_t window = 64;
     std::size_t next = 0;
     auto start = std::chrono::steady_clock::now();
+    double server_cpu0 = cpu_seconds(pid), client_cpu0 = self_cpu_seconds();
     std::function<void()> launch = [&] {
         while (next < conns.size() && next - connected - failed < window) {
             auto* c = conns[next++].get();
@@ -292,11 +390,18 @@ int connections(const Args& a) {
     launch();
     ioc.run();
     double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double server_cpu = cpu_seconds(pid) - server_cpu0,
+           client_cpu = self_cpu_seconds() - client_cpu0;
     std::this_thread::sleep_for(500ms);
     long rss_open = rss_kb(pid);
     std::printf("connected         %zu ok, %zu failed in %.1f s (%.0f handshakes/s)%s%s\n",
                 connected.load(), failed.load(), open_s, static_cast<double>(connected) / open_s,
                 first_error.empty() ? "" : "; ", first_error.c_str());
+    if (connected > 0)
+        std::printf("CPU per handshake server %.0f us, client %.0f us (server %.1f s, client %.1f "
+                    "s)\n",
+                    server_cpu / static_cast<double>(connected) * 1e6,
+                    client_cpu / static_cast<double>(connected) * 1e6, server_cpu, client_cpu);
     std::printf(
         "server RSS        %ld MB before, %ld MB with %zu connections open (%.1f KB/connection)\n",
         rss_before / 1024, rss_open / 1024, connected.load(),
@@ -336,8 +441,10 @@ int connections(const Args& a) {
     std::printf("heartbeats        %zu acked, %zu failed in %.1f s\n", acked.load(), hb_failed,
                 hb_s);
     std::printf("server RSS        %ld MB after one Heartbeat on each connection\n", rss_hb / 1024);
+    std::size_t refused = s.tls() ? s.refused_handshakes() : 0;
+    if (s.tls()) std::printf("refused           %zu handshakes (server log)\n", refused);
     conns.clear();
-    return failed == 0 && hb_failed == 0 ? 0 : 1;
+    return failed == 0 && hb_failed == 0 && refused == 0 ? 0 : 1;
 }
 
 } // namespace
@@ -377,6 +484,14 @@ int main(int argc, char** argv) {
             a.ingest = false;
         else if (arg == "--skip-connections")
             a.conns = false;
+        else if (arg == "--tls-connections")
+            a.tls_connections = std::stoul(value());
+        else if (arg == "--skip-tls")
+            a.tls = false;
+        else if (arg == "--skip-kerberos")
+            a.kerberos = false;
+        else if (arg == "--no-rsa")
+            a.rsa = false;
         else {
             std::fprintf(
                 stderr, "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
@@ -384,7 +499,9 @@ int main(int argc, char** argv) {
                         "                   [--io-threads N] [--worker-threads N] [--no-compress]\n"
                         "                   [--precompressed N (0: compress every batch live)] "
                         "[--db-dir DIR]\n"
-                        "                   [--skip-ingest] [--skip-connections]\n");
+                        "                   [--skip-ingest] [--skip-connections]\n"
+                        "                   [--tls-connections N] [--skip-tls] [--skip-kerberos] "
+                        "[--no-rsa]\n");
             return 2;
         }
     }
@@ -400,8 +517,13 @@ int main(int argc, char** argv) {
     }
     int rc = 0;
     try {
-        if (a.ingest) rc |= ingest(a);
-        if (a.conns) rc |= connections(a);
+        if (a.kerberos && a.ingest) rc |= ingest(a, Transport::Kerberos);
+        if (a.kerberos && a.conns) rc |= connections(a, Transport::Kerberos);
+        if (a.tls && a.conns) {
+            rc |= connections(a, Transport::TlsEcdsa);
+            if (a.rsa) rc |= connections(a, Transport::TlsRsa);
+        }
+        if (a.tls && a.ingest) rc |= ingest(a, Transport::TlsEcdsa);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "serve_bench: %s\n", e.what());
         return 3;

@@ -1,7 +1,12 @@
 // A Windows-like WEF source (the basis of `wec replay` and of the load benchmarks): HTTP/1.1
-// keep-alive connections authenticated with Kerberos or SPNEGO (one GSS context per TCP
-// connection, mutual authentication), SOAP bodies in UTF-16LE with a BOM, optionally SLDC
-// compressed, sealed in multipart/encrypted exactly as Windows does (wef-protocol.md sections 2-4).
+// keep-alive connections, SOAP bodies in UTF-16LE with a BOM, optionally SLDC compressed, over
+// one of the two transports of wef-protocol.md section 1:
+//  - http:// (5985): authenticated with Kerberos or SPNEGO (one GSS context per TCP connection,
+//    mutual authentication), bodies sealed in multipart/encrypted exactly as Windows does
+//    (sections 2-4);
+//  - https:// (5986): TLS with a client certificate (the host's identity), no HTTP
+//    authentication step, plain bodies (`application/soap+xml;charset=UTF-16`).
+// The URL scheme selects the transport; the request/response code is shared.
 //
 // Two connection flavours share one implementation:
 //  - AsyncConnection: C++20 coroutines on a caller's Asio executor (thousands of connections on one
@@ -38,7 +43,9 @@ enum class ErrorKind {
     Auth,      // GSSAPI failure or a 401
     Http,      // the server answered with an unexpected HTTP status (http_status() says which)
     Protocol,  // a reply that is not what the protocol says (bad framing, no Ack, wrong RelatesTo)
-    Usage      // bad arguments (e.g. a malformed URL)
+    Usage,     // bad arguments (e.g. a malformed URL)
+    Tls        // TLS handshake failure (certificate refused on either side; what() has the
+               // OpenSSL reason), or the client's certificate/key/CA files could not be loaded
 };
 const char* to_string(ErrorKind kind);
 
@@ -54,8 +61,11 @@ private:
     unsigned status_;
 };
 
-// `http://host[:port]/path` (only http: the Kerberos transport).
+// `http://host[:port]/path` (Kerberos transport, default port 5985) or `https://host[:port]/path`
+// (TLS with a client certificate, default port 5986). The scheme is case-insensitive (Windows'
+// GPO string says `HTTPS://`).
 struct Url {
+    bool tls = false; // https://
     std::string host;
     std::uint16_t port = 5985;
     std::string target = "/";                // path (and query), starts with '/'
@@ -63,10 +73,32 @@ struct Url {
     std::string str() const;
 };
 
+// The client side of HTTPS with a client certificate.
+struct TlsOptions {
+    std::string cert_file; // PEM: this host's client certificate (optionally followed by its chain)
+    std::string key_file;  // PEM: its private key (RSA or ECDSA)
+    std::string ca_file;   // PEM bundle that verifies the collector's certificate; empty = the
+                           // system's default trust store
+    // Sent as SNI and checked against the collector's certificate (DNS SAN, or IP SAN when it is
+    // an address); empty = the host connected to.
+    std::string server_name;
+};
+
+// An OpenSSL client context with the certificate, key and CA bundle loaded (TLS 1.2 and 1.3,
+// server certificate verified). Opaque; one can be shared by any number of connections and threads.
+class TlsContext;
+// Throws Error(Tls) naming the file and the OpenSSL reason.
+std::shared_ptr<TlsContext> make_tls_context(const TlsOptions& options);
+
 struct ConnectionOptions {
     std::string host; // where to connect: an IP address or a resolvable name
     std::uint16_t port = 5985;
-    std::string service; // GSS target, "HTTP@srv.windomain.local"
+    // HTTPS with a client certificate instead of Kerberos: no authentication POST, plain bodies.
+    // service/mechanism/ccache/tab_form are then unused.
+    bool tls = false;
+    TlsOptions tls_options;
+    std::shared_ptr<TlsContext> tls_context; // optional: made from tls_options on first connect
+    std::string service;                     // GSS target, "HTTP@srv.windomain.local"
     auth::Mechanism mechanism = auth::Mechanism::Kerberos;
     std::string ccache;       // "FILE:/tmp/cc"; empty = the default ccache
     bool tab_form = false;    // TAB before the multipart part headers
@@ -83,12 +115,14 @@ struct Response {
     std::vector<std::uint8_t> body;        // cleartext: decrypted reply or the raw (unsealed) body
     bool sealed = false;                   // the reply was multipart/encrypted
     bool keep_alive = true;                // the server keeps the connection open
-    std::optional<wsman::Message> message; // the parsed SOAP reply (sealed replies only)
+    std::optional<wsman::Message> message; // the parsed SOAP reply (sealed replies, and plain
+                                           // SOAP replies on TLS connections)
     std::string header(std::string_view name) const; // first value, empty if absent
     std::string text() const;                        // body as UTF-8 text (UTF-16 with BOM decoded)
 };
 
-// A request body ready to send: SOAP text -> UTF-16LE+BOM -> [SLDC] -> sealed -> multipart.
+// A request body ready to send: SOAP text -> UTF-16LE+BOM -> [SLDC] -> sealed -> multipart
+// (Kerberos), or SOAP text -> UTF-16LE+BOM -> [SLDC] as is (TLS).
 struct PreparedBody {
     std::vector<std::uint8_t> body;
     std::string content_type;
@@ -109,7 +143,11 @@ public:
     AsyncConnection(const AsyncConnection&) = delete;
     AsyncConnection& operator=(const AsyncConnection&) = delete;
 
-    // TCP connect, then the empty authenticating POST to `target` and mutual authentication.
+    // TCP connect, then the empty authenticating POST to `target` and mutual authentication
+    // (Kerberos), or the TLS handshake with the client certificate (TLS; `target` is unused).
+    // A refused handshake throws Error(Tls). With TLS 1.3 the server verifies the client's
+    // certificate after the client's side of the handshake is done: a refusal then surfaces as
+    // Error(Tls) on the first request.
     boost::asio::awaitable<void> connect(std::string target);
     // Sends SOAP (UTF-8) to `target`: encoded, optionally compressed, sealed. Reconnects and
     // re-authenticates first when the server closed the connection. Throws Error for transport,
@@ -123,14 +161,15 @@ public:
     // Error(Transport) when the server closes the connection instead.
     boost::asio::awaitable<Response> exchange_raw(std::string bytes);
 
-    // Builds a sealed body with this connection's security context (consumes a sequence number).
+    // Builds a sealed body with this connection's security context (consumes a sequence number);
+    // on TLS, the plain body.
     PreparedBody prepare(std::string_view soap, bool compress);
-    // Seals arbitrary cleartext as is (negative tests: bad SLDC, not SOAP). `sldc` marks the body
-    // as compressed (Content-Encoding: SLDC is sent).
+    // Seals arbitrary cleartext as is (negative tests: bad SLDC, not SOAP); on TLS, sends it as
+    // is. `sldc` marks the body as compressed (Content-Encoding: SLDC is sent).
     PreparedBody prepare_bytes(std::span<const std::uint8_t> cleartext, bool sldc);
 
     bool is_open() const;
-    bool authenticated() const;
+    bool authenticated() const; // Kerberos context established, or TLS handshake done
     void close();
     const ConnectionOptions& options() const;
 
@@ -168,10 +207,15 @@ private:
 // ---- the WEF flow of one host ---------------------------------------------------------------
 
 struct SourceOptions {
-    Url manager;         // the GPO Server= URL, http://host:5985/wsman/SubscriptionManager/WEC
-    std::string service; // GSS target "HTTP@fqdn"
+    // The GPO Server= URL: http://host:5985/wsman/SubscriptionManager/WEC (Kerberos) or
+    // https://host:5986/wsman/ (client certificate). Each NotifyTo's own scheme picks the
+    // transport of the push connections.
+    Url manager;
+    std::string service; // Kerberos: GSS target "HTTP@fqdn"
     auth::Mechanism mechanism = auth::Mechanism::Kerberos;
-    std::string ccache; // this host's identity
+    std::string ccache; // Kerberos: this host's identity
+    TlsOptions tls;     // https: this host's identity (client certificate) and the collector's CA
+    std::shared_ptr<TlsContext> tls_context; // optional: made from `tls` when first needed
     bool tab_form = false;
     bool compress = true; // SLDC-compress Events and Heartbeats
     // Connect to NotifyTo's host as advertised; false (default): to the manager URL's host, with

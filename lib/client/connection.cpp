@@ -7,13 +7,17 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
 #include <exception>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 namespace wec::client {
 
@@ -36,6 +40,8 @@ const char* to_string(ErrorKind kind) {
         return "protocol";
     case ErrorKind::Usage:
         return "usage";
+    case ErrorKind::Tls:
+        return "tls";
     }
     return "?";
 }
@@ -46,14 +52,23 @@ Error::Error(ErrorKind kind, const std::string& message, unsigned http_status)
 // ---- URL --------------------------------------------------------------------------------------
 
 Url Url::parse(std::string_view text) {
-    constexpr std::string_view scheme = "http://";
-    if (text.size() < scheme.size() || !http::iequals(text.substr(0, scheme.size()), scheme))
+    auto has_scheme = [&](std::string_view scheme) {
+        return text.size() >= scheme.size() && http::iequals(text.substr(0, scheme.size()), scheme);
+    };
+    Url url;
+    std::string_view rest;
+    if (has_scheme("http://")) {
+        rest = text.substr(7);
+    } else if (has_scheme("https://")) {
+        rest = text.substr(8);
+        url.tls = true;
+        url.port = 5986;
+    } else {
         throw Error(ErrorKind::Usage,
-                    "URL '" + std::string(text) + "' does not start with http://");
-    auto rest = text.substr(scheme.size());
+                    "URL '" + std::string(text) + "' does not start with http:// or https://");
+    }
     auto slash = rest.find('/');
     auto authority = rest.substr(0, slash);
-    Url url;
     url.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
     std::string_view host = authority;
     auto colon = authority.rfind(':');
@@ -83,7 +98,8 @@ Url Url::parse(std::string_view text) {
 
 std::string Url::str() const {
     bool v6 = host.find(':') != std::string::npos;
-    return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + target;
+    return std::string(tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" +
+           std::to_string(port) + target;
 }
 
 // ---- Response ---------------------------------------------------------------------------------
@@ -132,44 +148,143 @@ std::string_view protocol_of(auth::Mechanism m) {
 
 } // namespace
 
+// ---- TLS context
+// ----------------------------------------------------------------------------------
+
+class TlsContext {
+public:
+    asio::ssl::context ssl{asio::ssl::context::tls_client};
+};
+
+namespace {
+
+// The queued OpenSSL errors, oldest first ("" if none).
+std::string openssl_errors() {
+    std::string out;
+    while (unsigned long e = ERR_get_error()) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        out += (out.empty() ? "" : "; ") + std::string(buf);
+    }
+    return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+} // namespace
+
+std::shared_ptr<TlsContext> make_tls_context(const TlsOptions& o) {
+    auto ctx = std::make_shared<TlsContext>();
+    auto& c = ctx->ssl;
+    // TLS 1.2 and 1.3, as Windows 10 and later.
+    c.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                  asio::ssl::context::no_tlsv1_1);
+    SSL_CTX* native = c.native_handle();
+    ERR_clear_error();
+    if (o.cert_file.empty() != o.key_file.empty())
+        throw Error(ErrorKind::Usage, "a client certificate needs both its certificate and key");
+    if (!o.cert_file.empty()) {
+        if (SSL_CTX_use_certificate_chain_file(native, o.cert_file.c_str()) != 1)
+            throw Error(ErrorKind::Tls,
+                        "cannot load client certificate " + o.cert_file + ": " + openssl_errors());
+        if (SSL_CTX_use_PrivateKey_file(native, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+            throw Error(ErrorKind::Tls,
+                        "cannot load client key " + o.key_file + ": " + openssl_errors());
+        if (SSL_CTX_check_private_key(native) != 1)
+            throw Error(ErrorKind::Tls,
+                        "client key " + o.key_file + " does not match certificate " + o.cert_file);
+    }
+    if (!o.ca_file.empty()) {
+        if (SSL_CTX_load_verify_locations(native, o.ca_file.c_str(), nullptr) != 1)
+            throw Error(ErrorKind::Tls,
+                        "cannot load CA bundle " + o.ca_file + ": " + openssl_errors());
+    } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
+        throw Error(ErrorKind::Tls, "cannot load the system trust store: " + openssl_errors());
+    }
+    c.set_verify_mode(asio::ssl::verify_peer);
+    return ctx;
+}
+
 // ---- AsyncConnection ----------------------------------------------------------------------------
 
 struct AsyncConnection::Impl {
     Impl(asio::any_io_executor ex, ConnectionOptions o)
         : executor(std::move(ex)), options(std::move(o)) {}
 
+    using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
     asio::any_io_executor executor;
     ConnectionOptions options;
+    // Exactly one of the two is in use: plain TCP (Kerberos) or TLS over TCP.
     std::optional<beast::tcp_stream> stream;
+    std::optional<TlsStream> tls_stream;
     beast::flat_buffer buffer;
     std::optional<auth::ClientContext> context;
     std::unique_ptr<sldc::Compressor> compressor;
     bool open = false;
     bool authenticated = false;
+    // TLS: a reply was read on this connection, so the server accepted our certificate (with
+    // TLS 1.3 it may still refuse it after our side of the handshake completed).
+    bool tls_confirmed = false;
 
     std::string where() const { return options.host + ":" + std::to_string(options.port); }
 
+    // The TCP layer of whichever stream is in use.
+    beast::tcp_stream& tcp_layer() { return tls_stream ? tls_stream->next_layer() : *stream; }
+
+    // Calls f(stream) with the stream in use (the HTTP code is written once, templated on it).
+    template <class F>
+    auto with_stream(F&& f) {
+        return tls_stream ? f(*tls_stream) : f(*stream);
+    }
+
+    std::string openssl_reason(const boost::system::error_code& ec) {
+        std::string reason = ec.message();
+        if (tls_stream) {
+            long verify = SSL_get_verify_result(tls_stream->native_handle());
+            if (verify != X509_V_OK)
+                reason +=
+                    " (server certificate: " + std::string(X509_verify_cert_error_string(verify)) +
+                    ")";
+        }
+        return reason;
+    }
+
     [[noreturn]] void fail(const boost::system::error_code& ec, const char* what) {
+        bool tls_error = tls_stream && (ec.category() == asio::error::get_ssl_category() ||
+                                        ec.category() == asio::ssl::error::get_stream_category());
+        std::string reason = tls_error ? openssl_reason(ec) : ec.message();
         close();
         if (ec == beast::error::timeout)
             throw Error(ErrorKind::Timeout, std::string(what) + " " + where() + ": timed out");
-        throw Error(ErrorKind::Transport, std::string(what) + " " + where() + ": " + ec.message());
+        if (tls_error)
+            throw Error(ErrorKind::Tls,
+                        std::string("TLS with ") + where() + " failed (" + what + "): " + reason);
+        throw Error(ErrorKind::Transport, std::string(what) + " " + where() + ": " + reason);
     }
 
     void close() {
-        if (stream) {
+        if (stream || tls_stream) {
             boost::system::error_code ignored;
-            stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-            stream->close();
+            auto& t = tcp_layer();
+            t.socket().shutdown(tcp::socket::shutdown_both, ignored);
+            t.close();
         }
         open = false;
         authenticated = false;
+        tls_confirmed = false;
         buffer.clear();
+    }
+
+    // What the Host header and the server certificate check name: the TLS server name if set.
+    std::string host_name() const {
+        return options.tls && !options.tls_options.server_name.empty()
+                   ? options.tls_options.server_name
+                   : options.host;
     }
 
     bhttp::request<Body> request(const std::string& target) const {
         bhttp::request<Body> req{bhttp::verb::post, target, 11};
-        req.set(bhttp::field::host, options.host + ":" + std::to_string(options.port));
+        req.set(bhttp::field::host, host_name() + ":" + std::to_string(options.port));
         req.set(bhttp::field::connection, "Keep-Alive");
         req.set(bhttp::field::user_agent, "Microsoft WinRM Client");
         return req;
@@ -177,7 +292,15 @@ struct AsyncConnection::Impl {
 
     asio::awaitable<void> tcp_connect() {
         close();
-        stream.emplace(executor);
+        stream.reset();
+        tls_stream.reset();
+        if (options.tls) {
+            if (!options.tls_context) options.tls_context = make_tls_context(options.tls_options);
+            tls_stream.emplace(executor, options.tls_context->ssl);
+        } else {
+            stream.emplace(executor);
+        }
+        auto& t = tcp_layer();
         boost::system::error_code ec;
         std::vector<tcp::endpoint> endpoints;
         auto address = asio::ip::make_address(options.host, ec);
@@ -192,39 +315,97 @@ struct AsyncConnection::Impl {
             for (const auto& r : results)
                 endpoints.push_back(r.endpoint());
         }
-        stream->expires_after(options.timeout);
-        co_await stream->async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+        t.expires_after(options.timeout);
+        co_await t.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) fail(ec, "connect to");
-        stream->socket().set_option(tcp::no_delay(true), ec);
+        t.socket().set_option(tcp::no_delay(true), ec);
         open = true;
+    }
+
+    // The TLS handshake: SNI and the name (or address) the server certificate must carry.
+    asio::awaitable<void> tls_handshake() {
+        SSL* ssl = tls_stream->native_handle();
+        auto name = host_name();
+        boost::system::error_code ec;
+        (void)asio::ip::make_address(name, ec); // only: is it an address?
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        if (!ec) { // an IP address: no SNI (RFC 6066), matched against the IP SANs
+            if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1)
+                throw Error(ErrorKind::Usage, "bad TLS server address '" + name + "'");
+        } else {
+            X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            if (SSL_set_tlsext_host_name(ssl, name.c_str()) != 1 ||
+                X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size()) != 1)
+                throw Error(ErrorKind::Usage, "bad TLS server name '" + name + "'");
+        }
+        ec = {};
+        tcp_layer().expires_after(options.timeout);
+        co_await tls_stream->async_handshake(asio::ssl::stream_base::client,
+                                             asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) fail(ec, "handshake");
+        tcp_layer().expires_never();
+    }
+
+    template <class Stream>
+    asio::awaitable<void> write_request(Stream& s, bhttp::request<Body>& req) {
+        boost::system::error_code ec;
+        tcp_layer().expires_after(options.timeout);
+        co_await bhttp::async_write(s, req, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) closed_or_fail(ec, "send request to");
+    }
+
+    template <class Stream>
+    asio::awaitable<void> write_bytes(Stream& s, const std::string& bytes) {
+        boost::system::error_code ec;
+        tcp_layer().expires_after(options.timeout);
+        co_await asio::async_write(s, asio::buffer(bytes),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) closed_or_fail(ec, "send to");
+    }
+
+    template <class Stream>
+    asio::awaitable<void> read_message(Stream& s, bhttp::response_parser<Body>& parser) {
+        boost::system::error_code ec;
+        tcp_layer().expires_after(options.timeout);
+        co_await bhttp::async_read(s, buffer, parser,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) closed_or_fail(ec, "read response from");
+    }
+
+    // A TLS 1.3 server that refuses our certificate sends its alert after our handshake completed:
+    // it arrives as the answer to the first request.
+    [[noreturn]] void closed_or_fail(const boost::system::error_code& ec, const char* what) {
+        bool closed = ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                      ec == asio::error::connection_reset ||
+                      ec == asio::ssl::error::stream_truncated;
+        if (closed && tls_stream && !tls_confirmed) {
+            close();
+            throw Error(ErrorKind::Tls, "TLS with " + where() +
+                                            ": the server closed the connection before a "
+                                            "response (client certificate refused?)");
+        }
+        if (closed) {
+            close();
+            throw Error(ErrorKind::Transport,
+                        "connection closed by " + where() + " before a response");
+        }
+        if (tls_stream && !tls_confirmed)
+            what = "handshake, refused by the server after ours completed";
+        fail(ec, what);
     }
 
     // Writes a request and reads the response (raw: not decrypted).
     asio::awaitable<Response> round_trip(bhttp::request<Body>& req) {
-        boost::system::error_code ec;
-        stream->expires_after(options.timeout);
-        co_await bhttp::async_write(*stream, req, asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) fail(ec, "send request to");
+        co_await with_stream([&](auto& s) { return write_request(s, req); });
         co_return co_await read_response();
     }
 
     asio::awaitable<Response> read_response() {
-        boost::system::error_code ec;
         bhttp::response_parser<Body> parser;
         parser.body_limit(kMaxResponseBody);
-        stream->expires_after(options.timeout);
-        co_await bhttp::async_read(*stream, buffer, parser,
-                                   asio::redirect_error(asio::use_awaitable, ec));
-        if (ec) {
-            if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-                ec == asio::error::connection_reset) {
-                close();
-                throw Error(ErrorKind::Transport,
-                            "connection closed by " + where() + " before a response");
-            }
-            fail(ec, "read response from");
-        }
-        stream->expires_never();
+        co_await with_stream([&](auto& s) { return read_message(s, parser); });
+        tcp_layer().expires_never();
+        tls_confirmed = true;
         auto msg = parser.release();
         Response r;
         r.status = msg.result_int();
@@ -239,6 +420,11 @@ struct AsyncConnection::Impl {
 
     asio::awaitable<void> connect(std::string target) {
         co_await tcp_connect();
+        if (options.tls) {
+            co_await tls_handshake();
+            authenticated = true; // the certificate is the authentication: no HTTP step
+            co_return;
+        }
         try {
             auth::ClientOptions co;
             co.target = options.service;
@@ -292,7 +478,7 @@ struct AsyncConnection::Impl {
     }
 
     PreparedBody prepare(std::string_view soap, bool compress) {
-        if (!authenticated || !context)
+        if (!authenticated || (!context && !options.tls))
             throw Error(ErrorKind::Usage, "connection to " + where() + " is not authenticated");
         PreparedBody p;
         std::vector<std::uint8_t> utf16;
@@ -312,6 +498,11 @@ struct AsyncConnection::Impl {
     }
 
     void seal_into(PreparedBody& p, std::span<const std::uint8_t> plain) {
+        if (options.tls) { // TLS protects the body: sent as is
+            p.body.assign(plain.begin(), plain.end());
+            p.content_type = std::string(http::kDefaultOriginalType);
+            return;
+        }
         if (!authenticated || !context)
             throw Error(ErrorKind::Usage, "connection to " + where() + " is not authenticated");
         try {
@@ -326,8 +517,25 @@ struct AsyncConnection::Impl {
         }
     }
 
-    // Decrypts and parses a sealed reply in place.
+    // Decrypts and parses a sealed reply in place; on TLS, parses a plain SOAP reply.
     void open_reply(Response& r) {
+        if (options.tls) {
+            if (r.body.empty()) return;
+            try {
+                std::string charset;
+                auto media = http::parse_media_type(r.content_type);
+                if (!http::iequals(media.type, "application/soap+xml")) return;
+                if (auto cs = media.charset()) charset = std::string(*cs);
+                r.message = wsman::parse_body(r.body, charset);
+            } catch (const http::FramingError& e) {
+                throw Error(ErrorKind::Protocol,
+                            std::string("reply from ") + where() + ": " + e.what(), r.status);
+            } catch (const wsman::ParseError& e) {
+                throw Error(ErrorKind::Protocol,
+                            std::string("reply from ") + where() + ": " + e.what(), r.status);
+            }
+            return;
+        }
         if (!http::is_multipart_encrypted(r.content_type)) return;
         try {
             auto part = http::parse_encrypted(r.body, r.content_type);
@@ -395,12 +603,11 @@ asio::awaitable<Response> AsyncConnection::post_prepared(std::string target, Pre
 }
 
 asio::awaitable<Response> AsyncConnection::exchange_raw(std::string bytes) {
-    if (!impl_->open) co_await impl_->tcp_connect();
-    boost::system::error_code ec;
-    impl_->stream->expires_after(impl_->options.timeout);
-    co_await asio::async_write(*impl_->stream, asio::buffer(bytes),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) impl_->fail(ec, "send to");
+    if (!impl_->open) {
+        co_await impl_->tcp_connect();
+        if (impl_->options.tls) co_await impl_->tls_handshake();
+    }
+    co_await impl_->with_stream([&](auto& s) { return impl_->write_bytes(s, bytes); });
     co_return co_await impl_->read_response();
 }
 

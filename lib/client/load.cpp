@@ -192,6 +192,9 @@ void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::si
 
 LoadResult run_load(const LoadOptions& options, LoadProgress* progress) {
     LoadOptions o = options;
+    // https: the client certificate is loaded once and shared by every host's connections.
+    if (o.source.manager.tls && !o.source.tls_context)
+        o.source.tls_context = make_tls_context(o.source.tls);
     o.hosts = std::max<std::size_t>(o.hosts, 1);
     o.threads = std::clamp<std::size_t>(o.threads, 1, o.hosts);
     o.batch = std::max<std::size_t>(o.batch, 1);

@@ -16,7 +16,8 @@
 namespace wec::client {
 
 struct LoadOptions {
-    SourceOptions source;             // manager URL, service, mechanism, MIME form, compression
+    SourceOptions source;             // manager URL (http:// or https://), service, mechanism,
+                                      // MIME form, TLS client certificate, compression
     std::vector<std::string> ccaches; // host i uses ccaches[i % size()]; empty = source.ccache
     std::string subscription;         // name to push to; empty = the first one offered
     std::uint64_t events = 10000;     // in total, spread over the hosts

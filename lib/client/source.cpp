@@ -5,15 +5,25 @@
 namespace wec::client {
 
 Source::Source(SourceOptions options)
-    : options_(std::move(options)), session_id_(wsman::new_message_id()) {}
+    : options_(std::move(options)), session_id_(wsman::new_message_id()) {
+    // One TLS context (certificate loaded once) for every connection of this host.
+    if (options_.manager.tls && !options_.tls_context)
+        options_.tls_context = make_tls_context(options_.tls);
+}
 Source::~Source() = default;
 
 namespace {
 
-ConnectionOptions connection_options(const SourceOptions& o, const Url& url, bool sldc_header) {
+ConnectionOptions connection_options(SourceOptions& o, const Url& url, bool sldc_header) {
     ConnectionOptions c;
     c.host = url.host;
     c.port = url.port;
+    c.tls = url.tls;
+    if (url.tls) {
+        if (!o.tls_context) o.tls_context = make_tls_context(o.tls);
+        c.tls_options = o.tls;
+        c.tls_context = o.tls_context;
+    }
     c.service = o.service;
     c.mechanism = o.mechanism;
     c.ccache = o.ccache;

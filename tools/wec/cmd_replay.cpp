@@ -1,10 +1,10 @@
 // `wec replay`: emulate Windows sources. Today: generated Security-log events pushed by N
-// simulated hosts through the client core (Kerberos/SPNEGO, multipart/encrypted, SLDC), with a
-// throughput and Ack-latency summary. Replaying captured traffic comes with `wec decode`.
-#include "commands.hpp"
-
+// simulated hosts through the client core (http://: Kerberos/SPNEGO, multipart/encrypted;
+// https://: TLS with a client certificate, plain bodies; SLDC either way), with a throughput and
+// Ack-latency summary. Replaying captured traffic comes with `wec decode`.
 #include "client/client.hpp"
 #include "client/load.hpp"
+#include "commands.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -27,6 +27,7 @@ struct ReplayOptions {
     bool spnego = false;
     bool tab = false;
     std::vector<std::string> ccaches;
+    std::string cert, key, cacert, server_name; // https://
     std::string subscription;
     std::uint64_t events = 10000;
     std::size_t batch = 100;
@@ -46,7 +47,27 @@ int run_replay(const ReplayOptions& o) {
         std::fprintf(stderr, "wec replay: --url: %s\n", e.what());
         return kUsage;
     }
-    if (o.service.empty() || o.service.find('@') == std::string::npos) {
+    if (lo.source.manager.tls) {
+        if (o.cert.empty() || o.key.empty()) {
+            std::fprintf(stderr, "wec replay: an https:// URL needs --cert and --key (the "
+                                 "simulated hosts' client certificate)\n");
+            return kUsage;
+        }
+        lo.source.tls.cert_file = o.cert;
+        lo.source.tls.key_file = o.key;
+        lo.source.tls.ca_file = o.cacert;
+        lo.source.tls.server_name = o.server_name;
+        try {
+            lo.source.tls_context = client::make_tls_context(lo.source.tls);
+        } catch (const client::Error& e) {
+            std::fprintf(stderr, "wec replay: %s\n", e.what());
+            return kUsage;
+        }
+    } else if (!o.cert.empty() || !o.key.empty() || !o.cacert.empty() || !o.server_name.empty()) {
+        std::fprintf(stderr, "wec replay: --cert/--key/--cacert/--server-name need an https:// "
+                             "URL\n");
+        return kUsage;
+    } else if (o.service.empty() || o.service.find('@') == std::string::npos) {
         std::fprintf(stderr,
                      "wec replay: --service must be SERVICE@HOST (e.g. HTTP@wec.example.org)\n");
         return kUsage;
@@ -117,7 +138,7 @@ int run_replay(const ReplayOptions& o) {
         j["soap_bytes"] = r.bytes_sent_soap;
         j["hosts"] = o.hosts;
         j["connections"] = std::min(o.connections, o.hosts);
-        j["mechanism"] = o.spnego ? "spnego" : "kerberos";
+        j["mechanism"] = lo.source.manager.tls ? "tls" : o.spnego ? "spnego" : "kerberos";
         j["compress"] = o.compress;
         j["errors"] = r.errors;
         if (!r.setup_error.empty()) j["setup_error"] = r.setup_error;
@@ -147,11 +168,23 @@ void add_replay(CLI::App& app, Action& action) {
                                    "Emulate Windows sources: push generated events to a collector");
     sub->add_option("--url", o->url,
                     "Subscription manager URL (the GPO Server= value), "
-                    "http://HOST:PORT/wsman/SubscriptionManager/WEC")
+                    "http://HOST:5985/wsman/SubscriptionManager/WEC (Kerberos) or "
+                    "https://HOST:5986/wsman/ (client certificate)")
         ->required();
     sub->add_option("--service", o->service,
-                    "Kerberos service, SERVICE@FQDN (e.g. HTTP@wec.example.org)")
-        ->required();
+                    "Kerberos service, SERVICE@FQDN (e.g. HTTP@wec.example.org); required for "
+                    "http:// URLs");
+    sub->add_option("--cert", o->cert, "(https) client certificate (PEM) of the simulated hosts")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--key", o->key, "(https) private key (PEM) of --cert")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--cacert", o->cacert,
+                    "(https) CA bundle (PEM) that verifies the collector's certificate "
+                    "(default: the system trust store)")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--server-name", o->server_name,
+                    "(https) name sent as SNI and checked in the collector's certificate "
+                    "(default: the --url host)");
     sub->add_flag("--spnego", o->spnego, "Authorization: Negotiate (SPNEGO) instead of Kerberos");
     sub->add_flag("--tab", o->tab, "TAB before the multipart part headers (pywinrm's form)");
     sub->add_option(
@@ -184,9 +217,10 @@ void add_replay(CLI::App& app, Action& action) {
         "             --service HTTP@wec.example.org --events 100000 --batch 100 --hosts 8 "
         "--connections 4\n"
         "  wec replay --url http://wec:5985/wsman/SubscriptionManager/WEC --service HTTP@wec \\\n"
-        "             --ccache FILE:/tmp/host1.cc --ccache FILE:/tmp/host2.cc --hosts 2 --json");
+        "             --ccache FILE:/tmp/host1.cc --ccache FILE:/tmp/host2.cc --hosts 2 --json\n"
+        "  wec replay --url https://wec.example.org:5986/wsman/ --cert host.pem --key host.key \\\n"
+        "             --cacert ca.pem --events 100000 --hosts 8 --connections 4");
     sub->callback([&action, o] { action = [o] { return run_replay(*o); }; });
 }
 
 } // namespace wec::tool
-

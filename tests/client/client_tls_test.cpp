@@ -1,0 +1,299 @@
+// The client core (lib/client) over HTTPS with a client certificate, against the real `wec serve
+// --auth tls` binary and a PKI made with the openssl CLI (tests/integration/make_test_pki.sh):
+// the full WEF sequence, the issuer thumbprint, the certificate CN as client identity, and the
+// handshake refusals on both sides (wrong server name, client certificate from an unknown CA).
+#include "client/client.hpp"
+#include "client/load.hpp"
+#include "support/files.hpp"
+#include "support/process.hpp"
+
+#include <cctype>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using namespace wec::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace client = wec::client;
+
+const std::string kHost = "srv.windomain.local";
+const std::string kClient = "win10.windomain.local"; // the CN of its certificate
+
+std::string record_id_of(const nlohmann::json& j) {
+    const auto& id = j["System"]["EventRecordID"];
+    return id.is_string() ? id.get<std::string>() : id.dump();
+}
+
+// `openssl x509 -fingerprint -sha1` as 40 hex digits.
+std::string openssl_thumbprint(const fs::path& pem) {
+    auto r = run({"openssl", "x509", "-in", pem.string(), "-noout", "-fingerprint", "-sha1"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::string hex;
+    for (char c : r.output.substr(r.output.find('=') + 1))
+        if (std::isxdigit(static_cast<unsigned char>(c)))
+            hex.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    return hex;
+}
+
+std::string upper(std::string s) {
+    for (auto& c : s)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+class ClientTls : public ::testing::Test {
+protected:
+    static inline std::unique_ptr<TempDir> pki_;
+    static fs::path pki(const std::string& f) { return pki_->path() / f; }
+    static void SetUpTestSuite() {
+        pki_ = std::make_unique<TempDir>();
+        auto r = run({std::string(WEC_SOURCE_DIR) + "/tests/integration/make_test_pki.sh",
+                      pki_->path().string(), kHost});
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    static void TearDownTestSuite() { pki_.reset(); }
+
+    TempDir dir;
+    std::string db;
+    int port = 0;
+    std::unique_ptr<Process> server;
+
+    void SetUp() override {
+        db = "sqlite:" + (dir.path() / "wec.db").string();
+        auto file = dir.path() / "security.toml";
+        std::ofstream(file) << "name = \"security\"\n"
+                            << "query = '<QueryList><Query Id=\"0\"><Select "
+                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
+                            << "[[outputs]]\ndriver = \"files\"\npath = \""
+                            << (dir.path() / "events" / "{client}.json").string()
+                            << "\"\nformat = \"json\"\n";
+        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        port = free_port();
+        server = std::make_unique<Process>(
+            std::vector<std::string>{
+                WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--auth", "tls",
+                "--cert", pki("server.pem").string(), "--key", pki("server.key").string(), "--ca",
+                pki("root.pem").string(), "--ca", pki("issuing.pem").string(), "--hostname", kHost,
+                "--db", db},
+            std::map<std::string, std::string>{}, dir.path() / "serve.log");
+        ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+    }
+    void TearDown() override {
+        if (server && HasFailure()) std::cerr << "---- wec serve log ----\n" << server->output();
+    }
+
+    fs::path json_file() const { return dir.path() / "events" / (kClient + ".json"); }
+
+    // GPO form: HTTPS://<collector>:5986/wsman/ (connects to 127.0.0.1, checks the name kHost).
+    client::SourceOptions source_options(const std::string& identity = kClient) const {
+        client::SourceOptions o;
+        o.manager = client::Url::parse("HTTPS://127.0.0.1:" + std::to_string(port) + "/wsman/");
+        o.tls.cert_file = pki(identity + ".pem").string();
+        o.tls.key_file = pki(identity + ".key").string();
+        o.tls.ca_file = pki("root.pem").string();
+        o.tls.server_name = kHost;
+        o.machine_id = kClient;
+        o.timeout = 15s;
+        return o;
+    }
+};
+
+TEST(ClientUrl, HttpsSchemeSelectsTlsAndPort5986) {
+    auto u = client::Url::parse("HTTPS://wec.example.org/wsman/");
+    EXPECT_TRUE(u.tls);
+    EXPECT_EQ(u.port, 5986);
+    EXPECT_EQ(u.str(), "https://wec.example.org:5986/wsman/");
+    auto k = client::Url::parse("http://wec.example.org/wsman/SubscriptionManager/WEC");
+    EXPECT_FALSE(k.tls);
+    EXPECT_EQ(k.port, 5985);
+    EXPECT_THROW(client::Url::parse("ftp://wec.example.org/"), client::Error);
+}
+
+TEST_F(ClientTls, FullSequenceOverTls) {
+    client::Source source(source_options());
+
+    // Enumerate -> End (no authentication POST: the certificate is the identity)
+    auto subs = source.enumerate();
+    ASSERT_EQ(subs.size(), 1u);
+    auto sub = subs[0];
+    EXPECT_EQ(sub.name, "security");
+    EXPECT_EQ(sub.compression, "SLDC");
+    EXPECT_EQ(sub.auth_profile, wec::wsman::kProfileTls);
+    EXPECT_EQ(sub.notify_to.rfind(
+                  "https://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/", 0),
+              0u)
+        << sub.notify_to;
+    // The thumbprint offered is the SHA-1 of the CA that issued this client's certificate.
+    ASSERT_EQ(sub.issuer_thumbprints.size(), 1u);
+    EXPECT_EQ(upper(sub.issuer_thumbprints[0]), openssl_thumbprint(pki("issuing.pem")));
+    EXPECT_TRUE(sub.bookmark.empty()) << sub.bookmark;
+    source.end();
+
+    // Heartbeat -> Events (SLDC) on the NotifyTo connection (https: TLS again)
+    EXPECT_TRUE(source.push_url(sub).tls);
+    auto hb = source.heartbeat(sub);
+    EXPECT_EQ(hb.reply.action, wec::wsman::Action::Ack);
+    EXPECT_EQ(hb.reply.relates_to, hb.message_id);
+    EXPECT_TRUE(source.push_connection(sub).options().tls);
+    client::EventGenerator gen(kClient, 3, 7000);
+    std::vector<std::string> events;
+    for (int i = 0; i < 25; ++i)
+        events.push_back(gen.next());
+    auto ack = source.send_events(sub, events, gen.bookmark());
+    EXPECT_EQ(ack.reply.action, wec::wsman::Action::Ack);
+    EXPECT_EQ(ack.reply.relates_to, ack.message_id);
+
+    // re-Enumerate (a new Source: new connection) shows the stored bookmark
+    client::Source again(source_options());
+    auto subs2 = again.enumerate();
+    again.end();
+    ASSERT_EQ(subs2.size(), 1u);
+    EXPECT_NE(subs2[0].bookmark.find("RecordId=\"7024\""), std::string::npos) << subs2[0].bookmark;
+
+    // SubscriptionEnd
+    auto status = source.subscription_end(sub);
+    EXPECT_TRUE(status == 200u || status == 204u) << status;
+
+    // The 25 events, in order, with the certificate's CN as the client.
+    auto lines = lines_of(slurp(json_file()));
+    ASSERT_EQ(lines.size(), 25u) << json_file();
+    auto first = nlohmann::json::parse(lines.front());
+    EXPECT_EQ(record_id_of(first), "7000");
+    EXPECT_EQ(first["OpenWEC"]["Client"], kClient);
+    EXPECT_EQ(first["OpenWEC"]["Subscription"]["Name"], "security");
+    EXPECT_EQ(record_id_of(nlohmann::json::parse(lines.back())), "7024");
+}
+
+TEST_F(ClientTls, UncompressedBodiesAndPreCompressedRecordsAreAcked) {
+    auto o = source_options();
+    o.compress = false;
+    client::Source source(o);
+    auto subs = source.enumerate();
+    source.end();
+    ASSERT_EQ(subs.size(), 1u);
+    client::EventGenerator gen(kClient, 5, 100);
+    std::vector<std::string> events{gen.next(), gen.next()};
+    EXPECT_EQ(source.send_events(subs[0], events, gen.bookmark()).reply.action,
+              wec::wsman::Action::Ack);
+    // The load driver's path: an SLDC record prepared beforehand, sent as is.
+    client::LoadOptions lo;
+    lo.source = source_options();
+    lo.events = 300;
+    lo.batch = 100;
+    lo.hosts = 2;
+    lo.threads = 2;
+    lo.precompressed = 2;
+    auto r = client::run_load(lo);
+    EXPECT_EQ(r.events_acked, 300u) << r.setup_error << (r.errors.empty() ? "" : r.errors[0]);
+    EXPECT_EQ(r.batches_failed, 0u);
+}
+
+TEST_F(ClientTls, RefusesAServerCertificateForAnotherName) {
+    auto o = source_options();
+    o.tls.server_name = "other.example.org";
+    client::Source source(o);
+    try {
+        source.enumerate();
+        FAIL() << "expected a TLS error";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
+        EXPECT_NE(std::string(e.what()).find("certificate verify failed"), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("hostname mismatch"), std::string::npos) << e.what();
+    }
+    // The right name, by address (IP SAN 127.0.0.1), is accepted.
+    o.tls.server_name = "127.0.0.1";
+    client::Source by_ip(o);
+    EXPECT_EQ(by_ip.enumerate().size(), 1u);
+}
+
+TEST_F(ClientTls, RefusesAServerItsCaBundleDoesNotKnow) {
+    auto o = source_options();
+    o.tls.ca_file = pki("unknown.pem").string();
+    client::Source source(o);
+    try {
+        source.enumerate();
+        FAIL() << "expected a TLS error";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
+        EXPECT_NE(std::string(e.what()).find("certificate verify failed"), std::string::npos)
+            << e.what();
+    }
+}
+
+TEST_F(ClientTls, ClientCertificateFromAnUnknownCaGetsAHandshakeError) {
+    client::Source source(source_options("stranger.example.org"));
+    try {
+        source.enumerate();
+        FAIL() << "expected a TLS error";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
+        // The server's alert, as OpenSSL reports it (TLS 1.3: after our side of the handshake).
+        EXPECT_NE(std::string(e.what()).find("alert"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(server->wait_for_output("unable to get local issuer certificate", 5s))
+        << server->output();
+    EXPECT_FALSE(fs::exists(json_file()));
+}
+
+TEST_F(ClientTls, UnreadableClientKeyIsATypedError) {
+    client::TlsOptions t;
+    t.cert_file = pki(kClient + ".pem").string();
+    t.key_file = pki("other.key").string(); // does not match
+    try {
+        client::make_tls_context(t);
+        FAIL() << "expected an error";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
+    }
+    t.key_file = (dir.path() / "missing.key").string();
+    try {
+        client::make_tls_context(t);
+        FAIL() << "expected an error";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
+        EXPECT_NE(std::string(e.what()).find("missing.key"), std::string::npos) << e.what();
+    }
+}
+
+// ---- wec replay over https:// ------------------------------------------------------------------
+
+TEST_F(ClientTls, ReplayCommandPushesOverTls) {
+    auto r = run({WEC_EXE,         "replay",
+                  "--url",         "https://127.0.0.1:" + std::to_string(port) + "/wsman/",
+                  "--cert",        pki(kClient + ".pem").string(),
+                  "--key",         pki(kClient + ".key").string(),
+                  "--cacert",      pki("root.pem").string(),
+                  "--server-name", kHost,
+                  "--events",      "400",
+                  "--batch",       "50",
+                  "--hosts",       "2",
+                  "--connections", "2",
+                  "--json"},
+                 {}, 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    EXPECT_EQ(j["events_acked"], 400);
+    EXPECT_EQ(j["batches_failed"], 0);
+    EXPECT_EQ(j["mechanism"], "tls");
+    EXPECT_EQ(lines_of(slurp(json_file())).size(), 400u); // one identity: the certificate's CN
+
+    // The wrong server name: every host fails its handshake, the error says why.
+    auto bad =
+        run({WEC_EXE, "replay", "--url", "https://127.0.0.1:" + std::to_string(port) + "/wsman/",
+             "--cert", pki(kClient + ".pem").string(), "--key", pki(kClient + ".key").string(),
+             "--cacert", pki("root.pem").string(), "--server-name", "other.example.org", "--events",
+             "10"},
+            {}, 60s);
+    EXPECT_EQ(bad.exit_code, 3) << bad.output;
+    EXPECT_NE(bad.output.find("hostname mismatch"), std::string::npos) << bad.output;
+    // https:// without a certificate is a usage error.
+    auto usage = run({WEC_EXE, "replay", "--url", "https://127.0.0.1:1/wsman/"}, {}, 20s);
+    EXPECT_EQ(usage.exit_code, 2) << usage.output;
+}
+
+} // namespace
