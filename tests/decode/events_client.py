@@ -7,6 +7,8 @@ Kerberos message encryption. Used to record realistic captures for `wec decode` 
 Prints one JSON line per step; exits 1 at the first wrong answer.
 """
 import argparse
+import os
+import time
 import base64
 import http.client
 import json
@@ -78,6 +80,8 @@ def main():
     ap.add_argument("--notify-path", required=True, help="/wsman/subscriptions/<uuid>")
     ap.add_argument("--body", required=True, help="SLDC-compressed Events body")
     ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--hold-until", help="after the first Events, keep the connection open until "
+                    "this file exists (so that other connections interleave with this one)")
     args = ap.parse_args()
     try:
         conn, ctx, path = connect(args.url, args)
@@ -94,6 +98,13 @@ def main():
             status = post(conn, ctx, notify, args, body, True)
             if status != 200:
                 raise RuntimeError(f"Events #{i}: HTTP {status}")
+            if i == 0 and args.hold_until:
+                print(json.dumps({"step": "holding"}), flush=True)
+                deadline = time.monotonic() + 60
+                while not os.path.exists(args.hold_until):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("hold file never appeared")
+                    time.sleep(0.02)
         conn.close()
     except Exception as e:  # noqa: BLE001 - report any failure as a step
         print(json.dumps({"step": "failed", "error": str(e)}), flush=True)

@@ -13,6 +13,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -64,7 +65,8 @@ public:
 
         pcap_ = dir_ / "capture.pcap";
         tcpdump_ = std::make_unique<testing::Process>(
-            std::vector<std::string>{"tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0",
+            // A 32 MB kernel buffer: a loaded machine must not make tcpdump drop packets.
+            std::vector<std::string>{"tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-B", "32768",
                                      "-Z", "root", "-w", pcap_.string(),
                                      "tcp port " + std::to_string(port_) + " or port " +
                                          std::to_string(realm_.kdc_port())},
@@ -132,28 +134,52 @@ public:
             throw std::runtime_error("curl --negotiate failed: " + r.output);
     }
     // SLDC-compressed Events (the body file is an SLDC record), `count` times on one connection.
-    void sldc_events(const fs::path& body, int count, const std::string& mech = "kerberos") const {
-        auto r = testing::run({"/usr/bin/python3",
-                               std::string(WEC_SOURCE_DIR) + "/tests/decode/events_client.py",
-                               "--url", url(), "--service", "HTTP@" + kDecodeHost, "--mech", mech,
-                               "--enumerate", std::string(WEC_TEST_DATA) + "/wsman/enumerate.utf16",
-                               "--notify-path", "/wsman/subscriptions/" + kSubscriptionUuid,
-                               "--body", body.string(), "--count", std::to_string(count)},
-                              client_env(), 120s);
-        if (r.exit_code != 0) throw std::runtime_error("events_client.py failed: " + r.output);
+    // With `while_holding`, the connection stays open after the first Events while that runs:
+    // the other connections it makes interleave with this one in the capture, deterministically.
+    void sldc_events(const fs::path& body, int count, const std::string& mech = "kerberos",
+                     const std::function<void()>& while_holding = {}) const {
+        std::vector<std::string> argv{"/usr/bin/python3",
+                                      std::string(WEC_SOURCE_DIR) + "/tests/decode/events_client.py",
+                                      "--url", url(), "--service", "HTTP@" + kDecodeHost, "--mech", mech,
+                                      "--enumerate", std::string(WEC_TEST_DATA) + "/wsman/enumerate.utf16",
+                                      "--notify-path", "/wsman/subscriptions/" + kSubscriptionUuid,
+                                      "--body", body.string(), "--count", std::to_string(count)};
+        if (!while_holding) {
+            auto r = testing::run(argv, client_env(), 120s);
+            if (r.exit_code != 0) throw std::runtime_error("events_client.py failed: " + r.output);
+            return;
+        }
+        auto release = dir_ / "events-client.release";
+        argv.insert(argv.end(), {"--hold-until", release.string()});
+        testing::Process p(argv, client_env(), dir_ / "events-client.log");
+        if (!p.wait_for_output("\"holding\"", 60s))
+            throw std::runtime_error("events_client.py did not reach its hold: " + p.output());
+        while_holding();
+        std::ofstream(release).close();
+        if (p.wait(60s) != 0) throw std::runtime_error("events_client.py failed: " + p.output());
     }
 
     // Stops tcpdump (SIGINT: it flushes) and then wec serve (SIGTERM: outputs are flushed).
-    void stop() {
+    // Returns how many packets tcpdump reported dropped by the kernel (the capture is then
+    // incomplete through no fault of the code under test: callers record the session again).
+    int stop() {
         std::this_thread::sleep_for(500ms); // let the last packets reach the capture file
+        int dropped = 0;
         if (tcpdump_) {
             tcpdump_->signal(SIGINT);
             tcpdump_->wait(10s);
+            auto out = tcpdump_->output();
+            auto at = out.find(" packets dropped by kernel");
+            if (at != std::string::npos) {
+                auto start = out.rfind('\n', at);
+                dropped = std::atoi(out.c_str() + (start == std::string::npos ? 0 : start + 1));
+            }
         }
         if (serve_) {
             serve_->signal(SIGTERM);
             serve_->wait(20s);
         }
+        return dropped;
     }
 
     const fs::path& pcap() const { return pcap_; }

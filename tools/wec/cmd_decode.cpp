@@ -216,12 +216,6 @@ void add_decode(CLI::App& app, Action& action) {
     auto o = std::make_shared<DecodeOptions>();
     auto* sub = app.add_subcommand(
         "decode", "Decrypt, decompress and print WEF traffic from pcap/pcapng captures (offline)");
-    sub->description(
-        "Reads pcap/pcapng captures (gzip too, '-' for stdin) of WinRM/WEF traffic, reassembles\n"
-        "TCP, recovers each connection's Kerberos session from the AP-REQ/AP-REP with the\n"
-        "service keytab, unwraps and decompresses every body and prints what was said - or only\n"
-        "the forwarded events, formatted exactly as `wec serve` writes them. A lone message body\n"
-        "(SOAP in UTF-8/UTF-16 or an SLDC record) is accepted instead of a capture.");
     sub->add_option("inputs", o->inputs, "Capture files or message bodies ('-' for stdin)")
         ->required()
         ->type_name("FILE...");
@@ -249,6 +243,11 @@ void add_decode(CLI::App& app, Action& action) {
         ->capture_default_str();
     sub->add_flag("-q,--quiet", o->quiet, "No summary and no capture warnings on stderr");
     sub->footer(
+        "Reads pcap/pcapng captures (gzip too, '-' for stdin) of WinRM/WEF traffic, reassembles\n"
+        "TCP, recovers each connection's Kerberos session from the AP-REQ/AP-REP with the\n"
+        "service keytab, unwraps and decompresses every body and prints what was said - or only\n"
+        "the forwarded events, formatted exactly as `wec serve` writes them. A lone message body\n"
+        "(SOAP in UTF-8/UTF-16 or an SLDC record) is accepted instead of a capture.\n\n"
         "Examples:\n"
         "  wec decode samples/captures/wef-kerberos.pcap --keytab samples/captures/wec.keytab\n"
         "  wec decode capture.pcapng.gz -k wec.keytab -v                # with the SOAP bodies\n"
