@@ -5,7 +5,9 @@
 #include "client/client.hpp"
 #include "client/load.hpp"
 #include "support/krb5_realm.hpp"
+#include "support/files.hpp"
 #include "support/process.hpp"
+#include "support/wef_realm.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -26,43 +28,18 @@ namespace client = wec::client;
 const std::string kHost = "srv.windomain.local";
 const std::string kClient = "WIN10$@WINDOMAIN.LOCAL";
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::stringstream ss(text);
-    for (std::string line; std::getline(ss, line);)
-        if (!line.empty()) out.push_back(line);
-    return out;
-}
-
 std::string record_id_of(const nlohmann::json& j) {
     const auto& id = j["System"]["EventRecordID"];
     return id.is_string() ? id.get<std::string>() : id.dump();
 }
 
-struct Realm {
-    Krb5Realm realm;
-    fs::path service_keytab, client_keytab;
-    std::string ccache;
-    Realm() {
-        realm.add_principal("HTTP/" + kHost);
-        realm.add_principal("HOST/" + kHost);
-        realm.add_principal("WIN10$");
-        service_keytab = realm.export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
-        client_keytab = realm.export_keytab({"WIN10$"}, "win10.keytab");
-        ccache = realm.kinit("WIN10$@" + realm.realm(), client_keytab);
-        // The client core runs in this process: point MIT Kerberos at the test realm.
+// The client core runs in this process: MIT Kerberos is pointed at the test realm.
+struct Realm : WefRealm {
+    Realm() : WefRealm(kHost) {
         realm.apply_env();
         ::setenv("KRB5CCNAME", ccache.c_str(), 1);
     }
 };
-
 class ClientServe : public ::testing::Test {
 protected:
     static inline std::unique_ptr<Realm> realm_;

@@ -7,6 +7,7 @@
 #include "krb/keytab.hpp"
 #include "live_session.hpp"
 #include "pcap_writer.hpp"
+#include "support/files.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -18,25 +19,12 @@
 namespace {
 
 using namespace wec::test;
+using wec::testing::lines_of;
 using wec::testing::RunResult;
+using wec::testing::slurp;
 using wec::testing::TempDir;
 using Json = nlohmann::json;
 namespace cap = wec::capture;
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::stringstream ss(text);
-    for (std::string line; std::getline(ss, line);)
-        if (!line.empty()) out.push_back(line);
-    return out;
-}
 
 std::string data(const std::string& rel) {
     return slurp(std::string(WEC_TEST_DATA) + "/" + rel);

@@ -4,6 +4,7 @@
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
+#include "support/wef_realm.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -21,25 +22,10 @@ namespace fs = std::filesystem;
 
 const std::string kHost = "srv.windomain.local";
 
-// One realm and one keytab for the whole suite (a realm takes ~0.1 s, but keys are per realm).
-struct Realm {
-    Krb5Realm realm;
-    fs::path service_keytab, client_keytab;
-    std::string ccache;
-    Realm() {
-        realm.add_principal("HTTP/" + kHost);
-        realm.add_principal("HOST/" + kHost);
-        realm.add_principal("WIN10$");
-        service_keytab = realm.export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
-        client_keytab = realm.export_keytab({"WIN10$"}, "win10.keytab");
-        ccache = realm.kinit("WIN10$@" + realm.realm(), client_keytab);
-    }
-};
-
 class ServeKerberos : public ::testing::Test {
 protected:
-    static inline std::unique_ptr<Realm> realm_;
-    static void SetUpTestSuite() { realm_ = std::make_unique<Realm>(); }
+    static inline std::unique_ptr<WefRealm> realm_;
+    static void SetUpTestSuite() { realm_ = std::make_unique<WefRealm>(kHost); }
     static void TearDownTestSuite() { realm_.reset(); }
 
     TempDir dir;
