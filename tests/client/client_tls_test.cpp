@@ -6,6 +6,7 @@
 #include "client/load.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "support/test_pki.hpp"
 
 #include <cctype>
 #include <fstream>
@@ -27,17 +28,6 @@ std::string record_id_of(const nlohmann::json& j) {
     return id.is_string() ? id.get<std::string>() : id.dump();
 }
 
-// `openssl x509 -fingerprint -sha1` as 40 hex digits.
-std::string openssl_thumbprint(const fs::path& pem) {
-    auto r = run({"openssl", "x509", "-in", pem.string(), "-noout", "-fingerprint", "-sha1"});
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    std::string hex;
-    for (char c : r.output.substr(r.output.find('=') + 1))
-        if (std::isxdigit(static_cast<unsigned char>(c)))
-            hex.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-    return hex;
-}
-
 std::string upper(std::string s) {
     for (auto& c : s)
         c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -46,13 +36,10 @@ std::string upper(std::string s) {
 
 class ClientTls : public ::testing::Test {
 protected:
-    static inline std::unique_ptr<TempDir> pki_;
-    static fs::path pki(const std::string& f) { return pki_->path() / f; }
+    static inline std::unique_ptr<TestPki> pki_;
+    static fs::path pki(const std::string& f) { return (*pki_)(f); }
     static void SetUpTestSuite() {
-        pki_ = std::make_unique<TempDir>();
-        auto r = run({std::string(WEC_SOURCE_DIR) + "/tests/integration/make_test_pki.sh",
-                      pki_->path().string(), kHost});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        pki_ = std::make_unique<TestPki>(kHost);
     }
     static void TearDownTestSuite() { pki_.reset(); }
 
@@ -129,7 +116,7 @@ TEST_F(ClientTls, FullSequenceOverTls) {
         << sub.notify_to;
     // The thumbprint offered is the SHA-1 of the CA that issued this client's certificate.
     ASSERT_EQ(sub.issuer_thumbprints.size(), 1u);
-    EXPECT_EQ(upper(sub.issuer_thumbprints[0]), openssl_thumbprint(pki("issuing.pem")));
+    EXPECT_EQ(upper(sub.issuer_thumbprints[0]), openssl_sha1_thumbprint(pki("issuing.pem")));
     EXPECT_TRUE(sub.bookmark.empty()) << sub.bookmark;
     source.end();
 

@@ -3,6 +3,7 @@
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
+#include "support/test_pki.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -37,23 +38,12 @@ std::string from_utf16(const std::string& bytes) {
 
 std::string sample(const std::string& name) { return std::string(WEC_TEST_DATA) + "/wsman/" + name; }
 
-std::string thumbprint_of(const fs::path& pem) {
-    auto r = run({"openssl", "x509", "-in", pem.string(), "-noout", "-fingerprint", "-sha1"});
-    auto eq = r.output.find('=');
-    std::string hex;
-    for (char c : r.output.substr(eq + 1))
-        if (std::isxdigit(static_cast<unsigned char>(c))) hex.push_back(c);
-    return hex;
-}
-
 class ServeTls : public ::testing::Test {
 protected:
-    static inline std::unique_ptr<TempDir> pki_;
-    static fs::path pki(const std::string& f) { return pki_->path() / f; }
+    static inline std::unique_ptr<TestPki> pki_;
+    static fs::path pki(const std::string& f) { return (*pki_)(f); }
     static void SetUpTestSuite() {
-        pki_ = std::make_unique<TempDir>();
-        auto r = run({std::string(WEC_SOURCE_DIR) + "/tests/integration/make_test_pki.sh", pki_->path().string(), kHost});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        pki_ = std::make_unique<TestPki>(kHost);
     }
     static void TearDownTestSuite() { pki_.reset(); }
 
@@ -145,7 +135,7 @@ TEST_F(ServeTls, WindowsSequenceWithAClientCertificate) {
     EXPECT_EQ(capture(resp, "RelatesTo>([^<]*)<"), "uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E");
     // The HTTPS profile with the thumbprint of the CA that issued this client's certificate.
     EXPECT_NE(resp.find("secprofile/https/mutual"), std::string::npos) << resp;
-    EXPECT_EQ(capture(resp, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), thumbprint_of(pki("issuing.pem")));
+    EXPECT_EQ(capture(resp, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), openssl_sha1_thumbprint(pki("issuing.pem")));
     auto notify = capture(resp, "NotifyTo>\\s*<[^>]*Address>([^<]*)<");
     ASSERT_EQ(notify.rfind("https://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/", 0), 0u) << notify;
     auto path = notify.substr(notify.find("/wsman/"));
@@ -177,8 +167,8 @@ TEST_F(ServeTls, ThumbprintFollowsTheIssuerOfEachClient) {
     start_server();
     auto a = enumerate("win10.windomain.local");
     auto b = enumerate("dmz.example.org");
-    EXPECT_EQ(capture(a, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), thumbprint_of(pki("issuing.pem")));
-    EXPECT_EQ(capture(b, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), thumbprint_of(pki("other.pem")));
+    EXPECT_EQ(capture(a, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), openssl_sha1_thumbprint(pki("issuing.pem")));
+    EXPECT_EQ(capture(b, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), openssl_sha1_thumbprint(pki("other.pem")));
 }
 
 struct Rejection {
