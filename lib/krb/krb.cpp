@@ -347,7 +347,7 @@ SessionKeys::SessionKeys(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SessionKeys SessionKeys::from_ap_req(std::span<const std::uint8_t> token, const KeySet& keys) {
     const ApReq req = parse_ap_req_der(token);
     auto impl = std::make_unique<Impl>();
-    impl->ctx = std::make_shared<const crypto::Context>();
+    impl->ctx = std::make_shared<const crypto::Context>(crypto::accelerate_from_environment());
     impl->form = req.where.form;
     impl->service = req.service;
     impl->ticket_enctype = req.ticket.etype;
