@@ -143,6 +143,9 @@ struct Options {
     capture::Limits limits;                         // capture layer limits
     std::size_t max_body_bytes = 64u * 1024 * 1024; // after decompression
     bool parse_soap = true;                         // parse bodies as WS-Management
+    // Keep Record::soap (the body text) next to the parsed message. A sink that only reads the
+    // parsed message (events) sets false: the text is then parsed in place, without a copy.
+    bool keep_soap_text = true;
 };
 
 class Decoder {

@@ -396,7 +396,12 @@ struct Decoder::Impl {
                          r.content_type.find("xml") != std::string::npos;
         if (first == std::string_view::npos || (s[first] != '<' && !soap_type)) return;
         try {
-            r.message = wsman::parse(r.soap);
+            if (options.keep_soap_text) {
+                r.message = wsman::parse(r.soap);
+            } else {
+                r.message = wsman::parse_owned(std::move(r.soap));
+                r.soap.clear();
+            }
         } catch (const wsman::ParseError& e) {
             r.errors.push_back(std::string("malformed SOAP: ") + e.what());
         }

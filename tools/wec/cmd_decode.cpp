@@ -165,7 +165,10 @@ int run_decode(const DecodeOptions& o) {
     bool progress = o.progress == "always" || (o.progress == "auto" && ::isatty(2) != 0);
     Out out;
     Printer printer(o, out, color, progress);
-    decode::Decoder decoder(keys, printer);
+    decode::Options options;
+    // Events only: the body text is not printed, so it is parsed in place.
+    options.keep_soap_text = !o.events || !o.export_dir.empty();
+    decode::Decoder decoder(keys, printer, options);
     bool input_error = false;
     for (const auto& input : o.inputs) {
         try {
