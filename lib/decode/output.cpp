@@ -31,6 +31,88 @@ void put_if(Json& j, const char* key, const std::string& value) {
     if (!value.empty()) j[key] = value;
 }
 
+// Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates), 0 if invalid.
+std::size_t utf8_length(const unsigned char* p, const unsigned char* end) {
+    const auto cont = [&](std::size_t i) { return p + i < end && (p[i] & 0xC0) == 0x80; };
+    const unsigned c = p[0];
+    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (!cont(1) || !cont(2)) return 0;
+        if (c == 0xE0 && p[1] < 0xA0) return 0; // overlong
+        if (c == 0xED && p[1] > 0x9F) return 0; // surrogate
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (!cont(1) || !cont(2) || !cont(3)) return 0;
+        if (c == 0xF0 && p[1] < 0x90) return 0; // overlong
+        if (c == 0xF4 && p[1] > 0x8F) return 0; // above U+10FFFF
+        return 4;
+    }
+    return 0;
+}
+
+// Appends s as a JSON string exactly as nlohmann's serializer writes it (ensure_ascii = false),
+// in one pass with whole runs appended: the body is most of a record and nlohmann's per-byte
+// serializer was a third of `wec decode --format json`. Returns false (out unchanged) when s is
+// not valid UTF-8: the caller then lets nlohmann replace the bad bytes.
+bool append_json_string(std::string& out, std::string_view s) {
+    const std::size_t start = out.size();
+    out.reserve(out.size() + s.size() + s.size() / 8 + 2);
+    out.push_back('"');
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* const end = p + s.size();
+    const auto* run = p;
+    while (p < end) {
+        const unsigned c = *p;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            ++p;
+            continue;
+        }
+        if (c >= 0x80) {
+            const std::size_t n = utf8_length(p, end);
+            if (n == 0) {
+                out.resize(start);
+                return false;
+            }
+            p += n;
+            continue;
+        }
+        out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\b':
+            out += "\\b";
+            break;
+        case '\f':
+            out += "\\f";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default: {
+            char u[8];
+            std::snprintf(u, sizeof u, "\\u%04x", c);
+            out += u;
+        }
+        }
+        run = ++p;
+    }
+    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(end - run));
+    out.push_back('"');
+    return true;
+}
+
 } // namespace
 
 void format_json(const Record& r, std::string& out) {
@@ -109,9 +191,23 @@ void format_json(const Record& r, std::string& out) {
         j["subscription"] = std::move(s);
     }
     j["events"] = r.event_count();
-    if (!r.soap.empty()) j["body"] = r.soap;
-    j["errors"] = r.errors;
+    // "body" and "errors" end the object; the body is escaped here rather than by nlohmann.
+    const std::size_t start = out.size();
     out += j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    out.pop_back(); // '}'
+    if (!r.soap.empty()) {
+        out += ",\"body\":";
+        if (!append_json_string(out, r.soap)) {
+            out.resize(start);
+            j["body"] = r.soap;
+            j["errors"] = r.errors;
+            out += j.dump(-1, ' ', false, Json::error_handler_t::replace);
+            return;
+        }
+    }
+    out += ",\"errors\":";
+    out += Json(r.errors).dump(-1, ' ', false, Json::error_handler_t::replace);
+    out.push_back('}');
 }
 
 // --- text --------------------------------------------------------------------------------------

@@ -145,6 +145,42 @@ TEST(DecodeUnit, EncryptedWithoutAuthenticationAndGaps) {
     EXPECT_GE(sink.notes, 1);
 }
 
+// The body is escaped by hand (speed); the result must be what nlohmann writes, byte for byte.
+TEST(DecodeUnit, JsonBodyEscapingIsNlohmanns) {
+    using Ordered = nlohmann::ordered_json;
+    std::string controls;
+    for (int c = 1; c < 0x20; ++c)
+        controls.push_back(static_cast<char>(c));
+    const std::vector<std::string> bodies = {
+        "<a>plain</a>",
+        std::string("quote \" backslash \\ slash / del \x7f nul ") + std::string(1, '\0') + "!",
+        controls,
+        "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbd end",
+        std::string(5000, 'x') + "\n" + std::string(5000, '\xc3') + "",
+    };
+    for (const auto& body : bodies) {
+        dec::Record r;
+        r.from_capture = false;
+        r.soap = body;
+        r.errors = {"one \"error\""};
+        std::string out;
+        dec::format_json(r, out);
+        Ordered j = Ordered::parse(out, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << out.substr(0, 200);
+        EXPECT_EQ(j.dump(-1, ' ', false, Ordered::error_handler_t::replace), out);
+        auto last = j.items().begin();
+        for (auto it = j.items().begin(); it != j.items().end(); ++it)
+            last = it;
+        EXPECT_EQ(last.key(), "errors");
+        if (body.back() == '\xc3') {
+            // Invalid UTF-8: replaced, still valid JSON.
+            EXPECT_NE(j["body"].get<std::string>().find("\xef\xbf\xbd"), std::string::npos);
+        } else {
+            EXPECT_EQ(j["body"].get<std::string>(), body);
+        }
+    }
+}
+
 TEST(DecodeUnit, MemoryInputAndExportNames) {
     auto hb = slurp(std::string(WEC_TEST_DATA) + "/sldc/heartbeat.sldc");
     wec::krb::KeySet keys;
