@@ -1,5 +1,6 @@
 // Event parse + format throughput on the OpenWEC fixture events (items/s = events/s, one core).
 #include "event/event.hpp"
+#include "text/text.hpp"
 
 #include <benchmark/benchmark.h>
 #include <filesystem>
@@ -201,6 +202,65 @@ void BM_FormatRaw(benchmark::State& state) {
     finish(state, total_bytes());
 }
 BENCHMARK(BM_FormatRaw);
+
+// The shape of events in captures: one line break, in the first tag ("<Event\n\t\t\t\txmlns=").
+void BM_FormatRawBreakInFirstTag(benchmark::State& state) {
+    static const std::vector<std::string> shaped = [] {
+        std::vector<std::string> v;
+        for (std::string xml : events()) {
+            std::erase(xml, '\r');
+            std::erase(xml, '\n');
+            if (xml.starts_with("<Event ")) xml.replace(0, 7, "<Event\n\t\t\t\t");
+            v.push_back(xml);
+        }
+        return v;
+    }();
+    std::string out;
+    std::size_t bytes = 0;
+    for (const auto& xml : shaped)
+        bytes += xml.size();
+    for (auto _ : state) {
+        for (const auto& xml : shaped) {
+            out.clear();
+            wec::event::format_raw(xml, out);
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    finish(state, bytes);
+}
+BENCHMARK(BM_FormatRawBreakInFirstTag);
+
+// The text hot paths of a received batch: the fixture events as one UTF-16LE body (with a BOM,
+// as Windows sends it) decoded to UTF-8, then checked for characters XML forbids.
+const std::vector<std::uint8_t>& utf16_batch() {
+    static const std::vector<std::uint8_t> body = [] {
+        std::string all;
+        for (const auto& xml : events())
+            all += xml;
+        return wec::text::utf8_to_utf16le(all, true);
+    }();
+    return body;
+}
+
+void BM_Utf16ToUtf8(benchmark::State& state) {
+    std::string out;
+    for (auto _ : state) {
+        out.clear();
+        wec::text::append_utf16_to_utf8(utf16_batch(), out);
+        benchmark::DoNotOptimize(out.data());
+    }
+    finish(state, utf16_batch().size());
+}
+BENCHMARK(BM_Utf16ToUtf8);
+
+void BM_SanitizeXmlChars(benchmark::State& state) {
+    std::string text = wec::text::utf16_to_utf8(utf16_batch());
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(wec::text::sanitize_xml_chars(text));
+    }
+    finish(state, text.size());
+}
+BENCHMARK(BM_SanitizeXmlChars);
 
 } // namespace
 

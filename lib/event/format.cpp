@@ -6,8 +6,13 @@
 // Message); parsers keeping the last occurrence see what they would see with OpenWEC.
 #include "event/event.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace wec::event {
 namespace {
@@ -293,6 +298,65 @@ void append_escaped_nl(std::string& out, bool in_cdata) {
         out.append("&#10;");
 }
 
+// The first index >= i of a line break or of a, b or c in s[0, n) (n when there is none, also when
+// i >= n).
+inline std::size_t find_stop(const char* s, std::size_t i, std::size_t n, char a, char b, char c) {
+#if defined(__SSE2__)
+    const __m128i va = _mm_set1_epi8(a);
+    const __m128i vb = _mm_set1_epi8(b);
+    const __m128i vc = _mm_set1_epi8(c);
+    const __m128i cr = _mm_set1_epi8('\r');
+    const __m128i lf = _mm_set1_epi8('\n');
+    while (i + 16 <= n) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+        const __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, vc),
+                                      _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf))));
+        if (const auto m = static_cast<unsigned>(_mm_movemask_epi8(hit)); m != 0)
+            return i + static_cast<std::size_t>(std::countr_zero(m));
+        i += 16;
+    }
+#endif
+    for (; i < n; ++i) {
+        const char x = s[i];
+        if (x == '\r' || x == '\n' || x == a || x == b || x == c) return i;
+    }
+    return n;
+}
+
+// The index of the last CR or LF in s[0, n), n when there is none.
+inline std::size_t find_last_line_break(const char* s, std::size_t n) {
+    std::size_t i = n;
+#if defined(__SSE2__)
+    const __m128i cr = _mm_set1_epi8('\r');
+    const __m128i lf = _mm_set1_epi8('\n');
+    while (i >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i - 16));
+        const auto m = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf))));
+        if (m != 0) return i - 16 + static_cast<std::size_t>(std::bit_width(m) - 1);
+        i -= 16;
+    }
+#endif
+    while (i > 0) {
+        --i;
+        if (s[i] == '\r' || s[i] == '\n') return i;
+    }
+    return n;
+}
+
+// Whether the start tag ending with the '>' at s[i] is self-closing: its last character outside
+// attribute values, ignoring whitespace (TAB, space, CR, LF), is '/'. The tag's '<' (or a closing
+// quote) stops the look-back.
+inline bool self_closing(const char* s, std::size_t i) {
+    while (i > 0) {
+        const char x = s[--i];
+        if (x != ' ' && x != '\t' && x != '\r' && x != '\n') return x == '/';
+    }
+    return false;
+}
+
 } // namespace
 
 void format_time(std::chrono::system_clock::time_point tp, std::string& out) {
@@ -358,28 +422,51 @@ void format_time(std::chrono::system_clock::time_point tp, std::string& out) {
 }
 
 void format_raw(std::string_view xml, std::string& out) {
-    // memchr twice: string_view::find_first_of tests the set once per byte, much slower.
-    if (xml.empty()) return;
-    if (std::memchr(xml.data(), '\n', xml.size()) == nullptr &&
-        std::memchr(xml.data(), '\r', xml.size()) == nullptr) {
+    // Only line breaks are rewritten, and the state machine only decides how: after the last one
+    // the rest is copied as is. Windows events often break a line in the first tag only.
+    const char* const s = xml.data();
+    const std::size_t n = xml.size();
+    const std::size_t last_break = find_last_line_break(s, n);
+    if (last_break == n) {
         out.append(xml);
         return;
     }
+    const std::size_t limit = last_break + 1; // the state machine runs on [0, limit)
+    // It changes state on a few characters per state: jump from one to the next (and to line
+    // breaks) instead of looking at every byte, and append whole runs.
     enum class St { Text, Tag, Quote, Comment, CData, PI, Doctype };
     St st = St::Text;
     char quote = 0;
     int depth = 0;
     int bracket = 0; // DOCTYPE internal subset
-    bool self_closing_candidate = false;
     bool end_tag = false;
     std::size_t run = 0;
-    const std::size_t n = xml.size();
-    auto flush = [&](std::size_t upto) { out.append(xml.substr(run, upto - run)); };
-    for (std::size_t i = 0; i < n; ++i) {
-        char c = xml[i];
+    std::size_t i = 0;
+    for (;;) {
+        switch (st) {
+        case St::Text:
+            i = find_stop(s, i, limit, '<', '<', '<');
+            break;
+        case St::Tag:
+            i = find_stop(s, i, limit, '"', '\'', '>');
+            break;
+        case St::Quote:
+            i = find_stop(s, i, limit, quote, quote, quote);
+            break;
+        case St::Comment:
+        case St::CData:
+        case St::PI:
+            i = find_stop(s, i, limit, '>', '>', '>');
+            break;
+        case St::Doctype:
+            i = find_stop(s, i, limit, '[', ']', '>');
+            break;
+        }
+        if (i >= limit) break;
+        const char c = s[i];
         if (c == '\r' || c == '\n') {
-            flush(i);
-            if (c == '\r' && i + 1 < n && xml[i + 1] == '\n') ++i; // CRLF is one line break
+            out.append(s + run, i - run);
+            if (c == '\r' && i + 1 < n && s[i + 1] == '\n') ++i; // CRLF is one line break
             switch (st) {
             case St::Text:
                 if (depth > 0) append_escaped_nl(out, false);
@@ -391,68 +478,64 @@ void format_raw(std::string_view xml, std::string& out) {
                 out.push_back(' '); // inside markup a line break is whitespace
                 break;
             }
-            run = i + 1;
+            run = ++i;
             continue;
         }
         switch (st) {
-        case St::Text:
-            if (c == '<') {
-                sv rest = xml.substr(i);
-                if (rest.substr(0, 4) == "<!--") {
-                    st = St::Comment;
-                } else if (rest.substr(0, 9) == "<![CDATA[") {
-                    st = St::CData;
-                    i += 8;
-                } else if (rest.substr(0, 2) == "<?") {
-                    st = St::PI;
-                } else if (rest.substr(0, 2) == "<!") {
-                    st = St::Doctype;
-                    bracket = 0;
-                } else {
-                    st = St::Tag;
-                    end_tag = rest.substr(0, 2) == "</";
-                    self_closing_candidate = false;
-                }
+        case St::Text: { // c == '<'
+            const sv rest = xml.substr(i);
+            if (rest.substr(0, 4) == "<!--") {
+                st = St::Comment;
+            } else if (rest.substr(0, 9) == "<![CDATA[") {
+                st = St::CData;
+                i += 8;
+            } else if (rest.substr(0, 2) == "<?") {
+                st = St::PI;
+            } else if (rest.substr(0, 2) == "<!") {
+                st = St::Doctype;
+                bracket = 0;
+            } else {
+                st = St::Tag;
+                end_tag = rest.substr(0, 2) == "</";
             }
             break;
+        }
         case St::Tag:
-            if (c == '"' || c == '\'') {
-                quote = c;
-                st = St::Quote;
-                self_closing_candidate = false;
-            } else if (c == '>') {
+            if (c == '>') {
                 if (end_tag)
                     depth = depth > 0 ? depth - 1 : 0;
-                else if (!self_closing_candidate)
+                else if (!self_closing(s, i))
                     ++depth;
                 st = St::Text;
-            } else if (c != ' ' && c != '\t') {
-                self_closing_candidate = c == '/';
+            } else { // a quote
+                quote = c;
+                st = St::Quote;
             }
             break;
-        case St::Quote:
-            if (c == quote) st = St::Tag;
+        case St::Quote: // the closing quote
+            st = St::Tag;
             break;
         case St::Comment:
-            if (c == '>' && i >= 2 && xml[i - 1] == '-' && xml[i - 2] == '-') st = St::Text;
+            if (i >= 2 && s[i - 1] == '-' && s[i - 2] == '-') st = St::Text;
             break;
         case St::CData:
-            if (c == '>' && i >= 2 && xml[i - 1] == ']' && xml[i - 2] == ']') st = St::Text;
+            if (i >= 2 && s[i - 1] == ']' && s[i - 2] == ']') st = St::Text;
             break;
         case St::PI:
-            if (c == '>' && xml[i - 1] == '?') st = St::Text;
+            if (s[i - 1] == '?') st = St::Text;
             break;
         case St::Doctype:
             if (c == '[')
                 ++bracket;
             else if (c == ']')
                 --bracket;
-            else if (c == '>' && bracket <= 0)
+            else if (bracket <= 0)
                 st = St::Text;
             break;
         }
+        ++i;
     }
-    flush(n);
+    out.append(s + run, n - run);
 }
 
 void format_json(const Event& ev, const Metadata& md, std::string& out) {

@@ -3,6 +3,10 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace wec::text {
 namespace {
 
@@ -76,24 +80,57 @@ inline unsigned load_unit(const std::uint8_t* p) {
     return BigEndian ? (unsigned{p[0]} << 8) | p[1] : (unsigned{p[1]} << 8) | p[0];
 }
 
+// Converts the UTF-16 units in [p, stop) to UTF-8 at `o` (a surrogate pair starting at the last
+// unit may read one unit past `stop`, never past `end`). Returns the new output position; `p` is
+// advanced past what was consumed. `o` must have room for 3 bytes per unit plus 16 bytes of slack:
+// the ASCII fast path stores whole 16-byte blocks, of which only the converted part counts.
 template <bool BigEndian>
-void append_utf16(std::span<const std::uint8_t> in, std::string& out) {
-    const std::size_t n = in.size();
-    const std::size_t start = out.size();
-    // Worst case: 3 bytes per code unit (a surrogate pair gives 4 bytes for 2 units), plus U+FFFD
-    // for an odd trailing byte. Resize once, write through a pointer, shrink at the end.
-    out.resize(start + (n / 2) * 3 + 3);
-    char* o = out.data() + start;
-    const std::uint8_t* p = in.data();
-    const std::uint8_t* const end = p + (n & ~std::size_t{1});
-
-    while (p < end) {
-        // ASCII fast path: four code units at a time.
+char* utf16_block_to_utf8(const std::uint8_t*& p, const std::uint8_t* stop, const std::uint8_t* end,
+                          char* o) {
+#if defined(__SSE2__)
+    // A unit is ASCII when its high byte is 0 and its low byte < 0x80. Units are loaded as
+    // little-endian 16-bit lanes, so a big-endian unit has its bytes swapped in the lane.
+    const __m128i ascii_mask = _mm_set1_epi16(static_cast<short>(BigEndian ? 0x80FF : 0xFF80));
+    const __m128i zero = _mm_setzero_si128();
+    auto narrow = [](__m128i a, __m128i b) {
+        if constexpr (BigEndian) {
+            a = _mm_srli_epi16(a, 8);
+            b = _mm_srli_epi16(b, 8);
+        }
+        return _mm_packus_epi16(a, b); // every lane < 0x80 here: no saturation
+    };
+#endif
+    while (p < stop) {
+#if defined(__SSE2__)
+        // ASCII fast path: 16 code units per step, then the ASCII prefix of 8 units.
+        while (stop - p >= 32) {
+            const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
+            const __m128i bad = _mm_and_si128(_mm_or_si128(a, b), ascii_mask);
+            if (_mm_movemask_epi8(_mm_cmpeq_epi8(bad, zero)) != 0xFFFF) break;
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(o), narrow(a, b));
+            o += 16;
+            p += 32;
+        }
+        if (stop - p >= 16) {
+            const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            const auto ok = static_cast<unsigned>(
+                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(a, ascii_mask), zero)));
+            // Leading ASCII units (each is two set bits); stored as one block, kept in part.
+            const auto units = static_cast<std::size_t>(std::countr_one(ok)) / 2;
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(o), narrow(a, a));
+            o += units;
+            p += 2 * units;
+            if (units == 8) continue;
+        } else if (p >= stop) {
+            break;
+        }
+#else
         if constexpr (std::endian::native == std::endian::little) {
             constexpr std::uint64_t mask =
                 BigEndian ? 0x80FF80FF80FF80FFull : 0xFF80FF80FF80FF80ull;
             constexpr unsigned shift = BigEndian ? 8 : 0;
-            while (end - p >= 8) {
+            while (stop - p >= 8) {
                 std::uint64_t v;
                 std::memcpy(&v, p, 8);
                 if (v & mask) break;
@@ -104,8 +141,9 @@ void append_utf16(std::span<const std::uint8_t> in, std::string& out) {
                 o += 4;
                 p += 8;
             }
-            if (p >= end) break;
+            if (p >= stop) break;
         }
+#endif
         const unsigned u = load_unit<BigEndian>(p);
         p += 2;
         if (u < 0x80) {
@@ -124,8 +162,26 @@ void append_utf16(std::span<const std::uint8_t> in, std::string& out) {
             o = put_utf8(o, kReplacement); // lone low surrogate, or high one at the end
         }
     }
-    if (n & 1) o = put_utf8(o, kReplacement);
-    out.resize(static_cast<std::size_t>(o - out.data()));
+    return o;
+}
+
+template <bool BigEndian>
+void append_utf16(std::span<const std::uint8_t> in, std::string& out) {
+    const std::size_t n = in.size();
+    const std::uint8_t* p = in.data();
+    const std::uint8_t* const end = p + (n & ~std::size_t{1});
+    // Converted a chunk at a time into a stack buffer, then appended: sizing `out` for the worst
+    // case (3 bytes per unit) would zero-fill three times the usual (ASCII) output.
+    constexpr std::size_t kChunkUnits = 2048;
+    char buf[3 * (kChunkUnits + 1) + 16];
+    out.reserve(out.size() + n / 2 + 3);
+    while (p < end) {
+        const std::uint8_t* const stop =
+            static_cast<std::size_t>(end - p) > 2 * kChunkUnits ? p + 2 * kChunkUnits : end;
+        const char* const o = utf16_block_to_utf8<BigEndian>(p, stop, end, buf);
+        out.append(buf, static_cast<std::size_t>(o - buf));
+    }
+    if (n & 1) out.append("\xEF\xBF\xBD"); // odd trailing byte
 }
 
 template <bool BigEndian>
@@ -210,6 +266,30 @@ inline bool is_bad_xml_char(const unsigned char* p, std::size_t n, std::size_t& 
     const Utf8Char u = decode_utf8(p, n);
     len = u.len;
     return !u.ok || u.cp == 0xFFFE || u.cp == 0xFFFF;
+}
+
+// The first index >= i whose byte is not an ASCII character XML allows (TAB, LF, CR, 0x20..0x7F),
+// or n.
+inline std::size_t skip_xml_ascii(const unsigned char* p, std::size_t i, std::size_t n) {
+#if defined(__SSE2__)
+    // Signed compare: 0x20..0x7F are > 0x1F, controls are not, and bytes >= 0x80 are negative.
+    const __m128i limit = _mm_set1_epi8(0x1F);
+    const __m128i tab = _mm_set1_epi8('\t');
+    const __m128i lf = _mm_set1_epi8('\n');
+    const __m128i cr = _mm_set1_epi8('\r');
+    while (i + 16 <= n) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+        const __m128i ws = _mm_or_si128(_mm_cmpeq_epi8(v, tab),
+                                        _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+        const auto ok =
+            static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpgt_epi8(v, limit), ws)));
+        if (ok != 0xFFFF) return i + static_cast<std::size_t>(std::countr_one(ok));
+        i += 16;
+    }
+#endif
+    while (i < n && ((p[i] >= 0x20 && p[i] < 0x80) || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+        ++i;
+    return i;
 }
 
 } // namespace
@@ -344,8 +424,7 @@ std::size_t sanitize_xml_chars(std::string& utf8) {
     std::size_t i = 0, len = 0;
     // Fast scan: most bodies are clean and must not be copied.
     for (;;) {
-        while (i < n && p[i] >= 0x20 && p[i] < 0x80)
-            ++i;
+        i = skip_xml_ascii(p, i, n);
         if (i >= n) return 0;
         if (is_bad_xml_char(p + i, n - i, len)) break;
         i += len;
@@ -355,10 +434,8 @@ std::size_t sanitize_xml_chars(std::string& utf8) {
     out.append(utf8.data(), i);
     std::size_t replaced = 0, run = i;
     while (i < n) {
-        if (p[i] >= 0x20 && p[i] < 0x80) {
-            ++i;
-            continue;
-        }
+        i = skip_xml_ascii(p, i, n);
+        if (i >= n) break;
         if (!is_bad_xml_char(p + i, n - i, len)) {
             i += len;
             continue;

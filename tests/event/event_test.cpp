@@ -4,6 +4,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 namespace {
@@ -156,6 +157,172 @@ TEST(EventRaw, LineBreaksInMarkupTextAndCData) {
     wec::event::format_raw(xml, raw);
     EXPECT_EQ(raw, "<?xml version='1.0'?><Event  a='x y'><Data>l1&#10;l2&#10;l3</Data>"
                    "<Data><![CDATA[c1]]>&#10;<![CDATA[c2]]></Data><!-- c  --></Event>");
+}
+
+namespace {
+
+// format_raw as first written: one byte at a time through the state machine. The optimized one
+// jumps between the characters that matter and must give exactly the same output.
+std::string reference_format_raw(std::string_view xml) {
+    std::string out;
+    enum class St { Text, Tag, Quote, Comment, CData, PI, Doctype };
+    St st = St::Text;
+    char quote = 0;
+    int depth = 0, bracket = 0;
+    bool self_closing_candidate = false, end_tag = false;
+    const std::size_t n = xml.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = xml[i];
+        if (c == '\r' || c == '\n') {
+            if (c == '\r' && i + 1 < n && xml[i + 1] == '\n') ++i;
+            if (st == St::Text)
+                out += depth > 0 ? "&#10;" : "";
+            else if (st == St::CData)
+                out += "]]>&#10;<![CDATA[";
+            else
+                out += ' ';
+            continue;
+        }
+        out += c;
+        const std::string_view rest = xml.substr(i);
+        switch (st) {
+        case St::Text:
+            if (c != '<') break;
+            if (rest.starts_with("<!--")) {
+                st = St::Comment;
+            } else if (rest.starts_with("<![CDATA[")) {
+                st = St::CData;
+                out += rest.substr(1, 8);
+                i += 8;
+            } else if (rest.starts_with("<?")) {
+                st = St::PI;
+            } else if (rest.starts_with("<!")) {
+                st = St::Doctype;
+                bracket = 0;
+            } else {
+                st = St::Tag;
+                end_tag = rest.starts_with("</");
+                self_closing_candidate = false;
+            }
+            break;
+        case St::Tag:
+            if (c == '"' || c == '\'') {
+                quote = c;
+                st = St::Quote;
+                self_closing_candidate = false;
+            } else if (c == '>') {
+                if (end_tag)
+                    depth = depth > 0 ? depth - 1 : 0;
+                else if (!self_closing_candidate)
+                    ++depth;
+                st = St::Text;
+            } else if (c != ' ' && c != '\t') {
+                self_closing_candidate = c == '/';
+            }
+            break;
+        case St::Quote:
+            if (c == quote) st = St::Tag;
+            break;
+        case St::Comment:
+            if (c == '>' && i >= 2 && xml[i - 1] == '-' && xml[i - 2] == '-') st = St::Text;
+            break;
+        case St::CData:
+            if (c == '>' && i >= 2 && xml[i - 1] == ']' && xml[i - 2] == ']') st = St::Text;
+            break;
+        case St::PI:
+            if (c == '>' && xml[i - 1] == '?') st = St::Text;
+            break;
+        case St::Doctype:
+            if (c == '[')
+                ++bracket;
+            else if (c == ']')
+                --bracket;
+            else if (c == '>' && bracket <= 0)
+                st = St::Text;
+            break;
+        }
+    }
+    return out;
+}
+
+std::string format_raw(std::string_view xml) {
+    std::string out;
+    wec::event::format_raw(xml, out);
+    return out;
+}
+
+} // namespace
+
+TEST(EventRaw, SelfClosingAndDepthAcrossLineBreaks) {
+    // Whitespace and line breaks between '/' and '>', '/' inside an attribute value, end tags.
+    EXPECT_EQ(format_raw("<a><b/\r\n>x\ny</a>\n"), "<a><b/ >x&#10;y</a>");
+    EXPECT_EQ(format_raw("<a><b x='/'>x\ny</b></a>"), "<a><b x='/'>x&#10;y</b></a>");
+    EXPECT_EQ(format_raw("<b x='1' / \t>x\n<c\n/>"), "<b x='1' / \t>x<c />");
+    EXPECT_EQ(format_raw("<a\n>\n</a\n>\n"), "<a >&#10;</a >");
+    EXPECT_EQ(format_raw("<!---->\n<?p?>\n<a>\n<![CDATA[]]>\n</a>"),
+              "<!----><?p?><a>&#10;<![CDATA[]]>&#10;</a>");
+}
+
+// Fixtures with CRLF line breaks and with line breaks inserted at every position: same output as
+// the byte-at-a-time reference.
+TEST(EventRaw, MatchesReferenceOnFixtures) {
+    for (const char* dir : {"json", "nxlog"}) {
+        for (const auto& name : fixtures(dir)) {
+            std::string xml = read_file(kData / dir / (name + ".xml"));
+            EXPECT_EQ(format_raw(xml), reference_format_raw(xml)) << name;
+            std::string crlf;
+            for (char c : xml)
+                crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+            EXPECT_EQ(format_raw(crlf), reference_format_raw(crlf)) << name;
+            if (xml.size() > 1500) continue;
+            for (std::size_t at = 0; at <= xml.size(); ++at) {
+                std::string with_break = xml;
+                with_break.insert(at, at % 2 ? "\n" : "\r\n");
+                ASSERT_EQ(format_raw(with_break), reference_format_raw(with_break))
+                    << name << " break at " << at;
+            }
+        }
+    }
+}
+
+// Random sequences of the tokens the state machine reacts to, with text runs of all lengths.
+TEST(EventRaw, MatchesReferenceOnRandomMarkup) {
+    const std::vector<std::string> tokens = {"<",
+                                             ">",
+                                             "</",
+                                             "/",
+                                             "/>",
+                                             "'",
+                                             "\"",
+                                             "<!--",
+                                             "-->",
+                                             "--",
+                                             "<![CDATA[",
+                                             "]]>",
+                                             "]",
+                                             "[",
+                                             "<?",
+                                             "?>",
+                                             "?",
+                                             "<!",
+                                             "<!DOCTYPE d [",
+                                             " ",
+                                             "\t",
+                                             "\r",
+                                             "\n",
+                                             "\r\n",
+                                             "a",
+                                             "bcdefghijklmnopqrstuvwxyz0123456789",
+                                             "=",
+                                             "\xC3\xA9"};
+    std::mt19937 rng(7);
+    for (int iter = 0; iter < 20000; ++iter) {
+        std::string xml;
+        const auto count = rng() % 60;
+        for (unsigned k = 0; k < count; ++k)
+            xml += tokens[rng() % tokens.size()];
+        ASSERT_EQ(format_raw(xml), reference_format_raw(xml)) << xml;
+    }
 }
 
 TEST(EventParse, TruncatedRenderingInfoIsRecovered) {

@@ -202,3 +202,202 @@ TEST(Text, EncodingNames) {
     EXPECT_EQ(wt::to_string(wt::Encoding::Utf16LE), "UTF-16LE");
     EXPECT_EQ(wt::to_string(wt::Encoding::Utf8), "UTF-8");
 }
+
+namespace {
+
+// Unit-at-a-time reference of the UTF-16 -> UTF-8 conversion (lone surrogates -> U+FFFD).
+std::string reference_utf16_to_utf8(const std::vector<std::uint16_t>& units) {
+    std::string out;
+    auto put = [&out](char32_t c) {
+        if (c < 0x80) {
+            out += static_cast<char>(c);
+        } else if (c < 0x800) {
+            out += static_cast<char>(0xC0 | (c >> 6));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            out += static_cast<char>(0xE0 | (c >> 12));
+            out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (c >> 18));
+            out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        }
+    };
+    for (std::size_t i = 0; i < units.size(); ++i) {
+        const unsigned u = units[i];
+        if (u >= 0xD800 && u <= 0xDBFF && i + 1 < units.size() && units[i + 1] >= 0xDC00 &&
+            units[i + 1] <= 0xDFFF) {
+            put(0x10000 + ((u - 0xD800) << 10) + (units[i + 1] - 0xDC00u));
+            ++i;
+        } else {
+            put(u >= 0xD800 && u <= 0xDFFF ? 0xFFFD : u);
+        }
+    }
+    return out;
+}
+
+std::vector<std::uint8_t> units_to_bytes(const std::vector<std::uint16_t>& units, bool big_endian) {
+    std::vector<std::uint8_t> out;
+    for (unsigned u : units) {
+        const auto hi = static_cast<std::uint8_t>(u >> 8), lo = static_cast<std::uint8_t>(u);
+        out.push_back(big_endian ? hi : lo);
+        out.push_back(big_endian ? lo : hi);
+    }
+    return out;
+}
+
+// Checks both byte orders, with and without BOM, and with an odd trailing byte.
+void expect_converts(const std::vector<std::uint16_t>& units) {
+    const std::string expected = reference_utf16_to_utf8(units);
+    for (bool be : {false, true}) {
+        auto b = units_to_bytes(units, be);
+        std::string out = "pre";
+        if (be)
+            wt::append_utf16be_to_utf8(b, out);
+        else
+            wt::append_utf16le_to_utf8(b, out);
+        ASSERT_EQ(out, "pre" + expected) << "big endian " << be << ", " << units.size() << " units";
+        b.insert(b.begin(), {static_cast<std::uint8_t>(be ? 0xFE : 0xFF),
+                             static_cast<std::uint8_t>(be ? 0xFF : 0xFE)});
+        b.push_back('z');
+        ASSERT_EQ(wt::utf16_to_utf8(b), expected + kFFFD);
+    }
+}
+
+// One-byte-at-a-time reference of sanitize_xml_chars.
+std::string reference_sanitize(const std::string& s, std::size_t& replaced) {
+    std::string out;
+    replaced = 0;
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            const bool bad = c < 0x20 && c != '\t' && c != '\n' && c != '\r';
+            out += bad ? kFFFD : std::string(1, static_cast<char>(c));
+            replaced += bad;
+            ++i;
+            continue;
+        }
+        // The test inputs only hold valid 2/3-byte sequences besides ASCII.
+        const std::size_t len = c < 0xE0 ? 2 : 3;
+        const std::string seq = s.substr(i, len);
+        const bool bad = seq == "\xEF\xBF\xBE" || seq == "\xEF\xBF\xBF";
+        out += bad ? kFFFD : seq;
+        replaced += bad;
+        i += len;
+    }
+    return out;
+}
+
+} // namespace
+
+// The ASCII fast path works on blocks of code units: a non-ASCII unit, a surrogate pair or a lone
+// surrogate at every position relative to a block, after and before ASCII runs of every length.
+TEST(Text, Utf16AsciiRunBoundaries) {
+    const std::vector<std::vector<std::uint16_t>> specials = {
+        {0xE9},   {0x20AC}, {0x100},
+        {0x80},   {0x7F},   {0xD83D, 0xDE00},
+        {0xD800}, {0xDC00}, {0xD800, 0xD800, 0xDC00},
+        {0xFEFF}, {0xFFFF}, {0x0005},
+        {0x0000}};
+    for (const auto& special : specials) {
+        for (std::size_t before = 0; before <= 40; ++before) {
+            for (std::size_t after :
+                 {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{15},
+                  std::size_t{17}, std::size_t{33}}) {
+                std::vector<std::uint16_t> units;
+                for (std::size_t i = 0; i < before; ++i)
+                    units.push_back(static_cast<std::uint16_t>('a' + i % 26));
+                units.insert(units.end(), special.begin(), special.end());
+                for (std::size_t i = 0; i < after; ++i)
+                    units.push_back(static_cast<std::uint16_t>('A' + i % 26));
+                expect_converts(units);
+            }
+        }
+    }
+}
+
+// Long inputs are converted in chunks of a few thousand units: surrogate pairs, lone surrogates
+// and 3-byte characters right at (and around) every possible chunk boundary.
+TEST(Text, Utf16ChunkBoundaries) {
+    for (std::size_t at = 2030; at < 2070; ++at) {
+        for (const std::vector<std::uint16_t>& special :
+             {std::vector<std::uint16_t>{0xD83D, 0xDE00}, std::vector<std::uint16_t>{0xDBFF},
+              std::vector<std::uint16_t>{0xDC00}, std::vector<std::uint16_t>{0x20AC}}) {
+            std::vector<std::uint16_t> units(at, 'x');
+            units.insert(units.end(), special.begin(), special.end());
+            units.resize(units.size() + 2100, 'y');
+            expect_converts(units);
+            std::vector<std::uint16_t> ending(at, 'x');
+            ending.insert(ending.end(), special.begin(), special.end());
+            expect_converts(ending);
+        }
+    }
+    // All non-ASCII: every unit takes 3 bytes, the worst case for the chunk buffer.
+    expect_converts(std::vector<std::uint16_t>(10000, 0x20AC));
+    std::vector<std::uint16_t> pairs;
+    for (int i = 0; i < 5001; ++i)
+        pairs.insert(pairs.end(), {0xD83D, 0xDE00});
+    expect_converts(pairs);
+}
+
+TEST(Text, Utf16RandomMixMatchesReference) {
+    std::mt19937 rng(99);
+    for (int iter = 0; iter < 300; ++iter) {
+        std::vector<std::uint16_t> units;
+        const auto pieces = rng() % 40;
+        for (unsigned k = 0; k < pieces; ++k) {
+            switch (rng() % 5) {
+            case 0: // a long ASCII run
+                units.resize(units.size() + rng() % 300,
+                             static_cast<std::uint16_t>('a' + rng() % 26));
+                break;
+            case 1:
+                units.push_back(static_cast<std::uint16_t>(0x80 + rng() % 0x780));
+                break;
+            case 2:
+                units.push_back(static_cast<std::uint16_t>(0xD800 + rng() % 0x800)); // surrogate
+                break;
+            case 3:
+                units.push_back(static_cast<std::uint16_t>(rng()));
+                break;
+            default:
+                units.push_back(static_cast<std::uint16_t>(rng() % 0x80));
+                break;
+            }
+        }
+        expect_converts(units);
+    }
+}
+
+// The sanitizer skips allowed ASCII (including TAB, LF, CR) a block at a time: forbidden
+// characters at every position relative to a block, between runs of every length.
+TEST(Text, SanitizeXmlCharsBlockBoundaries) {
+    const std::vector<std::string> inserts = {
+        "\x05", std::string(1, '\0'), "\x1F",         "\x7F",         "\t",           "\n",
+        "\r",   "\xC3\xA9",           "\xEF\xBF\xBE", "\xEF\xBF\xBF", "\xEF\xBF\xBD", "\x01\x02"};
+    for (const auto& ins : inserts) {
+        for (std::size_t before = 0; before <= 40; ++before) {
+            for (std::size_t after : {0, 1, 15, 16, 17, 40}) {
+                std::string s;
+                for (std::size_t i = 0; i < before; ++i)
+                    s += static_cast<char>(i % 3 == 2 ? '\n' : 'a' + i % 26);
+                s += ins;
+                for (std::size_t i = 0; i < after; ++i)
+                    s += static_cast<char>(i % 5 == 4 ? '\t' : 'A' + i % 26);
+                std::size_t expected_count = 0;
+                const std::string expected = reference_sanitize(s, expected_count);
+                std::string got = s;
+                EXPECT_EQ(wt::sanitize_xml_chars(got), expected_count) << before << " " << after;
+                EXPECT_EQ(got, expected) << before << " " << after;
+            }
+        }
+    }
+}
+
+TEST(Text, SanitizeXmlCharsTwoBadCharsInOneBlock) {
+    std::string s = std::string(20, 'a') + "\x05" + "bc" + "\x06" + std::string(20, 'd') + "\x07";
+    EXPECT_EQ(wt::sanitize_xml_chars(s), 3u);
+    EXPECT_EQ(s, std::string(20, 'a') + kFFFD + "bc" + kFFFD + std::string(20, 'd') + kFFFD);
+}
