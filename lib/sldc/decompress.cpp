@@ -4,13 +4,23 @@
 // the last Reset the history is exactly the tail of the output. A copy pointer names an absolute
 // history position D; the most recent byte written there lies `distance` bytes back in the output,
 // where distance = (write position - D) mod 1024 (1024 when D is the position about to be
-// overwritten). Copying forward byte after byte from out[len - distance] reproduces the circular
-// semantics, including overlapping copies (distance < length) and copies that wrap past position
-// 1023.
+// overwritten). Copying forward from out[len - distance] reproduces the circular semantics,
+// including overlapping copies (distance < length) and copies that wrap past position 1023.
+//
+// Speed: all decoder state lives in locals (a store through a byte pointer may alias any member,
+// which would make the compiler reload and store members around every output byte); the input is
+// read through a 64-bit bit buffer refilled 8 bytes at a time; and a fast loop decodes literals and
+// copy pointers without bounds checks while at least 8 input bytes remain (so every buffered bit
+// is real input) and the output has room for a longest copy. It leaves the next symbol to the
+// checked path when that is a control symbol or a bound is near; the checked path handles one
+// symbol with every check and then returns to the fast loop. The output vector is sized once
+// (from Windows' uncompressed length trailer when plausible) and copies move 8 or 16 bytes at a
+// time.
 #include "sldc/format.hpp"
 #include "sldc/sldc.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <limits>
@@ -20,8 +30,56 @@ namespace {
 
 using namespace detail;
 
-// Slack kept beyond the write position so that a whole copy plus an 8-byte over-write fits.
-constexpr std::size_t kSlack = kMaxMatch + 8;
+// Bytes a copy may write past its end: it moves whole 8- or 16-byte chunks. Those bytes land in
+// room that later symbols overwrite or the final resize drops.
+constexpr std::size_t kOverwrite = 16;
+// Output room the fast loop needs for one symbol with no further check.
+constexpr std::size_t kFastRoom = kMaxMatch + kOverwrite;
+// Longest copy pointer: 1 + 4-bit count prefix + 8 count bits + 10 displacement bits.
+constexpr unsigned kMaxCopyBits = 23;
+// Most output bytes one input byte can describe (a 23-bit copy pointer writes 271 bytes).
+constexpr std::size_t kMaxExpansion = kMaxMatch * 8 / kMaxCopyBits + 1;
+
+// The width of a copy pointer's match count field by its first 4 bits, one nibble each:
+// 0xxx -> 2, 10xx -> 4, 110x -> 6, 1110 -> 8, 1111 -> 12 bits. Fewer steps than a table lookup,
+// which matters as the next symbol's position waits for it.
+constexpr std::uint64_t kWidthNibbles = 0xC866444422222222;
+
+// The match count of a copy pointer, indexed by the 12 bits that follow its leading 1-bit:
+// 0x -> 2..3, 10xx -> 4..7, 110xxx -> 8..15, 1110xxxx -> 16..31, 1111xxxxxxxx -> 32..271.
+constexpr std::array<std::uint16_t, 4096> kCountTable = [] {
+    std::array<std::uint16_t, 4096> t{};
+    constexpr unsigned kPrefix[5] = {1, 2, 3, 4, 4};
+    constexpr unsigned kExtra[5] = {1, 2, 3, 4, 8};
+    constexpr unsigned kBase[5] = {2, 4, 8, 16, 32};
+    for (unsigned v = 0; v < 4096; ++v) {
+        unsigned ones = 0;
+        while (ones < 4 && ((v >> (11 - ones)) & 1) != 0)
+            ++ones;
+        const unsigned width = kPrefix[ones] + kExtra[ones];
+        t[v] = static_cast<std::uint16_t>(kBase[ones] +
+                                          ((v >> (12 - width)) & ((1u << kExtra[ones]) - 1)));
+    }
+    return t;
+}();
+
+// A copy pointer (1 + match count field + 10-bit absolute displacement) at the top of `buf`.
+struct CopyPointer {
+    std::size_t len;
+    std::size_t disp;
+    unsigned width; // of the match count field
+};
+
+inline CopyPointer copy_pointer(std::uint64_t buf) {
+    const auto width = static_cast<unsigned>((kWidthNibbles >> ((buf >> 57) & 0x3C)) & 0xF);
+    return {kCountTable[(buf >> 51) & 0xFFF],
+            static_cast<std::size_t>((buf << (1 + width)) >> (64 - kDisplacementBits)), width};
+}
+
+// For a copy whose distance d is below 8: a whole number of periods (d * ceil(8 / d)), at least 8,
+// so an 8-byte chunk read that far back consists of bytes already written and equal to the ones
+// due.
+constexpr std::uint8_t kPeriodStep[8] = {0, 8, 8, 9, 8, 10, 12, 14};
 
 inline std::uint64_t load_be64(const std::uint8_t* p) {
     std::uint64_t v;
@@ -35,110 +93,154 @@ inline std::size_t saturating_add(std::size_t a, std::size_t b) {
                                                            : a + b;
 }
 
-class Decoder {
-public:
-    Decoder(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
-            std::size_t max_output)
-        : in_(in.data()), size_(in.size()), total_bits_(static_cast<std::uint64_t>(in.size()) * 8),
-          out_(out), op_(out.size()), reset_(out.size()),
-          limit_(saturating_add(out.size(), max_output)) {
-        // Start with a guess (SLDC rarely expands text more than ~4x) and grow geometrically.
-        const std::size_t guess = std::min<std::size_t>(max_output, in.size() * 4 + 1024);
-        grow(saturating_add(op_, guess));
+// Copies `len` bytes from `distance` bytes back (1..1024, within the output) to `d`, with the
+// result of a forward byte loop (an overlapping source repeats its period), but in 8- or 16-byte
+// chunks, each of which reads only bytes before those it writes. Writes up to kOverwrite bytes
+// past d + len.
+inline void copy_match(std::uint8_t* d, std::size_t distance, std::size_t len) {
+    const std::uint8_t* s = d - distance;
+    if (distance >= 16) {
+        std::memcpy(d, s, 16);
+        for (std::size_t k = 16; k < len; k += 16)
+            std::memcpy(d + k, s + k, 16);
+    } else if (distance >= 8) {
+        std::memcpy(d, s, 8);
+        for (std::size_t k = 8; k < len; k += 8)
+            std::memcpy(d + k, s + k, 8);
+    } else {
+        // The first 8 bytes one by one (each reads an earlier one), then chunks that read a whole
+        // number of periods back.
+        for (std::size_t k = 0; k < 8; ++k)
+            d[k] = s[k];
+        const std::size_t step = kPeriodStep[distance];
+        for (std::size_t k = 8; k < len; k += 8)
+            std::memcpy(d + k, d + k - step, 8);
     }
+}
 
-    void run();
+[[noreturn, gnu::cold, gnu::noinline]] void fail(std::vector<std::uint8_t>& out, std::size_t op,
+                                                 ErrorCode code, std::uint64_t bit) {
+    out.resize(op);
+    throw Error(code, static_cast<std::size_t>(bit));
+}
 
-private:
-    [[noreturn]] void fail(ErrorCode code, std::uint64_t bit) {
-        out_.resize(op_);
-        throw Error(code, static_cast<std::size_t>(bit));
+// Grows `out` geometrically to at least `need` bytes but never past `cap` (need <= cap).
+[[gnu::noinline]] void grow(std::vector<std::uint8_t>& out, std::size_t need, std::size_t cap) {
+    out.resize(std::min(std::max(need, out.size() * 2), cap));
+}
+
+void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
+            std::size_t max_output) {
+    const std::uint8_t* const in = input.data();
+    const std::size_t size = input.size();
+    const std::uint64_t total_bits = static_cast<std::uint64_t>(size) * 8;
+
+    std::size_t op = out.size(); // write index in out
+    std::size_t reset = op;      // index in out of history position 0 (the last Reset)
+    const std::size_t limit = saturating_add(op, max_output); // out may not hold more
+    // out may be allocated this far: the limit plus room for the fast loop's unchecked writes.
+    const std::size_t cap = saturating_add(limit, kFastRoom);
+
+    // Size the output once when possible: Windows ends a record with the uncompressed length
+    // (4 bytes, little-endian). Trust it only within the caller's limit and as far as the input
+    // could describe that much (so no more than a valid input of this size could make us allocate
+    // anyway); otherwise guess (SLDC rarely expands text more than ~4x) and grow geometrically.
+    std::size_t guess = std::min<std::size_t>(max_output, size * 4 + 1024);
+    if (size >= 4) {
+        const std::size_t hint = std::size_t{in[size - 4]} | std::size_t{in[size - 3]} << 8 |
+                                 std::size_t{in[size - 2]} << 16 | std::size_t{in[size - 1]} << 24;
+        if (hint <= max_output && hint / kMaxExpansion <= size) guess = hint;
     }
+    out.resize(std::min(saturating_add(op, saturating_add(guess, kFastRoom)), cap));
+    std::uint8_t* dst = out.data();
+    std::size_t end = out.size();
 
-    std::uint64_t position() const { return static_cast<std::uint64_t>(ip_) * 8 - nbits_; }
+    std::size_t ip = 0;    // next input byte to load into the bit buffer
+    std::uint64_t buf = 0; // bits not yet consumed, most significant first
+    unsigned nbits = 0;    // valid bits in buf
+    int scheme = 0;
 
-    // Tops the bit buffer up to at least 56 valid bits. Bits past the end of the input read as
-    // zero; the caller detects truncation by comparing position() with total_bits_.
-    void refill() {
-        if (ip_ + 8 <= size_) {
-            buf_ |= load_be64(in_ + ip_) >> nbits_;
-            ip_ += (63 - nbits_) >> 3;
-            nbits_ |= 56;
+    const auto position = [&] { return static_cast<std::uint64_t>(ip) * 8 - nbits; };
+    const auto consume = [&](unsigned n) {
+        buf <<= n;
+        nbits -= n;
+    };
+    // Tops the bit buffer up to at least 56 valid bits from 8 bytes at ip (ip + 8 <= size).
+    const auto refill_fast = [&] {
+        buf |= load_be64(in + ip) >> nbits;
+        ip += (63 - nbits) >> 3;
+        nbits |= 56;
+    };
+    // The same anywhere: bits past the end of the input read as zero; the caller detects
+    // truncation by comparing position() with total_bits.
+    const auto refill = [&] {
+        if (ip + 8 <= size) {
+            refill_fast();
         } else {
-            while (nbits_ <= 56) {
-                const std::uint64_t byte = ip_ < size_ ? in_[ip_] : 0;
-                buf_ |= byte << (56 - nbits_);
-                ++ip_;
-                nbits_ += 8;
+            while (nbits <= 56) {
+                const std::uint64_t byte = ip < size ? in[ip] : 0;
+                buf |= byte << (56 - nbits);
+                ++ip;
+                nbits += 8;
             }
         }
-    }
-
-    void consume(unsigned n) {
-        buf_ <<= n;
-        nbits_ -= n;
-    }
-
-    // Ensures room for `n` more output bytes plus slack, within the caller's limit.
-    void reserve(std::size_t n, std::uint64_t bit) {
-        if (n > limit_ - op_) fail(ErrorCode::OutputLimit, bit);
-        if (op_ + n + 8 > end_) {
-            const std::size_t want = std::max(saturating_add(op_, kSlack), out_.size() * 2);
-            grow(want);
+    };
+    // Distance back in the output to the byte last written at history position `disp`; `bit` is
+    // where the copy pointer starts.
+    const auto distance_of = [&](std::size_t disp, std::uint64_t bit) -> std::size_t {
+        const std::size_t written = op - reset;
+        if (written < kHistorySize && disp >= written)
+            fail(out, op, ErrorCode::UnwrittenHistory, bit);
+        const std::size_t distance = ((written & (kHistorySize - 1)) - disp) & (kHistorySize - 1);
+        return distance == 0 ? kHistorySize : distance;
+    };
+    // Ensures room for `n` more output bytes (plus chunk over-writes) within the limit. At the cap
+    // (limit + kFastRoom) there is room for anything the limit allows.
+    const auto reserve = [&](std::size_t n, std::uint64_t bit) {
+        if (n > limit - op) fail(out, op, ErrorCode::OutputLimit, bit);
+        // Room for this symbol and, unless out is at its cap, for the fast loop.
+        if (end - op < kFastRoom && end < cap) {
+            grow(out, std::min(op + kFastRoom, cap), cap);
+            dst = out.data();
+            end = out.size();
         }
-    }
+    };
 
-    void grow(std::size_t want) {
-        const std::size_t cap = saturating_add(limit_, kSlack);
-        want = std::min(std::max(want, saturating_add(op_, kSlack)), cap);
-        if (want > out_.size()) out_.resize(want);
-        end_ = out_.size();
-        dst_ = out_.data();
-    }
-
-    void copy(std::size_t distance, std::size_t len) {
-        std::uint8_t* d = dst_ + op_;
-        const std::uint8_t* s = d - distance;
-        if (distance >= 8) {
-            // Each 8-byte chunk reads only bytes already written; may over-write up to 7 bytes of
-            // slack past the copy, which later symbols overwrite or the final resize drops.
-            for (std::size_t k = 0; k < len; k += 8)
-                std::memcpy(d + k, s + k, 8);
-        } else if (distance == 1) {
-            std::memset(d, *s, len);
-        } else {
-            for (std::size_t k = 0; k < len; ++k)
-                d[k] = s[k];
-        }
-        op_ += len;
-    }
-
-    const std::uint8_t* in_;
-    std::size_t size_;
-    std::uint64_t total_bits_;
-    std::size_t ip_ = 0;
-    std::uint64_t buf_ = 0;
-    unsigned nbits_ = 0;
-
-    std::vector<std::uint8_t>& out_;
-    std::size_t op_;    // write index in out_
-    std::size_t reset_; // index in out_ of history position 0 (the last Reset)
-    std::size_t limit_; // out_ may not grow past this index
-    std::size_t end_ = 0;
-    std::uint8_t* dst_ = nullptr;
-};
-
-void Decoder::run() {
-    int scheme = 0;
     for (;;) {
+        // Fast loop (scheme 1): every buffered bit is real input, so no symbol can be truncated,
+        // and out has room for a longest copy, so only the caller's limit needs checking.
+        if (scheme == 1) {
+            while (ip + 8 <= size && end - op >= kFastRoom) {
+                refill_fast(); // >= 56 bits: at least two symbols of at most 23 bits each
+                do {
+                    if ((buf >> 55) == kControlPrefix) goto checked;
+                    if ((buf >> 63) == 0) { // literal: 0 + 8 bits
+                        if (op == limit) fail(out, op, ErrorCode::OutputLimit, position());
+                        dst[op++] = static_cast<std::uint8_t>(buf >> 55);
+                        consume(9);
+                        continue;
+                    }
+                    const CopyPointer c = copy_pointer(buf);
+                    const std::size_t distance = distance_of(c.disp, position());
+                    if (c.len > limit - op) fail(out, op, ErrorCode::OutputLimit, position());
+                    // Two shifts, so that the first one does not wait for the width.
+                    buf = (buf << (1 + kDisplacementBits)) << c.width;
+                    nbits -= 1 + kDisplacementBits + c.width;
+                    copy_match(dst + op, distance, c.len);
+                    op += c.len;
+                } while (nbits >= kMaxCopyBits && end - op >= kFastRoom);
+            }
+        }
+
+    checked:
         refill();
         const std::uint64_t start = position();
-        if (start >= total_bits_) fail(ErrorCode::Truncated, start);
+        if (start >= total_bits) fail(out, op, ErrorCode::Truncated, start);
 
-        if ((buf_ >> 55) == kControlPrefix) {
-            const auto code = static_cast<std::uint32_t>(buf_ >> 51) & 0xF;
+        if ((buf >> 55) == kControlPrefix) {
+            const auto code = static_cast<std::uint32_t>(buf >> 51) & 0xF;
             consume(kControlBits);
-            if (position() > total_bits_) fail(ErrorCode::Truncated, start);
+            if (position() > total_bits) fail(out, op, ErrorCode::Truncated, start);
             switch (code) {
             case kFlush: {
                 // ECMA-321: a Flush control symbol is followed by 0-bits up to the next 32-bit
@@ -157,63 +259,49 @@ void Decoder::run() {
             case kEndMarker:
                 break; // nothing to do inside one record
             case kEndOfRecord:
-                out_.resize(op_);
+                out.resize(op);
                 return; // whatever follows (padding, Windows' length field) is ignored
             case kReset1:
             case kReset2:
-                reset_ = op_;
+                reset = op;
                 scheme = code == kReset1 ? 1 : 2;
                 break;
             default:
-                fail(ErrorCode::ReservedSymbol, start);
+                fail(out, op, ErrorCode::ReservedSymbol, start);
             }
             continue;
         }
 
         if (scheme == 1) {
-            if ((buf_ >> 63) == 0) { // literal: 0 + 8 bits
-                const auto byte = static_cast<std::uint8_t>(buf_ >> 55);
+            if ((buf >> 63) == 0) { // literal: 0 + 8 bits
+                const auto byte = static_cast<std::uint8_t>(buf >> 55);
                 consume(9);
-                if (position() > total_bits_) fail(ErrorCode::Truncated, start);
+                if (position() > total_bits) fail(out, op, ErrorCode::Truncated, start);
                 reserve(1, start);
-                dst_[op_++] = byte;
+                dst[op++] = byte;
                 continue;
             }
-            // Copy pointer: 1 + match count field + 10-bit absolute displacement.
-            static constexpr unsigned kPrefix[5] = {1, 2, 3, 4, 4};
-            static constexpr unsigned kExtra[5] = {1, 2, 3, 4, 8};
-            static constexpr unsigned kBase[5] = {2, 4, 8, 16, 32};
-            const std::uint64_t t = buf_ << 1;
-            // Leading 1-bits of the count field, at most 4.
-            const auto ones = static_cast<unsigned>(
-                std::countl_zero((~t & 0xF000000000000000ULL) | 0x0800000000000000ULL));
-            const std::uint64_t field = t << kPrefix[ones];
-            const auto len = kBase[ones] + static_cast<std::size_t>(field >> (64 - kExtra[ones]));
-            const auto disp =
-                static_cast<std::size_t>((field << kExtra[ones]) >> (64 - kDisplacementBits));
-            consume(1 + kPrefix[ones] + kExtra[ones] + kDisplacementBits);
-            if (position() > total_bits_) fail(ErrorCode::Truncated, start);
-
-            const std::size_t written = op_ - reset_;
-            if (written < kHistorySize && disp >= written) fail(ErrorCode::UnwrittenHistory, start);
-            std::size_t distance = ((written & (kHistorySize - 1)) - disp) & (kHistorySize - 1);
-            if (distance == 0) distance = kHistorySize;
-            reserve(len, start);
-            copy(distance, len);
+            const CopyPointer c = copy_pointer(buf);
+            consume(1 + c.width + kDisplacementBits);
+            if (position() > total_bits) fail(out, op, ErrorCode::Truncated, start);
+            const std::size_t distance = distance_of(c.disp, start);
+            reserve(c.len, start);
+            copy_match(dst + op, distance, c.len);
+            op += c.len;
             continue;
         }
 
         if (scheme == 2) { // 8 bits per byte; a 0xFF byte is followed by one 0-bit
-            const auto byte = static_cast<std::uint8_t>(buf_ >> 56);
+            const auto byte = static_cast<std::uint8_t>(buf >> 56);
             consume(byte == 0xFF ? 9 : 8);
-            if (position() > total_bits_) fail(ErrorCode::Truncated, start);
+            if (position() > total_bits) fail(out, op, ErrorCode::Truncated, start);
             reserve(1, start);
-            dst_[op_++] = byte;
+            dst[op++] = byte;
             continue;
         }
 
         // No scheme yet. Fewer bits than any symbol needs is a cut input rather than bad data.
-        fail(start + 9 > total_bits_ ? ErrorCode::Truncated : ErrorCode::NoScheme, start);
+        fail(out, op, start + 9 > total_bits ? ErrorCode::Truncated : ErrorCode::NoScheme, start);
     }
 }
 
@@ -221,8 +309,7 @@ void Decoder::run() {
 
 void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
                 std::size_t max_output) {
-    Decoder decoder(in, out, max_output);
-    decoder.run();
+    decode(in, out, max_output);
 }
 
 std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output) {

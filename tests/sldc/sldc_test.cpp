@@ -623,6 +623,187 @@ TEST(SldcErrors, ErrorCodeNames) {
     }
 }
 
+// ---- Long random streams (the decoder's unchecked fast loop) --------------------------------
+
+// A random valid scheme-1 stream long enough for the decoder's fast loop, with every kind of copy
+// pointer and, unless `plain`, interleaved control symbols and scheme-2 stretches. Records where
+// each symbol starts and ends and how much output precedes it, to predict errors.
+struct RandomStream {
+    struct Symbol {
+        std::size_t start, end, out_before;
+    };
+    Stream s;
+    std::vector<Symbol> symbols;
+    std::size_t since_reset = 0;
+
+    template <class F>
+    void add(F&& f) {
+        const std::size_t start = s.bit_count(), before = s.expected().size();
+        f(s);
+        since_reset += s.expected().size() - before;
+        symbols.push_back({start, s.bit_count(), before});
+    }
+
+    void random_symbols(std::mt19937& rng, int count, bool plain) {
+        for (int k = 0; k < count; ++k) {
+            const unsigned pick = rng() % 100;
+            if (pick < 40 || since_reset == 0) {
+                const auto b =
+                    static_cast<std::uint8_t>(rng() % 4 ? "<a b=\"0\">"[rng() % 9] : rng());
+                add([&](Stream& t) { t.literal(b); });
+            } else if (pick < 94 || plain) {
+                static const unsigned lens[] = {2,  3,  4,  5,  7,  8,  9,   15,  16,
+                                                17, 31, 32, 33, 64, 99, 200, 270, 271};
+                const unsigned len = rng() % 3 ? 2 + rng() % 14 : lens[rng() % 18];
+                // Mostly recent bytes (short and overlapping distances), sometimes anywhere.
+                const std::size_t avail = std::min<std::size_t>(since_reset, 1024);
+                const std::size_t back =
+                    rng() % 2 ? 1 + rng() % std::min<std::size_t>(avail, 20) : 1 + rng() % avail;
+                const auto disp = static_cast<unsigned>((since_reset - back) % 1024);
+                add([&](Stream& t) { t.copy(len, disp); });
+            } else {
+                switch (rng() % 5) {
+                case 0:
+                    add([](Stream& t) { t.control(kFileMark); });
+                    break;
+                case 1:
+                    add([](Stream& t) { t.control(kEndMarker); });
+                    break;
+                case 2:
+                    add([](Stream& t) { t.control(kFlush); });
+                    break;
+                case 3:
+                    add([](Stream& t) { t.control(kScheme2); });
+                    for (int n = static_cast<int>(rng() % 20); n-- > 0;) {
+                        const auto b = static_cast<std::uint8_t>(rng() % 3 ? rng() : 0xFF);
+                        add([&](Stream& t) { t.raw(b); });
+                    }
+                    add([](Stream& t) { t.control(kScheme1); });
+                    break;
+                default:
+                    add([](Stream& t) { t.control(kReset1); });
+                    since_reset = 0;
+                    break;
+                }
+            }
+        }
+    }
+};
+
+RandomStream random_stream(std::mt19937& rng, int count, bool plain) {
+    RandomStream r;
+    r.add([](Stream& t) { t.control(kReset1); });
+    r.random_symbols(rng, count, plain);
+    return r;
+}
+
+// End of Record, then Windows' padding and uncompressed length (or a wrong length: only a hint).
+Bytes finish(RandomStream& r, std::uint32_t trailer) {
+    r.add([](Stream& t) { t.control(kEndOfRecord); });
+    Bytes in = r.s.bytes();
+    if (in.size() % 2) in.push_back(0);
+    for (int k = 0; k < 4; ++k)
+        in.push_back(static_cast<std::uint8_t>(trailer >> (8 * k)));
+    return in;
+}
+
+TEST(SldcLongStreams, DecodeLikeTheModel) {
+    std::mt19937 rng(321);
+    for (int iter = 0; iter < 300; ++iter) {
+        SCOPED_TRACE(iter);
+        RandomStream r = random_stream(rng, 1 + static_cast<int>(rng() % 3000), false);
+        const auto size = static_cast<std::uint32_t>(r.s.expected().size());
+        const std::uint32_t trailers[] = {size,     0,          size / 2,
+                                          size + 1, 0xFFFFFFFF, static_cast<std::uint32_t>(rng())};
+        const Bytes in = finish(r, trailers[iter % 6]);
+        EXPECT_EQ(wec::sldc::decompress(in, kLimit), r.s.expected());
+        EXPECT_EQ(wec::sldc::decompress(in, size), r.s.expected());
+        Bytes out = bytes_of("x");
+        wec::sldc::decompress(in, out, size);
+        ASSERT_EQ(out.size(), size + 1u);
+        EXPECT_TRUE(std::equal(out.begin() + 1, out.end(), r.s.expected().begin()));
+    }
+}
+
+TEST(SldcLongStreams, FaultsAnywhereAreFoundAtTheirSymbol) {
+    std::mt19937 rng(654);
+    for (int iter = 0; iter < 600; ++iter) {
+        SCOPED_TRACE(iter);
+        RandomStream r = random_stream(rng, static_cast<int>(rng() % 2000), false);
+        const std::size_t at = r.s.bit_count();
+        const Bytes good = r.s.expected();
+        ErrorCode want;
+        if (iter % 2) {
+            r.add([&](Stream& t) { t.bits(0x1FF, 9).bits(0x7 + rng() % 8, 4); });
+            want = ErrorCode::ReservedSymbol;
+        } else {
+            r.add([](Stream& t) { t.control(kReset1).literal('r').copy(2, 1, false); });
+            want = ErrorCode::UnwrittenHistory;
+        }
+        r.random_symbols(rng, static_cast<int>(rng() % 50), true);
+        const Bytes in = finish(r, 0);
+        Bytes out;
+        try {
+            wec::sldc::decompress(in, out, kLimit);
+            ADD_FAILURE() << "no error";
+        } catch (const wec::sldc::Error& e) {
+            EXPECT_EQ(e.code(), want);
+            if (want == ErrorCode::ReservedSymbol) {
+                EXPECT_EQ(e.bit_offset(), at);
+                EXPECT_EQ(out, good);
+            } else {
+                EXPECT_EQ(e.bit_offset(), at + 13 + 9);
+                ASSERT_EQ(out.size(), good.size() + 1);
+                EXPECT_TRUE(std::equal(good.begin(), good.end(), out.begin()));
+            }
+        }
+    }
+}
+
+TEST(SldcLongStreams, OutputLimitAndTruncationStopAtTheRightSymbol) {
+    std::mt19937 rng(987);
+    for (int iter = 0; iter < 300; ++iter) {
+        SCOPED_TRACE(iter);
+        RandomStream r = random_stream(rng, 1 + static_cast<int>(rng() % 2000), true);
+        const Bytes& expected = r.s.expected();
+        const Bytes in = finish(r, static_cast<std::uint32_t>(expected.size()));
+
+        // The first symbol whose output would pass the limit fails; out holds all before it.
+        const std::size_t limit = rng() % expected.size();
+        const auto over = std::find_if(r.symbols.begin(), r.symbols.end(), [&](const auto& sym) {
+            return sym.out_before <= limit && sym.out_before < expected.size() &&
+                   (&sym == &r.symbols.back() ? expected.size() : (&sym + 1)->out_before) > limit;
+        });
+        ASSERT_NE(over, r.symbols.end());
+        Bytes out;
+        try {
+            wec::sldc::decompress(in, out, limit);
+            ADD_FAILURE() << "no error";
+        } catch (const wec::sldc::Error& e) {
+            EXPECT_EQ(e.code(), ErrorCode::OutputLimit);
+            EXPECT_EQ(e.bit_offset(), over->start);
+            EXPECT_TRUE(out == Bytes(expected.begin(),
+                                     expected.begin() + static_cast<long>(over->out_before)));
+        }
+
+        // Cut at any byte: the first symbol that does not fit is Truncated, at its start.
+        const std::size_t cut = rng() % (r.symbols.back().end / 8);
+        const auto cut_sym = std::find_if(r.symbols.begin(), r.symbols.end(),
+                                          [&](const auto& sym) { return sym.end > cut * 8; });
+        ASSERT_NE(cut_sym, r.symbols.end());
+        out.clear();
+        try {
+            wec::sldc::decompress(std::span(in).first(cut), out, kLimit);
+            ADD_FAILURE() << "no error";
+        } catch (const wec::sldc::Error& e) {
+            EXPECT_EQ(e.code(), ErrorCode::Truncated);
+            EXPECT_EQ(e.bit_offset(), cut_sym->start);
+            EXPECT_TRUE(out == Bytes(expected.begin(),
+                                     expected.begin() + static_cast<long>(cut_sym->out_before)));
+        }
+    }
+}
+
 // ---- Round trips and robustness ---------------------------------------------------------------
 
 TEST(SldcRoundTrip, RandomData) {
