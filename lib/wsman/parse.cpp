@@ -2,6 +2,7 @@
 #include "wsman/names.hpp"
 #include "wsman/wsman.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <deque>
@@ -17,6 +18,66 @@ using pugi::xml_node;
 struct Storage {
     std::string text;
     std::deque<std::string> assembled;
+    // When the events' CDATA sections were cut out before parsing (see Skeleton): the text pugixml
+    // parsed in place, which attribute views (Event::action, ...) point into.
+    std::string skeleton;
+};
+
+// pugixml scans CDATA one byte at a time looking for "]]>", and the events are almost all of an
+// Events body. So long CDATA sections are cut out of a copy of the document (the skeleton keeps
+// an empty "<![CDATA[]]>" in their place) and found with memchr instead; an empty CDATA node of
+// a w:Event then stands for its cut. The result is only used when the skeleton parsed and every
+// cut was claimed by a w:Event (the only place whose CDATA is read as is); otherwise the whole
+// text is parsed as before. A cut always starts where pugixml is in the same state in both texts
+// (the bytes before it are identical), so a claimed cut is exactly the CDATA pugixml would have
+// produced.
+struct Skeleton {
+    struct Cut {
+        std::size_t at = 0; // offset of the empty content in the skeleton
+        std::string_view content;
+        bool claimed = false;
+    };
+    const char* base = nullptr; // skeleton data while parsing
+    std::vector<Cut> cuts;
+
+    static constexpr std::size_t kMinCut = 64;
+    struct Unclaimed {}; // thrown when a cut was not claimed: the skeleton result is not used
+
+    // Fills `out` with the skeleton of `text`; false when nothing is worth cutting.
+    bool build(std::string_view text, std::string& out) {
+        static constexpr std::string_view kOpen = "<![CDATA[", kClose = "]]>";
+        std::size_t copied = 0, from = 0;
+        for (;;) {
+            const std::size_t open = text.find(kOpen, from);
+            if (open == std::string_view::npos) break;
+            const std::size_t begin = open + kOpen.size();
+            const std::size_t close = text.find(kClose, begin);
+            if (close == std::string_view::npos) break;
+            if (close - begin >= kMinCut) {
+                if (cuts.empty()) out.reserve(text.size() / 4);
+                out.append(text.substr(copied, begin - copied));
+                cuts.push_back({out.size(), text.substr(begin, close - begin)});
+                copied = close;
+            }
+            from = close + kClose.size();
+        }
+        if (cuts.empty()) return false;
+        out.append(text.substr(copied));
+        return true;
+    }
+
+    // The content a (CDATA) node stands for, or nullptr when it is not a cut.
+    Cut* cut_of(xml_node c) {
+        if (base == nullptr || c.type() != pugi::node_cdata) return nullptr;
+        const auto at = static_cast<std::size_t>(c.value() - base);
+        auto it = std::lower_bound(cuts.begin(), cuts.end(), at,
+                                   [](const Cut& x, std::size_t v) { return x.at < v; });
+        return it != cuts.end() && it->at == at ? &*it : nullptr;
+    }
+
+    bool all_claimed() const {
+        return std::all_of(cuts.begin(), cuts.end(), [](const Cut& x) { return x.claimed; });
+    }
 };
 
 // No EOL normalization: MessageIDs and events are kept byte for byte. No DOCTYPE/PI processing:
@@ -305,15 +366,22 @@ void parse_header(xml_node header, Message& m) {
 
 // One w:Event: its single CDATA/text part is referenced in place; several parts (a split CDATA)
 // or an inline element are assembled once into the storage.
-Event event_of(xml_node e, Storage& st) {
+Event event_of(xml_node e, Storage& st, Skeleton& sk) {
     Event ev{{}, attr(e, "Action")};
     xml_node inline_element;
     std::size_t parts = 0;
     std::string_view single;
+    const auto value = [&sk](xml_node c) -> std::string_view {
+        if (Skeleton::Cut* cut = sk.cut_of(c)) {
+            cut->claimed = true;
+            return cut->content;
+        }
+        return c.value();
+    };
     for (xml_node c = e.first_child(); c; c = c.next_sibling()) {
         if (c.type() == pugi::node_cdata || c.type() == pugi::node_pcdata) {
             ++parts;
-            single = c.value();
+            single = value(c);
         } else if (c.type() == pugi::node_element && !inline_element) {
             inline_element = c;
         }
@@ -325,20 +393,20 @@ Event event_of(xml_node e, Storage& st) {
     } else if (parts > 1) {
         std::string& joined = st.assembled.emplace_back();
         for (xml_node c = e.first_child(); c; c = c.next_sibling())
-            if (c.type() == pugi::node_cdata || c.type() == pugi::node_pcdata) joined += c.value();
+            if (c.type() == pugi::node_cdata || c.type() == pugi::node_pcdata) joined += value(c);
         ev.xml = trim(joined);
     }
     return ev;
 }
 
-void parse_events(xml_node body, Message& m, Storage& st, bool required) {
+void parse_events(xml_node body, Message& m, Storage& st, Skeleton& sk, bool required) {
     xml_node events = child(body, ns::wsman, "Events");
     if (!events) {
         if (required) throw missing("w:Events", "s:Body");
         return;
     }
     for (xml_node e = events.first_child(); e; e = e.next_sibling())
-        if (is(e, ns::wsman, "Event")) m.events.push_back(event_of(e, st));
+        if (is(e, ns::wsman, "Event")) m.events.push_back(event_of(e, st, sk));
 }
 
 void parse_subscription_end(xml_node body, Message& m) {
@@ -386,12 +454,35 @@ void parse_enumerate_response(xml_node body, Message& m) {
     }
 }
 
+Message parse_document(std::shared_ptr<Storage> st, std::size_t replaced, bool cut);
+
 Message parse_storage(std::shared_ptr<Storage> st) {
+    const std::size_t replaced = text::sanitize_xml_chars(st->text);
+    try {
+        return parse_document(st, replaced, true);
+    } catch (const ParseError&) {
+        if (st->skeleton.empty()) throw;
+    } catch (const Skeleton::Unclaimed&) {
+    }
+    st->skeleton.clear();
+    st->skeleton.shrink_to_fit();
+    st->assembled.clear();
+    return parse_document(std::move(st), replaced, false);
+}
+
+// Parses st->text (or, with `cut`, its skeleton when it has long CDATA sections).
+Message parse_document(std::shared_ptr<Storage> st, std::size_t replaced, bool cut) {
     Message m;
-    m.replaced_chars = text::sanitize_xml_chars(st->text);
+    m.replaced_chars = replaced;
+    Skeleton sk;
+    std::string* parsed = &st->text;
+    if (cut && sk.build(st->text, st->skeleton)) {
+        parsed = &st->skeleton;
+        sk.base = parsed->data();
+    }
     pugi::xml_document doc;
-    const pugi::xml_parse_result r = doc.load_buffer_inplace(st->text.data(), st->text.size(),
-                                                             kParseOptions, pugi::encoding_utf8);
+    const pugi::xml_parse_result r =
+        doc.load_buffer_inplace(parsed->data(), parsed->size(), kParseOptions, pugi::encoding_utf8);
     if (!r) {
         const auto offset = static_cast<std::size_t>(r.offset < 0 ? 0 : r.offset);
         throw ParseError(ErrorCode::NotXml,
@@ -428,10 +519,10 @@ Message parse_storage(std::shared_ptr<Storage> st) {
         break;
     }
     case Action::Events:
-        parse_events(body, m, *st, true);
+        parse_events(body, m, *st, sk, true);
         break;
     case Action::Heartbeat:
-        parse_events(body, m, *st, false);
+        parse_events(body, m, *st, sk, false);
         break;
     case Action::SubscriptionEnd:
         parse_subscription_end(body, m);
@@ -450,6 +541,8 @@ Message parse_storage(std::shared_ptr<Storage> st) {
     case Action::Unknown:
         break;
     }
+    if (sk.base != nullptr && !sk.all_claimed())
+        throw Skeleton::Unclaimed{}; // a long CDATA outside w:Event: parse the whole text
     m.storage = std::move(st);
     return m;
 }

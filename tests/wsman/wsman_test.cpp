@@ -324,6 +324,77 @@ TEST(WsmanEvents, InvalidUtf16InsideEventIsReplaced) {
               std::string_view::npos);
 }
 
+// Long CDATA sections are cut out before pugixml parses the envelope; wherever the cut is not an
+// event's, the whole text is parsed instead. Each case compares with what the CDATA held.
+TEST(WsmanEvents, LongCdataOutsideEventsIsKept) {
+    const std::string long_text(200, 'q');
+    std::string xml = load("events.xml");
+    // A long CDATA in an unknown header: serialized as is.
+    xml.replace(xml.find("<w:AckRequested/>"), 0,
+                "<x:Extra xmlns:x=\"urn:x\"><![CDATA[" + long_text + "]]></x:Extra>");
+    const auto m = ws::parse(xml);
+    ASSERT_EQ(m.events.size(), 21u);
+    ASSERT_EQ(m.other_headers.size(), 1u);
+    EXPECT_NE(m.other_headers[0].xml.find("<![CDATA[" + long_text + "]]>"), std::string::npos);
+    EXPECT_EQ(between(m.events[20].xml, "<EventRecordID>", "</"),
+              between(ws::parse(load("events.xml")).events[20].xml, "<EventRecordID>", "</"));
+}
+
+TEST(WsmanEvents, LongCdataTextInCommentsAndHeaderValues) {
+    const std::string long_text(100, 'z');
+    std::string xml = load("events.xml");
+    // "<![CDATA[" inside a comment is not a CDATA section; a header value may be one.
+    xml.replace(xml.find("<s:Header>"), 0, "<!-- <![CDATA[ " + long_text + " ]]> -->");
+    const std::string id = "uuid:" + long_text;
+    xml.replace(xml.find("uuid:31652DEB"), 41, "<![CDATA[" + id + "]]>");
+    const auto m = ws::parse(xml);
+    EXPECT_EQ(m.message_id, id);
+    ASSERT_EQ(m.events.size(), 21u);
+    EXPECT_EQ(m.events[0].xml.substr(0, 6), "<Event");
+}
+
+TEST(WsmanEvents, EventSplitOverSeveralCdataSections) {
+    const std::string a = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>" +
+                          std::string(80, 'a') + "]]";
+    const std::string b = ">" + std::string(80, 'b') + "</Event>";
+    std::string xml = load("events.xml");
+    const auto first = xml.find("<w:Event ");
+    const auto end = xml.find("</w:Event>", first) + 10;
+    xml.replace(first, end - first,
+                "<w:Event Action=\"x\"><![CDATA[" + a + "]]><![CDATA[" + b + "]]></w:Event>");
+    const auto m = ws::parse(xml);
+    ASSERT_EQ(m.events.size(), 21u);
+    EXPECT_EQ(m.events[0].xml, a + b);
+    EXPECT_EQ(m.events[0].action, "x");
+}
+
+TEST(WsmanEvents, ShortAndLongCdataEventsAndErrors) {
+    std::string xml = load("events.xml");
+    const auto first = xml.find("<w:Event ");
+    const auto end = xml.find("</w:Event>", first) + 10;
+    xml.replace(first, end - first, "<w:Event Action=\"y\"><![CDATA[<Event/>]]></w:Event>");
+    const auto m = ws::parse(xml);
+    ASSERT_EQ(m.events.size(), 21u);
+    EXPECT_EQ(m.events[0].xml, "<Event/>");
+    EXPECT_EQ(m.events[1].xml.substr(0, 6), "<Event");
+    // An unterminated CDATA or a broken envelope after the events: the same typed errors, with
+    // offsets in the text given (not in a shortened copy).
+    std::string cut = load("events.xml");
+    cut.resize(cut.rfind("]]>"));
+    EXPECT_THROW(ws::parse(cut), ws::ParseError);
+    std::string broken = load("events.xml");
+    const auto body_end = broken.find("</s:Body>");
+    broken.replace(body_end, 9, "</s:Bodx>");
+    try {
+        (void)ws::parse(broken);
+        ADD_FAILURE() << "no error";
+    } catch (const ws::ParseError& e) {
+        EXPECT_EQ(e.code(), ws::ErrorCode::NotXml);
+        EXPECT_GE(e.offset(), body_end);
+        EXPECT_LE(e.offset(), body_end + 9);
+    }
+}
+
 // ---------------------------------------------------------------- replies from the collector
 
 TEST(WsmanBuild, AckRelatesToRequestByteForByte) {
