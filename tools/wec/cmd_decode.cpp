@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fcntl.h>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -33,6 +35,12 @@ struct DecodeOptions {
 // Buffered stdout: one fwrite per ~1 MB.
 class Out {
 public:
+    Out() {
+        // Into a pipe (`| jq`, `| wc`), a 1 MB pipe buffer instead of 64 KB: the reader is woken
+        // 16 times less often (about a third of the wall time of `--events | wc -l` otherwise).
+        struct stat st {};
+        if (::fstat(1, &st) == 0 && S_ISFIFO(st.st_mode)) (void)::fcntl(1, F_SETPIPE_SZ, 1 << 20);
+    }
     ~Out() { flush(); }
     std::string buf;
     void maybe_flush() {
