@@ -1,11 +1,10 @@
 // The `wec` binary as scripts see it: command tree, exit codes, completions, the sldc filter.
 #include "common/files.hpp"
 
-#include <gtest/gtest.h>
-
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <gtest/gtest.h>
 #include <string>
 #include <sys/wait.h>
 
@@ -24,18 +23,22 @@ Result wec(const std::string& args) {
     if (!p) return r;
     std::array<char, 4096> buf{};
     std::size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0)
+        r.out.append(buf.data(), n);
     int status = ::pclose(p);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
 }
 
-std::string data(const std::string& name) { return std::string(WEC_TEST_DATA) + "/" + name; }
+std::string data(const std::string& name) {
+    return std::string(WEC_TEST_DATA) + "/" + name;
+}
 
 TEST(Cli, HelpListsEverySubcommand) {
     auto r = wec("--help");
     EXPECT_EQ(r.exit_code, 0);
-    for (const char* sub : {"serve", "decode", "replay", "sub", "status", "pki", "sldc", "completion"})
+    for (const char* sub :
+         {"serve", "decode", "replay", "sub", "status", "pki", "sldc", "completion"})
         EXPECT_NE(r.out.find(sub), std::string::npos) << sub << " missing from:\n" << r.out;
 }
 
@@ -72,7 +75,8 @@ TEST(Cli, ServeWithAMissingConfigFileExitsTwoNamingIt) {
 }
 
 TEST(Cli, ServeWithABadListenAddressExitsTwo) {
-    auto r = wec("serve --listen nowhere --db sqlite:/tmp/wec-cli-" + std::to_string(::getpid()) + ".db");
+    auto r = wec("serve --listen nowhere --db sqlite:/tmp/wec-cli-" + std::to_string(::getpid()) +
+                 ".db");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.out.find("nowhere"), std::string::npos) << r.out;
     std::filesystem::remove("/tmp/wec-cli-" + std::to_string(::getpid()) + ".db");
@@ -80,7 +84,8 @@ TEST(Cli, ServeWithABadListenAddressExitsTwo) {
 
 // `wec sub` on a store in a temp dir: the scripting contract of issue #3.
 struct SubCommands : ::testing::Test {
-    std::filesystem::path dir = std::filesystem::temp_directory_path() / ("wec-sub-" + std::to_string(::getpid()));
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("wec-sub-" + std::to_string(::getpid()));
     std::string db;
     void SetUp() override {
         std::filesystem::create_directories(dir);
@@ -128,7 +133,8 @@ format = "json"
 }
 
 TEST_F(SubCommands, InvalidDefinitionIsRejectedWithFileAndLine) {
-    auto file = write("bad.toml", "name = \"x\"\nquery = '<QueryList/>'\nheartbeat_interval = \"soon\"\n");
+    auto file =
+        write("bad.toml", "name = \"x\"\nquery = '<QueryList/>'\nheartbeat_interval = \"soon\"\n");
     auto r = wec("sub apply '" + file + "'" + db);
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.out.find(file + ":3"), std::string::npos) << r.out;
@@ -144,8 +150,9 @@ TEST_F(SubCommands, StatusOfAnEmptyStore) {
 
 TEST(Cli, CompletionFilesAreCurrent) {
     // completions/ is generated from the CLI definition; `make completions` refreshes it.
-    const std::pair<const char*, const char*> files[] = {
-        {"bash", "completions/wec.bash"}, {"zsh", "completions/_wec"}, {"fish", "completions/wec.fish"}};
+    const std::pair<const char*, const char*> files[] = {{"bash", "completions/wec.bash"},
+                                                         {"zsh", "completions/_wec"},
+                                                         {"fish", "completions/wec.fish"}};
     for (auto [shell, file] : files) {
         auto r = wec(std::string("completion ") + shell);
         ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -157,15 +164,57 @@ TEST(Cli, CompletionFilesAreCurrent) {
 
 TEST(Cli, BashCompletionIsValidAndCompletesNestedCommands) {
     std::string script = std::string(WEC_SOURCE_DIR) + "/completions/wec.bash";
-    std::string cmd = "bash -c 'source \"" + script +
-                      "\"; COMP_WORDS=(wec sldc de); COMP_CWORD=2; _wec; echo \"${COMPREPLY[*]}\"' 2>&1";
+    std::string cmd =
+        "bash -c 'source \"" + script +
+        "\"; COMP_WORDS=(wec sldc de); COMP_CWORD=2; _wec; echo \"${COMPREPLY[*]}\"' 2>&1";
     std::FILE* p = ::popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);
     char buf[256] = {};
     std::string out;
-    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    while (std::fgets(buf, sizeof buf, p))
+        out += buf;
     EXPECT_EQ(::pclose(p), 0);
     EXPECT_EQ(out, "decompress\n");
+}
+
+std::string shell_output(const std::string& cmd) {
+    std::FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return "popen failed";
+    char buf[512] = {};
+    std::string out;
+    while (std::fgets(buf, sizeof buf, p))
+        out += buf;
+    const int rc = ::pclose(p);
+    return rc == 0 ? out : out + "(exit status " + std::to_string(rc) + ")";
+}
+
+// The zsh script, loaded by compinit from completions/ and driven through a pseudo-terminal.
+TEST(Cli, ZshCompletionCompletesCommandsOptionsAndValues) {
+    const std::string run = "zsh -f '" + std::string(WEC_SOURCE_DIR) +
+                            "/tests/tools/zsh_complete.zsh' '" + WEC_SOURCE_DIR + "/completions' ";
+    EXPECT_EQ(shell_output(run + "'wec sldc de'"), "decompress\n");
+    EXPECT_EQ(shell_output(run + "'wec sub '"), "apply\ndisable\nenable\nlist\nrm\nshow\n");
+    EXPECT_EQ(shell_output(run + "'wec serve --auth '"), "kerberos\ntls\n");
+    EXPECT_EQ(shell_output(run + "'wec decode --ev'"), "--event-format\n--events\n");
+}
+
+TEST(Cli, FishCompletionCompletesCommandsOptionsAndValues) {
+    const std::string run = "fish --no-config -c 'source " + std::string(WEC_SOURCE_DIR) +
+                            "/completions/wec.fish; complete -C\"$argv\"' ";
+    auto first_words = [](const std::string& out) {
+        std::string words;
+        std::size_t at = 0;
+        while (at < out.size()) {
+            auto nl = out.find('\n', at);
+            if (nl == std::string::npos) nl = out.size();
+            words += out.substr(at, std::min(out.find('\t', at), nl) - at) + " ";
+            at = nl + 1;
+        }
+        return words;
+    };
+    EXPECT_EQ(first_words(shell_output(run + "'wec sldc de'")), "decompress ");
+    EXPECT_EQ(first_words(shell_output(run + "'wec serve --auth '")), "kerberos tls ");
+    EXPECT_EQ(first_words(shell_output(run + "'wec decode --event-f'")), "--event-format ");
 }
 
 TEST(Cli, SldcDecompressesTheRealHeartbeat) {
