@@ -421,6 +421,42 @@ TEST(EventParse, InvalidUtf8IsReplaced) {
     EXPECT_EQ(j["EventData"]["n\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"], "\xF0\x9F\x98\x80");
 }
 
+// JSON strings are scanned 16 bytes at a time: every kind of character that needs work, at every
+// position around those blocks, must come out as the byte-at-a-time rules say.
+TEST(EventJson, EscapesAtEveryPositionAroundBlocks) {
+    struct Special {
+        std::string xml;      // as written in the event XML
+        std::string expected; // the JSON string value once parsed back
+    };
+    const std::vector<Special> specials = {
+        {"\"", "\""},
+        {"\\", "\\"},
+        {"&#10;", "\n"},
+        {"\t", "\t"},
+        {"&#13;", "\r"},
+        {"\x05", "\xEF\xBF\xBD"},
+        {"\xC3\xA9", "\xC3\xA9"},
+        {"\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80"},
+        {"\xFF", "\xEF\xBF\xBD"},
+        {"\x7F", "\x7F"},
+    };
+    for (const auto& sp : specials) {
+        for (std::size_t at = 0; at <= 40; ++at) {
+            for (std::size_t len :
+                 {std::size_t{15}, std::size_t{16}, std::size_t{17}, std::size_t{47}}) {
+                if (at > len) continue;
+                const std::string before(at, 'a'), after(len - at, 'b');
+                std::string xml = "<Event><System><EventID>1</EventID><Computer>c</Computer>"
+                                  "</System><EventData><Data Name='x'>" +
+                                  before + sp.xml + after + "</Data></EventData></Event>";
+                json j = to_json(xml, default_metadata());
+                ASSERT_EQ(j["EventData"]["x"], before + sp.expected + after)
+                    << "special " << json(sp.expected).dump() << " at " << at << " len " << len;
+            }
+        }
+    }
+}
+
 TEST(EventParse, NamedDataLastValueWinsAndTypesFollowOpenWEC) {
     std::string xml =
         "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
