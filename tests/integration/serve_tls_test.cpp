@@ -66,13 +66,13 @@ protected:
         if (server && HasFailure()) std::cerr << "---- wec serve log ----\n" << server->output();
     }
 
-    void start_server(std::vector<std::string> extra = {}) {
+    void start_server(std::vector<std::string> extra = {},
+                      const std::vector<std::string>& cas = {"root.pem", "issuing.pem", "other.pem"}) {
         port = free_port();
         std::vector<std::string> argv{WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port),
                                       "--auth", "tls", "--cert", pki("server.pem").string(), "--key",
-                                      pki("server.key").string(), "--ca", pki("root.pem").string(), "--ca",
-                                      pki("issuing.pem").string(), "--ca", pki("other.pem").string(),
-                                      "--hostname", kHost, "--db", db};
+                                      pki("server.key").string(), "--hostname", kHost, "--db", db};
+        for (const auto& ca : cas) argv.insert(argv.end(), {"--ca", pki(ca).string()});
         argv.insert(argv.end(), extra.begin(), extra.end());
         server = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dir.path() / "serve.log");
         ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
@@ -169,6 +169,17 @@ TEST_F(ServeTls, ThumbprintFollowsTheIssuerOfEachClient) {
     auto b = enumerate("dmz.example.org");
     EXPECT_EQ(capture(a, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), openssl_sha1_thumbprint(pki("issuing.pem")));
     EXPECT_EQ(capture(b, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), openssl_sha1_thumbprint(pki("other.pem")));
+}
+
+// Windows sends only its leaf certificate: the collector must be given the issuing CA, not only
+// the root, or a valid client is refused (and the log says which link is missing).
+TEST_F(ServeTls, OnlyTheRootCaIsNotEnoughForALeafOnlyClient) {
+    start_server({}, {"root.pem"});
+    Reply r;
+    enumerate("win10.windomain.local", &r);
+    EXPECT_NE(r.curl_exit, 0) << "status " << r.status;
+    EXPECT_NE(r.status, 200);
+    EXPECT_TRUE(server->wait_for_output("unable to get local issuer certificate", 5s)) << server->output();
 }
 
 struct Rejection {
