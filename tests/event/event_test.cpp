@@ -457,6 +457,25 @@ TEST(EventJson, EscapesAtEveryPositionAroundBlocks) {
     }
 }
 
+// After a collector restart the first batch may carry event 111 of the EventForwarder
+// (SubscriptionBookmarkEvent with a backward BookmarkList): an ordinary event, formatted like
+// OpenWEC's fixture, its bookmark list neither an error nor a field.
+TEST(EventParse, SubscriptionBookmarkEventWithBackwardBookmarkList) {
+    const std::string fixture = read_file(kData / "json" / "event_111.xml");
+    std::string xml = fixture;
+    const std::string list =
+        "<SubscriptionId>{8B18D83D-2964-4F35-AC3B-6F4E6FFA727B}</SubscriptionId>"
+        "<BookmarkList Direction='backward'><Bookmark Channel='Security' RecordId='4711' "
+        "IsCurrent='true'/></BookmarkList>";
+    const auto at = xml.find("<SubscriptionId></SubscriptionId>");
+    ASSERT_NE(at, std::string::npos);
+    xml.replace(at, std::string("<SubscriptionId></SubscriptionId>").size(), list);
+    auto ev = wec::event::parse(xml);
+    EXPECT_FALSE(ev.error) << ev.error->message;
+    EXPECT_EQ(to_json(xml, default_metadata()), to_json(fixture, default_metadata()));
+    EXPECT_EQ(to_json(xml, default_metadata())["System"]["EventID"], 111);
+}
+
 TEST(EventParse, NamedDataLastValueWinsAndTypesFollowOpenWEC) {
     std::string xml =
         "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
