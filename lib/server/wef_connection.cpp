@@ -6,7 +6,6 @@
 #include "wsman/wsman.hpp"
 
 #include <boost/beast/core/detail/base64.hpp>
-
 #include <chrono>
 
 namespace wec::server {
@@ -17,7 +16,8 @@ namespace b64 = boost::beast::detail::base64;
 std::vector<std::uint8_t> base64_decode(std::string_view text, bool& ok) {
     std::vector<std::uint8_t> out(b64::decoded_size(text.size()));
     auto [written, read] = b64::decode(out.data(), text.data(), text.size());
-    ok = read == text.size() || (read > 0 && text.find_first_not_of("= \t", read) == std::string_view::npos);
+    ok = read == text.size() ||
+         (read > 0 && text.find_first_not_of("= \t", read) == std::string_view::npos);
     out.resize(written);
     return out;
 }
@@ -63,10 +63,13 @@ HttpResponse WefConnection::handle(HttpRequest& request) {
         response = plain(500, note);
     }
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - start).count();
+                      std::chrono::steady_clock::now() - start)
+                      .count();
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(micros) / 1000.0);
-    auto level = response.status >= 500 ? LogLevel::Error : response.status >= 400 ? LogLevel::Warn : LogLevel::Info;
+    auto level = response.status >= 500   ? LogLevel::Error
+                 : response.status >= 400 ? LogLevel::Warn
+                                          : LogLevel::Info;
     endpoint_.log->log(level, "request",
                        {{"client", client_.empty() ? "-" : client_},
                         {"address", peer_.address},
@@ -79,11 +82,10 @@ HttpResponse WefConnection::handle(HttpRequest& request) {
     return response;
 }
 
-std::optional<HttpResponse> WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action,
-                                                          std::string& note,
-                                                          std::string& auth_reply_token,
-                                                          http::EncryptedPart& part,
-                                                          std::span<const std::uint8_t>& cleartext) {
+std::optional<HttpResponse>
+WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::string& note,
+                               std::string& auth_reply_token, http::EncryptedPart& part,
+                               std::span<const std::uint8_t>& cleartext) {
     // 1. Authentication: a token on the first request of a connection (or again, to restart).
     auto authorization = request.header("Authorization");
     if (!authorization.empty()) {
@@ -143,7 +145,8 @@ std::optional<HttpResponse> WefConnection::unwrap_kerberos(HttpRequest& request,
         return plain(400, note);
     }
     if (part.ciphertext.size() > endpoint_.max_body_bytes) {
-        note = "body larger than " + std::to_string(endpoint_.max_body_bytes) + " bytes after decryption";
+        note = "body larger than " + std::to_string(endpoint_.max_body_bytes) +
+               " bytes after decryption";
         return plain(400, note);
     }
     try {
@@ -216,10 +219,18 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
     }
 
     // 3. SLDC: Windows announces it on every request of a subscription, even for bodies it did
-    // not compress, so a body that is not a valid SLDC record is taken as is.
+    // not compress, so a body that is not a valid SLDC record is taken as is. Any other encoding
+    // is refused: the body cannot be read (wef-protocol.md section 2: 400, unsupported encoding).
     std::vector<std::uint8_t> decompressed;
     std::span<const std::uint8_t> soap = body;
-    if (http::iequals(http::trim(request.header("Content-Encoding")), "SLDC")) {
+    auto content_encoding = http::trim(request.header("Content-Encoding"));
+    if (!content_encoding.empty() && !http::iequals(content_encoding, "SLDC")) {
+        // At most 64 bytes of the client's value in the log line and the reply.
+        note = "unsupported Content-Encoding '" + std::string(content_encoding.substr(0, 64)) +
+               "' (only SLDC is accepted)";
+        return plain(400, note);
+    }
+    if (!content_encoding.empty()) {
         try {
             // Windows compresses SOAP about 3:1; reserving that avoids most regrowth.
             decompressed.reserve(std::min(endpoint_.max_body_bytes, body.size() * 4 + 1024));
@@ -273,8 +284,9 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
         return r;
     }
     auto sealed = auth::seal(*context_, reply_bytes);
-    auto encrypted = http::build_encrypted(part.protocol, original, reply_bytes.size(), sealed.header,
-                                           sealed.ciphertext, part.tab_before_headers);
+    auto encrypted =
+        http::build_encrypted(part.protocol, original, reply_bytes.size(), sealed.header,
+                              sealed.ciphertext, part.tab_before_headers);
     r.headers.push_back({"Content-Type", encrypted.content_type});
     r.body = std::move(encrypted.body);
     return r;

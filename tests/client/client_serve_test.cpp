@@ -1,14 +1,18 @@
 // The client core (lib/client) against the real `wec serve` binary and a real MIT KDC: the full
 // WEF sequence in both Kerberos forms and both MIME forms, and the negative cases a collector
-// must get right (tampering, replay, limits, bad SLDC, unknown subscription, failing output,
-// kill -9 without losing acknowledged events).
+// must get right (tampering, replay, limits, bad SLDC, unknown subscription, client not allowed,
+// bad multipart framing, unsealed body, unsupported Content-Encoding, failing output with several
+// outputs, a malformed event inside a batch, kill -9 without losing acknowledged events).
 #include "client/client.hpp"
 #include "client/load.hpp"
-#include "support/krb5_realm.hpp"
+#include "http/http.hpp"
 #include "support/files.hpp"
+#include "support/krb5_realm.hpp"
 #include "support/process.hpp"
 #include "support/wef_realm.hpp"
+#include "text/text.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -58,15 +62,24 @@ protected:
 
     fs::path json_file() const { return dir.path() / "events" / "security" / (kClient + ".json"); }
 
-    void apply_subscription(const std::string& name, const fs::path& output) {
+    // `extra`: more top-level TOML lines (uuid, allowed_clients, ...); one JSON files output each.
+    void apply_subscription(const std::string& name, const std::vector<fs::path>& outputs,
+                            const std::string& extra = {}) {
         auto file = dir.path() / (name + ".toml");
-        std::ofstream(file) << "name = \"" << name << "\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \"" << output.string()
-                            << "\"\nformat = \"json\"\n";
+        std::ofstream toml(file);
+        toml << "name = \"" << name << "\"\n"
+             << "query = '<QueryList><Query Id=\"0\"><Select "
+                "Path=\"Security\">*</Select></Query></QueryList>'\n"
+             << extra;
+        for (const auto& output : outputs)
+            toml << "[[outputs]]\ndriver = \"files\"\npath = \"" << output.string()
+                 << "\"\nformat = \"json\"\n";
+        toml.close();
         auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
         ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    void apply_subscription(const std::string& name, const fs::path& output) {
+        apply_subscription(name, std::vector<fs::path>{output});
     }
     void apply_security() {
         apply_subscription("security", dir.path() / "events" / "{subscription}" / "{client}.json");
@@ -430,6 +443,280 @@ TEST_F(ClientServe, KillDuringStreamLosesNoAcknowledgedEvent) {
         missing += written.count(id) == 0;
     EXPECT_EQ(missing, 0u) << acked.size() << " acked, " << written.size() << " written";
     EXPECT_GE(written.size(), acked.size());
+}
+
+// ---- protocol status codes (wef-protocol.md section 2) ------------------------------------------
+
+TEST_F(ClientServe, ClientNotAllowedBySubscriptionIs403) {
+    apply_security();
+    const std::string denied_uuid = "6A1E0F3C-2B4D-4E5F-8A9B-0C1D2E3F4A5B";
+    apply_subscription(
+        "restricted", {dir.path() / "restricted" / "{client}.json"},
+        "uuid = \"" + denied_uuid +
+            "\"\nallowed_clients = [\"OTHER$@WINDOMAIN.LOCAL\", \"*@OTHER.REALM\"]\n");
+    // Control: a case-insensitive glob that matches this client's principal.
+    apply_subscription("permitted", {dir.path() / "permitted" / "{client}.json"},
+                       "allowed_clients = [\"win10$@*\"]\n");
+    start_server();
+    client::Source source(source_options());
+
+    // Only the subscriptions this client is allowed are offered...
+    auto subs = source.enumerate();
+    source.end();
+    std::set<std::string> offered;
+    for (const auto& s : subs)
+        offered.insert(s.name);
+    EXPECT_EQ(offered, (std::set<std::string>{"security", "permitted"}));
+    wec::wsman::Subscription security;
+    for (const auto& s : subs)
+        if (s.name == "security") security = s;
+    ASSERT_EQ(security.name, "security");
+
+    // ...and pushing to the NotifyTo address of the other one anyway is refused with 403.
+    auto denied = security;
+    denied.notify_to =
+        "http://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/" + denied_uuid;
+    try {
+        source.send_events(denied, generate(3), "<BookmarkList/>");
+        ADD_FAILURE() << "expected 403";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.http_status(), 403u) << e.what();
+    }
+    EXPECT_TRUE(server->wait_for_output("client not allowed by subscription restricted", 5s))
+        << server->output();
+    EXPECT_FALSE(fs::exists(dir.path() / "restricted"));
+    EXPECT_FALSE(fs::exists(json_file()));
+
+    // The subscription it is allowed still takes its events.
+    auto ack = source.send_events(security, generate(2), "<BookmarkList/>");
+    EXPECT_EQ(ack.reply.action, wec::wsman::Action::Ack);
+    EXPECT_EQ(lines_of(slurp(json_file())).size(), 2u);
+    EXPECT_FALSE(fs::exists(dir.path() / "restricted"));
+}
+
+TEST_F(ClientServe, OriginalContentLengthMismatchIs400) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto& c = source.push_connection(sub);
+    auto target = source.push_url(sub).target;
+    auto body = c.prepare(events_soap(source, sub, generate(5), "<BookmarkList/>"), true);
+
+    // OriginalContent: type=...;Length=<N>: change N, keeping its number of digits (the body
+    // size and the rest of the framing stay exactly the same).
+    std::string_view text(reinterpret_cast<const char*>(body.body.data()), body.body.size());
+    auto at = text.find("Length=");
+    ASSERT_NE(at, std::string_view::npos);
+    at += 7;
+    auto end = text.find_first_not_of("0123456789", at);
+    ASSERT_NE(end, std::string_view::npos);
+    ASSERT_GT(end, at);
+    std::string original(text.substr(at, end - at));
+    auto& last = body.body[end - 1];
+    last = last == '9' ? '8' : static_cast<std::uint8_t>(last + 1);
+    std::string changed(reinterpret_cast<const char*>(body.body.data()) + at, end - at);
+    ASSERT_NE(changed, original);
+    ASSERT_EQ(changed.size(), original.size());
+
+    auto r = c.post_prepared(target, std::move(body));
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_NE(r.text().find("OriginalContent Length=" + changed), std::string::npos) << r.text();
+    EXPECT_FALSE(fs::exists(json_file()));
+
+    // The correct batch after it is taken.
+    if (!c.is_open()) c.connect(target);
+    auto ack = source.send_events(sub, generate(5), "<BookmarkList/>");
+    EXPECT_EQ(ack.reply.action, wec::wsman::Action::Ack);
+    EXPECT_EQ(lines_of(slurp(json_file())).size(), 5u);
+}
+
+TEST_F(ClientServe, MultipartWithoutClosingBoundaryIs400) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto& c = source.push_connection(sub);
+    auto target = source.push_url(sub).target;
+    auto body = c.prepare(events_soap(source, sub, generate(3), "<BookmarkList/>"), true);
+    const std::string closing = "--Encrypted Boundary--\r\n";
+    ASSERT_GT(body.body.size(), closing.size());
+    ASSERT_TRUE(std::equal(closing.begin(), closing.end(), body.body.end() - closing.size()));
+    body.body.resize(body.body.size() - closing.size());
+
+    auto r = c.post_prepared(target, std::move(body));
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_NE(r.text().find("closing boundary"), std::string::npos) << r.text();
+    EXPECT_FALSE(fs::exists(json_file()));
+}
+
+TEST_F(ClientServe, PlainBodyAfterKerberosAuthenticationIs400) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto& c = source.push_connection(sub);
+    ASSERT_TRUE(c.authenticated());
+    auto target = source.push_url(sub).target;
+
+    // A well-formed SOAP Events message, UTF-16LE + BOM, but not sealed (the HTTPS form).
+    client::PreparedBody plain;
+    wec::text::append_utf8_to_utf16le(events_soap(source, sub, generate(2), "<BookmarkList/>"),
+                                      plain.body, true);
+    plain.content_type = std::string(wec::http::kDefaultOriginalType);
+    auto r = c.post_prepared(target, std::move(plain));
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_FALSE(r.sealed);
+    EXPECT_NE(r.text().find("multipart/encrypted"), std::string::npos) << r.text();
+    EXPECT_TRUE(server->wait_for_output("unencrypted body on a Kerberos listener", 5s))
+        << server->output();
+    EXPECT_FALSE(fs::exists(json_file()));
+}
+
+TEST_F(ClientServe, UnsupportedContentEncodingIs400) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto& c = source.push_connection(sub);
+    auto target = source.push_url(sub).target;
+
+    // An SLDC body announced as gzip: the collector cannot read it and must say so.
+    auto gzip = c.prepare(events_soap(source, sub, generate(3, 100), "<BookmarkList/>"), true);
+    auto r = c.post_prepared(target, std::move(gzip),
+                             client::RequestOptions{{{"Content-Encoding", "gzip"}}, false});
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_NE(r.text().find("unsupported Content-Encoding 'gzip'"), std::string::npos) << r.text();
+    EXPECT_TRUE(server->wait_for_output("unsupported Content-Encoding 'gzip'", 5s))
+        << server->output();
+    // A readable (uncompressed) SOAP body announced with another encoding is refused as well,
+    // not silently taken as is.
+    if (!c.is_open()) c.connect(target);
+    auto deflate = c.prepare(events_soap(source, sub, generate(3, 150), "<BookmarkList/>"), false);
+    auto r1 = c.post_prepared(target, std::move(deflate),
+                              client::RequestOptions{{{"Content-Encoding", "deflate"}}, false});
+    EXPECT_EQ(r1.status, 400u) << r1.text();
+    EXPECT_NE(r1.text().find("'deflate'"), std::string::npos) << r1.text();
+    EXPECT_FALSE(fs::exists(json_file()));
+
+    // SLDC is still accepted in any case...
+    if (!c.is_open()) c.connect(target);
+    auto sldc = c.prepare(events_soap(source, sub, generate(3, 200), "<BookmarkList/>"), true);
+    auto r2 = c.post_prepared(target, std::move(sldc),
+                              client::RequestOptions{{{"Content-Encoding", "sldc"}}, false});
+    EXPECT_EQ(r2.status, 200u) << r2.text();
+    ASSERT_TRUE(r2.message);
+    EXPECT_EQ(r2.message->action, wec::wsman::Action::Ack);
+
+    // ...and so is no Content-Encoding at all (auth POST included).
+    auto o = connection_options(sub);
+    o.sldc_header = false;
+    client::Connection bare(o);
+    bare.connect(target);
+    auto r3 = bare.post_prepared(
+        target, bare.prepare(events_soap(source, sub, generate(3, 300), "<BookmarkList/>"), false));
+    EXPECT_EQ(r3.status, 200u) << r3.text();
+    ASSERT_TRUE(r3.message);
+    EXPECT_EQ(r3.message->action, wec::wsman::Action::Ack);
+
+    auto lines = lines_of(slurp(json_file()));
+    ASSERT_EQ(lines.size(), 6u);
+    EXPECT_EQ(record_id_of(nlohmann::json::parse(lines[0])), "200");
+    EXPECT_EQ(record_id_of(nlohmann::json::parse(lines[3])), "300");
+}
+
+// ---- outputs and events -------------------------------------------------------------------------
+
+TEST_F(ClientServe, BookmarkMovesOnlyAfterEveryOutputWrote) {
+    // Two outputs: the first writable, the second's parent directory a regular file.
+    auto first = dir.path() / "first";
+    auto blocker = dir.path() / "second";
+    apply_subscription("security", {first / "{client}.json", blocker / "{client}.json"});
+    std::ofstream(blocker) << "not a directory\n";
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto events = generate(10, 9000);
+    std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"9009\" "
+                           "IsCurrent=\"true\"/></BookmarkList>";
+    try {
+        source.send_events(sub, events, bookmark);
+        ADD_FAILURE() << "expected 503";
+    } catch (const client::Error& e) {
+        EXPECT_EQ(e.http_status(), 503u) << e.what();
+    }
+    EXPECT_TRUE(server->wait_for_output("output failed; batch refused with 503", 5s))
+        << server->output();
+    {
+        client::Source check(source_options());
+        auto s = subscribe(check);
+        EXPECT_TRUE(s.bookmark.empty())
+            << "bookmark stored though an output failed: " << s.bookmark;
+    }
+
+    // Fixed: the resent batch reaches both outputs (the first may hold it twice).
+    fs::remove(blocker);
+    auto ack = source.send_events(sub, events, bookmark);
+    EXPECT_EQ(ack.reply.action, wec::wsman::Action::Ack);
+    auto second_lines = lines_of(slurp(blocker / (kClient + ".json")));
+    ASSERT_EQ(second_lines.size(), 10u);
+    for (std::size_t i = 0; i < second_lines.size(); ++i)
+        EXPECT_EQ(record_id_of(nlohmann::json::parse(second_lines[i])), std::to_string(9000 + i));
+    auto first_lines = lines_of(slurp(first / (kClient + ".json")));
+    EXPECT_TRUE(first_lines.size() == 10u || first_lines.size() == 20u) << first_lines.size();
+    std::set<std::string> in_first;
+    for (const auto& line : first_lines)
+        in_first.insert(record_id_of(nlohmann::json::parse(line)));
+    EXPECT_EQ(in_first.size(), 10u);
+    EXPECT_EQ(*in_first.begin(), "9000");
+    EXPECT_EQ(*in_first.rbegin(), "9009");
+
+    client::Source check(source_options());
+    auto s = subscribe(check);
+    EXPECT_NE(s.bookmark.find("RecordId=\"9009\""), std::string::npos) << s.bookmark;
+}
+
+TEST_F(ClientServe, MalformedEventIsStoredWithAnErrorAndTheBatchAcked) {
+    apply_security();
+    start_server();
+    client::Source source(source_options());
+    auto sub = subscribe(source);
+    auto events = generate(3, 6000);
+    const std::string truncated = "<Event><System>";
+    events[1] = truncated;
+    std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"6002\" "
+                           "IsCurrent=\"true\"/></BookmarkList>";
+    auto ack = source.send_events(sub, events, bookmark);
+    EXPECT_EQ(ack.reply.action, wec::wsman::Action::Ack);
+    EXPECT_EQ(ack.reply.relates_to, ack.message_id);
+
+    auto lines = lines_of(slurp(json_file()));
+    ASSERT_EQ(lines.size(), 3u);
+    auto before = nlohmann::json::parse(lines[0]);
+    auto bad = nlohmann::json::parse(lines[1]);
+    auto after = nlohmann::json::parse(lines[2]);
+    // The complete events around it, whole and without an error.
+    EXPECT_EQ(record_id_of(before), "6000");
+    EXPECT_EQ(record_id_of(after), "6002");
+    for (const auto* j : {&before, &after}) {
+        EXPECT_EQ((*j)["System"]["Computer"], "win10.windomain.local");
+        EXPECT_TRUE(j->contains("EventData")) << j->dump();
+        EXPECT_FALSE((*j)["OpenWEC"].contains("Error")) << j->dump();
+    }
+    // The truncated one: kept as is, with the reason.
+    ASSERT_TRUE(bad["OpenWEC"].contains("Error")) << lines[1];
+    const auto& error = bad["OpenWEC"]["Error"];
+    EXPECT_EQ(error["OriginalContent"], truncated);
+    ASSERT_TRUE(error["Type"].is_string()) << lines[1];
+    EXPECT_FALSE(error["Type"].get<std::string>().empty()) << lines[1];
+    ASSERT_TRUE(error["Message"].is_string()) << lines[1];
+    EXPECT_FALSE(error["Message"].get<std::string>().empty()) << lines[1];
+    EXPECT_EQ(bad["OpenWEC"]["Client"], kClient);
+
+    // The batch was acknowledged, so its bookmark is stored.
+    client::Source check(source_options());
+    auto s = subscribe(check);
+    EXPECT_NE(s.bookmark.find("RecordId=\"6002\""), std::string::npos) << s.bookmark;
 }
 
 // ---- wec replay ---------------------------------------------------------------------------------

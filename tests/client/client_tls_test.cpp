@@ -1,9 +1,11 @@
 // The client core (lib/client) over HTTPS with a client certificate, against the real `wec serve
 // --auth tls` binary and a PKI made with the openssl CLI (tests/integration/make_test_pki.sh):
 // the full WEF sequence, the issuer thumbprint, the certificate CN as client identity, and the
-// handshake refusals on both sides (wrong server name, client certificate from an unknown CA).
+// handshake refusals on both sides (wrong server name, client certificate from an unknown CA), and
+// the 400s of this transport (a multipart/encrypted body, an unsupported Content-Encoding).
 #include "client/client.hpp"
 #include "client/load.hpp"
+#include "http/http.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
 #include "support/test_pki.hpp"
@@ -38,9 +40,7 @@ class ClientTls : public ::testing::Test {
 protected:
     static inline std::unique_ptr<TestPki> pki_;
     static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() {
-        pki_ = std::make_unique<TestPki>(kHost);
-    }
+    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
     static void TearDownTestSuite() { pki_.reset(); }
 
     TempDir dir;
@@ -245,6 +245,73 @@ TEST_F(ClientTls, UnreadableClientKeyIsATypedError) {
         EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
         EXPECT_NE(std::string(e.what()).find("missing.key"), std::string::npos) << e.what();
     }
+}
+
+// ---- status codes on the HTTPS transport (wef-protocol.md sections 1-2) ------------------------
+
+TEST_F(ClientTls, MultipartEncryptedBodyOverTlsIs400) {
+    client::Source source(source_options());
+    auto subs = source.enumerate();
+    source.end();
+    ASSERT_EQ(subs.size(), 1u);
+    const auto& sub = subs[0];
+    auto& c = source.push_connection(sub);
+    auto target = source.push_url(sub).target;
+    client::EventGenerator gen(kClient, 9, 300);
+    std::vector<std::string> events{gen.next(), gen.next()};
+    std::vector<std::string_view> views(events.begin(), events.end());
+    auto soap = wec::wsman::build_events(source.headers_for(sub), views, gen.bookmark());
+    auto plain = c.prepare(soap, false); // on TLS: the UTF-16 body as is
+
+    // The same body framed as on the Kerberos transport (a made-up 60-byte token header: the
+    // collector must refuse the framing before looking at it).
+    std::vector<std::uint8_t> fake_header(60, 0x5a);
+    auto framed =
+        wec::http::build_encrypted(wec::http::kKerberosProtocol, wec::http::kDefaultOriginalType,
+                                   plain.body.size(), fake_header, plain.body, false);
+    client::PreparedBody sealed;
+    sealed.body = std::move(framed.body);
+    sealed.content_type = std::move(framed.content_type);
+    ASSERT_TRUE(wec::http::is_multipart_encrypted(sealed.content_type)) << sealed.content_type;
+    auto r = c.post_prepared(target, std::move(sealed));
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_NE(r.text().find("not sealed"), std::string::npos) << r.text();
+    EXPECT_TRUE(server->wait_for_output("multipart/encrypted body on a TLS listener", 5s))
+        << server->output();
+    EXPECT_FALSE(fs::exists(json_file()));
+
+    // The plain form of the same message is taken.
+    if (!c.is_open()) c.connect(target);
+    auto ok = c.post_prepared(target, std::move(plain));
+    EXPECT_EQ(ok.status, 200u) << ok.text();
+    ASSERT_TRUE(ok.message);
+    EXPECT_EQ(ok.message->action, wec::wsman::Action::Ack);
+    EXPECT_EQ(lines_of(slurp(json_file())).size(), 2u);
+}
+
+TEST_F(ClientTls, UnsupportedContentEncodingIs400) {
+    client::Source source(source_options());
+    auto subs = source.enumerate();
+    source.end();
+    ASSERT_EQ(subs.size(), 1u);
+    const auto& sub = subs[0];
+    auto& c = source.push_connection(sub);
+    auto target = source.push_url(sub).target;
+    client::EventGenerator gen(kClient, 4, 500);
+    std::vector<std::string> events{gen.next()};
+    std::vector<std::string_view> views(events.begin(), events.end());
+    auto soap = wec::wsman::build_events(source.headers_for(sub), views, gen.bookmark());
+
+    auto r = c.post_prepared(target, c.prepare(soap, true),
+                             client::RequestOptions{{{"Content-Encoding", "gzip"}}, false});
+    EXPECT_EQ(r.status, 400u) << r.text();
+    EXPECT_NE(r.text().find("unsupported Content-Encoding 'gzip'"), std::string::npos) << r.text();
+    EXPECT_FALSE(fs::exists(json_file()));
+
+    if (!c.is_open()) c.connect(target);
+    auto ok = c.post_prepared(target, c.prepare(soap, true));
+    EXPECT_EQ(ok.status, 200u) << ok.text();
+    EXPECT_EQ(lines_of(slurp(json_file())).size(), 1u);
 }
 
 // ---- wec replay over https:// ------------------------------------------------------------------
