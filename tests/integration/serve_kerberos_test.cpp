@@ -1,18 +1,19 @@
 // `wec serve` over HTTP + Kerberos, end to end: a real KDC, the real binary driven by its
 // scripting contract, and an independent Python client (python3-gssapi, no wec code) replaying
 // the real Windows messages in both Kerberos forms and both MIME forms.
+#include "store/store.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
 #include "support/wef_realm.hpp"
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
+#include <chrono>
 #include <csignal>
 #include <fstream>
-#include <thread>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -41,13 +42,16 @@ protected:
 
     void apply_subscription(const std::string& name, const std::string& extra = "") {
         auto file = dir.path() / (name + ".toml");
-        std::ofstream(file) << "name = \"" << name << "\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select Path=\"Microsoft-Windows-WinRM/Operational\">*</Select></Query></QueryList>'\n"
-                            << extra << "\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \"" << (dir.path() / "events" / "{subscription}" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \"" << (dir.path() / "raw" / "{ip}.xml").string()
-                            << "\"\nformat = \"raw\"\n";
+        std::ofstream(file)
+            << "name = \"" << name << "\"\n"
+            << "query = '<QueryList><Query Id=\"0\"><Select "
+               "Path=\"Microsoft-Windows-WinRM/Operational\">*</Select></Query></QueryList>'\n"
+            << extra << "\n"
+            << "[[outputs]]\ndriver = \"files\"\npath = \""
+            << (dir.path() / "events" / "{subscription}" / "{client}.json").string()
+            << "\"\nformat = \"json\"\n"
+            << "[[outputs]]\ndriver = \"files\"\npath = \""
+            << (dir.path() / "raw" / "{ip}.xml").string() << "\"\nformat = \"raw\"\n";
         auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
         ASSERT_EQ(r.exit_code, 0) << r.output;
     }
@@ -55,18 +59,28 @@ protected:
     void start_server() {
         port = free_port();
         server = std::make_unique<Process>(
-            std::vector<std::string>{WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port),
-                                     "--auth", "kerberos", "--keytab", realm_->service_keytab.string(),
-                                     "--hostname", kHost, "--db", db},
+            std::vector<std::string>{WEC_EXE, "serve", "--listen",
+                                     "127.0.0.1:" + std::to_string(port), "--auth", "kerberos",
+                                     "--keytab", realm_->service_keytab.string(), "--hostname",
+                                     kHost, "--db", db},
             realm_->realm.env(), dir.path() / "serve.log");
         ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
     }
 
     RunResult python_client(const std::string& mech, bool tab, const std::string& subscription) {
-        std::vector<std::string> argv{"/usr/bin/python3", std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py",
-                                      "--url", "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC",
-                                      "--service", "HTTP@" + kHost, "--mech", mech, "--samples",
-                                      std::string(WEC_TEST_DATA) + "/wsman", "--subscription", subscription};
+        std::vector<std::string> argv{"/usr/bin/python3",
+                                      std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py",
+                                      "--url",
+                                      "http://127.0.0.1:" + std::to_string(port) +
+                                          "/wsman/SubscriptionManager/WEC",
+                                      "--service",
+                                      "HTTP@" + kHost,
+                                      "--mech",
+                                      mech,
+                                      "--samples",
+                                      std::string(WEC_TEST_DATA) + "/wsman",
+                                      "--subscription",
+                                      subscription};
         if (tab) argv.push_back("--tab");
         return run(argv, env(), 60s);
     }
@@ -82,11 +96,16 @@ struct Form {
     const char* mech;
     bool tab;
 };
-void PrintTo(const Form& f, std::ostream* os) { *os << f.mech << (f.tab ? " with TAB" : " without TAB"); }
+void PrintTo(const Form& f, std::ostream* os) {
+    *os << f.mech << (f.tab ? " with TAB" : " without TAB");
+}
 
 class ServeKerberosForms : public ServeKerberos, public ::testing::WithParamInterface<Form> {};
 
 TEST_P(ServeKerberosForms, PythonClientFullSequence) {
+    const auto started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
     apply_subscription("security");
     start_server();
     auto r = python_client(GetParam().mech, GetParam().tab, "security");
@@ -102,7 +121,12 @@ TEST_P(ServeKerberosForms, PythonClientFullSequence) {
     EXPECT_EQ(steps["events"]["count"], 21);
     EXPECT_EQ(steps["reenumerate"]["bookmark_record"], 149161);
     EXPECT_EQ(steps["reenumerate"]["bookmark_channel"], "Microsoft-Windows-WinRM/Operational");
+    // End and SubscriptionEnd: 204 with an empty body, as Windows' collector answers (the client
+    // also checked that no response was compressed and no SOAP reply had an XML declaration).
+    EXPECT_EQ(steps["end"]["status"], 204) << r.output;
+    EXPECT_EQ(steps["end"]["body_length"], 0) << r.output;
     EXPECT_EQ(steps["subscription_end"]["status"], 204);
+    EXPECT_EQ(steps["subscription_end"]["body_length"], 0) << r.output;
 
     // 21 events in the JSON file of this client, with the OpenWEC metadata block.
     auto json_file = dir.path() / "events" / "security" / "WIN10$@WINDOMAIN.LOCAL.json";
@@ -129,6 +153,26 @@ TEST_P(ServeKerberosForms, PythonClientFullSequence) {
     EXPECT_EQ(st[0]["hosts"][0]["client"], "WIN10$@WINDOMAIN.LOCAL");
     EXPECT_EQ(st[0]["hosts"][0]["address"], "127.0.0.1");
     EXPECT_EQ(st[0]["hosts"][0]["machine"], "win10.windomain.local");
+
+    // The SubscriptionEnd of Windows' sample was recorded for the operator: one record, for this
+    // client and subscription, with the sample's status and WSManFault.
+    auto show = run({WEC_EXE, "sub", "show", "security", "--json", "--db", db});
+    ASSERT_EQ(show.exit_code, 0) << show.output;
+    std::string uuid = nlohmann::json::parse(show.output)["uuid"];
+    for (auto& c : uuid)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const auto ends = wec::store::open(db)->subscription_ends("", 10);
+    ASSERT_EQ(ends.size(), 1u);
+    EXPECT_EQ(ends[0].subscription_uuid, uuid);
+    EXPECT_EQ(ends[0].client, "WIN10$@WINDOMAIN.LOCAL");
+    EXPECT_EQ(ends[0].status, "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling");
+    EXPECT_EQ(ends[0].fault_code, "1717");
+    EXPECT_EQ(ends[0].fault_message, "Windows Event Forward Plugin failed to read events.");
+    const auto ms = [](auto tp) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
+    };
+    EXPECT_GE(ms(ends[0].time), started_ms - 1000);
+    EXPECT_LE(ms(ends[0].time), ms(std::chrono::system_clock::now()) + 1000);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllForms, ServeKerberosForms,
@@ -177,7 +221,9 @@ TEST_F(ServeKerberos, SubscriptionAppliedWhileRunningIsServedWithinSeconds) {
         std::this_thread::sleep_for(500ms);
     }
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_EQ(lines_of(slurp(dir.path() / "events" / "late" / "WIN10$@WINDOMAIN.LOCAL.json")).size(), 21u);
+    EXPECT_EQ(
+        lines_of(slurp(dir.path() / "events" / "late" / "WIN10$@WINDOMAIN.LOCAL.json")).size(),
+        21u);
     EXPECT_TRUE(server->wait_for_output("subscriptions loaded", 1s));
 }
 
@@ -197,8 +243,9 @@ TEST_F(ServeKerberos, SighupReopensOutputFilesForLogrotate) {
 TEST_F(ServeKerberos, UnauthenticatedRequestGets401WithBothChallenges) {
     apply_subscription("security");
     start_server();
-    auto r = run({"curl", "-s", "-i", "-X", "POST", "-H", "Content-Type: application/soap+xml;charset=UTF-16",
-                  "--data-binary", "@" + std::string(WEC_TEST_DATA) + "/wsman/enumerate.utf16",
+    auto r = run({"curl", "-s", "-i", "-X", "POST", "-H",
+                  "Content-Type: application/soap+xml;charset=UTF-16", "--data-binary",
+                  "@" + std::string(WEC_TEST_DATA) + "/wsman/enumerate.utf16",
                   "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC"});
     EXPECT_EQ(r.output.rfind("HTTP/1.1 401", 0), 0u) << r.output;
     EXPECT_NE(r.output.find("WWW-Authenticate: Kerberos\r\n"), std::string::npos) << r.output;
@@ -206,18 +253,51 @@ TEST_F(ServeKerberos, UnauthenticatedRequestGets401WithBothChallenges) {
     // curl --negotiate completes SPNEGO against the same listener (mutual token in Negotiate).
     auto env = realm_->realm.env();
     env["KRB5CCNAME"] = realm_->ccache;
-    auto n = run({"curl", "-s", "-i", "--negotiate", "-u", ":", "-X", "POST", "-d", "", "--resolve",
-                  kHost + ":" + std::to_string(port) + ":127.0.0.1",
-                  "http://" + kHost + ":" + std::to_string(port) + "/wsman/SubscriptionManager/WEC"},
-                 env);
+    auto n =
+        run({"curl", "-s", "-i", "--negotiate", "-u", ":", "-X", "POST", "-d", "", "--resolve",
+             kHost + ":" + std::to_string(port) + ":127.0.0.1",
+             "http://" + kHost + ":" + std::to_string(port) + "/wsman/SubscriptionManager/WEC"},
+            env);
     EXPECT_NE(n.output.find("HTTP/1.1 200"), std::string::npos) << n.output;
     EXPECT_NE(n.output.find("WWW-Authenticate: Negotiate "), std::string::npos) << n.output;
+}
+
+TEST_F(ServeKerberos, OnlyPostIsAccepted) {
+    apply_subscription("security");
+    start_server();
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    // Other methods get 405 with Allow: POST, before any authentication, on the manager URL and
+    // on a subscription URL alike.
+    const std::vector<std::string> methods = {"GET", "PUT", "DELETE"};
+    const std::vector<std::string> paths = {
+        "/wsman/SubscriptionManager/WEC",
+        "/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4/1", "/wsman/"};
+    for (const auto& method : methods) {
+        for (const auto& path : paths) {
+            auto r = run({"curl", "-s", "-i", "-X", method, base + path});
+            EXPECT_EQ(r.output.rfind("HTTP/1.1 405", 0), 0u) << method << " " << path << "\n"
+                                                             << r.output;
+            EXPECT_NE(r.output.find("\r\nAllow: POST\r\n"), std::string::npos)
+                << method << " " << path << "\n"
+                << r.output;
+        }
+    }
+    // POST is still answered as before (401 without authentication): the server lives on.
+    auto post =
+        run({"curl", "-s", "-i", "-X", "POST", "-d", "", base + "/wsman/SubscriptionManager/WEC"});
+    EXPECT_EQ(post.output.rfind("HTTP/1.1 401", 0), 0u) << post.output;
+    EXPECT_TRUE(server->running());
 }
 
 TEST_F(ServeKerberos, StartupSummaryNamesListenerKeytabAndStore) {
     apply_subscription("security");
     start_server();
     auto log = server->output();
+    // The Group Policy value for domain hosts (reference section 1), with the configured hostname
+    // and the listener's port.
+    const std::string gpo = "Server=http://" + kHost + ":" + std::to_string(port) +
+                            "/wsman/SubscriptionManager/WEC,Refresh=60";
+    EXPECT_NE(log.find(gpo), std::string::npos) << gpo << "\n" << log;
     EXPECT_NE(log.find("HTTP/" + kHost + "@WINDOMAIN.LOCAL"), std::string::npos) << log;
     EXPECT_NE(log.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << log;
     EXPECT_NE(log.find("subscriptions: security"), std::string::npos) << log;

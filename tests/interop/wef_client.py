@@ -12,6 +12,11 @@ Sequence: auth -> Enumerate -> End; new connection to NotifyTo -> auth -> Heartb
 SLDC bytes) -> Events (21 real events) ; new connection -> Enumerate (bookmark must be the one sent)
 -> End; new connection -> SubscriptionEnd. Prints one JSON object per step on stdout and exits 1
 at the first step whose answer is wrong.
+
+Every response is checked against the protocol's HTTP rules: never compressed (no Content-Encoding
+header, even though the requests after subscribing carry Content-Encoding: SLDC), and a SOAP reply
+is UTF-16LE with a BOM and no XML declaration. End and SubscriptionEnd must be answered with an empty
+body; their steps report the HTTP status and the body length.
 """
 import argparse
 import base64
@@ -32,6 +37,22 @@ BOUNDARY = "Encrypted Boundary"
 
 class Failure(Exception):
     pass
+
+
+def check_not_compressed(what, resp):
+    """Responses are never compressed: no Content-Encoding header at all."""
+    encoding = resp.getheader("Content-Encoding")
+    if encoding is not None:
+        raise Failure(f"{what}: response carries Content-Encoding: {encoding!r} "
+                      "(responses must never be compressed)")
+
+
+def check_no_declaration(what, text):
+    """A SOAP reply starts with its Envelope element: no XML declaration, nothing before it."""
+    if text.lstrip().startswith("<?xml"):
+        raise Failure(f"{what}: reply starts with an XML declaration: {text[:60]!r}")
+    if not re.match(r"<([A-Za-z_][\w.-]*:)?Envelope[\s>]", text):
+        raise Failure(f"{what}: reply does not start with the Envelope element: {text[:60]!r}")
 
 
 class Connection:
@@ -63,12 +84,15 @@ class Connection:
         www = resp.getheader("WWW-Authenticate", "")
         if resp.status != 200:
             raise Failure(f"auth: HTTP {resp.status} {body[:200]!r}")
+        check_not_compressed("auth", resp)
+        if body:
+            raise Failure(f"auth: the answer to the empty POST has a {len(body)}-byte body")
         if not www.startswith(self.scheme + " "):
             raise Failure(f"auth: WWW-Authenticate {www!r} is not in scheme {self.scheme}")
         self.ctx.step(base64.b64decode(www.split(" ", 1)[1]))
         if not self.ctx.complete:
             raise Failure("auth: context not complete after the server's token")
-        return {"status": resp.status, "scheme": self.scheme}
+        return {"status": resp.status, "scheme": self.scheme, "body_length": len(body)}
 
     def seal(self, plaintext):
         iov = IOV(IOVBufferType.header, plaintext, IOVBufferType.padding, std_layout=False)
@@ -110,7 +134,8 @@ class Connection:
             raise Failure(f"OriginalContent Length={length} but {len(plain)} bytes decrypted")
         return plain
 
-    def post(self, soap_bytes, sldc_header=False, path=None):
+    def post(self, what, soap_bytes, sldc_header=False, path=None):
+        """POSTs one sealed SOAP body; returns (HTTP status, decoded reply text, raw body length)."""
         body, ctype = self.seal(soap_bytes)
         headers = {"Content-Type": ctype, "Content-Length": str(len(body)),
                    "Connection": "Keep-Alive", "User-Agent": "Microsoft WinRM Client"}
@@ -119,13 +144,15 @@ class Connection:
         self.http.request("POST", path or self.path, body=body, headers=headers)
         resp = self.http.getresponse()
         raw = resp.read()
+        check_not_compressed(what, resp)
         text = ""
         if raw:
             plain = self.unseal(raw, resp.getheader("Content-Type", ""))
             if not plain.startswith(b"\xff\xfe"):
-                raise Failure("reply is not UTF-16LE with a BOM")
+                raise Failure(f"{what}: reply is not UTF-16LE with a BOM")
             text = plain[2:].decode("utf-16-le")
-        return resp.status, text
+            check_no_declaration(what, text)
+        return resp.status, text, len(raw)
 
 
 def utf16(xml_text):
@@ -156,7 +183,7 @@ def main():
         c = Connection(args.url, args)
         step("auth", **c.authenticate())
         enum_bytes = open(s + "enumerate.utf16", "rb").read()
-        status, text = c.post(enum_bytes)
+        status, text, _ = c.post("Enumerate", enum_bytes)
         if status != 200 or "EnumerateResponse" not in text:
             raise Failure(f"Enumerate: HTTP {status} {text[:300]}")
         if relates_to(text) != "uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E":
@@ -167,10 +194,12 @@ def main():
             raise Failure(f"Enumerate: subscription {args.subscription!r} not listed: {subs}")
         step("enumerate", status=status, subscriptions=[n for n, _ in subs], notify_to=notify,
              bookmark=("RecordId=" in text))
-        status, text = c.post(utf16(open(s + "end.xml").read()))
+        status, text, length = c.post("End", utf16(open(s + "end.xml").read()))
         if status not in (200, 204):
             raise Failure(f"End: HTTP {status}")
-        step("end", status=status)
+        if length:
+            raise Failure(f"End: HTTP {status} with a {length}-byte body (must be empty)")
+        step("end", status=status, body_length=length)
         c.http.close()
 
         # 2. New connection to NotifyTo: Heartbeat (Windows' own SLDC body) and Events.
@@ -178,13 +207,13 @@ def main():
         c = Connection(args.url, args)
         c.path = notify_path
         step("auth", **c.authenticate(sldc_header=True))
-        status, text = c.post(open(s + "heartbeat.sldc", "rb").read(), sldc_header=True)
+        status, text, _ = c.post("Heartbeat", open(s + "heartbeat.sldc", "rb").read(), sldc_header=True)
         if status != 200 or relates_to(text) != "uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA":
             raise Failure(f"Heartbeat: HTTP {status} RelatesTo {relates_to(text)!r} {text[:300]}")
         step("heartbeat", status=status, relates_to=relates_to(text))
         events = open(s + "events.xml").read()
         # Sent uncompressed with Content-Encoding: SLDC, as Windows does for small bodies.
-        status, text = c.post(utf16(events), sldc_header=True)
+        status, text, _ = c.post("Events", utf16(events), sldc_header=True)
         mid = re.search(r"<a:MessageID>([^<]*)<", events).group(1)
         if status != 200 or relates_to(text) != mid:
             raise Failure(f"Events: HTTP {status} RelatesTo {relates_to(text)!r} (want {mid}) {text[:300]}")
@@ -194,7 +223,7 @@ def main():
         # 3. Enumerate again: the bookmark of the Events batch is offered back.
         c = Connection(args.url, args)
         step("auth", **c.authenticate())
-        status, text = c.post(enum_bytes)
+        status, text, _ = c.post("re-Enumerate", enum_bytes)
         m = re.search(r'<Bookmark Channel="([^"]*)" RecordId="(\d+)"', text)
         if status != 200 or not m:
             raise Failure(f"re-Enumerate: HTTP {status}, no bookmark in {text[:2000]}")
@@ -205,10 +234,13 @@ def main():
         c = Connection(args.url, args)
         c.path = notify_path
         step("auth", **c.authenticate(sldc_header=True))
-        status, text = c.post(utf16(open(s + "subscription-end.xml").read()), sldc_header=True)
+        status, text, length = c.post("SubscriptionEnd", utf16(open(s + "subscription-end.xml").read()),
+                                      sldc_header=True)
         if status not in (200, 204):
             raise Failure(f"SubscriptionEnd: HTTP {status} {text[:300]}")
-        step("subscription_end", status=status)
+        if length:
+            raise Failure(f"SubscriptionEnd: HTTP {status} with a {length}-byte body (must be empty)")
+        step("subscription_end", status=status, body_length=length)
     except (Failure, gssapi.exceptions.GSSError, OSError) as e:
         step("failed", error=str(e))
         return 1

@@ -2,7 +2,10 @@
 #include "text/text.hpp"
 #include "wsman/wsman.hpp"
 
+#include <algorithm>
 #include <gtest/gtest.h>
+#include <optional>
+#include <pugixml.hpp>
 
 namespace ws = wec::wsman;
 
@@ -660,6 +663,317 @@ TEST(WsmanBuild, ActionUris) {
     EXPECT_EQ(ws::action_from_uri(ws::action_uri(ws::Action::Heartbeat)), ws::Action::Heartbeat);
     EXPECT_EQ(ws::action_from_uri("urn:nope"), ws::Action::Unknown);
     EXPECT_EQ(ws::to_string(ws::Action::SubscriptionEnd), "SubscriptionEnd");
+}
+
+// ---------------------------------------------------------------- protocol facts (reference 2, 4)
+// What Windows needs in the Subscribe envelope and the replies, checked element- and
+// attribute-aware (namespace URIs, not prefixes) on wec's output and on Windows' own sample alike.
+
+namespace {
+
+constexpr std::string_view kNsSoap = "http://www.w3.org/2003/05/soap-envelope";
+constexpr std::string_view kNsEnumeration = "http://schemas.xmlsoap.org/ws/2004/09/enumeration";
+constexpr std::string_view kNsEventing = "http://schemas.xmlsoap.org/ws/2004/08/eventing";
+constexpr std::string_view kNsWsman = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd";
+constexpr std::string_view kNsSubscription =
+    "http://schemas.microsoft.com/wbem/wsman/1/subscription";
+constexpr std::string_view kNsXsi = "http://www.w3.org/2001/XMLSchema-instance";
+constexpr std::string_view kNsXml = "http://www.w3.org/XML/1998/namespace";
+constexpr std::string_view kDeliveryModeEvents =
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events";
+constexpr std::string_view kEventQueryDialect =
+    "http://schemas.microsoft.com/win/2004/08/events/eventquery";
+
+std::string_view local_part(std::string_view qname) {
+    const auto colon = qname.find(':');
+    return colon == std::string_view::npos ? qname : qname.substr(colon + 1);
+}
+
+// Namespace URI of a qualified name used on `scope`, resolved through the xmlns declarations of
+// `scope` and its ancestors. An unprefixed attribute has no namespace.
+std::string resolve_ns(pugi::xml_node scope, std::string_view qname, bool attribute) {
+    const auto colon = qname.find(':');
+    if (colon == std::string_view::npos && attribute) return {};
+    const std::string prefix(colon == std::string_view::npos ? "" : qname.substr(0, colon));
+    if (prefix == "xml") return std::string(kNsXml);
+    const std::string decl = prefix.empty() ? "xmlns" : "xmlns:" + prefix;
+    for (auto n = scope; n; n = n.parent())
+        if (auto a = n.attribute(decl.c_str())) return a.value();
+    return {};
+}
+
+bool is_xmlns(std::string_view name) {
+    return name == "xmlns" || name.substr(0, 6) == "xmlns:";
+}
+
+bool named(pugi::xml_node n, std::string_view ns, std::string_view local) {
+    return n.type() == pugi::node_element && local_part(n.name()) == local &&
+           resolve_ns(n, n.name(), false) == ns;
+}
+
+// The child elements of `parent` named {ns}local.
+std::vector<pugi::xml_node> children_ns(pugi::xml_node parent, std::string_view ns,
+                                        std::string_view local) {
+    std::vector<pugi::xml_node> out;
+    for (auto c : parent.children())
+        if (named(c, ns, local)) out.push_back(c);
+    return out;
+}
+
+// The only child element {ns}local of `parent`; an empty node (and a failure) otherwise.
+pugi::xml_node only_child(pugi::xml_node parent, std::string_view ns, std::string_view local) {
+    const auto found = children_ns(parent, ns, local);
+    EXPECT_EQ(found.size(), 1u) << "{" << ns << "}" << local << " under " << parent.name();
+    return found.size() == 1 ? found[0] : pugi::xml_node();
+}
+
+// Attribute {ns}local of `node`, nullopt when absent.
+std::optional<std::string> attr_ns(pugi::xml_node node, std::string_view ns,
+                                   std::string_view local) {
+    for (auto a : node.attributes()) {
+        if (is_xmlns(a.name())) continue;
+        if (local_part(a.name()) == local && resolve_ns(node, a.name(), true) == ns)
+            return std::string(a.value());
+    }
+    return std::nullopt;
+}
+
+// The w:Option elements of w:OptionSet named `name` (the Name attribute).
+std::vector<pugi::xml_node> options_named(pugi::xml_node option_set, std::string_view name) {
+    std::vector<pugi::xml_node> out;
+    for (auto o : children_ns(option_set, kNsWsman, "Option"))
+        if (attr_ns(o, "", "Name") == std::string(name)) out.push_back(o);
+    return out;
+}
+
+// A w:Option given as xsi:nil="true": no content at all (no text, no element).
+void expect_nil_option(pugi::xml_node option_set, std::string_view name, const std::string& who) {
+    const auto found = options_named(option_set, name);
+    ASSERT_EQ(found.size(), 1u) << who << ": option " << name;
+    EXPECT_EQ(attr_ns(found[0], kNsXsi, "nil"), "true") << who << ": option " << name;
+    EXPECT_FALSE(found[0].first_child()) << who << ": option " << name << " has content";
+}
+
+// Element skeleton of a subtree: one line per element (depth, {ns}local, its non-xmlns
+// attributes as {ns}local=value, in document order). Text content is left out.
+void skeleton(pugi::xml_node n, int depth, std::vector<std::string>& out) {
+    if (n.type() != pugi::node_element) return;
+    std::string line = std::string(static_cast<std::size_t>(depth) * 2, ' ') + "{" +
+                       resolve_ns(n, n.name(), false) + "}" + std::string(local_part(n.name()));
+    for (auto a : n.attributes()) {
+        if (is_xmlns(a.name())) continue;
+        line += " {" + resolve_ns(n, a.name(), true) + "}" + std::string(local_part(a.name())) +
+                "=\"" + a.value() + "\"";
+    }
+    out.push_back(std::move(line));
+    for (auto c : n.children())
+        skeleton(c, depth + 1, out);
+}
+
+std::vector<std::string> skeleton_of(pugi::xml_node n) {
+    std::vector<std::string> out;
+    skeleton(n, 0, out);
+    return out;
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string s;
+    for (const auto& l : lines)
+        s += l + "\n";
+    return s;
+}
+
+struct XmlDoc {
+    pugi::xml_document doc;
+    explicit XmlDoc(const std::string& xml) {
+        const auto r =
+            doc.load_buffer(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
+        EXPECT_TRUE(r) << r.description() << " at " << r.offset;
+    }
+    pugi::xml_node root() const { return doc.document_element(); }
+};
+
+// s:Body/n:EnumerateResponse/w:Items/m:Subscription[i]/s:Envelope of an EnumerateResponse.
+std::vector<pugi::xml_node> listed_subscribe_envelopes(pugi::xml_node envelope) {
+    std::vector<pugi::xml_node> out;
+    const auto body = only_child(envelope, kNsSoap, "Body");
+    const auto response = only_child(body, kNsEnumeration, "EnumerateResponse");
+    const auto items = only_child(response, kNsWsman, "Items");
+    for (auto sub : children_ns(items, kNsSubscription, "Subscription"))
+        out.push_back(only_child(sub, kNsSoap, "Envelope"));
+    return out;
+}
+
+// Section 4.2 of the reference: what Windows needs in a listed Subscribe envelope.
+void expect_windows_subscribe(pugi::xml_node envelope, std::uint32_t max_envelope_size,
+                              const std::string& who) {
+    SCOPED_TRACE(who);
+    ASSERT_TRUE(named(envelope, kNsSoap, "Envelope"));
+    const auto header = only_child(envelope, kNsSoap, "Header");
+    const auto body = only_child(envelope, kNsSoap, "Body");
+    const auto subscribe = only_child(body, kNsEventing, "Subscribe");
+    ASSERT_TRUE(subscribe);
+
+    // Options: CDATA and IgnoreChannelError as xsi:nil; Compression SLDC.
+    const auto option_set = only_child(header, kNsWsman, "OptionSet");
+    ASSERT_TRUE(option_set);
+    expect_nil_option(option_set, "CDATA", who);
+    expect_nil_option(option_set, "IgnoreChannelError", who);
+    const auto compression = options_named(option_set, "Compression");
+    ASSERT_EQ(compression.size(), 1u);
+    EXPECT_STREQ(compression[0].text().get(), "SLDC");
+
+    // e:Delivery Mode=".../wsman/Events" holding w:MaxEnvelopeSize Policy="Notify".
+    const auto delivery = only_child(subscribe, kNsEventing, "Delivery");
+    ASSERT_TRUE(delivery);
+    EXPECT_EQ(attr_ns(delivery, "", "Mode"), std::string(kDeliveryModeEvents));
+    const auto size = only_child(delivery, kNsWsman, "MaxEnvelopeSize");
+    ASSERT_TRUE(size);
+    EXPECT_EQ(attr_ns(size, "", "Policy"), "Notify");
+    EXPECT_EQ(std::string(size.text().get()), std::to_string(max_envelope_size));
+    // The header's w:MaxEnvelopeSize is the other one: mustUnderstand, no Policy.
+    const auto header_size = only_child(header, kNsWsman, "MaxEnvelopeSize");
+    EXPECT_EQ(attr_ns(header_size, kNsSoap, "mustUnderstand"), "true");
+    EXPECT_FALSE(attr_ns(header_size, "", "Policy"));
+
+    // w:Filter Dialect=".../eventquery" right after e:Delivery, holding the <QueryList>.
+    const auto filter = only_child(subscribe, kNsWsman, "Filter");
+    ASSERT_TRUE(filter);
+    EXPECT_EQ(attr_ns(filter, "", "Dialect"), std::string(kEventQueryDialect));
+    EXPECT_EQ(filter.previous_sibling(), delivery);
+    const auto query_list = filter.first_child();
+    EXPECT_TRUE(named(query_list, "", "QueryList")) << query_list.name();
+}
+
+} // namespace
+
+TEST(WsmanFacts, SubscribeEnvelopeCarriesWhatWindowsNeeds) {
+    // Windows' own EnumerateResponse: the reference facts hold there (checks the checker).
+    const std::string windows_xml = load("enumerate-response.xml");
+    const XmlDoc windows(windows_xml);
+    const auto windows_envelopes = listed_subscribe_envelopes(windows.root());
+    ASSERT_EQ(windows_envelopes.size(), 1u);
+    expect_windows_subscribe(windows_envelopes[0], 512000, "Windows sample");
+
+    // wec's envelope, alone and as listed in its EnumerateResponse.
+    auto spec = sample_spec();
+    const std::string wec_xml = ws::build_subscribe_envelope(spec);
+    const XmlDoc wec(wec_xml);
+    expect_windows_subscribe(wec.root(), 512000, "build_subscribe_envelope");
+
+    spec.max_envelope_size = 153600;
+    const std::vector<ws::SubscriptionSpec> specs = {spec};
+    const XmlDoc response(ws::build_enumerate_response(parse_file("enumerate.xml"), specs));
+    const auto listed = listed_subscribe_envelopes(response.root());
+    ASSERT_EQ(listed.size(), 1u);
+    expect_windows_subscribe(listed[0], 153600, "build_enumerate_response");
+
+    // The exact spelling of the reference (section 4.2), as Windows writes it, in both texts.
+    for (const std::string_view fragment :
+         {std::string_view(
+              "<e:Delivery Mode=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/Events\">"),
+          std::string_view("<w:Filter Dialect=\"http://schemas.microsoft.com/win/2004/08/events/"
+                           "eventquery\">"),
+          std::string_view("<w:MaxEnvelopeSize Policy=\"Notify\">512000</w:MaxEnvelopeSize>"),
+          std::string_view("<w:Option Name=\"CDATA\" xsi:nil=\"true\"/>"),
+          std::string_view("<w:Option Name=\"IgnoreChannelError\" xsi:nil=\"true\"/>"),
+          std::string_view("<w:Option Name=\"Compression\">SLDC</w:Option>")}) {
+        EXPECT_NE(windows_xml.find(fragment), std::string::npos) << "Windows sample: " << fragment;
+        EXPECT_NE(wec_xml.find(fragment), std::string::npos) << "wec: " << fragment;
+    }
+}
+
+TEST(WsmanFacts, SubscribeEnvelopeHasTheElementSkeletonOfWindows) {
+    // sample_spec() describes the subscription of Windows' sample: element for element, attribute
+    // for attribute (namespace-resolved; prefixes, whitespace and text aside), wec writes the
+    // same Subscribe envelope, in the same order.
+    const XmlDoc windows(load("enumerate-response.xml"));
+    const auto windows_envelopes = listed_subscribe_envelopes(windows.root());
+    ASSERT_EQ(windows_envelopes.size(), 1u);
+    const XmlDoc wec(ws::build_subscribe_envelope(sample_spec()));
+    EXPECT_EQ(joined(skeleton_of(wec.root())), joined(skeleton_of(windows_envelopes[0])));
+}
+
+TEST(WsmanFacts, EnumerateResponseBodyHasTheElementSkeletonOfWindows) {
+    const XmlDoc windows(load("enumerate-response.xml"));
+    const std::vector<ws::SubscriptionSpec> specs = {sample_spec()};
+    const XmlDoc wec(ws::build_enumerate_response(parse_file("enumerate.xml"), specs));
+    EXPECT_EQ(attr_ns(wec.root(), kNsXml, "lang"), "en-US");
+    EXPECT_EQ(attr_ns(wec.root(), kNsXml, "lang"), attr_ns(windows.root(), kNsXml, "lang"));
+    const auto wec_body = only_child(wec.root(), kNsSoap, "Body");
+    const auto windows_body = only_child(windows.root(), kNsSoap, "Body");
+    EXPECT_EQ(joined(skeleton_of(wec_body)), joined(skeleton_of(windows_body)));
+    // The enumeration context is empty (a non-empty one makes Windows switch to Pull).
+    const auto context = only_child(only_child(wec_body, kNsEnumeration, "EnumerateResponse"),
+                                    kNsEnumeration, "EnumerationContext");
+    EXPECT_TRUE(context && !context.first_child());
+}
+
+TEST(WsmanFacts, OptionalNilOptionsOnlyWhenSet) {
+    auto spec = sample_spec();
+    spec.ignore_channel_error = false;
+    spec.read_existing_events = true;
+    spec.bookmark.reset();
+    const XmlDoc doc(ws::build_subscribe_envelope(spec));
+    const auto option_set =
+        only_child(only_child(doc.root(), kNsSoap, "Header"), kNsWsman, "OptionSet");
+    EXPECT_TRUE(options_named(option_set, "IgnoreChannelError").empty());
+    expect_nil_option(option_set, "ReadExistingEvents", "read_existing_events");
+    expect_nil_option(option_set, "CDATA", "read_existing_events");
+    // No stored bookmark + ReadExistingEvents: the "earliest" bookmark text.
+    const auto subscribe =
+        only_child(only_child(doc.root(), kNsSoap, "Body"), kNsEventing, "Subscribe");
+    const auto bookmark = only_child(subscribe, kNsWsman, "Bookmark");
+    EXPECT_EQ(std::string(bookmark.text().get()), ws::kBookmarkEarliest);
+
+    spec.read_existing_events = false;
+    const XmlDoc plain(ws::build_subscribe_envelope(spec));
+    const auto plain_options =
+        only_child(only_child(plain.root(), kNsSoap, "Header"), kNsWsman, "OptionSet");
+    EXPECT_TRUE(options_named(plain_options, "ReadExistingEvents").empty());
+    EXPECT_TRUE(
+        children_ns(only_child(only_child(plain.root(), kNsSoap, "Body"), kNsEventing, "Subscribe"),
+                    kNsWsman, "Bookmark")
+            .empty());
+}
+
+TEST(WsmanFacts, RepliesHaveNoXmlDeclaration) {
+    const auto heartbeat = parse_file("heartbeat.xml");
+    const auto enumerate = parse_file("enumerate.xml");
+    const std::vector<ws::SubscriptionSpec> two = {sample_spec(), sample_spec()};
+    const std::vector<std::pair<std::string, std::string>> replies = {
+        {"Ack", ws::build_ack(heartbeat)},
+        {"EnumerateResponse (none)", ws::build_enumerate_response(enumerate, {})},
+        {"EnumerateResponse (two)", ws::build_enumerate_response(enumerate, two)},
+        {"Subscribe envelope", ws::build_subscribe_envelope(sample_spec())},
+    };
+    for (const auto& [what, xml] : replies) {
+        EXPECT_EQ(xml.rfind("<s:Envelope", 0), 0u) << what << ": " << xml.substr(0, 80);
+        EXPECT_EQ(xml.find("<?xml"), std::string::npos) << what;
+        // On the wire (section 2): UTF-16LE, a BOM, then directly the envelope.
+        std::vector<std::uint8_t> wire;
+        wec::text::encode_body(xml, wec::text::Encoding::Utf16LE, wire);
+        const std::vector<std::uint8_t> start = {0xFF, 0xFE, '<', 0, 's', 0, ':', 0};
+        ASSERT_GE(wire.size(), start.size()) << what;
+        EXPECT_TRUE(std::equal(start.begin(), start.end(), wire.begin())) << what;
+    }
+}
+
+TEST(WsmanFacts, SourceMessagesHaveNoXmlDeclaration) {
+    // Like Windows' samples: what the client/emulator sends starts with the envelope too.
+    const auto h = source_headers();
+    const std::vector<std::string_view> events = {"<Event/>"};
+    const auto sample = parse_file("subscription-end.xml");
+    for (const std::string& xml :
+         {ws::build_enumerate(h), ws::build_heartbeat(h), ws::build_events(h, events, {}),
+          ws::build_end(h), ws::build_subscription_end(h, *sample.subscription_end)}) {
+        EXPECT_EQ(xml.rfind("<s:Envelope", 0), 0u) << xml.substr(0, 80);
+        EXPECT_EQ(xml.find("<?xml"), std::string::npos);
+    }
+    for (const char* name : {"enumerate.xml", "enumerate-response.xml", "heartbeat.xml",
+                             "events.xml", "ack.xml", "end.xml", "subscription-end.xml"}) {
+        EXPECT_EQ(load(name).rfind("<s:Envelope", 0), 0u) << name;
+    }
 }
 
 // ---------------------------------------------------------------- malformed input
