@@ -15,7 +15,9 @@ struct FileCloser {
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
-std::string describe(const std::string& path) { return path == "-" ? "<stdin/stdout>" : path; }
+std::string describe(const std::string& path) {
+    return path == "-" ? "<stdin/stdout>" : path;
+}
 
 } // namespace
 

@@ -12,7 +12,8 @@ namespace wec {
 // Reads a whole file (or standard input for "-") as bytes. Throws wec::Error naming the path.
 std::vector<std::uint8_t> read_file(const std::string& path);
 
-// Writes bytes to a file (or standard output for "-"), replacing it. Throws wec::Error naming the path.
+// Writes bytes to a file (or standard output for "-"), replacing it. Throws wec::Error naming the
+// path.
 void write_file(const std::string& path, std::span<const std::uint8_t> data);
 
 inline std::string_view as_chars(std::span<const std::uint8_t> bytes) {

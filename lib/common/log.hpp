@@ -24,10 +24,18 @@ public:
     bool enabled(LogLevel level) const { return level >= min_level_ && sink_ != nullptr; }
 
     void log(LogLevel level, std::string_view message, std::initializer_list<Field> fields = {});
-    void debug(std::string_view m, std::initializer_list<Field> f = {}) { log(LogLevel::Debug, m, f); }
-    void info(std::string_view m, std::initializer_list<Field> f = {}) { log(LogLevel::Info, m, f); }
-    void warn(std::string_view m, std::initializer_list<Field> f = {}) { log(LogLevel::Warn, m, f); }
-    void error(std::string_view m, std::initializer_list<Field> f = {}) { log(LogLevel::Error, m, f); }
+    void debug(std::string_view m, std::initializer_list<Field> f = {}) {
+        log(LogLevel::Debug, m, f);
+    }
+    void info(std::string_view m, std::initializer_list<Field> f = {}) {
+        log(LogLevel::Info, m, f);
+    }
+    void warn(std::string_view m, std::initializer_list<Field> f = {}) {
+        log(LogLevel::Warn, m, f);
+    }
+    void error(std::string_view m, std::initializer_list<Field> f = {}) {
+        log(LogLevel::Error, m, f);
+    }
 
 private:
     std::FILE* sink_;

@@ -2,13 +2,12 @@
 
 #include "common/files.hpp"
 
-#include <netdb.h>
-#include <toml++/toml.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <limits>
+#include <netdb.h>
 #include <set>
+#include <toml++/toml.h>
+#include <unistd.h>
 
 namespace wec::config {
 namespace {
@@ -50,7 +49,8 @@ T get(const toml::table& t, std::string_view key, T fallback, const std::string&
     }
 }
 
-std::vector<std::string> get_strings(const toml::table& t, std::string_view key, const std::string& source) {
+std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
+                                     const std::string& source) {
     std::vector<std::string> out;
     const toml::node* n = t.get(key);
     if (!n) return out;
@@ -72,7 +72,9 @@ AuthKind parse_auth(const std::string& text, const std::string& source, const to
 
 } // namespace
 
-std::string_view to_string(AuthKind kind) { return kind == AuthKind::Kerberos ? "kerberos" : "tls"; }
+std::string_view to_string(AuthKind kind) {
+    return kind == AuthKind::Kerberos ? "kerberos" : "tls";
+}
 
 ServeConfig parse(std::string_view toml_text, const std::string& source) {
     toml::table root;
@@ -80,7 +82,8 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
         root = toml::parse(toml_text, source);
     } catch (const toml::parse_error& e) {
         throw ConfigError(source + ":" + std::to_string(e.source().begin.line) + ":" +
-                          std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+                          std::to_string(e.source().begin.column) + ": " +
+                          std::string(e.description()));
     }
     check_keys(root,
                {"hostname", "node_name", "db", "log_level", "listeners", "limits", "io_threads",
@@ -91,24 +94,34 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     c.node_name = get<std::string>(root, "node_name", c.node_name, source);
     c.db = get<std::string>(root, "db", c.db, source);
     c.log_level = get<std::string>(root, "log_level", c.log_level, source);
-    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+    if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+        c.log_level != "error")
         fail(source, *root.get("log_level"), "log_level must be debug, info, warn or error");
     c.io_threads = get<std::uint32_t>(root, "io_threads", 0, source);
     c.worker_threads = get<std::uint32_t>(root, "worker_threads", 0, source);
-    c.heartbeat_flush_s = get<std::uint32_t>(root, "heartbeat_flush_interval", c.heartbeat_flush_s, source);
+    c.heartbeat_flush_s =
+        get<std::uint32_t>(root, "heartbeat_flush_interval", c.heartbeat_flush_s, source);
     c.replay_cache = get<std::string>(root, "replay_cache", c.replay_cache, source);
 
     if (const toml::node* n = root.get("limits")) {
         const auto* t = n->as_table();
         if (!t) fail(source, *n, "[limits] must be a table");
-        check_keys(*t, {"max_body_bytes", "max_header_bytes", "idle_timeout", "read_timeout", "max_connections"},
+        check_keys(*t,
+                   {"max_body_bytes", "max_header_bytes", "idle_timeout", "read_timeout",
+                    "max_connections"},
                    source, "limits");
-        c.limits.max_body_bytes = get<std::size_t>(*t, "max_body_bytes", c.limits.max_body_bytes, source);
-        c.limits.max_header_bytes = get<std::size_t>(*t, "max_header_bytes", c.limits.max_header_bytes, source);
-        c.limits.idle_timeout_s = get<std::uint32_t>(*t, "idle_timeout", c.limits.idle_timeout_s, source);
-        c.limits.read_timeout_s = get<std::uint32_t>(*t, "read_timeout", c.limits.read_timeout_s, source);
-        c.limits.max_connections = get<std::size_t>(*t, "max_connections", c.limits.max_connections, source);
-        if (c.limits.max_body_bytes < 4096) fail(source, *n, "limits.max_body_bytes must be at least 4096");
+        c.limits.max_body_bytes =
+            get<std::size_t>(*t, "max_body_bytes", c.limits.max_body_bytes, source);
+        c.limits.max_header_bytes =
+            get<std::size_t>(*t, "max_header_bytes", c.limits.max_header_bytes, source);
+        c.limits.idle_timeout_s =
+            get<std::uint32_t>(*t, "idle_timeout", c.limits.idle_timeout_s, source);
+        c.limits.read_timeout_s =
+            get<std::uint32_t>(*t, "read_timeout", c.limits.read_timeout_s, source);
+        c.limits.max_connections =
+            get<std::size_t>(*t, "max_connections", c.limits.max_connections, source);
+        if (c.limits.max_body_bytes < 4096)
+            fail(source, *n, "limits.max_body_bytes must be at least 4096");
     }
 
     if (const toml::node* n = root.get("listeners")) {
@@ -117,13 +130,16 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
         for (const auto& item : *arr) {
             const auto* t = item.as_table();
             if (!t) fail(source, item, "each [[listeners]] entry must be a table");
-            check_keys(*t, {"address", "auth", "public_port", "keytab", "service_names", "cert", "key", "ca", "crl"},
+            check_keys(*t,
+                       {"address", "auth", "public_port", "keytab", "service_names", "cert", "key",
+                        "ca", "crl"},
                        source, "listeners");
             Listener l;
             l.address = get<std::string>(*t, "address", l.address, source);
             if (const toml::node* a = t->get("auth"))
                 l.auth = parse_auth(get<std::string>(*t, "auth", "", source), source, *a);
-            if (t->get("public_port")) l.public_port = get<std::uint16_t>(*t, "public_port", 0, source);
+            if (t->get("public_port"))
+                l.public_port = get<std::uint16_t>(*t, "public_port", 0, source);
             l.keytab = get<std::string>(*t, "keytab", "", source);
             l.service_names = get_strings(*t, "service_names", source);
             l.cert = get<std::string>(*t, "cert", "", source);
@@ -164,15 +180,18 @@ void finalize(ServeConfig& c) {
     if (c.hostname.empty()) c.hostname = local_fqdn();
     if (c.listeners.empty()) c.listeners.push_back(Listener{});
     for (auto& l : c.listeners) {
-        if (l.address.empty()) l.address = l.auth == AuthKind::Tls ? "0.0.0.0:5986" : "0.0.0.0:5985";
+        if (l.address.empty())
+            l.address = l.auth == AuthKind::Tls ? "0.0.0.0:5986" : "0.0.0.0:5985";
         if (l.auth == AuthKind::Kerberos && l.service_names.empty())
             l.service_names = {"HTTP/" + c.hostname, "HOST/" + c.hostname};
         if (l.auth == AuthKind::Tls) {
             if (l.cert.empty() || l.key.empty())
-                throw ConfigError("TLS listener " + l.address + " needs a server certificate and key "
+                throw ConfigError("TLS listener " + l.address +
+                                  " needs a server certificate and key "
                                   "(cert/key, or --cert/--key; `wec pki init` makes a lab PKI)");
             if (l.ca.empty())
-                throw ConfigError("TLS listener " + l.address + " needs the CA certificates that issue "
+                throw ConfigError("TLS listener " + l.address +
+                                  " needs the CA certificates that issue "
                                   "client certificates (ca, or --ca; Windows sends only its leaf)");
         }
     }

@@ -22,11 +22,11 @@ public:
 enum class AuthKind { Kerberos, Tls };
 
 struct Listener {
-    std::string address;                        // ADDRESS:PORT (default 0.0.0.0:5985, TLS 0.0.0.0:5986)
+    std::string address; // ADDRESS:PORT (default 0.0.0.0:5985, TLS 0.0.0.0:5986)
     AuthKind auth = AuthKind::Kerberos;
-    std::optional<std::uint16_t> public_port;   // advertised in NotifyTo (default: the bound port)
-    std::string keytab;                         // Kerberos: keytab with HTTP/ and HOST/ keys
-    std::vector<std::string> service_names;     // default: HTTP/<hostname>, HOST/<hostname>
+    std::optional<std::uint16_t> public_port; // advertised in NotifyTo (default: the bound port)
+    std::string keytab;                       // Kerberos: keytab with HTTP/ and HOST/ keys
+    std::vector<std::string> service_names;   // default: HTTP/<hostname>, HOST/<hostname>
     // TLS: server certificate (+chain) and key (PEM), CA bundles that issue client certificates,
     // optional CRLs.
     std::string cert;
@@ -36,7 +36,7 @@ struct Listener {
 };
 
 struct Limits {
-    std::size_t max_body_bytes = 512000;   // after decryption, and after decompression
+    std::size_t max_body_bytes = 512000; // after decryption, and after decompression
     std::size_t max_header_bytes = 16384;
     std::uint32_t idle_timeout_s = 120;
     std::uint32_t read_timeout_s = 60;
@@ -44,16 +44,16 @@ struct Limits {
 };
 
 struct ServeConfig {
-    std::string hostname;                  // public host name (default: this host's FQDN)
-    std::string node_name;                 // OpenWEC.Node in JSON output (empty: omitted)
+    std::string hostname;  // public host name (default: this host's FQDN)
+    std::string node_name; // OpenWEC.Node in JSON output (empty: omitted)
     std::string db = "sqlite:./var/wec.db";
-    std::string log_level = "info";        // debug, info, warn, error
-    std::vector<Listener> listeners;       // default: one Kerberos listener on 0.0.0.0:5985
+    std::string log_level = "info";  // debug, info, warn, error
+    std::vector<Listener> listeners; // default: one Kerberos listener on 0.0.0.0:5985
     Limits limits;
-    std::uint32_t io_threads = 0;          // 0: one per core
-    std::uint32_t worker_threads = 0;      // 0: four per core, at least 8
+    std::uint32_t io_threads = 0;     // 0: one per core
+    std::uint32_t worker_threads = 0; // 0: four per core, at least 8
     std::uint32_t heartbeat_flush_s = 5;
-    std::string replay_cache;              // MIT rcache for the acceptor (empty: MIT's default)
+    std::string replay_cache; // MIT rcache for the acceptor (empty: MIT's default)
 };
 
 // Parses a TOML text; errors name `source`, the line and the key. Unknown keys are errors.

@@ -1,7 +1,8 @@
 // Offline Kerberos for captured WinRM traffic: recover a connection's session from the AP-REQ
 // (with the service keytab) and the AP-REP, then unwrap RFC 4121 CFX wrap tokens in both
 // directions. Crypto is MIT krb5's (krb5_c_decrypt / krb5_k_decrypt), with an OpenSSL fast path
-// for aes-sha1 wrap tokens checked against MIT (crypto.hpp); parsing is our own DER reader. Nothing depends on the current time: no clock-skew, expiry or replay checks.
+// for aes-sha1 wrap tokens checked against MIT (crypto.hpp); parsing is our own DER reader. Nothing
+// depends on the current time: no clock-skew, expiry or replay checks.
 #pragma once
 
 #include "common/error.hpp"

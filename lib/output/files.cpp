@@ -146,7 +146,8 @@ std::string sanitize_path_component(std::string_view value) {
     }
     if (out.empty() || out == "." || out == "..") out = "_" + out;
     // "a..b" is harmless inside one component, but keep names free of ".." altogether.
-    for (std::size_t pos; (pos = out.find("..")) != std::string::npos;) out[pos] = '_';
+    for (std::size_t pos; (pos = out.find("..")) != std::string::npos;)
+        out[pos] = '_';
     return out;
 }
 
@@ -159,13 +160,20 @@ std::string expand_path_template(std::string_view tmpl, const BatchInfo& b) {
             if (close != std::string_view::npos) {
                 auto key = tmpl.substr(i + 1, close - i - 1);
                 bool known = true;
-                if (key == "ip") out += sanitize_path_component(b.ip);
-                else if (key == "client") out += sanitize_path_component(b.client);
-                else if (key == "machine") out += sanitize_path_component(b.machine.empty() ? "unknown" : b.machine);
-                else if (key == "subscription") out += sanitize_path_component(b.subscription_name);
-                else if (key == "subscription_uuid") out += sanitize_path_component(b.subscription_uuid);
-                else if (key == "date") out += date_of(b.received);
-                else known = false;
+                if (key == "ip")
+                    out += sanitize_path_component(b.ip);
+                else if (key == "client")
+                    out += sanitize_path_component(b.client);
+                else if (key == "machine")
+                    out += sanitize_path_component(b.machine.empty() ? "unknown" : b.machine);
+                else if (key == "subscription")
+                    out += sanitize_path_component(b.subscription_name);
+                else if (key == "subscription_uuid")
+                    out += sanitize_path_component(b.subscription_uuid);
+                else if (key == "date")
+                    out += date_of(b.received);
+                else
+                    known = false;
                 if (known) {
                     i = close + 1;
                     continue;
@@ -183,8 +191,9 @@ std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& set
         if (!path || path->empty()) throw Error("output driver 'files' needs a 'path'");
         const auto* fsync = get<bool>(settings, "fsync");
         const auto* max_open = get<std::int64_t>(settings, "max_open_files");
-        return std::make_unique<FilesDriver>(*path, fsync && *fsync,
-                                             max_open && *max_open > 0 ? static_cast<std::size_t>(*max_open) : 512);
+        return std::make_unique<FilesDriver>(
+            *path, fsync && *fsync,
+            max_open && *max_open > 0 ? static_cast<std::size_t>(*max_open) : 512);
     }
     throw Error("unknown output driver '" + std::string(driver) + "' (available: files)");
 }

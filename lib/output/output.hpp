@@ -22,9 +22,9 @@ public:
 
 // What a driver may use to route a batch (path templates, topics, ...).
 struct BatchInfo {
-    std::string_view ip;                 // client address
-    std::string_view client;             // principal or certificate CN
-    std::string_view machine;            // MachineID header (FQDN) if any
+    std::string_view ip;      // client address
+    std::string_view client;  // principal or certificate CN
+    std::string_view machine; // MachineID header (FQDN) if any
     std::string_view subscription_name;
     std::string_view subscription_uuid;
     std::chrono::system_clock::time_point received;
@@ -48,7 +48,8 @@ using Settings = std::map<std::string, SettingValue>; // same shape as subscript
 // {subscription_uuid} and {date} (UTC, YYYY-MM-DD). Values are sanitised so that a client name can
 // never leave the directory ('/' and '..' are replaced). Parent directories are created. Files are
 // opened in append mode and kept open (up to `max_open_files`, least recently used closed first).
-// `fsync = true` also forces each batch to disk before returning (slower; default: handed to the OS).
+// `fsync = true` also forces each batch to disk before returning (slower; default: handed to the
+// OS).
 std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings);
 
 // Exposed for tests and for `wec sub` validation.

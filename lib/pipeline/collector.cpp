@@ -37,12 +37,14 @@ struct Snapshot {
 
 std::string upper(std::string_view s) {
     std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (char& c : out)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return out;
 }
 
 std::string trim_slashes(std::string_view p) {
-    while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+    while (p.size() > 1 && p.back() == '/')
+        p.remove_suffix(1);
     return std::string(p);
 }
 
@@ -51,8 +53,9 @@ std::string trim_slashes(std::string_view p) {
 std::string subscription_from_path(std::string_view path) {
     if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
     if (path.size() <= kSubscriptionsPrefix.size()) return {};
-    if (!std::equal(kSubscriptionsPrefix.begin(), kSubscriptionsPrefix.end(), path.begin(),
-                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+    if (!std::equal(
+            kSubscriptionsPrefix.begin(), kSubscriptionsPrefix.end(), path.begin(),
+            [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
         return {};
     auto rest = path.substr(kSubscriptionsPrefix.size());
     return upper(rest.substr(0, rest.find('/')));
@@ -111,8 +114,10 @@ struct Collector::Impl {
                         continue;
                     }
                 }
-                if (out.format == subscription::OutputFormat::Json) live->needs_json = true;
-                else live->needs_raw = true;
+                if (out.format == subscription::OutputFormat::Json)
+                    live->needs_json = true;
+                else
+                    live->needs_raw = true;
                 live->outputs.push_back(std::move(lo));
             }
             live->def = std::move(def);
@@ -148,8 +153,10 @@ struct Collector::Impl {
         spec.notify_to = std::string(https ? "https://" : "http://") + config.hostname + ":" +
                          std::to_string(https ? config.https_port : config.http_port) +
                          std::string(kSubscriptionsPrefix) + upper(d.uuid);
-        if (https) spec.auth = wsman::TlsPolicy{{client.issuer_thumbprint}};
-        else spec.auth = wsman::KerberosPolicy{};
+        if (https)
+            spec.auth = wsman::TlsPolicy{{client.issuer_thumbprint}};
+        else
+            spec.auth = wsman::KerberosPolicy{};
         spec.query = d.query;
         spec.bookmark = store.bookmark(client.identity, upper(d.uuid));
         spec.send_bookmarks = true;
@@ -187,11 +194,13 @@ struct Collector::Impl {
         return it->second.get();
     }
 
-    Reply events(const ClientInfo& client, const LiveSubscription& live, const wsman::Message& msg) {
+    Reply events(const ClientInfo& client, const LiveSubscription& live,
+                 const wsman::Message& msg) {
         const auto& d = live.def;
         auto received = std::chrono::system_clock::now();
         std::size_t total = 0;
-        for (const auto& e : msg.events) total += e.xml.size();
+        for (const auto& e : msg.events)
+            total += e.xml.size();
 
         // Format once per format needed by the subscription's outputs.
         std::string raw_lines, json_lines;
@@ -237,8 +246,10 @@ struct Collector::Impl {
                 // Nothing is acked and the bookmark does not move: the source keeps the events
                 // and sends them again (at-least-once; some outputs may see them twice).
                 log.error("output failed; batch refused with 503",
-                          {{"subscription", d.name}, {"output", out.driver->describe()},
-                           {"client", client.identity}, {"error", e.what()}});
+                          {{"subscription", d.name},
+                           {"output", out.driver->describe()},
+                           {"client", client.identity},
+                           {"error", e.what()}});
                 return Reply{503, {}, "output failed: " + std::string(e.what()), 0};
             }
         }
@@ -246,8 +257,9 @@ struct Collector::Impl {
             try {
                 store.put_bookmark(client.identity, upper(d.uuid), msg.bookmark);
             } catch (const std::exception& e) {
-                log.error("bookmark not stored; batch refused with 503",
-                          {{"subscription", d.name}, {"client", client.identity}, {"error", e.what()}});
+                log.error(
+                    "bookmark not stored; batch refused with 503",
+                    {{"subscription", d.name}, {"client", client.identity}, {"error", e.what()}});
                 return Reply{503, {}, "store failed: " + std::string(e.what()), 0};
             }
         }
@@ -287,9 +299,11 @@ struct Collector::Impl {
         } catch (const std::exception& e) {
             log.warn("SubscriptionEnd not recorded", {{"error", e.what()}});
         }
-        log.warn("source ended its subscription",
-                 {{"client", client.identity}, {"subscription", live.def.name}, {"status", rec.status},
-                  {"code", rec.fault_code}, {"message", rec.fault_message}});
+        log.warn("source ended its subscription", {{"client", client.identity},
+                                                   {"subscription", live.def.name},
+                                                   {"status", rec.status},
+                                                   {"code", rec.fault_code},
+                                                   {"message", rec.fault_message}});
         return Reply{204, {}, "SubscriptionEnd " + rec.status, 0};
     }
 };
@@ -302,12 +316,15 @@ Collector::Collector(Logger& log, store::Store& store, store::HeartbeatBatcher& 
 
 Collector::~Collector() = default;
 
-void Collector::refresh() { impl_->reload(false); }
+void Collector::refresh() {
+    impl_->reload(false);
+}
 
 void Collector::reopen_outputs() {
     auto snap = impl_->current();
     for (const auto& [uuid, live] : snap->by_uuid)
-        for (const auto& out : live->outputs) out.driver->reopen();
+        for (const auto& out : live->outputs)
+            out.driver->reopen();
 }
 
 std::vector<std::string> Collector::subscription_names() const {
@@ -318,17 +335,23 @@ std::vector<std::string> Collector::subscription_names() const {
     return names;
 }
 
-Reply Collector::handle(const ClientInfo& client, std::string_view path, const wsman::Message& msg) {
+Reply Collector::handle(const ClientInfo& client, std::string_view path,
+                        const wsman::Message& msg) {
     impl_->reload(false);
     bool on_subscription = !subscription_from_path(path).empty();
     using wsman::Action;
     if (!on_subscription) {
         switch (msg.action) {
-        case Action::Enumerate: return impl_->enumerate(client, path, msg);
-        case Action::End: return Reply{204, {}, "End", 0};
+        case Action::Enumerate:
+            return impl_->enumerate(client, path, msg);
+        case Action::End:
+            return Reply{204, {}, "End", 0};
         default:
-            return Reply{400, {}, "action " + std::string(wsman::to_string(msg.action)) +
-                                      " is not valid at the subscription manager URL", 0};
+            return Reply{400,
+                         {},
+                         "action " + std::string(wsman::to_string(msg.action)) +
+                             " is not valid at the subscription manager URL",
+                         0};
         }
     }
     auto snap = impl_->current();
@@ -336,16 +359,22 @@ Reply Collector::handle(const ClientInfo& client, std::string_view path, const w
     const LiveSubscription* live = impl_->authorize(*snap, client, path, reply);
     if (!live) return reply;
     switch (msg.action) {
-    case Action::Events: return impl_->events(client, *live, msg);
+    case Action::Events:
+        return impl_->events(client, *live, msg);
     case Action::Heartbeat:
         impl_->note_seen(client, live->def, msg, store::HeartbeatUpdate::Kind::Heartbeat,
                          std::chrono::system_clock::now());
         return Reply{200, wsman::build_ack(msg), {}, 0};
-    case Action::SubscriptionEnd: return impl_->subscription_end(client, *live, msg);
-    case Action::End: return Reply{204, {}, "End", 0};
+    case Action::SubscriptionEnd:
+        return impl_->subscription_end(client, *live, msg);
+    case Action::End:
+        return Reply{204, {}, "End", 0};
     default:
-        return Reply{400, {}, "action " + std::string(wsman::to_string(msg.action)) +
-                                  " is not valid at a subscription URL", 0};
+        return Reply{400,
+                     {},
+                     "action " + std::string(wsman::to_string(msg.action)) +
+                         " is not valid at a subscription URL",
+                     0};
     }
 }
 

@@ -39,10 +39,10 @@ struct Reply {
 };
 
 struct CollectorConfig {
-    std::string hostname;            // public host name put in NotifyTo addresses
-    std::uint16_t http_port = 5985;  // public ports (a load balancer's, behind NAT)
+    std::string hostname;           // public host name put in NotifyTo addresses
+    std::uint16_t http_port = 5985; // public ports (a load balancer's, behind NAT)
     std::uint16_t https_port = 5986;
-    std::string node_name;           // OpenWEC.Node in JSON output (empty: omitted)
+    std::string node_name;                           // OpenWEC.Node in JSON output (empty: omitted)
     std::chrono::milliseconds reload_interval{1000}; // how often the store revision is polled
 };
 

@@ -7,7 +7,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-
 #include <mutex>
 #include <optional>
 #include <strings.h>
@@ -24,10 +23,12 @@ using tcp = asio::ip::tcp;
 Endpoint parse_endpoint(std::string_view text) {
     auto colon = text.rfind(':');
     if (colon == std::string_view::npos)
-        throw Error("listen address '" + std::string(text) + "' has no port (expected ADDRESS:PORT)");
+        throw Error("listen address '" + std::string(text) +
+                    "' has no port (expected ADDRESS:PORT)");
     std::string host(text.substr(0, colon));
     std::string port_text(text.substr(colon + 1));
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
     if (host.empty()) host = "0.0.0.0";
     unsigned long port = 0;
     try {
@@ -35,18 +36,22 @@ Endpoint parse_endpoint(std::string_view text) {
         port = std::stoul(port_text, &used);
         if (used != port_text.size()) throw std::invalid_argument("trailing");
     } catch (const std::exception&) {
-        throw Error("listen address '" + std::string(text) + "': port '" + port_text + "' is not a number");
+        throw Error("listen address '" + std::string(text) + "': port '" + port_text +
+                    "' is not a number");
     }
     if (port > 65535) throw Error("listen address '" + std::string(text) + "': port out of range");
     boost::system::error_code ec;
     asio::ip::make_address(host, ec);
-    if (ec) throw Error("listen address '" + std::string(text) + "': '" + host + "' is not an IP address");
+    if (ec)
+        throw Error("listen address '" + std::string(text) + "': '" + host +
+                    "' is not an IP address");
     return Endpoint{host, static_cast<std::uint16_t>(port)};
 }
 
 std::string_view HttpRequest::header(std::string_view name) const {
     for (const auto& h : headers)
-        if (h.name.size() == name.size() && ::strncasecmp(h.name.data(), name.data(), name.size()) == 0)
+        if (h.name.size() == name.size() &&
+            ::strncasecmp(h.name.data(), name.data(), name.size()) == 0)
             return h.value;
     return {};
 }
@@ -86,7 +91,8 @@ struct HttpServer::Impl {
     std::atomic<bool> started{false};
     std::atomic<bool> stopped{false};
 
-    std::atomic<std::uint64_t> open{0}, total{0}, refused{0}, requests{0}, violations{0}, tls_failures{0};
+    std::atomic<std::uint64_t> open{0}, total{0}, refused{0}, requests{0}, violations{0},
+        tls_failures{0};
 
     void accept(Listener& l);
     void forget(std::uint64_t id) {
@@ -107,7 +113,8 @@ template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
 public:
     Session(HttpServer::Impl* server, const ListenerConfig& listener, Stream stream, PeerInfo peer)
-        : server_(server), listener_(listener), stream_(std::move(stream)), peer_(std::move(peer)) {}
+        : server_(server), listener_(listener), stream_(std::move(stream)), peer_(std::move(peer)) {
+    }
 
     void start() {
         asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
@@ -129,47 +136,51 @@ private:
 
     void handshake() {
         // Record why OpenSSL refused the client's certificate, for the log line.
-        stream_.set_verify_callback([self = this->shared_from_this()](bool ok, asio::ssl::verify_context& vc) {
-            X509_STORE_CTX* ctx = vc.native_handle();
-            int depth = X509_STORE_CTX_get_error_depth(ctx);
-            X509* cert = X509_STORE_CTX_get_current_cert(ctx);
-            if (!ok) {
-                self->verify_error_ = std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx))) +
-                                      " (depth " + std::to_string(depth) +
-                                      (cert ? ", subject CN=" + common_name(cert) : std::string()) + ")";
-                return false;
-            }
-            if (depth == 0 && cert && !has_client_auth_eku(cert)) {
-                self->verify_error_ = "client certificate CN=" + common_name(cert) +
-                                      " lacks the Client Authentication extended key usage";
-                return false;
-            }
-            return true;
-        });
+        stream_.set_verify_callback(
+            [self = this->shared_from_this()](bool ok, asio::ssl::verify_context& vc) {
+                X509_STORE_CTX* ctx = vc.native_handle();
+                int depth = X509_STORE_CTX_get_error_depth(ctx);
+                X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+                if (!ok) {
+                    self->verify_error_ =
+                        std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx))) +
+                        " (depth " + std::to_string(depth) +
+                        (cert ? ", subject CN=" + common_name(cert) : std::string()) + ")";
+                    return false;
+                }
+                if (depth == 0 && cert && !has_client_auth_eku(cert)) {
+                    self->verify_error_ = "client certificate CN=" + common_name(cert) +
+                                          " lacks the Client Authentication extended key usage";
+                    return false;
+                }
+                return true;
+            });
         lowest().expires_after(server_->limits.read_timeout);
-        stream_.async_handshake(asio::ssl::stream_base::server,
-                                [self = this->shared_from_this()](beast::error_code ec) {
-                                    self->on_handshake(ec);
-                                });
+        stream_.async_handshake(
+            asio::ssl::stream_base::server,
+            [self = this->shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
     }
 
     void on_handshake(beast::error_code ec) {
         if constexpr (std::is_same_v<Stream, TlsStream>) {
             if (ec) {
                 ++server_->tls_failures;
-                server_->log.warn("TLS handshake failed",
-                                  {{"client", peer_.address},
-                                   {"reason", verify_error_.empty() ? ec.message() : verify_error_}});
+                server_->log.warn(
+                    "TLS handshake failed",
+                    {{"client", peer_.address},
+                     {"reason", verify_error_.empty() ? ec.message() : verify_error_}});
                 return close();
             }
             SSL* ssl = stream_.native_handle();
             peer_.tls = true;
             peer_.tls_version = SSL_get_version(ssl);
             peer_.tls_cipher = SSL_get_cipher_name(ssl);
-            if (X509* leaf = SSL_get0_peer_certificate(ssl)) peer_.tls_subject_cn = common_name(leaf);
+            if (X509* leaf = SSL_get0_peer_certificate(ssl))
+                peer_.tls_subject_cn = common_name(leaf);
             // The verified chain runs leaf, issuer, ..., root: the issuer is what Windows'
             // IssuerCA setting names.
-            if (STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl); chain && sk_X509_num(chain) > 1)
+            if (STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl);
+                chain && sk_X509_num(chain) > 1)
                 peer_.tls_issuer_thumbprint = sha1_thumbprint(sk_X509_value(chain, 1));
             else if (chain && sk_X509_num(chain) == 1)
                 peer_.tls_issuer_thumbprint = sha1_thumbprint(sk_X509_value(chain, 0));
@@ -182,7 +193,8 @@ private:
         try {
             handler_ = listener_.factory(peer_);
         } catch (const std::exception& e) {
-            server_->log.error("connection setup failed", {{"client", peer_.address}, {"error", e.what()}});
+            server_->log.error("connection setup failed",
+                               {{"client", peer_.address}, {"error", e.what()}});
         }
         if (!handler_) return close();
         read_header();
@@ -197,9 +209,8 @@ private:
         parser_->body_limit(server_->limits.max_body_bytes);
         lowest().expires_after(server_->limits.idle_timeout);
         http::async_read_header(stream_, buffer_, *parser_,
-                                [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                                    self->on_header(ec);
-                                });
+                                [self = this->shared_from_this()](
+                                    beast::error_code ec, std::size_t) { self->on_header(ec); });
     }
 
     void on_header(beast::error_code ec) {
@@ -221,7 +232,8 @@ private:
         request->method = std::string(message.method_string());
         request->target = std::string(message.target());
         for (const auto& field : message)
-            request->headers.push_back({std::string(field.name_string()), std::string(field.value())});
+            request->headers.push_back(
+                {std::string(field.name_string()), std::string(field.value())});
         request->body = std::move(message.body());
         busy_ = true;
         ++server_->requests;
@@ -241,17 +253,19 @@ private:
 
     void write(HttpResponse r) {
         auto res = std::make_shared<http::response<Body>>(static_cast<http::status>(r.status), 11);
-        for (auto& h : r.headers) res->insert(h.name, h.value);
+        for (auto& h : r.headers)
+            res->insert(h.name, h.value);
         res->body() = std::move(r.body);
         res->keep_alive(keep_alive_ && !r.close && !server_->stopping);
         res->prepare_payload();
         lowest().expires_after(server_->limits.read_timeout);
-        http::async_write(stream_, *res,
-                          [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
-                              self->busy_ = false;
-                              if (ec || !res->keep_alive()) return self->close();
-                              self->read_header();
-                          });
+        http::async_write(
+            stream_, *res,
+            [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+                self->busy_ = false;
+                if (ec || !res->keep_alive()) return self->close();
+                self->read_header();
+            });
     }
 
     // Limit violations answer once with a 4xx and close; everything else just closes.
@@ -267,17 +281,21 @@ private:
         unsigned status = 400;
         std::string reason = ec.message();
         if (ec == http::error::body_limit) {
-            reason = "body larger than " + std::to_string(server_->limits.max_body_bytes) + " bytes";
+            reason =
+                "body larger than " + std::to_string(server_->limits.max_body_bytes) + " bytes";
         } else if (ec == http::error::header_limit) {
             status = 431;
-            reason = "headers larger than " + std::to_string(server_->limits.max_header_bytes) + " bytes";
+            reason = "headers larger than " + std::to_string(server_->limits.max_header_bytes) +
+                     " bytes";
         }
         ++server_->violations;
-        server_->log.warn("request rejected",
-                          {{"client", peer_.address}, {"status", std::to_string(status)}, {"reason", reason}});
+        server_->log.warn(
+            "request rejected",
+            {{"client", peer_.address}, {"status", std::to_string(status)}, {"reason", reason}});
         keep_alive_ = false;
         busy_ = true;
-        write(HttpResponse{status, {{"Content-Type", "text/plain"}}, {reason.begin(), reason.end()}, true});
+        write(HttpResponse{
+            status, {{"Content-Type", "text/plain"}}, {reason.begin(), reason.end()}, true});
     }
 
     void close() {
@@ -307,62 +325,68 @@ private:
 } // namespace
 
 void HttpServer::Impl::accept(Listener& l) {
-    l.acceptor.async_accept(
-        asio::make_strand(ioc), [self = this, &l](beast::error_code ec, tcp::socket socket) {
-            if (ec) {
-                if (ec == asio::error::operation_aborted || self->stopping) return;
-                self->log.warn("accept failed", {{"listener", l.config.name}, {"error", ec.message()}});
-                return self->accept(l);
+    l.acceptor.async_accept(asio::make_strand(ioc), [self = this, &l](beast::error_code ec,
+                                                                      tcp::socket socket) {
+        if (ec) {
+            if (ec == asio::error::operation_aborted || self->stopping) return;
+            self->log.warn("accept failed", {{"listener", l.config.name}, {"error", ec.message()}});
+            return self->accept(l);
+        }
+        if (self->stopping) return;
+        if (self->open.load() >= self->limits.max_connections) {
+            // Logged once per thousand so that a flood does not flood the log too.
+            if (self->refused++ % 1000 == 0)
+                self->log.warn("connection refused: too many connections",
+                               {{"limit", std::to_string(self->limits.max_connections)}});
+            beast::error_code ignored;
+            socket.close(ignored);
+            return self->accept(l);
+        }
+        PeerInfo peer;
+        beast::error_code rec;
+        auto remote = socket.remote_endpoint(rec);
+        if (!rec) {
+            peer.address = remote.address().to_string();
+            if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped())
+                peer.address = remote.address().to_v6().to_v4().to_string();
+            peer.port = remote.port();
+        }
+        peer.listener = l.config.name;
+        peer.connection_id = self->next_id++;
+        ++self->open;
+        ++self->total;
+        // Registered before it starts, so that a session closing at once is forgotten too.
+        auto launch = [&](auto session) {
+            {
+                std::lock_guard lock(self->sessions_mutex);
+                self->sessions[peer.connection_id] = session;
             }
-            if (self->stopping) return;
-            if (self->open.load() >= self->limits.max_connections) {
-                // Logged once per thousand so that a flood does not flood the log too.
-                if (self->refused++ % 1000 == 0)
-                    self->log.warn("connection refused: too many connections",
-                                   {{"limit", std::to_string(self->limits.max_connections)}});
-                beast::error_code ignored;
-                socket.close(ignored);
-                return self->accept(l);
-            }
-            PeerInfo peer;
-            beast::error_code rec;
-            auto remote = socket.remote_endpoint(rec);
-            if (!rec) {
-                peer.address = remote.address().to_string();
-                if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped())
-                    peer.address = remote.address().to_v6().to_v4().to_string();
-                peer.port = remote.port();
-            }
-            peer.listener = l.config.name;
-            peer.connection_id = self->next_id++;
-            ++self->open;
-            ++self->total;
-            // Registered before it starts, so that a session closing at once is forgotten too.
-            auto launch = [&](auto session) {
-                {
-                    std::lock_guard lock(self->sessions_mutex);
-                    self->sessions[peer.connection_id] = session;
-                }
-                session->start();
-            };
-            if (l.config.tls)
-                launch(std::make_shared<Session<TlsStream>>(
-                    self, l.config, TlsStream(PlainStream(std::move(socket)), l.config.tls->ssl), peer));
-            else
-                launch(std::make_shared<Session<PlainStream>>(self, l.config, PlainStream(std::move(socket)), peer));
-            self->accept(l);
-        });
+            session->start();
+        };
+        if (l.config.tls)
+            launch(std::make_shared<Session<TlsStream>>(
+                self, l.config, TlsStream(PlainStream(std::move(socket)), l.config.tls->ssl),
+                peer));
+        else
+            launch(std::make_shared<Session<PlainStream>>(self, l.config,
+                                                          PlainStream(std::move(socket)), peer));
+        self->accept(l);
+    });
 }
 
-HttpServer::HttpServer(Logger& log, Limits limits, std::size_t io_threads, std::size_t worker_threads)
+HttpServer::HttpServer(Logger& log, Limits limits, std::size_t io_threads,
+                       std::size_t worker_threads)
     : impl_(std::make_unique<Impl>(log, limits, io_threads, worker_threads)) {}
 
-HttpServer::~HttpServer() { stop(std::chrono::seconds(2)); }
+HttpServer::~HttpServer() {
+    stop(std::chrono::seconds(2));
+}
 
 std::uint16_t HttpServer::add_listener(ListenerConfig config) {
     auto address = asio::ip::make_address(config.endpoint.address);
     tcp::endpoint ep(address, config.endpoint.port);
-    auto l = std::make_unique<Impl::Listener>(Impl::Listener{std::move(config), tcp::acceptor(impl_->ioc)});
+    auto l = std::make_unique<Impl::Listener>(
+        Impl::Listener{std::move(config), tcp::acceptor(impl_->ioc)});
     beast::error_code ec;
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -379,7 +403,8 @@ std::uint16_t HttpServer::add_listener(ListenerConfig config) {
 
 void HttpServer::start() {
     if (impl_->started.exchange(true)) return;
-    for (auto& l : impl_->listeners) impl_->accept(*l);
+    for (auto& l : impl_->listeners)
+        impl_->accept(*l);
     for (std::size_t i = 0; i < impl_->io_threads_wanted; ++i)
         impl_->io_threads.emplace_back([impl = impl_.get()] { impl->ioc.run(); });
 }
@@ -399,7 +424,8 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
         for (auto& [id, weak] : s.sessions)
             if (auto p = weak.lock()) live.push_back(std::move(p));
     }
-    for (auto& p : live) p->shutdown_when_idle();
+    for (auto& p : live)
+        p->shutdown_when_idle();
     live.clear();
     auto deadline = std::chrono::steady_clock::now() + grace;
     while (s.started && std::chrono::steady_clock::now() < deadline) {
@@ -419,8 +445,9 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
 }
 
 ServerStats HttpServer::stats() const {
-    return ServerStats{impl_->open.load(),     impl_->total.load(),      impl_->refused.load(),
-                       impl_->requests.load(), impl_->violations.load(), impl_->tls_failures.load()};
+    return ServerStats{impl_->open.load(),       impl_->total.load(),
+                       impl_->refused.load(),    impl_->requests.load(),
+                       impl_->violations.load(), impl_->tls_failures.load()};
 }
 
 } // namespace wec::server

@@ -85,8 +85,8 @@ struct TlsContext; // server/tls.hpp
 struct ListenerConfig {
     Endpoint endpoint;
     std::string name;
-    HandlerFactory factory;            // called once the connection is ready (after the TLS handshake)
-    std::shared_ptr<TlsContext> tls;   // null: plain HTTP
+    HandlerFactory factory; // called once the connection is ready (after the TLS handshake)
+    std::shared_ptr<TlsContext> tls; // null: plain HTTP
 };
 
 struct ServerStats {

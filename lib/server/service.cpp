@@ -51,8 +51,9 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     limits.max_connections = c.limits.max_connections;
     // Workers block on disk (output writes, the bookmark fsync): enough of them keep the cores busy
     // and let concurrent batches share one bookmark commit.
-    s.http = std::make_unique<HttpServer>(log, limits, c.io_threads ? c.io_threads : cores,
-                                          c.worker_threads ? c.worker_threads : std::max(8u, 4 * cores));
+    s.http =
+        std::make_unique<HttpServer>(log, limits, c.io_threads ? c.io_threads : cores,
+                                     c.worker_threads ? c.worker_threads : std::max(8u, 4 * cores));
 
     pipeline::CollectorConfig pc;
     pc.hostname = c.hostname;
@@ -77,9 +78,11 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         if (l.auth == config::AuthKind::Tls) {
             tls = make_tls_context({l.cert, l.key, l.ca, l.crl});
             std::string thumbs;
-            for (const auto& t : ca_thumbprints(*tls)) thumbs += (thumbs.empty() ? "" : ", ") + t;
-            issuer_hint = ca_thumbprints(*tls).size() == 1 ? ca_thumbprints(*tls).front()
-                                                           : "<thumbprint of the CA that issued the host's certificate>";
+            for (const auto& t : ca_thumbprints(*tls))
+                thumbs += (thumbs.empty() ? "" : ", ") + t;
+            issuer_hint = ca_thumbprints(*tls).size() == 1
+                              ? ca_thumbprints(*tls).front()
+                              : "<thumbprint of the CA that issued the host's certificate>";
             auth_note = "certificate " + l.cert + ", client CAs " + thumbs +
                         (l.crl.empty() ? "" : ", CRL checked");
         }
@@ -89,18 +92,20 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
                             ": Windows hosts cannot authenticate until one with " +
                             l.service_names.front() + " is configured (--keytab)";
             } else {
-                endpoint->credentials =
-                    auth::AcceptorCredentials::from_keytab(l.keytab, l.service_names, c.replay_cache);
+                endpoint->credentials = auth::AcceptorCredentials::from_keytab(
+                    l.keytab, l.service_names, c.replay_cache);
                 std::string spns;
-                for (const auto& p : auth::keytab_principals(l.keytab)) spns += (spns.empty() ? "" : ", ") + p;
+                for (const auto& p : auth::keytab_principals(l.keytab))
+                    spns += (spns.empty() ? "" : ", ") + p;
                 auth_note = "keytab " + l.keytab + " (" + spns + ")";
             }
         }
         const WefEndpoint* ep_ptr = endpoint.get();
-        auto port = s.http->add_listener(
-            {parse_endpoint(l.address), l.address,
-             [ep_ptr](const PeerInfo& peer) { return std::make_unique<WefConnection>(*ep_ptr, peer); },
-             tls});
+        auto port = s.http->add_listener({parse_endpoint(l.address), l.address,
+                                          [ep_ptr](const PeerInfo& peer) {
+                                              return std::make_unique<WefConnection>(*ep_ptr, peer);
+                                          },
+                                          tls});
         s.ports.push_back(port);
         s.endpoints.push_back(std::move(endpoint));
         s.notes.push_back("listener: " + l.address + " (bound port " + std::to_string(port) + ", " +
@@ -109,7 +114,8 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     for (const auto& l : c.listeners) {
         if (l.auth == config::AuthKind::Kerberos)
             s.notes.push_back("GPO for domain hosts: Server=http://" + c.hostname + ":" +
-                              std::to_string(pc.http_port) + "/wsman/SubscriptionManager/WEC,Refresh=60");
+                              std::to_string(pc.http_port) +
+                              "/wsman/SubscriptionManager/WEC,Refresh=60");
         else
             s.notes.push_back("GPO for certificate hosts: Server=HTTPS://" + c.hostname + ":" +
                               std::to_string(pc.https_port) +
@@ -117,9 +123,11 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     }
     auto names = s.collector->subscription_names();
     std::string list;
-    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    for (const auto& n : names)
+        list += (list.empty() ? "" : ", ") + n;
     s.notes.push_back("subscriptions: " + (names.empty() ? std::string("NONE enabled: add one with "
-                                                                        "`wec sub apply FILE --db " + c.db + "`")
+                                                                       "`wec sub apply FILE --db " +
+                                                                       c.db + "`")
                                                          : list));
 }
 
@@ -144,12 +152,20 @@ void CollectorService::stop() {
     s.heartbeats->stop();
 }
 
-void CollectorService::tick() { impl_->collector->refresh(); }
+void CollectorService::tick() {
+    impl_->collector->refresh();
+}
 
-void CollectorService::reopen_outputs() { impl_->collector->reopen_outputs(); }
+void CollectorService::reopen_outputs() {
+    impl_->collector->reopen_outputs();
+}
 
-std::vector<std::string> CollectorService::summary() const { return impl_->notes; }
+std::vector<std::string> CollectorService::summary() const {
+    return impl_->notes;
+}
 
-std::vector<std::uint16_t> CollectorService::ports() const { return impl_->ports; }
+std::vector<std::uint16_t> CollectorService::ports() const {
+    return impl_->ports;
+}
 
 } // namespace wec::server

@@ -1,13 +1,11 @@
-#include "server/tls_internal.hpp"
-
 #include "common/error.hpp"
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
+#include "server/tls_internal.hpp"
 
 #include <cstdio>
 #include <memory>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 namespace wec::server {
 namespace {
@@ -76,8 +74,9 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
     auto ctx = std::make_shared<TlsContext>();
     auto& c = ctx->ssl;
     // TLS 1.2 and 1.3 only; Windows 10 and later speak both.
-    c.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    c.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                  ssl::context::single_dh_use);
     SSL_CTX* native = c.native_handle();
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS); // idle keep-alive connections stay small
     ERR_clear_error();
@@ -88,14 +87,16 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
     if (SSL_CTX_check_private_key(native) != 1)
         throw Error("server key " + s.key_file + " does not match certificate " + s.cert_file);
     if (s.ca_files.empty())
-        throw Error("client certificates need at least one CA bundle (--ca): the root and the issuing CA");
+        throw Error(
+            "client certificates need at least one CA bundle (--ca): the root and the issuing CA");
 
     X509_STORE* store = SSL_CTX_get_cert_store(native);
     STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
     for (const auto& file : s.ca_files) {
         auto f = open_or_throw(file, "CA bundle");
         int count = 0;
-        while (std::unique_ptr<X509, X509Free> cert{PEM_read_X509(f.get(), nullptr, nullptr, nullptr)}) {
+        while (std::unique_ptr<X509, X509Free> cert{
+            PEM_read_X509(f.get(), nullptr, nullptr, nullptr)}) {
             X509_STORE_add_cert(store, cert.get());
             sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(cert.get())));
             ctx->thumbprints.push_back(sha1_thumbprint(cert.get()));
@@ -109,7 +110,8 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
         for (const auto& file : s.crl_files) {
             auto f = open_or_throw(file, "CRL");
             int count = 0;
-            while (std::unique_ptr<X509_CRL, X509CrlFree> crl{PEM_read_X509_CRL(f.get(), nullptr, nullptr, nullptr)}) {
+            while (std::unique_ptr<X509_CRL, X509CrlFree> crl{
+                PEM_read_X509_CRL(f.get(), nullptr, nullptr, nullptr)}) {
                 X509_STORE_add_crl(store, crl.get());
                 ++count;
             }
@@ -124,6 +126,8 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
     return ctx;
 }
 
-std::vector<std::string> ca_thumbprints(const TlsContext& context) { return context.thumbprints; }
+std::vector<std::string> ca_thumbprints(const TlsContext& context) {
+    return context.thumbprints;
+}
 
 } // namespace wec::server

@@ -32,7 +32,8 @@ public:
     void closed() override;
 
 private:
-    HttpResponse process(HttpRequest& request, std::string& action, std::string& note, std::size_t& events);
+    HttpResponse process(HttpRequest& request, std::string& action, std::string& note,
+                         std::size_t& events);
     HttpResponse unauthorized(const std::string& why);
     // Kerberos listener: authentication steps and unsealing. Returns a response to send instead
     // of processing (401, 400, or the 200 of an auth-only request).

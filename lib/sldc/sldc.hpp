@@ -14,11 +14,11 @@
 namespace wec::sldc {
 
 enum class ErrorCode {
-    Truncated,          // the input ended before an End of Record control symbol
-    ReservedSymbol,     // a reserved control symbol (nine 1-bits + a reserved code)
-    NoScheme,           // a data symbol before any Scheme/Reset control symbol
-    UnwrittenHistory,   // a copy pointer refers to history not written since the last reset
-    OutputLimit,        // the output would exceed the caller's limit (decompression bomb)
+    Truncated,        // the input ended before an End of Record control symbol
+    ReservedSymbol,   // a reserved control symbol (nine 1-bits + a reserved code)
+    NoScheme,         // a data symbol before any Scheme/Reset control symbol
+    UnwrittenHistory, // a copy pointer refers to history not written since the last reset
+    OutputLimit,      // the output would exceed the caller's limit (decompression bomb)
 };
 
 const char* to_string(ErrorCode code) noexcept;

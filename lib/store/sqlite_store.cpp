@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 #include <condition_variable>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <sqlite3.h>
 #include <unordered_map>
@@ -497,8 +497,12 @@ std::optional<std::string> SqliteStore::bookmark(std::string_view client,
 
 void SqliteStore::put_bookmark(std::string_view client, std::string_view subscription_uuid,
                                std::string_view bookmark) {
-    PendingBookmark me{upper(std::string(subscription_uuid)), std::string(client), std::string(bookmark),
-                       to_ms(Clock::now()), false, nullptr};
+    PendingBookmark me{upper(std::string(subscription_uuid)),
+                       std::string(client),
+                       std::string(bookmark),
+                       to_ms(Clock::now()),
+                       false,
+                       nullptr};
     auto& queue = impl_->bookmarks;
     std::unique_lock lock(queue.mutex);
     queue.pending.push_back(&me);
@@ -519,9 +523,10 @@ void SqliteStore::put_bookmark(std::string_view client, std::string_view subscri
             std::lock_guard wlock(db.mutex());
             Transaction tx(db);
             for (const auto* b : batch)
-                db.query("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
-                         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (subscription_uuid, client) DO UPDATE "
-                         "SET bookmark = excluded.bookmark, updated_at = excluded.updated_at")
+                db.query(
+                      "INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
+                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (subscription_uuid, client) DO UPDATE "
+                      "SET bookmark = excluded.bookmark, updated_at = excluded.updated_at")
                     .bind(1, b->subscription_uuid)
                     .bind(2, b->client)
                     .bind(3, b->bookmark)

@@ -40,7 +40,8 @@ TEST(Config, SampleFileLoads) {
 
 TEST(Config, SampleSubscriptionsLoad) {
     for (const char* f : {"security.toml", "system-raw.toml"}) {
-        auto s = wec::subscription::load_toml_file(std::string(WEC_SOURCE_DIR) + "/samples/subscriptions/" + f);
+        auto s = wec::subscription::load_toml_file(std::string(WEC_SOURCE_DIR) +
+                                                   "/samples/subscriptions/" + f);
         EXPECT_FALSE(s.name.empty()) << f;
         EXPECT_EQ(s.outputs.size(), 1u) << f;
     }

@@ -130,8 +130,8 @@ protected:
             // Recorded again (at most 3 times) if tcpdump reports kernel drops.
             for (int attempt = 1;; ++attempt) {
                 session.reset();
-                for (const char* f : {"capture.pcap", "serve-events.json", "serve-events.xml", "wec.db",
-                                      "wec.db-wal", "wec.db-shm"})
+                for (const char* f : {"capture.pcap", "serve-events.json", "serve-events.xml",
+                                      "wec.db", "wec.db-wal", "wec.db-shm"})
                     fs::remove(dir->path() / f);
                 session = std::make_unique<LiveSession>(WEC_EXE, dir->path());
                 session->python("kerberos", false);

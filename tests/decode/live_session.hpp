@@ -10,10 +10,10 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <functional>
 #include <thread>
 #include <vector>
 
@@ -66,8 +66,8 @@ public:
         pcap_ = dir_ / "capture.pcap";
         tcpdump_ = std::make_unique<testing::Process>(
             // A 32 MB kernel buffer: a loaded machine must not make tcpdump drop packets.
-            std::vector<std::string>{"tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-B", "32768",
-                                     "-Z", "root", "-w", pcap_.string(),
+            std::vector<std::string>{"tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0",
+                                     "-B", "32768", "-Z", "root", "-w", pcap_.string(),
                                      "tcp port " + std::to_string(port_) + " or port " +
                                          std::to_string(realm_.kdc_port())},
             std::map<std::string, std::string>{}, dir_ / "tcpdump.log");
@@ -139,11 +139,22 @@ public:
     void sldc_events(const fs::path& body, int count, const std::string& mech = "kerberos",
                      const std::function<void()>& while_holding = {}) const {
         std::vector<std::string> argv{"/usr/bin/python3",
-                                      std::string(WEC_SOURCE_DIR) + "/tests/decode/events_client.py",
-                                      "--url", url(), "--service", "HTTP@" + kDecodeHost, "--mech", mech,
-                                      "--enumerate", std::string(WEC_TEST_DATA) + "/wsman/enumerate.utf16",
-                                      "--notify-path", "/wsman/subscriptions/" + kSubscriptionUuid,
-                                      "--body", body.string(), "--count", std::to_string(count)};
+                                      std::string(WEC_SOURCE_DIR) +
+                                          "/tests/decode/events_client.py",
+                                      "--url",
+                                      url(),
+                                      "--service",
+                                      "HTTP@" + kDecodeHost,
+                                      "--mech",
+                                      mech,
+                                      "--enumerate",
+                                      std::string(WEC_TEST_DATA) + "/wsman/enumerate.utf16",
+                                      "--notify-path",
+                                      "/wsman/subscriptions/" + kSubscriptionUuid,
+                                      "--body",
+                                      body.string(),
+                                      "--count",
+                                      std::to_string(count)};
         if (!while_holding) {
             auto r = testing::run(argv, client_env(), 120s);
             if (r.exit_code != 0) throw std::runtime_error("events_client.py failed: " + r.output);

@@ -5,11 +5,10 @@
 #include "support/process.hpp"
 #include "support/test_pki.hpp"
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <csignal>
 #include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
@@ -32,19 +31,20 @@ std::string to_utf16(const std::string& ascii) {
 }
 std::string from_utf16(const std::string& bytes) {
     std::string out;
-    for (std::size_t i = 2; i + 1 < bytes.size(); i += 2) out.push_back(bytes[i]);
+    for (std::size_t i = 2; i + 1 < bytes.size(); i += 2)
+        out.push_back(bytes[i]);
     return out;
 }
 
-std::string sample(const std::string& name) { return std::string(WEC_TEST_DATA) + "/wsman/" + name; }
+std::string sample(const std::string& name) {
+    return std::string(WEC_TEST_DATA) + "/wsman/" + name;
+}
 
 class ServeTls : public ::testing::Test {
 protected:
     static inline std::unique_ptr<TestPki> pki_;
     static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() {
-        pki_ = std::make_unique<TestPki>(kHost);
-    }
+    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
     static void TearDownTestSuite() { pki_.reset(); }
 
     TempDir dir;
@@ -56,9 +56,11 @@ protected:
         db = "sqlite:" + (dir.path() / "wec.db").string();
         auto file = dir.path() / "sub.toml";
         std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select Path=\"Security\">*</Select></Query></QueryList>'\n"
+                            << "query = '<QueryList><Query Id=\"0\"><Select "
+                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
                             << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string() << "\"\nformat = \"json\"\n";
+                            << (dir.path() / "events" / "{client}.json").string()
+                            << "\"\nformat = \"json\"\n";
         auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
         ASSERT_EQ(r.exit_code, 0) << r.output;
     }
@@ -67,14 +69,21 @@ protected:
     }
 
     void start_server(std::vector<std::string> extra = {},
-                      const std::vector<std::string>& cas = {"root.pem", "issuing.pem", "other.pem"}) {
+                      const std::vector<std::string>& cas = {"root.pem", "issuing.pem",
+                                                             "other.pem"}) {
         port = free_port();
-        std::vector<std::string> argv{WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port),
-                                      "--auth", "tls", "--cert", pki("server.pem").string(), "--key",
-                                      pki("server.key").string(), "--hostname", kHost, "--db", db};
-        for (const auto& ca : cas) argv.insert(argv.end(), {"--ca", pki(ca).string()});
+        std::vector<std::string> argv{WEC_EXE,      "serve",
+                                      "--listen",   "127.0.0.1:" + std::to_string(port),
+                                      "--auth",     "tls",
+                                      "--cert",     pki("server.pem").string(),
+                                      "--key",      pki("server.key").string(),
+                                      "--hostname", kHost,
+                                      "--db",       db};
+        for (const auto& ca : cas)
+            argv.insert(argv.end(), {"--ca", pki(ca).string()});
         argv.insert(argv.end(), extra.begin(), extra.end());
-        server = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dir.path() / "serve.log");
+        server = std::make_unique<Process>(argv, std::map<std::string, std::string>{},
+                                           dir.path() / "serve.log");
         ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
     }
 
@@ -92,14 +101,27 @@ protected:
         auto in = dir.path() / ("req" + std::to_string(++n));
         auto out = dir.path() / ("resp" + std::to_string(n));
         std::ofstream(in, std::ios::binary) << body_bytes;
-        std::vector<std::string> argv{"curl", "-sS", "--max-time", "20", "--resolve",
-                                      host + ":" + std::to_string(port) + ":127.0.0.1", "--cacert",
-                                      pki("root.pem").string(), "-H",
-                                      "Content-Type: application/soap+xml;charset=UTF-16", "-H",
-                                      "User-Agent: Microsoft WinRM Client", "--data-binary", "@" + in.string(),
-                                      "-o", out.string(), "-w", "%{http_code}"};
+        std::vector<std::string> argv{"curl",
+                                      "-sS",
+                                      "--max-time",
+                                      "20",
+                                      "--resolve",
+                                      host + ":" + std::to_string(port) + ":127.0.0.1",
+                                      "--cacert",
+                                      pki("root.pem").string(),
+                                      "-H",
+                                      "Content-Type: application/soap+xml;charset=UTF-16",
+                                      "-H",
+                                      "User-Agent: Microsoft WinRM Client",
+                                      "--data-binary",
+                                      "@" + in.string(),
+                                      "-o",
+                                      out.string(),
+                                      "-w",
+                                      "%{http_code}"};
         if (!client.empty()) {
-            argv.insert(argv.end(), {"--cert", pki(client + ".pem").string(), "--key", pki(client + ".key").string()});
+            argv.insert(argv.end(), {"--cert", pki(client + ".pem").string(), "--key",
+                                     pki(client + ".key").string()});
         }
         if (sldc) argv.insert(argv.end(), {"-H", "Content-Encoding: SLDC"});
         argv.push_back("https://" + host + ":" + std::to_string(port) + path);
@@ -108,7 +130,8 @@ protected:
         reply.curl_exit = r.exit_code;
         reply.error = r.output;
         try {
-            reply.status = std::stoi(r.output.substr(r.output.size() >= 3 ? r.output.size() - 3 : 0));
+            reply.status =
+                std::stoi(r.output.substr(r.output.size() >= 3 ? r.output.size() - 3 : 0));
         } catch (...) {
         }
         reply.body = from_utf16(slurp(out));
@@ -135,9 +158,13 @@ TEST_F(ServeTls, WindowsSequenceWithAClientCertificate) {
     EXPECT_EQ(capture(resp, "RelatesTo>([^<]*)<"), "uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E");
     // The HTTPS profile with the thumbprint of the CA that issued this client's certificate.
     EXPECT_NE(resp.find("secprofile/https/mutual"), std::string::npos) << resp;
-    EXPECT_EQ(capture(resp, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), openssl_sha1_thumbprint(pki("issuing.pem")));
+    EXPECT_EQ(capture(resp, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"),
+              openssl_sha1_thumbprint(pki("issuing.pem")));
     auto notify = capture(resp, "NotifyTo>\\s*<[^>]*Address>([^<]*)<");
-    ASSERT_EQ(notify.rfind("https://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/", 0), 0u) << notify;
+    ASSERT_EQ(
+        notify.rfind("https://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/", 0),
+        0u)
+        << notify;
     auto path = notify.substr(notify.find("/wsman/"));
 
     r = post("win10.windomain.local", path, slurp(sample("heartbeat.sldc")), true);
@@ -167,8 +194,10 @@ TEST_F(ServeTls, ThumbprintFollowsTheIssuerOfEachClient) {
     start_server();
     auto a = enumerate("win10.windomain.local");
     auto b = enumerate("dmz.example.org");
-    EXPECT_EQ(capture(a, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), openssl_sha1_thumbprint(pki("issuing.pem")));
-    EXPECT_EQ(capture(b, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"), openssl_sha1_thumbprint(pki("other.pem")));
+    EXPECT_EQ(capture(a, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"),
+              openssl_sha1_thumbprint(pki("issuing.pem")));
+    EXPECT_EQ(capture(b, "Thumbprint Role=\"issuer\">([0-9A-Fa-f]+)<"),
+              openssl_sha1_thumbprint(pki("other.pem")));
 }
 
 // Windows sends only its leaf certificate: the collector must be given the issuing CA, not only
@@ -179,14 +208,17 @@ TEST_F(ServeTls, OnlyTheRootCaIsNotEnoughForALeafOnlyClient) {
     enumerate("win10.windomain.local", &r);
     EXPECT_NE(r.curl_exit, 0) << "status " << r.status;
     EXPECT_NE(r.status, 200);
-    EXPECT_TRUE(server->wait_for_output("unable to get local issuer certificate", 5s)) << server->output();
+    EXPECT_TRUE(server->wait_for_output("unable to get local issuer certificate", 5s))
+        << server->output();
 }
 
 struct Rejection {
     const char* client; // "" = no certificate
     const char* log_reason;
 };
-void PrintTo(const Rejection& r, std::ostream* os) { *os << (*r.client ? r.client : "no certificate"); }
+void PrintTo(const Rejection& r, std::ostream* os) {
+    *os << (*r.client ? r.client : "no certificate");
+}
 
 class ServeTlsRejects : public ServeTls, public ::testing::WithParamInterface<Rejection> {};
 
@@ -219,7 +251,9 @@ struct Suite {
     const char* version; // s_client flag
     const char* cipher;  // TLS 1.2 suite, or "" for TLS 1.3
 };
-void PrintTo(const Suite& s, std::ostream* os) { *os << (*s.key ? s.key : "p256") << " " << s.version << " " << s.cipher; }
+void PrintTo(const Suite& s, std::ostream* os) {
+    *os << (*s.key ? s.key : "p256") << " " << s.version << " " << s.cipher;
+}
 
 class ServeTlsSuites : public ServeTls, public ::testing::WithParamInterface<Suite> {};
 
@@ -228,47 +262,53 @@ TEST_P(ServeTlsSuites, OpensslClientGetsAnEnumerateResponse) {
     std::string suffix = k.empty() ? "" : "-" + k;
     port = free_port();
     server = std::make_unique<Process>(
-        std::vector<std::string>{WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--auth",
-                                 "tls", "--cert", pki("server" + suffix + ".pem").string(), "--key",
-                                 pki("server" + suffix + ".key").string(), "--ca", pki("root.pem").string(),
-                                 "--ca", pki("issuing.pem").string(), "--hostname", kHost, "--db", db},
+        std::vector<std::string>{
+            WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--auth", "tls",
+            "--cert", pki("server" + suffix + ".pem").string(), "--key",
+            pki("server" + suffix + ".key").string(), "--ca", pki("root.pem").string(), "--ca",
+            pki("issuing.pem").string(), "--hostname", kHost, "--db", db},
         std::map<std::string, std::string>{}, dir.path() / "serve.log");
     ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
     auto body = slurp(sample("enumerate.utf16"));
     auto req = dir.path() / "request.http";
-    std::ofstream(req, std::ios::binary) << "POST /wsman/ HTTP/1.1\r\nHost: " << kHost << ":" << port
-                                         << "\r\nContent-Type: application/soap+xml;charset=UTF-16\r\n"
-                                         << "Connection: close\r\nContent-Length: " << body.size() << "\r\n\r\n"
-                                         << body;
-    std::string cmd = "openssl s_client -quiet -ign_eof -connect 127.0.0.1:" + std::to_string(port) +
-                      " -servername " + kHost + " -verify_return_error -CAfile " + pki("root.pem").string() +
-                      " -cert " + pki("win10.windomain.local.pem").string() + " -key " +
-                      pki("win10.windomain.local.key").string() + " " + GetParam().version +
-                      (*GetParam().cipher ? std::string(" -cipher ") + GetParam().cipher : std::string()) + " < " +
-                      req.string();
+    std::ofstream(req, std::ios::binary)
+        << "POST /wsman/ HTTP/1.1\r\nHost: " << kHost << ":" << port
+        << "\r\nContent-Type: application/soap+xml;charset=UTF-16\r\n"
+        << "Connection: close\r\nContent-Length: " << body.size() << "\r\n\r\n"
+        << body;
+    std::string cmd =
+        "openssl s_client -quiet -ign_eof -connect 127.0.0.1:" + std::to_string(port) +
+        " -servername " + kHost + " -verify_return_error -CAfile " + pki("root.pem").string() +
+        " -cert " + pki("win10.windomain.local.pem").string() + " -key " +
+        pki("win10.windomain.local.key").string() + " " + GetParam().version +
+        (*GetParam().cipher ? std::string(" -cipher ") + GetParam().cipher : std::string()) +
+        " < " + req.string();
     auto r = run({"sh", "-c", cmd}, {}, 30s);
     ASSERT_NE(r.output.find("HTTP/1.1 200"), std::string::npos) << r.output.substr(0, 2000);
     auto body_start = r.output.find("\r\n\r\n");
     ASSERT_NE(body_start, std::string::npos);
     // The body is UTF-16LE with a BOM, as Windows expects.
     EXPECT_EQ(r.output.substr(body_start + 4, 2), "\xff\xfe");
-    EXPECT_NE(from_utf16(r.output.substr(body_start + 4)).find("EnumerateResponse"), std::string::npos);
+    EXPECT_NE(from_utf16(r.output.substr(body_start + 4)).find("EnumerateResponse"),
+              std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    KeysAndSuites, ServeTlsSuites,
-    ::testing::Values(Suite{"", "-tls1_2", "ECDHE-ECDSA-AES128-GCM-SHA256"},
-                      Suite{"p384", "-tls1_2", "ECDHE-ECDSA-AES256-GCM-SHA384"},
-                      Suite{"rsa", "-tls1_2", "ECDHE-RSA-AES256-GCM-SHA384"},
-                      Suite{"rsa", "-tls1_3", ""}),
-    [](const ::testing::TestParamInfo<Suite>& p) {
-        std::string n = std::string(*p.param.key ? p.param.key : "p256") + "_" + (p.param.version + 1);
-        return n;
-    });
+INSTANTIATE_TEST_SUITE_P(KeysAndSuites, ServeTlsSuites,
+                         ::testing::Values(Suite{"", "-tls1_2", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+                                           Suite{"p384", "-tls1_2",
+                                                 "ECDHE-ECDSA-AES256-GCM-SHA384"},
+                                           Suite{"rsa", "-tls1_2", "ECDHE-RSA-AES256-GCM-SHA384"},
+                                           Suite{"rsa", "-tls1_3", ""}),
+                         [](const ::testing::TestParamInfo<Suite>& p) {
+                             std::string n = std::string(*p.param.key ? p.param.key : "p256") +
+                                             "_" + (p.param.version + 1);
+                             return n;
+                         });
 
 TEST_F(ServeTls, ClientRefusesAServerUnderAnotherName) {
     start_server();
-    auto r = post("win10.windomain.local", "/wsman/", slurp(sample("enumerate.utf16")), false, "wrong.example.org");
+    auto r = post("win10.windomain.local", "/wsman/", slurp(sample("enumerate.utf16")), false,
+                  "wrong.example.org");
     EXPECT_EQ(r.curl_exit, 60) << r.error; // curl: peer certificate cannot be authenticated
 }
 
@@ -278,32 +318,42 @@ TEST_F(ServeTls, KerberosAndTlsListenersSideBySide) {
     realm.add_principal("HOST/" + kHost);
     realm.add_principal("WIN10$");
     auto keytab = realm.export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
-    auto ccache = realm.kinit("WIN10$@" + realm.realm(), realm.export_keytab({"WIN10$"}, "c.keytab"));
+    auto ccache =
+        realm.kinit("WIN10$@" + realm.realm(), realm.export_keytab({"WIN10$"}, "c.keytab"));
     int kport = free_port();
     port = free_port();
     auto cfg = dir.path() / "wec.toml";
     std::ofstream(cfg) << "hostname = \"" << kHost << "\"\ndb = \"" << db << "\"\n"
-                       << "[[listeners]]\naddress = \"127.0.0.1:" << kport << "\"\nauth = \"kerberos\"\nkeytab = \""
-                       << keytab.string() << "\"\n"
-                       << "[[listeners]]\naddress = \"127.0.0.1:" << port << "\"\nauth = \"tls\"\ncert = \""
-                       << pki("server.pem").string() << "\"\nkey = \"" << pki("server.key").string() << "\"\nca = [\""
-                       << pki("root.pem").string() << "\", \"" << pki("issuing.pem").string() << "\"]\n";
-    server = std::make_unique<Process>(std::vector<std::string>{WEC_EXE, "serve", "--config", cfg.string()},
-                                       realm.env(), dir.path() / "serve.log");
+                       << "[[listeners]]\naddress = \"127.0.0.1:" << kport
+                       << "\"\nauth = \"kerberos\"\nkeytab = \"" << keytab.string() << "\"\n"
+                       << "[[listeners]]\naddress = \"127.0.0.1:" << port
+                       << "\"\nauth = \"tls\"\ncert = \"" << pki("server.pem").string()
+                       << "\"\nkey = \"" << pki("server.key").string() << "\"\nca = [\""
+                       << pki("root.pem").string() << "\", \"" << pki("issuing.pem").string()
+                       << "\"]\n";
+    server = std::make_unique<Process>(
+        std::vector<std::string>{WEC_EXE, "serve", "--config", cfg.string()}, realm.env(),
+        dir.path() / "serve.log");
     ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
 
     auto tls = enumerate("win10.windomain.local");
-    EXPECT_NE(tls.find("https://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/"), std::string::npos) << tls;
+    EXPECT_NE(tls.find("https://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/"),
+              std::string::npos)
+        << tls;
 
     auto env = realm.env();
     env["KRB5CCNAME"] = ccache;
-    auto py = run({"/usr/bin/python3", std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py", "--url",
-                   "http://127.0.0.1:" + std::to_string(kport) + "/wsman/SubscriptionManager/WEC", "--service",
-                   "HTTP@" + kHost, "--samples", std::string(WEC_TEST_DATA) + "/wsman", "--subscription", "security"},
+    auto py = run({"/usr/bin/python3", std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py",
+                   "--url",
+                   "http://127.0.0.1:" + std::to_string(kport) + "/wsman/SubscriptionManager/WEC",
+                   "--service", "HTTP@" + kHost, "--samples", std::string(WEC_TEST_DATA) + "/wsman",
+                   "--subscription", "security"},
                   env, 60s);
     EXPECT_EQ(py.exit_code, 0) << py.output;
-    EXPECT_NE(py.output.find("http://" + kHost + ":" + std::to_string(kport) + "/wsman/subscriptions/"),
-              std::string::npos) << py.output;
+    EXPECT_NE(
+        py.output.find("http://" + kHost + ":" + std::to_string(kport) + "/wsman/subscriptions/"),
+        std::string::npos)
+        << py.output;
     server->signal(SIGTERM);
     EXPECT_EQ(server->wait(20s), 0);
 }

@@ -1,9 +1,8 @@
 #include "common/files.hpp"
 #include "output/output.hpp"
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -33,7 +32,8 @@ BatchInfo batch() {
     b.machine = "win10.windomain.local";
     b.subscription_name = "Security events";
     b.subscription_uuid = "8B18D83D-2964-4F35-AC3B-6F4E6FFA727B";
-    b.received = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)); // 2023-11-14
+    b.received =
+        std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)); // 2023-11-14
     return b;
 }
 
@@ -43,9 +43,11 @@ std::string slurp(const fs::path& p) {
 }
 
 TEST(PathTemplate, ExpandsEveryPlaceholder) {
-    EXPECT_EQ(expand_path_template("/x/{ip}/{client}/{machine}/{subscription}/{subscription_uuid}/{date}.log", batch()),
-              "/x/192.168.58.100/WIN10$@WINDOMAIN.LOCAL/win10.windomain.local/Security_events/"
-              "8B18D83D-2964-4F35-AC3B-6F4E6FFA727B/2023-11-14.log");
+    EXPECT_EQ(
+        expand_path_template(
+            "/x/{ip}/{client}/{machine}/{subscription}/{subscription_uuid}/{date}.log", batch()),
+        "/x/192.168.58.100/WIN10$@WINDOMAIN.LOCAL/win10.windomain.local/Security_events/"
+        "8B18D83D-2964-4F35-AC3B-6F4E6FFA727B/2023-11-14.log");
     EXPECT_EQ(expand_path_template("{unknown}/{ip", batch()), "{unknown}/{ip");
 }
 
@@ -90,7 +92,8 @@ TEST(FilesDriver, UnwritableDirectoryIsAnErrorNamingThePath) {
             d->write(batch(), "x\n");
             FAIL() << "write under a regular file succeeded";
         } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find((dir.path / "file").string()), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find((dir.path / "file").string()), std::string::npos)
+                << e.what();
         }
         return;
     }
@@ -102,22 +105,27 @@ TEST(FilesDriver, UnwritableDirectoryIsAnErrorNamingThePath) {
 
 TEST(FilesDriver, ConcurrentBatchesNeverInterleave) {
     TempDir dir;
-    auto d = make_driver("files", {{"path", (dir.path / "e.log").string()}, {"max_open_files", std::int64_t{1}}});
+    auto d = make_driver(
+        "files", {{"path", (dir.path / "e.log").string()}, {"max_open_files", std::int64_t{1}}});
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
         threads.emplace_back([&, t] {
             std::string lines;
-            for (int i = 0; i < 50; ++i) lines += "thread" + std::to_string(t) + "-line" + std::to_string(i) + "\n";
+            for (int i = 0; i < 50; ++i)
+                lines += "thread" + std::to_string(t) + "-line" + std::to_string(i) + "\n";
             BatchInfo b = batch();
-            for (int k = 0; k < 50; ++k) d->write(b, lines);
+            for (int k = 0; k < 50; ++k)
+                d->write(b, lines);
         });
-    for (auto& th : threads) th.join();
+    for (auto& th : threads)
+        th.join();
     auto text = slurp(dir.path / "e.log");
     // Every batch is contiguous: count batch starts ("-line0\n") and check the following line.
     std::size_t batches = 0, pos = 0;
     while ((pos = text.find("-line0\n", pos)) != std::string::npos) {
         auto start = text.rfind('\n', pos);
-        std::string who = text.substr(start == std::string::npos ? 0 : start + 1, pos - (start == std::string::npos ? 0 : start + 1));
+        std::string who = text.substr(start == std::string::npos ? 0 : start + 1,
+                                      pos - (start == std::string::npos ? 0 : start + 1));
         auto next = text.find('\n', pos) + 1;
         EXPECT_EQ(text.compare(next, who.size() + 6, who + "-line1"), 0);
         ++batches;

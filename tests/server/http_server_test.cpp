@@ -1,14 +1,12 @@
 // The HTTP layer of the collector on real sockets (127.0.0.1, ephemeral ports).
+#include "common/error.hpp"
 #include "server/http_server.hpp"
 
-#include "common/error.hpp"
-
-#include <boost/asio.hpp>
-#include <gtest/gtest.h>
-
 #include <atomic>
+#include <boost/asio.hpp>
 #include <condition_variable>
 #include <cstdio>
+#include <gtest/gtest.h>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -48,7 +46,9 @@ struct Fixture : ::testing::Test {
 
     void start(Limits limits = {}) {
         server = std::make_unique<HttpServer>(log, limits, 2, 2);
-        port = server->add_listener({{"127.0.0.1", 0}, "test", [this](const PeerInfo& peer) {
+        port = server->add_listener({{"127.0.0.1", 0},
+                                     "test",
+                                     [this](const PeerInfo& peer) {
                                          EXPECT_EQ(peer.address, "127.0.0.1");
                                          auto h = std::make_unique<CountingHandler>();
                                          h->closed_count = &closed;
@@ -69,7 +69,9 @@ struct Client {
     asio::io_context ioc;
     tcp::socket sock{ioc};
     std::string pending;
-    explicit Client(std::uint16_t port) { sock.connect({asio::ip::make_address("127.0.0.1"), port}); }
+    explicit Client(std::uint16_t port) {
+        sock.connect({asio::ip::make_address("127.0.0.1"), port});
+    }
     void send(const std::string& bytes) { asio::write(sock, asio::buffer(bytes)); }
     // Returns "" on EOF before a full response.
     std::string response() {
@@ -191,7 +193,8 @@ TEST_F(Fixture, IdleConnectionsAreClosed) {
     c.send(post("x"));
     EXPECT_FALSE(c.response().empty());
     EXPECT_TRUE(c.closed_by_peer());
-    for (int i = 0; i < 100 && closed.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 100 && closed.load() == 0; ++i)
+        std::this_thread::sleep_for(10ms);
     EXPECT_EQ(closed.load(), 1);
 }
 
@@ -225,13 +228,14 @@ TEST_F(Fixture, BusyPortIsAClearError) {
     start();
     HttpServer second(log, {}, 1, 1);
     try {
-        second.add_listener({{"127.0.0.1", port}, "dup", [](const PeerInfo&) {
-                                 return std::unique_ptr<ConnectionHandler>();
-                             },
+        second.add_listener({{"127.0.0.1", port},
+                             "dup",
+                             [](const PeerInfo&) { return std::unique_ptr<ConnectionHandler>(); },
                              nullptr});
         FAIL() << "bind to a busy port succeeded";
     } catch (const wec::Error& e) {
-        EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)),
+                  std::string::npos)
             << e.what();
     }
 }

@@ -9,7 +9,8 @@
 
 namespace wec::testing {
 
-// The whole file as bytes ("" when it cannot be read: the caller's assertion says what was expected).
+// The whole file as bytes ("" when it cannot be read: the caller's assertion says what was
+// expected).
 inline std::string slurp(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     std::stringstream ss;

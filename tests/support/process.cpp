@@ -27,9 +27,11 @@ std::vector<std::string> merged_env(const std::map<std::string, std::string>& ex
         auto eq = kv.find('=');
         if (eq != std::string::npos) all[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
-    for (const auto& [k, v] : extra) all[k] = v;
+    for (const auto& [k, v] : extra)
+        all[k] = v;
     std::vector<std::string> out;
-    for (const auto& [k, v] : all) out.push_back(k + "=" + v);
+    for (const auto& [k, v] : all)
+        out.push_back(k + "=" + v);
     return out;
 }
 
@@ -37,9 +39,11 @@ int spawn(const std::vector<std::string>& argv, const std::map<std::string, std:
           const std::filesystem::path& log) {
     std::vector<std::string> envs = merged_env(env);
     std::vector<char*> cargv, cenv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+        cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
-    for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
+    for (const auto& e : envs)
+        cenv.push_back(const_cast<char*>(e.c_str()));
     cenv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -80,7 +84,9 @@ Process::~Process() {
     }
 }
 
-bool Process::signal(int sig) { return running() && ::kill(pid_, sig) == 0; }
+bool Process::signal(int sig) {
+    return running() && ::kill(pid_, sig) == 0;
+}
 
 bool Process::running() {
     if (status_ >= 0) return false;

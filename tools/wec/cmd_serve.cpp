@@ -1,16 +1,15 @@
 // `wec serve`: the source-initiated collector. Options override the config file; SIGTERM/SIGINT
 // stop it gracefully (in-flight batches finish, heartbeats are flushed), SIGHUP re-opens outputs.
 #include "commands.hpp"
-
 #include "common/log.hpp"
 #include "config/config.hpp"
 #include "server/http_server.hpp"
 #include "server/service.hpp"
 
 #include <csignal>
-#include <malloc.h>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
+#include <malloc.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,7 +40,8 @@ LogLevel level_of(const std::string& s) {
 }
 
 int run_serve(const ServeOptions& o) {
-    config::ServeConfig cfg = o.config.empty() ? config::ServeConfig{} : config::load_file(o.config);
+    config::ServeConfig cfg =
+        o.config.empty() ? config::ServeConfig{} : config::load_file(o.config);
     if (!o.hostname.empty()) cfg.hostname = o.hostname;
     if (!o.db.empty()) cfg.db = o.db;
     if (!o.node_name.empty()) cfg.node_name = o.node_name;
@@ -52,7 +52,8 @@ int run_serve(const ServeOptions& o) {
         if (cfg.listeners.empty()) cfg.listeners.emplace_back();
         auto& l = cfg.listeners.front();
         if (!o.listen.empty()) l.address = o.listen;
-        if (!o.auth.empty()) l.auth = o.auth == "tls" ? config::AuthKind::Tls : config::AuthKind::Kerberos;
+        if (!o.auth.empty())
+            l.auth = o.auth == "tls" ? config::AuthKind::Tls : config::AuthKind::Kerberos;
         if (!o.keytab.empty()) l.keytab = o.keytab;
         if (!o.cert.empty()) l.cert = o.cert;
         if (!o.key.empty()) l.key = o.key;
@@ -93,7 +94,8 @@ int run_serve(const ServeOptions& o) {
     server::CollectorService service(log, cfg);
     service.start();
     log.info("wec serve started", {{"version", WEC_VERSION}});
-    for (const auto& line : service.summary()) log.info(line);
+    for (const auto& line : service.summary())
+        log.info(line);
 
     for (;;) {
         timespec tick{1, 0};
@@ -116,9 +118,12 @@ int run_serve(const ServeOptions& o) {
 
 void add_serve(CLI::App& app, Action& action) {
     auto opts = std::make_shared<ServeOptions>();
-    auto* sub = app.add_subcommand("serve", "Run the collector (HTTP + Kerberos, HTTPS + client certificates)");
-    sub->add_option("-c,--config", opts->config, "TOML configuration file (see docs/configuration.md)");
-    sub->add_option("--listen", opts->listen, "ADDRESS:PORT of the listener (default 0.0.0.0:5985)");
+    auto* sub = app.add_subcommand(
+        "serve", "Run the collector (HTTP + Kerberos, HTTPS + client certificates)");
+    sub->add_option("-c,--config", opts->config,
+                    "TOML configuration file (see docs/configuration.md)");
+    sub->add_option("--listen", opts->listen,
+                    "ADDRESS:PORT of the listener (default 0.0.0.0:5985)");
     sub->add_option("--auth", opts->auth, "Authentication of that listener")
         ->check(CLI::IsMember({"kerberos", "tls"}));
     sub->add_option("--keytab", opts->keytab, "Keytab with the HTTP/ and HOST/ service keys");
@@ -131,13 +136,14 @@ void add_serve(CLI::App& app, Action& action) {
     sub->add_option("--node-name", opts->node_name, "Node name written in JSON events");
     sub->add_option("--log-level", opts->log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-    sub->footer("Examples:\n"
-                "  wec serve --listen 127.0.0.1:5985 --auth kerberos --keytab wec.keytab \\\n"
-                "            --hostname wec.example.org --db sqlite:/var/lib/wec/wec.db\n"
-                "  wec serve --listen 127.0.0.1:5986 --auth tls --cert server.pem --key server.key \\\n"
-                "            --ca ca.pem --hostname wec.example.org\n"
-                "  wec serve --config /etc/wec/wec.toml\n"
-                "Windows GPO: Server=http://wec.example.org:5985/wsman/SubscriptionManager/WEC,Refresh=60");
+    sub->footer(
+        "Examples:\n"
+        "  wec serve --listen 127.0.0.1:5985 --auth kerberos --keytab wec.keytab \\\n"
+        "            --hostname wec.example.org --db sqlite:/var/lib/wec/wec.db\n"
+        "  wec serve --listen 127.0.0.1:5986 --auth tls --cert server.pem --key server.key \\\n"
+        "            --ca ca.pem --hostname wec.example.org\n"
+        "  wec serve --config /etc/wec/wec.toml\n"
+        "Windows GPO: Server=http://wec.example.org:5985/wsman/SubscriptionManager/WEC,Refresh=60");
     sub->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
 }
 

@@ -1,6 +1,5 @@
 // `wec sldc compress|decompress`: SLDC as a filter, for bodies copied out of captures or logs.
 #include "commands.hpp"
-
 #include "common/files.hpp"
 #include "sldc/sldc.hpp"
 
@@ -48,13 +47,15 @@ void add_sldc(CLI::App& app, Action& action) {
     auto copts = std::make_shared<SldcOptions>();
     auto* c = sldc->add_subcommand("compress", "Compress FILE (or stdin) as Windows does");
     c->add_option("file", copts->input, "Input file ('-' for stdin)")->capture_default_str();
-    c->add_option("-o,--output", copts->output, "Output file ('-' for stdout)")->capture_default_str();
+    c->add_option("-o,--output", copts->output, "Output file ('-' for stdout)")
+        ->capture_default_str();
     c->callback([&action, copts] { action = [copts] { return run_compress(*copts); }; });
 
     auto dopts = std::make_shared<SldcOptions>();
     auto* d = sldc->add_subcommand("decompress", "Decompress one SLDC record from FILE (or stdin)");
     d->add_option("file", dopts->input, "Input file ('-' for stdin)")->capture_default_str();
-    d->add_option("-o,--output", dopts->output, "Output file ('-' for stdout)")->capture_default_str();
+    d->add_option("-o,--output", dopts->output, "Output file ('-' for stdout)")
+        ->capture_default_str();
     d->add_option("--max-output", dopts->max_output, "Refuse to produce more than this many bytes")
         ->capture_default_str();
     d->callback([&action, dopts] { action = [dopts] { return run_decompress(*dopts); }; });

@@ -1,15 +1,13 @@
 // `wec status`: per subscription, which hosts are active (events within the heartbeat interval),
 // alive (heartbeats only) or dead (nothing), with last seen and address.
 #include "commands.hpp"
-
 #include "store/store.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace wec::tool {
@@ -39,14 +37,15 @@ int run_status(const StatusOptions& o) {
         for (const auto& h : store->hosts(sub.uuid)) {
             auto st = store::classify(h, std::chrono::seconds(sub.heartbeat_interval_s), now);
             ++counts[static_cast<int>(st)];
-            hosts.push_back({{"client", h.client},
-                             {"status", store::to_string(st)},
-                             {"address", h.address},
-                             {"machine", h.machine_id},
-                             {"first_seen", iso(h.first_seen)},
-                             {"last_seen", iso(h.last_seen)},
-                             {"last_event_seen", h.last_event_seen ? nlohmann::json(iso(*h.last_event_seen))
-                                                                   : nlohmann::json()}});
+            hosts.push_back(
+                {{"client", h.client},
+                 {"status", store::to_string(st)},
+                 {"address", h.address},
+                 {"machine", h.machine_id},
+                 {"first_seen", iso(h.first_seen)},
+                 {"last_seen", iso(h.last_seen)},
+                 {"last_event_seen",
+                  h.last_event_seen ? nlohmann::json(iso(*h.last_event_seen)) : nlohmann::json()}});
         }
         out.push_back({{"subscription", sub.name},
                        {"uuid", sub.uuid},
@@ -62,12 +61,14 @@ int run_status(const StatusOptions& o) {
     }
     if (out.empty()) std::puts("no subscriptions");
     for (const auto& s : out) {
-        std::printf("%s%s: %zu active, %zu alive, %zu dead\n", s["subscription"].get<std::string>().c_str(),
+        std::printf("%s%s: %zu active, %zu alive, %zu dead\n",
+                    s["subscription"].get<std::string>().c_str(),
                     s["enabled"].get<bool>() ? "" : " (disabled)", s["active"].get<std::size_t>(),
                     s["alive"].get<std::size_t>(), s["dead"].get<std::size_t>());
         for (const auto& h : s["hosts"])
             std::printf("  %-7s %-40s %-16s last seen %s\n", h["status"].get<std::string>().c_str(),
-                        h["client"].get<std::string>().c_str(), h["address"].get<std::string>().c_str(),
+                        h["client"].get<std::string>().c_str(),
+                        h["address"].get<std::string>().c_str(),
                         h["last_seen"].get<std::string>().c_str());
     }
     return kOk;
@@ -77,7 +78,8 @@ int run_status(const StatusOptions& o) {
 
 void add_status(CLI::App& app, Action& action) {
     auto opts = std::make_shared<StatusOptions>();
-    auto* s = app.add_subcommand("status", "Show which hosts are active, alive or dead, per subscription");
+    auto* s = app.add_subcommand("status",
+                                 "Show which hosts are active, alive or dead, per subscription");
     s->add_option("--db", opts->db, "State store URL")->capture_default_str();
     s->add_flag("--json", opts->json, "JSON output for scripts");
     s->footer("Example:\n  wec status --db sqlite:/var/lib/wec/wec.db --json | jq '.[].dead'");

@@ -1,14 +1,12 @@
 // `wec sub`: subscriptions in the state store (apply, list, show, rm, enable, disable).
 #include "commands.hpp"
-
 #include "store/store.hpp"
 #include "subscription/subscription.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,7 +24,8 @@ nlohmann::json to_json(const subscription::Subscription& s) {
     nlohmann::json outputs = nlohmann::json::array();
     for (const auto& o : s.outputs) {
         nlohmann::json j{{"driver", o.driver}, {"format", subscription::to_string(o.format)}};
-        for (const auto& [k, v] : o.options) std::visit([&, key = k](const auto& x) { j[key] = x; }, v);
+        for (const auto& [k, v] : o.options)
+            std::visit([&, key = k](const auto& x) { j[key] = x; }, v);
         outputs.push_back(std::move(j));
     }
     return {{"uuid", s.uuid},
@@ -56,10 +55,12 @@ int run_apply(const SubOptions& o) {
     auto store = store::open(o.db);
     for (const auto& d : defs) {
         auto r = store->put_subscription(d);
-        const char* what = r.change == store::Change::Created ? "created"
-                           : r.change == store::Change::Updated ? "updated" : "unchanged";
+        const char* what = r.change == store::Change::Created   ? "created"
+                           : r.change == store::Change::Updated ? "updated"
+                                                                : "unchanged";
         std::printf("%s %s (uuid %s, version %s)\n", what, r.subscription.name.c_str(),
-                    r.subscription.uuid.c_str(), subscription::public_version(r.subscription).c_str());
+                    r.subscription.uuid.c_str(),
+                    subscription::public_version(r.subscription).c_str());
     }
     return kOk;
 }
@@ -69,7 +70,8 @@ int run_list(const SubOptions& o) {
     auto subs = store->subscriptions();
     if (o.json) {
         nlohmann::json arr = nlohmann::json::array();
-        for (const auto& s : subs) arr.push_back(to_json(s));
+        for (const auto& s : subs)
+            arr.push_back(to_json(s));
         std::cout << arr.dump(2) << "\n";
         return kOk;
     }
@@ -89,7 +91,8 @@ int run_show(const SubOptions& o) {
     auto store = store::open(o.db);
     auto s = store->subscription_by_name(o.name);
     if (!s) {
-        std::fprintf(stderr, "wec sub show: no subscription named '%s' (see `wec sub list`)\n", o.name.c_str());
+        std::fprintf(stderr, "wec sub show: no subscription named '%s' (see `wec sub list`)\n",
+                     o.name.c_str());
         return kUsage;
     }
     if (o.json)
@@ -112,8 +115,8 @@ int run_rm(const SubOptions& o) {
 int run_enable(const SubOptions& o, bool enable) {
     auto store = store::open(o.db);
     if (!store->set_enabled(o.name, enable)) {
-        std::fprintf(stderr, "wec sub %s: no subscription named '%s'\n", enable ? "enable" : "disable",
-                     o.name.c_str());
+        std::fprintf(stderr, "wec sub %s: no subscription named '%s'\n",
+                     enable ? "enable" : "disable", o.name.c_str());
         return kUsage;
     }
     std::printf("%s %s\n", enable ? "enabled" : "disabled", o.name.c_str());
@@ -137,8 +140,12 @@ void add_sub(CLI::App& app, Action& action) {
                 "A running `wec serve` picks up changes within seconds.");
 
     auto apply = std::make_shared<SubOptions>();
-    auto* a = with_db(sub->add_subcommand("apply", "Create or update subscriptions from TOML files (by name)"), *apply);
-    a->add_option("files", apply->files, "Subscription definitions (TOML)")->required()->check(CLI::ExistingFile);
+    auto* a = with_db(
+        sub->add_subcommand("apply", "Create or update subscriptions from TOML files (by name)"),
+        *apply);
+    a->add_option("files", apply->files, "Subscription definitions (TOML)")
+        ->required()
+        ->check(CLI::ExistingFile);
     a->callback([&action, apply] { action = [apply] { return run_apply(*apply); }; });
 
     auto list = std::make_shared<SubOptions>();
@@ -147,23 +154,28 @@ void add_sub(CLI::App& app, Action& action) {
     l->callback([&action, list] { action = [list] { return run_list(*list); }; });
 
     auto show = std::make_shared<SubOptions>();
-    auto* s = with_db(sub->add_subcommand("show", "Show one subscription as TOML (or JSON)"), *show);
+    auto* s =
+        with_db(sub->add_subcommand("show", "Show one subscription as TOML (or JSON)"), *show);
     s->add_option("name", show->name, "Subscription name")->required();
     s->add_flag("--json", show->json, "JSON output for scripts");
     s->callback([&action, show] { action = [show] { return run_show(*show); }; });
 
     auto rm = std::make_shared<SubOptions>();
-    auto* r = with_db(sub->add_subcommand("rm", "Delete a subscription with its bookmarks and host states"), *rm);
+    auto* r = with_db(
+        sub->add_subcommand("rm", "Delete a subscription with its bookmarks and host states"), *rm);
     r->add_option("name", rm->name, "Subscription name")->required();
     r->callback([&action, rm] { action = [rm] { return run_rm(*rm); }; });
 
     for (bool enable : {true, false}) {
         auto opts = std::make_shared<SubOptions>();
-        auto* e = with_db(sub->add_subcommand(enable ? "enable" : "disable",
-                                              enable ? "Enable a subscription" : "Disable a subscription"),
-                          *opts);
+        auto* e = with_db(
+            sub->add_subcommand(enable ? "enable" : "disable",
+                                enable ? "Enable a subscription" : "Disable a subscription"),
+            *opts);
         e->add_option("name", opts->name, "Subscription name")->required();
-        e->callback([&action, opts, enable] { action = [opts, enable] { return run_enable(*opts, enable); }; });
+        e->callback([&action, opts, enable] {
+            action = [opts, enable] { return run_enable(*opts, enable); };
+        });
     }
 }
 

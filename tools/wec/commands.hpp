@@ -10,9 +10,9 @@ namespace wec::tool {
 // Stable exit codes (documented in docs/exit-codes.md; scripts rely on them).
 enum ExitCode : int {
     kOk = 0,
-    kPartial = 1,      // finished, but some input could not be processed (e.g. undecryptable messages)
-    kUsage = 2,        // bad command line, unreadable or invalid input, or a subcommand not built yet
-    kRuntime = 3,      // an operation failed at run time (I/O, network, store)
+    kPartial = 1, // finished, but some input could not be processed (e.g. undecryptable messages)
+    kUsage = 2,   // bad command line, unreadable or invalid input, or a subcommand not built yet
+    kRuntime = 3, // an operation failed at run time (I/O, network, store)
 };
 
 // What a parsed subcommand will run once parsing has succeeded.

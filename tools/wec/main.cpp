@@ -1,5 +1,4 @@
 #include "commands.hpp"
-
 #include "common/error.hpp"
 
 #include <cstdio>
@@ -7,7 +6,8 @@
 
 int main(int argc, char** argv) {
     using namespace wec::tool;
-    CLI::App app{"wec - Windows Event Forwarding toolkit: collector, capture decoder, source emulator"};
+    CLI::App app{
+        "wec - Windows Event Forwarding toolkit: collector, capture decoder, source emulator"};
     Action action;
     build_cli(app, action);
     try {
