@@ -1,5 +1,7 @@
 #include "krb/crypto.hpp"
 
+#include "common/handle.hpp"
+
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -50,19 +52,12 @@ krb5_enc_data enc_data(std::int32_t enctype, std::span<const std::uint8_t> ciphe
     return in;
 }
 
-template <auto Free>
-struct Deleter {
-    template <typename T>
-    void operator()(T* p) const {
-        Free(p);
-    }
-};
-using CipherPtr = std::unique_ptr<EVP_CIPHER, Deleter<EVP_CIPHER_free>>;
-using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX_free>>;
-using MacPtr = std::unique_ptr<EVP_MAC, Deleter<EVP_MAC_free>>;
-using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, Deleter<EVP_MAC_CTX_free>>;
-using KdfPtr = std::unique_ptr<EVP_KDF, Deleter<EVP_KDF_free>>;
-using KdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, Deleter<EVP_KDF_CTX_free>>;
+using CipherPtr = Handle<EVP_CIPHER, EVP_CIPHER_free>;
+using CipherCtxPtr = Handle<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>;
+using MacPtr = Handle<EVP_MAC, EVP_MAC_free>;
+using MacCtxPtr = Handle<EVP_MAC_CTX, EVP_MAC_CTX_free>;
+using KdfPtr = Handle<EVP_KDF, EVP_KDF_free>;
+using KdfCtxPtr = Handle<EVP_KDF_CTX, EVP_KDF_CTX_free>;
 
 constexpr std::size_t kAesBlock = 16; // also the confounder length
 constexpr std::size_t kHmacSha1_96 = 12;

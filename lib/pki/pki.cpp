@@ -1,6 +1,7 @@
 #include "pki/pki.hpp"
 
 #include "common/files.hpp"
+#include "common/handle.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -31,24 +32,17 @@ namespace fs = std::filesystem;
 
 // ---- RAII owners for OpenSSL handles --------------------------------------------------------
 
-template <auto Free>
-struct Deleter {
-    template <class T>
-    void operator()(T* p) const noexcept {
-        Free(p);
-    }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME_free>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
-using P12Ptr = std::unique_ptr<PKCS12, Deleter<PKCS12_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-using GenNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
-using GenNamePtr = std::unique_ptr<GENERAL_NAME, Deleter<GENERAL_NAME_free>>;
-using EkuPtr = std::unique_ptr<EXTENDED_KEY_USAGE, Deleter<EXTENDED_KEY_USAGE_free>>;
-using AsnTimePtr = std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME_free>>;
+using PkeyPtr = Handle<EVP_PKEY, EVP_PKEY_free>;
+using X509Ptr = Handle<X509, X509_free>;
+using NamePtr = Handle<X509_NAME, X509_NAME_free>;
+using ExtPtr = Handle<X509_EXTENSION, X509_EXTENSION_free>;
+using P12Ptr = Handle<PKCS12, PKCS12_free>;
+using BioPtr = Handle<BIO, BIO_free_all>;
+using BnPtr = Handle<BIGNUM, BN_free>;
+using GenNamesPtr = Handle<GENERAL_NAMES, GENERAL_NAMES_free>;
+using GenNamePtr = Handle<GENERAL_NAME, GENERAL_NAME_free>;
+using EkuPtr = Handle<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>;
+using AsnTimePtr = Handle<ASN1_TIME, ASN1_TIME_free>;
 
 struct OsslFree {
     void operator()(void* p) const noexcept { OPENSSL_free(p); }

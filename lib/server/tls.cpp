@@ -1,4 +1,5 @@
 #include "common/error.hpp"
+#include "common/handle.hpp"
 #include "server/tls_internal.hpp"
 
 #include <cstdio>
@@ -22,12 +23,6 @@ std::string openssl_errors() {
 
 struct FileCloser {
     void operator()(std::FILE* f) const { std::fclose(f); }
-};
-struct X509Free {
-    void operator()(X509* x) const { X509_free(x); }
-};
-struct X509CrlFree {
-    void operator()(X509_CRL* x) const { X509_CRL_free(x); }
 };
 
 std::unique_ptr<std::FILE, FileCloser> open_or_throw(const std::string& path, const char* what) {
@@ -95,8 +90,7 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
     for (const auto& file : s.ca_files) {
         auto f = open_or_throw(file, "CA bundle");
         int count = 0;
-        while (std::unique_ptr<X509, X509Free> cert{
-            PEM_read_X509(f.get(), nullptr, nullptr, nullptr)}) {
+        while (Handle<X509, X509_free> cert{PEM_read_X509(f.get(), nullptr, nullptr, nullptr)}) {
             X509_STORE_add_cert(store, cert.get());
             sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(cert.get())));
             ctx->thumbprints.push_back(sha1_thumbprint(cert.get()));
@@ -110,7 +104,7 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
         for (const auto& file : s.crl_files) {
             auto f = open_or_throw(file, "CRL");
             int count = 0;
-            while (std::unique_ptr<X509_CRL, X509CrlFree> crl{
+            while (Handle<X509_CRL, X509_CRL_free> crl{
                 PEM_read_X509_CRL(f.get(), nullptr, nullptr, nullptr)}) {
                 X509_STORE_add_crl(store, crl.get());
                 ++count;

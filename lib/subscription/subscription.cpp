@@ -1,6 +1,7 @@
 #include "subscription/subscription.hpp"
 
 #include "common/files.hpp"
+#include "common/handle.hpp"
 
 #include <array>
 #include <cctype>
@@ -434,12 +435,8 @@ bool bare_key(std::string_view key) {
 
 // ---- hashing --------------------------------------------------------------------------------
 
-struct MdCtxFree {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
 std::array<unsigned char, 32> sha256(std::string_view data) {
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+    Handle<EVP_MD_CTX, EVP_MD_CTX_free> ctx(EVP_MD_CTX_new());
     std::array<unsigned char, 32> digest{};
     unsigned int length = 0;
     if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
