@@ -31,26 +31,6 @@ void put_if(Json& j, const char* key, const std::string& value) {
     if (!value.empty()) j[key] = value;
 }
 
-// Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates), 0 if invalid.
-std::size_t utf8_length(const unsigned char* p, const unsigned char* end) {
-    const auto cont = [&](std::size_t i) { return p + i < end && (p[i] & 0xC0) == 0x80; };
-    const unsigned c = p[0];
-    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (!cont(1) || !cont(2)) return 0;
-        if (c == 0xE0 && p[1] < 0xA0) return 0; // overlong
-        if (c == 0xED && p[1] > 0x9F) return 0; // surrogate
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (!cont(1) || !cont(2) || !cont(3)) return 0;
-        if (c == 0xF0 && p[1] < 0x90) return 0; // overlong
-        if (c == 0xF4 && p[1] > 0x8F) return 0; // above U+10FFFF
-        return 4;
-    }
-    return 0;
-}
-
 // Appends s as a JSON string exactly as nlohmann's serializer writes it (ensure_ascii = false),
 // in one pass with whole runs appended: the body is most of a record and nlohmann's per-byte
 // serializer was a third of `wec decode --format json`. Returns false (out unchanged) when s is
@@ -69,7 +49,8 @@ bool append_json_string(std::string& out, std::string_view s) {
             continue;
         }
         if (c >= 0x80) {
-            const std::size_t n = utf8_length(p, end);
+            const std::size_t n = text::utf8_sequence_length(
+                {reinterpret_cast<const char*>(p), static_cast<std::size_t>(end - p)});
             if (n == 0) {
                 out.resize(start);
                 return false;

@@ -5,6 +5,7 @@
 // event data names collide with other keys (e.g. Nxlog: EventData "Message" and the rendered
 // Message); parsers keeping the last occurrence see what they would see with OpenWEC.
 #include "event/event.hpp"
+#include "text/text.hpp"
 
 #include <bit>
 #include <charconv>
@@ -20,27 +21,6 @@ namespace {
 using sv = std::string_view;
 
 constexpr sv kReplacement = "\xEF\xBF\xBD"; // U+FFFD
-
-// Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0 if invalid.
-std::size_t utf8_seq(const unsigned char* p, const unsigned char* end) {
-    unsigned char c = p[0];
-    std::size_t avail = static_cast<std::size_t>(end - p);
-    auto cont = [&](std::size_t i) { return i < avail && (p[i] & 0xC0) == 0x80; };
-    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (!cont(1) || !cont(2)) return 0;
-        if (c == 0xE0 && p[1] < 0xA0) return 0;  // overlong
-        if (c == 0xED && p[1] >= 0xA0) return 0; // surrogate
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (!cont(1) || !cont(2) || !cont(3)) return 0;
-        if (c == 0xF0 && p[1] < 0x90) return 0;  // overlong
-        if (c == 0xF4 && p[1] >= 0x90) return 0; // > U+10FFFF
-        return 4;
-    }
-    return 0;
-}
 
 // Appends s as a JSON string literal (serde_json escaping: \" \\ \n \r \t, other controls
 // \u00XX). Invalid UTF-8 and the C0 controls XML forbids become U+FFFD, so the output is always
@@ -77,7 +57,8 @@ void append_string(std::string& out, sv s) {
             continue;
         }
         if (c >= 0x80) {
-            std::size_t n = utf8_seq(p, end);
+            std::size_t n = text::utf8_sequence_length(
+                {reinterpret_cast<const char*>(p), static_cast<std::size_t>(end - p)});
             if (n != 0) {
                 p += n;
                 continue;

@@ -337,6 +337,12 @@ std::vector<std::uint8_t> utf8_to_utf16le(std::string_view utf8, bool bom) {
     return out;
 }
 
+std::size_t utf8_sequence_length(std::string_view s) {
+    if (s.empty()) return 0;
+    const Utf8Char c = decode_utf8(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+    return c.ok ? c.len : 0;
+}
+
 std::size_t append_valid_utf8(std::string_view utf8, std::string& out) {
     const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
     const std::size_t n = utf8.size();

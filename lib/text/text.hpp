@@ -33,6 +33,10 @@ void append_utf8_to_utf16le(std::string_view utf8, std::vector<std::uint8_t>& ou
                             bool bom = false);
 std::vector<std::uint8_t> utf8_to_utf16le(std::string_view utf8, bool bom = false);
 
+// Length (1-4) of the valid UTF-8 sequence `s` starts with (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0 when `s` is empty or starts with an invalid one.
+std::size_t utf8_sequence_length(std::string_view s);
+
 // Copies UTF-8 to `out`, replacing each invalid sequence with U+FFFD. Returns the replacements.
 std::size_t append_valid_utf8(std::string_view utf8, std::string& out);
 
