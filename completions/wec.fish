@@ -2,7 +2,7 @@
 complete -c wec -f
 complete -c wec -n '__fish_use_subcommand' -a serve -d 'Run the collector (HTTP + Kerberos, HTTPS + client certificates)'
 complete -c wec -n '__fish_use_subcommand' -a decode -d 'Decrypt, decompress and print WEF traffic from pcap/pcapng captures (offline)'
-complete -c wec -n '__fish_use_subcommand' -a replay -d 'Emulate Windows sources: push generated events to a collector'
+complete -c wec -n '__fish_use_subcommand' -a replay -d 'Emulate Windows sources: push generated or captured events to a collector'
 complete -c wec -n '__fish_use_subcommand' -a sub -d 'Manage subscriptions in the state store'
 complete -c wec -n '__fish_use_subcommand' -a status -d 'Show which hosts are active, alive or dead, per subscription'
 complete -c wec -n '__fish_use_subcommand' -a pki -d 'Make a CA, server and client certificates for WEF over HTTPS (non-domain hosts)'
@@ -46,6 +46,7 @@ complete -c wec -n '__fish_seen_subcommand_from replay' -l spnego -d 'Authorizat
 complete -c wec -n '__fish_seen_subcommand_from replay' -l tab -d 'TAB before the multipart part headers (pywinrms form)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l ccache -r -F -d 'Credential cache of a simulated hosts identity (repeat: host i uses the i-th, round robin; default: KRB5CCNAME, all hosts share one identity)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l subscription -r -F -d 'Subscription name (default: the first offered)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l from -r -F -d 'Replay the Events messages of FILE, JSON Lines written by wec decode --format json (- = stdin), in order, as one source, instead of generating events'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l events -r -F -d 'Events to send in total'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l batch -r -F -d 'Events per Events message (split to fit MaxEnvelopeSize)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l hosts -r -F -d 'Simulated hosts (machine ids host-N.windomain.local)'
