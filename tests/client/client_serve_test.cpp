@@ -150,6 +150,24 @@ protected:
             out.push_back(gen.next());
         return out;
     }
+
+    // A Security-channel BookmarkList at `record`.
+    static std::string bookmark_at(std::uint64_t record) {
+        return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
+               "\" IsCurrent=\"true\"/></BookmarkList>";
+    }
+
+    // Sends a batch the collector must refuse with HTTP `status`.
+    static void expect_refused(client::Source& source, const wec::wsman::Subscription& sub,
+                               const std::vector<std::string>& events, const std::string& bookmark,
+                               unsigned status) {
+        try {
+            source.send_events(sub, events, bookmark);
+            ADD_FAILURE() << "expected HTTP " << status;
+        } catch (const client::Error& e) {
+            EXPECT_EQ(e.http_status(), status) << e.what();
+        }
+    }
 };
 
 // ---- the full sequence, in every form
@@ -357,12 +375,7 @@ TEST_F(ClientServe, UnknownSubscriptionIs404) {
     auto fake = sub;
     fake.notify_to = "http://" + kHost + ":" + std::to_string(port) +
                      "/wsman/subscriptions/0BADC0DE-0000-4000-8000-000000000000";
-    try {
-        source.send_events(fake, generate(1), "<BookmarkList/>");
-        ADD_FAILURE() << "expected 404";
-    } catch (const client::Error& e) {
-        EXPECT_EQ(e.http_status(), 404u) << e.what();
-    }
+    expect_refused(source, fake, generate(1), "<BookmarkList/>", 404);
     EXPECT_FALSE(fs::exists(json_file()));
 }
 
@@ -376,14 +389,8 @@ TEST_F(ClientServe, FailingOutputIs503ThenTheRetryIsWritten) {
     client::Source source(source_options());
     auto sub = subscribe(source);
     auto events = generate(10, 9000);
-    std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"9009\" "
-                           "IsCurrent=\"true\"/></BookmarkList>";
-    try {
-        source.send_events(sub, events, bookmark);
-        ADD_FAILURE() << "expected 503";
-    } catch (const client::Error& e) {
-        EXPECT_EQ(e.http_status(), 503u) << e.what();
-    }
+    std::string bookmark = bookmark_at(9009);
+    expect_refused(source, sub, events, bookmark, 503);
     {
         client::Source check(source_options());
         auto s = subscribe(check);
@@ -477,12 +484,7 @@ TEST_F(ClientServe, ClientNotAllowedBySubscriptionIs403) {
     auto denied = security;
     denied.notify_to =
         "http://" + kHost + ":" + std::to_string(port) + "/wsman/subscriptions/" + denied_uuid;
-    try {
-        source.send_events(denied, generate(3), "<BookmarkList/>");
-        ADD_FAILURE() << "expected 403";
-    } catch (const client::Error& e) {
-        EXPECT_EQ(e.http_status(), 403u) << e.what();
-    }
+    expect_refused(source, denied, generate(3), "<BookmarkList/>", 403);
     EXPECT_TRUE(server->wait_for_output("client not allowed by subscription restricted", 5s))
         << server->output();
     EXPECT_FALSE(fs::exists(dir.path() / "restricted"));
@@ -638,14 +640,8 @@ TEST_F(ClientServe, BookmarkMovesOnlyAfterEveryOutputWrote) {
     client::Source source(source_options());
     auto sub = subscribe(source);
     auto events = generate(10, 9000);
-    std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"9009\" "
-                           "IsCurrent=\"true\"/></BookmarkList>";
-    try {
-        source.send_events(sub, events, bookmark);
-        ADD_FAILURE() << "expected 503";
-    } catch (const client::Error& e) {
-        EXPECT_EQ(e.http_status(), 503u) << e.what();
-    }
+    std::string bookmark = bookmark_at(9009);
+    expect_refused(source, sub, events, bookmark, 503);
     EXPECT_TRUE(server->wait_for_output("output failed; batch refused with 503", 5s))
         << server->output();
     {
@@ -685,8 +681,7 @@ TEST_F(ClientServe, MalformedEventIsStoredWithAnErrorAndTheBatchAcked) {
     auto events = generate(3, 6000);
     const std::string truncated = "<Event><System>";
     events[1] = truncated;
-    std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"6002\" "
-                           "IsCurrent=\"true\"/></BookmarkList>";
+    std::string bookmark = bookmark_at(6002);
     auto ack = source.send_events(sub, events, bookmark);
     EXPECT_EQ(ack.reply.action, wec::wsman::Action::Ack);
     EXPECT_EQ(ack.reply.relates_to, ack.message_id);

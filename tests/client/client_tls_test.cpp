@@ -87,6 +87,30 @@ protected:
         o.timeout = 15s;
         return o;
     }
+
+    // The pieces for posting hand-made bodies: the push connection of the one subscription, its
+    // target and an Events message of `n` generated events.
+    struct RawPush {
+        client::Connection& connection;
+        std::string target;
+        std::string soap;
+    };
+    static RawPush raw_push(client::Source& source, std::size_t n, std::uint64_t seed,
+                            std::uint64_t first_record) {
+        auto subs = source.enumerate();
+        source.end();
+        EXPECT_EQ(subs.size(), 1u);
+        const auto& sub = subs.at(0);
+        auto& c = source.push_connection(sub);
+        auto target = source.push_url(sub).target;
+        client::EventGenerator gen(kClient, seed, first_record);
+        std::vector<std::string> events;
+        for (std::size_t i = 0; i < n; ++i)
+            events.push_back(gen.next());
+        std::vector<std::string_view> views(events.begin(), events.end());
+        return {c, target,
+                wec::wsman::build_events(source.headers_for(sub), views, gen.bookmark())};
+    }
 };
 
 TEST(ClientUrl, HttpsSchemeSelectsTlsAndPort5986) {
@@ -251,16 +275,7 @@ TEST_F(ClientTls, UnreadableClientKeyIsATypedError) {
 
 TEST_F(ClientTls, MultipartEncryptedBodyOverTlsIs400) {
     client::Source source(source_options());
-    auto subs = source.enumerate();
-    source.end();
-    ASSERT_EQ(subs.size(), 1u);
-    const auto& sub = subs[0];
-    auto& c = source.push_connection(sub);
-    auto target = source.push_url(sub).target;
-    client::EventGenerator gen(kClient, 9, 300);
-    std::vector<std::string> events{gen.next(), gen.next()};
-    std::vector<std::string_view> views(events.begin(), events.end());
-    auto soap = wec::wsman::build_events(source.headers_for(sub), views, gen.bookmark());
+    auto [c, target, soap] = raw_push(source, 2, 9, 300);
     auto plain = c.prepare(soap, false); // on TLS: the UTF-16 body as is
 
     // The same body framed as on the Kerberos transport (a made-up 60-byte token header: the
@@ -291,16 +306,7 @@ TEST_F(ClientTls, MultipartEncryptedBodyOverTlsIs400) {
 
 TEST_F(ClientTls, UnsupportedContentEncodingIs400) {
     client::Source source(source_options());
-    auto subs = source.enumerate();
-    source.end();
-    ASSERT_EQ(subs.size(), 1u);
-    const auto& sub = subs[0];
-    auto& c = source.push_connection(sub);
-    auto target = source.push_url(sub).target;
-    client::EventGenerator gen(kClient, 4, 500);
-    std::vector<std::string> events{gen.next()};
-    std::vector<std::string_view> views(events.begin(), events.end());
-    auto soap = wec::wsman::build_events(source.headers_for(sub), views, gen.bookmark());
+    auto [c, target, soap] = raw_push(source, 1, 4, 500);
 
     auto r = c.post_prepared(target, c.prepare(soap, true),
                              client::RequestOptions{{{"Content-Encoding", "gzip"}}, false});
