@@ -322,6 +322,46 @@ TEST_F(ClientTls, UnsupportedContentEncodingIs400) {
 
 // ---- wec replay over https:// ------------------------------------------------------------------
 
+// `wec replay --from` over HTTPS: the Events of the sample capture (decoded to JSON Lines) pushed
+// with a client certificate land in the collector's output, every record, in order.
+TEST_F(ClientTls, ReplayFromDecodedCaptureOverTls) {
+    const std::string sample = std::string(WEC_SOURCE_DIR) + "/samples/captures/";
+    const std::string decode = std::string(WEC_EXE) + " decode " + sample + "wef-kerberos.pcap" +
+                               " --keytab " + sample + "wec.keytab -q";
+    const auto jsonl = dir.path() / "capture.jsonl";
+    const auto raw = dir.path() / "capture.xml";
+    auto d = run({"/bin/sh", "-c",
+                  decode + " --format json > '" + jsonl.string() + "' && " + decode +
+                      " --events --event-format raw > '" + raw.string() + "'"});
+    ASSERT_EQ(d.exit_code, 0) << d.output;
+    std::vector<std::string> expected_ids;
+    for (const auto& line : lines_of(slurp(raw))) {
+        const auto at = line.find("<EventRecordID>");
+        ASSERT_NE(at, std::string::npos) << line;
+        expected_ids.push_back(line.substr(at + 15, line.find('<', at + 15) - at - 15));
+    }
+    ASSERT_EQ(expected_ids.size(), 21u);
+
+    auto r =
+        run({WEC_EXE, "replay", "--url", "https://127.0.0.1:" + std::to_string(port) + "/wsman/",
+             "--cert", pki(kClient + ".pem").string(), "--key", pki(kClient + ".key").string(),
+             "--cacert", pki("root.pem").string(), "--server-name", kHost, "--from", jsonl.string(),
+             "--json"},
+            {}, 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto j = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    EXPECT_EQ(j["mechanism"], "tls");
+    EXPECT_EQ(j["messages_acked"], 1);
+    EXPECT_EQ(j["events_acked"], 21);
+    EXPECT_EQ(j["skipped"], 0);
+
+    std::vector<std::string> written_ids;
+    for (const auto& line : lines_of(slurp(json_file())))
+        written_ids.push_back(std::to_string(
+            nlohmann::json::parse(line)["System"]["EventRecordID"].get<std::uint64_t>()));
+    EXPECT_EQ(written_ids, expected_ids);
+}
+
 TEST_F(ClientTls, ReplayCommandPushesOverTls) {
     auto r = run({WEC_EXE,         "replay",
                   "--url",         "https://127.0.0.1:" + std::to_string(port) + "/wsman/",
