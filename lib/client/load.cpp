@@ -1,5 +1,6 @@
 #include "client/load.hpp"
 
+#include "client/latency.hpp"
 #include "sldc/sldc.hpp"
 #include "text/text.hpp"
 
@@ -222,17 +223,10 @@ LoadResult run_load(const LoadOptions& options, LoadProgress* progress) {
     if (shared.last > shared.first)
         r.seconds = std::chrono::duration<double>(shared.last - shared.first).count();
     if (r.seconds > 0) r.events_per_second = static_cast<double>(r.events_acked) / r.seconds;
-    auto& l = shared.latencies_us;
-    if (!l.empty()) {
-        std::sort(l.begin(), l.end());
-        auto at = [&](double q) {
-            auto i = static_cast<std::size_t>(q * static_cast<double>(l.size() - 1) + 0.5);
-            return static_cast<double>(l[std::min(i, l.size() - 1)]) / 1000.0;
-        };
-        r.p50_ms = at(0.50);
-        r.p99_ms = at(0.99);
-        r.max_ms = static_cast<double>(l.back()) / 1000.0;
-    }
+    const auto lat = detail::summarize_latencies(shared.latencies_us);
+    r.p50_ms = lat.p50_ms;
+    r.p99_ms = lat.p99_ms;
+    r.max_ms = lat.max_ms;
     return r;
 }
 

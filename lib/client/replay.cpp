@@ -1,5 +1,7 @@
 #include "client/replay.hpp"
 
+#include "client/latency.hpp"
+
 #include <algorithm>
 
 namespace wec::client {
@@ -75,16 +77,10 @@ ReplayResult replay_batches(const ReplayOptions& options,
 
     r.seconds = std::chrono::duration<double>(last - first).count();
     if (r.seconds > 0) r.events_per_second = static_cast<double>(r.events_acked) / r.seconds;
-    if (!latencies.empty()) {
-        std::sort(latencies.begin(), latencies.end());
-        auto at = [&](double q) {
-            auto i = static_cast<std::size_t>(q * static_cast<double>(latencies.size() - 1) + 0.5);
-            return static_cast<double>(latencies[std::min(i, latencies.size() - 1)]) / 1000.0;
-        };
-        r.p50_ms = at(0.50);
-        r.p99_ms = at(0.99);
-        r.max_ms = static_cast<double>(latencies.back()) / 1000.0;
-    }
+    const auto lat = detail::summarize_latencies(latencies);
+    r.p50_ms = lat.p50_ms;
+    r.p99_ms = lat.p99_ms;
+    r.max_ms = lat.max_ms;
     return r;
 }
 
