@@ -5,9 +5,9 @@
 // accelerated path for aes128/aes256-cts-hmac-sha1-96: Debian's libk5crypto is built with its
 // portable C AES and SHA-1 (no AES-NI), about 7 ns per byte here. The accelerated path composes
 // OpenSSL primitives exactly as RFC 3961/3962 say (KRB5KDF for Ke/Ki, AES-CBC-CTS in CS3 mode,
-// HMAC-SHA1-96), and is only used after a self-test against MIT at key set-up (a message
-// encrypted by krb5_k_encrypt must decrypt to the same bytes); when that fails, or on any
-// integrity failure, MIT decides. Tickets, authenticators and AP-REPs always use MIT.
+// HMAC-SHA1-96), and is only used after a self-test against MIT (once per process and enctype:
+// messages encrypted by krb5_k_encrypt must decrypt to the same bytes); when that fails, or on
+// any integrity failure, MIT decides. Tickets, authenticators and AP-REPs always use MIT.
 #pragma once
 
 #include "krb/krb.hpp"
