@@ -561,6 +561,13 @@ Message parse_owned(std::string&& utf8_xml) {
     return parse_storage(std::move(st));
 }
 
+Message detail::parse_whole(std::string_view utf8_xml) {
+    auto st = std::make_shared<Storage>();
+    st->text.assign(utf8_xml);
+    const std::size_t replaced = text::sanitize_xml_chars(st->text);
+    return parse_document(std::move(st), replaced, false);
+}
+
 Message parse_body(std::span<const std::uint8_t> body, std::string_view charset) {
     auto st = std::make_shared<Storage>();
     text::decode_body(body, charset, st->text);

@@ -141,6 +141,12 @@ Message parse_owned(std::string&& utf8_xml);
 // Parses an HTTP body in any encoding (see text::decode_body; `charset` may be empty).
 Message parse_body(std::span<const std::uint8_t> body, std::string_view charset = {});
 
+namespace detail {
+// parse() without its fast path for long CDATA sections (the whole text through pugixml): the
+// reference that fast path is tested and fuzzed against.
+Message parse_whole(std::string_view utf8_xml);
+} // namespace detail
+
 // "uuid:" + a random UPPERCASE UUID (version 4), from a per-thread random engine.
 std::string new_message_id();
 

@@ -327,6 +327,26 @@ TEST(WsmanEvents, InvalidUtf16InsideEventIsReplaced) {
               std::string_view::npos);
 }
 
+// The CDATA fast path gives what parsing the whole text gives, on every Windows sample.
+TEST(WsmanEvents, CdataFastPathEqualsWholeParseOnSamples) {
+    for (const char* name :
+         {"events.xml", "heartbeat.xml", "enumerate.xml", "enumerate-response.xml",
+          "subscription-end.xml", "ack.xml", "end.xml"}) {
+        const std::string xml = load(name);
+        const auto fast = ws::parse(xml);
+        const auto whole = ws::detail::parse_whole(xml);
+        EXPECT_EQ(fast.action, whole.action) << name;
+        EXPECT_EQ(fast.message_id, whole.message_id) << name;
+        EXPECT_EQ(fast.bookmark, whole.bookmark) << name;
+        EXPECT_EQ(fast.other_headers.size(), whole.other_headers.size()) << name;
+        ASSERT_EQ(fast.events.size(), whole.events.size()) << name;
+        for (std::size_t i = 0; i < fast.events.size(); ++i) {
+            EXPECT_EQ(fast.events[i].xml, whole.events[i].xml) << name << " event " << i;
+            EXPECT_EQ(fast.events[i].action, whole.events[i].action) << name << " event " << i;
+        }
+    }
+}
+
 // Long CDATA sections are cut out before pugixml parses the envelope; wherever the cut is not an
 // event's, the whole text is parsed instead. Each case compares with what the CDATA held.
 TEST(WsmanEvents, LongCdataOutsideEventsIsKept) {
