@@ -47,10 +47,13 @@ constexpr unsigned kParseOptions =
     pugi::parse_cdata | pugi::parse_escapes | pugi::parse_eol | pugi::parse_wconv_attribute |
     pugi::parse_ws_pcdata; // keep whitespace-only text: <Data> </Data> is " ", as in OpenWEC
 
+// One pass over the (short) qualified name: cheaper than strlen followed by a search for ':'.
 sv local_name(const char* name) {
-    sv n(name);
-    auto colon = n.find(':');
-    return colon == sv::npos ? n : n.substr(colon + 1);
+    const char* start = name;
+    const char* p = name;
+    for (; *p != '\0'; ++p)
+        if (*p == ':') start = p + 1;
+    return sv(start, static_cast<std::size_t>(p - start));
 }
 
 bool is_text(const pugi::xml_node& n) {
@@ -70,7 +73,7 @@ std::optional<sv> text(const pugi::xml_node& node, Storage& st) {
     return sv(joined);
 }
 
-std::optional<sv> attr(const pugi::xml_node& node, const char* name) {
+std::optional<sv> attr(const pugi::xml_node& node, sv name) {
     for (pugi::xml_attribute a = node.first_attribute(); a; a = a.next_attribute()) {
         if (local_name(a.name()) == name) return sv(a.value());
     }
