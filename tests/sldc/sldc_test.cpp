@@ -131,6 +131,18 @@ wec::sldc::Error expect_error(const Bytes& in, std::size_t limit = kLimit) {
     return wec::sldc::Error(ErrorCode::Truncated, 0);
 }
 
+// Same through the appending overload: `out` keeps what was decoded before the error.
+wec::sldc::Error expect_error(std::span<const std::uint8_t> in, Bytes& out,
+                              std::size_t limit = kLimit) {
+    try {
+        wec::sldc::decompress(in, out, limit);
+    } catch (const wec::sldc::Error& e) {
+        return e;
+    }
+    ADD_FAILURE() << "no error";
+    return wec::sldc::Error(ErrorCode::Truncated, 0);
+}
+
 void expect_decodes(const Stream& s) {
     EXPECT_EQ(wec::sldc::decompress(s.bytes(), kLimit), s.expected());
 }
@@ -492,12 +504,7 @@ TEST(SldcDecode, AppendsToExistingOutputWithFreshHistory) {
     Bytes out2 = bytes_of("prefix");
     Stream t;
     t.control(kReset1).literals("ab").copy(2, 2, false).control(kEndOfRecord);
-    try {
-        wec::sldc::decompress(t.bytes(), out2, kLimit);
-        ADD_FAILURE() << "no error";
-    } catch (const wec::sldc::Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::UnwrittenHistory);
-    }
+    EXPECT_EQ(expect_error(t.bytes(), out2).code(), ErrorCode::UnwrittenHistory);
     EXPECT_EQ(out2, bytes_of("prefixab"));
 }
 
@@ -597,12 +604,7 @@ TEST(SldcErrors, DecompressionBombStopsAtLimit) {
     s.control(kEndOfRecord);
     const Bytes bomb = s.bytes(); // ~57 KB expanding to ~5.4 MB
     Bytes out;
-    try {
-        wec::sldc::decompress(bomb, out, 1'000'000);
-        ADD_FAILURE() << "no error";
-    } catch (const wec::sldc::Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::OutputLimit);
-    }
+    EXPECT_EQ(expect_error(bomb, out, 1'000'000).code(), ErrorCode::OutputLimit);
     EXPECT_LE(out.size(), 1'000'000u);
     EXPECT_GT(out.size(), 1'000'000u - 271);
     EXPECT_LE(out.capacity(), 2'000'000u);
@@ -743,10 +745,8 @@ TEST(SldcLongStreams, FaultsAnywhereAreFoundAtTheirSymbol) {
         r.random_symbols(rng, static_cast<int>(rng() % 50), true);
         const Bytes in = finish(r, 0);
         Bytes out;
-        try {
-            wec::sldc::decompress(in, out, kLimit);
-            ADD_FAILURE() << "no error";
-        } catch (const wec::sldc::Error& e) {
+        {
+            const auto e = expect_error(in, out);
             EXPECT_EQ(e.code(), want);
             if (want == ErrorCode::ReservedSymbol) {
                 EXPECT_EQ(e.bit_offset(), at);
@@ -776,10 +776,8 @@ TEST(SldcLongStreams, OutputLimitAndTruncationStopAtTheRightSymbol) {
         });
         ASSERT_NE(over, r.symbols.end());
         Bytes out;
-        try {
-            wec::sldc::decompress(in, out, limit);
-            ADD_FAILURE() << "no error";
-        } catch (const wec::sldc::Error& e) {
+        {
+            const auto e = expect_error(in, out, limit);
             EXPECT_EQ(e.code(), ErrorCode::OutputLimit);
             EXPECT_EQ(e.bit_offset(), over->start);
             EXPECT_TRUE(out == Bytes(expected.begin(),
@@ -792,10 +790,8 @@ TEST(SldcLongStreams, OutputLimitAndTruncationStopAtTheRightSymbol) {
                                           [&](const auto& sym) { return sym.end > cut * 8; });
         ASSERT_NE(cut_sym, r.symbols.end());
         out.clear();
-        try {
-            wec::sldc::decompress(std::span(in).first(cut), out, kLimit);
-            ADD_FAILURE() << "no error";
-        } catch (const wec::sldc::Error& e) {
+        {
+            const auto e = expect_error(std::span(in).first(cut), out);
             EXPECT_EQ(e.code(), ErrorCode::Truncated);
             EXPECT_EQ(e.bit_offset(), cut_sym->start);
             EXPECT_TRUE(out == Bytes(expected.begin(),
