@@ -3,13 +3,16 @@
 #include "common/error.hpp"
 #include "server/tls_internal.hpp"
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <mutex>
 #include <optional>
 #include <strings.h>
+#include <sys/resource.h>
 #include <thread>
 #include <unordered_map>
 
@@ -62,21 +65,53 @@ class SessionBase {
 public:
     virtual ~SessionBase() = default;
     virtual void shutdown_when_idle() = 0;
+    virtual void force_close() = 0;
 };
+
+// Accept errors that mean "out of descriptors or memory": retrying at once only spins.
+bool is_resource_exhaustion(const beast::error_code& ec) {
+    return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+           ec == asio::error::no_memory ||
+           (ec.category() == boost::system::system_category() && ec.value() == ENFILE);
+}
 } // namespace
 
-struct HttpServer::Impl {
+// What sessions report to: a base of Impl so that it outlives Impl's io_context, whose
+// destruction may destroy the last sessions (handlers still queued when stop() gave up).
+struct ServerBookkeeping {
+    std::mutex sessions_mutex;
+    std::unordered_map<std::uint64_t, std::weak_ptr<SessionBase>> sessions;
+    std::atomic<std::uint64_t> open{0}, total{0}, refused{0}, requests{0}, violations{0},
+        tls_failures{0}, alive{0}, exceptions{0}, accept_errors{0};
+
+    void forget(std::uint64_t id) {
+        std::lock_guard lock(sessions_mutex);
+        sessions.erase(id);
+    }
+};
+
+struct HttpServer::Impl : ServerBookkeeping {
     Impl(Logger& l, Limits lim, std::size_t io, std::size_t work)
         : log(l), limits(lim), io_threads_wanted(io ? io : 1), workers(work ? work : 1),
-          guard(asio::make_work_guard(ioc)) {}
+          guard(asio::make_work_guard(ioc)) {
+        limits.max_header_bytes = std::min(limits.max_header_bytes, kMaxHeaderBytes);
+        // The read buffer holds at most one request head (or one trailer) plus what arrived with
+        // it. It is also what bounds a chunked body's trailer, which Beast does not limit itself.
+        buffer_limit = std::max<std::size_t>(limits.max_header_bytes + 4096, 32 * 1024);
+        buffer_limit = std::min(buffer_limit, kMaxHeaderBytes + 4096);
+    }
 
     struct Listener {
         ListenerConfig config;
         tcp::acceptor acceptor;
+        asio::steady_timer pause;                       // accept back-off
+        std::chrono::steady_clock::time_point last_log; // of "accept failed"
+        std::uint64_t unlogged = 0;                     // failures since then
     };
 
     Logger& log;
     Limits limits;
+    std::size_t buffer_limit = 0;
     std::size_t io_threads_wanted;
     asio::io_context ioc;
     asio::thread_pool workers;
@@ -84,20 +119,29 @@ struct HttpServer::Impl {
     std::vector<std::thread> io_threads;
     std::vector<std::unique_ptr<Listener>> listeners;
 
-    std::mutex sessions_mutex;
-    std::unordered_map<std::uint64_t, std::weak_ptr<SessionBase>> sessions;
     std::atomic<std::uint64_t> next_id{1};
     std::atomic<bool> stopping{false};
     std::atomic<bool> started{false};
     std::atomic<bool> stopped{false};
 
-    std::atomic<std::uint64_t> open{0}, total{0}, refused{0}, requests{0}, violations{0},
-        tls_failures{0};
-
     void accept(Listener& l);
-    void forget(std::uint64_t id) {
-        std::lock_guard lock(sessions_mutex);
-        sessions.erase(id);
+    void on_accept_error(Listener& l, const beast::error_code& ec);
+    // An I/O thread. No exception may end it: one that escapes a connection's handler (Beast
+    // throws std::length_error for some oversized fields, allocation can fail) is logged and
+    // counted; unwinding already destroyed that handler, and with it the connection's last owner.
+    void run_io() {
+        for (;;) {
+            try {
+                ioc.run();
+                return;
+            } catch (const std::exception& e) {
+                ++exceptions;
+                log.error("connection closed after an exception", {{"error", e.what()}});
+            } catch (...) {
+                ++exceptions;
+                log.error("connection closed after an unknown exception");
+            }
+        }
     }
 };
 
@@ -109,11 +153,27 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // One TCP connection, plain or TLS. The server outlives every session: stop() joins all threads
 // before Impl is destroyed, and sessions still queued in the io_context are destroyed with it.
+// Nothing the session owns may hold a shared_ptr to the session itself (the TLS verify callback
+// lives inside the stream): only pending operations own it, so it dies with its last operation.
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
 public:
     Session(HttpServer::Impl* server, const ListenerConfig& listener, Stream stream, PeerInfo peer)
-        : server_(server), listener_(listener), stream_(std::move(stream)), peer_(std::move(peer)) {
+        : server_(server), listener_(listener), stream_(std::move(stream)),
+          buffer_(server->buffer_limit), peer_(std::move(peer)) {
+        ++server_->alive;
+        ++server_->open;
+    }
+
+    // A session that ends without close() (an exception unwound its last handler, or the server
+    // was torn down with operations pending) still leaves the books straight.
+    ~Session() override {
+        if (!closed_) {
+            closed_ = true;
+            --server_->open;
+            server_->forget(peer_.connection_id);
+        }
+        --server_->alive;
     }
 
     void start() {
@@ -131,30 +191,37 @@ public:
         });
     }
 
+    void force_close() override {
+        asio::dispatch(stream_.get_executor(),
+                       [self = this->shared_from_this()] { self->close(); });
+    }
+
 private:
     auto& lowest() { return beast::get_lowest_layer(stream_); }
 
     void handshake() {
-        // Record why OpenSSL refused the client's certificate, for the log line.
-        stream_.set_verify_callback(
-            [self = this->shared_from_this()](bool ok, asio::ssl::verify_context& vc) {
-                X509_STORE_CTX* ctx = vc.native_handle();
-                int depth = X509_STORE_CTX_get_error_depth(ctx);
-                X509* cert = X509_STORE_CTX_get_current_cert(ctx);
-                if (!ok) {
-                    self->verify_error_ =
-                        std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx))) +
-                        " (depth " + std::to_string(depth) +
-                        (cert ? ", subject CN=" + common_name(cert) : std::string()) + ")";
-                    return false;
-                }
-                if (depth == 0 && cert && !has_client_auth_eku(cert)) {
-                    self->verify_error_ = "client certificate CN=" + common_name(cert) +
-                                          " lacks the Client Authentication extended key usage";
-                    return false;
-                }
-                return true;
-            });
+        // Record why OpenSSL refused the client's certificate, for the log line. `this`, not a
+        // shared_ptr: the callback is owned by the stream, which the session owns (a shared_ptr
+        // here made every TLS session own itself, and leak). It only runs inside the handshake,
+        // whose completion handler keeps the session alive.
+        stream_.set_verify_callback([this](bool ok, asio::ssl::verify_context& vc) {
+            X509_STORE_CTX* ctx = vc.native_handle();
+            int depth = X509_STORE_CTX_get_error_depth(ctx);
+            X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+            if (!ok) {
+                verify_error_ =
+                    std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx))) +
+                    " (depth " + std::to_string(depth) +
+                    (cert ? ", subject CN=" + common_name(cert) : std::string()) + ")";
+                return false;
+            }
+            if (depth == 0 && cert && !has_client_auth_eku(cert)) {
+                verify_error_ = "client certificate CN=" + common_name(cert) +
+                                " lacks the Client Authentication extended key usage";
+                return false;
+            }
+            return true;
+        });
         lowest().expires_after(server_->limits.read_timeout);
         stream_.async_handshake(
             asio::ssl::stream_base::server,
@@ -200,6 +267,8 @@ private:
         read_header();
     }
 
+    // Waits for the next request under idle_timeout; from its first byte on, read_timeout covers
+    // the whole request, head and body (a slow sender does not get the idle time on top).
     void read_header() {
         if (server_->stopping) return close();
         // Idle keep-alive connections must stay small: give back what a large body grew.
@@ -207,7 +276,19 @@ private:
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(server_->limits.max_header_bytes));
         parser_->body_limit(server_->limits.max_body_bytes);
+        if (buffer_.size() > 0) return read_request(); // pipelined: already started
         lowest().expires_after(server_->limits.idle_timeout);
+        stream_.async_read_some(
+            buffer_.prepare(beast::read_size(buffer_, 16 * 1024)),
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                self->buffer_.commit(n);
+                if (ec) return self->on_read_error(ec);
+                self->read_request();
+            });
+    }
+
+    void read_request() {
+        lowest().expires_after(server_->limits.read_timeout);
         http::async_read_header(stream_, buffer_, *parser_,
                                 [self = this->shared_from_this()](
                                     beast::error_code ec, std::size_t) { self->on_header(ec); });
@@ -215,7 +296,6 @@ private:
 
     void on_header(beast::error_code ec) {
         if (ec) return on_read_error(ec);
-        lowest().expires_after(server_->limits.read_timeout);
         http::async_read(stream_, buffer_, *parser_,
                          [self = this->shared_from_this()](beast::error_code e, std::size_t) {
                              self->on_body(e);
@@ -278,6 +358,7 @@ private:
             server_->log.debug("connection timed out", {{"client", peer_.address}});
             return close();
         }
+        if (closed_) return;
         unsigned status = 400;
         std::string reason = ec.message();
         if (ec == http::error::body_limit) {
@@ -287,6 +368,11 @@ private:
             status = 431;
             reason = "headers larger than " + std::to_string(server_->limits.max_header_bytes) +
                      " bytes";
+        } else if (ec == http::error::buffer_overflow) {
+            // The head, or a chunked body's trailer, did not fit in the read buffer.
+            status = 431;
+            reason = "headers or trailers larger than " +
+                     std::to_string(server_->limits.max_header_bytes) + " bytes";
         }
         ++server_->violations;
         server_->log.warn(
@@ -294,6 +380,8 @@ private:
             {{"client", peer_.address}, {"status", std::to_string(status)}, {"reason", reason}});
         keep_alive_ = false;
         busy_ = true;
+        parser_.reset();
+        buffer_.clear();
         write(HttpResponse{
             status, {{"Content-Type", "text/plain"}}, {reason.begin(), reason.end()}, true});
     }
@@ -304,9 +392,9 @@ private:
         beast::error_code ignored;
         lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
         lowest().close();
-        if (handler_) handler_->closed();
         --server_->open;
         server_->forget(peer_.connection_id);
+        if (handler_) handler_->closed(); // last: it may throw
     }
 
     HttpServer::Impl* server_;
@@ -324,54 +412,86 @@ private:
 
 } // namespace
 
-void HttpServer::Impl::accept(Listener& l) {
-    l.acceptor.async_accept(asio::make_strand(ioc), [self = this, &l](beast::error_code ec,
-                                                                      tcp::socket socket) {
-        if (ec) {
-            if (ec == asio::error::operation_aborted || self->stopping) return;
-            self->log.warn("accept failed", {{"listener", l.config.name}, {"error", ec.message()}});
-            return self->accept(l);
-        }
-        if (self->stopping) return;
-        if (self->open.load() >= self->limits.max_connections) {
-            // Logged once per thousand so that a flood does not flood the log too.
-            if (self->refused++ % 1000 == 0)
-                self->log.warn("connection refused: too many connections",
-                               {{"limit", std::to_string(self->limits.max_connections)}});
-            beast::error_code ignored;
-            socket.close(ignored);
-            return self->accept(l);
-        }
-        PeerInfo peer;
-        beast::error_code rec;
-        auto remote = socket.remote_endpoint(rec);
-        if (!rec) {
-            peer.address = remote.address().to_string();
-            if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped())
-                peer.address = remote.address().to_v6().to_v4().to_string();
-            peer.port = remote.port();
-        }
-        peer.listener = l.config.name;
-        peer.connection_id = self->next_id++;
-        ++self->open;
-        ++self->total;
-        // Registered before it starts, so that a session closing at once is forgotten too.
-        auto launch = [&](auto session) {
-            {
-                std::lock_guard lock(self->sessions_mutex);
-                self->sessions[peer.connection_id] = session;
-            }
-            session->start();
-        };
-        if (l.config.tls)
-            launch(std::make_shared<Session<TlsStream>>(
-                self, l.config, TlsStream(PlainStream(std::move(socket)), l.config.tls->ssl),
-                peer));
-        else
-            launch(std::make_shared<Session<PlainStream>>(self, l.config,
-                                                          PlainStream(std::move(socket)), peer));
-        self->accept(l);
+void HttpServer::Impl::on_accept_error(Listener& l, const beast::error_code& ec) {
+    ++accept_errors;
+    // One line per interval at most, however fast the failures come.
+    auto now = std::chrono::steady_clock::now();
+    ++l.unlogged;
+    if (now - l.last_log >= std::chrono::seconds(10)) {
+        log.warn("accept failed",
+                 {{"listener", l.config.name},
+                  {"error", ec.message()},
+                  {"failures", std::to_string(l.unlogged)},
+                  {"hint", is_resource_exhaustion(ec)
+                               ? "out of file descriptors or memory: raise LimitNOFILE / ulimit -n "
+                                 "or lower max_connections"
+                               : "retrying"}});
+        l.last_log = now;
+        l.unlogged = 0;
+    }
+    if (!is_resource_exhaustion(ec)) return accept(l);
+    // Out of descriptors: the pending connection stays in the backlog; try again once some have
+    // been closed instead of spinning on the same error.
+    l.pause.expires_after(limits.accept_backoff);
+    l.pause.async_wait([this, &l](beast::error_code wait_ec) {
+        if (wait_ec || stopping) return;
+        accept(l);
     });
+}
+
+void HttpServer::Impl::accept(Listener& l) {
+    l.acceptor.async_accept(
+        asio::make_strand(ioc), [self = this, &l](beast::error_code ec, tcp::socket socket) {
+            if (ec) {
+                if (ec == asio::error::operation_aborted || self->stopping) return;
+                return self->on_accept_error(l, ec);
+            }
+            if (self->stopping) return;
+            if (self->open.load() >= self->limits.max_connections) {
+                // Logged once per thousand so that a flood does not flood the log too.
+                if (self->refused++ % 1000 == 0)
+                    self->log.warn("connection refused: too many connections",
+                                   {{"limit", std::to_string(self->limits.max_connections)}});
+                beast::error_code ignored;
+                socket.close(ignored);
+                return self->accept(l);
+            }
+            PeerInfo peer;
+            beast::error_code rec;
+            auto remote = socket.remote_endpoint(rec);
+            if (!rec) {
+                peer.address = remote.address().to_string();
+                if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped())
+                    peer.address = remote.address().to_v6().to_v4().to_string();
+                peer.port = remote.port();
+            }
+            peer.listener = l.config.name;
+            peer.connection_id = self->next_id++;
+            ++self->total;
+            // Registered before it starts, so that a session closing at once is forgotten too.
+            auto launch = [&](auto session) {
+                {
+                    std::lock_guard lock(self->sessions_mutex);
+                    self->sessions[peer.connection_id] = session;
+                }
+                session->start();
+            };
+            try {
+                if (l.config.tls)
+                    launch(std::make_shared<Session<TlsStream>>(
+                        self, l.config,
+                        TlsStream(PlainStream(std::move(socket)), l.config.tls->ssl), peer));
+                else
+                    launch(std::make_shared<Session<PlainStream>>(
+                        self, l.config, PlainStream(std::move(socket)), peer));
+            } catch (const std::exception& e) {
+                // E.g. OpenSSL could not allocate the connection's SSL object: drop this one only.
+                ++self->exceptions;
+                self->log.error("connection setup failed",
+                                {{"client", peer.address}, {"error", e.what()}});
+            }
+            self->accept(l);
+        });
 }
 
 HttpServer::HttpServer(Logger& log, Limits limits, std::size_t io_threads,
@@ -385,8 +505,8 @@ HttpServer::~HttpServer() {
 std::uint16_t HttpServer::add_listener(ListenerConfig config) {
     auto address = asio::ip::make_address(config.endpoint.address);
     tcp::endpoint ep(address, config.endpoint.port);
-    auto l = std::make_unique<Impl::Listener>(
-        Impl::Listener{std::move(config), tcp::acceptor(impl_->ioc)});
+    auto l = std::make_unique<Impl::Listener>(Impl::Listener{
+        std::move(config), tcp::acceptor(impl_->ioc), asio::steady_timer(impl_->ioc), {}, 0});
     beast::error_code ec;
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -401,12 +521,33 @@ std::uint16_t HttpServer::add_listener(ListenerConfig config) {
     return port;
 }
 
+std::uint64_t raise_descriptor_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlimit raised = rl;
+        raised.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<std::uint64_t>(rl.rlim_cur);
+}
+
 void HttpServer::start() {
     if (impl_->started.exchange(true)) return;
+    // Each connection takes one descriptor; the store, outputs and listeners need some too.
+    constexpr std::uint64_t kReserved = 256;
+    auto fd_limit = raise_descriptor_limit();
+    if (fd_limit != 0 && impl_->limits.max_connections + kReserved > fd_limit)
+        impl_->log.warn(
+            "max_connections does not fit in the descriptor limit: connections beyond it will "
+            "wait in the backlog",
+            {{"max_connections", std::to_string(impl_->limits.max_connections)},
+             {"descriptor_limit", std::to_string(fd_limit)},
+             {"hint", "raise LimitNOFILE (systemd) or ulimit -Hn, or lower max_connections"}});
     for (auto& l : impl_->listeners)
         impl_->accept(*l);
     for (std::size_t i = 0; i < impl_->io_threads_wanted; ++i)
-        impl_->io_threads.emplace_back([impl = impl_.get()] { impl->ioc.run(); });
+        impl_->io_threads.emplace_back([impl = impl_.get()] { impl->run_io(); });
 }
 
 void HttpServer::stop(std::chrono::milliseconds grace) {
@@ -417,24 +558,33 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
         asio::dispatch(s.ioc, [&l] {
             beast::error_code ignored;
             l->acceptor.close(ignored);
+            l->pause.cancel();
         });
-    std::vector<std::shared_ptr<SessionBase>> live;
-    {
+    auto live_sessions = [&s] {
+        std::vector<std::shared_ptr<SessionBase>> live;
         std::lock_guard lock(s.sessions_mutex);
         for (auto& [id, weak] : s.sessions)
             if (auto p = weak.lock()) live.push_back(std::move(p));
-    }
-    for (auto& p : live)
-        p->shutdown_when_idle();
-    live.clear();
-    auto deadline = std::chrono::steady_clock::now() + grace;
-    while (s.started && std::chrono::steady_clock::now() < deadline) {
-        {
-            std::lock_guard lock(s.sessions_mutex);
-            if (s.sessions.empty()) break;
+        return live;
+    };
+    auto wait_until_none = [&s](std::chrono::milliseconds limit) {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (s.started && std::chrono::steady_clock::now() < deadline) {
+            {
+                std::lock_guard lock(s.sessions_mutex);
+                if (s.sessions.empty()) return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    };
+    for (auto& p : live_sessions())
+        p->shutdown_when_idle();
+    wait_until_none(grace);
+    // Past the grace period: close what is left while the threads still run, so that sessions
+    // end here rather than with the io_context.
+    for (auto& p : live_sessions())
+        p->force_close();
+    wait_until_none(std::chrono::seconds(1));
     s.workers.join();
     s.guard.reset();
     s.ioc.stop();
@@ -445,9 +595,18 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
 }
 
 ServerStats HttpServer::stats() const {
-    return ServerStats{impl_->open.load(),       impl_->total.load(),
-                       impl_->refused.load(),    impl_->requests.load(),
-                       impl_->violations.load(), impl_->tls_failures.load()};
+    const auto& s = *impl_;
+    ServerStats out;
+    out.connections_open = s.open.load();
+    out.connections_total = s.total.load();
+    out.connections_refused = s.refused.load();
+    out.requests = s.requests.load();
+    out.limit_violations = s.violations.load();
+    out.tls_handshake_failures = s.tls_failures.load();
+    out.sessions_alive = s.alive.load();
+    out.connection_exceptions = s.exceptions.load();
+    out.accept_errors = s.accept_errors.load();
+    return out;
 }
 
 } // namespace wec::server

@@ -74,11 +74,20 @@ using HandlerFactory = std::function<std::unique_ptr<ConnectionHandler>(const Pe
 
 struct Limits {
     std::size_t max_body_bytes = 512000 * 2 + 4096; // as received (before decryption/decompression)
+    // The request head, and separately a chunked body's trailer. Beast stores no field value over
+    // 64 KiB, so larger settings are clamped to kMaxHeaderBytes.
     std::size_t max_header_bytes = 16 * 1024;
-    std::chrono::milliseconds idle_timeout{std::chrono::seconds(120)}; // between requests
-    std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};  // one request's body
+    // Between requests: until the first byte of the next request arrives.
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds(120)};
+    // One whole request, head and body, from its first byte (slow senders get no more).
+    std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};
     std::size_t max_connections = 20000;
+    // After accept() fails for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM):
+    // the listener pauses this long instead of spinning on the error.
+    std::chrono::milliseconds accept_backoff{std::chrono::milliseconds(100)};
 };
+
+inline constexpr std::size_t kMaxHeaderBytes = 60 * 1024;
 
 struct TlsContext; // server/tls.hpp
 
@@ -96,7 +105,13 @@ struct ServerStats {
     std::uint64_t requests = 0;
     std::uint64_t limit_violations = 0;
     std::uint64_t tls_handshake_failures = 0;
+    std::uint64_t sessions_alive = 0;        // connection objects not yet destroyed (leak check)
+    std::uint64_t connection_exceptions = 0; // exceptions caught at the connection boundary
+    std::uint64_t accept_errors = 0;         // failed accept() calls (EMFILE, ...)
 };
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the resulting soft limit.
+std::uint64_t raise_descriptor_limit();
 
 class HttpServer {
 public:
@@ -109,6 +124,8 @@ public:
     // the endpoint asked for port 0. Accepting starts with start().
     std::uint16_t add_listener(ListenerConfig config);
 
+    // Also raises the descriptor limit (raise_descriptor_limit) and warns when max_connections
+    // does not fit in it.
     void start();
     // Graceful stop: stop accepting, close idle connections, let requests being handled finish
     // (their responses are sent), then close everything. Blocks until done or `grace` elapses.

@@ -1,19 +1,28 @@
 // The HTTP layer of the collector on real sockets (127.0.0.1, ephemeral ports).
 #include "common/error.hpp"
 #include "server/http_server.hpp"
+#include "server/tls.hpp"
+#include "support/test_pki.hpp"
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <condition_variable>
 #include <cstdio>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <mutex>
 #include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
+#include <vector>
 
 namespace {
 
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using namespace wec::server;
 using namespace std::chrono_literals;
@@ -33,7 +42,12 @@ struct CountingHandler : ConnectionHandler {
         r.body = req.body;
         return r;
     }
-    void closed() override { ++*closed_count; }
+    bool throw_on_close = false;
+    void closed() override {
+        ++*closed_count;
+        // Runs on an I/O thread: an exception here must not end the server.
+        if (throw_on_close) throw std::runtime_error("handler failed while closing");
+    }
 };
 
 struct Fixture : ::testing::Test {
@@ -41,10 +55,11 @@ struct Fixture : ::testing::Test {
     wec::Logger log{null_log};
     std::atomic<int> closed{0};
     std::chrono::milliseconds delay{0};
+    bool throw_on_close = false;
     std::unique_ptr<HttpServer> server;
     std::uint16_t port = 0;
 
-    void start(Limits limits = {}) {
+    void start(Limits limits = {}, std::shared_ptr<TlsContext> tls = nullptr) {
         server = std::make_unique<HttpServer>(log, limits, 2, 2);
         port = server->add_listener({{"127.0.0.1", 0},
                                      "test",
@@ -53,10 +68,17 @@ struct Fixture : ::testing::Test {
                                          auto h = std::make_unique<CountingHandler>();
                                          h->closed_count = &closed;
                                          h->delay = delay;
+                                         h->throw_on_close = throw_on_close;
                                          return h;
                                      },
-                                     nullptr});
+                                     std::move(tls)});
         server->start();
+    }
+    // Polls until no session object is left (they are destroyed asynchronously).
+    std::uint64_t sessions_left_after_closing() {
+        for (int i = 0; i < 500 && server->stats().sessions_alive != 0; ++i)
+            std::this_thread::sleep_for(10ms);
+        return server->stats().sessions_alive;
     }
     void TearDown() override {
         server.reset();
@@ -71,6 +93,9 @@ struct Client {
     std::string pending;
     explicit Client(std::uint16_t port) {
         sock.connect({asio::ip::make_address("127.0.0.1"), port});
+        // A server that never answers fails the test instead of hanging it.
+        timeval tv{30, 0};
+        ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     }
     void send(const std::string& bytes) { asio::write(sock, asio::buffer(bytes)); }
     // Returns "" on EOF before a full response.
@@ -94,11 +119,17 @@ struct Client {
             pending.append(buf, n);
         }
     }
-    bool closed_by_peer() {
-        char c;
+    // True when the server closes the connection within `limit` (a receive timeout, so that a
+    // server that never closes fails the test instead of hanging it).
+    bool closed_by_peer(std::chrono::seconds limit = 30s) {
+        timeval tv{static_cast<time_t>(limit.count()), 0};
+        ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[4096];
         boost::system::error_code ec;
-        sock.read_some(asio::buffer(&c, 1), ec);
-        return ec == asio::error::eof || ec == asio::error::connection_reset;
+        for (;;) {
+            sock.read_some(asio::buffer(buf), ec); // drains a 4xx answer first, if any
+            if (ec) return ec == asio::error::eof || ec == asio::error::connection_reset;
+        }
     }
 };
 
@@ -238,6 +269,244 @@ TEST_F(Fixture, BusyPortIsAClearError) {
                   std::string::npos)
             << e.what();
     }
+}
+
+// The leak of issue 9: each TLS session owned itself through its verify callback.
+TEST_F(Fixture, PlainSessionsAreDestroyedWhenConnectionsClose) {
+    start();
+    constexpr int kConnections = 300;
+    for (int i = 0; i < kConnections; ++i) {
+        Client c(port);
+        c.send(post("x"));
+        ASSERT_FALSE(c.response().empty());
+    }
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+    EXPECT_EQ(server->stats().connections_total, static_cast<std::uint64_t>(kConnections));
+    EXPECT_EQ(server->stats().connections_open, 0u);
+}
+
+struct TlsFixture : Fixture {
+    static inline std::unique_ptr<wec::testing::TestPki> pki_;
+    static void SetUpTestSuite() {
+        pki_ = std::make_unique<wec::testing::TestPki>("srv.windomain.local");
+    }
+    static void TearDownTestSuite() { pki_.reset(); }
+    const wec::testing::TestPki& pki() { return *pki_; }
+
+    std::shared_ptr<TlsContext> server_tls() {
+        return make_tls_context({pki()("server.pem").string(),
+                                 pki()("server.key").string(),
+                                 {pki()("root.pem").string(), pki()("issuing.pem").string()},
+                                 {}});
+    }
+    ssl::context client_tls(const std::string& client) {
+        ssl::context ctx(ssl::context::tls_client);
+        ctx.use_certificate_file(pki()(client + ".pem").string(), ssl::context::pem);
+        ctx.use_private_key_file(pki()(client + ".key").string(), ssl::context::pem);
+        ctx.set_verify_mode(ssl::verify_none);
+        return ctx;
+    }
+    // One TLS connection: handshake, one request, its response, close. "" when refused.
+    std::string tls_request(ssl::context& ctx) {
+        asio::io_context ioc;
+        ssl::stream<tcp::socket> stream(ioc, ctx);
+        stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+        boost::system::error_code ec;
+        stream.handshake(ssl::stream_base::client, ec);
+        if (ec) return "";
+        asio::write(stream, asio::buffer(post("tls")), ec);
+        std::string in;
+        char buf[4096];
+        while (!ec && in.find("\r\n\r\ntls") == std::string::npos) {
+            auto n = stream.read_some(asio::buffer(buf), ec);
+            in.append(buf, n);
+        }
+        stream.shutdown(ec);
+        return in;
+    }
+};
+
+TEST_F(TlsFixture, TlsSessionsAreDestroyedWhenConnectionsClose) {
+    start({}, server_tls());
+    auto ctx = client_tls("win10.windomain.local");
+    constexpr int kConnections = 200;
+    for (int i = 0; i < kConnections; ++i)
+        ASSERT_EQ(tls_request(ctx).rfind("HTTP/1.1 200", 0), 0u) << "connection " << i;
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+    EXPECT_EQ(server->stats().connections_open, 0u);
+}
+
+TEST_F(TlsFixture, RefusedHandshakesLeaveNoSession) {
+    start({}, server_tls());
+    auto ctx = client_tls("noeku.windomain.local"); // no Client Authentication EKU
+    for (int i = 0; i < 50; ++i)
+        EXPECT_EQ(tls_request(ctx).find("HTTP/1.1 200"), std::string::npos);
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+    EXPECT_EQ(server->stats().tls_handshake_failures, 50u);
+}
+
+// Issue 9: a 70,000-byte trailer field made Beast throw out of the read handler (terminate).
+TEST_F(Fixture, OversizedChunkedTrailerGets431AndTheServerLives) {
+    start();
+    {
+        Client c(port);
+        c.send("POST /wsman HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3\r\nabc\r\n0\r\nX-T: " +
+               std::string(70000, 'a') + "\r\n\r\n");
+        auto r = c.response();
+        EXPECT_EQ(r.rfind("HTTP/1.1 431", 0), 0u) << r.substr(0, 200);
+        EXPECT_TRUE(c.closed_by_peer());
+    }
+    Client next(port);
+    next.send(post("alive"));
+    auto r = next.response();
+    EXPECT_EQ(r.substr(r.size() - 5), "alive");
+    EXPECT_EQ(server->stats().connection_exceptions, 0u);
+}
+
+// A trailer that never ends is not buffered without bound.
+TEST_F(Fixture, EndlessTrailerIsCutAtTheHeaderLimit) {
+    start();
+    Client c(port);
+    c.send("POST /wsman HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n");
+    std::string line = "X-A: " + std::string(1000, 'b') + "\r\n";
+    boost::system::error_code ec;
+    for (int i = 0; i < 1000 && !ec; ++i) // up to 1 MB of trailer fields
+        asio::write(c.sock, asio::buffer(line), ec);
+    auto r = c.response();
+    EXPECT_EQ(r.rfind("HTTP/1.1 431", 0), 0u) << r.substr(0, 200);
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+}
+
+TEST_F(Fixture, ChunkedBodiesWithSmallTrailersAreAccepted) {
+    start();
+    Client c(port);
+    c.send("POST /wsman HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "3\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: yes\r\n\r\n");
+    auto r = c.response();
+    EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+    EXPECT_EQ(r.substr(r.size() - 5), "abcde");
+}
+
+TEST_F(Fixture, AnExceptionOnAnIoThreadClosesOnlyThatConnection) {
+    throw_on_close = true;
+    start();
+    for (int i = 0; i < 3; ++i) {
+        Client c(port);
+        c.send(post("x", "Connection: close\r\n"));
+        EXPECT_FALSE(c.response().empty());
+    }
+    for (int i = 0; i < 500 && server->stats().connection_exceptions < 3; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(server->stats().connection_exceptions, 3u);
+    Client c(port);
+    c.send(post("still here"));
+    auto r = c.response();
+    EXPECT_EQ(r.substr(r.size() - 10), "still here");
+}
+
+// Issue 9: slow headers were cut by idle_timeout (120 s), not read_timeout (60 s).
+TEST_F(Fixture, SlowHeadersAreCutByTheReadTimeout) {
+    Limits l;
+    l.idle_timeout = 60s;
+    l.read_timeout = 200ms;
+    start(l);
+    Client c(port);
+    c.send("POST /wsman HTTP/1.1\r\nHost: x\r\n"); // and never the rest
+    EXPECT_TRUE(c.closed_by_peer(20s));
+}
+
+// read_timeout bounds head and body together, not each of them.
+TEST_F(Fixture, ReadTimeoutCoversHeadAndBodyTogether) {
+    Limits l;
+    l.idle_timeout = 60s;
+    l.read_timeout = 1s;
+    start(l);
+    Client c(port);
+    auto begin = std::chrono::steady_clock::now();
+    c.send("POST /wsman HTTP/1.1\r\nHost: x\r\n");
+    std::this_thread::sleep_for(700ms);
+    c.send("Content-Length: 10\r\n\r\nabc"); // head complete, body never is
+    EXPECT_TRUE(c.closed_by_peer(20s));
+    // Two separate timeouts would have allowed 1.7 s at least; one allows 1 s.
+    EXPECT_LT(std::chrono::steady_clock::now() - begin, 1500ms);
+}
+
+TEST_F(Fixture, AnIdleConnectionWaitsForTheIdleTimeoutNotTheReadTimeout) {
+    Limits l;
+    l.idle_timeout = 60s;
+    l.read_timeout = 100ms;
+    start(l);
+    Client c(port);
+    std::this_thread::sleep_for(400ms); // idle, no byte sent: not a slow request
+    c.send(post("late"));
+    auto r = c.response();
+    EXPECT_EQ(r.substr(r.size() - 4), "late");
+}
+
+// Issue 9: with no descriptor left the accept loop logged ~100,000 failures a second.
+TEST_F(Fixture, AcceptBacksOffWhenDescriptorsRunOut) {
+    Limits l;
+    l.accept_backoff = 100ms;
+    start(l);
+    // Connections made by a child process, so that this process's descriptors can run out.
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        char go;
+        if (::read(ready[0], &go, 1) != 1) ::_exit(2);
+        for (int i = 0; i < 5; ++i) {
+            int s = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(port);
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ::_exit(3);
+            const char req[] = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+            if (::write(s, req, sizeof req - 1) < 0) ::_exit(4);
+        }
+        ::sleep(30);
+        ::_exit(0);
+    }
+    // Use up every descriptor of this process.
+    rlimit saved{};
+    ::getrlimit(RLIMIT_NOFILE, &saved);
+    rlimit low = saved;
+    low.rlim_cur = 256;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<int> hogs;
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;)
+        hogs.push_back(fd);
+    ASSERT_EQ(::write(ready[1], "g", 1), 1);
+    std::this_thread::sleep_for(1500ms);
+    auto errors = server->stats().accept_errors;
+    for (int fd : hogs)
+        ::close(fd);
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    // 1.5 s at one retry per 100 ms: about 15 failures, not hundreds of thousands.
+    EXPECT_GE(errors, 1u);
+    EXPECT_LE(errors, 60u);
+    // Once descriptors are back, the waiting connections are served.
+    for (int i = 0; i < 500 && server->stats().requests < 5; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(server->stats().requests, 5u);
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+}
+
+TEST(DescriptorLimit, IsRaisedToTheHardLimit) {
+    rlimit rl{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlimit lowered = rl;
+    lowered.rlim_cur = std::min<rlim_t>(rl.rlim_max, 512);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+    EXPECT_EQ(raise_descriptor_limit(), rl.rlim_max);
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lowered), 0);
+    EXPECT_EQ(lowered.rlim_cur, rl.rlim_max);
 }
 
 } // namespace
