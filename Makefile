@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build wec run test unit fuzz-smoke bench install completions format clean asan
+.PHONY: all deps configure build wec run test unit fuzz-smoke fuzz-long bench install completions format clean asan
 
 all: build
 
@@ -46,6 +46,12 @@ unit: build
 
 fuzz-smoke: deps
 	@./scripts/fuzz-smoke.sh
+
+# A long campaign (an hour per target by default): grown corpora are merged into tests/fuzz/*/corpus
+# (commit them) and each target's executions are appended to docs/fuzzing.md.
+FUZZ_LONG_SECONDS ?= 3600
+fuzz-long: deps
+	@FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_KEEP_CORPUS=1 FUZZ_REPORT=$(CURDIR)/docs/fuzzing.md ./scripts/fuzz-smoke.sh
 
 bench: build
 	@for b in $$(find $(BUILD)/bench -type f -perm -u+x -name '*_bench' | sort); do echo "== $$b"; $$b; done

@@ -74,6 +74,89 @@ bool is_resource_exhaustion(const beast::error_code& ec) {
            ec == asio::error::no_memory ||
            (ec.category() == boost::system::system_category() && ec.value() == ENFILE);
 }
+
+using Body = http::vector_body<std::uint8_t>;
+using Parser = http::request_parser<Body>;
+
+// Limits as a connection applies them (Beast cannot store a field value over 64 KiB).
+Limits effective(Limits limits) {
+    limits.max_header_bytes = std::min(limits.max_header_bytes, kMaxHeaderBytes);
+    return limits;
+}
+
+// The read buffer holds at most one request head (or one trailer) plus what arrived with it. It is
+// also what bounds a chunked body's trailer, which Beast 1.74 does not limit itself.
+std::size_t read_buffer_limit(const Limits& limits) {
+    auto n = std::max<std::size_t>(limits.max_header_bytes + 4096, 32 * 1024);
+    return std::min(n, kMaxHeaderBytes + 4096);
+}
+
+void configure(Parser& parser, const Limits& limits) {
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+}
+
+HttpRequest to_request(http::request<Body>&& message) {
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    for (const auto& field : message)
+        request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+    request.body = std::move(message.body());
+    return request;
+}
+
+// A read error that ends the connection quietly (peer gone, timeout, shutdown).
+bool is_quiet_end(const beast::error_code& ec) {
+    return ec == http::error::end_of_stream || ec == http::error::partial_message ||
+           ec == asio::error::eof || ec == asio::error::operation_aborted ||
+           ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated ||
+           ec == beast::error::timeout;
+}
+
+// The answer to any other read error: a limit (413-like 400, 431) or a malformed request (400).
+struct Rejection {
+    unsigned status = 400;
+    std::string reason;
+};
+Rejection classify(const beast::error_code& ec, const Limits& limits) {
+    if (ec == http::error::body_limit)
+        return {400, "body larger than " + std::to_string(limits.max_body_bytes) + " bytes"};
+    if (ec == http::error::header_limit)
+        return {431, "headers larger than " + std::to_string(limits.max_header_bytes) + " bytes"};
+    if (ec == http::error::buffer_overflow) // the head, or a chunked body's trailer, did not fit
+        return {431, "headers or trailers larger than " + std::to_string(limits.max_header_bytes) +
+                         " bytes"};
+    return {400, ec.message()};
+}
+
+// A SyncReadStream over bytes in memory: what parse_requests reads from.
+class MemoryStream {
+public:
+    explicit MemoryStream(std::span<const std::uint8_t> bytes) : rest_(bytes) {}
+    template <class Buffers>
+    std::size_t read_some(const Buffers& buffers, beast::error_code& ec) {
+        ec = {};
+        if (rest_.empty()) {
+            ec = asio::error::eof;
+            return 0;
+        }
+        auto n = asio::buffer_copy(buffers, asio::buffer(rest_.data(), rest_.size()));
+        rest_ = rest_.subspan(n);
+        return n;
+    }
+    template <class Buffers>
+    std::size_t read_some(const Buffers& buffers) {
+        beast::error_code ec;
+        auto n = read_some(buffers, ec);
+        if (ec) throw beast::system_error(ec);
+        return n;
+    }
+    bool empty() const { return rest_.empty(); }
+
+private:
+    std::span<const std::uint8_t> rest_;
+};
 } // namespace
 
 // What sessions report to: a base of Impl so that it outlives Impl's io_context, whose
@@ -94,11 +177,8 @@ struct HttpServer::Impl : ServerBookkeeping {
     Impl(Logger& l, Limits lim, std::size_t io, std::size_t work)
         : log(l), limits(lim), io_threads_wanted(io ? io : 1), workers(work ? work : 1),
           guard(asio::make_work_guard(ioc)) {
-        limits.max_header_bytes = std::min(limits.max_header_bytes, kMaxHeaderBytes);
-        // The read buffer holds at most one request head (or one trailer) plus what arrived with
-        // it. It is also what bounds a chunked body's trailer, which Beast does not limit itself.
-        buffer_limit = std::max<std::size_t>(limits.max_header_bytes + 4096, 32 * 1024);
-        buffer_limit = std::min(buffer_limit, kMaxHeaderBytes + 4096);
+        limits = effective(limits);
+        buffer_limit = read_buffer_limit(limits);
     }
 
     struct Listener {
@@ -147,7 +227,6 @@ struct HttpServer::Impl : ServerBookkeeping {
 
 namespace {
 
-using Body = http::vector_body<std::uint8_t>;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -274,8 +353,7 @@ private:
         // Idle keep-alive connections must stay small: give back what a large body grew.
         if (buffer_.size() == 0 && buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();
         parser_.emplace();
-        parser_->header_limit(static_cast<std::uint32_t>(server_->limits.max_header_bytes));
-        parser_->body_limit(server_->limits.max_body_bytes);
+        configure(*parser_, server_->limits);
         if (buffer_.size() > 0) return read_request(); // pipelined: already started
         lowest().expires_after(server_->limits.idle_timeout);
         stream_.async_read_some(
@@ -308,13 +386,7 @@ private:
         auto message = parser_->release();
         parser_.reset();
         keep_alive_ = message.keep_alive();
-        auto request = std::make_shared<HttpRequest>();
-        request->method = std::string(message.method_string());
-        request->target = std::string(message.target());
-        for (const auto& field : message)
-            request->headers.push_back(
-                {std::string(field.name_string()), std::string(field.value())});
-        request->body = std::move(message.body());
+        auto request = std::make_shared<HttpRequest>(to_request(std::move(message)));
         busy_ = true;
         ++server_->requests;
         asio::post(server_->workers, [self = this->shared_from_this(), request] {
@@ -350,40 +422,25 @@ private:
 
     // Limit violations answer once with a 4xx and close; everything else just closes.
     void on_read_error(beast::error_code ec) {
-        if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-            ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-            ec == asio::ssl::error::stream_truncated)
-            return close();
-        if (ec == beast::error::timeout) {
-            server_->log.debug("connection timed out", {{"client", peer_.address}});
+        if (is_quiet_end(ec)) {
+            if (ec == beast::error::timeout)
+                server_->log.debug("connection timed out", {{"client", peer_.address}});
             return close();
         }
         if (closed_) return;
-        unsigned status = 400;
-        std::string reason = ec.message();
-        if (ec == http::error::body_limit) {
-            reason =
-                "body larger than " + std::to_string(server_->limits.max_body_bytes) + " bytes";
-        } else if (ec == http::error::header_limit) {
-            status = 431;
-            reason = "headers larger than " + std::to_string(server_->limits.max_header_bytes) +
-                     " bytes";
-        } else if (ec == http::error::buffer_overflow) {
-            // The head, or a chunked body's trailer, did not fit in the read buffer.
-            status = 431;
-            reason = "headers or trailers larger than " +
-                     std::to_string(server_->limits.max_header_bytes) + " bytes";
-        }
+        auto rejection = classify(ec, server_->limits);
         ++server_->violations;
-        server_->log.warn(
-            "request rejected",
-            {{"client", peer_.address}, {"status", std::to_string(status)}, {"reason", reason}});
+        server_->log.warn("request rejected", {{"client", peer_.address},
+                                               {"status", std::to_string(rejection.status)},
+                                               {"reason", rejection.reason}});
         keep_alive_ = false;
         busy_ = true;
         parser_.reset();
         buffer_.clear();
-        write(HttpResponse{
-            status, {{"Content-Type", "text/plain"}}, {reason.begin(), reason.end()}, true});
+        write(HttpResponse{rejection.status,
+                           {{"Content-Type", "text/plain"}},
+                           {rejection.reason.begin(), rejection.reason.end()},
+                           true});
     }
 
     void close() {
@@ -519,6 +576,37 @@ std::uint16_t HttpServer::add_listener(ListenerConfig config) {
     impl_->listeners.push_back(std::move(l));
     if (impl_->started) impl_->accept(*impl_->listeners.back());
     return port;
+}
+
+ParseResult parse_requests(std::span<const std::uint8_t> bytes, const Limits& limits_in,
+                           const std::function<void(HttpRequest&)>& on_request) {
+    auto limits = effective(limits_in);
+    MemoryStream stream(bytes);
+    beast::flat_buffer buffer(read_buffer_limit(limits));
+    ParseResult result;
+    for (;;) {
+        if (buffer.size() == 0 && stream.empty()) return result; // between requests
+        Parser parser;
+        configure(parser, limits);
+        beast::error_code ec;
+        http::read_header(stream, buffer, parser, ec);
+        if (!ec) http::read(stream, buffer, parser, ec);
+        if (ec) {
+            if (is_quiet_end(ec)) {
+                result.incomplete = true;
+            } else {
+                auto rejection = classify(ec, limits);
+                result.status = rejection.status;
+                result.reason = std::move(rejection.reason);
+            }
+            return result;
+        }
+        bool keep_alive = parser.keep_alive();
+        auto request = to_request(parser.release());
+        ++result.requests;
+        on_request(request);
+        if (!keep_alive) return result;
+    }
 }
 
 std::uint64_t raise_descriptor_limit() {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,6 +110,19 @@ struct ServerStats {
     std::uint64_t connection_exceptions = 0; // exceptions caught at the connection boundary
     std::uint64_t accept_errors = 0;         // failed accept() calls (EMFILE, ...)
 };
+
+// The server's request parsing over bytes already received, without sockets (fuzzing, tests): the
+// same Beast parser, limits, read-buffer bound and error classification as a connection.
+// `on_request` gets each complete request in order; parsing stops at the first violation (whose
+// answer `status`/`reason` says) or when the bytes end (`incomplete` when inside a request).
+struct ParseResult {
+    std::size_t requests = 0;
+    unsigned status = 0; // the 4xx a connection would answer; 0: none
+    std::string reason;
+    bool incomplete = false;
+};
+ParseResult parse_requests(std::span<const std::uint8_t> bytes, const Limits& limits,
+                           const std::function<void(HttpRequest&)>& on_request);
 
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the resulting soft limit.
 std::uint64_t raise_descriptor_limit();

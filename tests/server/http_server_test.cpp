@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <mutex>
+#include <span>
 #include <string>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -507,6 +508,52 @@ TEST(DescriptorLimit, IsRaisedToTheHardLimit) {
     EXPECT_EQ(raise_descriptor_limit(), rl.rlim_max);
     ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lowered), 0);
     EXPECT_EQ(lowered.rlim_cur, rl.rlim_max);
+}
+
+// parse_requests: the connection's parser over bytes (what server_request_fuzz drives).
+std::span<const std::uint8_t> bytes_of(const std::string& s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+TEST(ParseRequests, PipelinedRequestsInOrder) {
+    std::string in = post("one") + post("two", "Connection: close\r\n") + post("never");
+    std::vector<std::string> bodies;
+    auto r = parse_requests(bytes_of(in), {}, [&](HttpRequest& req) {
+        bodies.emplace_back(req.body.begin(), req.body.end());
+        EXPECT_EQ(req.method, "POST");
+        EXPECT_EQ(req.target, "/wsman");
+    });
+    EXPECT_EQ(r.requests, 2u);
+    EXPECT_EQ(r.status, 0u);
+    EXPECT_FALSE(r.incomplete);
+    EXPECT_EQ(bodies, (std::vector<std::string>{"one", "two"}));
+}
+
+TEST(ParseRequests, LimitsAnswerAsAConnectionWould) {
+    Limits l;
+    l.max_body_bytes = 100;
+    auto body = parse_requests(bytes_of(post(std::string(101, 'x'))), l, [](HttpRequest&) {});
+    EXPECT_EQ(body.status, 400u);
+    EXPECT_NE(body.reason.find("body larger than 100"), std::string::npos) << body.reason;
+    auto trailer = parse_requests(
+        bytes_of("POST /wsman HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "3\r\nabc\r\n0\r\nX-T: " +
+                 std::string(70000, 'a') + "\r\n\r\n"),
+        {}, [](HttpRequest&) { ADD_FAILURE() << "oversized trailer accepted"; });
+    EXPECT_EQ(trailer.status, 431u);
+    auto huge_header = parse_requests(
+        bytes_of(post("", "X-Big: " + std::string(20000, 'y') + "\r\n")), {}, [](HttpRequest&) {});
+    EXPECT_EQ(huge_header.status, 431u);
+    auto garbage = parse_requests(bytes_of("NOT HTTP AT ALL\r\n\r\n"), {}, [](HttpRequest&) {});
+    EXPECT_EQ(garbage.status, 400u);
+}
+
+TEST(ParseRequests, ACutRequestIsIncomplete) {
+    auto r = parse_requests(bytes_of("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"), {},
+                            [](HttpRequest&) { ADD_FAILURE(); });
+    EXPECT_EQ(r.requests, 0u);
+    EXPECT_TRUE(r.incomplete);
+    EXPECT_EQ(r.status, 0u);
 }
 
 } // namespace
