@@ -2,6 +2,8 @@
 
 #include "common/files.hpp"
 
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <netdb.h>
@@ -31,6 +33,15 @@ void check_keys(const toml::table& table, const std::set<std::string_view>& know
                      " (see docs/configuration.md)");
 }
 
+// A float as the TOML text would spell it, for error messages.
+std::string float_text(double d) {
+    if (std::isnan(d)) return "nan";
+    if (std::isinf(d)) return d < 0 ? "-inf" : "inf";
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d); // shortest exact form
+    return ec == std::errc{} ? std::string(buf, end) : std::string("a float");
+}
+
 template <typename T>
 T get(const toml::table& t, std::string_view key, T fallback, const std::string& source) {
     const toml::node* n = t.get(key);
@@ -42,10 +53,25 @@ T get(const toml::table& t, std::string_view key, T fallback, const std::string&
         if (auto v = n->value<bool>()) return *v;
         fail(source, *n, "'" + std::string(key) + "' must be true or false");
     } else {
-        auto v = n->value<std::int64_t>();
-        if (!v || *v < 0 || static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max())
-            fail(source, *n, "'" + std::string(key) + "' must be a non-negative integer");
-        return static_cast<T>(*v);
+        const std::string must = "'" + std::string(key) + "' must be a non-negative integer";
+        constexpr auto max = std::numeric_limits<T>::max();
+        if (const auto* i = n->as_integer()) {
+            std::int64_t v = i->get();
+            if (v < 0 || static_cast<std::uint64_t>(v) > max)
+                fail(source, *n, must + " up to " + std::to_string(max));
+            return static_cast<T>(v);
+        }
+        // A whole float (e.g. 1e4) is accepted when in range. Range-checked here, before any
+        // conversion: toml++'s value<int64_t>() casts the double first, which is undefined
+        // behaviour for NaN, infinities and anything beyond the range of int64.
+        if (const auto* f = n->as_floating_point()) {
+            double d = f->get();
+            // max + 1.0 is a power of two, exact as a double (max itself may not be).
+            if (!(d >= 0 && d < static_cast<double>(max) + 1.0) || d != std::floor(d))
+                fail(source, *n, must + " up to " + std::to_string(max) + ", not " + float_text(d));
+            return static_cast<T>(d);
+        }
+        fail(source, *n, must);
     }
 }
 

@@ -5,6 +5,7 @@
 #include "subscription/subscription.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <map>
 #include <mutex>
@@ -32,6 +33,7 @@ struct LiveSubscription {
 // flight keep the one they started with.
 struct Snapshot {
     std::map<std::string, std::shared_ptr<const LiveSubscription>> by_uuid; // uppercase uuid
+    std::map<std::string, store::BrokenSubscription> broken;                // uppercase uuid
     std::uint64_t revision = 0;
 };
 
@@ -69,8 +71,20 @@ struct Collector::Impl {
 
     mutable std::mutex snapshot_mutex;
     std::shared_ptr<const Snapshot> snapshot = std::make_shared<Snapshot>();
+
+    // Reloading: one thread at a time; the others keep the current snapshot.
     std::mutex reload_mutex;
-    std::chrono::steady_clock::time_point last_check{};
+    std::chrono::steady_clock::time_point next_check{}; // no reload attempt before this
+    unsigned failures = 0;                              // consecutive failed reloads
+    std::map<std::string, std::string> reported_broken; // uuid -> error already logged
+
+    std::mutex heartbeats_mutex; // not reload_mutex: a reload may wait on a busy store
+    bool heartbeats_failing = false;
+
+    mutable std::mutex health_mutex;
+    bool store_ok = true;
+    std::string store_error;
+    std::atomic<std::uint64_t> store_errors{0};
 
     Impl(Logger& l, store::Store& s, store::HeartbeatBatcher& h, CollectorConfig c)
         : log(l), store(s), heartbeats(h), config(std::move(c)) {}
@@ -80,21 +94,79 @@ struct Collector::Impl {
         return snapshot;
     }
 
-    // Re-reads the subscriptions when the store's revision moved. Output drivers of unchanged
-    // outputs are kept (open files stay open).
+    std::uint32_t retry_after_s() const {
+        auto ms = std::max<std::int64_t>(config.retry_max.count(), 1000);
+        return static_cast<std::uint32_t>((ms + 999) / 1000);
+    }
+
+    // A request refused because the store failed: the source keeps its events and retries.
+    Reply store_unavailable(std::string note) {
+        ++store_errors;
+        Reply r{503, {}, std::move(note), 0, retry_after_s()};
+        return r;
+    }
+
+    std::chrono::milliseconds backoff() const {
+        auto delay = config.retry_initial;
+        for (unsigned i = 1; i < failures && delay < config.retry_max; ++i)
+            delay *= 2;
+        return std::min(delay, config.retry_max);
+    }
+
+    // Re-reads the subscriptions when the store's revision moved (rate-limited, and backed off
+    // after store errors). A store error is logged when the store starts failing (not at every
+    // attempt) and when it works again; meanwhile the current snapshot keeps being served.
     void reload(bool force) {
         std::unique_lock lock(reload_mutex, std::try_to_lock);
         if (!lock.owns_lock()) return; // another thread is reloading
         auto now = std::chrono::steady_clock::now();
-        if (!force && now - last_check < config.reload_interval) return;
-        last_check = now;
+        if (!force && now < next_check) return;
+        next_check = now + config.reload_interval;
+        try {
+            load(force);
+        } catch (const store::StoreError& e) {
+            ++store_errors;
+            ++failures;
+            auto delay = backoff();
+            next_check = now + delay;
+            bool was_ok = false;
+            {
+                std::lock_guard hlock(health_mutex);
+                was_ok = store_ok;
+                store_ok = false;
+                store_error = e.what();
+            }
+            auto retry = std::to_string(delay.count());
+            if (was_ok)
+                log.error("store error: subscriptions not reloaded; serving those already loaded, "
+                          "retrying with backoff",
+                          {{"error", e.what()}, {"retry_ms", retry}});
+            else
+                log.debug("store still failing", {{"error", e.what()},
+                                                  {"attempts", std::to_string(failures)},
+                                                  {"retry_ms", retry}});
+            return;
+        }
+        if (failures > 0)
+            log.info("store available again: subscriptions reloaded",
+                     {{"failed_attempts", std::to_string(failures)}});
+        failures = 0;
+        std::lock_guard hlock(health_mutex);
+        store_ok = true;
+        store_error.clear();
+    }
+
+    // Reads the subscriptions into a new snapshot (reload_mutex held). Output drivers of
+    // unchanged outputs are kept (open files stay open). Rows that cannot be read are skipped.
+    void load(bool force) {
         auto old = current();
         std::uint64_t revision = store.revision();
         if (!force && revision == old->revision && old->revision != 0) return;
 
+        auto listing = store.list_subscriptions();
         auto next = std::make_shared<Snapshot>();
         next->revision = revision;
-        for (auto& def : store.subscriptions()) {
+        for (auto& def : listing.subscriptions) {
             auto live = std::make_shared<LiveSubscription>();
             live->version = subscription::public_version(def);
             const LiveSubscription* previous = nullptr;
@@ -123,11 +195,50 @@ struct Collector::Impl {
             live->def = std::move(def);
             next->by_uuid.emplace(upper(live->def.uuid), std::move(live));
         }
+        for (auto& b : listing.broken)
+            next->broken.emplace(upper(b.uuid), std::move(b));
+        note_broken(*next);
         if (old->revision != revision || force)
             log.info("subscriptions loaded", {{"count", std::to_string(next->by_uuid.size())},
+                                              {"unreadable", std::to_string(next->broken.size())},
                                               {"revision", std::to_string(revision)}});
         std::lock_guard slock(snapshot_mutex);
         snapshot = std::move(next);
+    }
+
+    // Logs each unreadable subscription once (again only if its error changes), and when it
+    // becomes readable again.
+    void note_broken(const Snapshot& next) {
+        for (const auto& [uuid, b] : next.broken) {
+            auto it = reported_broken.find(uuid);
+            if (it != reported_broken.end() && it->second == b.error) continue;
+            log.error("subscription not served: its stored definition cannot be read (fix it "
+                      "with `wec sub apply`, or remove it with `wec sub rm`)",
+                      {{"subscription", b.name}, {"uuid", b.uuid}, {"error", b.error}});
+            reported_broken[uuid] = b.error;
+        }
+        for (auto it = reported_broken.begin(); it != reported_broken.end();) {
+            if (next.broken.count(it->first)) {
+                ++it;
+                continue;
+            }
+            if (auto live = next.by_uuid.find(it->first); live != next.by_uuid.end())
+                log.info("subscription definition readable again: served",
+                         {{"subscription", live->second->def.name}, {"uuid", it->first}});
+            it = reported_broken.erase(it);
+        }
+    }
+
+    // Background heartbeat flushes retry by themselves; log when they start and stop failing.
+    void note_heartbeats() {
+        std::lock_guard lock(heartbeats_mutex);
+        auto error = heartbeats.last_error();
+        if (!error.empty() && !heartbeats_failing)
+            log.error("store error: heartbeats not written; kept in memory and retried",
+                      {{"error", error}});
+        else if (error.empty() && heartbeats_failing)
+            log.info("store available again: heartbeats written");
+        heartbeats_failing = !error.empty();
     }
 
     wsman::SubscriptionSpec spec_for(const LiveSubscription& live, const ClientInfo& client) {
@@ -178,11 +289,22 @@ struct Collector::Impl {
         return r;
     }
 
-    // 404 for an unknown or disabled subscription, 403 for a client it does not allow.
+    // 404 for an unknown or disabled subscription, 403 for a client it does not allow, 503 for
+    // an enabled one whose stored definition cannot be read (the source keeps its events).
     const LiveSubscription* authorize(const Snapshot& snap, const ClientInfo& client,
                                       std::string_view path, Reply& reply) {
         auto uuid = subscription_from_path(path);
         auto it = snap.by_uuid.find(uuid);
+        if (auto broken = snap.broken.find(uuid);
+            it == snap.by_uuid.end() && broken != snap.broken.end() && broken->second.enabled) {
+            reply = Reply{503,
+                          {},
+                          "subscription " + broken->second.name +
+                              " not served: its stored definition cannot be read",
+                          0,
+                          retry_after_s()};
+            return nullptr;
+        }
         if (it == snap.by_uuid.end() || !it->second->def.enabled) {
             reply = Reply{404, {}, "unknown subscription " + uuid, 0};
             return nullptr;
@@ -250,7 +372,8 @@ struct Collector::Impl {
                            {"output", out.driver->describe()},
                            {"client", client.identity},
                            {"error", e.what()}});
-                return Reply{503, {}, "output failed: " + std::string(e.what()), 0};
+                return Reply{
+                    503, {}, "output failed: " + std::string(e.what()), 0, retry_after_s()};
             }
         }
         if (!msg.bookmark.empty()) {
@@ -260,7 +383,7 @@ struct Collector::Impl {
                 log.error(
                     "bookmark not stored; batch refused with 503",
                     {{"subscription", d.name}, {"client", client.identity}, {"error", e.what()}});
-                return Reply{503, {}, "store failed: " + std::string(e.what()), 0};
+                return store_unavailable("store failed: " + std::string(e.what()));
             }
         }
         note_seen(client, d, msg, store::HeartbeatUpdate::Kind::Events, received);
@@ -311,13 +434,31 @@ struct Collector::Impl {
 Collector::Collector(Logger& log, store::Store& store, store::HeartbeatBatcher& heartbeats,
                      CollectorConfig config)
     : impl_(std::make_unique<Impl>(log, store, heartbeats, std::move(config))) {
-    impl_->reload(true);
+    impl_->reload(true); // a store error is logged and retried (see refresh())
 }
 
 Collector::~Collector() = default;
 
 void Collector::refresh() {
     impl_->reload(false);
+    impl_->note_heartbeats();
+}
+
+StoreHealth Collector::store_health() const {
+    StoreHealth h;
+    {
+        std::lock_guard lock(impl_->health_mutex);
+        h.ok = impl_->store_ok;
+        h.error = impl_->store_error;
+    }
+    h.errors = impl_->store_errors.load();
+    h.heartbeat_flush_failures = impl_->heartbeats.failed_flushes();
+    h.heartbeat_error = impl_->heartbeats.last_error();
+    for (const auto& [uuid, b] : impl_->current()->broken)
+        h.broken.push_back(b);
+    std::sort(h.broken.begin(), h.broken.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
+    return h;
 }
 
 void Collector::reopen_outputs() {
@@ -337,6 +478,15 @@ std::vector<std::string> Collector::subscription_names() const {
 
 Reply Collector::handle(const ClientInfo& client, std::string_view path,
                         const wsman::Message& msg) {
+    try {
+        return dispatch(client, path, msg);
+    } catch (const store::StoreError& e) {
+        return impl_->store_unavailable("store failed: " + std::string(e.what()));
+    }
+}
+
+Reply Collector::dispatch(const ClientInfo& client, std::string_view path,
+                          const wsman::Message& msg) {
     impl_->reload(false);
     bool on_subscription = !subscription_from_path(path).empty();
     using wsman::Action;

@@ -7,6 +7,10 @@
 //   Heartbeat        -> last-seen update (batched), Ack
 //   End              -> 204
 //   SubscriptionEnd  -> recorded for the operator, 204
+//
+// A store error while handling a request answers 503 (Retry-After set): the source keeps its
+// events and retries. A subscription whose stored definition cannot be read is skipped (logged
+// once) and the others are served.
 #pragma once
 
 #include "common/log.hpp"
@@ -36,6 +40,7 @@ struct Reply {
     std::string soap; // UTF-8 SOAP envelope; empty = no body
     std::string note; // why (for the request log line), e.g. "unknown subscription"
     std::size_t events = 0;
+    std::uint32_t retry_after_s = 0; // 503: seconds for the Retry-After header
 };
 
 struct CollectorConfig {
@@ -44,6 +49,21 @@ struct CollectorConfig {
     std::uint16_t https_port = 5986;
     std::string node_name;                           // OpenWEC.Node in JSON output (empty: omitted)
     std::chrono::milliseconds reload_interval{1000}; // how often the store revision is polled
+    // After a store error while reloading, the next attempt waits retry_initial, doubling after
+    // each further failure up to retry_max (also the Retry-After of 503 answers).
+    std::chrono::milliseconds retry_initial{1000};
+    std::chrono::milliseconds retry_max{5000};
+};
+
+// What the collector knows about its store, for logs, the startup summary and tests.
+struct StoreHealth {
+    bool ok = true;           // the last reload read the store
+    std::string error;        // its error when it did not
+    std::uint64_t errors = 0; // store errors so far: failed reloads and requests refused (503)
+    std::uint64_t heartbeat_flush_failures = 0;
+    std::string heartbeat_error; // of the last heartbeat flush, when it failed
+    // Stored subscriptions whose definition cannot be read: not served (Events to them get 503).
+    std::vector<store::BrokenSubscription> broken;
 };
 
 class Collector {
@@ -57,8 +77,12 @@ public:
     // Thread-safe. `path` is the HTTP request target (the URI path decides the routing).
     Reply handle(const ClientInfo& client, std::string_view path, const wsman::Message& message);
 
-    // Reloads subscriptions now if the store changed (handle() also does it, rate-limited).
+    // Periodic work: reloads subscriptions if the store changed (handle() also does it,
+    // rate-limited) and notes heartbeat flush failures. Never throws a store error: it is logged
+    // once when the store starts failing and once when it works again, counted, and retried
+    // with exponential backoff while the subscriptions already loaded keep being served.
     void refresh();
+    StoreHealth store_health() const;
     // Re-opens output files (SIGHUP after logrotate).
     void reopen_outputs();
     // Enabled subscriptions currently served.
@@ -67,6 +91,7 @@ public:
     struct Impl;
 
 private:
+    Reply dispatch(const ClientInfo& client, std::string_view path, const wsman::Message& message);
     std::unique_ptr<Impl> impl_;
 };
 

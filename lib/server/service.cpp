@@ -24,6 +24,8 @@ struct CollectorService::Impl {
     std::vector<std::uint16_t> ports;
     std::vector<std::string> notes; // startup summary
     bool running = false;
+    bool tick_failing = false; // owner's thread only
+    std::uint64_t tick_errors = 0;
 
     Impl(Logger& l, config::ServeConfig c) : log(l), config(std::move(c)) {}
 };
@@ -125,10 +127,19 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     std::string list;
     for (const auto& n : names)
         list += (list.empty() ? "" : ", ") + n;
-    s.notes.push_back("subscriptions: " + (names.empty() ? std::string("NONE enabled: add one with "
-                                                                       "`wec sub apply FILE --db " +
-                                                                       c.db + "`")
-                                                         : list));
+    auto health = s.collector->store_health();
+    if (!health.ok)
+        s.notes.push_back("subscriptions: NOT loaded, the store failed (retrying): " +
+                          health.error);
+    else
+        s.notes.push_back("subscriptions: " + (names.empty()
+                                                   ? std::string("NONE enabled: add one with "
+                                                                 "`wec sub apply FILE --db " +
+                                                                 c.db + "`")
+                                                   : list));
+    for (const auto& b : health.broken)
+        s.notes.push_back("subscription " + b.name + " (uuid " + b.uuid +
+                          ") NOT served: its stored definition cannot be read: " + b.error);
 }
 
 CollectorService::~CollectorService() {
@@ -153,7 +164,26 @@ void CollectorService::stop() {
 }
 
 void CollectorService::tick() {
-    impl_->collector->refresh();
+    auto& s = *impl_;
+    try {
+        s.collector->refresh(); // handles store errors itself (logged, counted, backed off)
+        if (s.tick_failing) s.log.info("periodic work succeeds again");
+        s.tick_failing = false;
+    } catch (const std::exception& e) {
+        ++s.tick_errors;
+        if (!s.tick_failing)
+            s.log.error("periodic work failed; still serving, retrying every tick",
+                        {{"error", e.what()}});
+        s.tick_failing = true;
+    }
+}
+
+pipeline::StoreHealth CollectorService::store_health() const {
+    return impl_->collector->store_health();
+}
+
+std::uint64_t CollectorService::tick_errors() const {
+    return impl_->tick_errors;
 }
 
 void CollectorService::reopen_outputs() {

@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "config/config.hpp"
+#include "pipeline/collector.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -25,8 +26,13 @@ public:
     // Graceful: in-flight batches finish and are acked, heartbeats are flushed.
     void stop();
 
-    // Periodic work from the owner's loop: picks up subscription changes in the store.
+    // Periodic work from the owner's loop: picks up subscription changes in the store. Never
+    // throws: a store error (or any other failure) is logged once when it starts and once when
+    // it ends, counted, and retried (with backoff for the store) while serving goes on.
     void tick();
+    pipeline::StoreHealth store_health() const;
+    // Failures of tick() other than store errors (those are in store_health()).
+    std::uint64_t tick_errors() const;
     // SIGHUP: re-open output files.
     void reopen_outputs();
 

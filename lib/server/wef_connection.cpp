@@ -2,6 +2,7 @@
 
 #include "http/http.hpp"
 #include "sldc/sldc.hpp"
+#include "store/store.hpp"
 #include "text/text.hpp"
 #include "wsman/wsman.hpp"
 
@@ -27,6 +28,9 @@ std::string base64_encode(std::span<const std::uint8_t> data) {
     out.resize(b64::encode(out.data(), data.data(), data.size()));
     return out;
 }
+
+// Retry-After of a 503 when the collector did not say.
+constexpr std::uint32_t kRetryAfterSeconds = 5;
 
 HttpResponse plain(unsigned status, std::string_view why) {
     HttpResponse r;
@@ -58,6 +62,11 @@ HttpResponse WefConnection::handle(HttpRequest& request) {
     HttpResponse response;
     try {
         response = process(request, action, note, events);
+    } catch (const store::StoreError& e) {
+        // The store is busy or failing: temporary, the source keeps its events and retries.
+        note = std::string("store failed: ") + e.what();
+        response = plain(503, "state store unavailable, retry later");
+        response.headers.push_back({"Retry-After", std::to_string(kRetryAfterSeconds)});
     } catch (const std::exception& e) {
         note = std::string("internal error: ") + e.what();
         response = plain(500, note);
@@ -267,6 +276,10 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
 
     HttpResponse r;
     r.status = reply.status;
+    if (reply.status == 503)
+        r.headers.push_back(
+            {"Retry-After",
+             std::to_string(reply.retry_after_s ? reply.retry_after_s : kRetryAfterSeconds)});
     if (!auth_reply_token.empty())
         r.headers.push_back({"WWW-Authenticate", scheme_ + " " + auth_reply_token});
     if (reply.soap.empty()) return r;

@@ -301,18 +301,27 @@ struct SqliteStore::Impl {
         return kLatestVersion;
     }
 
-    // Reads a subscription row: uuid, name, enabled, definition.
-    sub::Subscription row_to_subscription(const Query& q) const {
+    // Reads a subscription row (uuid, name, enabled, definition) into `out`; false with
+    // `error` set when the definition cannot be read.
+    bool parse_row(const Query& q, sub::Subscription& out, std::string& error) const {
         std::string name = q.text(1);
-        sub::Subscription s;
         try {
-            s = sub::load_toml(q.text(3), "sqlite:" + path + " subscription '" + name + "'");
+            out = sub::load_toml(q.text(3), "sqlite:" + path + " subscription '" + name + "'");
         } catch (const sub::SubscriptionError& e) {
-            throw StoreError(std::string("stored definition is invalid: ") + e.what());
+            error = std::string("stored definition is invalid: ") + e.what();
+            return false;
         }
-        s.uuid = q.text(0);
-        s.name = std::move(name);
-        s.enabled = q.integer(2) != 0;
+        out.uuid = q.text(0);
+        out.name = std::move(name);
+        out.enabled = q.integer(2) != 0;
+        return true;
+    }
+
+    // The same, throwing StoreError for a definition that cannot be read.
+    sub::Subscription row_to_subscription(const Query& q) const {
+        sub::Subscription s;
+        std::string error;
+        if (!parse_row(q, s, error)) throw StoreError(error);
         return s;
     }
 
@@ -421,13 +430,19 @@ std::optional<sub::Subscription> SqliteStore::subscription_by_uuid(std::string_v
     return impl_->row_to_subscription(q);
 }
 
-std::vector<sub::Subscription> SqliteStore::subscriptions() {
+SubscriptionList SqliteStore::list_subscriptions() {
     auto& db = impl_->reader;
     std::lock_guard lock(db.mutex());
     auto q = db.query("SELECT uuid, name, enabled, definition FROM subscriptions ORDER BY name");
-    std::vector<sub::Subscription> out;
-    while (q.step())
-        out.push_back(impl_->row_to_subscription(q));
+    SubscriptionList out;
+    while (q.step()) {
+        sub::Subscription s;
+        std::string error;
+        if (impl_->parse_row(q, s, error))
+            out.subscriptions.push_back(std::move(s));
+        else
+            out.broken.push_back({q.text(0), q.text(1), q.integer(2) != 0, std::move(error)});
+    }
     return out;
 }
 

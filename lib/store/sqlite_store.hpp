@@ -43,7 +43,7 @@ public:
     PutResult put_subscription(const subscription::Subscription& sub) override;
     std::optional<subscription::Subscription> subscription_by_name(std::string_view name) override;
     std::optional<subscription::Subscription> subscription_by_uuid(std::string_view uuid) override;
-    std::vector<subscription::Subscription> subscriptions() override;
+    SubscriptionList list_subscriptions() override;
     bool delete_subscription(std::string_view name) override;
     bool set_enabled(std::string_view name, bool enabled) override;
     std::uint64_t revision() override;

@@ -30,6 +30,16 @@ HostStatus classify(const HostState& host, std::chrono::seconds heartbeat_interv
     return HostStatus::Dead;
 }
 
+std::vector<subscription::Subscription> Store::subscriptions() {
+    auto list = list_subscriptions();
+    if (!list.broken.empty()) {
+        const auto& b = list.broken.front();
+        throw StoreError("stored subscription '" + b.name + "' (uuid " + b.uuid +
+                         ") cannot be read: " + b.error);
+    }
+    return std::move(list.subscriptions);
+}
+
 std::unique_ptr<Store> open(std::string_view url) {
     constexpr std::string_view kSqlite = "sqlite:";
     if (url.starts_with(kSqlite)) {
@@ -93,6 +103,7 @@ struct HeartbeatBatcher::State {
     bool stopping = false;
     bool flush_due = false;
     std::uint64_t failed = 0;
+    std::string last_error; // of the last flush; empty when it succeeded
     std::thread thread;
 
     State(Store& s, Options o) : store(s), options(o) {}
@@ -108,7 +119,7 @@ struct HeartbeatBatcher::State {
                 flush();
             } catch (const std::exception&) {
                 std::lock_guard relock(mutex);
-                ++failed;
+                ++failed; // last_error set by flush()
             }
             lock.lock();
         }
@@ -140,17 +151,28 @@ struct HeartbeatBatcher::State {
                  last_is_event ? HeartbeatUpdate::Kind::Events : HeartbeatUpdate::Kind::Heartbeat,
                  p.address, p.machine_id});
         }
-        try {
-            store.apply_heartbeats(updates);
-        } catch (...) {
-            // Keep them: merge with what arrived meanwhile (newer values win).
+        // On failure keep them: merge with what arrived meanwhile (newer values win).
+        auto keep = [&](std::string error) {
             std::lock_guard lock(mutex);
             for (auto& [key, p] : pending) {
                 auto [it, inserted] = batch.try_emplace(key, p);
                 if (!inserted) merge(it->second, p);
             }
             pending.swap(batch);
+            last_error = error.empty() ? "heartbeat flush failed" : std::move(error);
+        };
+        try {
+            store.apply_heartbeats(updates);
+        } catch (const std::exception& e) {
+            keep(e.what());
             throw;
+        } catch (...) {
+            keep({});
+            throw;
+        }
+        {
+            std::lock_guard lock(mutex);
+            last_error.clear();
         }
         return batch.size();
     }
@@ -216,6 +238,11 @@ void HeartbeatBatcher::stop() {
 std::uint64_t HeartbeatBatcher::failed_flushes() const {
     std::lock_guard lock(state_->mutex);
     return state_->failed;
+}
+
+std::string HeartbeatBatcher::last_error() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->last_error;
 }
 
 } // namespace wec::store

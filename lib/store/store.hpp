@@ -32,6 +32,23 @@ public:
 
 enum class Change { Created, Updated, Unchanged };
 
+// A stored subscription row this binary cannot turn into a Subscription: the definition column
+// holds something that does not parse (damage, a hand edit), or a definition written by a newer
+// wec with keys this one does not know.
+struct BrokenSubscription {
+    std::string uuid;
+    std::string name;
+    bool enabled = false;
+    std::string error; // why the definition cannot be read (names the store and the subscription)
+};
+
+// Every stored subscription: the readable ones, and the rows that could not be read (listed
+// instead of failing the whole listing).
+struct SubscriptionList {
+    std::vector<subscription::Subscription> subscriptions; // ordered by name
+    std::vector<BrokenSubscription> broken;                // ordered by name
+};
+
 struct PutResult {
     subscription::Subscription subscription; // as stored (uuid assigned)
     Change change = Change::Unchanged;
@@ -95,8 +112,12 @@ public:
     subscription_by_name(std::string_view name) = 0;
     virtual std::optional<subscription::Subscription>
     subscription_by_uuid(std::string_view uuid) = 0;
-    // All subscriptions, ordered by name.
-    virtual std::vector<subscription::Subscription> subscriptions() = 0;
+    // All subscriptions. A row whose definition cannot be read goes to `broken` (the others are
+    // still listed); StoreError only when the store itself fails (busy, I/O, schema).
+    virtual SubscriptionList list_subscriptions() = 0;
+    // The strict form: all subscriptions, ordered by name; StoreError naming the first row that
+    // cannot be read. subscription_by_name() / _by_uuid() on such a row also throw StoreError.
+    std::vector<subscription::Subscription> subscriptions();
     // Deletes the subscription and its bookmarks, heartbeats and SubscriptionEnd records.
     // False when there is no such name.
     virtual bool delete_subscription(std::string_view name) = 0;
@@ -164,6 +185,9 @@ public:
     // Stops the background flusher and flushes what is pending (errors propagate).
     void stop();
     std::uint64_t failed_flushes() const;
+    // The error of the last flush (background or explicit) when it failed; empty when it
+    // succeeded (or none ran yet). What a caller polls to log a failing store once.
+    std::string last_error() const;
 
 private:
     struct State;

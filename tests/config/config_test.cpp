@@ -69,6 +69,42 @@ TEST(Config, ErrorsNameFileLineAndKey) {
     EXPECT_NE(e.find("at least 4096"), std::string::npos) << e;
 }
 
+// toml++ converts a float to an integer by casting first: 1e300 in an integer key was undefined
+// behaviour (UBSan, config_toml_fuzz). Now range-checked first, with an error naming the key.
+TEST(Config, FloatsOutOfRangeInIntegerKeysAreErrorsNamingTheKey) {
+    for (const char* value : {"1e300", "-1e300", "nan", "+nan", "-nan", "inf", "+inf", "-inf",
+                              "1.5", "-1.0", "18446744073709551616.0", "1e20"}) {
+        auto e = error_of(std::string("[limits]\nmax_connections = ") + value + "\n");
+        EXPECT_NE(e.find("test.toml:2:"), std::string::npos) << value << ": " << e;
+        EXPECT_NE(e.find("'max_connections' must be a non-negative integer"), std::string::npos)
+            << value << ": " << e;
+    }
+    // 32- and 16-bit keys: the bound is theirs.
+    auto e = error_of("io_threads = 4294967296.0\n");
+    EXPECT_NE(e.find("'io_threads' must be a non-negative integer up to 4294967295"),
+              std::string::npos)
+        << e;
+    e = error_of("io_threads = 1e300\n");
+    EXPECT_NE(e.find("'io_threads'"), std::string::npos) << e;
+    e = error_of("[[listeners]]\npublic_port = 65536.0\n");
+    EXPECT_NE(e.find("'public_port' must be a non-negative integer up to 65535"), std::string::npos)
+        << e;
+    e = error_of("[limits]\nidle_timeout = -inf\n");
+    EXPECT_NE(e.find("'idle_timeout'"), std::string::npos) << e;
+    // Out-of-range integers and non-numbers too.
+    e = error_of("worker_threads = 4294967296\n");
+    EXPECT_NE(e.find("'worker_threads' must be a non-negative integer"), std::string::npos) << e;
+    e = error_of("[limits]\nmax_connections = true\n");
+    EXPECT_NE(e.find("'max_connections' must be a non-negative integer"), std::string::npos) << e;
+
+    // A whole float within range is still read as that integer.
+    auto c = parse("io_threads = 4.0\n[limits]\nmax_connections = 1e4\n", "t");
+    EXPECT_EQ(c.io_threads, 4u);
+    EXPECT_EQ(c.limits.max_connections, 10000u);
+    c = parse("[[listeners]]\npublic_port = 65535.0\n", "t");
+    EXPECT_EQ(*c.listeners[0].public_port, 65535);
+}
+
 TEST(Config, MissingFileIsAClearError) {
     try {
         load_file("/nonexistent/wec.toml");

@@ -68,6 +68,29 @@ void raw_exec(const std::string& path, const std::string& sql) {
     ASSERT_EQ(rc, SQLITE_OK) << message;
 }
 
+// Inserts a subscription row directly (as another program, or a newer wec, would).
+void raw_insert_subscription(const std::string& path, const std::string& uuid,
+                             const std::string& name, bool enabled, const std::string& definition) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO subscriptions (uuid, name, enabled, definition, "
+                                "updated_at) VALUES (?1, ?2, ?3, ?4, 0)",
+                                -1, &stmt, nullptr);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, uuid.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(stmt, 3, enabled ? 1 : 0);
+        sqlite3_bind_text(stmt, 4, definition.c_str(), -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    std::string message = sqlite3_errmsg(db);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+}
+
 } // namespace
 
 TEST_F(StoreTest, OpenCreatesDirectoriesAndMigrates) {
@@ -198,6 +221,58 @@ TEST_F(StoreTest, InvalidDefinitionIsRejected) {
     EXPECT_THROW(store->put_subscription(s), StoreError);
     EXPECT_TRUE(store->subscriptions().empty());
     EXPECT_EQ(store->revision(), 0u);
+}
+
+// Rows written by something else than this wec: garbage, or a definition of a newer wec with a key
+// this one does not know. The listing keeps the others and names the unreadable ones.
+TEST_F(StoreTest, UnreadableRowsAreListedApartNotThrown) {
+    auto store = open(url);
+    auto alpha = store->put_subscription(make_sub("alpha")).subscription;
+    auto zeta = store->put_subscription(make_sub("zeta")).subscription;
+    const std::string garbage_uuid = "11111111-2222-4333-8444-555555555555";
+    const std::string future_uuid = "66666666-7777-4888-9999-AAAAAAAAAAAA";
+    raw_insert_subscription(db, garbage_uuid, "garbage", true, "this is [not toml");
+    auto future = make_sub("from-the-future");
+    future.uuid = future_uuid;
+    raw_insert_subscription(db, future_uuid, "from-the-future", false,
+                            "compression = \"zstd\"\n" + sub::to_toml(future));
+
+    auto list = store->list_subscriptions();
+    ASSERT_EQ(list.subscriptions.size(), 2u);
+    EXPECT_EQ(list.subscriptions[0], alpha);
+    EXPECT_EQ(list.subscriptions[1], zeta);
+    ASSERT_EQ(list.broken.size(), 2u);
+    EXPECT_EQ(list.broken[0].name, "from-the-future"); // ordered by name
+    EXPECT_EQ(list.broken[0].uuid, future_uuid);
+    EXPECT_FALSE(list.broken[0].enabled);
+    EXPECT_NE(list.broken[0].error.find("compression"), std::string::npos) << list.broken[0].error;
+    EXPECT_EQ(list.broken[1].name, "garbage");
+    EXPECT_EQ(list.broken[1].uuid, garbage_uuid);
+    EXPECT_TRUE(list.broken[1].enabled);
+    EXPECT_NE(list.broken[1].error.find("subscription 'garbage'"), std::string::npos)
+        << list.broken[1].error;
+    EXPECT_NE(list.broken[1].error.find(db), std::string::npos) << list.broken[1].error;
+
+    // The strict forms still refuse them, naming the row.
+    try {
+        store->subscriptions();
+        ADD_FAILURE() << "subscriptions() listed an unreadable row";
+    } catch (const StoreError& e) {
+        EXPECT_NE(std::string(e.what()).find("'from-the-future'"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(store->subscription_by_name("garbage"), StoreError);
+    EXPECT_THROW(store->subscription_by_uuid(garbage_uuid), StoreError);
+    EXPECT_THROW(store->set_enabled("garbage", false), StoreError);
+
+    // Removing (or replacing) the row clears it.
+    EXPECT_TRUE(store->delete_subscription("garbage"));
+    auto fixed = make_sub("from-the-future");
+    EXPECT_EQ(store->put_subscription(fixed).change, Change::Updated);
+    list = store->list_subscriptions();
+    EXPECT_TRUE(list.broken.empty());
+    ASSERT_EQ(list.subscriptions.size(), 3u);
+    EXPECT_EQ(list.subscriptions[1].uuid, future_uuid);
+    EXPECT_EQ(store->subscriptions().size(), 3u);
 }
 
 TEST_F(StoreTest, RevisionSeesChangesFromAnotherConnection) {
@@ -345,7 +420,7 @@ public:
     std::optional<sub::Subscription> subscription_by_uuid(std::string_view u) override {
         return real_.subscription_by_uuid(u);
     }
-    std::vector<sub::Subscription> subscriptions() override { return real_.subscriptions(); }
+    SubscriptionList list_subscriptions() override { return real_.list_subscriptions(); }
     bool delete_subscription(std::string_view n) override { return real_.delete_subscription(n); }
     bool set_enabled(std::string_view n, bool e) override { return real_.set_enabled(n, e); }
     std::uint64_t revision() override { return real_.revision(); }
@@ -393,6 +468,19 @@ TEST_F(StoreTest, FailedFlushKeepsUpdates) {
     EXPECT_EQ(*hosts[0].last_event_seen, at(10));
     EXPECT_EQ(hosts[0].address, "2.2.2.2");
     EXPECT_EQ(hosts[0].machine_id, "m");
+}
+
+TEST_F(StoreTest, BatcherReportsTheLastFlushError) {
+    auto real = open(url);
+    FlakyStore flaky(*real);
+    HeartbeatBatcher batcher(flaky, {std::chrono::milliseconds(3600000), 1000});
+    EXPECT_EQ(batcher.last_error(), "");
+    batcher.record({"a", sub::new_uuid(), at(10), HeartbeatUpdate::Kind::Heartbeat, "", ""});
+    EXPECT_THROW(batcher.flush(), StoreError);
+    EXPECT_EQ(batcher.last_error(), "flaky: disk full");
+    flaky.fail = false;
+    EXPECT_EQ(batcher.flush(), 1u);
+    EXPECT_EQ(batcher.last_error(), "");
 }
 
 TEST(HostStatusTest, ClassificationUsesInjectedNow) {

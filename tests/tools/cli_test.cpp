@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
 #include <string>
 #include <sys/wait.h>
 
@@ -146,6 +148,55 @@ TEST_F(SubCommands, StatusOfAnEmptyStore) {
     auto r = wec("status --json" + db);
     ASSERT_EQ(r.exit_code, 0) << r.out;
     EXPECT_EQ(r.out, "[]\n");
+}
+
+// A row whose definition this wec cannot read (written directly, as damage or a newer wec
+// would): `wec status` lists it with its error next to the others, and exits 1 (something to
+// report) instead of failing.
+TEST_F(SubCommands, StatusListsAnUnreadableSubscriptionWithItsError) {
+    auto file = write("security.toml", R"(name = "security"
+query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
+[[outputs]]
+driver = "files"
+path = "/var/log/wec/{client}.json"
+)");
+    ASSERT_EQ(wec("sub apply '" + file + "'" + db).exit_code, 0);
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((dir / "wec.db").c_str(), &raw), SQLITE_OK);
+    int rc = sqlite3_exec(raw,
+                          "INSERT INTO subscriptions (uuid, name, enabled, definition, updated_at) "
+                          "VALUES ('0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0', 'application', 1, "
+                          "'name = [garbage', 0)",
+                          nullptr, nullptr, nullptr);
+    sqlite3_close(raw);
+    ASSERT_EQ(rc, SQLITE_OK);
+
+    auto r = wec("status" + db);
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.out.find("application: NOT SERVED, its stored definition cannot be read: "),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("security: 0 active, 0 alive, 0 dead"), std::string::npos) << r.out;
+
+    r = wec("status --json" + db);
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    auto json = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(json.is_array()) << r.out;
+    ASSERT_EQ(json.size(), 2u) << r.out;
+    EXPECT_EQ(json[0]["subscription"], "application"); // ordered by name
+    EXPECT_EQ(json[0]["uuid"], "0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0");
+    EXPECT_EQ(json[0]["enabled"], true);
+    ASSERT_TRUE(json[0]["error"].is_string());
+    EXPECT_NE(json[0]["error"].get<std::string>().find("subscription 'application'"),
+              std::string::npos);
+    EXPECT_FALSE(json[0].contains("hosts"));
+    EXPECT_EQ(json[1]["subscription"], "security");
+    EXPECT_FALSE(json[1].contains("error"));
+    EXPECT_EQ(json[1]["dead"], 0);
+
+    // Removing it (`wec sub rm` does not need to read the definition) clears the report.
+    EXPECT_EQ(wec("sub rm application" + db).exit_code, 0);
+    EXPECT_EQ(wec("status" + db).exit_code, 0);
 }
 
 TEST(Cli, CompletionFilesAreCurrent) {

@@ -1,5 +1,6 @@
 // `wec status`: per subscription, which hosts are active (events within the heartbeat interval),
-// alive (heartbeats only) or dead (nothing), with last seen and address.
+// alive (heartbeats only) or dead (nothing), with last seen and address. A stored subscription
+// whose definition cannot be read is listed with its error (exit 1).
 #include "commands.hpp"
 #include "store/store.hpp"
 
@@ -30,8 +31,19 @@ std::string iso(store::TimePoint t) {
 int run_status(const StatusOptions& o) {
     auto store = store::open(o.db);
     auto now = store::Clock::now();
+    auto listing = store->list_subscriptions();
+    // Readable and unreadable subscriptions, merged by name (both lists are ordered by name).
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& sub : store->subscriptions()) {
+    auto broken = listing.broken.begin();
+    auto add_broken_before = [&](const std::string* name) {
+        for (; broken != listing.broken.end() && (!name || broken->name < *name); ++broken)
+            out.push_back({{"subscription", broken->name},
+                           {"uuid", broken->uuid},
+                           {"enabled", broken->enabled},
+                           {"error", broken->error}});
+    };
+    for (const auto& sub : listing.subscriptions) {
+        add_broken_before(&sub.name);
         nlohmann::json hosts = nlohmann::json::array();
         std::size_t counts[3] = {0, 0, 0};
         for (const auto& h : store->hosts(sub.uuid)) {
@@ -55,12 +67,22 @@ int run_status(const StatusOptions& o) {
                        {"dead", counts[2]},
                        {"hosts", hosts}});
     }
+    add_broken_before(nullptr);
+    // Something to report: a subscription that `wec serve` cannot serve.
+    int rc = listing.broken.empty() ? kOk : kPartial;
     if (o.json) {
         std::cout << out.dump(2) << "\n";
-        return kOk;
+        return rc;
     }
     if (out.empty()) std::puts("no subscriptions");
     for (const auto& s : out) {
+        if (s.contains("error")) {
+            std::printf("%s%s: NOT SERVED, its stored definition cannot be read: %s\n",
+                        s["subscription"].get<std::string>().c_str(),
+                        s["enabled"].get<bool>() ? "" : " (disabled)",
+                        s["error"].get<std::string>().c_str());
+            continue;
+        }
         std::printf("%s%s: %zu active, %zu alive, %zu dead\n",
                     s["subscription"].get<std::string>().c_str(),
                     s["enabled"].get<bool>() ? "" : " (disabled)", s["active"].get<std::size_t>(),
@@ -71,7 +93,7 @@ int run_status(const StatusOptions& o) {
                         h["address"].get<std::string>().c_str(),
                         h["last_seen"].get<std::string>().c_str());
     }
-    return kOk;
+    return rc;
 }
 
 } // namespace

@@ -1,0 +1,185 @@
+// The whole collector (server::CollectorService) in-process, on a real SQLite store in a temp
+// dir, while that store fails: tick() — what `wec serve` calls every second — must not throw
+// (it used to end `wec serve` with exit code 2), the listeners keep serving, the error is logged
+// once, and the service recovers without a restart.
+#include "server/service.hpp"
+#include "store/store.hpp"
+#include "subscription/subscription.hpp"
+#include "support/files.hpp"
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <thread>
+
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+using namespace wec;
+using namespace std::chrono_literals;
+
+namespace {
+
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "wec-service-test-XXXXXX").string();
+        char* made = mkdtemp(pattern.data());
+        if (made == nullptr) throw std::runtime_error("mkdtemp failed");
+        path_ = made;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+struct FileClose {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+};
+struct DbClose {
+    void operator()(sqlite3* db) const { sqlite3_close(db); }
+};
+
+// SQL on the database file from another connection (as another program would); "" when it
+// worked, else SQLite's message.
+std::string exec_other(const std::string& path, const std::string& sql) {
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open(path.c_str(), &raw);
+    std::unique_ptr<sqlite3, DbClose> db(raw);
+    if (rc != SQLITE_OK) return "cannot open " + path;
+    sqlite3_busy_timeout(raw, 5000);
+    char* error = nullptr;
+    rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &error);
+    std::string message = rc == SQLITE_OK ? "" : (error ? error : sqlite3_errstr(rc));
+    sqlite3_free(error);
+    return message;
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+        ++n;
+    return n;
+}
+
+// One plain HTTP request on 127.0.0.1:port; the status line of the answer.
+std::string status_line(std::uint16_t port, const std::string& request) {
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    asio::write(socket, asio::buffer(request));
+    asio::streambuf answer;
+    boost::system::error_code ec;
+    asio::read_until(socket, answer, "\r\n", ec);
+    std::string text{asio::buffers_begin(answer.data()), asio::buffers_end(answer.data())};
+    return text.substr(0, text.find("\r\n"));
+}
+
+class ServiceTest : public ::testing::Test {
+protected:
+    TempDir dir;
+    std::string db = (dir.path() / "wec.db").string();
+    fs::path log_path = dir.path() / "wec.log";
+    std::unique_ptr<std::FILE, FileClose> log_file{std::fopen(log_path.c_str(), "w")};
+    Logger log{log_file.get(), LogLevel::Info};
+
+    config::ServeConfig config() const {
+        config::ServeConfig c;
+        c.hostname = "wec.d.local";
+        c.db = "sqlite:" + db;
+        config::Listener l;
+        l.address = "127.0.0.1:0";
+        l.keytab = (dir.path() / "no.keytab").string(); // missing: allowed, requests get 401
+        c.listeners.push_back(l);
+        return c;
+    }
+
+    std::string log_text() {
+        std::fflush(log_file.get());
+        return wec::testing::slurp(log_path);
+    }
+
+    // Calls tick() as `wec serve` does (but faster) until `done` or ~20 s; true when done.
+    template <typename Done>
+    static bool tick_until(server::CollectorService& service, Done done) {
+        for (int i = 0; i < 400; ++i) {
+            EXPECT_NO_THROW(service.tick());
+            if (done()) return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+};
+
+TEST_F(ServiceTest, TickSurvivesAFailingStoreAndRecovers) {
+    {
+        auto store = store::open("sqlite:" + db);
+        store->put_subscription(subscription::load_toml(R"(name = "security"
+query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
+[[outputs]]
+driver = "files"
+path = ")" + (dir.path() / "{subscription}.log").string() +
+                                                            R"("
+)",
+                                                        "test"));
+    }
+    server::CollectorService service(log, config());
+    service.start();
+    auto port = service.ports().at(0);
+    const std::string get = "GET /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    EXPECT_EQ(status_line(port, get), "HTTP/1.1 405 Method Not Allowed");
+
+    // Another program renames a table the collector reads at every reload.
+    ASSERT_EQ(exec_other(db, "ALTER TABLE meta RENAME TO meta_gone"), "");
+    ASSERT_TRUE(tick_until(service, [&] { return !service.store_health().ok; }));
+    // Keep ticking a while (a few backoff periods): still one log line, still serving.
+    auto until = std::chrono::steady_clock::now() + 2500ms;
+    while (std::chrono::steady_clock::now() < until) {
+        EXPECT_NO_THROW(service.tick());
+        std::this_thread::sleep_for(50ms);
+    }
+    auto health = service.store_health();
+    EXPECT_FALSE(health.ok);
+    EXPECT_NE(health.error.find("no such table: meta"), std::string::npos) << health.error;
+    EXPECT_GE(health.errors, 2u); // retried
+    EXPECT_EQ(count(log_text(), "store error: subscriptions not reloaded"), 1u) << log_text();
+    EXPECT_EQ(status_line(port, get), "HTTP/1.1 405 Method Not Allowed");
+
+    ASSERT_EQ(exec_other(db, "ALTER TABLE meta_gone RENAME TO meta"), "");
+    ASSERT_TRUE(tick_until(service, [&] { return service.store_health().ok; }));
+    EXPECT_EQ(count(log_text(), "store available again"), 1u) << log_text();
+    EXPECT_EQ(service.tick_errors(), 0u);
+    EXPECT_EQ(status_line(port, get), "HTTP/1.1 405 Method Not Allowed");
+    service.stop();
+}
+
+// (c) A garbage definition row: the service starts, says so in its summary, serves the rest.
+TEST_F(ServiceTest, UnreadableSubscriptionIsNamedInTheSummary) {
+    { auto store = store::open("sqlite:" + db); }
+    ASSERT_EQ(exec_other(db, "INSERT INTO subscriptions (uuid, name, enabled, definition, "
+                             "updated_at) VALUES ('0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0', "
+                             "'broken', 1, 'x = [', 0)"),
+              "");
+    server::CollectorService service(log, config());
+    auto health = service.store_health();
+    ASSERT_EQ(health.broken.size(), 1u);
+    EXPECT_EQ(health.broken[0].name, "broken");
+    std::string summary;
+    for (const auto& line : service.summary())
+        summary += line + "\n";
+    EXPECT_NE(summary.find("subscription broken (uuid 0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0) NOT "
+                           "served: its stored definition cannot be read"),
+              std::string::npos)
+        << summary;
+    for (int i = 0; i < 3; ++i)
+        EXPECT_NO_THROW(service.tick());
+    EXPECT_EQ(count(log_text(), "subscription not served"), 1u) << log_text();
+}
+
+} // namespace
