@@ -44,10 +44,10 @@ while IFS= read -r fuzzer; do
   echo "fuzz-smoke: $name for ${seconds}s"
   "$fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     "$work" 2>"$work.log" || { tail -n 60 "$work.log" >&2; echo "fuzz-smoke: $name FAILED" >&2; exit 1; }
-  grep -E '^#[0-9]+ +DONE' "$work.log" | tail -n 1 || true
+  grep -E '^#[0-9]+[[:space:]]+DONE' "$work.log" | tail -n 1 || true
   if [ -n "$report" ]; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work.log" | tail -n 1)
-    cov=$(grep -E '^#[0-9]+ +DONE' "$work.log" | tail -n 1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+    cov=$(sed -n 's/^#[0-9]*[[:space:]]*DONE.*cov: \([0-9]*\).*/\1/p' "$work.log" | tail -n 1)
     files=$(find "$work" -type f | wc -l)
     echo "| $(date -u +%Y-%m-%d) | $name | $seconds | ${runs:-?} | $(( ${runs:-0} / seconds )) | ${cov:-?} | $files |" >>"$report"
   fi
