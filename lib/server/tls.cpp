@@ -21,6 +21,16 @@ std::string openssl_errors() {
     return out.empty() ? "unknown OpenSSL error" : out;
 }
 
+// The TLS 1.2 cipher suites accepted (OpenSSL names, in server preference order): ECDHE key
+// exchange only (forward secrecy), AEAD first. docs/security.md lists them.
+constexpr const char* kTls12Ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+                                      "ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:"
+                                      "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:"
+                                      "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:"
+                                      "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA";
+
 struct FileCloser {
     void operator()(std::FILE* f) const { std::fclose(f); }
 };
@@ -75,6 +85,22 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
     SSL_CTX* native = c.native_handle();
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS); // idle keep-alive connections stay small
     ERR_clear_error();
+    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1)
+        throw Error("cannot set the minimum TLS version: " + openssl_errors());
+    // TLS 1.2: forward secrecy only (ECDHE), never static RSA key exchange, which OpenSSL's default
+    // list accepts with an RSA server key. The CBC suites stay for older Schannel versions
+    // (Windows 7 / Server 2008 R2 offer ECDHE-RSA only with CBC). TLS 1.3 keeps OpenSSL's suites.
+    if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1)
+        throw Error("cannot set the TLS 1.2 cipher list: " + openssl_errors());
+    // No session resumption: every connection does a full handshake, so that the client
+    // certificate is verified (chain, dates, EKU, CRL) and its issuer known on every connection.
+    // Without a session id context, OpenSSL would also fail a resumption attempt with a fatal
+    // internal_error alert ("session id context uninitialized") instead of a full handshake.
+    // No renegotiation either: the identity is fixed by the first handshake.
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(native, 0);
+    SSL_CTX_set_options(native, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
+                                    SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_use_certificate_chain_file(native, s.cert_file.c_str()) != 1)
         throw Error("cannot load server certificate " + s.cert_file + ": " + openssl_errors());
     if (SSL_CTX_use_PrivateKey_file(native, s.key_file.c_str(), SSL_FILETYPE_PEM) != 1)

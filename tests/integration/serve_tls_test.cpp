@@ -293,17 +293,86 @@ TEST_P(ServeTlsSuites, OpensslClientGetsAnEnumerateResponse) {
               std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(KeysAndSuites, ServeTlsSuites,
-                         ::testing::Values(Suite{"", "-tls1_2", "ECDHE-ECDSA-AES128-GCM-SHA256"},
-                                           Suite{"p384", "-tls1_2",
-                                                 "ECDHE-ECDSA-AES256-GCM-SHA384"},
-                                           Suite{"rsa", "-tls1_2", "ECDHE-RSA-AES256-GCM-SHA384"},
-                                           Suite{"rsa", "-tls1_3", ""}),
-                         [](const ::testing::TestParamInfo<Suite>& p) {
-                             std::string n = std::string(*p.param.key ? p.param.key : "p256") +
-                                             "_" + (p.param.version + 1);
-                             return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    KeysAndSuites, ServeTlsSuites,
+    ::testing::Values(Suite{"", "-tls1_2", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+                      Suite{"p384", "-tls1_2", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+                      Suite{"rsa", "-tls1_2", "ECDHE-RSA-AES256-GCM-SHA384"},
+                      // Windows 7 / Server 2008 R2: ECDHE-RSA only with CBC.
+                      Suite{"rsa", "-tls1_2", "ECDHE-RSA-AES256-SHA"}, Suite{"rsa", "-tls1_3", ""}),
+    [](const ::testing::TestParamInfo<Suite>& p) {
+        std::string n =
+            std::string(*p.param.key ? p.param.key : "p256") + "_" + (p.param.version + 1);
+        if (std::string(p.param.cipher).ends_with("-SHA")) n += "_cbc";
+        return n;
+    });
+
+// What the TLS listener refuses, tried with openssl s_client at security level 0 (so that the
+// client really offers the old protocol or suite): docs/security.md, "TLS".
+class ServeTlsRefusesOld : public ServeTls {
+protected:
+    // Runs s_client against a server with the given key ("" = P-256, "rsa") and returns its output.
+    std::string s_client(const std::string& key, const std::string& args) {
+        std::string suffix = key.empty() ? "" : "-" + key;
+        port = free_port();
+        server = std::make_unique<Process>(
+            std::vector<std::string>{
+                WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--auth", "tls",
+                "--cert", pki("server" + suffix + ".pem").string(), "--key",
+                pki("server" + suffix + ".key").string(), "--ca", pki("root.pem").string(), "--ca",
+                pki("issuing.pem").string(), "--hostname", kHost, "--db", db},
+            std::map<std::string, std::string>{}, dir.path() / "serve.log");
+        EXPECT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+        auto req = dir.path() / "request.http";
+        std::ofstream(req, std::ios::binary)
+            << "GET /wsman/ HTTP/1.1\r\nHost: " << kHost << "\r\nConnection: close\r\n\r\n";
+        std::string cmd = "openssl s_client -ign_eof -connect 127.0.0.1:" + std::to_string(port) +
+                          " -servername " + kHost + " -CAfile " + pki("root.pem").string() +
+                          " -cert " + pki("win10.windomain.local.pem").string() + " -key " +
+                          pki("win10.windomain.local.key").string() + " " + args + " < " +
+                          req.string() + " 2>&1";
+        return run({"sh", "-c", cmd}, {}, 30s).output;
+    }
+};
+
+TEST_F(ServeTlsRefusesOld, Tls10And11) {
+    for (const char* version : {"-tls1", "-tls1_1"}) {
+        auto out = s_client("", std::string(version) + " -cipher DEFAULT:@SECLEVEL=0");
+        EXPECT_NE(out.find("alert protocol version"), std::string::npos) << version << "\n" << out;
+        EXPECT_EQ(out.find("HTTP/1.1"), std::string::npos) << version << "\n" << out;
+        EXPECT_TRUE(server->wait_for_output("reason=\"unsupported protocol\"", 5s))
+            << server->output();
+        server->signal(SIGTERM);
+        EXPECT_EQ(server->wait(20s), 0);
+    }
+}
+
+// OpenSSL's default list accepts RSA key exchange (no forward secrecy) with an RSA server key.
+TEST_F(ServeTlsRefusesOld, StaticRsaKeyExchange) {
+    for (const char* cipher : {"AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA"}) {
+        auto out = s_client("rsa", std::string("-tls1_2 -cipher ") + cipher + ":@SECLEVEL=0");
+        EXPECT_EQ(out.find(std::string("Cipher is ") + cipher), std::string::npos) << cipher << "\n"
+                                                                                   << out;
+        EXPECT_EQ(out.find("HTTP/1.1"), std::string::npos) << cipher << "\n" << out;
+        EXPECT_TRUE(server->wait_for_output("reason=\"no shared cipher\"", 5s)) << server->output();
+        server->signal(SIGTERM);
+        EXPECT_EQ(server->wait(20s), 0);
+    }
+}
+
+// A client that reconnects offering its previous session (as Schannel does) gets a full
+// handshake each time. Before, OpenSSL answered it with a fatal internal_error alert ("session
+// id context uninitialized"), so every second connection of such a client failed.
+TEST_F(ServeTlsRefusesOld, ResumptionFallsBackToAFullHandshake) {
+    auto out = s_client("", "-tls1_2 -reconnect");
+    std::size_t handshakes = 0;
+    for (std::size_t at = 0; (at = out.find("\nNew, TLSv1.2", at)) != std::string::npos; ++at)
+        ++handshakes;
+    EXPECT_EQ(handshakes, 6u) << out; // the first connection and five reconnections
+    EXPECT_EQ(out.find("Reused,"), std::string::npos) << out;
+    EXPECT_EQ(out.find("alert"), std::string::npos) << out;
+    EXPECT_EQ(server->output().find("TLS handshake failed"), std::string::npos) << server->output();
+}
 
 TEST_F(ServeTls, ClientRefusesAServerUnderAnotherName) {
     start_server();
