@@ -36,7 +36,17 @@ function(wec_test name)
     WEC_BINARY_DIR="${PROJECT_BINARY_DIR}")
   wec_warnings(${name})
   include(GoogleTest)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
+  # Labels are set after discovery by a script of our own: gtest_discover_tests (CMake 3.25)
+  # flattens a list passed in PROPERTIES, so LABELS "a;b" became LABELS a plus a property "b".
+  if(ARG_LABELS)
+    set(labels_script "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+    file(WRITE "${labels_script}"
+      "if(${name}_TESTS)\n"
+      "  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\n"
+      "endif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_script}")
+  endif()
 endfunction()
 
 # wec_fuzzer(<name> SOURCES ... [DEPS ...]) — a libFuzzer target (only with WEC_FUZZ=ON, clang).

@@ -156,6 +156,9 @@ std::vector<std::string> keytab_principals(const std::string& path);
 
 // Acceptor credentials from a keytab file, via gss_acquire_cred_from (per credential, no
 // process-global keytab). Cheap to copy (shared handle); share one across all connections.
+// Only the keytab's name is kept: MIT opens the FILE keytab again for each accepted context, so a
+// keytab replaced (renamed over, rewritten, or appended to by ktadd) while running is used from
+// the next accept on (tests/integration/serve_faults_test.cpp holds this).
 class AcceptorCredentials {
 public:
     // `service_names`: the SPNs a client may use, e.g. {"HTTP/srv.example.org",

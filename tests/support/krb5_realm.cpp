@@ -478,6 +478,10 @@ std::filesystem::path Krb5Realm::export_keytab(const std::vector<std::string>& n
     return path;
 }
 
+std::string Krb5Realm::kadmin(const std::string& query) {
+    return impl_->kadmin(query);
+}
+
 std::string Krb5Realm::kinit(const std::string& principal, const std::filesystem::path& keytab) {
     fs::path cc = impl_->dir / ("ccache_" + std::to_string(++impl_->ccache_counter));
     std::string name = "FILE:" + cc.string();

@@ -40,6 +40,10 @@ public:
     std::filesystem::path export_keytab(const std::vector<std::string>& names,
                                         const std::string& file_name);
 
+    // Runs `kadmin.local -q query` against this realm's database and returns its output (e.g.
+    // "cpw -randkey HTTP/host" to change a key and bump its kvno). Throws when it fails.
+    std::string kadmin(const std::string& query);
+
     // Gets a TGT for `principal` from `keytab` into a fresh credential cache; returns
     // "FILE:<path>".
     std::string kinit(const std::string& principal, const std::filesystem::path& keytab);
