@@ -475,9 +475,29 @@ void unseal_in_place(SecurityContext& ctx, std::span<std::uint8_t> header,
     if (GSS_ERROR(major)) throw GssError("gss_unwrap_iov", major, minor);
     if (major & GSS_S_DUPLICATE_TOKEN)
         throw GssError("gss_unwrap_iov", "replayed message (duplicate wrap token)");
+    if (major & GSS_S_OLD_TOKEN)
+        throw GssError("gss_unwrap_iov", "replayed message (token older than the replay window)");
     if (conf == 0) throw GssError("gss_unwrap_iov", "the message was not encrypted");
     if (iov[1].buffer.length != data.size())
         throw GssError("gss_unwrap_iov", "unexpected plaintext length");
+    // MIT detects replays only when the initiator asked for it, within a 64-message window. An
+    // RFC 4121 token (TOK_ID 05 04) carries its sender's sequence number at bytes 8..15: require
+    // it to grow on this context. (The header is integrity-protected: it is only read after a
+    // successful unwrap.)
+    if (header.size() >= 16 && header[0] == 0x05 && header[1] == 0x04) {
+        std::uint64_t sequence = 0;
+        for (std::size_t i = 8; i < 16; ++i)
+            sequence = (sequence << 8) | header[i];
+        ctx.advance_peer_sequence(sequence);
+    }
+}
+
+void SecurityContext::advance_peer_sequence(std::uint64_t sequence) {
+    if (last_peer_sequence_ && sequence <= *last_peer_sequence_)
+        throw GssError("gss_unwrap_iov", "replayed or out-of-order message (sequence number " +
+                                             std::to_string(sequence) + " after " +
+                                             std::to_string(*last_peer_sequence_) + ")");
+    last_peer_sequence_ = sequence;
 }
 
 std::vector<std::uint8_t> unseal(SecurityContext& ctx, std::span<const std::uint8_t> header,

@@ -210,12 +210,18 @@ public:
     // The GSS context flags (GSS_C_CONF_FLAG, GSS_C_MUTUAL_FLAG, ...) once established.
     OM_uint32 flags() const { return flags_; }
 
+    // Replay protection of unsealed messages, whatever the peer asked of GSSAPI: the sequence
+    // number of each RFC 4121 wrap token must exceed the previous one on this context (a replayed,
+    // reordered or too-old message is refused). Throws GssError; advances on success.
+    void advance_peer_sequence(std::uint64_t sequence);
+
 protected:
     SecurityContext() = default;
     ContextHandle ctx_;
     bool established_ = false;
     Mechanism mechanism_ = Mechanism::Kerberos;
     OM_uint32 flags_ = 0;
+    std::optional<std::uint64_t> last_peer_sequence_;
 };
 
 // Acceptor side, one per TCP connection.

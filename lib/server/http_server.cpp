@@ -96,13 +96,13 @@ void configure(Parser& parser, const Limits& limits) {
     parser.body_limit(limits.max_body_bytes);
 }
 
-HttpRequest to_request(http::request<Body>&& message) {
+// Method, target and header fields (the body comes later).
+HttpRequest head_of(const http::request<Body>& message) {
     HttpRequest request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
     for (const auto& field : message)
         request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
-    request.body = std::move(message.body());
     return request;
 }
 
@@ -374,6 +374,20 @@ private:
 
     void on_header(beast::error_code ec) {
         if (ec) return on_read_error(ec);
+        request_ = std::make_shared<HttpRequest>(head_of(parser_->get()));
+        // The handler may answer from the head alone (a 401 before any body byte is buffered).
+        std::optional<HttpResponse> early;
+        try {
+            early = handler_->check_head(*request_);
+        } catch (const std::exception& e) {
+            server_->log.error("request handler failed",
+                               {{"client", peer_.address}, {"error", e.what()}});
+            early = HttpResponse{500, {}, {}, true};
+        }
+        if (early) {
+            ++server_->requests;
+            return answer_unread(std::move(*early));
+        }
         http::async_read(stream_, buffer_, *parser_,
                          [self = this->shared_from_this()](beast::error_code e, std::size_t) {
                              self->on_body(e);
@@ -383,10 +397,10 @@ private:
     void on_body(beast::error_code ec) {
         if (ec) return on_read_error(ec);
         lowest().expires_never();
-        auto message = parser_->release();
+        keep_alive_ = parser_->keep_alive();
+        auto request = std::move(request_);
+        request->body = std::move(parser_->release().body());
         parser_.reset();
-        keep_alive_ = message.keep_alive();
-        auto request = std::make_shared<HttpRequest>(to_request(std::move(message)));
         busy_ = true;
         ++server_->requests;
         asio::post(server_->workers, [self = this->shared_from_this(), request] {
@@ -415,8 +429,45 @@ private:
             stream_, *res,
             [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
                 self->busy_ = false;
+                if (!ec && self->drain_) return self->drain();
                 if (ec || !res->keep_alive()) return self->close();
                 self->read_header();
+            });
+    }
+
+    // Answers a request whose body was not read, then closes. The client may still be sending:
+    // closing a socket with unread data resets it, and the client could lose the answer, so
+    // what it sends on is read and dropped first (bounded in bytes and time, never buffered).
+    void answer_unread(HttpResponse r) {
+        keep_alive_ = false;
+        busy_ = true;
+        drain_ = true;
+        parser_.reset();
+        buffer_.clear();
+        r.close = true;
+        write(std::move(r));
+    }
+
+    void drain() {
+        if constexpr (std::is_same_v<Stream, PlainStream>) {
+            beast::error_code ignored;
+            lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        }
+        drained_ = 0;
+        lowest().expires_after(std::min<std::chrono::milliseconds>(server_->limits.read_timeout,
+                                                                   std::chrono::seconds(5)));
+        drain_some();
+    }
+
+    void drain_some() {
+        buffer_.clear();
+        stream_.async_read_some(
+            buffer_.prepare(beast::read_size(buffer_, 16 * 1024)),
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                self->drained_ += n;
+                if (ec || self->drained_ > self->server_->limits.max_body_bytes + 64 * 1024)
+                    return self->close();
+                self->drain_some();
             });
     }
 
@@ -433,14 +484,10 @@ private:
         server_->log.warn("request rejected", {{"client", peer_.address},
                                                {"status", std::to_string(rejection.status)},
                                                {"reason", rejection.reason}});
-        keep_alive_ = false;
-        busy_ = true;
-        parser_.reset();
-        buffer_.clear();
-        write(HttpResponse{rejection.status,
-                           {{"Content-Type", "text/plain"}},
-                           {rejection.reason.begin(), rejection.reason.end()},
-                           true});
+        answer_unread(HttpResponse{rejection.status,
+                                   {{"Content-Type", "text/plain"}},
+                                   {rejection.reason.begin(), rejection.reason.end()},
+                                   true});
     }
 
     void close() {
@@ -461,7 +508,10 @@ private:
     std::optional<http::request_parser<Body>> parser_;
     PeerInfo peer_;
     std::unique_ptr<ConnectionHandler> handler_;
+    std::shared_ptr<HttpRequest> request_; // head read, body pending
     std::string verify_error_;
+    std::size_t drained_ = 0;
+    bool drain_ = false;
     bool keep_alive_ = true;
     bool busy_ = false;
     bool closed_ = false;
@@ -602,7 +652,8 @@ ParseResult parse_requests(std::span<const std::uint8_t> bytes, const Limits& li
             return result;
         }
         bool keep_alive = parser.keep_alive();
-        auto request = to_request(parser.release());
+        auto request = head_of(parser.get());
+        request.body = std::move(parser.release().body());
         ++result.requests;
         on_request(request);
         if (!keep_alive) return result;

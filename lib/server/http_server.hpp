@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -67,6 +68,13 @@ class ConnectionHandler {
 public:
     virtual ~ConnectionHandler() = default;
     virtual HttpResponse handle(HttpRequest& request) = 0;
+    // Called on an I/O thread once a request's head has arrived, before its body is read (its
+    // `body` is empty): a response returned here is sent at once and the connection closed,
+    // without the body ever being buffered (e.g. a 401 for a request that cannot be
+    // authenticated). Must be quick and never block. Default: read the body, call handle().
+    virtual std::optional<HttpResponse> check_head(const HttpRequest& /*head*/) {
+        return std::nullopt;
+    }
     // Called once when the connection ends, for whatever reason (logging, counters).
     virtual void closed() {}
 };

@@ -71,24 +71,48 @@ HttpResponse WefConnection::handle(HttpRequest& request) {
         note = std::string("internal error: ") + e.what();
         response = plain(500, note);
     }
+    log_request(request, action, note, response.status, events, start);
+    return response;
+}
+
+std::optional<HttpResponse> WefConnection::check_head(const HttpRequest& head) {
+    // Answered from the head alone, before any body byte is buffered, when the body could not
+    // be used anyway: the same answers handle() would give.
+    auto start = std::chrono::steady_clock::now();
+    std::string note;
+    std::optional<HttpResponse> response;
+    if (head.method != "POST") {
+        note = "method " + head.method + " not allowed";
+        response = plain(405, "WS-Management accepts POST only");
+        response->headers.push_back({"Allow", "POST"});
+        response->close = true;
+    } else if (!peer_.tls && head.header("Authorization").empty() &&
+               (!context_ || client_.empty())) {
+        note = "no authenticated context on this connection";
+        response = unauthorized("authentication required");
+    }
+    if (response) log_request(head, "-", note, response->status, 0, start);
+    return response;
+}
+
+void WefConnection::log_request(const HttpRequest& request, std::string_view action,
+                                std::string_view note, unsigned status, std::size_t events,
+                                std::chrono::steady_clock::time_point start) const {
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(micros) / 1000.0);
-    auto level = response.status >= 500   ? LogLevel::Error
-                 : response.status >= 400 ? LogLevel::Warn
-                                          : LogLevel::Info;
+    auto level = status >= 500 ? LogLevel::Error : status >= 400 ? LogLevel::Warn : LogLevel::Info;
     endpoint_.log->log(level, "request",
                        {{"client", client_.empty() ? "-" : client_},
                         {"address", peer_.address},
                         {"path", request.target},
                         {"action", action},
-                        {"status", std::to_string(response.status)},
+                        {"status", std::to_string(status)},
                         {"events", std::to_string(events)},
                         {"ms", duration},
                         {"note", note}});
-    return response;
 }
 
 std::optional<HttpResponse>

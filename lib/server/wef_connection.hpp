@@ -10,6 +10,7 @@
 #include "pipeline/collector.hpp"
 #include "server/http_server.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -29,9 +30,15 @@ class WefConnection final : public ConnectionHandler {
 public:
     WefConnection(const WefEndpoint& endpoint, PeerInfo peer);
     HttpResponse handle(HttpRequest& request) override;
+    // 405 for another method, 401 for a request with no Authorization on a connection not yet
+    // authenticated (Kerberos listener): nothing of such a body is read.
+    std::optional<HttpResponse> check_head(const HttpRequest& head) override;
     void closed() override;
 
 private:
+    void log_request(const HttpRequest& request, std::string_view action, std::string_view note,
+                     unsigned status, std::size_t events,
+                     std::chrono::steady_clock::time_point start) const;
     HttpResponse process(HttpRequest& request, std::string& action, std::string& note,
                          std::size_t& events);
     HttpResponse unauthorized(const std::string& why);

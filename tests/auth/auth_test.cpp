@@ -425,6 +425,31 @@ TEST_F(AuthTest, TamperedOrReplayedMessagesFail) {
     EXPECT_EQ(unseal(s, next.header, next.ciphertext), msg);
 }
 
+// Issue 9 security review: MIT remembers only the last 64 tokens, and only when the initiator
+// asked for replay detection; the sequence number check refuses any replay or reordering.
+TEST_F(AuthTest, ReplaysBeyondGssapisWindowAndReorderingAreRefused) {
+    auto c = client();
+    ServerContext s(creds());
+    handshake(c, s);
+    auto msg = bytes_of("<s:Envelope>events</s:Envelope>");
+    std::vector<Sealed> sent;
+    for (int i = 0; i < 70; ++i)
+        sent.push_back(seal(c, msg));
+    EXPECT_EQ(unseal(s, sent[0].header, sent[0].ciphertext), msg);
+    EXPECT_EQ(unseal(s, sent[2].header, sent[2].ciphertext), msg); // a gap is fine (lost message)
+    EXPECT_THROW(unseal(s, sent[1].header, sent[1].ciphertext), GssError); // older than the last
+    for (int i = 3; i < 70; ++i)
+        EXPECT_EQ(unseal(s, sent[i].header, sent[i].ciphertext), msg) << i;
+    try {
+        unseal(s, sent[0].header, sent[0].ciphertext); // 70 messages later
+        FAIL() << "a replay beyond the 64-token window was accepted";
+    } catch (const GssError& e) {
+        EXPECT_NE(std::string(e.what()).find("replay"), std::string::npos) << e.what();
+    }
+    auto next = seal(c, msg);
+    EXPECT_EQ(unseal(s, next.header, next.ciphertext), msg);
+}
+
 TEST_F(AuthTest, WrongServiceKeyFailsCleanly) {
     // The keytab holds kvno 1; the key is then re-randomised (kvno 2) in the KDC.
     auto out = kadmin(*realm_, "cpw -randkey HTTP/" + kHost);
