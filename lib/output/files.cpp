@@ -1,16 +1,21 @@
 #include "output/output.hpp"
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <fcntl.h>
 #include <filesystem>
 #include <list>
 #include <mutex>
-#include <sys/uio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace wec::output {
 namespace {
@@ -47,6 +52,58 @@ std::string date_of(std::chrono::system_clock::time_point t) {
     return buf;
 }
 
+// One open output file, shared by the writers using it: an LRU eviction or reopen() only drops the
+// driver's reference, and the descriptor is closed when the last writer is done with it.
+struct File {
+    File(std::string p, Fd f, const struct stat& st, bool newline_first)
+        : path(std::move(p)), fd(std::move(f)), dev(st.st_dev), ino(st.st_ino),
+          needs_newline(newline_first) {}
+
+    const std::string path;
+    const Fd fd;
+    const dev_t dev;
+    const ino_t ino;
+
+    // Set under write_mutex when the file takes no more batches (a truncate or an fdatasync
+    // failed); the driver has forgotten it by then, and a writer that finds it set looks the path
+    // up again.
+    std::atomic<bool> retired{false};
+
+    // One batch at a time, from the fstat of its starting size to the end of its write (or of
+    // the truncate that undoes it).
+    std::mutex write_mutex;
+    bool needs_newline; // the file did not end with '\n' when opened (a torn line from before)
+
+    // Group commit (fsync = true). A writer whose batch is written waits until a successful
+    // fdatasync started after its write; the first waiter to find no sync running issues one for
+    // every batch written so far, the others wait for it.
+    std::mutex sync_mutex;
+    std::condition_variable sync_done;
+    std::uint64_t written = 0; // sequence number of the last batch written
+    std::uint64_t synced = 0;  // batches up to this one are on disk
+    bool syncing = false;      // an fdatasync is running for the waiters
+    std::deque<std::pair<std::uint64_t, off_t>> unsynced; // (sequence, file size before it)
+    std::string sync_error; // an fdatasync failed: the batches after `synced` were refused
+};
+
+// Writes all of `data`; returns 0 or the errno of the write that failed.
+int write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if (n == 0) return EIO; // no progress and no error: do not spin
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
+}
+
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
+
 class FilesDriver final : public Driver {
 public:
     FilesDriver(std::string tmpl, bool fsync, std::size_t max_open)
@@ -55,32 +112,33 @@ public:
     void write(const BatchInfo& batch, std::string_view lines) override {
         if (lines.empty()) return;
         std::string path = expand_path_template(template_, batch);
-        std::lock_guard lock(mutex_);
-        int fd = open_locked(path);
-        // One write per batch with O_APPEND: concurrent writers never interleave inside a batch.
-        const char* p = lines.data();
-        std::size_t left = lines.size();
-        while (left > 0) {
-            ssize_t n = ::write(fd, p, left);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                int err = errno;
-                forget_locked(path);
-                throw Error("cannot write to " + path + ": " + std::strerror(err));
+        for (int attempt = 0;; ++attempt) {
+            std::shared_ptr<File> file = acquire(path);
+            std::uint64_t seq = 0;
+            {
+                std::lock_guard lock(file->write_mutex);
+                if (file->retired) {
+                    // It failed (and was forgotten) between our lookup and now: open it again.
+                    if (attempt < 3) continue;
+                    throw Error("cannot write to " + path + ": the file keeps failing");
+                }
+                off_t before = append(*file, lines);
+                if (!fsync_) return;
+                std::lock_guard sync_lock(file->sync_mutex);
+                seq = ++file->written;
+                file->unsynced.emplace_back(seq, before);
             }
-            p += n;
-            left -= static_cast<std::size_t>(n);
-        }
-        if (fsync_ && ::fdatasync(fd) != 0) {
-            int err = errno;
-            forget_locked(path);
-            throw Error("cannot sync " + path + ": " + std::strerror(err));
+            wait_synced(*file, seq);
+            return;
         }
     }
 
     void reopen() override {
+        std::unordered_map<std::string, Entry> closing; // closed after the lock is released
         std::lock_guard lock(mutex_);
-        open_.clear();
+        for (auto& [path, entry] : open_)
+            retire_locked(path, entry.file);
+        closing.swap(open_);
         lru_.clear();
     }
 
@@ -88,44 +146,182 @@ public:
 
 private:
     struct Entry {
-        Fd fd;
+        std::shared_ptr<File> file;
         std::list<std::string>::iterator lru;
     };
 
-    int open_locked(const std::string& path) {
-        if (auto it = open_.find(path); it != open_.end()) {
-            lru_.splice(lru_.begin(), lru_, it->second.lru);
-            return it->second.fd.get();
+    // The open file for `path`: the driver's, or a new one. Opening happens outside the lock.
+    std::shared_ptr<File> acquire(const std::string& path) {
+        {
+            std::lock_guard lock(mutex_);
+            if (auto it = open_.find(path); it != open_.end()) {
+                lru_.splice(lru_.begin(), lru_, it->second.lru);
+                return it->second.file;
+            }
         }
+        std::shared_ptr<File> opened = open_file(path);
+        std::vector<std::shared_ptr<File>> closing; // closed after the lock is released
+        std::lock_guard lock(mutex_);
+        if (auto it = open_.find(path); it != open_.end()) {
+            // Another writer opened it meanwhile: use theirs (ours closes here).
+            lru_.splice(lru_.begin(), lru_, it->second.lru);
+            return it->second.file;
+        }
+        // A file evicted or reopened while a writer still held it is still open: if the path
+        // still names that file, keep using it, so that one file never has two write locks.
+        std::shared_ptr<File> file = opened;
+        std::erase_if(in_use_, [&](const auto& kv) { return kv.second.expired(); });
+        if (auto it = in_use_.find(path); it != in_use_.end()) {
+            auto old = it->second.lock();
+            if (old && !old->retired && old->dev == opened->dev && old->ino == opened->ino)
+                file = std::move(old);
+            in_use_.erase(it);
+        }
+        while (open_.size() >= max_open_) {
+            auto victim = open_.find(lru_.back());
+            retire_locked(victim->first, victim->second.file);
+            closing.push_back(std::move(victim->second.file));
+            open_.erase(victim);
+            lru_.pop_back();
+        }
+        lru_.push_front(path);
+        open_.emplace(path, Entry{file, lru_.begin()});
+        return file;
+    }
+
+    static std::shared_ptr<File> open_file(const std::string& path) {
         std::error_code ec;
         auto parent = std::filesystem::path(path).parent_path();
         if (!parent.empty()) std::filesystem::create_directories(parent, ec);
         if (ec) throw Error("cannot create directory " + parent.string() + ": " + ec.message());
-        Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-        if (fd.get() < 0) throw Error("cannot open " + path + ": " + std::strerror(errno));
-        while (open_.size() >= max_open_) {
-            open_.erase(lru_.back());
-            lru_.pop_back();
-        }
-        lru_.push_front(path);
-        int raw = fd.get();
-        open_.emplace(path, Entry{std::move(fd), lru_.begin()});
-        return raw;
+        // Read access only serves the check of the last byte below.
+        Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+        if (fd.get() < 0 && errno == EACCES)
+            fd = Fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+        if (fd.get() < 0) throw Error("cannot open " + path + ": " + errno_text(errno));
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0)
+            throw Error("cannot stat " + path + ": " + errno_text(errno));
+        // A file that does not end with a line break (torn by a crash, or by a failure we could
+        // not undo) gets one before our first batch, so that no event is glued to a partial line.
+        char last = '\n';
+        if (st.st_size > 0 && ::pread(fd.get(), &last, 1, st.st_size - 1) != 1) last = '\n';
+        return std::make_shared<File>(path, std::move(fd), st, last != '\n');
     }
 
-    void forget_locked(const std::string& path) {
-        if (auto it = open_.find(path); it != open_.end()) {
+    // Appends one batch; on failure removes what it wrote and throws. Called with write_mutex.
+    // Returns the file size before the batch.
+    off_t append(File& f, std::string_view lines) {
+        struct stat st {};
+        if (::fstat(f.fd.get(), &st) != 0) {
+            int err = errno;
+            forget(f);
+            throw Error("cannot stat " + f.path + ": " + errno_text(err));
+        }
+        const off_t before = st.st_size;
+        int err = f.needs_newline ? write_all(f.fd.get(), "\n") : 0;
+        if (err == 0) err = write_all(f.fd.get(), lines);
+        if (err == 0) {
+            f.needs_newline = false;
+            return before;
+        }
+        // Part of the batch may be in the file: cut it off, so that the batch the source sends
+        // again does not follow a partial line.
+        std::string what = "cannot write to " + f.path + ": " + errno_text(err);
+        if (::ftruncate(f.fd.get(), before) != 0) {
+            int terr = errno;
+            forget(f);
+            throw Error(what + "; truncating it back to " + std::to_string(before) +
+                        " bytes also failed (" + errno_text(terr) +
+                        "), so the file was closed and the next batch starts a new line");
+        }
+        throw Error(what + " (the partial batch was removed: truncated back to " +
+                    std::to_string(before) + " bytes)");
+    }
+
+    void wait_synced(File& f, std::uint64_t seq) {
+        std::unique_lock lock(f.sync_mutex);
+        while (f.synced < seq) {
+            if (!f.sync_error.empty()) throw Error(f.sync_error);
+            if (f.syncing) {
+                f.sync_done.wait(lock);
+                continue;
+            }
+            // Lead: one fdatasync for every batch written so far, including one being written
+            // now (taking its write lock waits for it: it would need the next sync otherwise).
+            f.syncing = true;
+            lock.unlock();
+            std::uint64_t target;
+            {
+                std::lock_guard wlock(f.write_mutex);
+                std::lock_guard slock(f.sync_mutex);
+                target = f.written;
+            }
+            int rc;
+            while ((rc = ::fdatasync(f.fd.get())) != 0 && errno == EINTR) {
+            }
+            const int err = rc == 0 ? 0 : errno;
+            if (err) fail_sync(f, err);
+            lock.lock();
+            f.syncing = false;
+            if (!err) {
+                f.synced = target;
+                while (!f.unsynced.empty() && f.unsynced.front().first <= target)
+                    f.unsynced.pop_front();
+            }
+            f.sync_done.notify_all();
+        }
+    }
+
+    // An fdatasync failed: none of the batches written since the last successful one is acked,
+    // so cut them all off and refuse them (their sources send them again); the file is closed.
+    void fail_sync(File& f, int err) {
+        std::lock_guard wlock(f.write_mutex);
+        std::lock_guard slock(f.sync_mutex);
+        std::string what = "cannot sync " + f.path + ": " + errno_text(err);
+        struct stat st {};
+        if (f.retired) {
+            // A truncate failed earlier and the path may be in use by a new descriptor: leave
+            // the content alone (a refused batch that stays is only a duplicate).
+        } else if (f.unsynced.empty() || ::fstat(f.fd.get(), &st) != 0 ||
+                   f.unsynced.front().second >= st.st_size) {
+            what += " (the file was closed)";
+        } else if (const off_t to = f.unsynced.front().second; ::ftruncate(f.fd.get(), to) != 0) {
+            what += "; truncating it back to " + std::to_string(to) + " bytes also failed (" +
+                    errno_text(errno) + "), so the file was closed";
+        } else {
+            what += " (the batches not on disk were removed: truncated back to " +
+                    std::to_string(to) + " bytes; the file was closed)";
+        }
+        f.sync_error = std::move(what);
+        forget(f);
+    }
+
+    // Takes `f` out of service (called with its write_mutex): writers holding it finish, new
+    // batches open the path again.
+    void forget(File& f) {
+        f.retired = true;
+        std::lock_guard lock(mutex_);
+        if (auto it = open_.find(f.path); it != open_.end() && it->second.file.get() == &f) {
             lru_.erase(it->second.lru);
             open_.erase(it);
         }
+        if (auto it = in_use_.find(f.path); it != in_use_.end() && it->second.lock().get() == &f)
+            in_use_.erase(it);
+    }
+
+    // The driver lets go of `file`; writers may still hold it (then remember it, see acquire).
+    void retire_locked(const std::string& path, const std::shared_ptr<File>& file) {
+        if (file.use_count() > 1) in_use_[path] = file;
     }
 
     std::string template_;
     bool fsync_;
     std::size_t max_open_;
-    std::mutex mutex_;
+    std::mutex mutex_; // guards open_, lru_ and in_use_, never held during I/O
     std::unordered_map<std::string, Entry> open_;
     std::list<std::string> lru_;
+    std::unordered_map<std::string, std::weak_ptr<File>> in_use_;
 };
 
 template <typename T>

@@ -47,9 +47,14 @@ using Settings = std::map<std::string, SettingValue>; // same shape as subscript
 // `driver = "files"`: `path` is a template with {ip}, {client}, {machine}, {subscription},
 // {subscription_uuid} and {date} (UTC, YYYY-MM-DD). Values are sanitised so that a client name can
 // never leave the directory ('/' and '..' are replaced). Parent directories are created. Files are
-// opened in append mode and kept open (up to `max_open_files`, least recently used closed first).
-// `fsync = true` also forces each batch to disk before returning (slower; default: handed to the
-// OS).
+// opened in append mode and kept open (up to `max_open_files`, least recently used closed first; a
+// file evicted or re-opened while a writer is using it closes when that writer is done). A batch is
+// never interleaved with another one. Writes to different files run in parallel; writes to one
+// file are serialised. `fsync = true` also forces each batch to disk before returning (slower;
+// default: handed to the OS); concurrent batches to one file share one fdatasync (group commit).
+// When a write or fdatasync fails (full disk, I/O error, file size limit), the file is truncated
+// back to its size before the refused batch(es), so that the batch sent again never follows a
+// partial line; if even that fails, the file is closed and the next batch starts on a new line.
 std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings);
 
 // Exposed for tests and for `wec sub` validation.
