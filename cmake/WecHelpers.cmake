@@ -36,7 +36,15 @@ function(wec_test name)
     WEC_BINARY_DIR="${PROJECT_BINARY_DIR}")
   wec_warnings(${name})
   include(GoogleTest)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
+  # The labels, set once the discovered tests are known (<name>_TESTS): passed through
+  # gtest_discover_tests(PROPERTIES LABELS "a;b"), a list loses every label after the first.
+  if(ARG_LABELS)
+    set(labels_script "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+    file(WRITE "${labels_script}"
+      "if(${name}_TESTS)\n  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\nendif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_script}")
+  endif()
 endfunction()
 
 # wec_fuzzer(<name> SOURCES ... [DEPS ...]) — a libFuzzer target (only with WEC_FUZZ=ON, clang).
