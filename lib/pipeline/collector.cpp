@@ -44,6 +44,14 @@ std::string upper(std::string_view s) {
     return out;
 }
 
+// "http://host:5985/wsman/x?y" -> "/wsman/x?y"; "" without a path.
+std::string_view path_of_url(std::string_view url) {
+    auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) return {};
+    auto slash = url.find('/', scheme + 3);
+    return slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
+}
+
 std::string trim_slashes(std::string_view p) {
     while (p.size() > 1 && p.back() == '/')
         p.remove_suffix(1);
@@ -504,6 +512,15 @@ Reply Collector::dispatch(const ClientInfo& client, std::string_view path,
                          0};
         }
     }
+    // On HTTP the request path is not protected, the sealed SOAP is: a source's a:To names the
+    // subscription it sends to, and an on-path attacker must not redirect a batch elsewhere.
+    if (auto sealed = subscription_from_path(path_of_url(msg.to));
+        !sealed.empty() && sealed != subscription_from_path(path))
+        return Reply{400,
+                     {},
+                     "a:To names subscription " + sealed + " but the request path " +
+                         std::string(path.substr(0, 200)) + " does not",
+                     0};
     auto snap = impl_->current();
     Reply reply;
     const LiveSubscription* live = impl_->authorize(*snap, client, path, reply);

@@ -9,9 +9,22 @@
 
 #include <filesystem>
 #include <optional>
+#include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 namespace wec::server {
+
+namespace {
+// A secret that other users can read is worth a warning at every start.
+void warn_if_exposed(Logger& log, const std::string& path, std::string_view what) {
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return;
+    if (st.st_mode & S_IROTH)
+        log.warn(std::string(what) + " is readable by every user of this host",
+                 {{"file", path}, {"hint", "chmod 0600 (or 0640 with a dedicated group)"}});
+}
+} // namespace
 
 struct CollectorService::Impl {
     Logger& log;
@@ -68,6 +81,16 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
             pc.https_port = l.public_port.value_or(ep.port);
     }
     s.collector = std::make_unique<pipeline::Collector>(log, *s.store, *s.heartbeats, pc);
+
+    if (::geteuid() == 0)
+        log.warn("running as root: wec serve needs no privilege (ports above 1024, its own "
+                 "files); run it as its own user (see docs/security.md)");
+    for (const auto& l : c.listeners) {
+        if (l.auth == config::AuthKind::Kerberos)
+            warn_if_exposed(log, l.keytab, "keytab");
+        else
+            warn_if_exposed(log, l.key, "TLS private key");
+    }
 
     std::string issuer_hint;
     for (const auto& l : c.listeners) {

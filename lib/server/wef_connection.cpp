@@ -239,6 +239,11 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
             note = "empty request";
             return HttpResponse{200, {}, {}, false};
         }
+        // The HTTP limit leaves room for the Kerberos framing; a TLS body has none.
+        if (request.body.size() > endpoint_.max_body_bytes) {
+            note = "body larger than " + std::to_string(endpoint_.max_body_bytes) + " bytes";
+            return plain(400, note);
+        }
         body = request.body;
     } else {
         auto r = unwrap_kerberos(request, action, note, auth_reply_token, part, cleartext);

@@ -4,9 +4,11 @@
 #include <cctype>
 #include <condition_variable>
 #include <exception>
+#include <fcntl.h>
 #include <map>
 #include <mutex>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <unordered_map>
 
 namespace wec::store {
@@ -139,6 +141,10 @@ class Connection {
 public:
     Connection(const std::string& path, std::chrono::milliseconds busy_timeout, bool writer)
         : path_(path) {
+        // A new database is made 0640 (SQLite would use 0644 minus the umask): it names every
+        // source. SQLite gives its -wal and -shm files the database's mode.
+        if (int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640); fd >= 0)
+            ::close(fd);
         sqlite3* raw = nullptr;
         int rc = sqlite3_open_v2(path.c_str(), &raw,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

@@ -338,4 +338,20 @@ TEST_F(CollectorTest, UnreadableSubscriptionIsSkippedAndLoggedOnce) {
     EXPECT_EQ(count(log_text(), "subscription definition readable again"), 1u);
 }
 
+// Security review: on HTTP the path is not integrity-protected; the sealed a:To is.
+TEST_F(CollectorTest, EventsWhoseSealedToNamesAnotherSubscriptionAreRefused) {
+    auto security = add("security");
+    auto elsewhere = add("other");
+    pipeline::Collector collector(log, store, heartbeats, config());
+    auto redirected = collector.handle(client, path_of(elsewhere), events(security, 7));
+    EXPECT_EQ(redirected.status, 400u);
+    EXPECT_NE(redirected.note.find("a:To names subscription " + security), std::string::npos)
+        << redirected.note;
+    EXPECT_FALSE(store.bookmark(client.identity, elsewhere));
+    EXPECT_FALSE(store.bookmark(client.identity, security));
+    // Windows adds a suffix (".../UUID/1") and may write the UUID in another case.
+    auto ok = collector.handle(client, path_of(security) + "/1", events(security, 7));
+    EXPECT_EQ(ok.status, 200u) << ok.note;
+}
+
 } // namespace

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <thread>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 namespace asio = boost::asio;
@@ -180,6 +181,30 @@ TEST_F(ServiceTest, UnreadableSubscriptionIsNamedInTheSummary) {
     for (int i = 0; i < 3; ++i)
         EXPECT_NO_THROW(service.tick());
     EXPECT_EQ(count(log_text(), "subscription not served"), 1u) << log_text();
+}
+
+// Security review: an unauthenticated request is answered from its head; its body is not waited
+// for (nor buffered). Also what the service says about itself at start.
+TEST_F(ServiceTest, UnauthenticatedHeadsAreAnsweredWithoutTheirBodies) {
+    server::CollectorService service(log, config());
+    service.start();
+    auto port = service.ports().at(0);
+    // 500,000 bytes announced, none sent: the 401 comes at once.
+    EXPECT_EQ(
+        status_line(port, "POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n"),
+        "HTTP/1.1 401 Unauthorized");
+    EXPECT_EQ(status_line(port, "PUT /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n"),
+              "HTTP/1.1 405 Method Not Allowed");
+    service.stop();
+    auto text = log_text();
+    if (::geteuid() == 0)
+        EXPECT_NE(text.find("running as root"), std::string::npos) << text;
+    else
+        EXPECT_EQ(text.find("running as root"), std::string::npos) << text;
+    // The state store names every source: not readable by other users.
+    EXPECT_EQ(fs::status(db).permissions() & fs::perms::others_all, fs::perms::none);
+    EXPECT_EQ(fs::status(db).permissions() & fs::perms::owner_all,
+              fs::perms::owner_read | fs::perms::owner_write);
 }
 
 } // namespace
