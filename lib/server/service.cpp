@@ -116,6 +116,10 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
                 auth_note = "MISSING keytab" + (l.keytab.empty() ? std::string() : " " + l.keytab) +
                             ": Windows hosts cannot authenticate until one with " +
                             l.service_names.front() + " is configured (--keytab)";
+                // Picked up without a restart once it is provisioned at that path.
+                if (!l.keytab.empty())
+                    endpoint->pending_keytab =
+                        std::make_shared<PendingKeytab>(l.keytab, l.service_names, c.replay_cache);
             } else {
                 endpoint->credentials = auth::AcceptorCredentials::from_keytab(
                     l.keytab, l.service_names, c.replay_cache);

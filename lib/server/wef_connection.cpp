@@ -8,6 +8,7 @@
 
 #include <boost/beast/core/detail/base64.hpp>
 #include <chrono>
+#include <filesystem>
 
 namespace wec::server {
 namespace {
@@ -41,6 +42,25 @@ HttpResponse plain(unsigned status, std::string_view why) {
 }
 
 } // namespace
+
+std::optional<auth::AcceptorCredentials> PendingKeytab::get(Logger& log) const {
+    std::lock_guard lock(mutex_);
+    if (loaded_) return loaded_;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_try_ < std::chrono::seconds(1)) return std::nullopt;
+    last_try_ = now;
+    std::error_code ec;
+    if (!std::filesystem::exists(keytab_, ec)) return std::nullopt;
+    try {
+        loaded_ = auth::AcceptorCredentials::from_keytab(keytab_, service_names_, rcache_);
+        log.info("keytab loaded: Kerberos authentication enabled", {{"keytab", keytab_}});
+    } catch (const std::exception& e) {
+        if (last_error_ != e.what())
+            log.error("keytab present but unusable", {{"keytab", keytab_}, {"error", e.what()}});
+        last_error_ = e.what();
+    }
+    return loaded_;
+}
 
 WefConnection::WefConnection(const WefEndpoint& endpoint, PeerInfo peer)
     : endpoint_(endpoint), peer_(std::move(peer)) {}
@@ -130,7 +150,10 @@ WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::s
             note = "unsupported authorization scheme '" + std::string(scheme) + "'";
             return unauthorized(note);
         }
-        if (!endpoint_.credentials) {
+        auto credentials = endpoint_.credentials;
+        if (!credentials && endpoint_.pending_keytab)
+            credentials = endpoint_.pending_keytab->get(*endpoint_.log);
+        if (!credentials) {
             note = "Kerberos is not configured on this listener";
             return unauthorized(note);
         }
@@ -140,7 +163,7 @@ WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::s
             note = "authorization token is not base64";
             return unauthorized(note);
         }
-        context_.emplace(*endpoint_.credentials);
+        context_.emplace(*credentials);
         client_.clear();
         scheme_ = http::iequals(scheme, "Kerberos") ? "Kerberos" : "Negotiate";
         auto step = context_->step(token);

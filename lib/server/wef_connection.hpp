@@ -12,16 +12,40 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace wec::server {
+
+// A Kerberos listener whose keytab did not exist at start: loaded when a client first tries to
+// authenticate after it appears (tried at most once a second), so that provisioning the keytab
+// needs no restart. Thread-safe.
+class PendingKeytab {
+public:
+    PendingKeytab(std::string keytab, std::vector<std::string> service_names, std::string rcache)
+        : keytab_(std::move(keytab)), service_names_(std::move(service_names)),
+          rcache_(std::move(rcache)) {}
+    std::optional<auth::AcceptorCredentials> get(Logger& log) const;
+
+private:
+    std::string keytab_;
+    std::vector<std::string> service_names_;
+    std::string rcache_;
+    mutable std::mutex mutex_;
+    mutable std::optional<auth::AcceptorCredentials> loaded_;
+    mutable std::chrono::steady_clock::time_point last_try_{};
+    mutable std::string last_error_;
+};
 
 // Shared by every connection of one listener.
 struct WefEndpoint {
     Logger* log = nullptr;
     pipeline::Collector* collector = nullptr;
     std::optional<auth::AcceptorCredentials> credentials; // Kerberos listener
+    std::shared_ptr<const PendingKeytab> pending_keytab;  // Kerberos listener, keytab missing
     // Bodies larger than this after decryption, or after decompression, are refused with 400.
     std::size_t max_body_bytes = 512000;
 };

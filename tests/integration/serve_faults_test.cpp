@@ -329,6 +329,39 @@ TEST_F(ServeKeytab, TornKeytabRefusesNewTicketsWith401UntilComplete) {
     EXPECT_EQ(server->wait(20s), 0) << server->output();
 }
 
+// A collector started before its keytab was provisioned picks it up once it is there.
+TEST_F(ServeKeytab, AKeytabProvisionedAfterStartIsPickedUpWithoutARestart) {
+    server->signal(SIGTERM);
+    ASSERT_EQ(server->wait(20s), 0) << server->output();
+    auto later = dir.path() / "provisioned-later.keytab";
+    port = free_port();
+    server = std::make_unique<Process>(
+        std::vector<std::string>{WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port),
+                                 "--auth", "kerberos", "--keytab", later.string(), "--hostname",
+                                 kHost, "--db", db},
+        realm->realm.env(), dir.path() / "serve-later.log");
+    ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+    const auto ccache = new_ccache();
+    {
+        client::Source early(source_options(ccache));
+        try {
+            early.enumerate();
+            ADD_FAILURE() << "authenticated without a keytab";
+        } catch (const client::Error& e) {
+            EXPECT_EQ(e.http_status(), 401u) << e.what();
+        }
+    }
+    fs::copy_file(keytab, later);
+    std::this_thread::sleep_for(1100ms); // one retry a second at most
+    client::Source source(source_options(ccache));
+    wec::wsman::Subscription sub;
+    ASSERT_NO_THROW(sub = subscribe(source)) << server->output();
+    EXPECT_NO_THROW(source.send_events(sub, generate(3, 100), bookmark_at(102)));
+    EXPECT_NE(server->output().find("keytab loaded"), std::string::npos) << server->output();
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0) << server->output();
+}
+
 // ---- SIGHUP storm under load ---------------------------------------------------------------
 
 class ServeSighupStorm : public ::testing::Test {
