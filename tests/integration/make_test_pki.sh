@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds a throwaway PKI with the openssl CLI (independent of wec's own `wec pki`) for the HTTPS
 # tests: root CA -> issuing CA -> client certificates, a second unrelated CA, and the bad cases.
-#   make_test_pki.sh DIR HOSTNAME
+#   make_test_pki.sh DIR HOSTNAME [CLIENT...]
+# Each extra CLIENT name gets a good client certificate from the issuing CA (CN=CLIENT).
 set -euo pipefail
 dir=$1
 host=$2
+shift 2
 mkdir -p "$dir"
 cd "$dir"
 export OPENSSL_CONF=/dev/null
@@ -91,6 +93,9 @@ client win10.windomain.local client -days 365
 client noeku.windomain.local noeku -days 365
 client expired.windomain.local client -startdate 20200101000000Z -enddate 20200201000000Z
 client revoked.windomain.local client -days 365
+for name in "$@"; do
+  client "$name" client -days 365
+done
 openssl ca -batch -config ca.cnf -revoke revoked.windomain.local.pem 2>/dev/null
 openssl ca -batch -config ca.cnf -gencrl -out issuing.crl 2>/dev/null
 

@@ -1,0 +1,348 @@
+// Crash consistency of `wec serve` (issue 9): under a load of several HTTPS sources, the collector
+// is killed with SIGKILL at random moments and restarted on the same store and output directory
+// each time. The sources behave as Windows does: on any failure they reconnect, Enumerate again
+// and resume after the bookmark the collector offers them, resending what was not acknowledged.
+// At the end every event a source saw acknowledged is in the output files (duplicates are allowed
+// and counted), and the stored bookmark of each source is the last one acknowledged.
+//
+// WEC_CRASH_KILLS (default 5) and WEC_CRASH_SEED (default: from the clock) override the run; the
+// seed is printed so that a failing schedule can be replayed.
+#include "client/client.hpp"
+#include "store/store.hpp"
+#include "support/files.hpp"
+#include "support/process.hpp"
+#include "support/test_pki.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+namespace {
+
+using namespace wec::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace client = wec::client;
+
+const std::string kHost = "srv.windomain.local";
+constexpr std::size_t kSources = 4;
+
+std::string source_name(std::size_t i) {
+    return "host-" + std::to_string(i + 1) + ".windomain.local";
+}
+
+std::uint64_t env_or(const char* name, std::uint64_t fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::stoull(v) : fallback;
+}
+
+// RecordId of the first Bookmark of a BookmarkList; 0 when there is none.
+std::uint64_t bookmark_record(const std::string& bookmark) {
+    std::smatch m;
+    static const std::regex re("RecordId=\"(\\d+)\"");
+    return std::regex_search(bookmark, m, re) ? std::stoull(m[1].str()) : 0;
+}
+
+// What one source saw, written by its thread only (read after join).
+struct SourceLog {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> acked; // record ranges, inclusive
+    std::uint64_t last_acked = 0;                               // record id of the last Ack
+    std::uint64_t batches_failed = 0;    // sent and not acknowledged (error, timeout, 5xx)
+    std::uint64_t resumes = 0;           // re-Enumerates after a failure
+    std::uint64_t committed_unacked = 0; // the offered bookmark was past the last Ack
+    std::uint64_t bookmark_behind = 0;   // the offered bookmark was before the last Ack (a bug)
+    std::vector<std::string> first_errors;
+};
+
+class ServeCrash : public ::testing::Test {
+protected:
+    static inline std::unique_ptr<TestPki> pki_;
+    static fs::path pki(const std::string& f) { return (*pki_)(f); }
+    static void SetUpTestSuite() {
+        std::vector<std::string> clients;
+        for (std::size_t i = 0; i < kSources; ++i)
+            clients.push_back(source_name(i));
+        pki_ = std::make_unique<TestPki>(kHost, clients);
+    }
+    static void TearDownTestSuite() { pki_.reset(); }
+
+    TempDir dir;
+    std::string db;
+    int port = 0;
+    int incarnation = 0;
+    std::unique_ptr<Process> server;
+
+    void SetUp() override {
+        db = "sqlite:" + (dir.path() / "wec.db").string();
+        auto file = dir.path() / "security.toml";
+        std::ofstream(file) << "name = \"security\"\n"
+                            << "query = '<QueryList><Query Id=\"0\"><Select "
+                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
+                            << "[[outputs]]\ndriver = \"files\"\npath = \""
+                            << (dir.path() / "events" / "{client}.json").string()
+                            << "\"\nformat = \"json\"\n";
+        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        port = free_port();
+    }
+    void TearDown() override {
+        if (!HasFailure()) return;
+        for (int n = 1; n <= incarnation; ++n) {
+            auto text = slurp(log_file(n));
+            if (text.size() > 3000) text = "..." + text.substr(text.size() - 3000);
+            std::cerr << "---- wec serve log " << n << " ----\n" << text;
+        }
+    }
+
+    fs::path log_file(int n) const { return dir.path() / ("serve-" + std::to_string(n) + ".log"); }
+
+    // The same port, store and output directory every time; a fresh log file per run.
+    void start_server() {
+        server = std::make_unique<Process>(
+            std::vector<std::string>{
+                WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--auth", "tls",
+                "--cert", pki("server.pem").string(), "--key", pki("server.key").string(), "--ca",
+                pki("root.pem").string(), "--ca", pki("issuing.pem").string(), "--hostname", kHost,
+                "--db", db},
+            std::map<std::string, std::string>{}, log_file(++incarnation));
+        ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+    }
+
+    client::SourceOptions source_options(std::size_t i) const {
+        client::SourceOptions o;
+        o.manager = client::Url::parse("https://127.0.0.1:" + std::to_string(port) + "/wsman/");
+        o.tls.cert_file = pki(source_name(i) + ".pem").string();
+        o.tls.key_file = pki(source_name(i) + ".key").string();
+        o.tls.ca_file = pki("root.pem").string();
+        o.tls.server_name = kHost;
+        o.machine_id = source_name(i);
+        o.compress = false; // the collector's work is what is measured, not the client's SLDC
+        o.timeout = 10s;
+        return o;
+    }
+};
+
+// One Windows-like source: Enumerate, resume after the offered bookmark, push batches of
+// consecutive records until `stop`; on any failure start over (the unacknowledged batch is sent
+// again from the bookmark, as Windows does).
+void run_source(const client::SourceOptions& options, std::uint64_t seed,
+                const std::atomic<bool>& stop, std::atomic<std::uint64_t>& acked_batches,
+                SourceLog& out) {
+    std::mt19937_64 rng(seed);
+    constexpr std::uint64_t kFirst = 1000;
+    bool first_time = true;
+    while (!stop) {
+        try {
+            client::Source source(options);
+            auto subs = source.enumerate();
+            source.end();
+            if (subs.empty()) throw std::runtime_error("no subscription offered");
+            const auto sub = subs.front();
+            std::uint64_t offered = bookmark_record(sub.bookmark);
+            if (!first_time) {
+                ++out.resumes;
+                if (offered > out.last_acked) ++out.committed_unacked;
+                if (offered < out.last_acked) ++out.bookmark_behind;
+            }
+            first_time = false;
+            std::uint64_t next = offered ? offered + 1 : kFirst;
+            client::EventGenerator gen(options.machine_id, seed + next, next);
+            while (!stop) {
+                std::size_t n = 1 + rng() % 60;
+                std::vector<std::string> events;
+                for (std::size_t i = 0; i < n; ++i)
+                    events.push_back(gen.next());
+                try {
+                    source.send_events(sub, events, gen.bookmark());
+                } catch (...) {
+                    ++out.batches_failed;
+                    throw;
+                }
+                out.acked.emplace_back(next, gen.last_record());
+                out.last_acked = gen.last_record();
+                next = gen.last_record() + 1;
+                ++acked_batches;
+            }
+        } catch (const std::exception& e) {
+            if (out.first_errors.size() < 5) out.first_errors.push_back(e.what());
+            std::this_thread::sleep_for(50ms); // the collector is restarting
+        }
+    }
+}
+
+TEST_F(ServeCrash, SigkillUnderLoadLosesNoAcknowledgedEvent) {
+    const auto kills = env_or("WEC_CRASH_KILLS", 5);
+    const auto seed = env_or(
+        "WEC_CRASH_SEED",
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()));
+    std::cout << "WEC_CRASH_SEED=" << seed << " WEC_CRASH_KILLS=" << kills << "\n";
+    std::mt19937_64 rng(seed);
+    start_server();
+    const auto started = std::chrono::steady_clock::now();
+
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> acked_batches{0};
+    std::vector<SourceLog> logs(kSources);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < kSources; ++i)
+        threads.emplace_back(run_source, source_options(i), seed + 7919 * (i + 1), std::cref(stop),
+                             std::ref(acked_batches), std::ref(logs[i]));
+    struct Joiner { // the threads are joined even when an assertion returns early
+        std::atomic<bool>& stop;
+        std::vector<std::thread>& threads;
+        ~Joiner() {
+            stop = true;
+            for (auto& t : threads)
+                if (t.joinable()) t.join();
+        }
+    } joiner{stop, threads};
+
+    // Waits (bounded) until the sources got `more` acknowledgements from this incarnation.
+    auto wait_for_acks = [&](std::uint64_t more) {
+        auto target = acked_batches.load() + more;
+        auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (acked_batches.load() < target && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(5ms);
+        return acked_batches.load() >= target;
+    };
+
+    std::vector<std::uint64_t> delays_ms;
+    for (std::uint64_t k = 0; k < kills; ++k) {
+        // Under load: some batches went through since the (re)start, then a random moment.
+        ASSERT_TRUE(wait_for_acks(kSources)) << "no progress after restart " << k;
+        auto delay = std::chrono::milliseconds(100 + rng() % 2400);
+        delays_ms.push_back(static_cast<std::uint64_t>(delay.count()));
+        std::this_thread::sleep_for(delay);
+        ASSERT_TRUE(server->signal(SIGKILL)) << "the collector died before kill " << k;
+        EXPECT_EQ(server->wait(10s), 128 + SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300)); // sources fail
+        start_server();
+    }
+    ASSERT_TRUE(wait_for_acks(20 * kSources)) << "the load did not resume after the last restart";
+    stop = true;
+    for (auto& t : threads)
+        t.join();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0) << server->output();
+
+    auto store = wec::store::open(db);
+    auto subscriptions = store->subscriptions();
+    ASSERT_EQ(subscriptions.size(), 1u);
+    const auto uuid = subscriptions.front().uuid;
+
+    std::uint64_t total_acked = 0, total_written = 0, duplicates = 0, torn = 0, failed = 0,
+                  committed_unacked = 0, resumes = 0;
+    for (std::size_t i = 0; i < kSources; ++i) {
+        const auto& log = logs[i];
+        SCOPED_TRACE(source_name(i));
+        ASSERT_FALSE(log.acked.empty());
+        EXPECT_EQ(log.bookmark_behind, 0u)
+            << "a re-Enumerate offered a bookmark before an acknowledged batch";
+        // Every record in the output, with how often it was written.
+        std::map<std::uint64_t, unsigned> written;
+        for (const auto& line :
+             lines_of(slurp(dir.path() / "events" / (source_name(i) + ".json")))) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_discarded() || !j.contains("System")) {
+                ++torn;
+                std::cout << "torn line (" << line.size() << " bytes): " << line.substr(0, 100)
+                          << " ... " << line.substr(line.size() > 200 ? line.size() - 100 : 0)
+                          << "\n";
+                continue;
+            }
+            EXPECT_EQ(j["System"]["Computer"], source_name(i));
+            const auto& id = j["System"]["EventRecordID"];
+            ++written[id.is_string() ? std::stoull(id.get<std::string>())
+                                     : id.get<std::uint64_t>()];
+        }
+        std::uint64_t missing = 0, acked = 0;
+        for (auto [first, last] : log.acked)
+            for (auto r = first; r <= last; ++r, ++acked)
+                missing += written.count(r) == 0;
+        EXPECT_EQ(missing, 0u) << acked << " events acknowledged, " << written.size()
+                               << " distinct records written";
+        for (auto [record, times] : written)
+            duplicates += times - 1;
+        total_acked += acked;
+        total_written += written.size();
+        failed += log.batches_failed;
+        committed_unacked += log.committed_unacked;
+        resumes += log.resumes;
+
+        // The stored bookmark is the last one acknowledged.
+        auto stored = store->bookmark(source_name(i), uuid);
+        ASSERT_TRUE(stored.has_value());
+        EXPECT_EQ(bookmark_record(*stored), log.last_acked) << *stored;
+        if (HasFailure())
+            for (const auto& e : log.first_errors)
+                std::cout << "  " << source_name(i) << " error: " << e << "\n";
+    }
+    // Torn lines (a kill inside the write of a batch, then the resent batch appended after the
+    // partial line) are counted, not failed: an acknowledged event is lost only when it is glued
+    // to one, which `missing` catches. DISABLED_PartialLineLeftByAKill... below reproduces it.
+    // Every kill cut a source mid-stream at least once.
+    EXPECT_GE(resumes, kills);
+
+    std::cout << "crash run: " << kills << " kills after ";
+    for (auto d : delays_ms)
+        std::cout << d << " ";
+    std::cout << "ms; " << seconds << " s, " << acked_batches.load() << " batches / " << total_acked
+              << " events acknowledged, " << total_written << " distinct events written, "
+              << duplicates << " duplicates, " << failed << " batches unacknowledged, "
+              << committed_unacked << " written but unacknowledged (bookmark ahead), " << resumes
+              << " resumes, " << torn << " torn lines\n";
+}
+
+// The state a SIGKILL inside the write of a batch leaves: Linux ends a write to a regular file
+// between pages when a fatal signal is pending, so the file can end with part of a line (the crash
+// run above sees this about once in 15-30 kills). The batch was not acknowledged, so the source
+// sends it again; its first event must not be glued to the partial line, where no JSON-lines reader
+// finds it (an acknowledged event lost). Disabled: today the output driver appends after the
+// partial line (see the report of branch h-hostile); enable it with the fix in lib/output (e.g.
+// truncate a file back to its last newline when it is opened for appending).
+TEST_F(ServeCrash, DISABLED_PartialLineLeftByAKillDoesNotSwallowTheResentBatch) {
+    start_server();
+    auto options = source_options(0);
+    auto send = [&](std::uint64_t first) {
+        client::Source source(options);
+        auto subs = source.enumerate();
+        source.end();
+        ASSERT_EQ(subs.size(), 1u);
+        client::EventGenerator gen(options.machine_id, 1, first);
+        std::vector<std::string> events{gen.next(), gen.next(), gen.next()};
+        source.send_events(subs[0], events, gen.bookmark());
+    };
+    send(1000);
+    ASSERT_TRUE(server->signal(SIGKILL));
+    server->wait(10s);
+    // Killed while writing the batch of records 1003-1005: its first line is cut.
+    const auto file = dir.path() / "events" / (source_name(0) + ".json");
+    std::ofstream(file, std::ios::app)
+        << R"({"System":{"Provider":{"Name":"Microsoft-Windows-Secu)";
+    start_server();
+    send(1003); // the resent batch
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0);
+    std::set<std::uint64_t> readable;
+    for (const auto& line : lines_of(slurp(file))) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.contains("System")) continue;
+        const auto& id = j["System"]["EventRecordID"];
+        readable.insert(std::stoull(id.is_string() ? id.get<std::string>() : id.dump()));
+    }
+    EXPECT_EQ(readable, (std::set<std::uint64_t>{1000, 1001, 1002, 1003, 1004, 1005}));
+}
+
+} // namespace

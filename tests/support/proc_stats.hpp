@@ -1,0 +1,55 @@
+// What /proc says about a process (Linux): resident memory, open descriptors, CPU time. For
+// integration tests that check a child process stays bounded under load.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+namespace wec::testing {
+
+// A "VmRSS:"-style field of /proc/PID/status, in KiB (0 when the process or field is gone).
+inline std::uint64_t proc_status_kb(int pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1));
+    return 0;
+}
+inline std::uint64_t rss_kb(int pid) {
+    return proc_status_kb(pid, "VmRSS");
+}
+inline std::uint64_t peak_rss_kb(int pid) {
+    return proc_status_kb(pid, "VmHWM");
+}
+
+// Entries of /proc/PID/fd (0 when the process is gone).
+inline std::size_t open_fds(int pid) {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end;
+         !ec && it != end; it.increment(ec))
+        ++n;
+    return n;
+}
+
+// User + system CPU time of a process so far, in seconds (/proc/PID/stat fields 14 and 15).
+inline double cpu_seconds(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto paren = stat.rfind(')'); // the command name may contain spaces
+    if (paren == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string f;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+        if (i == 14) utime = std::stoull(f);
+        if (i == 15) stime = std::stoull(f);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+} // namespace wec::testing
