@@ -291,7 +291,7 @@ TEST_F(ServeCrash, SigkillUnderLoadLosesNoAcknowledgedEvent) {
     }
     // Torn lines (a kill inside the write of a batch, then the resent batch appended after the
     // partial line) are counted, not failed: an acknowledged event is lost only when it is glued
-    // to one, which `missing` catches. DISABLED_PartialLineLeftByAKill... below reproduces it.
+    // to one, which `missing` catches. PartialLineLeftByAKill... below is its regression test.
     // Every kill cut a source mid-stream at least once.
     EXPECT_GE(resumes, kills);
 
@@ -309,10 +309,9 @@ TEST_F(ServeCrash, SigkillUnderLoadLosesNoAcknowledgedEvent) {
 // between pages when a fatal signal is pending, so the file can end with part of a line (the crash
 // run above sees this about once in 15-30 kills). The batch was not acknowledged, so the source
 // sends it again; its first event must not be glued to the partial line, where no JSON-lines reader
-// finds it (an acknowledged event lost). Disabled: today the output driver appends after the
-// partial line (see the report of branch h-hostile); enable it with the fix in lib/output (e.g.
-// truncate a file back to its last newline when it is opened for appending).
-TEST_F(ServeCrash, DISABLED_PartialLineLeftByAKillDoesNotSwallowTheResentBatch) {
+// finds it (an acknowledged event lost). The files output cuts such a partial line off when it
+// opens the file.
+TEST_F(ServeCrash, PartialLineLeftByAKillDoesNotSwallowTheResentBatch) {
     start_server();
     auto options = source_options(0);
     auto send = [&](std::uint64_t first) {
