@@ -404,11 +404,18 @@ TEST(Capture, GzipPcapngTruncatedAndStdin) {
         ADD_FAILURE() << "editcap not available to produce a pcapng file";
     }
 
-    // Cut in the middle of the last-but-one record: a warning, earlier messages still there.
+    // Cut 70 bytes before the end (inside a record header): reported as damage with its offset,
+    // earlier messages still there.
     std::ofstream(dir.file("t.pcap"), std::ios::binary) << data.substr(0, data.size() - 70);
     auto r = extract(dir.file("t.pcap"));
     EXPECT_EQ(r.bodies(true), e.requests);
-    EXPECT_NE(r.error_text().find("truncated"), std::string::npos) << r.error_text();
+    ASSERT_EQ(r.errors.size(), 1u) << r.error_text();
+    EXPECT_EQ(r.errors[0].kind, cap::NoteKind::Damage);
+    EXPECT_EQ(r.errors[0].damage, cap::DamageKind::TruncatedHeader) << r.error_text();
+    // The header starts at `offset`; `bytes` of it are in the file, up to its end.
+    EXPECT_EQ(r.errors[0].offset + r.errors[0].bytes, data.size() - 70);
+    EXPECT_NE(r.error_text().find("the file ends inside its header"), std::string::npos);
+    EXPECT_EQ(r.stats.damaged, 1u);
 
     // Standard input, gzip-compressed and plain.
     for (const char* name : {"p.pcap.gz", "p.pcap"}) {
