@@ -1,5 +1,6 @@
-// Capture reading for offline decoding: pcap/pcapng (plain or gzip) via libpcap, link/IP/TCP
-// decoding, TCP reassembly per connection and direction, and HTTP/1.1 message extraction.
+// Capture reading for offline decoding: pcap/pcapng (plain or gzip, damage reported and skipped),
+// link/IP/TCP decoding, TCP reassembly per connection and direction, and HTTP/1.1 message
+// extraction.
 //
 // Streaming: CaptureReader yields packets; decode_packet() turns one into a TCP segment;
 // TcpReassembler orders the segments of each connection and feeds one HttpStreamParser per
