@@ -259,7 +259,9 @@ struct CaptureReader::Impl {
     // pcap
     bool big = false, nanos = false;
     std::uint32_t record_limit = kPcapRecordLimit;
-    std::uint64_t prev_data = 0; // offset of the data of the last record returned (0: none)
+    // Offsets of the data of the last two records returned (0: none): a wrong length of either
+    // (a record of garbage read at a wrong offset can look valid) leads to a bad header.
+    std::uint64_t prev_data = 0, prev2_data = 0;
     // pcapng
     bool have_section = false;
     std::vector<Interface> interfaces;
@@ -447,12 +449,15 @@ struct CaptureReader::Impl {
     }
 
     // Does a chain of valid records start at `at`? (kChain of them, or fewer up to the exact end
-    // of the file, or at least two before the file is cut or the lookahead is exhausted.)
-    bool pcap_chain(std::uint64_t at) {
+    // of the file, or at least two before the file is cut or the lookahead is exhausted.) A chain
+    // that leads to `avoid` (the damaged record) agrees with the reading that found it damaged:
+    // it is no resynchronisation.
+    bool pcap_chain(std::uint64_t at, std::uint64_t avoid) {
         int valid = 0;
         std::uint64_t p = at;
         std::uint32_t prev_sec = 0;
         for (;;) {
+            if (p == avoid) return false;
             std::size_t got = need(p, 16);
             if (got == 0 && p == data_end()) return valid >= 1;
             if (got < 16) return valid >= 2;
@@ -468,27 +473,29 @@ struct CaptureReader::Impl {
         }
     }
 
-    // Scans from `from` for the start of a chain of valid records; false at the end of the data.
-    bool pcap_resync(std::uint64_t from, std::uint64_t& found) {
+    // Scans from `from` for the start of a chain of valid records (not leading to `avoid`); false
+    // at the end of the data.
+    bool pcap_resync(std::uint64_t from, std::uint64_t avoid, std::uint64_t& found) {
         for (std::uint64_t p = from;; ++p) {
             keep = p;
             if (need(p, 16) < 16) return false;
-            if (pcap_header_strict(ptr(p)) && pcap_chain(p)) {
+            if (pcap_header_strict(ptr(p)) && pcap_chain(p, avoid)) {
                 found = p;
                 return true;
             }
         }
     }
 
-    // After damage at `at`: resynchronises from the previous record's data (its length may be
-    // the wrong one) or just after `at`. `if_cut`: the record at `at` runs past the end of the
-    // data; when nothing valid follows, it is reported (with this text) as cut, not as a bad
-    // length. Returns false when nothing valid follows.
+    // After damage at `at`: resynchronises from the data of the last record but one (the length
+    // of either may be the wrong one) or just after `at`. `if_cut`: the record at `at` runs past
+    // the end of the data; when nothing valid follows, it is reported (with this text) as cut, not
+    // as a bad length. Returns false when nothing valid follows.
     bool pcap_recover(std::uint64_t at, std::uint64_t record, std::string what,
                       const std::string& if_cut = {}) {
-        std::uint64_t from = prev_data != 0 ? prev_data + 1 : at + 1;
+        std::uint64_t earliest = prev2_data != 0 ? prev2_data : prev_data;
+        std::uint64_t from = earliest != 0 ? earliest + 1 : at + 1;
         std::uint64_t found = 0;
-        bool ok = pcap_resync(from, found);
+        bool ok = pcap_resync(from, at, found);
         if (!ok && !if_cut.empty()) {
             report(DamageKind::TruncatedRecord, at, record, data_end() - at, if_cut);
             end = true;
@@ -496,14 +503,11 @@ struct CaptureReader::Impl {
             return false;
         }
         std::uint64_t skipped_here = ok ? (found > at ? found - at : 0) : data_end() - at;
-        if (ok && found < at && prev_data != 0) {
-            what += " (the length of record " + std::to_string(record - 1) + " at " +
-                    at_offset(prev_data - 16) + " is wrong)";
-        }
+        if (ok && found < at) what += " (the length of a record before it is wrong)";
         report(DamageKind::BadLength, at, record, skipped_here,
                what + resync_text(ok, at, ok ? found : 0));
         skipped += skipped_here;
-        prev_data = 0;
+        prev_data = prev2_data = 0;
         if (!ok) {
             end = true;
             cur = data_end();
@@ -566,8 +570,9 @@ struct CaptureReader::Impl {
             out.index = ++index;
             out.offset = at;
             last_time = out.time;
+            prev2_data = prev_data;
             prev_data = at + 16;
-            keep = at + 16;
+            keep = prev2_data != 0 ? prev2_data : prev_data;
             cur = at + 16 + caplen;
             return true;
         }
