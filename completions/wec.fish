@@ -34,6 +34,7 @@ complete -c wec -n '__fish_seen_subcommand_from decode' -l export-bodies -r -F -
 complete -c wec -n '__fish_seen_subcommand_from decode' -l color -x -a 'auto always never' -d 'Colour the text transcript'
 complete -c wec -n '__fish_seen_subcommand_from decode' -l progress -x -a 'auto always never' -d 'Progress bar on stderr'
 complete -c wec -n '__fish_seen_subcommand_from decode' -s q -l quiet -d 'No summary and no capture warnings on stderr'
+complete -c wec -n '__fish_seen_subcommand_from decode' -l json -d 'The summary as one JSON object, the last line of stderr (even with -q)'
 complete -c wec -n '__fish_seen_subcommand_from decode' -F
 complete -c wec -n '__fish_seen_subcommand_from replay' -s h -l help -d 'Print this help message and exit'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l url -r -F -d 'Subscription manager URL (the GPO Server= value), http://HOST:5985/wsman/SubscriptionManager/WEC (Kerberos) or https://HOST:5986/wsman/ (client certificate)'

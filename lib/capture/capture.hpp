@@ -1,5 +1,6 @@
-// Capture reading for offline decoding: pcap/pcapng (plain or gzip) via libpcap, link/IP/TCP
-// decoding, TCP reassembly per connection and direction, and HTTP/1.1 message extraction.
+// Capture reading for offline decoding: pcap/pcapng (plain or gzip, damage reported and skipped),
+// link/IP/TCP decoding, TCP reassembly per connection and direction, and HTTP/1.1 message
+// extraction.
 //
 // Streaming: CaptureReader yields packets; decode_packet() turns one into a TCP segment;
 // TcpReassembler orders the segments of each connection and feeds one HttpStreamParser per
@@ -35,32 +36,62 @@ using TimeNs = std::int64_t; // nanoseconds since the Unix epoch
 
 struct Packet {
     TimeNs time = 0;
-    int linktype = 0;                   // DLT_* value of the capture (pcap_datalink)
+    int linktype = 0;                   // LINKTYPE_* value of the capture (of its interface)
     std::span<const std::uint8_t> data; // captured bytes (valid until the next call to next())
     std::uint32_t original_length = 0;  // length on the wire
     std::uint64_t index = 0;            // 1-based packet number in the file
+    std::uint64_t offset = 0;           // file offset of its record or block (after gunzip)
 };
 
-// Owns a libpcap handle reading a pcap or pcapng file; gzip-compressed files are decompressed
-// on the fly (bounded memory). "-" reads standard input.
+// What is wrong with a damaged capture (see Note::damage).
+enum class DamageKind {
+    None,
+    BadMagic,        // the file header's magic number is damaged (the rest was readable)
+    TruncatedHeader, // the file ends inside a file, record or block header
+    TruncatedRecord, // the file ends inside a record's (block's) data: the last packet is cut
+    BadLength,       // a record or block length is invalid: skipped up to the next valid record
+    BadBlock,        // a pcapng block whose framing is sound but whose content is invalid
+    Gzip,            // the compressed data is corrupt or cut (the capture ends there)
+    CutPacket,       // a packet cut short by the snapshot length: TCP payload bytes missing
+    ShortPacket,     // a packet shorter than its own link/IP/TCP headers (skipped)
+};
+// "bad-magic", "truncated-header", "truncated-record", "bad-length", "bad-block", "gzip",
+// "cut-packet", "short-packet" ("none").
+std::string_view to_string(DamageKind kind);
+
+struct Note;
+
+// Reads pcap (microsecond or nanosecond, either byte order) and pcapng (every section and
+// interface, each with its link type and timestamp resolution) files, plain or gzip-compressed
+// (concatenated members too), with bounded memory. "-" reads standard input.
+//
+// Damage does not stop the reader: a record or block with an invalid length is reported and the
+// reader resynchronises on the next offset where a chain of valid records (blocks) starts; a file
+// that ends inside a record is reported as cut. Each problem is queued as a Note of kind
+// NoteKind::Damage (file offset, record or block number, bytes skipped) for take_damage().
 class CaptureReader {
 public:
     static CaptureReader open(const std::string& path);
-    // Takes ownership of an open FILE* (closed by the reader). name is used in messages.
-    static CaptureReader from_file(std::FILE* file, std::string name);
+    // Takes ownership of an open FILE* (closed by the reader). name is used in messages. `head`:
+    // bytes already read from the start of `file` (to tell its kind), read again first.
+    static CaptureReader from_file(std::FILE* file, std::string name,
+                                   std::vector<std::uint8_t> head = {});
 
     CaptureReader(CaptureReader&&) noexcept;
     CaptureReader& operator=(CaptureReader&&) noexcept;
     ~CaptureReader();
 
-    // The next packet; false at the end of the file. A truncated last record ends the file and
-    // sets warning(). Throws CaptureError on a read error.
+    // The next packet; false at the end of the file (or of what could be read of it). Throws
+    // CaptureError on a read error of the underlying file.
     bool next(Packet& out);
+    // The oldest damage report not yet taken (kind NoteKind::Damage); false when none is queued.
+    bool take_damage(Note& out);
 
-    int linktype() const;
+    int linktype() const; // of the file (pcap) or of its first interface (pcapng)
     const std::string& name() const;
-    const std::string& warning() const; // e.g. "truncated dump file" (empty if none)
-    std::uint64_t bytes_read() const;   // capture bytes consumed so far (record headers + data)
+    std::uint64_t bytes_read() const;    // capture bytes consumed so far (after gunzip)
+    std::uint64_t damage_count() const;  // damage reports so far (taken or not)
+    std::uint64_t skipped_bytes() const; // bytes passed over by resynchronisation
 
 private:
     struct Impl;
@@ -97,13 +128,15 @@ struct TcpSegment {
     std::uint8_t flags = 0;
     std::span<const std::uint8_t> payload; // points into the packet data
     std::uint64_t packet_index = 0;
+    std::uint32_t missing = 0; // TcpCut: payload bytes the capture does not hold (snaplen)
 };
 
 enum class DecodeStatus {
     Tcp,             // segment filled
     NotTcp,          // another protocol (UDP, ARP, ...)
     Fragment,        // an IP fragment (not reassembled: skipped)
-    Truncated,       // packet shorter than its headers say (snaplen or corruption)
+    TcpCut,          // segment filled with the captured part of a payload cut by the snaplen
+    Truncated,       // packet shorter than its link/IP/TCP headers (snaplen or corruption)
     UnsupportedLink, // unknown link type
 };
 
@@ -163,16 +196,23 @@ struct HttpMessage {
     std::optional<std::string_view> header(std::string_view name) const;
 };
 
-enum class NoteKind { Gap, Error, Warning };
+enum class NoteKind { Gap, Error, Warning, Damage };
 
-// A gap (missing bytes), a parse error (e.g. oversized headers) or a capture-level warning.
+// A gap (missing bytes), a parse error (e.g. oversized headers), a capture-level warning, or
+// damage of the capture file itself (Damage: what and where in the file).
 struct Note {
     NoteKind kind = NoteKind::Error;
     std::uint64_t connection_id = 0; // 0: capture-level
     FourTuple tuple;                 // src = sender of the affected stream
     TimeNs time = 0;
-    std::uint64_t bytes = 0; // gap: missing byte count; error: bytes skipped
-    std::string text;
+    std::uint64_t bytes = 0; // gap: missing byte count; error, damage: bytes skipped
+    std::string text; // Damage: "<where>: <what>" ("record 3 at offset 114: ..."), without the
+                      // file name
+    DamageKind damage = DamageKind::None; // Damage: what is wrong
+    std::uint64_t offset = 0;             // Damage: file offset (after gunzip) of the problem
+    std::uint64_t record = 0; // Damage: 1-based record (pcap) or block (pcapng) number, or
+                              // packet number (cut-packet, short-packet); gap: the packet at
+                              // which the bytes were found missing (0: at the end)
 };
 
 struct Limits {
@@ -232,6 +272,10 @@ private:
 struct Stats {
     std::uint64_t packets = 0, capture_bytes = 0, tcp_segments = 0, non_tcp = 0, ip_fragments = 0,
                   ip_reassembled = 0, truncated_packets = 0, unsupported_link = 0;
+    std::uint64_t damaged = 0, skipped_bytes = 0; // damage reports of the file (records, blocks,
+                                                  // gzip data), bytes passed over
+    std::uint64_t cut_packets = 0, cut_bytes = 0; // TcpCut segments, payload bytes they lack
+    // truncated_packets: shorter than their own headers (DecodeStatus::Truncated), skipped.
     std::uint64_t connections = 0, retransmitted_bytes = 0, gaps = 0, gap_bytes = 0,
                   evicted_connections = 0;
     std::uint64_t requests = 0, responses = 0, errors = 0;
@@ -263,7 +307,7 @@ private:
 struct Callbacks {
     std::function<void(const HttpMessage&)> on_message;
     std::function<void(const Note&)> on_gap;   // NoteKind::Gap
-    std::function<void(const Note&)> on_error; // NoteKind::Error and Warning
+    std::function<void(const Note&)> on_error; // NoteKind::Error, Warning and Damage
 };
 
 // Reads a capture (path or "-") and reports every HTTP message found in it.

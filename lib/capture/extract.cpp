@@ -31,7 +31,8 @@ Stats extract_http(CaptureReader& reader, const Callbacks& callbacks, const Limi
     Packet packet;
     TcpSegment segment;
     Ipv4Reassembler defrag;
-    bool fragment_reported = false, link_reported = false;
+    bool fragment_reported = false, link_reported = false, cut_reported = false,
+         short_reported = false;
     auto warn = [&](std::string text, TimeNs time) {
         Note n;
         n.kind = NoteKind::Warning;
@@ -39,10 +40,44 @@ Stats extract_http(CaptureReader& reader, const Callbacks& callbacks, const Limi
         n.text = std::move(text);
         sink.on_note(n);
     };
+    // Damage of the file, reported by the reader before the packet that follows it.
+    auto take_damage = [&] {
+        Note n;
+        while (reader.take_damage(n)) {
+            if (n.kind == NoteKind::Damage) ++link.damaged;
+            sink.on_note(n);
+        }
+    };
+    // Damage of one packet; only the first of each kind is reported, the others are counted.
+    auto packet_damage = [&](DamageKind kind, bool& reported, std::string text) {
+        if (reported) return;
+        reported = true;
+        Note n;
+        n.kind = NoteKind::Damage;
+        n.damage = kind;
+        n.time = packet.time;
+        n.offset = packet.offset;
+        n.record = packet.index;
+        n.text = "packet " + std::to_string(packet.index) + " at offset " +
+                 std::to_string(packet.offset) + ": " + std::move(text) +
+                 " (further packets damaged the same way are only counted)";
+        sink.on_note(n);
+    };
     while (reader.next(packet)) {
+        take_damage();
         ++link.packets;
         switch (decode_packet(packet, segment)) {
         case DecodeStatus::Tcp:
+            tcp.add(segment);
+            break;
+        case DecodeStatus::TcpCut:
+            ++link.cut_packets;
+            link.cut_bytes += segment.missing;
+            packet_damage(DamageKind::CutPacket, cut_reported,
+                          "captured " + std::to_string(packet.data.size()) + " of " +
+                              std::to_string(packet.original_length) +
+                              " bytes (snapshot length): " + std::to_string(segment.missing) +
+                              " bytes of TCP payload missing");
             tcp.add(segment);
             break;
         case DecodeStatus::NotTcp:
@@ -70,6 +105,10 @@ Stats extract_http(CaptureReader& reader, const Callbacks& callbacks, const Limi
         }
         case DecodeStatus::Truncated:
             ++link.truncated_packets;
+            packet_damage(DamageKind::ShortPacket, short_reported,
+                          "shorter than its headers (" + std::to_string(packet.data.size()) +
+                              " bytes captured of " + std::to_string(packet.original_length) +
+                              "): skipped");
             break;
         case DecodeStatus::UnsupportedLink:
             ++link.unsupported_link;
@@ -81,7 +120,7 @@ Stats extract_http(CaptureReader& reader, const Callbacks& callbacks, const Limi
             break;
         }
     }
-    if (!reader.warning().empty()) warn(reader.warning(), packet.time);
+    take_damage();
     if (defrag.pending() > 0) {
         warn(reader.name() + ": " + std::to_string(defrag.pending()) +
                  " IPv4 datagrams were left incomplete (fragments missing)",
@@ -96,6 +135,10 @@ Stats extract_http(CaptureReader& reader, const Callbacks& callbacks, const Limi
     out.ip_reassembled = link.ip_reassembled;
     out.truncated_packets = link.truncated_packets;
     out.unsupported_link = link.unsupported_link;
+    out.damaged = link.damaged;
+    out.skipped_bytes = reader.skipped_bytes();
+    out.cut_packets = link.cut_packets;
+    out.cut_bytes = link.cut_bytes;
     return out;
 }
 

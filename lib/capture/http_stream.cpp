@@ -733,8 +733,8 @@ struct HttpStreamParser::Impl {
             emit(time);
             break;
         case State::Headers:
-            if (!buf.empty()) {
-                note(NoteKind::Warning,
+            if (!buf.empty()) { // a message lost: an error, not a warning
+                note(NoteKind::Error,
                      "stream ended inside the headers of a message (" + std::to_string(buf.size()) +
                          " bytes)" + where(),
                      time, buf.size());

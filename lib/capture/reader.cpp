@@ -1,62 +1,14 @@
-// CaptureReader (libpcap + zlib), link/IP/TCP decoding and single-file detection.
+// Link/IP/TCP decoding, IPv4 reassembly and single-file detection.
 #include "capture/capture.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <pcap/pcap.h>
-#include <unistd.h>
-#include <zlib.h>
 
 namespace wec::capture {
 namespace {
-
-struct PcapCloser {
-    void operator()(pcap_t* p) const noexcept { pcap_close(p); }
-};
-using PcapPtr = std::unique_ptr<pcap_t, PcapCloser>;
-
-struct FileCloser {
-    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
-
-// A FILE* whose reads come from zlib (gzip, or plain data in zlib's transparent mode).
-ssize_t gz_read(void* cookie, char* buf, size_t size) {
-    auto* gz = static_cast<gzFile>(cookie);
-    std::size_t total = 0;
-    while (total < size) {
-        unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(size - total, 1u << 30));
-        int n = gzread(gz, buf + total, chunk);
-        if (n < 0) {
-            errno = EIO;
-            return total > 0 ? static_cast<ssize_t>(total) : -1;
-        }
-        if (n == 0) break;
-        total += static_cast<std::size_t>(n);
-    }
-    return static_cast<ssize_t>(total);
-}
-int gz_close(void* cookie) {
-    return gzclose(static_cast<gzFile>(cookie)) == Z_OK ? 0 : EOF;
-}
-
-FilePtr gz_file(gzFile gz, const std::string& name) {
-    if (gz == nullptr) throw CaptureError("cannot open " + name + ": " + std::strerror(errno));
-    gzbuffer(gz, 256 * 1024);
-    cookie_io_functions_t io{};
-    io.read = gz_read;
-    io.close = gz_close;
-    std::FILE* f = fopencookie(gz, "rb", io);
-    if (f == nullptr) {
-        gzclose(gz);
-        throw CaptureError("cannot open " + name + ": fopencookie failed");
-    }
-    return FilePtr(f);
-}
 
 std::uint16_t be16(const std::uint8_t* p) {
     return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
@@ -73,7 +25,10 @@ std::uint32_t le32(const std::uint8_t* p) {
 constexpr int kDltNull = 0, kDltEthernet = 1, kDltRaw = 12, kDltRawOpenBsd = 14, kLinktypeRaw = 101,
               kDltLoop = 108, kDltSll = 113, kDltIpv4 = 228, kDltIpv6 = 229, kDltSll2 = 276;
 
-DecodeStatus decode_tcp(const std::uint8_t* p, std::size_t n, TcpSegment& out) {
+// n: bytes captured of the TCP segment; whole: its length according to the IP header (more when
+// the snapshot length cut it: the captured part of the payload is kept, the rest is `missing`).
+DecodeStatus decode_tcp(const std::uint8_t* p, std::size_t n, std::size_t whole, TcpSegment& out) {
+    out.missing = 0;
     if (n < 20) return DecodeStatus::Truncated;
     std::size_t off = static_cast<std::size_t>(p[12] >> 4) * 4;
     if (off < 20 || off > n) return DecodeStatus::Truncated;
@@ -83,6 +38,10 @@ DecodeStatus decode_tcp(const std::uint8_t* p, std::size_t n, TcpSegment& out) {
     out.ack = be32(p + 8);
     out.flags = p[13];
     out.payload = std::span<const std::uint8_t>(p + off, n - off);
+    if (whole > n) {
+        out.missing = static_cast<std::uint32_t>(whole - n);
+        return DecodeStatus::TcpCut;
+    }
     return DecodeStatus::Tcp;
 }
 
@@ -93,23 +52,24 @@ DecodeStatus decode_ipv4(const std::uint8_t* p, std::size_t n, TcpSegment& out) 
     std::size_t total = be16(p + 2);
     if (total == 0) total = n; // TCP segmentation offload on the capturing host
     if (ihl < 20 || ihl > n || total < ihl) return DecodeStatus::Truncated;
-    if (total > n) return DecodeStatus::Truncated; // snaplen cut the payload
-    if ((be16(p + 6) & 0x3fff) != 0) return DecodeStatus::Fragment;
+    bool fragment = (be16(p + 6) & 0x3fff) != 0;
+    if (total > n && fragment) return DecodeStatus::Truncated;
+    if (fragment) return DecodeStatus::Fragment;
     if (p[9] != 6) return DecodeStatus::NotTcp;
     out.tuple.src.family = out.tuple.dst.family = 4;
     out.tuple.src.address = {};
     out.tuple.dst.address = {};
     std::memcpy(out.tuple.src.address.data(), p + 12, 4);
     std::memcpy(out.tuple.dst.address.data(), p + 16, 4);
-    return decode_tcp(p + ihl, total - ihl, out);
+    return decode_tcp(p + ihl, std::min(total, n) - ihl, total - ihl, out);
 }
 
 DecodeStatus decode_ipv6(const std::uint8_t* p, std::size_t n, TcpSegment& out) {
     if (n < 40) return DecodeStatus::Truncated;
     if ((p[0] >> 4) != 6) return DecodeStatus::NotTcp;
     std::size_t payload = be16(p + 4);
-    std::size_t end = payload == 0 ? n : 40 + payload; // 0: jumbogram / offload
-    if (end > n) return DecodeStatus::Truncated;
+    std::size_t whole = payload == 0 ? n : 40 + payload; // 0: jumbogram / offload
+    std::size_t end = std::min(whole, n);                // what the capture holds
     std::uint8_t next = p[6];
     std::size_t off = 40;
     for (int guard = 0; guard < 16; ++guard) {
@@ -118,7 +78,7 @@ DecodeStatus decode_ipv6(const std::uint8_t* p, std::size_t n, TcpSegment& out) 
             out.tuple.src.family = out.tuple.dst.family = 6;
             std::memcpy(out.tuple.src.address.data(), p + 8, 16);
             std::memcpy(out.tuple.dst.address.data(), p + 24, 16);
-            return decode_tcp(p + off, end - off, out);
+            return decode_tcp(p + off, end - off, whole - off, out);
         }
         case 0:   // hop-by-hop
         case 43:  // routing
@@ -171,97 +131,6 @@ DecodeStatus decode_null_family(std::uint32_t family, const std::uint8_t* p, std
 }
 
 } // namespace
-
-// ---------------------------------------------------------------------------------------------
-
-struct CaptureReader::Impl {
-    PcapPtr pcap;
-    std::string name;
-    std::string warning;
-    int linktype = 0;
-    std::uint64_t index = 0;
-    std::uint64_t bytes = 0;
-};
-
-CaptureReader::CaptureReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-CaptureReader::CaptureReader(CaptureReader&&) noexcept = default;
-CaptureReader& CaptureReader::operator=(CaptureReader&&) noexcept = default;
-CaptureReader::~CaptureReader() = default;
-
-CaptureReader CaptureReader::from_file(std::FILE* file, std::string name) {
-    FilePtr owned(file);
-    if (!owned) throw CaptureError("cannot read " + name + ": no file");
-    char errbuf[PCAP_ERRBUF_SIZE] = {};
-    pcap_t* p =
-        pcap_fopen_offline_with_tstamp_precision(owned.get(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-    if (p == nullptr) throw CaptureError(name + ": not a readable pcap/pcapng capture: " + errbuf);
-    owned.release(); // pcap_close closes it now
-    auto impl = std::make_unique<Impl>();
-    impl->pcap.reset(p);
-    impl->name = std::move(name);
-    impl->linktype = pcap_datalink(p);
-    return CaptureReader(std::move(impl));
-}
-
-CaptureReader CaptureReader::open(const std::string& path) {
-    if (path == "-") {
-        int fd = ::dup(0);
-        if (fd < 0) throw CaptureError("cannot read <stdin>: " + std::string(std::strerror(errno)));
-        gzFile gz = gzdopen(fd, "rb");
-        if (gz == nullptr) ::close(fd);
-        return from_file(gz_file(gz, "<stdin>").release(), "<stdin>");
-    }
-    FilePtr f(std::fopen(path.c_str(), "rb"));
-    if (!f) throw CaptureError("cannot open " + path + ": " + std::strerror(errno));
-    unsigned char magic[2] = {};
-    std::size_t got = std::fread(magic, 1, 2, f.get());
-    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-        f.reset();
-        return from_file(gz_file(gzopen(path.c_str(), "rb"), path).release(), path);
-    }
-    if (std::fseek(f.get(), 0, SEEK_SET) != 0) {
-        throw CaptureError("cannot rewind " + path + ": " + std::strerror(errno));
-    }
-    return from_file(f.release(), path);
-}
-
-bool CaptureReader::next(Packet& out) {
-    pcap_pkthdr* hdr = nullptr;
-    const u_char* data = nullptr;
-    int rc = pcap_next_ex(impl_->pcap.get(), &hdr, &data);
-    if (rc == 1) {
-        // Saturate absurd timestamps (pcapng allows 64-bit ones) instead of overflowing.
-        constexpr TimeNs kMaxSeconds = (INT64_MAX / 2) / 1000000000LL;
-        TimeNs sec = static_cast<TimeNs>(hdr->ts.tv_sec);
-        sec = std::clamp<TimeNs>(sec, 0, kMaxSeconds);
-        TimeNs frac = std::clamp<TimeNs>(static_cast<TimeNs>(hdr->ts.tv_usec), 0, 999999999);
-        out.time = sec * 1000000000LL + frac;
-        out.linktype = impl_->linktype;
-        out.data = std::span<const std::uint8_t>(data, hdr->caplen);
-        out.original_length = hdr->len;
-        out.index = ++impl_->index;
-        impl_->bytes += hdr->caplen + 16;
-        return true;
-    }
-    if (rc == PCAP_ERROR) {
-        impl_->warning = impl_->name + ": after packet " + std::to_string(impl_->index) + ": " +
-                         pcap_geterr(impl_->pcap.get());
-    }
-    return false;
-}
-
-int CaptureReader::linktype() const {
-    return impl_->linktype;
-}
-const std::string& CaptureReader::name() const {
-    return impl_->name;
-}
-const std::string& CaptureReader::warning() const {
-    return impl_->warning;
-}
-std::uint64_t CaptureReader::bytes_read() const {
-    return impl_->bytes;
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -498,6 +367,15 @@ FileKind detect_file_kind(std::span<const std::uint8_t> h) {
     if (n >= kMultipart.size() &&
         std::memcmp(h.data(), kMultipart.data(), kMultipart.size()) == 0) {
         return FileKind::MultipartEncrypted;
+    }
+    // A capture with a damaged magic number: a pcap file header still has its version (2.4), a
+    // pcapng section header its byte-order magic (CaptureReader reads both, reporting damage).
+    if (n >= 8 && ((h[4] == 2 && h[5] == 0 && h[6] == 4 && h[7] == 0) ||
+                   (h[4] == 0 && h[5] == 2 && h[6] == 0 && h[7] == 4))) {
+        return FileKind::Pcap;
+    }
+    if (n >= 12 && (le32(h.data() + 8) == 0x1A2B3C4D || be32(h.data() + 8) == 0x1A2B3C4D)) {
+        return FileKind::Pcapng;
     }
     return FileKind::Unknown;
 }

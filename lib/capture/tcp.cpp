@@ -137,6 +137,7 @@ struct TcpReassembler::Impl {
     std::list<Connection*> lru; // least recently active first
     std::uint64_t next_id = 1;
     std::uint64_t segments_since_sweep = 0;
+    std::uint64_t current_packet = 0; // of the segment being added (0 at the end)
 
     Impl(HttpSink& s, const Limits& l) : limits(l), sink(s, stats) {}
 
@@ -174,6 +175,7 @@ struct TcpReassembler::Impl {
         n.tuple = h.tuple;
         n.time = time;
         n.bytes = bytes;
+        n.record = current_packet;
         n.text = std::to_string(bytes) + " bytes missing from the capture in " +
                  h.tuple.src.to_string() + " -> " + h.tuple.dst.to_string();
         sink.on_note(n);
@@ -311,6 +313,7 @@ struct TcpReassembler::Impl {
 
     void add(const TcpSegment& s) {
         ++stats.tcp_segments;
+        current_packet = s.packet_index;
         Key key = Key::of(s.tuple);
         auto it = table.find(key);
         Connection* c = it == table.end() ? nullptr : it->second.get();
@@ -378,6 +381,7 @@ struct TcpReassembler::Impl {
     }
 
     void finish() {
+        current_packet = 0;
         while (!lru.empty())
             close(*lru.front());
     }

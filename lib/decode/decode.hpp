@@ -127,13 +127,23 @@ struct Stats {
     std::uint64_t failed = 0; // messages for which Record::failed() (includes undecryptable)
     std::uint64_t events = 0;
     std::uint64_t gaps = 0, gap_bytes = 0, errors = 0; // capture-level problems
+    // Damage of the capture files (docs/decode.md, DAMAGED CAPTURES): damage reports of records,
+    // blocks and gzip data, bytes passed over, packets cut by the snapshot length (and the TCP
+    // payload bytes they lack), packets shorter than their own headers.
+    std::uint64_t damaged = 0, skipped_bytes = 0, cut_packets = 0, cut_bytes = 0, short_packets = 0;
+
+    // Something could not be decoded or was missing (`wec decode` exits with 1).
+    bool partial() const {
+        return failed > 0 || gaps > 0 || errors > 0 || damaged > 0 || cut_packets > 0 ||
+               short_packets > 0;
+    }
 };
 
 class Sink {
 public:
     virtual ~Sink() = default;
     virtual void on_record(const Record&) {}
-    // Gaps, parse errors and warnings of the capture layer (input = file name).
+    // Gaps, parse errors, warnings and damage of the capture layer (input = file name).
     virtual void on_note(const std::string& /*input*/, const capture::Note&) {}
     // Called now and then while a capture is read (for progress bars).
     virtual void on_progress(std::uint64_t /*bytes_read*/, std::uint64_t /*total_bytes*/) {}

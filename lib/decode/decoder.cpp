@@ -12,8 +12,8 @@
 #include <list>
 #include <map>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <unordered_map>
-#include <zlib.h>
 
 namespace wec::decode {
 
@@ -61,6 +61,11 @@ namespace {
 constexpr std::size_t kMaxPendingRequests = 256; // per connection (pipelining depth)
 constexpr std::size_t kMaxSubscriptions = 65536;
 constexpr std::size_t kHeadBytes = 512;
+
+struct FileCloser {
+    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
 std::vector<std::uint8_t> base64_decode(std::string_view in, bool& ok) {
     static constexpr auto table = [] {
@@ -135,92 +140,6 @@ struct Connection {
     std::optional<std::uint32_t> kvno;
     std::list<PendingRequest> pending;
     std::list<std::uint64_t>::iterator lru;
-};
-
-// A FILE* that first returns bytes already read from `inner` (peeking at standard input), then
-// the rest of `inner`; optionally gunzipped on the fly (gzip members, concatenated or not).
-class PeekStream {
-public:
-    PeekStream(std::vector<std::uint8_t> head, std::FILE* inner, bool gunzip)
-        : head_(std::move(head)), inner_(inner), gunzip_(gunzip) {
-        if (gunzip_ && inflateInit2(&z_, 15 + 32) != Z_OK) throw InputError("zlib init failed");
-    }
-    ~PeekStream() {
-        if (gunzip_) inflateEnd(&z_);
-        if (inner_ != stdin) std::fclose(inner_);
-    }
-    PeekStream(const PeekStream&) = delete;
-    PeekStream& operator=(const PeekStream&) = delete;
-
-    // Opens a FILE* owning this stream (deleted by fclose).
-    static std::FILE* open(std::unique_ptr<PeekStream> s) {
-        cookie_io_functions_t io{};
-        io.read = [](void* c, char* buf, size_t size) -> ssize_t {
-            return static_cast<PeekStream*>(c)->read(buf, size);
-        };
-        io.close = [](void* c) -> int {
-            std::unique_ptr<PeekStream> owned(static_cast<PeekStream*>(c));
-            return 0;
-        };
-        std::FILE* f = fopencookie(s.get(), "rb", io);
-        if (f != nullptr) (void)s.release();
-        return f;
-    }
-
-private:
-    ssize_t raw(char* buf, std::size_t size) {
-        if (pos_ < head_.size()) {
-            std::size_t n = std::min(size, head_.size() - pos_);
-            std::memcpy(buf, head_.data() + pos_, n);
-            pos_ += n;
-            return static_cast<ssize_t>(n);
-        }
-        std::size_t n = std::fread(buf, 1, size, inner_);
-        if (n == 0 && std::ferror(inner_)) return -1;
-        return static_cast<ssize_t>(n);
-    }
-
-    ssize_t read(char* buf, std::size_t size) {
-        if (!gunzip_) return raw(buf, size);
-        z_.next_out = reinterpret_cast<Bytef*>(buf);
-        z_.avail_out = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
-        while (z_.avail_out > 0 && !done_) {
-            if (z_.avail_in == 0) {
-                ssize_t n = raw(reinterpret_cast<char*>(in_.data()), in_.size());
-                if (n < 0) return -1;
-                if (n == 0) break; // end of input (a cut gzip file ends the capture)
-                z_.next_in = in_.data();
-                z_.avail_in = static_cast<uInt>(n);
-            }
-            int rc = inflate(&z_, Z_NO_FLUSH);
-            if (rc == Z_STREAM_END) {
-                // Another gzip member may follow.
-                if (z_.avail_in == 0) {
-                    ssize_t n = raw(reinterpret_cast<char*>(in_.data()), in_.size());
-                    if (n <= 0) {
-                        done_ = true;
-                        break;
-                    }
-                    z_.next_in = in_.data();
-                    z_.avail_in = static_cast<uInt>(n);
-                }
-                inflateReset(&z_);
-            } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-                done_ = true; // corrupt data: end of the capture
-            } else if (rc == Z_BUF_ERROR && z_.avail_in > 0) {
-                done_ = true;
-            }
-        }
-        return static_cast<ssize_t>(size - z_.avail_out);
-    }
-
-    std::vector<std::uint8_t> head_;
-    std::size_t pos_ = 0;
-    std::FILE* inner_;
-    bool gunzip_;
-    bool done_ = false;
-    z_stream z_{};
-    std::array<std::uint8_t, 65536> in_{};
 };
 
 } // namespace
@@ -596,6 +515,11 @@ struct Decoder::Impl {
         reader = nullptr;
         stats.capture_bytes += st.capture_bytes;
         stats.packets += st.packets;
+        stats.damaged += st.damaged;
+        stats.skipped_bytes += st.skipped_bytes;
+        stats.cut_packets += st.cut_packets;
+        stats.cut_bytes += st.cut_bytes;
+        stats.short_packets += st.truncated_packets;
         sink.on_progress(st.capture_bytes, total_bytes);
         // Connection ids of the next input continue after this one's.
         id_base += std::max<std::uint64_t>(max_local_id, st.connections);
@@ -629,17 +553,14 @@ struct Decoder::Impl {
         finish_record(r);
     }
 
-    // `path` is empty for streams (stdin, memory): they are read through `file` only.
-    void decode_file(std::FILE* file, const std::string& name, const std::string& path,
-                     std::uint64_t size) {
+    // Decodes one input read through `file` (a file, a duplicate of standard input, memory).
+    void decode_file(FilePtr file, const std::string& name, std::uint64_t size) {
         // Peek at the first bytes to tell a capture from a body.
         std::vector<std::uint8_t> head(kHeadBytes);
-        std::size_t n = std::fread(head.data(), 1, head.size(), file);
+        std::size_t n = std::fread(head.data(), 1, head.size(), file.get());
         head.resize(n);
-        if (n == 0 && std::ferror(file)) {
-            std::fclose(file);
+        if (n == 0 && std::ferror(file.get()))
             throw InputError(name + ": read error: " + std::strerror(errno));
-        }
         auto kind = capture::detect_file_kind(head);
         ++stats.inputs;
         current_input = name;
@@ -647,17 +568,9 @@ struct Decoder::Impl {
         if (kind == capture::FileKind::Pcap || kind == capture::FileKind::Pcapng ||
             kind == capture::FileKind::Gzip) {
             if (kind == capture::FileKind::Gzip) total_bytes = 0; // progress in unpacked bytes
-            std::FILE* joined = nullptr;
-            if (path.empty()) {
-                joined = PeekStream::open(std::make_unique<PeekStream>(
-                    std::move(head), file, kind == capture::FileKind::Gzip));
-                if (joined == nullptr) throw InputError(name + ": cannot open");
-            } else {
-                std::fclose(file); // libpcap / zlib read the file by its name
-            }
             try {
-                auto rd = joined != nullptr ? capture::CaptureReader::from_file(joined, name)
-                                            : capture::CaptureReader::open(path);
+                // The reader reads `head` again first, then the rest of the file (it owns it).
+                auto rd = capture::CaptureReader::from_file(file.release(), name, std::move(head));
                 decode_capture(rd);
             } catch (const capture::CaptureError& e) {
                 throw InputError(e.what());
@@ -668,16 +581,15 @@ struct Decoder::Impl {
         std::vector<std::uint8_t> data = std::move(head);
         std::uint8_t buf[65536];
         for (;;) {
-            std::size_t got = std::fread(buf, 1, sizeof buf, file);
+            std::size_t got = std::fread(buf, 1, sizeof buf, file.get());
             if (got == 0) break;
             data.insert(data.end(), buf, buf + got);
             if (data.size() > options.max_body_bytes) {
-                if (file != stdin) std::fclose(file);
                 throw InputError(name + ": larger than " + std::to_string(options.max_body_bytes) +
                                  " bytes and not a capture");
             }
         }
-        if (file != stdin) std::fclose(file);
+        file.reset();
         if (kind == capture::FileKind::Unknown)
             throw InputError(name + ": neither a pcap/pcapng capture nor a WS-Management body "
                                     "(SOAP in UTF-8/UTF-16, SLDC, multipart/encrypted)");
@@ -695,23 +607,32 @@ const Stats& Decoder::stats() const {
 
 void Decoder::decode(const std::string& path) {
     if (path == "-") {
-        impl_->decode_file(stdin, "-", {}, 0);
+        // A duplicate of standard input: the reader closes its own FILE*, never stdin.
+        int fd = ::dup(0);
+        if (fd < 0) throw InputError("-: " + std::string(std::strerror(errno)));
+        FilePtr f(::fdopen(fd, "rb"));
+        if (!f) {
+            ::close(fd);
+            throw InputError("-: " + std::string(std::strerror(errno)));
+        }
+        impl_->decode_file(std::move(f), "-", 0);
         return;
     }
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": " + std::strerror(errno));
     if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a directory");
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) throw InputError(path + ": " + std::strerror(errno));
-    impl_->decode_file(f, path, path, static_cast<std::uint64_t>(st.st_size));
+    FilePtr f(std::fopen(path.c_str(), "rb"));
+    if (!f) throw InputError(path + ": " + std::strerror(errno));
+    impl_->decode_file(std::move(f), path, static_cast<std::uint64_t>(st.st_size));
 }
 
 void Decoder::decode_memory(std::span<const std::uint8_t> data, const std::string& name) {
     if (data.empty()) throw InputError(name + ": empty input");
+    // The reader may outlive this call's stack only within it: the copy lives until it returns.
     std::vector<std::uint8_t> copy(data.begin(), data.end());
-    std::FILE* f = fmemopen(copy.data(), copy.size(), "rb");
-    if (f == nullptr) throw InputError(name + ": cannot open memory stream");
-    impl_->decode_file(f, name, {}, copy.size());
+    FilePtr f(fmemopen(copy.data(), copy.size(), "rb"));
+    if (!f) throw InputError(name + ": cannot open memory stream");
+    impl_->decode_file(std::move(f), name, copy.size());
 }
 
 } // namespace wec::decode

@@ -404,11 +404,18 @@ TEST(Capture, GzipPcapngTruncatedAndStdin) {
         ADD_FAILURE() << "editcap not available to produce a pcapng file";
     }
 
-    // Cut in the middle of the last-but-one record: a warning, earlier messages still there.
+    // Cut 70 bytes before the end (inside a record header): reported as damage with its offset,
+    // earlier messages still there.
     std::ofstream(dir.file("t.pcap"), std::ios::binary) << data.substr(0, data.size() - 70);
     auto r = extract(dir.file("t.pcap"));
     EXPECT_EQ(r.bodies(true), e.requests);
-    EXPECT_NE(r.error_text().find("truncated"), std::string::npos) << r.error_text();
+    ASSERT_EQ(r.errors.size(), 1u) << r.error_text();
+    EXPECT_EQ(r.errors[0].kind, cap::NoteKind::Damage);
+    EXPECT_EQ(r.errors[0].damage, cap::DamageKind::TruncatedHeader) << r.error_text();
+    // The header starts at `offset`; `bytes` of it are in the file, up to its end.
+    EXPECT_EQ(r.errors[0].offset + r.errors[0].bytes, data.size() - 70);
+    EXPECT_NE(r.error_text().find("the file ends inside its header"), std::string::npos);
+    EXPECT_EQ(r.stats.damaged, 1u);
 
     // Standard input, gzip-compressed and plain.
     for (const char* name : {"p.pcap.gz", "p.pcap"}) {
@@ -558,6 +565,10 @@ TEST(Capture, DetectFileKind) {
     EXPECT_EQ(kind("\xef\xbb\xbf<?xml version=\"1.0\"?>"), cap::FileKind::Utf8Xml);
     EXPECT_EQ(kind("  \r\n<s:Envelope>"), cap::FileKind::Utf8Xml);
     EXPECT_EQ(kind("--Encrypted Boundary\r\n"), cap::FileKind::MultipartEncrypted);
+    // Damaged magic numbers: still a capture, told by the pcap version or the pcapng byte order.
+    EXPECT_EQ(kind(std::string_view("\xd4\xc3\x00\xa1\x02\x00\x04\x00", 8)), cap::FileKind::Pcap);
+    EXPECT_EQ(kind(std::string_view("\x0b\x0d\x0d\x0a\x1c\x00\x00\x00\x4d\x3c\x2b\x1a", 12)),
+              cap::FileKind::Pcapng);
     EXPECT_EQ(kind("hello"), cap::FileKind::Unknown);
     EXPECT_EQ(kind(""), cap::FileKind::Unknown);
     EXPECT_EQ(cap::to_string(cap::FileKind::Utf16Xml), "utf16-xml");
@@ -569,6 +580,225 @@ TEST(Capture, DetectFileKind) {
         std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         EXPECT_EQ(kind(s), cap::FileKind::Sldc);
     }
+}
+
+namespace {
+
+// A pcapng writer: sections of either byte order, interfaces with their own link type, timestamp
+// resolution and offset, enhanced and simple packet blocks, and blocks a reader must skip.
+class PcapngWriter {
+public:
+    Bytes out;
+    std::vector<std::size_t> blocks; // offset of each block
+
+    void section(bool big) {
+        big_ = big;
+        Bytes b;
+        u32(b, 0x1A2B3C4D);
+        u16(b, 1);
+        u16(b, 0);
+        u32(b, 0xffffffff);
+        u32(b, 0xffffffff);
+        block(0x0A0D0D0A, b);
+    }
+    // tsresol: the if_tsresol byte (-1: none, microseconds); tsoffset in seconds (0: none).
+    void interface(std::uint16_t linktype, int tsresol = -1, std::int64_t tsoffset = 0) {
+        Bytes b;
+        u16(b, linktype);
+        u16(b, 0);
+        u32(b, 262144);
+        if (tsresol >= 0) {
+            u16(b, 9);
+            u16(b, 1);
+            b.push_back(static_cast<std::uint8_t>(tsresol));
+            b.insert(b.end(), 3, 0);
+        }
+        if (tsoffset != 0) {
+            u16(b, 14);
+            u16(b, 8);
+            auto v = static_cast<std::uint64_t>(tsoffset);
+            if (big_) {
+                u32(b, static_cast<std::uint32_t>(v >> 32));
+                u32(b, static_cast<std::uint32_t>(v));
+            } else {
+                u32(b, static_cast<std::uint32_t>(v));
+                u32(b, static_cast<std::uint32_t>(v >> 32));
+            }
+        }
+        u16(b, 0); // opt_endofopt
+        u16(b, 0);
+        block(1, b);
+    }
+    void packet(std::uint32_t iface, std::uint64_t ticks, const Bytes& data) {
+        Bytes b;
+        u32(b, iface);
+        u32(b, static_cast<std::uint32_t>(ticks >> 32));
+        u32(b, static_cast<std::uint32_t>(ticks));
+        u32(b, static_cast<std::uint32_t>(data.size()));
+        u32(b, static_cast<std::uint32_t>(data.size()));
+        b.insert(b.end(), data.begin(), data.end());
+        b.insert(b.end(), (4 - data.size() % 4) % 4, 0);
+        block(6, b);
+    }
+    void simple(const Bytes& data) {
+        Bytes b;
+        u32(b, static_cast<std::uint32_t>(data.size()));
+        b.insert(b.end(), data.begin(), data.end());
+        b.insert(b.end(), (4 - data.size() % 4) % 4, 0);
+        block(3, b);
+    }
+    void other(std::uint32_t type, std::size_t size) { block(type, Bytes(size, 0x5a)); }
+    void save(const std::string& path) const {
+        std::ofstream(path, std::ios::binary)
+            .write(reinterpret_cast<const char*>(out.data()),
+                   static_cast<std::streamsize>(out.size()));
+    }
+
+private:
+    void u16(Bytes& b, std::uint16_t v) const {
+        if (big_) {
+            put16(b, v);
+        } else {
+            b.push_back(static_cast<std::uint8_t>(v));
+            b.push_back(static_cast<std::uint8_t>(v >> 8));
+        }
+    }
+    void u32(Bytes& b, std::uint32_t v) const {
+        if (big_) {
+            put32(b, v);
+        } else {
+            put32le(b, v);
+        }
+    }
+    void block(std::uint32_t type, const Bytes& body) {
+        blocks.push_back(out.size());
+        auto len = static_cast<std::uint32_t>(12 + body.size());
+        u32(out, type);
+        u32(out, len);
+        out.insert(out.end(), body.begin(), body.end());
+        u32(out, len);
+    }
+    bool big_ = false;
+};
+
+} // namespace
+
+// pcapng as libpcap could not read it: two sections of opposite byte orders, interfaces with
+// different link types, nanosecond resolution and a timestamp offset, simple packet blocks and
+// blocks to skip. Every message is found, with the time of its packets.
+TEST(Capture, PcapngSectionsInterfacesAndResolutions) {
+    TempDir dir;
+    auto e1 = make_exchange(2, 3000, 31);
+    auto c1 = conversation(e1);
+    auto e2 = make_exchange(2, 2000, 41);
+    auto c2 = conversation(e2, true, 50000);
+    constexpr std::int64_t kOffset = 1600000000; // seconds (if_tsoffset of interface 1)
+    PcapngWriter w;
+    w.section(false);
+    w.interface(1);               // 0: Ethernet, microseconds
+    w.interface(228, 9, kOffset); // 1: raw IPv4, nanoseconds, offset
+    w.other(4, 16);               // name resolution block: skipped
+    for (const auto& seg : c1.segs) {
+        if (seg.from_client) {
+            w.packet(0, static_cast<std::uint64_t>(seg.time_ns / 1000),
+                     frame(Link::Ethernet, c1, seg));
+        } else {
+            w.packet(1, static_cast<std::uint64_t>(seg.time_ns - kOffset * 1000000000LL),
+                     ip_packet(c1, seg));
+        }
+    }
+    w.other(0x40000BAD, 20);     // custom block: skipped
+    w.section(true);             // big-endian section: interfaces start again
+    w.interface(276, 0x80 | 20); // SLL2, 2^-20 s
+    for (std::size_t i = 0; i < c2.segs.size(); ++i) {
+        const auto& seg = c2.segs[i];
+        auto sec = static_cast<std::uint64_t>(seg.time_ns / 1000000000LL);
+        auto ns = static_cast<std::uint64_t>(seg.time_ns % 1000000000LL);
+        std::uint64_t ticks = (sec << 20) + (ns << 20) / 1000000000ULL;
+        if (i == 0) {
+            w.simple(frame(Link::Sll2, c2, seg)); // no timestamp of its own
+        } else {
+            w.packet(0, ticks, frame(Link::Sll2, c2, seg));
+        }
+    }
+    w.save(dir.file("multi.pcapng"));
+
+    auto reader = cap::CaptureReader::open(dir.file("multi.pcapng"));
+    EXPECT_EQ(reader.linktype(), 1); // of the first interface
+    auto r = extract(dir.file("multi.pcapng"));
+    EXPECT_TRUE(r.errors.empty()) << r.error_text();
+    EXPECT_TRUE(r.gaps.empty()) << r.error_text();
+    EXPECT_EQ(r.stats.damaged, 0u);
+    EXPECT_EQ(r.stats.packets, c1.segs.size() + c2.segs.size());
+    std::vector<std::string> requests, responses;
+    for (const auto& m : r.messages)
+        (m.request ? requests : responses).push_back(m.body);
+    std::vector<std::string> want_req = e1.requests, want_resp = e1.responses;
+    want_req.insert(want_req.end(), e2.requests.begin(), e2.requests.end());
+    want_resp.insert(want_resp.end(), e2.responses.begin(), e2.responses.end());
+    EXPECT_EQ(requests, want_req);
+    EXPECT_EQ(responses, want_resp);
+    // Times: interface 0 in microseconds, interface 1 in nanoseconds plus its offset.
+    auto first_response = data_segments(c1.segs, false).front();
+    auto first_request = data_segments(c1.segs, true).front();
+    for (const auto& m : r.messages) {
+        if (m.connection != 1 || m.index != 0) continue;
+        EXPECT_EQ(m.first,
+                  m.request ? c1.segs[first_request].time_ns : c1.segs[first_response].time_ns);
+    }
+}
+
+// Damage the reader reports itself (file offset, record number) and resynchronises past.
+TEST(Capture, DamagedPcapIsReportedAndResynchronised) {
+    TempDir dir;
+    auto e = make_exchange(3, 5000, 51);
+    auto c = conversation(e);
+    write_conversation(dir.file("p.pcap"), Link::Ethernet, c, c.segs);
+    std::ifstream in(dir.file("p.pcap"), std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Offsets of the records.
+    std::vector<std::size_t> offsets;
+    for (std::size_t off = 24; off + 16 <= data.size();) {
+        offsets.push_back(off);
+        auto caplen = static_cast<std::uint32_t>(static_cast<std::uint8_t>(data[off + 8])) |
+                      static_cast<std::uint32_t>(static_cast<std::uint8_t>(data[off + 9])) << 8 |
+                      static_cast<std::uint32_t>(static_cast<std::uint8_t>(data[off + 10])) << 16;
+        off += 16 + caplen;
+    }
+    // Garbage inserted before the first record of the second request: the length of record N
+    // (the one before) now leads into it.
+    std::size_t n = data_segments(c.segs, true)[5]; // a data segment in the middle
+    std::string junk(1000, '\x99');
+    std::string bad = data.substr(0, offsets[n]) + junk + data.substr(offsets[n]);
+    std::ofstream(dir.file("bad.pcap"), std::ios::binary) << bad;
+    auto r = extract(dir.file("bad.pcap"));
+    ASSERT_EQ(r.errors.size(), 1u) << r.error_text();
+    const auto& d = r.errors[0];
+    EXPECT_EQ(d.kind, cap::NoteKind::Damage);
+    EXPECT_EQ(d.damage, cap::DamageKind::BadLength);
+    EXPECT_EQ(d.offset, offsets[n]);
+    EXPECT_EQ(d.record, n + 1);
+    EXPECT_EQ(d.bytes, junk.size());
+    EXPECT_NE(d.text.find("resynchronised at offset " + std::to_string(offsets[n] + junk.size())),
+              std::string::npos)
+        << d.text;
+    EXPECT_EQ(r.stats.damaged, 1u);
+    EXPECT_EQ(r.stats.skipped_bytes, junk.size());
+    expect_exchange(r, e); // nothing lost: the junk was between two records
+
+    // Nothing valid after a bad length: the rest is reported unreadable.
+    std::string tail = data.substr(0, offsets[n]) + std::string(5000, '\xee');
+    std::ofstream(dir.file("tail.pcap"), std::ios::binary) << tail;
+    auto t = extract(dir.file("tail.pcap"));
+    std::vector<cap::Note> damage;
+    for (const auto& note : t.errors)
+        if (note.kind == cap::NoteKind::Damage) damage.push_back(note);
+    ASSERT_EQ(damage.size(), 1u) << t.error_text();
+    EXPECT_EQ(damage[0].damage, cap::DamageKind::BadLength);
+    EXPECT_EQ(damage[0].offset, offsets[n]);
+    EXPECT_NE(damage[0].text.find("the remaining 5000 bytes are unreadable"), std::string::npos)
+        << damage[0].text;
+    EXPECT_EQ(t.stats.skipped_bytes, 5000u);
 }
 
 // Regression (decode fuzzer): the views of a message (start line, method, target, reason, headers)

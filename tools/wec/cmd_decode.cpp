@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <sys/stat.h>
@@ -30,7 +31,19 @@ struct DecodeOptions {
     std::string color = "auto";
     std::string progress = "auto";
     bool quiet = false;
+    bool json = false; // the summary as one JSON object (last line of stderr)
 };
+
+// One problem for the summary: damage of a capture file (where in the file), a gap or an error
+// (which connection).
+struct Problem {
+    std::string input;
+    std::string kind; // a damage kind ("bad-length", ...), "gap" or "error"
+    std::uint64_t offset = 0, record = 0, connection = 0, bytes = 0;
+    std::string text;
+};
+constexpr std::size_t kMaxProblems = 100;   // listed in the JSON summary (the rest are counted)
+constexpr std::size_t kMaxDamageLines = 10; // damage lines of the text summary
 
 // Buffered stdout: one fwrite per ~1 MB.
 class Out {
@@ -79,6 +92,10 @@ public:
 
     std::map<std::string, std::uint64_t> reasons; // undecryptable/auth failures by reason
     std::uint64_t exported = 0;
+    std::vector<Problem> problems; // the first kMaxProblems
+    std::vector<Problem> damage;   // the first kMaxProblems damage reports
+    std::uint64_t problems_omitted = 0, damage_omitted = 0;
+    std::vector<std::string> input_errors; // inputs that could not be read (exit code 2)
 
     void on_record(const decode::Record& r) override {
         if (r.encryption == decode::Encryption::Undecryptable)
@@ -101,19 +118,44 @@ public:
     }
 
     void on_note(const std::string& input, const capture::Note& n) override {
+        if (n.kind != capture::NoteKind::Warning) keep(input, n);
         if (o_.quiet && n.kind == capture::NoteKind::Warning) return;
         clear_progress();
         std::string where = input;
         if (n.connection_id != 0)
             where += ": [c" + std::to_string(n.connection_id) + "] " + n.tuple.src.to_string() +
                      " -> " + n.tuple.dst.to_string();
-        const char* kind = n.kind == capture::NoteKind::Gap     ? "gap"
-                           : n.kind == capture::NoteKind::Error ? "error"
-                                                                : "warning";
+        const char* kind = n.kind == capture::NoteKind::Gap      ? "gap"
+                           : n.kind == capture::NoteKind::Error  ? "error"
+                           : n.kind == capture::NoteKind::Damage ? "damaged capture"
+                                                                 : "warning";
         std::string text = n.text;
         if (n.kind == capture::NoteKind::Gap && text.empty())
             text = std::to_string(n.bytes) + " bytes missing";
         std::fprintf(stderr, "wec decode: %s: %s: %s\n", where.c_str(), kind, text.c_str());
+    }
+
+    void keep(const std::string& input, const capture::Note& n) {
+        Problem p;
+        p.input = input;
+        p.kind = n.kind == capture::NoteKind::Damage ? std::string(capture::to_string(n.damage))
+                 : n.kind == capture::NoteKind::Gap  ? "gap"
+                                                     : "error";
+        p.offset = n.offset;
+        p.record = n.record;
+        p.connection = n.connection_id;
+        p.bytes = n.bytes;
+        p.text = n.text;
+        if (n.kind == capture::NoteKind::Damage) {
+            if (damage.size() < kMaxProblems)
+                damage.push_back(p);
+            else
+                ++damage_omitted;
+        }
+        if (problems.size() < kMaxProblems)
+            problems.push_back(std::move(p));
+        else
+            ++problems_omitted;
     }
 
     void on_progress(std::uint64_t done, std::uint64_t total) override {
@@ -156,6 +198,10 @@ private:
     bool shown_ = false;
 };
 
+void print_text_summary(const decode::Stats& s, const Printer& printer, bool no_keytab,
+                        const std::string& export_dir);
+void print_json_summary(const decode::Stats& s, const Printer& printer, bool no_keytab, int code);
+
 int run_decode(const DecodeOptions& o) {
     krb::KeySet keys;
     for (const auto& k : o.keytabs)
@@ -185,40 +231,129 @@ int run_decode(const DecodeOptions& o) {
             printer.clear_progress();
             std::fprintf(stderr, "wec decode: %s\n", e.what());
             input_error = true;
+            printer.input_errors.emplace_back(e.what());
         }
     }
     out.flush();
     printer.clear_progress();
 
     const auto& s = decoder.stats();
-    if (!o.quiet) {
-        std::string line = "wec decode: " + std::to_string(s.connections) + " connection" +
-                           (s.connections == 1 ? "" : "s") + ", " + std::to_string(s.messages) +
-                           " messages (" + std::to_string(s.requests) + " requests, " +
-                           std::to_string(s.responses) + " responses), " +
-                           std::to_string(s.decrypted) + " decrypted, " + std::to_string(s.plain) +
-                           " plain, " + std::to_string(s.undecryptable) + " undecryptable, " +
-                           std::to_string(s.failed) + " failed, " + std::to_string(s.events) +
-                           " events";
-        if (s.gaps > 0)
-            line += ", " + std::to_string(s.gaps) + " gaps (" + std::to_string(s.gap_bytes) +
-                    " bytes missing)";
-        if (s.errors > 0) line += ", " + std::to_string(s.errors) + " capture errors";
-        if (printer.exported > 0)
-            line += "; " + std::to_string(printer.exported) + " bodies exported to " + o.export_dir;
-        std::fprintf(stderr, "%s\n", line.c_str());
-        if (!printer.reasons.empty()) {
-            std::string r = "wec decode: not decrypted:";
-            for (const auto& [reason, n] : printer.reasons)
-                r += " " + std::to_string(n) + " " + reason + ",";
-            r.pop_back();
-            if (keys.size() == 0) r += " (no --keytab given)";
-            std::fprintf(stderr, "%s\n", r.c_str());
-        }
+    int code = input_error ? kUsage : s.partial() ? kPartial : kOk;
+    if (o.json) {
+        print_json_summary(s, printer, keys.size() == 0, code);
+    } else if (!o.quiet) {
+        print_text_summary(s, printer, keys.size() == 0, o.export_dir);
     }
-    if (input_error) return kUsage;
-    if (s.failed > 0 || s.gaps > 0 || s.errors > 0) return kPartial;
-    return kOk;
+    return code;
+}
+
+void print_text_summary(const decode::Stats& s, const Printer& printer, bool no_keytab,
+                        const std::string& export_dir) {
+    std::string line =
+        "wec decode: " + std::to_string(s.connections) + " connection" +
+        (s.connections == 1 ? "" : "s") + ", " + std::to_string(s.messages) + " messages (" +
+        std::to_string(s.requests) + " requests, " + std::to_string(s.responses) + " responses), " +
+        std::to_string(s.decrypted) + " decrypted, " + std::to_string(s.plain) + " plain, " +
+        std::to_string(s.undecryptable) + " undecryptable, " + std::to_string(s.failed) +
+        " failed, " + std::to_string(s.events) + " events";
+    if (s.gaps > 0)
+        line += ", " + std::to_string(s.gaps) + " gaps (" + std::to_string(s.gap_bytes) +
+                " bytes missing)";
+    if (s.errors > 0) line += ", " + std::to_string(s.errors) + " capture errors";
+    if (printer.exported > 0)
+        line += "; " + std::to_string(printer.exported) + " bodies exported to " + export_dir;
+    std::fprintf(stderr, "%s\n", line.c_str());
+    if (s.damaged > 0 || s.cut_packets > 0 || s.short_packets > 0) {
+        // What was damaged, and where.
+        auto plural = [](std::uint64_t n, const char* one, const char* many) {
+            return std::to_string(n) + " " + (n == 1 ? one : many);
+        };
+        std::string d = "wec decode: DAMAGED CAPTURE:";
+        if (s.damaged > 0)
+            d += " " + plural(s.damaged, "damaged record or block", "damaged records or blocks") +
+                 " (" + std::to_string(s.skipped_bytes) + " bytes skipped),";
+        if (s.cut_packets > 0)
+            d += " " + plural(s.cut_packets, "packet", "packets") +
+                 " cut by the snapshot length (" + std::to_string(s.cut_bytes) +
+                 " TCP payload bytes missing),";
+        if (s.short_packets > 0)
+            d += " " +
+                 plural(s.short_packets, "packet too short for its headers",
+                        "packets too short for their headers") +
+                 ",";
+        d.pop_back();
+        std::fprintf(stderr, "%s\n", d.c_str());
+        // Where: "<input>: record 1 at offset 24: bad-length", the details were printed above.
+        std::size_t shown = 0;
+        for (const auto& p : printer.damage) {
+            if (shown++ == kMaxDamageLines) break;
+            std::string where = p.text.substr(0, p.text.find(": "));
+            std::fprintf(stderr, "wec decode:   %s: %s: %s\n", p.input.c_str(), where.c_str(),
+                         p.kind.c_str());
+        }
+        std::uint64_t all = printer.damage.size() + printer.damage_omitted;
+        if (all > kMaxDamageLines)
+            std::fprintf(stderr, "wec decode:   ... and %llu more\n",
+                         static_cast<unsigned long long>(all - kMaxDamageLines));
+    }
+    if (!printer.reasons.empty()) {
+        std::string r = "wec decode: not decrypted:";
+        for (const auto& [reason, n] : printer.reasons)
+            r += " " + std::to_string(n) + " " + reason + ",";
+        r.pop_back();
+        if (no_keytab) r += " (no --keytab given)";
+        std::fprintf(stderr, "%s\n", r.c_str());
+    }
+}
+
+void print_json_summary(const decode::Stats& s, const Printer& printer, bool no_keytab, int code) {
+    nlohmann::json j;
+    j["inputs"] = s.inputs;
+    j["capture_bytes"] = s.capture_bytes;
+    j["packets"] = s.packets;
+    j["connections"] = s.connections;
+    j["messages"] = s.messages;
+    j["requests"] = s.requests;
+    j["responses"] = s.responses;
+    j["decrypted"] = s.decrypted;
+    j["plain"] = s.plain;
+    j["undecryptable"] = s.undecryptable;
+    j["failed"] = s.failed;
+    j["events"] = s.events;
+    j["gaps"] = s.gaps;
+    j["gap_bytes"] = s.gap_bytes;
+    j["errors"] = s.errors;
+    j["damaged"] = s.damaged;
+    j["skipped_bytes"] = s.skipped_bytes;
+    j["cut_packets"] = s.cut_packets;
+    j["cut_bytes"] = s.cut_bytes;
+    j["short_packets"] = s.short_packets;
+    j["not_decrypted"] = nlohmann::json::object();
+    for (const auto& [reason, n] : printer.reasons)
+        j["not_decrypted"][reason] = n;
+    j["no_keytab"] = no_keytab;
+    auto list = nlohmann::json::array();
+    for (const auto& p : printer.problems) {
+        nlohmann::json e;
+        e["input"] = p.input;
+        e["kind"] = p.kind;
+        if (p.kind != "gap" && p.kind != "error") {
+            e["offset"] = p.offset;
+            e[p.kind == "cut-packet" || p.kind == "short-packet" ? "packet" : "record"] = p.record;
+        } else {
+            e["connection"] = p.connection;
+            if (p.record != 0) e["packet"] = p.record;
+        }
+        e["bytes"] = p.bytes;
+        e["text"] = p.text;
+        list.push_back(std::move(e));
+    }
+    j["problems"] = std::move(list);
+    j["problems_omitted"] = printer.problems_omitted;
+    j["input_errors"] = printer.input_errors;
+    j["exit_code"] = code;
+    std::fprintf(stderr, "%s\n",
+                 j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
 } // namespace
@@ -253,6 +388,8 @@ void add_decode(CLI::App& app, Action& action) {
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->capture_default_str();
     sub->add_flag("-q,--quiet", o->quiet, "No summary and no capture warnings on stderr");
+    sub->add_flag("--json", o->json,
+                  "The summary as one JSON object, the last line of stderr (even with -q)");
     sub->footer(
         "Reads pcap/pcapng captures (gzip too, '-' for stdin) of WinRM/WEF traffic, reassembles\n"
         "TCP, recovers each connection's Kerberos session from the AP-REQ/AP-REP with the\n"
@@ -269,8 +406,10 @@ void add_decode(CLI::App& app, Action& action) {
         "  tcpdump -i eth0 -U -w - 'tcp port 5985' | wec decode - -k wec.keytab\n"
         "  wec decode body.sldc                    # a lone body copied out of Wireshark\n"
         "The keytab is the collector's (HTTP/<fqdn> and HOST/<fqdn>, every kvno in use).\n"
-        "Summary and problems go to stderr. Exit: 0 everything decoded, 1 some messages could\n"
-        "not be (undecryptable, cut, gaps: reasons on stderr), 2 usage or unreadable input.\n"
+        "Summary and problems go to stderr (--json: the summary as JSON, its last line).\n"
+        "Exit: 0 everything decoded, 1 some messages could not be (undecryptable, cut, gaps) or\n"
+        "the capture is damaged (cut, bad lengths: what and where on stderr), 2 usage or an\n"
+        "input that is not a capture or a body.\n"
         "Output schema and details: docs/decode.md");
     sub->callback([&action, o] { action = [o] { return run_decode(*o); }; });
 }
