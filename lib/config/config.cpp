@@ -113,7 +113,8 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     }
     check_keys(root,
                {"hostname", "node_name", "db", "log_level", "listeners", "limits", "io_threads",
-                "worker_threads", "heartbeat_flush_interval", "replay_cache"},
+                "worker_threads", "heartbeat_flush_interval", "replay_cache",
+                "store_busy_timeout_ms"},
                source, "");
     ServeConfig c;
     c.hostname = get<std::string>(root, "hostname", c.hostname, source);
@@ -128,6 +129,8 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     c.heartbeat_flush_s =
         get<std::uint32_t>(root, "heartbeat_flush_interval", c.heartbeat_flush_s, source);
     c.replay_cache = get<std::string>(root, "replay_cache", c.replay_cache, source);
+    c.store_busy_timeout_ms =
+        get<std::uint32_t>(root, "store_busy_timeout_ms", c.store_busy_timeout_ms, source);
 
     if (const toml::node* n = root.get("limits")) {
         const auto* t = n->as_table();

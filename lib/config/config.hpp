@@ -53,6 +53,9 @@ struct ServeConfig {
     std::uint32_t io_threads = 0;     // 0: one per core
     std::uint32_t worker_threads = 0; // 0: four per core, at least 8
     std::uint32_t heartbeat_flush_s = 5;
+    // How long a store operation waits for a lock another process holds before the request
+    // gets 503 (the worker waits that long).
+    std::uint32_t store_busy_timeout_ms = 10000;
     std::string replay_cache; // MIT rcache for the acceptor (empty: MIT's default)
 };
 

@@ -512,16 +512,18 @@ Reply Collector::dispatch(const ClientInfo& client, std::string_view path,
                          0};
         }
     }
+    auto snap = impl_->current();
     // On HTTP the request path is not protected, the sealed SOAP is: a source's a:To names the
-    // subscription it sends to, and an on-path attacker must not redirect a batch elsewhere.
+    // subscription it sends to, and an on-path attacker must not redirect a batch to another one.
+    // (An a:To naming a subscription this collector does not have, e.g. traffic captured at
+    // another collector and replayed here, is not a redirection.)
     if (auto sealed = subscription_from_path(path_of_url(msg.to));
-        !sealed.empty() && sealed != subscription_from_path(path))
+        !sealed.empty() && sealed != subscription_from_path(path) && snap->by_uuid.count(sealed))
         return Reply{400,
                      {},
                      "a:To names subscription " + sealed + " but the request path " +
                          std::string(path.substr(0, 200)) + " does not",
                      0};
-    auto snap = impl_->current();
     Reply reply;
     const LiveSubscription* live = impl_->authorize(*snap, client, path, reply);
     if (!live) return reply;

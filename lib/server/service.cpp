@@ -49,7 +49,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     config::finalize(s.config);
     const auto& c = s.config;
 
-    s.store = store::open(c.db);
+    s.store = store::open(c.db, {std::chrono::milliseconds(c.store_busy_timeout_ms)});
     s.notes.push_back("store: " + s.store->describe() + " (schema " +
                       std::to_string(s.store->schema_version()) + ")");
     store::HeartbeatBatcher::Options hb;

@@ -40,7 +40,7 @@ std::vector<subscription::Subscription> Store::subscriptions() {
     return std::move(list.subscriptions);
 }
 
-std::unique_ptr<Store> open(std::string_view url) {
+std::unique_ptr<Store> open(std::string_view url, const OpenOptions& options) {
     constexpr std::string_view kSqlite = "sqlite:";
     if (url.starts_with(kSqlite)) {
         std::string_view path = url.substr(kSqlite.size());
@@ -58,7 +58,8 @@ std::unique_ptr<Store> open(std::string_view url) {
                 throw StoreError("store URL '" + std::string(url) + "': cannot create directory " +
                                  file.parent_path().string() + ": " + ec.message());
         }
-        return std::make_unique<SqliteStore>(std::string(path));
+        return std::make_unique<SqliteStore>(std::string(path),
+                                             SqliteStore::Options{options.busy_timeout});
     }
     if (url.starts_with("postgres://") || url.starts_with("postgresql://"))
         throw StoreError("store URL '" + std::string(url) +

@@ -153,7 +153,12 @@ public:
 // Opens a store from a URL: "sqlite:PATH" (also "sqlite://PATH"; parent directories are
 // created). "postgres://…" is reserved for the PostgreSQL backend (not implemented yet).
 // Throws StoreError naming the URL.
-std::unique_ptr<Store> open(std::string_view url);
+struct OpenOptions {
+    // How long an operation waits for a lock held by another process or connection before it
+    // fails with StoreError (SQLite's busy timeout).
+    std::chrono::milliseconds busy_timeout{10000};
+};
+std::unique_ptr<Store> open(std::string_view url, const OpenOptions& options = {});
 
 // Coalesces heartbeat/last-seen updates in memory and writes them to the store in one
 // transaction per flush. Thread-safe. Flushing is explicit (flush()), or done by a background

@@ -28,6 +28,7 @@ TEST(Config, EmptyFileGivesEmbeddedDefaults) {
     EXPECT_EQ(c.listeners[0].service_names,
               (std::vector<std::string>{"HTTP/wec.example.org", "HOST/wec.example.org"}));
     EXPECT_EQ(c.limits.max_body_bytes, 512000u);
+    EXPECT_EQ(c.store_busy_timeout_ms, 10000u);
 }
 
 TEST(Config, SampleFileLoads) {
@@ -117,6 +118,7 @@ TEST(Config, MissingFileIsAClearError) {
 TEST(Config, ListenersAndLimitsAreRead) {
     auto c = parse(R"(
 hostname = "h.example"
+store_busy_timeout_ms = 1500
 [[listeners]]
 address = "127.0.0.1:15985"
 keytab = "/k"
@@ -132,6 +134,7 @@ max_connections = 7
     EXPECT_EQ(*c.listeners[0].public_port, 80);
     EXPECT_EQ(c.listeners[0].service_names, std::vector<std::string>{"HTTP/a"});
     EXPECT_EQ(c.limits.max_connections, 7u);
+    EXPECT_EQ(c.store_busy_timeout_ms, 1500u);
 }
 
 } // namespace

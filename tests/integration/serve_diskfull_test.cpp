@@ -7,8 +7,8 @@
 //    acked event exactly once (with and without `fsync = true`).
 //  - Another process holds `BEGIN EXCLUSIVE` on the collector's SQLite database: the source's
 //    Events get 503 (not 500; the collector lives on), and once the lock is released the next
-//    resend is acked and its bookmark stored. The collector's busy timeout (10 s, no config key)
-//    is what the 503 waits for.
+//    resend is acked and its bookmark stored. The collector's busy timeout
+//    (`store_busy_timeout_ms`, 1 s here) is what the 503 waits for.
 #include "client/client.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
@@ -402,12 +402,20 @@ protected:
         auto applied = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
         ASSERT_EQ(applied.exit_code, 0) << applied.output;
         port = free_port();
+        // A lock held by another process turns into a 503 after 1 s instead of the default 10 s.
+        auto config = dir.path() / "wec.toml";
+        std::ofstream(config) << "store_busy_timeout_ms = 1000\n";
         server = std::make_unique<Process>(
-            std::vector<std::string>{
-                WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--auth", "tls",
-                "--cert", pki("server.pem").string(), "--key", pki("server.key").string(), "--ca",
-                pki("root.pem").string(), "--ca", pki("issuing.pem").string(), "--hostname", kHost,
-                "--db", db},
+            std::vector<std::string>{WEC_EXE,      "serve",
+                                     "--config",   config.string(),
+                                     "--listen",   "127.0.0.1:" + std::to_string(port),
+                                     "--auth",     "tls",
+                                     "--cert",     pki("server.pem").string(),
+                                     "--key",      pki("server.key").string(),
+                                     "--ca",       pki("root.pem").string(),
+                                     "--ca",       pki("issuing.pem").string(),
+                                     "--hostname", kHost,
+                                     "--db",       db},
             std::map<std::string, std::string>{}, dir.path() / "serve.log");
         ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
     }
@@ -419,7 +427,7 @@ protected:
         o.tls.key_file = pki(kIdentity + ".key").string();
         o.tls.ca_file = pki("root.pem").string();
         o.tls.server_name = kHost;
-        o.timeout = 30s; // above the store's 10 s busy timeout
+        o.timeout = 30s; // well above the store's busy timeout
         return o;
     }
 
@@ -612,7 +620,7 @@ TEST_F(ServeStorageFaults, DatabaseLockedByAnotherProcessGives503ThenRecovers) {
     ASSERT_NE(hit, nullptr);
     std::cout << "[ figures  ] lock held " << seconds(released_at - locked_at) << " s; first 503 "
               << seconds(hit->attempts.front().answered - hit->attempts.front().sent)
-              << " s after its send (busy timeout 10 s), Retry-After "
+              << " s after its send (busy timeout 1 s), Retry-After "
               << hit->attempts.front().retry_after << " s; " << t.refusals << " 503s, Ack "
               << seconds(hit->attempts.back().answered - released_at) << " s after the release; "
               << t.batches_acked << " batches / " << t.events_acked << " events acked, "

@@ -352,6 +352,11 @@ TEST_F(CollectorTest, EventsWhoseSealedToNamesAnotherSubscriptionAreRefused) {
     // Windows adds a suffix (".../UUID/1") and may write the UUID in another case.
     auto ok = collector.handle(client, path_of(security) + "/1", events(security, 7));
     EXPECT_EQ(ok.status, 200u) << ok.note;
+    // An a:To naming a subscription unknown here (a capture from another collector, replayed)
+    // redirects nothing.
+    auto replayed = collector.handle(client, path_of(elsewhere),
+                                     events("B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4", 8));
+    EXPECT_EQ(replayed.status, 200u) << replayed.note;
 }
 
 } // namespace
