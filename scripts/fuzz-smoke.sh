@@ -4,7 +4,9 @@
 #   FUZZ_SECONDS (default 10)  time per target
 #   FUZZ_ONLY=REGEX            only the targets whose name matches
 #   FUZZ_KEEP_CORPUS=1         merge what each run found (inputs with new coverage only, -merge=1)
-#                              back into tests/fuzz/<component>/corpus, to be committed
+#                              back into tests/fuzz/<component>/corpus, to be committed; new inputs
+#                              over FUZZ_KEEP_MAX_BYTES (default 65536) are not kept, so that the
+#                              repository and the smoke runs stay small
 #   FUZZ_REPORT=FILE           append one Markdown table row per target: date, seconds, executions,
 #                              executions/s, coverage, corpus size
 # `make fuzz-long` runs it for an hour per target with the last two set.
@@ -15,6 +17,7 @@ seconds="${FUZZ_SECONDS:-10}"
 jobs="${JOBS:-$(nproc)}"
 only="${FUZZ_ONLY:-}"
 keep="${FUZZ_KEEP_CORPUS:-0}"
+keep_max="${FUZZ_KEEP_MAX_BYTES:-65536}"
 report="${FUZZ_REPORT:-}"
 
 if ! command -v clang++ >/dev/null; then
@@ -53,6 +56,7 @@ while IFS= read -r fuzzer; do
   fi
   if [ "$keep" = 1 ]; then
     mkdir -p "$corpus_src"
+    find "$work" -type f -size +"${keep_max}"c -delete
     "$fuzzer" -merge=1 -rss_limit_mb=2048 -timeout=10 "$corpus_src" "$work" >/dev/null 2>&1 ||
       echo "fuzz-smoke: $name: corpus merge failed (corpus unchanged)" >&2
   fi

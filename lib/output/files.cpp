@@ -202,36 +202,11 @@ private:
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0)
             throw Error("cannot stat " + path + ": " + errno_text(errno));
-        // An incomplete last line is the start of a batch that was never acknowledged (the
-        // collector was killed in the middle of a write, or a failure could not be undone): its
-        // source sends it again, so it is cut off rather than left for parsers to choke on. If
-        // it cannot be cut (no read access), our first batch starts on a new line instead.
+        // A file that does not end with a line break (torn by a crash, or by a failure we could
+        // not undo) gets one before our first batch, so that no event is glued to a partial line.
         char last = '\n';
         if (st.st_size > 0 && ::pread(fd.get(), &last, 1, st.st_size - 1) != 1) last = '\n';
-        bool torn = last != '\n';
-        if (torn) {
-            off_t keep = end_of_last_line(fd.get(), st.st_size);
-            if (keep >= 0 && ::ftruncate(fd.get(), keep) == 0) {
-                torn = false;
-                st.st_size = keep;
-            }
-        }
-        return std::make_shared<File>(path, std::move(fd), st, torn);
-    }
-
-    // The offset just past the file's last '\n' (0 when it has none); -1 when unreadable.
-    static off_t end_of_last_line(int fd, off_t size) {
-        char block[64 * 1024];
-        for (off_t end = size; end > 0;) {
-            off_t start =
-                end > static_cast<off_t>(sizeof block) ? end - static_cast<off_t>(sizeof block) : 0;
-            auto want = static_cast<std::size_t>(end - start);
-            if (::pread(fd, block, want, start) != static_cast<ssize_t>(want)) return -1;
-            for (std::size_t i = want; i > 0; --i)
-                if (block[i - 1] == '\n') return start + static_cast<off_t>(i);
-            end = start;
-        }
-        return 0;
+        return std::make_shared<File>(path, std::move(fd), st, last != '\n');
     }
 
     // Appends one batch; on failure removes what it wrote and throws. Called with write_mutex.

@@ -309,8 +309,10 @@ TEST_F(ServeCrash, SigkillUnderLoadLosesNoAcknowledgedEvent) {
 // between pages when a fatal signal is pending, so the file can end with part of a line (the crash
 // run above sees this about once in 15-30 kills). The batch was not acknowledged, so the source
 // sends it again; its first event must not be glued to the partial line, where no JSON-lines reader
-// finds it (an acknowledged event lost). The files output cuts such a partial line off when it
-// opens the file.
+// finds it (an acknowledged event lost). The files output starts its first batch on a new line when
+// it opens a file that does not end with one (the partial line stays; it was never acknowledged).
+// Cutting it off instead is not safe: another writer of the same file may be in the middle of a
+// batch (SIGHUP re-opens files while batches are being written).
 TEST_F(ServeCrash, PartialLineLeftByAKillDoesNotSwallowTheResentBatch) {
     start_server();
     auto options = source_options(0);
