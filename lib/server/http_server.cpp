@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 namespace wec::server {
 
@@ -182,7 +183,7 @@ struct HttpServer::Impl : ServerBookkeeping {
     }
 
     struct Listener {
-        ListenerConfig config;
+        ListenerConfig config; // config.tls is guarded by tls_mutex (replaced on SIGHUP)
         tcp::acceptor acceptor;
         asio::steady_timer pause;                       // accept back-off
         std::chrono::steady_clock::time_point last_log; // of "accept failed"
@@ -199,6 +200,11 @@ struct HttpServer::Impl : ServerBookkeeping {
     std::vector<std::thread> io_threads;
     std::vector<std::unique_ptr<Listener>> listeners;
 
+    std::mutex tls_mutex;
+    std::shared_ptr<TlsContext> tls_of(Listener& l) {
+        std::lock_guard lock(tls_mutex);
+        return l.config.tls;
+    }
     std::atomic<std::uint64_t> next_id{1};
     std::atomic<bool> stopping{false};
     std::atomic<bool> started{false};
@@ -237,8 +243,9 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
 public:
-    Session(HttpServer::Impl* server, const ListenerConfig& listener, Stream stream, PeerInfo peer)
-        : server_(server), listener_(listener), stream_(std::move(stream)),
+    Session(HttpServer::Impl* server, const ListenerConfig& listener, Stream stream, PeerInfo peer,
+            std::shared_ptr<TlsContext> tls = nullptr)
+        : server_(server), listener_(listener), tls_(std::move(tls)), stream_(std::move(stream)),
           buffer_(server->buffer_limit), peer_(std::move(peer)) {
         ++server_->alive;
         ++server_->open;
@@ -503,6 +510,7 @@ private:
 
     HttpServer::Impl* server_;
     const ListenerConfig& listener_;
+    std::shared_ptr<TlsContext> tls_; // the context this connection was made with (outlives it)
     Stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<Body>> parser_;
@@ -584,10 +592,10 @@ void HttpServer::Impl::accept(Listener& l) {
                 session->start();
             };
             try {
-                if (l.config.tls)
+                if (auto tls = self->tls_of(l))
                     launch(std::make_shared<Session<TlsStream>>(
-                        self, l.config,
-                        TlsStream(PlainStream(std::move(socket)), l.config.tls->ssl), peer));
+                        self, l.config, TlsStream(PlainStream(std::move(socket)), tls->ssl), peer,
+                        std::move(tls)));
                 else
                     launch(std::make_shared<Session<PlainStream>>(
                         self, l.config, PlainStream(std::move(socket)), peer));
@@ -687,6 +695,15 @@ void HttpServer::start() {
         impl_->accept(*l);
     for (std::size_t i = 0; i < impl_->io_threads_wanted; ++i)
         impl_->io_threads.emplace_back([impl = impl_.get()] { impl->run_io(); });
+}
+
+void HttpServer::set_tls_context(std::size_t index, std::shared_ptr<TlsContext> tls) {
+    if (index >= impl_->listeners.size() || !tls) return;
+    std::shared_ptr<TlsContext> old; // released after the lock
+    {
+        std::lock_guard lock(impl_->tls_mutex);
+        old = std::exchange(impl_->listeners[index]->config.tls, std::move(tls));
+    }
 }
 
 void HttpServer::stop(std::chrono::milliseconds grace) {

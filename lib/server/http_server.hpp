@@ -149,6 +149,9 @@ public:
     // Also raises the descriptor limit (raise_descriptor_limit) and warns when max_connections
     // does not fit in it.
     void start();
+    // Replaces the TLS context of listener `index` (add_listener order) for connections accepted
+    // from now on (SIGHUP: renewed certificate, fresh CRLs); connections already open keep theirs.
+    void set_tls_context(std::size_t index, std::shared_ptr<TlsContext> tls);
     // Graceful stop: stop accepting, close idle connections, let requests being handled finish
     // (their responses are sent), then close everything. Blocks until done or `grace` elapses.
     void stop(std::chrono::milliseconds grace = std::chrono::seconds(10));

@@ -36,6 +36,8 @@ struct CollectorService::Impl {
     std::vector<std::unique_ptr<WefEndpoint>> endpoints;
     std::vector<std::uint16_t> ports;
     std::vector<std::string> notes; // startup summary
+    // TLS listeners: their index in the server and what their context is made from (SIGHUP).
+    std::vector<std::pair<std::size_t, TlsSettings>> tls_listeners;
     bool running = false;
     bool tick_failing = false; // owner's thread only
     std::uint64_t tick_errors = 0;
@@ -101,7 +103,11 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         std::string auth_note;
         std::shared_ptr<TlsContext> tls;
         if (l.auth == config::AuthKind::Tls) {
-            tls = make_tls_context({l.cert, l.key, l.ca, l.crl});
+            TlsSettings settings{l.cert, l.key, l.ca, l.crl};
+            tls = make_tls_context(settings);
+            for (const auto& w : tls_warnings(*tls))
+                log.warn(w, {{"listener", l.address}});
+            s.tls_listeners.emplace_back(s.ports.size(), std::move(settings));
             std::string thumbs;
             for (const auto& t : ca_thumbprints(*tls))
                 thumbs += (thumbs.empty() ? "" : ", ") + t;
@@ -215,6 +221,26 @@ std::uint64_t CollectorService::tick_errors() const {
 
 void CollectorService::reopen_outputs() {
     impl_->collector->reopen_outputs();
+}
+
+bool CollectorService::reload_tls() {
+    auto& s = *impl_;
+    bool ok = true;
+    for (const auto& [index, settings] : s.tls_listeners) {
+        try {
+            auto fresh = make_tls_context(settings);
+            for (const auto& w : tls_warnings(*fresh))
+                s.log.warn(w, {{"listener", s.config.listeners.at(index).address}});
+            s.http->set_tls_context(index, std::move(fresh));
+            s.log.info("TLS certificate, CAs and CRLs reloaded",
+                       {{"listener", s.config.listeners.at(index).address}});
+        } catch (const std::exception& e) {
+            ok = false;
+            s.log.error("TLS reload failed: the listener keeps its previous certificate and CRLs",
+                        {{"listener", s.config.listeners.at(index).address}, {"error", e.what()}});
+        }
+    }
+    return ok;
 }
 
 std::vector<std::string> CollectorService::summary() const {

@@ -35,6 +35,10 @@ public:
     std::uint64_t tick_errors() const;
     // SIGHUP: re-open output files.
     void reopen_outputs();
+    // SIGHUP: re-reads each TLS listener's certificate, key, CA bundles and CRLs for the
+    // connections accepted from now on. A listener whose files do not load keeps its previous
+    // context (logged). False when one failed.
+    bool reload_tls();
 
     // Lines describing listeners, SPNs, store, subscriptions, and what is still missing.
     std::vector<std::string> summary() const;

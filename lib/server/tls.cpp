@@ -133,6 +133,12 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
             while (Handle<X509_CRL, X509_CRL_free> crl{
                 PEM_read_X509_CRL(f.get(), nullptr, nullptr, nullptr)}) {
                 X509_STORE_add_crl(store, crl.get());
+                // An expired CRL refuses every client of its CA: say so at every (re)load.
+                if (const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+                    next && X509_cmp_current_time(next) < 0)
+                    ctx->warnings.push_back("CRL " + file +
+                                            " is past its nextUpdate: every client of its CA is "
+                                            "refused until a fresh CRL is loaded (SIGHUP)");
                 ++count;
             }
             ERR_clear_error();
@@ -148,6 +154,10 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
 
 std::vector<std::string> ca_thumbprints(const TlsContext& context) {
     return context.thumbprints;
+}
+
+std::vector<std::string> tls_warnings(const TlsContext& context) {
+    return context.warnings;
 }
 
 } // namespace wec::server

@@ -24,5 +24,7 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& settings);
 
 // SHA-1 thumbprints (40 uppercase hex digits) of the configured CA certificates.
 std::vector<std::string> ca_thumbprints(const TlsContext& context);
+// What the operator should hear about when the context was made (e.g. an expired CRL).
+std::vector<std::string> tls_warnings(const TlsContext& context);
 
 } // namespace wec::server

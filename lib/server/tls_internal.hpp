@@ -10,6 +10,7 @@ namespace wec::server {
 struct TlsContext {
     boost::asio::ssl::context ssl{boost::asio::ssl::context::tls_server};
     std::vector<std::string> thumbprints;
+    std::vector<std::string> warnings; // for the log, e.g. an expired CRL
 };
 
 // "AB12..." SHA-1 of a certificate.

@@ -96,6 +96,8 @@ client revoked.windomain.local client -days 365
 for name in "$@"; do
   client "$name" client -days 365
 done
+# The issuing CA's CRL before and after the revocation (a CRL reload test swaps them).
+openssl ca -batch -config ca.cnf -gencrl -out issuing-empty.crl 2>/dev/null
 openssl ca -batch -config ca.cnf -revoke revoked.windomain.local.pem 2>/dev/null
 openssl ca -batch -config ca.cnf -gencrl -out issuing.crl 2>/dev/null
 

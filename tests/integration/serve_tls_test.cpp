@@ -244,6 +244,40 @@ INSTANTIATE_TEST_SUITE_P(
         return n.substr(0, n.find('.'));
     });
 
+// SIGHUP reloads CRLs (and the certificate, key and CAs) for new connections: a certificate revoked
+// after the collector started is refused without a restart; an unreadable CRL keeps the old one.
+TEST_F(ServeTls, SighupReloadsTheCrl) {
+    auto crl = dir.path() / "live.crl";
+    fs::copy_file(pki("issuing-empty.crl"), crl);
+    start_server({"--crl", crl.string()});
+    Reply before;
+    enumerate("revoked.windomain.local", &before);
+    EXPECT_EQ(before.status, 200) << before.error;
+
+    fs::copy_file(pki("issuing.crl"), crl, fs::copy_options::overwrite_existing);
+    ASSERT_TRUE(server->signal(SIGHUP));
+    ASSERT_TRUE(server->wait_for_output("TLS certificate, CAs and CRLs reloaded", 10s))
+        << server->output();
+    Reply after;
+    enumerate("revoked.windomain.local", &after);
+    EXPECT_NE(after.status, 200);
+    EXPECT_TRUE(server->wait_for_output("certificate revoked", 5s)) << server->output();
+    Reply good;
+    enumerate("win10.windomain.local", &good);
+    EXPECT_EQ(good.status, 200) << good.error;
+
+    // A broken CRL file: the reload fails, the listener keeps what it had.
+    std::ofstream(crl, std::ios::trunc) << "not a CRL";
+    ASSERT_TRUE(server->signal(SIGHUP));
+    ASSERT_TRUE(server->wait_for_output("TLS reload failed", 10s)) << server->output();
+    Reply still;
+    enumerate("win10.windomain.local", &still);
+    EXPECT_EQ(still.status, 200) << still.error;
+    Reply revoked;
+    enumerate("revoked.windomain.local", &revoked);
+    EXPECT_NE(revoked.status, 200);
+}
+
 // openssl s_client as a second independent TLS client, with the key types and TLS 1.2 cipher
 // suites Windows uses (ECDHE-ECDSA-AES-GCM for older Windows, ECDHE-RSA-AES-GCM) and TLS 1.3.
 struct Suite {

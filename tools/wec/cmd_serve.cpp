@@ -1,5 +1,6 @@
 // `wec serve`: the source-initiated collector. Options override the config file; SIGTERM/SIGINT
-// stop it gracefully (in-flight batches finish, heartbeats are flushed), SIGHUP re-opens outputs.
+// stop it gracefully (in-flight batches finish, heartbeats are flushed), SIGHUP re-opens outputs
+// and reloads TLS certificates and CRLs.
 #include "commands.hpp"
 #include "common/log.hpp"
 #include "config/config.hpp"
@@ -101,8 +102,9 @@ int run_serve(const ServeOptions& o) {
         timespec tick{1, 0};
         int sig = sigtimedwait(&signals, nullptr, &tick);
         if (sig == SIGHUP) {
-            log.info("SIGHUP: re-opening output files");
+            log.info("SIGHUP: re-opening output files, reloading TLS certificates and CRLs");
             service.reopen_outputs();
+            service.reload_tls();
         } else if (sig == SIGTERM || sig == SIGINT) {
             log.info("stopping: finishing requests in flight");
             break;
