@@ -29,7 +29,7 @@ complete -c wec -n '__fish_seen_subcommand_from decode' -s k -l keytab -r -F -d 
 complete -c wec -n '__fish_seen_subcommand_from decode' -s f -l format -x -a 'text json' -d 'Transcript format'
 complete -c wec -n '__fish_seen_subcommand_from decode' -s v -l verbose -d 'Text format: also print the pretty-printed SOAP'
 complete -c wec -n '__fish_seen_subcommand_from decode' -s e -l events -d 'Print only the forwarded events, one per line (as wec serve writes them)'
-complete -c wec -n '__fish_seen_subcommand_from decode' -l event-format -x -a 'raw json' -d 'Format of --events'
+complete -c wec -n '__fish_seen_subcommand_from decode' -l event-format -x -a 'raw json raw_json nxlog ecs' -d 'Format of --events (the formats of wec serve outputs)'
 complete -c wec -n '__fish_seen_subcommand_from decode' -l export-bodies -r -F -d 'Write each decrypted, decompressed body to DIR (one file per message)'
 complete -c wec -n '__fish_seen_subcommand_from decode' -l color -x -a 'auto always never' -d 'Colour the text transcript'
 complete -c wec -n '__fish_seen_subcommand_from decode' -l progress -x -a 'auto always never' -d 'Progress bar on stderr'

@@ -192,7 +192,8 @@ struct TextOptions {
 // A few human-readable lines describing the message (each ending with '\n').
 void format_text(const Record& record, const TextOptions& options, std::string& out);
 
-enum class EventFormat { Raw, Json };
+// raw, json, raw_json, nxlog, ecs: the collector's formats (`format =` of an output).
+using EventFormat = event::Format;
 // The collector's metadata for the events of a request: client address, principal,
 // subscription, capture time as TimeReceived.
 event::Metadata metadata_of(const Record& record);

@@ -343,18 +343,11 @@ event::Metadata metadata_of(const Record& r) {
 std::size_t append_events(const Record& r, EventFormat format, std::string& out) {
     if (!r.is_request || !r.message || r.message->action != wsman::Action::Events) return 0;
     const auto& events = r.message->events;
-    if (format == EventFormat::Raw) {
-        for (const auto& e : events) {
-            event::format_raw(e.xml, out);
-            out.push_back('\n');
-        }
-        return events.size();
-    }
-    auto meta = metadata_of(r);
+    const auto meta = format == EventFormat::Raw ? event::Metadata{} : metadata_of(r);
     event::Event parsed; // reused for every event of the batch
     for (const auto& e : events) {
-        event::parse(e.xml, parsed);
-        event::format_json(parsed, meta, out);
+        if (event::needs_parse(format)) event::parse(e.xml, parsed);
+        event::format_event(format, e.xml, parsed, meta, out);
         out.push_back('\n');
     }
     return events.size();

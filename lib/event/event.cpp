@@ -18,6 +18,7 @@
 // parser messages differ ("Failed to parse event XML (<pugixml description> at offset N) ...").
 #include "event/event.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <deque>
@@ -158,10 +159,13 @@ bool parse_system(const pugi::xml_node& system_node, Storage& st, System& sys) {
 void parse_event_data(const pugi::xml_node& node, Storage& st, EventData& ed) {
     ed.named.clear();
     ed.data.clear();
+    ed.data_position.clear();
     ed.binary.reset();
     st.index.clear();
+    std::uint32_t position = 0; // of the child element (Winlogbeat's paramN)
     for (pugi::xml_node n = node.first_child(); n; n = n.next_sibling()) {
         if (n.type() != pugi::node_element) continue;
+        ++position;
         sv tag = local_name(n.name());
         if (tag == "Data") {
             sv value = text(n, st).value_or(sv());
@@ -190,6 +194,7 @@ void parse_event_data(const pugi::xml_node& node, Storage& st, EventData& ed) {
                 }
             } else if (!value.empty()) {
                 ed.data.push_back(value);
+                ed.data_position.push_back(position);
             }
         } else if (tag == "Binary") {
             ed.binary = text(n, st);
@@ -326,6 +331,41 @@ sv user_data_raw(const pugi::xml_node& node, sv src, Storage& st) {
     return st.arena.emplace_back(src.substr(inner));
 }
 
+// Winlogbeat's reading of UserData: the children of its first element, each keyed by its Name
+// attribute (when not empty) or its local name.
+void parse_user_data_fields(const pugi::xml_node& node, Storage& st, Event& ev) {
+    pugi::xml_node first = node.first_child();
+    while (first && first.type() != pugi::node_element)
+        first = first.next_sibling();
+    if (!first) return;
+    ev.user_data_element = local_name(first.name());
+    auto& fields = ev.user_data_fields;
+    st.index.clear();
+    std::uint32_t position = 0;
+    for (pugi::xml_node n = first.first_child(); n; n = n.next_sibling()) {
+        if (n.type() != pugi::node_element) continue;
+        ++position;
+        sv name = attr(n, "Name").value_or(sv());
+        if (name.empty()) name = local_name(n.name());
+        sv value = text(n, st).value_or(sv());
+        // Winlogbeat keeps the first non-empty value of a name ("Data" become param<N>).
+        if (value.empty()) continue;
+        if (name != "Data") {
+            if (fields.size() < 16) {
+                if (std::any_of(fields.begin(), fields.end(),
+                                [&](const UserDataField& f) { return f.name == name; }))
+                    continue;
+            } else {
+                if (st.index.empty())
+                    for (std::size_t i = 0; i < fields.size(); ++i)
+                        st.index.emplace(fields[i].name, i);
+                if (!st.index.emplace(name, fields.size()).second) continue;
+            }
+        }
+        fields.push_back({name, value, position});
+    }
+}
+
 // Feeds `ev` from the root element; returns the failing node's name or nullptr.
 const char* feed(Event& ev, const pugi::xml_node& root, sv src, Storage& st) {
     for (pugi::xml_node n = root.first_child(); n; n = n.next_sibling()) {
@@ -340,6 +380,9 @@ const char* feed(Event& ev, const pugi::xml_node& root, sv src, Storage& st) {
             ev.data_kind = DataKind::EventData;
         } else if (tag == "UserData") {
             ev.user_data = user_data_raw(n, src, st);
+            ev.user_data_element = {};
+            ev.user_data_fields.clear();
+            parse_user_data_fields(n, st, ev);
             ev.data_kind = DataKind::UserData;
         } else if (tag == "BinaryEventData") {
             ev.binary_event_data = text(n, st).value_or(sv());
@@ -402,8 +445,11 @@ void Event::clear() {
     data_kind = DataKind::None;
     event_data.named.clear();
     event_data.data.clear();
+    event_data.data_position.clear();
     event_data.binary.reset();
     user_data = {};
+    user_data_element = {};
+    user_data_fields.clear();
     debug_data = DebugData{};
     processing_error_data = ProcessingErrorData{};
     binary_event_data = {};

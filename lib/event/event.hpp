@@ -1,15 +1,18 @@
 // One Windows event (the XML a Windows source forwards), parsed once and rendered in the output
-// formats of OpenWEC: `Raw` (the XML, here on one line), `Json` and `Nxlog`.
+// formats of OpenWEC: `Raw` (the XML, here on one line), `Json`, `RawJson` and `Nxlog`, and in
+// Elastic Common Schema as Winlogbeat writes it (`ecs`).
 //
 // Parsing never throws and never drops an event: whatever cannot be parsed is recorded in
 // `Event::error` exactly the way OpenWEC does it (see docs in event.cpp), and the formatters emit
 // what was recovered plus an `OpenWEC.Error` object {OriginalContent, Type, Message}.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,7 +86,19 @@ struct NamedData {
 struct EventData {
     std::vector<NamedData> named;       // unique names (last value wins), first-seen order
     std::vector<std::string_view> data; // unnamed, non-empty <Data>
+    // For each `data` entry, its 1-based position among EventData's child elements (Winlogbeat
+    // names an unnamed <Data> "param<position>").
+    std::vector<std::uint32_t> data_position;
     std::optional<std::string_view> binary;
+};
+
+// One child of UserData's first element, as Winlogbeat reads it (winlog.user_data.*): the Name
+// attribute or else the element's local name, its text (not empty; the first of a name wins,
+// but every "Data" is kept), its 1-based position among the children.
+struct UserDataField {
+    std::string_view name;
+    std::string_view value;
+    std::uint32_t position = 0;
 };
 
 struct DebugData {
@@ -145,11 +160,13 @@ public:
 
     std::optional<System> system;
     DataKind data_kind = DataKind::None;
-    EventData event_data;                      // when data_kind == EventData
-    std::string_view user_data;                // when UserData: the raw inner XML, verbatim
-    DebugData debug_data;                      // when DebugData
-    ProcessingErrorData processing_error_data; // when ProcessingErrorData
-    std::string_view binary_event_data;        // when BinaryEventData
+    EventData event_data;                        // when data_kind == EventData
+    std::string_view user_data;                  // when UserData: the raw inner XML, verbatim
+    std::string_view user_data_element;          // when UserData: local name of its first element
+    std::vector<UserDataField> user_data_fields; // when UserData: that element's children
+    DebugData debug_data;                        // when DebugData
+    ProcessingErrorData processing_error_data;   // when ProcessingErrorData
+    std::string_view binary_event_data;          // when BinaryEventData
     std::optional<RenderingInfo> rendering_info;
     std::optional<ParseError> error;   // set when anything went wrong
     std::string_view original_content; // the input, kept only when `error` is set
@@ -179,6 +196,49 @@ void format_json(const Event& event, const Metadata& metadata, std::string& out)
 
 // OpenWEC `Nxlog` (flat JSON mimicking NXLog's im_msvistalog).
 void format_nxlog(const Event& event, const Metadata& metadata, std::string& out);
+
+// OpenWEC `RawJson`: {"meta": <the OpenWEC block of `Json`, without Error>, "data": "<Event…>"},
+// the XML verbatim as a JSON string. Needs no parsing.
+void format_raw_json(std::string_view xml, const Metadata& metadata, std::string& out);
+
+// Elastic Common Schema with the `winlog.*` fields as Winlogbeat writes them (docs/subscriptions.md
+// lists the fields), plus the collector's metadata under `wec`.
+void format_ecs(const Event& event, const Metadata& metadata, std::string& out);
+
+// The output formats, by their names in subscriptions and on the command line.
+enum class Format { Raw, Json, RawJson, Nxlog, Ecs };
+inline constexpr std::size_t kFormatCount = 5;
+inline constexpr std::string_view kFormatNames[kFormatCount] = {"raw", "json", "raw_json", "nxlog",
+                                                                "ecs"};
+std::string_view to_string(Format format);
+std::optional<Format> parse_format(std::string_view name); // exact, lowercase names
+// Whether the format needs the event parsed (all but raw and raw_json).
+bool needs_parse(Format format);
+
+// One event in `format` (no trailing newline). `parsed` is `xml` parsed (unused by raw and
+// raw_json, which only read `xml`).
+void format_event(Format format, std::string_view xml, const Event& parsed,
+                  const Metadata& metadata, std::string& out);
+
+// Formats a batch of events into one buffer per format needed, one line per event ('\n'
+// terminated), parsing each event at most once whatever the number of formats. Reused buffers:
+// no allocation per event once they have grown.
+class BatchFormatter {
+public:
+    explicit BatchFormatter(std::span<const Format> formats);
+    // Reserves room for `events` events of `xml_bytes` bytes in total.
+    void reserve(std::size_t xml_bytes, std::size_t events);
+    void add(std::string_view xml, const Metadata& metadata);
+    // The lines of `format` (empty if it was not asked for).
+    std::string_view lines(Format format) const;
+    void clear();
+
+private:
+    std::array<std::string, kFormatCount> out_;
+    std::array<bool, kFormatCount> wanted_{};
+    bool parse_ = false;
+    Event event_;
+};
 
 // RFC 3339 in UTC as chrono's to_rfc3339() prints it: "2022-12-14T16:07:03.324+00:00" (0, 3, 6 or
 // 9 fractional digits).

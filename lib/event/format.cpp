@@ -1,11 +1,12 @@
-// Formatters: OpenWEC `Raw`, `Json` and `Nxlog` (server/src/formats/*.rs) rendered by hand into a
-// caller-owned string: no intermediate DOM, no per-event allocation once `out` has capacity.
+// Formatters: OpenWEC `Raw`, `Json`, `RawJson` and `Nxlog` (server/src/formats/*.rs) rendered by
+// hand into a caller-owned string: no intermediate DOM, no per-event allocation once `out` has
+// capacity. ECS is in ecs.cpp.
 //
 // Key order follows OpenWEC's serde structs. Like serde's `flatten`, a key may appear twice when
 // event data names collide with other keys (e.g. Nxlog: EventData "Message" and the rendered
 // Message); parsers keeping the last occurrence see what they would see with OpenWEC.
 #include "event/event.hpp"
-#include "text/text.hpp"
+#include "json_writer.hpp"
 
 #include <bit>
 #include <charconv>
@@ -16,171 +17,14 @@
 #endif
 
 namespace wec::event {
-namespace {
+namespace detail {
 
-using sv = std::string_view;
-
-constexpr sv kReplacement = "\xEF\xBF\xBD"; // U+FFFD
-
-// Appends s as a JSON string literal (serde_json escaping: \" \\ \n \r \t, other controls
-// \u00XX). Invalid UTF-8 and the C0 controls XML forbids become U+FFFD, so the output is always
-// valid UTF-8 JSON whatever the input.
-void append_string(std::string& out, sv s) {
-    out.push_back('"');
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const auto* end = p + s.size();
-    const auto* run = p;
-    auto flush = [&](const unsigned char* upto) {
-        out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(upto - run));
-    };
-    while (p < end) {
-#if defined(__SSE2__)
-        // Skip 16 plain ASCII bytes at a time: signed "< 0x20" also catches bytes >= 0x80.
-        while (end - p >= 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-            const __m128i special =
-                _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-            const int mask = _mm_movemask_epi8(special);
-            if (mask != 0) {
-                p += __builtin_ctz(static_cast<unsigned>(mask));
-                break;
-            }
-            p += 16;
-        }
-        if (p >= end) break;
-#endif
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            ++p;
-            continue;
-        }
-        if (c >= 0x80) {
-            std::size_t n = text::utf8_sequence_length(
-                {reinterpret_cast<const char*>(p), static_cast<std::size_t>(end - p)});
-            if (n != 0) {
-                p += n;
-                continue;
-            }
-            flush(p);
-            out.append(kReplacement);
-            run = ++p;
-            continue;
-        }
-        flush(p);
-        switch (c) {
-        case '"':
-            out.append("\\\"");
-            break;
-        case '\\':
-            out.append("\\\\");
-            break;
-        case '\n':
-            out.append("\\n");
-            break;
-        case '\r':
-            out.append("\\r");
-            break;
-        case '\t':
-            out.append("\\t");
-            break;
-        default:
-            out.append(kReplacement); // U+0000..U+001F other than TAB/LF/CR: not XML text
-            break;
-        }
-        run = ++p;
-    }
-    flush(p);
-    out.push_back('"');
-}
-
-// Minimal JSON object writer managing commas.
-class Writer {
-public:
-    explicit Writer(std::string& out) : out_(out) {}
-
-    void begin_object() {
-        out_.push_back('{');
-        comma_ = false;
-    }
-    void end_object() {
-        out_.push_back('}');
-        comma_ = true;
-    }
-    void begin_array() {
-        out_.push_back('[');
-        comma_ = false;
-    }
-    void end_array() {
-        out_.push_back(']');
-        comma_ = true;
-    }
-    void key(sv k) {
-        if (comma_) out_.push_back(',');
-        append_string(out_, k);
-        out_.push_back(':');
-        comma_ = false;
-    }
-    void value(sv s) {
-        if (comma_) out_.push_back(',');
-        append_string(out_, s);
-        comma_ = true;
-    }
-    template <typename T>
-    void number(T n) {
-        if (comma_) out_.push_back(',');
-        char buf[24];
-        auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, n);
-        (void)ec;
-        out_.append(buf, static_cast<std::size_t>(ptr - buf));
-        comma_ = true;
-    }
-    void time_field(sv k, std::chrono::system_clock::time_point tp) {
-        key(k);
-        out_.push_back('"');
-        format_time(tp, out_);
-        out_.push_back('"');
-        comma_ = true;
-    }
-
-    void field(sv k, sv v) {
-        key(k);
-        value(v);
-    }
-    void field(sv k, const std::string& v) { field(k, sv(v)); }
-    void field(sv k, const char* v) { field(k, sv(v)); }
-    void field(sv k, const std::optional<sv>& v) {
-        if (v) field(k, *v);
-    }
-    template <typename T>
-    void num_field(sv k, const std::optional<T>& v) {
-        if (v) {
-            key(k);
-            number(+*v); // promote uint8_t so that it prints as a number
-        }
-    }
-    template <typename T>
-    void num_field(sv k, T v) {
-        key(k);
-        number(+v);
-    }
-
-    std::string& out() { return out_; }
-
-private:
-    std::string& out_;
-    bool comma_ = false;
-};
-
-void append_upper(std::string& tmp, sv s) {
-    tmp.assign(s);
-    for (char& c : tmp) {
-        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    }
-}
-
-void write_subscription_and_rest(Writer& w, const Event& ev, const Metadata& md) {
+// The collector's metadata: the OpenWEC block of Json and Nxlog, the meta of RawJson.
+void write_metadata_fields(Writer& w, const Metadata& md) {
+    w.field("IpAddress", md.ip_address);
+    w.time_field("TimeReceived", md.time_received);
+    w.field("Principal", md.client);
+    w.field("Client", md.client);
     w.key("Subscription");
     w.begin_object();
     w.field("Uuid", md.subscription_uuid);
@@ -193,6 +37,25 @@ void write_subscription_and_rest(Writer& w, const Event& ev, const Metadata& md)
         w.field("ServerRevision", *md.subscription_server_revision);
     w.end_object();
     if (md.node) w.field("Node", *md.node);
+}
+
+} // namespace detail
+
+namespace {
+
+using namespace detail;
+
+void append_upper(std::string& tmp, sv s) {
+    tmp.assign(s);
+    for (char& c : tmp) {
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    }
+}
+
+void write_openwec(Writer& w, const Event& ev, const Metadata& md) {
+    w.key("OpenWEC");
+    w.begin_object();
+    write_metadata_fields(w, md);
     if (ev.error) {
         w.key("Error");
         w.begin_object();
@@ -201,16 +64,6 @@ void write_subscription_and_rest(Writer& w, const Event& ev, const Metadata& md)
         w.field("Message", ev.error->message);
         w.end_object();
     }
-}
-
-void write_openwec(Writer& w, const Event& ev, const Metadata& md) {
-    w.key("OpenWEC");
-    w.begin_object();
-    w.field("IpAddress", md.ip_address);
-    w.time_field("TimeReceived", md.time_received);
-    w.field("Principal", md.client);
-    w.field("Client", md.client);
-    write_subscription_and_rest(w, ev, md);
     w.end_object();
 }
 
@@ -242,18 +95,6 @@ void write_processing_error_fields(Writer& w, const ProcessingErrorData& pd) {
     w.num_field("ErrorCode", pd.error_code);
     w.field("DataItemName", pd.data_item_name);
     w.field("EventPayload", pd.event_payload);
-}
-
-// Keywords "0x…" as OpenWEC's Nxlog reads them: u64 from hex, reinterpreted as i64.
-std::optional<std::int64_t> parse_keywords(const std::optional<sv>& keywords) {
-    if (!keywords || keywords->substr(0, 2) != "0x") return std::nullopt;
-    sv hex = keywords->substr(2);
-    if (!hex.empty() && hex.front() == '+') hex.remove_prefix(1);
-    if (hex.empty()) return std::nullopt;
-    std::uint64_t value = 0;
-    auto [ptr, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), value, 16);
-    if (ec != std::errc() || ptr != hex.data() + hex.size()) return std::nullopt;
-    return static_cast<std::int64_t>(value);
 }
 
 struct NxlogType {
@@ -358,65 +199,7 @@ inline bool self_closing(const char* s, std::size_t i) {
 } // namespace
 
 void format_time(std::chrono::system_clock::time_point tp, std::string& out) {
-    using namespace std::chrono;
-    auto ns_total = duration_cast<nanoseconds>(tp.time_since_epoch()).count();
-    std::int64_t secs = ns_total / 1000000000;
-    std::int64_t nanos = ns_total % 1000000000;
-    if (nanos < 0) {
-        nanos += 1000000000;
-        --secs;
-    }
-    std::int64_t days = secs / 86400;
-    std::int64_t sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        --days;
-    }
-    // Civil from days (H. Hinnant).
-    std::int64_t z = days + 719468;
-    std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    std::int64_t doe = z - era * 146097;
-    std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    std::int64_t y = yoe + era * 400;
-    std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    std::int64_t mp = (5 * doy + 2) / 153;
-    std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2) ++y;
-
-    char buf[48];
-    char* p = buf;
-    auto put = [&](std::int64_t v, int width) {
-        for (int i = width - 1; i >= 0; --i) {
-            p[i] = static_cast<char>('0' + v % 10);
-            v /= 10;
-        }
-        p += width;
-    };
-    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999; // out of RFC 3339 range: clamp
-    put(y, 4);
-    *p++ = '-';
-    put(m, 2);
-    *p++ = '-';
-    put(d, 2);
-    *p++ = 'T';
-    put(sod / 3600, 2);
-    *p++ = ':';
-    put(sod / 60 % 60, 2);
-    *p++ = ':';
-    put(sod % 60, 2);
-    if (nanos != 0) {
-        *p++ = '.';
-        if (nanos % 1000000 == 0)
-            put(nanos / 1000000, 3);
-        else if (nanos % 1000 == 0)
-            put(nanos / 1000, 6);
-        else
-            put(nanos, 9);
-    }
-    std::memcpy(p, "+00:00", 6);
-    p += 6;
-    out.append(buf, static_cast<std::size_t>(p - buf));
+    append_utc(utc_of(tp), TimeStyle::Chrono, out);
 }
 
 void format_raw(std::string_view xml, std::string& out) {
@@ -704,6 +487,17 @@ void format_nxlog(const Event& ev, const Metadata& md, std::string& out) {
     }
     write_openwec(w, ev, md);
     w.time_field("EventReceivedTime", md.time_received);
+    w.end_object();
+}
+
+void format_raw_json(std::string_view xml, const Metadata& md, std::string& out) {
+    Writer w(out);
+    w.begin_object();
+    w.key("meta");
+    w.begin_object();
+    write_metadata_fields(w, md);
+    w.end_object();
+    w.field("data", xml);
     w.end_object();
 }
 

@@ -25,9 +25,18 @@ struct LiveSubscription {
     subscription::Subscription def;
     std::string version; // public_version(def)
     std::vector<LiveOutput> outputs;
-    bool needs_json = false;
-    bool needs_raw = false;
+    std::vector<event::Format> formats; // distinct formats of the outputs
 };
+
+// subscription::OutputFormat and event::Format list the same formats in the same order.
+event::Format event_format(subscription::OutputFormat format) {
+    using O = subscription::OutputFormat;
+    using E = event::Format;
+    static_assert(int(O::Raw) == int(E::Raw) && int(O::Json) == int(E::Json) &&
+                  int(O::RawJson) == int(E::RawJson) && int(O::Nxlog) == int(E::Nxlog) &&
+                  int(O::Ecs) == int(E::Ecs) && event::kFormatCount == 5);
+    return static_cast<event::Format>(format);
+}
 
 // An immutable view of the subscriptions, swapped as a whole on reload so that requests in
 // flight keep the one they started with.
@@ -194,10 +203,9 @@ struct Collector::Impl {
                         continue;
                     }
                 }
-                if (out.format == subscription::OutputFormat::Json)
-                    live->needs_json = true;
-                else
-                    live->needs_raw = true;
+                if (std::find(live->formats.begin(), live->formats.end(),
+                              event_format(out.format)) == live->formats.end())
+                    live->formats.push_back(event_format(out.format));
                 live->outputs.push_back(std::move(lo));
             }
             live->def = std::move(def);
@@ -332,33 +340,21 @@ struct Collector::Impl {
         for (const auto& e : msg.events)
             total += e.xml.size();
 
-        // Format once per format needed by the subscription's outputs.
-        std::string raw_lines, json_lines;
-        if (live.needs_raw) {
-            raw_lines.reserve(total + msg.events.size());
-            for (const auto& e : msg.events) {
-                event::format_raw(e.xml, raw_lines);
-                raw_lines.push_back('\n');
-            }
-        }
-        if (live.needs_json) {
-            event::Metadata meta;
-            meta.ip_address = client.address;
-            meta.client = client.identity;
-            meta.time_received = received;
-            meta.subscription_uuid = upper(d.uuid);
-            meta.subscription_version = live.version;
-            meta.subscription_name = d.name;
-            meta.subscription_uri = d.uri;
-            if (!config.node_name.empty()) meta.node = config.node_name;
-            json_lines.reserve(total * 2 + 512);
-            event::Event parsed;
-            for (const auto& e : msg.events) {
-                event::parse(e.xml, parsed);
-                event::format_json(parsed, meta, json_lines);
-                json_lines.push_back('\n');
-            }
-        }
+        // Format once per format needed by the subscription's outputs (each event parsed at
+        // most once).
+        event::Metadata meta;
+        meta.ip_address = client.address;
+        meta.client = client.identity;
+        meta.time_received = received;
+        meta.subscription_uuid = upper(d.uuid);
+        meta.subscription_version = live.version;
+        meta.subscription_name = d.name;
+        meta.subscription_uri = d.uri;
+        if (!config.node_name.empty()) meta.node = config.node_name;
+        event::BatchFormatter formatted(live.formats);
+        formatted.reserve(total, msg.events.size());
+        for (const auto& e : msg.events)
+            formatted.add(e.xml, meta);
 
         output::BatchInfo batch;
         batch.ip = client.address;
@@ -369,9 +365,7 @@ struct Collector::Impl {
         batch.received = received;
         for (const auto& out : live.outputs) {
             try {
-                out.driver->write(batch, out.definition.format == subscription::OutputFormat::Json
-                                             ? std::string_view(json_lines)
-                                             : std::string_view(raw_lines));
+                out.driver->write(batch, formatted.lines(event_format(out.definition.format)));
             } catch (const std::exception& e) {
                 // Nothing is acked and the bookmark does not move: the source keeps the events
                 // and sends them again (at-least-once; some outputs may see them twice).

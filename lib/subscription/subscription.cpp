@@ -128,9 +128,11 @@ void check_output(const std::string& source, Where at, const Output& output) {
         fail(source, at, "outputs: 'path' of driver 'files' must be a non-empty string");
 }
 
+constexpr std::string_view kOutputFormatNames[] = {"raw", "json", "raw_json", "nxlog", "ecs"};
+
 std::optional<OutputFormat> parse_output_format(std::string_view text) {
-    if (text == "raw") return OutputFormat::Raw;
-    if (text == "json") return OutputFormat::Json;
+    for (std::size_t i = 0; i < std::size(kOutputFormatNames); ++i)
+        if (text == kOutputFormatNames[i]) return static_cast<OutputFormat>(i);
     return std::nullopt;
 }
 
@@ -239,8 +241,11 @@ public:
                             "outputs.driver: unknown driver '" + out.driver + "' (known: files)");
                 have_driver = true;
             } else if (k == "format") {
-                auto format = parse_output_format(string(value, "outputs.format", 64));
-                if (!format) fail_at(value, "outputs.format: must be \"raw\" or \"json\"");
+                const std::string name = string(value, "outputs.format", 64);
+                auto format = parse_output_format(name);
+                if (!format)
+                    fail_at(value, "outputs.format: unknown format '" + name +
+                                       "' (known: raw, json, raw_json, nxlog, ecs)");
                 out.format = *format;
             } else if (value.is_string()) {
                 out.options[k] = string(value, "outputs." + k);
@@ -477,7 +482,7 @@ std::string_view to_string(ContentFormat format) {
     return format == ContentFormat::Raw ? "Raw" : "RenderedText";
 }
 std::string_view to_string(OutputFormat format) {
-    return format == OutputFormat::Raw ? "raw" : "json";
+    return kOutputFormatNames[static_cast<std::size_t>(format)];
 }
 
 std::size_t count_clauses(std::string_view xpath) {

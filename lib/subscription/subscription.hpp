@@ -34,14 +34,15 @@ private:
 };
 
 enum class ContentFormat { Raw, RenderedText };
-enum class OutputFormat { Raw, Json };
+// Event formats of an output (event::Format has the same values in the same order).
+enum class OutputFormat { Raw, Json, RawJson, Nxlog, Ecs };
 
 // Driver-specific output settings, kept generic (each driver validates its own keys).
 using OptionValue = std::variant<std::string, std::int64_t, bool>;
 
 struct Output {
     std::string driver;                         // "files" (more drivers later)
-    OutputFormat format = OutputFormat::Raw;    // "raw" | "json"
+    OutputFormat format = OutputFormat::Raw;    // "raw" | "json" | "raw_json" | "nxlog" | "ecs"
     std::map<std::string, OptionValue> options; // e.g. path = "/var/log/wec/{client}.json"
     bool operator==(const Output&) const = default;
 };

@@ -540,6 +540,25 @@ TEST(DecodeBody, Utf16AndUtf8Soap) {
                     std::string(WEC_TEST_DATA) + "/sldc/events.utf16 --events --event-format raw");
     EXPECT_EQ(e.exit_code, 0);
     EXPECT_EQ(lines_of(e.out).size(), 21u);
+    // Every format of `wec serve` outputs; each line parses back.
+    for (const char* format : {"json", "raw_json", "nxlog", "ecs"}) {
+        SCOPED_TRACE(format);
+        auto f = decode(t.path(), std::string(WEC_TEST_DATA) +
+                                      "/wsman/events.xml --events --event-format " + format);
+        ASSERT_EQ(f.exit_code, 0) << f.err;
+        auto lines = lines_of(f.out);
+        ASSERT_EQ(lines.size(), 21u);
+        for (const auto& line : lines)
+            EXPECT_TRUE(nlohmann::json::accept(line)) << line;
+        if (std::string(format) == "ecs") {
+            EXPECT_EQ(nlohmann::json::parse(lines[0])["winlog"]["provider_name"],
+                      "Microsoft-Windows-WinRM");
+        }
+    }
+    auto bad = decode(t.path(), std::string(WEC_TEST_DATA) +
+                                    "/wsman/events.xml --events --event-format gelf");
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("gelf"), std::string::npos) << bad.err;
 }
 
 TEST(DecodeBody, LoneMultipartNeedsItsConnection) {

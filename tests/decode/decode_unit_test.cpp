@@ -27,6 +27,7 @@ struct Collect : dec::Sink {
     std::vector<std::string> encryption, reasons;
     std::vector<bool> after_gap;
     std::string events;
+    std::string by_format[wec::event::kFormatCount]; // append_events in every format
     int notes = 0;
     void on_record(const dec::Record& r) override {
         std::string j;
@@ -37,6 +38,8 @@ struct Collect : dec::Sink {
         reasons.push_back(r.reason);
         after_gap.push_back(r.after_gap);
         dec::append_events(r, dec::EventFormat::Json, events);
+        for (std::size_t i = 0; i < wec::event::kFormatCount; ++i)
+            dec::append_events(r, static_cast<dec::EventFormat>(i), by_format[i]);
     }
     void on_note(const std::string&, const wec::capture::Note&) override { ++notes; }
 };
@@ -103,6 +106,37 @@ TEST(DecodeUnit, PlainSoapOverHttp) {
         EXPECT_EQ(e["OpenWEC"]["Subscription"]["Uuid"], "B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4");
     }
     EXPECT_EQ(n, 21);
+
+    // The same events in every format, as `wec serve` would write them.
+    using F = wec::event::Format;
+    auto lines = [&](F f) {
+        std::vector<std::string> out;
+        std::stringstream in(sink.by_format[static_cast<std::size_t>(f)]);
+        for (std::string line; std::getline(in, line);)
+            out.push_back(line);
+        return out;
+    };
+    EXPECT_EQ(sink.by_format[static_cast<std::size_t>(F::Json)], sink.events);
+    const auto raw = lines(F::Raw), raw_json = lines(F::RawJson), nxlog = lines(F::Nxlog),
+               ecs = lines(F::Ecs);
+    ASSERT_EQ(raw.size(), 21u);
+    ASSERT_EQ(raw_json.size(), 21u);
+    ASSERT_EQ(nxlog.size(), 21u);
+    ASSERT_EQ(ecs.size(), 21u);
+    for (std::size_t i = 0; i < 21; ++i) {
+        EXPECT_EQ(raw[i].rfind("<Event", 0), 0u) << raw[i];
+        auto rj = nlohmann::json::parse(raw_json[i]);
+        EXPECT_EQ(rj["meta"]["IpAddress"], "10.0.0.1");
+        EXPECT_EQ(rj["data"].get<std::string>().rfind("<Event", 0), 0u);
+        auto nx = nlohmann::json::parse(nxlog[i]);
+        EXPECT_EQ(nx["OpenWEC"]["IpAddress"], "10.0.0.1");
+        EXPECT_EQ(nx["Hostname"], "win10.windomain.local");
+        auto e = nlohmann::json::parse(ecs[i]);
+        EXPECT_EQ(e["wec"]["ip_address"], "10.0.0.1");
+        EXPECT_EQ(e["wec"]["subscription"]["uuid"], "B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4");
+        EXPECT_EQ(e["event"]["code"], std::to_string(nx["EventID"].get<int>()));
+        EXPECT_EQ(e["winlog"]["channel"], nx["Channel"]);
+    }
 }
 
 TEST(DecodeUnit, EncryptedWithoutAuthenticationAndGaps) {

@@ -160,6 +160,26 @@ sync = false
     EXPECT_EQ(std::get<bool>(s.outputs[0].options.at("sync")), false);
 }
 
+TEST(SubscriptionToml, EveryOutputFormatReadsAndRoundTrips) {
+    const std::pair<const char*, sub::OutputFormat> formats[] = {
+        {"raw", sub::OutputFormat::Raw},
+        {"json", sub::OutputFormat::Json},
+        {"raw_json", sub::OutputFormat::RawJson},
+        {"nxlog", sub::OutputFormat::Nxlog},
+        {"ecs", sub::OutputFormat::Ecs}};
+    for (const auto& [name, format] : formats) {
+        SCOPED_TRACE(name);
+        auto s = sub::load_toml(with_query(std::string("[[outputs]]\ndriver = \"files\"\n"
+                                                       "path = \"/x\"\nformat = \"") +
+                                           name + "\"\n"),
+                                "f.toml");
+        ASSERT_EQ(s.outputs.size(), 1u);
+        EXPECT_EQ(s.outputs[0].format, format);
+        EXPECT_EQ(sub::to_string(format), name);
+        EXPECT_EQ(sub::load_toml(sub::to_toml(s), "again.toml"), s);
+    }
+}
+
 TEST(SubscriptionToml, ChannelsWithDefaultXPathAndEscaping) {
     auto s = sub::load_toml("name = \"c\"\nchannels = [\"Security\", \"A&B\\\"C\"]\n", "c.toml");
     EXPECT_EQ(s.query, R"(<QueryList><Query Id="0"><Select Path="Security">*</Select>)"
@@ -263,7 +283,15 @@ TEST(SubscriptionToml, OutputErrors) {
               "sub.toml:4:10: outputs.driver: unknown driver 'kafka' (known: files)");
     EXPECT_EQ(
         error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nformat = \"xml\"\n")),
-        "sub.toml:6:10: outputs.format: must be \"raw\" or \"json\"");
+        "sub.toml:6:10: outputs.format: unknown format 'xml' (known: raw, json, raw_json, nxlog, "
+        "ecs)");
+    // Names are exact (lowercase), as OpenWEC's are not: "Json" is not "json".
+    EXPECT_EQ(
+        error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nformat = \"Json\"\n")),
+        "sub.toml:6:10: outputs.format: unknown format 'Json' (known: raw, json, raw_json, nxlog, "
+        "ecs)");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nformat = 1\n")),
+              "sub.toml:6:10: outputs.format: expected a string, got an integer");
     EXPECT_EQ(error_of(with_query("[[outputs]]\npath = \"/x\"\n")),
               "sub.toml:3:1: outputs: missing key 'driver'");
     EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\n")),

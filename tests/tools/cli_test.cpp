@@ -144,6 +144,33 @@ TEST_F(SubCommands, InvalidDefinitionIsRejectedWithFileAndLine) {
     EXPECT_NE(r.out.find("no subscriptions"), std::string::npos) << r.out;
 }
 
+// An unknown output format is refused with file:line:column before anything is stored; the
+// formats of issue #10 are accepted.
+TEST_F(SubCommands, ApplyRefusesAnUnknownOutputFormat) {
+    const std::string head = "name = \"s\"\n"
+                             "query = '<QueryList><Query Id=\"0\"><Select Path=\"Security\">*"
+                             "</Select></Query></QueryList>'\n"
+                             "[[outputs]]\ndriver = \"files\"\npath = \"/var/log/wec/x\"\n";
+    auto file = write("bad.toml", head + "format = \"gelf\"\n");
+    auto r = wec("sub apply '" + file + "'" + db);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find(file + ":6:10: outputs.format: unknown format 'gelf' (known: raw, json, "
+                                "raw_json, nxlog, ecs)"),
+              std::string::npos)
+        << r.out;
+    r = wec("sub list" + db);
+    EXPECT_NE(r.out.find("no subscriptions"), std::string::npos) << r.out;
+
+    for (const char* format : {"raw_json", "nxlog", "ecs"}) {
+        file = write(std::string(format) + ".toml", head + "format = \"" + format + "\"\n");
+        r = wec("sub apply '" + file + "'" + db);
+        EXPECT_EQ(r.exit_code, 0) << format << ": " << r.out;
+        r = wec("sub show s" + db);
+        EXPECT_NE(r.out.find(std::string("format = \"") + format + "\""), std::string::npos)
+            << r.out;
+    }
+}
+
 TEST_F(SubCommands, StatusOfAnEmptyStore) {
     auto r = wec("status --json" + db);
     ASSERT_EQ(r.exit_code, 0) << r.out;

@@ -85,8 +85,7 @@ public:
         : o_(o), out_(out), progress_(progress) {
         text_.verbose = o.verbose;
         text_.color = color;
-        event_format_ =
-            o.event_format == "raw" ? decode::EventFormat::Raw : decode::EventFormat::Json;
+        event_format_ = event::parse_format(o.event_format).value_or(event::Format::Json);
         start_ = std::chrono::steady_clock::now();
     }
 
@@ -375,8 +374,10 @@ void add_decode(CLI::App& app, Action& action) {
     sub->add_flag("-v,--verbose", o->verbose, "Text format: also print the pretty-printed SOAP");
     sub->add_flag("-e,--events", o->events,
                   "Print only the forwarded events, one per line (as wec serve writes them)");
-    sub->add_option("--event-format", o->event_format, "Format of --events")
-        ->check(CLI::IsMember({"raw", "json"}))
+    sub->add_option("--event-format", o->event_format,
+                    "Format of --events (the formats of wec serve outputs)")
+        ->check(CLI::IsMember(std::vector<std::string>(std::begin(event::kFormatNames),
+                                                       std::end(event::kFormatNames))))
         ->capture_default_str();
     sub->add_option("--export-bodies", o->export_dir,
                     "Write each decrypted, decompressed body to DIR (one file per message)")
@@ -402,6 +403,7 @@ void add_decode(CLI::App& app, Action& action) {
         "  wec decode capture.pcap -k wec.keytab --format json | jq -c '{time, action, events}'\n"
         "  wec decode capture.pcap -k wec.keytab --events > events.jsonl  # as wec serve writes\n"
         "  wec decode capture.pcap -k wec.keytab --events --event-format raw\n"
+        "  wec decode capture.pcap -k wec.keytab --events --event-format ecs   # Elastic\n"
         "  wec decode capture.pcap -k wec.keytab --export-bodies bodies/\n"
         "  tcpdump -i eth0 -U -w - 'tcp port 5985' | wec decode - -k wec.keytab\n"
         "  wec decode body.sldc                    # a lone body copied out of Wireshark\n"

@@ -16,8 +16,8 @@ public:
         out.clear();
         wec::decode::format_json(r, out);
         wec::decode::format_text(r, {true, true}, out);
-        wec::decode::append_events(r, wec::decode::EventFormat::Json, out);
-        wec::decode::append_events(r, wec::decode::EventFormat::Raw, out);
+        for (std::size_t i = 0; i < wec::event::kFormatCount; ++i)
+            wec::decode::append_events(r, static_cast<wec::decode::EventFormat>(i), out);
         (void)wec::decode::export_name(r);
     }
 };

@@ -1,5 +1,5 @@
-// Arbitrary bytes -> parse -> Json, Nxlog and Raw: never crashes, the JSON outputs are always
-// valid (they parse back), the raw output is one line and carries the error's original content.
+// Arbitrary bytes -> parse -> Json, Nxlog, RawJson, ECS and Raw: never crashes, the JSON outputs
+// are always valid (they parse back), the raw output is one line.
 #include "event/event.hpp"
 
 #include <cstdint>
@@ -28,6 +28,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     out.clear();
     wec::event::format_nxlog(ev, md, out);
     if (!nlohmann::json::accept(out)) std::abort();
+
+    out.clear();
+    wec::event::format_raw_json(xml, md, out);
+    if (!nlohmann::json::accept(out)) std::abort();
+
+    out.clear();
+    wec::event::format_ecs(ev, md, out);
+    j = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("@timestamp")) std::abort();
+    if (ev.error && !j.contains("error")) std::abort();
 
     out.clear();
     wec::event::format_raw(xml, out);
