@@ -121,7 +121,8 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
             if (l.keytab.empty() || !std::filesystem::exists(l.keytab)) {
                 auth_note = "MISSING keytab" + (l.keytab.empty() ? std::string() : " " + l.keytab) +
                             ": Windows hosts cannot authenticate until one with " +
-                            l.service_names.front() + " is configured (--keytab)";
+                            l.service_names.front() +
+                            " is configured (--keytab); it is loaded once it appears there";
                 // Picked up without a restart once it is provisioned at that path.
                 if (!l.keytab.empty())
                     endpoint->pending_keytab =
