@@ -1,4 +1,5 @@
-#include "output/output.hpp"
+#include "output/drivers.hpp"
+#include "output/settings.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -324,12 +325,6 @@ private:
     std::unordered_map<std::string, std::weak_ptr<File>> in_use_;
 };
 
-template <typename T>
-const T* get(const Settings& s, std::string_view key) {
-    auto it = s.find(std::string(key));
-    return it == s.end() ? nullptr : std::get_if<T>(&it->second);
-}
-
 } // namespace
 
 std::string sanitize_path_component(std::string_view value) {
@@ -381,17 +376,38 @@ std::string expand_path_template(std::string_view tmpl, const BatchInfo& b) {
     return out;
 }
 
-std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings) {
-    if (driver == "files") {
-        const auto* path = get<std::string>(settings, "path");
-        if (!path || path->empty()) throw Error("output driver 'files' needs a 'path'");
-        const auto* fsync = get<bool>(settings, "fsync");
-        const auto* max_open = get<std::int64_t>(settings, "max_open_files");
-        return std::make_unique<FilesDriver>(
-            *path, fsync && *fsync,
-            max_open && *max_open > 0 ? static_cast<std::size_t>(*max_open) : 512);
-    }
-    throw Error("unknown output driver '" + std::string(driver) + "' (available: files)");
+std::unique_ptr<Driver> make_files_driver(const Settings& settings) {
+    SettingsReader r("files", settings);
+    std::string path = r.required_string("path");
+    bool fsync = r.boolean("fsync").value_or(false);
+    auto max_open = r.integer("max_open_files", 1, 1 << 20).value_or(512);
+    r.finish();
+    return std::make_unique<FilesDriver>(std::move(path), fsync,
+                                         static_cast<std::size_t>(max_open));
+}
+
+std::string_view known_drivers() {
+    return "files, syslog, tcp, unix";
+}
+
+bool is_known_driver(std::string_view driver) {
+    return driver == "files" || driver == "syslog" || driver == "tcp" || driver == "unix";
+}
+
+std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings,
+                                    Logger* log) {
+    if (driver == "files") return make_files_driver(settings);
+    if (driver == "tcp") return make_tcp_driver(settings, log);
+    if (driver == "syslog") return make_syslog_driver(settings, log);
+    if (driver == "unix") return make_unix_driver(settings, log);
+    throw Error("unknown driver '" + std::string(driver) +
+                "' (known: " + std::string(known_drivers()) + ")");
+}
+
+void check_settings(std::string_view driver, const Settings& settings) {
+    // Drivers open nothing when they are made (files and sockets are opened by the first write),
+    // so making one and dropping it is exactly the check.
+    make_driver(driver, settings, nullptr);
 }
 
 } // namespace wec::output

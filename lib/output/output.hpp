@@ -1,14 +1,19 @@
 // Output drivers: where accepted events go. A driver receives one batch (the events of one
-// Events message, already formatted, one per line) and must have handed them to the OS before
-// write() returns: the collector stores the bookmark and acks only after every driver returned.
+// Events message, already formatted, one per line) and must have handed them to its destination
+// before write() returns: the collector stores the bookmark and acks only after every driver
+// returned. A driver that cannot take a batch throws output::Error (the collector answers 503 and
+// the source sends the batch again).
 #pragma once
 
 #include "common/error.hpp"
+#include "common/log.hpp"
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -20,6 +25,16 @@ public:
     using wec::Error::Error;
 };
 
+// A bad driver setting; key() names it (empty when a required key is missing).
+class SettingError : public Error {
+public:
+    SettingError(std::string key, const std::string& what) : Error(what), key_(std::move(key)) {}
+    const std::string& key() const { return key_; }
+
+private:
+    std::string key_;
+};
+
 // What a driver may use to route a batch (path templates, topics, ...).
 struct BatchInfo {
     std::string_view ip;      // client address
@@ -28,6 +43,17 @@ struct BatchInfo {
     std::string_view subscription_name;
     std::string_view subscription_uuid;
     std::chrono::system_clock::time_point received;
+    // The XML of each event of the batch (one <Event> document each), in the order of the lines
+    // given to write(); empty when the caller has none. Drivers that need fields of the events
+    // whatever the format (syslog: time, computer, event id, level) parse them from here.
+    std::span<const std::string_view> events;
+};
+
+// Counters of a driver, for logs and tests.
+struct DriverStats {
+    std::uint64_t refused = 0;   // write() calls that threw (batches refused)
+    std::uint64_t connects = 0;  // connections established (network drivers)
+    std::uint64_t truncated = 0; // messages cut to fit in one datagram
 };
 
 class Driver {
@@ -35,9 +61,11 @@ public:
     virtual ~Driver() = default;
     // `lines` holds whole lines, each ending with '\n'. Throws output::Error on failure.
     virtual void write(const BatchInfo& batch, std::string_view lines) = 0;
-    // Re-open files (SIGHUP, after logrotate moved them).
+    // Re-open files, reconnect sockets (SIGHUP, after logrotate moved files or a peer's
+    // certificate changed). Does not block on a write in progress.
     virtual void reopen() {}
     virtual std::string describe() const = 0;
+    virtual DriverStats stats() const { return {}; }
 };
 
 // Driver settings as given in a subscription's [[outputs]] table.
@@ -55,7 +83,23 @@ using Settings = std::map<std::string, SettingValue>; // same shape as subscript
 // When a write or fdatasync fails (full disk, I/O error, file size limit), the file is truncated
 // back to its size before the refused batch(es), so that the batch sent again never follows a
 // partial line; if even that fails, the file is closed and the next batch starts on a new line.
-std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings);
+//
+// `driver = "tcp"`, `driver = "syslog"`, `driver = "unix"`: see tcp.cpp, syslog.cpp, unix.cpp and
+// docs/subscriptions.md. They connect on the first write (never in make_driver), keep the
+// connection, and after a failure refuse batches at once until a reconnect is due (backoff).
+//
+// Throws output::Error for an unknown driver, an unknown key or a bad value. `log` (optional)
+// receives one line per change of a network driver's state (connected, lost, recovered).
+std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings,
+                                    Logger* log = nullptr);
+
+// The checks of make_driver without creating anything (no file, socket or TLS context): for
+// `wec sub apply`, before a definition is stored. Throws SettingError saying which key is wrong,
+// or Error for an unknown driver.
+void check_settings(std::string_view driver, const Settings& settings);
+// "files, syslog, tcp, unix"
+std::string_view known_drivers();
+bool is_known_driver(std::string_view driver);
 
 // Exposed for tests and for `wec sub` validation.
 std::string expand_path_template(std::string_view tmpl, const BatchInfo& batch);

@@ -2,6 +2,7 @@
 
 #include "common/files.hpp"
 #include "common/handle.hpp"
+#include "output/output.hpp"
 
 #include <array>
 #include <cctype>
@@ -118,14 +119,12 @@ void check_uri(const std::string& source, Where at, std::string_view uri) {
 }
 
 void check_output(const std::string& source, Where at, const Output& output) {
-    if (output.driver != "files")
-        fail(source, at, "outputs: unknown driver '" + output.driver + "' (known: files)");
-    auto path = output.options.find("path");
-    if (path == output.options.end())
-        fail(source, at, "outputs: driver 'files' needs a 'path' key");
-    const auto* text = std::get_if<std::string>(&path->second);
-    if (text == nullptr || text->empty())
-        fail(source, at, "outputs: 'path' of driver 'files' must be a non-empty string");
+    // The driver's own checks (keys, values), without opening anything.
+    try {
+        wec::output::check_settings(output.driver, output.options);
+    } catch (const wec::output::Error& e) {
+        fail(source, at, "outputs: " + std::string(e.what()));
+    }
 }
 
 constexpr std::string_view kOutputFormatNames[] = {"raw", "json", "raw_json", "nxlog", "ecs"};
@@ -236,9 +235,9 @@ public:
             const std::string k(key.str());
             if (k == "driver") {
                 out.driver = string(value, "outputs.driver", 64);
-                if (out.driver != "files")
-                    fail_at(value,
-                            "outputs.driver: unknown driver '" + out.driver + "' (known: files)");
+                if (!wec::output::is_known_driver(out.driver))
+                    fail_at(value, "outputs.driver: unknown driver '" + out.driver + "' (known: " +
+                                       std::string(wec::output::known_drivers()) + ")");
                 have_driver = true;
             } else if (k == "format") {
                 const std::string name = string(value, "outputs.format", 64);
@@ -260,7 +259,13 @@ public:
             }
         }
         if (!have_driver) fail_at(node, "outputs: missing key 'driver'");
-        check_output(source_, where(node.source()), out);
+        try {
+            wec::output::check_settings(out.driver, out.options);
+        } catch (const wec::output::SettingError& e) {
+            // At the offending key's value when there is one, else at the table.
+            const toml::node* at = table->get(e.key());
+            fail_at(at ? *at : node, "outputs: " + std::string(e.what()));
+        }
         return out;
     }
 

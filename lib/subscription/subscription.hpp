@@ -37,11 +37,12 @@ enum class ContentFormat { Raw, RenderedText };
 // Event formats of an output (event::Format has the same values in the same order).
 enum class OutputFormat { Raw, Json, RawJson, Nxlog, Ecs };
 
-// Driver-specific output settings, kept generic (each driver validates its own keys).
+// Driver-specific output settings, kept generic (each driver validates its own keys: see
+// output::check_settings).
 using OptionValue = std::variant<std::string, std::int64_t, bool>;
 
 struct Output {
-    std::string driver;                         // "files" (more drivers later)
+    std::string driver;                         // "files", "tcp", "syslog", "unix"
     OutputFormat format = OutputFormat::Raw;    // "raw" | "json" | "raw_json" | "nxlog" | "ecs"
     std::map<std::string, OptionValue> options; // e.g. path = "/var/log/wec/{client}.json"
     bool operator==(const Output&) const = default;

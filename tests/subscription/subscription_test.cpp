@@ -68,14 +68,19 @@ sub::Subscription full() {
     a.driver = "files";
     a.format = sub::OutputFormat::Json;
     a.options = {{"path", std::string("/var/log/wec/{client}.json")},
-                 {"buffer", std::int64_t{65536}},
-                 {"sync", true},
-                 {"odd key", std::string("it's")}};
+                 {"max_open_files", std::int64_t{65536}},
+                 {"fsync", true}};
     sub::Output b;
     b.driver = "files";
     b.format = sub::OutputFormat::Raw;
     b.options = {{"path", std::string("/var/log/wec/raw/{machine}.xml")}};
-    s.outputs = {a, b};
+    sub::Output c;
+    c.driver = "syslog";
+    c.options = {{"address", std::string("tls://siem.example.org:6514")},
+                 {"app_name", std::string("it's")},
+                 {"ca", std::string("/etc/wec/siem \"ca\".pem")},
+                 {"timeout_ms", std::int64_t{2500}}};
+    s.outputs = {a, b, c};
     return s;
 }
 
@@ -130,8 +135,8 @@ connection_retry_interval = 30
 [[outputs]]
 driver = "files"
 path = "/tmp/{client}.xml"
-buffer = 4096
-sync = false
+max_open_files = 4096
+fsync = false
 )",
                             "all.toml");
     EXPECT_EQ(s.uuid, "0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0");
@@ -156,8 +161,8 @@ sync = false
     EXPECT_EQ(s.connection_retry_interval_s, 30u);
     ASSERT_EQ(s.outputs.size(), 1u);
     EXPECT_EQ(s.outputs[0].format, sub::OutputFormat::Raw); // default
-    EXPECT_EQ(std::get<std::int64_t>(s.outputs[0].options.at("buffer")), 4096);
-    EXPECT_EQ(std::get<bool>(s.outputs[0].options.at("sync")), false);
+    EXPECT_EQ(std::get<std::int64_t>(s.outputs[0].options.at("max_open_files")), 4096);
+    EXPECT_EQ(std::get<bool>(s.outputs[0].options.at("fsync")), false);
 }
 
 TEST(SubscriptionToml, EveryOutputFormatReadsAndRoundTrips) {
@@ -279,8 +284,9 @@ TEST(SubscriptionToml, QueryAndChannelsAreExclusive) {
 }
 
 TEST(SubscriptionToml, OutputErrors) {
-    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"kafka\"\n")),
-              "sub.toml:4:10: outputs.driver: unknown driver 'kafka' (known: files)");
+    EXPECT_EQ(
+        error_of(with_query("[[outputs]]\ndriver = \"kafka\"\n")),
+        "sub.toml:4:10: outputs.driver: unknown driver 'kafka' (known: files, syslog, tcp, unix)");
     EXPECT_EQ(
         error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nformat = \"xml\"\n")),
         "sub.toml:6:10: outputs.format: unknown format 'xml' (known: raw, json, raw_json, nxlog, "
@@ -297,11 +303,82 @@ TEST(SubscriptionToml, OutputErrors) {
     EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\n")),
               "sub.toml:3:1: outputs: driver 'files' needs a 'path' key");
     EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = 3\n")),
-              "sub.toml:3:1: outputs: 'path' of driver 'files' must be a non-empty string");
+              "sub.toml:5:8: outputs: 'path' of driver 'files' must be a non-empty string");
     EXPECT_EQ(error_of(with_query("[outputs]\ndriver = \"files\"\n")),
               "sub.toml:3:1: outputs: expected an array of tables ([[outputs]]), got a table");
     EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nx = 1.5\n")),
               "sub.toml:6:1: outputs.x: expected a string, integer or boolean, got a float");
+}
+
+// Each driver checks its keys and values; the error points at the offending value.
+TEST(SubscriptionToml, NetworkOutputErrors) {
+    auto out = [](const std::string& keys) { return error_of(with_query("[[outputs]]\n" + keys)); };
+    EXPECT_EQ(out("driver = \"files\"\npath = \"/x\"\nfsycn = true\n"),
+              "sub.toml:6:9: outputs: unknown key 'fsycn' for driver 'files' (known: fsync, "
+              "max_open_files, path)");
+    EXPECT_EQ(out("driver = \"tcp\"\naddress = \"siem.example.org\"\n"),
+              "sub.toml:5:11: outputs: 'address' of driver 'tcp' is invalid: 'siem.example.org' "
+              "has no port (expected HOST:PORT)");
+    EXPECT_EQ(out("driver = \"tcp\"\naddress = \"::1:514\"\n"),
+              "sub.toml:5:11: outputs: 'address' of driver 'tcp' is invalid: '::1:514': write an "
+              "IPv6 address in brackets, e.g. [::1]:514");
+    EXPECT_EQ(out("driver = \"tcp\"\naddress = \"h:70000\"\n"),
+              "sub.toml:5:11: outputs: 'address' of driver 'tcp' is invalid: 'h:70000': the port "
+              "must be a number in [1, 65535]");
+    EXPECT_EQ(out("driver = \"tcp\"\naddress = \"h:1\"\nca = \"/ca.pem\"\n"),
+              "sub.toml:6:6: outputs: 'ca' of driver 'tcp' is only valid with tls = true");
+    EXPECT_EQ(out("driver = \"tcp\"\naddress = \"h:1\"\ntls = true\ncert = \"/c.pem\"\n"),
+              "sub.toml:7:8: outputs: 'cert' of driver 'tcp' needs 'key' as well (a client "
+              "certificate and its key)");
+    EXPECT_EQ(out("driver = \"tcp\"\naddress = \"h:1\"\ntls = \"yes\"\n"),
+              "sub.toml:6:7: outputs: 'tls' of driver 'tcp' must be true or false");
+    EXPECT_EQ(out("driver = \"tcp\"\naddress = \"h:1\"\ntimeout_ms = 0\n"),
+              "sub.toml:6:14: outputs: 'timeout_ms' of driver 'tcp' must be an integer in [1, "
+              "600000]");
+    EXPECT_EQ(out("driver = \"tcp\"\n"),
+              "sub.toml:3:1: outputs: driver 'tcp' needs a 'address' key");
+    EXPECT_EQ(out("driver = \"syslog\"\naddress = \"siem:514\"\n"),
+              "sub.toml:5:11: outputs: 'address' of driver 'syslog' is invalid: 'siem:514' has no "
+              "known scheme (expected udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT or "
+              "unix:PATH)");
+    EXPECT_EQ(out("driver = \"syslog\"\naddress = \"unix:\"\n"),
+              "sub.toml:5:11: outputs: 'address' of driver 'syslog' is invalid: 'unix:' has no "
+              "path (expected udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT or unix:PATH)");
+    EXPECT_EQ(out("driver = \"syslog\"\naddress = \"udp://h\"\nfacility = \"local9\"\n"),
+              "sub.toml:6:12: outputs: 'facility' of driver 'syslog' is unknown: 'local9' (known: "
+              "kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, "
+              "security, console, clock, local0, local1, local2, local3, local4, local5, local6, "
+              "local7)");
+    EXPECT_EQ(out("driver = \"syslog\"\naddress = \"tcp://h\"\nframing = \"nul\"\n"),
+              "sub.toml:6:11: outputs: 'framing' of driver 'syslog' must be \"octet-counting\" or "
+              "\"lf\", not 'nul'");
+    EXPECT_EQ(out("driver = \"syslog\"\naddress = \"udp://h\"\nframing = \"lf\"\n"),
+              "sub.toml:6:11: outputs: 'framing' of driver 'syslog' is only valid with tcp:// and "
+              "tls:// addresses");
+    EXPECT_EQ(out("driver = \"syslog\"\naddress = \"tcp://h\"\nserver_name = \"h\"\n"),
+              "sub.toml:6:15: outputs: 'server_name' of driver 'syslog' is only valid with a "
+              "tls:// address");
+    EXPECT_EQ(out("driver = \"syslog\"\naddress = \"udp://h\"\napp_name = \"my app\"\n"),
+              "sub.toml:6:12: outputs: 'app_name' of driver 'syslog' must be printable ASCII "
+              "without spaces (RFC 5424)");
+    EXPECT_EQ(out("driver = \"syslog\"\naddress = \"udp://h\"\npath = \"/x\"\n"),
+              "sub.toml:6:8: outputs: unknown key 'path' for driver 'syslog' (known: address, "
+              "app_name, ca, cert, facility, framing, key, server_name, timeout_ms)");
+    EXPECT_EQ(out("driver = \"unix\"\npath = \"/" + std::string(120, 'x') + "\"\n"),
+              "sub.toml:5:8: outputs: 'path' of driver 'unix' is longer than 107 bytes (a socket "
+              "path)");
+    EXPECT_EQ(out("driver = \"unix\"\naddress = \"/dev/log\"\n"),
+              "sub.toml:3:1: outputs: driver 'unix' needs a 'path' key");
+
+    // And every valid form is accepted.
+    for (const char* keys :
+         {"driver = \"tcp\"\naddress = \"[::1]:5140\"\ntls = true\nca = \"/ca.pem\"\ncert = "
+          "\"/c.pem\"\nkey = \"/c.key\"\nserver_name = \"siem\"\ntimeout_ms = 500\n",
+          "driver = \"syslog\"\naddress = \"udp://127.0.0.1\"\nfacility = \"auth\"\n",
+          "driver = \"syslog\"\naddress = \"tls://siem:6514\"\nframing = \"lf\"\nca = \"/ca\"\n",
+          "driver = \"syslog\"\naddress = \"unix:/dev/log\"\napp_name = \"wec-dc\"\n",
+          "driver = \"unix\"\npath = \"/run/vector.sock\"\nformat = \"json\"\n"})
+        EXPECT_EQ(out(keys), "no error") << keys;
 }
 
 TEST(SubscriptionToml, BadGlobs) {

@@ -1,0 +1,15 @@
+// The drivers' factories (internal to lib/output; make_driver in files.cpp dispatches on the name).
+// Each one reads and checks its settings and creates nothing else: files are opened and sockets
+// connected on the first write.
+#pragma once
+
+#include "output/output.hpp"
+
+namespace wec::output {
+
+std::unique_ptr<Driver> make_files_driver(const Settings& settings);
+std::unique_ptr<Driver> make_tcp_driver(const Settings& settings, Logger* log);
+std::unique_ptr<Driver> make_syslog_driver(const Settings& settings, Logger* log);
+std::unique_ptr<Driver> make_unix_driver(const Settings& settings, Logger* log);
+
+} // namespace wec::output
