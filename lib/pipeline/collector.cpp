@@ -196,7 +196,7 @@ struct Collector::Impl {
                         if (p.definition == out) lo.driver = p.driver;
                 if (!lo.driver) {
                     try {
-                        lo.driver = output::make_driver(out.driver, out.options);
+                        lo.driver = output::make_driver(out.driver, out.options, &log);
                     } catch (const output::Error& e) {
                         log.error("output disabled: invalid definition",
                                   {{"subscription", def.name}, {"error", e.what()}});
@@ -363,6 +363,11 @@ struct Collector::Impl {
         batch.subscription_name = d.name;
         batch.subscription_uuid = d.uuid;
         batch.received = received;
+        std::vector<std::string_view> xml; // for drivers that read fields of the events (syslog)
+        xml.reserve(msg.events.size());
+        for (const auto& e : msg.events)
+            xml.push_back(e.xml);
+        batch.events = xml;
         for (const auto& out : live.outputs) {
             try {
                 out.driver->write(batch, formatted.lines(event_format(out.definition.format)));

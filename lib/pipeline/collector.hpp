@@ -83,7 +83,7 @@ public:
     // with exponential backoff while the subscriptions already loaded keep being served.
     void refresh();
     StoreHealth store_health() const;
-    // Re-opens output files (SIGHUP after logrotate).
+    // Re-opens output files and reconnects output sockets (SIGHUP after logrotate).
     void reopen_outputs();
     // Enabled subscriptions currently served.
     std::vector<std::string> subscription_names() const;
