@@ -13,6 +13,8 @@ packages=(
   # test peers (real components the tests start on 127.0.0.1)
   krb5-kdc krb5-admin-server krb5-user python3 python3-gssapi python3-impacket tcpdump tshark openssl curl
   postgresql
+  # syslog receiver of the output tests (imudp/imtcp/imptcp/imuxsock, and TLS through OpenSSL)
+  rsyslog rsyslog-openssl
   # shells whose completion scripts the tests load (completions/)
   zsh fish
 )
