@@ -26,6 +26,9 @@ struct LiveSubscription {
     std::string version; // public_version(def)
     std::vector<LiveOutput> outputs;
     std::vector<event::Format> formats; // distinct formats of the outputs
+    // An output that could not be made: its batches are refused (503) rather than acked without
+    // it (nothing acked may miss an output). Empty when all are there.
+    std::string output_error;
 };
 
 // subscription::OutputFormat and event::Format list the same formats in the same order.
@@ -197,9 +200,12 @@ struct Collector::Impl {
                 if (!lo.driver) {
                     try {
                         lo.driver = output::make_driver(out.driver, out.options, &log);
-                    } catch (const output::Error& e) {
-                        log.error("output disabled: invalid definition",
+                    } catch (const std::exception& e) {
+                        log.error("output cannot be made: events of this subscription are refused "
+                                  "with 503 until it is fixed",
                                   {{"subscription", def.name}, {"error", e.what()}});
+                        if (live->output_error.empty())
+                            live->output_error = "output " + out.driver + ": " + e.what();
                         continue;
                     }
                 }
@@ -335,6 +341,7 @@ struct Collector::Impl {
     Reply events(const ClientInfo& client, const LiveSubscription& live,
                  const wsman::Message& msg) {
         const auto& d = live.def;
+        if (!live.output_error.empty()) return Reply{503, {}, live.output_error, 0};
         auto received = std::chrono::system_clock::now();
         std::size_t total = 0;
         for (const auto& e : msg.events)
