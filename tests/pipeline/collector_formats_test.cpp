@@ -1,11 +1,13 @@
 // pipeline::Collector writing one subscription's events through files outputs in every format
 // (raw, json, raw_json, nxlog, ecs): each output gets one line per event in its format, the
 // events are those of the batch, and the collector's metadata is in every JSON format.
+#include "common/handle.hpp"
 #include "event/event.hpp"
 #include "pipeline/collector.hpp"
 #include "store/sqlite_store.hpp"
 #include "subscription/subscription.hpp"
 #include "support/files.hpp"
+#include "support/process.hpp"
 #include "wsman/wsman.hpp"
 
 #include <cstdio>
@@ -23,27 +25,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "wec-formats-test-XXXXXX").string();
-        char* made = mkdtemp(pattern.data());
-        if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
+using wec::testing::TempDir;
 
-private:
-    fs::path path_;
-};
-
-struct FileClose {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-};
+using FilePtr = wec::Handle<std::FILE, ::fclose>;
 
 // The real Windows events of tests/data/event (OpenWEC's fixtures).
 std::vector<std::string> fixture_events() {
@@ -61,7 +45,7 @@ std::vector<std::string> fixture_events() {
 
 TEST(CollectorFormats, FilesOutputsWriteEveryFormat) {
     TempDir dir;
-    std::unique_ptr<std::FILE, FileClose> log_file{std::fopen((dir.path() / "log").c_str(), "w")};
+    FilePtr log_file{std::fopen((dir.path() / "log").c_str(), "w")};
     Logger log{log_file.get(), LogLevel::Info};
     store::SqliteStore store{(dir.path() / "wec.db").string(), {}};
     store::HeartbeatBatcher heartbeats{store};

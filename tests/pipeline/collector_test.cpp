@@ -3,11 +3,13 @@
 // whose definition cannot be read. Requests must answer 503 (never 500, never a crash), the
 // periodic refresh must not throw, errors are logged once per state change, and everything
 // recovers without a restart.
+#include "common/handle.hpp"
 #include "pipeline/collector.hpp"
 #include "server/wef_connection.hpp"
 #include "store/sqlite_store.hpp"
 #include "subscription/subscription.hpp"
 #include "support/files.hpp"
+#include "support/process.hpp"
 #include "wsman/wsman.hpp"
 
 #include <filesystem>
@@ -24,31 +26,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "wec-collector-test-XXXXXX").string();
-        char* made = mkdtemp(pattern.data());
-        if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
+using wec::testing::TempDir;
 
-private:
-    fs::path path_;
-};
+using FilePtr = wec::Handle<std::FILE, ::fclose>;
 
-struct FileClose {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-struct DbClose {
-    void operator()(sqlite3* db) const { sqlite3_close(db); }
-};
+using DbPtr = wec::Handle<sqlite3, ::sqlite3_close>;
 
 // A second connection to the database file, as another process (`sqlite3`, `wec sub apply`,
 // a newer wec) would have.
@@ -86,7 +68,7 @@ public:
     }
 
 private:
-    std::unique_ptr<sqlite3, DbClose> db_;
+    DbPtr db_;
 };
 
 std::size_t count(const std::string& text, const std::string& needle) {
@@ -112,7 +94,7 @@ protected:
     TempDir dir;
     std::string db = (dir.path() / "wec.db").string();
     fs::path log_path = dir.path() / "wec.log";
-    std::unique_ptr<std::FILE, FileClose> log_file{std::fopen(log_path.c_str(), "w")};
+    FilePtr log_file{std::fopen(log_path.c_str(), "w")};
     Logger log{log_file.get(), LogLevel::Info};
     // A short busy timeout: a locked store fails fast instead of after 10 s.
     store::SqliteStore store{db, {200ms}};

@@ -2,10 +2,12 @@
 // dir, while that store fails: tick() — what `wec serve` calls every second — must not throw
 // (it used to end `wec serve` with exit code 2), the listeners keep serving, the error is logged
 // once, and the service recovers without a restart.
+#include "common/handle.hpp"
 #include "server/service.hpp"
 #include "store/store.hpp"
 #include "subscription/subscription.hpp"
 #include "support/files.hpp"
+#include "support/process.hpp"
 
 #include <boost/asio.hpp>
 #include <chrono>
@@ -22,37 +24,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "wec-service-test-XXXXXX").string();
-        char* made = mkdtemp(pattern.data());
-        if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
+using wec::testing::TempDir;
 
-private:
-    fs::path path_;
-};
-
-struct FileClose {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-};
-struct DbClose {
-    void operator()(sqlite3* db) const { sqlite3_close(db); }
-};
+using FilePtr = wec::Handle<std::FILE, ::fclose>;
+using DbPtr = wec::Handle<sqlite3, ::sqlite3_close>;
 
 // SQL on the database file from another connection (as another program would); "" when it
 // worked, else SQLite's message.
 std::string exec_other(const std::string& path, const std::string& sql) {
     sqlite3* raw = nullptr;
     int rc = sqlite3_open(path.c_str(), &raw);
-    std::unique_ptr<sqlite3, DbClose> db(raw);
+    DbPtr db(raw);
     if (rc != SQLITE_OK) return "cannot open " + path;
     sqlite3_busy_timeout(raw, 5000);
     char* error = nullptr;
@@ -87,7 +69,7 @@ protected:
     TempDir dir;
     std::string db = (dir.path() / "wec.db").string();
     fs::path log_path = dir.path() / "wec.log";
-    std::unique_ptr<std::FILE, FileClose> log_file{std::fopen(log_path.c_str(), "w")};
+    FilePtr log_file{std::fopen(log_path.c_str(), "w")};
     Logger log{log_file.get(), LogLevel::Info};
 
     config::ServeConfig config() const {
