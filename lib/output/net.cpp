@@ -82,16 +82,21 @@ bool is_ip_literal(const std::string& host) {
            ::inet_pton(AF_INET6, host.c_str(), &a6) == 1;
 }
 
-Fd connect_tcp(const HostPort& peer, Clock::time_point deadline) {
+// The addresses of `peer` for sockets of `socktype`; throws Error naming the host.
+Handle<addrinfo, ::freeaddrinfo> resolve(const HostPort& peer, int socktype) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_socktype = socktype;
     hints.ai_flags = AI_NUMERICSERV;
     addrinfo* found = nullptr;
     const std::string port = std::to_string(peer.port);
     if (int rc = ::getaddrinfo(peer.host.c_str(), port.c_str(), &hints, &found); rc != 0)
         throw Error("cannot resolve " + peer.host + ": " + ::gai_strerror(rc));
-    Handle<addrinfo, ::freeaddrinfo> list(found);
+    return Handle<addrinfo, ::freeaddrinfo>(found);
+}
+
+Fd connect_tcp(const HostPort& peer, Clock::time_point deadline) {
+    auto list = resolve(peer, SOCK_STREAM);
     std::string error = "no address";
     for (const addrinfo* ai = list.get(); ai; ai = ai->ai_next) {
         Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -408,15 +413,7 @@ void Stream::write(std::string_view data, Clock::time_point deadline) {
 // Datagram
 
 Datagram Datagram::udp(const HostPort& peer) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    addrinfo* found = nullptr;
-    const std::string port = std::to_string(peer.port);
-    if (int rc = ::getaddrinfo(peer.host.c_str(), port.c_str(), &hints, &found); rc != 0)
-        throw Error("cannot resolve " + peer.host + ": " + ::gai_strerror(rc));
-    Handle<addrinfo, ::freeaddrinfo> list(found);
+    auto list = resolve(peer, SOCK_DGRAM);
     std::string error = "no address";
     for (const addrinfo* ai = list.get(); ai; ai = ai->ai_next) {
         Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
