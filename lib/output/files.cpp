@@ -1,4 +1,5 @@
 #include "output/drivers.hpp"
+#include "output/net.hpp"
 #include "output/settings.hpp"
 
 #include <atomic>
@@ -21,28 +22,7 @@
 namespace wec::output {
 namespace {
 
-// Owns one file descriptor.
-class Fd {
-public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() { reset(); }
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    int fd_;
-};
+using net::Fd; // the component's one owner of a file descriptor
 
 std::string date_of(std::chrono::system_clock::time_point t) {
     std::time_t secs = std::chrono::system_clock::to_time_t(t);
