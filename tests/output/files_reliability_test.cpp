@@ -3,6 +3,8 @@
 // reopen() (logrotate) during writes loses nothing.
 #include "common/files.hpp"
 #include "output/output.hpp"
+#include "support/files.hpp"
+#include "support/process.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -24,22 +26,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace wec::output;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "wec-output-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
-std::string slurp(const fs::path& p) {
-    auto bytes = wec::read_file(p.string());
-    return std::string(wec::as_chars(bytes));
-}
+using wec::testing::slurp;
+using wec::testing::TempDir;
 
 BatchInfo info(std::string_view client = "host") {
     BatchInfo b;
@@ -186,11 +174,11 @@ class FullDisk : public testing::TestWithParam<bool> {};
 TEST_P(FullDisk, FailedBatchIsRemovedAndTheSameBatchSucceedsOnceThereIsRoom) {
     const bool fsync = GetParam();
     TempDir tmp;
-    SmallFilesystem small(tmp.path / "small");
+    SmallFilesystem small(tmp.path() / "small");
     ASSERT_EQ(small.error(), "");
     std::cout << "[ fault    ] using " << small.method() << '\n';
     RecordProperty("fault", small.method());
-    const fs::path file = tmp.path / "small" / "events.log";
+    const fs::path file = tmp.path() / "small" / "events.log";
     // Declared after `small`: closed before the filesystem is unmounted.
     auto driver = make_driver("files", {{"path", file.string()}, {"fsync", fsync}});
 
@@ -235,14 +223,14 @@ INSTANTIATE_TEST_SUITE_P(Files, FullDisk, testing::Bool(),
 
 TEST(FilesDriver, FileWithATornLastLineGetsALineBreakFirst) {
     TempDir tmp;
-    wec::write_file((tmp.path / "torn.log").string(), wec::as_bytes("{\"partial\":"));
-    wec::write_file((tmp.path / "whole.log").string(), wec::as_bytes("{\"whole\":1}\n"));
-    auto d = make_driver("files", {{"path", (tmp.path / "{client}.log").string()}});
+    wec::write_file((tmp.path() / "torn.log").string(), wec::as_bytes("{\"partial\":"));
+    wec::write_file((tmp.path() / "whole.log").string(), wec::as_bytes("{\"whole\":1}\n"));
+    auto d = make_driver("files", {{"path", (tmp.path() / "{client}.log").string()}});
     d->write(info("torn"), "{\"a\":1}\n");
     d->write(info("torn"), "{\"a\":2}\n");
     d->write(info("whole"), "{\"a\":1}\n");
-    EXPECT_EQ(slurp(tmp.path / "torn.log"), "{\"partial\":\n{\"a\":1}\n{\"a\":2}\n");
-    EXPECT_EQ(slurp(tmp.path / "whole.log"), "{\"whole\":1}\n{\"a\":1}\n");
+    EXPECT_EQ(slurp(tmp.path() / "torn.log"), "{\"partial\":\n{\"a\":1}\n{\"a\":2}\n");
+    EXPECT_EQ(slurp(tmp.path() / "whole.log"), "{\"whole\":1}\n{\"a\":1}\n");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,7 +255,7 @@ void expect_all_batches(const std::vector<fs::path>& files, int writers, int bat
 
 TEST(FilesDriverConcurrency, FsyncedBatchesToOneFile) {
     TempDir tmp;
-    auto d = make_driver("files", {{"path", (tmp.path / "e.log").string()}, {"fsync", true}});
+    auto d = make_driver("files", {{"path", (tmp.path() / "e.log").string()}, {"fsync", true}});
     std::vector<std::thread> threads;
     for (int w = 0; w < kWriters; ++w)
         threads.emplace_back([&, w] {
@@ -276,14 +264,14 @@ TEST(FilesDriverConcurrency, FsyncedBatchesToOneFile) {
         });
     for (auto& t : threads)
         t.join();
-    expect_all_batches({tmp.path / "e.log"}, kWriters, kBatches);
+    expect_all_batches({tmp.path() / "e.log"}, kWriters, kBatches);
 }
 
 // Every writer spreads its batches over 6 files, with room for only 2 open files: files are
 // evicted and opened again while other writers are in the middle of a batch or of its fdatasync.
 TEST(FilesDriverConcurrency, FsyncedBatchesToManyFilesWithEviction) {
     TempDir tmp;
-    auto d = make_driver("files", {{"path", (tmp.path / "{client}.log").string()},
+    auto d = make_driver("files", {{"path", (tmp.path() / "{client}.log").string()},
                                    {"fsync", true},
                                    {"max_open_files", std::int64_t{2}}});
     std::vector<std::thread> threads;
@@ -296,7 +284,7 @@ TEST(FilesDriverConcurrency, FsyncedBatchesToManyFilesWithEviction) {
         t.join();
     std::vector<fs::path> files;
     for (int f = 0; f < 6; ++f) {
-        files.push_back(tmp.path / ("f" + std::to_string(f) + ".log"));
+        files.push_back(tmp.path() / ("f" + std::to_string(f) + ".log"));
         EXPECT_TRUE(fs::exists(files.back())) << files.back();
     }
     expect_all_batches(files, kWriters, kBatches);
@@ -306,7 +294,7 @@ TEST(FilesDriverConcurrency, FsyncedBatchesToManyFilesWithEviction) {
 TEST(FilesDriverConcurrency, FsyncedBatchesToOneFileEach) {
     TempDir tmp;
     auto d =
-        make_driver("files", {{"path", (tmp.path / "{client}.log").string()}, {"fsync", true}});
+        make_driver("files", {{"path", (tmp.path() / "{client}.log").string()}, {"fsync", true}});
     std::vector<std::thread> threads;
     for (int w = 0; w < kWriters; ++w)
         threads.emplace_back([&, w] {
@@ -317,7 +305,7 @@ TEST(FilesDriverConcurrency, FsyncedBatchesToOneFileEach) {
         t.join();
     for (int w = 0; w < kWriters; ++w) {
         std::map<std::pair<int, int>, int> seen;
-        auto f = tmp.path / ("f" + std::to_string(w) + ".log");
+        auto f = tmp.path() / ("f" + std::to_string(w) + ".log");
         EXPECT_EQ(check_batches(slurp(f), kLines, seen), "") << f;
         EXPECT_EQ(seen.size(), static_cast<std::size_t>(kBatches)) << f;
         for (const auto& [key, count] : seen)
@@ -331,7 +319,7 @@ class Reopen : public testing::TestWithParam<bool> {};
 
 TEST_P(Reopen, DuringConcurrentWritesLosesNoBatch) {
     TempDir tmp;
-    const fs::path file = tmp.path / "e.log";
+    const fs::path file = tmp.path() / "e.log";
     auto d = make_driver("files", {{"path", file.string()}, {"fsync", GetParam()}});
     // Each writer writes 10 batches per phase and waits for the rotation before its next phase;
     // a rotation happens once all but a few batches of its phase are written, so that it races
@@ -352,7 +340,7 @@ TEST_P(Reopen, DuringConcurrentWritesLosesNoBatch) {
     for (int r = 1; r <= rotations; ++r) {
         while (done.load() < r * writers * per_phase - writers / 2)
             std::this_thread::yield();
-        files.push_back(tmp.path / ("e.log." + std::to_string(r)));
+        files.push_back(tmp.path() / ("e.log." + std::to_string(r)));
         std::error_code ec;
         fs::rename(file, files.back(), ec);
         EXPECT_FALSE(ec) << "rename " << file << ": " << ec.message();

@@ -3,6 +3,8 @@
 // them, can hold them (to line writers up behind one sync) and can fail them (EIO).
 #include "common/files.hpp"
 #include "output/output.hpp"
+#include "support/files.hpp"
+#include "support/process.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -91,22 +93,8 @@ extern "C" int __wrap_fdatasync(int fd) {
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "wec-output-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
-std::string slurp(const fs::path& p) {
-    auto bytes = wec::read_file(p.string());
-    return std::string(wec::as_chars(bytes));
-}
+using wec::testing::slurp;
+using wec::testing::TempDir;
 
 BatchInfo info(std::string_view client = "host") {
     BatchInfo b;
@@ -154,7 +142,7 @@ constexpr int kWriters = 8;
 // the next fdatasync, which one of them issues for all: 8 batches, 2 fdatasync calls.
 TEST_F(SyncFault, ConcurrentBatchesToOneFileShareOneFdatasync) {
     TempDir tmp;
-    const fs::path file = tmp.path / "e.log";
+    const fs::path file = tmp.path() / "e.log";
     auto d = make_driver("files", {{"path", file.string()}, {"fsync", true}});
     control().close_gate();
     std::atomic<int> failed{0};
@@ -186,7 +174,7 @@ TEST_F(SyncFault, ConcurrentBatchesToOneFileShareOneFdatasync) {
 TEST_F(SyncFault, DifferentFilesSyncInParallel) {
     TempDir tmp;
     auto d =
-        make_driver("files", {{"path", (tmp.path / "{client}.log").string()}, {"fsync", true}});
+        make_driver("files", {{"path", (tmp.path() / "{client}.log").string()}, {"fsync", true}});
     control().close_gate();
     Threads threads;
     for (int w = 0; w < kWriters; ++w)
@@ -197,14 +185,14 @@ TEST_F(SyncFault, DifferentFilesSyncInParallel) {
         t.join();
     EXPECT_EQ(control().call_count(), kWriters);
     for (int w = 0; w < kWriters; ++w)
-        EXPECT_EQ(slurp(tmp.path / ("h" + std::to_string(w) + ".log")), batch(w));
+        EXPECT_EQ(slurp(tmp.path() / ("h" + std::to_string(w) + ".log")), batch(w));
 }
 
 // A failed fdatasync refuses the batch and removes it from the file; the next batch lands right
 // after the earlier ones.
 TEST_F(SyncFault, FailedSyncRemovesTheBatch) {
     TempDir tmp;
-    const fs::path file = tmp.path / "e.log";
+    const fs::path file = tmp.path() / "e.log";
     auto d = make_driver("files", {{"path", file.string()}, {"fsync", true}});
     d->write(info(), batch(1));
     control().fail_call(2, EIO);
@@ -229,7 +217,7 @@ TEST_F(SyncFault, FailedSyncRemovesTheBatch) {
 // before stays, the seven written during that sync are removed and their writers get the error.
 TEST_F(SyncFault, FailedGroupCommitRefusesEveryBatchItCovered) {
     TempDir tmp;
-    const fs::path file = tmp.path / "e.log";
+    const fs::path file = tmp.path() / "e.log";
     auto d = make_driver("files", {{"path", file.string()}, {"fsync", true}});
     control().close_gate();
     control().fail_call(2, EIO);
