@@ -313,9 +313,9 @@ struct Collector::Impl {
 
     // 404 for an unknown or disabled subscription, 403 for a client it does not allow, 503 for
     // an enabled one whose stored definition cannot be read (the source keeps its events).
+    // `uuid`: the subscription of the request path (subscription_from_path).
     const LiveSubscription* authorize(const Snapshot& snap, const ClientInfo& client,
-                                      std::string_view path, Reply& reply) {
-        auto uuid = subscription_from_path(path);
+                                      const std::string& uuid, Reply& reply) {
         auto it = snap.by_uuid.find(uuid);
         if (auto broken = snap.broken.find(uuid);
             it == snap.by_uuid.end() && broken != snap.broken.end() && broken->second.enabled) {
@@ -502,7 +502,8 @@ Reply Collector::handle(const ClientInfo& client, std::string_view path,
 Reply Collector::dispatch(const ClientInfo& client, std::string_view path,
                           const wsman::Message& msg) {
     impl_->reload(false);
-    bool on_subscription = !subscription_from_path(path).empty();
+    const std::string uuid = subscription_from_path(path);
+    bool on_subscription = !uuid.empty();
     using wsman::Action;
     if (!on_subscription) {
         switch (msg.action) {
@@ -524,14 +525,14 @@ Reply Collector::dispatch(const ClientInfo& client, std::string_view path,
     // (An a:To naming a subscription this collector does not have, e.g. traffic captured at
     // another collector and replayed here, is not a redirection.)
     if (auto sealed = subscription_from_path(path_of_url(msg.to));
-        !sealed.empty() && sealed != subscription_from_path(path) && snap->by_uuid.count(sealed))
+        !sealed.empty() && sealed != uuid && snap->by_uuid.count(sealed))
         return Reply{400,
                      {},
                      "a:To names subscription " + sealed + " but the request path " +
                          std::string(path.substr(0, 200)) + " does not",
                      0};
     Reply reply;
-    const LiveSubscription* live = impl_->authorize(*snap, client, path, reply);
+    const LiveSubscription* live = impl_->authorize(*snap, client, uuid, reply);
     if (!live) return reply;
     switch (msg.action) {
     case Action::Events:
