@@ -96,23 +96,30 @@ HttpResponse WefConnection::handle(HttpRequest& request) {
 }
 
 std::optional<HttpResponse> WefConnection::check_head(const HttpRequest& head) {
-    // Answered from the head alone, before any body byte is buffered, when the body could not
-    // be used anyway: the same answers handle() would give.
     auto start = std::chrono::steady_clock::now();
     std::string note;
-    std::optional<HttpResponse> response;
-    if (head.method != "POST") {
-        note = "method " + head.method + " not allowed";
-        response = plain(405, "WS-Management accepts POST only");
-        response->headers.push_back({"Allow", "POST"});
-        response->close = true;
-    } else if (!peer_.tls && head.header("Authorization").empty() &&
-               (!context_ || client_.empty())) {
-        note = "no authenticated context on this connection";
-        response = unauthorized("authentication required");
-    }
+    auto response = head_refusal(head, note);
     if (response) log_request(head, "-", note, response->status, 0, start);
     return response;
+}
+
+// Answered from the head alone, before any body byte is buffered, when the body could not be
+// used anyway. The server asks before reading the body (check_head); process() asks too, for
+// callers that hand over whole requests.
+std::optional<HttpResponse> WefConnection::head_refusal(const HttpRequest& head,
+                                                        std::string& note) {
+    if (head.method != "POST") {
+        note = "method " + head.method + " not allowed";
+        auto r = plain(405, "WS-Management accepts POST only");
+        r.headers.push_back({"Allow", "POST"});
+        r.close = true;
+        return r;
+    }
+    if (!peer_.tls && head.header("Authorization").empty() && (!context_ || client_.empty())) {
+        note = "no authenticated context on this connection";
+        return unauthorized("authentication required");
+    }
+    return std::nullopt;
 }
 
 void WefConnection::log_request(const HttpRequest& request, std::string_view action,
@@ -227,12 +234,7 @@ WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::s
 
 HttpResponse WefConnection::process(HttpRequest& request, std::string& action, std::string& note,
                                     std::size_t& events) {
-    if (request.method != "POST") {
-        note = "method " + request.method + " not allowed";
-        auto r = plain(405, "WS-Management accepts POST only");
-        r.headers.push_back({"Allow", "POST"});
-        return r;
-    }
+    if (auto refused = head_refusal(request, note)) return std::move(*refused);
 
     std::string auth_reply_token;
     http::EncryptedPart part;

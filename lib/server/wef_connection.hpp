@@ -60,6 +60,9 @@ public:
     void closed() override;
 
 private:
+    // 405 for another method, 401 without Authorization on a connection not authenticated
+    // (Kerberos listener); none when the body is needed. `note` says why, for the log.
+    std::optional<HttpResponse> head_refusal(const HttpRequest& head, std::string& note);
     void log_request(const HttpRequest& request, std::string_view action, std::string_view note,
                      unsigned status, std::size_t events,
                      std::chrono::steady_clock::time_point start) const;
