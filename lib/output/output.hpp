@@ -66,6 +66,10 @@ public:
     virtual void reopen() {}
     virtual std::string describe() const = 0;
     virtual DriverStats stats() const { return {}; }
+    // How many batches the collector lets write() work on at once (its writer threads): more
+    // than one only where batches can progress in parallel (different files, a group commit,
+    // deliveries awaited from a broker).
+    virtual std::size_t concurrency() const { return 1; }
 };
 
 // Driver settings as given in a subscription's [[outputs]] table.

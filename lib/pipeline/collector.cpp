@@ -2,11 +2,13 @@
 
 #include "event/event.hpp"
 #include "output/output.hpp"
+#include "output/queue.hpp"
 #include "subscription/subscription.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -16,9 +18,65 @@ namespace {
 
 constexpr std::string_view kSubscriptionsPrefix = "/wsman/subscriptions/";
 
+// An output at work: its driver, the queue of batches waiting for it (with its own writer
+// threads), and its health, logged once per change of state rather than once per batch.
+class OutputUnit {
+public:
+    OutputUnit(std::shared_ptr<output::Driver> d, std::size_t capacity)
+        : driver(std::move(d)), queue(driver->describe(), driver->concurrency(), capacity) {}
+
+    // After a write() that failed (`error` set) or succeeded.
+    void note_result(Logger& log, std::string_view subscription, const std::string* error) {
+        std::lock_guard lock(mutex_);
+        if (error) {
+            ++failures_since_ok_;
+            if (failures_since_ok_ == 1)
+                log.error("output failed: its batches are refused with 503 (the sources keep and "
+                          "resend them) until it works again",
+                          {{"subscription", std::string(subscription)},
+                           {"output", driver->describe()},
+                           {"error", *error}});
+        } else if (failures_since_ok_ > 0) {
+            log.info("output works again",
+                     {{"subscription", std::string(subscription)},
+                      {"output", driver->describe()},
+                      {"failed_batches", std::to_string(failures_since_ok_)}});
+            failures_since_ok_ = 0;
+        }
+    }
+    // A batch refused because the queue was full; `accepted` when one was queued again.
+    void note_full(Logger& log, std::string_view subscription, bool full) {
+        std::lock_guard lock(mutex_);
+        if (full && refused_full_++ == 0)
+            log.warn("output queue full: new batches are refused with 503 until it drains",
+                     {{"subscription", std::string(subscription)},
+                      {"output", driver->describe()},
+                      {"queue", std::to_string(queue.capacity())}});
+        else if (!full && refused_full_ > 0) {
+            log.info("output queue accepts batches again",
+                     {{"subscription", std::string(subscription)},
+                      {"output", driver->describe()},
+                      {"refused_batches", std::to_string(refused_full_)}});
+            refused_full_ = 0;
+        }
+    }
+    bool had_full() {
+        std::lock_guard lock(mutex_);
+        return refused_full_ > 0;
+    }
+
+    std::shared_ptr<output::Driver> driver;
+    output::WriteQueue queue;
+
+private:
+    std::mutex mutex_;
+    std::uint64_t failures_since_ok_ = 0;
+    std::uint64_t refused_full_ = 0;
+};
+
 struct LiveOutput {
     subscription::Output definition;
-    std::shared_ptr<output::Driver> driver;
+    std::shared_ptr<OutputUnit> unit;
 };
 
 struct LiveSubscription {
@@ -105,6 +163,28 @@ struct Collector::Impl {
     bool store_ok = true;
     std::string store_error;
     std::atomic<std::uint64_t> store_errors{0};
+
+    // Every output unit made, also those of older snapshots that batches in flight still use:
+    // the collector drains them all before it goes (their last jobs call back into it).
+    std::mutex units_mutex;
+    std::vector<std::weak_ptr<OutputUnit>> units;
+
+    void remember(const std::shared_ptr<OutputUnit>& unit) {
+        std::lock_guard lock(units_mutex);
+        std::erase_if(units, [](const auto& w) { return w.expired(); });
+        units.push_back(unit);
+    }
+
+    void drain_outputs() {
+        std::vector<std::shared_ptr<OutputUnit>> alive;
+        {
+            std::lock_guard lock(units_mutex);
+            for (auto& w : units)
+                if (auto u = w.lock()) alive.push_back(std::move(u));
+        }
+        for (auto& u : alive)
+            u->queue.drain();
+    }
 
     Impl(Logger& l, store::Store& s, store::HeartbeatBatcher& h, CollectorConfig c)
         : log(l), store(s), heartbeats(h), config(std::move(c)) {}
@@ -196,10 +276,12 @@ struct Collector::Impl {
                 LiveOutput lo{out, nullptr};
                 if (previous)
                     for (const auto& p : previous->outputs)
-                        if (p.definition == out) lo.driver = p.driver;
-                if (!lo.driver) {
+                        if (p.definition == out) lo.unit = p.unit;
+                if (!lo.unit) {
                     try {
-                        lo.driver = output::make_driver(out.driver, out.options, &log);
+                        lo.unit = std::make_shared<OutputUnit>(
+                            output::make_driver(out.driver, out.options, &log), out.queue);
+                        remember(lo.unit);
                     } catch (const std::exception& e) {
                         log.error("output cannot be made: events of this subscription are refused "
                                   "with 503 until it is fixed",
@@ -314,8 +396,9 @@ struct Collector::Impl {
     // 404 for an unknown or disabled subscription, 403 for a client it does not allow, 503 for
     // an enabled one whose stored definition cannot be read (the source keeps its events).
     // `uuid`: the subscription of the request path (subscription_from_path).
-    const LiveSubscription* authorize(const Snapshot& snap, const ClientInfo& client,
-                                      const std::string& uuid, Reply& reply) {
+    std::shared_ptr<const LiveSubscription> authorize(const Snapshot& snap,
+                                                      const ClientInfo& client,
+                                                      const std::string& uuid, Reply& reply) {
         auto it = snap.by_uuid.find(uuid);
         if (auto broken = snap.broken.find(uuid);
             it == snap.by_uuid.end() && broken != snap.broken.end() && broken->second.enabled) {
@@ -335,61 +418,145 @@ struct Collector::Impl {
             reply = Reply{403, {}, "client not allowed by subscription " + it->second->def.name, 0};
             return nullptr;
         }
-        return it->second.get();
+        return it->second;
     }
 
-    Reply events(const ClientInfo& client, const LiveSubscription& live,
-                 const wsman::Message& msg) {
-        const auto& d = live.def;
-        if (!live.output_error.empty()) return Reply{503, {}, live.output_error, 0};
+    // One batch on its way to the outputs of a subscription. Each output's writer threads take
+    // it in turn; the one that finishes last stores the bookmark and answers the source.
+    struct PendingBatch {
+        Impl& impl;
+        const ClientInfo client;
+        const std::shared_ptr<const LiveSubscription> live;
+        const wsman::Message& msg; // the caller keeps it until `done` was called
+        ReplyHandler done;
+        std::chrono::system_clock::time_point received;
+        event::BatchFormatter formatted;
+        std::vector<std::string_view> xml; // for drivers that read fields of the events (syslog)
+        output::BatchInfo batch;
+        std::atomic<std::size_t> remaining{0};
+        std::mutex mutex;
+        std::string error; // the first output that refused the batch, and why
+
+        PendingBatch(Impl& i, const ClientInfo& c, std::shared_ptr<const LiveSubscription> l,
+                     const wsman::Message& m)
+            : impl(i), client(c), live(std::move(l)), msg(m), formatted(live->formats) {}
+
+        void refuse(std::string why) {
+            std::lock_guard lock(mutex);
+            if (error.empty()) error = std::move(why);
+        }
+
+        void write(std::size_t index) {
+            const auto& out = live->outputs[index];
+            auto& unit = *out.unit;
+            try {
+                unit.driver->write(batch, formatted.lines(event_format(out.definition.format)));
+                unit.note_result(impl.log, live->def.name, nullptr);
+            } catch (const std::exception& e) {
+                // Nothing is acked and the bookmark does not move: the source keeps the events
+                // and sends them again (at-least-once; some outputs may see them twice).
+                std::string what = e.what();
+                unit.note_result(impl.log, live->def.name, &what);
+                refuse("output " + unit.driver->describe() + ": " + what);
+            }
+            finish_one();
+        }
+
+        void finish_one() {
+            if (remaining.fetch_sub(1) != 1) return;
+            Reply reply;
+            if (!error.empty())
+                reply = Reply{503, {}, "output failed: " + error, 0, impl.retry_after_s()};
+            else
+                reply = impl.acknowledge(client, live->def, msg, received);
+            try {
+                done(std::move(reply));
+            } catch (const std::exception& e) {
+                impl.log.error("reply to a batch failed", {{"error", e.what()}});
+            }
+        }
+    };
+
+    // Formats the batch once per format its outputs need and hands it to every output's queue.
+    // Returns the reply when it is known at once (nothing to write, an output missing); otherwise
+    // `done` is taken and called once the outputs are done (possibly before this returns). A
+    // full queue refuses the batch (503): back-pressure, not unbounded memory.
+    std::optional<Reply> events(const ClientInfo& client,
+                                const std::shared_ptr<const LiveSubscription>& live,
+                                const wsman::Message& msg, ReplyHandler& done) {
+        const auto& d = live->def;
+        if (!live->output_error.empty())
+            return Reply{503, {}, live->output_error, 0, retry_after_s()};
         auto received = std::chrono::system_clock::now();
+        if (live->outputs.empty()) return acknowledge(client, d, msg, received);
+        // Refused before any output sees it when one is known to be full (fewer duplicates; the
+        // check in the loop below catches a queue that fills meanwhile).
+        for (const auto& out : live->outputs)
+            if (out.unit->queue.full()) {
+                out.unit->note_full(log, d.name, true);
+                return Reply{503,
+                             {},
+                             "output failed: output " + out.unit->driver->describe() +
+                                 ": queue full (" + std::to_string(out.unit->queue.capacity()) +
+                                 " batches wait)",
+                             0,
+                             retry_after_s()};
+            }
+
+        auto p = std::make_shared<PendingBatch>(*this, client, live, msg);
+        p->received = received;
         std::size_t total = 0;
         for (const auto& e : msg.events)
             total += e.xml.size();
-
-        // Format once per format needed by the subscription's outputs (each event parsed at
-        // most once).
         event::Metadata meta;
-        meta.ip_address = client.address;
-        meta.client = client.identity;
+        meta.ip_address = p->client.address;
+        meta.client = p->client.identity;
         meta.time_received = received;
         meta.subscription_uuid = upper(d.uuid);
-        meta.subscription_version = live.version;
+        meta.subscription_version = live->version;
         meta.subscription_name = d.name;
         meta.subscription_uri = d.uri;
         if (!config.node_name.empty()) meta.node = config.node_name;
-        event::BatchFormatter formatted(live.formats);
-        formatted.reserve(total, msg.events.size());
+        p->formatted.reserve(total, msg.events.size());
         for (const auto& e : msg.events)
-            formatted.add(e.xml, meta);
+            p->formatted.add(e.xml, meta);
 
-        output::BatchInfo batch;
-        batch.ip = client.address;
-        batch.client = client.identity;
+        auto& batch = p->batch;
+        batch.ip = p->client.address;
+        batch.client = p->client.identity;
         batch.machine = msg.machine_id;
         batch.subscription_name = d.name;
         batch.subscription_uuid = d.uuid;
         batch.received = received;
-        std::vector<std::string_view> xml; // for drivers that read fields of the events (syslog)
-        xml.reserve(msg.events.size());
+        p->xml.reserve(msg.events.size());
         for (const auto& e : msg.events)
-            xml.push_back(e.xml);
-        batch.events = xml;
-        for (const auto& out : live.outputs) {
-            try {
-                out.driver->write(batch, formatted.lines(event_format(out.definition.format)));
-            } catch (const std::exception& e) {
-                // Nothing is acked and the bookmark does not move: the source keeps the events
-                // and sends them again (at-least-once; some outputs may see them twice).
-                log.error("output failed; batch refused with 503",
-                          {{"subscription", d.name},
-                           {"output", out.driver->describe()},
-                           {"client", client.identity},
-                           {"error", e.what()}});
-                return Reply{
-                    503, {}, "output failed: " + std::string(e.what()), 0, retry_after_s()};
+            p->xml.push_back(e.xml);
+        batch.events = p->xml;
+
+        p->done = std::move(done);
+        const std::size_t n = live->outputs.size();
+        p->remaining = n;
+        bool refused = false;
+        for (std::size_t i = 0; i < n; ++i) {
+            auto& unit = *live->outputs[i].unit;
+            if (!refused && unit.queue.try_post([p, i] { p->write(i); })) {
+                if (unit.had_full()) unit.note_full(log, d.name, false);
+                continue;
             }
+            if (!refused) {
+                unit.note_full(log, d.name, true);
+                p->refuse("output " + unit.driver->describe() + ": queue full (" +
+                          std::to_string(unit.queue.capacity()) + " batches wait)");
+                refused = true; // the outputs after it are not asked (fewer duplicates)
+            }
+            p->finish_one();
         }
+        return std::nullopt;
+    }
+
+    // Every output has the batch: store the bookmark, note the host, ack.
+    Reply acknowledge(const ClientInfo& client, const subscription::Subscription& d,
+                      const wsman::Message& msg, std::chrono::system_clock::time_point received) {
         if (!msg.bookmark.empty()) {
             try {
                 store.put_bookmark(client.identity, upper(d.uuid), msg.bookmark);
@@ -401,8 +568,7 @@ struct Collector::Impl {
             }
         }
         note_seen(client, d, msg, store::HeartbeatUpdate::Kind::Events, received);
-        Reply r{200, wsman::build_ack(msg), {}, msg.events.size()};
-        return r;
+        return Reply{200, wsman::build_ack(msg), {}, msg.events.size()};
     }
 
     void note_seen(const ClientInfo& client, const subscription::Subscription& d,
@@ -451,7 +617,10 @@ Collector::Collector(Logger& log, store::Store& store, store::HeartbeatBatcher& 
     impl_->reload(true); // a store error is logged and retried (see refresh())
 }
 
-Collector::~Collector() = default;
+Collector::~Collector() {
+    // Batches still queued are written (or refused) and answered while the collector is whole.
+    impl_->drain_outputs();
+}
 
 void Collector::refresh() {
     impl_->reload(false);
@@ -479,7 +648,7 @@ void Collector::reopen_outputs() {
     auto snap = impl_->current();
     for (const auto& [uuid, live] : snap->by_uuid)
         for (const auto& out : live->outputs)
-            out.driver->reopen();
+            out.unit->driver->reopen();
 }
 
 std::vector<std::string> Collector::subscription_names() const {
@@ -492,15 +661,25 @@ std::vector<std::string> Collector::subscription_names() const {
 
 Reply Collector::handle(const ClientInfo& client, std::string_view path,
                         const wsman::Message& msg) {
-    try {
-        return dispatch(client, path, msg);
-    } catch (const store::StoreError& e) {
-        return impl_->store_unavailable("store failed: " + std::string(e.what()));
-    }
+    std::promise<Reply> reply;
+    auto answered = reply.get_future();
+    handle_async(client, path, msg, [&reply](Reply r) { reply.set_value(std::move(r)); });
+    return answered.get();
 }
 
-Reply Collector::dispatch(const ClientInfo& client, std::string_view path,
-                          const wsman::Message& msg) {
+void Collector::handle_async(const ClientInfo& client, std::string_view path,
+                             const wsman::Message& msg, ReplyHandler done) {
+    std::optional<Reply> reply;
+    try {
+        reply = dispatch(client, path, msg, done);
+    } catch (const store::StoreError& e) {
+        reply = impl_->store_unavailable("store failed: " + std::string(e.what()));
+    }
+    if (reply) done(std::move(*reply));
+}
+
+std::optional<Reply> Collector::dispatch(const ClientInfo& client, std::string_view path,
+                                         const wsman::Message& msg, ReplyHandler& done) {
     impl_->reload(false);
     const std::string uuid = subscription_from_path(path);
     bool on_subscription = !uuid.empty();
@@ -532,11 +711,11 @@ Reply Collector::dispatch(const ClientInfo& client, std::string_view path,
                          std::string(path.substr(0, 200)) + " does not",
                      0};
     Reply reply;
-    const LiveSubscription* live = impl_->authorize(*snap, client, uuid, reply);
+    auto live = impl_->authorize(*snap, client, uuid, reply);
     if (!live) return reply;
     switch (msg.action) {
     case Action::Events:
-        return impl_->events(client, *live, msg);
+        return impl_->events(client, live, msg, done);
     case Action::Heartbeat:
         impl_->note_seen(client, live->def, msg, store::HeartbeatUpdate::Kind::Heartbeat,
                          std::chrono::system_clock::now());

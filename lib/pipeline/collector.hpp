@@ -3,7 +3,8 @@
 // Kerberos/TLS (the same code serves both listeners, and tests drive it directly).
 //
 //   Enumerate        -> EnumerateResponse with the subscriptions this client may see
-//   Events           -> format, write to every output, store the bookmark, then Ack
+//   Events           -> format, hand to every output's queue (written concurrently by each
+//                       output's writer threads), then store the bookmark and Ack
 //   Heartbeat        -> last-seen update (batched), Ack
 //   End              -> 204
 //   SubscriptionEnd  -> recorded for the operator, 204
@@ -19,7 +20,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,7 +77,17 @@ public:
     Collector(const Collector&) = delete;
     Collector& operator=(const Collector&) = delete;
 
-    // Thread-safe. `path` is the HTTP request target (the URI path decides the routing).
+    using ReplyHandler = std::function<void(Reply)>;
+
+    // Thread-safe. `path` is the HTTP request target (the URI path decides the routing). The
+    // reply comes through `done`, called exactly once: at once for most requests; for Events,
+    // once every output of the subscription has written the batch (or one refused it), on one of
+    // the outputs' writer threads, possibly before handle_async returns. `message` must stay
+    // valid until then; `client` and `path` are copied or used before handle_async returns.
+    // Each output has a bounded queue of batches: when one is full the batch is refused (503).
+    void handle_async(const ClientInfo& client, std::string_view path,
+                      const wsman::Message& message, ReplyHandler done);
+    // handle_async() waiting for the reply (tests, tools).
     Reply handle(const ClientInfo& client, std::string_view path, const wsman::Message& message);
 
     // Periodic work: reloads subscriptions if the store changed (handle() also does it,
@@ -91,7 +104,8 @@ public:
     struct Impl;
 
 private:
-    Reply dispatch(const ClientInfo& client, std::string_view path, const wsman::Message& message);
+    std::optional<Reply> dispatch(const ClientInfo& client, std::string_view path,
+                                  const wsman::Message& message, ReplyHandler& done);
     std::unique_ptr<Impl> impl_;
 };
 

@@ -411,16 +411,21 @@ private:
         busy_ = true;
         ++server_->requests;
         asio::post(server_->workers, [self = this->shared_from_this(), request] {
-            HttpResponse response;
+            // Answered once: by the handler, or here when it threw without answering.
+            auto answered = std::make_shared<std::atomic<bool>>(false);
+            auto respond = [self, request, answered](HttpResponse response) {
+                if (answered->exchange(true)) return;
+                asio::post(self->stream_.get_executor(), [self, r = std::move(response)]() mutable {
+                    self->write(std::move(r));
+                });
+            };
             try {
-                response = self->handler_->handle(*request);
+                self->handler_->handle_async(*request, respond);
             } catch (const std::exception& e) {
                 self->server_->log.error("request handler failed",
                                          {{"client", self->peer_.address}, {"error", e.what()}});
-                response = HttpResponse{500, {}, {}, true};
+                respond(HttpResponse{500, {}, {}, true});
             }
-            asio::post(self->stream_.get_executor(),
-                       [self, r = std::move(response)]() mutable { self->write(std::move(r)); });
         });
     }
 

@@ -68,6 +68,11 @@ class ConnectionHandler {
 public:
     virtual ~ConnectionHandler() = default;
     virtual HttpResponse handle(HttpRequest& request) = 0;
+    // What the server calls: the response goes through `respond`, called exactly once, from any
+    // thread, possibly after handle_async returned (a request waiting on slow work holds no
+    // worker thread). `request` stays valid until then. Default: respond(handle(request)).
+    using Respond = std::function<void(HttpResponse)>;
+    virtual void handle_async(HttpRequest& request, Respond respond) { respond(handle(request)); }
     // Called on an I/O thread once a request's head has arrived, before its body is read (its
     // `body` is empty): a response returned here is sent at once and the connection closed,
     // without the body ever being buffered (e.g. a 401 for a request that cannot be

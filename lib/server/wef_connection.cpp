@@ -9,6 +9,7 @@
 #include <boost/beast/core/detail/base64.hpp>
 #include <chrono>
 #include <filesystem>
+#include <future>
 
 namespace wec::server {
 namespace {
@@ -75,13 +76,51 @@ HttpResponse WefConnection::unauthorized(const std::string& why) {
     return r;
 }
 
+// What answering a request handed to the collector needs once the collector replied.
+struct WefConnection::Prepared {
+    wsman::Message message;
+    pipeline::ClientInfo info;
+    text::Encoding encoding = text::Encoding::Utf8;
+    std::string auth_reply_token;
+    std::string protocol; // Kerberos listener: the client's multipart/encrypted form
+    bool tab_before_headers = false;
+};
+
 HttpResponse WefConnection::handle(HttpRequest& request) {
+    std::promise<HttpResponse> response;
+    auto answered = response.get_future();
+    handle_async(request, [&response](HttpResponse r) { response.set_value(std::move(r)); });
+    return answered.get();
+}
+
+void WefConnection::handle_async(HttpRequest& request, Respond respond) {
     auto start = std::chrono::steady_clock::now();
     std::string action = "-", note;
-    std::size_t events = 0;
     HttpResponse response;
     try {
-        response = process(request, action, note, events);
+        auto prepared = prepare(request, action, note);
+        if (auto* p = std::get_if<std::shared_ptr<Prepared>>(&prepared)) {
+            // The collector answers when its outputs are done (maybe on another thread). The
+            // server keeps this handler and `request` alive until `respond` is called, and sends
+            // this connection no other request meanwhile.
+            auto on_reply = [this, &request, p = *p, action, start,
+                             respond](pipeline::Reply reply) {
+                std::string why = reply.note;
+                HttpResponse r;
+                try {
+                    r = finish(*p, reply);
+                } catch (const std::exception& e) {
+                    why = std::string("internal error: ") + e.what();
+                    r = plain(500, why);
+                }
+                log_request(request, action, why, r.status, reply.events, start);
+                respond(std::move(r));
+            };
+            endpoint_.collector->handle_async((*p)->info, request.target, (*p)->message,
+                                              std::move(on_reply));
+            return;
+        }
+        response = std::move(std::get<HttpResponse>(prepared));
     } catch (const store::StoreError& e) {
         // The store is busy or failing: temporary, the source keeps its events and retries.
         note = std::string("store failed: ") + e.what();
@@ -91,8 +130,8 @@ HttpResponse WefConnection::handle(HttpRequest& request) {
         note = std::string("internal error: ") + e.what();
         response = plain(500, note);
     }
-    log_request(request, action, note, response.status, events, start);
-    return response;
+    log_request(request, action, note, response.status, 0, start);
+    respond(std::move(response));
 }
 
 std::optional<HttpResponse> WefConnection::check_head(const HttpRequest& head) {
@@ -104,7 +143,7 @@ std::optional<HttpResponse> WefConnection::check_head(const HttpRequest& head) {
 }
 
 // Answered from the head alone, before any body byte is buffered, when the body could not be
-// used anyway. The server asks before reading the body (check_head); process() asks too, for
+// used anyway. The server asks before reading the body (check_head); prepare() asks too, for
 // callers that hand over whole requests.
 std::optional<HttpResponse> WefConnection::head_refusal(const HttpRequest& head,
                                                         std::string& note) {
@@ -232,8 +271,8 @@ WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::s
     return std::nullopt;
 }
 
-HttpResponse WefConnection::process(HttpRequest& request, std::string& action, std::string& note,
-                                    std::size_t& events) {
+std::variant<HttpResponse, std::shared_ptr<WefConnection::Prepared>>
+WefConnection::prepare(HttpRequest& request, std::string& action, std::string& note) {
     if (auto refused = head_refusal(request, note)) return std::move(*refused);
 
     std::string auth_reply_token;
@@ -311,38 +350,40 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
     // 4. Text and SOAP.
     std::string utf8;
     auto decoded = text::decode_body(soap, charset, utf8);
-    wsman::Message message;
+    auto prepared = std::make_shared<Prepared>();
     try {
-        message = wsman::parse_owned(std::move(utf8));
+        prepared->message = wsman::parse_owned(std::move(utf8));
     } catch (const wsman::ParseError& e) {
         note = e.what();
         return plain(400, std::string("malformed SOAP: ") + e.what());
     }
-    action = std::string(wsman::to_string(message.action));
+    action = std::string(wsman::to_string(prepared->message.action));
+    prepared->info = pipeline::ClientInfo{
+        client_, peer_.address, peer_.tls ? pipeline::Transport::Https : pipeline::Transport::Http,
+        peer_.tls_issuer_thumbprint};
+    prepared->encoding = decoded.encoding;
+    prepared->auth_reply_token = std::move(auth_reply_token);
+    prepared->protocol = std::move(part.protocol);
+    prepared->tab_before_headers = part.tab_before_headers;
+    return prepared;
+}
 
-    // 5. The collector.
-    pipeline::ClientInfo info{client_, peer_.address,
-                              peer_.tls ? pipeline::Transport::Https : pipeline::Transport::Http,
-                              peer_.tls_issuer_thumbprint};
-    auto reply = endpoint_.collector->handle(info, request.target, message);
-    note = reply.note;
-    events = reply.events;
-
+// 5. The collector's reply, 6. on its way back: the client's encoding; on Kerberos sealed in the
+// client's MIME form and protocol string.
+HttpResponse WefConnection::finish(const Prepared& p, const pipeline::Reply& reply) {
     HttpResponse r;
     r.status = reply.status;
     if (reply.status == 503)
         r.headers.push_back(
             {"Retry-After",
              std::to_string(reply.retry_after_s ? reply.retry_after_s : kRetryAfterSeconds)});
-    if (!auth_reply_token.empty())
-        r.headers.push_back({"WWW-Authenticate", scheme_ + " " + auth_reply_token});
+    if (!p.auth_reply_token.empty())
+        r.headers.push_back({"WWW-Authenticate", scheme_ + " " + p.auth_reply_token});
     if (reply.soap.empty()) return r;
 
-    // 6. The reply: the client's encoding; on Kerberos sealed in the client's MIME form and
-    // protocol string.
     std::vector<std::uint8_t> reply_bytes;
-    text::encode_body(reply.soap, decoded.encoding, reply_bytes);
-    std::string original = decoded.encoding == text::Encoding::Utf8
+    text::encode_body(reply.soap, p.encoding, reply_bytes);
+    std::string original = p.encoding == text::Encoding::Utf8
                                ? "application/soap+xml;charset=UTF-8"
                                : "application/soap+xml;charset=UTF-16";
     if (peer_.tls) {
@@ -351,9 +392,8 @@ HttpResponse WefConnection::process(HttpRequest& request, std::string& action, s
         return r;
     }
     auto sealed = auth::seal(*context_, reply_bytes);
-    auto encrypted =
-        http::build_encrypted(part.protocol, original, reply_bytes.size(), sealed.header,
-                              sealed.ciphertext, part.tab_before_headers);
+    auto encrypted = http::build_encrypted(p.protocol, original, reply_bytes.size(), sealed.header,
+                                           sealed.ciphertext, p.tab_before_headers);
     r.headers.push_back({"Content-Type", encrypted.content_type});
     r.body = std::move(encrypted.body);
     return r;

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace wec::server {
@@ -53,7 +54,12 @@ struct WefEndpoint {
 class WefConnection final : public ConnectionHandler {
 public:
     WefConnection(const WefEndpoint& endpoint, PeerInfo peer);
+    // Waits for the reply (tests); the server calls handle_async.
     HttpResponse handle(HttpRequest& request) override;
+    // An Events request is answered once the collector's outputs have the batch, from the
+    // thread of the output that finished last; this handler and `request` must stay alive until
+    // then (the server keeps them).
+    void handle_async(HttpRequest& request, Respond respond) override;
     // 405 for another method, 401 for a request with no Authorization on a connection not yet
     // authenticated (Kerberos listener): nothing of such a body is read.
     std::optional<HttpResponse> check_head(const HttpRequest& head) override;
@@ -66,8 +72,12 @@ private:
     void log_request(const HttpRequest& request, std::string_view action, std::string_view note,
                      unsigned status, std::size_t events,
                      std::chrono::steady_clock::time_point start) const;
-    HttpResponse process(HttpRequest& request, std::string& action, std::string& note,
-                         std::size_t& events);
+    struct Prepared;
+    // Authentication, unsealing, SLDC, charset and SOAP: a response to send at once, or the
+    // message to hand to the collector.
+    std::variant<HttpResponse, std::shared_ptr<Prepared>>
+    prepare(HttpRequest& request, std::string& action, std::string& note);
+    HttpResponse finish(const Prepared& prepared, const pipeline::Reply& reply);
     HttpResponse unauthorized(const std::string& why);
     // Kerberos listener: authentication steps and unsealing. Returns a response to send instead
     // of processing (401, 400, or the 200 of an auth-only request).

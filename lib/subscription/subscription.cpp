@@ -246,6 +246,13 @@ public:
                     fail_at(value, "outputs.format: unknown format '" + name +
                                        "' (known: raw, json, raw_json, nxlog, ecs)");
                 out.format = *format;
+            } else if (k == "queue") {
+                const auto* i = value.as_integer();
+                if (!i || i->get() < 1 || i->get() > kMaxOutputQueue)
+                    fail_at(value, "outputs.queue: expected an integer in [1, " +
+                                       std::to_string(kMaxOutputQueue) +
+                                       "] (batches that may wait for this output)");
+                out.queue = static_cast<std::uint32_t>(i->get());
             } else if (value.is_string()) {
                 out.options[k] = string(value, "outputs." + k);
             } else if (const auto* i = value.as_integer()) {
@@ -635,6 +642,7 @@ std::string to_toml(const Subscription& sub) {
         out << "\n[[outputs]]\n";
         out << "driver = " << toml_string(output.driver) << '\n';
         out << "format = " << toml_string(to_string(output.format)) << '\n';
+        if (output.queue != kDefaultOutputQueue) out << "queue = " << output.queue << '\n';
         for (const auto& [key, value] : output.options) {
             out << (bare_key(key) ? key : toml_string(key)) << " = ";
             if (const auto* s = std::get_if<std::string>(&value))

@@ -41,9 +41,14 @@ enum class OutputFormat { Raw, Json, RawJson, Nxlog, Ecs };
 // output::check_settings).
 using OptionValue = std::variant<std::string, std::int64_t, bool>;
 
+// Default of an output's `queue`: batches that may wait for it before sources get 503.
+inline constexpr std::uint32_t kDefaultOutputQueue = 64;
+inline constexpr std::uint32_t kMaxOutputQueue = 65536;
+
 struct Output {
     std::string driver;                         // "files", "tcp", "syslog", "unix"
     OutputFormat format = OutputFormat::Raw;    // "raw" | "json" | "raw_json" | "nxlog" | "ecs"
+    std::uint32_t queue = kDefaultOutputQueue;  // batches waiting for this output, at most
     std::map<std::string, OptionValue> options; // e.g. path = "/var/log/wec/{client}.json"
     bool operator==(const Output&) const = default;
 };

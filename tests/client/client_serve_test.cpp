@@ -646,7 +646,7 @@ TEST_F(ClientServe, BookmarkMovesOnlyAfterEveryOutputWrote) {
     auto events = generate(10, 9000);
     std::string bookmark = bookmark_at(9009);
     expect_refused(source, sub, events, bookmark, 503);
-    EXPECT_TRUE(server->wait_for_output("output failed; batch refused with 503", 5s))
+    EXPECT_TRUE(server->wait_for_output("output failed: its batches are refused with 503", 5s))
         << server->output();
     {
         client::Source check(source_options());

@@ -509,8 +509,12 @@ TEST_P(ServeDiskFull, RefusedWith503NoTornLineAndAckedOnceSpaceIsBack) {
     const auto lines = record_ids_in(output);
     EXPECT_EQ(lines, t.acked_ids);
     const auto log = server->output();
-    const auto refused = count_of(log, "output failed; batch refused with 503");
+    // Every refusal is in the request log; the output's failure and recovery are logged once
+    // each, not once per batch.
+    const auto refused = count_of(log, "action=Events status=503");
     EXPECT_EQ(refused, t.refusals);
+    EXPECT_EQ(count_of(log, "output failed: its batches are refused with 503"), 1u) << log;
+    EXPECT_EQ(count_of(log, "output works again"), 1u) << log;
 
     std::cout << "[ figures  ] fsync=" << (fsync ? "true" : "false") << ": batch " << batch_bytes
               << " B, " << free_when_full << " B free when full; " << t.refusals

@@ -1,6 +1,8 @@
 // pipeline::Collector with network outputs: an Events message goes out as syslog (the fields
 // taken from each event's XML), a receiver that is gone makes the batch answer 503 with no
-// bookmark stored, and once it is back the same batch is accepted without a restart.
+// bookmark stored, and once it is back the same batch is accepted without a restart. A receiver
+// that stops reading holds only its own output: the other outputs and subscriptions go on, its
+// queue fills, and then its batches are refused at once (503) until it reads again.
 #include "event/event.hpp"
 #include "output/net_peers.hpp"
 #include "pipeline/collector.hpp"
@@ -9,7 +11,11 @@
 #include "support/process.hpp"
 #include "wsman/wsman.hpp"
 
+#include <deque>
+#include <fstream>
+#include <future>
 #include <gtest/gtest.h>
+#include <sstream>
 #include <thread>
 
 namespace ws = wec::wsman;
@@ -101,6 +107,133 @@ facility = "auth"
     EXPECT_EQ(reply.status, 200u) << reply.note;
     EXPECT_EQ(peer.drain().size(), 2u);
     EXPECT_NE(store.bookmark(client.identity, uuid)->find("RecordId=\"2\""), std::string::npos);
+}
+
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::size_t count_of(const std::string& text, std::string_view what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++n;
+    return n;
+}
+
+TEST(CollectorOutputs, AReceiverThatStopsReadingHoldsOnlyItsOwnOutputThenFillsItsQueue) {
+    wec::testing::TempDir dir;
+    auto socket = dir.path() / "agent.sock";
+    auto log_path = dir.path() / "wec.log";
+    struct Close {
+        void operator()(std::FILE* f) const { std::fclose(f); }
+    };
+    std::unique_ptr<std::FILE, Close> log_file(std::fopen(log_path.c_str(), "w"));
+    std::setvbuf(log_file.get(), nullptr, _IOLBF, 0);
+    Logger log(log_file.get(), LogLevel::Info);
+    store::SqliteStore store((dir.path() / "wec.db").string());
+    store::HeartbeatBatcher heartbeats(store);
+    const std::string query =
+        R"(query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>')";
+    // "slow": a files output and a unix output whose receiver does not read (the kernel queues 10
+    // datagrams, then send() waits), with room for 2 waiting batches. "other": files only.
+    auto slow = subscription::load_toml("name = \"slow\"\n" + query + R"(
+[[outputs]]
+driver = "files"
+path = ")" + (dir.path() / "slow.log").string() +
+                                            R"("
+[[outputs]]
+driver = "unix"
+path = ")" + socket.string() + R"("
+timeout_ms = 60000
+queue = 2
+)",
+                                        "slow.toml");
+    auto other = subscription::load_toml("name = \"other\"\n" + query + R"(
+[[outputs]]
+driver = "files"
+path = ")" + (dir.path() / "other.log").string() +
+                                             R"("
+)",
+                                         "other.toml");
+    auto slow_uuid = store.put_subscription(slow).subscription.uuid;
+    auto other_uuid = store.put_subscription(other).subscription.uuid;
+    pipeline::CollectorConfig config;
+    config.hostname = "wec.d.local";
+    pipeline::Collector collector(log, store, heartbeats, config);
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, ""};
+
+    std::deque<ws::Message> messages; // each must live until its reply
+    auto events = [&](const std::string& uuid, int record) -> const ws::Message& {
+        ws::SourceHeaders h;
+        h.to = "http://wec.d.local:5985/wsman/subscriptions/" + uuid;
+        h.machine_id = "win10.d.local";
+        messages.push_back(ws::parse(ws::build_events(
+            h, std::span(kEvents),
+            "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
+                "\" IsCurrent=\"true\"/></BookmarkList>")));
+        return messages.back();
+    };
+    auto path_of = [](const std::string& uuid) { return "/wsman/subscriptions/" + uuid; };
+    auto send = [&](int record) {
+        auto replied = std::make_shared<std::promise<pipeline::Reply>>();
+        collector.handle_async(client, path_of(slow_uuid), events(slow_uuid, record),
+                               [replied](pipeline::Reply r) { replied->set_value(std::move(r)); });
+        return replied->get_future();
+    };
+
+    wec::testing::UnixDatagramPeer peer(socket);
+    // Five batches of two events fill the receiver's queue of ten datagrams.
+    for (int record = 1; record <= 5; ++record)
+        ASSERT_EQ(collector.handle(client, path_of(slow_uuid), events(slow_uuid, record)).status,
+                  200u);
+
+    // Batch 6 waits in the unix output; its files output has it already, and it is not acked.
+    auto sixth = send(6);
+    const auto slow_log = dir.path() / "slow.log";
+    for (int i = 0; i < 1000 && count_of(slurp(slow_log), "<Event xmlns") < 12; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(count_of(slurp(slow_log), "<Event xmlns"), 12u) << "files waited for the unix output";
+    EXPECT_EQ(sixth.wait_for(300ms), std::future_status::timeout)
+        << "acked before the unix receiver had it";
+    EXPECT_NE(store.bookmark(client.identity, slow_uuid)->find("RecordId=\"5\""),
+              std::string::npos);
+
+    // Another subscription is not held up by it.
+    EXPECT_EQ(collector.handle(client, path_of(other_uuid), events(other_uuid, 1)).status, 200u);
+
+    // Two more batches wait in the queue; the next ones are refused at once, logged once.
+    auto seventh = send(7);
+    auto eighth = send(8);
+    for (int record = 9; record <= 11; ++record) {
+        auto refused = collector.handle(client, path_of(slow_uuid), events(slow_uuid, record));
+        EXPECT_EQ(refused.status, 503u);
+        EXPECT_GT(refused.retry_after_s, 0u);
+        EXPECT_NE(refused.note.find("queue full"), std::string::npos) << refused.note;
+    }
+    EXPECT_EQ(count_of(slurp(log_path), "output queue full"), 1u) << slurp(log_path);
+
+    // The receiver reads again: the waiting batches are written and acked, in order.
+    std::size_t received = 0;
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (eighth.wait_for(10ms) != std::future_status::ready &&
+           std::chrono::steady_clock::now() < deadline)
+        received += peer.drain().size();
+    ASSERT_EQ(sixth.get().status, 200u);
+    ASSERT_EQ(seventh.get().status, 200u);
+    ASSERT_EQ(eighth.get().status, 200u);
+    received += peer.drain().size();
+    EXPECT_EQ(received, 16u); // batches 1 to 8, two events each
+    EXPECT_NE(store.bookmark(client.identity, slow_uuid)->find("RecordId=\"8\""),
+              std::string::npos);
+    EXPECT_EQ(collector.handle(client, path_of(slow_uuid), events(slow_uuid, 12)).status, 200u);
+    EXPECT_EQ(count_of(slurp(log_path), "output queue accepts batches again"), 1u)
+        << slurp(log_path);
+    // A batch refused for a full queue went to no output at all: the files output of "slow"
+    // has batches 1-8 and 12, once each.
+    EXPECT_EQ(count_of(slurp(slow_log), "<Event xmlns"), 18u);
 }
 
 } // namespace
