@@ -2,8 +2,10 @@
 // is killed with SIGKILL at random moments and restarted on the same store and output directory
 // each time. The sources behave as Windows does: on any failure they reconnect, Enumerate again
 // and resume after the bookmark the collector offers them, resending what was not acknowledged.
-// At the end every event a source saw acknowledged is in the output files (duplicates are allowed
-// and counted), and the stored bookmark of each source is the last one acknowledged.
+// At the end every event a source saw acknowledged is in the output (duplicates are allowed and
+// counted), and the stored bookmark of each source is the last one acknowledged. The same run is
+// made for every output driver, each into a real receiver that outlives the collector: files, a
+// TCP listener, a real rsyslogd (TCP, octet counting) and a unix datagram reader.
 //
 // WEC_CRASH_KILLS (default 5) and WEC_CRASH_SEED (default: from the clock) override the run; the
 // seed is printed so that a failing schedule can be replayed.
@@ -11,6 +13,7 @@
 #include "store/store.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "support/rsyslog.hpp"
 #include "support/test_pki.hpp"
 
 #include <algorithm>
@@ -25,6 +28,8 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <thread>
 
 namespace {
@@ -64,7 +69,205 @@ struct SourceLog {
     std::vector<std::string> first_errors;
 };
 
-class ServeCrash : public ::testing::Test {
+// Where the collector's events go, and how the test reads them back. Every sink outlives the
+// collector's incarnations, as a real SIEM input does.
+class Sink {
+public:
+    virtual ~Sink() = default;
+    // The [[outputs]] table of the subscription (format json).
+    virtual std::string output_toml() = 0;
+    // Every event received, one JSON text each, once the receiver has settled.
+    virtual std::vector<std::string> events() = 0;
+};
+
+// Polls `read` until what it returns stops growing for a second (receivers flush on their own).
+std::vector<std::string> settled(const std::function<std::vector<std::string>()>& read) {
+    auto got = read();
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    for (;;) {
+        std::this_thread::sleep_for(1s);
+        auto again = read();
+        if (again.size() == got.size() || std::chrono::steady_clock::now() > deadline) return again;
+        got = std::move(again);
+    }
+}
+
+class FilesSink final : public Sink {
+public:
+    explicit FilesSink(fs::path dir) : dir_(std::move(dir)) {}
+    std::string output_toml() override {
+        return "[[outputs]]\ndriver = \"files\"\npath = \"" +
+               (dir_ / "events" / "{client}.json").string() + "\"\nformat = \"json\"\n";
+    }
+    std::vector<std::string> events() override {
+        std::vector<std::string> out;
+        if (!fs::exists(dir_ / "events")) return out;
+        for (const auto& f : fs::directory_iterator(dir_ / "events"))
+            for (auto& line : lines_of(slurp(f.path())))
+                out.push_back(std::move(line));
+        return out;
+    }
+
+private:
+    fs::path dir_;
+};
+
+// A TCP input as a SIEM has one: lines per connection; a line cut by a connection that ended is
+// kept as it is (it fails to parse and is counted as torn).
+class TcpLinesSink final : public Sink {
+public:
+    TcpLinesSink() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0)
+            throw std::runtime_error("cannot listen");
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        acceptor_ = std::thread([this] {
+            for (;;) {
+                int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+                if (c < 0) return;
+                std::lock_guard lock(mutex_);
+                readers_.emplace_back([this, c] { read_connection(c); });
+                conns_.push_back(c);
+            }
+        });
+    }
+    ~TcpLinesSink() override {
+        ::shutdown(fd_, SHUT_RDWR);
+        acceptor_.join();
+        ::close(fd_);
+        {
+            std::lock_guard lock(mutex_);
+            for (int c : conns_)
+                ::shutdown(c, SHUT_RDWR);
+        }
+        for (auto& t : readers_)
+            t.join();
+    }
+    std::string output_toml() override {
+        return "[[outputs]]\ndriver = \"tcp\"\naddress = \"127.0.0.1:" + std::to_string(port_) +
+               "\"\nformat = \"json\"\n";
+    }
+    std::vector<std::string> events() override {
+        return settled([this] {
+            std::lock_guard lock(mutex_);
+            return lines_;
+        });
+    }
+
+private:
+    void read_connection(int c) {
+        std::string pending;
+        char buf[65536];
+        for (;;) {
+            ssize_t n = ::recv(c, buf, sizeof buf, 0);
+            if (n <= 0) break;
+            pending.append(buf, static_cast<std::size_t>(n));
+            std::size_t start = 0;
+            std::lock_guard lock(mutex_);
+            for (auto nl = pending.find('\n'); nl != std::string::npos;
+                 nl = pending.find('\n', start)) {
+                lines_.push_back(pending.substr(start, nl - start));
+                start = nl + 1;
+            }
+            pending.erase(0, start);
+        }
+        std::lock_guard lock(mutex_);
+        if (!pending.empty()) lines_.push_back(pending);
+        ::close(c);
+        std::erase(conns_, c);
+    }
+
+    int fd_ = -1;
+    int port_ = 0;
+    std::thread acceptor_;
+    std::mutex mutex_;
+    std::vector<int> conns_;
+    std::vector<std::thread> readers_;
+    std::vector<std::string> lines_;
+};
+
+// A real rsyslogd, its TCP input (RFC 6587 octet counting), MSG of each message.
+class SyslogSink final : public Sink {
+public:
+    explicit SyslogSink(const fs::path& dir) : rsyslog_(make_dir(dir)) { rsyslog_.start(); }
+    std::string output_toml() override {
+        return "[[outputs]]\ndriver = \"syslog\"\naddress = \"tcp://127.0.0.1:" +
+               std::to_string(rsyslog_.tcp()) + "\"\nformat = \"json\"\n";
+    }
+    std::vector<std::string> events() override {
+        return settled([this] {
+            std::vector<std::string> out;
+            for (auto& m : rsyslog_.messages("tcp", 0))
+                out.push_back(std::move(m.msg));
+            return out;
+        });
+    }
+
+private:
+    static fs::path make_dir(const fs::path& dir) {
+        fs::create_directories(dir / "rsyslog");
+        return dir / "rsyslog";
+    }
+    Rsyslog rsyslog_;
+};
+
+// A unix datagram reader (a local agent): one event per datagram.
+class UnixSink final : public Sink {
+public:
+    explicit UnixSink(fs::path path) : path_(std::move(path)) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::strncpy(a.sun_path, path_.c_str(), sizeof a.sun_path - 1);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error("cannot bind " + path_.string());
+        reader_ = std::thread([this] {
+            std::string buf(256 * 1024, '\0');
+            for (;;) {
+                ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+                if (n <= 0) return; // shut down
+                std::lock_guard lock(mutex_);
+                if (buf.compare(0, 4, "stop") == 0 && n == 4) return;
+                events_.emplace_back(buf.data(), static_cast<std::size_t>(n));
+            }
+        });
+    }
+    ~UnixSink() override {
+        // Wake the reader with a datagram of our own.
+        int s = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::strncpy(a.sun_path, path_.c_str(), sizeof a.sun_path - 1);
+        ::sendto(s, "stop", 4, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::close(s);
+        reader_.join();
+        ::close(fd_);
+    }
+    std::string output_toml() override {
+        return "[[outputs]]\ndriver = \"unix\"\npath = \"" + path_.string() +
+               "\"\nformat = \"json\"\n";
+    }
+    std::vector<std::string> events() override {
+        return settled([this] {
+            std::lock_guard lock(mutex_);
+            return events_;
+        });
+    }
+
+private:
+    fs::path path_;
+    int fd_ = -1;
+    std::thread reader_;
+    std::mutex mutex_;
+    std::vector<std::string> events_;
+};
+
+class ServeCrashBase : public ::testing::Test {
 protected:
     static inline std::unique_ptr<TestPki> pki_;
     static fs::path pki(const std::string& f) { return (*pki_)(f); }
@@ -82,19 +285,21 @@ protected:
     int incarnation = 0;
     std::unique_ptr<Process> server;
 
-    void SetUp() override {
+    std::unique_ptr<Sink> sink;
+
+    void prepare(std::unique_ptr<Sink> s) {
+        sink = std::move(s);
         db = "sqlite:" + (dir.path() / "wec.db").string();
         auto file = dir.path() / "security.toml";
         std::ofstream(file) << "name = \"security\"\n"
                             << "query = '<QueryList><Query Id=\"0\"><Select "
                                "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n";
+                            << sink->output_toml();
         auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
         ASSERT_EQ(r.exit_code, 0) << r.output;
         port = free_port();
     }
+    void crash_run();
     void TearDown() override {
         if (!HasFailure()) return;
         for (int n = 1; n <= incarnation; ++n) {
@@ -129,6 +334,26 @@ protected:
         o.compress = false; // the collector's work is what is measured, not the client's SLDC
         o.timeout = 10s;
         return o;
+    }
+};
+
+class ServeCrash : public ServeCrashBase {
+protected:
+    void SetUp() override { prepare(std::make_unique<FilesSink>(dir.path())); }
+};
+
+class ServeCrashOutputs : public ServeCrashBase, public ::testing::WithParamInterface<std::string> {
+protected:
+    void SetUp() override {
+        const auto& driver = GetParam();
+        if (driver == "tcp")
+            prepare(std::make_unique<TcpLinesSink>());
+        else if (driver == "syslog")
+            prepare(std::make_unique<SyslogSink>(dir.path()));
+        else if (driver == "unix")
+            prepare(std::make_unique<UnixSink>(dir.path() / "agent.sock"));
+        else
+            FAIL() << "no sink for driver " << driver;
     }
 };
 
@@ -181,6 +406,17 @@ void run_source(const client::SourceOptions& options, std::uint64_t seed,
 }
 
 TEST_F(ServeCrash, SigkillUnderLoadLosesNoAcknowledgedEvent) {
+    crash_run();
+}
+
+TEST_P(ServeCrashOutputs, SigkillUnderLoadLosesNoAcknowledgedEvent) {
+    crash_run();
+}
+
+INSTANTIATE_TEST_SUITE_P(Drivers, ServeCrashOutputs, ::testing::Values("tcp", "syslog", "unix"),
+                         [](const auto& p) { return p.param; });
+
+void ServeCrashBase::crash_run() {
     const auto kills = env_or("WEC_CRASH_KILLS", 5);
     const auto seed = env_or(
         "WEC_CRASH_SEED",
@@ -244,29 +480,28 @@ TEST_F(ServeCrash, SigkillUnderLoadLosesNoAcknowledgedEvent) {
 
     std::uint64_t total_acked = 0, total_written = 0, duplicates = 0, torn = 0, failed = 0,
                   committed_unacked = 0, resumes = 0;
+    // Every record in the output, by source, with how often it was written.
+    std::map<std::string, std::map<std::uint64_t, unsigned>> written_by;
+    for (const auto& line : sink->events()) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.contains("System")) {
+            ++torn;
+            std::cout << "torn line (" << line.size() << " bytes): " << line.substr(0, 100)
+                      << " ... " << line.substr(line.size() > 200 ? line.size() - 100 : 0) << "\n";
+            continue;
+        }
+        const auto& id = j["System"]["EventRecordID"];
+        ++written_by[j["System"]["Computer"].get<std::string>()]
+                    [id.is_string() ? std::stoull(id.get<std::string>()) : id.get<std::uint64_t>()];
+    }
+    EXPECT_LE(written_by.size(), kSources) << "events of unknown computers in the output";
     for (std::size_t i = 0; i < kSources; ++i) {
         const auto& log = logs[i];
         SCOPED_TRACE(source_name(i));
         ASSERT_FALSE(log.acked.empty());
         EXPECT_EQ(log.bookmark_behind, 0u)
             << "a re-Enumerate offered a bookmark before an acknowledged batch";
-        // Every record in the output, with how often it was written.
-        std::map<std::uint64_t, unsigned> written;
-        for (const auto& line :
-             lines_of(slurp(dir.path() / "events" / (source_name(i) + ".json")))) {
-            auto j = nlohmann::json::parse(line, nullptr, false);
-            if (j.is_discarded() || !j.contains("System")) {
-                ++torn;
-                std::cout << "torn line (" << line.size() << " bytes): " << line.substr(0, 100)
-                          << " ... " << line.substr(line.size() > 200 ? line.size() - 100 : 0)
-                          << "\n";
-                continue;
-            }
-            EXPECT_EQ(j["System"]["Computer"], source_name(i));
-            const auto& id = j["System"]["EventRecordID"];
-            ++written[id.is_string() ? std::stoull(id.get<std::string>())
-                                     : id.get<std::uint64_t>()];
-        }
+        const auto& written = written_by[source_name(i)];
         std::uint64_t missing = 0, acked = 0;
         for (auto [first, last] : log.acked)
             for (auto r = first; r <= last; ++r, ++acked)
