@@ -16,6 +16,11 @@
 //   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
 //               [--no-compress] [--precompressed N] [--skip-ingest] [--skip-connections]
 //               [--tls-connections N] [--skip-tls] [--skip-kerberos] [--no-rsa]
+//               [--output files|tcp]
+//
+// --output (default files): where the ingest scenarios' subscription writes its json events:
+// `files` (one file per client under the temp dir) or `tcp` (a receiver in this process that
+// reads and counts lines, as a SIEM's TCP input would).
 //
 // --precompressed N (default 8): each simulated host SLDC-compresses N distinct Events messages
 // before the clock starts and cycles through them, sealing each request anew: the client's
@@ -35,10 +40,13 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <netinet/in.h>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <thread>
 
 namespace {
@@ -67,7 +75,104 @@ struct Args {
     bool rsa = true;
     std::string io_threads, worker_threads;
     std::string db_dir; // where the SQLite store goes (default: the temp dir); e.g. /dev/shm
+    std::string output = "files";
 };
+
+// Where the subscription's events go during the ingest scenarios, and how many arrived.
+class Sink {
+public:
+    virtual ~Sink() = default;
+    virtual std::string output_toml() const = 0; // the [[outputs]] table
+    virtual std::size_t lines() const = 0;
+};
+
+class FilesSink final : public Sink {
+public:
+    explicit FilesSink(fs::path dir) : dir_(std::move(dir)) {}
+    std::string output_toml() const override {
+        return "[[outputs]]\ndriver = \"files\"\npath = \"" + (dir_ / "{client}.json").string() +
+               "\"\nformat = \"json\"\n";
+    }
+    std::size_t lines() const override {
+        std::size_t n = 0;
+        if (!fs::exists(dir_)) return 0;
+        for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+            if (!e.is_regular_file()) continue;
+            std::ifstream in(e.path());
+            n += static_cast<std::size_t>(std::count(std::istreambuf_iterator<char>(in),
+                                                     std::istreambuf_iterator<char>(), '\n'));
+        }
+        return n;
+    }
+
+private:
+    fs::path dir_;
+};
+
+// A TCP input: reads every connection as fast as it can and counts the lines.
+class TcpSink final : public Sink {
+public:
+    TcpSink() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(fd_, 16) != 0)
+            throw std::runtime_error("tcp sink: cannot listen");
+        socklen_t len = sizeof addr;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+        acceptor_ = std::thread([this] {
+            for (;;) {
+                int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+                if (c < 0) return;
+                std::lock_guard lock(mutex_);
+                conns_.push_back(c);
+                readers_.emplace_back([this, c] {
+                    std::vector<char> buf(1 << 20);
+                    for (;;) {
+                        ssize_t n = ::recv(c, buf.data(), buf.size(), 0);
+                        if (n <= 0) return;
+                        lines_ +=
+                            static_cast<std::size_t>(std::count(buf.data(), buf.data() + n, '\n'));
+                    }
+                });
+            }
+        });
+    }
+    ~TcpSink() override {
+        ::shutdown(fd_, SHUT_RDWR);
+        acceptor_.join();
+        ::close(fd_);
+        for (int c : conns_)
+            ::shutdown(c, SHUT_RDWR);
+        for (auto& t : readers_)
+            t.join();
+        for (int c : conns_)
+            ::close(c);
+    }
+    std::string output_toml() const override {
+        return "[[outputs]]\ndriver = \"tcp\"\naddress = \"127.0.0.1:" + std::to_string(port_) +
+               "\"\nformat = \"json\"\n";
+    }
+    std::size_t lines() const override { return lines_.load(); }
+
+private:
+    int fd_ = -1;
+    int port_ = 0;
+    std::thread acceptor_;
+    std::mutex mutex_;
+    std::vector<int> conns_;
+    std::vector<std::thread> readers_;
+    std::atomic<std::size_t> lines_{0};
+};
+
+std::unique_ptr<Sink> make_sink(const std::string& kind, const fs::path& dir) {
+    if (kind == "files") return std::make_unique<FilesSink>(dir / "events");
+    if (kind == "tcp") return std::make_unique<TcpSink>();
+    throw std::runtime_error("unknown --output " + kind + " (files, tcp)");
+}
 
 long rss_kb(int pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -146,6 +251,7 @@ struct Setup {
     std::shared_ptr<client::TlsContext> tls_context; // TLS: shared by every client connection
     std::string db;
     int port = 0;
+    std::unique_ptr<Sink> sink; // outlives the server (declared before it)
     std::unique_ptr<Process> server;
 
     fs::path pki(const std::string& f) const { return dir.path() / "pki" / f; }
@@ -178,14 +284,13 @@ struct Setup {
         db = "sqlite:" + ((a.db_dir.empty() ? dir.path() : fs::path(a.db_dir)) /
                           ("wec-bench-" + std::to_string(::getpid()) + ".db"))
                              .string();
+        sink = make_sink(a.output, dir.path());
         auto sub = dir.path() / "security.toml";
         std::ofstream(sub) << "name = \"security\"\n"
                            << "query = '<QueryList><Query Id=\"0\"><Select "
                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
                            << "content_format = \"RenderedText\"\n"
-                           << "[[outputs]]\ndriver = \"files\"\npath = \""
-                           << (dir.path() / "events" / "{client}.json").string()
-                           << "\"\nformat = \"json\"\n";
+                           << sink->output_toml();
         auto r = run({WEC_EXE, "sub", "apply", sub.string(), "--db", db});
         if (r.exit_code != 0) throw std::runtime_error("wec sub apply: " + r.output);
         auto cfg = dir.path() / "wec.toml";
@@ -274,29 +379,18 @@ struct Setup {
     }
 };
 
-std::size_t count_lines(const fs::path& dir) {
-    std::size_t n = 0;
-    for (const auto& e : fs::recursive_directory_iterator(dir)) {
-        if (!e.is_regular_file()) continue;
-        std::ifstream in(e.path());
-        n += static_cast<std::size_t>(
-            std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
-    }
-    return n;
-}
-
 int ingest(const Args& a, Transport t) {
     Setup s(a, t);
     int pid = s.server->pid();
     std::printf("== ingest: %llu events, batch %zu, %zu hosts, %zu client threads, %s, %s, json "
-                "files\n",
+                "to %s\n",
                 static_cast<unsigned long long>(a.events), a.batch, a.hosts, a.threads,
                 !a.compress       ? "uncompressed"
                 : a.precompressed ? ("SLDC (" + std::to_string(a.precompressed) +
                                      " batches per host compressed beforehand, sealed per request)")
                                         .c_str()
                                   : "SLDC compressed live per batch",
-                describe(t));
+                describe(t), a.output.c_str());
     client::LoadOptions lo;
     lo.source = s.source();
     lo.source.compress = a.compress;
@@ -317,7 +411,7 @@ int ingest(const Args& a, Transport t) {
     }
     double server_cpu = cpu_seconds(pid) - server_cpu0,
            client_cpu = self_cpu_seconds() - client_cpu0;
-    std::size_t written = count_lines(s.dir.path() / "events");
+    std::size_t written = s.sink->lines();
     std::printf("events acked      %llu (%llu batches ok, %llu failed); %zu lines written\n",
                 static_cast<unsigned long long>(r.events_acked),
                 static_cast<unsigned long long>(r.batches_ok),
@@ -492,6 +586,8 @@ int main(int argc, char** argv) {
             a.kerberos = false;
         else if (arg == "--no-rsa")
             a.rsa = false;
+        else if (arg == "--output")
+            a.output = value();
         else {
             std::fprintf(
                 stderr, "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
@@ -501,7 +597,8 @@ int main(int argc, char** argv) {
                         "[--db-dir DIR]\n"
                         "                   [--skip-ingest] [--skip-connections]\n"
                         "                   [--tls-connections N] [--skip-tls] [--skip-kerberos] "
-                        "[--no-rsa]\n");
+                        "[--no-rsa]\n"
+                        "                   [--output files|tcp]\n");
             return 2;
         }
     }
