@@ -359,9 +359,27 @@ std::string expand_path_template(std::string_view tmpl, const BatchInfo& b) {
     return out;
 }
 
+void check_template(std::string_view tmpl) {
+    for (auto open = tmpl.find('{'); open != std::string_view::npos;
+         open = tmpl.find('{', open + 1)) {
+        auto close = tmpl.find('}', open);
+        if (close == std::string_view::npos) return;
+        auto key = tmpl.substr(open, close - open + 1);
+        if (kTemplateKeys.find(key) == std::string_view::npos) // each "{...}" of it is a key
+            throw Error("names an unknown key " + std::string(key.substr(0, 64)) +
+                        " (known: " + std::string(kTemplateKeys) + ")");
+        open = close;
+    }
+}
+
 std::unique_ptr<Driver> make_files_driver(const Settings& settings) {
     SettingsReader r("files", settings);
     std::string path = r.required_string("path");
+    try {
+        check_template(path);
+    } catch (const Error& e) {
+        r.fail("path", e.what());
+    }
     bool fsync = r.boolean("fsync").value_or(false);
     auto max_open = r.integer("max_open_files", 1, 1 << 20).value_or(512);
     r.finish();

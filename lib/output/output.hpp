@@ -107,6 +107,12 @@ bool is_known_driver(std::string_view driver);
 
 // Exposed for tests and for `wec sub` validation.
 std::string expand_path_template(std::string_view tmpl, const BatchInfo& batch);
+// The keys a template may name: ip, client, machine, subscription, subscription_uuid, date.
+inline constexpr std::string_view kTemplateKeys =
+    "{ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {date}";
+// Throws Error naming the first `{key}` of `tmpl` that is not one of kTemplateKeys (a '{' with no
+// '}' after it is taken literally).
+void check_template(std::string_view tmpl);
 std::string sanitize_path_component(std::string_view value);
 
 } // namespace wec::output

@@ -51,6 +51,20 @@ TEST(PathTemplate, ExpandsEveryPlaceholder) {
     EXPECT_EQ(expand_path_template("{unknown}/{ip", batch()), "{unknown}/{ip");
 }
 
+TEST(PathTemplate, AnUnknownKeyIsASettingErrorNamingIt) {
+    EXPECT_NO_THROW(check_template("/var/log/{date}/{subscription}/{client}-{ip}.json"));
+    EXPECT_NO_THROW(check_template("/var/log/{machine}/{subscription_uuid}/{ip"));
+    try {
+        make_driver("files", {{"path", std::string("/var/log/{clinet}.json")}});
+        FAIL() << "an unknown template key was accepted";
+    } catch (const SettingError& e) {
+        EXPECT_EQ(e.key(), "path");
+        EXPECT_NE(std::string(e.what()).find("unknown key {clinet}"), std::string::npos)
+            << e.what();
+        EXPECT_NE(std::string(e.what()).find("{client}"), std::string::npos) << e.what();
+    }
+}
+
 TEST(PathTemplate, ClientNamesCannotEscapeTheDirectory) {
     BatchInfo b = batch();
     b.client = "../../etc/passwd";

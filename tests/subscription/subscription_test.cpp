@@ -308,6 +308,25 @@ TEST(SubscriptionToml, OutputErrors) {
               "sub.toml:3:1: outputs: expected an array of tables ([[outputs]]), got a table");
     EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nx = 1.5\n")),
               "sub.toml:6:1: outputs.x: expected a string, integer or boolean, got a float");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x/{host}.log\"\n")),
+              "sub.toml:5:8: outputs: 'path' of driver 'files' names an unknown key {host} "
+              "(known: {ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {date})");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nqueue = 0\n")),
+              "sub.toml:6:9: outputs.queue: expected an integer in [1, 65536] (batches that may "
+              "wait for this output)");
+}
+
+// `queue` (batches that may wait for an output) is kept, and written back only when set.
+TEST(SubscriptionToml, OutputQueueRoundTrips) {
+    auto def = sub::load_toml(
+        with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nqueue = 8\n"), "sub.toml");
+    ASSERT_EQ(def.outputs.size(), 1u);
+    EXPECT_EQ(def.outputs[0].queue, 8u);
+    EXPECT_EQ(sub::load_toml(sub::to_toml(def), "again.toml"), def);
+    auto plain =
+        sub::load_toml(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\n"), "sub.toml");
+    EXPECT_EQ(plain.outputs[0].queue, sub::kDefaultOutputQueue);
+    EXPECT_EQ(sub::to_toml(plain).find("queue"), std::string::npos);
 }
 
 // Each driver checks its keys and values; the error points at the offending value.
