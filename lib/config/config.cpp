@@ -161,7 +161,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             if (!t) fail(source, item, "each [[listeners]] entry must be a table");
             check_keys(*t,
                        {"address", "auth", "public_port", "keytab", "service_names", "cert", "key",
-                        "ca", "crl"},
+                        "ca", "crl", "proxy_protocol"},
                        source, "listeners");
             Listener l;
             l.address = get<std::string>(*t, "address", l.address, source);
@@ -175,6 +175,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             l.key = get<std::string>(*t, "key", "", source);
             l.ca = get_strings(*t, "ca", source);
             l.crl = get_strings(*t, "crl", source);
+            l.proxy_protocol = get<bool>(*t, "proxy_protocol", false, source);
             c.listeners.push_back(std::move(l));
         }
     }

@@ -33,6 +33,9 @@ struct Listener {
     std::string key;
     std::vector<std::string> ca;
     std::vector<std::string> crl;
+    // Behind a load balancer: every connection starts with a PROXY protocol header (v1 or v2)
+    // naming the real source; connections without one are refused.
+    bool proxy_protocol = false;
 };
 
 struct Limits {

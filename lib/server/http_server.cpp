@@ -1,6 +1,7 @@
 #include "server/http_server.hpp"
 
 #include "common/error.hpp"
+#include "server/proxy_protocol.hpp"
 #include "server/tls_internal.hpp"
 
 #include <algorithm>
@@ -166,7 +167,7 @@ struct ServerBookkeeping {
     std::mutex sessions_mutex;
     std::unordered_map<std::uint64_t, std::weak_ptr<SessionBase>> sessions;
     std::atomic<std::uint64_t> open{0}, total{0}, refused{0}, requests{0}, violations{0},
-        tls_failures{0}, alive{0}, exceptions{0}, accept_errors{0};
+        tls_failures{0}, alive{0}, exceptions{0}, accept_errors{0}, proxy_refused{0};
 
     void forget(std::uint64_t id) {
         std::lock_guard lock(sessions_mutex);
@@ -264,10 +265,10 @@ public:
 
     void start() {
         asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
-            if constexpr (std::is_same_v<Stream, TlsStream>)
-                self->handshake();
+            if (self->listener_.proxy_protocol)
+                self->read_proxy_header();
             else
-                self->ready();
+                self->secure();
         });
     }
 
@@ -284,6 +285,59 @@ public:
 
 private:
     auto& lowest() { return beast::get_lowest_layer(stream_); }
+
+    // TLS handshake, or straight to the first request.
+    void secure() {
+        if constexpr (std::is_same_v<Stream, TlsStream>)
+            handshake();
+        else
+            ready();
+    }
+
+    // PROXY protocol: the balancer's header, read into the connection's buffer (what follows it
+    // stays there for the TLS handshake or the HTTP parser), under read_timeout.
+    void read_proxy_header() {
+        lowest().expires_after(server_->limits.read_timeout);
+        lowest().async_read_some(
+            buffer_.prepare(proxy::kMaxV2Bytes - std::min(buffer_.size(), proxy::kMaxV2Bytes)),
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                self->buffer_.commit(n);
+                self->on_proxy_header(ec);
+            });
+    }
+
+    void on_proxy_header(beast::error_code ec) {
+        const auto* data = static_cast<const std::uint8_t*>(buffer_.data().data());
+        auto parsed = proxy::parse({data, buffer_.size()});
+        if (parsed.status == proxy::Status::Incomplete && !ec) return read_proxy_header();
+        if (parsed.status != proxy::Status::Complete) {
+            // A balancer's TCP health check connects and closes: not worth a warning each time.
+            if (ec && buffer_.size() == 0) {
+                server_->log.debug("connection closed before its PROXY header",
+                                   {{"client", peer_.address}});
+                return close();
+            }
+            ++server_->proxy_refused;
+            server_->log.warn(
+                "connection refused: this listener expects a PROXY protocol header",
+                {{"client", peer_.address},
+                 {"error", ec && parsed.error.empty() ? ec.message() : parsed.error}});
+            return close();
+        }
+        buffer_.consume(parsed.length);
+        if (!parsed.header.local) {
+            peer_.proxy_address = std::move(peer_.address);
+            peer_.address = std::move(parsed.header.source_address);
+            peer_.port = parsed.header.source_port;
+        }
+        if (ec && buffer_.size() == 0) {
+            // Header then close: a health check with a PROXY header (haproxy check-send-proxy).
+            server_->log.debug("connection closed after its PROXY header",
+                               {{"client", peer_.address}});
+            return close();
+        }
+        secure();
+    }
 
     void handshake() {
         // Record why OpenSSL refused the client's certificate, for the log line. `this`, not a
@@ -309,6 +363,13 @@ private:
             return true;
         });
         lowest().expires_after(server_->limits.read_timeout);
+        if (buffer_.size() > 0) // bytes read with a PROXY header: the start of the handshake
+            return stream_.async_handshake(
+                asio::ssl::stream_base::server, buffer_.data(),
+                [self = this->shared_from_this()](beast::error_code ec, std::size_t used) {
+                    self->buffer_.consume(used);
+                    self->on_handshake(ec);
+                });
         stream_.async_handshake(
             asio::ssl::stream_base::server,
             [self = this->shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
@@ -764,6 +825,7 @@ ServerStats HttpServer::stats() const {
     out.requests = s.requests.load();
     out.limit_violations = s.violations.load();
     out.tls_handshake_failures = s.tls_failures.load();
+    out.proxy_refused = s.proxy_refused.load();
     out.sessions_alive = s.alive.load();
     out.connection_exceptions = s.exceptions.load();
     out.accept_errors = s.accept_errors.load();

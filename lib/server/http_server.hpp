@@ -50,9 +50,10 @@ struct HttpResponse {
 };
 
 struct PeerInfo {
-    std::string address; // remote IP
+    std::string address; // remote IP (the real client's, from the PROXY header if there is one)
     std::uint16_t port = 0;
-    std::string listener; // name of the listener that accepted the connection
+    std::string proxy_address; // the load balancer's address when a PROXY header named the client
+    std::string listener;      // name of the listener that accepted the connection
     std::uint64_t connection_id = 0;
     // TLS listeners: the verified client certificate.
     bool tls = false;
@@ -110,6 +111,10 @@ struct ListenerConfig {
     std::string name;
     HandlerFactory factory; // called once the connection is ready (after the TLS handshake)
     std::shared_ptr<TlsContext> tls; // null: plain HTTP
+    // Every connection starts with a PROXY protocol header (v1 or v2) from a load balancer,
+    // before the TLS handshake; one without is refused. A header with no address (LOCAL, UNKNOWN:
+    // the balancer's health check) keeps the connection's own address.
+    bool proxy_protocol = false;
 };
 
 struct ServerStats {
@@ -118,6 +123,7 @@ struct ServerStats {
     std::uint64_t connections_refused = 0; // over max_connections
     std::uint64_t requests = 0;
     std::uint64_t limit_violations = 0;
+    std::uint64_t proxy_refused = 0; // connections without a valid PROXY header
     std::uint64_t tls_handshake_failures = 0;
     std::uint64_t sessions_alive = 0;        // connection objects not yet destroyed (leak check)
     std::uint64_t connection_exceptions = 0; // exceptions caught at the connection boundary

@@ -141,11 +141,12 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
                                           [ep_ptr](const PeerInfo& peer) {
                                               return std::make_unique<WefConnection>(*ep_ptr, peer);
                                           },
-                                          tls});
+                                          tls, l.proxy_protocol});
         s.ports.push_back(port);
         s.endpoints.push_back(std::move(endpoint));
         s.notes.push_back("listener: " + l.address + " (bound port " + std::to_string(port) + ", " +
-                          std::string(config::to_string(l.auth)) + ") " + auth_note);
+                          std::string(config::to_string(l.auth)) +
+                          (l.proxy_protocol ? ", PROXY protocol required" : "") + ") " + auth_note);
     }
     for (const auto& l : c.listeners) {
         if (l.auth == config::AuthKind::Kerberos)

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <mutex>
+#include <netinet/tcp.h>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,11 +35,13 @@ struct CountingHandler : ConnectionHandler {
     std::atomic<int>* closed_count;
     std::chrono::milliseconds delay{0};
     int n = 0;
+    std::string peer; // address:port the server gave the connection
     HttpResponse handle(HttpRequest& req) override {
         if (delay.count()) std::this_thread::sleep_for(delay);
         ++n;
         HttpResponse r;
         r.headers.push_back({"X-Count", std::to_string(n)});
+        r.headers.push_back({"X-Peer", peer});
         r.headers.push_back({"X-Target", req.target});
         r.headers.push_back({"X-Auth", std::string(req.header("authorization"))});
         r.body = req.body;
@@ -59,12 +62,23 @@ struct CountingHandler : ConnectionHandler {
 };
 
 struct Fixture : ::testing::Test {
-    std::FILE* null_log = std::fopen("/dev/null", "w");
+    std::FILE* null_log = std::tmpfile(); // the server's log, read by log_text()
     wec::Logger log{null_log};
+    std::string log_text() {
+        std::fflush(null_log);
+        std::rewind(null_log);
+        std::string text;
+        char buf[4096];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, null_log)) > 0;)
+            text.append(buf, n);
+        std::fseek(null_log, 0, SEEK_END);
+        return text;
+    }
     std::atomic<int> closed{0};
     std::chrono::milliseconds delay{0};
     bool throw_on_close = false;
     bool require_auth_header = false;
+    bool proxy_protocol = false;
     std::unique_ptr<HttpServer> server;
     std::uint16_t port = 0;
 
@@ -73,15 +87,21 @@ struct Fixture : ::testing::Test {
         port = server->add_listener({{"127.0.0.1", 0},
                                      "test",
                                      [this](const PeerInfo& peer) {
-                                         EXPECT_EQ(peer.address, "127.0.0.1");
+                                         if (!proxy_protocol) {
+                                             EXPECT_EQ(peer.address, "127.0.0.1");
+                                         } else if (peer.address != "127.0.0.1") {
+                                             EXPECT_EQ(peer.proxy_address, "127.0.0.1");
+                                         }
                                          auto h = std::make_unique<CountingHandler>();
+                                         h->peer = peer.address + ":" + std::to_string(peer.port);
                                          h->closed_count = &closed;
                                          h->delay = delay;
                                          h->throw_on_close = throw_on_close;
                                          h->require_auth_header = require_auth_header;
                                          return h;
                                      },
-                                     std::move(tls)});
+                                     std::move(tls),
+                                     proxy_protocol});
         server->start();
     }
     // Polls until no session object is left (they are destroyed asynchronously).
@@ -588,6 +608,154 @@ TEST_F(Fixture, AHeadRejectedByTheHandlerIsAnsweredBeforeItsBody) {
     auto ok = authed.response();
     EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok.substr(0, 100);
     EXPECT_EQ(ok.size() - ok.find("\r\n\r\n") - 4, 100000u);
+}
+
+// ---- PROXY protocol (issue 11)
+// -------------------------------------------------------------------
+
+std::string header_value(const std::string& response, const std::string& name) {
+    auto at = response.find("\r\n" + name + ": ");
+    if (at == std::string::npos) return {};
+    at += name.size() + 4;
+    return response.substr(at, response.find("\r\n", at) - at);
+}
+
+// A v2 header for a TCP connection from `src`:`sport` (IPv4 or IPv6).
+std::string proxy_v2(const std::string& src, std::uint16_t sport, const std::string& dst,
+                     std::uint16_t dport, std::string tlvs = {}) {
+    std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+    auto a = asio::ip::make_address(src), b = asio::ip::make_address(dst);
+    std::string addrs;
+    if (a.is_v4()) {
+        auto x = a.to_v4().to_bytes(), y = b.to_v4().to_bytes();
+        addrs.append(x.begin(), x.end()).append(y.begin(), y.end());
+    } else {
+        auto x = a.to_v6().to_bytes(), y = b.to_v6().to_bytes();
+        addrs.append(x.begin(), x.end()).append(y.begin(), y.end());
+    }
+    for (auto port : {sport, dport}) {
+        addrs.push_back(static_cast<char>(port >> 8));
+        addrs.push_back(static_cast<char>(port & 0xFF));
+    }
+    addrs += tlvs;
+    h.push_back('\x21'); // version 2, PROXY
+    h.push_back(a.is_v4() ? '\x11' : '\x21');
+    h.push_back(static_cast<char>(addrs.size() >> 8));
+    h.push_back(static_cast<char>(addrs.size() & 0xFF));
+    return h + addrs;
+}
+
+TEST_F(Fixture, ProxyV1HeaderNamesTheRealClient) {
+    proxy_protocol = true;
+    start();
+    Client c(port);
+    c.send("PROXY TCP4 192.0.2.7 10.0.0.1 51000 5985\r\n" + post("one"));
+    auto r = c.response();
+    EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+    EXPECT_EQ(header_value(r, "X-Peer"), "192.0.2.7:51000");
+    c.send(post("two")); // the rest of the connection is plain HTTP
+    EXPECT_EQ(header_value(c.response(), "X-Count"), "2");
+}
+
+TEST_F(Fixture, ProxyV2HeaderSplitAcrossReadsWithTlvsAndIpv6) {
+    proxy_protocol = true;
+    start();
+    Client c(port);
+    // A TLV (type 0x05, unique id, 4 bytes) after the addresses is skipped.
+    auto header = proxy_v2("2001:db8::42", 443, "2001:db8::1", 5985,
+                           std::string("\x05\0\x04"
+                                       "abcd",
+                                       7));
+    c.send(header.substr(0, 10));
+    std::this_thread::sleep_for(50ms);
+    c.send(header.substr(10, 20));
+    std::this_thread::sleep_for(50ms);
+    c.send(header.substr(30) + post("x"));
+    auto r = c.response();
+    EXPECT_EQ(header_value(r, "X-Peer"), "2001:db8::42:443") << r;
+
+    Client v4(port);
+    v4.send(proxy_v2("::ffff:198.51.100.9", 1234, "::ffff:10.0.0.1", 5985) + post("y"));
+    EXPECT_EQ(header_value(v4.response(), "X-Peer"), "198.51.100.9:1234")
+        << "an IPv4 client through an IPv6 balancer is shown in its IPv4 form";
+}
+
+TEST_F(Fixture, ProxyLocalHeaderKeepsTheConnectionsAddress) {
+    proxy_protocol = true;
+    start();
+    Client c(port);
+    std::string local("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16);
+    c.send(local + post("x"));
+    EXPECT_EQ(header_value(c.response(), "X-Peer").rfind("127.0.0.1:", 0), 0u);
+    Client v1(port);
+    v1.send("PROXY UNKNOWN\r\n" + post("x"));
+    EXPECT_EQ(header_value(v1.response(), "X-Peer").rfind("127.0.0.1:", 0), 0u);
+}
+
+TEST_F(Fixture, ConnectionsWithoutAProxyHeaderAreRefusedHealthChecksAreNot) {
+    proxy_protocol = true;
+    start();
+    {
+        Client c(port);
+        c.send(post("no header"));
+        EXPECT_TRUE(c.closed_by_peer());
+    }
+    {
+        Client c(port);
+        c.send("PROXY TCP4 999.1.1.1 10.0.0.1 1 2\r\n" + post("x"));
+        EXPECT_TRUE(c.closed_by_peer());
+    }
+    {
+        Client c(port);
+        c.send(std::string("\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff", 16)); // 64 KiB of TLVs
+        EXPECT_TRUE(c.closed_by_peer());
+    }
+    EXPECT_EQ(server->stats().proxy_refused, 3u);
+    // Health checks: a bare connect-and-close, and a header then close (check-send-proxy).
+    for (int i = 0; i < 5; ++i) {
+        { Client c(port); }
+        Client c(port);
+        c.send(proxy_v2("10.1.1.1", 4000, "10.0.0.1", 5985));
+    }
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+    EXPECT_EQ(server->stats().proxy_refused, 3u) << "health checks counted as refusals";
+    server.reset();
+    auto text = log_text();
+    std::size_t warnings = 0;
+    for (auto at = text.find(" warn "); at != std::string::npos; at = text.find(" warn ", at + 1))
+        warnings += text.compare(at, 21, " warn max_connections") != 0; // the machine's limit
+    EXPECT_EQ(warnings, 3u) << "one warning per refused connection, none for health checks\n"
+                            << text;
+    EXPECT_EQ(text.find(" error "), std::string::npos) << text;
+    EXPECT_NE(text.find("expects a PROXY protocol header"), std::string::npos) << text;
+}
+
+TEST_F(TlsFixture, ProxyHeaderBeforeTheTlsHandshake) {
+    proxy_protocol = true;
+    start({}, server_tls());
+    auto ctx = client_tls("win10.windomain.local");
+    asio::io_context ioc;
+    ssl::stream<tcp::socket> stream(ioc, ctx);
+    stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+    // The header and the ClientHello in one segment (TCP_CORK holds the header until the
+    // ClientHello is written; the kernel sends both after 200 ms): the server hands the rest of
+    // what it read with the header to the handshake.
+    int cork = 1;
+    ::setsockopt(stream.next_layer().native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof cork);
+    asio::write(stream.next_layer(),
+                asio::buffer(proxy_v2("203.0.113.5", 61000, "10.0.0.1", 5986)));
+    boost::system::error_code ec;
+    stream.handshake(ssl::stream_base::client, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    asio::write(stream, asio::buffer(post("tls")), ec);
+    std::string in;
+    char buf[4096];
+    while (!ec && in.find("\r\n\r\ntls") == std::string::npos) {
+        auto n = stream.read_some(asio::buffer(buf), ec);
+        in.append(buf, n);
+    }
+    EXPECT_EQ(header_value(in, "X-Peer"), "203.0.113.5:61000") << in;
+    stream.shutdown(ec);
 }
 
 } // namespace

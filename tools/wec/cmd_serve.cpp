@@ -31,6 +31,7 @@ struct ServeOptions {
     std::string key;
     std::vector<std::string> ca;
     std::vector<std::string> crl;
+    bool proxy_protocol = false;
 };
 
 LogLevel level_of(const std::string& s) {
@@ -48,7 +49,7 @@ int run_serve(const ServeOptions& o) {
     if (!o.node_name.empty()) cfg.node_name = o.node_name;
     if (!o.log_level.empty()) cfg.log_level = o.log_level;
     if (!o.listen.empty() || !o.auth.empty() || !o.keytab.empty() || !o.cert.empty() ||
-        !o.key.empty() || !o.ca.empty() || !o.crl.empty()) {
+        !o.key.empty() || !o.ca.empty() || !o.crl.empty() || o.proxy_protocol) {
         // Command-line listener settings replace the file's first listener (or create it).
         if (cfg.listeners.empty()) cfg.listeners.emplace_back();
         auto& l = cfg.listeners.front();
@@ -60,6 +61,7 @@ int run_serve(const ServeOptions& o) {
         if (!o.key.empty()) l.key = o.key;
         if (!o.ca.empty()) l.ca = o.ca;
         if (!o.crl.empty()) l.crl = o.crl;
+        if (o.proxy_protocol) l.proxy_protocol = true;
     }
     if (cfg.listeners.empty()) {
         // Embedded defaults: Kerberos on 5985 with ./var/wec.keytab, and HTTPS on 5986 when a lab
@@ -133,6 +135,9 @@ void add_serve(CLI::App& app, Action& action) {
     sub->add_option("--key", opts->key, "TLS: server private key (PEM)");
     sub->add_option("--ca", opts->ca, "TLS: CA bundle issuing client certificates (repeatable)");
     sub->add_option("--crl", opts->crl, "TLS: CRL file (PEM, repeatable)");
+    sub->add_flag("--proxy-protocol", opts->proxy_protocol,
+                  "That listener is behind a load balancer sending PROXY protocol v1/v2 headers "
+                  "(haproxy send-proxy-v2); connections without one are refused");
     sub->add_option("--hostname", opts->hostname, "Public host name advertised to sources");
     sub->add_option("--db", opts->db, "State store URL (default sqlite:./var/wec.db)");
     sub->add_option("--node-name", opts->node_name, "Node name written in JSON events");
