@@ -1,3 +1,4 @@
+#include "output/output.hpp"
 #include "subscription/subscription.hpp"
 
 #include <gtest/gtest.h>
@@ -284,9 +285,9 @@ TEST(SubscriptionToml, QueryAndChannelsAreExclusive) {
 }
 
 TEST(SubscriptionToml, OutputErrors) {
-    EXPECT_EQ(
-        error_of(with_query("[[outputs]]\ndriver = \"kafka\"\n")),
-        "sub.toml:4:10: outputs.driver: unknown driver 'kafka' (known: files, syslog, tcp, unix)");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"amqp\"\n")),
+              "sub.toml:4:10: outputs.driver: unknown driver 'amqp' (known: " +
+                  std::string(wec::output::known_drivers()) + ")");
     EXPECT_EQ(
         error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nformat = \"xml\"\n")),
         "sub.toml:6:10: outputs.format: unknown format 'xml' (known: raw, json, raw_json, nxlog, "
