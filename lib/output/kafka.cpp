@@ -225,6 +225,10 @@ KafkaConf make_conf(const KafkaSettings& s) {
     conf_set(conf.get(), "linger.ms", std::to_string(kDefaultLingerMs), "brokers");
     for (const auto& [name, value] : s.options) {
         const std::string key = std::string(kOptionPrefix) + name;
+        // Errors quote the value, unless it may be a secret (sasl.password, ssl.key.password...).
+        const bool secret =
+            name.find("password") != std::string::npos || name.find("secret") != std::string::npos;
+        const std::string shown = secret ? "(not shown)" : value;
         auto refuse = [&](const std::string& why) {
             throw SettingError(key, "option '" + name + "' of driver 'kafka' " + why);
         };
@@ -236,17 +240,17 @@ KafkaConf make_conf(const KafkaSettings& s) {
         char error[512];
         if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error, sizeof error) !=
             RD_KAFKA_CONF_OK)
-            refuse("= '" + value + "' is refused by librdkafka: " + error);
+            refuse("= '" + shown + "' is refused by librdkafka: " + error);
         if (conf_value(conf.get(), "acks") != "-1")
-            refuse("= '" + value +
+            refuse("= '" + shown +
                    "' is refused: the driver needs acks=all (-1), so that a delivered batch is "
                    "on every in-sync replica");
         if (conf_value(conf.get(), "enable.idempotence") != "true")
-            refuse("= '" + value +
+            refuse("= '" + shown +
                    "' is refused: the driver needs enable.idempotence=true (no duplicates or "
                    "reordering from the producer's own retries)");
         if (conf_value(conf.get(), "delivery.report.only.error") != "false")
-            refuse("= '" + value +
+            refuse("= '" + shown +
                    "' is refused: the driver awaits the delivery report of every message");
     }
     return conf;
