@@ -408,6 +408,7 @@ TEST(KafkaOutput, MakingTheDriverCreatesNothing) {
     EXPECT_NO_THROW(check_settings("kafka", {{"brokers", "127.0.0.1:9"}, {"topic", "t"}}));
     EXPECT_EQ(threads_of_process(), before); // no rd_kafka_t (it starts threads at once)
     EXPECT_EQ(driver->describe(), "kafka:127.0.0.1:9/t");
+    EXPECT_GT(driver->concurrency(), 1u); // batches are awaited in parallel
 }
 
 // The SettingError of check_settings("kafka", s); fails the test when there is none.
