@@ -16,11 +16,12 @@
 //   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
 //               [--no-compress] [--precompressed N] [--skip-ingest] [--skip-connections]
 //               [--tls-connections N] [--skip-tls] [--skip-kerberos] [--no-rsa]
-//               [--output files|tcp]
+//               [--output files|tcp|kafka]
 //
 // --output (default files): where the ingest scenarios' subscription writes its json events:
-// `files` (one file per client under the temp dir) or `tcp` (a receiver in this process that
-// reads and counts lines, as a SIEM's TCP input would).
+// `files` (one file per client under the temp dir), `tcp` (a receiver in this process that
+// reads and counts lines, as a SIEM's TCP input would) or `kafka` (librdkafka's mock cluster in
+// this process, 3 brokers on 127.0.0.1; counted by the topic's offsets).
 //
 // --precompressed N (default 8): each simulated host SLDC-compresses N distinct Events messages
 // before the clock starts and cycles through them, sealing each request anew: the client's
@@ -28,6 +29,7 @@
 // cores it would otherwise be what is measured. --precompressed 0 compresses every batch live.
 #include "client/client.hpp"
 #include "client/load.hpp"
+#include "common/handle.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
@@ -39,6 +41,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <map>
 #include <mutex>
 #include <netinet/in.h>
@@ -168,10 +172,67 @@ private:
     std::atomic<std::size_t> lines_{0};
 };
 
+// Kafka: librdkafka's mock cluster (3 brokers of this process on 127.0.0.1).
+class KafkaSink final : public Sink {
+public:
+    KafkaSink() {
+        KafkaConf conf(rd_kafka_conf_new());
+        rd_kafka_conf_set_log_cb(conf.get(), &quiet);
+        char error[512];
+        rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof error));
+        if (!rk_) throw std::runtime_error(std::string("kafka sink: ") + error);
+        (void)conf.release();
+        mock_.reset(rd_kafka_mock_cluster_new(rk_.get(), 3));
+        if (!mock_) throw std::runtime_error("kafka sink: rd_kafka_mock_cluster_new failed");
+    }
+    ~KafkaSink() override { mock_.reset(); }
+    std::string output_toml() const override {
+        return "[[outputs]]\ndriver = \"kafka\"\nbrokers = \"" + brokers() +
+               "\"\ntopic = \"wec-{subscription}\"\nformat = \"json\"\n";
+    }
+    // Messages appended to the topic: the sum of its partitions' high watermarks (the mock
+    // brokers keep only the last 5 MB of each partition, so reading them back would count less).
+    std::size_t lines() const override {
+        KafkaConf conf(rd_kafka_conf_new());
+        rd_kafka_conf_set_log_cb(conf.get(), &quiet);
+        char error[512];
+        rd_kafka_conf_set(conf.get(), "bootstrap.servers", brokers().c_str(), error, sizeof error);
+        KafkaHandle rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error, sizeof error));
+        if (!rk) return 0;
+        (void)conf.release();
+        const std::string topic = "wec-security";
+        wec::Handle<rd_kafka_topic_t, rd_kafka_topic_destroy> t(
+            rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr));
+        const rd_kafka_metadata_t* md = nullptr;
+        if (rd_kafka_metadata(rk.get(), 0, t.get(), &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return 0;
+        wec::Handle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy> owned(md);
+        std::size_t n = 0;
+        for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
+            std::int64_t low = 0, high = 0;
+            if (rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(),
+                                                 md->topics[0].partitions[i].id, &low, &high,
+                                                 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                n += static_cast<std::size_t>(high);
+        }
+        return n;
+    }
+
+private:
+    using KafkaConf = wec::Handle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
+    using KafkaHandle = wec::Handle<rd_kafka_t, rd_kafka_destroy>;
+    static void quiet(const rd_kafka_t*, int, const char*, const char*) {}
+    std::string brokers() const { return rd_kafka_mock_cluster_bootstraps(mock_.get()); }
+
+    KafkaHandle rk_;
+    wec::Handle<rd_kafka_mock_cluster_t, rd_kafka_mock_cluster_destroy> mock_;
+};
+
 std::unique_ptr<Sink> make_sink(const std::string& kind, const fs::path& dir) {
     if (kind == "files") return std::make_unique<FilesSink>(dir / "events");
     if (kind == "tcp") return std::make_unique<TcpSink>();
-    throw std::runtime_error("unknown --output " + kind + " (files, tcp)");
+    if (kind == "kafka") return std::make_unique<KafkaSink>();
+    throw std::runtime_error("unknown --output " + kind + " (files, tcp, kafka)");
 }
 
 long rss_kb(int pid) {
@@ -598,7 +659,7 @@ int main(int argc, char** argv) {
                         "                   [--skip-ingest] [--skip-connections]\n"
                         "                   [--tls-connections N] [--skip-tls] [--skip-kerberos] "
                         "[--no-rsa]\n"
-                        "                   [--output files|tcp]\n");
+                        "                   [--output files|tcp|kafka]\n");
             return 2;
         }
     }

@@ -62,6 +62,10 @@ public:
     void finish() const {
         for (const auto& [key, value] : settings_) {
             if (used_.count(key)) continue;
+            if (key.rfind("options.", 0) == 0)
+                throw SettingError(key, "'" + key + "': driver '" + driver_ +
+                                            "' takes no [outputs.options] table (librdkafka "
+                                            "properties, for driver 'kafka' only)");
             std::string known;
             for (const auto& k : used_)
                 known += (known.empty() ? "" : ", ") + k;

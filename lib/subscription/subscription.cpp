@@ -231,6 +231,7 @@ public:
             fail_at(node, "outputs: expected a table, got " + std::string(type_name(node)));
         Output out;
         bool have_driver = false;
+        std::map<std::string, const toml::node*> nodes; // where each setting was given
         for (const auto& [key, value] : *table) {
             const std::string k(key.str());
             if (k == "driver") {
@@ -253,16 +254,10 @@ public:
                                        std::to_string(kMaxOutputQueue) +
                                        "] (batches that may wait for this output)");
                 out.queue = static_cast<std::uint32_t>(i->get());
-            } else if (value.is_string()) {
-                out.options[k] = string(value, "outputs." + k);
-            } else if (const auto* i = value.as_integer()) {
-                out.options[k] = i->get();
-            } else if (const auto* b = value.as_boolean()) {
-                out.options[k] = b->get();
+            } else if (const auto* options = value.as_table(); options && k == "options") {
+                option_table(*options, "options.", out, nodes, 1);
             } else {
-                fail(source_, where(key.source()),
-                     "outputs." + k + ": expected a string, integer or boolean, got " +
-                         std::string(type_name(value)));
+                option(key, value, k, out, nodes);
             }
         }
         if (!have_driver) fail_at(node, "outputs: missing key 'driver'");
@@ -270,10 +265,45 @@ public:
             wec::output::check_settings(out.driver, out.options);
         } catch (const wec::output::SettingError& e) {
             // At the offending key's value when there is one, else at the table.
-            const toml::node* at = table->get(e.key());
-            fail_at(at ? *at : node, "outputs: " + std::string(e.what()));
+            auto at = nodes.find(e.key());
+            fail_at(at != nodes.end() ? *at->second : node, "outputs: " + std::string(e.what()));
         }
         return out;
+    }
+
+    // One driver setting (a string, integer or boolean) named `name` in Output::options.
+    void option(const toml::key& key, const toml::node& value, const std::string& name, Output& out,
+                std::map<std::string, const toml::node*>& nodes) const {
+        if (nodes.count(name))
+            fail(source_, where(key.source()), "outputs." + name + ": given twice");
+        if (value.is_string()) {
+            out.options[name] = string(value, "outputs." + name);
+        } else if (const auto* i = value.as_integer()) {
+            out.options[name] = i->get();
+        } else if (const auto* b = value.as_boolean()) {
+            out.options[name] = b->get();
+        } else {
+            fail(source_, where(key.source()),
+                 "outputs." + name + ": expected a string, integer or boolean, got " +
+                     std::string(type_name(value)));
+        }
+        nodes[name] = &value;
+    }
+
+    // [outputs.options] (the kafka driver's librdkafka properties): flattened to settings named
+    // "options.<name>". A dotted key (`sasl.mechanism = "PLAIN"`, a nested table in TOML) and a
+    // quoted one (`"sasl.mechanism" = "PLAIN"`) both give "options.sasl.mechanism".
+    void option_table(const toml::table& table, const std::string& prefix, Output& out,
+                      std::map<std::string, const toml::node*>& nodes, int depth) const {
+        for (const auto& [key, value] : table) {
+            const std::string name = prefix + std::string(key.str());
+            if (const auto* sub = value.as_table()) {
+                if (depth >= 8) fail_at(value, "outputs." + name + ": nested too deep");
+                option_table(*sub, name + ".", out, nodes, depth + 1);
+            } else {
+                option(key, value, name, out, nodes);
+            }
+        }
     }
 
     Subscription read(const toml::table& root) const {
@@ -643,8 +673,10 @@ std::string to_toml(const Subscription& sub) {
         out << "driver = " << toml_string(output.driver) << '\n';
         out << "format = " << toml_string(to_string(output.format)) << '\n';
         if (output.queue != kDefaultOutputQueue) out << "queue = " << output.queue << '\n';
-        for (const auto& [key, value] : output.options) {
-            out << (bare_key(key) ? key : toml_string(key)) << " = ";
+        // Settings, then the "options.<name>" ones as an [outputs.options] table (see load).
+        constexpr std::string_view kOptions = "options.";
+        auto put = [&out](std::string_view key, const OptionValue& value) {
+            out << (bare_key(key) ? std::string(key) : toml_string(key)) << " = ";
             if (const auto* s = std::get_if<std::string>(&value))
                 out << toml_string(*s);
             else if (const auto* i = std::get_if<std::int64_t>(&value))
@@ -652,6 +684,15 @@ std::string to_toml(const Subscription& sub) {
             else
                 out << (std::get<bool>(value) ? "true" : "false");
             out << '\n';
+        };
+        bool options = false;
+        for (const auto& [key, value] : output.options)
+            if (key.rfind(kOptions, 0) != 0) put(key, value);
+        for (const auto& [key, value] : output.options) {
+            if (key.rfind(kOptions, 0) != 0) continue;
+            if (!options) out << "[outputs.options]\n";
+            options = true;
+            put(std::string_view(key).substr(kOptions.size()), value);
         }
     }
     return out.str();

@@ -1,6 +1,7 @@
 // The tcp, unix and syslog drivers against receivers of the test (127.0.0.1, temp dirs): what
 // arrives is compared with what was sent, and the failure cases (peer down and back, a peer that
 // stops reading, a receiver restarted, oversized datagrams) are provoked for real.
+#include "output/captured_log.hpp"
 #include "output/net_peers.hpp"
 #include "output/output.hpp"
 #include "support/process.hpp"
@@ -16,6 +17,7 @@ namespace {
 using namespace wec::output;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using wec::testing::CapturedLog;
 using wec::testing::TcpPeer;
 using wec::testing::TempDir;
 
@@ -37,35 +39,6 @@ std::string lines(const std::string& tag, int count, std::size_t padding = 40) {
         out += tag + " " + std::to_string(i) + " " + std::string(padding, 'x') + "\n";
     return out;
 }
-
-// A logger writing to a temp file, to count its lines.
-class CapturedLog {
-public:
-    CapturedLog() : file_(std::tmpfile()), log_(file_, wec::LogLevel::Info) {}
-    ~CapturedLog() { std::fclose(file_); }
-    wec::Logger* get() { return &log_; }
-    std::string text() {
-        std::fflush(file_);
-        std::rewind(file_);
-        std::string out;
-        char buf[4096];
-        while (std::size_t n = std::fread(buf, 1, sizeof buf, file_))
-            out.append(buf, n);
-        std::fseek(file_, 0, SEEK_END);
-        return out;
-    }
-    std::size_t count(const std::string& needle) {
-        std::string t = text();
-        std::size_t n = 0;
-        for (auto pos = t.find(needle); pos != std::string::npos; pos = t.find(needle, pos + 1))
-            ++n;
-        return n;
-    }
-
-private:
-    std::FILE* file_;
-    wec::Logger log_;
-};
 
 // Retries write() until it is accepted (the driver's backoff is at most 5 s).
 bool write_until_accepted(Driver& d, const std::string& data, seconds limit = seconds(30)) {

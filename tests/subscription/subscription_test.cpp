@@ -1,3 +1,4 @@
+#include "output/output.hpp"
 #include "subscription/subscription.hpp"
 
 #include <gtest/gtest.h>
@@ -284,9 +285,9 @@ TEST(SubscriptionToml, QueryAndChannelsAreExclusive) {
 }
 
 TEST(SubscriptionToml, OutputErrors) {
-    EXPECT_EQ(
-        error_of(with_query("[[outputs]]\ndriver = \"kafka\"\n")),
-        "sub.toml:4:10: outputs.driver: unknown driver 'kafka' (known: files, syslog, tcp, unix)");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"amqp\"\n")),
+              "sub.toml:4:10: outputs.driver: unknown driver 'amqp' (known: " +
+                  std::string(wec::output::known_drivers()) + ")");
     EXPECT_EQ(
         error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nformat = \"xml\"\n")),
         "sub.toml:6:10: outputs.format: unknown format 'xml' (known: raw, json, raw_json, nxlog, "
@@ -398,6 +399,71 @@ TEST(SubscriptionToml, NetworkOutputErrors) {
           "driver = \"syslog\"\naddress = \"unix:/dev/log\"\napp_name = \"wec-dc\"\n",
           "driver = \"unix\"\npath = \"/run/vector.sock\"\nformat = \"json\"\n"})
         EXPECT_EQ(out(keys), "no error") << keys;
+}
+
+// [outputs.options]: librdkafka properties of the kafka driver, flattened to "options.<name>"
+// settings (dotted and quoted keys alike), checked by the driver, and written back as a table.
+TEST(SubscriptionToml, KafkaOptionsTableReadsValidatesAndRoundTrips) {
+    auto s = sub::load_toml(with_query("[[outputs]]\n"
+                                       "driver = \"kafka\"\n"
+                                       "brokers = \"k1:9092,k2:9092\"\n"
+                                       "topic = \"wec-{subscription}\"\n"
+                                       "format = \"ecs\"\n"
+                                       "[outputs.options]\n"
+                                       "\"security.protocol\" = \"sasl_ssl\"\n"
+                                       "sasl.mechanism = \"PLAIN\"\n"
+                                       "linger.ms = 20\n"
+                                       "enable.idempotence = true\n"
+                                       "[[outputs]]\n"
+                                       "driver = \"files\"\n"
+                                       "path = \"/x\"\n"),
+                            "k.toml");
+    ASSERT_EQ(s.outputs.size(), 2u);
+    const auto& o = s.outputs[0].options;
+    EXPECT_EQ(std::get<std::string>(o.at("options.security.protocol")), "sasl_ssl");
+    EXPECT_EQ(std::get<std::string>(o.at("options.sasl.mechanism")), "PLAIN");
+    EXPECT_EQ(std::get<std::int64_t>(o.at("options.linger.ms")), 20);
+    EXPECT_EQ(std::get<bool>(o.at("options.enable.idempotence")), true);
+    EXPECT_EQ(o.size(), 6u); // brokers, topic and the four options
+    EXPECT_EQ(s.outputs[1].options.size(), 1u);
+    EXPECT_NO_THROW(sub::validate(s));
+
+    const std::string text = sub::to_toml(s);
+    EXPECT_NE(text.find("[outputs.options]\n\"enable.idempotence\" = true\n\"linger.ms\" = 20\n"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(sub::load_toml(text, "again.toml"), s) << text;
+}
+
+TEST(SubscriptionToml, KafkaOutputErrors) {
+    auto out = [](const std::string& keys) {
+        return error_of(with_query("[[outputs]]\ndriver = \"kafka\"\nbrokers = \"k:9092\"\n"
+                                   "topic = \"t\"\n" +
+                                   keys));
+    };
+    // At the option's value.
+    EXPECT_EQ(out("[outputs.options]\nacks = 1\n"),
+              "sub.toml:8:8: outputs: option 'acks' of driver 'kafka' = '1' is refused: the "
+              "driver needs acks=all (-1), so that a delivered batch is on every in-sync replica");
+    EXPECT_EQ(out("[outputs.options]\nlinger.ms = \"soon\"\n"),
+              "sub.toml:8:13: outputs: option 'linger.ms' of driver 'kafka' = 'soon' is refused by "
+              "librdkafka: Invalid value for configuration property \"queue.buffering.max.ms\"");
+    EXPECT_EQ(out("topik = \"x\"\n"),
+              "sub.toml:7:9: outputs: unknown key 'topik' for driver 'kafka' (known: brokers, key, "
+              "timeout_ms, topic)");
+    EXPECT_EQ(out("key = \"{host}\"\n"),
+              "sub.toml:7:7: outputs: 'key' of driver 'kafka' has an unknown {host} (known: "
+              "{subscription}, {subscription_uuid}, {client}, {machine}, {ip})");
+    EXPECT_EQ(out("[outputs.options]\n\"linger.ms\" = 1\nlinger.ms = 2\n"),
+              "sub.toml:8:1: outputs.options.linger.ms: given twice");
+    EXPECT_EQ(out("[outputs.options]\ndebug = [\"all\"]\n"),
+              "sub.toml:8:1: outputs.options.debug: expected a string, integer or boolean, got an "
+              "array");
+    // Only the kafka driver takes options.
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\n"
+                                  "[outputs.options]\nlinger.ms = 1\n")),
+              "sub.toml:7:13: outputs: 'options.linger.ms': driver 'files' takes no "
+              "[outputs.options] table (librdkafka properties, for driver 'kafka' only)");
 }
 
 TEST(SubscriptionToml, BadGlobs) {
