@@ -388,10 +388,11 @@ std::unique_ptr<Driver> make_files_driver(const Settings& settings) {
 }
 
 std::string_view known_drivers() {
-    return "files, syslog, tcp, unix";
+    return "files, redis, syslog, tcp, unix";
 }
 
 bool is_known_driver(std::string_view driver) {
+    if (driver == "redis") return true;
     return driver == "files" || driver == "syslog" || driver == "tcp" || driver == "unix";
 }
 
@@ -400,6 +401,7 @@ std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& set
     if (driver == "files") return make_files_driver(settings);
     if (driver == "tcp") return make_tcp_driver(settings, log);
     if (driver == "syslog") return make_syslog_driver(settings, log);
+    if (driver == "redis") return make_redis_driver(settings, log);
     if (driver == "unix") return make_unix_driver(settings, log);
     throw Error("unknown driver '" + std::string(driver) +
                 "' (known: " + std::string(known_drivers()) + ")");

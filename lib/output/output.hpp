@@ -91,6 +91,7 @@ using Settings = std::map<std::string, SettingValue>; // same shape as subscript
 // `driver = "tcp"`, `driver = "syslog"`, `driver = "unix"`: see tcp.cpp, syslog.cpp, unix.cpp and
 // docs/subscriptions.md. They connect on the first write (never in make_driver), keep the
 // connection, and after a failure refuse batches at once until a reconnect is due (backoff).
+// `driver = "redis"`: the same; see redis.cpp.
 //
 // Throws output::Error for an unknown driver, an unknown key or a bad value. `log` (optional)
 // receives one line per change of a network driver's state (connected, lost, recovered).
@@ -101,7 +102,7 @@ std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& set
 // `wec sub apply`, before a definition is stored. Throws SettingError saying which key is wrong,
 // or Error for an unknown driver.
 void check_settings(std::string_view driver, const Settings& settings);
-// "files, syslog, tcp, unix"
+// "files, redis, syslog, tcp, unix"
 std::string_view known_drivers();
 bool is_known_driver(std::string_view driver);
 

@@ -284,9 +284,9 @@ TEST(SubscriptionToml, QueryAndChannelsAreExclusive) {
 }
 
 TEST(SubscriptionToml, OutputErrors) {
-    EXPECT_EQ(
-        error_of(with_query("[[outputs]]\ndriver = \"kafka\"\n")),
-        "sub.toml:4:10: outputs.driver: unknown driver 'kafka' (known: files, syslog, tcp, unix)");
+    EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"kafka\"\n")),
+              "sub.toml:4:10: outputs.driver: unknown driver 'kafka' (known: files, redis, syslog, "
+              "tcp, unix)");
     EXPECT_EQ(
         error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nformat = \"xml\"\n")),
         "sub.toml:6:10: outputs.format: unknown format 'xml' (known: raw, json, raw_json, nxlog, "
@@ -356,6 +356,11 @@ TEST(SubscriptionToml, NetworkOutputErrors) {
               "600000]");
     EXPECT_EQ(out("driver = \"tcp\"\n"),
               "sub.toml:3:1: outputs: driver 'tcp' needs a 'address' key");
+    EXPECT_EQ(out("driver = \"redis\"\naddress = \"h:1\"\nlist = \"wec:{host}\"\n"),
+              "sub.toml:6:8: outputs: 'list' of driver 'redis' 'wec:{host}' has an unknown key "
+              "'{host}' (known: {subscription}, {subscription_uuid}, {client}, {machine}, {ip})");
+    EXPECT_EQ(out("driver = \"redis\"\naddress = \"h:1\"\n"),
+              "sub.toml:3:1: outputs: driver 'redis' needs a 'list' key");
     EXPECT_EQ(out("driver = \"syslog\"\naddress = \"siem:514\"\n"),
               "sub.toml:5:11: outputs: 'address' of driver 'syslog' is invalid: 'siem:514' has no "
               "known scheme (expected udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT or "
