@@ -4,8 +4,8 @@
 // Keys: `address` (required): "HOST:PORT" (the port defaults to 6379) or "unix:PATH" (a unix
 // stream socket, as Redis's `unixsocket`); `list` (required): the key of the list, a template
 // with {subscription}, {subscription_uuid}, {client}, {machine} ("unknown" when the client sent no
-// MachineID) and {ip} (an unknown {key} or an unclosed '{' is refused when the settings are
-// checked; control characters of the values become '_'); `password` (AUTH on each new
+// MachineID), {ip} and {date} (UTC, YYYY-MM-DD) (an unknown {key} is refused when the settings
+// are checked; control characters of the values become '_'); `password` (AUTH on each new
 // connection), with `username` for an ACL user (AUTH username password); `db` (SELECT on each new
 // connection, an integer >= 0); `tls = false`, with TLS `ca`, `cert` + `key`, `server_name` as
 // for the tcp driver (not with a unix socket); `timeout_ms` (default 10000: connect, TLS
@@ -35,46 +35,51 @@
 #include "output/resp.hpp"
 
 #include <array>
+#include <cstdio>
+#include <ctime>
 #include <vector>
 
 namespace wec::output {
 namespace {
 
-// The keys of a list template.
-enum class Field { Subscription, SubscriptionUuid, Client, Machine, Ip };
+// UTC, YYYY-MM-DD (as the files driver's {date}).
+std::string date_of(std::chrono::system_clock::time_point t) {
+    std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    return buf;
+}
 
-constexpr std::array<std::pair<std::string_view, Field>, 5> kFields{{
+// The keys of a list template (output::kTemplateKeys, as for the other drivers).
+enum class Field { Subscription, SubscriptionUuid, Client, Machine, Ip, Date };
+
+constexpr std::array<std::pair<std::string_view, Field>, 6> kFields{{
     {"subscription", Field::Subscription},
     {"subscription_uuid", Field::SubscriptionUuid},
     {"client", Field::Client},
     {"machine", Field::Machine},
     {"ip", Field::Ip},
+    {"date", Field::Date},
 }};
 
 // A list template, split into literal text and keys.
 class ListTemplate {
 public:
-    // Throws Error saying what is wrong (the caller adds the setting's name).
+    // Throws Error naming an unknown {key} (output::check_template; a '{' without '}' is text).
     explicit ListTemplate(std::string_view text) {
+        check_template(text);
         std::string literal;
         for (std::size_t i = 0; i < text.size();) {
-            if (text[i] != '{') {
+            const auto close = text[i] == '{' ? text.find('}', i) : std::string_view::npos;
+            const Field* field = nullptr;
+            if (close != std::string_view::npos)
+                for (const auto& [n, f] : kFields)
+                    if (n == text.substr(i + 1, close - i - 1)) field = &f;
+            if (!field) {
                 literal.push_back(text[i++]);
                 continue;
-            }
-            auto close = text.find('}', i);
-            if (close == std::string_view::npos)
-                throw Error("has a '{' without '}' at offset " + std::to_string(i));
-            auto name = text.substr(i + 1, close - i - 1);
-            const Field* field = nullptr;
-            for (const auto& [n, f] : kFields)
-                if (n == name) field = &f;
-            if (!field) {
-                std::string known;
-                for (const auto& [n, f] : kFields)
-                    known += (known.empty() ? "{" : ", {") + std::string(n) + "}";
-                throw Error("has an unknown key '{" + std::string(name) + "}' (known: " + known +
-                            ")");
             }
             if (!literal.empty()) parts_.push_back({std::move(literal), {}});
             literal.clear();
@@ -86,6 +91,7 @@ public:
 
     std::string expand(const BatchInfo& b) const {
         std::string out;
+        std::string date;
         for (const auto& p : parts_) {
             if (!p.field) {
                 out += p.literal;
@@ -107,6 +113,10 @@ public:
                 break;
             case Field::Ip:
                 value = b.ip;
+                break;
+            case Field::Date:
+                date = date_of(b.received);
+                value = date;
                 break;
             }
             for (char c : value) {
@@ -282,7 +292,7 @@ std::unique_ptr<Driver> make_redis_driver(const Settings& settings, Logger* log)
     try {
         list.emplace(list_text);
     } catch (const Error& e) {
-        r.fail("list", "'" + list_text + "' " + e.what());
+        r.fail("list", e.what());
     }
     auto password = r.string("password");
     auto username = r.string("username");
