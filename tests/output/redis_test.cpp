@@ -8,6 +8,7 @@
 #include "output/output.hpp"
 #include "output/resp.hpp"
 #include "support/process.hpp"
+#include "support/redis.hpp"
 #include "support/test_pki.hpp"
 
 #include <csignal>
@@ -23,59 +24,8 @@ namespace fs = std::filesystem;
 using namespace wec::output;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using wec::testing::RedisServer;
 using wec::testing::TempDir;
-
-// A redis-server of the test: no persistence unless asked (`extra` arguments), a TCP port on
-// 127.0.0.1 and a unix socket in `dir`. start() again after kill() uses the same port and dir.
-class RedisServer {
-public:
-    explicit RedisServer(fs::path dir, std::vector<std::string> extra = {})
-        : dir_(std::move(dir)), port_(wec::testing::free_port()), extra_(std::move(extra)) {
-        start();
-    }
-
-    void start() {
-        std::vector<std::string> argv{"redis-server",
-                                      "--port",
-                                      std::to_string(port_),
-                                      "--bind",
-                                      "127.0.0.1",
-                                      "--save",
-                                      "",
-                                      "--daemonize",
-                                      "no",
-                                      "--dir",
-                                      dir_.string(),
-                                      "--unixsocket",
-                                      socket(),
-                                      "--unixsocketperm",
-                                      "700"};
-        argv.insert(argv.end(), extra_.begin(), extra_.end());
-        process_ = std::make_unique<wec::testing::Process>(
-            argv, std::map<std::string, std::string>{},
-            dir_ / ("redis-" + std::to_string(++starts_) + ".log"));
-        if (!process_->wait_for_output("Ready to accept connections", seconds(20)))
-            throw std::runtime_error("redis-server did not start (scripts/install-deps.sh "
-                                     "installs redis-server): " +
-                                     process_->output());
-    }
-    // SIGKILL: a crash, nothing flushed on the way out.
-    void kill() {
-        process_->signal(SIGKILL);
-        process_->wait(seconds(10));
-    }
-
-    int port() const { return port_; }
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-    std::string socket() const { return (dir_ / "redis.sock").string(); }
-
-private:
-    fs::path dir_;
-    int port_;
-    std::vector<std::string> extra_;
-    int starts_ = 0;
-    std::unique_ptr<wec::testing::Process> process_;
-};
 
 // A client of the test, on the plain TCP port, to look at what the driver pushed.
 class Client {
@@ -225,8 +175,7 @@ TEST(RedisOutput, PushesEveryEventInOrderOnOneConnection) {
     EXPECT_EQ(d->stats().connects, 1u);
     EXPECT_EQ(d->stats().refused, 0u);
     // Another reader of the same list: redis-cli.
-    auto llen =
-        wec::testing::run({"redis-cli", "-p", std::to_string(redis.port()), "LLEN", "wec:events"});
+    auto llen = redis.cli({"LLEN", "wec:events"});
     EXPECT_EQ(llen.output, std::to_string(expected.size()) + "\n");
 
     // reopen(): a new connection for the next batch, nothing lost.
