@@ -15,6 +15,9 @@ packages=(
   postgresql
   # syslog receiver of the output tests (imudp/imtcp/imptcp/imuxsock, and TLS through OpenSSL)
   rsyslog rsyslog-openssl
+  # redis receiver of the output tests (redis-server is started by the tests; the system service
+  # is not used), and redis-cli
+  redis-server redis-tools
   # shells whose completion scripts the tests load (completions/)
   zsh fish
 )

@@ -3,7 +3,10 @@
 // reference), `tcp` plain and TLS, `syslog` over tcp (octet counting; without and with the
 // events' XML to parse for the header) and udp, `unix`. The
 // receivers are threads of this process on 127.0.0.1 / a temp dir that read and drop; they share
-// the machine's cores with the writer, as a local Logstash or rsyslog would.
+// the machine's cores with the writer, as a local Logstash or rsyslog would. `redis`: batches of
+// 100 events of 1 KB RPUSHed to a real redis-server started by the benchmark (TCP on 127.0.0.1, and
+// its unix socket), each write() returning once Redis answered; the list is unlinked every 200
+// batches (outside the timing) so that Redis's memory stays small.
 #include "output/output.hpp"
 
 #include <arpa/inet.h>
@@ -19,9 +22,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -249,6 +254,120 @@ void BM_Unix(benchmark::State& state) {
     fs::remove_all(dir);
 }
 
+// A redis-server of the benchmark (no persistence), on a free port of 127.0.0.1 and a unix socket
+// in a temp dir; stopped by PID.
+class RedisServer {
+public:
+    RedisServer() : dir_(temp_dir()) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        ::close(fd);
+        std::vector<std::string> args{"redis-server",
+                                      "--port",
+                                      std::to_string(port_),
+                                      "--bind",
+                                      "127.0.0.1",
+                                      "--save",
+                                      "",
+                                      "--appendonly",
+                                      "no",
+                                      "--daemonize",
+                                      "no",
+                                      "--dir",
+                                      dir_.string(),
+                                      "--unixsocket",
+                                      socket(),
+                                      "--unixsocketperm",
+                                      "700",
+                                      "--logfile",
+                                      (dir_ / "redis.log").string()};
+        std::vector<char*> argv;
+        for (auto& arg : args)
+            argv.push_back(arg.data());
+        argv.push_back(nullptr);
+        if (::posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0)
+            throw std::runtime_error("cannot start redis-server");
+        for (int i = 0; i < 200 && !connect_client(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (client_ < 0) throw std::runtime_error("redis-server does not answer");
+    }
+    ~RedisServer() {
+        if (client_ >= 0) ::close(client_);
+        ::kill(pid_, SIGTERM);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        fs::remove_all(dir_);
+    }
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::string socket() const { return (dir_ / "redis.sock").string(); }
+    // UNLINK key (the list is freed in the background).
+    void unlink(const std::string& key) {
+        std::string cmd =
+            "*2\r\n$6\r\nUNLINK\r\n$" + std::to_string(key.size()) + "\r\n" + key + "\r\n";
+        ::send(client_, cmd.data(), cmd.size(), MSG_NOSIGNAL);
+        char reply[64];
+        ::recv(client_, reply, sizeof reply, 0); // ":1\r\n"
+    }
+
+private:
+    bool connect_client() {
+        client_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<std::uint16_t>(port_));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(client_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return true;
+        ::close(client_);
+        client_ = -1;
+        return false;
+    }
+
+    fs::path dir_;
+    int port_ = 0;
+    pid_t pid_ = -1;
+    int client_ = -1;
+};
+
+void run_redis(benchmark::State& state, bool unix_socket) {
+    constexpr int kEvents = 100, kEventBytes = 1024, kUnlinkEvery = 200;
+    RedisServer redis;
+    auto d = wec::output::make_driver(
+        "redis", {{"address", unix_socket ? "unix:" + redis.socket() : redis.address()},
+                  {"list", "wec:bench"}});
+    std::string line(kEventBytes - 1, 'x');
+    line.replace(0, 9, "{\"event\":");
+    line += '\n';
+    std::string batch;
+    for (int i = 0; i < kEvents; ++i)
+        batch += line;
+    wec::output::BatchInfo info;
+    std::int64_t n = 0;
+    for (auto _ : state) {
+        d->write(info, batch);
+        if (++n % kUnlinkEvery == 0) {
+            state.PauseTiming();
+            redis.unlink("wec:bench");
+            state.ResumeTiming();
+        }
+    }
+    state.SetItemsProcessed(state.iterations() * kEvents);
+    state.SetBytesProcessed(state.iterations() * std::int64_t{kEvents} * kEventBytes);
+}
+
+void BM_RedisTcp(benchmark::State& state) {
+    run_redis(state, false);
+}
+
+void BM_RedisUnix(benchmark::State& state) {
+    run_redis(state, true);
+}
+
 BENCHMARK(BM_Files)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_Tcp)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_TcpTls)->UseRealTime()->MinTime(2.0);
@@ -256,6 +375,8 @@ BENCHMARK(BM_SyslogTcp)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_SyslogTcpParsingEvents)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_SyslogUdp)->UseRealTime()->MinTime(2.0);
 BENCHMARK(BM_Unix)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_RedisTcp)->UseRealTime()->MinTime(2.0);
+BENCHMARK(BM_RedisUnix)->UseRealTime()->MinTime(2.0);
 
 } // namespace
 

@@ -12,5 +12,6 @@ std::unique_ptr<Driver> make_tcp_driver(const Settings& settings, Logger* log);
 std::unique_ptr<Driver> make_syslog_driver(const Settings& settings, Logger* log);
 std::unique_ptr<Driver> make_unix_driver(const Settings& settings, Logger* log);
 std::unique_ptr<Driver> make_kafka_driver(const Settings& settings, Logger* log);
+std::unique_ptr<Driver> make_redis_driver(const Settings& settings, Logger* log);
 
 } // namespace wec::output

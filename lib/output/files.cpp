@@ -388,12 +388,12 @@ std::unique_ptr<Driver> make_files_driver(const Settings& settings) {
 }
 
 std::string_view known_drivers() {
-    return "files, kafka, syslog, tcp, unix";
+    return "files, kafka, redis, syslog, tcp, unix";
 }
 
 bool is_known_driver(std::string_view driver) {
-    return driver == "files" || driver == "kafka" || driver == "syslog" || driver == "tcp" ||
-           driver == "unix";
+    return driver == "files" || driver == "kafka" || driver == "redis" || driver == "syslog" ||
+           driver == "tcp" || driver == "unix";
 }
 
 std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings,
@@ -401,6 +401,7 @@ std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& set
     if (driver == "files") return make_files_driver(settings);
     if (driver == "tcp") return make_tcp_driver(settings, log);
     if (driver == "syslog") return make_syslog_driver(settings, log);
+    if (driver == "redis") return make_redis_driver(settings, log);
     if (driver == "unix") return make_unix_driver(settings, log);
     if (driver == "kafka") return make_kafka_driver(settings, log);
     throw Error("unknown driver '" + std::string(driver) +

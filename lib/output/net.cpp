@@ -343,6 +343,29 @@ Stream::Stream(const HostPort& peer, const TlsOptions* tls, Clock::time_point de
                 [&] { return SSL_do_handshake(tls_->ssl.get()); });
 }
 
+Stream::Stream(Fd fd) : fd_(std::move(fd)) {}
+
+Stream Stream::unix_stream(const std::string& path, Clock::time_point deadline) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) throw Error("socket path too long: " + path);
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) throw Error("cannot create a unix socket: " + errno_text(errno));
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+        // A unix socket says EAGAIN when the listener's backlog is full: nothing to wait on.
+        if (errno != EINPROGRESS)
+            throw Error("cannot connect to " + path + ": " + errno_text(errno));
+        if (!wait_for(fd.get(), POLLOUT, deadline))
+            throw Error("cannot connect to " + path + ": connect timed out");
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        if (err != 0) throw Error("cannot connect to " + path + ": " + errno_text(err));
+    }
+    return Stream(std::move(fd));
+}
+
 Stream::~Stream() {
     if (tls_ && fd_) {
         // close_notify, if the socket takes it at once; never waits.
@@ -406,6 +429,28 @@ void Stream::write(std::string_view data, Clock::time_point deadline) {
         tls_->drive(fd_.get(), deadline, "TLS write",
                     [&] { return SSL_write(tls_->ssl.get(), data.data(), static_cast<int>(n)); });
         data.remove_prefix(n);
+    }
+}
+
+std::size_t Stream::read(std::span<char> buffer, Clock::time_point deadline) {
+    if (buffer.empty()) return 0;
+    const int max = static_cast<int>(std::min(buffer.size(), kIoChunk * 4));
+    if (tls_) {
+        int got = 0;
+        tls_->drive(fd_.get(), deadline, "TLS read", [&] {
+            got = SSL_read(tls_->ssl.get(), buffer.data(), max);
+            return got;
+        });
+        return static_cast<std::size_t>(got);
+    }
+    for (;;) {
+        ssize_t n = ::recv(fd_.get(), buffer.data(), static_cast<std::size_t>(max), MSG_DONTWAIT);
+        if (n > 0) return static_cast<std::size_t>(n);
+        if (n == 0) throw Error("connection closed by the peer");
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            throw Error("read failed: " + errno_text(errno));
+        if (!wait_for(fd_.get(), POLLIN, deadline)) throw Error("timed out waiting for a reply");
     }
 }
 
@@ -522,6 +567,25 @@ Error LinkState::refused(const std::string& what) {
     return Error(name_ + ": " + what);
 }
 
+Error LinkState::rejected(const std::string& what) {
+    ++refused_;
+    ++rejected_unlogged_;
+    auto now = Clock::now();
+    bool log_it = what != rejection_logged_ || rejection_logged_at_ == Clock::time_point{} ||
+                  now - rejection_logged_at_ >= std::chrono::minutes(1);
+    if (log_it) {
+        if (log_)
+            log_->error("output refused a batch (503): the peer answered with an error",
+                        {{"output", name_},
+                         {"error", what},
+                         {"refused_since_last_log", std::to_string(rejected_unlogged_)}});
+        rejection_logged_ = what;
+        rejection_logged_at_ = now;
+        rejected_unlogged_ = 0;
+    }
+    return Error(name_ + ": " + what);
+}
+
 void LinkState::truncated(std::size_t from, std::size_t to) {
     ++truncated_;
     std::lock_guard lock(truncate_mutex_);
@@ -564,7 +628,17 @@ std::unique_lock<std::timed_mutex> lock_before(std::timed_mutex& m, Clock::time_
 
 } // namespace
 
+Stream StreamSender::open(Clock::time_point deadline) const {
+    if (target_.kind == Target::Kind::UnixStream)
+        return Stream::unix_stream(target_.path, deadline);
+    return Stream(target_.address, target_.tls ? &*target_.tls : nullptr, deadline);
+}
+
 void StreamSender::send(std::string_view payload) {
+    exchange([payload](Stream& s, Clock::time_point deadline) { s.write(payload, deadline); });
+}
+
+void StreamSender::exchange(const Step& step) {
     const auto deadline = Clock::now() + timeout_;
     auto lock = lock_before(mutex_, deadline, state_);
     if (state_.take_reconnect_request()) stream_.reset();
@@ -575,14 +649,18 @@ void StreamSender::send(std::string_view payload) {
     if (!stream_) {
         state_.check_due(Clock::now());
         try {
-            stream_.emplace(target_.address, target_.tls ? &*target_.tls : nullptr, deadline);
+            stream_.emplace(open(deadline));
+            if (greet_) greet_(*stream_, deadline);
         } catch (const Error& e) {
+            stream_.reset();
             throw state_.failed(e.what());
         }
         state_.connected();
     }
     try {
-        stream_->write(payload, deadline);
+        step(*stream_, deadline);
+    } catch (const Rejected& e) {
+        throw state_.rejected(e.what());
     } catch (const Error& e) {
         // Part of the batch may have gone out: a fresh connection for the next one.
         stream_.reset();

@@ -1,7 +1,7 @@
 // Sockets for the network output drivers (internal to lib/output): addresses, a stream connection
-// (plain TCP or TLS) and a datagram socket (UDP or unix) whose every operation has a deadline, and
-// the senders the drivers share, which keep one connection, reconnect with backoff and log once
-// per change of state.
+// (plain TCP, TLS or unix) and a datagram socket (UDP or unix) whose every operation has a
+// deadline, and the senders the drivers share, which keep one connection, reconnect with backoff
+// and log once per change of state.
 #pragma once
 
 #include "common/handle.hpp"
@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,12 +85,15 @@ std::optional<TlsOptions> read_tls(SettingsReader& reader, bool enabled,
                                    std::string_view why_disabled);
 std::chrono::milliseconds read_timeout(SettingsReader& reader);
 
-// A connected stream socket, plain or TLS. The socket is non-blocking and TLS runs over memory
-// BIOs, so that every operation is bounded by its deadline and no SIGPIPE is ever raised.
+// A connected stream socket: TCP, plain or TLS, or a unix stream socket. The socket is
+// non-blocking and TLS runs over memory BIOs, so that every operation is bounded by its deadline
+// and no SIGPIPE is ever raised.
 class Stream {
 public:
     // Connects (and handshakes, verifying the peer's certificate) before `deadline`, or throws.
     Stream(const HostPort& peer, const TlsOptions* tls, Clock::time_point deadline);
+    // Connects to the unix stream socket at `path`, or throws.
+    static Stream unix_stream(const std::string& path, Clock::time_point deadline);
     ~Stream();
     Stream(Stream&&) noexcept;
     Stream& operator=(Stream&&) noexcept;
@@ -99,10 +103,14 @@ public:
     // Writes all of `data` (TLS: SSL_write returned for all of it), or throws: on failure, and
     // when `deadline` passes first (a peer that stopped reading).
     void write(std::string_view data, Clock::time_point deadline);
+    // Reads what the peer sent: at least one byte, at most `buffer.size()`, or throws: when the
+    // peer closed the connection, on failure, and when `deadline` passes first.
+    std::size_t read(std::span<char> buffer, Clock::time_point deadline);
 
     struct Tls;
 
 private:
+    explicit Stream(Fd fd);
     Fd fd_;
     std::unique_ptr<Tls> tls_;
 };
@@ -140,6 +148,9 @@ public:
     // A batch refused without a verdict on the connection (it waited too long for its turn).
     // Safe without the sender's lock.
     Error refused(const std::string& what);
+    // A batch the peer refused on a healthy connection (net::Rejected): counted; logged when
+    // the peer's message differs from the last one logged, else at most once a minute.
+    Error rejected(const std::string& what);
     // reopen(): forget the backoff; the sender drops its connection before the next batch.
     void request_reconnect() { reconnect_requested_ = true; }
     bool take_reconnect_request() { return reconnect_requested_.exchange(false); }
@@ -163,30 +174,54 @@ private:
     std::mutex truncate_mutex_; // truncated() runs outside the sender's lock
     Clock::time_point truncate_logged_{};
     std::uint64_t truncated_unlogged_ = 0;
+    std::string rejection_logged_;
+    Clock::time_point rejection_logged_at_{};
+    std::uint64_t rejected_unlogged_ = 0;
 };
 
 // What a sender connects to.
 struct Target {
-    enum class Kind { Tcp, Udp, Unix } kind = Kind::Tcp;
+    enum class Kind { Tcp, Udp, Unix, UnixStream } kind = Kind::Tcp;
     HostPort address;              // Tcp, Udp
-    std::string path;              // Unix
+    std::string path;              // Unix (datagram), UnixStream
     std::optional<TlsOptions> tls; // Tcp
 };
 
-// One stream connection shared by every batch of a driver; batches are written one at a time.
+// The peer answered a request with a refusal that concerns this request only (Redis: WRONGTYPE
+// for one key): the batch is refused, the connection stays up and no backoff starts.
+class Rejected : public Error {
+public:
+    using Error::Error;
+};
+
+// One stream connection shared by every batch of a driver; batches go one at a time.
 class StreamSender {
 public:
-    StreamSender(Target target, std::chrono::milliseconds timeout, Logger* log, std::string name)
-        : target_(std::move(target)), timeout_(timeout), state_(log, std::move(name)) {}
+    // A step of a conversation on the connection, to be done before `deadline`.
+    using Step = std::function<void(Stream&, Clock::time_point deadline)>;
+
+    // `greet` (optional) runs on each new connection before its first batch (a login): when it
+    // throws, the connection counts as failed.
+    StreamSender(Target target, std::chrono::milliseconds timeout, Logger* log, std::string name,
+                 Step greet = {})
+        : target_(std::move(target)), timeout_(timeout), greet_(std::move(greet)),
+          state_(log, std::move(name)) {}
     // Writes `payload` (one whole batch) or throws output::Error.
     void send(std::string_view payload);
+    // Runs `exchange` (one whole batch: a request and the reading of its replies) on the
+    // connection, or throws output::Error. When `exchange` throws Rejected, the connection is
+    // kept (the batch is refused, counted and logged by LinkState::rejected); when it throws
+    // another output::Error, the connection is closed and the reconnect backoff starts.
+    void exchange(const Step& exchange);
     void reopen() { state_.request_reconnect(); }
     LinkState& state() { return state_; }
     const LinkState& state() const { return state_; }
 
 private:
+    Stream open(Clock::time_point deadline) const;
     Target target_;
     std::chrono::milliseconds timeout_;
+    Step greet_;
     std::timed_mutex mutex_; // one batch at a time on the connection
     std::optional<Stream> stream_;
     LinkState state_;

@@ -93,6 +93,7 @@ using Settings = std::map<std::string, SettingValue>; // same shape as subscript
 // connection, and after a failure refuse batches at once until a reconnect is due (backoff).
 // `driver = "kafka"`: see kafka.cpp (librdkafka; a batch is accepted once every message of it was
 // acknowledged).
+// `driver = "redis"`: the same; see redis.cpp.
 //
 // Throws output::Error for an unknown driver, an unknown key or a bad value. `log` (optional)
 // receives one line per change of a network driver's state (connected, lost, recovered).
@@ -103,7 +104,7 @@ std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& set
 // `wec sub apply`, before a definition is stored. Throws SettingError saying which key is wrong,
 // or Error for an unknown driver.
 void check_settings(std::string_view driver, const Settings& settings);
-// "files, kafka, syslog, tcp, unix"
+// "files, kafka, redis, syslog, tcp, unix"
 std::string_view known_drivers();
 bool is_known_driver(std::string_view driver);
 

@@ -5,7 +5,8 @@
 // At the end every event a source saw acknowledged is in the output (duplicates are allowed and
 // counted), and the stored bookmark of each source is the last one acknowledged. The same run is
 // made for every output driver, each into a real receiver that outlives the collector: files, a
-// TCP listener, a real rsyslogd (TCP, octet counting) and a unix datagram reader.
+// TCP listener, a real rsyslogd (TCP, octet counting), a unix datagram reader and a real
+// redis-server (a list).
 //
 // WEC_CRASH_KILLS (default 5) and WEC_CRASH_SEED (default: from the clock) override the run; the
 // seed is printed so that a failing schedule can be replayed.
@@ -13,6 +14,7 @@
 #include "store/store.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "support/redis.hpp"
 #include "support/rsyslog.hpp"
 #include "support/test_pki.hpp"
 
@@ -267,6 +269,32 @@ private:
     std::vector<std::string> events_;
 };
 
+// A real redis-server: the list, read back with redis-cli, one event per element.
+class RedisSink final : public Sink {
+public:
+    explicit RedisSink(const fs::path& dir) : redis_(make_dir(dir)) {}
+    std::string output_toml() override {
+        return "[[outputs]]\ndriver = \"redis\"\naddress = \"" + redis_.address() +
+               "\"\nlist = \"wec:{subscription}\"\nformat = \"json\"\n";
+    }
+    std::vector<std::string> events() override {
+        // json lines hold no line break: one element per line of redis-cli --raw.
+        auto r = redis_.cli({"--raw", "LRANGE", "wec:security", "0", "-1"});
+        if (r.exit_code != 0) throw std::runtime_error("redis-cli LRANGE failed: " + r.output);
+        std::vector<std::string> out;
+        for (auto& line : lines_of(r.output))
+            if (!line.empty()) out.push_back(std::move(line));
+        return out;
+    }
+
+private:
+    static fs::path make_dir(const fs::path& dir) {
+        fs::create_directories(dir / "redis");
+        return dir / "redis";
+    }
+    RedisServer redis_;
+};
+
 class ServeCrashBase : public ::testing::Test {
 protected:
     static inline std::unique_ptr<TestPki> pki_;
@@ -352,6 +380,8 @@ protected:
             prepare(std::make_unique<SyslogSink>(dir.path()));
         else if (driver == "unix")
             prepare(std::make_unique<UnixSink>(dir.path() / "agent.sock"));
+        else if (driver == "redis")
+            prepare(std::make_unique<RedisSink>(dir.path()));
         else
             FAIL() << "no sink for driver " << driver;
     }
@@ -413,7 +443,8 @@ TEST_P(ServeCrashOutputs, SigkillUnderLoadLosesNoAcknowledgedEvent) {
     crash_run();
 }
 
-INSTANTIATE_TEST_SUITE_P(Drivers, ServeCrashOutputs, ::testing::Values("tcp", "syslog", "unix"),
+INSTANTIATE_TEST_SUITE_P(Drivers, ServeCrashOutputs,
+                         ::testing::Values("tcp", "syslog", "unix", "redis"),
                          [](const auto& p) { return p.param; });
 
 void ServeCrashBase::crash_run() {

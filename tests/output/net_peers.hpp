@@ -86,6 +86,11 @@ public:
     TcpPeer& operator=(const TcpPeer&) = delete;
 
     int port() const { return port_; }
+    // A fake server: `reply` is sent back after each read (plain TCP only).
+    void reply_with(std::string reply) {
+        std::lock_guard lock(mutex_);
+        reply_ = std::move(reply);
+    }
 
     std::string received() const {
         std::lock_guard lock(mutex_);
@@ -195,9 +200,14 @@ private:
             int n = ssl ? SSL_read(ssl.get(), buf, sizeof buf)
                         : static_cast<int>(::recv(fd, buf, sizeof buf, 0));
             if (n <= 0) break;
-            std::lock_guard lock(mutex_);
-            data_.append(buf, static_cast<std::size_t>(n));
-            changed_.notify_all();
+            std::string reply;
+            {
+                std::lock_guard lock(mutex_);
+                data_.append(buf, static_cast<std::size_t>(n));
+                changed_.notify_all();
+                reply = reply_;
+            }
+            if (!reply.empty() && !ssl) ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
         }
         finish(fd);
     }
@@ -216,6 +226,7 @@ private:
     mutable std::mutex mutex_;
     mutable std::condition_variable changed_;
     std::string data_;
+    std::string reply_;
     int accepted_ = 0;
     std::list<int> conns_;
     std::vector<std::thread> workers_;

@@ -357,6 +357,11 @@ TEST(SubscriptionToml, NetworkOutputErrors) {
               "600000]");
     EXPECT_EQ(out("driver = \"tcp\"\n"),
               "sub.toml:3:1: outputs: driver 'tcp' needs a 'address' key");
+    EXPECT_EQ(out("driver = \"redis\"\naddress = \"h:1\"\nlist = \"wec:{host}\"\n"),
+              "sub.toml:6:8: outputs: 'list' of driver 'redis' names an unknown key {host} "
+              "(known: {ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {date})");
+    EXPECT_EQ(out("driver = \"redis\"\naddress = \"h:1\"\n"),
+              "sub.toml:3:1: outputs: driver 'redis' needs a 'list' key");
     EXPECT_EQ(out("driver = \"syslog\"\naddress = \"siem:514\"\n"),
               "sub.toml:5:11: outputs: 'address' of driver 'syslog' is invalid: 'siem:514' has no "
               "known scheme (expected udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT or "
