@@ -13,6 +13,7 @@
 #include "client/client.hpp"
 #include "store/store.hpp"
 #include "support/files.hpp"
+#include "support/kafka_mock.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 #include "support/rsyslog.hpp"
@@ -295,6 +296,72 @@ private:
     RedisServer redis_;
 };
 
+// librdkafka's mock cluster in this process (it outlives the collector): the topic is read by a
+// consumer all along, since the mock brokers keep only the last 5 MB of each partition. A gap in
+// a partition's offsets (messages dropped by the mock before they were read) is reported as such.
+class KafkaSink final : public Sink {
+public:
+    KafkaSink() {
+        if (rd_kafka_mock_topic_create(cluster_.mock(), kTopic, 16, 1) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+            throw std::runtime_error("cannot create the mock topic");
+        consumer_ = std::thread([this] { consume(); });
+    }
+    ~KafkaSink() override {
+        stop_ = true;
+        consumer_.join();
+    }
+    std::string output_toml() override {
+        return "[[outputs]]\ndriver = \"kafka\"\nbrokers = \"" + cluster_.brokers() +
+               "\"\ntopic = \"" + kTopic + "\"\nformat = \"json\"\n";
+    }
+    std::vector<std::string> events() override {
+        auto got = settled([this] {
+            std::lock_guard lock(mutex_);
+            return values_;
+        });
+        std::lock_guard lock(mutex_);
+        if (gaps_)
+            throw std::runtime_error(std::to_string(gaps_) +
+                                     " offset gaps: the mock broker dropped messages before the "
+                                     "consumer read them (its 5 MB partition limit)");
+        return got;
+    }
+
+private:
+    static constexpr const char* kTopic = "wec-crash";
+
+    void consume() {
+        using namespace wec::testing;
+        auto rk = make_handle(RD_KAFKA_CONSUMER, conf({{"bootstrap.servers", cluster_.brokers()},
+                                                       {"group.id", "wec-crash"},
+                                                       {"enable.auto.commit", "false"}}));
+        PartitionList parts(rd_kafka_topic_partition_list_new(16));
+        for (int i = 0; i < 16; ++i)
+            rd_kafka_topic_partition_list_add(parts.get(), kTopic, i)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk.get(), parts.get());
+        std::map<std::int32_t, std::int64_t> next;
+        while (!stop_) {
+            KafkaMessage m(rd_kafka_consumer_poll(rk.get(), 100));
+            if (!m || m->err) continue;
+            std::lock_guard lock(mutex_);
+            auto& expected = next[m->partition];
+            if (m->offset != expected) ++gaps_;
+            expected = m->offset + 1;
+            values_.emplace_back(static_cast<const char*>(m->payload), m->len);
+        }
+        rd_kafka_consumer_close(rk.get());
+    }
+
+    wec::testing::Cluster cluster_;
+    std::atomic<bool> stop_{false};
+    std::mutex mutex_;
+    std::vector<std::string> values_;
+    std::uint64_t gaps_ = 0;
+    std::thread consumer_;
+};
+
 class ServeCrashBase : public ::testing::Test {
 protected:
     static inline std::unique_ptr<TestPki> pki_;
@@ -382,6 +449,8 @@ protected:
             prepare(std::make_unique<UnixSink>(dir.path() / "agent.sock"));
         else if (driver == "redis")
             prepare(std::make_unique<RedisSink>(dir.path()));
+        else if (driver == "kafka")
+            prepare(std::make_unique<KafkaSink>());
         else
             FAIL() << "no sink for driver " << driver;
     }
@@ -444,7 +513,7 @@ TEST_P(ServeCrashOutputs, SigkillUnderLoadLosesNoAcknowledgedEvent) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, ServeCrashOutputs,
-                         ::testing::Values("tcp", "syslog", "unix", "redis"),
+                         ::testing::Values("tcp", "syslog", "unix", "redis", "kafka"),
                          [](const auto& p) { return p.param; });
 
 void ServeCrashBase::crash_run() {
