@@ -16,12 +16,13 @@
 //   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
 //               [--no-compress] [--precompressed N] [--skip-ingest] [--skip-connections]
 //               [--tls-connections N] [--skip-tls] [--skip-kerberos] [--no-rsa]
-//               [--output files|tcp|kafka]
+//               [--output files|tcp|kafka|redis]
 //
 // --output (default files): where the ingest scenarios' subscription writes its json events:
 // `files` (one file per client under the temp dir), `tcp` (a receiver in this process that
-// reads and counts lines, as a SIEM's TCP input would) or `kafka` (librdkafka's mock cluster in
-// this process, 3 brokers on 127.0.0.1; counted by the topic's offsets).
+// reads and counts lines, as a SIEM's TCP input would), `kafka` (librdkafka's mock cluster in
+// this process, 3 brokers on 127.0.0.1; counted by the topic's offsets) or `redis` (a real
+// redis-server on a free port, no persistence; counted with LLEN).
 //
 // --precompressed N (default 8): each simulated host SLDC-compresses N distinct Events messages
 // before the clock starts and cycles through them, sealing each request anew: the client's
@@ -33,6 +34,7 @@
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
+#include "support/redis.hpp"
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -228,11 +230,33 @@ private:
     wec::Handle<rd_kafka_mock_cluster_t, rd_kafka_mock_cluster_destroy> mock_;
 };
 
+// A real redis-server (no persistence) on a free port: RPUSH per batch into one list.
+class RedisSink final : public Sink {
+public:
+    explicit RedisSink(const fs::path& dir) : redis_(make_dir(dir)) {}
+    std::string output_toml() const override {
+        return "[[outputs]]\ndriver = \"redis\"\naddress = \"" + redis_.address() +
+               "\"\nlist = \"wec:{subscription}\"\nformat = \"json\"\n";
+    }
+    std::size_t lines() const override {
+        auto r = redis_.cli({"LLEN", "wec:security"});
+        return r.exit_code == 0 ? std::stoul("0" + r.output.substr(0, r.output.find('\n'))) : 0;
+    }
+
+private:
+    static fs::path make_dir(const fs::path& dir) {
+        fs::create_directories(dir / "redis");
+        return dir / "redis";
+    }
+    RedisServer redis_;
+};
+
 std::unique_ptr<Sink> make_sink(const std::string& kind, const fs::path& dir) {
     if (kind == "files") return std::make_unique<FilesSink>(dir / "events");
     if (kind == "tcp") return std::make_unique<TcpSink>();
     if (kind == "kafka") return std::make_unique<KafkaSink>();
-    throw std::runtime_error("unknown --output " + kind + " (files, tcp, kafka)");
+    if (kind == "redis") return std::make_unique<RedisSink>(dir);
+    throw std::runtime_error("unknown --output " + kind + " (files, tcp, kafka, redis)");
 }
 
 long rss_kb(int pid) {
@@ -659,7 +683,7 @@ int main(int argc, char** argv) {
                         "                   [--skip-ingest] [--skip-connections]\n"
                         "                   [--tls-connections N] [--skip-tls] [--skip-kerberos] "
                         "[--no-rsa]\n"
-                        "                   [--output files|tcp|kafka]\n");
+                        "                   [--output files|tcp|kafka|redis]\n");
             return 2;
         }
     }
