@@ -18,6 +18,8 @@ packages=(
   # redis receiver of the output tests (redis-server is started by the tests; the system service
   # is not used), and redis-cli
   redis-server redis-tools
+  # load balancer in front of `wec serve` (PROXY protocol tests; started by the tests only)
+  haproxy
   # shells whose completion scripts the tests load (completions/)
   zsh fish
 )

@@ -378,6 +378,15 @@ private:
     void on_handshake(beast::error_code ec) {
         if constexpr (std::is_same_v<Stream, TlsStream>) {
             if (ec) {
+                // Closed before a ClientHello came: a port probe or a balancer's health check
+                // (haproxy's check-send-proxy connects, sends a LOCAL header and resets), not a
+                // client that failed to authenticate.
+                if (SSL_get_state(stream_.native_handle()) == TLS_ST_BEFORE &&
+                    verify_error_.empty()) {
+                    server_->log.debug("connection closed before the TLS handshake",
+                                       {{"client", peer_.address}, {"reason", ec.message()}});
+                    return close();
+                }
                 ++server_->tls_failures;
                 server_->log.warn(
                     "TLS handshake failed",

@@ -730,6 +730,26 @@ TEST_F(Fixture, ConnectionsWithoutAProxyHeaderAreRefusedHealthChecksAreNot) {
     EXPECT_NE(text.find("expects a PROXY protocol header"), std::string::npos) << text;
 }
 
+// A port probe (connect, close) is not a failed handshake: no warning, not counted.
+TEST_F(TlsFixture, AConnectionClosedBeforeItsClientHelloIsNotAHandshakeFailure) {
+    start({}, server_tls());
+    for (int i = 0; i < 5; ++i) {
+        Client c(port);
+    }
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+    EXPECT_EQ(server->stats().tls_handshake_failures, 0u);
+    auto ctx = client_tls("noeku.windomain.local"); // a real failure is still one
+    EXPECT_EQ(tls_request(ctx).find("HTTP/1.1 200"), std::string::npos);
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+    EXPECT_EQ(server->stats().tls_handshake_failures, 1u);
+    server.reset();
+    auto text = log_text();
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n') -
+                  static_cast<long>(text.find("max_connections") != std::string::npos),
+              1)
+        << text;
+}
+
 TEST_F(TlsFixture, ProxyHeaderBeforeTheTlsHandshake) {
     proxy_protocol = true;
     start({}, server_tls());
