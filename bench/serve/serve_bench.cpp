@@ -24,6 +24,8 @@
 // this process, 3 brokers on 127.0.0.1; counted by the topic's offsets) or `redis` (a real
 // redis-server on a free port, no persistence; counted with LLEN).
 //
+// WEC_BENCH_EXE=PATH runs another `wec` binary (an older build) under the same load.
+//
 // --precompressed N (default 8): each simulated host SLDC-compresses N distinct Events messages
 // before the clock starts and cycles through them, sealing each request anew: the client's
 // optimal-parse SLDC compressor costs ~3x the collector's whole work per event, and on 2 shared
@@ -64,6 +66,12 @@ namespace client = wec::client;
 namespace asio = boost::asio;
 
 const std::string kHost = "srv.windomain.local";
+
+// The binary under test: $WEC_BENCH_EXE (another build, for before/after figures) or this build's.
+std::string wec_exe() {
+    const char* other = std::getenv("WEC_BENCH_EXE");
+    return other && *other ? other : WEC_EXE;
+}
 
 struct Args {
     std::uint64_t events = 400000;
@@ -376,7 +384,7 @@ struct Setup {
                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
                            << "content_format = \"RenderedText\"\n"
                            << sink->output_toml();
-        auto r = run({WEC_EXE, "sub", "apply", sub.string(), "--db", db});
+        auto r = run({wec_exe(), "sub", "apply", sub.string(), "--db", db});
         if (r.exit_code != 0) throw std::runtime_error("wec sub apply: " + r.output);
         auto cfg = dir.path() / "wec.toml";
         {
@@ -387,7 +395,7 @@ struct Setup {
             c << "[limits]\nidle_timeout = 600\nmax_connections = 20000\n";
         }
         port = free_port();
-        std::vector<std::string> argv{WEC_EXE,    "serve",
+        std::vector<std::string> argv{wec_exe(),  "serve",
                                       "--config", cfg.string(),
                                       "--listen", "127.0.0.1:" + std::to_string(port)};
         argv.insert(argv.end(), auth.begin(), auth.end());
