@@ -92,14 +92,29 @@ std::string upper(std::string text) {
     return text;
 }
 
-std::string trimmed(const char* message) {
+// libpq's message on one line ("...\n\tIs the server running..." becomes "...; Is the server
+// running..."), without the trailing newline, and without the connection URI when libpq quotes it
+// (a URI it cannot parse is quoted whole, password included): `url` is replaced by `where`.
+std::string trimmed(const char* message, const std::string& url = {},
+                    const std::string& where = {}) {
     std::string text = message ? message : "";
     while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
         text.pop_back();
-    // libpq's multi-line messages ("...\n\tIs the server running...") on one line.
-    for (auto& c : text)
-        if (c == '\n' || c == '\t') c = ' ';
-    return text;
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '\n') {
+            out += text[i] == '\t' ? ' ' : text[i];
+            continue;
+        }
+        out += "; ";
+        while (i + 1 < text.size() && std::isspace(static_cast<unsigned char>(text[i + 1])))
+            ++i;
+    }
+    if (!url.empty())
+        for (auto at = out.find(url); at != std::string::npos;
+             at = out.find(url, at + where.size()))
+            out.replace(at, url.size(), where);
+    return out;
 }
 
 // A failure of the connection itself (cannot connect, connection lost), as opposed to an error
@@ -443,8 +458,8 @@ private:
         ConnPtr conn(PQconnectdbParams(keys, values, 1));
         if (!conn) throw ConnectionFailure(where_ + ": cannot connect: out of memory");
         if (PQstatus(conn.get()) != CONNECTION_OK)
-            throw ConnectionFailure(where_ +
-                                    ": cannot connect: " + trimmed(PQerrorMessage(conn.get())));
+            throw ConnectionFailure(
+                where_ + ": cannot connect: " + trimmed(PQerrorMessage(conn.get()), url_, where_));
         // Notices ("relation already exists, skipping") are not for the operator's terminal.
         PQsetNoticeProcessor(
             conn.get(), [](void*, const char*) {}, nullptr);
@@ -573,11 +588,12 @@ std::string PostgresStore::redact(std::string_view url) {
     PQconninfoOption* options = PQconninfoParse(text.c_str(), &error);
     if (error) PQfreemem(error);
     if (!options) {
-        // Unparseable: keep the scheme and the host part only.
+        // Unparseable: without the query (it may hold password=) and the user information.
+        text = text.substr(0, text.find('?'));
         auto at = text.rfind('@');
         auto scheme = text.find("://");
         if (at != std::string::npos && scheme != std::string::npos && at > scheme)
-            return text.substr(0, scheme + 3) + "***" + text.substr(at);
+            text = text.substr(0, scheme + 3) + "***" + text.substr(at);
         return text;
     }
     std::map<std::string, std::string> values;
@@ -599,7 +615,8 @@ PostgresStore::PostgresStore(std::string url, Options options)
     char* error = nullptr;
     PQconninfoOption* parsed = PQconninfoParse(impl_->pool.url().c_str(), &error);
     if (!parsed) {
-        std::string message = error ? trimmed(error) : "cannot parse it";
+        std::string message =
+            error ? trimmed(error, impl_->pool.url(), impl_->where) : "cannot parse it";
         if (error) PQfreemem(error);
         throw StoreError("store URL '" + impl_->where + "': " + message);
     }
