@@ -92,8 +92,8 @@ std::string upper(std::string text) {
     return text;
 }
 
-// libpq's message on one line ("...\n\tIs the server running..." becomes "...; Is the server
-// running..."), without the trailing newline, and without the connection URI when libpq quotes it
+// libpq's message on one line (its "\n\t" continuation lines joined by one space), without the
+// trailing newline, and without the connection URI when libpq quotes it
 // (a URI it cannot parse is quoted whole, password included): `url` is replaced by `where`.
 std::string trimmed(const char* message, const std::string& url = {},
                     const std::string& where = {}) {
@@ -106,7 +106,7 @@ std::string trimmed(const char* message, const std::string& url = {},
             out += text[i] == '\t' ? ' ' : text[i];
             continue;
         }
-        out += "; ";
+        out += ' ';
         while (i + 1 < text.size() && std::isspace(static_cast<unsigned char>(text[i + 1])))
             ++i;
     }

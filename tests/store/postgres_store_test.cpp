@@ -237,6 +237,40 @@ TEST_F(PostgresStoreTest, ServerStoppedThenRestarted) {
     EXPECT_EQ(count(log_text(), "state store available again"), 1u) << log_text();
 }
 
+// Idle pooled connections closed by the server (pg_terminate_backend, as an administrator,
+// a failover or an idle timeout would) are noticed before use and replaced: no call fails.
+TEST_F(PostgresStoreTest, IdleConnectionsClosedByTheServerAreReplacedWithoutAnError) {
+    auto& server = PostgresServer::shared();
+    auto database = server.create_database();
+    OpenOptions options;
+    options.log = &log;
+    auto store = open(server.url(database), options);
+    auto uuid = store->put_subscription(make_sub("security")).subscription.uuid;
+    // Several connections in the pool: concurrent readers.
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 4; ++i)
+        readers.emplace_back([&] {
+            for (int j = 0; j < 20; ++j)
+                (void)store->revision();
+        });
+    for (auto& r : readers)
+        r.join();
+    auto killed = server.query(database,
+                               "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+                               "pg_stat_activity WHERE application_name = 'wec' AND datname = $1 "
+                               "AND pid <> pg_backend_pid()) AS t",
+                               {database});
+    ASSERT_EQ(killed.size(), 1u);
+    EXPECT_NE(killed[0], "0");
+    std::this_thread::sleep_for(200ms); // the backends are gone, their sockets closed
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_NO_THROW((void)store->revision());
+        EXPECT_NO_THROW(store->put_bookmark("c", uuid, std::to_string(i)));
+    }
+    EXPECT_EQ(store->bookmark("c", uuid), "9");
+    EXPECT_EQ(count(log_text(), "state store unavailable"), 0u) << log_text();
+}
+
 // The same after a crash (immediate stop: no goodbye to the clients) while writers are busy.
 TEST_F(PostgresStoreTest, ServerCrashUnderConcurrentWritersThenBack) {
     PostgresServer server;
