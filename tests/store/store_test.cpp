@@ -28,6 +28,11 @@ namespace {
 
 enum class Backend { Sqlite, Postgres };
 
+// How ctest and gtest name the parameter.
+void PrintTo(Backend backend, std::ostream* out) {
+    *out << (backend == Backend::Sqlite ? "sqlite" : "postgres");
+}
+
 // One test, run on each backend: `url` names a new empty store (nothing created yet for SQLite,
 // a fresh database for PostgreSQL).
 class StoreTest : public ::testing::TestWithParam<Backend> {

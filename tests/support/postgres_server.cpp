@@ -5,14 +5,19 @@
 
 #include <cerrno>
 #include <csignal>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <libpq-fe.h>
 #include <pwd.h>
+#include <spawn.h>
 #include <stdexcept>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+
+extern char** environ;
 
 namespace wec::testing {
 namespace {
@@ -75,6 +80,40 @@ PostgresServer::PostgresServer(Options options) : options_(options) {
             if (attempt == 4) throw;
         }
     }
+    start_guard();
+}
+
+// /bin/sh reading a pipe whose only writer is this process: "done" from the destructor ends it;
+// end of file without it (this process died) makes it stop the server and remove the directory.
+void PostgresServer::start_guard() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return; // no guard: only the destructor cleans up
+    const std::string pg_ctl = (::geteuid() == 0 ? "/usr/sbin/runuser -u postgres -- " : "") +
+                               kBin + "pg_ctl -D \"$1\" -m immediate -w -t 10 stop";
+    const std::string script =
+        "read line; [ \"$line\" = done ] && exit 0; " + pg_ctl +
+        " || kill -KILL \"$(head -n 1 \"$1/postmaster.pid\")\"; sleep 1; rm -rf \"$2\"";
+    std::vector<std::string> argv{"/bin/sh",           "-c", script, "wec-postgres-guard", data_,
+                                  dir_.path().string()};
+    std::vector<char*> cargv;
+    for (auto& a : argv)
+        cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = -1;
+    int rc = ::posix_spawn(&pid, "/bin/sh", &actions, nullptr, cargv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[0]);
+    if (rc != 0) {
+        ::close(fds[1]);
+        return;
+    }
+    guard_pid_ = pid;
+    guard_fd_ = fds[1];
 }
 
 PostgresServer::~PostgresServer() {
@@ -82,6 +121,12 @@ PostgresServer::~PostgresServer() {
         stop();
     } catch (...) {
     }
+    if (guard_fd_ >= 0) {
+        const char done[] = "done\n";
+        [[maybe_unused]] auto n = ::write(guard_fd_, done, sizeof done - 1);
+        ::close(guard_fd_);
+    }
+    if (guard_pid_ > 0) ::waitpid(guard_pid_, nullptr, 0);
 }
 
 PostgresServer& PostgresServer::shared() {

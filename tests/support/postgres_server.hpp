@@ -1,7 +1,9 @@
 // A throwaway PostgreSQL 15 server for tests: `initdb` in a temporary directory, started with
 // `pg_ctl` on a free 127.0.0.1 port (as the `postgres` user when the test runs as root: initdb and
 // pg_ctl refuse root), trust authentication on loopback only. The destructor stops it by PID
-// (`pg_ctl stop -m immediate`, SIGKILL if that fails) and removes the directory.
+// (`pg_ctl stop -m immediate`, SIGKILL if that fails) and removes the directory. The server is
+// a daemon, not a child: should this process die without its destructors (a ctest timeout, a
+// signal, a crash), a guard process it started does the same.
 #pragma once
 
 #include "support/process.hpp"
@@ -49,6 +51,7 @@ public:
 private:
     std::vector<std::string> as_postgres(std::vector<std::string> argv) const;
     void write_config() const;
+    void start_guard();
 
     Options options_;
     TempDir dir_;
@@ -57,6 +60,8 @@ private:
     int port_ = 0;
     int pid_ = -1;
     int databases_ = 0;
+    int guard_pid_ = -1;
+    int guard_fd_ = -1; // write end of the guard's stdin
 };
 
 } // namespace wec::testing
