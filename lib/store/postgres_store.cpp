@@ -452,9 +452,14 @@ private:
     }
 
     std::unique_ptr<Connection> connect(bool need_migration) {
-        // The URI's own settings win over these defaults (keywords processed in order).
-        const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
-        const char* values[] = {"5", "wec", url_.c_str(), nullptr};
+        // The URI's own settings win over these defaults (keywords processed in order). TCP
+        // keepalives and the user timeout bound how long a call can wait on a server that
+        // vanished without closing the connection (a network partition, a dead host): ~30 s.
+        const char* keys[] = {"connect_timeout",  "fallback_application_name",
+                              "keepalives_idle",  "keepalives_interval",
+                              "keepalives_count", "tcp_user_timeout",
+                              "dbname",           nullptr};
+        const char* values[] = {"5", "wec", "10", "5", "3", "30000", url_.c_str(), nullptr};
         ConnPtr conn(PQconnectdbParams(keys, values, 1));
         if (!conn) throw ConnectionFailure(where_ + ": cannot connect: out of memory");
         if (PQstatus(conn.get()) != CONNECTION_OK)

@@ -3,7 +3,9 @@
 //
 // URL: any libpq connection URI, "postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=..." (also
 // "postgresql://"). Defaults that the URI may override: connect_timeout=5,
-// application_name=wec. describe() and every error name the database without the password.
+// application_name=wec, TCP keepalives (idle 10 s, interval 5 s, count 3) and
+// tcp_user_timeout=30000 (a vanished server fails the call within about 30 s). describe() and every
+// error name the database without the password.
 //
 // Schema: a `schema_version` table and ordered migrations (kMigrations in postgres_store.cpp,
 // append only), each applied in its own transaction under pg_advisory_xact_lock, so that nodes
