@@ -6,12 +6,12 @@ _wec() {
     path="wec"
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "$path ${COMP_WORDS[i]}" in
-            "wec serve"|"wec decode"|"wec replay"|"wec sub"|"wec sub apply"|"wec sub list"|"wec sub show"|"wec sub rm"|"wec sub enable"|"wec sub disable"|"wec status"|"wec pki"|"wec pki init"|"wec pki client"|"wec pki show"|"wec sldc"|"wec sldc compress"|"wec sldc decompress"|"wec completion") path="$path ${COMP_WORDS[i]}" ;;
+            "wec serve"|"wec decode"|"wec replay"|"wec sub"|"wec sub apply"|"wec sub list"|"wec sub show"|"wec sub rm"|"wec sub enable"|"wec sub disable"|"wec status"|"wec db"|"wec db migrate"|"wec db status"|"wec pki"|"wec pki init"|"wec pki client"|"wec pki show"|"wec sldc"|"wec sldc compress"|"wec sldc decompress"|"wec completion") path="$path ${COMP_WORDS[i]}" ;;
         esac
     done
     local subs="" opts="" valued=""
     case "$path" in
-        "wec") subs="serve decode replay sub status pki sldc completion"; opts="-h --help -V --version"; valued="" ;;
+        "wec") subs="serve decode replay sub status db pki sldc completion"; opts="-h --help -V --version"; valued="" ;;
         "wec serve") subs=""; opts="-h --help --proxy-protocol -c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level"; valued="-c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level" ;;
         "wec decode") subs=""; opts="-h --help -v --verbose -e --events -q --quiet --json -k --keytab -f --format --event-format --export-bodies --color --progress"; valued="-k --keytab -f --format --event-format --export-bodies --color --progress" ;;
         "wec replay") subs=""; opts="-h --help --spnego --tab --compress --no-compress --follow-notify-host --json --url --service --cert --key --cacert --server-name --ccache --subscription --from --events --batch --hosts --connections --timeout"; valued="--url --service --cert --key --cacert --server-name --ccache --subscription --from --events --batch --hosts --connections --timeout" ;;
@@ -23,6 +23,9 @@ _wec() {
         "wec sub enable") subs=""; opts="-h --help --db"; valued="--db" ;;
         "wec sub disable") subs=""; opts="-h --help --db"; valued="--db" ;;
         "wec status") subs=""; opts="-h --help --json --db"; valued="--db" ;;
+        "wec db") subs="migrate status"; opts="-h --help"; valued="" ;;
+        "wec db migrate") subs=""; opts="-h --help --json --db"; valued="--db" ;;
+        "wec db status") subs=""; opts="-h --help --json --db"; valued="--db" ;;
         "wec pki") subs="init client show"; opts="-h --help"; valued="" ;;
         "wec pki init") subs=""; opts="-h --help --force --json --dir --hostname --rsa --key --ip --dns --days --ca-days --port"; valued="--dir --hostname --rsa --key --ip --dns --days --ca-days --port" ;;
         "wec pki client") subs=""; opts="-h --help --modern-pfx --force --json --dir --pfx-password --rsa --key --days"; valued="--dir --pfx-password --rsa --key --days" ;;

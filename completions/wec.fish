@@ -5,6 +5,7 @@ complete -c wec -n '__fish_use_subcommand' -a decode -d 'Decrypt, decompress and
 complete -c wec -n '__fish_use_subcommand' -a replay -d 'Emulate Windows sources: push generated or captured events to a collector'
 complete -c wec -n '__fish_use_subcommand' -a sub -d 'Manage subscriptions in the state store'
 complete -c wec -n '__fish_use_subcommand' -a status -d 'Show which hosts are active, alive or dead, per subscription'
+complete -c wec -n '__fish_use_subcommand' -a db -d 'State store maintenance: schema migrations and status'
 complete -c wec -n '__fish_use_subcommand' -a pki -d 'Make a CA, server and client certificates for WEF over HTTPS (non-domain hosts)'
 complete -c wec -n '__fish_use_subcommand' -a sldc -d 'Compress or decompress SLDC (ECMA-321) bodies'
 complete -c wec -n '__fish_use_subcommand' -a completion -d 'Print shell completion for bash, zsh or fish'
@@ -89,6 +90,17 @@ complete -c wec -n '__fish_seen_subcommand_from status' -s h -l help -d 'Print t
 complete -c wec -n '__fish_seen_subcommand_from status' -l db -r -F -d 'State store URL'
 complete -c wec -n '__fish_seen_subcommand_from status' -l json -d 'JSON output for scripts'
 complete -c wec -n '__fish_seen_subcommand_from status' -F
+complete -c wec -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from migrate status' -a migrate -d 'Apply pending schema migrations (wec serve also does at start)'
+complete -c wec -n '__fish_seen_subcommand_from db; and not __fish_seen_subcommand_from migrate status' -a status -d 'Show the schema version and row counts'
+complete -c wec -n '__fish_seen_subcommand_from db' -s h -l help -d 'Print this help message and exit'
+complete -c wec -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from migrate' -s h -l help -d 'Print this help message and exit'
+complete -c wec -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from migrate' -l db -r -F -d 'State store URL'
+complete -c wec -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from migrate' -l json -d 'JSON output for scripts'
+complete -c wec -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from migrate' -F
+complete -c wec -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from status' -s h -l help -d 'Print this help message and exit'
+complete -c wec -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from status' -l db -r -F -d 'State store URL'
+complete -c wec -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from status' -l json -d 'JSON output for scripts'
+complete -c wec -n '__fish_seen_subcommand_from db; and __fish_seen_subcommand_from status' -F
 complete -c wec -n '__fish_seen_subcommand_from pki; and not __fish_seen_subcommand_from init client show' -a init -d 'Create a CA and the collectors server certificate; print the GPO string'
 complete -c wec -n '__fish_seen_subcommand_from pki; and not __fish_seen_subcommand_from init client show' -a client -d 'Issue a client certificate (PEM + PFX) for a Windows host; print import steps'
 complete -c wec -n '__fish_seen_subcommand_from pki; and not __fish_seen_subcommand_from init client show' -a show -d 'List certificates with thumbprints and expiry dates'

@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # test peers (real components the tests start on 127.0.0.1)
   krb5-kdc krb5-admin-server krb5-user python3 python3-gssapi python3-impacket tcpdump tshark openssl curl
-  postgresql
+  postgresql postgresql-15
   # syslog receiver of the output tests (imudp/imtcp/imptcp/imuxsock, and TLS through OpenSSL)
   rsyslog rsyslog-openssl
   # redis receiver of the output tests (redis-server is started by the tests; the system service

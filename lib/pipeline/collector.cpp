@@ -105,6 +105,7 @@ struct Snapshot {
     std::map<std::string, std::shared_ptr<const LiveSubscription>> by_uuid; // uppercase uuid
     std::map<std::string, store::BrokenSubscription> broken;                // uppercase uuid
     std::uint64_t revision = 0;
+    bool loaded = false; // false until the store was read once (it may be down at start)
 };
 
 std::string upper(std::string_view s) {
@@ -266,6 +267,7 @@ struct Collector::Impl {
         auto listing = store.list_subscriptions();
         auto next = std::make_shared<Snapshot>();
         next->revision = revision;
+        next->loaded = true;
         for (auto& def : listing.subscriptions) {
             auto live = std::make_shared<LiveSubscription>();
             live->version = subscription::public_version(def);
@@ -681,6 +683,10 @@ void Collector::handle_async(const ClientInfo& client, std::string_view path,
 std::optional<Reply> Collector::dispatch(const ClientInfo& client, std::string_view path,
                                          const wsman::Message& msg, ReplyHandler& done) {
     impl_->reload(false);
+    // Never read the store (down since the start): an empty list would tell sources that there
+    // are no subscriptions, and a 404 that theirs is gone; they must retry instead.
+    if (!impl_->current()->loaded)
+        return impl_->store_unavailable("subscriptions not loaded yet: the store is unavailable");
     const std::string uuid = subscription_from_path(path);
     bool on_subscription = !uuid.empty();
     using wsman::Action;

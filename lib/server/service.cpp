@@ -51,9 +51,19 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     config::finalize(s.config);
     const auto& c = s.config;
 
-    s.store = store::open(c.db, {std::chrono::milliseconds(c.store_busy_timeout_ms)});
-    s.notes.push_back("store: " + s.store->describe() + " (schema " +
-                      std::to_string(s.store->schema_version()) + ")");
+    store::OpenOptions store_options;
+    store_options.busy_timeout = std::chrono::milliseconds(c.store_busy_timeout_ms);
+    store_options.log = &log;
+    s.store = store::open(c.db, store_options);
+    // A shared store (PostgreSQL) may be down at start: the node still starts and answers 503
+    // until it is reachable.
+    try {
+        s.notes.push_back("store: " + s.store->describe() + " (schema " +
+                          std::to_string(s.store->schema_version()) + ")");
+    } catch (const store::StoreError& e) {
+        s.notes.push_back("store: " + s.store->describe() +
+                          " UNAVAILABLE (requests get 503 until it is reachable): " + e.what());
+    }
     store::HeartbeatBatcher::Options hb;
     hb.interval = std::chrono::seconds(c.heartbeat_flush_s ? c.heartbeat_flush_s : 1);
     s.heartbeats = std::make_unique<store::HeartbeatBatcher>(*s.store, hb);
@@ -170,7 +180,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         s.notes.push_back("subscriptions: " + (names.empty()
                                                    ? std::string("NONE enabled: add one with "
                                                                  "`wec sub apply FILE --db " +
-                                                                 c.db + "`")
+                                                                 s.store->describe() + "`")
                                                    : list));
     for (const auto& b : health.broken)
         s.notes.push_back("subscription " + b.name + " (uuid " + b.uuid +

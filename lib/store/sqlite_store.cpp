@@ -355,6 +355,26 @@ std::string SqliteStore::describe() const {
     return "sqlite:" + impl_->path;
 }
 
+StoreStats SqliteStore::stats() {
+    std::lock_guard lock(impl_->reader.mutex());
+    // One statement: one read snapshot.
+    auto q = impl_->reader.query(
+        "SELECT (SELECT COALESCE(MAX(version), 0) FROM schema_version), "
+        "(SELECT value FROM meta WHERE key = 'revision'), (SELECT count(*) FROM subscriptions), "
+        "(SELECT count(*) FROM bookmarks), (SELECT count(*) FROM heartbeats), "
+        "(SELECT count(*) FROM subscription_ends)");
+    StoreStats s;
+    if (q.step()) {
+        s.schema_version = static_cast<int>(q.integer(0));
+        s.revision = static_cast<std::uint64_t>(q.integer(1));
+        s.subscriptions = static_cast<std::uint64_t>(q.integer(2));
+        s.bookmarks = static_cast<std::uint64_t>(q.integer(3));
+        s.hosts = static_cast<std::uint64_t>(q.integer(4));
+        s.subscription_ends = static_cast<std::uint64_t>(q.integer(5));
+    }
+    return s;
+}
+
 PutResult SqliteStore::put_subscription(const sub::Subscription& input) {
     try {
         sub::validate(input, "subscription '" + input.name + "'");

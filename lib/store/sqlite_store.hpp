@@ -39,6 +39,7 @@ public:
 
     int schema_version() override;
     std::string describe() const override;
+    StoreStats stats() override;
 
     PutResult put_subscription(const subscription::Subscription& sub) override;
     std::optional<subscription::Subscription> subscription_by_name(std::string_view name) override;

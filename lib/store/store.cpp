@@ -1,7 +1,9 @@
 #include "store/store.hpp"
 
+#include "store/postgres_store.hpp"
 #include "store/sqlite_store.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <condition_variable>
 #include <filesystem>
@@ -40,32 +42,54 @@ std::vector<subscription::Subscription> Store::subscriptions() {
     return std::move(list.subscriptions);
 }
 
+namespace {
+
+// "scheme:" at the start (RFC 3986: a letter, then letters, digits, '+', '-', '.').
+bool has_scheme(std::string_view url) {
+    auto colon = url.find(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    if (!std::isalpha(static_cast<unsigned char>(url[0]))) return false;
+    return std::all_of(url.begin(), url.begin() + static_cast<std::ptrdiff_t>(colon), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+    });
+}
+
+} // namespace
+
 std::unique_ptr<Store> open(std::string_view url, const OpenOptions& options) {
-    constexpr std::string_view kSqlite = "sqlite:";
-    if (url.starts_with(kSqlite)) {
-        std::string_view path = url.substr(kSqlite.size());
-        if (path.starts_with("//")) path.remove_prefix(2);
-        if (path.empty())
-            throw StoreError("store URL '" + std::string(url) + "': missing the database path");
-        if (path == ":memory:" || path.starts_with("file:"))
-            throw StoreError("store URL '" + std::string(url) +
-                             "': only a database file path is supported (no :memory:, no URI)");
-        std::filesystem::path file{std::string(path)};
-        if (file.has_parent_path()) {
-            std::error_code ec;
-            std::filesystem::create_directories(file.parent_path(), ec);
-            if (ec)
-                throw StoreError("store URL '" + std::string(url) + "': cannot create directory " +
-                                 file.parent_path().string() + ": " + ec.message());
-        }
-        return std::make_unique<SqliteStore>(std::string(path),
-                                             SqliteStore::Options{options.busy_timeout});
+    if (PostgresStore::is_url(url)) {
+        PostgresStore::Options o;
+        o.lock_timeout = options.busy_timeout;
+        o.max_connections = options.max_connections;
+        o.log = options.log;
+        return std::make_unique<PostgresStore>(std::string(url), o);
     }
-    if (url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    constexpr std::string_view kSqlite = "sqlite:";
+    std::string_view path = url;
+    if (url.starts_with(kSqlite)) {
+        path = url.substr(kSqlite.size());
+        if (path.starts_with("//")) path.remove_prefix(2);
+    } else if (has_scheme(url)) {
+        // Only the scheme: the rest may hold a password.
+        throw StoreError("store URL scheme '" + std::string(url.substr(0, url.find(':'))) +
+                         ":' is not supported (expected sqlite:PATH, a file path or "
+                         "postgres://...)");
+    }
+    if (path.empty())
+        throw StoreError("store URL '" + std::string(url) + "': missing the database path");
+    if (path == ":memory:" || path.starts_with("file:"))
         throw StoreError("store URL '" + std::string(url) +
-                         "': the PostgreSQL backend is not implemented yet");
-    throw StoreError("store URL '" + std::string(url) +
-                     "': unknown scheme (expected sqlite:PATH or postgres://...)");
+                         "': only a database file path is supported (no :memory:, no URI)");
+    std::filesystem::path file{std::string(path)};
+    if (file.has_parent_path()) {
+        std::error_code ec;
+        std::filesystem::create_directories(file.parent_path(), ec);
+        if (ec)
+            throw StoreError("store URL '" + std::string(url) + "': cannot create directory " +
+                             file.parent_path().string() + ": " + ec.message());
+    }
+    return std::make_unique<SqliteStore>(std::string(path),
+                                         SqliteStore::Options{options.busy_timeout});
 }
 
 // ---- HeartbeatBatcher -------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 // The collector's state behind one backend-neutral interface: subscriptions, bookmarks per
 // (client, subscription), heartbeats / last-seen per (client, subscription), SubscriptionEnd
-// records. `open("sqlite:PATH")` gives the embedded SQLite backend; a PostgreSQL backend will
-// implement the same interface.
+// records. `open("sqlite:PATH")` gives the embedded SQLite backend (one node),
+// `open("postgres://...")` the PostgreSQL backend (shared by several nodes); same semantics.
 //
 // Thread-safety: every Store method may be called from any thread concurrently.
 // Times are std::chrono::system_clock points, stored with millisecond precision.
 #pragma once
 
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "subscription/subscription.hpp"
 
 #include <chrono>
@@ -24,7 +25,8 @@ namespace wec::store {
 using Clock = std::chrono::system_clock;
 using TimePoint = Clock::time_point;
 
-// A failed store operation (bad URL, schema too new, I/O error, database busy for too long).
+// A failed store operation (bad URL, schema too new, I/O error, database busy for too long,
+// database unreachable).
 class StoreError : public wec::Error {
 public:
     using wec::Error::Error;
@@ -92,6 +94,16 @@ struct SubscriptionEndRecord {
     std::string fault_message; // WSManFault Message, may be empty
 };
 
+// What `wec db status` reports.
+struct StoreStats {
+    int schema_version = 0;
+    std::uint64_t revision = 0;
+    std::uint64_t subscriptions = 0;     // rows, readable or not
+    std::uint64_t bookmarks = 0;         // (client, subscription) pairs
+    std::uint64_t hosts = 0;             // (client, subscription) pairs seen (heartbeats)
+    std::uint64_t subscription_ends = 0; // SubscriptionEnd records
+};
+
 class Store {
 public:
     virtual ~Store() = default;
@@ -101,8 +113,11 @@ public:
 
     // Schema version of the opened database (after migrations).
     virtual int schema_version() = 0;
-    // Human-readable description for startup logs, e.g. "sqlite:/var/lib/wec/wec.db".
+    // Human-readable description for startup logs, e.g. "sqlite:/var/lib/wec/wec.db" or
+    // "postgres://wec@db1:5432/wec" (never a password).
     virtual std::string describe() const = 0;
+    // Schema version and row counts, read in one transaction.
+    virtual StoreStats stats() = 0;
 
     // ---- subscriptions (each change bumps revision()) ----
     // Creates or updates by name. An existing subscription keeps its uuid; a new one takes
@@ -150,13 +165,21 @@ public:
                                                                  std::size_t limit) = 0;
 };
 
-// Opens a store from a URL: "sqlite:PATH" (also "sqlite://PATH"; parent directories are
-// created). "postgres://…" is reserved for the PostgreSQL backend (not implemented yet).
-// Throws StoreError naming the URL.
+// Opens a store from a URL:
+// - "sqlite:PATH", "sqlite://PATH" or a bare PATH (no "scheme:" prefix): SQLite; parent
+//   directories are created.
+// - "postgres://..." or "postgresql://..." (any libpq connection URI): PostgreSQL. Opening does not
+//   need the server to be up: when it cannot be reached the store is still returned, every call
+//   throws StoreError until it can (see postgres_store.hpp).
+// Throws StoreError naming the URL (without its password) for a bad URL or an unusable database.
 struct OpenOptions {
     // How long an operation waits for a lock held by another process or connection before it
-    // fails with StoreError (SQLite's busy timeout).
+    // fails with StoreError (SQLite's busy timeout, PostgreSQL's lock_timeout).
     std::chrono::milliseconds busy_timeout{10000};
+    // PostgreSQL: connections kept open at most (they are opened on demand).
+    std::size_t max_connections = 4;
+    // Where the store reports state changes (PostgreSQL: connection lost, back); may be null.
+    Logger* log = nullptr;
 };
 std::unique_ptr<Store> open(std::string_view url, const OpenOptions& options = {});
 

@@ -9,8 +9,12 @@
 //    Events get 503 (not 500; the collector lives on), and once the lock is released the next
 //    resend is acked and its bookmark stored. The collector's busy timeout
 //    (`store_busy_timeout_ms`, 1 s here) is what the 503 waits for.
+//  - The collector's PostgreSQL store (a server started by the test) is stopped under load, then
+//    started again: 503 meanwhile, acked again without a restart, nothing acked is missing; and
+//    a collector started while PostgreSQL is down starts, answers 503, and serves once it is up.
 #include "client/client.hpp"
 #include "support/files.hpp"
+#include "support/postgres_server.hpp"
 #include "support/process.hpp"
 #include "support/test_pki.hpp"
 #include "wsman/wsman.hpp"
@@ -155,6 +159,44 @@ long long stored_bookmark_record(const fs::path& db_file, const std::string& cli
         return -1;
     }
     return std::stoll(m[1].str());
+}
+
+// The same from a PostgreSQL store (read with the test's own libpq query, not wec's store).
+long long stored_bookmark_record(const PostgresServer& pg, const std::string& database,
+                                 const std::string& client) {
+    std::vector<std::string> rows;
+    try {
+        rows = pg.query(database, "SELECT bookmark FROM bookmarks WHERE client = $1", {client});
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << "reading the bookmark: " << e.what();
+        return -1;
+    }
+    if (rows.size() > 1) ADD_FAILURE() << rows.size() << " bookmarks for " << client;
+    std::smatch m;
+    if (rows.empty() || !std::regex_search(rows[0], m, std::regex("RecordId=\"(\\d+)\""))) return 0;
+    return std::stoll(m[1].str());
+}
+
+// Every acked event is in the output as a whole line; only events of refused batches may be
+// there more than once (written before the bookmark failed). Returns the duplicates.
+std::size_t expect_acked_in_output(const fs::path& output, const std::vector<std::uint64_t>& acked,
+                                   const std::vector<std::uint64_t>& refused) {
+    std::map<std::uint64_t, int> seen;
+    const auto ids = record_ids_in(output);
+    for (auto id : ids)
+        ++seen[id];
+    std::size_t missing = 0, duplicated = 0, unexpected_duplicates = 0;
+    for (auto id : acked)
+        if (!seen.count(id)) ++missing;
+    for (const auto& [id, n] : seen) {
+        if (n == 1) continue;
+        duplicated += static_cast<std::size_t>(n - 1);
+        if (std::find(refused.begin(), refused.end(), id) == refused.end()) ++unexpected_duplicates;
+    }
+    EXPECT_EQ(missing, 0u);
+    EXPECT_EQ(unexpected_duplicates, 0u);
+    EXPECT_EQ(ids.size(), acked.size() + duplicated);
+    return duplicated;
 }
 
 // ---- the source ----------------------------------------------------------------------------
@@ -387,10 +429,17 @@ protected:
         }
     }
 
-    // Stores the subscription (JSON files output into `output_dir`) and starts the collector.
-    void start(const fs::path& output_dir, bool fsync) {
+    // Stores the subscription (JSON files output into `output_dir`) and starts the collector,
+    // on SQLite (wec.db in the temp dir) unless `db` names another store.
+    void start(const fs::path& output_dir, bool fsync, std::string db = {}) {
+        apply(output_dir, fsync, db);
+        if (HasFatalFailure()) return;
+        launch(db);
+    }
+
+    void apply(const fs::path& output_dir, bool fsync, std::string& db) {
         db_file = dir.path() / "wec.db";
-        const auto db = "sqlite:" + db_file.string();
+        if (db.empty()) db = "sqlite:" + db_file.string();
         auto file = dir.path() / "security.toml";
         std::ofstream(file) << "name = \"security\"\n"
                             << "query = '<QueryList><Query Id=\"0\"><Select "
@@ -401,6 +450,9 @@ protected:
                             << "\n";
         auto applied = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
         ASSERT_EQ(applied.exit_code, 0) << applied.output;
+    }
+
+    void launch(const std::string& db) {
         port = free_port();
         // A lock held by another process turns into a 503 after 1 s instead of the default 10 s.
         auto config = dir.path() / "wec.toml";
@@ -598,22 +650,7 @@ TEST_F(ServeStorageFaults, DatabaseLockedByAnotherProcessGives503ThenRecovers) {
     // Every acked event is in the output as a whole line. The output is written before the
     // bookmark: a batch refused because the bookmark could not be stored is in the output once
     // per refusal too (at-least-once), and only those are duplicated.
-    std::map<std::uint64_t, int> seen;
-    const auto ids = record_ids_in(output);
-    for (auto id : ids)
-        ++seen[id];
-    std::size_t missing = 0, duplicated = 0, unexpected_duplicates = 0;
-    for (auto id : t.acked_ids)
-        if (!seen.count(id)) ++missing;
-    for (const auto& [id, n] : seen) {
-        if (n == 1) continue;
-        duplicated += static_cast<std::size_t>(n - 1);
-        if (std::find(t.refused_ids.begin(), t.refused_ids.end(), id) == t.refused_ids.end())
-            ++unexpected_duplicates;
-    }
-    EXPECT_EQ(missing, 0u);
-    EXPECT_EQ(unexpected_duplicates, 0u);
-    EXPECT_EQ(ids.size(), t.acked_ids.size() + duplicated);
+    const auto duplicated = expect_acked_in_output(output, t.acked_ids, t.refused_ids);
     EXPECT_EQ(count_of(server->output(), "bookmark not stored; batch refused with 503"),
               t.refusals);
 
@@ -628,8 +665,109 @@ TEST_F(ServeStorageFaults, DatabaseLockedByAnotherProcessGives503ThenRecovers) {
               << hit->attempts.front().retry_after << " s; " << t.refusals << " 503s, Ack "
               << seconds(hit->attempts.back().answered - released_at) << " s after the release; "
               << t.batches_acked << " batches / " << t.events_acked << " events acked, "
-              << ids.size() << " lines in the output (" << duplicated
+              << t.events_acked + duplicated << " lines in the output (" << duplicated
               << " duplicates of refused events)\n";
+    expect_clean_stop();
+}
+
+// ---- PostgreSQL stopped under load, and down at start -----------------------------------------
+
+TEST_F(ServeStorageFaults, PostgresStoppedUnderLoadGives503ThenRecovers) {
+    PostgresServer pg;
+    const auto database = pg.create_database();
+    const auto out_dir = dir.path() / "events";
+    start(out_dir, false, pg.url(database));
+    if (HasFatalFailure()) return;
+
+    Sender source(source_options());
+    source.allow(1'000'000); // keeps sending
+    ASSERT_TRUE(source.wait_acked(3, 30s)) << source.error();
+
+    pg.stop("fast");
+    const auto stopped_at = SteadyClock::now();
+    const bool refused = source.wait_refusals(1, 40s);
+    const std::size_t acked_when_refused = source.acked();
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(source.acked(), acked_when_refused) << "acked without the database";
+    pg.start();
+    const auto started_at = SteadyClock::now();
+    ASSERT_TRUE(refused) << "no 503 while PostgreSQL was down; " << source.error();
+    ASSERT_TRUE(server->running()) << "the collector exited";
+    ASSERT_TRUE(source.wait_acked(acked_when_refused + 4, 40s)) << source.error();
+    source.stop();
+    ASSERT_EQ(source.error(), "");
+
+    const auto batches = source.batches();
+    const auto t = tally(batches);
+    EXPECT_GE(t.refusals, 1u);
+    EXPECT_EQ(t.other_statuses, 0u);
+    EXPECT_EQ(t.refusals_with_ack, 0u);
+    EXPECT_EQ(t.refusals_without_retry_after, 0u);
+    EXPECT_EQ(stored_bookmark_record(pg, database, kIdentity),
+              static_cast<long long>(t.last_acked_record));
+    const auto duplicated =
+        expect_acked_in_output(out_dir / (kIdentity + ".json"), t.acked_ids, t.refused_ids);
+    // The loss and the recovery are logged once each, not per request.
+    const auto log = server->output();
+    EXPECT_EQ(count_of(log, "state store unavailable"), 1u) << log;
+    EXPECT_EQ(count_of(log, "state store available again"), 1u) << log;
+
+    // The first Ack after the restart.
+    double resumed = -1;
+    for (const auto& b : batches)
+        for (const auto& a : b.attempts)
+            if (a.ack && a.answered > started_at && resumed < 0)
+                resumed = seconds(a.answered - started_at);
+    std::cout << "[ figures  ] PostgreSQL down " << seconds(started_at - stopped_at) << " s, "
+              << t.refusals << " 503s; first Ack " << resumed << " s after it was started again; "
+              << t.batches_acked << " batches acked, " << duplicated
+              << " duplicated lines (refused batches)\n";
+    expect_clean_stop();
+}
+
+TEST_F(ServeStorageFaults, StartedWhilePostgresIsDownServes503ThenServes) {
+    PostgresServer pg;
+    const auto database = pg.create_database();
+    std::string db = pg.url(database);
+    const auto out_dir = dir.path() / "events";
+    apply(out_dir, false, db);
+    if (HasFatalFailure()) return;
+    pg.stop("fast");
+    launch(db);
+    if (HasFatalFailure()) return;
+    EXPECT_NE(server->output().find("UNAVAILABLE"), std::string::npos) << server->output();
+
+    // Enumerate: 503 (not an empty list) while the database is down.
+    auto enumerate_status = [&]() -> unsigned {
+        try {
+            client::Source probe(source_options());
+            probe.enumerate();
+            return 200;
+        } catch (const client::Error& e) {
+            return e.http_status();
+        }
+    };
+    EXPECT_EQ(enumerate_status(), 503u);
+    EXPECT_EQ(enumerate_status(), 503u);
+
+    pg.start();
+    const auto started_at = SteadyClock::now();
+    unsigned status = 0;
+    while (SteadyClock::now() - started_at < 30s && (status = enumerate_status()) == 503)
+        std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(status, 200u) << server->output();
+    std::cout << "[ figures  ] Enumerate served " << seconds(SteadyClock::now() - started_at)
+              << " s after PostgreSQL was started\n";
+
+    Sender source(source_options());
+    source.allow(3);
+    ASSERT_TRUE(source.wait_acked(3, 30s)) << source.error();
+    source.stop();
+    const auto t = tally(source.batches());
+    EXPECT_EQ(stored_bookmark_record(pg, database, kIdentity),
+              static_cast<long long>(t.last_acked_record));
+    expect_acked_in_output(out_dir / (kIdentity + ".json"), t.acked_ids, t.refused_ids);
+    EXPECT_EQ(count_of(server->output(), "state store available again"), 1u);
     expect_clean_stop();
 }
 

@@ -273,6 +273,32 @@ TEST_F(CollectorTest, RefreshRetriesAndRecoversWithoutARestart) {
     EXPECT_EQ(count(text, "store error: subscriptions not reloaded"), 1u) << text;
 }
 
+// (b) The store fails from the start (a PostgreSQL node started while the database is down):
+// nothing was ever loaded, so an Enumerate must not answer "no subscriptions" (200) nor Events
+// "unknown subscription" (404): both answer 503 until the store is readable, then work.
+TEST_F(CollectorTest, StoreFailingSinceTheStartAnswers503NotEmptyOr404) {
+    auto uuid = add("security");
+    ASSERT_EQ(other.exec("ALTER TABLE meta RENAME TO meta_gone"), "");
+    pipeline::Collector collector(log, store, heartbeats, config());
+    EXPECT_FALSE(collector.store_health().ok);
+    auto listed = collector.handle(client, "/wsman/SubscriptionManager/WEC", enumerate());
+    EXPECT_EQ(listed.status, 503u) << listed.note;
+    EXPECT_GT(listed.retry_after_s, 0u);
+    auto reply = collector.handle(client, path_of(uuid), events(uuid, 1));
+    EXPECT_EQ(reply.status, 503u) << reply.note;
+    EXPECT_FALSE(store.bookmark(client.identity, uuid));
+
+    ASSERT_EQ(other.exec("ALTER TABLE meta_gone RENAME TO meta"), "");
+    for (int i = 0; i < 1000 && !collector.store_health().ok; ++i) {
+        collector.refresh();
+        std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_TRUE(collector.store_health().ok);
+    EXPECT_EQ(collector.handle(client, "/wsman/SubscriptionManager/WEC", enumerate()).status, 200u);
+    EXPECT_EQ(collector.handle(client, path_of(uuid), events(uuid, 1)).status, 200u);
+    EXPECT_EQ(store.bookmark(client.identity, uuid), bookmark(1));
+}
+
 // (c) A row whose definition is garbage (written directly with sqlite3): the others are served,
 // the broken one is reported (health, log) once, not at every reload; its URL answers 503 so
 // its sources keep their events; fixing the row serves it again.

@@ -1,138 +1,124 @@
+// The Store contract, run against both backends: SQLite (a file in a temp dir) and PostgreSQL (a
+// fresh database per test on a server started by the suite, tests/support/postgres_server.hpp).
+// Backend-specific behaviour (SQLite files and busy timeout, PostgreSQL nodes and connection loss)
+// is tested at the end of this file and in postgres_store_test.cpp.
+#include "helpers.hpp"
+#include "store/postgres_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store.hpp"
+#include "support/postgres_server.hpp"
+#include "support/process.hpp"
 
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <thread>
 
 namespace fs = std::filesystem;
 namespace sub = wec::subscription;
 using namespace wec::store;
+using namespace wec::store::testing;
 using namespace std::chrono_literals;
+using wec::testing::PostgresServer;
+using wec::testing::TempDir;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "wec-store-test-XXXXXX").string();
-        char* made = mkdtemp(pattern.data());
-        if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = made;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    const fs::path& path() const { return path_; }
+enum class Backend { Sqlite, Postgres };
 
-private:
-    fs::path path_;
-};
+// How ctest and gtest name the parameter.
+void PrintTo(Backend backend, std::ostream* out) {
+    *out << (backend == Backend::Sqlite ? "sqlite" : "postgres");
+}
 
-class StoreTest : public ::testing::Test {
+// One test, run on each backend: `url` names a new empty store (nothing created yet for SQLite,
+// a fresh database for PostgreSQL).
+class StoreTest : public ::testing::TestWithParam<Backend> {
 protected:
+    void SetUp() override {
+        if (GetParam() == Backend::Sqlite) {
+            url = "sqlite:" + (dir.path() / "wec.db").string();
+        } else {
+            auto& server = PostgresServer::shared();
+            url = server.url(server.create_database());
+        }
+    }
+
+    bool sqlite() const { return GetParam() == Backend::Sqlite; }
+    // What the store's messages name: the file, or the URL without its password.
+    std::string location() const { return sqlite() ? url.substr(7) : PostgresStore::redact(url); }
+    int latest_version() const {
+        return sqlite() ? SqliteStore::latest_schema_version()
+                        : PostgresStore::latest_schema_version();
+    }
+    // Statements that take (lock_write) and release (unlock_write) the lock a bookmark write
+    // needs, from another connection, while readers can still read.
+    std::string lock_write() const {
+        return sqlite() ? "BEGIN IMMEDIATE" : "BEGIN; LOCK TABLE bookmarks IN EXCLUSIVE MODE";
+    }
+
     TempDir dir;
-    std::string db = (dir.path() / "wec.db").string();
-    std::string url = "sqlite:" + db;
+    std::string url;
 };
 
-sub::Subscription make_sub(const std::string& name) {
-    return sub::load_toml("name = \"" + name + R"("
-query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
-[[outputs]]
-driver = "files"
-path = "/var/log/wec/{client}.json"
-format = "json"
-)",
-                          name + ".toml");
-}
-
-TimePoint at(std::int64_t seconds) {
-    return TimePoint(std::chrono::seconds(seconds));
-}
-
-// Runs SQL directly on the database file (as another program would).
-void raw_exec(const std::string& path, const std::string& sql) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    char* error = nullptr;
-    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-    std::string message = error ? error : "";
-    sqlite3_free(error);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << message;
-}
-
-// Inserts a subscription row directly (as another program, or a newer wec, would).
-void raw_insert_subscription(const std::string& path, const std::string& uuid,
-                             const std::string& name, bool enabled, const std::string& definition) {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO subscriptions (uuid, name, enabled, definition, "
-                                "updated_at) VALUES (?1, ?2, ?3, ?4, 0)",
-                                -1, &stmt, nullptr);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(stmt, 1, uuid.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 2, name.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(stmt, 3, enabled ? 1 : 0);
-        sqlite3_bind_text(stmt, 4, definition.c_str(), -1, SQLITE_TRANSIENT);
-        rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-    }
-    std::string message = sqlite3_errmsg(db);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    ASSERT_EQ(rc, SQLITE_OK) << message;
+std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
+    return info.param == Backend::Sqlite ? "sqlite" : "postgres";
 }
 
 } // namespace
 
-TEST_F(StoreTest, OpenCreatesDirectoriesAndMigrates) {
-    auto nested = dir.path() / "a" / "b" / "wec.db";
-    auto store = open("sqlite:" + nested.string());
-    EXPECT_TRUE(fs::exists(nested));
-    EXPECT_EQ(store->schema_version(), SqliteStore::latest_schema_version());
-    EXPECT_EQ(store->describe(), "sqlite:" + nested.string());
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::Sqlite, Backend::Postgres),
+                         backend_name);
+
+TEST_P(StoreTest, OpenMigratesAndReopens) {
+    auto store = open(url);
+    EXPECT_EQ(store->schema_version(), latest_version());
     EXPECT_EQ(store->revision(), 0u);
     EXPECT_TRUE(store->subscriptions().empty());
+    auto stats = store->stats();
+    EXPECT_EQ(stats.schema_version, latest_version());
+    EXPECT_EQ(stats.subscriptions + stats.bookmarks + stats.hosts + stats.subscription_ends, 0u);
     store.reset();
-    // Re-open: nothing to migrate, same version; the sqlite:// form works too.
-    auto again = open("sqlite://" + nested.string());
-    EXPECT_EQ(again->schema_version(), SqliteStore::latest_schema_version());
+    // Re-open: nothing to migrate, same version.
+    auto again = open(url);
+    EXPECT_EQ(again->schema_version(), latest_version());
 }
 
-TEST_F(StoreTest, RefusesNewerSchema) {
+TEST_P(StoreTest, RefusesNewerSchema) {
     open(url).reset();
-    raw_exec(db, "INSERT INTO schema_version (version, applied_at) VALUES (999, 0)");
+    RawConnection(url).exec("INSERT INTO schema_version (version, applied_at) VALUES (999, 0)");
     try {
         open(url);
         FAIL() << "opened a database from the future";
     } catch (const StoreError& e) {
         std::string what = e.what();
         EXPECT_NE(what.find("schema version 999 is newer"), std::string::npos) << what;
-        EXPECT_NE(what.find(db), std::string::npos) << what;
+        EXPECT_NE(what.find(location()), std::string::npos) << what;
     }
 }
 
-TEST_F(StoreTest, BadUrlsAndFiles) {
-    EXPECT_THROW(open("mysql://x"), StoreError);
-    EXPECT_THROW(open("sqlite:"), StoreError);
-    EXPECT_THROW(open("sqlite::memory:"), StoreError);
-    EXPECT_THROW(open("postgres://localhost/wec"), StoreError);
-    {
-        std::ofstream junk(dir.path() / "junk.db");
-        junk << "this is not a database, just some text long enough to have a header.......";
-    }
-    EXPECT_THROW(open("sqlite:" + (dir.path() / "junk.db").string()), StoreError);
+TEST_P(StoreTest, StatsCountRows) {
+    auto store = open(url);
+    auto uuid = store->put_subscription(make_sub("security")).subscription.uuid;
+    store->put_subscription(make_sub("system"));
+    store->put_bookmark("a", uuid, "<b/>");
+    store->put_bookmark("b", uuid, "<b/>");
+    store->put_bookmark("c", uuid, "<b/>");
+    HeartbeatUpdate hb{"a", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", ""};
+    store->apply_heartbeats(std::span(&hb, 1));
+    store->record_subscription_end({"a", uuid, at(2), "cancel", "", ""});
+    auto stats = store->stats();
+    EXPECT_EQ(stats.schema_version, latest_version());
+    EXPECT_EQ(stats.revision, store->revision());
+    EXPECT_EQ(stats.subscriptions, 2u);
+    EXPECT_EQ(stats.bookmarks, 3u);
+    EXPECT_EQ(stats.hosts, 1u);
+    EXPECT_EQ(stats.subscription_ends, 1u);
 }
 
-TEST_F(StoreTest, UpsertKeepsUuidAndBumpsRevision) {
+TEST_P(StoreTest, UpsertKeepsUuidAndBumpsRevision) {
     auto store = open(url);
     auto created = store->put_subscription(make_sub("security"));
     EXPECT_EQ(created.change, Change::Created);
@@ -169,7 +155,7 @@ TEST_F(StoreTest, UpsertKeepsUuidAndBumpsRevision) {
     EXPECT_FALSE(store->subscription_by_uuid(sub::new_uuid()));
 }
 
-TEST_F(StoreTest, ListEnableDisableDelete) {
+TEST_P(StoreTest, ListEnableDisableDelete) {
     auto store = open(url);
     store->put_subscription(make_sub("zeta"));
     auto given = make_sub("alpha");
@@ -211,7 +197,7 @@ TEST_F(StoreTest, ListEnableDisableDelete) {
     EXPECT_EQ(store->subscriptions().size(), 1u);
 }
 
-TEST_F(StoreTest, InvalidDefinitionIsRejected) {
+TEST_P(StoreTest, InvalidDefinitionIsRejected) {
     auto store = open(url);
     auto s = make_sub("bad");
     s.query = "<NotAQueryList/>";
@@ -225,16 +211,17 @@ TEST_F(StoreTest, InvalidDefinitionIsRejected) {
 
 // Rows written by something else than this wec: garbage, or a definition of a newer wec with a key
 // this one does not know. The listing keeps the others and names the unreadable ones.
-TEST_F(StoreTest, UnreadableRowsAreListedApartNotThrown) {
+TEST_P(StoreTest, UnreadableRowsAreListedApartNotThrown) {
     auto store = open(url);
     auto alpha = store->put_subscription(make_sub("alpha")).subscription;
     auto zeta = store->put_subscription(make_sub("zeta")).subscription;
     const std::string garbage_uuid = "11111111-2222-4333-8444-555555555555";
     const std::string future_uuid = "66666666-7777-4888-9999-AAAAAAAAAAAA";
-    raw_insert_subscription(db, garbage_uuid, "garbage", true, "this is [not toml");
+    RawConnection raw(url);
+    raw.insert_subscription(garbage_uuid, "garbage", true, "this is [not toml");
     auto future = make_sub("from-the-future");
     future.uuid = future_uuid;
-    raw_insert_subscription(db, future_uuid, "from-the-future", false,
+    raw.insert_subscription(future_uuid, "from-the-future", false,
                             "compression = \"zstd\"\n" + sub::to_toml(future));
 
     auto list = store->list_subscriptions();
@@ -251,7 +238,7 @@ TEST_F(StoreTest, UnreadableRowsAreListedApartNotThrown) {
     EXPECT_TRUE(list.broken[1].enabled);
     EXPECT_NE(list.broken[1].error.find("subscription 'garbage'"), std::string::npos)
         << list.broken[1].error;
-    EXPECT_NE(list.broken[1].error.find(db), std::string::npos) << list.broken[1].error;
+    EXPECT_NE(list.broken[1].error.find(location()), std::string::npos) << list.broken[1].error;
 
     // The strict forms still refuse them, naming the row.
     try {
@@ -275,7 +262,7 @@ TEST_F(StoreTest, UnreadableRowsAreListedApartNotThrown) {
     EXPECT_EQ(store->subscriptions().size(), 3u);
 }
 
-TEST_F(StoreTest, RevisionSeesChangesFromAnotherConnection) {
+TEST_P(StoreTest, RevisionSeesChangesFromAnotherConnection) {
     auto server = open(url);
     auto cli = open(url); // as `wec sub apply` in another process
     auto r0 = server->revision();
@@ -296,7 +283,7 @@ TEST_F(StoreTest, RevisionSeesChangesFromAnotherConnection) {
     EXPECT_EQ(server->revision(), r2);
 }
 
-TEST_F(StoreTest, BookmarksSurviveReopen) {
+TEST_P(StoreTest, BookmarksSurviveReopen) {
     std::string uuid = sub::new_uuid();
     {
         auto store = open(url);
@@ -314,7 +301,49 @@ TEST_F(StoreTest, BookmarksSurviveReopen) {
     EXPECT_FALSE(store->bookmark("WIN11$@D.LOCAL", uuid));
 }
 
-TEST_F(StoreTest, HeartbeatBatchingCoalesces) {
+// Quotes, backslashes, braces and commas (PostgreSQL writes batches as array literals), line
+// breaks, non-ASCII, and an empty bookmark, in clients and bookmarks alike.
+TEST_P(StoreTest, AwkwardCharactersRoundTrip) {
+    auto store = open(url);
+    std::string uuid = sub::new_uuid();
+    const std::vector<std::string> texts = {
+        "",
+        "plain",
+        R"(<BookmarkList><Bookmark Channel="Security" RecordId="42"/></BookmarkList>)",
+        R"(back\slash \" {braces}, "quoted", NULL)",
+        "line\nbreak\ttab",
+        "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac",
+        "{}",
+        "NULL",
+    };
+    std::vector<std::thread> writers; // concurrent: written by one group commit or several
+    for (std::size_t i = 0; i < texts.size(); ++i)
+        writers.emplace_back([&, i] { store->put_bookmark("client " + texts[i], uuid, texts[i]); });
+    for (auto& w : writers)
+        w.join();
+    for (const auto& text : texts)
+        EXPECT_EQ(store->bookmark("client " + text, uuid), text) << text;
+    std::vector<HeartbeatUpdate> updates;
+    for (const auto& text : texts)
+        updates.push_back({text, uuid, at(5), HeartbeatUpdate::Kind::Events, text, text});
+    store->apply_heartbeats(updates);
+    auto hosts = store->hosts(uuid);
+    ASSERT_EQ(hosts.size(), texts.size());
+    for (const auto& h : hosts) {
+        EXPECT_EQ(h.address, h.client);
+        EXPECT_EQ(h.machine_id, h.client);
+        EXPECT_EQ(h.last_event_seen, at(5));
+    }
+    store->record_subscription_end({texts[3], uuid, at(6), texts[4], texts[5], texts[2]});
+    auto ends = store->subscription_ends(uuid, 5);
+    ASSERT_EQ(ends.size(), 1u);
+    EXPECT_EQ(ends[0].client, texts[3]);
+    EXPECT_EQ(ends[0].status, texts[4]);
+    EXPECT_EQ(ends[0].fault_code, texts[5]);
+    EXPECT_EQ(ends[0].fault_message, texts[2]);
+}
+
+TEST_P(StoreTest, HeartbeatBatchingCoalesces) {
     auto store = open(url);
     std::string uuid = sub::new_uuid();
     HeartbeatBatcher batcher(*store);
@@ -374,7 +403,7 @@ TEST_F(StoreTest, HeartbeatBatchingCoalesces) {
     EXPECT_EQ(hosts[2].address, "10.0.0.99");
 }
 
-TEST_F(StoreTest, HeartbeatBatcherSizeTriggerBackgroundAndShutdownFlush) {
+TEST_P(StoreTest, HeartbeatBatcherSizeTriggerBackgroundAndShutdownFlush) {
     auto store = open(url);
     std::string uuid = sub::new_uuid();
     {
@@ -411,6 +440,7 @@ public:
     bool fail = true;
     int schema_version() override { return real_.schema_version(); }
     std::string describe() const override { return "flaky"; }
+    StoreStats stats() override { return real_.stats(); }
     PutResult put_subscription(const sub::Subscription& s) override {
         return real_.put_subscription(s);
     }
@@ -450,7 +480,7 @@ private:
 
 } // namespace
 
-TEST_F(StoreTest, FailedFlushKeepsUpdates) {
+TEST_P(StoreTest, FailedFlushKeepsUpdates) {
     auto real = open(url);
     FlakyStore flaky(*real);
     std::string uuid = sub::new_uuid();
@@ -470,7 +500,7 @@ TEST_F(StoreTest, FailedFlushKeepsUpdates) {
     EXPECT_EQ(hosts[0].machine_id, "m");
 }
 
-TEST_F(StoreTest, BatcherReportsTheLastFlushError) {
+TEST_P(StoreTest, BatcherReportsTheLastFlushError) {
     auto real = open(url);
     FlakyStore flaky(*real);
     HeartbeatBatcher batcher(flaky, {std::chrono::milliseconds(3600000), 1000});
@@ -502,7 +532,7 @@ TEST(HostStatusTest, ClassificationUsesInjectedNow) {
     EXPECT_EQ(to_string(HostStatus::Dead), "dead");
 }
 
-TEST_F(StoreTest, SubscriptionEnds) {
+TEST_P(StoreTest, SubscriptionEnds) {
     auto store = open(url);
     std::string a = sub::new_uuid(), b = sub::new_uuid();
     store->record_subscription_end(
@@ -523,7 +553,7 @@ TEST_F(StoreTest, SubscriptionEnds) {
     EXPECT_EQ(of_a[0].client, "WIN2$@D");
 }
 
-TEST_F(StoreTest, ConcurrentWritersFromThreadsAndAnotherConnection) {
+TEST_P(StoreTest, ConcurrentWritersFromThreadsAndAnotherConnection) {
     auto store = open(url);
     auto other = open(url); // a second "process" writing at the same time
     std::string uuid = store->put_subscription(make_sub("security")).subscription.uuid;
@@ -579,37 +609,80 @@ TEST_F(StoreTest, ConcurrentWritersFromThreadsAndAnotherConnection) {
     }
 }
 
-TEST_F(StoreTest, WaitsForAnotherProcessHoldingTheWriteLock) {
+TEST_P(StoreTest, WaitsForAnotherProcessHoldingTheWriteLock) {
     auto store = open(url);
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-    std::thread release([raw] {
+    RawConnection other(url);
+    other.exec(lock_write());
+    std::thread release([&other] {
         std::this_thread::sleep_for(300ms);
-        sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr);
+        other.exec("COMMIT");
     });
     auto start = std::chrono::steady_clock::now();
     EXPECT_NO_THROW(store->put_bookmark("c", "0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0", "<b/>"));
     EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
     release.join();
-    sqlite3_close(raw);
     EXPECT_EQ(store->bookmark("c", "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"), "<b/>");
 }
 
-TEST_F(StoreTest, BusyTimeoutBecomesStoreError) {
-    SqliteStore store(db, {std::chrono::milliseconds(100)});
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+TEST_P(StoreTest, BusyTimeoutBecomesStoreError) {
+    auto store = open(url, {std::chrono::milliseconds(100)});
+    RawConnection other(url);
+    other.exec(lock_write());
     try {
-        store.put_bookmark("c", sub::new_uuid(), "<b/>");
+        store->put_bookmark("c", sub::new_uuid(), "<b/>");
         ADD_FAILURE() << "no error while the database was locked";
     } catch (const StoreError& e) {
         EXPECT_NE(std::string(e.what()).find("busy"), std::string::npos) << e.what();
     }
-    // Reads still work while another process writes (WAL).
-    EXPECT_EQ(store.revision(), 0u);
-    sqlite3_exec(raw, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close(raw);
-    EXPECT_NO_THROW(store.put_bookmark("c", sub::new_uuid(), "<b/>"));
+    // Reads still work while another process writes.
+    EXPECT_EQ(store->revision(), 0u);
+    other.exec("ROLLBACK");
+    EXPECT_NO_THROW(store->put_bookmark("c", sub::new_uuid(), "<b/>"));
+}
+
+// ---- SQLite only -------------------------------------------------------------------------------
+
+TEST(SqliteStoreTest, OpenCreatesDirectoriesAndAcceptsEveryUrlForm) {
+    TempDir dir;
+    auto nested = dir.path() / "a" / "b" / "wec.db";
+    auto store = open("sqlite:" + nested.string());
+    EXPECT_TRUE(fs::exists(nested));
+    EXPECT_EQ(store->schema_version(), SqliteStore::latest_schema_version());
+    EXPECT_EQ(store->describe(), "sqlite:" + nested.string());
+    store->put_subscription(make_sub("security"));
+    store.reset();
+    // The same file as sqlite://PATH and as a bare path.
+    for (const auto& form : {"sqlite://" + nested.string(), nested.string()}) {
+        auto again = open(form);
+        EXPECT_EQ(again->describe(), "sqlite:" + nested.string()) << form;
+        EXPECT_EQ(again->subscriptions().size(), 1u) << form;
+    }
+    auto relative_dir = dir.path() / "rel";
+    fs::create_directories(relative_dir);
+    auto cwd = fs::current_path();
+    fs::current_path(relative_dir);
+    EXPECT_NO_THROW(open("var/wec.db"));
+    fs::current_path(cwd);
+    EXPECT_TRUE(fs::exists(relative_dir / "var" / "wec.db"));
+}
+
+TEST(SqliteStoreTest, BadUrlsAndFiles) {
+    TempDir dir;
+    EXPECT_THROW(open("mysql://x"), StoreError);
+    EXPECT_THROW(open("sqlite:"), StoreError);
+    EXPECT_THROW(open("sqlite::memory:"), StoreError);
+    // An unknown scheme is named, the rest of the URL (maybe a password) is not.
+    try {
+        open("mysql://root:hunter2@db/wec");
+        ADD_FAILURE() << "opened a mysql URL";
+    } catch (const StoreError& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("'mysql:'"), std::string::npos) << what;
+        EXPECT_EQ(what.find("hunter2"), std::string::npos) << what;
+    }
+    {
+        std::ofstream junk(dir.path() / "junk.db");
+        junk << "this is not a database, just some text long enough to have a header.......";
+    }
+    EXPECT_THROW(open("sqlite:" + (dir.path() / "junk.db").string()), StoreError);
 }

@@ -1,5 +1,6 @@
 // The `wec` binary as scripts see it: command tree, exit codes, completions, the sldc filter.
 #include "common/files.hpp"
+#include "support/postgres_server.hpp"
 
 #include <array>
 #include <cstdio>
@@ -40,7 +41,7 @@ TEST(Cli, HelpListsEverySubcommand) {
     auto r = wec("--help");
     EXPECT_EQ(r.exit_code, 0);
     for (const char* sub :
-         {"serve", "decode", "replay", "sub", "status", "pki", "sldc", "completion"})
+         {"serve", "decode", "replay", "sub", "status", "db", "pki", "sldc", "completion"})
         EXPECT_NE(r.out.find(sub), std::string::npos) << sub << " missing from:\n" << r.out;
 }
 
@@ -63,7 +64,7 @@ TEST(Cli, UnknownOptionIsAUsageError) {
 }
 
 TEST(Cli, SubcommandGroupsWithoutASubcommandAreUsageErrors) {
-    for (const char* sub : {"sub", "sldc", "pki"}) {
+    for (const char* sub : {"sub", "sldc", "pki", "db"}) {
         auto r = wec(sub);
         EXPECT_EQ(r.exit_code, 2) << sub;
         EXPECT_NE(r.out.find("subcommand"), std::string::npos) << r.out;
@@ -224,6 +225,83 @@ path = "/var/log/wec/{client}.json"
     // Removing it (`wec sub rm` does not need to read the definition) clears the report.
     EXPECT_EQ(wec("sub rm application" + db).exit_code, 0);
     EXPECT_EQ(wec("status" + db).exit_code, 0);
+}
+
+// `wec db` on SQLite: migrate creates the schema, status counts what `wec sub` stored.
+TEST_F(SubCommands, DbMigrateAndStatus) {
+    auto r = wec("db migrate" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("schema version 1, up to date"), std::string::npos) << r.out;
+    auto file = write("security.toml", R"(name = "security"
+query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
+[[outputs]]
+driver = "files"
+path = "/var/log/wec/{client}.json"
+)");
+    ASSERT_EQ(wec("sub apply '" + file + "'" + db).exit_code, 0);
+    r = wec("db status" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("subscriptions      1\n"), std::string::npos) << r.out;
+    r = wec("db status --json" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto json = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(json.is_object()) << r.out;
+    EXPECT_EQ(json["store"], "sqlite:" + (dir / "wec.db").string());
+    EXPECT_EQ(json["schema_version"], 1);
+    EXPECT_EQ(json["subscriptions"], 1);
+    EXPECT_EQ(json["bookmarks"], 0);
+    EXPECT_EQ(json["hosts"], 0);
+}
+
+// The same commands against PostgreSQL (a server started by the test): `wec sub`, `wec status`
+// and `wec db` work unchanged with a postgres:// URL; with the server gone `wec db status` is a
+// run-time failure (3) naming the database without the password.
+TEST_F(SubCommands, SubStatusAndDbOnPostgres) {
+    wec::testing::PostgresServer server;
+    const auto url = server.url(server.create_database());
+    const auto pg = " --db " + url;
+    auto r = wec("db migrate" + pg);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find(url + ": schema version 1, up to date"), std::string::npos) << r.out;
+
+    auto file = write("security.toml", R"(name = "security"
+query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
+[[outputs]]
+driver = "files"
+path = "/var/log/wec/{client}.json"
+)");
+    r = wec("sub apply '" + file + "'" + pg);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("created security"), std::string::npos) << r.out;
+    r = wec("sub apply '" + file + "'" + pg);
+    EXPECT_NE(r.out.find("unchanged security"), std::string::npos) << r.out;
+    r = wec("sub list --json" + pg);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto list = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(list.is_array()) << r.out;
+    ASSERT_EQ(list.size(), 1u) << r.out;
+    EXPECT_EQ(list[0]["name"], "security");
+    EXPECT_EQ(list[0]["enabled"], true);
+    r = wec("status --json" + pg);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("\"subscription\": \"security\""), std::string::npos) << r.out;
+    r = wec("db status --json" + pg);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto status = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(status.is_object()) << r.out;
+    EXPECT_EQ(status["store"], url);
+    EXPECT_EQ(status["subscriptions"], 1);
+    EXPECT_EQ(status["revision"], 1);
+
+    server.stop();
+    const auto with_password =
+        " --db postgres://postgres:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/postgres";
+    r = wec("db status" + with_password);
+    EXPECT_EQ(r.exit_code, 3) << r.out;
+    EXPECT_NE(r.out.find("127.0.0.1"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("s3cret"), std::string::npos) << r.out;
+    r = wec("sub list" + pg);
+    EXPECT_NE(r.exit_code, 0) << r.out;
 }
 
 TEST(Cli, CompletionFilesAreCurrent) {

@@ -12,6 +12,7 @@ void build_cli(CLI::App& app, Action& action) {
     add_replay(app, action);
     add_sub(app, action);
     add_status(app, action);
+    add_db(app, action);
     add_pki(app, action);
     add_sldc(app, action);
     add_completion(app, action);

@@ -26,6 +26,7 @@ void add_replay(CLI::App& app, Action& action);
 void add_sub(CLI::App& app, Action& action);
 void add_sldc(CLI::App& app, Action& action);
 void add_status(CLI::App& app, Action& action);
+void add_db(CLI::App& app, Action& action);
 void add_pki(CLI::App& app, Action& action);
 void add_completion(CLI::App& app, Action& action);
 
