@@ -81,6 +81,8 @@ public:
     virtual std::string output_toml() = 0;
     // Every event received, one JSON text each, once the receiver has settled.
     virtual std::vector<std::string> events() = 0;
+    // A pause of each source after each acknowledged batch (0: as fast as it can).
+    virtual std::chrono::milliseconds pace() const { return std::chrono::milliseconds(0); }
 };
 
 // Polls `read` until what it returns stops growing for a second (receivers flush on their own).
@@ -311,6 +313,9 @@ public:
         stop_ = true;
         consumer_.join();
     }
+    // Paced so that the consumer stays well within the mock's 5 MB per partition even on a
+    // loaded machine (each source's events go to one partition: the key is the machine).
+    std::chrono::milliseconds pace() const override { return std::chrono::milliseconds(20); }
     std::string output_toml() override {
         return "[[outputs]]\ndriver = \"kafka\"\nbrokers = \"" + cluster_.brokers() +
                "\"\ntopic = \"" + kTopic + "\"\nformat = \"json\"\n";
@@ -461,7 +466,7 @@ protected:
 // again from the bookmark, as Windows does).
 void run_source(const client::SourceOptions& options, std::uint64_t seed,
                 const std::atomic<bool>& stop, std::atomic<std::uint64_t>& acked_batches,
-                SourceLog& out) {
+                SourceLog& out, std::chrono::milliseconds pace) {
     std::mt19937_64 rng(seed);
     constexpr std::uint64_t kFirst = 1000;
     bool first_time = true;
@@ -488,6 +493,7 @@ void run_source(const client::SourceOptions& options, std::uint64_t seed,
                     events.push_back(gen.next());
                 try {
                     source.send_events(sub, events, gen.bookmark());
+                    if (pace.count()) std::this_thread::sleep_for(pace);
                 } catch (...) {
                     ++out.batches_failed;
                     throw;
@@ -532,7 +538,7 @@ void ServeCrashBase::crash_run() {
     std::vector<std::thread> threads;
     for (std::size_t i = 0; i < kSources; ++i)
         threads.emplace_back(run_source, source_options(i), seed + 7919 * (i + 1), std::cref(stop),
-                             std::ref(acked_batches), std::ref(logs[i]));
+                             std::ref(acked_batches), std::ref(logs[i]), sink->pace());
     struct Joiner { // the threads are joined even when an assertion returns early
         std::atomic<bool>& stop;
         std::vector<std::thread>& threads;
