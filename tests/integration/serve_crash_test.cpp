@@ -14,10 +14,12 @@
 #include "store/store.hpp"
 #include "support/files.hpp"
 #include "support/kafka_mock.hpp"
+#include "support/line_receiver.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 #include "support/rsyslog.hpp"
 #include "support/test_pki.hpp"
+#include "support/windows_sources.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -54,24 +56,6 @@ std::uint64_t env_or(const char* name, std::uint64_t fallback) {
     return v && *v ? std::stoull(v) : fallback;
 }
 
-// RecordId of the first Bookmark of a BookmarkList; 0 when there is none.
-std::uint64_t bookmark_record(const std::string& bookmark) {
-    std::smatch m;
-    static const std::regex re("RecordId=\"(\\d+)\"");
-    return std::regex_search(bookmark, m, re) ? std::stoull(m[1].str()) : 0;
-}
-
-// What one source saw, written by its thread only (read after join).
-struct SourceLog {
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> acked; // record ranges, inclusive
-    std::uint64_t last_acked = 0;                               // record id of the last Ack
-    std::uint64_t batches_failed = 0;    // sent and not acknowledged (error, timeout, 5xx)
-    std::uint64_t resumes = 0;           // re-Enumerates after a failure
-    std::uint64_t committed_unacked = 0; // the offered bookmark was past the last Ack
-    std::uint64_t bookmark_behind = 0;   // the offered bookmark was before the last Ack (a bug)
-    std::vector<std::string> first_errors;
-};
-
 // Where the collector's events go, and how the test reads them back. Every sink outlives the
 // collector's incarnations, as a real SIEM input does.
 class Sink {
@@ -84,18 +68,6 @@ public:
     // A pause of each source after each acknowledged batch (0: as fast as it can).
     virtual std::chrono::milliseconds pace() const { return std::chrono::milliseconds(0); }
 };
-
-// Polls `read` until what it returns stops growing for a second (receivers flush on their own).
-std::vector<std::string> settled(const std::function<std::vector<std::string>()>& read) {
-    auto got = read();
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    for (;;) {
-        std::this_thread::sleep_for(1s);
-        auto again = read();
-        if (again.size() == got.size() || std::chrono::steady_clock::now() > deadline) return again;
-        got = std::move(again);
-    }
-}
 
 class FilesSink final : public Sink {
 public:
@@ -117,83 +89,17 @@ private:
     fs::path dir_;
 };
 
-// A TCP input as a SIEM has one: lines per connection; a line cut by a connection that ended is
-// kept as it is (it fails to parse and is counted as torn).
+// A TCP input (tests/support/line_receiver.hpp).
 class TcpLinesSink final : public Sink {
 public:
-    TcpLinesSink() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0)
-            throw std::runtime_error("cannot listen");
-        socklen_t len = sizeof a;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-        acceptor_ = std::thread([this] {
-            for (;;) {
-                int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-                if (c < 0) return;
-                std::lock_guard lock(mutex_);
-                readers_.emplace_back([this, c] { read_connection(c); });
-                conns_.push_back(c);
-            }
-        });
-    }
-    ~TcpLinesSink() override {
-        ::shutdown(fd_, SHUT_RDWR);
-        acceptor_.join();
-        ::close(fd_);
-        {
-            std::lock_guard lock(mutex_);
-            for (int c : conns_)
-                ::shutdown(c, SHUT_RDWR);
-        }
-        for (auto& t : readers_)
-            t.join();
-    }
     std::string output_toml() override {
-        return "[[outputs]]\ndriver = \"tcp\"\naddress = \"127.0.0.1:" + std::to_string(port_) +
-               "\"\nformat = \"json\"\n";
+        return "[[outputs]]\ndriver = \"tcp\"\naddress = \"127.0.0.1:" +
+               std::to_string(receiver_.port()) + "\"\nformat = \"json\"\n";
     }
-    std::vector<std::string> events() override {
-        return settled([this] {
-            std::lock_guard lock(mutex_);
-            return lines_;
-        });
-    }
+    std::vector<std::string> events() override { return receiver_.lines(); }
 
 private:
-    void read_connection(int c) {
-        std::string pending;
-        char buf[65536];
-        for (;;) {
-            ssize_t n = ::recv(c, buf, sizeof buf, 0);
-            if (n <= 0) break;
-            pending.append(buf, static_cast<std::size_t>(n));
-            std::size_t start = 0;
-            std::lock_guard lock(mutex_);
-            for (auto nl = pending.find('\n'); nl != std::string::npos;
-                 nl = pending.find('\n', start)) {
-                lines_.push_back(pending.substr(start, nl - start));
-                start = nl + 1;
-            }
-            pending.erase(0, start);
-        }
-        std::lock_guard lock(mutex_);
-        if (!pending.empty()) lines_.push_back(pending);
-        ::close(c);
-        std::erase(conns_, c);
-    }
-
-    int fd_ = -1;
-    int port_ = 0;
-    std::thread acceptor_;
-    std::mutex mutex_;
-    std::vector<int> conns_;
-    std::vector<std::thread> readers_;
-    std::vector<std::string> lines_;
+    TcpLineReceiver receiver_;
 };
 
 // A real rsyslogd, its TCP input (RFC 6587 octet counting), MSG of each message.
@@ -461,55 +367,6 @@ protected:
     }
 };
 
-// One Windows-like source: Enumerate, resume after the offered bookmark, push batches of
-// consecutive records until `stop`; on any failure start over (the unacknowledged batch is sent
-// again from the bookmark, as Windows does).
-void run_source(const client::SourceOptions& options, std::uint64_t seed,
-                const std::atomic<bool>& stop, std::atomic<std::uint64_t>& acked_batches,
-                SourceLog& out, std::chrono::milliseconds pace) {
-    std::mt19937_64 rng(seed);
-    constexpr std::uint64_t kFirst = 1000;
-    bool first_time = true;
-    while (!stop) {
-        try {
-            client::Source source(options);
-            auto subs = source.enumerate();
-            source.end();
-            if (subs.empty()) throw std::runtime_error("no subscription offered");
-            const auto sub = subs.front();
-            std::uint64_t offered = bookmark_record(sub.bookmark);
-            if (!first_time) {
-                ++out.resumes;
-                if (offered > out.last_acked) ++out.committed_unacked;
-                if (offered < out.last_acked) ++out.bookmark_behind;
-            }
-            first_time = false;
-            std::uint64_t next = offered ? offered + 1 : kFirst;
-            client::EventGenerator gen(options.machine_id, seed + next, next);
-            while (!stop) {
-                std::size_t n = 1 + rng() % 60;
-                std::vector<std::string> events;
-                for (std::size_t i = 0; i < n; ++i)
-                    events.push_back(gen.next());
-                try {
-                    source.send_events(sub, events, gen.bookmark());
-                    if (pace.count()) std::this_thread::sleep_for(pace);
-                } catch (...) {
-                    ++out.batches_failed;
-                    throw;
-                }
-                out.acked.emplace_back(next, gen.last_record());
-                out.last_acked = gen.last_record();
-                next = gen.last_record() + 1;
-                ++acked_batches;
-            }
-        } catch (const std::exception& e) {
-            if (out.first_errors.size() < 5) out.first_errors.push_back(e.what());
-            std::this_thread::sleep_for(50ms); // the collector is restarting
-        }
-    }
-}
-
 TEST_F(ServeCrash, SigkillUnderLoadLosesNoAcknowledgedEvent) {
     crash_run();
 }
@@ -587,19 +444,7 @@ void ServeCrashBase::crash_run() {
     std::uint64_t total_acked = 0, total_written = 0, duplicates = 0, torn = 0, failed = 0,
                   committed_unacked = 0, resumes = 0;
     // Every record in the output, by source, with how often it was written.
-    std::map<std::string, std::map<std::uint64_t, unsigned>> written_by;
-    for (const auto& line : sink->events()) {
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.contains("System")) {
-            ++torn;
-            std::cout << "torn line (" << line.size() << " bytes): " << line.substr(0, 100)
-                      << " ... " << line.substr(line.size() > 200 ? line.size() - 100 : 0) << "\n";
-            continue;
-        }
-        const auto& id = j["System"]["EventRecordID"];
-        ++written_by[j["System"]["Computer"].get<std::string>()]
-                    [id.is_string() ? std::stoull(id.get<std::string>()) : id.get<std::uint64_t>()];
-    }
+    auto written_by = records_by_computer(sink->events(), torn);
     EXPECT_LE(written_by.size(), kSources) << "events of unknown computers in the output";
     for (std::size_t i = 0; i < kSources; ++i) {
         const auto& log = logs[i];
