@@ -114,7 +114,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     check_keys(root,
                {"hostname", "node_name", "db", "log_level", "listeners", "limits", "io_threads",
                 "worker_threads", "heartbeat_flush_interval", "replay_cache",
-                "store_busy_timeout_ms"},
+                "store_busy_timeout_ms", "drain_timeout"},
                source, "");
     ServeConfig c;
     c.hostname = get<std::string>(root, "hostname", c.hostname, source);
@@ -131,6 +131,9 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     c.replay_cache = get<std::string>(root, "replay_cache", c.replay_cache, source);
     c.store_busy_timeout_ms =
         get<std::uint32_t>(root, "store_busy_timeout_ms", c.store_busy_timeout_ms, source);
+    c.drain_timeout_s = get<std::uint32_t>(root, "drain_timeout", c.drain_timeout_s, source);
+    if (c.drain_timeout_s > 3600)
+        fail(source, *root.get("drain_timeout"), "drain_timeout must be at most 3600 (seconds)");
 
     if (const toml::node* n = root.get("limits")) {
         const auto* t = n->as_table();

@@ -60,6 +60,9 @@ struct ServeConfig {
     // gets 503 (the worker waits that long).
     std::uint32_t store_busy_timeout_ms = 10000;
     std::string replay_cache; // MIT rcache for the acceptor (empty: MIT's default)
+    // SIGTERM: how long requests in flight may take to finish before their connections are
+    // closed (their batches are then not acked: the sources resend them).
+    std::uint32_t drain_timeout_s = 30;
 };
 
 // Parses a TOML text; errors name `source`, the line and the key. Unknown keys are errors.

@@ -204,7 +204,7 @@ void CollectorService::stop() {
     auto& s = *impl_;
     if (!s.running) return;
     s.running = false;
-    s.http->stop(std::chrono::seconds(30));
+    s.http->stop(std::chrono::seconds(s.config.drain_timeout_s));
     s.heartbeats->stop();
 }
 

@@ -29,6 +29,7 @@ TEST(Config, EmptyFileGivesEmbeddedDefaults) {
               (std::vector<std::string>{"HTTP/wec.example.org", "HOST/wec.example.org"}));
     EXPECT_EQ(c.limits.max_body_bytes, 512000u);
     EXPECT_EQ(c.store_busy_timeout_ms, 10000u);
+    EXPECT_EQ(c.drain_timeout_s, 30u);
 }
 
 TEST(Config, SampleFileLoads) {
@@ -119,6 +120,7 @@ TEST(Config, ListenersAndLimitsAreRead) {
     auto c = parse(R"(
 hostname = "h.example"
 store_busy_timeout_ms = 1500
+drain_timeout = 5
 [[listeners]]
 address = "127.0.0.1:15985"
 keytab = "/k"
@@ -135,6 +137,8 @@ max_connections = 7
     EXPECT_EQ(c.listeners[0].service_names, std::vector<std::string>{"HTTP/a"});
     EXPECT_EQ(c.limits.max_connections, 7u);
     EXPECT_EQ(c.store_busy_timeout_ms, 1500u);
+    EXPECT_EQ(c.drain_timeout_s, 5u);
+    EXPECT_THROW(parse("drain_timeout = 7200\n", "t"), ConfigError);
 }
 
 } // namespace
