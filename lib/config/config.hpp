@@ -60,6 +60,9 @@ struct ServeConfig {
     // gets 503 (the worker waits that long).
     std::uint32_t store_busy_timeout_ms = 10000;
     std::string replay_cache; // MIT rcache for the acceptor (empty: MIT's default)
+    // [metrics] address: ADDRESS:PORT of a plain-HTTP listener for GET /metrics (Prometheus),
+    // /healthz and /readyz (docs/metrics.md). Empty: none.
+    std::string metrics_address;
 };
 
 // Parses a TOML text; errors name `source`, the line and the key. Unknown keys are errors.
