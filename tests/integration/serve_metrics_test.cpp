@@ -2,7 +2,7 @@
 // made with the openssl CLI), lib/client as the Windows source, curl as the scraper. The counters
 // move by exactly what was sent; /readyz follows the state store (503 while another program has
 // broken it, 200 once it is repaired) while /healthz stays 200; the scrape passes
-// `promtool check metrics` (Debian `prometheus`).
+// `promtool check metrics` (Debian `prometheus`), and so do the queries of the Grafana dashboard.
 #include "client/client.hpp"
 #include "common/handle.hpp"
 #include "support/files.hpp"
@@ -13,6 +13,9 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
 #include <sqlite3.h>
 #include <thread>
 
@@ -265,11 +268,10 @@ TEST_F(ServeMetrics, ReadyzFollowsTheStoreWhileHealthzStaysUp) {
 }
 
 // promtool parses the scrape of a collector that has served requests, and lints it (names,
-// units, _total suffixes, HELP). Skipped, visibly, when promtool is not installed.
-TEST_F(ServeMetrics, ScrapePassesPromtool) {
-    if (run({"sh", "-c", "command -v promtool"}).exit_code != 0)
-        GTEST_SKIP() << "promtool is not installed (Debian package prometheus, "
-                        "scripts/install-deps.sh): the scrape was NOT validated";
+// units, _total suffixes, HELP). The Grafana dashboard (samples/grafana/wec.json) asks only for
+// series the scrape has, and promtool parses its queries. The promtool checks are skipped, visibly,
+// when it is not installed.
+TEST_F(ServeMetrics, ScrapeAndDashboardPassPromtool) {
     {
         client::Source source(source_options());
         auto subs = source.enumerate();
@@ -281,10 +283,45 @@ TEST_F(ServeMetrics, ScrapePassesPromtool) {
     }
     auto g = get("/metrics");
     ASSERT_EQ(g.status, 200) << g.error;
+    std::set<std::string> served;
+    for (const auto& [series, value] : parse_samples(g.body))
+        served.insert(series.substr(0, series.find('{')));
+
+    auto dashboard =
+        nlohmann::json::parse(slurp(fs::path(WEC_SOURCE_DIR) / "samples/grafana/wec.json"));
+    std::vector<std::string> queries;
+    for (const auto& panel : dashboard.at("panels"))
+        for (const auto& target : panel.value("targets", nlohmann::json::array()))
+            queries.push_back(target.at("expr").get<std::string>());
+    ASSERT_GE(queries.size(), 10u);
+    const std::regex metric("wec_[a-z_]+");
+    for (const auto& q : queries)
+        for (std::sregex_iterator it(q.begin(), q.end(), metric), end; it != end; ++it)
+            EXPECT_TRUE(served.count(it->str())) << it->str() << " (in " << q << ") is not served";
+
+    if (run({"sh", "-c", "command -v promtool"}).exit_code != 0)
+        GTEST_SKIP() << "promtool is not installed (Debian package prometheus, "
+                        "scripts/install-deps.sh): the scrape and the dashboard's queries were "
+                        "NOT validated";
     auto file = dir.path() / "scrape.txt";
     std::ofstream(file) << g.body;
     auto r = run({"sh", "-c", "promtool check metrics < " + file.string()});
     EXPECT_EQ(r.exit_code, 0) << r.output << "\n" << g.body;
+
+    // Each query as a recording rule, Grafana's variables replaced by what "All" means.
+    auto rules = dir.path() / "dashboard-rules.yml";
+    {
+        std::ofstream out(rules);
+        out << "groups:\n- name: dashboard\n  rules:\n";
+        for (std::size_t i = 0; i < queries.size(); ++i) {
+            auto q = std::regex_replace(queries[i], std::regex("\\$__rate_interval"), "5m");
+            q = std::regex_replace(q, std::regex("\\$(instance|subscription)"), ".*");
+            out << "  - record: dashboard:q" << i << "\n    expr: " << nlohmann::json(q).dump()
+                << "\n";
+        }
+    }
+    r = run({"promtool", "check", "rules", rules.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.output << "\n" << slurp(rules);
 }
 
 } // namespace
