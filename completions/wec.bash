@@ -12,7 +12,7 @@ _wec() {
     local subs="" opts="" valued=""
     case "$path" in
         "wec") subs="serve decode replay sub status db pki sldc completion"; opts="-h --help -V --version"; valued="" ;;
-        "wec serve") subs=""; opts="-h --help --proxy-protocol -c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level"; valued="-c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level" ;;
+        "wec serve") subs=""; opts="-h --help --proxy-protocol -c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level --metrics"; valued="-c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level --metrics" ;;
         "wec decode") subs=""; opts="-h --help -v --verbose -e --events -q --quiet --json -k --keytab -f --format --event-format --export-bodies --color --progress"; valued="-k --keytab -f --format --event-format --export-bodies --color --progress" ;;
         "wec replay") subs=""; opts="-h --help --spnego --tab --compress --no-compress --follow-notify-host --json --url --service --cert --key --cacert --server-name --ccache --subscription --from --events --batch --hosts --connections --timeout"; valued="--url --service --cert --key --cacert --server-name --ccache --subscription --from --events --batch --hosts --connections --timeout" ;;
         "wec sub") subs="apply list show rm enable disable"; opts="-h --help"; valued="" ;;

@@ -25,6 +25,7 @@ complete -c wec -n '__fish_seen_subcommand_from serve' -l hostname -r -F -d 'Pub
 complete -c wec -n '__fish_seen_subcommand_from serve' -l db -r -F -d 'State store URL (default sqlite:./var/wec.db)'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l node-name -r -F -d 'Node name written in JSON events'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
+complete -c wec -n '__fish_seen_subcommand_from serve' -l metrics -r -F -d 'ADDRESS:PORT of a plain-HTTP listener serving /metrics (Prometheus), /healthz and /readyz (see docs/metrics.md)'
 complete -c wec -n '__fish_seen_subcommand_from serve' -F
 complete -c wec -n '__fish_seen_subcommand_from decode' -s h -l help -d 'Print this help message and exit'
 complete -c wec -n '__fish_seen_subcommand_from decode' -s k -l keytab -r -F -d 'Keytab with the collectors HTTP/ and HOST/ keys (repeatable; MIT format)'

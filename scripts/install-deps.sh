@@ -12,6 +12,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # test peers (real components the tests start on 127.0.0.1)
   krb5-kdc krb5-admin-server krb5-user python3 python3-gssapi python3-impacket tcpdump tshark openssl curl
+  # promtool, which validates the /metrics text of `wec serve` (the tests never use the Prometheus
+  # server this package also installs; on a systemd host it is enabled: `systemctl disable --now
+  # prometheus` if unwanted)
+  prometheus
   postgresql postgresql-15
   # syslog receiver of the output tests (imudp/imtcp/imptcp/imuxsock, and TLS through OpenSSL)
   rsyslog rsyslog-openssl

@@ -114,7 +114,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     check_keys(root,
                {"hostname", "node_name", "db", "log_level", "listeners", "limits", "io_threads",
                 "worker_threads", "heartbeat_flush_interval", "replay_cache",
-                "store_busy_timeout_ms", "drain_timeout"},
+                "store_busy_timeout_ms", "drain_timeout", "metrics"},
                source, "");
     ServeConfig c;
     c.hostname = get<std::string>(root, "hostname", c.hostname, source);
@@ -154,6 +154,16 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             get<std::size_t>(*t, "max_connections", c.limits.max_connections, source);
         if (c.limits.max_body_bytes < 4096)
             fail(source, *n, "limits.max_body_bytes must be at least 4096");
+    }
+
+    if (const toml::node* n = root.get("metrics")) {
+        const auto* t = n->as_table();
+        if (!t) fail(source, *n, "[metrics] must be a table");
+        check_keys(*t, {"address"}, source, "metrics");
+        c.metrics_address = get<std::string>(*t, "address", "", source);
+        if (c.metrics_address.empty() || c.metrics_address.find(':') == std::string::npos)
+            fail(source, t->get("address") ? *t->get("address") : *n,
+                 "metrics.address must be ADDRESS:PORT, e.g. \"127.0.0.1:9985\"");
     }
 
     if (const toml::node* n = root.get("listeners")) {

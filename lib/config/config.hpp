@@ -63,6 +63,9 @@ struct ServeConfig {
     // SIGTERM: how long requests in flight may take to finish before their connections are
     // closed (their batches are then not acked: the sources resend them).
     std::uint32_t drain_timeout_s = 30;
+    // [metrics] address: ADDRESS:PORT of a plain-HTTP listener for GET /metrics (Prometheus),
+    // /healthz and /readyz (docs/metrics.md). Empty: none.
+    std::string metrics_address;
 };
 
 // Parses a TOML text; errors name `source`, the line and the key. Unknown keys are errors.

@@ -1,6 +1,8 @@
 #include "pipeline/collector.hpp"
 
 #include "event/event.hpp"
+#include "metrics/hosts.hpp"
+#include "metrics/metrics.hpp"
 #include "output/output.hpp"
 #include "output/queue.hpp"
 #include "subscription/subscription.hpp"
@@ -77,6 +79,12 @@ private:
 struct LiveOutput {
     subscription::Output definition;
     std::shared_ptr<OutputUnit> unit;
+    // Metrics (docs/metrics.md), looked up once when the subscription is loaded: the hot path
+    // only adds to them.
+    std::string label; // the output's description, unique within the subscription
+    std::shared_ptr<metrics::Counter> written;    // events written
+    std::shared_ptr<metrics::Counter> failed;     // batches the driver refused
+    std::shared_ptr<metrics::Counter> queue_full; // batches refused because its queue was full
 };
 
 struct LiveSubscription {
@@ -87,7 +95,18 @@ struct LiveSubscription {
     // An output that could not be made: its batches are refused (503) rather than acked without
     // it (nothing acked may miss an output). Empty when all are there.
     std::string output_error;
+    // Metrics: events received, and the hosts seen (kept across reloads, by uuid).
+    std::shared_ptr<metrics::Counter> events_received;
+    std::shared_ptr<metrics::HostTable> hosts;
 };
+
+constexpr const char* kHelpReceived =
+    "Events received in Events messages for the subscription (counted on arrival, also when the "
+    "batch is then refused with 503 and sent again).";
+constexpr const char* kHelpWritten = "Events written by the output.";
+constexpr const char* kHelpRefused =
+    "Batches refused with 503 because of this output: reason=failed (its driver failed) or "
+    "queue_full (its queue was full).";
 
 // subscription::OutputFormat and event::Format list the same formats in the same order.
 event::Format event_format(subscription::OutputFormat format) {
@@ -165,6 +184,12 @@ struct Collector::Impl {
     std::string store_error;
     std::atomic<std::uint64_t> store_errors{0};
 
+    // Metrics: where the counters go (config.metrics, or own_metrics), and the host table of
+    // each subscription served, by uppercase uuid (reload_mutex).
+    std::unique_ptr<metrics::Registry> own_metrics;
+    metrics::Registry* metrics = nullptr;
+    std::map<std::string, std::shared_ptr<metrics::HostTable>> host_tables;
+
     // Every output unit made, also those of older snapshots that batches in flight still use:
     // the collector drains them all before it goes (their last jobs call back into it).
     std::mutex units_mutex;
@@ -188,7 +213,10 @@ struct Collector::Impl {
     }
 
     Impl(Logger& l, store::Store& s, store::HeartbeatBatcher& h, CollectorConfig c)
-        : log(l), store(s), heartbeats(h), config(std::move(c)) {}
+        : log(l), store(s), heartbeats(h), config(std::move(c)) {
+        if (!config.metrics) own_metrics = std::make_unique<metrics::Registry>();
+        metrics = config.metrics ? config.metrics : own_metrics.get();
+    }
 
     std::shared_ptr<const Snapshot> current() const {
         std::lock_guard lock(snapshot_mutex);
@@ -275,7 +303,8 @@ struct Collector::Impl {
             if (auto it = old->by_uuid.find(upper(def.uuid)); it != old->by_uuid.end())
                 previous = it->second.get();
             for (const auto& out : def.outputs) {
-                LiveOutput lo{out, nullptr};
+                LiveOutput lo;
+                lo.definition = out;
                 if (previous)
                     for (const auto& p : previous->outputs)
                         if (p.definition == out) lo.unit = p.unit;
@@ -298,11 +327,13 @@ struct Collector::Impl {
                     live->formats.push_back(event_format(out.format));
                 live->outputs.push_back(std::move(lo));
             }
+            attach_metrics(*live, def);
             live->def = std::move(def);
             next->by_uuid.emplace(upper(live->def.uuid), std::move(live));
         }
         for (auto& b : listing.broken)
             next->broken.emplace(upper(b.uuid), std::move(b));
+        std::erase_if(host_tables, [&](const auto& t) { return !next->by_uuid.count(t.first); });
         note_broken(*next);
         if (old->revision != revision || force)
             log.info("subscriptions loaded", {{"count", std::to_string(next->by_uuid.size())},
@@ -310,6 +341,40 @@ struct Collector::Impl {
                                               {"revision", std::to_string(revision)}});
         std::lock_guard slock(snapshot_mutex);
         snapshot = std::move(next);
+    }
+
+    // Metrics of a subscription being loaded: its counters (the same objects as before a reload,
+    // the registry keys them by name and labels) and its host table, filled from the store the
+    // first time the subscription is seen (so that hosts already dead count after a restart).
+    void attach_metrics(LiveSubscription& live, const subscription::Subscription& def) {
+        live.events_received = metrics->counter("wec_events_received_total", kHelpReceived,
+                                                {{"subscription", def.name}});
+        for (std::size_t i = 0; i < live.outputs.size(); ++i) {
+            auto& lo = live.outputs[i];
+            lo.label = lo.unit->driver->describe();
+            for (std::size_t j = 0; j < i; ++j)
+                if (live.outputs[j].unit->driver->describe() == lo.label)
+                    lo.label += " #" + std::to_string(i + 1); // two outputs alike: tell them apart
+            metrics::Labels labels{{"subscription", def.name}, {"output", lo.label}};
+            lo.written = metrics->counter("wec_events_written_total", kHelpWritten, labels);
+            labels.push_back({"reason", "failed"});
+            lo.failed = metrics->counter("wec_batches_refused_total", kHelpRefused, labels);
+            labels.back().value = "queue_full";
+            lo.queue_full = metrics->counter("wec_batches_refused_total", kHelpRefused, labels);
+        }
+        auto& table = host_tables[upper(def.uuid)];
+        if (!table) {
+            table = std::make_shared<metrics::HostTable>();
+            try {
+                for (const auto& h : store.hosts(def.uuid))
+                    table->seen(h.client, h.last_seen, h.last_event_seen);
+            } catch (const std::exception& e) {
+                log.warn("hosts of the subscription not read: wec_hosts counts only those seen "
+                         "from now on",
+                         {{"subscription", def.name}, {"error", e.what()}});
+            }
+        }
+        live.hosts = table;
     }
 
     // Logs each unreadable subscription once (again only if its error changes), and when it
@@ -453,11 +518,13 @@ struct Collector::Impl {
             auto& unit = *out.unit;
             try {
                 unit.driver->write(batch, formatted.lines(event_format(out.definition.format)));
+                out.written->inc(batch.events.size());
                 unit.note_result(impl.log, live->def.name, nullptr);
             } catch (const std::exception& e) {
                 // Nothing is acked and the bookmark does not move: the source keeps the events
                 // and sends them again (at-least-once; some outputs may see them twice).
                 std::string what = e.what();
+                out.failed->inc();
                 unit.note_result(impl.log, live->def.name, &what);
                 refuse("output " + unit.driver->describe() + ": " + what);
             }
@@ -470,7 +537,7 @@ struct Collector::Impl {
             if (!error.empty())
                 reply = Reply{503, {}, "output failed: " + error, 0, impl.retry_after_s()};
             else
-                reply = impl.acknowledge(client, live->def, msg, received);
+                reply = impl.acknowledge(client, *live, msg, received);
             try {
                 done(std::move(reply));
             } catch (const std::exception& e) {
@@ -487,14 +554,16 @@ struct Collector::Impl {
                                 const std::shared_ptr<const LiveSubscription>& live,
                                 const wsman::Message& msg, ReplyHandler& done) {
         const auto& d = live->def;
+        live->events_received->inc(msg.events.size());
         if (!live->output_error.empty())
             return Reply{503, {}, live->output_error, 0, retry_after_s()};
         auto received = std::chrono::system_clock::now();
-        if (live->outputs.empty()) return acknowledge(client, d, msg, received);
+        if (live->outputs.empty()) return acknowledge(client, *live, msg, received);
         // Refused before any output sees it when one is known to be full (fewer duplicates; the
         // check in the loop below catches a queue that fills meanwhile).
         for (const auto& out : live->outputs)
             if (out.unit->queue.full()) {
+                out.queue_full->inc();
                 out.unit->note_full(log, d.name, true);
                 return Reply{503,
                              {},
@@ -546,6 +615,7 @@ struct Collector::Impl {
                 continue;
             }
             if (!refused) {
+                live->outputs[i].queue_full->inc();
                 unit.note_full(log, d.name, true);
                 p->refuse("output " + unit.driver->describe() + ": queue full (" +
                           std::to_string(unit.queue.capacity()) + " batches wait)");
@@ -557,8 +627,9 @@ struct Collector::Impl {
     }
 
     // Every output has the batch: store the bookmark, note the host, ack.
-    Reply acknowledge(const ClientInfo& client, const subscription::Subscription& d,
+    Reply acknowledge(const ClientInfo& client, const LiveSubscription& live,
                       const wsman::Message& msg, std::chrono::system_clock::time_point received) {
+        const auto& d = live.def;
         if (!msg.bookmark.empty()) {
             try {
                 store.put_bookmark(client.identity, upper(d.uuid), msg.bookmark);
@@ -569,13 +640,16 @@ struct Collector::Impl {
                 return store_unavailable("store failed: " + std::string(e.what()));
             }
         }
-        note_seen(client, d, msg, store::HeartbeatUpdate::Kind::Events, received);
+        note_seen(client, live, msg, store::HeartbeatUpdate::Kind::Events, received);
         return Reply{200, wsman::build_ack(msg), {}, msg.events.size()};
     }
 
-    void note_seen(const ClientInfo& client, const subscription::Subscription& d,
+    void note_seen(const ClientInfo& client, const LiveSubscription& live,
                    const wsman::Message& msg, store::HeartbeatUpdate::Kind kind,
                    std::chrono::system_clock::time_point when) {
+        const auto& d = live.def;
+        bool events = kind == store::HeartbeatUpdate::Kind::Events;
+        live.hosts->seen(client.identity, when, events ? std::optional(when) : std::nullopt);
         store::HeartbeatUpdate u;
         u.client = client.identity;
         u.subscription_uuid = upper(d.uuid);
@@ -661,6 +735,25 @@ std::vector<std::string> Collector::subscription_names() const {
     return names;
 }
 
+std::vector<SubscriptionGauges> Collector::gauges() const {
+    std::vector<SubscriptionGauges> out;
+    const auto now = std::chrono::system_clock::now();
+    for (const auto& [uuid, live] : impl_->current()->by_uuid) {
+        if (!live->def.enabled) continue;
+        SubscriptionGauges g;
+        g.name = live->def.name;
+        auto counts = live->hosts->count(std::chrono::seconds(live->def.heartbeat_interval_s), now);
+        g.active = counts.active;
+        g.alive = counts.alive;
+        g.dead = counts.dead;
+        for (const auto& o : live->outputs)
+            g.queues.push_back({o.label, o.unit->queue.stats().waiting, o.unit->queue.capacity()});
+        out.push_back(std::move(g));
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    return out;
+}
+
 Reply Collector::handle(const ClientInfo& client, std::string_view path,
                         const wsman::Message& msg) {
     std::promise<Reply> reply;
@@ -723,7 +816,7 @@ std::optional<Reply> Collector::dispatch(const ClientInfo& client, std::string_v
     case Action::Events:
         return impl_->events(client, live, msg, done);
     case Action::Heartbeat:
-        impl_->note_seen(client, live->def, msg, store::HeartbeatUpdate::Kind::Heartbeat,
+        impl_->note_seen(client, *live, msg, store::HeartbeatUpdate::Kind::Heartbeat,
                          std::chrono::system_clock::now());
         return Reply{200, wsman::build_ack(msg), {}, 0};
     case Action::SubscriptionEnd:

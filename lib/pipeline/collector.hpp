@@ -27,6 +27,10 @@
 #include <string_view>
 #include <vector>
 
+namespace wec::metrics {
+class Registry;
+}
+
 namespace wec::pipeline {
 
 enum class Transport { Http, Https };
@@ -56,6 +60,10 @@ struct CollectorConfig {
     // each further failure up to retry_max (also the Retry-After of 503 answers).
     std::chrono::milliseconds retry_initial{1000};
     std::chrono::milliseconds retry_max{5000};
+    // Where the per-subscription and per-output counters go (`wec_events_received_total`, ...;
+    // docs/metrics.md). Null: the collector keeps them in a registry of its own, unread. It must
+    // outlive the collector.
+    metrics::Registry* metrics = nullptr;
 };
 
 // What the collector knows about its store, for logs, the startup summary and tests.
@@ -67,6 +75,20 @@ struct StoreHealth {
     std::string heartbeat_error; // of the last heartbeat flush, when it failed
     // Stored subscriptions whose definition cannot be read: not served (Events to them get 503).
     std::vector<store::BrokenSubscription> broken;
+};
+
+// What /metrics reads at scrape time besides the counters, per subscription served.
+struct SubscriptionGauges {
+    std::string name;
+    // Hosts by state (as `wec status` classifies them) from what this process saw (and the store
+    // held when the subscription was first loaded); no store query.
+    std::uint64_t active = 0, alive = 0, dead = 0;
+    struct Queue {
+        std::string output; // the output's label (its description)
+        std::size_t waiting = 0;
+        std::size_t capacity = 0;
+    };
+    std::vector<Queue> queues;
 };
 
 class Collector {
@@ -100,6 +122,9 @@ public:
     void reopen_outputs();
     // Enabled subscriptions currently served.
     std::vector<std::string> subscription_names() const;
+    // Hosts and queue depths of the enabled subscriptions (a lock per subscription and per output,
+    // no store access): for /metrics.
+    std::vector<SubscriptionGauges> gauges() const;
 
     struct Impl;
 

@@ -1,8 +1,10 @@
 #include "server/service.hpp"
 
 #include "auth/gss.hpp"
+#include "metrics/metrics.hpp"
 #include "pipeline/collector.hpp"
 #include "server/http_server.hpp"
+#include "server/metrics_endpoint.hpp"
 #include "server/tls.hpp"
 #include "server/wef_connection.hpp"
 #include "store/store.hpp"
@@ -29,6 +31,9 @@ void warn_if_exposed(Logger& log, const std::string& path, std::string_view what
 struct CollectorService::Impl {
     Logger& log;
     config::ServeConfig config;
+    // Metrics (docs/metrics.md): declared first, so that they outlive everything that counts.
+    metrics::Registry registry;
+    RequestMetrics requests{registry};
     std::unique_ptr<store::Store> store;
     std::unique_ptr<store::HeartbeatBatcher> heartbeats;
     std::unique_ptr<pipeline::Collector> collector;
@@ -39,8 +44,15 @@ struct CollectorService::Impl {
     // TLS listeners: their index in the server and what their context is made from (SIGHUP).
     std::vector<std::pair<std::size_t, TlsSettings>> tls_listeners;
     bool running = false;
-    bool tick_failing = false; // owner's thread only
+    std::atomic<bool> serving{false}; // listeners accepting (/readyz)
+    bool tick_failing = false;        // owner's thread only
     std::uint64_t tick_errors = 0;
+    // The --metrics listener: a server of its own (one thread of each kind), so that scrapes and
+    // health checks neither count as WinRM connections nor wait behind busy workers. Declared
+    // last: stopped first, before what its handler reads.
+    MetricsEndpoint metrics_endpoint;
+    std::unique_ptr<HttpServer> metrics_http;
+    std::optional<std::uint16_t> metrics_port;
 
     Impl(Logger& l, config::ServeConfig c) : log(l), config(std::move(c)) {}
 };
@@ -85,6 +97,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     pipeline::CollectorConfig pc;
     pc.hostname = c.hostname;
     pc.node_name = c.node_name;
+    pc.metrics = &s.registry;
     for (const auto& l : c.listeners) {
         auto ep = parse_endpoint(l.address);
         if (l.auth == config::AuthKind::Kerberos)
@@ -110,6 +123,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         endpoint->log = &log;
         endpoint->collector = s.collector.get();
         endpoint->max_body_bytes = c.limits.max_body_bytes;
+        endpoint->metrics = &s.requests;
         std::string auth_note;
         std::shared_ptr<TlsContext> tls;
         if (l.auth == config::AuthKind::Tls) {
@@ -168,6 +182,29 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
                               std::to_string(pc.https_port) +
                               "/wsman/,Refresh=60,IssuerCA=" + issuer_hint);
     }
+    if (!c.metrics_address.empty()) {
+        Limits ml; // GET requests of a scraper or a load balancer's health check
+        ml.max_body_bytes = 4096;
+        ml.max_header_bytes = 8192;
+        ml.idle_timeout = std::chrono::seconds(60);
+        ml.read_timeout = std::chrono::seconds(10);
+        ml.max_connections = 64;
+        s.metrics_http = std::make_unique<HttpServer>(log, ml, 1, 1);
+        s.metrics_endpoint.log = &log;
+        s.metrics_endpoint.scrape = [this] { return scrape(); };
+        s.metrics_endpoint.not_ready = [this] { return not_ready(); };
+        const MetricsEndpoint* mep = &s.metrics_endpoint;
+        ListenerConfig listener;
+        listener.endpoint = parse_endpoint(c.metrics_address);
+        listener.name = c.metrics_address;
+        listener.factory = [mep](const PeerInfo&) {
+            return std::make_unique<MetricsConnection>(*mep);
+        };
+        s.metrics_port = s.metrics_http->add_listener(std::move(listener));
+        s.notes.push_back("metrics: http://" + c.metrics_address + " (bound port " +
+                          std::to_string(*s.metrics_port) +
+                          "): /metrics, /healthz, /readyz; plain HTTP, no authentication");
+    }
     auto names = s.collector->subscription_names();
     std::string list;
     for (const auto& n : names)
@@ -198,14 +235,18 @@ void CollectorService::start() {
     impl_->heartbeats->start();
     impl_->http->start();
     impl_->running = true;
+    impl_->serving = true;
+    if (impl_->metrics_http) impl_->metrics_http->start();
 }
 
 void CollectorService::stop() {
     auto& s = *impl_;
     if (!s.running) return;
     s.running = false;
+    s.serving = false; // /readyz answers 503 while the listeners drain
     s.http->stop(std::chrono::seconds(s.config.drain_timeout_s));
     s.heartbeats->stop();
+    if (s.metrics_http) s.metrics_http->stop(std::chrono::seconds(2));
 }
 
 void CollectorService::tick() {
@@ -261,6 +302,87 @@ std::vector<std::string> CollectorService::summary() const {
 
 std::vector<std::uint16_t> CollectorService::ports() const {
     return impl_->ports;
+}
+
+std::optional<std::uint16_t> CollectorService::metrics_port() const {
+    return impl_->metrics_port;
+}
+
+std::string CollectorService::not_ready() const {
+    const auto& s = *impl_;
+    if (!s.serving) return "the listeners are not accepting (starting or stopping)";
+    auto health = s.collector->store_health();
+    if (!health.ok) return "state store unreachable: " + health.error;
+    return {};
+}
+
+// The counters of the registry and of the requests, then what is read at scrape time: the
+// server's connection counts, the store's health, hosts and queue depths (no store query).
+std::string CollectorService::scrape() const {
+    using metrics::Type;
+    const auto& s = *impl_;
+    metrics::Exposition out;
+    s.registry.write(out);
+    s.requests.write(out);
+
+    auto family = [&](const char* name, const char* help, Type type, auto value) {
+        out.family(name, help, type);
+        out.sample(name, {}, value);
+    };
+    auto server = s.http->stats();
+    family("wec_connections_open", "WinRM connections open now.", Type::Gauge,
+           server.connections_open);
+    family("wec_connections_total", "WinRM connections accepted.", Type::Counter,
+           server.connections_total);
+    family("wec_connections_refused_total",
+           "Connections closed at once because max_connections were open.", Type::Counter,
+           server.connections_refused);
+    family("wec_limit_violations_total",
+           "Requests answered 400/431 by the HTTP layer (too large, malformed).", Type::Counter,
+           server.limit_violations);
+    family("wec_tls_handshake_failures_total",
+           "TLS handshakes that failed (no or refused client certificate, protocol errors).",
+           Type::Counter, server.tls_handshake_failures);
+    family("wec_proxy_refused_total",
+           "Connections refused on a PROXY protocol listener for want of a valid header.",
+           Type::Counter, server.proxy_refused);
+
+    auto health = s.collector->store_health();
+    family("wec_store_up", "1 when the last query of the state store succeeded.", Type::Gauge,
+           health.ok ? 1 : 0);
+    family("wec_store_errors_total",
+           "State store errors: failed reloads and requests refused with 503 for the store.",
+           Type::Counter, health.errors);
+    family("wec_heartbeat_flush_failures_total",
+           "Batched heartbeat writes to the store that failed (retried).", Type::Counter,
+           health.heartbeat_flush_failures);
+
+    auto gauges = s.collector->gauges();
+    out.family("wec_output_queue_depth", "Batches waiting in the output's queue.", Type::Gauge);
+    for (const auto& g : gauges)
+        for (const auto& q : g.queues)
+            out.sample("wec_output_queue_depth", {{"subscription", g.name}, {"output", q.output}},
+                       q.waiting);
+    out.family("wec_output_queue_capacity",
+               "Batches the output's queue holds; beyond, batches are refused (queue_full).",
+               Type::Gauge);
+    for (const auto& g : gauges)
+        for (const auto& q : g.queues)
+            out.sample("wec_output_queue_capacity",
+                       {{"subscription", g.name}, {"output", q.output}}, q.capacity);
+    out.family("wec_hosts",
+               "Hosts of the subscription by state, as `wec status` classifies them: active "
+               "(events within the heartbeat interval), alive (heartbeats only), dead (neither). "
+               "From what this node saw, and the store held at its start.",
+               Type::Gauge);
+    for (const auto& g : gauges)
+        for (auto [state, n] :
+             {std::pair{"active", g.active}, {"alive", g.alive}, {"dead", g.dead}})
+            out.sample("wec_hosts", {{"subscription", g.name}, {"state", state}}, n);
+
+    out.family("wec_build_info", "Always 1; the version of wec serve in a label.", Type::Gauge);
+    out.sample("wec_build_info", {{"version", WEC_VERSION}}, 1);
+    return out.take();
 }
 
 } // namespace wec::server

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,12 @@ public:
     std::vector<std::string> summary() const;
     // Bound ports, in listener order (useful with port 0).
     std::vector<std::uint16_t> ports() const;
+    // The --metrics listener's bound port, when there is one.
+    std::optional<std::uint16_t> metrics_port() const;
+    // What GET /metrics answers (Prometheus text format), and why /readyz answers 503 ("" when it
+    // answers 200: the listeners accept and the store answered its last query).
+    std::string scrape() const;
+    std::string not_ready() const;
 
     struct Impl;
 

@@ -1,6 +1,7 @@
 #include "server/wef_connection.hpp"
 
 #include "http/http.hpp"
+#include "server/metrics_endpoint.hpp"
 #include "sldc/sldc.hpp"
 #include "store/store.hpp"
 #include "text/text.hpp"
@@ -97,6 +98,7 @@ void WefConnection::handle_async(HttpRequest& request, Respond respond) {
     auto start = std::chrono::steady_clock::now();
     std::string action = "-", note;
     HttpResponse response;
+    if (endpoint_.metrics) endpoint_.metrics->bytes_received(request.body.size());
     try {
         auto prepared = prepare(request, action, note);
         if (auto* p = std::get_if<std::shared_ptr<Prepared>>(&prepared)) {
@@ -164,9 +166,10 @@ std::optional<HttpResponse> WefConnection::head_refusal(const HttpRequest& head,
 void WefConnection::log_request(const HttpRequest& request, std::string_view action,
                                 std::string_view note, unsigned status, std::size_t events,
                                 std::chrono::steady_clock::time_point start) const {
-    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    // Every request answered comes through here: counted once (docs/metrics.md).
+    if (endpoint_.metrics) endpoint_.metrics->request(action, status, elapsed);
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(micros) / 1000.0);
     auto level = status >= 500 ? LogLevel::Error : status >= 400 ? LogLevel::Warn : LogLevel::Info;
@@ -346,6 +349,8 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
             }
         }
     }
+
+    if (endpoint_.metrics) endpoint_.metrics->bytes_decompressed(soap.size());
 
     // 4. Text and SOAP.
     std::string utf8;

@@ -21,6 +21,8 @@
 
 namespace wec::server {
 
+class RequestMetrics; // server/metrics_endpoint.hpp
+
 // A Kerberos listener whose keytab did not exist at start: loaded when a client first tries to
 // authenticate after it appears (tried at most once a second), so that provisioning the keytab
 // needs no restart. Thread-safe.
@@ -49,6 +51,7 @@ struct WefEndpoint {
     std::shared_ptr<const PendingKeytab> pending_keytab;  // Kerberos listener, keytab missing
     // Bodies larger than this after decryption, or after decompression, are refused with 400.
     std::size_t max_body_bytes = 512000;
+    RequestMetrics* metrics = nullptr; // requests and bytes counted (docs/metrics.md); null: not
 };
 
 class WefConnection final : public ConnectionHandler {

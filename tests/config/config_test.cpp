@@ -141,4 +141,18 @@ max_connections = 7
     EXPECT_THROW(parse("drain_timeout = 7200\n", "t"), ConfigError);
 }
 
+TEST(Config, MetricsAddressIsRead) {
+    EXPECT_EQ(parse("", "t").metrics_address, "");
+    auto c = parse("[metrics]\naddress = \"127.0.0.1:9985\"\n", "t");
+    EXPECT_EQ(c.metrics_address, "127.0.0.1:9985");
+    EXPECT_NE(error_of("[metrics]\nadress = \"127.0.0.1:9985\"\n")
+                  .find("unknown key 'adress' in [metrics]"),
+              std::string::npos);
+    EXPECT_NE(error_of("[metrics]\naddress = \"9985\"\n")
+                  .find("test.toml:2:11: metrics.address must be ADDRESS:PORT"),
+              std::string::npos)
+        << error_of("[metrics]\naddress = \"9985\"\n");
+    EXPECT_NE(error_of("metrics = 1\n").find("[metrics] must be a table"), std::string::npos);
+}
+
 } // namespace

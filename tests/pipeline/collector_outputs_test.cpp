@@ -2,8 +2,11 @@
 // taken from each event's XML), a receiver that is gone makes the batch answer 503 with no
 // bookmark stored, and once it is back the same batch is accepted without a restart. A receiver
 // that stops reading holds only its own output: the other outputs and subscriptions go on, its
-// queue fills, and then its batches are refused at once (503) until it reads again.
+// queue fills, and then its batches are refused at once (503) until it reads again. The metrics
+// (docs/metrics.md) count exactly what happened: events received and written, batches refused by
+// reason, queue depth, hosts.
 #include "event/event.hpp"
+#include "metrics/metrics.hpp"
 #include "output/net_peers.hpp"
 #include "pipeline/collector.hpp"
 #include "store/sqlite_store.hpp"
@@ -36,6 +39,12 @@ constexpr std::string_view kEvents[] = {
     "<Channel>System</Channel><Computer>dc01.d.local</Computer></System></Event>",
 };
 
+// A counter of the registry (the same object the collector adds to).
+std::uint64_t counter(metrics::Registry& registry, const std::string& name,
+                      const metrics::Labels& labels) {
+    return registry.counter(name, "", labels)->value();
+}
+
 TEST(CollectorOutputs, SyslogOutputGetsTheFieldsAndAFailingReceiverRefusesTheBatch) {
     wec::testing::TempDir dir;
     auto socket = dir.path() / "syslog.sock";
@@ -58,8 +67,10 @@ facility = "auth"
 )",
         "test");
     auto uuid = store.put_subscription(def).subscription.uuid;
+    metrics::Registry registry;
     pipeline::CollectorConfig config;
     config.hostname = "wec.d.local";
+    config.metrics = &registry;
     pipeline::Collector collector(log, store, heartbeats, config);
     pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, ""};
     const std::string path = "/wsman/subscriptions/" + uuid;
@@ -99,14 +110,31 @@ facility = "auth"
     // Back: the source's retry is accepted (after the driver's backoff), no restart.
     wec::testing::UnixDatagramPeer peer(socket);
     pipeline::Reply reply;
+    std::uint64_t batches = 2, failed = 1;
     for (int i = 0; i < 100; ++i) {
         reply = collector.handle(client, path, events(2));
+        ++batches;
         if (reply.status == 200) break;
+        ++failed;
         std::this_thread::sleep_for(100ms);
     }
     EXPECT_EQ(reply.status, 200u) << reply.note;
     EXPECT_EQ(peer.drain().size(), 2u);
     EXPECT_NE(store.bookmark(client.identity, uuid)->find("RecordId=\"2\""), std::string::npos);
+
+    // Every batch was received, two were written, the others refused by the failing driver.
+    const std::string output = "syslog:unix:" + socket.string();
+    EXPECT_EQ(counter(registry, "wec_events_received_total", {{"subscription", "security"}}),
+              2 * batches);
+    EXPECT_EQ(counter(registry, "wec_events_written_total",
+                      {{"subscription", "security"}, {"output", output}}),
+              4u);
+    EXPECT_EQ(counter(registry, "wec_batches_refused_total",
+                      {{"subscription", "security"}, {"output", output}, {"reason", "failed"}}),
+              failed);
+    EXPECT_EQ(counter(registry, "wec_batches_refused_total",
+                      {{"subscription", "security"}, {"output", output}, {"reason", "queue_full"}}),
+              0u);
 }
 
 std::string slurp(const std::filesystem::path& p) {
@@ -160,8 +188,10 @@ path = ")" + (dir.path() / "other.log").string() +
                                          "other.toml");
     auto slow_uuid = store.put_subscription(slow).subscription.uuid;
     auto other_uuid = store.put_subscription(other).subscription.uuid;
+    metrics::Registry registry;
     pipeline::CollectorConfig config;
     config.hostname = "wec.d.local";
+    config.metrics = &registry;
     pipeline::Collector collector(log, store, heartbeats, config);
     pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, ""};
 
@@ -214,6 +244,23 @@ path = ")" + (dir.path() / "other.log").string() +
         EXPECT_NE(refused.note.find("queue full"), std::string::npos) << refused.note;
     }
     EXPECT_EQ(count_of(slurp(log_path), "output queue full"), 1u) << slurp(log_path);
+    // What /metrics shows meanwhile: two batches wait for the unix output (one is being written),
+    // none for the files output; one host, active, in each subscription.
+    const std::string unix_output = "unix:" + socket.string();
+    const std::string files_output = "files:" + (dir.path() / "slow.log").string();
+    auto gauges = collector.gauges();
+    ASSERT_EQ(gauges.size(), 2u);
+    EXPECT_EQ(gauges[1].name, "slow");
+    ASSERT_EQ(gauges[1].queues.size(), 2u);
+    EXPECT_EQ(gauges[1].queues[0].output, files_output);
+    EXPECT_EQ(gauges[1].queues[0].waiting, 0u);
+    EXPECT_EQ(gauges[1].queues[1].output, unix_output);
+    EXPECT_EQ(gauges[1].queues[1].waiting, 2u);
+    EXPECT_EQ(gauges[1].queues[1].capacity, 2u);
+    EXPECT_EQ(gauges[1].active, 1u);
+    EXPECT_EQ(gauges[1].alive + gauges[1].dead, 0u);
+    EXPECT_EQ(gauges[0].name, "other");
+    EXPECT_EQ(gauges[0].active, 1u);
 
     // The receiver reads again: the waiting batches are written and acked, in order.
     std::size_t received = 0;
@@ -234,6 +281,29 @@ path = ")" + (dir.path() / "other.log").string() +
     // A batch refused for a full queue went to no output at all: the files output of "slow"
     // has batches 1-8 and 12, once each.
     EXPECT_EQ(count_of(slurp(slow_log), "<Event xmlns"), 18u);
+
+    // 12 batches of 2 events received; batches 9-11 refused for the unix output's full queue
+    // (the files output was not asked); the other 9 written by both.
+    auto slow_labels = [](const std::string& output) {
+        return metrics::Labels{{"subscription", "slow"}, {"output", output}};
+    };
+    auto refused_labels = [&](const std::string& output, const std::string& reason) {
+        auto l = slow_labels(output);
+        l.push_back({"reason", reason});
+        return l;
+    };
+    EXPECT_EQ(counter(registry, "wec_events_received_total", {{"subscription", "slow"}}), 24u);
+    EXPECT_EQ(counter(registry, "wec_events_written_total", slow_labels(files_output)), 18u);
+    EXPECT_EQ(counter(registry, "wec_events_written_total", slow_labels(unix_output)), 18u);
+    EXPECT_EQ(
+        counter(registry, "wec_batches_refused_total", refused_labels(unix_output, "queue_full")),
+        3u);
+    EXPECT_EQ(
+        counter(registry, "wec_batches_refused_total", refused_labels(files_output, "queue_full")),
+        0u);
+    EXPECT_EQ(counter(registry, "wec_batches_refused_total", refused_labels(unix_output, "failed")),
+              0u);
+    EXPECT_EQ(counter(registry, "wec_events_received_total", {{"subscription", "other"}}), 2u);
 }
 
 } // namespace

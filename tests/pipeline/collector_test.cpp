@@ -367,4 +367,40 @@ TEST_F(CollectorTest, EventsWhoseSealedToNamesAnotherSubscriptionAreRefused) {
     EXPECT_EQ(replayed.status, 200u) << replayed.note;
 }
 
+// wec_hosts after a restart: the hosts the store knows count from the first load (a host silent
+// for longer than the heartbeat interval is dead, not missing); then what the collector sees.
+TEST_F(CollectorTest, GaugesCountTheStoredHostsThenWhatIsSeen) {
+    auto uuid = add("security"); // heartbeat interval 3600 s
+    const auto now = std::chrono::system_clock::now();
+    auto seen = [&](const std::string& who, std::chrono::system_clock::time_point when,
+                    store::HeartbeatUpdate::Kind kind) {
+        store::HeartbeatUpdate u;
+        u.client = who;
+        u.subscription_uuid = uuid;
+        u.time = when;
+        u.kind = kind;
+        heartbeats.record(std::move(u));
+    };
+    seen("GONE$@D.LOCAL", now - 2h, store::HeartbeatUpdate::Kind::Events);
+    seen("QUIET$@D.LOCAL", now - 10min, store::HeartbeatUpdate::Kind::Heartbeat);
+    heartbeats.flush();
+
+    pipeline::Collector collector(log, store, heartbeats, config());
+    auto gauges = collector.gauges();
+    ASSERT_EQ(gauges.size(), 1u);
+    EXPECT_EQ(gauges[0].name, "security");
+    EXPECT_EQ(gauges[0].active, 0u);
+    EXPECT_EQ(gauges[0].alive, 1u);
+    EXPECT_EQ(gauges[0].dead, 1u);
+
+    ASSERT_EQ(collector.handle(client, path_of(uuid), events(uuid, 1)).status, 200u);
+    gauges = collector.gauges();
+    EXPECT_EQ(gauges[0].active, 1u);
+    EXPECT_EQ(gauges[0].alive, 1u);
+    EXPECT_EQ(gauges[0].dead, 1u);
+    ASSERT_EQ(gauges[0].queues.size(), 1u);
+    EXPECT_EQ(gauges[0].queues[0].output,
+              "files:" + (dir.path() / "out" / "{subscription}.log").string());
+}
+
 } // namespace

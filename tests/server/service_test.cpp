@@ -189,4 +189,37 @@ TEST_F(ServiceTest, UnauthenticatedHeadsAreAnsweredWithoutTheirBodies) {
               fs::perms::owner_read | fs::perms::owner_write);
 }
 
+// The --metrics listener in-process: not ready before start() and once stop() began (a load
+// balancer drains this node), ready in between; /healthz up; WinRM requests counted (and the
+// metrics listener's own requests not). Anything but GET is refused from the head.
+TEST_F(ServiceTest, MetricsListenerReadinessFollowsTheService) {
+    auto c = config();
+    c.metrics_address = "127.0.0.1:0";
+    server::CollectorService service(log, c);
+    ASSERT_TRUE(service.metrics_port());
+    EXPECT_NE(service.not_ready().find("not accepting"), std::string::npos) << service.not_ready();
+    service.start();
+    EXPECT_EQ(service.not_ready(), "");
+    auto mport = *service.metrics_port();
+    EXPECT_EQ(status_line(mport, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"), "HTTP/1.1 200 OK");
+    EXPECT_EQ(status_line(mport, "GET /healthz?verbose HTTP/1.1\r\nHost: x\r\n\r\n"),
+              "HTTP/1.1 200 OK");
+    EXPECT_EQ(status_line(mport, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"),
+              "HTTP/1.1 404 Not Found");
+    // 100 bytes announced, none sent: the 405 comes from the head at once.
+    EXPECT_EQ(status_line(mport, "PUT /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"),
+              "HTTP/1.1 405 Method Not Allowed");
+    // One WinRM request (refused: no Authorization on a Kerberos listener), counted as such.
+    auto port = service.ports().at(0);
+    EXPECT_EQ(status_line(port, "POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"),
+              "HTTP/1.1 401 Unauthorized");
+    auto text = service.scrape();
+    EXPECT_NE(text.find("\nwec_requests_total{action=\"none\",status=\"401\"} 1\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("\nwec_request_duration_seconds_count 1\n"), std::string::npos) << text;
+    service.stop();
+    EXPECT_NE(service.not_ready().find("not accepting"), std::string::npos);
+}
+
 } // namespace

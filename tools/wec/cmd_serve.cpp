@@ -27,6 +27,7 @@ struct ServeOptions {
     std::string db;
     std::string node_name;
     std::string log_level;
+    std::string metrics;
     std::string cert;
     std::string key;
     std::vector<std::string> ca;
@@ -48,6 +49,7 @@ int run_serve(const ServeOptions& o) {
     if (!o.db.empty()) cfg.db = o.db;
     if (!o.node_name.empty()) cfg.node_name = o.node_name;
     if (!o.log_level.empty()) cfg.log_level = o.log_level;
+    if (!o.metrics.empty()) cfg.metrics_address = o.metrics;
     if (!o.listen.empty() || !o.auth.empty() || !o.keytab.empty() || !o.cert.empty() ||
         !o.key.empty() || !o.ca.empty() || !o.crl.empty() || o.proxy_protocol) {
         // Command-line listener settings replace the file's first listener (or create it).
@@ -143,13 +145,16 @@ void add_serve(CLI::App& app, Action& action) {
     sub->add_option("--node-name", opts->node_name, "Node name written in JSON events");
     sub->add_option("--log-level", opts->log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    sub->add_option("--metrics", opts->metrics,
+                    "ADDRESS:PORT of a plain-HTTP listener serving /metrics (Prometheus), /healthz "
+                    "and /readyz (see docs/metrics.md)");
     sub->footer(
         "Examples:\n"
         "  wec serve --listen 127.0.0.1:5985 --auth kerberos --keytab wec.keytab \\\n"
         "            --hostname wec.example.org --db sqlite:/var/lib/wec/wec.db\n"
         "  wec serve --listen 127.0.0.1:5986 --auth tls --cert server.pem --key server.key \\\n"
         "            --ca ca.pem --hostname wec.example.org\n"
-        "  wec serve --config /etc/wec/wec.toml\n"
+        "  wec serve --config /etc/wec/wec.toml --metrics 127.0.0.1:9985\n"
         "Windows GPO: Server=http://wec.example.org:5985/wsman/SubscriptionManager/WEC,Refresh=60");
     sub->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
 }
