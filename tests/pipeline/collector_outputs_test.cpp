@@ -249,6 +249,13 @@ path = ")" + (dir.path() / "other.log").string() +
     const std::string unix_output = "unix:" + socket.string();
     const std::string files_output = "files:" + (dir.path() / "slow.log").string();
     auto gauges = collector.gauges();
+    // The files output's writers take batches 7 and 8 off its queue at their own pace.
+    for (int i = 0; i < 1000 && gauges.size() == 2 && gauges[1].queues.size() == 2 &&
+                    gauges[1].queues[0].waiting != 0;
+         ++i) {
+        std::this_thread::sleep_for(10ms);
+        gauges = collector.gauges();
+    }
     ASSERT_EQ(gauges.size(), 2u);
     EXPECT_EQ(gauges[1].name, "slow");
     ASSERT_EQ(gauges[1].queues.size(), 2u);
