@@ -341,13 +341,26 @@ public:
             auto nl = rest.find('\n');
             std::string_view line = rest.substr(0, nl);
             rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-            auto err = rd_kafka_producev(
-                rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-                RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
-                RD_KAFKA_V_VALUE(const_cast<char*>(line.data()), line.size()),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(id))),
-                RD_KAFKA_V_END);
+            // rd_kafka_produceva, not the rd_kafka_producev macros (GNU statement expressions,
+            // refused by clang with -Werror).
+            rd_kafka_vu_t vu[5] = {};
+            vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+            vu[0].u.cstr = topic.c_str();
+            vu[1].vtype = RD_KAFKA_VTYPE_KEY;
+            vu[1].u.mem.ptr = key.empty() ? nullptr : const_cast<char*>(key.data());
+            vu[1].u.mem.size = key.size();
+            vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
+            vu[2].u.mem.ptr = const_cast<char*>(line.data());
+            vu[2].u.mem.size = line.size();
+            vu[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+            vu[3].u.i = RD_KAFKA_MSG_F_COPY;
+            vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+            vu[4].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(id));
+            rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+            if (rd_kafka_error_t* e = rd_kafka_produceva(rk_.get(), vu, 5)) {
+                err = rd_kafka_error_code(e);
+                rd_kafka_error_destroy(e);
+            }
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
                 throw Error("cannot queue message " + std::to_string(queued + 1) + " of " +
                             std::to_string(count) + " for topic '" + topic +
