@@ -227,7 +227,10 @@ KafkaConf make_conf(const KafkaSettings& s) {
     conf_set(conf.get(), "acks", "all", "brokers");
     conf_set(conf.get(), "message.timeout.ms", std::to_string(s.timeout.count()), "timeout_ms");
     conf_set(conf.get(), "linger.ms", std::to_string(kDefaultLingerMs), "brokers");
-    for (const auto& [name, value] : s.options) {
+    for (const auto& option : s.options) {
+        // Not a structured binding: clang 14 cannot capture one in the lambda below.
+        const std::string& name = option.first;
+        const std::string& value = option.second;
         const std::string key = std::string(kOptionPrefix) + name;
         // Errors quote the value, unless it may be a secret (sasl.password, ssl.key.password...).
         const bool secret =
