@@ -16,7 +16,12 @@
 //   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
 //               [--no-compress] [--precompressed N] [--skip-ingest] [--skip-connections]
 //               [--tls-connections N] [--skip-tls] [--skip-kerberos] [--no-rsa]
-//               [--output files|tcp|kafka|redis]
+//               [--output files|tcp|kafka|redis] [--postgres] [--nodes N]
+//
+// --postgres: the state store on a PostgreSQL 15 server the benchmark starts (fsync on) instead
+// of SQLite. --nodes N (N > 1): N `wec serve` nodes on that store, behind haproxy (PROXY
+// protocol v2, round robin); the server CPU printed is the sum over the nodes, the RSS the
+// first node's.
 //
 // --output (default files): where the ingest scenarios' subscription writes its json events:
 // `files` (one file per client under the temp dir), `tcp` (a receiver in this process that
@@ -35,6 +40,7 @@
 #include "common/handle.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
+#include "support/postgres_server.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 
@@ -90,6 +96,8 @@ struct Args {
     std::string io_threads, worker_threads;
     std::string db_dir; // where the SQLite store goes (default: the temp dir); e.g. /dev/shm
     std::string output = "files";
+    bool postgres = false; // the store on a PostgreSQL server started by the benchmark
+    std::size_t nodes = 1; // > 1: that many `wec serve` behind haproxy (PROXY protocol v2)
 };
 
 // Where the subscription's events go during the ingest scenarios, and how many arrived.
@@ -344,8 +352,11 @@ struct Setup {
     std::shared_ptr<client::TlsContext> tls_context; // TLS: shared by every client connection
     std::string db;
     int port = 0;
-    std::unique_ptr<Sink> sink; // outlives the server (declared before it)
-    std::unique_ptr<Process> server;
+    std::optional<PostgresServer> pg;                  // --postgres
+    std::unique_ptr<Sink> sink;                        // outlives the server (declared before it)
+    std::vector<std::unique_ptr<Process>> extra_nodes; // --nodes: the nodes after the first
+    std::unique_ptr<Process> haproxy;                  // --nodes: in front of them on `port`
+    std::unique_ptr<Process> server;                   // the (first) node
 
     fs::path pki(const std::string& f) const { return dir.path() / "pki" / f; }
 
@@ -374,9 +385,14 @@ struct Setup {
                     "--ca",   pki("issuing.pem").string()};
             tls_context = client::make_tls_context(tls_options());
         }
-        db = "sqlite:" + ((a.db_dir.empty() ? dir.path() : fs::path(a.db_dir)) /
-                          ("wec-bench-" + std::to_string(::getpid()) + ".db"))
-                             .string();
+        if (a.postgres) {
+            pg.emplace(PostgresServer::Options{true}); // fsync on: commits cost what they cost
+            db = pg->url(pg->create_database());
+        } else {
+            db = "sqlite:" + ((a.db_dir.empty() ? dir.path() : fs::path(a.db_dir)) /
+                              ("wec-bench-" + std::to_string(::getpid()) + ".db"))
+                                 .string();
+        }
         sink = make_sink(a.output, dir.path());
         auto sub = dir.path() / "security.toml";
         std::ofstream(sub) << "name = \"security\"\n"
@@ -393,22 +409,79 @@ struct Setup {
             if (!a.io_threads.empty()) c << "io_threads = " << a.io_threads << "\n";
             if (!a.worker_threads.empty()) c << "worker_threads = " << a.worker_threads << "\n";
             c << "[limits]\nidle_timeout = 600\nmax_connections = 20000\n";
+            // Behind the balancer, NotifyTo names its port (the listener's address, auth and
+            // keys come from the command line).
+            if (a.nodes > 1) c << "[[listeners]]\npublic_port = " << port_for_sources() << "\n";
         }
-        port = free_port();
-        std::vector<std::string> argv{wec_exe(),  "serve",
-                                      "--config", cfg.string(),
-                                      "--listen", "127.0.0.1:" + std::to_string(port)};
-        argv.insert(argv.end(), auth.begin(), auth.end());
-        argv.insert(argv.end(), {"--hostname", kHost, "--db", db});
-        server = std::make_unique<Process>(
-            argv, realm ? realm->env() : std::map<std::string, std::string>{},
-            dir.path() / "serve.log");
-        if (!server->wait_for_output("wec serve started", 20s))
-            throw std::runtime_error("wec serve did not start:\n" + server->output());
+        for (std::size_t n = 0; n < std::max<std::size_t>(a.nodes, 1); ++n) {
+            int node_port = n == 0 && a.nodes <= 1 ? port_for_sources() : free_port();
+            node_ports.push_back(node_port);
+            std::vector<std::string> argv{wec_exe(),  "serve",
+                                          "--config", cfg.string(),
+                                          "--listen", "127.0.0.1:" + std::to_string(node_port)};
+            argv.insert(argv.end(), auth.begin(), auth.end());
+            argv.insert(argv.end(), {"--hostname", kHost, "--db", db});
+            if (a.nodes > 1)
+                argv.insert(argv.end(),
+                            {"--proxy-protocol", "--node-name", "n" + std::to_string(n + 1)});
+            auto node = std::make_unique<Process>(
+                argv, realm ? realm->env() : std::map<std::string, std::string>{},
+                dir.path() / ("serve-" + std::to_string(n + 1) + ".log"));
+            if (!node->wait_for_output("wec serve started", 20s))
+                throw std::runtime_error("wec serve did not start:\n" + node->output());
+            if (n == 0)
+                server = std::move(node);
+            else
+                extra_nodes.push_back(std::move(node));
+        }
+        if (a.nodes > 1) start_haproxy();
+    }
+
+    std::vector<int> node_ports;
+    int port_for_sources() {
+        if (port == 0) port = free_port();
+        return port;
+    }
+
+    void start_haproxy() {
+        auto cfg = dir.path() / "haproxy.cfg";
+        std::ofstream c(cfg);
+        c << "global\n  maxconn 8000\ndefaults\n  mode tcp\n  timeout connect 5s\n"
+          << "  timeout client 600s\n  timeout server 600s\nfrontend wef\n  bind 127.0.0.1:" << port
+          << "\n  default_backend nodes\nbackend nodes\n  balance roundrobin\n";
+        for (std::size_t n = 0; n < node_ports.size(); ++n)
+            c << "  server n" << n + 1 << " 127.0.0.1:" << node_ports[n] << " send-proxy-v2\n";
+        c.close();
+        haproxy = std::make_unique<Process>(
+            std::vector<std::string>{"/usr/sbin/haproxy", "-f", cfg.string(), "-db"},
+            std::map<std::string, std::string>{}, dir.path() / "haproxy.log");
+        for (int i = 0; i < 400; ++i) {
+            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            sockaddr_in addr{};
+            addr.sin_family = AF_INET;
+            addr.sin_port = htons(static_cast<std::uint16_t>(port));
+            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+            ::close(fd);
+            if (ok) return;
+            std::this_thread::sleep_for(25ms);
+        }
+        throw std::runtime_error("haproxy did not start:\n" + haproxy->output());
+    }
+
+    // Every node's process ids (CPU is summed over them).
+    std::vector<int> pids() const {
+        std::vector<int> out{server->pid()};
+        for (const auto& n : extra_nodes)
+            out.push_back(n->pid());
+        return out;
     }
 
     ~Setup() {
+        haproxy.reset();
+        extra_nodes.clear();
         server.reset(); // stopped by PID
+        if (pg) return;
         auto path = db.substr(7);
         for (const char* suffix : {"", "-wal", "-shm"}) {
             std::error_code ec;
@@ -493,8 +566,14 @@ int ingest(const Args& a, Transport t) {
     lo.hosts = a.hosts;
     lo.threads = a.threads;
     lo.precompressed = a.compress ? a.precompressed : 0;
+    auto nodes_cpu = [&s] {
+        double total = 0;
+        for (int p : s.pids())
+            total += cpu_seconds(p);
+        return total;
+    };
     long rss_before = rss_kb(pid);
-    double server_cpu0 = cpu_seconds(pid), client_cpu0 = self_cpu_seconds();
+    double server_cpu0 = nodes_cpu(), client_cpu0 = self_cpu_seconds();
     client::LoadResult r;
     long peak = 0;
     {
@@ -502,8 +581,7 @@ int ingest(const Args& a, Transport t) {
         r = client::run_load(lo);
         peak = sampler.peak();
     }
-    double server_cpu = cpu_seconds(pid) - server_cpu0,
-           client_cpu = self_cpu_seconds() - client_cpu0;
+    double server_cpu = nodes_cpu() - server_cpu0, client_cpu = self_cpu_seconds() - client_cpu0;
     std::size_t written = s.sink->lines();
     std::printf("events acked      %llu (%llu batches ok, %llu failed); %zu lines written\n",
                 static_cast<unsigned long long>(r.events_acked),
@@ -681,6 +759,10 @@ int main(int argc, char** argv) {
             a.rsa = false;
         else if (arg == "--output")
             a.output = value();
+        else if (arg == "--postgres")
+            a.postgres = true;
+        else if (arg == "--nodes")
+            a.nodes = std::stoul(value());
         else {
             std::fprintf(
                 stderr, "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
@@ -691,7 +773,8 @@ int main(int argc, char** argv) {
                         "                   [--skip-ingest] [--skip-connections]\n"
                         "                   [--tls-connections N] [--skip-tls] [--skip-kerberos] "
                         "[--no-rsa]\n"
-                        "                   [--output files|tcp|kafka|redis]\n");
+                        "                   [--output files|tcp|kafka|redis] [--postgres] "
+                        "[--nodes N]\n");
             return 2;
         }
     }
