@@ -1,9 +1,9 @@
 // Decoder: inputs -> HTTP messages (capture) -> per-connection Kerberos state -> Records.
 #include "decode/decode.hpp"
 #include "http/http.hpp"
-#include "pipeline/collector.hpp"
 #include "sldc/sldc.hpp"
 #include "text/text.hpp"
+#include "wsman/subscription.hpp"
 
 #include <array>
 #include <cerrno>
@@ -117,14 +117,6 @@ std::string strip_uuid_prefix(std::string_view v) {
     return std::string(v);
 }
 
-// The path of an absolute URL ("http://host:5985/wsman/x" -> "/wsman/x").
-std::string_view url_path(std::string_view url) {
-    auto scheme = url.find("://");
-    if (scheme == std::string_view::npos) return url;
-    auto slash = url.find('/', scheme + 3);
-    return slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
-}
-
 struct PendingRequest {
     std::uint64_t index = 0;
     std::string target;
@@ -187,7 +179,7 @@ struct Decoder::Impl {
     void note_subscriptions(const wsman::Message& m) {
         if (!m.enumerate_response) return;
         for (const auto& s : m.enumerate_response->subscriptions) {
-            auto uuid = pipeline::subscription_from_path(url_path(s.notify_to));
+            auto uuid = wsman::subscription_from_path(wsman::path_of_url(s.notify_to));
             if (uuid.empty()) continue;
             if (subscriptions.size() >= kMaxSubscriptions && !subscriptions.count(uuid)) continue;
             auto& info = subscriptions[uuid];
@@ -360,7 +352,7 @@ struct Decoder::Impl {
 
         // Which subscription: the request target, or the target of the request answered.
         if (m.is_request) {
-            r.subscription.uuid = pipeline::subscription_from_path(m.target);
+            r.subscription.uuid = wsman::subscription_from_path(m.target);
             if (c.pending.size() >= kMaxPendingRequests) c.pending.pop_front();
             c.pending.push_back({m.index, r.target, r.subscription.uuid});
         } else if (m.request_index) {

@@ -6,6 +6,7 @@
 #include "output/output.hpp"
 #include "output/queue.hpp"
 #include "subscription/subscription.hpp"
+#include "wsman/subscription.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -17,8 +18,6 @@
 namespace wec::pipeline {
 
 namespace {
-
-constexpr std::string_view kSubscriptionsPrefix = "/wsman/subscriptions/";
 
 // An output at work: its driver, the queue of batches waiting for it (with its own writer
 // threads), and its health, logged once per change of state rather than once per batch.
@@ -134,14 +133,6 @@ std::string upper(std::string_view s) {
     return out;
 }
 
-// "http://host:5985/wsman/x?y" -> "/wsman/x?y"; "" without a path.
-std::string_view path_of_url(std::string_view url) {
-    auto scheme = url.find("://");
-    if (scheme == std::string_view::npos) return {};
-    auto slash = url.find('/', scheme + 3);
-    return slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
-}
-
 std::string trim_slashes(std::string_view p) {
     while (p.size() > 1 && p.back() == '/')
         p.remove_suffix(1);
@@ -149,17 +140,6 @@ std::string trim_slashes(std::string_view p) {
 }
 
 } // namespace
-
-std::string subscription_from_path(std::string_view path) {
-    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-    if (path.size() <= kSubscriptionsPrefix.size()) return {};
-    if (!std::equal(
-            kSubscriptionsPrefix.begin(), kSubscriptionsPrefix.end(), path.begin(),
-            [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
-        return {};
-    auto rest = path.substr(kSubscriptionsPrefix.size());
-    return upper(rest.substr(0, rest.find('/')));
-}
 
 struct Collector::Impl {
     Logger& log;
@@ -434,7 +414,7 @@ struct Collector::Impl {
         bool https = client.transport == Transport::Https;
         spec.notify_to = std::string(https ? "https://" : "http://") + config.hostname + ":" +
                          std::to_string(https ? config.https_port : config.http_port) +
-                         std::string(kSubscriptionsPrefix) + upper(d.uuid);
+                         std::string(wsman::kSubscriptionsPath) + upper(d.uuid);
         if (https)
             spec.auth = wsman::TlsPolicy{{client.issuer_thumbprint}};
         else
@@ -462,7 +442,7 @@ struct Collector::Impl {
 
     // 404 for an unknown or disabled subscription, 403 for a client it does not allow, 503 for
     // an enabled one whose stored definition cannot be read (the source keeps its events).
-    // `uuid`: the subscription of the request path (subscription_from_path).
+    // `uuid`: the subscription of the request path (wsman::subscription_from_path).
     std::shared_ptr<const LiveSubscription> authorize(const Snapshot& snap,
                                                       const ClientInfo& client,
                                                       const std::string& uuid, Reply& reply) {
@@ -780,7 +760,7 @@ std::optional<Reply> Collector::dispatch(const ClientInfo& client, std::string_v
     // are no subscriptions, and a 404 that theirs is gone; they must retry instead.
     if (!impl_->current()->loaded)
         return impl_->store_unavailable("subscriptions not loaded yet: the store is unavailable");
-    const std::string uuid = subscription_from_path(path);
+    const std::string uuid = wsman::subscription_from_path(path);
     bool on_subscription = !uuid.empty();
     using wsman::Action;
     if (!on_subscription) {
@@ -802,7 +782,7 @@ std::optional<Reply> Collector::dispatch(const ClientInfo& client, std::string_v
     // subscription it sends to, and an on-path attacker must not redirect a batch to another one.
     // (An a:To naming a subscription this collector does not have, e.g. traffic captured at
     // another collector and replayed here, is not a redirection.)
-    if (auto sealed = subscription_from_path(path_of_url(msg.to));
+    if (auto sealed = wsman::subscription_from_path(wsman::path_of_url(msg.to));
         !sealed.empty() && sealed != uuid && snap->by_uuid.count(sealed))
         return Reply{400,
                      {},

@@ -134,8 +134,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// The subscription UUID in a NotifyTo path (`/wsman/subscriptions/<uuid>[/...]`), uppercase;
-// empty when the path is not under /wsman/subscriptions/.
-std::string subscription_from_path(std::string_view path);
-
 } // namespace wec::pipeline

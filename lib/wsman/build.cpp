@@ -1,6 +1,9 @@
 #include "wsman/names.hpp"
+#include "wsman/subscription.hpp"
 #include "wsman/wsman.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <pugixml.hpp>
 
 namespace wec::wsman {
@@ -396,6 +399,27 @@ std::string build_subscription_end(const SourceHeaders& headers, const Subscript
     }
     o += "</e:SubscriptionEnd></s:Body></s:Envelope>";
     return o;
+}
+
+std::string subscription_from_path(std::string_view path) {
+    if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+    if (path.size() <= kSubscriptionsPath.size()) return {};
+    if (!std::equal(
+            kSubscriptionsPath.begin(), kSubscriptionsPath.end(), path.begin(),
+            [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+        return {};
+    auto rest = path.substr(kSubscriptionsPath.size());
+    std::string uuid(rest.substr(0, rest.find('/')));
+    for (char& c : uuid)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return uuid;
+}
+
+std::string_view path_of_url(std::string_view url) {
+    auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) return url;
+    auto slash = url.find('/', scheme + 3);
+    return slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
 }
 
 } // namespace wec::wsman

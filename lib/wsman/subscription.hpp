@@ -90,4 +90,16 @@ std::string format_duration(std::uint64_t ms, int decimals = 3);
 // Parses PnDTnHnMn.nS (no years/months); nullopt when malformed.
 std::optional<std::uint64_t> parse_duration_ms(std::string_view duration);
 
+// NotifyTo addresses: `<scheme>://<host>:<port>/wsman/subscriptions/<UUID>`, the URL a source
+// pushes a subscription's events to.
+inline constexpr std::string_view kSubscriptionsPath = "/wsman/subscriptions/";
+
+// The subscription UUID in such a path (`/wsman/subscriptions/<uuid>[/...][?...]`, the prefix
+// compared case-insensitively), uppercase; empty when the path is not under it.
+std::string subscription_from_path(std::string_view path);
+
+// The path of a URL ("http://host:5985/wsman/x?y" -> "/wsman/x?y"; "" when it has none); a
+// string without a scheme is taken as a path already.
+std::string_view path_of_url(std::string_view url);
+
 } // namespace wec::wsman

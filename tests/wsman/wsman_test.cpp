@@ -1,5 +1,6 @@
 #include "common/files.hpp"
 #include "text/text.hpp"
+#include "wsman/subscription.hpp"
 #include "wsman/wsman.hpp"
 
 #include <algorithm>
@@ -1089,4 +1090,24 @@ TEST(WsmanErrors, BinaryNoise) {
         noise.push_back(static_cast<char>((i * 131) & 0xFF));
     EXPECT_THROW(ws::parse(noise), ws::ParseError);
     EXPECT_THROW(ws::parse_body(wec::as_bytes(noise)), ws::ParseError);
+}
+
+// NotifyTo URLs: the collector routes by the subscription in the path, `wec decode` names the
+// subscription of each request the same way.
+TEST(NotifyTo, SubscriptionFromPathAndPathOfUrl) {
+    EXPECT_EQ(
+        ws::subscription_from_path("/wsman/subscriptions/98e45910-0087-477b-bc9b-53602d62d532"),
+        "98E45910-0087-477B-BC9B-53602D62D532");
+    EXPECT_EQ(ws::subscription_from_path("/WSMAN/Subscriptions/abc/extra?x=1"), "ABC");
+    EXPECT_EQ(ws::subscription_from_path("/wsman/subscriptions/abc?x=/y"), "ABC");
+    EXPECT_EQ(ws::subscription_from_path("/wsman/subscriptions/"), "");
+    EXPECT_EQ(ws::subscription_from_path("/wsman/SubscriptionManager/WEC"), "");
+    EXPECT_EQ(ws::subscription_from_path(""), "");
+    EXPECT_EQ(ws::path_of_url("http://wec.d.local:5985/wsman/subscriptions/X?y"),
+              "/wsman/subscriptions/X?y");
+    EXPECT_EQ(ws::path_of_url("https://wec.d.local:5986"), "");
+    EXPECT_EQ(ws::path_of_url("/already/a/path"), "/already/a/path");
+    EXPECT_EQ(ws::subscription_from_path(
+                  ws::path_of_url("HTTP://wec.d.local:5985/wsman/subscriptions/ab-cd")),
+              "AB-CD");
 }
