@@ -56,7 +56,27 @@ bool has_scheme(std::string_view url) {
 
 } // namespace
 
+namespace {
+
+std::unique_ptr<Store> open_store(std::string_view url, const OpenOptions& options);
+
+} // namespace
+
 std::unique_ptr<Store> open(std::string_view url, const OpenOptions& options) {
+    try {
+        return open_store(url, options);
+    } catch (const StoreUsageError&) {
+        throw;
+    } catch (const StoreError& e) {
+        // What opening refuses is the URL or the file as given (a PostgreSQL server that is
+        // down does not fail here: its store connects on first use).
+        throw StoreUsageError(e.what());
+    }
+}
+
+namespace {
+
+std::unique_ptr<Store> open_store(std::string_view url, const OpenOptions& options) {
     if (PostgresStore::is_url(url)) {
         PostgresStore::Options o;
         o.lock_timeout = options.busy_timeout;
@@ -91,6 +111,8 @@ std::unique_ptr<Store> open(std::string_view url, const OpenOptions& options) {
     return std::make_unique<SqliteStore>(std::string(path),
                                          SqliteStore::Options{options.busy_timeout});
 }
+
+} // namespace
 
 // ---- HeartbeatBatcher -------------------------------------------------------------------------
 

@@ -32,6 +32,15 @@ public:
     using wec::Error::Error;
 };
 
+// A store that cannot be used as given — a bad URL, a database file that cannot be opened or
+// created, a schema newer than this wec — as opposed to an operation that failed while running
+// (a server unreachable, I/O, busy): tools exit 2 for this one, 3 for the others
+// (docs/exit-codes.md). Thrown by open().
+class StoreUsageError : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
 enum class Change { Created, Updated, Unchanged };
 
 // A stored subscription row this binary cannot turn into a Subscription: the definition column

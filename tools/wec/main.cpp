@@ -1,5 +1,6 @@
 #include "commands.hpp"
 #include "common/error.hpp"
+#include "store/store.hpp"
 
 #include <cstdio>
 #include <exception>
@@ -22,6 +23,13 @@ int main(int argc, char** argv) {
     }
     try {
         return action();
+    } catch (const wec::store::StoreUsageError& e) {
+        std::fprintf(stderr, "wec: error: %s\n", e.what());
+        return kUsage;
+    } catch (const wec::store::StoreError& e) {
+        // The store failed while the command ran (unreachable, I/O, busy): not the input's fault.
+        std::fprintf(stderr, "wec: store failed: %s\n", e.what());
+        return kRuntime;
     } catch (const wec::Error& e) {
         std::fprintf(stderr, "wec: error: %s\n", e.what());
         return kUsage;
