@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build wec run test unit fuzz-smoke fuzz-long bench install completions format clean asan
+.PHONY: all deps configure build wec run test unit fuzz-smoke fuzz-long bench install package completions format clean asan
 
 all: build
 
@@ -61,6 +61,12 @@ asan:
 
 install: build
 	@cmake --install $(BUILD)
+
+# The Debian package (CPack DEB) of this build: $(BUILD)/package/wec_<version>_<arch>.deb with the
+# binary, completions, man pages, the systemd unit, /etc/wec/wec.toml and logrotate (docs/install.md).
+package: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target wec man
+	@cd $(BUILD) && cpack -G DEB
 
 completions: build
 	@cmake --build $(BUILD) --target completions

@@ -23,11 +23,13 @@ function(wec_library name)
   wec_warnings(wec_${name})
 endfunction()
 
-# wec_test(<name> SOURCES ... [DEPS ...] [LABELS ...])
+# wec_test(<name> SOURCES ... [DEPS ...] [LABELS ...] [ONE_PROCESS])
 # A GoogleTest executable registered with ctest (one ctest entry per TEST via gtest_discover_tests).
+# ONE_PROCESS: a single ctest entry running every TEST in one process instead, for suites whose
+# SetUpTestSuite is expensive and shared (tests/package builds a .deb once).
 # Tests find their data through the WEC_TEST_DATA and WEC_SHARED_DIR compile definitions.
 function(wec_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "ONE_PROCESS" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
   target_compile_definitions(${name} PRIVATE
@@ -35,6 +37,13 @@ function(wec_test name)
     WEC_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     WEC_BINARY_DIR="${PROJECT_BINARY_DIR}")
   wec_warnings(${name})
+  if(ARG_ONE_PROCESS)
+    add_test(NAME ${name} COMMAND ${name})
+    if(ARG_LABELS)
+      set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
+    endif()
+    return()
+  endif()
   include(GoogleTest)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
   # Labels are set after discovery by a script of our own: gtest_discover_tests (CMake 3.25)

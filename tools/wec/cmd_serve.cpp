@@ -1,14 +1,18 @@
 // `wec serve`: the source-initiated collector. Options override the config file; SIGTERM/SIGINT
 // stop it gracefully (in-flight batches finish, heartbeats are flushed), SIGHUP re-opens outputs
-// and reloads TLS certificates and CRLs.
+// and reloads TLS certificates and CRLs. Under systemd it speaks sd_notify (lib/common/sd_notify).
 #include "commands.hpp"
 #include "common/log.hpp"
+#include "common/sd_notify.hpp"
 #include "config/config.hpp"
 #include "server/http_server.hpp"
 #include "server/service.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <malloc.h>
 #include <memory>
@@ -96,24 +100,49 @@ int run_serve(const ServeOptions& o) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     Logger log(stderr, level_of(cfg.log_level));
+    // Under systemd (Type=notify): READY=1 once listening, RELOADING=1/READY=1 around SIGHUP,
+    // STOPPING=1 on SIGTERM, WATCHDOG=1 at half of WatchdogSec=. A refused notification is logged
+    // and serving goes on.
+    auto systemd = SystemdNotifier::from_environment();
+    auto tell = [&](auto&& send) {
+        try {
+            send();
+        } catch (const NotifyError& e) {
+            log.warn("systemd notification failed", {{"error", e.what()}});
+        }
+    };
     server::CollectorService service(log, cfg);
     service.start();
     log.info("wec serve started", {{"version", WEC_VERSION}});
     for (const auto& line : service.summary())
         log.info(line);
+    tell([&] { systemd.ready(); });
 
+    using Clock = SystemdNotifier::Clock;
+    auto next_tick = Clock::now() + std::chrono::seconds(1);
     for (;;) {
-        timespec tick{1, 0};
-        int sig = sigtimedwait(&signals, nullptr, &tick);
+        auto wake = std::min(next_tick, systemd.next_watchdog().value_or(next_tick));
+        auto wait = std::max(Clock::duration::zero(), wake - Clock::now());
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+        timespec timeout{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+        int sig = sigtimedwait(&signals, nullptr, &timeout);
         if (sig == SIGHUP) {
             log.info("SIGHUP: re-opening output files, reloading TLS certificates and CRLs");
+            tell([&] { systemd.reloading(); });
             service.reopen_outputs();
             service.reload_tls();
+            tell([&] { systemd.ready(); });
         } else if (sig == SIGTERM || sig == SIGINT) {
             log.info("stopping: finishing requests in flight");
+            tell([&] { systemd.stopping(); });
             break;
         }
-        service.tick();
+        const auto now = Clock::now();
+        tell([&] { systemd.watchdog_if_due(now); });
+        if (sig > 0 || now >= next_tick) {
+            service.tick();
+            next_tick = Clock::now() + std::chrono::seconds(1);
+        }
     }
     service.stop();
     log.info("wec serve stopped");
