@@ -84,19 +84,21 @@ constexpr std::size_t kMaxStringBytes = 4096;
 constexpr std::size_t kMaxAllowedClients = 4096;
 constexpr std::size_t kMaxOutputs = 64;
 
-void check_glob(const std::string& source, Where at, std::string_view pattern) {
-    if (pattern.empty()) fail(source, at, "allowed_clients: empty pattern");
-    if (pattern.size() > 1024) fail(source, at, "allowed_clients: pattern longer than 1024 bytes");
+void check_glob(const std::string& source, Where at, std::string_view pattern,
+                std::string_view key = "allowed_clients") {
+    const std::string k(key);
+    if (pattern.empty()) fail(source, at, k + ": empty pattern");
+    if (pattern.size() > 1024) fail(source, at, k + ": pattern longer than 1024 bytes");
     for (char c : pattern) {
         auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u == 0x7f || c == ' ')
             fail(source, at,
-                 "allowed_clients: pattern '" + std::string(pattern) +
+                 k + ": pattern '" + std::string(pattern) +
                      "' contains a space or control character");
         if (c == '[' || c == ']' || c == '\\')
             fail(source, at,
-                 "allowed_clients: pattern '" + std::string(pattern) + "' uses '" +
-                     std::string(1, c) + "' (only '*' and '?' are supported)");
+                 k + ": pattern '" + std::string(pattern) + "' uses '" + std::string(1, c) +
+                     "' (only '*' and '?' are supported)");
     }
 }
 
@@ -366,6 +368,11 @@ public:
                 for (auto& [pattern, node] : string_array(value, k, kMaxAllowedClients)) {
                     check_glob(source_, where(node->source()), pattern);
                     sub.allowed_clients.push_back(std::move(pattern));
+                }
+            } else if (k == "denied_clients") {
+                for (auto& [pattern, node] : string_array(value, k, kMaxAllowedClients)) {
+                    check_glob(source_, where(node->source()), pattern, k);
+                    sub.denied_clients.push_back(std::move(pattern));
                 }
             } else if (k == "uri") {
                 sub.uri = string(value, k);
@@ -640,6 +647,8 @@ void validate(const Subscription& sub, const std::string& source_name) {
         fail(source_name, {}, "connection_retry_interval: must be > 0");
     for (const auto& pattern : sub.allowed_clients)
         check_glob(source_name, {}, pattern);
+    for (const auto& pattern : sub.denied_clients)
+        check_glob(source_name, {}, pattern, "denied_clients");
     if (sub.uri) check_uri(source_name, {}, *sub.uri);
     for (const auto& output : sub.outputs)
         check_output(source_name, {}, output);
@@ -667,6 +676,12 @@ std::string to_toml(const Subscription& sub) {
     for (std::size_t i = 0; i < sub.allowed_clients.size(); ++i)
         out << (i ? ", " : "") << toml_string(sub.allowed_clients[i]);
     out << "]\n";
+    if (!sub.denied_clients.empty()) {
+        out << "denied_clients = [";
+        for (std::size_t i = 0; i < sub.denied_clients.size(); ++i)
+            out << (i ? ", " : "") << toml_string(sub.denied_clients[i]);
+        out << "]\n";
+    }
     if (sub.uri) out << "uri = " << toml_string(*sub.uri) << '\n';
     for (const auto& output : sub.outputs) {
         out << "\n[[outputs]]\n";
@@ -745,6 +760,8 @@ bool glob_match(std::string_view pattern, std::string_view text) {
 }
 
 bool allows(const Subscription& sub, std::string_view client_identity) {
+    for (const auto& pattern : sub.denied_clients)
+        if (glob_match(pattern, client_identity)) return false;
     if (sub.allowed_clients.empty()) return true;
     for (const auto& pattern : sub.allowed_clients)
         if (glob_match(pattern, client_identity)) return true;

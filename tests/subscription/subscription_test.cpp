@@ -61,6 +61,7 @@ sub::Subscription full() {
     s.locale = "fr-FR";
     s.data_locale = "en-US";
     s.allowed_clients = {"*$@WINDOMAIN.LOCAL", "dc?$@OTHER.LOCAL"};
+    s.denied_clients = {"KIOSK*$@WINDOMAIN.LOCAL"};
     s.uri = "/wsman/dc";
     s.enabled = false;
     s.connection_retry_count = 7;
@@ -539,6 +540,9 @@ TEST(SubscriptionVersion, IgnoresCollectorSideSettings) {
     s.allowed_clients = {"*"};
     EXPECT_EQ(sub::public_version(s), v);
     s = base;
+    s.denied_clients = {"x*"};
+    EXPECT_EQ(sub::public_version(s), v);
+    s = base;
     s.enabled = !s.enabled;
     EXPECT_EQ(sub::public_version(s), v);
     s = base;
@@ -625,6 +629,40 @@ TEST(SubscriptionGlob, Allows) {
     EXPECT_TRUE(sub::allows(s, "WIN10$@windomain.local"));
     EXPECT_TRUE(sub::allows(s, "ADMIN@other"));
     EXPECT_FALSE(sub::allows(s, "user@WINDOMAIN.LOCAL"));
+}
+
+TEST(SubscriptionGlob, DeniedClientsWinOverAllowedOnes) {
+    auto s = sub::load_toml(kMinimal, "m.toml");
+    s.denied_clients = {"KIOSK*"};
+    EXPECT_TRUE(sub::allows(s, "WIN10$@WINDOMAIN.LOCAL")); // nothing allowed-listed: all but denied
+    EXPECT_FALSE(sub::allows(s, "kiosk07$@WINDOMAIN.LOCAL"));
+    s.allowed_clients = {"*$@WINDOMAIN.LOCAL"};
+    EXPECT_TRUE(sub::allows(s, "WIN10$@WINDOMAIN.LOCAL"));
+    EXPECT_FALSE(sub::allows(s, "KIOSK07$@WINDOMAIN.LOCAL")); // allowed, but denied wins
+    EXPECT_FALSE(sub::allows(s, "user@OTHER"));
+}
+
+TEST(SubscriptionToml, DeniedClientsLoadValidateAndRoundTrip) {
+    auto s = sub::load_toml(
+        with_query("denied_clients = [\"KIOSK*$@WINDOMAIN.LOCAL\", \"lab-??\"]\n"), "sub.toml");
+    EXPECT_EQ(s.denied_clients, (std::vector<std::string>{"KIOSK*$@WINDOMAIN.LOCAL", "lab-??"}));
+    EXPECT_EQ(sub::load_toml(sub::to_toml(s), "again.toml"), s);
+    EXPECT_EQ(error_of(with_query("denied_clients = [\"ok\",\n  \"bad]\"]\n")),
+              "sub.toml:4:3: denied_clients: pattern 'bad]' uses ']' (only '*' and '?' are "
+              "supported)");
+    EXPECT_EQ(error_of(with_query("denied_clients = [\"\"]\n")),
+              "sub.toml:3:19: denied_clients: empty pattern");
+    s.denied_clients = {"a b"};
+    try {
+        sub::validate(s, "check");
+        ADD_FAILURE() << "validate accepted a pattern with a space";
+    } catch (const sub::SubscriptionError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "check: denied_clients: pattern 'a b' contains a space or control character");
+    }
+    // Not written when empty: definitions stored before the key existed keep their text.
+    s.denied_clients.clear();
+    EXPECT_EQ(sub::to_toml(s).find("denied_clients"), std::string::npos);
 }
 
 TEST(SubscriptionUuid, NewUuidsAreUppercaseAndDistinct) {

@@ -36,6 +36,7 @@ nlohmann::json to_json(const subscription::Subscription& s) {
             {"heartbeat_interval", s.heartbeat_interval_s},
             {"max_latency", s.max_latency_s},
             {"allowed_clients", s.allowed_clients},
+            {"denied_clients", s.denied_clients},
             {"uri", s.uri ? nlohmann::json(*s.uri) : nlohmann::json()},
             {"query", s.query},
             {"outputs", outputs}};
