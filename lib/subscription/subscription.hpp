@@ -100,8 +100,26 @@ std::string to_toml(const Subscription& subscription);
 // SubscriptionError with source `source_name`.
 void validate(const Subscription& subscription, const std::string& source_name = "subscription");
 
-// Checks that `query` is a well-formed <QueryList> within the Windows limits. Throws
-// SubscriptionError (source_name, line 0) with the reason.
+// One problem of a <QueryList>, located in the query text.
+struct QueryProblem {
+    std::size_t offset = 0;   // byte offset in the query text (meaningful when line != 0)
+    std::uint32_t line = 0;   // 1-based; 0 = the problem is the whole query
+    std::uint32_t column = 0; // 1-based, in characters
+    std::size_t select = 0; // 1-based number of the <Select>/<Suppress> (document order), 0 = none
+    std::string element;    // "Select" or "Suppress" when select != 0
+    std::string path;       // its Path (or its <Query>'s)
+    std::string message;    // what is wrong, without the position
+    // "line 3, column 9: Select #2 (Path 'Security') has 23 clauses, ..."
+    std::string describe() const;
+};
+
+// Every problem that makes Windows refuse a query or forward nothing: not well-formed XML, root
+// other than <QueryList>, unexpected elements, a Select/Suppress without a Path or with an empty
+// XPath, more than kMaxClausesPerSelect clauses in a Select, more than kMaxSelectPaths Selects.
+// Empty when the query is valid. A query that is not well-formed gives one problem only.
+std::vector<QueryProblem> check_query(std::string_view query);
+// Throws SubscriptionError (source_name, line 0) when check_query finds a problem; the reason is
+// "query: " + the first problem, then the others (at most 100 shown).
 void validate_query(std::string_view query, const std::string& source_name = "query");
 // Counts the clauses of one Select XPath: 1 + the number of `and`/`or` operators outside string
 // literals, at any bracket depth (an approximation of what Windows counts).
