@@ -7,6 +7,8 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <pugixml.hpp>
 #include <sstream>
@@ -179,16 +181,18 @@ std::string describe_known(const KnownSid& k) {
 }
 
 // What an ACE's SID means for wec (for the warning about AllowedSourceDomainComputers).
-std::string_view sid_hint(std::string_view name) {
+std::string sid_hint(std::string_view name, bool deny) {
+    std::string_view list = deny ? "denied_clients" : "allowed_clients";
     if (name == "Domain Computers")
-        return "every computer account of the domain: in wec, allowed_clients = "
-               "[\"*$@YOUR.REALM\"]";
+        return "every computer account of the domain: in wec, " + std::string(list) +
+               " = [\"*$@YOUR.REALM\"]";
     if (name == "Domain Controllers")
-        return "the domain controllers' computer accounts: in wec, list their principals, e.g. "
-               "\"DC01$@YOUR.REALM\"";
+        return "the domain controllers' computer accounts: in wec, their principals in " +
+               std::string(list) + ", e.g. \"DC01$@YOUR.REALM\"";
     if (name == "Network Service") return "the account Windows' forwarding service runs as";
     if (name == "Everyone" || name == "Authenticated Users")
-        return "every client that authenticates: in wec, an empty allowed_clients";
+        return deny ? "every client: in wec, denied_clients = [\"*\"]"
+                    : "every client that authenticates: in wec, an empty allowed_clients";
     return {};
 }
 
@@ -453,6 +457,14 @@ public:
             element(node);
         }
         finish();
+        // In file order; those about the whole file last.
+        std::stable_sort(warnings_.begin(), warnings_.end(), [](const auto& a, const auto& b) {
+            auto key = [](const XmlWarning& w) {
+                return std::pair(w.line == 0 ? std::numeric_limits<std::uint32_t>::max() : w.line,
+                                 w.column);
+            };
+            return key(a) < key(b);
+        });
         return {std::move(sub_), std::move(warnings_)};
     }
 
@@ -846,7 +858,8 @@ private:
                         entry += " (ACE type " + ace.type + ")";
                     }
                     list += (list.empty() ? "" : ", ") + entry;
-                    auto hint = sid_hint(ace.account.substr(0, ace.account.find(" (")));
+                    auto hint =
+                        sid_hint(ace.account.substr(0, ace.account.find(" (")), ace.type == "D");
                     if (!hint.empty())
                         hints += (hints.empty() ? "" : "; ") +
                                  ace.account.substr(0, ace.account.find(" (")) + ": " +
