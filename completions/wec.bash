@@ -6,7 +6,7 @@ _wec() {
     path="wec"
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "$path ${COMP_WORDS[i]}" in
-            "wec serve"|"wec decode"|"wec replay"|"wec sub"|"wec sub apply"|"wec sub list"|"wec sub show"|"wec sub rm"|"wec sub enable"|"wec sub disable"|"wec status"|"wec db"|"wec db migrate"|"wec db status"|"wec pki"|"wec pki init"|"wec pki client"|"wec pki show"|"wec sldc"|"wec sldc compress"|"wec sldc decompress"|"wec completion") path="$path ${COMP_WORDS[i]}" ;;
+            "wec serve"|"wec decode"|"wec replay"|"wec sub"|"wec sub apply"|"wec sub import"|"wec sub convert"|"wec sub export"|"wec sub list"|"wec sub show"|"wec sub rm"|"wec sub enable"|"wec sub disable"|"wec status"|"wec db"|"wec db migrate"|"wec db status"|"wec pki"|"wec pki init"|"wec pki client"|"wec pki show"|"wec sldc"|"wec sldc compress"|"wec sldc decompress"|"wec completion") path="$path ${COMP_WORDS[i]}" ;;
         esac
     done
     local subs="" opts="" valued=""
@@ -15,8 +15,11 @@ _wec() {
         "wec serve") subs=""; opts="-h --help --proxy-protocol -c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level --metrics"; valued="-c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level --metrics" ;;
         "wec decode") subs=""; opts="-h --help -v --verbose -e --events -q --quiet --json -k --keytab -f --format --event-format --export-bodies --color --progress"; valued="-k --keytab -f --format --event-format --export-bodies --color --progress" ;;
         "wec replay") subs=""; opts="-h --help --spnego --tab --compress --no-compress --follow-notify-host --json --url --service --cert --key --cacert --server-name --ccache --subscription --from --events --batch --hosts --connections --timeout"; valued="--url --service --cert --key --cacert --server-name --ccache --subscription --from --events --batch --hosts --connections --timeout" ;;
-        "wec sub") subs="apply list show rm enable disable"; opts="-h --help"; valued="" ;;
+        "wec sub") subs="apply import convert export list show rm enable disable"; opts="-h --help"; valued="" ;;
         "wec sub apply") subs=""; opts="-h --help --db"; valued="--db" ;;
+        "wec sub import") subs=""; opts="-h --help --dry-run --json --db"; valued="--db" ;;
+        "wec sub convert") subs=""; opts="-h --help --no-type --to -o --output"; valued="--to -o --output" ;;
+        "wec sub export") subs=""; opts="-h --help --all --no-type --db --format --as -o --output"; valued="--db --format --as -o --output" ;;
         "wec sub list") subs=""; opts="-h --help --json --db"; valued="--db" ;;
         "wec sub show") subs=""; opts="-h --help --json --db"; valued="--db" ;;
         "wec sub rm") subs=""; opts="-h --help --db"; valued="--db" ;;

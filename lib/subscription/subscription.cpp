@@ -4,17 +4,21 @@
 #include "common/handle.hpp"
 #include "output/output.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
 #include <memory>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <optional>
 #include <pugixml.hpp>
 #include <random>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
+#include <tuple>
+#include <utility>
 
 namespace wec::subscription {
 
@@ -84,19 +88,21 @@ constexpr std::size_t kMaxStringBytes = 4096;
 constexpr std::size_t kMaxAllowedClients = 4096;
 constexpr std::size_t kMaxOutputs = 64;
 
-void check_glob(const std::string& source, Where at, std::string_view pattern) {
-    if (pattern.empty()) fail(source, at, "allowed_clients: empty pattern");
-    if (pattern.size() > 1024) fail(source, at, "allowed_clients: pattern longer than 1024 bytes");
+void check_glob(const std::string& source, Where at, std::string_view pattern,
+                std::string_view key = "allowed_clients") {
+    const std::string k(key);
+    if (pattern.empty()) fail(source, at, k + ": empty pattern");
+    if (pattern.size() > 1024) fail(source, at, k + ": pattern longer than 1024 bytes");
     for (char c : pattern) {
         auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u == 0x7f || c == ' ')
             fail(source, at,
-                 "allowed_clients: pattern '" + std::string(pattern) +
+                 k + ": pattern '" + std::string(pattern) +
                      "' contains a space or control character");
         if (c == '[' || c == ']' || c == '\\')
             fail(source, at,
-                 "allowed_clients: pattern '" + std::string(pattern) + "' uses '" +
-                     std::string(1, c) + "' (only '*' and '?' are supported)");
+                 k + ": pattern '" + std::string(pattern) + "' uses '" + std::string(1, c) +
+                     "' (only '*' and '?' are supported)");
     }
 }
 
@@ -367,6 +373,11 @@ public:
                     check_glob(source_, where(node->source()), pattern);
                     sub.allowed_clients.push_back(std::move(pattern));
                 }
+            } else if (k == "denied_clients") {
+                for (auto& [pattern, node] : string_array(value, k, kMaxAllowedClients)) {
+                    check_glob(source_, where(node->source()), pattern, k);
+                    sub.denied_clients.push_back(std::move(pattern));
+                }
             } else if (k == "uri") {
                 sub.uri = string(value, k);
                 check_uri(source_, where(value.source()), *sub.uri);
@@ -559,56 +570,182 @@ std::string build_query(std::span<const std::string> channels, std::string_view 
     return out;
 }
 
-void validate_query(std::string_view query, const std::string& source_name) {
-    auto bad = [&](const std::string& reason) { fail(source_name, {}, "query: " + reason); };
-    if (query.size() > kMaxQueryBytes)
-        bad("longer than " + std::to_string(kMaxQueryBytes) + " bytes");
-    pugi::xml_document doc;
-    auto result =
-        doc.load_buffer(query.data(), query.size(), pugi::parse_default, pugi::encoding_utf8);
-    if (!result)
-        bad(std::string("not well-formed XML (") + result.description() + " at offset " +
-            std::to_string(result.offset) + ")");
-    pugi::xml_node root;
-    for (auto child : doc.children()) {
-        if (child.type() == pugi::node_element) {
-            if (root) bad("more than one root element");
-            root = child;
-        } else if (child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata) {
-            bad("text outside the root element");
+namespace {
+
+// Line and column (1-based; the column counts characters, not bytes) of a byte offset.
+std::pair<std::uint32_t, std::uint32_t> line_column(std::string_view text, std::size_t offset) {
+    offset = std::min(offset, text.size());
+    std::uint32_t line = 1;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < offset; ++i)
+        if (text[i] == '\n') {
+            ++line;
+            line_start = i + 1;
         }
-    }
-    if (!root || std::string_view(root.name()) != "QueryList")
-        bad("the root element must be <QueryList>");
-    std::size_t selects = 0;
-    for (auto query_node : root.children()) {
-        if (query_node.type() != pugi::node_element) continue;
-        if (std::string_view(query_node.name()) != "Query")
-            bad(std::string("unexpected element <") + query_node.name() + "> in <QueryList>");
-        bool query_path = !query_node.attribute("Path").empty();
-        for (auto select : query_node.children()) {
-            if (select.type() != pugi::node_element) continue;
-            std::string_view tag = select.name();
-            if (tag != "Select" && tag != "Suppress")
-                bad(std::string("unexpected element <") + select.name() + "> in <Query>");
-            if (!query_path && select.attribute("Path").empty())
-                bad("<" + std::string(tag) + "> without a Path (and no Path on its <Query>)");
-            std::string_view text = select.child_value();
-            if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
-                bad("<" + std::string(tag) + "> with an empty XPath");
-            if (tag == "Select") {
+    std::uint32_t column = 1;
+    for (std::size_t i = line_start; i < offset; ++i)
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++column; // not a continuation
+    return {line, column};
+}
+
+// Problems beyond this many are summarized by validate_query (a query of 10,000 bad Selects
+// must not make a 10,000-line error).
+constexpr std::size_t kMaxQueryProblems = 100;
+
+class QueryChecker {
+public:
+    explicit QueryChecker(std::string_view query) : query_(query) {}
+
+    std::vector<QueryProblem> run() {
+        if (query_.size() > kMaxQueryBytes) {
+            add(std::nullopt, "longer than " + std::to_string(kMaxQueryBytes) + " bytes");
+            return std::move(problems_);
+        }
+        pugi::xml_document doc;
+        auto result =
+            doc.load_buffer(query_.data(), query_.size(), pugi::parse_default, pugi::encoding_utf8);
+        if (!result) {
+            add(static_cast<std::size_t>(std::max<std::ptrdiff_t>(result.offset, 0)),
+                std::string("not well-formed XML (") + result.description() + ")");
+            return std::move(problems_);
+        }
+        pugi::xml_node root;
+        for (auto child : doc.children()) {
+            if (child.type() == pugi::node_element) {
+                if (root) {
+                    add(at(child), "more than one root element");
+                    return std::move(problems_);
+                }
+                root = child;
+            } else if (child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata) {
+                add(at(child), "text outside the root element");
+            }
+        }
+        if (!root) {
+            add(std::nullopt, "the root element must be <QueryList>");
+            return std::move(problems_);
+        }
+        if (std::string_view(root.name()) != "QueryList") {
+            add(at(root),
+                "the root element must be <QueryList>, not <" + std::string(root.name()) + ">");
+            return std::move(problems_);
+        }
+        std::size_t selects = 0;
+        std::size_t number = 0; // Select and Suppress elements, in document order
+        for (auto query_node : root.children()) {
+            if (query_node.type() != pugi::node_element) continue;
+            if (std::string_view(query_node.name()) != "Query") {
+                add(at(query_node),
+                    std::string("unexpected element <") + query_node.name() + "> in <QueryList>");
+                continue;
+            }
+            std::string_view query_path = query_node.attribute("Path").value();
+            for (auto select : query_node.children()) {
+                if (select.type() != pugi::node_element) continue;
+                std::string_view tag = select.name();
+                if (tag != "Select" && tag != "Suppress") {
+                    add(at(select),
+                        std::string("unexpected element <") + select.name() + "> in <Query>");
+                    continue;
+                }
+                ++number;
+                QueryProblem where;
+                where.element = std::string(tag);
+                where.select = number;
+                std::string_view path = select.attribute("Path").value();
+                where.path = std::string(path.empty() ? query_path : path);
+                if (path.empty() && query_path.empty())
+                    add(at(select), "has no Path (and its <Query> has none)", where);
+                std::string_view text = select.child_value();
+                if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+                    add(at(select), "has an empty XPath", where);
+                if (tag != "Select") continue;
                 ++selects;
                 auto clauses = count_clauses(text);
                 if (clauses > kMaxClausesPerSelect)
-                    bad("a Select XPath has " + std::to_string(clauses) + " clauses, more than " +
-                        std::to_string(kMaxClausesPerSelect) + " (Windows would forward nothing)");
+                    add(at(select),
+                        "has " + std::to_string(clauses) + " clauses, more than " +
+                            std::to_string(kMaxClausesPerSelect) +
+                            " (Windows would forward nothing)",
+                        where);
+                if (selects == kMaxSelectPaths + 1) first_over_ = problem(at(select), "", where);
             }
         }
+        if (selects == 0) add(std::nullopt, "no <Select> in the <QueryList>");
+        if (selects > kMaxSelectPaths) {
+            auto p = *first_over_;
+            p.message = "is over the limit: the QueryList has " + std::to_string(selects) +
+                        " Selects, more than " + std::to_string(kMaxSelectPaths) +
+                        " (Windows limit)";
+            problems_.push_back(std::move(p));
+        }
+        return std::move(problems_);
     }
-    if (selects == 0) bad("no <Select> in the <QueryList>");
-    if (selects > kMaxSelectPaths)
-        bad(std::to_string(selects) + " Select paths, more than " +
-            std::to_string(kMaxSelectPaths) + " (Windows limit)");
+
+private:
+    // The offset of a node's '<' (pugixml points at its name).
+    std::optional<std::size_t> at(const pugi::xml_node& node) const {
+        auto offset = node.offset_debug();
+        if (offset < 0) return std::nullopt;
+        auto o = static_cast<std::size_t>(offset);
+        if (node.type() == pugi::node_element && o > 0 && o <= query_.size() &&
+            query_[o - 1] == '<')
+            --o;
+        return o;
+    }
+
+    QueryProblem problem(std::optional<std::size_t> offset, std::string message,
+                         QueryProblem base = {}) const {
+        base.message = std::move(message);
+        if (offset) {
+            base.offset = *offset;
+            std::tie(base.line, base.column) = line_column(query_, *offset);
+        }
+        return base;
+    }
+
+    void add(std::optional<std::size_t> offset, std::string message, QueryProblem base = {}) {
+        problems_.push_back(problem(offset, std::move(message), std::move(base)));
+    }
+
+    std::string_view query_;
+    std::vector<QueryProblem> problems_;
+    std::optional<QueryProblem> first_over_;
+};
+
+} // namespace
+
+std::string QueryProblem::describe() const {
+    std::string out;
+    if (line != 0)
+        out += "line " + std::to_string(line) + ", column " + std::to_string(column) + ": ";
+    if (select != 0) {
+        out += element + " #" + std::to_string(select);
+        if (!path.empty()) out += " (Path '" + path + "')";
+        out += ' ';
+    }
+    out += message;
+    return out;
+}
+
+std::vector<QueryProblem> check_query(std::string_view query) {
+    return QueryChecker(query).run();
+}
+
+void validate_query(std::string_view query, const std::string& source_name) {
+    auto problems = check_query(query);
+    if (problems.empty()) return;
+    std::string reason = "query: " + problems.front().describe();
+    if (problems.size() > 1) {
+        reason += " (and " + std::to_string(problems.size() - 1) + " more:";
+        std::size_t shown = 0;
+        for (std::size_t i = 1; i < problems.size() && shown < kMaxQueryProblems; ++i, ++shown)
+            reason += (shown ? "; " : " ") + problems[i].describe();
+        if (problems.size() - 1 > shown)
+            reason += "; ... " + std::to_string(problems.size() - 1 - shown) + " not shown";
+        reason += ")";
+    }
+    fail(source_name, {}, reason);
 }
 
 Subscription load_toml(std::string_view text, std::string source_name) {
@@ -640,6 +777,8 @@ void validate(const Subscription& sub, const std::string& source_name) {
         fail(source_name, {}, "connection_retry_interval: must be > 0");
     for (const auto& pattern : sub.allowed_clients)
         check_glob(source_name, {}, pattern);
+    for (const auto& pattern : sub.denied_clients)
+        check_glob(source_name, {}, pattern, "denied_clients");
     if (sub.uri) check_uri(source_name, {}, *sub.uri);
     for (const auto& output : sub.outputs)
         check_output(source_name, {}, output);
@@ -667,6 +806,12 @@ std::string to_toml(const Subscription& sub) {
     for (std::size_t i = 0; i < sub.allowed_clients.size(); ++i)
         out << (i ? ", " : "") << toml_string(sub.allowed_clients[i]);
     out << "]\n";
+    if (!sub.denied_clients.empty()) {
+        out << "denied_clients = [";
+        for (std::size_t i = 0; i < sub.denied_clients.size(); ++i)
+            out << (i ? ", " : "") << toml_string(sub.denied_clients[i]);
+        out << "]\n";
+    }
     if (sub.uri) out << "uri = " << toml_string(*sub.uri) << '\n';
     for (const auto& output : sub.outputs) {
         out << "\n[[outputs]]\n";
@@ -745,6 +890,8 @@ bool glob_match(std::string_view pattern, std::string_view text) {
 }
 
 bool allows(const Subscription& sub, std::string_view client_identity) {
+    for (const auto& pattern : sub.denied_clients)
+        if (glob_match(pattern, client_identity)) return false;
     if (sub.allowed_clients.empty()) return true;
     for (const auto& pattern : sub.allowed_clients)
         if (glob_match(pattern, client_identity)) return true;

@@ -74,6 +74,7 @@ struct Subscription {
     std::optional<std::string> locale;        // e.g. "en-US"
     std::optional<std::string> data_locale;   // e.g. "en-US"
     std::vector<std::string> allowed_clients; // principal globs; empty = every client
+    std::vector<std::string> denied_clients;  // principal globs refused even when allowed
     std::optional<std::string> uri;           // only listed at this URI path (e.g. "/wsman/dc")
     bool enabled = true;
     std::uint32_t connection_retry_count = 5;
@@ -86,7 +87,7 @@ struct Subscription {
 // Parses and validates a TOML definition. Keys: name, uuid, description, query | (channels
 // [+ xpath, default "*"]), content_format ("Raw"|"RenderedText"), heartbeat_interval,
 // max_latency, max_envelope_size, max_elements, read_existing_events, ignore_channel_error,
-// locale, data_locale, allowed_clients, uri, enabled, connection_retry_count,
+// locale, data_locale, allowed_clients, denied_clients, uri, enabled, connection_retry_count,
 // connection_retry_interval, [[outputs]] (driver, format, driver keys). Throws SubscriptionError
 // naming source_name, the line and column, and the reason.
 Subscription load_toml(std::string_view text, std::string source_name);
@@ -99,8 +100,26 @@ std::string to_toml(const Subscription& subscription);
 // SubscriptionError with source `source_name`.
 void validate(const Subscription& subscription, const std::string& source_name = "subscription");
 
-// Checks that `query` is a well-formed <QueryList> within the Windows limits. Throws
-// SubscriptionError (source_name, line 0) with the reason.
+// One problem of a <QueryList>, located in the query text.
+struct QueryProblem {
+    std::size_t offset = 0;   // byte offset in the query text (meaningful when line != 0)
+    std::uint32_t line = 0;   // 1-based; 0 = the problem is the whole query
+    std::uint32_t column = 0; // 1-based, in characters
+    std::size_t select = 0; // 1-based number of the <Select>/<Suppress> (document order), 0 = none
+    std::string element;    // "Select" or "Suppress" when select != 0
+    std::string path;       // its Path (or its <Query>'s)
+    std::string message;    // what is wrong, without the position
+    // "line 3, column 9: Select #2 (Path 'Security') has 23 clauses, ..."
+    std::string describe() const;
+};
+
+// Every problem that makes Windows refuse a query or forward nothing: not well-formed XML, root
+// other than <QueryList>, unexpected elements, a Select/Suppress without a Path or with an empty
+// XPath, more than kMaxClausesPerSelect clauses in a Select, more than kMaxSelectPaths Selects.
+// Empty when the query is valid. A query that is not well-formed gives one problem only.
+std::vector<QueryProblem> check_query(std::string_view query);
+// Throws SubscriptionError (source_name, line 0) when check_query finds a problem; the reason is
+// "query: " + the first problem, then the others (at most 100 shown).
 void validate_query(std::string_view query, const std::string& source_name = "query");
 // Counts the clauses of one Select XPath: 1 + the number of `and`/`or` operators outside string
 // literals, at any bracket depth (an approximation of what Windows counts).
@@ -111,12 +130,13 @@ std::string build_query(std::span<const std::string> channels, std::string_view 
 // A deterministic UUID-formatted (UPPERCASE) hash of what clients see in the Subscribe envelope:
 // uuid (it is in the NotifyTo address), name, query, content format, heartbeat, latency, envelope
 // size, max elements, read existing, ignore channel error, locales, connection retry. Not outputs,
-// allowed clients, uri, description or enabled.
+// allowed or denied clients, uri, description or enabled.
 std::string public_version(const Subscription& subscription);
 
 // Case-insensitive glob: `*` any run (also empty), `?` one character; everything else literal.
 bool glob_match(std::string_view pattern, std::string_view text);
-// True when allowed_clients is empty or one pattern matches the client identity.
+// True when no denied_clients pattern matches the client identity and allowed_clients is empty
+// or one of its patterns matches it (a denial wins over an allowance).
 bool allows(const Subscription& subscription, std::string_view client_identity);
 
 // A random (version 4) UUID, UPPERCASE.

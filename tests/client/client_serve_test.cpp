@@ -469,6 +469,10 @@ TEST_F(ClientServe, ClientNotAllowedBySubscriptionIs403) {
     // Control: a case-insensitive glob that matches this client's principal.
     apply_subscription("permitted", {dir.path() / "permitted" / "{client}.json"},
                        "allowed_clients = [\"win10$@*\"]\n");
+    // Allowed by one pattern, denied by another: the denial wins (Windows' DeniedSubjectList).
+    apply_subscription("denied", {dir.path() / "denied" / "{client}.json"},
+                       "allowed_clients = [\"*$@WINDOMAIN.LOCAL\"]\n"
+                       "denied_clients = [\"WIN1?$@WINDOMAIN.LOCAL\"]\n");
     start_server();
     client::Source source(source_options());
 

@@ -61,6 +61,7 @@ sub::Subscription full() {
     s.locale = "fr-FR";
     s.data_locale = "en-US";
     s.allowed_clients = {"*$@WINDOMAIN.LOCAL", "dc?$@OTHER.LOCAL"};
+    s.denied_clients = {"KIOSK*$@WINDOMAIN.LOCAL"};
     s.uri = "/wsman/dc";
     s.enabled = false;
     s.connection_retry_count = 7;
@@ -213,23 +214,26 @@ TEST(SubscriptionToml, ErrorsNameFileLineColumnAndReason) {
 
 TEST(SubscriptionToml, QueryMustBeAWellFormedQueryList) {
     auto e = error_of("name = \"s\"\n\nquery = '<QueryList><Query>'\n");
-    EXPECT_EQ(e.rfind("sub.toml:3:9: query: not well-formed XML", 0), 0u) << e;
+    EXPECT_EQ(e, "sub.toml:3:9: query: line 1, column 18: not well-formed XML (Start-end tags "
+                 "mismatch)");
     EXPECT_EQ(error_of("name = \"s\"\nquery = '<Foo/>'\n"),
-              "sub.toml:2:9: query: the root element must be <QueryList>");
+              "sub.toml:2:9: query: line 1, column 1: the root element must be <QueryList>, not "
+              "<Foo>");
     EXPECT_EQ(error_of("name = \"s\"\nquery = '<QueryList/><QueryList/>'\n"),
-              "sub.toml:2:9: query: more than one root element");
+              "sub.toml:2:9: query: line 1, column 13: more than one root element");
     EXPECT_EQ(error_of("name = \"s\"\nquery = '<QueryList><Query Id=\"0\"></Query></QueryList>'\n"),
               "sub.toml:2:9: query: no <Select> in the <QueryList>");
     EXPECT_EQ(
         error_of(
             "name = \"s\"\nquery = '<QueryList><Query><Select>*</Select></Query></QueryList>'\n"),
-        "sub.toml:2:9: query: <Select> without a Path (and no Path on its <Query>)");
+        "sub.toml:2:9: query: line 1, column 19: Select #1 has no Path (and its <Query> has none)");
     EXPECT_EQ(error_of("name = \"s\"\nquery = '<QueryList><Query><Select Path=\"A\"> "
                        "</Select></Query></QueryList>'\n"),
-              "sub.toml:2:9: query: <Select> with an empty XPath");
+              "sub.toml:2:9: query: line 1, column 19: Select #1 (Path 'A') has an empty XPath");
     EXPECT_EQ(error_of("name = \"s\"\nquery = \"\"\"\n<QueryList>\n<Query "
                        "Id=\"0\"><Foo/></Query>\n</QueryList>\"\"\"\n"),
-              "sub.toml:2:9: query: unexpected element <Foo> in <Query>");
+              "sub.toml:2:9: query: line 2, column 15: unexpected element <Foo> in <Query> (and 1 "
+              "more: no <Select> in the <QueryList>)");
 }
 
 TEST(SubscriptionToml, SelectPathLimit) {
@@ -240,7 +244,8 @@ TEST(SubscriptionToml, SelectPathLimit) {
     ok += "</Query></QueryList>";
     EXPECT_NO_THROW(sub::load_toml("name = \"s\"\nquery = '" + ok + "'\n", "s.toml"));
     EXPECT_EQ(error_of("name = \"s\"\nquery = '" + too_many + "'\n"),
-              "sub.toml:2:9: query: 257 Select paths, more than 256 (Windows limit)");
+              "sub.toml:2:9: query: line 1, column 7596: Select #257 (Path 'X') is over the limit: "
+              "the QueryList has 257 Selects, more than 256 (Windows limit)");
 
     std::string channels = "name = \"s\"\nchannels = [";
     for (int i = 0; i < 257; ++i)
@@ -261,8 +266,8 @@ TEST(SubscriptionToml, ClauseLimit) {
     EXPECT_NO_THROW(sub::load_toml(
         "name = \"s\"\nchannels = [\"Security\"]\nxpath = \"" + ors(22) + "\"\n", "s.toml"));
     EXPECT_EQ(error_of("name = \"s\"\nchannels = [\"Security\"]\nxpath = \"" + ors(23) + "\"\n"),
-              "sub.toml:3:9: query: a Select XPath has 23 clauses, more than 22 (Windows would "
-              "forward nothing)");
+              "sub.toml:3:9: query: line 1, column 26: Select #1 (Path 'Security') has 23 "
+              "clauses, more than 22 (Windows would forward nothing)");
     std::string q = "<QueryList><Query Id=\"0\"><Select Path=\"Security\">" + ors(23) +
                     "</Select></Query></QueryList>";
     EXPECT_THROW(sub::validate_query(q), sub::SubscriptionError);
@@ -271,6 +276,52 @@ TEST(SubscriptionToml, ClauseLimit) {
         "Path=\"Security\">" +
         ors(30) + "</Suppress></Query></QueryList>";
     EXPECT_NO_THROW(sub::validate_query(q));
+}
+
+TEST(SubscriptionQuery, CheckQueryListsEveryProblemWithItsSelectAndPosition) {
+    // The second Select is too long, the fourth has no Path: both are reported, each with its
+    // line and column in the query and its number (Suppress elements count in the numbering).
+    std::string q = "<QueryList>\n"
+                    "  <Query Id=\"0\" Path=\"Security\">\n"
+                    "    <Select Path=\"Security\">*[System[EventID=4624]]</Select>\n"
+                    "    <Select>" +
+                    ors(23) +
+                    "</Select>\n"
+                    "    <Suppress Path=\"Security\">*[EventData[Data[1]='S-1-5-18']]</Suppress>\n"
+                    "  </Query>\n"
+                    "  <Query Id=\"1\">\n"
+                    "    <Select>*</Select>\n"
+                    "  </Query>\n"
+                    "</QueryList>";
+    auto problems = sub::check_query(q);
+    ASSERT_EQ(problems.size(), 2u);
+    EXPECT_EQ(problems[0].line, 4u);
+    EXPECT_EQ(problems[0].column, 5u);
+    EXPECT_EQ(problems[0].select, 2u);
+    EXPECT_EQ(problems[0].path, "Security"); // inherited from its <Query>
+    EXPECT_EQ(q.substr(problems[0].offset, 8), "<Select>");
+    EXPECT_EQ(problems[0].describe(),
+              "line 4, column 5: Select #2 (Path 'Security') has 23 clauses, more than 22 "
+              "(Windows would forward nothing)");
+    EXPECT_EQ(problems[1].describe(),
+              "line 8, column 5: Select #4 has no Path (and its <Query> has none)");
+    try {
+        sub::validate_query(q, "q.xml");
+        ADD_FAILURE() << "validate_query accepted the query";
+    } catch (const sub::SubscriptionError& e) {
+        EXPECT_EQ(std::string(e.what()), "q.xml: query: " + problems[0].describe() +
+                                             " (and 1 more: " + problems[1].describe() + ")");
+    }
+
+    // Not well-formed: one problem, where the parser stopped; columns count characters.
+    problems = sub::check_query("<QueryList>\n<Query Id=\"é\"><Select Path=\"A\">*</Selec>");
+    ASSERT_EQ(problems.size(), 1u);
+    EXPECT_EQ(problems[0].line, 2u);
+    EXPECT_EQ(problems[0].column, 35u); // at "Selec": 34 characters before it, 35 bytes
+    EXPECT_EQ(problems[0].message.rfind("not well-formed XML (", 0), 0u) << problems[0].message;
+    EXPECT_TRUE(sub::check_query(kQuery).empty());
+    EXPECT_EQ(sub::check_query("").at(0).describe(),
+              "line 1, column 1: not well-formed XML (No document element found)");
 }
 
 TEST(SubscriptionToml, QueryAndChannelsAreExclusive) {
@@ -539,6 +590,9 @@ TEST(SubscriptionVersion, IgnoresCollectorSideSettings) {
     s.allowed_clients = {"*"};
     EXPECT_EQ(sub::public_version(s), v);
     s = base;
+    s.denied_clients = {"x*"};
+    EXPECT_EQ(sub::public_version(s), v);
+    s = base;
     s.enabled = !s.enabled;
     EXPECT_EQ(sub::public_version(s), v);
     s = base;
@@ -625,6 +679,40 @@ TEST(SubscriptionGlob, Allows) {
     EXPECT_TRUE(sub::allows(s, "WIN10$@windomain.local"));
     EXPECT_TRUE(sub::allows(s, "ADMIN@other"));
     EXPECT_FALSE(sub::allows(s, "user@WINDOMAIN.LOCAL"));
+}
+
+TEST(SubscriptionGlob, DeniedClientsWinOverAllowedOnes) {
+    auto s = sub::load_toml(kMinimal, "m.toml");
+    s.denied_clients = {"KIOSK*"};
+    EXPECT_TRUE(sub::allows(s, "WIN10$@WINDOMAIN.LOCAL")); // nothing allowed-listed: all but denied
+    EXPECT_FALSE(sub::allows(s, "kiosk07$@WINDOMAIN.LOCAL"));
+    s.allowed_clients = {"*$@WINDOMAIN.LOCAL"};
+    EXPECT_TRUE(sub::allows(s, "WIN10$@WINDOMAIN.LOCAL"));
+    EXPECT_FALSE(sub::allows(s, "KIOSK07$@WINDOMAIN.LOCAL")); // allowed, but denied wins
+    EXPECT_FALSE(sub::allows(s, "user@OTHER"));
+}
+
+TEST(SubscriptionToml, DeniedClientsLoadValidateAndRoundTrip) {
+    auto s = sub::load_toml(
+        with_query("denied_clients = [\"KIOSK*$@WINDOMAIN.LOCAL\", \"lab-??\"]\n"), "sub.toml");
+    EXPECT_EQ(s.denied_clients, (std::vector<std::string>{"KIOSK*$@WINDOMAIN.LOCAL", "lab-??"}));
+    EXPECT_EQ(sub::load_toml(sub::to_toml(s), "again.toml"), s);
+    EXPECT_EQ(error_of(with_query("denied_clients = [\"ok\",\n  \"bad]\"]\n")),
+              "sub.toml:4:3: denied_clients: pattern 'bad]' uses ']' (only '*' and '?' are "
+              "supported)");
+    EXPECT_EQ(error_of(with_query("denied_clients = [\"\"]\n")),
+              "sub.toml:3:19: denied_clients: empty pattern");
+    s.denied_clients = {"a b"};
+    try {
+        sub::validate(s, "check");
+        ADD_FAILURE() << "validate accepted a pattern with a space";
+    } catch (const sub::SubscriptionError& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "check: denied_clients: pattern 'a b' contains a space or control character");
+    }
+    // Not written when empty: definitions stored before the key existed keep their text.
+    s.denied_clients.clear();
+    EXPECT_EQ(sub::to_toml(s).find("denied_clients"), std::string::npos);
 }
 
 TEST(SubscriptionUuid, NewUuidsAreUppercaseAndDistinct) {

@@ -227,6 +227,108 @@ path = "/var/log/wec/{client}.json"
     EXPECT_EQ(wec("status" + db).exit_code, 0);
 }
 
+// Windows subscription XML: import -> export -> import stores the same subscription, and
+// nothing is stored when one file of the batch cannot be imported.
+TEST_F(SubCommands, ImportExportImportKeepsTheSameSubscription) {
+    auto logon = data("subscriptions/logon-custom.xml");
+    auto utf16 = data("subscriptions/wecutil-export-utf16le.xml");
+    auto refused = data("subscriptions/collector-initiated.xml");
+
+    auto r = wec("sub import '" + logon + "' '" + refused + "'" + db);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("collector-initiated.xml:3:3: SubscriptionType: CollectorInitiated is "
+                         "not supported"),
+              std::string::npos)
+        << r.out;
+    r = wec("sub list --json" + db);
+    EXPECT_EQ(nlohmann::json::parse(r.out).size(), 0u) << r.out; // nothing stored
+
+    r = wec("sub import '" + logon + "' '" + utf16 +
+            "' --dry-run --db sqlite:" + (dir / "dry.db").string());
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("would import Logon-Logoff"), std::string::npos) << r.out;
+    EXPECT_FALSE(std::filesystem::exists(dir / "dry.db")); // --dry-run opens no store
+
+    r = wec("sub import '" + logon + "' '" + utf16 + "' --json" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto report = nlohmann::json::parse(r.out);
+    ASSERT_EQ(report.size(), 2u) << r.out;
+    EXPECT_EQ(report[0]["name"], "Logon-Logoff");
+    EXPECT_EQ(report[0]["change"], "created");
+    EXPECT_EQ(report[0]["warnings"][0]["element"], "LogFile");
+    EXPECT_EQ(report[0]["warnings"][0]["line"], 37);
+    EXPECT_EQ(report[1]["name"], "Servers Sécurité");
+    auto version = report[0]["version"].get<std::string>();
+
+    // Milliseconds in the XML, seconds in the store.
+    r = wec("sub show Logon-Logoff" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("max_latency = 300\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("heartbeat_interval = 1800\n"), std::string::npos) << r.out;
+
+    auto exported = (dir / "exported").string();
+    r = wec("sub export --all --format xml -o '" + exported + "'" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto again = (dir / "exported" / "Logon-Logoff.xml").string();
+    auto xml = wec::read_file(again);
+    EXPECT_NE(std::string(wec::as_chars(xml)).find("<LogFile>WEC-Logon</LogFile>"),
+              std::string::npos);
+    r = wec("sub import '" + again + "' '" + (dir / "exported" / "Servers_Sécurité.xml").string() +
+            "' --json" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    report = nlohmann::json::parse(r.out);
+    ASSERT_EQ(report.size(), 2u) << r.out;
+    EXPECT_EQ(report[0]["change"], "unchanged");
+    EXPECT_EQ(report[0]["version"], version);
+    EXPECT_EQ(report[1]["change"], "unchanged");
+
+    // One subscription to standard output; TOML too.
+    r = wec("sub export Logon-Logoff --as wecutil --no-type" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(r.out.find("SubscriptionType"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("<MaxLatencyTime>300000</MaxLatencyTime>"), std::string::npos) << r.out;
+    r = wec("sub export nope --format xml" + db);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_EQ(wec("sub export --format xml" + db).exit_code, 2); // neither NAME nor --all
+
+    // apply points XML at import.
+    r = wec("sub apply '" + logon + "'" + db);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("use `wec sub import"), std::string::npos) << r.out;
+}
+
+TEST_F(SubCommands, ConvertBetweenXmlAndToml) {
+    auto toml = (dir / "minbandwidth.toml").string();
+    auto r = wec("sub convert '" + data("subscriptions/minbandwidth.xml") + "' --to toml -o '" +
+                 toml + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    // Warnings on standard error, and as comments at the top of the definition.
+    EXPECT_NE(r.out.find("warning: 9:3: Delivery: MaxItems 50, MaxLatencyTime 60000 ms ignored"),
+              std::string::npos)
+        << r.out;
+    auto text = std::string(wec::as_chars(wec::read_file(toml)));
+    EXPECT_EQ(text.rfind("# Converted from ", 0), 0u) << text;
+    EXPECT_NE(text.find("#   9:3: Delivery:"), std::string::npos) << text;
+    EXPECT_NE(text.find("max_latency = 21600\n"), std::string::npos) << text;
+    EXPECT_FALSE(std::filesystem::exists(dir / "wec.db")); // no store
+
+    // The TOML applies as it is, and converts back to XML.
+    r = wec("sub apply '" + toml + "'" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    r = wec("sub convert '" + toml + "' --to xml");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("<MaxLatencyTime>21600000</MaxLatencyTime>"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("<TransportPort>5985</TransportPort>"), std::string::npos) << r.out;
+
+    r = wec("sub convert '" + data("subscriptions/too-many-clauses.xml") + "' --to toml");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("too-many-clauses.xml:11:9: Query: Select #2 (Path 'Security') has 23 "
+                         "clauses"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(wec("sub convert '" + toml + "' --to json").exit_code, 0);
+}
+
 // `wec db` on SQLite: migrate creates the schema, status counts what `wec sub` stored.
 TEST_F(SubCommands, DbMigrateAndStatus) {
     auto r = wec("db migrate" + db);
@@ -358,7 +460,8 @@ TEST(Cli, ZshCompletionCompletesCommandsOptionsAndValues) {
     const std::string run = "zsh -f '" + std::string(WEC_SOURCE_DIR) +
                             "/tests/tools/zsh_complete.zsh' '" + WEC_SOURCE_DIR + "/completions' ";
     EXPECT_EQ(shell_output(run + "'wec sldc de'"), "decompress\n");
-    EXPECT_EQ(shell_output(run + "'wec sub '"), "apply\ndisable\nenable\nlist\nrm\nshow\n");
+    EXPECT_EQ(shell_output(run + "'wec sub '"),
+              "apply\nconvert\ndisable\nenable\nexport\nimport\nlist\nrm\nshow\n");
     EXPECT_EQ(shell_output(run + "'wec serve --auth '"), "kerberos\ntls\n");
     EXPECT_EQ(shell_output(run + "'wec decode --ev'"), "--event-format\n--events\n");
 }
