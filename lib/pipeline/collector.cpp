@@ -169,6 +169,9 @@ struct Collector::Impl {
     std::unique_ptr<metrics::Registry> own_metrics;
     metrics::Registry* metrics = nullptr;
     std::map<std::string, std::shared_ptr<metrics::HostTable>> host_tables;
+    // How long a bookmark commit takes (group commit included): the store's latency as the
+    // sources feel it.
+    std::shared_ptr<metrics::Histogram> bookmark_seconds;
 
     // Every output unit made, also those of older snapshots that batches in flight still use:
     // the collector drains them all before it goes (their last jobs call back into it).
@@ -196,6 +199,10 @@ struct Collector::Impl {
         : log(l), store(s), heartbeats(h), config(std::move(c)) {
         if (!config.metrics) own_metrics = std::make_unique<metrics::Registry>();
         metrics = config.metrics ? config.metrics : own_metrics.get();
+        bookmark_seconds = metrics->histogram(
+            "wec_store_bookmark_seconds",
+            "Time to commit a batch's bookmark to the state store (shared group commits included).",
+            {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
     }
 
     std::shared_ptr<const Snapshot> current() const {
@@ -612,7 +619,11 @@ struct Collector::Impl {
         const auto& d = live.def;
         if (!msg.bookmark.empty()) {
             try {
+                const auto start = std::chrono::steady_clock::now();
                 store.put_bookmark(client.identity, upper(d.uuid), msg.bookmark);
+                bookmark_seconds->observe(
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                        .count());
             } catch (const std::exception& e) {
                 log.error(
                     "bookmark not stored; batch refused with 503",

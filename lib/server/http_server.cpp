@@ -167,7 +167,8 @@ struct ServerBookkeeping {
     std::mutex sessions_mutex;
     std::unordered_map<std::uint64_t, std::weak_ptr<SessionBase>> sessions;
     std::atomic<std::uint64_t> open{0}, total{0}, refused{0}, requests{0}, violations{0},
-        tls_failures{0}, alive{0}, exceptions{0}, accept_errors{0}, proxy_refused{0};
+        tls_failures{0}, alive{0}, exceptions{0}, accept_errors{0}, proxy_refused{0},
+        tls_refused_certificate{0}, tls_no_certificate{0};
 
     void forget(std::uint64_t id) {
         std::lock_guard lock(sessions_mutex);
@@ -388,6 +389,12 @@ private:
                     return close();
                 }
                 ++server_->tls_failures;
+                if (!verify_error_.empty())
+                    ++server_->tls_refused_certificate;
+                else if (ec.category() == asio::error::get_ssl_category() &&
+                         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
+                             SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+                    ++server_->tls_no_certificate;
                 server_->log.warn(
                     "TLS handshake failed",
                     {{"client", peer_.address},
@@ -834,6 +841,10 @@ ServerStats HttpServer::stats() const {
     out.requests = s.requests.load();
     out.limit_violations = s.violations.load();
     out.tls_handshake_failures = s.tls_failures.load();
+    out.tls_refused_certificate = s.tls_refused_certificate.load();
+    out.tls_no_certificate = s.tls_no_certificate.load();
+    out.tls_protocol_errors =
+        out.tls_handshake_failures - out.tls_refused_certificate - out.tls_no_certificate;
     out.proxy_refused = s.proxy_refused.load();
     out.sessions_alive = s.alive.load();
     out.connection_exceptions = s.exceptions.load();

@@ -123,11 +123,15 @@ struct ServerStats {
     std::uint64_t connections_refused = 0; // over max_connections
     std::uint64_t requests = 0;
     std::uint64_t limit_violations = 0;
-    std::uint64_t proxy_refused = 0; // connections without a valid PROXY header
-    std::uint64_t tls_handshake_failures = 0;
-    std::uint64_t sessions_alive = 0;        // connection objects not yet destroyed (leak check)
-    std::uint64_t connection_exceptions = 0; // exceptions caught at the connection boundary
-    std::uint64_t accept_errors = 0;         // failed accept() calls (EMFILE, ...)
+    std::uint64_t proxy_refused = 0;           // connections without a valid PROXY header
+    std::uint64_t tls_handshake_failures = 0;  // the sum of the three below
+    std::uint64_t tls_refused_certificate = 0; // the client's certificate was refused (untrusted,
+                                               // expired, revoked, no clientAuth EKU)
+    std::uint64_t tls_no_certificate = 0;      // the client sent none
+    std::uint64_t tls_protocol_errors = 0;     // anything else (versions, ciphers, resets)
+    std::uint64_t sessions_alive = 0;          // connection objects not yet destroyed (leak check)
+    std::uint64_t connection_exceptions = 0;   // exceptions caught at the connection boundary
+    std::uint64_t accept_errors = 0;           // failed accept() calls (EMFILE, ...)
 };
 
 // The server's request parsing over bytes already received, without sockets (fuzzing, tests): the

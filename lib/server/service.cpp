@@ -340,9 +340,14 @@ std::string CollectorService::scrape() const {
     family("wec_limit_violations_total",
            "Requests answered 400/431 by the HTTP layer (too large, malformed).", Type::Counter,
            server.limit_violations);
-    family("wec_tls_handshake_failures_total",
-           "TLS handshakes that failed (no or refused client certificate, protocol errors).",
-           Type::Counter, server.tls_handshake_failures);
+    out.family("wec_tls_handshake_failures_total",
+               "TLS handshakes that failed, by reason: certificate (the client's was refused: "
+               "untrusted, expired, revoked, no clientAuth EKU), no_certificate, protocol.",
+               Type::Counter);
+    for (auto [reason, n] : {std::pair{"certificate", server.tls_refused_certificate},
+                             {"no_certificate", server.tls_no_certificate},
+                             {"protocol", server.tls_protocol_errors}})
+        out.sample("wec_tls_handshake_failures_total", {{"reason", reason}}, n);
     family("wec_proxy_refused_total",
            "Connections refused on a PROXY protocol listener for want of a valid header.",
            Type::Counter, server.proxy_refused);

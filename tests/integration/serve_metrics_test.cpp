@@ -227,10 +227,17 @@ TEST_F(ServeMetrics, CountersMoveByExactlyWhatWasSent) {
     EXPECT_GT(after.at("wec_bytes_received_total"), 0);
     EXPECT_GT(after.at("wec_bytes_decompressed_total"), after.at("wec_bytes_received_total"));
     EXPECT_GE(after.at("wec_connections_total"), 1);
-    EXPECT_EQ(after.at("wec_tls_handshake_failures_total"), 0);
+    for (const char* reason : {"certificate", "no_certificate", "protocol"})
+        EXPECT_EQ(
+            after.at("wec_tls_handshake_failures_total{reason=\"" + std::string(reason) + "\"}"),
+            0);
     EXPECT_EQ(after.at("wec_proxy_refused_total"), 0);
     EXPECT_EQ(after.at("wec_store_errors_total"), 0);
     EXPECT_EQ(after.at("wec_store_up"), 1);
+    // One bookmark commit per Events batch.
+    EXPECT_EQ(after.at("wec_store_bookmark_seconds_count"), kBatches);
+    EXPECT_EQ(after.at(R"(wec_store_bookmark_seconds_bucket{le="+Inf"})"), kBatches);
+    EXPECT_GT(after.at("wec_store_bookmark_seconds_sum"), 0);
     // One host, which sent events just now.
     EXPECT_EQ(after.at("wec_hosts{subscription=\"security\",state=\"active\"}"), 1);
     EXPECT_EQ(after.at("wec_hosts{subscription=\"security\",state=\"alive\"}"), 0);

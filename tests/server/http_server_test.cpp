@@ -373,6 +373,8 @@ TEST_F(TlsFixture, RefusedHandshakesLeaveNoSession) {
         EXPECT_EQ(tls_request(ctx).find("HTTP/1.1 200"), std::string::npos);
     EXPECT_EQ(sessions_left_after_closing(), 0u);
     EXPECT_EQ(server->stats().tls_handshake_failures, 50u);
+    EXPECT_EQ(server->stats().tls_refused_certificate, 50u) << "no clientAuth EKU: refused";
+    EXPECT_EQ(server->stats().tls_protocol_errors, 0u);
 }
 
 // Issue 9: a 70,000-byte trailer field made Beast throw out of the read handler (terminate).
@@ -728,6 +730,22 @@ TEST_F(Fixture, ConnectionsWithoutAProxyHeaderAreRefusedHealthChecksAreNot) {
                             << text;
     EXPECT_EQ(text.find(" error "), std::string::npos) << text;
     EXPECT_NE(text.find("expects a PROXY protocol header"), std::string::npos) << text;
+}
+
+// Failed handshakes are counted by reason.
+TEST_F(TlsFixture, HandshakeFailuresAreCountedByReason) {
+    start({}, server_tls());
+    ssl::context bare(ssl::context::tls_client); // no client certificate
+    bare.set_verify_mode(ssl::verify_none);
+    EXPECT_EQ(tls_request(bare).find("HTTP/1.1 200"), std::string::npos);
+    auto noeku = client_tls("noeku.windomain.local");
+    EXPECT_EQ(tls_request(noeku).find("HTTP/1.1 200"), std::string::npos);
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+    auto stats = server->stats();
+    EXPECT_EQ(stats.tls_handshake_failures, 2u);
+    EXPECT_EQ(stats.tls_no_certificate, 1u);
+    EXPECT_EQ(stats.tls_refused_certificate, 1u);
+    EXPECT_EQ(stats.tls_protocol_errors, 0u);
 }
 
 // A port probe (connect, close) is not a failed handshake: no warning, not counted.
