@@ -455,17 +455,9 @@ struct Setup {
         haproxy = std::make_unique<Process>(
             std::vector<std::string>{"/usr/sbin/haproxy", "-f", cfg.string(), "-db"},
             std::map<std::string, std::string>{}, dir.path() / "haproxy.log");
-        for (int i = 0; i < 400; ++i) {
-            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            sockaddr_in addr{};
-            addr.sin_family = AF_INET;
-            addr.sin_port = htons(static_cast<std::uint16_t>(port));
-            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-            ::close(fd);
-            if (ok) return;
+        for (int i = 0; i < 400 && !accepts_connections(port); ++i)
             std::this_thread::sleep_for(25ms);
-        }
+        if (accepts_connections(port)) return;
         throw std::runtime_error("haproxy did not start:\n" + haproxy->output());
     }
 

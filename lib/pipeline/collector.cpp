@@ -45,25 +45,31 @@ public:
             failures_since_ok_ = 0;
         }
     }
-    // A batch refused because the queue was full; `accepted` when one was queued again.
-    void note_full(Logger& log, std::string_view subscription, bool full) {
+    // A batch refused because the queue was full: counted, logged when the refusals start.
+    // Returns the reason given to the source.
+    std::string note_full(Logger& log, std::string_view subscription) {
         std::lock_guard lock(mutex_);
-        if (full && refused_full_++ == 0)
+        if (refused_full_++ == 0)
             log.warn("output queue full: new batches are refused with 503 until it drains",
                      {{"subscription", std::string(subscription)},
                       {"output", driver->describe()},
                       {"queue", std::to_string(queue.capacity())}});
-        else if (!full && refused_full_ > 0) {
-            log.info("output queue accepts batches again",
-                     {{"subscription", std::string(subscription)},
-                      {"output", driver->describe()},
-                      {"refused_batches", std::to_string(refused_full_)}});
-            refused_full_ = 0;
-        }
+        full_.store(true, std::memory_order_relaxed);
+        return "output " + driver->describe() + ": queue full (" +
+               std::to_string(queue.capacity()) + " batches wait)";
     }
-    bool had_full() {
+    // A batch queued: logs the end of a run of refusals. No lock unless there was one (this
+    // runs for every batch and output).
+    void note_queued(Logger& log, std::string_view subscription) {
+        if (!full_.load(std::memory_order_relaxed)) return;
         std::lock_guard lock(mutex_);
-        return refused_full_ > 0;
+        if (refused_full_ == 0) return;
+        log.info("output queue accepts batches again",
+                 {{"subscription", std::string(subscription)},
+                  {"output", driver->describe()},
+                  {"refused_batches", std::to_string(refused_full_)}});
+        refused_full_ = 0;
+        full_.store(false, std::memory_order_relaxed);
     }
 
     std::shared_ptr<output::Driver> driver;
@@ -73,6 +79,7 @@ private:
     std::mutex mutex_;
     std::uint64_t failures_since_ok_ = 0;
     std::uint64_t refused_full_ = 0;
+    std::atomic<bool> full_{false}; // refused_full_ > 0, readable without the lock
 };
 
 struct LiveOutput {
@@ -551,12 +558,9 @@ struct Collector::Impl {
         for (const auto& out : live->outputs)
             if (out.unit->queue.full()) {
                 out.queue_full->inc();
-                out.unit->note_full(log, d.name, true);
                 return Reply{503,
                              {},
-                             "output failed: output " + out.unit->driver->describe() +
-                                 ": queue full (" + std::to_string(out.unit->queue.capacity()) +
-                                 " batches wait)",
+                             "output failed: " + out.unit->note_full(log, d.name),
                              0,
                              retry_after_s()};
             }
@@ -598,14 +602,12 @@ struct Collector::Impl {
         for (std::size_t i = 0; i < n; ++i) {
             auto& unit = *live->outputs[i].unit;
             if (!refused && unit.queue.try_post([p, i] { p->write(i); })) {
-                if (unit.had_full()) unit.note_full(log, d.name, false);
+                unit.note_queued(log, d.name);
                 continue;
             }
             if (!refused) {
                 live->outputs[i].queue_full->inc();
-                unit.note_full(log, d.name, true);
-                p->refuse("output " + unit.driver->describe() + ": queue full (" +
-                          std::to_string(unit.queue.capacity()) + " batches wait)");
+                p->refuse(unit.note_full(log, d.name));
                 refused = true; // the outputs after it are not asked (fewer duplicates)
             }
             p->finish_one();

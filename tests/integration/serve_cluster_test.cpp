@@ -29,24 +29,6 @@ std::string source_name(std::size_t i) {
     return "host-" + std::to_string(i + 1) + ".windomain.local";
 }
 
-std::size_t count_of(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
-        ++n;
-    return n;
-}
-
-bool connectable(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
 class ServeCluster : public ::testing::Test {
 protected:
     static inline std::unique_ptr<TestPki> pki_;
@@ -93,9 +75,9 @@ protected:
             std::vector<std::string>{"/usr/sbin/haproxy", "-f",
                                      (dir.path() / "haproxy.cfg").string(), "-db"},
             std::map<std::string, std::string>{}, dir.path() / "haproxy.log");
-        for (int i = 0; i < 200 && !connectable(front_port); ++i)
+        for (int i = 0; i < 200 && !accepts_connections(front_port); ++i)
             std::this_thread::sleep_for(25ms);
-        ASSERT_TRUE(connectable(front_port)) << haproxy->output();
+        ASSERT_TRUE(accepts_connections(front_port)) << haproxy->output();
     }
     void TearDown() override {
         if (HasFailure())
@@ -144,30 +126,10 @@ protected:
 };
 
 TEST_F(ServeCluster, OneNodeKilledUnderLoadTheOtherCarriesOnAndNothingAckedIsLost) {
-    std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> acked_batches{0};
-    std::vector<SourceLog> logs(kSources);
-    std::vector<std::thread> threads;
-    for (std::size_t i = 0; i < kSources; ++i)
-        threads.emplace_back(run_source, source_options(i), 1000 + 7919 * (i + 1), std::cref(stop),
-                             std::ref(acked_batches), std::ref(logs[i]),
-                             std::chrono::milliseconds(5));
-    struct Joiner {
-        std::atomic<bool>& stop;
-        std::vector<std::thread>& threads;
-        ~Joiner() {
-            stop = true;
-            for (auto& t : threads)
-                if (t.joinable()) t.join();
-        }
-    } joiner{stop, threads};
-    auto wait_for_acks = [&](std::uint64_t more) {
-        auto target = acked_batches.load() + more;
-        auto deadline = std::chrono::steady_clock::now() + 60s;
-        while (acked_batches.load() < target && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(5ms);
-        return acked_batches.load() >= target;
-    };
+    SourceFleet fleet(
+        kSources, [this](std::size_t i) { return source_options(i); },
+        [](std::size_t i) { return 1000 + 7919 * (i + 1); }, std::chrono::milliseconds(5));
+    auto wait_for_acks = [&](std::uint64_t more) { return fleet.wait_for_acks(more, 60s); };
 
     // Both nodes serve before the kill.
     ASSERT_TRUE(wait_for_acks(40 * kSources));
@@ -181,9 +143,8 @@ TEST_F(ServeCluster, OneNodeKilledUnderLoadTheOtherCarriesOnAndNothingAckedIsLos
     // The run goes on through the survivor alone.
     ASSERT_TRUE(wait_for_acks(60 * kSources)) << "the load did not resume on the other node";
     EXPECT_GT(count_of(slurp(log_of(1)), "action=Events status=200"), served_by_survivor);
-    stop = true;
-    for (auto& t : threads)
-        t.join();
+    fleet.stop();
+    const auto& logs = fleet.logs();
     nodes[1]->signal(SIGTERM);
     EXPECT_EQ(nodes[1]->wait(20s), 0);
 
@@ -210,7 +171,7 @@ TEST_F(ServeCluster, OneNodeKilledUnderLoadTheOtherCarriesOnAndNothingAckedIsLos
         EXPECT_EQ(bookmark_record(*stored), log.last_acked);
     }
     EXPECT_GT(resumes, 0u) << "no source was cut by the kill";
-    std::cout << "cluster run: " << kSources << " sources, " << acked_batches.load()
+    std::cout << "cluster run: " << kSources << " sources, " << fleet.acked_batches()
               << " batches / " << acked_total << " events acknowledged, " << duplicates
               << " duplicates, " << torn << " torn lines, " << resumes
               << " resumes after the kill\n";

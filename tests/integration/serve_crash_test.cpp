@@ -389,31 +389,11 @@ void ServeCrashBase::crash_run() {
     start_server();
     const auto started = std::chrono::steady_clock::now();
 
-    std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> acked_batches{0};
-    std::vector<SourceLog> logs(kSources);
-    std::vector<std::thread> threads;
-    for (std::size_t i = 0; i < kSources; ++i)
-        threads.emplace_back(run_source, source_options(i), seed + 7919 * (i + 1), std::cref(stop),
-                             std::ref(acked_batches), std::ref(logs[i]), sink->pace());
-    struct Joiner { // the threads are joined even when an assertion returns early
-        std::atomic<bool>& stop;
-        std::vector<std::thread>& threads;
-        ~Joiner() {
-            stop = true;
-            for (auto& t : threads)
-                if (t.joinable()) t.join();
-        }
-    } joiner{stop, threads};
-
+    SourceFleet fleet(
+        kSources, [this](std::size_t i) { return source_options(i); },
+        [seed](std::size_t i) { return seed + 7919 * (i + 1); }, sink->pace());
     // Waits (bounded) until the sources got `more` acknowledgements from this incarnation.
-    auto wait_for_acks = [&](std::uint64_t more) {
-        auto target = acked_batches.load() + more;
-        auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (acked_batches.load() < target && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(5ms);
-        return acked_batches.load() >= target;
-    };
+    auto wait_for_acks = [&](std::uint64_t more) { return fleet.wait_for_acks(more, 30s); };
 
     std::vector<std::uint64_t> delays_ms;
     for (std::uint64_t k = 0; k < kills; ++k) {
@@ -428,9 +408,8 @@ void ServeCrashBase::crash_run() {
         start_server();
     }
     ASSERT_TRUE(wait_for_acks(20 * kSources)) << "the load did not resume after the last restart";
-    stop = true;
-    for (auto& t : threads)
-        t.join();
+    fleet.stop();
+    const auto& logs = fleet.logs();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     server->signal(SIGTERM);
@@ -484,11 +463,12 @@ void ServeCrashBase::crash_run() {
     std::cout << "crash run: " << kills << " kills after ";
     for (auto d : delays_ms)
         std::cout << d << " ";
-    std::cout << "ms; " << seconds << " s, " << acked_batches.load() << " batches / " << total_acked
-              << " events acknowledged, " << total_written << " distinct events written, "
-              << duplicates << " duplicates, " << failed << " batches unacknowledged, "
-              << committed_unacked << " written but unacknowledged (bookmark ahead), " << resumes
-              << " resumes, " << torn << " torn lines\n";
+    std::cout << "ms; " << seconds << " s, " << fleet.acked_batches() << " batches / "
+              << total_acked << " events acknowledged, " << total_written
+              << " distinct events written, " << duplicates << " duplicates, " << failed
+              << " batches unacknowledged, " << committed_unacked
+              << " written but unacknowledged (bookmark ahead), " << resumes << " resumes, " << torn
+              << " torn lines\n";
 }
 
 // The state a SIGKILL inside the write of a batch leaves: Linux ends a write to a regular file

@@ -134,13 +134,6 @@ std::vector<std::uint64_t> record_ids_in(const fs::path& file) {
     return ids;
 }
 
-std::size_t count_of(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
-        ++n;
-    return n;
-}
-
 // The RecordId of the bookmark the store holds for the client (read with python3's sqlite3
 // module, read-only: independent of wec's store code); 0 when there is none, -1 on failure.
 long long stored_bookmark_record(const fs::path& db_file, const std::string& client) {

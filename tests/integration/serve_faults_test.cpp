@@ -44,13 +44,6 @@ std::uint64_t record_id_of(const nlohmann::json& j) {
     return id.is_string() ? std::stoull(id.get<std::string>()) : id.get<std::uint64_t>();
 }
 
-std::size_t count_of(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
-        ++n;
-    return n;
-}
-
 // The lines of an output file as parsed JSON events; a line that does not parse, or a file that
 // does not end with a newline, fails the test (a torn line).
 std::vector<std::uint64_t> record_ids_in(const fs::path& file) {

@@ -21,13 +21,6 @@ namespace client = wec::client;
 const std::string kHost = "srv.windomain.local";
 const std::string kSource = "win10.windomain.local";
 
-std::size_t count_of(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
-        ++n;
-    return n;
-}
-
 class ServeProxy : public ::testing::Test {
 protected:
     static inline std::unique_ptr<TestPki> pki_;
@@ -75,9 +68,9 @@ protected:
             std::vector<std::string>{"/usr/sbin/haproxy", "-f",
                                      (dir.path() / "haproxy.cfg").string(), "-db"},
             std::map<std::string, std::string>{}, dir.path() / "haproxy.log");
-        for (int i = 0; i < 200 && !connectable(front_port); ++i)
+        for (int i = 0; i < 200 && !accepts_connections(front_port); ++i)
             std::this_thread::sleep_for(25ms);
-        ASSERT_TRUE(connectable(front_port)) << haproxy->output();
+        ASSERT_TRUE(accepts_connections(front_port)) << haproxy->output();
     }
     void TearDown() override {
         if (HasFailure()) {
@@ -87,17 +80,6 @@ protected:
         }
         haproxy.reset();
         server.reset();
-    }
-
-    static bool connectable(int port) {
-        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<std::uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-        ::close(fd);
-        return ok;
     }
 
     client::SourceOptions source_options(int port) const {

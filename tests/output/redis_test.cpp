@@ -3,6 +3,7 @@
 // holds is read back with LRANGE and compared event by event, and the failure cases (wrong
 // password, a key of another type, an ACL that forbids the key, the server killed and restarted)
 // are provoked for real. A fake peer covers the replies a real Redis never sends.
+#include "output/captured_log.hpp"
 #include "output/net.hpp"
 #include "output/net_peers.hpp"
 #include "output/output.hpp"
@@ -19,6 +20,8 @@
 #include <thread>
 
 namespace {
+
+using wec::testing::CapturedLog;
 
 namespace fs = std::filesystem;
 using namespace wec::output;
@@ -113,35 +116,6 @@ bool write_until_accepted(Driver& d, const std::string& data, seconds limit = se
     }
     return false;
 }
-
-// A logger writing to a temp file, to count its lines.
-class CapturedLog {
-public:
-    CapturedLog() : file_(std::tmpfile()), log_(file_, wec::LogLevel::Info) {}
-    ~CapturedLog() { std::fclose(file_); }
-    wec::Logger* get() { return &log_; }
-    std::string text() {
-        std::fflush(file_);
-        std::rewind(file_);
-        std::string out;
-        char buf[4096];
-        while (std::size_t n = std::fread(buf, 1, sizeof buf, file_))
-            out.append(buf, n);
-        std::fseek(file_, 0, SEEK_END);
-        return out;
-    }
-    std::size_t count(const std::string& needle) {
-        std::string t = text();
-        std::size_t n = 0;
-        for (auto pos = t.find(needle); pos != std::string::npos; pos = t.find(needle, pos + 1))
-            ++n;
-        return n;
-    }
-
-private:
-    std::FILE* file_;
-    wec::Logger log_;
-};
 
 Settings redis_to(const RedisServer& r, const std::string& list, Settings extra = {}) {
     extra["address"] = r.address();

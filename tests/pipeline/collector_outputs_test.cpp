@@ -11,6 +11,7 @@
 #include "pipeline/collector.hpp"
 #include "store/sqlite_store.hpp"
 #include "subscription/subscription.hpp"
+#include "support/files.hpp"
 #include "support/process.hpp"
 #include "wsman/wsman.hpp"
 
@@ -24,6 +25,8 @@
 namespace ws = wec::wsman;
 using namespace wec;
 using namespace std::chrono_literals;
+using wec::testing::count_of;
+using wec::testing::slurp;
 
 namespace {
 
@@ -135,20 +138,6 @@ facility = "auth"
     EXPECT_EQ(counter(registry, "wec_batches_refused_total",
                       {{"subscription", "security"}, {"output", output}, {"reason", "queue_full"}}),
               0u);
-}
-
-std::string slurp(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::size_t count_of(const std::string& text, std::string_view what) {
-    std::size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
-        ++n;
-    return n;
 }
 
 TEST(CollectorOutputs, AReceiverThatStopsReadingHoldsOnlyItsOwnOutputThenFillsItsQueue) {

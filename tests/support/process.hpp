@@ -61,4 +61,8 @@ private:
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
 
+// True when something accepts TCP connections on 127.0.0.1:`port` now (a peer the test started
+// is listening); the probe connection is closed at once.
+bool accepts_connections(int port);
+
 } // namespace wec::testing

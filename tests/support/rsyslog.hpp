@@ -123,18 +123,8 @@ private:
     bool ready() const {
         if (!std::filesystem::exists(socket())) return false;
         for (int port : {tcp_, ptcp_})
-            if (!connectable(port)) return false;
-        return !with_tls_ || connectable(tls_);
-    }
-    static bool connectable(int port) {
-        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<std::uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-        ::close(fd);
-        return ok;
+            if (!accepts_connections(port)) return false;
+        return !with_tls_ || accepts_connections(tls_);
     }
     static std::vector<Parsed> parse(const std::string& text) {
         std::vector<Parsed> out;

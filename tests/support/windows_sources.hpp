@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -87,6 +88,48 @@ inline void run_source(const wec::client::SourceOptions& options, std::uint64_t 
         }
     }
 }
+
+// Several sources, each on its own thread (run_source), until stop() or destruction (the threads
+// are joined even when an assertion returns early).
+class SourceFleet {
+public:
+    // `options(i)` and `seed(i)` for source i.
+    SourceFleet(std::size_t sources,
+                const std::function<wec::client::SourceOptions(std::size_t)>& options,
+                const std::function<std::uint64_t(std::size_t)>& seed,
+                std::chrono::milliseconds pace = std::chrono::milliseconds(0))
+        : logs_(sources) {
+        for (std::size_t i = 0; i < sources; ++i)
+            threads_.emplace_back(run_source, options(i), seed(i), std::cref(stop_),
+                                  std::ref(acked_batches_), std::ref(logs_[i]), pace);
+    }
+    ~SourceFleet() { stop(); }
+    SourceFleet(const SourceFleet&) = delete;
+    SourceFleet& operator=(const SourceFleet&) = delete;
+
+    // Waits (bounded by `limit`) until the sources got `more` acknowledgements from now on.
+    bool wait_for_acks(std::uint64_t more, std::chrono::seconds limit) const {
+        auto target = acked_batches_.load() + more;
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (acked_batches_.load() < target && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return acked_batches_.load() >= target;
+    }
+    // Stops the sources and joins them; their logs are final afterwards.
+    void stop() {
+        stop_ = true;
+        for (auto& t : threads_)
+            if (t.joinable()) t.join();
+    }
+    std::uint64_t acked_batches() const { return acked_batches_.load(); }
+    const std::vector<SourceLog>& logs() const { return logs_; }
+
+private:
+    std::atomic<bool> stop_{false};
+    std::atomic<std::uint64_t> acked_batches_{0};
+    std::vector<SourceLog> logs_;
+    std::vector<std::thread> threads_;
+};
 
 // The records found in JSON event lines (the `json` format: System.Computer and
 // System.EventRecordID), by computer, with how often each was written. Lines that do not parse
