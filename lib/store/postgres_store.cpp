@@ -1,6 +1,7 @@
 #include "store/postgres_store.hpp"
 
 #include "common/handle.hpp"
+#include "store/group_commit.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -331,22 +332,6 @@ private:
 
 // Group commit of bookmarks (see SqliteStore): concurrent callers queue their bookmark; one of
 // them (the leader) writes everything queued in one statement, and all return after that commit.
-struct PendingBookmark {
-    std::string subscription_uuid;
-    std::string client;
-    std::string bookmark;
-    std::int64_t updated_at = 0;
-    bool done = false;
-    std::exception_ptr error;
-};
-
-struct BookmarkQueue {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::vector<PendingBookmark*> pending;
-    bool leader_active = false;
-};
-
 // ---- the pool and its health --------------------------------------------------------------
 
 class Pool {
@@ -542,7 +527,7 @@ private:
 struct PostgresStore::Impl {
     Pool pool;
     const std::string& where;
-    BookmarkQueue bookmarks;
+    BookmarkGroupCommit bookmarks;
 
     Impl(std::string url, const Options& options)
         : pool(std::move(url), options), where(pool.where()) {}
@@ -817,30 +802,13 @@ void PostgresStore::put_bookmark(std::string_view client, std::string_view subsc
             throw StoreError(impl_->where +
                              ": store bookmark: a text value holds a NUL byte, which PostgreSQL "
                              "cannot store");
-    PendingBookmark me{upper(std::string(subscription_uuid)),
-                       std::string(client),
-                       std::string(bookmark),
-                       to_ms(Clock::now()),
-                       false,
-                       nullptr};
-    auto& queue = impl_->bookmarks;
-    std::unique_lock lock(queue.mutex);
-    queue.pending.push_back(&me);
-    while (!me.done) {
-        if (queue.leader_active) {
-            queue.cv.wait(lock);
-            continue;
-        }
-        // Lead: write everything queued so far in one statement (one commit). A client's last
-        // bookmark in arrival order wins; rows go in key order, so that two nodes writing the
-        // same rows lock them in the same order.
-        queue.leader_active = true;
-        std::vector<PendingBookmark*> batch;
-        batch.swap(queue.pending);
-        lock.unlock();
-        std::exception_ptr error;
-        try {
-            std::map<std::pair<std::string_view, std::string_view>, const PendingBookmark*> last;
+    impl_->bookmarks.put(
+        {upper(std::string(subscription_uuid)), std::string(client), std::string(bookmark),
+         to_ms(Clock::now())},
+        [&](std::span<const BookmarkWrite* const> batch) {
+            // A client's last bookmark in arrival order wins; rows go in key order, so that two
+            // nodes writing the same rows lock them in the same order.
+            std::map<std::pair<std::string_view, std::string_view>, const BookmarkWrite*> last;
             for (const auto* b : batch)
                 last[{b->subscription_uuid, b->client}] = b;
             TextArray uuids, clients, values;
@@ -862,18 +830,7 @@ void PostgresStore::put_bookmark(std::string_view client, std::string_view subsc
                          .text(values.literal())
                          .text(times.literal()),
                      "store bookmarks");
-        } catch (...) {
-            error = std::current_exception();
-        }
-        lock.lock();
-        for (auto* b : batch) {
-            b->error = error;
-            b->done = true;
-        }
-        queue.leader_active = false;
-        queue.cv.notify_all();
-    }
-    if (me.error) std::rethrow_exception(me.error);
+        });
 }
 
 void PostgresStore::delete_bookmarks(std::string_view subscription_uuid) {

@@ -1,5 +1,7 @@
 #include "store/sqlite_store.hpp"
 
+#include "store/group_commit.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <condition_variable>
@@ -256,25 +258,9 @@ std::string upper(std::string text) {
 // commit costs an fsync (milliseconds). Concurrent callers therefore queue their bookmark; one of
 // them (the leader) writes everything queued in one transaction, and all of them return after
 // that single commit. Durability per call is unchanged; throughput scales with concurrency.
-struct PendingBookmark {
-    std::string subscription_uuid;
-    std::string client;
-    std::string bookmark;
-    std::int64_t updated_at = 0;
-    bool done = false;
-    std::exception_ptr error;
-};
-
-struct BookmarkQueue {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::vector<PendingBookmark*> pending;
-    bool leader_active = false;
-};
-
 struct SqliteStore::Impl {
     std::string path;
-    BookmarkQueue bookmarks;
+    BookmarkGroupCommit bookmarks;
     Connection writer;
     int version = 0; // initialised by migrate(), before the reader opens
     Connection reader;
@@ -538,28 +524,12 @@ std::optional<std::string> SqliteStore::bookmark(std::string_view client,
 
 void SqliteStore::put_bookmark(std::string_view client, std::string_view subscription_uuid,
                                std::string_view bookmark) {
-    PendingBookmark me{upper(std::string(subscription_uuid)),
-                       std::string(client),
-                       std::string(bookmark),
-                       to_ms(Clock::now()),
-                       false,
-                       nullptr};
-    auto& queue = impl_->bookmarks;
-    std::unique_lock lock(queue.mutex);
-    queue.pending.push_back(&me);
-    while (!me.done) {
-        if (queue.leader_active) {
-            queue.cv.wait(lock);
-            continue;
-        }
-        // Lead: commit everything queued so far (in arrival order: the last bookmark of a
-        // client wins) in one transaction, i.e. one fsync (synchronous=FULL).
-        queue.leader_active = true;
-        std::vector<PendingBookmark*> batch;
-        batch.swap(queue.pending);
-        lock.unlock();
-        std::exception_ptr error;
-        try {
+    impl_->bookmarks.put(
+        {upper(std::string(subscription_uuid)), std::string(client), std::string(bookmark),
+         to_ms(Clock::now())},
+        [&](std::span<const BookmarkWrite* const> batch) {
+            // One transaction, i.e. one fsync (synchronous=FULL), in arrival order: the last
+            // bookmark of a client wins.
             auto& db = impl_->writer;
             std::lock_guard wlock(db.mutex());
             Transaction tx(db);
@@ -574,18 +544,7 @@ void SqliteStore::put_bookmark(std::string_view client, std::string_view subscri
                     .bind(4, b->updated_at)
                     .run();
             tx.commit();
-        } catch (...) {
-            error = std::current_exception();
-        }
-        lock.lock();
-        for (auto* b : batch) {
-            b->error = error;
-            b->done = true;
-        }
-        queue.leader_active = false;
-        queue.cv.notify_all();
-    }
-    if (me.error) std::rethrow_exception(me.error);
+        });
 }
 
 void SqliteStore::delete_bookmarks(std::string_view subscription_uuid) {
