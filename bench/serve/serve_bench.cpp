@@ -39,6 +39,7 @@
 #include "client/load.hpp"
 #include "common/handle.hpp"
 #include "support/files.hpp"
+#include "support/kafka_mock.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
@@ -52,7 +53,6 @@
 #include <cstring>
 #include <fstream>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <map>
 #include <mutex>
 #include <netinet/in.h>
@@ -190,41 +190,25 @@ private:
     std::atomic<std::size_t> lines_{0};
 };
 
-// Kafka: librdkafka's mock cluster (3 brokers of this process on 127.0.0.1).
+// Kafka: librdkafka's mock cluster (3 brokers of this process on 127.0.0.1; tests/support).
 class KafkaSink final : public Sink {
 public:
-    KafkaSink() {
-        KafkaConf conf(rd_kafka_conf_new());
-        rd_kafka_conf_set_log_cb(conf.get(), &quiet);
-        char error[512];
-        rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof error));
-        if (!rk_) throw std::runtime_error(std::string("kafka sink: ") + error);
-        (void)conf.release();
-        mock_.reset(rd_kafka_mock_cluster_new(rk_.get(), 3));
-        if (!mock_) throw std::runtime_error("kafka sink: rd_kafka_mock_cluster_new failed");
-    }
-    ~KafkaSink() override { mock_.reset(); }
     std::string output_toml() const override {
-        return "[[outputs]]\ndriver = \"kafka\"\nbrokers = \"" + brokers() +
+        return "[[outputs]]\ndriver = \"kafka\"\nbrokers = \"" + cluster_.brokers() +
                "\"\ntopic = \"wec-{subscription}\"\nformat = \"json\"\n";
     }
     // Messages appended to the topic: the sum of its partitions' high watermarks (the mock
     // brokers keep only the last 5 MB of each partition, so reading them back would count less).
     std::size_t lines() const override {
-        KafkaConf conf(rd_kafka_conf_new());
-        rd_kafka_conf_set_log_cb(conf.get(), &quiet);
-        char error[512];
-        rd_kafka_conf_set(conf.get(), "bootstrap.servers", brokers().c_str(), error, sizeof error);
-        KafkaHandle rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error, sizeof error));
-        if (!rk) return 0;
-        (void)conf.release();
+        auto rk = wec::testing::make_handle(
+            RD_KAFKA_CONSUMER, wec::testing::conf({{"bootstrap.servers", cluster_.brokers()}}));
         const std::string topic = "wec-security";
         wec::Handle<rd_kafka_topic_t, rd_kafka_topic_destroy> t(
             rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr));
         const rd_kafka_metadata_t* md = nullptr;
         if (rd_kafka_metadata(rk.get(), 0, t.get(), &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
             return 0;
-        wec::Handle<const rd_kafka_metadata_t, rd_kafka_metadata_destroy> owned(md);
+        wec::testing::Metadata owned(md);
         std::size_t n = 0;
         for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
             std::int64_t low = 0, high = 0;
@@ -237,13 +221,7 @@ public:
     }
 
 private:
-    using KafkaConf = wec::Handle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
-    using KafkaHandle = wec::Handle<rd_kafka_t, rd_kafka_destroy>;
-    static void quiet(const rd_kafka_t*, int, const char*, const char*) {}
-    std::string brokers() const { return rd_kafka_mock_cluster_bootstraps(mock_.get()); }
-
-    KafkaHandle rk_;
-    wec::Handle<rd_kafka_mock_cluster_t, rd_kafka_mock_cluster_destroy> mock_;
+    wec::testing::Cluster cluster_;
 };
 
 // A real redis-server (no persistence) on a free port: RPUSH per batch into one list.
