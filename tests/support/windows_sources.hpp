@@ -28,6 +28,9 @@ inline std::uint64_t bookmark_record(const std::string& bookmark) {
     return std::regex_search(bookmark, m, re) ? std::stoull(m[1].str()) : 0;
 }
 
+// The record id of a source's first event.
+inline constexpr std::uint64_t kFirstRecord = 1000;
+
 // What one source saw, written by its thread only (read after join).
 struct SourceLog {
     std::vector<std::pair<std::uint64_t, std::uint64_t>> acked; // record ranges, inclusive
@@ -46,7 +49,6 @@ inline void run_source(const wec::client::SourceOptions& options, std::uint64_t 
                        const std::atomic<bool>& stop, std::atomic<std::uint64_t>& acked_batches,
                        SourceLog& out, std::chrono::milliseconds pace) {
     std::mt19937_64 rng(seed);
-    constexpr std::uint64_t kFirst = 1000;
     bool first_time = true;
     while (!stop) {
         try {
@@ -62,7 +64,7 @@ inline void run_source(const wec::client::SourceOptions& options, std::uint64_t 
                 if (offered < out.last_acked) ++out.bookmark_behind;
             }
             first_time = false;
-            std::uint64_t next = offered ? offered + 1 : kFirst;
+            std::uint64_t next = offered ? offered + 1 : kFirstRecord;
             wec::client::EventGenerator gen(options.machine_id, seed + next, next);
             while (!stop) {
                 std::size_t n = 1 + rng() % 60;
@@ -150,6 +152,22 @@ records_by_computer(const std::vector<std::string>& lines, std::uint64_t& torn) 
                     [id.is_string() ? std::stoull(id.get<std::string>()) : id.get<std::uint64_t>()];
     }
     return written_by;
+}
+
+// Checks the bookmark the store holds for a source after a run; "" when it is sound. It may be
+// ahead of the source's last acknowledgement (a batch stored, then the reply lost to a kill: the
+// source resends, a duplicate), never behind it (an acknowledged batch offered again), and every
+// record up to it was written (else a resuming source would skip events nobody has).
+inline std::string check_stored_bookmark(std::uint64_t stored, const SourceLog& log,
+                                         const std::map<std::uint64_t, unsigned>& written) {
+    if (stored < log.last_acked)
+        return "stored bookmark " + std::to_string(stored) + " is before the last acknowledged " +
+               "record " + std::to_string(log.last_acked);
+    for (std::uint64_t r = kFirstRecord; r <= stored; ++r)
+        if (written.count(r) == 0)
+            return "stored bookmark " + std::to_string(stored) + " is past record " +
+                   std::to_string(r) + ", which no output has";
+    return {};
 }
 
 } // namespace wec::testing
