@@ -10,8 +10,12 @@ packages=(
   libcli11-dev libpugixml-dev nlohmann-json3-dev libboost-dev libssl-dev libkrb5-dev
   libpcap-dev zlib1g-dev libsqlite3-dev libpq-dev librdkafka-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # EVTX reading for `wec replay --evtx` (libyal's libevtx); crypt(3) hashes for Basic users
+  libevtx-dev libcrypt-dev
+  # NTLM through MIT GSSAPI (the gss-ntlmssp mechanism module)
+  gss-ntlmssp
   # test peers (real components the tests start on 127.0.0.1)
-  krb5-kdc krb5-admin-server krb5-user python3 python3-gssapi python3-impacket tcpdump tshark openssl curl
+  krb5-kdc krb5-admin-server krb5-user python3 python3-gssapi python3-impacket python3-evtx python3-winrm python3-requests-ntlm tcpdump tshark openssl curl
   # promtool, which validates the /metrics text of `wec serve` (the tests never use the Prometheus
   # server this package also installs; on a systemd host it is enabled: `systemctl disable --now
   # prometheus` if unwanted)
