@@ -613,13 +613,16 @@ TEST_P(StoreTest, WaitsForAnotherProcessHoldingTheWriteLock) {
     auto store = open(url);
     RawConnection other(url);
     other.exec(lock_write());
-    std::thread release([&other] {
+    // The write can only complete after the other connection commits: `releasing` is set just
+    // before that COMMIT, so seeing it unset after the write means the lock was not waited for.
+    std::atomic<bool> releasing{false};
+    std::thread release([&other, &releasing] {
         std::this_thread::sleep_for(300ms);
+        releasing = true;
         other.exec("COMMIT");
     });
-    auto start = std::chrono::steady_clock::now();
     EXPECT_NO_THROW(store->put_bookmark("c", "0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1F0", "<b/>"));
-    EXPECT_GE(std::chrono::steady_clock::now() - start, 250ms);
+    EXPECT_TRUE(releasing.load()) << "the write went through while another process held the lock";
     release.join();
     EXPECT_EQ(store->bookmark("c", "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"), "<b/>");
 }
