@@ -24,6 +24,9 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
+#include <utility>
 
 namespace wec::sldc {
 namespace {
@@ -129,18 +132,39 @@ struct Stream {
 // Input bytes read at a time, and output bytes decoded between writes, in streaming mode.
 constexpr std::size_t kStreamInput = std::size_t{64} << 10;
 constexpr std::size_t kStreamOutput = std::size_t{256} << 10;
+constexpr std::size_t kMinStreamOutput = std::size_t{4} << 10;
+
+// The streaming window: a vector whose growth does not zero-fill (every byte is written before
+// it is read or written out).
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitializedAllocator<U>;
+    };
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U; // default-initialisation: no zero-fill
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+using Window = std::vector<std::uint8_t, UninitializedAllocator<std::uint8_t>>;
 
 // Writes the window's bytes not yet written (streaming mode).
-void flush(Stream& stream, const std::vector<std::uint8_t>& out, std::size_t op) {
+template <class Vec>
+void flush(Stream& stream, const Vec& out, std::size_t op) {
     if (op > stream.flushed)
         (*stream.write)(
             std::span<const std::uint8_t>(out.data() + stream.flushed, op - stream.flushed));
     stream.flushed = op;
 }
 
-[[noreturn, gnu::cold, gnu::noinline]] void fail(std::vector<std::uint8_t>& out, std::size_t op,
-                                                 ErrorCode code, std::uint64_t bit,
-                                                 Stream* stream = nullptr) {
+template <class Vec>
+[[noreturn, gnu::cold, gnu::noinline]] void fail(Vec& out, std::size_t op, ErrorCode code,
+                                                 std::uint64_t bit, Stream* stream = nullptr) {
     if (stream != nullptr) {
         flush(*stream, out, op);
     } else {
@@ -153,8 +177,8 @@ void flush(Stream& stream, const std::vector<std::uint8_t>& out, std::size_t op)
 // kHistorySize of them (every copy pointer reaches at most that far back). Indices into the window
 // (op, reset, limit) move down by the same amount, so that op - reset and limit - op keep their
 // meaning (reset may wrap around: only differences are used).
-[[gnu::noinline]] std::size_t drain(Stream& stream, std::vector<std::uint8_t>& out,
-                                    std::size_t op) {
+template <class Vec>
+[[gnu::noinline]] std::size_t drain(Stream& stream, Vec& out, std::size_t op) {
     flush(stream, out, op);
     const std::size_t keep = std::min(op, kHistorySize);
     const std::size_t delta = op - keep;
@@ -172,9 +196,9 @@ void flush(Stream& stream, const std::vector<std::uint8_t>& out, std::size_t op)
 // (kStream = true): `out` is a fixed window that drain() writes out and slides; with
 // stream.read set, the input is read in pieces into stream.input, and bit offsets are counted from
 // the start of the whole input (base_bits).
-template <bool kStream>
-void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
-            std::size_t max_output, Stream* stream = nullptr) {
+template <bool kStream, class Vec>
+void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_output,
+            Stream* stream = nullptr) {
     const std::uint8_t* in = input.data();
     std::size_t size = input.size();
     std::uint64_t total_bits = static_cast<std::uint64_t>(size) * 8;
@@ -202,22 +226,24 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
     // out may be allocated this far: the limit plus room for the fast loop's unchecked writes.
     const std::size_t cap = saturating_add(limit, kFastRoom);
 
+    // Size the output once when possible: Windows ends a record with the uncompressed length
+    // (4 bytes, little-endian). Trust it only within the caller's limit and as far as the input
+    // could describe that much (so no more than a valid input of this size could make us allocate
+    // anyway); otherwise guess (SLDC rarely expands text more than ~4x) and grow geometrically.
+    std::size_t guess = std::min<std::size_t>(max_output, size * 4 + 1024);
+    if (size >= 4) {
+        const std::size_t hint = std::size_t{in[size - 4]} | std::size_t{in[size - 3]} << 8 |
+                                 std::size_t{in[size - 2]} << 16 | std::size_t{in[size - 1]} << 24;
+        if (hint <= max_output && hint / kMaxExpansion <= size) guess = hint;
+    }
     if constexpr (kStream) {
-        // A fixed window: the history, what is decoded between writes, and the fast loop's room.
-        out.resize(kHistorySize + kStreamOutput + kFastRoom);
+        // A fixed window: the history, what is decoded between writes (no more than the output
+        // is likely to be when the whole input is at hand), and the fast loop's room.
+        const std::size_t between = stream->read != nullptr
+                                        ? kStreamOutput
+                                        : std::clamp(guess, kMinStreamOutput, kStreamOutput);
+        out.resize(kHistorySize + between + kFastRoom);
     } else {
-        // Size the output once when possible: Windows ends a record with the uncompressed length
-        // (4 bytes, little-endian). Trust it only within the caller's limit and as far as the
-        // input could describe that much (so no more than a valid input of this size could make
-        // us allocate anyway); otherwise guess (SLDC rarely expands text more than ~4x) and grow
-        // geometrically.
-        std::size_t guess = std::min<std::size_t>(max_output, size * 4 + 1024);
-        if (size >= 4) {
-            const std::size_t hint = std::size_t{in[size - 4]} | std::size_t{in[size - 3]} << 8 |
-                                     std::size_t{in[size - 2]} << 16 |
-                                     std::size_t{in[size - 1]} << 24;
-            if (hint <= max_output && hint / kMaxExpansion <= size) guess = hint;
-        }
         out.resize(std::min(saturating_add(op, saturating_add(guess, kFastRoom)), cap));
     }
     std::uint8_t* dst = out.data();
@@ -433,7 +459,7 @@ void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out
 void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output) {
     Stream stream;
     stream.write = &write;
-    std::vector<std::uint8_t> window;
+    Window window;
     decode<true>(in, window, max_output, &stream);
 }
 
@@ -441,7 +467,7 @@ void decompress(const ReadFn& read, const WriteFn& write, std::size_t max_output
     Stream stream;
     stream.read = &read;
     stream.write = &write;
-    std::vector<std::uint8_t> window;
+    Window window;
     decode<true>({}, window, max_output, &stream);
 }
 
