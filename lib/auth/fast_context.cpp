@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -170,15 +171,19 @@ bool usable_key(std::int32_t enctype, const std::vector<std::uint8_t>& key) {
 
 // ---- the OpenSSL composition ------------------------------------------------------------
 
-// Ke and Ki for one (base key, usage), with the AES contexts keyed for one direction.
+// Ke and Ki for one (base key, usage). The OpenSSL contexts are made per message from these
+// (a few hundred nanoseconds against the tens of microseconds of a WinRM body), so that an idle
+// connection keeps no more than these bytes.
 struct UsageKeys {
     std::int32_t enctype = 0;
-    CipherCtxPtr cbc; // AES-CBC, no padding: the blocks before the last two
-    CipherCtxPtr cts; // AES-CBC-CTS (CS3): the last two blocks
-    std::array<unsigned char, 32> ki{};
     std::size_t key_len = 0;
+    std::array<unsigned char, 32> ke{};
+    std::array<unsigned char, 32> ki{};
 
-    ~UsageKeys() { OPENSSL_cleanse(ki.data(), ki.size()); }
+    ~UsageKeys() {
+        OPENSSL_cleanse(ke.data(), ke.size());
+        OPENSSL_cleanse(ki.data(), ki.size());
+    }
 };
 
 struct FastContext::State {
@@ -187,11 +192,12 @@ struct FastContext::State {
     std::uint8_t send_flags = 0;
     int send_usage = 0;
     int recv_usage = 0;
-    MacPtr mac;
-    MacCtxPtr hmac;
-    std::unique_ptr<UsageKeys> send;
-    std::unique_ptr<UsageKeys> recv_ctx;      // tokens without the AcceptorSubkey flag
-    std::unique_ptr<UsageKeys> recv_acceptor; // tokens with it (when there is one)
+    MacPtr mac;       // HMAC (fetched once per context)
+    CipherPtr cbc[2]; // AES-128-CBC, AES-256-CBC
+    CipherPtr cts[2]; // AES-128-CBC-CTS, AES-256-CBC-CTS
+    std::optional<UsageKeys> send;
+    std::optional<UsageKeys> recv_ctx;      // tokens without the AcceptorSubkey flag
+    std::optional<UsageKeys> recv_acceptor; // tokens with it (when there is one)
 
     static std::unique_ptr<State> make(const Lucid& l, bool initiate);
 };
@@ -220,34 +226,50 @@ bool derive(std::int32_t enctype, std::span<const std::uint8_t> base, int usage,
     return ok;
 }
 
-std::unique_ptr<UsageKeys> usage_keys(std::int32_t enctype, std::span<const std::uint8_t> base,
-                                      int usage, bool encrypt) {
-    if (!usable_key(enctype, {base.begin(), base.end()})) return nullptr;
-    auto k = std::make_unique<UsageKeys>();
+std::optional<UsageKeys> usage_keys(std::int32_t enctype, std::span<const std::uint8_t> base,
+                                    int usage) {
+    if (!usable_key(enctype, {base.begin(), base.end()})) return std::nullopt;
+    std::optional<UsageKeys> k(std::in_place);
     k->enctype = enctype;
     k->key_len = base.size();
-    std::array<unsigned char, 32> ke{};
-    const bool derived = derive(enctype, base, usage, 0xAA, ke.data()) &&
-                         derive(enctype, base, usage, 0x55, k->ki.data());
-    const bool aes128 = enctype == kAes128;
-    CipherPtr cts(
-        EVP_CIPHER_fetch(nullptr, aes128 ? "AES-128-CBC-CTS" : "AES-256-CBC-CTS", nullptr));
-    const EVP_CIPHER* cbc = aes128 ? EVP_aes_128_cbc() : EVP_aes_256_cbc();
-    k->cbc.reset(EVP_CIPHER_CTX_new());
-    k->cts.reset(EVP_CIPHER_CTX_new());
+    if (!derive(enctype, base, usage, 0xAA, k->ke.data()) ||
+        !derive(enctype, base, usage, 0x55, k->ki.data()))
+        return std::nullopt;
+    return k;
+}
+
+// AES-CBC (no padding: the blocks before the last two) and AES-CBC-CTS (CS3: the last two)
+// keyed with Ke, for one message.
+struct Ciphers {
+    CipherCtxPtr cbc;
+    CipherCtxPtr cts;
+};
+
+bool make_ciphers(const FastContext::State& s, const UsageKeys& k, bool encrypt, Ciphers& c) {
+    const int which = k.enctype == kAes256 ? 1 : 0;
     char cs3[] = "CS3"; // RFC 3962: always swap the last two blocks
     const OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_CIPHER_PARAM_CTS_MODE, cs3, 0),
         OSSL_PARAM_construct_end()};
     const std::array<unsigned char, kBlock> iv{};
     const int enc = encrypt ? 1 : 0;
-    const bool ready =
-        derived && cts && k->cbc && k->cts &&
-        EVP_CipherInit_ex2(k->cbc.get(), cbc, ke.data(), iv.data(), enc, nullptr) == 1 &&
-        EVP_CIPHER_CTX_set_padding(k->cbc.get(), 0) == 1 &&
-        EVP_CipherInit_ex2(k->cts.get(), cts.get(), ke.data(), iv.data(), enc, params) == 1;
-    OPENSSL_cleanse(ke.data(), ke.size());
-    return ready ? std::move(k) : nullptr;
+    c.cbc.reset(EVP_CIPHER_CTX_new());
+    c.cts.reset(EVP_CIPHER_CTX_new());
+    return c.cbc && c.cts &&
+           EVP_CipherInit_ex2(c.cbc.get(), s.cbc[which].get(), k.ke.data(), iv.data(), enc,
+                              nullptr) == 1 &&
+           EVP_CIPHER_CTX_set_padding(c.cbc.get(), 0) == 1 &&
+           EVP_CipherInit_ex2(c.cts.get(), s.cts[which].get(), k.ke.data(), iv.data(), enc,
+                              params) == 1;
+}
+
+MacCtxPtr make_hmac(const FastContext::State& s) {
+    MacCtxPtr h(EVP_MAC_CTX_new(s.mac.get()));
+    char sha1[] = "SHA1";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, sha1, 0),
+                                 OSSL_PARAM_construct_end()};
+    if (h && EVP_MAC_CTX_set_params(h.get(), params) != 1) h.reset();
+    return h;
 }
 
 bool cipher(EVP_CIPHER_CTX* c, const unsigned char* iv, const std::uint8_t* in, std::size_t n,
@@ -299,21 +321,20 @@ std::unique_ptr<FastContext::State> FastContext::State::make(const Lucid& l, boo
     s->send_flags = static_cast<std::uint8_t>((initiate ? 0 : kFlagSentByAcceptor) | kFlagSealed |
                                               (l.have_acceptor_subkey ? kFlagAcceptorSubkey : 0));
     s->mac.reset(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
-    if (!s->mac) return nullptr;
-    s->hmac.reset(EVP_MAC_CTX_new(s->mac.get()));
-    if (!s->hmac) return nullptr;
-    char sha1[] = "SHA1";
-    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, sha1, 0),
-                                 OSSL_PARAM_construct_end()};
-    if (EVP_MAC_CTX_set_params(s->hmac.get(), params) != 1) return nullptr;
+    s->cbc[0].reset(EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr));
+    s->cbc[1].reset(EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr));
+    s->cts[0].reset(EVP_CIPHER_fetch(nullptr, "AES-128-CBC-CTS", nullptr));
+    s->cts[1].reset(EVP_CIPHER_fetch(nullptr, "AES-256-CBC-CTS", nullptr));
+    if (!s->mac || !s->cbc[0] || !s->cbc[1] || !s->cts[0] || !s->cts[1] || !make_hmac(*s))
+        return nullptr;
     if (l.have_acceptor_subkey) {
-        s->send = usage_keys(l.acceptor_enctype, l.acceptor_key, s->send_usage, true);
-        s->recv_acceptor = usage_keys(l.acceptor_enctype, l.acceptor_key, s->recv_usage, false);
+        s->send = usage_keys(l.acceptor_enctype, l.acceptor_key, s->send_usage);
+        s->recv_acceptor = usage_keys(l.acceptor_enctype, l.acceptor_key, s->recv_usage);
     } else {
-        s->send = usage_keys(l.ctx_enctype, l.ctx_key, s->send_usage, true);
+        s->send = usage_keys(l.ctx_enctype, l.ctx_key, s->send_usage);
     }
     // Tokens without the AcceptorSubkey flag use the context key (when its enctype is ours).
-    s->recv_ctx = usage_keys(l.ctx_enctype, l.ctx_key, s->recv_usage, false);
+    s->recv_ctx = usage_keys(l.ctx_enctype, l.ctx_key, s->recv_usage);
     if (!s->send) return nullptr;
     return s;
 }
@@ -348,9 +369,12 @@ Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
     std::array<std::uint8_t, kBlock> conf{};
     std::array<unsigned char, EVP_MAX_MD_SIZE> tag{};
     const UsageKeys& k = *s.send;
-    if (RAND_bytes(conf.data(), static_cast<int>(conf.size())) != 1 ||
-        !hmac_sha1_96(s.hmac.get(), k, conf, plaintext, hdr, tag))
-        throw GssError("gss_wrap_iov", "OpenSSL failed (confounder or HMAC)");
+    Ciphers c;
+    const MacCtxPtr hmac = make_hmac(s);
+    if (!hmac || !make_ciphers(s, k, true, c) ||
+        RAND_bytes(conf.data(), static_cast<int>(conf.size())) != 1 ||
+        !hmac_sha1_96(hmac.get(), k, conf, plaintext, hdr, tag))
+        throw GssError("gss_wrap_iov", "OpenSSL failed (cipher, confounder or HMAC)");
 
     // P = conf | data | hdr (RRC = 0 in the copy); CBC over all but the last 16 + m bytes, then
     // CTS (CS3) over those with the last CBC block as IV.
@@ -360,8 +384,8 @@ Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
     const Layout out_at{out.header.data(), out.ciphertext.data(), n};
     std::array<unsigned char, kBlock> iv{};
     if (bulk >= kBlock) {
-        if (!cipher(k.cbc.get(), iv.data(), conf.data(), kBlock, &out.header[44]) ||
-            (bulk > kBlock && !cipher(k.cbc.get(), &out.header[44], out.ciphertext.data(),
+        if (!cipher(c.cbc.get(), iv.data(), conf.data(), kBlock, &out.header[44]) ||
+            (bulk > kBlock && !cipher(c.cbc.get(), &out.header[44], out.ciphertext.data(),
                                       bulk - kBlock, out.ciphertext.data())))
             throw GssError("gss_wrap_iov", "OpenSSL AES-CBC failed");
         const std::uint8_t* last =
@@ -376,7 +400,7 @@ Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
                      : pos < n + 16 ? plaintext[pos - 16]
                                     : hdr[pos - n - 16];
     }
-    if (!cipher(k.cts.get(), iv.data(), tail_in.data(), tail, tail_out.data()))
+    if (!cipher(c.cts.get(), iv.data(), tail_in.data(), tail, tail_out.data()))
         throw GssError("gss_wrap_iov", "OpenSSL AES-CBC-CTS failed");
     for (std::size_t i = 0; i < tail; ++i)
         out_at.at(bulk + i) = tail_out[i];
@@ -403,10 +427,13 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
         (flags & kFlagSealed) == 0 || (flags & kFlagSentByAcceptor) != expected_direction ||
         header[4] != 0 || header[5] != 0 || header[6] != 0 || header[7] != kRrc)
         return Unwrapped::NotHandled;
-    const UsageKeys* k = (s.lucid.have_acceptor_subkey && (flags & kFlagAcceptorSubkey))
-                             ? s.recv_acceptor.get()
-                             : s.recv_ctx.get();
-    if (k == nullptr) return Unwrapped::NotHandled;
+    const std::optional<UsageKeys>& k =
+        (s.lucid.have_acceptor_subkey && (flags & kFlagAcceptorSubkey)) ? s.recv_acceptor
+                                                                        : s.recv_ctx;
+    if (!k) return Unwrapped::NotHandled;
+    Ciphers c;
+    const MacCtxPtr hmac = make_hmac(s);
+    if (!hmac || !make_ciphers(s, *k, false, c)) return Unwrapped::NotHandled;
 
     std::array<std::uint8_t, kHeader> h{};
     std::memcpy(h.data(), header.data(), kHeader);
@@ -424,11 +451,11 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
     if (bulk >= kBlock) {
         std::memcpy(iv.data(), bulk > kBlock ? data.data() + (bulk - 2 * kBlock) : &h[44], kBlock);
         const std::array<unsigned char, kBlock> zero{};
-        ok = cipher(key.cbc.get(), zero.data(), &h[44], kBlock, conf.data()) &&
+        ok = cipher(c.cbc.get(), zero.data(), &h[44], kBlock, conf.data()) &&
              (bulk == kBlock ||
-              cipher(key.cbc.get(), &h[44], data.data(), bulk - kBlock, data.data()));
+              cipher(c.cbc.get(), &h[44], data.data(), bulk - kBlock, data.data()));
     }
-    ok = ok && cipher(key.cts.get(), iv.data(), tail_in.data(), tail, tail_out.data());
+    ok = ok && cipher(c.cts.get(), iv.data(), tail_in.data(), tail, tail_out.data());
     std::array<std::uint8_t, 16> copy{};
     if (ok) {
         for (std::size_t i = 0; i < tail; ++i) {
@@ -441,7 +468,7 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
                 copy[pos - n - 16] = tail_out[i];
         }
         std::array<unsigned char, EVP_MAX_MD_SIZE> tag{};
-        ok = hmac_sha1_96(s.hmac.get(), key, conf, data, copy, tag) &&
+        ok = hmac_sha1_96(hmac.get(), key, conf, data, copy, tag) &&
              CRYPTO_memcmp(tag.data(), &h[32], kTag) == 0;
         // The encrypted header copy: the token header with RRC = 0 (MIT compares TOK_ID, flags,
         // filler and sequence number; this is at least as strict).
@@ -452,14 +479,13 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
     // Put the ciphertext back for MIT: CBC-encrypt the decrypted bulk again (IV 0, the
     // confounder's block first), and the tail bytes from the saved copy.
     if (bulk > kBlock) {
-        // Encryption needs an encrypting context for this key: derive it on demand (failures only).
-        const auto enc = usage_keys(
-            key.enctype, (k == s.recv_acceptor.get() ? s.lucid.acceptor_key : s.lucid.ctx_key),
-            s.recv_usage, true);
+        // Encryption needs an encrypting context for this key (refused tokens only).
+        Ciphers enc;
         std::array<unsigned char, kBlock> first{};
         const std::array<unsigned char, kBlock> zero{};
-        if (!enc || !cipher(enc->cbc.get(), zero.data(), conf.data(), kBlock, first.data()) ||
-            !cipher(enc->cbc.get(), first.data(), data.data(), bulk - kBlock, data.data()))
+        if (!make_ciphers(s, key, true, enc) ||
+            !cipher(enc.cbc.get(), zero.data(), conf.data(), kBlock, first.data()) ||
+            !cipher(enc.cbc.get(), first.data(), data.data(), bulk - kBlock, data.data()))
             throw GssError("gss_unwrap_iov", "OpenSSL failed to restore a refused token");
     }
     for (std::size_t i = 0; i < tail; ++i) {
