@@ -235,6 +235,32 @@ TEST_P(FastContextTest, ContinuesMitsSequenceNumbers) {
     EXPECT_THROW(unseal(p.server, up.header, up.ciphertext), GssError);
 }
 
+// Enctypes without a fast path (RFC 8009 aes-sha2) stay on MIT, and work.
+TEST(FastContextSha2, Aes256Sha384StaysOnMit) {
+    Krb5Realm realm(Krb5Realm::Options{.enctypes = "aes256-cts-hmac-sha384-192"});
+    realm.add_principal("HTTP/" + kHost);
+    realm.add_principal("WIN10$");
+    const auto keytab = realm.export_keytab({"HTTP/" + kHost}, "service.keytab").string();
+    const auto ccache = realm.kinit("WIN10$", realm.export_keytab({"WIN10$"}, "win10.keytab"));
+    realm.apply_env();
+    ClientContext c(ClientOptions{.target = "HTTP@" + kHost, .ccache = ccache});
+    ServerContext s(AcceptorCredentials::from_keytab(keytab));
+    auto r = s.step(c.step().output);
+    ASSERT_TRUE(r.complete()) << (r.error ? r.error->what() : "");
+    c.step(r.output);
+    ASSERT_TRUE(c.established());
+    EXPECT_EQ(c.fast_path(), nullptr);
+    EXPECT_EQ(s.fast_path(), nullptr);
+    for (std::size_t size : {std::size_t{0}, std::size_t{17}, std::size_t{5000}}) {
+        const Bytes plain = pattern(size, 9);
+        auto up = seal(c, plain);
+        EXPECT_EQ(unseal(s, up.header, up.ciphertext), plain);
+        auto down = seal(s, plain);
+        EXPECT_EQ(unseal(c, down.header, down.ciphertext), plain);
+        EXPECT_THROW(unseal(c, down.header, down.ciphertext), GssError);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Enctypes, FastContextTest,
                          ::testing::Values("aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"),
                          [](const ::testing::TestParamInfo<std::string>& param_info) {
