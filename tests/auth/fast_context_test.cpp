@@ -130,6 +130,20 @@ TEST_P(FastContextTest, InteroperatesWithMitBothDirections) {
     }
 }
 
+// The self-test copies the first context of an enctype (export/import): that works when the
+// first context of the process is a SPNEGO one too (each test runs in its own process).
+TEST_P(FastContextTest, SpnegoContextFirstInTheProcess) {
+    auto p = pair(Mechanism::Spnego, false, false, /*set_up_fast_path=*/false);
+    ASSERT_NE(p.server.fast_path(), nullptr); // the acceptor's context is the one copied
+    ASSERT_NE(p.client.fast_path(), nullptr);
+    EXPECT_EQ(p.server.fast_path()->enctype(), expected_enctype());
+    const Bytes plain = pattern(777, 5);
+    auto up = seal(p.client, plain);
+    EXPECT_EQ(unseal(p.server, up.header, up.ciphertext), plain);
+    auto down = seal(p.server, plain);
+    EXPECT_EQ(unseal(p.client, down.header, down.ciphertext), plain);
+}
+
 // Any changed byte of a token is refused, whichever side seals; the genuine token still
 // decrypts afterwards (a refused token leaves the context and the sequence as they were).
 TEST_P(FastContextTest, TamperedTokensAreRefusedBothDirections) {
