@@ -3,6 +3,7 @@
 #include "common/files.hpp"
 #include "sldc/sldc.hpp"
 
+#include <algorithm>
 #include <benchmark/benchmark.h>
 #include <cstdint>
 #include <string>
@@ -38,6 +39,36 @@ void BM_Decompress(benchmark::State& state, const char* name) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
 }
 
+// Streaming (the output handed out in pieces, here only summed), the input in memory (as
+// `wec decode` uses it) or read 64 KB at a time (as `wec sldc decompress` does).
+void BM_DecompressStream(benchmark::State& state, const char* name, bool read_in_pieces) {
+    const auto in = load(name);
+    const auto packed = wec::sldc::compress(in);
+    std::size_t total = 0;
+    const wec::sldc::WriteFn write = [&](std::span<const std::uint8_t> piece) {
+        total += piece.size();
+        benchmark::DoNotOptimize(piece.data());
+    };
+    for (auto _ : state) {
+        if (read_in_pieces) {
+            std::size_t pos = 0;
+            wec::sldc::decompress(
+                [&](std::span<std::uint8_t> buffer) {
+                    const std::size_t n = std::min(buffer.size(), packed.size() - pos);
+                    std::copy_n(packed.begin() + static_cast<std::ptrdiff_t>(pos), n,
+                                buffer.begin());
+                    pos += n;
+                    return n;
+                },
+                write, in.size());
+        } else {
+            wec::sldc::decompress(packed, write, in.size());
+        }
+    }
+    benchmark::DoNotOptimize(total);
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+
 // The record Windows itself produced.
 void BM_DecompressWindowsHeartbeat(benchmark::State& state) {
     const auto packed = load("heartbeat.sldc");
@@ -57,6 +88,8 @@ BENCHMARK_CAPTURE(BM_Decompress, heartbeat, "heartbeat.utf16");
 BENCHMARK_CAPTURE(BM_Decompress, enumerate, "enumerate.utf16");
 BENCHMARK_CAPTURE(BM_Decompress, events, "events.utf16");
 BENCHMARK(BM_DecompressWindowsHeartbeat);
+BENCHMARK_CAPTURE(BM_DecompressStream, events_in_memory, "events.utf16", false);
+BENCHMARK_CAPTURE(BM_DecompressStream, events_read, "events.utf16", true);
 
 } // namespace
 

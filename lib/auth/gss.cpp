@@ -1,6 +1,8 @@
 // MIT GSSAPI wrappers: handles, errors, acceptor credentials, contexts, WinRM seal/unseal.
 #include "auth/gss.hpp"
 
+#include "auth/fast_context.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <gssapi/gssapi_ext.h>
@@ -426,6 +428,7 @@ StepResult ClientContext::step(std::span<const std::uint8_t> input) {
 Sealed seal(SecurityContext& ctx, std::span<const std::uint8_t> plaintext) {
     if (!ctx.established())
         throw GssError("gss_wrap_iov", "the security context is not established");
+    if (FastContext* fast = ctx.fast_path()) return fast->wrap(plaintext);
     Sealed sealed;
     sealed.ciphertext.assign(plaintext.begin(), plaintext.end());
     std::vector<std::uint8_t> padding;
@@ -458,11 +461,11 @@ Sealed seal(SecurityContext& ctx, std::span<const std::uint8_t> plaintext) {
     return sealed;
 }
 
-void unseal_in_place(SecurityContext& ctx, std::span<std::uint8_t> header,
-                     std::span<std::uint8_t> data) {
-    if (!ctx.established())
-        throw GssError("gss_unwrap_iov", "the security context is not established");
-    if (header.empty()) throw GssError("gss_unwrap_iov", "empty wrap token header");
+namespace {
+
+// gss_unwrap_iov over [HEADER, DATA], in place.
+void unseal_mit(SecurityContext& ctx, std::span<std::uint8_t> header,
+                std::span<std::uint8_t> data) {
     gss_iov_buffer_desc iov[2];
     iov[0].type = GSS_IOV_BUFFER_TYPE_HEADER;
     iov[0].buffer = {header.size(), header.data()};
@@ -480,6 +483,21 @@ void unseal_in_place(SecurityContext& ctx, std::span<std::uint8_t> header,
     if (conf == 0) throw GssError("gss_unwrap_iov", "the message was not encrypted");
     if (iov[1].buffer.length != data.size())
         throw GssError("gss_unwrap_iov", "unexpected plaintext length");
+}
+
+} // namespace
+
+void unseal_in_place(SecurityContext& ctx, std::span<std::uint8_t> header,
+                     std::span<std::uint8_t> data) {
+    if (!ctx.established())
+        throw GssError("gss_unwrap_iov", "the security context is not established");
+    if (header.empty()) throw GssError("gss_unwrap_iov", "empty wrap token header");
+    FastContext* fast = ctx.fast_path();
+    const auto verdict = fast ? fast->unwrap(header, data) : FastContext::Unwrapped::NotHandled;
+    if (verdict != FastContext::Unwrapped::Ok) {
+        unseal_mit(ctx, header, data);
+        if (verdict == FastContext::Unwrapped::Refused) fast->disagreement();
+    }
     // MIT detects replays only when the initiator asked for it, within a 64-message window. An
     // RFC 4121 token (TOK_ID 05 04) carries its sender's sequence number at bytes 8..15: require
     // it to grow on this context. (The header is integrity-protected: it is only read after a
@@ -490,6 +508,14 @@ void unseal_in_place(SecurityContext& ctx, std::span<std::uint8_t> header,
             sequence = (sequence << 8) | header[i];
         ctx.advance_peer_sequence(sequence);
     }
+}
+
+FastContext* SecurityContext::fast_path() {
+    if (!fast_checked_ && established_) {
+        fast_checked_ = true;
+        fast_ = FastContext::create(ctx_);
+    }
+    return fast_.get();
 }
 
 void SecurityContext::advance_peer_sequence(std::uint64_t sequence) {

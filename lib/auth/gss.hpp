@@ -22,6 +22,8 @@
 
 namespace wec::auth {
 
+class FastContext; // fast_context.hpp
+
 // A failed GSSAPI/krb5 call: the operation plus the major and minor status texts.
 class GssError : public wec::Error {
 public:
@@ -215,6 +217,10 @@ public:
     // reordered or too-old message is refused). Throws GssError; advances on success.
     void advance_peer_sequence(std::uint64_t sequence);
 
+    // The OpenSSL path of seal/unseal for this context (fast_context.hpp), set up on first use
+    // once established; null when MIT does the work (not Kerberos, WEC_KRB_CRYPTO=mit, ...).
+    FastContext* fast_path();
+
 protected:
     SecurityContext() = default;
     ContextHandle ctx_;
@@ -222,6 +228,8 @@ protected:
     Mechanism mechanism_ = Mechanism::Kerberos;
     OM_uint32 flags_ = 0;
     std::optional<std::uint64_t> last_peer_sequence_;
+    std::shared_ptr<FastContext> fast_;
+    bool fast_checked_ = false;
 };
 
 // Acceptor side, one per TCP connection.

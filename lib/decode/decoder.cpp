@@ -277,7 +277,13 @@ struct Decoder::Impl {
         if (!encoding.empty() && http::iequals(http::trim(encoding), "SLDC") && !clear.empty()) {
             decompressed.clear();
             try {
-                sldc::decompress(clear, decompressed, options.max_body_bytes);
+                // Streamed into the reused buffer: no zero-filled output of the worst-case size.
+                sldc::decompress(
+                    clear,
+                    [this](std::span<const std::uint8_t> piece) {
+                        decompressed.insert(decompressed.end(), piece.begin(), piece.end());
+                    },
+                    options.max_body_bytes);
                 content = decompressed;
                 r.decompressed = true;
             } catch (const sldc::Error& e) {

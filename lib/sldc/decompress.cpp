@@ -24,6 +24,9 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
+#include <utility>
 
 namespace wec::sldc {
 namespace {
@@ -118,10 +121,70 @@ inline void copy_match(std::uint8_t* d, std::size_t distance, std::size_t len) {
     }
 }
 
-[[noreturn, gnu::cold, gnu::noinline]] void fail(std::vector<std::uint8_t>& out, std::size_t op,
-                                                 ErrorCode code, std::uint64_t bit) {
-    out.resize(op);
+// Streaming mode (decode<true>): where the input comes from and the output goes.
+struct Stream {
+    const ReadFn* read = nullptr; // null: the whole input is the span given
+    const WriteFn* write = nullptr;
+    std::vector<std::uint8_t> input; // the input buffer when `read` is set
+    std::size_t flushed = 0;         // bytes of the output window already written
+};
+
+// Input bytes read at a time, and output bytes decoded between writes, in streaming mode.
+constexpr std::size_t kStreamInput = std::size_t{64} << 10;
+constexpr std::size_t kStreamOutput = std::size_t{256} << 10;
+constexpr std::size_t kMinStreamOutput = std::size_t{4} << 10;
+
+// The streaming window: a vector whose growth does not zero-fill (every byte is written before
+// it is read or written out).
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitializedAllocator<U>;
+    };
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U; // default-initialisation: no zero-fill
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+using Window = std::vector<std::uint8_t, UninitializedAllocator<std::uint8_t>>;
+
+// Writes the window's bytes not yet written (streaming mode).
+template <class Vec>
+void flush(Stream& stream, const Vec& out, std::size_t op) {
+    if (op > stream.flushed)
+        (*stream.write)(
+            std::span<const std::uint8_t>(out.data() + stream.flushed, op - stream.flushed));
+    stream.flushed = op;
+}
+
+template <class Vec>
+[[noreturn, gnu::cold, gnu::noinline]] void fail(Vec& out, std::size_t op, ErrorCode code,
+                                                 std::uint64_t bit, Stream* stream = nullptr) {
+    if (stream != nullptr) {
+        flush(*stream, out, op);
+    } else {
+        out.resize(op);
+    }
     throw Error(code, static_cast<std::size_t>(bit));
+}
+
+// Streaming mode: writes the decoded bytes and slides the window so that it keeps the last
+// kHistorySize of them (every copy pointer reaches at most that far back). Indices into the window
+// (op, reset, limit) move down by the same amount, so that op - reset and limit - op keep their
+// meaning (reset may wrap around: only differences are used).
+template <class Vec>
+[[gnu::noinline]] std::size_t drain(Stream& stream, Vec& out, std::size_t op) {
+    flush(stream, out, op);
+    const std::size_t keep = std::min(op, kHistorySize);
+    const std::size_t delta = op - keep;
+    if (delta != 0) std::memmove(out.data(), out.data() + delta, keep);
+    stream.flushed = keep;
+    return delta;
 }
 
 // Grows `out` geometrically to at least `need` bytes but never past `cap` (need <= cap).
@@ -129,15 +192,37 @@ inline void copy_match(std::uint8_t* d, std::size_t distance, std::size_t len) {
     out.resize(std::min(std::max(need, out.size() * 2), cap));
 }
 
-void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
-            std::size_t max_output) {
-    const std::uint8_t* const in = input.data();
-    const std::size_t size = input.size();
-    const std::uint64_t total_bits = static_cast<std::uint64_t>(size) * 8;
+// One-shot (kStream = false): the output is appended to `out`, grown as needed. Streaming
+// (kStream = true): `out` is a fixed window that drain() writes out and slides; with
+// stream.read set, the input is read in pieces into stream.input, and bit offsets are counted from
+// the start of the whole input (base_bits).
+template <bool kStream, class Vec>
+void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_output,
+            Stream* stream = nullptr) {
+    const std::uint8_t* in = input.data();
+    std::size_t size = input.size();
+    std::uint64_t total_bits = static_cast<std::uint64_t>(size) * 8;
+    std::uint64_t base_bits = 0; // input bits before `in` (streamed input)
+    bool more_input = false;     // streamed input not read yet
+    if constexpr (kStream) {
+        if (stream->read != nullptr) {
+            stream->input.resize(kStreamInput);
+            size = 0;
+            do {
+                const std::size_t n = (*stream->read)(
+                    std::span<std::uint8_t>(stream->input.data() + size, kStreamInput - size));
+                if (n == 0) break;
+                size += n;
+            } while (size < kStreamInput);
+            more_input = size == kStreamInput;
+            in = stream->input.data();
+            total_bits = static_cast<std::uint64_t>(size) * 8;
+        }
+    }
 
-    std::size_t op = out.size(); // write index in out
-    std::size_t reset = op;      // index in out of history position 0 (the last Reset)
-    const std::size_t limit = saturating_add(op, max_output); // out may not hold more
+    std::size_t op = kStream ? 0 : out.size(); // write index in out
+    std::size_t reset = op; // index in out of history position 0 (the last Reset)
+    std::size_t limit = saturating_add(op, max_output); // out may not hold more
     // out may be allocated this far: the limit plus room for the fast loop's unchecked writes.
     const std::size_t cap = saturating_add(limit, kFastRoom);
 
@@ -151,7 +236,16 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
                                  std::size_t{in[size - 2]} << 16 | std::size_t{in[size - 1]} << 24;
         if (hint <= max_output && hint / kMaxExpansion <= size) guess = hint;
     }
-    out.resize(std::min(saturating_add(op, saturating_add(guess, kFastRoom)), cap));
+    if constexpr (kStream) {
+        // A fixed window: the history, what is decoded between writes (no more than the output
+        // is likely to be when the whole input is at hand), and the fast loop's room.
+        const std::size_t between = stream->read != nullptr
+                                        ? kStreamOutput
+                                        : std::clamp(guess, kMinStreamOutput, kStreamOutput);
+        out.resize(kHistorySize + between + kFastRoom);
+    } else {
+        out.resize(std::min(saturating_add(op, saturating_add(guess, kFastRoom)), cap));
+    }
     std::uint8_t* dst = out.data();
     std::size_t end = out.size();
 
@@ -190,19 +284,29 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
     const auto distance_of = [&](std::size_t disp, std::uint64_t bit) -> std::size_t {
         const std::size_t written = op - reset;
         if (written < kHistorySize && disp >= written)
-            fail(out, op, ErrorCode::UnwrittenHistory, bit);
+            fail(out, op, ErrorCode::UnwrittenHistory, base_bits + bit, stream);
         const std::size_t distance = ((written & (kHistorySize - 1)) - disp) & (kHistorySize - 1);
         return distance == 0 ? kHistorySize : distance;
     };
     // Ensures room for `n` more output bytes (plus chunk over-writes) within the limit. At the cap
     // (limit + kFastRoom) there is room for anything the limit allows.
     const auto reserve = [&](std::size_t n, std::uint64_t bit) {
-        if (n > limit - op) fail(out, op, ErrorCode::OutputLimit, bit);
-        // Room for this symbol and, unless out is at its cap, for the fast loop.
-        if (end - op < kFastRoom && end < cap) {
-            grow(out, std::min(op + kFastRoom, cap), cap);
-            dst = out.data();
-            end = out.size();
+        if (n > limit - op) fail(out, op, ErrorCode::OutputLimit, base_bits + bit, stream);
+        if constexpr (kStream) {
+            // Room for this symbol and for the fast loop: write out and slide the window.
+            if (end - op < kFastRoom) {
+                const std::size_t delta = drain(*stream, out, op);
+                op -= delta;
+                reset -= delta;
+                limit -= delta;
+            }
+        } else {
+            // Room for this symbol and, unless out is at its cap, for the fast loop.
+            if (end - op < kFastRoom && end < cap) {
+                grow(out, std::min(op + kFastRoom, cap), cap);
+                dst = out.data();
+                end = out.size();
+            }
         }
     };
 
@@ -215,14 +319,16 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
                 do {
                     if ((buf >> 55) == kControlPrefix) goto checked;
                     if ((buf >> 63) == 0) { // literal: 0 + 8 bits
-                        if (op == limit) fail(out, op, ErrorCode::OutputLimit, position());
+                        if (op == limit)
+                            fail(out, op, ErrorCode::OutputLimit, base_bits + position(), stream);
                         dst[op++] = static_cast<std::uint8_t>(buf >> 55);
                         consume(9);
                         continue;
                     }
                     const CopyPointer c = copy_pointer(buf);
                     const std::size_t distance = distance_of(c.disp, position());
-                    if (c.len > limit - op) fail(out, op, ErrorCode::OutputLimit, position());
+                    if (c.len > limit - op)
+                        fail(out, op, ErrorCode::OutputLimit, base_bits + position(), stream);
                     // Two shifts, so that the first one does not wait for the width.
                     buf = (buf << (1 + kDisplacementBits)) << c.width;
                     nbits -= 1 + kDisplacementBits + c.width;
@@ -233,19 +339,48 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
         }
 
     checked:
+        if constexpr (kStream) {
+            // Streamed input: keep at least 8 bytes ahead (any symbol, with a Flush's padding)
+            // while more can be read; move the unread bytes to the front and read more.
+            if (more_input && total_bits - position() < 64) {
+                const std::uint64_t at = position();
+                const auto from = static_cast<std::size_t>(at / 8);
+                std::size_t kept = size - from;
+                std::memmove(stream->input.data(), stream->input.data() + from, kept);
+                while (kept < kStreamInput) {
+                    const std::size_t n = (*stream->read)(
+                        std::span<std::uint8_t>(stream->input.data() + kept, kStreamInput - kept));
+                    if (n == 0) {
+                        more_input = false;
+                        break;
+                    }
+                    kept += n;
+                }
+                size = kept;
+                base_bits += static_cast<std::uint64_t>(from) * 8;
+                total_bits = static_cast<std::uint64_t>(size) * 8;
+                ip = 0;
+                buf = 0;
+                nbits = 0;
+                refill();
+                consume(static_cast<unsigned>(at % 8));
+                continue;
+            }
+        }
         refill();
         const std::uint64_t start = position();
-        if (start >= total_bits) fail(out, op, ErrorCode::Truncated, start);
+        if (start >= total_bits) fail(out, op, ErrorCode::Truncated, base_bits + start, stream);
 
         if ((buf >> 55) == kControlPrefix) {
             const auto code = static_cast<std::uint32_t>(buf >> 51) & 0xF;
             consume(kControlBits);
-            if (position() > total_bits) fail(out, op, ErrorCode::Truncated, start);
+            if (position() > total_bits)
+                fail(out, op, ErrorCode::Truncated, base_bits + start, stream);
             switch (code) {
             case kFlush: {
                 // ECMA-321: a Flush control symbol is followed by 0-bits up to the next 32-bit
                 // boundary, counted from the start of the input. Skip them.
-                const auto pad = static_cast<unsigned>((32 - position() % 32) % 32);
+                const auto pad = static_cast<unsigned>((32 - (base_bits + position()) % 32) % 32);
                 consume(pad);
                 break;
             }
@@ -259,15 +394,20 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
             case kEndMarker:
                 break; // nothing to do inside one record
             case kEndOfRecord:
-                out.resize(op);
-                return; // whatever follows (padding, Windows' length field) is ignored
+                // Whatever follows (padding, Windows' length field) is ignored.
+                if constexpr (kStream) {
+                    flush(*stream, out, op);
+                } else {
+                    out.resize(op);
+                }
+                return;
             case kReset1:
             case kReset2:
                 reset = op;
                 scheme = code == kReset1 ? 1 : 2;
                 break;
             default:
-                fail(out, op, ErrorCode::ReservedSymbol, start);
+                fail(out, op, ErrorCode::ReservedSymbol, base_bits + start, stream);
             }
             continue;
         }
@@ -276,14 +416,16 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
             if ((buf >> 63) == 0) { // literal: 0 + 8 bits
                 const auto byte = static_cast<std::uint8_t>(buf >> 55);
                 consume(9);
-                if (position() > total_bits) fail(out, op, ErrorCode::Truncated, start);
+                if (position() > total_bits)
+                    fail(out, op, ErrorCode::Truncated, base_bits + start, stream);
                 reserve(1, start);
                 dst[op++] = byte;
                 continue;
             }
             const CopyPointer c = copy_pointer(buf);
             consume(1 + c.width + kDisplacementBits);
-            if (position() > total_bits) fail(out, op, ErrorCode::Truncated, start);
+            if (position() > total_bits)
+                fail(out, op, ErrorCode::Truncated, base_bits + start, stream);
             const std::size_t distance = distance_of(c.disp, start);
             reserve(c.len, start);
             copy_match(dst + op, distance, c.len);
@@ -294,14 +436,16 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
         if (scheme == 2) { // 8 bits per byte; a 0xFF byte is followed by one 0-bit
             const auto byte = static_cast<std::uint8_t>(buf >> 56);
             consume(byte == 0xFF ? 9 : 8);
-            if (position() > total_bits) fail(out, op, ErrorCode::Truncated, start);
+            if (position() > total_bits)
+                fail(out, op, ErrorCode::Truncated, base_bits + start, stream);
             reserve(1, start);
             dst[op++] = byte;
             continue;
         }
 
         // No scheme yet. Fewer bits than any symbol needs is a cut input rather than bad data.
-        fail(out, op, start + 9 > total_bits ? ErrorCode::Truncated : ErrorCode::NoScheme, start);
+        fail(out, op, start + 9 > total_bits ? ErrorCode::Truncated : ErrorCode::NoScheme,
+             base_bits + start, stream);
     }
 }
 
@@ -309,7 +453,22 @@ void decode(std::span<const std::uint8_t> input, std::vector<std::uint8_t>& out,
 
 void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
                 std::size_t max_output) {
-    decode(in, out, max_output);
+    decode<false>(in, out, max_output);
+}
+
+void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output) {
+    Stream stream;
+    stream.write = &write;
+    Window window;
+    decode<true>(in, window, max_output, &stream);
+}
+
+void decompress(const ReadFn& read, const WriteFn& write, std::size_t max_output) {
+    Stream stream;
+    stream.read = &read;
+    stream.write = &write;
+    Window window;
+    decode<true>({}, window, max_output, &stream);
 }
 
 std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output) {

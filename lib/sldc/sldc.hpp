@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -42,6 +43,18 @@ private:
 void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
                 std::size_t max_output);
 std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output);
+
+// Streaming decompression, with fixed buffers whatever the sizes (about 64 KB of input and a
+// 1 KB history + 256 KB output window): the same output, errors and bit offsets as decompress().
+// `write` receives the output in pieces as it is decoded (on error: everything decoded before the
+// fault, then sldc::Error is thrown); exceptions from `write` or `read` propagate.
+using WriteFn = std::function<void(std::span<const std::uint8_t>)>;
+// Reads up to `buffer.size()` bytes of input into `buffer`; returns how many, 0 at the end.
+using ReadFn = std::function<std::size_t(std::span<std::uint8_t> buffer)>;
+// The input in memory, the output streamed.
+void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output);
+// Both streamed: reads until End of Record (not further than the piece that holds it) or the end.
+void decompress(const ReadFn& read, const WriteFn& write, std::size_t max_output);
 
 // Compresses `in` as Windows does: Reset 1, scheme 1 (literals and copy pointers, optimally
 // parsed), End of Record, zero padding to a 16-bit boundary, then the uncompressed length as a

@@ -933,4 +933,148 @@ TEST(SldcRobustness, RandomGarbageOnlyThrowsSldcErrors) {
     std::printf("garbage: %d decoded, %d rejected\n", ok, errors);
 }
 
+// ---- Streaming decompression, differentially against the one-shot decoder --------------------
+
+struct Outcome {
+    Bytes out;
+    bool failed = false;
+    ErrorCode code = ErrorCode::Truncated;
+    std::size_t bit = 0;
+    bool operator==(const Outcome&) const = default;
+};
+
+Outcome one_shot(std::span<const std::uint8_t> in, std::size_t limit) {
+    Outcome o;
+    try {
+        wec::sldc::decompress(in, o.out, limit);
+    } catch (const wec::sldc::Error& e) {
+        o.failed = true;
+        o.code = e.code();
+        o.bit = e.bit_offset();
+    }
+    return o;
+}
+
+// `chunk` = 0: the input in memory; otherwise read() hands out at most `chunk` bytes a call
+// (a varying amount when `chunk` is 3: 1..3 bytes, or 1..64K).
+Outcome streamed(std::span<const std::uint8_t> in, std::size_t limit, std::size_t chunk,
+                 std::mt19937& rng) {
+    Outcome o;
+    std::size_t pos = 0;
+    std::size_t writes = 0;
+    const wec::sldc::WriteFn write = [&](std::span<const std::uint8_t> piece) {
+        EXPECT_FALSE(piece.empty());
+        ++writes;
+        o.out.insert(o.out.end(), piece.begin(), piece.end());
+    };
+    const wec::sldc::ReadFn read = [&](std::span<std::uint8_t> buffer) {
+        std::size_t n = std::min(buffer.size(), in.size() - pos);
+        if (chunk == 3)
+            n = std::min<std::size_t>(n, 1 + rng() % (rng() % 2 ? 3 : 65536));
+        else
+            n = std::min(n, chunk);
+        std::copy_n(in.begin() + static_cast<long>(pos), n, buffer.begin());
+        pos += n;
+        return n;
+    };
+    try {
+        if (chunk == 0)
+            wec::sldc::decompress(in, write, limit);
+        else
+            wec::sldc::decompress(read, write, limit);
+    } catch (const wec::sldc::Error& e) {
+        o.failed = true;
+        o.code = e.code();
+        o.bit = e.bit_offset();
+    }
+    return o;
+}
+
+void expect_same_streamed(std::span<const std::uint8_t> in, std::size_t limit, std::mt19937& rng) {
+    const Outcome want = one_shot(in, limit);
+    for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{4096},
+                              std::size_t{1} << 20}) {
+        const Outcome got = streamed(in, limit, chunk, rng);
+        ASSERT_EQ(got.failed, want.failed) << "chunk " << chunk;
+        EXPECT_EQ(got.code, want.code) << "chunk " << chunk;
+        EXPECT_EQ(got.bit, want.bit) << "chunk " << chunk;
+        ASSERT_EQ(got.out.size(), want.out.size()) << "chunk " << chunk;
+        EXPECT_TRUE(got.out == want.out) << "chunk " << chunk;
+    }
+}
+
+TEST(SldcStream, SameAsOneShotOnRealAndLongStreams) {
+    std::mt19937 rng(4121);
+    for (const char* name : {"heartbeat.sldc"})
+        expect_same_streamed(data(name), kLimit, rng);
+    for (const char* name : {"heartbeat.utf16", "enumerate.utf16", "events.utf16"})
+        expect_same_streamed(wec::sldc::compress(data(name)), kLimit, rng);
+    // Several MB of output and more than one input buffer (64 KB), so that the window slides
+    // many times and symbols straddle input pieces.
+    Bytes big;
+    const Bytes events = data("events.utf16");
+    while (big.size() < (3u << 20))
+        big.insert(big.end(), events.begin(), events.end());
+    const Bytes packed = wec::sldc::compress(big);
+    ASSERT_GT(packed.size(), 3u * 65536);
+    const Outcome want = one_shot(packed, kLimit);
+    ASSERT_FALSE(want.failed);
+    ASSERT_TRUE(want.out == big);
+    for (std::size_t chunk : {std::size_t{0}, std::size_t{3}, std::size_t{65536}}) {
+        const Outcome got = streamed(packed, kLimit, chunk, rng);
+        EXPECT_FALSE(got.failed);
+        EXPECT_TRUE(got.out == big) << chunk;
+    }
+    // Output limits anywhere in it, and cuts.
+    for (std::size_t limit :
+         {std::size_t{0}, std::size_t{1}, std::size_t{1024}, std::size_t{262143},
+          std::size_t{262144}, std::size_t{262145}, big.size() - 1, big.size()})
+        expect_same_streamed(packed, limit, rng);
+    for (std::size_t cut : {std::size_t{65535}, std::size_t{65536}, std::size_t{65537},
+                            packed.size() / 2, packed.size() - 7})
+        expect_same_streamed(std::span(packed).first(cut), kLimit, rng);
+}
+
+TEST(SldcStream, SameAsOneShotOnModelStreamsWithFaults) {
+    std::mt19937 rng(1964);
+    for (int iter = 0; iter < 150; ++iter) {
+        SCOPED_TRACE(iter);
+        // Long streams with Flush symbols (their padding counts from the start of the whole
+        // input, across input pieces), scheme switches, resets.
+        RandomStream r = random_stream(rng, 1 + static_cast<int>(rng() % 60000), false);
+        if (iter % 3 == 1) r.add([&](Stream& t) { t.bits(0x1FF, 9).bits(0x7 + rng() % 8, 4); });
+        if (iter % 3 == 2)
+            r.add([](Stream& t) { t.control(kReset1).literal('r').copy(2, 1, false); });
+        r.random_symbols(rng, static_cast<int>(rng() % 50), false);
+        const Bytes in = finish(r, static_cast<std::uint32_t>(rng()));
+        const std::size_t total = r.s.expected().size();
+        expect_same_streamed(in, kLimit, rng);
+        expect_same_streamed(in, rng() % (total + 1), rng);
+        expect_same_streamed(std::span(in).first(rng() % in.size()), kLimit, rng);
+    }
+}
+
+TEST(SldcStream, SameAsOneShotOnGarbage) {
+    std::mt19937 rng(2025);
+    const Bytes heartbeat = data("heartbeat.sldc");
+    for (int iter = 0; iter < 1000; ++iter) {
+        Bytes in;
+        if (iter % 2) {
+            in.resize(rng() % 400);
+            for (auto& b : in)
+                b = static_cast<std::uint8_t>(rng());
+            if (in.size() >= 2) {
+                in[0] = 0xFF;
+                in[1] = static_cast<std::uint8_t>(0xA8 | (in[1] & 7));
+            }
+        } else {
+            in = heartbeat;
+            for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
+                in[rng() % in.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+        }
+        SCOPED_TRACE(iter);
+        expect_same_streamed(in, 1 + rng() % 8192, rng);
+    }
+}
+
 } // namespace

@@ -3,9 +3,13 @@
 #include "common/files.hpp"
 #include "sldc/sldc.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <memory>
 #include <string>
+#include <unistd.h>
 
 namespace wec::tool {
 namespace {
@@ -22,15 +26,75 @@ int run_compress(const SldcOptions& o) {
     return kOk;
 }
 
+// An open file descriptor (standard input/output are borrowed, not closed).
+class Fd {
+public:
+    Fd(int fd, bool owned) : fd_(fd), owned_(owned) {}
+    ~Fd() {
+        if (owned_ && fd_ >= 0) ::close(fd_);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+    // close() for an owned descriptor, reporting its error (a full disk may show only here).
+    int close() {
+        const int rc = owned_ && fd_ >= 0 ? ::close(fd_) : 0;
+        fd_ = -1;
+        return rc;
+    }
+
+private:
+    int fd_;
+    bool owned_;
+};
+
+// Streams: reads 64 KB at a time and writes the output as it is decoded (fixed memory whatever
+// the sizes). On an SLDC error, what was decoded before it has been written.
 int run_decompress(const SldcOptions& o) {
-    auto data = read_file(o.input);
+    const bool from_stdin = o.input == "-", to_stdout = o.output == "-";
+    Fd in(from_stdin ? 0 : ::open(o.input.c_str(), O_RDONLY | O_CLOEXEC), !from_stdin);
+    if (in.get() < 0) throw Error("cannot open " + o.input + ": " + std::strerror(errno));
+    const std::string in_name = from_stdin ? "<stdin>" : o.input;
+    const std::string out_name = to_stdout ? "standard output" : o.output;
+    std::unique_ptr<Fd> out; // opened at the first output, as write_file did after decoding
+    std::size_t written = 0;
+    const sldc::ReadFn read = [&](std::span<std::uint8_t> buffer) -> std::size_t {
+        for (;;) {
+            const ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
+            if (n >= 0) return static_cast<std::size_t>(n);
+            if (errno != EINTR) throw Error("cannot read " + in_name + ": " + std::strerror(errno));
+        }
+    };
+    auto open_output = [&] {
+        if (out) return;
+        const int fd =
+            to_stdout ? 1
+                      : ::open(o.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (fd < 0) throw Error("cannot create " + o.output + ": " + std::strerror(errno));
+        out = std::make_unique<Fd>(fd, !to_stdout);
+    };
+    const sldc::WriteFn write = [&](std::span<const std::uint8_t> piece) {
+        open_output();
+        while (!piece.empty()) {
+            const ssize_t n = ::write(out->get(), piece.data(), piece.size());
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                throw Error("cannot write " + out_name + ": " + std::strerror(errno));
+            }
+            piece = piece.subspan(static_cast<std::size_t>(n));
+            written += static_cast<std::size_t>(n);
+        }
+    };
     try {
-        write_file(o.output, sldc::decompress(data, o.max_output));
+        sldc::decompress(read, write, o.max_output);
     } catch (const sldc::Error& e) {
-        std::fprintf(stderr, "wec sldc decompress: %s: %s\n",
-                     o.input == "-" ? "<stdin>" : o.input.c_str(), e.what());
+        std::fprintf(stderr, "wec sldc decompress: %s: %s", in_name.c_str(), e.what());
+        if (written > 0) std::fprintf(stderr, " (%zu bytes written before it)", written);
+        std::fprintf(stderr, "\n");
         return kUsage;
     }
+    open_output(); // an empty record still creates (or empties) the output file
+    if (out->close() != 0) throw Error("cannot write " + out_name + ": " + std::strerror(errno));
     return kOk;
 }
 

@@ -1,0 +1,285 @@
+// The OpenSSL fast path of seal/unseal (lib/auth/fast_context.*) against MIT GSSAPI, on real
+// contexts from a real MIT KDC: every enctype the test KDC issues, raw Kerberos and SPNEGO, both
+// directions, MIT on one side and the fast path on the other (WEC_KRB_CRYPTO=mit for one
+// context), tampering at every header byte, replay and reordering.
+#include "auth/fast_context.hpp"
+#include "auth/gss.hpp"
+#include "support/krb5_realm.hpp"
+
+#include <cstdlib>
+#include <gssapi/gssapi_ext.h>
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace wec::auth;
+using wec::testing::Krb5Realm;
+using Bytes = std::vector<std::uint8_t>;
+
+const std::string kHost = "srv.windomain.local";
+
+Bytes pattern(std::size_t size, unsigned seed) {
+    Bytes b(size);
+    for (std::size_t i = 0; i < size; ++i)
+        b[i] = static_cast<std::uint8_t>(i * 13 + seed);
+    return b;
+}
+
+// Sets WEC_KRB_CRYPTO for the contexts that take their fast path while it is alive.
+class CryptoSwitch {
+public:
+    explicit CryptoSwitch(bool mit) {
+        if (mit)
+            ::setenv("WEC_KRB_CRYPTO", "mit", 1);
+        else
+            ::unsetenv("WEC_KRB_CRYPTO");
+    }
+    ~CryptoSwitch() { ::unsetenv("WEC_KRB_CRYPTO"); }
+    CryptoSwitch(const CryptoSwitch&) = delete;
+    CryptoSwitch& operator=(const CryptoSwitch&) = delete;
+};
+
+class FastContextTest : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        realm_ = std::make_unique<Krb5Realm>(Krb5Realm::Options{.enctypes = GetParam()});
+        realm_->add_principal("HTTP/" + kHost);
+        realm_->add_principal("WIN10$");
+        keytab_ = realm_->export_keytab({"HTTP/" + kHost}, "service.keytab").string();
+        ccache_ = realm_->kinit("WIN10$", realm_->export_keytab({"WIN10$"}, "win10.keytab"));
+        realm_->apply_env();
+        creds_ = AcceptorCredentials::from_keytab(keytab_);
+    }
+
+    struct Pair {
+        ClientContext client;
+        ServerContext server;
+    };
+
+    // An established pair; `client_mit` / `server_mit` keep that side on MIT.
+    Pair pair(Mechanism mech, bool client_mit, bool server_mit, bool set_up_fast_path = true) {
+        Pair p{ClientContext(
+                   ClientOptions{.target = "HTTP@" + kHost, .mechanism = mech, .ccache = ccache_}),
+               ServerContext(creds_)};
+        auto out = p.client.step();
+        for (int round = 0; round < 5; ++round) {
+            auto r = p.server.step(out.output);
+            EXPECT_FALSE(r.failed()) << r.error->what();
+            if (r.failed() || (r.complete() && r.output.empty())) break;
+            out = p.client.step(r.output);
+            if (out.complete() && out.output.empty()) break;
+        }
+        EXPECT_TRUE(p.client.established());
+        EXPECT_TRUE(p.server.established());
+        if (!set_up_fast_path) return p;
+        {
+            CryptoSwitch sw(client_mit);
+            p.client.fast_path();
+        }
+        {
+            CryptoSwitch sw(server_mit);
+            p.server.fast_path();
+        }
+        EXPECT_EQ(p.client.fast_path() == nullptr, client_mit);
+        EXPECT_EQ(p.server.fast_path() == nullptr, server_mit);
+        return p;
+    }
+
+    std::int32_t expected_enctype() const { return GetParam().rfind("aes256", 0) == 0 ? 18 : 17; }
+
+    std::unique_ptr<Krb5Realm> realm_;
+    std::string keytab_;
+    std::string ccache_;
+    AcceptorCredentials creds_;
+};
+
+const std::vector<std::size_t> kSizes = {0,  1,  15, 16, 17,   31,    32,
+                                         33, 47, 48, 49, 1000, 65536, 100001};
+
+// Every combination of MIT and the fast path on the two sides interoperates, both directions,
+// raw Kerberos and SPNEGO, with MIT's token layout (60-byte header, EC 0, RRC 28).
+TEST_P(FastContextTest, InteroperatesWithMitBothDirections) {
+    for (auto mech : {Mechanism::Kerberos, Mechanism::Spnego}) {
+        for (int combo = 0; combo < 4; ++combo) {
+            const bool client_mit = combo & 1, server_mit = combo & 2;
+            SCOPED_TRACE(std::string(to_string(mech)) + " client " + (client_mit ? "mit" : "fast") +
+                         ", server " + (server_mit ? "mit" : "fast"));
+            auto p = pair(mech, client_mit, server_mit);
+            if (!client_mit) {
+                ASSERT_NE(p.client.fast_path(), nullptr);
+                EXPECT_EQ(p.client.fast_path()->enctype(), expected_enctype());
+            }
+            for (std::size_t size : kSizes) {
+                const Bytes plain = pattern(size, static_cast<unsigned>(combo));
+                auto up = seal(p.client, plain);
+                ASSERT_EQ(up.header.size(), 60u);
+                ASSERT_EQ(up.ciphertext.size(), size);
+                EXPECT_EQ(up.header[2], 0x06); // Sealed | AcceptorSubkey
+                EXPECT_EQ(up.header[7], 28);   // RRC
+                EXPECT_EQ(unseal(p.server, up.header, up.ciphertext), plain) << size;
+                auto down = seal(p.server, plain);
+                ASSERT_EQ(down.header.size(), 60u);
+                EXPECT_EQ(down.header[2], 0x07); // SentByAcceptor | Sealed | AcceptorSubkey
+                auto data = down.ciphertext;
+                unseal_in_place(p.client, down.header, data);
+                EXPECT_EQ(data, plain) << size;
+            }
+        }
+    }
+}
+
+// The self-test copies the first context of an enctype (export/import): that works when the
+// first context of the process is a SPNEGO one too (each test runs in its own process).
+TEST_P(FastContextTest, SpnegoContextFirstInTheProcess) {
+    auto p = pair(Mechanism::Spnego, false, false, /*set_up_fast_path=*/false);
+    ASSERT_NE(p.server.fast_path(), nullptr); // the acceptor's context is the one copied
+    ASSERT_NE(p.client.fast_path(), nullptr);
+    EXPECT_EQ(p.server.fast_path()->enctype(), expected_enctype());
+    const Bytes plain = pattern(777, 5);
+    auto up = seal(p.client, plain);
+    EXPECT_EQ(unseal(p.server, up.header, up.ciphertext), plain);
+    auto down = seal(p.server, plain);
+    EXPECT_EQ(unseal(p.client, down.header, down.ciphertext), plain);
+}
+
+// Any changed byte of a token is refused, whichever side seals; the genuine token still
+// decrypts afterwards (a refused token leaves the context and the sequence as they were).
+TEST_P(FastContextTest, TamperedTokensAreRefusedBothDirections) {
+    for (int combo = 0; combo < 3; ++combo) {
+        const bool client_mit = combo == 1, server_mit = combo == 2;
+        SCOPED_TRACE(combo);
+        auto p = pair(Mechanism::Kerberos, client_mit, server_mit);
+        const Bytes plain = pattern(333, 7);
+        for (int direction = 0; direction < 2; ++direction) {
+            SecurityContext& from =
+                direction == 0 ? static_cast<SecurityContext&>(p.client) : p.server;
+            SecurityContext& to =
+                direction == 0 ? static_cast<SecurityContext&>(p.server) : p.client;
+            auto sealed = seal(from, plain);
+            for (std::size_t i = 0; i < sealed.header.size(); ++i) {
+                for (std::uint8_t bit : {std::uint8_t{0x01}, std::uint8_t{0x80}}) {
+                    auto h = sealed.header;
+                    h[i] ^= bit;
+                    EXPECT_THROW(unseal(to, h, sealed.ciphertext), GssError)
+                        << "header byte " << i << " bit " << int{bit};
+                }
+            }
+            for (std::size_t i :
+                 {std::size_t{0}, std::size_t{15}, std::size_t{16}, std::size_t{200},
+                  std::size_t{316}, std::size_t{317}, std::size_t{332}}) {
+                auto d = sealed.ciphertext;
+                d[i] ^= 0x10;
+                EXPECT_THROW(unseal(to, sealed.header, d), GssError) << "data byte " << i;
+            }
+            auto shorter = sealed.ciphertext;
+            shorter.pop_back();
+            EXPECT_THROW(unseal(to, sealed.header, shorter), GssError);
+            EXPECT_THROW(unseal(to, std::span<const std::uint8_t>(sealed.header).first(59),
+                                sealed.ciphertext),
+                         GssError);
+            EXPECT_EQ(unseal(to, sealed.header, sealed.ciphertext), plain);
+            // A token for the other direction (the receiver's own) is refused.
+            auto own = seal(to, plain);
+            EXPECT_THROW(unseal(to, own.header, own.ciphertext), GssError);
+        }
+    }
+}
+
+// Replays and reordering are refused on the fast path exactly as on MIT (the sequence number
+// must grow); gaps (lost messages) are accepted.
+TEST_P(FastContextTest, ReplayAndReorderingRefused) {
+    for (bool server_mit : {false, true}) {
+        SCOPED_TRACE(server_mit ? "server mit" : "server fast");
+        auto p = pair(Mechanism::Kerberos, false, server_mit);
+        const Bytes msg = pattern(100, 1);
+        std::vector<Sealed> sent;
+        for (int i = 0; i < 70; ++i)
+            sent.push_back(seal(p.client, msg));
+        EXPECT_EQ(unseal(p.server, sent[0].header, sent[0].ciphertext), msg);
+        EXPECT_THROW(unseal(p.server, sent[0].header, sent[0].ciphertext), GssError); // replay
+        EXPECT_EQ(unseal(p.server, sent[2].header, sent[2].ciphertext), msg);         // gap
+        EXPECT_THROW(unseal(p.server, sent[1].header, sent[1].ciphertext), GssError); // reordered
+        for (int i = 3; i < 70; ++i)
+            EXPECT_EQ(unseal(p.server, sent[i].header, sent[i].ciphertext), msg) << i;
+        EXPECT_THROW(unseal(p.server, sent[5].header, sent[5].ciphertext), GssError);
+        // The other direction: the server's sequence continues where MIT's left it.
+        for (int i = 0; i < 3; ++i) {
+            auto down = seal(p.server, msg);
+            EXPECT_EQ(unseal(p.client, down.header, down.ciphertext), msg);
+            EXPECT_THROW(unseal(p.client, down.header, down.ciphertext), GssError);
+        }
+    }
+}
+
+// MIT wraps a few messages on a context before the fast path takes it over: the fast path's
+// sequence numbers continue MIT's (read from the context), so the peer sees no replay.
+TEST_P(FastContextTest, ContinuesMitsSequenceNumbers) {
+    auto p = pair(Mechanism::Kerberos, false, false, /*set_up_fast_path=*/false);
+    const Bytes msg = pattern(64, 3);
+    auto sequence = [](const Bytes& header) {
+        std::uint64_t seq = 0;
+        for (std::size_t b = 8; b < 16; ++b)
+            seq = seq << 8 | header[b];
+        return seq;
+    };
+    std::uint64_t mit_last = 0;
+    for (int i = 0; i < 3; ++i) {
+        Bytes data = msg;
+        Bytes header(60);
+        gss_iov_buffer_desc iov[3];
+        iov[0].type = GSS_IOV_BUFFER_TYPE_HEADER;
+        iov[0].buffer = {header.size(), header.data()};
+        iov[1].type = GSS_IOV_BUFFER_TYPE_DATA;
+        iov[1].buffer = {data.size(), data.data()};
+        iov[2].type = GSS_IOV_BUFFER_TYPE_PADDING;
+        iov[2].buffer = {0, nullptr};
+        OM_uint32 minor = 0;
+        int conf = 0;
+        ASSERT_FALSE(GSS_ERROR(
+            gss_wrap_iov(&minor, p.client.handle(), 1, GSS_C_QOP_DEFAULT, &conf, iov, 3)));
+        mit_last = sequence(header); // MIT starts from a random number
+        EXPECT_EQ(unseal(p.server, header, data), msg);
+    }
+    ASSERT_NE(p.client.fast_path(), nullptr);
+    auto up = seal(p.client, msg);
+    EXPECT_EQ(sequence(up.header), mit_last + 1);
+    EXPECT_EQ(unseal(p.server, up.header, up.ciphertext), msg);
+    EXPECT_THROW(unseal(p.server, up.header, up.ciphertext), GssError);
+}
+
+// Enctypes without a fast path (RFC 8009 aes-sha2) stay on MIT, and work.
+TEST(FastContextSha2, Aes256Sha384StaysOnMit) {
+    Krb5Realm realm(Krb5Realm::Options{.enctypes = "aes256-cts-hmac-sha384-192"});
+    realm.add_principal("HTTP/" + kHost);
+    realm.add_principal("WIN10$");
+    const auto keytab = realm.export_keytab({"HTTP/" + kHost}, "service.keytab").string();
+    const auto ccache = realm.kinit("WIN10$", realm.export_keytab({"WIN10$"}, "win10.keytab"));
+    realm.apply_env();
+    ClientContext c(ClientOptions{.target = "HTTP@" + kHost, .ccache = ccache});
+    ServerContext s(AcceptorCredentials::from_keytab(keytab));
+    auto r = s.step(c.step().output);
+    ASSERT_TRUE(r.complete()) << (r.error ? r.error->what() : "");
+    c.step(r.output);
+    ASSERT_TRUE(c.established());
+    EXPECT_EQ(c.fast_path(), nullptr);
+    EXPECT_EQ(s.fast_path(), nullptr);
+    for (std::size_t size : {std::size_t{0}, std::size_t{17}, std::size_t{5000}}) {
+        const Bytes plain = pattern(size, 9);
+        auto up = seal(c, plain);
+        EXPECT_EQ(unseal(s, up.header, up.ciphertext), plain);
+        auto down = seal(s, plain);
+        EXPECT_EQ(unseal(c, down.header, down.ciphertext), plain);
+        EXPECT_THROW(unseal(c, down.header, down.ciphertext), GssError);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Enctypes, FastContextTest,
+                         ::testing::Values("aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                             return std::string(
+                                 param_info.param.rfind("aes256", 0) == 0 ? "Aes256" : "Aes128");
+                         });
+
+} // namespace
