@@ -281,8 +281,7 @@ TEST(QueryFix, KeepsTheSameEventIdsOverRandomIdLists) {
         auto q = one_select(id_xpath(ids, provider ? "P" : ""));
         auto fix = sub::fix_query(q);
         SCOPED_TRACE(q);
-        if (fix.query.find("<Select", fix.query.find("<Select") + 1) != std::string::npos)
-            ++split;
+        if (fix.query.find("<Select", fix.query.find("<Select") + 1) != std::string::npos) ++split;
         EXPECT_FALSE(sub::has_errors(sub::lint_query(fix.query)))
             << all(sub::lint_query(fix.query)) << fix.query;
         std::set<std::uint32_t> expected(ids.begin(), ids.end());
