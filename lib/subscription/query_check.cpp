@@ -625,7 +625,6 @@ constexpr std::string_view kBusyChannels[] = {
     "Microsoft-Windows-PowerShell/Operational",
     "Windows PowerShell",
     "ForwardedEvents",
-    "System",
 };
 
 bool busy(std::string_view path) {

@@ -77,7 +77,8 @@ struct Finding {
 // repeated (same Path and XPath).
 std::vector<Finding> lint_query(std::string_view query);
 // lint_query() plus the definition's own warnings: read_existing_events on a busy channel
-// (Security, Sysmon, ...: every host sends its whole log on first connect).
+// (Security, Sysmon, PowerShell, ForwardedEvents: every host sends its whole log on first
+// connect).
 std::vector<Finding> lint(const Subscription& subscription);
 bool has_errors(const std::vector<Finding>& findings);
 
