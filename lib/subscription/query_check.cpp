@@ -49,17 +49,10 @@ public:
     XPathExpr parse() {
         skip();
         if (pos_ >= s_.size()) error(pos_, "empty XPath (use '*' to select every event)");
-        std::size_t at = pos_;
-        if (s_[pos_] == '/')
-            error(at, "an absolute path is not supported: start with '*' (e.g. "
-                      "*[System[EventID=4624]])");
-        auto path = location_path();
-        const auto& first = path.steps.front();
-        if (first.attribute || (first.name != "*" && first.name != "Event"))
-            error(at, "a Select's XPath must start with '*' or 'Event', not '" + first.name + "'");
+        auto top = top_chain(XPathExpr::Kind::Or, "or");
         skip();
         if (pos_ < s_.size()) unexpected();
-        return path;
+        return top;
     }
 
 private:
@@ -372,6 +365,60 @@ private:
     }
 
     XPathExpr expr() { return chain(XPathExpr::Kind::Or, "or"); }
+
+    // The whole XPath: event paths (`*[...]`, `Event/System[...]`) joined by `and`/`or`, with
+    // parentheses, as Event Viewer writes `*[System[...]] and *[EventData[...]]`.
+    XPathExpr top_chain(XPathExpr::Kind kind, std::string_view word) {
+        auto next = [&] {
+            return kind == XPathExpr::Kind::Or ? top_chain(XPathExpr::Kind::And, "and")
+                                               : top_path();
+        };
+        auto first = next();
+        if (!at_word(word)) return first;
+        XPathExpr e;
+        e.kind = kind;
+        e.begin = first.begin;
+        e.args.push_back(std::move(first));
+        while (at_word(word)) {
+            pos_ += word.size();
+            e.args.push_back(next());
+        }
+        e.end = e.args.back().end;
+        return e;
+    }
+
+    XPathExpr top_path() {
+        skip();
+        std::size_t at = pos_;
+        if (pos_ >= s_.size()) error(pos_, "unexpected end of the XPath (a path expected)");
+        if (s_[pos_] == '(') {
+            ++pos_;
+            enter(at);
+            auto e = top_chain(XPathExpr::Kind::Or, "or");
+            expect(')', "')' closing the '(' at offset " + std::to_string(at));
+            --depth_;
+            return e;
+        }
+        if (s_[pos_] == '/')
+            error(at, "an absolute path is not supported: start with '*' (e.g. "
+                      "*[System[EventID=4624]])");
+        auto word = peek_name();
+        if (word == "not" || word == "band" || word == "timediff" || word == "contains" ||
+            word == "starts-with") {
+            std::size_t p = pos_ + word.size();
+            while (p < s_.size() && is_space(s_[p]))
+                ++p;
+            if (p < s_.size() && s_[p] == '(')
+                error(at, "'" + std::string(word) +
+                              "()' cannot test the whole event: put it inside *[...]");
+        }
+        if (s_[pos_] != '*' && word.empty()) unexpected("a path such as *[System[...]] expected");
+        auto path = location_path();
+        const auto& first = path.steps.front();
+        if (first.attribute || (first.name != "*" && first.name != "Event"))
+            error(at, "a Select's XPath must start with '*' or 'Event', not '" + first.name + "'");
+        return path;
+    }
 
     std::string_view s_;
     std::size_t pos_ = 0;
@@ -713,6 +760,17 @@ std::vector<Ctx> select_path(const XPathExpr& path, Ctx ctx, const EventFacts& e
         set = std::move(kept);
     }
     return set;
+}
+
+// The whole XPath of a Select: event paths joined by and/or.
+bool eval_top(const XPathExpr& e, const EventFacts& ev) {
+    if (e.kind == XPathExpr::Kind::Or)
+        return std::any_of(e.args.begin(), e.args.end(),
+                           [&](const XPathExpr& a) { return eval_top(a, ev); });
+    if (e.kind == XPathExpr::Kind::And)
+        return std::all_of(e.args.begin(), e.args.end(),
+                           [&](const XPathExpr& a) { return eval_top(a, ev); });
+    return !select_path(e, Ctx::Event, ev, true).empty();
 }
 
 bool compare(std::string_view value, std::string_view op, const XPathExpr& literal) {
@@ -1120,7 +1178,7 @@ bool query_matches(std::string_view query, const EventFacts& event) {
             } catch (const XPathError&) {
                 continue;
             }
-            if (select_path(top, Ctx::Event, event, true).empty()) continue;
+            if (!eval_top(top, event)) continue;
             (s.element == "Select" ? selected : suppressed) = true;
         }
         if (selected && !suppressed) return true;

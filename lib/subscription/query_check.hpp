@@ -18,11 +18,12 @@ namespace wec::subscription {
 
 // ---- the XPath subset -----------------------------------------------------------------------
 //
-// Windows' event log evaluates a restricted XPath 1.0: a path from `*` (or `Event`) with
-// predicates; inside them element steps (`System`, `EventData`, `Data`, ...) with their own
-// predicates, attributes (`@Name`), comparisons (= != < <= > >=) of a path with a number or a
-// string, `and`, `or`, `not(...)`, parentheses, `band(path, number)` and
-// `timediff(@SystemTime) <= N`. No other function, axis, `//`, union, arithmetic or position.
+// Windows' event log evaluates a restricted XPath 1.0: paths from `*` (or `Event`) with
+// predicates, possibly joined by `and`/`or` (`*[System[...]] and *[EventData[...]]`); inside them
+// element steps (`System`, `EventData`, `Data`, ...) with their own predicates, attributes
+// (`@Name`), comparisons (= != < <= > >=) of a path with a number or a string, `and`, `or`,
+// `not(...)`, parentheses, `band(path, number)` and `timediff(@SystemTime) <= N`. No other
+// function, axis, `//`, union, arithmetic or position.
 
 struct XPathStep;
 
@@ -54,7 +55,8 @@ private:
     std::string message_;
 };
 
-// Parses a Select's XPath (a location path such as `*[System[EventID=4624]]`). Throws
+// Parses a Select's XPath (a location path such as `*[System[EventID=4624]]`, or several joined
+// by and/or: then an Or/And of Paths). Throws
 // XPathError. Nesting deeper than 64 levels is an error (never a stack overflow).
 XPathExpr parse_xpath(std::string_view xpath);
 

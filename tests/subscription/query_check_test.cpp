@@ -78,6 +78,12 @@ TEST(QueryXPath, AcceptsTheSubsetWindowsEvaluates) {
              "*[UserData[*]]",
              "*[EventData[Data]]",
              " *[ System [ ( EventID = 1 ) ] ] ",
+             "*[System[(EventID=4624)]] and *[EventData[Data[@Name='LogonType']='10']]",
+             "(*[System[EventID=1]] or *[System[EventID=2]]) and *[EventData[Data='x']]",
+             "*[System[Provider[@Name='Microsoft-Windows-Security-Auditing'] and Task = 12544 "
+             "and (band(Keywords,9007199254740992)) and (EventID=4624)]]",
+             "*[System[TimeCreated[@SystemTime>='2020-01-01T00:00:00.000Z']]]",
+             "*[UserData/*/Param1='x']",
          })
         EXPECT_NO_THROW(sub::parse_xpath(xpath)) << xpath;
 }
@@ -108,6 +114,9 @@ TEST(QueryXPath, RefusesWhatWindowsDoesNotEvaluateWithItsOffset) {
              {"System[EventID=1]", 0, "must start with '*' or 'Event'"},
              {"*[..]", 2, "'.' and '..'"},
              {"*[System[band(1, 2)]]", 14, "first argument"},
+             {"*[System[EventID=1]] and not(*[System[Level=1]])", 25, "whole event"},
+             {"*[System[EventID=1]] and EventData[Data]", 25, "must start with"},
+             {"*[System[EventID=1]] or", 23, "end of the XPath"},
          }) {
         try {
             sub::parse_xpath(c.xpath);
@@ -325,6 +334,18 @@ TEST(QueryFix, CompactIds) {
     EXPECT_EQ(sub::compact_ids({4294967295u, 4294967294u}),
               (std::vector<sub::IdRange>{{4294967294u, 4294967295u}}));
     EXPECT_TRUE(sub::compact_ids({}).empty());
+}
+
+TEST(QueryFix, SplitsATopLevelDisjunctionKeepingTheOtherTest) {
+    std::string ors;
+    for (int i = 0; i < 30; ++i)
+        ors += std::string(i ? " or " : "") + "*[System[EventID=" + std::to_string(10 * i) + "]]";
+    auto q = one_select("(" + ors + ") and *[System[Provider[@Name='P']]]");
+    auto fix = sub::fix_query(q);
+    EXPECT_FALSE(sub::has_errors(sub::lint_query(fix.query))) << fix.query;
+    EXPECT_EQ(selected_ids(fix.query, 300), selected_ids(q, 300));
+    EXPECT_EQ(selected_ids(q, 300).size(), 30u);
+    EXPECT_TRUE(selected_ids(fix.query, 300, "Security", "Q").empty());
 }
 
 TEST(QueryMatches, SelectAndSuppress) {
