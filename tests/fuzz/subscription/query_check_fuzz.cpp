@@ -1,6 +1,6 @@
 // The XPath-subset parser, lint_query and fix_query on arbitrary text: an XPathError or a result,
-// nothing else. A well-formed query stays well-formed once fixed, and fixing twice changes nothing
-// more than fixing once.
+// nothing else. A well-formed query stays well-formed once fixed, the fixed query has no more
+// clause errors than the original, and fixing is deterministic.
 #include "subscription/query_check.hpp"
 
 #include <cstddef>
@@ -24,8 +24,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& f : findings)
         malformed = malformed || f.where.message.find("not well-formed") != std::string::npos;
     if (!malformed) {
-        for (const auto& f : sub::lint_query(fix.query))
+        std::size_t clauses_before = 0, clauses_after = 0;
+        for (const auto& f : findings)
+            clauses_before += f.where.message.find(" clauses, more than ") != std::string::npos;
+        for (const auto& f : sub::lint_query(fix.query)) {
             if (f.where.message.find("not well-formed") != std::string::npos) std::abort();
+            clauses_after += f.where.message.find(" clauses, more than ") != std::string::npos;
+        }
+        if (clauses_after > clauses_before) std::abort();
         if (sub::fix_query(fix.query).query != sub::fix_query(fix.query).query) std::abort();
     }
     return 0;
