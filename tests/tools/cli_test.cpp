@@ -534,6 +534,10 @@ TEST_F(SubCommands, ValidateListsEveryProblemWithItsExitCode) {
               std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find("invalid (3 errors, 0 warnings)"), std::string::npos) << r.out;
+    // The query is in the file as written: the file's line and column come first.
+    EXPECT_NE(r.out.find("bad.toml:6:36: error: query: line 4, column 36: Select #2"),
+              std::string::npos)
+        << r.out;
 
     auto good = write("good.toml", "name = \"good\"\nchannels = [\"Security\"]\n"
                                    "xpath = \"*[System[EventID=4624]]\"\n");
@@ -561,6 +565,8 @@ TEST_F(SubCommands, ValidateListsEveryProblemWithItsExitCode) {
     EXPECT_EQ(j[0]["errors"][1]["line"], 4);
     EXPECT_EQ(j[0]["errors"][1]["column"], 36);
     EXPECT_EQ(j[0]["errors"][1]["path"], "System");
+    EXPECT_EQ(j[0]["errors"][1]["file_line"], 6);
+    EXPECT_EQ(j[0]["errors"][1]["file_column"], 36);
     EXPECT_TRUE(j[1]["valid"].get<bool>());
 
     // Warnings alone keep exit 0.

@@ -44,7 +44,25 @@ struct Checked {
     std::vector<nlohmann::json> errors; // {rule, message, [line, column, select, path]}
     std::vector<nlohmann::json> warnings;
     std::vector<std::string> changes; // --fix
+    // Where the query is in the file, when it is there as written (a literal TOML string, XML
+    // CDATA in UTF-8): problems then also get the file's line and column.
+    std::string text;
+    std::optional<std::size_t> query_at;
 };
+
+// Line and column (1-based, in characters) of a byte offset.
+std::pair<std::size_t, std::size_t> line_column(std::string_view text, std::size_t offset) {
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+        if (text[i] == '\n') {
+            ++line;
+            column = 1;
+        } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+            ++column;
+        }
+    }
+    return {line, column};
+}
 
 nlohmann::json finding_json(const sub::Finding& f) {
     nlohmann::json j{{"rule", f.rule}, {"message", "query: " + f.where.describe()}};
@@ -61,8 +79,15 @@ nlohmann::json finding_json(const sub::Finding& f) {
 }
 
 void add_findings(Checked& c, const std::vector<sub::Finding>& findings) {
-    for (const auto& f : findings)
-        (f.severity == sub::Severity::Error ? c.errors : c.warnings).push_back(finding_json(f));
+    for (const auto& f : findings) {
+        auto j = finding_json(f);
+        if (c.query_at && f.where.line != 0) {
+            auto [line, column] = line_column(c.text, *c.query_at + f.where.offset);
+            j["file_line"] = line;
+            j["file_column"] = column;
+        }
+        (f.severity == sub::Severity::Error ? c.errors : c.warnings).push_back(std::move(j));
+    }
 }
 
 Checked check_file(const std::string& file) {
@@ -100,6 +125,15 @@ Checked check_file(const std::string& file) {
         c.errors.push_back({{"rule", "definition"}, {"message", e.what()}});
         return c;
     }
+    const auto& query = c.definition->query;
+    bool utf16 = bytes.size() >= 2 &&
+                 ((bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF));
+    if (!utf16 && !query.empty()) {
+        c.text = std::string(wec::as_chars(bytes));
+        auto at = c.text.find(query);
+        if (at != std::string::npos && c.text.find(query, at + 1) == std::string::npos)
+            c.query_at = at;
+    }
     add_findings(c, sub::lint(*c.definition));
     return c;
 }
@@ -133,6 +167,7 @@ int run_validate(const ValidateOptions& o) {
             auto fix = sub::fix_query(c.definition->query);
             c.changes = fix.changes;
             c.definition->query = fix.query;
+            c.query_at.reset(); // the problems are now in the repaired query
             c.errors.erase(std::remove_if(c.errors.begin(), c.errors.end(),
                                           [](const nlohmann::json& j) {
                                               return j.value("rule", "") != "wecutil";
@@ -181,6 +216,13 @@ int run_validate(const ValidateOptions& o) {
             std::fprintf(report, "%s: fixed: %s\n", c.file.c_str(), ch.c_str());
         auto print = [&](const nlohmann::json& j, const char* severity) {
             std::string message = j.value("message", "");
+            if (j.contains("file_line")) {
+                // FILE:LINE:COLUMN in the file, then the position in the query.
+                std::fprintf(report, "%s:%zu:%zu: %s: %s\n", c.file.c_str(),
+                             j["file_line"].get<std::size_t>(), j["file_column"].get<std::size_t>(),
+                             severity, message.c_str());
+                return;
+            }
             // Errors from the readers already start with the file name.
             if (message.rfind(c.file + ":", 0) == 0) {
                 message = message.substr(c.file.size() + 1);
