@@ -632,6 +632,15 @@ TEST_F(SubCommands, ApplyAndImportRunTheValidateChecks) {
         << r.out;
     r = wec("sub list --json" + db);
     EXPECT_EQ(nlohmann::json::parse(r.out).size(), 0u) << r.out;
+    // A query written as it is in the file: its position in the file comes first.
+    auto literal = write("literal.toml", "name = \"l\"\nquery = '<QueryList><Query Id=\"0\">"
+                                         "<Select Path=\"Security\">*[System[1]]</Select></Query>"
+                                         "</QueryList>'\n");
+    r = wec("sub apply '" + literal + "'" + db);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("literal.toml:2:68: error: query: line 1, column 59: Select #1"),
+              std::string::npos)
+        << r.out;
 
     auto flood = write("flood.toml", "name = \"flood\"\nchannels = [\"Security\"]\n"
                                      "read_existing_events = true\n");

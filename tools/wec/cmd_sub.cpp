@@ -109,8 +109,9 @@ int run_apply(const SubOptions& o) {
     // Validate every file first: nothing is applied when one of them is invalid.
     std::vector<subscription::Subscription> defs;
     for (const auto& f : o.files) {
+        std::vector<std::uint8_t> bytes;
         try {
-            auto bytes = wec::read_file(f);
+            bytes = wec::read_file(f);
             if (subscription::looks_like_xml(bytes)) {
                 std::fprintf(stderr,
                              "wec sub apply: %s: Windows subscription XML, not a TOML definition: "
@@ -123,7 +124,7 @@ int run_apply(const SubOptions& o) {
             std::fprintf(stderr, "wec sub apply: %s\n", e.what());
             return kUsage;
         }
-        if (!lint_for("apply", f, defs.back())) {
+        if (!lint_for("apply", f, defs.back(), nullptr, wec::as_chars(bytes))) {
             std::fprintf(stderr,
                          "wec sub apply: %s: refused: Windows would not read its query "
                          "(nothing applied)\n",

@@ -78,6 +78,15 @@ nlohmann::json finding_json(const sub::Finding& f) {
     return j;
 }
 
+// Where `query` is in `text`, when it is there once.
+std::optional<std::size_t> unique_offset(std::string_view text, std::string_view query) {
+    if (query.empty()) return std::nullopt;
+    auto at = text.find(query);
+    if (at == std::string_view::npos || text.find(query, at + 1) != std::string_view::npos)
+        return std::nullopt;
+    return at;
+}
+
 void add_findings(Checked& c, const std::vector<sub::Finding>& findings) {
     for (const auto& f : findings) {
         auto j = finding_json(f);
@@ -128,11 +137,9 @@ Checked check_file(const std::string& file) {
     const auto& query = c.definition->query;
     bool utf16 = bytes.size() >= 2 &&
                  ((bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF));
-    if (!utf16 && !query.empty()) {
+    if (!utf16) {
         c.text = std::string(wec::as_chars(bytes));
-        auto at = c.text.find(query);
-        if (at != std::string::npos && c.text.find(query, at + 1) == std::string::npos)
-            c.query_at = at;
+        c.query_at = unique_offset(c.text, query);
     }
     add_findings(c, sub::lint(*c.definition));
     return c;
@@ -540,16 +547,23 @@ int run_render(const RenderOptions& o) {
 } // namespace
 
 bool lint_for(const char* command, const std::string& file, const sub::Subscription& s,
-              std::vector<std::string>* warnings) {
+              std::vector<std::string>* warnings, std::string_view text) {
     auto findings = sub::lint(s);
-    for (const auto& f : findings)
-        if (warnings != nullptr && f.severity == sub::Severity::Warning)
+    auto query_at = unique_offset(text, s.query);
+    for (const auto& f : findings) {
+        if (warnings != nullptr && f.severity == sub::Severity::Warning) {
             warnings->push_back("query: " + f.where.describe());
-        else
-            std::fprintf(stderr, "wec sub %s: %s: %s\n", command, file.c_str(),
-                         (std::string(f.severity == sub::Severity::Error ? "error" : "warning") +
-                          ": query: " + f.where.describe())
-                             .c_str());
+            continue;
+        }
+        std::string where = file;
+        if (query_at && f.where.line != 0) {
+            auto [line, column] = line_column(text, *query_at + f.where.offset);
+            where += ":" + std::to_string(line) + ":" + std::to_string(column);
+        }
+        std::fprintf(stderr, "wec sub %s: %s: %s: query: %s\n", command, where.c_str(),
+                     f.severity == sub::Severity::Error ? "error" : "warning",
+                     f.where.describe().c_str());
+    }
     return !sub::has_errors(findings);
 }
 
