@@ -6,7 +6,7 @@ _wec() {
     path="wec"
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "$path ${COMP_WORDS[i]}" in
-            "wec serve"|"wec decode"|"wec replay"|"wec sub"|"wec sub apply"|"wec sub import"|"wec sub convert"|"wec sub export"|"wec sub list"|"wec sub show"|"wec sub rm"|"wec sub enable"|"wec sub disable"|"wec status"|"wec db"|"wec db migrate"|"wec db status"|"wec pki"|"wec pki init"|"wec pki client"|"wec pki show"|"wec sldc"|"wec sldc compress"|"wec sldc decompress"|"wec completion") path="$path ${COMP_WORDS[i]}" ;;
+            "wec serve"|"wec decode"|"wec replay"|"wec sub"|"wec sub apply"|"wec sub import"|"wec sub convert"|"wec sub export"|"wec sub list"|"wec sub show"|"wec sub rm"|"wec sub enable"|"wec sub disable"|"wec sub validate"|"wec sub new"|"wec sub render"|"wec status"|"wec db"|"wec db migrate"|"wec db status"|"wec pki"|"wec pki init"|"wec pki client"|"wec pki show"|"wec sldc"|"wec sldc compress"|"wec sldc decompress"|"wec completion") path="$path ${COMP_WORDS[i]}" ;;
         esac
     done
     local subs="" opts="" valued=""
@@ -15,7 +15,7 @@ _wec() {
         "wec serve") subs=""; opts="-h --help --proxy-protocol -c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level --metrics"; valued="-c --config --listen --auth --keytab --cert --key --ca --crl --hostname --db --node-name --log-level --metrics" ;;
         "wec decode") subs=""; opts="-h --help -v --verbose -e --events -q --quiet --json -k --keytab -f --format --event-format --export-bodies --color --progress"; valued="-k --keytab -f --format --event-format --export-bodies --color --progress" ;;
         "wec replay") subs=""; opts="-h --help --spnego --tab --compress --no-compress --follow-notify-host --json --url --service --cert --key --cacert --server-name --ccache --subscription --from --events --batch --hosts --connections --timeout"; valued="--url --service --cert --key --cacert --server-name --ccache --subscription --from --events --batch --hosts --connections --timeout" ;;
-        "wec sub") subs="apply import convert export list show rm enable disable"; opts="-h --help"; valued="" ;;
+        "wec sub") subs="apply import convert export list show rm enable disable validate new render"; opts="-h --help"; valued="" ;;
         "wec sub apply") subs=""; opts="-h --help --db"; valued="--db" ;;
         "wec sub import") subs=""; opts="-h --help --dry-run --json --db"; valued="--db" ;;
         "wec sub convert") subs=""; opts="-h --help --no-type --to -o --output"; valued="--to -o --output" ;;
@@ -25,6 +25,9 @@ _wec() {
         "wec sub rm") subs=""; opts="-h --help --db"; valued="--db" ;;
         "wec sub enable") subs=""; opts="-h --help --db"; valued="--db" ;;
         "wec sub disable") subs=""; opts="-h --help --db"; valued="--db" ;;
+        "wec sub validate") subs=""; opts="-h --help --fix --json -o --output"; valued="-o --output" ;;
+        "wec sub new") subs=""; opts="-h --help --channel --event-id --level --provider --content-format --mode --output --as"; valued="--channel --event-id --level --provider --content-format --mode --output --as" ;;
+        "wec sub render") subs=""; opts="-h --help --db --as --client --tls-issuer --hostname --port"; valued="--db --as --client --tls-issuer --hostname --port" ;;
         "wec status") subs=""; opts="-h --help --json --db"; valued="--db" ;;
         "wec db") subs="migrate status"; opts="-h --help"; valued="" ;;
         "wec db migrate") subs=""; opts="-h --help --json --db"; valued="--db" ;;

@@ -407,36 +407,8 @@ struct Collector::Impl {
     }
 
     wsman::SubscriptionSpec spec_for(const LiveSubscription& live, const ClientInfo& client) {
-        const auto& d = live.def;
-        wsman::SubscriptionSpec spec;
-        spec.uuid = d.uuid;
-        spec.version = live.version;
-        spec.name = d.name;
-        spec.content_format = d.content_format == subscription::ContentFormat::RenderedText
-                                  ? wsman::ContentFormat::RenderedText
-                                  : wsman::ContentFormat::Raw;
-        spec.heartbeat_interval_ms = std::uint64_t{d.heartbeat_interval_s} * 1000;
-        spec.connection_retry_count = d.connection_retry_count;
-        spec.connection_retry_interval_ms = std::uint64_t{d.connection_retry_interval_s} * 1000;
-        spec.max_latency_ms = std::uint64_t{d.max_latency_s} * 1000;
-        spec.max_envelope_size = d.max_envelope_size;
-        spec.max_elements = d.max_elements;
-        spec.read_existing_events = d.read_existing_events;
-        spec.ignore_channel_error = d.ignore_channel_error;
-        spec.locale = d.locale;
-        spec.data_locale = d.data_locale;
-        bool https = client.transport == Transport::Https;
-        spec.notify_to = std::string(https ? "https://" : "http://") + config.hostname + ":" +
-                         std::to_string(https ? config.https_port : config.http_port) +
-                         std::string(wsman::kSubscriptionsPath) + upper(d.uuid);
-        if (https)
-            spec.auth = wsman::TlsPolicy{{client.issuer_thumbprint}};
-        else
-            spec.auth = wsman::KerberosPolicy{};
-        spec.query = d.query;
-        spec.bookmark = store.bookmark(client.identity, upper(d.uuid));
-        spec.send_bookmarks = true;
-        return spec;
+        return subscription_spec(live.def, live.version, config, client,
+                                 store.bookmark(client.identity, upper(live.def.uuid)));
     }
 
     Reply enumerate(const ClientInfo& client, std::string_view path, const wsman::Message& msg) {
@@ -823,6 +795,41 @@ std::optional<Reply> Collector::dispatch(const ClientInfo& client, std::string_v
                          " is not valid at a subscription URL",
                      0};
     }
+}
+
+wsman::SubscriptionSpec subscription_spec(const subscription::Subscription& d,
+                                          const std::string& version, const CollectorConfig& config,
+                                          const ClientInfo& client,
+                                          std::optional<std::string> bookmark) {
+    wsman::SubscriptionSpec spec;
+    spec.uuid = d.uuid;
+    spec.version = version;
+    spec.name = d.name;
+    spec.content_format = d.content_format == subscription::ContentFormat::RenderedText
+                              ? wsman::ContentFormat::RenderedText
+                              : wsman::ContentFormat::Raw;
+    spec.heartbeat_interval_ms = std::uint64_t{d.heartbeat_interval_s} * 1000;
+    spec.connection_retry_count = d.connection_retry_count;
+    spec.connection_retry_interval_ms = std::uint64_t{d.connection_retry_interval_s} * 1000;
+    spec.max_latency_ms = std::uint64_t{d.max_latency_s} * 1000;
+    spec.max_envelope_size = d.max_envelope_size;
+    spec.max_elements = d.max_elements;
+    spec.read_existing_events = d.read_existing_events;
+    spec.ignore_channel_error = d.ignore_channel_error;
+    spec.locale = d.locale;
+    spec.data_locale = d.data_locale;
+    bool https = client.transport == Transport::Https;
+    spec.notify_to = std::string(https ? "https://" : "http://") + config.hostname + ":" +
+                     std::to_string(https ? config.https_port : config.http_port) +
+                     std::string(wsman::kSubscriptionsPath) + upper(d.uuid);
+    if (https)
+        spec.auth = wsman::TlsPolicy{{client.issuer_thumbprint}};
+    else
+        spec.auth = wsman::KerberosPolicy{};
+    spec.query = d.query;
+    spec.bookmark = std::move(bookmark);
+    spec.send_bookmarks = true;
+    return spec;
 }
 
 } // namespace wec::pipeline

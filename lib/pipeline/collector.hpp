@@ -16,6 +16,8 @@
 
 #include "common/log.hpp"
 #include "store/store.hpp"
+#include "subscription/subscription.hpp"
+#include "wsman/subscription.hpp"
 #include "wsman/wsman.hpp"
 
 #include <chrono>
@@ -133,5 +135,15 @@ private:
                                   const wsman::Message& message, ReplyHandler& done);
     std::unique_ptr<Impl> impl_;
 };
+
+// What the collector lists to `client` for subscription `definition` in an EnumerateResponse
+// (wsman::build_subscribe_envelope of it is the Subscribe envelope): NotifyTo on config's host
+// name and the port of the client's transport, the authentication policy of that transport (TLS:
+// the client's issuer thumbprint), the client's stored bookmark. `version` is
+// subscription::public_version(definition). `wec serve` and `wec sub render` both use it.
+wsman::SubscriptionSpec subscription_spec(const subscription::Subscription& definition,
+                                          const std::string& version, const CollectorConfig& config,
+                                          const ClientInfo& client,
+                                          std::optional<std::string> bookmark);
 
 } // namespace wec::pipeline

@@ -178,7 +178,8 @@ std::string xml_escape(std::string_view text) {
 
 class Reader {
 public:
-    explicit Reader(std::string source) : source_(std::move(source)) {}
+    Reader(std::string source, bool check_query)
+        : source_(std::move(source)), check_query_(check_query) {}
 
     [[noreturn]] void fail_at(const toml::node& node, const std::string& reason) const {
         fail(source_, where(node.source()), reason);
@@ -414,14 +415,14 @@ public:
                                             " Select paths (Windows limit)");
             sub.query = build_query(channels, xpath);
             try {
-                validate_query(sub.query, source_);
+                if (check_query_) validate_query(sub.query, source_);
             } catch (const SubscriptionError& e) {
                 fail(source_, where((xpath_node ? xpath_node : channels_node)->source()),
                      e.reason());
             }
         } else {
             try {
-                validate_query(sub.query, source_);
+                if (check_query_) validate_query(sub.query, source_);
             } catch (const SubscriptionError& e) {
                 fail(source_, where(query_node->source()), e.reason());
             }
@@ -431,6 +432,7 @@ public:
 
 private:
     std::string source_;
+    bool check_query_;
 };
 
 // ---- TOML writing ---------------------------------------------------------------------------
@@ -482,6 +484,20 @@ std::string toml_string(std::string_view text) {
     }
     out += '"';
     return out;
+}
+
+// A multi-line literal string for text of several lines that needs no escape (no control
+// character but tab and line feed, no ''' inside, not ending with a quote), else toml_string().
+std::string toml_text(std::string_view text) {
+    bool multi = text.find('\n') != std::string_view::npos &&
+                 text.find("'''") == std::string_view::npos && text.back() != '\'';
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7f) multi = false;
+    }
+    if (!multi) return toml_string(text);
+    // The line break right after the opening delimiter is not part of the string.
+    return "'''\n" + std::string(text) + "'''";
 }
 
 bool bare_key(std::string_view key) {
@@ -748,14 +764,16 @@ void validate_query(std::string_view query, const std::string& source_name) {
     fail(source_name, {}, reason);
 }
 
-Subscription load_toml(std::string_view text, std::string source_name) {
+Subscription load_toml(std::string_view text, std::string source_name, bool check_query) {
     toml::table root;
     try {
         root = toml::parse(text, source_name);
     } catch (const toml::parse_error& e) {
-        fail(source_name, where(e.source()), std::string(e.description()));
+        auto at = where(e.source());
+        throw SubscriptionSyntaxError(source_name, at.line, at.column,
+                                      std::string(e.description()));
     }
-    return Reader(source_name).read(root);
+    return Reader(source_name, check_query).read(root);
 }
 
 Subscription load_toml_file(const std::string& path) {
@@ -763,11 +781,11 @@ Subscription load_toml_file(const std::string& path) {
     return load_toml(wec::as_chars(bytes), path);
 }
 
-void validate(const Subscription& sub, const std::string& source_name) {
+void validate(const Subscription& sub, const std::string& source_name, bool check_query) {
     check_name(source_name, {}, sub.name);
     if (!sub.uuid.empty() && !is_uuid(sub.uuid))
         fail(source_name, {}, "uuid: expected 8-4-4-4-12 hexadecimal digits");
-    validate_query(sub.query, source_name);
+    if (check_query) validate_query(sub.query, source_name);
     if (sub.heartbeat_interval_s == 0) fail(source_name, {}, "heartbeat_interval: must be > 0");
     if (sub.max_latency_s == 0) fail(source_name, {}, "max_latency: must be > 0");
     if (sub.max_envelope_size < 8192) fail(source_name, {}, "max_envelope_size: must be >= 8192");
@@ -790,7 +808,7 @@ std::string to_toml(const Subscription& sub) {
     if (!sub.uuid.empty()) out << "uuid = " << toml_string(sub.uuid) << '\n';
     if (!sub.description.empty()) out << "description = " << toml_string(sub.description) << '\n';
     out << "enabled = " << (sub.enabled ? "true" : "false") << '\n';
-    out << "query = " << toml_string(sub.query) << '\n';
+    out << "query = " << toml_text(sub.query) << '\n';
     out << "content_format = " << toml_string(to_string(sub.content_format)) << '\n';
     out << "heartbeat_interval = " << sub.heartbeat_interval_s << '\n';
     out << "max_latency = " << sub.max_latency_s << '\n';

@@ -33,6 +33,12 @@ private:
     std::string reason_;
 };
 
+// A definition that is not TOML at all (a syntax error), as opposed to an invalid one.
+class SubscriptionSyntaxError : public SubscriptionError {
+public:
+    using SubscriptionError::SubscriptionError;
+};
+
 enum class ContentFormat { Raw, RenderedText };
 // Event formats of an output (event::Format has the same values in the same order).
 enum class OutputFormat { Raw, Json, RawJson, Nxlog, Ecs };
@@ -89,16 +95,20 @@ struct Subscription {
 // max_latency, max_envelope_size, max_elements, read_existing_events, ignore_channel_error,
 // locale, data_locale, allowed_clients, denied_clients, uri, enabled, connection_retry_count,
 // connection_retry_interval, [[outputs]] (driver, format, driver keys). Throws SubscriptionError
-// naming source_name, the line and column, and the reason.
-Subscription load_toml(std::string_view text, std::string source_name);
+// naming source_name, the line and column, and the reason (SubscriptionSyntaxError when the text
+// is not TOML). With check_query false the query is not checked (`wec sub validate` lists its
+// problems itself: lint()).
+Subscription load_toml(std::string_view text, std::string source_name, bool check_query = true);
 // Reads and parses a file (errors name the path).
 Subscription load_toml_file(const std::string& path);
-// A TOML text that load_toml() reads back to an equal Subscription.
+// A TOML text that load_toml() reads back to an equal Subscription. A query of several lines is
+// written as a multi-line literal string when it can be.
 std::string to_toml(const Subscription& subscription);
 
 // Checks a definition (the same rules as load_toml, without line numbers); throws
 // SubscriptionError with source `source_name`.
-void validate(const Subscription& subscription, const std::string& source_name = "subscription");
+void validate(const Subscription& subscription, const std::string& source_name = "subscription",
+              bool check_query = true);
 
 // One problem of a <QueryList>, located in the query text.
 struct QueryProblem {

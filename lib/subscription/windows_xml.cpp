@@ -411,8 +411,8 @@ std::string decode(std::span<const std::uint8_t> bytes, std::size_t& replaced) {
 
 class XmlReader {
 public:
-    XmlReader(std::string text, std::string source)
-        : text_(std::move(text)), source_(std::move(source)) {}
+    XmlReader(std::string text, std::string source, bool check_query)
+        : text_(std::move(text)), source_(std::move(source)), check_query_(check_query) {}
 
     WindowsImport read() {
         if (auto nul = text_.find('\0'); nul != std::string::npos)
@@ -904,7 +904,7 @@ private:
                  "missing: Windows' default, RenderedText, is used (Events, content_format "
                  "Raw, is 2-3 times smaller)");
         }
-        check_query();
+        if (check_query_) check_query();
         delivery_values_from_mode();
         if (!defaults_.empty()) {
             std::string list;
@@ -917,7 +917,7 @@ private:
         }
         description();
         try {
-            validate(sub_, source_);
+            validate(sub_, source_, check_query_);
         } catch (const SubscriptionError& e) {
             fail_at(Kind::Invalid, root_, e.reason());
         }
@@ -1051,6 +1051,7 @@ private:
 
     std::string text_;
     std::string source_;
+    bool check_query_;
     pugi::xml_document doc_;
     pugi::xml_node root_;
     Subscription sub_;
@@ -1138,14 +1139,14 @@ bool looks_like_xml(std::span<const std::uint8_t> bytes) {
     return i < bytes.size() && bytes[i] == '<';
 }
 
-WindowsImport read_windows_xml(std::span<const std::uint8_t> bytes,
-                               const std::string& source_name) {
+WindowsImport read_windows_xml(std::span<const std::uint8_t> bytes, const std::string& source_name,
+                               const WindowsReadOptions& options) {
     if (bytes.size() > kMaxWindowsXmlBytes)
         throw WindowsXmlError(Kind::Unreadable, source_name, 0, 0,
                               "larger than " + std::to_string(kMaxWindowsXmlBytes) + " bytes");
     std::size_t replaced = 0;
     auto text = decode(bytes, replaced);
-    auto result = XmlReader(std::move(text), source_name).read();
+    auto result = XmlReader(std::move(text), source_name, options.check_query).read();
     if (replaced != 0)
         result.warnings.insert(result.warnings.begin(),
                                XmlWarning{"", 0, 0,
@@ -1155,9 +1156,9 @@ WindowsImport read_windows_xml(std::span<const std::uint8_t> bytes,
     return result;
 }
 
-WindowsImport read_windows_xml_file(const std::string& path) {
+WindowsImport read_windows_xml_file(const std::string& path, const WindowsReadOptions& options) {
     auto bytes = wec::read_file(path);
-    return read_windows_xml(bytes, path);
+    return read_windows_xml(bytes, path, options);
 }
 
 // ---- writing --------------------------------------------------------------------------------

@@ -63,10 +63,18 @@ struct WindowsImport {
     std::vector<XmlWarning> warnings;
 };
 
+struct WindowsReadOptions {
+    // Refuse a query check_query() finds a problem in. `wec sub validate` turns it off to list
+    // every problem itself (lint()).
+    bool check_query = true;
+};
+
 // Reads a subscription XML file: UTF-8 (with or without a BOM) or UTF-16 LE/BE with a BOM, as
 // wecutil writes it. Throws WindowsXmlError naming source_name, the line and column.
-WindowsImport read_windows_xml(std::span<const std::uint8_t> bytes, const std::string& source_name);
-WindowsImport read_windows_xml_file(const std::string& path);
+WindowsImport read_windows_xml(std::span<const std::uint8_t> bytes, const std::string& source_name,
+                               const WindowsReadOptions& options = {});
+WindowsImport read_windows_xml_file(const std::string& path,
+                                    const WindowsReadOptions& options = {});
 
 // True when `bytes` start like an XML document (a UTF-16 BOM, or '<' after an optional UTF-8 BOM
 // and whitespace) rather than a TOML definition.

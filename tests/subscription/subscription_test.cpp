@@ -729,3 +729,29 @@ TEST(SubscriptionUuid, NewUuidsAreUppercaseAndDistinct) {
     EXPECT_FALSE(sub::is_uuid("not-a-uuid"));
     EXPECT_FALSE(sub::is_uuid("0F1E2D3C-4B5A-4978-8796-A5B4C3D2E1FG"));
 }
+
+TEST(SubscriptionToml, MultiLineQueryIsWrittenAsAMultiLineString) {
+    auto s = sub::load_toml(kMinimal, "sub.toml");
+    s.query = "<QueryList>\n  <Query Id=\"0\">\n    <Select Path=\"Security\">*</Select>\n  "
+              "</Query>\n</QueryList>\n";
+    auto text = sub::to_toml(s);
+    EXPECT_NE(text.find("query = '''\n<QueryList>\n  <Query Id=\"0\">\n"), std::string::npos)
+        << text;
+    EXPECT_EQ(sub::load_toml(text, "again.toml"), s);
+    // Text a literal string cannot hold keeps the escaped one-line form.
+    s.query = "<QueryList>\n<Query Id=\"0\"><Select Path=\"A\">*[EventData[Data='x''']]</Select>"
+              "</Query></QueryList>";
+    text = sub::to_toml(s);
+    EXPECT_EQ(text.find("'''"), text.find("x'''") + 1); // only the one in the query
+    EXPECT_EQ(sub::load_toml(text, "again.toml", false), s);
+}
+
+TEST(SubscriptionToml, SyntaxErrorsHaveTheirOwnType) {
+    EXPECT_THROW(sub::load_toml("name = ", "x.toml"), sub::SubscriptionSyntaxError);
+    try {
+        sub::load_toml("name = \"x\"\n", "x.toml");
+    } catch (const sub::SubscriptionSyntaxError&) {
+        ADD_FAILURE() << "a missing key is not a syntax error";
+    } catch (const sub::SubscriptionError&) {
+    }
+}

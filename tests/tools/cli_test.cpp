@@ -1,6 +1,7 @@
 // The `wec` binary as scripts see it: command tree, exit codes, completions, the sldc filter.
 #include "common/files.hpp"
 #include "support/postgres_server.hpp"
+#include "wsman/wsman.hpp"
 
 #include <array>
 #include <cstdio>
@@ -461,7 +462,8 @@ TEST(Cli, ZshCompletionCompletesCommandsOptionsAndValues) {
                             "/tests/tools/zsh_complete.zsh' '" + WEC_SOURCE_DIR + "/completions' ";
     EXPECT_EQ(shell_output(run + "'wec sldc de'"), "decompress\n");
     EXPECT_EQ(shell_output(run + "'wec sub '"),
-              "apply\nconvert\ndisable\nenable\nexport\nimport\nlist\nrm\nshow\n");
+              "apply\nconvert\ndisable\nenable\nexport\nimport\nlist\nnew\nrender\nrm\nshow\n"
+              "validate\n");
     EXPECT_EQ(shell_output(run + "'wec serve --auth '"), "kerberos\ntls\n");
     EXPECT_EQ(shell_output(run + "'wec decode --ev'"), "--event-format\n--events\n");
 }
@@ -504,6 +506,263 @@ TEST(Cli, SldcRejectsGarbageWithBitOffsetAndExitTwo) {
     auto r = wec("sldc decompress '" + data("sldc/heartbeat.utf16") + "'");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.out.find("bit"), std::string::npos) << r.out;
+}
+
+// `wec sub validate`: every problem listed, exit 0 / 1 / 2, JSON report.
+TEST_F(SubCommands, ValidateListsEveryProblemWithItsExitCode) {
+    std::string ors;
+    for (int i = 1; i <= 30; ++i)
+        ors += " or EventID=" + std::to_string(1000 + 3 * i);
+    auto bad = write("bad.toml", "name = \"bad\"\nquery = '''\n<QueryList>\n  <Query Id=\"0\">\n"
+                                 "    <Select Path=\"Security\">*[System[(EventID=1" +
+                                     ors +
+                                     ")]]</Select>\n"
+                                     "    <Select Path=\"System\">*[System[contains(Provider, "
+                                     "'x')]]</Select>\n"
+                                     "    <Select Path=\"Sysmon\">*[EventData[1]]</Select>\n"
+                                     "  </Query>\n</QueryList>\n'''\n");
+    auto r = wec("sub validate '" + bad + "'");
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.out.find("Select #1 (Path 'Security') has 31 clauses, more than 22"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("error: query: line 4, column 36: Select #2 (Path 'System') XPath not "
+                         "supported by Windows: function 'contains()'"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("line 5, column 39: Select #3 (Path 'Sysmon') XPath not supported"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("invalid (3 errors, 0 warnings)"), std::string::npos) << r.out;
+    // The query is in the file as written: the file's line and column come first.
+    EXPECT_NE(r.out.find("bad.toml:6:36: error: query: line 4, column 36: Select #2"),
+              std::string::npos)
+        << r.out;
+
+    auto good = write("good.toml", "name = \"good\"\nchannels = [\"Security\"]\n"
+                                   "xpath = \"*[System[EventID=4624]]\"\n");
+    r = wec("sub validate '" + good + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("good.toml: valid (0 warnings)"), std::string::npos) << r.out;
+    // A valid and an invalid file: 1, both reported.
+    r = wec("sub validate '" + good + "' '" + bad + "'");
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.out.find("good.toml: valid"), std::string::npos) << r.out;
+    // Not TOML, or missing: 2.
+    auto syntax = write("syntax.toml", "name = \n");
+    r = wec("sub validate '" + syntax + "' '" + bad + "'");
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("syntax.toml: unreadable"), std::string::npos) << r.out;
+    EXPECT_EQ(wec("sub validate '" + (dir / "none.toml").string() + "'").exit_code, 2);
+
+    r = wec("sub validate --json '" + bad + "' '" + good + "' 2>/dev/null");
+    ASSERT_EQ(r.exit_code, 1) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.size(), 2u);
+    EXPECT_FALSE(j[0]["valid"].get<bool>());
+    ASSERT_EQ(j[0]["errors"].size(), 3u) << j.dump(2);
+    EXPECT_EQ(j[0]["errors"][1]["rule"], "xpath");
+    EXPECT_EQ(j[0]["errors"][1]["line"], 4);
+    EXPECT_EQ(j[0]["errors"][1]["column"], 36);
+    EXPECT_EQ(j[0]["errors"][1]["path"], "System");
+    EXPECT_EQ(j[0]["errors"][1]["file_line"], 6);
+    EXPECT_EQ(j[0]["errors"][1]["file_column"], 36);
+    EXPECT_TRUE(j[1]["valid"].get<bool>());
+
+    // Warnings alone keep exit 0.
+    auto warn = write("warn.toml", "name = \"w\"\nchannels = [\"Security\", \"Microsoft-Windows-"
+                                   "Sysmon\"]\nread_existing_events = true\n");
+    r = wec("sub validate '" + warn + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("warning: query: line 1, column 26: Select #1 (Path 'Security') "
+                         "read_existing_events = true on 'Security'"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("Path 'Microsoft-Windows-Sysmon' has no '/'"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("valid (2 warnings)"), std::string::npos) << r.out;
+}
+
+// `--fix` writes a definition that validates, TOML and wecutil XML alike.
+TEST_F(SubCommands, ValidateFixWritesADefinitionThatValidates) {
+    std::string ors;
+    for (int i = 0; i < 45; ++i)
+        ors += (i ? " or EventID=" : "EventID=") + std::to_string(i < 20 ? 4700 + i : 5000 + 2 * i);
+    auto big = write("big.toml", "name = \"big\"\nchannels = [\"Security\"]\nxpath = \"*[System[(" +
+                                     ors + ")]]\"\n");
+    EXPECT_EQ(wec("sub validate '" + big + "'").exit_code, 1);
+    auto fixed = (dir / "fixed.toml").string();
+    auto r = wec("sub validate '" + big + "' --fix -o '" + fixed + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("fixed: Select #1 (Path 'Security'): 45 clauses rewritten as 2 Selects"),
+              std::string::npos)
+        << r.out;
+    auto text = std::string(wec::as_chars(wec::read_file(fixed)));
+    EXPECT_NE(text.find("(EventID&gt;=4700 and EventID&lt;=4719)"), std::string::npos) << text;
+    r = wec("sub validate '" + fixed + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(wec("sub apply '" + fixed + "'" + db).exit_code, 0);
+
+    // wecutil XML: the fixed file is XML again, and wec imports it.
+    auto xml = data("subscriptions/too-many-clauses.xml");
+    EXPECT_EQ(wec("sub validate '" + xml + "'").exit_code, 1);
+    r = wec("sub validate '" + xml + "' --fix 2>/dev/null");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(r.out.rfind("<?xml", 0), 0u) << r.out;
+    auto fixed_xml = write("fixed.xml", r.out);
+    EXPECT_EQ(wec("sub validate '" + fixed_xml + "'").exit_code, 0);
+    r = wec("sub import '" + fixed_xml + "'" + db);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    // Several files go to a directory.
+    r = wec("sub validate '" + big + "' '" + xml + "' --fix -o '" + (dir / "out").string() + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_TRUE(std::filesystem::exists(dir / "out" / "big.toml"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "out" / "too-many-clauses.xml"));
+    EXPECT_EQ(wec("sub validate '" + big + "' '" + xml + "' --fix").exit_code, 2);
+}
+
+// apply and import refuse what validate calls an error, and print its warnings.
+TEST_F(SubCommands, ApplyAndImportRunTheValidateChecks) {
+    auto bad = write("bad.toml", "name = \"bad\"\nchannels = [\"Security\"]\n"
+                                 "xpath = \"*[EventData[Data[starts-with(., 'x')]]]\"\n");
+    auto r = wec("sub apply '" + bad + "'" + db);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("error: query: line 1, column 67: Select #1 (Path 'Security') XPath not "
+                         "supported by Windows: function 'starts-with()'"),
+              std::string::npos)
+        << r.out;
+    r = wec("sub list --json" + db);
+    EXPECT_EQ(nlohmann::json::parse(r.out).size(), 0u) << r.out;
+    // A query written as it is in the file: its position in the file comes first.
+    auto literal = write("literal.toml", "name = \"l\"\nquery = '<QueryList><Query Id=\"0\">"
+                                         "<Select Path=\"Security\">*[System[1]]</Select></Query>"
+                                         "</QueryList>'\n");
+    r = wec("sub apply '" + literal + "'" + db);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("literal.toml:2:68: error: query: line 1, column 59: Select #1"),
+              std::string::npos)
+        << r.out;
+
+    auto flood = write("flood.toml", "name = \"flood\"\nchannels = [\"Security\"]\n"
+                                     "read_existing_events = true\n");
+    r = wec("sub apply '" + flood + "'" + db);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("wec sub apply: " + flood + ": warning: query:"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("created flood"), std::string::npos) << r.out;
+
+    auto xml = write("bad.xml", R"(<?xml version="1.0" encoding="UTF-8"?>
+<Subscription xmlns="http://schemas.microsoft.com/2006/03/windows/events/subscription">
+  <SubscriptionId>bad-xml</SubscriptionId>
+  <Query><![CDATA[<QueryList><Query Id="0"><Select Path="Security">*[System[EventID=1 or count(x)=1]]</Select></Query></QueryList>]]></Query>
+</Subscription>
+)");
+    r = wec("sub import '" + xml + "'" + db);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("function 'count()'"), std::string::npos) << r.out;
+    EXPECT_EQ(wec("sub show bad-xml" + db).exit_code, 2);
+}
+
+// `wec sub new` prints what validate and apply accept, as TOML or wecutil XML.
+TEST_F(SubCommands, NewPrintsADefinitionValidateAndApplyAccept) {
+    auto r = wec("sub new logons --channel Security --event-id 4624,4625,4634-4647 --level "
+                 "0,information --provider Microsoft-Windows-Security-Auditing --content-format "
+                 "rendered --mode normal --output 'files:/var/log/wec/{machine}.json'");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("# Subscription 'logons'"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("*[System[Provider[@Name='Microsoft-Windows-Security-Auditing'] and "
+                         "(Level=0 or Level=4) and (EventID=4624 or EventID=4625 or "
+                         "(EventID&gt;=4634 and EventID&lt;=4647))]]"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("content_format = \"RenderedText\""), std::string::npos);
+    EXPECT_NE(r.out.find("max_latency = 900\n"), std::string::npos);
+    EXPECT_NE(r.out.find("max_elements = 5"), std::string::npos);
+    EXPECT_NE(r.out.find("path = \"/var/log/wec/{machine}.json\""), std::string::npos);
+    auto file = write("logons.toml", r.out);
+    r = wec("sub validate '" + file + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("valid (0 warnings)"), std::string::npos) << r.out;
+    EXPECT_EQ(wec("sub apply '" + file + "'" + db).exit_code, 0);
+
+    // A long ID list becomes several Selects on each channel, still valid.
+    std::string ids;
+    for (int i = 0; i < 60; ++i)
+        ids += (i ? "," : "") + std::to_string(100 + 2 * i);
+    r = wec("sub new many --channel Security --channel System --event-id " + ids);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto many = write("many.toml", r.out);
+    EXPECT_EQ(wec("sub validate '" + many + "'").exit_code, 0);
+
+    r = wec("sub new logons --event-id 4624 --as wecutil");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("<SubscriptionType>SourceInitiated</SubscriptionType>"), std::string::npos)
+        << r.out;
+    auto xml = write("logons.xml", r.out);
+    EXPECT_EQ(wec("sub import --dry-run '" + xml + "'").exit_code, 0);
+
+    EXPECT_EQ(wec("sub new x --event-id 5-1").exit_code, 2);
+    EXPECT_EQ(wec("sub new x --output tcp:host:1").exit_code, 2);
+    EXPECT_EQ(wec("sub new x --mode fast").exit_code, 2);
+}
+
+// `wec sub render`: the Subscribe envelope of `wec serve`, which the collector's parser reads back.
+TEST_F(SubCommands, RenderIsParsedBackByTheCollectorsParser) {
+    auto file = write("logons.toml", R"(name = "logons"
+channels = ["Security"]
+xpath = "*[System[EventID=4624 or EventID=4625]]"
+content_format = "RenderedText"
+heartbeat_interval = 600
+max_latency = 120
+max_elements = 7
+)");
+    ASSERT_EQ(wec("sub apply '" + file + "'" + db).exit_code, 0);
+    auto listed = nlohmann::json::parse(wec("sub list --json" + db).out);
+    auto uuid = listed[0]["uuid"].get<std::string>();
+    auto version = listed[0]["version"].get<std::string>();
+
+    auto r = wec("sub render logons --as wsman --hostname wec.example.org --client "
+                 "'WKS01$@WINDOMAIN.LOCAL'" +
+                 db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto msg = wec::wsman::parse(r.out);
+    ASSERT_EQ(msg.action, wec::wsman::Action::Subscribe) << r.out;
+    ASSERT_TRUE(msg.subscribe.has_value());
+    const auto& s = *msg.subscribe;
+    EXPECT_EQ(s.name, "logons");
+    EXPECT_EQ(s.content_format, "RenderedText");
+    EXPECT_EQ(s.notify_to, "http://wec.example.org:5985/wsman/subscriptions/" + uuid);
+    EXPECT_EQ(s.identifier, version);
+    EXPECT_EQ(s.heartbeats, "PT600.000S");
+    EXPECT_EQ(s.max_time, "PT120.000S");
+    EXPECT_EQ(s.max_elements, 7u);
+    EXPECT_EQ(s.auth_profile, wec::wsman::kProfileKerberos);
+    EXPECT_NE(s.query.find("<Select Path=\"Security\">*[System[EventID=4624 or EventID=4625]]"),
+              std::string::npos)
+        << s.query;
+    EXPECT_TRUE(s.send_bookmarks);
+
+    r = wec("sub render logons --as wsman --hostname wec.example.org --port 443 --tls-issuer "
+            "0123456789ABCDEF0123456789ABCDEF01234567" +
+            db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    msg = wec::wsman::parse(r.out);
+    ASSERT_TRUE(msg.subscribe.has_value());
+    EXPECT_EQ(msg.subscribe->notify_to, "https://wec.example.org:443/wsman/subscriptions/" + uuid);
+    EXPECT_EQ(msg.subscribe->auth_profile, wec::wsman::kProfileTls);
+    EXPECT_EQ(msg.subscribe->issuer_thumbprints,
+              std::vector<std::string>{"0123456789ABCDEF0123456789ABCDEF01234567"});
+
+    r = wec("sub render logons --as querylist" + db);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(
+        r.out,
+        nlohmann::json::parse(wec("sub list --json" + db).out)[0]["query"].get<std::string>() +
+            "\n");
+    // A definition file renders without a store.
+    r = wec("sub render '" + file + "' --as wsman --hostname h 2>/dev/null");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(wec::wsman::parse(r.out).subscribe->name, "logons");
+    EXPECT_EQ(wec("sub render nothing" + db).exit_code, 2);
 }
 
 } // namespace

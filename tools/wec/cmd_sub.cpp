@@ -1,5 +1,6 @@
 // `wec sub`: subscriptions in the state store (apply, list, show, rm, enable, disable), and
-// Windows subscription XML (import, convert, export).
+// Windows subscription XML (import, convert, export); validate, new and render are in
+// cmd_sub_tools.cpp.
 #include "commands.hpp"
 #include "common/files.hpp"
 #include "store/store.hpp"
@@ -108,8 +109,9 @@ int run_apply(const SubOptions& o) {
     // Validate every file first: nothing is applied when one of them is invalid.
     std::vector<subscription::Subscription> defs;
     for (const auto& f : o.files) {
+        std::vector<std::uint8_t> bytes;
         try {
-            auto bytes = wec::read_file(f);
+            bytes = wec::read_file(f);
             if (subscription::looks_like_xml(bytes)) {
                 std::fprintf(stderr,
                              "wec sub apply: %s: Windows subscription XML, not a TOML definition: "
@@ -120,6 +122,13 @@ int run_apply(const SubOptions& o) {
             defs.push_back(subscription::load_toml(wec::as_chars(bytes), f));
         } catch (const wec::Error& e) {
             std::fprintf(stderr, "wec sub apply: %s\n", e.what());
+            return kUsage;
+        }
+        if (!lint_for("apply", f, defs.back(), nullptr, wec::as_chars(bytes))) {
+            std::fprintf(stderr,
+                         "wec sub apply: %s: refused: Windows would not read its query "
+                         "(nothing applied)\n",
+                         f.c_str());
             return kUsage;
         }
     }
@@ -206,6 +215,16 @@ int run_import(const SubOptions& o) {
             std::fprintf(stderr, "wec sub import: %s\n", e.what());
             return kUsage;
         }
+        std::vector<std::string> query_warnings;
+        if (!lint_for("import", f, items.back().imported.subscription, &query_warnings)) {
+            std::fprintf(stderr,
+                         "wec sub import: %s: refused: Windows would not read its query "
+                         "(nothing imported)\n",
+                         f.c_str());
+            return kUsage;
+        }
+        for (auto& w : query_warnings)
+            items.back().imported.warnings.push_back({"Query", 0, 0, std::move(w)});
         const auto& name = items.back().imported.subscription.name;
         if (auto [it, fresh] = files_by_name.emplace(name, f); !fresh) {
             std::fprintf(stderr, "wec sub import: %s and %s both define subscription '%s'\n",
@@ -344,6 +363,9 @@ void add_sub(CLI::App& app, Action& action) {
                 "  wec sub import Authentication.xml        (from `wecutil gs NAME /f:xml`)\n"
                 "  wec sub export security --format xml      (for `wecutil cs FILE`)\n"
                 "  wec sub list --json\n"
+                "  wec sub validate samples/subscriptions/*.toml\n"
+                "  wec sub new logons --event-id 4624,4625,4634 > logons.toml\n"
+                "  wec sub render security --as wsman --client 'WKS01$@WINDOMAIN.LOCAL'\n"
                 "  wec sub disable security\n"
                 "A running `wec serve` picks up changes within seconds.");
 
@@ -458,6 +480,7 @@ void add_sub(CLI::App& app, Action& action) {
             action = [opts, enable] { return run_enable(*opts, enable); };
         });
     }
+    add_sub_tools(*sub, action);
 }
 
 } // namespace wec::tool

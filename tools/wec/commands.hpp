@@ -4,6 +4,13 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wec::subscription {
+struct Subscription;
+}
 
 namespace wec::tool {
 
@@ -29,6 +36,15 @@ void add_status(CLI::App& app, Action& action);
 void add_db(CLI::App& app, Action& action);
 void add_pki(CLI::App& app, Action& action);
 void add_completion(CLI::App& app, Action& action);
+// `wec sub validate | new | render` (cmd_sub_tools.cpp), under the `sub` command.
+void add_sub_tools(CLI::App& sub, Action& action);
+// The checks of `wec sub validate`, for apply and import: prints every error and warning on
+// standard error ("wec sub COMMAND: FILE: error: query: ..."); false when there are errors.
+// With `warnings` the warnings are appended there ("query: line 1, ...") instead of printed.
+// With the file's `text`, a query found there as written gets FILE:LINE:COLUMN too.
+bool lint_for(const char* command, const std::string& file,
+              const subscription::Subscription& subscription,
+              std::vector<std::string>* warnings = nullptr, std::string_view text = {});
 
 // Builds the whole command tree (used by main and by `wec completion`).
 void build_cli(CLI::App& app, Action& action);
