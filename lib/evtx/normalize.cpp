@@ -25,6 +25,17 @@ bool blank(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return is_space(c) || c == '\0'; });
 }
 
+// C0 control characters other than TAB, LF and CR are not allowed in XML 1.0: U+FFFD instead
+// (what the SOAP path would turn them into anyway).
+void append_clean(std::string& out, std::string_view s) {
+    for (char c : s) {
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            out += "\xEF\xBF\xBD";
+        else
+            out += c;
+    }
+}
+
 [[noreturn]] void fail(std::size_t at, const std::string& what) {
     throw FormatError("offset " + std::to_string(at) + ": " + what);
 }
@@ -136,7 +147,7 @@ std::string normalize_xml(std::string_view in) {
         if (stack.empty()) {
             if (!blank(pending)) fail(i, "text outside the root element");
         } else if (!blank(pending) || (before_end_tag && open)) {
-            out.append(pending);
+            append_clean(out, pending);
             open = true;
         }
         pending = {};
@@ -163,7 +174,7 @@ std::string normalize_xml(std::string_view in) {
             if (j == std::string_view::npos) fail(i, "unterminated CDATA section");
             if (stack.empty()) fail(i, "CDATA outside the root element");
             flush_text(false);
-            out.append(in.substr(i, j + 3 - i));
+            append_clean(out, in.substr(i, j + 3 - i));
             open = true;
             i = j + 3;
             continue;
@@ -248,7 +259,7 @@ std::string normalize_xml(std::string_view in) {
                 else if (c == '<')
                     fail(i, "'<' in an attribute value");
                 else
-                    value += c;
+                    append_clean(value, std::string_view(&c, 1));
             }
             if (in_system && stack.size() == system_level) {
                 if ((name == "Provider" && attr == "Guid") ||

@@ -5,6 +5,8 @@
 // outputs, a malformed event inside a batch, kill -9 without losing acknowledged events).
 #include "client/client.hpp"
 #include "client/load.hpp"
+#include "event/event.hpp"
+#include "evtx/evtx.hpp"
 #include "http/http.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
@@ -866,6 +868,117 @@ TEST_F(ClientServe, ReplayFromDecodedCapture) {
         EXPECT_EQ(x.exit_code, 2) << option << ": " << x.err;
     }
     EXPECT_EQ(lines_of(slurp(raw)).size(), 42u);
+}
+
+// ---- wec replay --evtx / --xml: event logs replayed as Windows sources -------------------------
+
+TEST_F(ClientServe, ReplayEvtxWritesEveryRecordAsRaw) {
+    // Two subscriptions writing raw XML, one event a line, each to its own file.
+    for (const std::string name : {"replayed", "fleet"}) {
+        auto toml = dir.path() / (name + ".toml");
+        std::ofstream(toml) << "name = \"" << name << "\"\n"
+                            << "query = '<QueryList><Query Id=\"0\"><Select "
+                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
+                            << "[[outputs]]\ndriver = \"files\"\npath = \""
+                            << (dir.path() / "events" / "{subscription}" / "{client}.xml").string()
+                            << "\"\nformat = \"raw\"\n";
+        auto applied = run({WEC_EXE, "sub", "apply", toml.string(), "--db", db});
+        ASSERT_EQ(applied.exit_code, 0) << applied.output;
+    }
+    start_server();
+    auto env = realm_->realm.env();
+    env["KRB5CCNAME"] = realm_->ccache;
+    const std::string replay =
+        std::string(WEC_EXE) + " replay --url http://127.0.0.1:" + std::to_string(port) +
+        "/wsman/SubscriptionManager/WEC" + " --service HTTP@" + kHost + " --timeout 20";
+
+    // What the records are, read here by lib/evtx (checked against python-evtx in tests/evtx).
+    const auto evtx_file = fs::path(WEC_TEST_DATA) / "evtx" / "security.evtx";
+    std::vector<std::string> expected;
+    std::set<std::string> computers;
+    std::uint64_t last_id = 0;
+    {
+        wec::evtx::Reader reader(evtx_file);
+        wec::evtx::Record record;
+        while (reader.next(record)) {
+            std::string line;
+            wec::event::format_raw(record.xml, line);
+            expected.push_back(line);
+            computers.insert(record.computer);
+            last_id = std::max(last_id, record.record_id);
+        }
+    }
+    ASSERT_EQ(expected.size(), 2261u);
+    ASSERT_GT(computers.size(), 1u);
+
+    auto r = run_split(dir.path(),
+                       replay + " --evtx " + evtx_file.string() +
+                           " --subscription replayed --batch 150 --json",
+                       env);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["input"], "evtx");
+    EXPECT_EQ(j["files"], 1);
+    EXPECT_EQ(j["events_read"], 2261);
+    EXPECT_EQ(j["skipped"], 0);
+    EXPECT_EQ(j["hosts"], 1);
+    EXPECT_EQ(j["events_sent"], 2261);
+    EXPECT_EQ(j["events_acked"], 2261);
+    EXPECT_EQ(j["messages_acked"], 16); // ceil(2261 / 150)
+    EXPECT_EQ(j["messages_failed"], 0);
+
+    // The collector wrote every record, in record order, exactly as rendered.
+    auto raw = dir.path() / "events" / "replayed" / (kClient + ".xml");
+    auto written = lines_of(slurp(raw));
+    ASSERT_EQ(written.size(), expected.size());
+    for (std::size_t k = 0; k < expected.size(); ++k)
+        ASSERT_EQ(written[k], expected[k]) << "record " << k;
+    // The bookmark carries the channel's last RecordId.
+    client::Source check(source_options());
+    auto s = subscribe(check, "replayed");
+    EXPECT_NE(s.bookmark.find("Channel=\"Security\" RecordId=\"" + std::to_string(last_id) + "\""),
+              std::string::npos)
+        << s.bookmark;
+
+    // The collector's raw output replayed again as event XML, one simulated host per Computer.
+    auto f = run_split(dir.path(),
+                       replay + " --xml '" + raw.string() + "'" +
+                           " --subscription fleet --split-by-computer --json",
+                       env);
+    ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+    auto fj = nlohmann::json::parse(f.out);
+    EXPECT_EQ(fj["input"], "xml");
+    EXPECT_EQ(fj["events_acked"], 2261);
+    EXPECT_EQ(fj["hosts"], computers.size());
+    std::set<std::string> machines;
+    for (const auto& h : fj["per_host"])
+        machines.insert(h["machine"].get<std::string>());
+    EXPECT_EQ(machines, computers);
+    auto fleet = lines_of(slurp(dir.path() / "events" / "fleet" / (kClient + ".xml")));
+    auto sorted_expected = expected;
+    std::sort(fleet.begin(), fleet.end());
+    std::sort(sorted_expected.begin(), sorted_expected.end());
+    EXPECT_EQ(fleet, sorted_expected);
+
+    // A damaged log: the readable records are replayed, the others skipped and reported, exit 1.
+    auto bytes = slurp(evtx_file);
+    for (std::size_t k = 0x2098 + 40; k < 0x2098 + 56; ++k) // inside the 4th record
+        bytes[k] = '\xFF';
+    auto damaged = dir.path() / "damaged.evtx";
+    std::ofstream(damaged, std::ios::binary) << bytes;
+    auto d =
+        run_split(dir.path(),
+                  replay + " --evtx " + damaged.string() + " --subscription replayed --json", env);
+    EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+    auto dj = nlohmann::json::parse(d.out);
+    EXPECT_GT(dj["skipped"].get<int>(), 0);
+    EXPECT_EQ(dj["events_acked"], dj["events_read"]);
+    EXPECT_EQ(dj["events_read"].get<int>() + dj["skipped"].get<int>(), 2261);
+    EXPECT_NE(d.err.find("damaged.evtx:record "), std::string::npos) << d.err;
+
+    // Nothing there: usage error.
+    auto missing = run_split(dir.path(), replay + " --evtx " + (dir.path() / "none").string(), env);
+    EXPECT_EQ(missing.exit_code, 2) << missing.err;
 }
 
 } // namespace

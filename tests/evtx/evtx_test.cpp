@@ -203,10 +203,9 @@ void expect_same(const Fields& ours, const nlohmann::json& theirs, std::uint64_t
         if (mine != value && value.size() % 4 == 0 &&
             (name == "Binary" || mine == base64_to_hex(value)))
             value = base64_to_hex(value);
-        // A value of C0 control characters only: python-evtx renders it empty.
-        if (value.empty() && !mine.empty() && std::all_of(mine.begin(), mine.end(), [](char c) {
-                return static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r';
-            })) {
+        // A value of C0 control characters only (U+FFFD in ours): python-evtx renders it empty.
+        if (value.empty() && !mine.empty() && mine.size() % 3 == 0 &&
+            mine.find_first_not_of("\xEF\xBF\xBD") == std::string::npos) {
             ++divergences.control_characters;
             continue;
         }
@@ -357,6 +356,21 @@ TEST(Evtx, CorruptedChunksAreSkippedAndCounted) {
     EXPECT_GT(c.records.size(), 0u);
     EXPECT_LE(c.records.size() + c.skipped.size(), 2261u);
 
+    // One record's substitution data overwritten (the 4th record starts at 0x2098): skipped and
+    // counted, the others read.
+    auto one = original;
+    for (std::size_t k = 0x2098 + 40; k < 0x2098 + 56; ++k)
+        one[k] = '\xFF';
+    auto one_file = dir.path() / "one.evtx";
+    std::ofstream(one_file, std::ios::binary) << one;
+    auto o = read_all(one_file);
+    EXPECT_GE(o.skipped.size(), 1u);
+    EXPECT_EQ(o.records.size() + o.skipped.size(), 2261u);
+    ASSERT_FALSE(o.skipped.empty());
+    EXPECT_EQ(o.skipped.front().index, 3u);
+    EXPECT_NE(o.skipped.front().reason.find("cannot"), std::string::npos)
+        << o.skipped.front().reason;
+
     EXPECT_THROW(evtx::Reader(dir.path() / "missing.evtx"), evtx::OpenError);
     auto text = dir.path() / "text.evtx";
     std::ofstream(text) << "not an event log\n";
@@ -370,13 +384,14 @@ TEST(Evtx, NormalizeRewritesLibevtxXml) {
                                   "<TimeCreated SystemTime=\"2016-07-08T18:12:51.681640800Z\"/>\n"
                                   "    <Security/>\n  </System>\n  <EventData>\n    <Data "
                                   "Name=\"x\">  a &amp; b\r\n c </Data>\n    <Data Name=\"e\"/>\n"
-                                  "    <Data Name=\"s\"> </Data>\n  </EventData>\n</Event>\n\0"),
+                                  "    <Data Name=\"s\"> </Data>\n    <Data "
+                                  "Name=\"c\">\x03</Data>\n  </EventData>\n</Event>\n\0"),
               "<Event xmlns='" + std::string(kNs) +
                   "'><System><Provider Name='A&apos;B' "
                   "Guid='{abcdef00-0000-0000-0000-000000000000}'/><TimeCreated "
                   "SystemTime='2016-07-08T18:12:51.6816408Z'/><Security/></System><EventData>"
                   "<Data Name='x'>  a &amp; b\r\n c </Data><Data Name='e'></Data><Data "
-                  "Name='s'> </Data></EventData></Event>");
+                  "Name='s'> </Data><Data Name='c'>\xEF\xBF\xBD</Data></EventData></Event>");
     // No namespace: added. Empty EventData outside System: <X></X>.
     EXPECT_EQ(evtx::normalize_xml("<Event><System/><EventData/></Event>"),
               "<Event xmlns='" + std::string(kNs) +

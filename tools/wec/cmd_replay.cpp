@@ -10,14 +10,17 @@
 #include "client/replay.hpp"
 #include "commands.hpp"
 #include "decode/read.hpp"
+#include "replay_input.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -45,7 +48,10 @@ struct ReplayOptions {
     bool follow_notify_host = false;
     double timeout_s = 30;
     bool json = false;
-    std::string from; // --from: JSON Lines of `wec decode --format json` ("-" = stdin)
+    std::string from;              // --from: JSON Lines of `wec decode --format json` ("-" = stdin)
+    std::vector<std::string> evtx; // --evtx: EVTX files or directories of them
+    std::vector<std::string> xml;  // --xml: event XML files or directories of them
+    bool split_by_computer = false;
 };
 
 // A progress line on standard error while `work` runs, when it is a terminal: `line(seconds)`
@@ -256,10 +262,156 @@ int run_from(const ReplayOptions& o, const client::SourceOptions& so) {
     return code;
 }
 
+// --evtx / --xml: the records of event log or event XML files, replayed in order, by one source
+// or (--split-by-computer) one simulated host per <Computer>, one after the other.
+int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
+    const bool evtx = !o.evtx.empty();
+    const char* option = evtx ? "--evtx" : "--xml";
+    std::vector<std::filesystem::path> files;
+    try {
+        files = input_files(evtx ? o.evtx : o.xml, evtx ? ".evtx" : "");
+    } catch (const wec::Error& e) {
+        std::fprintf(stderr, "wec replay: %s: %s\n", option, e.what());
+        return kUsage;
+    }
+    const bool tty = ::isatty(2) != 0;
+    std::map<std::string, std::vector<InputEvent>> by_host;
+    std::vector<std::string> hosts; // in order of first appearance
+    InputStats stats;
+    try {
+        stats = read_inputs(
+            files, evtx,
+            [&](InputEvent&& e) {
+                std::string host =
+                    o.split_by_computer && !e.computer.empty() ? e.computer : so.machine_id;
+                auto [it, inserted] = by_host.try_emplace(host);
+                if (inserted) hosts.push_back(host);
+                it->second.push_back(std::move(e));
+            },
+            [&](const InputSkip& s) {
+                if (tty) std::fprintf(stderr, "\r%*s\r", 70, "");
+                std::fprintf(stderr, "wec replay: %s: skipped: %s\n", s.where.c_str(),
+                             s.reason.c_str());
+            });
+    } catch (const wec::Error& e) {
+        std::fprintf(stderr, "wec replay: %s: %s\n", option, e.what());
+        return kUsage;
+    }
+
+    struct HostResult {
+        std::string machine;
+        std::uint64_t events = 0;
+        client::ReplayResult r;
+    };
+    std::vector<HostResult> results;
+    client::ReplayProgress progress;
+    std::atomic<std::size_t> hosts_done{0};
+    with_progress(
+        [&](double secs) {
+            char buf[200];
+            const auto acked = progress.events_acked.load();
+            std::snprintf(buf, sizeof buf,
+                          "%llu/%llu events acked (%.0f/s), host %zu/%zu, %llu messages, %.0f s",
+                          static_cast<unsigned long long>(acked),
+                          static_cast<unsigned long long>(stats.events),
+                          secs > 0 ? static_cast<double>(acked) / secs : 0.0,
+                          std::min(hosts_done.load() + 1, hosts.size()), hosts.size(),
+                          static_cast<unsigned long long>(progress.messages_acked.load()), secs);
+            return std::string(buf);
+        },
+        [&] {
+            for (std::size_t i = 0; i < hosts.size(); ++i) {
+                client::ReplayOptions ro;
+                ro.source = so;
+                if (!o.ccaches.empty()) ro.source.ccache = o.ccaches[i % o.ccaches.size()];
+                ro.subscription = o.subscription;
+                HostResult h;
+                h.machine = hosts[i];
+                h.events = by_host[hosts[i]].size();
+                BatchCutter cutter(std::move(by_host[hosts[i]]), hosts[i], o.batch);
+                h.r = client::replay_batches(
+                    ro, [&](client::RecordedBatch& b) { return cutter.next(b); }, &progress);
+                results.push_back(std::move(h));
+                ++hosts_done;
+            }
+            return 0;
+        });
+
+    std::uint64_t sent = 0, acked = 0, messages_acked = 0, messages_failed = 0;
+    double seconds = 0, max_ms = 0, p99_ms = 0;
+    std::vector<std::string> errors;
+    for (const auto& h : results) {
+        sent += h.r.events_sent;
+        acked += h.r.events_acked;
+        messages_acked += h.r.messages_acked;
+        messages_failed += h.r.messages_failed;
+        seconds += h.r.seconds;
+        max_ms = std::max(max_ms, h.r.max_ms);
+        p99_ms = std::max(p99_ms, h.r.p99_ms);
+        if (!h.r.setup_error.empty()) errors.push_back(h.machine + ": " + h.r.setup_error);
+        if (!h.r.error.empty())
+            errors.push_back(h.machine + ": event " + std::to_string(h.r.failed_line) + ": " +
+                             h.r.error);
+    }
+    int code = kOk;
+    if (!errors.empty()) {
+        for (const auto& e : errors)
+            std::fprintf(stderr, "wec replay: %s\n", e.c_str());
+        code = kRuntime;
+    } else if (stats.skipped > 0) {
+        code = kPartial;
+    } else if (stats.events == 0) {
+        std::fprintf(stderr, "wec replay: %s: no event to replay\n", option);
+        code = kPartial;
+    }
+    const double rate = seconds > 0 ? static_cast<double>(acked) / seconds : 0;
+    if (o.json) {
+        nlohmann::json j;
+        j["input"] = evtx ? "evtx" : "xml";
+        j["files"] = stats.files;
+        j["events_read"] = stats.events;
+        j["skipped"] = stats.skipped;
+        j["hosts"] = hosts.size();
+        j["events_sent"] = sent;
+        j["events_acked"] = acked;
+        j["messages_acked"] = messages_acked;
+        j["messages_failed"] = messages_failed;
+        j["seconds"] = seconds;
+        j["events_per_second"] = rate;
+        j["ack_latency_ms"] = {{"p99_max", p99_ms}, {"max", max_ms}};
+        j["mechanism"] = mechanism_name(o, so);
+        j["compress"] = o.compress;
+        nlohmann::json per_host = nlohmann::json::array();
+        for (const auto& h : results)
+            per_host.push_back({{"machine", h.machine},
+                                {"events", h.events},
+                                {"events_acked", h.r.events_acked},
+                                {"subscription", h.r.subscription}});
+        j["per_host"] = per_host;
+        j["errors"] = errors;
+        std::printf("%s\n", j.dump(2).c_str());
+    } else {
+        std::printf("read:           %llu events from %llu files, %llu skipped\n",
+                    static_cast<unsigned long long>(stats.events),
+                    static_cast<unsigned long long>(stats.files),
+                    static_cast<unsigned long long>(stats.skipped));
+        std::printf("hosts:          %zu\n", hosts.size());
+        std::printf("events acked:   %llu of %llu sent (%llu Events messages, %llu failed)\n",
+                    static_cast<unsigned long long>(acked), static_cast<unsigned long long>(sent),
+                    static_cast<unsigned long long>(messages_acked),
+                    static_cast<unsigned long long>(messages_failed));
+        std::printf("throughput:     %.0f events/s over %.2f s\n", rate, seconds);
+        for (const auto& e : errors)
+            std::printf("error:          %s\n", e.c_str());
+    }
+    return code;
+}
+
 int run_replay(const ReplayOptions& o) {
     client::LoadOptions lo;
     if (int rc = source_options(o, lo.source); rc != kOk) return rc;
     if (!o.from.empty()) return run_from(o, lo.source);
+    if (!o.evtx.empty() || !o.xml.empty()) return run_files(o, lo.source);
     lo.ccaches = o.ccaches;
     lo.subscription = o.subscription;
     lo.events = o.events;
@@ -366,22 +518,43 @@ void add_replay(CLI::App& app, Action& action) {
         "--from", o->from,
         "Replay the Events messages of FILE, JSON Lines written by wec decode --format json "
         "(- = stdin), in order, as one source, instead of generating events");
-    sub->add_option("--events", o->events, "Events to send in total")
-        ->capture_default_str()
-        ->excludes(from);
-    sub->add_option("--batch", o->batch, "Events per Events message (split to fit MaxEnvelopeSize)")
+    auto* evtx = sub->add_option("--evtx", o->evtx,
+                                 "Replay the records of Windows event log FILEs (.evtx; a "
+                                 "directory: its *.evtx files by name), in record order")
+                     ->excludes(from);
+    auto* xml = sub->add_option("--xml", o->xml,
+                                "Replay event XML FILEs (a directory: all its files by name): one "
+                                "<Event> per file, an <Events> envelope, or one event a line "
+                                "(raw XML, JSON strings or objects with \"xml\")")
+                    ->excludes(from)
+                    ->excludes(evtx);
+    auto* split = sub->add_flag("--split-by-computer", o->split_by_computer,
+                                "(--evtx/--xml) each distinct <Computer> is its own simulated host "
+                                "(MachineID), replayed one after the other");
+    auto* events = sub->add_option("--events", o->events, "Events to send in total")
+                       ->capture_default_str()
+                       ->excludes(from)
+                       ->excludes(evtx)
+                       ->excludes(xml);
+    sub->add_option("--batch", o->batch,
+                    "Events per Events message (generated: split to fit MaxEnvelopeSize)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
         ->excludes(from);
     sub->add_option("--hosts", o->hosts, "Simulated hosts (machine ids host-N.windomain.local)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
-        ->excludes(from);
+        ->excludes(from)
+        ->excludes(evtx)
+        ->excludes(xml);
     sub->add_option("--connections", o->connections,
                     "Concurrent connections (threads), at most --hosts")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
-        ->excludes(from);
+        ->excludes(from)
+        ->excludes(evtx)
+        ->excludes(xml);
+    split->excludes(from)->excludes(events);
     sub->add_flag("--compress,!--no-compress", o->compress, "SLDC-compress Events (default: on)");
     sub->add_flag(
         "--follow-notify-host", o->follow_notify_host,
@@ -389,9 +562,10 @@ void add_replay(CLI::App& app, Action& action) {
     sub->add_option("--timeout", o->timeout_s, "Seconds per request")->capture_default_str();
     sub->add_flag("--json", o->json, "Print a JSON summary");
     sub->footer(
-        "Exit codes: 0 all events acknowledged, 1 some batches failed (--from: some records "
-        "skipped,\n"
-        "or no Events message), 2 usage or (--from) unreadable or malformed input, 3 runtime "
+        "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some "
+        "records\n"
+        "skipped, or nothing to replay), 2 usage or (--from) unreadable or malformed input, 3 "
+        "runtime "
         "error\n"
         "(--from: the collector did not acknowledge a message; the replay stops there).\n"
         "Examples:\n"
@@ -404,7 +578,12 @@ void add_replay(CLI::App& app, Action& action) {
         "             --cacert ca.pem --events 100000 --hosts 8 --connections 4\n"
         "  wec decode capture.pcap --keytab wec.keytab --format json | wec replay --from - \\\n"
         "             --url http://collector:5985/wsman/SubscriptionManager/WEC --service "
-        "HTTP@collector");
+        "HTTP@collector\n"
+        "  wec replay --evtx Security.evtx --evtx logs/ --split-by-computer \\\n"
+        "             --url http://collector:5985/wsman/SubscriptionManager/WEC --service "
+        "HTTP@collector\n"
+        "  wec replay --xml events/ --url https://wec.example.org:5986/wsman/ --cert host.pem "
+        "--key host.key");
     sub->callback([&action, o] { action = [o] { return run_replay(*o); }; });
 }
 

@@ -1,0 +1,68 @@
+// The inputs of `wec replay --evtx/--xml`: events read from EVTX files (lib/evtx) or event XML
+// files, in order, grouped by simulated host, and cut into Events batches whose bookmark carries
+// each channel's last EventRecordID, as a Windows source's does.
+#pragma once
+
+#include "client/replay.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace wec::tool {
+
+struct InputEvent {
+    std::string xml;
+    std::string channel;
+    std::string computer;
+    std::uint64_t record_id = 0;
+};
+
+struct InputSkip {
+    std::string where; // FILE[:record N | :line N]
+    std::string reason;
+};
+
+struct InputStats {
+    std::uint64_t files = 0;
+    std::uint64_t events = 0;
+    std::uint64_t skipped = 0;
+};
+
+// The files of each argument: a file as is, a directory's regular files ending in `extension`
+// (any, when empty), sorted by name. Throws wec::Error for a path that does not exist.
+std::vector<std::filesystem::path> input_files(const std::vector<std::string>& args,
+                                               const std::string& extension);
+
+// Reads every event of `files` (EVTX when `evtx`, else event XML: one <Event> per file, an
+// <Events> envelope of them, or lines of raw XML / JSON strings / JSON objects with "xml"), in
+// order. Unusable records are skipped and reported to `on_skip`. Throws wec::Error when a file
+// cannot be opened at all.
+InputStats read_inputs(const std::vector<std::filesystem::path>& files, bool evtx,
+                       const std::function<void(InputEvent&&)>& on_event,
+                       const std::function<void(const InputSkip&)>& on_skip);
+
+// One simulated host's events cut into batches of at most `batch` events; each batch's bookmark
+// lists every channel seen so far with its last EventRecordID (the batch's last channel
+// IsCurrent). `machine` is the host's MachineID.
+class BatchCutter {
+public:
+    BatchCutter(std::vector<InputEvent> events, std::string machine, std::size_t batch);
+    bool next(client::RecordedBatch& out);
+
+private:
+    std::vector<InputEvent> events_;
+    std::string machine_;
+    std::size_t batch_;
+    std::size_t cursor_ = 0;
+    std::map<std::string, std::uint64_t> last_; // channel -> last record id
+};
+
+// <BookmarkList> of `last` with `current` marked IsCurrent.
+std::string bookmark_list(const std::map<std::string, std::uint64_t>& last,
+                          const std::string& current);
+
+} // namespace wec::tool
