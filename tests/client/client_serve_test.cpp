@@ -735,13 +735,23 @@ TEST_F(ClientServe, ReplayCommandPushesGeneratedEvents) {
     auto r = run({WEC_EXE, "replay", "--url",
                   "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC",
                   "--service", "HTTP@" + kHost, "--subscription", "security", "--events", "600",
-                  "--batch", "50", "--hosts", "3", "--connections", "2", "--json"},
+                  "--batch", "50", "--hosts", "3", "--connections", "2", "--json", "--check",
+                  json_file().string()},
                  env, 60s);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto start = r.output.find('{');
     ASSERT_NE(start, std::string::npos) << r.output;
     auto j = nlohmann::json::parse(r.output.substr(start));
     EXPECT_EQ(j["events_acked"], 600);
+    // Each generated event is unique by (Computer, Channel, EventRecordID): all found in the
+    // collector's JSON output, once.
+    EXPECT_EQ(j["check"]["sent"], 600) << j.dump();
+    EXPECT_EQ(j["check"]["acked"], 600);
+    EXPECT_EQ(j["check"]["found"], 600);
+    EXPECT_EQ(j["check"]["lost"], 0);
+    EXPECT_EQ(j["check"]["duplicated"], 0);
+    EXPECT_EQ(j["check"]["unexpected"], 0);
+    EXPECT_EQ(j["check"]["unreadable_lines"], 0);
     EXPECT_EQ(j["batches_failed"], 0);
     EXPECT_GT(j["events_per_second"].get<double>(), 0.0);
     // All three simulated hosts share the one Kerberos identity: one file.
@@ -939,6 +949,62 @@ TEST_F(ClientServe, ReplayEvtxWritesEveryRecordAsRaw) {
     EXPECT_NE(s.bookmark.find("Channel=\"Security\" RecordId=\"" + std::to_string(last_id) + "\""),
               std::string::npos)
         << s.bookmark;
+
+    // --check-only: the written file against the same input, all found once. Then a copy with a
+    // line deleted and another duplicated, rotated into a plain and a gzipped part: 1 lost (exit
+    // 1), 1 duplicated.
+    const std::string raw_arg = " --check '" + raw.string() + "'";
+    auto c = run_split(
+        dir.path(),
+        replay + " --evtx " + evtx_file.string() + " --check-only" + raw_arg + " --json", env);
+    ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
+    auto cj = nlohmann::json::parse(c.out)["check"];
+    EXPECT_EQ(cj["sent"], 2261) << cj.dump();
+    EXPECT_EQ(cj["found"], 2261);
+    EXPECT_EQ(cj["lost"], 0);
+    EXPECT_EQ(cj["duplicated"], 0);
+    EXPECT_EQ(cj["unexpected"], 0);
+    auto tampered = dir.path() / "tampered";
+    fs::create_directories(tampered);
+    {
+        std::ofstream a(tampered / "part1.xml", std::ios::binary), b(tampered / "part2.xml");
+        for (std::size_t k = 0; k < written.size(); ++k) {
+            if (k == 10) continue; // lost
+            auto& out = k < 1000 ? a : b;
+            out << written[k] << "\n";
+            if (k == 1500) out << written[k] << "\n"; // duplicated
+        }
+    }
+    auto gz = run({"gzip", (tampered / "part2.xml").string()});
+    ASSERT_EQ(gz.exit_code, 0) << gz.output;
+    ASSERT_TRUE(fs::exists(tampered / "part2.xml.gz"));
+    auto t = run_split(dir.path(),
+                       replay + " --evtx " + evtx_file.string() + " --check-only --check " +
+                           tampered.string() + " --json",
+                       env);
+    EXPECT_EQ(t.exit_code, 1) << t.out << t.err;
+    auto tj = nlohmann::json::parse(t.out)["check"];
+    EXPECT_EQ(tj["files"], 2);
+    EXPECT_EQ(tj["sent"], 2261) << tj.dump();
+    EXPECT_EQ(tj["acked"], 2261);
+    EXPECT_EQ(tj["found"], 2260);
+    EXPECT_EQ(tj["lost"], 1);
+    EXPECT_EQ(tj["duplicated"], 1);
+    EXPECT_EQ(tj["unexpected"], 0);
+    ASSERT_EQ(tj["lost_examples"].size(), 1u);
+    EXPECT_EQ(tj["lost_examples"][0]["record_id"],
+              std::stoull(wec::evtx::first_value(written[10], "EventRecordID")));
+    EXPECT_EQ(tj["duplicated_examples"][0]["record_id"],
+              std::stoull(wec::evtx::first_value(written[1500], "EventRecordID")));
+    // The human report says the same.
+    auto th = run_split(dir.path(),
+                        replay + " --evtx " + evtx_file.string() + " --check-only --check " +
+                            tampered.string(),
+                        env);
+    EXPECT_EQ(th.exit_code, 1);
+    EXPECT_NE(th.out.find("2261 sent, 2261 acked, 2260 found, 1 lost, 1 duplicated, 0 unexpected"),
+              std::string::npos)
+        << th.out;
 
     // The collector's raw output replayed again as event XML, one simulated host per Computer.
     auto f = run_split(dir.path(),

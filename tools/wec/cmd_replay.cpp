@@ -10,6 +10,7 @@
 #include "client/replay.hpp"
 #include "commands.hpp"
 #include "decode/read.hpp"
+#include "replay_check.hpp"
 #include "replay_input.hpp"
 
 #include <atomic>
@@ -52,6 +53,9 @@ struct ReplayOptions {
     std::vector<std::string> evtx; // --evtx: EVTX files or directories of them
     std::vector<std::string> xml;  // --xml: event XML files or directories of them
     bool split_by_computer = false;
+    std::vector<std::string> check; // --check: the collector's files output (files, directories)
+    double check_after = 0;         // seconds to wait before reading them
+    bool check_only = false;        // send nothing, check only
 };
 
 // A progress line on standard error while `work` runs, when it is a terminal: `line(seconds)`
@@ -262,6 +266,66 @@ int run_from(const ReplayOptions& o, const client::SourceOptions& so) {
     return code;
 }
 
+// --check: reads what the collector wrote and matches it against `sent`; the report goes to
+// `j` (JSON) or standard output. kPartial when an acknowledged event was lost, kUsage when the
+// files cannot be read, else kOk.
+int run_check(const ReplayOptions& o, const std::map<EventKey, bool>& sent, nlohmann::json* j) {
+    if (o.check_after > 0)
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(static_cast<long long>(o.check_after * 1000)));
+    CheckReport r;
+    try {
+        r = check_written(sent, o.check);
+    } catch (const wec::Error& e) {
+        std::fprintf(stderr, "wec replay: --check: %s\n", e.what());
+        if (j) (*j)["check"] = {{"error", e.what()}};
+        return kUsage;
+    }
+    auto key_text = [](const EventKey& k) {
+        return k.machine + "/" + k.channel + "/" + std::to_string(k.record_id);
+    };
+    if (j) {
+        nlohmann::json c;
+        c["files"] = r.files;
+        c["lines"] = r.lines;
+        c["unreadable_lines"] = r.unreadable;
+        c["sent"] = r.sent;
+        c["acked"] = r.acked;
+        c["found"] = r.found;
+        c["lost"] = r.lost;
+        c["duplicated"] = r.duplicated;
+        c["unexpected"] = r.unexpected;
+        auto list = [&](const std::vector<EventKey>& keys) {
+            nlohmann::json a = nlohmann::json::array();
+            for (const auto& k : keys)
+                a.push_back(
+                    {{"machine", k.machine}, {"channel", k.channel}, {"record_id", k.record_id}});
+            return a;
+        };
+        c["lost_examples"] = list(r.lost_examples);
+        c["duplicated_examples"] = list(r.duplicated_examples);
+        c["unexpected_examples"] = list(r.unexpected_examples);
+        (*j)["check"] = c;
+    } else {
+        std::printf(
+            "check:          %llu sent, %llu acked, %llu found, %llu lost, %llu duplicated, "
+            "%llu unexpected (%llu lines in %llu files, %llu unreadable)\n",
+            static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.acked),
+            static_cast<unsigned long long>(r.found), static_cast<unsigned long long>(r.lost),
+            static_cast<unsigned long long>(r.duplicated),
+            static_cast<unsigned long long>(r.unexpected), static_cast<unsigned long long>(r.lines),
+            static_cast<unsigned long long>(r.files),
+            static_cast<unsigned long long>(r.unreadable));
+        for (const auto& k : r.lost_examples)
+            std::printf("lost:           %s\n", key_text(k).c_str());
+        for (const auto& k : r.duplicated_examples)
+            std::printf("duplicated:     %s\n", key_text(k).c_str());
+        for (const auto& k : r.unexpected_examples)
+            std::printf("unexpected:     %s\n", key_text(k).c_str());
+    }
+    return r.lost > 0 ? kPartial : kOk;
+}
+
 // --evtx / --xml: the records of event log or event XML files, replayed in order, by one source
 // or (--split-by-computer) one simulated host per <Computer>, one after the other.
 int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
@@ -298,6 +362,21 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
         return kUsage;
     }
 
+    // Every event to send by key, with the position in its host's list (acked = position <
+    // events acked by that host, since a host stops at its first failure).
+    std::map<EventKey, bool> keys_sent;
+    if (!o.check.empty())
+        for (const auto& [host, events] : by_host)
+            for (const auto& e : events)
+                keys_sent[EventKey{e.computer, e.channel, e.record_id}] = o.check_only;
+    if (o.check_only) {
+        nlohmann::json j;
+        int code = run_check(o, keys_sent, o.json ? &j : nullptr);
+        if (o.json) std::printf("%s\n", j.dump(2).c_str());
+        if (code == kOk && stats.skipped > 0) code = kPartial;
+        return code;
+    }
+
     struct HostResult {
         std::string machine;
         std::uint64_t events = 0;
@@ -328,9 +407,15 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
                 HostResult h;
                 h.machine = hosts[i];
                 h.events = by_host[hosts[i]].size();
+                std::vector<EventKey> keys;
+                if (!o.check.empty())
+                    for (const auto& e : by_host[hosts[i]])
+                        keys.push_back(EventKey{e.computer, e.channel, e.record_id});
                 BatchCutter cutter(std::move(by_host[hosts[i]]), hosts[i], o.batch);
                 h.r = client::replay_batches(
                     ro, [&](client::RecordedBatch& b) { return cutter.next(b); }, &progress);
+                for (std::size_t k = 0; k < keys.size() && k < h.r.events_acked; ++k)
+                    keys_sent[keys[k]] = true;
                 results.push_back(std::move(h));
                 ++hosts_done;
             }
@@ -365,8 +450,8 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
         code = kPartial;
     }
     const double rate = seconds > 0 ? static_cast<double>(acked) / seconds : 0;
+    nlohmann::json j;
     if (o.json) {
-        nlohmann::json j;
         j["input"] = evtx ? "evtx" : "xml";
         j["files"] = stats.files;
         j["events_read"] = stats.events;
@@ -389,7 +474,6 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
                                 {"subscription", h.r.subscription}});
         j["per_host"] = per_host;
         j["errors"] = errors;
-        std::printf("%s\n", j.dump(2).c_str());
     } else {
         std::printf("read:           %llu events from %llu files, %llu skipped\n",
                     static_cast<unsigned long long>(stats.events),
@@ -404,6 +488,11 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
         for (const auto& e : errors)
             std::printf("error:          %s\n", e.c_str());
     }
+    if (!o.check.empty()) {
+        int c = run_check(o, keys_sent, o.json ? &j : nullptr);
+        if (code == kOk || c == kUsage) code = c;
+    }
+    if (o.json) std::printf("%s\n", j.dump(2).c_str());
     return code;
 }
 
@@ -418,6 +507,24 @@ int run_replay(const ReplayOptions& o) {
     lo.batch = o.batch;
     lo.hosts = o.hosts;
     lo.threads = o.connections;
+
+    // The generated events by key (see client::HostTally): host i sends events/hosts (+1 for the
+    // first events%hosts hosts) records from kLoadFirstRecord on, Channel Security.
+    auto generated_key = [](const std::string& machine, std::uint64_t k) {
+        return EventKey{machine, "Security", client::kLoadFirstRecord + k};
+    };
+    if (o.check_only) {
+        std::map<EventKey, bool> sent;
+        for (std::size_t h = 0; h < o.hosts; ++h) {
+            const std::uint64_t n = o.events / o.hosts + (h < o.events % o.hosts ? 1 : 0);
+            for (std::uint64_t k = 0; k < n; ++k)
+                sent[generated_key(client::load_machine_id(h), k)] = true;
+        }
+        nlohmann::json j;
+        int code = run_check(o, sent, o.json ? &j : nullptr);
+        if (o.json) std::printf("%s\n", j.dump(2).c_str());
+        return code;
+    }
 
     client::LoadProgress progress;
     client::LoadResult r;
@@ -447,8 +554,8 @@ int run_replay(const ReplayOptions& o) {
     else if (r.batches_failed > 0 || r.events_acked < o.events)
         code = kPartial;
 
+    nlohmann::json j;
     if (o.json) {
-        nlohmann::json j;
         j["events_requested"] = o.events;
         j["events_acked"] = r.events_acked;
         j["batches_ok"] = r.batches_ok;
@@ -463,7 +570,6 @@ int run_replay(const ReplayOptions& o) {
         j["compress"] = o.compress;
         j["errors"] = r.errors;
         if (!r.setup_error.empty()) j["setup_error"] = r.setup_error;
-        std::printf("%s\n", j.dump(2).c_str());
     } else {
         std::printf("events acked:   %llu of %llu\n",
                     static_cast<unsigned long long>(r.events_acked),
@@ -478,6 +584,15 @@ int run_replay(const ReplayOptions& o) {
         for (const auto& e : r.errors)
             std::printf("error:          %s\n", e.c_str());
     }
+    if (!o.check.empty()) {
+        std::map<EventKey, bool> sent;
+        for (const auto& h : r.hosts)
+            for (std::uint64_t k = 0; k < h.sent; ++k)
+                sent[generated_key(h.machine, k)] = k < h.acked;
+        int c = run_check(o, sent, o.json ? &j : nullptr);
+        if (code == kOk || c == kUsage) code = c;
+    }
+    if (o.json) std::printf("%s\n", j.dump(2).c_str());
     return code;
 }
 
@@ -531,6 +646,21 @@ void add_replay(CLI::App& app, Action& action) {
     auto* split = sub->add_flag("--split-by-computer", o->split_by_computer,
                                 "(--evtx/--xml) each distinct <Computer> is its own simulated host "
                                 "(MachineID), replayed one after the other");
+    auto* check = sub->add_option(
+        "--check", o->check,
+        "After the run, read what the collector wrote to DIR|FILE (a files output: any format, "
+        "rotated, .gz) and match every event sent by (Computer, Channel, EventRecordID): sent, "
+        "acked, found, lost, duplicated, unexpected; exit 1 when an acknowledged event was lost");
+    sub->add_option("--check-after", o->check_after,
+                    "Seconds to wait before --check reads the collector's files")
+        ->check(CLI::NonNegativeNumber)
+        ->needs(check);
+    auto* check_only = sub->add_flag("--check-only", o->check_only,
+                                     "Send nothing: --check the files against the inputs as if "
+                                     "every event had been acknowledged")
+                           ->needs(check);
+    check->excludes(from);
+    check_only->excludes(from);
     auto* events = sub->add_option("--events", o->events, "Events to send in total")
                        ->capture_default_str()
                        ->excludes(from)
