@@ -121,6 +121,7 @@ void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::si
             h.subscription = *it;
             h.source->end();
             h.source->push_connection(h.subscription); // connect + authenticate before timing
+            progress.hosts_connected += 1;
         } catch (const std::exception& e) {
             std::lock_guard lock(shared.mutex);
             if (shared.setup_error.empty()) shared.setup_error = e.what();
@@ -205,6 +206,7 @@ void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::si
                 first = std::chrono::steady_clock::now();
                 any = true;
             }
+            progress.events_sent += count;
             try {
                 auto ack = payload ? h.source->send_compressed(h.subscription, payload->sldc,
                                                                payload->message_id)
@@ -226,10 +228,13 @@ void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::si
                 h.sent += count;
                 progress.batches_failed += 1;
                 h.remaining = 0; // a failing host stops (a real one would retry later)
+                progress.hosts_connected -= 1;
             }
         }
     }
     auto last = std::chrono::steady_clock::now();
+    for (const auto& h : hosts)
+        if (h.acked == h.sent) progress.hosts_connected -= 1; // the others stopped on failure
     std::lock_guard lock(shared.mutex);
     for (const auto& h : hosts)
         shared.hosts[h.id] = HostTally{h.machine, h.sent, h.acked};

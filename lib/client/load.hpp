@@ -37,7 +37,9 @@ struct LoadOptions {
 };
 
 struct LoadProgress {
+    std::atomic<std::uint64_t> events_sent{0}; // posted, acked or not
     std::atomic<std::uint64_t> events_acked{0};
+    std::atomic<std::uint64_t> hosts_connected{0}; // hosts holding their push connection
     std::atomic<std::uint64_t> batches_ok{0};
     std::atomic<std::uint64_t> batches_failed{0};
 };

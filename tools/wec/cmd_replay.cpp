@@ -95,6 +95,20 @@ auto with_progress(const std::function<std::string(double)>& line, Work&& work) 
     return work();
 }
 
+// Events per second over the last progress interval.
+struct Rate {
+    std::uint64_t last_count = 0;
+    double last_seconds = 0, value = 0;
+    double update(std::uint64_t count, double seconds) {
+        if (seconds > last_seconds) {
+            value = static_cast<double>(count - last_count) / (seconds - last_seconds);
+            last_count = count;
+            last_seconds = seconds;
+        }
+        return value;
+    }
+};
+
 // The simulated source(s) from the options shared by both modes: kOk, or kUsage (said why).
 int source_options(const ReplayOptions& o, client::SourceOptions& so) {
     try {
@@ -385,6 +399,7 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
     std::vector<HostResult> results;
     client::ReplayProgress progress;
     std::atomic<std::size_t> hosts_done{0};
+    Rate live_rate;
     with_progress(
         [&](double secs) {
             char buf[200];
@@ -393,7 +408,7 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
                           "%llu/%llu events acked (%.0f/s), host %zu/%zu, %llu messages, %.0f s",
                           static_cast<unsigned long long>(acked),
                           static_cast<unsigned long long>(stats.events),
-                          secs > 0 ? static_cast<double>(acked) / secs : 0.0,
+                          live_rate.update(acked, secs),
                           std::min(hosts_done.load() + 1, hosts.size()), hosts.size(),
                           static_cast<unsigned long long>(progress.messages_acked.load()), secs);
             return std::string(buf);
@@ -529,13 +544,19 @@ int run_replay(const ReplayOptions& o) {
     client::LoadProgress progress;
     client::LoadResult r;
     int code = kOk;
+    Rate rate;
     with_progress(
         [&](double secs) {
-            char buf[160];
-            std::snprintf(buf, sizeof buf, "%llu/%llu events acked, %llu batches failed, %.0f s",
-                          static_cast<unsigned long long>(progress.events_acked.load()),
-                          static_cast<unsigned long long>(o.events),
-                          static_cast<unsigned long long>(progress.batches_failed.load()), secs);
+            char buf[200];
+            const auto acked = progress.events_acked.load();
+            std::snprintf(buf, sizeof buf,
+                          "%llu sent, %llu/%llu acked, %.0f/s, %llu batches failed, %llu "
+                          "connections, %.0f s",
+                          static_cast<unsigned long long>(progress.events_sent.load()),
+                          static_cast<unsigned long long>(acked),
+                          static_cast<unsigned long long>(o.events), rate.update(acked, secs),
+                          static_cast<unsigned long long>(progress.batches_failed.load()),
+                          static_cast<unsigned long long>(progress.hosts_connected.load()), secs);
             return std::string(buf);
         },
         [&] {
