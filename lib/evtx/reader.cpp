@@ -2,7 +2,9 @@
 // is freed and turned into a message.
 #include "evtx/evtx.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 
 // Debian's libevtx-dev declares the libbfio file-IO-handle functions when libbfio is built in,
 // but does not depend on libbfio-dev: without its header those declarations are left out (they
@@ -16,6 +18,8 @@ namespace {
 
 // A record's XML larger than this is not rendered (a template expanding without bound).
 constexpr std::size_t kMaxXmlBytes = std::size_t{16} << 20;
+// The first rendering buffer (most records' XML is a few KB).
+constexpr std::size_t kFirstBuffer = 64 << 10;
 
 // Owns a libevtx_error_t and says what it holds.
 class LibError {
@@ -115,26 +119,32 @@ bool Reader::next(Record& out) {
             continue;
         }
         RecordHandle record(handle);
-        std::size_t size = 0;
-        if (libevtx_record_get_utf8_xml_string_size(record.get(), &size, error.out()) != 1 ||
-            size == 0) {
-            skip("cannot render the record: " + error.text());
-            continue;
-        }
-        if (size > kMaxXmlBytes) {
-            skip("the record's XML is " + std::to_string(size) + " bytes (limit " +
-                 std::to_string(kMaxXmlBytes) + ")");
-            continue;
-        }
-        raw.assign(size, '\0');
+        // libevtx renders the record for the size query and again for the string: render once
+        // into a buffer that is usually large enough, and ask for the size only when it is not.
+        raw.resize(std::max<std::size_t>(raw.capacity(), kFirstBuffer));
         if (libevtx_record_get_utf8_xml_string(record.get(),
-                                               reinterpret_cast<std::uint8_t*>(raw.data()), size,
-                                               error.out()) != 1) {
-            skip("cannot render the record: " + error.text());
-            continue;
+                                               reinterpret_cast<std::uint8_t*>(raw.data()),
+                                               raw.size(), nullptr) != 1) {
+            std::size_t size = 0;
+            if (libevtx_record_get_utf8_xml_string_size(record.get(), &size, error.out()) != 1 ||
+                size == 0) {
+                skip("cannot render the record: " + error.text());
+                continue;
+            }
+            if (size > kMaxXmlBytes) {
+                skip("the record's XML is " + std::to_string(size) + " bytes (limit " +
+                     std::to_string(kMaxXmlBytes) + ")");
+                continue;
+            }
+            raw.assign(size, '\0');
+            if (libevtx_record_get_utf8_xml_string(record.get(),
+                                                   reinterpret_cast<std::uint8_t*>(raw.data()),
+                                                   size, error.out()) != 1) {
+                skip("cannot render the record: " + error.text());
+                continue;
+            }
         }
-        while (!raw.empty() && raw.back() == '\0')
-            raw.pop_back();
+        raw.resize(std::strlen(raw.c_str()));
         try {
             out.xml = normalize_xml(raw);
         } catch (const FormatError& e) {
