@@ -185,19 +185,13 @@ int run_from(const ReplayOptions& o, const client::SourceOptions& so) {
                      static_cast<unsigned long long>(s.line), s.reason.c_str());
     });
     std::string input_error;
-    decode::EventsBatch batch;
     auto next = [&](client::RecordedBatch& out) {
         try {
-            if (!reader.next(batch)) return false;
+            return reader.next(out);
         } catch (const decode::InputError& e) {
             input_error = e.what();
             return false;
         }
-        out.events = std::move(batch.events);
-        out.bookmark = std::move(batch.bookmark);
-        out.machine = std::move(batch.machine);
-        out.line = batch.line;
-        return true;
     };
 
     client::ReplayProgress progress;
