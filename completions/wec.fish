@@ -57,6 +57,8 @@ complete -c wec -n '__fish_seen_subcommand_from replay' -l split-by-computer -d 
 complete -c wec -n '__fish_seen_subcommand_from replay' -l check -r -F -d 'After the run, read what the collector wrote to DIR|FILE (a files output: any format, rotated, .gz) and match every event sent by (Computer, Channel, EventRecordID): sent, acked, found, lost, duplicated, unexpected; exit 1 when an acknowledged event was lost'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l check-after -r -F -d 'Seconds to wait before --check reads the collectors files'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l check-only -d 'Send nothing: --check the files against the inputs as if every event had been acknowledged'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l rate -r -F -d 'At most EVENTS/S events per second in total (default: as fast as the collector acknowledges)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l speed -r -F -d '(--evtx/--xml) N times the recorded pace, from the events TimeCreated (1 = as recorded; default: as fast as possible)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l events -r -F -d 'Events to send in total'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l batch -r -F -d 'Events per Events message (generated: split to fit MaxEnvelopeSize)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l hosts -r -F -d 'Simulated hosts (machine ids host-N.windomain.local)'

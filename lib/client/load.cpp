@@ -184,11 +184,20 @@ void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::si
     std::uint64_t soap_bytes = 0;
     auto first = std::chrono::steady_clock::now();
     bool any = false;
+    // --rate: this thread's share, paced from the first send.
+    const double thread_rate = o.rate > 0 ? o.rate / static_cast<double>(o.threads) : 0;
+    std::uint64_t thread_sent = 0;
     for (bool work = true; work;) {
         work = false;
         for (auto& h : hosts) {
             if (h.remaining == 0) continue;
             work = true;
+            if (thread_rate > 0 && any) {
+                auto due = first + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                       std::chrono::duration<double>(
+                                           static_cast<double>(thread_sent) / thread_rate));
+                std::this_thread::sleep_until(due);
+            }
             std::size_t want =
                 static_cast<std::size_t>(std::min<std::uint64_t>(h.remaining, o.batch));
             std::vector<std::string_view> batch;
@@ -207,6 +216,7 @@ void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::si
                 any = true;
             }
             progress.events_sent += count;
+            thread_sent += count;
             try {
                 auto ack = payload ? h.source->send_compressed(h.subscription, payload->sldc,
                                                                payload->message_id)

@@ -34,6 +34,9 @@ struct LoadOptions {
     // work, not the client's compression (the Ack latency then excludes compression too). The
     // cycled messages repeat their record ids: not for `--check`.
     std::size_t precompressed = 0;
+    // > 0: at most this many events per second in total (each connection paces its share:
+    // rate / threads), else as fast as the collector acknowledges.
+    double rate = 0;
 };
 
 struct LoadProgress {

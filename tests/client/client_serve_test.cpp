@@ -732,10 +732,26 @@ TEST_F(ClientServe, ReplayCommandPushesGeneratedEvents) {
     start_server();
     auto env = realm_->realm.env();
     env["KRB5CCNAME"] = realm_->ccache;
-    auto r = run({WEC_EXE, "replay", "--url",
+    auto r = run({WEC_EXE,
+                  "replay",
+                  "--url",
                   "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC",
-                  "--service", "HTTP@" + kHost, "--subscription", "security", "--events", "600",
-                  "--batch", "50", "--hosts", "3", "--connections", "2", "--json", "--check",
+                  "--service",
+                  "HTTP@" + kHost,
+                  "--subscription",
+                  "security",
+                  "--events",
+                  "600",
+                  "--batch",
+                  "50",
+                  "--hosts",
+                  "3",
+                  "--connections",
+                  "2",
+                  "--rate",
+                  "100000",
+                  "--json",
+                  "--check",
                   json_file().string()},
                  env, 60s);
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -1032,9 +1048,10 @@ TEST_F(ClientServe, ReplayEvtxWritesEveryRecordAsRaw) {
         bytes[k] = '\xFF';
     auto damaged = dir.path() / "damaged.evtx";
     std::ofstream(damaged, std::ios::binary) << bytes;
-    auto d =
-        run_split(dir.path(),
-                  replay + " --evtx " + damaged.string() + " --subscription replayed --json", env);
+    auto d = run_split(dir.path(),
+                       replay + " --evtx " + damaged.string() +
+                           " --subscription replayed --json --speed 1e9 --rate 1e7",
+                       env);
     EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
     auto dj = nlohmann::json::parse(d.out);
     EXPECT_GT(dj["skipped"].get<int>(), 0);

@@ -56,6 +56,8 @@ struct ReplayOptions {
     std::vector<std::string> check; // --check: the collector's files output (files, directories)
     double check_after = 0;         // seconds to wait before reading them
     bool check_only = false;        // send nothing, check only
+    double rate = 0;                // --rate: events per second in total (0: as fast as acked)
+    double speed = 0;               // --speed: N times the recorded pace (files)
 };
 
 // A progress line on standard error while `work` runs, when it is a terminal: `line(seconds)`
@@ -394,6 +396,7 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
     client::ReplayProgress progress;
     std::atomic<std::size_t> hosts_done{0};
     Rate live_rate;
+    Pacer pacer(o.rate, o.speed); // one timeline for all hosts (they run one after the other)
     with_progress(
         [&](double secs) {
             char buf[200];
@@ -422,7 +425,13 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
                         keys.push_back(EventKey{e.computer, e.channel, e.record_id});
                 BatchCutter cutter(std::move(by_host[hosts[i]]), hosts[i], o.batch);
                 h.r = client::replay_batches(
-                    ro, [&](client::RecordedBatch& b) { return cutter.next(b); }, &progress);
+                    ro,
+                    [&](client::RecordedBatch& b) {
+                        if (!cutter.next(b)) return false;
+                        pacer.wait(b.events.size(), cutter.batch_time());
+                        return true;
+                    },
+                    &progress);
                 for (std::size_t k = 0; k < keys.size() && k < h.r.events_acked; ++k)
                     keys_sent[keys[k]] = true;
                 results.push_back(std::move(h));
@@ -516,6 +525,7 @@ int run_replay(const ReplayOptions& o) {
     lo.batch = o.batch;
     lo.hosts = o.hosts;
     lo.threads = o.connections;
+    lo.rate = o.rate;
 
     // The generated events by key (see client::HostTally): host i sends events/hosts (+1 for the
     // first events%hosts hosts) records from kLoadFirstRecord on, Channel Security.
@@ -676,6 +686,16 @@ void add_replay(CLI::App& app, Action& action) {
                            ->needs(check);
     check->excludes(from);
     check_only->excludes(from);
+    sub->add_option("--rate", o->rate,
+                    "At most EVENTS/S events per second in total (default: as fast as the "
+                    "collector acknowledges)")
+        ->check(CLI::PositiveNumber)
+        ->excludes(from);
+    auto* speed = sub->add_option("--speed", o->speed,
+                                  "(--evtx/--xml) N times the recorded pace, from the events' "
+                                  "TimeCreated (1 = as recorded; default: as fast as possible)")
+                      ->check(CLI::PositiveNumber)
+                      ->excludes(from);
     auto* events = sub->add_option("--events", o->events, "Events to send in total")
                        ->capture_default_str()
                        ->excludes(from)
@@ -700,6 +720,7 @@ void add_replay(CLI::App& app, Action& action) {
         ->excludes(evtx)
         ->excludes(xml);
     split->excludes(from)->excludes(events);
+    speed->excludes(events);
     sub->add_flag("--compress,!--no-compress", o->compress, "SLDC-compress Events (default: on)");
     sub->add_flag(
         "--follow-notify-host", o->follow_notify_host,
@@ -707,12 +728,10 @@ void add_replay(CLI::App& app, Action& action) {
     sub->add_option("--timeout", o->timeout_s, "Seconds per request")->capture_default_str();
     sub->add_flag("--json", o->json, "Print a JSON summary");
     sub->footer(
-        "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some "
-        "records\n"
-        "skipped, or nothing to replay), 2 usage or (--from) unreadable or malformed input, 3 "
-        "runtime "
-        "error\n"
-        "(--from: the collector did not acknowledge a message; the replay stops there).\n"
+        "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some\n"
+        "records skipped, or nothing to replay; --check: an acknowledged event was lost), 2 usage\n"
+        "or (--from) unreadable or malformed input, 3 runtime error (--from: the collector did\n"
+        "not acknowledge a message; the replay stops there).\n"
         "Examples:\n"
         "  wec replay --url http://127.0.0.1:5985/wsman/SubscriptionManager/WEC \\\n"
         "             --service HTTP@wec.example.org --events 100000 --batch 100 --hosts 8 "
@@ -728,7 +747,11 @@ void add_replay(CLI::App& app, Action& action) {
         "             --url http://collector:5985/wsman/SubscriptionManager/WEC --service "
         "HTTP@collector\n"
         "  wec replay --xml events/ --url https://wec.example.org:5986/wsman/ --cert host.pem "
-        "--key host.key");
+        "--key host.key\n"
+        "  wec replay --evtx Security.evtx --speed 60 --check /var/log/wec/security/ "
+        "--check-after 5 \\\n"
+        "             --url http://collector:5985/wsman/SubscriptionManager/WEC --service "
+        "HTTP@collector");
     sub->callback([&action, o] { action = [o] { return run_replay(*o); }; });
 }
 

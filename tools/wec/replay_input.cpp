@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
 #include <sstream>
+#include <thread>
 
 namespace wec::tool {
 namespace fs = std::filesystem;
@@ -44,6 +45,7 @@ std::uint64_t to_uint(const std::string& s) {
 
 InputEvent event_of(std::string xml) {
     InputEvent e;
+    e.time_ns = system_time_ns(evtx::first_value(xml, "TimeCreated", "SystemTime"));
     e.channel = evtx::first_value(xml, "Channel");
     e.computer = evtx::first_value(xml, "Computer");
     e.record_id = to_uint(evtx::first_value(xml, "EventRecordID"));
@@ -159,6 +161,63 @@ void read_xml_file(const fs::path& file, const std::function<void(InputEvent&&)>
 
 } // namespace
 
+std::optional<std::int64_t> system_time_ns(std::string_view t) {
+    // YYYY-MM-DDTHH:MM:SS[.f...][Z]
+    if (t.size() < 19 || t[4] != '-' || t[7] != '-' || (t[10] != 'T' && t[10] != ' ') ||
+        t[13] != ':' || t[16] != ':')
+        return std::nullopt;
+    auto num = [&](std::size_t at, std::size_t n) -> std::optional<int> {
+        int v = 0;
+        for (std::size_t k = at; k < at + n; ++k) {
+            if (t[k] < '0' || t[k] > '9') return std::nullopt;
+            v = v * 10 + (t[k] - '0');
+        }
+        return v;
+    };
+    auto y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
+         s = num(17, 2);
+    if (!y || !mo || !d || !h || !mi || !s) return std::nullopt;
+    std::chrono::year_month_day ymd{std::chrono::year(*y), std::chrono::month(*mo),
+                                    std::chrono::day(*d)};
+    if (!ymd.ok() || *h > 23 || *mi > 59 || *s > 60) return std::nullopt;
+    std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::sys_days(ymd).time_since_epoch())
+                          .count() +
+                      ((*h * 60LL + *mi) * 60LL + *s) * 1000000000LL;
+    if (t.size() > 19 && t[19] == '.') {
+        std::int64_t scale = 100000000;
+        for (std::size_t k = 20; k < t.size() && t[k] >= '0' && t[k] <= '9'; ++k) {
+            ns += (t[k] - '0') * scale;
+            scale /= 10;
+        }
+    }
+    return ns;
+}
+
+void Pacer::wait(std::size_t events, std::optional<std::int64_t> time) {
+    if (rate_ <= 0 && speed_ <= 0) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!started_) {
+        started_ = true;
+        start_ = now;
+    }
+    auto due = start_;
+    if (rate_ > 0)
+        due = std::max(
+            due, start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(static_cast<double>(sent_) / rate_)));
+    if (speed_ > 0 && time) {
+        if (!first_time_) first_time_ = time;
+        if (*time > *first_time_)
+            due = std::max(
+                due, start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(
+                                      static_cast<double>(*time - *first_time_) / 1e9 / speed_)));
+    }
+    sent_ += events;
+    if (due > now) std::this_thread::sleep_until(due);
+}
+
 std::vector<fs::path> input_files(const std::vector<std::string>& args,
                                   const std::string& extension) {
     std::vector<fs::path> out;
@@ -199,7 +258,7 @@ InputStats read_inputs(const std::vector<fs::path>& files, bool evtx,
         while (reader.next(r)) {
             ++stats.events;
             on_event(InputEvent{std::move(r.xml), std::move(r.channel), std::move(r.computer),
-                                r.record_id});
+                                r.record_id, system_time_ns(r.time_created)});
         }
     }
     return stats;
@@ -228,8 +287,10 @@ bool BatchCutter::next(client::RecordedBatch& out) {
     out.machine = machine_;
     out.line = cursor_ + 1;
     std::string current;
+    batch_time_.reset();
     for (std::size_t k = 0; k < batch_ && cursor_ < events_.size(); ++k, ++cursor_) {
         auto& e = events_[cursor_];
+        if (e.time_ns && (!batch_time_ || *e.time_ns > *batch_time_)) batch_time_ = e.time_ns;
         if (!e.channel.empty()) {
             auto& last = last_[e.channel];
             last = std::max(last, e.record_id);

@@ -5,11 +5,14 @@
 
 #include "client/replay.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wec::tool {
@@ -19,7 +22,12 @@ struct InputEvent {
     std::string channel;
     std::string computer;
     std::uint64_t record_id = 0;
+    std::optional<std::int64_t> time_ns; // TimeCreated/@SystemTime, ns since 1970 (--speed)
 };
+
+// "2016-07-08T18:12:51.6816408Z" (any number of fractional digits, 'Z' optional) as ns since
+// 1970; nullopt when it is not such a time.
+std::optional<std::int64_t> system_time_ns(std::string_view text);
 
 struct InputSkip {
     std::string where; // FILE[:record N | :line N]
@@ -52,13 +60,32 @@ class BatchCutter {
 public:
     BatchCutter(std::vector<InputEvent> events, std::string machine, std::size_t batch);
     bool next(client::RecordedBatch& out);
+    // The latest TimeCreated of the batch `next` cut last (nullopt: none had one).
+    std::optional<std::int64_t> batch_time() const { return batch_time_; }
 
 private:
+    std::optional<std::int64_t> batch_time_;
     std::vector<InputEvent> events_;
     std::string machine_;
     std::size_t batch_;
     std::size_t cursor_ = 0;
     std::map<std::string, std::uint64_t> last_; // channel -> last record id
+};
+
+// Paces the batches of a replay: --rate (events per second) and --speed (N times the recorded
+// pace, from the events' TimeCreated). `wait` sleeps until a batch of `events` events whose
+// latest TimeCreated is `time` may be sent.
+class Pacer {
+public:
+    Pacer(double rate, double speed) : rate_(rate), speed_(speed) {}
+    void wait(std::size_t events, std::optional<std::int64_t> time);
+
+private:
+    double rate_, speed_;
+    bool started_ = false;
+    std::chrono::steady_clock::time_point start_;
+    std::optional<std::int64_t> first_time_;
+    std::uint64_t sent_ = 0;
 };
 
 // <BookmarkList> of `last` with `current` marked IsCurrent.
