@@ -1059,6 +1059,33 @@ TEST_F(ClientServe, ReplayEvtxWritesEveryRecordAsRaw) {
     EXPECT_EQ(dj["events_read"].get<int>() + dj["skipped"].get<int>(), 2261);
     EXPECT_NE(d.err.find("damaged.evtx:record "), std::string::npos) << d.err;
 
+    // --xml's input forms (read with --check-only: nothing sent, the events read are checked):
+    // one event per file, a SOAP Events envelope with events in CDATA, JSON Lines of strings and
+    // of objects, and a line that is no event (skipped: exit 1).
+    auto forms = dir.path() / "forms";
+    fs::create_directories(forms);
+    std::ofstream(forms / "a-one.xml") << "<?xml version=\"1.0\"?>\n" << written[0] << "\n";
+    std::ofstream(forms / "b-envelope.xml")
+        << "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+           "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><s:Body><w:Events>"
+        << "<w:Event Action=\"x\"><![CDATA[" << written[1] << "]]></w:Event>"
+        << "<w:Event Action=\"x\"><![CDATA[" << written[2] << "]]></w:Event>"
+        << "</w:Events></s:Body></s:Envelope>";
+    std::ofstream(forms / "c-lines.jsonl") << nlohmann::json(written[3]).dump() << "\n"
+                                           << nlohmann::json({{"xml", written[4]}}).dump() << "\n"
+                                           << "{\"other\": 1}\n";
+    auto x =
+        run_split(dir.path(),
+                  replay + " --xml " + forms.string() + " --check-only" + raw_arg + " --json", env);
+    EXPECT_EQ(x.exit_code, 1) << x.out << x.err;
+    auto xj = nlohmann::json::parse(x.out)["check"];
+    EXPECT_EQ(xj["sent"], 5) << xj.dump();
+    EXPECT_EQ(xj["found"], 5);
+    EXPECT_EQ(xj["lost"], 0);
+    EXPECT_EQ(xj["unexpected"], 2256);
+    EXPECT_NE(x.err.find("c-lines.jsonl:3: skipped: not an <Event> document"), std::string::npos)
+        << x.err;
+
     // Nothing there: usage error.
     auto missing = run_split(dir.path(), replay + " --evtx " + (dir.path() / "none").string(), env);
     EXPECT_EQ(missing.exit_code, 2) << missing.err;
