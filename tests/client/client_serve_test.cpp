@@ -1022,10 +1022,11 @@ TEST_F(ClientServe, ReplayEvtxWritesEveryRecordAsRaw) {
               std::string::npos)
         << th.out;
 
-    // The collector's raw output replayed again as event XML, one simulated host per Computer.
+    // The collector's raw output replayed again as event XML, one simulated host per Computer,
+    // two at a time.
     auto f = run_split(dir.path(),
                        replay + " --xml '" + raw.string() + "'" +
-                           " --subscription fleet --split-by-computer --json",
+                           " --subscription fleet --split-by-computer --connections 2 --json",
                        env);
     ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
     auto fj = nlohmann::json::parse(f.out);

@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -392,53 +393,78 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
         std::uint64_t events = 0;
         client::ReplayResult r;
     };
-    std::vector<HostResult> results;
+    // The hosts, --connections at a time, on one timeline (--speed: from the input's first
+    // TimeCreated; --rate: each concurrent host paces its share).
+    const std::size_t workers =
+        std::clamp<std::size_t>(o.connections, 1, std::max<std::size_t>(hosts.size(), 1));
+    std::optional<std::int64_t> first_time;
+    for (const auto& [host, events] : by_host)
+        for (const auto& e : events)
+            if (e.time_ns && (!first_time || *e.time_ns < *first_time)) first_time = e.time_ns;
+    std::vector<HostResult> results(hosts.size());
     client::ReplayProgress progress;
-    std::atomic<std::size_t> hosts_done{0};
+    std::atomic<std::size_t> hosts_done{0}, next_host{0};
+    std::mutex keys_mutex;
     Rate live_rate;
-    Pacer pacer(o.rate, o.speed); // one timeline for all hosts (they run one after the other)
+    const auto start = std::chrono::steady_clock::now();
     with_progress(
         [&](double secs) {
             char buf[200];
             const auto acked = progress.events_acked.load();
             std::snprintf(buf, sizeof buf,
-                          "%llu/%llu events acked (%.0f/s), host %zu/%zu, %llu messages, %.0f s",
+                          "%llu/%llu events acked (%.0f/s), hosts %zu done of %zu, %llu messages, "
+                          "%.0f s",
                           static_cast<unsigned long long>(acked),
                           static_cast<unsigned long long>(stats.events),
-                          live_rate.update(acked, secs),
-                          std::min(hosts_done.load() + 1, hosts.size()), hosts.size(),
+                          live_rate.update(acked, secs), hosts_done.load(), hosts.size(),
                           static_cast<unsigned long long>(progress.messages_acked.load()), secs);
             return std::string(buf);
         },
         [&] {
-            for (std::size_t i = 0; i < hosts.size(); ++i) {
-                client::ReplayOptions ro;
-                ro.source = so;
-                if (!o.ccaches.empty()) ro.source.ccache = o.ccaches[i % o.ccaches.size()];
-                ro.subscription = o.subscription;
-                HostResult h;
-                h.machine = hosts[i];
-                h.events = by_host[hosts[i]].size();
-                std::vector<EventKey> keys;
-                if (!o.check.empty())
-                    for (const auto& e : by_host[hosts[i]])
-                        keys.push_back(EventKey{e.computer, e.channel, e.record_id});
-                BatchCutter cutter(std::move(by_host[hosts[i]]), hosts[i], o.batch);
-                h.r = client::replay_batches(
-                    ro,
-                    [&](client::RecordedBatch& b) {
-                        if (!cutter.next(b)) return false;
-                        pacer.wait(b.events.size(), cutter.batch_time());
-                        return true;
-                    },
-                    &progress);
-                for (std::size_t k = 0; k < keys.size() && k < h.r.events_acked; ++k)
-                    keys_sent[keys[k]] = true;
-                results.push_back(std::move(h));
-                ++hosts_done;
-            }
+            auto worker = [&] {
+                for (;;) {
+                    const std::size_t i = next_host++;
+                    if (i >= hosts.size()) return;
+                    client::ReplayOptions ro;
+                    ro.source = so;
+                    if (!o.ccaches.empty()) ro.source.ccache = o.ccaches[i % o.ccaches.size()];
+                    ro.subscription = o.subscription;
+                    HostResult& h = results[i];
+                    h.machine = hosts[i];
+                    auto& events = by_host.at(hosts[i]); // each worker its own entry
+                    h.events = events.size();
+                    std::vector<EventKey> keys;
+                    if (!o.check.empty())
+                        for (const auto& e : events)
+                            keys.push_back(EventKey{e.computer, e.channel, e.record_id});
+                    BatchCutter cutter(std::move(events), hosts[i], o.batch);
+                    Pacer pacer(o.rate / static_cast<double>(workers), o.speed, start, first_time);
+                    h.r = client::replay_batches(
+                        ro,
+                        [&](client::RecordedBatch& b) {
+                            if (!cutter.next(b)) return false;
+                            pacer.wait(b.events.size(), cutter.batch_time());
+                            return true;
+                        },
+                        &progress);
+                    {
+                        std::lock_guard lock(keys_mutex);
+                        for (std::size_t k = 0; k < keys.size() && k < h.r.events_acked; ++k)
+                            keys_sent[keys[k]] = true;
+                    }
+                    ++hosts_done;
+                }
+            };
+            std::vector<std::thread> threads;
+            for (std::size_t t = 1; t < workers; ++t)
+                threads.emplace_back(worker);
+            worker();
+            for (auto& t : threads)
+                t.join();
             return 0;
         });
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::uint64_t sent = 0, acked = 0, messages_acked = 0, messages_failed = 0;
     double seconds = 0, max_ms = 0, p99_ms = 0;
@@ -448,7 +474,7 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
         acked += h.r.events_acked;
         messages_acked += h.r.messages_acked;
         messages_failed += h.r.messages_failed;
-        seconds += h.r.seconds;
+        seconds = std::max(seconds, h.r.seconds);
         max_ms = std::max(max_ms, h.r.max_ms);
         p99_ms = std::max(p99_ms, h.r.p99_ms);
         if (!h.r.setup_error.empty()) errors.push_back(h.machine + ": " + h.r.setup_error);
@@ -467,6 +493,7 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
         std::fprintf(stderr, "wec replay: %s: no event to replay\n", option);
         code = kPartial;
     }
+    if (results.size() > 1) seconds = wall; // the hosts overlap: the whole run
     const double rate = seconds > 0 ? static_cast<double>(acked) / seconds : 0;
     nlohmann::json j;
     if (o.json) {
@@ -713,12 +740,11 @@ void add_replay(CLI::App& app, Action& action) {
         ->excludes(evtx)
         ->excludes(xml);
     sub->add_option("--connections", o->connections,
-                    "Concurrent connections (threads), at most --hosts")
+                    "Concurrent connections (threads), at most --hosts (--evtx/--xml: hosts "
+                    "replayed at once)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
-        ->excludes(from)
-        ->excludes(evtx)
-        ->excludes(xml);
+        ->excludes(from);
     split->excludes(from)->excludes(events);
     speed->excludes(events);
     sub->add_flag("--compress,!--no-compress", o->compress, "SLDC-compress Events (default: on)");

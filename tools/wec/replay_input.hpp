@@ -78,6 +78,10 @@ private:
 class Pacer {
 public:
     Pacer(double rate, double speed) : rate_(rate), speed_(speed) {}
+    // Several hosts on one timeline: the clock starts at `start`, recorded time at `first_time`.
+    Pacer(double rate, double speed, std::chrono::steady_clock::time_point start,
+          std::optional<std::int64_t> first_time)
+        : rate_(rate), speed_(speed), started_(true), start_(start), first_time_(first_time) {}
     void wait(std::size_t events, std::optional<std::int64_t> time);
 
 private:
