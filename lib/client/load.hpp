@@ -25,18 +25,37 @@ struct LoadOptions {
                                       // subscription's MaxEnvelopeSize, as Windows does)
     std::size_t hosts = 1;            // simulated hosts (machine ids host-N.windomain.local)
     std::size_t threads = 1;          // concurrent connections (at most `hosts`)
-    std::size_t pregenerated = 4096;  // distinct events generated per thread, then re-used with
-                                      // new record ids in the bookmark (keeps generation cost low)
+    std::size_t pregenerated = 4096;  // distinct event bodies generated per thread, then re-used
+                                      // with each host's own <Computer> and EventRecordID (keeps
+                                      // generation cost low; (Computer, Channel, EventRecordID)
+                                      // stays unique, so that `wec replay --check` can match them)
     // > 0: each host SLDC-compresses this many distinct Events messages before the clock starts
     // and then cycles through them (sealing each anew), so that the measure is the collector's
-    // work, not the client's compression (the Ack latency then excludes compression too).
+    // work, not the client's compression (the Ack latency then excludes compression too). The
+    // cycled messages repeat their record ids: not for `--check`.
     std::size_t precompressed = 0;
+    // > 0: at most this many events per second in total (each connection paces its share:
+    // rate / threads), else as fast as the collector acknowledges.
+    double rate = 0;
 };
 
 struct LoadProgress {
+    std::atomic<std::uint64_t> events_sent{0}; // posted, acked or not
     std::atomic<std::uint64_t> events_acked{0};
+    std::atomic<std::uint64_t> hosts_connected{0}; // hosts holding their push connection
     std::atomic<std::uint64_t> batches_ok{0};
     std::atomic<std::uint64_t> batches_failed{0};
+};
+
+// Host `id`'s MachineID and <Computer>, and its first EventRecordID (then one more per event, in
+// order).
+std::string load_machine_id(std::size_t id);
+inline constexpr std::uint64_t kLoadFirstRecord = 1001;
+
+struct HostTally {
+    std::string machine;     // load_machine_id
+    std::uint64_t sent = 0;  // events posted, acked or not: records kLoadFirstRecord.. in order
+    std::uint64_t acked = 0; // the first `acked` of them were acknowledged
 };
 
 struct LoadResult {
@@ -49,6 +68,7 @@ struct LoadResult {
     double p50_ms = 0, p99_ms = 0, max_ms = 0; // Ack latency of Events messages
     std::vector<std::string> errors;           // the first few distinct errors
     std::string setup_error;                   // a host could not enumerate/subscribe
+    std::vector<HostTally> hosts;              // per host that could subscribe, by id
 };
 
 // Runs the load; `progress` (optional) is updated live for a progress display.

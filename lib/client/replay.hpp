@@ -15,12 +15,9 @@
 
 namespace wec::client {
 
-struct RecordedBatch {
-    std::vector<std::string> events; // <Event> documents, sent as they are
-    std::string bookmark;            // <BookmarkList>, sent as w:Bookmark ("" = none)
-    std::string machine;             // the recorded m:MachineID ("" = unknown)
-    std::uint64_t line = 0;          // where it comes from (for messages), 0 = unknown
-};
+// One recorded Events message (events sent as they are, the bookmark as w:Bookmark, the
+// recorded m:MachineID, `line` for messages).
+using RecordedBatch = wsman::EventsBatch;
 
 struct ReplayOptions {
     // Manager URL, identity (Kerberos ccache + service, or TLS client certificate), compression.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "decode/decode.hpp"
+#include "wsman/wsman.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -16,13 +17,9 @@
 
 namespace wec::decode {
 
-// One recorded Events request: its events and bookmark, as the source sent them.
-struct EventsBatch {
-    std::uint64_t line = 0;          // 1-based line of the record in the input
-    std::vector<std::string> events; // each one <Event> document (the w:Event content)
-    std::string bookmark;            // the w:Bookmark <BookmarkList> (compact), "" when absent
-    std::string machine;             // m:MachineID, "" when absent
-};
+// One recorded Events request: its events and bookmark, as the source sent them (`line`: the
+// 1-based line of the record in the input). The type client::replay_batches sends.
+using EventsBatch = wsman::EventsBatch;
 
 // An Events request that could not be used: no body (undecryptable, cut) or a body that is not
 // a parsable Events envelope.

@@ -178,6 +178,16 @@ struct SourceHeaders {
     std::vector<std::string> raw_headers; // other reference parameters, inserted as XML
 };
 
+// The content of one Events message as recorded, to be sent again: a capture's Events request
+// read back (decode::EventsBatchReader) or events read from files (`wec replay --evtx/--xml`),
+// replayed by client::replay_batches.
+struct EventsBatch {
+    std::uint64_t line = 0;          // where it comes from (1-based line, record...), 0 = unknown
+    std::vector<std::string> events; // each one <Event> document, sent as it is
+    std::string bookmark;            // the <BookmarkList> (compact), "" when absent
+    std::string machine;             // the m:MachineID, "" when unknown
+};
+
 std::string build_enumerate(const SourceHeaders& headers, std::uint32_t max_elements = 32000);
 std::string build_heartbeat(const SourceHeaders& headers);
 // Events in CDATA ("]]>" inside an event is split across sections); `bookmark` is a BookmarkList.

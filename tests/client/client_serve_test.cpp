@@ -5,6 +5,8 @@
 // outputs, a malformed event inside a batch, kill -9 without losing acknowledged events).
 #include "client/client.hpp"
 #include "client/load.hpp"
+#include "event/event.hpp"
+#include "evtx/evtx.hpp"
 #include "http/http.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
@@ -730,16 +732,42 @@ TEST_F(ClientServe, ReplayCommandPushesGeneratedEvents) {
     start_server();
     auto env = realm_->realm.env();
     env["KRB5CCNAME"] = realm_->ccache;
-    auto r = run({WEC_EXE, "replay", "--url",
+    auto r = run({WEC_EXE,
+                  "replay",
+                  "--url",
                   "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC",
-                  "--service", "HTTP@" + kHost, "--subscription", "security", "--events", "600",
-                  "--batch", "50", "--hosts", "3", "--connections", "2", "--json"},
+                  "--service",
+                  "HTTP@" + kHost,
+                  "--subscription",
+                  "security",
+                  "--events",
+                  "600",
+                  "--batch",
+                  "50",
+                  "--hosts",
+                  "3",
+                  "--connections",
+                  "2",
+                  "--rate",
+                  "100000",
+                  "--json",
+                  "--check",
+                  json_file().string()},
                  env, 60s);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto start = r.output.find('{');
     ASSERT_NE(start, std::string::npos) << r.output;
     auto j = nlohmann::json::parse(r.output.substr(start));
     EXPECT_EQ(j["events_acked"], 600);
+    // Each generated event is unique by (Computer, Channel, EventRecordID): all found in the
+    // collector's JSON output, once.
+    EXPECT_EQ(j["check"]["sent"], 600) << j.dump();
+    EXPECT_EQ(j["check"]["acked"], 600);
+    EXPECT_EQ(j["check"]["found"], 600);
+    EXPECT_EQ(j["check"]["lost"], 0);
+    EXPECT_EQ(j["check"]["duplicated"], 0);
+    EXPECT_EQ(j["check"]["unexpected"], 0);
+    EXPECT_EQ(j["check"]["unreadable_lines"], 0);
     EXPECT_EQ(j["batches_failed"], 0);
     EXPECT_GT(j["events_per_second"].get<double>(), 0.0);
     // All three simulated hosts share the one Kerberos identity: one file.
@@ -866,6 +894,202 @@ TEST_F(ClientServe, ReplayFromDecodedCapture) {
         EXPECT_EQ(x.exit_code, 2) << option << ": " << x.err;
     }
     EXPECT_EQ(lines_of(slurp(raw)).size(), 42u);
+}
+
+// ---- wec replay --evtx / --xml: event logs replayed as Windows sources -------------------------
+
+TEST_F(ClientServe, ReplayEvtxWritesEveryRecordAsRaw) {
+    // Two subscriptions writing raw XML, one event a line, each to its own file.
+    for (const std::string name : {"replayed", "fleet"}) {
+        auto toml = dir.path() / (name + ".toml");
+        std::ofstream(toml) << "name = \"" << name << "\"\n"
+                            << "query = '<QueryList><Query Id=\"0\"><Select "
+                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
+                            << "[[outputs]]\ndriver = \"files\"\npath = \""
+                            << (dir.path() / "events" / "{subscription}" / "{client}.xml").string()
+                            << "\"\nformat = \"raw\"\n";
+        auto applied = run({WEC_EXE, "sub", "apply", toml.string(), "--db", db});
+        ASSERT_EQ(applied.exit_code, 0) << applied.output;
+    }
+    start_server();
+    auto env = realm_->realm.env();
+    env["KRB5CCNAME"] = realm_->ccache;
+    const std::string replay =
+        std::string(WEC_EXE) + " replay --url http://127.0.0.1:" + std::to_string(port) +
+        "/wsman/SubscriptionManager/WEC" + " --service HTTP@" + kHost + " --timeout 20";
+
+    // What the records are, read here by lib/evtx (checked against python-evtx in tests/evtx).
+    const auto evtx_file = fs::path(WEC_TEST_DATA) / "evtx" / "security.evtx";
+    std::vector<std::string> expected;
+    std::set<std::string> computers;
+    std::uint64_t last_id = 0;
+    {
+        wec::evtx::Reader reader(evtx_file);
+        wec::evtx::Record record;
+        while (reader.next(record)) {
+            std::string line;
+            wec::event::format_raw(record.xml, line);
+            expected.push_back(line);
+            computers.insert(record.computer);
+            last_id = std::max(last_id, record.record_id);
+        }
+    }
+    ASSERT_EQ(expected.size(), 2261u);
+    ASSERT_GT(computers.size(), 1u);
+
+    auto r = run_split(dir.path(),
+                       replay + " --evtx " + evtx_file.string() +
+                           " --subscription replayed --batch 150 --json",
+                       env);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["input"], "evtx");
+    EXPECT_EQ(j["files"], 1);
+    EXPECT_EQ(j["events_read"], 2261);
+    EXPECT_EQ(j["skipped"], 0);
+    EXPECT_EQ(j["hosts"], 1);
+    EXPECT_EQ(j["events_sent"], 2261);
+    EXPECT_EQ(j["events_acked"], 2261);
+    EXPECT_EQ(j["messages_acked"], 16); // ceil(2261 / 150)
+    EXPECT_EQ(j["messages_failed"], 0);
+
+    // The collector wrote every record, in record order, exactly as rendered.
+    auto raw = dir.path() / "events" / "replayed" / (kClient + ".xml");
+    auto written = lines_of(slurp(raw));
+    ASSERT_EQ(written.size(), expected.size());
+    for (std::size_t k = 0; k < expected.size(); ++k)
+        ASSERT_EQ(written[k], expected[k]) << "record " << k;
+    // The bookmark carries the channel's last RecordId.
+    client::Source check(source_options());
+    auto s = subscribe(check, "replayed");
+    EXPECT_NE(s.bookmark.find("Channel=\"Security\" RecordId=\"" + std::to_string(last_id) + "\""),
+              std::string::npos)
+        << s.bookmark;
+
+    // --check-only: the written file against the same input, all found once. Then a copy with a
+    // line deleted and another duplicated, rotated into a plain and a gzipped part: 1 lost (exit
+    // 1), 1 duplicated.
+    const std::string raw_arg = " --check '" + raw.string() + "'";
+    auto c = run_split(
+        dir.path(),
+        replay + " --evtx " + evtx_file.string() + " --check-only" + raw_arg + " --json", env);
+    ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
+    auto cj = nlohmann::json::parse(c.out)["check"];
+    EXPECT_EQ(cj["sent"], 2261) << cj.dump();
+    EXPECT_EQ(cj["found"], 2261);
+    EXPECT_EQ(cj["lost"], 0);
+    EXPECT_EQ(cj["duplicated"], 0);
+    EXPECT_EQ(cj["unexpected"], 0);
+    auto tampered = dir.path() / "tampered";
+    fs::create_directories(tampered);
+    {
+        std::ofstream a(tampered / "part1.xml", std::ios::binary), b(tampered / "part2.xml");
+        for (std::size_t k = 0; k < written.size(); ++k) {
+            if (k == 10) continue; // lost
+            auto& out = k < 1000 ? a : b;
+            out << written[k] << "\n";
+            if (k == 1500) out << written[k] << "\n"; // duplicated
+        }
+    }
+    auto gz = run({"gzip", (tampered / "part2.xml").string()});
+    ASSERT_EQ(gz.exit_code, 0) << gz.output;
+    ASSERT_TRUE(fs::exists(tampered / "part2.xml.gz"));
+    auto t = run_split(dir.path(),
+                       replay + " --evtx " + evtx_file.string() + " --check-only --check " +
+                           tampered.string() + " --json",
+                       env);
+    EXPECT_EQ(t.exit_code, 1) << t.out << t.err;
+    auto tj = nlohmann::json::parse(t.out)["check"];
+    EXPECT_EQ(tj["files"], 2);
+    EXPECT_EQ(tj["sent"], 2261) << tj.dump();
+    EXPECT_EQ(tj["acked"], 2261);
+    EXPECT_EQ(tj["found"], 2260);
+    EXPECT_EQ(tj["lost"], 1);
+    EXPECT_EQ(tj["duplicated"], 1);
+    EXPECT_EQ(tj["unexpected"], 0);
+    ASSERT_EQ(tj["lost_examples"].size(), 1u);
+    EXPECT_EQ(tj["lost_examples"][0]["record_id"],
+              std::stoull(wec::evtx::first_value(written[10], "EventRecordID")));
+    EXPECT_EQ(tj["duplicated_examples"][0]["record_id"],
+              std::stoull(wec::evtx::first_value(written[1500], "EventRecordID")));
+    // The human report says the same.
+    auto th = run_split(dir.path(),
+                        replay + " --evtx " + evtx_file.string() + " --check-only --check " +
+                            tampered.string(),
+                        env);
+    EXPECT_EQ(th.exit_code, 1);
+    EXPECT_NE(th.out.find("2261 sent, 2261 acked, 2260 found, 1 lost, 1 duplicated, 0 unexpected"),
+              std::string::npos)
+        << th.out;
+
+    // The collector's raw output replayed again as event XML, one simulated host per Computer,
+    // two at a time.
+    auto f = run_split(dir.path(),
+                       replay + " --xml '" + raw.string() + "'" +
+                           " --subscription fleet --split-by-computer --connections 2 --json",
+                       env);
+    ASSERT_EQ(f.exit_code, 0) << f.out << f.err;
+    auto fj = nlohmann::json::parse(f.out);
+    EXPECT_EQ(fj["input"], "xml");
+    EXPECT_EQ(fj["events_acked"], 2261);
+    EXPECT_EQ(fj["hosts"], computers.size());
+    std::set<std::string> machines;
+    for (const auto& h : fj["per_host"])
+        machines.insert(h["machine"].get<std::string>());
+    EXPECT_EQ(machines, computers);
+    auto fleet = lines_of(slurp(dir.path() / "events" / "fleet" / (kClient + ".xml")));
+    auto sorted_expected = expected;
+    std::sort(fleet.begin(), fleet.end());
+    std::sort(sorted_expected.begin(), sorted_expected.end());
+    EXPECT_EQ(fleet, sorted_expected);
+
+    // A damaged log: the readable records are replayed, the others skipped and reported, exit 1.
+    auto bytes = slurp(evtx_file);
+    for (std::size_t k = 0x2098 + 40; k < 0x2098 + 56; ++k) // inside the 4th record
+        bytes[k] = '\xFF';
+    auto damaged = dir.path() / "damaged.evtx";
+    std::ofstream(damaged, std::ios::binary) << bytes;
+    auto d = run_split(dir.path(),
+                       replay + " --evtx " + damaged.string() +
+                           " --subscription replayed --json --speed 1e9 --rate 1e7",
+                       env);
+    EXPECT_EQ(d.exit_code, 1) << d.out << d.err;
+    auto dj = nlohmann::json::parse(d.out);
+    EXPECT_GT(dj["skipped"].get<int>(), 0);
+    EXPECT_EQ(dj["events_acked"], dj["events_read"]);
+    EXPECT_EQ(dj["events_read"].get<int>() + dj["skipped"].get<int>(), 2261);
+    EXPECT_NE(d.err.find("damaged.evtx:record "), std::string::npos) << d.err;
+
+    // --xml's input forms (read with --check-only: nothing sent, the events read are checked):
+    // one event per file, a SOAP Events envelope with events in CDATA, JSON Lines of strings and
+    // of objects, and a line that is no event (skipped: exit 1).
+    auto forms = dir.path() / "forms";
+    fs::create_directories(forms);
+    std::ofstream(forms / "a-one.xml") << "<?xml version=\"1.0\"?>\n" << written[0] << "\n";
+    std::ofstream(forms / "b-envelope.xml")
+        << "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" "
+           "xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"><s:Body><w:Events>"
+        << "<w:Event Action=\"x\"><![CDATA[" << written[1] << "]]></w:Event>"
+        << "<w:Event Action=\"x\"><![CDATA[" << written[2] << "]]></w:Event>"
+        << "</w:Events></s:Body></s:Envelope>";
+    std::ofstream(forms / "c-lines.jsonl") << nlohmann::json(written[3]).dump() << "\n"
+                                           << nlohmann::json({{"xml", written[4]}}).dump() << "\n"
+                                           << "{\"other\": 1}\n";
+    auto x =
+        run_split(dir.path(),
+                  replay + " --xml " + forms.string() + " --check-only" + raw_arg + " --json", env);
+    EXPECT_EQ(x.exit_code, 1) << x.out << x.err;
+    auto xj = nlohmann::json::parse(x.out)["check"];
+    EXPECT_EQ(xj["sent"], 5) << xj.dump();
+    EXPECT_EQ(xj["found"], 5);
+    EXPECT_EQ(xj["lost"], 0);
+    EXPECT_EQ(xj["unexpected"], 2256);
+    EXPECT_NE(x.err.find("c-lines.jsonl:3: skipped: not an <Event> document"), std::string::npos)
+        << x.err;
+
+    // Nothing there: usage error.
+    auto missing = run_split(dir.path(), replay + " --evtx " + (dir.path() / "none").string(), env);
+    EXPECT_EQ(missing.exit_code, 2) << missing.err;
 }
 
 } // namespace

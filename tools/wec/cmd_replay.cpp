@@ -10,17 +10,22 @@
 #include "client/replay.hpp"
 #include "commands.hpp"
 #include "decode/read.hpp"
+#include "replay_check.hpp"
+#include "replay_input.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -45,7 +50,15 @@ struct ReplayOptions {
     bool follow_notify_host = false;
     double timeout_s = 30;
     bool json = false;
-    std::string from; // --from: JSON Lines of `wec decode --format json` ("-" = stdin)
+    std::string from;              // --from: JSON Lines of `wec decode --format json` ("-" = stdin)
+    std::vector<std::string> evtx; // --evtx: EVTX files or directories of them
+    std::vector<std::string> xml;  // --xml: event XML files or directories of them
+    bool split_by_computer = false;
+    std::vector<std::string> check; // --check: the collector's files output (files, directories)
+    double check_after = 0;         // seconds to wait before reading them
+    bool check_only = false;        // send nothing, check only
+    double rate = 0;                // --rate: events per second in total (0: as fast as acked)
+    double speed = 0;               // --speed: N times the recorded pace (files)
 };
 
 // A progress line on standard error while `work` runs, when it is a terminal: `line(seconds)`
@@ -84,6 +97,20 @@ auto with_progress(const std::function<std::string(double)>& line, Work&& work) 
     } stop{m, cv, done, reporter};
     return work();
 }
+
+// Events per second over the last progress interval.
+struct Rate {
+    std::uint64_t last_count = 0;
+    double last_seconds = 0, value = 0;
+    double update(std::uint64_t count, double seconds) {
+        if (seconds > last_seconds) {
+            value = static_cast<double>(count - last_count) / (seconds - last_seconds);
+            last_count = count;
+            last_seconds = seconds;
+        }
+        return value;
+    }
+};
 
 // The simulated source(s) from the options shared by both modes: kOk, or kUsage (said why).
 int source_options(const ReplayOptions& o, client::SourceOptions& so) {
@@ -161,19 +188,13 @@ int run_from(const ReplayOptions& o, const client::SourceOptions& so) {
                      static_cast<unsigned long long>(s.line), s.reason.c_str());
     });
     std::string input_error;
-    decode::EventsBatch batch;
     auto next = [&](client::RecordedBatch& out) {
         try {
-            if (!reader.next(batch)) return false;
+            return reader.next(out);
         } catch (const decode::InputError& e) {
             input_error = e.what();
             return false;
         }
-        out.events = std::move(batch.events);
-        out.bookmark = std::move(batch.bookmark);
-        out.machine = std::move(batch.machine);
-        out.line = batch.line;
-        return true;
     };
 
     client::ReplayProgress progress;
@@ -256,27 +277,317 @@ int run_from(const ReplayOptions& o, const client::SourceOptions& so) {
     return code;
 }
 
+// --check: reads what the collector wrote and matches it against `sent`; the report goes to
+// `j` (JSON) or standard output. kPartial when an acknowledged event was lost, kUsage when the
+// files cannot be read, else kOk.
+int run_check(const ReplayOptions& o, const std::map<EventKey, bool>& sent, nlohmann::json* j) {
+    if (o.check_after > 0)
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(static_cast<long long>(o.check_after * 1000)));
+    CheckReport r;
+    try {
+        r = check_written(sent, o.check);
+    } catch (const wec::Error& e) {
+        std::fprintf(stderr, "wec replay: --check: %s\n", e.what());
+        if (j) (*j)["check"] = {{"error", e.what()}};
+        return kUsage;
+    }
+    auto key_text = [](const EventKey& k) {
+        return k.machine + "/" + k.channel + "/" + std::to_string(k.record_id);
+    };
+    if (j) {
+        nlohmann::json c;
+        c["files"] = r.files;
+        c["lines"] = r.lines;
+        c["unreadable_lines"] = r.unreadable;
+        c["sent"] = r.sent;
+        c["acked"] = r.acked;
+        c["found"] = r.found;
+        c["lost"] = r.lost;
+        c["duplicated"] = r.duplicated;
+        c["unexpected"] = r.unexpected;
+        auto list = [&](const std::vector<EventKey>& keys) {
+            nlohmann::json a = nlohmann::json::array();
+            for (const auto& k : keys)
+                a.push_back(
+                    {{"machine", k.machine}, {"channel", k.channel}, {"record_id", k.record_id}});
+            return a;
+        };
+        c["lost_examples"] = list(r.lost_examples);
+        c["duplicated_examples"] = list(r.duplicated_examples);
+        c["unexpected_examples"] = list(r.unexpected_examples);
+        (*j)["check"] = c;
+    } else {
+        std::printf(
+            "check:          %llu sent, %llu acked, %llu found, %llu lost, %llu duplicated, "
+            "%llu unexpected (%llu lines in %llu files, %llu unreadable)\n",
+            static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.acked),
+            static_cast<unsigned long long>(r.found), static_cast<unsigned long long>(r.lost),
+            static_cast<unsigned long long>(r.duplicated),
+            static_cast<unsigned long long>(r.unexpected), static_cast<unsigned long long>(r.lines),
+            static_cast<unsigned long long>(r.files),
+            static_cast<unsigned long long>(r.unreadable));
+        for (const auto& k : r.lost_examples)
+            std::printf("lost:           %s\n", key_text(k).c_str());
+        for (const auto& k : r.duplicated_examples)
+            std::printf("duplicated:     %s\n", key_text(k).c_str());
+        for (const auto& k : r.unexpected_examples)
+            std::printf("unexpected:     %s\n", key_text(k).c_str());
+    }
+    return r.lost > 0 ? kPartial : kOk;
+}
+
+// --evtx / --xml: the records of event log or event XML files, replayed in order, by one source
+// or (--split-by-computer) one simulated host per <Computer>, one after the other.
+int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
+    const bool evtx = !o.evtx.empty();
+    const char* option = evtx ? "--evtx" : "--xml";
+    std::vector<std::filesystem::path> files;
+    try {
+        files = input_files(evtx ? o.evtx : o.xml, evtx ? ".evtx" : "");
+    } catch (const wec::Error& e) {
+        std::fprintf(stderr, "wec replay: %s: %s\n", option, e.what());
+        return kUsage;
+    }
+    const bool tty = ::isatty(2) != 0;
+    std::map<std::string, std::vector<InputEvent>> by_host;
+    std::vector<std::string> hosts; // in order of first appearance
+    InputStats stats;
+    try {
+        stats = read_inputs(
+            files, evtx,
+            [&](InputEvent&& e) {
+                std::string host =
+                    o.split_by_computer && !e.computer.empty() ? e.computer : so.machine_id;
+                auto [it, inserted] = by_host.try_emplace(host);
+                if (inserted) hosts.push_back(host);
+                it->second.push_back(std::move(e));
+            },
+            [&](const InputSkip& s) {
+                if (tty) std::fprintf(stderr, "\r%*s\r", 70, "");
+                std::fprintf(stderr, "wec replay: %s: skipped: %s\n", s.where.c_str(),
+                             s.reason.c_str());
+            });
+    } catch (const wec::Error& e) {
+        std::fprintf(stderr, "wec replay: %s: %s\n", option, e.what());
+        return kUsage;
+    }
+
+    // Every event to send by key, with the position in its host's list (acked = position <
+    // events acked by that host, since a host stops at its first failure).
+    std::map<EventKey, bool> keys_sent;
+    if (!o.check.empty())
+        for (const auto& [host, events] : by_host)
+            for (const auto& e : events)
+                keys_sent[EventKey{e.computer, e.channel, e.record_id}] = o.check_only;
+    if (o.check_only) {
+        nlohmann::json j;
+        int code = run_check(o, keys_sent, o.json ? &j : nullptr);
+        if (o.json) std::printf("%s\n", j.dump(2).c_str());
+        if (code == kOk && stats.skipped > 0) code = kPartial;
+        return code;
+    }
+
+    struct HostResult {
+        std::string machine;
+        std::uint64_t events = 0;
+        client::ReplayResult r;
+    };
+    // The hosts, --connections at a time, on one timeline (--speed: from the input's first
+    // TimeCreated; --rate: each concurrent host paces its share).
+    const std::size_t workers =
+        std::clamp<std::size_t>(o.connections, 1, std::max<std::size_t>(hosts.size(), 1));
+    std::optional<std::int64_t> first_time;
+    for (const auto& [host, events] : by_host)
+        for (const auto& e : events)
+            if (e.time_ns && (!first_time || *e.time_ns < *first_time)) first_time = e.time_ns;
+    std::vector<HostResult> results(hosts.size());
+    client::ReplayProgress progress;
+    std::atomic<std::size_t> hosts_done{0}, next_host{0};
+    std::mutex keys_mutex;
+    Rate live_rate;
+    const auto start = std::chrono::steady_clock::now();
+    with_progress(
+        [&](double secs) {
+            char buf[200];
+            const auto acked = progress.events_acked.load();
+            std::snprintf(buf, sizeof buf,
+                          "%llu/%llu events acked (%.0f/s), hosts %zu done of %zu, %llu messages, "
+                          "%.0f s",
+                          static_cast<unsigned long long>(acked),
+                          static_cast<unsigned long long>(stats.events),
+                          live_rate.update(acked, secs), hosts_done.load(), hosts.size(),
+                          static_cast<unsigned long long>(progress.messages_acked.load()), secs);
+            return std::string(buf);
+        },
+        [&] {
+            auto worker = [&] {
+                for (;;) {
+                    const std::size_t i = next_host++;
+                    if (i >= hosts.size()) return;
+                    client::ReplayOptions ro;
+                    ro.source = so;
+                    if (!o.ccaches.empty()) ro.source.ccache = o.ccaches[i % o.ccaches.size()];
+                    ro.subscription = o.subscription;
+                    HostResult& h = results[i];
+                    h.machine = hosts[i];
+                    auto& events = by_host.at(hosts[i]); // each worker its own entry
+                    h.events = events.size();
+                    std::vector<EventKey> keys;
+                    if (!o.check.empty())
+                        for (const auto& e : events)
+                            keys.push_back(EventKey{e.computer, e.channel, e.record_id});
+                    BatchCutter cutter(std::move(events), hosts[i], o.batch);
+                    Pacer pacer(o.rate / static_cast<double>(workers), o.speed, start, first_time);
+                    h.r = client::replay_batches(
+                        ro,
+                        [&](client::RecordedBatch& b) {
+                            if (!cutter.next(b)) return false;
+                            pacer.wait(b.events.size(), cutter.batch_time());
+                            return true;
+                        },
+                        &progress);
+                    {
+                        std::lock_guard lock(keys_mutex);
+                        for (std::size_t k = 0; k < keys.size() && k < h.r.events_acked; ++k)
+                            keys_sent[keys[k]] = true;
+                    }
+                    ++hosts_done;
+                }
+            };
+            std::vector<std::thread> threads;
+            for (std::size_t t = 1; t < workers; ++t)
+                threads.emplace_back(worker);
+            worker();
+            for (auto& t : threads)
+                t.join();
+            return 0;
+        });
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    std::uint64_t sent = 0, acked = 0, messages_acked = 0, messages_failed = 0;
+    double seconds = 0, max_ms = 0, p99_ms = 0;
+    std::vector<std::string> errors;
+    for (const auto& h : results) {
+        sent += h.r.events_sent;
+        acked += h.r.events_acked;
+        messages_acked += h.r.messages_acked;
+        messages_failed += h.r.messages_failed;
+        seconds = std::max(seconds, h.r.seconds);
+        max_ms = std::max(max_ms, h.r.max_ms);
+        p99_ms = std::max(p99_ms, h.r.p99_ms);
+        if (!h.r.setup_error.empty()) errors.push_back(h.machine + ": " + h.r.setup_error);
+        if (!h.r.error.empty())
+            errors.push_back(h.machine + ": event " + std::to_string(h.r.failed_line) + ": " +
+                             h.r.error);
+    }
+    int code = kOk;
+    if (!errors.empty()) {
+        for (const auto& e : errors)
+            std::fprintf(stderr, "wec replay: %s\n", e.c_str());
+        code = kRuntime;
+    } else if (stats.skipped > 0) {
+        code = kPartial;
+    } else if (stats.events == 0) {
+        std::fprintf(stderr, "wec replay: %s: no event to replay\n", option);
+        code = kPartial;
+    }
+    if (results.size() > 1) seconds = wall; // the hosts overlap: the whole run
+    const double rate = seconds > 0 ? static_cast<double>(acked) / seconds : 0;
+    nlohmann::json j;
+    if (o.json) {
+        j["input"] = evtx ? "evtx" : "xml";
+        j["files"] = stats.files;
+        j["events_read"] = stats.events;
+        j["skipped"] = stats.skipped;
+        j["hosts"] = hosts.size();
+        j["events_sent"] = sent;
+        j["events_acked"] = acked;
+        j["messages_acked"] = messages_acked;
+        j["messages_failed"] = messages_failed;
+        j["seconds"] = seconds;
+        j["events_per_second"] = rate;
+        j["ack_latency_ms"] = {{"p99_max", p99_ms}, {"max", max_ms}};
+        j["mechanism"] = mechanism_name(o, so);
+        j["compress"] = o.compress;
+        nlohmann::json per_host = nlohmann::json::array();
+        for (const auto& h : results)
+            per_host.push_back({{"machine", h.machine},
+                                {"events", h.events},
+                                {"events_acked", h.r.events_acked},
+                                {"subscription", h.r.subscription}});
+        j["per_host"] = per_host;
+        j["errors"] = errors;
+    } else {
+        std::printf("read:           %llu events from %llu files, %llu skipped\n",
+                    static_cast<unsigned long long>(stats.events),
+                    static_cast<unsigned long long>(stats.files),
+                    static_cast<unsigned long long>(stats.skipped));
+        std::printf("hosts:          %zu\n", hosts.size());
+        std::printf("events acked:   %llu of %llu sent (%llu Events messages, %llu failed)\n",
+                    static_cast<unsigned long long>(acked), static_cast<unsigned long long>(sent),
+                    static_cast<unsigned long long>(messages_acked),
+                    static_cast<unsigned long long>(messages_failed));
+        std::printf("throughput:     %.0f events/s over %.2f s\n", rate, seconds);
+        for (const auto& e : errors)
+            std::printf("error:          %s\n", e.c_str());
+    }
+    if (!o.check.empty()) {
+        int c = run_check(o, keys_sent, o.json ? &j : nullptr);
+        if (code == kOk || c == kUsage) code = c;
+    }
+    if (o.json) std::printf("%s\n", j.dump(2).c_str());
+    return code;
+}
+
 int run_replay(const ReplayOptions& o) {
     client::LoadOptions lo;
     if (int rc = source_options(o, lo.source); rc != kOk) return rc;
     if (!o.from.empty()) return run_from(o, lo.source);
+    if (!o.evtx.empty() || !o.xml.empty()) return run_files(o, lo.source);
     lo.ccaches = o.ccaches;
     lo.subscription = o.subscription;
     lo.events = o.events;
     lo.batch = o.batch;
     lo.hosts = o.hosts;
     lo.threads = o.connections;
+    lo.rate = o.rate;
+
+    // The generated events by key (see client::HostTally): host i sends events/hosts (+1 for the
+    // first events%hosts hosts) records from kLoadFirstRecord on, Channel Security.
+    auto generated_key = [](const std::string& machine, std::uint64_t k) {
+        return EventKey{machine, "Security", client::kLoadFirstRecord + k};
+    };
+    if (o.check_only) {
+        std::map<EventKey, bool> sent;
+        for (std::size_t h = 0; h < o.hosts; ++h) {
+            const std::uint64_t n = o.events / o.hosts + (h < o.events % o.hosts ? 1 : 0);
+            for (std::uint64_t k = 0; k < n; ++k)
+                sent[generated_key(client::load_machine_id(h), k)] = true;
+        }
+        nlohmann::json j;
+        int code = run_check(o, sent, o.json ? &j : nullptr);
+        if (o.json) std::printf("%s\n", j.dump(2).c_str());
+        return code;
+    }
 
     client::LoadProgress progress;
     client::LoadResult r;
     int code = kOk;
+    Rate rate;
     with_progress(
         [&](double secs) {
-            char buf[160];
-            std::snprintf(buf, sizeof buf, "%llu/%llu events acked, %llu batches failed, %.0f s",
-                          static_cast<unsigned long long>(progress.events_acked.load()),
-                          static_cast<unsigned long long>(o.events),
-                          static_cast<unsigned long long>(progress.batches_failed.load()), secs);
+            char buf[200];
+            const auto acked = progress.events_acked.load();
+            std::snprintf(buf, sizeof buf,
+                          "%llu sent, %llu/%llu acked, %.0f/s, %llu batches failed, %llu "
+                          "connections, %.0f s",
+                          static_cast<unsigned long long>(progress.events_sent.load()),
+                          static_cast<unsigned long long>(acked),
+                          static_cast<unsigned long long>(o.events), rate.update(acked, secs),
+                          static_cast<unsigned long long>(progress.batches_failed.load()),
+                          static_cast<unsigned long long>(progress.hosts_connected.load()), secs);
             return std::string(buf);
         },
         [&] {
@@ -295,8 +606,8 @@ int run_replay(const ReplayOptions& o) {
     else if (r.batches_failed > 0 || r.events_acked < o.events)
         code = kPartial;
 
+    nlohmann::json j;
     if (o.json) {
-        nlohmann::json j;
         j["events_requested"] = o.events;
         j["events_acked"] = r.events_acked;
         j["batches_ok"] = r.batches_ok;
@@ -311,7 +622,6 @@ int run_replay(const ReplayOptions& o) {
         j["compress"] = o.compress;
         j["errors"] = r.errors;
         if (!r.setup_error.empty()) j["setup_error"] = r.setup_error;
-        std::printf("%s\n", j.dump(2).c_str());
     } else {
         std::printf("events acked:   %llu of %llu\n",
                     static_cast<unsigned long long>(r.events_acked),
@@ -326,6 +636,15 @@ int run_replay(const ReplayOptions& o) {
         for (const auto& e : r.errors)
             std::printf("error:          %s\n", e.c_str());
     }
+    if (!o.check.empty()) {
+        std::map<EventKey, bool> sent;
+        for (const auto& h : r.hosts)
+            for (std::uint64_t k = 0; k < h.sent; ++k)
+                sent[generated_key(h.machine, k)] = k < h.acked;
+        int c = run_check(o, sent, o.json ? &j : nullptr);
+        if (code == kOk || c == kUsage) code = c;
+    }
+    if (o.json) std::printf("%s\n", j.dump(2).c_str());
     return code;
 }
 
@@ -366,22 +685,68 @@ void add_replay(CLI::App& app, Action& action) {
         "--from", o->from,
         "Replay the Events messages of FILE, JSON Lines written by wec decode --format json "
         "(- = stdin), in order, as one source, instead of generating events");
-    sub->add_option("--events", o->events, "Events to send in total")
-        ->capture_default_str()
+    auto* evtx = sub->add_option("--evtx", o->evtx,
+                                 "Replay the records of Windows event log FILEs (.evtx; a "
+                                 "directory: its *.evtx files by name), in record order")
+                     ->excludes(from);
+    auto* xml = sub->add_option("--xml", o->xml,
+                                "Replay event XML FILEs (a directory: all its files by name): one "
+                                "<Event> per file, an <Events> envelope, or one event a line "
+                                "(raw XML, JSON strings or objects with \"xml\")")
+                    ->excludes(from)
+                    ->excludes(evtx);
+    auto* split = sub->add_flag("--split-by-computer", o->split_by_computer,
+                                "(--evtx/--xml) each distinct <Computer> is its own simulated host "
+                                "(MachineID), replayed one after the other");
+    auto* check = sub->add_option(
+        "--check", o->check,
+        "After the run, read what the collector wrote to DIR|FILE (a files output: any format, "
+        "rotated, .gz) and match every event sent by (Computer, Channel, EventRecordID): sent, "
+        "acked, found, lost, duplicated, unexpected; exit 1 when an acknowledged event was lost");
+    sub->add_option("--check-after", o->check_after,
+                    "Seconds to wait before --check reads the collector's files")
+        ->check(CLI::NonNegativeNumber)
+        ->needs(check);
+    auto* check_only = sub->add_flag("--check-only", o->check_only,
+                                     "Send nothing: --check the files against the inputs as if "
+                                     "every event had been acknowledged")
+                           ->needs(check);
+    check->excludes(from);
+    check_only->excludes(from);
+    sub->add_option("--rate", o->rate,
+                    "At most EVENTS/S events per second in total (default: as fast as the "
+                    "collector acknowledges)")
+        ->check(CLI::PositiveNumber)
         ->excludes(from);
-    sub->add_option("--batch", o->batch, "Events per Events message (split to fit MaxEnvelopeSize)")
+    auto* speed = sub->add_option("--speed", o->speed,
+                                  "(--evtx/--xml) N times the recorded pace, from the events' "
+                                  "TimeCreated (1 = as recorded; default: as fast as possible)")
+                      ->check(CLI::PositiveNumber)
+                      ->excludes(from);
+    auto* events = sub->add_option("--events", o->events, "Events to send in total")
+                       ->capture_default_str()
+                       ->excludes(from)
+                       ->excludes(evtx)
+                       ->excludes(xml);
+    sub->add_option("--batch", o->batch,
+                    "Events per Events message (generated: split to fit MaxEnvelopeSize)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
         ->excludes(from);
     sub->add_option("--hosts", o->hosts, "Simulated hosts (machine ids host-N.windomain.local)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
-        ->excludes(from);
+        ->excludes(from)
+        ->excludes(evtx)
+        ->excludes(xml);
     sub->add_option("--connections", o->connections,
-                    "Concurrent connections (threads), at most --hosts")
+                    "Concurrent connections (threads), at most --hosts (--evtx/--xml: hosts "
+                    "replayed at once)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
         ->excludes(from);
+    split->excludes(from)->excludes(events);
+    speed->excludes(events);
     sub->add_flag("--compress,!--no-compress", o->compress, "SLDC-compress Events (default: on)");
     sub->add_flag(
         "--follow-notify-host", o->follow_notify_host,
@@ -389,11 +754,10 @@ void add_replay(CLI::App& app, Action& action) {
     sub->add_option("--timeout", o->timeout_s, "Seconds per request")->capture_default_str();
     sub->add_flag("--json", o->json, "Print a JSON summary");
     sub->footer(
-        "Exit codes: 0 all events acknowledged, 1 some batches failed (--from: some records "
-        "skipped,\n"
-        "or no Events message), 2 usage or (--from) unreadable or malformed input, 3 runtime "
-        "error\n"
-        "(--from: the collector did not acknowledge a message; the replay stops there).\n"
+        "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some\n"
+        "records skipped, or nothing to replay; --check: an acknowledged event was lost), 2 usage\n"
+        "or (--from) unreadable or malformed input, 3 runtime error (--from: the collector did\n"
+        "not acknowledge a message; the replay stops there).\n"
         "Examples:\n"
         "  wec replay --url http://127.0.0.1:5985/wsman/SubscriptionManager/WEC \\\n"
         "             --service HTTP@wec.example.org --events 100000 --batch 100 --hosts 8 "
@@ -403,6 +767,15 @@ void add_replay(CLI::App& app, Action& action) {
         "  wec replay --url https://wec.example.org:5986/wsman/ --cert host.pem --key host.key \\\n"
         "             --cacert ca.pem --events 100000 --hosts 8 --connections 4\n"
         "  wec decode capture.pcap --keytab wec.keytab --format json | wec replay --from - \\\n"
+        "             --url http://collector:5985/wsman/SubscriptionManager/WEC --service "
+        "HTTP@collector\n"
+        "  wec replay --evtx Security.evtx --evtx logs/ --split-by-computer \\\n"
+        "             --url http://collector:5985/wsman/SubscriptionManager/WEC --service "
+        "HTTP@collector\n"
+        "  wec replay --xml events/ --url https://wec.example.org:5986/wsman/ --cert host.pem "
+        "--key host.key\n"
+        "  wec replay --evtx Security.evtx --speed 60 --check /var/log/wec/security/ "
+        "--check-after 5 \\\n"
         "             --url http://collector:5985/wsman/SubscriptionManager/WEC --service "
         "HTTP@collector");
     sub->callback([&action, o] { action = [o] { return run_replay(*o); }; });
