@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build wec run test unit fuzz-smoke fuzz-long bench install package completions format clean asan
+.PHONY: all deps configure build wec run test unit fuzz-smoke fuzz-long bench install package completions format clean asan tsan
 
 all: build
 
@@ -61,8 +61,13 @@ fuzz-long: deps
 bench: build
 	@for b in $$(find $(BUILD)/bench -type f -perm -u+x -name '*_bench' | sort); do echo "== $$b"; $$b; done
 
+# The suite under AddressSanitizer + UBSan (build-asan/), the concurrent components under
+# ThreadSanitizer (build-tsan/): scripts/sanitize.sh. CI (.ci/run) runs both after `make test`.
 asan:
-	@$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DWEC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DWEC_BENCH=OFF"
+	@JOBS=$(JOBS) ./scripts/sanitize.sh asan
+
+tsan:
+	@JOBS=$(JOBS) ./scripts/sanitize.sh tsan
 
 install: build
 	@cmake --install $(BUILD)
@@ -81,4 +86,4 @@ format:
 	@./scripts/check-format.sh --fix
 
 clean:
-	rm -rf $(BUILD) build-fuzz build-asan
+	rm -rf $(BUILD) build-fuzz build-asan build-tsan

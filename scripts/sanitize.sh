@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds and runs tests under a sanitizer, each in its own build directory (so that the Release
+# build/ is untouched and the three builds can coexist):
+#   scripts/sanitize.sh asan   AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer) in
+#                              build-asan/: every test executable and `wec`, then ctest.
+#   scripts/sanitize.sh tsan   ThreadSanitizer in build-tsan/: only the test executables of the
+#                              concurrent components (TSAN_TARGETS), then their tests.
+# Both builds are -O1 -g1 (line tables only): -O0 makes the integration tests too slow, -O2 and
+# full debug info cost build time; assertions stay on (Debug, no NDEBUG).
+# Any sanitizer report fails the test that triggered it (halt_on_error / -fno-sanitize-recover).
+# Suppressions (scripts/sanitizers/*.supp) are for third-party libraries only, each with a reason.
+# Environment:
+#   JOBS                  build and ctest parallelism (default: nproc)
+#   SANITIZE_CTEST_ARGS   extra ctest arguments (e.g. -R Collector, -LE soak)
+#   TSAN_TARGETS          overrides the ThreadSanitizer target list
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+kind="${1:-}"
+jobs="${JOBS:-$(nproc)}"
+supp="$top/scripts/sanitizers"
+# shellcheck disable=SC2206
+extra=(${SANITIZE_CTEST_ARGS:-})
+common=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" -DWEC_BENCH=OFF)
+
+case "$kind" in
+asan)
+  build="$top/build-asan"
+  cmake -S . -B "$build" -DWEC_SANITIZE=ON "${common[@]}" >/dev/null
+  cmake --build "$build" -j "$jobs"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:strict_init_order=1"
+  export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
+  # Left to the Release run: `lint` (FormatCheck, independent of the build), `soak` (asserts that
+  # the server's RSS stays flat, which ASan's quarantine and shadow memory defeat by design) and
+  # `package` (builds a .deb; no code of ours runs that the rest does not).
+  cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 -LE 'lint|soak|package' "${extra[@]}"
+  ;;
+tsan)
+  build="$top/build-tsan"
+  # The components with threads of their own or shared between threads: the HTTP server and
+  # its connection handling, the collector service, the pipeline, both store backends, the output
+  # queue and drivers.
+  targets="${TSAN_TARGETS:-http_server_test service_test wef_connection_test collector_test store_test output_test}"
+  cmake -S . -B "$build" -DWEC_SANITIZE=thread "${common[@]}" >/dev/null
+  # shellcheck disable=SC2086
+  cmake --build "$build" -j "$jobs" --target $targets
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+  # Only the executables built above: the others would appear as *_NOT_BUILT entries.
+  cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 -LE lint -E '_NOT_BUILT$' "${extra[@]}"
+  ;;
+*)
+  echo "usage: scripts/sanitize.sh asan|tsan" >&2
+  exit 2
+  ;;
+esac
