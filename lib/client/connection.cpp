@@ -1,4 +1,5 @@
 #include "client/client.hpp"
+#include "common/openssl.hpp"
 #include "http/http.hpp"
 #include "sldc/sldc.hpp"
 #include "text/base64.hpp"
@@ -141,21 +142,6 @@ public:
     asio::ssl::context ssl{asio::ssl::context::tls_client};
 };
 
-namespace {
-
-// The queued OpenSSL errors, oldest first ("" if none).
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        out += (out.empty() ? "" : "; ") + std::string(buf);
-    }
-    return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-} // namespace
-
 std::shared_ptr<TlsContext> make_tls_context(const TlsOptions& o) {
     auto ctx = std::make_shared<TlsContext>();
     auto& c = ctx->ssl;
@@ -169,21 +155,22 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsOptions& o) {
         throw Error(ErrorKind::Usage, "a client certificate needs both its certificate and key");
     if (!o.cert_file.empty()) {
         if (SSL_CTX_use_certificate_chain_file(native, o.cert_file.c_str()) != 1)
-            throw Error(ErrorKind::Tls,
-                        "cannot load client certificate " + o.cert_file + ": " + openssl_errors());
+            throw Error(ErrorKind::Tls, "cannot load client certificate " + o.cert_file + ": " +
+                                            openssl::errors("unknown OpenSSL error"));
         if (SSL_CTX_use_PrivateKey_file(native, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-            throw Error(ErrorKind::Tls,
-                        "cannot load client key " + o.key_file + ": " + openssl_errors());
+            throw Error(ErrorKind::Tls, "cannot load client key " + o.key_file + ": " +
+                                            openssl::errors("unknown OpenSSL error"));
         if (SSL_CTX_check_private_key(native) != 1)
             throw Error(ErrorKind::Tls,
                         "client key " + o.key_file + " does not match certificate " + o.cert_file);
     }
     if (!o.ca_file.empty()) {
         if (SSL_CTX_load_verify_locations(native, o.ca_file.c_str(), nullptr) != 1)
-            throw Error(ErrorKind::Tls,
-                        "cannot load CA bundle " + o.ca_file + ": " + openssl_errors());
+            throw Error(ErrorKind::Tls, "cannot load CA bundle " + o.ca_file + ": " +
+                                            openssl::errors("unknown OpenSSL error"));
     } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
-        throw Error(ErrorKind::Tls, "cannot load the system trust store: " + openssl_errors());
+        throw Error(ErrorKind::Tls, "cannot load the system trust store: " +
+                                        openssl::errors("unknown OpenSSL error"));
     }
     c.set_verify_mode(asio::ssl::verify_peer);
     return ctx;

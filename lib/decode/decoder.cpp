@@ -1,4 +1,5 @@
 // Decoder: inputs -> HTTP messages (capture) -> per-connection Kerberos state -> Records.
+#include "common/handle.hpp"
 #include "decode/decode.hpp"
 #include "http/http.hpp"
 #include "text/base64.hpp"
@@ -62,11 +63,6 @@ namespace {
 constexpr std::size_t kMaxPendingRequests = 256; // per connection (pipelining depth)
 constexpr std::size_t kMaxSubscriptions = 65536;
 constexpr std::size_t kHeadBytes = 512;
-
-struct FileCloser {
-    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
 // "Kerberos <b64>" -> scheme, token.
 std::pair<std::string_view, std::string_view> split_auth(std::string_view value) {
