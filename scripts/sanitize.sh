@@ -54,9 +54,13 @@ asan)
   # Left to the Release run: `lint` (FormatCheck, independent of the build), `soak` (asserts that
   # the server's RSS stays flat, which ASan's quarantine and shadow memory defeat by design) and
   # `package` (builds a .deb; no code of ours runs that the rest does not).
-  # Only the executables built above run (the others appear as *_NOT_BUILT entries).
+  # Only the executables built above run (the others appear as *_NOT_BUILT entries). Also left
+  # out: the two tests that exhaust the process's descriptors on purpose. UBSan's vptr check
+  # validates memory through a pipe of its own (sanitizer_common), which cannot be created then,
+  # and reports valid objects as having an invalid vptr (seen in
+  # Fixture.AcceptBacksOffWhenDescriptorsRunOut, in libstdc++ and Boost.Asio frames).
   cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 -LE 'lint|soak|package' \
-    -E '_NOT_BUILT$' "${extra[@]}"
+    -E '_NOT_BUILT$|AcceptBacksOffWhenDescriptorsRunOut|DescriptorExhaustion' "${extra[@]}"
   ;;
 tsan)
   build="$top/build-tsan"
