@@ -8,14 +8,17 @@ PREFIX ?= /usr/local
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build wec run test unit fuzz-smoke fuzz-long bench install package completions format clean asan
+.PHONY: all deps configure build wec run test unit fuzz-smoke fuzz-long bench install package completions format clean asan tsan
 
 all: build
 
+# The dependency installer runs only for `make deps` and the two README commands (`make run`,
+# `make test`) and for the fuzz targets (they need clang): it is quiet and installs nothing when
+# everything is there. configure/build/wec/package never run it, so a build does not query dpkg.
 deps:
 	@./scripts/install-deps.sh
 
-configure: deps
+configure:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
 
 build: configure
@@ -30,14 +33,16 @@ WEC = ./$(BUILD)/tools/wec/wec
 # Start the collector on its embedded defaults: state in ./var/wec.db, events under ./var/events,
 # Kerberos on 5985 (keytab ./var/wec.keytab) and HTTPS on 5986 with a lab PKI in ./var/pki.
 # The first run adds the sample subscription and creates the lab PKI.
-run: wec
+run: deps
+	@$(MAKE) --no-print-directory wec
 	@mkdir -p var
 	@[ -e var/wec.db ] || $(WEC) sub apply samples/subscriptions/security.toml --db sqlite:./var/wec.db
 	@[ -e var/pki/server.pem ] || $(WEC) pki init --dir var/pki --hostname "$$(hostname -f 2>/dev/null || hostname)"
 	$(WEC) serve
 
 # The whole suite: unit, integration and interop tests, then a short fuzz smoke run.
-test: build
+test: deps
+	@$(MAKE) --no-print-directory build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 	@./scripts/fuzz-smoke.sh
 
@@ -56,8 +61,13 @@ fuzz-long: deps
 bench: build
 	@for b in $$(find $(BUILD)/bench -type f -perm -u+x -name '*_bench' | sort); do echo "== $$b"; $$b; done
 
+# The suite under AddressSanitizer + UBSan (build-asan/), the concurrent components under
+# ThreadSanitizer (build-tsan/): scripts/sanitize.sh. CI (.ci/run) runs both after `make test`.
 asan:
-	@$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DWEC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DWEC_BENCH=OFF"
+	@JOBS=$(JOBS) ./scripts/sanitize.sh asan
+
+tsan:
+	@JOBS=$(JOBS) ./scripts/sanitize.sh tsan
 
 install: build
 	@cmake --install $(BUILD)
@@ -71,8 +81,9 @@ package: configure
 completions: build
 	@cmake --build $(BUILD) --target completions
 
+# The pinned clang-format (scripts/check-format.sh checks its version), on the files FormatCheck reads.
 format:
-	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+	@./scripts/check-format.sh --fix
 
 clean:
-	rm -rf $(BUILD) build-fuzz build-asan
+	rm -rf $(BUILD) build-fuzz build-asan build-tsan

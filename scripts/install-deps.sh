@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  g++ make cmake pkg-config ccache clang libclang-rt-14-dev clang-format
+  g++ make cmake pkg-config ccache clang libclang-rt-14-dev clang-format-14
   # libraries
   libcli11-dev libpugixml-dev nlohmann-json3-dev libboost-dev libssl-dev libkrb5-dev
   libpcap-dev zlib1g-dev libsqlite3-dev libpq-dev librdkafka-dev libtomlplusplus-dev
@@ -36,11 +36,14 @@ packages=(
   dpkg-dev systemd logrotate groff-base shellcheck
 )
 
+# One dpkg-query for the whole list (it reports nothing for a package it does not know).
+declare -A installed=()
+while read -r name status; do
+  [ "$status" = "install ok installed" ] && installed[$name]=1
+done < <(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null || true)
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
-    missing+=("$p")
-  fi
+  [ -n "${installed[$p]:-}" ] || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,7 +1,7 @@
 // Live Kerberos security contexts over MIT GSSAPI: keytab-based acceptor credentials, the
 // acceptor (one per TCP connection) and initiator contexts for raw Kerberos and SPNEGO, and the
 // WinRM message encryption primitives (seal/unseal of a message into <GSS header><ciphertext>,
-// wef-protocol.md section 3).
+// docs/protocol.md section 2).
 //
 // Thread safety: one context must be used by one thread at a time; AcceptorCredentials may be
 // shared by all connections (MIT locks the credential internally). Nothing here touches

@@ -1,6 +1,7 @@
 // CaptureReader: pcap and pcapng files (plain or gzip), read with bounded memory, with damage
 // reported (file offset, record or block number) and resynchronisation past invalid lengths.
 #include "capture/capture.hpp"
+#include "common/handle.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -11,11 +12,6 @@
 
 namespace wec::capture {
 namespace {
-
-struct FileCloser {
-    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
 __extension__ using Wide = __int128; // timestamp arithmetic without overflow
 

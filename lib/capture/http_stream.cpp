@@ -1,5 +1,6 @@
 // HttpStreamParser: HTTP/1.1 messages from one direction of a TCP stream.
 #include "capture/capture.hpp"
+#include "text/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -13,16 +14,8 @@ constexpr std::size_t kMaxStartLine = 8192;
 constexpr std::size_t kMaxChunkLine = 1024;
 constexpr std::string_view kCrlfCrlf = "\r\n\r\n";
 
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
-}
+using text::iequals;
+
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
         s.remove_prefix(1);

@@ -1,9 +1,9 @@
 // A Windows-like WEF source (the basis of `wec replay` and of the load benchmarks): HTTP/1.1
 // keep-alive connections, SOAP bodies in UTF-16LE with a BOM, optionally SLDC compressed, over
-// one of the two transports of wef-protocol.md section 1:
+// one of the two transports of docs/protocol.md section 1:
 //  - http:// (5985): authenticated with Kerberos or SPNEGO (one GSS context per TCP connection,
 //    mutual authentication), bodies sealed in multipart/encrypted exactly as Windows does
-//    (sections 2-4);
+//    (sections 2 and 3);
 //  - https:// (5986): TLS with a client certificate (the host's identity), no HTTP
 //    authentication step, plain bodies (`application/soap+xml;charset=UTF-16`).
 // The URL scheme selects the transport; the request/response code is shared.

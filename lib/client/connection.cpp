@@ -1,7 +1,10 @@
 #include "client/client.hpp"
+#include "common/openssl.hpp"
 #include "http/http.hpp"
 #include "sldc/sldc.hpp"
+#include "text/base64.hpp"
 #include "text/text.hpp"
+#include "wsman/body.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,7 +14,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
@@ -119,22 +121,6 @@ std::string Response::text() const {
 
 namespace {
 
-namespace b64 = beast::detail::base64;
-
-std::string base64_encode(std::span<const std::uint8_t> data) {
-    std::string out(b64::encoded_size(data.size()), '\0');
-    out.resize(b64::encode(out.data(), data.data(), data.size()));
-    return out;
-}
-
-std::vector<std::uint8_t> base64_decode(std::string_view text) {
-    std::vector<std::uint8_t> out(b64::decoded_size(text.size()));
-    auto [written, read] = b64::decode(out.data(), text.data(), text.size());
-    (void)read;
-    out.resize(written);
-    return out;
-}
-
 using Body = bhttp::vector_body<std::uint8_t>;
 constexpr std::size_t kMaxResponseBody = 64 * 1024 * 1024;
 
@@ -156,21 +142,6 @@ public:
     asio::ssl::context ssl{asio::ssl::context::tls_client};
 };
 
-namespace {
-
-// The queued OpenSSL errors, oldest first ("" if none).
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        out += (out.empty() ? "" : "; ") + std::string(buf);
-    }
-    return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-} // namespace
-
 std::shared_ptr<TlsContext> make_tls_context(const TlsOptions& o) {
     auto ctx = std::make_shared<TlsContext>();
     auto& c = ctx->ssl;
@@ -184,21 +155,22 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsOptions& o) {
         throw Error(ErrorKind::Usage, "a client certificate needs both its certificate and key");
     if (!o.cert_file.empty()) {
         if (SSL_CTX_use_certificate_chain_file(native, o.cert_file.c_str()) != 1)
-            throw Error(ErrorKind::Tls,
-                        "cannot load client certificate " + o.cert_file + ": " + openssl_errors());
+            throw Error(ErrorKind::Tls, "cannot load client certificate " + o.cert_file + ": " +
+                                            openssl::errors("unknown OpenSSL error"));
         if (SSL_CTX_use_PrivateKey_file(native, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-            throw Error(ErrorKind::Tls,
-                        "cannot load client key " + o.key_file + ": " + openssl_errors());
+            throw Error(ErrorKind::Tls, "cannot load client key " + o.key_file + ": " +
+                                            openssl::errors("unknown OpenSSL error"));
         if (SSL_CTX_check_private_key(native) != 1)
             throw Error(ErrorKind::Tls,
                         "client key " + o.key_file + " does not match certificate " + o.cert_file);
     }
     if (!o.ca_file.empty()) {
         if (SSL_CTX_load_verify_locations(native, o.ca_file.c_str(), nullptr) != 1)
-            throw Error(ErrorKind::Tls,
-                        "cannot load CA bundle " + o.ca_file + ": " + openssl_errors());
+            throw Error(ErrorKind::Tls, "cannot load CA bundle " + o.ca_file + ": " +
+                                            openssl::errors("unknown OpenSSL error"));
     } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
-        throw Error(ErrorKind::Tls, "cannot load the system trust store: " + openssl_errors());
+        throw Error(ErrorKind::Tls, "cannot load the system trust store: " +
+                                        openssl::errors("unknown OpenSSL error"));
     }
     c.set_verify_mode(asio::ssl::verify_peer);
     return ctx;
@@ -433,8 +405,8 @@ struct AsyncConnection::Impl {
             context.emplace(std::move(co));
             auto first = context->step();
             auto req = request(target);
-            req.set(bhttp::field::authorization,
-                    std::string(scheme_of(options.mechanism)) + " " + base64_encode(first.output));
+            req.set(bhttp::field::authorization, std::string(scheme_of(options.mechanism)) + " " +
+                                                     text::base64_encode(first.output));
             req.set(bhttp::field::content_type, std::string(http::kDefaultOriginalType));
             if (options.sldc_header) req.set(bhttp::field::content_encoding, "SLDC");
             req.prepare_payload();
@@ -460,8 +432,13 @@ struct AsyncConnection::Impl {
                                 "no mutual authentication token (WWW-Authenticate: " +
                                     std::string(scheme_of(options.mechanism)) + ") from " + where(),
                                 res.status);
-                auto bytes = base64_decode(token);
-                auto step = context->step(bytes);
+                auto bytes = text::base64_decode(token);
+                if (!bytes)
+                    throw Error(ErrorKind::Auth,
+                                "the mutual authentication token from " + where() +
+                                    " is not base64",
+                                res.status);
+                auto step = context->step(*bytes);
                 if (!step.complete())
                     throw Error(ErrorKind::Auth,
                                 "mutual authentication with " + where() + " did not complete");
@@ -522,12 +499,15 @@ struct AsyncConnection::Impl {
         if (options.tls) {
             if (r.body.empty()) return;
             try {
-                std::string charset;
                 auto media = http::parse_media_type(r.content_type);
                 if (!http::iequals(media.type, "application/soap+xml")) return;
-                if (auto cs = media.charset()) charset = std::string(*cs);
-                r.message = wsman::parse_body(r.body, charset);
+                r.message = wsman::decode_body(r.content_type, r.header("Content-Encoding"), r.body,
+                                               kMaxResponseBody)
+                                .message;
             } catch (const http::FramingError& e) {
+                throw Error(ErrorKind::Protocol,
+                            std::string("reply from ") + where() + ": " + e.what(), r.status);
+            } catch (const wsman::BodyError& e) {
                 throw Error(ErrorKind::Protocol,
                             std::string("reply from ") + where() + ": " + e.what(), r.status);
             } catch (const wsman::ParseError& e) {
@@ -546,18 +526,20 @@ struct AsyncConnection::Impl {
                 throw Error(ErrorKind::Protocol,
                             "reply OriginalContent Length=" + std::to_string(part.length) +
                                 " but " + std::to_string(clear.size()) + " bytes decrypted");
-            std::string charset;
-            auto media = http::parse_media_type(part.original_type); // charset() points into it
-            if (auto cs = media.charset()) charset = std::string(*cs);
             r.body = std::move(clear);
             r.sealed = true;
-            r.message = wsman::parse_body(r.body, charset);
+            r.message = wsman::decode_body(part.original_type, r.header("Content-Encoding"), r.body,
+                                           kMaxResponseBody)
+                            .message;
         } catch (const http::FramingError& e) {
             throw Error(ErrorKind::Protocol, std::string("reply from ") + where() + ": " + e.what(),
                         r.status);
         } catch (const auth::GssError& e) {
             throw Error(ErrorKind::Protocol,
                         std::string("cannot decrypt the reply from ") + where() + ": " + e.what(),
+                        r.status);
+        } catch (const wsman::BodyError& e) {
+            throw Error(ErrorKind::Protocol, std::string("reply from ") + where() + ": " + e.what(),
                         r.status);
         } catch (const wsman::ParseError& e) {
             throw Error(ErrorKind::Protocol, std::string("reply from ") + where() + ": " + e.what(),

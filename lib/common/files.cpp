@@ -1,6 +1,7 @@
 #include "common/files.hpp"
 
 #include "common/error.hpp"
+#include "common/handle.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -9,11 +10,6 @@
 
 namespace wec {
 namespace {
-
-struct FileCloser {
-    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
 std::string describe(const std::string& path) {
     return path == "-" ? "<stdin/stdout>" : path;

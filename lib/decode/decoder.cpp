@@ -1,8 +1,10 @@
 // Decoder: inputs -> HTTP messages (capture) -> per-connection Kerberos state -> Records.
+#include "common/handle.hpp"
 #include "decode/decode.hpp"
 #include "http/http.hpp"
-#include "sldc/sldc.hpp"
+#include "text/base64.hpp"
 #include "text/text.hpp"
+#include "wsman/body.hpp"
 #include "wsman/subscription.hpp"
 
 #include <array>
@@ -61,43 +63,6 @@ namespace {
 constexpr std::size_t kMaxPendingRequests = 256; // per connection (pipelining depth)
 constexpr std::size_t kMaxSubscriptions = 65536;
 constexpr std::size_t kHeadBytes = 512;
-
-struct FileCloser {
-    void operator()(std::FILE* f) const noexcept { std::fclose(f); }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
-
-std::vector<std::uint8_t> base64_decode(std::string_view in, bool& ok) {
-    static constexpr auto table = [] {
-        std::array<std::int8_t, 256> t{};
-        for (auto& v : t)
-            v = -1;
-        const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (int i = 0; i < 64; ++i)
-            t[static_cast<unsigned char>(a[i])] = static_cast<std::int8_t>(i);
-        return t;
-    }();
-    std::vector<std::uint8_t> out;
-    out.reserve(in.size() * 3 / 4);
-    std::uint32_t acc = 0;
-    int bits = 0;
-    ok = true;
-    for (char ch : in) {
-        if (ch == '=' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
-        int v = table[static_cast<unsigned char>(ch)];
-        if (v < 0) {
-            ok = false;
-            return {};
-        }
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<std::uint8_t>(acc >> bits));
-        }
-    }
-    return out;
-}
 
 // "Kerberos <b64>" -> scheme, token.
 std::pair<std::string_view, std::string_view> split_auth(std::string_view value) {
@@ -200,16 +165,15 @@ struct Decoder::Impl {
                 return;
             }
             r.auth_step = AuthStep::ApReq;
-            bool ok = false;
-            auto token = base64_decode(token64, ok);
+            auto token = text::base64_decode(token64);
             c.keys.reset();
             c.client.clear();
-            if (!ok || token.empty()) {
+            if (!token || token->empty()) {
                 c.failure_reason = krb::reason_name(krb::Reason::Malformed);
                 c.failure = "the Authorization token is not base64";
             } else {
                 try {
-                    c.keys = krb::SessionKeys::from_ap_req(token, keys);
+                    c.keys = krb::SessionKeys::from_ap_req(*token, keys);
                     c.failure_reason.clear();
                     c.failure.clear();
                     c.client = c.keys->client().to_string();
@@ -220,7 +184,7 @@ struct Decoder::Impl {
                     c.failure_reason = krb::reason_name(e.reason());
                     c.failure = e.what();
                     try {
-                        auto info = krb::parse_ap_req(token);
+                        auto info = krb::parse_ap_req(*token);
                         c.service = info.service.to_string();
                         c.enctype = krb::enctype_name(info.ticket_enctype);
                         c.kvno = info.ticket_kvno;
@@ -245,8 +209,7 @@ struct Decoder::Impl {
                 continue;
             }
             r.auth_step = AuthStep::ApRep;
-            bool ok = false;
-            auto token = base64_decode(token64, ok);
+            auto token = text::base64_decode(token64);
             if (!c.keys) {
                 if (c.failure.empty()) {
                     r.auth_reason = krb::reason_name(krb::Reason::NoSession);
@@ -254,13 +217,13 @@ struct Decoder::Impl {
                 }
                 continue; // the AP-REQ's failure is reported there (and on every body)
             }
-            if (!ok) {
+            if (!token) {
                 r.auth_reason = krb::reason_name(krb::Reason::Malformed);
                 r.auth_error = "the WWW-Authenticate token is not base64";
                 continue;
             }
             try {
-                c.keys->accept_ap_rep(token);
+                c.keys->accept_ap_rep(*token);
             } catch (const krb::DecryptError& e) {
                 r.auth_reason = krb::reason_name(e.reason());
                 r.auth_error = e.what();
@@ -271,39 +234,22 @@ struct Decoder::Impl {
     }
 
     // Fills content/soap/message from a cleartext body.
+    // The body step shared with the collector (wsman/body.hpp): the same Content-Encoding rules,
+    // limit and error sentences; what the collector would refuse is recorded as an error, and
+    // whatever can be read is still decoded.
     void decode_content(Record& r, std::span<const std::uint8_t> clear, std::string_view encoding) {
         std::span<const std::uint8_t> content = clear;
         r.compressed_bytes = clear.size();
-        if (!encoding.empty() && http::iequals(http::trim(encoding), "SLDC") && !clear.empty()) {
-            decompressed.clear();
-            try {
-                // Streamed into the reused buffer: no zero-filled output of the worst-case size.
-                sldc::decompress(
-                    clear,
-                    [this](std::span<const std::uint8_t> piece) {
-                        decompressed.insert(decompressed.end(), piece.begin(), piece.end());
-                    },
-                    options.max_body_bytes);
-                content = decompressed;
-                r.decompressed = true;
-            } catch (const sldc::Error& e) {
-                // Windows announces SLDC even for bodies it did not compress: take those as is.
-                if (e.code() == sldc::ErrorCode::OutputLimit)
-                    r.errors.push_back("SLDC body larger than " +
-                                       std::to_string(options.max_body_bytes) +
-                                       " bytes once decompressed");
-            }
+        try {
+            auto c = wsman::decode_content(encoding, clear, options.max_body_bytes, decompressed);
+            content = c.bytes;
+            r.decompressed = c.decompressed;
+        } catch (const wsman::BodyError& e) {
+            r.errors.push_back(e.what());
         }
         r.content = content;
         if (content.empty()) return;
-        std::string charset;
-        if (!r.content_type.empty()) {
-            try {
-                auto media = http::parse_media_type(r.content_type); // keeps charset() alive
-                if (auto cs = media.charset()) charset = std::string(*cs);
-            } catch (const http::FramingError&) {
-            }
-        }
+        std::string charset = wsman::charset_of(r.content_type);
         auto decoded = text::decode_body(content, charset, r.soap);
         r.text_encoding = std::string(text::to_string(decoded.encoding));
         if (!options.parse_soap) return;

@@ -7,6 +7,7 @@
 // Message); parsers keeping the last occurrence see what they would see with OpenWEC.
 #include "event/event.hpp"
 #include "json_writer.hpp"
+#include "text/ascii.hpp"
 
 #include <bit>
 #include <charconv>
@@ -47,9 +48,8 @@ using namespace detail;
 
 void append_upper(std::string& tmp, sv s) {
     tmp.assign(s);
-    for (char& c : tmp) {
-        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    }
+    for (char& c : tmp)
+        c = text::ascii_upper(c);
 }
 
 void write_openwec(Writer& w, const Event& ev, const Metadata& md) {

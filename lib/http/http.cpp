@@ -1,22 +1,13 @@
 #include "http/http.hpp"
 
+#include "text/ascii.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
 
 namespace wec::http {
 namespace {
-
-char lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        c = lower(c);
-    return out;
-}
 
 std::string printable(std::string_view s, std::size_t max = 60) {
     std::string out;
@@ -115,11 +106,7 @@ std::string canonical_protocol(std::string_view p) {
 } // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
+    return text::iequals(a, b);
 }
 
 std::string_view trim(std::string_view s) noexcept {
@@ -140,7 +127,7 @@ std::optional<std::string_view> MediaType::param(std::string_view name) const& {
 MediaType parse_media_type(std::string_view value) {
     MediaType mt;
     std::size_t i = value.find(';');
-    mt.type = to_lower(trim(value.substr(0, i)));
+    mt.type = text::to_lower(trim(value.substr(0, i)));
     if (mt.type.empty()) {
         throw FramingError("Content-Type: empty media type in '" + printable(value) + "'");
     }
@@ -151,7 +138,7 @@ MediaType parse_media_type(std::string_view value) {
         std::size_t name_start = i;
         while (i < value.size() && value[i] != '=' && value[i] != ';')
             ++i;
-        std::string name = to_lower(trim(value.substr(name_start, i - name_start)));
+        std::string name = text::to_lower(trim(value.substr(name_start, i - name_start)));
         if (i >= value.size() || value[i] == ';') {
             if (i >= value.size()) break;
             continue; // parameter without value: ignored

@@ -1,5 +1,5 @@
 // HTTP helpers for WinRM/WEF: Content-Type parsing and the multipart/encrypted framing that
-// carries Kerberos/SPNEGO-sealed bodies (see docs: wef-protocol.md section 3).
+// carries Kerberos/SPNEGO-sealed bodies (docs/protocol.md section 2).
 #pragma once
 
 #include "common/error.hpp"

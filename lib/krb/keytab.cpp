@@ -1,6 +1,7 @@
 #include "krb/keytab.hpp"
 
 #include "common/files.hpp"
+#include "text/ascii.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -10,12 +11,7 @@
 namespace wec::krb {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using text::iequals;
 
 // Bounds-checked reader over one keytab region.
 class Cursor {

@@ -1,5 +1,7 @@
 #include "output/net.hpp"
 
+#include "common/openssl.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
@@ -64,17 +66,6 @@ void send_all(int fd, std::string_view data, Clock::time_point deadline) {
     }
 }
 
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) out += "; ";
-        out += buf;
-    }
-    return out.empty() ? std::string("no detail from OpenSSL") : out;
-}
-
 bool is_ip_literal(const std::string& host) {
     in6_addr a6{};
     in_addr a4{};
@@ -131,11 +122,6 @@ Fd connect_tcp(const HostPort& peer, Clock::time_point deadline) {
 }
 
 } // namespace
-
-void Fd::reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-}
 
 std::string HostPort::text() const {
     if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -267,7 +253,8 @@ struct Stream::Tls {
             ERR_clear_error();
             int r = op();
             int err = r > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl.get(), r);
-            std::string detail = err == SSL_ERROR_NONE ? std::string() : openssl_errors();
+            std::string detail =
+                err == SSL_ERROR_NONE ? std::string() : openssl::errors("no detail from OpenSSL");
             flush(fd, deadline);
             if (err == SSL_ERROR_NONE) return;
             if (err == SSL_ERROR_WANT_READ) {
@@ -290,44 +277,52 @@ std::unique_ptr<Stream::Tls> start_tls(const HostPort& peer, const TlsOptions& o
     auto tls = std::make_unique<Stream::Tls>();
     tls->ctx.reset(SSL_CTX_new(TLS_client_method()));
     SSL_CTX* ctx = tls->ctx.get();
-    if (!ctx) throw Error("cannot create a TLS context: " + openssl_errors());
+    if (!ctx)
+        throw Error("cannot create a TLS context: " + openssl::errors("no detail from OpenSSL"));
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
     if (!o.ca.empty()) {
         if (SSL_CTX_load_verify_locations(ctx, o.ca.c_str(), nullptr) != 1)
-            throw Error("cannot load the CA file " + o.ca + ": " + openssl_errors());
+            throw Error("cannot load the CA file " + o.ca + ": " +
+                        openssl::errors("no detail from OpenSSL"));
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        throw Error("cannot load the system's CA certificates: " + openssl_errors());
+        throw Error("cannot load the system's CA certificates: " +
+                    openssl::errors("no detail from OpenSSL"));
     }
     if (!o.cert.empty()) {
         if (SSL_CTX_use_certificate_chain_file(ctx, o.cert.c_str()) != 1)
-            throw Error("cannot load the certificate " + o.cert + ": " + openssl_errors());
+            throw Error("cannot load the certificate " + o.cert + ": " +
+                        openssl::errors("no detail from OpenSSL"));
         if (SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) != 1)
-            throw Error("cannot load the key " + o.key + ": " + openssl_errors());
+            throw Error("cannot load the key " + o.key + ": " +
+                        openssl::errors("no detail from OpenSSL"));
         if (SSL_CTX_check_private_key(ctx) != 1)
             throw Error("the key " + o.key + " does not match the certificate " + o.cert);
     }
     tls->ssl.reset(SSL_new(ctx));
     SSL* ssl = tls->ssl.get();
-    if (!ssl) throw Error("cannot create a TLS session: " + openssl_errors());
+    if (!ssl)
+        throw Error("cannot create a TLS session: " + openssl::errors("no detail from OpenSSL"));
     tls->in = BIO_new(BIO_s_mem());
     tls->out = BIO_new(BIO_s_mem());
     if (!tls->in || !tls->out) {
         BIO_free(tls->in);
         BIO_free(tls->out);
-        throw Error("cannot create TLS buffers: " + openssl_errors());
+        throw Error("cannot create TLS buffers: " + openssl::errors("no detail from OpenSSL"));
     }
     BIO_set_mem_eof_return(tls->in, -1); // empty: "retry", not end of stream
     SSL_set_bio(ssl, tls->in, tls->out);
     const std::string& name = o.server_name.empty() ? peer.host : o.server_name;
     if (is_ip_literal(name)) {
         if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) != 1)
-            throw Error("cannot check the address " + name + ": " + openssl_errors());
+            throw Error("cannot check the address " + name + ": " +
+                        openssl::errors("no detail from OpenSSL"));
     } else {
         if (SSL_set_tlsext_host_name(ssl, name.c_str()) != 1 ||
             SSL_set1_host(ssl, name.c_str()) != 1)
-            throw Error("cannot check the name " + name + ": " + openssl_errors());
+            throw Error("cannot check the name " + name + ": " +
+                        openssl::errors("no detail from OpenSSL"));
     }
     SSL_set_connect_state(ssl);
     return tls;

@@ -35,30 +35,7 @@ inline constexpr std::chrono::milliseconds kBackoffInitial{250};
 inline constexpr std::chrono::milliseconds kBackoffMax{5000};
 
 // Owns one file descriptor.
-class Fd {
-public:
-    explicit Fd(int fd = -1) noexcept : fd_(fd) {}
-    ~Fd() { reset(); }
-    Fd(Fd&& o) noexcept : fd_(o.release()) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = o.release();
-        }
-        return *this;
-    }
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    int release() noexcept {
-        int fd = fd_;
-        fd_ = -1;
-        return fd;
-    }
-    void reset() noexcept;
-
-private:
-    int fd_;
-};
+using Fd = wec::UniqueFd;
 
 struct HostPort {
     std::string host; // name or address (IPv6 without brackets)

@@ -55,9 +55,14 @@ WriteQueue::~WriteQueue() {
 }
 
 bool WriteQueue::try_post(Job job) {
+    // Once the job is queued and the lock released, a worker may run it at once, and a job may
+    // drop the last reference to this queue (AJobMayDropTheLastReferenceToItsQueue): `this` can
+    // be gone before notify_one. So the state is reached through a reference of our own, never
+    // through `this` after the unlock (ThreadSanitizer found the read of the freed state_).
+    std::shared_ptr<State> state = state_;
     {
-        std::lock_guard lock(state_->mutex);
-        auto& s = *state_;
+        std::lock_guard lock(state->mutex);
+        auto& s = *state;
         if (s.draining || s.jobs.size() >= s.capacity) {
             ++s.stats.refused;
             return false;
@@ -66,7 +71,7 @@ bool WriteQueue::try_post(Job job) {
         ++s.stats.posted;
         s.stats.peak_waiting = std::max(s.stats.peak_waiting, s.jobs.size());
     }
-    state_->ready.notify_one();
+    state->ready.notify_one();
     return true;
 }
 

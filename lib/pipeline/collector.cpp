@@ -6,6 +6,7 @@
 #include "output/output.hpp"
 #include "output/queue.hpp"
 #include "subscription/subscription.hpp"
+#include "text/ascii.hpp"
 #include "wsman/subscription.hpp"
 
 #include <algorithm>
@@ -132,13 +133,6 @@ struct Snapshot {
     std::uint64_t revision = 0;
     bool loaded = false; // false until the store was read once (it may be down at start)
 };
-
-std::string upper(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return out;
-}
 
 std::string trim_slashes(std::string_view p) {
     while (p.size() > 1 && p.back() == '/')
@@ -294,7 +288,7 @@ struct Collector::Impl {
             auto live = std::make_shared<LiveSubscription>();
             live->version = subscription::public_version(def);
             const LiveSubscription* previous = nullptr;
-            if (auto it = old->by_uuid.find(upper(def.uuid)); it != old->by_uuid.end())
+            if (auto it = old->by_uuid.find(text::to_upper(def.uuid)); it != old->by_uuid.end())
                 previous = it->second.get();
             for (const auto& out : def.outputs) {
                 LiveOutput lo;
@@ -323,10 +317,10 @@ struct Collector::Impl {
             }
             attach_metrics(*live, def);
             live->def = std::move(def);
-            next->by_uuid.emplace(upper(live->def.uuid), std::move(live));
+            next->by_uuid.emplace(text::to_upper(live->def.uuid), std::move(live));
         }
         for (auto& b : listing.broken)
-            next->broken.emplace(upper(b.uuid), std::move(b));
+            next->broken.emplace(text::to_upper(b.uuid), std::move(b));
         std::erase_if(host_tables, [&](const auto& t) { return !next->by_uuid.count(t.first); });
         note_broken(*next);
         if (old->revision != revision || force)
@@ -356,7 +350,7 @@ struct Collector::Impl {
             labels.back().value = "queue_full";
             lo.queue_full = metrics->counter("wec_batches_refused_total", kHelpRefused, labels);
         }
-        auto& table = host_tables[upper(def.uuid)];
+        auto& table = host_tables[text::to_upper(def.uuid)];
         if (!table) {
             table = std::make_shared<metrics::HostTable>();
             try {
@@ -408,7 +402,7 @@ struct Collector::Impl {
 
     wsman::SubscriptionSpec spec_for(const LiveSubscription& live, const ClientInfo& client) {
         return subscription_spec(live.def, live.version, config, client,
-                                 store.bookmark(client.identity, upper(live.def.uuid)));
+                                 store.bookmark(client.identity, text::to_upper(live.def.uuid)));
     }
 
     Reply enumerate(const ClientInfo& client, std::string_view path, const wsman::Message& msg) {
@@ -546,7 +540,7 @@ struct Collector::Impl {
         meta.ip_address = p->client.address;
         meta.client = p->client.identity;
         meta.time_received = received;
-        meta.subscription_uuid = upper(d.uuid);
+        meta.subscription_uuid = text::to_upper(d.uuid);
         meta.subscription_version = live->version;
         meta.subscription_name = d.name;
         meta.subscription_uri = d.uri;
@@ -594,7 +588,7 @@ struct Collector::Impl {
         if (!msg.bookmark.empty()) {
             try {
                 const auto start = std::chrono::steady_clock::now();
-                store.put_bookmark(client.identity, upper(d.uuid), msg.bookmark);
+                store.put_bookmark(client.identity, text::to_upper(d.uuid), msg.bookmark);
                 bookmark_seconds->observe(
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
                         .count());
@@ -617,7 +611,7 @@ struct Collector::Impl {
         live.hosts->seen(client.identity, when, events ? std::optional(when) : std::nullopt);
         store::HeartbeatUpdate u;
         u.client = client.identity;
-        u.subscription_uuid = upper(d.uuid);
+        u.subscription_uuid = text::to_upper(d.uuid);
         u.time = when;
         u.kind = kind;
         u.address = client.address;
@@ -629,7 +623,7 @@ struct Collector::Impl {
                            const wsman::Message& msg) {
         store::SubscriptionEndRecord rec;
         rec.client = client.identity;
-        rec.subscription_uuid = upper(live.def.uuid);
+        rec.subscription_uuid = text::to_upper(live.def.uuid);
         rec.time = std::chrono::system_clock::now();
         if (msg.subscription_end) {
             rec.status = msg.subscription_end->status;
@@ -821,7 +815,7 @@ wsman::SubscriptionSpec subscription_spec(const subscription::Subscription& d,
     bool https = client.transport == Transport::Https;
     spec.notify_to = std::string(https ? "https://" : "http://") + config.hostname + ":" +
                      std::to_string(https ? config.https_port : config.http_port) +
-                     std::string(wsman::kSubscriptionsPath) + upper(d.uuid);
+                     std::string(wsman::kSubscriptionsPath) + text::to_upper(d.uuid);
     if (https)
         spec.auth = wsman::TlsPolicy{{client.issuer_thumbprint}};
     else

@@ -2,6 +2,7 @@
 
 #include "common/files.hpp"
 #include "common/handle.hpp"
+#include "common/openssl.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -52,31 +53,10 @@ struct X509StackFree { // a stack that does not own its certificates
 };
 using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackFree>;
 
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f) : fd(f) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 // ---- errors ----------------------------------------------------------------------------------
 
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) out += "; ";
-        out += buf;
-    }
-    return out;
-}
-
 [[noreturn]] void fail(const std::string& what, Error::Kind kind = Error::Kind::Runtime) {
-    std::string queue = openssl_errors();
+    std::string queue = openssl::errors();
     throw Error(queue.empty() ? what : what + " (OpenSSL: " + queue + ")", kind);
 }
 
@@ -86,22 +66,10 @@ std::string openssl_errors() {
 
 // ---- small helpers ---------------------------------------------------------------------------
 
-std::string hex_upper(const unsigned char* data, std::size_t n) {
-    static const char digits[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(n * 2);
-    for (std::size_t i = 0; i < n; ++i) {
-        out.push_back(digits[data[i] >> 4]);
-        out.push_back(digits[data[i] & 15]);
-    }
-    return out;
-}
-
 std::string thumbprint(const X509* cert) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!X509_digest(cert, EVP_sha1(), md, &len)) fail("cannot compute a SHA-1 thumbprint");
-    return hex_upper(md, len);
+    auto hex = openssl::sha1_thumbprint(cert);
+    if (hex.empty()) fail("cannot compute a SHA-1 thumbprint");
+    return hex;
 }
 
 std::string bio_string(BIO* bio) {
@@ -144,8 +112,8 @@ void write_atomic(const std::string& path, std::string_view data, mode_t mode) {
     std::string tmpl = path + ".tmp.XXXXXX";
     std::vector<char> name(tmpl.begin(), tmpl.end());
     name.push_back('\0');
-    Fd fd(::mkstemp(name.data()));
-    if (fd.fd < 0) throw Error("cannot create " + path + ": " + std::strerror(errno));
+    UniqueFd fd(::mkstemp(name.data()));
+    if (!fd) throw Error("cannot create " + path + ": " + std::strerror(errno));
     std::string tmp(name.data());
     auto bail = [&](const char* what) {
         int err = errno;
@@ -154,13 +122,13 @@ void write_atomic(const std::string& path, std::string_view data, mode_t mode) {
     };
     std::size_t done = 0;
     while (done < data.size()) {
-        ssize_t n = ::write(fd.fd, data.data() + done, data.size() - done);
+        ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) bail("write");
         done += static_cast<std::size_t>(n);
     }
-    if (::fchmod(fd.fd, mode) != 0) bail("set the mode of");
-    if (::fsync(fd.fd) != 0) bail("flush");
+    if (::fchmod(fd.get(), mode) != 0) bail("set the mode of");
+    if (::fsync(fd.get()) != 0) bail("flush");
     if (::rename(tmp.c_str(), path.c_str()) != 0) bail("rename a temporary file to");
 }
 

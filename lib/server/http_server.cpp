@@ -1,6 +1,7 @@
 #include "server/http_server.hpp"
 
 #include "common/error.hpp"
+#include "common/openssl.hpp"
 #include "server/proxy_protocol.hpp"
 #include "server/tls_internal.hpp"
 
@@ -353,11 +354,11 @@ private:
                 verify_error_ =
                     std::string(X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx))) +
                     " (depth " + std::to_string(depth) +
-                    (cert ? ", subject CN=" + common_name(cert) : std::string()) + ")";
+                    (cert ? ", subject CN=" + openssl::subject_cn(cert) : std::string()) + ")";
                 return false;
             }
             if (depth == 0 && cert && !has_client_auth_eku(cert)) {
-                verify_error_ = "client certificate CN=" + common_name(cert) +
+                verify_error_ = "client certificate CN=" + openssl::subject_cn(cert) +
                                 " lacks the Client Authentication extended key usage";
                 return false;
             }
@@ -406,14 +407,14 @@ private:
             peer_.tls_version = SSL_get_version(ssl);
             peer_.tls_cipher = SSL_get_cipher_name(ssl);
             if (X509* leaf = SSL_get0_peer_certificate(ssl))
-                peer_.tls_subject_cn = common_name(leaf);
+                peer_.tls_subject_cn = openssl::subject_cn(leaf);
             // The verified chain runs leaf, issuer, ..., root: the issuer is what Windows'
             // IssuerCA setting names.
             if (STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl);
                 chain && sk_X509_num(chain) > 1)
-                peer_.tls_issuer_thumbprint = sha1_thumbprint(sk_X509_value(chain, 1));
+                peer_.tls_issuer_thumbprint = openssl::sha1_thumbprint(sk_X509_value(chain, 1));
             else if (chain && sk_X509_num(chain) == 1)
-                peer_.tls_issuer_thumbprint = sha1_thumbprint(sk_X509_value(chain, 0));
+                peer_.tls_issuer_thumbprint = openssl::sha1_thumbprint(sk_X509_value(chain, 0));
         }
         ready();
     }

@@ -1,5 +1,6 @@
 #include "common/error.hpp"
 #include "common/handle.hpp"
+#include "common/openssl.hpp"
 #include "server/tls_internal.hpp"
 
 #include <cstdio>
@@ -11,16 +12,6 @@
 namespace wec::server {
 namespace {
 
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        out += (out.empty() ? "" : "; ") + std::string(buf);
-    }
-    return out.empty() ? "unknown OpenSSL error" : out;
-}
-
 // The TLS 1.2 cipher suites accepted (OpenSSL names, in server preference order): ECDHE key
 // exchange only (forward secrecy), AEAD first. docs/security.md lists them.
 constexpr const char* kTls12Ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
@@ -31,43 +22,13 @@ constexpr const char* kTls12Ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-A
                                       "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:"
                                       "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA";
 
-struct FileCloser {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-std::unique_ptr<std::FILE, FileCloser> open_or_throw(const std::string& path, const char* what) {
-    std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "r"));
+FilePtr open_or_throw(const std::string& path, const char* what) {
+    FilePtr f(std::fopen(path.c_str(), "r"));
     if (!f) throw Error(std::string("cannot read ") + what + " " + path);
     return f;
 }
 
 } // namespace
-
-std::string sha1_thumbprint(X509* cert) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!X509_digest(cert, EVP_sha1(), md, &len)) return {};
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-        out.push_back(hex[md[i] >> 4]);
-        out.push_back(hex[md[i] & 15]);
-    }
-    return out;
-}
-
-std::string common_name(X509* cert) {
-    X509_NAME* name = X509_get_subject_name(cert);
-    int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    if (idx < 0) return {};
-    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-    unsigned char* utf8 = nullptr;
-    int n = ASN1_STRING_to_UTF8(&utf8, data);
-    if (n < 0) return {};
-    std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(n));
-    OPENSSL_free(utf8);
-    return out;
-}
 
 bool has_client_auth_eku(X509* cert) {
     return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) &&
@@ -86,12 +47,14 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS); // idle keep-alive connections stay small
     ERR_clear_error();
     if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1)
-        throw Error("cannot set the minimum TLS version: " + openssl_errors());
+        throw Error("cannot set the minimum TLS version: " +
+                    openssl::errors("unknown OpenSSL error"));
     // TLS 1.2: forward secrecy only (ECDHE), never static RSA key exchange, which OpenSSL's default
     // list accepts with an RSA server key. The CBC suites stay for older Schannel versions
     // (Windows 7 / Server 2008 R2 offer ECDHE-RSA only with CBC). TLS 1.3 keeps OpenSSL's suites.
     if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1)
-        throw Error("cannot set the TLS 1.2 cipher list: " + openssl_errors());
+        throw Error("cannot set the TLS 1.2 cipher list: " +
+                    openssl::errors("unknown OpenSSL error"));
     // No session resumption: every connection does a full handshake, so that the client
     // certificate is verified (chain, dates, EKU, CRL) and its issuer known on every connection.
     // Without a session id context, OpenSSL would also fail a resumption attempt with a fatal
@@ -102,9 +65,11 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
     SSL_CTX_set_options(native, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
                                     SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (SSL_CTX_use_certificate_chain_file(native, s.cert_file.c_str()) != 1)
-        throw Error("cannot load server certificate " + s.cert_file + ": " + openssl_errors());
+        throw Error("cannot load server certificate " + s.cert_file + ": " +
+                    openssl::errors("unknown OpenSSL error"));
     if (SSL_CTX_use_PrivateKey_file(native, s.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-        throw Error("cannot load server key " + s.key_file + ": " + openssl_errors());
+        throw Error("cannot load server key " + s.key_file + ": " +
+                    openssl::errors("unknown OpenSSL error"));
     if (SSL_CTX_check_private_key(native) != 1)
         throw Error("server key " + s.key_file + " does not match certificate " + s.cert_file);
     if (s.ca_files.empty())
@@ -119,7 +84,7 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
         while (Handle<X509, X509_free> cert{PEM_read_X509(f.get(), nullptr, nullptr, nullptr)}) {
             X509_STORE_add_cert(store, cert.get());
             sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(cert.get())));
-            ctx->thumbprints.push_back(sha1_thumbprint(cert.get()));
+            ctx->thumbprints.push_back(openssl::sha1_thumbprint(cert.get()));
             ++count;
         }
         ERR_clear_error(); // end of file

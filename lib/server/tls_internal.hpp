@@ -13,10 +13,6 @@ struct TlsContext {
     std::vector<std::string> warnings; // for the log, e.g. an expired CRL
 };
 
-// "AB12..." SHA-1 of a certificate.
-std::string sha1_thumbprint(X509* cert);
-// The subject CN of a certificate ("" if none).
-std::string common_name(X509* cert);
 // True when the certificate carries the Client Authentication extended key usage.
 bool has_client_auth_eku(X509* cert);
 

@@ -2,35 +2,18 @@
 
 #include "http/http.hpp"
 #include "server/metrics_endpoint.hpp"
-#include "sldc/sldc.hpp"
 #include "store/store.hpp"
+#include "text/base64.hpp"
 #include "text/text.hpp"
+#include "wsman/body.hpp"
 #include "wsman/wsman.hpp"
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <chrono>
 #include <filesystem>
 #include <future>
 
 namespace wec::server {
 namespace {
-
-namespace b64 = boost::beast::detail::base64;
-
-std::vector<std::uint8_t> base64_decode(std::string_view text, bool& ok) {
-    std::vector<std::uint8_t> out(b64::decoded_size(text.size()));
-    auto [written, read] = b64::decode(out.data(), text.data(), text.size());
-    ok = read == text.size() ||
-         (read > 0 && text.find_first_not_of("= \t", read) == std::string_view::npos);
-    out.resize(written);
-    return out;
-}
-
-std::string base64_encode(std::span<const std::uint8_t> data) {
-    std::string out(b64::encoded_size(data.size()), '\0');
-    out.resize(b64::encode(out.data(), data.data(), data.size()));
-    return out;
-}
 
 // Retry-After of a 503 when the collector did not say.
 constexpr std::uint32_t kRetryAfterSeconds = 5;
@@ -206,23 +189,22 @@ WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::s
             note = "Kerberos is not configured on this listener";
             return unauthorized(note);
         }
-        bool ok = false;
-        auto token = base64_decode(http::trim(authorization.substr(space + 1)), ok);
-        if (!ok || token.empty()) {
+        auto token = text::base64_decode(http::trim(authorization.substr(space + 1)));
+        if (!token || token->empty()) {
             note = "authorization token is not base64";
             return unauthorized(note);
         }
         context_.emplace(*credentials);
         client_.clear();
         scheme_ = http::iequals(scheme, "Kerberos") ? "Kerberos" : "Negotiate";
-        auto step = context_->step(token);
+        auto step = context_->step(*token);
         if (!step.complete()) {
             note = step.error ? step.error->what() : "authentication needs another round trip";
             context_.reset();
             return unauthorized("authentication failed");
         }
         client_ = context_->client_name();
-        auth_reply_token = base64_encode(step.output);
+        auth_reply_token = text::base64_encode(step.output);
         if (request.body.empty()) {
             HttpResponse r;
             r.status = 200;
@@ -295,13 +277,7 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
             note = "multipart/encrypted body on a TLS listener";
             return plain(400, "bodies are not sealed on HTTPS");
         }
-        try {
-            if (!content_type.empty()) {
-                auto media = http::parse_media_type(content_type); // charset() points into it
-                if (auto cs = media.charset()) charset = std::string(*cs);
-            }
-        } catch (const http::FramingError&) {
-        }
+        charset = wsman::charset_of(content_type);
         if (request.body.empty()) {
             note = "empty request";
             return HttpResponse{200, {}, {}, false};
@@ -315,49 +291,28 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     } else {
         auto r = unwrap_kerberos(request, action, note, auth_reply_token, part, cleartext);
         if (r) return std::move(*r);
-        try {
-            auto media = http::parse_media_type(part.original_type); // charset() points into it
-            if (auto cs = media.charset()) charset = std::string(*cs);
-        } catch (const http::FramingError&) {
-        }
+        charset = wsman::charset_of(part.original_type);
         body = cleartext;
     }
 
-    // 3. SLDC: Windows announces it on every request of a subscription, even for bodies it did
-    // not compress, so a body that is not a valid SLDC record is taken as is. Any other encoding
-    // is refused: the body cannot be read (wef-protocol.md section 2: 400, unsupported encoding).
+    // 3. Content-Encoding (SLDC, or the body as is when Windows announced SLDC but did not
+    // apply it; any other encoding is refused: docs/protocol.md, "Bodies"), 4. text and SOAP:
+    // the body step shared with `wec decode` and the client (wsman/body.hpp).
     std::vector<std::uint8_t> decompressed;
-    std::span<const std::uint8_t> soap = body;
-    auto content_encoding = http::trim(request.header("Content-Encoding"));
-    if (!content_encoding.empty() && !http::iequals(content_encoding, "SLDC")) {
-        // At most 64 bytes of the client's value in the log line and the reply.
-        note = "unsupported Content-Encoding '" + std::string(content_encoding.substr(0, 64)) +
-               "' (only SLDC is accepted)";
+    wsman::Content content;
+    try {
+        content = wsman::decode_content(request.header("Content-Encoding"), body,
+                                        endpoint_.max_body_bytes, decompressed);
+    } catch (const wsman::BodyError& e) {
+        note = e.what();
         return plain(400, note);
     }
-    if (!content_encoding.empty()) {
-        try {
-            // Windows compresses SOAP about 3:1; reserving that avoids most regrowth.
-            decompressed.reserve(std::min(endpoint_.max_body_bytes, body.size() * 4 + 1024));
-            sldc::decompress(body, decompressed, endpoint_.max_body_bytes);
-            soap = decompressed;
-        } catch (const sldc::Error& e) {
-            if (e.code() == sldc::ErrorCode::OutputLimit) {
-                note = "body larger than " + std::to_string(endpoint_.max_body_bytes) +
-                       " bytes after decompression";
-                return plain(400, note);
-            }
-        }
-    }
 
-    if (endpoint_.metrics) endpoint_.metrics->bytes_decompressed(soap.size());
+    if (endpoint_.metrics) endpoint_.metrics->bytes_decompressed(content.bytes.size());
 
-    // 4. Text and SOAP.
-    std::string utf8;
-    auto decoded = text::decode_body(soap, charset, utf8);
     auto prepared = std::make_shared<Prepared>();
     try {
-        prepared->message = wsman::parse_owned(std::move(utf8));
+        prepared->message = wsman::parse_content(content.bytes, charset, prepared->encoding);
     } catch (const wsman::ParseError& e) {
         note = e.what();
         return plain(400, std::string("malformed SOAP: ") + e.what());
@@ -366,7 +321,6 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     prepared->info = pipeline::ClientInfo{
         client_, peer_.address, peer_.tls ? pipeline::Transport::Https : pipeline::Transport::Http,
         peer_.tls_issuer_thumbprint};
-    prepared->encoding = decoded.encoding;
     prepared->auth_reply_token = std::move(auth_reply_token);
     prepared->protocol = std::move(part.protocol);
     prepared->tab_before_headers = part.tab_before_headers;

@@ -2,6 +2,7 @@
 
 #include "common/handle.hpp"
 #include "store/group_commit.hpp"
+#include "text/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -85,12 +86,6 @@ std::int64_t to_ms(TimePoint t) {
 }
 TimePoint from_ms(std::int64_t ms) {
     return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
-}
-
-std::string upper(std::string text) {
-    for (auto& c : text)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return text;
 }
 
 // libpq's message on one line (its "\n\t" continuation lines joined by one space), without the
@@ -680,7 +675,8 @@ PutResult PostgresStore::put_subscription(const sub::Subscription& input) {
                  "update subscription");
         result.change = Change::Updated;
     } else {
-        result.subscription.uuid = input.uuid.empty() ? sub::new_uuid() : upper(input.uuid);
+        result.subscription.uuid =
+            input.uuid.empty() ? sub::new_uuid() : wec::text::to_upper(input.uuid);
         auto clash = db->exec("SELECT name FROM subscriptions WHERE uuid = $1",
                               Params().text(result.subscription.uuid), "read subscription");
         if (clash.size() > 0)
@@ -715,7 +711,7 @@ std::optional<sub::Subscription> PostgresStore::subscription_by_uuid(std::string
     Lease db(impl_->pool);
     auto rows =
         db->exec("SELECT uuid, name, enabled, definition FROM subscriptions WHERE uuid = $1",
-                 Params().text(upper(std::string(uuid))), "read subscription");
+                 Params().text(wec::text::to_upper(uuid)), "read subscription");
     if (rows.size() == 0) return std::nullopt;
     return impl_->row_to_subscription(rows, 0);
 }
@@ -789,7 +785,7 @@ std::optional<std::string> PostgresStore::bookmark(std::string_view client,
     Lease db(impl_->pool);
     auto rows = db->exec(
         "SELECT bookmark FROM bookmarks WHERE subscription_uuid = $1 AND client = $2",
-        Params().text(upper(std::string(subscription_uuid))).text(client), "read bookmark");
+        Params().text(wec::text::to_upper(subscription_uuid)).text(client), "read bookmark");
     if (rows.size() == 0) return std::nullopt;
     return rows.text(0, 0);
 }
@@ -803,7 +799,7 @@ void PostgresStore::put_bookmark(std::string_view client, std::string_view subsc
                              ": store bookmark: a text value holds a NUL byte, which PostgreSQL "
                              "cannot store");
     impl_->bookmarks.put(
-        {upper(std::string(subscription_uuid)), std::string(client), std::string(bookmark),
+        {wec::text::to_upper(subscription_uuid), std::string(client), std::string(bookmark),
          to_ms(Clock::now())},
         [&](std::span<const BookmarkWrite* const> batch) {
             // A client's last bookmark in arrival order wins; rows go in key order, so that two
@@ -836,7 +832,7 @@ void PostgresStore::put_bookmark(std::string_view client, std::string_view subsc
 void PostgresStore::delete_bookmarks(std::string_view subscription_uuid) {
     Lease db(impl_->pool);
     db->exec("DELETE FROM bookmarks WHERE subscription_uuid = $1",
-             Params().text(upper(std::string(subscription_uuid))), "delete bookmarks");
+             Params().text(wec::text::to_upper(subscription_uuid)), "delete bookmarks");
 }
 
 void PostgresStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
@@ -852,8 +848,9 @@ void PostgresStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
     std::map<std::pair<std::string, std::string>, Merged> merged;
     for (const auto& u : updates) {
         auto t = to_ms(u.time);
-        auto [it, inserted] = merged.try_emplace({upper(u.subscription_uuid), u.client},
-                                                 Merged{t, t, std::nullopt, {}, {}});
+        auto [it, inserted] =
+            merged.try_emplace({wec::text::to_upper(u.subscription_uuid), u.client},
+                               Merged{t, t, std::nullopt, {}, {}});
         auto& m = it->second;
         m.first = std::min(m.first, t);
         m.last = std::max(m.last, t);
@@ -900,7 +897,7 @@ void PostgresStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
 }
 
 std::vector<HostState> PostgresStore::hosts(std::string_view subscription_uuid) {
-    std::string uuid = upper(std::string(subscription_uuid));
+    std::string uuid = wec::text::to_upper(subscription_uuid);
     Lease db(impl_->pool);
     auto rows = db->exec("SELECT client, first_seen, last_seen, last_event_seen, address, "
                          "machine_id FROM heartbeats WHERE subscription_uuid = $1 "
@@ -927,7 +924,7 @@ void PostgresStore::record_subscription_end(const SubscriptionEndRecord& r) {
     db->exec("INSERT INTO subscription_ends (subscription_uuid, client, time, status, "
              "fault_code, fault_message) VALUES ($1, $2, $3, $4, $5, $6)",
              Params()
-                 .text(upper(r.subscription_uuid))
+                 .text(wec::text::to_upper(r.subscription_uuid))
                  .text(r.client)
                  .integer(to_ms(r.time))
                  .text(r.status)
@@ -945,7 +942,7 @@ PostgresStore::subscription_ends(std::string_view subscription_uuid, std::size_t
                  "WHERE $1::text = '' OR subscription_uuid = $1::text "
                  "ORDER BY time DESC, id DESC LIMIT $2",
                  Params()
-                     .text(upper(std::string(subscription_uuid)))
+                     .text(wec::text::to_upper(subscription_uuid))
                      .integer(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX))),
                  "read subscription ends");
     std::vector<SubscriptionEndRecord> out;

@@ -1,6 +1,7 @@
 #include "store/sqlite_store.hpp"
 
 #include "store/group_commit.hpp"
+#include "text/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -246,12 +247,6 @@ private:
     bool done_ = false;
 };
 
-std::string upper(std::string text) {
-    for (auto& c : text)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return text;
-}
-
 } // namespace
 
 // Group commit of bookmarks: every put_bookmark() must be durable before it returns, and each
@@ -401,7 +396,8 @@ PutResult SqliteStore::put_subscription(const sub::Subscription& input) {
             .run();
         result.change = Change::Updated;
     } else {
-        result.subscription.uuid = input.uuid.empty() ? sub::new_uuid() : upper(input.uuid);
+        result.subscription.uuid =
+            input.uuid.empty() ? sub::new_uuid() : wec::text::to_upper(input.uuid);
         {
             auto q = db.query("SELECT name FROM subscriptions WHERE uuid = ?1");
             q.bind(1, result.subscription.uuid);
@@ -437,7 +433,7 @@ std::optional<sub::Subscription> SqliteStore::subscription_by_uuid(std::string_v
     auto& db = impl_->reader;
     std::lock_guard lock(db.mutex());
     auto q = db.query("SELECT uuid, name, enabled, definition FROM subscriptions WHERE uuid = ?1");
-    q.bind(1, upper(std::string(uuid)));
+    q.bind(1, wec::text::to_upper(uuid));
     if (!q.step()) return std::nullopt;
     return impl_->row_to_subscription(q);
 }
@@ -517,7 +513,7 @@ std::optional<std::string> SqliteStore::bookmark(std::string_view client,
     std::lock_guard lock(db.mutex());
     auto q =
         db.query("SELECT bookmark FROM bookmarks WHERE subscription_uuid = ?1 AND client = ?2");
-    q.bind(1, upper(std::string(subscription_uuid))).bind(2, client);
+    q.bind(1, wec::text::to_upper(subscription_uuid)).bind(2, client);
     if (!q.step()) return std::nullopt;
     return q.text(0);
 }
@@ -525,7 +521,7 @@ std::optional<std::string> SqliteStore::bookmark(std::string_view client,
 void SqliteStore::put_bookmark(std::string_view client, std::string_view subscription_uuid,
                                std::string_view bookmark) {
     impl_->bookmarks.put(
-        {upper(std::string(subscription_uuid)), std::string(client), std::string(bookmark),
+        {wec::text::to_upper(subscription_uuid), std::string(client), std::string(bookmark),
          to_ms(Clock::now())},
         [&](std::span<const BookmarkWrite* const> batch) {
             // One transaction, i.e. one fsync (synchronous=FULL), in arrival order: the last
@@ -551,7 +547,7 @@ void SqliteStore::delete_bookmarks(std::string_view subscription_uuid) {
     auto& db = impl_->writer;
     std::lock_guard lock(db.mutex());
     db.query("DELETE FROM bookmarks WHERE subscription_uuid = ?1")
-        .bind(1, upper(std::string(subscription_uuid)))
+        .bind(1, wec::text::to_upper(subscription_uuid))
         .run();
 }
 
@@ -568,8 +564,9 @@ void SqliteStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
     std::map<std::pair<std::string, std::string>, Merged> merged;
     for (const auto& u : updates) {
         auto t = to_ms(u.time);
-        auto [it, inserted] = merged.try_emplace({upper(u.subscription_uuid), u.client},
-                                                 Merged{t, t, std::nullopt, {}, {}});
+        auto [it, inserted] =
+            merged.try_emplace({wec::text::to_upper(u.subscription_uuid), u.client},
+                               Merged{t, t, std::nullopt, {}, {}});
         auto& m = it->second;
         m.first = std::min(m.first, t);
         m.last = std::max(m.last, t);
@@ -610,7 +607,7 @@ std::vector<HostState> SqliteStore::hosts(std::string_view subscription_uuid) {
     std::lock_guard lock(db.mutex());
     auto q = db.query("SELECT client, first_seen, last_seen, last_event_seen, address, machine_id "
                       "FROM heartbeats WHERE subscription_uuid = ?1 ORDER BY client");
-    std::string uuid = upper(std::string(subscription_uuid));
+    std::string uuid = wec::text::to_upper(subscription_uuid);
     q.bind(1, uuid);
     std::vector<HostState> out;
     while (q.step()) {
@@ -632,7 +629,7 @@ void SqliteStore::record_subscription_end(const SubscriptionEndRecord& r) {
     std::lock_guard lock(db.mutex());
     auto q = db.query("INSERT INTO subscription_ends (subscription_uuid, client, time, status, "
                       "fault_code, fault_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    q.bind(1, upper(r.subscription_uuid))
+    q.bind(1, wec::text::to_upper(r.subscription_uuid))
         .bind(2, r.client)
         .bind(3, to_ms(r.time))
         .bind(4, r.status)
@@ -648,7 +645,7 @@ SqliteStore::subscription_ends(std::string_view subscription_uuid, std::size_t l
     auto q = db.query("SELECT subscription_uuid, client, time, status, fault_code, fault_message "
                       "FROM subscription_ends WHERE ?1 = '' OR subscription_uuid = ?1 "
                       "ORDER BY time DESC, id DESC LIMIT ?2");
-    q.bind(1, upper(std::string(subscription_uuid)))
+    q.bind(1, wec::text::to_upper(subscription_uuid))
         .bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
     std::vector<SubscriptionEndRecord> out;
     while (q.step()) {

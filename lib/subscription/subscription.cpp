@@ -2,6 +2,7 @@
 
 #include "common/files.hpp"
 #include "common/handle.hpp"
+#include "common/hex.hpp"
 #include "output/output.hpp"
 
 #include <algorithm>
@@ -521,12 +522,11 @@ std::array<unsigned char, 32> sha256(std::string_view data) {
 }
 
 std::string uuid_text(const unsigned char* bytes) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
     std::string out;
+    out.reserve(36);
     for (int i = 0; i < 16; ++i) {
         if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-        out += kHex[bytes[i] >> 4];
-        out += kHex[bytes[i] & 0xf];
+        append_hex_upper({bytes + i, 1}, out);
     }
     return out;
 }

@@ -59,7 +59,7 @@ struct Output {
     bool operator==(const Output&) const = default;
 };
 
-// Limits Windows enforces on queries (wef-protocol.md section 6).
+// Limits Windows enforces on queries (docs/protocol.md section 6).
 inline constexpr std::size_t kMaxSelectPaths = 256;
 inline constexpr std::size_t kMaxClausesPerSelect = 22;
 

@@ -1,6 +1,7 @@
 #include "subscription/windows_xml.hpp"
 
 #include "common/files.hpp"
+#include "text/ascii.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
@@ -40,12 +41,7 @@ constexpr std::string_view kDefaultTransport = "HTTP";
 constexpr std::string_view kDefaultLogFile = "ForwardedEvents";
 constexpr std::string_view kDefaultPublisher = "Microsoft-Windows-EventCollector";
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using text::iequals;
 
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';

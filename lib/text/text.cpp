@@ -1,5 +1,7 @@
 #include "text/text.hpp"
 
+#include "text/ascii.hpp"
+
 #include <bit>
 #include <cstring>
 
@@ -233,16 +235,6 @@ void append_utf8_to_utf16(std::string_view in, std::vector<std::uint8_t>& out, b
         }
     }
     out.resize(static_cast<std::size_t>(o - out.data()));
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (x != b[i]) return false;
-    }
-    return true;
 }
 
 std::string_view trim_charset(std::string_view s) {

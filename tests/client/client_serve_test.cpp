@@ -459,7 +459,7 @@ TEST_F(ClientServe, KillDuringStreamLosesNoAcknowledgedEvent) {
     EXPECT_GE(written.size(), acked.size());
 }
 
-// ---- protocol status codes (wef-protocol.md section 2) ------------------------------------------
+// ---- protocol status codes (docs/protocol.md section 5) -----------------------------------------
 
 TEST_F(ClientServe, ClientNotAllowedBySubscriptionIs403) {
     apply_security();

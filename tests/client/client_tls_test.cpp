@@ -271,7 +271,7 @@ TEST_F(ClientTls, UnreadableClientKeyIsATypedError) {
     }
 }
 
-// ---- status codes on the HTTPS transport (wef-protocol.md sections 1-2) ------------------------
+// ---- status codes on the HTTPS transport (docs/protocol.md sections 1 and 5) --------------------
 
 TEST_F(ClientTls, MultipartEncryptedBodyOverTlsIs400) {
     client::Source source(source_options());

@@ -87,9 +87,11 @@ TEST(Http, ParsesPywinrmTabFormWithUnquotedBoundaryAndNoFinalCrlf) {
                        "--Encrypted Boundary\r\n"
                        "\tContent-Type: application/octet-stream\r\n";
     body += std::string("\x02\x00\x00\x00", 4) + "HHabc--Encrypted Boundary--";
-    auto p = parse_encrypted(bytes(body), "Multipart/Encrypted; protocol=\"application/"
-                                          "HTTP-SPNEGO-session-encrypted\"; boundary=\"Encrypted "
-                                          "Boundary\"");
+    // The spans of an EncryptedPart point into the body: it must outlive them.
+    const auto data = bytes(body);
+    auto p = parse_encrypted(data, "Multipart/Encrypted; protocol=\"application/"
+                                   "HTTP-SPNEGO-session-encrypted\"; boundary=\"Encrypted "
+                                   "Boundary\"");
     EXPECT_EQ(p.protocol, kSpnegoProtocol);
     EXPECT_TRUE(p.tab_before_headers);
     EXPECT_EQ(str(p.header), "HH");
@@ -99,7 +101,8 @@ TEST(Http, ParsesPywinrmTabFormWithUnquotedBoundaryAndNoFinalCrlf) {
                      "OriginalContent: type=application/soap+xml;charset=UTF-16;Length=1\r\n"
                      "--XYZ\r\nContent-Type: application/octet-stream\r\n";
     b2 += std::string("\x00\x00\x00\x00", 4) + "Z--XYZ--\r\n";
-    auto p2 = parse_encrypted(bytes(b2), "multipart/encrypted;boundary=XYZ");
+    const auto data2 = bytes(b2);
+    auto p2 = parse_encrypted(data2, "multipart/encrypted;boundary=XYZ");
     EXPECT_EQ(p2.header.size(), 0u);
     EXPECT_EQ(str(p2.ciphertext), "Z");
     EXPECT_FALSE(p2.tab_before_headers);

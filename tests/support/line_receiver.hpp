@@ -50,6 +50,7 @@ public:
                 std::lock_guard lock(mutex_);
                 readers_.emplace_back([this, c] { read_connection(c); });
                 conns_.push_back(c);
+                ++accepted_;
             }
         });
     }
@@ -66,6 +67,11 @@ public:
             t.join();
     }
     int port() const { return port_; }
+    // Connections accepted so far (a sender that reconnects counts again).
+    std::size_t accepted() {
+        std::lock_guard lock(mutex_);
+        return accepted_;
+    }
     // Every line received so far, once no more has come for a second.
     std::vector<std::string> lines() {
         return settled([this] {
@@ -104,6 +110,7 @@ private:
     std::vector<int> conns_;
     std::vector<std::thread> readers_;
     std::vector<std::string> lines_;
+    std::size_t accepted_ = 0;
 };
 
 } // namespace wec::testing
