@@ -1,0 +1,263 @@
+// `wec serve --auth negotiate`: NTLM (through gss-ntlmssp) and Kerberos on one listener, end to
+// end with independent peers only: pywinrm (transport='ntlm', message_encryption='always'),
+// ntlm-auth by hand (NTLMv1, AUTHENTICATE on another connection), python3-gssapi with SPNEGO over
+// gss-ntlmssp, and the Kerberos client of tests/interop/wef_client.py with a real MIT KDC.
+#include "support/files.hpp"
+#include "support/krb5_realm.hpp"
+#include "support/process.hpp"
+#include "support/wef_realm.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using namespace wec::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+const std::string kHost = "srv.windomain.local";
+const std::string kUser = "LAB\\alice";
+const std::string kPassword = "Secret1!";
+
+class ServeNtlm : public ::testing::Test {
+protected:
+    static inline std::unique_ptr<WefRealm> realm_;
+    static void SetUpTestSuite() { realm_ = std::make_unique<WefRealm>(kHost); }
+    static void TearDownTestSuite() { realm_.reset(); }
+
+    TempDir dir;
+    std::string db;
+    fs::path users;
+    int port = 0;
+    std::unique_ptr<Process> server;
+
+    void SetUp() override {
+        db = "sqlite:" + (dir.path() / "wec.db").string();
+        users = dir.path() / "ntlm-users";
+        std::ofstream(users) << "# lab accounts\nLAB:alice:" << kPassword << "\n";
+        fs::permissions(users, fs::perms::owner_read | fs::perms::owner_write);
+    }
+
+    void TearDown() override {
+        if (server && HasFailure()) std::cerr << "---- wec serve log ----\n" << server->output();
+    }
+
+    void apply_subscription(const std::string& name, const std::string& extra = "") {
+        auto file = dir.path() / (name + ".toml");
+        std::ofstream(file)
+            << "name = \"" << name << "\"\n"
+            << "query = '<QueryList><Query Id=\"0\"><Select "
+               "Path=\"Microsoft-Windows-WinRM/Operational\">*</Select></Query></QueryList>'\n"
+            << extra << "\n"
+            << "[[outputs]]\ndriver = \"files\"\npath = \""
+            << (dir.path() / "events" / "{subscription}" / "{client}.json").string()
+            << "\"\nformat = \"json\"\n";
+        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+
+    std::vector<std::string> serve_argv(bool with_keytab = true) {
+        port = free_port();
+        std::vector<std::string> argv{
+            WEC_EXE,      "serve",     "--listen",     "127.0.0.1:" + std::to_string(port),
+            "--auth",     "negotiate", "--ntlm-users", users.string(),
+            "--hostname", kHost,       "--db",         db};
+        if (with_keytab) {
+            argv.push_back("--keytab");
+            argv.push_back(realm_->service_keytab.string());
+        }
+        return argv;
+    }
+
+    void start_server(std::vector<std::string> extra = {}, bool with_keytab = true) {
+        auto argv = serve_argv(with_keytab);
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        server = std::make_unique<Process>(argv, realm_->realm.env(), dir.path() / "serve.log");
+        ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
+    }
+
+    std::string url() const {
+        return "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC";
+    }
+
+    RunResult ntlm_client(const std::string& mode, const std::string& password = kPassword,
+                          const std::string& subscription = "security") {
+        return run({"/usr/bin/python3",
+                    std::string(WEC_SOURCE_DIR) + "/tests/interop/winrm_ntlm_client.py", "--url",
+                    url(), "--user", kUser, "--password", password, "--mode", mode, "--samples",
+                    std::string(WEC_TEST_DATA) + "/wsman", "--subscription", subscription, "--host",
+                    kHost},
+                   {}, 60s);
+    }
+
+    static std::map<std::string, nlohmann::json> steps(const std::string& output) {
+        std::map<std::string, nlohmann::json> out;
+        for (const auto& line : lines_of(output)) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_object() && j.contains("step")) out[j["step"]] = j;
+        }
+        return out;
+    }
+
+    static std::size_t count(const std::string& text, const std::string& needle) {
+        std::size_t n = 0;
+        for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+            ++n;
+        return n;
+    }
+};
+
+TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused) {
+    apply_subscription("security", "allowed_clients = ['LAB\\*']");
+    start_server();
+    auto r = ntlm_client("sequence");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto s = steps(r.output);
+    ASSERT_TRUE(s.count("done")) << r.output;
+    EXPECT_EQ(s["events"]["count"], 21);
+    EXPECT_EQ(s["replay"]["status"], 400);
+    EXPECT_EQ(s["tamper"]["status"], 400);
+
+    // 21 events under the client's DOMAIN\USER identity, with the mechanism in the metadata.
+    auto events = lines_of(slurp(dir.path() / "events" / "security" / "LAB_alice.json"));
+    ASSERT_EQ(events.size(), 21u);
+    auto first = nlohmann::json::parse(events.front());
+    EXPECT_EQ(first["System"]["EventRecordID"], 149141);
+    EXPECT_EQ(first["OpenWEC"]["Client"], kUser);
+    EXPECT_EQ(first["OpenWEC"]["Mechanism"], "NTLM");
+
+    auto log = server->output();
+    EXPECT_NE(log.find("authenticated via Negotiate (NTLM)"), std::string::npos) << log;
+    EXPECT_NE(log.find("cannot decrypt body"), std::string::npos) << log;
+    // NTLM on a listener that also has Kerberos: warned once for the host, not per connection.
+    EXPECT_EQ(count(log, "host authenticated with NTLM on a listener that has Kerberos"), 1u)
+        << log;
+
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0) << server->output();
+    auto status = run({WEC_EXE, "status", "--json", "--db", db});
+    ASSERT_EQ(status.exit_code, 0) << status.output;
+    auto st = nlohmann::json::parse(status.output);
+    ASSERT_EQ(st.size(), 1u);
+    EXPECT_EQ(st[0]["hosts"][0]["client"], kUser);
+}
+
+TEST_F(ServeNtlm, WrongPasswordGets401AndNothingIsStored) {
+    apply_subscription("security");
+    start_server();
+    auto r = ntlm_client("sequence", "not-the-password");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(steps(r.output)["enumerate"]["status"], 401) << r.output;
+    EXPECT_FALSE(fs::exists(dir.path() / "events")) << r.output;
+    EXPECT_NE(server->output().find("NTLM authentication of LAB\\\\alice"), std::string::npos)
+        << server->output();
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0);
+    auto status = run({WEC_EXE, "status", "--json", "--db", db});
+    ASSERT_EQ(status.exit_code, 0) << status.output;
+    auto st = nlohmann::json::parse(status.output);
+    ASSERT_EQ(st.size(), 1u);
+    EXPECT_TRUE(st[0]["hosts"].empty()) << status.output;
+}
+
+TEST_F(ServeNtlm, DisallowedNtlmClientSeesNoSubscription) {
+    apply_subscription("dc-only", "allowed_clients = ['OTHER\\*']");
+    start_server();
+    auto r = ntlm_client("sequence", kPassword, "dc-only");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("not listed"), std::string::npos) << r.output;
+}
+
+TEST_F(ServeNtlm, NtlmInsideSpnegoAuthenticatesAndSeals) {
+    start_server();
+    auto r = ntlm_client("spnego");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto s = steps(r.output);
+    EXPECT_EQ(s["auth"]["legs"], 2) << r.output;
+    EXPECT_EQ(s["enumerate"]["signature_length"], 16) << r.output;
+}
+
+TEST_F(ServeNtlm, AuthenticateOnAnotherConnectionThanItsChallengeIsRefused) {
+    start_server();
+    auto r = ntlm_client("cross");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto s = steps(r.output);
+    EXPECT_EQ(s["authenticate_elsewhere"]["status"], 401);
+    EXPECT_EQ(s["authenticate_same"]["status"], 200);
+}
+
+TEST_F(ServeNtlm, NtlmV1IsRefusedByDefaultAndAcceptedWhenAllowed) {
+    start_server();
+    auto r = ntlm_client("v1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto s = steps(r.output);
+    EXPECT_EQ(s["v1"]["nt_response_length"], 24) << r.output; // really an NTLMv1 response
+    EXPECT_EQ(s["v1"]["status"], 401) << r.output;
+    EXPECT_NE(server->output().find("NTLMv1/LM response from LAB\\\\alice refused"),
+              std::string::npos)
+        << server->output();
+
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0);
+    start_server({"--ntlm-allow-v1"});
+    EXPECT_NE(server->output().find("NTLMv1 and LM responses are accepted"), std::string::npos);
+    r = ntlm_client("v1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(steps(r.output)["v1"]["status"], 200) << r.output;
+}
+
+TEST_F(ServeNtlm, SameListenerStillAcceptsKerberosRawAndSpnego) {
+    apply_subscription("security");
+    start_server();
+    for (std::string mech : {"kerberos", "spnego"}) {
+        auto env = realm_->realm.env();
+        env["KRB5CCNAME"] = realm_->ccache;
+        auto r =
+            run({"/usr/bin/python3", std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py",
+                 "--url", url(), "--service", "HTTP@" + kHost, "--mech", mech, "--samples",
+                 std::string(WEC_TEST_DATA) + "/wsman", "--subscription", "security"},
+                env, 60s);
+        ASSERT_EQ(r.exit_code, 0) << mech << "\n" << r.output;
+        EXPECT_TRUE(steps(r.output).count("done")) << r.output;
+    }
+    auto events =
+        lines_of(slurp(dir.path() / "events" / "security" / "WIN10$@WINDOMAIN.LOCAL.json"));
+    ASSERT_EQ(events.size(), 42u);
+    auto first = nlohmann::json::parse(events.front());
+    EXPECT_EQ(first["OpenWEC"]["Client"], "WIN10$@WINDOMAIN.LOCAL");
+    EXPECT_EQ(first["OpenWEC"]["Mechanism"], "Kerberos");
+    EXPECT_EQ(server->output().find("host authenticated with NTLM"), std::string::npos);
+}
+
+TEST_F(ServeNtlm, NtlmOnlyListenerWithoutKeytabServesNtlm) {
+    apply_subscription("security");
+    start_server({}, /*with_keytab=*/false);
+    EXPECT_NE(server->output().find("NTLM (accounts of " + users.string() + ", NTLMv2 only)"),
+              std::string::npos)
+        << server->output();
+    auto r = ntlm_client("sequence");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    // No Kerberos here: no warning about NTLM being used instead.
+    EXPECT_EQ(server->output().find("host authenticated with NTLM"), std::string::npos);
+}
+
+TEST_F(ServeNtlm, WorldReadableUsersFileIsRefusedAtStartup) {
+    fs::permissions(users, fs::perms::others_read, fs::perm_options::add);
+    auto r = run(serve_argv(), realm_->realm.env(), 20s);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("is readable or writable by any user"), std::string::npos) << r.output;
+}
+
+TEST_F(ServeNtlm, NtlmUsersNeedsNegotiate) {
+    auto argv = serve_argv();
+    argv[5] = "kerberos";
+    auto r = run(argv, realm_->realm.env(), 20s);
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("need --auth negotiate"), std::string::npos) << r.output;
+}
+
+} // namespace
