@@ -486,7 +486,37 @@ ClientContext::ClientContext(ClientOptions options) : options_(std::move(options
     mechanism_ = options_.mechanism;
     if (options_.target.empty()) throw GssError("ClientContext", "no target service name");
     target_ = Name::parse(options_.target);
-    if (!options_.ccache.empty()) {
+    if (!options_.ntlm_user.empty() || mechanism_ == Mechanism::Ntlm) {
+        if (options_.ntlm_user.empty())
+            throw GssError("ClientContext", "NTLM needs an account (DOMAIN\\USER and password)");
+        ntlm_ = true;
+        auto slash = options_.ntlm_user.find('\\');
+        std::string domain =
+            slash == std::string::npos ? std::string() : options_.ntlm_user.substr(0, slash);
+        Name user = import_name(options_.ntlm_user, GSS_C_NT_USER_NAME);
+        std::vector<gss_key_value_element_desc> elements{
+            {"ntlmssp_password", options_.ntlm_password.c_str()}};
+        if (!domain.empty()) elements.push_back({"ntlmssp_domain", domain.c_str()});
+        gss_key_value_set_desc store{static_cast<OM_uint32>(elements.size()), elements.data()};
+        gss_OID_desc mech_element =
+            *mechanism_oid(mechanism_ == Mechanism::Spnego ? Mechanism::Spnego : Mechanism::Ntlm);
+        gss_OID_set_desc mechs{1, &mech_element};
+        OM_uint32 minor = 0;
+        OM_uint32 major =
+            gss_acquire_cred_from(&minor, user.get(), GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE,
+                                  &store, cred_.out(), nullptr, nullptr);
+        if (GSS_ERROR(major))
+            throw GssError("gss_acquire_cred_from(NTLM " + options_.ntlm_user + ")", major, minor);
+        if (mechanism_ == Mechanism::Spnego) {
+            gss_OID_set_desc neg{1, &ntlm_oid_desc};
+            major = gss_set_neg_mechs(&minor, cred_.get(), &neg);
+            if (GSS_ERROR(major)) throw GssError("gss_set_neg_mechs(NTLM)", major, minor);
+        } else {
+            mechanism_ = Mechanism::Ntlm;
+        }
+        // NTLM has no mutual authentication.
+        options_.flags &= ~static_cast<OM_uint32>(GSS_C_MUTUAL_FLAG);
+    } else if (!options_.ccache.empty()) {
         gss_key_value_element_desc element{"ccache", options_.ccache.c_str()};
         gss_key_value_set_desc store{1, &element};
         gss_OID_desc mech_element = *mechanism_oid(options_.mechanism);

@@ -332,6 +332,8 @@ event::Metadata metadata_of(const Record& r) {
     event::Metadata meta;
     meta.ip_address = client_of(r).address_string();
     meta.client = r.client;
+    // As `wec serve` records it ("Mechanism"): captures are decoded with Kerberos keys.
+    if (!r.client.empty()) meta.mechanism = "Kerberos";
     meta.time_received =
         std::chrono::system_clock::time_point(std::chrono::nanoseconds(r.last_time));
     meta.subscription_uuid = r.subscription.uuid;

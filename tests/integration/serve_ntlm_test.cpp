@@ -245,6 +245,39 @@ TEST_F(ServeNtlm, NtlmOnlyListenerWithoutKeytabServesNtlm) {
     EXPECT_EQ(server->output().find("host authenticated with NTLM"), std::string::npos);
 }
 
+// lib/client's NTLM (wec replay --ntlm), raw NTLMSSP and NTLM in SPNEGO; a wrong password is an
+// authentication error (exit 3) with nothing stored.
+TEST_F(ServeNtlm, ReplayWithNtlmPushesEventsRawAndInSpnego) {
+    apply_subscription("security");
+    start_server();
+    for (std::string form : {"ntlm", "spnego-ntlm"}) {
+        std::vector<std::string> argv{WEC_EXE,          "replay",
+                                      "--url",          url(),
+                                      "--service",      "HTTP@" + kHost,
+                                      "--ntlm",         kUser + ":" + kPassword,
+                                      "--subscription", "security",
+                                      "--events",       "120",
+                                      "--batch",        "40",
+                                      "--json"};
+        if (form == "spnego-ntlm") argv.push_back("--spnego");
+        auto r = run(argv, {}, 60s);
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        auto j = nlohmann::json::parse(r.output);
+        EXPECT_EQ(j["mechanism"], form);
+        EXPECT_EQ(j["events_acked"], 120);
+    }
+    auto events = lines_of(slurp(dir.path() / "events" / "security" / "LAB_alice.json"));
+    EXPECT_EQ(events.size(), 240u);
+    EXPECT_EQ(nlohmann::json::parse(events.front())["OpenWEC"]["Mechanism"], "NTLM");
+
+    auto r = run({WEC_EXE, "replay", "--url", url(), "--service", "HTTP@" + kHost, "--ntlm",
+                  kUser + ":wrong", "--subscription", "security", "--events", "10", "--json"},
+                 {}, 60s);
+    EXPECT_EQ(r.exit_code, 3) << r.output;
+    EXPECT_NE(r.output.find("answered HTTP 401"), std::string::npos) << r.output;
+    EXPECT_EQ(lines_of(slurp(dir.path() / "events" / "security" / "LAB_alice.json")).size(), 240u);
+}
+
 TEST_F(ServeNtlm, WorldReadableUsersFileIsRefusedAtStartup) {
     fs::permissions(users, fs::perms::others_read, fs::perm_options::add);
     auto r = run(serve_argv(), realm_->realm.env(), 20s);
