@@ -85,13 +85,27 @@ protected:
     }
 
     RunResult ntlm_client(const std::string& mode, const std::string& password = kPassword,
-                          const std::string& subscription = "security") {
-        return run({"/usr/bin/python3",
-                    std::string(WEC_SOURCE_DIR) + "/tests/interop/winrm_ntlm_client.py", "--url",
-                    url(), "--user", kUser, "--password", password, "--mode", mode, "--samples",
-                    std::string(WEC_TEST_DATA) + "/wsman", "--subscription", subscription, "--host",
-                    kHost},
-                   {}, 60s);
+                          const std::string& subscription = "security",
+                          bool skip_negative = false) {
+        std::vector<std::string> argv{"/usr/bin/python3",
+                                      std::string(WEC_SOURCE_DIR) +
+                                          "/tests/interop/winrm_ntlm_client.py",
+                                      "--url",
+                                      url(),
+                                      "--user",
+                                      kUser,
+                                      "--password",
+                                      password,
+                                      "--mode",
+                                      mode,
+                                      "--samples",
+                                      std::string(WEC_TEST_DATA) + "/wsman",
+                                      "--subscription",
+                                      subscription,
+                                      "--host",
+                                      kHost};
+        if (skip_negative) argv.push_back("--skip-negative");
+        return run(argv, {}, 60s);
     }
 
     static std::map<std::string, nlohmann::json> steps(const std::string& output) {
@@ -276,6 +290,80 @@ TEST_F(ServeNtlm, ReplayWithNtlmPushesEventsRawAndInSpnego) {
     EXPECT_EQ(r.exit_code, 3) << r.output;
     EXPECT_NE(r.output.find("answered HTTP 401"), std::string::npos) << r.output;
     EXPECT_EQ(lines_of(slurp(dir.path() / "events" / "security" / "LAB_alice.json")).size(), 240u);
+}
+
+// An NTLM session captured by tcpdump on lo (pywinrm's raw NTLMSSP and python-gssapi's NTLM in
+// SPNEGO), decoded with the password, the NT hash and a secrets file: every sealed body opens and
+// --events prints what serve wrote; a wrong or missing secret is reported (exit 1), never guessed.
+TEST_F(ServeNtlm, CapturedSessionDecodesWithPasswordOrNtHash) {
+    apply_subscription("security");
+    start_server();
+    auto pcap = dir.path() / "ntlm.pcap";
+    auto tcpdump = std::make_unique<Process>(
+        std::vector<std::string>{"tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-B",
+                                 "32768", "-w", pcap.string(), "tcp port " + std::to_string(port)},
+        std::map<std::string, std::string>{}, dir.path() / "tcpdump.log");
+    ASSERT_TRUE(tcpdump->wait_for_output("listening on", 10s)) << tcpdump->output();
+    auto r = ntlm_client("sequence", kPassword, "security", /*skip_negative=*/true);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = ntlm_client("spnego");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    tcpdump->signal(SIGINT);
+    ASSERT_EQ(tcpdump->wait(10s), 0) << tcpdump->output();
+    ASSERT_NE(tcpdump->output().find("\n0 packets dropped by kernel"), std::string::npos)
+        << tcpdump->output();
+    server->signal(SIGTERM);
+    ASSERT_EQ(server->wait(20s), 0);
+
+    // The NT hash as `wec decode --nt-hash` takes it: MD4(UTF-16LE(password)), by pycryptodome.
+    auto md4 = run({"/usr/bin/python3", "-c",
+                    "from Cryptodome.Hash import MD4; import sys; "
+                    "print(MD4.new(sys.argv[1].encode('utf-16-le')).hexdigest())",
+                    kPassword});
+    ASSERT_EQ(md4.exit_code, 0) << md4.output;
+    const std::string nt_hash = md4.output.substr(0, 32);
+    std::ofstream(dir.path() / "secrets") << "# user:hash\nLAB\\alice:" << nt_hash << "\n";
+
+    const auto served = lines_of(slurp(dir.path() / "events" / "security" / "LAB_alice.json"));
+    ASSERT_EQ(served.size(), 21u);
+    auto without_time = [](const std::string& line) {
+        auto j = nlohmann::json::parse(line);
+        j["OpenWEC"].erase("TimeReceived");
+        return j.dump();
+    };
+    for (const std::vector<std::string>& secret :
+         {std::vector<std::string>{"--password", kPassword},
+          std::vector<std::string>{"--nt-hash", nt_hash},
+          std::vector<std::string>{"--ntlm-secrets", (dir.path() / "secrets").string()}}) {
+        std::vector<std::string> argv{WEC_EXE, "decode", pcap.string(), "--format", "json"};
+        argv.insert(argv.end(), secret.begin(), secret.end());
+        auto d = run(argv, {}, 60s);
+        ASSERT_EQ(d.exit_code, 0) << secret[0] << "\n" << d.output;
+        std::size_t decrypted = 0;
+        for (const auto& line : lines_of(d.output))
+            if (line.find("\"decrypted\"") != std::string::npos) ++decrypted;
+        // pywinrm: Enumerate, Heartbeat, Events and their replies; SPNEGO: Enumerate and reply.
+        EXPECT_EQ(decrypted, 8u) << d.output;
+
+        argv = {WEC_EXE, "decode", pcap.string(), "--events"};
+        argv.insert(argv.end(), secret.begin(), secret.end());
+        auto e = run(argv, {}, 60s);
+        ASSERT_EQ(e.exit_code, 0) << e.output;
+        auto decoded = lines_of(e.output);
+        std::erase_if(decoded, [](const std::string& l) { return l.rfind("{", 0) != 0; });
+        ASSERT_EQ(decoded.size(), served.size()) << e.output;
+        for (std::size_t i = 0; i < served.size(); ++i)
+            EXPECT_EQ(without_time(decoded[i]), without_time(served[i]));
+    }
+
+    auto wrong = run({WEC_EXE, "decode", pcap.string(), "--password", "not-it"}, {}, 60s);
+    EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
+    EXPECT_NE(wrong.output.find("the secret does not match the NTLMv2 response of LAB\\alice"),
+              std::string::npos)
+        << wrong.output;
+    auto none = run({WEC_EXE, "decode", pcap.string()}, {}, 60s);
+    EXPECT_EQ(none.exit_code, 1) << none.output;
+    EXPECT_NE(none.output.find("no NTLM secret"), std::string::npos) << none.output;
 }
 
 TEST_F(ServeNtlm, WorldReadableUsersFileIsRefusedAtStartup) {
