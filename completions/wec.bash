@@ -13,7 +13,7 @@ _wec() {
     case "$path" in
         "wec") subs="serve decode replay sub status db pki sldc completion"; opts="-h --help -V --version"; valued="" ;;
         "wec serve") subs=""; opts="-h --help --ntlm-allow-v1 --proxy-protocol -c --config --listen --auth --keytab --ntlm-users --cert --key --ca --crl --hostname --db --node-name --log-level --metrics"; valued="-c --config --listen --auth --keytab --ntlm-users --cert --key --ca --crl --hostname --db --node-name --log-level --metrics" ;;
-        "wec decode") subs=""; opts="-h --help -v --verbose -e --events -q --quiet --json -k --keytab -f --format --event-format --export-bodies --color --progress"; valued="-k --keytab -f --format --event-format --export-bodies --color --progress" ;;
+        "wec decode") subs=""; opts="-h --help -v --verbose -e --events -q --quiet --json -k --keytab --password --nt-hash --ntlm-secrets -f --format --event-format --export-bodies --color --progress"; valued="-k --keytab --password --nt-hash --ntlm-secrets -f --format --event-format --export-bodies --color --progress" ;;
         "wec replay") subs=""; opts="-h --help --spnego --tab --compress --no-compress --follow-notify-host --json --url --service --cert --key --cacert --server-name --ntlm --ccache --subscription --from --events --batch --hosts --connections --timeout"; valued="--url --service --cert --key --cacert --server-name --ntlm --ccache --subscription --from --events --batch --hosts --connections --timeout" ;;
         "wec sub") subs="apply import convert export list show rm enable disable"; opts="-h --help"; valued="" ;;
         "wec sub apply") subs=""; opts="-h --help --db"; valued="--db" ;;

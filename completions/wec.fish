@@ -31,6 +31,9 @@ complete -c wec -n '__fish_seen_subcommand_from serve' -l metrics -r -F -d 'ADDR
 complete -c wec -n '__fish_seen_subcommand_from serve' -F
 complete -c wec -n '__fish_seen_subcommand_from decode' -s h -l help -d 'Print this help message and exit'
 complete -c wec -n '__fish_seen_subcommand_from decode' -s k -l keytab -r -F -d 'Keytab with the collectors HTTP/ and HOST/ keys (repeatable; MIT format)'
+complete -c wec -n '__fish_seen_subcommand_from decode' -l password -r -F -d 'NTLM: an accounts password, to derive the session keys of NTLM sessions (repeatable)'
+complete -c wec -n '__fish_seen_subcommand_from decode' -l nt-hash -r -F -d 'NTLM: an accounts NT hash, 32 hex digits (repeatable)'
+complete -c wec -n '__fish_seen_subcommand_from decode' -l ntlm-secrets -r -F -d 'NTLM: file of DOMAINUSER:NTHASH lines (the secret is tried for that user only)'
 complete -c wec -n '__fish_seen_subcommand_from decode' -s f -l format -x -a 'text json' -d 'Transcript format'
 complete -c wec -n '__fish_seen_subcommand_from decode' -s v -l verbose -d 'Text format: also print the pretty-printed SOAP'
 complete -c wec -n '__fish_seen_subcommand_from decode' -s e -l events -d 'Print only the forwarded events, one per line (as wec serve writes them)'
