@@ -301,8 +301,8 @@ struct ClientOptions {
     // NTLM through gss-ntlmssp (with mechanism Ntlm: raw NTLMSSP; with Spnego: SPNEGO offering
     // NTLM only): the account, "DOMAIN\\USER" or "USER", and its password (given per credential
     // through the credential store). Empty: Kerberos from `ccache`.
-    std::string ntlm_user;
-    std::string ntlm_password;
+    std::string ntlm_user{};
+    std::string ntlm_password{};
     // Mutual authentication, confidentiality, integrity, replay + sequence detection.
     OM_uint32 flags = GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG | GSS_C_REPLAY_FLAG |
                       GSS_C_SEQUENCE_FLAG;
