@@ -15,7 +15,7 @@ packages=(
   # NTLM through MIT GSSAPI (the gss-ntlmssp mechanism module)
   gss-ntlmssp
   # test peers (real components the tests start on 127.0.0.1)
-  krb5-kdc krb5-admin-server krb5-user python3 python3-gssapi python3-impacket python3-evtx python3-winrm python3-requests-ntlm tcpdump tshark openssl curl
+  krb5-kdc krb5-admin-server krb5-user python3 python3-gssapi python3-impacket python3-evtx python3-winrm python3-requests-ntlm python3-ntlm-auth python3-pycryptodome tcpdump tshark openssl curl
   # promtool, which validates the /metrics text of `wec serve` (the tests never use the Prometheus
   # server this package also installs; on a systemd host it is enabled: `systemctl disable --now
   # prometheus` if unwanted)

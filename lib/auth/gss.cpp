@@ -2,6 +2,7 @@
 #include "auth/gss.hpp"
 
 #include "auth/fast_context.hpp"
+#include "auth/ntlm.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -13,6 +14,10 @@ namespace {
 
 // 1.3.6.1.5.5.2
 gss_OID_desc spnego_oid_desc = {6, const_cast<char*>("\x2b\x06\x01\x05\x05\x02")};
+// 1.3.6.1.4.1.311.2.2.10 (NTLMSSP, provided by gss-ntlmssp)
+constexpr std::size_t kNtlmSignatureSize = 16;
+gss_OID_desc ntlm_oid_desc = {static_cast<OM_uint32>(kNtlmOidDer.size()),
+                              const_cast<char*>(kNtlmOidDer.data())};
 
 std::string display_status_kind(OM_uint32 code, int type, gss_OID mech) {
     std::string out;
@@ -105,10 +110,11 @@ GssError::GssError(std::string operation, std::string message)
       major_(GSS_S_FAILURE), minor_(0) {}
 
 const char* to_string(Mechanism m) {
-    return m == Mechanism::Spnego ? "SPNEGO" : "Kerberos";
+    return m == Mechanism::Spnego ? "SPNEGO" : m == Mechanism::Ntlm ? "NTLM" : "Kerberos";
 }
 
 gss_OID mechanism_oid(Mechanism m) {
+    if (m == Mechanism::Ntlm) return &ntlm_oid_desc;
     return m == Mechanism::Spnego ? &spnego_oid_desc : const_cast<gss_OID>(gss_mech_krb5);
 }
 
@@ -183,7 +189,11 @@ std::string Name::to_string() const {
     Buffer text;
     OM_uint32 major = gss_display_name(&minor, name_, text.get(), nullptr);
     if (GSS_ERROR(major)) throw GssError("gss_display_name", major, minor);
-    return text.to_string();
+    auto out = text.to_string();
+    // gss-ntlmssp counts the terminating NUL in the length.
+    while (!out.empty() && out.back() == '\0')
+        out.pop_back();
+    return out;
 }
 
 std::string Name::canonical_krb5() const {
@@ -312,11 +322,54 @@ const std::vector<std::string>& AcceptorCredentials::allowed_principals() const 
     return state_ ? state_->allowed : empty;
 }
 
+// ---- NTLM acceptor credentials -----------------------------------------------------------
+
+std::shared_ptr<const NtlmAcceptor> NtlmAcceptor::create(NtlmAcceptorSettings settings) {
+    if (!settings.users_file.empty()) check_ntlm_users_file(settings.users_file);
+    auto acceptor = std::make_shared<NtlmAcceptor>();
+    // Our own (server) name: gss-ntlmssp takes the NetBIOS computer name from its host part.
+    Name self = Name::hostbased(
+        "HTTP@" + (settings.hostname.empty() ? std::string("localhost") : settings.hostname));
+    gss_key_value_element_desc element{"ntlmssp_keyfile", settings.users_file.c_str()};
+    gss_key_value_set_desc store{1, &element};
+    gss_const_key_value_set_t cred_store =
+        settings.users_file.empty() ? GSS_C_NO_CRED_STORE : &store;
+    auto acquire = [&](gss_OID mech, Credential& out) {
+        gss_OID_set_desc mechs{1, mech};
+        OM_uint32 minor = 0;
+        OM_uint32 major =
+            gss_acquire_cred_from(&minor, self.get(), GSS_C_INDEFINITE, &mechs, GSS_C_ACCEPT,
+                                  cred_store, out.out(), nullptr, nullptr);
+        if (GSS_ERROR(major))
+            throw GssError(
+                std::string("gss_acquire_cred_from(") + to_string(Mechanism::Ntlm) +
+                    (settings.users_file.empty() ? ", winbind" : ", " + settings.users_file) +
+                    ") (is gss-ntlmssp installed?)",
+                major, minor);
+    };
+    acquire(&ntlm_oid_desc, acceptor->raw_);
+    acquire(&spnego_oid_desc, acceptor->spnego_);
+    // SPNEGO with this credential offers NTLM only (Kerberos has its own credential).
+    gss_OID_set_desc neg{1, &ntlm_oid_desc};
+    OM_uint32 minor = 0;
+    OM_uint32 major = gss_set_neg_mechs(&minor, acceptor->spnego_.get(), &neg);
+    if (GSS_ERROR(major)) throw GssError("gss_set_neg_mechs(NTLM)", major, minor);
+    acceptor->settings_ = std::move(settings);
+    return acceptor;
+}
+
 // ---- acceptor context --------------------------------------------------------------------
 
 ServerContext::ServerContext(AcceptorCredentials credentials)
     : credentials_(std::move(credentials)) {
-    if (credentials_.get() == GSS_C_NO_CREDENTIAL)
+    if (credentials_->get() == GSS_C_NO_CREDENTIAL)
+        throw GssError("ServerContext", "no acceptor credentials");
+}
+
+ServerContext::ServerContext(std::optional<AcceptorCredentials> kerberos,
+                             std::shared_ptr<const NtlmAcceptor> ntlm)
+    : credentials_(std::move(kerberos)), ntlm_acceptor_(std::move(ntlm)) {
+    if ((!credentials_ || credentials_->get() == GSS_C_NO_CREDENTIAL) && !ntlm_acceptor_)
         throw GssError("ServerContext", "no acceptor credentials");
 }
 
@@ -334,7 +387,34 @@ StepResult ServerContext::step(std::span<const std::uint8_t> token) {
     if (token.empty()) return fail(GssError("gss_accept_sec_context", "empty token"));
     if (!started_) {
         started_ = true;
-        mechanism_ = initial_token_mechanism(token).value_or(Mechanism::Kerberos);
+        if (is_ntlmssp(token)) {
+            mechanism_ = Mechanism::Ntlm;
+            ntlm_ = true;
+        } else {
+            mechanism_ = initial_token_mechanism(token).value_or(Mechanism::Kerberos);
+            ntlm_ = mechanism_ == Mechanism::Spnego && spnego_prefers_ntlm(token);
+        }
+        if (ntlm_ && !ntlm_acceptor_)
+            return fail(GssError("gss_accept_sec_context", "NTLM is not enabled on this listener "
+                                                           "(auth = \"negotiate\")"));
+        if (!ntlm_ && (!credentials_ || credentials_->get() == GSS_C_NO_CREDENTIAL))
+            return fail(GssError("gss_accept_sec_context",
+                                 "Kerberos is not configured on this listener (no keytab)"));
+        chosen_ = ntlm_ ? (mechanism_ == Mechanism::Ntlm ? ntlm_acceptor_->raw()
+                                                         : ntlm_acceptor_->spnego())
+                        : credentials_->get();
+    }
+    std::string ntlm_account; // "DOMAIN\\USER" of an AUTHENTICATE, for error messages
+    if (ntlm_) {
+        // Our policy on top of gss-ntlmssp: NTLMv2 only unless allowed, no anonymous logon.
+        try {
+            if (auto m = find_ntlm_message(token); m && m->type == 3) {
+                ntlm_account = m->domain + "\\" + m->user;
+                check_authenticate_policy(*m, ntlm_acceptor_->settings().allow_v1);
+            }
+        } catch (const NtlmError& e) {
+            return fail(GssError("gss_accept_sec_context", e.what()));
+        }
     }
 
     OM_uint32 minor = 0;
@@ -343,11 +423,18 @@ StepResult ServerContext::step(std::span<const std::uint8_t> token) {
     gss_OID mech = GSS_C_NO_OID;
     Buffer output;
     OM_uint32 ret_flags = 0;
-    OM_uint32 major = gss_accept_sec_context(&minor, ctx_.inout(), credentials_.get(), &input,
-                                             GSS_C_NO_CHANNEL_BINDINGS, source.out(), &mech,
-                                             output.get(), &ret_flags, nullptr, nullptr);
+    OM_uint32 major =
+        gss_accept_sec_context(&minor, ctx_.inout(), chosen_, &input, GSS_C_NO_CHANNEL_BINDINGS,
+                               source.out(), &mech, output.get(), &ret_flags, nullptr, nullptr);
     result.output = output.to_vector();
-    if (GSS_ERROR(major)) return fail(GssError("gss_accept_sec_context", major, minor, mech));
+    if (GSS_ERROR(major)) {
+        if (!ntlm_account.empty())
+            return fail(GssError("NTLM authentication of " + ntlm_account +
+                                     " (wrong password, unknown account or domain, or an "
+                                     "AUTHENTICATE without its CHALLENGE)",
+                                 major, minor, mech));
+        return fail(GssError("gss_accept_sec_context", major, minor, mech));
+    }
     if (major & GSS_S_CONTINUE_NEEDED) {
         result.status = StepResult::Status::ContinueNeeded;
         return result;
@@ -361,9 +448,25 @@ StepResult ServerContext::step(std::span<const std::uint8_t> token) {
         major = gss_inquire_context(&minor, ctx_.get(), nullptr, target.out(), nullptr, nullptr,
                                     &ctx_flags, nullptr, nullptr);
         if (GSS_ERROR(major)) throw GssError("gss_inquire_context", major, minor);
-        service_name_ = target.to_string();
         flags_ = ctx_flags | ret_flags;
-        const auto& allowed = credentials_.allowed_principals();
+        if (mech != GSS_C_NO_OID && mech->length == ntlm_oid_desc.length &&
+            std::memcmp(mech->elements, ntlm_oid_desc.elements, mech->length) == 0)
+            ntlm_ = true;
+        if (ntlm_) {
+            // gss-ntlmssp names the client "DOMAIN\\USER"; without a domain, "\\USER": the
+            // users file's domain for that account.
+            if (!client_name_.empty() && client_name_[0] == '\\' && ntlm_acceptor_ &&
+                !ntlm_acceptor_->settings().users_file.empty()) {
+                auto domain = ntlm_users_file_domain(ntlm_acceptor_->settings().users_file,
+                                                     client_name_.substr(1));
+                client_name_ = domain + client_name_;
+            }
+            established_ = true;
+            result.status = StepResult::Status::Complete;
+            return result;
+        }
+        service_name_ = target.to_string();
+        const auto& allowed = credentials_->allowed_principals();
         if (!allowed.empty() &&
             std::find(allowed.begin(), allowed.end(), service_name_) == allowed.end()) {
             result.output.clear();
@@ -384,7 +487,37 @@ ClientContext::ClientContext(ClientOptions options) : options_(std::move(options
     mechanism_ = options_.mechanism;
     if (options_.target.empty()) throw GssError("ClientContext", "no target service name");
     target_ = Name::parse(options_.target);
-    if (!options_.ccache.empty()) {
+    if (!options_.ntlm_user.empty() || mechanism_ == Mechanism::Ntlm) {
+        if (options_.ntlm_user.empty())
+            throw GssError("ClientContext", "NTLM needs an account (DOMAIN\\USER and password)");
+        ntlm_ = true;
+        auto slash = options_.ntlm_user.find('\\');
+        std::string domain =
+            slash == std::string::npos ? std::string() : options_.ntlm_user.substr(0, slash);
+        Name user = import_name(options_.ntlm_user, GSS_C_NT_USER_NAME);
+        std::vector<gss_key_value_element_desc> elements{
+            {"ntlmssp_password", options_.ntlm_password.c_str()}};
+        if (!domain.empty()) elements.push_back({"ntlmssp_domain", domain.c_str()});
+        gss_key_value_set_desc store{static_cast<OM_uint32>(elements.size()), elements.data()};
+        gss_OID_desc mech_element =
+            *mechanism_oid(mechanism_ == Mechanism::Spnego ? Mechanism::Spnego : Mechanism::Ntlm);
+        gss_OID_set_desc mechs{1, &mech_element};
+        OM_uint32 minor = 0;
+        OM_uint32 major =
+            gss_acquire_cred_from(&minor, user.get(), GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE,
+                                  &store, cred_.out(), nullptr, nullptr);
+        if (GSS_ERROR(major))
+            throw GssError("gss_acquire_cred_from(NTLM " + options_.ntlm_user + ")", major, minor);
+        if (mechanism_ == Mechanism::Spnego) {
+            gss_OID_set_desc neg{1, &ntlm_oid_desc};
+            major = gss_set_neg_mechs(&minor, cred_.get(), &neg);
+            if (GSS_ERROR(major)) throw GssError("gss_set_neg_mechs(NTLM)", major, minor);
+        } else {
+            mechanism_ = Mechanism::Ntlm;
+        }
+        // NTLM has no mutual authentication.
+        options_.flags &= ~static_cast<OM_uint32>(GSS_C_MUTUAL_FLAG);
+    } else if (!options_.ccache.empty()) {
         gss_key_value_element_desc element{"ccache", options_.ccache.c_str()};
         gss_key_value_set_desc store{1, &element};
         gss_OID_desc mech_element = *mechanism_oid(options_.mechanism);
@@ -428,6 +561,26 @@ StepResult ClientContext::step(std::span<const std::uint8_t> input) {
 Sealed seal(SecurityContext& ctx, std::span<const std::uint8_t> plaintext) {
     if (!ctx.established())
         throw GssError("gss_wrap_iov", "the security context is not established");
+    if (ctx.ntlm()) {
+        // gss-ntlmssp: gss_wrap gives signature(16) || sealed, the WinRM layout after the 4-byte
+        // length (MS-WSMV 2.2.9.1.1).
+        OM_uint32 minor = 0;
+        int conf = 0;
+        gss_buffer_desc in = input_buffer(plaintext);
+        Buffer out;
+        OM_uint32 major =
+            gss_wrap(&minor, ctx.handle(), 1, GSS_C_QOP_DEFAULT, &in, &conf, out.get());
+        if (GSS_ERROR(major)) throw GssError("gss_wrap", major, minor);
+        if (conf == 0) throw GssError("gss_wrap", "confidentiality is not available");
+        auto bytes = out.bytes();
+        if (bytes.size() != plaintext.size() + kNtlmSignatureSize)
+            throw GssError("gss_wrap",
+                           "unexpected NTLM wrap token length " + std::to_string(bytes.size()));
+        Sealed sealed;
+        sealed.header.assign(bytes.begin(), bytes.begin() + kNtlmSignatureSize);
+        sealed.ciphertext.assign(bytes.begin() + kNtlmSignatureSize, bytes.end());
+        return sealed;
+    }
     if (FastContext* fast = ctx.fast_path()) return fast->wrap(plaintext);
     Sealed sealed;
     sealed.ciphertext.assign(plaintext.begin(), plaintext.end());
@@ -463,6 +616,32 @@ Sealed seal(SecurityContext& ctx, std::span<const std::uint8_t> plaintext) {
 
 namespace {
 
+// gss-ntlmssp: signature(16) || sealed in one gss_unwrap; it checks the signature with its own
+// receive sequence number and RC4 state, so a replayed, reordered or tampered message fails here.
+void unseal_ntlm(SecurityContext& ctx, std::span<std::uint8_t> header,
+                 std::span<std::uint8_t> data) {
+    if (header.size() != kNtlmSignatureSize)
+        throw GssError("gss_unwrap", "NTLM signature of " + std::to_string(header.size()) +
+                                         " bytes (16 expected)");
+    std::vector<std::uint8_t> token(header.begin(), header.end());
+    token.insert(token.end(), data.begin(), data.end());
+    gss_buffer_desc in = input_buffer(token);
+    Buffer out;
+    OM_uint32 minor = 0;
+    int conf = 0;
+    gss_qop_t qop = 0;
+    OM_uint32 major = gss_unwrap(&minor, ctx.handle(), &in, out.get(), &conf, &qop);
+    if (GSS_ERROR(major))
+        throw GssError("gss_unwrap (NTLM: bad signature, or a replayed or reordered message)",
+                       major, minor);
+    if (major & (GSS_S_DUPLICATE_TOKEN | GSS_S_OLD_TOKEN | GSS_S_UNSEQ_TOKEN | GSS_S_GAP_TOKEN))
+        throw GssError("gss_unwrap", "replayed or out-of-order message");
+    if (conf == 0) throw GssError("gss_unwrap", "the message was not encrypted");
+    if (out.bytes().size() != data.size())
+        throw GssError("gss_unwrap", "unexpected plaintext length");
+    std::copy(out.bytes().begin(), out.bytes().end(), data.begin());
+}
+
 // gss_unwrap_iov over [HEADER, DATA], in place.
 void unseal_mit(SecurityContext& ctx, std::span<std::uint8_t> header,
                 std::span<std::uint8_t> data) {
@@ -492,6 +671,7 @@ void unseal_in_place(SecurityContext& ctx, std::span<std::uint8_t> header,
     if (!ctx.established())
         throw GssError("gss_unwrap_iov", "the security context is not established");
     if (header.empty()) throw GssError("gss_unwrap_iov", "empty wrap token header");
+    if (ctx.ntlm()) return unseal_ntlm(ctx, header, data);
     FastContext* fast = ctx.fast_path();
     const auto verdict = fast ? fast->unwrap(header, data) : FastContext::Unwrapped::NotHandled;
     if (verdict != FastContext::Unwrapped::Ok) {
@@ -513,7 +693,7 @@ void unseal_in_place(SecurityContext& ctx, std::span<std::uint8_t> header,
 FastContext* SecurityContext::fast_path() {
     if (!fast_checked_ && established_) {
         fast_checked_ = true;
-        fast_ = FastContext::create(ctx_);
+        if (!ntlm()) fast_ = FastContext::create(ctx_); // the fast path is Kerberos only
     }
     return fast_.get();
 }

@@ -44,9 +44,10 @@ private:
 // "what (major text; minor text)" for a GSS status pair.
 std::string gss_status_text(OM_uint32 major, OM_uint32 minor, gss_OID mech = GSS_C_NO_OID);
 
-// Which GSS mechanism framing a peer speaks: raw krb5 (`Authorization: Kerberos`) or SPNEGO
-// (`Authorization: Negotiate`).
-enum class Mechanism { Kerberos, Spnego };
+// Which GSS mechanism framing a peer speaks: raw krb5 (`Authorization: Kerberos`), SPNEGO
+// (`Authorization: Negotiate`, wrapping Kerberos or NTLM) or a raw NTLMSSP token under
+// `Authorization: Negotiate` (what Windows sends when it falls back to NTLM).
+enum class Mechanism { Kerberos, Spnego, Ntlm };
 const char* to_string(Mechanism m);
 gss_OID mechanism_oid(Mechanism m);
 
@@ -183,6 +184,33 @@ private:
     std::shared_ptr<const State> state_;
 };
 
+// NTLM acceptor credentials of a Negotiate listener, through gss-ntlmssp (the MIT GSSAPI
+// mechanism module): one credential for raw NTLMSSP tokens and one for SPNEGO restricted to NTLM.
+// The users file reaches gss-ntlmssp through the credential store ("ntlmssp_keyfile"), per
+// credential: no NTLM_USER_FILE environment variable, so listeners do not share it. Without a
+// users file gss-ntlmssp asks winbind (a domain member: NTLM pass-through to the DC).
+struct NtlmAcceptorSettings {
+    std::string users_file; // DOMAIN:USER:PASSWORD lines; empty = winbind
+    std::string hostname;   // our host name (the NetBIOS names in the CHALLENGE derive from it)
+    bool allow_v1 = false;  // accept NTLMv1/LM responses (refused by default)
+};
+
+class NtlmAcceptor {
+public:
+    // Checks the users file (auth/ntlm.hpp) and acquires both credentials. Throws GssError or
+    // NtlmError.
+    static std::shared_ptr<const NtlmAcceptor> create(NtlmAcceptorSettings settings);
+
+    gss_cred_id_t raw() const { return raw_.get(); }
+    gss_cred_id_t spnego() const { return spnego_.get(); }
+    const NtlmAcceptorSettings& settings() const { return settings_; }
+
+private:
+    NtlmAcceptorSettings settings_;
+    Credential raw_;
+    Credential spnego_;
+};
+
 // ---- security contexts ------------------------------------------------------------------
 
 struct StepResult {
@@ -207,8 +235,13 @@ public:
 
     bool established() const { return established_; }
     gss_ctx_id_t handle() const { return ctx_.get(); }
-    // The framing negotiated on the wire (Kerberos or SPNEGO).
+    // The framing negotiated on the wire (Kerberos, SPNEGO or raw NTLMSSP).
     Mechanism mechanism() const { return mechanism_; }
+    // The mechanism that authenticated (NTLM also when wrapped in SPNEGO): message encryption
+    // then goes through gss_wrap/gss_unwrap (signature(16) || sealed), not the Kerberos IOVs.
+    bool ntlm() const { return ntlm_; }
+    // "NTLM" or "Kerberos" (for logs and metadata).
+    const char* mechanism_name() const { return ntlm_ ? "NTLM" : "Kerberos"; }
     // The GSS context flags (GSS_C_CONF_FLAG, GSS_C_MUTUAL_FLAG, ...) once established.
     OM_uint32 flags() const { return flags_; }
 
@@ -226,6 +259,7 @@ protected:
     ContextHandle ctx_;
     bool established_ = false;
     Mechanism mechanism_ = Mechanism::Kerberos;
+    bool ntlm_ = false;
     OM_uint32 flags_ = 0;
     std::optional<std::uint64_t> last_peer_sequence_;
     std::shared_ptr<FastContext> fast_;
@@ -236,13 +270,19 @@ protected:
 class ServerContext : public SecurityContext {
 public:
     explicit ServerContext(AcceptorCredentials credentials);
+    // A Negotiate listener: Kerberos (when `kerberos` is set) and NTLM (when `ntlm` is set). The
+    // first token picks the credential: a raw NTLMSSP token or a SPNEGO NegTokenInit preferring
+    // NTLM goes to gss-ntlmssp, anything else to Kerberos. Throws GssError when neither is set.
+    ServerContext(std::optional<AcceptorCredentials> kerberos,
+                  std::shared_ptr<const NtlmAcceptor> ntlm);
 
     // Feeds one token from the client (the base64-decoded Authorization value). Never throws
     // for bad or unauthorised tokens: returns Failed with the error. A context that failed or
     // completed cannot be stepped again (returns Failed).
     StepResult step(std::span<const std::uint8_t> token);
 
-    // Initiator principal, e.g. "WIN10$@WINDOMAIN.LOCAL" (after Complete).
+    // Initiator principal, e.g. "WIN10$@WINDOMAIN.LOCAL", or for NTLM "DOMAIN\\USER" (a client
+    // that sent no domain gets the users file's) (after Complete).
     const std::string& client_name() const { return client_name_; }
     // The service principal the client's ticket was for, e.g. "HTTP/srv.windomain.local@REALM".
     const std::string& service_name() const { return service_name_; }
@@ -250,7 +290,9 @@ public:
     const std::string& mech_oid() const { return mech_oid_; }
 
 private:
-    AcceptorCredentials credentials_;
+    std::optional<AcceptorCredentials> credentials_;
+    std::shared_ptr<const NtlmAcceptor> ntlm_acceptor_;
+    gss_cred_id_t chosen_ = GSS_C_NO_CREDENTIAL; // the credential the first token picked
     bool failed_ = false;
     bool started_ = false;
     std::string client_name_;
@@ -264,6 +306,11 @@ struct ClientOptions {
     Mechanism mechanism = Mechanism::Kerberos;
     // Credential cache, e.g. "FILE:/tmp/cc"; empty = the default ccache.
     std::string ccache;
+    // NTLM through gss-ntlmssp (with mechanism Ntlm: raw NTLMSSP; with Spnego: SPNEGO offering
+    // NTLM only): the account, "DOMAIN\\USER" or "USER", and its password (given per credential
+    // through the credential store). Empty: Kerberos from `ccache`.
+    std::string ntlm_user{};
+    std::string ntlm_password{};
     // Mutual authentication, confidentiality, integrity, replay + sequence detection.
     OM_uint32 flags = GSS_C_MUTUAL_FLAG | GSS_C_CONF_FLAG | GSS_C_INTEG_FLAG | GSS_C_REPLAY_FLAG |
                       GSS_C_SEQUENCE_FLAG;

@@ -100,7 +100,9 @@ struct ConnectionOptions {
     std::shared_ptr<TlsContext> tls_context; // optional: made from tls_options on first connect
     std::string service;                     // GSS target, "HTTP@srv.windomain.local"
     auth::Mechanism mechanism = auth::Mechanism::Kerberos;
-    std::string ccache;       // "FILE:/tmp/cc"; empty = the default ccache
+    std::string ccache;      // "FILE:/tmp/cc"; empty = the default ccache
+    std::string ntlm_user{}; // NTLM instead of Kerberos: "DOMAIN\\USER" (auth::ClientOptions)
+    std::string ntlm_password{};
     bool tab_form = false;    // TAB before the multipart part headers
     bool sldc_header = false; // `Content-Encoding: SLDC` on every request (as Windows does
                               // once subscribed), including the auth POST
@@ -214,7 +216,11 @@ struct SourceOptions {
     std::string service; // Kerberos: GSS target "HTTP@fqdn"
     auth::Mechanism mechanism = auth::Mechanism::Kerberos;
     std::string ccache; // Kerberos: this host's identity
-    TlsOptions tls;     // https: this host's identity (client certificate) and the collector's CA
+    // NTLM instead of Kerberos (mechanism Ntlm: raw NTLMSSP, Spnego: NTLM in SPNEGO):
+    // "DOMAIN\\USER" and password.
+    std::string ntlm_user{};
+    std::string ntlm_password{};
+    TlsOptions tls; // https: this host's identity (client certificate) and the collector's CA
     std::shared_ptr<TlsContext> tls_context; // optional: made from `tls` when first needed
     bool tab_form = false;
     bool compress = true; // SLDC-compress Events and Heartbeats

@@ -125,11 +125,11 @@ using Body = bhttp::vector_body<std::uint8_t>;
 constexpr std::size_t kMaxResponseBody = 64 * 1024 * 1024;
 
 std::string_view scheme_of(auth::Mechanism m) {
-    return m == auth::Mechanism::Spnego ? "Negotiate" : "Kerberos";
+    return m == auth::Mechanism::Kerberos ? "Kerberos" : "Negotiate";
 }
 
 std::string_view protocol_of(auth::Mechanism m) {
-    return m == auth::Mechanism::Spnego ? http::kSpnegoProtocol : http::kKerberosProtocol;
+    return m == auth::Mechanism::Kerberos ? http::kKerberosProtocol : http::kSpnegoProtocol;
 }
 
 } // namespace
@@ -402,31 +402,53 @@ struct AsyncConnection::Impl {
             co.target = options.service;
             co.mechanism = options.mechanism;
             co.ccache = options.ccache;
+            co.ntlm_user = options.ntlm_user;
+            co.ntlm_password = options.ntlm_password;
             context.emplace(std::move(co));
-            auto first = context->step();
-            auto req = request(target);
-            req.set(bhttp::field::authorization, std::string(scheme_of(options.mechanism)) + " " +
-                                                     text::base64_encode(first.output));
-            req.set(bhttp::field::content_type, std::string(http::kDefaultOriginalType));
-            if (options.sldc_header) req.set(bhttp::field::content_encoding, "SLDC");
-            req.prepare_payload();
-            auto res = co_await round_trip(req);
+            auto step = context->step();
+            // The server's token for our scheme in a reply (empty when none).
+            auto reply_token = [&](const Response& res) {
+                for (const auto& [n, v] : res.headers) {
+                    if (!http::iequals(n, "WWW-Authenticate")) continue;
+                    auto sp = v.find(' ');
+                    if (sp != std::string::npos &&
+                        http::iequals(v.substr(0, sp), scheme_of(options.mechanism)))
+                        return std::string(http::trim(std::string_view(v).substr(sp + 1)));
+                }
+                return std::string();
+            };
+            Response res;
+            // Multi-leg handshakes (NTLM: NEGOTIATE, 401 + CHALLENGE, AUTHENTICATE) on this
+            // connection; Kerberos takes one leg.
+            for (int leg = 1;; ++leg) {
+                auto req = request(target);
+                req.set(bhttp::field::authorization, std::string(scheme_of(options.mechanism)) +
+                                                         " " + text::base64_encode(step.output));
+                req.set(bhttp::field::content_type, std::string(http::kDefaultOriginalType));
+                if (options.sldc_header) req.set(bhttp::field::content_encoding, "SLDC");
+                req.prepare_payload();
+                res = co_await round_trip(req);
+                auto token = reply_token(res);
+                if (res.status == 401 && !step.complete() && !token.empty() && leg < 4 &&
+                    res.keep_alive) {
+                    auto bytes = text::base64_decode(token);
+                    if (!bytes)
+                        throw Error(ErrorKind::Auth,
+                                    "the authentication challenge from " + where() +
+                                        " is not base64",
+                                    res.status);
+                    step = context->step(*bytes);
+                    continue;
+                }
+                break;
+            }
             if (res.status != 200)
                 throw Error(res.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
                             "authentication at " + where() + target + " answered HTTP " +
                                 std::to_string(res.status) + ": " + res.text(),
                             res.status);
-            if (!first.complete()) {
-                std::string token;
-                for (const auto& [n, v] : res.headers) {
-                    if (!http::iequals(n, "WWW-Authenticate")) continue;
-                    auto sp = v.find(' ');
-                    if (sp != std::string::npos &&
-                        http::iequals(v.substr(0, sp), scheme_of(options.mechanism))) {
-                        token = std::string(http::trim(std::string_view(v).substr(sp + 1)));
-                        break;
-                    }
-                }
+            if (!step.complete()) {
+                std::string token = reply_token(res);
                 if (token.empty())
                     throw Error(ErrorKind::Auth,
                                 "no mutual authentication token (WWW-Authenticate: " +
@@ -438,7 +460,7 @@ struct AsyncConnection::Impl {
                                 "the mutual authentication token from " + where() +
                                     " is not base64",
                                 res.status);
-                auto step = context->step(*bytes);
+                step = context->step(*bytes);
                 if (!step.complete())
                     throw Error(ErrorKind::Auth,
                                 "mutual authentication with " + where() + " did not complete");
@@ -447,7 +469,8 @@ struct AsyncConnection::Impl {
         } catch (const auth::GssError& e) {
             close();
             throw Error(ErrorKind::Auth,
-                        std::string("Kerberos initiator for ") + options.service + ": " + e.what());
+                        std::string(options.ntlm_user.empty() ? "Kerberos" : "NTLM") +
+                            " initiator for " + options.service + ": " + e.what());
         } catch (...) {
             close();
             throw;

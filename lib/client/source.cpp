@@ -27,6 +27,8 @@ ConnectionOptions connection_options(SourceOptions& o, const Url& url, bool sldc
     c.service = o.service;
     c.mechanism = o.mechanism;
     c.ccache = o.ccache;
+    c.ntlm_user = o.ntlm_user;
+    c.ntlm_password = o.ntlm_password;
     c.tab_form = o.tab_form;
     c.sldc_header = sldc_header;
     c.timeout = o.timeout;

@@ -93,13 +93,16 @@ std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
 AuthKind parse_auth(const std::string& text, const std::string& source, const toml::node& node) {
     if (text == "kerberos") return AuthKind::Kerberos;
     if (text == "tls") return AuthKind::Tls;
-    fail(source, node, "auth must be \"kerberos\" or \"tls\", not \"" + text + "\"");
+    if (text == "negotiate") return AuthKind::Negotiate;
+    fail(source, node, "auth must be \"kerberos\", \"negotiate\" or \"tls\", not \"" + text + "\"");
 }
 
 } // namespace
 
 std::string_view to_string(AuthKind kind) {
-    return kind == AuthKind::Kerberos ? "kerberos" : "tls";
+    return kind == AuthKind::Kerberos    ? "kerberos"
+           : kind == AuthKind::Negotiate ? "negotiate"
+                                         : "tls";
 }
 
 ServeConfig parse(std::string_view toml_text, const std::string& source) {
@@ -174,7 +177,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             if (!t) fail(source, item, "each [[listeners]] entry must be a table");
             check_keys(*t,
                        {"address", "auth", "public_port", "keytab", "service_names", "cert", "key",
-                        "ca", "crl", "proxy_protocol"},
+                        "ca", "crl", "proxy_protocol", "ntlm_users", "ntlm_allow_v1"},
                        source, "listeners");
             Listener l;
             l.address = get<std::string>(*t, "address", l.address, source);
@@ -189,6 +192,10 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             l.ca = get_strings(*t, "ca", source);
             l.crl = get_strings(*t, "crl", source);
             l.proxy_protocol = get<bool>(*t, "proxy_protocol", false, source);
+            l.ntlm_users = get<std::string>(*t, "ntlm_users", "", source);
+            l.ntlm_allow_v1 = get<bool>(*t, "ntlm_allow_v1", false, source);
+            if ((!l.ntlm_users.empty() || l.ntlm_allow_v1) && l.auth != AuthKind::Negotiate)
+                fail(source, *t, "ntlm_users and ntlm_allow_v1 need auth = \"negotiate\"");
             c.listeners.push_back(std::move(l));
         }
     }
@@ -225,7 +232,7 @@ void finalize(ServeConfig& c) {
     for (auto& l : c.listeners) {
         if (l.address.empty())
             l.address = l.auth == AuthKind::Tls ? "0.0.0.0:5986" : "0.0.0.0:5985";
-        if (l.auth == AuthKind::Kerberos && l.service_names.empty())
+        if (uses_gss(l.auth) && l.service_names.empty())
             l.service_names = {"HTTP/" + c.hostname, "HOST/" + c.hostname};
         if (l.auth == AuthKind::Tls) {
             if (l.cert.empty() || l.key.empty())

@@ -19,7 +19,9 @@ public:
     using wec::Error::Error;
 };
 
-enum class AuthKind { Kerberos, Tls };
+// Kerberos: raw Kerberos and SPNEGO(Kerberos). Negotiate: the same plus NTLM (raw NTLMSSP under
+// `Negotiate`, and NTLM in SPNEGO) through gss-ntlmssp. Tls: client certificates over HTTPS.
+enum class AuthKind { Kerberos, Tls, Negotiate };
 
 struct Listener {
     std::string address; // ADDRESS:PORT (default 0.0.0.0:5985, TLS 0.0.0.0:5986)
@@ -27,6 +29,10 @@ struct Listener {
     std::optional<std::uint16_t> public_port; // advertised in NotifyTo (default: the bound port)
     std::string keytab;                       // Kerberos: keytab with HTTP/ and HOST/ keys
     std::vector<std::string> service_names;   // default: HTTP/<hostname>, HOST/<hostname>
+    // Negotiate: local NTLM accounts (DOMAIN:USER:PASSWORD lines, not readable by others); empty =
+    // domain accounts through winbind. NTLMv1/LM responses are refused unless ntlm_allow_v1.
+    std::string ntlm_users;
+    bool ntlm_allow_v1 = false;
     // TLS: server certificate (+chain) and key (PEM), CA bundles that issue client certificates,
     // optional CRLs.
     std::string cert;
@@ -79,5 +85,9 @@ void finalize(ServeConfig& config);
 std::string local_fqdn();
 
 std::string_view to_string(AuthKind kind);
+// Kerberos or Negotiate: plain HTTP with message encryption (not TLS).
+inline bool uses_gss(AuthKind kind) {
+    return kind != AuthKind::Tls;
+}
 
 } // namespace wec::config

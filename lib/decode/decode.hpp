@@ -18,6 +18,7 @@
 #include "krb/krb.hpp"
 #include "wsman/wsman.hpp"
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -87,6 +88,7 @@ struct Record {
     std::string auth_error;     // why the AP-REQ/AP-REP could not be used ("" if fine)
     std::string auth_reason;    // krb::reason_name() of that error
     std::string client;         // initiator principal of the connection (once known)
+    std::string mechanism;      // "Kerberos" or "NTLM" (once known)
     std::string service;        // service principal of the ticket
     std::string ticket_enctype; // e.g. "aes256-cts-hmac-sha1-96"
     std::optional<std::uint32_t> kvno;
@@ -156,6 +158,13 @@ struct Options {
     // Keep Record::soap (the body text) next to the parsed message. A sink that only reads the
     // parsed message (events) sets false: the text is then parsed in place, without a copy.
     bool keep_soap_text = true;
+    // NTLM sessions: account secrets (NT hashes), tried on each AUTHENTICATE whose user matches
+    // `user` (case-insensitive; empty matches any). See auth/ntlm_keys.hpp.
+    struct NtlmSecret {
+        std::string user;
+        std::array<std::uint8_t, 16> nt_hash{};
+    };
+    std::vector<NtlmSecret> ntlm_secrets;
 };
 
 class Decoder {

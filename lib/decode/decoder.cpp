@@ -1,4 +1,5 @@
 // Decoder: inputs -> HTTP messages (capture) -> per-connection Kerberos state -> Records.
+#include "auth/ntlm_keys.hpp"
 #include "common/handle.hpp"
 #include "decode/decode.hpp"
 #include "http/http.hpp"
@@ -92,6 +93,10 @@ struct Connection {
     std::uint64_t id = 0;
     capture::TimeNs last_time = 0;
     std::optional<krb::SessionKeys> keys;
+    // NTLM (auth/ntlm_keys.hpp): the CHALLENGE seen, then the session derived at the AUTHENTICATE.
+    std::optional<auth::NtlmMessage> ntlm_challenge;
+    std::optional<auth::NtlmSession> ntlm;
+    bool ntlm_seen = false;
     std::string failure_reason, failure; // why the last AP-REQ / AP-REP could not be used
     std::string client, service, enctype;
     std::optional<std::uint32_t> kvno;
@@ -154,6 +159,69 @@ struct Decoder::Impl {
         }
     }
 
+    // NTLMSSP under Negotiate (raw or in SPNEGO): true when the token was NTLM (handled here).
+    bool authenticate_ntlm(std::span<const std::uint8_t> token, bool is_request, Connection& c,
+                           Record& r) {
+        std::optional<auth::NtlmMessage> msg;
+        try {
+            msg = auth::find_ntlm_message(token);
+        } catch (const auth::NtlmError& e) {
+            if (!auth::is_ntlmssp(token) && !auth::spnego_prefers_ntlm(token)) return false;
+            r.auth_step = AuthStep::Other;
+            r.auth_reason = krb::reason_name(krb::Reason::Malformed);
+            r.auth_error = e.what();
+            return true;
+        }
+        if (!msg) {
+            // SPNEGO's last token (accept-completed, mechListMIC) after NTLM.
+            if (!c.ntlm_seen || is_request) return false;
+            r.auth_step = AuthStep::Other;
+            r.mechanism = "NTLM";
+            return true;
+        }
+        c.ntlm_seen = true;
+        r.auth_step = AuthStep::Other;
+        r.mechanism = "NTLM";
+        if (msg->type == 1) {
+            c.ntlm.reset();
+            c.ntlm_challenge.reset();
+            c.client.clear();
+            c.failure_reason.clear();
+            c.failure.clear();
+        } else if (msg->type == 2) {
+            c.ntlm_challenge = std::move(*msg);
+        } else if (msg->type == 3) {
+            c.keys.reset();
+            c.client = msg->domain + "\\" + msg->user;
+            c.failure_reason = krb::reason_name(krb::Reason::NoKey);
+            c.failure = "no NTLM secret (--password, --nt-hash, --ntlm-secrets) for " + c.client;
+            if (!c.ntlm_challenge) {
+                c.failure_reason = krb::reason_name(krb::Reason::NoSession);
+                c.failure = "AUTHENTICATE of " + c.client + " without its CHALLENGE";
+            } else {
+                for (const auto& secret : options.ntlm_secrets) {
+                    if (!secret.user.empty() && !http::iequals(secret.user, msg->user) &&
+                        !http::iequals(secret.user, c.client))
+                        continue;
+                    try {
+                        c.ntlm = auth::NtlmSession::derive(*c.ntlm_challenge, *msg, secret.nt_hash);
+                        // After SPNEGO's mechListMIC both directions restart (sequence 1).
+                        if (!auth::is_ntlmssp(token)) c.ntlm->restart_after_spnego();
+                        c.failure_reason.clear();
+                        c.failure.clear();
+                        break;
+                    } catch (const auth::NtlmError& e) {
+                        c.failure_reason = krb::reason_name(krb::Reason::WrongKey);
+                        c.failure = e.what();
+                    }
+                }
+            }
+            r.auth_reason = c.failure_reason;
+            r.auth_error = c.failure;
+        }
+        return true;
+    }
+
     void authenticate(const capture::HttpMessage& m, Connection& c, Record& r) {
         if (m.is_request) {
             auto value = m.header("Authorization");
@@ -166,6 +234,9 @@ struct Decoder::Impl {
             }
             r.auth_step = AuthStep::ApReq;
             auto token = text::base64_decode(token64);
+            if (token && authenticate_ntlm(*token, true, c, r)) return;
+            c.ntlm.reset();
+            c.ntlm_seen = false;
             c.keys.reset();
             c.client.clear();
             if (!token || token->empty()) {
@@ -210,6 +281,7 @@ struct Decoder::Impl {
             }
             r.auth_step = AuthStep::ApRep;
             auto token = text::base64_decode(token64);
+            if (token && authenticate_ntlm(*token, false, c, r)) continue;
             if (!c.keys) {
                 if (c.failure.empty()) {
                     r.auth_reason = krb::reason_name(krb::Reason::NoSession);
@@ -298,6 +370,8 @@ struct Decoder::Impl {
 
         authenticate(m, c, r);
         r.client = c.client;
+        if (r.mechanism.empty() && !c.client.empty())
+            r.mechanism = c.ntlm_seen ? "NTLM" : "Kerberos";
         r.service = c.service;
         r.ticket_enctype = c.enctype;
         r.kvno = c.kvno;
@@ -348,6 +422,34 @@ struct Decoder::Impl {
         r.protocol = part.protocol;
         r.mime_tab = part.tab_before_headers;
         r.content_type = part.original_type;
+        if (c.ntlm_seen) {
+            r.mechanism = "NTLM";
+            if (!c.ntlm) {
+                r.encryption = Encryption::Undecryptable;
+                r.reason = c.failure_reason.empty() ? krb::reason_name(krb::Reason::NoSession)
+                                                    : c.failure_reason;
+                r.reason_message =
+                    "the connection's NTLM session key could not be derived: " +
+                    (c.failure.empty() ? std::string("no AUTHENTICATE seen") : c.failure);
+                return;
+            }
+            try {
+                plaintext = c.ntlm->unseal(m.is_request ? auth::NtlmDirection::ClientToServer
+                                                        : auth::NtlmDirection::ServerToClient,
+                                           part.header, part.ciphertext);
+            } catch (const auth::NtlmError& e) {
+                r.encryption = Encryption::Undecryptable;
+                r.reason = krb::reason_name(krb::Reason::WrongKey);
+                r.reason_message = e.what();
+                return;
+            }
+            r.encryption = Encryption::Decrypted;
+            if (part.length != plaintext.size())
+                r.errors.push_back("OriginalContent Length=" + std::to_string(part.length) +
+                                   " but " + std::to_string(plaintext.size()) + " bytes decrypted");
+            decode_content(r, plaintext, encoding);
+            return;
+        }
         if (!c.keys) {
             r.encryption = Encryption::Undecryptable;
             if (!c.failure.empty()) {

@@ -128,6 +128,7 @@ void format_json(const Record& r, std::string& out) {
     auth["step"] = to_string(r.auth_step);
     put_if(auth, "scheme", r.auth_scheme);
     put_if(auth, "client", r.client);
+    put_if(auth, "mechanism", r.mechanism);
     put_if(auth, "service", r.service);
     put_if(auth, "enctype", r.ticket_enctype);
     if (r.kvno) auth["kvno"] = *r.kvno;
@@ -238,6 +239,10 @@ void format_text(const Record& r, const TextOptions& o, std::string& out) {
     if (r.auth_step != AuthStep::None) {
         out += pad + "auth " + std::string(to_string(r.auth_step));
         if (!r.auth_scheme.empty()) out += " " + r.auth_scheme;
+        if (r.mechanism == "NTLM") {
+            out += " (NTLM)";
+            if (!r.client.empty()) out += ": " + r.client;
+        }
         if (r.auth_step == AuthStep::ApReq || r.auth_step == AuthStep::ApRep) {
             if (!r.client.empty()) out += ": " + r.client;
             if (!r.service.empty()) out += " -> " + r.service;
@@ -332,6 +337,8 @@ event::Metadata metadata_of(const Record& r) {
     event::Metadata meta;
     meta.ip_address = client_of(r).address_string();
     meta.client = r.client;
+    // As `wec serve` records it ("Mechanism"): captures are decoded with Kerberos keys.
+    if (!r.client.empty()) meta.mechanism = r.mechanism.empty() ? "Kerberos" : r.mechanism;
     meta.time_received =
         std::chrono::system_clock::time_point(std::chrono::nanoseconds(r.last_time));
     meta.subscription_uuid = r.subscription.uuid;

@@ -32,6 +32,8 @@ struct Metadata {
     std::optional<std::string> subscription_client_revision; // "Subscription.ClientRevision"
     std::optional<std::string> subscription_server_revision; // "Subscription.ServerRevision"
     std::optional<std::string> node;                         // "Node"
+    // "Mechanism": how the client authenticated ("Kerberos", "NTLM", "TLS"); empty: not written.
+    std::string mechanism;
 };
 
 // All string views below point into storage owned by the Event (valid while it lives and until

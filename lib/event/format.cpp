@@ -26,6 +26,7 @@ void write_metadata_fields(Writer& w, const Metadata& md) {
     w.time_field("TimeReceived", md.time_received);
     w.field("Principal", md.client);
     w.field("Client", md.client);
+    if (!md.mechanism.empty()) w.field("Mechanism", md.mechanism);
     w.key("Subscription");
     w.begin_object();
     w.field("Uuid", md.subscription_uuid);

@@ -539,6 +539,7 @@ struct Collector::Impl {
         event::Metadata meta;
         meta.ip_address = p->client.address;
         meta.client = p->client.identity;
+        meta.mechanism = p->client.mechanism;
         meta.time_received = received;
         meta.subscription_uuid = text::to_upper(d.uuid);
         meta.subscription_version = live->version;

@@ -62,6 +62,10 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     auto& s = *impl_;
     config::finalize(s.config);
     const auto& c = s.config;
+    // Process-wide, before any thread starts (see auth/ntlm.hpp); per-listener policy stays ours.
+    for (const auto& l : c.listeners)
+        if (l.auth == config::AuthKind::Negotiate && l.ntlm_allow_v1)
+            auth::let_gss_ntlmssp_accept_v1();
 
     store::OpenOptions store_options;
     store_options.busy_timeout = std::chrono::milliseconds(c.store_busy_timeout_ms);
@@ -100,7 +104,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     pc.metrics = &s.registry;
     for (const auto& l : c.listeners) {
         auto ep = parse_endpoint(l.address);
-        if (l.auth == config::AuthKind::Kerberos)
+        if (config::uses_gss(l.auth))
             pc.http_port = l.public_port.value_or(ep.port);
         else
             pc.https_port = l.public_port.value_or(ep.port);
@@ -111,7 +115,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         log.warn("running as root: wec serve needs no privilege (ports above 1024, its own "
                  "files); run it as its own user (see docs/security.md)");
     for (const auto& l : c.listeners) {
-        if (l.auth == config::AuthKind::Kerberos)
+        if (config::uses_gss(l.auth))
             warn_if_exposed(log, l.keytab, "keytab");
         else
             warn_if_exposed(log, l.key, "TLS private key");
@@ -140,6 +144,32 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
                               : "<thumbprint of the CA that issued the host's certificate>";
             auth_note = "certificate " + l.cert + ", client CAs " + thumbs +
                         (l.crl.empty() ? "" : ", CRL checked");
+        }
+        if (l.auth == config::AuthKind::Negotiate) {
+            // NTLM through gss-ntlmssp; Kerberos too when the keytab exists (below).
+            if (l.ntlm_allow_v1)
+                log.warn("NTLMv1 and LM responses are accepted on this listener (ntlm_allow_v1): "
+                         "they are weak, use them only for old lab clients",
+                         {{"listener", l.address}});
+            endpoint->ntlm =
+                auth::NtlmAcceptor::create({l.ntlm_users, c.hostname, l.ntlm_allow_v1});
+            endpoint->ntlm_warned = std::make_shared<auth::OncePerKey>();
+            auth_note = "NTLM (" +
+                        (l.ntlm_users.empty() ? std::string("domain accounts via winbind")
+                                              : "accounts of " + l.ntlm_users) +
+                        (l.ntlm_allow_v1 ? ", NTLMv1 allowed" : ", NTLMv2 only") + ")";
+            if (!l.keytab.empty() && std::filesystem::exists(l.keytab)) {
+                endpoint->credentials = auth::AcceptorCredentials::from_keytab(
+                    l.keytab, l.service_names, c.replay_cache);
+                std::string spns;
+                for (const auto& p : auth::keytab_principals(l.keytab))
+                    spns += (spns.empty() ? "" : ", ") + p;
+                auth_note += " and Kerberos: keytab " + l.keytab + " (" + spns + ")";
+            } else if (!l.keytab.empty()) {
+                endpoint->pending_keytab =
+                    std::make_shared<PendingKeytab>(l.keytab, l.service_names, c.replay_cache);
+                auth_note += "; Kerberos once keytab " + l.keytab + " appears";
+            }
         }
         if (l.auth == config::AuthKind::Kerberos) {
             if (l.keytab.empty() || !std::filesystem::exists(l.keytab)) {
@@ -173,7 +203,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
                           (l.proxy_protocol ? ", PROXY protocol required" : "") + ") " + auth_note);
     }
     for (const auto& l : c.listeners) {
-        if (l.auth == config::AuthKind::Kerberos)
+        if (config::uses_gss(l.auth))
             s.notes.push_back("GPO for domain hosts: Server=http://" + c.hostname + ":" +
                               std::to_string(pc.http_port) +
                               "/wsman/SubscriptionManager/WEC,Refresh=60");

@@ -185,7 +185,7 @@ WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::s
         auto credentials = endpoint_.credentials;
         if (!credentials && endpoint_.pending_keytab)
             credentials = endpoint_.pending_keytab->get(*endpoint_.log);
-        if (!credentials) {
+        if (!credentials && !endpoint_.ntlm) {
             note = "Kerberos is not configured on this listener";
             return unauthorized(note);
         }
@@ -194,22 +194,44 @@ WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::s
             note = "authorization token is not base64";
             return unauthorized(note);
         }
-        context_.emplace(*credentials);
-        client_.clear();
-        scheme_ = http::iequals(scheme, "Kerberos") ? "Kerberos" : "Negotiate";
+        // A multi-leg handshake (NTLM: NEGOTIATE, CHALLENGE, AUTHENTICATE) goes on with the same
+        // context: it is bound to this connection; any other token starts a new one.
+        if (!context_ || !handshaking_) {
+            context_.emplace(credentials, endpoint_.ntlm);
+            client_.clear();
+            scheme_ = http::iequals(scheme, "Kerberos") ? "Kerberos" : "Negotiate";
+        }
+        handshaking_ = false;
         auto step = context_->step(*token);
+        if (step.status == auth::StepResult::Status::ContinueNeeded) {
+            handshaking_ = true;
+            note = std::string("authentication continues (") + context_->mechanism_name() +
+                   " challenge sent)";
+            HttpResponse r = plain(401, "authentication continues");
+            r.headers.push_back(
+                {"WWW-Authenticate", scheme_ + " " + text::base64_encode(step.output)});
+            return r; // keep-alive: the next leg must come on this connection
+        }
         if (!step.complete()) {
-            note = step.error ? step.error->what() : "authentication needs another round trip";
+            note = step.error ? step.error->what() : "authentication failed";
             context_.reset();
             return unauthorized("authentication failed");
         }
         client_ = context_->client_name();
-        auth_reply_token = text::base64_encode(step.output);
+        if (context_->ntlm() && endpoint_.ntlm_warned &&
+            (credentials || endpoint_.pending_keytab) && endpoint_.ntlm_warned->first(client_))
+            endpoint_.log->warn("host authenticated with NTLM on a listener that has Kerberos: "
+                                "it could not get a Kerberos ticket for this collector (usual "
+                                "cause: no HTTP/ SPN for the name used in the GPO's Server=, or "
+                                "the collector addressed by IP or by a CNAME)",
+                                {{"client", client_}, {"address", peer_.address}});
+        auth_reply_token = step.output.empty() ? std::string() : text::base64_encode(step.output);
         if (request.body.empty()) {
             HttpResponse r;
             r.status = 200;
-            r.headers.push_back({"WWW-Authenticate", scheme_ + " " + auth_reply_token});
-            note = "authenticated via " + scheme_;
+            if (!auth_reply_token.empty())
+                r.headers.push_back({"WWW-Authenticate", scheme_ + " " + auth_reply_token});
+            note = "authenticated via " + scheme_ + " (" + context_->mechanism_name() + ")";
             auth_reply_token.clear();
             return r;
         }
@@ -320,7 +342,8 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     action = std::string(wsman::to_string(prepared->message.action));
     prepared->info = pipeline::ClientInfo{
         client_, peer_.address, peer_.tls ? pipeline::Transport::Https : pipeline::Transport::Http,
-        peer_.tls_issuer_thumbprint};
+        peer_.tls_issuer_thumbprint,
+        peer_.tls ? "TLS" : (context_ ? context_->mechanism_name() : "")};
     prepared->auth_reply_token = std::move(auth_reply_token);
     prepared->protocol = std::move(part.protocol);
     prepared->tab_before_headers = part.tab_before_headers;

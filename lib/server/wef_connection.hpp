@@ -5,6 +5,7 @@
 #pragma once
 
 #include "auth/gss.hpp"
+#include "auth/ntlm.hpp"
 #include "common/log.hpp"
 #include "http/http.hpp"
 #include "pipeline/collector.hpp"
@@ -49,6 +50,10 @@ struct WefEndpoint {
     pipeline::Collector* collector = nullptr;
     std::optional<auth::AcceptorCredentials> credentials; // Kerberos listener
     std::shared_ptr<const PendingKeytab> pending_keytab;  // Kerberos listener, keytab missing
+    // Negotiate listener: NTLM through gss-ntlmssp (null: NTLM is refused), and the hosts already
+    // warned about using NTLM where Kerberos is configured.
+    std::shared_ptr<const auth::NtlmAcceptor> ntlm;
+    std::shared_ptr<auth::OncePerKey> ntlm_warned;
     // Bodies larger than this after decryption, or after decompression, are refused with 400.
     std::size_t max_body_bytes = 512000;
     RequestMetrics* metrics = nullptr; // requests and bytes counted (docs/metrics.md); null: not
@@ -92,7 +97,8 @@ private:
     const WefEndpoint& endpoint_;
     PeerInfo peer_;
     std::optional<auth::ServerContext> context_;
-    std::string scheme_; // "Kerberos" or "Negotiate", as the client said it
+    std::string scheme_;       // "Kerberos" or "Negotiate", as the client said it
+    bool handshaking_ = false; // a multi-leg handshake (NTLM, SPNEGO) awaits the client's next leg
     std::string client_;
 };
 

@@ -100,7 +100,8 @@ void check_glob(const std::string& source, Where at, std::string_view pattern,
             fail(source, at,
                  k + ": pattern '" + std::string(pattern) +
                      "' contains a space or control character");
-        if (c == '[' || c == ']' || c == '\\')
+        // '\\' is a literal character: NTLM identities are DOMAIN\\USER.
+        if (c == '[' || c == ']')
             fail(source, at,
                  k + ": pattern '" + std::string(pattern) + "' uses '" + std::string(1, c) +
                      "' (only '*' and '?' are supported)");

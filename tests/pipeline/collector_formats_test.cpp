@@ -67,7 +67,7 @@ query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></Qu
     config.hostname = "wec.d.local";
     config.node_name = "node-1";
     pipeline::Collector collector(log, store, heartbeats, config);
-    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, ""};
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
 
     const auto events = fixture_events();
     ASSERT_EQ(events.size(), 13u);

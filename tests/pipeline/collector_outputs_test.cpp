@@ -75,7 +75,7 @@ facility = "auth"
     config.hostname = "wec.d.local";
     config.metrics = &registry;
     pipeline::Collector collector(log, store, heartbeats, config);
-    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, ""};
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
     const std::string path = "/wsman/subscriptions/" + uuid;
     auto events = [&](int record) {
         ws::SourceHeaders h;
@@ -182,7 +182,7 @@ path = ")" + (dir.path() / "other.log").string() +
     config.hostname = "wec.d.local";
     config.metrics = &registry;
     pipeline::Collector collector(log, store, heartbeats, config);
-    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, ""};
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
 
     std::deque<ws::Message> messages; // each must live until its reply
     auto events = [&](const std::string& uuid, int record) -> const ws::Message& {

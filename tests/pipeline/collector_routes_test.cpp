@@ -42,7 +42,8 @@ protected:
     Logger log{log_file.get(), LogLevel::Info};
     store::SqliteStore store{(dir.path() / "wec.db").string()};
     store::HeartbeatBatcher heartbeats{store};
-    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, ""};
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "",
+                                "Kerberos"};
 
     pipeline::CollectorConfig config() const {
         pipeline::CollectorConfig c;

@@ -100,7 +100,7 @@ protected:
     store::SqliteStore store{db, {200ms}};
     store::HeartbeatBatcher heartbeats{store};
     OtherConnection other{db};
-    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, ""};
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
 
     pipeline::CollectorConfig config() const {
         pipeline::CollectorConfig c;

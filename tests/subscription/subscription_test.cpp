@@ -681,6 +681,17 @@ TEST(SubscriptionGlob, Allows) {
     EXPECT_FALSE(sub::allows(s, "user@WINDOMAIN.LOCAL"));
 }
 
+TEST(SubscriptionGlob, NtlmDomainBackslashUserIdentitiesMatchLiterally) {
+    auto s =
+        sub::load_toml(with_query("allowed_clients = ['LAB\\*$', 'LAB\\alice']\n"), "sub.toml");
+    EXPECT_EQ(s.allowed_clients, (std::vector<std::string>{"LAB\\*$", "LAB\\alice"}));
+    EXPECT_EQ(sub::load_toml(sub::to_toml(s), "again.toml"), s);
+    EXPECT_TRUE(sub::allows(s, "LAB\\WIN10$"));
+    EXPECT_TRUE(sub::allows(s, "lab\\ALICE"));
+    EXPECT_FALSE(sub::allows(s, "LAB\\bob"));
+    EXPECT_FALSE(sub::allows(s, "OTHER\\WIN10$"));
+}
+
 TEST(SubscriptionGlob, DeniedClientsWinOverAllowedOnes) {
     auto s = sub::load_toml(kMinimal, "m.toml");
     s.denied_clients = {"KIOSK*"};

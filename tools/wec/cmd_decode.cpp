@@ -1,5 +1,6 @@
 // `wec decode`: decrypt, decompress and explain WEF traffic from captures (or lone bodies),
 // offline.
+#include "auth/ntlm_keys.hpp"
 #include "commands.hpp"
 #include "decode/decode.hpp"
 #include "krb/keytab.hpp"
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -23,6 +25,8 @@ namespace {
 struct DecodeOptions {
     std::vector<std::string> inputs;
     std::vector<std::string> keytabs;
+    std::vector<std::string> passwords, nt_hashes; // NTLM secrets (any account)
+    std::string ntlm_secrets;                      // USER:NTHASH lines
     std::string format = "text";
     bool verbose = false;
     bool events = false;
@@ -219,6 +223,35 @@ int run_decode(const DecodeOptions& o) {
     Out out;
     Printer printer(o, out, color, progress);
     decode::Options options;
+    try {
+        for (const auto& p : o.passwords)
+            options.ntlm_secrets.push_back({"", auth::nt_hash(p)});
+        for (const auto& h : o.nt_hashes)
+            options.ntlm_secrets.push_back({"", auth::nt_hash_from_hex(h)});
+        if (!o.ntlm_secrets.empty()) {
+            std::ifstream in(o.ntlm_secrets);
+            if (!in) throw auth::NtlmError("cannot read " + o.ntlm_secrets);
+            std::string line;
+            for (int n = 1; std::getline(in, line); ++n) {
+                if (!line.empty() && line.back() == '\r') line.pop_back();
+                if (line.empty() || line[0] == '#') continue;
+                auto colon = line.rfind(':');
+                if (colon == std::string::npos)
+                    throw auth::NtlmError(o.ntlm_secrets + ":" + std::to_string(n) +
+                                          ": expected [DOMAIN\\]USER:NTHASH");
+                try {
+                    options.ntlm_secrets.push_back(
+                        {line.substr(0, colon), auth::nt_hash_from_hex(line.substr(colon + 1))});
+                } catch (const auth::NtlmError& e) {
+                    throw auth::NtlmError(o.ntlm_secrets + ":" + std::to_string(n) + ": " +
+                                          e.what());
+                }
+            }
+        }
+    } catch (const auth::NtlmError& e) {
+        std::fprintf(stderr, "wec decode: %s\n", e.what());
+        return kUsage;
+    }
     // Events only: the body text is not printed, so it is parsed in place.
     options.keep_soap_text = !o.events || !o.export_dir.empty();
     decode::Decoder decoder(keys, printer, options);
@@ -366,6 +399,19 @@ void add_decode(CLI::App& app, Action& action) {
         ->type_name("FILE...");
     sub->add_option("-k,--keytab", o->keytabs,
                     "Keytab with the collector's HTTP/ and HOST/ keys (repeatable; MIT format)")
+        ->type_name("FILE")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--password", o->passwords,
+                    "NTLM: an account's password, to derive the session keys of NTLM sessions "
+                    "(repeatable)")
+        ->type_name("PASS");
+    sub->add_option("--nt-hash", o->nt_hashes,
+                    "NTLM: an account's NT hash, 32 hex digits "
+                    "(repeatable)")
+        ->type_name("HEX");
+    sub->add_option("--ntlm-secrets", o->ntlm_secrets,
+                    "NTLM: file of [DOMAIN\\]USER:NTHASH lines (the secret is tried for that "
+                    "user only)")
         ->type_name("FILE")
         ->check(CLI::ExistingFile);
     sub->add_option("-f,--format", o->format, "Transcript format")

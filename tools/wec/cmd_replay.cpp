@@ -40,6 +40,7 @@ struct ReplayOptions {
     bool spnego = false;
     bool tab = false;
     std::vector<std::string> ccaches;
+    std::string ntlm;                           // --ntlm [DOMAIN\\]USER:PASSWORD
     std::string cert, key, cacert, server_name; // https://
     std::string subscription;
     std::uint64_t events = 10000;
@@ -147,6 +148,16 @@ int source_options(const ReplayOptions& o, client::SourceOptions& so) {
     }
     so.service = o.service;
     so.mechanism = o.spnego ? auth::Mechanism::Spnego : auth::Mechanism::Kerberos;
+    if (!o.ntlm.empty()) {
+        auto colon = o.ntlm.find(':');
+        if (colon == std::string::npos || colon == 0) {
+            std::fprintf(stderr, "wec replay: --ntlm must be [DOMAIN\\]USER:PASSWORD\n");
+            return kUsage;
+        }
+        so.ntlm_user = o.ntlm.substr(0, colon);
+        so.ntlm_password = o.ntlm.substr(colon + 1);
+        if (!o.spnego) so.mechanism = auth::Mechanism::Ntlm;
+    }
     so.tab_form = o.tab;
     so.compress = o.compress;
     so.follow_notify_host = o.follow_notify_host;
@@ -155,7 +166,9 @@ int source_options(const ReplayOptions& o, client::SourceOptions& so) {
 }
 
 const char* mechanism_name(const ReplayOptions& o, const client::SourceOptions& so) {
-    return so.manager.tls ? "tls" : o.spnego ? "spnego" : "kerberos";
+    if (so.manager.tls) return "tls";
+    if (!o.ntlm.empty()) return o.spnego ? "spnego-ntlm" : "ntlm";
+    return o.spnego ? "spnego" : "kerberos";
 }
 
 // --from: the Events messages of a `wec decode --format json` capture, replayed by one source.
@@ -674,6 +687,9 @@ void add_replay(CLI::App& app, Action& action) {
                     "(https) name sent as SNI and checked in the collector's certificate "
                     "(default: the --url host)");
     sub->add_flag("--spnego", o->spnego, "Authorization: Negotiate (SPNEGO) instead of Kerberos");
+    sub->add_option("--ntlm", o->ntlm,
+                    "NTLM instead of Kerberos: [DOMAIN\\]USER:PASSWORD (raw NTLMSSP under "
+                    "Negotiate; with --spnego, NTLM inside SPNEGO)");
     sub->add_flag("--tab", o->tab, "TAB before the multipart part headers (pywinrm's form)");
     sub->add_option(
         "--ccache", o->ccaches,

@@ -27,6 +27,8 @@ struct ServeOptions {
     std::string listen;
     std::string auth;
     std::string keytab;
+    std::string ntlm_users;
+    bool ntlm_allow_v1 = false;
     std::string hostname;
     std::string db;
     std::string node_name;
@@ -55,13 +57,20 @@ int run_serve(const ServeOptions& o) {
     if (!o.log_level.empty()) cfg.log_level = o.log_level;
     if (!o.metrics.empty()) cfg.metrics_address = o.metrics;
     if (!o.listen.empty() || !o.auth.empty() || !o.keytab.empty() || !o.cert.empty() ||
-        !o.key.empty() || !o.ca.empty() || !o.crl.empty() || o.proxy_protocol) {
+        !o.key.empty() || !o.ca.empty() || !o.crl.empty() || o.proxy_protocol ||
+        !o.ntlm_users.empty() || o.ntlm_allow_v1) {
         // Command-line listener settings replace the file's first listener (or create it).
         if (cfg.listeners.empty()) cfg.listeners.emplace_back();
         auto& l = cfg.listeners.front();
         if (!o.listen.empty()) l.address = o.listen;
         if (!o.auth.empty())
-            l.auth = o.auth == "tls" ? config::AuthKind::Tls : config::AuthKind::Kerberos;
+            l.auth = o.auth == "tls"         ? config::AuthKind::Tls
+                     : o.auth == "negotiate" ? config::AuthKind::Negotiate
+                                             : config::AuthKind::Kerberos;
+        if (!o.ntlm_users.empty()) l.ntlm_users = o.ntlm_users;
+        if (o.ntlm_allow_v1) l.ntlm_allow_v1 = true;
+        if ((!l.ntlm_users.empty() || l.ntlm_allow_v1) && l.auth != config::AuthKind::Negotiate)
+            throw config::ConfigError("--ntlm-users and --ntlm-allow-v1 need --auth negotiate");
         if (!o.keytab.empty()) l.keytab = o.keytab;
         if (!o.cert.empty()) l.cert = o.cert;
         if (!o.key.empty()) l.key = o.key;
@@ -84,6 +93,7 @@ int run_serve(const ServeOptions& o) {
     }
     for (auto& l : cfg.listeners)
         if (l.auth == config::AuthKind::Kerberos && l.keytab.empty()) l.keytab = "./var/wec.keytab";
+    // (A negotiate listener without a keytab serves NTLM only.)
 
     // Request bodies are large (hundreds of KB) and short-lived: keep them on the heap instead of
     // fresh mmap()s, and keep freed memory instead of returning it to the kernel, which would
@@ -154,14 +164,19 @@ int run_serve(const ServeOptions& o) {
 void add_serve(CLI::App& app, Action& action) {
     auto opts = std::make_shared<ServeOptions>();
     auto* sub = app.add_subcommand(
-        "serve", "Run the collector (HTTP + Kerberos, HTTPS + client certificates)");
+        "serve", "Run the collector (HTTP + Kerberos/NTLM, HTTPS + client certificates)");
     sub->add_option("-c,--config", opts->config,
                     "TOML configuration file (see docs/configuration.md)");
     sub->add_option("--listen", opts->listen,
                     "ADDRESS:PORT of the listener (default 0.0.0.0:5985)");
     sub->add_option("--auth", opts->auth, "Authentication of that listener")
-        ->check(CLI::IsMember({"kerberos", "tls"}));
+        ->check(CLI::IsMember({"kerberos", "negotiate", "tls"}));
     sub->add_option("--keytab", opts->keytab, "Keytab with the HTTP/ and HOST/ service keys");
+    sub->add_option("--ntlm-users", opts->ntlm_users,
+                    "Negotiate: NTLM accounts file (DOMAIN:USER:PASSWORD lines, not readable by "
+                    "others); without it NTLM goes to the domain through winbind");
+    sub->add_flag("--ntlm-allow-v1", opts->ntlm_allow_v1,
+                  "Negotiate: accept NTLMv1 and LM responses (refused by default)");
     sub->add_option("--cert", opts->cert, "TLS: server certificate (PEM, with its chain)");
     sub->add_option("--key", opts->key, "TLS: server private key (PEM)");
     sub->add_option("--ca", opts->ca, "TLS: CA bundle issuing client certificates (repeatable)");
@@ -183,6 +198,8 @@ void add_serve(CLI::App& app, Action& action) {
         "            --hostname wec.example.org --db sqlite:/var/lib/wec/wec.db\n"
         "  wec serve --listen 127.0.0.1:5986 --auth tls --cert server.pem --key server.key \\\n"
         "            --ca ca.pem --hostname wec.example.org\n"
+        "  wec serve --listen 127.0.0.1:5985 --auth negotiate --keytab wec.keytab \\\n"
+        "            --ntlm-users /etc/wec/ntlm-users --hostname wec.example.org\n"
         "  wec serve --config /etc/wec/wec.toml --metrics 127.0.0.1:9985\n"
         "Windows GPO: Server=http://wec.example.org:5985/wsman/SubscriptionManager/WEC,Refresh=60");
     sub->callback([&action, opts] { action = [opts] { return run_serve(*opts); }; });
