@@ -675,7 +675,11 @@ int connections(const Args& a, Transport t) {
     long rss_hb = rss_kb(pid);
     std::printf("heartbeats        %zu acked, %zu failed in %.1f s\n", acked.load(), hb_failed,
                 hb_s);
-    std::printf("server RSS        %ld MB after one Heartbeat on each connection\n", rss_hb / 1024);
+    std::printf(
+        "server RSS        %ld MB after one Heartbeat on each connection (%.1f KB/connection "
+        "idle after a request)\n",
+        rss_hb / 1024,
+        acked ? static_cast<double>(rss_hb - rss_before) / static_cast<double>(acked.load()) : 0.0);
     std::size_t refused = s.tls() ? s.refused_handshakes() : 0;
     if (s.tls()) std::printf("refused           %zu handshakes (server log)\n", refused);
     conns.clear();

@@ -4,12 +4,13 @@
 #include "common/openssl.hpp"
 #include "server/proxy_protocol.hpp"
 #include "server/tls_internal.hpp"
+#include "server/tls_stream.hpp"
 
 #include <algorithm>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <mutex>
 #include <optional>
@@ -237,7 +238,8 @@ struct HttpServer::Impl : ServerBookkeeping {
 namespace {
 
 using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// Our own TLS stream: no per-connection buffers while idle (asio's engine keeps 68 KB).
+using TlsStream = TlsSocketStream;
 
 // One TCP connection, plain or TLS. The server outlives every session: stop() joins all threads
 // before Impl is destroyed, and sessions still queued in the io_context are destroyed with it.
@@ -300,12 +302,16 @@ private:
     // stays there for the TLS handshake or the HTTP parser), under read_timeout.
     void read_proxy_header() {
         lowest().expires_after(server_->limits.read_timeout);
-        lowest().async_read_some(
-            buffer_.prepare(proxy::kMaxV2Bytes - std::min(buffer_.size(), proxy::kMaxV2Bytes)),
-            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
-                self->buffer_.commit(n);
-                self->on_proxy_header(ec);
-            });
+        auto into =
+            buffer_.prepare(proxy::kMaxV2Bytes - std::min(buffer_.size(), proxy::kMaxV2Bytes));
+        auto then = [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->buffer_.commit(n);
+            self->on_proxy_header(ec);
+        };
+        if constexpr (std::is_same_v<Stream, TlsStream>)
+            stream_.async_read_plain(into, std::move(then)); // not through TLS
+        else
+            lowest().async_read_some(into, std::move(then));
     }
 
     void on_proxy_header(beast::error_code ec) {
@@ -400,7 +406,7 @@ private:
                     "TLS handshake failed",
                     {{"client", peer_.address},
                      {"reason", verify_error_.empty() ? ec.message() : verify_error_}});
-                return close();
+                return linger_close();
             }
             SSL* ssl = stream_.native_handle();
             peer_.tls = true;
@@ -419,6 +425,34 @@ private:
         ready();
     }
 
+    // After a refused handshake. The alert is sent, but a TLS 1.3 client may already be sending
+    // its request: closing with unread bytes would reset the connection, and the client could
+    // see "broken pipe" instead of the alert. So: FIN, then read and drop what still comes
+    // (bounded in bytes and time) until the client closes.
+    void linger_close() {
+        if constexpr (std::is_same_v<Stream, TlsStream>) {
+            beast::error_code ignored;
+            lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+            drained_ = 0;
+            lowest().expires_after(std::min<std::chrono::milliseconds>(server_->limits.read_timeout,
+                                                                       std::chrono::seconds(2)));
+            linger_some();
+        }
+    }
+
+    void linger_some() {
+        if constexpr (std::is_same_v<Stream, TlsStream>) {
+            buffer_.clear();
+            stream_.async_read_plain(
+                buffer_.prepare(kIdleReadBytes),
+                [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                    self->drained_ += n;
+                    if (ec || self->drained_ > 64 * 1024) return self->close();
+                    self->linger_some();
+                });
+        }
+    }
+
     // The connection is usable: create its handler and read the first request.
     void ready() {
         try {
@@ -435,14 +469,14 @@ private:
     // the whole request, head and body (a slow sender does not get the idle time on top).
     void read_header() {
         if (server_->stopping) return close();
-        // Idle keep-alive connections must stay small: give back what a large body grew.
-        if (buffer_.size() == 0 && buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();
-        parser_.emplace();
-        configure(*parser_, server_->limits);
         if (buffer_.size() > 0) return read_request(); // pipelined: already started
+        // Idle keep-alive connections must stay small: between requests a connection holds no
+        // read buffer and no parser, and waits for its next request with a small buffer (the
+        // parser's reads grow it while a request is in flight).
+        buffer_.shrink_to_fit();
         lowest().expires_after(server_->limits.idle_timeout);
         stream_.async_read_some(
-            buffer_.prepare(beast::read_size(buffer_, 16 * 1024)),
+            buffer_.prepare(kIdleReadBytes),
             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                 self->buffer_.commit(n);
                 if (ec) return self->on_read_error(ec);
@@ -451,6 +485,8 @@ private:
     }
 
     void read_request() {
+        parser_.emplace();
+        configure(*parser_, server_->limits);
         lowest().expires_after(server_->limits.read_timeout);
         http::async_read_header(stream_, buffer_, *parser_,
                                 [self = this->shared_from_this()](
@@ -473,6 +509,9 @@ private:
             ++server_->requests;
             return answer_unread(std::move(*early));
         }
+        // A body to read: room for large reads while it is in flight (given back when idle).
+        if (!parser_->is_done() && buffer_.capacity() < kBodyReadBytes)
+            buffer_.reserve(std::min(kBodyReadBytes, buffer_.max_size()));
         http::async_read(stream_, buffer_, *parser_,
                          [self = this->shared_from_this()](beast::error_code e, std::size_t) {
                              self->on_body(e);
@@ -591,6 +630,9 @@ private:
         if (handler_) handler_->closed(); // last: it may throw
     }
 
+    static constexpr std::size_t kIdleReadBytes = 512;       // a request's first read
+    static constexpr std::size_t kBodyReadBytes = 16 * 1024; // reads of a body
+
     HttpServer::Impl* server_;
     const ListenerConfig& listener_;
     std::shared_ptr<TlsContext> tls_; // the context this connection was made with (outlives it)
@@ -638,58 +680,57 @@ void HttpServer::Impl::on_accept_error(Listener& l, const beast::error_code& ec)
 }
 
 void HttpServer::Impl::accept(Listener& l) {
-    l.acceptor.async_accept(
-        asio::make_strand(ioc), [self = this, &l](beast::error_code ec, tcp::socket socket) {
-            if (ec) {
-                if (ec == asio::error::operation_aborted || self->stopping) return;
-                return self->on_accept_error(l, ec);
+    l.acceptor.async_accept(asio::make_strand(ioc), [self = this, &l](beast::error_code ec,
+                                                                      tcp::socket socket) {
+        if (ec) {
+            if (ec == asio::error::operation_aborted || self->stopping) return;
+            return self->on_accept_error(l, ec);
+        }
+        if (self->stopping) return;
+        if (self->open.load() >= self->limits.max_connections) {
+            // Logged once per thousand so that a flood does not flood the log too.
+            if (self->refused++ % 1000 == 0)
+                self->log.warn("connection refused: too many connections",
+                               {{"limit", std::to_string(self->limits.max_connections)}});
+            beast::error_code ignored;
+            socket.close(ignored);
+            return self->accept(l);
+        }
+        PeerInfo peer;
+        beast::error_code rec;
+        auto remote = socket.remote_endpoint(rec);
+        if (!rec) {
+            peer.address = remote.address().to_string();
+            if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped())
+                peer.address = remote.address().to_v6().to_v4().to_string();
+            peer.port = remote.port();
+        }
+        peer.listener = l.config.name;
+        peer.connection_id = self->next_id++;
+        ++self->total;
+        // Registered before it starts, so that a session closing at once is forgotten too.
+        auto launch = [&](auto session) {
+            {
+                std::lock_guard lock(self->sessions_mutex);
+                self->sessions[peer.connection_id] = session;
             }
-            if (self->stopping) return;
-            if (self->open.load() >= self->limits.max_connections) {
-                // Logged once per thousand so that a flood does not flood the log too.
-                if (self->refused++ % 1000 == 0)
-                    self->log.warn("connection refused: too many connections",
-                                   {{"limit", std::to_string(self->limits.max_connections)}});
-                beast::error_code ignored;
-                socket.close(ignored);
-                return self->accept(l);
-            }
-            PeerInfo peer;
-            beast::error_code rec;
-            auto remote = socket.remote_endpoint(rec);
-            if (!rec) {
-                peer.address = remote.address().to_string();
-                if (remote.address().is_v6() && remote.address().to_v6().is_v4_mapped())
-                    peer.address = remote.address().to_v6().to_v4().to_string();
-                peer.port = remote.port();
-            }
-            peer.listener = l.config.name;
-            peer.connection_id = self->next_id++;
-            ++self->total;
-            // Registered before it starts, so that a session closing at once is forgotten too.
-            auto launch = [&](auto session) {
-                {
-                    std::lock_guard lock(self->sessions_mutex);
-                    self->sessions[peer.connection_id] = session;
-                }
-                session->start();
-            };
-            try {
-                if (auto tls = self->tls_of(l))
-                    launch(std::make_shared<Session<TlsStream>>(
-                        self, l.config, TlsStream(PlainStream(std::move(socket)), tls->ssl), peer,
-                        std::move(tls)));
-                else
-                    launch(std::make_shared<Session<PlainStream>>(
-                        self, l.config, PlainStream(std::move(socket)), peer));
-            } catch (const std::exception& e) {
-                // E.g. OpenSSL could not allocate the connection's SSL object: drop this one only.
-                ++self->exceptions;
-                self->log.error("connection setup failed",
-                                {{"client", peer.address}, {"error", e.what()}});
-            }
-            self->accept(l);
-        });
+            session->start();
+        };
+        try {
+            if (auto tls = self->tls_of(l))
+                launch(std::make_shared<Session<TlsStream>>(
+                    self, l.config, TlsStream(std::move(socket), tls->ssl), peer, std::move(tls)));
+            else
+                launch(std::make_shared<Session<PlainStream>>(
+                    self, l.config, PlainStream(std::move(socket)), peer));
+        } catch (const std::exception& e) {
+            // E.g. OpenSSL could not allocate the connection's SSL object: drop this one only.
+            ++self->exceptions;
+            self->log.error("connection setup failed",
+                            {{"client", peer.address}, {"error", e.what()}});
+        }
+        self->accept(l);
+    });
 }
 
 HttpServer::HttpServer(Logger& log, Limits limits, std::size_t io_threads,

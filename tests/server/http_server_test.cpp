@@ -768,6 +768,66 @@ TEST_F(TlsFixture, AConnectionClosedBeforeItsClientHelloIsNotAHandshakeFailure) 
         << text;
 }
 
+// The server's own TLS stream (server/tls_stream.hpp) on one keep-alive connection: a body of
+// many records, two requests in one write (pipelined), a response larger than the socket buffers
+// (the server waits for writability), then the next request on the same connection.
+TEST_F(TlsFixture, LargeAndPipelinedRequestsOnOneTlsConnection) {
+    start({}, server_tls());
+    auto ctx = client_tls("win10.windomain.local");
+    asio::io_context ioc;
+    ssl::stream<tcp::socket> stream(ioc, ctx);
+    stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+    stream.handshake(ssl::stream_base::client);
+    std::string big(300000, ' ');
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>('a' + i % 26);
+    auto read_until_suffix = [&](const std::string& suffix) {
+        std::string in;
+        char buf[16384];
+        boost::system::error_code ec;
+        while (!ec && (in.size() < suffix.size() ||
+                       in.compare(in.size() - suffix.size(), suffix.size(), suffix) != 0))
+            in.append(buf, stream.read_some(asio::buffer(buf), ec));
+        EXPECT_FALSE(ec) << ec.message();
+        return in;
+    };
+    asio::write(stream, asio::buffer(post(big) + post("second")));
+    auto in = read_until_suffix("second");
+    ASSERT_EQ(in.rfind("HTTP/1.1 200", 0), 0u) << in.substr(0, 200);
+    auto body = in.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos);
+    EXPECT_EQ(in.compare(body + 4, big.size(), big), 0) << "first body echoed intact";
+    EXPECT_EQ(in.find("HTTP/1.1 200", body + 4 + big.size()), body + 4 + big.size());
+    asio::write(stream, asio::buffer(post("third")));
+    EXPECT_EQ(read_until_suffix("third").rfind("HTTP/1.1 200", 0), 0u);
+    EXPECT_EQ(server->stats().requests, 3u);
+    EXPECT_EQ(server->stats().connections_total, 1u);
+}
+
+// The TLS stream's deadline: an idle TLS connection is closed after idle_timeout.
+TEST_F(TlsFixture, IdleTlsConnectionsAreClosed) {
+    Limits l;
+    l.idle_timeout = 200ms;
+    start(l, server_tls());
+    auto ctx = client_tls("win10.windomain.local");
+    asio::io_context ioc;
+    ssl::stream<tcp::socket> stream(ioc, ctx);
+    stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+    stream.handshake(ssl::stream_base::client);
+    asio::write(stream, asio::buffer(post("x")));
+    std::string in;
+    char buf[4096];
+    boost::system::error_code ec;
+    while (!ec)
+        in.append(buf, stream.read_some(asio::buffer(buf), ec)); // until the server closes
+    EXPECT_EQ(in.rfind("HTTP/1.1 200", 0), 0u) << in;
+    EXPECT_EQ(in.back(), 'x') << in;
+    for (int i = 0; i < 100 && closed.load() == 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(closed.load(), 1);
+    EXPECT_EQ(server->stats().connections_open, 0u);
+}
+
 TEST_F(TlsFixture, ProxyHeaderBeforeTheTlsHandshake) {
     proxy_protocol = true;
     start({}, server_tls());

@@ -1,0 +1,238 @@
+#pragma once
+
+// The server's TLS stream: OpenSSL reads and writes the TCP socket itself through a small socket
+// BIO, and the stream waits for readiness (socket async_wait) whenever OpenSSL asks for more.
+// Unlike boost::asio::ssl::stream, whose engine keeps four 17 KB buffers per connection for its
+// whole life (its input and output buffers and the two halves of a BIO pair), this stream owns
+// no buffers: with SSL_MODE_RELEASE_BUFFERS OpenSSL frees its record buffers whenever a
+// connection is idle, so an idle TLS connection costs its SSL object and little else.
+//
+// The interface is what the HTTP server uses: Beast's AsyncReadStream / AsyncWriteStream, a
+// server handshake (optionally with bytes already read, after a PROXY header), a verify callback
+// (same signature as asio's), native_handle(), and the timeout interface of beast::tcp_stream
+// (expires_after / expires_never cover the operations pending until the deadline; on expiry the
+// socket is closed and they complete with beast::error::timeout). It is its own lowest layer.
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
+#include <boost/asio/ssl/verify_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/error.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace wec::server {
+
+class TlsSocketStream {
+public:
+    using tcp = boost::asio::ip::tcp;
+    using executor_type = tcp::socket::executor_type;
+    using error_code = boost::system::error_code;
+    using VerifyCallback = std::function<bool(bool, boost::asio::ssl::verify_context&)>;
+
+    // Throws wec::Error when OpenSSL cannot make the connection's SSL object.
+    TlsSocketStream(tcp::socket socket, boost::asio::ssl::context& context);
+    TlsSocketStream(TlsSocketStream&&) noexcept = default;
+    TlsSocketStream& operator=(TlsSocketStream&&) = delete;
+    ~TlsSocketStream();
+
+    executor_type get_executor() { return core_->socket.get_executor(); }
+    SSL* native_handle() { return ssl_.get(); }
+    tcp::socket& socket() { return core_->socket; }
+
+    void set_verify_callback(VerifyCallback callback);
+
+    // beast::tcp_stream's timeout interface.
+    void expires_after(std::chrono::steady_clock::duration after);
+    void expires_never();
+    void close();
+
+    // Server handshake; `initial` are bytes already read from the socket (all of them are taken:
+    // the handler's second argument is their size).
+    template <class Handler>
+    auto async_handshake(boost::asio::ssl::stream_base::handshake_type,
+                         boost::asio::const_buffer initial, Handler&& handler) {
+        const auto* p = static_cast<const std::uint8_t*>(initial.data());
+        core_->prefix.assign(p, p + initial.size());
+        core_->prefix_used = 0;
+        SSL_set_accept_state(ssl_.get());
+        return boost::asio::async_compose<Handler, void(error_code, std::size_t)>(
+            Op<true>{core_.get(), ssl_.get(), Kind::Handshake, nullptr, 0, initial.size()}, handler,
+            core_->socket);
+    }
+    template <class Handler>
+    auto async_handshake(boost::asio::ssl::stream_base::handshake_type, Handler&& handler) {
+        SSL_set_accept_state(ssl_.get());
+        return boost::asio::async_compose<Handler, void(error_code)>(
+            Op<false>{core_.get(), ssl_.get(), Kind::Handshake, nullptr, 0, 0}, handler,
+            core_->socket);
+    }
+
+    template <class MutableBuffers, class Handler>
+    auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+        boost::asio::mutable_buffer first;
+        for (auto it = boost::asio::buffer_sequence_begin(buffers);
+             it != boost::asio::buffer_sequence_end(buffers); ++it)
+            if (boost::asio::mutable_buffer b(*it); b.size() > 0) {
+                first = b;
+                break;
+            }
+        return boost::asio::async_compose<Handler, void(error_code, std::size_t)>(
+            Op<true>{core_.get(), ssl_.get(), Kind::Read, first.data(), first.size(), 0}, handler,
+            core_->socket);
+    }
+
+    // Reads the socket itself, before the handshake (a PROXY protocol header), under the timeout.
+    template <class MutableBuffers, class Handler>
+    void async_read_plain(const MutableBuffers& buffers, Handler&& handler) {
+        core_->socket.async_read_some(buffers,
+                                      [core = core_.get(), h = std::forward<Handler>(handler)](
+                                          error_code ec, std::size_t n) mutable {
+                                          if (ec && core->timed_out)
+                                              ec = boost::beast::error::timeout;
+                                          h(ec, n);
+                                      });
+    }
+
+    // Several small buffers (an HTTP head and body) are sent as one record: copied into a
+    // buffer that lives only as long as the operation.
+    template <class ConstBuffers, class Handler>
+    auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+        std::size_t total = 0, pieces = 0;
+        boost::asio::const_buffer first;
+        for (auto it = boost::asio::buffer_sequence_begin(buffers);
+             it != boost::asio::buffer_sequence_end(buffers); ++it) {
+            boost::asio::const_buffer b(*it);
+            if (b.size() == 0) continue;
+            if (pieces++ == 0) first = b;
+            total += b.size();
+        }
+        Op<true> op{core_.get(),  ssl_.get(), Kind::Write, const_cast<void*>(first.data()),
+                    first.size(), 0};
+        if (pieces > 1 && total <= kCoalesceLimit) {
+            op.owned.resize(total);
+            boost::asio::buffer_copy(boost::asio::buffer(op.owned), buffers);
+            op.data = op.owned.data();
+            op.size = op.owned.size();
+        }
+        return boost::asio::async_compose<Handler, void(error_code, std::size_t)>(
+            std::move(op), handler, core_->socket);
+    }
+
+private:
+    static constexpr std::size_t kCoalesceLimit = 16 * 1024; // one TLS record
+
+    // What the timer's handler and the BIO reach: on the heap, so that it stays put when the
+    // stream moves and outlives it until the timer's last handler has run.
+    struct Core {
+        explicit Core(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
+        tcp::socket socket;
+        boost::asio::steady_timer timer;
+        std::uint64_t generation = 0; // of the timer's current deadline
+        bool timed_out = false;
+        bool eof = false;                 // the peer closed its side (recv returned 0)
+        int last_errno = 0;               // of the BIO's last failed send/recv
+        std::vector<std::uint8_t> prefix; // read before the handshake (PROXY protocol)
+        std::size_t prefix_used = 0;
+        VerifyCallback verify;
+    };
+
+    enum class Kind : std::uint8_t { Handshake, Read, Write };
+
+    // The error of a failed SSL call, as asio's SSL stream reports it.
+    static error_code error_of(Core& core, SSL* ssl, int result);
+
+    template <bool WithSize>
+    struct Op {
+        Core* core;
+        SSL* ssl;
+        Kind kind;
+        void* data;
+        std::size_t size;
+        std::size_t handshake_used; // reported by a handshake with initial bytes
+        std::vector<std::uint8_t> owned = {};
+        bool started = false;
+        bool waited = false; // completion is not inline once an asynchronous step ran
+        bool done = false;
+        error_code result = {};
+        std::size_t transferred = 0;
+
+        template <class Self>
+        void operator()(Self& self, error_code ec = {}) {
+            namespace asio = boost::asio;
+            if (done) return finish(self);
+            if (started && ec) {
+                result = core->timed_out ? error_code(boost::beast::error::timeout) : ec;
+                return finish(self);
+            }
+            started = true;
+            if (core->timed_out) {
+                result = boost::beast::error::timeout;
+                return finish(self);
+            }
+            if (kind != Kind::Handshake && size == 0) return finish(self);
+            ::ERR_clear_error();
+            core->last_errno = 0;
+            int r = 0;
+            std::size_t n = 0;
+            switch (kind) {
+            case Kind::Handshake:
+                r = ::SSL_do_handshake(ssl);
+                break;
+            case Kind::Read:
+                r = ::SSL_read_ex(ssl, data, size, &n);
+                break;
+            case Kind::Write:
+                r = ::SSL_write_ex(ssl, data, size, &n);
+                break;
+            }
+            if (r == 1) {
+                transferred = kind == Kind::Handshake ? handshake_used : n;
+                return finish(self);
+            }
+            switch (::SSL_get_error(ssl, r)) {
+            case SSL_ERROR_WANT_READ:
+                waited = true;
+                return core->socket.async_wait(tcp::socket::wait_read, std::move(self));
+            case SSL_ERROR_WANT_WRITE:
+                waited = true;
+                return core->socket.async_wait(tcp::socket::wait_write, std::move(self));
+            default:
+                result = error_of(*core, ssl, r);
+                return finish(self);
+            }
+        }
+
+        template <class Self>
+        void finish(Self& self) {
+            if (!waited) { // never complete inside the initiating call
+                waited = done = true;
+                return boost::asio::post(core->socket.get_executor(), std::move(self));
+            }
+            if constexpr (WithSize)
+                self.complete(result, transferred);
+            else
+                self.complete(result);
+        }
+    };
+
+    static BIO* make_bio(Core& core);
+    static int verify_trampoline(int ok, X509_STORE_CTX* ctx);
+
+    std::shared_ptr<Core> core_;
+    std::unique_ptr<SSL, decltype(&::SSL_free)> ssl_{nullptr, &::SSL_free};
+};
+
+} // namespace wec::server
