@@ -94,7 +94,9 @@ AuthKind parse_auth(const std::string& text, const std::string& source, const to
     if (text == "kerberos") return AuthKind::Kerberos;
     if (text == "tls") return AuthKind::Tls;
     if (text == "negotiate") return AuthKind::Negotiate;
-    fail(source, node, "auth must be \"kerberos\", \"negotiate\" or \"tls\", not \"" + text + "\"");
+    if (text == "basic") return AuthKind::Basic;
+    fail(source, node,
+         "auth must be \"kerberos\", \"negotiate\", \"tls\" or \"basic\", not \"" + text + "\"");
 }
 
 } // namespace
@@ -102,6 +104,7 @@ AuthKind parse_auth(const std::string& text, const std::string& source, const to
 std::string_view to_string(AuthKind kind) {
     return kind == AuthKind::Kerberos    ? "kerberos"
            : kind == AuthKind::Negotiate ? "negotiate"
+           : kind == AuthKind::Basic     ? "basic"
                                          : "tls";
 }
 
@@ -177,7 +180,8 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             if (!t) fail(source, item, "each [[listeners]] entry must be a table");
             check_keys(*t,
                        {"address", "auth", "public_port", "keytab", "service_names", "cert", "key",
-                        "ca", "crl", "proxy_protocol", "ntlm_users", "ntlm_allow_v1"},
+                        "ca", "crl", "proxy_protocol", "ntlm_users", "ntlm_allow_v1",
+                        "basic_users"},
                        source, "listeners");
             Listener l;
             l.address = get<std::string>(*t, "address", l.address, source);
@@ -196,6 +200,9 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             l.ntlm_allow_v1 = get<bool>(*t, "ntlm_allow_v1", false, source);
             if ((!l.ntlm_users.empty() || l.ntlm_allow_v1) && l.auth != AuthKind::Negotiate)
                 fail(source, *t, "ntlm_users and ntlm_allow_v1 need auth = \"negotiate\"");
+            l.basic_users = get<std::string>(*t, "basic_users", "", source);
+            if (!l.basic_users.empty() && l.auth != AuthKind::Basic)
+                fail(source, *t, "basic_users needs auth = \"basic\"");
             c.listeners.push_back(std::move(l));
         }
     }
@@ -230,8 +237,7 @@ void finalize(ServeConfig& c) {
     if (c.hostname.empty()) c.hostname = local_fqdn();
     if (c.listeners.empty()) c.listeners.push_back(Listener{});
     for (auto& l : c.listeners) {
-        if (l.address.empty())
-            l.address = l.auth == AuthKind::Tls ? "0.0.0.0:5986" : "0.0.0.0:5985";
+        if (l.address.empty()) l.address = uses_tls(l.auth) ? "0.0.0.0:5986" : "0.0.0.0:5985";
         if (uses_gss(l.auth) && l.service_names.empty())
             l.service_names = {"HTTP/" + c.hostname, "HOST/" + c.hostname};
         if (l.auth == AuthKind::Tls) {
@@ -243,6 +249,15 @@ void finalize(ServeConfig& c) {
                 throw ConfigError("TLS listener " + l.address +
                                   " needs the CA certificates that issue "
                                   "client certificates (ca, or --ca; Windows sends only its leaf)");
+        }
+        if (l.auth == AuthKind::Basic) {
+            if (l.cert.empty() || l.key.empty())
+                throw ConfigError("Basic listener " + l.address +
+                                  " needs TLS (cert/key, or --cert/--key): Basic sends the "
+                                  "password in clear, it is refused on plain HTTP");
+            if (l.basic_users.empty())
+                throw ConfigError("Basic listener " + l.address +
+                                  " needs basic_users (or --basic-users): a USER:HASH file");
         }
     }
 }

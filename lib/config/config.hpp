@@ -21,7 +21,8 @@ public:
 
 // Kerberos: raw Kerberos and SPNEGO(Kerberos). Negotiate: the same plus NTLM (raw NTLMSSP under
 // `Negotiate`, and NTLM in SPNEGO) through gss-ntlmssp. Tls: client certificates over HTTPS.
-enum class AuthKind { Kerberos, Tls, Negotiate };
+// Basic: user name and password (crypt(3) hashes in basic_users) over HTTPS only; for labs.
+enum class AuthKind { Kerberos, Tls, Negotiate, Basic };
 
 struct Listener {
     std::string address; // ADDRESS:PORT (default 0.0.0.0:5985, TLS 0.0.0.0:5986)
@@ -33,8 +34,11 @@ struct Listener {
     // domain accounts through winbind. NTLMv1/LM responses are refused unless ntlm_allow_v1.
     std::string ntlm_users;
     bool ntlm_allow_v1 = false;
+    // Basic (HTTPS only): USER:HASH lines, HASH a yescrypt or SHA-512 crypt(3) hash; not readable
+    // by others.
+    std::string basic_users;
     // TLS: server certificate (+chain) and key (PEM), CA bundles that issue client certificates,
-    // optional CRLs.
+    // optional CRLs. Basic needs cert and key too; client certificates are optional there.
     std::string cert;
     std::string key;
     std::vector<std::string> ca;
@@ -87,7 +91,11 @@ std::string local_fqdn();
 std::string_view to_string(AuthKind kind);
 // Kerberos or Negotiate: plain HTTP with message encryption (not TLS).
 inline bool uses_gss(AuthKind kind) {
-    return kind != AuthKind::Tls;
+    return kind == AuthKind::Kerberos || kind == AuthKind::Negotiate;
+}
+// Tls or Basic: HTTPS.
+inline bool uses_tls(AuthKind kind) {
+    return !uses_gss(kind);
 }
 
 } // namespace wec::config

@@ -130,8 +130,8 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         endpoint->metrics = &s.requests;
         std::string auth_note;
         std::shared_ptr<TlsContext> tls;
-        if (l.auth == config::AuthKind::Tls) {
-            TlsSettings settings{l.cert, l.key, l.ca, l.crl};
+        if (config::uses_tls(l.auth)) {
+            TlsSettings settings{l.cert, l.key, l.ca, l.crl, l.auth == config::AuthKind::Tls};
             tls = make_tls_context(settings);
             for (const auto& w : tls_warnings(*tls))
                 log.warn(w, {{"listener", l.address}});
@@ -142,8 +142,19 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
             issuer_hint = ca_thumbprints(*tls).size() == 1
                               ? ca_thumbprints(*tls).front()
                               : "<thumbprint of the CA that issued the host's certificate>";
-            auth_note = "certificate " + l.cert + ", client CAs " + thumbs +
+            auth_note = "certificate " + l.cert + ", " +
+                        (thumbs.empty() ? "no client certificates" : "client CAs " + thumbs) +
                         (l.crl.empty() ? "" : ", CRL checked");
+        }
+        if (l.auth == config::AuthKind::Basic) {
+            endpoint->basic =
+                std::make_shared<const auth::BasicUsers>(auth::BasicUsers::load(l.basic_users));
+            log.warn("Basic authentication on this listener: for labs and test rigs only (a "
+                     "password, sent on every request; use Kerberos or client certificates in "
+                     "production)",
+                     {{"listener", l.address}, {"users", l.basic_users}});
+            auth_note = "Basic (" + std::to_string(endpoint->basic->size()) + " accounts of " +
+                        l.basic_users + "), " + auth_note;
         }
         if (l.auth == config::AuthKind::Negotiate) {
             // NTLM through gss-ntlmssp; Kerberos too when the keytab exists (below).

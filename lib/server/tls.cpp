@@ -72,7 +72,7 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
                     openssl::errors("unknown OpenSSL error"));
     if (SSL_CTX_check_private_key(native) != 1)
         throw Error("server key " + s.key_file + " does not match certificate " + s.cert_file);
-    if (s.ca_files.empty())
+    if (s.ca_files.empty() && s.require_client_cert)
         throw Error(
             "client certificates need at least one CA bundle (--ca): the root and the issuing CA");
 
@@ -89,6 +89,11 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
         }
         ERR_clear_error(); // end of file
         if (count == 0) throw Error("no PEM certificate found in CA bundle " + file);
+    }
+    if (s.ca_files.empty()) {
+        sk_X509_NAME_free(names);
+        c.set_verify_mode(ssl::verify_none);
+        return ctx;
     }
     SSL_CTX_set_client_CA_list(native, names); // takes ownership
     if (!s.crl_files.empty()) {
@@ -113,7 +118,8 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
         // everything when only the issuing CA publishes one).
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
     }
-    c.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    c.set_verify_mode(s.require_client_cert ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
+                                            : ssl::verify_peer);
     return ctx;
 }
 

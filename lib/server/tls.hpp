@@ -14,6 +14,9 @@ struct TlsSettings {
     std::string key_file;               // PEM: its private key (RSA or ECDSA)
     std::vector<std::string> ca_files;  // PEM bundles: roots and issuing CAs of client certificates
     std::vector<std::string> crl_files; // PEM CRLs; when given, revocation is checked for the chain
+    // Basic listeners: a client certificate is optional (verified against ca_files when sent and
+    // when some are configured; none asked for otherwise).
+    bool require_client_cert = true;
 };
 
 // Opaque (holds an OpenSSL context); shared by every connection of a listener.

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <openssl/crypto.h>
 
 namespace wec::server {
 namespace {
@@ -58,6 +59,32 @@ HttpResponse WefConnection::unauthorized(const std::string& why) {
     r.headers.push_back({"WWW-Authenticate", "Negotiate"});
     r.close = true;
     return r;
+}
+
+std::optional<HttpResponse> WefConnection::check_basic(const HttpRequest& request,
+                                                       std::string& note) {
+    auto refuse = [&](const std::string& why) {
+        note = why;
+        client_.clear();
+        basic_verified_.clear();
+        HttpResponse r = plain(401, "authentication required");
+        r.headers.push_back({"WWW-Authenticate", "Basic realm=\"wec\""});
+        return r;
+    };
+    auto authorization = request.header("Authorization");
+    if (authorization.empty()) return refuse("no Basic authorization");
+    // Hashing is slow by design: a keep-alive connection that sends the header it sent before
+    // is not verified again (compared in constant time).
+    if (!basic_verified_.empty() && basic_verified_.size() == authorization.size() &&
+        CRYPTO_memcmp(basic_verified_.data(), authorization.data(), authorization.size()) == 0)
+        return std::nullopt;
+    auto credentials = auth::parse_basic_authorization(authorization);
+    if (!credentials) return refuse("authorization is not Basic base64(user:password)");
+    if (!endpoint_.basic->verify(credentials->user, credentials->password))
+        return refuse("Basic authentication failed for '" + credentials->user + "'");
+    client_ = credentials->user;
+    basic_verified_ = std::string(authorization);
+    return std::nullopt;
 }
 
 // What answering a request handed to the collector needs once the collector replied.
@@ -137,6 +164,12 @@ std::optional<HttpResponse> WefConnection::head_refusal(const HttpRequest& head,
         auto r = plain(405, "WS-Management accepts POST only");
         r.headers.push_back({"Allow", "POST"});
         r.close = true;
+        return r;
+    }
+    if (endpoint_.basic && head.header("Authorization").empty()) {
+        note = "no Basic authorization";
+        HttpResponse r = plain(401, "authentication required");
+        r.headers.push_back({"WWW-Authenticate", "Basic realm=\"wec\""});
         return r;
     }
     if (!peer_.tls && head.header("Authorization").empty() && (!context_ || client_.empty())) {
@@ -288,8 +321,14 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     std::string charset;
     std::span<const std::uint8_t> body;
     if (peer_.tls) {
-        // HTTPS: the verified client certificate is the identity; bodies are plain.
-        client_ = peer_.tls_subject_cn;
+        // HTTPS: the verified client certificate is the identity (Basic listener: the user
+        // name); bodies are plain.
+        if (endpoint_.basic) {
+            action = "auth";
+            if (auto refused = check_basic(request, note)) return std::move(*refused);
+        } else {
+            client_ = peer_.tls_subject_cn;
+        }
         if (client_.empty()) {
             note = "client certificate has no subject CN";
             return plain(403, note);
@@ -343,7 +382,9 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     prepared->info = pipeline::ClientInfo{
         client_, peer_.address, peer_.tls ? pipeline::Transport::Https : pipeline::Transport::Http,
         peer_.tls_issuer_thumbprint,
-        peer_.tls ? "TLS" : (context_ ? context_->mechanism_name() : "")};
+        endpoint_.basic ? "Basic"
+        : peer_.tls     ? "TLS"
+                        : (context_ ? context_->mechanism_name() : "")};
     prepared->auth_reply_token = std::move(auth_reply_token);
     prepared->protocol = std::move(part.protocol);
     prepared->tab_before_headers = part.tab_before_headers;

@@ -4,6 +4,7 @@
 // client's encoding, sealed in the client's MIME form and protocol string).
 #pragma once
 
+#include "auth/basic.hpp"
 #include "auth/gss.hpp"
 #include "auth/ntlm.hpp"
 #include "common/log.hpp"
@@ -54,6 +55,8 @@ struct WefEndpoint {
     // warned about using NTLM where Kerberos is configured.
     std::shared_ptr<const auth::NtlmAcceptor> ntlm;
     std::shared_ptr<auth::OncePerKey> ntlm_warned;
+    // Basic listener (HTTPS): its accounts; every request must carry `Authorization: Basic`.
+    std::shared_ptr<const auth::BasicUsers> basic;
     // Bodies larger than this after decryption, or after decompression, are refused with 400.
     std::size_t max_body_bytes = 512000;
     RequestMetrics* metrics = nullptr; // requests and bytes counted (docs/metrics.md); null: not
@@ -87,6 +90,9 @@ private:
     prepare(HttpRequest& request, std::string& action, std::string& note);
     HttpResponse finish(const Prepared& prepared, const pipeline::Reply& reply);
     HttpResponse unauthorized(const std::string& why);
+    // Basic listener: checks the request's Authorization (a verification cached per connection
+    // for a byte-identical header); a 401 to send, or none with client_ set to the user.
+    std::optional<HttpResponse> check_basic(const HttpRequest& request, std::string& note);
     // Kerberos listener: authentication steps and unsealing. Returns a response to send instead
     // of processing (401, 400, or the 200 of an auth-only request).
     std::optional<HttpResponse> unwrap_kerberos(HttpRequest& request, std::string& action,
@@ -100,6 +106,7 @@ private:
     std::string scheme_;       // "Kerberos" or "Negotiate", as the client said it
     bool handshaking_ = false; // a multi-leg handshake (NTLM, SPNEGO) awaits the client's next leg
     std::string client_;
+    std::string basic_verified_; // Basic: the Authorization header last verified on this connection
 };
 
 } // namespace wec::server

@@ -155,4 +155,56 @@ TEST(Config, MetricsAddressIsRead) {
     EXPECT_NE(error_of("metrics = 1\n").find("[metrics] must be a table"), std::string::npos);
 }
 
+std::string finalize_error(const std::string& text) {
+    try {
+        auto c = parse(text, "test.toml");
+        c.hostname = "h.example";
+        finalize(c);
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(Config, BasicListenerNeedsTlsAndAUsersFile) {
+    auto c = parse(R"(
+[[listeners]]
+address = "127.0.0.1:15986"
+auth = "basic"
+basic_users = "/etc/wec/basic-users"
+cert = "/s.pem"
+key = "/s.key"
+)",
+                   "t");
+    finalize(c);
+    ASSERT_EQ(c.listeners.size(), 1u);
+    EXPECT_EQ(c.listeners[0].auth, AuthKind::Basic);
+    EXPECT_EQ(c.listeners[0].basic_users, "/etc/wec/basic-users");
+    EXPECT_TRUE(c.listeners[0].ca.empty()); // client certificates are optional with Basic
+    EXPECT_TRUE(c.listeners[0].service_names.empty());
+    EXPECT_TRUE(uses_tls(AuthKind::Basic));
+    EXPECT_FALSE(uses_gss(AuthKind::Basic));
+    EXPECT_EQ(to_string(AuthKind::Basic), "basic");
+
+    // Default address: the HTTPS port.
+    auto d = parse("[[listeners]]\nauth = \"basic\"\nbasic_users = \"/u\"\ncert = \"/c\"\n"
+                   "key = \"/k\"\n",
+                   "t");
+    finalize(d);
+    EXPECT_EQ(d.listeners[0].address, "0.0.0.0:5986");
+
+    // Plain HTTP: refused, naming the listener.
+    auto e = finalize_error(
+        "[[listeners]]\naddress = \"0.0.0.0:8080\"\nauth = \"basic\"\nbasic_users = \"/u\"\n");
+    EXPECT_NE(e.find("Basic listener 0.0.0.0:8080 needs TLS"), std::string::npos) << e;
+    EXPECT_NE(e.find("refused on plain HTTP"), std::string::npos) << e;
+    e = finalize_error("[[listeners]]\naddress = \"0.0.0.0:8443\"\nauth = \"basic\"\n"
+                       "cert = \"/c\"\nkey = \"/k\"\n");
+    EXPECT_NE(e.find("Basic listener 0.0.0.0:8443 needs basic_users"), std::string::npos) << e;
+    e = error_of("[[listeners]]\nauth = \"tls\"\nbasic_users = \"/u\"\n");
+    EXPECT_NE(e.find("basic_users needs auth = \"basic\""), std::string::npos) << e;
+    e = error_of("[[listeners]]\nauth = \"digest\"\n");
+    EXPECT_NE(e.find("\"tls\" or \"basic\", not \"digest\""), std::string::npos) << e;
+}
+
 } // namespace

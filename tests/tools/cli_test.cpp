@@ -464,7 +464,7 @@ TEST(Cli, ZshCompletionCompletesCommandsOptionsAndValues) {
     EXPECT_EQ(shell_output(run + "'wec sub '"),
               "apply\nconvert\ndisable\nenable\nexport\nimport\nlist\nnew\nrender\nrm\nshow\n"
               "validate\n");
-    EXPECT_EQ(shell_output(run + "'wec serve --auth '"), "kerberos\nnegotiate\ntls\n");
+    EXPECT_EQ(shell_output(run + "'wec serve --auth '"), "basic\nkerberos\nnegotiate\ntls\n");
     EXPECT_EQ(shell_output(run + "'wec decode --ev'"), "--event-format\n--events\n");
 }
 
@@ -483,7 +483,8 @@ TEST(Cli, FishCompletionCompletesCommandsOptionsAndValues) {
         return words;
     };
     EXPECT_EQ(first_words(shell_output(run + "'wec sldc de'")), "decompress ");
-    EXPECT_EQ(first_words(shell_output(run + "'wec serve --auth '")), "kerberos negotiate tls ");
+    EXPECT_EQ(first_words(shell_output(run + "'wec serve --auth '")),
+              "basic kerberos negotiate tls ");
     EXPECT_EQ(first_words(shell_output(run + "'wec decode --event-f'")), "--event-format ");
 }
 

@@ -29,6 +29,7 @@ struct ServeOptions {
     std::string keytab;
     std::string ntlm_users;
     bool ntlm_allow_v1 = false;
+    std::string basic_users;
     std::string hostname;
     std::string db;
     std::string node_name;
@@ -58,7 +59,7 @@ int run_serve(const ServeOptions& o) {
     if (!o.metrics.empty()) cfg.metrics_address = o.metrics;
     if (!o.listen.empty() || !o.auth.empty() || !o.keytab.empty() || !o.cert.empty() ||
         !o.key.empty() || !o.ca.empty() || !o.crl.empty() || o.proxy_protocol ||
-        !o.ntlm_users.empty() || o.ntlm_allow_v1) {
+        !o.ntlm_users.empty() || o.ntlm_allow_v1 || !o.basic_users.empty()) {
         // Command-line listener settings replace the file's first listener (or create it).
         if (cfg.listeners.empty()) cfg.listeners.emplace_back();
         auto& l = cfg.listeners.front();
@@ -66,11 +67,15 @@ int run_serve(const ServeOptions& o) {
         if (!o.auth.empty())
             l.auth = o.auth == "tls"         ? config::AuthKind::Tls
                      : o.auth == "negotiate" ? config::AuthKind::Negotiate
+                     : o.auth == "basic"     ? config::AuthKind::Basic
                                              : config::AuthKind::Kerberos;
         if (!o.ntlm_users.empty()) l.ntlm_users = o.ntlm_users;
         if (o.ntlm_allow_v1) l.ntlm_allow_v1 = true;
         if ((!l.ntlm_users.empty() || l.ntlm_allow_v1) && l.auth != config::AuthKind::Negotiate)
             throw config::ConfigError("--ntlm-users and --ntlm-allow-v1 need --auth negotiate");
+        if (!o.basic_users.empty()) l.basic_users = o.basic_users;
+        if (!l.basic_users.empty() && l.auth != config::AuthKind::Basic)
+            throw config::ConfigError("--basic-users needs --auth basic");
         if (!o.keytab.empty()) l.keytab = o.keytab;
         if (!o.cert.empty()) l.cert = o.cert;
         if (!o.key.empty()) l.key = o.key;
@@ -170,11 +175,14 @@ void add_serve(CLI::App& app, Action& action) {
     sub->add_option("--listen", opts->listen,
                     "ADDRESS:PORT of the listener (default 0.0.0.0:5985)");
     sub->add_option("--auth", opts->auth, "Authentication of that listener")
-        ->check(CLI::IsMember({"kerberos", "negotiate", "tls"}));
+        ->check(CLI::IsMember({"basic", "kerberos", "negotiate", "tls"}));
     sub->add_option("--keytab", opts->keytab, "Keytab with the HTTP/ and HOST/ service keys");
     sub->add_option("--ntlm-users", opts->ntlm_users,
                     "Negotiate: NTLM accounts file (DOMAIN:USER:PASSWORD lines, not readable by "
                     "others); without it NTLM goes to the domain through winbind");
+    sub->add_option("--basic-users", opts->basic_users,
+                    "Basic (HTTPS only, labs): USER:HASH lines, crypt(3) yescrypt or SHA-512 "
+                    "hashes, not readable by others");
     sub->add_flag("--ntlm-allow-v1", opts->ntlm_allow_v1,
                   "Negotiate: accept NTLMv1 and LM responses (refused by default)");
     sub->add_option("--cert", opts->cert, "TLS: server certificate (PEM, with its chain)");
