@@ -42,7 +42,7 @@ struct ClientInfo {
     std::string address;  // IP address
     Transport transport = Transport::Http;
     std::string issuer_thumbprint; // HTTPS: SHA-1 (hex) of the CA that issued the client's cert
-    std::string mechanism;         // "Kerberos", "NTLM" or "TLS" (JSON metadata "Mechanism")
+    std::string mechanism; // "Kerberos", "NTLM", "TLS" or "Basic" (JSON metadata "Mechanism")
 };
 
 struct Reply {
