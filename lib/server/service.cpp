@@ -218,7 +218,7 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
             s.notes.push_back("GPO for domain hosts: Server=http://" + c.hostname + ":" +
                               std::to_string(pc.http_port) +
                               "/wsman/SubscriptionManager/WEC,Refresh=60");
-        else
+        else if (l.auth == config::AuthKind::Tls)
             s.notes.push_back("GPO for certificate hosts: Server=HTTPS://" + c.hostname + ":" +
                               std::to_string(pc.https_port) +
                               "/wsman/,Refresh=60,IssuerCA=" + issuer_hint);
