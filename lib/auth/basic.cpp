@@ -70,14 +70,17 @@ BasicUsers BasicUsers::load(const std::string& path) {
 }
 
 bool BasicUsers::verify(std::string_view user, std::string_view password) const {
+    if (hashes_.empty()) return false;
     auto it = hashes_.find(user);
-    if (it == hashes_.end()) return false;
+    // An unknown user costs one hash too (with another account's setting), so that the time of a
+    // refusal does not tell which user names exist.
+    bool known = it != hashes_.end();
+    const std::string& hash = known ? it->second : hashes_.begin()->second;
     if (password.find('\0') != std::string_view::npos) return false;
     auto data = std::make_unique<crypt_data>();
     std::string pass(password);
-    const char* out = ::crypt_rn(pass.c_str(), it->second.c_str(), data.get(), sizeof *data);
-    if (!out || out[0] == '*') return false;
-    const auto& hash = it->second;
+    const char* out = ::crypt_rn(pass.c_str(), hash.c_str(), data.get(), sizeof *data);
+    if (!known || !out || out[0] == '*') return false;
     std::size_t n = std::strlen(out);
     return n == hash.size() && CRYPTO_memcmp(out, hash.data(), n) == 0;
 }
