@@ -1,5 +1,7 @@
 #include "subscription/query_check.hpp"
 
+#include "text/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -903,36 +905,6 @@ std::vector<IdRange> merge(std::vector<IdRange> ranges) {
     return out;
 }
 
-std::string xml_text(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '&')
-            out += "&amp;";
-        else if (c == '<')
-            out += "&lt;";
-        else if (c == '>')
-            out += "&gt;";
-        else
-            out += c;
-    }
-    return out;
-}
-
-std::string xml_attribute(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '&')
-            out += "&amp;";
-        else if (c == '<')
-            out += "&lt;";
-        else if (c == '"')
-            out += "&quot;";
-        else
-            out += c;
-    }
-    return out;
-}
-
 // The XPaths that replace `xpath` (over the clause limit), or nullopt when it cannot be split.
 std::optional<std::vector<std::string>> split_xpath(const std::string& xpath) {
     XPathExpr top;
@@ -1138,7 +1110,8 @@ QueryFix fix_query(std::string_view query) {
         // The new Selects keep the original's attributes and indentation.
         std::string open = "<Select";
         for (auto a : s.node.attributes())
-            open += std::string(" ") + a.name() + "=\"" + xml_attribute(a.value()) + "\"";
+            open +=
+                std::string(" ") + a.name() + "=\"" + text::xml_escape(a.value(), "&<\"") + "\"";
         open += ">";
         std::string indent;
         auto line_start = query.rfind('\n', span->first);
@@ -1148,7 +1121,8 @@ QueryFix fix_query(std::string_view query) {
         std::string joint = blank ? "\n" + std::string(lead) : std::string();
         std::string replacement;
         for (std::size_t i = 0; i < parts->size(); ++i)
-            replacement += (i ? joint : "") + open + xml_text((*parts)[i]) + "</Select>";
+            replacement +=
+                (i ? joint : "") + open + text::xml_escape((*parts)[i], "&<>") + "</Select>";
         edits.push_back({span->first, span->second, replacement});
         fix.changes.push_back(describe_select(s) + ": " + std::to_string(count_clauses(text.text)) +
                               " clauses rewritten as " + std::to_string(parts->size()) + " Select" +

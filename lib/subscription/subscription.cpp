@@ -4,6 +4,7 @@
 #include "common/handle.hpp"
 #include "common/hex.hpp"
 #include "output/output.hpp"
+#include "text/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -150,30 +151,6 @@ std::optional<ContentFormat> parse_content_format(std::string_view text) {
     if (l == "raw") return ContentFormat::Raw;
     if (l == "renderedtext") return ContentFormat::RenderedText;
     return std::nullopt;
-}
-
-std::string xml_escape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        default:
-            out += c;
-        }
-    }
-    return out;
 }
 
 // ---- TOML reading ---------------------------------------------------------------------------
@@ -582,7 +559,8 @@ std::size_t count_clauses(std::string_view xpath) {
 std::string build_query(std::span<const std::string> channels, std::string_view xpath) {
     std::string out = "<QueryList><Query Id=\"0\">";
     for (const auto& channel : channels)
-        out += "<Select Path=\"" + xml_escape(channel) + "\">" + xml_escape(xpath) + "</Select>";
+        out += "<Select Path=\"" + text::xml_escape(channel) + "\">" + text::xml_escape(xpath) +
+               "</Select>";
     out += "</Query></QueryList>";
     return out;
 }

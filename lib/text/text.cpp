@@ -449,4 +449,32 @@ std::size_t sanitize_xml_chars(std::string& utf8) {
     return replaced;
 }
 
+std::string xml_escape(std::string_view text, std::string_view chars) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        if (chars.find(c) == std::string_view::npos) {
+            out += c;
+            continue;
+        }
+        switch (c) {
+        case '&':
+            out += "&amp;";
+            break;
+        case '<':
+            out += "&lt;";
+            break;
+        case '>':
+            out += "&gt;";
+            break;
+        case '"':
+            out += "&quot;";
+            break;
+        default:
+            out += c;
+        }
+    }
+    return out;
+}
+
 } // namespace wec::text

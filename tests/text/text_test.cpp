@@ -401,3 +401,11 @@ TEST(Text, SanitizeXmlCharsTwoBadCharsInOneBlock) {
     EXPECT_EQ(wt::sanitize_xml_chars(s), 3u);
     EXPECT_EQ(s, std::string(20, 'a') + kFFFD + "bc" + kFFFD + std::string(20, 'd') + kFFFD);
 }
+
+TEST(XmlEscape, AllFourByDefaultAndOnlyTheGivenSetOtherwise) {
+    EXPECT_EQ(wec::text::xml_escape("a&b<c>d\"e'f"), "a&amp;b&lt;c&gt;d&quot;e'f");
+    EXPECT_EQ(wec::text::xml_escape("a&b<c>d\"e", "&<>"), "a&amp;b&lt;c&gt;d\"e");
+    EXPECT_EQ(wec::text::xml_escape("a&b<c>d\"e", "&<\""), "a&amp;b&lt;c>d&quot;e");
+    EXPECT_EQ(wec::text::xml_escape(""), "");
+    EXPECT_EQ(wec::text::xml_escape("plain"), "plain");
+}

@@ -8,6 +8,7 @@
 #include "subscription/query_check.hpp"
 #include "subscription/subscription.hpp"
 #include "subscription/windows_xml.hpp"
+#include "text/text.hpp"
 #include "wsman/subscription.hpp"
 
 #include <charconv>
@@ -333,23 +334,6 @@ std::vector<std::uint32_t> parse_levels(const std::string& list) {
     return out;
 }
 
-std::string xml_escape(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '&')
-            out += "&amp;";
-        else if (c == '<')
-            out += "&lt;";
-        else if (c == '>')
-            out += "&gt;";
-        else if (c == '"')
-            out += "&quot;";
-        else
-            out += c;
-    }
-    return out;
-}
-
 std::string toml_basic(const std::string& text) {
     std::string out = "\"";
     for (char c : text) {
@@ -403,7 +387,8 @@ int run_new(const NewOptions& o) {
     auto xpath = new_xpath(o);
     std::string query = "<QueryList>\n  <Query Id=\"0\">\n";
     for (const auto& ch : channels)
-        query += "    <Select Path=\"" + xml_escape(ch) + "\">" + xml_escape(xpath) + "</Select>\n";
+        query += "    <Select Path=\"" + text::xml_escape(ch) + "\">" + text::xml_escape(xpath) +
+                 "</Select>\n";
     query += "  </Query>\n</QueryList>\n";
     auto fix = sub::fix_query(query); // a long --event-id list: several Selects per channel
     query = fix.query;

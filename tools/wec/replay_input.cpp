@@ -2,6 +2,7 @@
 
 #include "common/error.hpp"
 #include "evtx/evtx.hpp"
+#include "text/text.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -14,26 +15,6 @@ namespace wec::tool {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string escape_attribute(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        default:
-            out += c;
-        }
-    }
-    return out;
-}
 
 std::uint64_t to_uint(const std::string& s) {
     try {
@@ -268,7 +249,7 @@ std::string bookmark_list(const std::map<std::string, std::uint64_t>& last,
                           const std::string& current) {
     std::string out = "<BookmarkList>";
     for (const auto& [channel, id] : last) {
-        out += "<Bookmark Channel=\"" + escape_attribute(channel) + "\" RecordId=\"" +
+        out += "<Bookmark Channel=\"" + text::xml_escape(channel, "&<\"") + "\" RecordId=\"" +
                std::to_string(id) + "\"";
         if (channel == current) out += " IsCurrent=\"true\"";
         out += "/>";
