@@ -5,6 +5,7 @@
 #include "text/text.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -151,7 +152,11 @@ void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::si
             batch_sizes.push_back(sizes[(cursor + i) % pool.size()]);
         std::size_t fit =
             events_fitting(batch_sizes, h.subscription.max_envelope_size.value_or(512000));
-        std::size_t n = std::min(fit, want);
+        // The subscription's MaxElements caps the events of one message, as Windows honours it.
+        std::size_t n = std::min({fit, want,
+                                  static_cast<std::size_t>(h.subscription.max_elements.value_or(
+                                      std::numeric_limits<std::uint32_t>::max()))});
+        n = std::max<std::size_t>(n, 1);
         if (stamped.size() < n) stamped.resize(n);
         for (std::size_t i = 0; i < n; ++i) {
             pool[(cursor + i) % pool.size()].stamp(h.record + 1 + i, h.machine, stamped[i]);
