@@ -164,6 +164,56 @@ protected:
     }
 };
 
+// The collector's own calibration: the real Windows messages (tests/data/wsman, sent by
+// tests/interop/wef_client.py with python3-gssapi) are accepted as they are, in both Kerberos
+// forms: Enumerate, End, Heartbeat (Windows' own SLDC bytes), 21 Events, the bookmark offered back
+// at the next Enumerate, SubscriptionEnd. The subscription takes the Windows session's Identifier
+// and NotifyTo path, which the recorded Heartbeat and Events carry.
+TEST_F(ReplayPythonCollector, WindowsSequenceIsAccepted) {
+    for (const std::string mech : {"kerberos", "spnego"}) {
+        SCOPED_TRACE(mech);
+        start_collector({"--identifier", "219C5353-5F3D-4CD7-A644-F6B69E57C1C1", "--notify-path",
+                         "/wsman/subscriptions/B6BDBB59-FB07-4EE5-841F-EBEC9D67CDD4/1"});
+        auto env = realm_->realm.env();
+        env["KRB5CCNAME"] = realm_->ccache;
+        auto r = run({"/usr/bin/python3",
+                      std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py", "--url",
+                      "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC",
+                      "--service", "HTTP@" + kHost, "--mech", mech, "--samples",
+                      std::string(WEC_TEST_DATA) + "/wsman", "--subscription", "security"},
+                     env, 60s);
+        ASSERT_EQ(r.exit_code, 0) << r.output;
+        auto records = received();
+        expect_no_violation(records);
+        auto heartbeats = soap_of(records, "/wsman/Heartbeat");
+        ASSERT_EQ(heartbeats.size(), 1u);
+        EXPECT_EQ(heartbeats[0]["compressed"], true);
+        auto events = soap_of(records, "/wsman/Events");
+        ASSERT_EQ(events.size(), 1u);
+        EXPECT_EQ(events[0]["events"], 21);
+        EXPECT_EQ(events[0]["machine"], "win10.windomain.local");
+        EXPECT_EQ(soap_of(records, "/Enumerate").size(), 2u);
+        EXPECT_EQ(soap_of(records, "/SubscriptionEnd").size(), 1u);
+    }
+    // The checks bite: with a subscription of its own (a new Identifier and NotifyTo path), the
+    // recorded Heartbeat is for another subscription: 400 and a recorded violation.
+    start_collector();
+    auto env = realm_->realm.env();
+    env["KRB5CCNAME"] = realm_->ccache;
+    auto r =
+        run({"/usr/bin/python3", std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py",
+             "--url", "http://127.0.0.1:" + std::to_string(port) + "/wsman/SubscriptionManager/WEC",
+             "--service", "HTTP@" + kHost, "--samples", std::string(WEC_TEST_DATA) + "/wsman",
+             "--subscription", "security"},
+            env, 60s);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    auto heartbeats = soap_of(received(), "/wsman/Heartbeat");
+    ASSERT_EQ(heartbeats.size(), 1u);
+    EXPECT_EQ(heartbeats[0]["status"], 400);
+    EXPECT_NE(heartbeats[0]["violations"].dump().find("NotifyTo"), std::string::npos)
+        << heartbeats[0].dump();
+}
+
 // Kerberos as Windows sends it (`Authorization: Kerberos`, HTTP-Kerberos-session-encrypted) and
 // SPNEGO (`Negotiate`, HTTP-SPNEGO-session-encrypted), with and without SLDC: every generated
 // event arrives once, under its host's MachineID, with its record id; no message breaks the shape.
@@ -215,6 +265,30 @@ TEST_F(ReplayPythonCollector, KerberosRawAndSpnegoDeliverEveryEvent) {
     }
 }
 
+// A subscription with MaxElements 20 and MaxEnvelopeSize 65536: the generated batches of 100 are
+// cut to fit both (the collector refuses a message that exceeds either with 400), every event
+// still arrives once.
+TEST_F(ReplayPythonCollector, GeneratedBatchesHonourMaxElementsAndMaxEnvelopeSize) {
+    for (const std::string envelope : {"512000", "65536"}) {
+        SCOPED_TRACE("MaxEnvelopeSize " + envelope);
+        start_collector({"--max-elements", "20", "--max-envelope-size", envelope});
+        auto r =
+            replay({"--events", "300", "--batch", "100", "--hosts", "2", "--connections", "2"});
+        ASSERT_EQ(r.exit_code, 0) << r.err << r.summary.dump();
+        EXPECT_EQ(r.summary["events_acked"], 300);
+        auto records = received();
+        expect_no_violation(records);
+        EXPECT_EQ(accepted_events(records), generated(300, 2));
+        std::size_t largest = 0;
+        for (const auto& e : soap_of(records, "/wsman/Events")) {
+            largest = std::max<std::size_t>(largest, e["events"].get<std::size_t>());
+            EXPECT_LE(e["soap_bytes"].get<std::size_t>(), std::stoul(envelope)) << e.dump();
+        }
+        EXPECT_LE(largest, 20u);
+        EXPECT_GT(largest, 1u);
+    }
+}
+
 // NTLM (`wec replay --ntlm DOMAIN\USER:PASSWORD`): raw NTLMSSP in `Negotiate` as Windows sends
 // it, and NTLM inside SPNEGO (--spnego), against gss-ntlmssp's acceptor; sealed with NTLM's
 // signature || sealed form.
@@ -235,6 +309,10 @@ TEST_F(ReplayPythonCollector, NtlmRawAndInSpnegoDeliverEveryEvent) {
         expect_no_violation(records);
         EXPECT_EQ(accepted_events(records), generated(120, 1));
         EXPECT_EQ(mechanisms(records), std::set<std::string>{spnego ? "SPNEGO-NTLM" : "NTLM"});
+        for (const auto& rec : records)
+            if (rec.contains("client")) {
+                EXPECT_EQ(rec["client"], kNtlmUser);
+            }
         // NEGOTIATE, CHALLENGE, AUTHENTICATE: a 401 with a challenge on each connection.
         std::size_t challenges = 0;
         for (const auto& rec : records)
@@ -249,9 +327,11 @@ TEST_F(ReplayPythonCollector, NtlmRawAndInSpnegoDeliverEveryEvent) {
 }
 
 // The collector answers 503 to the first two Events messages. A collector that fails must never
-// lose events the source counts as delivered: every event the replay reports acknowledged is in a
-// message the collector accepted (200), and a run that exits 0 delivered every event.
-TEST_F(ReplayPythonCollector, RefusedEventsAreNotCountedAsDelivered) {
+// lose events the source counts as delivered (at-least-once): every event the replay reports
+// acknowledged is in a message the collector accepted (200). Windows resends a refused batch;
+// a replay that does so too delivers everything (exit 0), the refused batches included; one that
+// does not stops that host at the refused batch and says so (exit 1, HTTP 503 in its errors).
+TEST_F(ReplayPythonCollector, RefusedEventsAreResentOrNotCountedAsDelivered) {
     start_collector({"--fail-first-events", "2"});
     auto r = replay({"--events", "200", "--batch", "50"});
     const auto& j = r.summary;
@@ -259,22 +339,31 @@ TEST_F(ReplayPythonCollector, RefusedEventsAreNotCountedAsDelivered) {
     auto records = received();
     expect_no_violation(records);
     auto events = soap_of(records, "/wsman/Events");
-    ASSERT_GE(events.size(), 2u);
+    ASSERT_FALSE(events.empty());
     EXPECT_EQ(events[0]["status"], 503);
-    EXPECT_EQ(events[1]["status"], 503);
+    std::size_t refused = 0;
+    std::set<Key> in_refused;
+    for (const auto& e : events)
+        if (e["status"] == 503) {
+            ++refused;
+            for (const auto& id : e["record_ids"])
+                in_refused.insert({e["machine"].get<std::string>(), id.get<std::uint64_t>()});
+        }
     auto accepted = accepted_events(records);
-    std::set<Key> distinct(accepted.begin(), accepted.end());
-    EXPECT_EQ(j["events_acked"].get<std::size_t>(), distinct.size()) << r.err;
+    const std::set<Key> distinct(accepted.begin(), accepted.end());
+    EXPECT_EQ(j["events_acked"].get<std::size_t>(), distinct.size()) << j.dump();
     if (r.exit_code == 0) {
-        // Resent (Windows' behaviour): everything arrived, the refused batches again.
-        EXPECT_EQ(distinct.size(), 200u);
-        auto all = generated(200, 1);
-        const std::set<Key> want(all.begin(), all.end());
-        EXPECT_EQ(distinct, want);
+        EXPECT_EQ(refused, 2u);
+        const auto all = generated(200, 1);
+        EXPECT_EQ(distinct, std::set<Key>(all.begin(), all.end()));
+        for (const auto& k : in_refused)
+            EXPECT_EQ(distinct.count(k), 1u) << k.first << " " << k.second;
     } else {
-        // Not resent: the host stops at the refused batch and says so.
-        EXPECT_LT(j["events_acked"].get<std::size_t>(), 200u) << r.err;
-        EXPECT_NE((r.err + j.dump()).find("503"), std::string::npos) << r.err << j.dump();
+        EXPECT_EQ(r.exit_code, 1) << r.err << j.dump();
+        EXPECT_EQ(refused, 1u); // the one host stopped at its first refused batch
+        EXPECT_EQ(j["batches_failed"], 1);
+        EXPECT_LT(j["events_acked"].get<std::size_t>(), 200u);
+        EXPECT_NE(j["errors"].dump().find("HTTP 503"), std::string::npos) << j.dump();
     }
 }
 

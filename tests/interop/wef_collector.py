@@ -13,7 +13,8 @@ security context per connection:
   - UTF-16LE SOAP parsed with xml.etree, each message's shape checked (Enumerate, Heartbeat,
     Events, SubscriptionEnd, End): a violation is answered 400 and recorded.
 
-One subscription is offered (NotifyTo = this collector). Each SOAP message received is recorded as
+One subscription is offered (NotifyTo = this collector; its w:Bookmark is the last BookmarkList
+accepted from that client and MachineID, none at first). Each SOAP message received is recorded as
 one JSON line in --record: mechanism, client, action, machine, events, record_ids, computers,
 bookmark, status, violations. `--fail-first-events N` answers 503 to the first N Events messages
 (the client must resend them). `--self-test-sldc DIR` decodes every X.sldc of DIR and compares it
@@ -188,20 +189,21 @@ def self_test_sldc(directories):
 class Auth:
     """One connection's security context (acceptor)."""
 
-    def __init__(self, scheme, token, keytab):
+    def __init__(self, scheme, token):
         import gssapi
         self.gssapi = gssapi
         self.scheme = scheme
         raw_ntlm = token.startswith(b"NTLMSSP\x00")
-        store = {b"keytab": keytab.encode()} if keytab else None
+        # The keytab is KRB5_KTNAME (set from --keytab): a credential store given to
+        # acquire_cred_from for every mechanism makes gss-ntlmssp's acceptor credential unusable.
         if scheme == "Kerberos":
             mech = gssapi.OID.from_int_seq(OID_KRB5)
-            creds = gssapi.Credentials(usage="accept", mechs=[mech], store=store)
+            creds = gssapi.Credentials(usage="accept", mechs=[mech])
         elif raw_ntlm:
             mech = gssapi.OID.from_int_seq(OID_NTLM)
             creds = gssapi.Credentials(usage="accept", mechs=[mech])
         else:  # SPNEGO: Kerberos and NTLM underneath (whatever acquires)
-            creds = gssapi.Credentials(usage="accept", store=store)
+            creds = gssapi.Credentials(usage="accept")
         self.ctx = gssapi.SecurityContext(creds=creds, usage="accept")
         self.raw_ntlm = raw_ntlm
 
@@ -213,7 +215,7 @@ class Auth:
         return self.ctx.complete
 
     def inner_mech(self):
-        return str(self.ctx.mech)
+        return self.ctx.mech.dotted_form
 
     def mechanism(self):
         inner = "NTLM" if self.inner_mech() == OID_NTLM else "Kerberos"
@@ -338,9 +340,11 @@ class State:
         self.args = args
         self.lock = threading.Lock()
         self.events_seen = 0
-        self.identifier = str(uuid.uuid4()).upper()
+        self.dumped = 0
+        self.identifier = args.identifier or str(uuid.uuid4()).upper()
         self.version = "uuid:" + str(uuid.uuid4()).upper()
-        self.path = f"/wsman/subscriptions/{self.identifier}/1"
+        self.path = args.notify_path or f"/wsman/subscriptions/{self.identifier}/1"
+        self.bookmarks = {}  # (client, machine) -> the BookmarkList of its last accepted Events
         self.port = 0
         self.record_file = open(args.record, "a", encoding="utf-8") if args.record else None
 
@@ -353,8 +357,11 @@ class State:
     def notify_to(self):
         return f"http://{self.args.host}:{self.port}{self.path}"
 
-    def subscription(self):
+    def subscription(self, client, machine):
         a = self.args
+        with self.lock:
+            bookmark = self.bookmarks.get((client, machine))
+        bookmark = f"<w:Bookmark>{bookmark}</w:Bookmark>" if bookmark else ""
         max_elements = (f"<w:MaxElements>{a.max_elements}</w:MaxElements>"
                         if a.max_elements else "")
         addr = self.notify_to()
@@ -400,7 +407,7 @@ class State:
             "<w:ContentEncoding>UTF-16</w:ContentEncoding></e:Delivery>"
             '<w:Filter Dialect="http://schemas.microsoft.com/win/2004/08/events/eventquery">'
             '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
-            "</w:Filter><w:SendBookmarks/></e:Subscribe></s:Body></s:Envelope></m:Subscription>")
+            f"</w:Filter>{bookmark}<w:SendBookmarks/></e:Subscribe></s:Body></s:Envelope></m:Subscription>")
 
 
 def require(cond, message):
@@ -418,7 +425,19 @@ def check_common(root, entry):
     return action, mid
 
 
+def check_windows_headers(root, what):
+    """The headers every Enumerate/Heartbeat/Events of a Windows source carries."""
+    for tag in ("w:MaxEnvelopeSize", "w:Locale", "p:DataLocale", "p:SessionId",
+                "p:OperationID", "p:SequenceId", "w:OperationTimeout"):
+        require(root.find("s:Header/" + tag, NS) is not None, f"{what} without {tag}")
+    size = text_of(root, "s:Header/w:MaxEnvelopeSize")
+    require(size.isdigit(), f"{what}: w:MaxEnvelopeSize {size!r}")
+    require(re.fullmatch(r"PT\d+(\.\d+)?S", text_of(root, "s:Header/w:OperationTimeout") or ""),
+            f"{what}: w:OperationTimeout is not a PTnS duration")
+
+
 def check_source_headers(state, root, entry, path):
+    check_windows_headers(root, entry["action"].rsplit("/", 1)[-1])
     machine = text_of(root, "s:Header/m:MachineID")
     entry["machine"] = machine
     require(machine, "no m:MachineID")
@@ -542,17 +561,19 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 token = base64.b64decode(b64.strip(), validate=True)
                 if self.auth is None or self.auth.complete or self.auth.scheme != scheme:
-                    self.auth = Auth(scheme, token, state.args.keytab)
+                    self.auth = Auth(scheme, token)
                 out = self.auth.step(token)
+                complete = self.auth.complete  # python-gssapi raises a failed step's error here
             except Exception as e:  # noqa: BLE001 - any GSS failure is a 401
                 return self.refuse_auth(entry, f"GSS: {e}")
             hdr = [("WWW-Authenticate", f"{scheme} {base64.b64encode(out).decode()}")] if out else []
-            if not self.auth.complete:
+            if not complete:
                 entry["status"] = 401
                 entry["leg"] = "challenge"
                 state.record(entry)
                 return self.send(401, headers=hdr)
-            self.client = str(self.auth.ctx.initiator_name)
+            # gss-ntlmssp counts the terminating NUL in the name's length.
+            self.client = str(self.auth.ctx.initiator_name).rstrip("\x00")
             entry.update(status=200, mechanism=self.auth.mechanism(), client=self.client)
             state.record(entry)
             if body:
@@ -601,10 +622,21 @@ class Handler(BaseHTTPRequestHandler):
                     raise Violation(f"SLDC: {e}")
                 entry["compressed"] = True
         require(plain.startswith(b"\xff\xfe"), "SOAP body without a UTF-16LE BOM")
+        entry["soap_bytes"] = len(plain)
+        if self.path == state.path:  # MaxEnvelopeSize Policy="Notify" of the subscription
+            require(len(plain) <= state.args.max_envelope_size,
+                    f"SOAP envelope of {len(plain)} bytes (subscription MaxEnvelopeSize "
+                    f"{state.args.max_envelope_size})")
         try:
             soap = plain[2:].decode("utf-16-le")
         except UnicodeDecodeError as e:
             raise Violation(f"UTF-16: {e}")
+        if state.args.dump:
+            with state.lock:
+                state.dumped += 1
+                n = state.dumped
+            with open(os.path.join(state.args.dump, f"{n:05d}.xml"), "w", encoding="utf-8") as f:
+                f.write(soap)
         try:
             root = ET.fromstring(soap)
         except ET.ParseError as e:
@@ -618,10 +650,13 @@ class Handler(BaseHTTPRequestHandler):
                     f"w:ResourceURI {text_of(root, 's:Header/w:ResourceURI')!r}")
             entry["machine"] = text_of(root, "s:Header/m:MachineID")
             require(entry["machine"], "Enumerate without m:MachineID")
+            check_windows_headers(root, "Enumerate")
+            require(text_of(root, "s:Header/a:ReplyTo/a:Address") == ANONYMOUS,
+                    "a:ReplyTo not anonymous")
             require(root.find("s:Body/n:Enumerate", NS) is not None, "no n:Enumerate body")
             body_xml = ("<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext>"
                         "<w:Items>%s</w:Items><w:EndOfSequence/></n:EnumerateResponse>"
-                        % state.subscription())
+                        % state.subscription(self.client, entry["machine"]))
             return 200, envelope(reply_headers(ACTION_ENUMERATE + "Response", mid), body_xml)
         if action == ACTION_END:
             require(text_of(root, "s:Header/w:ResourceURI") ==
@@ -645,6 +680,8 @@ class Handler(BaseHTTPRequestHandler):
             if refuse:
                 entry["refused"] = True
                 return 503, None
+            with state.lock:  # stored once accepted, offered back at the next Enumerate
+                state.bookmarks[(self.client, entry["machine"])] = entry["bookmark"]
             return 200, envelope(reply_headers(ACTION_EVENTS.replace("Events", "Ack"), mid), "")
         raise Violation(f"unknown action {action!r}")
 
@@ -657,6 +694,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1", help="host name in NotifyTo")
     ap.add_argument("--manager-path", default="/wsman/SubscriptionManager/WEC")
     ap.add_argument("--subscription", default="security")
+    ap.add_argument("--identifier", help="e:Identifier of the subscription (default: a new GUID)")
+    ap.add_argument("--notify-path", help="path of NotifyTo (default: /wsman/subscriptions/ID/1)")
     ap.add_argument("--heartbeat", type=int, default=60, help="w:Heartbeats seconds")
     ap.add_argument("--max-time", type=int, default=5, help="w:MaxTime seconds")
     ap.add_argument("--max-elements", type=int, default=0, help="w:MaxElements (0: none)")
@@ -665,10 +704,13 @@ def main():
                     help="answer 503 to the first N Events messages")
     ap.add_argument("--self-test-sldc", metavar="DIR", nargs="+",
                     help="decode DIR/X.sldc, compare with X.out or X.utf16, exit")
+    ap.add_argument("--dump", metavar="DIR", help="write each decoded SOAP message to DIR/N.xml")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     if args.self_test_sldc:
         return self_test_sldc(args.self_test_sldc)
+    if args.keytab:
+        os.environ["KRB5_KTNAME"] = "FILE:" + os.path.abspath(args.keytab)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.state = State(args)
