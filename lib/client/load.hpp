@@ -22,7 +22,7 @@ struct LoadOptions {
     std::string subscription;         // name to push to; empty = the first one offered
     std::uint64_t events = 10000;     // in total, spread over the hosts
     std::size_t batch = 100;          // events per Events message (split further to fit the
-                                      // subscription's MaxEnvelopeSize and MaxElements)
+                                      // subscription's MaxEnvelopeSize, as Windows does)
     std::size_t hosts = 1;            // simulated hosts (machine ids host-N.windomain.local)
     std::size_t threads = 1;          // concurrent connections (at most `hosts`)
     std::size_t pregenerated = 4096;  // distinct event bodies generated per thread, then re-used

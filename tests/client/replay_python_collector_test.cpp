@@ -332,7 +332,7 @@ TEST_F(ReplayPythonCollector, NtlmRawAndInSpnegoDeliverEveryEvent) {
 // a replay that does so too delivers everything (exit 0), the refused batches included; one that
 // does not stops that host at the refused batch and says so (exit 1, HTTP 503 in its errors).
 TEST_F(ReplayPythonCollector, RefusedEventsAreResentOrNotCountedAsDelivered) {
-    start_collector({"--fail-first-events", "2"});
+    start_collector({"--fail-first-events", "2", "--connection-retry", "1"});
     auto r = replay({"--events", "200", "--batch", "50"});
     const auto& j = r.summary;
     ASSERT_TRUE(j.is_object()) << r.err;
@@ -365,6 +365,49 @@ TEST_F(ReplayPythonCollector, RefusedEventsAreResentOrNotCountedAsDelivered) {
         EXPECT_LT(j["events_acked"].get<std::size_t>(), 200u);
         EXPECT_NE(j["errors"].dump().find("HTTP 503"), std::string::npos) << j.dump();
     }
+}
+
+// --from: the Events message of a real Windows capture (decoded by `wec decode`) replayed as
+// recorded: its 21 events, its MachineID and its bookmark, byte for byte.
+TEST_F(ReplayPythonCollector, CapturedWindowsEventsReplayedAsRecorded) {
+    const std::string sample = std::string(WEC_SOURCE_DIR) + "/samples/captures/";
+    auto decoded = run({WEC_EXE, "decode", sample + "wef-kerberos.pcap", "--keytab",
+                        sample + "wec.keytab", "--format", "json"});
+    ASSERT_EQ(decoded.exit_code, 0) << decoded.output;
+    std::string recorded_bookmark;
+    std::size_t recorded_events = 0;
+    auto jsonl = dir.path() / "capture.jsonl";
+    {
+        std::ofstream out(jsonl);
+        for (const auto& line : lines_of(decoded.output)) {
+            auto j = json::parse(line, nullptr, false);
+            if (j.is_discarded()) continue; // a diagnostic line, not a record
+            out << line << "\n";
+            if (j["direction"] == "request" && j.value("action", "") == "Events") {
+                recorded_bookmark = j["bookmark"];
+                recorded_events += j["events"].get<std::size_t>();
+            }
+        }
+    }
+    ASSERT_EQ(recorded_events, 21u);
+    start_collector();
+    auto r = replay({"--from", jsonl.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.summary.dump();
+    EXPECT_EQ(r.summary["events_acked"], 21);
+    auto records = received();
+    expect_no_violation(records);
+    auto events = soap_of(records, "/wsman/Events");
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0]["events"], 21);
+    EXPECT_EQ(events[0]["machine"], "win10.windomain.local");
+    // The same BookmarkList (the collector re-serialises it: compare channel and RecordId).
+    std::smatch want, got;
+    const std::regex mark("Channel=\"([^\"]+)\" RecordId=\"(\\d+)\"");
+    ASSERT_TRUE(std::regex_search(recorded_bookmark, want, mark)) << recorded_bookmark;
+    const auto got_bookmark = events[0]["bookmark"].get<std::string>();
+    ASSERT_TRUE(std::regex_search(got_bookmark, got, mark)) << got_bookmark;
+    EXPECT_EQ(got[1], want[1]);
+    EXPECT_EQ(got[2], want[2]);
 }
 
 // --evtx: the 2,261 records of a real Security log arrive as well-formed `<Event>` XML (the

@@ -308,6 +308,26 @@ def build_multipart(protocol, header, data, length, tab):
     return ctype, body
 
 
+def check_token_header(auth, header, data):
+    """The sealed form Windows sends: a Kerberos CFX wrap token (RFC 4121) TOK_ID 05 04, Sealed,
+    not SentByAcceptor, EC 0, RRC 28, header 60 bytes (ciphertext as long as the plaintext); an
+    NTLM signature of 16 bytes, version 1."""
+    if auth.is_ntlm():
+        require(len(header) == 16, f"NTLM signature of {len(header)} bytes (want 16)")
+        require(header[:4] == b"\x01\x00\x00\x00", f"NTLM signature version {header[:4].hex()}")
+        return
+    require(len(header) >= 16 and header[:2] == b"\x05\x04",
+            f"Kerberos wrap token id {header[:2].hex()} (want 0504, RFC 4121 CFX)")
+    flags = header[2]
+    require(flags & 0x02, "Kerberos wrap token not Sealed")
+    require(not flags & 0x01, "Kerberos wrap token from the client flagged SentByAcceptor")
+    require(header[3] == 0xFF, f"Kerberos wrap token filler {header[3]:#x}")
+    ec, rrc = struct.unpack(">HH", header[4:8])
+    require(ec == 0, f"Kerberos wrap token EC {ec} (Windows: 0)")
+    require(rrc == 28, f"Kerberos wrap token RRC {rrc} (Windows: 28)")
+    require(len(header) == 60, f"Kerberos token header of {len(header)} bytes (Windows: 60)")
+
+
 # ---- SOAP --------------------------------------------------------------------------------------
 
 def q(tag):
@@ -345,6 +365,7 @@ class State:
         self.version = "uuid:" + str(uuid.uuid4()).upper()
         self.path = args.notify_path or f"/wsman/subscriptions/{self.identifier}/1"
         self.bookmarks = {}  # (client, machine) -> the BookmarkList of its last accepted Events
+        self.positions = {}  # (client, machine) -> {channel: RecordId} of accepted bookmarks
         self.port = 0
         self.record_file = open(args.record, "a", encoding="utf-8") if args.record else None
 
@@ -399,7 +420,7 @@ class State:
             "<c:ExactlyOne><c:All><auth:Authentication Profile=\"http://schemas.dmtf.org/wbem/"
             'wsman/1/wsman/secprofile/http/spnego-kerberos"></auth:Authentication></c:All>'
             "</c:ExactlyOne></c:Policy></e:NotifyTo>"
-            '<w:ConnectionRetry Total="5">PT60.0S</w:ConnectionRetry>'
+            f'<w:ConnectionRetry Total="5">PT{a.connection_retry}.0S</w:ConnectionRetry>'
             f"<w:MaxTime>PT{a.max_time}.000S</w:MaxTime>{max_elements}"
             f'<w:MaxEnvelopeSize Policy="Notify">{a.max_envelope_size}</w:MaxEnvelopeSize>'
             '<w:Locale xml:lang="en-US" s:mustUnderstand="false"/>'
@@ -592,7 +613,7 @@ class Handler(BaseHTTPRequestHandler):
         entry["status"] = status
         state.record(entry)
         if reply is None:
-            return self.send(status)
+            return self.send(status, headers=[("Retry-After", "1")] if status == 503 else [])
         plain = b"\xff\xfe" + reply.encode("utf-16-le")
         header, data = self.auth.seal(plain)
         ctype, out = build_multipart(entry["protocol"], header, data, len(plain), entry["tab"])
@@ -605,6 +626,7 @@ class Handler(BaseHTTPRequestHandler):
         entry["protocol"], entry["tab"] = protocol, tab
         want = PROTO_KRB if self.auth.scheme == "Kerberos" else PROTO_SPNEGO
         require(protocol == want, f"protocol {protocol} on a {self.auth.scheme} connection")
+        check_token_header(self.auth, header, data)
         try:
             plain = self.auth.unseal(header, data)
         except Exception as e:  # noqa: BLE001
@@ -680,8 +702,16 @@ class Handler(BaseHTTPRequestHandler):
             if refuse:
                 entry["refused"] = True
                 return 503, None
+            key = (self.client, entry["machine"])
+            marks = {b.get("Channel"): int(b.get("RecordId"))
+                     for b in ET.fromstring(entry["bookmark"]).findall("Bookmark")}
             with state.lock:  # stored once accepted, offered back at the next Enumerate
-                state.bookmarks[(self.client, entry["machine"])] = entry["bookmark"]
+                before = state.positions.get(key, {})
+                back = [ch for ch, rid in before.items() if marks.get(ch, rid) < rid]
+                if not back:
+                    state.bookmarks[key] = entry["bookmark"]
+                    state.positions[key] = {**before, **marks}
+            require(not back, f"bookmark moved backwards for {back} (was {before})")
             return 200, envelope(reply_headers(ACTION_EVENTS.replace("Events", "Ack"), mid), "")
         raise Violation(f"unknown action {action!r}")
 
@@ -698,6 +728,8 @@ def main():
     ap.add_argument("--notify-path", help="path of NotifyTo (default: /wsman/subscriptions/ID/1)")
     ap.add_argument("--heartbeat", type=int, default=60, help="w:Heartbeats seconds")
     ap.add_argument("--max-time", type=int, default=5, help="w:MaxTime seconds")
+    ap.add_argument("--connection-retry", type=int, default=60,
+                    help="w:ConnectionRetry interval in seconds (Total 5)")
     ap.add_argument("--max-elements", type=int, default=0, help="w:MaxElements (0: none)")
     ap.add_argument("--max-envelope-size", type=int, default=512000)
     ap.add_argument("--fail-first-events", type=int, default=0,
