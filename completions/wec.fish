@@ -79,7 +79,7 @@ complete -c wec -n '__fish_seen_subcommand_from replay' -l keytab -r -F -d '(--p
 complete -c wec -n '__fish_seen_subcommand_from replay' -l password -r -F -d '(--pcap) NTLM: an accounts password, to open the captures NTLM sessions (repeatable)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l nt-hash -r -F -d '(--pcap) NTLM: an accounts NT hash, 32 hex digits (repeatable)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l ntlm-secrets -r -F -d '(--pcap) NTLM: file of DOMAINUSER:NTHASH lines'
-complete -c wec -n '__fish_seen_subcommand_from replay' -l identity -r -F -d '(--pcap) PRINCIPAL=CCACHE: the captures source PRINCIPAL (or DOMAINuser) is replayed with the Kerberos credential cache CCACHE (repeatable; the other sources: the default identity, with a warning)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l identity -r -F -d '(--pcap) PRINCIPAL=CCACHE: the captures source PRINCIPAL (or DOMAINuser) is replayed with the Kerberos credential cache CCACHE, or with PRINCIPAL=ntlm:DOMAINUSER:PASSWORD as that NTLM account (repeatable; the other sources: the default identity, with a warning)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -F
 complete -c wec -n '__fish_seen_subcommand_from sub; and not __fish_seen_subcommand_from apply import convert export list show rm enable disable validate new render' -a apply -d 'Create or update subscriptions from TOML files (by name)'
 complete -c wec -n '__fish_seen_subcommand_from sub; and not __fish_seen_subcommand_from apply import convert export list show rm enable disable validate new render' -a import -d 'Create or update subscriptions from Windows subscription XML (wecutil gs NAME /f:xml)'

@@ -89,7 +89,10 @@ std::vector<std::uint64_t> record_ids(const std::vector<std::string>& lines) {
 // A collector: its own state (SQLite) and files output, `wec serve` on a free port.
 class Collector {
 public:
-    Collector(const fs::path& dir, const Krb5Realm& realm, const fs::path& keytab) : dir_(dir) {
+    // `auth`: the --auth options of wec serve.
+    Collector(const fs::path& dir, const Krb5Realm& realm, const fs::path& keytab,
+              std::vector<std::string> auth = {"--auth", "kerberos"})
+        : dir_(dir) {
         fs::create_directories(dir_);
         const std::string db = "sqlite:" + (dir_ / "wec.db").string();
         auto toml = dir_ / "security.toml";
@@ -102,11 +105,13 @@ public:
         auto r = run({WEC_EXE, "sub", "apply", toml.string(), "--db", db});
         if (r.exit_code != 0) throw std::runtime_error("wec sub apply: " + r.output);
         port_ = free_port();
-        serve_ = std::make_unique<Process>(
-            std::vector<std::string>{WEC_EXE, "serve", "--listen",
-                                     "127.0.0.1:" + std::to_string(port_), "--auth", "kerberos",
-                                     "--keytab", keytab.string(), "--hostname", kHost, "--db", db},
-            realm.env(), dir_ / "serve.log");
+        std::vector<std::string> argv{WEC_EXE,      "serve",
+                                      "--listen",   "127.0.0.1:" + std::to_string(port_),
+                                      "--keytab",   keytab.string(),
+                                      "--hostname", kHost,
+                                      "--db",       db};
+        argv.insert(argv.end(), auth.begin(), auth.end());
+        serve_ = std::make_unique<Process>(argv, realm.env(), dir_ / "serve.log");
         if (!serve_->wait_for_output("wec serve started", 20s))
             throw std::runtime_error("wec serve did not start: " + serve_->output());
     }
@@ -117,12 +122,19 @@ public:
     std::vector<std::string> written(const std::string& principal) const {
         return lines_of(slurp(dir_ / "events" / (principal + ".xml")));
     }
-    // The bookmark the collector stored for the identity of `ccache` (Enumerate hands it back).
-    std::string bookmark(const std::string& ccache) const {
+    // The bookmark the collector stored for the identity of `ccache` (or of the NTLM account
+    // `ntlm_user`): Enumerate hands it back.
+    std::string bookmark(const std::string& ccache, const std::string& ntlm_user = {},
+                         const std::string& ntlm_password = {}) const {
         client::SourceOptions o;
         o.manager = client::Url::parse(url());
         o.service = "HTTP@" + kHost;
         o.ccache = ccache;
+        if (!ntlm_user.empty()) {
+            o.mechanism = wec::auth::Mechanism::Ntlm;
+            o.ntlm_user = ntlm_user;
+            o.ntlm_password = ntlm_password;
+        }
         o.timeout = 15s;
         client::Source source(o);
         auto subs = source.enumerate();
@@ -340,6 +352,91 @@ TEST_F(ReplayPcap, UnusableKeytabOrUnknownIdentityIsAClearError) {
     EXPECT_TRUE(target.written(kP1).empty());
     EXPECT_TRUE(target.written(kP2).empty());
     target.stop();
+}
+
+// NTLM: two accounts recorded, the capture decoded with their passwords, split by DOMAIN\user
+// and replayed with --identity SOURCE=ntlm:DOMAIN\USER:PASSWORD into a fresh collector.
+TEST_F(ReplayPcap, NtlmCaptureSplitsByAccount) {
+    auto users = dir->path() / "ntlm-users";
+    std::ofstream(users) << "LAB:alice:Alice-Pw-1\nLAB:bob:Bob-Pw-2\n";
+    fs::permissions(users, fs::perms::owner_read | fs::perms::owner_write);
+    const std::vector<std::string> auth{"--auth", "negotiate", "--ntlm-users", users.string()};
+    const std::string alice = "LAB\\alice:Alice-Pw-1", bob = "LAB\\bob:Bob-Pw-2";
+
+    Collector one(dir->path() / "ntlm1", *realm, service_keytab, auth);
+    auto cap = dir->path() / "ntlm.pcap";
+    {
+        Process tcpdump({"tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-B", "32768",
+                         "-Z", "root", "-w", cap.string(),
+                         "tcp port " + std::to_string(one.port())},
+                        {}, dir->path() / "tcpdump-ntlm.log");
+        ASSERT_TRUE(tcpdump.wait_for_output("listening on", 10s)) << tcpdump.output();
+        std::this_thread::sleep_for(300ms);
+        for (const auto& [file, account] :
+             {std::pair{"ws1.xml", alice}, std::pair{"ws2.xml", bob}}) {
+            auto x =
+                wec_split(dir->path(),
+                          {"replay", "--url", one.url(), "--service", "HTTP@" + kHost, "--ntlm",
+                           account, "--xml", (dir->path() / file).string(), "--split-by-computer",
+                           "--batch", "6", "--subscription", "security", "--timeout", "20"},
+                          {});
+            ASSERT_EQ(x.exit_code, 0) << x.out << x.err << one.log();
+        }
+        std::this_thread::sleep_for(500ms);
+        tcpdump.signal(SIGINT);
+        ASSERT_EQ(tcpdump.wait(10s), 0);
+        ASSERT_NE(tcpdump.output().find("\n0 packets dropped by kernel"), std::string::npos)
+            << tcpdump.output();
+    }
+    const auto w1 = one.written("LAB_alice"), w2 = one.written("LAB_bob");
+    ASSERT_EQ(w1.size(), 23u) << one.log();
+    ASSERT_EQ(w2.size(), 17u);
+    const auto b1 = one.bookmark("", "LAB\\alice", "Alice-Pw-1");
+    const auto b2 = one.bookmark("", "LAB\\bob", "Bob-Pw-2");
+    ASSERT_NE(b1.find("RecordId=\"5023\""), std::string::npos) << b1;
+
+    Collector two(dir->path() / "ntlm2", *realm, service_keytab, auth);
+    auto r = wec_split(dir->path(),
+                       {"replay",
+                        "--pcap",
+                        cap.string(),
+                        "--password",
+                        "Alice-Pw-1",
+                        "--password",
+                        "Bob-Pw-2",
+                        "--identity",
+                        "LAB\\alice=ntlm:" + alice,
+                        "--identity",
+                        "bob=ntlm:" + bob,
+                        "--url",
+                        two.url(),
+                        "--service",
+                        "HTTP@" + kHost,
+                        "--subscription",
+                        "security",
+                        "--timeout",
+                        "20",
+                        "--json"},
+                       {});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err << two.log();
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["sources"].size(), 2u) << j.dump(2);
+    for (int k = 0; k < 2; ++k) {
+        const auto& s = j["sources"][static_cast<std::size_t>(k)];
+        EXPECT_EQ(s["source"], k == 0 ? "LAB\\alice" : "LAB\\bob");
+        EXPECT_EQ(s["split_by"], "ntlm");
+        EXPECT_EQ(s["machine"], k == 0 ? kM1 : kM2);
+        EXPECT_EQ(s["mechanism"], "ntlm");
+        EXPECT_EQ(s["identity"], k == 0 ? "ntlm:LAB\\alice" : "ntlm:LAB\\bob"); // no password
+        EXPECT_EQ(s["events_messages"], k == 0 ? 4 : 3);
+    }
+    EXPECT_EQ(r.out.find("Pw-"), std::string::npos) << "a password in the summary";
+    EXPECT_EQ(two.written("LAB_alice"), w1);
+    EXPECT_EQ(two.written("LAB_bob"), w2);
+    EXPECT_EQ(two.bookmark("", "LAB\\alice", "Alice-Pw-1"), b1);
+    EXPECT_EQ(two.bookmark("", "LAB\\bob", "Bob-Pw-2"), b2);
+    one.stop();
+    two.stop();
 }
 
 } // namespace

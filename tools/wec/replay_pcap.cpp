@@ -20,11 +20,40 @@
 namespace wec::tool {
 namespace {
 
+// --identity SOURCE=CCACHE or SOURCE=ntlm:[DOMAIN\]USER:PASSWORD.
 struct Identity {
-    std::string pattern; // principal (or DOMAIN\user) as given
-    std::string ccache;
+    std::string pattern;                  // principal (or DOMAIN\user) as given
+    std::string ccache;                   // Kerberos: the credential cache
+    std::string ntlm_user, ntlm_password; // NTLM: the account
     bool used = false;
+    // What the summary shows (never the password).
+    std::string text() const { return ntlm_user.empty() ? ccache : "ntlm:" + ntlm_user; }
 };
+
+// The source options of one source: `base` (the command line's) with `id`'s identity. A ccache
+// makes it Kerberos (SPNEGO with --spnego), an NTLM account NTLM (in SPNEGO with --spnego).
+client::SourceOptions with_identity(const client::SourceOptions& base, const Identity& id) {
+    client::SourceOptions so = base;
+    const bool spnego = base.mechanism == auth::Mechanism::Spnego;
+    if (id.ntlm_user.empty()) {
+        so.ccache = id.ccache;
+        so.ntlm_user.clear();
+        so.ntlm_password.clear();
+        so.mechanism = spnego ? auth::Mechanism::Spnego : auth::Mechanism::Kerberos;
+    } else {
+        so.ntlm_user = id.ntlm_user;
+        so.ntlm_password = id.ntlm_password;
+        so.mechanism = spnego ? auth::Mechanism::Spnego : auth::Mechanism::Ntlm;
+    }
+    return so;
+}
+
+std::string mechanism_of(const client::SourceOptions& so) {
+    if (so.manager.tls) return "tls";
+    if (!so.ntlm_user.empty())
+        return so.mechanism == auth::Mechanism::Spnego ? "spnego-ntlm" : "ntlm";
+    return so.mechanism == auth::Mechanism::Spnego ? "spnego" : "kerberos";
+}
 
 // The NTLM secrets of --password, --nt-hash and --ntlm-secrets (as `wec decode` takes them).
 // Throws auth::NtlmError.
@@ -83,8 +112,9 @@ std::string joined(const std::vector<std::string>& items) {
 
 struct SourceResult {
     const decode::CapturedSource* source = nullptr;
-    std::string identity; // the ccache used ("" = the default one), or "tls" / "ntlm"
+    Identity identity; // when given
     bool identity_given = false;
+    std::string mechanism;
     std::uint64_t skipped = 0;
     client::ReplayResult r;
 };
@@ -129,8 +159,9 @@ CLI::Option* add_pcap_options(CLI::App& replay, PcapOptions& o) {
     replay
         .add_option("--identity", o.identities,
                     "(--pcap) PRINCIPAL=CCACHE: the capture's source PRINCIPAL (or DOMAIN\\user) "
-                    "is replayed with the Kerberos credential cache CCACHE (repeatable; the other "
-                    "sources: the default identity, with a warning)")
+                    "is replayed with the Kerberos credential cache CCACHE, or with "
+                    "PRINCIPAL=ntlm:[DOMAIN\\]USER:PASSWORD as that NTLM account (repeatable; the "
+                    "other sources: the default identity, with a warning)")
         ->type_name("PRINCIPAL=CCACHE")
         ->needs(pcap);
     return pcap;
@@ -151,16 +182,29 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
                          spec.c_str());
             return kUsage;
         }
-        identities.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+        Identity id;
+        id.pattern = spec.substr(0, eq);
+        std::string value = spec.substr(eq + 1);
+        if (value.rfind("ntlm:", 0) == 0) {
+            value.erase(0, 5);
+            const auto colon = value.find(':');
+            if (colon == std::string::npos || colon == 0) {
+                std::fprintf(stderr,
+                             "wec replay: --identity %s=ntlm:...: expected "
+                             "ntlm:[DOMAIN\\]USER:PASSWORD\n",
+                             id.pattern.c_str());
+                return kUsage;
+            }
+            id.ntlm_user = value.substr(0, colon);
+            id.ntlm_password = value.substr(colon + 1);
+        } else {
+            id.ccache = value;
+        }
+        identities.push_back(std::move(id));
     }
     if (!identities.empty() && run.source.manager.tls) {
-        std::fprintf(stderr, "wec replay: --identity needs an http:// URL (Kerberos); over "
+        std::fprintf(stderr, "wec replay: --identity needs an http:// URL (Kerberos, NTLM); over "
                              "https:// every source uses --cert\n");
-        return kUsage;
-    }
-    if (!identities.empty() && run.source.mechanism == auth::Mechanism::Ntlm) {
-        std::fprintf(stderr, "wec replay: --identity (Kerberos credential caches) cannot be "
-                             "combined with --ntlm\n");
         return kUsage;
     }
 
@@ -239,7 +283,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
             if (sources[i].kind != decode::SourceKind::Address &&
                 decode::identity_matches(id.pattern, sources[i].key)) {
                 if (!results[i].identity_given) {
-                    results[i].identity = id.ccache;
+                    results[i].identity = id;
                     results[i].identity_given = true;
                 }
                 id.used = true;
@@ -267,8 +311,8 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
     std::string default_identity;
     if (run.source.manager.tls)
         default_identity = "the --cert client certificate";
-    else if (run.source.mechanism == auth::Mechanism::Ntlm)
-        default_identity = "the --ntlm account";
+    else if (!run.source.ntlm_user.empty())
+        default_identity = "ntlm:" + run.source.ntlm_user + " (--ntlm)";
     else if (!run.ccaches.empty())
         default_identity = run.ccaches.front();
     else if (const char* env = std::getenv("KRB5CCNAME"); env && *env)
@@ -296,9 +340,10 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         client::ReplayOptions ro;
         ro.source = run.source;
         if (res.identity_given)
-            ro.source.ccache = res.identity;
+            ro.source = with_identity(run.source, res.identity);
         else if (!run.ccaches.empty())
             ro.source.ccache = run.ccaches.front();
+        res.mechanism = mechanism_of(ro.source);
         ro.subscription = run.subscription;
         std::size_t next = 0;
         const auto& batches = res.source->batches;
@@ -335,7 +380,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
     }
 
     auto identity_text = [&](const SourceResult& res) {
-        return res.identity_given ? res.identity : default_identity;
+        return res.identity_given ? res.identity.text() : default_identity;
     };
     if (run.json) {
         nlohmann::json j;
@@ -363,6 +408,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
             s["machine"] = res.r.machine.empty() ? res.source->machine : res.r.machine;
             s["identity"] = identity_text(res);
             s["identity_given"] = res.identity_given;
+            s["mechanism"] = res.mechanism;
             s["events_messages"] = res.source->batches.size();
             s["events"] = res.source->events;
             s["skipped"] = res.skipped;
