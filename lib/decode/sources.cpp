@@ -3,6 +3,8 @@
 
 #include "text/ascii.hpp"
 
+#include <algorithm>
+
 namespace wec::decode {
 
 std::string_view to_string(SourceKind kind) {
@@ -98,6 +100,11 @@ void SourceCollector::on_record(const Record& r) {
         sources_.push_back(std::move(s));
     }
     CapturedSource& source = sources_[it->second];
+    const std::string& subscription =
+        r.subscription.name.empty() ? r.subscription.uuid : r.subscription.name;
+    if (!subscription.empty() && std::find(source.subscriptions.begin(), source.subscriptions.end(),
+                                           subscription) == source.subscriptions.end())
+        source.subscriptions.push_back(subscription);
     wsman::EventsBatch batch;
     batch.line = line;
     batch.events.reserve(m->events.size());

@@ -41,6 +41,9 @@ struct CapturedSource {
     // the capture (1-based): its line in `wec decode --format json`.
     std::vector<wsman::EventsBatch> batches;
     std::uint64_t events = 0;
+    // The subscriptions its Events went to, in order of first use: the name when the capture
+    // holds the EnumerateResponse that offered it, else the uuid of the NotifyTo path.
+    std::vector<std::string> subscriptions;
 };
 
 // A request that may have carried events but cannot be replayed: its body could not be

@@ -271,6 +271,8 @@ TEST_F(ReplayPcap, CaptureWithTwoSourcesReplaysAsTwoSources) {
     EXPECT_EQ(s1["events_messages"], 5);
     EXPECT_EQ(s1["events_acked"], 23);
     EXPECT_EQ(s1["subscription"], "security");
+    // The EnumerateResponse of the capture named the subscription the Events went to.
+    EXPECT_EQ(s1["captured_subscriptions"], nlohmann::json::array({"security"}));
     EXPECT_EQ(s2["source"], kP2);
     EXPECT_EQ(s2["machine"], kM2);
     EXPECT_EQ(s2["identity"], cc2); // "ws2$" matched WS2$@WINDOMAIN.LOCAL

@@ -61,7 +61,10 @@ TEST(SourceCollector, GroupsBatchesBySourceAndMachineInCaptureOrder) {
     response.is_request = false;
     response.connection = 1;
     c.on_record(response); // responses are passed over
-    c.on_record(request(1, p2, "Kerberos", events_body("ws2.x", {event("ws2.x", 3)}, bookmark(3))));
+    auto named = request(1, p2, "Kerberos", events_body("ws2.x", {event("ws2.x", 3)}, bookmark(3)));
+    named.subscription.uuid = "9F5C1B9E-3C0B-4E57-9D6A-0D1E5A7C4B21";
+    named.subscription.name = "security";
+    c.on_record(named);
     // The same principal under another MachineID: another source.
     c.on_record(request(3, p1, "Kerberos", events_body("ws9.x", {event("ws9.x", 1)}, bookmark(1))));
     // NTLM: DOMAIN\user.
@@ -87,6 +90,7 @@ TEST(SourceCollector, GroupsBatchesBySourceAndMachineInCaptureOrder) {
     EXPECT_EQ(s[0].batches[1].bookmark, bookmark(3));
     EXPECT_EQ(s[0].batches[1].line, 4u);
     EXPECT_EQ(s[0].events, 3u);
+    EXPECT_EQ(s[0].subscriptions, std::vector<std::string>{"security"});
     EXPECT_EQ(s[1].key, p1);
     EXPECT_EQ(s[1].machine, "ws1.x");
     EXPECT_EQ(s[2].key, p1);

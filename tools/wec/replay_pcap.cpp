@@ -331,6 +331,14 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
                      "wec replay: note: no Kerberos or NTLM identity seen for %s: split by client "
                      "address\n",
                      joined(by_address).c_str());
+    for (const auto& res : results)
+        if (res.source->subscriptions.size() > 1)
+            std::fprintf(stderr,
+                         "wec replay: note: %s (%s) pushed to %zu subscriptions in the capture "
+                         "(%s): all its Events are replayed to one\n",
+                         res.source->key.c_str(), res.source->machine.c_str(),
+                         res.source->subscriptions.size(),
+                         joined(res.source->subscriptions).c_str());
     if (!under_default.empty() && (results.size() > 1 || !identities.empty()))
         std::fprintf(stderr, "wec replay: warning: replayed under %s: %s\n",
                      default_identity.c_str(), joined(under_default).c_str());
@@ -420,6 +428,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
             s["ack_latency_ms"] = {
                 {"p50", res.r.p50_ms}, {"p99", res.r.p99_ms}, {"max", res.r.max_ms}};
             s["subscription"] = res.r.subscription;
+            s["captured_subscriptions"] = res.source->subscriptions;
             if (!res.r.setup_error.empty()) s["setup_error"] = res.r.setup_error;
             if (!res.r.error.empty()) {
                 s["error"] = res.r.error;
