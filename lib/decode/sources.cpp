@@ -49,8 +49,8 @@ void SourceCollector::on_record(const Record& r) {
     if (!r.client.empty()) {
         key = r.client;
         kind = r.mechanism == "NTLM" ? SourceKind::Ntlm : SourceKind::Kerberos;
-    } else if (r.from_capture) {
-        key = r.tuple.src.address_string();
+    } else {
+        key = r.from_capture ? r.tuple.src.address_string() : r.input; // a lone body: its file
     }
 
     const wsman::Message* m = r.message ? &*r.message : nullptr;

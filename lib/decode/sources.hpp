@@ -6,7 +6,8 @@
 //  - the Kerberos client principal of the connection's AP-REQ (the ticket's cname, decrypted with
 //    the service keytab), "WIN10$@WINDOMAIN.LOCAL";
 //  - the NTLM account of its AUTHENTICATE, "DOMAIN\user";
-//  - else (plain HTTP, no authentication the decoder could read) the client's IP address;
+//  - else (plain HTTP, no authentication the decoder could read) the client's IP address (a lone
+//    body file: its name);
 // together with the m:MachineID of its Events (else of an Enumerate on the same connection, else
 // the <Computer> of its first event). The same principal with two MachineIDs is two sources.
 //
@@ -34,7 +35,7 @@ enum class SourceKind {
 std::string_view to_string(SourceKind kind); // "kerberos", "ntlm", "address"
 
 struct CapturedSource {
-    std::string key; // principal, DOMAIN\user or IP address
+    std::string key; // principal, DOMAIN\user, IP address (or a lone body's file name)
     SourceKind kind = SourceKind::Address;
     std::string machine; // m:MachineID ("" when neither the messages nor the events name one)
     // In capture order. EventsBatch::line is the message's position among all the messages of

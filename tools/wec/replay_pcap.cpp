@@ -280,8 +280,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
     for (std::size_t i = 0; i < sources.size(); ++i) {
         results[i].source = &sources[i];
         for (auto& id : identities)
-            if (sources[i].kind != decode::SourceKind::Address &&
-                decode::identity_matches(id.pattern, sources[i].key)) {
+            if (decode::identity_matches(id.pattern, sources[i].key)) {
                 if (!results[i].identity_given) {
                     results[i].identity = id;
                     results[i].identity_given = true;
