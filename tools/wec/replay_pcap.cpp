@@ -111,8 +111,8 @@ std::string joined(const std::vector<std::string>& items) {
 }
 
 struct SourceResult {
-    const decode::CapturedSource* source = nullptr;
-    Identity identity; // when given
+    decode::CapturedSource* source = nullptr; // its batches are moved out as they are sent
+    Identity identity;                        // when given
     bool identity_given = false;
     std::string mechanism;
     std::uint64_t skipped = 0;
@@ -247,7 +247,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
     const auto& st = decoder.stats();
     const bool damaged = st.gaps > 0 || st.errors > 0 || st.damaged > 0 || st.cut_packets > 0 ||
                          st.short_packets > 0;
-    const auto sources = collector.take();
+    auto sources = collector.take();
     const std::string inputs = joined(o.files);
 
     if (sources.empty()) {
@@ -274,8 +274,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         return kPartial;
     }
 
-    // --- identities
-    // -------------------------------------------------------------------------------
+    // --- identities ----------------------------------------------------------------------------
     std::vector<SourceResult> results(sources.size());
     for (std::size_t i = 0; i < sources.size(); ++i) {
         results[i].source = &sources[i];
@@ -353,10 +352,10 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         res.mechanism = mechanism_of(ro.source);
         ro.subscription = run.subscription;
         std::size_t next = 0;
-        const auto& batches = res.source->batches;
+        auto& batches = res.source->batches;
         res.r = client::replay_batches(ro, [&](client::RecordedBatch& b) {
             if (next >= batches.size()) return false;
-            b = batches[next++];
+            b = std::move(batches[next++]);
             return true;
         });
     }
