@@ -12,6 +12,7 @@
 #include "decode/read.hpp"
 #include "replay_check.hpp"
 #include "replay_input.hpp"
+#include "replay_pcap.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -60,6 +61,7 @@ struct ReplayOptions {
     bool check_only = false;        // send nothing, check only
     double rate = 0;                // --rate: events per second in total (0: as fast as acked)
     double speed = 0;               // --speed: N times the recorded pace (files)
+    PcapOptions pcap;               // --pcap: a capture decoded and replayed (replay_pcap.cpp)
 };
 
 // A progress line on standard error while `work` runs, when it is a terminal: `line(seconds)`
@@ -558,6 +560,9 @@ int run_replay(const ReplayOptions& o) {
     client::LoadOptions lo;
     if (int rc = source_options(o, lo.source); rc != kOk) return rc;
     if (!o.from.empty()) return run_from(o, lo.source);
+    if (!o.pcap.files.empty())
+        return run_pcap(
+            o.pcap, {lo.source, o.ccaches, o.subscription, mechanism_name(o, lo.source), o.json});
     if (!o.evtx.empty() || !o.xml.empty()) return run_files(o, lo.source);
     lo.ccaches = o.ccaches;
     lo.subscription = o.subscription;
@@ -769,6 +774,7 @@ void add_replay(CLI::App& app, Action& action) {
         "Connect to the host named in NotifyTo (default: the --url host, NotifyTo's port)");
     sub->add_option("--timeout", o->timeout_s, "Seconds per request")->capture_default_str();
     sub->add_flag("--json", o->json, "Print a JSON summary");
+    add_pcap_options(*sub, o->pcap);
     sub->footer(
         "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some\n"
         "records skipped, or nothing to replay; --check: an acknowledged event was lost), 2 usage\n"
