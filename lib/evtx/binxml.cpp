@@ -277,7 +277,9 @@ std::uint32_t Renderer::name_at(std::uint32_t offset, std::uint32_t& len, std::u
         len = slot.len;
         return slot.pos;
     }
-    const std::uint32_t units = le16(chunk_ + offset + 6);
+    // The name's characters and its terminator, converted up to the first NUL (as libevtx
+    // converts them: a damaged terminator shows).
+    const std::uint32_t units = le16(chunk_ + offset + 6) + 1u;
     if (chunk_size_ - offset - 8 < units * 2u) fail(at, "name outside the chunk");
     const auto pos = static_cast<std::uint32_t>(names_.size());
     const std::uint8_t* p = chunk_ + offset + 8;
@@ -318,13 +320,17 @@ void Renderer::start_element(Cursor& c, bool has_attributes) {
     // Dependency identifier (2), data size (4), name offset (4), the name when written here,
     // the size of the attribute list (4) when there is one.
     if (c.end - c.pos < 10) fail(at, "element cut short");
+    const std::uint32_t data_size = le32(chunk_ + c.pos + 2);
     const std::uint32_t offset = le32(chunk_ + c.pos + 6);
     c.pos += 10;
+    if (data_size > c.end - (c.pos - 4)) fail(at, "element data size exceeds the fragment");
     std::uint32_t len = 0;
     const auto name = name_ref(c, offset, len);
     if (has_attributes) {
         if (c.end - c.pos < 4) fail(at, "element cut short");
+        const std::uint32_t list_size = le32(chunk_ + c.pos);
         c.pos += 4;
+        if (list_size > c.end - c.pos) fail(at, "attribute list exceeds the fragment");
     }
     if (len == 0) fail(at, "element without a name");
     if (stack_.empty() && root_done_) fail(at, "a second root element");

@@ -40,17 +40,20 @@ bool read_at(int fd, std::uint8_t* data, std::size_t size, std::uint64_t offset)
 
 } // namespace
 
-bool usable_chunk(const std::uint8_t* chunk, std::size_t size) {
-    if (size < kChunkSize || std::memcmp(chunk, "ElfChnk", 8) != 0) return false;
+ChunkState chunk_state(const std::uint8_t* chunk, std::size_t size) {
+    if (size < kChunkSize || std::memcmp(chunk, "ElfChnk", 8) != 0) return ChunkState::unused;
     const std::uint32_t free_space = le32(chunk + 48);
-    return free_space >= kChunkHeader && free_space <= kChunkSize;
+    if (le32(chunk + 40) != 128 || free_space < kChunkHeader || free_space > kChunkSize)
+        return ChunkState::bad;
+    return ChunkState::usable;
 }
 
 void scan_records(const std::uint8_t* chunk, std::size_t size, std::vector<std::uint32_t>& out) {
     const std::uint32_t free_space = le32(chunk + 48);
+    const std::uint32_t last = le32(chunk + 44);
     const std::size_t end = std::min<std::size_t>(free_space, size);
     std::size_t offset = kChunkHeader;
-    while (offset + kRecordHeader <= end) {
+    while (offset + kRecordHeader <= end && offset <= last) {
         const std::uint8_t* r = chunk + offset;
         if (le32(r) != 0x00002a2a) break;
         const std::uint32_t record_size = le32(r + 4);
@@ -69,13 +72,25 @@ NativeFile::NativeFile(const std::filesystem::path& file)
     if (::fstat(fd_.get(), &st) != 0 || !S_ISREG(st.st_mode))
         throw OpenError(file.string() + ": not a regular file");
     const auto file_size = static_cast<std::uint64_t>(st.st_size);
-    std::uint8_t header[128];
+    std::uint8_t header[kFileHeader];
     if (!read_at(fd_.get(), header, sizeof header, 0) || std::memcmp(header, "ElfFile", 8) != 0)
         throw OpenError(file.string() + ": not a readable EVTX file: no EVTX file header");
+    // As libevtx: a header block size other than 4096 yields no chunks; a file marked dirty
+    // (flag 1: not closed cleanly) has all the chunks that fit in it, a clean one the number its
+    // header says (at most those that fit).
+    if (static_cast<std::size_t>(header[40] | (header[41] << 8)) != kFileHeader) return;
+    const std::uint64_t fit = (file_size - kFileHeader) / kChunkSize;
+    const std::uint64_t in_header = header[42] | (header[43] << 8);
+    const std::uint64_t chunks = (le32(header + 120) & 1) ? fit : std::min(fit, in_header);
     std::vector<std::uint32_t> offsets;
-    for (std::uint64_t at = kFileHeader; at + kChunkSize <= file_size; at += kChunkSize) {
+    for (std::uint64_t n = 0; n < chunks; ++n) {
+        const std::uint64_t at = kFileHeader + n * kChunkSize;
         if (!read_at(fd_.get(), data_.data(), kChunkSize, at)) break;
-        if (!usable_chunk(data_.data(), kChunkSize)) continue;
+        const auto state = chunk_state(data_.data(), kChunkSize);
+        if (state == ChunkState::bad) // libevtx refuses the file
+            throw OpenError(file.string() + ": not a readable EVTX file: chunk " +
+                            std::to_string(n) + ": bad chunk header");
+        if (state == ChunkState::unused) continue;
         offsets.clear();
         scan_records(data_.data(), kChunkSize, offsets);
         if (offsets.empty()) continue;
@@ -93,7 +108,8 @@ bool NativeFile::load_chunk(std::size_t k, std::string& reason) {
         reason = "cannot read the chunk at offset " + std::to_string(chunks_[k].offset);
         return false;
     }
-    if (usable_chunk(data_.data(), kChunkSize)) scan_records(data_.data(), kChunkSize, offsets_);
+    if (chunk_state(data_.data(), kChunkSize) == ChunkState::usable)
+        scan_records(data_.data(), kChunkSize, offsets_);
     current_ = k;
     renderer_->begin_chunk(data_.data(), kChunkSize);
     return true;

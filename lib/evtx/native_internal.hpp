@@ -53,7 +53,9 @@ void scan_records(const std::uint8_t* chunk, std::size_t size, std::vector<std::
 // first_value into `out` (its capacity reused).
 void first_value_to(std::string& out, std::string_view xml, std::string_view name,
                     std::string_view attribute = {});
-// Whether the 64 KiB chunk is one libevtx reads records from.
-bool usable_chunk(const std::uint8_t* chunk, std::size_t size);
+// What libevtx makes of a 64 KiB chunk: records read from it, not a chunk (skipped), or a
+// damaged chunk header (libevtx refuses the file).
+enum class ChunkState { usable, unused, bad };
+ChunkState chunk_state(const std::uint8_t* chunk, std::size_t size);
 
 } // namespace wec::evtx::detail
