@@ -141,11 +141,16 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         case 0x02:
         case 0x03:
             if (stack_.empty() || !in_start_tag_) fail(at, "close of a start tag outside one");
+            if (stack_.back().attributes_end != 0 && stack_.back().attributes_end != at)
+                fail(at, "attribute list size does not match");
+            if (token == 0x03 && stack_.back().data_end != c.pos)
+                fail(at, "element data size does not match");
             finish_attribute();
             close_start(token == 0x03);
             break;
         case 0x04:
             if (stack_.empty() || in_start_tag_) fail(at, "end tag outside an element");
+            if (stack_.back().data_end != c.pos) fail(at, "element data size does not match");
             end_element();
             break;
         case 0x05:
@@ -323,14 +328,19 @@ void Renderer::start_element(Cursor& c, bool has_attributes) {
     const std::uint32_t data_size = le32(chunk_ + c.pos + 2);
     const std::uint32_t offset = le32(chunk_ + c.pos + 6);
     c.pos += 10;
+    // The element's data (from its name offset to past its end tag) and its attribute list
+    // must end where their sizes say (libevtx refuses the record otherwise).
     if (data_size > c.end - (c.pos - 4)) fail(at, "element data size exceeds the fragment");
+    const std::uint32_t data_end = c.pos - 4 + data_size;
     std::uint32_t len = 0;
     const auto name = name_ref(c, offset, len);
+    std::uint32_t attributes_end = 0;
     if (has_attributes) {
         if (c.end - c.pos < 4) fail(at, "element cut short");
         const std::uint32_t list_size = le32(chunk_ + c.pos);
         c.pos += 4;
         if (list_size > c.end - c.pos) fail(at, "attribute list exceeds the fragment");
+        attributes_end = c.pos + list_size;
     }
     if (len == 0) fail(at, "element without a name");
     if (stack_.empty() && root_done_) fail(at, "a second root element");
@@ -349,6 +359,8 @@ void Renderer::start_element(Cursor& c, bool has_attributes) {
     e.system = stack_.size() == 1 && std::string_view(names_).substr(name, len) == "System";
     e.open_before = open_;
     e.pending = true;
+    e.data_end = data_end;
+    e.attributes_end = attributes_end;
     *out_ += '<';
     out_->append(names_, name, len);
     stack_.push_back(e);
@@ -500,8 +512,8 @@ void Renderer::template_instance(Cursor& c, int depth) {
     }
     if (definition >= chunk_size_ || chunk_size_ - definition < 24)
         fail(at, "template definition outside the chunk");
-    const std::uint32_t size = le32(chunk_ + definition + 20);
-    if (chunk_size_ - definition - 24 < size) fail(at, "template definition outside the chunk");
+    // The definition runs to its end-of-fragment token (its size is not looked at, as libevtx).
+
     if (c.end - c.pos < 4) fail(at, "template values cut short");
     const std::uint32_t count = le32(chunk_ + c.pos);
     c.pos += 4;
@@ -516,7 +528,7 @@ void Renderer::template_instance(Cursor& c, int depth) {
         data += vsize;
     }
     c.pos = data;
-    Cursor t{definition + 24, definition + 24 + size};
+    Cursor t{definition + 24, static_cast<std::uint32_t>(chunk_size_)};
     fragment(t, base, count, depth + 1);
     values_.resize(base);
 }
@@ -540,7 +552,7 @@ void Renderer::substitution(Cursor& c, std::size_t base, std::size_t count, int 
 
 void Renderer::value(const Value& v, int depth) {
     if (v.type & 0x80) { // an empty array removes its element
-        if (in_attribute_ || stack_.empty()) fail(v.offset, "array outside element content");
+        if (stack_.empty()) fail(v.offset, "array outside element content");
         array(v);
         return;
     }
@@ -564,6 +576,11 @@ void Renderer::array(const Value& v) {
     const std::uint32_t size = v.size;
     std::size_t item = 0;
     auto next_element = [&]() {
+        if (in_attribute_) { // the items one after the other
+            attribute_has_value_ = true;
+            ++item;
+            return;
+        }
         if (item++ == 0) {
             content_start();
             return;
@@ -631,7 +648,7 @@ void Renderer::array(const Value& v) {
             scalar(type, p + k, width, v.offset + k);
         }
     }
-    if (item == 0) stack_.back().removed = true;
+    if (item == 0 && !in_attribute_) stack_.back().removed = true;
 }
 
 void Renderer::put_ascii(std::string_view s) {

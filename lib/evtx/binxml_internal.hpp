@@ -32,15 +32,17 @@ private:
         std::uint8_t type;
     };
     struct Element {
-        std::uint32_t name;     // in names_
-        std::uint32_t name_len; //
-        std::size_t tag_start;  // '<' in out_
-        std::size_t attrs_end;  // after the attributes in out_
-        bool pending;           // '>' not written yet (no content so far)
-        bool removed;           // an empty array: the element is not written
-        bool in_system;         // inside System (written <X/> when empty)
-        bool system;            // System itself (child of the root)
-        bool open_before;       // open_ before its start tag
+        std::uint32_t name;           // in names_
+        std::uint32_t name_len;       //
+        std::size_t tag_start;        // '<' in out_
+        std::size_t attrs_end;        // after the attributes in out_
+        bool pending;                 // '>' not written yet (no content so far)
+        bool removed;                 // an empty array: the element is not written
+        bool in_system;               // inside System (written <X/> when empty)
+        bool system;                  // System itself (child of the root)
+        bool open_before;             // open_ before its start tag
+        std::uint32_t data_end;       // where its end tag must end (chunk offset)
+        std::uint32_t attributes_end; // where its attribute list must end (0: none)
     };
     struct Name {
         std::uint32_t generation = 0;

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 namespace wec::evtx::detail {
 namespace {
