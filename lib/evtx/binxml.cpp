@@ -125,6 +125,9 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
     auto need = [&](std::uint32_t n) {
         if (c.end - c.pos < n) fail(c.pos, "binary XML cut short");
     };
+    // A fragment is one element or one template instance (what follows it is not looked at, as
+    // libevtx does not look at it).
+    const std::size_t base_depth = stack_.size();
     while (c.pos < c.end) {
         if (++steps_ > kMaxSteps) fail(c.pos, "binary XML expands without bound");
         if (out_->size() > kMaxXmlBytes) fail(c.pos, "the record's XML exceeds 16 MiB");
@@ -147,11 +150,13 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
                 fail(at, "element data size does not match");
             finish_attribute();
             close_start(token == 0x03);
+            if (token == 0x03 && stack_.size() == base_depth) return;
             break;
         case 0x04:
             if (stack_.empty() || in_start_tag_) fail(at, "end tag outside an element");
             if (stack_.back().data_end != c.pos) fail(at, "element data size does not match");
             end_element();
+            if (stack_.size() == base_depth) return;
             break;
         case 0x05:
         case 0x45: {
@@ -248,6 +253,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         }
         case 0x0c:
             template_instance(c, depth);
+            if (stack_.size() == base_depth) return;
             break;
         case 0x0d:
         case 0x0e:
@@ -264,6 +270,8 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
 }
 
 std::uint32_t Renderer::name_ref(Cursor& c, std::uint32_t offset, std::uint32_t& len) {
+    // A name is written where it is first used, later uses point back at it.
+    if (offset > c.pos) fail(c.pos, "name offset points forward");
     if (offset == c.pos) { // written here: skip it
         if (c.end - c.pos < 8) fail(c.pos, "name cut short");
         const std::uint32_t units = le16(chunk_ + c.pos + 6);
@@ -523,7 +531,7 @@ void Renderer::template_instance(Cursor& c, int depth) {
     for (std::uint32_t k = 0; k < count; ++k) {
         const std::uint8_t* d = chunk_ + c.pos + 4 * k;
         const std::uint32_t vsize = le16(d);
-        if (c.end - data < vsize) fail(at, "template value outside the record");
+        if (chunk_size_ - data < vsize) fail(at, "template value outside the chunk");
         values_.push_back(Value{data, vsize, d[2]});
         data += vsize;
     }
