@@ -115,6 +115,8 @@ void Renderer::render(std::uint32_t begin, std::uint32_t end, std::string& out) 
     if (end > chunk_size_ || begin > end) fail(begin, "record outside its chunk");
     Cursor c{begin, end};
     fragment(c, 0, 0, 0);
+    // The record's fragment is followed by its end-of-fragment token.
+    if (c.pos < c.end && chunk_[c.pos] != 0x00) fail(c.pos, "no end of fragment after the event");
     finish_text(false, c.pos);
     if (!stack_.empty()) fail(c.pos, "unterminated element");
     if (!root_done_) fail(c.pos, "no element");
@@ -125,8 +127,15 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
     auto need = [&](std::uint32_t n) {
         if (c.end - c.pos < n) fail(c.pos, "binary XML cut short");
     };
-    // A fragment is one element or one template instance (what follows it is not looked at, as
-    // libevtx does not look at it).
+    // A fragment is a fragment header (optional) and one element or one template instance (what
+    // follows is not looked at here, as libevtx does not look at it).
+    need(1);
+    if (chunk_[c.pos] == 0x0f) {
+        need(5);
+        c.pos += 4;
+    }
+    if (const std::uint8_t first = chunk_[c.pos]; first != 0x0c && first != 0x01 && first != 0x41)
+        fail(c.pos, "a fragment that is neither an element nor a template instance");
     const std::size_t base_depth = stack_.size();
     while (c.pos < c.end) {
         if (++steps_ > kMaxSteps) fail(c.pos, "binary XML expands without bound");
@@ -538,6 +547,8 @@ void Renderer::template_instance(Cursor& c, int depth) {
     c.pos = data;
     Cursor t{definition + 24, static_cast<std::uint32_t>(chunk_size_)};
     fragment(t, base, count, depth + 1);
+    if (t.pos >= t.end || chunk_[t.pos] != 0x00)
+        fail(t.pos, "no end of fragment after a template definition");
     values_.resize(base);
 }
 
@@ -567,7 +578,7 @@ void Renderer::value(const Value& v, int depth) {
     if (v.type == 0x00 || v.size == 0) return;
     if (v.type == 0x21) { // embedded binary XML
         if (in_attribute_) fail(v.offset, "binary XML in an attribute");
-        Cursor n{v.offset, v.offset + v.size};
+        Cursor n{v.offset, static_cast<std::uint32_t>(chunk_size_)}; // (its size is not a bound)
         fragment(n, 0, 0, depth + 1);
         return;
     }
@@ -606,7 +617,16 @@ void Renderer::array(const Value& v) {
         open_ = true;
         content_start();
     };
-    if (type == 0x01) {
+    if (type == 0x02) { // byte strings, each ended by a NUL
+        std::uint32_t start = 0;
+        for (std::uint32_t k = 0; k <= size; ++k) {
+            if (k == size ? k > start : p[k] == 0) {
+                next_element();
+                scalar(0x02, p + start, k - start, v.offset + start);
+                start = k + 1;
+            }
+        }
+    } else if (type == 0x01) {
         const std::uint32_t units = size / 2;
         std::uint32_t start = 0;
         for (std::uint32_t k = 0; k <= units; ++k) {
