@@ -35,6 +35,17 @@ std::uint64_t le64(const std::uint8_t* p) {
     return le32(p) | (static_cast<std::uint64_t>(le32(p + 4)) << 32);
 }
 
+// A UTF-16 unit at p[k] as a code point: a high surrogate takes the next unit with it, paired
+// or not (U+FFFD when not, as libevtx's conversion does); a lone surrogate is U+FFFD.
+std::uint32_t surrogates(std::uint32_t cp, const std::uint8_t* p, std::size_t& k,
+                         std::size_t units) {
+    if (cp < 0xD800 || cp > 0xDFFF) return cp;
+    if (cp > 0xDBFF || k + 1 >= units) return 0xFFFD;
+    const std::uint32_t lo = le16(p + 2 * (++k));
+    if (lo < 0xDC00 || lo > 0xDFFF) return 0xFFFD;
+    return 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+}
+
 bool is_blank(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -305,17 +316,10 @@ std::uint32_t Renderer::name_at(std::uint32_t offset, std::uint32_t& len, std::u
     if (chunk_size_ - offset - 8 < units * 2u) fail(at, "name outside the chunk");
     const auto pos = static_cast<std::uint32_t>(names_.size());
     const std::uint8_t* p = chunk_ + offset + 8;
-    for (std::uint32_t k = 0; k < units; ++k) {
+    for (std::size_t k = 0; k < units; ++k) {
         std::uint32_t cp = le16(p + 2 * k);
         if (cp == 0) break;
-        if (cp >= 0xD800 && cp <= 0xDBFF && k + 1 < units) {
-            const std::uint32_t lo = le16(p + 2 * k + 2);
-            if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                ++k;
-            }
-        }
-        if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
+        cp = surrogates(cp, p, k, units);
         if (cp < 0x80) {
             names_ += static_cast<char>(cp);
         } else if (cp < 0x800) {
@@ -749,14 +753,7 @@ void Renderer::utf16(const std::uint8_t* p, std::size_t units, std::uint32_t) {
     for (std::size_t k = 0; k < units; ++k) {
         std::uint32_t cp = le16(p + 2 * k);
         if (cp == 0) break;
-        if (cp >= 0xD800 && cp <= 0xDBFF && k + 1 < units) {
-            const std::uint32_t lo = le16(p + 2 * k + 2);
-            if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                ++k;
-            }
-        }
-        if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
+        cp = surrogates(cp, p, k, units);
         put_code_point(cp);
     }
 }
@@ -908,7 +905,7 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
         break;
     }
     case 0x13: {
-        if (size < 8 || size != 8u + 4u * p[1]) fail(at, "SID size does not match");
+        if (size < 8 || size < 8u + 4u * p[1]) fail(at, "SID larger than its value");
         b = std::copy_n("S-", 2, b);
         b = digits(b, p[0], 1);
         std::uint64_t authority = 0;
