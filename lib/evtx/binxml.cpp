@@ -46,6 +46,12 @@ std::uint32_t surrogates(std::uint32_t cp, const std::uint8_t* p, std::size_t& k
     return 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 }
 
+// Windows-1252's 0x80..0x9F (U+FFFD where it has no character).
+constexpr std::uint16_t kWindows1252[32] = {
+    0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
+
 bool is_blank(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -149,6 +155,11 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         fail(c.pos, "a fragment that is neither an element nor a template instance");
     const std::size_t base_depth = stack_.size();
     while (c.pos < c.end) {
+        // An element whose data ends here without an end tag ends here (as libevtx reads it).
+        while (stack_.size() > base_depth && !in_start_tag_ && stack_.back().data_end == c.pos) {
+            end_element();
+            if (stack_.size() == base_depth) return;
+        }
         if (++steps_ > kMaxSteps) fail(c.pos, "binary XML expands without bound");
         if (out_->size() > kMaxXmlBytes) fail(c.pos, "the record's XML exceeds 16 MiB");
         const std::uint32_t at = c.pos;
@@ -279,11 +290,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         case 0x0e:
             substitution(c, base, count, depth);
             break;
-        case 0x0f:
-            need(3);
-            c.pos += 3;
-            break;
-        default:
+        default: // (a fragment header too: only at the start of a fragment)
             fail(at, "unknown binary XML token");
         }
     }
@@ -767,44 +774,35 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
     };
     switch (type) {
     case 0x01:
+        if (size % 2 != 0) fail(at, "UTF-16 string of an odd size");
         utf16(p, size / 2, at);
         return;
-    case 0x02:
+    case 0x02: // in Windows-1252 (libevtx's default codepage); its holes as U+FFFD
         for (std::uint32_t k = 0; k < size && p[k]; ++k)
-            put_code_point(p[k]);
+            put_code_point(p[k] >= 0x80 && p[k] < 0xA0 ? kWindows1252[p[k] - 0x80] : p[k]);
         return;
-    case 0x03:
-        expect(1);
-        b = std::to_chars(b, buffer + sizeof buffer, static_cast<std::int8_t>(p[0])).ptr;
-        break;
-    case 0x04:
-        expect(1);
-        b = digits(b, p[0], 1);
-        break;
+    case 0x03: // int8 .. uint64: read as wide as the value is (1, 2, 4 or 8 bytes; libevtx
+    case 0x04: // takes the value's size, not the type's)
     case 0x05:
-        expect(2);
-        b = std::to_chars(b, buffer + sizeof buffer, static_cast<std::int16_t>(le16(p))).ptr;
-        break;
     case 0x06:
-        expect(2);
-        b = digits(b, le16(p), 1);
-        break;
     case 0x07:
-        expect(4);
-        b = std::to_chars(b, buffer + sizeof buffer, static_cast<std::int32_t>(le32(p))).ptr;
-        break;
     case 0x08:
-        expect(4);
-        b = digits(b, le32(p), 1);
-        break;
     case 0x09:
-        expect(8);
-        b = std::to_chars(b, buffer + sizeof buffer, static_cast<std::int64_t>(le64(p))).ptr;
+    case 0x0a: {
+        if (size != 1 && size != 2 && size != 4 && size != 8)
+            fail(at, "integer of an unsupported size");
+        std::uint64_t v = 0;
+        for (std::uint32_t k = size; k-- > 0;)
+            v = (v << 8) | p[k];
+        if (type % 2 == 1) { // signed
+            const unsigned shift = 64 - 8 * size;
+            const auto s64 = static_cast<std::int64_t>(v << shift) >> shift;
+            b = std::to_chars(b, buffer + sizeof buffer, s64).ptr;
+        } else {
+            b = digits(b, v, 1);
+        }
         break;
-    case 0x0a:
-        expect(8);
-        b = digits(b, le64(p), 1);
-        break;
+    }
     case 0x0b: {
         expect(4);
         float f = 0;
@@ -868,6 +866,12 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
         std::int64_t y = 0;
         unsigned m = 0, d = 0;
         civil_from_days(days, y, m, d);
+        if (y > 9999) { // as libevtx: the raw value, "(0xHIGH 0xLOW)"
+            b = hex(std::copy_n("(0x", 3, b), ticks >> 32, 8);
+            b = hex(std::copy_n(" 0x", 3, b), ticks & 0xFFFFFFFFu, 8);
+            *b++ = ')';
+            break;
+        }
         b = digits(b, static_cast<std::uint64_t>(y), 4);
         *b++ = '-';
         b = digits(b, m, 2);
