@@ -127,6 +127,7 @@ void Renderer::render(std::uint32_t begin, std::uint32_t end, std::string& out) 
     in_attribute_ = false;
     in_start_tag_ = false;
     raw_ = false;
+    escape_ = true;
     root_has_xmlns_ = false;
     steps_ = 0;
     if (end > chunk_size_ || begin > end) fail(begin, "record outside its chunk");
@@ -202,7 +203,9 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
                 fail(at, "text inside a start tag");
             else
                 content_start();
+            escape_ = false;
             utf16(chunk_ + c.pos, units, at);
+            escape_ = true;
             c.pos += units * 2;
             break;
         }
@@ -703,17 +706,20 @@ void Renderer::put_code_point(std::uint32_t cp) {
             out += c;
             return;
         }
+        // libevtx escapes string values but writes template text and ANSI strings as they
+        // are; normalize_xml then refuses a '<' in them, and a '"' in an attribute.
         switch (c) {
         case '&':
-            out.append("&amp;");
+            out.append(escape_ ? "&amp;" : "&");
             run_blank_ = false;
             return;
         case '<':
+            if (!escape_) fail(0, "'<' in text libevtx does not escape");
             out.append("&lt;");
             run_blank_ = false;
             return;
         case '>':
-            out.append("&gt;");
+            out.append(escape_ ? "&gt;" : ">");
             run_blank_ = false;
             return;
         case '\'':
@@ -724,6 +730,7 @@ void Renderer::put_code_point(std::uint32_t cp) {
             break;
         case '"':
             if (in_attribute_) {
+                if (!escape_) fail(0, "'\"' in an attribute libevtx does not escape");
                 out.append("&quot;");
                 return;
             }
@@ -778,8 +785,10 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
         utf16(p, size / 2, at);
         return;
     case 0x02: // in Windows-1252 (libevtx's default codepage); its holes as U+FFFD
+        escape_ = false;
         for (std::uint32_t k = 0; k < size && p[k]; ++k)
             put_code_point(p[k] >= 0x80 && p[k] < 0xA0 ? kWindows1252[p[k] - 0x80] : p[k]);
+        escape_ = true;
         return;
     case 0x03: // int8 .. uint64: read as wide as the value is (1, 2, 4 or 8 bytes; libevtx
     case 0x04: // takes the value's size, not the type's)

@@ -96,6 +96,7 @@ private:
     bool root_has_xmlns_ = false;
     bool in_start_tag_ = false; // between an element's name and the close of its start tag
     bool raw_ = false;          // CDATA: no escaping
+    bool escape_ = true;        // false: template text and ANSI strings (libevtx's rendering)
     std::uint64_t steps_ = 0;
 };
 
