@@ -797,13 +797,14 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
     case 0x07:
     case 0x08:
     case 0x09:
-    case 0x0a: {
+    case 0x0a:
+    case 0x10: { // size_t: unsigned, in decimal (as libevtx)
         if (size != 1 && size != 2 && size != 4 && size != 8)
             fail(at, "integer of an unsupported size");
         std::uint64_t v = 0;
         for (std::uint32_t k = size; k-- > 0;)
             v = (v << 8) | p[k];
-        if (type % 2 == 1) { // signed
+        if (type % 2 == 1 && type != 0x10) { // signed
             const unsigned shift = 64 - 8 * size;
             const auto s64 = static_cast<std::int64_t>(v << shift) >> shift;
             b = std::to_chars(b, buffer + sizeof buffer, s64).ptr;
@@ -858,14 +859,6 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
         *b++ = '}';
         break;
     }
-    case 0x10:
-        if (size == 4) {
-            b = hex(std::copy_n("0x", 2, b), le32(p), 8);
-        } else {
-            expect(8);
-            b = hex(std::copy_n("0x", 2, b), le64(p), 16);
-        }
-        break;
     case 0x11: {
         expect(8);
         const std::uint64_t ticks = le64(p);
