@@ -114,6 +114,26 @@ TEST(EvtxNative, DamagedAndCutFilesAreReadAsLibevtxReadsThem) {
                  evtx::OpenError);
 }
 
+// Every byte of dns_log_malformed.evtx's records (its chunk from the chunk header on) flipped,
+// one at a time: our reader and libevtx count, skip and render the same records.
+TEST(EvtxNative, EveryByteOfTheRecordsFlippedReadsAsLibevtx) {
+    TempDir dir;
+    const auto original = slurp(kData / "dns_log_malformed.evtx");
+    ASSERT_EQ(original.size(), 0x1000u + 0x10000u);
+    const auto file = dir.path() / "flipped.evtx";
+    std::size_t flips = 0;
+    for (std::size_t at = 0x1000 + 0x200; at < 0x1000 + 0x1400; ++at) {
+        auto bytes = original;
+        bytes[at] = static_cast<char>(bytes[at] ^ 0xFF);
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+        SCOPED_TRACE("byte " + std::to_string(at) + " flipped");
+        expect_identical(file);
+        ++flips;
+        if (::testing::Test::HasFailure()) break; // one difference is enough to read
+    }
+    EXPECT_EQ(flips, 0x1200u);
+}
+
 TEST(EvtxNative, EnvironmentSelectsTheReader) {
     const auto file = kData / "issue_38.evtx";
     ::unsetenv("WEC_EVTX_READER");
