@@ -137,7 +137,7 @@ void Renderer::render(std::uint32_t begin, std::uint32_t end, std::string& out) 
     if (c.pos < c.end && chunk_[c.pos] != 0x00) fail(c.pos, "no end of fragment after the event");
     finish_text(false, c.pos);
     if (!stack_.empty()) fail(c.pos, "unterminated element");
-    if (!root_done_) fail(c.pos, "no element");
+    if (!root_done_ || out.empty()) fail(c.pos, "no element");
 }
 
 void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int depth) {

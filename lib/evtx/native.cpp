@@ -48,9 +48,9 @@ ChunkState chunk_state(const std::uint8_t* chunk, std::size_t size) {
 }
 
 void scan_records(const std::uint8_t* chunk, std::size_t size, std::vector<std::uint32_t>& out) {
-    const std::uint32_t free_space = le32(chunk + 48);
+    // Up to the last record's offset (the free-space offset is not a bound, as for libevtx).
     const std::uint32_t last = le32(chunk + 44);
-    const std::size_t end = std::min<std::size_t>(free_space, size);
+    const std::size_t end = size;
     std::size_t offset = kChunkHeader;
     while (offset + kRecordHeader <= end && offset <= last) {
         const std::uint8_t* r = chunk + offset;
