@@ -164,6 +164,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         if (++steps_ > kMaxSteps) fail(c.pos, "binary XML expands without bound");
         if (out_->size() > kMaxXmlBytes) fail(c.pos, "the record's XML exceeds 16 MiB");
         const std::uint32_t at = c.pos;
+        token_at_ = at;
         const std::uint8_t token = chunk_[c.pos++];
         switch (token) {
         case 0x00: // end of fragment
@@ -714,7 +715,7 @@ void Renderer::put_code_point(std::uint32_t cp) {
             run_blank_ = false;
             return;
         case '<':
-            if (!escape_) fail(0, "'<' in text libevtx does not escape");
+            if (!escape_) fail(token_at_, "'<' in text libevtx does not escape");
             out.append("&lt;");
             run_blank_ = false;
             return;
@@ -730,7 +731,7 @@ void Renderer::put_code_point(std::uint32_t cp) {
             break;
         case '"':
             if (in_attribute_) {
-                if (!escape_) fail(0, "'\"' in an attribute libevtx does not escape");
+                if (!escape_) fail(token_at_, "'\"' in an attribute libevtx does not escape");
                 out.append("&quot;");
                 return;
             }

@@ -98,6 +98,7 @@ private:
     bool raw_ = false;          // CDATA: no escaping
     bool escape_ = true;        // false: template text and ANSI strings (libevtx's rendering)
     std::uint64_t steps_ = 0;
+    std::uint32_t token_at_ = 0; // the token being rendered (for messages)
 };
 
 } // namespace wec::evtx::detail
