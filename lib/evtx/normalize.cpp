@@ -1,6 +1,7 @@
 // libevtx's XML of a record rewritten into the form Windows forwards (see evtx.hpp). A single
 // pass over the string: tags are re-emitted, text is copied as is (libevtx has escaped it).
 #include "evtx/evtx.hpp"
+#include "evtx/native_internal.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -75,9 +76,8 @@ void append_utf8(std::string& out, std::uint32_t cp) {
     }
 }
 
-std::string unescape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
+void unescape_to(std::string& out, std::string_view s) {
+    out.clear();
     for (std::size_t i = 0; i < s.size();) {
         if (s[i] != '&') {
             out += s[i++];
@@ -126,7 +126,6 @@ std::string unescape(std::string_view s) {
         }
         i = semi + 1;
     }
-    return out;
 }
 
 } // namespace
@@ -304,10 +303,14 @@ std::string normalize_xml(std::string_view in) {
     return out;
 }
 
-std::string first_value(std::string_view xml, std::string_view name, std::string_view attribute) {
+namespace detail {
+
+void first_value_to(std::string& out, std::string_view xml, std::string_view name,
+                    std::string_view attribute) {
+    out.clear();
     for (std::size_t pos = 0;;) {
         pos = xml.find(name, pos);
-        if (pos == std::string_view::npos) return {};
+        if (pos == std::string_view::npos) return;
         const std::size_t after = pos + name.size();
         if (pos == 0 || xml[pos - 1] != '<' || after >= xml.size() ||
             !(is_space(xml[after]) || xml[after] == '>' || xml[after] == '/')) {
@@ -315,27 +318,35 @@ std::string first_value(std::string_view xml, std::string_view name, std::string
             continue;
         }
         auto tag_end = xml.find('>', after);
-        if (tag_end == std::string_view::npos) return {};
+        if (tag_end == std::string_view::npos) return;
         if (attribute.empty()) {
-            if (xml[tag_end - 1] == '/') return {};
+            if (xml[tag_end - 1] == '/') return;
             auto close = xml.find('<', tag_end + 1);
-            if (close == std::string_view::npos) return {};
-            return unescape(xml.substr(tag_end + 1, close - tag_end - 1));
+            if (close == std::string_view::npos) return;
+            return unescape_to(out, xml.substr(tag_end + 1, close - tag_end - 1));
         }
         auto tag = xml.substr(after, tag_end - after);
         for (std::size_t a = 0;;) {
             a = tag.find(attribute, a);
-            if (a == std::string_view::npos) return {};
+            if (a == std::string_view::npos) return;
             const std::size_t eq = a + attribute.size();
             if (a > 0 && is_space(tag[a - 1]) && eq + 1 < tag.size() && tag[eq] == '=' &&
                 (tag[eq + 1] == '\'' || tag[eq + 1] == '"')) {
                 auto end = tag.find(tag[eq + 1], eq + 2);
-                if (end == std::string_view::npos) return {};
-                return unescape(tag.substr(eq + 2, end - eq - 2));
+                if (end == std::string_view::npos) return;
+                return unescape_to(out, tag.substr(eq + 2, end - eq - 2));
             }
             a = eq;
         }
     }
+}
+
+} // namespace detail
+
+std::string first_value(std::string_view xml, std::string_view name, std::string_view attribute) {
+    std::string out;
+    detail::first_value_to(out, xml, name, attribute);
+    return out;
 }
 
 } // namespace wec::evtx

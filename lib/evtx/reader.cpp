@@ -1,9 +1,12 @@
-// evtx::Reader: libevtx's file and record handles owned by small RAII types; every libevtx error
-// is freed and turned into a message.
+// evtx::Reader: our own reader (native.cpp, binxml.cpp), or libevtx's file and record handles
+// owned by small RAII types (every libevtx error freed and turned into a message) followed by
+// normalize_xml.
 #include "evtx/evtx.hpp"
+#include "evtx/native_internal.hpp"
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 
 // Debian's libevtx-dev declares the libbfio file-IO-handle functions when libbfio is built in,
@@ -80,8 +83,18 @@ struct Reader::Handles {
     }
 };
 
-Reader::Reader(const std::filesystem::path& file, SkipHandler on_skip)
-    : handles_(std::make_unique<Handles>()), file_(file), on_skip_(std::move(on_skip)) {
+Reader::Reader(const std::filesystem::path& file, SkipHandler on_skip, Engine engine)
+    : file_(file), on_skip_(std::move(on_skip)) {
+    if (engine == Engine::automatic) {
+        const char* env = std::getenv("WEC_EVTX_READER");
+        engine = env && std::string_view(env) == "libevtx" ? Engine::libevtx : Engine::native;
+    }
+    if (engine == Engine::native) {
+        native_ = std::make_unique<detail::NativeFile>(file_);
+        count_ = native_->size();
+        return;
+    }
+    handles_ = std::make_unique<Handles>();
     LibError error;
     if (libevtx_file_initialize(&handles_->file, error.out()) != 1)
         throw OpenError(file_.string() + ": " + error.text());
@@ -102,14 +115,41 @@ std::uint64_t Reader::size() const {
     return count_;
 }
 
+void Reader::skip(std::uint64_t index, const std::string& reason) {
+    ++stats_.skipped;
+    if (on_skip_) on_skip_(SkippedRecord{index, reason});
+}
+
 bool Reader::next(Record& out) {
+    return native_ ? next_native(out) : next_libevtx(out);
+}
+
+bool Reader::next_native(Record& out) {
+    while (next_index_ < count_) {
+        const auto index = next_index_++;
+        std::uint64_t header_id = 0;
+        if (!native_->read(index, out.xml, header_id, reason_)) {
+            skip(index, reason_);
+            continue;
+        }
+        out.index = index;
+        detail::first_value_to(out.channel, out.xml, "Channel");
+        detail::first_value_to(out.computer, out.xml, "Computer");
+        detail::first_value_to(out.time_created, out.xml, "TimeCreated", "SystemTime");
+        detail::first_value_to(reason_, out.xml, "EventRecordID");
+        out.record_id = to_uint(reason_);
+        if (out.record_id == 0) out.record_id = header_id;
+        ++stats_.records;
+        return true;
+    }
+    return false;
+}
+
+bool Reader::next_libevtx(Record& out) {
     std::string raw;
     while (next_index_ < count_) {
         const auto index = next_index_++;
-        auto skip = [&](const std::string& reason) {
-            ++stats_.skipped;
-            if (on_skip_) on_skip_(SkippedRecord{index, reason});
-        };
+        auto skip = [&](const std::string& reason) { this->skip(index, reason); };
         LibError error;
         libevtx_record_t* handle = nullptr;
         if (libevtx_file_get_record_by_index(handles_->file, static_cast<int>(index), &handle,

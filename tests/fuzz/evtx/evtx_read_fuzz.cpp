@@ -1,5 +1,6 @@
-// evtx::Reader over arbitrary bytes (an in-memory file, opened by its /proc/self/fd path) and
-// evtx::normalize_xml over the same bytes: no crash, no hang, every record read or skipped.
+// evtx::Reader's libevtx path (Engine::libevtx) over arbitrary bytes (an in-memory file, opened
+// by its /proc/self/fd path) and evtx::normalize_xml over the same bytes: no crash, no hang,
+// every record read or skipped. (Our own reader: evtx_native_fuzz.)
 #include "evtx/evtx.hpp"
 
 #include <cstddef>
@@ -42,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     MemFile file(data, size);
     if (!file.ok()) return 0;
     try {
-        wec::evtx::Reader reader(file.path());
+        wec::evtx::Reader reader(file.path(), {}, wec::evtx::Engine::libevtx);
         wec::evtx::Record record;
         std::uint64_t n = 0;
         while (reader.next(record))
