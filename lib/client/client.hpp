@@ -51,14 +51,18 @@ const char* to_string(ErrorKind kind);
 
 class Error : public wec::Error {
 public:
-    Error(ErrorKind kind, const std::string& message, unsigned http_status = 0);
+    Error(ErrorKind kind, const std::string& message, unsigned http_status = 0,
+          std::chrono::seconds retry_after = std::chrono::seconds(0));
     ErrorKind kind() const noexcept { return kind_; }
     // The HTTP status of the reply that caused the error; 0 when there was none.
     unsigned http_status() const noexcept { return status_; }
+    // The reply's Retry-After (delay-seconds form); 0 when it had none.
+    std::chrono::seconds retry_after() const noexcept { return retry_after_; }
 
 private:
     ErrorKind kind_;
     unsigned status_;
+    std::chrono::seconds retry_after_;
 };
 
 // `http://host[:port]/path` (Kerberos transport, default port 5985) or `https://host[:port]/path`
@@ -265,6 +269,10 @@ public:
     subscription_end(const wsman::Subscription& subscription,
                      std::string_view status =
                          "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling");
+
+    // Closes the manager and push connections: the next request connects and authenticates
+    // anew (after a failure that leaves a connection in an unknown state, as Windows does).
+    void reset();
 
     // The connection used for a subscription (opened and authenticated on first use).
     Connection& push_connection(const wsman::Subscription& subscription);

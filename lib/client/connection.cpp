@@ -48,8 +48,9 @@ const char* to_string(ErrorKind kind) {
     return "?";
 }
 
-Error::Error(ErrorKind kind, const std::string& message, unsigned http_status)
-    : wec::Error(message), kind_(kind), status_(http_status) {}
+Error::Error(ErrorKind kind, const std::string& message, unsigned http_status,
+             std::chrono::seconds retry_after)
+    : wec::Error(message), kind_(kind), status_(http_status), retry_after_(retry_after) {}
 
 // ---- URL --------------------------------------------------------------------------------------
 

@@ -8,8 +8,10 @@
 #include "client/client.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,11 +26,16 @@ struct ReplayOptions {
     // machine_id is replaced by the first batch's recorded machine when it has one.
     SourceOptions source;
     std::string subscription; // name to push to; empty = the first one offered
+    // A message that fails (HTTP error, timeout, lost connection) is resent as is after the
+    // subscription's ConnectionRetry interval (at most this when set; 0: no retry), up to its
+    // Total; then the source enumerates again for one more round before it stops.
+    std::optional<std::chrono::milliseconds> retry_interval;
 };
 
 struct ReplayProgress {
     std::atomic<std::uint64_t> messages_acked{0};
     std::atomic<std::uint64_t> events_acked{0};
+    std::atomic<std::uint64_t> retries{0};
 };
 
 struct ReplayResult {
@@ -37,7 +44,8 @@ struct ReplayResult {
     std::uint64_t messages_failed = 0; // refused (the replay stops at the first: 0 or 1)
     std::uint64_t events_sent = 0;     // events in the messages posted (acked or not)
     std::uint64_t events_acked = 0;
-    double seconds = 0; // from the first Events to the last Ack
+    std::uint64_t retries = 0; // messages resent after a failure
+    double seconds = 0;        // from the first Events to the last Ack
     double events_per_second = 0;
     double p50_ms = 0, p99_ms = 0, max_ms = 0; // Ack latency of Events messages
     std::string subscription;                  // name of the subscription replayed to

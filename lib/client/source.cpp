@@ -41,6 +41,14 @@ std::string status_text(const Response& r) {
     return "HTTP " + std::to_string(r.status) + (text.empty() ? "" : ": " + text);
 }
 
+// Retry-After in its delay-seconds form (RFC 9110 10.2.3); 0 when absent or an HTTP date.
+std::chrono::seconds retry_after(const Response& r) {
+    const auto v = r.header("Retry-After");
+    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+        return std::chrono::seconds(0);
+    return std::chrono::seconds(std::stol(v));
+}
+
 } // namespace
 
 std::vector<wsman::Subscription> Source::enumerate() {
@@ -77,6 +85,11 @@ void Source::end() {
     manager_.reset();
     if (r.status != 200 && r.status != 204)
         throw Error(ErrorKind::Http, "End answered " + status_text(r), r.status);
+}
+
+void Source::reset() {
+    manager_.reset();
+    push_.clear();
 }
 
 Url Source::push_url(const wsman::Subscription& subscription) const {
@@ -124,7 +137,7 @@ Ack Source::check_ack(const Response& r, const std::string& message_id, const ch
     ack.message_id = message_id;
     if (r.status != 200)
         throw Error(r.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
-                    std::string(what) + " answered " + status_text(r), r.status);
+                    std::string(what) + " answered " + status_text(r), r.status, retry_after(r));
     if (!r.message || r.message->action != wsman::Action::Ack)
         throw Error(ErrorKind::Protocol, std::string(what) + " was not answered with an Ack",
                     r.status);
