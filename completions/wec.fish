@@ -73,6 +73,9 @@ complete -c wec -n '__fish_seen_subcommand_from replay' -l connections -r -F -d 
 complete -c wec -n '__fish_seen_subcommand_from replay' -l compress -l no-compress -d 'SLDC-compress Events (default: on)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l follow-notify-host -d 'Connect to the host named in NotifyTo (default: the --url host, NotifyTos port)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l timeout -r -F -d 'Seconds per request'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l retry-interval -r -F -d 'Seconds before a failed message (5xx, timeout, lost connection) is resent, at most the subscriptions ConnectionRetry interval (default: that interval; 0: no retry, a failing host stops)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l idle -r -F -d '(generated) each host stays connected SECONDS after its events, sending Heartbeats at the subscriptions heartbeat interval'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l refresh -r -F -d '(generated) re-Enumerate every SECONDS and follow the subscriptions changes (a subscription no longer offered gets a SubscriptionEnd)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l json -d 'Print a JSON summary'
 complete -c wec -n '__fish_seen_subcommand_from replay' -F
 complete -c wec -n '__fish_seen_subcommand_from sub; and not __fish_seen_subcommand_from apply import convert export list show rm enable disable validate new render' -a apply -d 'Create or update subscriptions from TOML files (by name)'

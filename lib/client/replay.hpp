@@ -41,7 +41,7 @@ struct ReplayProgress {
 struct ReplayResult {
     std::uint64_t batches_read = 0;    // batches `next` handed out
     std::uint64_t messages_acked = 0;  // Events messages acknowledged
-    std::uint64_t messages_failed = 0; // refused (the replay stops at the first: 0 or 1)
+    std::uint64_t messages_failed = 0; // refused after its retries (the replay stops there: 0 or 1)
     std::uint64_t events_sent = 0;     // events in the messages posted (acked or not)
     std::uint64_t events_acked = 0;
     std::uint64_t retries = 0; // messages resent after a failure
@@ -57,9 +57,10 @@ struct ReplayResult {
 };
 
 // Pulls batches from `next` (true: `batch` filled; false: end) and sends them in order. The
-// connection is made only once a first batch exists. Stops at the first failure (setup_error or
-// error set, nothing thrown for collector or network failures); an exception thrown by `next`
-// propagates (`progress` then has the counts so far).
+// connection is made only once a first batch exists. A failed message is resent
+// (ReplayOptions::retry_interval); stops at the first message that still fails after its retries
+// (setup_error or error set, nothing thrown for collector or network failures); an exception thrown
+// by `next` propagates (`progress` then has the counts so far).
 ReplayResult replay_batches(const ReplayOptions& options,
                             const std::function<bool(RecordedBatch&)>& next,
                             ReplayProgress* progress = nullptr);

@@ -855,7 +855,7 @@ void add_replay(CLI::App& app, Action& action) {
         "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some\n"
         "records skipped, or nothing to replay; --check: an acknowledged event was lost), 2 usage\n"
         "or (--from) unreadable or malformed input, 3 runtime error (--from: the collector did\n"
-        "not acknowledge a message; the replay stops there).\n"
+        "not acknowledge a message after its retries; the replay stops there).\n"
         "Examples:\n"
         "  wec replay --url http://127.0.0.1:5985/wsman/SubscriptionManager/WEC \\\n"
         "             --service HTTP@wec.example.org --events 100000 --batch 100 --hosts 8 "
