@@ -34,6 +34,10 @@
 #include <string_view>
 #include <vector>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace wec::client {
 
 // What kind of failure a client::Error is.
@@ -111,6 +115,10 @@ struct ConnectionOptions {
     bool sldc_header = false; // `Content-Encoding: SLDC` on every request (as Windows does
                               // once subscribed), including the auth POST
     std::chrono::milliseconds timeout{30000}; // per operation (connect, one request/response)
+    // Connection (blocking) only: the io_context it runs its operations on, shared by connections
+    // that one thread uses one at a time (one epoll set for thousands of idle connections);
+    // empty = a private one.
+    std::shared_ptr<boost::asio::io_context> io_context{};
 };
 
 // One HTTP reply, decrypted when it was sealed.
@@ -233,6 +241,8 @@ struct SourceOptions {
     bool follow_notify_host = false;
     std::string machine_id = "win10.windomain.local"; // m:MachineID
     std::chrono::milliseconds timeout{30000};
+    // Shared by this source's connections (ConnectionOptions::io_context); empty = one each.
+    std::shared_ptr<boost::asio::io_context> io_context{};
 };
 
 struct Ack {

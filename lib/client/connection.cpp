@@ -645,8 +645,13 @@ const ConnectionOptions& AsyncConnection::options() const {
 // ---- Connection (blocking) ----------------------------------------------------------------------
 
 struct Connection::Impl {
-    explicit Impl(ConnectionOptions o) : conn(ioc.get_executor(), std::move(o)) {}
-    asio::io_context ioc{1};
+    explicit Impl(ConnectionOptions o)
+        : io(o.io_context ? o.io_context : std::make_shared<asio::io_context>(1)), ioc(*io),
+          conn(ioc.get_executor(), std::move(o)) {}
+    // Private, or shared with other connections of the same thread: each operation runs the
+    // context until it has no work left, so a shared one must not be run by another thread.
+    std::shared_ptr<asio::io_context> io;
+    asio::io_context& ioc;
     AsyncConnection conn;
 
     template <class T>

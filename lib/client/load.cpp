@@ -5,6 +5,7 @@
 #include "text/text.hpp"
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <map>
 #include <mutex>
 #include <set>
@@ -201,6 +202,7 @@ private:
     Shared& shared_;
     LoadProgress& progress_;
     EventPool pool_;
+    std::shared_ptr<boost::asio::io_context> io_ = std::make_shared<boost::asio::io_context>(1);
     std::vector<Host> hosts_;
     std::vector<std::uint32_t> latencies_;
     std::uint64_t soap_bytes_ = 0;
@@ -223,6 +225,9 @@ void Worker::enumerate(Host& h) {
     std::string first = subs.empty() ? std::string() : subs.front().name;
     for (auto& s : subs) {
         std::string name = s.name;
+        // Not needed once parsed (the generator does not evaluate the query): memory per host.
+        std::string().swap(s.envelope);
+        std::string().swap(s.query);
         auto old = h.offered.find(name);
         auto last = old == h.offered.end() ? now : old->second.last_sent;
         next.emplace(std::move(name), Offered{std::move(s), last});
@@ -256,6 +261,7 @@ void Worker::setup(const std::vector<std::size_t>& host_ids) {
         Host h;
         h.id = id;
         SourceOptions so = o_.source;
+        so.io_context = io_; // one epoll set for the thread's hosts (they take turns)
         if (!o_.ccaches.empty()) so.ccache = o_.ccaches[id % o_.ccaches.size()];
         so.machine_id = load_machine_id(id);
         h.machine = so.machine_id;

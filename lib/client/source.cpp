@@ -32,6 +32,7 @@ ConnectionOptions connection_options(SourceOptions& o, const Url& url, bool sldc
     c.tab_form = o.tab_form;
     c.sldc_header = sldc_header;
     c.timeout = o.timeout;
+    c.io_context = o.io_context;
     return c;
 }
 
