@@ -37,6 +37,9 @@
 namespace boost::asio {
 class io_context;
 }
+namespace wec::sldc {
+class Compressor;
+}
 
 namespace wec::client {
 
@@ -119,6 +122,9 @@ struct ConnectionOptions {
     // that one thread uses one at a time (one epoll set for thousands of idle connections);
     // empty = a private one.
     std::shared_ptr<boost::asio::io_context> io_context{};
+    // The SLDC compressor (its tables and per-input buffers are ~100 KB once used), shared the
+    // same way; empty = one per connection, made on first use.
+    std::shared_ptr<sldc::Compressor> compressor{};
 };
 
 // One HTTP reply, decrypted when it was sealed.
@@ -241,8 +247,10 @@ struct SourceOptions {
     bool follow_notify_host = false;
     std::string machine_id = "win10.windomain.local"; // m:MachineID
     std::chrono::milliseconds timeout{30000};
-    // Shared by this source's connections (ConnectionOptions::io_context); empty = one each.
+    // Shared by this source's connections (ConnectionOptions::io_context, compressor); empty =
+    // one each.
     std::shared_ptr<boost::asio::io_context> io_context{};
+    std::shared_ptr<sldc::Compressor> compressor{};
 };
 
 struct Ack {

@@ -192,7 +192,7 @@ struct AsyncConnection::Impl {
     std::optional<TlsStream> tls_stream;
     beast::flat_buffer buffer;
     std::optional<auth::ClientContext> context;
-    std::unique_ptr<sldc::Compressor> compressor;
+    std::shared_ptr<sldc::Compressor> compressor; // options.compressor, or our own
     bool open = false;
     bool authenticated = false;
     // TLS: a reply was read on this connection, so the server accepted our certificate (with
@@ -378,6 +378,9 @@ struct AsyncConnection::Impl {
         parser.body_limit(kMaxResponseBody);
         co_await with_stream([&](auto& s) { return read_message(s, parser); });
         tcp_layer().expires_never();
+        // Nothing is pipelined: the read buffer is empty between requests; an idle connection
+        // (thousands of them in `wec replay --idle`) keeps no read buffer.
+        if (buffer.size() == 0) buffer.shrink_to_fit();
         tls_confirmed = true;
         auto msg = parser.release();
         Response r;
@@ -489,7 +492,9 @@ struct AsyncConnection::Impl {
         std::vector<std::uint8_t> compressed;
         std::span<const std::uint8_t> plain = utf16;
         if (compress) {
-            if (!compressor) compressor = std::make_unique<sldc::Compressor>();
+            if (!compressor)
+                compressor =
+                    options.compressor ? options.compressor : std::make_shared<sldc::Compressor>();
             compressor->compress(utf16, compressed);
             plain = compressed;
             p.compressed = true;

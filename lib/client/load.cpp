@@ -203,6 +203,7 @@ private:
     LoadProgress& progress_;
     EventPool pool_;
     std::shared_ptr<boost::asio::io_context> io_ = std::make_shared<boost::asio::io_context>(1);
+    std::shared_ptr<sldc::Compressor> compressor_ = std::make_shared<sldc::Compressor>();
     std::vector<Host> hosts_;
     std::vector<std::uint32_t> latencies_;
     std::uint64_t soap_bytes_ = 0;
@@ -262,6 +263,7 @@ void Worker::setup(const std::vector<std::size_t>& host_ids) {
         h.id = id;
         SourceOptions so = o_.source;
         so.io_context = io_; // one epoll set for the thread's hosts (they take turns)
+        so.compressor = compressor_;
         if (!o_.ccaches.empty()) so.ccache = o_.ccaches[id % o_.ccaches.size()];
         so.machine_id = load_machine_id(id);
         h.machine = so.machine_id;

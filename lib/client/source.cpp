@@ -33,6 +33,7 @@ ConnectionOptions connection_options(SourceOptions& o, const Url& url, bool sldc
     c.sldc_header = sldc_header;
     c.timeout = o.timeout;
     c.io_context = o.io_context;
+    c.compressor = o.compressor;
     return c;
 }
 
