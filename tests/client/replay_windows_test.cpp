@@ -2,7 +2,7 @@
 // against real `wec serve` processes and a real MIT KDC: a batch that fails is resent after the
 // ConnectionRetry interval (collector killed and restarted, output failing with 503) and nothing
 // acknowledged is lost; Heartbeats when idle; re-Enumerate with --refresh following the
-// subscription set (SubscriptionEnd to the one that disappeared).
+// subscription set (SubscriptionEnd to the one that disappeared); --from resends as well.
 #include "store/store.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
@@ -215,6 +215,36 @@ TEST_F(ReplayWindows, FailingOutputIs503AndTheSameBatchIsResent) {
     const auto lines = lines_of(slurp(blocker / (kClient + ".json")));
     ASSERT_EQ(lines.size(), 100u);
     EXPECT_EQ(nlohmann::json::parse(lines.front())["System"]["EventRecordID"].dump(), "1001");
+}
+
+// --from resends a refused Events message the same way: the recorded message (21 events of the
+// sample capture) is refused with 503 until the output works, then written once.
+TEST_F(ReplayWindows, FromCaptureResendsTheRefusedMessage) {
+    const std::string sample = std::string(WEC_SOURCE_DIR) + "/samples/captures/";
+    auto jsonl = dir.path() / "capture.jsonl";
+    auto d = run({"/bin/sh", "-c",
+                  std::string(WEC_EXE) + " decode " + sample + "wef-kerberos.pcap --keytab " +
+                      sample + "wec.keytab --format json >" + jsonl.string()});
+    ASSERT_EQ(d.exit_code, 0) << d.output;
+    auto blocker = dir.path() / "out";
+    apply("security", {}, blocker / "{client}.json");
+    std::ofstream(blocker) << "not a directory\n";
+    start_server();
+    start_replay(
+        {"--from", jsonl.string(), "--subscription", "security", "--retry-interval", "0.5"});
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (server->output().find("status=503") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    ASSERT_NE(server->output().find("status=503"), std::string::npos) << server->output();
+    fs::remove(blocker);
+
+    auto j = finish_replay(0);
+    EXPECT_EQ(j["messages_acked"], 1) << j.dump(2);
+    EXPECT_EQ(j["messages_failed"], 0);
+    EXPECT_GE(j["retries"].get<int>(), 1);
+    EXPECT_EQ(j["events_acked"], 21);
+    EXPECT_EQ(lines_of(slurp(blocker / (kClient + ".json"))).size(), 21u);
 }
 
 // Idle past the heartbeat interval, the source sends Heartbeats: the collector's last-seen time
