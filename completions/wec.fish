@@ -77,6 +77,12 @@ complete -c wec -n '__fish_seen_subcommand_from replay' -l retry-interval -r -F 
 complete -c wec -n '__fish_seen_subcommand_from replay' -l idle -r -F -d '(generated) each host stays connected SECONDS after its events, sending Heartbeats at the subscriptions heartbeat interval'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l refresh -r -F -d '(generated) re-Enumerate every SECONDS and follow the subscriptions changes (a subscription no longer offered gets a SubscriptionEnd)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l json -d 'Print a JSON summary'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l pcap -r -F -d 'Replay the Events of capture FILE (pcap/pcapng, gzip; repeatable), decoded as wec decode does, one simulated source per source of the capture (Kerberos principal, NTLM account, else client address; and MachineID), each with its recorded batches and bookmarks'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l keytab -r -F -d '(--pcap) keytab with the captures collector keys (HTTP/ and HOST/; repeatable)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l password -r -F -d '(--pcap) NTLM: an accounts password, to open the captures NTLM sessions (repeatable)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l nt-hash -r -F -d '(--pcap) NTLM: an accounts NT hash, 32 hex digits (repeatable)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l ntlm-secrets -r -F -d '(--pcap) NTLM: file of DOMAINUSER:NTHASH lines'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l identity -r -F -d '(--pcap) PRINCIPAL=CCACHE: the captures source PRINCIPAL (or DOMAINuser) is replayed with the Kerberos credential cache CCACHE, or with PRINCIPAL=ntlm:DOMAINUSER:PASSWORD as that NTLM account (repeatable; the other sources: the default identity, with a warning)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -F
 complete -c wec -n '__fish_seen_subcommand_from sub; and not __fish_seen_subcommand_from apply import convert export list show rm enable disable validate new render' -a apply -d 'Create or update subscriptions from TOML files (by name)'
 complete -c wec -n '__fish_seen_subcommand_from sub; and not __fish_seen_subcommand_from apply import convert export list show rm enable disable validate new render' -a import -d 'Create or update subscriptions from Windows subscription XML (wecutil gs NAME /f:xml)'

@@ -12,6 +12,7 @@
 #include "decode/read.hpp"
 #include "replay_check.hpp"
 #include "replay_input.hpp"
+#include "replay_pcap.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -63,6 +64,7 @@ struct ReplayOptions {
     double retry_interval_s = -1;   // --retry-interval: < 0 = the subscription's ConnectionRetry
     double idle_s = 0;              // --idle: generated hosts stay this long after their events
     double refresh_s = 0;           // --refresh: re-Enumerate this often (generated)
+    PcapOptions pcap;               // --pcap: a capture decoded and replayed (replay_pcap.cpp)
 };
 
 // A progress line on standard error while `work` runs, when it is a terminal: `line(seconds)`
@@ -720,6 +722,9 @@ int run_replay(const ReplayOptions& o) {
         lo.retry_interval =
             std::chrono::milliseconds(static_cast<long long>(o.retry_interval_s * 1000));
     if (!o.from.empty()) return run_from(o, lo.source, lo.retry_interval);
+    if (!o.pcap.files.empty())
+        return run_pcap(o.pcap, {lo.source, o.ccaches, o.subscription, mechanism_name(o, lo.source),
+                                 o.json, lo.retry_interval});
     if (!o.evtx.empty() || !o.xml.empty()) return run_files(o, lo.source, lo.retry_interval);
     return run_generated(o, lo);
 }
@@ -851,6 +856,7 @@ void add_replay(CLI::App& app, Action& action) {
         ->excludes(evtx)
         ->excludes(xml);
     sub->add_flag("--json", o->json, "Print a JSON summary");
+    add_pcap_options(*sub, o->pcap);
     sub->footer(
         "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some\n"
         "records skipped, or nothing to replay; --check: an acknowledged event was lost), 2 usage\n"
