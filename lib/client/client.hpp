@@ -34,6 +34,13 @@
 #include <string_view>
 #include <vector>
 
+namespace boost::asio {
+class io_context;
+}
+namespace wec::sldc {
+class Compressor;
+}
+
 namespace wec::client {
 
 // What kind of failure a client::Error is.
@@ -51,14 +58,18 @@ const char* to_string(ErrorKind kind);
 
 class Error : public wec::Error {
 public:
-    Error(ErrorKind kind, const std::string& message, unsigned http_status = 0);
+    Error(ErrorKind kind, const std::string& message, unsigned http_status = 0,
+          std::chrono::seconds retry_after = std::chrono::seconds(0));
     ErrorKind kind() const noexcept { return kind_; }
     // The HTTP status of the reply that caused the error; 0 when there was none.
     unsigned http_status() const noexcept { return status_; }
+    // The reply's Retry-After (delay-seconds form); 0 when it had none.
+    std::chrono::seconds retry_after() const noexcept { return retry_after_; }
 
 private:
     ErrorKind kind_;
     unsigned status_;
+    std::chrono::seconds retry_after_;
 };
 
 // `http://host[:port]/path` (Kerberos transport, default port 5985) or `https://host[:port]/path`
@@ -107,6 +118,13 @@ struct ConnectionOptions {
     bool sldc_header = false; // `Content-Encoding: SLDC` on every request (as Windows does
                               // once subscribed), including the auth POST
     std::chrono::milliseconds timeout{30000}; // per operation (connect, one request/response)
+    // Connection (blocking) only: the io_context it runs its operations on, shared by connections
+    // that one thread uses one at a time (one epoll set for thousands of idle connections);
+    // empty = a private one.
+    std::shared_ptr<boost::asio::io_context> io_context{};
+    // The SLDC compressor (its tables and per-input buffers are ~100 KB once used), shared the
+    // same way; empty = one per connection, made on first use.
+    std::shared_ptr<sldc::Compressor> compressor{};
 };
 
 // One HTTP reply, decrypted when it was sealed.
@@ -229,6 +247,10 @@ struct SourceOptions {
     bool follow_notify_host = false;
     std::string machine_id = "win10.windomain.local"; // m:MachineID
     std::chrono::milliseconds timeout{30000};
+    // Shared by this source's connections (ConnectionOptions::io_context, compressor); empty =
+    // one each.
+    std::shared_ptr<boost::asio::io_context> io_context{};
+    std::shared_ptr<sldc::Compressor> compressor{};
 };
 
 struct Ack {
@@ -265,6 +287,10 @@ public:
     subscription_end(const wsman::Subscription& subscription,
                      std::string_view status =
                          "http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling");
+
+    // Closes the manager and push connections: the next request connects and authenticates
+    // anew (after a failure that leaves a connection in an unknown state, as Windows does).
+    void reset();
 
     // The connection used for a subscription (opened and authenticated on first use).
     Connection& push_connection(const wsman::Subscription& subscription);

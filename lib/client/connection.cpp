@@ -48,8 +48,9 @@ const char* to_string(ErrorKind kind) {
     return "?";
 }
 
-Error::Error(ErrorKind kind, const std::string& message, unsigned http_status)
-    : wec::Error(message), kind_(kind), status_(http_status) {}
+Error::Error(ErrorKind kind, const std::string& message, unsigned http_status,
+             std::chrono::seconds retry_after)
+    : wec::Error(message), kind_(kind), status_(http_status), retry_after_(retry_after) {}
 
 // ---- URL --------------------------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ struct AsyncConnection::Impl {
     std::optional<TlsStream> tls_stream;
     beast::flat_buffer buffer;
     std::optional<auth::ClientContext> context;
-    std::unique_ptr<sldc::Compressor> compressor;
+    std::shared_ptr<sldc::Compressor> compressor; // options.compressor, or our own
     bool open = false;
     bool authenticated = false;
     // TLS: a reply was read on this connection, so the server accepted our certificate (with
@@ -377,6 +378,9 @@ struct AsyncConnection::Impl {
         parser.body_limit(kMaxResponseBody);
         co_await with_stream([&](auto& s) { return read_message(s, parser); });
         tcp_layer().expires_never();
+        // Nothing is pipelined: the read buffer is empty between requests; an idle connection
+        // (thousands of them in `wec replay --idle`) keeps no read buffer.
+        if (buffer.size() == 0) buffer.shrink_to_fit();
         tls_confirmed = true;
         auto msg = parser.release();
         Response r;
@@ -488,7 +492,9 @@ struct AsyncConnection::Impl {
         std::vector<std::uint8_t> compressed;
         std::span<const std::uint8_t> plain = utf16;
         if (compress) {
-            if (!compressor) compressor = std::make_unique<sldc::Compressor>();
+            if (!compressor)
+                compressor =
+                    options.compressor ? options.compressor : std::make_shared<sldc::Compressor>();
             compressor->compress(utf16, compressed);
             plain = compressed;
             p.compressed = true;
@@ -644,8 +650,13 @@ const ConnectionOptions& AsyncConnection::options() const {
 // ---- Connection (blocking) ----------------------------------------------------------------------
 
 struct Connection::Impl {
-    explicit Impl(ConnectionOptions o) : conn(ioc.get_executor(), std::move(o)) {}
-    asio::io_context ioc{1};
+    explicit Impl(ConnectionOptions o)
+        : io(o.io_context ? o.io_context : std::make_shared<asio::io_context>(1)), ioc(*io),
+          conn(ioc.get_executor(), std::move(o)) {}
+    // Private, or shared with other connections of the same thread: each operation runs the
+    // context until it has no work left, so a shared one must not be run by another thread.
+    std::shared_ptr<asio::io_context> io;
+    asio::io_context& ioc;
     AsyncConnection conn;
 
     template <class T>

@@ -5,7 +5,7 @@
 #include "text/text.hpp"
 
 #include <algorithm>
-#include <limits>
+#include <boost/asio/io_context.hpp>
 #include <map>
 #include <mutex>
 #include <set>
@@ -76,11 +76,29 @@ struct Shared {
     }
 };
 
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
 struct Payload {
     std::vector<std::uint8_t> sldc;
     std::string message_id;
     std::size_t events = 0;
     std::size_t soap_bytes = 0;
+};
+
+// A subscription as a host holds it, with the time of its last message (Heartbeat timer).
+struct Offered {
+    wsman::Subscription subscription;
+    Clock::time_point last_sent;
+};
+
+// The Events message a host is sending: built once, resent as is until acknowledged.
+struct Pending {
+    std::vector<std::string> events; // empty when `payload` is set
+    const Payload* payload = nullptr;
+    std::string bookmark;
+    std::size_t count = 0;
+    bool active = false;
 };
 
 struct Host {
@@ -91,174 +109,391 @@ struct Host {
     std::unique_ptr<Source> source;
     std::vector<Payload> payloads;
     std::size_t next_payload = 0;
-    wsman::Subscription subscription;
+    std::map<std::string, Offered> offered; // by name, from the last Enumerate
+    std::string target;                     // the subscription the events go to
     std::uint64_t remaining = 0;
     std::uint64_t record = kLoadFirstRecord - 1; // the last record sent
+    Pending pending;
+    // Windows' retry state: consecutive failures, the rounds of retries spent (a round ends with
+    // a new Enumerate), when the next attempt may be made.
+    unsigned failures = 0;
+    unsigned rounds = 0;
+    bool needs_enumerate = false;
+    Clock::time_point wait_until{};
+    Clock::time_point next_refresh = Clock::time_point::max();
+    Clock::time_point idle_until = Clock::time_point::max(); // set once its events are acked
+    bool done = false;
+    bool gave_up = false;
+
+    const wsman::Subscription& subscription() const { return offered.at(target).subscription; }
 };
 
-void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::size_t thread_index,
-                Shared& shared, LoadProgress& progress) {
-    std::vector<Host> hosts;
-    std::uint64_t per_host = o.events / std::max<std::size_t>(o.hosts, 1);
-    std::uint64_t extra = o.events % std::max<std::size_t>(o.hosts, 1);
+milliseconds heartbeat_interval(const wsman::Subscription& s) {
+    return milliseconds(
+        std::max<std::uint64_t>(wsman::parse_duration_ms(s.heartbeats).value_or(3600000), 100));
+}
+
+// A generated event pool (generation is not what is measured), re-stamped per host.
+class EventPool {
+public:
+    EventPool(std::size_t thread_index, std::size_t size) {
+        EventGenerator gen("host-" + std::to_string(thread_index) + ".windomain.local",
+                           thread_index + 1);
+        for (std::size_t i = 0; i < std::max<std::size_t>(size, 1); ++i) {
+            auto e = gen.next();
+            sizes_.push_back(e.size() + 32);
+            pool_.push_back(cut(e));
+        }
+    }
+    // The next batch of `h`: at most `want` events fitting the subscription's MaxEnvelopeSize,
+    // with h's own Computer and the record ids after h.record.
+    void take(std::size_t want, const Host& h, std::vector<std::string>& out) {
+        const auto& sub = h.subscription();
+        if (sub.max_elements && *sub.max_elements > 0)
+            want = std::min<std::size_t>(want, *sub.max_elements);
+        std::vector<std::size_t> batch_sizes;
+        for (std::size_t i = 0; i < want; ++i)
+            batch_sizes.push_back(sizes_[(cursor_ + i) % pool_.size()]);
+        std::size_t n =
+            std::min(events_fitting(batch_sizes, sub.max_envelope_size.value_or(512000)), want);
+        out.resize(n);
+        for (std::size_t i = 0; i < n; ++i)
+            pool_[(cursor_ + i) % pool_.size()].stamp(h.record + 1 + i, h.machine, out[i]);
+        cursor_ += n;
+    }
+
+private:
+    std::vector<EventTemplate> pool_;
+    std::vector<std::size_t> sizes_;
+    std::size_t cursor_ = 0;
+};
+
+std::string security_bookmark(std::uint64_t record) {
+    return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
+           "\" IsCurrent=\"true\"/></BookmarkList>";
+}
+
+// The hosts of one thread, driven one blocking request at a time: set-up (Enumerate, End, push
+// connection), the event pool, optional precompression, then the loop that sends each host's
+// batches, retries, Heartbeats and refreshes as they fall due.
+class Worker {
+public:
+    Worker(const LoadOptions& o, std::size_t thread_index, Shared& shared, LoadProgress& progress)
+        : o_(o), shared_(shared), progress_(progress), pool_(thread_index, o.pregenerated),
+          thread_rate_(o.rate > 0 ? o.rate / static_cast<double>(o.threads) : 0) {}
+
+    void setup(const std::vector<std::size_t>& host_ids);
+    void precompress();
+    void run();
+    void finish();
+
+private:
+    void enumerate(Host& h);
+    void step(Host& h);
+    bool heartbeat_due(Host& h, Clock::time_point now);
+    void send_batch(Host& h);
+    void acked(Host& h, const Ack& ack);
+    void failed(Host& h, const std::exception& e);
+    void give_up(Host& h);
+    Clock::time_point wake(const Host& h) const;
+    milliseconds retry_wait(const Host& h, const std::exception& e) const;
+
+    const LoadOptions& o_;
+    Shared& shared_;
+    LoadProgress& progress_;
+    EventPool pool_;
+    std::shared_ptr<boost::asio::io_context> io_ = std::make_shared<boost::asio::io_context>(1);
+    std::shared_ptr<sldc::Compressor> compressor_ = std::make_shared<sldc::Compressor>();
+    std::vector<Host> hosts_;
+    std::vector<std::uint32_t> latencies_;
+    std::uint64_t soap_bytes_ = 0;
+    Clock::time_point first_ = Clock::now();
+    Clock::time_point last_ = Clock::now();
+    bool any_ = false;
+    const double thread_rate_; // --rate: this thread's share, paced from the first send
+    std::uint64_t thread_sent_ = 0;
+};
+
+// Enumerate + End: the subscriptions offered now. A subscription no longer offered gets a
+// SubscriptionEnd; one whose version changed is replaced (new NotifyTo, query, limits). Throws
+// when the events' subscription is not offered.
+void Worker::enumerate(Host& h) {
+    auto subs = h.source->enumerate();
+    progress_.enumerations += 1;
+    h.source->end();
+    const auto now = Clock::now();
+    std::map<std::string, Offered> next;
+    std::string first = subs.empty() ? std::string() : subs.front().name;
+    for (auto& s : subs) {
+        std::string name = s.name;
+        // Not needed once parsed (the generator does not evaluate the query): memory per host.
+        std::string().swap(s.envelope);
+        std::string().swap(s.query);
+        auto old = h.offered.find(name);
+        auto last = old == h.offered.end() ? now : old->second.last_sent;
+        next.emplace(std::move(name), Offered{std::move(s), last});
+    }
+    for (const auto& [name, old] : h.offered) {
+        if (next.count(name)) continue;
+        try {
+            h.source->subscription_end(old.subscription);
+            progress_.subscription_ends += 1;
+        } catch (const std::exception& e) {
+            progress_.errors += 1;
+            shared_.error(std::string("SubscriptionEnd of '") + name + "': " + e.what());
+        }
+    }
+    h.offered = std::move(next);
+    if (o_.subscription.empty() && (h.target.empty() || !h.offered.count(h.target)))
+        h.target = first;
+    if (!o_.subscription.empty()) h.target = o_.subscription;
+    if (h.target.empty() || !h.offered.count(h.target))
+        throw Error(ErrorKind::Protocol, (h.target.empty() ? std::string("no subscription")
+                                                           : "subscription '" + h.target + "'") +
+                                             " is not offered to " + h.machine + " (" +
+                                             std::to_string(subs.size()) + " offered)");
+    if (o_.refresh.count() > 0) h.next_refresh = now + o_.refresh;
+}
+
+void Worker::setup(const std::vector<std::size_t>& host_ids) {
+    std::uint64_t per_host = o_.events / std::max<std::size_t>(o_.hosts, 1);
+    std::uint64_t extra = o_.events % std::max<std::size_t>(o_.hosts, 1);
     for (auto id : host_ids) {
         Host h;
         h.id = id;
-        SourceOptions so = o.source;
-        if (!o.ccaches.empty()) so.ccache = o.ccaches[id % o.ccaches.size()];
+        SourceOptions so = o_.source;
+        so.io_context = io_; // one epoll set for the thread's hosts (they take turns)
+        so.compressor = compressor_;
+        if (!o_.ccaches.empty()) so.ccache = o_.ccaches[id % o_.ccaches.size()];
         so.machine_id = load_machine_id(id);
         h.machine = so.machine_id;
         h.source = std::make_unique<Source>(so);
         h.remaining = per_host + (id < extra ? 1 : 0);
         try {
-            auto subs = h.source->enumerate();
-            auto it = std::find_if(subs.begin(), subs.end(), [&](const wsman::Subscription& s) {
-                return o.subscription.empty() || s.name == o.subscription;
-            });
-            if (it == subs.end())
-                throw Error(ErrorKind::Protocol, "subscription '" + o.subscription +
-                                                     "' is not offered to " + so.machine_id + " (" +
-                                                     std::to_string(subs.size()) + " offered)");
-            h.subscription = *it;
-            h.source->end();
-            h.source->push_connection(h.subscription); // connect + authenticate before timing
-            progress.hosts_connected += 1;
+            enumerate(h);
+            h.source->push_connection(h.subscription()); // connect + authenticate before timing
+            progress_.hosts_connected += 1;
+            if (h.remaining == 0) h.idle_until = Clock::now() + o_.idle;
         } catch (const std::exception& e) {
-            std::lock_guard lock(shared.mutex);
-            if (shared.setup_error.empty()) shared.setup_error = e.what();
-            progress.batches_failed += 1;
+            std::lock_guard lock(shared_.mutex);
+            if (shared_.setup_error.empty()) shared_.setup_error = e.what();
+            progress_.batches_failed += 1;
             continue;
         }
-        hosts.push_back(std::move(h));
+        hosts_.push_back(std::move(h));
     }
+}
 
-    // A pool of distinct events (generation is not what is measured).
-    EventGenerator gen("host-" + std::to_string(thread_index) + ".windomain.local",
-                       thread_index + 1);
-    std::vector<EventTemplate> pool;
-    std::vector<std::size_t> sizes;
-    for (std::size_t i = 0; i < std::max<std::size_t>(o.pregenerated, 1); ++i) {
-        auto e = gen.next();
-        sizes.push_back(e.size() + 32);
-        pool.push_back(cut(e));
-    }
-    std::size_t cursor = 0;
-    std::vector<std::string> stamped; // the events of the batch being built, reused
-    // The next batch of `h`: its own Computer and the record ids after h.record.
-    auto take_batch = [&](std::size_t want, const Host& h, std::vector<std::string_view>& batch) {
-        batch.clear();
-        std::vector<std::size_t> batch_sizes;
-        for (std::size_t i = 0; i < want; ++i)
-            batch_sizes.push_back(sizes[(cursor + i) % pool.size()]);
-        std::size_t fit =
-            events_fitting(batch_sizes, h.subscription.max_envelope_size.value_or(512000));
-        // The subscription's MaxElements caps the events of one message, as Windows honours it.
-        std::size_t n = std::min({fit, want,
-                                  static_cast<std::size_t>(h.subscription.max_elements.value_or(
-                                      std::numeric_limits<std::uint32_t>::max()))});
-        n = std::max<std::size_t>(n, 1);
-        if (stamped.size() < n) stamped.resize(n);
-        for (std::size_t i = 0; i < n; ++i) {
-            pool[(cursor + i) % pool.size()].stamp(h.record + 1 + i, h.machine, stamped[i]);
-            batch.push_back(stamped[i]);
-        }
-        cursor += n;
-    };
-    if (o.precompressed > 0) {
-        sldc::Compressor compressor;
-        std::vector<std::string_view> batch;
-        for (auto& h : hosts) {
-            for (std::size_t k = 0; k < o.precompressed; ++k) {
-                take_batch(o.batch, h, batch);
-                auto headers = h.source->headers_for(h.subscription);
-                std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" +
-                                       std::to_string(h.record + (k + 1) * batch.size()) +
-                                       "\" IsCurrent=\"true\"/></BookmarkList>";
-                auto utf16 =
-                    text::utf8_to_utf16le(wsman::build_events(headers, batch, bookmark), true);
-                Payload p;
-                p.sldc = compressor.compress(utf16);
-                p.message_id = headers.message_id;
-                p.events = batch.size();
-                p.soap_bytes = utf16.size();
-                h.payloads.push_back(std::move(p));
-            }
+// --precompressed: each host's first messages, SLDC-compressed before the clock starts.
+void Worker::precompress() {
+    if (o_.precompressed == 0) return;
+    sldc::Compressor compressor;
+    std::vector<std::string> batch;
+    for (auto& h : hosts_) {
+        for (std::size_t k = 0; k < o_.precompressed; ++k) {
+            pool_.take(o_.batch, h, batch);
+            auto headers = h.source->headers_for(h.subscription());
+            std::vector<std::string_view> views(batch.begin(), batch.end());
+            auto utf16 = text::utf8_to_utf16le(
+                wsman::build_events(headers, views,
+                                    security_bookmark(h.record + (k + 1) * batch.size())),
+                true);
+            Payload p;
+            p.sldc = compressor.compress(utf16);
+            p.message_id = headers.message_id;
+            p.events = batch.size();
+            p.soap_bytes = utf16.size();
+            h.payloads.push_back(std::move(p));
         }
     }
-    std::vector<std::uint32_t> latencies;
-    std::uint64_t soap_bytes = 0;
-    auto first = std::chrono::steady_clock::now();
-    bool any = false;
-    // --rate: this thread's share, paced from the first send.
-    const double thread_rate = o.rate > 0 ? o.rate / static_cast<double>(o.threads) : 0;
-    std::uint64_t thread_sent = 0;
-    for (bool work = true; work;) {
-        work = false;
-        for (auto& h : hosts) {
-            if (h.remaining == 0) continue;
-            work = true;
-            if (thread_rate > 0 && any) {
-                auto due = first + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                       std::chrono::duration<double>(
-                                           static_cast<double>(thread_sent) / thread_rate));
-                std::this_thread::sleep_until(due);
-            }
-            std::size_t want =
-                static_cast<std::size_t>(std::min<std::uint64_t>(h.remaining, o.batch));
-            std::vector<std::string_view> batch;
-            const Payload* payload = nullptr;
-            if (!h.payloads.empty()) {
-                payload = &h.payloads[h.next_payload++ % h.payloads.size()];
-                if (payload->events > h.remaining) payload = nullptr; // the tail: built live
-            }
-            if (!payload) take_batch(want, h, batch);
-            std::size_t count = payload ? payload->events : batch.size();
-            std::string bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" +
-                                   std::to_string(h.record + count) +
-                                   "\" IsCurrent=\"true\"/></BookmarkList>";
-            if (!any) {
-                first = std::chrono::steady_clock::now();
-                any = true;
-            }
-            progress.events_sent += count;
-            thread_sent += count;
-            try {
-                auto ack = payload ? h.source->send_compressed(h.subscription, payload->sldc,
-                                                               payload->message_id)
-                                   : h.source->send_events(h.subscription, batch, bookmark);
-                latencies.push_back(static_cast<std::uint32_t>(ack.latency.count()));
-                h.record += count;
-                h.sent += count;
-                h.acked += count;
-                h.remaining -= count;
-                if (payload)
-                    soap_bytes += payload->soap_bytes;
-                else
-                    for (auto e : batch)
-                        soap_bytes += 2 * e.size();
-                progress.events_acked += count;
-                progress.batches_ok += 1;
-            } catch (const std::exception& e) {
-                shared.error(e.what());
-                h.sent += count;
-                progress.batches_failed += 1;
-                h.remaining = 0; // a failing host stops (a real one would retry later)
-                progress.hosts_connected -= 1;
-            }
+}
+
+// The wait before resending: the subscription's ConnectionRetry interval (or --retry-interval,
+// never longer), shortened to the reply's Retry-After when it says less.
+milliseconds Worker::retry_wait(const Host& h, const std::exception& e) const {
+    milliseconds interval(60000);
+    if (auto it = h.offered.find(h.target); it != h.offered.end())
+        interval = milliseconds(
+            wsman::parse_duration_ms(it->second.subscription.connection_retry).value_or(60000));
+    if (o_.retry_interval) interval = std::min(interval, *o_.retry_interval);
+    if (const auto* ce = dynamic_cast<const Error*>(&e); ce && ce->retry_after().count() > 0)
+        interval = std::min<milliseconds>(interval, ce->retry_after());
+    return interval;
+}
+
+void Worker::give_up(Host& h) {
+    if (h.pending.active) {
+        h.sent += h.pending.count;
+        h.pending = {};
+    }
+    progress_.batches_failed += 1;
+    progress_.hosts_connected -= 1;
+    h.remaining = 0;
+    h.done = true;
+    h.gave_up = true;
+}
+
+// A request failed: resend after the retry interval, up to the subscription's Total; then
+// Enumerate again and start one more round; after that round, the host gives up.
+void Worker::failed(Host& h, const std::exception& e) {
+    shared_.error(e.what());
+    progress_.errors += 1;
+    h.source->reset(); // the connection's state is unknown: connect and authenticate anew
+    if (o_.retry_interval && o_.retry_interval->count() == 0) return give_up(h);
+    unsigned total = 5;
+    if (auto it = h.offered.find(h.target); it != h.offered.end())
+        total = it->second.subscription.connection_retry_total.value_or(5);
+    if (++h.failures > total) {
+        if (h.rounds > 0) return give_up(h);
+        h.rounds += 1;
+        h.failures = 0;
+        h.needs_enumerate = true;
+    }
+    progress_.retries += 1;
+    h.wait_until = Clock::now() + retry_wait(h, e);
+}
+
+void Worker::acked(Host& h, const Ack& ack) {
+    latencies_.push_back(static_cast<std::uint32_t>(ack.latency.count()));
+    const auto count = h.pending.count;
+    h.record += count;
+    h.sent += count;
+    h.acked += count;
+    h.remaining -= count;
+    if (h.pending.payload)
+        soap_bytes_ += h.pending.payload->soap_bytes;
+    else
+        for (const auto& e : h.pending.events)
+            soap_bytes_ += 2 * e.size();
+    progress_.events_acked += count;
+    progress_.batches_ok += 1;
+    h.pending.active = false;
+    h.failures = 0;
+    h.rounds = 0;
+    last_ = Clock::now();
+    h.offered.at(h.target).last_sent = last_;
+    if (h.remaining == 0) h.idle_until = last_ + o_.idle;
+}
+
+// The next batch of `h` (or the one to resend), paced by --rate.
+void Worker::send_batch(Host& h) {
+    auto& p = h.pending;
+    if (!p.active) {
+        p.payload = nullptr;
+        if (!h.payloads.empty()) {
+            p.payload = &h.payloads[h.next_payload++ % h.payloads.size()];
+            if (p.payload->events > h.remaining) p.payload = nullptr; // the tail: built live
         }
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(h.remaining, o_.batch));
+        if (!p.payload) pool_.take(want, h, p.events);
+        p.count = p.payload ? p.payload->events : p.events.size();
+        p.bookmark = security_bookmark(h.record + p.count);
+        p.active = true;
+        if (thread_rate_ > 0 && any_)
+            std::this_thread::sleep_until(
+                first_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                             static_cast<double>(thread_sent_) / thread_rate_)));
+        if (!any_) {
+            first_ = Clock::now();
+            any_ = true;
+        }
+        progress_.events_sent += p.count;
+        thread_sent_ += p.count;
     }
-    auto last = std::chrono::steady_clock::now();
-    for (const auto& h : hosts)
-        if (h.acked == h.sent) progress.hosts_connected -= 1; // the others stopped on failure
-    std::lock_guard lock(shared.mutex);
-    for (const auto& h : hosts)
-        shared.hosts[h.id] = HostTally{h.machine, h.sent, h.acked};
-    shared.latencies_us.insert(shared.latencies_us.end(), latencies.begin(), latencies.end());
-    shared.soap_bytes += soap_bytes;
-    if (any) {
-        shared.first = std::min(shared.first, first);
-        shared.last = std::max(shared.last, last);
+    try {
+        auto ack = p.payload
+                       ? h.source->send_compressed(h.subscription(), p.payload->sldc,
+                                                   p.payload->message_id)
+                       : h.source->send_events(h.subscription(),
+                                               std::span<const std::string>(p.events), p.bookmark);
+        acked(h, ack);
+    } catch (const std::exception& e) {
+        failed(h, e);
     }
+}
+
+// Sends one Heartbeat to a subscription idle past its heartbeat interval; false when none is due.
+bool Worker::heartbeat_due(Host& h, Clock::time_point now) {
+    for (auto& [name, off] : h.offered) {
+        if (now - off.last_sent < heartbeat_interval(off.subscription)) continue;
+        try {
+            h.source->heartbeat(off.subscription);
+            off.last_sent = Clock::now();
+            progress_.heartbeats += 1;
+            h.failures = 0;
+            h.rounds = 0;
+        } catch (const std::exception& e) {
+            failed(h, e);
+        }
+        return true;
+    }
+    return false;
+}
+
+// One action of `h` that is due: Enumerate (after a round of retries, or Refresh), a Heartbeat,
+// a batch, or the end of its idle time.
+void Worker::step(Host& h) {
+    auto now = Clock::now();
+    if (h.done || now < h.wait_until) return;
+    if (h.needs_enumerate || now >= h.next_refresh) {
+        try {
+            enumerate(h);
+            h.needs_enumerate = false;
+        } catch (const std::exception& e) {
+            h.needs_enumerate = true;
+            failed(h, e);
+        }
+        return;
+    }
+    if (heartbeat_due(h, now)) return;
+    if (h.remaining > 0) return send_batch(h);
+    if (now >= h.idle_until) h.done = true;
+}
+
+// When `h` next has something to do.
+Clock::time_point Worker::wake(const Host& h) const {
+    if (h.done) return Clock::time_point::max();
+    if (h.wait_until > Clock::now()) return h.wait_until;
+    if (h.needs_enumerate || h.remaining > 0) return Clock::time_point::min();
+    auto t = std::min(h.idle_until, h.next_refresh);
+    for (const auto& [name, off] : h.offered)
+        t = std::min(t, off.last_sent + heartbeat_interval(off.subscription));
+    return t;
+}
+
+void Worker::run() {
+    for (;;) {
+        auto next = Clock::time_point::max();
+        for (auto& h : hosts_) {
+            if (wake(h) <= Clock::now()) step(h);
+            next = std::min(next, wake(h));
+        }
+        if (next == Clock::time_point::max()) break; // every host is done
+        if (next > Clock::now()) std::this_thread::sleep_until(next);
+    }
+}
+
+void Worker::finish() {
+    for (const auto& h : hosts_)
+        if (!h.gave_up) progress_.hosts_connected -= 1; // the others did when they gave up
+    std::lock_guard lock(shared_.mutex);
+    for (const auto& h : hosts_)
+        shared_.hosts[h.id] = HostTally{h.machine, h.sent, h.acked};
+    shared_.latencies_us.insert(shared_.latencies_us.end(), latencies_.begin(), latencies_.end());
+    shared_.soap_bytes += soap_bytes_;
+    if (any_) {
+        shared_.first = std::min(shared_.first, first_);
+        shared_.last = std::max(shared_.last, last_);
+    }
+}
+
+void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::size_t thread_index,
+                Shared& shared, LoadProgress& progress) {
+    Worker w(o, thread_index, shared, progress);
+    w.setup(host_ids);
+    w.precompress();
+    w.run();
+    w.finish();
 }
 
 } // namespace
@@ -289,6 +524,11 @@ LoadResult run_load(const LoadOptions& options, LoadProgress* progress) {
     r.events_acked = p.events_acked;
     r.batches_ok = p.batches_ok;
     r.batches_failed = p.batches_failed;
+    r.retries = p.retries;
+    r.request_errors = p.errors;
+    r.heartbeats = p.heartbeats;
+    r.enumerations = p.enumerations;
+    r.subscription_ends = p.subscription_ends;
     r.bytes_sent_soap = shared.soap_bytes;
     r.errors.assign(shared.errors.begin(), shared.errors.end());
     r.setup_error = shared.setup_error;

@@ -1,7 +1,14 @@
-// Load generation on top of client::Source: N simulated hosts, each enumerating once and then
-// pushing generated events in batches on its own keep-alive connection; hosts are driven by a
-// pool of threads (one blocking connection per host at a time). Used by `wec replay` and by
-// bench/serve.
+// Load generation on top of client::Source: N simulated hosts, each enumerating and then pushing
+// generated events in batches on its own keep-alive connection; hosts are driven by a pool of
+// threads (one blocking connection per host at a time). Used by `wec replay` and by bench/serve.
+//
+// Each host behaves like a Windows source (docs/replay.md, "Behaving like a Windows source"):
+// batches bounded by the subscription's MaxElements and MaxEnvelopeSize; a batch that fails
+// (HTTP error such as 503, timeout, lost connection) is resent as is after the subscription's
+// ConnectionRetry interval (or Retry-After when shorter), up to its Total, then the host
+// enumerates again and starts another round of retries; Heartbeats to a subscription idle past
+// its heartbeat interval; re-Enumerate every `refresh` seconds, following the subscriptions'
+// changes (a subscription no longer offered gets a SubscriptionEnd).
 #pragma once
 
 #include "client/client.hpp"
@@ -10,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +45,12 @@ struct LoadOptions {
     // > 0: at most this many events per second in total (each connection paces its share:
     // rate / threads), else as fast as the collector acknowledges.
     double rate = 0;
+    // The wait before a failed message is resent: unset = the subscription's ConnectionRetry
+    // interval; set: this value, at most the subscription's (tests); 0 = no retry (a host whose
+    // message fails stops at once).
+    std::optional<std::chrono::milliseconds> retry_interval;
+    std::chrono::milliseconds idle{0};    // each host stays this long after its events (Heartbeats)
+    std::chrono::milliseconds refresh{0}; // > 0: re-Enumerate this often (Windows' Refresh)
 };
 
 struct LoadProgress {
@@ -45,6 +59,11 @@ struct LoadProgress {
     std::atomic<std::uint64_t> hosts_connected{0}; // hosts holding their push connection
     std::atomic<std::uint64_t> batches_ok{0};
     std::atomic<std::uint64_t> batches_failed{0};
+    std::atomic<std::uint64_t> retries{0};    // messages resent after a failure
+    std::atomic<std::uint64_t> errors{0};     // failed requests (each retry's failure counts)
+    std::atomic<std::uint64_t> heartbeats{0}; // Heartbeats acknowledged
+    std::atomic<std::uint64_t> enumerations{0};
+    std::atomic<std::uint64_t> subscription_ends{0}; // SubscriptionEnd sent and answered
 };
 
 // Host `id`'s MachineID and <Computer>, and its first EventRecordID (then one more per event, in
@@ -62,8 +81,13 @@ struct LoadResult {
     std::uint64_t events_acked = 0;
     std::uint64_t batches_ok = 0;
     std::uint64_t batches_failed = 0;
-    std::uint64_t bytes_sent_soap = 0; // UTF-16 SOAP bytes before compression
-    double seconds = 0;                // from the first Events to the last Ack
+    std::uint64_t retries = 0;           // messages (Events, Heartbeat) resent after a failure
+    std::uint64_t request_errors = 0;    // failed requests, retried or not
+    std::uint64_t heartbeats = 0;        // Heartbeats acknowledged
+    std::uint64_t enumerations = 0;      // Enumerate answered (set-up, refresh, after retries)
+    std::uint64_t subscription_ends = 0; // SubscriptionEnd answered
+    std::uint64_t bytes_sent_soap = 0;   // UTF-16 SOAP bytes before compression
+    double seconds = 0;                  // from the first Events to the last Ack
     double events_per_second = 0;
     double p50_ms = 0, p99_ms = 0, max_ms = 0; // Ack latency of Events messages
     std::vector<std::string> errors;           // the first few distinct errors

@@ -3,8 +3,59 @@
 #include "client/latency.hpp"
 
 #include <algorithm>
+#include <thread>
 
 namespace wec::client {
+
+namespace {
+
+// Enumerate + End: the subscription to replay to. Throws when it is not offered.
+wsman::Subscription choose(Source& source, const std::string& name, const std::string& machine) {
+    auto subs = source.enumerate();
+    auto it = std::find_if(subs.begin(), subs.end(), [&](const wsman::Subscription& s) {
+        return name.empty() || s.name == name;
+    });
+    if (it == subs.end())
+        throw Error(ErrorKind::Protocol,
+                    name.empty() ? "no subscription is offered to " + machine
+                                 : "subscription '" + name + "' is not offered to " + machine +
+                                       " (" + std::to_string(subs.size()) + " offered)");
+    source.end();
+    return *it;
+}
+
+// Sends one recorded message as Windows would: resent after the retry interval (Retry-After
+// when shorter) until acknowledged, up to ConnectionRetry Total, then once more after a new
+// Enumerate; the last failure is rethrown.
+Ack send_with_retries(Source& source, wsman::Subscription& subscription, const RecordedBatch& batch,
+                      const ReplayOptions& options, ReplayResult& r, ReplayProgress& p) {
+    const bool retry = !options.retry_interval || options.retry_interval->count() > 0;
+    for (unsigned round = 0;; ++round) {
+        const unsigned total = subscription.connection_retry_total.value_or(5);
+        for (unsigned attempt = 0;; ++attempt) {
+            try {
+                return source.send_events(subscription, std::span<const std::string>(batch.events),
+                                          batch.bookmark);
+            } catch (const std::exception& e) {
+                source.reset();
+                if (!retry || (attempt >= total && round > 0)) throw;
+                if (attempt >= total) break; // the round is spent: Enumerate again
+                std::chrono::milliseconds wait(
+                    wsman::parse_duration_ms(subscription.connection_retry).value_or(60000));
+                if (options.retry_interval) wait = std::min(wait, *options.retry_interval);
+                if (const auto* ce = dynamic_cast<const Error*>(&e);
+                    ce && ce->retry_after().count() > 0)
+                    wait = std::min<std::chrono::milliseconds>(wait, ce->retry_after());
+                std::this_thread::sleep_for(wait);
+                r.retries += 1;
+                p.retries += 1;
+            }
+        }
+        subscription = choose(source, options.subscription, source.options().machine_id);
+    }
+}
+
+} // namespace
 
 ReplayResult replay_batches(const ReplayOptions& options,
                             const std::function<bool(RecordedBatch&)>& next,
@@ -30,19 +81,8 @@ ReplayResult replay_batches(const ReplayOptions& options,
     Source source(so);
     wsman::Subscription subscription;
     try {
-        auto subs = source.enumerate();
-        auto it = std::find_if(subs.begin(), subs.end(), [&](const wsman::Subscription& s) {
-            return options.subscription.empty() || s.name == options.subscription;
-        });
-        if (it == subs.end())
-            throw Error(ErrorKind::Protocol,
-                        options.subscription.empty()
-                            ? "no subscription is offered to " + so.machine_id
-                            : "subscription '" + options.subscription + "' is not offered to " +
-                                  so.machine_id + " (" + std::to_string(subs.size()) + " offered)");
-        subscription = *it;
+        subscription = choose(source, options.subscription, so.machine_id);
         r.subscription = subscription.name;
-        source.end();
         source.push_connection(subscription); // connect + authenticate before timing
     } catch (const std::exception& e) {
         r.setup_error = e.what();
@@ -55,8 +95,7 @@ ReplayResult replay_batches(const ReplayOptions& options,
     for (;;) {
         r.events_sent += batch.events.size();
         try {
-            auto ack = source.send_events(subscription, std::span<const std::string>(batch.events),
-                                          batch.bookmark);
+            auto ack = send_with_retries(source, subscription, batch, options, r, p);
             latencies.push_back(static_cast<std::uint32_t>(ack.latency.count()));
         } catch (const std::exception& e) {
             r.messages_failed = 1;

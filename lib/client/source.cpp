@@ -32,6 +32,8 @@ ConnectionOptions connection_options(SourceOptions& o, const Url& url, bool sldc
     c.tab_form = o.tab_form;
     c.sldc_header = sldc_header;
     c.timeout = o.timeout;
+    c.io_context = o.io_context;
+    c.compressor = o.compressor;
     return c;
 }
 
@@ -39,6 +41,14 @@ std::string status_text(const Response& r) {
     auto text = r.text();
     if (text.size() > 300) text.resize(300);
     return "HTTP " + std::to_string(r.status) + (text.empty() ? "" : ": " + text);
+}
+
+// Retry-After in its delay-seconds form (RFC 9110 10.2.3); 0 when absent or an HTTP date.
+std::chrono::seconds retry_after(const Response& r) {
+    const auto v = r.header("Retry-After");
+    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+        return std::chrono::seconds(0);
+    return std::chrono::seconds(std::stol(v));
 }
 
 } // namespace
@@ -77,6 +87,11 @@ void Source::end() {
     manager_.reset();
     if (r.status != 200 && r.status != 204)
         throw Error(ErrorKind::Http, "End answered " + status_text(r), r.status);
+}
+
+void Source::reset() {
+    manager_.reset();
+    push_.clear();
 }
 
 Url Source::push_url(const wsman::Subscription& subscription) const {
@@ -124,7 +139,7 @@ Ack Source::check_ack(const Response& r, const std::string& message_id, const ch
     ack.message_id = message_id;
     if (r.status != 200)
         throw Error(r.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
-                    std::string(what) + " answered " + status_text(r), r.status);
+                    std::string(what) + " answered " + status_text(r), r.status, retry_after(r));
     if (!r.message || r.message->action != wsman::Action::Ack)
         throw Error(ErrorKind::Protocol, std::string(what) + " was not answered with an Ack",
                     r.status);

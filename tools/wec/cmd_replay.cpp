@@ -61,6 +61,9 @@ struct ReplayOptions {
     bool check_only = false;        // send nothing, check only
     double rate = 0;                // --rate: events per second in total (0: as fast as acked)
     double speed = 0;               // --speed: N times the recorded pace (files)
+    double retry_interval_s = -1;   // --retry-interval: < 0 = the subscription's ConnectionRetry
+    double idle_s = 0;              // --idle: generated hosts stay this long after their events
+    double refresh_s = 0;           // --refresh: re-Enumerate this often (generated)
     PcapOptions pcap;               // --pcap: a capture decoded and replayed (replay_pcap.cpp)
 };
 
@@ -113,6 +116,48 @@ struct Rate {
         }
         return value;
     }
+};
+
+// printf into a std::string (summary lines).
+template <class... Args>
+std::string format(const char* fmt, Args... args) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, fmt, args...);
+    return buf;
+}
+
+unsigned long long ull(std::uint64_t v) {
+    return static_cast<unsigned long long>(v);
+}
+
+// The end-of-run summary of every mode: JSON fields (--json) or text lines `label: text`,
+// printed together on standard output by print() (a --check report adds to either).
+class Summary {
+public:
+    explicit Summary(bool json) : json_(json) {}
+    bool json() const { return json_; }
+    nlohmann::json& fields() { return j_; }
+    template <class T>
+    void set(const char* key, T&& value) {
+        if (json_) j_[key] = std::forward<T>(value);
+    }
+    void line(const char* label, const std::string& text) {
+        if (!json_)
+            lines_.push_back(format("%-15s %s", (std::string(label) + ":").c_str(), text.c_str()));
+    }
+    void print() const {
+        if (json_) {
+            std::printf("%s\n", j_.dump(2).c_str());
+            return;
+        }
+        for (const auto& l : lines_)
+            std::printf("%s\n", l.c_str());
+    }
+
+private:
+    bool json_;
+    nlohmann::json j_;
+    std::vector<std::string> lines_;
 };
 
 // The simulated source(s) from the options shared by both modes: kOk, or kUsage (said why).
@@ -173,34 +218,107 @@ const char* mechanism_name(const ReplayOptions& o, const client::SourceOptions& 
     return o.spnego ? "spnego" : "kerberos";
 }
 
+// --from: the input stream (standard input or FILE); nullptr when FILE cannot be opened.
+std::istream* open_from(const std::string& from, std::ifstream& file) {
+    if (from == "-") {
+        std::ios_base::sync_with_stdio(false); // buffered reads of stdin
+        return &std::cin;
+    }
+    file.open(from, std::ios::binary);
+    return file ? &file : nullptr;
+}
+
+// --from: the exit status from how the replay ended (and why, on standard error).
+int from_exit_code(const ReplayOptions& o, const client::ReplayResult& r,
+                   const decode::ReadStats& st, const std::string& input_error) {
+    if (!input_error.empty()) {
+        std::fprintf(stderr, "wec replay: %s\n", input_error.c_str());
+        return kUsage;
+    }
+    if (!r.setup_error.empty()) {
+        std::fprintf(stderr, "wec replay: %s\n", r.setup_error.c_str());
+        return kRuntime;
+    }
+    if (!r.error.empty()) {
+        std::fprintf(stderr, "wec replay: %s:%llu: %s\n", o.from.c_str(), ull(r.failed_line),
+                     r.error.c_str());
+        return kRuntime;
+    }
+    if (st.skipped > 0) return kPartial;
+    if (st.batches == 0) {
+        std::fprintf(stderr, "wec replay: %s: no Events message to replay\n", o.from.c_str());
+        return kPartial;
+    }
+    return kOk;
+}
+
+void from_summary(Summary& sum, const ReplayOptions& o, const client::SourceOptions& so,
+                  const client::ReplayResult& r, const decode::ReadStats& st,
+                  const std::string& input_error) {
+    sum.set("from", o.from);
+    sum.set("records", st.records);
+    sum.set("events_messages", st.batches);
+    sum.set("messages_acked", r.messages_acked);
+    sum.set("messages_failed", r.messages_failed);
+    sum.set("retries", r.retries);
+    sum.set("events_sent", r.events_sent);
+    sum.set("events_acked", r.events_acked);
+    sum.set("skipped", st.skipped);
+    sum.set("seconds", r.seconds);
+    sum.set("events_per_second", r.events_per_second);
+    sum.set("ack_latency_ms",
+            nlohmann::json{{"p50", r.p50_ms}, {"p99", r.p99_ms}, {"max", r.max_ms}});
+    sum.set("subscription", r.subscription);
+    sum.set("machine", r.machine);
+    sum.set("mechanism", mechanism_name(o, so));
+    sum.set("compress", o.compress);
+    if (!input_error.empty()) sum.set("input_error", input_error);
+    if (!r.setup_error.empty()) sum.set("setup_error", r.setup_error);
+    if (!r.error.empty()) {
+        sum.set("error", r.error);
+        sum.set("error_line", r.failed_line);
+    }
+    sum.line("records read", format("%llu (%llu Events messages, %llu events)", ull(st.records),
+                                    ull(st.batches), ull(st.events)));
+    sum.line("replayed", format("%llu Events messages acked, %llu failed, %llu retries",
+                                ull(r.messages_acked), ull(r.messages_failed), ull(r.retries)));
+    sum.line("events acked", format("%llu of %llu sent", ull(r.events_acked), ull(r.events_sent)));
+    sum.line("skipped", format("%llu records", ull(st.skipped)));
+    sum.line("throughput", format("%.0f events/s over %.2f s", r.events_per_second, r.seconds));
+    sum.line("Ack latency",
+             format("p50 %.2f ms, p99 %.2f ms, max %.2f ms", r.p50_ms, r.p99_ms, r.max_ms));
+    if (!r.subscription.empty())
+        sum.line("subscription", r.subscription + " (as " + r.machine + ")");
+    if (!input_error.empty()) sum.line("input error", input_error);
+    if (!r.setup_error.empty()) sum.line("setup error", r.setup_error);
+    if (!r.error.empty())
+        sum.line("error", format("line %llu: %s", ull(r.failed_line), r.error.c_str()));
+}
+
 // --from: the Events messages of a `wec decode --format json` capture, replayed by one source.
-int run_from(const ReplayOptions& o, const client::SourceOptions& so) {
+int run_from(const ReplayOptions& o, const client::SourceOptions& so,
+             std::optional<std::chrono::milliseconds> retry_interval) {
     if (o.ccaches.size() > 1) {
         std::fprintf(stderr, "wec replay: --from replays one source: give at most one --ccache\n");
         return kUsage;
     }
     std::ifstream file;
-    std::istream* in = &std::cin;
-    if (o.from == "-") {
-        std::ios_base::sync_with_stdio(false); // buffered reads of stdin
-    } else {
-        file.open(o.from, std::ios::binary);
-        if (!file) {
-            std::fprintf(stderr, "wec replay: --from: cannot open %s\n", o.from.c_str());
-            return kUsage;
-        }
-        in = &file;
+    std::istream* in = open_from(o.from, file);
+    if (!in) {
+        std::fprintf(stderr, "wec replay: --from: cannot open %s\n", o.from.c_str());
+        return kUsage;
     }
     client::ReplayOptions ro;
     ro.source = so;
     if (!o.ccaches.empty()) ro.source.ccache = o.ccaches.front();
     ro.subscription = o.subscription;
+    ro.retry_interval = retry_interval;
 
     const bool tty = ::isatty(2) != 0;
     decode::EventsBatchReader reader(*in, o.from, [&](const decode::SkippedRecord& s) {
         if (tty) std::fprintf(stderr, "\r%*s\r", 70, ""); // over the progress line
-        std::fprintf(stderr, "wec replay: %s:%llu: skipped: %s\n", o.from.c_str(),
-                     static_cast<unsigned long long>(s.line), s.reason.c_str());
+        std::fprintf(stderr, "wec replay: %s:%llu: skipped: %s\n", o.from.c_str(), ull(s.line),
+                     s.reason.c_str());
     });
     std::string input_error;
     auto next = [&](client::RecordedBatch& out) {
@@ -215,87 +333,24 @@ int run_from(const ReplayOptions& o, const client::SourceOptions& so) {
     client::ReplayProgress progress;
     auto r = with_progress(
         [&](double secs) {
-            char buf[160];
-            std::snprintf(buf, sizeof buf, "%llu Events messages, %llu events acked, %.0f s",
-                          static_cast<unsigned long long>(progress.messages_acked.load()),
-                          static_cast<unsigned long long>(progress.events_acked.load()), secs);
-            return std::string(buf);
+            return format("%llu Events messages, %llu events acked, %llu retries, %.0f s",
+                          ull(progress.messages_acked.load()), ull(progress.events_acked.load()),
+                          ull(progress.retries.load()), secs);
         },
         [&] { return client::replay_batches(ro, next, &progress); });
 
     const auto& st = reader.stats();
-    int code = kOk;
-    if (!input_error.empty()) {
-        std::fprintf(stderr, "wec replay: %s\n", input_error.c_str());
-        code = kUsage;
-    } else if (!r.setup_error.empty()) {
-        std::fprintf(stderr, "wec replay: %s\n", r.setup_error.c_str());
-        code = kRuntime;
-    } else if (!r.error.empty()) {
-        std::fprintf(stderr, "wec replay: %s:%llu: %s\n", o.from.c_str(),
-                     static_cast<unsigned long long>(r.failed_line), r.error.c_str());
-        code = kRuntime;
-    } else if (st.skipped > 0) {
-        code = kPartial;
-    } else if (st.batches == 0) {
-        std::fprintf(stderr, "wec replay: %s: no Events message to replay\n", o.from.c_str());
-        code = kPartial;
-    }
-
-    if (o.json) {
-        nlohmann::json j;
-        j["from"] = o.from;
-        j["records"] = st.records;
-        j["events_messages"] = st.batches;
-        j["messages_acked"] = r.messages_acked;
-        j["messages_failed"] = r.messages_failed;
-        j["events_sent"] = r.events_sent;
-        j["events_acked"] = r.events_acked;
-        j["skipped"] = st.skipped;
-        j["seconds"] = r.seconds;
-        j["events_per_second"] = r.events_per_second;
-        j["ack_latency_ms"] = {{"p50", r.p50_ms}, {"p99", r.p99_ms}, {"max", r.max_ms}};
-        j["subscription"] = r.subscription;
-        j["machine"] = r.machine;
-        j["mechanism"] = mechanism_name(o, so);
-        j["compress"] = o.compress;
-        if (!input_error.empty()) j["input_error"] = input_error;
-        if (!r.setup_error.empty()) j["setup_error"] = r.setup_error;
-        if (!r.error.empty()) {
-            j["error"] = r.error;
-            j["error_line"] = r.failed_line;
-        }
-        std::printf("%s\n", j.dump(2).c_str());
-    } else {
-        std::printf("records read:   %llu (%llu Events messages, %llu events)\n",
-                    static_cast<unsigned long long>(st.records),
-                    static_cast<unsigned long long>(st.batches),
-                    static_cast<unsigned long long>(st.events));
-        std::printf("replayed:       %llu Events messages acked, %llu failed\n",
-                    static_cast<unsigned long long>(r.messages_acked),
-                    static_cast<unsigned long long>(r.messages_failed));
-        std::printf("events acked:   %llu of %llu sent\n",
-                    static_cast<unsigned long long>(r.events_acked),
-                    static_cast<unsigned long long>(r.events_sent));
-        std::printf("skipped:        %llu records\n", static_cast<unsigned long long>(st.skipped));
-        std::printf("throughput:     %.0f events/s over %.2f s\n", r.events_per_second, r.seconds);
-        std::printf("Ack latency:    p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.p50_ms, r.p99_ms,
-                    r.max_ms);
-        if (!r.subscription.empty())
-            std::printf("subscription:   %s (as %s)\n", r.subscription.c_str(), r.machine.c_str());
-        if (!input_error.empty()) std::printf("input error:    %s\n", input_error.c_str());
-        if (!r.setup_error.empty()) std::printf("setup error:    %s\n", r.setup_error.c_str());
-        if (!r.error.empty())
-            std::printf("error:          line %llu: %s\n",
-                        static_cast<unsigned long long>(r.failed_line), r.error.c_str());
-    }
+    int code = from_exit_code(o, r, st, input_error);
+    Summary sum(o.json);
+    from_summary(sum, o, so, r, st, input_error);
+    sum.print();
     return code;
 }
 
 // --check: reads what the collector wrote and matches it against `sent`; the report goes to
-// `j` (JSON) or standard output. kPartial when an acknowledged event was lost, kUsage when the
-// files cannot be read, else kOk.
-int run_check(const ReplayOptions& o, const std::map<EventKey, bool>& sent, nlohmann::json* j) {
+// the summary. kPartial when an acknowledged event was lost, kUsage when the files cannot be
+// read, else kOk.
+int run_check(const ReplayOptions& o, const std::map<EventKey, bool>& sent, Summary& sum) {
     if (o.check_after > 0)
         std::this_thread::sleep_for(
             std::chrono::milliseconds(static_cast<long long>(o.check_after * 1000)));
@@ -304,57 +359,49 @@ int run_check(const ReplayOptions& o, const std::map<EventKey, bool>& sent, nloh
         r = check_written(sent, o.check);
     } catch (const wec::Error& e) {
         std::fprintf(stderr, "wec replay: --check: %s\n", e.what());
-        if (j) (*j)["check"] = {{"error", e.what()}};
+        sum.set("check", nlohmann::json{{"error", e.what()}});
         return kUsage;
     }
     auto key_text = [](const EventKey& k) {
         return k.machine + "/" + k.channel + "/" + std::to_string(k.record_id);
     };
-    if (j) {
-        nlohmann::json c;
-        c["files"] = r.files;
-        c["lines"] = r.lines;
-        c["unreadable_lines"] = r.unreadable;
-        c["sent"] = r.sent;
-        c["acked"] = r.acked;
-        c["found"] = r.found;
-        c["lost"] = r.lost;
-        c["duplicated"] = r.duplicated;
-        c["unexpected"] = r.unexpected;
-        auto list = [&](const std::vector<EventKey>& keys) {
-            nlohmann::json a = nlohmann::json::array();
-            for (const auto& k : keys)
-                a.push_back(
-                    {{"machine", k.machine}, {"channel", k.channel}, {"record_id", k.record_id}});
-            return a;
-        };
-        c["lost_examples"] = list(r.lost_examples);
-        c["duplicated_examples"] = list(r.duplicated_examples);
-        c["unexpected_examples"] = list(r.unexpected_examples);
-        (*j)["check"] = c;
-    } else {
-        std::printf(
-            "check:          %llu sent, %llu acked, %llu found, %llu lost, %llu duplicated, "
-            "%llu unexpected (%llu lines in %llu files, %llu unreadable)\n",
-            static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.acked),
-            static_cast<unsigned long long>(r.found), static_cast<unsigned long long>(r.lost),
-            static_cast<unsigned long long>(r.duplicated),
-            static_cast<unsigned long long>(r.unexpected), static_cast<unsigned long long>(r.lines),
-            static_cast<unsigned long long>(r.files),
-            static_cast<unsigned long long>(r.unreadable));
-        for (const auto& k : r.lost_examples)
-            std::printf("lost:           %s\n", key_text(k).c_str());
-        for (const auto& k : r.duplicated_examples)
-            std::printf("duplicated:     %s\n", key_text(k).c_str());
-        for (const auto& k : r.unexpected_examples)
-            std::printf("unexpected:     %s\n", key_text(k).c_str());
-    }
+    auto list = [&](const std::vector<EventKey>& keys) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& k : keys)
+            a.push_back(
+                {{"machine", k.machine}, {"channel", k.channel}, {"record_id", k.record_id}});
+        return a;
+    };
+    sum.set("check", nlohmann::json{{"files", r.files},
+                                    {"lines", r.lines},
+                                    {"unreadable_lines", r.unreadable},
+                                    {"sent", r.sent},
+                                    {"acked", r.acked},
+                                    {"found", r.found},
+                                    {"lost", r.lost},
+                                    {"duplicated", r.duplicated},
+                                    {"unexpected", r.unexpected},
+                                    {"lost_examples", list(r.lost_examples)},
+                                    {"duplicated_examples", list(r.duplicated_examples)},
+                                    {"unexpected_examples", list(r.unexpected_examples)}});
+    sum.line("check",
+             format("%llu sent, %llu acked, %llu found, %llu lost, %llu duplicated, "
+                    "%llu unexpected (%llu lines in %llu files, %llu unreadable)",
+                    ull(r.sent), ull(r.acked), ull(r.found), ull(r.lost), ull(r.duplicated),
+                    ull(r.unexpected), ull(r.lines), ull(r.files), ull(r.unreadable)));
+    for (const auto& k : r.lost_examples)
+        sum.line("lost", key_text(k));
+    for (const auto& k : r.duplicated_examples)
+        sum.line("duplicated", key_text(k));
+    for (const auto& k : r.unexpected_examples)
+        sum.line("unexpected", key_text(k));
     return r.lost > 0 ? kPartial : kOk;
 }
 
 // --evtx / --xml: the records of event log or event XML files, replayed in order, by one source
 // or (--split-by-computer) one simulated host per <Computer>, one after the other.
-int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
+int run_files(const ReplayOptions& o, const client::SourceOptions& so,
+              std::optional<std::chrono::milliseconds> retry_interval) {
     const bool evtx = !o.evtx.empty();
     const char* option = evtx ? "--evtx" : "--xml";
     std::vector<std::filesystem::path> files;
@@ -396,9 +443,9 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
             for (const auto& e : events)
                 keys_sent[EventKey{e.computer, e.channel, e.record_id}] = o.check_only;
     if (o.check_only) {
-        nlohmann::json j;
-        int code = run_check(o, keys_sent, o.json ? &j : nullptr);
-        if (o.json) std::printf("%s\n", j.dump(2).c_str());
+        Summary sum(o.json);
+        int code = run_check(o, keys_sent, sum);
+        sum.print();
         if (code == kOk && stats.skipped > 0) code = kPartial;
         return code;
     }
@@ -428,11 +475,12 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
             const auto acked = progress.events_acked.load();
             std::snprintf(buf, sizeof buf,
                           "%llu/%llu events acked (%.0f/s), hosts %zu done of %zu, %llu messages, "
-                          "%.0f s",
+                          "%llu retries, %.0f s",
                           static_cast<unsigned long long>(acked),
                           static_cast<unsigned long long>(stats.events),
                           live_rate.update(acked, secs), hosts_done.load(), hosts.size(),
-                          static_cast<unsigned long long>(progress.messages_acked.load()), secs);
+                          static_cast<unsigned long long>(progress.messages_acked.load()),
+                          static_cast<unsigned long long>(progress.retries.load()), secs);
             return std::string(buf);
         },
         [&] {
@@ -444,6 +492,7 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
                     ro.source = so;
                     if (!o.ccaches.empty()) ro.source.ccache = o.ccaches[i % o.ccaches.size()];
                     ro.subscription = o.subscription;
+                    ro.retry_interval = retry_interval;
                     HostResult& h = results[i];
                     h.machine = hosts[i];
                     auto& events = by_host.at(hosts[i]); // each worker its own entry
@@ -481,10 +530,11 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    std::uint64_t sent = 0, acked = 0, messages_acked = 0, messages_failed = 0;
+    std::uint64_t sent = 0, acked = 0, messages_acked = 0, messages_failed = 0, retries = 0;
     double seconds = 0, max_ms = 0, p99_ms = 0;
     std::vector<std::string> errors;
     for (const auto& h : results) {
+        retries += h.r.retries;
         sent += h.r.events_sent;
         acked += h.r.events_acked;
         messages_acked += h.r.messages_acked;
@@ -510,60 +560,93 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so) {
     }
     if (results.size() > 1) seconds = wall; // the hosts overlap: the whole run
     const double rate = seconds > 0 ? static_cast<double>(acked) / seconds : 0;
-    nlohmann::json j;
-    if (o.json) {
-        j["input"] = evtx ? "evtx" : "xml";
-        j["files"] = stats.files;
-        j["events_read"] = stats.events;
-        j["skipped"] = stats.skipped;
-        j["hosts"] = hosts.size();
-        j["events_sent"] = sent;
-        j["events_acked"] = acked;
-        j["messages_acked"] = messages_acked;
-        j["messages_failed"] = messages_failed;
-        j["seconds"] = seconds;
-        j["events_per_second"] = rate;
-        j["ack_latency_ms"] = {{"p99_max", p99_ms}, {"max", max_ms}};
-        j["mechanism"] = mechanism_name(o, so);
-        j["compress"] = o.compress;
-        nlohmann::json per_host = nlohmann::json::array();
-        for (const auto& h : results)
-            per_host.push_back({{"machine", h.machine},
-                                {"events", h.events},
-                                {"events_acked", h.r.events_acked},
-                                {"subscription", h.r.subscription}});
-        j["per_host"] = per_host;
-        j["errors"] = errors;
-    } else {
-        std::printf("read:           %llu events from %llu files, %llu skipped\n",
-                    static_cast<unsigned long long>(stats.events),
-                    static_cast<unsigned long long>(stats.files),
-                    static_cast<unsigned long long>(stats.skipped));
-        std::printf("hosts:          %zu\n", hosts.size());
-        std::printf("events acked:   %llu of %llu sent (%llu Events messages, %llu failed)\n",
-                    static_cast<unsigned long long>(acked), static_cast<unsigned long long>(sent),
-                    static_cast<unsigned long long>(messages_acked),
-                    static_cast<unsigned long long>(messages_failed));
-        std::printf("throughput:     %.0f events/s over %.2f s\n", rate, seconds);
-        for (const auto& e : errors)
-            std::printf("error:          %s\n", e.c_str());
-    }
+    Summary sum(o.json);
+    sum.set("input", evtx ? "evtx" : "xml");
+    sum.set("files", stats.files);
+    sum.set("events_read", stats.events);
+    sum.set("skipped", stats.skipped);
+    sum.set("hosts", hosts.size());
+    sum.set("events_sent", sent);
+    sum.set("events_acked", acked);
+    sum.set("messages_acked", messages_acked);
+    sum.set("messages_failed", messages_failed);
+    sum.set("retries", retries);
+    sum.set("seconds", seconds);
+    sum.set("events_per_second", rate);
+    sum.set("ack_latency_ms", nlohmann::json{{"p99_max", p99_ms}, {"max", max_ms}});
+    sum.set("mechanism", mechanism_name(o, so));
+    sum.set("compress", o.compress);
+    nlohmann::json per_host = nlohmann::json::array();
+    for (const auto& h : results)
+        per_host.push_back({{"machine", h.machine},
+                            {"events", h.events},
+                            {"events_acked", h.r.events_acked},
+                            {"retries", h.r.retries},
+                            {"subscription", h.r.subscription}});
+    sum.set("per_host", per_host);
+    sum.set("errors", errors);
+    sum.line("read", format("%llu events from %llu files, %llu skipped", ull(stats.events),
+                            ull(stats.files), ull(stats.skipped)));
+    sum.line("hosts", std::to_string(hosts.size()));
+    sum.line("events acked",
+             format("%llu of %llu sent (%llu Events messages, %llu failed, %llu retries)",
+                    ull(acked), ull(sent), ull(messages_acked), ull(messages_failed),
+                    ull(retries)));
+    sum.line("throughput", format("%.0f events/s over %.2f s", rate, seconds));
+    for (const auto& e : errors)
+        sum.line("error", e);
     if (!o.check.empty()) {
-        int c = run_check(o, keys_sent, o.json ? &j : nullptr);
+        int c = run_check(o, keys_sent, sum);
         if (code == kOk || c == kUsage) code = c;
     }
-    if (o.json) std::printf("%s\n", j.dump(2).c_str());
+    sum.print();
     return code;
 }
 
-int run_replay(const ReplayOptions& o) {
-    client::LoadOptions lo;
-    if (int rc = source_options(o, lo.source); rc != kOk) return rc;
-    if (!o.from.empty()) return run_from(o, lo.source);
-    if (!o.pcap.files.empty())
-        return run_pcap(
-            o.pcap, {lo.source, o.ccaches, o.subscription, mechanism_name(o, lo.source), o.json});
-    if (!o.evtx.empty() || !o.xml.empty()) return run_files(o, lo.source);
+// The generated events by key (see client::HostTally): host i sends events/hosts (+1 for the
+// first events%hosts hosts) records from kLoadFirstRecord on, Channel Security.
+EventKey generated_key(const std::string& machine, std::uint64_t k) {
+    return EventKey{machine, "Security", client::kLoadFirstRecord + k};
+}
+
+void generated_summary(Summary& sum, const ReplayOptions& o, const client::LoadOptions& lo,
+                       const client::LoadResult& r) {
+    sum.set("events_requested", o.events);
+    sum.set("events_acked", r.events_acked);
+    sum.set("batches_ok", r.batches_ok);
+    sum.set("batches_failed", r.batches_failed);
+    sum.set("retries", r.retries);
+    sum.set("request_errors", r.request_errors);
+    sum.set("heartbeats", r.heartbeats);
+    sum.set("enumerations", r.enumerations);
+    sum.set("subscription_ends", r.subscription_ends);
+    sum.set("seconds", r.seconds);
+    sum.set("events_per_second", r.events_per_second);
+    sum.set("ack_latency_ms",
+            nlohmann::json{{"p50", r.p50_ms}, {"p99", r.p99_ms}, {"max", r.max_ms}});
+    sum.set("soap_bytes", r.bytes_sent_soap);
+    sum.set("hosts", o.hosts);
+    sum.set("connections", std::min(o.connections, o.hosts));
+    sum.set("mechanism", mechanism_name(o, lo.source));
+    sum.set("compress", o.compress);
+    sum.set("errors", r.errors);
+    if (!r.setup_error.empty()) sum.set("setup_error", r.setup_error);
+    sum.line("events acked", format("%llu of %llu", ull(r.events_acked), ull(o.events)));
+    sum.line("batches",
+             format("%llu ok, %llu failed, %llu retries (%llu request errors)", ull(r.batches_ok),
+                    ull(r.batches_failed), ull(r.retries), ull(r.request_errors)));
+    sum.line("source", format("%llu Enumerate, %llu Heartbeats, %llu SubscriptionEnd",
+                              ull(r.enumerations), ull(r.heartbeats), ull(r.subscription_ends)));
+    sum.line("throughput", format("%.0f events/s over %.2f s", r.events_per_second, r.seconds));
+    sum.line("Ack latency",
+             format("p50 %.2f ms, p99 %.2f ms, max %.2f ms", r.p50_ms, r.p99_ms, r.max_ms));
+    if (!r.setup_error.empty()) sum.line("setup error", r.setup_error);
+    for (const auto& e : r.errors)
+        sum.line("error", e);
+}
+
+// Generated mode: --events from --hosts simulated hosts (client::run_load).
+int run_generated(const ReplayOptions& o, client::LoadOptions& lo) {
     lo.ccaches = o.ccaches;
     lo.subscription = o.subscription;
     lo.events = o.events;
@@ -571,12 +654,9 @@ int run_replay(const ReplayOptions& o) {
     lo.hosts = o.hosts;
     lo.threads = o.connections;
     lo.rate = o.rate;
+    lo.idle = std::chrono::milliseconds(static_cast<long long>(o.idle_s * 1000));
+    lo.refresh = std::chrono::milliseconds(static_cast<long long>(o.refresh_s * 1000));
 
-    // The generated events by key (see client::HostTally): host i sends events/hosts (+1 for the
-    // first events%hosts hosts) records from kLoadFirstRecord on, Channel Security.
-    auto generated_key = [](const std::string& machine, std::uint64_t k) {
-        return EventKey{machine, "Security", client::kLoadFirstRecord + k};
-    };
     if (o.check_only) {
         std::map<EventKey, bool> sent;
         for (std::size_t h = 0; h < o.hosts; ++h) {
@@ -584,9 +664,9 @@ int run_replay(const ReplayOptions& o) {
             for (std::uint64_t k = 0; k < n; ++k)
                 sent[generated_key(client::load_machine_id(h), k)] = true;
         }
-        nlohmann::json j;
-        int code = run_check(o, sent, o.json ? &j : nullptr);
-        if (o.json) std::printf("%s\n", j.dump(2).c_str());
+        Summary sum(o.json);
+        int code = run_check(o, sent, sum);
+        sum.print();
         return code;
     }
 
@@ -596,17 +676,14 @@ int run_replay(const ReplayOptions& o) {
     Rate rate;
     with_progress(
         [&](double secs) {
-            char buf[200];
             const auto acked = progress.events_acked.load();
-            std::snprintf(buf, sizeof buf,
-                          "%llu sent, %llu/%llu acked, %.0f/s, %llu batches failed, %llu "
-                          "connections, %.0f s",
-                          static_cast<unsigned long long>(progress.events_sent.load()),
-                          static_cast<unsigned long long>(acked),
-                          static_cast<unsigned long long>(o.events), rate.update(acked, secs),
-                          static_cast<unsigned long long>(progress.batches_failed.load()),
-                          static_cast<unsigned long long>(progress.hosts_connected.load()), secs);
-            return std::string(buf);
+            return format("%llu sent, %llu/%llu acked, %.0f/s, %llu batches failed, %llu retries, "
+                          "%llu errors, %llu heartbeats, %llu connections, %.0f s",
+                          ull(progress.events_sent.load()), ull(acked), ull(o.events),
+                          rate.update(acked, secs), ull(progress.batches_failed.load()),
+                          ull(progress.retries.load()), ull(progress.errors.load()),
+                          ull(progress.heartbeats.load()), ull(progress.hosts_connected.load()),
+                          secs);
         },
         [&] {
             try {
@@ -624,46 +701,32 @@ int run_replay(const ReplayOptions& o) {
     else if (r.batches_failed > 0 || r.events_acked < o.events)
         code = kPartial;
 
-    nlohmann::json j;
-    if (o.json) {
-        j["events_requested"] = o.events;
-        j["events_acked"] = r.events_acked;
-        j["batches_ok"] = r.batches_ok;
-        j["batches_failed"] = r.batches_failed;
-        j["seconds"] = r.seconds;
-        j["events_per_second"] = r.events_per_second;
-        j["ack_latency_ms"] = {{"p50", r.p50_ms}, {"p99", r.p99_ms}, {"max", r.max_ms}};
-        j["soap_bytes"] = r.bytes_sent_soap;
-        j["hosts"] = o.hosts;
-        j["connections"] = std::min(o.connections, o.hosts);
-        j["mechanism"] = mechanism_name(o, lo.source);
-        j["compress"] = o.compress;
-        j["errors"] = r.errors;
-        if (!r.setup_error.empty()) j["setup_error"] = r.setup_error;
-    } else {
-        std::printf("events acked:   %llu of %llu\n",
-                    static_cast<unsigned long long>(r.events_acked),
-                    static_cast<unsigned long long>(o.events));
-        std::printf("batches:        %llu ok, %llu failed\n",
-                    static_cast<unsigned long long>(r.batches_ok),
-                    static_cast<unsigned long long>(r.batches_failed));
-        std::printf("throughput:     %.0f events/s over %.2f s\n", r.events_per_second, r.seconds);
-        std::printf("Ack latency:    p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.p50_ms, r.p99_ms,
-                    r.max_ms);
-        if (!r.setup_error.empty()) std::printf("setup error:    %s\n", r.setup_error.c_str());
-        for (const auto& e : r.errors)
-            std::printf("error:          %s\n", e.c_str());
-    }
+    Summary sum(o.json);
+    generated_summary(sum, o, lo, r);
     if (!o.check.empty()) {
         std::map<EventKey, bool> sent;
         for (const auto& h : r.hosts)
             for (std::uint64_t k = 0; k < h.sent; ++k)
                 sent[generated_key(h.machine, k)] = k < h.acked;
-        int c = run_check(o, sent, o.json ? &j : nullptr);
+        int c = run_check(o, sent, sum);
         if (code == kOk || c == kUsage) code = c;
     }
-    if (o.json) std::printf("%s\n", j.dump(2).c_str());
+    sum.print();
     return code;
+}
+
+int run_replay(const ReplayOptions& o) {
+    client::LoadOptions lo;
+    if (int rc = source_options(o, lo.source); rc != kOk) return rc;
+    if (o.retry_interval_s >= 0)
+        lo.retry_interval =
+            std::chrono::milliseconds(static_cast<long long>(o.retry_interval_s * 1000));
+    if (!o.from.empty()) return run_from(o, lo.source, lo.retry_interval);
+    if (!o.pcap.files.empty())
+        return run_pcap(o.pcap, {lo.source, o.ccaches, o.subscription, mechanism_name(o, lo.source),
+                                 o.json, lo.retry_interval});
+    if (!o.evtx.empty() || !o.xml.empty()) return run_files(o, lo.source, lo.retry_interval);
+    return run_generated(o, lo);
 }
 
 } // namespace
@@ -773,13 +836,32 @@ void add_replay(CLI::App& app, Action& action) {
         "--follow-notify-host", o->follow_notify_host,
         "Connect to the host named in NotifyTo (default: the --url host, NotifyTo's port)");
     sub->add_option("--timeout", o->timeout_s, "Seconds per request")->capture_default_str();
+    sub->add_option("--retry-interval", o->retry_interval_s,
+                    "Seconds before a failed message (5xx, timeout, lost connection) is resent, "
+                    "at most the subscription's ConnectionRetry interval (default: that interval; "
+                    "0: no retry, a failing host stops)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--idle", o->idle_s,
+                    "(generated) each host stays connected SECONDS after its events, sending "
+                    "Heartbeats at the subscription's heartbeat interval")
+        ->check(CLI::NonNegativeNumber)
+        ->excludes(from)
+        ->excludes(evtx)
+        ->excludes(xml);
+    sub->add_option("--refresh", o->refresh_s,
+                    "(generated) re-Enumerate every SECONDS and follow the subscriptions' changes "
+                    "(a subscription no longer offered gets a SubscriptionEnd)")
+        ->check(CLI::PositiveNumber)
+        ->excludes(from)
+        ->excludes(evtx)
+        ->excludes(xml);
     sub->add_flag("--json", o->json, "Print a JSON summary");
     add_pcap_options(*sub, o->pcap);
     sub->footer(
         "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some\n"
         "records skipped, or nothing to replay; --check: an acknowledged event was lost), 2 usage\n"
         "or (--from) unreadable or malformed input, 3 runtime error (--from: the collector did\n"
-        "not acknowledge a message; the replay stops there).\n"
+        "not acknowledge a message after its retries; the replay stops there).\n"
         "Examples:\n"
         "  wec replay --url http://127.0.0.1:5985/wsman/SubscriptionManager/WEC \\\n"
         "             --service HTTP@wec.example.org --events 100000 --batch 100 --hosts 8 "

@@ -351,6 +351,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
             ro.source.ccache = run.ccaches.front();
         res.mechanism = mechanism_of(ro.source);
         ro.subscription = run.subscription;
+        ro.retry_interval = run.retry_interval;
         std::size_t next = 0;
         auto& batches = res.source->batches;
         res.r = client::replay_batches(ro, [&](client::RecordedBatch& b) {

@@ -7,6 +7,8 @@
 #include "client/client.hpp"
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,7 @@ struct PcapRun {
     std::string subscription;         // --subscription ("" = the first offered)
     std::string mechanism;            // for the summary: kerberos, spnego, ntlm, tls
     bool json = false;
+    std::optional<std::chrono::milliseconds> retry_interval{}; // --retry-interval
 };
 
 // Decodes the captures, groups their Events by source and replays each source in turn. Returns
