@@ -19,6 +19,7 @@
 #include "event/event.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <deque>
@@ -34,7 +35,7 @@ namespace wec::event {
 namespace detail {
 
 struct Attr {
-    std::string_view name;
+    std::string_view local; // the name without its prefix
     std::string_view value;
 };
 
@@ -463,6 +464,7 @@ constexpr int kMaxDepth = 64;
 
 struct Tag {
     sv name;                 // qualified
+    sv local;                // without its prefix
     std::size_t name_at = 0; // offset of the name in the input
     bool empty = false;      // <name .../>
 };
@@ -473,13 +475,29 @@ inline bool is_space(char c) {
 inline bool is_name_start(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
 }
-inline bool is_name_char(char c) {
-    return is_name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.';
-}
 
-sv local_name(sv qname) {
-    std::size_t colon = qname.rfind(':');
-    return colon == sv::npos ? qname : qname.substr(colon + 1);
+// 1: a name character ([A-Za-z0-9_:.-]), 3: ':' (the end of a prefix).
+constexpr std::array<std::uint8_t, 256> kNameChars = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '_' || c == '-' || c == '.')
+            t[static_cast<std::size_t>(c)] = 1;
+    }
+    t[':'] = 3;
+    return t;
+}();
+
+// Scans a name from p (at a name start character): returns its end, sets its local part.
+[[gnu::always_inline]] inline char* scan_name(char* p, char* end, sv& local) {
+    char* local_start = p;
+    for (; p < end; ++p) {
+        const std::uint8_t k = kNameChars[static_cast<unsigned char>(*p)];
+        if (k == 0) break;
+        if (k == 3) local_start = p + 1;
+    }
+    local = sv(local_start, static_cast<std::size_t>(p - local_start));
+    return p;
 }
 
 // pugixml's UTF-8 writer for a character reference (any value below 0x110000, surrogates too).
@@ -542,7 +560,7 @@ public:
     // The attribute of the last start tag read whose local name is `name` (the first one).
     std::optional<sv> attr(sv name) const {
         for (const detail::Attr& a : st_.attrs)
-            if (local_name(a.name) == name) return a.value;
+            if (a.local == name) return a.value;
         return std::nullopt;
     }
 
@@ -574,9 +592,9 @@ public:
             const char c = p_[1];
             if (c == '/') {
                 p_ += 2;
-                if (static_cast<std::size_t>(end_ - p_) < t.name.size() ||
-                    std::memcmp(p_, t.name.data(), t.name.size()) != 0)
-                    return false;
+                if (static_cast<std::size_t>(end_ - p_) < t.name.size()) return false;
+                for (std::size_t i = 0; i < t.name.size(); ++i)
+                    if (p_[i] != t.name[i]) return false;
                 p_ += t.name.size();
                 while (p_ < end_ && is_space(*p_))
                     ++p_;
@@ -629,8 +647,7 @@ private:
     bool start_tag(Tag& t) {
         char* name = p_;
         if (p_ == end_ || !is_name_start(*p_)) return false;
-        while (p_ < end_ && is_name_char(*p_))
-            ++p_;
+        p_ = scan_name(p_, end_, t.local);
         if (p_ == end_) return false;
         t.name = sv(name, static_cast<std::size_t>(p_ - name));
         t.name_at = static_cast<std::size_t>(name - begin_);
@@ -655,10 +672,8 @@ private:
             c = *p_;
             if (c == '>' || c == '/') continue;
             if (!is_name_start(c)) return false;
-            char* an = p_;
-            while (p_ < end_ && is_name_char(*p_))
-                ++p_;
-            sv aname(an, static_cast<std::size_t>(p_ - an));
+            sv alocal;
+            p_ = scan_name(p_, end_, alocal);
             while (p_ < end_ && is_space(*p_))
                 ++p_;
             if (p_ == end_ || *p_ != '=') return false;
@@ -670,7 +685,7 @@ private:
             char* w = p_;
             char* value = p_;
             if (!attribute_value(quote, w)) return false;
-            st_.attrs.push_back({aname, sv(value, static_cast<std::size_t>(w - value))});
+            st_.attrs.push_back({alocal, sv(value, static_cast<std::size_t>(w - value))});
             if (p_ == end_) return false;
         }
     }
@@ -774,6 +789,22 @@ private:
 
     // An attribute value up to `quote` (p_ left after it), decoded to w.
     bool attribute_value(char quote, char*& w) {
+        // Most values have nothing to decode: find the quote, leave the bytes where they are.
+        {
+            char* p = p_;
+            char* const e = end_;
+            for (; p < e; ++p) {
+                const char c = *p;
+                if (c == quote) {
+                    w = p;
+                    p_ = p + 1;
+                    return true;
+                }
+                if (c == '&' || c == '\r' || c == '\t' || c == '\n') break;
+            }
+            w = p;
+            p_ = p;
+        }
         for (;;) {
             if (p_ == end_) return false;
             const char c = *p_;
@@ -814,7 +845,7 @@ bool one_pass_system(Reader& r, const Tag& system, System& sys) {
     std::optional<std::uint32_t> event_id;
     bool fed = true; // false: a mandatory field failed (the DOM path then reports it)
     bool ok = r.children(system, [&](const Tag& n) {
-        sv tag = local_name(n.name);
+        sv tag = n.local;
         bool good = true;
         if (tag == "Provider") {
             sys.provider = Provider{r.attr("Name"), r.attr("Guid"), r.attr("EventSourceName")};
@@ -885,7 +916,7 @@ bool one_pass_event_data(Reader& r, const Tag& node, Storage& st, EventData& ed)
     std::uint32_t position = 0;
     return r.children(node, [&](const Tag& n) {
         ++position;
-        sv tag = local_name(n.name);
+        sv tag = n.local;
         if (tag == "Data") {
             auto name = r.attr("Name");
             std::optional<sv> value;
@@ -906,13 +937,13 @@ bool one_pass_user_data(Reader& r, const Tag& node, Storage& st, Event& ev) {
     return r.children(node, [&](const Tag& element) {
         if (!first) return r.skip(element);
         first = false;
-        ev.user_data_element = local_name(element.name);
+        ev.user_data_element = element.local;
         st.index.clear();
         std::uint32_t position = 0;
         return r.children(element, [&](const Tag& n) {
             ++position;
             sv name = r.attr("Name").value_or(sv());
-            if (name.empty()) name = local_name(n.name);
+            if (name.empty()) name = n.local;
             std::optional<sv> value;
             if (!r.text(n, value)) return false;
             add_user_data_field(ev, st, name, value.value_or(sv()), position);
@@ -924,7 +955,7 @@ bool one_pass_user_data(Reader& r, const Tag& node, Storage& st, Event& ev) {
 bool one_pass_debug_data(Reader& r, const Tag& node, DebugData& dd) {
     dd = DebugData{};
     return r.children(node, [&](const Tag& n) {
-        sv tag = local_name(n.name);
+        sv tag = n.local;
         std::optional<sv> value;
         bool good = true;
         if (tag == "SequenceNumber") {
@@ -955,7 +986,7 @@ bool one_pass_debug_data(Reader& r, const Tag& node, DebugData& dd) {
 bool one_pass_processing_error_data(Reader& r, const Tag& node, ProcessingErrorData& pd) {
     ProcessingErrorData result;
     bool ok = r.children(node, [&](const Tag& n) {
-        sv tag = local_name(n.name);
+        sv tag = n.local;
         std::optional<sv> value;
         if (tag == "ErrorCode") {
             if (!r.text(n, value)) return false;
@@ -981,7 +1012,7 @@ bool one_pass_processing_error_data(Reader& r, const Tag& node, ProcessingErrorD
 bool one_pass_rendering_info(Reader& r, const Tag& node, RenderingInfo& ri) {
     ri.culture = r.attr("Culture").value_or(sv());
     return r.children(node, [&](const Tag& n) {
-        sv tag = local_name(n.name);
+        sv tag = n.local;
         if (tag == "Message") return r.text(n, ri.message);
         if (tag == "Level") return r.text(n, ri.level);
         if (tag == "Task") return r.text(n, ri.task);
@@ -991,7 +1022,7 @@ bool one_pass_rendering_info(Reader& r, const Tag& node, RenderingInfo& ri) {
         if (tag == "Keywords") {
             std::vector<sv> keywords;
             bool ok = r.children(n, [&](const Tag& k) {
-                if (local_name(k.name) != "Keyword") return r.skip(k);
+                if (k.local != "Keyword") return r.skip(k);
                 std::optional<sv> t;
                 if (!r.text(k, t)) return false;
                 if (t) keywords.push_back(*t);
@@ -1012,7 +1043,7 @@ bool one_pass(sv xml, Event& ev, Storage& st) {
     Tag root;
     if (!r.root(root)) return false;
     bool ok = r.children(root, [&](const Tag& n) {
-        sv tag = local_name(n.name);
+        sv tag = n.local;
         if (tag == "System") {
             System sys;
             if (!one_pass_system(r, n, sys)) return false;
