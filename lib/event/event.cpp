@@ -25,7 +25,6 @@
 #include <deque>
 #include <limits>
 #include <pugixml.hpp>
-#include <unordered_map>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -39,13 +38,71 @@ struct Attr {
     std::string_view value;
 };
 
+// Name -> position, for the names of large EventData/UserData (HashMap semantics: the first
+// entry of a name stays). Open addressing in one reused array: no allocation per event.
+class NameIndex {
+public:
+    bool empty() const { return used_ == 0; }
+    void clear() {
+        if (used_ == 0) return;
+        if (slots_.size() > kKeep) {
+            slots_.assign(kKeep, Slot{}); // after a huge event, do not clear a huge table each time
+        } else {
+            std::fill(slots_.begin(), slots_.end(), Slot{});
+        }
+        used_ = 0;
+    }
+    // The position of `name`, inserting `position` when it is new (second: whether inserted).
+    std::pair<std::size_t, bool> emplace(std::string_view name, std::size_t position) {
+        if ((used_ + 1) * 2 > slots_.size()) grow();
+        Slot& slot = find(name);
+        if (slot.position != 0) return {slot.position - 1, false};
+        slot = Slot{name, position + 1};
+        ++used_;
+        return {position, true};
+    }
+
+private:
+    struct Slot {
+        std::string_view name;
+        std::size_t position = 0; // + 1; 0: empty
+    };
+    static constexpr std::size_t kKeep = 64;
+
+    static std::size_t hash(std::string_view name) {
+        std::uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a
+        for (char c : name) {
+            h ^= static_cast<unsigned char>(c);
+            h *= 0x100000001b3ULL;
+        }
+        return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+    Slot& find(std::string_view name) {
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t i = hash(name) & mask;; i = (i + 1) & mask) {
+            Slot& slot = slots_[i];
+            if (slot.position == 0 || slot.name == name) return slot;
+        }
+    }
+    void grow() {
+        std::vector<Slot> old;
+        old.swap(slots_);
+        slots_.assign(std::max<std::size_t>(64, old.size() * 2), Slot{});
+        for (const Slot& slot : old)
+            if (slot.position != 0) find(slot.name) = slot;
+    }
+
+    std::vector<Slot> slots_;
+    std::size_t used_ = 0;
+};
+
 struct Storage {
     pugi::xml_document doc;
     std::vector<Attr> attrs;       // the one pass: the attributes of the last start tag
     std::string buf;               // mutable copy parsed in place by pugixml
     std::string original;          // the input, kept when an error is recorded
     std::deque<std::string> arena; // strings that exist in no buffer (joined text, UserData)
-    std::unordered_map<std::string_view, std::size_t> index; // named-data dedup (large events)
+    NameIndex index;               // named-data dedup (large events)
 };
 
 } // namespace detail
@@ -183,11 +240,11 @@ void add_named_data(EventData& ed, Storage& st, sv name, sv value) {
         for (std::size_t i = 0; i < ed.named.size(); ++i)
             st.index.emplace(ed.named[i].name, i);
     }
-    auto [it, inserted] = st.index.emplace(name, ed.named.size());
+    auto [position, inserted] = st.index.emplace(name, ed.named.size());
     if (inserted)
         ed.named.push_back({name, value});
     else
-        ed.named[it->second].value = value;
+        ed.named[position].value = value;
 }
 
 void reset_event_data(EventData& ed, Storage& st) {

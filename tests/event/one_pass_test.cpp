@@ -213,4 +213,30 @@ TEST(OnePass, CornerCasesMatch) {
         EXPECT_FALSE(ev::parse_one_pass(others[i], e)) << i;
 }
 
+// Many named <Data>, names repeated: one entry per name in first-seen order, the last value wins
+// (the index behind it grows past 16, 32 and 64 names and is reused by the next events).
+TEST(OnePass, ManyNamedDataKeepFirstSeenOrderAndLastValue) {
+    ev::Event e;
+    for (std::size_t names : {5u, 20u, 40u, 300u, 17u, 71u}) {
+        std::string data;
+        std::vector<std::string> expected_value(names);
+        for (std::size_t i = 0; i < names * 3; ++i) {
+            const std::size_t n =
+                (i * 7) % names; // every name (7 is prime to each count), scrambled
+            data += "<Data Name='n" + std::to_string(n) + "'>v" + std::to_string(i) + "</Data>";
+            expected_value[n] = "v" + std::to_string(i);
+        }
+        const std::string xml = event_xml("", "<EventData>" + data + "</EventData>");
+        ev::parse(xml, e);
+        ASSERT_FALSE(e.error) << names;
+        ASSERT_EQ(e.event_data.named.size(), names);
+        for (std::size_t k = 0; k < names; ++k) {
+            const std::size_t n = (k * 7) % names; // first-seen order
+            EXPECT_EQ(e.event_data.named[k].name, "n" + std::to_string(n)) << names << " " << k;
+            EXPECT_EQ(e.event_data.named[k].value, expected_value[n]) << names << " " << k;
+        }
+        same_as_dom(xml, "named " + std::to_string(names));
+    }
+}
+
 } // namespace
