@@ -519,6 +519,12 @@ void set_error(Event& ev, Storage& st, sv xml, ErrorType type, std::string messa
 
 constexpr int kMaxDepth = 64;
 
+// A local name against one of ours: a compare of known length, inlined (no memcmp call).
+template <std::size_t N>
+[[gnu::always_inline]] inline bool is(sv name, const char (&literal)[N]) {
+    return name.size() == N - 1 && __builtin_memcmp(name.data(), literal, N - 1) == 0;
+}
+
 struct Tag {
     sv name;                 // qualified
     sv local;                // without its prefix
@@ -904,34 +910,34 @@ bool one_pass_system(Reader& r, const Tag& system, System& sys) {
     bool ok = r.children(system, [&](const Tag& n) {
         sv tag = n.local;
         bool good = true;
-        if (tag == "Provider") {
+        if (is(tag, "Provider")) {
             sys.provider = Provider{r.attr("Name"), r.attr("Guid"), r.attr("EventSourceName")};
             return r.skip(n);
-        } else if (tag == "EventID") {
+        } else if (is(tag, "EventID")) {
             auto qualifiers = r.attr("Qualifiers");
             event_id = text_uint<std::uint32_t>(r, n, good);
             sys.event_id_qualifiers = parse_uint<std::uint16_t>(qualifiers);
-        } else if (tag == "Version") {
+        } else if (is(tag, "Version")) {
             sys.version = text_uint<std::uint8_t>(r, n, good);
-        } else if (tag == "Level") {
+        } else if (is(tag, "Level")) {
             sys.level = text_uint<std::uint8_t>(r, n, good);
-        } else if (tag == "Task") {
+        } else if (is(tag, "Task")) {
             sys.task = text_uint<std::uint16_t>(r, n, good);
-        } else if (tag == "Opcode") {
+        } else if (is(tag, "Opcode")) {
             sys.opcode = text_uint<std::uint8_t>(r, n, good);
-        } else if (tag == "Keywords") {
+        } else if (is(tag, "Keywords")) {
             good = r.text(n, sys.keywords);
-        } else if (tag == "TimeCreated") {
+        } else if (is(tag, "TimeCreated")) {
             auto t = r.attr("SystemTime");
             if (!t) fed = false;
             sys.time_created = t;
             return fed && r.skip(n);
-        } else if (tag == "EventRecordID") {
+        } else if (is(tag, "EventRecordID")) {
             sys.event_record_id = text_uint<std::uint64_t>(r, n, good);
-        } else if (tag == "Correlation") {
+        } else if (is(tag, "Correlation")) {
             sys.correlation = Correlation{r.attr("ActivityID"), r.attr("RelatedActivityID")};
             return r.skip(n);
-        } else if (tag == "Execution") {
+        } else if (is(tag, "Execution")) {
             auto pid = parse_uint<std::uint32_t>(r.attr("ProcessID"));
             auto tid = parse_uint<std::uint32_t>(r.attr("ThreadID"));
             if (!pid || !tid) {
@@ -948,13 +954,13 @@ bool one_pass_system(Reader& r, const Tag& system, System& sys) {
             e.processor_time = parse_uint<std::uint32_t>(r.attr("ProcessorTime"));
             sys.execution = e;
             return r.skip(n);
-        } else if (tag == "Channel") {
+        } else if (is(tag, "Channel")) {
             good = r.text(n, sys.channel);
-        } else if (tag == "Computer") {
+        } else if (is(tag, "Computer")) {
             good = r.text(n, computer);
-        } else if (tag == "Container") {
+        } else if (is(tag, "Container")) {
             good = r.text(n, sys.container);
-        } else if (tag == "Security") {
+        } else if (is(tag, "Security")) {
             sys.user_id = r.attr("UserID");
             return r.skip(n);
         } else {
@@ -974,14 +980,14 @@ bool one_pass_event_data(Reader& r, const Tag& node, Storage& st, EventData& ed)
     return r.children(node, [&](const Tag& n) {
         ++position;
         sv tag = n.local;
-        if (tag == "Data") {
+        if (is(tag, "Data")) {
             auto name = r.attr("Name");
             std::optional<sv> value;
             if (!r.text(n, value)) return false;
             add_data(ed, st, name, value.value_or(sv()), position);
             return true;
         }
-        if (tag == "Binary") return r.text(n, ed.binary);
+        if (is(tag, "Binary")) return r.text(n, ed.binary);
         return r.skip(n);
     });
 }
@@ -1015,22 +1021,22 @@ bool one_pass_debug_data(Reader& r, const Tag& node, DebugData& dd) {
         sv tag = n.local;
         std::optional<sv> value;
         bool good = true;
-        if (tag == "SequenceNumber") {
+        if (is(tag, "SequenceNumber")) {
             dd.sequence_number = text_uint<std::uint32_t>(r, n, good);
-        } else if (tag == "FlagsName") {
+        } else if (is(tag, "FlagsName")) {
             good = r.text(n, dd.flags_name);
-        } else if (tag == "LevelName") {
+        } else if (is(tag, "LevelName")) {
             good = r.text(n, dd.level_name);
-        } else if (tag == "Component") {
+        } else if (is(tag, "Component")) {
             good = r.text(n, value);
             dd.component = value.value_or(sv());
-        } else if (tag == "SubComponent") {
+        } else if (is(tag, "SubComponent")) {
             good = r.text(n, dd.sub_component);
-        } else if (tag == "FileLine") {
+        } else if (is(tag, "FileLine")) {
             good = r.text(n, dd.file_line);
-        } else if (tag == "Function") {
+        } else if (is(tag, "Function")) {
             good = r.text(n, dd.function);
-        } else if (tag == "Message") {
+        } else if (is(tag, "Message")) {
             good = r.text(n, value);
             dd.message = value.value_or(sv());
         } else {
@@ -1045,15 +1051,15 @@ bool one_pass_processing_error_data(Reader& r, const Tag& node, ProcessingErrorD
     bool ok = r.children(node, [&](const Tag& n) {
         sv tag = n.local;
         std::optional<sv> value;
-        if (tag == "ErrorCode") {
+        if (is(tag, "ErrorCode")) {
             if (!r.text(n, value)) return false;
             auto code = parse_uint<std::uint32_t>(value.value_or(sv()));
             if (!code) return false; // a feed failure: the DOM path reports it
             result.error_code = *code;
-        } else if (tag == "DataItemName") {
+        } else if (is(tag, "DataItemName")) {
             if (!r.text(n, value)) return false;
             result.data_item_name = value.value_or(sv());
-        } else if (tag == "EventPayload") {
+        } else if (is(tag, "EventPayload")) {
             if (!r.text(n, value)) return false;
             result.event_payload = value.value_or(sv());
         } else {
@@ -1070,16 +1076,16 @@ bool one_pass_rendering_info(Reader& r, const Tag& node, RenderingInfo& ri) {
     ri.culture = r.attr("Culture").value_or(sv());
     return r.children(node, [&](const Tag& n) {
         sv tag = n.local;
-        if (tag == "Message") return r.text(n, ri.message);
-        if (tag == "Level") return r.text(n, ri.level);
-        if (tag == "Task") return r.text(n, ri.task);
-        if (tag == "Opcode") return r.text(n, ri.opcode);
-        if (tag == "Channel") return r.text(n, ri.channel);
-        if (tag == "Provider") return r.text(n, ri.provider);
-        if (tag == "Keywords") {
+        if (is(tag, "Message")) return r.text(n, ri.message);
+        if (is(tag, "Level")) return r.text(n, ri.level);
+        if (is(tag, "Task")) return r.text(n, ri.task);
+        if (is(tag, "Opcode")) return r.text(n, ri.opcode);
+        if (is(tag, "Channel")) return r.text(n, ri.channel);
+        if (is(tag, "Provider")) return r.text(n, ri.provider);
+        if (is(tag, "Keywords")) {
             std::vector<sv> keywords;
             bool ok = r.children(n, [&](const Tag& k) {
-                if (k.local != "Keyword") return r.skip(k);
+                if (!is(k.local, "Keyword")) return r.skip(k);
                 std::optional<sv> t;
                 if (!r.text(k, t)) return false;
                 if (t) keywords.push_back(*t);
@@ -1101,36 +1107,36 @@ bool one_pass(sv xml, Event& ev, Storage& st) {
     if (!r.root(root)) return false;
     bool ok = r.children(root, [&](const Tag& n) {
         sv tag = n.local;
-        if (tag == "System") {
+        if (is(tag, "System")) {
             System sys;
             if (!one_pass_system(r, n, sys)) return false;
             ev.system = std::move(sys);
             return true;
         }
-        if (tag == "EventData") {
+        if (is(tag, "EventData")) {
             ev.data_kind = DataKind::EventData;
             return one_pass_event_data(r, n, st, ev.event_data);
         }
-        if (tag == "UserData") {
+        if (is(tag, "UserData")) {
             ev.data_kind = DataKind::UserData;
             return one_pass_user_data(r, n, st, ev);
         }
-        if (tag == "BinaryEventData") {
+        if (is(tag, "BinaryEventData")) {
             std::optional<sv> value;
             if (!r.text(n, value)) return false;
             ev.binary_event_data = value.value_or(sv());
             ev.data_kind = DataKind::BinaryEventData;
             return true;
         }
-        if (tag == "DebugData") {
+        if (is(tag, "DebugData")) {
             ev.data_kind = DataKind::DebugData;
             return one_pass_debug_data(r, n, ev.debug_data);
         }
-        if (tag == "ProcessingErrorData") {
+        if (is(tag, "ProcessingErrorData")) {
             ev.data_kind = DataKind::ProcessingErrorData;
             return one_pass_processing_error_data(r, n, ev.processing_error_data);
         }
-        if (tag == "RenderingInfo") {
+        if (is(tag, "RenderingInfo")) {
             RenderingInfo ri;
             if (!one_pass_rendering_info(r, n, ri)) return false;
             ev.rendering_info = std::move(ri);
