@@ -179,9 +179,9 @@ public:
 private:
     friend void parse(std::string_view xml, Event& out);
     friend void parse_dom(std::string_view xml, Event& out);
-// The one pass alone: true when it took the input (`out` is then what `parse_dom` gives), false
-// when it leaves it to `parse_dom` (`out` is then unspecified). For the tests and benchmarks.
-bool parse_one_pass(std::string_view xml, Event& out);
+    // The one pass alone: true when it took the input (`out` is then what `parse_dom` gives), false
+    // when it leaves it to `parse_dom` (`out` is then unspecified). For the tests and benchmarks.
+    bool parse_one_pass(std::string_view xml, Event& out);
     friend bool parse_one_pass(std::string_view xml, Event& out);
     std::unique_ptr<detail::Storage> storage_;
 };
