@@ -208,6 +208,29 @@ void BM_ParseOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseOnly);
 
+// Parsing alone, by parser: the one pass (`parse`) and the DOM path it replaced (`parse_dom`).
+using ParseFn = void (*)(std::string_view, wec::event::Event&);
+void BM_Parser(benchmark::State& state, ParseFn parse, const std::vector<std::string>& (*set)()) {
+    wec::event::Event ev;
+    std::size_t bytes = 0;
+    for (const auto& xml : set())
+        bytes += xml.size();
+    for (auto _ : state) {
+        for (const auto& xml : set()) {
+            parse(xml, ev);
+            benchmark::DoNotOptimize(&ev);
+        }
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * set().size()));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+constexpr ParseFn kOnePass = wec::event::parse;
+constexpr ParseFn kDom = wec::event::parse_dom;
+BENCHMARK_CAPTURE(BM_Parser, one_pass / samples, kOnePass, samples);
+BENCHMARK_CAPTURE(BM_Parser, dom / samples, kDom, samples);
+BENCHMARK_CAPTURE(BM_Parser, one_pass / fixtures, kOnePass, events);
+BENCHMARK_CAPTURE(BM_Parser, dom / fixtures, kDom, events);
+
 void BM_FormatJsonOnly(benchmark::State& state) {
     auto md = metadata();
     std::vector<wec::event::Event> parsed;

@@ -61,7 +61,9 @@
 #include <string>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 namespace {
 
@@ -98,6 +100,7 @@ struct Args {
     std::string output = "files";
     bool postgres = false; // the store on a PostgreSQL server started by the benchmark
     std::size_t nodes = 1; // > 1: that many `wec serve` behind haproxy (PROXY protocol v2)
+    std::uint64_t replay_events = 0; // > 0: the `wec replay` generator scenario (Kerberos)
 };
 
 // Where the subscription's events go during the ingest scenarios, and how many arrived.
@@ -572,6 +575,57 @@ int ingest(const Args& a, Transport t) {
     return r.batches_failed == 0 ? 0 : 1;
 }
 
+// The load generator of the CLI: `wec replay` (generated events, Kerberos AES256, SLDC) against
+// the collector, its CPU measured from the child's rusage (events/s per core of the generator).
+int replay(const Args& a) {
+    Setup s(a, Transport::Kerberos);
+    const std::string url = "http://127.0.0.1:" + std::to_string(s.port_for_sources()) +
+                            "/wsman/SubscriptionManager/WEC";
+    std::vector<std::string> args{wec_exe(),        "replay",
+                                  "--url",          url,
+                                  "--service",      "HTTP@" + kHost,
+                                  "--subscription", "security",
+                                  "--events",       std::to_string(a.replay_events),
+                                  "--batch",        std::to_string(a.batch),
+                                  "--hosts",        std::to_string(a.hosts),
+                                  "--connections",  std::to_string(a.threads)};
+    if (!a.compress) args.emplace_back("--no-compress");
+    std::printf("== replay: wec replay, %llu events, batch %zu, %zu hosts, %zu connections, %s\n",
+                static_cast<unsigned long long>(a.replay_events), a.batch, a.hosts, a.threads,
+                a.compress ? "SLDC" : "uncompressed");
+    std::fflush(stdout);
+    std::vector<char*> argv;
+    for (auto& x : args)
+        argv.push_back(x.data());
+    argv.push_back(nullptr);
+    const double server_cpu0 = cpu_seconds(s.server->pid());
+    const auto t0 = std::chrono::steady_clock::now();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        ::execv(argv[0], argv.data());
+        std::_Exit(127);
+    }
+    int status = 0;
+    rusage ru{};
+    ::wait4(pid, &status, 0, &ru);
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double server_cpu = cpu_seconds(s.server->pid()) - server_cpu0;
+    const double gen_cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    const double events = static_cast<double>(a.replay_events);
+    std::printf("exit              %d; %zu lines written\n",
+                WIFEXITED(status) ? WEXITSTATUS(status) : -1, s.sink->lines());
+    std::printf("throughput        %.0f events/s (%.2f s, process start to exit)\n", events / wall,
+                wall);
+    std::printf("generator CPU     %.2f s: %.0f events/s per core, %.1f us per event\n", gen_cpu,
+                gen_cpu > 0 ? events / gen_cpu : 0.0, gen_cpu / events * 1e6);
+    std::printf("server CPU        %.2f s: %.1f us per event\n", server_cpu,
+                server_cpu / events * 1e6);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 int connections(const Args& a, Transport t) {
     Setup s(a, t);
     int pid = s.server->pid();
@@ -737,6 +791,8 @@ int main(int argc, char** argv) {
             a.postgres = true;
         else if (arg == "--nodes")
             a.nodes = std::stoul(value());
+        else if (arg == "--replay")
+            a.replay_events = std::stoull(value());
         else {
             std::fprintf(
                 stderr, "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
@@ -748,7 +804,8 @@ int main(int argc, char** argv) {
                         "                   [--tls-connections N] [--skip-tls] [--skip-kerberos] "
                         "[--no-rsa]\n"
                         "                   [--output files|tcp|kafka|redis] [--postgres] "
-                        "[--nodes N]\n");
+                        "[--nodes N]\n"
+                        "                   [--replay N (only: wec replay sends N events)]\n");
             return 2;
         }
     }
@@ -764,6 +821,7 @@ int main(int argc, char** argv) {
     }
     int rc = 0;
     try {
+        if (a.replay_events > 0) return replay(a);
         if (a.kerberos && a.ingest) rc |= ingest(a, Transport::Kerberos);
         if (a.kerberos && a.conns) rc |= connections(a, Transport::Kerberos);
         if (a.tls && a.conns) {

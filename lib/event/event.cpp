@@ -19,22 +19,90 @@
 #include "event/event.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <deque>
 #include <limits>
 #include <pugixml.hpp>
-#include <unordered_map>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace wec::event {
 namespace detail {
 
+struct Attr {
+    std::string_view local; // the name without its prefix
+    std::string_view value;
+};
+
+// Name -> position, for the names of large EventData/UserData (HashMap semantics: the first
+// entry of a name stays). Open addressing in one reused array: no allocation per event.
+class NameIndex {
+public:
+    bool empty() const { return used_ == 0; }
+    void clear() {
+        if (used_ == 0) return;
+        if (slots_.size() > kKeep) {
+            slots_.assign(kKeep, Slot{}); // after a huge event, do not clear a huge table each time
+        } else {
+            std::fill(slots_.begin(), slots_.end(), Slot{});
+        }
+        used_ = 0;
+    }
+    // The position of `name`, inserting `position` when it is new (second: whether inserted).
+    std::pair<std::size_t, bool> emplace(std::string_view name, std::size_t position) {
+        if ((used_ + 1) * 2 > slots_.size()) grow();
+        Slot& slot = find(name);
+        if (slot.position != 0) return {slot.position - 1, false};
+        slot = Slot{name, position + 1};
+        ++used_;
+        return {position, true};
+    }
+
+private:
+    struct Slot {
+        std::string_view name;
+        std::size_t position = 0; // + 1; 0: empty
+    };
+    static constexpr std::size_t kKeep = 64;
+
+    static std::size_t hash(std::string_view name) {
+        std::uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a
+        for (char c : name) {
+            h ^= static_cast<unsigned char>(c);
+            h *= 0x100000001b3ULL;
+        }
+        return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+    Slot& find(std::string_view name) {
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t i = hash(name) & mask;; i = (i + 1) & mask) {
+            Slot& slot = slots_[i];
+            if (slot.position == 0 || slot.name == name) return slot;
+        }
+    }
+    void grow() {
+        std::vector<Slot> old;
+        old.swap(slots_);
+        slots_.assign(std::max<std::size_t>(64, old.size() * 2), Slot{});
+        for (const Slot& slot : old)
+            if (slot.position != 0) find(slot.name) = slot;
+    }
+
+    std::vector<Slot> slots_;
+    std::size_t used_ = 0;
+};
+
 struct Storage {
     pugi::xml_document doc;
+    std::vector<Attr> attrs;       // the one pass: the attributes of the last start tag
     std::string buf;               // mutable copy parsed in place by pugixml
     std::string original;          // the input, kept when an error is recorded
     std::deque<std::string> arena; // strings that exist in no buffer (joined text, UserData)
-    std::unordered_map<std::string_view, std::size_t> index; // named-data dedup (large events)
+    NameIndex index;               // named-data dedup (large events)
 };
 
 } // namespace detail
@@ -156,12 +224,50 @@ bool parse_system(const pugi::xml_node& system_node, Storage& st, System& sys) {
     return true;
 }
 
-void parse_event_data(const pugi::xml_node& node, Storage& st, EventData& ed) {
+// HashMap semantics: one entry per name, the last value wins (first-seen order kept).
+void add_named_data(EventData& ed, Storage& st, sv name, sv value) {
+    if (ed.named.size() < 16) {
+        for (auto& nd : ed.named) {
+            if (nd.name == name) {
+                nd.value = value;
+                return;
+            }
+        }
+        ed.named.push_back({name, value});
+        return;
+    }
+    if (st.index.empty()) {
+        for (std::size_t i = 0; i < ed.named.size(); ++i)
+            st.index.emplace(ed.named[i].name, i);
+    }
+    auto [position, inserted] = st.index.emplace(name, ed.named.size());
+    if (inserted)
+        ed.named.push_back({name, value});
+    else
+        ed.named[position].value = value;
+}
+
+void reset_event_data(EventData& ed, Storage& st) {
     ed.named.clear();
     ed.data.clear();
     ed.data_position.clear();
     ed.binary.reset();
     st.index.clear();
+}
+
+// One <Data> of EventData at child `position`: named, or unnamed and kept when not empty.
+void add_data(EventData& ed, Storage& st, std::optional<sv> name, sv value,
+              std::uint32_t position) {
+    if (name) {
+        add_named_data(ed, st, *name, value);
+    } else if (!value.empty()) {
+        ed.data.push_back(value);
+        ed.data_position.push_back(position);
+    }
+}
+
+void parse_event_data(const pugi::xml_node& node, Storage& st, EventData& ed) {
+    reset_event_data(ed, st);
     std::uint32_t position = 0; // of the child element (Winlogbeat's paramN)
     for (pugi::xml_node n = node.first_child(); n; n = n.next_sibling()) {
         if (n.type() != pugi::node_element) continue;
@@ -169,33 +275,7 @@ void parse_event_data(const pugi::xml_node& node, Storage& st, EventData& ed) {
         sv tag = local_name(n.name());
         if (tag == "Data") {
             sv value = text(n, st).value_or(sv());
-            if (auto name = attr(n, "Name")) {
-                // HashMap semantics: one entry per name, the last value wins.
-                if (ed.named.size() < 16) {
-                    bool found = false;
-                    for (auto& nd : ed.named) {
-                        if (nd.name == *name) {
-                            nd.value = value;
-                            found = true;
-                            break;
-                        }
-                    }
-                    if (!found) ed.named.push_back({*name, value});
-                } else {
-                    if (st.index.empty()) {
-                        for (std::size_t i = 0; i < ed.named.size(); ++i)
-                            st.index.emplace(ed.named[i].name, i);
-                    }
-                    auto [it, inserted] = st.index.emplace(*name, ed.named.size());
-                    if (inserted)
-                        ed.named.push_back({*name, value});
-                    else
-                        ed.named[it->second].value = value;
-                }
-            } else if (!value.empty()) {
-                ed.data.push_back(value);
-                ed.data_position.push_back(position);
-            }
+            add_data(ed, st, attr(n, "Name"), value, position);
         } else if (tag == "Binary") {
             ed.binary = text(n, st);
         }
@@ -297,12 +377,11 @@ bool is_name_end(char c) {
     return c == '>' || c == '/' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-// The source text between <UserData ...> and its </UserData>, verbatim (as OpenWEC keeps it).
-sv user_data_raw(const pugi::xml_node& node, sv src, Storage& st) {
-    std::ptrdiff_t off = node.offset_debug();
-    if (off < 0 || static_cast<std::size_t>(off) >= src.size()) return {};
-    sv qname(node.name());
-    std::size_t gt = find_tag_end(src, static_cast<std::size_t>(off) + qname.size());
+// The source text between <UserData ...> and its </UserData>, verbatim (as OpenWEC keeps it);
+// `name_at`: the offset of the element's name in `src`.
+sv user_data_raw(sv src, std::size_t name_at, sv qname, Storage& st) {
+    if (name_at >= src.size()) return {};
+    std::size_t gt = find_tag_end(src, name_at + qname.size());
     if (gt == sv::npos || src[gt - 1] == '/') return {};
     std::size_t inner = gt + 1;
     int depth = 1;
@@ -311,10 +390,10 @@ sv user_data_raw(const pugi::xml_node& node, sv src, Storage& st) {
         std::size_t lt = src.find('<', pos);
         if (lt == sv::npos) break;
         bool closing = lt + 1 < src.size() && src[lt + 1] == '/';
-        std::size_t name_at = lt + (closing ? 2 : 1);
-        if (src.compare(name_at, qname.size(), qname) == 0 && name_at + qname.size() < src.size() &&
-            is_name_end(src[name_at + qname.size()])) {
-            std::size_t end = find_tag_end(src, name_at + qname.size());
+        std::size_t name_pos = lt + (closing ? 2 : 1);
+        if (src.compare(name_pos, qname.size(), qname) == 0 &&
+            name_pos + qname.size() < src.size() && is_name_end(src[name_pos + qname.size()])) {
+            std::size_t end = find_tag_end(src, name_pos + qname.size());
             if (end == sv::npos) break;
             if (closing) {
                 if (--depth == 0) {
@@ -331,6 +410,31 @@ sv user_data_raw(const pugi::xml_node& node, sv src, Storage& st) {
     return st.arena.emplace_back(src.substr(inner));
 }
 
+sv user_data_raw(const pugi::xml_node& node, sv src, Storage& st) {
+    std::ptrdiff_t off = node.offset_debug();
+    if (off < 0) return {};
+    return user_data_raw(src, static_cast<std::size_t>(off), sv(node.name()), st);
+}
+
+// Winlogbeat keeps the first non-empty value of a name ("Data" are all kept: param<N>).
+void add_user_data_field(Event& ev, Storage& st, sv name, sv value, std::uint32_t position) {
+    auto& fields = ev.user_data_fields;
+    if (value.empty()) return;
+    if (name != "Data") {
+        if (fields.size() < 16) {
+            if (std::any_of(fields.begin(), fields.end(),
+                            [&](const UserDataField& f) { return f.name == name; }))
+                return;
+        } else {
+            if (st.index.empty())
+                for (std::size_t i = 0; i < fields.size(); ++i)
+                    st.index.emplace(fields[i].name, i);
+            if (!st.index.emplace(name, fields.size()).second) return;
+        }
+    }
+    fields.push_back({name, value, position});
+}
+
 // Winlogbeat's reading of UserData: the children of its first element, each keyed by its Name
 // attribute (when not empty) or its local name.
 void parse_user_data_fields(const pugi::xml_node& node, Storage& st, Event& ev) {
@@ -339,7 +443,6 @@ void parse_user_data_fields(const pugi::xml_node& node, Storage& st, Event& ev) 
         first = first.next_sibling();
     if (!first) return;
     ev.user_data_element = local_name(first.name());
-    auto& fields = ev.user_data_fields;
     st.index.clear();
     std::uint32_t position = 0;
     for (pugi::xml_node n = first.first_child(); n; n = n.next_sibling()) {
@@ -347,22 +450,7 @@ void parse_user_data_fields(const pugi::xml_node& node, Storage& st, Event& ev) 
         ++position;
         sv name = attr(n, "Name").value_or(sv());
         if (name.empty()) name = local_name(n.name());
-        sv value = text(n, st).value_or(sv());
-        // Winlogbeat keeps the first non-empty value of a name ("Data" become param<N>).
-        if (value.empty()) continue;
-        if (name != "Data") {
-            if (fields.size() < 16) {
-                if (std::any_of(fields.begin(), fields.end(),
-                                [&](const UserDataField& f) { return f.name == name; }))
-                    continue;
-            } else {
-                if (st.index.empty())
-                    for (std::size_t i = 0; i < fields.size(); ++i)
-                        st.index.emplace(fields[i].name, i);
-                if (!st.index.emplace(name, fields.size()).second) continue;
-            }
-        }
-        fields.push_back({name, value, position});
+        add_user_data_field(ev, st, name, text(n, st).value_or(sv()), position);
     }
 }
 
@@ -419,6 +507,646 @@ void set_error(Event& ev, Storage& st, sv xml, ErrorType type, std::string messa
     ev.error = ParseError{type, std::move(message)};
 }
 
+// ---- The one pass ---------------------------------------------------------------------------
+// Reads the event XML once, straight into the Event (no DOM). It accepts a subset of what
+// pugixml accepts and gives, for that subset, exactly what the DOM path above gives: text and
+// attribute values decoded as pugixml decodes them (the five entities and character references,
+// CR LF and lone CR as LF in text and CDATA, TAB/LF/CR as a space in attribute values, CR LF as
+// one space), decoded in place in `Storage::buf` (a value never grows). It gives up (and `parse`
+// runs the DOM path) on anything else: malformed markup, NUL bytes, comments, processing
+// instructions, DOCTYPE, a name with bytes outside [A-Za-z0-9_:.-], a reference to U+0000 or
+// beyond U+10FFFF, nesting deeper than kMaxDepth, a failing mandatory field.
+
+constexpr int kMaxDepth = 64;
+
+// A local name against one of ours: a compare of known length, inlined (no memcmp call).
+template <std::size_t N>
+[[gnu::always_inline]] inline bool is(sv name, const char (&literal)[N]) {
+    return name.size() == N - 1 && __builtin_memcmp(name.data(), literal, N - 1) == 0;
+}
+
+struct Tag {
+    sv name;                 // qualified
+    sv local;                // without its prefix
+    std::size_t name_at = 0; // offset of the name in the input
+    bool empty = false;      // <name .../>
+};
+
+inline bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+inline bool is_name_start(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+}
+
+// 1: a name character ([A-Za-z0-9_:.-]), 3: ':' (the end of a prefix).
+constexpr std::array<std::uint8_t, 256> kNameChars = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '_' || c == '-' || c == '.')
+            t[static_cast<std::size_t>(c)] = 1;
+    }
+    t[':'] = 3;
+    return t;
+}();
+
+// Scans a name from p (at a name start character): returns its end, sets its local part.
+[[gnu::always_inline]] inline char* scan_name(char* p, char* end, sv& local) {
+    char* local_start = p;
+    for (; p < end; ++p) {
+        const std::uint8_t k = kNameChars[static_cast<unsigned char>(*p)];
+        if (k == 0) break;
+        if (k == 3) local_start = p + 1;
+    }
+    local = sv(local_start, static_cast<std::size_t>(p - local_start));
+    return p;
+}
+
+// pugixml's UTF-8 writer for a character reference (any value below 0x110000, surrogates too).
+char* put_utf8(char* w, std::uint32_t c) {
+    if (c < 0x80) {
+        *w++ = static_cast<char>(c);
+    } else if (c < 0x800) {
+        *w++ = static_cast<char>(0xC0 | (c >> 6));
+        *w++ = static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+        *w++ = static_cast<char>(0xE0 | (c >> 12));
+        *w++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        *w++ = static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+        *w++ = static_cast<char>(0xF0 | (c >> 18));
+        *w++ = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+        *w++ = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        *w++ = static_cast<char>(0x80 | (c & 0x3F));
+    }
+    return w;
+}
+
+// The first of `a`, `b`, `c` in [p, end), or end.
+[[gnu::always_inline]] inline char* find3(char* p, char* end, char a, char b, char c) {
+#if defined(__SSE2__)
+    const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c);
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const int mask = _mm_movemask_epi8(_mm_or_si128(
+            _mm_cmpeq_epi8(v, va), _mm_or_si128(_mm_cmpeq_epi8(v, vb), _mm_cmpeq_epi8(v, vc))));
+        if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+        p += 16;
+    }
+#endif
+    for (; p < end; ++p)
+        if (*p == a || *p == b || *p == c) return p;
+    return end;
+}
+
+class Reader {
+public:
+    Reader(char* begin, char* end, sv src, Storage& st)
+        : begin_(begin), p_(begin), end_(end), src_(src), st_(st) {}
+
+    // Optional whitespace, '<', the root's start tag.
+    bool root(Tag& t) {
+        while (p_ < end_ && is_space(*p_))
+            ++p_;
+        if (p_ == end_ || *p_ != '<') return false;
+        ++p_;
+        return start_tag(t);
+    }
+    // After the root element: whitespace only.
+    bool at_end() {
+        while (p_ < end_ && is_space(*p_))
+            ++p_;
+        return p_ == end_;
+    }
+
+    // The attribute of the last start tag read whose local name is `name` (the first one).
+    std::optional<sv> attr(sv name) const {
+        for (const detail::Attr& a : st_.attrs)
+            if (a.local == name) return a.value;
+        return std::nullopt;
+    }
+
+    sv source() const { return src_; }
+
+    // The content of `t` up to its end tag: each child element's start tag is passed to
+    // `child(Tag&)`, which must consume the element (children(), text() or skip()); when `text`
+    // is given, the text and CDATA before the first child element (roxmltree's Node::text()).
+    template <typename Child>
+    bool content(const Tag& t, std::optional<sv>* text, Child&& child) {
+        if (text != nullptr) text->reset();
+        if (t.empty) return true;
+        if (++depth_ > kMaxDepth) return false;
+        bool collecting = text != nullptr;
+        bool have_text = false;
+        char* text_start = p_;
+        char* w = p_;
+        for (;;) {
+            if (collecting) {
+                if (p_ < end_ && *p_ != '<') {
+                    have_text = true;
+                    if (!pcdata(w)) return false;
+                }
+            } else {
+                p_ = static_cast<char*>(std::memchr(p_, '<', static_cast<std::size_t>(end_ - p_)));
+                if (p_ == nullptr) return false;
+            }
+            if (end_ - p_ < 2) return false;
+            const char c = p_[1];
+            if (c == '/') {
+                p_ += 2;
+                if (static_cast<std::size_t>(end_ - p_) < t.name.size()) return false;
+                for (std::size_t i = 0; i < t.name.size(); ++i)
+                    if (p_[i] != t.name[i]) return false;
+                p_ += t.name.size();
+                while (p_ < end_ && is_space(*p_))
+                    ++p_;
+                if (p_ == end_ || *p_ != '>') return false; // also a longer name: mismatch
+                ++p_;
+                if (collecting && have_text)
+                    *text = sv(text_start, static_cast<std::size_t>(w - text_start));
+                --depth_;
+                return true;
+            }
+            if (c == '!') {
+                if (end_ - p_ < 9 || std::memcmp(p_, "<![CDATA[", 9) != 0) return false;
+                p_ += 9;
+                if (collecting) {
+                    have_text = true;
+                    if (!cdata(w)) return false;
+                } else {
+                    sv rest(p_, static_cast<std::size_t>(end_ - p_));
+                    std::size_t close = rest.find("]]>");
+                    if (close == sv::npos) return false;
+                    p_ += close + 3;
+                }
+                continue;
+            }
+            if (!is_name_start(c)) return false; // '<?', stray '<'
+            if (collecting) {
+                if (have_text) *text = sv(text_start, static_cast<std::size_t>(w - text_start));
+                collecting = false;
+            }
+            ++p_;
+            Tag ct;
+            if (!start_tag(ct)) return false;
+            if (!child(ct)) return false;
+        }
+    }
+
+    bool skip(const Tag& t) {
+        return content(t, nullptr, [this](const Tag& c) { return skip(c); });
+    }
+    bool text(const Tag& t, std::optional<sv>& out) {
+        return content(t, &out, [this](const Tag& c) { return skip(c); });
+    }
+    template <typename Child>
+    bool children(const Tag& t, Child&& child) {
+        return content(t, nullptr, std::forward<Child>(child));
+    }
+
+private:
+    // p_ just after '<', at a name start character.
+    bool start_tag(Tag& t) {
+        char* name = p_;
+        if (p_ == end_ || !is_name_start(*p_)) return false;
+        p_ = scan_name(p_, end_, t.local);
+        if (p_ == end_) return false;
+        t.name = sv(name, static_cast<std::size_t>(p_ - name));
+        t.name_at = static_cast<std::size_t>(name - begin_);
+        st_.attrs.clear();
+        for (;;) {
+            char c = *p_;
+            if (c == '>') {
+                ++p_;
+                t.empty = false;
+                return true;
+            }
+            if (c == '/') {
+                if (end_ - p_ < 2 || p_[1] != '>') return false;
+                p_ += 2;
+                t.empty = true;
+                return true;
+            }
+            if (!is_space(c)) return false;
+            while (p_ < end_ && is_space(*p_))
+                ++p_;
+            if (p_ == end_) return false;
+            c = *p_;
+            if (c == '>' || c == '/') continue;
+            if (!is_name_start(c)) return false;
+            sv alocal;
+            p_ = scan_name(p_, end_, alocal);
+            while (p_ < end_ && is_space(*p_))
+                ++p_;
+            if (p_ == end_ || *p_ != '=') return false;
+            ++p_;
+            while (p_ < end_ && is_space(*p_))
+                ++p_;
+            if (p_ == end_ || (*p_ != '"' && *p_ != '\'')) return false;
+            const char quote = *p_++;
+            char* w = p_;
+            char* value = p_;
+            if (!attribute_value(quote, w)) return false;
+            st_.attrs.push_back({alocal, sv(value, static_cast<std::size_t>(w - value))});
+            if (p_ == end_) return false;
+        }
+    }
+
+    // A reference at p_ ('&'): decoded to w as pugixml does (unknown ones are kept as text).
+    bool reference(char*& w) {
+        char* s = p_ + 1;
+        auto rest = [&](sv word) {
+            return static_cast<std::size_t>(end_ - s) >= word.size() &&
+                   std::memcmp(s, word.data(), word.size()) == 0;
+        };
+        if (s < end_ && *s == '#') {
+            ++s;
+            const bool hex = s < end_ && *s == 'x';
+            if (hex) ++s;
+            std::uint32_t value = 0;
+            int digits = 0;
+            for (; s < end_; ++s) {
+                const char c = *s;
+                std::uint32_t d;
+                if (c >= '0' && c <= '9')
+                    d = static_cast<std::uint32_t>(c - '0');
+                else if (hex && (c | ' ') >= 'a' && (c | ' ') <= 'f')
+                    d = static_cast<std::uint32_t>((c | ' ') - 'a' + 10);
+                else
+                    break;
+                if (++digits > 8) return false;
+                value = value * (hex ? 16 : 10) + d;
+            }
+            if (digits > 0 && s < end_ && *s == ';') {
+                if (value == 0 || value > 0x10FFFF) return false;
+                w = put_utf8(w, value);
+                p_ = s + 1;
+                return true;
+            }
+        } else if (rest("amp;")) {
+            *w++ = '&';
+            p_ += 5;
+            return true;
+        } else if (rest("lt;")) {
+            *w++ = '<';
+            p_ += 4;
+            return true;
+        } else if (rest("gt;")) {
+            *w++ = '>';
+            p_ += 4;
+            return true;
+        } else if (rest("quot;")) {
+            *w++ = '"';
+            p_ += 6;
+            return true;
+        } else if (rest("apos;")) {
+            *w++ = '\'';
+            p_ += 6;
+            return true;
+        }
+        *w++ = '&'; // not a reference pugixml decodes: kept as it is
+        ++p_;
+        return true;
+    }
+
+    // Character data up to '<' (left at p_), decoded to w.
+    bool pcdata(char*& w) {
+        for (;;) {
+            char* stop = find3(p_, end_, '<', '&', '\r');
+            if (w != p_) std::memmove(w, p_, static_cast<std::size_t>(stop - p_));
+            w += stop - p_;
+            p_ = stop;
+            if (p_ == end_) return false;
+            if (*p_ == '<') return true;
+            if (*p_ == '\r') {
+                *w++ = '\n';
+                ++p_;
+                if (p_ < end_ && *p_ == '\n') ++p_;
+            } else if (!reference(w)) {
+                return false;
+            }
+        }
+    }
+
+    // A CDATA section's content (p_ after "<![CDATA["), to w; p_ left after "]]>".
+    bool cdata(char*& w) {
+        for (;;) {
+            char* stop = find3(p_, end_, ']', '\r', '\r');
+            if (w != p_) std::memmove(w, p_, static_cast<std::size_t>(stop - p_));
+            w += stop - p_;
+            p_ = stop;
+            if (p_ == end_) return false;
+            if (*p_ == '\r') {
+                *w++ = '\n';
+                ++p_;
+                if (p_ < end_ && *p_ == '\n') ++p_;
+            } else if (end_ - p_ >= 3 && p_[1] == ']' && p_[2] == '>') {
+                p_ += 3;
+                return true;
+            } else {
+                *w++ = *p_++;
+            }
+        }
+    }
+
+    // An attribute value up to `quote` (p_ left after it), decoded to w.
+    bool attribute_value(char quote, char*& w) {
+        // Most values have nothing to decode: find the quote, leave the bytes where they are.
+        {
+            char* p = p_;
+            char* const e = end_;
+            for (; p < e; ++p) {
+                const char c = *p;
+                if (c == quote) {
+                    w = p;
+                    p_ = p + 1;
+                    return true;
+                }
+                if (c == '&' || c == '\r' || c == '\t' || c == '\n') break;
+            }
+            w = p;
+            p_ = p;
+        }
+        for (;;) {
+            if (p_ == end_) return false;
+            const char c = *p_;
+            if (c == quote) {
+                ++p_;
+                return true;
+            }
+            if (c == '&') {
+                if (!reference(w)) return false;
+            } else if (c == '\r') {
+                *w++ = ' ';
+                ++p_;
+                if (p_ < end_ && *p_ == '\n') ++p_;
+            } else {
+                *w++ = (c == '\t' || c == '\n') ? ' ' : c;
+                ++p_;
+            }
+        }
+    }
+
+    char* begin_;
+    char* p_;
+    char* end_;
+    sv src_;
+    Storage& st_;
+    int depth_ = 0;
+};
+
+template <typename T>
+std::optional<T> text_uint(Reader& r, const Tag& t, bool& ok) {
+    std::optional<sv> s;
+    ok = r.text(t, s);
+    return parse_uint<T>(s);
+}
+
+bool one_pass_system(Reader& r, const Tag& system, System& sys) {
+    std::optional<sv> computer;
+    std::optional<std::uint32_t> event_id;
+    bool fed = true; // false: a mandatory field failed (the DOM path then reports it)
+    bool ok = r.children(system, [&](const Tag& n) {
+        sv tag = n.local;
+        bool good = true;
+        if (is(tag, "Provider")) {
+            sys.provider = Provider{r.attr("Name"), r.attr("Guid"), r.attr("EventSourceName")};
+            return r.skip(n);
+        } else if (is(tag, "EventID")) {
+            auto qualifiers = r.attr("Qualifiers");
+            event_id = text_uint<std::uint32_t>(r, n, good);
+            sys.event_id_qualifiers = parse_uint<std::uint16_t>(qualifiers);
+        } else if (is(tag, "Version")) {
+            sys.version = text_uint<std::uint8_t>(r, n, good);
+        } else if (is(tag, "Level")) {
+            sys.level = text_uint<std::uint8_t>(r, n, good);
+        } else if (is(tag, "Task")) {
+            sys.task = text_uint<std::uint16_t>(r, n, good);
+        } else if (is(tag, "Opcode")) {
+            sys.opcode = text_uint<std::uint8_t>(r, n, good);
+        } else if (is(tag, "Keywords")) {
+            good = r.text(n, sys.keywords);
+        } else if (is(tag, "TimeCreated")) {
+            auto t = r.attr("SystemTime");
+            if (!t) fed = false;
+            sys.time_created = t;
+            return fed && r.skip(n);
+        } else if (is(tag, "EventRecordID")) {
+            sys.event_record_id = text_uint<std::uint64_t>(r, n, good);
+        } else if (is(tag, "Correlation")) {
+            sys.correlation = Correlation{r.attr("ActivityID"), r.attr("RelatedActivityID")};
+            return r.skip(n);
+        } else if (is(tag, "Execution")) {
+            auto pid = parse_uint<std::uint32_t>(r.attr("ProcessID"));
+            auto tid = parse_uint<std::uint32_t>(r.attr("ThreadID"));
+            if (!pid || !tid) {
+                fed = false;
+                return false;
+            }
+            Execution e;
+            e.process_id = *pid;
+            e.thread_id = *tid;
+            e.processor_id = parse_uint<std::uint8_t>(r.attr("ProcessorID"));
+            e.session_id = parse_uint<std::uint32_t>(r.attr("SessionID"));
+            e.kernel_time = parse_uint<std::uint32_t>(r.attr("KernelTime"));
+            e.user_time = parse_uint<std::uint32_t>(r.attr("UserTime"));
+            e.processor_time = parse_uint<std::uint32_t>(r.attr("ProcessorTime"));
+            sys.execution = e;
+            return r.skip(n);
+        } else if (is(tag, "Channel")) {
+            good = r.text(n, sys.channel);
+        } else if (is(tag, "Computer")) {
+            good = r.text(n, computer);
+        } else if (is(tag, "Container")) {
+            good = r.text(n, sys.container);
+        } else if (is(tag, "Security")) {
+            sys.user_id = r.attr("UserID");
+            return r.skip(n);
+        } else {
+            return r.skip(n);
+        }
+        return good;
+    });
+    if (!ok || !fed || !computer || !event_id) return false;
+    sys.computer = *computer;
+    sys.event_id = *event_id;
+    return true;
+}
+
+bool one_pass_event_data(Reader& r, const Tag& node, Storage& st, EventData& ed) {
+    reset_event_data(ed, st);
+    std::uint32_t position = 0;
+    return r.children(node, [&](const Tag& n) {
+        ++position;
+        sv tag = n.local;
+        if (is(tag, "Data")) {
+            auto name = r.attr("Name");
+            std::optional<sv> value;
+            if (!r.text(n, value)) return false;
+            add_data(ed, st, name, value.value_or(sv()), position);
+            return true;
+        }
+        if (is(tag, "Binary")) return r.text(n, ed.binary);
+        return r.skip(n);
+    });
+}
+
+bool one_pass_user_data(Reader& r, const Tag& node, Storage& st, Event& ev) {
+    ev.user_data = user_data_raw(r.source(), node.name_at, node.name, st);
+    ev.user_data_element = {};
+    ev.user_data_fields.clear();
+    bool first = true;
+    return r.children(node, [&](const Tag& element) {
+        if (!first) return r.skip(element);
+        first = false;
+        ev.user_data_element = element.local;
+        st.index.clear();
+        std::uint32_t position = 0;
+        return r.children(element, [&](const Tag& n) {
+            ++position;
+            sv name = r.attr("Name").value_or(sv());
+            if (name.empty()) name = n.local;
+            std::optional<sv> value;
+            if (!r.text(n, value)) return false;
+            add_user_data_field(ev, st, name, value.value_or(sv()), position);
+            return true;
+        });
+    });
+}
+
+bool one_pass_debug_data(Reader& r, const Tag& node, DebugData& dd) {
+    dd = DebugData{};
+    return r.children(node, [&](const Tag& n) {
+        sv tag = n.local;
+        std::optional<sv> value;
+        bool good = true;
+        if (is(tag, "SequenceNumber")) {
+            dd.sequence_number = text_uint<std::uint32_t>(r, n, good);
+        } else if (is(tag, "FlagsName")) {
+            good = r.text(n, dd.flags_name);
+        } else if (is(tag, "LevelName")) {
+            good = r.text(n, dd.level_name);
+        } else if (is(tag, "Component")) {
+            good = r.text(n, value);
+            dd.component = value.value_or(sv());
+        } else if (is(tag, "SubComponent")) {
+            good = r.text(n, dd.sub_component);
+        } else if (is(tag, "FileLine")) {
+            good = r.text(n, dd.file_line);
+        } else if (is(tag, "Function")) {
+            good = r.text(n, dd.function);
+        } else if (is(tag, "Message")) {
+            good = r.text(n, value);
+            dd.message = value.value_or(sv());
+        } else {
+            return r.skip(n);
+        }
+        return good;
+    });
+}
+
+bool one_pass_processing_error_data(Reader& r, const Tag& node, ProcessingErrorData& pd) {
+    ProcessingErrorData result;
+    bool ok = r.children(node, [&](const Tag& n) {
+        sv tag = n.local;
+        std::optional<sv> value;
+        if (is(tag, "ErrorCode")) {
+            if (!r.text(n, value)) return false;
+            auto code = parse_uint<std::uint32_t>(value.value_or(sv()));
+            if (!code) return false; // a feed failure: the DOM path reports it
+            result.error_code = *code;
+        } else if (is(tag, "DataItemName")) {
+            if (!r.text(n, value)) return false;
+            result.data_item_name = value.value_or(sv());
+        } else if (is(tag, "EventPayload")) {
+            if (!r.text(n, value)) return false;
+            result.event_payload = value.value_or(sv());
+        } else {
+            return r.skip(n);
+        }
+        return true;
+    });
+    if (!ok) return false;
+    pd = result;
+    return true;
+}
+
+bool one_pass_rendering_info(Reader& r, const Tag& node, RenderingInfo& ri) {
+    ri.culture = r.attr("Culture").value_or(sv());
+    return r.children(node, [&](const Tag& n) {
+        sv tag = n.local;
+        if (is(tag, "Message")) return r.text(n, ri.message);
+        if (is(tag, "Level")) return r.text(n, ri.level);
+        if (is(tag, "Task")) return r.text(n, ri.task);
+        if (is(tag, "Opcode")) return r.text(n, ri.opcode);
+        if (is(tag, "Channel")) return r.text(n, ri.channel);
+        if (is(tag, "Provider")) return r.text(n, ri.provider);
+        if (is(tag, "Keywords")) {
+            std::vector<sv> keywords;
+            bool ok = r.children(n, [&](const Tag& k) {
+                if (!is(k.local, "Keyword")) return r.skip(k);
+                std::optional<sv> t;
+                if (!r.text(k, t)) return false;
+                if (t) keywords.push_back(*t);
+                return true;
+            });
+            ri.keywords = std::move(keywords);
+            return ok;
+        }
+        return r.skip(n);
+    });
+}
+
+// The whole event in one pass; false: use the DOM path (`ev` is then cleared by it).
+bool one_pass(sv xml, Event& ev, Storage& st) {
+    if (xml.empty() || std::memchr(xml.data(), '\0', xml.size()) != nullptr) return false;
+    st.buf.assign(xml);
+    Reader r(st.buf.data(), st.buf.data() + st.buf.size(), xml, st);
+    Tag root;
+    if (!r.root(root)) return false;
+    bool ok = r.children(root, [&](const Tag& n) {
+        sv tag = n.local;
+        if (is(tag, "System")) {
+            System sys;
+            if (!one_pass_system(r, n, sys)) return false;
+            ev.system = std::move(sys);
+            return true;
+        }
+        if (is(tag, "EventData")) {
+            ev.data_kind = DataKind::EventData;
+            return one_pass_event_data(r, n, st, ev.event_data);
+        }
+        if (is(tag, "UserData")) {
+            ev.data_kind = DataKind::UserData;
+            return one_pass_user_data(r, n, st, ev);
+        }
+        if (is(tag, "BinaryEventData")) {
+            std::optional<sv> value;
+            if (!r.text(n, value)) return false;
+            ev.binary_event_data = value.value_or(sv());
+            ev.data_kind = DataKind::BinaryEventData;
+            return true;
+        }
+        if (is(tag, "DebugData")) {
+            ev.data_kind = DataKind::DebugData;
+            return one_pass_debug_data(r, n, ev.debug_data);
+        }
+        if (is(tag, "ProcessingErrorData")) {
+            ev.data_kind = DataKind::ProcessingErrorData;
+            return one_pass_processing_error_data(r, n, ev.processing_error_data);
+        }
+        if (is(tag, "RenderingInfo")) {
+            RenderingInfo ri;
+            if (!one_pass_rendering_info(r, n, ri)) return false;
+            ev.rendering_info = std::move(ri);
+            return true;
+        }
+        return r.skip(n); // SubscriptionBookmarkEvent (event 111) and unknown nodes
+    });
+    return ok && r.at_end();
+}
+
 } // namespace
 
 std::string_view to_string(ErrorType type) {
@@ -462,7 +1190,7 @@ void Event::clear() {
     }
 }
 
-void parse(std::string_view xml, Event& out) {
+void parse_dom(std::string_view xml, Event& out) {
     out.clear();
     if (!out.storage_) out.storage_ = std::make_unique<detail::Storage>();
     Storage& st = *out.storage_;
@@ -502,6 +1230,19 @@ void parse(std::string_view xml, Event& out) {
     set_error(out, st, xml, ErrorType::RawContentRecovered,
               "Failed to parse event XML (" + initial_error +
                   ") but Raw content could be recovered.");
+}
+
+void parse(std::string_view xml, Event& out) {
+    out.clear();
+    if (!out.storage_) out.storage_ = std::make_unique<detail::Storage>();
+    if (one_pass(xml, out, *out.storage_)) return;
+    parse_dom(xml, out);
+}
+
+bool parse_one_pass(std::string_view xml, Event& out) {
+    out.clear();
+    if (!out.storage_) out.storage_ = std::make_unique<detail::Storage>();
+    return one_pass(xml, out, *out.storage_);
 }
 
 Event parse(std::string_view xml) {

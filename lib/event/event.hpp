@@ -178,13 +178,28 @@ public:
 
 private:
     friend void parse(std::string_view xml, Event& out);
+    friend void parse_dom(std::string_view xml, Event& out);
+    // The one pass alone: true when it took the input (`out` is then what `parse_dom` gives), false
+    // when it leaves it to `parse_dom` (`out` is then unspecified). For the tests and benchmarks.
+    bool parse_one_pass(std::string_view xml, Event& out);
+    friend bool parse_one_pass(std::string_view xml, Event& out);
     std::unique_ptr<detail::Storage> storage_;
 };
 
 // Parses one event. Never throws on bad input (only std::bad_alloc).
 Event parse(std::string_view xml);
 // Same, reusing `out`'s buffers (the hot path: one Event per worker, parsed into repeatedly).
+// One pass over the XML straight into the fields above (no DOM); any input that pass does not
+// take as it is (invalid XML, a mandatory field missing or invalid, a comment, a processing
+// instruction, a DOCTYPE, a character reference to U+0000, nesting deeper than 64) goes to
+// `parse_dom`, so that the result is always `parse_dom`'s.
 void parse(std::string_view xml, Event& out);
+// The reference: the event read through pugixml's DOM (the parser before the one pass). The
+// oracle of the differential tests and fuzzer; `parse` gives the same Event, faster.
+void parse_dom(std::string_view xml, Event& out);
+// The one pass alone: true when it took the input (`out` is then what `parse_dom` gives), false
+// when it leaves it to `parse_dom` (`out` is then unspecified). For the tests and benchmarks.
+bool parse_one_pass(std::string_view xml, Event& out);
 
 // Formatters append to `out` (they never clear it) and add no trailing newline.
 

@@ -6,6 +6,7 @@
 #include "event/event.hpp"
 #include "text/text.hpp"
 
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +24,15 @@ namespace wec::event::detail {
 using sv = std::string_view;
 
 inline constexpr sv kReplacement = "\xEF\xBF\xBD"; // U+FFFD
+
+// The bytes a JSON string cannot take as they are: controls, '"', '\\', and non-ASCII (checked
+// as UTF-8).
+inline constexpr std::array<bool, 256> kJsonSpecial = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c)
+        t[static_cast<std::size_t>(c)] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+    return t;
+}();
 
 // Appends s as a JSON string literal (serde_json escaping: \" \\ \n \r \t, other controls
 // \u00XX). Invalid UTF-8 and the C0 controls XML forbids become U+FFFD, so the output is always
@@ -53,7 +63,7 @@ inline constexpr sv kReplacement = "\xEF\xBF\xBD"; // U+FFFD
         if (p >= end) break;
 #endif
         unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+        if (!kJsonSpecial[c]) {
             ++p;
             continue;
         }
@@ -211,6 +221,17 @@ inline void append_utc(const UtcTime& t, TimeStyle style, std::string& out) {
     out.append(buf, static_cast<std::size_t>(p - buf));
 }
 
+// An object key: a string literal (our own names, plain ASCII: written as they are) or any
+// other text (escaped).
+struct Key {
+    template <std::size_t N>
+    constexpr Key(const char (&literal)[N]) : text(literal, N - 1), plain(true) {}
+    Key(sv k) : text(k) {}
+    Key(const std::string& k) : text(k) {}
+    sv text;
+    bool plain = false;
+};
+
 // Minimal JSON object writer managing commas.
 class Writer {
 public:
@@ -232,9 +253,25 @@ public:
         out_.push_back(']');
         comma_ = true;
     }
-    void key(sv k) {
+    void key(Key k) {
+        if (k.plain) {
+            // ,"name": in one append
+            char buf[72];
+            if (k.text.size() <= sizeof buf - 4) {
+                char* p = buf;
+                if (comma_) *p++ = ',';
+                *p++ = '"';
+                std::memcpy(p, k.text.data(), k.text.size());
+                p += k.text.size();
+                *p++ = '"';
+                *p++ = ':';
+                out_.append(buf, static_cast<std::size_t>(p - buf));
+                comma_ = false;
+                return;
+            }
+        }
         if (comma_) out_.push_back(',');
-        append_string(out_, k);
+        append_string(out_, k.text);
         out_.push_back(':');
         comma_ = false;
     }
@@ -252,7 +289,7 @@ public:
         out_.append(buf, static_cast<std::size_t>(ptr - buf));
         comma_ = true;
     }
-    void time_field(sv k, std::chrono::system_clock::time_point tp) {
+    void time_field(Key k, std::chrono::system_clock::time_point tp) {
         key(k);
         out_.push_back('"');
         format_time(tp, out_);
@@ -260,7 +297,7 @@ public:
         comma_ = true;
     }
     // Go's RFC3339Nano in UTC, as Winlogbeat writes times: "2022-12-14T16:06:51.0643605Z".
-    void utc_field(sv k, const UtcTime& t) {
+    void utc_field(Key k, const UtcTime& t) {
         key(k);
         out_.push_back('"');
         append_utc(t, TimeStyle::GoNano, out_);
@@ -268,29 +305,29 @@ public:
         comma_ = true;
     }
 
-    void field(sv k, sv v) {
+    void field(Key k, sv v) {
         key(k);
         value(v);
     }
-    void field_lf(sv k, sv v) { // CR LF written as LF
+    void field_lf(Key k, sv v) { // CR LF written as LF
         key(k);
         append_string_lf(out_, v);
         comma_ = true;
     }
-    void field(sv k, const std::string& v) { field(k, sv(v)); }
-    void field(sv k, const char* v) { field(k, sv(v)); }
-    void field(sv k, const std::optional<sv>& v) {
+    void field(Key k, const std::string& v) { field(k, sv(v)); }
+    void field(Key k, const char* v) { field(k, sv(v)); }
+    void field(Key k, const std::optional<sv>& v) {
         if (v) field(k, *v);
     }
     template <typename T>
-    void num_field(sv k, const std::optional<T>& v) {
+    void num_field(Key k, const std::optional<T>& v) {
         if (v) {
             key(k);
             number(+*v); // promote uint8_t so that it prints as a number
         }
     }
     template <typename T>
-    void num_field(sv k, T v) {
+    void num_field(Key k, T v) {
         key(k);
         number(+v);
     }
