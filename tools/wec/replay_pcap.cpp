@@ -5,6 +5,7 @@
 #include "client/replay.hpp"
 #include "commands.hpp"
 #include "decode/decode.hpp"
+#include "decode/ntlm_secrets.hpp"
 #include "decode/sources.hpp"
 #include "krb/keytab.hpp"
 
@@ -53,34 +54,6 @@ std::string mechanism_of(const client::SourceOptions& so) {
     if (!so.ntlm_user.empty())
         return so.mechanism == auth::Mechanism::Spnego ? "spnego-ntlm" : "ntlm";
     return so.mechanism == auth::Mechanism::Spnego ? "spnego" : "kerberos";
-}
-
-// The NTLM secrets of --password, --nt-hash and --ntlm-secrets (as `wec decode` takes them).
-// Throws auth::NtlmError.
-std::vector<decode::Options::NtlmSecret> ntlm_secrets(const PcapOptions& o) {
-    std::vector<decode::Options::NtlmSecret> out;
-    for (const auto& p : o.passwords)
-        out.push_back({"", auth::nt_hash(p)});
-    for (const auto& h : o.nt_hashes)
-        out.push_back({"", auth::nt_hash_from_hex(h)});
-    if (o.ntlm_secrets.empty()) return out;
-    std::ifstream in(o.ntlm_secrets);
-    if (!in) throw auth::NtlmError("cannot read " + o.ntlm_secrets);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty() || line[0] == '#') continue;
-        const auto colon = line.rfind(':');
-        const std::string where = o.ntlm_secrets + ":" + std::to_string(n) + ": ";
-        if (colon == std::string::npos)
-            throw auth::NtlmError(where + "expected [DOMAIN\\]USER:NTHASH");
-        try {
-            out.push_back({line.substr(0, colon), auth::nt_hash_from_hex(line.substr(colon + 1))});
-        } catch (const auth::NtlmError& e) {
-            throw auth::NtlmError(where + e.what());
-        }
-    }
-    return out;
 }
 
 // Capture-level problems (gaps, damage, errors) on standard error, as `wec decode` reports them.
@@ -213,7 +186,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
     try {
         for (const auto& k : o.keytabs)
             keys.add_keytab(k);
-        options.ntlm_secrets = ntlm_secrets(o);
+        options.ntlm_secrets = decode::ntlm_secrets(o.passwords, o.nt_hashes, o.ntlm_secrets);
     } catch (const wec::Error& e) {
         std::fprintf(stderr, "wec replay: %s\n", e.what());
         return kUsage;
