@@ -161,6 +161,21 @@ bool identity_matches(std::string_view pattern, std::string_view key) {
     return false;
 }
 
+bool subscription_matches(std::string_view captured, const wsman::Subscription& offered) {
+    if (captured.empty()) return false;
+    if (offered.name == captured) return true;
+    auto strip = [](std::string_view v) {
+        if (v.size() > 5 && text::iequals(v.substr(0, 5), "uuid:")) v.remove_prefix(5);
+        return v;
+    };
+    const std::string_view uuid = strip(captured);
+    if (!offered.identifier.empty() && text::iequals(strip(offered.identifier), uuid)) return true;
+    std::string_view notify = offered.notify_to;
+    if (auto q = notify.find('?'); q != std::string_view::npos) notify = notify.substr(0, q);
+    const auto slash = notify.rfind('/');
+    return slash != std::string_view::npos && text::iequals(notify.substr(slash + 1), uuid);
+}
+
 void SourceCollector::on_record(const Record& r) {
     ++messages_;
     const std::uint64_t line = messages_;

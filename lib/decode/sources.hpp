@@ -102,6 +102,8 @@ public:
         : on_skip_(std::move(on_skip)), spool_(spool) {}
 
     void on_record(const Record& record) override;
+    // From now on the batches go to `spool` (null: memory); it must outlive the sources.
+    void set_spool(BatchSpool* spool) { spool_ = spool; }
 
     // The sources, in the order of their first Events message.
     const std::vector<CapturedSource>& sources() const { return sources_; }
@@ -131,5 +133,10 @@ std::string computer_of(std::string_view event_xml);
 // ignoring case, or, for a pattern without '@' and '\', equal to the key's name before '@' /
 // after '\'.
 bool identity_matches(std::string_view pattern, std::string_view key);
+
+// True when the offered subscription `offered` is the captured one `captured` (an entry of
+// CapturedSource::subscriptions): the same name, or (a uuid) the same uuid at the end of its
+// NotifyTo address (/wsman/subscriptions/<uuid>) or as its e:Identifier, ignoring case.
+bool subscription_matches(std::string_view captured, const wsman::Subscription& offered);
 
 } // namespace wec::decode

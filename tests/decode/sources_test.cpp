@@ -179,6 +179,19 @@ TEST(SourceCollector, WithASpoolKeepsOnlyReferences) {
     EXPECT_EQ(spool.read(s[0].spooled[1]).line, 2u);
 }
 
+TEST(SourceCollector, CapturedSubscriptionMatchesByNameOrUuid) {
+    wsman::Subscription offered;
+    offered.name = "security";
+    offered.notify_to = "http://srv:5985/wsman/subscriptions/9f5c1b9e-3c0b-4e57-9d6a-0d1e5a7c4b21";
+    offered.identifier = "uuid:0A1B2C3D-0000-4000-8000-000000000001";
+    EXPECT_TRUE(dec::subscription_matches("security", offered));
+    EXPECT_FALSE(dec::subscription_matches("Security", offered)); // names: exact
+    EXPECT_TRUE(dec::subscription_matches("9F5C1B9E-3C0B-4E57-9D6A-0D1E5A7C4B21", offered));
+    EXPECT_TRUE(dec::subscription_matches("0a1b2c3d-0000-4000-8000-000000000001", offered));
+    EXPECT_FALSE(dec::subscription_matches("system", offered));
+    EXPECT_FALSE(dec::subscription_matches("", offered));
+}
+
 TEST(SourceCollector, MachineFromEnumerateElseComputerAndAddressWithoutIdentity) {
     dec::SourceCollector c;
     // Plain HTTP: no identity, split by address. The Enumerate names the machine.
