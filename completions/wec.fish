@@ -69,7 +69,7 @@ complete -c wec -n '__fish_seen_subcommand_from replay' -l speed -r -F -d '(--ev
 complete -c wec -n '__fish_seen_subcommand_from replay' -l events -r -F -d 'Events to send in total'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l batch -r -F -d 'Events per Events message (generated: split to fit MaxEnvelopeSize)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l hosts -r -F -d 'Simulated hosts (machine ids host-N.windomain.local)'
-complete -c wec -n '__fish_seen_subcommand_from replay' -l connections -r -F -d 'Concurrent connections (threads), at most --hosts (--evtx/--xml: hosts replayed at once)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l connections -r -F -d 'Concurrent connections (threads), at most --hosts (--evtx/--xml: hosts replayed at once; --pcap: sources replayed at once, default all up to 64)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l compress -l no-compress -d 'SLDC-compress Events (default: on)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l follow-notify-host -d 'Connect to the host named in NotifyTo (default: the --url host, NotifyTos port)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l timeout -r -F -d 'Seconds per request'

@@ -9,12 +9,17 @@ namespace wec::client {
 
 namespace {
 
-// Enumerate + End: the subscription to replay to. Throws when it is not offered.
-wsman::Subscription choose(Source& source, const std::string& name, const std::string& machine) {
+// Enumerate + End: the subscription to replay to (ReplayOptions::prefer, else `subscription`).
+// Throws when it is not offered.
+wsman::Subscription choose(Source& source, const ReplayOptions& options,
+                           const std::string& machine) {
+    const std::string& name = options.subscription;
     auto subs = source.enumerate();
-    auto it = std::find_if(subs.begin(), subs.end(), [&](const wsman::Subscription& s) {
-        return name.empty() || s.name == name;
-    });
+    auto it = options.prefer ? std::find_if(subs.begin(), subs.end(), options.prefer) : subs.end();
+    if (it == subs.end())
+        it = std::find_if(subs.begin(), subs.end(), [&](const wsman::Subscription& s) {
+            return name.empty() || s.name == name;
+        });
     if (it == subs.end())
         throw Error(ErrorKind::Protocol,
                     name.empty() ? "no subscription is offered to " + machine
@@ -51,7 +56,7 @@ Ack send_with_retries(Source& source, wsman::Subscription& subscription, const R
                 p.retries += 1;
             }
         }
-        subscription = choose(source, options.subscription, source.options().machine_id);
+        subscription = choose(source, options, source.options().machine_id);
     }
 }
 
@@ -81,7 +86,7 @@ ReplayResult replay_batches(const ReplayOptions& options,
     Source source(so);
     wsman::Subscription subscription;
     try {
-        subscription = choose(source, options.subscription, so.machine_id);
+        subscription = choose(source, options, so.machine_id);
         r.subscription = subscription.name;
         source.push_connection(subscription); // connect + authenticate before timing
     } catch (const std::exception& e) {

@@ -26,6 +26,9 @@ struct ReplayOptions {
     // machine_id is replaced by the first batch's recorded machine when it has one.
     SourceOptions source;
     std::string subscription; // name to push to; empty = the first one offered
+    // When set: the first offered subscription it accepts is taken before `subscription` (`wec
+    // replay --pcap`: the one the source used in the capture).
+    std::function<bool(const wsman::Subscription&)> prefer;
     // A message that fails (HTTP error, timeout, lost connection) is resent as is after the
     // subscription's ConnectionRetry interval (at most this when set; 0: no retry), up to its
     // Total; then the source enumerates again for one more round before it stops.

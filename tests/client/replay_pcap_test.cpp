@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
+#include <tuple>
 
 namespace {
 
@@ -89,21 +90,25 @@ std::vector<std::uint64_t> record_ids(const std::vector<std::string>& lines) {
 // A collector: its own state (SQLite) and files output, `wec serve` on a free port.
 class Collector {
 public:
-    // `auth`: the --auth options of wec serve.
+    // `auth`: the --auth options of wec serve; `subscriptions`: their names (Security events
+    // each; "security" written to events/{client}.xml, another NAME to events-NAME/{client}.xml).
     Collector(const fs::path& dir, const Krb5Realm& realm, const fs::path& keytab,
-              std::vector<std::string> auth = {"--auth", "kerberos"})
+              std::vector<std::string> auth = {"--auth", "kerberos"},
+              const std::vector<std::string>& subscriptions = {"security"})
         : dir_(dir) {
         fs::create_directories(dir_);
         const std::string db = "sqlite:" + (dir_ / "wec.db").string();
-        auto toml = dir_ / "security.toml";
-        std::ofstream(toml) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir_ / "events" / "{client}.xml").string()
-                            << "\"\nformat = \"raw\"\n";
-        auto r = run({WEC_EXE, "sub", "apply", toml.string(), "--db", db});
-        if (r.exit_code != 0) throw std::runtime_error("wec sub apply: " + r.output);
+        for (const auto& name : subscriptions) {
+            auto toml = dir_ / (name + ".toml");
+            const auto out = name == "security" ? dir_ / "events" : dir_ / ("events-" + name);
+            std::ofstream(toml) << "name = \"" << name << "\"\n"
+                                << "query = '<QueryList><Query Id=\"0\"><Select "
+                                   "Path=\"Security\">*</Select></Query></QueryList>'\n"
+                                << "[[outputs]]\ndriver = \"files\"\npath = \""
+                                << (out / "{client}.xml").string() << "\"\nformat = \"raw\"\n";
+            auto r = run({WEC_EXE, "sub", "apply", toml.string(), "--db", db});
+            if (r.exit_code != 0) throw std::runtime_error("wec sub apply: " + r.output);
+        }
         port_ = free_port();
         std::vector<std::string> argv{WEC_EXE,      "serve",
                                       "--listen",   "127.0.0.1:" + std::to_string(port_),
@@ -119,8 +124,11 @@ public:
     std::string url() const {
         return "http://127.0.0.1:" + std::to_string(port_) + "/wsman/SubscriptionManager/WEC";
     }
-    std::vector<std::string> written(const std::string& principal) const {
-        return lines_of(slurp(dir_ / "events" / (principal + ".xml")));
+    std::vector<std::string> written(const std::string& principal,
+                                     const std::string& subscription = "security") const {
+        const auto out =
+            subscription == "security" ? dir_ / "events" : dir_ / ("events-" + subscription);
+        return lines_of(slurp(out / (principal + ".xml")));
     }
     // The bookmark the collector stored for the identity of `ccache` (or of the NTLM account
     // `ntlm_user`): Enumerate hands it back.
@@ -261,6 +269,7 @@ TEST_F(ReplayPcap, CaptureWithTwoSourcesReplaysAsTwoSources) {
     EXPECT_EQ(j["messages_failed"], 0);
     EXPECT_EQ(j["skipped"], 0);
     EXPECT_EQ(j["mechanism"], "kerberos");
+    EXPECT_EQ(j["connections"], 2); // default: all the sources at once
     const auto& s1 = j["sources"][0];
     const auto& s2 = j["sources"][1];
     EXPECT_EQ(s1["source"], kP1);
@@ -273,6 +282,8 @@ TEST_F(ReplayPcap, CaptureWithTwoSourcesReplaysAsTwoSources) {
     EXPECT_EQ(s1["subscription"], "security");
     // The EnumerateResponse of the capture named the subscription the Events went to.
     EXPECT_EQ(s1["captured_subscriptions"], nlohmann::json::array({"security"}));
+    EXPECT_EQ(s1["captured_subscription"], true);
+    EXPECT_FALSE(s1.contains("subscription_note")) << s1.dump();
     EXPECT_EQ(s2["source"], kP2);
     EXPECT_EQ(s2["machine"], kM2);
     EXPECT_EQ(s2["identity"], cc2); // "ws2$" matched WS2$@WINDOMAIN.LOCAL
@@ -295,7 +306,7 @@ TEST_F(ReplayPcap, CaptureWithTwoSourcesReplaysAsTwoSources) {
     auto h = wec_split(dir->path(),
                        {"replay", "--pcap", pcap.string(), "--keytab", service_keytab.string(),
                         "--identity", kP1 + "=" + cc1, "--url", third.url(), "--service",
-                        "HTTP@" + kHost, "--timeout", "20"},
+                        "HTTP@" + kHost, "--timeout", "20", "--connections", "1"},
                        env(cc2));
     // Only WS1$ named: WS2$ is replayed under the default identity (KRB5CCNAME), with a warning.
     ASSERT_EQ(h.exit_code, 0) << h.out << h.err;
@@ -439,6 +450,84 @@ TEST_F(ReplayPcap, NtlmCaptureSplitsByAccount) {
     EXPECT_EQ(two.bookmark("", "LAB\\bob", "Bob-Pw-2"), b2);
     one.stop();
     two.stop();
+}
+
+// Two sources that pushed to two subscriptions: each is replayed to its own when the collector
+// offers it (whatever --subscription says), else to --subscription / the first offered, with a
+// note; --connections bounds the sources replayed at once.
+TEST_F(ReplayPcap, EachSourcePushesToItsCapturedSubscription) {
+    const std::vector<std::string> both{"security", "audit"};
+    const std::vector<std::string> auth{"--auth", "kerberos"};
+    Collector one(dir->path() / "subs1", *realm, service_keytab, auth, both);
+    auto cap = dir->path() / "subs.pcap";
+    {
+        Process tcpdump({"tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0", "-B", "32768",
+                         "-Z", "root", "-w", cap.string(),
+                         "tcp port " + std::to_string(one.port())},
+                        {}, dir->path() / "tcpdump-subs.log");
+        ASSERT_TRUE(tcpdump.wait_for_output("listening on", 10s)) << tcpdump.output();
+        std::this_thread::sleep_for(300ms);
+        for (const auto& [file, ccache, sub] :
+             {std::tuple{"ws1.xml", cc1, "security"}, std::tuple{"ws2.xml", cc2, "audit"}}) {
+            auto x = wec_split(dir->path(),
+                               {"replay", "--url", one.url(), "--service", "HTTP@" + kHost, "--xml",
+                                (dir->path() / file).string(), "--split-by-computer", "--batch",
+                                "5", "--subscription", sub, "--timeout", "20"},
+                               env(ccache));
+            ASSERT_EQ(x.exit_code, 0) << x.out << x.err << one.log();
+        }
+        std::this_thread::sleep_for(500ms);
+        tcpdump.signal(SIGINT);
+        ASSERT_EQ(tcpdump.wait(10s), 0);
+        ASSERT_NE(tcpdump.output().find("\n0 packets dropped by kernel"), std::string::npos)
+            << tcpdump.output();
+    }
+    const auto w1 = one.written(kP1, "security"), w2 = one.written(kP2, "audit");
+    ASSERT_EQ(w1.size(), 23u) << one.log();
+    ASSERT_EQ(w2.size(), 17u) << one.log();
+    ASSERT_TRUE(one.written(kP2, "security").empty());
+    const std::vector<std::string> base{
+        "replay",        "--pcap",        cap.string(), "--keytab",      service_keytab.string(),
+        "--identity",    kP1 + "=" + cc1, "--identity", kP2 + "=" + cc2, "--service",
+        "HTTP@" + kHost, "--timeout",     "20"};
+    auto replay_to = [&](const Collector& c, std::vector<std::string> extra) {
+        auto argv = base;
+        argv.insert(argv.end(), {"--url", c.url()});
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return wec_split(dir->path(), argv, env("FILE:/nonexistent/default.cc"));
+    };
+
+    // Both offered: each source to its own, although --subscription names the other one.
+    Collector two(dir->path() / "subs2", *realm, service_keytab, auth, both);
+    auto r = replay_to(two, {"--subscription", "security", "--connections", "1", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err << two.log();
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["sources"].size(), 2u) << j.dump(2); // still two sources
+    EXPECT_EQ(j["connections"], 1);
+    EXPECT_EQ(j["sources"][0]["subscription"], "security");
+    EXPECT_EQ(j["sources"][1]["subscription"], "audit");
+    EXPECT_EQ(j["sources"][1]["captured_subscriptions"], nlohmann::json::array({"audit"}));
+    EXPECT_EQ(j["sources"][1]["captured_subscription"], true);
+    EXPECT_EQ(two.written(kP1, "security"), w1);
+    EXPECT_EQ(two.written(kP2, "audit"), w2);
+    EXPECT_TRUE(two.written(kP2, "security").empty());
+    EXPECT_TRUE(two.written(kP1, "audit").empty());
+
+    // Only "security" offered: WS2$ falls back to it, and the summary says so.
+    Collector three(dir->path() / "subs3", *realm, service_keytab);
+    auto h = replay_to(three, {});
+    ASSERT_EQ(h.exit_code, 0) << h.out << h.err << three.log();
+    EXPECT_NE(h.out.find("events acked:   40 of 40 sent"), std::string::npos) << h.out;
+    EXPECT_NE(h.out.find("note:           source 2: captured audit: not offered, replayed to the "
+                         "first offered security"),
+              std::string::npos)
+        << h.out;
+    EXPECT_EQ(h.out.find("note:           source 1"), std::string::npos) << h.out;
+    EXPECT_EQ(three.written(kP1), w1);
+    EXPECT_EQ(three.written(kP2), w2);
+    one.stop();
+    two.stop();
+    three.stop();
 }
 
 } // namespace

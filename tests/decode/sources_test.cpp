@@ -3,9 +3,13 @@
 // connection's Enumerate's, else the first event's <Computer>), batches and bookmarks in capture
 // order; requests that cannot be read skipped and reported; identity_matches and computer_of.
 #include "decode/sources.hpp"
+#include "support/process.hpp"
 #include "wsman/wsman.hpp"
 
+#include <algorithm>
+#include <filesystem>
 #include <gtest/gtest.h>
+#include <random>
 
 namespace {
 
@@ -106,6 +110,86 @@ TEST(SourceCollector, GroupsBatchesBySourceAndMachineInCaptureOrder) {
     EXPECT_NE(skipped[0].reason.find("wrong-key"), std::string::npos) << skipped[0].reason;
     EXPECT_EQ(c.skipped(), 1u);
     EXPECT_EQ(c.undecryptable().at("wrong-key"), 1u);
+}
+
+// BatchSpool: batches read back byte for byte (in any order, from any thread), across the
+// 1 MB write buffer; the temp file is unlinked from the start.
+TEST(BatchSpool, BatchesReadBackByteIdenticalAndNoFileIsLeft) {
+    wec::testing::TempDir dir;
+    auto files_in = [&] {
+        return std::distance(std::filesystem::directory_iterator(dir.path()),
+                             std::filesystem::directory_iterator());
+    };
+    std::vector<wsman::EventsBatch> in;
+    std::vector<dec::BatchSpool::Ref> refs;
+    {
+        dec::BatchSpool spool(dir.path());
+        std::mt19937 rng(7);
+        for (int k = 0; k < 300; ++k) {
+            wsman::EventsBatch b;
+            b.line = static_cast<std::uint64_t>(k * 3 + 1);
+            b.machine = k % 2 ? "ws" + std::to_string(k) + ".x" : "";
+            b.bookmark = k % 5 ? bookmark(k) : "";
+            const int n = k == 17 ? 0 : static_cast<int>(rng() % 40);
+            for (int e = 0; e < n; ++e)
+                b.events.push_back(event("ws.x", k * 100 + e) +
+                                   std::string(rng() % 200, static_cast<char>(rng() % 256)));
+            if (k == 100) b.events.push_back(std::string(3u << 20, '\0') + "]]>"); // > buffer
+            refs.push_back(spool.append(b));
+            in.push_back(std::move(b));
+        }
+        EXPECT_GT(spool.bytes(), 3u << 20);
+        EXPECT_EQ(files_in(), 0); // unlinked at once: nothing left behind, even after a crash
+        // The last ones still in the buffer, the others in the file: all read back the same.
+        std::vector<std::size_t> order(in.size());
+        for (std::size_t k = 0; k < order.size(); ++k)
+            order[k] = k;
+        std::shuffle(order.begin(), order.end(), rng);
+        for (auto k : order) {
+            const auto out = spool.read(refs[k]);
+            ASSERT_EQ(out.line, in[k].line) << k;
+            ASSERT_EQ(out.machine, in[k].machine) << k;
+            ASSERT_EQ(out.bookmark, in[k].bookmark) << k;
+            ASSERT_EQ(out.events, in[k].events) << k;
+        }
+        EXPECT_THROW((void)spool.read({spool.bytes(), 40}), dec::SpoolError);
+    }
+    EXPECT_EQ(files_in(), 0);
+    EXPECT_THROW(dec::BatchSpool(dir.path() / "missing"), dec::SpoolError);
+}
+
+TEST(SourceCollector, WithASpoolKeepsOnlyReferences) {
+    wec::testing::TempDir dir;
+    dec::BatchSpool spool(dir.path());
+    dec::SourceCollector c({}, &spool);
+    const std::string p1 = "WS1$@WINDOMAIN.LOCAL";
+    c.on_record(request(1, p1, "Kerberos",
+                        events_body("ws1.x", {event("ws1.x", 1), event("ws1.x", 2)}, bookmark(2))));
+    c.on_record(request(1, p1, "Kerberos", events_body("ws1.x", {event("ws1.x", 3)}, bookmark(3))));
+    const auto& s = c.sources();
+    ASSERT_EQ(s.size(), 1u);
+    EXPECT_TRUE(s[0].batches.empty());
+    ASSERT_EQ(s[0].spooled.size(), 2u);
+    EXPECT_EQ(s[0].batch_count(), 2u);
+    const auto b = spool.read(s[0].spooled[0]);
+    EXPECT_EQ(b.events, (std::vector<std::string>{event("ws1.x", 1), event("ws1.x", 2)}));
+    EXPECT_EQ(b.bookmark, bookmark(2));
+    EXPECT_EQ(b.machine, "ws1.x");
+    EXPECT_EQ(b.line, 1u);
+    EXPECT_EQ(spool.read(s[0].spooled[1]).line, 2u);
+}
+
+TEST(SourceCollector, CapturedSubscriptionMatchesByNameOrUuid) {
+    wsman::Subscription offered;
+    offered.name = "security";
+    offered.notify_to = "http://srv:5985/wsman/subscriptions/9f5c1b9e-3c0b-4e57-9d6a-0d1e5a7c4b21";
+    offered.identifier = "uuid:0A1B2C3D-0000-4000-8000-000000000001";
+    EXPECT_TRUE(dec::subscription_matches("security", offered));
+    EXPECT_FALSE(dec::subscription_matches("Security", offered)); // names: exact
+    EXPECT_TRUE(dec::subscription_matches("9F5C1B9E-3C0B-4E57-9D6A-0D1E5A7C4B21", offered));
+    EXPECT_TRUE(dec::subscription_matches("0a1b2c3d-0000-4000-8000-000000000001", offered));
+    EXPECT_FALSE(dec::subscription_matches("system", offered));
+    EXPECT_FALSE(dec::subscription_matches("", offered));
 }
 
 TEST(SourceCollector, MachineFromEnumerateElseComputerAndAddressWithoutIdentity) {

@@ -3,6 +3,7 @@
 #include "auth/ntlm_keys.hpp"
 #include "commands.hpp"
 #include "decode/decode.hpp"
+#include "decode/ntlm_secrets.hpp"
 #include "krb/keytab.hpp"
 
 #include <chrono>
@@ -224,30 +225,7 @@ int run_decode(const DecodeOptions& o) {
     Printer printer(o, out, color, progress);
     decode::Options options;
     try {
-        for (const auto& p : o.passwords)
-            options.ntlm_secrets.push_back({"", auth::nt_hash(p)});
-        for (const auto& h : o.nt_hashes)
-            options.ntlm_secrets.push_back({"", auth::nt_hash_from_hex(h)});
-        if (!o.ntlm_secrets.empty()) {
-            std::ifstream in(o.ntlm_secrets);
-            if (!in) throw auth::NtlmError("cannot read " + o.ntlm_secrets);
-            std::string line;
-            for (int n = 1; std::getline(in, line); ++n) {
-                if (!line.empty() && line.back() == '\r') line.pop_back();
-                if (line.empty() || line[0] == '#') continue;
-                auto colon = line.rfind(':');
-                if (colon == std::string::npos)
-                    throw auth::NtlmError(o.ntlm_secrets + ":" + std::to_string(n) +
-                                          ": expected [DOMAIN\\]USER:NTHASH");
-                try {
-                    options.ntlm_secrets.push_back(
-                        {line.substr(0, colon), auth::nt_hash_from_hex(line.substr(colon + 1))});
-                } catch (const auth::NtlmError& e) {
-                    throw auth::NtlmError(o.ntlm_secrets + ":" + std::to_string(n) + ": " +
-                                          e.what());
-                }
-            }
-        }
+        options.ntlm_secrets = decode::ntlm_secrets(o.passwords, o.nt_hashes, o.ntlm_secrets);
     } catch (const auth::NtlmError& e) {
         std::fprintf(stderr, "wec decode: %s\n", e.what());
         return kUsage;

@@ -825,7 +825,7 @@ void add_replay(CLI::App& app, Action& action) {
         ->excludes(xml);
     sub->add_option("--connections", o->connections,
                     "Concurrent connections (threads), at most --hosts (--evtx/--xml: hosts "
-                    "replayed at once)")
+                    "replayed at once; --pcap: sources replayed at once, default all up to 64)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
         ->excludes(from);

@@ -5,16 +5,21 @@
 #include "client/replay.hpp"
 #include "commands.hpp"
 #include "decode/decode.hpp"
+#include "decode/ntlm_secrets.hpp"
 #include "decode/sources.hpp"
 #include "krb/keytab.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace wec::tool {
@@ -55,34 +60,6 @@ std::string mechanism_of(const client::SourceOptions& so) {
     return so.mechanism == auth::Mechanism::Spnego ? "spnego" : "kerberos";
 }
 
-// The NTLM secrets of --password, --nt-hash and --ntlm-secrets (as `wec decode` takes them).
-// Throws auth::NtlmError.
-std::vector<decode::Options::NtlmSecret> ntlm_secrets(const PcapOptions& o) {
-    std::vector<decode::Options::NtlmSecret> out;
-    for (const auto& p : o.passwords)
-        out.push_back({"", auth::nt_hash(p)});
-    for (const auto& h : o.nt_hashes)
-        out.push_back({"", auth::nt_hash_from_hex(h)});
-    if (o.ntlm_secrets.empty()) return out;
-    std::ifstream in(o.ntlm_secrets);
-    if (!in) throw auth::NtlmError("cannot read " + o.ntlm_secrets);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty() || line[0] == '#') continue;
-        const auto colon = line.rfind(':');
-        const std::string where = o.ntlm_secrets + ":" + std::to_string(n) + ": ";
-        if (colon == std::string::npos)
-            throw auth::NtlmError(where + "expected [DOMAIN\\]USER:NTHASH");
-        try {
-            out.push_back({line.substr(0, colon), auth::nt_hash_from_hex(line.substr(colon + 1))});
-        } catch (const auth::NtlmError& e) {
-            throw auth::NtlmError(where + e.what());
-        }
-    }
-    return out;
-}
-
 // Capture-level problems (gaps, damage, errors) on standard error, as `wec decode` reports them.
 class Collector : public decode::SourceCollector {
 public:
@@ -111,12 +88,15 @@ std::string joined(const std::vector<std::string>& items) {
 }
 
 struct SourceResult {
-    decode::CapturedSource* source = nullptr; // its batches are moved out as they are sent
-    Identity identity;                        // when given
+    decode::CapturedSource* source =
+        nullptr;       // its batches are read from the spool as they are sent
+    Identity identity; // when given
     bool identity_given = false;
     std::string mechanism;
     std::uint64_t skipped = 0;
     client::ReplayResult r;
+    bool captured_subscription = false; // pushed to a subscription it used in the capture
+    std::string subscription_note;      // why not (when it used one)
 };
 
 } // namespace
@@ -130,8 +110,17 @@ CLI::Option* add_pcap_options(CLI::App& replay, PcapOptions& o) {
     pcap->type_name("FILE");
     for (const char* other :
          {"--from", "--evtx", "--xml", "--split-by-computer", "--check", "--check-only", "--events",
-          "--hosts", "--connections", "--batch", "--rate", "--speed"})
+          "--hosts", "--batch", "--rate", "--speed"})
         pcap->excludes(other);
+    // --connections (declared with the other modes' options, default 1 there): given or not.
+    if (auto* connections = replay.get_option_no_throw("--connections"))
+        connections->each([&o](const std::string& v) {
+            try {
+                o.connections = std::stoul(v);
+            } catch (const std::exception&) {
+                o.connections = 0; // the option's own check says why
+            }
+        });
     replay
         .add_option("--keytab", o.keytabs,
                     "(--pcap) keytab with the capture's collector keys (HTTP/ and HOST/; "
@@ -213,7 +202,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
     try {
         for (const auto& k : o.keytabs)
             keys.add_keytab(k);
-        options.ntlm_secrets = ntlm_secrets(o);
+        options.ntlm_secrets = decode::ntlm_secrets(o.passwords, o.nt_hashes, o.ntlm_secrets);
     } catch (const wec::Error& e) {
         std::fprintf(stderr, "wec replay: %s\n", e.what());
         return kUsage;
@@ -232,6 +221,14 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
             static_cast<unsigned long long>(s.line), static_cast<unsigned long long>(s.connection),
             s.source.empty() ? "" : ", ", s.source.c_str(), s.reason.c_str());
     });
+    std::optional<decode::BatchSpool> spool;
+    try {
+        spool.emplace();
+    } catch (const decode::SpoolError& e) {
+        std::fprintf(stderr, "wec replay: --pcap: %s\n", e.what());
+        return kRuntime;
+    }
+    collector.set_spool(&*spool);
     decode::Decoder decoder(keys, collector, options);
     for (const auto& file : o.files) {
         try {
@@ -239,6 +236,9 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         } catch (const decode::InputError& e) {
             std::fprintf(stderr, "wec replay: --pcap: %s\n", e.what());
             return kUsage;
+        } catch (const decode::SpoolError& e) {
+            std::fprintf(stderr, "wec replay: --pcap: %s\n", e.what());
+            return kRuntime;
         }
     }
     if (skip_lines > kMaxSkipLines)
@@ -341,8 +341,10 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         std::fprintf(stderr, "wec replay: warning: replayed under %s: %s\n",
                      default_identity.c_str(), joined(under_default).c_str());
 
-    // --- replay, one source after the other ------------------------------------------------------
-    for (auto& res : results) {
+    // --- replay, the sources concurrently ------------------------------------------------------
+    const std::size_t workers = std::clamp<std::size_t>(
+        o.connections > 0 ? o.connections : kDefaultPcapConnections, 1, results.size());
+    auto replay_one = [&](SourceResult& res) {
         client::ReplayOptions ro;
         ro.source = run.source;
         if (res.identity_given)
@@ -352,25 +354,60 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         res.mechanism = mechanism_of(ro.source);
         ro.subscription = run.subscription;
         ro.retry_interval = run.retry_interval;
+        const auto& captured = res.source->subscriptions;
+        std::string matched; // the last offered one `prefer` took (choose stops there)
+        ro.prefer = [&captured, &matched](const wsman::Subscription& offered) {
+            const bool yes =
+                std::any_of(captured.begin(), captured.end(), [&](const std::string& c) {
+                    return decode::subscription_matches(c, offered);
+                });
+            if (yes) matched = offered.name;
+            return yes;
+        };
         std::size_t next = 0;
-        auto& batches = res.source->batches;
-        res.r = client::replay_batches(ro, [&](client::RecordedBatch& b) {
-            if (next >= batches.size()) return false;
-            b = std::move(batches[next++]);
-            return true;
-        });
+        const auto& refs = res.source->spooled;
+        try {
+            res.r = client::replay_batches(ro, [&](client::RecordedBatch& b) {
+                if (next >= refs.size()) return false;
+                b = spool->read(refs[next++]);
+                return true;
+            });
+        } catch (const std::exception& e) { // the spool could not be read
+            res.r.error = e.what();
+            res.r.failed_line = 0;
+        }
+        if (captured.empty() || !res.r.setup_error.empty()) return;
+        res.captured_subscription = !matched.empty() && matched == res.r.subscription;
+        if (!res.captured_subscription)
+            res.subscription_note =
+                "captured " + joined(captured) + ": not offered, replayed to " +
+                (run.subscription.empty() ? "the first offered" : "--subscription") + " " +
+                res.r.subscription;
+    };
+    std::atomic<std::size_t> next_source{0};
+    auto worker = [&] {
+        for (std::size_t i; (i = next_source++) < results.size();)
+            replay_one(results[i]);
+    };
+    const auto replay_start = std::chrono::steady_clock::now();
+    {
+        std::vector<std::jthread> threads;
+        for (std::size_t t = 1; t < workers; ++t)
+            threads.emplace_back(worker);
+        worker();
     }
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_start).count();
 
     // --- summary -------------------------------------------------------------------------------
     std::uint64_t messages_acked = 0, messages_failed = 0, sent = 0, acked = 0;
-    double seconds = 0;
+    const double seconds = wall; // the sources overlap: the replay's wall time
     std::vector<std::string> errors;
     for (const auto& res : results) {
         messages_acked += res.r.messages_acked;
         messages_failed += res.r.messages_failed;
         sent += res.r.events_sent;
         acked += res.r.events_acked;
-        seconds += res.r.seconds;
         if (!res.r.setup_error.empty())
             errors.push_back(res.source->key + ": " + res.r.setup_error);
         if (!res.r.error.empty())
@@ -407,6 +444,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         j["events_per_second"] = seconds > 0 ? static_cast<double>(acked) / seconds : 0.0;
         j["mechanism"] = run.mechanism;
         j["compress"] = run.source.compress;
+        j["connections"] = workers;
         nlohmann::json list = nlohmann::json::array();
         for (const auto& res : results) {
             nlohmann::json s;
@@ -416,7 +454,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
             s["identity"] = identity_text(res);
             s["identity_given"] = res.identity_given;
             s["mechanism"] = res.mechanism;
-            s["events_messages"] = res.source->batches.size();
+            s["events_messages"] = res.source->batch_count();
             s["events"] = res.source->events;
             s["skipped"] = res.skipped;
             s["messages_acked"] = res.r.messages_acked;
@@ -428,6 +466,8 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
                 {"p50", res.r.p50_ms}, {"p99", res.r.p99_ms}, {"max", res.r.max_ms}};
             s["subscription"] = res.r.subscription;
             s["captured_subscriptions"] = res.source->subscriptions;
+            s["captured_subscription"] = res.captured_subscription;
+            if (!res.subscription_note.empty()) s["subscription_note"] = res.subscription_note;
             if (!res.r.setup_error.empty()) s["setup_error"] = res.r.setup_error;
             if (!res.r.error.empty()) {
                 s["error"] = res.r.error;
@@ -458,8 +498,10 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
                     identity_text(res).c_str(), static_cast<unsigned long long>(res.r.events_acked),
                     static_cast<unsigned long long>(res.source->events),
                     static_cast<unsigned long long>(res.r.messages_acked),
-                    res.source->batches.size(),
+                    res.source->batch_count(),
                     res.r.subscription.empty() ? "" : (" to " + res.r.subscription).c_str());
+        if (!res.subscription_note.empty())
+            std::printf("note:           source %zu: %s\n", i + 1, res.subscription_note.c_str());
     }
     std::printf("events acked:   %llu of %llu sent (%llu Events messages acked, %llu failed)\n",
                 static_cast<unsigned long long>(acked), static_cast<unsigned long long>(sent),

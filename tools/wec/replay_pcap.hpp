@@ -21,6 +21,7 @@ struct PcapOptions {
     std::vector<std::string> nt_hashes;  // --nt-hash
     std::string ntlm_secrets;            // --ntlm-secrets: [DOMAIN\]USER:NTHASH lines
     std::vector<std::string> identities; // --identity PRINCIPAL=CCACHE
+    std::size_t connections = 0;         // --connections when given: sources replayed at once
 };
 
 // Declares --pcap and the options that go with it on `replay`. Call it after the other options:
@@ -37,8 +38,10 @@ struct PcapRun {
     std::optional<std::chrono::milliseconds> retry_interval{}; // --retry-interval
 };
 
-// Decodes the captures, groups their Events by source and replays each source in turn. Returns
-// the exit code (docs/replay.md, EXIT STATUS).
+// Decodes the captures (their Events batches spooled to an unlinked temp file), groups them by
+// source and replays the sources concurrently (--connections at a time, default all up to
+// kDefaultPcapConnections). Returns the exit code (docs/replay.md, EXIT STATUS).
+constexpr std::size_t kDefaultPcapConnections = 64;
 int run_pcap(const PcapOptions& o, const PcapRun& run);
 
 } // namespace wec::tool
