@@ -2,6 +2,8 @@
 // output captured to a file, stopped by PID in the destructor (also when the test fails).
 #pragma once
 
+#include "support/temp_dir.hpp"
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -44,19 +46,6 @@ struct RunResult {
 // Runs a command to completion (bounded by `timeout`; killed after it) and captures its output.
 RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(120));
-
-// A fresh temporary directory, removed (recursively) by the destructor.
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
