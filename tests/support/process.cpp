@@ -142,6 +142,21 @@ RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> 
     return r;
 }
 
+bool has_program(const std::string& program) {
+    const char* path = std::getenv("PATH");
+    std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+    for (std::size_t at = 0; at <= dirs.size();) {
+        auto end = dirs.find(':', at);
+        if (end == std::string::npos) end = dirs.size();
+        std::string dir = dirs.substr(at, end - at);
+        auto file =
+            (dir.empty() ? std::filesystem::path(".") : std::filesystem::path(dir)) / program;
+        if (::access(file.c_str(), X_OK) == 0 && !std::filesystem::is_directory(file)) return true;
+        at = end + 1;
+    }
+    return false;
+}
+
 int free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};

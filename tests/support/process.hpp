@@ -47,6 +47,10 @@ struct RunResult {
 RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
+// True when `program` is an executable file in a directory of PATH (a test whose peer is missing
+// fails with ASSERT_TRUE(has_program(...)) << "how to install it": it is never skipped).
+bool has_program(const std::string& program);
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();
 
