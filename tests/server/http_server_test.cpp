@@ -1,5 +1,6 @@
 // The HTTP layer of the collector on real sockets (127.0.0.1, ephemeral ports).
 #include "common/error.hpp"
+#include "common/handle.hpp"
 #include "server/http_server.hpp"
 #include "server/tls.hpp"
 #include "support/test_pki.hpp"
@@ -62,16 +63,16 @@ struct CountingHandler : ConnectionHandler {
 };
 
 struct Fixture : ::testing::Test {
-    std::FILE* null_log = std::tmpfile(); // the server's log, read by log_text()
-    wec::Logger log{null_log};
+    wec::FilePtr log_file{std::tmpfile()}; // the server's log, read by log_text()
+    wec::Logger log{log_file.get()};
     std::string log_text() {
-        std::fflush(null_log);
-        std::rewind(null_log);
+        std::fflush(log_file.get());
+        std::rewind(log_file.get());
         std::string text;
         char buf[4096];
-        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, null_log)) > 0;)
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, log_file.get())) > 0;)
             text.append(buf, n);
-        std::fseek(null_log, 0, SEEK_END);
+        std::fseek(log_file.get(), 0, SEEK_END);
         return text;
     }
     std::atomic<int> closed{0};
@@ -110,10 +111,7 @@ struct Fixture : ::testing::Test {
             std::this_thread::sleep_for(10ms);
         return server->stats().sessions_alive;
     }
-    void TearDown() override {
-        server.reset();
-        std::fclose(null_log);
-    }
+    void TearDown() override { server.reset(); }
 };
 
 // Minimal blocking client: sends raw bytes and reads one response (headers + Content-Length body).
