@@ -20,6 +20,7 @@
 #include "support/files.hpp"
 #include "support/proc_stats.hpp"
 #include "support/process.hpp"
+#include "support/subscription.hpp"
 #include "support/test_pki.hpp"
 #include "support/wef_realm.hpp"
 #include "wsman/wsman.hpp"
@@ -343,18 +344,16 @@ struct Realm : WefRealm {
     }
 };
 
-class ServeHostile : public ::testing::Test {
+class ServeHostile : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
     static inline std::unique_ptr<Realm> realm_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
     static void SetUpTestSuite() {
-        pki_ = std::make_unique<TestPki>(kHost);
+        make_pki();
         realm_ = std::make_unique<Realm>();
     }
     static void TearDownTestSuite() {
         realm_.reset();
-        pki_.reset();
+        PkiSuite::TearDownTestSuite();
     }
 
     TempDir dir;
@@ -365,15 +364,8 @@ protected:
 
     void SetUp() override {
         db = "sqlite:" + (dir.path() / "wec.db").string();
-        auto file = dir.path() / "security.toml";
-        std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n";
-        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        apply_subscription(dir.path() / "security.toml",
+                           security_subscription(dir.path() / "events" / "{client}.json"), db);
     }
     void TearDown() override {
         if (server && HasFailure()) {

@@ -7,6 +7,7 @@
 #include "common/handle.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "support/subscription.hpp"
 #include "support/test_pki.hpp"
 
 #include <algorithm>
@@ -68,13 +69,8 @@ Samples parse_samples(const std::string& text) {
     return out;
 }
 
-class ServeMetrics : public ::testing::Test {
+class ServeMetrics : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
-    static void TearDownTestSuite() { pki_.reset(); }
-
     TempDir dir;
     fs::path db_file = dir.path() / "wec.db";
     fs::path events_template = dir.path() / "events" / "{client}.json";
@@ -83,15 +79,8 @@ protected:
     std::unique_ptr<Process> server;
 
     void SetUp() override {
-        auto file = dir.path() / "sub.toml";
-        std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << events_template.string() << "\"\nformat = \"json\"\n";
-        auto r =
-            run({WEC_EXE, "sub", "apply", file.string(), "--db", "sqlite:" + db_file.string()});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        apply_subscription(dir.path() / "sub.toml", security_subscription(events_template),
+                           "sqlite:" + db_file.string());
         port = free_port();
         metrics_port = free_port();
         server = std::make_unique<Process>(

@@ -313,24 +313,17 @@ TEST_F(Fixture, PlainSessionsAreDestroyedWhenConnectionsClose) {
     EXPECT_EQ(server->stats().connections_open, 0u);
 }
 
-struct TlsFixture : Fixture {
-    static inline std::unique_ptr<wec::testing::TestPki> pki_;
-    static void SetUpTestSuite() {
-        pki_ = std::make_unique<wec::testing::TestPki>("srv.windomain.local");
-    }
-    static void TearDownTestSuite() { pki_.reset(); }
-    const wec::testing::TestPki& pki() { return *pki_; }
-
+struct TlsFixture : wec::testing::PkiSuite<Fixture> {
     std::shared_ptr<TlsContext> server_tls() {
-        return make_tls_context({pki()("server.pem").string(),
-                                 pki()("server.key").string(),
-                                 {pki()("root.pem").string(), pki()("issuing.pem").string()},
+        return make_tls_context({pki("server.pem").string(),
+                                 pki("server.key").string(),
+                                 {pki("root.pem").string(), pki("issuing.pem").string()},
                                  {}});
     }
     ssl::context client_tls(const std::string& client) {
         ssl::context ctx(ssl::context::tls_client);
-        ctx.use_certificate_file(pki()(client + ".pem").string(), ssl::context::pem);
-        ctx.use_private_key_file(pki()(client + ".key").string(), ssl::context::pem);
+        ctx.use_certificate_file(pki(client + ".pem").string(), ssl::context::pem);
+        ctx.use_private_key_file(pki(client + ".key").string(), ssl::context::pem);
         ctx.set_verify_mode(ssl::verify_none);
         return ctx;
     }
