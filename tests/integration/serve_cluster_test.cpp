@@ -6,9 +6,9 @@
 #include "store/store.hpp"
 #include "support/files.hpp"
 #include "support/line_receiver.hpp"
+#include "support/pki_suite.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
 #include "support/windows_sources.hpp"
 
 #include <fstream>

@@ -15,10 +15,10 @@
 #include "support/files.hpp"
 #include "support/kafka_mock.hpp"
 #include "support/line_receiver.hpp"
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 #include "support/rsyslog.hpp"
-#include "support/test_pki.hpp"
 #include "support/windows_sources.hpp"
 
 #include <algorithm>

@@ -14,9 +14,9 @@
 //    a collector started while PostgreSQL is down starts, answers 503, and serves once it is up.
 #include "client/client.hpp"
 #include "support/files.hpp"
+#include "support/pki_suite.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
 #include "wsman/wsman.hpp"
 
 #include <algorithm>

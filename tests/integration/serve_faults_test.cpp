@@ -11,9 +11,9 @@
 #include "client/client.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
 #include "support/subscription.hpp"
-#include "support/test_pki.hpp"
 #include "support/wef_realm.hpp"
 #include "wsman/wsman.hpp"
 

@@ -18,10 +18,10 @@
 #include "client/client.hpp"
 #include "common/handle.hpp"
 #include "support/files.hpp"
+#include "support/pki_suite.hpp"
 #include "support/proc_stats.hpp"
 #include "support/process.hpp"
 #include "support/subscription.hpp"
-#include "support/test_pki.hpp"
 #include "support/wef_realm.hpp"
 #include "wsman/wsman.hpp"
 

@@ -6,9 +6,9 @@
 #include "client/client.hpp"
 #include "common/handle.hpp"
 #include "support/files.hpp"
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
 #include "support/subscription.hpp"
-#include "support/test_pki.hpp"
 
 #include <algorithm>
 #include <fstream>

@@ -4,8 +4,8 @@
 // checks leave no warning in the log, and a connection that bypasses the balancer is refused.
 #include "client/client.hpp"
 #include "support/files.hpp"
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
 
 #include <fstream>
 #include <gtest/gtest.h>

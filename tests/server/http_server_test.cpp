@@ -3,7 +3,7 @@
 #include "common/handle.hpp"
 #include "server/http_server.hpp"
 #include "server/tls.hpp"
-#include "support/test_pki.hpp"
+#include "support/pki_suite.hpp"
 
 #include <atomic>
 #include <boost/asio.hpp>

@@ -4,9 +4,9 @@
 // (stopped by PID when the test ends), whose log is printed when the test failed.
 #pragma once
 
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
 #include "support/subscription.hpp"
-#include "support/test_pki.hpp"
 
 #include <gtest/gtest.h>
 #include <iostream>

@@ -2,15 +2,12 @@
 // tests/integration/make_test_pki.sh builds a root and an issuing CA, server certificates (P-256,
 // P-384, RSA) for one host name, good and bad client certificates, a second CA and a CRL; and
 // optionally more good client certificates (`clients`: their CNs, files "<CN>.pem"/"<CN>.key").
-// PkiSuite: the fixture base of a test suite that shares one such PKI.
 #pragma once
 
 #include "support/process.hpp"
 
 #include <cctype>
 #include <filesystem>
-#include <gtest/gtest.h>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -32,30 +29,6 @@ public:
 
 private:
     TempDir dir_;
-};
-
-// The base of a fixture whose tests share one TestPki (made once per suite: make_test_pki.sh
-// takes seconds), server name kTestPkiHost: `pki("server.pem")`. A suite that needs more client
-// certificates or another host name declares its own SetUpTestSuite calling make_pki(...);
-// `Base` is the fixture this one extends (::testing::Test or a fixture of the test file).
-inline const std::string kTestPkiHost = "srv.windomain.local";
-
-template <class Base = ::testing::Test>
-class PkiSuite : public Base {
-public:
-    static void SetUpTestSuite() { make_pki(); }
-    static void TearDownTestSuite() { pki_.reset(); }
-
-protected:
-    static void make_pki(const std::vector<std::string>& clients = {},
-                         const std::string& host = kTestPkiHost) {
-        pki_ = std::make_unique<TestPki>(host, clients);
-    }
-    // A file of the suite's PKI, e.g. pki("root.pem").
-    static std::filesystem::path pki(const std::string& file) { return (*pki_)(file); }
-
-private:
-    static inline std::unique_ptr<TestPki> pki_;
 };
 
 // `openssl x509 -fingerprint -sha1` of a certificate, as 40 uppercase hex digits ("" on failure).
