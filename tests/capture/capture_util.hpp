@@ -2,6 +2,7 @@
 #pragma once
 
 #include "capture/capture.hpp"
+#include "support/temp_dir.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -11,25 +12,7 @@
 
 namespace wec::test {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "wec-capture-XXXXXX").string();
-        if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+using wec::testing::TempDir;
 
 struct Msg {
     std::uint64_t connection = 0, index = 0;

@@ -128,6 +128,25 @@ protected:
         return {};
     }
 
+    // apply_security(), start_server(`config_toml`), then a source subscribed to "security":
+    // the push connection of its subscription (authenticated) and its target, for posting
+    // hand-made bodies. The source lives as long as the test.
+    struct Push {
+        client::Source& source;
+        wec::wsman::Subscription sub;
+        client::Connection& connection;
+        std::string target;
+    };
+    Push push_security(const std::string& config_toml = {}) {
+        apply_security();
+        start_server(config_toml);
+        pusher_ = std::make_unique<client::Source>(source_options());
+        auto sub = subscribe(*pusher_);
+        auto& c = pusher_->push_connection(sub);
+        return {*pusher_, sub, c, pusher_->push_url(sub).target};
+    }
+    std::unique_ptr<client::Source> pusher_; // after `server`: destroyed before it
+
     client::ConnectionOptions connection_options(const wec::wsman::Subscription&) const {
         client::ConnectionOptions c;
         c.host = "127.0.0.1";
@@ -291,12 +310,7 @@ TEST_F(ClientServe, RequestReplayedOnAnotherConnectionIs400) {
 }
 
 TEST_F(ClientServe, BodyLargerThanTheLimitIs400) {
-    apply_security();
-    start_server("[limits]\nmax_body_bytes = 8192\n");
-    client::Source source(source_options());
-    auto sub = subscribe(source);
-    auto& c = source.push_connection(sub);
-    auto target = source.push_url(sub).target;
+    auto [source, sub, c, target] = push_security("[limits]\nmax_body_bytes = 8192\n");
 
     // One event of ~20 KB of highly compressible text: small on the wire, large once decompressed.
     auto big = generate(1);
@@ -350,12 +364,7 @@ TEST_F(ClientServe, TruncatedBodyIsClosedAfterTheReadTimeout) {
 }
 
 TEST_F(ClientServe, BadSldcFallsBackToRawAndFailsAsSoap) {
-    apply_security();
-    start_server();
-    client::Source source(source_options());
-    auto sub = subscribe(source);
-    auto& c = source.push_connection(sub);
-    auto target = source.push_url(sub).target;
+    auto [source, sub, c, target] = push_security();
 
     // Not an SLDC record (a literal before any scheme) and not SOAP either.
     std::vector<std::uint8_t> garbage{0x00, 0x01, 'n', 'o', 't', ' ', 's', 'l', 'd', 'c'};
@@ -508,12 +517,7 @@ TEST_F(ClientServe, ClientNotAllowedBySubscriptionIs403) {
 }
 
 TEST_F(ClientServe, OriginalContentLengthMismatchIs400) {
-    apply_security();
-    start_server();
-    client::Source source(source_options());
-    auto sub = subscribe(source);
-    auto& c = source.push_connection(sub);
-    auto target = source.push_url(sub).target;
+    auto [source, sub, c, target] = push_security();
     auto body = c.prepare(events_soap(source, sub, generate(5), "<BookmarkList/>"), true);
 
     // OriginalContent: type=...;Length=<N>: change N, keeping its number of digits (the body
@@ -545,12 +549,7 @@ TEST_F(ClientServe, OriginalContentLengthMismatchIs400) {
 }
 
 TEST_F(ClientServe, MultipartWithoutClosingBoundaryIs400) {
-    apply_security();
-    start_server();
-    client::Source source(source_options());
-    auto sub = subscribe(source);
-    auto& c = source.push_connection(sub);
-    auto target = source.push_url(sub).target;
+    auto [source, sub, c, target] = push_security();
     auto body = c.prepare(events_soap(source, sub, generate(3), "<BookmarkList/>"), true);
     const std::string closing = "--Encrypted Boundary--\r\n";
     ASSERT_GT(body.body.size(), closing.size());
@@ -564,13 +563,8 @@ TEST_F(ClientServe, MultipartWithoutClosingBoundaryIs400) {
 }
 
 TEST_F(ClientServe, PlainBodyAfterKerberosAuthenticationIs400) {
-    apply_security();
-    start_server();
-    client::Source source(source_options());
-    auto sub = subscribe(source);
-    auto& c = source.push_connection(sub);
+    auto [source, sub, c, target] = push_security();
     ASSERT_TRUE(c.authenticated());
-    auto target = source.push_url(sub).target;
 
     // A well-formed SOAP Events message, UTF-16LE + BOM, but not sealed (the HTTPS form).
     client::PreparedBody plain;
@@ -587,12 +581,7 @@ TEST_F(ClientServe, PlainBodyAfterKerberosAuthenticationIs400) {
 }
 
 TEST_F(ClientServe, UnsupportedContentEncodingIs400) {
-    apply_security();
-    start_server();
-    client::Source source(source_options());
-    auto sub = subscribe(source);
-    auto& c = source.push_connection(sub);
-    auto target = source.push_url(sub).target;
+    auto [source, sub, c, target] = push_security();
 
     // An SLDC body announced as gzip: the collector cannot read it and must say so.
     auto gzip = c.prepare(events_soap(source, sub, generate(3, 100), "<BookmarkList/>"), true);

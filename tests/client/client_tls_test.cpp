@@ -8,6 +8,7 @@
 #include "http/http.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "support/serve_fixture.hpp"
 #include "support/test_pki.hpp"
 
 #include <cctype>
@@ -36,29 +37,10 @@ std::string upper(std::string s) {
     return s;
 }
 
-class ClientTls : public ::testing::Test {
+class ClientTls : public ServeFixture {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
-    static void TearDownTestSuite() { pki_.reset(); }
-
-    TempDir dir;
-    std::string db;
-    int port = 0;
-    std::unique_ptr<Process> server;
-
     void SetUp() override {
-        db = "sqlite:" + (dir.path() / "wec.db").string();
-        auto file = dir.path() / "security.toml";
-        std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n";
-        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        ServeFixture::SetUp();
         port = free_port();
         server = std::make_unique<Process>(
             std::vector<std::string>{
@@ -68,9 +50,6 @@ protected:
                 "--db", db},
             std::map<std::string, std::string>{}, dir.path() / "serve.log");
         ASSERT_TRUE(server->wait_for_output("wec serve started", 20s)) << server->output();
-    }
-    void TearDown() override {
-        if (server && HasFailure()) std::cerr << "---- wec serve log ----\n" << server->output();
     }
 
     fs::path json_file() const { return dir.path() / "events" / (kClient + ".json"); }

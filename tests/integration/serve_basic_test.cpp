@@ -4,6 +4,7 @@
 // hash). Hashes are made by `openssl passwd -6`.
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "support/serve_fixture.hpp"
 #include "support/test_pki.hpp"
 
 #include <fstream>
@@ -33,34 +34,9 @@ std::string sha512_crypt(const std::string& password) {
     return r.exit_code == 0 ? s : std::string();
 }
 
-class ServeBasic : public ::testing::Test {
+class ServeBasic : public ServeFixture {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
-    static void TearDownTestSuite() { pki_.reset(); }
-
-    TempDir dir;
-    std::string db;
-    int port = 0;
-    std::unique_ptr<Process> server;
-
-    void SetUp() override {
-        db = "sqlite:" + (dir.path() / "wec.db").string();
-        auto file = dir.path() / "sub.toml";
-        std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "allowed_clients = [\"labhost\", \"other*\"]\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n";
-        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
-    }
-    void TearDown() override {
-        if (server && HasFailure()) std::cerr << "---- wec serve log ----\n" << server->output();
-    }
+    void SetUp() override { apply_security("allowed_clients = [\"labhost\", \"other*\"]\n"); }
 
     std::string users_file(const std::string& lines,
                            fs::perms perms = fs::perms::owner_read | fs::perms::owner_write) {

@@ -6,9 +6,9 @@
 #include "store/store.hpp"
 #include "support/files.hpp"
 #include "support/line_receiver.hpp"
+#include "support/pki_suite.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
 #include "support/windows_sources.hpp"
 
 #include <fstream>
@@ -29,17 +29,14 @@ std::string source_name(std::size_t i) {
     return "host-" + std::to_string(i + 1) + ".windomain.local";
 }
 
-class ServeCluster : public ::testing::Test {
+class ServeCluster : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
     static void SetUpTestSuite() {
         std::vector<std::string> clients;
         for (std::size_t i = 0; i < kSources; ++i)
             clients.push_back(source_name(i));
-        pki_ = std::make_unique<TestPki>(kHost, clients);
+        make_pki(clients, kHost);
     }
-    static void TearDownTestSuite() { pki_.reset(); }
 
     TempDir dir;
     PostgresServer& pg = PostgresServer::shared();

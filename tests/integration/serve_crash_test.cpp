@@ -15,10 +15,10 @@
 #include "support/files.hpp"
 #include "support/kafka_mock.hpp"
 #include "support/line_receiver.hpp"
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 #include "support/rsyslog.hpp"
-#include "support/test_pki.hpp"
 #include "support/windows_sources.hpp"
 
 #include <algorithm>
@@ -273,17 +273,14 @@ private:
     std::thread consumer_;
 };
 
-class ServeCrashBase : public ::testing::Test {
+class ServeCrashBase : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
     static void SetUpTestSuite() {
         std::vector<std::string> clients;
         for (std::size_t i = 0; i < kSources; ++i)
             clients.push_back(source_name(i));
-        pki_ = std::make_unique<TestPki>(kHost, clients);
+        make_pki(clients);
     }
-    static void TearDownTestSuite() { pki_.reset(); }
 
     TempDir dir;
     std::string db;

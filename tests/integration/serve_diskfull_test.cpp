@@ -14,9 +14,9 @@
 //    a collector started while PostgreSQL is down starts, answers 503, and serves once it is up.
 #include "client/client.hpp"
 #include "support/files.hpp"
+#include "support/pki_suite.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
 #include "wsman/wsman.hpp"
 
 #include <algorithm>
@@ -401,13 +401,8 @@ Tally tally(const std::vector<Batch>& batches) {
 
 // ---- the collector -------------------------------------------------------------------------
 
-class ServeStorageFaults : public ::testing::Test {
+class ServeStorageFaults : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
-    static void TearDownTestSuite() { pki_.reset(); }
-
     TempDir dir;                       // destroyed last
     std::unique_ptr<TmpfsMount> tmpfs; // unmounted after the collector is stopped
     std::unique_ptr<Process> server;   // stopped first

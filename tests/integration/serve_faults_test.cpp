@@ -11,8 +11,9 @@
 #include "client/client.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
+#include "support/subscription.hpp"
 #include "support/wef_realm.hpp"
 #include "wsman/wsman.hpp"
 
@@ -119,15 +120,8 @@ protected:
         keytab = dir.path() / "wec.keytab";
         fs::copy_file(realm->service_keytab, keytab);
 
-        auto file = dir.path() / "security.toml";
-        std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n";
-        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        apply_subscription(dir.path() / "security.toml",
+                           security_subscription(dir.path() / "events" / "{client}.json"), db);
 
         port = free_port();
         server = std::make_unique<Process>(
@@ -357,13 +351,8 @@ TEST_F(ServeKeytab, AKeytabProvisionedAfterStartIsPickedUpWithoutARestart) {
 
 // ---- SIGHUP storm under load ---------------------------------------------------------------
 
-class ServeSighupStorm : public ::testing::Test {
+class ServeSighupStorm : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
-    static void TearDownTestSuite() { pki_.reset(); }
-
     TempDir dir;
     std::string db;
     int port = 0;
@@ -387,15 +376,8 @@ TEST_F(ServeSighupStorm, EveryAckedEventIsInTheOutputOnceAsAWholeLine) {
 
     db = "sqlite:" + (dir.path() / "wec.db").string();
     const auto output = dir.path() / "events" / (identity + ".json");
-    auto file = dir.path() / "security.toml";
-    std::ofstream(file) << "name = \"security\"\n"
-                        << "query = '<QueryList><Query Id=\"0\"><Select "
-                           "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                        << "[[outputs]]\ndriver = \"files\"\npath = \""
-                        << (dir.path() / "events" / "{client}.json").string()
-                        << "\"\nformat = \"json\"\n";
-    auto applied = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
-    ASSERT_EQ(applied.exit_code, 0) << applied.output;
+    apply_subscription(dir.path() / "security.toml",
+                       security_subscription(dir.path() / "events" / "{client}.json"), db);
     port = free_port();
     server = std::make_unique<Process>(
         std::vector<std::string>{WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port),

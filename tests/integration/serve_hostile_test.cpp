@@ -16,10 +16,12 @@
 // WEC_HOSTILE_EVENTS (default 100000; 1000000 by hand) the events of the largest batch, with
 // max_body_bytes raised to fit them.
 #include "client/client.hpp"
+#include "common/handle.hpp"
 #include "support/files.hpp"
+#include "support/pki_suite.hpp"
 #include "support/proc_stats.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
+#include "support/subscription.hpp"
 #include "support/wef_realm.hpp"
 #include "wsman/wsman.hpp"
 
@@ -51,6 +53,7 @@ using namespace std::string_literals;
 namespace fs = std::filesystem;
 namespace client = wec::client;
 using Clock = std::chrono::steady_clock;
+using wec::UniqueFd;
 
 const std::string kHost = "srv.windomain.local";
 const std::string kTlsClient = "win10.windomain.local";
@@ -66,29 +69,6 @@ double seconds_since(Clock::time_point t) {
 
 // ---- raw sockets --------------------------------------------------------------------------------
 
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() { reset(); }
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    int fd_ = -1;
-};
-
 // Attackers come from 127.0.0.2-9: eight source addresses, eight ephemeral port ranges.
 std::string attacker_address(std::size_t i) {
     return "127.0.0." + std::to_string(2 + i % 8);
@@ -103,12 +83,13 @@ sockaddr_in ipv4(const std::string& address, int port) {
 }
 
 // A TCP socket bound to `from` (any port), connecting to 127.0.0.1:port. Non-blocking sockets
-// return with the connection in progress. Returns an empty Fd (and sets `error`) on failure.
-Fd start_connect(const std::string& from, int port, bool nonblocking, std::string* error) {
-    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0));
+// return with the connection in progress. Returns an empty UniqueFd (and sets `error`) on failure.
+UniqueFd start_connect(const std::string& from, int port, bool nonblocking, std::string* error) {
+    UniqueFd fd(
+        ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0));
     auto fail = [&](const char* what) {
         if (error) *error = std::string(what) + ": " + std::strerror(errno);
-        return Fd();
+        return UniqueFd();
     };
     if (fd.get() < 0) return fail("socket");
     // Closed with a reset, not a FIN: tens of thousands of client ports in TIME_WAIT would keep
@@ -126,14 +107,14 @@ Fd start_connect(const std::string& from, int port, bool nonblocking, std::strin
 }
 
 // Opens `count` connections in waves of non-blocking connects. Returns the established ones.
-std::vector<Fd> open_connections(std::size_t count, int port, std::size_t* failed,
-                                 std::string* first_error, std::size_t address_offset = 0) {
-    std::vector<Fd> open;
+std::vector<UniqueFd> open_connections(std::size_t count, int port, std::size_t* failed,
+                                       std::string* first_error, std::size_t address_offset = 0) {
+    std::vector<UniqueFd> open;
     open.reserve(count);
     constexpr std::size_t kWave = 1000;
     for (std::size_t done = 0; done < count;) {
         std::size_t n = std::min(kWave, count - done);
-        std::vector<Fd> wave;
+        std::vector<UniqueFd> wave;
         std::vector<pollfd> pfds;
         for (std::size_t i = 0; i < n; ++i) {
             std::string error;
@@ -178,7 +159,7 @@ std::vector<Fd> open_connections(std::size_t count, int port, std::size_t* faile
 }
 
 // How many of `fds` the peer has not closed (no EOF, reset or data pending).
-std::size_t count_still_open(const std::vector<Fd>& fds) {
+std::size_t count_still_open(const std::vector<UniqueFd>& fds) {
     std::vector<pollfd> pfds;
     pfds.reserve(fds.size());
     for (const auto& fd : fds)
@@ -219,8 +200,8 @@ public:
         }
         ::close(down[0]);
         ::close(up[1]);
-        to_child_ = Fd(down[1]);
-        from_child_ = Fd(up[0]);
+        to_child_ = UniqueFd(down[1]);
+        from_child_ = UniqueFd(up[0]);
         std::uint64_t report[2] = {0, count};
         read_all(report, sizeof report);
         opened_ = report[0];
@@ -258,7 +239,7 @@ private:
     }
 
     pid_t pid_ = -1;
-    Fd to_child_, from_child_;
+    UniqueFd to_child_, from_child_;
     std::size_t opened_ = 0, failed_ = 0;
 };
 
@@ -275,7 +256,7 @@ RawReply exchange(int port, const std::string& request, std::chrono::millisecond
     RawReply reply;
     auto start = Clock::now();
     std::string error;
-    Fd fd = start_connect("127.0.0.2", port, true, &error);
+    UniqueFd fd = start_connect("127.0.0.2", port, true, &error);
     if (fd.get() < 0) throw std::runtime_error("connect: " + error);
     std::size_t sent = 0;
     bool can_send = true;
@@ -363,18 +344,16 @@ struct Realm : WefRealm {
     }
 };
 
-class ServeHostile : public ::testing::Test {
+class ServeHostile : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
     static inline std::unique_ptr<Realm> realm_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
     static void SetUpTestSuite() {
-        pki_ = std::make_unique<TestPki>(kHost);
+        make_pki();
         realm_ = std::make_unique<Realm>();
     }
     static void TearDownTestSuite() {
         realm_.reset();
-        pki_.reset();
+        PkiSuite::TearDownTestSuite();
     }
 
     TempDir dir;
@@ -385,15 +364,8 @@ protected:
 
     void SetUp() override {
         db = "sqlite:" + (dir.path() / "wec.db").string();
-        auto file = dir.path() / "security.toml";
-        std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n";
-        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        apply_subscription(dir.path() / "security.toml",
+                           security_subscription(dir.path() / "events" / "{client}.json"), db);
     }
     void TearDown() override {
         if (server && HasFailure()) {
@@ -542,7 +514,7 @@ TEST_F(ServeHostile, SlowlorisIsCutByTheReadTimeoutWhileRealSourcesAreServed) {
     hello.resize(head.size(), '\x01');
     constexpr std::size_t kPlain = 800, kTls = 200;
     struct Slow {
-        Fd fd;
+        UniqueFd fd;
         bool tls = false;
         std::size_t sent = 0;
         Clock::time_point connected{}, first{}, next{}, closed{};

@@ -6,8 +6,9 @@
 #include "client/client.hpp"
 #include "common/handle.hpp"
 #include "support/files.hpp"
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
+#include "support/subscription.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -68,13 +69,8 @@ Samples parse_samples(const std::string& text) {
     return out;
 }
 
-class ServeMetrics : public ::testing::Test {
+class ServeMetrics : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
-    static void TearDownTestSuite() { pki_.reset(); }
-
     TempDir dir;
     fs::path db_file = dir.path() / "wec.db";
     fs::path events_template = dir.path() / "events" / "{client}.json";
@@ -83,15 +79,8 @@ protected:
     std::unique_ptr<Process> server;
 
     void SetUp() override {
-        auto file = dir.path() / "sub.toml";
-        std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << events_template.string() << "\"\nformat = \"json\"\n";
-        auto r =
-            run({WEC_EXE, "sub", "apply", file.string(), "--db", "sqlite:" + db_file.string()});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        apply_subscription(dir.path() / "sub.toml", security_subscription(events_template),
+                           "sqlite:" + db_file.string());
         port = free_port();
         metrics_port = free_port();
         server = std::make_unique<Process>(
@@ -276,8 +265,8 @@ TEST_F(ServeMetrics, ReadyzFollowsTheStoreWhileHealthzStaysUp) {
 
 // promtool parses the scrape of a collector that has served requests, and lints it (names,
 // units, _total suffixes, HELP). The Grafana dashboard (samples/grafana/wec.json) asks only for
-// series the scrape has, and promtool parses its queries. The promtool checks are skipped, visibly,
-// when it is not installed.
+// series the scrape has, and promtool parses its queries. Without promtool (scripts/install-deps.sh
+// installs it) the test fails.
 TEST_F(ServeMetrics, ScrapeAndDashboardPassPromtool) {
     {
         client::Source source(source_options());
@@ -306,10 +295,9 @@ TEST_F(ServeMetrics, ScrapeAndDashboardPassPromtool) {
         for (std::sregex_iterator it(q.begin(), q.end(), metric), end; it != end; ++it)
             EXPECT_TRUE(served.count(it->str())) << it->str() << " (in " << q << ") is not served";
 
-    if (run({"sh", "-c", "command -v promtool"}).exit_code != 0)
-        GTEST_SKIP() << "promtool is not installed (Debian package prometheus, "
-                        "scripts/install-deps.sh): the scrape and the dashboard's queries were "
-                        "NOT validated";
+    ASSERT_TRUE(has_program("promtool"))
+        << "promtool is not installed (Debian package prometheus; scripts/install-deps.sh "
+           "installs it): the scrape and the dashboard's queries cannot be validated";
     auto file = dir.path() / "scrape.txt";
     std::ofstream(file) << g.body;
     auto r = run({"sh", "-c", "promtool check metrics < " + file.string()});

@@ -4,8 +4,8 @@
 // checks leave no warning in the log, and a connection that bypasses the balancer is refused.
 #include "client/client.hpp"
 #include "support/files.hpp"
+#include "support/pki_suite.hpp"
 #include "support/process.hpp"
-#include "support/test_pki.hpp"
 
 #include <fstream>
 #include <gtest/gtest.h>
@@ -21,12 +21,9 @@ namespace client = wec::client;
 const std::string kHost = "srv.windomain.local";
 const std::string kSource = "win10.windomain.local";
 
-class ServeProxy : public ::testing::Test {
+class ServeProxy : public PkiSuite<> {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost, std::vector{kSource}); }
-    static void TearDownTestSuite() { pki_.reset(); }
+    static void SetUpTestSuite() { make_pki({kSource}); }
 
     TempDir dir;
     int node_port = free_port();

@@ -3,6 +3,7 @@
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
+#include "support/serve_fixture.hpp"
 #include "support/test_pki.hpp"
 
 #include <csignal>
@@ -40,34 +41,8 @@ std::string sample(const std::string& name) {
     return std::string(WEC_TEST_DATA) + "/wsman/" + name;
 }
 
-class ServeTls : public ::testing::Test {
+class ServeTls : public ServeFixture {
 protected:
-    static inline std::unique_ptr<TestPki> pki_;
-    static fs::path pki(const std::string& f) { return (*pki_)(f); }
-    static void SetUpTestSuite() { pki_ = std::make_unique<TestPki>(kHost); }
-    static void TearDownTestSuite() { pki_.reset(); }
-
-    TempDir dir;
-    std::string db;
-    int port = 0;
-    std::unique_ptr<Process> server;
-
-    void SetUp() override {
-        db = "sqlite:" + (dir.path() / "wec.db").string();
-        auto file = dir.path() / "sub.toml";
-        std::ofstream(file) << "name = \"security\"\n"
-                            << "query = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "[[outputs]]\ndriver = \"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n";
-        auto r = run({WEC_EXE, "sub", "apply", file.string(), "--db", db});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
-    }
-    void TearDown() override {
-        if (server && HasFailure()) std::cerr << "---- wec serve log ----\n" << server->output();
-    }
-
     void start_server(std::vector<std::string> extra = {},
                       const std::vector<std::string>& cas = {"root.pem", "issuing.pem",
                                                              "other.pem"}) {

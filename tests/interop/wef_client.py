@@ -21,7 +21,6 @@ body; their steps report the HTTP status and the body length.
 import argparse
 import base64
 import http.client
-import json
 import re
 import struct
 import sys
@@ -29,14 +28,12 @@ import urllib.parse
 
 import gssapi
 from gssapi.raw import IOV, IOVBufferType, unwrap_iov, wrap_iov
+from wef_peer import (ENUMERATE_ID, HEARTBEAT_ID, Failure, event_count, message_id, relates_to,
+                      step, subscriptions, utf16)
 
 KRB5_OID = gssapi.OID.from_int_seq("1.2.840.113554.1.2.2")
 SPNEGO_OID = gssapi.OID.from_int_seq("1.3.6.1.5.5.2")
 BOUNDARY = "Encrypted Boundary"
-
-
-class Failure(Exception):
-    pass
 
 
 def check_not_compressed(what, resp):
@@ -155,15 +152,6 @@ class Connection:
         return resp.status, text, len(raw)
 
 
-def utf16(xml_text):
-    return b"\xff\xfe" + xml_text.encode("utf-16-le")
-
-
-def relates_to(text):
-    m = re.search(r"<[^>]*RelatesTo[^>]*>([^<]*)<", text)
-    return m.group(1) if m else None
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--url", required=True, help="GPO Server URL, e.g. http://127.0.0.1:PORT/wsman/SubscriptionManager/WEC")
@@ -175,9 +163,6 @@ def main():
     args = ap.parse_args()
     s = args.samples.rstrip("/") + "/"
 
-    def step(name, **kv):
-        print(json.dumps({"step": name, **kv}), flush=True)
-
     try:
         # 1. Enumerate on the manager URL (Windows' exact UTF-16 bytes), then End.
         c = Connection(args.url, args)
@@ -186,9 +171,9 @@ def main():
         status, text, _ = c.post("Enumerate", enum_bytes)
         if status != 200 or "EnumerateResponse" not in text:
             raise Failure(f"Enumerate: HTTP {status} {text[:300]}")
-        if relates_to(text) != "uuid:E9802257-6A7D-4C0D-BFA4-E81C7B1C447E":
+        if relates_to(text) != ENUMERATE_ID:
             raise Failure(f"Enumerate: RelatesTo {relates_to(text)!r}")
-        subs = re.findall(r'Name="SubscriptionName">([^<]*)<.*?NotifyTo>\s*<[^>]*Address>([^<]*)<', text, re.S)
+        subs = subscriptions(text)
         notify = dict(subs).get(args.subscription)
         if not notify:
             raise Failure(f"Enumerate: subscription {args.subscription!r} not listed: {subs}")
@@ -208,16 +193,16 @@ def main():
         c.path = notify_path
         step("auth", **c.authenticate(sldc_header=True))
         status, text, _ = c.post("Heartbeat", open(s + "heartbeat.sldc", "rb").read(), sldc_header=True)
-        if status != 200 or relates_to(text) != "uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA":
+        if status != 200 or relates_to(text) != HEARTBEAT_ID:
             raise Failure(f"Heartbeat: HTTP {status} RelatesTo {relates_to(text)!r} {text[:300]}")
         step("heartbeat", status=status, relates_to=relates_to(text))
         events = open(s + "events.xml").read()
         # Sent uncompressed with Content-Encoding: SLDC, as Windows does for small bodies.
         status, text, _ = c.post("Events", utf16(events), sldc_header=True)
-        mid = re.search(r"<a:MessageID>([^<]*)<", events).group(1)
+        mid = message_id(events)
         if status != 200 or relates_to(text) != mid:
             raise Failure(f"Events: HTTP {status} RelatesTo {relates_to(text)!r} (want {mid}) {text[:300]}")
-        step("events", status=status, relates_to=relates_to(text), count=events.count("<w:Event "))
+        step("events", status=status, relates_to=relates_to(text), count=event_count(events))
         c.http.close()
 
         # 3. Enumerate again: the bookmark of the Events batch is offered back.

@@ -20,13 +20,12 @@ import argparse
 import base64
 import hashlib
 import http.client
-import json
-import re
 import struct
 import sys
 import urllib.parse
 
 from Cryptodome.Hash import MD4
+from wef_peer import Failure, main_steps, pywinrm_sequence, sample_text, step
 
 _hashlib_new = hashlib.new
 
@@ -45,28 +44,7 @@ BOUNDARY = "Encrypted Boundary"
 PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
 
 
-class Failure(Exception):
-    pass
-
-
-def step(name, **kv):
-    print(json.dumps({"step": name, **kv}), flush=True)
-
-
-def relates_to(text):
-    m = re.search(r"<[^>]*RelatesTo[^>]*>([^<]*)<", text)
-    return m.group(1) if m else None
-
-
-def sample_text(samples, name):
-    raw = open(samples + name, "rb").read()
-    if raw.startswith(b"\xff\xfe"):
-        return raw[2:].decode("utf-16-le")
-    return raw.decode("utf-8")
-
-
 def run_sequence(args):
-    import requests
     import winrm.protocol
 
     def protocol(url):
@@ -74,43 +52,22 @@ def run_sequence(args):
                                     password=args.password, message_encryption="always")
         return p
 
-    s = args.samples
-    p = protocol(args.url)
-    try:
-        text = p.transport.send_message(sample_text(s, "enumerate.utf16")).decode("utf-8")
-    except winrm.exceptions.InvalidCredentialsError as e:
-        step("enumerate", status=401, error=str(e))
-        raise Failure("Enumerate: credentials refused")
-    subs = re.findall(r'Name="SubscriptionName">([^<]*)<.*?NotifyTo>\s*<[^>]*Address>([^<]*)<',
-                      text, re.S)
-    notify = dict(subs).get(args.subscription)
-    if not notify:
-        raise Failure(f"Enumerate: subscription {args.subscription!r} not listed: {text[:500]}")
-    step("enumerate", status=200, subscriptions=[n for n, _ in subs], notify_to=notify)
-
-    p = protocol(notify.replace("http://" + urllib.parse.urlsplit(notify).netloc,
-                                "http://" + urllib.parse.urlsplit(args.url).netloc))
-    text = p.transport.send_message(sample_text(s, "heartbeat.xml")).decode("utf-8")
-    if relates_to(text) != "uuid:EEC04F74-A27D-4C3A-AEF5-BC5BF54359BA":
-        raise Failure(f"Heartbeat: RelatesTo {relates_to(text)!r} {text[:300]}")
-    step("heartbeat", status=200, relates_to=relates_to(text))
-    events = sample_text(s, "events.xml")
-    # Keep the last sealed request to replay it.
+    # Keep the last sealed request (the Events) to replay it.
     sent = {}
-    enc = p.transport.encryption
-    prepare = enc.prepare_encrypted_request
 
-    def capture(session, endpoint, message):
-        req = prepare(session, endpoint, message)
-        sent["req"] = req
-        return req
+    def capture_requests(p):
+        enc = p.transport.encryption
+        prepare = enc.prepare_encrypted_request
 
-    enc.prepare_encrypted_request = capture
-    text = p.transport.send_message(events).decode("utf-8")
-    mid = re.search(r"<a:MessageID>([^<]*)<", events).group(1)
-    if relates_to(text) != mid:
-        raise Failure(f"Events: RelatesTo {relates_to(text)!r} (want {mid}) {text[:300]}")
-    step("events", status=200, relates_to=relates_to(text), count=events.count("<w:Event "))
+        def capture(session, endpoint, message):
+            req = prepare(session, endpoint, message)
+            sent["req"] = req
+            return req
+
+        enc.prepare_encrypted_request = capture
+
+    s = args.samples
+    p = pywinrm_sequence(protocol, args, before_events=capture_requests)
     if args.skip_negative:
         return
 
@@ -257,14 +214,8 @@ def main():
                     help="sequence: stop after Events (no replayed or tampered body)")
     args = ap.parse_args()
     args.samples = args.samples.rstrip("/") + "/"
-    try:
-        {"sequence": run_sequence, "spnego": run_spnego, "cross": run_cross,
-         "v1": run_v1}[args.mode](args)
-    except Exception as e:  # noqa: BLE001 - any failure of the peer is reported as a step
-        step("failed", error=f"{type(e).__name__}: {e}")
-        return 1
-    step("done")
-    return 0
+    return main_steps({"sequence": run_sequence, "spnego": run_spnego, "cross": run_cross,
+                       "v1": run_v1}[args.mode], args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #include "common/files.hpp"
 #include "output/output.hpp"
+#include "support/temp_dir.hpp"
 
 #include <filesystem>
 #include <gtest/gtest.h>
@@ -12,18 +13,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace wec::output;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "wec-output-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-};
+using wec::testing::TempDir;
 
 BatchInfo batch() {
     BatchInfo b;
@@ -77,50 +67,51 @@ TEST(PathTemplate, ClientNamesCannotEscapeTheDirectory) {
 
 TEST(FilesDriver, AppendsBatchesCreatingDirectories) {
     TempDir dir;
-    auto d = make_driver("files", {{"path", (dir.path / "{subscription}/{client}.json").string()}});
+    auto d =
+        make_driver("files", {{"path", (dir.path() / "{subscription}/{client}.json").string()}});
     d->write(batch(), "{\"a\":1}\n{\"a\":2}\n");
     d->write(batch(), "{\"a\":3}\n");
-    auto file = dir.path / "Security_events" / "WIN10$@WINDOMAIN.LOCAL.json";
+    auto file = dir.path() / "Security_events" / "WIN10$@WINDOMAIN.LOCAL.json";
     EXPECT_EQ(slurp(file), "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
 }
 
 TEST(FilesDriver, ReopenFollowsLogrotate) {
     TempDir dir;
-    auto d = make_driver("files", {{"path", (dir.path / "events.log").string()}});
+    auto d = make_driver("files", {{"path", (dir.path() / "events.log").string()}});
     d->write(batch(), "one\n");
-    fs::rename(dir.path / "events.log", dir.path / "events.log.1");
+    fs::rename(dir.path() / "events.log", dir.path() / "events.log.1");
     d->write(batch(), "two\n"); // still the old (renamed) file until reopen
     d->reopen();
     d->write(batch(), "three\n");
-    EXPECT_EQ(slurp(dir.path / "events.log.1"), "one\ntwo\n");
-    EXPECT_EQ(slurp(dir.path / "events.log"), "three\n");
+    EXPECT_EQ(slurp(dir.path() / "events.log.1"), "one\ntwo\n");
+    EXPECT_EQ(slurp(dir.path() / "events.log"), "three\n");
 }
 
 TEST(FilesDriver, UnwritableDirectoryIsAnErrorNamingThePath) {
     if (::geteuid() == 0) {
         // root ignores permissions: use a path under a regular file instead.
         TempDir dir;
-        wec::write_file((dir.path / "file").string(), wec::as_bytes("x"));
-        auto d = make_driver("files", {{"path", (dir.path / "file" / "sub" / "e.log").string()}});
+        wec::write_file((dir.path() / "file").string(), wec::as_bytes("x"));
+        auto d = make_driver("files", {{"path", (dir.path() / "file" / "sub" / "e.log").string()}});
         try {
             d->write(batch(), "x\n");
             FAIL() << "write under a regular file succeeded";
         } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find((dir.path / "file").string()), std::string::npos)
+            EXPECT_NE(std::string(e.what()).find((dir.path() / "file").string()), std::string::npos)
                 << e.what();
         }
         return;
     }
     TempDir dir;
-    fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);
-    auto d = make_driver("files", {{"path", (dir.path / "sub/e.log").string()}});
+    fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
+    auto d = make_driver("files", {{"path", (dir.path() / "sub/e.log").string()}});
     EXPECT_THROW(d->write(batch(), "x\n"), Error);
 }
 
 TEST(FilesDriver, ConcurrentBatchesNeverInterleave) {
     TempDir dir;
     auto d = make_driver(
-        "files", {{"path", (dir.path / "e.log").string()}, {"max_open_files", std::int64_t{1}}});
+        "files", {{"path", (dir.path() / "e.log").string()}, {"max_open_files", std::int64_t{1}}});
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
         threads.emplace_back([&, t] {
@@ -133,7 +124,7 @@ TEST(FilesDriver, ConcurrentBatchesNeverInterleave) {
         });
     for (auto& th : threads)
         th.join();
-    auto text = slurp(dir.path / "e.log");
+    auto text = slurp(dir.path() / "e.log");
     // Every batch is contiguous: count batch starts ("-line0\n") and check the following line.
     std::size_t batches = 0, pos = 0;
     while ((pos = text.find("-line0\n", pos)) != std::string::npos) {

@@ -27,7 +27,7 @@ namespace {
 
 using wec::testing::TempDir;
 
-using FilePtr = wec::Handle<std::FILE, ::fclose>;
+using wec::FilePtr;
 
 // The real Windows events of tests/data/event (OpenWEC's fixtures).
 std::vector<std::string> fixture_events() {

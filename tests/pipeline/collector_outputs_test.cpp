@@ -5,6 +5,7 @@
 // queue fills, and then its batches are refused at once (503) until it reads again. The metrics
 // (docs/metrics.md) count exactly what happened: events received and written, batches refused by
 // reason, queue depth, hosts.
+#include "common/handle.hpp"
 #include "event/event.hpp"
 #include "metrics/metrics.hpp"
 #include "output/net_peers.hpp"
@@ -51,10 +52,7 @@ std::uint64_t counter(metrics::Registry& registry, const std::string& name,
 TEST(CollectorOutputs, SyslogOutputGetsTheFieldsAndAFailingReceiverRefusesTheBatch) {
     wec::testing::TempDir dir;
     auto socket = dir.path() / "syslog.sock";
-    struct Close {
-        void operator()(std::FILE* f) const { std::fclose(f); }
-    };
-    std::unique_ptr<std::FILE, Close> log_file(std::fopen((dir.path() / "wec.log").c_str(), "w"));
+    wec::FilePtr log_file(std::fopen((dir.path() / "wec.log").c_str(), "w"));
     Logger log(log_file.get(), LogLevel::Info);
     store::SqliteStore store((dir.path() / "wec.db").string());
     store::HeartbeatBatcher heartbeats(store);
@@ -144,10 +142,7 @@ TEST(CollectorOutputs, AReceiverThatStopsReadingHoldsOnlyItsOwnOutputThenFillsIt
     wec::testing::TempDir dir;
     auto socket = dir.path() / "agent.sock";
     auto log_path = dir.path() / "wec.log";
-    struct Close {
-        void operator()(std::FILE* f) const { std::fclose(f); }
-    };
-    std::unique_ptr<std::FILE, Close> log_file(std::fopen(log_path.c_str(), "w"));
+    wec::FilePtr log_file(std::fopen(log_path.c_str(), "w"));
     std::setvbuf(log_file.get(), nullptr, _IOLBF, 0);
     Logger log(log_file.get(), LogLevel::Info);
     store::SqliteStore store((dir.path() / "wec.db").string());

@@ -28,7 +28,7 @@ namespace {
 
 using wec::testing::TempDir;
 
-using FilePtr = wec::Handle<std::FILE, ::fclose>;
+using wec::FilePtr;
 
 using DbPtr = wec::Handle<sqlite3, ::sqlite3_close>;
 

@@ -35,95 +35,99 @@ TEST(PkiCli, HelpShowsTheSubcommandsAndExamples) {
 
 TEST(PkiCli, InitPrintsTheThumbprintAndGpoString) {
     TempDir d;
-    auto r = wec("pki init --dir '" + d.path +
+    auto r = wec("pki init --dir '" + d.path().string() +
                  "' --hostname wec.cli.example --ip 127.0.0.1 --dns "
                  "wec2.cli.example");
     ASSERT_EQ(r.exit_code, 0) << r.out;
-    std::string thumb = openssl_sha1(d / "ca.pem");
+    std::string thumb = openssl_sha1(d.file("ca.pem"));
     EXPECT_NE(r.out.find(thumb), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("Server=HTTPS://wec.cli.example:5986/wsman/,Refresh=60,IssuerCA=" + thumb +
                          "\n"),
               std::string::npos)
         << r.out;
-    EXPECT_NE(r.out.find("--auth tls --cert " + (d / "server.pem")), std::string::npos) << r.out;
-    EXPECT_EQ(mode_of(d / "ca.key"), 0600u);
-    EXPECT_EQ(mode_of(d / "server.key"), 0600u);
-    auto text = run("openssl x509 -in '" + (d / "server.pem") + "' -noout -text").out;
+    EXPECT_NE(r.out.find("--auth tls --cert " + d.file("server.pem")), std::string::npos) << r.out;
+    EXPECT_EQ(mode_of(d.file("ca.key")), 0600u);
+    EXPECT_EQ(mode_of(d.file("server.key")), 0600u);
+    auto text = run("openssl x509 -in '" + d.file("server.pem") + "' -noout -text").out;
     EXPECT_NE(text.find("DNS:wec.cli.example, DNS:wec2.cli.example, IP Address:127.0.0.1"),
               std::string::npos)
         << text;
 
     // A second init refuses, says how to proceed, and exits 2.
-    auto again = wec("pki init --dir '" + d.path + "' --hostname wec.cli.example");
+    auto again = wec("pki init --dir '" + d.path().string() + "' --hostname wec.cli.example");
     EXPECT_EQ(again.exit_code, 2) << again.out;
     EXPECT_NE(again.out.find("--force"), std::string::npos) << again.out;
-    EXPECT_EQ(openssl_sha1(d / "ca.pem"), thumb);
+    EXPECT_EQ(openssl_sha1(d.file("ca.pem")), thumb);
 
     // --force --rsa replaces it with RSA keys; --json for scripts.
-    auto rsa = wec("pki init --dir '" + d.path +
+    auto rsa = wec("pki init --dir '" + d.path().string() +
                        "' --hostname wec.cli.example --rsa 2048 --force "
                        "--json",
                    false);
     ASSERT_EQ(rsa.exit_code, 0) << rsa.out;
     auto j = nlohmann::json::parse(rsa.out);
-    EXPECT_EQ(j["ca_thumbprint"], openssl_sha1(d / "ca.pem"));
+    EXPECT_EQ(j["ca_thumbprint"], openssl_sha1(d.file("ca.pem")));
     EXPECT_NE(j["ca_thumbprint"], thumb);
     EXPECT_EQ(j["key_type"], "rsa2048");
     EXPECT_EQ(j["gpo"],
               wec::pki::gpo_string("wec.cli.example", j["ca_thumbprint"].get<std::string>()));
-    text = run("openssl x509 -in '" + (d / "ca.pem") + "' -noout -text").out;
+    text = run("openssl x509 -in '" + d.file("ca.pem") + "' -noout -text").out;
     EXPECT_NE(text.find("Public-Key: (2048 bit)"), std::string::npos);
 }
 
 TEST(PkiCli, BadArgumentsAreUsageErrors) {
     TempDir d;
-    auto no_host = wec("pki init --dir '" + d.path + "'");
+    auto no_host = wec("pki init --dir '" + d.path().string() + "'");
     EXPECT_EQ(no_host.exit_code, 2);
     EXPECT_NE(no_host.out.find("--hostname"), std::string::npos) << no_host.out;
-    auto bad_rsa = wec("pki init --dir '" + d.path + "' --hostname h.example --rsa 1024");
+    auto bad_rsa =
+        wec("pki init --dir '" + d.path().string() + "' --hostname h.example --rsa 1024");
     EXPECT_EQ(bad_rsa.exit_code, 2) << bad_rsa.out;
-    auto both = wec("pki init --dir '" + d.path + "' --hostname h.example --rsa 2048 --key p256");
+    auto both = wec("pki init --dir '" + d.path().string() +
+                    "' --hostname h.example --rsa 2048 --key p256");
     EXPECT_EQ(both.exit_code, 2) << both.out;
-    auto bad_host = wec("pki init --dir '" + d.path + "' --hostname 'bad host'");
+    auto bad_host = wec("pki init --dir '" + d.path().string() + "' --hostname 'bad host'");
     EXPECT_EQ(bad_host.exit_code, 2) << bad_host.out;
     EXPECT_NE(bad_host.out.find("'bad host'"), std::string::npos) << bad_host.out;
-    auto bad_ip = wec("pki init --dir '" + d.path + "' --hostname h.example --ip 1.2.3");
+    auto bad_ip = wec("pki init --dir '" + d.path().string() + "' --hostname h.example --ip 1.2.3");
     EXPECT_EQ(bad_ip.exit_code, 2) << bad_ip.out;
-    EXPECT_TRUE(std::filesystem::is_empty(d.path));
-    auto no_ca = wec("pki client win.example --dir '" + d.path + "'");
+    EXPECT_TRUE(std::filesystem::is_empty(d.path()));
+    auto no_ca = wec("pki client win.example --dir '" + d.path().string() + "'");
     EXPECT_EQ(no_ca.exit_code, 2) << no_ca.out;
     EXPECT_NE(no_ca.out.find("wec pki init --dir"), std::string::npos) << no_ca.out;
-    auto empty = wec("pki show --dir '" + d.path + "'");
+    auto empty = wec("pki show --dir '" + d.path().string() + "'");
     EXPECT_EQ(empty.exit_code, 2) << empty.out;
     EXPECT_NE(empty.out.find("wec pki init"), std::string::npos) << empty.out;
 }
 
 TEST(PkiCli, ClientWritesAPfxThatOpensWithThePrintedPassword) {
     TempDir d;
-    ASSERT_EQ(wec("pki init --dir '" + d.path + "' --hostname wec.cli.example").exit_code, 0);
-    auto r = wec("pki client win10.cli.example --dir '" + d.path + "' --pfx-password 'Pw-123'");
+    ASSERT_EQ(
+        wec("pki init --dir '" + d.path().string() + "' --hostname wec.cli.example").exit_code, 0);
+    auto r = wec("pki client win10.cli.example --dir '" + d.path().string() +
+                 "' --pfx-password 'Pw-123'");
     ASSERT_EQ(r.exit_code, 0) << r.out;
     for (const char* s :
          {"certutil -f -p \"Pw-123\" -importpfx My win10.cli.example.pfx",
           "certutil -addstore Root ca.pem", "NETWORK SERVICE", "Manage Private Keys", "IssuerCA="})
         EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from\n" << r.out;
-    auto info = run("openssl pkcs12 -info -nokeys -in '" + (d / "win10.cli.example.pfx") +
+    auto info = run("openssl pkcs12 -info -nokeys -in '" + d.file("win10.cli.example.pfx") +
                     "' -passin pass:Pw-123");
     EXPECT_EQ(info.exit_code, 0) << info.out;
-    auto verify = run("openssl verify -CAfile '" + (d / "ca.pem") + "' -purpose sslclient '" +
-                      (d / "win10.cli.example.pem") + "'");
+    auto verify = run("openssl verify -CAfile '" + d.file("ca.pem") + "' -purpose sslclient '" +
+                      d.file("win10.cli.example.pem") + "'");
     EXPECT_EQ(verify.exit_code, 0) << verify.out;
 
     // No password given: a random one is printed, and it opens the PFX.
-    auto gen = wec("pki client pc2.cli.example --dir '" + d.path + "' --json", false);
+    auto gen = wec("pki client pc2.cli.example --dir '" + d.path().string() + "' --json", false);
     ASSERT_EQ(gen.exit_code, 0) << gen.out;
     auto j = nlohmann::json::parse(gen.out);
     EXPECT_TRUE(j["pfx_password_generated"].get<bool>());
     std::string pw = j["pfx_password"];
     EXPECT_EQ(pw.size(), 20u);
-    EXPECT_EQ(j["thumbprint"], openssl_sha1(d / "pc2.cli.example.pem"));
-    EXPECT_EQ(j["ca_thumbprint"], openssl_sha1(d / "ca.pem"));
-    info = run("openssl pkcs12 -info -nokeys -in '" + (d / "pc2.cli.example.pfx") +
+    EXPECT_EQ(j["thumbprint"], openssl_sha1(d.file("pc2.cli.example.pem")));
+    EXPECT_EQ(j["ca_thumbprint"], openssl_sha1(d.file("ca.pem")));
+    info = run("openssl pkcs12 -info -nokeys -in '" + d.file("pc2.cli.example.pfx") +
                "' -passin 'pass:" + pw + "'");
     EXPECT_EQ(info.exit_code, 0) << info.out;
 
@@ -131,40 +135,44 @@ TEST(PkiCli, ClientWritesAPfxThatOpensWithThePrintedPassword) {
     auto env = run("WEC_PFX_PASSWORD=FromEnv '" + std::string(WEC_EXE) +
                    "' pki client pc3.cli.example "
                    "--modern-pfx --dir '" +
-                   d.path + "'");
+                   d.path().string() + "'");
     ASSERT_EQ(env.exit_code, 0) << env.out;
-    info = run("openssl pkcs12 -info -nokeys -in '" + (d / "pc3.cli.example.pfx") +
+    info = run("openssl pkcs12 -info -nokeys -in '" + d.file("pc3.cli.example.pfx") +
                "' -passin pass:FromEnv");
     EXPECT_EQ(info.exit_code, 0) << info.out;
     EXPECT_NE(info.out.find("AES-256-CBC"), std::string::npos) << info.out;
 
     // Existing client files are not replaced without --force.
-    auto again = wec("pki client win10.cli.example --dir '" + d.path + "' --pfx-password x");
+    auto again =
+        wec("pki client win10.cli.example --dir '" + d.path().string() + "' --pfx-password x");
     EXPECT_EQ(again.exit_code, 2) << again.out;
     EXPECT_NE(again.out.find("--force"), std::string::npos) << again.out;
 }
 
 TEST(PkiCli, ShowListsCertificatesWarnsAndFailsOnExpiry) {
     TempDir d;
-    ASSERT_EQ(wec("pki init --dir '" + d.path + "' --hostname wec.cli.example").exit_code, 0);
-    ASSERT_EQ(wec("pki client ok.cli.example --dir '" + d.path + "' --pfx-password x").exit_code,
+    ASSERT_EQ(
+        wec("pki init --dir '" + d.path().string() + "' --hostname wec.cli.example").exit_code, 0);
+    ASSERT_EQ(wec("pki client ok.cli.example --dir '" + d.path().string() + "' --pfx-password x")
+                  .exit_code,
               0);
-    auto clean = wec("pki show --dir '" + d.path + "'");
+    auto clean = wec("pki show --dir '" + d.path().string() + "'");
     EXPECT_EQ(clean.exit_code, 0) << clean.out;
-    EXPECT_NE(clean.out.find(openssl_sha1(d / "ca.pem")), std::string::npos) << clean.out;
-    EXPECT_NE(clean.out.find(openssl_sha1(d / "ok.cli.example.pem")), std::string::npos);
+    EXPECT_NE(clean.out.find(openssl_sha1(d.file("ca.pem"))), std::string::npos) << clean.out;
+    EXPECT_NE(clean.out.find(openssl_sha1(d.file("ok.cli.example.pem"))), std::string::npos);
     EXPECT_NE(clean.out.find("EKU         clientAuth"), std::string::npos) << clean.out;
     EXPECT_EQ(clean.out.find("warning:"), std::string::npos) << clean.out;
 
     // Expiring in 10 days: a warning on stderr, still exit 0.
-    ASSERT_EQ(wec("pki client soon.cli.example --days 10 --dir '" + d.path + "' --pfx-password x")
+    ASSERT_EQ(wec("pki client soon.cli.example --days 10 --dir '" + d.path().string() +
+                  "' --pfx-password x")
                   .exit_code,
               0);
-    auto warn = wec("pki show --dir '" + d.path + "'");
+    auto warn = wec("pki show --dir '" + d.path().string() + "'");
     EXPECT_EQ(warn.exit_code, 0) << warn.out;
     EXPECT_NE(warn.out.find("warning: CN=soon.cli.example"), std::string::npos) << warn.out;
     EXPECT_NE(warn.out.find("expires in 10 days"), std::string::npos) << warn.out;
-    auto stdout_only = wec("pki show --dir '" + d.path + "' --json", false);
+    auto stdout_only = wec("pki show --dir '" + d.path().string() + "' --json", false);
     auto j = nlohmann::json::parse(stdout_only.out);
     ASSERT_EQ(j["certificates"].size(), 4u);
     EXPECT_EQ(j["warnings"].size(), 1u);
@@ -173,7 +181,7 @@ TEST(PkiCli, ShowListsCertificatesWarnsAndFailsOnExpiry) {
         if (c["status"] == "expires-soon") ++soon;
     EXPECT_EQ(soon, 1);
     // With --warn-days 5 the same certificate is fine.
-    EXPECT_EQ(wec("pki show --warn-days 5 --dir '" + d.path + "'").out.find("warning:"),
+    EXPECT_EQ(wec("pki show --warn-days 5 --dir '" + d.path().string() + "'").out.find("warning:"),
               std::string::npos);
 
     // An expired certificate: an error and exit 1.
@@ -181,8 +189,8 @@ TEST(PkiCli, ShowListsCertificatesWarnsAndFailsOnExpiry) {
     old.validity.days = 10;
     old.validity.not_before = std::time(nullptr) - 30 * 86400;
     old.pfx_password = "x";
-    wec::pki::issue_client(d.path, "old.cli.example", old);
-    auto expired = wec("pki show --dir '" + d.path + "'");
+    wec::pki::issue_client(d.path().string(), "old.cli.example", old);
+    auto expired = wec("pki show --dir '" + d.path().string() + "'");
     EXPECT_EQ(expired.exit_code, 1) << expired.out;
     EXPECT_NE(expired.out.find("error: CN=old.cli.example"), std::string::npos) << expired.out;
     EXPECT_NE(expired.out.find("expired on"), std::string::npos) << expired.out;

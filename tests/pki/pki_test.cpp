@@ -20,7 +20,7 @@ pki::InitResult make_pki(const TempDir& d, pki::KeyType key = pki::KeyType::EcP3
     o.key = key;
     o.ip_addresses = {"127.0.0.1"};
     o.dns_names = {"alt.test.example"};
-    return pki::init(d.path, kHost, o);
+    return pki::init(d.path().string(), kHost, o);
 }
 
 pki::ClientResult make_client(const TempDir& d, const std::string& password = "Test-pw1",
@@ -29,7 +29,7 @@ pki::ClientResult make_client(const TempDir& d, const std::string& password = "T
     o.key = key;
     o.pfx_password = password;
     o.legacy_pfx = legacy;
-    return pki::issue_client(d.path, kClient, o);
+    return pki::issue_client(d.path().string(), kClient, o);
 }
 
 std::string text_of(const std::string& pem) {
@@ -39,8 +39,8 @@ std::string text_of(const std::string& pem) {
 TEST(PkiInit, ServerCertificateVerifiesAgainstTheCa) {
     TempDir d;
     auto r = make_pki(d);
-    EXPECT_EQ(r.ca_cert, d / "ca.pem");
-    EXPECT_EQ(r.server_key, d / "server.key");
+    EXPECT_EQ(r.ca_cert, d.file("ca.pem"));
+    EXPECT_EQ(r.server_key, d.file("server.key"));
     auto v = run("openssl verify -CAfile '" + r.ca_cert + "' -purpose sslserver '" + r.server_cert +
                  "'");
     EXPECT_EQ(v.exit_code, 0) << v.out;
@@ -70,22 +70,22 @@ TEST(PkiInit, ThumbprintAndGpoStringMatchOpenssl) {
     EXPECT_EQ(pki::sha1_thumbprint_file(r.ca_cert), expected);
     // DER input gives the same value.
     auto der =
-        run("openssl x509 -in '" + r.ca_cert + "' -outform DER -out '" + (d / "ca.der") + "'");
+        run("openssl x509 -in '" + r.ca_cert + "' -outform DER -out '" + d.file("ca.der") + "'");
     ASSERT_EQ(der.exit_code, 0) << der.out;
-    EXPECT_EQ(pki::sha1_thumbprint(wec::read_file(d / "ca.der")), expected);
+    EXPECT_EQ(pki::sha1_thumbprint(wec::read_file(d.file("ca.der"))), expected);
     EXPECT_EQ(pki::sha1_thumbprint(wec::read_file(r.server_cert)), openssl_sha1(r.server_cert));
 }
 
 TEST(PkiInit, KeysAreOwnerOnly) {
     TempDir d;
-    auto r = pki::init(d / "sub/pki", kHost);
+    auto r = pki::init(d.file("sub/pki"), kHost);
     EXPECT_EQ(mode_of(r.ca_key), 0600u);
     EXPECT_EQ(mode_of(r.server_key), 0600u);
     EXPECT_EQ(mode_of(r.ca_cert), 0644u);
-    EXPECT_EQ(mode_of(d / "sub/pki"), 0700u); // created by init: holds the keys
+    EXPECT_EQ(mode_of(d.file("sub/pki")), 0700u); // created by init: holds the keys
     // No temporary files left behind.
     std::set<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(d / "sub/pki"))
+    for (const auto& e : std::filesystem::directory_iterator(d.file("sub/pki")))
         names.insert(e.path().filename());
     EXPECT_EQ(names, (std::set<std::string>{"ca.key", "ca.pem", "server.key", "server.pem"}));
 }
@@ -104,7 +104,7 @@ TEST(PkiInit, EcdsaP384ByDefaultWithTheSpecifiedExtensions) {
     EXPECT_NE(ca.find("X509v3 Subject Key Identifier"), std::string::npos);
     EXPECT_NE(ca.find("Subject: O = wec, CN = wec CA wec.test.example"), std::string::npos);
     // About 10 years.
-    auto info = pki::show(d.path);
+    auto info = pki::show(d.path().string());
     ASSERT_FALSE(info.certificates.empty());
     EXPECT_EQ(info.certificates[0].file, r.ca_cert);
     EXPECT_TRUE(info.certificates[0].is_ca);
@@ -159,7 +159,7 @@ TEST(PkiInit, RefusesToOverwriteUnlessForced) {
     } catch (const pki::Error& e) {
         EXPECT_EQ(e.kind(), pki::Error::Kind::Input);
         EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find(d.path), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(d.path().string()), std::string::npos) << e.what();
     }
     EXPECT_EQ(openssl_sha1(first.ca_cert), first.ca_thumbprint); // untouched
     // A single leftover file is enough to refuse.
@@ -168,7 +168,7 @@ TEST(PkiInit, RefusesToOverwriteUnlessForced) {
 
     pki::InitOptions o;
     o.force = true;
-    auto second = pki::init(d.path, kHost, o);
+    auto second = pki::init(d.path().string(), kHost, o);
     EXPECT_NE(second.ca_thumbprint, first.ca_thumbprint);
     EXPECT_EQ(openssl_sha1(second.ca_cert), second.ca_thumbprint);
 }
@@ -184,26 +184,26 @@ TEST(PkiInit, RejectsBadInputSayingWhy) {
             EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
         }
     };
-    expect_input_error([&] { pki::init(d.path, "bad/name"); }, "bad/name");
-    expect_input_error([&] { pki::init(d.path, ""); }, "empty");
-    expect_input_error([&] { pki::init(d.path, std::string(70, 'a')); }, "64");
-    expect_input_error([&] { pki::init(d.path, "-x.example"); }, "-x.example");
+    expect_input_error([&] { pki::init(d.path().string(), "bad/name"); }, "bad/name");
+    expect_input_error([&] { pki::init(d.path().string(), ""); }, "empty");
+    expect_input_error([&] { pki::init(d.path().string(), std::string(70, 'a')); }, "64");
+    expect_input_error([&] { pki::init(d.path().string(), "-x.example"); }, "-x.example");
     pki::InitOptions bad_ip;
     bad_ip.ip_addresses = {"300.1.2.3"};
-    expect_input_error([&] { pki::init(d.path, kHost, bad_ip); }, "300.1.2.3");
+    expect_input_error([&] { pki::init(d.path().string(), kHost, bad_ip); }, "300.1.2.3");
     expect_input_error([&] { pki::rsa_key_type(1024); }, "1024");
     expect_input_error([&] { pki::parse_key_type("dsa"); }, "dsa");
     // Nothing was written.
-    EXPECT_TRUE(std::filesystem::is_empty(d.path));
+    EXPECT_TRUE(std::filesystem::is_empty(d.path()));
     // Clients need a CA first, and cannot clobber the CA or server files.
-    expect_input_error([&] { pki::issue_client(d.path, kClient); }, "wec pki init");
+    expect_input_error([&] { pki::issue_client(d.path().string(), kClient); }, "wec pki init");
     make_pki(d);
-    expect_input_error([&] { pki::issue_client(d.path, "ca"); }, "ca");
-    expect_input_error([&] { pki::issue_client(d.path, "Server"); }, "server");
-    expect_input_error([&] { pki::issue_client(d.path, "../evil"); }, "../evil");
+    expect_input_error([&] { pki::issue_client(d.path().string(), "ca"); }, "ca");
+    expect_input_error([&] { pki::issue_client(d.path().string(), "Server"); }, "server");
+    expect_input_error([&] { pki::issue_client(d.path().string(), "../evil"); }, "../evil");
     expect_input_error([&] { pki::sha1_thumbprint(wec::as_bytes("not a certificate")); },
                        "no certificate");
-    expect_input_error([&] { pki::show(d / "missing"); }, "missing");
+    expect_input_error([&] { pki::show(d.file("missing")); }, "missing");
 }
 
 TEST(PkiKeyTypes, NamesRoundTrip) {
@@ -218,7 +218,7 @@ TEST(PkiClient, VerifiesForClientAuthOnly) {
     TempDir d;
     auto ca = make_pki(d);
     auto r = make_client(d);
-    EXPECT_EQ(r.cert, d / (kClient + ".pem"));
+    EXPECT_EQ(r.cert, d.file(kClient + ".pem"));
     EXPECT_EQ(r.ca_thumbprint, ca.ca_thumbprint);
     EXPECT_EQ(r.thumbprint, openssl_sha1(r.cert));
     auto ok =
@@ -267,7 +267,7 @@ TEST(PkiClient, RefusesToReplaceAnExistingClientUnlessForced) {
     EXPECT_THROW(make_client(d), pki::Error);
     pki::ClientOptions o;
     o.force = true;
-    auto second = pki::issue_client(d.path, kClient, o);
+    auto second = pki::issue_client(d.path().string(), kClient, o);
     EXPECT_NE(second.thumbprint, first.thumbprint);
 }
 
@@ -322,7 +322,7 @@ TEST(PkiClient, GeneratesAPasswordWhenNoneGiven) {
                     "' -passin 'pass:" + r.pfx_password + "'");
     EXPECT_EQ(info.exit_code, 0) << info.out;
     pki::ClientOptions o;
-    auto other = pki::issue_client(d.path, "other.test.example", o);
+    auto other = pki::issue_client(d.path().string(), "other.test.example", o);
     EXPECT_NE(other.pfx_password, r.pfx_password);
 }
 
@@ -330,7 +330,7 @@ TEST(PkiShow, ListsEveryCertificateOnceWithThumbprintsAndEkus) {
     TempDir d;
     auto ca = make_pki(d);
     auto c = make_client(d);
-    auto s = pki::show(d.path);
+    auto s = pki::show(d.path().string());
     ASSERT_EQ(s.certificates.size(), 3u); // the CA copy in server.pem is not listed twice
     EXPECT_TRUE(s.warnings.empty());
     EXPECT_TRUE(s.errors.empty());
@@ -361,8 +361,8 @@ TEST(PkiShow, WarnsThirtyDaysBeforeExpiryAndErrorsWhenExpired) {
     make_pki(d);
     pki::ClientOptions soon;
     soon.validity.days = 10;
-    auto c = pki::issue_client(d.path, kClient, soon);
-    auto s = pki::show(d.path);
+    auto c = pki::issue_client(d.path().string(), kClient, soon);
+    auto s = pki::show(d.path().string());
     ASSERT_EQ(s.certificates.size(), 3u);
     EXPECT_EQ(s.certificates[2].expiry, pki::Expiry::ExpiresSoon);
     EXPECT_EQ(s.certificates[2].days_left, 10);
@@ -371,7 +371,7 @@ TEST(PkiShow, WarnsThirtyDaysBeforeExpiryAndErrorsWhenExpired) {
     EXPECT_NE(s.warnings[0].find(c.cert), std::string::npos);
     EXPECT_TRUE(s.errors.empty());
     // Eleven days later it has expired.
-    auto later = pki::show(d.path, std::time(nullptr) + 11 * 86400);
+    auto later = pki::show(d.path().string(), std::time(nullptr) + 11 * 86400);
     ASSERT_EQ(later.errors.size(), 1u);
     EXPECT_NE(later.errors[0].find("expired"), std::string::npos);
     EXPECT_EQ(later.certificates[2].expiry, pki::Expiry::Expired);
@@ -379,12 +379,12 @@ TEST(PkiShow, WarnsThirtyDaysBeforeExpiryAndErrorsWhenExpired) {
     pki::ClientOptions old;
     old.validity.days = 10;
     old.validity.not_before = std::time(nullptr) - 20 * 86400;
-    pki::issue_client(d.path, "old.test.example", old);
-    auto now = pki::show(d.path);
+    pki::issue_client(d.path().string(), "old.test.example", old);
+    auto now = pki::show(d.path().string());
     ASSERT_EQ(now.errors.size(), 1u);
     EXPECT_NE(now.errors[0].find("old.test.example"), std::string::npos);
-    auto v = run("openssl verify -CAfile '" + (d / "ca.pem") + "' '" +
-                 (d / "old.test.example.pem") + "'");
+    auto v = run("openssl verify -CAfile '" + d.file("ca.pem") + "' '" +
+                 d.file("old.test.example.pem") + "'");
     EXPECT_NE(v.out.find("expired"), std::string::npos) << v.out;
 }
 
@@ -394,20 +394,20 @@ struct TlsServer {
     int port = free_port();
     Background proc;
     explicit TlsServer(const TempDir& d)
-        : proc({"openssl", "s_server", "-cert", d / "server.pem", "-key", d / "server.key",
-                "-CAfile", d / "ca.pem", "-Verify", "1", "-verify_return_error", "-www", "-accept",
-                "127.0.0.1:" + std::to_string(port)},
-               d / "s_server.log") {}
+        : proc({"openssl", "s_server", "-cert", d.file("server.pem"), "-key", d.file("server.key"),
+                "-CAfile", d.file("ca.pem"), "-Verify", "1", "-verify_return_error", "-www",
+                "-accept", "127.0.0.1:" + std::to_string(port)},
+               d.file("s_server.log")) {}
     bool ready() { return proc.wait_for("ACCEPT", std::chrono::seconds(10)); }
 };
 
 std::string s_client(const TempDir& d, int port, const std::string& cert,
                      const std::string& extra = "") {
     std::string certs = cert.empty() ? ""
-                                     : " -cert '" + (d / (cert + ".pem")) + "' -key '" +
-                                           (d / (cert + ".key")) + "'";
+                                     : " -cert '" + d.file(cert + ".pem") + "' -key '" +
+                                           d.file(cert + ".key") + "'";
     return "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 15 openssl s_client -connect 127.0.0.1:" +
-           std::to_string(port) + " -CAfile '" + (d / "ca.pem") +
+           std::to_string(port) + " -CAfile '" + d.file("ca.pem") +
            "' -ign_eof -verify_return_error -verify_hostname " + kHost + certs + " " + extra;
 }
 
@@ -445,12 +445,12 @@ TEST(PkiTls, CurlWithClientCertificateAndIpSan) {
     TlsServer server(d);
     ASSERT_TRUE(server.ready()) << server.proc.output();
     std::string url = "https://127.0.0.1:" + std::to_string(server.port) + "/";
-    auto ok = run("timeout 15 curl -sS --cacert '" + (d / "ca.pem") + "' --cert '" +
-                  (d / (kClient + ".pem")) + "' --key '" + (d / (kClient + ".key")) + "' " + url);
+    auto ok = run("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' --cert '" +
+                  d.file(kClient + ".pem") + "' --key '" + d.file(kClient + ".key") + "' " + url);
     EXPECT_EQ(ok.exit_code, 0) << ok.out;
     EXPECT_NE(ok.out.find("Subject: CN=" + kClient), std::string::npos) << ok.out;
     // Without a client certificate the server refuses.
-    auto none = run("timeout 15 curl -sS --cacert '" + (d / "ca.pem") + "' " + url);
+    auto none = run("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' " + url);
     EXPECT_NE(none.exit_code, 0) << none.out;
     EXPECT_EQ(none.out.find("Subject: CN="), std::string::npos) << none.out;
 }
@@ -462,8 +462,8 @@ TEST(PkiTls, ClientCertificateFromAnotherCaIsRefused) {
     make_client(other); // same name, different CA
     TlsServer server(d);
     ASSERT_TRUE(server.ready()) << server.proc.output();
-    auto r = run("timeout 15 curl -sS --cacert '" + (d / "ca.pem") + "' --cert '" +
-                 (other / (kClient + ".pem")) + "' --key '" + (other / (kClient + ".key")) +
+    auto r = run("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' --cert '" +
+                 other.file(kClient + ".pem") + "' --key '" + other.file(kClient + ".key") +
                  "' https://127.0.0.1:" + std::to_string(server.port) + "/");
     EXPECT_NE(r.exit_code, 0) << r.out;
     EXPECT_EQ(r.out.find("Subject: CN="), std::string::npos) << r.out;

@@ -1,6 +1,8 @@
-// Helpers for the pki tests: a temporary directory, shell commands (the `openssl` and `curl`
+// Helpers for the pki tests: shell commands (the `openssl` and `curl`
 // CLIs as independent checkers), a free local port and a time-bounded background process.
 #pragma once
+
+#include "support/temp_dir.hpp"
 
 #include <array>
 #include <chrono>
@@ -22,22 +24,7 @@
 
 namespace pkitest {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "wec-pki-XXXXXX").string();
-        std::vector<char> buf(tmpl.begin(), tmpl.end());
-        buf.push_back('\0');
-        if (::mkdtemp(buf.data())) path = buf.data();
-    }
-    ~TempDir() {
-        std::error_code ec;
-        if (!path.empty()) std::filesystem::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using wec::testing::TempDir;
 
 struct Result {
     int exit_code = -1;

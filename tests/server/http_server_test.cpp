@@ -1,8 +1,9 @@
 // The HTTP layer of the collector on real sockets (127.0.0.1, ephemeral ports).
 #include "common/error.hpp"
+#include "common/handle.hpp"
 #include "server/http_server.hpp"
 #include "server/tls.hpp"
-#include "support/test_pki.hpp"
+#include "support/pki_suite.hpp"
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -62,16 +63,16 @@ struct CountingHandler : ConnectionHandler {
 };
 
 struct Fixture : ::testing::Test {
-    std::FILE* null_log = std::tmpfile(); // the server's log, read by log_text()
-    wec::Logger log{null_log};
+    wec::FilePtr log_file{std::tmpfile()}; // the server's log, read by log_text()
+    wec::Logger log{log_file.get()};
     std::string log_text() {
-        std::fflush(null_log);
-        std::rewind(null_log);
+        std::fflush(log_file.get());
+        std::rewind(log_file.get());
         std::string text;
         char buf[4096];
-        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, null_log)) > 0;)
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, log_file.get())) > 0;)
             text.append(buf, n);
-        std::fseek(null_log, 0, SEEK_END);
+        std::fseek(log_file.get(), 0, SEEK_END);
         return text;
     }
     std::atomic<int> closed{0};
@@ -110,10 +111,7 @@ struct Fixture : ::testing::Test {
             std::this_thread::sleep_for(10ms);
         return server->stats().sessions_alive;
     }
-    void TearDown() override {
-        server.reset();
-        std::fclose(null_log);
-    }
+    void TearDown() override { server.reset(); }
 };
 
 // Minimal blocking client: sends raw bytes and reads one response (headers + Content-Length body).
@@ -315,24 +313,17 @@ TEST_F(Fixture, PlainSessionsAreDestroyedWhenConnectionsClose) {
     EXPECT_EQ(server->stats().connections_open, 0u);
 }
 
-struct TlsFixture : Fixture {
-    static inline std::unique_ptr<wec::testing::TestPki> pki_;
-    static void SetUpTestSuite() {
-        pki_ = std::make_unique<wec::testing::TestPki>("srv.windomain.local");
-    }
-    static void TearDownTestSuite() { pki_.reset(); }
-    const wec::testing::TestPki& pki() { return *pki_; }
-
+struct TlsFixture : wec::testing::PkiSuite<Fixture> {
     std::shared_ptr<TlsContext> server_tls() {
-        return make_tls_context({pki()("server.pem").string(),
-                                 pki()("server.key").string(),
-                                 {pki()("root.pem").string(), pki()("issuing.pem").string()},
+        return make_tls_context({pki("server.pem").string(),
+                                 pki("server.key").string(),
+                                 {pki("root.pem").string(), pki("issuing.pem").string()},
                                  {}});
     }
     ssl::context client_tls(const std::string& client) {
         ssl::context ctx(ssl::context::tls_client);
-        ctx.use_certificate_file(pki()(client + ".pem").string(), ssl::context::pem);
-        ctx.use_private_key_file(pki()(client + ".key").string(), ssl::context::pem);
+        ctx.use_certificate_file(pki(client + ".pem").string(), ssl::context::pem);
+        ctx.use_private_key_file(pki(client + ".key").string(), ssl::context::pem);
         ctx.set_verify_mode(ssl::verify_none);
         return ctx;
     }

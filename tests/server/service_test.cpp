@@ -26,7 +26,7 @@ namespace {
 
 using wec::testing::TempDir;
 
-using FilePtr = wec::Handle<std::FILE, ::fclose>;
+using wec::FilePtr;
 using DbPtr = wec::Handle<sqlite3, ::sqlite3_close>;
 
 // SQL on the database file from another connection (as another program would); "" when it

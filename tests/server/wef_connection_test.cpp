@@ -1,5 +1,6 @@
 // The collector's connection handler (server::WefConnection) in-process, on a real SQLite store:
 // what it answers from a request's head alone, and its limits on TLS bodies.
+#include "common/handle.hpp"
 #include "pipeline/collector.hpp"
 #include "server/wef_connection.hpp"
 #include "store/store.hpp"
@@ -15,8 +16,8 @@ using namespace wec;
 
 struct WefConnectionTest : ::testing::Test {
     wec::testing::TempDir dir;
-    std::FILE* null_log = std::fopen("/dev/null", "w");
-    Logger log{null_log};
+    wec::FilePtr null_log{std::fopen("/dev/null", "w")};
+    Logger log{null_log.get()};
     std::unique_ptr<store::Store> store = store::open("sqlite:" + (dir.path() / "wec.db").string());
     store::HeartbeatBatcher heartbeats{*store};
     pipeline::Collector collector{log, *store, heartbeats, pipeline::CollectorConfig{}};
@@ -27,7 +28,6 @@ struct WefConnectionTest : ::testing::Test {
         endpoint.collector = &collector;
         endpoint.max_body_bytes = 1000;
     }
-    ~WefConnectionTest() override { std::fclose(null_log); }
 
     static server::PeerInfo tls_peer() {
         server::PeerInfo p;

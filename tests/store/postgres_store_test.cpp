@@ -24,7 +24,7 @@ using wec::testing::TempDir;
 
 namespace {
 
-using FilePtr = wec::Handle<std::FILE, ::fclose>;
+using wec::FilePtr;
 
 std::size_t count(const std::string& text, const std::string& needle) {
     std::size_t n = 0;

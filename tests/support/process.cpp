@@ -142,15 +142,19 @@ RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> 
     return r;
 }
 
-TempDir::TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "wec-test-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+bool has_program(const std::string& program) {
+    const char* path = std::getenv("PATH");
+    std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+    for (std::size_t at = 0; at <= dirs.size();) {
+        auto end = dirs.find(':', at);
+        if (end == std::string::npos) end = dirs.size();
+        std::string dir = dirs.substr(at, end - at);
+        auto file =
+            (dir.empty() ? std::filesystem::path(".") : std::filesystem::path(dir)) / program;
+        if (::access(file.c_str(), X_OK) == 0 && !std::filesystem::is_directory(file)) return true;
+        at = end + 1;
+    }
+    return false;
 }
 
 int free_port() {

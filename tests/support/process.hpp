@@ -2,6 +2,8 @@
 // output captured to a file, stopped by PID in the destructor (also when the test fails).
 #pragma once
 
+#include "support/temp_dir.hpp"
+
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -45,18 +47,9 @@ struct RunResult {
 RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
-// A fresh temporary directory, removed (recursively) by the destructor.
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
+// True when `program` is an executable file in a directory of PATH (a test whose peer is missing
+// fails with ASSERT_TRUE(has_program(...)) << "how to install it": it is never skipped).
+bool has_program(const std::string& program);
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_port();

@@ -1,6 +1,7 @@
 // The `wec` binary as scripts see it: command tree, exit codes, completions, the sldc filter.
 #include "common/files.hpp"
 #include "support/postgres_server.hpp"
+#include "support/temp_dir.hpp"
 #include "wsman/wsman.hpp"
 
 #include <array>
@@ -79,23 +80,17 @@ TEST(Cli, ServeWithAMissingConfigFileExitsTwoNamingIt) {
 }
 
 TEST(Cli, ServeWithABadListenAddressExitsTwo) {
-    auto r = wec("serve --listen nowhere --db sqlite:/tmp/wec-cli-" + std::to_string(::getpid()) +
-                 ".db");
+    wec::testing::TempDir tmp;
+    auto r = wec("serve --listen nowhere --db sqlite:" + tmp.file("wec.db"));
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.out.find("nowhere"), std::string::npos) << r.out;
-    std::filesystem::remove("/tmp/wec-cli-" + std::to_string(::getpid()) + ".db");
 }
 
 // `wec sub` on a store in a temp dir: the scripting contract of issue #3.
 struct SubCommands : ::testing::Test {
-    std::filesystem::path dir =
-        std::filesystem::temp_directory_path() / ("wec-sub-" + std::to_string(::getpid()));
-    std::string db;
-    void SetUp() override {
-        std::filesystem::create_directories(dir);
-        db = " --db sqlite:" + (dir / "wec.db").string();
-    }
-    void TearDown() override { std::filesystem::remove_all(dir); }
+    wec::testing::TempDir tmp;
+    std::filesystem::path dir = tmp.path();
+    std::string db = " --db sqlite:" + (dir / "wec.db").string();
     std::string write(const std::string& name, const std::string& text) {
         auto p = dir / name;
         wec::write_file(p.string(), wec::as_bytes(text));
@@ -489,11 +484,11 @@ TEST(Cli, FishCompletionCompletesCommandsOptionsAndValues) {
 }
 
 TEST(Cli, SldcDecompressesTheRealHeartbeat) {
-    auto out = std::filesystem::temp_directory_path() / ("wec-cli-" + std::to_string(::getpid()));
-    auto r = wec("sldc decompress '" + data("sldc/heartbeat.sldc") + "' -o '" + out.string() + "'");
+    wec::testing::TempDir tmp;
+    auto out = tmp.file("heartbeat.utf16");
+    auto r = wec("sldc decompress '" + data("sldc/heartbeat.sldc") + "' -o '" + out + "'");
     ASSERT_EQ(r.exit_code, 0) << r.out;
-    EXPECT_EQ(wec::read_file(out.string()), wec::read_file(data("sldc/heartbeat.utf16")));
-    std::filesystem::remove(out);
+    EXPECT_EQ(wec::read_file(out), wec::read_file(data("sldc/heartbeat.utf16")));
 }
 
 TEST(Cli, SldcRoundTripsThroughPipes) {
