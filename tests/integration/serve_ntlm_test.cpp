@@ -158,6 +158,7 @@ TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused)
     auto st = nlohmann::json::parse(status.output);
     ASSERT_EQ(st.size(), 1u);
     EXPECT_EQ(st[0]["hosts"][0]["client"], kUser);
+    EXPECT_EQ(st[0]["hosts"][0]["mechanism"], "NTLM");
 }
 
 TEST_F(ServeNtlm, WrongPasswordGets401AndNothingIsStored) {
@@ -245,6 +246,52 @@ TEST_F(ServeNtlm, SameListenerStillAcceptsKerberosRawAndSpnego) {
     EXPECT_EQ(first["OpenWEC"]["Client"], "WIN10$@WINDOMAIN.LOCAL");
     EXPECT_EQ(first["OpenWEC"]["Mechanism"], "Kerberos");
     EXPECT_EQ(server->output().find("host authenticated with NTLM"), std::string::npos);
+}
+
+// One host with NTLM (pywinrm), one with Kerberos (raw, then SPNEGO) on the same listener and
+// subscription: the request log and `wec status` (text and JSON) name each host's mechanism.
+TEST_F(ServeNtlm, StatusAndLogsNameEachHostsMechanism) {
+    apply_subscription("security");
+    start_server();
+    auto r = ntlm_client("sequence", kPassword, "security", /*skip_negative=*/true);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto env = realm_->realm.env();
+    env["KRB5CCNAME"] = realm_->ccache;
+    for (std::string mech : {"kerberos", "spnego"}) {
+        r = run({"/usr/bin/python3", std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py",
+                 "--url", url(), "--service", "HTTP@" + kHost, "--mech", mech, "--samples",
+                 std::string(WEC_TEST_DATA) + "/wsman", "--subscription", "security"},
+                env, 60s);
+        ASSERT_EQ(r.exit_code, 0) << mech << "\n" << r.output;
+    }
+    auto log = server->output();
+    EXPECT_NE(log.find("client=" + kUser + " mechanism=NTLM"), std::string::npos) << log;
+    EXPECT_NE(log.find("client=WIN10$@WINDOMAIN.LOCAL mechanism=Kerberos"), std::string::npos)
+        << log;
+    server->signal(SIGTERM);
+    ASSERT_EQ(server->wait(20s), 0) << server->output();
+
+    auto status = run({WEC_EXE, "status", "--json", "--db", db});
+    ASSERT_EQ(status.exit_code, 0) << status.output;
+    auto st = nlohmann::json::parse(status.output);
+    ASSERT_EQ(st.size(), 1u);
+    std::map<std::string, std::string> mechanisms;
+    for (const auto& h : st[0]["hosts"])
+        mechanisms[h["client"].get<std::string>()] = h["mechanism"].get<std::string>();
+    EXPECT_EQ(mechanisms, (std::map<std::string, std::string>{
+                              {kUser, "NTLM"}, {"WIN10$@WINDOMAIN.LOCAL", "Kerberos"}}))
+        << status.output;
+
+    auto text = run({WEC_EXE, "status", "--db", db});
+    ASSERT_EQ(text.exit_code, 0) << text.output;
+    auto host_line = [&](const std::string& client) {
+        for (const auto& line : lines_of(text.output))
+            if (line.find(" " + client + " ") != std::string::npos) return line;
+        return std::string();
+    };
+    EXPECT_NE(host_line(kUser).find(" NTLM "), std::string::npos) << text.output;
+    EXPECT_NE(host_line("WIN10$@WINDOMAIN.LOCAL").find(" Kerberos "), std::string::npos)
+        << text.output;
 }
 
 TEST_F(ServeNtlm, NtlmOnlyListenerWithoutKeytabServesNtlm) {
