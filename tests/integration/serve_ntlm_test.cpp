@@ -125,7 +125,7 @@ protected:
     }
 };
 
-TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused) {
+TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayTamperOrReorderIsRefused) {
     apply_subscription("security", "allowed_clients = ['LAB\\*']");
     start_server();
     auto r = ntlm_client("sequence");
@@ -135,6 +135,7 @@ TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused)
     EXPECT_EQ(s["events"]["count"], 21);
     EXPECT_EQ(s["replay"]["status"], 400);
     EXPECT_EQ(s["tamper"]["status"], 400);
+    EXPECT_EQ(s["reorder"]["status"], 400);
 
     // 21 events under the client's DOMAIN\USER identity, with the mechanism in the metadata.
     auto events = lines_of(slurp(dir.path() / "events" / "security" / "LAB_alice.json"));
@@ -146,7 +147,8 @@ TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused)
 
     auto log = server->output();
     EXPECT_NE(log.find("authenticated via Negotiate (NTLM)"), std::string::npos) << log;
-    EXPECT_NE(log.find("cannot decrypt body"), std::string::npos) << log;
+    // Replayed, tampered, reordered: three bodies that did not verify.
+    EXPECT_EQ(count(log, "cannot decrypt body"), 3u) << log;
     // NTLM on a listener that also has Kerberos: warned once for the host, not per connection.
     EXPECT_EQ(count(log, "host authenticated with NTLM on a listener that has Kerberos"), 1u)
         << log;
