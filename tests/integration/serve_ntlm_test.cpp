@@ -12,6 +12,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace {
 
@@ -393,6 +394,22 @@ TEST_F(ServeNtlm, CapturedSessionDecodesWithPasswordOrNtHash) {
             if (line.find("\"decrypted\"") != std::string::npos) ++decrypted;
         // pywinrm: Enumerate, Heartbeat, Events and their replies; SPNEGO: Enumerate and reply.
         EXPECT_EQ(decrypted, 8u) << d.output;
+        // Each exchange says its mechanism: every record with an authentication token is NTLM's
+        // (the server's first 401 offers the schemes without one), and the client's name is
+        // given on each NTLM session (pywinrm's two, python-gssapi's one).
+        std::size_t ntlm_records = 0;
+        std::set<int> named;
+        for (const auto& line : lines_of(d.output)) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_object() || !j.contains("auth")) continue;
+            const auto step = j["auth"].value("step", "");
+            if (step == "none" || step == "challenge") continue;
+            EXPECT_EQ(j["auth"].value("mechanism", ""), "NTLM") << line;
+            ++ntlm_records;
+            if (j["auth"].value("client", "") == kUser) named.insert(j["connection"].get<int>());
+        }
+        EXPECT_GE(ntlm_records, 6u) << d.output; // at least the CHALLENGE and AUTHENTICATE of each
+        EXPECT_GE(named.size(), 3u) << d.output;
 
         argv = {WEC_EXE, "decode", pcap.string(), "--events"};
         argv.insert(argv.end(), secret.begin(), secret.end());
@@ -404,6 +421,11 @@ TEST_F(ServeNtlm, CapturedSessionDecodesWithPasswordOrNtHash) {
         for (std::size_t i = 0; i < served.size(); ++i)
             EXPECT_EQ(without_time(decoded[i]), without_time(served[i]));
     }
+
+    // The text form says it too.
+    auto text = run({WEC_EXE, "decode", pcap.string(), "--password", kPassword}, {}, 60s);
+    ASSERT_EQ(text.exit_code, 0) << text.output;
+    EXPECT_NE(text.output.find("(NTLM): " + kUser), std::string::npos) << text.output;
 
     auto wrong = run({WEC_EXE, "decode", pcap.string(), "--password", "not-it"}, {}, 60s);
     EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
