@@ -1,5 +1,6 @@
 // Soak, long form (issue 9): for each listener kind — Kerberos (`Authorization: Kerberos`), SPNEGO
-// (`Negotiate`), TLS with a client certificate — the real `wec serve` binary with a real MIT KDC or
+// (`Negotiate`), TLS with a client certificate, NTLM (raw NTLMSSP under `Negotiate`, on a negotiate
+// listener), Basic over HTTPS — the real `wec serve` binary with a real MIT KDC, a users file or
 // an openssl-CLI PKI and one subscription, driven by the client core (tests/support/soak.hpp, the
 // driver of the short form in tests/integration/serve_soak_test):
 //  1. --cycles N connect → authenticate → request → close cycles (Enumerate, Heartbeat, Events in
@@ -12,7 +13,7 @@
 // left descriptors or more than --max-rss-growth MB behind.
 //
 //   soak_bench [--cycles N] [--requests N] [--connections N] [--in-flight N] [--warmup N]
-//              [--rounds N] [--kinds kerberos,spnego,tls] [--max-rss-growth MB]
+//              [--rounds N] [--kinds kerberos,spnego,tls,ntlm,basic] [--max-rss-growth MB]
 #include "support/soak.hpp"
 
 #include <cstdio>
@@ -32,7 +33,8 @@ struct Args {
     std::size_t warmup = 500;
     std::size_t rounds = 1;
     long max_rss_growth_mb = 8;
-    std::vector<SoakKind> kinds = {SoakKind::Kerberos, SoakKind::Spnego, SoakKind::Tls};
+    std::vector<SoakKind> kinds = {SoakKind::Kerberos, SoakKind::Spnego, SoakKind::Tls,
+                                   SoakKind::Ntlm, SoakKind::Basic};
 };
 
 // Prints one phase; returns false when it failed a request or left something behind.
@@ -115,14 +117,16 @@ int main(int argc, char** argv) {
             a.kinds.clear();
             std::stringstream ss(value());
             for (std::string k; std::getline(ss, k, ',');) {
-                if (k == "kerberos")
-                    a.kinds.push_back(SoakKind::Kerberos);
-                else if (k == "spnego")
-                    a.kinds.push_back(SoakKind::Spnego);
-                else if (k == "tls")
-                    a.kinds.push_back(SoakKind::Tls);
-                else {
-                    std::fprintf(stderr, "unknown kind %s (kerberos, spnego, tls)\n", k.c_str());
+                bool known = false;
+                for (auto kind : {SoakKind::Kerberos, SoakKind::Spnego, SoakKind::Tls,
+                                  SoakKind::Ntlm, SoakKind::Basic})
+                    if (k == to_string(kind)) {
+                        a.kinds.push_back(kind);
+                        known = true;
+                    }
+                if (!known) {
+                    std::fprintf(stderr, "unknown kind %s (kerberos, spnego, tls, ntlm, basic)\n",
+                                 k.c_str());
                     return 2;
                 }
             }
@@ -130,7 +134,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "usage: soak_bench [--cycles N] [--requests N] [--connections N] "
                                  "[--in-flight N]\n"
                                  "                  [--warmup N] [--rounds N] [--kinds "
-                                 "kerberos,spnego,tls] [--max-rss-growth MB]\n");
+                                 "kerberos,spnego,tls,ntlm,basic] [--max-rss-growth MB]\n");
             return 2;
         }
     }

@@ -5,9 +5,12 @@
 #include "auth/ntlm.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace wec::auth {
 namespace {
@@ -324,13 +327,42 @@ const std::vector<std::string>& AcceptorCredentials::allowed_principals() const 
 
 // ---- NTLM acceptor credentials -----------------------------------------------------------
 
+namespace {
+
+// The accounts with NT hashes in an anonymous memory file (never on disk), or an empty
+// descriptor when the kernel has no memfd_create.
+UniqueFd hashed_users_memfd(const std::string& users_file) {
+    UniqueFd fd(::memfd_create("wec-ntlm-users", MFD_CLOEXEC));
+    if (!fd) return fd;
+    auto content = ntlm_users_as_smbpasswd(users_file);
+    for (std::size_t done = 0; done < content.size();) {
+        auto n = ::write(fd.get(), content.data() + done, content.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            throw NtlmError("NTLM users file " + users_file +
+                            ": cannot write its hashed form: " + std::strerror(errno));
+        done += static_cast<std::size_t>(n);
+    }
+    return fd;
+}
+
+} // namespace
+
 std::shared_ptr<const NtlmAcceptor> NtlmAcceptor::create(NtlmAcceptorSettings settings) {
-    if (!settings.users_file.empty()) check_ntlm_users_file(settings.users_file);
     auto acceptor = std::make_shared<NtlmAcceptor>();
+    if (!settings.users_file.empty()) {
+        check_ntlm_users_file(settings.users_file);
+        acceptor->keyfile_ = settings.users_file;
+        if (!settings.allow_v1) {
+            acceptor->keys_fd_ = hashed_users_memfd(settings.users_file);
+            if (acceptor->keys_fd_)
+                acceptor->keyfile_ = "/proc/self/fd/" + std::to_string(acceptor->keys_fd_.get());
+        }
+    }
     // Our own (server) name: gss-ntlmssp takes the NetBIOS computer name from its host part.
     Name self = Name::hostbased(
         "HTTP@" + (settings.hostname.empty() ? std::string("localhost") : settings.hostname));
-    gss_key_value_element_desc element{"ntlmssp_keyfile", settings.users_file.c_str()};
+    gss_key_value_element_desc element{"ntlmssp_keyfile", acceptor->keyfile_.c_str()};
     gss_key_value_set_desc store{1, &element};
     gss_const_key_value_set_t cred_store =
         settings.users_file.empty() ? GSS_C_NO_CRED_STORE : &store;

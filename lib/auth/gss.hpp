@@ -9,6 +9,7 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "common/handle.hpp"
 
 #include <cstdint>
 #include <gssapi/gssapi.h>
@@ -207,6 +208,11 @@ public:
 
 private:
     NtlmAcceptorSettings settings_;
+    // What gss-ntlmssp reads for each AUTHENTICATE: the users file's accounts with NT hashes
+    // (ntlm_users_as_smbpasswd), in a memfd named by its /proc/self/fd path; the users file
+    // itself when NTLMv1/LM is allowed (its LM hashes come from the passwords).
+    UniqueFd keys_fd_;
+    std::string keyfile_;
     Credential raw_;
     Credential spnego_;
 };

@@ -1,6 +1,9 @@
 // NTLMSSP message parsing and the Negotiate listener's NTLM policy (see ntlm.hpp).
 #include "auth/ntlm.hpp"
 
+#include "auth/ntlm_keys.hpp"
+#include "common/hex.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -264,6 +267,27 @@ std::string ntlm_users_file_domain(const std::string& path, std::string_view use
             return line.substr(0, a);
     }
     return {};
+}
+
+std::string ntlm_users_as_smbpasswd(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw NtlmError("NTLM users file " + path + " cannot be read");
+    std::string out, line;
+    while (std::getline(in, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty() || line[0] == '#') continue;
+        auto a = line.find(':');
+        auto b = a == std::string::npos ? a : line.find(':', a + 1);
+        if (b == std::string::npos) continue; // refused by check_ntlm_users_file
+        // The password is the rest of the line (it may hold ':').
+        auto hash = nt_hash(std::string_view(line).substr(b + 1));
+        // gss-ntlmssp splits DOMAIN\USER at the backslash; an empty domain stays an empty
+        // domain (not a wildcard), as in the DOMAIN:USER:PASSWORD form.
+        out += line.substr(0, a) + "\\" + line.substr(a + 1, b - a - 1) +
+               ":0:XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX:" + hex_upper(hash) +
+               ":[U          ]:LCT-00000000:\n";
+    }
+    return out;
 }
 
 void let_gss_ntlmssp_accept_v1() {

@@ -84,7 +84,8 @@ struct Url {
     std::string str() const;
 };
 
-// The client side of HTTPS with a client certificate.
+// The client side of HTTPS with a client certificate (or, for a lab `basic` listener, a user and
+// password).
 struct TlsOptions {
     std::string cert_file; // PEM: this host's client certificate (optionally followed by its chain)
     std::string key_file;  // PEM: its private key (RSA or ECDSA)
@@ -93,6 +94,10 @@ struct TlsOptions {
     // Sent as SNI and checked against the collector's certificate (DNS SAN, or IP SAN when it is
     // an address); empty = the host connected to.
     std::string server_name;
+    // A Basic listener (lab use): `Authorization: Basic base64(user:password)` on every request,
+    // with or without a client certificate. Empty user: none.
+    std::string basic_user{};
+    std::string basic_password{};
 };
 
 // An OpenSSL client context with the certificate, key and CA bundle loaded (TLS 1.2 and 1.3,

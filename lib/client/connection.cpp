@@ -260,6 +260,14 @@ struct AsyncConnection::Impl {
         req.set(bhttp::field::host, host_name() + ":" + std::to_string(options.port));
         req.set(bhttp::field::connection, "Keep-Alive");
         req.set(bhttp::field::user_agent, "Microsoft WinRM Client");
+        if (options.tls && !options.tls_options.basic_user.empty()) {
+            const auto credentials =
+                options.tls_options.basic_user + ":" + options.tls_options.basic_password;
+            req.set(bhttp::field::authorization,
+                    "Basic " + text::base64_encode(std::span(
+                                   reinterpret_cast<const std::uint8_t*>(credentials.data()),
+                                   credentials.size())));
+        }
         return req;
     }
 

@@ -617,6 +617,7 @@ struct Collector::Impl {
         u.kind = kind;
         u.address = client.address;
         u.machine_id = msg.machine_id;
+        u.mechanism = client.mechanism;
         heartbeats.record(std::move(u));
     }
 

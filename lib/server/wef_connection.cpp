@@ -154,6 +154,13 @@ std::optional<HttpResponse> WefConnection::check_head(const HttpRequest& head) {
     return response;
 }
 
+std::string_view WefConnection::mechanism() const {
+    if (client_.empty()) return {};
+    if (endpoint_.basic) return "Basic";
+    if (peer_.tls) return "TLS";
+    return context_ ? context_->mechanism_name() : std::string_view();
+}
+
 // Answered from the head alone, before any body byte is buffered, when the body could not be
 // used anyway. The server asks before reading the body (check_head); prepare() asks too, for
 // callers that hand over whole requests.
@@ -189,8 +196,10 @@ void WefConnection::log_request(const HttpRequest& request, std::string_view act
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.3f", static_cast<double>(micros) / 1000.0);
     auto level = status >= 500 ? LogLevel::Error : status >= 400 ? LogLevel::Warn : LogLevel::Info;
+    auto how = mechanism();
     endpoint_.log->log(level, "request",
                        {{"client", client_.empty() ? "-" : client_},
+                        {"mechanism", how.empty() ? "-" : how},
                         {"address", peer_.address},
                         {"path", request.target},
                         {"action", action},
@@ -381,10 +390,7 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     action = std::string(wsman::to_string(prepared->message.action));
     prepared->info = pipeline::ClientInfo{
         client_, peer_.address, peer_.tls ? pipeline::Transport::Https : pipeline::Transport::Http,
-        peer_.tls_issuer_thumbprint,
-        endpoint_.basic ? "Basic"
-        : peer_.tls     ? "TLS"
-                        : (context_ ? context_->mechanism_name() : "")};
+        peer_.tls_issuer_thumbprint, std::string(mechanism())};
     prepared->auth_reply_token = std::move(auth_reply_token);
     prepared->protocol = std::move(part.protocol);
     prepared->tab_before_headers = part.tab_before_headers;

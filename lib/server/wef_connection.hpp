@@ -83,6 +83,9 @@ private:
     void log_request(const HttpRequest& request, std::string_view action, std::string_view note,
                      unsigned status, std::size_t events,
                      std::chrono::steady_clock::time_point start) const;
+    // How the client of this connection authenticated: "Kerberos", "NTLM", "TLS" or "Basic";
+    // empty while it has not.
+    std::string_view mechanism() const;
     struct Prepared;
     // Authentication, unsealing, SLDC, charset and SOAP: a response to send at once, or the
     // message to hand to the collector.

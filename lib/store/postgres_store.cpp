@@ -72,6 +72,11 @@ CREATE TABLE subscription_ends (
 );
 CREATE INDEX subscription_ends_by_subscription ON subscription_ends (subscription_uuid, time);
 )sql"},
+    // How each host authenticated ("Kerberos", "NTLM", "TLS", "Basic"); '' for rows written
+    // before (filled in at the host's next request).
+    {2, R"sql(
+ALTER TABLE heartbeats ADD COLUMN mechanism TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -844,13 +849,14 @@ void PostgresStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
         std::optional<std::int64_t> last_event;
         std::string address;
         std::string machine_id;
+        std::string mechanism;
     };
     std::map<std::pair<std::string, std::string>, Merged> merged;
     for (const auto& u : updates) {
         auto t = to_ms(u.time);
         auto [it, inserted] =
             merged.try_emplace({wec::text::to_upper(u.subscription_uuid), u.client},
-                               Merged{t, t, std::nullopt, {}, {}});
+                               Merged{t, t, std::nullopt, {}, {}, {}});
         auto& m = it->second;
         m.first = std::min(m.first, t);
         m.last = std::max(m.last, t);
@@ -858,9 +864,10 @@ void PostgresStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
             m.last_event = m.last_event ? std::max(*m.last_event, t) : t;
         if (!u.address.empty()) m.address = u.address;
         if (!u.machine_id.empty()) m.machine_id = u.machine_id;
+        if (!u.mechanism.empty()) m.mechanism = u.mechanism;
         (void)inserted;
     }
-    TextArray uuids, clients, addresses, machines;
+    TextArray uuids, clients, addresses, machines, mechanisms;
     IntArray firsts, lasts, events;
     for (const auto& [key, m] : merged) {
         uuids.add(key.first);
@@ -870,13 +877,14 @@ void PostgresStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
         events.add(m.last_event);
         addresses.add(m.address);
         machines.add(m.machine_id);
+        mechanisms.add(m.mechanism);
     }
     Lease db(impl_->pool);
     // GREATEST/LEAST ignore NULLs: a NULL last_event_seen on either side keeps the other.
     db->exec("INSERT INTO heartbeats (subscription_uuid, client, first_seen, last_seen, "
-             "last_event_seen, address, machine_id) "
+             "last_event_seen, address, machine_id, mechanism) "
              "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], "
-             "$5::bigint[], $6::text[], $7::text[]) "
+             "$5::bigint[], $6::text[], $7::text[], $8::text[]) "
              "ON CONFLICT (subscription_uuid, client) DO UPDATE SET "
              "first_seen = LEAST(heartbeats.first_seen, EXCLUDED.first_seen), "
              "last_seen = GREATEST(heartbeats.last_seen, EXCLUDED.last_seen), "
@@ -884,7 +892,9 @@ void PostgresStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
              "address = CASE WHEN EXCLUDED.address = '' THEN heartbeats.address "
              "ELSE EXCLUDED.address END, "
              "machine_id = CASE WHEN EXCLUDED.machine_id = '' THEN heartbeats.machine_id "
-             "ELSE EXCLUDED.machine_id END",
+             "ELSE EXCLUDED.machine_id END, "
+             "mechanism = CASE WHEN EXCLUDED.mechanism = '' THEN heartbeats.mechanism "
+             "ELSE EXCLUDED.mechanism END",
              Params()
                  .text(uuids.literal())
                  .text(clients.literal())
@@ -892,7 +902,8 @@ void PostgresStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
                  .text(lasts.literal())
                  .text(events.literal())
                  .text(addresses.literal())
-                 .text(machines.literal()),
+                 .text(machines.literal())
+                 .text(mechanisms.literal()),
              "store heartbeats");
 }
 
@@ -900,7 +911,7 @@ std::vector<HostState> PostgresStore::hosts(std::string_view subscription_uuid) 
     std::string uuid = wec::text::to_upper(subscription_uuid);
     Lease db(impl_->pool);
     auto rows = db->exec("SELECT client, first_seen, last_seen, last_event_seen, address, "
-                         "machine_id FROM heartbeats WHERE subscription_uuid = $1 "
+                         "machine_id, mechanism FROM heartbeats WHERE subscription_uuid = $1 "
                          "ORDER BY client COLLATE \"C\"",
                          Params().text(uuid), "read hosts");
     std::vector<HostState> out;
@@ -914,6 +925,7 @@ std::vector<HostState> PostgresStore::hosts(std::string_view subscription_uuid) 
         if (!rows.is_null(row, 3)) h.last_event_seen = from_ms(rows.integer(row, 3));
         h.address = rows.text(row, 4);
         h.machine_id = rows.text(row, 5);
+        h.mechanism = rows.text(row, 6);
         out.push_back(std::move(h));
     }
     return out;

@@ -70,6 +70,11 @@ CREATE TABLE subscription_ends (
 );
 CREATE INDEX subscription_ends_by_subscription ON subscription_ends (subscription_uuid, time);
 )sql"},
+    // How each host authenticated ("Kerberos", "NTLM", "TLS", "Basic"); '' for rows written
+    // before (filled in at the host's next request).
+    {2, R"sql(
+ALTER TABLE heartbeats ADD COLUMN mechanism TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 constexpr int kLatestVersion = kMigrations[std::size(kMigrations) - 1].version;
@@ -560,13 +565,14 @@ void SqliteStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
         std::optional<std::int64_t> last_event;
         std::string address;
         std::string machine_id;
+        std::string mechanism;
     };
     std::map<std::pair<std::string, std::string>, Merged> merged;
     for (const auto& u : updates) {
         auto t = to_ms(u.time);
         auto [it, inserted] =
             merged.try_emplace({wec::text::to_upper(u.subscription_uuid), u.client},
-                               Merged{t, t, std::nullopt, {}, {}});
+                               Merged{t, t, std::nullopt, {}, {}, {}});
         auto& m = it->second;
         m.first = std::min(m.first, t);
         m.last = std::max(m.last, t);
@@ -574,6 +580,7 @@ void SqliteStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
             m.last_event = m.last_event ? std::max(*m.last_event, t) : t;
         if (!u.address.empty()) m.address = u.address;
         if (!u.machine_id.empty()) m.machine_id = u.machine_id;
+        if (!u.mechanism.empty()) m.mechanism = u.mechanism;
         (void)inserted;
     }
     auto& db = impl_->writer;
@@ -582,7 +589,8 @@ void SqliteStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
     for (const auto& [key, m] : merged) {
         auto q = db.query(
             "INSERT INTO heartbeats (subscription_uuid, client, first_seen, last_seen, "
-            "last_event_seen, address, machine_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+            "last_event_seen, address, machine_id, mechanism) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
             "ON CONFLICT (subscription_uuid, client) DO UPDATE SET "
             "first_seen = min(first_seen, excluded.first_seen), "
             "last_seen = max(last_seen, excluded.last_seen), "
@@ -591,13 +599,15 @@ void SqliteStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
             "ELSE max(last_event_seen, excluded.last_event_seen) END, "
             "address = CASE WHEN excluded.address = '' THEN address ELSE excluded.address END, "
             "machine_id = CASE WHEN excluded.machine_id = '' THEN machine_id "
-            "ELSE excluded.machine_id END");
+            "ELSE excluded.machine_id END, "
+            "mechanism = CASE WHEN excluded.mechanism = '' THEN mechanism "
+            "ELSE excluded.mechanism END");
         q.bind(1, key.first).bind(2, key.second).bind(3, m.first).bind(4, m.last);
         if (m.last_event)
             q.bind(5, *m.last_event);
         else
             q.bind_null(5);
-        q.bind(6, m.address).bind(7, m.machine_id).run();
+        q.bind(6, m.address).bind(7, m.machine_id).bind(8, m.mechanism).run();
     }
     tx.commit();
 }
@@ -605,8 +615,8 @@ void SqliteStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
 std::vector<HostState> SqliteStore::hosts(std::string_view subscription_uuid) {
     auto& db = impl_->reader;
     std::lock_guard lock(db.mutex());
-    auto q = db.query("SELECT client, first_seen, last_seen, last_event_seen, address, machine_id "
-                      "FROM heartbeats WHERE subscription_uuid = ?1 ORDER BY client");
+    auto q = db.query("SELECT client, first_seen, last_seen, last_event_seen, address, machine_id, "
+                      "mechanism FROM heartbeats WHERE subscription_uuid = ?1 ORDER BY client");
     std::string uuid = wec::text::to_upper(subscription_uuid);
     q.bind(1, uuid);
     std::vector<HostState> out;
@@ -619,6 +629,7 @@ std::vector<HostState> SqliteStore::hosts(std::string_view subscription_uuid) {
         if (!q.is_null(3)) h.last_event_seen = from_ms(q.integer(3));
         h.address = q.text(4);
         h.machine_id = q.text(5);
+        h.mechanism = q.text(6);
         out.push_back(std::move(h));
     }
     return out;

@@ -124,6 +124,7 @@ struct Pending {
     std::optional<TimePoint> last_event;
     std::string address;
     std::string machine_id;
+    std::string mechanism;
 };
 
 using Key = std::pair<std::string, std::string>; // (subscription uuid, client)
@@ -136,6 +137,7 @@ void merge(Pending& into, const Pending& newer) {
             into.last_event ? std::max(*into.last_event, *newer.last_event) : newer.last_event;
     if (!newer.address.empty()) into.address = newer.address;
     if (!newer.machine_id.empty()) into.machine_id = newer.machine_id;
+    if (!newer.mechanism.empty()) into.mechanism = newer.mechanism;
 }
 
 } // namespace
@@ -181,22 +183,28 @@ struct HeartbeatBatcher::State {
         }
         if (batch.empty()) return 0;
         // Each merged entry becomes up to three updates whose combination, under the store's
-        // rules (first_seen min, last_seen/last_event max, last non-empty address), is exactly
+        // rules (first_seen min, last_seen/last_event max, last non-empty address, machine id and
+        // mechanism), is exactly
         // the merged state.
         std::vector<HeartbeatUpdate> updates;
         updates.reserve(batch.size() * 2);
         for (const auto& [key, p] : batch) {
             if (p.first < p.last)
                 updates.push_back(
-                    {key.second, key.first, p.first, HeartbeatUpdate::Kind::Heartbeat, {}, {}});
+                    {key.second, key.first, p.first, HeartbeatUpdate::Kind::Heartbeat, {}, {}, {}});
             if (p.last_event && *p.last_event < p.last)
-                updates.push_back(
-                    {key.second, key.first, *p.last_event, HeartbeatUpdate::Kind::Events, {}, {}});
+                updates.push_back({key.second,
+                                   key.first,
+                                   *p.last_event,
+                                   HeartbeatUpdate::Kind::Events,
+                                   {},
+                                   {},
+                                   {}});
             bool last_is_event = p.last_event && *p.last_event == p.last;
             updates.push_back(
                 {key.second, key.first, p.last,
                  last_is_event ? HeartbeatUpdate::Kind::Events : HeartbeatUpdate::Kind::Heartbeat,
-                 p.address, p.machine_id});
+                 p.address, p.machine_id, p.mechanism});
         }
         // On failure keep them: merge with what arrived meanwhile (newer values win).
         auto keep = [&](std::string error) {
@@ -237,8 +245,12 @@ HeartbeatBatcher::~HeartbeatBatcher() {
 }
 
 bool HeartbeatBatcher::record(HeartbeatUpdate update) {
-    Pending p{update.time, update.time, std::nullopt, std::move(update.address),
-              std::move(update.machine_id)};
+    Pending p{update.time,
+              update.time,
+              std::nullopt,
+              std::move(update.address),
+              std::move(update.machine_id),
+              std::move(update.mechanism)};
     if (update.kind == HeartbeatUpdate::Kind::Events) p.last_event = update.time;
     std::lock_guard lock(state_->mutex);
     Key key{std::move(update.subscription_uuid), std::move(update.client)};

@@ -74,6 +74,8 @@ struct HeartbeatUpdate {
     Kind kind = Kind::Heartbeat;   // Events also count as "seen"
     std::string address;           // client IP address (empty: unchanged)
     std::string machine_id;        // m:MachineID (empty: unchanged)
+    std::string mechanism;         // how it authenticated: "Kerberos", "NTLM", "TLS", "Basic"
+                                   // (empty: unchanged)
 };
 
 // What the store knows about one client of one subscription.
@@ -85,6 +87,8 @@ struct HostState {
     std::optional<TimePoint> last_event_seen;
     std::string address;
     std::string machine_id;
+    std::string mechanism; // of its last authenticated request; empty when never recorded (a
+                           // row written before schema version 2)
 };
 
 enum class HostStatus { Active, Alive, Dead };
@@ -161,8 +165,8 @@ public:
 
     // ---- heartbeats (use HeartbeatBatcher in the server) ----
     // Applies updates in one transaction. Per (client, subscription): first_seen is kept (set
-    // on first sight), last_seen / last_event_seen only move forward, address and machine id
-    // take the last non-empty value in `updates` order.
+    // on first sight), last_seen / last_event_seen only move forward, address, machine id and
+    // mechanism take the last non-empty value in `updates` order.
     virtual void apply_heartbeats(std::span<const HeartbeatUpdate> updates) = 0;
     // Hosts of one subscription, ordered by client.
     virtual std::vector<HostState> hosts(std::string_view subscription_uuid) = 0;

@@ -4,6 +4,7 @@
 #include "auth/gss.hpp"
 #include "auth/ntlm.hpp"
 #include "auth/ntlm_keys.hpp"
+#include "common/hex.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
 
@@ -208,6 +209,54 @@ TEST(NtlmUsersFile, PermissionsAndFormatAreChecked) {
     std::ofstream(path) << "no-colons-here\n";
     EXPECT_THROW(check_ntlm_users_file(path.string()), NtlmError);
     EXPECT_THROW(check_ntlm_users_file((dir.path() / "absent").string()), NtlmError);
+}
+
+// What gss-ntlmssp is given instead of the passwords: smbpasswd lines with the NT hashes (the
+// expected hash of "Secret1!" is pycryptodome's MD4 of its UTF-16LE form), comments and CR
+// dropped, a password holding ':' kept whole, an empty domain kept empty.
+TEST(NtlmUsersFile, HashedFormForGssNtlmssp) {
+    wec::testing::TempDir dir;
+    auto path = dir.path() / "users";
+    std::ofstream(path) << "# lab\r\nLAB:alice:Secret1!\r\n\nOTHER:carol:a:b:c\n:dave:Secret1!\n";
+    const std::string no_lm = "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
+    const std::string tail = ":[U          ]:LCT-00000000:\n";
+    EXPECT_EQ(ntlm_users_as_smbpasswd(path.string()),
+              "LAB\\alice:0:" + no_lm + ":2B0FD3FACA9A8ACD5FDFFF6ECAE2C207" + tail +
+                  "OTHER\\carol:0:" + no_lm + ":" + wec::hex_upper(nt_hash("a:b:c")) + tail +
+                  "\\dave:0:" + no_lm + ":2B0FD3FACA9A8ACD5FDFFF6ECAE2C207" + tail);
+    EXPECT_THROW(ntlm_users_as_smbpasswd((dir.path() / "absent").string()), NtlmError);
+}
+
+// The acceptor hands gss-ntlmssp the hashed form: a password with ':' authenticates, a wrong one
+// does not (a full handshake with gss-ntlmssp's own initiator).
+TEST(NtlmUsersFile, AcceptorAuthenticatesFromTheHashedForm) {
+    wec::testing::TempDir dir;
+    auto users = dir.path() / "users";
+    std::ofstream(users) << "LAB:carol:a:b:c\n";
+    std::filesystem::permissions(users, std::filesystem::perms::owner_read |
+                                            std::filesystem::perms::owner_write);
+    auto acceptor =
+        NtlmAcceptor::create(NtlmAcceptorSettings{users.string(), "srv.lab.local", false});
+    for (std::string password : {"a:b:c", "a:b"}) {
+        ClientOptions co;
+        co.target = "HTTP@srv.lab.local";
+        co.mechanism = Mechanism::Ntlm;
+        co.ntlm_user = "LAB\\carol";
+        co.ntlm_password = password;
+        ClientContext client(co);
+        ServerContext server(std::nullopt, acceptor);
+        auto negotiate = client.step();
+        auto challenge = server.step(negotiate.output);
+        ASSERT_EQ(challenge.status, StepResult::Status::ContinueNeeded);
+        auto authenticate = client.step(challenge.output);
+        auto done = server.step(authenticate.output);
+        if (password == "a:b:c") {
+            EXPECT_TRUE(done.complete()) << (done.error ? done.error->what() : "");
+            EXPECT_EQ(server.client_name(), "LAB\\carol");
+        } else {
+            EXPECT_FALSE(done.complete());
+        }
+    }
 }
 
 } // namespace

@@ -154,6 +154,19 @@ TEST_F(ServeBasic, PywinrmEnumerateHeartbeatEventsLandAndAWrongPasswordStoresNot
         nlohmann::json::parse(lines_of(slurp(dir.path() / "events" / (kUser + ".json"))).front());
     EXPECT_EQ(first["OpenWEC"]["Client"], kUser);
     EXPECT_EQ(first["OpenWEC"]["Mechanism"], "Basic");
+
+    // The request log and `wec status` say how the host authenticated.
+    EXPECT_NE(server->output().find("client=" + kUser + " mechanism=Basic"), std::string::npos)
+        << server->output();
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0);
+    auto status = run({WEC_EXE, "status", "--json", "--db", db});
+    ASSERT_EQ(status.exit_code, 0) << status.output;
+    auto st = nlohmann::json::parse(status.output);
+    ASSERT_EQ(st.size(), 1u);
+    ASSERT_EQ(st[0]["hosts"].size(), 1u) << status.output;
+    EXPECT_EQ(st[0]["hosts"][0]["client"], kUser);
+    EXPECT_EQ(st[0]["hosts"][0]["mechanism"], "Basic");
 }
 
 TEST_F(ServeBasic, PlainHttpBasicListenerIsRefusedAtStart) {

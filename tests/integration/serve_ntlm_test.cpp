@@ -12,6 +12,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace {
 
@@ -125,7 +126,7 @@ protected:
     }
 };
 
-TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused) {
+TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayTamperOrReorderIsRefused) {
     apply_subscription("security", "allowed_clients = ['LAB\\*']");
     start_server();
     auto r = ntlm_client("sequence");
@@ -135,6 +136,7 @@ TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused)
     EXPECT_EQ(s["events"]["count"], 21);
     EXPECT_EQ(s["replay"]["status"], 400);
     EXPECT_EQ(s["tamper"]["status"], 400);
+    EXPECT_EQ(s["reorder"]["status"], 400);
 
     // 21 events under the client's DOMAIN\USER identity, with the mechanism in the metadata.
     auto events = lines_of(slurp(dir.path() / "events" / "security" / "LAB_alice.json"));
@@ -146,7 +148,8 @@ TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused)
 
     auto log = server->output();
     EXPECT_NE(log.find("authenticated via Negotiate (NTLM)"), std::string::npos) << log;
-    EXPECT_NE(log.find("cannot decrypt body"), std::string::npos) << log;
+    // Replayed, tampered, reordered: three bodies that did not verify.
+    EXPECT_EQ(count(log, "cannot decrypt body"), 3u) << log;
     // NTLM on a listener that also has Kerberos: warned once for the host, not per connection.
     EXPECT_EQ(count(log, "host authenticated with NTLM on a listener that has Kerberos"), 1u)
         << log;
@@ -158,6 +161,7 @@ TEST_F(ServeNtlm, PywinrmEnumerateHeartbeatEventsLandAndReplayOrTamperIsRefused)
     auto st = nlohmann::json::parse(status.output);
     ASSERT_EQ(st.size(), 1u);
     EXPECT_EQ(st[0]["hosts"][0]["client"], kUser);
+    EXPECT_EQ(st[0]["hosts"][0]["mechanism"], "NTLM");
 }
 
 TEST_F(ServeNtlm, WrongPasswordGets401AndNothingIsStored) {
@@ -245,6 +249,52 @@ TEST_F(ServeNtlm, SameListenerStillAcceptsKerberosRawAndSpnego) {
     EXPECT_EQ(first["OpenWEC"]["Client"], "WIN10$@WINDOMAIN.LOCAL");
     EXPECT_EQ(first["OpenWEC"]["Mechanism"], "Kerberos");
     EXPECT_EQ(server->output().find("host authenticated with NTLM"), std::string::npos);
+}
+
+// One host with NTLM (pywinrm), one with Kerberos (raw, then SPNEGO) on the same listener and
+// subscription: the request log and `wec status` (text and JSON) name each host's mechanism.
+TEST_F(ServeNtlm, StatusAndLogsNameEachHostsMechanism) {
+    apply_subscription("security");
+    start_server();
+    auto r = ntlm_client("sequence", kPassword, "security", /*skip_negative=*/true);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto env = realm_->realm.env();
+    env["KRB5CCNAME"] = realm_->ccache;
+    for (std::string mech : {"kerberos", "spnego"}) {
+        r = run({"/usr/bin/python3", std::string(WEC_SOURCE_DIR) + "/tests/interop/wef_client.py",
+                 "--url", url(), "--service", "HTTP@" + kHost, "--mech", mech, "--samples",
+                 std::string(WEC_TEST_DATA) + "/wsman", "--subscription", "security"},
+                env, 60s);
+        ASSERT_EQ(r.exit_code, 0) << mech << "\n" << r.output;
+    }
+    auto log = server->output();
+    EXPECT_NE(log.find("client=" + kUser + " mechanism=NTLM"), std::string::npos) << log;
+    EXPECT_NE(log.find("client=WIN10$@WINDOMAIN.LOCAL mechanism=Kerberos"), std::string::npos)
+        << log;
+    server->signal(SIGTERM);
+    ASSERT_EQ(server->wait(20s), 0) << server->output();
+
+    auto status = run({WEC_EXE, "status", "--json", "--db", db});
+    ASSERT_EQ(status.exit_code, 0) << status.output;
+    auto st = nlohmann::json::parse(status.output);
+    ASSERT_EQ(st.size(), 1u);
+    std::map<std::string, std::string> mechanisms;
+    for (const auto& h : st[0]["hosts"])
+        mechanisms[h["client"].get<std::string>()] = h["mechanism"].get<std::string>();
+    EXPECT_EQ(mechanisms, (std::map<std::string, std::string>{
+                              {kUser, "NTLM"}, {"WIN10$@WINDOMAIN.LOCAL", "Kerberos"}}))
+        << status.output;
+
+    auto text = run({WEC_EXE, "status", "--db", db});
+    ASSERT_EQ(text.exit_code, 0) << text.output;
+    auto host_line = [&](const std::string& client) {
+        for (const auto& line : lines_of(text.output))
+            if (line.find(" " + client + " ") != std::string::npos) return line;
+        return std::string();
+    };
+    EXPECT_NE(host_line(kUser).find(" NTLM "), std::string::npos) << text.output;
+    EXPECT_NE(host_line("WIN10$@WINDOMAIN.LOCAL").find(" Kerberos "), std::string::npos)
+        << text.output;
 }
 
 TEST_F(ServeNtlm, NtlmOnlyListenerWithoutKeytabServesNtlm) {
@@ -344,6 +394,22 @@ TEST_F(ServeNtlm, CapturedSessionDecodesWithPasswordOrNtHash) {
             if (line.find("\"decrypted\"") != std::string::npos) ++decrypted;
         // pywinrm: Enumerate, Heartbeat, Events and their replies; SPNEGO: Enumerate and reply.
         EXPECT_EQ(decrypted, 8u) << d.output;
+        // Each exchange says its mechanism: every record with an authentication token is NTLM's
+        // (the server's first 401 offers the schemes without one), and the client's name is
+        // given on each NTLM session (pywinrm's two, python-gssapi's one).
+        std::size_t ntlm_records = 0;
+        std::set<int> named;
+        for (const auto& line : lines_of(d.output)) {
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_object() || !j.contains("auth")) continue;
+            const auto step = j["auth"].value("step", "");
+            if (step == "none" || step == "challenge") continue;
+            EXPECT_EQ(j["auth"].value("mechanism", ""), "NTLM") << line;
+            ++ntlm_records;
+            if (j["auth"].value("client", "") == kUser) named.insert(j["connection"].get<int>());
+        }
+        EXPECT_GE(ntlm_records, 6u) << d.output; // at least the CHALLENGE and AUTHENTICATE of each
+        EXPECT_GE(named.size(), 3u) << d.output;
 
         argv = {WEC_EXE, "decode", pcap.string(), "--events"};
         argv.insert(argv.end(), secret.begin(), secret.end());
@@ -355,6 +421,11 @@ TEST_F(ServeNtlm, CapturedSessionDecodesWithPasswordOrNtHash) {
         for (std::size_t i = 0; i < served.size(); ++i)
             EXPECT_EQ(without_time(decoded[i]), without_time(served[i]));
     }
+
+    // The text form says it too.
+    auto text = run({WEC_EXE, "decode", pcap.string(), "--password", kPassword}, {}, 60s);
+    ASSERT_EQ(text.exit_code, 0) << text.output;
+    EXPECT_NE(text.output.find("(NTLM): " + kUser), std::string::npos) << text.output;
 
     auto wrong = run({WEC_EXE, "decode", pcap.string(), "--password", "not-it"}, {}, 60s);
     EXPECT_EQ(wrong.exit_code, 1) << wrong.output;

@@ -1,10 +1,12 @@
 // Soak, short form (issue 9): for each listener kind — Kerberos (`Authorization: Kerberos`),
-// SPNEGO (`Negotiate`), TLS with a client certificate — the real `wec serve` binary with a real
-// MIT KDC or an openssl-CLI PKI and one subscription, driven by the client core. After a warm-up,
-// thousands of connect → authenticate → request → close cycles, and thousands of keep-alive
-// requests on 50 connections, must leave the server's RSS within a few MB and its descriptor
-// count where it was (once the server has closed what the clients closed). Until f511a1e every
-// TLS session owned itself: 2,000 cycles grew the RSS by ~160 MB.
+// SPNEGO (`Negotiate`), TLS with a client certificate, NTLM (raw NTLMSSP under `Negotiate` on a
+// negotiate listener: three legs per connection, gss-ntlmssp contexts, sealed bodies) and Basic
+// over HTTPS (a SHA-512 crypt verification per connection) — the real `wec serve` binary with a
+// real MIT KDC, a users file or an openssl-CLI PKI and one subscription, driven by the client core.
+// After a warm-up, thousands of connect → authenticate → request → close cycles, and thousands of
+// keep-alive requests on 50 connections, must leave the server's RSS within a few MB and its
+// descriptor count where it was (once the server has closed what the clients closed). Until f511a1e
+// every TLS session owned itself: 2,000 cycles grew the RSS by ~160 MB.
 //
 // The long form (20,000 of each, with figures) is bench/serve/soak_bench; both use the driver in
 // tests/support/soak.hpp.
@@ -73,7 +75,8 @@ TEST_P(ServeSoak, KeepAliveRequestsOnFiftyConnections) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Listeners, ServeSoak,
-                         ::testing::Values(SoakKind::Kerberos, SoakKind::Spnego, SoakKind::Tls),
+                         ::testing::Values(SoakKind::Kerberos, SoakKind::Spnego, SoakKind::Tls,
+                                           SoakKind::Ntlm, SoakKind::Basic),
                          [](const ::testing::TestParamInfo<SoakKind>& p) {
                              return std::string(to_string(p.param));
                          });

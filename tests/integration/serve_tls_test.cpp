@@ -163,6 +163,20 @@ TEST_F(ServeTls, WindowsSequenceWithAClientCertificate) {
         EXPECT_EQ(j["OpenWEC"]["Client"], "win10.windomain.local");
     }
     EXPECT_EQ(count, 21);
+
+    // The request log and `wec status` say how the host authenticated.
+    EXPECT_NE(server->output().find("client=win10.windomain.local mechanism=TLS"),
+              std::string::npos)
+        << server->output();
+    server->signal(SIGTERM);
+    EXPECT_EQ(server->wait(20s), 0);
+    auto status = run({WEC_EXE, "status", "--json", "--db", db});
+    ASSERT_EQ(status.exit_code, 0) << status.output;
+    auto st = nlohmann::json::parse(status.output);
+    ASSERT_EQ(st.size(), 1u);
+    ASSERT_EQ(st[0]["hosts"].size(), 1u) << status.output;
+    EXPECT_EQ(st[0]["hosts"][0]["client"], "win10.windomain.local");
+    EXPECT_EQ(st[0]["hosts"][0]["mechanism"], "TLS");
 }
 
 TEST_F(ServeTls, ThumbprintFollowsTheIssuerOfEachClient) {

@@ -4,8 +4,9 @@
   --mode sequence  pywinrm (transport='ntlm', message_encryption='always'; requests-ntlm and
                    ntlm-auth do NTLMSSP and the sealing): Enumerate on the manager URL, then on
                    the subscription's NotifyTo URL Heartbeat and Events (the real Windows messages
-                   of tests/data/wsman); then a replayed and a tampered sealed body on that
-                   connection, each of which must be refused (400).
+                   of tests/data/wsman); then a replayed sealed body on that connection, a
+                   tampered one and a reordered one (the second of two sealed requests sent
+                   first) on fresh sessions, each of which must be refused (400).
   --mode spnego    python3-gssapi with SPNEGO over gss-ntlmssp (NTLM inside SPNEGO, another NTLM
                    implementation's initiator): auth, then a sealed Enumerate.
   --mode cross     ntlm-auth by hand: NEGOTIATE on one connection, AUTHENTICATE on another: the
@@ -91,6 +92,19 @@ def run_sequence(args):
     step("tamper", status=r.status_code)
     if r.status_code != 400:
         raise Failure(f"tampered body: HTTP {r.status_code} (want 400)")
+
+    # A fresh session, two requests sealed in order (sequence numbers n, n+1), the second sent
+    # first: refused.
+    p = protocol(args.url)
+    p.transport.build_session()
+    enc = p.transport.encryption
+    body = sample_text(s, "enumerate.utf16").encode("utf-8")
+    enc.prepare_encrypted_request(p.transport.session, args.url, body)
+    second = enc.prepare_encrypted_request(p.transport.session, args.url, body)
+    r = p.transport.session.send(second, timeout=30)
+    step("reorder", status=r.status_code)
+    if r.status_code != 400:
+        raise Failure(f"reordered body: HTTP {r.status_code} (want 400)")
 
 
 def ntlm_context(args, compatibility=3):

@@ -66,7 +66,7 @@ void expect_every_call_fails(Store& store, const std::string& uuid) {
     EXPECT_THROW(store.bookmark("c", uuid), StoreError);
     EXPECT_THROW(store.put_bookmark("c", uuid, "<b/>"), StoreError);
     EXPECT_THROW(store.delete_bookmarks(uuid), StoreError);
-    HeartbeatUpdate hb{"c", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", ""};
+    HeartbeatUpdate hb{"c", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", "", ""};
     EXPECT_THROW(store.apply_heartbeats(std::span(&hb, 1)), StoreError);
     EXPECT_THROW(store.hosts(uuid), StoreError);
     EXPECT_THROW(store.record_subscription_end({"c", uuid, at(2), "x", "", ""}), StoreError);
@@ -116,9 +116,9 @@ TEST_F(PostgresStoreTest, TwoNodesShareEverything) {
 
     // Heartbeats from both nodes merge by the same rules as from one.
     HeartbeatUpdate early{"WIN10$@D", created.uuid, at(100), HeartbeatUpdate::Kind::Events,
-                          "10.0.0.1", "win10"};
-    HeartbeatUpdate late{
-        "WIN10$@D", created.uuid, at(200), HeartbeatUpdate::Kind::Heartbeat, "10.0.0.2", ""};
+                          "10.0.0.1", "win10",      ""};
+    HeartbeatUpdate late{"WIN10$@D", created.uuid, at(200), HeartbeatUpdate::Kind::Heartbeat,
+                         "10.0.0.2", "",           ""};
     b->apply_heartbeats(std::span(&late, 1));
     a->apply_heartbeats(std::span(&early, 1));
     auto hosts = b->hosts(created.uuid);

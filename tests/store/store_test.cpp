@@ -106,7 +106,7 @@ TEST_P(StoreTest, StatsCountRows) {
     store->put_bookmark("a", uuid, "<b/>");
     store->put_bookmark("b", uuid, "<b/>");
     store->put_bookmark("c", uuid, "<b/>");
-    HeartbeatUpdate hb{"a", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", ""};
+    HeartbeatUpdate hb{"a", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", "", ""};
     store->apply_heartbeats(std::span(&hb, 1));
     store->record_subscription_end({"a", uuid, at(2), "cancel", "", ""});
     auto stats = store->stats();
@@ -183,7 +183,7 @@ TEST_P(StoreTest, ListEnableDisableDelete) {
 
     store->put_bookmark("WIN$@D", given.uuid, "<BookmarkList/>");
     HeartbeatUpdate hb{"WIN$@D",   given.uuid, at(100), HeartbeatUpdate::Kind::Heartbeat,
-                       "10.0.0.1", ""};
+                       "10.0.0.1", "",         ""};
     store->apply_heartbeats(std::span(&hb, 1));
     store->record_subscription_end({"WIN$@D", given.uuid, at(5), "cancel", "", ""});
     r = store->revision();
@@ -325,7 +325,7 @@ TEST_P(StoreTest, AwkwardCharactersRoundTrip) {
         EXPECT_EQ(store->bookmark("client " + text, uuid), text) << text;
     std::vector<HeartbeatUpdate> updates;
     for (const auto& text : texts)
-        updates.push_back({text, uuid, at(5), HeartbeatUpdate::Kind::Events, text, text});
+        updates.push_back({text, uuid, at(5), HeartbeatUpdate::Kind::Events, text, text, ""});
     store->apply_heartbeats(updates);
     auto hosts = store->hosts(uuid);
     ASSERT_EQ(hosts.size(), texts.size());
@@ -381,9 +381,10 @@ TEST_P(StoreTest, HeartbeatBatchingCoalesces) {
 
     // A later batch: first_seen kept, times only move forward, address replaced, machine kept.
     batcher.record(
-        {"WIN0$@D", uuid, at(2000), HeartbeatUpdate::Kind::Heartbeat, "192.168.1.1", ""});
-    batcher.record({"WIN1$@D", uuid, at(500), HeartbeatUpdate::Kind::Events, "", ""}); // late, old
-    batcher.record({"NEW$@D", uuid, at(3000), HeartbeatUpdate::Kind::Heartbeat, "", ""});
+        {"WIN0$@D", uuid, at(2000), HeartbeatUpdate::Kind::Heartbeat, "192.168.1.1", "", ""});
+    batcher.record(
+        {"WIN1$@D", uuid, at(500), HeartbeatUpdate::Kind::Events, "", "", ""}); // late, old
+    batcher.record({"NEW$@D", uuid, at(3000), HeartbeatUpdate::Kind::Heartbeat, "", "", ""});
     EXPECT_EQ(batcher.flush(), 3u);
     hosts = store->hosts(uuid);
     ASSERT_EQ(hosts.size(), static_cast<std::size_t>(kClients + 1));
@@ -403,27 +404,164 @@ TEST_P(StoreTest, HeartbeatBatchingCoalesces) {
     EXPECT_EQ(hosts[2].address, "10.0.0.99");
 }
 
+// How each host authenticated (schema version 2): the last non-empty mechanism recorded wins,
+// an update without one keeps it, directly and through the batcher.
+TEST_P(StoreTest, HostsKeepTheirLastMechanism) {
+    auto store = open(url);
+    std::string uuid = sub::new_uuid();
+    std::vector<HeartbeatUpdate> updates{
+        {"LAB\\alice", uuid, at(10), HeartbeatUpdate::Kind::Heartbeat, "", "", "NTLM"},
+        {"WIN10$@D", uuid, at(10), HeartbeatUpdate::Kind::Events, "", "", "Kerberos"},
+        {"WIN10$@D", uuid, at(20), HeartbeatUpdate::Kind::Heartbeat, "", "", ""},
+        {"old", uuid, at(10), HeartbeatUpdate::Kind::Heartbeat, "", "", ""}};
+    store->apply_heartbeats(updates);
+    auto hosts = store->hosts(uuid);
+    ASSERT_EQ(hosts.size(), 3u);
+    EXPECT_EQ(hosts[0].client, "LAB\\alice");
+    EXPECT_EQ(hosts[0].mechanism, "NTLM");
+    EXPECT_EQ(hosts[1].client, "WIN10$@D");
+    EXPECT_EQ(hosts[1].mechanism, "Kerberos"); // the later update had none: kept
+    EXPECT_EQ(hosts[2].client, "old");
+    EXPECT_EQ(hosts[2].mechanism, "");
+
+    // A host that moves from NTLM to Kerberos (its SPN fixed): the newer mechanism replaces the
+    // stored one; an empty one in the same batch does not undo it.
+    HeartbeatBatcher batcher(*store);
+    batcher.record({"LAB\\alice", uuid, at(30), HeartbeatUpdate::Kind::Events, "", "", "Kerberos"});
+    batcher.record({"LAB\\alice", uuid, at(40), HeartbeatUpdate::Kind::Heartbeat, "", "", ""});
+    batcher.record({"old", uuid, at(40), HeartbeatUpdate::Kind::Heartbeat, "", "", "TLS"});
+    batcher.record({"old", uuid, at(50), HeartbeatUpdate::Kind::Heartbeat, "", "", "Basic"});
+    EXPECT_EQ(batcher.flush(), 2u);
+    hosts = store->hosts(uuid);
+    ASSERT_EQ(hosts.size(), 3u);
+    EXPECT_EQ(hosts[0].mechanism, "Kerberos");
+    EXPECT_EQ(hosts[0].last_seen, at(40));
+    EXPECT_EQ(hosts[1].mechanism, "Kerberos");
+    EXPECT_EQ(hosts[2].mechanism, "Basic");
+}
+
+namespace {
+
+// The schema as wec shipped it at version 1 (before the mechanism column), frozen here: what an
+// existing database looks like when a newer wec opens it.
+constexpr const char* kSqliteSchemaV1 = R"sql(
+CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('revision', 0);
+CREATE TABLE subscriptions (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+    enabled INTEGER NOT NULL, definition TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE bookmarks (subscription_uuid TEXT NOT NULL, client TEXT NOT NULL,
+    bookmark TEXT NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (subscription_uuid, client)) WITHOUT ROWID;
+CREATE TABLE heartbeats (subscription_uuid TEXT NOT NULL, client TEXT NOT NULL,
+    first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, last_event_seen INTEGER,
+    address TEXT NOT NULL DEFAULT '', machine_id TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (subscription_uuid, client)) WITHOUT ROWID;
+CREATE TABLE subscription_ends (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription_uuid TEXT NOT NULL, client TEXT NOT NULL, time INTEGER NOT NULL,
+    status TEXT NOT NULL, fault_code TEXT NOT NULL, fault_message TEXT NOT NULL);
+CREATE INDEX subscription_ends_by_subscription ON subscription_ends (subscription_uuid, time);
+INSERT INTO schema_version (version, applied_at) VALUES (1, 0);
+)sql";
+
+constexpr const char* kPostgresSchemaV1 = R"sql(
+CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('revision', 0);
+CREATE TABLE subscriptions (uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+    enabled BOOLEAN NOT NULL, definition TEXT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE TABLE bookmarks (subscription_uuid TEXT NOT NULL, client TEXT NOT NULL,
+    bookmark TEXT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (subscription_uuid, client));
+CREATE TABLE heartbeats (subscription_uuid TEXT NOT NULL, client TEXT NOT NULL,
+    first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, last_event_seen BIGINT,
+    address TEXT NOT NULL DEFAULT '', machine_id TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (subscription_uuid, client));
+CREATE TABLE subscription_ends (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    subscription_uuid TEXT NOT NULL, client TEXT NOT NULL, time BIGINT NOT NULL,
+    status TEXT NOT NULL, fault_code TEXT NOT NULL, fault_message TEXT NOT NULL);
+CREATE INDEX subscription_ends_by_subscription ON subscription_ends (subscription_uuid, time);
+INSERT INTO schema_version (version, applied_at) VALUES (1, 0);
+)sql";
+
+} // namespace
+
+// A database written by a wec of schema version 1, with a subscription, a bookmark and a host:
+// opening it applies migration 2 (the mechanism column), keeps every row, and the old host shows
+// no mechanism until its next request records one.
+TEST_P(StoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
+    const std::string uuid = "0B5B2E1C-7C8E-4D0C-9F3A-1F2E3D4C5B6A";
+    {
+        RawConnection raw(url);
+        raw.exec(sqlite() ? kSqliteSchemaV1 : kPostgresSchemaV1);
+        auto definition = make_sub("security");
+        raw.insert_subscription(uuid, "security", true,
+                                "name = \"security\"\nquery = '" + definition.query +
+                                    "'\n[[outputs]]\ndriver = \"files\"\npath = \"/x/{client}\"\n"
+                                    "format = \"json\"\n");
+        raw.exec("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
+                 "VALUES ($1, 'WIN10$@D', '<BookmarkList>7</BookmarkList>', 0)",
+                 {uuid});
+        raw.exec("INSERT INTO heartbeats (subscription_uuid, client, first_seen, last_seen, "
+                 "last_event_seen, address, machine_id) "
+                 "VALUES ($1, 'WIN10$@D', 1000, 2000, 1500, '10.0.0.5', 'win10.d.local')",
+                 {uuid});
+    }
+
+    auto store = open(url);
+    EXPECT_EQ(store->schema_version(), latest_version());
+    EXPECT_GE(latest_version(), 2);
+    auto stats = store->stats();
+    EXPECT_EQ(stats.subscriptions, 1u);
+    EXPECT_EQ(stats.bookmarks, 1u);
+    EXPECT_EQ(stats.hosts, 1u);
+    auto subs = store->subscriptions();
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0].uuid, uuid);
+    EXPECT_EQ(store->bookmark("WIN10$@D", uuid), "<BookmarkList>7</BookmarkList>");
+    auto hosts = store->hosts(uuid);
+    ASSERT_EQ(hosts.size(), 1u);
+    EXPECT_EQ(hosts[0].first_seen, TimePoint(std::chrono::milliseconds(1000)));
+    EXPECT_EQ(hosts[0].last_seen, TimePoint(std::chrono::milliseconds(2000)));
+    EXPECT_EQ(hosts[0].address, "10.0.0.5");
+    EXPECT_EQ(hosts[0].machine_id, "win10.d.local");
+    EXPECT_EQ(hosts[0].mechanism, "");
+
+    HeartbeatUpdate next{"WIN10$@D", uuid, at(3), HeartbeatUpdate::Kind::Heartbeat, "", "", "NTLM"};
+    store->apply_heartbeats(std::span(&next, 1));
+    hosts = store->hosts(uuid);
+    ASSERT_EQ(hosts.size(), 1u);
+    EXPECT_EQ(hosts[0].mechanism, "NTLM");
+    EXPECT_EQ(hosts[0].machine_id, "win10.d.local");
+
+    // Migrated once: re-opening finds nothing to do.
+    store.reset();
+    EXPECT_EQ(open(url)->schema_version(), latest_version());
+}
+
 TEST_P(StoreTest, HeartbeatBatcherSizeTriggerBackgroundAndShutdownFlush) {
     auto store = open(url);
     std::string uuid = sub::new_uuid();
     {
         HeartbeatBatcher batcher(*store, {std::chrono::milliseconds(3600000), 3});
         batcher.start();
-        EXPECT_FALSE(batcher.record({"a", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", ""}));
-        EXPECT_FALSE(batcher.record({"b", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", ""}));
-        EXPECT_TRUE(batcher.record({"c", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", ""}));
+        EXPECT_FALSE(
+            batcher.record({"a", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", "", ""}));
+        EXPECT_FALSE(
+            batcher.record({"b", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", "", ""}));
+        EXPECT_TRUE(
+            batcher.record({"c", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", "", ""}));
         // The size trigger wakes the background flusher long before its (1 h) interval.
         for (int i = 0; i < 500 && store->hosts(uuid).size() < 3; ++i)
             std::this_thread::sleep_for(10ms);
         EXPECT_EQ(store->hosts(uuid).size(), 3u);
-        batcher.record({"d", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", ""});
+        batcher.record({"d", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", "", ""});
         // Destroyed with one pending update: the destructor stops the thread and flushes.
     }
     EXPECT_EQ(store->hosts(uuid).size(), 4u);
 
     HeartbeatBatcher timed(*store, {std::chrono::milliseconds(20), 1000});
     timed.start();
-    timed.record({"e", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", ""});
+    timed.record({"e", uuid, at(1), HeartbeatUpdate::Kind::Heartbeat, "", "", ""});
     for (int i = 0; i < 500 && store->hosts(uuid).size() < 5; ++i)
         std::this_thread::sleep_for(10ms);
     EXPECT_EQ(store->hosts(uuid).size(), 5u);
@@ -485,10 +623,10 @@ TEST_P(StoreTest, FailedFlushKeepsUpdates) {
     FlakyStore flaky(*real);
     std::string uuid = sub::new_uuid();
     HeartbeatBatcher batcher(flaky);
-    batcher.record({"a", uuid, at(10), HeartbeatUpdate::Kind::Events, "1.1.1.1", "m"});
+    batcher.record({"a", uuid, at(10), HeartbeatUpdate::Kind::Events, "1.1.1.1", "m", ""});
     EXPECT_THROW(batcher.flush(), StoreError);
     EXPECT_EQ(batcher.pending(), 1u);
-    batcher.record({"a", uuid, at(20), HeartbeatUpdate::Kind::Heartbeat, "2.2.2.2", ""});
+    batcher.record({"a", uuid, at(20), HeartbeatUpdate::Kind::Heartbeat, "2.2.2.2", "", ""});
     flaky.fail = false;
     EXPECT_EQ(batcher.flush(), 1u);
     auto hosts = real->hosts(uuid);
@@ -505,7 +643,7 @@ TEST_P(StoreTest, BatcherReportsTheLastFlushError) {
     FlakyStore flaky(*real);
     HeartbeatBatcher batcher(flaky, {std::chrono::milliseconds(3600000), 1000});
     EXPECT_EQ(batcher.last_error(), "");
-    batcher.record({"a", sub::new_uuid(), at(10), HeartbeatUpdate::Kind::Heartbeat, "", ""});
+    batcher.record({"a", sub::new_uuid(), at(10), HeartbeatUpdate::Kind::Heartbeat, "", "", ""});
     EXPECT_THROW(batcher.flush(), StoreError);
     EXPECT_EQ(batcher.last_error(), "flaky: disk full");
     flaky.fail = false;
@@ -572,12 +710,13 @@ TEST_P(StoreTest, ConcurrentWritersFromThreadsAndAnotherConnection) {
                     target.put_bookmark(client, uuid,
                                         "<BookmarkList>" + std::to_string(i) + "</BookmarkList>");
                     batcher.record({client, uuid, at(i), HeartbeatUpdate::Kind::Events,
-                                    "10.0.0." + std::to_string(t), ""});
+                                    "10.0.0." + std::to_string(t), "", ""});
                     if (i % 10 == 0) {
                         HeartbeatUpdate u{client + "-direct",
                                           uuid,
                                           at(i),
                                           HeartbeatUpdate::Kind::Heartbeat,
+                                          "",
                                           "",
                                           ""};
                         target.apply_heartbeats(std::span(&u, 1));

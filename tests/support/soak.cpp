@@ -26,6 +26,27 @@ using namespace std::chrono_literals;
 
 const std::string kHost = "srv.windomain.local";
 const std::string kTlsClient = "win10.windomain.local"; // CN of the client certificate
+const std::string kNtlmUser = "LAB\\alice";             // an account of the NTLM users file
+const std::string kBasicUser = "labhost";               // an account of the Basic users file
+const std::string kPassword = "Secret1!";               // both accounts' password
+
+// A users file `wec serve` accepts (not readable by others).
+fs::path write_users_file(const fs::path& path, const std::string& lines) {
+    std::ofstream(path) << lines;
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    return path;
+}
+
+// A SHA-512 crypt(3) hash of `password` (`openssl passwd -6`), for the Basic users file.
+std::string sha512_crypt(const std::string& password) {
+    auto r = run({"openssl", "passwd", "-6", password});
+    auto hash = r.output;
+    while (!hash.empty() && (hash.back() == '\n' || hash.back() == '\r'))
+        hash.pop_back();
+    if (r.exit_code != 0 || hash.rfind("$6$", 0) != 0)
+        throw std::runtime_error("openssl passwd -6 failed: " + r.output);
+    return hash;
+}
 
 // One request of a workload and what its answer must be.
 struct Request {
@@ -88,6 +109,10 @@ const char* to_string(SoakKind kind) {
         return "spnego";
     case SoakKind::Tls:
         return "tls";
+    case SoakKind::Ntlm:
+        return "ntlm";
+    case SoakKind::Basic:
+        return "basic";
     }
     return "?";
 }
@@ -122,24 +147,38 @@ struct SoakServer::Impl {
     client::ConnectionOptions manager_options, push_options;
     client::EventGenerator events;
 
+    bool https() const { return kind == SoakKind::Tls || kind == SoakKind::Basic; }
+
     Impl(SoakKind k, const std::string& wec_exe) : kind(k) {
         db = "sqlite:" + (dir.path() / "wec.db").string();
         std::vector<std::string> auth;
         std::map<std::string, std::string> env;
-        if (kind == SoakKind::Tls) {
+        if (https()) {
             pki.emplace(kHost);
-            auth = {"--auth", "tls",
+            auth = {"--auth", kind == SoakKind::Tls ? "tls" : "basic",
                     "--cert", (*pki)("server.pem").string(),
-                    "--key",  (*pki)("server.key").string(),
-                    "--ca",   (*pki)("root.pem").string(),
-                    "--ca",   (*pki)("issuing.pem").string()};
+                    "--key",  (*pki)("server.key").string()};
+            if (kind == SoakKind::Tls) {
+                auth.insert(auth.end(), {"--ca", (*pki)("root.pem").string(), "--ca",
+                                         (*pki)("issuing.pem").string()});
+            } else {
+                auto users = write_users_file(dir.path() / "basic-users",
+                                              kBasicUser + ":" + sha512_crypt(kPassword) + "\n");
+                auth.insert(auth.end(), {"--basic-users", users.string()});
+            }
         } else {
             realm.emplace(kHost);
             // The client core runs in this process: MIT Kerberos is pointed at the test realm.
             realm->realm.apply_env();
             ::setenv("KRB5CCNAME", realm->ccache.c_str(), 1);
             env = realm->realm.env();
-            auth = {"--auth", "kerberos", "--keytab", realm->service_keytab.string()};
+            auth = {"--auth", kind == SoakKind::Ntlm ? "negotiate" : "kerberos", "--keytab",
+                    realm->service_keytab.string()};
+            if (kind == SoakKind::Ntlm) {
+                auto users =
+                    write_users_file(dir.path() / "ntlm-users", "LAB:alice:" + kPassword + "\n");
+                auth.insert(auth.end(), {"--ntlm-users", users.string()});
+            }
         }
 
         auto sub = dir.path() / "security.toml";
@@ -163,23 +202,32 @@ struct SoakServer::Impl {
             throw std::runtime_error("wec serve did not start:\n" + server->output());
 
         client::SourceOptions so;
-        manager = client::Url::parse(
-            (kind == SoakKind::Tls ? "https://127.0.0.1:" : "http://127.0.0.1:") +
-            std::to_string(port) +
-            (kind == SoakKind::Tls ? "/wsman/" : "/wsman/SubscriptionManager/WEC"));
+        manager = client::Url::parse((https() ? "https://127.0.0.1:" : "http://127.0.0.1:") +
+                                     std::to_string(port) +
+                                     (https() ? "/wsman/" : "/wsman/SubscriptionManager/WEC"));
         so.manager = manager;
         so.timeout = 60s;
-        if (kind == SoakKind::Tls) {
-            so.tls.cert_file = (*pki)(kTlsClient + ".pem").string();
-            so.tls.key_file = (*pki)(kTlsClient + ".key").string();
+        if (https()) {
+            if (kind == SoakKind::Tls) {
+                so.tls.cert_file = (*pki)(kTlsClient + ".pem").string();
+                so.tls.key_file = (*pki)(kTlsClient + ".key").string();
+            } else {
+                so.tls.basic_user = kBasicUser;
+                so.tls.basic_password = kPassword;
+            }
             so.tls.ca_file = (*pki)("root.pem").string();
             so.tls.server_name = kHost;
             so.tls_context = client::make_tls_context(so.tls); // shared by every connection
         } else {
             so.service = "HTTP@" + kHost;
-            so.mechanism =
-                kind == SoakKind::Spnego ? auth::Mechanism::Spnego : auth::Mechanism::Kerberos;
+            so.mechanism = kind == SoakKind::Spnego ? auth::Mechanism::Spnego
+                           : kind == SoakKind::Ntlm ? auth::Mechanism::Ntlm
+                                                    : auth::Mechanism::Kerberos;
             so.ccache = realm->ccache;
+            if (kind == SoakKind::Ntlm) {
+                so.ntlm_user = kNtlmUser;
+                so.ntlm_password = kPassword;
+            }
         }
         source = std::make_unique<client::Source>(so);
         auto subs = source->enumerate();
@@ -193,7 +241,7 @@ struct SoakServer::Impl {
         manager_options.host = "127.0.0.1";
         manager_options.port = static_cast<std::uint16_t>(port);
         manager_options.timeout = 60s;
-        if (kind == SoakKind::Tls) {
+        if (https()) {
             manager_options.tls = true;
             manager_options.tls_options = so.tls;
             manager_options.tls_context = so.tls_context;
@@ -201,6 +249,8 @@ struct SoakServer::Impl {
             manager_options.service = so.service;
             manager_options.mechanism = so.mechanism;
             manager_options.ccache = so.ccache;
+            manager_options.ntlm_user = so.ntlm_user;
+            manager_options.ntlm_password = so.ntlm_password;
         }
         push_options = manager_options;
         push_options.port = push.port;

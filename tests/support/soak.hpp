@@ -1,14 +1,16 @@
 // The soak driver shared by tests/integration/serve_soak_test (short form) and
 // bench/serve/soak_bench (long form): the real `wec serve` binary for one listener kind — a real
-// MIT KDC (Kerberos, SPNEGO) or an openssl-CLI PKI (TLS with a client certificate), a store with
-// one subscription, a JSON files output — driven by the client core (lib/client, async
+// MIT KDC (Kerberos, SPNEGO, and the keytab of the NTLM kind's negotiate listener), a users file
+// (NTLM, Basic) or an openssl-CLI PKI (TLS with a client certificate, Basic over HTTPS), a store
+// with one subscription, a JSON files output — driven by the client core (lib/client, async
 // connections on one thread), and the server's RSS and open descriptors read from /proc.
 //
 // Two workloads, both real WEF requests checked for their answer:
 //  - cycles: connect → authenticate (Kerberos/SPNEGO: the empty POST and mutual authentication;
-//    TLS: a full handshake, no resumption) → one request → close. The requests rotate through
-//    Enumerate (manager URL), Heartbeat and Events (two generated events and a bookmark) on the
-//    subscription's NotifyTo URL.
+//    NTLM: NEGOTIATE, 401 + CHALLENGE, AUTHENTICATE; TLS: a full handshake, no resumption; Basic:
+//    a handshake and the password verified, once per connection) → one request → close. The
+//    requests rotate through Enumerate (manager URL), Heartbeat and Events (two generated events
+//    and a bookmark) on the subscription's NotifyTo URL.
 //  - keep-alive: requests (Heartbeat and Events alternately) spread over a number of connections
 //    opened once and kept.
 #pragma once
@@ -27,9 +29,12 @@ namespace wec::testing {
 enum class SoakKind {
     Kerberos, // `Authorization: Kerberos` (raw Kerberos tokens), HTTP listener
     Spnego,   // `Authorization: Negotiate` (SPNEGO), HTTP listener
-    Tls       // HTTPS with a client certificate
+    Tls,      // HTTPS with a client certificate
+    Ntlm,     // `Authorization: Negotiate` with raw NTLMSSP (a local account of the users file) on
+              // a negotiate listener that has Kerberos too (gss-ntlmssp, sealed bodies)
+    Basic     // HTTPS without a client certificate, `Authorization: Basic` (SHA-512 crypt)
 };
-const char* to_string(SoakKind kind); // "kerberos", "spnego", "tls"
+const char* to_string(SoakKind kind); // "kerberos", "spnego", "tls", "ntlm", "basic"
 inline void PrintTo(SoakKind kind, std::ostream* os) {
     *os << to_string(kind);
 } // GoogleTest

@@ -329,7 +329,7 @@ TEST_F(SubCommands, ConvertBetweenXmlAndToml) {
 TEST_F(SubCommands, DbMigrateAndStatus) {
     auto r = wec("db migrate" + db);
     ASSERT_EQ(r.exit_code, 0) << r.out;
-    EXPECT_NE(r.out.find("schema version 1, up to date"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("schema version 2, up to date"), std::string::npos) << r.out;
     auto file = write("security.toml", R"(name = "security"
 query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
 [[outputs]]
@@ -345,7 +345,7 @@ path = "/var/log/wec/{client}.json"
     auto json = nlohmann::json::parse(r.out, nullptr, false);
     ASSERT_TRUE(json.is_object()) << r.out;
     EXPECT_EQ(json["store"], "sqlite:" + (dir / "wec.db").string());
-    EXPECT_EQ(json["schema_version"], 1);
+    EXPECT_EQ(json["schema_version"], 2);
     EXPECT_EQ(json["subscriptions"], 1);
     EXPECT_EQ(json["bookmarks"], 0);
     EXPECT_EQ(json["hosts"], 0);
@@ -360,7 +360,7 @@ TEST_F(SubCommands, SubStatusAndDbOnPostgres) {
     const auto pg = " --db " + url;
     auto r = wec("db migrate" + pg);
     ASSERT_EQ(r.exit_code, 0) << r.out;
-    EXPECT_NE(r.out.find(url + ": schema version 1, up to date"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(url + ": schema version 2, up to date"), std::string::npos) << r.out;
 
     auto file = write("security.toml", R"(name = "security"
 query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'

@@ -1,6 +1,7 @@
 // `wec status`: per subscription, which hosts are active (events within the heartbeat interval),
-// alive (heartbeats only) or dead (nothing), with last seen and address. A stored subscription
-// whose definition cannot be read is listed with its error (exit 1).
+// alive (heartbeats only) or dead (nothing), with last seen, address and the authentication
+// mechanism each used. A stored subscription whose definition cannot be read is listed with its
+// error (exit 1).
 #include "commands.hpp"
 #include "store/store.hpp"
 
@@ -54,6 +55,7 @@ int run_status(const StatusOptions& o) {
                  {"status", store::to_string(st)},
                  {"address", h.address},
                  {"machine", h.machine_id},
+                 {"mechanism", h.mechanism},
                  {"first_seen", iso(h.first_seen)},
                  {"last_seen", iso(h.last_seen)},
                  {"last_event_seen",
@@ -87,11 +89,15 @@ int run_status(const StatusOptions& o) {
                     s["subscription"].get<std::string>().c_str(),
                     s["enabled"].get<bool>() ? "" : " (disabled)", s["active"].get<std::size_t>(),
                     s["alive"].get<std::size_t>(), s["dead"].get<std::size_t>());
-        for (const auto& h : s["hosts"])
-            std::printf("  %-7s %-40s %-16s last seen %s\n", h["status"].get<std::string>().c_str(),
-                        h["client"].get<std::string>().c_str(),
-                        h["address"].get<std::string>().c_str(),
-                        h["last_seen"].get<std::string>().c_str());
+        for (const auto& h : s["hosts"]) {
+            // A host last seen before wec recorded mechanisms (schema version 1) shows "-".
+            auto mechanism = h["mechanism"].get<std::string>();
+            std::printf(
+                "  %-7s %-40s %-16s %-8s last seen %s\n", h["status"].get<std::string>().c_str(),
+                h["client"].get<std::string>().c_str(), h["address"].get<std::string>().c_str(),
+                mechanism.empty() ? "-" : mechanism.c_str(),
+                h["last_seen"].get<std::string>().c_str());
+        }
     }
     return rc;
 }
