@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "decode/decode.hpp"
 #include "decode/sources.hpp"
+#include "evtx/evtx.hpp"
 #include "krb/keytab.hpp"
 
 #include <algorithm>
@@ -130,7 +131,7 @@ CLI::Option* add_pcap_options(CLI::App& replay, PcapOptions& o) {
     pcap->type_name("FILE");
     for (const char* other :
          {"--from", "--evtx", "--xml", "--split-by-computer", "--check", "--check-only", "--events",
-          "--hosts", "--connections", "--batch", "--rate", "--speed"})
+          "--hosts", "--connections", "--batch", "--rate", "--speed", "--idle", "--refresh"})
         pcap->excludes(other);
     replay
         .add_option("--keytab", o.keytabs,
@@ -352,6 +353,13 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         res.mechanism = mechanism_of(ro.source);
         ro.subscription = run.subscription;
         ro.retry_interval = run.retry_interval;
+        ro.on_drop = [&](const std::string& xml, std::size_t bytes, std::size_t limit) {
+            std::fprintf(stderr,
+                         "wec replay: %s: event %s/%s: its envelope (%zu bytes) exceeds "
+                         "MaxEnvelopeSize %zu: dropped, as Windows does\n",
+                         res.source->key.c_str(), evtx::first_value(xml, "Channel").c_str(),
+                         evtx::first_value(xml, "EventRecordID").c_str(), bytes, limit);
+        };
         std::size_t next = 0;
         auto& batches = res.source->batches;
         res.r = client::replay_batches(ro, [&](client::RecordedBatch& b) {
@@ -362,7 +370,8 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
     }
 
     // --- summary -------------------------------------------------------------------------------
-    std::uint64_t messages_acked = 0, messages_failed = 0, sent = 0, acked = 0;
+    std::uint64_t messages_acked = 0, messages_failed = 0, sent = 0, acked = 0, dropped = 0,
+                  split = 0;
     double seconds = 0;
     std::vector<std::string> errors;
     for (const auto& res : results) {
@@ -370,6 +379,8 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         messages_failed += res.r.messages_failed;
         sent += res.r.events_sent;
         acked += res.r.events_acked;
+        dropped += res.r.events_dropped;
+        split += res.r.messages_split;
         seconds += res.r.seconds;
         if (!res.r.setup_error.empty())
             errors.push_back(res.source->key + ": " + res.r.setup_error);
@@ -382,7 +393,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         for (const auto& e : errors)
             std::fprintf(stderr, "wec replay: %s\n", e.c_str());
         code = kRuntime;
-    } else if (collector.skipped() > 0 || damaged) {
+    } else if (collector.skipped() > 0 || damaged || dropped > 0) {
         code = kPartial;
     }
 
@@ -403,6 +414,8 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         j["messages_failed"] = messages_failed;
         j["events_sent"] = sent;
         j["events_acked"] = acked;
+        j["messages_split"] = split;
+        j["events_dropped"] = dropped;
         j["seconds"] = seconds;
         j["events_per_second"] = seconds > 0 ? static_cast<double>(acked) / seconds : 0.0;
         j["mechanism"] = run.mechanism;
@@ -465,6 +478,11 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
                 static_cast<unsigned long long>(acked), static_cast<unsigned long long>(sent),
                 static_cast<unsigned long long>(messages_acked),
                 static_cast<unsigned long long>(messages_failed));
+    if (split > 0 || dropped > 0)
+        std::printf("limits:         %llu Events messages split to the subscription's limits, "
+                    "%llu events dropped (larger than MaxEnvelopeSize)\n",
+                    static_cast<unsigned long long>(split),
+                    static_cast<unsigned long long>(dropped));
     for (const auto& e : errors)
         std::printf("error:          %s\n", e.c_str());
     return code;
