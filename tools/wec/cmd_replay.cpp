@@ -864,8 +864,10 @@ void add_replay(CLI::App& app, Action& action) {
                        ->excludes(from)
                        ->excludes(evtx)
                        ->excludes(xml);
-    sub->add_option("--batch", o->batch,
-                    "Events per Events message (generated: split to fit MaxEnvelopeSize)")
+    sub->add_option(
+           "--batch", o->batch,
+           "Events per Events message (generated, --evtx/--xml: at most the subscription's "
+           "MaxElements, split to fit its MaxEnvelopeSize)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
         ->excludes(from);
@@ -911,7 +913,8 @@ void add_replay(CLI::App& app, Action& action) {
     add_pcap_options(*sub, o->pcap);
     sub->footer(
         "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some\n"
-        "records skipped, or nothing to replay; --check: an acknowledged event was lost), 2 usage\n"
+        "records skipped, an event larger than MaxEnvelopeSize dropped, or nothing to replay;\n"
+        "--check: an acknowledged event was lost), 2 usage\n"
         "or (--from) unreadable or malformed input, 3 runtime error (--from: the collector did\n"
         "not acknowledge a message after its retries; the replay stops there).\n"
         "Examples:\n"
