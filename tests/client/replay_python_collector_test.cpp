@@ -570,4 +570,69 @@ TEST_F(ReplayPythonCollector, FirstEnumerateIsRetriedUntilTheCollectorListens) {
     EXPECT_EQ(accepted_events(received_records, false).size(), 50u);
 }
 
+// "2016-07-08T18:12:51.6816408Z" as ns since 1970 (0 when it is not such a time).
+std::int64_t time_ns(const std::string& t) {
+    std::smatch m;
+    static const std::regex re(
+        "(\\d{4})-(\\d{2})-(\\d{2})T(\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d+))?Z?");
+    if (!std::regex_match(t, m, re)) return 0;
+    const std::chrono::year_month_day ymd{std::chrono::year(std::stoi(m[1])),
+                                          std::chrono::month(std::stoul(m[2])),
+                                          std::chrono::day(std::stoul(m[3]))};
+    std::int64_t ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::sys_days(ymd).time_since_epoch())
+            .count() +
+        ((std::stoll(m[4]) * 60 + std::stoll(m[5])) * 60 + std::stoll(m[6])) * 1000000000LL;
+    std::string frac = m[7].str().substr(0, 9);
+    frac.resize(9, '0');
+    return ns + std::stoll(frac);
+}
+
+// --speed: a message holds only events whose TimeCreated is within the subscription's MaxTime
+// (1 s here) of its first one, as a Windows source sends what it gathered for MaxTime; every
+// record still arrives, in order, bookmarks checked by the collector.
+TEST_F(ReplayPythonCollector, SpeedClosesMessagesAtMaxTime) {
+    std::map<std::uint64_t, std::int64_t> times;
+    std::vector<std::uint64_t> expected;
+    {
+        wec::evtx::Reader reader(fs::path(WEC_TEST_DATA) / "evtx" / "security.evtx");
+        wec::evtx::Record record;
+        while (reader.next(record)) {
+            expected.push_back(record.record_id);
+            times[record.record_id] = time_ns(record.time_created);
+            ASSERT_NE(times[record.record_id], 0) << record.time_created;
+        }
+    }
+    std::int64_t first = times.begin()->second, last = first;
+    for (const auto& [id, t] : times) {
+        first = std::min(first, t);
+        last = std::max(last, t);
+    }
+    // The recorded span replayed in about 3 seconds.
+    const double span_s = static_cast<double>(last - first) / 1e9;
+    ASSERT_GT(span_s, 10.0);
+    start_collector({"--max-time", "1"});
+    auto r = replay({"--evtx", (fs::path(WEC_TEST_DATA) / "evtx" / "security.evtx").string(),
+                     "--batch", "1000", "--speed", std::to_string(span_s / 3)});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.summary.dump();
+    EXPECT_EQ(r.summary["events_acked"], 2261);
+    auto received_records = received();
+    expect_no_violation(received_records);
+    std::vector<std::uint64_t> got;
+    std::size_t messages = 0;
+    for (const auto& e : soap_of(received_records, "/wsman/Events")) {
+        ASSERT_EQ(e["status"], 200) << e.dump();
+        ++messages;
+        const auto& ids = e["record_ids"];
+        const auto t0 = times.at(ids[0].get<std::uint64_t>());
+        for (const auto& id : ids) {
+            got.push_back(id.get<std::uint64_t>());
+            EXPECT_LE(times.at(id.get<std::uint64_t>()) - t0, 1000000000LL) << e.dump();
+        }
+    }
+    EXPECT_EQ(got, expected);
+    EXPECT_GT(messages, 3u); // --batch 1000 alone would make 3
+}
+
 } // namespace
