@@ -55,11 +55,13 @@ std::map<std::string, std::uint64_t> parse_bookmark(std::string_view list) {
 std::string make_bookmark(const std::map<std::string, std::uint64_t>& last,
                           const std::string& current) {
     if (last.empty()) return {};
+    // Exactly one IsCurrent, even when the last event named no channel.
+    const std::string& now = last.count(current) != 0 ? current : last.rbegin()->first;
     std::string out = "<BookmarkList>";
     for (const auto& [channel, id] : last) {
         out += "<Bookmark Channel=\"" + text::xml_escape(channel, "\"") + "\" RecordId=\"" +
                std::to_string(id) + "\"";
-        if (channel == current) out += " IsCurrent=\"true\"";
+        if (channel == now) out += " IsCurrent=\"true\"";
         out += "/>";
     }
     out += "</BookmarkList>";

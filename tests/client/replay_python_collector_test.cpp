@@ -411,6 +411,52 @@ TEST_F(ReplayPythonCollector, CapturedWindowsEventsReplayedAsRecorded) {
     EXPECT_EQ(got[2], want[2]);
 }
 
+// --from: the recorded message of 21 events against MaxElements 5 is split in order (5, 5, 5, 5,
+// 1): the earlier parts carry the bookmark of their own last event (the collector checks it),
+// the last part the recorded bookmark.
+TEST_F(ReplayPythonCollector, CapturedMessageSplitToMaxElementsKeepsItsBookmarkLast) {
+    const std::string sample = std::string(WEC_SOURCE_DIR) + "/samples/captures/";
+    auto decoded = run({WEC_EXE, "decode", sample + "wef-kerberos.pcap", "--keytab",
+                        sample + "wec.keytab", "--format", "json"});
+    ASSERT_EQ(decoded.exit_code, 0) << decoded.output;
+    std::string recorded_bookmark;
+    auto jsonl = dir.path() / "capture.jsonl";
+    {
+        std::ofstream out(jsonl);
+        for (const auto& line : lines_of(decoded.output)) {
+            auto j = json::parse(line, nullptr, false);
+            if (j.is_discarded()) continue;
+            out << line << "\n";
+            if (j["direction"] == "request" && j.value("action", "") == "Events")
+                recorded_bookmark = j["bookmark"];
+        }
+    }
+    start_collector({"--max-elements", "5"});
+    auto r = replay({"--from", jsonl.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.summary.dump();
+    EXPECT_EQ(r.summary["events_acked"], 21);
+    EXPECT_EQ(r.summary["messages_acked"], 5);
+    EXPECT_EQ(r.summary["batches_split"], 1);
+    auto records = received();
+    expect_no_violation(records);
+    auto events = soap_of(records, "/wsman/Events");
+    ASSERT_EQ(events.size(), 5u);
+    for (std::size_t i = 0; i < 5; ++i)
+        EXPECT_EQ(events[i]["events"], i < 4 ? 5 : 1) << events[i].dump();
+    const std::regex mark("Channel=\"([^\"]+)\" RecordId=\"(\\d+)\"");
+    std::smatch want, got;
+    ASSERT_TRUE(std::regex_search(recorded_bookmark, want, mark)) << recorded_bookmark;
+    const auto last_bookmark = events.back()["bookmark"].get<std::string>();
+    ASSERT_TRUE(std::regex_search(last_bookmark, got, mark)) << last_bookmark;
+    EXPECT_EQ(got[1], want[1]);
+    EXPECT_EQ(got[2], want[2]);
+    // The first part's bookmark is its own 5th event, before the recorded one.
+    const auto first_bookmark = events.front()["bookmark"].get<std::string>();
+    ASSERT_TRUE(std::regex_search(first_bookmark, got, mark)) << first_bookmark;
+    EXPECT_EQ(std::stoull(got[2]), events.front()["record_ids"][4].get<std::uint64_t>());
+    EXPECT_LT(std::stoull(got[2]), std::stoull(want[2]));
+}
+
 // --evtx: the 2,261 records of a real Security log arrive as well-formed `<Event>` XML (the
 // collector parses each one), with their record ids, in record order, bookmarks following.
 TEST_F(ReplayPythonCollector, EvtxRecordsArriveAsWellFormedEvents) {

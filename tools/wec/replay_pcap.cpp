@@ -414,7 +414,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         j["messages_failed"] = messages_failed;
         j["events_sent"] = sent;
         j["events_acked"] = acked;
-        j["messages_split"] = split;
+        j["batches_split"] = split;
         j["events_dropped"] = dropped;
         j["seconds"] = seconds;
         j["events_per_second"] = seconds > 0 ? static_cast<double>(acked) / seconds : 0.0;
