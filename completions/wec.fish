@@ -67,7 +67,7 @@ complete -c wec -n '__fish_seen_subcommand_from replay' -l check-only -d 'Send n
 complete -c wec -n '__fish_seen_subcommand_from replay' -l rate -r -F -d 'At most EVENTS/S events per second in total (default: as fast as the collector acknowledges)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l speed -r -F -d '(--evtx/--xml) N times the recorded pace, from the events TimeCreated (1 = as recorded; default: as fast as possible)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l events -r -F -d 'Events to send in total'
-complete -c wec -n '__fish_seen_subcommand_from replay' -l batch -r -F -d 'Events per Events message (generated: split to fit MaxEnvelopeSize)'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l batch -r -F -d 'Events per Events message (generated, --evtx/--xml: at most the subscriptions MaxElements, split to fit its MaxEnvelopeSize)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l hosts -r -F -d 'Simulated hosts (machine ids host-N.windomain.local)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l connections -r -F -d 'Concurrent connections (threads), at most --hosts (--evtx/--xml: hosts replayed at once; --pcap: sources replayed at once, default all up to 64)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l compress -l no-compress -d 'SLDC-compress Events (default: on)'

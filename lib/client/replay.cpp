@@ -1,6 +1,7 @@
 #include "client/replay.hpp"
 
 #include "client/latency.hpp"
+#include "text/text.hpp"
 
 #include <algorithm>
 #include <thread>
@@ -8,6 +9,64 @@
 namespace wec::client {
 
 namespace {
+
+// The text of the first <NAME>...</NAME> of `xml` ("" when absent).
+std::string element_text(const std::string& xml, std::string_view name) {
+    const std::string open = "<" + std::string(name) + ">";
+    auto b = xml.find(open);
+    if (b == std::string::npos) return {};
+    b += open.size();
+    auto e = xml.find('<', b);
+    return e == std::string::npos ? std::string() : xml.substr(b, e - b);
+}
+
+// The value of attribute NAME="..." in `tag` ("" when absent).
+std::string attribute(std::string_view tag, std::string_view name) {
+    const std::string key = " " + std::string(name) + "=\"";
+    auto b = tag.find(key);
+    if (b == std::string_view::npos) return {};
+    b += key.size();
+    auto e = tag.find('"', b);
+    return e == std::string_view::npos ? std::string() : std::string(tag.substr(b, e - b));
+}
+
+std::uint64_t to_uint(const std::string& s) {
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return 0;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return v;
+}
+
+// channel -> RecordId of a <BookmarkList>.
+std::map<std::string, std::uint64_t> parse_bookmark(std::string_view list) {
+    std::map<std::string, std::uint64_t> out;
+    for (auto at = list.find("<Bookmark "); at != std::string_view::npos;
+         at = list.find("<Bookmark ", at + 1)) {
+        auto end = list.find('>', at);
+        auto tag = list.substr(at, end == std::string_view::npos ? end : end - at);
+        auto channel = attribute(tag, "Channel");
+        if (!channel.empty()) out[channel] = to_uint(attribute(tag, "RecordId"));
+    }
+    return out;
+}
+
+std::string make_bookmark(const std::map<std::string, std::uint64_t>& last,
+                          const std::string& current) {
+    if (last.empty()) return {};
+    // Exactly one IsCurrent, even when the last event named no channel.
+    const std::string& now = last.count(current) != 0 ? current : last.rbegin()->first;
+    std::string out = "<BookmarkList>";
+    for (const auto& [channel, id] : last) {
+        out += "<Bookmark Channel=\"" + text::xml_escape(channel, "\"") + "\" RecordId=\"" +
+               std::to_string(id) + "\"";
+        if (channel == now) out += " IsCurrent=\"true\"";
+        out += "/>";
+    }
+    out += "</BookmarkList>";
+    return out;
+}
 
 // Enumerate + End: the subscription to replay to (ReplayOptions::prefer, else `subscription`).
 // Throws when it is not offered.
@@ -60,7 +119,115 @@ Ack send_with_retries(Source& source, wsman::Subscription& subscription, const R
     }
 }
 
+// Retryable failures of a first Enumerate: network, timeout, 5xx.
+bool retryable(const std::exception& e) {
+    const auto* ce = dynamic_cast<const Error*>(&e);
+    if (!ce) return false;
+    return ce->kind() == ErrorKind::Transport || ce->kind() == ErrorKind::Timeout ||
+           (ce->kind() == ErrorKind::Http && ce->http_status() >= 500);
+}
+
 } // namespace
+
+BatchLimits batch_limits(const wsman::Subscription& subscription) {
+    BatchLimits l;
+    if (subscription.max_elements && *subscription.max_elements > 0)
+        l.max_elements = *subscription.max_elements;
+    if (subscription.max_envelope_size && *subscription.max_envelope_size > 0)
+        l.max_envelope = *subscription.max_envelope_size;
+    if (auto ms = wsman::parse_duration_ms(subscription.max_time))
+        l.max_time_ns = static_cast<std::int64_t>(*ms) * 1000000;
+    return l;
+}
+
+std::size_t EnvelopeSize::event(const std::string& xml) const {
+    // "]]>" inside an event splits its CDATA section: "]]]]><![CDATA[>" (12 more characters).
+    std::size_t splits = 0;
+    for (auto at = xml.find("]]>"); at != std::string::npos; at = xml.find("]]>", at + 3))
+        ++splits;
+    // UTF-8 -> UTF-16: at most 2 bytes per UTF-8 byte.
+    return 2 * (xml.size() + 12 * splits) + per_event;
+}
+
+EnvelopeSize envelope_size(const wsman::SourceHeaders& headers, std::string_view bookmark) {
+    EnvelopeSize s;
+    const std::string_view none[1] = {std::string_view()};
+    const auto empty = wsman::build_events(headers, {}, bookmark).size();
+    const auto one =
+        wsman::build_events(headers, std::span<const std::string_view>(none), bookmark).size();
+    s.header = 2 * empty + 2; // BOM
+    s.per_event = 2 * (one - empty);
+    return s;
+}
+
+std::vector<BatchPart>
+split_batch(const RecordedBatch& batch, const BatchLimits& limits,
+            const wsman::SourceHeaders& headers, std::map<std::string, std::uint64_t>& last,
+            const std::function<std::optional<std::int64_t>(const std::string&)>& event_time,
+            std::vector<std::pair<std::size_t, std::size_t>>& dropped) {
+    // The header is sized with the longest bookmark a part may carry: the recorded one or one
+    // listing every channel known, with 20-digit record ids.
+    auto all = last;
+    for (const auto& e : batch.events)
+        all[element_text(e, "Channel")] = 0;
+    all.erase("");
+    std::string widest;
+    for (const auto& [channel, id] : all)
+        widest += "<Bookmark Channel=\"" + channel +
+                  "\" RecordId=\"00000000000000000000\" IsCurrent=\"true\"/>";
+    widest = "<BookmarkList>" + widest + "</BookmarkList>";
+    const auto size =
+        envelope_size(headers, widest.size() > batch.bookmark.size() ? widest : batch.bookmark);
+    // A safe margin under MaxEnvelopeSize (MessageID and header values may vary in length).
+    const std::size_t margin = std::max<std::size_t>(1024, limits.max_envelope / 64);
+    const std::size_t limit = limits.max_envelope > margin ? limits.max_envelope - margin : 0;
+
+    std::vector<BatchPart> parts;
+    BatchPart part;
+    std::size_t bytes = size.header;
+    std::optional<std::int64_t> first_time;
+    std::string current;
+    auto close = [&] {
+        if (!part.events.empty()) {
+            part.bookmark = make_bookmark(last, current);
+            parts.push_back(std::move(part));
+        }
+        part = BatchPart{};
+        bytes = size.header;
+        first_time.reset();
+    };
+    for (std::size_t i = 0; i < batch.events.size(); ++i) {
+        const auto& e = batch.events[i];
+        const auto eb = size.event(e);
+        std::optional<std::int64_t> t;
+        if (event_time && limits.max_time_ns) t = event_time(e);
+        if (size.header + eb > limit) {
+            dropped.emplace_back(i, size.header + eb);
+        } else {
+            const bool full =
+                (limits.max_elements > 0 && part.events.size() >= limits.max_elements) ||
+                bytes + eb > limit || (t && first_time && *t - *first_time > *limits.max_time_ns);
+            if (full) close();
+            part.events.push_back(i);
+            bytes += eb;
+            if (t && !first_time) first_time = t;
+        }
+        // The bookmark moves past every event read, sent or dropped.
+        auto channel = element_text(e, "Channel");
+        if (!channel.empty()) {
+            last[channel] = to_uint(element_text(e, "EventRecordID"));
+            current = channel;
+        }
+    }
+    if (!part.events.empty()) {
+        part.bookmark = batch.bookmark.empty() ? make_bookmark(last, current) : batch.bookmark;
+        parts.push_back(std::move(part));
+    } else if (!parts.empty() && !batch.bookmark.empty()) {
+        parts.back().bookmark = batch.bookmark; // the events after it were dropped
+    }
+    if (!batch.bookmark.empty()) last = parse_bookmark(batch.bookmark);
+    return parts;
+}
 
 ReplayResult replay_batches(const ReplayOptions& options,
                             const std::function<bool(RecordedBatch&)>& next,
@@ -85,37 +252,81 @@ ReplayResult replay_batches(const ReplayOptions& options,
     r.machine = so.machine_id;
     Source source(so);
     wsman::Subscription subscription;
-    try {
-        subscription = choose(source, options, so.machine_id);
-        r.subscription = subscription.name;
-        source.push_connection(subscription); // connect + authenticate before timing
-    } catch (const std::exception& e) {
-        r.setup_error = e.what();
-        return r;
+    // The first Enumerate (and connection) is retried as a message is, before any subscription
+    // says how: Windows' defaults, ConnectionRetry PT60S (at most --retry-interval), Total 5.
+    const bool retry = !options.retry_interval || options.retry_interval->count() > 0;
+    for (unsigned attempt = 0;; ++attempt) {
+        try {
+            subscription = choose(source, options, so.machine_id);
+            r.subscription = subscription.name;
+            source.push_connection(subscription); // connect + authenticate before timing
+            break;
+        } catch (const std::exception& e) {
+            source.reset();
+            const unsigned total = subscription.connection_retry_total.value_or(5);
+            if (!retry || attempt >= total || !retryable(e)) {
+                r.setup_error = e.what();
+                if (attempt > 0)
+                    r.setup_error += " (after " + std::to_string(attempt) + " retries)";
+                return r;
+            }
+            std::chrono::milliseconds wait(
+                wsman::parse_duration_ms(subscription.connection_retry).value_or(60000));
+            if (options.retry_interval) wait = std::min(wait, *options.retry_interval);
+            if (const auto* ce = dynamic_cast<const Error*>(&e);
+                ce && ce->retry_after().count() > 0)
+                wait = std::min<std::chrono::milliseconds>(wait, ce->retry_after());
+            std::this_thread::sleep_for(wait);
+            r.retries += 1;
+            p.retries += 1;
+        }
     }
 
     std::vector<std::uint32_t> latencies;
     auto first = std::chrono::steady_clock::now();
     auto last = first;
-    for (;;) {
-        r.events_sent += batch.events.size();
-        try {
-            auto ack = send_with_retries(source, subscription, batch, options, r, p);
-            latencies.push_back(static_cast<std::uint32_t>(ack.latency.count()));
-        } catch (const std::exception& e) {
-            r.messages_failed = 1;
-            r.failed_line = batch.line;
-            r.error = "Events message of " + std::to_string(batch.events.size()) +
-                      " events not acknowledged: " + e.what();
-            last = std::chrono::steady_clock::now();
-            break;
+    std::map<std::string, std::uint64_t> state; // channel -> record id, as the bookmark says
+    std::vector<std::pair<std::size_t, std::size_t>> dropped;
+    RecordedBatch message;
+    for (bool failed = false; !failed;) {
+        dropped.clear();
+        auto parts =
+            split_batch(batch, batch_limits(subscription), source.headers_for(subscription), state,
+                        options.event_time, dropped);
+        const bool whole = parts.size() == 1 && dropped.empty();
+        if (!whole) r.messages_split += 1;
+        r.events_dropped += dropped.size();
+        if (options.on_drop)
+            for (const auto& [index, bytes] : dropped)
+                options.on_drop(batch.events[index], bytes,
+                                batch_limits(subscription).max_envelope);
+        for (auto& part : parts) {
+            message.line = batch.line;
+            message.machine = batch.machine;
+            message.bookmark = std::move(part.bookmark);
+            message.events.clear();
+            for (auto i : part.events)
+                message.events.push_back(whole ? std::move(batch.events[i]) : batch.events[i]);
+            if (options.before_send) options.before_send(message);
+            r.events_sent += message.events.size();
+            try {
+                auto ack = send_with_retries(source, subscription, message, options, r, p);
+                latencies.push_back(static_cast<std::uint32_t>(ack.latency.count()));
+            } catch (const std::exception& e) {
+                r.messages_failed = 1;
+                r.failed_line = batch.line;
+                r.error = "Events message of " + std::to_string(message.events.size()) +
+                          " events not acknowledged: " + e.what();
+                failed = true;
+                break;
+            }
+            r.messages_acked += 1;
+            r.events_acked += message.events.size();
+            p.messages_acked += 1;
+            p.events_acked += message.events.size();
         }
         last = std::chrono::steady_clock::now();
-        r.messages_acked += 1;
-        r.events_acked += batch.events.size();
-        p.messages_acked += 1;
-        p.events_acked += batch.events.size();
-        if (!next(batch)) break;
+        if (failed || !next(batch)) break;
         ++r.batches_read;
     }
 

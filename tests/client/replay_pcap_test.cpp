@@ -361,6 +361,11 @@ TEST_F(ReplayPcap, UnusableKeytabOrUnknownIdentityIsAClearError) {
     EXPECT_EQ(with({"--ccache", cc1, "--ccache", cc2}).exit_code, 2);
     EXPECT_EQ(with({"--events", "10"}).exit_code, 2);
     EXPECT_EQ(with({"--from", "x.jsonl"}).exit_code, 2);
+    // --idle/--refresh are the generated hosts' (a capture's sources send what they recorded).
+    auto idle = with({"--keytab", service_keytab.string(), "--idle", "5"});
+    EXPECT_EQ(idle.exit_code, 2) << idle.err;
+    EXPECT_NE(idle.err.find("--idle"), std::string::npos) << idle.err;
+    EXPECT_EQ(with({"--keytab", service_keytab.string(), "--refresh", "5"}).exit_code, 2);
     // Nothing reached the collector.
     EXPECT_TRUE(target.written(kP1).empty());
     EXPECT_TRUE(target.written(kP2).empty());

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <thread>
 
 namespace {
 
@@ -410,6 +411,52 @@ TEST_F(ReplayPythonCollector, CapturedWindowsEventsReplayedAsRecorded) {
     EXPECT_EQ(got[2], want[2]);
 }
 
+// --from: the recorded message of 21 events against MaxElements 5 is split in order (5, 5, 5, 5,
+// 1): the earlier parts carry the bookmark of their own last event (the collector checks it),
+// the last part the recorded bookmark.
+TEST_F(ReplayPythonCollector, CapturedMessageSplitToMaxElementsKeepsItsBookmarkLast) {
+    const std::string sample = std::string(WEC_SOURCE_DIR) + "/samples/captures/";
+    auto decoded = run({WEC_EXE, "decode", sample + "wef-kerberos.pcap", "--keytab",
+                        sample + "wec.keytab", "--format", "json"});
+    ASSERT_EQ(decoded.exit_code, 0) << decoded.output;
+    std::string recorded_bookmark;
+    auto jsonl = dir.path() / "capture.jsonl";
+    {
+        std::ofstream out(jsonl);
+        for (const auto& line : lines_of(decoded.output)) {
+            auto j = json::parse(line, nullptr, false);
+            if (j.is_discarded()) continue;
+            out << line << "\n";
+            if (j["direction"] == "request" && j.value("action", "") == "Events")
+                recorded_bookmark = j["bookmark"];
+        }
+    }
+    start_collector({"--max-elements", "5"});
+    auto r = replay({"--from", jsonl.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.summary.dump();
+    EXPECT_EQ(r.summary["events_acked"], 21);
+    EXPECT_EQ(r.summary["messages_acked"], 5);
+    EXPECT_EQ(r.summary["batches_split"], 1);
+    auto records = received();
+    expect_no_violation(records);
+    auto events = soap_of(records, "/wsman/Events");
+    ASSERT_EQ(events.size(), 5u);
+    for (std::size_t i = 0; i < 5; ++i)
+        EXPECT_EQ(events[i]["events"], i < 4 ? 5 : 1) << events[i].dump();
+    const std::regex mark("Channel=\"([^\"]+)\" RecordId=\"(\\d+)\"");
+    std::smatch want, got;
+    ASSERT_TRUE(std::regex_search(recorded_bookmark, want, mark)) << recorded_bookmark;
+    const auto last_bookmark = events.back()["bookmark"].get<std::string>();
+    ASSERT_TRUE(std::regex_search(last_bookmark, got, mark)) << last_bookmark;
+    EXPECT_EQ(got[1], want[1]);
+    EXPECT_EQ(got[2], want[2]);
+    // The first part's bookmark is its own 5th event, before the recorded one.
+    const auto first_bookmark = events.front()["bookmark"].get<std::string>();
+    ASSERT_TRUE(std::regex_search(first_bookmark, got, mark)) << first_bookmark;
+    EXPECT_EQ(std::stoull(got[2]), events.front()["record_ids"][4].get<std::uint64_t>());
+    EXPECT_LT(std::stoull(got[2]), std::stoull(want[2]));
+}
+
 // --evtx: the 2,261 records of a real Security log arrive as well-formed `<Event>` XML (the
 // collector parses each one), with their record ids, in record order, bookmarks following.
 TEST_F(ReplayPythonCollector, EvtxRecordsArriveAsWellFormedEvents) {
@@ -436,6 +483,202 @@ TEST_F(ReplayPythonCollector, EvtxRecordsArriveAsWellFormedEvents) {
             got.push_back(id.get<std::uint64_t>());
     }
     EXPECT_EQ(got, expected);
+}
+
+// The records of security.evtx and their (channel, record id), in order.
+struct EvtxRecords {
+    std::vector<std::string> xml;
+    std::vector<std::uint64_t> ids;
+};
+EvtxRecords security_records() {
+    EvtxRecords out;
+    wec::evtx::Reader reader(fs::path(WEC_TEST_DATA) / "evtx" / "security.evtx");
+    wec::evtx::Record record;
+    while (reader.next(record)) {
+        out.xml.push_back(record.xml);
+        out.ids.push_back(record.record_id);
+    }
+    return out;
+}
+
+// The files modes cut their batches (--batch 400) to the subscription's MaxElements 20 and
+// MaxEnvelopeSize 65536 once it is known, as a Windows source does: every record arrives once, in
+// order, no message exceeds either limit (the collector refuses one that does with 400), and each
+// message's bookmark is its own last event (the collector checks it: a split message carries the
+// bookmark of its part, never that of the whole batch). --evtx, then the same events as --xml.
+TEST_F(ReplayPythonCollector, FilesBatchesAreCutToMaxElementsAndMaxEnvelopeSize) {
+    const auto records = security_records();
+    ASSERT_EQ(records.ids.size(), 2261u);
+    auto xml_file = dir.path() / "security.jsonl"; // one JSON string per line
+    {
+        std::ofstream out(xml_file);
+        for (const auto& x : records.xml)
+            out << json(x).dump() << "\n";
+    }
+    const std::string evtx_file = (fs::path(WEC_TEST_DATA) / "evtx" / "security.evtx").string();
+    for (const auto& input : std::vector<std::vector<std::string>>{{"--evtx", evtx_file},
+                                                                   {"--xml", xml_file.string()}}) {
+        SCOPED_TRACE(input[0]);
+        start_collector({"--max-elements", "20", "--max-envelope-size", "65536"});
+        auto args = input;
+        args.insert(args.end(), {"--batch", "400"});
+        auto r = replay(args);
+        ASSERT_EQ(r.exit_code, 0) << r.err << r.summary.dump();
+        EXPECT_EQ(r.summary["events_acked"], 2261);
+        EXPECT_EQ(r.summary["events_dropped"], 0);
+        EXPECT_GT(r.summary["batches_split"].get<int>(), 0);
+        auto received_records = received();
+        expect_no_violation(received_records);
+        std::vector<std::uint64_t> got;
+        std::size_t largest = 0;
+        const std::regex mark("Channel=\"Security\" RecordId=\"(\\d+)\"");
+        for (const auto& e : soap_of(received_records, "/wsman/Events")) {
+            ASSERT_EQ(e["status"], 200) << e.dump();
+            EXPECT_LE(e["soap_bytes"].get<std::size_t>(), 65536u) << e.dump();
+            EXPECT_LE(e["events"].get<std::size_t>(), 20u) << e.dump();
+            largest = std::max(largest, e["soap_bytes"].get<std::size_t>());
+            for (const auto& id : e["record_ids"])
+                got.push_back(id.get<std::uint64_t>());
+            // The message's bookmark: its own last record.
+            std::smatch m;
+            const auto bookmark = e["bookmark"].get<std::string>();
+            ASSERT_TRUE(std::regex_search(bookmark, m, mark)) << bookmark;
+            EXPECT_EQ(std::stoull(m[1]), got.back()) << e.dump();
+        }
+        EXPECT_EQ(got, records.ids);
+        EXPECT_GT(largest, 65536u / 4); // cut by size, not one event a message
+    }
+}
+
+// An event larger than MaxEnvelopeSize allows is dropped, as Windows drops it, and said so; the
+// others arrive with bookmarks that still follow the log (the dropped one's position included).
+TEST_F(ReplayPythonCollector, EventTooLargeForTheEnvelopeIsDroppedAndReported) {
+    const auto records = security_records();
+    auto xml_file = dir.path() / "events.jsonl";
+    std::string huge = records.xml[5];
+    const auto data = huge.find("</EventData>");
+    ASSERT_NE(data, std::string::npos) << huge;
+    huge.insert(data, "<Data Name=\"Padding\">" + std::string(40000, 'x') + "</Data>");
+    {
+        std::ofstream out(xml_file);
+        for (std::size_t i = 0; i < 10; ++i)
+            out << json(i == 5 ? huge : records.xml[i]).dump() << "\n";
+    }
+    start_collector({"--max-envelope-size", "65536"});
+    auto r = replay({"--xml", xml_file.string(), "--batch", "100"});
+    EXPECT_EQ(r.exit_code, 1) << r.err << r.summary.dump();
+    EXPECT_EQ(r.summary["events_acked"], 9);
+    EXPECT_EQ(r.summary["events_dropped"], 1);
+    EXPECT_NE(r.err.find("event Security/" + std::to_string(records.ids[5])), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("exceeds MaxEnvelopeSize 65536: dropped"), std::string::npos) << r.err;
+    auto received_records = received();
+    expect_no_violation(received_records);
+    std::vector<std::uint64_t> got, want(records.ids.begin(), records.ids.begin() + 10);
+    want.erase(want.begin() + 5);
+    for (const auto& e : soap_of(received_records, "/wsman/Events"))
+        for (const auto& id : e["record_ids"])
+            got.push_back(id.get<std::uint64_t>());
+    EXPECT_EQ(got, want);
+}
+
+// A first Enumerate that finds no collector (connection refused) is retried as a message is
+// (ConnectionRetry, at most --retry-interval, up to Total): the collector started a few seconds
+// later gets every event.
+TEST_F(ReplayPythonCollector, FirstEnumerateIsRetriedUntilTheCollectorListens) {
+    const int later_port = free_port();
+    const auto records = security_records();
+    auto xml_file = dir.path() / "events.jsonl";
+    {
+        std::ofstream out(xml_file);
+        for (std::size_t i = 0; i < 50; ++i)
+            out << json(records.xml[i]).dump() << "\n";
+    }
+    auto out = dir.path() / "late.out";
+    auto err = dir.path() / "late.err";
+    auto env = realm_->realm.env();
+    env["KRB5CCNAME"] = realm_->ccache;
+    const std::string command =
+        std::string(WEC_EXE) + " replay --url http://127.0.0.1:" + std::to_string(later_port) +
+        "/wsman/SubscriptionManager/WEC --service HTTP@" + kHost +
+        " --timeout 20 --json --retry-interval 2 --xml " + xml_file.string();
+    Process replaying({"/bin/sh", "-c", command + " >" + out.string() + " 2>" + err.string()}, env,
+                      dir.path() / "late.log");
+    std::this_thread::sleep_for(3s); // refused meanwhile
+    start_collector({"--port", std::to_string(later_port)});
+    ASSERT_EQ(port, later_port);
+    ASSERT_EQ(replaying.wait(120s), 0) << slurp(err) << slurp(out);
+    auto summary = json::parse(slurp(out));
+    EXPECT_EQ(summary["events_acked"], 50) << summary.dump();
+    EXPECT_GT(summary["retries"].get<int>(), 0) << summary.dump();
+    auto received_records = received();
+    expect_no_violation(received_records);
+    EXPECT_EQ(accepted_events(received_records, false).size(), 50u);
+}
+
+// "2016-07-08T18:12:51.6816408Z" as ns since 1970 (0 when it is not such a time).
+std::int64_t time_ns(const std::string& t) {
+    std::smatch m;
+    static const std::regex re(
+        "(\\d{4})-(\\d{2})-(\\d{2})T(\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d+))?Z?");
+    if (!std::regex_match(t, m, re)) return 0;
+    const std::chrono::year_month_day ymd{std::chrono::year(std::stoi(m[1])),
+                                          std::chrono::month(std::stoul(m[2])),
+                                          std::chrono::day(std::stoul(m[3]))};
+    std::int64_t ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::sys_days(ymd).time_since_epoch())
+            .count() +
+        ((std::stoll(m[4]) * 60 + std::stoll(m[5])) * 60 + std::stoll(m[6])) * 1000000000LL;
+    std::string frac = m[7].str().substr(0, 9);
+    frac.resize(9, '0');
+    return ns + std::stoll(frac);
+}
+
+// --speed: a message holds only events whose TimeCreated is within the subscription's MaxTime
+// (1 s here) of its first one, as a Windows source sends what it gathered for MaxTime; every
+// record still arrives, in order, bookmarks checked by the collector.
+TEST_F(ReplayPythonCollector, SpeedClosesMessagesAtMaxTime) {
+    std::map<std::uint64_t, std::int64_t> times;
+    std::vector<std::uint64_t> expected;
+    {
+        wec::evtx::Reader reader(fs::path(WEC_TEST_DATA) / "evtx" / "security.evtx");
+        wec::evtx::Record record;
+        while (reader.next(record)) {
+            expected.push_back(record.record_id);
+            times[record.record_id] = time_ns(record.time_created);
+            ASSERT_NE(times[record.record_id], 0) << record.time_created;
+        }
+    }
+    std::int64_t first = times.begin()->second, last = first;
+    for (const auto& [id, t] : times) {
+        first = std::min(first, t);
+        last = std::max(last, t);
+    }
+    // The recorded span replayed in about 3 seconds.
+    const double span_s = static_cast<double>(last - first) / 1e9;
+    ASSERT_GT(span_s, 10.0);
+    start_collector({"--max-time", "1"});
+    auto r = replay({"--evtx", (fs::path(WEC_TEST_DATA) / "evtx" / "security.evtx").string(),
+                     "--batch", "1000", "--speed", std::to_string(span_s / 3)});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.summary.dump();
+    EXPECT_EQ(r.summary["events_acked"], 2261);
+    auto received_records = received();
+    expect_no_violation(received_records);
+    std::vector<std::uint64_t> got;
+    std::size_t messages = 0;
+    for (const auto& e : soap_of(received_records, "/wsman/Events")) {
+        ASSERT_EQ(e["status"], 200) << e.dump();
+        ++messages;
+        const auto& ids = e["record_ids"];
+        const auto t0 = times.at(ids[0].get<std::uint64_t>());
+        for (const auto& id : ids) {
+            got.push_back(id.get<std::uint64_t>());
+            EXPECT_LE(times.at(id.get<std::uint64_t>()) - t0, 1000000000LL) << e.dump();
+        }
+    }
+    EXPECT_EQ(got, expected);
+    EXPECT_GT(messages, 3u); // --batch 1000 alone would make 3
 }
 
 } // namespace

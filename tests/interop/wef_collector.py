@@ -737,13 +737,15 @@ def main():
     ap.add_argument("--self-test-sldc", metavar="DIR", nargs="+",
                     help="decode DIR/X.sldc, compare with X.out or X.utf16, exit")
     ap.add_argument("--dump", metavar="DIR", help="write each decoded SOAP message to DIR/N.xml")
+    ap.add_argument("--port", type=int, default=0,
+                    help="TCP port on 127.0.0.1 (default: an ephemeral one)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     if args.self_test_sldc:
         return self_test_sldc(args.self_test_sldc)
     if args.keytab:
         os.environ["KRB5_KTNAME"] = "FILE:" + os.path.abspath(args.keytab)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = State(args)
     server.state.port = server.server_address[1]

@@ -10,6 +10,7 @@
 #include "client/replay.hpp"
 #include "commands.hpp"
 #include "decode/read.hpp"
+#include "evtx/evtx.hpp"
 #include "replay_check.hpp"
 #include "replay_input.hpp"
 #include "replay_pcap.hpp"
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -27,6 +29,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -244,7 +247,7 @@ int from_exit_code(const ReplayOptions& o, const client::ReplayResult& r,
                      r.error.c_str());
         return kRuntime;
     }
-    if (st.skipped > 0) return kPartial;
+    if (st.skipped > 0 || r.events_dropped > 0) return kPartial;
     if (st.batches == 0) {
         std::fprintf(stderr, "wec replay: %s: no Events message to replay\n", o.from.c_str());
         return kPartial;
@@ -261,6 +264,8 @@ void from_summary(Summary& sum, const ReplayOptions& o, const client::SourceOpti
     sum.set("messages_acked", r.messages_acked);
     sum.set("messages_failed", r.messages_failed);
     sum.set("retries", r.retries);
+    sum.set("batches_split", r.messages_split);
+    sum.set("events_dropped", r.events_dropped);
     sum.set("events_sent", r.events_sent);
     sum.set("events_acked", r.events_acked);
     sum.set("skipped", st.skipped);
@@ -284,6 +289,9 @@ void from_summary(Summary& sum, const ReplayOptions& o, const client::SourceOpti
                                 ull(r.messages_acked), ull(r.messages_failed), ull(r.retries)));
     sum.line("events acked", format("%llu of %llu sent", ull(r.events_acked), ull(r.events_sent)));
     sum.line("skipped", format("%llu records", ull(st.skipped)));
+    sum.line("limits", format("%llu Events messages split to the subscription's limits, %llu "
+                              "events dropped (larger than MaxEnvelopeSize)",
+                              ull(r.messages_split), ull(r.events_dropped)));
     sum.line("throughput", format("%.0f events/s over %.2f s", r.events_per_second, r.seconds));
     sum.line("Ack latency",
              format("p50 %.2f ms, p99 %.2f ms, max %.2f ms", r.p50_ms, r.p99_ms, r.max_ms));
@@ -315,6 +323,14 @@ int run_from(const ReplayOptions& o, const client::SourceOptions& so,
     ro.retry_interval = retry_interval;
 
     const bool tty = ::isatty(2) != 0;
+    ro.on_drop = [&](const std::string& xml, std::size_t bytes, std::size_t limit) {
+        if (tty) std::fprintf(stderr, "\r%*s\r", 70, "");
+        std::fprintf(stderr,
+                     "wec replay: %s: event %s/%s: its envelope (%zu bytes) exceeds "
+                     "MaxEnvelopeSize %zu: dropped, as Windows does\n",
+                     o.from.c_str(), evtx::first_value(xml, "Channel").c_str(),
+                     evtx::first_value(xml, "EventRecordID").c_str(), bytes, limit);
+    };
     decode::EventsBatchReader reader(*in, o.from, [&](const decode::SkippedRecord& s) {
         if (tty) std::fprintf(stderr, "\r%*s\r", 70, ""); // over the progress line
         std::fprintf(stderr, "wec replay: %s:%llu: skipped: %s\n", o.from.c_str(), ull(s.line),
@@ -503,18 +519,46 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so,
                             keys.push_back(EventKey{e.computer, e.channel, e.record_id});
                     BatchCutter cutter(std::move(events), hosts[i], o.batch);
                     Pacer pacer(o.rate / static_cast<double>(workers), o.speed, start, first_time);
-                    h.r = client::replay_batches(
-                        ro,
-                        [&](client::RecordedBatch& b) {
-                            if (!cutter.next(b)) return false;
-                            pacer.wait(b.events.size(), cutter.batch_time());
-                            return true;
-                        },
-                        &progress);
-                    {
+                    // Batches are cut to the subscription's limits once it is known (MaxTime
+                    // too with --speed) and paced as they go.
+                    auto time_of = [](const std::string& xml) {
+                        return system_time_ns(evtx::first_value(xml, "TimeCreated", "SystemTime"));
+                    };
+                    if (o.speed > 0) ro.event_time = time_of;
+                    ro.before_send = [&](const client::RecordedBatch& b) {
+                        std::optional<std::int64_t> latest;
+                        if (o.speed > 0)
+                            for (const auto& x : b.events)
+                                if (auto t = time_of(x); t && (!latest || *t > *latest)) latest = t;
+                        pacer.wait(b.events.size(), latest);
+                    };
+                    std::set<EventKey> dropped;
+                    ro.on_drop = [&](const std::string& xml, std::size_t bytes, std::size_t limit) {
+                        EventKey k{evtx::first_value(xml, "Computer"),
+                                   evtx::first_value(xml, "Channel"),
+                                   std::strtoull(evtx::first_value(xml, "EventRecordID").c_str(),
+                                                 nullptr, 10)};
+                        dropped.insert(k);
                         std::lock_guard lock(keys_mutex);
-                        for (std::size_t k = 0; k < keys.size() && k < h.r.events_acked; ++k)
-                            keys_sent[keys[k]] = true;
+                        if (tty) std::fprintf(stderr, "\r%*s\r", 70, "");
+                        std::fprintf(stderr,
+                                     "wec replay: %s: event %s/%llu: its envelope (%zu bytes) "
+                                     "exceeds MaxEnvelopeSize %zu: dropped, as Windows does\n",
+                                     hosts[i].c_str(), k.channel.c_str(), ull(k.record_id), bytes,
+                                     limit);
+                    };
+                    h.r = client::replay_batches(
+                        ro, [&](client::RecordedBatch& b) { return cutter.next(b); }, &progress);
+                    {
+                        // Events are acknowledged in order, the dropped ones left out.
+                        std::lock_guard lock(keys_mutex);
+                        std::uint64_t acked = 0;
+                        for (const auto& k : keys) {
+                            if (acked >= h.r.events_acked) break;
+                            if (dropped.count(k) != 0) continue;
+                            keys_sent[k] = true;
+                            ++acked;
+                        }
                     }
                     ++hosts_done;
                 }
@@ -531,10 +575,13 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::uint64_t sent = 0, acked = 0, messages_acked = 0, messages_failed = 0, retries = 0;
+    std::uint64_t dropped = 0, split = 0;
     double seconds = 0, max_ms = 0, p99_ms = 0;
     std::vector<std::string> errors;
     for (const auto& h : results) {
         retries += h.r.retries;
+        dropped += h.r.events_dropped;
+        split += h.r.messages_split;
         sent += h.r.events_sent;
         acked += h.r.events_acked;
         messages_acked += h.r.messages_acked;
@@ -552,7 +599,7 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so,
         for (const auto& e : errors)
             std::fprintf(stderr, "wec replay: %s\n", e.c_str());
         code = kRuntime;
-    } else if (stats.skipped > 0) {
+    } else if (stats.skipped > 0 || dropped > 0) {
         code = kPartial;
     } else if (stats.events == 0) {
         std::fprintf(stderr, "wec replay: %s: no event to replay\n", option);
@@ -571,6 +618,8 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so,
     sum.set("messages_acked", messages_acked);
     sum.set("messages_failed", messages_failed);
     sum.set("retries", retries);
+    sum.set("batches_split", split);
+    sum.set("events_dropped", dropped);
     sum.set("seconds", seconds);
     sum.set("events_per_second", rate);
     sum.set("ack_latency_ms", nlohmann::json{{"p99_max", p99_ms}, {"max", max_ms}});
@@ -592,6 +641,9 @@ int run_files(const ReplayOptions& o, const client::SourceOptions& so,
              format("%llu of %llu sent (%llu Events messages, %llu failed, %llu retries)",
                     ull(acked), ull(sent), ull(messages_acked), ull(messages_failed),
                     ull(retries)));
+    sum.line("limits", format("%llu batches split to the subscription's limits, %llu events "
+                              "dropped (larger than MaxEnvelopeSize)",
+                              ull(split), ull(dropped)));
     sum.line("throughput", format("%.0f events/s over %.2f s", rate, seconds));
     for (const auto& e : errors)
         sum.line("error", e);
@@ -812,8 +864,10 @@ void add_replay(CLI::App& app, Action& action) {
                        ->excludes(from)
                        ->excludes(evtx)
                        ->excludes(xml);
-    sub->add_option("--batch", o->batch,
-                    "Events per Events message (generated: split to fit MaxEnvelopeSize)")
+    sub->add_option(
+           "--batch", o->batch,
+           "Events per Events message (generated, --evtx/--xml: at most the subscription's "
+           "MaxElements, split to fit its MaxEnvelopeSize)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber)
         ->excludes(from);
@@ -859,7 +913,8 @@ void add_replay(CLI::App& app, Action& action) {
     add_pcap_options(*sub, o->pcap);
     sub->footer(
         "Exit codes: 0 all events acknowledged, 1 some batches failed (--from/--evtx/--xml: some\n"
-        "records skipped, or nothing to replay; --check: an acknowledged event was lost), 2 usage\n"
+        "records skipped, an event larger than MaxEnvelopeSize dropped, or nothing to replay;\n"
+        "--check: an acknowledged event was lost), 2 usage\n"
         "or (--from) unreadable or malformed input, 3 runtime error (--from: the collector did\n"
         "not acknowledge a message after its retries; the replay stops there).\n"
         "Examples:\n"

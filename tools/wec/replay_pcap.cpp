@@ -7,6 +7,7 @@
 #include "decode/decode.hpp"
 #include "decode/ntlm_secrets.hpp"
 #include "decode/sources.hpp"
+#include "evtx/evtx.hpp"
 #include "krb/keytab.hpp"
 
 #include <algorithm>
@@ -110,7 +111,7 @@ CLI::Option* add_pcap_options(CLI::App& replay, PcapOptions& o) {
     pcap->type_name("FILE");
     for (const char* other :
          {"--from", "--evtx", "--xml", "--split-by-computer", "--check", "--check-only", "--events",
-          "--hosts", "--batch", "--rate", "--speed"})
+          "--hosts", "--batch", "--rate", "--speed", "--idle", "--refresh"})
         pcap->excludes(other);
     // --connections (declared with the other modes' options, default 1 there): given or not.
     if (auto* connections = replay.get_option_no_throw("--connections"))
@@ -364,6 +365,13 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
             if (yes) matched = offered.name;
             return yes;
         };
+        ro.on_drop = [&](const std::string& xml, std::size_t bytes, std::size_t limit) {
+            std::fprintf(stderr,
+                         "wec replay: %s: event %s/%s: its envelope (%zu bytes) exceeds "
+                         "MaxEnvelopeSize %zu: dropped, as Windows does\n",
+                         res.source->key.c_str(), evtx::first_value(xml, "Channel").c_str(),
+                         evtx::first_value(xml, "EventRecordID").c_str(), bytes, limit);
+        };
         std::size_t next = 0;
         const auto& refs = res.source->spooled;
         try {
@@ -400,7 +408,8 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_start).count();
 
     // --- summary -------------------------------------------------------------------------------
-    std::uint64_t messages_acked = 0, messages_failed = 0, sent = 0, acked = 0;
+    std::uint64_t messages_acked = 0, messages_failed = 0, sent = 0, acked = 0, dropped = 0,
+                  split = 0;
     const double seconds = wall; // the sources overlap: the replay's wall time
     std::vector<std::string> errors;
     for (const auto& res : results) {
@@ -408,6 +417,8 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         messages_failed += res.r.messages_failed;
         sent += res.r.events_sent;
         acked += res.r.events_acked;
+        dropped += res.r.events_dropped;
+        split += res.r.messages_split;
         if (!res.r.setup_error.empty())
             errors.push_back(res.source->key + ": " + res.r.setup_error);
         if (!res.r.error.empty())
@@ -419,7 +430,7 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         for (const auto& e : errors)
             std::fprintf(stderr, "wec replay: %s\n", e.c_str());
         code = kRuntime;
-    } else if (collector.skipped() > 0 || damaged) {
+    } else if (collector.skipped() > 0 || damaged || dropped > 0) {
         code = kPartial;
     }
 
@@ -440,6 +451,8 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
         j["messages_failed"] = messages_failed;
         j["events_sent"] = sent;
         j["events_acked"] = acked;
+        j["batches_split"] = split;
+        j["events_dropped"] = dropped;
         j["seconds"] = seconds;
         j["events_per_second"] = seconds > 0 ? static_cast<double>(acked) / seconds : 0.0;
         j["mechanism"] = run.mechanism;
@@ -507,6 +520,11 @@ int run_pcap(const PcapOptions& o, const PcapRun& run) {
                 static_cast<unsigned long long>(acked), static_cast<unsigned long long>(sent),
                 static_cast<unsigned long long>(messages_acked),
                 static_cast<unsigned long long>(messages_failed));
+    if (split > 0 || dropped > 0)
+        std::printf("limits:         %llu Events messages split to the subscription's limits, "
+                    "%llu events dropped (larger than MaxEnvelopeSize)\n",
+                    static_cast<unsigned long long>(split),
+                    static_cast<unsigned long long>(dropped));
     for (const auto& e : errors)
         std::printf("error:          %s\n", e.c_str());
     return code;
