@@ -1,6 +1,6 @@
-#include "output/drivers.hpp"
-#include "output/net.hpp"
-#include "output/settings.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
+#include "output/settings_internal.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -20,6 +20,7 @@
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
 namespace {
 
 using net::Fd; // the component's one owner of a file descriptor
@@ -372,8 +373,8 @@ void check_template(std::string_view tmpl) {
     }
 }
 
-std::unique_ptr<Driver> make_files_driver(const Settings& settings) {
-    SettingsReader r("files", settings);
+std::unique_ptr<Driver> detail::make_files_driver(const Settings& settings) {
+    detail::SettingsReader r("files", settings);
     std::string path = r.required_string("path");
     try {
         check_template(path);
@@ -398,12 +399,12 @@ bool is_known_driver(std::string_view driver) {
 
 std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings,
                                     Logger* log) {
-    if (driver == "files") return make_files_driver(settings);
-    if (driver == "tcp") return make_tcp_driver(settings, log);
-    if (driver == "syslog") return make_syslog_driver(settings, log);
-    if (driver == "redis") return make_redis_driver(settings, log);
-    if (driver == "unix") return make_unix_driver(settings, log);
-    if (driver == "kafka") return make_kafka_driver(settings, log);
+    if (driver == "files") return detail::make_files_driver(settings);
+    if (driver == "tcp") return detail::make_tcp_driver(settings, log);
+    if (driver == "syslog") return detail::make_syslog_driver(settings, log);
+    if (driver == "redis") return detail::make_redis_driver(settings, log);
+    if (driver == "unix") return detail::make_unix_driver(settings, log);
+    if (driver == "kafka") return detail::make_kafka_driver(settings, log);
     throw Error("unknown driver '" + std::string(driver) +
                 "' (known: " + std::string(known_drivers()) + ")");
 }

@@ -45,9 +45,9 @@
 // `refused` batches, `connects` = first delivery plus each recovery. librdkafka's own log lines go
 // to the log at debug level (configuration warnings at warn level).
 #include "common/handle.hpp"
-#include "output/drivers.hpp"
-#include "output/net.hpp"
-#include "output/settings.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
+#include "output/settings_internal.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -61,6 +61,7 @@
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -91,7 +92,7 @@ public:
 
     // Throws SettingError naming `key` for an unknown {key} or, in a topic, a character that is
     // not valid in a topic name.
-    static Template parse(SettingsReader& r, std::string_view key, const std::string& text,
+    static Template parse(detail::SettingsReader& r, std::string_view key, const std::string& text,
                           bool topic) {
         Template t;
         t.topic_ = topic;
@@ -526,8 +527,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Driver> make_kafka_driver(const Settings& settings, Logger* log) {
-    SettingsReader r("kafka", settings);
+std::unique_ptr<Driver> detail::make_kafka_driver(const Settings& settings, Logger* log) {
+    detail::SettingsReader r("kafka", settings);
     KafkaSettings s;
     s.brokers = r.required_string("brokers");
     {

@@ -1,6 +1,5 @@
-#include "output/net.hpp"
-
 #include "common/openssl.hpp"
+#include "output/net_internal.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -17,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-namespace wec::output::net {
+namespace wec::output::detail::net {
 
 namespace {
 
@@ -707,4 +706,4 @@ void DatagramSender::send(std::span<const std::string_view> messages) {
     state_.delivered();
 }
 
-} // namespace wec::output::net
+} // namespace wec::output::detail::net

@@ -15,9 +15,9 @@
 // One batch = one `RPUSH list e1 ... eN` (the events are the lines without their '\n'), written
 // in one go, then Redis's reply is read and checked: the batch is accepted only when Redis
 // answered with the list's new length (an integer >= N). RPUSH is atomic: Redis appended all N
-// events, in order, or none. The protocol (RESP2) is our own (resp.hpp) over the connections of
-// net.hpp, so that TCP, TLS and unix sockets share the deadlines, backoff and logging of the
-// other network drivers.
+// events, in order, or none. The protocol (RESP2) is our own (resp_internal.hpp) over the
+// connections of net_internal.hpp, so that TCP, TLS and unix sockets share the deadlines, backoff
+// and logging of the other network drivers.
 //
 // The connection is opened on the first batch, authenticated and kept; batches go one at a time.
 // An error reply that concerns the key only (WRONGTYPE: the key holds another type; NOPERM: the
@@ -30,9 +30,9 @@
 // 5 s) has passed; the outage and the recovery are logged once each. When the connection fails
 // after the RPUSH was sent and before its reply arrived, Redis may have appended the batch
 // although it was refused: the source sends it again, and the list may hold it twice.
-#include "output/drivers.hpp"
-#include "output/net.hpp"
-#include "output/resp.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
+#include "output/resp_internal.hpp"
 
 #include <array>
 #include <cstdio>
@@ -40,6 +40,8 @@
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
+namespace resp = detail::resp;
 namespace {
 
 // UTC, YYYY-MM-DD (as the files driver's {date}).
@@ -265,8 +267,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Driver> make_redis_driver(const Settings& settings, Logger* log) {
-    SettingsReader r("redis", settings);
+std::unique_ptr<Driver> detail::make_redis_driver(const Settings& settings, Logger* log) {
+    detail::SettingsReader r("redis", settings);
     const std::string address = r.required_string("address");
     net::Target target;
     std::string name = "redis:";

@@ -23,14 +23,15 @@
 // reconnection are those of the tcp driver. A batch refused midway may have been partly delivered:
 // the source sends it again, so the receiver may see duplicates.
 #include "event/event.hpp"
-#include "output/drivers.hpp"
-#include "output/net.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
 
 #include <array>
 #include <charconv>
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
 namespace {
 
 enum class Transport { Udp, Tcp, Tls, Unix };
@@ -242,8 +243,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Driver> make_syslog_driver(const Settings& settings, Logger* log) {
-    SettingsReader r("syslog", settings);
+std::unique_ptr<Driver> detail::make_syslog_driver(const Settings& settings, Logger* log) {
+    detail::SettingsReader r("syslog", settings);
     const std::string address = r.required_string("address");
     auto invalid = [&](const std::string& why) {
         r.fail("address", "is invalid: '" + address + "' " + why +

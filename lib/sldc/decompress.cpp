@@ -16,7 +16,7 @@
 // symbol with every check and then returns to the fast loop. The output vector is sized once
 // (from Windows' uncompressed length trailer when plausible) and copies move 8 or 16 bytes at a
 // time.
-#include "sldc/format.hpp"
+#include "sldc/format_internal.hpp"
 #include "sldc/sldc.hpp"
 
 #include <algorithm>

@@ -4,10 +4,10 @@
 // password, a key of another type, an ACL that forbids the key, the server killed and restarted)
 // are provoked for real. A fake peer covers the replies a real Redis never sends.
 #include "output/captured_log.hpp"
-#include "output/net.hpp"
+#include "output/net_internal.hpp"
 #include "output/net_peers.hpp"
 #include "output/output.hpp"
-#include "output/resp.hpp"
+#include "output/resp_internal.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 #include "support/test_pki.hpp"
@@ -25,6 +25,8 @@ using wec::testing::CapturedLog;
 
 namespace fs = std::filesystem;
 using namespace wec::output;
+namespace net = wec::output::detail::net;
+namespace resp = wec::output::detail::resp;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using wec::testing::RedisServer;

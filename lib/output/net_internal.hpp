@@ -7,7 +7,7 @@
 #include "common/handle.hpp"
 #include "common/log.hpp"
 #include "output/output.hpp"
-#include "output/settings.hpp"
+#include "output/settings_internal.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -20,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-namespace wec::output::net {
+namespace wec::output::detail::net {
 
 using Clock = std::chrono::steady_clock;
 
@@ -228,4 +228,4 @@ private:
 // UTF-8 sequence.
 std::size_t utf8_prefix(std::string_view text, std::size_t max);
 
-} // namespace wec::output::net
+} // namespace wec::output::detail::net

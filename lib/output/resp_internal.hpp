@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-namespace wec::output::resp {
+namespace wec::output::detail::resp {
 
 // Malformed or oversized input; offset() is where in the stream (bytes fed before it) it was found.
 class ProtocolError : public Error {
@@ -112,4 +112,4 @@ private:
     std::deque<Ready> ready_;
 };
 
-} // namespace wec::output::resp
+} // namespace wec::output::detail::resp
