@@ -69,7 +69,8 @@ constexpr std::array<std::pair<std::string_view, Field>, 6> kFields{{
 // A list template, split into literal text and keys.
 class ListTemplate {
 public:
-    // Throws Error naming an unknown {key} (output::check_template; a '{' without '}' is text).
+    // Throws OutputError naming an unknown {key} (output::check_template; a '{' without '}' is
+    // text).
     explicit ListTemplate(std::string_view text) {
         check_template(text);
         std::string literal;
@@ -153,7 +154,7 @@ std::vector<resp::Reply> read_replies(net::Stream& s, std::size_t count,
     while (parser.ready() < count)
         parser.feed(std::string_view(buf.data(), s.read(buf, deadline)));
     if (parser.ready() > count || !parser.idle())
-        throw Error("Redis sent more than the replies expected");
+        throw OutputError("Redis sent more than the replies expected");
     std::vector<resp::Reply> out;
     while (parser.has_reply())
         out.push_back(parser.take());
@@ -169,7 +170,7 @@ std::string message_of(const resp::Reply& r) {
     return out;
 }
 
-// Error replies that concern one key: the connection is fine and other keys may work.
+// OutputError replies that concern one key: the connection is fine and other keys may work.
 bool about_the_key(std::string_view error) {
     for (std::string_view code : {"WRONGTYPE ", "NOPERM ", "MOVED ", "ASK "})
         if (error.starts_with(code)) return true;
@@ -211,10 +212,10 @@ public:
             if (r.type == resp::Reply::Type::Error) {
                 std::string what = "Redis refused RPUSH to '" + key + "': " + message_of(r);
                 if (about_the_key(r.text)) throw net::Rejected(what);
-                throw Error(what);
+                throw OutputError(what);
             }
-            throw Error("unexpected reply to RPUSH of " + std::to_string(events.size()) +
-                        " elements to '" + key + "': " + resp::describe(r));
+            throw OutputError("unexpected reply to RPUSH of " + std::to_string(events.size()) +
+                              " elements to '" + key + "': " + resp::describe(r));
         });
     }
     void reopen() override { sender_.reopen(); }
@@ -254,8 +255,8 @@ private:
                 const auto& r = replies[i];
                 if (r.type == resp::Reply::Type::SimpleString && r.text == "OK") continue;
                 if (r.type == resp::Reply::Type::Error)
-                    throw Error(what[i] + " refused by Redis: " + message_of(r));
-                throw Error("unexpected reply to " + what[i] + ": " + resp::describe(r));
+                    throw OutputError(what[i] + " refused by Redis: " + message_of(r));
+                throw OutputError("unexpected reply to " + what[i] + ": " + resp::describe(r));
             }
         };
     }
@@ -283,7 +284,7 @@ std::unique_ptr<Driver> detail::make_redis_driver(const Settings& settings, Logg
         target.kind = net::Target::Kind::Tcp;
         try {
             target.address = net::parse_host_port(address, 6379);
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             r.fail("address",
                    std::string("is invalid: ") + e.what() + " (expected HOST:PORT or unix:PATH)");
         }
@@ -293,7 +294,7 @@ std::unique_ptr<Driver> detail::make_redis_driver(const Settings& settings, Logg
     std::optional<ListTemplate> list;
     try {
         list.emplace(list_text);
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         r.fail("list", e.what());
     }
     auto password = r.string("password");

@@ -28,10 +28,11 @@
 namespace wec::output::detail::resp {
 
 // Malformed or oversized input; offset() is where in the stream (bytes fed before it) it was found.
-class ProtocolError : public Error {
+class ProtocolError : public OutputError {
 public:
     ProtocolError(std::uint64_t offset, const std::string& what)
-        : Error("RESP reply: " + what + " at offset " + std::to_string(offset)), offset_(offset) {}
+        : OutputError("RESP reply: " + what + " at offset " + std::to_string(offset)),
+          offset_(offset) {}
     std::uint64_t offset() const { return offset_; }
 
 private:

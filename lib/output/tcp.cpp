@@ -47,7 +47,7 @@ std::unique_ptr<Driver> detail::make_tcp_driver(const Settings& settings, Logger
     auto address = r.required_string("address");
     try {
         target.address = net::parse_host_port(address);
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         r.fail("address", std::string("is invalid: ") + e.what());
     }
     bool tls = r.boolean("tls").value_or(false);

@@ -55,13 +55,13 @@ using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackFree>;
 
 // ---- errors ----------------------------------------------------------------------------------
 
-[[noreturn]] void fail(const std::string& what, Error::Kind kind = Error::Kind::Runtime) {
+[[noreturn]] void fail(const std::string& what, PkiError::Kind kind = PkiError::Kind::Runtime) {
     std::string queue = openssl::errors();
-    throw Error(queue.empty() ? what : what + " (OpenSSL: " + queue + ")", kind);
+    throw PkiError(queue.empty() ? what : what + " (OpenSSL: " + queue + ")", kind);
 }
 
 [[noreturn]] void bad_input(const std::string& what) {
-    throw Error(what, Error::Kind::Input);
+    throw PkiError(what, PkiError::Kind::Input);
 }
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -113,12 +113,12 @@ void write_atomic(const std::string& path, std::string_view data, mode_t mode) {
     std::vector<char> name(tmpl.begin(), tmpl.end());
     name.push_back('\0');
     UniqueFd fd(::mkstemp(name.data()));
-    if (!fd) throw Error("cannot create " + path + ": " + std::strerror(errno));
+    if (!fd) throw PkiError("cannot create " + path + ": " + std::strerror(errno));
     std::string tmp(name.data());
     auto bail = [&](const char* what) {
         int err = errno;
         ::unlink(tmp.c_str());
-        throw Error(std::string("cannot ") + what + " " + path + ": " + std::strerror(err));
+        throw PkiError(std::string("cannot ") + what + " " + path + ": " + std::strerror(err));
     };
     std::size_t done = 0;
     while (done < data.size()) {
@@ -137,9 +137,9 @@ void ensure_dir(const std::string& dir) {
     if (fs::is_directory(dir, ec)) return;
     if (exists(dir)) bad_input(dir + " exists and is not a directory");
     fs::create_directories(dir, ec);
-    if (ec) throw Error("cannot create directory " + dir + ": " + ec.message());
+    if (ec) throw PkiError("cannot create directory " + dir + ": " + ec.message());
     fs::permissions(dir, fs::perms::owner_all, ec); // holds CA and server keys
-    if (ec) throw Error("cannot set the mode of " + dir + ": " + ec.message());
+    if (ec) throw PkiError("cannot set the mode of " + dir + ": " + ec.message());
 }
 
 // Host names: letters, digits, '-', '_' and '.', labels of 1..63, at most 64 characters in all
@@ -176,14 +176,14 @@ bool is_ip_address(const std::string& text) {
            ::inet_pton(AF_INET6, text.c_str(), buf) == 1;
 }
 
-// wec::read_file, with the error re-thrown as a pki::Error.
+// wec::read_file, with the error re-thrown as a pki::PkiError.
 std::vector<std::uint8_t> read_bytes(const std::string& path) {
     try {
         return read_file(path);
-    } catch (const Error&) {
+    } catch (const PkiError&) {
         throw;
     } catch (const wec::Error& e) {
-        throw Error(e.what(), Error::Kind::Input);
+        throw PkiError(e.what(), PkiError::Kind::Input);
     }
 }
 
@@ -342,7 +342,7 @@ X509Ptr read_cert(const std::string& path) {
     auto data = read_bytes(path);
     ERR_clear_error();
     auto certs = parse_certs(data);
-    if (certs.empty()) fail("no certificate in " + path, Error::Kind::Input);
+    if (certs.empty()) fail("no certificate in " + path, PkiError::Kind::Input);
     return std::move(certs.front());
 }
 
@@ -355,7 +355,7 @@ PkeyPtr read_key(const std::string& path) {
     EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, const_cast<char*>(""));
     if (!key)
         fail("cannot read the private key in " + path + " (unencrypted PEM expected)",
-             Error::Kind::Input);
+             PkiError::Kind::Input);
     return PkeyPtr(key);
 }
 
@@ -639,7 +639,7 @@ ClientResult issue_client(const std::string& dir, const std::string& name,
     auto ca = read_cert(ca_cert_path);
     auto ca_key = read_key(ca_key_path);
     if (X509_check_private_key(ca.get(), ca_key.get()) != 1)
-        fail(ca_key_path + " is not the key of " + ca_cert_path, Error::Kind::Input);
+        fail(ca_key_path + " is not the key of " + ca_cert_path, PkiError::Kind::Input);
     if (!(X509_get_extension_flags(ca.get()) & EXFLAG_CA))
         bad_input(ca_cert_path + " is not a CA certificate (basicConstraints CA:TRUE missing)");
     ERR_clear_error();
@@ -752,7 +752,7 @@ ShowResult show(const std::string& dir, std::time_t now, int warn_days) {
         std::string ext = it->path().extension().string();
         if (ext == ".pem" || ext == ".crt" || ext == ".cer") files.push_back(it->path().filename());
     }
-    if (ec) throw Error("cannot list " + dir + ": " + ec.message());
+    if (ec) throw PkiError("cannot list " + dir + ": " + ec.message());
     std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
         return std::make_pair(a != "ca.pem", a) < std::make_pair(b != "ca.pem", b);
     });
@@ -764,7 +764,7 @@ ShowResult show(const std::string& dir, std::time_t now, int warn_days) {
         std::vector<std::uint8_t> data;
         try {
             data = read_bytes(path);
-        } catch (const Error& e) {
+        } catch (const PkiError& e) {
             r.warnings.push_back(e.what());
             continue;
         }
@@ -806,7 +806,7 @@ ShowResult show(const std::string& dir, std::time_t now, int warn_days) {
 std::string sha1_thumbprint(std::span<const std::uint8_t> pem_or_der_cert) {
     ERR_clear_error();
     auto certs = parse_certs(pem_or_der_cert);
-    if (certs.empty()) fail("no certificate found (PEM or DER expected)", Error::Kind::Input);
+    if (certs.empty()) fail("no certificate found (PEM or DER expected)", PkiError::Kind::Input);
     return thumbprint(certs.front().get());
 }
 

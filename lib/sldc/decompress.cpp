@@ -170,7 +170,7 @@ template <class Vec>
     } else {
         out.resize(op);
     }
-    throw Error(code, static_cast<std::size_t>(bit));
+    throw SldcError(code, static_cast<std::size_t>(bit));
 }
 
 // Streaming mode: writes the decoded bytes and slides the window so that it keeps the last

@@ -99,7 +99,7 @@ void append(std::vector<std::string>& to, const std::vector<std::string>& more) 
 std::string error_of(Driver& d, const std::string& data, const BatchInfo& b = batch()) {
     try {
         d.write(b, data);
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         return e.what();
     }
     return "accepted";
@@ -112,7 +112,7 @@ bool write_until_accepted(Driver& d, const std::string& data, seconds limit = se
         try {
             d.write(batch(), data);
             return true;
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             std::this_thread::sleep_for(milliseconds(100));
         }
     }

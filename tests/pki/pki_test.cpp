@@ -156,15 +156,15 @@ TEST(PkiInit, RefusesToOverwriteUnlessForced) {
     try {
         make_pki(d);
         FAIL() << "a second init replaced the PKI";
-    } catch (const pki::Error& e) {
-        EXPECT_EQ(e.kind(), pki::Error::Kind::Input);
+    } catch (const pki::PkiError& e) {
+        EXPECT_EQ(e.kind(), pki::PkiError::Kind::Input);
         EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find(d.path), std::string::npos) << e.what();
     }
     EXPECT_EQ(openssl_sha1(first.ca_cert), first.ca_thumbprint); // untouched
     // A single leftover file is enough to refuse.
     std::filesystem::remove(first.ca_cert);
-    EXPECT_THROW(make_pki(d), pki::Error);
+    EXPECT_THROW(make_pki(d), pki::PkiError);
 
     pki::InitOptions o;
     o.force = true;
@@ -179,8 +179,8 @@ TEST(PkiInit, RejectsBadInputSayingWhy) {
         try {
             f();
             ADD_FAILURE() << "no error for " << needle;
-        } catch (const pki::Error& e) {
-            EXPECT_EQ(e.kind(), pki::Error::Kind::Input) << e.what();
+        } catch (const pki::PkiError& e) {
+            EXPECT_EQ(e.kind(), pki::PkiError::Kind::Input) << e.what();
             EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
         }
     };
@@ -264,7 +264,7 @@ TEST(PkiClient, RefusesToReplaceAnExistingClientUnlessForced) {
     TempDir d;
     make_pki(d);
     auto first = make_client(d);
-    EXPECT_THROW(make_client(d), pki::Error);
+    EXPECT_THROW(make_client(d), pki::PkiError);
     pki::ClientOptions o;
     o.force = true;
     auto second = pki::issue_client(d.path, kClient, o);

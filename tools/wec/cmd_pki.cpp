@@ -73,9 +73,9 @@ template <class F>
 int guarded(const char* cmd, F&& f) {
     try {
         return f();
-    } catch (const pki::Error& e) {
+    } catch (const pki::PkiError& e) {
         std::fprintf(stderr, "wec pki %s: %s\n", cmd, e.what());
-        return e.kind() == pki::Error::Kind::Input ? kUsage : kRuntime;
+        return e.kind() == pki::PkiError::Kind::Input ? kUsage : kRuntime;
     } catch (const wec::Error& e) {
         std::fprintf(stderr, "wec pki %s: %s\n", cmd, e.what());
         return kRuntime;
