@@ -609,6 +609,63 @@ InitResult init(const std::string& dir, const std::string& fqdn, const InitOptio
     return r;
 }
 
+namespace {
+
+// The client certificate for the Windows host `name` (CN and SAN DNS), signed by the CA.
+X509Ptr client_certificate(const std::string& name, EVP_PKEY* key, X509* ca, EVP_PKEY* ca_key,
+                           const Validity& validity) {
+    auto subject = make_name(name, "");
+    auto san = make_san({name}, {});
+    CertSpec spec;
+    spec.subject = subject.get();
+    spec.subject_key = key;
+    spec.issuer = ca;
+    spec.issuer_key = ca_key;
+    spec.validity = validity;
+    spec.extensions = {{NID_basic_constraints, "critical,CA:FALSE"},
+                       {NID_key_usage, leaf_key_usage(key)},
+                       {NID_ext_key_usage, "clientAuth"},
+                       {NID_subject_key_identifier, "hash"},
+                       {NID_authority_key_identifier, "keyid:always"}};
+    spec.san = san.get();
+    return make_cert(spec);
+}
+
+// The PKCS#12 file for Windows (DER): key, certificate and CA. PBE-SHA1-3DES (legacy) and AES-256
+// (PBES2) are both in OpenSSL 3's default provider; RC2 (the old certificate-bag default) would
+// need the legacy provider.
+std::string client_pfx(const std::string& name, EVP_PKEY* key, X509* cert, X509* ca,
+                       const std::string& password, bool legacy) {
+    X509StackPtr chain(sk_X509_new_null());
+    if (!chain || !sk_X509_push(chain.get(), ca)) fail("out of memory (certificate chain)");
+    int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
+    P12Ptr p12(PKCS12_create(password.c_str(), name.c_str(), key, cert, chain.get(), nid, nid,
+                             PKCS12_DEFAULT_ITER, -1 /* MAC below */, 0));
+    if (!p12) fail("cannot build the PKCS#12 file for " + name);
+    const EVP_MD* mac_md = legacy ? EVP_sha1() : EVP_sha256();
+    if (!PKCS12_set_mac(p12.get(), password.c_str(), -1, nullptr, 0, PKCS12_DEFAULT_ITER, mac_md))
+        fail("cannot add the PKCS#12 integrity MAC for " + name);
+    unsigned char* der = nullptr;
+    int der_len = i2d_PKCS12(p12.get(), &der);
+    if (der_len <= 0) fail("cannot encode the PKCS#12 file for " + name);
+    std::unique_ptr<unsigned char, OsslFree> der_owner(der);
+    return std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_len));
+}
+
+// The collector's name as its server certificate in DIR gives it (first SAN DNS name); empty
+// when there is none or it cannot be read.
+std::string collector_name(const std::string& dir) {
+    std::string server_pem = path_in(dir, "server.pem");
+    if (!exists(server_pem)) return {};
+    try {
+        return first_dns_name(read_cert(server_pem).get());
+    } catch (const wec::Error&) {
+        return {}; // the collector's name is optional
+    }
+}
+
+} // namespace
+
 ClientResult issue_client(const std::string& dir, const std::string& name,
                           const ClientOptions& options) {
     check_host_name(name, "client name");
@@ -645,46 +702,16 @@ ClientResult issue_client(const std::string& dir, const std::string& name,
     ERR_clear_error();
 
     auto key = generate_key(options.key);
-    auto subject = make_name(name, "");
-    auto san = make_san({name}, {});
-    CertSpec spec;
-    spec.subject = subject.get();
-    spec.subject_key = key.get();
-    spec.issuer = ca.get();
-    spec.issuer_key = ca_key.get();
-    spec.validity = options.validity;
-    spec.extensions = {{NID_basic_constraints, "critical,CA:FALSE"},
-                       {NID_key_usage, leaf_key_usage(key.get())},
-                       {NID_ext_key_usage, "clientAuth"},
-                       {NID_subject_key_identifier, "hash"},
-                       {NID_authority_key_identifier, "keyid:always"}};
-    spec.san = san.get();
-    auto cert = make_cert(spec);
+    auto cert = client_certificate(name, key.get(), ca.get(), ca_key.get(), options.validity);
 
     r.password_generated = options.pfx_password.empty();
     r.pfx_password = r.password_generated ? random_password(20) : options.pfx_password;
-
-    // PKCS#12 for Windows. PBE-SHA1-3DES (legacy) and AES-256 (PBES2) are both in OpenSSL 3's
-    // default provider; RC2 (the old certificate-bag default) would need the legacy provider.
-    X509StackPtr chain(sk_X509_new_null());
-    if (!chain || !sk_X509_push(chain.get(), ca.get())) fail("out of memory (certificate chain)");
-    int nid = options.legacy_pfx ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
-    P12Ptr p12(PKCS12_create(r.pfx_password.c_str(), name.c_str(), key.get(), cert.get(),
-                             chain.get(), nid, nid, PKCS12_DEFAULT_ITER, -1 /* MAC below */, 0));
-    if (!p12) fail("cannot build the PKCS#12 file for " + name);
-    const EVP_MD* mac_md = options.legacy_pfx ? EVP_sha1() : EVP_sha256();
-    if (!PKCS12_set_mac(p12.get(), r.pfx_password.c_str(), -1, nullptr, 0, PKCS12_DEFAULT_ITER,
-                        mac_md))
-        fail("cannot add the PKCS#12 integrity MAC for " + name);
+    std::string pfx =
+        client_pfx(name, key.get(), cert.get(), ca.get(), r.pfx_password, options.legacy_pfx);
     r.pfx_algorithms = options.legacy_pfx
                            ? "PBE-SHA1-3DES (key and certificates), MAC SHA-1, 2048 iterations"
                            : "AES-256-CBC/PBKDF2-HMAC-SHA256 (key and certificates), MAC "
                              "SHA-256, 2048 iterations";
-    unsigned char* der = nullptr;
-    int der_len = i2d_PKCS12(p12.get(), &der);
-    if (der_len <= 0) fail("cannot encode the PKCS#12 file for " + name);
-    std::unique_ptr<unsigned char, OsslFree> der_owner(der);
-    std::string pfx(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_len));
 
     write_atomic(r.key, key_pem(key.get()), 0600);
     write_atomic(r.cert, cert_pem(cert.get()), 0644);
@@ -692,51 +719,8 @@ ClientResult issue_client(const std::string& dir, const std::string& name,
 
     r.thumbprint = thumbprint(cert.get());
     r.ca_thumbprint = thumbprint(ca.get());
-
-    std::string pfx_file = name + ".pfx";
-    std::string key_cmd =
-        is_rsa(key.get())
-            ? "$c = Get-Item Cert:\\LocalMachine\\My\\" + r.thumbprint +
-                  "; $k = [Security.Cryptography.X509Certificates.RSACertificateExtensions]::"
-                  "GetRSAPrivateKey($c); $f = if ($k.Key) { \"$env:ProgramData\\Microsoft\\Crypto\\"
-                  "Keys\\$($k.Key.UniqueName)\" } else { "
-                  "\"$env:ProgramData\\Microsoft\\Crypto\\RSA\\"
-                  "MachineKeys\\$($k.CspKeyContainerInfo.UniqueKeyContainerName)\" }; icacls $f "
-                  "/grant \"NETWORK SERVICE:R\""
-            : "$c = Get-Item Cert:\\LocalMachine\\My\\" + r.thumbprint +
-                  "; $k = [Security.Cryptography.X509Certificates.ECDsaCertificateExtensions]::"
-                  "GetECDsaPrivateKey($c); icacls \"$env:ProgramData\\Microsoft\\Crypto\\Keys\\"
-                  "$($k.Key.UniqueName)\" /grant \"NETWORK SERVICE:R\"";
-    r.import_steps = {
-        "Copy " + pfx_file + " and ca.pem to the Windows host " + name +
-            " and open an elevated prompt in that folder.",
-        "Import the client certificate and key into LocalMachine\\My:\n"
-        "    certutil -f -p \"" +
-            r.pfx_password + "\" -importpfx My " + pfx_file,
-        "Trust the CA (LocalMachine\\Trusted Root Certification Authorities):\n"
-        "    certutil -addstore Root ca.pem",
-        "Let the WinRM service (NETWORK SERVICE) read the private key: certlm.msc > Personal > "
-        "Certificates > " +
-            name +
-            " > All Tasks > Manage Private Keys... > Add 'NETWORK SERVICE' with Read; or in "
-            "PowerShell:\n    " +
-            key_cmd,
-    };
-    std::string server_pem = path_in(dir, "server.pem");
-    std::string collector;
-    if (exists(server_pem)) {
-        try {
-            collector = first_dns_name(read_cert(server_pem).get());
-        } catch (const wec::Error&) {
-            collector.clear(); // the GPO hint is optional
-        }
-    }
-    r.import_steps.push_back(
-        "Point the host at the collector (GPO: Computer Configuration > Administrative Templates > "
-        "Windows Components > Event Forwarding > Configure target Subscription Manager):\n    " +
-        gpo_string(collector.empty() ? "<collector FQDN>" : collector, r.ca_thumbprint) +
-        "\n  then run `gpupdate /force` (the WinRM service must be running: `winrm quickconfig "
-        "-q`).");
+    r.rsa_key = is_rsa(key.get());
+    r.collector = collector_name(dir);
     ERR_clear_error();
     return r;
 }

@@ -93,10 +93,11 @@ struct ClientResult {
     std::string cert, key, pfx; // paths written
     std::string pfx_password;
     bool password_generated = false;
-    std::string thumbprint;                // SHA-1 of the client certificate
-    std::string ca_thumbprint;             // SHA-1 of the issuing CA (IssuerCA=)
-    std::string pfx_algorithms;            // e.g. "PBE-SHA1-3DES, MAC SHA-1"
-    std::vector<std::string> import_steps; // what to run on the Windows host, in order
+    std::string thumbprint;     // SHA-1 of the client certificate
+    std::string ca_thumbprint;  // SHA-1 of the issuing CA (IssuerCA=)
+    std::string pfx_algorithms; // e.g. "PBE-SHA1-3DES, MAC SHA-1"
+    bool rsa_key = false;       // the key is RSA (else EC)
+    std::string collector; // first SAN DNS name of DIR's server.pem; empty when none or unreadable
 };
 
 // Issues a client certificate for the Windows host `name` (its FQDN: CN and SAN DNS) signed by the

@@ -107,6 +107,12 @@ TEST(PkiCli, ClientWritesAPfxThatOpensWithThePrintedPassword) {
          {"certutil -f -p \"Pw-123\" -importpfx My win10.cli.example.pfx",
           "certutil -addstore Root ca.pem", "NETWORK SERVICE", "Manage Private Keys", "IssuerCA="})
         EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from\n" << r.out;
+    // The real values: the key's certificate in the store, and the collector with its CA.
+    for (const std::string& s :
+         {"Cert:\\LocalMachine\\My\\" + openssl_sha1(d / "win10.cli.example.pem"),
+          "Server=HTTPS://wec.cli.example:5986/wsman/,Refresh=60,IssuerCA=" +
+              openssl_sha1(d / "ca.pem")})
+        EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from\n" << r.out;
     auto info = run("openssl pkcs12 -info -nokeys -in '" + (d / "win10.cli.example.pfx") +
                     "' -passin pass:Pw-123");
     EXPECT_EQ(info.exit_code, 0) << info.out;
