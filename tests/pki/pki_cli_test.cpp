@@ -194,4 +194,21 @@ TEST(PkiCli, ShowListsCertificatesWarnsAndFailsOnExpiry) {
     EXPECT_NE(expired.out.find("expired on"), std::string::npos) << expired.out;
 }
 
+// docs/exit-codes.md: a key, certificate or file that cannot be made or written is 3 (bad input
+// stays 2: BadArgumentsAreUsageErrors).
+TEST(PkiCli, FilesThatCannotBeWrittenAreRuntimeErrors) {
+    auto init = wec("pki init --dir /proc/self/no-such/pki --hostname wec.cli.example");
+    EXPECT_EQ(init.exit_code, 3) << init.out;
+    EXPECT_NE(init.out.find("cannot create directory /proc/self/no-such/pki"), std::string::npos)
+        << init.out;
+
+    TempDir d;
+    ASSERT_EQ(wec("pki init --dir '" + d.path + "' --hostname wec.cli.example").exit_code, 0);
+    // The key's path is taken by a directory: the rename onto it fails, as root too.
+    std::filesystem::create_directory(d / "pc.cli.example.key");
+    auto client = wec("pki client pc.cli.example --force --pfx-password x --dir '" + d.path + "'");
+    EXPECT_EQ(client.exit_code, 3) << client.out;
+    EXPECT_NE(client.out.find("pc.cli.example.key"), std::string::npos) << client.out;
+}
+
 } // namespace
