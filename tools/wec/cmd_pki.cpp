@@ -2,6 +2,7 @@
 // collector's server certificate and prints the GPO string; `client` issues a certificate for a
 // Windows host (PEM + PFX) and prints the import steps; `show` lists certificates and expiry.
 #include "commands.hpp"
+#include "exit_code.hpp"
 #include "pki/pki.hpp"
 
 #include <cstdio>
@@ -75,8 +76,9 @@ int guarded(const char* cmd, F&& f) {
         return f();
     } catch (const pki::PkiError& e) {
         std::fprintf(stderr, "wec pki %s: %s\n", cmd, e.what());
-        return e.kind() == pki::PkiError::Kind::Input ? kUsage : kRuntime;
+        return exit_code_for(e);
     } catch (const wec::Error& e) {
+        // Not a pki::PkiError: something failed while making or writing the files.
         std::fprintf(stderr, "wec pki %s: %s\n", cmd, e.what());
         return kRuntime;
     }
