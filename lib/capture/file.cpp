@@ -1,6 +1,8 @@
 // CaptureReader: pcap and pcapng files (plain or gzip), read with bounded memory, with damage
-// reported (file offset, record or block number) and resynchronisation past invalid lengths.
-#include "capture/capture.hpp"
+// reported (file offset, record or block number) and resynchronisation past invalid lengths;
+// and detect_file_kind.
+#include "capture/file.hpp"
+
 #include "common/handle.hpp"
 
 #include <algorithm>
@@ -947,6 +949,82 @@ std::uint64_t CaptureReader::damage_count() const {
 }
 std::uint64_t CaptureReader::skipped_bytes() const {
     return impl_->skipped;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single-file detection
+
+FileKind detect_file_kind(std::span<const std::uint8_t> h) {
+    auto n = h.size();
+    if (n >= 4) {
+        std::uint32_t m = rd32(h.data(), false);
+        if (m == 0xa1b2c3d4 || m == 0xd4c3b2a1 || m == 0xa1b23c4d || m == 0x4d3cb2a1) {
+            return FileKind::Pcap;
+        }
+        if (m == 0x0a0d0d0a) return FileKind::Pcapng;
+    }
+    if (n >= 2 && h[0] == 0x1f && h[1] == 0x8b) return FileKind::Gzip;
+    // SLDC: a record starts with a control symbol, nine 1-bits then 4 bits (Reset 1/2, Scheme 1/2).
+    if (n >= 2 && h[0] == 0xff && (h[1] & 0x80) != 0) {
+        unsigned code = (h[1] >> 3) & 0x0f;
+        if (code == 1 || code == 2 || code == 5 || code == 6) return FileKind::Sldc;
+    }
+    // UTF-16LE/BE with or without BOM, optional leading whitespace, then '<'.
+    auto utf16 = [&](std::size_t i, bool le) {
+        for (; i + 1 < n; i += 2) {
+            std::uint8_t lo = le ? h[i] : h[i + 1], hi = le ? h[i + 1] : h[i];
+            if (hi != 0) return false;
+            if (lo == '<') return true;
+            if (lo != ' ' && lo != '\t' && lo != '\r' && lo != '\n') return false;
+        }
+        return false;
+    };
+    if (n >= 2 && h[0] == 0xff && h[1] == 0xfe && utf16(2, true)) return FileKind::Utf16Xml;
+    if (n >= 2 && h[0] == 0xfe && h[1] == 0xff && utf16(2, false)) return FileKind::Utf16Xml;
+    if (utf16(0, true) || utf16(0, false)) return FileKind::Utf16Xml;
+    std::size_t i = 0;
+    if (n >= 3 && h[0] == 0xef && h[1] == 0xbb && h[2] == 0xbf) i = 3;
+    while (i < n && (h[i] == ' ' || h[i] == '\t' || h[i] == '\r' || h[i] == '\n'))
+        ++i;
+    if (i < n && h[i] == '<') return FileKind::Utf8Xml;
+    static constexpr std::string_view kMultipart = "--Encrypted Boundary";
+    if (n >= kMultipart.size() &&
+        std::memcmp(h.data(), kMultipart.data(), kMultipart.size()) == 0) {
+        return FileKind::MultipartEncrypted;
+    }
+    // A capture with a damaged magic number: a pcap file header still has its version (2.4), a
+    // pcapng section header its byte-order magic (CaptureReader reads both, reporting damage).
+    if (n >= 8 && ((h[4] == 2 && h[5] == 0 && h[6] == 4 && h[7] == 0) ||
+                   (h[4] == 0 && h[5] == 2 && h[6] == 0 && h[7] == 4))) {
+        return FileKind::Pcap;
+    }
+    if (n >= 12 &&
+        (rd32(h.data() + 8, false) == 0x1A2B3C4D || rd32(h.data() + 8, true) == 0x1A2B3C4D)) {
+        return FileKind::Pcapng;
+    }
+    return FileKind::Unknown;
+}
+
+std::string_view to_string(FileKind kind) {
+    switch (kind) {
+    case FileKind::Pcap:
+        return "pcap";
+    case FileKind::Pcapng:
+        return "pcapng";
+    case FileKind::Gzip:
+        return "gzip";
+    case FileKind::Sldc:
+        return "sldc";
+    case FileKind::Utf16Xml:
+        return "utf16-xml";
+    case FileKind::Utf8Xml:
+        return "utf8-xml";
+    case FileKind::MultipartEncrypted:
+        return "multipart-encrypted";
+    case FileKind::Unknown:
+        return "unknown";
+    }
+    return "unknown";
 }
 
 } // namespace wec::capture

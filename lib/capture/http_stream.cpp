@@ -1,5 +1,6 @@
 // HttpStreamParser: HTTP/1.1 messages from one direction of a TCP stream.
-#include "capture/capture.hpp"
+#include "capture/http_stream.hpp"
+
 #include "text/ascii.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // TcpReassembler: per-connection, per-direction ordering of TCP segments feeding HTTP parsers.
-#include "capture/capture.hpp"
+#include "capture/tcp.hpp"
 
 #include <cstring>
 #include <deque>

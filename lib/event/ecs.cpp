@@ -1,6 +1,6 @@
 // `ecs`: Elastic Common Schema with the winlog.* fields as Winlogbeat writes them.
 #include "event/event.hpp"
-#include "json_writer.hpp"
+#include "event/json_writer_internal.hpp"
 
 #include <charconv>
 #include <cstdint>

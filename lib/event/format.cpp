@@ -6,7 +6,7 @@
 // event data names collide with other keys (e.g. Nxlog: EventData "Message" and the rendered
 // Message); parsers keeping the last occurrence see what they would see with OpenWEC.
 #include "event/event.hpp"
-#include "json_writer.hpp"
+#include "event/json_writer_internal.hpp"
 #include "text/ascii.hpp"
 
 #include <bit>

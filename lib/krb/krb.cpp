@@ -506,16 +506,57 @@ Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t>
     return unwrap(direction, token, {});
 }
 
-Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t> header,
-                              std::span<const std::uint8_t> rest) const {
-    const std::size_t total = header.size() + rest.size();
-    auto at = [&](std::size_t i) {
+namespace {
+
+// An RFC 4121 wrap token given in two pieces, header||rest (header.size() may be below 16).
+struct WrapToken {
+    std::span<const std::uint8_t> header, rest;
+
+    std::size_t size() const { return header.size() + rest.size(); }
+    std::uint8_t at(std::size_t i) const {
         return i < header.size() ? header[i] : rest[i - header.size()];
-    };
+    }
+    // Copies `len` bytes starting at `from`.
+    void copy_out(std::size_t from, std::size_t len, std::uint8_t* dst) const {
+        if (from < header.size()) {
+            const std::size_t n = std::min(len, header.size() - from);
+            std::copy_n(header.data() + from, n, dst);
+            dst += n;
+            len -= n;
+            from = header.size();
+        }
+        if (len) std::copy_n(rest.data() + (from - header.size()), len, dst);
+    }
+    // The data after the 16-byte header, rotated left by `count` bytes (undoing the sender's
+    // rotation right by RRC), into `out` (sized to the data).
+    void unrotate(std::size_t count, std::vector<std::uint8_t>& out) const {
+        const std::size_t body = out.size();
+        const std::size_t r = body == 0 ? 0 : count % body;
+        copy_out(16 + r, body - r, out.data());
+        copy_out(16, r, out.data() + (body - r));
+    }
+};
+
+// The 16-byte header of a CFX wrap token: TOK_ID 05 04, flags, filler FF, EC, RRC, SND_SEQ.
+struct WrapHeader {
+    std::array<std::uint8_t, 16> bytes{};
+    std::uint8_t flags() const { return bytes[2]; }
+    bool by_acceptor() const { return (bytes[2] & kFlagSentByAcceptor) != 0; }
+    std::size_t ec() const { return std::size_t{bytes[4]} << 8 | bytes[5]; }
+    std::size_t rrc() const { return std::size_t{bytes[6]} << 8 | bytes[7]; }
+    std::uint64_t sequence() const {
+        return std::uint64_t{be32(&bytes[8])} << 32 | be32(&bytes[12]);
+    }
+};
+
+// Reads the header and refuses what is not a CFX wrap token.
+WrapHeader read_wrap_header(const WrapToken& token) {
+    const std::size_t total = token.size();
     if (total < 16) malformed("wrap token shorter than its 16-byte header", total);
-    std::array<std::uint8_t, 16> hdr{};
+    WrapHeader h;
+    auto& hdr = h.bytes;
     for (std::size_t i = 0; i < 16; ++i)
-        hdr[i] = at(i);
+        hdr[i] = token.at(i);
     if ((hdr[0] == 0x02 && hdr[1] == 0x01) || hdr[0] == 0x60)
         throw DecryptError(Reason::UnsupportedEnctype,
                            "RFC 1964/4757 wrap token (DES/RC4-HMAC): only RFC 4121 CFX tokens are "
@@ -526,21 +567,13 @@ Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t>
     if (hdr[0] != 0x05 || hdr[1] != 0x04)
         malformed("not a CFX wrap token (TOK_ID is not 05 04)", 0);
     if (hdr[3] != 0xff) malformed("wrap token filler byte is not FF", 3);
-    const Impl& s = need(impl_);
-    Unwrapped out;
-    out.flags = hdr[2];
-    out.sealed = (hdr[2] & kFlagSealed) != 0;
-    out.sequence = std::uint64_t{be32(&hdr[8])} << 32 | be32(&hdr[12]);
-    const bool by_acceptor = (hdr[2] & kFlagSentByAcceptor) != 0;
-    if (by_acceptor != (direction == Direction::Acceptor))
-        malformed(by_acceptor ? "token sent by the acceptor found in the initiator's direction"
-                              : "token sent by the initiator found in the acceptor's direction",
-                  2);
-    const std::size_t ec = std::size_t{hdr[4]} << 8 | hdr[5];
-    const std::size_t rrc = std::size_t{hdr[6]} << 8 | hdr[7];
+    return h;
+}
 
-    const crypto::KeyHandle* key = nullptr;
-    if (hdr[2] & kFlagAcceptorSubkey) {
+// The key that protects the token: the acceptor subkey when the flags name it, else the
+// initiator subkey, else the session key.
+const crypto::KeyHandle& wrap_key(const SessionKeys::Impl& s, const WrapHeader& h) {
+    if (h.flags() & kFlagAcceptorSubkey) {
         if (!s.ap_rep)
             throw DecryptError(Reason::NoSession,
                                "the token is protected by the acceptor subkey, but no AP-REP was "
@@ -548,75 +581,60 @@ Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t>
         if (!s.acceptor_handle)
             throw DecryptError(Reason::NoKey,
                                "the token names the acceptor subkey, but the AP-REP carried none");
-        key = s.acceptor_handle.get();
-    } else {
-        key = s.initiator_handle ? s.initiator_handle.get() : s.session_handle.get();
+        return *s.acceptor_handle;
     }
+    return s.initiator_handle ? *s.initiator_handle : *s.session_handle;
+}
 
-    // Undo the rotation: the data after the header was rotated right by RRC bytes.
-    const std::size_t body = total - 16;
-    std::vector<std::uint8_t> unrotated(body);
-    // Copies `len` bytes of header||rest starting at `from` (header.size() may be below 16).
-    auto copy_out = [&](std::size_t from, std::size_t len, std::uint8_t* dst) {
-        if (from < header.size()) {
-            const std::size_t n = std::min(len, header.size() - from);
-            std::copy_n(header.data() + from, n, dst);
-            dst += n;
-            len -= n;
-            from = header.size();
-        }
-        if (len) std::copy_n(rest.data() + (from - header.size()), len, dst);
-    };
-    auto unrotate = [&](std::size_t count) {
-        const std::size_t r = body == 0 ? 0 : count % body;
-        copy_out(16 + r, body - r, unrotated.data());
-        copy_out(16, r, unrotated.data() + (body - r));
-    };
-    unrotate(rrc);
-
-    if (out.sealed) {
-        const int usage = by_acceptor ? kUsageAcceptorSeal : kUsageInitiatorSeal;
-        crypto::Status st = key->decrypt(usage, unrotated, out.plaintext);
-        if (st == crypto::Status::Integrity && ec != 0) {
-            // Windows in DCE style rotates by RRC + EC (MIT handles the same quirk).
-            unrotate(rrc + ec);
-            st = key->decrypt(usage, unrotated, out.plaintext);
-        }
-        if (st == crypto::Status::Integrity)
-            throw DecryptError(Reason::WrongKey,
-                               "wrap token integrity check failed (wrong key or tampered data)");
-        if (st == crypto::Status::BadSize)
-            malformed("wrap token encrypted data too short for " + enctype_name(key->key().enctype),
-                      16);
-        if (st != crypto::Status::Ok)
-            throw DecryptError(Reason::UnsupportedEnctype,
-                               "cannot decrypt with " + enctype_name(key->key().enctype));
-        if (out.plaintext.size() < 16 + ec)
-            malformed("decrypted wrap token shorter than EC + its header copy", 16);
-        const std::uint8_t* copy = out.plaintext.data() + out.plaintext.size() - 16;
-        const bool same = std::equal(hdr.begin(), hdr.begin() + 6, copy) && copy[6] == 0 &&
-                          copy[7] == 0 && std::equal(hdr.begin() + 8, hdr.end(), copy + 8);
-        if (!same)
-            throw DecryptError(Reason::WrongKey,
-                               "wrap token header differs from its encrypted copy (tampered)");
-        out.plaintext.resize(out.plaintext.size() - 16 - ec);
-        return out;
+// Sealed: decrypt(data || header copy), then the copy must match the header (EC, RRC aside).
+void unseal(const crypto::KeyHandle& key, const WrapHeader& h, const WrapToken& token,
+            std::vector<std::uint8_t>& unrotated, Unwrapped& out) {
+    const int usage = h.by_acceptor() ? kUsageAcceptorSeal : kUsageInitiatorSeal;
+    const std::size_t ec = h.ec();
+    crypto::Status st = key.decrypt(usage, unrotated, out.plaintext);
+    if (st == crypto::Status::Integrity && ec != 0) {
+        // Windows in DCE style rotates by RRC + EC (MIT handles the same quirk).
+        token.unrotate(h.rrc() + ec, unrotated);
+        st = key.decrypt(usage, unrotated, out.plaintext);
     }
+    if (st == crypto::Status::Integrity)
+        throw DecryptError(Reason::WrongKey,
+                           "wrap token integrity check failed (wrong key or tampered data)");
+    if (st == crypto::Status::BadSize)
+        malformed("wrap token encrypted data too short for " + enctype_name(key.key().enctype), 16);
+    if (st != crypto::Status::Ok)
+        throw DecryptError(Reason::UnsupportedEnctype,
+                           "cannot decrypt with " + enctype_name(key.key().enctype));
+    if (out.plaintext.size() < 16 + ec)
+        malformed("decrypted wrap token shorter than EC + its header copy", 16);
+    const auto& hdr = h.bytes;
+    const std::uint8_t* copy = out.plaintext.data() + out.plaintext.size() - 16;
+    const bool same = std::equal(hdr.begin(), hdr.begin() + 6, copy) && copy[6] == 0 &&
+                      copy[7] == 0 && std::equal(hdr.begin() + 8, hdr.end(), copy + 8);
+    if (!same)
+        throw DecryptError(Reason::WrongKey,
+                           "wrap token header differs from its encrypted copy (tampered)");
+    out.plaintext.resize(out.plaintext.size() - 16 - ec);
+}
 
-    // Integrity only: data || checksum(data || header with EC = RRC = 0); EC = checksum length.
+// Integrity only: data || checksum(data || header with EC = RRC = 0); EC = checksum length.
+void verify_checksum(const crypto::KeyHandle& key, const WrapHeader& h,
+                     const std::vector<std::uint8_t>& unrotated, Unwrapped& out) {
+    const std::size_t ec = h.ec();
+    const std::size_t body = unrotated.size();
     if (ec > body) malformed("integrity-only wrap token shorter than its checksum", 4);
     const std::size_t data_len = body - ec;
     std::vector<std::uint8_t> signed_bytes(
         unrotated.begin(), unrotated.begin() + static_cast<std::ptrdiff_t>(data_len));
-    std::array<std::uint8_t, 16> zeroed = hdr;
+    std::array<std::uint8_t, 16> zeroed = h.bytes;
     zeroed[4] = zeroed[5] = zeroed[6] = zeroed[7] = 0;
     signed_bytes.insert(signed_bytes.end(), zeroed.begin(), zeroed.end());
     std::vector<std::uint8_t> expected;
     // Wrap tokens use the SEAL usages with or without confidentiality (SIGN is for MIC tokens).
-    const int usage = by_acceptor ? kUsageAcceptorSeal : kUsageInitiatorSeal;
-    if (key->checksum(usage, signed_bytes, expected) != crypto::Status::Ok)
+    const int usage = h.by_acceptor() ? kUsageAcceptorSeal : kUsageInitiatorSeal;
+    if (key.checksum(usage, signed_bytes, expected) != crypto::Status::Ok)
         throw DecryptError(Reason::UnsupportedEnctype,
-                           "cannot compute the checksum with " + enctype_name(key->key().enctype));
+                           "cannot compute the checksum with " + enctype_name(key.key().enctype));
     const Bytes got(unrotated.data() + data_len, ec);
     std::uint8_t diff = expected.size() == ec ? 0 : 1;
     if (diff == 0)
@@ -627,6 +645,32 @@ Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t>
                            "integrity-only wrap token checksum mismatch (wrong key or tampered)");
     out.plaintext.assign(unrotated.begin(),
                          unrotated.begin() + static_cast<std::ptrdiff_t>(data_len));
+}
+
+} // namespace
+
+Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t> header,
+                              std::span<const std::uint8_t> rest) const {
+    const WrapToken token{header, rest};
+    const WrapHeader h = read_wrap_header(token);
+    const Impl& s = need(impl_);
+    Unwrapped out;
+    out.flags = h.flags();
+    out.sealed = (h.flags() & kFlagSealed) != 0;
+    out.sequence = h.sequence();
+    if (h.by_acceptor() != (direction == Direction::Acceptor))
+        malformed(h.by_acceptor() ? "token sent by the acceptor found in the initiator's direction"
+                                  : "token sent by the initiator found in the acceptor's direction",
+                  2);
+    const crypto::KeyHandle& key = wrap_key(s, h);
+
+    // Undo the rotation: the data after the header was rotated right by RRC bytes.
+    std::vector<std::uint8_t> unrotated(token.size() - 16);
+    token.unrotate(h.rrc(), unrotated);
+    if (out.sealed)
+        unseal(key, h, token, unrotated, out);
+    else
+        verify_checksum(key, h, unrotated, out);
     return out;
 }
 

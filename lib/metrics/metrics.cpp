@@ -15,18 +15,19 @@ bool name_char(char c, bool first, bool colon) {
 
 void check_metric_name(std::string_view name) {
     if (!valid_metric_name(name))
-        throw Error("metric name '" + std::string(name) + "' is not [a-zA-Z_:][a-zA-Z0-9_:]*");
+        throw MetricsError("metric name '" + std::string(name) +
+                           "' is not [a-zA-Z_:][a-zA-Z0-9_:]*");
 }
 
 void check_labels(std::string_view metric, const Labels& labels) {
     for (std::size_t i = 0; i < labels.size(); ++i) {
         if (!valid_label_name(labels[i].name))
-            throw Error("metric " + std::string(metric) + ": label name '" + labels[i].name +
-                        "' is not [a-zA-Z_][a-zA-Z0-9_]* (or starts with the reserved __)");
+            throw MetricsError("metric " + std::string(metric) + ": label name '" + labels[i].name +
+                               "' is not [a-zA-Z_][a-zA-Z0-9_]* (or starts with the reserved __)");
         for (std::size_t j = 0; j < i; ++j)
             if (labels[j].name == labels[i].name)
-                throw Error("metric " + std::string(metric) + ": label '" + labels[i].name +
-                            "' given twice");
+                throw MetricsError("metric " + std::string(metric) + ": label '" + labels[i].name +
+                                   "' given twice");
     }
 }
 
@@ -124,14 +125,14 @@ std::string format_value(double value) {
 // ---- Histogram -------------------------------------------------------------------------------
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
-    if (bounds_.empty()) throw Error("histogram without buckets");
+    if (bounds_.empty()) throw MetricsError("histogram without buckets");
     for (std::size_t i = 0; i < bounds_.size(); ++i) {
         if (!std::isfinite(bounds_[i]))
-            throw Error("histogram bucket bound " + format_value(bounds_[i]) +
-                        " is not finite (+Inf is implied)");
+            throw MetricsError("histogram bucket bound " + format_value(bounds_[i]) +
+                               " is not finite (+Inf is implied)");
         if (i > 0 && !(bounds_[i] > bounds_[i - 1]))
-            throw Error("histogram bucket bounds are not strictly ascending at " +
-                        format_value(bounds_[i]));
+            throw MetricsError("histogram bucket bounds are not strictly ascending at " +
+                               format_value(bounds_[i]));
     }
     counts_ = std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1);
 }
@@ -160,7 +161,8 @@ Histogram::Snapshot Histogram::snapshot() const {
 
 void Exposition::family(std::string_view name, std::string_view help, Type type) {
     check_metric_name(name);
-    if (written_.count(name)) throw Error("metric family " + std::string(name) + " written twice");
+    if (written_.count(name))
+        throw MetricsError("metric family " + std::string(name) + " written twice");
     written_.emplace(name);
     current_ = std::string(name);
     current_type_ = type;
@@ -184,13 +186,14 @@ void Exposition::begin_sample(std::string_view name, const Labels& labels, const
                       : suffix.empty();
     }
     if (!belongs)
-        throw Error("sample " + std::string(name) + " is not of the family being written (" +
-                    (current_.empty() ? std::string("none") : current_) + ")");
+        throw MetricsError("sample " + std::string(name) + " is not of the family being written (" +
+                           (current_.empty() ? std::string("none") : current_) + ")");
     check_labels(name, labels);
     if (extra && ends_with(name, "_bucket"))
         for (const auto& l : labels)
             if (l.name == extra->name)
-                throw Error("histogram " + current_ + ": label '" + l.name + "' is reserved");
+                throw MetricsError("histogram " + current_ + ": label '" + l.name +
+                                   "' is reserved");
     text_ += name;
     append_labels(text_, labels, extra);
     text_.push_back(' ');
@@ -205,9 +208,10 @@ void Exposition::sample(std::string_view name, const Labels& labels, double valu
 void Exposition::histogram(std::string_view name, const Labels& labels,
                            const Histogram::Snapshot& h) {
     if (current_type_ != Type::Histogram || name != current_)
-        throw Error("histogram " + std::string(name) + " outside a histogram family of that name");
+        throw MetricsError("histogram " + std::string(name) +
+                           " outside a histogram family of that name");
     if (h.counts.size() != h.bounds.size() + 1)
-        throw Error("histogram " + std::string(name) + ": counts do not match its buckets");
+        throw MetricsError("histogram " + std::string(name) + ": counts do not match its buckets");
     const std::string bucket = std::string(name) + "_bucket";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i <= h.bounds.size(); ++i) {
@@ -229,7 +233,8 @@ Registry::Family& Registry::family(const std::string& name, const std::string& h
     check_labels(name, labels);
     if (type == Type::Histogram)
         for (const auto& l : labels)
-            if (l.name == "le") throw Error("histogram " + name + ": label 'le' is reserved");
+            if (l.name == "le")
+                throw MetricsError("histogram " + name + ": label 'le' is reserved");
     key.clear();
     append_labels(key, labels, nullptr);
     auto [it, inserted] = families_.try_emplace(name);
@@ -237,9 +242,9 @@ Registry::Family& Registry::family(const std::string& name, const std::string& h
         it->second.help = help;
         it->second.type = type;
     } else if (it->second.type != type) {
-        throw Error("metric " + name + " registered as a " +
-                    std::string(to_string(it->second.type)) + " and as a " +
-                    std::string(to_string(type)));
+        throw MetricsError("metric " + name + " registered as a " +
+                           std::string(to_string(it->second.type)) + " and as a " +
+                           std::string(to_string(type)));
     }
     it->second.labels.try_emplace(key, labels);
     return it->second;
@@ -264,7 +269,7 @@ std::shared_ptr<Histogram> Registry::histogram(const std::string& name, const st
     if (!slot) {
         slot = std::make_shared<Histogram>(std::move(bounds));
     } else if (slot->bounds() != bounds) {
-        throw Error("histogram " + name + " registered again with other buckets");
+        throw MetricsError("histogram " + name + " registered again with other buckets");
     }
     return slot;
 }

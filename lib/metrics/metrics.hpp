@@ -32,10 +32,13 @@ namespace wec::metrics {
 
 // A metric or label name that the format does not allow, a family written twice, a sample outside
 // its family: programming errors, reported with the name at fault.
-class Error : public wec::Error {
+class MetricsError : public wec::Error {
 public:
     using wec::Error::Error;
 };
+// The former name (conventions.md: no bare `Error`), kept so that branches in flight still
+// build; use MetricsError.
+using Error [[deprecated("use MetricsError")]] = MetricsError;
 
 // The Content-Type of a scrape.
 inline constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
@@ -74,7 +77,7 @@ private:
 // observe() is a short scan of the bounds and two relaxed atomic updates.
 class Histogram {
 public:
-    // Throws Error when `bounds` is empty, not strictly ascending, or not finite.
+    // Throws MetricsError when `bounds` is empty, not strictly ascending, or not finite.
     explicit Histogram(std::vector<double> bounds);
     void observe(double value) noexcept;
 
@@ -96,7 +99,7 @@ private:
 
 // Writes the text exposition format: for each family its # HELP and # TYPE lines, then its
 // samples. Checks names, that each family is written once and that samples belong to the family
-// being written (throws Error otherwise).
+// being written (throws MetricsError otherwise).
 class Exposition {
 public:
     void family(std::string_view name, std::string_view help, Type type);

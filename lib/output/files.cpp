@@ -1,6 +1,6 @@
-#include "output/drivers.hpp"
-#include "output/net.hpp"
-#include "output/settings.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
+#include "output/settings_internal.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -20,6 +20,7 @@
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
 namespace {
 
 using net::Fd; // the component's one owner of a file descriptor
@@ -101,7 +102,7 @@ public:
                 if (file->retired) {
                     // It failed (and was forgotten) between our lookup and now: open it again.
                     if (attempt < 3) continue;
-                    throw Error("cannot write to " + path + ": the file keeps failing");
+                    throw OutputError("cannot write to " + path + ": the file keeps failing");
                 }
                 off_t before = append(*file, lines);
                 if (!fsync_) return;
@@ -177,15 +178,16 @@ private:
         std::error_code ec;
         auto parent = std::filesystem::path(path).parent_path();
         if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-        if (ec) throw Error("cannot create directory " + parent.string() + ": " + ec.message());
+        if (ec)
+            throw OutputError("cannot create directory " + parent.string() + ": " + ec.message());
         // Read access only serves the check of the last byte below.
         Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
         if (fd.get() < 0 && errno == EACCES)
             fd = Fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-        if (fd.get() < 0) throw Error("cannot open " + path + ": " + errno_text(errno));
+        if (fd.get() < 0) throw OutputError("cannot open " + path + ": " + errno_text(errno));
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0)
-            throw Error("cannot stat " + path + ": " + errno_text(errno));
+            throw OutputError("cannot stat " + path + ": " + errno_text(errno));
         // A file that does not end with a line break (torn by a crash, or by a failure we could
         // not undo) gets one before our first batch, so that no event is glued to a partial line.
         char last = '\n';
@@ -200,7 +202,7 @@ private:
         if (::fstat(f.fd.get(), &st) != 0) {
             int err = errno;
             forget(f);
-            throw Error("cannot stat " + f.path + ": " + errno_text(err));
+            throw OutputError("cannot stat " + f.path + ": " + errno_text(err));
         }
         const off_t before = st.st_size;
         int err = f.needs_newline ? write_all(f.fd.get(), "\n") : 0;
@@ -215,18 +217,18 @@ private:
         if (::ftruncate(f.fd.get(), before) != 0) {
             int terr = errno;
             forget(f);
-            throw Error(what + "; truncating it back to " + std::to_string(before) +
-                        " bytes also failed (" + errno_text(terr) +
-                        "), so the file was closed and the next batch starts a new line");
+            throw OutputError(what + "; truncating it back to " + std::to_string(before) +
+                              " bytes also failed (" + errno_text(terr) +
+                              "), so the file was closed and the next batch starts a new line");
         }
-        throw Error(what + " (the partial batch was removed: truncated back to " +
-                    std::to_string(before) + " bytes)");
+        throw OutputError(what + " (the partial batch was removed: truncated back to " +
+                          std::to_string(before) + " bytes)");
     }
 
     void wait_synced(File& f, std::uint64_t seq) {
         std::unique_lock lock(f.sync_mutex);
         while (f.synced < seq) {
-            if (!f.sync_error.empty()) throw Error(f.sync_error);
+            if (!f.sync_error.empty()) throw OutputError(f.sync_error);
             if (f.syncing) {
                 f.sync_done.wait(lock);
                 continue;
@@ -366,18 +368,18 @@ void check_template(std::string_view tmpl) {
         if (close == std::string_view::npos) return;
         auto key = tmpl.substr(open, close - open + 1);
         if (kTemplateKeys.find(key) == std::string_view::npos) // each "{...}" of it is a key
-            throw Error("names an unknown key " + std::string(key.substr(0, 64)) +
-                        " (known: " + std::string(kTemplateKeys) + ")");
+            throw OutputError("names an unknown key " + std::string(key.substr(0, 64)) +
+                              " (known: " + std::string(kTemplateKeys) + ")");
         open = close;
     }
 }
 
-std::unique_ptr<Driver> make_files_driver(const Settings& settings) {
-    SettingsReader r("files", settings);
+std::unique_ptr<Driver> detail::make_files_driver(const Settings& settings) {
+    detail::SettingsReader r("files", settings);
     std::string path = r.required_string("path");
     try {
         check_template(path);
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         r.fail("path", e.what());
     }
     bool fsync = r.boolean("fsync").value_or(false);
@@ -398,14 +400,14 @@ bool is_known_driver(std::string_view driver) {
 
 std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings,
                                     Logger* log) {
-    if (driver == "files") return make_files_driver(settings);
-    if (driver == "tcp") return make_tcp_driver(settings, log);
-    if (driver == "syslog") return make_syslog_driver(settings, log);
-    if (driver == "redis") return make_redis_driver(settings, log);
-    if (driver == "unix") return make_unix_driver(settings, log);
-    if (driver == "kafka") return make_kafka_driver(settings, log);
-    throw Error("unknown driver '" + std::string(driver) +
-                "' (known: " + std::string(known_drivers()) + ")");
+    if (driver == "files") return detail::make_files_driver(settings);
+    if (driver == "tcp") return detail::make_tcp_driver(settings, log);
+    if (driver == "syslog") return detail::make_syslog_driver(settings, log);
+    if (driver == "redis") return detail::make_redis_driver(settings, log);
+    if (driver == "unix") return detail::make_unix_driver(settings, log);
+    if (driver == "kafka") return detail::make_kafka_driver(settings, log);
+    throw OutputError("unknown driver '" + std::string(driver) +
+                      "' (known: " + std::string(known_drivers()) + ")");
 }
 
 void check_settings(std::string_view driver, const Settings& settings) {

@@ -18,8 +18,8 @@
 // `transactional.id` and `plugin.library.paths`). Each line of a batch (without its '\n') is one
 // message; write() returns only when the delivery report of every message of the batch said it
 // was written (acknowledged by all in-sync replicas). A failed report, a message that cannot be
-// queued, or `timeout_ms` passing first refuses the batch (output::Error: 503, the source sends the
-// whole batch again, so consumers may see duplicates). `message.timeout.ms` defaults to
+// queued, or `timeout_ms` passing first refuses the batch (output::OutputError: 503, the source
+// sends the whole batch again, so consumers may see duplicates). `message.timeout.ms` defaults to
 // `timeout_ms`, so that librdkafka gives up the messages of a refused batch about when write()
 // gives up on them; `linger.ms` defaults to 1 (librdkafka's default, 5, costs each waiting writer
 // that much per batch). An event larger than `message.max.bytes` (librdkafka's default 1000000)
@@ -45,9 +45,9 @@
 // `refused` batches, `connects` = first delivery plus each recovery. librdkafka's own log lines go
 // to the log at debug level (configuration warnings at warn level).
 #include "common/handle.hpp"
-#include "output/drivers.hpp"
-#include "output/net.hpp"
-#include "output/settings.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
+#include "output/settings_internal.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -61,6 +61,7 @@
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -91,7 +92,7 @@ public:
 
     // Throws SettingError naming `key` for an unknown {key} or, in a topic, a character that is
     // not valid in a topic name.
-    static Template parse(SettingsReader& r, std::string_view key, const std::string& text,
+    static Template parse(detail::SettingsReader& r, std::string_view key, const std::string& text,
                           bool topic) {
         Template t;
         t.topic_ = topic;
@@ -286,7 +287,7 @@ public:
         char error[512];
         // rd_kafka_new takes the configuration only when it succeeds.
         rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof error));
-        if (!rk_) throw Error(std::string("cannot create the Kafka producer: ") + error);
+        if (!rk_) throw OutputError(std::string("cannot create the Kafka producer: ") + error);
         (void)conf.release();
         queue_.reset(rd_kafka_queue_get_main(rk_.get()));
         poller_ = std::thread([this] {
@@ -314,7 +315,7 @@ public:
     bool fatal() const { return fatal_.load(); }
 
     // Produces one message per line of `lines` and waits for every delivery report, or throws
-    // Error saying what failed.
+    // OutputError saying what failed.
     void send(const std::string& topic, const std::string& key, std::string_view lines,
               Clock::time_point deadline) {
         Pending pending;
@@ -365,9 +366,9 @@ public:
                 rd_kafka_error_destroy(e);
             }
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-                throw Error("cannot queue message " + std::to_string(queued + 1) + " of " +
-                            std::to_string(count) + " for topic '" + topic +
-                            "': " + produce_error(err));
+                throw OutputError("cannot queue message " + std::to_string(queued + 1) + " of " +
+                                  std::to_string(count) + " for topic '" + topic +
+                                  "': " + produce_error(err));
         }
 
         std::unique_lock lock(mutex_);
@@ -375,16 +376,16 @@ public:
             return pending.outstanding == 0 || pending.failed > 0 || fatal_.load();
         });
         if (pending.failed > 0)
-            throw Error("delivery failed for " + std::to_string(pending.failed) + " of " +
-                        std::to_string(count) + " messages to topic '" + topic +
-                        "': " + pending.error);
+            throw OutputError("delivery failed for " + std::to_string(pending.failed) + " of " +
+                              std::to_string(count) + " messages to topic '" + topic +
+                              "': " + pending.error);
         if (pending.outstanding > 0) {
             std::string what = fatal_ ? "the producer failed (" + last_error_ + ") with "
                                       : "delivery not confirmed in time for ";
             what += std::to_string(pending.outstanding) + " of " + std::to_string(count) +
                     " messages to topic '" + topic + "'";
             if (!fatal_ && !last_error_.empty()) what += " (last error: " + last_error_ + ")";
-            throw Error(what);
+            throw OutputError(what);
         }
     }
 
@@ -482,7 +483,7 @@ public:
         const std::string key = settings_.key.expand(batch);
         try {
             producer()->send(topic, key, lines, deadline);
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             std::lock_guard lock(state_mutex_);
             up_ = false;
             throw state_.failed(e.what());
@@ -526,8 +527,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Driver> make_kafka_driver(const Settings& settings, Logger* log) {
-    SettingsReader r("kafka", settings);
+std::unique_ptr<Driver> detail::make_kafka_driver(const Settings& settings, Logger* log) {
+    detail::SettingsReader r("kafka", settings);
     KafkaSettings s;
     s.brokers = r.required_string("brokers");
     {
@@ -541,7 +542,7 @@ std::unique_ptr<Driver> make_kafka_driver(const Settings& settings, Logger* log)
                 one.remove_suffix(1);
             try {
                 net::parse_host_port(one);
-            } catch (const Error& e) {
+            } catch (const OutputError& e) {
                 r.fail("brokers", "has an invalid broker: " + std::string(e.what()) +
                                       " (expected \"HOST:PORT,HOST:PORT\")");
             }

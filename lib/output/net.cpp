@@ -1,6 +1,5 @@
-#include "output/net.hpp"
-
 #include "common/openssl.hpp"
+#include "output/net_internal.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -17,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-namespace wec::output::net {
+namespace wec::output::detail::net {
 
 namespace {
 
@@ -58,11 +57,11 @@ void send_all(int fd, std::string_view data, Clock::time_point deadline) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!wait_for(fd, POLLOUT, deadline))
-                throw Error("write timed out (" + std::to_string(data.size()) +
-                            " bytes not sent: the peer does not read)");
+                throw OutputError("write timed out (" + std::to_string(data.size()) +
+                                  " bytes not sent: the peer does not read)");
             continue;
         }
-        throw Error("write failed: " + errno_text(n < 0 ? errno : EIO));
+        throw OutputError("write failed: " + errno_text(n < 0 ? errno : EIO));
     }
 }
 
@@ -73,7 +72,7 @@ bool is_ip_literal(const std::string& host) {
            ::inet_pton(AF_INET6, host.c_str(), &a6) == 1;
 }
 
-// The addresses of `peer` for sockets of `socktype`; throws Error naming the host.
+// The addresses of `peer` for sockets of `socktype`; throws OutputError naming the host.
 Handle<addrinfo, ::freeaddrinfo> resolve(const HostPort& peer, int socktype) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -82,7 +81,7 @@ Handle<addrinfo, ::freeaddrinfo> resolve(const HostPort& peer, int socktype) {
     addrinfo* found = nullptr;
     const std::string port = std::to_string(peer.port);
     if (int rc = ::getaddrinfo(peer.host.c_str(), port.c_str(), &hints, &found); rc != 0)
-        throw Error("cannot resolve " + peer.host + ": " + ::gai_strerror(rc));
+        throw OutputError("cannot resolve " + peer.host + ": " + ::gai_strerror(rc));
     return Handle<addrinfo, ::freeaddrinfo>(found);
 }
 
@@ -118,7 +117,7 @@ Fd connect_tcp(const HostPort& peer, Clock::time_point deadline) {
         ::setsockopt(fd.get(), SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
         return fd;
     }
-    throw Error("cannot connect to " + peer.text() + ": " + error);
+    throw OutputError("cannot connect to " + peer.text() + ": " + error);
 }
 
 } // namespace
@@ -136,32 +135,32 @@ HostPort parse_host_port(std::string_view text, std::uint16_t default_port) {
     if (!text.empty() && text.front() == '[') {
         auto close = text.find(']');
         if (close == std::string_view::npos)
-            throw Error(quoted + " has no ']' after its IPv6 address");
+            throw OutputError(quoted + " has no ']' after its IPv6 address");
         out.host = std::string(text.substr(1, close - 1));
         auto rest = text.substr(close + 1);
         if (!rest.empty()) {
-            if (rest.front() != ':') throw Error(quoted + ": expected ':PORT' after ']'");
+            if (rest.front() != ':') throw OutputError(quoted + ": expected ':PORT' after ']'");
             port = rest.substr(1);
             have_port = true;
         }
     } else {
         auto colon = text.rfind(':');
         if (colon != std::string_view::npos && text.find(':') != colon)
-            throw Error(quoted + ": write an IPv6 address in brackets, e.g. [::1]:514");
+            throw OutputError(quoted + ": write an IPv6 address in brackets, e.g. [::1]:514");
         out.host = std::string(text.substr(0, colon));
         if (colon != std::string_view::npos) {
             port = text.substr(colon + 1);
             have_port = true;
         }
     }
-    if (out.host.empty()) throw Error(quoted + " has no host (expected HOST:PORT)");
+    if (out.host.empty()) throw OutputError(quoted + " has no host (expected HOST:PORT)");
     for (char c : out.host) {
         auto u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u == 0x7f || c == '/' || c == '[' || c == ']')
-            throw Error(quoted + ": the host contains '" + std::string(1, c) + "'");
+            throw OutputError(quoted + ": the host contains '" + std::string(1, c) + "'");
     }
     if (!have_port) {
-        if (default_port == 0) throw Error(quoted + " has no port (expected HOST:PORT)");
+        if (default_port == 0) throw OutputError(quoted + " has no port (expected HOST:PORT)");
         out.port = default_port;
         return out;
     }
@@ -169,7 +168,7 @@ HostPort parse_host_port(std::string_view text, std::uint16_t default_port) {
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
     if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 ||
         value > 65535)
-        throw Error(quoted + ": the port must be a number in [1, 65535]");
+        throw OutputError(quoted + ": the port must be a number in [1, 65535]");
     out.port = static_cast<std::uint16_t>(value);
     return out;
 }
@@ -238,11 +237,12 @@ struct Stream::Tls {
                 BIO_write(in, buffer.data(), static_cast<int>(n));
                 return;
             }
-            if (n == 0) throw Error("connection closed by the peer");
+            if (n == 0) throw OutputError("connection closed by the peer");
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                throw Error("read failed: " + errno_text(errno));
-            if (!wait_for(fd, POLLIN, deadline)) throw Error("timed out waiting for the peer");
+                throw OutputError("read failed: " + errno_text(errno));
+            if (!wait_for(fd, POLLIN, deadline))
+                throw OutputError("timed out waiting for the peer");
         }
     }
 
@@ -263,10 +263,11 @@ struct Stream::Tls {
             }
             if (err == SSL_ERROR_WANT_WRITE) continue;
             if (long v = SSL_get_verify_result(ssl.get()); v != X509_V_OK)
-                throw Error(std::string(what) + ": certificate verification failed: " +
-                            X509_verify_cert_error_string(v));
-            if (err == SSL_ERROR_ZERO_RETURN) throw Error(std::string(what) + ": closed by peer");
-            throw Error(std::string(what) + ": " + detail);
+                throw OutputError(std::string(what) + ": certificate verification failed: " +
+                                  X509_verify_cert_error_string(v));
+            if (err == SSL_ERROR_ZERO_RETURN)
+                throw OutputError(std::string(what) + ": closed by peer");
+            throw OutputError(std::string(what) + ": " + detail);
         }
     }
 };
@@ -278,51 +279,54 @@ std::unique_ptr<Stream::Tls> start_tls(const HostPort& peer, const TlsOptions& o
     tls->ctx.reset(SSL_CTX_new(TLS_client_method()));
     SSL_CTX* ctx = tls->ctx.get();
     if (!ctx)
-        throw Error("cannot create a TLS context: " + openssl::errors("no detail from OpenSSL"));
+        throw OutputError("cannot create a TLS context: " +
+                          openssl::errors("no detail from OpenSSL"));
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
     if (!o.ca.empty()) {
         if (SSL_CTX_load_verify_locations(ctx, o.ca.c_str(), nullptr) != 1)
-            throw Error("cannot load the CA file " + o.ca + ": " +
-                        openssl::errors("no detail from OpenSSL"));
+            throw OutputError("cannot load the CA file " + o.ca + ": " +
+                              openssl::errors("no detail from OpenSSL"));
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        throw Error("cannot load the system's CA certificates: " +
-                    openssl::errors("no detail from OpenSSL"));
+        throw OutputError("cannot load the system's CA certificates: " +
+                          openssl::errors("no detail from OpenSSL"));
     }
     if (!o.cert.empty()) {
         if (SSL_CTX_use_certificate_chain_file(ctx, o.cert.c_str()) != 1)
-            throw Error("cannot load the certificate " + o.cert + ": " +
-                        openssl::errors("no detail from OpenSSL"));
+            throw OutputError("cannot load the certificate " + o.cert + ": " +
+                              openssl::errors("no detail from OpenSSL"));
         if (SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) != 1)
-            throw Error("cannot load the key " + o.key + ": " +
-                        openssl::errors("no detail from OpenSSL"));
+            throw OutputError("cannot load the key " + o.key + ": " +
+                              openssl::errors("no detail from OpenSSL"));
         if (SSL_CTX_check_private_key(ctx) != 1)
-            throw Error("the key " + o.key + " does not match the certificate " + o.cert);
+            throw OutputError("the key " + o.key + " does not match the certificate " + o.cert);
     }
     tls->ssl.reset(SSL_new(ctx));
     SSL* ssl = tls->ssl.get();
     if (!ssl)
-        throw Error("cannot create a TLS session: " + openssl::errors("no detail from OpenSSL"));
+        throw OutputError("cannot create a TLS session: " +
+                          openssl::errors("no detail from OpenSSL"));
     tls->in = BIO_new(BIO_s_mem());
     tls->out = BIO_new(BIO_s_mem());
     if (!tls->in || !tls->out) {
         BIO_free(tls->in);
         BIO_free(tls->out);
-        throw Error("cannot create TLS buffers: " + openssl::errors("no detail from OpenSSL"));
+        throw OutputError("cannot create TLS buffers: " +
+                          openssl::errors("no detail from OpenSSL"));
     }
     BIO_set_mem_eof_return(tls->in, -1); // empty: "retry", not end of stream
     SSL_set_bio(ssl, tls->in, tls->out);
     const std::string& name = o.server_name.empty() ? peer.host : o.server_name;
     if (is_ip_literal(name)) {
         if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) != 1)
-            throw Error("cannot check the address " + name + ": " +
-                        openssl::errors("no detail from OpenSSL"));
+            throw OutputError("cannot check the address " + name + ": " +
+                              openssl::errors("no detail from OpenSSL"));
     } else {
         if (SSL_set_tlsext_host_name(ssl, name.c_str()) != 1 ||
             SSL_set1_host(ssl, name.c_str()) != 1)
-            throw Error("cannot check the name " + name + ": " +
-                        openssl::errors("no detail from OpenSSL"));
+            throw OutputError("cannot check the name " + name + ": " +
+                              openssl::errors("no detail from OpenSSL"));
     }
     SSL_set_connect_state(ssl);
     return tls;
@@ -343,20 +347,20 @@ Stream::Stream(Fd fd) : fd_(std::move(fd)) {}
 Stream Stream::unix_stream(const std::string& path, Clock::time_point deadline) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) throw Error("socket path too long: " + path);
+    if (path.size() >= sizeof addr.sun_path) throw OutputError("socket path too long: " + path);
     std::memcpy(addr.sun_path, path.data(), path.size());
     Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) throw Error("cannot create a unix socket: " + errno_text(errno));
+    if (!fd) throw OutputError("cannot create a unix socket: " + errno_text(errno));
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
         // A unix socket says EAGAIN when the listener's backlog is full: nothing to wait on.
         if (errno != EINPROGRESS)
-            throw Error("cannot connect to " + path + ": " + errno_text(errno));
+            throw OutputError("cannot connect to " + path + ": " + errno_text(errno));
         if (!wait_for(fd.get(), POLLOUT, deadline))
-            throw Error("cannot connect to " + path + ": connect timed out");
+            throw OutputError("cannot connect to " + path + ": connect timed out");
         int err = 0;
         socklen_t len = sizeof err;
         if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-        if (err != 0) throw Error("cannot connect to " + path + ": " + errno_text(err));
+        if (err != 0) throw OutputError("cannot connect to " + path + ": " + errno_text(err));
     }
     return Stream(std::move(fd));
 }
@@ -403,7 +407,7 @@ bool Stream::alive(Clock::time_point deadline) {
         int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(tls_->ssl.get(), r);
         try {
             tls_->flush(fd_.get(), deadline);
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             return false;
         }
         if (err == SSL_ERROR_NONE) continue;
@@ -441,11 +445,12 @@ std::size_t Stream::read(std::span<char> buffer, Clock::time_point deadline) {
     for (;;) {
         ssize_t n = ::recv(fd_.get(), buffer.data(), static_cast<std::size_t>(max), MSG_DONTWAIT);
         if (n > 0) return static_cast<std::size_t>(n);
-        if (n == 0) throw Error("connection closed by the peer");
+        if (n == 0) throw OutputError("connection closed by the peer");
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            throw Error("read failed: " + errno_text(errno));
-        if (!wait_for(fd_.get(), POLLIN, deadline)) throw Error("timed out waiting for a reply");
+            throw OutputError("read failed: " + errno_text(errno));
+        if (!wait_for(fd_.get(), POLLIN, deadline))
+            throw OutputError("timed out waiting for a reply");
     }
 }
 
@@ -462,20 +467,20 @@ Datagram Datagram::udp(const HostPort& peer) {
             return Datagram(std::move(fd));
         error = errno_text(errno);
     }
-    throw Error("cannot open a UDP socket to " + peer.text() + ": " + error);
+    throw OutputError("cannot open a UDP socket to " + peer.text() + ": " + error);
 }
 
 Datagram Datagram::unix_socket(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) throw Error("socket path too long: " + path);
+    if (path.size() >= sizeof addr.sun_path) throw OutputError("socket path too long: " + path);
     std::memcpy(addr.sun_path, path.data(), path.size());
     Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) throw Error("cannot create a unix socket: " + errno_text(errno));
+    if (!fd) throw OutputError("cannot create a unix socket: " + errno_text(errno));
     int size = static_cast<int>(kMaxDatagram * 4);
     ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size); // best effort
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-        throw Error("cannot connect to " + path + ": " + errno_text(errno));
+        throw OutputError("cannot connect to " + path + ": " + errno_text(errno));
     return Datagram(std::move(fd));
 }
 
@@ -484,17 +489,17 @@ void Datagram::send(std::string_view message, Clock::time_point deadline) {
         ssize_t n = ::send(fd_.get(), message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n >= 0) {
             if (static_cast<std::size_t>(n) != message.size())
-                throw Error("datagram sent in part (" + std::to_string(n) + " of " +
-                            std::to_string(message.size()) + " bytes)");
+                throw OutputError("datagram sent in part (" + std::to_string(n) + " of " +
+                                  std::to_string(message.size()) + " bytes)");
             return;
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
             if (!wait_for(fd_.get(), POLLOUT, deadline))
-                throw Error("send timed out: the receiver does not read");
+                throw OutputError("send timed out: the receiver does not read");
             continue;
         }
-        throw Error("send failed: " + errno_text(errno));
+        throw OutputError("send failed: " + errno_text(errno));
     }
 }
 
@@ -506,8 +511,8 @@ void LinkState::check_due(Clock::time_point now) {
     ++refused_;
     ++refused_since_down_;
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now);
-    throw Error(name_ + ": unavailable (" + last_error_ + "); next attempt in " +
-                std::to_string(wait.count()) + " ms");
+    throw OutputError(name_ + ": unavailable (" + last_error_ + "); next attempt in " +
+                      std::to_string(wait.count()) + " ms");
 }
 
 void LinkState::connected() {
@@ -533,7 +538,7 @@ void LinkState::closed_by_peer() {
     state_ = State::Lost;
 }
 
-Error LinkState::failed(const std::string& what) {
+OutputError LinkState::failed(const std::string& what) {
     ++refused_;
     ++attempts_;
     auto delay = kBackoffInitial;
@@ -554,15 +559,15 @@ Error LinkState::failed(const std::string& what) {
     }
     ++refused_since_down_;
     state_ = State::Down;
-    return Error(name_ + ": " + what);
+    return OutputError(name_ + ": " + what);
 }
 
-Error LinkState::refused(const std::string& what) {
+OutputError LinkState::refused(const std::string& what) {
     ++refused_; // (called without the sender's lock: the atomic counter only)
-    return Error(name_ + ": " + what);
+    return OutputError(name_ + ": " + what);
 }
 
-Error LinkState::rejected(const std::string& what) {
+OutputError LinkState::rejected(const std::string& what) {
     ++refused_;
     ++rejected_unlogged_;
     auto now = Clock::now();
@@ -578,7 +583,7 @@ Error LinkState::rejected(const std::string& what) {
         rejection_logged_at_ = now;
         rejected_unlogged_ = 0;
     }
-    return Error(name_ + ": " + what);
+    return OutputError(name_ + ": " + what);
 }
 
 void LinkState::truncated(std::size_t from, std::size_t to) {
@@ -646,7 +651,7 @@ void StreamSender::exchange(const Step& step) {
         try {
             stream_.emplace(open(deadline));
             if (greet_) greet_(*stream_, deadline);
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             stream_.reset();
             throw state_.failed(e.what());
         }
@@ -656,7 +661,7 @@ void StreamSender::exchange(const Step& step) {
         step(*stream_, deadline);
     } catch (const Rejected& e) {
         throw state_.rejected(e.what());
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         // Part of the batch may have gone out: a fresh connection for the next one.
         stream_.reset();
         throw state_.failed(std::string(e.what()) + " (connection closed)");
@@ -678,7 +683,7 @@ void DatagramSender::send(std::span<const std::string_view> messages) {
         state_.check_due(Clock::now());
         try {
             socket_.emplace(open());
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             throw state_.failed(e.what());
         }
         state_.connected();
@@ -689,7 +694,7 @@ void DatagramSender::send(std::span<const std::string_view> messages) {
         try {
             socket_->send(m, deadline);
             continue;
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             socket_.reset();
             // A unix socket's receiver may have been restarted (a new socket at the same path):
             // the datagram was not sent, so one retry on a new socket cannot duplicate it.
@@ -699,7 +704,7 @@ void DatagramSender::send(std::span<const std::string_view> messages) {
         connect();
         try {
             socket_->send(m, deadline);
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             socket_.reset();
             throw state_.failed(e.what());
         }
@@ -707,4 +712,4 @@ void DatagramSender::send(std::span<const std::string_view> messages) {
     state_.delivered();
 }
 
-} // namespace wec::output::net
+} // namespace wec::output::detail::net

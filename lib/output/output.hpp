@@ -1,8 +1,8 @@
 // Output drivers: where accepted events go. A driver receives one batch (the events of one
 // Events message, already formatted, one per line) and must have handed them to its destination
 // before write() returns: the collector stores the bookmark and acks only after every driver
-// returned. A driver that cannot take a batch throws output::Error (the collector answers 503 and
-// the source sends the batch again).
+// returned. A driver that cannot take a batch throws output::OutputError (the collector answers 503
+// and the source sends the batch again).
 #pragma once
 
 #include "common/error.hpp"
@@ -20,15 +20,19 @@
 
 namespace wec::output {
 
-class Error : public wec::Error {
+class OutputError : public wec::Error {
 public:
     using wec::Error::Error;
 };
+// The former name (conventions.md: no bare `Error`), kept so that branches in flight still
+// build; use OutputError.
+using Error [[deprecated("use OutputError")]] = OutputError;
 
 // A bad driver setting; key() names it (empty when a required key is missing).
-class SettingError : public Error {
+class SettingError : public OutputError {
 public:
-    SettingError(std::string key, const std::string& what) : Error(what), key_(std::move(key)) {}
+    SettingError(std::string key, const std::string& what)
+        : OutputError(what), key_(std::move(key)) {}
     const std::string& key() const { return key_; }
 
 private:
@@ -59,7 +63,7 @@ struct DriverStats {
 class Driver {
 public:
     virtual ~Driver() = default;
-    // `lines` holds whole lines, each ending with '\n'. Throws output::Error on failure.
+    // `lines` holds whole lines, each ending with '\n'. Throws output::OutputError on failure.
     virtual void write(const BatchInfo& batch, std::string_view lines) = 0;
     // Re-open files, reconnect sockets (SIGHUP, after logrotate moved files or a peer's
     // certificate changed). Does not block on a write in progress.
@@ -95,14 +99,14 @@ using Settings = std::map<std::string, SettingValue>; // same shape as subscript
 // acknowledged).
 // `driver = "redis"`: the same; see redis.cpp.
 //
-// Throws output::Error for an unknown driver, an unknown key or a bad value. `log` (optional)
+// Throws output::OutputError for an unknown driver, an unknown key or a bad value. `log` (optional)
 // receives one line per change of a network driver's state (connected, lost, recovered).
 std::unique_ptr<Driver> make_driver(std::string_view driver, const Settings& settings,
                                     Logger* log = nullptr);
 
 // The checks of make_driver without creating anything (no file, socket or TLS context): for
 // `wec sub apply`, before a definition is stored. Throws SettingError saying which key is wrong,
-// or Error for an unknown driver.
+// or OutputError for an unknown driver.
 void check_settings(std::string_view driver, const Settings& settings);
 // "files, kafka, redis, syslog, tcp, unix"
 std::string_view known_drivers();
@@ -113,7 +117,8 @@ std::string expand_path_template(std::string_view tmpl, const BatchInfo& batch);
 // The keys a template may name: ip, client, machine, subscription, subscription_uuid, date.
 inline constexpr std::string_view kTemplateKeys =
     "{ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {date}";
-// Throws Error naming the first `{key}` of `tmpl` that is not one of kTemplateKeys (a '{' with no
+// Throws OutputError naming the first `{key}` of `tmpl` that is not one of kTemplateKeys (a '{'
+// with no
 // '}' after it is taken literally).
 void check_template(std::string_view tmpl);
 std::string sanitize_path_component(std::string_view value);

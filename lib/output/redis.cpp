@@ -15,9 +15,9 @@
 // One batch = one `RPUSH list e1 ... eN` (the events are the lines without their '\n'), written
 // in one go, then Redis's reply is read and checked: the batch is accepted only when Redis
 // answered with the list's new length (an integer >= N). RPUSH is atomic: Redis appended all N
-// events, in order, or none. The protocol (RESP2) is our own (resp.hpp) over the connections of
-// net.hpp, so that TCP, TLS and unix sockets share the deadlines, backoff and logging of the
-// other network drivers.
+// events, in order, or none. The protocol (RESP2) is our own (resp_internal.hpp) over the
+// connections of net_internal.hpp, so that TCP, TLS and unix sockets share the deadlines, backoff
+// and logging of the other network drivers.
 //
 // The connection is opened on the first batch, authenticated and kept; batches go one at a time.
 // An error reply that concerns the key only (WRONGTYPE: the key holds another type; NOPERM: the
@@ -30,9 +30,9 @@
 // 5 s) has passed; the outage and the recovery are logged once each. When the connection fails
 // after the RPUSH was sent and before its reply arrived, Redis may have appended the batch
 // although it was refused: the source sends it again, and the list may hold it twice.
-#include "output/drivers.hpp"
-#include "output/net.hpp"
-#include "output/resp.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
+#include "output/resp_internal.hpp"
 
 #include <array>
 #include <cstdio>
@@ -40,6 +40,8 @@
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
+namespace resp = detail::resp;
 namespace {
 
 // UTC, YYYY-MM-DD (as the files driver's {date}).
@@ -67,7 +69,8 @@ constexpr std::array<std::pair<std::string_view, Field>, 6> kFields{{
 // A list template, split into literal text and keys.
 class ListTemplate {
 public:
-    // Throws Error naming an unknown {key} (output::check_template; a '{' without '}' is text).
+    // Throws OutputError naming an unknown {key} (output::check_template; a '{' without '}' is
+    // text).
     explicit ListTemplate(std::string_view text) {
         check_template(text);
         std::string literal;
@@ -151,7 +154,7 @@ std::vector<resp::Reply> read_replies(net::Stream& s, std::size_t count,
     while (parser.ready() < count)
         parser.feed(std::string_view(buf.data(), s.read(buf, deadline)));
     if (parser.ready() > count || !parser.idle())
-        throw Error("Redis sent more than the replies expected");
+        throw OutputError("Redis sent more than the replies expected");
     std::vector<resp::Reply> out;
     while (parser.has_reply())
         out.push_back(parser.take());
@@ -167,7 +170,7 @@ std::string message_of(const resp::Reply& r) {
     return out;
 }
 
-// Error replies that concern one key: the connection is fine and other keys may work.
+// OutputError replies that concern one key: the connection is fine and other keys may work.
 bool about_the_key(std::string_view error) {
     for (std::string_view code : {"WRONGTYPE ", "NOPERM ", "MOVED ", "ASK "})
         if (error.starts_with(code)) return true;
@@ -209,10 +212,10 @@ public:
             if (r.type == resp::Reply::Type::Error) {
                 std::string what = "Redis refused RPUSH to '" + key + "': " + message_of(r);
                 if (about_the_key(r.text)) throw net::Rejected(what);
-                throw Error(what);
+                throw OutputError(what);
             }
-            throw Error("unexpected reply to RPUSH of " + std::to_string(events.size()) +
-                        " elements to '" + key + "': " + resp::describe(r));
+            throw OutputError("unexpected reply to RPUSH of " + std::to_string(events.size()) +
+                              " elements to '" + key + "': " + resp::describe(r));
         });
     }
     void reopen() override { sender_.reopen(); }
@@ -252,8 +255,8 @@ private:
                 const auto& r = replies[i];
                 if (r.type == resp::Reply::Type::SimpleString && r.text == "OK") continue;
                 if (r.type == resp::Reply::Type::Error)
-                    throw Error(what[i] + " refused by Redis: " + message_of(r));
-                throw Error("unexpected reply to " + what[i] + ": " + resp::describe(r));
+                    throw OutputError(what[i] + " refused by Redis: " + message_of(r));
+                throw OutputError("unexpected reply to " + what[i] + ": " + resp::describe(r));
             }
         };
     }
@@ -265,8 +268,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Driver> make_redis_driver(const Settings& settings, Logger* log) {
-    SettingsReader r("redis", settings);
+std::unique_ptr<Driver> detail::make_redis_driver(const Settings& settings, Logger* log) {
+    detail::SettingsReader r("redis", settings);
     const std::string address = r.required_string("address");
     net::Target target;
     std::string name = "redis:";
@@ -281,7 +284,7 @@ std::unique_ptr<Driver> make_redis_driver(const Settings& settings, Logger* log)
         target.kind = net::Target::Kind::Tcp;
         try {
             target.address = net::parse_host_port(address, 6379);
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             r.fail("address",
                    std::string("is invalid: ") + e.what() + " (expected HOST:PORT or unix:PATH)");
         }
@@ -291,7 +294,7 @@ std::unique_ptr<Driver> make_redis_driver(const Settings& settings, Logger* log)
     std::optional<ListTemplate> list;
     try {
         list.emplace(list_text);
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         r.fail("list", e.what());
     }
     auto password = r.string("password");

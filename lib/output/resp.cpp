@@ -1,9 +1,9 @@
-#include "output/resp.hpp"
+#include "output/resp_internal.hpp"
 
 #include <charconv>
 #include <cstdio>
 
-namespace wec::output::resp {
+namespace wec::output::detail::resp {
 
 namespace {
 
@@ -259,4 +259,4 @@ bool ReplyParser::parse_one() {
     }
 }
 
-} // namespace wec::output::resp
+} // namespace wec::output::detail::resp

@@ -8,10 +8,10 @@
 // `ca`, `cert` + `key`, `server_name` as for the tcp driver; `timeout_ms` (default 10000).
 //
 // Message: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME - MSGID - MSG`, where PRI = facility * 8 + the
-// severity of the event's Level (1 Critical -> 2 crit, 2 Error -> 3 err, 3 Warning -> 4 warning,
-// 4 Information -> 6 info, 5 Verbose -> 7 debug; 0 LogAlways (audit events), a missing Level -> 6
-// info; above 5 -> 7 debug), TIMESTAMP = the event's System/TimeCreated/@SystemTime (at most 6
-// fractional digits; "-" when absent or not RFC 3339), HOSTNAME = System/Computer (else the
+// severity of the event's Level (1 Critical -> 2 crit, 2 OutputError -> 3 err, 3 Warning -> 4
+// warning, 4 Information -> 6 info, 5 Verbose -> 7 debug; 0 LogAlways (audit events), a missing
+// Level -> 6 info; above 5 -> 7 debug), TIMESTAMP = the event's System/TimeCreated/@SystemTime (at
+// most 6 fractional digits; "-" when absent or not RFC 3339), HOSTNAME = System/Computer (else the
 // sender's MachineID, else "-"; bytes outside printable ASCII become '_', at most 255), MSGID = the
 // EventID ("-" when the XML cannot be read), no structured data, MSG = the event in the
 // subscription's format (no BOM). The fields come from each event's XML (BatchInfo::events),
@@ -23,14 +23,15 @@
 // reconnection are those of the tcp driver. A batch refused midway may have been partly delivered:
 // the source sends it again, so the receiver may see duplicates.
 #include "event/event.hpp"
-#include "output/drivers.hpp"
-#include "output/net.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
 
 #include <array>
 #include <charconv>
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
 namespace {
 
 enum class Transport { Udp, Tcp, Tls, Unix };
@@ -56,7 +57,7 @@ int severity_of(std::optional<std::uint8_t> level) {
         return 6;
     case 1: // Critical
         return 2;
-    case 2: // Error
+    case 2: // OutputError
         return 3;
     case 3: // Warning
         return 4;
@@ -242,8 +243,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Driver> make_syslog_driver(const Settings& settings, Logger* log) {
-    SettingsReader r("syslog", settings);
+std::unique_ptr<Driver> detail::make_syslog_driver(const Settings& settings, Logger* log) {
+    detail::SettingsReader r("syslog", settings);
     const std::string address = r.required_string("address");
     auto invalid = [&](const std::string& why) {
         r.fail("address", "is invalid: '" + address + "' " + why +
@@ -275,7 +276,7 @@ std::unique_ptr<Driver> make_syslog_driver(const Settings& settings, Logger* log
     } else {
         try {
             target.address = net::parse_host_port(rest.substr(6), default_port);
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             invalid(std::string("has a bad HOST:PORT: ") + e.what());
         }
     }

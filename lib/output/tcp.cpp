@@ -12,10 +12,11 @@
 // batch cut midway leaves a partial last line at the receiver, and the source sends the whole
 // batch again, so the receiver may see duplicates); later batches are refused at once until the
 // reconnect backoff (250 ms doubling to 5 s) has passed.
-#include "output/drivers.hpp"
-#include "output/net.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
 
 namespace wec::output {
+namespace net = detail::net;
 namespace {
 
 class TcpDriver final : public Driver {
@@ -39,14 +40,14 @@ private:
 
 } // namespace
 
-std::unique_ptr<Driver> make_tcp_driver(const Settings& settings, Logger* log) {
-    SettingsReader r("tcp", settings);
+std::unique_ptr<Driver> detail::make_tcp_driver(const Settings& settings, Logger* log) {
+    detail::SettingsReader r("tcp", settings);
     net::Target target;
     target.kind = net::Target::Kind::Tcp;
     auto address = r.required_string("address");
     try {
         target.address = net::parse_host_port(address);
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         r.fail("address", std::string("is invalid: ") + e.what());
     }
     bool tls = r.boolean("tls").value_or(false);

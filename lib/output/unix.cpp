@@ -11,12 +11,13 @@
 // timeout refuses the batch (503); when its socket was re-created (the receiver restarted) the
 // driver reconnects at once. A batch refused midway may have been partly delivered: the source
 // sends it again, so the receiver may see duplicates.
-#include "output/drivers.hpp"
-#include "output/net.hpp"
+#include "output/drivers_internal.hpp"
+#include "output/net_internal.hpp"
 
 #include <vector>
 
 namespace wec::output {
+namespace net = detail::net;
 namespace {
 
 class UnixDriver final : public Driver {
@@ -51,8 +52,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<Driver> make_unix_driver(const Settings& settings, Logger* log) {
-    SettingsReader r("unix", settings);
+std::unique_ptr<Driver> detail::make_unix_driver(const Settings& settings, Logger* log) {
+    detail::SettingsReader r("unix", settings);
     net::Target target;
     target.kind = net::Target::Kind::Unix;
     target.path = r.required_string("path");

@@ -55,13 +55,13 @@ using X509StackPtr = std::unique_ptr<STACK_OF(X509), X509StackFree>;
 
 // ---- errors ----------------------------------------------------------------------------------
 
-[[noreturn]] void fail(const std::string& what, Error::Kind kind = Error::Kind::Runtime) {
+[[noreturn]] void fail(const std::string& what, PkiError::Kind kind = PkiError::Kind::Runtime) {
     std::string queue = openssl::errors();
-    throw Error(queue.empty() ? what : what + " (OpenSSL: " + queue + ")", kind);
+    throw PkiError(queue.empty() ? what : what + " (OpenSSL: " + queue + ")", kind);
 }
 
 [[noreturn]] void bad_input(const std::string& what) {
-    throw Error(what, Error::Kind::Input);
+    throw PkiError(what, PkiError::Kind::Input);
 }
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -113,12 +113,12 @@ void write_atomic(const std::string& path, std::string_view data, mode_t mode) {
     std::vector<char> name(tmpl.begin(), tmpl.end());
     name.push_back('\0');
     UniqueFd fd(::mkstemp(name.data()));
-    if (!fd) throw Error("cannot create " + path + ": " + std::strerror(errno));
+    if (!fd) throw PkiError("cannot create " + path + ": " + std::strerror(errno));
     std::string tmp(name.data());
     auto bail = [&](const char* what) {
         int err = errno;
         ::unlink(tmp.c_str());
-        throw Error(std::string("cannot ") + what + " " + path + ": " + std::strerror(err));
+        throw PkiError(std::string("cannot ") + what + " " + path + ": " + std::strerror(err));
     };
     std::size_t done = 0;
     while (done < data.size()) {
@@ -137,9 +137,9 @@ void ensure_dir(const std::string& dir) {
     if (fs::is_directory(dir, ec)) return;
     if (exists(dir)) bad_input(dir + " exists and is not a directory");
     fs::create_directories(dir, ec);
-    if (ec) throw Error("cannot create directory " + dir + ": " + ec.message());
+    if (ec) throw PkiError("cannot create directory " + dir + ": " + ec.message());
     fs::permissions(dir, fs::perms::owner_all, ec); // holds CA and server keys
-    if (ec) throw Error("cannot set the mode of " + dir + ": " + ec.message());
+    if (ec) throw PkiError("cannot set the mode of " + dir + ": " + ec.message());
 }
 
 // Host names: letters, digits, '-', '_' and '.', labels of 1..63, at most 64 characters in all
@@ -176,14 +176,14 @@ bool is_ip_address(const std::string& text) {
            ::inet_pton(AF_INET6, text.c_str(), buf) == 1;
 }
 
-// wec::read_file, with the error re-thrown as a pki::Error.
+// wec::read_file, with the error re-thrown as a pki::PkiError.
 std::vector<std::uint8_t> read_bytes(const std::string& path) {
     try {
         return read_file(path);
-    } catch (const Error&) {
+    } catch (const PkiError&) {
         throw;
     } catch (const wec::Error& e) {
-        throw Error(e.what(), Error::Kind::Input);
+        throw PkiError(e.what(), PkiError::Kind::Input);
     }
 }
 
@@ -342,7 +342,7 @@ X509Ptr read_cert(const std::string& path) {
     auto data = read_bytes(path);
     ERR_clear_error();
     auto certs = parse_certs(data);
-    if (certs.empty()) fail("no certificate in " + path, Error::Kind::Input);
+    if (certs.empty()) fail("no certificate in " + path, PkiError::Kind::Input);
     return std::move(certs.front());
 }
 
@@ -355,7 +355,7 @@ PkeyPtr read_key(const std::string& path) {
     EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, const_cast<char*>(""));
     if (!key)
         fail("cannot read the private key in " + path + " (unencrypted PEM expected)",
-             Error::Kind::Input);
+             PkiError::Kind::Input);
     return PkeyPtr(key);
 }
 
@@ -609,6 +609,63 @@ InitResult init(const std::string& dir, const std::string& fqdn, const InitOptio
     return r;
 }
 
+namespace {
+
+// The client certificate for the Windows host `name` (CN and SAN DNS), signed by the CA.
+X509Ptr client_certificate(const std::string& name, EVP_PKEY* key, X509* ca, EVP_PKEY* ca_key,
+                           const Validity& validity) {
+    auto subject = make_name(name, "");
+    auto san = make_san({name}, {});
+    CertSpec spec;
+    spec.subject = subject.get();
+    spec.subject_key = key;
+    spec.issuer = ca;
+    spec.issuer_key = ca_key;
+    spec.validity = validity;
+    spec.extensions = {{NID_basic_constraints, "critical,CA:FALSE"},
+                       {NID_key_usage, leaf_key_usage(key)},
+                       {NID_ext_key_usage, "clientAuth"},
+                       {NID_subject_key_identifier, "hash"},
+                       {NID_authority_key_identifier, "keyid:always"}};
+    spec.san = san.get();
+    return make_cert(spec);
+}
+
+// The PKCS#12 file for Windows (DER): key, certificate and CA. PBE-SHA1-3DES (legacy) and AES-256
+// (PBES2) are both in OpenSSL 3's default provider; RC2 (the old certificate-bag default) would
+// need the legacy provider.
+std::string client_pfx(const std::string& name, EVP_PKEY* key, X509* cert, X509* ca,
+                       const std::string& password, bool legacy) {
+    X509StackPtr chain(sk_X509_new_null());
+    if (!chain || !sk_X509_push(chain.get(), ca)) fail("out of memory (certificate chain)");
+    int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
+    P12Ptr p12(PKCS12_create(password.c_str(), name.c_str(), key, cert, chain.get(), nid, nid,
+                             PKCS12_DEFAULT_ITER, -1 /* MAC below */, 0));
+    if (!p12) fail("cannot build the PKCS#12 file for " + name);
+    const EVP_MD* mac_md = legacy ? EVP_sha1() : EVP_sha256();
+    if (!PKCS12_set_mac(p12.get(), password.c_str(), -1, nullptr, 0, PKCS12_DEFAULT_ITER, mac_md))
+        fail("cannot add the PKCS#12 integrity MAC for " + name);
+    unsigned char* der = nullptr;
+    int der_len = i2d_PKCS12(p12.get(), &der);
+    if (der_len <= 0) fail("cannot encode the PKCS#12 file for " + name);
+    std::unique_ptr<unsigned char, OsslFree> der_owner(der);
+    return std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_len));
+}
+
+// The collector's name as its server certificate in DIR gives it (first SAN DNS name); empty
+// when there is none or it cannot be read.
+std::string collector_name(const std::string& dir) {
+    std::string server_pem = path_in(dir, "server.pem");
+    if (!exists(server_pem)) return {};
+    try {
+        return first_dns_name(read_cert(server_pem).get());
+    } catch (const wec::Error&) {
+        return {}; // the collector's name is optional
+    }
+}
+
+} // namespace
+
 ClientResult issue_client(const std::string& dir, const std::string& name,
                           const ClientOptions& options) {
     check_host_name(name, "client name");
@@ -639,52 +696,22 @@ ClientResult issue_client(const std::string& dir, const std::string& name,
     auto ca = read_cert(ca_cert_path);
     auto ca_key = read_key(ca_key_path);
     if (X509_check_private_key(ca.get(), ca_key.get()) != 1)
-        fail(ca_key_path + " is not the key of " + ca_cert_path, Error::Kind::Input);
+        fail(ca_key_path + " is not the key of " + ca_cert_path, PkiError::Kind::Input);
     if (!(X509_get_extension_flags(ca.get()) & EXFLAG_CA))
         bad_input(ca_cert_path + " is not a CA certificate (basicConstraints CA:TRUE missing)");
     ERR_clear_error();
 
     auto key = generate_key(options.key);
-    auto subject = make_name(name, "");
-    auto san = make_san({name}, {});
-    CertSpec spec;
-    spec.subject = subject.get();
-    spec.subject_key = key.get();
-    spec.issuer = ca.get();
-    spec.issuer_key = ca_key.get();
-    spec.validity = options.validity;
-    spec.extensions = {{NID_basic_constraints, "critical,CA:FALSE"},
-                       {NID_key_usage, leaf_key_usage(key.get())},
-                       {NID_ext_key_usage, "clientAuth"},
-                       {NID_subject_key_identifier, "hash"},
-                       {NID_authority_key_identifier, "keyid:always"}};
-    spec.san = san.get();
-    auto cert = make_cert(spec);
+    auto cert = client_certificate(name, key.get(), ca.get(), ca_key.get(), options.validity);
 
     r.password_generated = options.pfx_password.empty();
     r.pfx_password = r.password_generated ? random_password(20) : options.pfx_password;
-
-    // PKCS#12 for Windows. PBE-SHA1-3DES (legacy) and AES-256 (PBES2) are both in OpenSSL 3's
-    // default provider; RC2 (the old certificate-bag default) would need the legacy provider.
-    X509StackPtr chain(sk_X509_new_null());
-    if (!chain || !sk_X509_push(chain.get(), ca.get())) fail("out of memory (certificate chain)");
-    int nid = options.legacy_pfx ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : NID_aes_256_cbc;
-    P12Ptr p12(PKCS12_create(r.pfx_password.c_str(), name.c_str(), key.get(), cert.get(),
-                             chain.get(), nid, nid, PKCS12_DEFAULT_ITER, -1 /* MAC below */, 0));
-    if (!p12) fail("cannot build the PKCS#12 file for " + name);
-    const EVP_MD* mac_md = options.legacy_pfx ? EVP_sha1() : EVP_sha256();
-    if (!PKCS12_set_mac(p12.get(), r.pfx_password.c_str(), -1, nullptr, 0, PKCS12_DEFAULT_ITER,
-                        mac_md))
-        fail("cannot add the PKCS#12 integrity MAC for " + name);
+    std::string pfx =
+        client_pfx(name, key.get(), cert.get(), ca.get(), r.pfx_password, options.legacy_pfx);
     r.pfx_algorithms = options.legacy_pfx
                            ? "PBE-SHA1-3DES (key and certificates), MAC SHA-1, 2048 iterations"
                            : "AES-256-CBC/PBKDF2-HMAC-SHA256 (key and certificates), MAC "
                              "SHA-256, 2048 iterations";
-    unsigned char* der = nullptr;
-    int der_len = i2d_PKCS12(p12.get(), &der);
-    if (der_len <= 0) fail("cannot encode the PKCS#12 file for " + name);
-    std::unique_ptr<unsigned char, OsslFree> der_owner(der);
-    std::string pfx(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_len));
 
     write_atomic(r.key, key_pem(key.get()), 0600);
     write_atomic(r.cert, cert_pem(cert.get()), 0644);
@@ -692,51 +719,8 @@ ClientResult issue_client(const std::string& dir, const std::string& name,
 
     r.thumbprint = thumbprint(cert.get());
     r.ca_thumbprint = thumbprint(ca.get());
-
-    std::string pfx_file = name + ".pfx";
-    std::string key_cmd =
-        is_rsa(key.get())
-            ? "$c = Get-Item Cert:\\LocalMachine\\My\\" + r.thumbprint +
-                  "; $k = [Security.Cryptography.X509Certificates.RSACertificateExtensions]::"
-                  "GetRSAPrivateKey($c); $f = if ($k.Key) { \"$env:ProgramData\\Microsoft\\Crypto\\"
-                  "Keys\\$($k.Key.UniqueName)\" } else { "
-                  "\"$env:ProgramData\\Microsoft\\Crypto\\RSA\\"
-                  "MachineKeys\\$($k.CspKeyContainerInfo.UniqueKeyContainerName)\" }; icacls $f "
-                  "/grant \"NETWORK SERVICE:R\""
-            : "$c = Get-Item Cert:\\LocalMachine\\My\\" + r.thumbprint +
-                  "; $k = [Security.Cryptography.X509Certificates.ECDsaCertificateExtensions]::"
-                  "GetECDsaPrivateKey($c); icacls \"$env:ProgramData\\Microsoft\\Crypto\\Keys\\"
-                  "$($k.Key.UniqueName)\" /grant \"NETWORK SERVICE:R\"";
-    r.import_steps = {
-        "Copy " + pfx_file + " and ca.pem to the Windows host " + name +
-            " and open an elevated prompt in that folder.",
-        "Import the client certificate and key into LocalMachine\\My:\n"
-        "    certutil -f -p \"" +
-            r.pfx_password + "\" -importpfx My " + pfx_file,
-        "Trust the CA (LocalMachine\\Trusted Root Certification Authorities):\n"
-        "    certutil -addstore Root ca.pem",
-        "Let the WinRM service (NETWORK SERVICE) read the private key: certlm.msc > Personal > "
-        "Certificates > " +
-            name +
-            " > All Tasks > Manage Private Keys... > Add 'NETWORK SERVICE' with Read; or in "
-            "PowerShell:\n    " +
-            key_cmd,
-    };
-    std::string server_pem = path_in(dir, "server.pem");
-    std::string collector;
-    if (exists(server_pem)) {
-        try {
-            collector = first_dns_name(read_cert(server_pem).get());
-        } catch (const wec::Error&) {
-            collector.clear(); // the GPO hint is optional
-        }
-    }
-    r.import_steps.push_back(
-        "Point the host at the collector (GPO: Computer Configuration > Administrative Templates > "
-        "Windows Components > Event Forwarding > Configure target Subscription Manager):\n    " +
-        gpo_string(collector.empty() ? "<collector FQDN>" : collector, r.ca_thumbprint) +
-        "\n  then run `gpupdate /force` (the WinRM service must be running: `winrm quickconfig "
-        "-q`).");
+    r.rsa_key = is_rsa(key.get());
+    r.collector = collector_name(dir);
     ERR_clear_error();
     return r;
 }
@@ -752,7 +736,7 @@ ShowResult show(const std::string& dir, std::time_t now, int warn_days) {
         std::string ext = it->path().extension().string();
         if (ext == ".pem" || ext == ".crt" || ext == ".cer") files.push_back(it->path().filename());
     }
-    if (ec) throw Error("cannot list " + dir + ": " + ec.message());
+    if (ec) throw PkiError("cannot list " + dir + ": " + ec.message());
     std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
         return std::make_pair(a != "ca.pem", a) < std::make_pair(b != "ca.pem", b);
     });
@@ -764,7 +748,7 @@ ShowResult show(const std::string& dir, std::time_t now, int warn_days) {
         std::vector<std::uint8_t> data;
         try {
             data = read_bytes(path);
-        } catch (const Error& e) {
+        } catch (const PkiError& e) {
             r.warnings.push_back(e.what());
             continue;
         }
@@ -806,7 +790,7 @@ ShowResult show(const std::string& dir, std::time_t now, int warn_days) {
 std::string sha1_thumbprint(std::span<const std::uint8_t> pem_or_der_cert) {
     ERR_clear_error();
     auto certs = parse_certs(pem_or_der_cert);
-    if (certs.empty()) fail("no certificate found (PEM or DER expected)", Error::Kind::Input);
+    if (certs.empty()) fail("no certificate found (PEM or DER expected)", PkiError::Kind::Input);
     return thumbprint(certs.front().get());
 }
 

@@ -25,24 +25,27 @@ namespace wec::pki {
 // Every failure: what failed, the file involved, and the OpenSSL error queue when there is one.
 // kind() tells bad input (invalid name, existing files, no CA, unreadable certificate) from a
 // failure while doing the work (OpenSSL, I/O), so that tools can pick their exit code.
-class Error : public wec::Error {
+class PkiError : public wec::Error {
 public:
     enum class Kind { Input, Runtime };
-    explicit Error(const std::string& what, Kind kind = Kind::Runtime)
+    explicit PkiError(const std::string& what, Kind kind = Kind::Runtime)
         : wec::Error(what), kind_(kind) {}
     Kind kind() const noexcept { return kind_; }
 
 private:
     Kind kind_;
 };
+// The former name (conventions.md: no bare `Error`), kept so that branches in flight still
+// build; use PkiError.
+using Error [[deprecated("use PkiError")]] = PkiError;
 
 enum class KeyType { EcP384, EcP256, Rsa2048, Rsa3072, Rsa4096 };
 
 // "p384", "p256", "rsa2048", "rsa3072", "rsa4096".
 std::string_view to_string(KeyType type);
-// Accepts the names above (also "ec", "P-384", "P-256", "rsa" = rsa2048). Throws pki::Error.
+// Accepts the names above (also "ec", "P-384", "P-256", "rsa" = rsa2048). Throws pki::PkiError.
 KeyType parse_key_type(std::string_view text);
-// 2048, 3072 or 4096; anything else throws pki::Error.
+// 2048, 3072 or 4096; anything else throws pki::PkiError.
 KeyType rsa_key_type(int bits);
 
 // Validity of an issued certificate. not_before defaults to one hour ago, so that Windows hosts
@@ -69,7 +72,7 @@ struct InitResult {
 };
 
 // Creates DIR (0700) when missing, a CA and a server certificate for `fqdn` (CN and first SAN).
-// Refuses (pki::Error) when DIR already holds any of the four files, unless options.force.
+// Refuses (pki::PkiError) when DIR already holds any of the four files, unless options.force.
 InitResult init(const std::string& dir, const std::string& fqdn, const InitOptions& options = {});
 
 // The Windows "SubscriptionManagers" GPO/registry value for an HTTPS collector.
@@ -90,10 +93,11 @@ struct ClientResult {
     std::string cert, key, pfx; // paths written
     std::string pfx_password;
     bool password_generated = false;
-    std::string thumbprint;                // SHA-1 of the client certificate
-    std::string ca_thumbprint;             // SHA-1 of the issuing CA (IssuerCA=)
-    std::string pfx_algorithms;            // e.g. "PBE-SHA1-3DES, MAC SHA-1"
-    std::vector<std::string> import_steps; // what to run on the Windows host, in order
+    std::string thumbprint;     // SHA-1 of the client certificate
+    std::string ca_thumbprint;  // SHA-1 of the issuing CA (IssuerCA=)
+    std::string pfx_algorithms; // e.g. "PBE-SHA1-3DES, MAC SHA-1"
+    bool rsa_key = false;       // the key is RSA (else EC)
+    std::string collector; // first SAN DNS name of DIR's server.pem; empty when none or unreadable
 };
 
 // Issues a client certificate for the Windows host `name` (its FQDN: CN and SAN DNS) signed by the
@@ -131,7 +135,7 @@ ShowResult show(const std::string& dir, std::time_t now = std::time(nullptr), in
 // SHA-1 thumbprint of the first certificate of a PEM or DER blob: 40 uppercase hex digits, the
 // value `openssl x509 -fingerprint -sha1` prints without colons and Windows shows as Thumbprint.
 std::string sha1_thumbprint(std::span<const std::uint8_t> pem_or_der_cert);
-// Same for a file (PEM or DER). Throws pki::Error naming the file.
+// Same for a file (PEM or DER). Throws pki::PkiError naming the file.
 std::string sha1_thumbprint_file(const std::string& path);
 
 } // namespace wec::pki

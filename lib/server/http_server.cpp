@@ -4,7 +4,7 @@
 #include "common/openssl.hpp"
 #include "server/proxy_protocol.hpp"
 #include "server/tls_internal.hpp"
-#include "server/tls_stream.hpp"
+#include "server/tls_stream_internal.hpp"
 
 #include <algorithm>
 #include <boost/asio.hpp>
@@ -239,7 +239,7 @@ namespace {
 
 using PlainStream = beast::tcp_stream;
 // Our own TLS stream: no per-connection buffers while idle (asio's engine keeps 68 KB).
-using TlsStream = TlsSocketStream;
+using TlsStream = detail::TlsSocketStream;
 
 // One TCP connection, plain or TLS. The server outlives every session: stop() joins all threads
 // before Impl is destroyed, and sessions still queued in the io_context are destroyed with it.
@@ -363,7 +363,7 @@ private:
                     (cert ? ", subject CN=" + openssl::subject_cn(cert) : std::string()) + ")";
                 return false;
             }
-            if (depth == 0 && cert && !has_client_auth_eku(cert)) {
+            if (depth == 0 && cert && !detail::has_client_auth_eku(cert)) {
                 verify_error_ = "client certificate CN=" + openssl::subject_cn(cert) +
                                 " lacks the Client Authentication extended key usage";
                 return false;

@@ -55,35 +55,46 @@ struct CollectorService::Impl {
     std::optional<std::uint16_t> metrics_port;
 
     Impl(Logger& l, config::ServeConfig c) : log(l), config(std::move(c)) {}
+
+    // The steps of CollectorService's constructor, in order.
+    void open_store();
+    void make_http_server();
+    pipeline::CollectorConfig make_collector();
+    void warn_about_privileges() const;
+    // One WinRM listener: its endpoint (authentication), bound; `issuer_hint` gets the thumbprint
+    // of a TLS listener's client CA for the GPO note.
+    void make_listener(const config::Listener& l, std::string& issuer_hint);
+    // What authenticates on `l`, set up on `endpoint` (and `tls`); returns it for the summary.
+    std::string set_up_auth(const config::Listener& l, WefEndpoint& endpoint,
+                            std::shared_ptr<TlsContext>& tls, std::string& issuer_hint);
+    void make_metrics_listener(CollectorService& service);
+    // The startup summary's last lines: the GPO values, the subscriptions served.
+    void gpo_notes(const pipeline::CollectorConfig& pc, const std::string& issuer_hint);
+    void subscription_notes();
 };
 
-CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
-    : impl_(std::make_unique<Impl>(log, std::move(cfg))) {
-    auto& s = *impl_;
-    config::finalize(s.config);
-    const auto& c = s.config;
-    // Process-wide, before any thread starts (see auth/ntlm.hpp); per-listener policy stays ours.
-    for (const auto& l : c.listeners)
-        if (l.auth == config::AuthKind::Negotiate && l.ntlm_allow_v1)
-            auth::let_gss_ntlmssp_accept_v1();
-
+void CollectorService::Impl::open_store() {
+    const auto& c = config;
     store::OpenOptions store_options;
     store_options.busy_timeout = std::chrono::milliseconds(c.store_busy_timeout_ms);
     store_options.log = &log;
-    s.store = store::open(c.db, store_options);
+    store = store::open(c.db, store_options);
     // A shared store (PostgreSQL) may be down at start: the node still starts and answers 503
     // until it is reachable.
     try {
-        s.notes.push_back("store: " + s.store->describe() + " (schema " +
-                          std::to_string(s.store->schema_version()) + ")");
+        notes.push_back("store: " + store->describe() + " (schema " +
+                        std::to_string(store->schema_version()) + ")");
     } catch (const store::StoreError& e) {
-        s.notes.push_back("store: " + s.store->describe() +
-                          " UNAVAILABLE (requests get 503 until it is reachable): " + e.what());
+        notes.push_back("store: " + store->describe() +
+                        " UNAVAILABLE (requests get 503 until it is reachable): " + e.what());
     }
     store::HeartbeatBatcher::Options hb;
     hb.interval = std::chrono::seconds(c.heartbeat_flush_s ? c.heartbeat_flush_s : 1);
-    s.heartbeats = std::make_unique<store::HeartbeatBatcher>(*s.store, hb);
+    heartbeats = std::make_unique<store::HeartbeatBatcher>(*store, hb);
+}
 
+void CollectorService::Impl::make_http_server() {
+    const auto& c = config;
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     Limits limits;
     // The raw HTTP body also holds the multipart framing and the wrap token header.
@@ -94,14 +105,17 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
     limits.max_connections = c.limits.max_connections;
     // Workers block on disk (output writes, the bookmark fsync): enough of them keep the cores busy
     // and let concurrent batches share one bookmark commit.
-    s.http =
+    http =
         std::make_unique<HttpServer>(log, limits, c.io_threads ? c.io_threads : cores,
                                      c.worker_threads ? c.worker_threads : std::max(8u, 4 * cores));
+}
 
+pipeline::CollectorConfig CollectorService::Impl::make_collector() {
+    const auto& c = config;
     pipeline::CollectorConfig pc;
     pc.hostname = c.hostname;
     pc.node_name = c.node_name;
-    pc.metrics = &s.registry;
+    pc.metrics = &registry;
     for (const auto& l : c.listeners) {
         auto ep = parse_endpoint(l.address);
         if (config::uses_gss(l.auth))
@@ -109,8 +123,13 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         else
             pc.https_port = l.public_port.value_or(ep.port);
     }
-    s.collector = std::make_unique<pipeline::Collector>(log, *s.store, *s.heartbeats, pc);
+    collector = std::make_unique<pipeline::Collector>(log, *store, *heartbeats, pc);
 
+    return pc;
+}
+
+void CollectorService::Impl::warn_about_privileges() const {
+    const auto& c = config;
     if (::geteuid() == 0)
         log.warn("running as root: wec serve needs no privilege (ports above 1024, its own "
                  "files); run it as its own user (see docs/security.md)");
@@ -120,149 +139,182 @@ CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
         else
             warn_if_exposed(log, l.key, "TLS private key");
     }
+}
 
-    std::string issuer_hint;
-    for (const auto& l : c.listeners) {
-        auto endpoint = std::make_unique<WefEndpoint>();
-        endpoint->log = &log;
-        endpoint->collector = s.collector.get();
-        endpoint->max_body_bytes = c.limits.max_body_bytes;
-        endpoint->metrics = &s.requests;
-        std::string auth_note;
-        std::shared_ptr<TlsContext> tls;
-        if (config::uses_tls(l.auth)) {
-            TlsSettings settings{l.cert, l.key, l.ca, l.crl, l.auth == config::AuthKind::Tls};
-            tls = make_tls_context(settings);
-            for (const auto& w : tls_warnings(*tls))
-                log.warn(w, {{"listener", l.address}});
-            s.tls_listeners.emplace_back(s.ports.size(), std::move(settings));
-            std::string thumbs;
-            for (const auto& t : ca_thumbprints(*tls))
-                thumbs += (thumbs.empty() ? "" : ", ") + t;
-            issuer_hint = ca_thumbprints(*tls).size() == 1
-                              ? ca_thumbprints(*tls).front()
-                              : "<thumbprint of the CA that issued the host's certificate>";
-            auth_note = "certificate " + l.cert + ", " +
-                        (thumbs.empty() ? "no client certificates" : "client CAs " + thumbs) +
-                        (l.crl.empty() ? "" : ", CRL checked");
-        }
-        if (l.auth == config::AuthKind::Basic) {
-            endpoint->basic =
-                std::make_shared<const auth::BasicUsers>(auth::BasicUsers::load(l.basic_users));
-            log.warn("Basic authentication on this listener: for labs and test rigs only (a "
-                     "password, sent on every request; use Kerberos or client certificates in "
-                     "production)",
-                     {{"listener", l.address}, {"users", l.basic_users}});
-            auth_note = "Basic (" + std::to_string(endpoint->basic->size()) + " accounts of " +
-                        l.basic_users + "), " + auth_note;
-        }
-        if (l.auth == config::AuthKind::Negotiate) {
-            // NTLM through gss-ntlmssp; Kerberos too when the keytab exists (below).
-            if (l.ntlm_allow_v1)
-                log.warn("NTLMv1 and LM responses are accepted on this listener (ntlm_allow_v1): "
-                         "they are weak, use them only for old lab clients",
-                         {{"listener", l.address}});
-            endpoint->ntlm =
-                auth::NtlmAcceptor::create({l.ntlm_users, c.hostname, l.ntlm_allow_v1});
-            endpoint->ntlm_warned = std::make_shared<auth::OncePerKey>();
-            auth_note = "NTLM (" +
-                        (l.ntlm_users.empty() ? std::string("domain accounts via winbind")
-                                              : "accounts of " + l.ntlm_users) +
-                        (l.ntlm_allow_v1 ? ", NTLMv1 allowed" : ", NTLMv2 only") + ")";
-            if (!l.keytab.empty() && std::filesystem::exists(l.keytab)) {
-                endpoint->credentials = auth::AcceptorCredentials::from_keytab(
-                    l.keytab, l.service_names, c.replay_cache);
-                std::string spns;
-                for (const auto& p : auth::keytab_principals(l.keytab))
-                    spns += (spns.empty() ? "" : ", ") + p;
-                auth_note += " and Kerberos: keytab " + l.keytab + " (" + spns + ")";
-            } else if (!l.keytab.empty()) {
-                endpoint->pending_keytab =
-                    std::make_shared<PendingKeytab>(l.keytab, l.service_names, c.replay_cache);
-                auth_note += "; Kerberos once keytab " + l.keytab + " appears";
-            }
-        }
-        if (l.auth == config::AuthKind::Kerberos) {
-            if (l.keytab.empty() || !std::filesystem::exists(l.keytab)) {
-                auth_note = "MISSING keytab" + (l.keytab.empty() ? std::string() : " " + l.keytab) +
-                            ": Windows hosts cannot authenticate until one with " +
-                            l.service_names.front() +
-                            " is configured (--keytab); it is loaded once it appears there";
-                // Picked up without a restart once it is provisioned at that path.
-                if (!l.keytab.empty())
-                    endpoint->pending_keytab =
-                        std::make_shared<PendingKeytab>(l.keytab, l.service_names, c.replay_cache);
-            } else {
-                endpoint->credentials = auth::AcceptorCredentials::from_keytab(
-                    l.keytab, l.service_names, c.replay_cache);
-                std::string spns;
-                for (const auto& p : auth::keytab_principals(l.keytab))
-                    spns += (spns.empty() ? "" : ", ") + p;
-                auth_note = "keytab " + l.keytab + " (" + spns + ")";
-            }
-        }
-        const WefEndpoint* ep_ptr = endpoint.get();
-        auto port = s.http->add_listener({parse_endpoint(l.address), l.address,
-                                          [ep_ptr](const PeerInfo& peer) {
-                                              return std::make_unique<WefConnection>(*ep_ptr, peer);
-                                          },
-                                          tls, l.proxy_protocol});
-        s.ports.push_back(port);
-        s.endpoints.push_back(std::move(endpoint));
-        s.notes.push_back("listener: " + l.address + " (bound port " + std::to_string(port) + ", " +
-                          std::string(config::to_string(l.auth)) +
-                          (l.proxy_protocol ? ", PROXY protocol required" : "") + ") " + auth_note);
+void CollectorService::Impl::make_listener(const config::Listener& l, std::string& issuer_hint) {
+    auto endpoint = std::make_unique<WefEndpoint>();
+    endpoint->log = &log;
+    endpoint->collector = collector.get();
+    endpoint->max_body_bytes = config.limits.max_body_bytes;
+    endpoint->metrics = &requests;
+    std::shared_ptr<TlsContext> tls;
+    std::string auth_note = set_up_auth(l, *endpoint, tls, issuer_hint);
+    const WefEndpoint* ep_ptr = endpoint.get();
+    auto port = http->add_listener(
+        {parse_endpoint(l.address), l.address,
+         [ep_ptr](const PeerInfo& peer) { return std::make_unique<WefConnection>(*ep_ptr, peer); },
+         tls, l.proxy_protocol});
+    ports.push_back(port);
+    endpoints.push_back(std::move(endpoint));
+    notes.push_back("listener: " + l.address + " (bound port " + std::to_string(port) + ", " +
+                    std::string(config::to_string(l.auth)) +
+                    (l.proxy_protocol ? ", PROXY protocol required" : "") + ") " + auth_note);
+}
+
+std::string CollectorService::Impl::set_up_auth(const config::Listener& l, WefEndpoint& endpoint,
+                                                std::shared_ptr<TlsContext>& tls,
+                                                std::string& issuer_hint) {
+    const auto& c = config;
+    std::string auth_note;
+    if (config::uses_tls(l.auth)) {
+        TlsSettings settings{l.cert, l.key, l.ca, l.crl, l.auth == config::AuthKind::Tls};
+        tls = make_tls_context(settings);
+        for (const auto& w : tls_warnings(*tls))
+            log.warn(w, {{"listener", l.address}});
+        tls_listeners.emplace_back(ports.size(), std::move(settings));
+        std::string thumbs;
+        for (const auto& t : ca_thumbprints(*tls))
+            thumbs += (thumbs.empty() ? "" : ", ") + t;
+        issuer_hint = ca_thumbprints(*tls).size() == 1
+                          ? ca_thumbprints(*tls).front()
+                          : "<thumbprint of the CA that issued the host's certificate>";
+        auth_note = "certificate " + l.cert + ", " +
+                    (thumbs.empty() ? "no client certificates" : "client CAs " + thumbs) +
+                    (l.crl.empty() ? "" : ", CRL checked");
     }
+    if (l.auth == config::AuthKind::Basic) {
+        endpoint.basic =
+            std::make_shared<const auth::BasicUsers>(auth::BasicUsers::load(l.basic_users));
+        log.warn("Basic authentication on this listener: for labs and test rigs only (a "
+                 "password, sent on every request; use Kerberos or client certificates in "
+                 "production)",
+                 {{"listener", l.address}, {"users", l.basic_users}});
+        auth_note = "Basic (" + std::to_string(endpoint.basic->size()) + " accounts of " +
+                    l.basic_users + "), " + auth_note;
+    }
+    if (l.auth == config::AuthKind::Negotiate) {
+        // NTLM through gss-ntlmssp; Kerberos too when the keytab exists (below).
+        if (l.ntlm_allow_v1)
+            log.warn("NTLMv1 and LM responses are accepted on this listener (ntlm_allow_v1): "
+                     "they are weak, use them only for old lab clients",
+                     {{"listener", l.address}});
+        endpoint.ntlm = auth::NtlmAcceptor::create({l.ntlm_users, c.hostname, l.ntlm_allow_v1});
+        endpoint.ntlm_warned = std::make_shared<auth::OncePerKey>();
+        auth_note = "NTLM (" +
+                    (l.ntlm_users.empty() ? std::string("domain accounts via winbind")
+                                          : "accounts of " + l.ntlm_users) +
+                    (l.ntlm_allow_v1 ? ", NTLMv1 allowed" : ", NTLMv2 only") + ")";
+        if (!l.keytab.empty() && std::filesystem::exists(l.keytab)) {
+            endpoint.credentials =
+                auth::AcceptorCredentials::from_keytab(l.keytab, l.service_names, c.replay_cache);
+            std::string spns;
+            for (const auto& p : auth::keytab_principals(l.keytab))
+                spns += (spns.empty() ? "" : ", ") + p;
+            auth_note += " and Kerberos: keytab " + l.keytab + " (" + spns + ")";
+        } else if (!l.keytab.empty()) {
+            endpoint.pending_keytab =
+                std::make_shared<PendingKeytab>(l.keytab, l.service_names, c.replay_cache);
+            auth_note += "; Kerberos once keytab " + l.keytab + " appears";
+        }
+    }
+    if (l.auth == config::AuthKind::Kerberos) {
+        if (l.keytab.empty() || !std::filesystem::exists(l.keytab)) {
+            auth_note = "MISSING keytab" + (l.keytab.empty() ? std::string() : " " + l.keytab) +
+                        ": Windows hosts cannot authenticate until one with " +
+                        l.service_names.front() +
+                        " is configured (--keytab); it is loaded once it appears there";
+            // Picked up without a restart once it is provisioned at that path.
+            if (!l.keytab.empty())
+                endpoint.pending_keytab =
+                    std::make_shared<PendingKeytab>(l.keytab, l.service_names, c.replay_cache);
+        } else {
+            endpoint.credentials =
+                auth::AcceptorCredentials::from_keytab(l.keytab, l.service_names, c.replay_cache);
+            std::string spns;
+            for (const auto& p : auth::keytab_principals(l.keytab))
+                spns += (spns.empty() ? "" : ", ") + p;
+            auth_note = "keytab " + l.keytab + " (" + spns + ")";
+        }
+    }
+    return auth_note;
+}
+
+void CollectorService::Impl::gpo_notes(const pipeline::CollectorConfig& pc,
+                                       const std::string& issuer_hint) {
+    const auto& c = config;
     for (const auto& l : c.listeners) {
         if (config::uses_gss(l.auth))
-            s.notes.push_back("GPO for domain hosts: Server=http://" + c.hostname + ":" +
-                              std::to_string(pc.http_port) +
-                              "/wsman/SubscriptionManager/WEC,Refresh=60");
+            notes.push_back("GPO for domain hosts: Server=http://" + c.hostname + ":" +
+                            std::to_string(pc.http_port) +
+                            "/wsman/SubscriptionManager/WEC,Refresh=60");
         else if (l.auth == config::AuthKind::Tls)
-            s.notes.push_back("GPO for certificate hosts: Server=HTTPS://" + c.hostname + ":" +
-                              std::to_string(pc.https_port) +
-                              "/wsman/,Refresh=60,IssuerCA=" + issuer_hint);
+            notes.push_back("GPO for certificate hosts: Server=HTTPS://" + c.hostname + ":" +
+                            std::to_string(pc.https_port) +
+                            "/wsman/,Refresh=60,IssuerCA=" + issuer_hint);
     }
-    if (!c.metrics_address.empty()) {
-        Limits ml; // GET requests of a scraper or a load balancer's health check
-        ml.max_body_bytes = 4096;
-        ml.max_header_bytes = 8192;
-        ml.idle_timeout = std::chrono::seconds(60);
-        ml.read_timeout = std::chrono::seconds(10);
-        ml.max_connections = 64;
-        s.metrics_http = std::make_unique<HttpServer>(log, ml, 1, 1);
-        s.metrics_endpoint.log = &log;
-        s.metrics_endpoint.scrape = [this] { return scrape(); };
-        s.metrics_endpoint.not_ready = [this] { return not_ready(); };
-        const MetricsEndpoint* mep = &s.metrics_endpoint;
-        ListenerConfig listener;
-        listener.endpoint = parse_endpoint(c.metrics_address);
-        listener.name = c.metrics_address;
-        listener.factory = [mep](const PeerInfo&) {
-            return std::make_unique<MetricsConnection>(*mep);
-        };
-        s.metrics_port = s.metrics_http->add_listener(std::move(listener));
-        s.notes.push_back("metrics: http://" + c.metrics_address + " (bound port " +
-                          std::to_string(*s.metrics_port) +
-                          "): /metrics, /healthz, /readyz; plain HTTP, no authentication");
-    }
-    auto names = s.collector->subscription_names();
+}
+
+void CollectorService::Impl::make_metrics_listener(CollectorService& service) {
+    const auto& c = config;
+    Limits ml; // GET requests of a scraper or a load balancer's health check
+    ml.max_body_bytes = 4096;
+    ml.max_header_bytes = 8192;
+    ml.idle_timeout = std::chrono::seconds(60);
+    ml.read_timeout = std::chrono::seconds(10);
+    ml.max_connections = 64;
+    metrics_http = std::make_unique<HttpServer>(log, ml, 1, 1);
+    metrics_endpoint.log = &log;
+    metrics_endpoint.scrape = [&service] { return service.scrape(); };
+    metrics_endpoint.not_ready = [&service] { return service.not_ready(); };
+    const MetricsEndpoint* mep = &metrics_endpoint;
+    ListenerConfig listener;
+    listener.endpoint = parse_endpoint(c.metrics_address);
+    listener.name = c.metrics_address;
+    listener.factory = [mep](const PeerInfo&) { return std::make_unique<MetricsConnection>(*mep); };
+    metrics_port = metrics_http->add_listener(std::move(listener));
+    notes.push_back("metrics: http://" + c.metrics_address + " (bound port " +
+                    std::to_string(*metrics_port) +
+                    "): /metrics, /healthz, /readyz; plain HTTP, no authentication");
+}
+
+void CollectorService::Impl::subscription_notes() {
+    auto names = collector->subscription_names();
     std::string list;
     for (const auto& n : names)
         list += (list.empty() ? "" : ", ") + n;
-    auto health = s.collector->store_health();
+    auto health = collector->store_health();
     if (!health.ok)
-        s.notes.push_back("subscriptions: NOT loaded, the store failed (retrying): " +
-                          health.error);
+        notes.push_back("subscriptions: NOT loaded, the store failed (retrying): " + health.error);
     else
-        s.notes.push_back("subscriptions: " + (names.empty()
-                                                   ? std::string("NONE enabled: add one with "
-                                                                 "`wec sub apply FILE --db " +
-                                                                 s.store->describe() + "`")
-                                                   : list));
+        notes.push_back("subscriptions: " + (names.empty()
+                                                 ? std::string("NONE enabled: add one with "
+                                                               "`wec sub apply FILE --db " +
+                                                               store->describe() + "`")
+                                                 : list));
     for (const auto& b : health.broken)
-        s.notes.push_back("subscription " + b.name + " (uuid " + b.uuid +
-                          ") NOT served: its stored definition cannot be read: " + b.error);
+        notes.push_back("subscription " + b.name + " (uuid " + b.uuid +
+                        ") NOT served: its stored definition cannot be read: " + b.error);
+}
+
+CollectorService::CollectorService(Logger& log, config::ServeConfig cfg)
+    : impl_(std::make_unique<Impl>(log, std::move(cfg))) {
+    auto& s = *impl_;
+    config::finalize(s.config);
+    const auto& c = s.config;
+    // Process-wide, before any thread starts (see auth/ntlm.hpp); per-listener policy stays ours.
+    for (const auto& l : c.listeners)
+        if (l.auth == config::AuthKind::Negotiate && l.ntlm_allow_v1)
+            auth::let_gss_ntlmssp_accept_v1();
+    s.open_store();
+    s.make_http_server();
+    const auto pc = s.make_collector();
+    s.warn_about_privileges();
+    std::string issuer_hint;
+    for (const auto& l : c.listeners)
+        s.make_listener(l, issuer_hint);
+    s.gpo_notes(pc, issuer_hint);
+    if (!c.metrics_address.empty()) s.make_metrics_listener(*this);
+    s.subscription_notes();
 }
 
 CollectorService::~CollectorService() {

@@ -30,7 +30,7 @@ FilePtr open_or_throw(const std::string& path, const char* what) {
 
 } // namespace
 
-bool has_client_auth_eku(X509* cert) {
+bool detail::has_client_auth_eku(X509* cert) {
     return (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) &&
            (X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT);
 }

@@ -1,12 +1,11 @@
-#include "server/tls_stream.hpp"
-
 #include "common/error.hpp"
+#include "server/tls_stream_internal.hpp"
 
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
 
-namespace wec::server {
+namespace wec::server::detail {
 
 namespace {
 
@@ -181,4 +180,4 @@ boost::system::error_code TlsSocketStream::error_of(Core& core, SSL* ssl, int re
     return asio::ssl::error::unspecified_system_error;
 }
 
-} // namespace wec::server
+} // namespace wec::server::detail

@@ -10,7 +10,7 @@
 // picks the cheapest parse, trying per position only the top length of each bucket below the
 // longest, and the longest (see parse()); a forward pass emits it. Copies reach back at most 1023
 // bytes.
-#include "sldc/format.hpp"
+#include "sldc/format_internal.hpp"
 #include "sldc/sldc.hpp"
 
 #include <algorithm>

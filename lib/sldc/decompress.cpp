@@ -16,7 +16,7 @@
 // symbol with every check and then returns to the fast loop. The output vector is sized once
 // (from Windows' uncompressed length trailer when plausible) and copies move 8 or 16 bytes at a
 // time.
-#include "sldc/format.hpp"
+#include "sldc/format_internal.hpp"
 #include "sldc/sldc.hpp"
 
 #include <algorithm>
@@ -170,7 +170,7 @@ template <class Vec>
     } else {
         out.resize(op);
     }
-    throw Error(code, static_cast<std::size_t>(bit));
+    throw SldcError(code, static_cast<std::size_t>(bit));
 }
 
 // Streaming mode: writes the decoded bytes and slides the window so that it keeps the last

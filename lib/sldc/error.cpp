@@ -1,4 +1,4 @@
-// sldc::Error and the error-code names.
+// sldc::SldcError and the error-code names.
 #include "sldc/sldc.hpp"
 
 #include <string>
@@ -21,7 +21,7 @@ const char* to_string(ErrorCode code) noexcept {
     return "unknown error";
 }
 
-Error::Error(ErrorCode code, std::size_t bit_offset)
+SldcError::SldcError(ErrorCode code, std::size_t bit_offset)
     : wec::Error("SLDC: " + std::string(to_string(code)) + " at bit " + std::to_string(bit_offset)),
       code_(code), bit_offset_(bit_offset) {}
 

@@ -26,9 +26,9 @@ const char* to_string(ErrorCode code) noexcept;
 
 // A decompression error: what went wrong and the bit offset (from the start of the input) of the
 // symbol where it was found.
-class Error : public wec::Error {
+class SldcError : public wec::Error {
 public:
-    Error(ErrorCode code, std::size_t bit_offset);
+    SldcError(ErrorCode code, std::size_t bit_offset);
     ErrorCode code() const noexcept { return code_; }
     std::size_t bit_offset() const noexcept { return bit_offset_; }
 
@@ -36,10 +36,14 @@ private:
     ErrorCode code_;
     std::size_t bit_offset_;
 };
+// The former name (conventions.md: no bare `Error`), kept so that branches in flight still
+// build; use SldcError.
+using Error [[deprecated("use SldcError")]] = SldcError;
 
 // Decompresses one SLDC record and appends the result to `out`. Stops at End of Record and ignores
-// whatever follows (Windows appends padding and the uncompressed length). Throws sldc::Error; on
-// error `out` holds what was decoded before the fault. Never writes more than `max_output` bytes.
+// whatever follows (Windows appends padding and the uncompressed length). Throws sldc::SldcError;
+// on error `out` holds what was decoded before the fault. Never writes more than `max_output`
+// bytes.
 void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
                 std::size_t max_output);
 std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output);
@@ -47,7 +51,7 @@ std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size
 // Streaming decompression, with fixed buffers whatever the sizes (about 64 KB of input and a
 // 1 KB history + 256 KB output window): the same output, errors and bit offsets as decompress().
 // `write` receives the output in pieces as it is decoded (on error: everything decoded before the
-// fault, then sldc::Error is thrown); exceptions from `write` or `read` propagate.
+// fault, then sldc::SldcError is thrown); exceptions from `write` or `read` propagate.
 using WriteFn = std::function<void(std::span<const std::uint8_t>)>;
 // Reads up to `buffer.size()` bytes of input into `buffer`; returns how many, 0 at the end.
 using ReadFn = std::function<std::size_t(std::span<std::uint8_t> buffer)>;

@@ -1,7 +1,7 @@
 #include "store/postgres_store.hpp"
 
 #include "common/handle.hpp"
-#include "store/group_commit.hpp"
+#include "store/group_commit_internal.hpp"
 #include "text/ascii.hpp"
 
 #include <algorithm>
@@ -527,7 +527,7 @@ private:
 struct PostgresStore::Impl {
     Pool pool;
     const std::string& where;
-    BookmarkGroupCommit bookmarks;
+    detail::BookmarkGroupCommit bookmarks;
 
     Impl(std::string url, const Options& options)
         : pool(std::move(url), options), where(pool.where()) {}
@@ -806,10 +806,11 @@ void PostgresStore::put_bookmark(std::string_view client, std::string_view subsc
     impl_->bookmarks.put(
         {wec::text::to_upper(subscription_uuid), std::string(client), std::string(bookmark),
          to_ms(Clock::now())},
-        [&](std::span<const BookmarkWrite* const> batch) {
+        [&](std::span<const detail::BookmarkWrite* const> batch) {
             // A client's last bookmark in arrival order wins; rows go in key order, so that two
             // nodes writing the same rows lock them in the same order.
-            std::map<std::pair<std::string_view, std::string_view>, const BookmarkWrite*> last;
+            std::map<std::pair<std::string_view, std::string_view>, const detail::BookmarkWrite*>
+                last;
             for (const auto* b : batch)
                 last[{b->subscription_uuid, b->client}] = b;
             TextArray uuids, clients, values;

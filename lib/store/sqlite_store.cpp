@@ -1,6 +1,6 @@
 #include "store/sqlite_store.hpp"
 
-#include "store/group_commit.hpp"
+#include "store/group_commit_internal.hpp"
 #include "text/ascii.hpp"
 
 #include <algorithm>
@@ -260,7 +260,7 @@ private:
 // that single commit. Durability per call is unchanged; throughput scales with concurrency.
 struct SqliteStore::Impl {
     std::string path;
-    BookmarkGroupCommit bookmarks;
+    detail::BookmarkGroupCommit bookmarks;
     Connection writer;
     int version = 0; // initialised by migrate(), before the reader opens
     Connection reader;
@@ -528,7 +528,7 @@ void SqliteStore::put_bookmark(std::string_view client, std::string_view subscri
     impl_->bookmarks.put(
         {wec::text::to_upper(subscription_uuid), std::string(client), std::string(bookmark),
          to_ms(Clock::now())},
-        [&](std::span<const BookmarkWrite* const> batch) {
+        [&](std::span<const detail::BookmarkWrite* const> batch) {
             // One transaction, i.e. one fsync (synchronous=FULL), in arrival order: the last
             // bookmark of a client wins.
             auto& db = impl_->writer;

@@ -131,7 +131,7 @@ void check_output(const std::string& source, Where at, const Output& output) {
     // The driver's own checks (keys, values), without opening anything.
     try {
         wec::output::check_settings(output.driver, output.options);
-    } catch (const wec::output::Error& e) {
+    } catch (const wec::output::OutputError& e) {
         fail(source, at, "outputs: " + std::string(e.what()));
     }
 }

@@ -21,7 +21,7 @@ Content decode_content(std::string_view content_encoding, std::span<const std::u
     scratch.reserve(std::min(limit, body.size() * 4 + 1024));
     try {
         sldc::decompress(body, scratch, limit);
-    } catch (const sldc::Error& e) {
+    } catch (const sldc::SldcError& e) {
         if (e.code() == sldc::ErrorCode::OutputLimit)
             throw BodyError(BodyError::Reason::TooLarge, "body larger than " +
                                                              std::to_string(limit) +

@@ -1,4 +1,4 @@
-#include "wsman/names.hpp"
+#include "wsman/names_internal.hpp"
 #include "wsman/subscription.hpp"
 #include "wsman/wsman.hpp"
 
@@ -7,6 +7,8 @@
 #include <pugixml.hpp>
 
 namespace wec::wsman {
+namespace ns = detail::ns;
+namespace uri = detail::uri;
 namespace {
 
 // Escapes character data (and attribute values: quotes and whitespace too, so that an attribute

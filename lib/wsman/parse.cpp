@@ -1,5 +1,5 @@
 #include "text/text.hpp"
-#include "wsman/names.hpp"
+#include "wsman/names_internal.hpp"
 #include "wsman/wsman.hpp"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <pugixml.hpp>
 
 namespace wec::wsman {
+namespace ns = detail::ns;
 namespace {
 
 using pugi::xml_node;

@@ -1,11 +1,12 @@
 #include "wsman/wsman.hpp"
 
-#include "wsman/names.hpp"
+#include "wsman/names_internal.hpp"
 
 #include <charconv>
 #include <random>
 
 namespace wec::wsman {
+namespace uri = detail::uri;
 
 std::string_view action_uri(Action action) {
     switch (action) {

@@ -85,22 +85,22 @@ TEST(Exposition, EmptyHistogramStillHasEveryBucket) {
 
 TEST(Exposition, RefusesWhatTheFormatDoesNotAllow) {
     Exposition out;
-    EXPECT_THROW(out.family("1abc", "x", Type::Counter), Error);
-    EXPECT_THROW(out.family("wec-x", "x", Type::Counter), Error);
+    EXPECT_THROW(out.family("1abc", "x", Type::Counter), MetricsError);
+    EXPECT_THROW(out.family("wec-x", "x", Type::Counter), MetricsError);
     out.family("wec_a_total", "A.", Type::Counter);
-    EXPECT_THROW(out.family("wec_a_total", "again", Type::Counter), Error); // written twice
-    EXPECT_THROW(out.sample("wec_b_total", {}, 1.0), Error);                // another family
-    EXPECT_THROW(out.sample("wec_a_total", {{"bad-name", "x"}}, 1.0), Error);
-    EXPECT_THROW(out.sample("wec_a_total", {{"__reserved", "x"}}, 1.0), Error);
-    EXPECT_THROW(out.sample("wec_a_total", {{"a", "x"}, {"a", "y"}}, 1.0), Error);
-    EXPECT_THROW(out.histogram("wec_a_total", {}, Histogram({1}).snapshot()), Error);
+    EXPECT_THROW(out.family("wec_a_total", "again", Type::Counter), MetricsError); // written twice
+    EXPECT_THROW(out.sample("wec_b_total", {}, 1.0), MetricsError);                // another family
+    EXPECT_THROW(out.sample("wec_a_total", {{"bad-name", "x"}}, 1.0), MetricsError);
+    EXPECT_THROW(out.sample("wec_a_total", {{"__reserved", "x"}}, 1.0), MetricsError);
+    EXPECT_THROW(out.sample("wec_a_total", {{"a", "x"}, {"a", "y"}}, 1.0), MetricsError);
+    EXPECT_THROW(out.histogram("wec_a_total", {}, Histogram({1}).snapshot()), MetricsError);
     out.family("wec_h", "H.", Type::Histogram);
-    EXPECT_THROW(out.histogram("wec_h", {{"le", "1"}}, Histogram({1}).snapshot()), Error);
+    EXPECT_THROW(out.histogram("wec_h", {{"le", "1"}}, Histogram({1}).snapshot()), MetricsError);
 
-    EXPECT_THROW(Histogram({}), Error);
-    EXPECT_THROW(Histogram({1, 1}), Error);
-    EXPECT_THROW(Histogram({2, 1}), Error);
-    EXPECT_THROW(Histogram({1, std::numeric_limits<double>::infinity()}), Error);
+    EXPECT_THROW(Histogram({}), MetricsError);
+    EXPECT_THROW(Histogram({1, 1}), MetricsError);
+    EXPECT_THROW(Histogram({2, 1}), MetricsError);
+    EXPECT_THROW(Histogram({1, std::numeric_limits<double>::infinity()}), MetricsError);
     EXPECT_TRUE(valid_metric_name("wec:rule_x"));
     EXPECT_FALSE(valid_label_name("a:b"));
 }
@@ -116,9 +116,9 @@ TEST(Registry, SameLabelsSameObjectAndSortedText) {
     b->inc();
     auto h = r.histogram("wec_a_seconds", "A.", {0.5});
     h->observe(0.25);
-    EXPECT_THROW(r.counter("wec_a_seconds", "A.", {}), Error); // a histogram already
-    EXPECT_THROW(r.histogram("wec_a_seconds", "A.", {0.1}), Error);
-    EXPECT_THROW(r.counter("wec bad", "x", {}), Error);
+    EXPECT_THROW(r.counter("wec_a_seconds", "A.", {}), MetricsError); // a histogram already
+    EXPECT_THROW(r.histogram("wec_a_seconds", "A.", {0.1}), MetricsError);
+    EXPECT_THROW(r.counter("wec bad", "x", {}), MetricsError);
 
     Exposition out;
     r.write(out);

@@ -194,7 +194,7 @@ TEST_P(FullDisk, FailedBatchIsRemovedAndTheSameBatchSucceedsOnceThereIsRoom) {
     try {
         driver->write(info(), c);
         FAIL() << "a 40 KB batch fitted in 12 KiB";
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         std::string what = e.what();
         EXPECT_NE(what.find(file.string()), std::string::npos) << what;
         EXPECT_TRUE(what.find(std::strerror(ENOSPC)) != std::string::npos ||
@@ -208,7 +208,7 @@ TEST_P(FullDisk, FailedBatchIsRemovedAndTheSameBatchSucceedsOnceThereIsRoom) {
     expect_content(file, a + b);
 
     // Still full: refused again, still clean.
-    EXPECT_THROW(driver->write(info(), c), Error);
+    EXPECT_THROW(driver->write(info(), c), OutputError);
     expect_content(file, a + b);
 
     // Room again: the batch the source sends again lands right after the earlier ones.

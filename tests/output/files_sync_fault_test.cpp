@@ -150,7 +150,7 @@ TEST_F(SyncFault, ConcurrentBatchesToOneFileShareOneFdatasync) {
     auto writer = [&](int w) {
         try {
             d->write(info(), batch(w));
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             ++failed;
         }
     };
@@ -199,7 +199,7 @@ TEST_F(SyncFault, FailedSyncRemovesTheBatch) {
     try {
         d->write(info(), batch(2));
         FAIL() << "a failed fdatasync was acked";
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         std::string what = e.what();
         EXPECT_NE(what.find("cannot sync " + file.string()), std::string::npos) << what;
         EXPECT_NE(what.find(std::strerror(EIO)), std::string::npos) << what;
@@ -227,7 +227,7 @@ TEST_F(SyncFault, FailedGroupCommitRefusesEveryBatchItCovered) {
         try {
             d->write(info(), batch(w));
             ++acked;
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             ++failed;
         }
     };

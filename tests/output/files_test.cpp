@@ -96,7 +96,7 @@ TEST(FilesDriver, UnwritableDirectoryIsAnErrorNamingThePath) {
         try {
             d->write(batch(), "x\n");
             FAIL() << "write under a regular file succeeded";
-        } catch (const Error& e) {
+        } catch (const OutputError& e) {
             EXPECT_NE(std::string(e.what()).find((dir.path() / "file").string()), std::string::npos)
                 << e.what();
         }
@@ -105,7 +105,7 @@ TEST(FilesDriver, UnwritableDirectoryIsAnErrorNamingThePath) {
     TempDir dir;
     fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
     auto d = make_driver("files", {{"path", (dir.path() / "sub/e.log").string()}});
-    EXPECT_THROW(d->write(batch(), "x\n"), Error);
+    EXPECT_THROW(d->write(batch(), "x\n"), OutputError);
 }
 
 TEST(FilesDriver, ConcurrentBatchesNeverInterleave) {
@@ -140,8 +140,8 @@ TEST(FilesDriver, ConcurrentBatchesNeverInterleave) {
 }
 
 TEST(Drivers, UnknownDriverAndMissingPathAreClearErrors) {
-    EXPECT_THROW(make_driver("carrier-pigeon", {}), Error);
-    EXPECT_THROW(make_driver("files", {}), Error);
+    EXPECT_THROW(make_driver("carrier-pigeon", {}), OutputError);
+    EXPECT_THROW(make_driver("files", {}), OutputError);
 }
 
 } // namespace

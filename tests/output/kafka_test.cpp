@@ -137,7 +137,7 @@ TEST(KafkaOutput, ConcurrentWritersLoseNothingAndKeepEachKeysOrder) {
                 try {
                     driver->write(batch(machine),
                                   lines(events(machine + "-" + std::to_string(b), kLines)));
-                } catch (const Error&) {
+                } catch (const OutputError&) {
                     ++failures;
                 }
             }
@@ -180,14 +180,14 @@ TEST(KafkaOutput, BrokersDownRefuseThenRecoverWithoutLoss) {
     attempt();
 
     cluster.down();
-    EXPECT_THROW(attempt(), Error);
+    EXPECT_THROW(attempt(), OutputError);
     EXPECT_GE(driver->stats().refused, 1u);
     // While down: every batch refused, at once during the backoff (250 ms after a first
     // failure), after the timeout once the backoff has passed.
     for (int i = 0; i < 3; ++i)
-        EXPECT_THROW(attempt(), Error);
+        EXPECT_THROW(attempt(), OutputError);
     std::this_thread::sleep_for(milliseconds(300));
-    EXPECT_THROW(attempt(), Error);
+    EXPECT_THROW(attempt(), OutputError);
     EXPECT_GE(driver->stats().refused, 5u);
     EXPECT_EQ(log.count("output unavailable"), 1u);
 
@@ -197,7 +197,7 @@ TEST(KafkaOutput, BrokersDownRefuseThenRecoverWithoutLoss) {
         try {
             attempt();
             recovered = true;
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             std::this_thread::sleep_for(milliseconds(100));
         }
     }
@@ -232,7 +232,7 @@ TEST(KafkaOutput, AFailedDeliveryReportRefusesTheBatch) {
     try {
         driver->write(batch(), lines(second));
         ADD_FAILURE() << "the batch was accepted";
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         EXPECT_NE(std::string(e.what()).find("delivery failed"), std::string::npos) << e.what();
     }
     EXPECT_EQ(driver->stats().refused, 1u);
@@ -242,7 +242,7 @@ TEST(KafkaOutput, AFailedDeliveryReportRefusesTheBatch) {
         try {
             driver->write(batch(), lines(second));
             accepted = true;
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             std::this_thread::sleep_for(milliseconds(100));
         }
     }
@@ -267,13 +267,13 @@ TEST(KafkaOutput, AFatalProducerErrorIsOvercomeByANewProducer) {
     driver->write(batch(), lines(first));
     // A sequence desynchronisation is fatal to an idempotent producer: it takes no more messages.
     cluster.fail_produce(RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 1);
-    EXPECT_THROW(driver->write(batch(), lines(events("lost", 5))), Error);
+    EXPECT_THROW(driver->write(batch(), lines(events("lost", 5))), OutputError);
     bool accepted = false;
     for (auto end = Clock::now() + seconds(20); !accepted && Clock::now() < end;) {
         try {
             driver->write(batch(), lines(second));
             accepted = true;
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             std::this_thread::sleep_for(milliseconds(100));
         }
     }
@@ -296,7 +296,7 @@ TEST(KafkaOutput, DestroyedWhileBrokersAreDownDoesNotHang) {
         "kafka",
         {{"brokers", cluster.brokers()}, {"topic", "t"}, {"timeout_ms", std::int64_t{500}}});
     cluster.down();
-    EXPECT_THROW(driver->write(batch(), lines(events("x", 5))), Error);
+    EXPECT_THROW(driver->write(batch(), lines(events("x", 5))), OutputError);
     driver.reset(); // flushes for at most min(timeout_ms, 2 s), then purges
     SUCCEED();
 }

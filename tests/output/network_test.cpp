@@ -47,7 +47,7 @@ bool write_until_accepted(Driver& d, const std::string& data, seconds limit = se
         try {
             d.write(batch(), data);
             return true;
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             std::this_thread::sleep_for(milliseconds(100));
         }
     }
@@ -57,7 +57,7 @@ bool write_until_accepted(Driver& d, const std::string& data, seconds limit = se
 std::string error_of(Driver& d, const std::string& data) {
     try {
         d.write(batch(), data);
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         return e.what();
     }
     return "accepted";
@@ -183,7 +183,7 @@ TEST_P(TcpRecovery, PeerDownThenBackWithoutRestart) {
     for (int i = 0; i < 5; ++i) {
         try {
             d->write(batch(), during);
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             ++refused;
         }
     }

@@ -4,10 +4,10 @@
 // password, a key of another type, an ACL that forbids the key, the server killed and restarted)
 // are provoked for real. A fake peer covers the replies a real Redis never sends.
 #include "output/captured_log.hpp"
-#include "output/net.hpp"
+#include "output/net_internal.hpp"
 #include "output/net_peers.hpp"
 #include "output/output.hpp"
-#include "output/resp.hpp"
+#include "output/resp_internal.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 #include "support/test_pki.hpp"
@@ -25,6 +25,8 @@ using wec::testing::CapturedLog;
 
 namespace fs = std::filesystem;
 using namespace wec::output;
+namespace net = wec::output::detail::net;
+namespace resp = wec::output::detail::resp;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using wec::testing::RedisServer;
@@ -97,7 +99,7 @@ void append(std::vector<std::string>& to, const std::vector<std::string>& more) 
 std::string error_of(Driver& d, const std::string& data, const BatchInfo& b = batch()) {
     try {
         d.write(b, data);
-    } catch (const Error& e) {
+    } catch (const OutputError& e) {
         return e.what();
     }
     return "accepted";
@@ -110,7 +112,7 @@ bool write_until_accepted(Driver& d, const std::string& data, seconds limit = se
         try {
             d.write(batch(), data);
             return true;
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             std::this_thread::sleep_for(milliseconds(100));
         }
     }

@@ -1,7 +1,7 @@
 // The RESP2 encoder and the strict, bounded, incremental reply parser of the redis driver: every
 // reply type, bytes split at every position, malformed input (refused at the offset of the
 // problem), oversized input (refused before it is buffered), and the round trip.
-#include "output/resp.hpp"
+#include "output/resp_internal.hpp"
 
 #include <array>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 
 namespace {
 
-using namespace wec::output::resp;
+using namespace wec::output::detail::resp;
 using Type = Reply::Type;
 
 // Every reply of `wire`, fed at once.

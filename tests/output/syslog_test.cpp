@@ -71,7 +71,7 @@ std::vector<Event> events() {
         {slurp(data + "event_4688.xml"), 134, "2022-12-14T16:06:51.064360Z",
          "win10.windomain.local", "4688"}, // Level 0 (LogAlways): informational
         {slurp(data + "event_5719.xml"), 131, "2022-12-14T16:04:59.081704Z",
-         "win10.windomain.local", "5719"}, // Error
+         "win10.windomain.local", "5719"}, // OutputError
         {slurp(data + "event_6013.xml"), 134, "2022-12-14T16:04:43.796556Z",
          "win10.windomain.local", "6013"},
     };
@@ -321,8 +321,8 @@ TEST_F(RsyslogOutput, RestartedReceiverRecoversWithoutLoss) {
     d->write(info(b1), b1.lines);
     ASSERT_EQ(rs.messages("tcp", first.size()).size(), first.size());
     rs.stop();
-    EXPECT_THROW(d->write(info(b2), b2.lines), Error);
-    EXPECT_THROW(d->write(info(b2), b2.lines), Error);
+    EXPECT_THROW(d->write(info(b2), b2.lines), OutputError);
+    EXPECT_THROW(d->write(info(b2), b2.lines), OutputError);
     rs.start();
     auto end = std::chrono::steady_clock::now() + seconds(30);
     bool accepted = false;
@@ -330,7 +330,7 @@ TEST_F(RsyslogOutput, RestartedReceiverRecoversWithoutLoss) {
         try {
             d->write(info(b2), b2.lines);
             accepted = true;
-        } catch (const Error&) {
+        } catch (const OutputError&) {
             std::this_thread::sleep_for(milliseconds(100));
         }
     }

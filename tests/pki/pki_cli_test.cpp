@@ -111,6 +111,12 @@ TEST(PkiCli, ClientWritesAPfxThatOpensWithThePrintedPassword) {
          {"certutil -f -p \"Pw-123\" -importpfx My win10.cli.example.pfx",
           "certutil -addstore Root ca.pem", "NETWORK SERVICE", "Manage Private Keys", "IssuerCA="})
         EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from\n" << r.out;
+    // The real values: the key's certificate in the store, and the collector with its CA.
+    for (const std::string& s :
+         {"Cert:\\LocalMachine\\My\\" + openssl_sha1(d.file("win10.cli.example.pem")),
+          "Server=HTTPS://wec.cli.example:5986/wsman/,Refresh=60,IssuerCA=" +
+              openssl_sha1(d.file("ca.pem"))})
+        EXPECT_NE(r.out.find(s), std::string::npos) << s << " missing from\n" << r.out;
     auto info = run("openssl pkcs12 -info -nokeys -in '" + d.file("win10.cli.example.pfx") +
                     "' -passin pass:Pw-123");
     EXPECT_EQ(info.exit_code, 0) << info.out;
@@ -194,6 +200,23 @@ TEST(PkiCli, ShowListsCertificatesWarnsAndFailsOnExpiry) {
     EXPECT_EQ(expired.exit_code, 1) << expired.out;
     EXPECT_NE(expired.out.find("error: CN=old.cli.example"), std::string::npos) << expired.out;
     EXPECT_NE(expired.out.find("expired on"), std::string::npos) << expired.out;
+}
+
+// docs/exit-codes.md: a key, certificate or file that cannot be made or written is 3 (bad input
+// stays 2: BadArgumentsAreUsageErrors).
+TEST(PkiCli, FilesThatCannotBeWrittenAreRuntimeErrors) {
+    auto init = wec("pki init --dir /proc/self/no-such/pki --hostname wec.cli.example");
+    EXPECT_EQ(init.exit_code, 3) << init.out;
+    EXPECT_NE(init.out.find("cannot create directory /proc/self/no-such/pki"), std::string::npos)
+        << init.out;
+
+    TempDir d;
+    ASSERT_EQ(wec("pki init --dir '" + d.path().string() + "' --hostname wec.cli.example").exit_code, 0);
+    // The key's path is taken by a directory: the rename onto it fails, as root too.
+    std::filesystem::create_directory(d.path() / "pc.cli.example.key");
+    auto client = wec("pki client pc.cli.example --force --pfx-password x --dir '" + d.path().string() + "'");
+    EXPECT_EQ(client.exit_code, 3) << client.out;
+    EXPECT_NE(client.out.find("pc.cli.example.key"), std::string::npos) << client.out;
 }
 
 } // namespace

@@ -759,8 +759,8 @@ TEST_F(TlsFixture, AConnectionClosedBeforeItsClientHelloIsNotAHandshakeFailure) 
         << text;
 }
 
-// The server's own TLS stream (server/tls_stream.hpp) on one keep-alive connection: a body of
-// many records, two requests in one write (pipelined), a response larger than the socket buffers
+// The server's own TLS stream (server/tls_stream_internal.hpp) on one keep-alive connection: a body
+// of many records, two requests in one write (pipelined), a response larger than the socket buffers
 // (the server waits for writability), then the next request on the same connection.
 TEST_F(TlsFixture, LargeAndPipelinedRequestsOnOneTlsConnection) {
     start({}, server_tls());

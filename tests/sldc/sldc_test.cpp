@@ -121,26 +121,26 @@ private:
 };
 
 // Decompresses and expects a typed error; returns it.
-wec::sldc::Error expect_error(const Bytes& in, std::size_t limit = kLimit) {
+wec::sldc::SldcError expect_error(const Bytes& in, std::size_t limit = kLimit) {
     try {
         (void)wec::sldc::decompress(in, limit);
-    } catch (const wec::sldc::Error& e) {
+    } catch (const wec::sldc::SldcError& e) {
         return e;
     }
     ADD_FAILURE() << "no error";
-    return wec::sldc::Error(ErrorCode::Truncated, 0);
+    return wec::sldc::SldcError(ErrorCode::Truncated, 0);
 }
 
 // Same through the appending overload: `out` keeps what was decoded before the error.
-wec::sldc::Error expect_error(std::span<const std::uint8_t> in, Bytes& out,
-                              std::size_t limit = kLimit) {
+wec::sldc::SldcError expect_error(std::span<const std::uint8_t> in, Bytes& out,
+                                  std::size_t limit = kLimit) {
     try {
         wec::sldc::decompress(in, out, limit);
-    } catch (const wec::sldc::Error& e) {
+    } catch (const wec::sldc::SldcError& e) {
         return e;
     }
     ADD_FAILURE() << "no error";
-    return wec::sldc::Error(ErrorCode::Truncated, 0);
+    return wec::sldc::SldcError(ErrorCode::Truncated, 0);
 }
 
 void expect_decodes(const Stream& s) {
@@ -616,7 +616,7 @@ TEST(SldcErrors, ErrorCodeNames) {
                       ErrorCode::UnwrittenHistory, ErrorCode::OutputLimit}) {
         const std::string name = wec::sldc::to_string(code);
         EXPECT_FALSE(name.empty());
-        const wec::sldc::Error e(code, 77);
+        const wec::sldc::SldcError e(code, 77);
         EXPECT_EQ(std::string(e.what()), "SLDC: " + name + " at bit 77");
         EXPECT_EQ(e.code(), code);
         EXPECT_EQ(e.bit_offset(), 77u);
@@ -921,7 +921,7 @@ TEST(SldcRobustness, RandomGarbageOnlyThrowsSldcErrors) {
         try {
             wec::sldc::decompress(in, out, limit);
             ++ok;
-        } catch (const wec::sldc::Error& e) {
+        } catch (const wec::sldc::SldcError& e) {
             ++errors;
             EXPECT_LE(e.bit_offset(), in.size() * 8) << "iteration " << iter;
         } catch (const std::exception& e) {
@@ -947,7 +947,7 @@ Outcome one_shot(std::span<const std::uint8_t> in, std::size_t limit) {
     Outcome o;
     try {
         wec::sldc::decompress(in, o.out, limit);
-    } catch (const wec::sldc::Error& e) {
+    } catch (const wec::sldc::SldcError& e) {
         o.failed = true;
         o.code = e.code();
         o.bit = e.bit_offset();
@@ -982,7 +982,7 @@ Outcome streamed(std::span<const std::uint8_t> in, std::size_t limit, std::size_
             wec::sldc::decompress(in, write, limit);
         else
             wec::sldc::decompress(read, write, limit);
-    } catch (const wec::sldc::Error& e) {
+    } catch (const wec::sldc::SldcError& e) {
         o.failed = true;
         o.code = e.code();
         o.bit = e.bit_offset();

@@ -400,7 +400,7 @@ path = "/var/log/wec/{client}.json"
     EXPECT_EQ(r.out.find("s3cret"), std::string::npos) << r.out;
     // docs/exit-codes.md: a store that fails while the command runs is 3; a store URL or file
     // that cannot be used as given is 2.
-    for (const char* command : {"sub list", "sub show security", "status"}) {
+    for (const char* command : {"sub list", "sub show security", "status", "db migrate"}) {
         r = wec(std::string(command) + with_password);
         EXPECT_EQ(r.exit_code, 3) << command << ": " << r.out;
         EXPECT_EQ(r.out.find("s3cret"), std::string::npos) << r.out;
@@ -409,6 +409,12 @@ path = "/var/log/wec/{client}.json"
     EXPECT_EQ(r.exit_code, 2) << r.out;
     r = wec("status --db /proc/nonexistent/wec.db");
     EXPECT_EQ(r.exit_code, 2) << r.out;
+    for (const char* command : {"db migrate", "db status"}) {
+        r = wec(std::string(command) + " --db bogus://x");
+        EXPECT_EQ(r.exit_code, 2) << command << ": " << r.out;
+        r = wec(std::string(command) + " --db /proc/nonexistent/wec.db");
+        EXPECT_EQ(r.exit_code, 2) << command << ": " << r.out;
+    }
 }
 
 TEST(Cli, CompletionFilesAreCurrent) {

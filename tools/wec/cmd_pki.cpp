@@ -2,6 +2,7 @@
 // collector's server certificate and prints the GPO string; `client` issues a certificate for a
 // Windows host (PEM + PFX) and prints the import steps; `show` lists certificates and expiry.
 #include "commands.hpp"
+#include "exit_code.hpp"
 #include "pki/pki.hpp"
 
 #include <cstdio>
@@ -73,10 +74,11 @@ template <class F>
 int guarded(const char* cmd, F&& f) {
     try {
         return f();
-    } catch (const pki::Error& e) {
+    } catch (const pki::PkiError& e) {
         std::fprintf(stderr, "wec pki %s: %s\n", cmd, e.what());
-        return e.kind() == pki::Error::Kind::Input ? kUsage : kRuntime;
+        return exit_code_for(e);
     } catch (const wec::Error& e) {
+        // Not a pki::PkiError: something failed while making or writing the files.
         std::fprintf(stderr, "wec pki %s: %s\n", cmd, e.what());
         return kRuntime;
     }
@@ -124,6 +126,46 @@ int run_init(const InitOptions& o) {
     return kOk;
 }
 
+// What to run on the Windows host `name`, in order: copy, import the PFX, trust the CA, let WinRM
+// read the key, point the host at the collector (its name from DIR's server.pem, when known).
+std::vector<std::string> import_steps(const std::string& name, const pki::ClientResult& r) {
+    std::string pfx_file = name + ".pfx";
+    std::string key_cmd =
+        r.rsa_key
+            ? "$c = Get-Item Cert:\\LocalMachine\\My\\" + r.thumbprint +
+                  "; $k = [Security.Cryptography.X509Certificates.RSACertificateExtensions]::"
+                  "GetRSAPrivateKey($c); $f = if ($k.Key) { \"$env:ProgramData\\Microsoft\\Crypto\\"
+                  "Keys\\$($k.Key.UniqueName)\" } else { "
+                  "\"$env:ProgramData\\Microsoft\\Crypto\\RSA\\"
+                  "MachineKeys\\$($k.CspKeyContainerInfo.UniqueKeyContainerName)\" }; icacls $f "
+                  "/grant \"NETWORK SERVICE:R\""
+            : "$c = Get-Item Cert:\\LocalMachine\\My\\" + r.thumbprint +
+                  "; $k = [Security.Cryptography.X509Certificates.ECDsaCertificateExtensions]::"
+                  "GetECDsaPrivateKey($c); icacls \"$env:ProgramData\\Microsoft\\Crypto\\Keys\\"
+                  "$($k.Key.UniqueName)\" /grant \"NETWORK SERVICE:R\"";
+    return {
+        "Copy " + pfx_file + " and ca.pem to the Windows host " + name +
+            " and open an elevated prompt in that folder.",
+        "Import the client certificate and key into LocalMachine\\My:\n"
+        "    certutil -f -p \"" +
+            r.pfx_password + "\" -importpfx My " + pfx_file,
+        "Trust the CA (LocalMachine\\Trusted Root Certification Authorities):\n"
+        "    certutil -addstore Root ca.pem",
+        "Let the WinRM service (NETWORK SERVICE) read the private key: certlm.msc > Personal > "
+        "Certificates > " +
+            name +
+            " > All Tasks > Manage Private Keys... > Add 'NETWORK SERVICE' with Read; or in "
+            "PowerShell:\n    " +
+            key_cmd,
+        "Point the host at the collector (GPO: Computer Configuration > Administrative Templates > "
+        "Windows Components > Event Forwarding > Configure target Subscription Manager):\n    " +
+            pki::gpo_string(r.collector.empty() ? "<collector FQDN>" : r.collector,
+                            r.ca_thumbprint) +
+            "\n  then run `gpupdate /force` (the WinRM service must be running: `winrm quickconfig "
+            "-q`).",
+    };
+}
+
 int run_client(const ClientOptions& o) {
     pki::ClientOptions opts;
     opts.key = o.key.resolve();
@@ -132,6 +174,7 @@ int run_client(const ClientOptions& o) {
     opts.legacy_pfx = !o.modern_pfx;
     opts.force = o.force;
     auto r = pki::issue_client(o.dir, o.name, opts);
+    const auto steps = import_steps(o.name, r);
     if (o.json) {
         nlohmann::json out = {{"name", o.name},
                               {"key_type", pki::to_string(opts.key)},
@@ -143,7 +186,7 @@ int run_client(const ClientOptions& o) {
                               {"pfx_algorithms", r.pfx_algorithms},
                               {"thumbprint", r.thumbprint},
                               {"ca_thumbprint", r.ca_thumbprint},
-                              {"import_steps", r.import_steps}};
+                              {"import_steps", steps}};
         std::cout << out.dump(2) << "\n";
         return kOk;
     }
@@ -158,7 +201,7 @@ int run_client(const ClientOptions& o) {
                 r.password_generated ? "  (generated: keep it for the import)" : "");
     std::printf("On %s:\n", o.name.c_str());
     int n = 1;
-    for (const auto& step : r.import_steps)
+    for (const auto& step : steps)
         std::printf("%d. %s\n", n++, step.c_str());
     return kOk;
 }

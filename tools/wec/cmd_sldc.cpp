@@ -87,7 +87,7 @@ int run_decompress(const SldcOptions& o) {
     };
     try {
         sldc::decompress(read, write, o.max_output);
-    } catch (const sldc::Error& e) {
+    } catch (const sldc::SldcError& e) {
         std::fprintf(stderr, "wec sldc decompress: %s: %s", in_name.c_str(), e.what());
         if (written > 0) std::fprintf(stderr, " (%zu bytes written before it)", written);
         std::fprintf(stderr, "\n");

@@ -1,6 +1,5 @@
 #include "commands.hpp"
-#include "common/error.hpp"
-#include "store/store.hpp"
+#include "exit_code.hpp"
 
 #include <cstdio>
 #include <exception>
@@ -23,18 +22,10 @@ int main(int argc, char** argv) {
     }
     try {
         return action();
-    } catch (const wec::store::StoreUsageError& e) {
-        std::fprintf(stderr, "wec: error: %s\n", e.what());
-        return kUsage;
-    } catch (const wec::store::StoreError& e) {
-        // The store failed while the command ran (unreachable, I/O, busy): not the input's fault.
-        std::fprintf(stderr, "wec: store failed: %s\n", e.what());
-        return kRuntime;
-    } catch (const wec::Error& e) {
-        std::fprintf(stderr, "wec: error: %s\n", e.what());
-        return kUsage;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "wec: failed: %s\n", e.what());
-        return kRuntime;
+        // The store failing while the command ran (unreachable, I/O, busy) is not the input's
+        // fault: exit_code_for() maps each kind of error to docs/exit-codes.md.
+        std::fprintf(stderr, "wec: %s: %s\n", error_label(e), e.what());
+        return exit_code_for(e);
     }
 }

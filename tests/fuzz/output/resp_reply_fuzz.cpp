@@ -3,7 +3,7 @@
 // the error (message and offset) are the same whether the stream comes in one read or in many;
 // the parser accepts only canonical input (encoding the replies gives back exactly the bytes they
 // came from); the bounds hold (no reply deeper, longer or larger than the limits allow).
-#include "output/resp.hpp"
+#include "output/resp_internal.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -14,10 +14,10 @@
 
 namespace {
 
-using wec::output::resp::Limits;
-using wec::output::resp::ProtocolError;
-using wec::output::resp::Reply;
-using wec::output::resp::ReplyParser;
+using wec::output::detail::resp::Limits;
+using wec::output::detail::resp::ProtocolError;
+using wec::output::detail::resp::Reply;
+using wec::output::detail::resp::ReplyParser;
 
 // Small limits, so that the fuzzer reaches them.
 constexpr Limits kLimits{
@@ -59,7 +59,7 @@ void check_bounds(const Reply& r, std::size_t depth) {
 std::string encode(const std::vector<Reply>& replies) {
     std::string out;
     for (const auto& r : replies)
-        wec::output::resp::encode_reply(r, out);
+        wec::output::detail::resp::encode_reply(r, out);
     return out;
 }
 

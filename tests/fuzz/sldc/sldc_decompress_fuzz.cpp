@@ -1,5 +1,5 @@
-// Fuzzes the SLDC decoder (only sldc::Error may escape, never more output than the limit) and the
-// encoder (compress then decompress gives the input back).
+// Fuzzes the SLDC decoder (only sldc::SldcError may escape, never more output than the limit) and
+// the encoder (compress then decompress gives the input back).
 #include "sldc/sldc.hpp"
 
 #include <algorithm>
@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::uint8_t> out;
     try {
         wec::sldc::decompress(in, out, kLimit);
-    } catch (const wec::sldc::Error& e) {
+    } catch (const wec::sldc::SldcError& e) {
         if (e.bit_offset() > size * 8 + 64) std::abort();
     }
     if (out.size() > kLimit) std::abort();

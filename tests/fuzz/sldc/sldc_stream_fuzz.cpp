@@ -26,7 +26,7 @@ Outcome run(F&& f) {
     Outcome o;
     try {
         f(o.out);
-    } catch (const wec::sldc::Error& e) {
+    } catch (const wec::sldc::SldcError& e) {
         o.code = e.code();
         o.bit = e.bit_offset();
     }

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace wec::store {
+namespace wec::store::detail {
 
 struct BookmarkWrite {
     std::string subscription_uuid; // uppercase
@@ -76,4 +76,4 @@ private:
     bool leader_active_ = false;
 };
 
-} // namespace wec::store
+} // namespace wec::store::detail

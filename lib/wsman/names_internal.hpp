@@ -1,9 +1,10 @@
-// Namespace and action URIs of WS-Management as used by Windows Event Forwarding (MS-WSMV).
+// Namespace and action URIs of WS-Management as used by Windows Event Forwarding (MS-WSMV),
+// internal to lib/wsman (its parser and builders).
 #pragma once
 
 #include <string_view>
 
-namespace wec::wsman::ns {
+namespace wec::wsman::detail::ns {
 
 inline constexpr std::string_view soap = "http://www.w3.org/2003/05/soap-envelope";
 inline constexpr std::string_view addressing = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
@@ -23,9 +24,9 @@ inline constexpr std::string_view eventlog =
 inline constexpr std::string_view xsi = "http://www.w3.org/2001/XMLSchema-instance";
 inline constexpr std::string_view xml = "http://www.w3.org/XML/1998/namespace";
 
-} // namespace wec::wsman::ns
+} // namespace wec::wsman::detail::ns
 
-namespace wec::wsman::uri {
+namespace wec::wsman::detail::uri {
 
 inline constexpr std::string_view anonymous =
     "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous";
@@ -55,4 +56,4 @@ inline constexpr std::string_view source_cancelling =
 inline constexpr std::string_view event_query_dialect =
     "http://schemas.microsoft.com/win/2004/08/events/eventquery";
 
-} // namespace wec::wsman::uri
+} // namespace wec::wsman::detail::uri

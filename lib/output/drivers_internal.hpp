@@ -5,7 +5,7 @@
 
 #include "output/output.hpp"
 
-namespace wec::output {
+namespace wec::output::detail {
 
 std::unique_ptr<Driver> make_files_driver(const Settings& settings);
 std::unique_ptr<Driver> make_tcp_driver(const Settings& settings, Logger* log);
@@ -14,4 +14,4 @@ std::unique_ptr<Driver> make_unix_driver(const Settings& settings, Logger* log);
 std::unique_ptr<Driver> make_kafka_driver(const Settings& settings, Logger* log);
 std::unique_ptr<Driver> make_redis_driver(const Settings& settings, Logger* log);
 
-} // namespace wec::output
+} // namespace wec::output::detail

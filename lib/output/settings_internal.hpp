@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace wec::output {
+namespace wec::output::detail {
 
 class SettingsReader {
 public:
@@ -94,4 +94,4 @@ private:
     std::set<std::string, std::less<>> used_;
 };
 
-} // namespace wec::output
+} // namespace wec::output::detail

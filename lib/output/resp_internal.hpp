@@ -25,13 +25,14 @@
 #include <string_view>
 #include <vector>
 
-namespace wec::output::resp {
+namespace wec::output::detail::resp {
 
 // Malformed or oversized input; offset() is where in the stream (bytes fed before it) it was found.
-class ProtocolError : public Error {
+class ProtocolError : public OutputError {
 public:
     ProtocolError(std::uint64_t offset, const std::string& what)
-        : Error("RESP reply: " + what + " at offset " + std::to_string(offset)), offset_(offset) {}
+        : OutputError("RESP reply: " + what + " at offset " + std::to_string(offset)),
+          offset_(offset) {}
     std::uint64_t offset() const { return offset_; }
 
 private:
@@ -112,4 +113,4 @@ private:
     std::deque<Ready> ready_;
 };
 
-} // namespace wec::output::resp
+} // namespace wec::output::detail::resp

@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-namespace wec::server {
+namespace wec::server::detail {
 
 class TlsSocketStream {
 public:
@@ -235,4 +235,4 @@ private:
     std::unique_ptr<SSL, decltype(&::SSL_free)> ssl_{nullptr, &::SSL_free};
 };
 
-} // namespace wec::server
+} // namespace wec::server::detail

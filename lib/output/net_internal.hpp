@@ -7,7 +7,7 @@
 #include "common/handle.hpp"
 #include "common/log.hpp"
 #include "output/output.hpp"
-#include "output/settings.hpp"
+#include "output/settings_internal.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -20,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-namespace wec::output::net {
+namespace wec::output::detail::net {
 
 using Clock = std::chrono::steady_clock;
 
@@ -44,7 +44,7 @@ struct HostPort {
 };
 
 // "host:port" or "[v6]:port". `default_port` is used when the port is left out (0: required).
-// Throws Error saying what is wrong (the caller adds the key).
+// Throws OutputError saying what is wrong (the caller adds the key).
 HostPort parse_host_port(std::string_view text, std::uint16_t default_port = 0);
 
 // TLS client settings: `ca` (PEM file of trusted CAs; default: the system's), `cert` + `key`
@@ -120,14 +120,14 @@ public:
     // The connection was found closed by the peer between two batches: reconnect now.
     void closed_by_peer();
     // A connect or a write failed: wait before the next attempt. Returns the error to throw.
-    Error failed(const std::string& what);
+    OutputError failed(const std::string& what);
     void delivered() { attempts_ = 0; }
     // A batch refused without a verdict on the connection (it waited too long for its turn).
     // Safe without the sender's lock.
-    Error refused(const std::string& what);
+    OutputError refused(const std::string& what);
     // A batch the peer refused on a healthy connection (net::Rejected): counted; logged when
     // the peer's message differs from the last one logged, else at most once a minute.
-    Error rejected(const std::string& what);
+    OutputError rejected(const std::string& what);
     // reopen(): forget the backoff; the sender drops its connection before the next batch.
     void request_reconnect() { reconnect_requested_ = true; }
     bool take_reconnect_request() { return reconnect_requested_.exchange(false); }
@@ -166,9 +166,9 @@ struct Target {
 
 // The peer answered a request with a refusal that concerns this request only (Redis: WRONGTYPE
 // for one key): the batch is refused, the connection stays up and no backoff starts.
-class Rejected : public Error {
+class Rejected : public OutputError {
 public:
-    using Error::Error;
+    using OutputError::OutputError;
 };
 
 // One stream connection shared by every batch of a driver; batches go one at a time.
@@ -183,12 +183,12 @@ public:
                  Step greet = {})
         : target_(std::move(target)), timeout_(timeout), greet_(std::move(greet)),
           state_(log, std::move(name)) {}
-    // Writes `payload` (one whole batch) or throws output::Error.
+    // Writes `payload` (one whole batch) or throws output::OutputError.
     void send(std::string_view payload);
     // Runs `exchange` (one whole batch: a request and the reading of its replies) on the
-    // connection, or throws output::Error. When `exchange` throws Rejected, the connection is
+    // connection, or throws output::OutputError. When `exchange` throws Rejected, the connection is
     // kept (the batch is refused, counted and logged by LinkState::rejected); when it throws
-    // another output::Error, the connection is closed and the reconnect backoff starts.
+    // another output::OutputError, the connection is closed and the reconnect backoff starts.
     void exchange(const Step& exchange);
     void reopen() { state_.request_reconnect(); }
     LinkState& state() { return state_; }
@@ -228,4 +228,4 @@ private:
 // UTF-8 sequence.
 std::size_t utf8_prefix(std::string_view text, std::size_t max);
 
-} // namespace wec::output::net
+} // namespace wec::output::detail::net
