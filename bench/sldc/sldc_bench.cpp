@@ -15,9 +15,9 @@ std::vector<std::uint8_t> load(const char* name) {
     return wec::read_file(std::string(WEC_TEST_DATA) + "/sldc/" + name);
 }
 
-void BM_Compress(benchmark::State& state, const char* name) {
+void BM_Compress(benchmark::State& state, const char* name, wec::sldc::Level level) {
     const auto in = load(name);
-    wec::sldc::Compressor compressor;
+    wec::sldc::Compressor compressor(level);
     std::vector<std::uint8_t> out;
     for (auto _ : state) {
         compressor.compress(in, out);
@@ -81,9 +81,13 @@ void BM_DecompressWindowsHeartbeat(benchmark::State& state) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
 }
 
-BENCHMARK_CAPTURE(BM_Compress, heartbeat, "heartbeat.utf16");
-BENCHMARK_CAPTURE(BM_Compress, enumerate, "enumerate.utf16");
-BENCHMARK_CAPTURE(BM_Compress, events, "events.utf16");
+using wec::sldc::Level;
+BENCHMARK_CAPTURE(BM_Compress, heartbeat, "heartbeat.utf16", Level::Best);
+BENCHMARK_CAPTURE(BM_Compress, enumerate, "enumerate.utf16", Level::Best);
+BENCHMARK_CAPTURE(BM_Compress, events, "events.utf16", Level::Best);
+BENCHMARK_CAPTURE(BM_Compress, heartbeat_fast, "heartbeat.utf16", Level::Fast);
+BENCHMARK_CAPTURE(BM_Compress, enumerate_fast, "enumerate.utf16", Level::Fast);
+BENCHMARK_CAPTURE(BM_Compress, events_fast, "events.utf16", Level::Fast);
 BENCHMARK_CAPTURE(BM_Decompress, heartbeat, "heartbeat.utf16");
 BENCHMARK_CAPTURE(BM_Decompress, enumerate, "enumerate.utf16");
 BENCHMARK_CAPTURE(BM_Decompress, events, "events.utf16");

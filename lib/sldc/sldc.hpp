@@ -56,13 +56,23 @@ void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::siz
 // Both streamed: reads until End of Record (not further than the piece that holds it) or the end.
 void decompress(const ReadFn& read, const WriteFn& write, std::size_t max_output);
 
-// Compresses `in` as Windows does: Reset 1, scheme 1 (literals and copy pointers, optimally
-// parsed), End of Record, zero padding to a 16-bit boundary, then the uncompressed length as a
-// 4-byte little-endian integer. A Compressor keeps its work buffers between calls, so reusing one
-// avoids allocations on hot paths.
+// How hard the compressor looks for matches. Both give valid records of the same layout.
+enum class Level {
+    // Hash chains and an optimal parse: the smallest output (what `wec sldc compress` and the
+    // client write by default).
+    Best,
+    // Greedy: one hash probe on 4 bytes (then one on 2), the first match taken, bounded work per
+    // byte. Several times faster, output a little larger (for load generators).
+    Fast,
+};
+
+// Compresses `in` as Windows does: Reset 1, scheme 1 (literals and copy pointers), End of Record,
+// zero padding to a 16-bit boundary, then the uncompressed length as a 4-byte little-endian
+// integer. A Compressor keeps its work buffers between calls, so reusing one avoids allocations on
+// hot paths.
 class Compressor {
 public:
-    Compressor();
+    explicit Compressor(Level level = Level::Best);
     ~Compressor();
     Compressor(const Compressor&) = delete;
     Compressor& operator=(const Compressor&) = delete;
@@ -73,11 +83,14 @@ public:
     void compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out);
     std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in);
 
+    Level level() const noexcept { return level_; }
+
 private:
     struct State;
     std::unique_ptr<State> state_;
+    Level level_;
 };
 
-std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in);
+std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in, Level level = Level::Best);
 
 } // namespace wec::sldc
