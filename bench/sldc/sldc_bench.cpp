@@ -27,16 +27,26 @@ void BM_Compress(benchmark::State& state, const char* name, wec::sldc::Level lev
     state.counters["ratio"] = static_cast<double>(in.size()) / static_cast<double>(out.size());
 }
 
-void BM_Decompress(benchmark::State& state, const char* name) {
+// Into a std::vector (zero-filled as it grows) or an sldc::Buffer (not), cleared each time as the
+// server's per-request buffer is fresh.
+template <class Vec>
+void decompress_into(benchmark::State& state, const char* name) {
     const auto in = load(name);
     const auto packed = wec::sldc::compress(in);
-    std::vector<std::uint8_t> out;
     for (auto _ : state) {
-        out.clear();
+        Vec out;
         wec::sldc::decompress(packed, out, in.size());
         benchmark::DoNotOptimize(out.data());
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+
+void BM_Decompress(benchmark::State& state, const char* name) {
+    decompress_into<std::vector<std::uint8_t>>(state, name);
+}
+
+void BM_DecompressBuffer(benchmark::State& state, const char* name) {
+    decompress_into<wec::sldc::Buffer>(state, name);
 }
 
 // Streaming (the output handed out in pieces, here only summed), the input in memory (as
@@ -91,6 +101,9 @@ BENCHMARK_CAPTURE(BM_Compress, events_fast, "events.utf16", Level::Fast);
 BENCHMARK_CAPTURE(BM_Decompress, heartbeat, "heartbeat.utf16");
 BENCHMARK_CAPTURE(BM_Decompress, enumerate, "enumerate.utf16");
 BENCHMARK_CAPTURE(BM_Decompress, events, "events.utf16");
+BENCHMARK_CAPTURE(BM_DecompressBuffer, heartbeat, "heartbeat.utf16");
+BENCHMARK_CAPTURE(BM_DecompressBuffer, enumerate, "enumerate.utf16");
+BENCHMARK_CAPTURE(BM_DecompressBuffer, events, "events.utf16");
 BENCHMARK(BM_DecompressWindowsHeartbeat);
 BENCHMARK_CAPTURE(BM_DecompressStream, events_in_memory, "events.utf16", false);
 BENCHMARK_CAPTURE(BM_DecompressStream, events_read, "events.utf16", true);

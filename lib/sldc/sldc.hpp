@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wec::sldc {
@@ -37,11 +39,36 @@ private:
     std::size_t bit_offset_;
 };
 
+namespace detail {
+// An allocator whose value-initialisation (vector::resize) leaves bytes uninitialised: the decoder
+// writes every byte it keeps, so zero-filling its output first is wasted work.
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitializedAllocator<U>;
+    };
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U; // default-initialisation: no zero-fill
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+} // namespace detail
+
+// A byte vector that grows without zero-filling: the fastest output for decompress().
+using Buffer = std::vector<std::uint8_t, detail::UninitializedAllocator<std::uint8_t>>;
+
 // Decompresses one SLDC record and appends the result to `out`. Stops at End of Record and ignores
 // whatever follows (Windows appends padding and the uncompressed length). Throws sldc::Error; on
 // error `out` holds what was decoded before the fault. Never writes more than `max_output` bytes.
 void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
                 std::size_t max_output);
+// The same into a Buffer: the output is not zero-filled before it is decoded into.
+void decompress(std::span<const std::uint8_t> in, Buffer& out, std::size_t max_output);
 std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output);
 
 // Streaming decompression, with fixed buffers whatever the sizes (about 64 KB of input and a

@@ -514,6 +514,31 @@ TEST(SldcDecode, AppendsToExistingOutputWithFreshHistory) {
     EXPECT_EQ(out2, bytes_of("prefixab"));
 }
 
+TEST(SldcDecode, IntoBufferSameAsIntoVector) {
+    // sldc::Buffer is not zero-filled: the same bytes, appended the same way, with the same
+    // partial output on error.
+    for (const char* name : {"heartbeat.utf16", "events.utf16"}) {
+        SCOPED_TRACE(name);
+        const Bytes in = data(name);
+        for (const auto level : {wec::sldc::Level::Best, wec::sldc::Level::Fast}) {
+            const Bytes packed = wec::sldc::compress(in, level);
+            wec::sldc::Buffer out{'x', 'y'};
+            wec::sldc::decompress(packed, out, in.size());
+            ASSERT_EQ(out.size(), in.size() + 2);
+            EXPECT_TRUE(std::equal(in.begin(), in.end(), out.begin() + 2));
+            out.clear();
+            EXPECT_THROW(wec::sldc::decompress(packed, out, in.size() - 1), wec::sldc::Error);
+            EXPECT_LE(out.size(), in.size() - 1);
+            EXPECT_TRUE(std::equal(out.begin(), out.end(), in.begin()));
+        }
+    }
+    Stream t;
+    t.control(kReset1).literals("ab").copy(2, 2, false).control(kEndOfRecord);
+    wec::sldc::Buffer out2{'p'};
+    EXPECT_THROW(wec::sldc::decompress(t.bytes(), out2, kLimit), wec::sldc::Error);
+    EXPECT_EQ(Bytes(out2.begin(), out2.end()), bytes_of("pab"));
+}
+
 TEST(SldcDecode, OutputLimitIsExact) {
     Stream s;
     s.control(kReset1).literal('a').copy(99, 0).control(kEndOfRecord);
