@@ -15,9 +15,9 @@ std::vector<std::uint8_t> load(const char* name) {
     return wec::read_file(std::string(WEC_TEST_DATA) + "/sldc/" + name);
 }
 
-void BM_Compress(benchmark::State& state, const char* name) {
+void BM_Compress(benchmark::State& state, const char* name, wec::sldc::Level level) {
     const auto in = load(name);
-    wec::sldc::Compressor compressor;
+    wec::sldc::Compressor compressor(level);
     std::vector<std::uint8_t> out;
     for (auto _ : state) {
         compressor.compress(in, out);
@@ -27,16 +27,26 @@ void BM_Compress(benchmark::State& state, const char* name) {
     state.counters["ratio"] = static_cast<double>(in.size()) / static_cast<double>(out.size());
 }
 
-void BM_Decompress(benchmark::State& state, const char* name) {
+// Into a std::vector (zero-filled as it grows) or an sldc::Buffer (not), cleared each time as the
+// server's per-request buffer is fresh.
+template <class Vec>
+void decompress_into(benchmark::State& state, const char* name) {
     const auto in = load(name);
     const auto packed = wec::sldc::compress(in);
-    std::vector<std::uint8_t> out;
     for (auto _ : state) {
-        out.clear();
+        Vec out;
         wec::sldc::decompress(packed, out, in.size());
         benchmark::DoNotOptimize(out.data());
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+
+void BM_Decompress(benchmark::State& state, const char* name) {
+    decompress_into<std::vector<std::uint8_t>>(state, name);
+}
+
+void BM_DecompressBuffer(benchmark::State& state, const char* name) {
+    decompress_into<wec::sldc::Buffer>(state, name);
 }
 
 // Streaming (the output handed out in pieces, here only summed), the input in memory (as
@@ -81,12 +91,19 @@ void BM_DecompressWindowsHeartbeat(benchmark::State& state) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * out.size()));
 }
 
-BENCHMARK_CAPTURE(BM_Compress, heartbeat, "heartbeat.utf16");
-BENCHMARK_CAPTURE(BM_Compress, enumerate, "enumerate.utf16");
-BENCHMARK_CAPTURE(BM_Compress, events, "events.utf16");
+using wec::sldc::Level;
+BENCHMARK_CAPTURE(BM_Compress, heartbeat, "heartbeat.utf16", Level::Best);
+BENCHMARK_CAPTURE(BM_Compress, enumerate, "enumerate.utf16", Level::Best);
+BENCHMARK_CAPTURE(BM_Compress, events, "events.utf16", Level::Best);
+BENCHMARK_CAPTURE(BM_Compress, heartbeat_fast, "heartbeat.utf16", Level::Fast);
+BENCHMARK_CAPTURE(BM_Compress, enumerate_fast, "enumerate.utf16", Level::Fast);
+BENCHMARK_CAPTURE(BM_Compress, events_fast, "events.utf16", Level::Fast);
 BENCHMARK_CAPTURE(BM_Decompress, heartbeat, "heartbeat.utf16");
 BENCHMARK_CAPTURE(BM_Decompress, enumerate, "enumerate.utf16");
 BENCHMARK_CAPTURE(BM_Decompress, events, "events.utf16");
+BENCHMARK_CAPTURE(BM_DecompressBuffer, heartbeat, "heartbeat.utf16");
+BENCHMARK_CAPTURE(BM_DecompressBuffer, enumerate, "enumerate.utf16");
+BENCHMARK_CAPTURE(BM_DecompressBuffer, events, "events.utf16");
 BENCHMARK(BM_DecompressWindowsHeartbeat);
 BENCHMARK_CAPTURE(BM_DecompressStream, events_in_memory, "events.utf16", false);
 BENCHMARK_CAPTURE(BM_DecompressStream, events_read, "events.utf16", true);

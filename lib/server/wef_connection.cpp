@@ -368,7 +368,7 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     // 3. Content-Encoding (SLDC, or the body as is when Windows announced SLDC but did not
     // apply it; any other encoding is refused: docs/protocol.md, "Bodies"), 4. text and SOAP:
     // the body step shared with `wec decode` and the client (wsman/body.hpp).
-    std::vector<std::uint8_t> decompressed;
+    sldc::Buffer decompressed; // not zero-filled before SLDC output is decoded into it
     wsman::Content content;
     try {
         content = wsman::decode_content(request.header("Content-Encoding"), body,

@@ -1,5 +1,7 @@
-// SLDC compression (ECMA-321), scheme 1 only, optimally parsed.
+// SLDC compression (ECMA-321), scheme 1 only: optimally parsed (Level::Best) or greedy
+// (Level::Fast, see Compressor::State::compress_fast).
 //
+// Level::Best:
 // Every copy pointer costs the same 10 displacement bits wherever its source lies, so the cost of a
 // match depends only on its length bucket: 13 bits for 2-3 bytes, 15 for 4-7, 17 for 8-15, 19 for
 // 16-31 and 23 for 32-271; a literal costs 9. Any prefix of a match is itself a match from the
@@ -120,6 +122,51 @@ private:
     unsigned nacc_ = 0;
 };
 
+// A copy pointer of `len` bytes (2..kMaxMatch) from absolute history position `disp`.
+inline void put_copy(BitWriter& w, std::uint32_t disp, unsigned len) {
+    std::uint32_t field;
+    unsigned bits;
+    if (len <= 3) {
+        field = len - 2;
+        bits = 2;
+    } else if (len <= 7) {
+        field = 0x8 | (len - 4);
+        bits = 4;
+    } else if (len <= 15) {
+        field = 0x30 | (len - 8);
+        bits = 6;
+    } else if (len <= 31) {
+        field = 0xE0 | (len - 16);
+        bits = 8;
+    } else {
+        field = 0xF00 | (len - 32); // at most 0xEF: never a control symbol
+        bits = 12;
+    }
+    w.put((((1u << bits) | field) << kDisplacementBits) | disp, 1 + bits + kDisplacementBits);
+}
+
+// Worst case output: Reset 1, all literals, End of Record, padding, 4-byte length, writer slack.
+inline std::size_t max_output_size(std::size_t n) {
+    return (2 * kControlBits + kLiteralCost * n) / 8 + 2 + 4 + 8;
+}
+
+// End of Record, padding and Windows' length trailer; trims `out` to the record.
+inline void finish(BitWriter& w, std::size_t n, std::vector<std::uint8_t>& out) {
+    w.control(kEndOfRecord);
+    std::size_t size = w.finish16();
+    const auto total = static_cast<std::uint32_t>(n); // as Windows writes it: 32 bits
+    for (int k = 0; k < 4; ++k)
+        out[size++] = static_cast<std::uint8_t>(total >> (8 * k));
+    out.resize(size);
+}
+
+inline std::uint32_t load32(const std::uint8_t* p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap32(v);
+    return v;
+}
+
 } // namespace
 
 struct Compressor::State {
@@ -134,18 +181,24 @@ struct Compressor::State {
     std::vector<std::uint32_t> cost;     // bits from each position to the end (backward DP)
     std::vector<std::uint16_t> choice;   // 1 = literal, else match length
 
+    void rebase(std::size_t n);
     void find_matches(const std::uint8_t* p, std::size_t n);
     void parse(std::size_t n);
     void emit(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out);
+    void compress_fast(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out);
 };
 
-void Compressor::State::find_matches(const std::uint8_t* p, std::size_t n) {
+// Clears the tables when positions of an input of `n` bytes would overflow 32 bits.
+void Compressor::State::rebase(std::size_t n) {
     if (base > std::numeric_limits<std::uint32_t>::max() - kBaseStart - n) {
         std::fill(head4.begin(), head4.end(), 0);
         std::fill(head2.begin(), head2.end(), 0);
         prev.fill(0);
         base = kBaseStart;
     }
+}
+
+void Compressor::State::find_matches(const std::uint8_t* p, std::size_t n) {
     length.resize(n + 1);
     distance.resize(n + 1);
     length[n] = 0;
@@ -324,9 +377,7 @@ void Compressor::State::parse(std::size_t n) {
 }
 
 void Compressor::State::emit(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out) {
-    // Worst case: Reset 1, all literals, End of Record, padding, 4-byte length, writer slack.
-    const std::size_t max_bits = 2 * kControlBits + kLiteralCost * n;
-    out.resize(max_bits / 8 + 2 + 4 + 8);
+    out.resize(max_output_size(n));
     BitWriter w(out.data());
     w.control(kReset1);
     for (std::size_t i = 0; i < n;) {
@@ -338,37 +389,85 @@ void Compressor::State::emit(const std::uint8_t* p, std::size_t n, std::vector<s
         }
         // Reset 1 put history position 0 at input offset 0, so the absolute displacement of the
         // source is its offset mod 1024.
-        const auto disp = static_cast<std::uint32_t>(i - distance[i]) & (kHistorySize - 1);
-        std::uint32_t field;
-        unsigned bits;
-        if (len <= 3) {
-            field = len - 2;
-            bits = 2;
-        } else if (len <= 7) {
-            field = 0x8 | (len - 4);
-            bits = 4;
-        } else if (len <= 15) {
-            field = 0x30 | (len - 8);
-            bits = 6;
-        } else if (len <= 31) {
-            field = 0xE0 | (len - 16);
-            bits = 8;
-        } else {
-            field = 0xF00 | (len - 32); // at most 0xEF: never a control symbol
-            bits = 12;
-        }
-        w.put((((1u << bits) | field) << kDisplacementBits) | disp, 1 + bits + kDisplacementBits);
+        put_copy(w, static_cast<std::uint32_t>(i - distance[i]) & (kHistorySize - 1), len);
         i += len;
     }
-    w.control(kEndOfRecord);
-    std::size_t size = w.finish16();
-    const auto total = static_cast<std::uint32_t>(n); // as Windows writes it: 32 bits
-    for (int k = 0; k < 4; ++k)
-        out[size++] = static_cast<std::uint8_t>(total >> (8 * k));
-    out.resize(size);
+    finish(w, n, out);
 }
 
-Compressor::Compressor() : state_(std::make_unique<State>()) {}
+// Level::Fast: one pass, greedy. At each position one probe of the 4-byte hash (the most recent
+// position with that hash), else one probe of the 2-byte hash; a match is taken whole and its
+// positions are hashed (only its first and last kFastInsert of a long one), so the work per byte is
+// bounded. The same tables and `base` as Level::Best, so stale entries are never in reach.
+void Compressor::State::compress_fast(const std::uint8_t* p, std::size_t n,
+                                      std::vector<std::uint8_t>& out) {
+    constexpr std::uint32_t kFastInsert = 8;
+    rebase(n);
+    out.resize(max_output_size(n));
+    BitWriter w(out.data());
+    w.control(kReset1);
+    const std::uint32_t b = base;
+    std::uint32_t* const h4 = head4.data();
+    std::uint32_t* const h2 = head2.data();
+    const auto end = static_cast<std::uint32_t>(n);
+    // Hashes position j (j + 4 <= end).
+    auto insert = [&](std::uint32_t j) __attribute__((always_inline)) {
+        const std::uint32_t v = load32(p + j);
+        h4[hash4(v)] = b + j;
+        h2[hash2(v & 0xFFFF)] = b + j;
+    };
+    std::uint32_t i = 0;
+    while (i + 4 <= end) {
+        const std::uint32_t v = load32(p + i);
+        const std::uint32_t here = b + i;
+        const std::uint32_t lowest = here - kMaxDistance; // see State::base
+        const unsigned max = std::min<std::uint32_t>(kMaxMatch, end - i);
+        const std::uint32_t h = hash4(v);
+        const std::uint32_t g = hash2(v & 0xFFFF);
+        const std::uint32_t cand = h4[h];
+        const std::uint32_t cand2 = h2[g];
+        h4[h] = here;
+        h2[g] = here;
+        unsigned len = 0;
+        std::uint32_t dist = 0;
+        if (cand >= lowest) {
+            dist = here - cand;
+            if (load32(p + i - dist) == v)
+                len = 4 + match_length(p + i + 4 - dist, p + i + 4, max - 4);
+        }
+        if (len == 0 && cand2 >= lowest) {
+            dist = here - cand2;
+            if (p[i - dist] == p[i] && p[i + 1 - dist] == p[i + 1])
+                len = 2 + match_length(p + i + 2 - dist, p + i + 2, max - 2);
+        }
+        if (len < kMinMatch) {
+            w.put(p[i], kLiteralCost);
+            ++i;
+            continue;
+        }
+        // Reset 1 put history position 0 at input offset 0: the displacement is the offset mod
+        // 1024.
+        put_copy(w, (i - dist) & (kHistorySize - 1), len);
+        const std::uint32_t stop = std::min(i + len, end - 3); // positions that have 4 bytes
+        if (len <= 2 * kFastInsert) {
+            for (std::uint32_t j = i + 1; j < stop; ++j)
+                insert(j);
+        } else {
+            for (std::uint32_t j = i + 1; j < i + kFastInsert; ++j)
+                insert(j);
+            for (std::uint32_t j = std::max(i + kFastInsert, stop - std::min(stop, kFastInsert));
+                 j < stop; ++j)
+                insert(j);
+        }
+        i += len;
+    }
+    for (; i < end; ++i)
+        w.put(p[i], kLiteralCost);
+    base += end + kBaseStart;
+    finish(w, n, out);
+}
+
+Compressor::Compressor(Level level) : state_(std::make_unique<State>()), level_(level) {}
 Compressor::~Compressor() = default;
 Compressor::Compressor(Compressor&&) noexcept = default;
 Compressor& Compressor::operator=(Compressor&&) noexcept = default;
@@ -381,6 +480,11 @@ void Compressor::compress(std::span<const std::uint8_t> in, std::vector<std::uin
     if (n > kMaxInput)
         throw wec::Error("SLDC: cannot compress " + std::to_string(n) +
                          " bytes in one record (the limit is 2 GiB)");
+    if (level_ == Level::Fast) {
+        s.compress_fast(in.data(), n, out);
+        return;
+    }
+    s.rebase(n);
     s.find_matches(in.data(), n);
     s.parse(n);
     s.emit(in.data(), n, out);
@@ -392,8 +496,8 @@ std::vector<std::uint8_t> Compressor::compress(std::span<const std::uint8_t> in)
     return out;
 }
 
-std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in) {
-    Compressor c;
+std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in, Level level) {
+    Compressor c(level);
     return c.compress(in);
 }
 

@@ -15,7 +15,7 @@
 // checked path when that is a control symbol or a bound is near; the checked path handles one
 // symbol with every check and then returns to the fast loop. The output vector is sized once
 // (from Windows' uncompressed length trailer when plausible) and copies move 8 or 16 bytes at a
-// time.
+// time. decompress() into a Buffer does not zero-fill the output before decoding into it.
 #include "sldc/format_internal.hpp"
 #include "sldc/sldc.hpp"
 
@@ -134,24 +134,9 @@ constexpr std::size_t kStreamInput = std::size_t{64} << 10;
 constexpr std::size_t kStreamOutput = std::size_t{256} << 10;
 constexpr std::size_t kMinStreamOutput = std::size_t{4} << 10;
 
-// The streaming window: a vector whose growth does not zero-fill (every byte is written before
-// it is read or written out).
-template <class T>
-struct UninitializedAllocator : std::allocator<T> {
-    template <class U>
-    struct rebind {
-        using other = UninitializedAllocator<U>;
-    };
-    template <class U>
-    void construct(U* p) noexcept {
-        ::new (static_cast<void*>(p)) U; // default-initialisation: no zero-fill
-    }
-    template <class U, class... Args>
-    void construct(U* p, Args&&... args) {
-        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-    }
-};
-using Window = std::vector<std::uint8_t, UninitializedAllocator<std::uint8_t>>;
+// The streaming window: grows without zero-filling (every byte is written before it is read or
+// written out).
+using Window = Buffer;
 
 // Writes the window's bytes not yet written (streaming mode).
 template <class Vec>
@@ -188,7 +173,8 @@ template <class Vec>
 }
 
 // Grows `out` geometrically to at least `need` bytes but never past `cap` (need <= cap).
-[[gnu::noinline]] void grow(std::vector<std::uint8_t>& out, std::size_t need, std::size_t cap) {
+template <class Vec>
+[[gnu::noinline]] void grow(Vec& out, std::size_t need, std::size_t cap) {
     out.resize(std::min(std::max(need, out.size() * 2), cap));
 }
 
@@ -469,6 +455,10 @@ void decompress(const ReadFn& read, const WriteFn& write, std::size_t max_output
     stream.write = &write;
     Window window;
     decode<true>({}, window, max_output, &stream);
+}
+
+void decompress(std::span<const std::uint8_t> in, Buffer& out, std::size_t max_output) {
+    decode<false>(in, out, max_output);
 }
 
 std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output) {

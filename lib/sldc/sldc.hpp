@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wec::sldc {
@@ -40,12 +42,37 @@ private:
 // build; use SldcError.
 using Error [[deprecated("use SldcError")]] = SldcError;
 
+namespace detail {
+// An allocator whose value-initialisation (vector::resize) leaves bytes uninitialised: the decoder
+// writes every byte it keeps, so zero-filling its output first is wasted work.
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitializedAllocator<U>;
+    };
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U; // default-initialisation: no zero-fill
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+} // namespace detail
+
+// A byte vector that grows without zero-filling: the fastest output for decompress().
+using Buffer = std::vector<std::uint8_t, detail::UninitializedAllocator<std::uint8_t>>;
+
 // Decompresses one SLDC record and appends the result to `out`. Stops at End of Record and ignores
 // whatever follows (Windows appends padding and the uncompressed length). Throws sldc::SldcError;
 // on error `out` holds what was decoded before the fault. Never writes more than `max_output`
 // bytes.
 void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
                 std::size_t max_output);
+// The same into a Buffer: the output is not zero-filled before it is decoded into.
+void decompress(std::span<const std::uint8_t> in, Buffer& out, std::size_t max_output);
 std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output);
 
 // Streaming decompression, with fixed buffers whatever the sizes (about 64 KB of input and a
@@ -60,13 +87,23 @@ void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::siz
 // Both streamed: reads until End of Record (not further than the piece that holds it) or the end.
 void decompress(const ReadFn& read, const WriteFn& write, std::size_t max_output);
 
-// Compresses `in` as Windows does: Reset 1, scheme 1 (literals and copy pointers, optimally
-// parsed), End of Record, zero padding to a 16-bit boundary, then the uncompressed length as a
-// 4-byte little-endian integer. A Compressor keeps its work buffers between calls, so reusing one
-// avoids allocations on hot paths.
+// How hard the compressor looks for matches. Both give valid records of the same layout.
+enum class Level {
+    // Hash chains and an optimal parse: the smallest output (what `wec sldc compress` and the
+    // client write by default).
+    Best,
+    // Greedy: one hash probe on 4 bytes (then one on 2), the first match taken, bounded work per
+    // byte. Several times faster, output a little larger (for load generators).
+    Fast,
+};
+
+// Compresses `in` as Windows does: Reset 1, scheme 1 (literals and copy pointers), End of Record,
+// zero padding to a 16-bit boundary, then the uncompressed length as a 4-byte little-endian
+// integer. A Compressor keeps its work buffers between calls, so reusing one avoids allocations on
+// hot paths.
 class Compressor {
 public:
-    Compressor();
+    explicit Compressor(Level level = Level::Best);
     ~Compressor();
     Compressor(const Compressor&) = delete;
     Compressor& operator=(const Compressor&) = delete;
@@ -77,11 +114,14 @@ public:
     void compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out);
     std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in);
 
+    Level level() const noexcept { return level_; }
+
 private:
     struct State;
     std::unique_ptr<State> state_;
+    Level level_;
 };
 
-std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in);
+std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in, Level level = Level::Best);
 
 } // namespace wec::sldc

@@ -7,8 +7,11 @@
 
 namespace wec::wsman {
 
-Content decode_content(std::string_view content_encoding, std::span<const std::uint8_t> body,
-                       std::size_t limit, std::vector<std::uint8_t>& scratch) {
+namespace {
+
+template <class Vec>
+Content decode_into(std::string_view content_encoding, std::span<const std::uint8_t> body,
+                    std::size_t limit, Vec& scratch) {
     auto encoding = http::trim(content_encoding);
     if (encoding.empty()) return {body, false};
     if (!http::iequals(encoding, "SLDC"))
@@ -29,6 +32,18 @@ Content decode_content(std::string_view content_encoding, std::span<const std::u
         return {body, false}; // not an SLDC record: announced but not applied
     }
     return {scratch, true};
+}
+
+} // namespace
+
+Content decode_content(std::string_view content_encoding, std::span<const std::uint8_t> body,
+                       std::size_t limit, std::vector<std::uint8_t>& scratch) {
+    return decode_into(content_encoding, body, limit, scratch);
+}
+
+Content decode_content(std::string_view content_encoding, std::span<const std::uint8_t> body,
+                       std::size_t limit, sldc::Buffer& scratch) {
+    return decode_into(content_encoding, body, limit, scratch);
 }
 
 std::string charset_of(std::string_view content_type) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/error.hpp"
+#include "sldc/sldc.hpp"
 #include "text/text.hpp"
 #include "wsman/wsman.hpp"
 
@@ -42,6 +43,9 @@ struct Content {
 // Any other encoding: BodyError UnsupportedEncoding (its value cut to 64 bytes in the message).
 Content decode_content(std::string_view content_encoding, std::span<const std::uint8_t> body,
                        std::size_t limit, std::vector<std::uint8_t>& scratch);
+// The same into an sldc::Buffer, which is not zero-filled before the output is decoded into it.
+Content decode_content(std::string_view content_encoding, std::span<const std::uint8_t> body,
+                       std::size_t limit, sldc::Buffer& scratch);
 
 // Step 2, charset: the charset parameter of a Content-Type; empty when there is none or when the
 // header cannot be parsed (text::decode_body then goes by BOM and heuristic).

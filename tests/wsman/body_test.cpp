@@ -50,6 +50,27 @@ TEST(WsmanBody, SldcIsDecompressedWhateverItsCase) {
     }
 }
 
+TEST(WsmanBody, SldcIntoUninitialisedBufferGivesTheSameBytes) {
+    // The server's path: an sldc::Buffer (no zero-fill), reused from request to request.
+    wec::sldc::Buffer scratch{9, 9, 9}; // cleared first
+    for (const char* name : {"heartbeat", "enumerate"}) {
+        const auto original = data(std::string(name) + ".utf16");
+        for (const auto level : {wec::sldc::Level::Best, wec::sldc::Level::Fast}) {
+            const auto compressed = wec::sldc::compress(original, level);
+            auto c = ws::decode_content("SLDC", compressed, 1 << 20, scratch);
+            EXPECT_TRUE(c.decompressed) << name;
+            EXPECT_EQ(std::vector<std::uint8_t>(c.bytes.begin(), c.bytes.end()), original) << name;
+        }
+    }
+    const auto compressed = data("heartbeat.sldc");
+    const auto size = wec::sldc::decompress(compressed, 1 << 20).size();
+    EXPECT_THROW(ws::decode_content("SLDC", compressed, size - 1, scratch), ws::BodyError);
+    const std::string xml = "<s:Envelope/>";
+    auto c = ws::decode_content("SLDC", wec::as_bytes(xml), 1 << 20, scratch);
+    EXPECT_FALSE(c.decompressed);
+    EXPECT_EQ(std::string(c.bytes.begin(), c.bytes.end()), xml);
+}
+
 TEST(WsmanBody, AnnouncedSldcOnABodyThatIsNotSldcIsTakenAsIs) {
     // Windows sends `Content-Encoding: SLDC` on every request of a subscription, also when it did
     // not compress the body; XML text is not an SLDC record (a data symbol before any scheme).

@@ -1,5 +1,6 @@
-// Fuzzes the SLDC decoder (only sldc::SldcError may escape, never more output than the limit) and
-// the encoder (compress then decompress gives the input back).
+// Fuzzes the SLDC decoder (only sldc::SldcError may escape, never more output than the limit; the
+// same output and error into an sldc::Buffer) and the encoder at both levels (compress then
+// decompress gives the input back).
 #include "sldc/sldc.hpp"
 
 #include <algorithm>
@@ -14,15 +15,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     constexpr std::size_t kLimit = 1u << 20;
     std::vector<std::uint8_t> out;
+    std::size_t bit = 0;
     try {
         wec::sldc::decompress(in, out, kLimit);
     } catch (const wec::sldc::SldcError& e) {
         if (e.bit_offset() > size * 8 + 64) std::abort();
+        bit = e.bit_offset() + 1;
     }
     if (out.size() > kLimit) std::abort();
+    wec::sldc::Buffer buffer;
+    std::size_t buffer_bit = 0;
+    try {
+        wec::sldc::decompress(in, buffer, kLimit);
+    } catch (const wec::sldc::Error& e) {
+        buffer_bit = e.bit_offset() + 1;
+    }
+    if (buffer_bit != bit || buffer.size() != out.size() ||
+        !std::equal(buffer.begin(), buffer.end(), out.begin()))
+        std::abort();
 
-    const std::vector<std::uint8_t> packed = wec::sldc::compress(in);
-    const std::vector<std::uint8_t> back = wec::sldc::decompress(packed, size);
-    if (back.size() != size || !std::equal(back.begin(), back.end(), data)) std::abort();
+    for (const auto level : {wec::sldc::Level::Best, wec::sldc::Level::Fast}) {
+        const std::vector<std::uint8_t> packed = wec::sldc::compress(in, level);
+        const std::vector<std::uint8_t> back = wec::sldc::decompress(packed, size);
+        if (back.size() != size || !std::equal(back.begin(), back.end(), data)) std::abort();
+    }
     return 0;
 }
