@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t buffer_bit = 0;
     try {
         wec::sldc::decompress(in, buffer, kLimit);
-    } catch (const wec::sldc::Error& e) {
+    } catch (const wec::sldc::SldcError& e) {
         buffer_bit = e.bit_offset() + 1;
     }
     if (buffer_bit != bit || buffer.size() != out.size() ||
