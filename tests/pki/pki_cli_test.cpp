@@ -211,10 +211,12 @@ TEST(PkiCli, FilesThatCannotBeWrittenAreRuntimeErrors) {
         << init.out;
 
     TempDir d;
-    ASSERT_EQ(wec("pki init --dir '" + d.path().string() + "' --hostname wec.cli.example").exit_code, 0);
+    ASSERT_EQ(
+        wec("pki init --dir '" + d.path().string() + "' --hostname wec.cli.example").exit_code, 0);
     // The key's path is taken by a directory: the rename onto it fails, as root too.
     std::filesystem::create_directory(d.path() / "pc.cli.example.key");
-    auto client = wec("pki client pc.cli.example --force --pfx-password x --dir '" + d.path().string() + "'");
+    auto client =
+        wec("pki client pc.cli.example --force --pfx-password x --dir '" + d.path().string() + "'");
     EXPECT_EQ(client.exit_code, 3) << client.out;
     EXPECT_NE(client.out.find("pc.cli.example.key"), std::string::npos) << client.out;
 }
