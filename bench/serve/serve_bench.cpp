@@ -101,6 +101,7 @@ struct Args {
     bool postgres = false; // the store on a PostgreSQL server started by the benchmark
     std::size_t nodes = 1; // > 1: that many `wec serve` behind haproxy (PROXY protocol v2)
     std::uint64_t replay_events = 0; // > 0: the `wec replay` generator scenario (Kerberos)
+    bool replay_precompress = false; // ... with `wec replay --precompress`
 };
 
 // Where the subscription's events go during the ingest scenarios, and how many arrived.
@@ -590,9 +591,11 @@ int replay(const Args& a) {
                                   "--hosts",        std::to_string(a.hosts),
                                   "--connections",  std::to_string(a.threads)};
     if (!a.compress) args.emplace_back("--no-compress");
-    std::printf("== replay: wec replay, %llu events, batch %zu, %zu hosts, %zu connections, %s\n",
+    if (a.replay_precompress) args.emplace_back("--precompress");
+    std::printf("== replay: wec replay, %llu events, batch %zu, %zu hosts, %zu connections, %s%s\n",
                 static_cast<unsigned long long>(a.replay_events), a.batch, a.hosts, a.threads,
-                a.compress ? "SLDC" : "uncompressed");
+                a.compress ? "SLDC" : "uncompressed",
+                a.replay_precompress ? ", --precompress" : "");
     std::fflush(stdout);
     std::vector<char*> argv;
     for (auto& x : args)
@@ -793,6 +796,8 @@ int main(int argc, char** argv) {
             a.nodes = std::stoul(value());
         else if (arg == "--replay")
             a.replay_events = std::stoull(value());
+        else if (arg == "--replay-precompress")
+            a.replay_precompress = true;
         else {
             std::fprintf(
                 stderr, "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
@@ -805,7 +810,8 @@ int main(int argc, char** argv) {
                         "[--no-rsa]\n"
                         "                   [--output files|tcp|kafka|redis] [--postgres] "
                         "[--nodes N]\n"
-                        "                   [--replay N (only: wec replay sends N events)]\n");
+                        "                   [--replay N (only: wec replay sends N events)] "
+                        "[--replay-precompress]\n");
             return 2;
         }
     }

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <ctime>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -65,6 +67,7 @@ struct Shared {
     std::set<std::string> errors;
     std::string setup_error;
     std::uint64_t soap_bytes = 0;
+    double setup_cpu = 0, prepare_cpu = 0, send_cpu = 0;
     std::chrono::steady_clock::time_point first{std::chrono::steady_clock::time_point::max()};
     std::chrono::steady_clock::time_point last{};
 
@@ -94,8 +97,9 @@ struct Offered {
 
 // The Events message a host is sending: built once, resent as is until acknowledged.
 struct Pending {
-    std::vector<std::string> events; // empty when `payload` is set
-    const Payload* payload = nullptr;
+    std::vector<std::string> events;  // empty when `payload` is set
+    const Payload* payload = nullptr; // one of the host's `payloads` (cycled), or `&owned`
+    Payload owned;                    // taken from the host's `prepared`
     std::string bookmark;
     std::size_t count = 0;
     bool active = false;
@@ -109,6 +113,7 @@ struct Host {
     std::unique_ptr<Source> source;
     std::vector<Payload> payloads;
     std::size_t next_payload = 0;
+    std::deque<Payload> prepared;           // LoadOptions::prepare_all: the next messages, in order
     std::map<std::string, Offered> offered; // by name, from the last Enumerate
     std::string target;                     // the subscription the events go to
     std::uint64_t remaining = 0;
@@ -148,7 +153,11 @@ public:
     // The next batch of `h`: at most `want` events fitting the subscription's MaxEnvelopeSize,
     // with h's own Computer and the record ids after h.record.
     void take(std::size_t want, const Host& h, std::vector<std::string>& out) {
-        const auto& sub = h.subscription();
+        take(want, h.subscription(), h.machine, h.record, out);
+    }
+    // The same for a host whose last record is `record`.
+    void take(std::size_t want, const wsman::Subscription& sub, const std::string& machine,
+              std::uint64_t record, std::vector<std::string>& out) {
         if (sub.max_elements && *sub.max_elements > 0)
             want = std::min<std::size_t>(want, *sub.max_elements);
         std::vector<std::size_t> batch_sizes;
@@ -158,7 +167,7 @@ public:
             std::min(events_fitting(batch_sizes, sub.max_envelope_size.value_or(512000)), want);
         out.resize(n);
         for (std::size_t i = 0; i < n; ++i)
-            pool_[(cursor_ + i) % pool_.size()].stamp(h.record + 1 + i, h.machine, out[i]);
+            pool_[(cursor_ + i) % pool_.size()].stamp(record + 1 + i, machine, out[i]);
         cursor_ += n;
     }
 
@@ -184,8 +193,11 @@ public:
 
     void setup(const std::vector<std::size_t>& host_ids);
     void precompress();
+    void prepare_all();
     void run();
     void finish();
+
+    double setup_cpu = 0, prepare_cpu = 0, send_cpu = 0; // this thread's, by phase
 
 private:
     void enumerate(Host& h);
@@ -310,6 +322,34 @@ void Worker::precompress() {
     }
 }
 
+// --precompress (LoadOptions::prepare_all): every Events message of every host, rendered and
+// compressed as send_batch would build it live, before the clock starts.
+void Worker::prepare_all() {
+    if (!o_.prepare_all || !o_.source.compress) return;
+    std::vector<std::string> batch;
+    std::vector<std::string_view> views;
+    for (auto& h : hosts_) {
+        std::uint64_t record = h.record;
+        for (std::uint64_t left = h.remaining; left > 0;) {
+            const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, o_.batch));
+            pool_.take(want, h.subscription(), h.machine, record, batch);
+            auto headers = h.source->headers_for(h.subscription());
+            views.assign(batch.begin(), batch.end());
+            const auto utf16 = text::utf8_to_utf16le(
+                wsman::build_events(headers, views, security_bookmark(record + batch.size())),
+                true);
+            Payload p;
+            p.sldc = compressor_->compress(utf16);
+            p.message_id = headers.message_id;
+            p.events = batch.size();
+            p.soap_bytes = utf16.size();
+            h.prepared.push_back(std::move(p));
+            record += batch.size();
+            left -= batch.size();
+        }
+    }
+}
+
 // The wait before resending: the subscription's ConnectionRetry interval (or --retry-interval,
 // never longer), shortened to the reply's Retry-After when it says less.
 milliseconds Worker::retry_wait(const Host& h, const std::exception& e) const {
@@ -370,6 +410,8 @@ void Worker::acked(Host& h, const Ack& ack) {
     progress_.events_acked += count;
     progress_.batches_ok += 1;
     h.pending.active = false;
+    h.pending.payload = nullptr;
+    h.pending.owned = Payload{}; // a prepared message's memory, once acknowledged
     h.failures = 0;
     h.rounds = 0;
     last_ = Clock::now();
@@ -382,7 +424,11 @@ void Worker::send_batch(Host& h) {
     auto& p = h.pending;
     if (!p.active) {
         p.payload = nullptr;
-        if (!h.payloads.empty()) {
+        if (!h.prepared.empty()) {
+            p.owned = std::move(h.prepared.front());
+            h.prepared.pop_front();
+            p.payload = &p.owned;
+        } else if (!h.payloads.empty()) {
             p.payload = &h.payloads[h.next_payload++ % h.payloads.size()];
             if (p.payload->events > h.remaining) p.payload = nullptr; // the tail: built live
         }
@@ -438,6 +484,8 @@ void Worker::step(Host& h) {
     auto now = Clock::now();
     if (h.done || now < h.wait_until) return;
     if (h.needs_enumerate || now >= h.next_refresh) {
+        // The prepared messages carry the old subscription's headers: build the rest live.
+        h.prepared.clear();
         try {
             enumerate(h);
             h.needs_enumerate = false;
@@ -483,18 +531,35 @@ void Worker::finish() {
         shared_.hosts[h.id] = HostTally{h.machine, h.sent, h.acked};
     shared_.latencies_us.insert(shared_.latencies_us.end(), latencies_.begin(), latencies_.end());
     shared_.soap_bytes += soap_bytes_;
+    shared_.setup_cpu += setup_cpu;
+    shared_.prepare_cpu += prepare_cpu;
+    shared_.send_cpu += send_cpu;
     if (any_) {
         shared_.first = std::min(shared_.first, first_);
         shared_.last = std::max(shared_.last, last_);
     }
 }
 
+double thread_cpu_seconds() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 void run_thread(const LoadOptions& o, std::vector<std::size_t> host_ids, std::size_t thread_index,
                 Shared& shared, LoadProgress& progress) {
     Worker w(o, thread_index, shared, progress);
+    const double t0 = thread_cpu_seconds();
     w.setup(host_ids);
+    const double t1 = thread_cpu_seconds();
     w.precompress();
+    w.prepare_all();
+    const double t2 = thread_cpu_seconds();
     w.run();
+    const double t3 = thread_cpu_seconds();
+    w.setup_cpu = t1 - t0;
+    w.prepare_cpu = t2 - t1;
+    w.send_cpu = t3 - t2;
     w.finish();
 }
 
@@ -532,6 +597,9 @@ LoadResult run_load(const LoadOptions& options, LoadProgress* progress) {
     r.enumerations = p.enumerations;
     r.subscription_ends = p.subscription_ends;
     r.bytes_sent_soap = shared.soap_bytes;
+    r.setup_cpu_seconds = shared.setup_cpu;
+    r.prepare_cpu_seconds = shared.prepare_cpu;
+    r.send_cpu_seconds = shared.send_cpu;
     r.errors.assign(shared.errors.begin(), shared.errors.end());
     r.setup_error = shared.setup_error;
     for (auto& [id, tally] : shared.hosts)

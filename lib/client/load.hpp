@@ -42,6 +42,13 @@ struct LoadOptions {
     // work, not the client's compression (the Ack latency then excludes compression too). The
     // cycled messages repeat their record ids: not for `--check`.
     std::size_t precompressed = 0;
+    // With SLDC: every host renders and compresses all of its Events messages (its own Computer,
+    // record ids in order, as they would be sent live) after set-up and before the clock starts;
+    // the send loop then only seals and posts them (`wec replay --precompress`). Unlike
+    // `precompressed`, nothing repeats: `--check` holds. A host that enumerates again (Refresh,
+    // after a round of retries) drops what is left and builds its batches live. Memory: the
+    // compressed messages not yet acknowledged (about 1 KB per generated event).
+    bool prepare_all = false;
     // > 0: at most this many events per second in total (each connection paces its share:
     // rate / threads), else as fast as the collector acknowledges.
     double rate = 0;
@@ -93,6 +100,9 @@ struct LoadResult {
     std::vector<std::string> errors;           // the first few distinct errors
     std::string setup_error;                   // a host could not enumerate/subscribe
     std::vector<HostTally> hosts;              // per host that could subscribe, by id
+    // CPU time of the sending threads (summed over them) per phase: set-up (Enumerate, push
+    // connection), preparing messages ahead (`prepare_all`, `precompressed`), the send loop.
+    double setup_cpu_seconds = 0, prepare_cpu_seconds = 0, send_cpu_seconds = 0;
 };
 
 // Runs the load; `progress` (optional) is updated live for a progress display.

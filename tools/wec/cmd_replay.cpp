@@ -52,6 +52,7 @@ struct ReplayOptions {
     std::size_t hosts = 1;
     std::size_t connections = 1;
     bool compress = true;
+    bool precompress = false; // generated mode: every message compressed before sending
     bool follow_notify_host = false;
     double timeout_s = 30;
     bool json = false;
@@ -692,6 +693,14 @@ void generated_summary(Summary& sum, const ReplayOptions& o, const client::LoadO
     sum.line("throughput", format("%.0f events/s over %.2f s", r.events_per_second, r.seconds));
     sum.line("Ack latency",
              format("p50 %.2f ms, p99 %.2f ms, max %.2f ms", r.p50_ms, r.p99_ms, r.max_ms));
+    sum.set("cpu_seconds", nlohmann::json{{"setup", r.setup_cpu_seconds},
+                                          {"prepare", r.prepare_cpu_seconds},
+                                          {"send", r.send_cpu_seconds}});
+    sum.line("sending CPU",
+             format("%.2f s set-up, %.2f s preparing, %.2f s sending (%.1f us per event)",
+                    r.setup_cpu_seconds, r.prepare_cpu_seconds, r.send_cpu_seconds,
+                    r.events_acked ? r.send_cpu_seconds / static_cast<double>(r.events_acked) * 1e6
+                                   : 0.0));
     if (!r.setup_error.empty()) sum.line("setup error", r.setup_error);
     for (const auto& e : r.errors)
         sum.line("error", e);
@@ -708,6 +717,7 @@ int run_generated(const ReplayOptions& o, client::LoadOptions& lo) {
     lo.rate = o.rate;
     lo.idle = std::chrono::milliseconds(static_cast<long long>(o.idle_s * 1000));
     lo.refresh = std::chrono::milliseconds(static_cast<long long>(o.refresh_s * 1000));
+    lo.prepare_all = o.precompress;
 
     if (o.check_only) {
         std::map<EventKey, bool> sent;
@@ -886,6 +896,8 @@ void add_replay(CLI::App& app, Action& action) {
     split->excludes(from)->excludes(events);
     speed->excludes(events);
     sub->add_flag("--compress,!--no-compress", o->compress, "SLDC-compress Events (default: on)");
+    sub->add_flag("--precompress", o->precompress,
+                  "Generated events: render and compress every Events message before sending");
     sub->add_flag(
         "--follow-notify-host", o->follow_notify_host,
         "Connect to the host named in NotifyTo (default: the --url host, NotifyTo's port)");
