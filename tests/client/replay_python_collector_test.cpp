@@ -229,6 +229,9 @@ TEST_F(ReplayPythonCollector, KerberosRawAndSpnegoDeliverEveryEvent) {
         {{"--spnego"}, "SPNEGO-Kerberos", "spnego"},
         {{"--no-compress"}, "Kerberos", "kerberos"},
         {{"--spnego", "--tab"}, "SPNEGO-Kerberos", "spnego"},
+        // Every message rendered and compressed before the send loop: the same messages.
+        {{"--precompress"}, "Kerberos", "kerberos"},
+        {{"--spnego", "--precompress"}, "SPNEGO-Kerberos", "spnego"},
     };
     for (const auto& form : forms) {
         SCOPED_TRACE(form.mechanism + (form.args.empty() ? "" : " " + form.args.back()));
@@ -270,11 +273,15 @@ TEST_F(ReplayPythonCollector, KerberosRawAndSpnegoDeliverEveryEvent) {
 // cut to fit both (the collector refuses a message that exceeds either with 400), every event
 // still arrives once.
 TEST_F(ReplayPythonCollector, GeneratedBatchesHonourMaxElementsAndMaxEnvelopeSize) {
-    for (const std::string envelope : {"512000", "65536"}) {
+    for (const std::string envelope : {"512000", "65536", "65536 --precompress"}) {
         SCOPED_TRACE("MaxEnvelopeSize " + envelope);
-        start_collector({"--max-elements", "20", "--max-envelope-size", envelope});
-        auto r =
-            replay({"--events", "300", "--batch", "100", "--hosts", "2", "--connections", "2"});
+        const bool precompress = envelope.find("--precompress") != std::string::npos;
+        const std::string size = envelope.substr(0, envelope.find(' '));
+        start_collector({"--max-elements", "20", "--max-envelope-size", size});
+        std::vector<std::string> args{"--events", "300", "--batch",       "100",
+                                      "--hosts",  "2",   "--connections", "2"};
+        if (precompress) args.emplace_back("--precompress");
+        auto r = replay(args);
         ASSERT_EQ(r.exit_code, 0) << r.err << r.summary.dump();
         EXPECT_EQ(r.summary["events_acked"], 300);
         auto records = received();
@@ -283,7 +290,7 @@ TEST_F(ReplayPythonCollector, GeneratedBatchesHonourMaxElementsAndMaxEnvelopeSiz
         std::size_t largest = 0;
         for (const auto& e : soap_of(records, "/wsman/Events")) {
             largest = std::max<std::size_t>(largest, e["events"].get<std::size_t>());
-            EXPECT_LE(e["soap_bytes"].get<std::size_t>(), std::stoul(envelope)) << e.dump();
+            EXPECT_LE(e["soap_bytes"].get<std::size_t>(), std::stoul(size)) << e.dump();
         }
         EXPECT_LE(largest, 20u);
         EXPECT_GT(largest, 1u);
@@ -333,38 +340,43 @@ TEST_F(ReplayPythonCollector, NtlmRawAndInSpnegoDeliverEveryEvent) {
 // a replay that does so too delivers everything (exit 0), the refused batches included; one that
 // does not stops that host at the refused batch and says so (exit 1, HTTP 503 in its errors).
 TEST_F(ReplayPythonCollector, RefusedEventsAreResentOrNotCountedAsDelivered) {
-    start_collector({"--fail-first-events", "2", "--connection-retry", "1"});
-    auto r = replay({"--events", "200", "--batch", "50"});
-    const auto& j = r.summary;
-    ASSERT_TRUE(j.is_object()) << r.err;
-    auto records = received();
-    expect_no_violation(records);
-    auto events = soap_of(records, "/wsman/Events");
-    ASSERT_FALSE(events.empty());
-    EXPECT_EQ(events[0]["status"], 503);
-    std::size_t refused = 0;
-    std::set<Key> in_refused;
-    for (const auto& e : events)
-        if (e["status"] == 503) {
-            ++refused;
-            for (const auto& id : e["record_ids"])
-                in_refused.insert({e["machine"].get<std::string>(), id.get<std::uint64_t>()});
+    for (const bool precompress : {false, true}) {
+        SCOPED_TRACE(precompress ? "--precompress" : "built live");
+        start_collector({"--fail-first-events", "2", "--connection-retry", "1"});
+        std::vector<std::string> args{"--events", "200", "--batch", "50"};
+        if (precompress) args.emplace_back("--precompress");
+        auto r = replay(args);
+        const auto& j = r.summary;
+        ASSERT_TRUE(j.is_object()) << r.err;
+        auto records = received();
+        expect_no_violation(records);
+        auto events = soap_of(records, "/wsman/Events");
+        ASSERT_FALSE(events.empty());
+        EXPECT_EQ(events[0]["status"], 503);
+        std::size_t refused = 0;
+        std::set<Key> in_refused;
+        for (const auto& e : events)
+            if (e["status"] == 503) {
+                ++refused;
+                for (const auto& id : e["record_ids"])
+                    in_refused.insert({e["machine"].get<std::string>(), id.get<std::uint64_t>()});
+            }
+        auto accepted = accepted_events(records);
+        const std::set<Key> distinct(accepted.begin(), accepted.end());
+        EXPECT_EQ(j["events_acked"].get<std::size_t>(), distinct.size()) << j.dump();
+        if (r.exit_code == 0) {
+            EXPECT_EQ(refused, 2u);
+            const auto all = generated(200, 1);
+            EXPECT_EQ(distinct, std::set<Key>(all.begin(), all.end()));
+            for (const auto& k : in_refused)
+                EXPECT_EQ(distinct.count(k), 1u) << k.first << " " << k.second;
+        } else {
+            EXPECT_EQ(r.exit_code, 1) << r.err << j.dump();
+            EXPECT_EQ(refused, 1u); // the one host stopped at its first refused batch
+            EXPECT_EQ(j["batches_failed"], 1);
+            EXPECT_LT(j["events_acked"].get<std::size_t>(), 200u);
+            EXPECT_NE(j["errors"].dump().find("HTTP 503"), std::string::npos) << j.dump();
         }
-    auto accepted = accepted_events(records);
-    const std::set<Key> distinct(accepted.begin(), accepted.end());
-    EXPECT_EQ(j["events_acked"].get<std::size_t>(), distinct.size()) << j.dump();
-    if (r.exit_code == 0) {
-        EXPECT_EQ(refused, 2u);
-        const auto all = generated(200, 1);
-        EXPECT_EQ(distinct, std::set<Key>(all.begin(), all.end()));
-        for (const auto& k : in_refused)
-            EXPECT_EQ(distinct.count(k), 1u) << k.first << " " << k.second;
-    } else {
-        EXPECT_EQ(r.exit_code, 1) << r.err << j.dump();
-        EXPECT_EQ(refused, 1u); // the one host stopped at its first refused batch
-        EXPECT_EQ(j["batches_failed"], 1);
-        EXPECT_LT(j["events_acked"].get<std::size_t>(), 200u);
-        EXPECT_NE(j["errors"].dump().find("HTTP 503"), std::string::npos) << j.dump();
     }
 }
 
