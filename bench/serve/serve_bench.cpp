@@ -626,6 +626,7 @@ int replay(const Args& a) {
                 gen_cpu > 0 ? events / gen_cpu : 0.0, gen_cpu / events * 1e6);
     std::printf("server CPU        %.2f s: %.1f us per event\n", server_cpu,
                 server_cpu / events * 1e6);
+    std::printf("generator RSS     %.1f MB peak\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 

@@ -328,6 +328,7 @@ void Worker::prepare_all() {
     if (!o_.prepare_all || !o_.source.compress) return;
     std::vector<std::string> batch;
     std::vector<std::string_view> views;
+    std::vector<std::uint8_t> scratch; // the compressor's worst-case output, reused
     for (auto& h : hosts_) {
         std::uint64_t record = h.record;
         for (std::uint64_t left = h.remaining; left > 0;) {
@@ -339,7 +340,8 @@ void Worker::prepare_all() {
                 wsman::build_events(headers, views, security_bookmark(record + batch.size())),
                 true);
             Payload p;
-            p.sldc = compressor_->compress(utf16);
+            compressor_->compress(utf16, scratch);
+            p.sldc.assign(scratch.begin(), scratch.end()); // kept: its exact size only
             p.message_id = headers.message_id;
             p.events = batch.size();
             p.soap_bytes = utf16.size();

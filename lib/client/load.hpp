@@ -47,7 +47,7 @@ struct LoadOptions {
     // the send loop then only seals and posts them (`wec replay --precompress`). Unlike
     // `precompressed`, nothing repeats: `--check` holds. A host that enumerates again (Refresh,
     // after a round of retries) drops what is left and builds its batches live. Memory: the
-    // compressed messages not yet acknowledged (about 1 KB per generated event).
+    // compressed messages not yet acknowledged (about 1.5 KB per generated event).
     bool prepare_all = false;
     // > 0: at most this many events per second in total (each connection paces its share:
     // rate / threads), else as fast as the collector acknowledges.
