@@ -1,6 +1,6 @@
 #include "client/load.hpp"
 
-#include "client/latency.hpp"
+#include "client/latency_internal.hpp"
 #include "sldc/sldc.hpp"
 #include "text/text.hpp"
 

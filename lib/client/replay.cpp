@@ -1,6 +1,6 @@
 #include "client/replay.hpp"
 
-#include "client/latency.hpp"
+#include "client/latency_internal.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
