@@ -43,7 +43,7 @@ class Compressor;
 
 namespace wec::client {
 
-// What kind of failure a client::Error is.
+// What kind of failure a ClientError is.
 enum class ErrorKind {
     Transport, // connect/read/write failed or the peer closed the connection
     Timeout,   // an operation did not finish in time
@@ -56,10 +56,10 @@ enum class ErrorKind {
 };
 const char* to_string(ErrorKind kind);
 
-class Error : public wec::Error {
+class ClientError : public wec::Error {
 public:
-    Error(ErrorKind kind, const std::string& message, unsigned http_status = 0,
-          std::chrono::seconds retry_after = std::chrono::seconds(0));
+    ClientError(ErrorKind kind, const std::string& message, unsigned http_status = 0,
+                std::chrono::seconds retry_after = std::chrono::seconds(0));
     ErrorKind kind() const noexcept { return kind_; }
     // The HTTP status of the reply that caused the error; 0 when there was none.
     unsigned http_status() const noexcept { return status_; }
@@ -80,7 +80,7 @@ struct Url {
     std::string host;
     std::uint16_t port = 5985;
     std::string target = "/";                // path (and query), starts with '/'
-    static Url parse(std::string_view text); // throws Error(Usage)
+    static Url parse(std::string_view text); // throws ClientError(Usage)
     std::string str() const;
 };
 
@@ -103,7 +103,7 @@ struct TlsOptions {
 // An OpenSSL client context with the certificate, key and CA bundle loaded (TLS 1.2 and 1.3,
 // server certificate verified). Opaque; one can be shared by any number of connections and threads.
 class TlsContext;
-// Throws Error(Tls) naming the file and the OpenSSL reason.
+// Throws ClientError(Tls) naming the file and the OpenSSL reason.
 std::shared_ptr<TlsContext> make_tls_context(const TlsOptions& options);
 
 struct ConnectionOptions {
@@ -170,20 +170,20 @@ public:
 
     // TCP connect, then the empty authenticating POST to `target` and mutual authentication
     // (Kerberos), or the TLS handshake with the client certificate (TLS; `target` is unused).
-    // A refused handshake throws Error(Tls). With TLS 1.3 the server verifies the client's
+    // A refused handshake throws ClientError(Tls). With TLS 1.3 the server verifies the client's
     // certificate after the client's side of the handshake is done: a refusal then surfaces as
-    // Error(Tls) on the first request.
+    // ClientError(Tls) on the first request.
     boost::asio::awaitable<void> connect(std::string target);
     // Sends SOAP (UTF-8) to `target`: encoded, optionally compressed, sealed. Reconnects and
-    // re-authenticates first when the server closed the connection. Throws Error for transport,
-    // timeout, auth and framing failures; an HTTP error status is returned, not thrown.
+    // re-authenticates first when the server closed the connection. Throws ClientError for
+    // transport, timeout, auth and framing failures; an HTTP error status is returned, not thrown.
     boost::asio::awaitable<Response> post(std::string target, std::string soap, bool compress,
                                           RequestOptions options = {});
     // Sends an already prepared body (e.g. a tampered or replayed one) on this connection.
     boost::asio::awaitable<Response> post_prepared(std::string target, PreparedBody body,
                                                    RequestOptions options = {});
     // Writes raw bytes to the socket and reads one HTTP response (not decrypted). Throws
-    // Error(Transport) when the server closes the connection instead.
+    // ClientError(Transport) when the server closes the connection instead.
     boost::asio::awaitable<Response> exchange_raw(std::string bytes);
 
     // Builds a sealed body with this connection's security context (consumes a sequence number);
@@ -271,13 +271,13 @@ public:
     Source(const Source&) = delete;
     Source& operator=(const Source&) = delete;
 
-    // Enumerate at the manager URL: the subscriptions offered to this host. Throws Error
+    // Enumerate at the manager URL: the subscriptions offered to this host. Throws ClientError
     // (with the HTTP status) unless the answer is a 200 EnumerateResponse relating to it.
     std::vector<wsman::Subscription> enumerate();
     // End of the enumeration (answer 200/204), then the manager connection is closed.
     void end();
     // Heartbeat / Events on the subscription's NotifyTo connection; the Ack must relate to the
-    // request (RelatesTo == MessageID). Errors throw Error with the HTTP status (e.g. 503).
+    // request (RelatesTo == MessageID). Errors throw ClientError with the HTTP status (e.g. 503).
     Ack heartbeat(const wsman::Subscription& subscription);
     Ack send_events(const wsman::Subscription& subscription,
                     std::span<const std::string_view> events, std::string_view bookmark);

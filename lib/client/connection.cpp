@@ -48,8 +48,8 @@ const char* to_string(ErrorKind kind) {
     return "?";
 }
 
-Error::Error(ErrorKind kind, const std::string& message, unsigned http_status,
-             std::chrono::seconds retry_after)
+ClientError::ClientError(ErrorKind kind, const std::string& message, unsigned http_status,
+                         std::chrono::seconds retry_after)
     : wec::Error(message), kind_(kind), status_(http_status), retry_after_(retry_after) {}
 
 // ---- URL --------------------------------------------------------------------------------------
@@ -67,8 +67,8 @@ Url Url::parse(std::string_view text) {
         url.tls = true;
         url.port = 5986;
     } else {
-        throw Error(ErrorKind::Usage,
-                    "URL '" + std::string(text) + "' does not start with http:// or https://");
+        throw ClientError(ErrorKind::Usage, "URL '" + std::string(text) +
+                                                "' does not start with http:// or https://");
     }
     auto slash = rest.find('/');
     auto authority = rest.substr(0, slash);
@@ -78,7 +78,7 @@ Url Url::parse(std::string_view text) {
     if (!authority.empty() && authority.front() == '[') { // [v6]:port
         auto close = authority.find(']');
         if (close == std::string_view::npos)
-            throw Error(ErrorKind::Usage, "URL '" + std::string(text) + "': unterminated [");
+            throw ClientError(ErrorKind::Usage, "URL '" + std::string(text) + "': unterminated [");
         host = authority.substr(1, close - 1);
         colon = authority.find(':', close);
     } else if (colon != std::string_view::npos) {
@@ -90,11 +90,12 @@ Url Url::parse(std::string_view text) {
         auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
         if (ec != std::errc() || p != port_text.data() + port_text.size() || port == 0 ||
             port > 65535)
-            throw Error(ErrorKind::Usage, "URL '" + std::string(text) + "': bad port '" +
-                                              std::string(port_text) + "'");
+            throw ClientError(ErrorKind::Usage, "URL '" + std::string(text) + "': bad port '" +
+                                                    std::string(port_text) + "'");
         url.port = static_cast<std::uint16_t>(port);
     }
-    if (host.empty()) throw Error(ErrorKind::Usage, "URL '" + std::string(text) + "' has no host");
+    if (host.empty())
+        throw ClientError(ErrorKind::Usage, "URL '" + std::string(text) + "' has no host");
     url.host = std::string(host);
     return url;
 }
@@ -153,25 +154,26 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsOptions& o) {
     SSL_CTX* native = c.native_handle();
     ERR_clear_error();
     if (o.cert_file.empty() != o.key_file.empty())
-        throw Error(ErrorKind::Usage, "a client certificate needs both its certificate and key");
+        throw ClientError(ErrorKind::Usage,
+                          "a client certificate needs both its certificate and key");
     if (!o.cert_file.empty()) {
         if (SSL_CTX_use_certificate_chain_file(native, o.cert_file.c_str()) != 1)
-            throw Error(ErrorKind::Tls, "cannot load client certificate " + o.cert_file + ": " +
-                                            openssl::errors("unknown OpenSSL error"));
+            throw ClientError(ErrorKind::Tls, "cannot load client certificate " + o.cert_file +
+                                                  ": " + openssl::errors("unknown OpenSSL error"));
         if (SSL_CTX_use_PrivateKey_file(native, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-            throw Error(ErrorKind::Tls, "cannot load client key " + o.key_file + ": " +
-                                            openssl::errors("unknown OpenSSL error"));
+            throw ClientError(ErrorKind::Tls, "cannot load client key " + o.key_file + ": " +
+                                                  openssl::errors("unknown OpenSSL error"));
         if (SSL_CTX_check_private_key(native) != 1)
-            throw Error(ErrorKind::Tls,
-                        "client key " + o.key_file + " does not match certificate " + o.cert_file);
+            throw ClientError(ErrorKind::Tls, "client key " + o.key_file +
+                                                  " does not match certificate " + o.cert_file);
     }
     if (!o.ca_file.empty()) {
         if (SSL_CTX_load_verify_locations(native, o.ca_file.c_str(), nullptr) != 1)
-            throw Error(ErrorKind::Tls, "cannot load CA bundle " + o.ca_file + ": " +
-                                            openssl::errors("unknown OpenSSL error"));
+            throw ClientError(ErrorKind::Tls, "cannot load CA bundle " + o.ca_file + ": " +
+                                                  openssl::errors("unknown OpenSSL error"));
     } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
-        throw Error(ErrorKind::Tls, "cannot load the system trust store: " +
-                                        openssl::errors("unknown OpenSSL error"));
+        throw ClientError(ErrorKind::Tls, "cannot load the system trust store: " +
+                                              openssl::errors("unknown OpenSSL error"));
     }
     c.set_verify_mode(asio::ssl::verify_peer);
     return ctx;
@@ -228,11 +230,12 @@ struct AsyncConnection::Impl {
         std::string reason = tls_error ? openssl_reason(ec) : ec.message();
         close();
         if (ec == beast::error::timeout)
-            throw Error(ErrorKind::Timeout, std::string(what) + " " + where() + ": timed out");
+            throw ClientError(ErrorKind::Timeout,
+                              std::string(what) + " " + where() + ": timed out");
         if (tls_error)
-            throw Error(ErrorKind::Tls,
-                        std::string("TLS with ") + where() + " failed (" + what + "): " + reason);
-        throw Error(ErrorKind::Transport, std::string(what) + " " + where() + ": " + reason);
+            throw ClientError(ErrorKind::Tls, std::string("TLS with ") + where() + " failed (" +
+                                                  what + "): " + reason);
+        throw ClientError(ErrorKind::Transport, std::string(what) + " " + where() + ": " + reason);
     }
 
     void close() {
@@ -312,12 +315,12 @@ struct AsyncConnection::Impl {
         X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
         if (!ec) { // an IP address: no SNI (RFC 6066), matched against the IP SANs
             if (X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) != 1)
-                throw Error(ErrorKind::Usage, "bad TLS server address '" + name + "'");
+                throw ClientError(ErrorKind::Usage, "bad TLS server address '" + name + "'");
         } else {
             X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
             if (SSL_set_tlsext_host_name(ssl, name.c_str()) != 1 ||
                 X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size()) != 1)
-                throw Error(ErrorKind::Usage, "bad TLS server name '" + name + "'");
+                throw ClientError(ErrorKind::Usage, "bad TLS server name '" + name + "'");
         }
         ec = {};
         tcp_layer().expires_after(options.timeout);
@@ -361,14 +364,14 @@ struct AsyncConnection::Impl {
                       ec == asio::ssl::error::stream_truncated;
         if (closed && tls_stream && !tls_confirmed) {
             close();
-            throw Error(ErrorKind::Tls, "TLS with " + where() +
-                                            ": the server closed the connection before a "
-                                            "response (client certificate refused?)");
+            throw ClientError(ErrorKind::Tls, "TLS with " + where() +
+                                                  ": the server closed the connection before a "
+                                                  "response (client certificate refused?)");
         }
         if (closed) {
             close();
-            throw Error(ErrorKind::Transport,
-                        "connection closed by " + where() + " before a response");
+            throw ClientError(ErrorKind::Transport,
+                              "connection closed by " + where() + " before a response");
         }
         if (tls_stream && !tls_confirmed)
             what = "handshake, refused by the server after ours completed";
@@ -445,44 +448,45 @@ struct AsyncConnection::Impl {
                     res.keep_alive) {
                     auto bytes = text::base64_decode(token);
                     if (!bytes)
-                        throw Error(ErrorKind::Auth,
-                                    "the authentication challenge from " + where() +
-                                        " is not base64",
-                                    res.status);
+                        throw ClientError(ErrorKind::Auth,
+                                          "the authentication challenge from " + where() +
+                                              " is not base64",
+                                          res.status);
                     step = context->step(*bytes);
                     continue;
                 }
                 break;
             }
             if (res.status != 200)
-                throw Error(res.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
-                            "authentication at " + where() + target + " answered HTTP " +
-                                std::to_string(res.status) + ": " + res.text(),
-                            res.status);
+                throw ClientError(res.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
+                                  "authentication at " + where() + target + " answered HTTP " +
+                                      std::to_string(res.status) + ": " + res.text(),
+                                  res.status);
             if (!step.complete()) {
                 std::string token = reply_token(res);
                 if (token.empty())
-                    throw Error(ErrorKind::Auth,
-                                "no mutual authentication token (WWW-Authenticate: " +
-                                    std::string(scheme_of(options.mechanism)) + ") from " + where(),
-                                res.status);
+                    throw ClientError(ErrorKind::Auth,
+                                      "no mutual authentication token (WWW-Authenticate: " +
+                                          std::string(scheme_of(options.mechanism)) + ") from " +
+                                          where(),
+                                      res.status);
                 auto bytes = text::base64_decode(token);
                 if (!bytes)
-                    throw Error(ErrorKind::Auth,
-                                "the mutual authentication token from " + where() +
-                                    " is not base64",
-                                res.status);
+                    throw ClientError(ErrorKind::Auth,
+                                      "the mutual authentication token from " + where() +
+                                          " is not base64",
+                                      res.status);
                 step = context->step(*bytes);
                 if (!step.complete())
-                    throw Error(ErrorKind::Auth,
-                                "mutual authentication with " + where() + " did not complete");
+                    throw ClientError(ErrorKind::Auth, "mutual authentication with " + where() +
+                                                           " did not complete");
             }
             authenticated = true;
         } catch (const auth::GssError& e) {
             close();
-            throw Error(ErrorKind::Auth,
-                        std::string(options.ntlm_user.empty() ? "Kerberos" : "NTLM") +
-                            " initiator for " + options.service + ": " + e.what());
+            throw ClientError(ErrorKind::Auth,
+                              std::string(options.ntlm_user.empty() ? "Kerberos" : "NTLM") +
+                                  " initiator for " + options.service + ": " + e.what());
         } catch (...) {
             close();
             throw;
@@ -491,7 +495,8 @@ struct AsyncConnection::Impl {
 
     PreparedBody prepare(std::string_view soap, bool compress) {
         if (!authenticated || (!context && !options.tls))
-            throw Error(ErrorKind::Usage, "connection to " + where() + " is not authenticated");
+            throw ClientError(ErrorKind::Usage,
+                              "connection to " + where() + " is not authenticated");
         PreparedBody p;
         std::vector<std::uint8_t> utf16;
         utf16.reserve(soap.size() * 2 + 2);
@@ -518,7 +523,8 @@ struct AsyncConnection::Impl {
             return;
         }
         if (!authenticated || !context)
-            throw Error(ErrorKind::Usage, "connection to " + where() + " is not authenticated");
+            throw ClientError(ErrorKind::Usage,
+                              "connection to " + where() + " is not authenticated");
         try {
             auto sealed = auth::seal(*context, plain);
             auto enc = http::build_encrypted(protocol_of(options.mechanism),
@@ -527,7 +533,7 @@ struct AsyncConnection::Impl {
             p.body = std::move(enc.body);
             p.content_type = std::move(enc.content_type);
         } catch (const auth::GssError& e) {
-            throw Error(ErrorKind::Auth, std::string("cannot seal a request: ") + e.what());
+            throw ClientError(ErrorKind::Auth, std::string("cannot seal a request: ") + e.what());
         }
     }
 
@@ -542,14 +548,14 @@ struct AsyncConnection::Impl {
                                                kMaxResponseBody)
                                 .message;
             } catch (const http::FramingError& e) {
-                throw Error(ErrorKind::Protocol,
-                            std::string("reply from ") + where() + ": " + e.what(), r.status);
+                throw ClientError(ErrorKind::Protocol,
+                                  std::string("reply from ") + where() + ": " + e.what(), r.status);
             } catch (const wsman::BodyError& e) {
-                throw Error(ErrorKind::Protocol,
-                            std::string("reply from ") + where() + ": " + e.what(), r.status);
+                throw ClientError(ErrorKind::Protocol,
+                                  std::string("reply from ") + where() + ": " + e.what(), r.status);
             } catch (const wsman::ParseError& e) {
-                throw Error(ErrorKind::Protocol,
-                            std::string("reply from ") + where() + ": " + e.what(), r.status);
+                throw ClientError(ErrorKind::Protocol,
+                                  std::string("reply from ") + where() + ": " + e.what(), r.status);
             }
             return;
         }
@@ -560,33 +566,34 @@ struct AsyncConnection::Impl {
             std::vector<std::uint8_t> clear(part.ciphertext.begin(), part.ciphertext.end());
             auth::unseal_in_place(*context, header, clear);
             if (part.length != clear.size())
-                throw Error(ErrorKind::Protocol,
-                            "reply OriginalContent Length=" + std::to_string(part.length) +
-                                " but " + std::to_string(clear.size()) + " bytes decrypted");
+                throw ClientError(ErrorKind::Protocol,
+                                  "reply OriginalContent Length=" + std::to_string(part.length) +
+                                      " but " + std::to_string(clear.size()) + " bytes decrypted");
             r.body = std::move(clear);
             r.sealed = true;
             r.message = wsman::decode_body(part.original_type, r.header("Content-Encoding"), r.body,
                                            kMaxResponseBody)
                             .message;
         } catch (const http::FramingError& e) {
-            throw Error(ErrorKind::Protocol, std::string("reply from ") + where() + ": " + e.what(),
-                        r.status);
+            throw ClientError(ErrorKind::Protocol,
+                              std::string("reply from ") + where() + ": " + e.what(), r.status);
         } catch (const auth::GssError& e) {
-            throw Error(ErrorKind::Protocol,
-                        std::string("cannot decrypt the reply from ") + where() + ": " + e.what(),
-                        r.status);
+            throw ClientError(ErrorKind::Protocol,
+                              std::string("cannot decrypt the reply from ") + where() + ": " +
+                                  e.what(),
+                              r.status);
         } catch (const wsman::BodyError& e) {
-            throw Error(ErrorKind::Protocol, std::string("reply from ") + where() + ": " + e.what(),
-                        r.status);
+            throw ClientError(ErrorKind::Protocol,
+                              std::string("reply from ") + where() + ": " + e.what(), r.status);
         } catch (const wsman::ParseError& e) {
-            throw Error(ErrorKind::Protocol, std::string("reply from ") + where() + ": " + e.what(),
-                        r.status);
+            throw ClientError(ErrorKind::Protocol,
+                              std::string("reply from ") + where() + ": " + e.what(), r.status);
         }
     }
 
     asio::awaitable<Response> send(std::string target, PreparedBody body, RequestOptions ro) {
         if (!open || !authenticated)
-            throw Error(ErrorKind::Transport, "connection to " + where() + " is closed");
+            throw ClientError(ErrorKind::Transport, "connection to " + where() + " is closed");
         auto req = request(target);
         req.set(bhttp::field::content_type, body.content_type);
         if (body.compressed || ro.sldc_header || options.sldc_header)

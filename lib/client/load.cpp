@@ -1,6 +1,6 @@
 #include "client/load.hpp"
 
-#include "client/latency.hpp"
+#include "client/latency_internal.hpp"
 #include "sldc/sldc.hpp"
 #include "text/text.hpp"
 
@@ -262,10 +262,11 @@ void Worker::enumerate(Host& h) {
         h.target = first;
     if (!o_.subscription.empty()) h.target = o_.subscription;
     if (h.target.empty() || !h.offered.count(h.target))
-        throw Error(ErrorKind::Protocol, (h.target.empty() ? std::string("no subscription")
-                                                           : "subscription '" + h.target + "'") +
-                                             " is not offered to " + h.machine + " (" +
-                                             std::to_string(subs.size()) + " offered)");
+        throw ClientError(ErrorKind::Protocol,
+                          (h.target.empty() ? std::string("no subscription")
+                                            : "subscription '" + h.target + "'") +
+                              " is not offered to " + h.machine + " (" +
+                              std::to_string(subs.size()) + " offered)");
     if (o_.refresh.count() > 0) h.next_refresh = now + o_.refresh;
 }
 
@@ -360,7 +361,7 @@ milliseconds Worker::retry_wait(const Host& h, const std::exception& e) const {
         interval = milliseconds(
             wsman::parse_duration_ms(it->second.subscription.connection_retry).value_or(60000));
     if (o_.retry_interval) interval = std::min(interval, *o_.retry_interval);
-    if (const auto* ce = dynamic_cast<const Error*>(&e); ce && ce->retry_after().count() > 0)
+    if (const auto* ce = dynamic_cast<const ClientError*>(&e); ce && ce->retry_after().count() > 0)
         interval = std::min<milliseconds>(interval, ce->retry_after());
     return interval;
 }

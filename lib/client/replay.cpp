@@ -1,6 +1,6 @@
 #include "client/replay.hpp"
 
-#include "client/latency.hpp"
+#include "client/latency_internal.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
@@ -80,10 +80,11 @@ wsman::Subscription choose(Source& source, const ReplayOptions& options,
             return name.empty() || s.name == name;
         });
     if (it == subs.end())
-        throw Error(ErrorKind::Protocol,
-                    name.empty() ? "no subscription is offered to " + machine
-                                 : "subscription '" + name + "' is not offered to " + machine +
-                                       " (" + std::to_string(subs.size()) + " offered)");
+        throw ClientError(ErrorKind::Protocol, name.empty()
+                                                   ? "no subscription is offered to " + machine
+                                                   : "subscription '" + name +
+                                                         "' is not offered to " + machine + " (" +
+                                                         std::to_string(subs.size()) + " offered)");
     source.end();
     return *it;
 }
@@ -107,7 +108,7 @@ Ack send_with_retries(Source& source, wsman::Subscription& subscription, const R
                 std::chrono::milliseconds wait(
                     wsman::parse_duration_ms(subscription.connection_retry).value_or(60000));
                 if (options.retry_interval) wait = std::min(wait, *options.retry_interval);
-                if (const auto* ce = dynamic_cast<const Error*>(&e);
+                if (const auto* ce = dynamic_cast<const ClientError*>(&e);
                     ce && ce->retry_after().count() > 0)
                     wait = std::min<std::chrono::milliseconds>(wait, ce->retry_after());
                 std::this_thread::sleep_for(wait);
@@ -121,7 +122,7 @@ Ack send_with_retries(Source& source, wsman::Subscription& subscription, const R
 
 // Retryable failures of a first Enumerate: network, timeout, 5xx.
 bool retryable(const std::exception& e) {
-    const auto* ce = dynamic_cast<const Error*>(&e);
+    const auto* ce = dynamic_cast<const ClientError*>(&e);
     if (!ce) return false;
     return ce->kind() == ErrorKind::Transport || ce->kind() == ErrorKind::Timeout ||
            (ce->kind() == ErrorKind::Http && ce->http_status() >= 500);
@@ -273,7 +274,7 @@ ReplayResult replay_batches(const ReplayOptions& options,
             std::chrono::milliseconds wait(
                 wsman::parse_duration_ms(subscription.connection_retry).value_or(60000));
             if (options.retry_interval) wait = std::min(wait, *options.retry_interval);
-            if (const auto* ce = dynamic_cast<const Error*>(&e);
+            if (const auto* ce = dynamic_cast<const ClientError*>(&e);
                 ce && ce->retry_after().count() > 0)
                 wait = std::min<std::chrono::milliseconds>(wait, ce->retry_after());
             std::this_thread::sleep_for(wait);

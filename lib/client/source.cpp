@@ -65,15 +65,16 @@ std::vector<wsman::Subscription> Source::enumerate() {
     auto soap = wsman::build_enumerate(h);
     auto r = manager_->post(options_.manager.target, soap, false);
     if (r.status != 200)
-        throw Error(r.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
-                    "Enumerate answered " + status_text(r), r.status);
+        throw ClientError(r.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
+                          "Enumerate answered " + status_text(r), r.status);
     if (!r.message || r.message->action != wsman::Action::EnumerateResponse ||
         !r.message->enumerate_response)
-        throw Error(ErrorKind::Protocol, "Enumerate was not answered with an EnumerateResponse",
-                    r.status);
+        throw ClientError(ErrorKind::Protocol,
+                          "Enumerate was not answered with an EnumerateResponse", r.status);
     if (r.message->relates_to != h.message_id)
-        throw Error(ErrorKind::Protocol, "EnumerateResponse RelatesTo '" + r.message->relates_to +
-                                             "' != MessageID '" + h.message_id + "'");
+        throw ClientError(ErrorKind::Protocol, "EnumerateResponse RelatesTo '" +
+                                                   r.message->relates_to + "' != MessageID '" +
+                                                   h.message_id + "'");
     return r.message->enumerate_response->subscriptions;
 }
 
@@ -86,7 +87,7 @@ void Source::end() {
     auto r = manager_->post(options_.manager.target, wsman::build_end(h), false);
     manager_.reset();
     if (r.status != 200 && r.status != 204)
-        throw Error(ErrorKind::Http, "End answered " + status_text(r), r.status);
+        throw ClientError(ErrorKind::Http, "End answered " + status_text(r), r.status);
 }
 
 void Source::reset() {
@@ -138,15 +139,16 @@ Ack Source::check_ack(const Response& r, const std::string& message_id, const ch
         std::chrono::steady_clock::now() - start);
     ack.message_id = message_id;
     if (r.status != 200)
-        throw Error(r.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
-                    std::string(what) + " answered " + status_text(r), r.status, retry_after(r));
+        throw ClientError(r.status == 401 ? ErrorKind::Auth : ErrorKind::Http,
+                          std::string(what) + " answered " + status_text(r), r.status,
+                          retry_after(r));
     if (!r.message || r.message->action != wsman::Action::Ack)
-        throw Error(ErrorKind::Protocol, std::string(what) + " was not answered with an Ack",
-                    r.status);
+        throw ClientError(ErrorKind::Protocol, std::string(what) + " was not answered with an Ack",
+                          r.status);
     if (r.message->relates_to != message_id)
-        throw Error(ErrorKind::Protocol, std::string(what) + " Ack RelatesTo '" +
-                                             r.message->relates_to + "' != MessageID '" +
-                                             message_id + "'");
+        throw ClientError(ErrorKind::Protocol, std::string(what) + " Ack RelatesTo '" +
+                                                   r.message->relates_to + "' != MessageID '" +
+                                                   message_id + "'");
     ack.reply = *r.message;
     return ack;
 }
@@ -192,7 +194,7 @@ unsigned Source::subscription_end(const wsman::Subscription& subscription,
     auto& c = push_connection(subscription);
     auto r = c.post(push_url(subscription).target, wsman::build_subscription_end(h, body), false);
     if (r.status != 200 && r.status != 204)
-        throw Error(ErrorKind::Http, "SubscriptionEnd answered " + status_text(r), r.status);
+        throw ClientError(ErrorKind::Http, "SubscriptionEnd answered " + status_text(r), r.status);
     return r.status;
 }
 

@@ -36,9 +36,6 @@ class MetricsError : public wec::Error {
 public:
     using wec::Error::Error;
 };
-// The former name (conventions.md: no bare `Error`), kept so that branches in flight still
-// build; use MetricsError.
-using Error [[deprecated("use MetricsError")]] = MetricsError;
 
 // The Content-Type of a scrape.
 inline constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -24,9 +24,6 @@ class OutputError : public wec::Error {
 public:
     using wec::Error::Error;
 };
-// The former name (conventions.md: no bare `Error`), kept so that branches in flight still
-// build; use OutputError.
-using Error [[deprecated("use OutputError")]] = OutputError;
 
 // A bad driver setting; key() names it (empty when a required key is missing).
 class SettingError : public OutputError {

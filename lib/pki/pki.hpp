@@ -35,9 +35,6 @@ public:
 private:
     Kind kind_;
 };
-// The former name (conventions.md: no bare `Error`), kept so that branches in flight still
-// build; use PkiError.
-using Error [[deprecated("use PkiError")]] = PkiError;
 
 enum class KeyType { EcP384, EcP256, Rsa2048, Rsa3072, Rsa4096 };
 

@@ -38,9 +38,6 @@ private:
     ErrorCode code_;
     std::size_t bit_offset_;
 };
-// The former name (conventions.md: no bare `Error`), kept so that branches in flight still
-// build; use SldcError.
-using Error [[deprecated("use SldcError")]] = SldcError;
 
 namespace detail {
 // An allocator whose value-initialisation (vector::resize) leaves bytes uninitialised: the decoder

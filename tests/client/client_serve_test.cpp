@@ -185,7 +185,7 @@ protected:
         try {
             source.send_events(sub, events, bookmark);
             ADD_FAILURE() << "expected HTTP " << status;
-        } catch (const client::Error& e) {
+        } catch (const client::ClientError& e) {
             EXPECT_EQ(e.http_status(), status) << e.what();
         }
     }
@@ -355,7 +355,7 @@ TEST_F(ClientServe, TruncatedBodyIsClosedAfterTheReadTimeout) {
     try {
         auto r = c.exchange_raw(request);
         ADD_FAILURE() << "expected the connection to be closed, got HTTP " << r.status;
-    } catch (const client::Error& e) {
+    } catch (const client::ClientError& e) {
         EXPECT_EQ(e.kind(), client::ErrorKind::Transport) << e.what();
     }
     auto elapsed = std::chrono::steady_clock::now() - start;

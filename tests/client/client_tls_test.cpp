@@ -100,7 +100,7 @@ TEST(ClientUrl, HttpsSchemeSelectsTlsAndPort5986) {
     auto k = client::Url::parse("http://wec.example.org/wsman/SubscriptionManager/WEC");
     EXPECT_FALSE(k.tls);
     EXPECT_EQ(k.port, 5985);
-    EXPECT_THROW(client::Url::parse("ftp://wec.example.org/"), client::Error);
+    EXPECT_THROW(client::Url::parse("ftp://wec.example.org/"), client::ClientError);
 }
 
 TEST_F(ClientTls, FullSequenceOverTls) {
@@ -189,7 +189,7 @@ TEST_F(ClientTls, RefusesAServerCertificateForAnotherName) {
     try {
         source.enumerate();
         FAIL() << "expected a TLS error";
-    } catch (const client::Error& e) {
+    } catch (const client::ClientError& e) {
         EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
         EXPECT_NE(std::string(e.what()).find("certificate verify failed"), std::string::npos)
             << e.what();
@@ -208,7 +208,7 @@ TEST_F(ClientTls, RefusesAServerItsCaBundleDoesNotKnow) {
     try {
         source.enumerate();
         FAIL() << "expected a TLS error";
-    } catch (const client::Error& e) {
+    } catch (const client::ClientError& e) {
         EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
         EXPECT_NE(std::string(e.what()).find("certificate verify failed"), std::string::npos)
             << e.what();
@@ -220,7 +220,7 @@ TEST_F(ClientTls, ClientCertificateFromAnUnknownCaGetsAHandshakeError) {
     try {
         source.enumerate();
         FAIL() << "expected a TLS error";
-    } catch (const client::Error& e) {
+    } catch (const client::ClientError& e) {
         EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
         // The server's alert, as OpenSSL reports it (TLS 1.3: after our side of the handshake).
         EXPECT_NE(std::string(e.what()).find("alert"), std::string::npos) << e.what();
@@ -237,14 +237,14 @@ TEST_F(ClientTls, UnreadableClientKeyIsATypedError) {
     try {
         client::make_tls_context(t);
         FAIL() << "expected an error";
-    } catch (const client::Error& e) {
+    } catch (const client::ClientError& e) {
         EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
     }
     t.key_file = (dir.path() / "missing.key").string();
     try {
         client::make_tls_context(t);
         FAIL() << "expected an error";
-    } catch (const client::Error& e) {
+    } catch (const client::ClientError& e) {
         EXPECT_EQ(e.kind(), client::ErrorKind::Tls) << e.what();
         EXPECT_NE(std::string(e.what()).find("missing.key"), std::string::npos) << e.what();
     }

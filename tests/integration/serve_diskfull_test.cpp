@@ -731,7 +731,7 @@ TEST_F(ServeStorageFaults, StartedWhilePostgresIsDownServes503ThenServes) {
             client::Source probe(source_options());
             probe.enumerate();
             return 200;
-        } catch (const client::Error& e) {
+        } catch (const client::ClientError& e) {
             return e.http_status();
         }
     };

@@ -242,7 +242,7 @@ TEST_P(ServeKeytabRotation, NewTicketsAcceptedOldSessionsGoOnOldTicketsAsTheKeyt
         try {
             c.enumerate();
             ADD_FAILURE() << "a ticket of the old kvno was accepted with only the new key";
-        } catch (const client::Error& e) {
+        } catch (const client::ClientError& e) {
             EXPECT_EQ(e.kind(), client::ErrorKind::Auth) << e.what();
             EXPECT_EQ(e.http_status(), 401u) << e.what();
         }
@@ -294,7 +294,7 @@ TEST_F(ServeKeytab, TornKeytabRefusesNewTicketsWith401UntilComplete) {
             c.enumerate();
             ADD_FAILURE() << "accepted with a keytab of " << size << " of " << good.size()
                           << " bytes";
-        } catch (const client::Error& e) {
+        } catch (const client::ClientError& e) {
             EXPECT_EQ(e.http_status(), 401u) << size << " bytes: " << e.what();
         }
         ASSERT_TRUE(server->running()) << "keytab of " << size << " bytes";
@@ -334,7 +334,7 @@ TEST_F(ServeKeytab, AKeytabProvisionedAfterStartIsPickedUpWithoutARestart) {
         try {
             early.enumerate();
             ADD_FAILURE() << "authenticated without a keytab";
-        } catch (const client::Error& e) {
+        } catch (const client::ClientError& e) {
             EXPECT_EQ(e.http_status(), 401u) << e.what();
         }
     }

@@ -876,7 +876,7 @@ TEST_F(ServeHostile, MalformedFramingGets4xxOrCloseAndTheCollectorLives) {
             EXPECT_EQ(r.keep_alive, !c.closes);
             std::cout << "  tls " << c.name << ": " << r.status
                       << (r.keep_alive ? " keep-alive" : " close") << "\n";
-        } catch (const client::Error& e) {
+        } catch (const client::ClientError& e) {
             EXPECT_TRUE(c.may_cut) << e.what();
             std::cout << "  tls " << c.name << ": closed while sending (" << e.what() << ")\n";
         }
@@ -1004,7 +1004,7 @@ TEST_F(ServeHostile, BadBodiesAfterAuthenticationGet4xxWithMemoryBounded) {
         client::Response r;
         try {
             r = connection().post_prepared(target, std::move(body));
-        } catch (const client::Error& e) {
+        } catch (const client::ClientError& e) {
             EXPECT_EQ(e.kind(), client::ErrorKind::Transport) << e.what();
             r.body.assign(e.what(), e.what() + std::strlen(e.what()));
         }

@@ -168,7 +168,7 @@ private:
 int source_options(const ReplayOptions& o, client::SourceOptions& so) {
     try {
         so.manager = client::Url::parse(o.url);
-    } catch (const client::Error& e) {
+    } catch (const client::ClientError& e) {
         std::fprintf(stderr, "wec replay: --url: %s\n", e.what());
         return kUsage;
     }
@@ -184,7 +184,7 @@ int source_options(const ReplayOptions& o, client::SourceOptions& so) {
         so.tls.server_name = o.server_name;
         try {
             so.tls_context = client::make_tls_context(so.tls);
-        } catch (const client::Error& e) {
+        } catch (const client::ClientError& e) {
             std::fprintf(stderr, "wec replay: %s\n", e.what());
             return kUsage;
         }
