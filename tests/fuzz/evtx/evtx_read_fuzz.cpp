@@ -32,6 +32,13 @@ private:
 
 } // namespace
 
+// libevtx 20181227 leaks a record's XML tags when it fails half-way through rendering it (its
+// leak, not ours; seen on the damaged files of the shared corpus): not reported, as in
+// evtx_native_fuzz.
+extern "C" const char* __lsan_default_suppressions() {
+    return "leak:libevtx.so\n";
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string_view text(reinterpret_cast<const char*>(data), size);
     try {
