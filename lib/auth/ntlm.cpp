@@ -3,6 +3,7 @@
 
 #include "auth/ntlm_keys.hpp"
 #include "common/hex.hpp"
+#include "text/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -40,30 +41,12 @@ std::span<const std::uint8_t> field(std::span<const std::uint8_t> b, std::size_t
     return b.subspan(offset, length);
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xc0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xe0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-        out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-        out += static_cast<char>(0xf0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-        out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-}
-
 // UTF-16LE (unpaired surrogates become U+FFFD) or 8-bit OEM (taken as Latin-1) to UTF-8.
 std::string text(std::span<const std::uint8_t> bytes, bool unicode) {
     std::string out;
     if (!unicode) {
         for (auto c : bytes)
-            append_utf8(out, c);
+            text::append_code_point(out, c);
         return out;
     }
     for (std::size_t i = 0; i + 1 < bytes.size(); i += 2) {
@@ -79,7 +62,7 @@ std::string text(std::span<const std::uint8_t> bytes, bool unicode) {
         } else if (cp >= 0xd800 && cp < 0xe000) {
             cp = 0xfffd;
         }
-        append_utf8(out, cp);
+        text::append_code_point(out, cp);
     }
     return out;
 }

@@ -7,6 +7,7 @@
 // text escaped the way libevtx escapes it, whitespace-only text kept only where libevtx's
 // pretty-printing keeps it (alone in its element).
 #include "evtx/binxml_internal.hpp"
+#include "text/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -331,21 +332,7 @@ std::uint32_t Renderer::name_at(std::uint32_t offset, std::uint32_t& len, std::u
         std::uint32_t cp = le16(p + 2 * k);
         if (cp == 0) break;
         cp = surrogates(cp, p, k, units);
-        if (cp < 0x80) {
-            names_ += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            names_ += static_cast<char>(0xC0 | (cp >> 6));
-            names_ += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            names_ += static_cast<char>(0xE0 | (cp >> 12));
-            names_ += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            names_ += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            names_ += static_cast<char>(0xF0 | (cp >> 18));
-            names_ += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            names_ += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            names_ += static_cast<char>(0x80 | (cp & 0x3F));
-        }
+        text::append_code_point(names_, cp);
     }
     slot = Name{generation_, pos, static_cast<std::uint32_t>(names_.size() - pos)};
     len = slot.len;
@@ -749,19 +736,7 @@ void Renderer::put_code_point(std::uint32_t cp) {
         return;
     }
     run_blank_ = false;
-    if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
+    text::append_code_point(out, cp); // 0x80 and above here
 }
 
 void Renderer::utf16(const std::uint8_t* p, std::size_t units, std::uint32_t) {

@@ -2,6 +2,7 @@
 // pass over the string: tags are re-emitted, text is copied as is (libevtx has escaped it).
 #include "evtx/evtx.hpp"
 #include "evtx/native_internal.hpp"
+#include "text/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -59,21 +60,7 @@ void lower_guid(std::string& v) {
 
 void append_utf8(std::string& out, std::uint32_t cp) {
     if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
+    text::append_code_point(out, cp);
 }
 
 void unescape_to(std::string& out, std::string_view s) {

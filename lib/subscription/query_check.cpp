@@ -444,24 +444,6 @@ std::pair<std::uint32_t, std::uint32_t> line_column(std::string_view text, std::
     return {line, column};
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
 // The text of a Select with, for each of its bytes, the offset in the query it comes from.
 struct SelectText {
     std::string text;
@@ -508,7 +490,7 @@ void decode_pcdata(std::string_view query, std::size_t from, SelectText& out) {
                                                    hex ? 16 : 10);
                     if (ec == std::errc() && p == digits.data() + digits.size() && cp != 0 &&
                         cp <= 0x10FFFF)
-                        append_utf8(value, cp);
+                        text::append_code_point(value, cp);
                 }
                 if (!value.empty()) {
                     for (char v : value) {

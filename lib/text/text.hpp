@@ -33,6 +33,27 @@ void append_utf8_to_utf16le(std::string_view utf8, std::vector<std::uint8_t>& ou
                             bool bom = false);
 std::vector<std::uint8_t> utf8_to_utf16le(std::string_view utf8, bool bom = false);
 
+// Appends the UTF-8 form of code point `cp` (1-4 bytes). The caller has validated it (no
+// surrogate, nothing above U+10FFFF): each decoder has its own rule for bad input. Inline: the
+// EVTX and event renderers call it per character.
+inline void append_code_point(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
 // Length (1-4) of the valid UTF-8 sequence `s` starts with (RFC 3629: no overlong forms, no
 // surrogates, nothing above U+10FFFF), or 0 when `s` is empty or starts with an invalid one.
 std::size_t utf8_sequence_length(std::string_view s);
