@@ -4,35 +4,17 @@
 // record both render is byte-identical (records one of them skips and the other renders are
 // allowed: libevtx's judgement of damaged records is matched for the common damage, not all).
 #include "evtx/evtx.hpp"
+#include "mem_file.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
-#include <sys/mman.h>
-#include <unistd.h>
 
 namespace {
 
-class MemFile {
-public:
-    MemFile(const std::uint8_t* data, std::size_t size) : fd_(::memfd_create("evtx", 0)) {
-        if (fd_ >= 0 && ::write(fd_, data, size) != static_cast<ssize_t>(size)) close();
-    }
-    ~MemFile() { close(); }
-    MemFile(const MemFile&) = delete;
-    MemFile& operator=(const MemFile&) = delete;
-    bool ok() const { return fd_ >= 0; }
-    std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
-
-private:
-    void close() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-    int fd_;
-};
+using wec::fuzz::MemFile;
 
 struct Read {
     std::uint64_t size = 0;

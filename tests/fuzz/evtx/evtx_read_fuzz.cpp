@@ -2,35 +2,13 @@
 // by its /proc/self/fd path) and evtx::normalize_xml over the same bytes: no crash, no hang,
 // every record read or skipped. (Our own reader: evtx_native_fuzz.)
 #include "evtx/evtx.hpp"
+#include "mem_file.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <sys/mman.h>
-#include <unistd.h>
 
-namespace {
-
-class MemFile {
-public:
-    MemFile(const std::uint8_t* data, std::size_t size) : fd_(::memfd_create("evtx", 0)) {
-        if (fd_ >= 0 && ::write(fd_, data, size) != static_cast<ssize_t>(size)) close();
-    }
-    ~MemFile() { close(); }
-    MemFile(const MemFile&) = delete;
-    MemFile& operator=(const MemFile&) = delete;
-    bool ok() const { return fd_ >= 0; }
-    std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
-
-private:
-    void close() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-    int fd_;
-};
-
-} // namespace
+using wec::fuzz::MemFile;
 
 // libevtx 20181227 leaks a record's XML tags when it fails half-way through rendering it (its
 // leak, not ours; seen on the damaged files of the shared corpus): not reported, as in
