@@ -72,37 +72,9 @@ std::string cut_utf8(std::string s, std::size_t max) {
     return s;
 }
 
+// A raw CR would be normalized away by the reader; LF and TAB too in an attribute value.
 std::string xml_escape(std::string_view text, bool attribute) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += attribute ? "&quot;" : "\"";
-            break;
-        case '\r':
-            out += "&#13;"; // a raw CR would be normalized away by the reader
-            break;
-        case '\n':
-            out += attribute ? "&#10;" : "\n";
-            break;
-        case '\t':
-            out += attribute ? "&#9;" : "\t";
-            break;
-        default:
-            out += c;
-        }
-    }
-    return out;
+    return text::xml_escape(text, attribute ? "&<>\"\r\n\t" : "&<>\r");
 }
 
 std::pair<std::uint32_t, std::uint32_t> line_column(std::string_view text, std::size_t offset) {

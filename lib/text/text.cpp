@@ -470,6 +470,15 @@ std::string xml_escape(std::string_view text, std::string_view chars) {
         case '"':
             out += "&quot;";
             break;
+        case '\r':
+            out += "&#13;";
+            break;
+        case '\n':
+            out += "&#10;";
+            break;
+        case '\t':
+            out += "&#9;";
+            break;
         default:
             out += c;
         }

@@ -81,9 +81,10 @@ void encode_body(std::string_view utf8, Encoding encoding, std::vector<std::uint
 // U+0005 inside CDATA, which would make the whole batch unparsable otherwise.
 std::size_t sanitize_xml_chars(std::string& utf8);
 
-// `text` with each of `chars` that it holds (any of & < > ") written as its XML entity: all four
-// for character data or attribute values; callers whose output is compared byte for byte pass the
-// set they have always written.
+// `text` with each of `chars` that it holds (any of & < > " and CR, LF, TAB) written as its XML
+// entity or character reference: the default four for character data or attribute values; CR
+// (any text) and LF/TAB (attribute values) when whitespace must survive a reader's normalisation;
+// callers whose output is compared byte for byte pass the set they have always written.
 std::string xml_escape(std::string_view text, std::string_view chars = "&<>\"");
 
 } // namespace wec::text
