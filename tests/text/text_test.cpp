@@ -408,4 +408,8 @@ TEST(XmlEscape, AllFourByDefaultAndOnlyTheGivenSetOtherwise) {
     EXPECT_EQ(wec::text::xml_escape("a&b<c>d\"e", "&<\""), "a&amp;b&lt;c>d&quot;e");
     EXPECT_EQ(wec::text::xml_escape(""), "");
     EXPECT_EQ(wec::text::xml_escape("plain"), "plain");
+    // CR, LF and TAB only when asked (attribute values, text whose CR must survive a reader).
+    EXPECT_EQ(wec::text::xml_escape("a\r\nb\tc"), "a\r\nb\tc");
+    EXPECT_EQ(wec::text::xml_escape("a\r\nb\tc", "\r"), "a&#13;\nb\tc");
+    EXPECT_EQ(wec::text::xml_escape("a\r\nb\tc", "\r\n\t"), "a&#13;&#10;b&#9;c");
 }
