@@ -268,10 +268,8 @@ bool BatchCutter::next(client::RecordedBatch& out) {
     out.machine = machine_;
     out.line = cursor_ + 1;
     std::string current;
-    batch_time_.reset();
     for (std::size_t k = 0; k < batch_ && cursor_ < events_.size(); ++k, ++cursor_) {
         auto& e = events_[cursor_];
-        if (e.time_ns && (!batch_time_ || *e.time_ns > *batch_time_)) batch_time_ = e.time_ns;
         if (!e.channel.empty()) {
             auto& last = last_[e.channel];
             last = std::max(last, e.record_id);

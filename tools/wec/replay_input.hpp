@@ -60,11 +60,8 @@ class BatchCutter {
 public:
     BatchCutter(std::vector<InputEvent> events, std::string machine, std::size_t batch);
     bool next(client::RecordedBatch& out);
-    // The latest TimeCreated of the batch `next` cut last (nullopt: none had one).
-    std::optional<std::int64_t> batch_time() const { return batch_time_; }
 
 private:
-    std::optional<std::int64_t> batch_time_;
     std::vector<InputEvent> events_;
     std::string machine_;
     std::size_t batch_;
