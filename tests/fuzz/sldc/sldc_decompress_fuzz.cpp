@@ -1,12 +1,15 @@
 // Fuzzes the SLDC decoder (only sldc::SldcError may escape, never more output than the limit; the
-// same output and error into an sldc::Buffer) and the encoder at both levels (compress then
-// decompress gives the input back).
+// same output and error into an sldc::Buffer; the same output, error code and bit offset as the
+// plain reference decoder of tests/sldc, with a large limit and one taken from the first byte) and
+// the encoder at both levels (compress then decompress gives the input back).
+#include "../../sldc/reference_decoder.hpp"
 #include "sldc/sldc.hpp"
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -33,6 +36,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (buffer_bit != bit || buffer.size() != out.size() ||
         !std::equal(buffer.begin(), buffer.end(), out.begin()))
         std::abort();
+
+    // Differential: the fast decoder against the reference one (output, error code, bit offset).
+    for (const std::size_t limit : {kLimit, size > 0 ? std::size_t{data[0]} * 37 : 0}) {
+        wec::sldc::reference::Result got;
+        try {
+            wec::sldc::decompress(in, got.out, limit);
+        } catch (const wec::sldc::SldcError& e) {
+            got.error = e.code();
+            got.bit = e.bit_offset();
+        }
+        if (!(got == wec::sldc::reference::decode(in, limit))) std::abort();
+    }
 
     for (const auto level : {wec::sldc::Level::Best, wec::sldc::Level::Fast}) {
         const std::vector<std::uint8_t> packed = wec::sldc::compress(in, level);
