@@ -16,7 +16,10 @@
 //   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
 //               [--no-compress] [--precompressed N] [--skip-ingest] [--skip-connections]
 //               [--tls-connections N] [--skip-tls] [--skip-kerberos] [--no-rsa]
-//               [--output files|tcp|kafka|redis] [--postgres] [--nodes N]
+//               [--output files|tcp|kafka|redis] [--postgres] [--nodes N] [--enctypes "E ..."]
+//
+// --enctypes (Kerberos): the only enctypes the test KDC issues, MIT names (default
+// "aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96"), e.g. aes256-cts-hmac-sha384-192.
 //
 // --postgres: the state store on a PostgreSQL 15 server the benchmark starts (fsync on) instead
 // of SQLite. --nodes N (N > 1): N `wec serve` nodes on that store, behind haproxy (PROXY
@@ -102,6 +105,7 @@ struct Args {
     std::size_t nodes = 1; // > 1: that many `wec serve` behind haproxy (PROXY protocol v2)
     std::uint64_t replay_events = 0; // > 0: the `wec replay` generator scenario (Kerberos)
     bool replay_precompress = false; // ... with `wec replay --precompress`
+    std::string enctypes;            // --enctypes: the only ones the KDC issues (MIT names)
 };
 
 // Where the subscription's events go during the ingest scenarios, and how many arrived.
@@ -345,7 +349,10 @@ struct Setup {
     Setup(const Args& a, Transport t) : transport(t) {
         std::vector<std::string> auth;
         if (t == Transport::Kerberos) {
-            realm.emplace();
+            if (a.enctypes.empty())
+                realm.emplace();
+            else
+                realm.emplace(Krb5Realm::Options{.enctypes = a.enctypes});
             realm->add_principal("HTTP/" + kHost);
             realm->add_principal("HOST/" + kHost);
             realm->add_principal("WIN10$");
@@ -799,6 +806,8 @@ int main(int argc, char** argv) {
             a.replay_events = std::stoull(value());
         else if (arg == "--replay-precompress")
             a.replay_precompress = true;
+        else if (arg == "--enctypes")
+            a.enctypes = value();
         else {
             std::fprintf(
                 stderr, "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
@@ -812,7 +821,8 @@ int main(int argc, char** argv) {
                         "                   [--output files|tcp|kafka|redis] [--postgres] "
                         "[--nodes N]\n"
                         "                   [--replay N (only: wec replay sends N events)] "
-                        "[--replay-precompress]\n");
+                        "[--replay-precompress]\n"
+                        "                   [--enctypes \"E ...\" (the KDC issues only those)]\n");
             return 2;
         }
     }

@@ -1,5 +1,6 @@
-// RFC 4121 wrap tokens (aes-cts-hmac-sha1-96, RFC 3961/3962) on OpenSSL for live contexts. See
-// fast_context.hpp for what is checked against MIT, and when MIT decides.
+// RFC 4121 wrap tokens (aes-cts-hmac-sha1-96, RFC 3961/3962; aes-cts-hmac-sha2, RFC 8009) on
+// OpenSSL for live contexts. See fast_context.hpp for what is checked against MIT, and when MIT
+// decides.
 #include "auth/fast_context.hpp"
 
 #include "common/handle.hpp"
@@ -10,6 +11,8 @@
 #include <cstring>
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
+#include <initializer_list>
+#include <iterator>
 #include <mutex>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -31,26 +34,53 @@ using MacCtxPtr = Handle<EVP_MAC_CTX, EVP_MAC_CTX_free>;
 using KdfPtr = Handle<EVP_KDF, EVP_KDF_free>;
 using KdfCtxPtr = Handle<EVP_KDF_CTX, EVP_KDF_CTX_free>;
 
-constexpr std::int32_t kAes128 = 17; // aes128-cts-hmac-sha1-96
-constexpr std::int32_t kAes256 = 18; // aes256-cts-hmac-sha1-96
+// The enctypes with a fast path. RFC 3962 (sha1-96): keys by DK (KRB5KDF), HMAC over the
+// plaintext, then encrypt. RFC 8009 (sha2): keys by KDF-HMAC-SHA2 (SP 800-108 counter mode,
+// OpenSSL's KBKDF), encrypt, then HMAC over the cipher state (16 zero bytes for GSS) and the
+// ciphertext. Both: a 16-byte confounder, AES-CBC-CTS (CS3) with IV 0, a truncated HMAC.
+struct Suite {
+    std::int32_t enctype;
+    std::size_t key_len; // base key = Ke
+    std::size_t ki_len;  // HMAC key
+    std::size_t tag;     // truncated HMAC
+    const char* digest;  // HMAC's hash
+    bool rfc8009;        // encrypt-then-MAC, KDF-HMAC-SHA2
+    int aes;             // 0: AES-128, 1: AES-256
+    int slot;            // index in Verdicts
+};
+constexpr Suite kSuites[] = {
+    {17, 16, 16, 12, "SHA1", false, 0, 0},  // aes128-cts-hmac-sha1-96
+    {18, 32, 32, 12, "SHA1", false, 1, 1},  // aes256-cts-hmac-sha1-96
+    {19, 16, 16, 16, "SHA256", true, 0, 2}, // aes128-cts-hmac-sha256-128
+    {20, 32, 24, 24, "SHA384", true, 1, 3}, // aes256-cts-hmac-sha384-192
+};
+
+const Suite* suite_of(std::int32_t enctype) {
+    for (const Suite& s : kSuites)
+        if (s.enctype == enctype) return &s;
+    return nullptr;
+}
+
 constexpr int kUsageAcceptorSeal = 22;
 constexpr int kUsageInitiatorSeal = 24;
 constexpr std::uint8_t kFlagSentByAcceptor = 0x01;
 constexpr std::uint8_t kFlagSealed = 0x02;
 constexpr std::uint8_t kFlagAcceptorSubkey = 0x04;
-constexpr std::size_t kBlock = 16;      // AES block = confounder = header copy
-constexpr std::size_t kTag = 12;        // HMAC-SHA1-96
-constexpr std::size_t kRrc = 16 + kTag; // what MIT's gss_wrap_iov uses without a TRAILER
-constexpr std::size_t kHeader = 16 + kBlock + kRrc; // 60
+constexpr std::size_t kBlock = 16; // AES block = confounder = header copy
+
+// What MIT's gss_wrap_iov uses without a TRAILER: RRC = header copy + HMAC (28, 32, 40), and
+// the HEADER buffer = token header + confounder + RRC (60, 64, 72).
+constexpr std::size_t rrc_of(const Suite& s) {
+    return 16 + s.tag;
+}
+constexpr std::size_t header_of(const Suite& s) {
+    return 16 + kBlock + rrc_of(s);
+}
 
 // 1.2.840.113554.1.2.2.5.6 (GSS_KRB5_EXPORT_LUCID_SEC_CONTEXT_OID) with the version arc 1: the
 // inquiry behind gss_krb5_export_lucid_sec_context, which then deletes the context.
 gss_OID_desc lucid_v1_oid = {12,
                              const_cast<char*>("\x2a\x86\x48\x86\xf7\x12\x01\x02\x02\x05\x06\x01")};
-
-std::size_t key_length(std::int32_t enctype) {
-    return enctype == kAes128 ? 16 : enctype == kAes256 ? 32 : 0;
-}
 
 // ---- the once-per-process verdict per enctype --------------------------------------------
 
@@ -60,8 +90,10 @@ enum Verdict : int { Unknown = 0, Verified = 1, Refused = 2 };
 // Unknown until the first context of the enctype has been tested.
 struct Verdicts {
     std::mutex testing; // one self-test at a time
-    std::array<std::atomic<int>, 2> by_enctype{};
-    std::atomic<int>& of(std::int32_t enctype) { return by_enctype[enctype == kAes256 ? 1 : 0]; }
+    std::array<std::atomic<int>, std::size(kSuites)> by_enctype{};
+    std::atomic<int>& of(const Suite& suite) {
+        return by_enctype[static_cast<std::size_t>(suite.slot)];
+    }
 };
 Verdicts& verdicts() {
     static Verdicts v;
@@ -163,8 +195,8 @@ std::optional<Lucid> read_lucid(gss_ctx_id_t ctx) {
 }
 
 bool usable_key(std::int32_t enctype, const std::vector<std::uint8_t>& key) {
-    const std::size_t n = key_length(enctype);
-    return n != 0 && key.size() == n;
+    const Suite* s = suite_of(enctype);
+    return s != nullptr && key.size() == s->key_len;
 }
 
 } // namespace
@@ -175,8 +207,7 @@ bool usable_key(std::int32_t enctype, const std::vector<std::uint8_t>& key) {
 // (a few hundred nanoseconds against the tens of microseconds of a WinRM body), so that an idle
 // connection keeps no more than these bytes.
 struct UsageKeys {
-    std::int32_t enctype = 0;
-    std::size_t key_len = 0;
+    const Suite* suite = nullptr;
     std::array<unsigned char, 32> ke{};
     std::array<unsigned char, 32> ki{};
 
@@ -192,7 +223,7 @@ struct FastContext::State {
     std::uint8_t send_flags = 0;
     int send_usage = 0;
     int recv_usage = 0;
-    MacPtr mac;       // HMAC (fetched once per context)
+    MacPtr mac;       // HMAC (fetched once per context; the digest is set per key)
     CipherPtr cbc[2]; // AES-128-CBC, AES-256-CBC
     CipherPtr cts[2]; // AES-128-CBC-CTS, AES-256-CBC-CTS
     std::optional<UsageKeys> send;
@@ -204,24 +235,34 @@ struct FastContext::State {
 
 namespace {
 
-// DK(base, usage || suffix) (RFC 3961 5.1) with OpenSSL's KRB5KDF.
-bool derive(std::int32_t enctype, std::span<const std::uint8_t> base, int usage,
-            unsigned char suffix, unsigned char* out) {
-    KdfPtr kdf(EVP_KDF_fetch(nullptr, "KRB5KDF", nullptr));
+// The key for (usage || suffix), `len` bytes: DK (RFC 3961 5.1) with OpenSSL's KRB5KDF for
+// RFC 3962, KDF-HMAC-SHA2 (RFC 8009 5: SP 800-108 counter mode, label = usage || suffix, no
+// context, 32-bit counter and length) with OpenSSL's KBKDF for RFC 8009.
+bool derive(const Suite& suite, std::span<const std::uint8_t> base, int usage, unsigned char suffix,
+            unsigned char* out, std::size_t len) {
+    KdfPtr kdf(EVP_KDF_fetch(nullptr, suite.rfc8009 ? "KBKDF" : "KRB5KDF", nullptr));
     if (!kdf) return false;
     KdfCtxPtr k(EVP_KDF_CTX_new(kdf.get()));
     if (!k) return false;
     unsigned char constant[5] = {
         static_cast<unsigned char>(usage >> 24), static_cast<unsigned char>(usage >> 16),
         static_cast<unsigned char>(usage >> 8), static_cast<unsigned char>(usage), suffix};
-    std::string cipher = enctype == kAes128 ? "AES-128-CBC" : "AES-256-CBC";
+    std::string cipher = suite.aes == 0 ? "AES-128-CBC" : "AES-256-CBC";
+    std::string mac = "HMAC", digest = suite.digest, mode = "COUNTER";
     std::vector<unsigned char> key(base.begin(), base.end());
-    const OSSL_PARAM params[] = {
+    const OSSL_PARAM dk[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER, cipher.data(), 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, key.data(), key.size()),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_CONSTANT, constant, sizeof constant),
         OSSL_PARAM_construct_end()};
-    const bool ok = EVP_KDF_derive(k.get(), out, base.size(), params) == 1;
+    const OSSL_PARAM kbkdf[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, mode.data(), 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, mac.data(), 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest.data(), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, key.data(), key.size()),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, constant, sizeof constant),
+        OSSL_PARAM_construct_end()};
+    const bool ok = EVP_KDF_derive(k.get(), out, len, suite.rfc8009 ? kbkdf : dk) == 1;
     OPENSSL_cleanse(key.data(), key.size());
     return ok;
 }
@@ -230,10 +271,10 @@ std::optional<UsageKeys> usage_keys(std::int32_t enctype, std::span<const std::u
                                     int usage) {
     if (!usable_key(enctype, {base.begin(), base.end()})) return std::nullopt;
     std::optional<UsageKeys> k(std::in_place);
-    k->enctype = enctype;
-    k->key_len = base.size();
-    if (!derive(enctype, base, usage, 0xAA, k->ke.data()) ||
-        !derive(enctype, base, usage, 0x55, k->ki.data()))
+    k->suite = suite_of(enctype);
+    const Suite& suite = *k->suite;
+    if (!derive(suite, base, usage, 0xAA, k->ke.data(), suite.key_len) ||
+        !derive(suite, base, usage, 0x55, k->ki.data(), suite.ki_len))
         return std::nullopt;
     return k;
 }
@@ -246,7 +287,7 @@ struct Ciphers {
 };
 
 bool make_ciphers(const FastContext::State& s, const UsageKeys& k, bool encrypt, Ciphers& c) {
-    const int which = k.enctype == kAes256 ? 1 : 0;
+    const int which = k.suite->aes;
     char cs3[] = "CS3"; // RFC 3962: always swap the last two blocks
     const OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_CIPHER_PARAM_CTS_MODE, cs3, 0),
@@ -263,11 +304,12 @@ bool make_ciphers(const FastContext::State& s, const UsageKeys& k, bool encrypt,
                               params) == 1;
 }
 
-MacCtxPtr make_hmac(const FastContext::State& s) {
+MacCtxPtr make_hmac(const FastContext::State& s, const Suite& suite) {
     MacCtxPtr h(EVP_MAC_CTX_new(s.mac.get()));
-    char sha1[] = "SHA1";
-    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, sha1, 0),
-                                 OSSL_PARAM_construct_end()};
+    std::string digest = suite.digest;
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest.data(), 0),
+        OSSL_PARAM_construct_end()};
     if (h && EVP_MAC_CTX_set_params(h.get(), params) != 1) h.reset();
     return h;
 }
@@ -281,28 +323,34 @@ bool cipher(EVP_CIPHER_CTX* c, const unsigned char* iv, const std::uint8_t* in, 
            static_cast<std::size_t>(len + last) == n;
 }
 
-bool hmac_sha1_96(EVP_MAC_CTX* h, const UsageKeys& k, std::span<const std::uint8_t> a,
-                  std::span<const std::uint8_t> b, std::span<const std::uint8_t> c,
-                  std::array<unsigned char, EVP_MAX_MD_SIZE>& out) {
+// HMAC with Ki over the concatenation of `parts` (the full HMAC; the tag is its first bytes).
+bool hmac(EVP_MAC_CTX* h, const UsageKeys& k,
+          std::initializer_list<std::span<const std::uint8_t>> parts,
+          std::array<unsigned char, EVP_MAX_MD_SIZE>& out) {
     std::size_t len = 0;
-    return EVP_MAC_init(h, k.ki.data(), k.key_len, nullptr) == 1 &&
-           EVP_MAC_update(h, a.data(), a.size()) == 1 &&
-           (b.empty() || EVP_MAC_update(h, b.data(), b.size()) == 1) &&
-           EVP_MAC_update(h, c.data(), c.size()) == 1 &&
-           EVP_MAC_final(h, out.data(), &len, out.size()) == 1 && len >= kTag;
+    if (EVP_MAC_init(h, k.ki.data(), k.suite->ki_len, nullptr) != 1) return false;
+    for (const auto& p : parts)
+        if (!p.empty() && EVP_MAC_update(h, p.data(), p.size()) != 1) return false;
+    return EVP_MAC_final(h, out.data(), &len, out.size()) == 1 && len >= k.suite->tag;
 }
 
+// RFC 8009's cipher state for GSS (MIT passes none): 16 zero bytes, the first HMAC input.
+constexpr std::array<std::uint8_t, kBlock> kZeroIv{};
+
 // The wire layout: after the 16-byte token header, (ciphertext || tag) rotated right by RRC =
-// 28. With the ciphertext C = E(confounder | data | header copy) (n + 32 bytes):
-//   header[16..32] = C[n+16..n+32], header[32..44] = tag, header[44..60] = C[0..16],
+// 16 + t (t = tag bytes: 12, 16, 24). With the ciphertext C = E(confounder | data | header copy)
+// (n + 32 bytes):
+//   header[16..32] = C[n+16..n+32], header[32..32+t] = tag, header[32+t..48+t] = C[0..16],
 //   data = C[16..n+16] (in place).
 // Position `pos` of C (or of the plaintext P laid out the same way) in the two buffers:
 struct Layout {
-    std::uint8_t* header; // 60 bytes
+    std::uint8_t* header; // header_of(suite) bytes
     std::uint8_t* data;
     std::size_t n;
+    std::size_t tag;
+    std::uint8_t* first() const { return header + 32 + tag; } // C[0..16]
     std::uint8_t& at(std::size_t pos) const {
-        if (pos < 16) return header[44 + pos];
+        if (pos < 16) return first()[pos];
         if (pos < n + 16) return data[pos - 16];
         return header[16 + (pos - n - 16)];
     }
@@ -325,8 +373,7 @@ std::unique_ptr<FastContext::State> FastContext::State::make(const Lucid& l, boo
     s->cbc[1].reset(EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr));
     s->cts[0].reset(EVP_CIPHER_fetch(nullptr, "AES-128-CBC-CTS", nullptr));
     s->cts[1].reset(EVP_CIPHER_fetch(nullptr, "AES-256-CBC-CTS", nullptr));
-    if (!s->mac || !s->cbc[0] || !s->cbc[1] || !s->cts[0] || !s->cts[1] || !make_hmac(*s))
-        return nullptr;
+    if (!s->mac || !s->cbc[0] || !s->cbc[1] || !s->cts[0] || !s->cts[1]) return nullptr;
     if (l.have_acceptor_subkey) {
         s->send = usage_keys(l.acceptor_enctype, l.acceptor_key, s->send_usage);
         s->recv_acceptor = usage_keys(l.acceptor_enctype, l.acceptor_key, s->recv_usage);
@@ -335,7 +382,7 @@ std::unique_ptr<FastContext::State> FastContext::State::make(const Lucid& l, boo
     }
     // Tokens without the AcceptorSubkey flag use the context key (when its enctype is ours).
     s->recv_ctx = usage_keys(l.ctx_enctype, l.ctx_key, s->recv_usage);
-    if (!s->send) return nullptr;
+    if (!s->send || !make_hmac(*s, *s->send->suite)) return nullptr;
     return s;
 }
 
@@ -343,7 +390,7 @@ FastContext::FastContext(std::unique_ptr<State> state) : s_(std::move(state)) {}
 FastContext::~FastContext() = default;
 
 std::int32_t FastContext::enctype() const {
-    return s_->lucid.send_enctype();
+    return s_->send->suite->enctype;
 }
 
 bool FastContext::enabled_by_environment() {
@@ -352,15 +399,17 @@ bool FastContext::enabled_by_environment() {
 }
 
 void FastContext::disagreement() {
-    verdicts().of(enctype()).store(Refused);
+    verdicts().of(*s_->send->suite).store(Refused);
 }
 
 Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
     State& s = *s_;
     const std::size_t n = plaintext.size();
     if (n > 0x7fff0000) throw GssError("gss_wrap_iov", "message too long");
+    const UsageKeys& k = *s.send;
+    const Suite& suite = *k.suite;
     Sealed out;
-    out.header.assign(kHeader, 0);
+    out.header.assign(header_of(suite), 0);
     out.ciphertext.assign(plaintext.begin(), plaintext.end());
     std::array<std::uint8_t, 16> hdr = {0x05, 0x04, s.send_flags, 0xff, 0, 0, 0, 0};
     for (int i = 0; i < 8; ++i)
@@ -368,12 +417,12 @@ Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
             static_cast<std::uint8_t>(s.send_seq >> (56 - 8 * i));
     std::array<std::uint8_t, kBlock> conf{};
     std::array<unsigned char, EVP_MAX_MD_SIZE> tag{};
-    const UsageKeys& k = *s.send;
     Ciphers c;
-    const MacCtxPtr hmac = make_hmac(s);
-    if (!hmac || !make_ciphers(s, k, true, c) ||
+    const MacCtxPtr mac = make_hmac(s, suite);
+    // RFC 3962 MACs the plaintext (before encryption), RFC 8009 the ciphertext (after).
+    if (!mac || !make_ciphers(s, k, true, c) ||
         RAND_bytes(conf.data(), static_cast<int>(conf.size())) != 1 ||
-        !hmac_sha1_96(hmac.get(), k, conf, plaintext, hdr, tag))
+        (!suite.rfc8009 && !hmac(mac.get(), k, {conf, plaintext, hdr}, tag)))
         throw GssError("gss_wrap_iov", "OpenSSL failed (cipher, confounder or HMAC)");
 
     // P = conf | data | hdr (RRC = 0 in the copy); CBC over all but the last 16 + m bytes, then
@@ -381,15 +430,15 @@ Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
     const std::size_t total = n + 32;
     const std::size_t m = total % kBlock == 0 ? kBlock : total % kBlock;
     const std::size_t bulk = total - kBlock - m; // 0 or >= 16, a multiple of 16
-    const Layout out_at{out.header.data(), out.ciphertext.data(), n};
+    const Layout out_at{out.header.data(), out.ciphertext.data(), n, suite.tag};
     std::array<unsigned char, kBlock> iv{};
     if (bulk >= kBlock) {
-        if (!cipher(c.cbc.get(), iv.data(), conf.data(), kBlock, &out.header[44]) ||
-            (bulk > kBlock && !cipher(c.cbc.get(), &out.header[44], out.ciphertext.data(),
+        if (!cipher(c.cbc.get(), iv.data(), conf.data(), kBlock, out_at.first()) ||
+            (bulk > kBlock && !cipher(c.cbc.get(), out_at.first(), out.ciphertext.data(),
                                       bulk - kBlock, out.ciphertext.data())))
             throw GssError("gss_wrap_iov", "OpenSSL AES-CBC failed");
         const std::uint8_t* last =
-            bulk > kBlock ? out.ciphertext.data() + (bulk - 2 * kBlock) : &out.header[44];
+            bulk > kBlock ? out.ciphertext.data() + (bulk - 2 * kBlock) : out_at.first();
         std::memcpy(iv.data(), last, kBlock);
     }
     std::array<std::uint8_t, 2 * kBlock> tail_in{}, tail_out{};
@@ -404,9 +453,13 @@ Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
         throw GssError("gss_wrap_iov", "OpenSSL AES-CBC-CTS failed");
     for (std::size_t i = 0; i < tail; ++i)
         out_at.at(bulk + i) = tail_out[i];
-    std::memcpy(&out.header[32], tag.data(), kTag);
+    if (suite.rfc8009 &&
+        !hmac(mac.get(), k,
+              {kZeroIv, {out_at.first(), kBlock}, out.ciphertext, {&out.header[16], kBlock}}, tag))
+        throw GssError("gss_wrap_iov", "OpenSSL HMAC failed");
+    std::memcpy(&out.header[32], tag.data(), suite.tag);
     hdr[6] = 0;
-    hdr[7] = static_cast<std::uint8_t>(kRrc);
+    hdr[7] = static_cast<std::uint8_t>(rrc_of(suite));
     std::memcpy(out.header.data(), hdr.data(), hdr.size());
     OPENSSL_cleanse(tail_in.data(), tail_in.size());
     OPENSSL_cleanse(conf.data(), conf.size());
@@ -418,42 +471,79 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
                                            std::span<std::uint8_t> data) {
     State& s = *s_;
     const std::size_t n = data.size();
-    if (header.size() != kHeader || n > 0x7fff0000) return Unwrapped::NotHandled;
+    if (header.size() < 16 || n > 0x7fff0000) return Unwrapped::NotHandled;
     const std::uint8_t flags = header[2];
     // Only what MIT's gss_wrap_iov produces for this context's peer; the rest goes to MIT.
     const std::uint8_t expected_direction = s.lucid.initiate ? kFlagSentByAcceptor : 0;
     if (header[0] != 0x05 || header[1] != 0x04 || header[3] != 0xff ||
         (flags & ~(kFlagSentByAcceptor | kFlagSealed | kFlagAcceptorSubkey)) != 0 ||
-        (flags & kFlagSealed) == 0 || (flags & kFlagSentByAcceptor) != expected_direction ||
-        header[4] != 0 || header[5] != 0 || header[6] != 0 || header[7] != kRrc)
+        (flags & kFlagSealed) == 0 || (flags & kFlagSentByAcceptor) != expected_direction)
         return Unwrapped::NotHandled;
     const std::optional<UsageKeys>& k =
         (s.lucid.have_acceptor_subkey && (flags & kFlagAcceptorSubkey)) ? s.recv_acceptor
                                                                         : s.recv_ctx;
     if (!k) return Unwrapped::NotHandled;
+    const UsageKeys& key = *k;
+    const Suite& suite = *key.suite;
+    const std::size_t header_len = header_of(suite);
+    if (header.size() != header_len || header[4] != 0 || header[5] != 0 || header[6] != 0 ||
+        header[7] != rrc_of(suite))
+        return Unwrapped::NotHandled;
     Ciphers c;
-    const MacCtxPtr hmac = make_hmac(s);
-    if (!hmac || !make_ciphers(s, *k, false, c)) return Unwrapped::NotHandled;
+    const MacCtxPtr mac = make_hmac(s, suite);
+    if (!mac || !make_ciphers(s, key, false, c)) return Unwrapped::NotHandled;
 
-    std::array<std::uint8_t, kHeader> h{};
-    std::memcpy(h.data(), header.data(), kHeader);
-    const Layout in_at{h.data(), data.data(), n};
+    std::array<std::uint8_t, 16 + kBlock + 16 + EVP_MAX_MD_SIZE> h{};
+    std::memcpy(h.data(), header.data(), header_len);
+    const Layout in_at{h.data(), data.data(), n, suite.tag};
     const std::size_t total = n + 32;
     const std::size_t m = total % kBlock == 0 ? kBlock : total % kBlock;
     const std::size_t bulk = total - kBlock - m;
     const std::size_t tail = kBlock + m;
+    std::array<unsigned char, EVP_MAX_MD_SIZE> tag{};
+    // The encrypted header copy: the token header with RRC = 0 (MIT compares TOK_ID, flags,
+    // filler and sequence number; this is at least as strict).
+    auto copy_matches = [&](const std::array<std::uint8_t, 16>& copy) {
+        return std::memcmp(copy.data(), h.data(), 6) == 0 && copy[6] == 0 && copy[7] == 0 &&
+               std::memcmp(copy.data() + 8, h.data() + 8, 8) == 0;
+    };
     std::array<std::uint8_t, 2 * kBlock> tail_in{}, tail_out{};
     for (std::size_t i = 0; i < tail; ++i)
         tail_in[i] = in_at.at(bulk + i);
     std::array<unsigned char, kBlock> iv{}, conf{};
-    const UsageKeys& key = *k;
+    if (bulk >= kBlock)
+        std::memcpy(iv.data(), bulk > kBlock ? data.data() + (bulk - 2 * kBlock) : in_at.first(),
+                    kBlock);
+
+    if (suite.rfc8009) {
+        // Encrypt-then-MAC: the tag and the header copy are checked before `data` is touched,
+        // so a refused token needs no restoring.
+        if (!hmac(mac.get(), key, {kZeroIv, {in_at.first(), kBlock}, data, {&h[16], kBlock}},
+                  tag) ||
+            CRYPTO_memcmp(tag.data(), &h[32], suite.tag) != 0 ||
+            !cipher(c.cts.get(), iv.data(), tail_in.data(), tail, tail_out.data()))
+            return Unwrapped::Refused;
+        std::array<std::uint8_t, 16> copy{};
+        for (std::size_t i = 0; i < tail; ++i)
+            if (bulk + i >= n + 16) copy[bulk + i - n - 16] = tail_out[i];
+        if (!copy_matches(copy)) return Unwrapped::Refused;
+        // The confounder's block is not needed; the data blocks before the tail follow it.
+        if (bulk > kBlock &&
+            !cipher(c.cbc.get(), in_at.first(), data.data(), bulk - kBlock, data.data()))
+            throw GssError("gss_unwrap_iov", "OpenSSL AES-CBC failed on an intact token");
+        for (std::size_t i = 0; i < tail; ++i) {
+            const std::size_t pos = bulk + i;
+            if (pos >= kBlock && pos < n + 16) data[pos - 16] = tail_out[i];
+        }
+        OPENSSL_cleanse(tail_out.data(), tail_out.size());
+        return Unwrapped::Ok;
+    }
+
     bool ok = true;
     if (bulk >= kBlock) {
-        std::memcpy(iv.data(), bulk > kBlock ? data.data() + (bulk - 2 * kBlock) : &h[44], kBlock);
-        const std::array<unsigned char, kBlock> zero{};
-        ok = cipher(c.cbc.get(), zero.data(), &h[44], kBlock, conf.data()) &&
+        ok = cipher(c.cbc.get(), kZeroIv.data(), in_at.first(), kBlock, conf.data()) &&
              (bulk == kBlock ||
-              cipher(c.cbc.get(), &h[44], data.data(), bulk - kBlock, data.data()));
+              cipher(c.cbc.get(), in_at.first(), data.data(), bulk - kBlock, data.data()));
     }
     ok = ok && cipher(c.cts.get(), iv.data(), tail_in.data(), tail, tail_out.data());
     std::array<std::uint8_t, 16> copy{};
@@ -467,13 +557,8 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
             else
                 copy[pos - n - 16] = tail_out[i];
         }
-        std::array<unsigned char, EVP_MAX_MD_SIZE> tag{};
-        ok = hmac_sha1_96(hmac.get(), key, conf, data, copy, tag) &&
-             CRYPTO_memcmp(tag.data(), &h[32], kTag) == 0;
-        // The encrypted header copy: the token header with RRC = 0 (MIT compares TOK_ID, flags,
-        // filler and sequence number; this is at least as strict).
-        ok = ok && std::memcmp(copy.data(), h.data(), 6) == 0 && copy[6] == 0 && copy[7] == 0 &&
-             std::memcmp(copy.data() + 8, h.data() + 8, 8) == 0;
+        ok = hmac(mac.get(), key, {conf, data, copy}, tag) &&
+             CRYPTO_memcmp(tag.data(), &h[32], suite.tag) == 0 && copy_matches(copy);
     }
     if (ok) return Unwrapped::Ok;
     // Put the ciphertext back for MIT: CBC-encrypt the decrypted bulk again (IV 0, the
@@ -482,9 +567,8 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
         // Encryption needs an encrypting context for this key (refused tokens only).
         Ciphers enc;
         std::array<unsigned char, kBlock> first{};
-        const std::array<unsigned char, kBlock> zero{};
         if (!make_ciphers(s, key, true, enc) ||
-            !cipher(enc.cbc.get(), zero.data(), conf.data(), kBlock, first.data()) ||
+            !cipher(enc.cbc.get(), kZeroIv.data(), conf.data(), kBlock, first.data()) ||
             !cipher(enc.cbc.get(), first.data(), data.data(), bulk - kBlock, data.data()))
             throw GssError("gss_unwrap_iov", "OpenSSL failed to restore a refused token");
     }
@@ -518,8 +602,8 @@ bool FastContext::self_test(gss_ctx_id_t mit, const void* lucid) {
         Sealed from_mit;
         if (!mit_wrap(mit, msg, from_mit)) return false;
         const Sealed from_same = same.wrap(msg);
-        if (from_mit.header.size() != kHeader || from_mit.ciphertext.size() != len ||
-            from_same.ciphertext.size() != len ||
+        if (from_mit.header.size() != header_of(*same.s_->send->suite) ||
+            from_mit.ciphertext.size() != len || from_same.ciphertext.size() != len ||
             !std::equal(from_mit.header.begin(), from_mit.header.begin() + 16,
                         from_same.header.begin()))
             return false;
@@ -571,9 +655,9 @@ std::unique_ptr<FastContext> FastContext::create(ContextHandle& ctx) {
         if (flags & GSS_C_DCE_STYLE) return nullptr;
         auto lucid = read_lucid(ctx.get());
         if (!lucid) return nullptr;
-        const std::int32_t enctype = lucid->send_enctype();
-        if (key_length(enctype) == 0) return nullptr;
-        auto& verdict = verdicts().of(enctype);
+        const Suite* suite = suite_of(lucid->send_enctype());
+        if (suite == nullptr) return nullptr;
+        auto& verdict = verdicts().of(*suite);
         if (verdict.load() == Unknown) {
             std::lock_guard lock(verdicts().testing);
             if (verdict.load() == Unknown) {

@@ -3,9 +3,17 @@
 // MIT GSSAPI establishes every context (tickets, authenticators, AP-REP, replay cache) and stays
 // the reference; once a krb5 context is established, its keys and sequence numbers are read
 // (the lucid context, read without deleting the context: gss_krb5_export_lucid_sec_context
-// itself deletes it, so the same inquiry is made directly) and RFC 4121 wrap tokens with
-// aes128/aes256-cts-hmac-sha1-96 are sealed and unsealed with OpenSSL (AES-NI, SHA-NI), in
-// WinRM's layout: [HEADER, DATA] with EC = 0 and RRC = 28, as MIT's gss_wrap_iov makes them.
+// itself deletes it, so the same inquiry is made directly) and RFC 4121 wrap tokens are sealed
+// and unsealed with OpenSSL (AES-NI, SHA-NI), in WinRM's layout: [HEADER, DATA] with EC = 0 and
+// RRC = 16 + the HMAC tag, as MIT's gss_wrap_iov makes them. Enctypes:
+// - aes128/aes256-cts-hmac-sha1-96 (RFC 3962): Ke/Ki by DK (OpenSSL KRB5KDF), HMAC-SHA1-96 over
+//   the plaintext, then AES-CBC-CTS; RRC 28, 60-byte header.
+// - aes128-cts-hmac-sha256-128 / aes256-cts-hmac-sha384-192 (RFC 8009): Ke/Ki by KDF-HMAC-SHA2
+//   (OpenSSL KBKDF, counter mode; Ki is 16/24 bytes), AES-CBC-CTS, then HMAC-SHA256/384 over the
+//   cipher state (16 zero bytes: GSS passes none) and the ciphertext, truncated to 16/24 bytes;
+//   RRC 32/40, 64/72-byte header. The tag is checked before anything is decrypted.
+// The offline decoder (lib/krb/crypto.cpp) accelerates only the sha1 enctypes (it decrypts with
+// krb5_k_decrypt's contract, not wrap tokens), so there is no RFC 8009 code there to share.
 //
 // Safety nets:
 // - Self-test once per process and enctype, on the first context of that enctype (a copy made
@@ -34,7 +42,7 @@ namespace wec::auth {
 class FastContext {
 public:
     // Null when the fast path does not apply: switched off, not a krb5 RFC 4121 context, an
-    // enctype other than aes128/aes256-cts-hmac-sha1-96, or that enctype failed its self-test.
+    // enctype other than the four aes ones above, or that enctype failed its self-test.
     // `ctx` must be established; it may be replaced by an equivalent MIT context (the self-test
     // copies it by export/import). Never throws.
     static std::unique_ptr<FastContext> create(ContextHandle& ctx);
@@ -42,7 +50,7 @@ public:
     FastContext(const FastContext&) = delete;
     FastContext& operator=(const FastContext&) = delete;
 
-    // Same result as seal() on MIT (a 60-byte header, ciphertext as long as the plaintext).
+    // Same result as seal() on MIT (a 60/64/72-byte header, ciphertext as long as the plaintext).
     // Throws GssError when OpenSSL fails.
     Sealed wrap(std::span<const std::uint8_t> plaintext);
     enum class Unwrapped {

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 
 namespace wec::testing {
 
@@ -16,7 +17,9 @@ struct WefRealm {
     std::filesystem::path client_keytab;  // WIN10$
     std::string ccache;                   // "FILE:…" with WIN10$'s TGT
 
-    explicit WefRealm(const std::string& host) {
+    // `options`: the realm's (e.g. the only enctypes the KDC issues).
+    explicit WefRealm(const std::string& host, Krb5Realm::Options options = {})
+        : realm(std::move(options)) {
         realm.add_principal("HTTP/" + host);
         realm.add_principal("HOST/" + host);
         realm.add_principal("WIN10$");

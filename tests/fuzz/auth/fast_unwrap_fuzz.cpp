@@ -1,10 +1,12 @@
 // Differential fuzzing of the OpenSSL fast path of unseal (lib/auth/fast_context.*) against MIT's
-// gss_unwrap_iov, on tokens of a real context pair (established once against a throwaway MIT
-// KDC, which is stopped before fuzzing starts). Each input either is a token (a 60-byte header
-// and the data) or, from a genuine token sealed for the input's plaintext, the bytes to XOR into
-// it (and where to cut it). The fast path may leave a token to MIT (NotHandled), but it must never
-// accept what MIT refuses, refuse what MIT accepts, or decrypt to other bytes, and a token it does
-// not accept must be left unchanged.
+// gss_unwrap_iov, on tokens of real context pairs, one per enctype family (aes256-sha1-96,
+// RFC 3962; aes128-sha256-128 and aes256-sha384-192, RFC 8009), each established once against a
+// throwaway MIT KDC issuing only that enctype, which is stopped before fuzzing starts. Every input
+// goes to each pair, and either is a token (a header of MIT's size for that enctype: 60, 64 or 72
+// bytes, and the data) or, from a genuine token sealed for the input's plaintext, the bytes to
+// XOR into it (and where to cut it). The fast path may leave a token to MIT (NotHandled), but it
+// must never accept what MIT refuses, refuse what MIT accepts, or decrypt to other bytes, and a
+// token it does not accept must be left unchanged.
 #include "auth/fast_context.hpp"
 #include "auth/gss.hpp"
 #include "support/krb5_realm.hpp"
@@ -29,8 +31,8 @@ struct Pair {
     std::unique_ptr<ServerContext> server;
 };
 
-Pair establish() {
-    wec::testing::Krb5Realm realm;
+Pair establish(const char* enctype) {
+    wec::testing::Krb5Realm realm(wec::testing::Krb5Realm::Options{.enctypes = enctype});
     realm.add_principal("HTTP/srv.windomain.local");
     realm.add_principal("WIN10$");
     const auto keytab = realm.export_keytab({"HTTP/srv.windomain.local"}, "service.keytab");
@@ -45,15 +47,26 @@ Pair establish() {
     if (!r.complete()) std::abort();
     p.client->step(r.output);
     if (!p.client->established() || p.server->fast_path() == nullptr) {
-        std::fprintf(stderr, "fast_unwrap_fuzz: no fast path on the test context\n");
+        std::fprintf(stderr, "fast_unwrap_fuzz: no fast path on the %s test context\n", enctype);
         std::abort();
     }
     return p; // the realm (KDC, files) goes; the contexts need neither any more
 }
 
-Pair& pair() {
-    static Pair p = establish();
+std::vector<Pair>& pairs() {
+    static std::vector<Pair> p = [] {
+        std::vector<Pair> v;
+        for (const char* e : {"aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha256-128",
+                              "aes256-cts-hmac-sha384-192"})
+            v.push_back(establish(e));
+        return v;
+    }();
     return p;
+}
+
+// MIT's HEADER size for the pair's enctype (what seal() gives).
+std::size_t header_size(Pair& p) {
+    return seal(*p.client, Bytes{}).header.size();
 }
 
 bool mit_unwrap(gss_ctx_id_t ctx, Bytes header, Bytes& data) {
@@ -69,19 +82,10 @@ bool mit_unwrap(gss_ctx_id_t ctx, Bytes header, Bytes& data) {
     return !GSS_ERROR(major) && conf != 0 && iov[1].buffer.length == data.size();
 }
 
-} // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    pair();
-    return 0;
-}
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size < 2) return 0;
-    Pair& p = pair();
+void one(Pair& p, std::size_t header_len, const std::uint8_t* data, std::size_t size) {
     Bytes header, body;
     if (data[0] & 1) { // the input is the token
-        const std::size_t h = std::min<std::size_t>(size - 1, 60);
+        const std::size_t h = std::min<std::size_t>(size - 1, header_len);
         header.assign(data + 1, data + 1 + h);
         body.assign(data + 1 + h, data + size);
     } else { // a genuine token, then the input's bytes XORed into it
@@ -98,7 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (data[0] & 2)
             body.resize(body.size() - std::min<std::size_t>(body.size(), data[0] >> 2));
     }
-    if (header.empty()) return 0;
+    if (header.empty()) return;
     Bytes fast_body = body;
     const auto verdict = p.server->fast_path()->unwrap(header, fast_body);
     Bytes mit_body = body;
@@ -114,5 +118,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (fast_body != body) std::abort();
         break;
     }
+}
+
+std::vector<std::size_t>& header_sizes() {
+    static std::vector<std::size_t> sizes = [] {
+        std::vector<std::size_t> v;
+        for (Pair& p : pairs())
+            v.push_back(header_size(p));
+        return v;
+    }();
+    return sizes;
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    header_sizes();
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size < 2) return 0;
+    for (std::size_t i = 0; i < pairs().size(); ++i)
+        one(pairs()[i], header_sizes()[i], data, size);
     return 0;
 }
