@@ -13,8 +13,6 @@ namespace {
 
 constexpr std::size_t kMaxStartLine = 8192;
 constexpr std::size_t kMaxChunkLine = 1024;
-// Buffer storage a parser keeps between messages (see release_if_large).
-constexpr std::size_t kKeptBufferBytes = 4096;
 constexpr std::string_view kCrlfCrlf = "\r\n\r\n";
 
 using text::iequals;
@@ -265,17 +263,16 @@ struct HttpStreamParser::Impl {
         sink.on_message(msg);
         after_gap = false;
         reset_message();
-        // A kept-alive connection may stay idle for long after a message: it keeps no more than
-        // small buffers meanwhile (the next body gets its storage back in one allocation, sized
-        // by its Content-Length). Otherwise every open connection would hold its largest body.
-        release_if_large(body);
-        release_if_large(head);
-        release_if_large(buf);
+        // A kept-alive connection may stay idle for long after a message: it holds no message
+        // storage meanwhile, else every open connection would keep its largest body and header
+        // block. The next body gets its storage in one allocation (sized by its Content-Length),
+        // a few per message in all: nothing next to decrypting and decoding it.
+        release(body);
+        release(head);
+        release(buf);
     }
 
-    static void release_if_large(std::vector<std::uint8_t>& v) {
-        if (v.capacity() > kKeptBufferBytes) std::vector<std::uint8_t>().swap(v);
-    }
+    static void release(std::vector<std::uint8_t>& v) { std::vector<std::uint8_t>().swap(v); }
 
     // A header block turned out not to be HTTP: give its bytes back to buf (resync from them).
     void reject_head(std::string_view why, TimeNs time) {

@@ -553,10 +553,10 @@ TEST(Capture, StreamParserDirectFeedByteByByte) {
     EXPECT_EQ(sink.bodies.back(), "next");
 }
 
-// A kept-alive connection gives back the storage of a large body or header block after each
-// message (http_stream.cpp, release_if_large): the next messages, large or small, fed in one piece
+// A kept-alive connection gives back the storage of its body and header block after each
+// message (http_stream.cpp, emit): the next messages, large or small, fed in one piece
 // or in segments, still come out whole with their own headers.
-TEST(Capture, StreamParserReleasesLargeBuffersBetweenMessages) {
+TEST(Capture, StreamParserReleasesBuffersBetweenMessages) {
     struct Sink : cap::HttpSink {
         std::vector<std::string> bodies, agents;
         std::vector<std::string> notes;
