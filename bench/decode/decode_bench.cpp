@@ -10,13 +10,18 @@
 //    `tshark -o kerberos.decrypt:TRUE -o kerberos.file:K -V -r FILE` (time-boxed; a partial rate is
 //    reported when it does not finish), and prints the figures.
 //
-// Usage: decode_bench [--size-mb N] [--tshark-seconds S]   (needs root for tcpdump)
+// Usage: decode_bench [--size-mb N] [--tshark-seconds S] [--parallel P] [--per-connection M]
+//                     [--keep-open]   (needs root for tcpdump)
+// --parallel: connections interleaved at a time (4); --per-connection: Events exchanges on each
+// (50); --keep-open: no FIN (keep-alive connections left open until the end of the capture, the
+// memory the decoder keeps per idle connection then adds up).
 // WEC_BENCH_KEEP=DIR keeps the capture and keytab (for profiling).
 #include "capture/capture.hpp"
 #include "live_session.hpp"
 #include "pcap_writer.hpp"
 #include "support/process.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -70,32 +75,38 @@ struct Built {
     std::uint64_t bytes = 0, events_messages = 0;
 };
 
-Built build(const fs::path& out, const Exchange& x, std::uint64_t target_bytes) {
+struct Shape {
+    int parallel = 4;
+    int per_connection = 50;
+    bool keep_open = false;
+};
+
+Built build(const fs::path& out, const Exchange& x, std::uint64_t target_bytes,
+            const Shape& shape) {
     Built b;
     PcapWriter w(out.string(), 1);
     std::uint16_t port = 20000;
     std::int64_t time = 1700000000LL * 1000000000LL;
     const Bytes areq = to_bytes(x.auth_request), arep = to_bytes(x.auth_response),
                 ereq = to_bytes(x.events_request), erep = to_bytes(x.events_response);
-    constexpr int kPerConnection = 50;
     while (b.bytes < target_bytes) {
         std::vector<Conversation> convs;
-        for (int k = 0; k < 4; ++k) {
+        for (int k = 0; k < shape.parallel; ++k) {
             Conversation c(port++, 5985);
             if (port == 0) port = 20000;
             c.time = time;
             c.handshake();
             c.send(true, areq, 1448);
             c.send(false, arep, 1448);
-            for (int i = 0; i < kPerConnection; ++i) {
+            for (int i = 0; i < shape.per_connection; ++i) {
                 c.send(true, ereq, 1448);
                 c.send(false, erep, 1448);
                 ++b.events_messages;
             }
-            c.close();
+            if (!shape.keep_open) c.close();
             convs.push_back(std::move(c));
         }
-        // Interleave the four connections segment by segment.
+        // Interleave the connections segment by segment.
         std::vector<std::size_t> at(convs.size(), 0);
         for (bool any = true; any;) {
             any = false;
@@ -128,12 +139,22 @@ std::string sh(const std::string& cmd, int& rc) {
 int main(int argc, char** argv) {
     std::uint64_t size_mb = 60;
     int tshark_seconds = 180;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    Shape shape;
+    for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
+        if (a == "--keep-open") {
+            shape.keep_open = true;
+            continue;
+        }
+        if (i + 1 >= argc) break;
         if (a == "--size-mb")
-            size_mb = std::stoull(argv[i + 1]);
+            size_mb = std::stoull(argv[++i]);
         else if (a == "--tshark-seconds")
-            tshark_seconds = std::stoi(argv[i + 1]);
+            tshark_seconds = std::stoi(argv[++i]);
+        else if (a == "--parallel")
+            shape.parallel = std::max(1, std::stoi(argv[++i]));
+        else if (a == "--per-connection")
+            shape.per_connection = std::max(1, std::stoi(argv[++i]));
     }
     try {
         wec::testing::TempDir dir;
@@ -163,7 +184,7 @@ int main(int argc, char** argv) {
         }
         auto x = extract(recorded);
         auto big = dir.path() / "bench.pcap";
-        auto built = build(big, x, size_mb * 1000 * 1000);
+        auto built = build(big, x, size_mb * 1000 * 1000, shape);
         double mb = static_cast<double>(fs::file_size(big)) / 1e6;
         std::uint64_t expected_events = built.events_messages * 21;
         std::printf("capture: %s, %.1f MB, %llu Events messages (%llu events), each %zu bytes "

@@ -263,7 +263,16 @@ struct HttpStreamParser::Impl {
         sink.on_message(msg);
         after_gap = false;
         reset_message();
+        // A kept-alive connection may stay idle for long after a message: it holds no message
+        // storage meanwhile, else every open connection would keep its largest body and header
+        // block. The next body gets its storage in one allocation (sized by its Content-Length),
+        // a few per message in all: nothing next to decrypting and decoding it.
+        release(body);
+        release(head);
+        release(buf);
     }
+
+    static void release(std::vector<std::uint8_t>& v) { std::vector<std::uint8_t>().swap(v); }
 
     // A header block turned out not to be HTTP: give its bytes back to buf (resync from them).
     void reject_head(std::string_view why, TimeNs time) {

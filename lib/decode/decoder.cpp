@@ -94,8 +94,10 @@ struct Connection {
     capture::TimeNs last_time = 0;
     std::optional<krb::SessionKeys> keys;
     // NTLM (auth/ntlm_keys.hpp): the CHALLENGE seen, then the session derived at the AUTHENTICATE.
-    std::optional<auth::NtlmMessage> ntlm_challenge;
-    std::optional<auth::NtlmSession> ntlm;
+    // On the heap: ~900 bytes that most connections (Kerberos) never use, and idle connections
+    // add up (memory is bounded by the open connections).
+    std::unique_ptr<auth::NtlmMessage> ntlm_challenge;
+    std::unique_ptr<auth::NtlmSession> ntlm;
     bool ntlm_seen = false;
     std::string failure_reason, failure; // why the last AP-REQ / AP-REP could not be used
     std::string client, service, enctype;
@@ -189,7 +191,7 @@ struct Decoder::Impl {
             c.failure_reason.clear();
             c.failure.clear();
         } else if (msg->type == 2) {
-            c.ntlm_challenge = std::move(*msg);
+            c.ntlm_challenge = std::make_unique<auth::NtlmMessage>(std::move(*msg));
         } else if (msg->type == 3) {
             c.keys.reset();
             c.client = msg->domain + "\\" + msg->user;
@@ -204,7 +206,8 @@ struct Decoder::Impl {
                         !http::iequals(secret.user, c.client))
                         continue;
                     try {
-                        c.ntlm = auth::NtlmSession::derive(*c.ntlm_challenge, *msg, secret.nt_hash);
+                        c.ntlm = std::make_unique<auth::NtlmSession>(
+                            auth::NtlmSession::derive(*c.ntlm_challenge, *msg, secret.nt_hash));
                         // After SPNEGO's mechListMIC both directions restart (sequence 1).
                         if (!auth::is_ntlmssp(token)) c.ntlm->restart_after_spnego();
                         c.failure_reason.clear();

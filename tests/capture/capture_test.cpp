@@ -553,6 +553,53 @@ TEST(Capture, StreamParserDirectFeedByteByByte) {
     EXPECT_EQ(sink.bodies.back(), "next");
 }
 
+// A kept-alive connection gives back the storage of its body and header block after each
+// message (http_stream.cpp, emit): the next messages, large or small, fed in one piece
+// or in segments, still come out whole with their own headers.
+TEST(Capture, StreamParserReleasesBuffersBetweenMessages) {
+    struct Sink : cap::HttpSink {
+        std::vector<std::string> bodies, agents;
+        std::vector<std::string> notes;
+        void on_message(const cap::HttpMessage& m) override {
+            bodies.emplace_back(m.body.begin(), m.body.end());
+            agents.emplace_back(m.header("X-Agent").value_or(""));
+        }
+        void on_note(const cap::Note& n) override { notes.push_back(n.text); }
+    };
+    auto with_agent = [](std::string message, const std::string& agent) {
+        return message.insert(message.find("\r\n") + 2, "X-Agent: " + agent + "\r\n");
+    };
+    const std::string big_header(6000, 'h');
+    const std::vector<std::string> bodies = {
+        random_body(200000, 1), "small", random_body(5000, 2), "", random_body(70000, 3), "last"};
+    const std::vector<std::string> agents = {"a", big_header, "c", big_header, "e", "f"};
+    std::string stream;
+    for (std::size_t i = 0; i < bodies.size(); ++i)
+        stream += with_agent(post(bodies[i]), agents[i]);
+    // Chunked, after the large bodies: the body grows from released storage.
+    stream += with_agent("POST /wsman HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "1000\r\n" +
+                             std::string(4096, 'c') + "\r\n3\r\nend\r\n0\r\n\r\n",
+                         "chunked");
+    for (std::size_t piece : {stream.size(), std::size_t{1448}, std::size_t{7}}) {
+        SCOPED_TRACE(piece);
+        Sink sink;
+        cap::Limits limits;
+        cap::HttpStreamParser p(sink, limits);
+        for (std::size_t off = 0; off < stream.size(); off += piece)
+            p.feed(wec::as_bytes(std::string_view(stream).substr(off, piece)), 0);
+        p.finish(0);
+        ASSERT_EQ(sink.bodies.size(), bodies.size() + 1);
+        for (std::size_t i = 0; i < bodies.size(); ++i) {
+            EXPECT_EQ(sink.bodies[i], bodies[i]) << i;
+            EXPECT_EQ(sink.agents[i], agents[i]) << i;
+        }
+        EXPECT_EQ(sink.bodies.back(), std::string(4096, 'c') + "end");
+        EXPECT_EQ(sink.agents.back(), "chunked");
+        EXPECT_TRUE(sink.notes.empty());
+    }
+}
+
 TEST(Capture, DetectFileKind) {
     auto kind = [](std::string_view s) { return cap::detect_file_kind(wec::as_bytes(s)); };
     EXPECT_EQ(kind(std::string_view("\xd4\xc3\xb2\xa1\x02\x00", 6)), cap::FileKind::Pcap);
