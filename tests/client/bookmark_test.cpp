@@ -1,11 +1,13 @@
-// client::split_batch's bookmarks (what `wec replay` sends when it cuts a recorded batch or reads
-// events without one): built by wsman::bookmark_list from the events' plain channel names (XML
-// entities decoded once, escaped once), IsCurrent on the channel of the last event read, carried
-// across parts and batches, and the recorded bookmark taken over as is.
+// The bookmarks lib/client sends. client::split_batch's (what `wec replay` sends when it cuts a
+// recorded batch or reads events without one): built by wsman::bookmark_list from the events'
+// plain channel names (XML entities decoded once, escaped once), IsCurrent on the channel of the
+// last event read, carried across parts and batches, and the recorded bookmark taken over as is.
+// security_bookmark: what generated events (EventGenerator, the load driver) carry.
 #include "client/replay.hpp"
 #include "wsman/bookmark.hpp"
 
 #include <gtest/gtest.h>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -97,4 +99,18 @@ TEST(ReplaySplit, TheRecordedBookmarkEndsTheBatchAndIsTheNewState) {
     EXPECT_EQ(state.records.at("Q&A"), 4u);
     EXPECT_EQ(state.current, "Microsoft-Windows-WinRM/Operational");
     EXPECT_EQ(ws::bookmark_list(state), recorded);
+}
+
+TEST(SecurityBookmark, OneSecurityChannelCurrent) {
+    EXPECT_EQ(client::security_bookmark(4711),
+              "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"4711\" "
+              "IsCurrent=\"true\"/></BookmarkList>");
+    client::EventGenerator gen("win10.windomain.local", 1, 1000);
+    for (int i = 0; i < 3; ++i)
+        gen.next();
+    EXPECT_EQ(gen.last_record(), 1002u);
+    const auto b = ws::parse_bookmark_list(gen.bookmark());
+    EXPECT_EQ(b.records, (std::map<std::string, std::uint64_t>{{"Security", 1002}}));
+    EXPECT_EQ(b.current, "Security");
+    EXPECT_EQ(gen.bookmark(), client::security_bookmark(1002));
 }
