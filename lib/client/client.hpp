@@ -326,7 +326,7 @@ public:
     explicit EventGenerator(std::string computer = "win10.windomain.local", std::uint64_t seed = 1,
                             std::uint64_t first_record = 1000);
     std::string next();
-    // BookmarkList pointing at the last generated record (Channel="Security").
+    // security_bookmark() of the last generated record.
     std::string bookmark() const;
     std::uint64_t last_record() const { return record_ - 1; }
 
@@ -337,5 +337,9 @@ private:
     std::uint64_t tick_ = 0;
     std::uint64_t rand();
 };
+
+// The BookmarkList of a source whose last event read is `record` of the Security channel (what
+// generated events carry: EventGenerator::bookmark, the load driver's batches).
+std::string security_bookmark(std::uint64_t record);
 
 } // namespace wec::client

@@ -1,4 +1,5 @@
 #include "client/client.hpp"
+#include "wsman/bookmark.hpp"
 
 #include <array>
 #include <cstdio>
@@ -173,8 +174,11 @@ std::string EventGenerator::next() {
 }
 
 std::string EventGenerator::bookmark() const {
-    return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" +
-           std::to_string(record_ - 1) + "\" IsCurrent=\"true\"/></BookmarkList>";
+    return security_bookmark(record_ - 1);
+}
+
+std::string security_bookmark(std::uint64_t record) {
+    return wsman::bookmark_list({{{"Security", record}}, "Security"});
 }
 
 } // namespace wec::client

@@ -177,11 +177,6 @@ private:
     std::size_t cursor_ = 0;
 };
 
-std::string security_bookmark(std::uint64_t record) {
-    return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-           "\" IsCurrent=\"true\"/></BookmarkList>";
-}
-
 // The hosts of one thread, driven one blocking request at a time: set-up (Enumerate, End, push
 // connection), the event pool, optional precompression, then the loop that sends each host's
 // batches, retries, Heartbeats and refreshes as they fall due.

@@ -1,34 +1,16 @@
 #include "client/replay.hpp"
 
 #include "client/latency_internal.hpp"
-#include "text/text.hpp"
+#include "evtx/evtx.hpp"
+#include "wsman/bookmark.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 namespace wec::client {
 
 namespace {
-
-// The text of the first <NAME>...</NAME> of `xml` ("" when absent).
-std::string element_text(const std::string& xml, std::string_view name) {
-    const std::string open = "<" + std::string(name) + ">";
-    auto b = xml.find(open);
-    if (b == std::string::npos) return {};
-    b += open.size();
-    auto e = xml.find('<', b);
-    return e == std::string::npos ? std::string() : xml.substr(b, e - b);
-}
-
-// The value of attribute NAME="..." in `tag` ("" when absent).
-std::string attribute(std::string_view tag, std::string_view name) {
-    const std::string key = " " + std::string(name) + "=\"";
-    auto b = tag.find(key);
-    if (b == std::string_view::npos) return {};
-    b += key.size();
-    auto e = tag.find('"', b);
-    return e == std::string_view::npos ? std::string() : std::string(tag.substr(b, e - b));
-}
 
 std::uint64_t to_uint(const std::string& s) {
     std::uint64_t v = 0;
@@ -37,35 +19,6 @@ std::uint64_t to_uint(const std::string& s) {
         v = v * 10 + static_cast<std::uint64_t>(c - '0');
     }
     return v;
-}
-
-// channel -> RecordId of a <BookmarkList>.
-std::map<std::string, std::uint64_t> parse_bookmark(std::string_view list) {
-    std::map<std::string, std::uint64_t> out;
-    for (auto at = list.find("<Bookmark "); at != std::string_view::npos;
-         at = list.find("<Bookmark ", at + 1)) {
-        auto end = list.find('>', at);
-        auto tag = list.substr(at, end == std::string_view::npos ? end : end - at);
-        auto channel = attribute(tag, "Channel");
-        if (!channel.empty()) out[channel] = to_uint(attribute(tag, "RecordId"));
-    }
-    return out;
-}
-
-std::string make_bookmark(const std::map<std::string, std::uint64_t>& last,
-                          const std::string& current) {
-    if (last.empty()) return {};
-    // Exactly one IsCurrent, even when the last event named no channel.
-    const std::string& now = last.count(current) != 0 ? current : last.rbegin()->first;
-    std::string out = "<BookmarkList>";
-    for (const auto& [channel, id] : last) {
-        out += "<Bookmark Channel=\"" + text::xml_escape(channel, "\"") + "\" RecordId=\"" +
-               std::to_string(id) + "\"";
-        if (channel == now) out += " IsCurrent=\"true\"";
-        out += "/>";
-    }
-    out += "</BookmarkList>";
-    return out;
 }
 
 // Enumerate + End: the subscription to replay to (ReplayOptions::prefer, else `subscription`).
@@ -163,20 +116,18 @@ EnvelopeSize envelope_size(const wsman::SourceHeaders& headers, std::string_view
 
 std::vector<BatchPart>
 split_batch(const RecordedBatch& batch, const BatchLimits& limits,
-            const wsman::SourceHeaders& headers, std::map<std::string, std::uint64_t>& last,
+            const wsman::SourceHeaders& headers, wsman::Bookmark& last,
             const std::function<std::optional<std::int64_t>(const std::string&)>& event_time,
             std::vector<std::pair<std::size_t, std::size_t>>& dropped) {
     // The header is sized with the longest bookmark a part may carry: the recorded one or one
     // listing every channel known, with 20-digit record ids.
-    auto all = last;
+    wsman::Bookmark all = last;
     for (const auto& e : batch.events)
-        all[element_text(e, "Channel")] = 0;
-    all.erase("");
-    std::string widest;
-    for (const auto& [channel, id] : all)
-        widest += "<Bookmark Channel=\"" + channel +
-                  "\" RecordId=\"00000000000000000000\" IsCurrent=\"true\"/>";
-    widest = "<BookmarkList>" + widest + "</BookmarkList>";
+        all.records[evtx::first_value(e, "Channel")] = 0;
+    all.records.erase("");
+    for (auto& [channel, id] : all.records)
+        id = std::numeric_limits<std::uint64_t>::max();
+    const std::string widest = wsman::bookmark_list(all);
     const auto size =
         envelope_size(headers, widest.size() > batch.bookmark.size() ? widest : batch.bookmark);
     // A safe margin under MaxEnvelopeSize (MessageID and header values may vary in length).
@@ -187,10 +138,9 @@ split_batch(const RecordedBatch& batch, const BatchLimits& limits,
     BatchPart part;
     std::size_t bytes = size.header;
     std::optional<std::int64_t> first_time;
-    std::string current;
     auto close = [&] {
         if (!part.events.empty()) {
-            part.bookmark = make_bookmark(last, current);
+            part.bookmark = wsman::bookmark_list(last);
             parts.push_back(std::move(part));
         }
         part = BatchPart{};
@@ -214,19 +164,19 @@ split_batch(const RecordedBatch& batch, const BatchLimits& limits,
             if (t && !first_time) first_time = t;
         }
         // The bookmark moves past every event read, sent or dropped.
-        auto channel = element_text(e, "Channel");
+        auto channel = evtx::first_value(e, "Channel");
         if (!channel.empty()) {
-            last[channel] = to_uint(element_text(e, "EventRecordID"));
-            current = channel;
+            last.records[channel] = to_uint(evtx::first_value(e, "EventRecordID"));
+            last.current = std::move(channel);
         }
     }
     if (!part.events.empty()) {
-        part.bookmark = batch.bookmark.empty() ? make_bookmark(last, current) : batch.bookmark;
+        part.bookmark = batch.bookmark.empty() ? wsman::bookmark_list(last) : batch.bookmark;
         parts.push_back(std::move(part));
     } else if (!parts.empty() && !batch.bookmark.empty()) {
         parts.back().bookmark = batch.bookmark; // the events after it were dropped
     }
-    if (!batch.bookmark.empty()) last = parse_bookmark(batch.bookmark);
+    if (!batch.bookmark.empty()) last = wsman::parse_bookmark_list(batch.bookmark);
     return parts;
 }
 
@@ -286,7 +236,7 @@ ReplayResult replay_batches(const ReplayOptions& options,
     std::vector<std::uint32_t> latencies;
     auto first = std::chrono::steady_clock::now();
     auto last = first;
-    std::map<std::string, std::uint64_t> state; // channel -> record id, as the bookmark says
+    wsman::Bookmark state; // where the source is, as its bookmark says
     std::vector<std::pair<std::size_t, std::size_t>> dropped;
     RecordedBatch message;
     for (bool failed = false; !failed;) {

@@ -9,12 +9,12 @@
 #pragma once
 
 #include "client/client.hpp"
+#include "wsman/bookmark.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,13 +73,13 @@ struct BatchPart {
     std::string bookmark;
 };
 
-// Cuts `batch` into parts that fit `limits` (see the top of this file). `last` is the
-// channel -> EventRecordID state before the batch (updated to after it: the recorded bookmark,
-// else the events'); `dropped` gets the indexes of events too large for any envelope, with their
+// Cuts `batch` into parts that fit `limits` (see the top of this file). `last` is the source's
+// position before the batch (updated to after it: the recorded bookmark, else the events');
+// `dropped` gets the indexes of events too large for any envelope, with their
 // envelope size. `safety` UTF-16 bytes are kept free under MaxEnvelopeSize.
 std::vector<BatchPart>
 split_batch(const RecordedBatch& batch, const BatchLimits& limits,
-            const wsman::SourceHeaders& headers, std::map<std::string, std::uint64_t>& last,
+            const wsman::SourceHeaders& headers, wsman::Bookmark& last,
             const std::function<std::optional<std::int64_t>(const std::string&)>& event_time,
             std::vector<std::pair<std::size_t, std::size_t>>& dropped);
 

@@ -3,8 +3,8 @@
 // key, topic from the templates), concurrent writers, an outage of every broker (refused, counted,
 // logged once, then recovery with nothing accepted lost), and the settings' checks.
 #include "common/handle.hpp"
-#include "output/captured_log.hpp"
 #include "output/output.hpp"
+#include "support/captured_log.hpp"
 #include "support/kafka_mock.hpp"
 
 #include <algorithm>

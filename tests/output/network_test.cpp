@@ -1,9 +1,9 @@
 // The tcp, unix and syslog drivers against receivers of the test (127.0.0.1, temp dirs): what
 // arrives is compared with what was sent, and the failure cases (peer down and back, a peer that
 // stops reading, a receiver restarted, oversized datagrams) are provoked for real.
-#include "output/captured_log.hpp"
 #include "output/net_peers.hpp"
 #include "output/output.hpp"
+#include "support/captured_log.hpp"
 #include "support/process.hpp"
 #include "support/test_pki.hpp"
 

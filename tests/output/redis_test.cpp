@@ -3,11 +3,11 @@
 // holds is read back with LRANGE and compared event by event, and the failure cases (wrong
 // password, a key of another type, an ACL that forbids the key, the server killed and restarted)
 // are provoked for real. A fake peer covers the replies a real Redis never sends.
-#include "output/captured_log.hpp"
 #include "output/net_internal.hpp"
 #include "output/net_peers.hpp"
 #include "output/output.hpp"
 #include "output/resp_internal.hpp"
+#include "support/captured_log.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 #include "support/test_pki.hpp"

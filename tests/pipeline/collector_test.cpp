@@ -8,6 +8,7 @@
 #include "server/wef_connection.hpp"
 #include "store/sqlite_store.hpp"
 #include "subscription/subscription.hpp"
+#include "support/captured_log.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
 #include "wsman/wsman.hpp"
@@ -26,6 +27,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using wec::testing::count_of;
 using wec::testing::TempDir;
 
 using wec::FilePtr;
@@ -71,13 +73,6 @@ private:
     DbPtr db_;
 };
 
-std::size_t count(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-        ++n;
-    return n;
-}
-
 constexpr std::string_view kEvent =
     "<Event xmlns=\"http://schemas.microsoft.com/win/2004/08/events/event\"><System>"
     "<Provider Name=\"Microsoft-Windows-Security-Auditing\"/><EventID>4624</EventID>"
@@ -93,9 +88,8 @@ class CollectorTest : public ::testing::Test {
 protected:
     TempDir dir;
     std::string db = (dir.path() / "wec.db").string();
-    fs::path log_path = dir.path() / "wec.log";
-    FilePtr log_file{std::fopen(log_path.c_str(), "w")};
-    Logger log{log_file.get(), LogLevel::Info};
+    wec::testing::CapturedLog captured;
+    wec::Logger& log = *captured.get();
     // A short busy timeout: a locked store fails fast instead of after 10 s.
     store::SqliteStore store{db, {200ms}};
     store::HeartbeatBatcher heartbeats{store};
@@ -122,11 +116,6 @@ format = "raw"
 )",
                                 "test");
         return store.put_subscription(s).subscription.uuid;
-    }
-
-    std::string log_text() {
-        std::fflush(log_file.get());
-        return wec::testing::slurp(log_path);
     }
 
     static std::string path_of(const std::string& uuid) { return "/wsman/subscriptions/" + uuid; }
@@ -237,7 +226,7 @@ TEST_F(CollectorTest, RefreshSurvivesAFailingStoreAndBacksOff) {
     EXPECT_FALSE(health.ok);
     EXPECT_NE(health.error.find("no such table: meta"), std::string::npos) << health.error;
     EXPECT_EQ(health.errors, 1u);
-    EXPECT_EQ(count(log_text(), "store error: subscriptions not reloaded"), 1u) << log_text();
+    EXPECT_EQ(captured.count("store error: subscriptions not reloaded"), 1u) << captured.text();
     // Still serving what was loaded (handle() also reloads, under the same backoff).
     auto reply = collector.handle(client, path_of(uuid), events(uuid, 3));
     EXPECT_EQ(reply.status, 200u) << reply.note;
@@ -256,7 +245,7 @@ TEST_F(CollectorTest, RefreshRetriesAndRecoversWithoutARestart) {
         std::this_thread::sleep_for(1ms);
     }
     EXPECT_GE(collector.store_health().errors, 3u);
-    EXPECT_EQ(count(log_text(), "store error: subscriptions not reloaded"), 1u) << log_text();
+    EXPECT_EQ(captured.count("store error: subscriptions not reloaded"), 1u) << captured.text();
     EXPECT_EQ(collector.handle(client, path_of(uuid), events(uuid, 3)).status, 200u);
 
     ASSERT_EQ(other.exec("ALTER TABLE meta_gone RENAME TO meta"), "");
@@ -268,9 +257,9 @@ TEST_F(CollectorTest, RefreshRetriesAndRecoversWithoutARestart) {
     EXPECT_TRUE(collector.store_health().ok);
     EXPECT_EQ(collector.subscription_names(), (std::vector<std::string>{"security", "system"}));
     EXPECT_EQ(collector.handle(client, path_of(second), events(second, 1)).status, 200u);
-    auto text = log_text();
-    EXPECT_EQ(count(text, "store available again"), 1u) << text;
-    EXPECT_EQ(count(text, "store error: subscriptions not reloaded"), 1u) << text;
+    auto text = captured.text();
+    EXPECT_EQ(count_of(text, "store available again"), 1u) << text;
+    EXPECT_EQ(count_of(text, "store error: subscriptions not reloaded"), 1u) << text;
 }
 
 // (b) The store fails from the start (a PostgreSQL node started while the database is down):
@@ -331,9 +320,9 @@ TEST_F(CollectorTest, UnreadableSubscriptionIsSkippedAndLoggedOnce) {
         ASSERT_EQ(other.exec("UPDATE meta SET value = value + 1 WHERE key = 'revision'"), "");
         collector.refresh();
     }
-    auto text = log_text();
-    EXPECT_EQ(count(text, "subscriptions loaded"), 6u) << text;
-    EXPECT_EQ(count(text, "subscription not served: its stored definition cannot be read"), 1u)
+    auto text = captured.text();
+    EXPECT_EQ(count_of(text, "subscriptions loaded"), 6u) << text;
+    EXPECT_EQ(count_of(text, "subscription not served: its stored definition cannot be read"), 1u)
         << text;
     EXPECT_NE(text.find("subscription=broken"), std::string::npos) << text;
 
@@ -343,7 +332,7 @@ TEST_F(CollectorTest, UnreadableSubscriptionIsSkippedAndLoggedOnce) {
     EXPECT_TRUE(collector.store_health().broken.empty());
     EXPECT_EQ(collector.subscription_names(), (std::vector<std::string>{"broken", "security"}));
     EXPECT_EQ(collector.handle(client, path_of(broken), events(broken, 2)).status, 200u);
-    EXPECT_EQ(count(log_text(), "subscription definition readable again"), 1u);
+    EXPECT_EQ(captured.count("subscription definition readable again"), 1u);
 }
 
 // Security review: on HTTP the path is not integrity-protected; the sealed a:To is.

@@ -33,7 +33,7 @@ pki::ClientResult make_client(const TempDir& d, const std::string& password = "T
 }
 
 std::string text_of(const std::string& pem) {
-    return run("openssl x509 -in '" + pem + "' -noout -text").out;
+    return sh("openssl x509 -in '" + pem + "' -noout -text").output;
 }
 
 TEST(PkiInit, ServerCertificateVerifiesAgainstTheCa) {
@@ -41,27 +41,27 @@ TEST(PkiInit, ServerCertificateVerifiesAgainstTheCa) {
     auto r = make_pki(d);
     EXPECT_EQ(r.ca_cert, d.file("ca.pem"));
     EXPECT_EQ(r.server_key, d.file("server.key"));
-    auto v = run("openssl verify -CAfile '" + r.ca_cert + "' -purpose sslserver '" + r.server_cert +
-                 "'");
-    EXPECT_EQ(v.exit_code, 0) << v.out;
-    EXPECT_NE(v.out.find(": OK"), std::string::npos) << v.out;
+    auto v =
+        sh("openssl verify -CAfile '" + r.ca_cert + "' -purpose sslserver '" + r.server_cert + "'");
+    EXPECT_EQ(v.exit_code, 0) << v.output;
+    EXPECT_NE(v.output.find(": OK"), std::string::npos) << v.output;
     // server.pem = leaf + CA chain
-    EXPECT_EQ(count(slurp(r.server_cert), "BEGIN CERTIFICATE"), 2u);
-    EXPECT_EQ(count(slurp(r.ca_cert), "BEGIN CERTIFICATE"), 1u);
+    EXPECT_EQ(count_of(slurp(r.server_cert), "BEGIN CERTIFICATE"), 2u);
+    EXPECT_EQ(count_of(slurp(r.ca_cert), "BEGIN CERTIFICATE"), 1u);
     // The keys match their certificates.
     for (auto [cert, key] :
          {std::pair{r.ca_cert, r.ca_key}, std::pair{r.server_cert, r.server_key}}) {
-        auto a = run("openssl x509 -in '" + cert + "' -noout -pubkey");
-        auto b = run("openssl pkey -in '" + key + "' -pubout");
+        auto a = sh("openssl x509 -in '" + cert + "' -noout -pubkey");
+        auto b = sh("openssl pkey -in '" + key + "' -pubout");
         EXPECT_EQ(a.exit_code, 0);
-        EXPECT_EQ(a.out, b.out) << cert;
+        EXPECT_EQ(a.output, b.output) << cert;
     }
 }
 
 TEST(PkiInit, ThumbprintAndGpoStringMatchOpenssl) {
     TempDir d;
     auto r = make_pki(d);
-    std::string expected = openssl_sha1(r.ca_cert);
+    std::string expected = openssl_sha1_thumbprint(r.ca_cert);
     EXPECT_EQ(r.ca_thumbprint, expected);
     EXPECT_EQ(r.ca_thumbprint.size(), 40u);
     EXPECT_EQ(r.ca_thumbprint.find_first_not_of("0123456789ABCDEF"), std::string::npos);
@@ -70,10 +70,11 @@ TEST(PkiInit, ThumbprintAndGpoStringMatchOpenssl) {
     EXPECT_EQ(pki::sha1_thumbprint_file(r.ca_cert), expected);
     // DER input gives the same value.
     auto der =
-        run("openssl x509 -in '" + r.ca_cert + "' -outform DER -out '" + d.file("ca.der") + "'");
-    ASSERT_EQ(der.exit_code, 0) << der.out;
+        sh("openssl x509 -in '" + r.ca_cert + "' -outform DER -out '" + d.file("ca.der") + "'");
+    ASSERT_EQ(der.exit_code, 0) << der.output;
     EXPECT_EQ(pki::sha1_thumbprint(wec::read_file(d.file("ca.der"))), expected);
-    EXPECT_EQ(pki::sha1_thumbprint(wec::read_file(r.server_cert)), openssl_sha1(r.server_cert));
+    EXPECT_EQ(pki::sha1_thumbprint(wec::read_file(r.server_cert)),
+              openssl_sha1_thumbprint(r.server_cert));
 }
 
 TEST(PkiInit, KeysAreOwnerOnly) {
@@ -138,8 +139,8 @@ TEST(PkiInit, RsaKeysOnRequest) {
     std::string srv = text_of(r.server_cert);
     EXPECT_NE(srv.find("rsaEncryption"), std::string::npos);
     EXPECT_NE(srv.find("Digital Signature, Key Encipherment"), std::string::npos) << srv;
-    auto v = run("openssl verify -CAfile '" + r.ca_cert + "' '" + r.server_cert + "'");
-    EXPECT_EQ(v.exit_code, 0) << v.out;
+    auto v = sh("openssl verify -CAfile '" + r.ca_cert + "' '" + r.server_cert + "'");
+    EXPECT_EQ(v.exit_code, 0) << v.output;
 }
 
 TEST(PkiInit, P256OnRequest) {
@@ -161,7 +162,7 @@ TEST(PkiInit, RefusesToOverwriteUnlessForced) {
         EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find(d.path().string()), std::string::npos) << e.what();
     }
-    EXPECT_EQ(openssl_sha1(first.ca_cert), first.ca_thumbprint); // untouched
+    EXPECT_EQ(openssl_sha1_thumbprint(first.ca_cert), first.ca_thumbprint); // untouched
     // A single leftover file is enough to refuse.
     std::filesystem::remove(first.ca_cert);
     EXPECT_THROW(make_pki(d), pki::PkiError);
@@ -170,7 +171,7 @@ TEST(PkiInit, RefusesToOverwriteUnlessForced) {
     o.force = true;
     auto second = pki::init(d.path().string(), kHost, o);
     EXPECT_NE(second.ca_thumbprint, first.ca_thumbprint);
-    EXPECT_EQ(openssl_sha1(second.ca_cert), second.ca_thumbprint);
+    EXPECT_EQ(openssl_sha1_thumbprint(second.ca_cert), second.ca_thumbprint);
 }
 
 TEST(PkiInit, RejectsBadInputSayingWhy) {
@@ -220,13 +221,11 @@ TEST(PkiClient, VerifiesForClientAuthOnly) {
     auto r = make_client(d);
     EXPECT_EQ(r.cert, d.file(kClient + ".pem"));
     EXPECT_EQ(r.ca_thumbprint, ca.ca_thumbprint);
-    EXPECT_EQ(r.thumbprint, openssl_sha1(r.cert));
-    auto ok =
-        run("openssl verify -CAfile '" + ca.ca_cert + "' -purpose sslclient '" + r.cert + "'");
-    EXPECT_EQ(ok.exit_code, 0) << ok.out;
-    auto no =
-        run("openssl verify -CAfile '" + ca.ca_cert + "' -purpose sslserver '" + r.cert + "'");
-    EXPECT_NE(no.exit_code, 0) << no.out;
+    EXPECT_EQ(r.thumbprint, openssl_sha1_thumbprint(r.cert));
+    auto ok = sh("openssl verify -CAfile '" + ca.ca_cert + "' -purpose sslclient '" + r.cert + "'");
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    auto no = sh("openssl verify -CAfile '" + ca.ca_cert + "' -purpose sslserver '" + r.cert + "'");
+    EXPECT_NE(no.exit_code, 0) << no.output;
     std::string t = text_of(r.cert);
     EXPECT_NE(t.find("Subject: CN = win10.test.example\n"), std::string::npos) << t;
     EXPECT_NE(t.find("TLS Web Client Authentication\n"), std::string::npos);
@@ -269,40 +268,40 @@ TEST(PkiClient, LegacyPfxOpensWithoutTheLegacyProvider) {
     make_pki(d);
     auto r = make_client(d, "Test-pw1");
     EXPECT_FALSE(r.password_generated);
-    auto info = run("openssl pkcs12 -info -nokeys -in '" + r.pfx + "' -passin pass:Test-pw1");
-    EXPECT_EQ(info.exit_code, 0) << info.out;
-    EXPECT_NE(info.out.find("MAC: sha1"), std::string::npos) << info.out;
-    EXPECT_NE(info.out.find("PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC"),
+    auto info = sh("openssl pkcs12 -info -nokeys -in '" + r.pfx + "' -passin pass:Test-pw1");
+    EXPECT_EQ(info.exit_code, 0) << info.output;
+    EXPECT_NE(info.output.find("MAC: sha1"), std::string::npos) << info.output;
+    EXPECT_NE(info.output.find("PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC"),
               std::string::npos);
-    EXPECT_NE(info.out.find("Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC"),
+    EXPECT_NE(info.output.find("Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC"),
               std::string::npos);
-    EXPECT_EQ(info.out.find("RC2"), std::string::npos);
-    EXPECT_NE(info.out.find("friendlyName: win10.test.example"), std::string::npos);
+    EXPECT_EQ(info.output.find("RC2"), std::string::npos);
+    EXPECT_NE(info.output.find("friendlyName: win10.test.example"), std::string::npos);
     // Key, client certificate and CA are all inside, and the key is the client's.
-    auto all = run("openssl pkcs12 -in '" + r.pfx + "' -passin pass:Test-pw1 -nodes");
-    EXPECT_EQ(all.exit_code, 0) << all.out;
-    EXPECT_EQ(count(all.out, "BEGIN CERTIFICATE"), 2u);
-    EXPECT_EQ(count(all.out, "BEGIN PRIVATE KEY"), 1u);
-    EXPECT_NE(all.out.find("subject=CN = win10.test.example"), std::string::npos);
-    EXPECT_NE(all.out.find("subject=O = wec, CN = wec CA wec.test.example"), std::string::npos);
-    auto key = run("openssl pkcs12 -in '" + r.pfx +
-                   "' -passin pass:Test-pw1 -nocerts -nodes | openssl pkey -pubout");
-    auto pub = run("openssl x509 -in '" + r.cert + "' -noout -pubkey");
-    EXPECT_EQ(key.out, pub.out);
+    auto all = sh("openssl pkcs12 -in '" + r.pfx + "' -passin pass:Test-pw1 -nodes");
+    EXPECT_EQ(all.exit_code, 0) << all.output;
+    EXPECT_EQ(count_of(all.output, "BEGIN CERTIFICATE"), 2u);
+    EXPECT_EQ(count_of(all.output, "BEGIN PRIVATE KEY"), 1u);
+    EXPECT_NE(all.output.find("subject=CN = win10.test.example"), std::string::npos);
+    EXPECT_NE(all.output.find("subject=O = wec, CN = wec CA wec.test.example"), std::string::npos);
+    auto key = sh("openssl pkcs12 -in '" + r.pfx +
+                  "' -passin pass:Test-pw1 -nocerts -nodes | openssl pkey -pubout");
+    auto pub = sh("openssl x509 -in '" + r.cert + "' -noout -pubkey");
+    EXPECT_EQ(key.output, pub.output);
     // A wrong password is refused (the MAC is checked).
-    auto wrong = run("openssl pkcs12 -info -nokeys -in '" + r.pfx + "' -passin pass:wrong");
-    EXPECT_NE(wrong.exit_code, 0) << wrong.out;
+    auto wrong = sh("openssl pkcs12 -info -nokeys -in '" + r.pfx + "' -passin pass:wrong");
+    EXPECT_NE(wrong.exit_code, 0) << wrong.output;
 }
 
 TEST(PkiClient, ModernPfxUsesAes256AndSha256) {
     TempDir d;
     make_pki(d);
     auto r = make_client(d, "Test-pw1", pki::KeyType::EcP384, /*legacy=*/false);
-    auto info = run("openssl pkcs12 -info -nokeys -in '" + r.pfx + "' -passin pass:Test-pw1");
-    EXPECT_EQ(info.exit_code, 0) << info.out;
-    EXPECT_NE(info.out.find("MAC: sha256"), std::string::npos) << info.out;
-    EXPECT_NE(info.out.find("AES-256-CBC"), std::string::npos) << info.out;
-    EXPECT_EQ(info.out.find("TripleDES"), std::string::npos);
+    auto info = sh("openssl pkcs12 -info -nokeys -in '" + r.pfx + "' -passin pass:Test-pw1");
+    EXPECT_EQ(info.exit_code, 0) << info.output;
+    EXPECT_NE(info.output.find("MAC: sha256"), std::string::npos) << info.output;
+    EXPECT_NE(info.output.find("AES-256-CBC"), std::string::npos) << info.output;
+    EXPECT_EQ(info.output.find("TripleDES"), std::string::npos);
 }
 
 TEST(PkiClient, GeneratesAPasswordWhenNoneGiven) {
@@ -311,9 +310,9 @@ TEST(PkiClient, GeneratesAPasswordWhenNoneGiven) {
     auto r = make_client(d, "");
     EXPECT_TRUE(r.password_generated);
     EXPECT_EQ(r.pfx_password.size(), 20u);
-    auto info = run("openssl pkcs12 -info -nokeys -in '" + r.pfx +
-                    "' -passin 'pass:" + r.pfx_password + "'");
-    EXPECT_EQ(info.exit_code, 0) << info.out;
+    auto info = sh("openssl pkcs12 -info -nokeys -in '" + r.pfx +
+                   "' -passin 'pass:" + r.pfx_password + "'");
+    EXPECT_EQ(info.exit_code, 0) << info.output;
     pki::ClientOptions o;
     auto other = pki::issue_client(d.path().string(), "other.test.example", o);
     EXPECT_NE(other.pfx_password, r.pfx_password);
@@ -336,7 +335,7 @@ TEST(PkiShow, ListsEveryCertificateOnceWithThumbprintsAndEkus) {
     EXPECT_EQ(srv.subject, "CN=wec.test.example");
     EXPECT_EQ(srv.ekus, std::vector<std::string>{"serverAuth"});
     EXPECT_EQ(srv.ip_addresses, std::vector<std::string>{"127.0.0.1"});
-    EXPECT_EQ(srv.thumbprint, openssl_sha1(ca.server_cert));
+    EXPECT_EQ(srv.thumbprint, openssl_sha1_thumbprint(ca.server_cert));
     const auto& cl = s.certificates[2];
     EXPECT_EQ(cl.file, c.cert);
     EXPECT_EQ(cl.ekus, std::vector<std::string>{"clientAuth"});
@@ -344,7 +343,7 @@ TEST(PkiShow, ListsEveryCertificateOnceWithThumbprintsAndEkus) {
     EXPECT_EQ(cl.thumbprint, c.thumbprint);
     EXPECT_EQ(cl.expiry, pki::Expiry::Ok);
     // serial and dates as openssl prints them
-    auto serial = run("openssl x509 -in '" + c.cert + "' -noout -serial").out;
+    auto serial = sh("openssl x509 -in '" + c.cert + "' -noout -serial").output;
     EXPECT_EQ(serial, "serial=" + cl.serial + "\n");
     EXPECT_EQ(cl.not_after.size(), 20u);
 }
@@ -376,22 +375,22 @@ TEST(PkiShow, WarnsThirtyDaysBeforeExpiryAndErrorsWhenExpired) {
     auto now = pki::show(d.path().string());
     ASSERT_EQ(now.errors.size(), 1u);
     EXPECT_NE(now.errors[0].find("old.test.example"), std::string::npos);
-    auto v = run("openssl verify -CAfile '" + d.file("ca.pem") + "' '" +
-                 d.file("old.test.example.pem") + "'");
-    EXPECT_NE(v.out.find("expired"), std::string::npos) << v.out;
+    auto v = sh("openssl verify -CAfile '" + d.file("ca.pem") + "' '" +
+                d.file("old.test.example.pem") + "'");
+    EXPECT_NE(v.output.find("expired"), std::string::npos) << v.output;
 }
 
 // ---- real TLS handshakes --------------------------------------------------------------------
 
 struct TlsServer {
     int port = free_port();
-    Background proc;
+    Process proc;
     explicit TlsServer(const TempDir& d)
         : proc({"openssl", "s_server", "-cert", d.file("server.pem"), "-key", d.file("server.key"),
                 "-CAfile", d.file("ca.pem"), "-Verify", "1", "-verify_return_error", "-www",
                 "-accept", "127.0.0.1:" + std::to_string(port)},
-               d.file("s_server.log")) {}
-    bool ready() { return proc.wait_for("ACCEPT", std::chrono::seconds(10)); }
+               {}, d.file("s_server.log")) {}
+    bool ready() { return proc.wait_for_output("ACCEPT", std::chrono::seconds(10)); }
 };
 
 std::string s_client(const TempDir& d, int port, const std::string& cert,
@@ -409,14 +408,13 @@ void handshake_with_client_cert(pki::KeyType key, const std::string& tls_version
     make_pki(d, key);
     make_client(d, "pw", key);
     TlsServer server(d);
-    ASSERT_TRUE(server.proc.started());
     ASSERT_TRUE(server.ready()) << server.proc.output();
-    auto r = run(s_client(d, server.port, kClient, tls_version));
-    EXPECT_EQ(r.exit_code, 0) << r.out;
-    EXPECT_NE(r.out.find("Verify return code: 0 (ok)"), std::string::npos) << r.out;
+    auto r = sh(s_client(d, server.port, kClient, tls_version));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("Verify return code: 0 (ok)"), std::string::npos) << r.output;
     // The server accepted the client certificate and shows it on its status page.
-    EXPECT_NE(r.out.find("HTTP/1.0 200 ok"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("Subject: CN=" + kClient), std::string::npos) << r.out;
+    EXPECT_NE(r.output.find("HTTP/1.0 200 ok"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Subject: CN=" + kClient), std::string::npos) << r.output;
 }
 
 TEST(PkiTls, EcdsaHandshakeWithClientCertificateTls13) {
@@ -438,14 +436,14 @@ TEST(PkiTls, CurlWithClientCertificateAndIpSan) {
     TlsServer server(d);
     ASSERT_TRUE(server.ready()) << server.proc.output();
     std::string url = "https://127.0.0.1:" + std::to_string(server.port) + "/";
-    auto ok = run("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' --cert '" +
-                  d.file(kClient + ".pem") + "' --key '" + d.file(kClient + ".key") + "' " + url);
-    EXPECT_EQ(ok.exit_code, 0) << ok.out;
-    EXPECT_NE(ok.out.find("Subject: CN=" + kClient), std::string::npos) << ok.out;
+    auto ok = sh("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' --cert '" +
+                 d.file(kClient + ".pem") + "' --key '" + d.file(kClient + ".key") + "' " + url);
+    EXPECT_EQ(ok.exit_code, 0) << ok.output;
+    EXPECT_NE(ok.output.find("Subject: CN=" + kClient), std::string::npos) << ok.output;
     // Without a client certificate the server refuses.
-    auto none = run("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' " + url);
-    EXPECT_NE(none.exit_code, 0) << none.out;
-    EXPECT_EQ(none.out.find("Subject: CN="), std::string::npos) << none.out;
+    auto none = sh("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' " + url);
+    EXPECT_NE(none.exit_code, 0) << none.output;
+    EXPECT_EQ(none.output.find("Subject: CN="), std::string::npos) << none.output;
 }
 
 TEST(PkiTls, ClientCertificateFromAnotherCaIsRefused) {
@@ -455,11 +453,11 @@ TEST(PkiTls, ClientCertificateFromAnotherCaIsRefused) {
     make_client(other); // same name, different CA
     TlsServer server(d);
     ASSERT_TRUE(server.ready()) << server.proc.output();
-    auto r = run("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' --cert '" +
-                 other.file(kClient + ".pem") + "' --key '" + other.file(kClient + ".key") +
-                 "' https://127.0.0.1:" + std::to_string(server.port) + "/");
-    EXPECT_NE(r.exit_code, 0) << r.out;
-    EXPECT_EQ(r.out.find("Subject: CN="), std::string::npos) << r.out;
+    auto r = sh("timeout 15 curl -sS --cacert '" + d.file("ca.pem") + "' --cert '" +
+                other.file(kClient + ".pem") + "' --key '" + other.file(kClient + ".key") +
+                "' https://127.0.0.1:" + std::to_string(server.port) + "/");
+    EXPECT_NE(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output.find("Subject: CN="), std::string::npos) << r.output;
 }
 
 } // namespace

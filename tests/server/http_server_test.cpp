@@ -3,6 +3,7 @@
 #include "common/handle.hpp"
 #include "server/http_server.hpp"
 #include "server/tls.hpp"
+#include "support/captured_log.hpp"
 #include "support/pki_suite.hpp"
 
 #include <atomic>
@@ -63,18 +64,8 @@ struct CountingHandler : ConnectionHandler {
 };
 
 struct Fixture : ::testing::Test {
-    wec::FilePtr log_file{std::tmpfile()}; // the server's log, read by log_text()
-    wec::Logger log{log_file.get()};
-    std::string log_text() {
-        std::fflush(log_file.get());
-        std::rewind(log_file.get());
-        std::string text;
-        char buf[4096];
-        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, log_file.get())) > 0;)
-            text.append(buf, n);
-        std::fseek(log_file.get(), 0, SEEK_END);
-        return text;
-    }
+    wec::testing::CapturedLog captured; // the server's log
+    wec::Logger& log = *captured.get();
     std::atomic<int> closed{0};
     std::chrono::milliseconds delay{0};
     bool throw_on_close = false;
@@ -713,7 +704,7 @@ TEST_F(Fixture, ConnectionsWithoutAProxyHeaderAreRefusedHealthChecksAreNot) {
     EXPECT_EQ(sessions_left_after_closing(), 0u);
     EXPECT_EQ(server->stats().proxy_refused, 3u) << "health checks counted as refusals";
     server.reset();
-    auto text = log_text();
+    auto text = captured.text();
     std::size_t warnings = 0;
     for (auto at = text.find(" warn "); at != std::string::npos; at = text.find(" warn ", at + 1))
         warnings += text.compare(at, 21, " warn max_connections") != 0; // the machine's limit
@@ -752,7 +743,7 @@ TEST_F(TlsFixture, AConnectionClosedBeforeItsClientHelloIsNotAHandshakeFailure) 
     EXPECT_EQ(sessions_left_after_closing(), 0u);
     EXPECT_EQ(server->stats().tls_handshake_failures, 1u);
     server.reset();
-    auto text = log_text();
+    auto text = captured.text();
     EXPECT_EQ(std::count(text.begin(), text.end(), '\n') -
                   static_cast<long>(text.find("max_connections") != std::string::npos),
               1)

@@ -6,6 +6,7 @@
 #include "server/service.hpp"
 #include "store/store.hpp"
 #include "subscription/subscription.hpp"
+#include "support/captured_log.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
 
@@ -24,6 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using wec::testing::count_of;
 using wec::testing::TempDir;
 
 using wec::FilePtr;
@@ -44,13 +46,6 @@ std::string exec_other(const std::string& path, const std::string& sql) {
     return message;
 }
 
-std::size_t count(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-        ++n;
-    return n;
-}
-
 // One plain HTTP request on 127.0.0.1:port; the status line of the answer.
 std::string status_line(std::uint16_t port, const std::string& request) {
     asio::io_context io;
@@ -68,9 +63,8 @@ class ServiceTest : public ::testing::Test {
 protected:
     TempDir dir;
     std::string db = (dir.path() / "wec.db").string();
-    fs::path log_path = dir.path() / "wec.log";
-    FilePtr log_file{std::fopen(log_path.c_str(), "w")};
-    Logger log{log_file.get(), LogLevel::Info};
+    wec::testing::CapturedLog captured;
+    wec::Logger& log = *captured.get();
 
     config::ServeConfig config() const {
         config::ServeConfig c;
@@ -81,11 +75,6 @@ protected:
         l.keytab = (dir.path() / "no.keytab").string(); // missing: allowed, requests get 401
         c.listeners.push_back(l);
         return c;
-    }
-
-    std::string log_text() {
-        std::fflush(log_file.get());
-        return wec::testing::slurp(log_path);
     }
 
     // Calls tick() as `wec serve` does (but faster) until `done` or ~20 s; true when done.
@@ -131,12 +120,12 @@ path = ")" + (dir.path() / "{subscription}.log").string() +
     EXPECT_FALSE(health.ok);
     EXPECT_NE(health.error.find("no such table: meta"), std::string::npos) << health.error;
     EXPECT_GE(health.errors, 2u); // retried
-    EXPECT_EQ(count(log_text(), "store error: subscriptions not reloaded"), 1u) << log_text();
+    EXPECT_EQ(captured.count("store error: subscriptions not reloaded"), 1u) << captured.text();
     EXPECT_EQ(status_line(port, get), "HTTP/1.1 405 Method Not Allowed");
 
     ASSERT_EQ(exec_other(db, "ALTER TABLE meta_gone RENAME TO meta"), "");
     ASSERT_TRUE(tick_until(service, [&] { return service.store_health().ok; }));
-    EXPECT_EQ(count(log_text(), "store available again"), 1u) << log_text();
+    EXPECT_EQ(captured.count("store available again"), 1u) << captured.text();
     EXPECT_EQ(service.tick_errors(), 0u);
     EXPECT_EQ(status_line(port, get), "HTTP/1.1 405 Method Not Allowed");
     service.stop();
@@ -162,7 +151,7 @@ TEST_F(ServiceTest, UnreadableSubscriptionIsNamedInTheSummary) {
         << summary;
     for (int i = 0; i < 3; ++i)
         EXPECT_NO_THROW(service.tick());
-    EXPECT_EQ(count(log_text(), "subscription not served"), 1u) << log_text();
+    EXPECT_EQ(captured.count("subscription not served"), 1u) << captured.text();
 }
 
 // Security review: an unauthenticated request is answered from its head; its body is not waited
@@ -178,7 +167,7 @@ TEST_F(ServiceTest, UnauthenticatedHeadsAreAnsweredWithoutTheirBodies) {
     EXPECT_EQ(status_line(port, "PUT /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n"),
               "HTTP/1.1 405 Method Not Allowed");
     service.stop();
-    auto text = log_text();
+    auto text = captured.text();
     if (::geteuid() == 0)
         EXPECT_NE(text.find("running as root"), std::string::npos) << text;
     else

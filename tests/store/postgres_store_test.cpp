@@ -5,6 +5,7 @@
 #include "helpers.hpp"
 #include "store/postgres_store.hpp"
 #include "store/store.hpp"
+#include "support/captured_log.hpp"
 #include "support/files.hpp"
 #include "support/postgres_server.hpp"
 #include "support/process.hpp"
@@ -19,19 +20,13 @@ namespace sub = wec::subscription;
 using namespace wec::store;
 using namespace wec::store::testing;
 using namespace std::chrono_literals;
+using wec::testing::count_of;
 using wec::testing::PostgresServer;
 using wec::testing::TempDir;
 
 namespace {
 
 using wec::FilePtr;
-
-std::size_t count(const std::string& text, const std::string& needle) {
-    std::size_t n = 0;
-    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-        ++n;
-    return n;
-}
 
 // Calls `f` until it stops throwing StoreError or `limit` passes; true when it succeeded.
 template <class F>
@@ -76,14 +71,8 @@ void expect_every_call_fails(Store& store, const std::string& uuid) {
 class PostgresStoreTest : public ::testing::Test {
 protected:
     TempDir dir;
-    std::filesystem::path log_path = dir.path() / "wec.log";
-    FilePtr log_file{std::fopen(log_path.c_str(), "w")};
-    wec::Logger log{log_file.get(), wec::LogLevel::Info};
-
-    std::string log_text() {
-        std::fflush(log_file.get());
-        return wec::testing::slurp(log_path);
-    }
+    wec::testing::CapturedLog captured;
+    wec::Logger& log = *captured.get();
 };
 
 } // namespace
@@ -220,8 +209,8 @@ TEST_F(PostgresStoreTest, ServerStoppedThenRestarted) {
     server.stop("fast");
     for (int round = 0; round < 3; ++round)
         expect_every_call_fails(*store, uuid);
-    EXPECT_EQ(count(log_text(), "state store unavailable"), 1u) << log_text();
-    EXPECT_EQ(count(log_text(), "available again"), 0u) << log_text();
+    EXPECT_EQ(captured.count("state store unavailable"), 1u) << captured.text();
+    EXPECT_EQ(captured.count("available again"), 0u) << captured.text();
 
     server.start();
     std::chrono::milliseconds took{};
@@ -233,8 +222,8 @@ TEST_F(PostgresStoreTest, ServerStoppedThenRestarted) {
     EXPECT_EQ(store->bookmark("c", uuid), "<b>1</b>");
     store->put_bookmark("c", uuid, "<b>2</b>");
     EXPECT_EQ(store->bookmark("c", uuid), "<b>2</b>");
-    EXPECT_EQ(count(log_text(), "state store unavailable"), 1u) << log_text();
-    EXPECT_EQ(count(log_text(), "state store available again"), 1u) << log_text();
+    EXPECT_EQ(captured.count("state store unavailable"), 1u) << captured.text();
+    EXPECT_EQ(captured.count("state store available again"), 1u) << captured.text();
 }
 
 // Idle pooled connections closed by the server (pg_terminate_backend, as an administrator,
@@ -268,7 +257,7 @@ TEST_F(PostgresStoreTest, IdleConnectionsClosedByTheServerAreReplacedWithoutAnEr
         EXPECT_NO_THROW(store->put_bookmark("c", uuid, std::to_string(i)));
     }
     EXPECT_EQ(store->bookmark("c", uuid), "9");
-    EXPECT_EQ(count(log_text(), "state store unavailable"), 0u) << log_text();
+    EXPECT_EQ(captured.count("state store unavailable"), 0u) << captured.text();
 }
 
 // The same after a crash (immediate stop: no goodbye to the clients) while writers are busy.
@@ -335,14 +324,14 @@ TEST_F(PostgresStoreTest, OpenedWhileTheServerIsDown) {
     } catch (const StoreError& e) {
         EXPECT_NE(std::string(e.what()).find("127.0.0.1"), std::string::npos) << e.what();
     }
-    EXPECT_EQ(count(log_text(), "state store unavailable"), 1u) << log_text();
+    EXPECT_EQ(captured.count("state store unavailable"), 1u) << captured.text();
 
     server.start();
     ASSERT_TRUE(eventually([&] { (void)store->schema_version(); }, 20s));
     EXPECT_EQ(store->schema_version(), PostgresStore::latest_schema_version());
     EXPECT_EQ(store->put_subscription(make_sub("security")).change, Change::Created);
     EXPECT_EQ(store->subscriptions().size(), 1u);
-    EXPECT_EQ(count(log_text(), "state store available again"), 1u) << log_text();
+    EXPECT_EQ(captured.count("state store available again"), 1u) << captured.text();
 }
 
 // Nothing listens on the port at all (never was a server).

@@ -2,7 +2,7 @@
 
 #include "common/error.hpp"
 #include "evtx/evtx.hpp"
-#include "text/text.hpp"
+#include "wsman/bookmark.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -245,19 +245,6 @@ InputStats read_inputs(const std::vector<fs::path>& files, bool evtx,
     return stats;
 }
 
-std::string bookmark_list(const std::map<std::string, std::uint64_t>& last,
-                          const std::string& current) {
-    std::string out = "<BookmarkList>";
-    for (const auto& [channel, id] : last) {
-        out += "<Bookmark Channel=\"" + text::xml_escape(channel, "&<\"") + "\" RecordId=\"" +
-               std::to_string(id) + "\"";
-        if (channel == current) out += " IsCurrent=\"true\"";
-        out += "/>";
-    }
-    out += "</BookmarkList>";
-    return out;
-}
-
 BatchCutter::BatchCutter(std::vector<InputEvent> events, std::string machine, std::size_t batch)
     : events_(std::move(events)), machine_(std::move(machine)),
       batch_(std::max<std::size_t>(batch, 1)) {}
@@ -267,17 +254,16 @@ bool BatchCutter::next(client::RecordedBatch& out) {
     out.events.clear();
     out.machine = machine_;
     out.line = cursor_ + 1;
-    std::string current;
     for (std::size_t k = 0; k < batch_ && cursor_ < events_.size(); ++k, ++cursor_) {
         auto& e = events_[cursor_];
         if (!e.channel.empty()) {
-            auto& last = last_[e.channel];
+            auto& last = last_.records[e.channel];
             last = std::max(last, e.record_id);
-            current = e.channel;
+            last_.current = e.channel;
         }
         out.events.push_back(std::move(e.xml));
     }
-    out.bookmark = last_.empty() ? std::string() : bookmark_list(last_, current);
+    out.bookmark = wsman::bookmark_list(last_);
     return true;
 }
 

@@ -4,12 +4,12 @@
 #pragma once
 
 #include "client/replay.hpp"
+#include "wsman/bookmark.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,7 +66,7 @@ private:
     std::string machine_;
     std::size_t batch_;
     std::size_t cursor_ = 0;
-    std::map<std::string, std::uint64_t> last_; // channel -> last record id
+    wsman::Bookmark last_; // channel -> last record id, and the channel of the last event
 };
 
 // Paces the batches of a replay: --rate (events per second) and --speed (N times the recorded
@@ -88,9 +88,5 @@ private:
     std::optional<std::int64_t> first_time_;
     std::uint64_t sent_ = 0;
 };
-
-// <BookmarkList> of `last` with `current` marked IsCurrent.
-std::string bookmark_list(const std::map<std::string, std::uint64_t>& last,
-                          const std::string& current);
 
 } // namespace wec::tool
