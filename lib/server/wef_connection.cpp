@@ -49,7 +49,12 @@ std::optional<auth::AcceptorCredentials> PendingKeytab::get(Logger& log) const {
 }
 
 WefConnection::WefConnection(const WefEndpoint& endpoint, PeerInfo peer)
-    : endpoint_(endpoint), peer_(std::move(peer)) {}
+    : endpoint_(endpoint), peer_(std::move(peer)) {
+    // Kept for the connection's whole life: only what is used (address, TLS client identity).
+    for (auto* field :
+         {&peer_.proxy_address, &peer_.listener, &peer_.tls_version, &peer_.tls_cipher})
+        std::string().swap(*field);
+}
 
 void WefConnection::closed() {}
 
