@@ -135,6 +135,11 @@ Buffer& Buffer::operator=(Buffer&& other) noexcept {
     return *this;
 }
 
+void Buffer::wipe() {
+    if (desc_.value != nullptr) ::explicit_bzero(desc_.value, desc_.length);
+    reset();
+}
+
 void Buffer::reset() {
     if (desc_.value != nullptr) {
         OM_uint32 minor = 0;
@@ -726,8 +731,30 @@ FastContext* SecurityContext::fast_path() {
     if (!fast_checked_ && established_) {
         fast_checked_ = true;
         if (!ntlm()) fast_ = FastContext::create(ctx_); // the fast path is Kerberos only
+        if (fast_) {
+            // Park MIT's context (gss.hpp). Should the export fail, MIT keeps it live.
+            OM_uint32 minor = 0;
+            SecretBuffer token;
+            if (!GSS_ERROR(gss_export_sec_context(&minor, ctx_.inout(), token.get())) &&
+                ctx_.get() == GSS_C_NO_CONTEXT)
+                parked_ = std::move(token);
+        }
     }
     return fast_.get();
+}
+
+gss_ctx_id_t SecurityContext::handle() {
+    if (parked()) {
+        gss_buffer_desc in{parked_.bytes().size(),
+                           const_cast<std::uint8_t*>(parked_.bytes().data())};
+        OM_uint32 minor = 0;
+        ContextHandle imported;
+        const OM_uint32 major = gss_import_sec_context(&minor, &in, imported.inout());
+        if (GSS_ERROR(major)) throw GssError("gss_import_sec_context", major, minor);
+        ctx_ = std::move(imported);
+        parked_.wipe();
+    }
+    return ctx_.get();
 }
 
 void SecurityContext::advance_peer_sequence(std::uint64_t sequence) {

@@ -71,6 +71,8 @@ public:
     std::vector<std::uint8_t> to_vector() const { return {bytes().begin(), bytes().end()}; }
     std::string to_string() const { return {static_cast<const char*>(desc_.value), desc_.length}; }
     void reset();
+    // Zeroes the bytes, then releases them (a buffer holding key material).
+    void wipe();
 
 private:
     gss_buffer_desc desc_{0, nullptr};
@@ -240,7 +242,16 @@ public:
     SecurityContext& operator=(SecurityContext&&) = default;
 
     bool established() const { return established_; }
-    gss_ctx_id_t handle() const { return ctx_.get(); }
+    // MIT's context; a parked one (below) is imported again first. Throws GssError when that
+    // fails.
+    gss_ctx_id_t handle();
+    // Whether MIT's context is parked: once the fast path (fast_path()) has a context's keys, it
+    // seals everything and unseals every token in WinRM's layout, so MIT's context, which stays
+    // the judge of any other token, is kept exported (gss_export_sec_context, with its keys
+    // zeroed when released) instead of live (its own krb5_context, key schedules and
+    // authorization data: several KB per idle connection). The first token left to MIT imports
+    // it again, for good.
+    bool parked() const { return !parked_.bytes().empty(); }
     // The framing negotiated on the wire (Kerberos, SPNEGO or raw NTLMSSP).
     Mechanism mechanism() const { return mechanism_; }
     // The mechanism that authenticated (NTLM also when wrapped in SPNEGO): message encryption
@@ -262,7 +273,28 @@ public:
 
 protected:
     SecurityContext() = default;
+    // A GSS buffer of key material (an exported context): zeroed before it is released.
+    class SecretBuffer {
+    public:
+        SecretBuffer() = default;
+        ~SecretBuffer() { buffer_.wipe(); }
+        SecretBuffer(SecretBuffer&& other) noexcept = default;
+        SecretBuffer& operator=(SecretBuffer&& other) noexcept {
+            if (this != &other) {
+                buffer_.wipe();
+                buffer_ = std::move(other.buffer_);
+            }
+            return *this;
+        }
+        gss_buffer_t get() { return buffer_.get(); }
+        std::span<const std::uint8_t> bytes() const { return buffer_.bytes(); }
+        void wipe() { buffer_.wipe(); }
+
+    private:
+        Buffer buffer_;
+    };
     ContextHandle ctx_;
+    SecretBuffer parked_; // MIT's context, exported (ctx_ is then empty)
     bool established_ = false;
     Mechanism mechanism_ = Mechanism::Kerberos;
     bool ntlm_ = false;

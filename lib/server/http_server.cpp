@@ -7,6 +7,7 @@
 #include "server/tls_stream_internal.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -462,6 +463,11 @@ private:
                                {{"client", peer_.address}, {"error", e.what()}});
         }
         if (!handler_) return close();
+        // The handler has its own copy; the session only ever logs the address (its strings are
+        // released: they would stay for the connection's whole life).
+        for (auto* field : {&peer_.proxy_address, &peer_.listener, &peer_.tls_subject_cn,
+                            &peer_.tls_issuer_thumbprint, &peer_.tls_version, &peer_.tls_cipher})
+            std::string().swap(*field);
         read_header();
     }
 
@@ -471,14 +477,19 @@ private:
         if (server_->stopping) return close();
         if (buffer_.size() > 0) return read_request(); // pipelined: already started
         // Idle keep-alive connections must stay small: between requests a connection holds no
-        // read buffer and no parser, and waits for its next request with a small buffer (the
-        // parser's reads grow it while a request is in flight).
+        // read buffer and no parser. It waits for its next request with a read into a few bytes
+        // of its own; the read buffer is allocated once they have come (the parser's reads grow
+        // it while a request is in flight).
         buffer_.shrink_to_fit();
         lowest().expires_after(server_->limits.idle_timeout);
         stream_.async_read_some(
-            buffer_.prepare(kIdleReadBytes),
+            asio::buffer(first_bytes_),
             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
-                self->buffer_.commit(n);
+                if (n > 0) {
+                    auto into = self->buffer_.prepare(kIdleReadBytes);
+                    asio::buffer_copy(into, asio::buffer(self->first_bytes_, n));
+                    self->buffer_.commit(n);
+                }
                 if (ec) return self->on_read_error(ec);
                 self->read_request();
             });
@@ -630,7 +641,7 @@ private:
         if (handler_) handler_->closed(); // last: it may throw
     }
 
-    static constexpr std::size_t kIdleReadBytes = 512;       // a request's first read
+    static constexpr std::size_t kIdleReadBytes = 512;       // a request's first buffer
     static constexpr std::size_t kBodyReadBytes = 16 * 1024; // reads of a body
 
     HttpServer::Impl* server_;
@@ -643,6 +654,7 @@ private:
     std::unique_ptr<ConnectionHandler> handler_;
     std::shared_ptr<HttpRequest> request_; // head read, body pending
     std::string verify_error_;
+    std::array<std::uint8_t, 16> first_bytes_{}; // an idle connection's read: no buffer yet
     std::size_t drained_ = 0;
     bool drain_ = false;
     bool keep_alive_ = true;

@@ -49,7 +49,12 @@ std::optional<auth::AcceptorCredentials> PendingKeytab::get(Logger& log) const {
 }
 
 WefConnection::WefConnection(const WefEndpoint& endpoint, PeerInfo peer)
-    : endpoint_(endpoint), peer_(std::move(peer)) {}
+    : endpoint_(endpoint), peer_(std::move(peer)) {
+    // Kept for the connection's whole life: only what is used (address, TLS client identity).
+    for (auto* field :
+         {&peer_.proxy_address, &peer_.listener, &peer_.tls_version, &peer_.tls_cipher})
+        std::string().swap(*field);
+}
 
 void WefConnection::closed() {}
 
@@ -260,6 +265,10 @@ WefConnection::unwrap_kerberos(HttpRequest& request, std::string& action, std::s
             return unauthorized("authentication failed");
         }
         client_ = context_->client_name();
+        // The per-message protection, set up now rather than on the first message: a Kerberos
+        // context then parks MIT's copy (auth/gss.hpp), so a connection idle after its
+        // handshake is small too.
+        context_->fast_path();
         if (context_->ntlm() && endpoint_.ntlm_warned &&
             (credentials || endpoint_.pending_keytab) && endpoint_.ntlm_warned->first(client_))
             endpoint_.log->warn("host authenticated with NTLM on a listener that has Kerberos: "

@@ -205,6 +205,63 @@ TEST_P(FastContextTest, TamperedTokensAreRefusedBothDirections) {
     }
 }
 
+// Once the fast path has a context, MIT's copy is parked (exported) on both sides, raw Kerberos
+// and SPNEGO; a context left on MIT is not. The fast path works while it is parked; a token the
+// fast path refuses imports it again for MIT's verdict (still refused), and the imported context
+// is the same one: MIT opens the peer's next token with it, and replays stay refused.
+TEST_P(FastContextTest, MitContextParkedUntilATokenNeedsIt) {
+    for (auto mech : {Mechanism::Kerberos, Mechanism::Spnego}) {
+        SCOPED_TRACE(to_string(mech));
+        auto p = pair(mech, false, false);
+        EXPECT_TRUE(p.client.parked());
+        EXPECT_TRUE(p.server.parked());
+        const Bytes plain = pattern(500, 3);
+        auto up = seal(p.client, plain);
+        EXPECT_EQ(unseal(p.server, up.header, up.ciphertext), plain);
+        auto down = seal(p.server, plain);
+        EXPECT_EQ(unseal(p.client, down.header, down.ciphertext), plain);
+        EXPECT_TRUE(p.client.parked());
+        EXPECT_TRUE(p.server.parked());
+
+        // Tampered: the fast path refuses it, MIT (imported for it) refuses it too.
+        auto next = seal(p.client, plain);
+        auto tampered = next.ciphertext;
+        tampered[100] ^= 0x01;
+        EXPECT_THROW(unseal(p.server, next.header, tampered), GssError);
+        EXPECT_FALSE(p.server.parked());
+        EXPECT_EQ(unseal(p.server, next.header, next.ciphertext), plain);
+        EXPECT_THROW(unseal(p.server, next.header, next.ciphertext), GssError); // replay
+
+        // The client's MIT context, imported on demand, opens the server's next token itself.
+        auto reply = seal(p.server, plain);
+        Bytes header = reply.header, data = reply.ciphertext;
+        gss_iov_buffer_desc iov[2];
+        iov[0].type = GSS_IOV_BUFFER_TYPE_HEADER;
+        iov[0].buffer = {header.size(), header.data()};
+        iov[1].type = GSS_IOV_BUFFER_TYPE_DATA;
+        iov[1].buffer = {data.size(), data.data()};
+        OM_uint32 minor = 0;
+        int conf = 0;
+        gss_qop_t qop = 0;
+        ASSERT_FALSE(GSS_ERROR(gss_unwrap_iov(&minor, p.client.handle(), &conf, &qop, iov, 2)));
+        EXPECT_FALSE(p.client.parked());
+        EXPECT_NE(conf, 0);
+        EXPECT_EQ(data, plain);
+        // The fast path goes on, with the replay check (the token was already seen by MIT, not
+        // by this context's check: the next one still opens, the one before again does not).
+        auto later = seal(p.server, plain);
+        EXPECT_EQ(unseal(p.client, later.header, later.ciphertext), plain);
+        EXPECT_THROW(unseal(p.client, down.header, down.ciphertext), GssError);
+    }
+    // MIT only (WEC_KRB_CRYPTO=mit): nothing parked.
+    auto p = pair(Mechanism::Kerberos, true, true);
+    EXPECT_FALSE(p.client.parked());
+    EXPECT_FALSE(p.server.parked());
+    const Bytes plain = pattern(64, 4);
+    auto up = seal(p.client, plain);
+    EXPECT_EQ(unseal(p.server, up.header, up.ciphertext), plain);
+}
+
 // Replays and reordering are refused on the fast path exactly as on MIT (the sequence number
 // must grow); gaps (lost messages) are accepted.
 TEST_P(FastContextTest, ReplayAndReorderingRefused) {

@@ -194,6 +194,34 @@ TEST_F(Fixture, PipelinedRequestsAnswerInOrder) {
     EXPECT_EQ(r2.substr(r2.size() - 3), "two");
 }
 
+// An idle connection reads a request's first bytes into 16 bytes of its own before it has a
+// read buffer: requests whose start arrives in pieces of every size around that (1, 15, 16, 17
+// bytes, then the rest) and one that arrives whole are all read intact on one connection.
+TEST_F(Fixture, RequestsWhoseStartArrivesInPiecesAreReadIntact) {
+    start();
+    Client c(port);
+    const asio::ip::tcp::no_delay nodelay(true);
+    c.sock.set_option(nodelay);
+    int count = 0;
+    for (std::size_t first : {1, 15, 16, 17, 40}) {
+        const std::string body = "body-" + std::to_string(first) + std::string(first, 'x');
+        const std::string request = post(body);
+        c.send(request.substr(0, first));
+        std::this_thread::sleep_for(20ms); // most likely a read of its own (not asserted)
+        c.send(request.substr(first));
+        auto r = c.response();
+        ++count;
+        EXPECT_NE(r.find("X-Count: " + std::to_string(count)), std::string::npos) << r;
+        ASSERT_GE(r.size(), body.size());
+        EXPECT_EQ(r.substr(r.size() - body.size()), body);
+    }
+    c.send(post("whole"));
+    auto r = c.response();
+    EXPECT_EQ(r.substr(r.size() - 5), "whole");
+    EXPECT_EQ(server->stats().connections_total, 1u);
+    EXPECT_EQ(server->stats().requests, 6u);
+}
+
 TEST_F(Fixture, OversizedBodyGets400AndClose) {
     Limits l;
     l.max_body_bytes = 100;
