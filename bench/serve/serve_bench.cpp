@@ -577,6 +577,11 @@ int ingest(const Args& a, Transport t) {
                 peak / 1024, rss_kb(pid) / 1024);
     std::printf("CPU               server %.1f s, client %.1f s (of %.1f s x 2 cores)\n",
                 server_cpu, client_cpu, r.seconds);
+    // Issue 15's figure: the collector's CPU (user + sys) per event acked, for each transport.
+    if (r.events_acked > 0)
+        std::printf("CPU per event     server %.2f us, client %.2f us\n",
+                    server_cpu / static_cast<double>(r.events_acked) * 1e6,
+                    client_cpu / static_cast<double>(r.events_acked) * 1e6);
     if (!r.setup_error.empty()) std::printf("setup error       %s\n", r.setup_error.c_str());
     for (const auto& e : r.errors)
         std::printf("error             %s\n", e.c_str());

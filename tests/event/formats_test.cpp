@@ -2,6 +2,7 @@
 // fields), the names of the formats and the batch formatter the collector uses. Every output is
 // parsed back with nlohmann::json, also for odd and malformed events.
 #include "event/event.hpp"
+#include "event/json_writer_internal.hpp"
 #include "event_fixtures.hpp"
 
 #include <cstdlib>
@@ -417,3 +418,68 @@ TEST(EventBatchFormatter, EachFormatIsWhatItsFormatterWritesOneLinePerEvent) {
 }
 
 } // namespace
+
+// The JSON escaper's word-at-a-time steps (16 bytes with SSE2, then 8) against a byte-at-a-time
+// reference: every special byte at every position of strings up to 40 bytes, so each lands in
+// the vector block, the 8-byte block and the byte tail in turn.
+TEST(EventJsonEscaping, EveryPositionOfEverySpecialByteMatchesTheByteLoop) {
+    auto reference = [](std::string_view s) {
+        std::string out = "\"";
+        for (std::size_t i = 0; i < s.size();) {
+            const auto c = static_cast<unsigned char>(s[i]);
+            if (c >= 0x80) {
+                std::size_t n = wec::text::utf8_sequence_length(s.substr(i));
+                if (n == 0) {
+                    out += "\xEF\xBF\xBD";
+                    ++i;
+                } else {
+                    out.append(s.substr(i, n));
+                    i += n;
+                }
+                continue;
+            }
+            switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                c < 0x20 ? out += "\xEF\xBF\xBD" : out += static_cast<char>(c);
+            }
+            ++i;
+        }
+        return out + "\"";
+    };
+    const std::string specials[] = {
+        "\"",   "\\",   "\n",       "\r",           "\t",   std::string(1, '\0'),
+        "\x01", "\x1F", "\xC3\xA9", "\xE2\x82\xAC", "\xFF", "\xC3"};
+    const std::string plain = "a !#~\x7F\x20\x21\x5B\x5D"; // the neighbours of each threshold
+    int compared = 0;
+    for (std::size_t len = 0; len <= 40; ++len) {
+        std::string base;
+        for (std::size_t i = 0; i < len; ++i)
+            base += plain[i % plain.size()];
+        for (std::size_t at = 0; at <= len; ++at) {
+            for (const auto& sp : specials) {
+                std::string s = base;
+                s.insert(at, sp);
+                std::string out;
+                wec::event::detail::append_string(out, s);
+                ASSERT_EQ(out, reference(s)) << "length " << len << ", at " << at;
+                ++compared;
+            }
+        }
+    }
+    EXPECT_EQ(compared, 12 * (41 * 42 / 2));
+}
