@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <charconv>
 #include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace wec::client {
 
@@ -36,6 +38,9 @@ namespace {
 // A generated event cut around its EventRecordID and Computer values, to be re-stamped per host.
 struct EventTemplate {
     std::string head, middle, tail; // head RECORD middle COMPUTER tail
+    // Every piece is ASCII and cannot form "]]>" with what is stamped around it: the event goes
+    // into its CDATA section as it is and into UTF-16 by widening (EventPool::build16).
+    bool plain = false;
     void stamp(std::uint64_t record, const std::string& computer, std::string& out) const {
         out.clear();
         out.reserve(head.size() + middle.size() + tail.size() + 40);
@@ -46,6 +51,18 @@ struct EventTemplate {
         out += tail;
     }
 };
+
+bool is_ascii(std::string_view s) {
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Text that goes into a CDATA section as it is (no "]]>" inside) and cannot form "]]>" with what
+// is put before or after it (does not start with '>' or ']', does not end with ']').
+bool cdata_safe(std::string_view s) {
+    return s.find("]]>") == std::string_view::npos &&
+           (s.empty() || (s.front() != '>' && s.front() != ']' && s.back() != ']'));
+}
 
 EventTemplate cut(const std::string& e) {
     EventTemplate t;
@@ -58,7 +75,31 @@ EventTemplate cut(const std::string& e) {
     t.head = e.substr(0, a);
     t.middle = e.substr(b, c - b);
     t.tail = e.substr(d);
+    t.plain = is_ascii(e) && cdata_safe(t.head) && cdata_safe(t.middle) && cdata_safe(t.tail);
     return t;
+}
+
+// Appends ASCII text as UTF-16LE.
+void append_ascii16(std::string_view s, sldc::Buffer& out) {
+    const std::size_t at = out.size();
+    out.resize(at + 2 * s.size()); // not zero-filled: every byte is written below
+    std::uint8_t* o = out.data() + at;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        o[2 * i] = static_cast<std::uint8_t>(s[i]);
+        o[2 * i + 1] = 0;
+    }
+}
+
+// What wsman::build_events writes around each event: `<w:Event Action="..."><![CDATA[` and
+// `]]></w:Event>` (found by building a message of one marker event).
+std::pair<std::string, std::string> event_wrapper() {
+    const std::string_view marker = "\x01";
+    const auto one = wsman::build_events({}, std::span<const std::string_view>(&marker, 1), "");
+    const auto at = one.find(marker);
+    const auto open = one.rfind("<w:Event ", at);
+    const std::string_view close = "</w:Event>";
+    const auto end = one.find(close, at) + close.size();
+    return {one.substr(open, at - open), one.substr(at + 1, end - at - 1)};
 }
 
 struct Shared {
@@ -97,9 +138,14 @@ struct Offered {
 
 // The Events message a host is sending: built once, resent as is until acknowledged.
 struct Pending {
-    std::vector<std::string> events;  // empty when `payload` is set
+    std::vector<std::string> events;  // uncompressed live messages only
     const Payload* payload = nullptr; // one of the host's `payloads` (cycled), or `&owned`
     Payload owned;                    // taken from the host's `prepared`
+    // Compressed live messages: the pool position of the first event, rendered (again, on a
+    // resend) into the worker's buffers by EventPool::build16.
+    bool live16 = false;
+    std::size_t cursor = 0;
+    std::size_t soap_bytes = 0; // of the last rendering
     std::string bookmark;
     std::size_t count = 0;
     bool active = false;
@@ -149,6 +195,7 @@ public:
             sizes_.push_back(e.size() + 32);
             pool_.push_back(cut(e));
         }
+        std::tie(event_open_, event_close_) = event_wrapper();
     }
     // The next batch of `h`: at most `want` events fitting the subscription's MaxEnvelopeSize,
     // with h's own Computer and the record ids after h.record.
@@ -158,23 +205,82 @@ public:
     // The same for a host whose last record is `record`.
     void take(std::size_t want, const wsman::Subscription& sub, const std::string& machine,
               std::uint64_t record, std::vector<std::string>& out) {
-        if (sub.max_elements && *sub.max_elements > 0)
-            want = std::min<std::size_t>(want, *sub.max_elements);
-        std::vector<std::size_t> batch_sizes;
-        for (std::size_t i = 0; i < want; ++i)
-            batch_sizes.push_back(sizes_[(cursor_ + i) % pool_.size()]);
-        std::size_t n =
-            std::min(events_fitting(batch_sizes, sub.max_envelope_size.value_or(512000)), want);
+        const std::size_t first = cursor_;
+        const std::size_t n = reserve(want, sub);
         out.resize(n);
         for (std::size_t i = 0; i < n; ++i)
-            pool_[(cursor_ + i) % pool_.size()].stamp(record + 1 + i, machine, out[i]);
+            pool_[(first + i) % pool_.size()].stamp(record + 1 + i, machine, out[i]);
+    }
+    // Where the next batch starts; reserve() then takes its events (at most `want`, fitting the
+    // subscription's MaxEnvelopeSize) and returns how many: build16() renders them.
+    std::size_t cursor() const { return cursor_; }
+    std::size_t reserve(std::size_t want, const wsman::Subscription& sub) {
+        if (sub.max_elements && *sub.max_elements > 0)
+            want = std::min<std::size_t>(want, *sub.max_elements);
+        batch_sizes_.clear();
+        for (std::size_t i = 0; i < want; ++i)
+            batch_sizes_.push_back(sizes_[(cursor_ + i) % pool_.size()]);
+        const std::size_t n =
+            std::min(events_fitting(batch_sizes_, sub.max_envelope_size.value_or(512000)), want);
         cursor_ += n;
+        return n;
+    }
+    // The Events message of the `n` events from `first` (records after `record`, `machine`'s
+    // Computer) in UTF-16LE with its BOM, replacing `out`: the bytes of
+    // text::utf8_to_utf16le(wsman::build_events(...), true), without the UTF-8 message between.
+    void build16(const wsman::SourceHeaders& headers, std::size_t first, std::size_t n,
+                 const std::string& machine, std::uint64_t record, std::string_view bookmark,
+                 sldc::Buffer& out) {
+        const bool plain_machine = is_ascii(machine) && cdata_safe(machine);
+        bool plain = plain_machine && is_ascii(bookmark);
+        for (std::size_t i = 0; i < n && plain; ++i)
+            plain = pool_[(first + i) % pool_.size()].plain;
+        out.clear();
+        if (!plain) { // not met by generated events: the generic way
+            events_.resize(n);
+            for (std::size_t i = 0; i < n; ++i)
+                pool_[(first + i) % pool_.size()].stamp(record + 1 + i, machine, events_[i]);
+            views_.assign(events_.begin(), events_.end());
+            const auto utf16 =
+                text::utf8_to_utf16le(wsman::build_events(headers, views_, bookmark), true);
+            out.assign(utf16.begin(), utf16.end());
+            return;
+        }
+        const auto envelope = wsman::build_events(headers, {}, bookmark);
+        const std::string_view end = "</w:Events></s:Body></s:Envelope>";
+        const std::string_view head(envelope.data(), envelope.size() - end.size());
+        out.reserve(2 * (envelope.size() + n * (sizes_[first % pool_.size()] + 200)));
+        out.push_back(0xFF); // BOM
+        out.push_back(0xFE);
+        if (is_ascii(head)) {
+            append_ascii16(head, out);
+        } else {
+            const auto utf16 = text::utf8_to_utf16le(head);
+            out.insert(out.end(), utf16.begin(), utf16.end());
+        }
+        char digits[24];
+        for (std::size_t i = 0; i < n; ++i) {
+            const EventTemplate& t = pool_[(first + i) % pool_.size()];
+            append_ascii16(event_open_, out);
+            append_ascii16(t.head, out);
+            const auto r = std::to_chars(digits, digits + sizeof digits, record + 1 + i);
+            append_ascii16(std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)), out);
+            append_ascii16(t.middle, out);
+            append_ascii16(machine, out);
+            append_ascii16(t.tail, out);
+            append_ascii16(event_close_, out);
+        }
+        append_ascii16(end, out);
     }
 
 private:
     std::vector<EventTemplate> pool_;
     std::vector<std::size_t> sizes_;
     std::size_t cursor_ = 0;
+    std::string event_open_, event_close_;
+    std::vector<std::size_t> batch_sizes_; // reserve()'s scratch
+    std::vector<std::string> events_;      // build16()'s scratch (generic way)
+    std::vector<std::string_view> views_;
 };
 
 std::string security_bookmark(std::uint64_t record) {
@@ -218,6 +324,10 @@ private:
     // The load generator's bottleneck was the optimal parse: it compresses greedily.
     std::shared_ptr<sldc::Compressor> compressor_ =
         std::make_shared<sldc::Compressor>(sldc::Level::Fast);
+    // A message being built: its UTF-16 SOAP and compressed record, reused from one to the next
+    // (no allocation, no page faults per batch).
+    sldc::Buffer soap16_;
+    std::vector<std::uint8_t> sldc_;
     std::vector<Host> hosts_;
     std::vector<std::uint32_t> latencies_;
     std::uint64_t soap_bytes_ = 0;
@@ -327,28 +437,24 @@ void Worker::precompress() {
 // compressed as send_batch would build it live, before the clock starts.
 void Worker::prepare_all() {
     if (!o_.prepare_all || !o_.source.compress) return;
-    std::vector<std::string> batch;
-    std::vector<std::string_view> views;
-    std::vector<std::uint8_t> scratch; // the compressor's worst-case output, reused
     for (auto& h : hosts_) {
         std::uint64_t record = h.record;
         for (std::uint64_t left = h.remaining; left > 0;) {
             const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, o_.batch));
-            pool_.take(want, h.subscription(), h.machine, record, batch);
+            const std::size_t first = pool_.cursor();
+            const std::size_t n = pool_.reserve(want, h.subscription());
             auto headers = h.source->headers_for(h.subscription());
-            views.assign(batch.begin(), batch.end());
-            const auto utf16 = text::utf8_to_utf16le(
-                wsman::build_events(headers, views, security_bookmark(record + batch.size())),
-                true);
+            pool_.build16(headers, first, n, h.machine, record, security_bookmark(record + n),
+                          soap16_);
             Payload p;
-            compressor_->compress(utf16, scratch);
-            p.sldc.assign(scratch.begin(), scratch.end()); // kept: its exact size only
+            compressor_->compress(soap16_, sldc_);
+            p.sldc.assign(sldc_.begin(), sldc_.end()); // kept: its exact size only
             p.message_id = headers.message_id;
-            p.events = batch.size();
-            p.soap_bytes = utf16.size();
+            p.events = n;
+            p.soap_bytes = soap16_.size();
             h.prepared.push_back(std::move(p));
-            record += batch.size();
-            left -= batch.size();
+            record += n;
+            left -= n;
         }
     }
 }
@@ -407,6 +513,8 @@ void Worker::acked(Host& h, const Ack& ack) {
     h.remaining -= count;
     if (h.pending.payload)
         soap_bytes_ += h.pending.payload->soap_bytes;
+    else if (h.pending.live16)
+        soap_bytes_ += h.pending.soap_bytes;
     else
         for (const auto& e : h.pending.events)
             soap_bytes_ += 2 * e.size();
@@ -436,8 +544,14 @@ void Worker::send_batch(Host& h) {
             if (p.payload->events > h.remaining) p.payload = nullptr; // the tail: built live
         }
         std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(h.remaining, o_.batch));
-        if (!p.payload) pool_.take(want, h, p.events);
-        p.count = p.payload ? p.payload->events : p.events.size();
+        p.live16 = !p.payload && o_.source.compress;
+        if (p.live16) {
+            p.cursor = pool_.cursor();
+            p.count = pool_.reserve(want, h.subscription());
+        } else {
+            if (!p.payload) pool_.take(want, h, p.events);
+            p.count = p.payload ? p.payload->events : p.events.size();
+        }
         p.bookmark = security_bookmark(h.record + p.count);
         p.active = true;
         if (thread_rate_ > 0 && any_)
@@ -452,6 +566,14 @@ void Worker::send_batch(Host& h) {
         thread_sent_ += p.count;
     }
     try {
+        if (p.live16) { // rendered (again) straight into UTF-16, compressed into reused buffers
+            const auto& sub = h.subscription();
+            const auto headers = h.source->headers_for(sub);
+            pool_.build16(headers, p.cursor, p.count, h.machine, h.record, p.bookmark, soap16_);
+            compressor_->compress(soap16_, sldc_);
+            p.soap_bytes = soap16_.size();
+            return acked(h, h.source->send_compressed(sub, sldc_, headers.message_id));
+        }
         auto ack = p.payload
                        ? h.source->send_compressed(h.subscription(), p.payload->sldc,
                                                    p.payload->message_id)
