@@ -1,6 +1,7 @@
 #include "client/load.hpp"
 
 #include "client/latency_internal.hpp"
+#include "client/load_internal.hpp"
 #include "sldc/sldc.hpp"
 #include "text/text.hpp"
 
@@ -738,5 +739,27 @@ LoadResult run_load(const LoadOptions& options, LoadProgress* progress) {
     r.max_ms = lat.max_ms;
     return r;
 }
+
+namespace detail {
+
+std::vector<std::uint8_t> pool_message16(const PoolMessage& m, bool direct) {
+    EventPool pool(m.thread_index, m.pool_size);
+    wsman::Subscription sub;
+    sub.max_envelope_size = 512000000; // no cut: `count` events
+    pool.reserve(m.skip, sub);
+    const std::size_t first = pool.cursor();
+    if (direct) {
+        const std::size_t n = pool.reserve(m.count, sub);
+        sldc::Buffer out;
+        pool.build16(m.headers, first, n, m.machine, m.record, m.bookmark, out);
+        return {out.begin(), out.end()};
+    }
+    std::vector<std::string> events;
+    pool.take(m.count, sub, m.machine, m.record, events);
+    const std::vector<std::string_view> views(events.begin(), events.end());
+    return text::utf8_to_utf16le(wsman::build_events(m.headers, views, m.bookmark), true);
+}
+
+} // namespace detail
 
 } // namespace wec::client
