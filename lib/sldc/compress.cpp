@@ -462,9 +462,10 @@ void Compressor::State::emit(const std::uint8_t* p, std::size_t n, std::vector<s
 
 // Level::Fast: one pass, greedy. At each position one probe of the 4-byte hash (the most recent
 // position with that hash), else one probe of the 2-byte hash; a match is taken whole and its
-// positions are hashed (only its first and last kFastInsert of a long one), so the work per byte is
-// bounded; symbols are written without branches (FastBitWriter, kCopyCodes). The same tables and
-// `base` as Level::Best, so stale entries are never in reach.
+// positions are put in the 4-byte table (only its first and last kFastInsert of a long one), so the
+// work per byte is bounded; symbols
+// are written without branches (FastBitWriter, kCopyCodes). The same tables and `base` as
+// Level::Best, so stale entries are never in reach.
 void Compressor::State::compress_fast(const std::uint8_t* p, std::size_t n,
                                       std::vector<std::uint8_t>& out) {
     constexpr std::uint32_t kFastInsert = 8;
@@ -476,11 +477,9 @@ void Compressor::State::compress_fast(const std::uint8_t* p, std::size_t n,
     std::uint32_t* const h4 = head4.data();
     std::uint32_t* const h2 = head2.data();
     const auto end = static_cast<std::uint32_t>(n);
-    // Hashes position j (j + 4 <= end).
+    // Hashes position j (j + 4 <= end) inside a match: the 4-byte table only.
     auto insert = [&](std::uint32_t j) __attribute__((always_inline)) {
-        const std::uint32_t v = load32(p + j);
-        h4[hash4(v)] = b + j;
-        h2[hash2(v & 0xFFFF)] = b + j;
+        h4[hash4(load32(p + j))] = b + j;
     };
     std::uint32_t i = 0;
     while (i + 4 <= end) {
