@@ -328,7 +328,7 @@ private:
     // A message being built: its UTF-16 SOAP and compressed record, reused from one to the next
     // (no allocation, no page faults per batch).
     sldc::Buffer soap16_;
-    std::vector<std::uint8_t> sldc_;
+    sldc::Buffer sldc_;
     std::vector<Host> hosts_;
     std::vector<std::uint32_t> latencies_;
     std::uint64_t soap_bytes_ = 0;

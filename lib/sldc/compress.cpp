@@ -215,8 +215,8 @@ inline std::size_t max_output_size(std::size_t n) {
 }
 
 // End of Record, padding and Windows' length trailer; trims `out` to the record.
-template <class Writer>
-inline void finish(Writer& w, std::size_t n, std::vector<std::uint8_t>& out) {
+template <class Writer, class Out>
+inline void finish(Writer& w, std::size_t n, Out& out) {
     w.control(kEndOfRecord);
     std::size_t size = w.finish16();
     const auto total = static_cast<std::uint32_t>(n); // as Windows writes it: 32 bits
@@ -249,8 +249,12 @@ struct Compressor::State {
     void rebase(std::size_t n);
     void find_matches(const std::uint8_t* p, std::size_t n);
     void parse(std::size_t n);
-    void emit(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out);
-    void compress_fast(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out);
+    template <class Out>
+    void emit(const std::uint8_t* p, std::size_t n, Out& out);
+    template <class Out>
+    void compress_fast(const std::uint8_t* p, std::size_t n, Out& out);
+    template <class Out>
+    void compress(std::span<const std::uint8_t> in, Level level, Out& out);
 };
 
 // Clears the tables when positions of an input of `n` bytes would overflow 32 bits.
@@ -441,7 +445,8 @@ void Compressor::State::parse(std::size_t n) {
     }
 }
 
-void Compressor::State::emit(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out) {
+template <class Out>
+void Compressor::State::emit(const std::uint8_t* p, std::size_t n, Out& out) {
     out.resize(max_output_size(n));
     BitWriter w(out.data());
     w.control(kReset1);
@@ -466,8 +471,8 @@ void Compressor::State::emit(const std::uint8_t* p, std::size_t n, std::vector<s
 // work per byte is bounded; symbols
 // are written without branches (FastBitWriter, kCopyCodes). The same tables and `base` as
 // Level::Best, so stale entries are never in reach.
-void Compressor::State::compress_fast(const std::uint8_t* p, std::size_t n,
-                                      std::vector<std::uint8_t>& out) {
+template <class Out>
+void Compressor::State::compress_fast(const std::uint8_t* p, std::size_t n, Out& out) {
     constexpr std::uint32_t kFastInsert = 8;
     rebase(n);
     out.resize(max_output_size(n));
@@ -538,22 +543,31 @@ Compressor::~Compressor() = default;
 Compressor::Compressor(Compressor&&) noexcept = default;
 Compressor& Compressor::operator=(Compressor&&) noexcept = default;
 
-void Compressor::compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) {
-    if (!state_) state_ = std::make_unique<State>(); // a moved-from Compressor stays usable
-    State& s = *state_;
+template <class Out>
+void Compressor::State::compress(std::span<const std::uint8_t> in, Level level, Out& out) {
     const std::size_t n = in.size();
     // Positions are 32-bit, and so is the length field Windows appends.
     if (n > kMaxInput)
         throw wec::Error("SLDC: cannot compress " + std::to_string(n) +
                          " bytes in one record (the limit is 2 GiB)");
-    if (level_ == Level::Fast) {
-        s.compress_fast(in.data(), n, out);
+    if (level == Level::Fast) {
+        compress_fast(in.data(), n, out);
         return;
     }
-    s.rebase(n);
-    s.find_matches(in.data(), n);
-    s.parse(n);
-    s.emit(in.data(), n, out);
+    rebase(n);
+    find_matches(in.data(), n);
+    parse(n);
+    emit(in.data(), n, out);
+}
+
+void Compressor::compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) {
+    if (!state_) state_ = std::make_unique<State>(); // a moved-from Compressor stays usable
+    state_->compress(in, level_, out);
+}
+
+void Compressor::compress(std::span<const std::uint8_t> in, Buffer& out) {
+    if (!state_) state_ = std::make_unique<State>();
+    state_->compress(in, level_, out);
 }
 
 std::vector<std::uint8_t> Compressor::compress(std::span<const std::uint8_t> in) {
