@@ -6,8 +6,10 @@
 #include "text/text.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <boost/asio/io_context.hpp>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <map>
@@ -54,8 +56,16 @@ struct EventTemplate {
 };
 
 bool is_ascii(std::string_view s) {
-    return std::all_of(s.begin(), s.end(),
-                       [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    std::uint64_t high = 0; // the top bits of 8 bytes at a time
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, sizeof w);
+        high |= w;
+    }
+    for (; i < s.size(); ++i)
+        high |= static_cast<unsigned char>(s[i]);
+    return (high & 0x8080808080808080ull) == 0;
 }
 
 // Text that goes into a CDATA section as it is (no "]]>" inside) and cannot form "]]>" with what
@@ -80,12 +90,23 @@ EventTemplate cut(const std::string& e) {
     return t;
 }
 
-// Appends ASCII text as UTF-16LE.
+// Appends ASCII text as UTF-16LE (4 characters at a time: each byte spread to 16 bits).
 void append_ascii16(std::string_view s, sldc::Buffer& out) {
     const std::size_t at = out.size();
     out.resize(at + 2 * s.size()); // not zero-filled: every byte is written below
     std::uint8_t* o = out.data() + at;
-    for (std::size_t i = 0; i < s.size(); ++i) {
+    std::size_t i = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+        for (; i + 4 <= s.size(); i += 4) {
+            std::uint32_t four;
+            std::memcpy(&four, s.data() + i, sizeof four);
+            std::uint64_t w = four;
+            w = (w | (w << 16)) & 0x0000FFFF0000FFFFull;
+            w = (w | (w << 8)) & 0x00FF00FF00FF00FFull;
+            std::memcpy(o + 2 * i, &w, sizeof w);
+        }
+    }
+    for (; i < s.size(); ++i) {
         o[2 * i] = static_cast<std::uint8_t>(s[i]);
         o[2 * i + 1] = 0;
     }
