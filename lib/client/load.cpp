@@ -40,7 +40,7 @@ namespace {
 
 // A generated event cut around its EventRecordID and Computer values, to be re-stamped per host.
 struct EventTemplate {
-    std::string head, middle, tail; // head RECORD middle COMPUTER tail
+    std::string_view head, middle, tail; // head RECORD middle COMPUTER tail (in the pool's text)
     // Every piece is ASCII and cannot form "]]>" with what is stamped around it: the event goes
     // into its CDATA section as it is and into UTF-16 by widening (EventPool::build16).
     bool plain = false;
@@ -75,10 +75,10 @@ bool cdata_safe(std::string_view s) {
            (s.empty() || (s.front() != '>' && s.front() != ']' && s.back() != ']'));
 }
 
-EventTemplate cut(const std::string& e) {
+EventTemplate cut(std::string_view e) {
     EventTemplate t;
-    const std::string rid = "<EventRecordID>", rid_end = "</EventRecordID>";
-    const std::string comp = "<Computer>", comp_end = "</Computer>";
+    const std::string_view rid = "<EventRecordID>", rid_end = "</EventRecordID>";
+    const std::string_view comp = "<Computer>", comp_end = "</Computer>";
     auto a = e.find(rid) + rid.size();
     auto b = e.find(rid_end, a);
     auto c = e.find(comp, b) + comp.size();
@@ -212,13 +212,26 @@ public:
     EventPool(std::size_t thread_index, std::size_t size) {
         EventGenerator gen("host-" + std::to_string(thread_index) + ".windomain.local",
                            thread_index + 1);
-        for (std::size_t i = 0; i < std::max<std::size_t>(size, 1); ++i) {
-            auto e = gen.next();
+        // One block for the text of every event (not thousands of strings, each growing the
+        // thread's heap): the templates are views into it, made once it is complete.
+        size = std::max<std::size_t>(size, 1);
+        text_.reserve(size * 2300);
+        std::vector<std::size_t> ends;
+        for (std::size_t i = 0; i < size; ++i) {
+            const auto e = gen.next();
             sizes_.push_back(e.size() + 32);
-            pool_.push_back(cut(e));
+            text_ += e;
+            ends.push_back(text_.size());
+        }
+        std::size_t start = 0;
+        for (const auto end : ends) {
+            pool_.push_back(cut(std::string_view(text_).substr(start, end - start)));
+            start = end;
         }
         std::tie(event_open_, event_close_) = event_wrapper();
     }
+    EventPool(const EventPool&) = delete; // the templates point into text_
+    EventPool& operator=(const EventPool&) = delete;
     // The next batch of `h`: at most `want` events fitting the subscription's MaxEnvelopeSize,
     // with h's own Computer and the record ids after h.record.
     void take(std::size_t want, const Host& h, std::vector<std::string>& out) {
@@ -296,6 +309,7 @@ public:
     }
 
 private:
+    std::string text_; // every event's text, one after the other
     std::vector<EventTemplate> pool_;
     std::vector<std::size_t> sizes_;
     std::size_t cursor_ = 0;
