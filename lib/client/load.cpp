@@ -1,17 +1,22 @@
 #include "client/load.hpp"
 
 #include "client/latency_internal.hpp"
+#include "client/load_internal.hpp"
 #include "sldc/sldc.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <boost/asio/io_context.hpp>
+#include <charconv>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace wec::client {
 
@@ -35,7 +40,10 @@ namespace {
 
 // A generated event cut around its EventRecordID and Computer values, to be re-stamped per host.
 struct EventTemplate {
-    std::string head, middle, tail; // head RECORD middle COMPUTER tail
+    std::string_view head, middle, tail; // head RECORD middle COMPUTER tail (in the pool's text)
+    // Every piece is ASCII and cannot form "]]>" with what is stamped around it: the event goes
+    // into its CDATA section as it is and into UTF-16 by widening (EventPool::build16).
+    bool plain = false;
     void stamp(std::uint64_t record, const std::string& computer, std::string& out) const {
         out.clear();
         out.reserve(head.size() + middle.size() + tail.size() + 40);
@@ -47,10 +55,30 @@ struct EventTemplate {
     }
 };
 
-EventTemplate cut(const std::string& e) {
+bool is_ascii(std::string_view s) {
+    std::uint64_t high = 0; // the top bits of 8 bytes at a time
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, sizeof w);
+        high |= w;
+    }
+    for (; i < s.size(); ++i)
+        high |= static_cast<unsigned char>(s[i]);
+    return (high & 0x8080808080808080ull) == 0;
+}
+
+// Text that goes into a CDATA section as it is (no "]]>" inside) and cannot form "]]>" with what
+// is put before or after it (does not start with '>' or ']', does not end with ']').
+bool cdata_safe(std::string_view s) {
+    return s.find("]]>") == std::string_view::npos &&
+           (s.empty() || (s.front() != '>' && s.front() != ']' && s.back() != ']'));
+}
+
+EventTemplate cut(std::string_view e) {
     EventTemplate t;
-    const std::string rid = "<EventRecordID>", rid_end = "</EventRecordID>";
-    const std::string comp = "<Computer>", comp_end = "</Computer>";
+    const std::string_view rid = "<EventRecordID>", rid_end = "</EventRecordID>";
+    const std::string_view comp = "<Computer>", comp_end = "</Computer>";
     auto a = e.find(rid) + rid.size();
     auto b = e.find(rid_end, a);
     auto c = e.find(comp, b) + comp.size();
@@ -58,7 +86,42 @@ EventTemplate cut(const std::string& e) {
     t.head = e.substr(0, a);
     t.middle = e.substr(b, c - b);
     t.tail = e.substr(d);
+    t.plain = is_ascii(e) && cdata_safe(t.head) && cdata_safe(t.middle) && cdata_safe(t.tail);
     return t;
+}
+
+// Appends ASCII text as UTF-16LE (4 characters at a time: each byte spread to 16 bits).
+void append_ascii16(std::string_view s, sldc::Buffer& out) {
+    const std::size_t at = out.size();
+    out.resize(at + 2 * s.size()); // not zero-filled: every byte is written below
+    std::uint8_t* o = out.data() + at;
+    std::size_t i = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+        for (; i + 4 <= s.size(); i += 4) {
+            std::uint32_t four;
+            std::memcpy(&four, s.data() + i, sizeof four);
+            std::uint64_t w = four;
+            w = (w | (w << 16)) & 0x0000FFFF0000FFFFull;
+            w = (w | (w << 8)) & 0x00FF00FF00FF00FFull;
+            std::memcpy(o + 2 * i, &w, sizeof w);
+        }
+    }
+    for (; i < s.size(); ++i) {
+        o[2 * i] = static_cast<std::uint8_t>(s[i]);
+        o[2 * i + 1] = 0;
+    }
+}
+
+// What wsman::build_events writes around each event: `<w:Event Action="..."><![CDATA[` and
+// `]]></w:Event>` (found by building a message of one marker event).
+std::pair<std::string, std::string> event_wrapper() {
+    const std::string_view marker = "\x01";
+    const auto one = wsman::build_events({}, std::span<const std::string_view>(&marker, 1), "");
+    const auto at = one.find(marker);
+    const auto open = one.rfind("<w:Event ", at);
+    const std::string_view close = "</w:Event>";
+    const auto end = one.find(close, at) + close.size();
+    return {one.substr(open, at - open), one.substr(at + 1, end - at - 1)};
 }
 
 struct Shared {
@@ -97,9 +160,14 @@ struct Offered {
 
 // The Events message a host is sending: built once, resent as is until acknowledged.
 struct Pending {
-    std::vector<std::string> events;  // empty when `payload` is set
+    std::vector<std::string> events;  // uncompressed live messages only
     const Payload* payload = nullptr; // one of the host's `payloads` (cycled), or `&owned`
     Payload owned;                    // taken from the host's `prepared`
+    // Compressed live messages: the pool position of the first event, rendered (again, on a
+    // resend) into the worker's buffers by EventPool::build16.
+    bool live16 = false;
+    std::size_t cursor = 0;
+    std::size_t soap_bytes = 0; // of the last rendering
     std::string bookmark;
     std::size_t count = 0;
     bool active = false;
@@ -144,12 +212,26 @@ public:
     EventPool(std::size_t thread_index, std::size_t size) {
         EventGenerator gen("host-" + std::to_string(thread_index) + ".windomain.local",
                            thread_index + 1);
-        for (std::size_t i = 0; i < std::max<std::size_t>(size, 1); ++i) {
-            auto e = gen.next();
+        // One block for the text of every event (not thousands of strings, each growing the
+        // thread's heap): the templates are views into it, made once it is complete.
+        size = std::max<std::size_t>(size, 1);
+        text_.reserve(size * 2300);
+        std::vector<std::size_t> ends;
+        for (std::size_t i = 0; i < size; ++i) {
+            const auto e = gen.next();
             sizes_.push_back(e.size() + 32);
-            pool_.push_back(cut(e));
+            text_ += e;
+            ends.push_back(text_.size());
         }
+        std::size_t start = 0;
+        for (const auto end : ends) {
+            pool_.push_back(cut(std::string_view(text_).substr(start, end - start)));
+            start = end;
+        }
+        std::tie(event_open_, event_close_) = event_wrapper();
     }
+    EventPool(const EventPool&) = delete; // the templates point into text_
+    EventPool& operator=(const EventPool&) = delete;
     // The next batch of `h`: at most `want` events fitting the subscription's MaxEnvelopeSize,
     // with h's own Computer and the record ids after h.record.
     void take(std::size_t want, const Host& h, std::vector<std::string>& out) {
@@ -158,23 +240,83 @@ public:
     // The same for a host whose last record is `record`.
     void take(std::size_t want, const wsman::Subscription& sub, const std::string& machine,
               std::uint64_t record, std::vector<std::string>& out) {
-        if (sub.max_elements && *sub.max_elements > 0)
-            want = std::min<std::size_t>(want, *sub.max_elements);
-        std::vector<std::size_t> batch_sizes;
-        for (std::size_t i = 0; i < want; ++i)
-            batch_sizes.push_back(sizes_[(cursor_ + i) % pool_.size()]);
-        std::size_t n =
-            std::min(events_fitting(batch_sizes, sub.max_envelope_size.value_or(512000)), want);
+        const std::size_t first = cursor_;
+        const std::size_t n = reserve(want, sub);
         out.resize(n);
         for (std::size_t i = 0; i < n; ++i)
-            pool_[(cursor_ + i) % pool_.size()].stamp(record + 1 + i, machine, out[i]);
+            pool_[(first + i) % pool_.size()].stamp(record + 1 + i, machine, out[i]);
+    }
+    // Where the next batch starts; reserve() then takes its events (at most `want`, fitting the
+    // subscription's MaxEnvelopeSize) and returns how many: build16() renders them.
+    std::size_t cursor() const { return cursor_; }
+    std::size_t reserve(std::size_t want, const wsman::Subscription& sub) {
+        if (sub.max_elements && *sub.max_elements > 0)
+            want = std::min<std::size_t>(want, *sub.max_elements);
+        batch_sizes_.clear();
+        for (std::size_t i = 0; i < want; ++i)
+            batch_sizes_.push_back(sizes_[(cursor_ + i) % pool_.size()]);
+        const std::size_t n =
+            std::min(events_fitting(batch_sizes_, sub.max_envelope_size.value_or(512000)), want);
         cursor_ += n;
+        return n;
+    }
+    // The Events message of the `n` events from `first` (records after `record`, `machine`'s
+    // Computer) in UTF-16LE with its BOM, replacing `out`: the bytes of
+    // text::utf8_to_utf16le(wsman::build_events(...), true), without the UTF-8 message between.
+    void build16(const wsman::SourceHeaders& headers, std::size_t first, std::size_t n,
+                 const std::string& machine, std::uint64_t record, std::string_view bookmark,
+                 sldc::Buffer& out) {
+        const bool plain_machine = is_ascii(machine) && cdata_safe(machine);
+        bool plain = plain_machine && is_ascii(bookmark);
+        for (std::size_t i = 0; i < n && plain; ++i)
+            plain = pool_[(first + i) % pool_.size()].plain;
+        out.clear();
+        if (!plain) { // not met by generated events: the generic way
+            events_.resize(n);
+            for (std::size_t i = 0; i < n; ++i)
+                pool_[(first + i) % pool_.size()].stamp(record + 1 + i, machine, events_[i]);
+            views_.assign(events_.begin(), events_.end());
+            const auto utf16 =
+                text::utf8_to_utf16le(wsman::build_events(headers, views_, bookmark), true);
+            out.assign(utf16.begin(), utf16.end());
+            return;
+        }
+        const auto envelope = wsman::build_events(headers, {}, bookmark);
+        const std::string_view end = "</w:Events></s:Body></s:Envelope>";
+        const std::string_view head(envelope.data(), envelope.size() - end.size());
+        out.reserve(2 * (envelope.size() + n * (sizes_[first % pool_.size()] + 200)));
+        out.push_back(0xFF); // BOM
+        out.push_back(0xFE);
+        if (is_ascii(head)) {
+            append_ascii16(head, out);
+        } else {
+            const auto utf16 = text::utf8_to_utf16le(head);
+            out.insert(out.end(), utf16.begin(), utf16.end());
+        }
+        char digits[24];
+        for (std::size_t i = 0; i < n; ++i) {
+            const EventTemplate& t = pool_[(first + i) % pool_.size()];
+            append_ascii16(event_open_, out);
+            append_ascii16(t.head, out);
+            const auto r = std::to_chars(digits, digits + sizeof digits, record + 1 + i);
+            append_ascii16(std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)), out);
+            append_ascii16(t.middle, out);
+            append_ascii16(machine, out);
+            append_ascii16(t.tail, out);
+            append_ascii16(event_close_, out);
+        }
+        append_ascii16(end, out);
     }
 
 private:
+    std::string text_; // every event's text, one after the other
     std::vector<EventTemplate> pool_;
     std::vector<std::size_t> sizes_;
     std::size_t cursor_ = 0;
+    std::string event_open_, event_close_;
+    std::vector<std::size_t> batch_sizes_; // reserve()'s scratch
+    std::vector<std::string> events_;      // build16()'s scratch (generic way)
+    std::vector<std::string_view> views_;
 };
 
 // The hosts of one thread, driven one blocking request at a time: set-up (Enumerate, End, push
@@ -213,6 +355,10 @@ private:
     // The load generator's bottleneck was the optimal parse: it compresses greedily.
     std::shared_ptr<sldc::Compressor> compressor_ =
         std::make_shared<sldc::Compressor>(sldc::Level::Fast);
+    // A message being built: its UTF-16 SOAP and compressed record, reused from one to the next
+    // (no allocation, no page faults per batch).
+    sldc::Buffer soap16_;
+    sldc::Buffer sldc_;
     std::vector<Host> hosts_;
     std::vector<std::uint32_t> latencies_;
     std::uint64_t soap_bytes_ = 0;
@@ -322,28 +468,24 @@ void Worker::precompress() {
 // compressed as send_batch would build it live, before the clock starts.
 void Worker::prepare_all() {
     if (!o_.prepare_all || !o_.source.compress) return;
-    std::vector<std::string> batch;
-    std::vector<std::string_view> views;
-    std::vector<std::uint8_t> scratch; // the compressor's worst-case output, reused
     for (auto& h : hosts_) {
         std::uint64_t record = h.record;
         for (std::uint64_t left = h.remaining; left > 0;) {
             const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, o_.batch));
-            pool_.take(want, h.subscription(), h.machine, record, batch);
+            const std::size_t first = pool_.cursor();
+            const std::size_t n = pool_.reserve(want, h.subscription());
             auto headers = h.source->headers_for(h.subscription());
-            views.assign(batch.begin(), batch.end());
-            const auto utf16 = text::utf8_to_utf16le(
-                wsman::build_events(headers, views, security_bookmark(record + batch.size())),
-                true);
+            pool_.build16(headers, first, n, h.machine, record, security_bookmark(record + n),
+                          soap16_);
             Payload p;
-            compressor_->compress(utf16, scratch);
-            p.sldc.assign(scratch.begin(), scratch.end()); // kept: its exact size only
+            compressor_->compress(soap16_, sldc_);
+            p.sldc.assign(sldc_.begin(), sldc_.end()); // kept: its exact size only
             p.message_id = headers.message_id;
-            p.events = batch.size();
-            p.soap_bytes = utf16.size();
+            p.events = n;
+            p.soap_bytes = soap16_.size();
             h.prepared.push_back(std::move(p));
-            record += batch.size();
-            left -= batch.size();
+            record += n;
+            left -= n;
         }
     }
 }
@@ -402,6 +544,8 @@ void Worker::acked(Host& h, const Ack& ack) {
     h.remaining -= count;
     if (h.pending.payload)
         soap_bytes_ += h.pending.payload->soap_bytes;
+    else if (h.pending.live16)
+        soap_bytes_ += h.pending.soap_bytes;
     else
         for (const auto& e : h.pending.events)
             soap_bytes_ += 2 * e.size();
@@ -431,8 +575,14 @@ void Worker::send_batch(Host& h) {
             if (p.payload->events > h.remaining) p.payload = nullptr; // the tail: built live
         }
         std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(h.remaining, o_.batch));
-        if (!p.payload) pool_.take(want, h, p.events);
-        p.count = p.payload ? p.payload->events : p.events.size();
+        p.live16 = !p.payload && o_.source.compress;
+        if (p.live16) {
+            p.cursor = pool_.cursor();
+            p.count = pool_.reserve(want, h.subscription());
+        } else {
+            if (!p.payload) pool_.take(want, h, p.events);
+            p.count = p.payload ? p.payload->events : p.events.size();
+        }
         p.bookmark = security_bookmark(h.record + p.count);
         p.active = true;
         if (thread_rate_ > 0 && any_)
@@ -447,6 +597,14 @@ void Worker::send_batch(Host& h) {
         thread_sent_ += p.count;
     }
     try {
+        if (p.live16) { // rendered (again) straight into UTF-16, compressed into reused buffers
+            const auto& sub = h.subscription();
+            const auto headers = h.source->headers_for(sub);
+            pool_.build16(headers, p.cursor, p.count, h.machine, h.record, p.bookmark, soap16_);
+            compressor_->compress(soap16_, sldc_);
+            p.soap_bytes = soap16_.size();
+            return acked(h, h.source->send_compressed(sub, sldc_, headers.message_id));
+        }
         auto ack = p.payload
                        ? h.source->send_compressed(h.subscription(), p.payload->sldc,
                                                    p.payload->message_id)
@@ -611,5 +769,27 @@ LoadResult run_load(const LoadOptions& options, LoadProgress* progress) {
     r.max_ms = lat.max_ms;
     return r;
 }
+
+namespace detail {
+
+std::vector<std::uint8_t> pool_message16(const PoolMessage& m, bool direct) {
+    EventPool pool(m.thread_index, m.pool_size);
+    wsman::Subscription sub;
+    sub.max_envelope_size = 512000000; // no cut: `count` events
+    pool.reserve(m.skip, sub);
+    const std::size_t first = pool.cursor();
+    if (direct) {
+        const std::size_t n = pool.reserve(m.count, sub);
+        sldc::Buffer out;
+        pool.build16(m.headers, first, n, m.machine, m.record, m.bookmark, out);
+        return {out.begin(), out.end()};
+    }
+    std::vector<std::string> events;
+    pool.take(m.count, sub, m.machine, m.record, events);
+    const std::vector<std::string_view> views(events.begin(), events.end());
+    return text::utf8_to_utf16le(wsman::build_events(m.headers, views, m.bookmark), true);
+}
+
+} // namespace detail
 
 } // namespace wec::client

@@ -122,6 +122,46 @@ private:
     unsigned nacc_ = 0;
 };
 
+// The same bits as BitWriter, without a branch per symbol (Level::Fast): the pending bits are kept
+// left-aligned in a 64-bit word that is stored whole (8 bytes, big-endian) after every symbol, the
+// position advancing by the bytes completed. Needs 8 bytes of slack after the output.
+class FastBitWriter {
+public:
+    explicit FastBitWriter(std::uint8_t* out) : out_(out) {}
+
+    // Appends the low `n` bits of `v` (1 <= n <= 32 - 7).
+    void put(std::uint32_t v, unsigned n) {
+        nacc_ += n; // at most 7 + 25 bits pending
+        acc_ |= static_cast<std::uint64_t>(v) << (64 - nacc_);
+        const std::uint64_t word = to_big_endian(acc_);
+        std::memcpy(out_ + pos_, &word, sizeof word);
+        const unsigned bytes = nacc_ >> 3;
+        pos_ += bytes;
+        acc_ <<= bytes * 8;
+        nacc_ &= 7;
+    }
+
+    void control(std::uint32_t code) { put((kControlPrefix << 4) | code, kControlBits); }
+
+    // Zero bits up to the next 16-bit boundary, then flushes; returns the byte count.
+    std::size_t finish16() {
+        if (const unsigned pad = (16 - (pos_ * 8 + nacc_) % 16) % 16; pad > 0) put(0, pad);
+        if (nacc_ > 0) out_[pos_++] = static_cast<std::uint8_t>(acc_ >> 56); // 8 bits, padded
+        nacc_ = 0;
+        return pos_;
+    }
+
+private:
+    static std::uint64_t to_big_endian(std::uint64_t v) {
+        if constexpr (std::endian::native == std::endian::little) return __builtin_bswap64(v);
+        return v;
+    }
+    std::uint8_t* out_;
+    std::size_t pos_ = 0;
+    std::uint64_t acc_ = 0;
+    unsigned nacc_ = 0;
+};
+
 // A copy pointer of `len` bytes (2..kMaxMatch) from absolute history position `disp`.
 inline void put_copy(BitWriter& w, std::uint32_t disp, unsigned len) {
     std::uint32_t field;
@@ -145,13 +185,38 @@ inline void put_copy(BitWriter& w, std::uint32_t disp, unsigned len) {
     w.put((((1u << bits) | field) << kDisplacementBits) | disp, 1 + bits + kDisplacementBits);
 }
 
+// put_copy's symbol by length, displacement bits zero (Level::Fast: a lookup, no branches).
+struct CopyCode {
+    std::uint32_t code;
+    std::uint32_t bits;
+};
+constexpr auto kCopyCodes = [] {
+    std::array<CopyCode, kMaxMatch + 1> t{};
+    for (unsigned len = kMinMatch; len <= kMaxMatch; ++len) {
+        const unsigned count_bits = len <= 3    ? 2
+                                    : len <= 7  ? 4
+                                    : len <= 15 ? 6
+                                    : len <= 31 ? 8
+                                                : 12;
+        const std::uint32_t field = len <= 3    ? len - 2
+                                    : len <= 7  ? 0x8 | (len - 4)
+                                    : len <= 15 ? 0x30 | (len - 8)
+                                    : len <= 31 ? 0xE0 | (len - 16)
+                                                : 0xF00 | (len - 32);
+        t[len] = {((1u << count_bits) | field) << kDisplacementBits,
+                  1 + count_bits + kDisplacementBits};
+    }
+    return t;
+}();
+
 // Worst case output: Reset 1, all literals, End of Record, padding, 4-byte length, writer slack.
 inline std::size_t max_output_size(std::size_t n) {
     return (2 * kControlBits + kLiteralCost * n) / 8 + 2 + 4 + 8;
 }
 
 // End of Record, padding and Windows' length trailer; trims `out` to the record.
-inline void finish(BitWriter& w, std::size_t n, std::vector<std::uint8_t>& out) {
+template <class Writer, class Out>
+inline void finish(Writer& w, std::size_t n, Out& out) {
     w.control(kEndOfRecord);
     std::size_t size = w.finish16();
     const auto total = static_cast<std::uint32_t>(n); // as Windows writes it: 32 bits
@@ -184,8 +249,12 @@ struct Compressor::State {
     void rebase(std::size_t n);
     void find_matches(const std::uint8_t* p, std::size_t n);
     void parse(std::size_t n);
-    void emit(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out);
-    void compress_fast(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out);
+    template <class Out>
+    void emit(const std::uint8_t* p, std::size_t n, Out& out);
+    template <class Out>
+    void compress_fast(const std::uint8_t* p, std::size_t n, Out& out);
+    template <class Out>
+    void compress(std::span<const std::uint8_t> in, Level level, Out& out);
 };
 
 // Clears the tables when positions of an input of `n` bytes would overflow 32 bits.
@@ -376,7 +445,8 @@ void Compressor::State::parse(std::size_t n) {
     }
 }
 
-void Compressor::State::emit(const std::uint8_t* p, std::size_t n, std::vector<std::uint8_t>& out) {
+template <class Out>
+void Compressor::State::emit(const std::uint8_t* p, std::size_t n, Out& out) {
     out.resize(max_output_size(n));
     BitWriter w(out.data());
     w.control(kReset1);
@@ -397,24 +467,24 @@ void Compressor::State::emit(const std::uint8_t* p, std::size_t n, std::vector<s
 
 // Level::Fast: one pass, greedy. At each position one probe of the 4-byte hash (the most recent
 // position with that hash), else one probe of the 2-byte hash; a match is taken whole and its
-// positions are hashed (only its first and last kFastInsert of a long one), so the work per byte is
-// bounded. The same tables and `base` as Level::Best, so stale entries are never in reach.
-void Compressor::State::compress_fast(const std::uint8_t* p, std::size_t n,
-                                      std::vector<std::uint8_t>& out) {
+// positions are put in the 4-byte table (only its first and last kFastInsert of a long one), so the
+// work per byte is bounded; symbols
+// are written without branches (FastBitWriter, kCopyCodes). The same tables and `base` as
+// Level::Best, so stale entries are never in reach.
+template <class Out>
+void Compressor::State::compress_fast(const std::uint8_t* p, std::size_t n, Out& out) {
     constexpr std::uint32_t kFastInsert = 8;
     rebase(n);
     out.resize(max_output_size(n));
-    BitWriter w(out.data());
+    FastBitWriter w(out.data());
     w.control(kReset1);
     const std::uint32_t b = base;
     std::uint32_t* const h4 = head4.data();
     std::uint32_t* const h2 = head2.data();
     const auto end = static_cast<std::uint32_t>(n);
-    // Hashes position j (j + 4 <= end).
+    // Hashes position j (j + 4 <= end) inside a match: the 4-byte table only.
     auto insert = [&](std::uint32_t j) __attribute__((always_inline)) {
-        const std::uint32_t v = load32(p + j);
-        h4[hash4(v)] = b + j;
-        h2[hash2(v & 0xFFFF)] = b + j;
+        h4[hash4(load32(p + j))] = b + j;
     };
     std::uint32_t i = 0;
     while (i + 4 <= end) {
@@ -447,7 +517,8 @@ void Compressor::State::compress_fast(const std::uint8_t* p, std::size_t n,
         }
         // Reset 1 put history position 0 at input offset 0: the displacement is the offset mod
         // 1024.
-        put_copy(w, (i - dist) & (kHistorySize - 1), len);
+        const CopyCode copy = kCopyCodes[len];
+        w.put(copy.code | ((i - dist) & (kHistorySize - 1)), copy.bits);
         const std::uint32_t stop = std::min(i + len, end - 3); // positions that have 4 bytes
         if (len <= 2 * kFastInsert) {
             for (std::uint32_t j = i + 1; j < stop; ++j)
@@ -472,22 +543,31 @@ Compressor::~Compressor() = default;
 Compressor::Compressor(Compressor&&) noexcept = default;
 Compressor& Compressor::operator=(Compressor&&) noexcept = default;
 
-void Compressor::compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) {
-    if (!state_) state_ = std::make_unique<State>(); // a moved-from Compressor stays usable
-    State& s = *state_;
+template <class Out>
+void Compressor::State::compress(std::span<const std::uint8_t> in, Level level, Out& out) {
     const std::size_t n = in.size();
     // Positions are 32-bit, and so is the length field Windows appends.
     if (n > kMaxInput)
         throw wec::Error("SLDC: cannot compress " + std::to_string(n) +
                          " bytes in one record (the limit is 2 GiB)");
-    if (level_ == Level::Fast) {
-        s.compress_fast(in.data(), n, out);
+    if (level == Level::Fast) {
+        compress_fast(in.data(), n, out);
         return;
     }
-    s.rebase(n);
-    s.find_matches(in.data(), n);
-    s.parse(n);
-    s.emit(in.data(), n, out);
+    rebase(n);
+    find_matches(in.data(), n);
+    parse(n);
+    emit(in.data(), n, out);
+}
+
+void Compressor::compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) {
+    if (!state_) state_ = std::make_unique<State>(); // a moved-from Compressor stays usable
+    state_->compress(in, level_, out);
+}
+
+void Compressor::compress(std::span<const std::uint8_t> in, Buffer& out) {
+    if (!state_) state_ = std::make_unique<State>();
+    state_->compress(in, level_, out);
 }
 
 std::vector<std::uint8_t> Compressor::compress(std::span<const std::uint8_t> in) {

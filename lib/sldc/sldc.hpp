@@ -109,6 +109,9 @@ public:
 
     // Replaces the contents of `out` with the compressed record.
     void compress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out);
+    // The same into a Buffer: reused from call to call, it is never zero-filled as it grows back
+    // to the worst-case size the compressor writes into.
+    void compress(std::span<const std::uint8_t> in, Buffer& out);
     std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in);
 
     Level level() const noexcept { return level_; }

@@ -1179,6 +1179,24 @@ TEST(SldcLevels, BothLevelsRoundTripVectorsAndEventBatches) {
     }
 }
 
+// Into a reused sldc::Buffer (as the generator compresses, growing back without zero-fill): the
+// same records as into a vector, at both levels, whatever was compressed into it before.
+TEST(SldcLevels, IntoBufferSameAsIntoVector) {
+    for (const auto level : {wec::sldc::Level::Fast, wec::sldc::Level::Best}) {
+        wec::sldc::Compressor into_vector(level), into_buffer(level);
+        wec::sldc::Buffer out;
+        for (const char* name :
+             {"events.utf16", "heartbeat.utf16", "test-string.out", "events.utf16"}) {
+            SCOPED_TRACE(name);
+            const Bytes in = data(name);
+            into_buffer.compress(in, out);
+            const Bytes expected = into_vector.compress(in);
+            EXPECT_EQ(Bytes(out.begin(), out.end()), expected);
+            EXPECT_EQ(wec::sldc::decompress(Bytes(out.begin(), out.end()), in.size()), in);
+        }
+    }
+}
+
 TEST(SldcLevels, FastCompressorKeepsItsLevelAndGivesSameOutputWhenReused) {
     const Bytes in = data("events.utf16");
     wec::sldc::Compressor fast(wec::sldc::Level::Fast);
