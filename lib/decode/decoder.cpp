@@ -3,6 +3,7 @@
 #include "common/handle.hpp"
 #include "decode/decode.hpp"
 #include "http/http.hpp"
+#include "krb/crypto.hpp"
 #include "text/base64.hpp"
 #include "text/text.hpp"
 #include "wsman/body.hpp"
@@ -120,6 +121,9 @@ struct Decoder::Impl {
     std::map<std::string, SubscriptionInfo> subscriptions;
 
     std::vector<std::uint8_t> decompressed, plaintext; // reused buffers
+    // One krb5 context for all the connections' sessions (created at the first AP-REQ; the
+    // decoder is single-threaded), instead of one per connection.
+    std::shared_ptr<const krb::crypto::Context> krb_context;
 
     Impl(const krb::KeySet& k, Sink& s, Options o) : keys(k), sink(s), options(std::move(o)) {}
 
@@ -247,7 +251,10 @@ struct Decoder::Impl {
                 c.failure = "the Authorization token is not base64";
             } else {
                 try {
-                    c.keys = krb::SessionKeys::from_ap_req(*token, keys);
+                    if (!krb_context)
+                        krb_context = std::make_shared<const krb::crypto::Context>(
+                            krb::crypto::accelerate_from_environment());
+                    c.keys = krb::SessionKeys::from_ap_req(*token, keys, krb_context);
                     c.failure_reason.clear();
                     c.failure.clear();
                     c.client = c.keys->client().to_string();

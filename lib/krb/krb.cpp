@@ -345,9 +345,16 @@ SessionKeys& SessionKeys::operator=(SessionKeys&&) noexcept = default;
 SessionKeys::SessionKeys(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SessionKeys SessionKeys::from_ap_req(std::span<const std::uint8_t> token, const KeySet& keys) {
+    return from_ap_req(
+        token, keys,
+        std::make_shared<const crypto::Context>(crypto::accelerate_from_environment()));
+}
+
+SessionKeys SessionKeys::from_ap_req(std::span<const std::uint8_t> token, const KeySet& keys,
+                                     std::shared_ptr<const crypto::Context> ctx) {
     const ApReq req = parse_ap_req_der(token);
     auto impl = std::make_unique<Impl>();
-    impl->ctx = std::make_shared<const crypto::Context>(crypto::accelerate_from_environment());
+    impl->ctx = std::move(ctx);
     impl->form = req.where.form;
     impl->service = req.service;
     impl->ticket_enctype = req.ticket.etype;

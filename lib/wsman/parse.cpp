@@ -109,8 +109,8 @@ std::string_view resolve_prefix(xml_node n, std::string_view prefix) {
     if (prefix == "xml") return ns::xml;
     for (xml_node cur = n; cur && cur.type() == pugi::node_element; cur = cur.parent()) {
         for (pugi::xml_attribute a = cur.first_attribute(); a; a = a.next_attribute()) {
+            if (std::strncmp(a.name(), "xmlns", 5) != 0) continue; // most are not: no strlen
             const std::string_view an = a.name();
-            if (an.size() < 5 || an.compare(0, 5, "xmlns") != 0) continue;
             if (prefix.empty()
                     ? an.size() == 5
                     : an.size() == 6 + prefix.size() && an[5] == ':' && an.substr(6) == prefix)
@@ -118,6 +118,13 @@ std::string_view resolve_prefix(xml_node n, std::string_view prefix) {
         }
     }
     return {};
+}
+
+// Whether `n` has an xmlns or xmlns:* attribute (its scope differs from its parent's).
+bool declares_namespace(xml_node n) {
+    for (pugi::xml_attribute a = n.first_attribute(); a; a = a.next_attribute())
+        if (std::strncmp(a.name(), "xmlns", 5) == 0) return true;
+    return false;
 }
 
 std::string_view ns_of(xml_node n) {
@@ -406,8 +413,30 @@ void parse_events(xml_node body, Message& m, Storage& st, Skeleton& sk, bool req
         if (required) throw missing("w:Events", "s:Body");
         return;
     }
-    for (xml_node e = events.first_child(); e; e = e.next_sibling())
-        if (is(e, ns::wsman, "Event")) m.events.push_back(event_of(e, st, sk));
+    // The 21+ w:Event siblings share their parent's scope: the parent's bindings are looked up
+    // once per prefix (not up to the envelope for each event); an event that declares its own
+    // namespaces is resolved in full.
+    std::string_view last_prefix;
+    std::string_view last_ns;
+    bool cached = false;
+    for (xml_node e = events.first_child(); e; e = e.next_sibling()) {
+        if (e.type() != pugi::node_element) continue;
+        const std::string_view name = e.name();
+        if (local_name(name) != "Event") continue;
+        const std::string_view prefix = prefix_of(name);
+        std::string_view nsuri;
+        if (declares_namespace(e)) {
+            nsuri = ns_of(e);
+        } else {
+            if (!cached || prefix != last_prefix) {
+                last_prefix = prefix;
+                last_ns = resolve_prefix(events, prefix);
+                cached = true;
+            }
+            nsuri = last_ns;
+        }
+        if (nsuri == ns::wsman) m.events.push_back(event_of(e, st, sk));
+    }
 }
 
 void parse_subscription_end(xml_node body, Message& m) {

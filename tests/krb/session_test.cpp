@@ -3,6 +3,7 @@
 // by the time this runs, which is the point: nothing may depend on the current time).
 //   golden-krb5-kvno1.json   raw krb5 mech, ticket kvno 1   (keys: http-kvno1.keytab)
 //   golden-spnego-kvno2.json SPNEGO, ticket kvno 2 after cpw (keys: http-multi.keytab has 1 and 2)
+#include "krb/crypto.hpp"
 #include "krb/krb.hpp"
 #include "test_util.hpp"
 
@@ -96,6 +97,30 @@ TEST(Session, SpnegoGoldenWithSeveralKvnos) {
     EXPECT_EQ(info.service.to_string(), "HTTP/srv.windomain.local@WINDOMAIN.LOCAL");
     EXPECT_EQ(info.ticket_kvno, 2u);
     EXPECT_EQ(info.ticket_enctype, 18);
+}
+
+// Sessions of several connections on one krb5 context (as the decoder makes them), interleaved,
+// through MIT alone and with the OpenSSL fast path: each still unwraps its own tokens.
+TEST(Session, SessionsShareOneContext) {
+    const auto a = load_json(data_path("golden-krb5-kvno1.json"));
+    const auto b = load_json(data_path("golden-spnego-kvno2.json"));
+    const KeySet keys_a = keyset("http-kvno1.keytab");
+    const KeySet keys_b = keyset("http-multi.keytab");
+    for (bool accelerate : {false, true}) {
+        auto ctx = std::make_shared<const crypto::Context>(accelerate);
+        SessionKeys sa = SessionKeys::from_ap_req(unhex(a["ap_req"]), keys_a, ctx);
+        SessionKeys sb = SessionKeys::from_ap_req(unhex(b["ap_req"]), keys_b, ctx);
+        EXPECT_GE(ctx.use_count(), 3) << "both sessions hold the caller's context";
+        sa.accept_ap_rep(unhex(a["ap_rep"]));
+        sb.accept_ap_rep(unhex(b["ap_rep"]));
+        check_all_messages(sa, a);
+        check_all_messages(sb, b);
+        check_all_messages(sa, a);
+        EXPECT_EQ(sb.ticket_kvno(), 2u);
+        EXPECT_EQ(test::tohex(sa.acceptor_subkey()->bytes), a["gss_key"].get<std::string>());
+        ctx.reset();
+        check_all_messages(sb, b); // the sessions keep the context alive
+    }
 }
 
 TEST(Session, OldKeytabGivesWrongKey) {

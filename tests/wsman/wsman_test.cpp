@@ -392,6 +392,41 @@ TEST(WsmanEvents, EventSplitOverSeveralCdataSections) {
     EXPECT_EQ(m.events[0].action, "x");
 }
 
+// w:Event is recognised by its namespace, resolved in each event's own scope: other prefixes bound
+// to the same URI count, an event that rebinds its prefix or uses another namespace does not.
+TEST(WsmanEvents, EventNamespaceInEachEventsScope) {
+    const std::string w = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd";
+    std::string xml = load("events.xml");
+    const auto original = ws::parse(xml);
+    ASSERT_EQ(original.events.size(), 21u);
+    xml.replace(xml.find("<w:Events>"), 10,
+                "<w:Events xmlns:v=\"" + w + "\" xmlns:o=\"urn:other\">");
+    // Events 1..6 renamed (open and close tags); 0 and 7..20 stay w:Event.
+    const std::vector<std::pair<std::string, std::string>> renamed = {
+        {"v:Event", ""},                       // counted: v is bound to wsman
+        {"o:Event", ""},                       // another namespace
+        {"w:Event", " xmlns:w=\"urn:other\""}, // w rebound on the event itself
+        {"q:Event", ""},                       // unbound prefix
+        {"Event", " xmlns=\"" + w + "\""},     // counted: default namespace
+        {"w:Event", " xmlns:x=\"urn:x\""},     // counted: other declarations only
+    };
+    std::size_t pos = xml.find("<w:Event ");
+    for (const auto& [name, decl] : renamed) {
+        pos = xml.find("<w:Event ", pos + 1);
+        const auto close = xml.find("</w:Event>", pos);
+        xml.replace(close, 10, "</" + name + ">");
+        xml.replace(pos, 8, "<" + name + decl);
+    }
+    const auto m = ws::parse(xml);
+    ASSERT_EQ(m.events.size(), 18u);
+    const std::vector<std::size_t> kept = {0,  1,  5,  6,  7,  8,  9,  10, 11,
+                                           12, 13, 14, 15, 16, 17, 18, 19, 20};
+    for (std::size_t i = 0; i < kept.size(); ++i)
+        EXPECT_EQ(m.events[i].xml, original.events[kept[i]].xml) << i;
+    const auto whole = ws::detail::parse_whole(xml);
+    ASSERT_EQ(whole.events.size(), 18u);
+}
+
 TEST(WsmanEvents, ShortAndLongCdataEventsAndErrors) {
     std::string xml = load("events.xml");
     const auto first = xml.find("<w:Event ");
