@@ -414,14 +414,27 @@ int run(const Args& a) {
                 static_cast<double>(hb.rss) / 1024, per(hb.rss, idle.rss, acked));
     std::printf("server PSS (sum)  %.1f MB after one Heartbeat on each (%.1f KB/connection)\n",
                 static_cast<double>(hb.pss) / 1024, per(hb.pss, idle.pss, acked));
-    for (const auto& c : children)
-        c->send('X');
-    children.clear();
     for (const auto& s : servers)
         if (!s->running()) {
             std::printf("a wec serve process exited:\n%s\n", s->output().c_str());
             return 1;
         }
+    // The servers close first, so that the TIME_WAIT entries are theirs (local port: the one
+    // port of the benchmark), not N entries on the clients' ephemeral ports, which would keep
+    // other programs from binding those ports for a minute.
+    start = std::chrono::steady_clock::now();
+    for (const auto& s : servers)
+        s->signal(SIGTERM);
+    int stopped = 0;
+    for (const auto& s : servers)
+        stopped += s->wait(120s) == 0;
+    std::printf("stopped           %d of %zu processes cleanly (SIGTERM) in %.1f s\n", stopped,
+                servers.size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    for (const auto& c : children)
+        c->send('X');
+    children.clear();
+    if (static_cast<std::size_t>(stopped) != servers.size()) return 1;
     return failed == 0 && hb_failed == 0 && new_failed == 0 && acked == opened ? 0 : 1;
 }
 
