@@ -1,8 +1,11 @@
 // Concurrent authenticated connections on one node (issue 15): P `wec serve` processes sharing one
 // port with reuse_port (SO_REUSEPORT: the kernel spreads new connections over them), each under
 // its own descriptor limit, on one SQLite store (WAL, shared by the processes); C client processes
-// (forked), each bound to its own source address (127.0.0.2, 127.0.0.3, ...: one address has
-// about 28,000 ephemeral ports towards one server port) and each below the descriptor limit.
+// (forked), each below the descriptor limit, each with its own source addresses (--addresses per
+// client, in turn: 127.0.0.2, 127.0.0.3, ...). One address has about 28,000 ephemeral ports
+// towards one server port, and the kernel's search for a free one at connect() scans the ports
+// already used to that destination: the more connections per address, the slower (with 16,700
+// on one address it was most of the clients' CPU).
 // Kerberos against a real MIT KDC (tests/support/krb5_realm).
 //
 //   1. open N authenticated keep-alive connections in total (each client: N/C, at most --window
@@ -15,7 +18,8 @@
 //   4. one Heartbeat on each of the N connections (all clients at once): how many are acked;
 //   5. the memory again.
 //
-//   conn_bench [--connections N] [--servers P] [--clients C] [--window W] [--new-sources K]
+//   conn_bench [--connections N] [--servers P] [--clients C] [--addresses A] [--window W]
+//              [--new-sources K]
 //
 // Prints figures; the exit code is 1 if a connection, Heartbeat or new source failed.
 // WEC_BENCH_EXE=PATH runs another `wec` binary (an older build).
@@ -63,6 +67,7 @@ struct Args {
     std::size_t clients = 2;
     std::size_t window = 64;
     std::size_t new_sources = 5;
+    std::size_t addresses = 8; // source addresses per client process
 };
 
 // A field of /proc/PID/status or /proc/PID/smaps_rollup, in kB (-1 if absent).
@@ -124,10 +129,11 @@ struct Child {
     }
 };
 
-// The client process: opens `count` connections from `source_address`, reports
+// The client process: opens `count` connections from its `addresses` in turn, reports
 // "opened OK FAILED SECONDS first-error"; on 'H' sends one Heartbeat on each, reports
 // "heartbeats ACKED FAILED SECONDS"; on 'X' (or end of input) exits.
-[[noreturn]] void client_main(const Args& a, std::size_t count, const std::string& source_address,
+[[noreturn]] void client_main(const Args& a, std::size_t count,
+                              const std::vector<std::string>& addresses,
                               const client::ConnectionOptions& base, const client::Source& source,
                               const wec::wsman::Subscription& sub, const client::Url& url,
                               int in_fd, int out_fd) {
@@ -137,11 +143,12 @@ struct Child {
         if (!out) throw std::runtime_error("fdopen");
         asio::io_context ioc(1);
         auto co = base;
-        co.source_address = source_address;
         std::vector<std::unique_ptr<client::AsyncConnection>> conns;
         conns.reserve(count);
-        for (std::size_t i = 0; i < count; ++i)
+        for (std::size_t i = 0; i < count; ++i) {
+            co.source_address = addresses[i % addresses.size()];
             conns.push_back(std::make_unique<client::AsyncConnection>(ioc.get_executor(), co));
+        }
         std::size_t next = 0, connected = 0, failed = 0;
         std::string first_error;
         auto start = std::chrono::steady_clock::now();
@@ -205,7 +212,7 @@ struct Child {
             std::fflush(out);
         }
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "client %s: %s\n", source_address.c_str(), e.what());
+        std::fprintf(stderr, "client %s: %s\n", addresses.front().c_str(), e.what());
         code = 1;
     }
     std::fflush(nullptr);
@@ -275,8 +282,8 @@ int run(const Args& a) {
             throw std::runtime_error("wec serve did not start:\n" + servers.back()->output());
     }
     std::printf("== %zu connections, %zu wec serve processes (reuse_port, one SQLite store), %zu "
-                "client processes, Kerberos AES256\n",
-                a.connections, a.servers, a.clients);
+                "client processes x %zu source addresses, Kerberos AES256\n",
+                a.connections, a.servers, a.clients, a.addresses);
 
     client::SourceOptions so;
     so.manager = client::Url::parse("http://127.0.0.1:" + std::to_string(port) +
@@ -306,7 +313,9 @@ int run(const Args& a) {
     std::vector<std::unique_ptr<Child>> children;
     for (std::size_t i = 0; i < a.clients; ++i) {
         std::size_t count = a.connections / a.clients + (i < a.connections % a.clients ? 1 : 0);
-        std::string address = "127.0.0." + std::to_string(2 + i);
+        std::vector<std::string> addresses;
+        for (std::size_t k = 0; k < a.addresses; ++k)
+            addresses.push_back("127.0.0." + std::to_string(2 + i * a.addresses + k));
         int down[2], up[2];
         if (::pipe(down) != 0 || ::pipe(up) != 0) throw std::runtime_error("pipe failed");
         std::fflush(nullptr);
@@ -315,7 +324,7 @@ int run(const Args& a) {
         if (pid == 0) {
             ::close(down[1]);
             ::close(up[0]);
-            client_main(a, count, address, co, source, sub, url, down[0], up[1]);
+            client_main(a, count, addresses, co, source, sub, url, down[0], up[1]);
         }
         ::close(down[0]);
         ::close(up[1]);
@@ -456,16 +465,19 @@ int main(int argc, char** argv) {
             a.clients = value();
         else if (arg == "--window")
             a.window = value();
+        else if (arg == "--addresses")
+            a.addresses = value();
         else if (arg == "--new-sources")
             a.new_sources = value();
         else {
             std::fprintf(stderr, "usage: conn_bench [--connections N] [--servers P] [--clients C] "
-                                 "[--window W] [--new-sources K]\n");
+                                 "[--addresses A] [--window W] [--new-sources K]\n");
             return 2;
         }
     }
-    if (a.servers == 0 || a.clients == 0 || a.clients > 250) {
-        std::fprintf(stderr, "conn_bench: --servers >= 1, 1 <= --clients <= 250\n");
+    if (a.servers == 0 || a.clients == 0 || a.addresses == 0 || a.clients * a.addresses > 250) {
+        std::fprintf(stderr, "conn_bench: --servers >= 1, --clients and --addresses >= 1, "
+                             "--clients x --addresses <= 250 (127.0.0.2 to 127.0.0.251)\n");
         return 2;
     }
     try {
