@@ -24,6 +24,7 @@ complete -c wec -n '__fish_seen_subcommand_from serve' -l key -r -F -d 'TLS: ser
 complete -c wec -n '__fish_seen_subcommand_from serve' -l ca -r -F -d 'TLS: CA bundle issuing client certificates (repeatable)'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l crl -r -F -d 'TLS: CRL file (PEM, repeatable)'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l proxy-protocol -d 'That listener is behind a load balancer sending PROXY protocol v1/v2 headers (haproxy send-proxy-v2); connections without one are refused'
+complete -c wec -n '__fish_seen_subcommand_from serve' -l reuse-port -d 'That listeners port may be shared by several wec serve processes of this user, each with --reuse-port (SO_REUSEPORT: the kernel spreads connections over them)'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l hostname -r -F -d 'Public host name advertised to sources'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l db -r -F -d 'State store URL (default sqlite:./var/wec.db)'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l node-name -r -F -d 'Node name written in JSON events'

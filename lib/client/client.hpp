@@ -123,6 +123,9 @@ struct ConnectionOptions {
     bool sldc_header = false; // `Content-Encoding: SLDC` on every request (as Windows does
                               // once subscribed), including the auth POST
     std::chrono::milliseconds timeout{30000}; // per operation (connect, one request/response)
+    // Numeric local address to bind before connecting (e.g. 127.0.0.2: many connections to one
+    // server need several, one address has about 28,000 ephemeral ports); empty = the kernel's.
+    std::string source_address{};
     // Connection (blocking) only: the io_context it runs its operations on, shared by connections
     // that one thread uses one at a time (one epoll set for thousands of idle connections);
     // empty = a private one.

@@ -300,7 +300,30 @@ struct AsyncConnection::Impl {
                 endpoints.push_back(r.endpoint());
         }
         t.expires_after(options.timeout);
-        co_await t.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+        if (options.source_address.empty()) {
+            co_await t.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+        } else {
+            // Bound first, then one endpoint (connecting to a range would reopen the socket).
+            auto local = asio::ip::make_address(options.source_address, ec);
+            if (ec)
+                throw ClientError(ErrorKind::Usage,
+                                  "bad source address '" + options.source_address + "'");
+            auto& socket = t.socket();
+            socket.open(endpoints.front().protocol(), ec);
+            // The port is chosen at connect() for the 4-tuple: bind() alone would have to pick
+            // one free for every destination, a search that slows down as the ports fill up
+            // (an optimisation only: ignored where the kernel does not know it).
+            if (!ec) {
+                boost::system::error_code ignored;
+                socket.set_option(
+                    asio::detail::socket_option::boolean<IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT>(true),
+                    ignored);
+            }
+            if (!ec) socket.bind(tcp::endpoint(local, 0), ec);
+            if (ec) fail(ec, "bind (source address) before connecting to");
+            co_await t.async_connect(endpoints.front(),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+        }
         if (ec) fail(ec, "connect to");
         t.socket().set_option(tcp::no_delay(true), ec);
         open = true;

@@ -50,7 +50,8 @@ T get(const toml::table& t, std::string_view key, T fallback, const std::string&
         if (auto v = n->value<std::string>()) return *v;
         fail(source, *n, "'" + std::string(key) + "' must be a string");
     } else if constexpr (std::is_same_v<T, bool>) {
-        if (auto v = n->value<bool>()) return *v;
+        // as_boolean, not value<bool>: toml++ converts an integer (`= 1`) to a boolean.
+        if (const auto* b = n->as_boolean()) return b->get();
         fail(source, *n, "'" + std::string(key) + "' must be true or false");
     } else {
         const std::string must = "'" + std::string(key) + "' must be a non-negative integer";
@@ -180,7 +181,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             if (!t) fail(source, item, "each [[listeners]] entry must be a table");
             check_keys(*t,
                        {"address", "auth", "public_port", "keytab", "service_names", "cert", "key",
-                        "ca", "crl", "proxy_protocol", "ntlm_users", "ntlm_allow_v1",
+                        "ca", "crl", "proxy_protocol", "reuse_port", "ntlm_users", "ntlm_allow_v1",
                         "basic_users"},
                        source, "listeners");
             Listener l;
@@ -196,6 +197,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
             l.ca = get_strings(*t, "ca", source);
             l.crl = get_strings(*t, "crl", source);
             l.proxy_protocol = get<bool>(*t, "proxy_protocol", false, source);
+            l.reuse_port = get<bool>(*t, "reuse_port", false, source);
             l.ntlm_users = get<std::string>(*t, "ntlm_users", "", source);
             l.ntlm_allow_v1 = get<bool>(*t, "ntlm_allow_v1", false, source);
             if ((!l.ntlm_users.empty() || l.ntlm_allow_v1) && l.auth != AuthKind::Negotiate)

@@ -46,6 +46,9 @@ struct Listener {
     // Behind a load balancer: every connection starts with a PROXY protocol header (v1 or v2)
     // naming the real source; connections without one are refused.
     bool proxy_protocol = false;
+    // SO_REUSEPORT: several `wec serve` processes on one machine share this address and port (each
+    // with reuse_port), the kernel spreading new connections over them (docs/serve.md).
+    bool reuse_port = false;
 };
 
 struct Limits {

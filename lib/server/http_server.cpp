@@ -761,11 +761,21 @@ std::uint16_t HttpServer::add_listener(ListenerConfig config) {
     beast::error_code ec;
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && l->config.reuse_port)
+        l->acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true),
+                               ec);
     if (!ec) l->acceptor.bind(ep, ec);
     if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
+    if (ec) {
+        std::string hint;
+        if (ec == asio::error::address_in_use)
+            hint = l->config.reuse_port
+                       ? " (another process holds it without reuse_port, or as another user)"
+                       : " (another process holds it; to share a port, every process needs "
+                         "reuse_port = true, --reuse-port)";
         throw Error("cannot listen on " + l->config.endpoint.address + ":" +
-                    std::to_string(l->config.endpoint.port) + ": " + ec.message());
+                    std::to_string(l->config.endpoint.port) + ": " + ec.message() + hint);
+    }
     auto port = l->acceptor.local_endpoint().port();
     impl_->listeners.push_back(std::move(l));
     if (impl_->started) impl_->accept(*impl_->listeners.back());

@@ -115,6 +115,9 @@ struct ListenerConfig {
     // before the TLS handshake; one without is refused. A header with no address (LOCAL, UNKNOWN:
     // the balancer's health check) keeps the connection's own address.
     bool proxy_protocol = false;
+    // SO_REUSEPORT before bind: several processes (of the same user) may listen on this address
+    // and port, each with this option; the kernel spreads new connections over them.
+    bool reuse_port = false;
 };
 
 struct ServerStats {

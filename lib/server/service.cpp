@@ -153,12 +153,13 @@ void CollectorService::Impl::make_listener(const config::Listener& l, std::strin
     auto port = http->add_listener(
         {parse_endpoint(l.address), l.address,
          [ep_ptr](const PeerInfo& peer) { return std::make_unique<WefConnection>(*ep_ptr, peer); },
-         tls, l.proxy_protocol});
+         tls, l.proxy_protocol, l.reuse_port});
     ports.push_back(port);
     endpoints.push_back(std::move(endpoint));
     notes.push_back("listener: " + l.address + " (bound port " + std::to_string(port) + ", " +
                     std::string(config::to_string(l.auth)) +
-                    (l.proxy_protocol ? ", PROXY protocol required" : "") + ") " + auth_note);
+                    (l.proxy_protocol ? ", PROXY protocol required" : "") +
+                    (l.reuse_port ? ", reuse_port" : "") + ") " + auth_note);
 }
 
 std::string CollectorService::Impl::set_up_auth(const config::Listener& l, WefEndpoint& endpoint,

@@ -126,6 +126,7 @@ address = "127.0.0.1:15985"
 keytab = "/k"
 public_port = 80
 service_names = ["HTTP/a"]
+reuse_port = true
 [limits]
 max_connections = 7
 )",
@@ -135,6 +136,9 @@ max_connections = 7
     EXPECT_EQ(c.listeners[0].address, "127.0.0.1:15985");
     EXPECT_EQ(*c.listeners[0].public_port, 80);
     EXPECT_EQ(c.listeners[0].service_names, std::vector<std::string>{"HTTP/a"});
+    EXPECT_TRUE(c.listeners[0].reuse_port);
+    EXPECT_FALSE(parse("[[listeners]]\n", "t").listeners[0].reuse_port);
+    EXPECT_THROW(parse("[[listeners]]\nreuse_port = 1\n", "t"), ConfigError);
     EXPECT_EQ(c.limits.max_connections, 7u);
     EXPECT_EQ(c.store_busy_timeout_ms, 1500u);
     EXPECT_EQ(c.drain_timeout_s, 5u);

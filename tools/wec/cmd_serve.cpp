@@ -40,6 +40,7 @@ struct ServeOptions {
     std::vector<std::string> ca;
     std::vector<std::string> crl;
     bool proxy_protocol = false;
+    bool reuse_port = false;
 };
 
 LogLevel level_of(const std::string& s) {
@@ -58,7 +59,7 @@ int run_serve(const ServeOptions& o) {
     if (!o.log_level.empty()) cfg.log_level = o.log_level;
     if (!o.metrics.empty()) cfg.metrics_address = o.metrics;
     if (!o.listen.empty() || !o.auth.empty() || !o.keytab.empty() || !o.cert.empty() ||
-        !o.key.empty() || !o.ca.empty() || !o.crl.empty() || o.proxy_protocol ||
+        !o.key.empty() || !o.ca.empty() || !o.crl.empty() || o.proxy_protocol || o.reuse_port ||
         !o.ntlm_users.empty() || o.ntlm_allow_v1 || !o.basic_users.empty()) {
         // Command-line listener settings replace the file's first listener (or create it).
         if (cfg.listeners.empty()) cfg.listeners.emplace_back();
@@ -82,6 +83,7 @@ int run_serve(const ServeOptions& o) {
         if (!o.ca.empty()) l.ca = o.ca;
         if (!o.crl.empty()) l.crl = o.crl;
         if (o.proxy_protocol) l.proxy_protocol = true;
+        if (o.reuse_port) l.reuse_port = true;
     }
     if (cfg.listeners.empty()) {
         // Embedded defaults: Kerberos on 5985 with ./var/wec.keytab, and HTTPS on 5986 when a lab
@@ -192,6 +194,10 @@ void add_serve(CLI::App& app, Action& action) {
     sub->add_flag("--proxy-protocol", opts->proxy_protocol,
                   "That listener is behind a load balancer sending PROXY protocol v1/v2 headers "
                   "(haproxy send-proxy-v2); connections without one are refused");
+    sub->add_flag("--reuse-port", opts->reuse_port,
+                  "That listener's port may be shared by several wec serve processes of this user, "
+                  "each with --reuse-port (SO_REUSEPORT: the kernel spreads connections over "
+                  "them)");
     sub->add_option("--hostname", opts->hostname, "Public host name advertised to sources");
     sub->add_option("--db", opts->db, "State store URL (default sqlite:./var/wec.db)");
     sub->add_option("--node-name", opts->node_name, "Node name written in JSON events");
