@@ -27,6 +27,7 @@
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
+#include "support/subscription.hpp"
 #include "wsman/wsman.hpp"
 
 #include <atomic>
@@ -257,12 +258,8 @@ int run(const Args& a) {
     std::string db = "sqlite:" + (dir.path() / "wec.db").string();
     auto sub_file = dir.path() / "security.toml";
     // Only the new sources send events (a few, each to its own file).
-    std::ofstream(sub_file) << "name = \"security\"\nquery = '<QueryList><Query Id=\"0\"><Select "
-                               "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                            << "content_format = \"RenderedText\"\n[[outputs]]\ndriver = "
-                               "\"files\"\npath = \""
-                            << (dir.path() / "events" / "{client}.json").string()
-                            << "\"\nformat = \"json\"\n";
+    std::ofstream(sub_file) << wec::testing::security_subscription(
+        dir.path() / "events" / "{client}.json", "content_format = \"RenderedText\"\n");
     auto r = wec::testing::run({wec_exe(), "sub", "apply", sub_file.string(), "--db", db});
     if (r.exit_code != 0) throw std::runtime_error("wec sub apply: " + r.output);
     auto cfg = dir.path() / "wec.toml";

@@ -8,6 +8,7 @@
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/process.hpp"
+#include "support/subscription.hpp"
 #include "support/wef_realm.hpp"
 
 #include <cstdlib>
@@ -33,15 +34,8 @@ TEST_P(ServeAesSha2, SealedEventsArriveIntact) {
     ::setenv("KRB5CCNAME", realm.ccache.c_str(), 1);
     TempDir dir;
     const std::string db = "sqlite:" + (dir.path() / "wec.db").string();
-    const auto toml = dir.path() / "security.toml";
-    std::ofstream(toml) << "name = \"security\"\n"
-                        << "query = '<QueryList><Query Id=\"0\"><Select "
-                           "Path=\"Security\">*</Select></Query></QueryList>'\n"
-                        << "[[outputs]]\ndriver = \"files\"\npath = \""
-                        << (dir.path() / "events" / "{client}.json").string()
-                        << "\"\nformat = \"json\"\n";
-    auto applied = run({WEC_EXE, "sub", "apply", toml.string(), "--db", db});
-    ASSERT_EQ(applied.exit_code, 0) << applied.output;
+    apply_subscription(dir.path() / "security.toml",
+                       security_subscription(dir.path() / "events" / "{client}.json"), db);
 
     const int port = free_port();
     Process server({WEC_EXE, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--auth",

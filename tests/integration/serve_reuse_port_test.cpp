@@ -7,6 +7,7 @@
 #include "support/files.hpp"
 #include "support/pki_suite.hpp"
 #include "support/process.hpp"
+#include "support/subscription.hpp"
 
 #include <fstream>
 #include <gtest/gtest.h>
@@ -32,13 +33,8 @@ protected:
     std::vector<std::unique_ptr<Process>> servers;
 
     void SetUp() override {
-        std::ofstream(dir.path() / "sub.toml")
-            << "name = \"security\"\nquery = '<QueryList><Query Id=\"0\"><Select "
-               "Path=\"Security\">*</Select></Query></QueryList>'\n[[outputs]]\ndriver = "
-               "\"files\"\npath = \""
-            << (dir.path() / "events" / "{client}.json").string() << "\"\nformat = \"json\"\n";
-        auto r = run({WEC_EXE, "sub", "apply", (dir.path() / "sub.toml").string(), "--db", db});
-        ASSERT_EQ(r.exit_code, 0) << r.output;
+        apply_subscription(dir.path() / "sub.toml",
+                           security_subscription(dir.path() / "events" / "{client}.json"), db);
     }
     void TearDown() override {
         if (HasFailure())
