@@ -26,6 +26,7 @@
 #include "client/client.hpp"
 #include "support/files.hpp"
 #include "support/krb5_realm.hpp"
+#include "support/proc_stats.hpp"
 #include "support/process.hpp"
 #include "support/subscription.hpp"
 #include "wsman/wsman.hpp"
@@ -70,38 +71,6 @@ struct Args {
     std::size_t new_sources = 5;
     std::size_t addresses = 8; // source addresses per client process
 };
-
-// A field of /proc/PID/status or /proc/PID/smaps_rollup, in kB (-1 if absent).
-long proc_kb(int pid, const char* file, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-    return -1;
-}
-
-std::size_t descriptors(int pid) {
-    std::error_code ec;
-    std::size_t n = 0;
-    for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end;
-         !ec && it != end; it.increment(ec))
-        ++n;
-    return n;
-}
-
-double cpu_seconds(int pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto close = s.rfind(')');
-    if (close == std::string::npos) return 0;
-    std::istringstream rest(s.substr(close + 2));
-    std::string field;
-    long ut = 0, st = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-        if (i == 14) ut = std::stol(field);
-        if (i == 15) st = std::stol(field);
-    }
-    return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 // A forked client process: commands on `to`, one result line per command on `from`.
 struct Child {
@@ -229,9 +198,9 @@ struct Memory {
 Memory measure(const std::vector<std::unique_ptr<Process>>& servers) {
     Memory m;
     for (const auto& s : servers) {
-        m.rss += proc_kb(s->pid(), "status", "VmRSS");
-        m.pss += proc_kb(s->pid(), "smaps_rollup", "Pss");
-        m.fds.push_back(descriptors(s->pid()));
+        m.rss += static_cast<long>(rss_kb(s->pid()));
+        m.pss += static_cast<long>(pss_kb(s->pid()));
+        m.fds.push_back(open_fds(s->pid()));
     }
     return m;
 }

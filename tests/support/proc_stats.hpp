@@ -12,18 +12,28 @@
 
 namespace wec::testing {
 
-// A "VmRSS:"-style field of /proc/PID/status, in KiB (0 when the process or field is gone).
-inline std::uint64_t proc_status_kb(int pid, const std::string& field) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+// A "Field:  N kB" line of /proc/PID/<file> (status, smaps_rollup), in KiB (0 when the process
+// or field is gone).
+inline std::uint64_t proc_file_kb(int pid, const char* file, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
     for (std::string line; std::getline(in, line);)
         if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1));
     return 0;
+}
+// A "VmRSS:"-style field of /proc/PID/status, in KiB.
+inline std::uint64_t proc_status_kb(int pid, const std::string& field) {
+    return proc_file_kb(pid, "status", field);
 }
 inline std::uint64_t rss_kb(int pid) {
     return proc_status_kb(pid, "VmRSS");
 }
 inline std::uint64_t peak_rss_kb(int pid) {
     return proc_status_kb(pid, "VmHWM");
+}
+// Proportional set size: shared pages (libraries, a forked parent's) divided among the processes
+// that map them, so that the PSS of several processes adds up.
+inline std::uint64_t pss_kb(int pid) {
+    return proc_file_kb(pid, "smaps_rollup", "Pss");
 }
 
 // Entries of /proc/PID/fd (0 when the process is gone).

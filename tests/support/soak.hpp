@@ -16,6 +16,7 @@
 #pragma once
 
 #include "client/client.hpp"
+#include "support/proc_stats.hpp" // cpu_seconds
 #include "support/process.hpp"
 
 #include <chrono>
@@ -45,8 +46,6 @@ struct Footprint {
     long fds = -1;    // entries of /proc/PID/fd
 };
 Footprint footprint(int pid);
-// User + system CPU seconds a process has used so far (0 when it cannot be read).
-double cpu_seconds(int pid);
 
 // What one workload did.
 struct SoakResult {
