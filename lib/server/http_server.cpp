@@ -17,6 +17,7 @@
 #include <optional>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -761,9 +762,13 @@ std::uint16_t HttpServer::add_listener(ListenerConfig config) {
     beast::error_code ec;
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec && l->config.reuse_port)
-        l->acceptor.set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true),
-                               ec);
+    if (!ec && l->config.reuse_port) {
+        // Asio has no public option type for SO_REUSEPORT (only asio::detail's): set it natively.
+        const int on = 1;
+        if (::setsockopt(l->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) !=
+            0)
+            ec.assign(errno, beast::system_category());
+    }
     if (!ec) l->acceptor.bind(ep, ec);
     if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
