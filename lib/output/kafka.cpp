@@ -6,11 +6,12 @@
 // [outputs.options] table): librdkafka properties passed as they are (`security.protocol`,
 // `sasl.*`, `ssl.*`, `compression.type`, `linger.ms`...).
 //
-// Templates know {subscription}, {subscription_uuid}, {client}, {machine} and {ip}; any other
-// {key} is refused when the settings are checked. In the topic, the values are made valid topic
-// characters (every character outside [A-Za-z0-9._-] becomes '_', an empty value "unknown"), the
-// literal text must be made of them already, and the name is cut to 249 characters. The key is the
-// expanded text as it is (an empty key: no key, librdkafka picks the partition).
+// Templates know {subscription}, {subscription_uuid}, {client}, {machine}, {ip} and {node} (the
+// writing node's name, BatchInfo::node); any other {key} is refused when the settings are
+// checked. In the topic, the values are made valid topic characters (every character outside
+// [A-Za-z0-9._-] becomes '_', an empty value "unknown"), the literal text must be made of them
+// already, and the name is cut to 249 characters. The key is the expanded text as it is (an empty
+// key: no key, librdkafka picks the partition).
 //
 // Delivery promise: the producer has `enable.idempotence=true` and `acks=all` (options that would
 // weaken this, `acks` other than all/-1, `enable.idempotence=false` and
@@ -88,7 +89,7 @@ bool topic_char(char c) {
 // A `topic` or `key` template, parsed once.
 class Template {
 public:
-    enum class Field { Literal, Ip, Client, Machine, Subscription, SubscriptionUuid };
+    enum class Field { Literal, Ip, Client, Machine, Subscription, SubscriptionUuid, Node };
 
     // Throws SettingError naming `key` for an unknown {key} or, in a topic, a character that is
     // not valid in a topic name.
@@ -113,10 +114,12 @@ public:
                         field = Field::Subscription;
                     else if (name == "subscription_uuid")
                         field = Field::SubscriptionUuid;
+                    else if (name == "node")
+                        field = Field::Node;
                     else
                         r.fail(key, "has an unknown {" + std::string(name) +
                                         "} (known: {subscription}, {subscription_uuid}, "
-                                        "{client}, {machine}, {ip})");
+                                        "{client}, {machine}, {ip}, {node})");
                     if (!literal.empty()) t.parts_.push_back({Field::Literal, std::move(literal)});
                     literal.clear();
                     t.parts_.push_back({field, {}});
@@ -182,6 +185,8 @@ private:
             return b.subscription_name;
         case Field::SubscriptionUuid:
             return b.subscription_uuid;
+        case Field::Node:
+            return b.node;
         case Field::Literal:
             break;
         }
