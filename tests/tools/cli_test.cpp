@@ -87,10 +87,10 @@ TEST(Cli, ServeWithABadListenAddressExitsTwo) {
     EXPECT_NE(r.out.find("nowhere"), std::string::npos) << r.out;
 }
 
-// Issue #15: librdkafka and libpq (and GnuTLS, LDAP, SASL... that they pull in) are opened by the
-// kafka output and the PostgreSQL store when first used, not by every command at start-up. The
-// dynamic loader's trace (LD_DEBUG=files) lists every library it opens.
-TEST(Cli, CommandsThatNeedNeitherKafkaNorPostgresDoNotLoadTheirLibraries) {
+// Issue #15: librdkafka and libpq (and GnuTLS, LDAP, SASL... that they pull in) and libevtx are
+// opened by the kafka output, the PostgreSQL store and the libevtx EVTX reader when first used, not
+// by every command at start-up. The dynamic loader's trace (LD_DEBUG=files) lists what it opens.
+TEST(Cli, CommandsThatNeedNeitherKafkaNorPostgresNorLibevtxDoNotLoadThem) {
     wec::testing::TempDir tmp;
     for (const std::string& args :
          {std::string("--version"),
@@ -99,7 +99,8 @@ TEST(Cli, CommandsThatNeedNeitherKafkaNorPostgresDoNotLoadTheirLibraries) {
         auto r = wec(args, "LD_DEBUG=files");
         EXPECT_EQ(r.exit_code, 0) << args << ": " << r.out;
         EXPECT_NE(r.out.find("file=libstdc++.so.6"), std::string::npos) << "no trace: " << r.out;
-        for (const char* library : {"librdkafka", "libpq", "libgnutls", "libldap", "libsasl2"})
+        for (const char* library :
+             {"librdkafka", "libpq", "libgnutls", "libldap", "libsasl2", "libevtx"})
             EXPECT_EQ(r.out.find(library), std::string::npos) << args << " loaded " << library;
     }
 }
