@@ -27,13 +27,21 @@ constexpr std::size_t kFirstBuffer = 64 << 10;
 
 // libevtx (the reference reader, Engine::libevtx) is opened when first used, not by every `wec`
 // command at start-up (common/dynlib.hpp). The functions this file calls:
-#define WEC_LIBEVTX_FUNCTIONS(X)                                                                   \
-    X(libevtx_error_free)                                                                          \
-    X(libevtx_error_sprint) X(libevtx_file_close) X(libevtx_file_free)                             \
-        X(libevtx_file_get_number_of_records) X(libevtx_file_get_record_by_index)                  \
-            X(libevtx_file_initialize) X(libevtx_file_open) X(libevtx_record_free)                 \
-                X(libevtx_record_get_identifier) X(libevtx_record_get_utf8_xml_string)             \
-                    X(libevtx_record_get_utf8_xml_string_size)
+// clang-format off
+#define WEC_LIBEVTX_FUNCTIONS(X) \
+    X(libevtx_error_free) \
+    X(libevtx_error_sprint) \
+    X(libevtx_file_close) \
+    X(libevtx_file_free) \
+    X(libevtx_file_get_number_of_records) \
+    X(libevtx_file_get_record_by_index) \
+    X(libevtx_file_initialize) \
+    X(libevtx_file_open) \
+    X(libevtx_record_free) \
+    X(libevtx_record_get_identifier) \
+    X(libevtx_record_get_utf8_xml_string) \
+    X(libevtx_record_get_utf8_xml_string_size)
+// clang-format on
 
 struct Libevtx {
     SharedLibrary library{"libevtx.so.1", "libevtx1"};

@@ -68,15 +68,31 @@ namespace {
 using Clock = std::chrono::steady_clock;
 // librdkafka (and what it pulls in: SASL, zstd, lz4...) is opened by the first kafka driver, not by
 // every `wec` command at start-up (common/dynlib.hpp). The functions this file calls:
-#define WEC_RDKAFKA_FUNCTIONS(X)                                                                   \
-    X(rd_kafka_conf_destroy)                                                                       \
-    X(rd_kafka_conf_get) X(rd_kafka_conf_new) X(rd_kafka_conf_set) X(rd_kafka_conf_set_dr_msg_cb)  \
-        X(rd_kafka_conf_set_error_cb) X(rd_kafka_conf_set_log_cb) X(rd_kafka_conf_set_opaque)      \
-            X(rd_kafka_destroy) X(rd_kafka_err2str) X(rd_kafka_error_code)                         \
-                X(rd_kafka_error_destroy) X(rd_kafka_fatal_error) X(rd_kafka_flush)                \
-                    X(rd_kafka_new) X(rd_kafka_opaque) X(rd_kafka_poll) X(rd_kafka_produceva)      \
-                        X(rd_kafka_purge) X(rd_kafka_queue_destroy) X(rd_kafka_queue_get_main)     \
-                            X(rd_kafka_queue_yield)
+// clang-format off
+#define WEC_RDKAFKA_FUNCTIONS(X) \
+    X(rd_kafka_conf_destroy) \
+    X(rd_kafka_conf_get) \
+    X(rd_kafka_conf_new) \
+    X(rd_kafka_conf_set) \
+    X(rd_kafka_conf_set_dr_msg_cb) \
+    X(rd_kafka_conf_set_error_cb) \
+    X(rd_kafka_conf_set_log_cb) \
+    X(rd_kafka_conf_set_opaque) \
+    X(rd_kafka_destroy) \
+    X(rd_kafka_err2str) \
+    X(rd_kafka_error_code) \
+    X(rd_kafka_error_destroy) \
+    X(rd_kafka_fatal_error) \
+    X(rd_kafka_flush) \
+    X(rd_kafka_new) \
+    X(rd_kafka_opaque) \
+    X(rd_kafka_poll) \
+    X(rd_kafka_produceva) \
+    X(rd_kafka_purge) \
+    X(rd_kafka_queue_destroy) \
+    X(rd_kafka_queue_get_main) \
+    X(rd_kafka_queue_yield)
+// clang-format on
 
 struct Librdkafka {
     SharedLibrary library{"librdkafka.so.1", "librdkafka1"};

@@ -132,13 +132,31 @@ public:
 
 // libpq (and what it pulls in: LDAP, GnuTLS, SASL, Kerberos...) is opened by the first PostgreSQL
 // store, not by every `wec` command at start-up (common/dynlib.hpp). The functions this file calls:
-#define WEC_LIBPQ_FUNCTIONS(X)                                                                     \
-    X(PQclear)                                                                                     \
-    X(PQcmdTuples) X(PQconnectdbParams) X(PQconninfoFree) X(PQconninfoParse) X(PQerrorMessage)     \
-        X(PQexec) X(PQexecPrepared) X(PQfinish) X(PQfreemem) X(PQgetisnull) X(PQgetlength)         \
-            X(PQgetvalue) X(PQntuples) X(PQprepare) X(PQresultErrorField) X(PQresultErrorMessage)  \
-                X(PQresultStatus) X(PQsetNoticeProcessor) X(PQsocket) X(PQstatus)                  \
-                    X(PQtransactionStatus)
+// clang-format off
+#define WEC_LIBPQ_FUNCTIONS(X) \
+    X(PQclear) \
+    X(PQcmdTuples) \
+    X(PQconnectdbParams) \
+    X(PQconninfoFree) \
+    X(PQconninfoParse) \
+    X(PQerrorMessage) \
+    X(PQexec) \
+    X(PQexecPrepared) \
+    X(PQfinish) \
+    X(PQfreemem) \
+    X(PQgetisnull) \
+    X(PQgetlength) \
+    X(PQgetvalue) \
+    X(PQntuples) \
+    X(PQprepare) \
+    X(PQresultErrorField) \
+    X(PQresultErrorMessage) \
+    X(PQresultStatus) \
+    X(PQsetNoticeProcessor) \
+    X(PQsocket) \
+    X(PQstatus) \
+    X(PQtransactionStatus)
+// clang-format on
 
 struct Libpq {
     SharedLibrary library{"libpq.so.5", "libpq5"};

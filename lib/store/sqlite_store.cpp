@@ -91,13 +91,29 @@ TimePoint from_ms(std::int64_t ms) {
 
 // libsqlite3 is opened by the first SQLite store, not by every `wec` command at start-up (`wec
 // decode`, `sldc`, `pki` never use a store; common/dynlib.hpp). The functions this file calls:
-#define WEC_SQLITE_FUNCTIONS(X)                                                                    \
-    X(sqlite3_bind_int64)                                                                          \
-    X(sqlite3_bind_null) X(sqlite3_bind_text) X(sqlite3_busy_timeout) X(sqlite3_clear_bindings)    \
-        X(sqlite3_close_v2) X(sqlite3_column_bytes) X(sqlite3_column_int64) X(sqlite3_column_text) \
-            X(sqlite3_column_type) X(sqlite3_errmsg) X(sqlite3_errstr) X(sqlite3_exec)             \
-                X(sqlite3_extended_result_codes) X(sqlite3_finalize) X(sqlite3_free)               \
-                    X(sqlite3_open_v2) X(sqlite3_prepare_v3) X(sqlite3_reset) X(sqlite3_step)
+// clang-format off
+#define WEC_SQLITE_FUNCTIONS(X) \
+    X(sqlite3_bind_int64) \
+    X(sqlite3_bind_null) \
+    X(sqlite3_bind_text) \
+    X(sqlite3_busy_timeout) \
+    X(sqlite3_clear_bindings) \
+    X(sqlite3_close_v2) \
+    X(sqlite3_column_bytes) \
+    X(sqlite3_column_int64) \
+    X(sqlite3_column_text) \
+    X(sqlite3_column_type) \
+    X(sqlite3_errmsg) \
+    X(sqlite3_errstr) \
+    X(sqlite3_exec) \
+    X(sqlite3_extended_result_codes) \
+    X(sqlite3_finalize) \
+    X(sqlite3_free) \
+    X(sqlite3_open_v2) \
+    X(sqlite3_prepare_v3) \
+    X(sqlite3_reset) \
+    X(sqlite3_step)
+// clang-format on
 
 struct Libsqlite {
     SharedLibrary library{"libsqlite3.so.0", "libsqlite3-0"};
