@@ -1,8 +1,9 @@
 // A shared library opened with dlopen when a feature first needs it, instead of a DT_NEEDED entry
 // of the binary: every `wec` command pays the dynamic loader's work (mapping, relocations,
 // constructors) for each library the binary is linked with, so the libraries that only some
-// outputs or stores use (librdkafka, libpq and what they pull in: GnuTLS, LDAP, SASL, p11-kit)
-// are opened by the code that uses them, on first use (issue #15; docs/performance.md).
+// outputs, stores or readers use (librdkafka, libpq and what it pulls in: GnuTLS, LDAP, SASL,
+// p11-kit; libsqlite3, libevtx) are opened by the code that uses them, on first use (issue #15;
+// docs/performance.md). The Debian package declares them in Depends (cmake/WecPackage.cmake).
 //
 // Usage: a component lists the functions it calls in a struct of pointers filled by function(),
 // made once in a function-local static (`const` after construction; the initialisation is retried
