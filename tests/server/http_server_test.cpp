@@ -46,7 +46,7 @@ struct CountingHandler : ConnectionHandler {
         r.headers.push_back({"X-Peer", peer});
         r.headers.push_back({"X-Target", req.target});
         r.headers.push_back({"X-Auth", std::string(req.header("authorization"))});
-        r.body = req.body;
+        r.body.assign(req.body.begin(), req.body.end());
         return r;
     }
     bool throw_on_close = false;
