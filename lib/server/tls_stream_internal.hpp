@@ -132,7 +132,8 @@ public:
     }
 
 private:
-    static constexpr std::size_t kCoalesceLimit = 16 * 1024; // one TLS record
+    static constexpr std::size_t kCoalesceLimit = 16 * 1024;  // one TLS record
+    static constexpr std::size_t kReadAheadBytes = 64 * 1024; // OpenSSL's read buffer, if used
 
     // What the timer's handler and the BIO reach: on the heap, so that it stays put when the
     // stream moves and outlives it until the timer's last handler has run.
