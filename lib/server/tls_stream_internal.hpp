@@ -194,6 +194,14 @@ private:
                 break;
             case Kind::Read:
                 r = ::SSL_read_ex(ssl, data, size, &n);
+                // Records already read ahead (SSL_has_pending) are taken by the same operation,
+                // up to the caller's buffer: one completion per recv rather than per record.
+                // Whatever stops this (no whole record buffered, an alert) is met again by the
+                // next read, which reports it.
+                for (std::size_t more = 0; r == 1 && n < size && ::SSL_has_pending(ssl) == 1 &&
+                                           ::SSL_read_ex(ssl, static_cast<std::uint8_t*>(data) + n,
+                                                         size - n, &more) == 1;)
+                    n += more;
                 break;
             case Kind::Write:
                 r = ::SSL_write_ex(ssl, data, size, &n);
