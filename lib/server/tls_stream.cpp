@@ -113,12 +113,6 @@ TlsSocketStream::TlsSocketStream(tcp::socket socket, boost::asio::ssl::context& 
     if (!ssl_) throw Error("TLS: cannot create the connection's SSL object");
     ::SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                    SSL_MODE_RELEASE_BUFFERS);
-    // Read-ahead into a 64 KiB buffer: one recv takes a record's header and body, and the
-    // records after it that have arrived (a 200 KB body in ~4 reads, not 2 per 16 KiB record).
-    // The buffer exists only while a request is being read: SSL_MODE_RELEASE_BUFFERS frees it
-    // once nothing is left in it, as before.
-    ::SSL_set_read_ahead(ssl_.get(), 1);
-    ::SSL_set_default_read_buffer_len(ssl_.get(), kReadAheadBytes);
     BIO* bio = make_bio(*core_);
     if (!bio) throw Error("TLS: cannot create the connection's BIO");
     ::SSL_set_bio(ssl_.get(), bio, bio); // one reference, taken by the SSL object
