@@ -127,6 +127,7 @@ struct Stream {
     const WriteFn* write = nullptr;
     std::vector<std::uint8_t> input; // the input buffer when `read` is set
     std::size_t flushed = 0;         // bytes of the output window already written
+    std::size_t piece = 0;           // in-memory input: most bytes between writes (0: default)
 };
 
 // Input bytes read at a time, and output bytes decoded between writes, in streaming mode.
@@ -225,9 +226,11 @@ void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_outpu
     if constexpr (kStream) {
         // A fixed window: the history, what is decoded between writes (no more than the output
         // is likely to be when the whole input is at hand), and the fast loop's room.
-        const std::size_t between = stream->read != nullptr
-                                        ? kStreamOutput
-                                        : std::clamp(guess, kMinStreamOutput, kStreamOutput);
+        const std::size_t between =
+            stream->read != nullptr
+                ? kStreamOutput
+                : std::clamp(stream->piece != 0 ? std::min(stream->piece, guess) : guess,
+                             kMinStreamOutput, kStreamOutput);
         out.resize(kHistorySize + between + kFastRoom);
     } else {
         out.resize(std::min(saturating_add(op, saturating_add(guess, kFastRoom)), cap));
@@ -442,9 +445,11 @@ void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out
     decode<false>(in, out, max_output);
 }
 
-void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output) {
+void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output,
+                std::size_t piece) {
     Stream stream;
     stream.write = &write;
+    stream.piece = piece;
     Window window;
     decode<true>(in, window, max_output, &stream);
 }
