@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdexcept>
 #include <string>
 #include <sys/socket.h>
@@ -67,10 +68,27 @@ public:
             t.join();
     }
     int port() const { return port_; }
-    // Connections accepted so far (a sender that reconnects counts again).
+    // Connections accepted so far (a sender that reconnects counts again), once none is waiting
+    // in the listen queue and the count has not moved for 200 ms: a sender's connect() completes
+    // in the kernel before this receiver's thread has accepted it.
     std::size_t accepted() {
-        std::lock_guard lock(mutex_);
-        return accepted_;
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        std::size_t seen = count();
+        auto stable_since = std::chrono::steady_clock::now();
+        for (;;) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            pollfd p{fd_, POLLIN, 0};
+            const bool waiting = ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+            const std::size_t now = count();
+            const auto t = std::chrono::steady_clock::now();
+            if (now != seen || waiting) {
+                seen = now;
+                stable_since = t;
+            } else if (t - stable_since >= std::chrono::milliseconds(200)) {
+                return now;
+            }
+            if (t > deadline) return now;
+        }
     }
     // Every line received so far, once no more has come for a second.
     std::vector<std::string> lines() {
@@ -81,6 +99,10 @@ public:
     }
 
 private:
+    std::size_t count() {
+        std::lock_guard lock(mutex_);
+        return accepted_;
+    }
     void read_connection(int c) {
         std::string pending;
         char buf[65536];
