@@ -1,0 +1,299 @@
+// The server's TLS 1.3 records after the handshake (TlsRecords: the SSL object is freed and the
+// stream seals and opens application data itself), against an OpenSSL client on a real socket on
+// 127.0.0.1: KeyUpdate in both directions, close_notify, refused records, data larger than a
+// record in both directions and read in small pieces, and TLS 1.2 still served by OpenSSL.
+#include "server/tls_internal.hpp"
+#include "server/tls_stream_internal.hpp"
+#include "support/test_pki.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <functional>
+#include <future>
+#include <gtest/gtest.h>
+#include <memory>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <optional>
+#include <string>
+#include <sys/socket.h>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using wec::server::detail::TlsSocketStream;
+
+const wec::testing::TestPki& pki() {
+    static const wec::testing::TestPki p("srv.windomain.local");
+    return p;
+}
+
+// The server's stream, driven from the test's thread: each call runs the operation on the
+// stream's own I/O thread and waits for its completion.
+class Server {
+public:
+    Server() {
+        wec::server::TlsSettings s;
+        s.cert_file = pki()("server.pem").string();
+        s.key_file = pki()("server.key").string();
+        s.ca_files = {pki()("root.pem").string(), pki()("issuing.pem").string()};
+        context_ = wec::server::make_tls_context(s);
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+    ~Server() {
+        if (stream_)
+            run<int>([this](auto done) {
+                stream_->close();
+                stream_.reset();
+                done(0);
+            });
+        work_.reset();
+        thread_.join();
+    }
+    int port() const { return acceptor_.local_endpoint().port(); }
+
+    // Accepts the client's connection (already connected) and starts the handshake.
+    std::future<error_code> handshake() {
+        stream_.emplace(acceptor_.accept(), context_->ssl);
+        auto p = std::make_shared<std::promise<error_code>>();
+        auto f = p->get_future();
+        asio::post(ioc_, [this, p] {
+            stream_->async_handshake(asio::ssl::stream_base::server,
+                                     [p](error_code ec) { p->set_value(ec); });
+        });
+        return f;
+    }
+    SSL* native_handle() {
+        return run<SSL*>([this](auto done) { done(stream_->native_handle()); });
+    }
+    // Reads `n` bytes (or up to an error) in reads of at most `piece` bytes.
+    std::pair<error_code, std::string> read(std::size_t n, std::size_t piece) {
+        auto out = std::make_shared<std::string>();
+        auto buf = std::make_shared<std::vector<char>>(piece);
+        auto ec = run<error_code>([this, n, out, buf](auto done) {
+            auto step = std::make_shared<std::function<void()>>();
+            *step = [this, n, out, buf, done, step] {
+                stream_->async_read_some(asio::buffer(*buf),
+                                         [n, out, buf, done, step](error_code e, std::size_t got) {
+                                             out->append(buf->data(), got);
+                                             if (e || out->size() >= n) {
+                                                 done(e);
+                                                 *step = nullptr;
+                                                 return;
+                                             }
+                                             (*step)();
+                                         });
+            };
+            (*step)();
+        });
+        return {ec, *out};
+    }
+    error_code write(const std::string& data) {
+        auto at = std::make_shared<std::size_t>(0);
+        return run<error_code>([this, &data, at](auto done) {
+            auto step = std::make_shared<std::function<void()>>();
+            *step = [this, &data, at, done, step] {
+                stream_->async_write_some(asio::buffer(data.data() + *at, data.size() - *at),
+                                          [&data, at, done, step](error_code e, std::size_t n) {
+                                              *at += n;
+                                              if (e || *at == data.size()) {
+                                                  done(e);
+                                                  *step = nullptr;
+                                                  return;
+                                              }
+                                              (*step)();
+                                          });
+            };
+            (*step)();
+        });
+    }
+
+private:
+    template <class T, class F>
+    T run(F f) {
+        auto p = std::make_shared<std::promise<T>>();
+        auto fut = p->get_future();
+        asio::post(ioc_, [f = std::move(f), p]() mutable { f([p](T v) { p->set_value(v); }); });
+        return fut.get();
+    }
+
+    asio::io_context ioc_;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
+        ioc_.get_executor()};
+    tcp::acceptor acceptor_{ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+    std::shared_ptr<wec::server::TlsContext> context_;
+    std::optional<TlsSocketStream> stream_;
+    std::thread thread_;
+};
+
+// A blocking OpenSSL client with the client certificate.
+class Client {
+public:
+    explicit Client(int port, int version = TLS1_3_VERSION) : socket_(ioc_) {
+        ctx_.reset(SSL_CTX_new(TLS_client_method()));
+        std::string cert = pki()("win10.windomain.local.pem").string();
+        std::string key = pki()("win10.windomain.local.key").string();
+        std::string ca = pki()("root.pem").string();
+        if (!ctx_ || SSL_CTX_use_certificate_chain_file(ctx_.get(), cert.c_str()) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx_.get(), key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_load_verify_locations(ctx_.get(), ca.c_str(), nullptr) != 1)
+            throw std::runtime_error("client context");
+        SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+        SSL_CTX_set_min_proto_version(ctx_.get(), version);
+        SSL_CTX_set_max_proto_version(ctx_.get(), version);
+        socket_.connect(
+            tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+        ssl_.reset(SSL_new(ctx_.get()));
+        SSL_set_fd(ssl_.get(), socket_.native_handle());
+        SSL_set_tlsext_host_name(ssl_.get(), "srv.windomain.local");
+    }
+    bool connect() { return SSL_connect(ssl_.get()) == 1; }
+    SSL* ssl() { return ssl_.get(); }
+    int fd() { return socket_.native_handle(); }
+    bool write(const std::string& s) {
+        std::size_t n = 0;
+        return SSL_write_ex(ssl_.get(), s.data(), s.size(), &n) == 1 && n == s.size();
+    }
+    std::string read(std::size_t n) {
+        std::string out;
+        char buf[4096];
+        while (out.size() < n) {
+            std::size_t got = 0;
+            if (SSL_read_ex(ssl_.get(), buf, sizeof buf, &got) != 1) break;
+            out.append(buf, got);
+        }
+        return out;
+    }
+
+private:
+    asio::io_context ioc_;
+    tcp::socket socket_;
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx_{nullptr, &SSL_CTX_free};
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl_{nullptr, &SSL_free};
+};
+
+std::string pattern(std::size_t n, unsigned seed) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i)
+        s[i] = static_cast<char>((i * 131 + seed) % 251);
+    return s;
+}
+
+// Handshake, then one exchange: the server is on its own records from its first read.
+void connect(Server& server, Client& client) {
+    auto hs = server.handshake();
+    ASSERT_TRUE(client.connect());
+    ASSERT_FALSE(hs.get());
+}
+
+TEST(TlsRecords, TheSslObjectIsFreedAfterTheFirstTls13Read) {
+    Server server;
+    Client client(server.port());
+    connect(server, client);
+    EXPECT_NE(server.native_handle(), nullptr); // the handshake's results are still readable
+    ASSERT_TRUE(client.write("ping"));
+    auto [ec, got] = server.read(4, 16);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got, "ping");
+    EXPECT_EQ(server.native_handle(), nullptr);
+    EXPECT_FALSE(server.write("pong"));
+    EXPECT_EQ(client.read(4), "pong");
+}
+
+TEST(TlsRecords, DataLargerThanARecordBothWaysInSmallReads) {
+    Server server;
+    Client client(server.port());
+    connect(server, client);
+    auto up = pattern(100'000, 7);
+    std::thread writer([&] { EXPECT_TRUE(client.write(up)); });
+    auto [ec, got] = server.read(up.size(), 16); // 16 bytes at a time, as an idle session reads
+    writer.join();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(got == up) << got.size();
+    auto down = pattern(300'000, 11);
+    std::string back;
+    std::thread reader([&] { back = client.read(down.size()); });
+    EXPECT_FALSE(server.write(down));
+    reader.join();
+    EXPECT_TRUE(back == down) << back.size();
+}
+
+TEST(TlsRecords, KeyUpdateFromTheClientWithAndWithoutOursRequested) {
+    Server server;
+    Client client(server.port());
+    connect(server, client);
+    for (int type :
+         {SSL_KEY_UPDATE_REQUESTED, SSL_KEY_UPDATE_NOT_REQUESTED, SSL_KEY_UPDATE_REQUESTED}) {
+        ASSERT_EQ(SSL_key_update(client.ssl(), type), 1);
+        auto msg = "ping " + std::to_string(type);
+        ASSERT_TRUE(client.write(msg)); // the KeyUpdate goes first, under the old key
+        auto [ec, got] = server.read(msg.size(), 512);
+        ASSERT_FALSE(ec) << ec.message();
+        EXPECT_EQ(got, msg);
+        // When asked, the server's KeyUpdate precedes its next record; the client must take it.
+        EXPECT_FALSE(server.write("pong " + std::to_string(type)));
+        EXPECT_EQ(client.read(msg.size()), "pong " + std::to_string(type));
+    }
+}
+
+TEST(TlsRecords, CloseNotifyIsTheEndOfTheStream) {
+    Server server;
+    Client client(server.port());
+    connect(server, client);
+    ASSERT_TRUE(client.write("x"));
+    EXPECT_EQ(server.read(1, 16).second, "x");
+    SSL_shutdown(client.ssl());
+    auto [ec, got] = server.read(1, 16);
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();
+    EXPECT_EQ(got, "");
+}
+
+TEST(TlsRecords, ForgedAndMalformedRecordsAreRefused) {
+    struct Case {
+        std::string name;
+        std::string bytes;
+        std::string reason; // OpenSSL's reason text, in the error's message
+    };
+    std::string forged = {23, 3, 3, 0, 40};
+    forged += pattern(40, 3);
+    std::vector<Case> cases = {
+        {"forged", forged, "decryption failed or bad record mac"},
+        {"too long", std::string{23, 3, 3, 0x48, 0x01}, "encrypted length too long"},
+        {"too short", std::string{23, 3, 3, 0, 16} + std::string(16, 'x'), "bad length"},
+        {"handshake record", std::string{22, 3, 3, 0, 4, 1, 0, 0, 0}, "unexpected record"},
+        {"change cipher spec", std::string{20, 3, 3, 0, 1, 1}, "unexpected record"},
+    };
+    for (const auto& c : cases) {
+        Server server;
+        Client client(server.port());
+        connect(server, client);
+        ASSERT_TRUE(client.write("ok"));
+        ASSERT_EQ(server.read(2, 16).second, "ok"); // records taken over
+        ASSERT_EQ(::send(client.fd(), c.bytes.data(), c.bytes.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(c.bytes.size()));
+        auto [ec, got] = server.read(1, 16);
+        EXPECT_TRUE(ec) << c.name;
+        EXPECT_NE(ec, asio::error::eof) << c.name;
+        EXPECT_NE(ec.message().find(c.reason), std::string::npos) << c.name << ": " << ec.message();
+        EXPECT_EQ(got, "") << c.name;
+    }
+}
+
+TEST(TlsRecords, Tls12StaysWithOpenSsl) {
+    Server server;
+    Client client(server.port(), TLS1_2_VERSION);
+    connect(server, client);
+    ASSERT_TRUE(client.write("ping"));
+    EXPECT_EQ(server.read(4, 16).second, "ping");
+    EXPECT_NE(server.native_handle(), nullptr);
+    EXPECT_FALSE(server.write("pong"));
+    EXPECT_EQ(client.read(4), "pong");
+}
+
+} // namespace
