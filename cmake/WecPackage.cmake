@@ -56,9 +56,14 @@ This package runs the collector as the systemd service wec.service (user wec,
 configuration in /etc/wec/wec.toml, state in /var/lib/wec).")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# Library dependencies from the binary (dpkg-shlibdeps), plus what the maintainer scripts use.
+# Library dependencies from the binary (dpkg-shlibdeps), plus what the maintainer scripts use, plus
+# the libraries wec opens with dlopen when first used (common/dynlib.hpp), which dpkg-shlibdeps
+# cannot see: librdkafka (kafka output; >= 1.6.0 for rd_kafka_produceva), libpq (PostgreSQL store;
+# >= 12 for the tcp_user_timeout connection keyword), libsqlite3 (SQLite store; >= 3.20.0 for
+# sqlite3_prepare_v3) and libevtx (the reference EVTX reader).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+  "adduser, libpq5 (>= 12), librdkafka1 (>= 1.6.0), libsqlite3-0 (>= 3.20.0), libevtx1")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "logrotate")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "krb5-user, prometheus")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

@@ -27,7 +27,7 @@ complete -c wec -n '__fish_seen_subcommand_from serve' -l proxy-protocol -d 'Tha
 complete -c wec -n '__fish_seen_subcommand_from serve' -l reuse-port -d 'That listeners port may be shared by several wec serve processes of this user, each with --reuse-port (SO_REUSEPORT: the kernel spreads connections over them)'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l hostname -r -F -d 'Public host name advertised to sources'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l db -r -F -d 'State store URL (default sqlite:./var/wec.db)'
-complete -c wec -n '__fish_seen_subcommand_from serve' -l node-name -r -F -d 'Node name written in JSON events'
+complete -c wec -n '__fish_seen_subcommand_from serve' -l node-name -r -F -d 'Node name, in JSON events (OpenWEC.Node) and output paths ({node})'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l log-level -x -a 'debug info warn error' -d 'debug, info, warn or error'
 complete -c wec -n '__fish_seen_subcommand_from serve' -l metrics -r -F -d 'ADDRESS:PORT of a plain-HTTP listener serving /metrics (Prometheus), /healthz and /readyz (see docs/metrics.md)'
 complete -c wec -n '__fish_seen_subcommand_from serve' -F
@@ -148,7 +148,7 @@ complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_
 complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_from new' -l provider -r -F -d 'Provider name, e.g. Microsoft-Windows-Sysmon'
 complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_from new' -l content-format -x -a 'raw rendered' -d 'raw (event XML) or rendered (+ text)'
 complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_from new' -l mode -x -a 'normal min-latency min-bandwidth' -d 'Delivery values of this Windows mode'
-complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_from new' -l output -r -F -d 'files:PATH, a files output (template keys {client}, {machine}, {subscription}, {date}, ...)'
+complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_from new' -l output -r -F -d 'files:PATH, a files output (template keys {client}, {machine}, {subscription}, {node}, {date}, ...)'
 complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_from new' -l as -x -a 'toml wecutil xml' -d 'toml, or wecutil XML (for wecutil cs FILE)'
 complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_from new' -F
 complete -c wec -n '__fish_seen_subcommand_from sub; and __fish_seen_subcommand_from render' -s h -l help -d 'Print this help message and exit'

@@ -53,7 +53,8 @@ asan)
     wef_connection_test service_test collector_test collector_formats_test output_test
     output_resp_test wec serve_kerberos_test serve_tls_test serve_hostile_test client_serve_test
     client_tls_test decode_live_test event_one_pass_test decode_sources_test
-    decode_ntlm_secrets_test}"
+    decode_ntlm_secrets_test sldc_reference_test client_bookmark_test load_message_test
+    source_address_test serve_aes_sha2_test}"
   cmake -S . -B "$build" -DWEC_SANITIZE=ON "${common[@]}" >/dev/null
   if [ "$targets" = all ]; then
     cmake --build "$build" -j "$jobs"

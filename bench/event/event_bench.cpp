@@ -1,6 +1,7 @@
 // Event parse + format throughput (items/s = events/s, one core) on the OpenWEC fixture events
 // (tests/data/event, 13 events of 0.3 to 13.7 KB) and on the real sample batch (the 21 events of
 // tests/data/wsman/events.xml, a Windows 10 Events message).
+#include "client/client.hpp"
 #include "event/event.hpp"
 #include "text/text.hpp"
 #include "wsman/wsman.hpp"
@@ -44,6 +45,19 @@ const std::vector<std::string>& samples() {
         for (const auto& e : message.events)
             v.emplace_back(e.xml);
         if (v.empty()) throw std::runtime_error("no events in events.xml");
+        return v;
+    }();
+    return all;
+}
+
+// What serve_bench and `wec replay` send: lib/client's generated Security events (4624/4688
+// shaped, RenderedText, ~1.3-2.2 KB), 64 of them.
+const std::vector<std::string>& generated() {
+    static const std::vector<std::string> all = [] {
+        wec::client::EventGenerator gen;
+        std::vector<std::string> v;
+        for (int i = 0; i < 64; ++i)
+            v.push_back(gen.next());
         return v;
     }();
     return all;
@@ -158,6 +172,9 @@ BENCHMARK_CAPTURE(BM_ParseFormat, raw / samples, Format::Raw, samples);
 BENCHMARK_CAPTURE(BM_ParseFormat, ecs / fixtures, Format::Ecs, events);
 BENCHMARK_CAPTURE(BM_ParseFormat, nxlog / fixtures, Format::Nxlog, events);
 BENCHMARK_CAPTURE(BM_ParseFormat, raw_json / fixtures, Format::RawJson, events);
+BENCHMARK_CAPTURE(BM_ParseFormat, json / generated, Format::Json, generated);
+BENCHMARK_CAPTURE(BM_ParseFormat, ecs / generated, Format::Ecs, generated);
+BENCHMARK_CAPTURE(BM_ParseFormat, nxlog / generated, Format::Nxlog, generated);
 
 // The formatter alone on events parsed beforehand.
 void BM_FormatOnly(benchmark::State& state, Format format, EventSet set) {
@@ -180,6 +197,7 @@ BENCHMARK_CAPTURE(BM_FormatOnly, nxlog / samples, Format::Nxlog, samples);
 BENCHMARK_CAPTURE(BM_FormatOnly, json / samples, Format::Json, samples);
 BENCHMARK_CAPTURE(BM_FormatOnly, ecs / fixtures, Format::Ecs, events);
 BENCHMARK_CAPTURE(BM_FormatOnly, nxlog / fixtures, Format::Nxlog, events);
+BENCHMARK_CAPTURE(BM_FormatOnly, json / generated, Format::Json, generated);
 
 // The collector's batch path with every format at once: each event parsed once, five lines.
 void BM_BatchAllFormats(benchmark::State& state, EventSet set) {
@@ -230,6 +248,7 @@ BENCHMARK_CAPTURE(BM_Parser, one_pass / samples, kOnePass, samples);
 BENCHMARK_CAPTURE(BM_Parser, dom / samples, kDom, samples);
 BENCHMARK_CAPTURE(BM_Parser, one_pass / fixtures, kOnePass, events);
 BENCHMARK_CAPTURE(BM_Parser, dom / fixtures, kDom, events);
+BENCHMARK_CAPTURE(BM_Parser, one_pass / generated, kOnePass, generated);
 
 void BM_FormatJsonOnly(benchmark::State& state) {
     auto md = metadata();

@@ -45,6 +45,7 @@
 #include "support/kafka_mock.hpp"
 #include "support/krb5_realm.hpp"
 #include "support/postgres_server.hpp"
+#include "support/proc_stats.hpp"
 #include "support/process.hpp"
 #include "support/redis.hpp"
 
@@ -261,26 +262,9 @@ std::unique_ptr<Sink> make_sink(const std::string& kind, const fs::path& dir) {
     throw std::runtime_error("unknown --output " + kind + " (files, tcp, kafka, redis)");
 }
 
-long rss_kb(int pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return -1;
-}
-
-double cpu_seconds(int pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto close = s.rfind(')');
-    if (close == std::string::npos) return 0;
-    std::istringstream rest(s.substr(close + 2));
-    std::string field;
-    long ut = 0, st = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-        if (i == 14) ut = std::stol(field);
-        if (i == 15) st = std::stol(field);
-    }
-    return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+// RSS in KiB as a signed number (differences of two readings are printed).
+long rss_kb_of(int pid) {
+    return static_cast<long>(rss_kb(pid));
 }
 
 double self_cpu_seconds() {
@@ -296,7 +280,7 @@ public:
     explicit RssSampler(int pid)
         : pid_(pid), thread_([this] {
               while (!stop_) {
-                  peak_ = std::max(peak_.load(), rss_kb(pid_));
+                  peak_ = std::max(peak_.load(), rss_kb_of(pid_));
                   std::this_thread::sleep_for(100ms);
               }
           }) {}
@@ -304,7 +288,7 @@ public:
         stop_ = true;
         thread_.join();
     }
-    long peak() const { return std::max(peak_.load(), rss_kb(pid_)); }
+    long peak() const { return std::max(peak_.load(), rss_kb_of(pid_)); }
 
 private:
     int pid_;
@@ -553,7 +537,7 @@ int ingest(const Args& a, Transport t) {
             total += cpu_seconds(p);
         return total;
     };
-    long rss_before = rss_kb(pid);
+    long rss_before = rss_kb_of(pid);
     double server_cpu0 = nodes_cpu(), client_cpu0 = self_cpu_seconds();
     client::LoadResult r;
     long peak = 0;
@@ -574,7 +558,7 @@ int ingest(const Args& a, Transport t) {
     std::printf("Ack latency       p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.p50_ms, r.p99_ms,
                 r.max_ms);
     std::printf("server RSS        %ld MB before, %ld MB peak, %ld MB after\n", rss_before / 1024,
-                peak / 1024, rss_kb(pid) / 1024);
+                peak / 1024, rss_kb_of(pid) / 1024);
     std::printf("CPU               server %.1f s, client %.1f s (of %.1f s x 2 cores)\n",
                 server_cpu, client_cpu, r.seconds);
     // Issue 15's figure: the collector's CPU (user + sys) per event acked, for each transport.
@@ -582,6 +566,13 @@ int ingest(const Args& a, Transport t) {
         std::printf("CPU per event     server %.2f us, client %.2f us\n",
                     server_cpu / static_cast<double>(r.events_acked) * 1e6,
                     client_cpu / static_cast<double>(r.events_acked) * 1e6);
+    // Where the client's CPU went (its sending threads, by phase): set-up (Kerberos/TLS, the
+    // event pool), compressing the cycled batches, the timed send loop.
+    if (r.events_acked > 0)
+        std::printf("client by phase   set-up %.2f s, precompressing %.2f s, send loop %.2f s "
+                    "(%.2f us per event)\n",
+                    r.setup_cpu_seconds, r.prepare_cpu_seconds, r.send_cpu_seconds,
+                    r.send_cpu_seconds / static_cast<double>(r.events_acked) * 1e6);
     if (!r.setup_error.empty()) std::printf("setup error       %s\n", r.setup_error.c_str());
     for (const auto& e : r.errors)
         std::printf("error             %s\n", e.c_str());
@@ -658,7 +649,7 @@ int connections(const Args& a, Transport t) {
     if (subs.empty()) throw std::runtime_error("no subscription offered");
     auto sub = subs.front();
     auto url = source.push_url(sub);
-    long rss_before = rss_kb(pid);
+    long rss_before = rss_kb_of(pid);
 
     asio::io_context ioc(1);
     std::vector<std::unique_ptr<client::AsyncConnection>> conns;
@@ -698,7 +689,7 @@ int connections(const Args& a, Transport t) {
     double server_cpu = cpu_seconds(pid) - server_cpu0,
            client_cpu = self_cpu_seconds() - client_cpu0;
     std::this_thread::sleep_for(500ms);
-    long rss_open = rss_kb(pid);
+    long rss_open = rss_kb_of(pid);
     std::printf("connected         %zu ok, %zu failed in %.1f s (%.0f handshakes/s)%s%s\n",
                 connected.load(), failed.load(), open_s, static_cast<double>(connected) / open_s,
                 first_error.empty() ? "" : "; ", first_error.c_str());
@@ -742,7 +733,7 @@ int connections(const Args& a, Transport t) {
     beat();
     ioc.run();
     double hb_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    long rss_hb = rss_kb(pid);
+    long rss_hb = rss_kb_of(pid);
     std::printf("heartbeats        %zu acked, %zu failed in %.1f s\n", acked.load(), hb_failed,
                 hb_s);
     std::printf(

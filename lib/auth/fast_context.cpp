@@ -5,6 +5,7 @@
 
 #include "common/handle.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdlib>
@@ -403,14 +404,31 @@ void FastContext::disagreement() {
 }
 
 Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
+    Sealed out;
+    out.header.resize(header_size());
+    out.ciphertext.resize(plaintext.size());
+    wrap_into(plaintext, out.header, out.ciphertext);
+    return out;
+}
+
+std::size_t FastContext::header_size() const {
+    return header_of(*s_->send->suite);
+}
+
+void FastContext::wrap_into(std::span<const std::uint8_t> plaintext,
+                            std::span<std::uint8_t> header_out,
+                            std::span<std::uint8_t> ciphertext_out) {
     State& s = *s_;
     const std::size_t n = plaintext.size();
     if (n > 0x7fff0000) throw GssError("gss_wrap_iov", "message too long");
     const UsageKeys& k = *s.send;
     const Suite& suite = *k.suite;
-    Sealed out;
-    out.header.assign(header_of(suite), 0);
-    out.ciphertext.assign(plaintext.begin(), plaintext.end());
+    if (header_out.size() != header_of(suite) || ciphertext_out.size() != n)
+        throw GssError("gss_wrap_iov", "wrong output sizes for the wrap token");
+    struct {
+        std::span<std::uint8_t> header, ciphertext;
+    } out{header_out, ciphertext_out};
+    std::fill(out.header.begin(), out.header.end(), std::uint8_t{0});
     std::array<std::uint8_t, 16> hdr = {0x05, 0x04, s.send_flags, 0xff, 0, 0, 0, 0};
     for (int i = 0; i < 8; ++i)
         hdr[static_cast<std::size_t>(8 + i)] =
@@ -434,8 +452,8 @@ Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
     std::array<unsigned char, kBlock> iv{};
     if (bulk >= kBlock) {
         if (!cipher(c.cbc.get(), iv.data(), conf.data(), kBlock, out_at.first()) ||
-            (bulk > kBlock && !cipher(c.cbc.get(), out_at.first(), out.ciphertext.data(),
-                                      bulk - kBlock, out.ciphertext.data())))
+            (bulk > kBlock && !cipher(c.cbc.get(), out_at.first(), plaintext.data(), bulk - kBlock,
+                                      out.ciphertext.data())))
             throw GssError("gss_wrap_iov", "OpenSSL AES-CBC failed");
         const std::uint8_t* last =
             bulk > kBlock ? out.ciphertext.data() + (bulk - 2 * kBlock) : out_at.first();
@@ -464,7 +482,6 @@ Sealed FastContext::wrap(std::span<const std::uint8_t> plaintext) {
     OPENSSL_cleanse(tail_in.data(), tail_in.size());
     OPENSSL_cleanse(conf.data(), conf.size());
     ++s.send_seq;
-    return out;
 }
 
 FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,

@@ -53,6 +53,12 @@ public:
     // Same result as seal() on MIT (a 60/64/72-byte header, ciphertext as long as the plaintext).
     // Throws GssError when OpenSSL fails.
     Sealed wrap(std::span<const std::uint8_t> plaintext);
+    // The same into the caller's buffers (no copy of the plaintext first): `header` of
+    // header_size() bytes, `ciphertext` as long as `plaintext`, which it may be (in place) but
+    // must not otherwise overlap. Throws GssError on other sizes or when OpenSSL fails.
+    void wrap_into(std::span<const std::uint8_t> plaintext, std::span<std::uint8_t> header,
+                   std::span<std::uint8_t> ciphertext);
+    std::size_t header_size() const; // of this context's wrap tokens
     enum class Unwrapped {
         Ok,         // `data` now holds the plaintext (an intact token for this context)
         NotHandled, // not in the layout above: `data` unchanged, MIT decides

@@ -651,6 +651,30 @@ Sealed seal(SecurityContext& ctx, std::span<const std::uint8_t> plaintext) {
     return sealed;
 }
 
+void seal_append(SecurityContext& ctx, std::span<const std::uint8_t> plaintext,
+                 std::vector<std::uint8_t>& out) {
+    auto append_length = [&out](std::size_t header) {
+        const auto hl = static_cast<std::uint32_t>(header);
+        for (int i = 0; i < 4; ++i)
+            out.push_back(static_cast<std::uint8_t>(hl >> (8 * i)));
+    };
+    FastContext* fast = ctx.established() && !ctx.ntlm() ? ctx.fast_path() : nullptr;
+    if (!fast) {
+        const Sealed sealed = seal(ctx, plaintext);
+        out.reserve(out.size() + 4 + sealed.header.size() + sealed.ciphertext.size());
+        append_length(sealed.header.size());
+        out.insert(out.end(), sealed.header.begin(), sealed.header.end());
+        out.insert(out.end(), sealed.ciphertext.begin(), sealed.ciphertext.end());
+        return;
+    }
+    const std::size_t header = fast->header_size();
+    append_length(header);
+    const std::size_t at = out.size();
+    out.resize(at + header + plaintext.size());
+    const std::span<std::uint8_t> token(out.data() + at, header + plaintext.size());
+    fast->wrap_into(plaintext, token.first(header), token.subspan(header));
+}
+
 namespace {
 
 // gss-ntlmssp: signature(16) || sealed in one gss_unwrap; it checks the signature with its own

@@ -384,6 +384,11 @@ struct Sealed {
 // gss_wrap_iov over [HEADER, DATA, PADDING] with confidentiality (no TRAILER: the RRC rotation
 // moves the checksum into the header, as Windows does). Throws GssError.
 Sealed seal(SecurityContext& ctx, std::span<const std::uint8_t> plaintext);
+// The same, appended to `out` in WinRM's layout (MS-WSMV 2.2.9.1.1): the header's length (32-bit
+// little-endian), the header, the ciphertext. On the OpenSSL fast path the plaintext is encrypted
+// straight into `out` (no intermediate copies); `plaintext` must not point into `out`.
+void seal_append(SecurityContext& ctx, std::span<const std::uint8_t> plaintext,
+                 std::vector<std::uint8_t>& out);
 
 // gss_unwrap_iov over [HEADER, DATA]. Rejects tokens without confidentiality and replayed
 // tokens (when the initiator asked for replay detection). Throws GssError.

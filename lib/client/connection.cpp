@@ -125,6 +125,8 @@ namespace {
 
 using Body = bhttp::vector_body<std::uint8_t>;
 constexpr std::size_t kMaxResponseBody = 64 * 1024 * 1024;
+// Room reserved for a wrap token's header (60-72 bytes for the AES enctypes, 16 for NTLM).
+constexpr std::size_t kMaxSealHeader = 128;
 
 std::string_view scheme_of(auth::Mechanism m) {
     return m == auth::Mechanism::Kerberos ? "Kerberos" : "Negotiate";
@@ -549,12 +551,18 @@ struct AsyncConnection::Impl {
             throw ClientError(ErrorKind::Usage,
                               "connection to " + where() + " is not authenticated");
         try {
-            auto sealed = auth::seal(*context, plain);
-            auto enc = http::build_encrypted(protocol_of(options.mechanism),
-                                             http::kDefaultOriginalType, plain.size(),
-                                             sealed.header, sealed.ciphertext, options.tab_form);
-            p.body = std::move(enc.body);
-            p.content_type = std::move(enc.content_type);
+            // Sealed straight into the body, between the parts' headers and the closing
+            // boundary (the bytes of http::build_encrypted, without copying the token twice).
+            auto frame =
+                http::encrypted_frame(protocol_of(options.mechanism), http::kDefaultOriginalType,
+                                      plain.size(), options.tab_form);
+            p.body.clear();
+            p.body.reserve(frame.head.size() + 4 + kMaxSealHeader + plain.size() +
+                           frame.tail.size());
+            p.body.insert(p.body.end(), frame.head.begin(), frame.head.end());
+            auth::seal_append(*context, plain, p.body);
+            p.body.insert(p.body.end(), frame.tail.begin(), frame.tail.end());
+            p.content_type = std::move(frame.content_type);
         } catch (const auth::GssError& e) {
             throw ClientError(ErrorKind::Auth, std::string("cannot seal a request: ") + e.what());
         }

@@ -440,25 +440,24 @@ void Worker::setup(const std::vector<std::size_t>& host_ids) {
     }
 }
 
-// --precompressed: each host's first messages, SLDC-compressed before the clock starts.
+// --precompressed: each host's first messages, SLDC-compressed before the clock starts. Built
+// as send_batch builds a live message (straight into UTF-16, compressed into the reused
+// buffers): the bytes of utf8_to_utf16le(build_events(...)) without the copies between.
 void Worker::precompress() {
     if (o_.precompressed == 0) return;
-    sldc::Compressor compressor(sldc::Level::Fast);
-    std::vector<std::string> batch;
     for (auto& h : hosts_) {
         for (std::size_t k = 0; k < o_.precompressed; ++k) {
-            pool_.take(o_.batch, h, batch);
+            const std::size_t first = pool_.cursor();
+            const std::size_t n = pool_.reserve(o_.batch, h.subscription());
             auto headers = h.source->headers_for(h.subscription());
-            std::vector<std::string_view> views(batch.begin(), batch.end());
-            auto utf16 = text::utf8_to_utf16le(
-                wsman::build_events(headers, views,
-                                    security_bookmark(h.record + (k + 1) * batch.size())),
-                true);
+            pool_.build16(headers, first, n, h.machine, h.record,
+                          security_bookmark(h.record + (k + 1) * n), soap16_);
+            compressor_->compress(soap16_, sldc_);
             Payload p;
-            p.sldc = compressor.compress(utf16);
+            p.sldc.assign(sldc_.begin(), sldc_.end()); // kept: its exact size only
             p.message_id = headers.message_id;
-            p.events = batch.size();
-            p.soap_bytes = utf16.size();
+            p.events = n;
+            p.soap_bytes = soap16_.size();
             h.payloads.push_back(std::move(p));
         }
     }

@@ -61,7 +61,8 @@ struct Limits {
 
 struct ServeConfig {
     std::string hostname;  // public host name (default: this host's FQDN)
-    std::string node_name; // OpenWEC.Node in JSON output (empty: omitted)
+    std::string node_name; // OpenWEC.Node in JSON output (empty: omitted); {node} in output
+                           // templates (empty: the host name)
     std::string db = "sqlite:./var/wec.db";
     std::string log_level = "info";  // debug, info, warn, error
     std::vector<Listener> listeners; // default: one Kerberos listener on 0.0.0.0:5985

@@ -123,9 +123,9 @@ sv trim_line_feeds(sv v) {
     return v;
 }
 
-void lower_ascii(std::string& out, std::size_t from) {
-    for (std::size_t i = from; i < out.size(); ++i)
-        if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] - 'A' + 'a');
+void lower_ascii(std::span<char> s) {
+    for (char& c : s)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
 }
 
 // One winlog.event_data / winlog.user_data object, opened on its first value.
@@ -242,9 +242,9 @@ void format_ecs(const Event& ev, const Metadata& md, std::string& out) {
         w.key("log");
         w.begin_object();
         w.key("level");
-        const std::size_t at = out.size();
+        const std::size_t at = w.size();
         w.value(level);
-        lower_ascii(out, at);
+        lower_ascii(w.written(at));
         w.end_object();
     }
     if (!message.empty()) w.field_lf("message", message);

@@ -38,6 +38,57 @@ struct Attr {
     std::string_view value;
 };
 
+// n bytes of a and b equal: 8 or 4 bytes at a time, the last chunk overlapping (short names: no
+// memcmp call).
+[[gnu::always_inline]] inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+    if (n >= 8) {
+        const char* const a_last = a + n - 8;
+        const char* const b_last = b + n - 8;
+        for (; a < a_last; a += 8, b += 8)
+            if (std::memcmp(a, b, 8) != 0) return false;
+        return std::memcmp(a_last, b_last, 8) == 0;
+    }
+    if (n >= 4) return std::memcmp(a, b, 4) == 0 && std::memcmp(a + n - 4, b + n - 4, 4) == 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
+[[gnu::always_inline]] inline bool same(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && same_bytes(a.data(), b.data(), a.size());
+}
+
+// A hash of a name 8 (or 4) bytes at a time, the last chunk overlapping: every byte counts (a
+// name of up to 16 bytes is its first and last 8), without a multiply per byte.
+[[gnu::always_inline]] inline std::uint64_t name_key(std::string_view name) {
+    const std::size_t n = name.size();
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    if (n >= 8) {
+        std::memcpy(&a, name.data(), 8);
+        std::memcpy(&b, name.data() + n - 8, 8);
+        for (std::size_t i = 8; i + 8 < n; i += 8) { // the middle of a longer name
+            std::uint64_t c;
+            std::memcpy(&c, name.data() + i, 8);
+            a = (a ^ c) * 0xFF51AFD7ED558CCDULL;
+            a ^= a >> 31;
+        }
+    } else if (n >= 4) {
+        std::uint32_t x;
+        std::uint32_t y;
+        std::memcpy(&x, name.data(), 4);
+        std::memcpy(&y, name.data() + n - 4, 4);
+        a = x;
+        b = y;
+    } else {
+        for (char c : name)
+            a = (a << 8) | static_cast<unsigned char>(c);
+    }
+    std::uint64_t h = (a ^ n) * 0x9E3779B97F4A7C15ULL;
+    h ^= (b + (h >> 29)) * 0xC2B2AE3D27D4EB4FULL;
+    return h ^ (h >> 32);
+}
+
 // Name -> position, for the names of large EventData/UserData (HashMap semantics: the first
 // entry of a name stays). Open addressing in one reused array: no allocation per event.
 class NameIndex {
@@ -70,18 +121,13 @@ private:
     static constexpr std::size_t kKeep = 64;
 
     static std::size_t hash(std::string_view name) {
-        std::uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a
-        for (char c : name) {
-            h ^= static_cast<unsigned char>(c);
-            h *= 0x100000001b3ULL;
-        }
-        return static_cast<std::size_t>(h ^ (h >> 29));
+        return static_cast<std::size_t>(name_key(name));
     }
     Slot& find(std::string_view name) {
         const std::size_t mask = slots_.size() - 1;
         for (std::size_t i = hash(name) & mask;; i = (i + 1) & mask) {
             Slot& slot = slots_[i];
-            if (slot.position == 0 || slot.name == name) return slot;
+            if (slot.position == 0 || same(slot.name, name)) return slot;
         }
     }
     void grow() {
@@ -228,7 +274,7 @@ bool parse_system(const pugi::xml_node& system_node, Storage& st, System& sys) {
 void add_named_data(EventData& ed, Storage& st, sv name, sv value) {
     if (ed.named.size() < 16) {
         for (auto& nd : ed.named) {
-            if (nd.name == name) {
+            if (detail::same(nd.name, name)) {
                 nd.value = value;
                 return;
             }
@@ -423,7 +469,7 @@ void add_user_data_field(Event& ev, Storage& st, sv name, sv value, std::uint32_
     if (name != "Data") {
         if (fields.size() < 16) {
             if (std::any_of(fields.begin(), fields.end(),
-                            [&](const UserDataField& f) { return f.name == name; }))
+                            [&](const UserDataField& f) { return detail::same(f.name, name); }))
                 return;
         } else {
             if (st.index.empty())
@@ -552,8 +598,39 @@ constexpr std::array<std::uint8_t, 256> kNameChars = [] {
 }();
 
 // Scans a name from p (at a name start character): returns its end, sets its local part.
+// 16 bytes at a time with SSE2 (a name character: a letter, a digit or one of _ - . :).
 [[gnu::always_inline]] inline char* scan_name(char* p, char* end, sv& local) {
     char* local_start = p;
+#if defined(__SSE2__)
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        // Signed compares: bytes >= 0x80 are negative, never in a range below.
+        const __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                             _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+        const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                            _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        const __m128i colon = _mm_cmpeq_epi8(v, _mm_set1_epi8(':'));
+        const __m128i other =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')),
+                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('-'))),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')), colon));
+        const auto ok = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), other)));
+        auto colons = static_cast<unsigned>(_mm_movemask_epi8(colon));
+        const unsigned stop = ~ok & 0xFFFFu;
+        if (stop != 0) {
+            const int k = __builtin_ctz(stop);
+            colons &= (1u << k) - 1;
+            if (colons != 0) local_start = p + (31 - __builtin_clz(colons)) + 1;
+            p += k;
+            local = sv(local_start, static_cast<std::size_t>(p - local_start));
+            return p;
+        }
+        if (colons != 0) local_start = p + (31 - __builtin_clz(colons)) + 1;
+        p += 16;
+    }
+#endif
     for (; p < end; ++p) {
         const std::uint8_t k = kNameChars[static_cast<unsigned char>(*p)];
         if (k == 0) break;
@@ -621,9 +698,10 @@ public:
     }
 
     // The attribute of the last start tag read whose local name is `name` (the first one).
-    std::optional<sv> attr(sv name) const {
+    template <std::size_t N>
+    [[gnu::always_inline]] std::optional<sv> attr(const char (&name)[N]) const {
         for (const detail::Attr& a : st_.attrs)
-            if (a.local == name) return a.value;
+            if (is(a.local, name)) return a.value;
         return std::nullopt;
     }
 
@@ -648,16 +726,19 @@ public:
                     if (!pcdata(w)) return false;
                 }
             } else {
-                p_ = static_cast<char*>(std::memchr(p_, '<', static_cast<std::size_t>(end_ - p_)));
-                if (p_ == nullptr) return false;
+                if (p_ == end_) return false;
+                if (*p_ != '<') {
+                    p_ = static_cast<char*>(
+                        std::memchr(p_, '<', static_cast<std::size_t>(end_ - p_)));
+                    if (p_ == nullptr) return false;
+                }
             }
             if (end_ - p_ < 2) return false;
             const char c = p_[1];
             if (c == '/') {
                 p_ += 2;
                 if (static_cast<std::size_t>(end_ - p_) < t.name.size()) return false;
-                for (std::size_t i = 0; i < t.name.size(); ++i)
-                    if (p_[i] != t.name[i]) return false;
+                if (!detail::same_bytes(p_, t.name.data(), t.name.size())) return false;
                 p_ += t.name.size();
                 while (p_ < end_ && is_space(*p_))
                     ++p_;
@@ -813,10 +894,11 @@ private:
     // Character data up to '<' (left at p_), decoded to w.
     bool pcdata(char*& w) {
         for (;;) {
-            char* stop = find3(p_, end_, '<', '&', '\r');
-            if (w != p_) std::memmove(w, p_, static_cast<std::size_t>(stop - p_));
-            w += stop - p_;
-            p_ = stop;
+            if (w == p_) {
+                p_ = w = find3(p_, end_, '<', '&', '\r');
+            } else {
+                move_until_stop(w);
+            }
             if (p_ == end_) return false;
             if (*p_ == '<') return true;
             if (*p_ == '\r') {
@@ -827,6 +909,43 @@ private:
                 return false;
             }
         }
+    }
+
+    // Once something was decoded, the text moves down (w < p_): moved 16 bytes at a time as they
+    // are scanned for '<', '&' or CR (a whole store at w only reaches bytes already read), up to
+    // the first of them (p_ left there) or the end.
+    [[gnu::always_inline]] void move_until_stop(char*& w) {
+        char* p = p_;
+        char* o = w;
+        char* const e = end_;
+#if defined(__SSE2__)
+        while (e - p >= 16) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            const int mask =
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('<')),
+                                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))),
+                                               _mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))));
+            if (mask != 0) {
+                // Not all 16: a store would overwrite bytes from the stop on, not read yet.
+                const int k = __builtin_ctz(static_cast<unsigned>(mask));
+                for (int i = 0; i < k; ++i)
+                    o[i] = p[i];
+                p_ = p + k;
+                w = o + k;
+                return;
+            }
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
+            p += 16;
+            o += 16;
+        }
+#endif
+        for (; p < e; ++p, ++o) {
+            const char c = *p;
+            if (c == '<' || c == '&' || c == '\r') break;
+            *o = c;
+        }
+        p_ = p;
+        w = o;
     }
 
     // A CDATA section's content (p_ after "<![CDATA["), to w; p_ left after "]]>".
@@ -856,6 +975,23 @@ private:
         {
             char* p = p_;
             char* const e = end_;
+#if defined(__SSE2__)
+            const __m128i vq = _mm_set1_epi8(quote);
+            while (e - p >= 16) {
+                const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+                const __m128i hit = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, vq), _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))),
+                    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
+                                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))),
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))));
+                const int mask = _mm_movemask_epi8(hit);
+                if (mask != 0) {
+                    p += __builtin_ctz(static_cast<unsigned>(mask));
+                    break;
+                }
+                p += 16;
+            }
+#endif
             for (; p < e; ++p) {
                 const char c = *p;
                 if (c == quote) {

@@ -6,12 +6,14 @@
 #include "event/event.hpp"
 #include "text/text.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -34,107 +36,183 @@ inline constexpr std::array<bool, 256> kJsonSpecial = [] {
     return t;
 }();
 
-// Appends s as a JSON string literal (serde_json escaping: \" \\ \n \r \t, other controls
-// \u00XX). Invalid UTF-8 and the C0 controls XML forbids become U+FFFD, so the output is always
-// valid UTF-8 JSON whatever the input.
-[[gnu::always_inline]] inline void append_escaped(std::string& out, sv s) {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const auto* end = p + s.size();
-    const auto* run = p;
-    auto flush = [&](const unsigned char* upto) {
-        out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(upto - run));
-    };
-    while (p < end) {
+// The JSON writer writes through a cursor into `out`'s own storage: the string is grown ahead
+// (JsonOut::reserve) and cut back to what was written when the writer is done, so that a value
+// costs one capacity check and no call (std::string::append and push_back cost a call and a
+// capacity check each, and a short value took three of them).
+class JsonOut {
+public:
+    explicit JsonOut(std::string& out) : out_(out), len_(out.size()) {}
+    ~JsonOut() { out_.resize(len_); }
+    JsonOut(const JsonOut&) = delete;
+    JsonOut& operator=(const JsonOut&) = delete;
+
+    // Room for n more bytes at the cursor (and what follows them stays scratch).
+    [[gnu::always_inline]] char* reserve(std::size_t n) {
+        if (out_.size() - len_ < n) [[unlikely]]
+            grow(n);
+        return out_.data() + len_;
+    }
+    // The cursor is now at p (within the room reserved last).
+    [[gnu::always_inline]] void commit(char* p) {
+        len_ = static_cast<std::size_t>(p - out_.data());
+    }
+    [[gnu::always_inline]] void put(char c) {
+        char* p = reserve(1);
+        *p = c;
+        ++len_;
+    }
+    [[gnu::always_inline]] void put(sv s) {
+        char* p = reserve(s.size());
+        std::memcpy(p, s.data(), s.size());
+        len_ += s.size();
+    }
+    std::size_t size() const { return len_; }
+    // What was written from `from` on, to edit it in place.
+    std::span<char> written(std::size_t from) { return {out_.data() + from, len_ - from}; }
+
+private:
+    [[gnu::noinline]] void grow(std::size_t n) {
+        out_.resize(len_ + std::max<std::size_t>(n, 4096)); // zero-fills the new room (cheap)
+    }
+    std::string& out_;
+    std::size_t len_;
+};
+
+// Writes s as the content of a JSON string literal at o (serde_json escaping: \" \\ \n \r \t;
+// invalid UTF-8 and the C0 controls XML forbids become U+FFFD, so the output is always valid
+// UTF-8 JSON whatever the input). Escapes [p, stop); a UTF-8 sequence that starts before `stop`
+// is read up to `end` (`stop` is the end of a slice of a longer string). o must have room for
+// escaped_room(stop - p) bytes (a byte becomes at most 3; plain runs are copied 16 or 8 bytes at
+// a time, a few bytes past their end). Returns the new end of the output; `pp` is left at or
+// just past `stop`.
+[[gnu::always_inline]] inline char* put_escaped(char* o, const unsigned char*& pp,
+                                                const unsigned char* stop,
+                                                const unsigned char* end) {
+    const unsigned char* p = pp; // a local: the char stores below cannot alias it
+    for (;;) {
 #if defined(__SSE2__)
-        // Skip 16 plain ASCII bytes at a time: signed "< 0x20" also catches bytes >= 0x80.
-        while (end - p >= 16) {
+        // 16 bytes at a time, copied as they are scanned: signed "< 0x20" also catches >= 0x80.
+        while (stop - p >= 16) {
             const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
             const __m128i special =
                 _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
                              _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
                                           _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
             const int mask = _mm_movemask_epi8(special);
             if (mask != 0) {
-                p += __builtin_ctz(static_cast<unsigned>(mask));
-                break;
+                const int k = __builtin_ctz(static_cast<unsigned>(mask));
+                p += k;
+                o += k;
+                goto special;
             }
             p += 16;
+            o += 16;
         }
-        if (p >= end) break;
 #endif
-        // Then 8 bytes at a time (the short values that make most of an event's fields):
-        // nonzero when a byte is < 0x20, >= 0x80, '"' or '\\' (a borrow can set a high bit
-        // only above a byte that is itself special); the byte loop below decides.
-        while (end - p >= 8) {
+        // Then 8 bytes at a time (short values): nonzero when a byte is < 0x20, >= 0x80, '"' or
+        // '\\' (a borrow can set a high bit only above a byte that is itself special); the
+        // byte loop below decides.
+        while (stop - p >= 8) {
             constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
             std::uint64_t x;
             std::memcpy(&x, p, 8);
+            std::memcpy(o, &x, 8);
             const std::uint64_t q = x ^ (kOnes * '"'), b = x ^ (kOnes * '\\');
             const std::uint64_t special =
                 ((x - kOnes * 0x20) & ~x) | ((q - kOnes) & ~q) | ((b - kOnes) & ~b) | x;
             if ((special & (kOnes * 0x80)) != 0) break;
             p += 8;
+            o += 8;
         }
-        if (p >= end) break;
-        unsigned char c = *p;
-        if (!kJsonSpecial[c]) {
+        while (p < stop && !kJsonSpecial[*p])
+            *o++ = static_cast<char>(*p++);
+        if (p >= stop) {
+            pp = p;
+            return o;
+        }
+#if defined(__SSE2__)
+    special:
+#endif
+        const unsigned char c = *p;
+        if (c >= 0x80) {
+            const std::size_t n = text::utf8_sequence_length(
+                {reinterpret_cast<const char*>(p), static_cast<std::size_t>(end - p)});
+            if (n != 0) {
+                for (std::size_t i = 0; i < n; ++i) // n <= 4
+                    o[i] = static_cast<char>(p[i]);
+                o += n;
+                p += n;
+            } else {
+                std::memcpy(o, kReplacement.data(), 3);
+                o += 3;
+                ++p;
+            }
+            continue;
+        }
+        char e;
+        switch (c) {
+        case '"':
+            e = '"';
+            break;
+        case '\\':
+            e = '\\';
+            break;
+        case '\n':
+            e = 'n';
+            break;
+        case '\r':
+            e = 'r';
+            break;
+        case '\t':
+            e = 't';
+            break;
+        default: // U+0000..U+001F other than TAB/LF/CR: not XML text
+            std::memcpy(o, kReplacement.data(), 3);
+            o += 3;
             ++p;
             continue;
         }
-        if (c >= 0x80) {
-            std::size_t n = text::utf8_sequence_length(
-                {reinterpret_cast<const char*>(p), static_cast<std::size_t>(end - p)});
-            if (n != 0) {
-                p += n;
-                continue;
-            }
-            flush(p);
-            out.append(kReplacement);
-            run = ++p;
-            continue;
-        }
-        flush(p);
-        switch (c) {
-        case '"':
-            out.append("\\\"");
-            break;
-        case '\\':
-            out.append("\\\\");
-            break;
-        case '\n':
-            out.append("\\n");
-            break;
-        case '\r':
-            out.append("\\r");
-            break;
-        case '\t':
-            out.append("\\t");
-            break;
-        default:
-            out.append(kReplacement); // U+0000..U+001F other than TAB/LF/CR: not XML text
-            break;
-        }
-        run = ++p;
+        o[0] = '\\';
+        o[1] = e;
+        o += 2;
+        ++p;
     }
-    flush(p);
 }
 
+// The room put_escaped needs for n bytes.
+constexpr std::size_t escaped_room(std::size_t n) {
+    return 3 * n + 16;
+}
+
+// Escaped s between quotes at the cursor. Long strings go in slices, so that the room reserved
+// stays a few times the slice, not the string.
+inline void put_string(JsonOut& out, sv s) {
+    constexpr std::size_t kSlice = 16384;
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* const end = p + s.size();
+    if (s.size() <= kSlice) [[likely]] {
+        char* o = out.reserve(escaped_room(s.size()) + 2);
+        *o++ = '"';
+        o = put_escaped(o, p, end, end);
+        *o++ = '"';
+        out.commit(o);
+        return;
+    }
+    out.put('"');
+    while (p < end) {
+        const auto* stop = end - p > static_cast<std::ptrdiff_t>(kSlice) ? p + kSlice : end;
+        char* o = out.reserve(escaped_room(kSlice + 4));
+        out.commit(put_escaped(o, p, stop, end));
+    }
+    out.put('"');
+}
+
+// Appends s as a JSON string literal (see put_escaped).
 inline void append_string(std::string& out, sv s) {
-    out.push_back('"');
-    append_escaped(out, s);
-    out.push_back('"');
-}
-
-// The same with each CR LF written as LF (Winlogbeat's RemoveWindowsLineEndings; the XML parser
-// already normalised literal line breaks, "&#13;" references remain).
-inline void append_string_lf(std::string& out, sv s) {
-    out.push_back('"');
-    for (std::size_t cr = s.find("\r\n"); cr != sv::npos; cr = s.find("\r\n")) {
-        append_escaped(out, s.substr(0, cr));
-        s.remove_prefix(cr + 1); // keep the LF
-    }
-    append_escaped(out, s);
-    out.push_back('"');
+    JsonOut o(out);
+    put_string(o, s);
 }
 
 // ---- Times -----------------------------------------------------------------------------------
@@ -182,7 +260,11 @@ enum class TimeStyle {
     GoNano, // Go's RFC3339Nano: trailing zeros of the fraction dropped, "Z"
 };
 
-inline void append_utc(const UtcTime& t, TimeStyle style, std::string& out) {
+// The most put_utc writes.
+inline constexpr std::size_t kUtcRoom = 40;
+
+// Writes t at out (room for kUtcRoom bytes); returns the new end.
+inline char* put_utc(const UtcTime& t, TimeStyle style, char* out) {
     std::int64_t days = t.secs / 86400;
     std::int64_t sod = t.secs % 86400;
     if (sod < 0) {
@@ -190,8 +272,7 @@ inline void append_utc(const UtcTime& t, TimeStyle style, std::string& out) {
         --days;
     }
     Civil c = civil_from_days(days);
-    char buf[48];
-    char* p = buf;
+    char* p = out;
     auto put = [&](std::int64_t v, int width) {
         for (int i = width - 1; i >= 0; --i) {
             p[i] = static_cast<char>('0' + v % 10);
@@ -232,7 +313,12 @@ inline void append_utc(const UtcTime& t, TimeStyle style, std::string& out) {
         std::memcpy(p, "+00:00", 6);
         p += 6;
     }
-    out.append(buf, static_cast<std::size_t>(p - buf));
+    return p;
+}
+
+inline void append_utc(const UtcTime& t, TimeStyle style, std::string& out) {
+    char buf[kUtcRoom];
+    out.append(buf, static_cast<std::size_t>(put_utc(t, style, buf) - buf));
 }
 
 // An object key: a string literal (our own names, plain ASCII: written as they are) or any
@@ -246,76 +332,94 @@ struct Key {
     bool plain = false;
 };
 
-// Minimal JSON object writer managing commas.
+// Minimal JSON object writer managing commas, writing through a JsonOut cursor: `out` holds
+// what was written once the Writer is gone (or after str()).
 class Writer {
 public:
     explicit Writer(std::string& out) : out_(out) {}
 
     void begin_object() {
-        out_.push_back('{');
+        out_.put('{');
         comma_ = false;
     }
     void end_object() {
-        out_.push_back('}');
+        out_.put('}');
         comma_ = true;
     }
     void begin_array() {
-        out_.push_back('[');
+        out_.put('[');
         comma_ = false;
     }
     void end_array() {
-        out_.push_back(']');
+        out_.put(']');
         comma_ = true;
     }
     void key(Key k) {
         if (k.plain) {
-            // ,"name": in one append
-            char buf[72];
-            if (k.text.size() <= sizeof buf - 4) {
-                char* p = buf;
-                if (comma_) *p++ = ',';
-                *p++ = '"';
-                std::memcpy(p, k.text.data(), k.text.size());
-                p += k.text.size();
-                *p++ = '"';
-                *p++ = ':';
-                out_.append(buf, static_cast<std::size_t>(p - buf));
-                comma_ = false;
-                return;
-            }
+            // ,"name": written as it is
+            char* p = out_.reserve(k.text.size() + 4);
+            *p = ',';
+            p += comma_;
+            *p++ = '"';
+            std::memcpy(p, k.text.data(), k.text.size());
+            p += k.text.size();
+            *p++ = '"';
+            *p++ = ':';
+            out_.commit(p);
+            comma_ = false;
+            return;
         }
-        if (comma_) out_.push_back(',');
-        append_string(out_, k.text);
-        out_.push_back(':');
+        if (k.text.size() > kShort) [[unlikely]] {
+            if (comma_) out_.put(',');
+            put_string(out_, k.text);
+            out_.put(':');
+            comma_ = false;
+            return;
+        }
+        char* p = out_.reserve(escaped_room(k.text.size()) + 4);
+        *p = ',';
+        p += comma_;
+        *p++ = '"';
+        const auto* s = reinterpret_cast<const unsigned char*>(k.text.data());
+        const auto* e = s + k.text.size();
+        p = put_escaped(p, s, e, e);
+        *p++ = '"';
+        *p++ = ':';
+        out_.commit(p);
         comma_ = false;
     }
     void value(sv s) {
-        if (comma_) out_.push_back(',');
-        append_string(out_, s);
+        if (comma_) out_.put(',');
+        put_string(out_, s);
         comma_ = true;
     }
     template <typename T>
     void number(T n) {
-        if (comma_) out_.push_back(',');
-        char buf[24];
-        auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, n);
+        char* p = out_.reserve(24);
+        *p = ',';
+        p += comma_;
+        auto [ptr, ec] = std::to_chars(p, p + 22, n);
         (void)ec;
-        out_.append(buf, static_cast<std::size_t>(ptr - buf));
+        out_.commit(ptr);
         comma_ = true;
     }
     void time_field(Key k, std::chrono::system_clock::time_point tp) {
         key(k);
-        out_.push_back('"');
-        format_time(tp, out_);
-        out_.push_back('"');
+        char* p = out_.reserve(kUtcRoom + 2);
+        *p++ = '"';
+        p = put_utc(utc_of(tp), TimeStyle::Chrono, p);
+        *p++ = '"';
+        out_.commit(p);
         comma_ = true;
     }
     // Go's RFC3339Nano in UTC, as Winlogbeat writes times: "2022-12-14T16:06:51.0643605Z".
     void utc_field(Key k, const UtcTime& t) {
         key(k);
-        out_.push_back('"');
-        append_utc(t, TimeStyle::GoNano, out_);
-        out_.push_back('"');
+        char* p = out_.reserve(kUtcRoom + 2);
+        *p++ = '"';
+        p = put_utc(t, TimeStyle::GoNano, p);
+        *p++ = '"';
+        out_.commit(p);
         comma_ = true;
     }
 
@@ -325,7 +429,13 @@ public:
     }
     void field_lf(Key k, sv v) { // CR LF written as LF
         key(k);
-        append_string_lf(out_, v);
+        out_.put('"');
+        for (std::size_t cr = v.find("\r\n"); cr != sv::npos; cr = v.find("\r\n")) {
+            put_escaped_slice(v.substr(0, cr));
+            v.remove_prefix(cr + 1); // keep the LF
+        }
+        put_escaped_slice(v);
+        out_.put('"');
         comma_ = true;
     }
     void field(Key k, const std::string& v) { field(k, sv(v)); }
@@ -346,10 +456,26 @@ public:
         number(+v);
     }
 
-    std::string& out() { return out_; }
+    // The position of the cursor, and what was written from a position on (to edit in place).
+    std::size_t size() const { return out_.size(); }
+    std::span<char> written(std::size_t from) { return out_.written(from); }
 
 private:
-    std::string& out_;
+    static constexpr std::size_t kShort = 1024; // keys up to this long: escaped in one go
+
+    // s escaped (no quotes), in slices.
+    void put_escaped_slice(sv s) {
+        constexpr std::size_t kSlice = 16384;
+        const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+        const auto* const end = p + s.size();
+        while (p < end) {
+            const auto* stop = end - p > static_cast<std::ptrdiff_t>(kSlice) ? p + kSlice : end;
+            char* o = out_.reserve(escaped_room(static_cast<std::size_t>(stop - p) + 4));
+            out_.commit(put_escaped(o, p, stop, end));
+        }
+    }
+
+    JsonOut out_;
     bool comma_ = false;
 };
 

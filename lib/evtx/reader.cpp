@@ -1,6 +1,7 @@
 // evtx::Reader: our own reader (native.cpp, binxml.cpp), or libevtx's file and record handles
 // owned by small RAII types (every libevtx error freed and turned into a message) followed by
 // normalize_xml.
+#include "common/dynlib.hpp"
 #include "evtx/evtx.hpp"
 #include "evtx/native_internal.hpp"
 
@@ -24,12 +25,52 @@ constexpr std::size_t kMaxXmlBytes = std::size_t{16} << 20;
 // The first rendering buffer (most records' XML is a few KB).
 constexpr std::size_t kFirstBuffer = 64 << 10;
 
+// libevtx (the reference reader, Engine::libevtx) is opened when first used, not by every `wec`
+// command at start-up (common/dynlib.hpp). The functions this file calls:
+// clang-format off
+#define WEC_LIBEVTX_FUNCTIONS(X) \
+    X(libevtx_error_free) \
+    X(libevtx_error_sprint) \
+    X(libevtx_file_close) \
+    X(libevtx_file_free) \
+    X(libevtx_file_get_number_of_records) \
+    X(libevtx_file_get_record_by_index) \
+    X(libevtx_file_initialize) \
+    X(libevtx_file_open) \
+    X(libevtx_record_free) \
+    X(libevtx_record_get_identifier) \
+    X(libevtx_record_get_utf8_xml_string) \
+    X(libevtx_record_get_utf8_xml_string_size)
+// clang-format on
+
+struct Libevtx {
+    SharedLibrary library{"libevtx.so.1", "libevtx1"};
+#define WEC_LIBEVTX_MEMBER(name) decltype(&::name) name = library.function<decltype(::name)>(#name);
+    WEC_LIBEVTX_FUNCTIONS(WEC_LIBEVTX_MEMBER)
+#undef WEC_LIBEVTX_MEMBER
+};
+#undef WEC_LIBEVTX_FUNCTIONS
+
+// Throws OpenError naming `file` when libevtx cannot be opened (tried again by the next call).
+const Libevtx& libevtx(const std::filesystem::path& file) {
+    try {
+        static const Libevtx loaded;
+        return loaded;
+    } catch (const LibraryError& e) {
+        throw OpenError(file.string() + ": the libevtx reader: " + e.what());
+    }
+}
+// Once a libevtx handle exists, the library is loaded.
+const Libevtx& libevtx() {
+    return libevtx({});
+}
+
 // Owns a libevtx_error_t and says what it holds.
 class LibError {
 public:
     LibError() = default;
     ~LibError() {
-        if (error_) libevtx_error_free(&error_);
+        if (error_) libevtx().libevtx_error_free(&error_);
     }
     LibError(const LibError&) = delete;
     LibError& operator=(const LibError&) = delete;
@@ -38,7 +79,8 @@ public:
     std::string text() const {
         if (!error_) return "unknown libevtx error";
         char buffer[2048] = {};
-        if (libevtx_error_sprint(error_, buffer, sizeof buffer) < 0) return "libevtx error";
+        if (libevtx().libevtx_error_sprint(error_, buffer, sizeof buffer) < 0)
+            return "libevtx error";
         std::string s(buffer);
         std::string out;
         std::size_t start = 0;
@@ -59,7 +101,9 @@ private:
 };
 
 struct RecordDeleter {
-    void operator()(libevtx_record_t* record) const { libevtx_record_free(&record, nullptr); }
+    void operator()(libevtx_record_t* record) const {
+        libevtx().libevtx_record_free(&record, nullptr);
+    }
 };
 using RecordHandle = std::unique_ptr<libevtx_record_t, RecordDeleter>;
 
@@ -78,8 +122,8 @@ struct Reader::Handles {
     Handles(const Handles&) = delete;
     Handles& operator=(const Handles&) = delete;
     ~Handles() {
-        if (open) libevtx_file_close(file, nullptr);
-        if (file) libevtx_file_free(&file, nullptr);
+        if (open) libevtx().libevtx_file_close(file, nullptr);
+        if (file) libevtx().libevtx_file_free(&file, nullptr);
     }
 };
 
@@ -94,15 +138,17 @@ Reader::Reader(const std::filesystem::path& file, SkipHandler on_skip, Engine en
         count_ = native_->size();
         return;
     }
+    libevtx(file_); // loaded, or OpenError
     handles_ = std::make_unique<Handles>();
     LibError error;
-    if (libevtx_file_initialize(&handles_->file, error.out()) != 1)
+    if (libevtx().libevtx_file_initialize(&handles_->file, error.out()) != 1)
         throw OpenError(file_.string() + ": " + error.text());
-    if (libevtx_file_open(handles_->file, file_.c_str(), LIBEVTX_OPEN_READ, error.out()) != 1)
+    if (libevtx().libevtx_file_open(handles_->file, file_.c_str(), LIBEVTX_OPEN_READ,
+                                    error.out()) != 1)
         throw OpenError(file_.string() + ": not a readable EVTX file: " + error.text());
     handles_->open = true;
     int count = 0;
-    if (libevtx_file_get_number_of_records(handles_->file, &count, error.out()) != 1)
+    if (libevtx().libevtx_file_get_number_of_records(handles_->file, &count, error.out()) != 1)
         throw OpenError(file_.string() + ": cannot count records: " + error.text());
     count_ = count > 0 ? static_cast<std::uint64_t>(count) : 0;
 }
@@ -152,8 +198,8 @@ bool Reader::next_libevtx(Record& out) {
         auto skip = [&](const std::string& reason) { this->skip(index, reason); };
         LibError error;
         libevtx_record_t* handle = nullptr;
-        if (libevtx_file_get_record_by_index(handles_->file, static_cast<int>(index), &handle,
-                                             error.out()) != 1 ||
+        if (libevtx().libevtx_file_get_record_by_index(handles_->file, static_cast<int>(index),
+                                                       &handle, error.out()) != 1 ||
             !handle) {
             skip("cannot read the record: " + error.text());
             continue;
@@ -162,11 +208,12 @@ bool Reader::next_libevtx(Record& out) {
         // libevtx renders the record for the size query and again for the string: render once
         // into a buffer that is usually large enough, and ask for the size only when it is not.
         raw.resize(std::max<std::size_t>(raw.capacity(), kFirstBuffer));
-        if (libevtx_record_get_utf8_xml_string(record.get(),
-                                               reinterpret_cast<std::uint8_t*>(raw.data()),
-                                               raw.size(), nullptr) != 1) {
+        if (libevtx().libevtx_record_get_utf8_xml_string(
+                record.get(), reinterpret_cast<std::uint8_t*>(raw.data()), raw.size(), nullptr) !=
+            1) {
             std::size_t size = 0;
-            if (libevtx_record_get_utf8_xml_string_size(record.get(), &size, error.out()) != 1 ||
+            if (libevtx().libevtx_record_get_utf8_xml_string_size(record.get(), &size,
+                                                                  error.out()) != 1 ||
                 size == 0) {
                 skip("cannot render the record: " + error.text());
                 continue;
@@ -177,9 +224,9 @@ bool Reader::next_libevtx(Record& out) {
                 continue;
             }
             raw.assign(size, '\0');
-            if (libevtx_record_get_utf8_xml_string(record.get(),
-                                                   reinterpret_cast<std::uint8_t*>(raw.data()),
-                                                   size, error.out()) != 1) {
+            if (libevtx().libevtx_record_get_utf8_xml_string(
+                    record.get(), reinterpret_cast<std::uint8_t*>(raw.data()), size, error.out()) !=
+                1) {
                 skip("cannot render the record: " + error.text());
                 continue;
             }
@@ -198,7 +245,8 @@ bool Reader::next_libevtx(Record& out) {
         out.record_id = to_uint(first_value(out.xml, "EventRecordID"));
         if (out.record_id == 0) {
             std::uint64_t id = 0;
-            if (libevtx_record_get_identifier(record.get(), &id, nullptr) == 1) out.record_id = id;
+            if (libevtx().libevtx_record_get_identifier(record.get(), &id, nullptr) == 1)
+                out.record_id = id;
         }
         ++stats_.records;
         return true;

@@ -320,18 +320,17 @@ EncryptedPart parse_encrypted(std::span<const std::uint8_t> body, std::string_vi
     return part;
 }
 
-EncryptedBody build_encrypted(std::string_view protocol, std::string_view original_type,
-                              std::uint64_t plaintext_length, std::span<const std::uint8_t> header,
-                              std::span<const std::uint8_t> ciphertext, bool tab_form,
-                              std::string_view boundary) {
+EncryptedFrame encrypted_frame(std::string_view protocol, std::string_view original_type,
+                               std::uint64_t plaintext_length, bool tab_form,
+                               std::string_view boundary) {
     std::string proto = canonical_protocol(protocol);
     if (proto.empty()) {
         throw FramingError("build_encrypted: unknown protocol '" + printable(protocol) + "'");
     }
-    if (header.size() > 0xffffffffu) throw FramingError("build_encrypted: token header too large");
     if (boundary.empty()) throw FramingError("build_encrypted: empty boundary");
     const std::string_view tab = tab_form ? "\t" : "";
-    std::string head;
+    EncryptedFrame f;
+    std::string& head = f.head;
     head.reserve(256);
     head.append("--").append(boundary).append("\r\n");
     head.append(tab).append("Content-Type: ").append(proto).append("\r\n");
@@ -339,19 +338,28 @@ EncryptedBody build_encrypted(std::string_view protocol, std::string_view origin
     head.append(";Length=").append(std::to_string(plaintext_length)).append("\r\n");
     head.append("--").append(boundary).append("\r\n");
     head.append(tab).append("Content-Type: application/octet-stream\r\n");
-    std::string closing = "--" + std::string(boundary) + "--\r\n";
+    f.tail = "--" + std::string(boundary) + "--\r\n";
+    f.content_type =
+        "multipart/encrypted;protocol=\"" + proto + "\";boundary=\"" + std::string(boundary) + "\"";
+    return f;
+}
 
+EncryptedBody build_encrypted(std::string_view protocol, std::string_view original_type,
+                              std::uint64_t plaintext_length, std::span<const std::uint8_t> header,
+                              std::span<const std::uint8_t> ciphertext, bool tab_form,
+                              std::string_view boundary) {
+    auto frame = encrypted_frame(protocol, original_type, plaintext_length, tab_form, boundary);
+    if (header.size() > 0xffffffffu) throw FramingError("build_encrypted: token header too large");
     EncryptedBody out;
-    out.body.reserve(head.size() + 4 + header.size() + ciphertext.size() + closing.size());
-    out.body.insert(out.body.end(), head.begin(), head.end());
+    out.body.reserve(frame.head.size() + 4 + header.size() + ciphertext.size() + frame.tail.size());
+    out.body.insert(out.body.end(), frame.head.begin(), frame.head.end());
     auto hl = static_cast<std::uint32_t>(header.size());
     for (int i = 0; i < 4; ++i)
         out.body.push_back(static_cast<std::uint8_t>(hl >> (8 * i)));
     out.body.insert(out.body.end(), header.begin(), header.end());
     out.body.insert(out.body.end(), ciphertext.begin(), ciphertext.end());
-    out.body.insert(out.body.end(), closing.begin(), closing.end());
-    out.content_type =
-        "multipart/encrypted;protocol=\"" + proto + "\";boundary=\"" + std::string(boundary) + "\"";
+    out.body.insert(out.body.end(), frame.tail.begin(), frame.tail.end());
+    out.content_type = std::move(frame.content_type);
     return out;
 }
 

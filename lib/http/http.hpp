@@ -85,6 +85,16 @@ struct EncryptedBody {
     std::string content_type; // value of the Content-Type header to send with it
 };
 
+// What build_encrypted puts around the sealed token ([32-bit length][header][ciphertext]): the
+// text before it (both parts' headers), after it (the closing boundary) and the Content-Type,
+// for a caller that seals straight into the body (auth::seal_append). Same arguments and errors.
+struct EncryptedFrame {
+    std::string head, tail, content_type;
+};
+EncryptedFrame encrypted_frame(std::string_view protocol, std::string_view original_type,
+                               std::uint64_t plaintext_length, bool tab_form,
+                               std::string_view boundary = kEncryptedBoundary);
+
 // Builds a multipart/encrypted body the way the client does (tab_form: TAB before part headers).
 // protocol must be kKerberosProtocol or kSpnegoProtocol (throws FramingError otherwise).
 EncryptedBody build_encrypted(std::string_view protocol, std::string_view original_type,

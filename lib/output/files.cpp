@@ -346,6 +346,8 @@ std::string expand_path_template(std::string_view tmpl, const BatchInfo& b) {
                     out += sanitize_path_component(b.subscription_name);
                 else if (key == "subscription_uuid")
                     out += sanitize_path_component(b.subscription_uuid);
+                else if (key == "node")
+                    out += sanitize_path_component(b.node.empty() ? "unknown" : b.node);
                 else if (key == "date")
                     out += date_of(b.received);
                 else

@@ -6,11 +6,12 @@
 // [outputs.options] table): librdkafka properties passed as they are (`security.protocol`,
 // `sasl.*`, `ssl.*`, `compression.type`, `linger.ms`...).
 //
-// Templates know {subscription}, {subscription_uuid}, {client}, {machine} and {ip}; any other
-// {key} is refused when the settings are checked. In the topic, the values are made valid topic
-// characters (every character outside [A-Za-z0-9._-] becomes '_', an empty value "unknown"), the
-// literal text must be made of them already, and the name is cut to 249 characters. The key is the
-// expanded text as it is (an empty key: no key, librdkafka picks the partition).
+// Templates know {subscription}, {subscription_uuid}, {client}, {machine}, {ip} and {node} (the
+// writing node's name, BatchInfo::node); any other {key} is refused when the settings are
+// checked. In the topic, the values are made valid topic characters (every character outside
+// [A-Za-z0-9._-] becomes '_', an empty value "unknown"), the literal text must be made of them
+// already, and the name is cut to 249 characters. The key is the expanded text as it is (an empty
+// key: no key, librdkafka picks the partition).
 //
 // Delivery promise: the producer has `enable.idempotence=true` and `acks=all` (options that would
 // weaken this, `acks` other than all/-1, `enable.idempotence=false` and
@@ -44,6 +45,7 @@
 // output starts failing and "output recovered" once when a batch is delivered again. stats():
 // `refused` batches, `connects` = first delivery plus each recovery. librdkafka's own log lines go
 // to the log at debug level (configuration warnings at warn level).
+#include "common/dynlib.hpp"
 #include "common/handle.hpp"
 #include "output/drivers_internal.hpp"
 #include "output/net_internal.hpp"
@@ -65,9 +67,66 @@ namespace net = detail::net;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using KafkaConf = Handle<rd_kafka_conf_t, rd_kafka_conf_destroy>;
-using KafkaHandle = Handle<rd_kafka_t, rd_kafka_destroy>;
-using KafkaQueue = Handle<rd_kafka_queue_t, rd_kafka_queue_destroy>;
+// librdkafka (and what it pulls in: SASL, zstd, lz4...) is opened by the first kafka driver, not by
+// every `wec` command at start-up (common/dynlib.hpp). The functions this file calls:
+// clang-format off
+#define WEC_RDKAFKA_FUNCTIONS(X) \
+    X(rd_kafka_conf_destroy) \
+    X(rd_kafka_conf_get) \
+    X(rd_kafka_conf_new) \
+    X(rd_kafka_conf_set) \
+    X(rd_kafka_conf_set_dr_msg_cb) \
+    X(rd_kafka_conf_set_error_cb) \
+    X(rd_kafka_conf_set_log_cb) \
+    X(rd_kafka_conf_set_opaque) \
+    X(rd_kafka_destroy) \
+    X(rd_kafka_err2str) \
+    X(rd_kafka_error_code) \
+    X(rd_kafka_error_destroy) \
+    X(rd_kafka_fatal_error) \
+    X(rd_kafka_flush) \
+    X(rd_kafka_new) \
+    X(rd_kafka_opaque) \
+    X(rd_kafka_poll) \
+    X(rd_kafka_produceva) \
+    X(rd_kafka_purge) \
+    X(rd_kafka_queue_destroy) \
+    X(rd_kafka_queue_get_main) \
+    X(rd_kafka_queue_yield)
+// clang-format on
+
+struct Librdkafka {
+    SharedLibrary library{"librdkafka.so.1", "librdkafka1"};
+#define WEC_RDKAFKA_MEMBER(name) decltype(&::name) name = library.function<decltype(::name)>(#name);
+    WEC_RDKAFKA_FUNCTIONS(WEC_RDKAFKA_MEMBER)
+#undef WEC_RDKAFKA_MEMBER
+};
+#undef WEC_RDKAFKA_FUNCTIONS
+
+// Throws OutputError when librdkafka cannot be opened (tried again by the next call).
+const Librdkafka& rdkafka() {
+    try {
+        static const Librdkafka loaded;
+        return loaded;
+    } catch (const LibraryError& e) {
+        throw OutputError(std::string("driver 'kafka': ") + e.what());
+    }
+}
+
+// Handles exist only once the library is loaded.
+void destroy_conf(rd_kafka_conf_t* conf) noexcept {
+    rdkafka().rd_kafka_conf_destroy(conf);
+}
+void destroy_handle(rd_kafka_t* rk) noexcept {
+    rdkafka().rd_kafka_destroy(rk);
+}
+void destroy_queue(rd_kafka_queue_t* queue) noexcept {
+    rdkafka().rd_kafka_queue_destroy(queue);
+}
+
+using KafkaConf = Handle<rd_kafka_conf_t, destroy_conf>;
+using KafkaHandle = Handle<rd_kafka_t, destroy_handle>;
+using KafkaQueue = Handle<rd_kafka_queue_t, destroy_queue>;
 
 constexpr std::size_t kMaxTopic = 249; // Kafka's limit on a topic name
 constexpr std::chrono::milliseconds kCloseFlushMax{2000};
@@ -88,7 +147,7 @@ bool topic_char(char c) {
 // A `topic` or `key` template, parsed once.
 class Template {
 public:
-    enum class Field { Literal, Ip, Client, Machine, Subscription, SubscriptionUuid };
+    enum class Field { Literal, Ip, Client, Machine, Subscription, SubscriptionUuid, Node };
 
     // Throws SettingError naming `key` for an unknown {key} or, in a topic, a character that is
     // not valid in a topic name.
@@ -113,10 +172,12 @@ public:
                         field = Field::Subscription;
                     else if (name == "subscription_uuid")
                         field = Field::SubscriptionUuid;
+                    else if (name == "node")
+                        field = Field::Node;
                     else
                         r.fail(key, "has an unknown {" + std::string(name) +
                                         "} (known: {subscription}, {subscription_uuid}, "
-                                        "{client}, {machine}, {ip})");
+                                        "{client}, {machine}, {ip}, {node})");
                     if (!literal.empty()) t.parts_.push_back({Field::Literal, std::move(literal)});
                     literal.clear();
                     t.parts_.push_back({field, {}});
@@ -182,6 +243,8 @@ private:
             return b.subscription_name;
         case Field::SubscriptionUuid:
             return b.subscription_uuid;
+        case Field::Node:
+            return b.node;
         case Field::Literal:
             break;
         }
@@ -204,7 +267,7 @@ struct KafkaSettings {
 std::string conf_value(const rd_kafka_conf_t* conf, const char* name) {
     char buf[64];
     std::size_t size = sizeof buf;
-    if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK) return {};
+    if (rdkafka().rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK) return {};
     return buf;
 }
 
@@ -212,7 +275,8 @@ std::string conf_value(const rd_kafka_conf_t* conf, const char* name) {
 void conf_set(rd_kafka_conf_t* conf, const char* name, const std::string& value,
               std::string_view key) {
     char error[512];
-    if (rd_kafka_conf_set(conf, name, value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK)
+    if (rdkafka().rd_kafka_conf_set(conf, name, value.c_str(), error, sizeof error) !=
+        RD_KAFKA_CONF_OK)
         throw SettingError(std::string(key), "'" + std::string(key) +
                                                  "' of driver 'kafka' is refused by librdkafka (" +
                                                  name + "): " + error);
@@ -221,7 +285,7 @@ void conf_set(rd_kafka_conf_t* conf, const char* name, const std::string& value,
 // The producer's configuration: brokers, the delivery promise's settings, then the options, each
 // checked by librdkafka. Throws SettingError naming the option at fault.
 KafkaConf make_conf(const KafkaSettings& s) {
-    KafkaConf conf(rd_kafka_conf_new());
+    KafkaConf conf(rdkafka().rd_kafka_conf_new());
     conf_set(conf.get(), "bootstrap.servers", s.brokers, "brokers");
     conf_set(conf.get(), "client.id", "wec", "brokers");
     conf_set(conf.get(), "enable.idempotence", "true", "brokers");
@@ -246,8 +310,8 @@ KafkaConf make_conf(const KafkaSettings& s) {
             refuse("is refused: the driver awaits each batch's delivery, not transactions");
         if (name == "plugin.library.paths") refuse("is refused: the collector loads no plugins");
         char error[512];
-        if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error, sizeof error) !=
-            RD_KAFKA_CONF_OK)
+        if (rdkafka().rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error,
+                                        sizeof error) != RD_KAFKA_CONF_OK)
             refuse("= '" + shown + "' is refused by librdkafka: " + error);
         if (conf_value(conf.get(), "acks") != "-1")
             refuse("= '" + shown +
@@ -280,31 +344,31 @@ public:
         : log_(log), name_(std::move(name)),
           close_flush_(std::min(settings.timeout, kCloseFlushMax)) {
         KafkaConf conf = make_conf(settings);
-        rd_kafka_conf_set_opaque(conf.get(), this);
-        rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::on_delivery);
-        rd_kafka_conf_set_error_cb(conf.get(), &Producer::on_error);
-        rd_kafka_conf_set_log_cb(conf.get(), &Producer::on_log);
+        rdkafka().rd_kafka_conf_set_opaque(conf.get(), this);
+        rdkafka().rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::on_delivery);
+        rdkafka().rd_kafka_conf_set_error_cb(conf.get(), &Producer::on_error);
+        rdkafka().rd_kafka_conf_set_log_cb(conf.get(), &Producer::on_log);
         char error[512];
         // rd_kafka_new takes the configuration only when it succeeds.
-        rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof error));
+        rk_.reset(rdkafka().rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error, sizeof error));
         if (!rk_) throw OutputError(std::string("cannot create the Kafka producer: ") + error);
         (void)conf.release();
-        queue_.reset(rd_kafka_queue_get_main(rk_.get()));
+        queue_.reset(rdkafka().rd_kafka_queue_get_main(rk_.get()));
         poller_ = std::thread([this] {
             while (!stop_.load())
-                rd_kafka_poll(rk_.get(), kPollMs);
+                rdkafka().rd_kafka_poll(rk_.get(), kPollMs);
         });
     }
 
     ~Producer() {
         stop_ = true;
-        rd_kafka_queue_yield(queue_.get());
+        rdkafka().rd_kafka_queue_yield(queue_.get());
         poller_.join();
         // No writer is waiting any more: what is left belongs to refused batches.
-        rd_kafka_flush(rk_.get(), static_cast<int>(close_flush_.count()));
-        rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
-                                      RD_KAFKA_PURGE_F_NON_BLOCKING);
-        rd_kafka_poll(rk_.get(), 0);
+        rdkafka().rd_kafka_flush(rk_.get(), static_cast<int>(close_flush_.count()));
+        rdkafka().rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                                                RD_KAFKA_PURGE_F_NON_BLOCKING);
+        rdkafka().rd_kafka_poll(rk_.get(), 0);
         queue_.reset();
         rk_.reset();
     }
@@ -361,9 +425,9 @@ public:
             vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
             vu[4].u.ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(id));
             rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-            if (rd_kafka_error_t* e = rd_kafka_produceva(rk_.get(), vu, 5)) {
-                err = rd_kafka_error_code(e);
-                rd_kafka_error_destroy(e);
+            if (rd_kafka_error_t* e = rdkafka().rd_kafka_produceva(rk_.get(), vu, 5)) {
+                err = rdkafka().rd_kafka_error_code(e);
+                rdkafka().rd_kafka_error_destroy(e);
             }
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
                 throw OutputError("cannot queue message " + std::to_string(queued + 1) + " of " +
@@ -400,7 +464,7 @@ private:
             std::lock_guard lock(mutex_);
             return "the producer failed: " + last_error_;
         }
-        return rd_kafka_err2str(err);
+        return rdkafka().rd_kafka_err2str(err);
     }
 
     static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -412,7 +476,7 @@ private:
         Pending& p = *it->second;
         if (p.outstanding > 0) --p.outstanding;
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            if (p.failed++ == 0) p.error = rd_kafka_err2str(m->err);
+            if (p.failed++ == 0) p.error = rdkafka().rd_kafka_err2str(m->err);
             p.done.notify_one();
         } else if (p.outstanding == 0) {
             p.done.notify_one();
@@ -422,10 +486,10 @@ private:
     static void on_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
         auto* self = static_cast<Producer*>(opaque);
         std::string text =
-            reason ? reason : rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err));
+            reason ? reason : rdkafka().rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err));
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
             char fatal[512];
-            rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+            rdkafka().rd_kafka_fatal_error(rk, fatal, sizeof fatal);
             text = fatal;
             if (self->log_)
                 self->log_->error("kafka producer failed; a new one is made for the next batch",
@@ -441,7 +505,7 @@ private:
     }
 
     static void on_log(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
-        auto* self = static_cast<Producer*>(rd_kafka_opaque(rk));
+        auto* self = static_cast<Producer*>(rdkafka().rd_kafka_opaque(rk));
         if (!self || !self->log_) return;
         std::string_view fac = facility ? facility : "";
         bool config = fac == "CONFWARN";

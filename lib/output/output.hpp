@@ -41,6 +41,7 @@ struct BatchInfo {
     std::string_view ip;      // client address
     std::string_view client;  // principal or certificate CN
     std::string_view machine; // MachineID header (FQDN) if any
+    std::string_view node;    // this collector's node name (node_name, default: the host name)
     std::string_view subscription_name;
     std::string_view subscription_uuid;
     std::chrono::system_clock::time_point received;
@@ -78,16 +79,18 @@ using SettingValue = std::variant<std::string, std::int64_t, bool>;
 using Settings = std::map<std::string, SettingValue>; // same shape as subscription::Output::options
 
 // `driver = "files"`: `path` is a template with {ip}, {client}, {machine}, {subscription},
-// {subscription_uuid} and {date} (UTC, YYYY-MM-DD). Values are sanitised so that a client name can
-// never leave the directory ('/' and '..' are replaced). Parent directories are created. Files are
-// opened in append mode and kept open (up to `max_open_files`, least recently used closed first; a
-// file evicted or re-opened while a writer is using it closes when that writer is done). A batch is
-// never interleaved with another one. Writes to different files run in parallel; writes to one
-// file are serialised. `fsync = true` also forces each batch to disk before returning (slower;
-// default: handed to the OS); concurrent batches to one file share one fdatasync (group commit).
-// When a write or fdatasync fails (full disk, I/O error, file size limit), the file is truncated
-// back to its size before the refused batch(es), so that the batch sent again never follows a
-// partial line; if even that fails, the file is closed and the next batch starts on a new line.
+// {subscription_uuid}, {node} (BatchInfo::node: the writing process's node name, so that several
+// processes or nodes never append to one file) and {date} (UTC, YYYY-MM-DD). Values are sanitised
+// so that a client name can never leave the directory ('/' and '..' are replaced). Parent
+// directories are created. Files are opened in append mode and kept open (up to `max_open_files`,
+// least recently used closed first; a file evicted or re-opened while a writer is using it closes
+// when that writer is done). A batch is never interleaved with another one. Writes to different
+// files run in parallel; writes to one file are serialised. `fsync = true` also forces each batch
+// to disk before returning (slower; default: handed to the OS); concurrent batches to one file
+// share one fdatasync (group commit). When a write or fdatasync fails (full disk, I/O error, file
+// size limit), the file is truncated back to its size before the refused batch(es), so that the
+// batch sent again never follows a partial line; if even that fails, the file is closed and the
+// next batch starts on a new line.
 //
 // `driver = "tcp"`, `driver = "syslog"`, `driver = "unix"`: see tcp.cpp, syslog.cpp, unix.cpp and
 // docs/subscriptions.md. They connect on the first write (never in make_driver), keep the
@@ -111,9 +114,9 @@ bool is_known_driver(std::string_view driver);
 
 // Exposed for tests and for `wec sub` validation.
 std::string expand_path_template(std::string_view tmpl, const BatchInfo& batch);
-// The keys a template may name: ip, client, machine, subscription, subscription_uuid, date.
+// The keys a template may name: ip, client, machine, subscription, subscription_uuid, node, date.
 inline constexpr std::string_view kTemplateKeys =
-    "{ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {date}";
+    "{ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {node}, {date}";
 // Throws OutputError naming the first `{key}` of `tmpl` that is not one of kTemplateKeys (a '{'
 // with no
 // '}' after it is taken literally).

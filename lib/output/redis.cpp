@@ -4,13 +4,13 @@
 // Keys: `address` (required): "HOST:PORT" (the port defaults to 6379) or "unix:PATH" (a unix
 // stream socket, as Redis's `unixsocket`); `list` (required): the key of the list, a template
 // with {subscription}, {subscription_uuid}, {client}, {machine} ("unknown" when the client sent no
-// MachineID), {ip} and {date} (UTC, YYYY-MM-DD) (an unknown {key} is refused when the settings
-// are checked; control characters of the values become '_'); `password` (AUTH on each new
-// connection), with `username` for an ACL user (AUTH username password); `db` (SELECT on each new
-// connection, an integer >= 0); `tls = false`, with TLS `ca`, `cert` + `key`, `server_name` as
-// for the tcp driver (not with a unix socket); `timeout_ms` (default 10000: connect, TLS
-// handshake, AUTH and SELECT, the write of one batch and the reading of Redis's reply, including
-// the wait for the batch in progress before it).
+// MachineID), {ip}, {node} (the writing node's name) and {date} (UTC, YYYY-MM-DD) (an unknown {key}
+// is refused when the settings are checked; control characters of the values become '_');
+// `password` (AUTH on each new connection), with `username` for an ACL user (AUTH username
+// password); `db` (SELECT on each new connection, an integer >= 0); `tls = false`, with TLS `ca`,
+// `cert` + `key`, `server_name` as for the tcp driver (not with a unix socket); `timeout_ms`
+// (default 10000: connect, TLS handshake, AUTH and SELECT, the write of one batch and the reading
+// of Redis's reply, including the wait for the batch in progress before it).
 //
 // One batch = one `RPUSH list e1 ... eN` (the events are the lines without their '\n'), written
 // in one go, then Redis's reply is read and checked: the batch is accepted only when Redis
@@ -55,14 +55,15 @@ std::string date_of(std::chrono::system_clock::time_point t) {
 }
 
 // The keys of a list template (output::kTemplateKeys, as for the other drivers).
-enum class Field { Subscription, SubscriptionUuid, Client, Machine, Ip, Date };
+enum class Field { Subscription, SubscriptionUuid, Client, Machine, Ip, Node, Date };
 
-constexpr std::array<std::pair<std::string_view, Field>, 6> kFields{{
+constexpr std::array<std::pair<std::string_view, Field>, 7> kFields{{
     {"subscription", Field::Subscription},
     {"subscription_uuid", Field::SubscriptionUuid},
     {"client", Field::Client},
     {"machine", Field::Machine},
     {"ip", Field::Ip},
+    {"node", Field::Node},
     {"date", Field::Date},
 }};
 
@@ -116,6 +117,9 @@ public:
                 break;
             case Field::Ip:
                 value = b.ip;
+                break;
+            case Field::Node:
+                value = b.node.empty() ? std::string_view("unknown") : b.node;
                 break;
             case Field::Date:
                 date = date_of(b.received);

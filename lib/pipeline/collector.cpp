@@ -15,6 +15,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <unistd.h>
 
 namespace wec::pipeline {
 
@@ -140,6 +141,13 @@ std::string trim_slashes(std::string_view p) {
     return std::string(p);
 }
 
+// {node} of output templates when node_name is not set: this machine's host name (gethostname).
+std::string host_name() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
+    return host;
+}
+
 } // namespace
 
 struct Collector::Impl {
@@ -147,6 +155,7 @@ struct Collector::Impl {
     store::Store& store;
     store::HeartbeatBatcher& heartbeats;
     CollectorConfig config;
+    const std::string node; // {node} of output templates: node_name, else the host name
 
     mutable std::mutex snapshot_mutex;
     std::shared_ptr<const Snapshot> snapshot = std::make_shared<Snapshot>();
@@ -197,7 +206,8 @@ struct Collector::Impl {
     }
 
     Impl(Logger& l, store::Store& s, store::HeartbeatBatcher& h, CollectorConfig c)
-        : log(l), store(s), heartbeats(h), config(std::move(c)) {
+        : log(l), store(s), heartbeats(h), config(std::move(c)),
+          node(config.node_name.empty() ? host_name() : config.node_name) {
         if (!config.metrics) own_metrics = std::make_unique<metrics::Registry>();
         metrics = config.metrics ? config.metrics : own_metrics.get();
         bookmark_seconds = metrics->histogram(
@@ -554,6 +564,7 @@ struct Collector::Impl {
         batch.ip = p->client.address;
         batch.client = p->client.identity;
         batch.machine = msg.machine_id;
+        batch.node = node;
         batch.subscription_name = d.name;
         batch.subscription_uuid = d.uuid;
         batch.received = received;

@@ -57,7 +57,9 @@ struct CollectorConfig {
     std::string hostname;           // public host name put in NotifyTo addresses
     std::uint16_t http_port = 5985; // public ports (a load balancer's, behind NAT)
     std::uint16_t https_port = 5986;
-    std::string node_name;                           // OpenWEC.Node in JSON output (empty: omitted)
+    // OpenWEC.Node in JSON output (empty: omitted) and {node} in output templates (empty: the
+    // host name, gethostname).
+    std::string node_name;
     std::chrono::milliseconds reload_interval{1000}; // how often the store revision is polled
     // After a store error while reloading, the next attempt waits retry_initial, doubling after
     // each further failure up to retry_max (also the Retry-After of 503 answers).

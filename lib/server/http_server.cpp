@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <strings.h>
@@ -81,8 +82,10 @@ bool is_resource_exhaustion(const beast::error_code& ec) {
            (ec.category() == boost::system::system_category() && ec.value() == ENFILE);
 }
 
-using Body = http::vector_body<std::uint8_t>;
+// Request bodies grow without being zero-filled first (chunked bodies, parse_requests).
+using Body = http::vector_body<std::uint8_t, sldc::Buffer::allocator_type>;
 using Parser = http::request_parser<Body>;
+using ResponseBody = http::vector_body<std::uint8_t>;
 
 // Limits as a connection applies them (Beast cannot store a field value over 64 KiB).
 Limits effective(Limits limits) {
@@ -521,21 +524,51 @@ private:
             ++server_->requests;
             return answer_unread(std::move(*early));
         }
+        // A Content-Length body (what WinRM sends) is read straight into the request's body at
+        // its final size (the parser checked it against max_body_bytes with the head): what came
+        // with the head is moved over, the rest is read from the socket in as few reads as the
+        // data arrives in, not through the read buffer 16 KiB at a time. Chunked bodies go
+        // through the parser.
+        if (!parser_->is_done() && !parser_->chunked() && parser_->content_length())
+            return read_sized_body(static_cast<std::size_t>(*parser_->content_length()));
         // A body to read: room for large reads while it is in flight (given back when idle).
         if (!parser_->is_done() && buffer_.capacity() < kBodyReadBytes)
             buffer_.reserve(std::min(kBodyReadBytes, buffer_.max_size()));
         http::async_read(stream_, buffer_, *parser_,
                          [self = this->shared_from_this()](beast::error_code e, std::size_t) {
-                             self->on_body(e);
+                             if (e) return self->on_read_error(e);
+                             self->request_->body = std::move(self->parser_->release().body());
+                             self->on_body();
                          });
     }
 
-    void on_body(beast::error_code ec) {
-        if (ec) return on_read_error(ec);
+    void read_sized_body(std::size_t length) {
+        auto& body = request_->body;
+        body.resize(length); // not zero-filled: every byte is read into
+        auto have = std::min(buffer_.size(), length);
+        asio::buffer_copy(asio::buffer(body.data(), have), buffer_.data());
+        buffer_.consume(have); // what follows the body (a pipelined request) stays
+        if (have == length) return on_body();
+        // Whatever is there, up to the end of the body, in each read (asio's transfer_all would
+        // cut reads at 64 KiB).
+        asio::async_read(
+            stream_, asio::buffer(body.data() + have, length - have),
+            [](const beast::error_code& e, std::size_t) -> std::size_t {
+                return e ? 0 : std::numeric_limits<std::size_t>::max();
+            },
+            [self = this->shared_from_this()](beast::error_code e, std::size_t) {
+                // The peer closing inside the body is a partial message, as the parser says.
+                if (e == asio::error::eof) e = http::error::partial_message;
+                if (e) return self->on_read_error(e);
+                self->on_body();
+            });
+    }
+
+    // The whole request is in request_ (its body too).
+    void on_body() {
         lowest().expires_never();
         keep_alive_ = parser_->keep_alive();
         auto request = std::move(request_);
-        request->body = std::move(parser_->release().body());
         parser_.reset();
         busy_ = true;
         ++server_->requests;
@@ -559,7 +592,8 @@ private:
     }
 
     void write(HttpResponse r) {
-        auto res = std::make_shared<http::response<Body>>(static_cast<http::status>(r.status), 11);
+        auto res =
+            std::make_shared<http::response<ResponseBody>>(static_cast<http::status>(r.status), 11);
         for (auto& h : r.headers)
             res->insert(h.name, h.value);
         res->body() = std::move(r.body);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common/log.hpp"
+#include "sldc/sldc.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -37,7 +38,8 @@ struct HttpRequest {
     std::string method;
     std::string target;
     std::vector<Header> headers;
-    std::vector<std::uint8_t> body;
+    // Read straight into its final size (Content-Length) without being zero-filled first.
+    sldc::Buffer body;
     // Case-insensitive lookup of the first header with that name ("" when absent).
     std::string_view header(std::string_view name) const;
 };

@@ -377,21 +377,22 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     // 3. Content-Encoding (SLDC, or the body as is when Windows announced SLDC but did not
     // apply it; any other encoding is refused: docs/protocol.md, "Bodies"), 4. text and SOAP:
     // the body step shared with `wec decode` and the client (wsman/body.hpp).
-    sldc::Buffer decompressed; // not zero-filled before SLDC output is decoded into it
-    wsman::Content content;
+    // Decoded and converted to UTF-8 a cache-sized piece at a time (wsman::decode_text).
+    wsman::Text text;
     try {
-        content = wsman::decode_content(request.header("Content-Encoding"), body,
-                                        endpoint_.max_body_bytes, decompressed);
+        text = wsman::decode_text(request.header("Content-Encoding"), body, charset,
+                                  endpoint_.max_body_bytes);
     } catch (const wsman::BodyError& e) {
         note = e.what();
         return plain(400, note);
     }
 
-    if (endpoint_.metrics) endpoint_.metrics->bytes_decompressed(content.bytes.size());
+    if (endpoint_.metrics) endpoint_.metrics->bytes_decompressed(text.content_bytes);
 
     auto prepared = std::make_shared<Prepared>();
+    prepared->encoding = text.encoding;
     try {
-        prepared->message = wsman::parse_content(content.bytes, charset, prepared->encoding);
+        prepared->message = wsman::parse_owned(std::move(text.utf8));
     } catch (const wsman::ParseError& e) {
         note = e.what();
         return plain(400, std::string("malformed SOAP: ") + e.what());

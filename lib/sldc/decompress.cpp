@@ -127,6 +127,7 @@ struct Stream {
     const WriteFn* write = nullptr;
     std::vector<std::uint8_t> input; // the input buffer when `read` is set
     std::size_t flushed = 0;         // bytes of the output window already written
+    std::size_t piece = 0;           // in-memory input: most bytes between writes (0: default)
 };
 
 // Input bytes read at a time, and output bytes decoded between writes, in streaming mode.
@@ -180,9 +181,10 @@ template <class Vec>
 
 // One-shot (kStream = false): the output is appended to `out`, grown as needed. Streaming
 // (kStream = true): `out` is a fixed window that drain() writes out and slides; with
-// stream.read set, the input is read in pieces into stream.input, and bit offsets are counted from
-// the start of the whole input (base_bits).
-template <bool kStream, class Vec>
+// stream.read set (kRead, a separate instantiation so that the in-memory loop keeps its state in
+// registers), the input is read in pieces into stream.input, and bit offsets are counted from the
+// start of the whole input (base_bits).
+template <bool kStream, class Vec, bool kRead = false>
 void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_output,
             Stream* stream = nullptr) {
     const std::uint8_t* in = input.data();
@@ -190,20 +192,18 @@ void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_outpu
     std::uint64_t total_bits = static_cast<std::uint64_t>(size) * 8;
     std::uint64_t base_bits = 0; // input bits before `in` (streamed input)
     bool more_input = false;     // streamed input not read yet
-    if constexpr (kStream) {
-        if (stream->read != nullptr) {
-            stream->input.resize(kStreamInput);
-            size = 0;
-            do {
-                const std::size_t n = (*stream->read)(
-                    std::span<std::uint8_t>(stream->input.data() + size, kStreamInput - size));
-                if (n == 0) break;
-                size += n;
-            } while (size < kStreamInput);
-            more_input = size == kStreamInput;
-            in = stream->input.data();
-            total_bits = static_cast<std::uint64_t>(size) * 8;
-        }
+    if constexpr (kRead) {
+        stream->input.resize(kStreamInput);
+        size = 0;
+        do {
+            const std::size_t n = (*stream->read)(
+                std::span<std::uint8_t>(stream->input.data() + size, kStreamInput - size));
+            if (n == 0) break;
+            size += n;
+        } while (size < kStreamInput);
+        more_input = size == kStreamInput;
+        in = stream->input.data();
+        total_bits = static_cast<std::uint64_t>(size) * 8;
     }
 
     std::size_t op = kStream ? 0 : out.size(); // write index in out
@@ -225,9 +225,10 @@ void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_outpu
     if constexpr (kStream) {
         // A fixed window: the history, what is decoded between writes (no more than the output
         // is likely to be when the whole input is at hand), and the fast loop's room.
-        const std::size_t between = stream->read != nullptr
-                                        ? kStreamOutput
-                                        : std::clamp(guess, kMinStreamOutput, kStreamOutput);
+        const std::size_t between =
+            kRead ? kStreamOutput
+                  : std::clamp(stream->piece != 0 ? std::min(stream->piece, guess) : guess,
+                               kMinStreamOutput, kStreamOutput);
         out.resize(kHistorySize + between + kFastRoom);
     } else {
         out.resize(std::min(saturating_add(op, saturating_add(guess, kFastRoom)), cap));
@@ -325,7 +326,7 @@ void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_outpu
         }
 
     checked:
-        if constexpr (kStream) {
+        if constexpr (kRead) {
             // Streamed input: keep at least 8 bytes ahead (any symbol, with a Flush's padding)
             // while more can be read; move the unread bytes to the front and read more.
             if (more_input && total_bits - position() < 64) {
@@ -442,9 +443,11 @@ void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out
     decode<false>(in, out, max_output);
 }
 
-void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output) {
+void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output,
+                std::size_t piece) {
     Stream stream;
     stream.write = &write;
+    stream.piece = piece;
     Window window;
     decode<true>(in, window, max_output, &stream);
 }
@@ -454,7 +457,7 @@ void decompress(const ReadFn& read, const WriteFn& write, std::size_t max_output
     stream.read = &read;
     stream.write = &write;
     Window window;
-    decode<true>({}, window, max_output, &stream);
+    decode<true, Window, true>({}, window, max_output, &stream);
 }
 
 void decompress(std::span<const std::uint8_t> in, Buffer& out, std::size_t max_output) {

@@ -79,8 +79,11 @@ std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size
 using WriteFn = std::function<void(std::span<const std::uint8_t>)>;
 // Reads up to `buffer.size()` bytes of input into `buffer`; returns how many, 0 at the end.
 using ReadFn = std::function<std::size_t(std::span<std::uint8_t> buffer)>;
-// The input in memory, the output streamed.
-void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output);
+// The input in memory, the output streamed. `piece`: the most bytes decoded between two writes
+// (kept within 4 KB..256 KB; 0: up to 256 KB as the input suggests). A small piece (tens of KB)
+// keeps the window in L1/L2 for a caller that converts each piece at once (wsman::decode_text).
+void decompress(std::span<const std::uint8_t> in, const WriteFn& write, std::size_t max_output,
+                std::size_t piece = 0);
 // Both streamed: reads until End of Record (not further than the piece that holds it) or the end.
 void decompress(const ReadFn& read, const WriteFn& write, std::size_t max_output);
 

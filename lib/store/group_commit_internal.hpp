@@ -11,6 +11,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wec::store::detail {
@@ -30,48 +31,65 @@ public:
 
     // Returns once `write` is committed; rethrows the error of the commit that carried it (every
     // write of a failed group gets it).
+    //
+    // Wake-ups are targeted: a waiter sleeps on its own condition variable and is woken once,
+    // either because the commit that carried its write is done or because it is to lead the next
+    // commit (the first write that arrived during the last one). A commit does not wake the
+    // writers queued behind it that it did not carry.
     void put(BookmarkWrite write, const Commit& commit) {
-        Pending me{std::move(write), false, nullptr};
+        Pending me(std::move(write));
         std::unique_lock lock(mutex_);
         pending_.push_back(&me);
-        while (!me.done) {
-            if (leader_active_) {
-                cv_.wait(lock);
-                continue;
+        if (leader_active_) {
+            me.wake.wait(lock, [&me] { return me.done || me.lead; });
+            if (me.done) {
+                if (me.error) std::rethrow_exception(me.error);
+                return;
             }
-            leader_active_ = true;
-            std::vector<Pending*> batch;
-            batch.swap(pending_);
-            lock.unlock();
-            std::exception_ptr error;
-            try {
-                std::vector<const BookmarkWrite*> writes;
-                writes.reserve(batch.size());
-                for (const auto* p : batch)
-                    writes.push_back(&p->write);
-                commit(writes);
-            } catch (...) {
-                error = std::current_exception();
-            }
-            lock.lock();
-            for (auto* p : batch) {
-                p->error = error;
-                p->done = true;
-            }
-            leader_active_ = false;
-            cv_.notify_all();
         }
-        if (me.error) std::rethrow_exception(me.error);
+        // The leader: commits everything queued so far (this write included).
+        leader_active_ = true;
+        std::vector<Pending*> batch;
+        batch.swap(pending_);
+        lock.unlock();
+        std::exception_ptr error;
+        try {
+            std::vector<const BookmarkWrite*> writes;
+            writes.reserve(batch.size());
+            for (const auto* p : batch)
+                writes.push_back(&p->write);
+            commit(writes);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        lock.lock();
+        // Notified with the lock held: a waiter returns (and its Pending goes) only once it has
+        // the lock again.
+        for (auto* p : batch) {
+            p->error = error;
+            p->done = true;
+            if (p != &me) p->wake.notify_one();
+        }
+        if (pending_.empty()) {
+            leader_active_ = false;
+        } else {
+            pending_.front()->lead = true; // leader_active_ stays set: nobody else takes over
+            pending_.front()->wake.notify_one();
+        }
+        lock.unlock();
+        if (error) std::rethrow_exception(error);
     }
 
 private:
     struct Pending {
+        explicit Pending(BookmarkWrite w) : write(std::move(w)) {}
         BookmarkWrite write;
         bool done = false;
+        bool lead = false; // to commit what is queued now (set when done is not)
         std::exception_ptr error;
+        std::condition_variable wake;
     };
     std::mutex mutex_;
-    std::condition_variable cv_;
     std::vector<Pending*> pending_;
     bool leader_active_ = false;
 };

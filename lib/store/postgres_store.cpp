@@ -1,5 +1,6 @@
 #include "store/postgres_store.hpp"
 
+#include "common/dynlib.hpp"
 #include "common/handle.hpp"
 #include "store/group_commit_internal.hpp"
 #include "text/ascii.hpp"
@@ -127,8 +128,63 @@ public:
 
 // ---- RAII handles and values --------------------------------------------------------------
 
-using ConnPtr = wec::Handle<PGconn, PQfinish>;
-using ResultPtr = wec::Handle<PGresult, PQclear>;
+// ---- libpq, opened on first use -----------------------------------------------------------
+
+// libpq (and what it pulls in: LDAP, GnuTLS, SASL, Kerberos...) is opened by the first PostgreSQL
+// store, not by every `wec` command at start-up (common/dynlib.hpp). The functions this file calls:
+// clang-format off
+#define WEC_LIBPQ_FUNCTIONS(X) \
+    X(PQclear) \
+    X(PQcmdTuples) \
+    X(PQconnectdbParams) \
+    X(PQconninfoFree) \
+    X(PQconninfoParse) \
+    X(PQerrorMessage) \
+    X(PQexec) \
+    X(PQexecPrepared) \
+    X(PQfinish) \
+    X(PQfreemem) \
+    X(PQgetisnull) \
+    X(PQgetlength) \
+    X(PQgetvalue) \
+    X(PQntuples) \
+    X(PQprepare) \
+    X(PQresultErrorField) \
+    X(PQresultErrorMessage) \
+    X(PQresultStatus) \
+    X(PQsetNoticeProcessor) \
+    X(PQsocket) \
+    X(PQstatus) \
+    X(PQtransactionStatus)
+// clang-format on
+
+struct Libpq {
+    SharedLibrary library{"libpq.so.5", "libpq5"};
+#define WEC_LIBPQ_MEMBER(name) decltype(&::name) name = library.function<decltype(::name)>(#name);
+    WEC_LIBPQ_FUNCTIONS(WEC_LIBPQ_MEMBER)
+#undef WEC_LIBPQ_MEMBER
+};
+#undef WEC_LIBPQ_FUNCTIONS
+
+// Throws StoreError when libpq cannot be opened (tried again by the next call).
+const Libpq& pq() {
+    try {
+        static const Libpq loaded;
+        return loaded;
+    } catch (const LibraryError& e) {
+        throw StoreError(std::string("PostgreSQL store: ") + e.what());
+    }
+}
+
+void finish(PGconn* conn) noexcept {
+    pq().PQfinish(conn); // loaded: there is a connection
+}
+void clear(PGresult* result) noexcept {
+    pq().PQclear(result);
+}
+
+using ConnPtr = wec::Handle<PGconn, finish>;
+using ResultPtr = wec::Handle<PGresult, clear>;
 
 // Statement parameters, all sent as text (PostgreSQL converts them to the column types).
 class Params {
@@ -200,24 +256,26 @@ private:
 class Rows {
 public:
     explicit Rows(ResultPtr result) : result_(std::move(result)) {}
-    int size() const { return PQntuples(result_.get()); }
-    bool is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
+    int size() const { return pq().PQntuples(result_.get()); }
+    bool is_null(int row, int column) const {
+        return pq().PQgetisnull(result_.get(), row, column) != 0;
+    }
     std::string text(int row, int column) const {
-        return std::string(PQgetvalue(result_.get(), row, column),
-                           static_cast<std::size_t>(PQgetlength(result_.get(), row, column)));
+        return std::string(pq().PQgetvalue(result_.get(), row, column),
+                           static_cast<std::size_t>(pq().PQgetlength(result_.get(), row, column)));
     }
     std::int64_t integer(int row, int column) const {
-        const char* value = PQgetvalue(result_.get(), row, column);
+        const char* value = pq().PQgetvalue(result_.get(), row, column);
         std::int64_t out = 0;
-        std::from_chars(value, value + PQgetlength(result_.get(), row, column), out);
+        std::from_chars(value, value + pq().PQgetlength(result_.get(), row, column), out);
         return out;
     }
     bool boolean(int row, int column) const {
-        return PQgetvalue(result_.get(), row, column)[0] == 't';
+        return pq().PQgetvalue(result_.get(), row, column)[0] == 't';
     }
     // Rows inserted, updated or deleted.
     std::uint64_t affected() const {
-        const char* value = PQcmdTuples(result_.get());
+        const char* value = pq().PQcmdTuples(result_.get());
         std::uint64_t out = 0;
         std::from_chars(value, value + std::char_traits<char>::length(value), out);
         return out;
@@ -240,15 +298,15 @@ public:
         auto found = prepared_.find(sql);
         if (found == prepared_.end()) {
             std::string name = "wec_" + std::to_string(prepared_.size() + 1);
-            ResultPtr prepared(PQprepare(conn_.get(), name.c_str(), sql, 0, nullptr));
-            if (!prepared || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK)
+            ResultPtr prepared(pq().PQprepare(conn_.get(), name.c_str(), sql, 0, nullptr));
+            if (!prepared || pq().PQresultStatus(prepared.get()) != PGRES_COMMAND_OK)
                 fail(what, prepared.get());
             found = prepared_.emplace(sql, std::move(name)).first;
         }
         auto values = params.pointers();
-        ResultPtr result(PQexecPrepared(conn_.get(), found->second.c_str(), params.size(),
-                                        values.data(), nullptr, nullptr, 0));
-        auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+        ResultPtr result(pq().PQexecPrepared(conn_.get(), found->second.c_str(), params.size(),
+                                             values.data(), nullptr, nullptr, 0));
+        auto status = result ? pq().PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(what, result.get());
         return Rows(std::move(result));
     }
@@ -257,19 +315,19 @@ public:
     // Constant SQL without parameters, possibly several statements (transaction control,
     // migrations).
     void script(const char* sql, std::string_view what) {
-        ResultPtr result(PQexec(conn_.get(), sql));
-        auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+        ResultPtr result(pq().PQexec(conn_.get(), sql));
+        auto status = result ? pq().PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(what, result.get());
     }
 
     // Ends a transaction that failed; a connection that cannot is not reused.
     void rollback() noexcept {
-        ResultPtr result(PQexec(conn_.get(), "ROLLBACK"));
-        if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) broken_ = true;
+        ResultPtr result(pq().PQexec(conn_.get(), "ROLLBACK"));
+        if (!result || pq().PQresultStatus(result.get()) != PGRES_COMMAND_OK) broken_ = true;
     }
 
-    bool broken() const { return broken_ || PQstatus(conn_.get()) != CONNECTION_OK; }
-    bool idle() const { return PQtransactionStatus(conn_.get()) == PQTRANS_IDLE; }
+    bool broken() const { return broken_ || pq().PQstatus(conn_.get()) != CONNECTION_OK; }
+    bool idle() const { return pq().PQtransactionStatus(conn_.get()) == PQTRANS_IDLE; }
     const std::string& lost_error() const { return lost_error_; }
 
     // Whether an idle connection can be reused: the server sends nothing to an idle connection
@@ -278,19 +336,20 @@ public:
     // on it.
     bool reusable() const {
         if (broken() || !idle()) return false;
-        pollfd p{PQsocket(conn_.get()), POLLIN, 0};
+        pollfd p{pq().PQsocket(conn_.get()), POLLIN, 0};
         return ::poll(&p, 1, 0) == 0;
     }
 
 private:
     [[noreturn]] void fail(std::string_view what, const PGresult* result) {
         std::string message = where_ + ": " + std::string(what) + ": ";
-        message += trimmed(result && PQresultErrorMessage(result)[0] ? PQresultErrorMessage(result)
-                                                                     : PQerrorMessage(conn_.get()));
-        const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+        message += trimmed(result && pq().PQresultErrorMessage(result)[0]
+                               ? pq().PQresultErrorMessage(result)
+                               : pq().PQerrorMessage(conn_.get()));
+        const char* state = result ? pq().PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
         std::string_view sqlstate = state ? state : "";
         // Class 08: connection exceptions; 57P01..57P03: the server is shutting down or starting.
-        bool lost = PQstatus(conn_.get()) != CONNECTION_OK || sqlstate.starts_with("08") ||
+        bool lost = pq().PQstatus(conn_.get()) != CONNECTION_OK || sqlstate.starts_with("08") ||
                     sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03";
         if (lost) {
             broken_ = true;
@@ -445,13 +504,13 @@ private:
                               "keepalives_count", "tcp_user_timeout",
                               "dbname",           nullptr};
         const char* values[] = {"5", "wec", "10", "5", "3", "30000", url_.c_str(), nullptr};
-        ConnPtr conn(PQconnectdbParams(keys, values, 1));
+        ConnPtr conn(pq().PQconnectdbParams(keys, values, 1));
         if (!conn) throw ConnectionFailure(where_ + ": cannot connect: out of memory");
-        if (PQstatus(conn.get()) != CONNECTION_OK)
-            throw ConnectionFailure(
-                where_ + ": cannot connect: " + trimmed(PQerrorMessage(conn.get()), url_, where_));
+        if (pq().PQstatus(conn.get()) != CONNECTION_OK)
+            throw ConnectionFailure(where_ + ": cannot connect: " +
+                                    trimmed(pq().PQerrorMessage(conn.get()), url_, where_));
         // Notices ("relation already exists, skipping") are not for the operator's terminal.
-        PQsetNoticeProcessor(
+        pq().PQsetNoticeProcessor(
             conn.get(), [](void*, const char*) {}, nullptr);
         auto connection = std::make_unique<Connection>(std::move(conn), where_);
         connection->exec("SELECT set_config('lock_timeout', $1, false)",
@@ -575,8 +634,13 @@ bool PostgresStore::is_url(std::string_view url) {
 std::string PostgresStore::redact(std::string_view url) {
     std::string text(url);
     char* error = nullptr;
-    PQconninfoOption* options = PQconninfoParse(text.c_str(), &error);
-    if (error) PQfreemem(error);
+    PQconninfoOption* options = nullptr;
+    try {
+        options = pq().PQconninfoParse(text.c_str(), &error);
+        if (error) pq().PQfreemem(error);
+    } catch (const StoreError&) {
+        // No libpq: cut as an unparseable URI (the constructor says what is missing).
+    }
     if (!options) {
         // Unparseable: without the query (it may hold password=) and the user information.
         text = text.substr(0, text.find('?'));
@@ -589,7 +653,7 @@ std::string PostgresStore::redact(std::string_view url) {
     std::map<std::string, std::string> values;
     for (auto* o = options; o->keyword; ++o)
         if (o->val) values[o->keyword] = o->val;
-    PQconninfoFree(options);
+    pq().PQconninfoFree(options);
     std::string host = values.count("host") ? values["host"] : values["hostaddr"];
     std::string out = "postgres://";
     if (!values["user"].empty()) out += values["user"] + "@";
@@ -603,14 +667,14 @@ std::string PostgresStore::redact(std::string_view url) {
 PostgresStore::PostgresStore(std::string url, Options options)
     : impl_(std::make_unique<Impl>(std::move(url), options)) {
     char* error = nullptr;
-    PQconninfoOption* parsed = PQconninfoParse(impl_->pool.url().c_str(), &error);
+    PQconninfoOption* parsed = pq().PQconninfoParse(impl_->pool.url().c_str(), &error);
     if (!parsed) {
         std::string message =
             error ? trimmed(error, impl_->pool.url(), impl_->where) : "cannot parse it";
-        if (error) PQfreemem(error);
+        if (error) pq().PQfreemem(error);
         throw StoreError("store URL '" + impl_->where + "': " + message);
     }
-    PQconninfoFree(parsed);
+    pq().PQconninfoFree(parsed);
     try {
         Lease first(impl_->pool); // connects and migrates
     } catch (const ConnectionFailure&) {

@@ -1,5 +1,6 @@
 #include "store/sqlite_store.hpp"
 
+#include "common/dynlib.hpp"
 #include "store/group_commit_internal.hpp"
 #include "text/ascii.hpp"
 
@@ -86,13 +87,59 @@ TimePoint from_ms(std::int64_t ms) {
     return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(ms)));
 }
 
+// ---- libsqlite3, opened on first use ------------------------------------------------------
+
+// libsqlite3 is opened by the first SQLite store, not by every `wec` command at start-up (`wec
+// decode`, `sldc`, `pki` never use a store; common/dynlib.hpp). The functions this file calls:
+// clang-format off
+#define WEC_SQLITE_FUNCTIONS(X) \
+    X(sqlite3_bind_int64) \
+    X(sqlite3_bind_null) \
+    X(sqlite3_bind_text) \
+    X(sqlite3_busy_timeout) \
+    X(sqlite3_clear_bindings) \
+    X(sqlite3_close_v2) \
+    X(sqlite3_column_bytes) \
+    X(sqlite3_column_int64) \
+    X(sqlite3_column_text) \
+    X(sqlite3_column_type) \
+    X(sqlite3_errmsg) \
+    X(sqlite3_errstr) \
+    X(sqlite3_exec) \
+    X(sqlite3_extended_result_codes) \
+    X(sqlite3_finalize) \
+    X(sqlite3_free) \
+    X(sqlite3_open_v2) \
+    X(sqlite3_prepare_v3) \
+    X(sqlite3_reset) \
+    X(sqlite3_step)
+// clang-format on
+
+struct Libsqlite {
+    SharedLibrary library{"libsqlite3.so.0", "libsqlite3-0"};
+#define WEC_SQLITE_MEMBER(name) decltype(&::name) name = library.function<decltype(::name)>(#name);
+    WEC_SQLITE_FUNCTIONS(WEC_SQLITE_MEMBER)
+#undef WEC_SQLITE_MEMBER
+};
+#undef WEC_SQLITE_FUNCTIONS
+
+// Throws StoreError when libsqlite3 cannot be opened (tried again by the next call).
+const Libsqlite& sqlite() {
+    try {
+        static const Libsqlite loaded;
+        return loaded;
+    } catch (const LibraryError& e) {
+        throw StoreError(std::string("SQLite store: ") + e.what());
+    }
+}
+
 // ---- RAII handles -------------------------------------------------------------------------
 
 struct DbClose {
-    void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+    void operator()(sqlite3* db) const { sqlite().sqlite3_close_v2(db); }
 };
 struct StmtFinalize {
-    void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+    void operator()(sqlite3_stmt* stmt) const { sqlite().sqlite3_finalize(stmt); }
 };
 using DbPtr = std::unique_ptr<sqlite3, DbClose>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
@@ -104,23 +151,23 @@ class Query {
 public:
     Query(Connection& connection, sqlite3_stmt* stmt) : connection_(connection), stmt_(stmt) {}
     ~Query() {
-        sqlite3_reset(stmt_);
-        sqlite3_clear_bindings(stmt_);
+        sqlite().sqlite3_reset(stmt_);
+        sqlite().sqlite3_clear_bindings(stmt_);
     }
     Query(const Query&) = delete;
     Query& operator=(const Query&) = delete;
 
     Query& bind(int index, std::string_view text) {
-        check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
-                                SQLITE_TRANSIENT));
+        check(sqlite().sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
+                                         SQLITE_TRANSIENT));
         return *this;
     }
     Query& bind(int index, std::int64_t value) {
-        check(sqlite3_bind_int64(stmt_, index, value));
+        check(sqlite().sqlite3_bind_int64(stmt_, index, value));
         return *this;
     }
     Query& bind_null(int index) {
-        check(sqlite3_bind_null(stmt_, index));
+        check(sqlite().sqlite3_bind_null(stmt_, index));
         return *this;
     }
     // True when a row is available.
@@ -131,13 +178,15 @@ public:
     }
 
     std::string text(int column) const {
-        const auto* data = sqlite3_column_text(stmt_, column);
-        auto size = sqlite3_column_bytes(stmt_, column);
+        const auto* data = sqlite().sqlite3_column_text(stmt_, column);
+        auto size = sqlite().sqlite3_column_bytes(stmt_, column);
         return data ? std::string(reinterpret_cast<const char*>(data), static_cast<size_t>(size))
                     : std::string();
     }
-    std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
-    bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+    std::int64_t integer(int column) const { return sqlite().sqlite3_column_int64(stmt_, column); }
+    bool is_null(int column) const {
+        return sqlite().sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+    }
 
 private:
     void check(int rc);
@@ -154,15 +203,15 @@ public:
         if (int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640); fd >= 0)
             ::close(fd);
         sqlite3* raw = nullptr;
-        int rc = sqlite3_open_v2(path.c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+        int rc = sqlite().sqlite3_open_v2(
+            path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+            nullptr);
         db_.reset(raw);
         if (rc != SQLITE_OK)
-            throw StoreError("sqlite:" + path +
-                             ": cannot open: " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-        sqlite3_extended_result_codes(raw, 1);
-        sqlite3_busy_timeout(raw, static_cast<int>(busy_timeout.count()));
+            throw StoreError("sqlite:" + path + ": cannot open: " +
+                             (raw ? sqlite().sqlite3_errmsg(raw) : sqlite().sqlite3_errstr(rc)));
+        sqlite().sqlite3_extended_result_codes(raw, 1);
+        sqlite().sqlite3_busy_timeout(raw, static_cast<int>(busy_timeout.count()));
         if (writer) {
             exec("PRAGMA journal_mode=WAL", "enable WAL");
             exec("PRAGMA synchronous=FULL", "set synchronous");
@@ -173,7 +222,7 @@ public:
 
     [[noreturn]] void fail(std::string_view what, int rc) const {
         std::string message = "sqlite:" + path_ + ": " + std::string(what) + ": ";
-        message += db_ ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc);
+        message += db_ ? sqlite().sqlite3_errmsg(db_.get()) : sqlite().sqlite3_errstr(rc);
         int primary = rc & 0xff;
         if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
             message += " (database busy: another process holds the lock)";
@@ -182,10 +231,10 @@ public:
 
     void exec(const char* sql, std::string_view what) {
         char* error = nullptr;
-        int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &error);
+        int rc = sqlite().sqlite3_exec(db_.get(), sql, nullptr, nullptr, &error);
         if (rc != SQLITE_OK) {
-            std::string message = error ? error : sqlite3_errstr(rc);
-            sqlite3_free(error);
+            std::string message = error ? error : sqlite().sqlite3_errstr(rc);
+            sqlite().sqlite3_free(error);
             std::string text = "sqlite:" + path_ + ": " + std::string(what) + ": " + message;
             int primary = rc & 0xff;
             if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
@@ -198,8 +247,8 @@ public:
         auto found = cache_.find(sql);
         if (found == cache_.end()) {
             sqlite3_stmt* raw = nullptr;
-            int rc =
-                sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+            int rc = sqlite().sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                                 &raw, nullptr);
             StmtPtr stmt(raw);
             if (rc != SQLITE_OK) fail("prepare", rc);
             found = cache_.emplace(sql, std::move(stmt)).first;
@@ -224,7 +273,7 @@ void Query::check(int rc) {
 }
 
 bool Query::step() {
-    int rc = sqlite3_step(stmt_);
+    int rc = sqlite().sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
     connection_.fail("step", rc);
@@ -238,7 +287,8 @@ public:
         connection_.exec("BEGIN IMMEDIATE", "begin transaction");
     }
     ~Transaction() {
-        if (!done_) sqlite3_exec(connection_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+        if (!done_)
+            sqlite().sqlite3_exec(connection_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
     }
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;

@@ -2,6 +2,7 @@
 
 #include "text/ascii.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -167,23 +168,42 @@ char* utf16_block_to_utf8(const std::uint8_t*& p, const std::uint8_t* stop, cons
     return o;
 }
 
+// Converts the whole units in [p, end) (an even number of bytes), a surrogate pair being read
+// only within them.
 template <bool BigEndian>
-void append_utf16(std::span<const std::uint8_t> in, std::string& out) {
-    const std::size_t n = in.size();
-    const std::uint8_t* p = in.data();
-    const std::uint8_t* const end = p + (n & ~std::size_t{1});
+void append_units(const std::uint8_t* p, const std::uint8_t* const end, std::string& out) {
     // Converted a chunk at a time into a stack buffer, then appended: sizing `out` for the worst
     // case (3 bytes per unit) would zero-fill three times the usual (ASCII) output.
     constexpr std::size_t kChunkUnits = 2048;
     char buf[3 * (kChunkUnits + 1) + 16];
-    out.reserve(out.size() + n / 2 + 3);
     while (p < end) {
         const std::uint8_t* const stop =
             static_cast<std::size_t>(end - p) > 2 * kChunkUnits ? p + 2 * kChunkUnits : end;
         const char* const o = utf16_block_to_utf8<BigEndian>(p, stop, end, buf);
         out.append(buf, static_cast<std::size_t>(o - buf));
     }
+}
+
+template <bool BigEndian>
+void append_utf16(std::span<const std::uint8_t> in, std::string& out) {
+    const std::size_t n = in.size();
+    out.reserve(out.size() + n / 2 + 3);
+    append_units<BigEndian>(in.data(), in.data() + (n & ~std::size_t{1}), out);
     if (n & 1) out.append("\xEF\xBF\xBD"); // odd trailing byte
+}
+
+// A piece of a stream: converts its whole units but the last one when that is a high surrogate
+// (its low one may start the next piece); returns the bytes consumed (the rest, at most 3 bytes,
+// is carried over).
+template <bool BigEndian>
+std::size_t append_piece(const std::uint8_t* p, std::size_t n, std::string& out) {
+    std::size_t whole = n & ~std::size_t{1};
+    if (whole >= 2) {
+        const unsigned last = load_unit<BigEndian>(p + whole - 2);
+        if (last >= 0xD800 && last <= 0xDBFF) whole -= 2;
+    }
+    append_units<BigEndian>(p, p + whole, out);
+    return whole;
 }
 
 template <bool BigEndian>
@@ -402,6 +422,100 @@ Decoded decode_body(std::span<const std::uint8_t> body, std::string_view charset
     else
         append_valid_utf8({reinterpret_cast<const char*>(body.data()), n}, out);
     return {enc, false};
+}
+
+BodyDecoder::BodyDecoder(std::string_view charset, std::string& out)
+    : charset_(charset), out_(&out) {}
+
+// The encoding decode_body would choose from the first bytes of the body (at least 3, or 2 that
+// are a UTF-16 BOM) and the charset. The heuristic needs the whole body (its length): Whole.
+void BodyDecoder::decide(std::span<const std::uint8_t> head) {
+    const std::size_t n = head.size();
+    if (n >= 2 && head[0] == 0xFF && head[1] == 0xFE) {
+        mode_ = Mode::Utf16LE;
+        bom_ = true;
+    } else if (n >= 2 && head[0] == 0xFE && head[1] == 0xFF) {
+        mode_ = Mode::Utf16BE;
+        bom_ = true;
+    } else if (head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF) {
+        mode_ = Mode::Whole;
+    } else {
+        const std::string_view cs = trim_charset(charset_);
+        if (iequals(cs, "utf-16") || iequals(cs, "utf-16le") || iequals(cs, "ucs-2"))
+            mode_ = Mode::Utf16LE;
+        else if (iequals(cs, "utf-16be"))
+            mode_ = Mode::Utf16BE;
+        else
+            mode_ = Mode::Whole;
+    }
+}
+
+void BodyDecoder::convert(std::span<const std::uint8_t> piece) {
+    const bool be = mode_ == Mode::Utf16BE;
+    const std::uint8_t* p = piece.data();
+    std::size_t n = piece.size();
+    // A unit or pair cut at the end of the last piece: completed from this one, a few bytes at a
+    // time (each round converts at least one unit of the 4 bytes).
+    while (carry_size_ > 0 && n > 0) {
+        const std::size_t take = std::min(sizeof carry_ - carry_size_, n);
+        std::memcpy(carry_ + carry_size_, p, take);
+        carry_size_ += take;
+        p += take;
+        n -= take;
+        if (carry_size_ < sizeof carry_) return;
+        const std::size_t used = be ? append_piece<true>(carry_, carry_size_, *out_)
+                                    : append_piece<false>(carry_, carry_size_, *out_);
+        carry_size_ -= used;
+        std::memmove(carry_, carry_ + used, carry_size_);
+    }
+    if (n == 0) return;
+    const std::size_t used =
+        be ? append_piece<true>(p, n, *out_) : append_piece<false>(p, n, *out_);
+    carry_size_ = n - used;
+    std::memcpy(carry_, p + used, carry_size_);
+}
+
+void BodyDecoder::append(std::span<const std::uint8_t> piece) {
+    if (piece.empty()) return;
+    if (mode_ == Mode::Undecided) {
+        // Decided on the piece itself when it is long enough (no copy), else on the bytes held.
+        if (held_.empty() && piece.size() >= 3) {
+            decide(piece);
+        } else {
+            held_.insert(held_.end(), piece.begin(), piece.end());
+            const bool utf16_bom = held_.size() >= 2 && ((held_[0] == 0xFF && held_[1] == 0xFE) ||
+                                                         (held_[0] == 0xFE && held_[1] == 0xFF));
+            if (held_.size() < 3 && !utf16_bom) return;
+            decide(held_);
+            piece = held_;
+        }
+        if (mode_ != Mode::Whole && bom_) piece = piece.subspan(2);
+        if (mode_ == Mode::Whole && held_.empty()) held_.assign(piece.begin(), piece.end());
+        if (mode_ != Mode::Whole) {
+            convert(piece);
+            held_.clear();
+        }
+        return;
+    }
+    if (mode_ == Mode::Whole) {
+        held_.insert(held_.end(), piece.begin(), piece.end());
+        return;
+    }
+    convert(piece);
+}
+
+Decoded BodyDecoder::finish() {
+    if (mode_ == Mode::Undecided || mode_ == Mode::Whole)
+        return decode_body(held_, charset_, *out_);
+    const bool be = mode_ == Mode::Utf16BE;
+    const std::size_t whole = carry_size_ & ~std::size_t{1};
+    if (be)
+        append_units<true>(carry_, carry_ + whole, *out_);
+    else
+        append_units<false>(carry_, carry_ + whole, *out_);
+    if (carry_size_ & 1) out_->append("\xEF\xBF\xBD"); // odd trailing byte
+    carry_size_ = 0;
+    return {be ? Encoding::Utf16BE : Encoding::Utf16LE, bom_};
 }
 
 void encode_body(std::string_view utf8, Encoding encoding, std::vector<std::uint8_t>& out) {

@@ -72,6 +72,33 @@ struct Decoded {
 // "UTF-8"); else a heuristic: an even length and '<' followed by 0x00 means UTF-16LE.
 Decoded decode_body(std::span<const std::uint8_t> body, std::string_view charset, std::string& out);
 
+// decode_body fed in pieces (an SLDC record decoded a window at a time, so that its UTF-16 is
+// converted while it is still in cache): the same output and result as decode_body on the
+// concatenation of the pieces, whatever their sizes. UTF-16 (found by its BOM or a UTF-16 charset)
+// is converted as the pieces come, a BOM, a unit or a surrogate pair split between two pieces
+// included; any other body is kept until finish() and decoded whole.
+class BodyDecoder {
+public:
+    // Appends to `out`, which must outlive the decoder.
+    BodyDecoder(std::string_view charset, std::string& out);
+    void append(std::span<const std::uint8_t> piece);
+    // The end of the body: what is still held is decoded. Call once.
+    Decoded finish();
+
+private:
+    enum class Mode { Undecided, Utf16LE, Utf16BE, Whole };
+    void decide(std::span<const std::uint8_t> head);
+    void convert(std::span<const std::uint8_t> piece);
+
+    std::string charset_;
+    std::string* out_;
+    Mode mode_ = Mode::Undecided;
+    bool bom_ = false;
+    std::vector<std::uint8_t> held_; // Undecided and Whole: the bytes so far
+    std::uint8_t carry_[4] = {};     // UTF-16: bytes of a unit or pair not complete yet
+    std::size_t carry_size_ = 0;
+};
+
 // Encodes a UTF-8 reply the way a client spoke: UTF-16 with a BOM, or UTF-8 as is (appended).
 void encode_body(std::string_view utf8, Encoding encoding, std::vector<std::uint8_t>& out);
 

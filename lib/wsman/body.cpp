@@ -9,15 +9,26 @@ namespace wec::wsman {
 
 namespace {
 
+// SLDC: the most output bytes one input byte can describe (a 23-bit copy pointer of 271 bytes).
+constexpr std::size_t kMaxExpansion = 95;
+
+[[noreturn]] void unsupported(std::string_view encoding) {
+    throw BodyError(BodyError::Reason::UnsupportedEncoding,
+                    "unsupported Content-Encoding '" + std::string(encoding.substr(0, 64)) +
+                        "' (only SLDC is accepted)");
+}
+
+[[noreturn]] void too_large(std::size_t limit) {
+    throw BodyError(BodyError::Reason::TooLarge,
+                    "body larger than " + std::to_string(limit) + " bytes after decompression");
+}
+
 template <class Vec>
 Content decode_into(std::string_view content_encoding, std::span<const std::uint8_t> body,
                     std::size_t limit, Vec& scratch) {
     auto encoding = http::trim(content_encoding);
     if (encoding.empty()) return {body, false};
-    if (!http::iequals(encoding, "SLDC"))
-        throw BodyError(BodyError::Reason::UnsupportedEncoding,
-                        "unsupported Content-Encoding '" + std::string(encoding.substr(0, 64)) +
-                            "' (only SLDC is accepted)");
+    if (!http::iequals(encoding, "SLDC")) unsupported(encoding);
     if (body.empty()) return {body, false};
     scratch.clear();
     // Windows compresses SOAP about 3:1; reserving that avoids most regrowth.
@@ -25,10 +36,7 @@ Content decode_into(std::string_view content_encoding, std::span<const std::uint
     try {
         sldc::decompress(body, scratch, limit);
     } catch (const sldc::SldcError& e) {
-        if (e.code() == sldc::ErrorCode::OutputLimit)
-            throw BodyError(BodyError::Reason::TooLarge, "body larger than " +
-                                                             std::to_string(limit) +
-                                                             " bytes after decompression");
+        if (e.code() == sldc::ErrorCode::OutputLimit) too_large(limit);
         return {body, false}; // not an SLDC record: announced but not applied
     }
     return {scratch, true};
@@ -44,6 +52,51 @@ Content decode_content(std::string_view content_encoding, std::span<const std::u
 Content decode_content(std::string_view content_encoding, std::span<const std::uint8_t> body,
                        std::size_t limit, sldc::Buffer& scratch) {
     return decode_into(content_encoding, body, limit, scratch);
+}
+
+Text decode_text(std::string_view content_encoding, std::span<const std::uint8_t> body,
+                 std::string_view charset, std::size_t limit) {
+    Text t;
+    const auto as_is = [&] {
+        t.utf8.clear();
+        t.encoding = text::decode_body(body, charset, t.utf8).encoding;
+        t.content_bytes = body.size();
+        t.decompressed = false;
+        return std::move(t);
+    };
+    auto encoding = http::trim(content_encoding);
+    if (encoding.empty()) return as_is();
+    if (!http::iequals(encoding, "SLDC")) unsupported(encoding);
+    if (body.empty()) return as_is();
+    // Room for the UTF-8 once: Windows ends a record with its uncompressed length (trusted as
+    // sldc::decompress trusts it: within the limit and what the input could describe), and UTF-16
+    // markup is ASCII (half as many bytes in UTF-8). Otherwise SOAP compresses about 3:1.
+    std::size_t expected = std::min(limit, body.size() * 4 + 1024);
+    if (body.size() >= 4) {
+        const auto* e = body.data() + body.size() - 4;
+        const std::size_t hint = std::size_t{e[0]} | std::size_t{e[1]} << 8 |
+                                 std::size_t{e[2]} << 16 | std::size_t{e[3]} << 24;
+        if (hint <= limit && hint / kMaxExpansion <= body.size()) expected = hint;
+    }
+    t.utf8.reserve(expected / 2 + 16);
+    text::BodyDecoder decoder(charset, t.utf8);
+    std::size_t total = 0;
+    try {
+        sldc::decompress(
+            body,
+            [&](std::span<const std::uint8_t> piece) {
+                total += piece.size();
+                decoder.append(piece);
+            },
+            limit, kTextPiece);
+    } catch (const sldc::SldcError& e) {
+        if (e.code() == sldc::ErrorCode::OutputLimit) too_large(limit);
+        return as_is(); // not an SLDC record: announced but not applied
+    }
+    t.encoding = decoder.finish().encoding;
+    t.content_bytes = total;
+    t.decompressed = true;
+    return t;
 }
 
 std::string charset_of(std::string_view content_type) {

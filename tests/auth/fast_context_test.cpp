@@ -146,6 +146,47 @@ TEST_P(FastContextTest, InteroperatesWithMitBothDirections) {
     }
 }
 
+// seal_append (what the client seals request bodies with): [32-bit LE header length][header]
+// [ciphertext] after what `out` held, on the fast path encrypted straight into `out`; unsealed
+// by the other side whether it is MIT or the fast path. wrap_into also works in place.
+TEST_P(FastContextTest, SealAppendAndWrapIntoUnsealOnBothSides) {
+    for (int combo = 0; combo < 4; ++combo) {
+        const bool client_mit = combo & 1, server_mit = combo & 2;
+        SCOPED_TRACE(std::string("client ") + (client_mit ? "mit" : "fast") + ", server " +
+                     (server_mit ? "mit" : "fast"));
+        auto p = pair(Mechanism::Kerberos, client_mit, server_mit);
+        for (std::size_t size : kSizes) {
+            const Bytes plain = pattern(size, static_cast<unsigned>(combo) + 7);
+            Bytes out = {0xAA, 0xBB, 0xCC};
+            seal_append(p.client, plain, out);
+            ASSERT_EQ(out.size(), 3 + 4 + expected_header() + size);
+            EXPECT_EQ(Bytes(out.begin(), out.begin() + 3), (Bytes{0xAA, 0xBB, 0xCC}));
+            const std::uint32_t hl = out[3] | (out[4] << 8) | (out[5] << 16) |
+                                     (static_cast<std::uint32_t>(out[6]) << 24);
+            ASSERT_EQ(hl, expected_header());
+            const Bytes header(out.begin() + 7, out.begin() + 7 + static_cast<long>(hl));
+            const Bytes ciphertext(out.begin() + 7 + static_cast<long>(hl), out.end());
+            EXPECT_EQ(header[7], expected_rrc());
+            if (size > 16) {
+                EXPECT_NE(ciphertext, plain); // encrypted, not copied
+            }
+            EXPECT_EQ(unseal(p.server, header, ciphertext), plain) << size;
+        }
+        if (!client_mit) { // in place: the plaintext buffer becomes the ciphertext
+            FastContext* fast = p.client.fast_path();
+            ASSERT_NE(fast, nullptr);
+            ASSERT_EQ(fast->header_size(), expected_header());
+            const Bytes plain = pattern(1000, 3);
+            Bytes data = plain, header(fast->header_size());
+            fast->wrap_into(data, header, data);
+            EXPECT_NE(data, plain);
+            EXPECT_EQ(unseal(p.server, header, data), plain);
+            Bytes wrong(fast->header_size() + 1);
+            EXPECT_THROW(fast->wrap_into(plain, wrong, data), GssError);
+        }
+    }
+}
+
 // The self-test copies the first context of an enctype (export/import): that works when the
 // first context of the process is a SPNEGO one too (each test runs in its own process).
 TEST_P(FastContextTest, SpnegoContextFirstInTheProcess) {

@@ -174,8 +174,7 @@ protected:
 
     // A Security-channel BookmarkList at `record`.
     static std::string bookmark_at(std::uint64_t record) {
-        return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-               "\" IsCurrent=\"true\"/></BookmarkList>";
+        return client::security_bookmark(record);
     }
 
     // Sends a batch the collector must refuse with HTTP `status`.

@@ -2,6 +2,7 @@
 // UTF-16 by the send loop, they must be byte for byte the UTF-8 message (wsman::build_events)
 // converted, for any batch of the pool, record ids, Computer and bookmark; and compressed at
 // either SLDC level they must decode to it.
+#include "client/client.hpp"
 #include "client/load_internal.hpp"
 #include "sldc/sldc.hpp"
 #include "text/text.hpp"
@@ -22,8 +23,7 @@ PoolMessage message() {
     m.headers.operation_id = "uuid:0B5C0A0E-57A6-4B47-8A3A-8C1D9E2F7A61";
     m.headers.session_id = "uuid:11111111-2222-3333-4444-555555555555";
     m.headers.identifier = "4F1A2B3C-0000-1111-2222-333344445555";
-    m.bookmark = "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"1040\" "
-                 "IsCurrent=\"true\"/></BookmarkList>";
+    m.bookmark = wec::client::security_bookmark(1040);
     return m;
 }
 

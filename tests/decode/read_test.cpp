@@ -4,6 +4,7 @@
 // an InputError naming the line.
 #include "decode/read.hpp"
 #include "support/files.hpp"
+#include "wsman/bookmark.hpp"
 #include "wsman/wsman.hpp"
 
 #include <gtest/gtest.h>
@@ -34,8 +35,8 @@ std::string record(const std::string& direction, const std::string& action,
 }
 
 std::string bookmark(int record_id) {
-    return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record_id) +
-           "\" IsCurrent=\"true\"/></BookmarkList>";
+    return wec::wsman::bookmark_list(
+        {{{"Security", static_cast<std::uint64_t>(record_id)}}, "Security"});
 }
 
 std::string events_body(const std::vector<std::string_view>& events, const std::string& bm) {

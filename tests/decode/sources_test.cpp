@@ -4,6 +4,7 @@
 // order; requests that cannot be read skipped and reported; identity_matches and computer_of.
 #include "decode/sources.hpp"
 #include "support/process.hpp"
+#include "wsman/bookmark.hpp"
 #include "wsman/wsman.hpp"
 
 #include <algorithm>
@@ -24,8 +25,8 @@ std::string event(const std::string& computer, int record) {
 }
 
 std::string bookmark(int record) {
-    return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-           "\" IsCurrent=\"true\"/></BookmarkList>";
+    return wec::wsman::bookmark_list(
+        {{{"Security", static_cast<std::uint64_t>(record)}}, "Security"});
 }
 
 // A decoded request: `client` and `mechanism` as the decoder sets them once the connection's

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -491,6 +492,45 @@ TEST(EventTime, Rfc3339LikeChrono) {
     EXPECT_EQ(fmt(time_point_cast<system_clock::duration>(base + nanoseconds(5))),
               "2022-12-14T16:07:03.000000005+00:00");
     EXPECT_EQ(fmt(system_clock::time_point{}), "1970-01-01T00:00:00+00:00");
+}
+
+// Many named <Data> (past the 16 compared one by one, into the name index): one entry per name in
+// first-seen order, the last value wins; names of every length, long ones differing only in
+// their middle bytes (the index hashes every byte), also through the DOM path.
+TEST(EventDataNames, ManyNamesKeepFirstSeenOrderAndTheLastValue) {
+    std::vector<std::string> names;
+    for (int i = 0; i < 120; ++i) {
+        std::string name = "N" + std::to_string(i);
+        if (i % 3 == 1) name = "SameStart_" + std::to_string(i) + "_SameEnd0"; // 20+ bytes
+        if (i % 3 == 2)
+            name = "SameStartLong-" + std::string(static_cast<std::size_t>(i % 17), 'm') +
+                   std::to_string(i) + "-xxSameEnd";
+        names.push_back(name);
+    }
+    std::string xml =
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>"
+        "<EventID>1</EventID><Computer>c</Computer></System><EventData>";
+    std::map<std::string, std::string> last;
+    for (int round = 0; round < 3; ++round) {
+        for (std::size_t i = 0; i < names.size(); i += static_cast<std::size_t>(round + 1)) {
+            const std::string value = names[i] + "=" + std::to_string(round);
+            xml += "<Data Name='" + names[i] + "'>" + value + "</Data>";
+            last[names[i]] = value;
+        }
+    }
+    xml += "</EventData></Event>";
+    for (auto parse :
+         {static_cast<void (*)(std::string_view, wec::event::Event&)>(&wec::event::parse),
+          &wec::event::parse_dom}) {
+        wec::event::Event ev;
+        parse(xml, ev);
+        ASSERT_FALSE(ev.error);
+        ASSERT_EQ(ev.event_data.named.size(), names.size());
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            EXPECT_EQ(ev.event_data.named[i].name, names[i]);
+            EXPECT_EQ(ev.event_data.named[i].value, last[names[i]]);
+        }
+    }
 }
 
 } // namespace

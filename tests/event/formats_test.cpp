@@ -4,6 +4,7 @@
 #include "event/event.hpp"
 #include "event/json_writer_internal.hpp"
 #include "event_fixtures.hpp"
+#include "json_escape_reference.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -424,42 +425,7 @@ TEST(EventBatchFormatter, EachFormatIsWhatItsFormatterWritesOneLinePerEvent) {
 // the vector block, the 8-byte block and the byte tail in turn.
 TEST(EventJsonEscaping, EveryPositionOfEverySpecialByteMatchesTheByteLoop) {
     auto reference = [](std::string_view s) {
-        std::string out = "\"";
-        for (std::size_t i = 0; i < s.size();) {
-            const auto c = static_cast<unsigned char>(s[i]);
-            if (c >= 0x80) {
-                std::size_t n = wec::text::utf8_sequence_length(s.substr(i));
-                if (n == 0) {
-                    out += "\xEF\xBF\xBD";
-                    ++i;
-                } else {
-                    out.append(s.substr(i, n));
-                    i += n;
-                }
-                continue;
-            }
-            switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                c < 0x20 ? out += "\xEF\xBF\xBD" : out += static_cast<char>(c);
-            }
-            ++i;
-        }
-        return out + "\"";
+        return wec::event::testing::reference_json_string(s);
     };
     const std::string specials[] = {
         "\"",   "\\",   "\n",       "\r",           "\t",   std::string(1, '\0'),
@@ -482,4 +448,119 @@ TEST(EventJsonEscaping, EveryPositionOfEverySpecialByteMatchesTheByteLoop) {
         }
     }
     EXPECT_EQ(compared, 12 * (41 * 42 / 2));
+}
+
+namespace {
+
+// Deterministic bytes for the escaping tests: mostly plain ASCII, with every kind of special
+// byte and UTF-8 sequence (valid, truncated, overlong, stray continuation bytes).
+class EscapeInput {
+public:
+    explicit EscapeInput(std::uint64_t seed) : state_(seed) {}
+    std::string next(std::size_t len) {
+        static const std::string pieces[] = {"\"",
+                                             "\\",
+                                             "\n",
+                                             "\r\n",
+                                             "\r",
+                                             "\t",
+                                             std::string(1, '\0'),
+                                             "\x01",
+                                             "\x1F",
+                                             "\xC3\xA9",
+                                             "\xE2\x82\xAC",
+                                             "\xF0\x9F\x98\x80",
+                                             "\xFF",
+                                             "\xC3",
+                                             "\x80",
+                                             "\xE2\x82",
+                                             "\xC0\xAF",
+                                             "\xED\xA0\x80",
+                                             "\x7F",
+                                             "<&>'"};
+        std::string s;
+        while (s.size() < len) {
+            const std::uint64_t r = rand();
+            if (r % 8 != 0)
+                s += static_cast<char>(' ' + (r >> 8) % 95);
+            else
+                s += pieces[(r >> 8) % std::size(pieces)];
+        }
+        return s;
+    }
+    std::uint64_t rand() {
+        state_ ^= state_ << 13;
+        state_ ^= state_ >> 7;
+        state_ ^= state_ << 17;
+        return state_;
+    }
+
+private:
+    std::uint64_t state_;
+};
+
+} // namespace
+
+TEST(EventJsonEscaping, RandomStringsMatchTheByteLoop) {
+    EscapeInput input(0x9E3779B97F4A7C15ULL);
+    std::string out = "kept";
+    for (int i = 0; i < 20000; ++i) {
+        const std::string s = input.next(input.rand() % 300);
+        const std::size_t before = out.size();
+        wec::event::detail::append_string(out, s);
+        ASSERT_EQ(std::string_view(out).substr(before),
+                  wec::event::testing::reference_json_string(s))
+            << "string " << i;
+    }
+    EXPECT_EQ(out.substr(0, 5), "kept\"");
+}
+
+// Strings longer than the escaper's slice (16 KB) are escaped slice by slice: a sequence or an
+// escape across a slice's end must come out as in one go.
+TEST(EventJsonEscaping, LongStringsAcrossSlicesMatchTheByteLoop) {
+    const std::string specials[] = {
+        "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xC3\xA9", "\xE2\x82", "\xFF", "\r\n",
+        "\"",           "\x80\x80"};
+    int compared = 0;
+    for (std::size_t slices : {1, 3}) {
+        for (std::size_t at = 16384 * slices - 6; at <= 16384 * slices + 2; ++at) {
+            for (const auto& sp : specials) {
+                std::string s(16384 * slices + 40, 'x');
+                s.replace(at, sp.size(), sp);
+                std::string out;
+                wec::event::detail::append_string(out, s);
+                ASSERT_EQ(out, wec::event::testing::reference_json_string(s))
+                    << "at " << at << ", slices " << slices;
+                ++compared;
+            }
+        }
+    }
+    EXPECT_EQ(compared, 2 * 9 * 8);
+}
+
+// The Writer: escaped keys, CR LF as LF (field_lf, also over 16 KB), numbers and literal keys,
+// appended after what `out` held, with nothing left past its end.
+TEST(EventJsonWriter, WritesWhatTheByteLoopWritesAfterWhatOutHeld) {
+    EscapeInput input(42);
+    for (int i = 0; i < 2000; ++i) {
+        const std::string key = input.next(input.rand() % 40);
+        const std::string value = input.next(i % 100 == 0 ? 40000 : input.rand() % 400);
+        std::string out = "line\n";
+        out.reserve(out.size() + i % 7); // any capacity
+        {
+            wec::event::detail::Writer w(out);
+            w.begin_object();
+            w.field(key, value);
+            w.field_lf(key, value);
+            w.num_field("n", static_cast<std::uint64_t>(i));
+            w.field("literal", "v");
+            w.end_object();
+        }
+        using wec::event::testing::reference_json_string;
+        const std::string expected =
+            "line\n{" + reference_json_string(key) + ":" + reference_json_string(value) + "," +
+            reference_json_string(key) + ":" + reference_json_string(value, /*crlf_as_lf=*/true) +
+            ",\"n\":" + std::to_string(i) + ",\"literal\":\"v\"}";
+        ASSERT_EQ(out, expected) << "case " << i;
+    }
 }

@@ -53,6 +53,30 @@ TEST(Http, WindowsKerberosFormIsByteExact) {
     EXPECT_EQ(str(out.body), expected);
 }
 
+// encrypted_frame (the client seals straight into the body between its head and tail) gives
+// build_encrypted's bytes around the token, for every form, and the same errors.
+TEST(Http, EncryptedFrameSurroundsTheTokenAsBuildEncryptedDoes) {
+    auto hdr = token_header();
+    auto ct = ciphertext();
+    for (auto proto : {kKerberosProtocol, kSpnegoProtocol}) {
+        for (bool tab : {false, true}) {
+            auto out = build_encrypted(proto, kDefaultOriginalType, ct.size(), hdr, ct, tab);
+            auto frame = encrypted_frame(proto, kDefaultOriginalType, ct.size(), tab);
+            EXPECT_EQ(frame.content_type, out.content_type);
+            std::string expected = frame.head;
+            expected += std::string("\x3c\x00\x00\x00", 4);
+            expected += str(hdr) + str(ct) + frame.tail;
+            EXPECT_EQ(str(out.body), expected);
+            EXPECT_EQ(frame.tail, "--Encrypted Boundary--\r\n");
+        }
+    }
+    EXPECT_EQ(encrypted_frame(kKerberosProtocol, kDefaultOriginalType, 51, false).head,
+              kWindowsKerberos);
+    EXPECT_THROW(encrypted_frame("application/x", kDefaultOriginalType, 0, false), FramingError);
+    EXPECT_THROW(encrypted_frame(kKerberosProtocol, kDefaultOriginalType, 0, false, ""),
+                 FramingError);
+}
+
 TEST(Http, BuildThenParseAllForms) {
     auto hdr = token_header();
     auto ct = ciphertext();

@@ -76,8 +76,7 @@ std::vector<std::string> generate(std::size_t n, std::uint64_t first_record,
 }
 
 std::string bookmark_at(std::uint64_t record) {
-    return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-           "\" IsCurrent=\"true\"/></BookmarkList>";
+    return client::security_bookmark(record);
 }
 
 // Enumerate + End; the one subscription offered.

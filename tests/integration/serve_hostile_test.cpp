@@ -967,10 +967,8 @@ std::vector<std::uint8_t> sldc_bomb(std::size_t bytes) {
 std::string tiny_events_soap(client::Source& source, const wec::wsman::Subscription& sub,
                              std::size_t n, std::uint64_t record) {
     std::vector<std::string_view> one{"<E/>"};
-    auto soap = wec::wsman::build_events(
-        source.headers_for(sub), one,
-        "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-            "\" IsCurrent=\"true\"/></BookmarkList>");
+    auto soap =
+        wec::wsman::build_events(source.headers_for(sub), one, client::security_bookmark(record));
     auto open = soap.find("<w:Events>") + std::strlen("<w:Events>");
     auto close = soap.find("</w:Events>");
     std::string events;

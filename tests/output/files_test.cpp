@@ -41,6 +41,20 @@ TEST(PathTemplate, ExpandsEveryPlaceholder) {
     EXPECT_EQ(expand_path_template("{unknown}/{ip", batch()), "{unknown}/{ip");
 }
 
+TEST(PathTemplate, NodeIsTheWritingNodesNameSanitised) {
+    BatchInfo b = batch();
+    b.node = "wec-1.example.org";
+    EXPECT_EQ(expand_path_template("/var/log/wec/{node}/{subscription}/{client}.json", b),
+              "/var/log/wec/wec-1.example.org/Security_events/WIN10$@WINDOMAIN.LOCAL.json");
+    b.node = "../etc";
+    auto p = expand_path_template("/var/log/wec/{node}.json", b);
+    EXPECT_EQ(p.find(".."), std::string::npos) << p;
+    EXPECT_EQ(fs::path(p).parent_path(), "/var/log/wec");
+    b.node = ""; // never from the collector (it falls back to the host name)
+    EXPECT_EQ(expand_path_template("/x/{node}.json", b), "/x/unknown.json");
+    EXPECT_NO_THROW(check_template("/var/log/{node}/{date}.json"));
+}
+
 TEST(PathTemplate, AnUnknownKeyIsASettingErrorNamingIt) {
     EXPECT_NO_THROW(check_template("/var/log/{date}/{subscription}/{client}-{ip}.json"));
     EXPECT_NO_THROW(check_template("/var/log/{machine}/{subscription_uuid}/{ip"));
@@ -52,6 +66,7 @@ TEST(PathTemplate, AnUnknownKeyIsASettingErrorNamingIt) {
         EXPECT_NE(std::string(e.what()).find("unknown key {clinet}"), std::string::npos)
             << e.what();
         EXPECT_NE(std::string(e.what()).find("{client}"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("{node}"), std::string::npos) << e.what();
     }
 }
 

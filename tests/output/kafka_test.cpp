@@ -105,21 +105,23 @@ TEST(KafkaOutput, KeyTemplateOptionsAndReopen) {
     Cluster cluster;
     auto driver = make_driver("kafka", {{"brokers", cluster.brokers()},
                                         {"topic", "{subscription_uuid}"},
-                                        {"key", "{client}|{ip}"},
+                                        {"key", "{client}|{ip}|{node}"},
                                         {"options.compression.type", "lz4"},
                                         {"options.linger.ms", std::int64_t{1}},
                                         {"options.enable.idempotence", true}});
     auto before = events("before", 20), after = events("after", 20);
-    driver->write(batch(), lines(before));
+    BatchInfo info = batch();
+    info.node = "wec-1";
+    driver->write(info, lines(before));
     // SIGHUP: the next batch goes through a new producer.
     driver->reopen();
-    driver->write(batch(), lines(after));
+    driver->write(info, lines(after));
     const std::string topic = "8B18D83D-2964-4F35-AC3B-6F4E6FFA727B";
     auto got = consume(cluster.brokers(), topic, 40);
     std::vector<Message> want;
     for (const auto* list : {&before, &after})
         for (const auto& e : *list)
-            want.push_back({topic, "WIN10$@WINDOMAIN.LOCAL|192.168.58.100", e});
+            want.push_back({topic, "WIN10$@WINDOMAIN.LOCAL|192.168.58.100|wec-1", e});
     EXPECT_EQ(got, want);
 }
 
@@ -351,6 +353,9 @@ TEST(KafkaOutput, SettingsAreChecked) {
     EXPECT_EQ(setting_error(with("topic", std::string(250, 'x'))).key(), "topic");
     EXPECT_EQ(setting_error(with("key", "{nope}")).key(), "key");
     EXPECT_NO_THROW(check_settings("kafka", with("key", "any text / {ip}")));
+    EXPECT_NO_THROW(check_settings("kafka", with("topic", "wec-{node}")));
+    EXPECT_NE(std::string(setting_error(with("key", "{nope}")).what()).find("{node}"),
+              std::string::npos);
     EXPECT_EQ(setting_error(with("timeout_ms", std::int64_t{0})).key(), "timeout_ms");
     EXPECT_EQ(setting_error(with("port", std::int64_t{1})).key(), "port");
 

@@ -193,6 +193,12 @@ TEST(RedisOutput, ListKeyFromTemplate) {
     brace->write(batch(), lines_of(one));
     EXPECT_EQ(c.lrange("wec:192.168.58.100:{"), one);
     EXPECT_EQ(c.call({"DBSIZE"}).integer, 3);
+    // {node}: the writing node's name, so that several nodes can keep lists of their own.
+    auto by_node = make_driver("redis", redis_to(redis, "wec:{node}:{subscription}"));
+    BatchInfo on_node = batch();
+    on_node.node = "wec-2";
+    by_node->write(on_node, lines_of(one));
+    EXPECT_EQ(c.lrange("wec:wec-2:Security events"), one);
 }
 
 // Writers on several threads share one connection; each batch lands whole (RPUSH is atomic) and
@@ -504,7 +510,7 @@ TEST(RedisOutput, SettingsAreCheckedWithoutConnecting) {
         {{{"address", address}, {"list", "wec:{host}"}},
          "list",
          "'list' of driver 'redis' names an unknown key {host} (known: {ip}, {client}, "
-         "{machine}, {subscription}, {subscription_uuid}, {date})"},
+         "{machine}, {subscription}, {subscription_uuid}, {node}, {date})"},
         {{{"address", "h:70000"}, {"list", "x"}},
          "address",
          "'address' of driver 'redis' is invalid: 'h:70000': the port must be a number in [1, "

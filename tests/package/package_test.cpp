@@ -131,11 +131,12 @@ TEST_F(Package, ControlFields) {
     EXPECT_EQ(description.rfind("Windows Event Forwarding collector and toolkit\n", 0), 0u)
         << description;
     EXPECT_NE(description.find("wec.service"), std::string::npos) << description;
-    // Depends: adduser (postinst) and what dpkg-shlibdeps found in the binary, with versions.
+    // Depends: adduser (postinst), what dpkg-shlibdeps found in the binary, with versions, and the
+    // libraries wec opens when first used (dlopen: kafka output, stores, libevtx).
     auto depends = field("Depends");
-    for (const char* dep :
-         {"adduser", "libc6 (>= ", "libstdc++6 (>= ", "libssl3 (>= ", "libkrb5-3 (>= ",
-          "libgssapi-krb5-2 (>= ", "libsqlite3-0 (>= ", "libpq5 (>= "})
+    for (const char* dep : {"adduser", "libc6 (>= ", "libstdc++6 (>= ", "libssl3 (>= ",
+                            "libkrb5-3 (>= ", "libgssapi-krb5-2 (>= ", "libsqlite3-0 (>= 3.20.0)",
+                            "libpq5 (>= 12)", "librdkafka1 (>= 1.6.0)", "libevtx1"})
         EXPECT_NE(depends.find(dep), std::string::npos) << dep << " not in Depends: " << depends;
     EXPECT_NE(field("Recommends").find("logrotate"), std::string::npos);
 }

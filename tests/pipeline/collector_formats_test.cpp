@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 namespace sub = wec::subscription;
@@ -137,6 +138,50 @@ query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></Qu
         // The same instant: "2026-…T…:…:…(.fraction)Z" and "…(.fraction)+00:00".
         EXPECT_EQ(e.at("event").at("created").get<std::string>().substr(0, 19),
                   j.at("OpenWEC").at("TimeReceived").get<std::string>().substr(0, 19));
+    }
+}
+
+// {node} in a files path: the collector's node_name, or this machine's host name when it has none
+// (the JSON events then have no OpenWEC.Node, as before).
+TEST(CollectorFormats, NodeInAFilesPathIsTheNodeNameElseTheHostName) {
+    TempDir dir;
+    FilePtr log_file{std::fopen((dir.path() / "log").c_str(), "w")};
+    Logger log{log_file.get(), LogLevel::Info};
+    store::SqliteStore store{(dir.path() / "wec.db").string(), {}};
+    store::HeartbeatBatcher heartbeats{store};
+    const fs::path out = dir.path() / "out";
+    auto uuid = store
+                    .put_subscription(sub::load_toml(
+                        R"(name = "nodes"
+query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
+[[outputs]]
+driver = "files"
+format = "json"
+path = ")" + (out / "{node}" / "{subscription}.log").string() +
+                            "\"\n",
+                        "nodes.toml"))
+                    .subscription.uuid;
+    const auto events = fixture_events();
+    std::vector<std::string_view> views(events.begin(), events.begin() + 1);
+    ws::SourceHeaders h;
+    h.to = "http://wec.d.local:5985/wsman/subscriptions/" + uuid;
+    h.machine_id = "win10.d.local";
+    const ws::Message message = ws::parse(ws::build_events(h, views, "<BookmarkList/>"));
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
+
+    char host[256] = {};
+    ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+    for (const std::string node_name : {"node-1", ""}) {
+        pipeline::CollectorConfig config;
+        config.hostname = "wec.d.local";
+        config.node_name = node_name;
+        pipeline::Collector collector(log, store, heartbeats, config);
+        auto reply = collector.handle(client, "/wsman/subscriptions/" + uuid, message);
+        ASSERT_EQ(reply.status, 200u) << reply.note;
+        const auto file = out / (node_name.empty() ? std::string(host) : node_name) / "nodes.log";
+        const auto lines = wec::testing::lines_of(wec::testing::slurp(file));
+        ASSERT_EQ(lines.size(), 1u) << file;
+        EXPECT_EQ(json::parse(lines[0]).at("OpenWEC").contains("Node"), !node_name.empty());
     }
 }
 

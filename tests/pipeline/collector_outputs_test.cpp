@@ -14,6 +14,7 @@
 #include "subscription/subscription.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "wsman/bookmark.hpp"
 #include "wsman/wsman.hpp"
 
 #include <deque>
@@ -81,8 +82,7 @@ facility = "auth"
         h.machine_id = "win10.d.local";
         return ws::parse(ws::build_events(
             h, std::span(kEvents),
-            "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-                "\" IsCurrent=\"true\"/></BookmarkList>"));
+            ws::bookmark_list({{{"Security", static_cast<std::uint64_t>(record)}}, "Security"})));
     };
 
     std::vector<std::string> got;
@@ -186,8 +186,7 @@ path = ")" + (dir.path() / "other.log").string() +
         h.machine_id = "win10.d.local";
         messages.push_back(ws::parse(ws::build_events(
             h, std::span(kEvents),
-            "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-                "\" IsCurrent=\"true\"/></BookmarkList>")));
+            ws::bookmark_list({{{"Security", static_cast<std::uint64_t>(record)}}, "Security"}))));
         return messages.back();
     };
     auto path_of = [](const std::string& uuid) { return "/wsman/subscriptions/" + uuid; };

@@ -7,6 +7,7 @@
 #include "subscription/subscription.hpp"
 #include "support/line_receiver.hpp"
 #include "support/process.hpp"
+#include "wsman/bookmark.hpp"
 #include "wsman/wsman.hpp"
 
 #include <filesystem>
@@ -30,8 +31,8 @@ constexpr std::string_view kEvent =
 constexpr std::string_view kManager = "/wsman/SubscriptionManager/WEC";
 
 std::string bookmark(int record) {
-    return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-           "\" IsCurrent=\"true\"/></BookmarkList>";
+    return wec::wsman::bookmark_list(
+        {{{"Security", static_cast<std::uint64_t>(record)}}, "Security"});
 }
 
 class CollectorRoutes : public ::testing::Test {

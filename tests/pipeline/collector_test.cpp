@@ -11,6 +11,7 @@
 #include "support/captured_log.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
+#include "wsman/bookmark.hpp"
 #include "wsman/wsman.hpp"
 
 #include <filesystem>
@@ -80,8 +81,8 @@ constexpr std::string_view kEvent =
     "<Channel>Security</Channel><Computer>win10.d.local</Computer></System></Event>";
 
 std::string bookmark(int record) {
-    return "<BookmarkList><Bookmark Channel=\"Security\" RecordId=\"" + std::to_string(record) +
-           "\" IsCurrent=\"true\"/></BookmarkList>";
+    return wec::wsman::bookmark_list(
+        {{{"Security", static_cast<std::uint64_t>(record)}}, "Security"});
 }
 
 class CollectorTest : public ::testing::Test {

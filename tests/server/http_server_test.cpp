@@ -46,7 +46,7 @@ struct CountingHandler : ConnectionHandler {
         r.headers.push_back({"X-Peer", peer});
         r.headers.push_back({"X-Target", req.target});
         r.headers.push_back({"X-Auth", std::string(req.header("authorization"))});
-        r.body = req.body;
+        r.body.assign(req.body.begin(), req.body.end());
         return r;
     }
     bool throw_on_close = false;
@@ -220,6 +220,63 @@ TEST_F(Fixture, RequestsWhoseStartArrivesInPiecesAreReadIntact) {
     EXPECT_EQ(r.substr(r.size() - 5), "whole");
     EXPECT_EQ(server->stats().connections_total, 1u);
     EXPECT_EQ(server->stats().requests, 6u);
+}
+
+// A Content-Length body is read straight into the request's body: every byte arrives intact
+// whether it came with the head, in pieces of any size, or together with the next (pipelined)
+// request, whose head and body are then read from what is left.
+TEST_F(Fixture, LargeBodiesArriveIntactWhateverTheirPieces) {
+    start();
+    Client c(port);
+    const asio::ip::tcp::no_delay nodelay(true);
+    c.sock.set_option(nodelay);
+    std::string body(700 * 1024, '\0');
+    std::uint32_t x = 12345;
+    for (auto& ch : body) {
+        x = x * 1103515245u + 12345u;
+        ch = static_cast<char>(x >> 24);
+    }
+    const std::string first = post(body), second = post("after");
+    // The head and a few body bytes, then odd-sized pieces, then the end of the body together
+    // with the whole next request.
+    const std::size_t head_end = first.find("\r\n\r\n") + 4;
+    std::size_t at = 0;
+    for (std::size_t piece : {head_end + 3, std::size_t{1}, std::size_t{4095}, std::size_t{65537},
+                              std::size_t{300000}}) {
+        c.send(first.substr(at, piece));
+        at += piece;
+        std::this_thread::sleep_for(10ms);
+    }
+    c.send(first.substr(at) + second);
+    auto r1 = c.response();
+    ASSERT_GE(r1.size(), body.size());
+    EXPECT_TRUE(r1.compare(r1.size() - body.size(), body.size(), body) == 0);
+    auto r2 = c.response();
+    EXPECT_NE(r2.find("X-Count: 2"), std::string::npos) << r2;
+    EXPECT_EQ(r2.substr(r2.size() - 5), "after");
+    // A request whose head and body came in one piece with nothing after it.
+    c.send(post("whole"));
+    auto r3 = c.response();
+    EXPECT_EQ(r3.substr(r3.size() - 5), "whole");
+    EXPECT_EQ(server->stats().requests, 3u);
+    EXPECT_EQ(server->stats().limit_violations, 0u);
+}
+
+// A client that closes inside a body ends its connection quietly: no answer, no violation, no
+// request handed to the handler.
+TEST_F(Fixture, ABodyCutByTheClientsCloseEndsTheConnectionQuietly) {
+    start();
+    {
+        Client c(port);
+        c.send("POST / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + std::string(5000, 'x'));
+        std::this_thread::sleep_for(20ms);
+        c.sock.shutdown(tcp::socket::shutdown_send);
+        EXPECT_EQ(c.response(), ""); // end of stream, no answer
+        EXPECT_EQ(c.pending, "");
+    }
+    EXPECT_EQ(sessions_left_after_closing(), 0u); // the server closed it
+    EXPECT_EQ(server->stats().requests, 0u);
+    EXPECT_EQ(server->stats().limit_violations, 0u);
 }
 
 TEST_F(Fixture, OversizedBodyGets400AndClose) {

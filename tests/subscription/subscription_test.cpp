@@ -362,7 +362,8 @@ TEST(SubscriptionToml, OutputErrors) {
               "sub.toml:6:1: outputs.x: expected a string, integer or boolean, got a float");
     EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x/{host}.log\"\n")),
               "sub.toml:5:8: outputs: 'path' of driver 'files' names an unknown key {host} "
-              "(known: {ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {date})");
+              "(known: {ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {node}, "
+              "{date})");
     EXPECT_EQ(error_of(with_query("[[outputs]]\ndriver = \"files\"\npath = \"/x\"\nqueue = 0\n")),
               "sub.toml:6:9: outputs.queue: expected an integer in [1, 65536] (batches that may "
               "wait for this output)");
@@ -410,7 +411,8 @@ TEST(SubscriptionToml, NetworkOutputErrors) {
               "sub.toml:3:1: outputs: driver 'tcp' needs a 'address' key");
     EXPECT_EQ(out("driver = \"redis\"\naddress = \"h:1\"\nlist = \"wec:{host}\"\n"),
               "sub.toml:6:8: outputs: 'list' of driver 'redis' names an unknown key {host} "
-              "(known: {ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {date})");
+              "(known: {ip}, {client}, {machine}, {subscription}, {subscription_uuid}, {node}, "
+              "{date})");
     EXPECT_EQ(out("driver = \"redis\"\naddress = \"h:1\"\n"),
               "sub.toml:3:1: outputs: driver 'redis' needs a 'list' key");
     EXPECT_EQ(out("driver = \"syslog\"\naddress = \"siem:514\"\n"),
@@ -509,7 +511,7 @@ TEST(SubscriptionToml, KafkaOutputErrors) {
               "timeout_ms, topic)");
     EXPECT_EQ(out("key = \"{host}\"\n"),
               "sub.toml:7:7: outputs: 'key' of driver 'kafka' has an unknown {host} (known: "
-              "{subscription}, {subscription_uuid}, {client}, {machine}, {ip})");
+              "{subscription}, {subscription_uuid}, {client}, {machine}, {ip}, {node})");
     EXPECT_EQ(out("[outputs.options]\n\"linger.ms\" = 1\nlinger.ms = 2\n"),
               "sub.toml:8:1: outputs.options.linger.ms: given twice");
     EXPECT_EQ(out("[outputs.options]\ndebug = [\"all\"]\n"),

@@ -413,3 +413,146 @@ TEST(XmlEscape, AllFourByDefaultAndOnlyTheGivenSetOtherwise) {
     EXPECT_EQ(wec::text::xml_escape("a\r\nb\tc", "\r"), "a&#13;\nb\tc");
     EXPECT_EQ(wec::text::xml_escape("a\r\nb\tc", "\r\n\t"), "a&#13;&#10;b&#9;c");
 }
+
+// ---- BodyDecoder: decode_body in pieces ----------------------------------------------------
+
+namespace {
+
+struct Whole {
+    std::string out;
+    wt::Decoded decoded;
+};
+
+Whole whole(const std::vector<std::uint8_t>& body, std::string_view charset) {
+    Whole w;
+    w.out = "prefix:"; // both append
+    w.decoded = wt::decode_body(body, charset, w.out);
+    return w;
+}
+
+// `body` cut at `cuts` (ascending offsets), fed piece by piece.
+Whole in_pieces(const std::vector<std::uint8_t>& body, std::string_view charset,
+                const std::vector<std::size_t>& cuts) {
+    Whole w;
+    w.out = "prefix:";
+    wt::BodyDecoder decoder(charset, w.out);
+    std::size_t from = 0;
+    for (std::size_t cut : cuts) {
+        decoder.append(std::span<const std::uint8_t>(body).subspan(from, cut - from));
+        from = cut;
+    }
+    decoder.append(std::span<const std::uint8_t>(body).subspan(from));
+    w.decoded = decoder.finish();
+    return w;
+}
+
+void expect_same(const std::vector<std::uint8_t>& body, std::string_view charset,
+                 const std::vector<std::size_t>& cuts) {
+    const Whole want = whole(body, charset);
+    const Whole got = in_pieces(body, charset, cuts);
+    std::string where =
+        "charset '" + std::string(charset) + "', size " + std::to_string(body.size()) + ", cuts";
+    for (auto c : cuts)
+        where += " " + std::to_string(c);
+    EXPECT_EQ(got.out, want.out) << where;
+    EXPECT_EQ(got.decoded.encoding, want.decoded.encoding) << where;
+    EXPECT_EQ(got.decoded.bom, want.decoded.bom) << where;
+}
+
+// Bodies whose every split matters: BOMs, surrogate pairs, lone surrogates, odd lengths, ASCII
+// runs long enough for the SSE2 blocks, and each encoding decode_body can choose.
+std::vector<std::vector<std::uint8_t>> tricky_bodies() {
+    std::vector<std::vector<std::uint8_t>> out;
+    const std::u32string text =
+        U"<a>x\U0001F600y\u00E9\u4E2D" + std::u32string(40, U'b') + U"\U00010000\U0010FFFF</a>";
+    auto le = utf16le(text);
+    std::vector<std::uint8_t> le_bom = {0xFF, 0xFE};
+    le_bom.insert(le_bom.end(), le.begin(), le.end());
+    out.push_back(le_bom);
+    out.push_back(le); // no BOM: charset or heuristic
+    std::vector<std::uint8_t> be = {0xFE, 0xFF};
+    for (std::size_t i = 0; i + 1 < le.size(); i += 2) {
+        be.push_back(le[i + 1]);
+        be.push_back(le[i]);
+    }
+    out.push_back(be);
+    // Lone and reversed surrogates, a high one last, then an odd trailing byte.
+    auto bad = le_bom;
+    for (int u : {0xDC00, 0xD800, 0x0041, 0xDBFF, 0xDBFF, 0xDFFF, 0xD800})
+        bad.insert(bad.end(), {static_cast<std::uint8_t>(u), static_cast<std::uint8_t>(u >> 8)});
+    out.push_back(bad);
+    bad.push_back(0x3C);
+    out.push_back(bad);
+    auto odd = le_bom;
+    odd.push_back(0x42);
+    out.push_back(odd);
+    out.push_back(bytes({0xEF, 0xBB, 0xBF, '<', 'a', 0xC3, 0xA9, 0xFF, '/', '>'}));
+    out.push_back(bytes({'<', 'a', 0xE2, 0x82, '/', '>'}));
+    for (auto tiny : {bytes({}), bytes({0xFF}), bytes({0xFF, 0xFE}), bytes({0xFE, 0xFF}),
+                      bytes({0xFF, 0xFE, 0x41}), bytes({0xEF, 0xBB}), bytes({0xEF, 0xBB, 0xBF}),
+                      bytes({'<', 0}), bytes({0, '<'}), bytes({0x3D, 0xD8, 0x00})})
+        out.push_back(tiny);
+    return out;
+}
+
+const std::vector<std::string_view> kCharsets = {"",         "UTF-16", "utf-16le", "\"ucs-2\"",
+                                                 "utf-16be", "utf-8",  "latin1"};
+
+} // namespace
+
+TEST(BodyDecoder, OnePieceIsDecodeBody) {
+    for (const auto& body : tricky_bodies())
+        for (auto cs : kCharsets)
+            expect_same(body, cs, {});
+}
+
+TEST(BodyDecoder, TwoPiecesCutAtEveryOffset) {
+    for (const auto& body : tricky_bodies())
+        for (auto cs : kCharsets)
+            for (std::size_t cut = 0; cut <= body.size(); ++cut)
+                expect_same(body, cs, {cut});
+}
+
+TEST(BodyDecoder, ThreePiecesCutAtEveryPairOfOffsets) {
+    // Covers a unit or pair completed across three pieces (a 1-byte middle piece) and the BOM cut
+    // before and after its decision.
+    for (const auto& body : tricky_bodies()) {
+        if (body.size() > 64) continue;
+        for (auto cs :
+             {std::string_view(""), std::string_view("utf-16"), std::string_view("utf-16be")})
+            for (std::size_t a = 0; a <= body.size(); ++a)
+                for (std::size_t b = a; b <= body.size(); ++b)
+                    expect_same(body, cs, {a, b});
+    }
+}
+
+TEST(BodyDecoder, OneBytePiecesAndRandomCuts) {
+    std::mt19937 rng(15);
+    for (const auto& body : tricky_bodies()) {
+        std::vector<std::size_t> every;
+        for (std::size_t i = 1; i < body.size(); ++i)
+            every.push_back(i);
+        expect_same(body, "", every);
+        expect_same(body, "utf-16", every);
+    }
+    // Random UTF-16 units (surrogates often) with a BOM, cut at random.
+    for (int round = 0; round < 300; ++round) {
+        std::vector<std::uint8_t> body = {0xFF, 0xFE};
+        const std::size_t units = rng() % 200;
+        for (std::size_t i = 0; i < units; ++i) {
+            const unsigned pick = rng() % 6;
+            const unsigned u = pick == 0   ? 0xD800 + rng() % 0x400
+                               : pick == 1 ? 0xDC00 + rng() % 0x400
+                               : pick == 2 ? rng() % 0x10000
+                                           : 0x20 + rng() % 0x5F;
+            body.push_back(static_cast<std::uint8_t>(u));
+            body.push_back(static_cast<std::uint8_t>(u >> 8));
+        }
+        if (rng() % 2) body.push_back(static_cast<std::uint8_t>(rng()));
+        if (rng() % 3 == 0) std::swap(body[0], body[1]); // FE FF: big-endian
+        std::vector<std::size_t> cuts;
+        for (std::size_t i = 0; i < body.size(); ++i)
+            if (rng() % 7 == 0) cuts.push_back(i);
+        expect_same(body, "", cuts);
+    }
+}

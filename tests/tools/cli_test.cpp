@@ -4,6 +4,7 @@
 #include "support/temp_dir.hpp"
 #include "wsman/wsman.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <sqlite3.h>
 #include <string>
 #include <sys/wait.h>
+#include <vector>
 
 namespace {
 
@@ -20,9 +22,10 @@ struct Result {
     std::string out; // stdout and stderr, merged
 };
 
-// Runs `wec <args>` through the shell (args are trusted test literals).
-Result wec(const std::string& args) {
-    std::string cmd = std::string("'") + WEC_EXE + "' " + args + " 2>&1";
+// Runs `wec <args>` through the shell (args are trusted test literals); `env`: "NAME=value ..."
+// assignments for this command only.
+Result wec(const std::string& args, const std::string& env = "") {
+    std::string cmd = env + " '" + WEC_EXE + "' " + args + " 2>&1";
     Result r;
     std::FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) return r;
@@ -84,6 +87,40 @@ TEST(Cli, ServeWithABadListenAddressExitsTwo) {
     auto r = wec("serve --listen nowhere --db sqlite:" + tmp.file("wec.db"));
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.out.find("nowhere"), std::string::npos) << r.out;
+}
+
+// Issue #15: librdkafka, libpq (and GnuTLS, LDAP, SASL... that it pulls in), libsqlite3 and libevtx
+// are opened by the kafka output, the stores and the libevtx EVTX reader when first used, not by
+// every command at start-up. The dynamic loader's trace (LD_DEBUG=files) lists every file it opens,
+// at start-up ("needed by") and by dlopen ("dynamically loaded by").
+TEST(Cli, CommandsLoadOnlyTheLibrariesTheyUse) {
+    wec::testing::TempDir tmp;
+    const std::vector<std::string> on_demand = {"librdkafka", "libpq",   "libgnutls", "libldap",
+                                                "libsasl2",   "libevtx", "libsqlite3"};
+    struct Case {
+        std::string args;
+        int exit_code;
+        std::vector<std::string> loaded;
+    };
+    const std::vector<Case> cases = {
+        {"--version", 0, {}},
+        {"sldc decompress '" + data("sldc/heartbeat.sldc") + "' -o " + tmp.file("out"), 0, {}},
+        {"sub list --db sqlite:" + tmp.file("wec.db"), 0, {"libsqlite3"}},
+        // Nothing listens on port 1: the store fails while running (3), after loading libpq.
+        {"sub list --db postgres://wec@127.0.0.1:1/wec",
+         3,
+         {"libpq", "libgnutls", "libldap", "libsasl2"}},
+    };
+    for (const auto& c : cases) {
+        auto r = wec(c.args, "LD_DEBUG=files");
+        EXPECT_EQ(r.exit_code, c.exit_code) << c.args << ": " << r.out;
+        EXPECT_NE(r.out.find("file=libstdc++.so.6"), std::string::npos) << "no trace: " << r.out;
+        for (const auto& library : on_demand) {
+            bool expected = std::find(c.loaded.begin(), c.loaded.end(), library) != c.loaded.end();
+            EXPECT_EQ(r.out.find("file=" + library) != std::string::npos, expected)
+                << c.args << (expected ? " did not load " : " loaded ") << library;
+        }
+    }
 }
 
 // `wec sub` on a store in a temp dir: the scripting contract of issue #3.
@@ -415,6 +452,46 @@ path = "/var/log/wec/{client}.json"
         r = wec(std::string(command) + " --db /proc/nonexistent/wec.db");
         EXPECT_EQ(r.exit_code, 2) << command << ": " << r.out;
     }
+}
+
+// A library that cannot be opened when a command first needs it: a clear error naming the file and
+// the package, and the exit code of an unusable store URL or output (2). The dynamic loader finds
+// a file that is no library first (LD_LIBRARY_PATH).
+TEST_F(SubCommands, PostgresStoreWithoutLibpqExitsTwoNamingTheLibrary) {
+    write("libpq.so.5", "not a library\n");
+    const std::string env = "LD_LIBRARY_PATH='" + dir.string() + "'";
+    for (const char* command : {"sub list", "status", "db status"}) {
+        auto r = wec(std::string(command) + " --db postgres://wec:s3cret@127.0.0.1:1/wec", env);
+        EXPECT_EQ(r.exit_code, 2) << command << ": " << r.out;
+        EXPECT_NE(r.out.find("cannot load libpq.so.5 (install the package libpq5)"),
+                  std::string::npos)
+            << command << ": " << r.out;
+        EXPECT_EQ(r.out.find("s3cret"), std::string::npos) << r.out;
+    }
+}
+
+TEST_F(SubCommands, KafkaOutputWithoutLibrdkafkaExitsTwoNamingTheLibrary) {
+    auto file = write("kafka.toml", R"(name = "k"
+query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>'
+[[outputs]]
+driver = "kafka"
+brokers = "127.0.0.1:1"
+topic = "wec"
+)");
+    auto r = wec("sub apply '" + file + "'" + db); // librdkafka checks the settings
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    write("librdkafka.so.1", "not a library\n");
+    const std::string env = "LD_LIBRARY_PATH='" + dir.string() + "'";
+    r = wec("sub apply '" + file + "'" + db, env);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("driver 'kafka': cannot load librdkafka.so.1 (install the package "
+                         "librdkafka1)"),
+              std::string::npos)
+        << r.out;
+    // The collector does not start.
+    r = wec("serve --listen 127.0.0.1:0" + db, env);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("cannot load librdkafka.so.1"), std::string::npos) << r.out;
 }
 
 TEST(Cli, CompletionFilesAreCurrent) {

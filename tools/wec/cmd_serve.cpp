@@ -200,7 +200,8 @@ void add_serve(CLI::App& app, Action& action) {
                   "them)");
     sub->add_option("--hostname", opts->hostname, "Public host name advertised to sources");
     sub->add_option("--db", opts->db, "State store URL (default sqlite:./var/wec.db)");
-    sub->add_option("--node-name", opts->node_name, "Node name written in JSON events");
+    sub->add_option("--node-name", opts->node_name,
+                    "Node name, in JSON events (OpenWEC.Node) and output paths ({node})");
     sub->add_option("--log-level", opts->log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
     sub->add_option("--metrics", opts->metrics,

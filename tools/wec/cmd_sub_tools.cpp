@@ -599,7 +599,7 @@ void add_sub_tools(CLI::App& sub, Action& action) {
         ->check(CLI::IsMember({"normal", "min-latency", "min-bandwidth"}));
     ne->add_option("--output", n->output,
                    "files:PATH, a files output (template keys {client}, "
-                   "{machine}, {subscription}, {date}, ...)");
+                   "{machine}, {subscription}, {node}, {date}, ...)");
     ne->add_option("--as", n->as, "toml, or wecutil XML (for `wecutil cs FILE`)")
         ->capture_default_str()
         ->check(CLI::IsMember({"toml", "wecutil", "xml"}));

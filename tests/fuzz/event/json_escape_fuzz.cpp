@@ -1,0 +1,35 @@
+// Arbitrary bytes -> the JSON writer's escaping (lib/event's cursor writer: SSE2/SWAR runs,
+// escapes written in place, long strings in slices) against the plain byte loop of
+// tests/event/json_escape_reference.hpp: append_string, an escaped key and field_lf (CR LF as
+// LF), byte for byte, appended after existing content.
+#include "../../event/json_escape_reference.hpp"
+#include "event/json_writer_internal.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view s(reinterpret_cast<const char*>(data), size);
+    using wec::event::testing::reference_json_string;
+    std::string out = "x";
+    wec::event::detail::append_string(out, s);
+    if (out != "x" + reference_json_string(s)) {
+        std::fprintf(stderr, "append_string differs from the byte loop\n");
+        std::abort();
+    }
+    // The input as a key (its first half) and as a value written by field_lf.
+    const std::string_view key = s.substr(0, s.size() / 2);
+    out = "y";
+    {
+        wec::event::detail::Writer w(out);
+        w.field_lf(key, s);
+    }
+    if (out != "y" + reference_json_string(key) + ":" + reference_json_string(s, true)) {
+        std::fprintf(stderr, "Writer::field_lf differs from the byte loop\n");
+        std::abort();
+    }
+    return 0;
+}
