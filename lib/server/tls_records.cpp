@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <boost/asio/error.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
+#include <string_view>
 #include <sys/socket.h>
 
 namespace wec::server::detail {
@@ -71,6 +73,11 @@ bool expand_label(const char* digest, std::span<const std::uint8_t> secret, cons
 
 } // namespace
 
+bool own_tls_records() {
+    const char* v = std::getenv("WEC_TLS_RECORDS");
+    return v == nullptr || std::string_view(v) != "openssl";
+}
+
 TlsRecords::~TlsRecords() {
     OPENSSL_cleanse(&read_, sizeof read_);
     OPENSSL_cleanse(&write_, sizeof write_);
@@ -85,8 +92,16 @@ std::unique_ptr<TlsRecords> TlsRecords::take_over(SSL* ssl, std::span<const std:
         return nullptr;
     const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
     if (!cipher) return nullptr;
+    // The client's secret opens what we read, the server's seals what we write.
+    return from_secrets(static_cast<std::uint16_t>(SSL_CIPHER_get_id(cipher) & 0xffff), client,
+                        server);
+}
+
+std::unique_ptr<TlsRecords> TlsRecords::from_secrets(std::uint16_t cipher,
+                                                     std::span<const std::uint8_t> read,
+                                                     std::span<const std::uint8_t> write) {
     auto records = std::unique_ptr<TlsRecords>(new TlsRecords());
-    switch (SSL_CIPHER_get_id(cipher) & 0xffff) {
+    switch (cipher) {
     case 0x1301: // TLS_AES_128_GCM_SHA256
         records->suite_ = Suite::Aes128Gcm;
         records->hash_len_ = 32;
@@ -105,9 +120,9 @@ std::unique_ptr<TlsRecords> TlsRecords::take_over(SSL* ssl, std::span<const std:
     default:
         return nullptr;
     }
-    if (client.size() != records->hash_len_ || server.size() != records->hash_len_) return nullptr;
-    std::copy(client.begin(), client.end(), records->read_.secret.begin());
-    std::copy(server.begin(), server.end(), records->write_.secret.begin());
+    if (read.size() != records->hash_len_ || write.size() != records->hash_len_) return nullptr;
+    std::copy(read.begin(), read.end(), records->read_.secret.begin());
+    std::copy(write.begin(), write.end(), records->write_.secret.begin());
     if (!records->derive(records->read_) || !records->derive(records->write_)) return nullptr;
     return records;
 }
@@ -175,6 +190,21 @@ void TlsRecords::seal(std::uint8_t type, const std::uint8_t* data, std::size_t l
     sealed_ok_ = sealed_ok_ && crypt(write_, true, h, h + kHeader, len + 1, h + kHeader + len + 1);
 }
 
+std::vector<std::uint8_t> TlsRecords::seal_inner(std::span<const std::uint8_t> inner) {
+    std::vector<std::uint8_t> record(kHeader + inner.size() + kTag);
+    std::uint8_t* h = record.data();
+    std::size_t body = inner.size() + kTag;
+    h[0] = kApplicationData;
+    h[1] = 0x03;
+    h[2] = 0x03;
+    h[3] = static_cast<std::uint8_t>(body >> 8);
+    h[4] = static_cast<std::uint8_t>(body);
+    if (!inner.empty()) std::memcpy(h + kHeader, inner.data(), inner.size());
+    if (!crypt(write_, true, h, h + kHeader, inner.size(), h + kHeader + inner.size()))
+        record.clear();
+    return record;
+}
+
 void TlsRecords::release_in() {
     if (!in_.empty()) OPENSSL_cleanse(in_.data(), in_.size());
     std::vector<std::uint8_t>().swap(in_);
@@ -184,6 +214,21 @@ void TlsRecords::release_in() {
 TlsRecords::Status TlsRecords::read(int fd, void* data, std::size_t size, std::size_t& n,
                                     boost::system::error_code& ec) {
     n = 0;
+    if (read_failed_) {
+        ec = read_failed_;
+        return Status::Failed;
+    }
+    auto status = read_records(fd, data, size, n, ec);
+    if (status == Status::Failed) {
+        read_failed_ = ec;
+        fatal_ = ec != asio::error::eof;
+        release_in();
+    }
+    return status;
+}
+
+TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size, std::size_t& n,
+                                            boost::system::error_code& ec) {
     for (;;) {
         if (plain_begin_ < plain_end_) {
             n = std::min(size, plain_end_ - plain_begin_);
@@ -235,37 +280,57 @@ TlsRecords::Status TlsRecords::read(int fd, void* data, std::size_t size, std::s
             ec = ssl_error(SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC);
             return Status::Failed;
         }
+        // RFC 8446 5.4: the inner plaintext (content, type, padding) is at most 2^14 + 1 bytes;
+        // its type is the last non-zero byte, and a record of zeros only has none.
+        if (len > kMaxPlain + 1) {
+            ec = ssl_error(SSL_R_DATA_LENGTH_TOO_LONG); // record_overflow
+            return Status::Failed;
+        }
         while (len > 0 && body[len - 1] == 0) // padding
             --len;
-        if (len == 0 || len - 1 > kMaxPlain) {
-            ec = ssl_error(len == 0 ? SSL_R_UNEXPECTED_MESSAGE : SSL_R_DATA_LENGTH_TOO_LONG);
+        if (len == 0) {
+            ec = ssl_error(SSL_R_UNEXPECTED_MESSAGE);
             return Status::Failed;
         }
         std::uint8_t type = body[--len];
         plain_begin_ = kHeader;
         plain_end_ = kHeader + len;
+        if (type != kAlert && len > 0) warn_alerts_ = 0; // as OpenSSL counts them
         if (type == kApplicationData) {
             if (len == 0) plain_begin_ = plain_end_ = 1; // empty: released, next record
             continue;
         }
         if (type == kAlert) {
-            // close_notify ends the stream as asio's SSL stream reports it; any other alert is
-            // fatal in TLS 1.3.
-            ec = len == 2 && body[1] == 0 ? boost::system::error_code(asio::error::eof)
-                 : len == 2               ? ssl_error(SSL_AD_REASON_OFFSET + body[1])
-                                          : ssl_error(SSL_R_BAD_LENGTH);
+            // RFC 8446 6: close_notify ends the stream (as asio's SSL stream reports it);
+            // user_canceled is ignored, as OpenSSL does, up to kMaxWarnAlerts in a row; any other
+            // alert is fatal, whatever its level.
+            if (len != 2) {
+                ec = ssl_error(SSL_R_INVALID_ALERT);
+                return Status::Failed;
+            }
+            if (body[1] == SSL_AD_USER_CANCELLED) {
+                if (++warn_alerts_ == kMaxWarnAlerts) {
+                    ec = ssl_error(SSL_R_TOO_MANY_WARN_ALERTS);
+                    return Status::Failed;
+                }
+                plain_begin_ = plain_end_ = 1;
+                continue;
+            }
+            ec = body[1] == SSL_AD_CLOSE_NOTIFY ? boost::system::error_code(asio::error::eof)
+                                                : ssl_error(SSL_AD_REASON_OFFSET + body[1]);
             return Status::Failed;
         }
         if (type == kHandshake) {
             // After the handshake a client may only send KeyUpdate (no post-handshake
             // authentication is asked for, no tickets are sent): one whole message, alone at the
-            // end of its record (RFC 8446 5.1: it precedes a key change).
-            if (len != 5 || body[0] != kKeyUpdate || body[1] != 0 || body[2] != 0 || body[3] != 1 ||
-                body[4] > 1) {
+            // end of its record (RFC 8446 5.1: it precedes a key change). Anything else
+            // (NewSessionTicket, Certificate, a second message, a message split over records) is
+            // refused.
+            if (len != 5 || body[0] != kKeyUpdate || body[1] != 0 || body[2] != 0 || body[3] != 1) {
                 ec = ssl_error(SSL_R_UNEXPECTED_MESSAGE);
                 return Status::Failed;
             }
-            if (!update(read_)) {
+            if (body[4] > 1 || !update(read_)) { // 4.6.3: update_not_requested or _requested
                 ec = ssl_error(SSL_R_BAD_KEY_UPDATE);
                 return Status::Failed;
             }
@@ -273,6 +338,7 @@ TlsRecords::Status TlsRecords::read(int fd, void* data, std::size_t size, std::s
             plain_begin_ = plain_end_ = 1; // nothing for the caller: released on the next turn
             continue;
         }
+        // change_cipher_spec (only allowed during the handshake) and unknown types.
         ec = ssl_error(SSL_R_UNEXPECTED_RECORD);
         return Status::Failed;
     }
@@ -281,8 +347,15 @@ TlsRecords::Status TlsRecords::read(int fd, void* data, std::size_t size, std::s
 TlsRecords::Status TlsRecords::write(int fd, const void* data, std::size_t size, std::size_t& n,
                                      boost::system::error_code& ec) {
     n = 0;
+    if (fatal_) {
+        ec = read_failed_;
+        return Status::Failed;
+    }
     if (out_.empty()) {
         sealed_ok_ = true;
+        // RFC 8446 5.5: an AES-GCM key seals at most 2^24.5 records; ours changes before.
+        if (suite_ != Suite::Chacha20Poly1305 && write_.seq >= kGcmRecordsPerKey)
+            key_update_due_ = true;
         if (key_update_due_) {
             // Our KeyUpdate (update_not_requested), under the old key, then the new key.
             const std::uint8_t key_update[5] = {kKeyUpdate, 0, 0, 1, 0};

@@ -140,12 +140,17 @@ TlsSocketStream::Core::~Core() {
 }
 
 void TlsSocketStream::take_over() {
-    if (core_->records || !ssl_ || core_->in_flight != 0 || !core_->prefix.empty() ||
-        !::SSL_is_init_finished(ssl_.get()))
-        return;
-    core_->records =
-        TlsRecords::take_over(ssl_.get(), {core_->client_secret.data(), core_->client_secret_len},
-                              {core_->server_secret.data(), core_->server_secret_len});
+    if (core_->records_decided || !ssl_ || !::SSL_is_init_finished(ssl_.get())) return;
+    // Decided once, at the first read or write after the handshake, before OpenSSL has read
+    // ahead (read-ahead starts with the first SSL_read) or sealed an application record: if it
+    // cannot be done now (an operation in flight, bytes of ours or OpenSSL's not yet read, TLS
+    // 1.2, WEC_TLS_RECORDS=openssl: no secrets), OpenSSL keeps the connection for good, so that
+    // no record is ever lost and no sequence number (nonce) used twice.
+    core_->records_decided = true;
+    if (core_->in_flight == 0 && core_->prefix.empty())
+        core_->records = TlsRecords::take_over(
+            ssl_.get(), {core_->client_secret.data(), core_->client_secret_len},
+            {core_->server_secret.data(), core_->server_secret_len});
     OPENSSL_cleanse(core_->client_secret.data(), core_->client_secret.size());
     OPENSSL_cleanse(core_->server_secret.data(), core_->server_secret.size());
     core_->client_secret_len = core_->server_secret_len = 0;

@@ -44,6 +44,10 @@ namespace wec::server::detail {
 // the connection's stream (nothing else is kept, nothing is written anywhere).
 void tls_keylog(const SSL* ssl, const char* line);
 
+// False when WEC_TLS_RECORDS=openssl is set in the environment: OpenSSL keeps the record layer of
+// every connection (a diagnostic switch and a way out); our TlsRecords otherwise.
+bool own_tls_records();
+
 // TLS 1.3 application-data records (RFC 8446 5) after the handshake, without the SSL object: AEAD
 // with the negotiated suite (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305; the key and IV from the
 // traffic secret by HKDF-Expand-Label), close_notify and fatal alerts, the peer's KeyUpdate (and
@@ -57,6 +61,13 @@ public:
     // data OpenSSL already read, secrets missing): the SSL object then stays in charge.
     static std::unique_ptr<TlsRecords> take_over(SSL* ssl, std::span<const std::uint8_t> client,
                                                  std::span<const std::uint8_t> server);
+    // Records of the TLS 1.3 suite `cipher` (0x1301, 0x1302, 0x1303) opened with the `read`
+    // traffic secret and sealed with the `write` one, from sequence number 0; nullptr for another
+    // suite or a secret of the wrong size. (take_over's second half; tests and the fuzzer play
+    // both ends with it.)
+    static std::unique_ptr<TlsRecords> from_secrets(std::uint16_t cipher,
+                                                    std::span<const std::uint8_t> read,
+                                                    std::span<const std::uint8_t> write);
     TlsRecords(const TlsRecords&) = delete;
     TlsRecords& operator=(const TlsRecords&) = delete;
     ~TlsRecords(); // the keys are cleansed
@@ -68,6 +79,22 @@ public:
     // again with the same data: the sealed record is still being sent.
     Status write(int fd, const void* data, std::size_t size, std::size_t& n,
                  boost::system::error_code& ec);
+
+    // AES-GCM: a KeyUpdate of ours before this many records are sealed under one key (RFC 8446
+    // 5.5: at most 2^24.5 full-size records).
+    static constexpr std::uint64_t kGcmRecordsPerKey = std::uint64_t{1} << 24;
+    // Consecutive user_canceled alerts ignored before the connection fails (OpenSSL's count).
+    static constexpr int kMaxWarnAlerts = 5;
+
+    // For tests and the fuzzer: one record sealed with the write key whose inner plaintext
+    // (content, content type, padding) is `inner` as given, with the next write sequence number.
+    std::vector<std::uint8_t> seal_inner(std::span<const std::uint8_t> inner);
+    // For tests: the sequence numbers of the next record read and written.
+    void set_sequences(std::uint64_t read, std::uint64_t write) {
+        read_.seq = read;
+        write_.seq = write;
+    }
+    std::uint64_t write_sequence() const { return write_.seq; }
 
 private:
     enum class Suite : std::uint8_t { Aes128Gcm, Aes256Gcm, Chacha20Poly1305 };
@@ -86,11 +113,16 @@ private:
                std::size_t len, std::uint8_t* tag);
     void seal(std::uint8_t type, const std::uint8_t* data, std::size_t len);
     void release_in();
+    Status read_records(int fd, void* data, std::size_t size, std::size_t& n,
+                        boost::system::error_code& ec);
 
     Suite suite_ = Suite::Aes256Gcm;
     std::size_t hash_len_ = 48, key_len_ = 32;
     Direction read_, write_;
     bool key_update_due_ = false; // the client asked for ours: sent before the next record
+    int warn_alerts_ = 0;         // consecutive user_canceled alerts
+    boost::system::error_code read_failed_; // sticky: every later read reports it
+    bool fatal_ = false;                    // a fatal error: writes fail as well
     bool sealed_ok_ = true;
     std::vector<std::uint8_t> in_; // the record being read, then its plaintext (only while used)
     std::size_t plain_begin_ = 0, plain_end_ = 0;
@@ -220,6 +252,9 @@ private:
         // TLS 1.3 application traffic secrets (tls_keylog), until the records are taken over.
         std::array<std::uint8_t, 48> client_secret{}, server_secret{};
         std::uint8_t client_secret_len = 0, server_secret_len = 0;
+        // Taking over is decided once, at the first operation after the handshake: if OpenSSL
+        // then keeps the connection, it keeps it for good (its sequence numbers have moved on).
+        bool records_decided = false;
         int in_flight = 0;                   // operations started and not yet complete
         std::unique_ptr<TlsRecords> records; // after a TLS 1.3 handshake: the SSL object is gone
         ~Core();
@@ -347,6 +382,10 @@ private:
     };
 
     friend void tls_keylog(const SSL* ssl, const char* line);
+
+    // False when WEC_TLS_RECORDS=openssl is set in the environment: OpenSSL keeps the record layer
+    // of every connection (a diagnostic switch and a way out); our TlsRecords otherwise.
+    bool own_tls_records();
 
     // Hands the records to TlsRecords once a TLS 1.3 handshake is done and no operation is
     // pending, and frees the SSL object (native_handle() is null from then on).

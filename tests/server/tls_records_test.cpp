@@ -20,6 +20,8 @@
 #include <string>
 #include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -27,6 +29,7 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
+using wec::server::detail::TlsRecords;
 using wec::server::detail::TlsSocketStream;
 
 const wec::testing::TestPki& pki() {
@@ -206,6 +209,34 @@ TEST(TlsRecords, TheSslObjectIsFreedAfterTheFirstTls13Read) {
     EXPECT_EQ(client.read(4), "pong");
 }
 
+// WEC_TLS_RECORDS=openssl (read when the listener's context is made) keeps OpenSSL's records.
+TEST(TlsRecords, TheOpenSslSwitchKeepsOpenSslsRecordLayer) {
+    struct Env {
+        Env() { ::setenv("WEC_TLS_RECORDS", "openssl", 1); }
+        ~Env() { ::unsetenv("WEC_TLS_RECORDS"); }
+    };
+    std::optional<Server> server;
+    {
+        Env env;
+        server.emplace();
+    }
+    Client client(server->port());
+    connect(*server, client);
+    ASSERT_TRUE(client.write("ping"));
+    auto [ec, got] = server->read(4, 16);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got, "ping");
+    ASSERT_NE(server->native_handle(), nullptr);
+    EXPECT_EQ(SSL_version(server->native_handle()), TLS1_3_VERSION);
+    ASSERT_TRUE(client.write(pattern(40000, 5))); // several records, read ahead by OpenSSL
+    auto [ec2, big] = server->read(40000, 1000);
+    EXPECT_FALSE(ec2) << ec2.message();
+    EXPECT_EQ(big, pattern(40000, 5));
+    EXPECT_FALSE(server->write("pong"));
+    EXPECT_EQ(client.read(4), "pong");
+    EXPECT_NE(server->native_handle(), nullptr); // still OpenSSL's
+}
+
 TEST(TlsRecords, DataLargerThanARecordBothWaysInSmallReads) {
     Server server;
     Client client(server.port());
@@ -294,6 +325,252 @@ TEST(TlsRecords, Tls12StaysWithOpenSsl) {
     EXPECT_NE(server.native_handle(), nullptr);
     EXPECT_FALSE(server.write("pong"));
     EXPECT_EQ(client.read(4), "pong");
+}
+
+// The record rules of RFC 8446 on TlsRecords itself: the server's records and a peer's (the same
+// secrets the other way round) over a non-blocking socket pair; the peer seals inner plaintexts as
+// given (content type and padding included), which no TLS library would send.
+class RecordPair {
+public:
+    explicit RecordPair(std::uint16_t cipher = 0x1301) {
+        // The errors' messages are OpenSSL's reason strings.
+        ::OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+                           nullptr);
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_) != 0)
+            throw std::runtime_error("socketpair");
+        std::size_t hash = cipher == 0x1302 ? 48 : 32;
+        std::vector<std::uint8_t> client(hash, 0x11), server_secret(hash, 0x22);
+        server = TlsRecords::from_secrets(cipher, client, server_secret);
+        peer = TlsRecords::from_secrets(cipher, server_secret, client);
+        if (!server || !peer) throw std::runtime_error("records");
+    }
+    RecordPair(const RecordPair&) = delete;
+    RecordPair& operator=(const RecordPair&) = delete;
+    ~RecordPair() {
+        ::close(fds_[0]);
+        ::close(fds_[1]);
+    }
+    // The peer seals `inner` (as is) and sends it.
+    void send_inner(const std::string& inner) {
+        auto record =
+            peer->seal_inner({reinterpret_cast<const std::uint8_t*>(inner.data()), inner.size()});
+        ASSERT_FALSE(record.empty());
+        send_raw(record);
+    }
+    void send_raw(const std::vector<std::uint8_t>& record) {
+        ASSERT_EQ(::send(fds_[1], record.data(), record.size(), MSG_NOSIGNAL),
+                  static_cast<ssize_t>(record.size()));
+    }
+    // Everything the server reads until it would block or fails.
+    std::pair<error_code, std::string> server_read() { return read(*server, fds_[0]); }
+    std::pair<error_code, std::string> peer_read() { return read(*peer, fds_[1]); }
+    error_code server_write(const std::string& data) {
+        std::size_t n = 0;
+        error_code ec;
+        auto status = server->write(fds_[0], data.data(), data.size(), n, ec);
+        EXPECT_TRUE(status == TlsRecords::Status::Done || status == TlsRecords::Status::Failed);
+        return ec;
+    }
+
+    std::unique_ptr<TlsRecords> server, peer;
+
+private:
+    static std::pair<error_code, std::string> read(TlsRecords& r, int fd) {
+        std::string out;
+        char buf[4096];
+        for (;;) {
+            std::size_t n = 0;
+            error_code ec;
+            auto status = r.read(fd, buf, sizeof buf, n, ec);
+            out.append(buf, n);
+            if (status == TlsRecords::Status::Failed) return {ec, out};
+            if (status == TlsRecords::Status::WantRead) return {{}, out};
+        }
+    }
+    int fds_[2] = {-1, -1};
+};
+
+std::string inner(const std::string& content, char type, std::size_t padding = 0) {
+    return content + type + std::string(padding, '\0');
+}
+constexpr char kData = 23, kAlertType = 21, kHandshakeType = 22;
+
+TEST(TlsRecordRules, PaddingIsStrippedAndTheTypeIsTheLastNonZeroByte) {
+    RecordPair p;
+    p.send_inner(inner("abc", kData, 300));
+    p.send_inner(inner(std::string("a\0\0b\0", 5), kData, 1)); // zeros inside are content
+    auto [ec, got] = p.server_read();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got, "abc" + std::string("a\0\0b\0", 5));
+}
+
+TEST(TlsRecordRules, AnAllZeroInnerPlaintextIsAnUnexpectedMessage) {
+    RecordPair p;
+    p.send_inner(std::string(20, '\0'));
+    auto [ec, got] = p.server_read();
+    EXPECT_NE(ec.message().find("unexpected message"), std::string::npos) << ec.message();
+    EXPECT_EQ(got, "");
+}
+
+TEST(TlsRecordRules, ZeroLengthApplicationDataRecordsAreAllowed) {
+    RecordPair p;
+    p.send_inner(inner("", kData));
+    p.send_inner(inner("", kData, 7));
+    p.send_inner(inner("x", kData));
+    auto [ec, got] = p.server_read();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got, "x");
+}
+
+TEST(TlsRecordRules, InnerPlaintextOfAtMost2To14Plus1BytesPaddingIncluded) {
+    {
+        RecordPair p;
+        p.send_inner(inner(pattern(16384, 1), kData)); // 2^14 + 1: the limit
+        auto [ec, got] = p.server_read();
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(got, pattern(16384, 1));
+    }
+    for (auto [content, padding] :
+         {std::pair<std::size_t, std::size_t>{16384, 1}, {16000, 400}, {0, 16385}}) {
+        RecordPair p;
+        p.send_inner(inner(pattern(content, 2), kData, padding));
+        auto [ec, got] = p.server_read();
+        EXPECT_NE(ec.message().find("data length too long"), std::string::npos)
+            << content << "+" << padding << ": " << ec.message();
+        EXPECT_EQ(got, "");
+    }
+}
+
+TEST(TlsRecordRules, EachRecordHasItsOwnSequenceNumber) {
+    for (int replay = 0; replay < 2; ++replay) {
+        RecordPair p;
+        auto first = p.peer->seal_inner(std::vector<std::uint8_t>{'a', kData});
+        auto second = p.peer->seal_inner(std::vector<std::uint8_t>{'b', kData});
+        p.send_raw(first);
+        p.send_raw(replay ? first : second);
+        if (!replay) p.send_raw(first); // out of order after the second
+        auto [ec, got] = p.server_read();
+        EXPECT_NE(ec.message().find("decryption failed or bad record mac"), std::string::npos)
+            << ec.message();
+        EXPECT_EQ(got, replay ? "a" : "ab");
+    }
+}
+
+TEST(TlsRecordRules, UserCanceledIsIgnoredLikeOpenSslAndOtherAlertsAreFatal) {
+    {
+        RecordPair p;
+        p.send_inner(inner(std::string{1, 90}, kAlertType)); // user_canceled, warning
+        p.send_inner(inner("a", kData));
+        for (int i = 0; i < 4; ++i) // four in a row are ignored
+            p.send_inner(inner(std::string{2, 90}, kAlertType));
+        p.send_inner(inner("b", kData));
+        auto [ec, got] = p.server_read();
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(got, "ab");
+    }
+    {
+        RecordPair p;
+        for (int i = 0; i < 5; ++i)
+            p.send_inner(inner(std::string{1, 90}, kAlertType));
+        auto [ec, got] = p.server_read();
+        EXPECT_NE(ec.message().find("too many warn alerts"), std::string::npos) << ec.message();
+    }
+    for (char level : {char{1}, char{2}}) { // close_notify at either level
+        RecordPair p;
+        p.send_inner(inner(std::string{level, 0}, kAlertType));
+        p.send_inner(inner("late", kData));
+        auto [ec, got] = p.server_read();
+        EXPECT_EQ(ec, asio::error::eof) << ec.message();
+        EXPECT_EQ(got, "");
+        EXPECT_EQ(p.server_read().first, asio::error::eof); // and stays so
+        EXPECT_FALSE(p.server_write("reply")) << "a half-closed stream can still be written";
+    }
+    for (char level : {char{1}, char{2}}) { // another alert, even at warning level: fatal
+        RecordPair p;
+        p.send_inner(inner(std::string{level, 40}, kAlertType)); // handshake_failure
+        auto [ec, got] = p.server_read();
+        EXPECT_NE(ec.message().find("handshake failure"), std::string::npos) << ec.message();
+        EXPECT_EQ(p.server_read().first, ec); // sticky
+        EXPECT_TRUE(p.server_write("reply")); // and no more writes
+    }
+    for (const std::string& bad : {std::string{1}, std::string{1, 0, 0}}) {
+        RecordPair p;
+        p.send_inner(inner(bad, kAlertType));
+        auto [ec, got] = p.server_read();
+        EXPECT_NE(ec.message().find("invalid alert"), std::string::npos) << ec.message();
+    }
+}
+
+TEST(TlsRecordRules, OnlyAWholeKeyUpdateAloneInItsRecordIsAcceptedAfterTheHandshake) {
+    struct Case {
+        std::string name;
+        std::vector<std::string> records; // handshake bytes, one record each
+        std::string reason;
+    };
+    std::vector<Case> cases = {
+        {"NewSessionTicket", {std::string{4, 0, 0, 5, 0, 0, 0, 0, 0}}, "unexpected message"},
+        {"CertificateRequest", {std::string{13, 0, 0, 1, 0}}, "unexpected message"},
+        {"Certificate", {std::string{11, 0, 0, 4, 0, 0, 0, 0}}, "unexpected message"},
+        {"KeyUpdate and more", {std::string{24, 0, 0, 1, 0, 24}}, "unexpected message"},
+        {"two KeyUpdates", {std::string{24, 0, 0, 1, 0, 24, 0, 0, 1, 0}}, "unexpected message"},
+        {"KeyUpdate split", {std::string{24, 0, 0}, std::string{1, 0}}, "unexpected message"},
+        {"KeyUpdate too long", {std::string{24, 0, 0, 2, 0, 0}}, "unexpected message"},
+        {"KeyUpdate value 2", {std::string{24, 0, 0, 1, 2}}, "bad key update"},
+    };
+    for (const auto& c : cases) {
+        RecordPair p;
+        for (const auto& r : c.records)
+            p.send_inner(inner(r, kHandshakeType));
+        auto [ec, got] = p.server_read();
+        EXPECT_NE(ec.message().find(c.reason), std::string::npos) << c.name << ": " << ec.message();
+    }
+}
+
+TEST(TlsRecordRules, ChangeCipherSpecAndUnknownInnerTypesAreRefused) {
+    for (char type : {char{20}, char{24}, char{99}, char{127}}) {
+        RecordPair p;
+        p.send_inner(inner(std::string{1}, type));
+        auto [ec, got] = p.server_read();
+        EXPECT_NE(ec.message().find("unexpected record"), std::string::npos)
+            << int(type) << ": " << ec.message();
+    }
+}
+
+TEST(TlsRecordRules, AesGcmKeysChangeBeforeTheirRecordLimit) {
+    for (std::uint16_t cipher : {0x1301, 0x1302}) {
+        RecordPair p(cipher);
+        p.server->set_sequences(0, TlsRecords::kGcmRecordsPerKey - 1);
+        p.peer->set_sequences(TlsRecords::kGcmRecordsPerKey - 1, 0);
+        EXPECT_FALSE(p.server_write("a")); // the last record under the first key
+        EXPECT_EQ(p.server->write_sequence(), TlsRecords::kGcmRecordsPerKey);
+        EXPECT_FALSE(p.server_write("b")); // KeyUpdate, then "b" under the new key
+        EXPECT_EQ(p.server->write_sequence(), 1u);
+        auto [ec, got] = p.peer_read(); // the peer follows the KeyUpdate
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(got, "ab");
+    }
+}
+
+TEST(TlsRecordRules, SequenceNumbersNeverWrap) {
+    RecordPair p(0x1303); // no record limit per key: the sequence number runs out
+    p.server->set_sequences(UINT64_MAX, UINT64_MAX);
+    EXPECT_TRUE(p.server_write("x"));
+    p.peer->set_sequences(0, UINT64_MAX - 1);
+    p.send_inner(inner("y", kData));
+    auto [ec, got] = p.server_read();
+    EXPECT_TRUE(ec);
+    EXPECT_EQ(got, "");
+}
+
+TEST(TlsRecordRules, OnlyTls13SuitesAndSecretsOfTheirHashSize) {
+    std::vector<std::uint8_t> s32(32, 1), s48(48, 1);
+    EXPECT_TRUE(TlsRecords::from_secrets(0x1301, s32, s32));
+    EXPECT_TRUE(TlsRecords::from_secrets(0x1302, s48, s48));
+    EXPECT_TRUE(TlsRecords::from_secrets(0x1303, s32, s32));
+    EXPECT_FALSE(TlsRecords::from_secrets(0x1302, s32, s32));
+    EXPECT_FALSE(TlsRecords::from_secrets(0x1301, s48, s32));
+    EXPECT_FALSE(TlsRecords::from_secrets(0x1304, s32, s32)); // CCM
+    EXPECT_FALSE(TlsRecords::from_secrets(0xc02f, s32, s32));
 }
 
 } // namespace
