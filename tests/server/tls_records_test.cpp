@@ -325,6 +325,12 @@ TEST(TlsRecords, Tls12StaysWithOpenSsl) {
     EXPECT_NE(server.native_handle(), nullptr);
     EXPECT_FALSE(server.write("pong"));
     EXPECT_EQ(client.read(4), "pong");
+    // Several records at once: OpenSSL's read-ahead, one read taking the records read ahead.
+    ASSERT_TRUE(client.write(pattern(40000, 9)));
+    auto [ec, big] = server.read(40000, 1000);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(big, pattern(40000, 9));
+    EXPECT_NE(server.native_handle(), nullptr);
 }
 
 // The record rules of RFC 8446 on TlsRecords itself: the server's records and a peer's (the same
