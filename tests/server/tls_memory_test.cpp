@@ -253,4 +253,26 @@ TEST(TlsMemory, IdleConnectionHoldsNothingOfOpenSsl) {
     EXPECT_EQ(f.after_request, 0);
 }
 
+// WEC_TLS_RECORDS=openssl (read when the context is made): the SSL object stays, records and all.
+TEST(TlsMemory, TheOpenSslSwitchKeepsOpenSslsState) {
+    ASSERT_TRUE(hooked()) << "OpenSSL allocated before the counting allocator was installed";
+    wec::testing::TestPki pki("srv.windomain.local");
+    wec::server::TlsSettings settings;
+    settings.cert_file = pki("server.pem").string();
+    settings.key_file = pki("server.key").string();
+    settings.ca_files = {pki("root.pem").string(), pki("issuing.pem").string()};
+    ::setenv("WEC_TLS_RECORDS", "openssl", 1);
+    auto context = wec::server::make_tls_context(settings);
+    ::unsetenv("WEC_TLS_RECORDS");
+
+    connection(pki, *context, false);
+    auto f = connection(pki, *context, true);
+    std::printf("with WEC_TLS_RECORDS=openssl: %ld bytes after the handshake, %ld idle after a "
+                "request\n",
+                f.after_handshake, f.after_request);
+    // The SSL object (without its record buffers: SSL_MODE_RELEASE_BUFFERS) is all kept.
+    EXPECT_GT(f.after_request, 8 * 1024);
+    EXPECT_GE(f.after_request, f.after_handshake - 1024);
+}
+
 } // namespace
