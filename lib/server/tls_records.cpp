@@ -223,8 +223,45 @@ TlsRecords::Status TlsRecords::read(int fd, void* data, std::size_t size, std::s
         read_failed_ = ec;
         fatal_ = ec != asio::error::eof;
         release_in();
+        send_fatal_alert(fd, ec);
     }
     return status;
+}
+
+// RFC 8446 6.2: a record refused is answered with the fatal alert that names why (as OpenSSL
+// would), sealed and sent once without waiting (the connection is closed next); not when the peer
+// sent an alert or closed, nor while a record of ours is still being sent.
+void TlsRecords::send_fatal_alert(int fd, const boost::system::error_code& ec) {
+    if (ec.category() != asio::error::get_ssl_category() || !out_.empty()) return;
+    int alert = 0;
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
+        alert = SSL_AD_BAD_RECORD_MAC;
+        break;
+    case SSL_R_ENCRYPTED_LENGTH_TOO_LONG:
+    case SSL_R_DATA_LENGTH_TOO_LONG:
+        alert = SSL_AD_RECORD_OVERFLOW;
+        break;
+    case SSL_R_BAD_LENGTH:
+    case SSL_R_INVALID_ALERT:
+        alert = SSL_AD_DECODE_ERROR;
+        break;
+    case SSL_R_UNEXPECTED_MESSAGE:
+    case SSL_R_UNEXPECTED_RECORD:
+    case SSL_R_TOO_MANY_WARN_ALERTS:
+        alert = SSL_AD_UNEXPECTED_MESSAGE;
+        break;
+    case SSL_R_BAD_KEY_UPDATE:
+        alert = SSL_AD_ILLEGAL_PARAMETER;
+        break;
+    default:
+        return; // an alert of the peer's, or our own failure
+    }
+    const std::uint8_t body[2] = {SSL3_AL_FATAL, static_cast<std::uint8_t>(alert)};
+    sealed_ok_ = true;
+    seal(kAlert, body, sizeof body);
+    if (sealed_ok_) (void)::send(fd, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    std::vector<std::uint8_t>().swap(out_);
 }
 
 TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size, std::size_t& n,

@@ -115,6 +115,7 @@ private:
     void release_in();
     Status read_records(int fd, void* data, std::size_t size, std::size_t& n,
                         boost::system::error_code& ec);
+    void send_fatal_alert(int fd, const boost::system::error_code& ec);
 
     Suite suite_ = Suite::Aes256Gcm;
     std::size_t hash_len_ = 48, key_len_ = 32;

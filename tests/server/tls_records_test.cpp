@@ -542,6 +542,45 @@ TEST(TlsRecordRules, ChangeCipherSpecAndUnknownInnerTypesAreRefused) {
     }
 }
 
+TEST(TlsRecordRules, ARefusedRecordIsAnsweredWithItsFatalAlert) {
+    struct Case {
+        std::string inner;
+        std::string alert; // OpenSSL's text of the alert the peer receives
+    };
+    std::vector<Case> cases = {
+        {std::string(5, '\0'), "unexpected message"},
+        {inner(std::string(16385, 'x'), kData), "record overflow"},
+        {inner(std::string{1}, kAlertType), "decode error"},
+        {inner(std::string{24, 0, 0, 1, 7}, kHandshakeType), "illegal parameter"},
+        {inner(std::string{1}, 20), "unexpected message"},
+    };
+    for (const auto& c : cases) {
+        RecordPair p;
+        p.send_inner(c.inner);
+        auto [ec, got] = p.server_read();
+        EXPECT_TRUE(ec);
+        auto [peer_ec, peer_got] = p.peer_read();
+        EXPECT_NE(peer_ec.message().find(c.alert), std::string::npos)
+            << c.alert << ": " << peer_ec.message();
+    }
+    {
+        RecordPair p; // forged: bad_record_mac
+        auto record = p.peer->seal_inner(std::vector<std::uint8_t>{'a', kData});
+        record.back() ^= 1;
+        p.send_raw(record);
+        EXPECT_TRUE(p.server_read().first);
+        auto [peer_ec, peer_got] = p.peer_read();
+        EXPECT_NE(peer_ec.message().find("bad record mac"), std::string::npos) << peer_ec.message();
+    }
+    {
+        RecordPair p; // the peer's own alert is not answered
+        p.send_inner(inner(std::string{2, 40}, kAlertType));
+        EXPECT_TRUE(p.server_read().first);
+        auto [peer_ec, peer_got] = p.peer_read();
+        EXPECT_FALSE(peer_ec) << peer_ec.message();
+    }
+}
+
 TEST(TlsRecordRules, AesGcmKeysChangeBeforeTheirRecordLimit) {
     for (std::uint16_t cipher : {0x1301, 0x1302}) {
         RecordPair p(cipher);
