@@ -6,7 +6,10 @@
 // towards one server port, and the kernel's search for a free one at connect() scans the ports
 // already used to that destination: the more connections per address, the slower (with 16,700
 // on one address it was most of the clients' CPU).
-// Kerberos against a real MIT KDC (tests/support/krb5_realm).
+// Kerberos against a real MIT KDC (tests/support/krb5_realm), or with --tls HTTPS with client
+// certificates (ECDSA P-256, TLS 1.3, a PKI made by tests/integration/make_test_pki.sh: root,
+// issuing CA, server and client certificates; every connection a full handshake, its client
+// certificate verified).
 //
 //   1. open N authenticated keep-alive connections in total (each client: N/C, at most --window
 //      handshakes in flight);
@@ -19,7 +22,7 @@
 //   5. the memory again.
 //
 //   conn_bench [--connections N] [--servers P] [--clients C] [--addresses A] [--window W]
-//              [--new-sources K]
+//              [--new-sources K] [--tls]
 //
 // Prints figures; the exit code is 1 if a connection, Heartbeat or new source failed.
 // WEC_BENCH_EXE=PATH runs another `wec` binary (an older build).
@@ -29,6 +32,7 @@
 #include "support/proc_stats.hpp"
 #include "support/process.hpp"
 #include "support/subscription.hpp"
+#include "support/temp_dir.hpp"
 #include "wsman/wsman.hpp"
 
 #include <atomic>
@@ -40,7 +44,9 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -57,6 +63,7 @@ namespace client = wec::client;
 namespace asio = boost::asio;
 
 const std::string kHost = "srv.windomain.local";
+const std::string kTlsClient = "win10.windomain.local"; // CN of the client certificate
 
 std::string wec_exe() {
     const char* other = std::getenv("WEC_BENCH_EXE");
@@ -70,6 +77,7 @@ struct Args {
     std::size_t window = 64;
     std::size_t new_sources = 5;
     std::size_t addresses = 8; // source addresses per client process
+    bool tls = false;          // HTTPS with client certificates instead of Kerberos
 };
 
 // A forked client process: commands on `to`, one result line per command on `from`.
@@ -100,7 +108,7 @@ struct Child {
 };
 
 // The client process: opens `count` connections from its `addresses` in turn, reports
-// "opened OK FAILED SECONDS first-error"; on 'H' sends one Heartbeat on each, reports
+// "opened OK FAILED SECONDS RSS-KB first-error"; on 'H' sends one Heartbeat on each, reports
 // "heartbeats ACKED FAILED SECONDS"; on 'X' (or end of input) exits.
 [[noreturn]] void client_main(const Args& a, std::size_t count,
                               const std::vector<std::string>& addresses,
@@ -145,7 +153,8 @@ struct Child {
         ioc.run();
         double secs =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::fprintf(out, "opened %zu %zu %.2f %s\n", connected, failed, secs,
+        std::fprintf(out, "opened %zu %zu %.2f %lu %s\n", connected, failed, secs,
+                     static_cast<unsigned long>(rss_kb(::getpid())),
                      first_error.substr(0, 300).c_str());
         std::fflush(out);
         for (;;) {
@@ -213,17 +222,40 @@ std::string list(const std::vector<std::size_t>& v) {
 }
 
 int run(const Args& a) {
-    Krb5Realm realm;
-    realm.add_principal("HTTP/" + kHost);
-    realm.add_principal("HOST/" + kHost);
-    realm.add_principal("WIN10$");
-    auto keytab = realm.export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
-    auto ccache =
-        realm.kinit("WIN10$@" + realm.realm(), realm.export_keytab({"WIN10$"}, "win10.keytab"));
-    realm.apply_env();
-    ::setenv("KRB5CCNAME", ccache.c_str(), 1);
-
     TempDir dir;
+    std::optional<Krb5Realm> realm; // Kerberos only
+    std::string ccache;
+    std::vector<std::string> auth;          // the servers' authentication options
+    std::map<std::string, std::string> env; // the servers' environment (Kerberos: the realm's)
+    auto pki = [&](const std::string& f) { return (dir.path() / "pki" / f).string(); };
+    client::TlsOptions tls;
+    std::shared_ptr<client::TlsContext> tls_context; // shared by every connection of a process
+    if (a.tls) {
+        auto r =
+            wec::testing::run({std::string(WEC_SOURCE_DIR) + "/tests/integration/make_test_pki.sh",
+                               (dir.path() / "pki").string(), kHost});
+        if (r.exit_code != 0) throw std::runtime_error("make_test_pki.sh: " + r.output);
+        auth = {"--auth", "tls",           "--cert", pki("server.pem"), "--key", pki("server.key"),
+                "--ca",   pki("root.pem"), "--ca",   pki("issuing.pem")};
+        tls.cert_file = pki(kTlsClient + ".pem");
+        tls.key_file = pki(kTlsClient + ".key");
+        tls.ca_file = pki("root.pem");
+        tls.server_name = kHost;
+        tls_context = client::make_tls_context(tls);
+    } else {
+        realm.emplace();
+        realm->add_principal("HTTP/" + kHost);
+        realm->add_principal("HOST/" + kHost);
+        realm->add_principal("WIN10$");
+        auto keytab = realm->export_keytab({"HTTP/" + kHost, "HOST/" + kHost}, "wec.keytab");
+        ccache = realm->kinit("WIN10$@" + realm->realm(),
+                              realm->export_keytab({"WIN10$"}, "win10.keytab"));
+        realm->apply_env();
+        ::setenv("KRB5CCNAME", ccache.c_str(), 1);
+        auth = {"--auth", "kerberos", "--keytab", keytab.string()};
+        env = realm->env();
+    }
+
     std::string db = "sqlite:" + (dir.path() / "wec.db").string();
     auto sub_file = dir.path() / "security.toml";
     // Only the new sources send events (a few, each to its own file).
@@ -238,24 +270,34 @@ int run(const Args& a) {
     int port = free_port();
     std::vector<std::unique_ptr<Process>> servers;
     for (std::size_t n = 0; n < a.servers; ++n) {
+        std::vector<std::string> argv{wec_exe(),     "serve",
+                                      "--config",    cfg.string(),
+                                      "--listen",    "127.0.0.1:" + std::to_string(port),
+                                      "--reuse-port"};
+        argv.insert(argv.end(), auth.begin(), auth.end());
+        argv.insert(argv.end(),
+                    {"--hostname", kHost, "--db", db, "--node-name", "p" + std::to_string(n + 1)});
         servers.push_back(std::make_unique<Process>(
-            std::vector<std::string>{wec_exe(), "serve", "--config", cfg.string(), "--listen",
-                                     "127.0.0.1:" + std::to_string(port), "--reuse-port", "--auth",
-                                     "kerberos", "--keytab", keytab.string(), "--hostname", kHost,
-                                     "--db", db, "--node-name", "p" + std::to_string(n + 1)},
-            realm.env(), dir.path() / ("serve-" + std::to_string(n + 1) + ".log")));
+            argv, env, dir.path() / ("serve-" + std::to_string(n + 1) + ".log")));
         if (!servers.back()->wait_for_output("wec serve started", 20s))
             throw std::runtime_error("wec serve did not start:\n" + servers.back()->output());
     }
     std::printf("== %zu connections, %zu wec serve processes (reuse_port, one SQLite store), %zu "
-                "client processes x %zu source addresses, Kerberos AES256\n",
-                a.connections, a.servers, a.clients, a.addresses);
+                "client processes x %zu source addresses, %s\n",
+                a.connections, a.servers, a.clients, a.addresses,
+                a.tls ? "TLS 1.3 with client certificates (ECDSA P-256)" : "Kerberos AES256");
 
     client::SourceOptions so;
-    so.manager = client::Url::parse("http://127.0.0.1:" + std::to_string(port) +
-                                    "/wsman/SubscriptionManager/WEC");
-    so.service = "HTTP@" + kHost;
-    so.ccache = ccache;
+    if (a.tls) {
+        so.manager = client::Url::parse("https://127.0.0.1:" + std::to_string(port) + "/wsman/");
+        so.tls = tls;
+        so.tls_context = tls_context;
+    } else {
+        so.manager = client::Url::parse("http://127.0.0.1:" + std::to_string(port) +
+                                        "/wsman/SubscriptionManager/WEC");
+        so.service = "HTTP@" + kHost;
+        so.ccache = ccache;
+    }
     so.timeout = 120s;
     client::Source source(so); // also puts the service ticket in the ccache the clients share
     auto subs = source.enumerate();
@@ -268,8 +310,14 @@ int run(const Args& a) {
     co.port = url.port;
     co.sldc_header = true;
     co.timeout = 300s;
-    co.service = "HTTP@" + kHost;
-    co.ccache = ccache;
+    if (a.tls) {
+        co.tls = true;
+        co.tls_options = tls;
+        co.tls_context = tls_context;
+    } else {
+        co.service = "HTTP@" + kHost;
+        co.ccache = ccache;
+    }
 
     auto idle = measure(servers);
     double cpu0 = 0;
@@ -303,13 +351,16 @@ int run(const Args& a) {
 
     std::size_t opened = 0, failed = 0;
     double slowest = 0;
+    unsigned long client_rss = 0; // kB, summed over the client processes
     for (std::size_t i = 0; i < children.size(); ++i) {
         std::istringstream in(children[i]->line());
         std::string word, error;
         std::size_t ok = 0, bad = 0;
         double secs = 0;
-        in >> word >> ok >> bad >> secs;
+        unsigned long rss = 0;
+        in >> word >> ok >> bad >> secs >> rss;
         std::getline(in, error);
+        client_rss += rss;
         opened += ok;
         failed += bad;
         slowest = std::max(slowest, secs);
@@ -330,6 +381,8 @@ int run(const Args& a) {
                 opened ? cpu / static_cast<double>(opened) * 1e6 : 0.0);
     std::printf("descriptors       per server process: %s (idle: %s)\n", list(open.fds).c_str(),
                 list(idle.fds).c_str());
+    std::printf("client RSS (sum)  %.1f MB (the load generator's %zu processes)\n",
+                static_cast<double>(client_rss) / 1024, children.size());
     std::printf("server RSS (sum)  %.1f MB idle, %.1f MB open (%.1f KB/connection)\n",
                 static_cast<double>(idle.rss) / 1024, static_cast<double>(open.rss) / 1024,
                 per(open.rss, idle.rss, opened));
@@ -435,9 +488,11 @@ int main(int argc, char** argv) {
             a.addresses = value();
         else if (arg == "--new-sources")
             a.new_sources = value();
+        else if (arg == "--tls")
+            a.tls = true;
         else {
             std::fprintf(stderr, "usage: conn_bench [--connections N] [--servers P] [--clients C] "
-                                 "[--addresses A] [--window W] [--new-sources K]\n");
+                                 "[--addresses A] [--window W] [--new-sources K] [--tls]\n");
             return 2;
         }
     }

@@ -2,6 +2,7 @@
 #include "common/handle.hpp"
 #include "common/openssl.hpp"
 #include "server/tls_internal.hpp"
+#include "server/tls_stream_internal.hpp"
 
 #include <cstdio>
 #include <memory>
@@ -61,6 +62,11 @@ std::shared_ptr<TlsContext> make_tls_context(const TlsSettings& s) {
     // internal_error alert ("session id context uninitialized") instead of a full handshake.
     // No renegotiation either: the identity is fixed by the first handshake.
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    // TLS 1.3: the connection's stream takes the application traffic secrets, frees the SSL
+    // object after the handshake and seals and opens the records itself (tls_stream_internal.hpp).
+    // WEC_TLS_RECORDS=openssl in the environment keeps OpenSSL's record layer (no secrets are
+    // handed over, so no connection is taken over).
+    if (detail::own_tls_records()) SSL_CTX_set_keylog_callback(native, &detail::tls_keylog);
     SSL_CTX_set_num_tickets(native, 0);
     SSL_CTX_set_options(native, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
                                     SSL_OP_CIPHER_SERVER_PREFERENCE);

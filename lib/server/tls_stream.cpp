@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <sys/socket.h>
 
 namespace wec::server::detail {
@@ -98,6 +99,63 @@ const BIO_METHOD* bio_method() {
 }
 
 } // namespace
+
+void tls_keylog(const SSL* ssl, const char* line) {
+    auto* core = static_cast<TlsSocketStream::Core*>(SSL_get_app_data(ssl));
+    if (!core || !line) return;
+    // "CLIENT_TRAFFIC_SECRET_0 <client random, hex> <secret, hex>"
+    std::string_view l(line);
+    std::array<std::uint8_t, 48>* secret = nullptr;
+    std::uint8_t* len = nullptr;
+    if (l.starts_with("CLIENT_TRAFFIC_SECRET_0 ")) {
+        secret = &core->client_secret;
+        len = &core->client_secret_len;
+    } else if (l.starts_with("SERVER_TRAFFIC_SECRET_0 ")) {
+        secret = &core->server_secret;
+        len = &core->server_secret_len;
+    } else {
+        return;
+    }
+    auto space = l.rfind(' ');
+    std::string_view hex = l.substr(space + 1);
+    *len = 0;
+    if (hex.size() % 2 != 0 || hex.size() / 2 > secret->size()) return;
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < hex.size() / 2; ++i) {
+        int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return;
+        (*secret)[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    }
+    *len = static_cast<std::uint8_t>(hex.size() / 2);
+}
+
+TlsSocketStream::Core::~Core() {
+    OPENSSL_cleanse(client_secret.data(), client_secret.size());
+    OPENSSL_cleanse(server_secret.data(), server_secret.size());
+}
+
+void TlsSocketStream::take_over() {
+    if (core_->records_decided || !ssl_ || !::SSL_is_init_finished(ssl_.get())) return;
+    // Decided once, at the first read or write after the handshake, before OpenSSL has read
+    // ahead (read-ahead starts with the first SSL_read) or sealed an application record: if it
+    // cannot be done now (an operation in flight, bytes of ours or OpenSSL's not yet read, TLS
+    // 1.2, WEC_TLS_RECORDS=openssl: no secrets), OpenSSL keeps the connection for good, so that
+    // no record is ever lost and no sequence number (nonce) used twice.
+    core_->records_decided = true;
+    if (core_->in_flight == 0 && core_->prefix.empty())
+        core_->records = TlsRecords::take_over(
+            ssl_.get(), {core_->client_secret.data(), core_->client_secret_len},
+            {core_->server_secret.data(), core_->server_secret_len});
+    OPENSSL_cleanse(core_->client_secret.data(), core_->client_secret.size());
+    OPENSSL_cleanse(core_->server_secret.data(), core_->server_secret.size());
+    core_->client_secret_len = core_->server_secret_len = 0;
+    if (core_->records) ssl_.reset(); // and its BIO
+}
 
 BIO* TlsSocketStream::make_bio(Core& core) {
     const BIO_METHOD* method = bio_method<Core>();

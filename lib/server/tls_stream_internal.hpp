@@ -5,7 +5,11 @@
 // Unlike boost::asio::ssl::stream, whose engine keeps four 17 KB buffers per connection for its
 // whole life (its input and output buffers and the two halves of a BIO pair), this stream owns
 // no buffers: with SSL_MODE_RELEASE_BUFFERS OpenSSL frees its record buffers whenever a
-// connection is idle, so an idle TLS connection costs its SSL object and little else.
+// connection is idle. After a TLS 1.3 handshake the stream goes further (TlsRecords): it keeps the
+// traffic secrets (from the keylog callback), frees the SSL object (~19 KB: the object, the
+// session with the client's decoded certificate, the record ciphers, the handshake's keys and
+// transcript) and seals and opens the application-data records itself, so an idle connection
+// holds ~200 bytes of TLS state. TLS 1.2 connections keep their SSL object.
 //
 // The interface is what the HTTP server uses: Beast's AsyncReadStream / AsyncWriteStream, a
 // server handshake (optionally with bytes already read, after a PROXY header), a verify callback
@@ -13,6 +17,7 @@
 // (expires_after / expires_never cover the operations pending until the deadline; on expiry the
 // socket is closed and they complete with beast::error::timeout). It is its own lowest layer.
 
+#include <array>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -34,6 +39,97 @@
 #include <vector>
 
 namespace wec::server::detail {
+
+// The keylog callback of the listeners' SSL_CTX: hands the TLS 1.3 application traffic secrets to
+// the connection's stream (nothing else is kept, nothing is written anywhere).
+void tls_keylog(const SSL* ssl, const char* line);
+
+// False when WEC_TLS_RECORDS=openssl is set in the environment: OpenSSL keeps the record layer of
+// every connection (a diagnostic switch and a way out); our TlsRecords otherwise.
+bool own_tls_records();
+
+// TLS 1.3 application-data records (RFC 8446 5) after the handshake, without the SSL object: AEAD
+// with the negotiated suite (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305; the key and IV from the
+// traffic secret by HKDF-Expand-Label), close_notify and fatal alerts, the peer's KeyUpdate (and
+// ours in reply when asked). Reads and writes the socket itself (non-blocking).
+class TlsRecords {
+public:
+    enum class Status : std::uint8_t { Done, WantRead, WantWrite, Failed };
+
+    // Takes over from `ssl` once its TLS 1.3 handshake is done, with the client's and the
+    // server's application traffic secrets; nullptr when it cannot (TLS 1.2, another suite,
+    // data OpenSSL already read, secrets missing): the SSL object then stays in charge.
+    static std::unique_ptr<TlsRecords> take_over(SSL* ssl, std::span<const std::uint8_t> client,
+                                                 std::span<const std::uint8_t> server);
+    // Records of the TLS 1.3 suite `cipher` (0x1301, 0x1302, 0x1303) opened with the `read`
+    // traffic secret and sealed with the `write` one, from sequence number 0; nullptr for another
+    // suite or a secret of the wrong size. (take_over's second half; tests and the fuzzer play
+    // both ends with it.)
+    static std::unique_ptr<TlsRecords> from_secrets(std::uint16_t cipher,
+                                                    std::span<const std::uint8_t> read,
+                                                    std::span<const std::uint8_t> write);
+    TlsRecords(const TlsRecords&) = delete;
+    TlsRecords& operator=(const TlsRecords&) = delete;
+    ~TlsRecords(); // the keys are cleansed
+
+    // Up to `size` bytes of application data into `data` (n: how many).
+    Status read(int fd, void* data, std::size_t size, std::size_t& n,
+                boost::system::error_code& ec);
+    // One record of up to 16 KB of `data` (n: how many bytes it took). After WantWrite, call
+    // again with the same data: the sealed record is still being sent.
+    Status write(int fd, const void* data, std::size_t size, std::size_t& n,
+                 boost::system::error_code& ec);
+
+    // AES-GCM: a KeyUpdate of ours before this many records are sealed under one key (RFC 8446
+    // 5.5: at most 2^24.5 full-size records).
+    static constexpr std::uint64_t kGcmRecordsPerKey = std::uint64_t{1} << 24;
+    // Consecutive user_canceled alerts ignored before the connection fails (OpenSSL's count).
+    static constexpr int kMaxWarnAlerts = 5;
+
+    // For tests and the fuzzer: one record sealed with the write key whose inner plaintext
+    // (content, content type, padding) is `inner` as given, with the next write sequence number.
+    std::vector<std::uint8_t> seal_inner(std::span<const std::uint8_t> inner);
+    // For tests: the sequence numbers of the next record read and written.
+    void set_sequences(std::uint64_t read, std::uint64_t write) {
+        read_.seq = read;
+        write_.seq = write;
+    }
+    std::uint64_t write_sequence() const { return write_.seq; }
+
+private:
+    enum class Suite : std::uint8_t { Aes128Gcm, Aes256Gcm, Chacha20Poly1305 };
+    struct Direction {
+        std::array<std::uint8_t, 48> secret{};
+        std::array<std::uint8_t, 32> key{};
+        std::array<std::uint8_t, 12> iv{};
+        std::uint64_t seq = 0;
+    };
+
+    TlsRecords() = default;
+    const char* digest() const;
+    bool derive(Direction& d) const;
+    bool update(Direction& d) const;
+    bool crypt(Direction& d, bool seal, const std::uint8_t* header, std::uint8_t* data,
+               std::size_t len, std::uint8_t* tag);
+    void seal(std::uint8_t type, const std::uint8_t* data, std::size_t len);
+    void release_in();
+    Status read_records(int fd, void* data, std::size_t size, std::size_t& n,
+                        boost::system::error_code& ec);
+    void send_fatal_alert(int fd, const boost::system::error_code& ec);
+
+    Suite suite_ = Suite::Aes256Gcm;
+    std::size_t hash_len_ = 48, key_len_ = 32;
+    Direction read_, write_;
+    bool key_update_due_ = false; // the client asked for ours: sent before the next record
+    int warn_alerts_ = 0;         // consecutive user_canceled alerts
+    boost::system::error_code read_failed_; // sticky: every later read reports it
+    bool fatal_ = false;                    // a fatal error: writes fail as well
+    bool sealed_ok_ = true;
+    std::vector<std::uint8_t> in_; // the record being read, then its plaintext (only while used)
+    std::size_t plain_begin_ = 0, plain_end_ = 0;
+    std::vector<std::uint8_t> out_; // sealed records being sent (only while a write is pending)
+    std::size_t out_sent_ = 0, out_plain_ = 0;
+};
 
 class TlsSocketStream {
 public:
@@ -68,6 +164,7 @@ public:
         core_->prefix.assign(p, p + initial.size());
         core_->prefix_used = 0;
         SSL_set_accept_state(ssl_.get());
+        ++core_->in_flight;
         return boost::asio::async_compose<Handler, void(error_code, std::size_t)>(
             Op<true>{core_.get(), ssl_.get(), Kind::Handshake, nullptr, 0, initial.size()}, handler,
             core_->socket);
@@ -75,6 +172,7 @@ public:
     template <class Handler>
     auto async_handshake(boost::asio::ssl::stream_base::handshake_type, Handler&& handler) {
         SSL_set_accept_state(ssl_.get());
+        ++core_->in_flight;
         return boost::asio::async_compose<Handler, void(error_code)>(
             Op<false>{core_.get(), ssl_.get(), Kind::Handshake, nullptr, 0, 0}, handler,
             core_->socket);
@@ -82,6 +180,7 @@ public:
 
     template <class MutableBuffers, class Handler>
     auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+        take_over();
         boost::asio::mutable_buffer first;
         for (auto it = boost::asio::buffer_sequence_begin(buffers);
              it != boost::asio::buffer_sequence_end(buffers); ++it)
@@ -89,6 +188,7 @@ public:
                 first = b;
                 break;
             }
+        ++core_->in_flight;
         return boost::asio::async_compose<Handler, void(error_code, std::size_t)>(
             Op<true>{core_.get(), ssl_.get(), Kind::Read, first.data(), first.size(), 0}, handler,
             core_->socket);
@@ -110,6 +210,7 @@ public:
     // buffer that lives only as long as the operation.
     template <class ConstBuffers, class Handler>
     auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+        take_over();
         std::size_t total = 0, pieces = 0;
         boost::asio::const_buffer first;
         for (auto it = boost::asio::buffer_sequence_begin(buffers);
@@ -127,6 +228,7 @@ public:
             op.data = op.owned.data();
             op.size = op.owned.size();
         }
+        ++core_->in_flight;
         return boost::asio::async_compose<Handler, void(error_code, std::size_t)>(
             std::move(op), handler, core_->socket);
     }
@@ -148,6 +250,15 @@ private:
         std::vector<std::uint8_t> prefix; // read before the handshake (PROXY protocol)
         std::size_t prefix_used = 0;
         VerifyCallback verify;
+        // TLS 1.3 application traffic secrets (tls_keylog), until the records are taken over.
+        std::array<std::uint8_t, 48> client_secret{}, server_secret{};
+        std::uint8_t client_secret_len = 0, server_secret_len = 0;
+        // Taking over is decided once, at the first operation after the handshake: if OpenSSL
+        // then keeps the connection, it keeps it for good (its sequence numbers have moved on).
+        bool records_decided = false;
+        int in_flight = 0;                   // operations started and not yet complete
+        std::unique_ptr<TlsRecords> records; // after a TLS 1.3 handshake: the SSL object is gone
+        ~Core();
     };
 
     enum class Kind : std::uint8_t { Handshake, Read, Write };
@@ -184,6 +295,7 @@ private:
                 return finish(self);
             }
             if (kind != Kind::Handshake && size == 0) return finish(self);
+            if (core->records) return records_step(self);
             ::ERR_clear_error();
             core->last_errno = 0;
             int r = 0;
@@ -235,11 +347,34 @@ private:
         }
 
         template <class Self>
+        void records_step(Self& self) {
+            std::size_t n = 0;
+            auto status =
+                kind == Kind::Read
+                    ? core->records->read(core->socket.native_handle(), data, size, n, result)
+                    : core->records->write(core->socket.native_handle(), data, size, n, result);
+            switch (status) {
+            case TlsRecords::Status::Done:
+                transferred = n;
+                return finish(self);
+            case TlsRecords::Status::WantRead:
+                waited = true;
+                return core->socket.async_wait(tcp::socket::wait_read, std::move(self));
+            case TlsRecords::Status::WantWrite:
+                waited = true;
+                return core->socket.async_wait(tcp::socket::wait_write, std::move(self));
+            case TlsRecords::Status::Failed:
+                return finish(self);
+            }
+        }
+
+        template <class Self>
         void finish(Self& self) {
             if (!waited) { // never complete inside the initiating call
                 waited = done = true;
                 return boost::asio::post(core->socket.get_executor(), std::move(self));
             }
+            --core->in_flight;
             if constexpr (WithSize)
                 self.complete(result, transferred);
             else
@@ -247,6 +382,15 @@ private:
         }
     };
 
+    friend void tls_keylog(const SSL* ssl, const char* line);
+
+    // False when WEC_TLS_RECORDS=openssl is set in the environment: OpenSSL keeps the record layer
+    // of every connection (a diagnostic switch and a way out); our TlsRecords otherwise.
+    bool own_tls_records();
+
+    // Hands the records to TlsRecords once a TLS 1.3 handshake is done and no operation is
+    // pending, and frees the SSL object (native_handle() is null from then on).
+    void take_over();
     static BIO* make_bio(Core& core);
     static int verify_trampoline(int ok, X509_STORE_CTX* ctx);
 
