@@ -249,6 +249,7 @@ void TlsRecords::send_fatal_alert(int fd, const boost::system::error_code& ec) {
     case SSL_R_UNEXPECTED_MESSAGE:
     case SSL_R_UNEXPECTED_RECORD:
     case SSL_R_TOO_MANY_WARN_ALERTS:
+    case SSL_R_RECORD_TOO_SMALL:
         alert = SSL_AD_UNEXPECTED_MESSAGE;
         break;
     case SSL_R_BAD_KEY_UPDATE:
@@ -333,8 +334,17 @@ TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size
         plain_begin_ = kHeader;
         plain_end_ = kHeader + len;
         if (type != kAlert && len > 0) warn_alerts_ = 0; // as OpenSSL counts them
+        if (type == kApplicationData && len > 0) {
+            empty_records_ = 0;
+            continue;
+        }
+        if ((type == kApplicationData || type == kHandshake) &&
+            ++empty_records_ > kMaxEmptyRecords) {
+            ec = ssl_error(SSL_R_RECORD_TOO_SMALL); // as OpenSSL after 32 empty records
+            return Status::Failed;
+        }
         if (type == kApplicationData) {
-            if (len == 0) plain_begin_ = plain_end_ = 1; // empty: released, next record
+            plain_begin_ = plain_end_ = 1; // empty: released, next record
             continue;
         }
         if (type == kAlert) {

@@ -85,6 +85,10 @@ public:
     static constexpr std::uint64_t kGcmRecordsPerKey = std::uint64_t{1} << 24;
     // Consecutive user_canceled alerts ignored before the connection fails (OpenSSL's count).
     static constexpr int kMaxWarnAlerts = 5;
+    // Consecutive records that carry no application data (empty application-data records,
+    // KeyUpdates) before the connection fails: OpenSSL's cap on empty records, here also on
+    // KeyUpdates (each costs a key derivation), so that a peer cannot keep a read busy with them.
+    static constexpr int kMaxEmptyRecords = 32;
 
     // For tests and the fuzzer: one record sealed with the write key whose inner plaintext
     // (content, content type, padding) is `inner` as given, with the next write sequence number.
@@ -122,6 +126,7 @@ private:
     Direction read_, write_;
     bool key_update_due_ = false; // the client asked for ours: sent before the next record
     int warn_alerts_ = 0;         // consecutive user_canceled alerts
+    int empty_records_ = 0;       // consecutive records without application data
     boost::system::error_code read_failed_; // sticky: every later read reports it
     bool fatal_ = false;                    // a fatal error: writes fail as well
     bool sealed_ok_ = true;

@@ -428,6 +428,28 @@ TEST(TlsRecordRules, ZeroLengthApplicationDataRecordsAreAllowed) {
     EXPECT_EQ(got, "x");
 }
 
+TEST(TlsRecordRules, AtMost32EmptyRecordsInARowLikeOpenSsl) {
+    {
+        RecordPair p; // 32 empty records, data, then 32 again: the count starts over
+        for (int round = 0; round < 2; ++round) {
+            for (int i = 0; i < TlsRecords::kMaxEmptyRecords; ++i)
+                p.send_inner(inner("", kData, i % 3));
+            p.send_inner(inner(round ? "b" : "a", kData));
+        }
+        auto [ec, got] = p.server_read();
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(got, "ab");
+    }
+    RecordPair p; // the 33rd in a row fails the connection
+    p.send_inner(inner("a", kData));
+    for (int i = 0; i <= TlsRecords::kMaxEmptyRecords; ++i)
+        p.send_inner(inner("", kData));
+    p.send_inner(inner("b", kData));
+    auto [ec, got] = p.server_read();
+    EXPECT_NE(ec.message().find("record too small"), std::string::npos) << ec.message();
+    EXPECT_EQ(got, "a");
+}
+
 TEST(TlsRecordRules, InnerPlaintextOfAtMost2To14Plus1BytesPaddingIncluded) {
     {
         RecordPair p;
