@@ -54,7 +54,7 @@ asan)
     output_resp_test wec serve_kerberos_test serve_tls_test serve_hostile_test client_serve_test
     client_tls_test decode_live_test event_one_pass_test decode_sources_test
     decode_ntlm_secrets_test sldc_reference_test client_bookmark_test load_message_test
-    source_address_test serve_aes_sha2_test}"
+    source_address_test serve_aes_sha2_test tls_records_test}"
   cmake -S . -B "$build" -DWEC_SANITIZE=ON "${common[@]}" >/dev/null
   if [ "$targets" = all ]; then
     cmake --build "$build" -j "$jobs"
@@ -86,7 +86,8 @@ tsan)
   # The components with threads of their own or shared between threads: the HTTP server and
   # its connection handling, the collector service, the pipeline, both store backends, the output
   # queue and drivers.
-  targets="${TSAN_TARGETS:-http_server_test service_test wef_connection_test collector_test store_test output_test}"
+  targets="${TSAN_TARGETS:-http_server_test service_test wef_connection_test collector_test store_test output_test
+    group_commit_test}"
   cmake -S . -B "$build" -DWEC_SANITIZE=thread "${common[@]}" >/dev/null
   # shellcheck disable=SC2086
   cmake --build "$build" -j "$jobs" --target $targets
