@@ -4,6 +4,8 @@
 // with its own statement.
 #pragma once
 
+#include "store/store.hpp"
+
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -29,8 +31,10 @@ public:
     // transaction; throws on failure.
     using Commit = std::function<void(std::span<const BookmarkWrite* const>)>;
 
-    // Returns once `write` is committed; rethrows the error of the commit that carried it (every
-    // write of a failed group gets it).
+    // Returns once `write` is committed; when the commit that carried it failed, the leader
+    // rethrows the commit's error and every other writer of that group throws a StoreError with
+    // its message: an exception object is never shared between threads (its reference count lives
+    // in libstdc++, which ThreadSanitizer cannot see).
     //
     // Wake-ups are targeted: a waiter sleeps on its own condition variable and is woken once,
     // either because the commit that carried its write is done or because it is to lead the next
@@ -43,7 +47,7 @@ public:
         if (leader_active_) {
             me.wake.wait(lock, [&me] { return me.done || me.lead; });
             if (me.done) {
-                if (me.error) std::rethrow_exception(me.error);
+                if (me.failed) throw StoreError(me.error);
                 return;
             }
         }
@@ -53,20 +57,28 @@ public:
         batch.swap(pending_);
         lock.unlock();
         std::exception_ptr error;
+        std::string message;
         try {
             std::vector<const BookmarkWrite*> writes;
             writes.reserve(batch.size());
             for (const auto* p : batch)
                 writes.push_back(&p->write);
             commit(writes);
+        } catch (const std::exception& e) {
+            error = std::current_exception();
+            message = e.what();
         } catch (...) {
             error = std::current_exception();
+            message = "bookmark commit failed";
         }
         lock.lock();
         // Notified with the lock held: a waiter returns (and its Pending goes) only once it has
         // the lock again.
         for (auto* p : batch) {
-            p->error = error;
+            if (error && p != &me) {
+                p->failed = true;
+                p->error = message;
+            }
             p->done = true;
             if (p != &me) p->wake.notify_one();
         }
@@ -86,7 +98,8 @@ private:
         BookmarkWrite write;
         bool done = false;
         bool lead = false; // to commit what is queued now (set when done is not)
-        std::exception_ptr error;
+        bool failed = false;
+        std::string error; // the failed commit's message
         std::condition_variable wake;
     };
     std::mutex mutex_;
