@@ -5,7 +5,8 @@
 // p11-kit; libsqlite3, libevtx) are opened by the code that uses them, on first use (issue #15;
 // docs/performance.md). The Debian package declares them in Depends (cmake/WecPackage.cmake).
 //
-// Usage: a component lists the functions it calls in a struct of pointers filled by function(),
+// Usage: a component lists the functions it calls in a struct of pointers filled by function()
+// (one WEC_DYNLIB_FUNCTION each),
 // made once in a function-local static (`const` after construction; the initialisation is retried
 // when it threw), and calls them through it. The types come from the library's own header, so a
 // call that does not match the header does not compile.
@@ -54,3 +55,9 @@ private:
 };
 
 } // namespace wec
+
+// One member of a component's function table (a struct with a `SharedLibrary library` member
+// declared before it): a pointer of the type of the library header's `name`, looked up by name
+// when the table is made. Used with an X-macro list of the functions a file calls.
+#define WEC_DYNLIB_FUNCTION(name)                                                                  \
+    decltype(&::name) name = library.function<decltype(::name)>(#name);

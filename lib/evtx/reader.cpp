@@ -45,9 +45,7 @@ constexpr std::size_t kFirstBuffer = 64 << 10;
 
 struct Libevtx {
     SharedLibrary library{"libevtx.so.1", "libevtx1"};
-#define WEC_LIBEVTX_MEMBER(name) decltype(&::name) name = library.function<decltype(::name)>(#name);
-    WEC_LIBEVTX_FUNCTIONS(WEC_LIBEVTX_MEMBER)
-#undef WEC_LIBEVTX_MEMBER
+    WEC_LIBEVTX_FUNCTIONS(WEC_DYNLIB_FUNCTION)
 };
 #undef WEC_LIBEVTX_FUNCTIONS
 

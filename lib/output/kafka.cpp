@@ -97,9 +97,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Librdkafka {
     SharedLibrary library{"librdkafka.so.1", "librdkafka1"};
-#define WEC_RDKAFKA_MEMBER(name) decltype(&::name) name = library.function<decltype(::name)>(#name);
-    WEC_RDKAFKA_FUNCTIONS(WEC_RDKAFKA_MEMBER)
-#undef WEC_RDKAFKA_MEMBER
+    WEC_RDKAFKA_FUNCTIONS(WEC_DYNLIB_FUNCTION)
 };
 #undef WEC_RDKAFKA_FUNCTIONS
 

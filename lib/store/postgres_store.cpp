@@ -160,9 +160,7 @@ public:
 
 struct Libpq {
     SharedLibrary library{"libpq.so.5", "libpq5"};
-#define WEC_LIBPQ_MEMBER(name) decltype(&::name) name = library.function<decltype(::name)>(#name);
-    WEC_LIBPQ_FUNCTIONS(WEC_LIBPQ_MEMBER)
-#undef WEC_LIBPQ_MEMBER
+    WEC_LIBPQ_FUNCTIONS(WEC_DYNLIB_FUNCTION)
 };
 #undef WEC_LIBPQ_FUNCTIONS
 

@@ -117,9 +117,7 @@ TimePoint from_ms(std::int64_t ms) {
 
 struct Libsqlite {
     SharedLibrary library{"libsqlite3.so.0", "libsqlite3-0"};
-#define WEC_SQLITE_MEMBER(name) decltype(&::name) name = library.function<decltype(::name)>(#name);
-    WEC_SQLITE_FUNCTIONS(WEC_SQLITE_MEMBER)
-#undef WEC_SQLITE_MEMBER
+    WEC_SQLITE_FUNCTIONS(WEC_DYNLIB_FUNCTION)
 };
 #undef WEC_SQLITE_FUNCTIONS
 
