@@ -228,14 +228,19 @@ Figures connection(const wec::testing::TestPki& pki, wec::server::TlsContext& co
     return f;
 }
 
-TEST(TlsMemory, IdleConnectionHoldsNothingOfOpenSsl) {
-    ASSERT_TRUE(hooked()) << "OpenSSL allocated before the counting allocator was installed";
-    wec::testing::TestPki pki("srv.windomain.local");
+// The listener's TLS settings for the test PKI's server certificate and both CAs.
+wec::server::TlsSettings listener_settings(const wec::testing::TestPki& pki) {
     wec::server::TlsSettings settings;
     settings.cert_file = pki("server.pem").string();
     settings.key_file = pki("server.key").string();
     settings.ca_files = {pki("root.pem").string(), pki("issuing.pem").string()};
-    auto context = wec::server::make_tls_context(settings);
+    return settings;
+}
+
+TEST(TlsMemory, IdleConnectionHoldsNothingOfOpenSsl) {
+    ASSERT_TRUE(hooked()) << "OpenSSL allocated before the counting allocator was installed";
+    wec::testing::TestPki pki("srv.windomain.local");
+    auto context = wec::server::make_tls_context(listener_settings(pki));
 
     connection(pki, *context, false); // OpenSSL's lazily made tables and this thread's state
     auto f = connection(pki, *context, true);
@@ -257,12 +262,8 @@ TEST(TlsMemory, IdleConnectionHoldsNothingOfOpenSsl) {
 TEST(TlsMemory, TheOpenSslSwitchKeepsOpenSslsState) {
     ASSERT_TRUE(hooked()) << "OpenSSL allocated before the counting allocator was installed";
     wec::testing::TestPki pki("srv.windomain.local");
-    wec::server::TlsSettings settings;
-    settings.cert_file = pki("server.pem").string();
-    settings.key_file = pki("server.key").string();
-    settings.ca_files = {pki("root.pem").string(), pki("issuing.pem").string()};
     ::setenv("WEC_TLS_RECORDS", "openssl", 1);
-    auto context = wec::server::make_tls_context(settings);
+    auto context = wec::server::make_tls_context(listener_settings(pki));
     ::unsetenv("WEC_TLS_RECORDS");
 
     connection(pki, *context, false);
