@@ -212,16 +212,8 @@ void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_outpu
     // out may be allocated this far: the limit plus room for the fast loop's unchecked writes.
     const std::size_t cap = saturating_add(limit, kFastRoom);
 
-    // Size the output once when possible: Windows ends a record with the uncompressed length
-    // (4 bytes, little-endian). Trust it only within the caller's limit and as far as the input
-    // could describe that much (so no more than a valid input of this size could make us allocate
-    // anyway); otherwise guess (SLDC rarely expands text more than ~4x) and grow geometrically.
-    std::size_t guess = std::min<std::size_t>(max_output, size * 4 + 1024);
-    if (size >= 4) {
-        const std::size_t hint = std::size_t{in[size - 4]} | std::size_t{in[size - 3]} << 8 |
-                                 std::size_t{in[size - 2]} << 16 | std::size_t{in[size - 1]} << 24;
-        if (hint <= max_output && hint / kMaxExpansion <= size) guess = hint;
-    }
+    // Size the output once when possible (output_size_hint), else grow geometrically.
+    const std::size_t guess = output_size_hint({in, size}, max_output);
     if constexpr (kStream) {
         // A fixed window: the history, what is decoded between writes (no more than the output
         // is likely to be when the whole input is at hand), and the fast loop's room.
@@ -437,6 +429,21 @@ void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_outpu
 }
 
 } // namespace
+
+std::size_t output_size_hint(std::span<const std::uint8_t> in, std::size_t max_output) {
+    // Windows ends a record with the uncompressed length (4 bytes, little-endian). Trust it only
+    // within the caller's limit and as far as the input could describe that much (so no more than
+    // a valid input of this size could make us allocate anyway); otherwise guess (SLDC rarely
+    // expands text more than ~4x).
+    const std::size_t size = in.size();
+    std::size_t guess = std::min<std::size_t>(max_output, size * 4 + 1024);
+    if (size >= 4) {
+        const std::size_t hint = std::size_t{in[size - 4]} | std::size_t{in[size - 3]} << 8 |
+                                 std::size_t{in[size - 2]} << 16 | std::size_t{in[size - 1]} << 24;
+        if (hint <= max_output && hint / kMaxExpansion <= size) guess = hint;
+    }
+    return guess;
+}
 
 void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out,
                 std::size_t max_output) {

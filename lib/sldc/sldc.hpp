@@ -72,6 +72,11 @@ void decompress(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out
 void decompress(std::span<const std::uint8_t> in, Buffer& out, std::size_t max_output);
 std::vector<std::uint8_t> decompress(std::span<const std::uint8_t> in, std::size_t max_output);
 
+// The output size to reserve for decompressing `in`: the uncompressed length Windows appends to a
+// record when it is within `max_output` and what `in` could describe, else a guess (~4x, at most
+// `max_output`).
+std::size_t output_size_hint(std::span<const std::uint8_t> in, std::size_t max_output);
+
 // Streaming decompression, with fixed buffers whatever the sizes (about 64 KB of input and a
 // 1 KB history + 256 KB output window): the same output, errors and bit offsets as decompress().
 // `write` receives the output in pieces as it is decoded (on error: everything decoded before the

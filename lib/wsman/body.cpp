@@ -9,9 +9,6 @@ namespace wec::wsman {
 
 namespace {
 
-// SLDC: the most output bytes one input byte can describe (a 23-bit copy pointer of 271 bytes).
-constexpr std::size_t kMaxExpansion = 95;
-
 [[noreturn]] void unsupported(std::string_view encoding) {
     throw BodyError(BodyError::Reason::UnsupportedEncoding,
                     "unsupported Content-Encoding '" + std::string(encoding.substr(0, 64)) +
@@ -68,17 +65,10 @@ Text decode_text(std::string_view content_encoding, std::span<const std::uint8_t
     if (encoding.empty()) return as_is();
     if (!http::iequals(encoding, "SLDC")) unsupported(encoding);
     if (body.empty()) return as_is();
-    // Room for the UTF-8 once: Windows ends a record with its uncompressed length (trusted as
-    // sldc::decompress trusts it: within the limit and what the input could describe), and UTF-16
-    // markup is ASCII (half as many bytes in UTF-8). Otherwise SOAP compresses about 3:1.
-    std::size_t expected = std::min(limit, body.size() * 4 + 1024);
-    if (body.size() >= 4) {
-        const auto* e = body.data() + body.size() - 4;
-        const std::size_t hint = std::size_t{e[0]} | std::size_t{e[1]} << 8 |
-                                 std::size_t{e[2]} << 16 | std::size_t{e[3]} << 24;
-        if (hint <= limit && hint / kMaxExpansion <= body.size()) expected = hint;
-    }
-    t.utf8.reserve(expected / 2 + 16);
+    // Room for the UTF-8 once: the record's output size as sldc::decompress sizes it (Windows'
+    // uncompressed length when plausible), and UTF-16 markup is ASCII (half as many bytes in
+    // UTF-8).
+    t.utf8.reserve(sldc::output_size_hint(body, limit) / 2 + 16);
     text::BodyDecoder decoder(charset, t.utf8);
     std::size_t total = 0;
     try {
