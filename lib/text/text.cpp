@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -304,6 +305,27 @@ inline std::size_t skip_xml_ascii(const unsigned char* p, std::size_t i, std::si
     return i;
 }
 
+// The encoding a body declares: its BOM (`bom` set), else its charset; nullopt when neither says
+// (decode_body then looks at the bytes). Reads head[2] only when head holds 3 bytes.
+struct Declared {
+    Encoding encoding;
+    bool bom;
+};
+std::optional<Declared> declared_encoding(std::span<const std::uint8_t> head,
+                                          std::string_view charset) {
+    const std::size_t n = head.size();
+    if (n >= 2 && head[0] == 0xFF && head[1] == 0xFE) return Declared{Encoding::Utf16LE, true};
+    if (n >= 2 && head[0] == 0xFE && head[1] == 0xFF) return Declared{Encoding::Utf16BE, true};
+    if (n >= 3 && head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF)
+        return Declared{Encoding::Utf8, true};
+    charset = trim_charset(charset);
+    if (iequals(charset, "utf-16") || iequals(charset, "utf-16le") || iequals(charset, "ucs-2"))
+        return Declared{Encoding::Utf16LE, false};
+    if (iequals(charset, "utf-16be")) return Declared{Encoding::Utf16BE, false};
+    if (iequals(charset, "utf-8") || iequals(charset, "utf8"))
+        return Declared{Encoding::Utf8, false};
+    return std::nullopt;
+}
 } // namespace
 
 std::string_view to_string(Encoding encoding) {
@@ -382,26 +404,20 @@ std::size_t append_valid_utf8(std::string_view utf8, std::string& out) {
 Decoded decode_body(std::span<const std::uint8_t> body, std::string_view charset,
                     std::string& out) {
     const std::size_t n = body.size();
-    if (n >= 2 && body[0] == 0xFF && body[1] == 0xFE) {
-        append_utf16<false>(body.subspan(2), out);
-        return {Encoding::Utf16LE, true};
+    const auto declared = declared_encoding(body, charset);
+    if (declared && declared->bom) {
+        const auto rest = body.subspan(declared->encoding == Encoding::Utf8 ? 3 : 2);
+        if (declared->encoding == Encoding::Utf16LE)
+            append_utf16<false>(rest, out);
+        else if (declared->encoding == Encoding::Utf16BE)
+            append_utf16<true>(rest, out);
+        else
+            append_valid_utf8({reinterpret_cast<const char*>(rest.data()), rest.size()}, out);
+        return {declared->encoding, true};
     }
-    if (n >= 2 && body[0] == 0xFE && body[1] == 0xFF) {
-        append_utf16<true>(body.subspan(2), out);
-        return {Encoding::Utf16BE, true};
-    }
-    if (n >= 3 && body[0] == 0xEF && body[1] == 0xBB && body[2] == 0xBF) {
-        append_valid_utf8({reinterpret_cast<const char*>(body.data()) + 3, n - 3}, out);
-        return {Encoding::Utf8, true};
-    }
-    charset = trim_charset(charset);
     Encoding enc = Encoding::Utf8;
-    if (iequals(charset, "utf-16") || iequals(charset, "utf-16le") || iequals(charset, "ucs-2")) {
-        enc = Encoding::Utf16LE;
-    } else if (iequals(charset, "utf-16be")) {
-        enc = Encoding::Utf16BE;
-    } else if (iequals(charset, "utf-8") || iequals(charset, "utf8")) {
-        enc = Encoding::Utf8;
+    if (declared) {
+        enc = declared->encoding;
     } else if (n % 2 == 0) {
         // No usable hint: look for '<' followed by 0x00 at an even offset near the start.
         for (std::size_t i = 0; i + 1 < n && i < 64; i += 2) {
@@ -430,24 +446,14 @@ BodyDecoder::BodyDecoder(std::string_view charset, std::string& out)
 // The encoding decode_body would choose from the first bytes of the body (at least 3, or 2 that
 // are a UTF-16 BOM) and the charset. The heuristic needs the whole body (its length): Whole.
 void BodyDecoder::decide(std::span<const std::uint8_t> head) {
-    const std::size_t n = head.size();
-    if (n >= 2 && head[0] == 0xFF && head[1] == 0xFE) {
+    const auto declared = declared_encoding(head, charset_);
+    if (declared && declared->encoding == Encoding::Utf16LE)
         mode_ = Mode::Utf16LE;
-        bom_ = true;
-    } else if (n >= 2 && head[0] == 0xFE && head[1] == 0xFF) {
+    else if (declared && declared->encoding == Encoding::Utf16BE)
         mode_ = Mode::Utf16BE;
-        bom_ = true;
-    } else if (head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF) {
-        mode_ = Mode::Whole;
-    } else {
-        const std::string_view cs = trim_charset(charset_);
-        if (iequals(cs, "utf-16") || iequals(cs, "utf-16le") || iequals(cs, "ucs-2"))
-            mode_ = Mode::Utf16LE;
-        else if (iequals(cs, "utf-16be"))
-            mode_ = Mode::Utf16BE;
-        else
-            mode_ = Mode::Whole;
-    }
+    else
+        mode_ = Mode::Whole; // UTF-8 (BOM or charset) or the byte heuristic: the whole body
+    bom_ = mode_ != Mode::Whole && declared->bom;
 }
 
 void BodyDecoder::convert(std::span<const std::uint8_t> piece) {
