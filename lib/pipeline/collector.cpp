@@ -699,6 +699,10 @@ void Collector::reopen_outputs() {
             out.unit->driver->reopen();
 }
 
+const std::string& Collector::node() const {
+    return impl_->node;
+}
+
 std::vector<std::string> Collector::subscription_names() const {
     std::vector<std::string> names;
     for (const auto& [uuid, live] : impl_->current()->by_uuid)

@@ -127,6 +127,8 @@ public:
     void reopen_outputs();
     // Enabled subscriptions currently served.
     std::vector<std::string> subscription_names() const;
+    // {node} of output templates: node_name, else this machine's host name.
+    const std::string& node() const;
     // Hosts and queue depths of the enabled subscriptions (a lock per subscription and per output,
     // no store access): for /metrics.
     std::vector<SubscriptionGauges> gauges() const;

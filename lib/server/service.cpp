@@ -9,6 +9,7 @@
 #include "server/wef_connection.hpp"
 #include "store/store.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <sys/stat.h>
@@ -124,7 +125,17 @@ pipeline::CollectorConfig CollectorService::Impl::make_collector() {
             pc.https_port = l.public_port.value_or(ep.port);
     }
     collector = std::make_unique<pipeline::Collector>(log, *store, *heartbeats, pc);
-
+    notes.push_back("node: " + collector->node() +
+                    (c.node_name.empty() ? " (the host name: no node_name set)" : ""));
+    // Processes sharing a port each need their own node name, or {node} paths are the same and
+    // they append to the same files (docs/cluster.md).
+    const bool shared_port = std::any_of(c.listeners.begin(), c.listeners.end(),
+                                         [](const auto& l) { return l.reuse_port; });
+    if (shared_port && c.node_name.empty())
+        log.warn("reuse_port without node_name: every process on this port is node '" +
+                 collector->node() +
+                 "'; give each its own node_name (--node-name) and put {node} in files "
+                 "paths, so that they do not append to the same files");
     return pc;
 }
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <set>
+#include <unistd.h>
 
 namespace {
 
@@ -32,6 +33,7 @@ protected:
     int port = free_port();
     std::string db = "sqlite:" + (dir.path() / "wec.db").string();
     std::vector<std::unique_ptr<Process>> servers;
+    bool with_node_name = true; // node_name = "p1", "p2", ... in the next process's config
 
     void SetUp() override {
         apply_subscription(dir.path() / "sub.toml",
@@ -51,8 +53,11 @@ protected:
     // The listener in a config file; reuse_port there (`in_file`) or on the command line.
     std::vector<std::string> argv(std::size_t n, bool reuse_port, bool in_file) const {
         auto config = dir.path() / ("serve-" + std::to_string(n + 1) + ".toml");
-        std::ofstream(config) << "hostname = \"" << kHost << "\"\nnode_name = \"p" << n + 1
-                              << "\"\ndb = \"" << db << "\"\n[[listeners]]\naddress = "
+        std::ofstream(config) << "hostname = \"" << kHost << "\"\n"
+                              << (with_node_name
+                                      ? "node_name = \"p" + std::to_string(n + 1) + "\"\n"
+                                      : std::string())
+                              << "db = \"" << db << "\"\n[[listeners]]\naddress = "
                               << "\"127.0.0.1:" << port << "\"\nauth = \"tls\"\ncert = \""
                               << pki("server.pem").string() << "\"\nkey = \""
                               << pki("server.key").string() << "\"\nca = [\""
@@ -189,6 +194,29 @@ TEST_F(ServeReusePort, NodeInTheFilesPathGivesEachProcessItsOwnFiles) {
     EXPECT_FALSE(fs::exists(dir.path() / "events" / (kSource + ".json")));
     EXPECT_EQ(std::distance(fs::directory_iterator(dir.path() / "events"), {}), 2);
 
+    ASSERT_NO_FATAL_FAILURE(stop_all());
+}
+
+// The summary names the node; sharing a port on the default node name (the host name) is the
+// hazard above, so it is warned about.
+TEST_F(ServeReusePort, WithoutANodeNameTheHostNameIsTheNodeAndSharingThePortIsWarnedAbout) {
+    with_node_name = false;
+    ASSERT_NO_FATAL_FAILURE(start(true, true));
+    with_node_name = true;
+    ASSERT_NO_FATAL_FAILURE(start(true, false));
+    char host[256] = {};
+    ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+    auto first = slurp(log_of(0));
+    EXPECT_NE(first.find("node: " + std::string(host) + " (the host name: no node_name set)"),
+              std::string::npos)
+        << first;
+    EXPECT_NE(first.find("reuse_port without node_name: every process on this port is node '" +
+                         std::string(host) + "'"),
+              std::string::npos)
+        << first;
+    auto second = slurp(log_of(1));
+    EXPECT_NE(second.find("node: p2\n"), std::string::npos) << second;
+    EXPECT_EQ(second.find("without node_name"), std::string::npos) << second;
     ASSERT_NO_FATAL_FAILURE(stop_all());
 }
 
