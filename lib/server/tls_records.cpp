@@ -333,6 +333,12 @@ TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size
         std::uint8_t type = body[--len];
         plain_begin_ = kHeader;
         plain_end_ = kHeader + len;
+        if (partial_handshake_ != 0 && type != kHandshake) {
+            // RFC 8446 5.1: the pieces of a handshake message are not interleaved with other
+            // record types.
+            ec = ssl_error(SSL_R_UNEXPECTED_MESSAGE);
+            return Status::Failed;
+        }
         if (type != kAlert && len > 0) warn_alerts_ = 0; // as OpenSSL counts them
         if (type == kApplicationData && len > 0) {
             empty_records_ = 0;
@@ -369,20 +375,35 @@ TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size
         }
         if (type == kHandshake) {
             // After the handshake a client may only send KeyUpdate (no post-handshake
-            // authentication is asked for, no tickets are sent): one whole message, alone at the
-            // end of its record (RFC 8446 5.1: it precedes a key change). Anything else
-            // (NewSessionTicket, Certificate, a second message, a message split over records) is
+            // authentication is asked for, no tickets are sent). RFC 8446 5.1: a handshake
+            // message may be split over several records (nothing else between them: see
+            // above), and one that precedes a key change must end its record. Anything else
+            // (NewSessionTicket, Certificate, a second message, bytes after the KeyUpdate) is
             // refused.
-            if (len != 5 || body[0] != kKeyUpdate || body[1] != 0 || body[2] != 0 || body[3] != 1) {
+            static constexpr std::uint8_t kKeyUpdateHeader[4] = {kKeyUpdate, 0, 0, 1};
+            const std::size_t have = partial_handshake_;
+            if (len == 0 || have + len > 5) { // 5.1: no empty handshake records either
                 ec = ssl_error(SSL_R_UNEXPECTED_MESSAGE);
                 return Status::Failed;
             }
-            if (body[4] > 1 || !update(read_)) { // 4.6.3: update_not_requested or _requested
+            for (std::size_t i = 0; i < len && have + i < 4; ++i) {
+                if (body[i] != kKeyUpdateHeader[have + i]) {
+                    ec = ssl_error(SSL_R_UNEXPECTED_MESSAGE);
+                    return Status::Failed;
+                }
+            }
+            plain_begin_ = plain_end_ = 1; // nothing for the caller: released on the next turn
+            if (have + len < 5) {          // a piece: the rest follows in the next handshake record
+                partial_handshake_ = static_cast<std::uint8_t>(have + len);
+                continue;
+            }
+            partial_handshake_ = 0;
+            const std::uint8_t value = body[len - 1];
+            if (value > 1 || !update(read_)) { // 4.6.3: update_not_requested or _requested
                 ec = ssl_error(SSL_R_BAD_KEY_UPDATE);
                 return Status::Failed;
             }
-            if (body[4] == 1) key_update_due_ = true; // update_requested
-            plain_begin_ = plain_end_ = 1; // nothing for the caller: released on the next turn
+            if (value == 1) key_update_due_ = true; // update_requested
             continue;
         }
         // change_cipher_spec (only allowed during the handshake) and unknown types.

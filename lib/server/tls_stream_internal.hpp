@@ -99,6 +99,9 @@ public:
         write_.seq = write;
     }
     std::uint64_t write_sequence() const { return write_.seq; }
+    // For tests: the write key changes as after a KeyUpdate sent (RFC 8446 7.2), where the test
+    // sealed that KeyUpdate itself (e.g. split over records) with seal_inner.
+    bool update_write_key() { return update(write_); }
 
 private:
     enum class Suite : std::uint8_t { Aes128Gcm, Aes256Gcm, Chacha20Poly1305 };
@@ -124,9 +127,10 @@ private:
     Suite suite_ = Suite::Aes256Gcm;
     std::size_t hash_len_ = 48, key_len_ = 32;
     Direction read_, write_;
-    bool key_update_due_ = false; // the client asked for ours: sent before the next record
-    int warn_alerts_ = 0;         // consecutive user_canceled alerts
-    int empty_records_ = 0;       // consecutive records without application data
+    bool key_update_due_ = false;        // the client asked for ours: sent before the next record
+    int warn_alerts_ = 0;                // consecutive user_canceled alerts
+    int empty_records_ = 0;              // consecutive records without application data
+    std::uint8_t partial_handshake_ = 0; // bytes of a KeyUpdate split over records, read so far
     boost::system::error_code read_failed_; // sticky: every later read reports it
     bool fatal_ = false;                    // a fatal error: writes fail as well
     bool sealed_ok_ = true;

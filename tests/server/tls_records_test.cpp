@@ -529,7 +529,7 @@ TEST(TlsRecordRules, UserCanceledIsIgnoredLikeOpenSslAndOtherAlertsAreFatal) {
     }
 }
 
-TEST(TlsRecordRules, OnlyAWholeKeyUpdateAloneInItsRecordIsAcceptedAfterTheHandshake) {
+TEST(TlsRecordRules, OnlyAKeyUpdateEndingItsRecordIsAcceptedAfterTheHandshake) {
     struct Case {
         std::string name;
         std::vector<std::string> records; // handshake bytes, one record each
@@ -541,7 +541,14 @@ TEST(TlsRecordRules, OnlyAWholeKeyUpdateAloneInItsRecordIsAcceptedAfterTheHandsh
         {"Certificate", {std::string{11, 0, 0, 4, 0, 0, 0, 0}}, "unexpected message"},
         {"KeyUpdate and more", {std::string{24, 0, 0, 1, 0, 24}}, "unexpected message"},
         {"two KeyUpdates", {std::string{24, 0, 0, 1, 0, 24, 0, 0, 1, 0}}, "unexpected message"},
-        {"KeyUpdate split", {std::string{24, 0, 0}, std::string{1, 0}}, "unexpected message"},
+        {"KeyUpdate and more, split",
+         {std::string{24, 0, 0}, std::string{1, 0, 24}},
+         "unexpected message"},
+        {"KeyUpdate split, value 2", {std::string{24, 0, 0, 1}, std::string{2}}, "bad key update"},
+        {"KeyUpdate length wrong across records",
+         {std::string{24, 0}, std::string{1, 0}},
+         "unexpected message"},
+        {"empty handshake record", {std::string{}}, "unexpected message"},
         {"KeyUpdate too long", {std::string{24, 0, 0, 2, 0, 0}}, "unexpected message"},
         {"KeyUpdate value 2", {std::string{24, 0, 0, 1, 2}}, "bad key update"},
     };
@@ -551,6 +558,61 @@ TEST(TlsRecordRules, OnlyAWholeKeyUpdateAloneInItsRecordIsAcceptedAfterTheHandsh
             p.send_inner(inner(r, kHandshakeType));
         auto [ec, got] = p.server_read();
         EXPECT_NE(ec.message().find(c.reason), std::string::npos) << c.name << ": " << ec.message();
+    }
+}
+
+// RFC 8446 5.1: a handshake message may be split over records, so a KeyUpdate too; OpenSSL takes
+// one so, and so do we. Nothing else may come between its pieces.
+TEST(TlsRecordRules, AKeyUpdateSplitOverRecordsIsTakenAndNothingMayComeBetweenItsPieces) {
+    const std::string key_update{24, 0, 0, 1, 0};
+    const std::vector<std::vector<std::size_t>> splits = {{1, 4}, {2, 3},          {3, 2},
+                                                          {4, 1}, {1, 1, 1, 1, 1}, {2, 2, 1}};
+    for (char requested : {char{0}, char{1}}) {
+        for (const auto& split : splits) {
+            RecordPair p;
+            EXPECT_FALSE(p.server_write("z")); // write sequence 1
+            p.send_inner(inner("a", kData));
+            std::string message = key_update;
+            message.back() = requested;
+            std::size_t at = 0;
+            for (std::size_t n : split) {
+                p.send_inner(inner(message.substr(at, n), kHandshakeType));
+                at += n;
+            }
+            ASSERT_TRUE(p.peer->update_write_key());
+            p.send_inner(inner("b", kData)); // under the client's new key
+            auto [ec, got] = p.server_read();
+            EXPECT_FALSE(ec) << split.size() << " pieces: " << ec.message();
+            EXPECT_EQ(got, "ab") << split.size() << " pieces";
+            // Asked for, ours precedes the server's next record; the peer follows it.
+            EXPECT_FALSE(p.server_write("c"));
+            auto [peer_ec, peer_got] = p.peer_read();
+            EXPECT_FALSE(peer_ec) << peer_ec.message();
+            EXPECT_EQ(peer_got, "zc");
+            // Our KeyUpdate (asked for) restarts the sequence under the new key: "c" is its 0.
+            EXPECT_EQ(p.server->write_sequence(), requested != 0 ? 1u : 2u)
+                << "our KeyUpdate only when requested";
+        }
+    }
+    struct Between {
+        std::string name;
+        std::string inner;
+    };
+    const std::vector<Between> between = {
+        {"application data", inner("x", kData)},
+        {"an empty application data record", inner("", kData)},
+        {"user_canceled", inner(std::string{1, 90}, kAlertType)},
+        {"another handshake message", inner(std::string{4, 0}, kHandshakeType)},
+    };
+    for (const auto& b : between) {
+        RecordPair p;
+        p.send_inner(inner(key_update.substr(0, 2), kHandshakeType));
+        p.send_inner(b.inner);
+        p.send_inner(inner(key_update.substr(2), kHandshakeType));
+        auto [ec, got] = p.server_read();
+        EXPECT_NE(ec.message().find("unexpected message"), std::string::npos)
+            << b.name << ": " << ec.message();
+        EXPECT_EQ(got, "") << b.name;
     }
 }
 

@@ -76,18 +76,31 @@ bool read_all(TlsRecords& r, int fd, std::string& out) {
     }
 }
 
-// A valid KeyUpdate once its padding is stripped.
-bool is_key_update(const std::string& in) {
+// What a handshake inner plaintext does after the handshake (RFC 8446 5.1, 4.6.3): a piece of a
+// KeyUpdate split over records (`partial` bytes of it read so far), the piece that completes a
+// valid one, or anything refused. Other types: Other.
+enum class Handshake { Other, Piece, KeyUpdate, Refused };
+Handshake handshake_piece(std::size_t& partial, const std::string& in) {
     std::size_t len = in.size();
     while (len > 0 && in[len - 1] == 0)
         --len;
-    return len == 6 && in[5] == 22 && in[0] == 24 && in[1] == 0 && in[2] == 0 && in[3] == 1 &&
-           static_cast<std::uint8_t>(in[4]) <= 1;
+    if (len == 0 || in[len - 1] != 22) return Handshake::Other;
+    --len;
+    static constexpr std::uint8_t kHeader[4] = {24, 0, 0, 1};
+    if (len == 0 || partial + len > 5) return Handshake::Refused;
+    for (std::size_t i = 0; i < len && partial + i < 4; ++i)
+        if (static_cast<std::uint8_t>(in[i]) != kHeader[partial + i]) return Handshake::Refused;
+    if (partial + len < 5) {
+        partial += len;
+        return Handshake::Piece;
+    }
+    partial = 0;
+    return static_cast<std::uint8_t>(in[len - 1]) <= 1 ? Handshake::KeyUpdate : Handshake::Refused;
 }
 
-// What the reader must return for these inner plaintexts (RFC 8446 5.4, 6, 4.6.3), and whether
-// it stops at one of them. KeyUpdate is not modelled: the peer's key does not change, so a valid
-// KeyUpdate ends the comparison.
+// What the reader must return for these inner plaintexts (RFC 8446 5.1, 5.4, 6, 4.6.3), and
+// whether it stops at one of them. A completed KeyUpdate is not modelled (the peer's key does not
+// change): the inputs stop before one.
 struct Expected {
     std::string data;
     bool stops = false;
@@ -95,6 +108,7 @@ struct Expected {
 Expected model(const std::vector<std::string>& inners) {
     Expected e;
     int warn = 0;
+    std::size_t partial = 0; // a KeyUpdate's pieces read so far
     for (const auto& in : inners) {
         if (in.size() > 16385) return e.stops = true, e;
         std::size_t len = in.size();
@@ -102,6 +116,7 @@ Expected model(const std::vector<std::string>& inners) {
             --len;
         if (len == 0) return e.stops = true, e;
         auto type = static_cast<std::uint8_t>(in[--len]);
+        if (partial != 0 && type != 22) return e.stops = true, e; // interleaved with a piece
         if (type != 21 && len > 0) warn = 0;
         if (type == 23) {
             e.data.append(in, 0, len);
@@ -111,7 +126,8 @@ Expected model(const std::vector<std::string>& inners) {
             if (++warn == 5) return e.stops = true, e;
             continue;
         }
-        return e.stops = true, e; // alerts, handshake messages (KeyUpdate included), others
+        if (type == 22 && handshake_piece(partial, in) == Handshake::Piece) continue;
+        return e.stops = true, e; // alerts, other handshake messages, other types
     }
     return e;
 }
@@ -302,6 +318,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (mode == 1) {
         std::vector<std::string> inners;
+        std::size_t partial = 0;
         std::string wire;
         for (std::size_t at = 0; at + 2 <= size;) {
             std::size_t len = (std::size_t{data[at]} << 8 | data[at + 1]) % 16400;
@@ -309,7 +326,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             len = std::min(len, size - at);
             std::string in(reinterpret_cast<const char*>(data + at), len);
             at += len;
-            if (is_key_update(in)) break; // not modelled
+            if (handshake_piece(partial, in) == Handshake::KeyUpdate) break; // not modelled
             auto record =
                 peer->seal_inner({reinterpret_cast<const std::uint8_t*>(in.data()), in.size()});
             if (record.empty()) std::abort();
