@@ -22,6 +22,9 @@ constexpr std::size_t kHeader = 5;
 constexpr std::size_t kTag = 16;
 constexpr std::size_t kMaxPlain = 16384;            // 2^14
 constexpr std::size_t kMaxCipher = kMaxPlain + 256; // RFC 8446 5.2
+// Read at once when a request arrives: the records after the one being read that are already
+// there (a 150 KB body in a few recv, not two per 16 KB record).
+constexpr std::size_t kReadAhead = 64 * 1024;
 constexpr std::uint8_t kApplicationData = 23, kAlert = 21, kHandshake = 22;
 constexpr std::uint8_t kKeyUpdate = 24;
 
@@ -82,7 +85,7 @@ TlsRecords::~TlsRecords() {
     OPENSSL_cleanse(&read_, sizeof read_);
     OPENSSL_cleanse(&write_, sizeof write_);
     if (!out_.empty()) OPENSSL_cleanse(out_.data(), out_.size());
-    if (!in_.empty()) OPENSSL_cleanse(in_.data(), in_.size());
+    release_in();
 }
 
 std::unique_ptr<TlsRecords> TlsRecords::take_over(SSL* ssl, std::span<const std::uint8_t> client,
@@ -121,6 +124,14 @@ std::unique_ptr<TlsRecords> TlsRecords::from_secrets(std::uint16_t cipher,
         return nullptr;
     }
     if (read.size() != records->hash_len_ || write.size() != records->hash_len_) return nullptr;
+    // Fetched once per connection: a legacy EVP_aes_*_gcm() is fetched again at every init.
+    records->cipher_.reset(EVP_CIPHER_fetch(nullptr,
+                                            records->suite_ == Suite::Aes128Gcm ? "AES-128-GCM"
+                                            : records->suite_ == Suite::Aes256Gcm
+                                                ? "AES-256-GCM"
+                                                : "ChaCha20-Poly1305",
+                                            nullptr));
+    if (!records->cipher_) return nullptr;
     std::copy(read.begin(), read.end(), records->read_.secret.begin());
     std::copy(write.begin(), write.end(), records->write_.secret.begin());
     if (!records->derive(records->read_) || !records->derive(records->write_)) return nullptr;
@@ -148,28 +159,26 @@ bool TlsRecords::update(Direction& d) const {
     return ok && derive(d);
 }
 
-// Seals or opens one record in place: `data` of `len` bytes (plaintext or ciphertext), the tag
-// after it, the header as additional data. The nonce is the IV xor the record's sequence number,
-// which then advances (a nonce is never used twice with one key).
-bool TlsRecords::crypt(Direction& d, bool seal, const std::uint8_t* header, std::uint8_t* data,
-                       std::size_t len, std::uint8_t* tag) {
+// Seals or opens one record: `len` bytes (plaintext or ciphertext) from `in` to `out` (the same
+// place, or a buffer that does not overlap it), the tag after the input, the header as additional
+// data. The nonce is the IV xor the record's sequence number, which then advances (a nonce is
+// never used twice with one key).
+bool TlsRecords::crypt(Direction& d, bool seal, const std::uint8_t* header, const std::uint8_t* in,
+                       std::uint8_t* out, std::size_t len, std::uint8_t* tag) {
     if (d.seq == UINT64_MAX) return false; // RFC 8446 5.3: rekey or close; we close
     std::array<std::uint8_t, 12> nonce = d.iv;
     for (int i = 0; i < 8; ++i)
         nonce[11 - static_cast<std::size_t>(i)] ^= static_cast<std::uint8_t>(d.seq >> (8 * i));
     ++d.seq;
-    const EVP_CIPHER* cipher = suite_ == Suite::Aes128Gcm   ? EVP_aes_128_gcm()
-                               : suite_ == Suite::Aes256Gcm ? EVP_aes_256_gcm()
-                                                            : EVP_chacha20_poly1305();
     std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
-    int out = 0;
-    bool ok = ctx && EVP_CipherInit_ex(ctx.get(), cipher, nullptr, d.key.data(), nonce.data(),
-                                       seal ? 1 : 0) == 1;
-    ok = ok && EVP_CipherUpdate(ctx.get(), nullptr, &out, header, kHeader) == 1;
-    ok = ok && EVP_CipherUpdate(ctx.get(), data, &out, data, static_cast<int>(len)) == 1;
+    int done = 0;
+    bool ok = ctx && EVP_CipherInit_ex(ctx.get(), cipher_.get(), nullptr, d.key.data(),
+                                       nonce.data(), seal ? 1 : 0) == 1;
+    ok = ok && EVP_CipherUpdate(ctx.get(), nullptr, &done, header, kHeader) == 1;
+    ok = ok && EVP_CipherUpdate(ctx.get(), out, &done, in, static_cast<int>(len)) == 1;
     if (ok && !seal) ok = EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, kTag, tag) == 1;
     int last = 0;
-    ok = ok && EVP_CipherFinal_ex(ctx.get(), data + out, &last) == 1;
+    ok = ok && EVP_CipherFinal_ex(ctx.get(), out + done, &last) == 1;
     if (ok && seal) ok = EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, kTag, tag) == 1;
     OPENSSL_cleanse(nonce.data(), nonce.size());
     return ok;
@@ -187,7 +196,8 @@ void TlsRecords::seal(std::uint8_t type, const std::uint8_t* data, std::size_t l
     h[4] = static_cast<std::uint8_t>(body);
     if (len) std::memcpy(h + kHeader, data, len);
     h[kHeader + len] = type;
-    sealed_ok_ = sealed_ok_ && crypt(write_, true, h, h + kHeader, len + 1, h + kHeader + len + 1);
+    sealed_ok_ = sealed_ok_ &&
+                 crypt(write_, true, h, h + kHeader, h + kHeader, len + 1, h + kHeader + len + 1);
 }
 
 std::vector<std::uint8_t> TlsRecords::seal_inner(std::span<const std::uint8_t> inner) {
@@ -200,15 +210,59 @@ std::vector<std::uint8_t> TlsRecords::seal_inner(std::span<const std::uint8_t> i
     h[3] = static_cast<std::uint8_t>(body >> 8);
     h[4] = static_cast<std::uint8_t>(body);
     if (!inner.empty()) std::memcpy(h + kHeader, inner.data(), inner.size());
-    if (!crypt(write_, true, h, h + kHeader, inner.size(), h + kHeader + inner.size()))
+    if (!crypt(write_, true, h, h + kHeader, h + kHeader, inner.size(), h + kHeader + inner.size()))
         record.clear();
     return record;
 }
 
 void TlsRecords::release_in() {
-    if (!in_.empty()) OPENSSL_cleanse(in_.data(), in_.size());
-    std::vector<std::uint8_t>().swap(in_);
-    plain_begin_ = plain_end_ = 0;
+    if (plain_start_ < plain_end_)
+        OPENSSL_cleanse(in_.get() + plain_start_, plain_end_ - plain_start_);
+    in_.reset();
+    in_cap_ = in_begin_ = in_end_ = 0;
+    plain_start_ = plain_begin_ = plain_end_ = 0;
+}
+
+// Reads what has arrived into in_ (at least `want` bytes fit, and up to kReadAhead: the records
+// after this one that are already there). Done when some bytes came; WantRead when none are
+// there, holding no more than the part of a record read so far (nothing when idle).
+TlsRecords::Status TlsRecords::fill(int fd, std::size_t want, boost::system::error_code& ec) {
+    const std::size_t have = in_end_ - in_begin_;
+    if (in_begin_ != 0 && have != 0) std::memmove(in_.get(), in_.get() + in_begin_, have);
+    in_begin_ = 0;
+    in_end_ = have;
+    const std::size_t cap = std::max(want, kReadAhead);
+    if (in_cap_ < cap) {
+        auto bigger = std::make_unique_for_overwrite<std::uint8_t[]>(cap);
+        if (have != 0) std::memcpy(bigger.get(), in_.get(), have);
+        in_ = std::move(bigger);
+        in_cap_ = cap;
+    }
+    for (;;) {
+        auto got = ::recv(fd, in_.get() + in_end_, in_cap_ - in_end_, 0);
+        if (got > 0) {
+            in_end_ += static_cast<std::size_t>(got);
+            return Status::Done;
+        }
+        if (got == 0) { // closed without close_notify
+            ec = asio::ssl::error::stream_truncated;
+            return Status::Failed;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (have == 0) {
+                release_in();            // idle: no buffer
+            } else if (in_cap_ > want) { // keep the part of the record read so far, no more room
+                auto part = std::make_unique_for_overwrite<std::uint8_t[]>(want);
+                std::memcpy(part.get(), in_.get(), have);
+                in_ = std::move(part);
+                in_cap_ = want;
+            }
+            return Status::WantRead;
+        }
+        ec = {errno, boost::system::system_category()};
+        return Status::Failed;
+    }
 }
 
 TlsRecords::Status TlsRecords::read(int fd, void* data, std::size_t size, std::size_t& n,
@@ -224,6 +278,14 @@ TlsRecords::Status TlsRecords::read(int fd, void* data, std::size_t size, std::s
         fatal_ = ec != asio::error::eof;
         release_in();
         send_fatal_alert(fd, ec);
+        // The records before the one that failed are the caller's: this read returns them and
+        // the next one the failure (sticky).
+        if (n > 0) {
+            ec = {};
+            return Status::Done;
+        }
+    } else if (in_begin_ == in_end_ && plain_begin_ == plain_end_) {
+        release_in(); // nothing left in it: no buffer between reads
     }
     return status;
 }
@@ -267,56 +329,55 @@ void TlsRecords::send_fatal_alert(int fd, const boost::system::error_code& ec) {
 
 TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size, std::size_t& n,
                                             boost::system::error_code& ec) {
+    auto* const dst = static_cast<std::uint8_t*>(data);
     for (;;) {
-        if (plain_begin_ < plain_end_) {
-            n = std::min(size, plain_end_ - plain_begin_);
-            std::memcpy(data, in_.data() + plain_begin_, n);
-            plain_begin_ += n;
-            if (plain_begin_ == plain_end_) release_in(); // idle: no buffer
-            return Status::Done;
+        if (plain_begin_ < plain_end_) { // the rest of a record opened in place
+            const std::size_t k = std::min(size - n, plain_end_ - plain_begin_);
+            std::memcpy(dst + n, in_.get() + plain_begin_, k);
+            n += k;
+            plain_begin_ += k;
+            if (plain_begin_ < plain_end_) return Status::Done; // the caller's buffer is full
+            OPENSSL_cleanse(in_.get() + plain_start_, plain_end_ - plain_start_);
+            plain_start_ = plain_begin_ = plain_end_ = 0;
         }
-        if (plain_end_ != 0) release_in(); // an empty record, or handshake messages, were used
-        // Read the header, then the rest of the record.
+        if (n == size) return Status::Done;
+        // The next record's header, checked as soon as it is there; then the whole record.
+        const std::size_t buffered = in_end_ - in_begin_;
         std::size_t want = kHeader;
-        if (in_.size() >= kHeader) want = kHeader + (std::size_t{in_[3]} << 8 | in_[4]);
-        if (in_.capacity() < want) in_.reserve(want);
-        while (in_.size() < want) {
-            std::size_t have = in_.size();
-            in_.resize(want);
-            auto got = ::recv(fd, in_.data() + have, want - have, 0);
-            in_.resize(have + (got > 0 ? static_cast<std::size_t>(got) : 0));
-            if (got > 0) {
-                if (in_.size() == kHeader) {
-                    if (in_[0] != kApplicationData) {
-                        ec = ssl_error(SSL_R_UNEXPECTED_RECORD);
-                        return Status::Failed;
-                    }
-                    std::size_t len = std::size_t{in_[3]} << 8 | in_[4];
-                    if (len > kMaxCipher || len < 1 + kTag) {
-                        ec = ssl_error(len > kMaxCipher ? SSL_R_ENCRYPTED_LENGTH_TOO_LONG
-                                                        : SSL_R_BAD_LENGTH);
-                        return Status::Failed;
-                    }
-                    want = kHeader + len;
-                    in_.reserve(want);
-                }
-                continue;
-            }
-            if (got == 0) { // closed without close_notify
-                ec = asio::ssl::error::stream_truncated;
+        if (buffered >= kHeader) {
+            const std::uint8_t* h = in_.get() + in_begin_;
+            if (h[0] != kApplicationData) {
+                ec = ssl_error(SSL_R_UNEXPECTED_RECORD);
                 return Status::Failed;
             }
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::WantRead;
-            ec = {errno, boost::system::system_category()};
-            return Status::Failed;
+            const std::size_t len = std::size_t{h[3]} << 8 | h[4];
+            if (len > kMaxCipher || len < 1 + kTag) {
+                ec = ssl_error(len > kMaxCipher ? SSL_R_ENCRYPTED_LENGTH_TOO_LONG
+                                                : SSL_R_BAD_LENGTH);
+                return Status::Failed;
+            }
+            want = kHeader + len;
         }
-        // One whole record: open it in place.
-        std::size_t len = in_.size() - kHeader - kTag;
-        std::uint8_t* body = in_.data() + kHeader;
-        if (!crypt(read_, false, in_.data(), body, len, body + len)) {
+        if (buffered < want) {
+            if (n > 0) return Status::Done; // what the whole records gave; more on the next read
+            const Status status = fill(fd, want, ec);
+            if (status != Status::Done) return status;
+            continue;
+        }
+        // One whole record: opened straight into the caller's buffer when its inner plaintext
+        // fits there (no copy, no plaintext left in ours), else in place.
+        std::uint8_t* const record = in_.get() + in_begin_;
+        in_begin_ += want;
+        std::size_t len = want - kHeader - kTag;
+        const bool direct = size - n >= len;
+        std::uint8_t* const body = direct ? dst + n : record + kHeader;
+        if (!crypt(read_, false, record, record + kHeader, body, len, record + kHeader + len)) {
             ec = ssl_error(SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC);
             return Status::Failed;
+        }
+        if (!direct) {
+            plain_start_ = plain_begin_ = plain_end_ = static_cast<std::size_t>(body - in_.get());
+            plain_end_ += len; // cleansed once taken, whatever it holds
         }
         // RFC 8446 5.4: the inner plaintext (content, type, padding) is at most 2^14 + 1 bytes;
         // its type is the last non-zero byte, and a record of zeros only has none.
@@ -331,8 +392,12 @@ TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size
             return Status::Failed;
         }
         std::uint8_t type = body[--len];
-        plain_begin_ = kHeader;
-        plain_end_ = kHeader + len;
+        if (!direct) { // the caller takes application data from there; nothing else
+            if (type == kApplicationData && len > 0)
+                plain_end_ = plain_begin_ + len;
+            else
+                plain_start_ = plain_begin_ = plain_end_ = 0;
+        }
         if (partial_handshake_ != 0 && type != kHandshake) {
             // RFC 8446 5.1: the pieces of a handshake message are not interleaved with other
             // record types.
@@ -342,6 +407,7 @@ TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size
         if (type != kAlert && len > 0) warn_alerts_ = 0; // as OpenSSL counts them
         if (type == kApplicationData && len > 0) {
             empty_records_ = 0;
+            if (direct) n += len;
             continue;
         }
         if ((type == kApplicationData || type == kHandshake) &&
@@ -349,10 +415,7 @@ TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size
             ec = ssl_error(SSL_R_RECORD_TOO_SMALL); // as OpenSSL after 32 empty records
             return Status::Failed;
         }
-        if (type == kApplicationData) {
-            plain_begin_ = plain_end_ = 1; // empty: released, next record
-            continue;
-        }
+        if (type == kApplicationData) continue; // empty: the next record
         if (type == kAlert) {
             // RFC 8446 6: close_notify ends the stream (as asio's SSL stream reports it);
             // user_canceled is ignored, as OpenSSL does, up to kMaxWarnAlerts in a row; any other
@@ -366,7 +429,6 @@ TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size
                     ec = ssl_error(SSL_R_TOO_MANY_WARN_ALERTS);
                     return Status::Failed;
                 }
-                plain_begin_ = plain_end_ = 1;
                 continue;
             }
             ec = body[1] == SSL_AD_CLOSE_NOTIFY ? boost::system::error_code(asio::error::eof)
@@ -392,8 +454,7 @@ TlsRecords::Status TlsRecords::read_records(int fd, void* data, std::size_t size
                     return Status::Failed;
                 }
             }
-            plain_begin_ = plain_end_ = 1; // nothing for the caller: released on the next turn
-            if (have + len < 5) {          // a piece: the rest follows in the next handshake record
+            if (have + len < 5) { // a piece: the rest follows in the next handshake record
                 partial_handshake_ = static_cast<std::uint8_t>(have + len);
                 continue;
             }

@@ -52,6 +52,10 @@ bool own_tls_records();
 // with the negotiated suite (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305; the key and IV from the
 // traffic secret by HKDF-Expand-Label), close_notify and fatal alerts, the peer's KeyUpdate (and
 // ours in reply when asked). Reads and writes the socket itself (non-blocking).
+struct CipherFree {
+    void operator()(EVP_CIPHER* c) const { EVP_CIPHER_free(c); }
+};
+
 class TlsRecords {
 public:
     enum class Status : std::uint8_t { Done, WantRead, WantWrite, Failed };
@@ -99,6 +103,8 @@ public:
         write_.seq = write;
     }
     std::uint64_t write_sequence() const { return write_.seq; }
+    // For tests: bytes allocated for reading (0 when idle).
+    std::size_t read_buffer_bytes() const { return in_cap_; }
     // For tests: the write key changes as after a KeyUpdate sent (RFC 8446 7.2), where the test
     // sealed that KeyUpdate itself (e.g. split over records) with seal_inner.
     bool update_write_key() { return update(write_); }
@@ -116,8 +122,9 @@ private:
     const char* digest() const;
     bool derive(Direction& d) const;
     bool update(Direction& d) const;
-    bool crypt(Direction& d, bool seal, const std::uint8_t* header, std::uint8_t* data,
-               std::size_t len, std::uint8_t* tag);
+    bool crypt(Direction& d, bool seal, const std::uint8_t* header, const std::uint8_t* in,
+               std::uint8_t* out, std::size_t len, std::uint8_t* tag);
+    Status fill(int fd, std::size_t want, boost::system::error_code& ec);
     void seal(std::uint8_t type, const std::uint8_t* data, std::size_t len);
     void release_in();
     Status read_records(int fd, void* data, std::size_t size, std::size_t& n,
@@ -134,8 +141,14 @@ private:
     boost::system::error_code read_failed_; // sticky: every later read reports it
     bool fatal_ = false;                    // a fatal error: writes fail as well
     bool sealed_ok_ = true;
-    std::vector<std::uint8_t> in_; // the record being read, then its plaintext (only while used)
-    std::size_t plain_begin_ = 0, plain_end_ = 0;
+    // Bytes read from the socket, several records per recv while a request arrives: those not
+    // opened yet are [in_begin_, in_end_); a record opened in place (the caller's buffer could not
+    // take it whole) leaves its plaintext in [plain_start_, plain_end_), of which the caller has
+    // taken up to plain_begin_. Allocated only while bytes wait in it.
+    std::unique_ptr<std::uint8_t[]> in_;
+    std::size_t in_cap_ = 0, in_begin_ = 0, in_end_ = 0;
+    std::size_t plain_start_ = 0, plain_begin_ = 0, plain_end_ = 0;
+    std::unique_ptr<EVP_CIPHER, CipherFree> cipher_; // the suite's AEAD, fetched once
     std::vector<std::uint8_t> out_; // sealed records being sent (only while a write is pending)
     std::size_t out_sent_ = 0, out_plain_ = 0;
 };

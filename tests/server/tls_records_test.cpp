@@ -378,6 +378,21 @@ public:
         return ec;
     }
 
+    // One read of the server into a buffer of `size` bytes.
+    struct OneRead {
+        TlsRecords::Status status;
+        error_code ec;
+        std::string data;
+    };
+    OneRead server_read_once(std::size_t size) {
+        std::string buf(size, '\0');
+        std::size_t n = 0;
+        error_code ec;
+        auto status = server->read(fds_[0], buf.data(), size, n, ec);
+        buf.resize(n);
+        return {status, ec, buf};
+    }
+
     std::unique_ptr<TlsRecords> server, peer;
 
 private:
@@ -614,6 +629,74 @@ TEST(TlsRecordRules, AKeyUpdateSplitOverRecordsIsTakenAndNothingMayComeBetweenIt
             << b.name << ": " << ec.message();
         EXPECT_EQ(got, "") << b.name;
     }
+}
+
+// Records already arrived are read with one recv and returned by one read, up to the caller's
+// buffer; a record that fails after them is reported by the next read, which gets nothing.
+TEST(TlsRecordRules, RecordsAlreadyThereComeInOneReadAndAFailureAfterThemInTheNext) {
+    RecordPair p;
+    p.send_inner(inner("one ", kData));
+    p.send_inner(inner("two ", kData, 7)); // padded
+    p.send_inner(inner("", kData));        // empty
+    p.send_inner(inner("three", kData));
+    auto record = p.peer->seal_inner(std::vector<std::uint8_t>{'x', kData});
+    record.back() ^= 1; // forged
+    p.send_raw(record);
+    auto first = p.server_read_once(100);
+    EXPECT_EQ(first.status, TlsRecords::Status::Done);
+    EXPECT_FALSE(first.ec) << first.ec.message();
+    EXPECT_EQ(first.data, "one two three");
+    auto second = p.server_read_once(100);
+    EXPECT_EQ(second.status, TlsRecords::Status::Failed);
+    EXPECT_NE(second.ec.message().find("bad record mac"), std::string::npos) << second.ec.message();
+    EXPECT_EQ(second.data, "");
+    EXPECT_EQ(p.server->read_buffer_bytes(), 0u);
+}
+
+// A buffer smaller than a record takes it in parts (opened in place, then copied); larger ones get
+// whole records (opened straight into them); both give the bytes sent, in order.
+TEST(TlsRecordRules, ReadsOfAnySizeGetTheBytesInOrder) {
+    std::string sent;
+    for (int r = 0; r < 12; ++r)
+        sent += pattern(static_cast<std::size_t>(1 + r * 1300), static_cast<unsigned>(r));
+    for (std::size_t size : {1u, 7u, 1000u, 4096u, 16384u, 16401u, 70000u}) {
+        RecordPair p;
+        for (std::size_t at = 0, r = 0; at < sent.size(); ++r) {
+            std::size_t len = std::min<std::size_t>(1 + r * 1300, sent.size() - at);
+            p.send_inner(inner(sent.substr(at, len), kData, r % 3));
+            at += len;
+        }
+        std::string got;
+        for (;;) {
+            auto one = p.server_read_once(size);
+            ASSERT_FALSE(one.ec) << one.ec.message();
+            EXPECT_LE(one.data.size(), size);
+            got += one.data;
+            if (one.status == TlsRecords::Status::WantRead) break;
+        }
+        EXPECT_EQ(got, sent) << "reads of " << size;
+        EXPECT_EQ(p.server->read_buffer_bytes(), 0u) << "idle: no buffer";
+    }
+}
+
+// While a record is only partly there, no more than it is kept; idle, nothing.
+TEST(TlsRecordRules, APartialRecordKeepsOnlyItsOwnRoom) {
+    RecordPair p;
+    auto record = p.peer->seal_inner(std::vector<std::uint8_t>(1000, kData));
+    std::vector<std::uint8_t> head(record.begin(), record.begin() + 3);
+    p.send_raw(head);
+    EXPECT_EQ(p.server_read_once(100).status, TlsRecords::Status::WantRead);
+    EXPECT_EQ(p.server->read_buffer_bytes(), 5u) << "a header's room";
+    std::vector<std::uint8_t> middle(record.begin() + 3, record.begin() + 500);
+    p.send_raw(middle);
+    EXPECT_EQ(p.server_read_once(100).status, TlsRecords::Status::WantRead);
+    EXPECT_EQ(p.server->read_buffer_bytes(), record.size()) << "the record's room";
+    std::vector<std::uint8_t> rest(record.begin() + 500, record.end());
+    p.send_raw(rest);
+    auto one = p.server_read_once(2000);
+    EXPECT_EQ(one.status, TlsRecords::Status::Done);
+    EXPECT_EQ(one.data, std::string(999, static_cast<char>(kData)));
+    EXPECT_EQ(p.server->read_buffer_bytes(), 0u);
 }
 
 TEST(TlsRecordRules, ChangeCipherSpecAndUnknownInnerTypesAreRefused) {

@@ -59,14 +59,16 @@ void send_all(int fd, const std::uint8_t* p, std::size_t n) {
 }
 
 // Reads until the reader blocks or fails; true when it failed.
-bool read_all(TlsRecords& r, int fd, std::string& out) {
-    char buf[3000]; // smaller than a record: records are also read in pieces
+// Reads of `read_size` bytes: smaller than a record (opened in place, handed out in parts) or not
+// (opened into the buffer, several records per read).
+bool read_all(TlsRecords& r, int fd, std::string& out, std::size_t read_size = 3000) {
+    std::vector<char> buf(read_size);
     for (;;) {
         std::size_t n = 0;
         boost::system::error_code ec;
-        auto status = r.read(fd, buf, sizeof buf, n, ec);
-        if (n > sizeof buf) std::abort();
-        out.append(buf, n);
+        auto status = r.read(fd, buf.data(), buf.size(), n, ec);
+        if (n > buf.size()) std::abort();
+        out.append(buf.data(), n);
         if (status == TlsRecords::Status::Failed) {
             if (!ec) std::abort(); // a failure always says why
             return true;
@@ -193,7 +195,7 @@ public:
 
     // The client sends `data` in pieces (a KeyUpdate before some), ours read it; then ours send
     // it back in pieces, the client reads it.
-    void exchange(const std::uint8_t* data, std::size_t size) {
+    void exchange(const std::uint8_t* data, std::size_t size, std::size_t read_size) {
         Fds fds;
         std::string sent(reinterpret_cast<const char*>(data), size), got;
         for (std::size_t at = 0; at < size;) {
@@ -206,7 +208,7 @@ public:
             at += piece;
             std::string wire = drain(SSL_get_wbio(client_.get()));
             send_all(fds.fd[1], reinterpret_cast<const std::uint8_t*>(wire.data()), wire.size());
-            if (read_all(*ours_, fds.fd[0], got)) std::abort();
+            if (read_all(*ours_, fds.fd[0], got, read_size)) std::abort();
         }
         if (got != sent) std::abort();
         got.clear();
@@ -288,6 +290,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static constexpr std::uint16_t kSuites[] = {0x1301, 0x1302, 0x1303};
     std::uint16_t suite = kSuites[data[0] % 3];
     int mode = (data[0] / 3) % 4;
+    static constexpr std::size_t kReadSizes[] = {3000, 1, 7, 16384, 16401, 70000};
+    const std::size_t read_size = kReadSizes[(data[0] / 12) % 6];
     ++data;
     --size;
     std::size_t hash = suite == 0x1302 ? 48 : 32;
@@ -303,7 +307,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         static std::unique_ptr<OpenSslPeer> peers[3];
         auto& openssl = peers[data[-1] % 3];
         if (!openssl) openssl = std::make_unique<OpenSslPeer>(suite);
-        openssl->exchange(data, size);
+        openssl->exchange(data, size, read_size);
         return 0;
     }
     Fds fds;
@@ -312,7 +316,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         send_all(fds.fd[1], data, size);
         ::shutdown(fds.fd[1], SHUT_WR);
         std::string out;
-        if (!read_all(*server, fds.fd[0], out)) std::abort(); // EOF must end it
+        if (!read_all(*server, fds.fd[0], out, read_size)) std::abort(); // EOF must end it
         if (out.size() > size) std::abort();
         return 0;
     }
@@ -335,7 +339,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         send_all(fds.fd[1], reinterpret_cast<const std::uint8_t*>(wire.data()), wire.size());
         std::string out;
-        bool failed = read_all(*server, fds.fd[0], out);
+        bool failed = read_all(*server, fds.fd[0], out, read_size);
         auto expected = model(inners);
         if (failed != expected.stops || out != expected.data) std::abort();
         return 0;
@@ -355,7 +359,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         sent.append(reinterpret_cast<const char*>(data + at), piece);
         at += piece;
-        if (read_all(*peer, fds.fd[1], got)) std::abort();
+        if (read_all(*peer, fds.fd[1], got, read_size)) std::abort();
     }
     if (got != sent) std::abort();
     return 0;
