@@ -164,11 +164,19 @@ int main(int argc, char** argv) {
     headers.machine_id = "host-1.windomain.local";
     const auto utf16 =
         wec::text::utf8_to_utf16le(wec::wsman::build_events(headers, views, gen.bookmark()), true);
-    print("batch of 100 generated events, Fast", utf16,
-          wec::sldc::Compressor(wec::sldc::Level::Fast).compress(utf16));
-    print("batch of 100 generated events, Best", utf16,
-          wec::sldc::Compressor(wec::sldc::Level::Best).compress(utf16));
-    for (int i = 1; i < argc; ++i) {
+    const auto fast = wec::sldc::Compressor(wec::sldc::Level::Fast).compress(utf16);
+    const auto best = wec::sldc::Compressor(wec::sldc::Level::Best).compress(utf16);
+    print("batch of 100 generated events, Fast", utf16, fast);
+    print("batch of 100 generated events, Best", utf16, best);
+    int first = 1;
+    if (argc > 2 && std::string_view(argv[1]) == "--write") {
+        const std::string dir = argv[2];
+        wec::write_file(dir + "/batch.utf16", utf16);
+        wec::write_file(dir + "/batch-fast.sldc", fast);
+        wec::write_file(dir + "/batch-best.sldc", best);
+        first = 3;
+    }
+    for (int i = first; i < argc; ++i) {
         const auto packed = wec::read_file(argv[i]);
         print(argv[i], wec::sldc::decompress(packed, std::size_t{64} << 20), packed);
     }
