@@ -260,12 +260,13 @@ void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_outpu
     };
     // Distance back in the output to the byte last written at history position `disp`; `bit` is
     // where the copy pointer starts.
+    // distance = (written - disp) mod 1024 in 1..1024; it exceeds `written` exactly when fewer
+    // than 1024 bytes were written since the Reset and disp >= written (a position not written).
     const auto distance_of = [&](std::size_t disp, std::uint64_t bit) -> std::size_t {
         const std::size_t written = op - reset;
-        if (written < kHistorySize && disp >= written)
-            fail(out, op, ErrorCode::UnwrittenHistory, base_bits + bit, stream);
-        const std::size_t distance = ((written & (kHistorySize - 1)) - disp) & (kHistorySize - 1);
-        return distance == 0 ? kHistorySize : distance;
+        const std::size_t distance = ((written - disp - 1) & (kHistorySize - 1)) + 1;
+        if (distance > written) fail(out, op, ErrorCode::UnwrittenHistory, base_bits + bit, stream);
+        return distance;
     };
     // Ensures room for `n` more output bytes (plus chunk over-writes) within the limit. At the cap
     // (limit + kFastRoom) there is room for anything the limit allows.
@@ -290,30 +291,31 @@ void decode(std::span<const std::uint8_t> input, Vec& out, std::size_t max_outpu
     };
 
     for (;;) {
-        // Fast loop (scheme 1): every buffered bit is real input, so no symbol can be truncated,
-        // and out has room for a longest copy, so only the caller's limit needs checking.
+        // Fast loop (scheme 1): every buffered bit is real input, so no symbol can be truncated;
+        // and below `stop` out has room for a longest copy and the caller's limit allows one, so
+        // no symbol needs a bound check. A control symbol reads as a copy pointer of more than
+        // kMaxMatch bytes: only copy pointers look for it. Anything else is the checked path's.
         if (scheme == 1) {
-            while (ip + 8 <= size && end - op >= kFastRoom) {
+            const std::size_t room_stop = end >= kFastRoom ? end - kFastRoom + 1 : 0;
+            const std::size_t limit_stop = limit >= kMaxMatch ? limit - kMaxMatch + 1 : 0;
+            const std::size_t stop = std::min(room_stop, limit_stop);
+            while (ip + 8 <= size && op < stop) {
                 refill_fast(); // >= 56 bits: at least two symbols of at most 23 bits each
                 do {
-                    if ((buf >> 55) == kControlPrefix) goto checked;
                     if ((buf >> 63) == 0) { // literal: 0 + 8 bits
-                        if (op == limit)
-                            fail(out, op, ErrorCode::OutputLimit, base_bits + position(), stream);
                         dst[op++] = static_cast<std::uint8_t>(buf >> 55);
                         consume(9);
                         continue;
                     }
                     const CopyPointer c = copy_pointer(buf);
+                    if (c.len > kMaxMatch) goto checked; // a control symbol
                     const std::size_t distance = distance_of(c.disp, position());
-                    if (c.len > limit - op)
-                        fail(out, op, ErrorCode::OutputLimit, base_bits + position(), stream);
                     // Two shifts, so that the first one does not wait for the width.
                     buf = (buf << (1 + kDisplacementBits)) << c.width;
                     nbits -= 1 + kDisplacementBits + c.width;
                     copy_match(dst + op, distance, c.len);
                     op += c.len;
-                } while (nbits >= kMaxCopyBits && end - op >= kFastRoom);
+                } while (nbits >= kMaxCopyBits && op < stop);
             }
         }
 

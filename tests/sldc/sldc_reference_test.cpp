@@ -246,6 +246,78 @@ TEST(SldcReference, SameOnRandomBytesAfterAReset) {
     EXPECT_GT(decoded, 1000u);
 }
 
+// Streams shaped like what the fast loop meets (issue 15): after a Reset 1, (0) literal runs,
+// (1) short copy pointers (2-7 bytes, a third of them less than 16 back), (2) long ones (16-271
+// bytes), (3) a mix of all three with control symbols (Flush, Reset, File Mark) in the middle, so
+// that the fast loop finds them among copy pointers. A Reset followed by a copy pointer into the
+// history it emptied (unwritten history) in the middle of a long stream when `fault`.
+Bytes shaped_record(std::mt19937& rng, int shape, int symbols, bool fault) {
+    Bits b;
+    b.control(0x5);
+    std::size_t written = 0;
+    const int fault_at = fault ? symbols / 2 + static_cast<int>(rng() % 8) : -1;
+    for (int k = 0; k < symbols; ++k) {
+        if (k == fault_at) {
+            b.control(0x5);
+            written = 0;
+            if (rng() % 2 != 0) {
+                b.put(0, 1).put(rng() & 0xFF, 8);
+                ++written;
+            }
+            b.copy(2 + rng() % 6, static_cast<unsigned>(written + rng() % 300));
+            continue;
+        }
+        const unsigned pick = rng() % 100;
+        const int kind = shape < 3 ? shape : pick < 30 ? 0 : pick < 70 ? 1 : pick < 95 ? 2 : 3;
+        if (kind == 0 || written < 2) {
+            const int run = shape == 0 ? 1 + static_cast<int>(rng() % 12) : 1;
+            for (int r = 0; r < run; ++r)
+                b.put(0, 1).put(static_cast<std::uint8_t>(rng()), 8);
+            written += static_cast<std::size_t>(run);
+        } else if (kind == 3) {
+            const unsigned codes[] = {0x0, 0x3, 0x5, 0xF};
+            const unsigned code = codes[rng() % 4];
+            b.control(code);
+            if (code == 0x5) written = 0;
+        } else {
+            const unsigned len = kind == 1 ? 2 + rng() % 6 : 16 + rng() % 256;
+            const std::size_t avail = std::min<std::size_t>(written, 1024);
+            const std::size_t back =
+                rng() % 3 == 0 ? 1 + rng() % std::min<std::size_t>(avail, 15) : 1 + rng() % avail;
+            b.copy(len, static_cast<unsigned>((written - back) % 1024));
+            written += len;
+        }
+    }
+    b.control(0x4);
+    return b.bytes();
+}
+
+TEST(SldcReference, SameOnShapedStreamsAtEveryLimitNearTheEndAndEveryCut) {
+    std::mt19937 rng(2026);
+    int faults_seen = 0;
+    for (int iter = 0; iter < 24; ++iter) {
+        const int shape = iter % 4;
+        const bool fault = iter % 8 >= 4;
+        SCOPED_TRACE(testing::Message() << "iter " << iter << " shape " << shape);
+        const Bytes in = shaped_record(rng, shape, 200 + static_cast<int>(rng() % 400), fault);
+        const Result whole = expect_same(in, 1u << 22);
+        if (!fault) {
+            ASSERT_FALSE(whole.error);
+        } else if (whole.error) {
+            EXPECT_EQ(*whole.error, ErrorCode::UnwrittenHistory);
+            ++faults_seen;
+        }
+        // Every limit within two longest copies of the output's end (the fast loop hands the
+        // symbols that could pass the limit to the checked path), every cut of the input.
+        const std::size_t n = whole.out.size();
+        for (std::size_t limit = n > 600 ? n - 600 : 0; limit <= n + 1; ++limit)
+            expect_same(in, limit);
+        for (std::size_t cut = 0; cut < in.size(); ++cut)
+            expect_same(std::span(in).first(cut), 1u << 22);
+    }
+    EXPECT_GT(faults_seen, 5);
+}
+
 TEST(SldcReference, SameOnRoundTripsOfRandomAndRepetitiveData) {
     std::mt19937 rng(99);
     for (int iter = 0; iter < 200; ++iter) {

@@ -1,7 +1,8 @@
 // Fuzzes the SLDC decoder (only sldc::SldcError may escape, never more output than the limit; the
 // same output and error into an sldc::Buffer; the same output, error code and bit offset as the
-// plain reference decoder of tests/sldc, with a large limit and one taken from the first byte) and
-// the encoder at both levels (compress then decompress gives the input back).
+// plain reference decoder of tests/sldc, with a large limit, one taken from the first byte and one
+// just under the output's size) and the encoder at both levels (compress then decompress gives the
+// input back).
 #include "../../sldc/reference_decoder.hpp"
 #include "sldc/sldc.hpp"
 
@@ -37,8 +38,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         !std::equal(buffer.begin(), buffer.end(), out.begin()))
         std::abort();
 
-    // Differential: the fast decoder against the reference one (output, error code, bit offset).
-    for (const std::size_t limit : {kLimit, size > 0 ? std::size_t{data[0]} * 37 : 0}) {
+    // Differential: the fast decoder against the reference one (output, error code, bit offset),
+    // with a large limit, one from the first byte, and one up to 255 bytes under what the input
+    // decodes to (where the fast loop must hand the symbols that could pass it to the checked
+    // path).
+    const std::size_t near_end =
+        size > 1 ? out.size() - std::min<std::size_t>(out.size(), data[1]) : 0;
+    for (const std::size_t limit : {kLimit, size > 0 ? std::size_t{data[0]} * 37 : 0, near_end}) {
         wec::sldc::reference::Result got;
         try {
             wec::sldc::decompress(in, got.out, limit);
