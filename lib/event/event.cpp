@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -142,6 +141,37 @@ private:
     std::size_t used_ = 0;
 };
 
+// Names seen so far in one EventData, as bits of a 256-bit set: a name whose bit is not set is
+// new (no search); a set bit only means "maybe" (the caller then searches).
+class NameFilter {
+public:
+    void clear() { bits_ = {}; }
+    // Whether `name` may have been added before; adds it.
+    [[gnu::always_inline]] bool test_and_add(std::string_view name) {
+        const std::size_t n = name.size();
+        std::uint32_t a = 0;
+        std::uint32_t b = 0;
+        if (n >= 4) {
+            std::memcpy(&a, name.data(), 4);
+            std::memcpy(&b, name.data() + n - 4, 4);
+        } else {
+            for (char c : name)
+                a = (a << 8) | static_cast<unsigned char>(c);
+        }
+        const std::uint64_t h =
+            (((static_cast<std::uint64_t>(a) << 32) | b) ^ n) * 0x9E3779B97F4A7C15ULL;
+        const auto bit = static_cast<unsigned>(h >> 56);
+        std::uint64_t& word = bits_[bit >> 6];
+        const std::uint64_t mask = std::uint64_t{1} << (bit & 63);
+        const bool maybe = (word & mask) != 0;
+        word |= mask;
+        return maybe;
+    }
+
+private:
+    std::array<std::uint64_t, 4> bits_{};
+};
+
 struct Storage {
     pugi::xml_document doc;
     std::vector<Attr> attrs;       // the one pass: the attributes of the last start tag
@@ -149,6 +179,7 @@ struct Storage {
     std::string original;          // the input, kept when an error is recorded
     std::deque<std::string> arena; // strings that exist in no buffer (joined text, UserData)
     NameIndex index;               // named-data dedup (large events)
+    NameFilter seen;               // named-data dedup (the others)
 };
 
 } // namespace detail
@@ -203,8 +234,13 @@ std::optional<T> parse_uint(std::optional<sv> s) {
     if (!v.empty() && v.front() == '+') v.remove_prefix(1);
     if (v.empty()) return std::nullopt;
     T value = 0;
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
-    if (ec != std::errc() || ptr != v.data() + v.size()) return std::nullopt;
+    for (char c : v) {
+        const auto d = static_cast<unsigned char>(c - '0');
+        if (d > 9) return std::nullopt;
+        if (__builtin_mul_overflow(value, T{10}, &value) ||
+            __builtin_add_overflow(value, static_cast<T>(d), &value))
+            return std::nullopt;
+    }
     return value;
 }
 
@@ -271,12 +307,17 @@ bool parse_system(const pugi::xml_node& system_node, Storage& st, System& sys) {
 }
 
 // HashMap semantics: one entry per name, the last value wins (first-seen order kept).
+// Up to kLinearNames names, a name whose bit is not in `st.seen` is new; only a maybe is searched.
+constexpr std::size_t kLinearNames = 32;
+
 void add_named_data(EventData& ed, Storage& st, sv name, sv value) {
-    if (ed.named.size() < 16) {
-        for (auto& nd : ed.named) {
-            if (detail::same(nd.name, name)) {
-                nd.value = value;
-                return;
+    if (ed.named.size() < kLinearNames) {
+        if (st.seen.test_and_add(name)) {
+            for (auto& nd : ed.named) {
+                if (detail::same(nd.name, name)) {
+                    nd.value = value;
+                    return;
+                }
             }
         }
         ed.named.push_back({name, value});
@@ -299,6 +340,7 @@ void reset_event_data(EventData& ed, Storage& st) {
     ed.data_position.clear();
     ed.binary.reset();
     st.index.clear();
+    st.seen.clear();
 }
 
 // One <Data> of EventData at child `position`: named, or unnamed and kept when not empty.
