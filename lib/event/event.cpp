@@ -719,6 +719,18 @@ char* put_utf8(char* w, std::uint32_t c) {
     return end;
 }
 
+// The previous sibling's start tag up to its first attribute value's opening quote (`size`
+// bytes at `at`, never rewritten: values and text are decoded after it): where its name ends,
+// where its local name and that attribute's local name are. size 0: none.
+struct Hint {
+    const char* at = nullptr;
+    std::size_t size = 0;
+    std::size_t name_size = 0;
+    std::size_t local_at = 0;
+    std::size_t attr_at = 0;
+    std::size_t attr_size = 0;
+};
+
 class Reader {
 public:
     Reader(char* begin, char* end, sv src, Storage& st)
@@ -761,6 +773,7 @@ public:
         bool have_text = false;
         char* text_start = p_;
         char* w = p_;
+        Hint hint;
         for (;;) {
             if (collecting) {
                 if (p_ < end_ && *p_ != '<') {
@@ -812,7 +825,7 @@ public:
             }
             ++p_;
             Tag ct;
-            if (!start_tag(ct)) return false;
+            if (!start_tag(ct, &hint)) return false;
             if (!child(ct)) return false;
         }
     }
@@ -829,15 +842,37 @@ public:
     }
 
 private:
-    // p_ just after '<', at a name start character.
-    bool start_tag(Tag& t) {
+    // p_ just after '<', at a name start character. With a `hint` (siblings), a start tag that
+    // begins with the same bytes as the previous sibling's up to its first attribute value (e.g.
+    // `Data Name='`) takes its name and that attribute's name from it; otherwise it is read and
+    // recorded in the hint.
+    bool start_tag(Tag& t, Hint* hint = nullptr) {
         char* name = p_;
+        st_.attrs.clear();
+        if (hint != nullptr && hint->size != 0 &&
+            static_cast<std::size_t>(end_ - p_) > hint->size &&
+            detail::same_bytes(p_, hint->at, hint->size)) {
+            // The same bytes read as the previous sibling's: the same name, attribute and quote.
+            t.name = sv(name, hint->name_size);
+            t.local = sv(name + hint->local_at, hint->name_size - hint->local_at);
+            t.name_at = static_cast<std::size_t>(name - begin_);
+            hint->at = name;
+            p_ += hint->size;
+            if (!attribute(sv(name + hint->attr_at, hint->attr_size), p_[-1])) return false;
+            return attributes(t, nullptr);
+        }
         if (p_ == end_ || !is_name_start(*p_)) return false;
         p_ = scan_name(p_, end_, t.local);
         if (p_ == end_) return false;
         t.name = sv(name, static_cast<std::size_t>(p_ - name));
         t.name_at = static_cast<std::size_t>(name - begin_);
-        st_.attrs.clear();
+        if (hint != nullptr) hint->size = 0;
+        return attributes(t, hint);
+    }
+
+    // The rest of a start tag after its name or an attribute (p_ there): attributes, '>' or
+    // "/>". The first attribute is recorded in `hint` (when given, the name at t.name).
+    bool attributes(Tag& t, Hint* hint) {
         for (;;) {
             char c = *p_;
             if (c == '>') {
@@ -868,12 +903,27 @@ private:
                 ++p_;
             if (p_ == end_ || (*p_ != '"' && *p_ != '\'')) return false;
             const char quote = *p_++;
-            char* w = p_;
-            char* value = p_;
-            if (!attribute_value(quote, w)) return false;
-            st_.attrs.push_back({alocal, sv(value, static_cast<std::size_t>(w - value))});
-            if (p_ == end_) return false;
+            if (hint != nullptr) {
+                const char* name = t.name.data();
+                hint->at = name;
+                hint->size = static_cast<std::size_t>(p_ - name);
+                hint->name_size = t.name.size();
+                hint->local_at = static_cast<std::size_t>(t.local.data() - name);
+                hint->attr_at = static_cast<std::size_t>(alocal.data() - name);
+                hint->attr_size = alocal.size();
+                hint = nullptr;
+            }
+            if (!attribute(alocal, quote)) return false;
         }
+    }
+
+    // An attribute's value (p_ after its opening quote), added to the attributes.
+    [[gnu::always_inline]] bool attribute(sv local, char quote) {
+        char* w = p_;
+        char* value = p_;
+        if (!attribute_value(quote, w)) return false;
+        st_.attrs.push_back({local, sv(value, static_cast<std::size_t>(w - value))});
+        return p_ != end_;
     }
 
     // A reference at p_ ('&'): decoded to w as pugixml does (unknown ones are kept as text).
