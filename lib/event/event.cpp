@@ -721,14 +721,15 @@ char* put_utf8(char* w, std::uint32_t c) {
 
 // The previous sibling's start tag up to its first attribute value's opening quote (`size`
 // bytes at `at`, never rewritten: values and text are decoded after it): where its name ends,
-// where its local name and that attribute's local name are. size 0: none.
+// where its local name and that attribute's local name are. size 0: none; the other members
+// are only read when it is not (left uninitialised).
 struct Hint {
-    const char* at = nullptr;
     std::size_t size = 0;
-    std::size_t name_size = 0;
-    std::size_t local_at = 0;
-    std::size_t attr_at = 0;
-    std::size_t attr_size = 0;
+    const char* at;
+    std::size_t name_size;
+    std::size_t local_at;
+    std::size_t attr_at;
+    std::size_t attr_size;
 };
 
 class Reader {
@@ -765,7 +766,7 @@ public:
     // `child(Tag&)`, which must consume the element (children(), text() or skip()); when `text`
     // is given, the text and CDATA before the first child element (roxmltree's Node::text()).
     template <typename Child>
-    bool content(const Tag& t, std::optional<sv>* text, Child&& child) {
+    bool content(const Tag& t, std::optional<sv>* text, Child&& child, bool hinted = false) {
         if (text != nullptr) text->reset();
         if (t.empty) return true;
         if (++depth_ > kMaxDepth) return false;
@@ -774,6 +775,7 @@ public:
         char* text_start = p_;
         char* w = p_;
         Hint hint;
+        Hint* const siblings = hinted ? &hint : nullptr;
         for (;;) {
             if (collecting) {
                 if (p_ < end_ && *p_ != '<') {
@@ -825,7 +827,7 @@ public:
             }
             ++p_;
             Tag ct;
-            if (!start_tag(ct, &hint)) return false;
+            if (!start_tag(ct, siblings)) return false;
             if (!child(ct)) return false;
         }
     }
@@ -839,6 +841,11 @@ public:
     template <typename Child>
     bool children(const Tag& t, Child&& child) {
         return content(t, nullptr, std::forward<Child>(child));
+    }
+    // Same, for children that often share their first bytes (<Data Name='…'>): see Hint.
+    template <typename Child>
+    bool similar_children(const Tag& t, Child&& child) {
+        return content(t, nullptr, std::forward<Child>(child), true);
     }
 
 private:
@@ -859,20 +866,16 @@ private:
             hint->at = name;
             p_ += hint->size;
             if (!attribute(sv(name + hint->attr_at, hint->attr_size), p_[-1])) return false;
-            return attributes(t, nullptr);
+            hint = nullptr; // nothing to record
+        } else {
+            if (p_ == end_ || !is_name_start(*p_)) return false;
+            p_ = scan_name(p_, end_, t.local);
+            if (p_ == end_) return false;
+            t.name = sv(name, static_cast<std::size_t>(p_ - name));
+            t.name_at = static_cast<std::size_t>(name - begin_);
+            if (hint != nullptr) hint->size = 0;
         }
-        if (p_ == end_ || !is_name_start(*p_)) return false;
-        p_ = scan_name(p_, end_, t.local);
-        if (p_ == end_) return false;
-        t.name = sv(name, static_cast<std::size_t>(p_ - name));
-        t.name_at = static_cast<std::size_t>(name - begin_);
-        if (hint != nullptr) hint->size = 0;
-        return attributes(t, hint);
-    }
-
-    // The rest of a start tag after its name or an attribute (p_ there): attributes, '>' or
-    // "/>". The first attribute is recorded in `hint` (when given, the name at t.name).
-    bool attributes(Tag& t, Hint* hint) {
+        // Attributes, '>' or "/>"; the first attribute is recorded in `hint` when given.
         for (;;) {
             char c = *p_;
             if (c == '>') {
@@ -903,8 +906,7 @@ private:
                 ++p_;
             if (p_ == end_ || (*p_ != '"' && *p_ != '\'')) return false;
             const char quote = *p_++;
-            if (hint != nullptr) {
-                const char* name = t.name.data();
+            if (hint != nullptr) { // the first attribute
                 hint->at = name;
                 hint->size = static_cast<std::size_t>(p_ - name);
                 hint->name_size = t.name.size();
@@ -1131,7 +1133,8 @@ std::optional<T> text_uint(Reader& r, const Tag& t, bool& ok) {
     return parse_uint<T>(s);
 }
 
-bool one_pass_system(Reader& r, const Tag& system, System& sys) {
+// Not inlined into the root's loop: g++ then keeps the per-child lambda inlined here.
+[[gnu::noinline]] bool one_pass_system(Reader& r, const Tag& system, System& sys) {
     std::optional<sv> computer;
     std::optional<std::uint32_t> event_id;
     bool fed = true; // false: a mandatory field failed (the DOM path then reports it)
@@ -1205,7 +1208,7 @@ bool one_pass_system(Reader& r, const Tag& system, System& sys) {
 bool one_pass_event_data(Reader& r, const Tag& node, Storage& st, EventData& ed) {
     reset_event_data(ed, st);
     std::uint32_t position = 0;
-    return r.children(node, [&](const Tag& n) {
+    return r.similar_children(node, [&](const Tag& n) {
         ++position;
         sv tag = n.local;
         if (is(tag, "Data")) {
@@ -1231,7 +1234,7 @@ bool one_pass_user_data(Reader& r, const Tag& node, Storage& st, Event& ev) {
         ev.user_data_element = element.local;
         st.index.clear();
         std::uint32_t position = 0;
-        return r.children(element, [&](const Tag& n) {
+        return r.similar_children(element, [&](const Tag& n) {
             ++position;
             sv name = r.attr("Name").value_or(sv());
             if (name.empty()) name = n.local;
