@@ -338,4 +338,22 @@ TEST(OnePass, RandomRepeatedDataNamesMatch) {
     }
 }
 
+// Text that moves down after a folded CR LF or a reference, stopped after every length of run
+// (0 to 40 bytes) by each stop ('<', '&', CR): the bytes moved before the stop are copied as
+// words, and never past it.
+TEST(OnePass, TextMovedDownStopsAtEveryLength) {
+    const std::string run = "0123456789abcdefghijklmnopqrstuvwxyzABCDE";
+    for (const char* before : {"\r\n", "&amp;", "\r", "&#x10FFFF;"}) {
+        for (std::size_t k = 0; k <= 40; ++k) {
+            for (const char* stop : {"</Data>", "&lt;x</Data>", "\r\ny</Data>", "\rz</Data>"}) {
+                const std::string text = std::string(before) + run.substr(0, k) + stop;
+                const std::string xml =
+                    event_xml("", "<EventData><Data Name='a'>" + text + "<Data Name='b'>" + text +
+                                      "</EventData>");
+                EXPECT_TRUE(same_as_dom(xml, xml)) << k;
+            }
+        }
+    }
+}
+
 } // namespace
