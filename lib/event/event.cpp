@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -142,6 +141,37 @@ private:
     std::size_t used_ = 0;
 };
 
+// Names seen so far in one EventData, as bits of a 256-bit set: a name whose bit is not set is
+// new (no search); a set bit only means "maybe" (the caller then searches).
+class NameFilter {
+public:
+    void clear() { bits_ = {}; }
+    // Whether `name` may have been added before; adds it.
+    [[gnu::always_inline]] bool test_and_add(std::string_view name) {
+        const std::size_t n = name.size();
+        std::uint32_t a = 0;
+        std::uint32_t b = 0;
+        if (n >= 4) {
+            std::memcpy(&a, name.data(), 4);
+            std::memcpy(&b, name.data() + n - 4, 4);
+        } else {
+            for (char c : name)
+                a = (a << 8) | static_cast<unsigned char>(c);
+        }
+        const std::uint64_t h =
+            (((static_cast<std::uint64_t>(a) << 32) | b) ^ n) * 0x9E3779B97F4A7C15ULL;
+        const auto bit = static_cast<unsigned>(h >> 56);
+        std::uint64_t& word = bits_[bit >> 6];
+        const std::uint64_t mask = std::uint64_t{1} << (bit & 63);
+        const bool maybe = (word & mask) != 0;
+        word |= mask;
+        return maybe;
+    }
+
+private:
+    std::array<std::uint64_t, 4> bits_{};
+};
+
 struct Storage {
     pugi::xml_document doc;
     std::vector<Attr> attrs;       // the one pass: the attributes of the last start tag
@@ -149,6 +179,7 @@ struct Storage {
     std::string original;          // the input, kept when an error is recorded
     std::deque<std::string> arena; // strings that exist in no buffer (joined text, UserData)
     NameIndex index;               // named-data dedup (large events)
+    NameFilter seen;               // named-data dedup (the others)
 };
 
 } // namespace detail
@@ -203,8 +234,13 @@ std::optional<T> parse_uint(std::optional<sv> s) {
     if (!v.empty() && v.front() == '+') v.remove_prefix(1);
     if (v.empty()) return std::nullopt;
     T value = 0;
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
-    if (ec != std::errc() || ptr != v.data() + v.size()) return std::nullopt;
+    for (char c : v) {
+        const auto d = static_cast<unsigned char>(c - '0');
+        if (d > 9) return std::nullopt;
+        if (__builtin_mul_overflow(value, T{10}, &value) ||
+            __builtin_add_overflow(value, static_cast<T>(d), &value))
+            return std::nullopt;
+    }
     return value;
 }
 
@@ -271,12 +307,17 @@ bool parse_system(const pugi::xml_node& system_node, Storage& st, System& sys) {
 }
 
 // HashMap semantics: one entry per name, the last value wins (first-seen order kept).
+// Up to kLinearNames names, a name whose bit is not in `st.seen` is new; only a maybe is searched.
+constexpr std::size_t kLinearNames = 32;
+
 void add_named_data(EventData& ed, Storage& st, sv name, sv value) {
-    if (ed.named.size() < 16) {
-        for (auto& nd : ed.named) {
-            if (detail::same(nd.name, name)) {
-                nd.value = value;
-                return;
+    if (ed.named.size() < kLinearNames) {
+        if (st.seen.test_and_add(name)) {
+            for (auto& nd : ed.named) {
+                if (detail::same(nd.name, name)) {
+                    nd.value = value;
+                    return;
+                }
             }
         }
         ed.named.push_back({name, value});
@@ -299,6 +340,7 @@ void reset_event_data(EventData& ed, Storage& st) {
     ed.data_position.clear();
     ed.binary.reset();
     st.index.clear();
+    st.seen.clear();
 }
 
 // One <Data> of EventData at child `position`: named, or unnamed and kept when not empty.
@@ -660,6 +702,29 @@ char* put_utf8(char* w, std::uint32_t c) {
     return w;
 }
 
+// k < 16 bytes from p down to o (o < p, the ranges may overlap): two overlapping words, both
+// read before either is stored, instead of a byte loop.
+[[gnu::always_inline]] inline void copy_down(char* o, const char* p, std::size_t k) {
+    if (k >= 8) {
+        std::uint64_t head;
+        std::uint64_t tail;
+        std::memcpy(&head, p, 8);
+        std::memcpy(&tail, p + k - 8, 8);
+        std::memcpy(o, &head, 8);
+        std::memcpy(o + k - 8, &tail, 8);
+    } else if (k >= 4) {
+        std::uint32_t head;
+        std::uint32_t tail;
+        std::memcpy(&head, p, 4);
+        std::memcpy(&tail, p + k - 4, 4);
+        std::memcpy(o, &head, 4);
+        std::memcpy(o + k - 4, &tail, 4);
+    } else {
+        for (std::size_t i = 0; i < k; ++i)
+            o[i] = p[i];
+    }
+}
+
 // The first of `a`, `b`, `c` in [p, end), or end.
 [[gnu::always_inline]] inline char* find3(char* p, char* end, char a, char b, char c) {
 #if defined(__SSE2__)
@@ -676,6 +741,19 @@ char* put_utf8(char* w, std::uint32_t c) {
         if (*p == a || *p == b || *p == c) return p;
     return end;
 }
+
+// The previous sibling's start tag up to its first attribute value's opening quote (`size`
+// bytes at `at`, never rewritten: values and text are decoded after it): where its name ends,
+// where its local name and that attribute's local name are. size 0: none; the other members
+// are only read when it is not (left uninitialised).
+struct Hint {
+    std::size_t size = 0;
+    const char* at;
+    std::size_t name_size;
+    std::size_t local_at;
+    std::size_t attr_at;
+    std::size_t attr_size;
+};
 
 class Reader {
 public:
@@ -711,7 +789,7 @@ public:
     // `child(Tag&)`, which must consume the element (children(), text() or skip()); when `text`
     // is given, the text and CDATA before the first child element (roxmltree's Node::text()).
     template <typename Child>
-    bool content(const Tag& t, std::optional<sv>* text, Child&& child) {
+    bool content(const Tag& t, std::optional<sv>* text, Child&& child, bool hinted = false) {
         if (text != nullptr) text->reset();
         if (t.empty) return true;
         if (++depth_ > kMaxDepth) return false;
@@ -719,6 +797,8 @@ public:
         bool have_text = false;
         char* text_start = p_;
         char* w = p_;
+        Hint hint;
+        Hint* const siblings = hinted ? &hint : nullptr;
         for (;;) {
             if (collecting) {
                 if (p_ < end_ && *p_ != '<') {
@@ -770,7 +850,7 @@ public:
             }
             ++p_;
             Tag ct;
-            if (!start_tag(ct)) return false;
+            if (!start_tag(ct, siblings)) return false;
             if (!child(ct)) return false;
         }
     }
@@ -785,17 +865,40 @@ public:
     bool children(const Tag& t, Child&& child) {
         return content(t, nullptr, std::forward<Child>(child));
     }
+    // Same, for children that often share their first bytes (<Data Name='…'>): see Hint.
+    template <typename Child>
+    bool similar_children(const Tag& t, Child&& child) {
+        return content(t, nullptr, std::forward<Child>(child), true);
+    }
 
 private:
-    // p_ just after '<', at a name start character.
-    bool start_tag(Tag& t) {
+    // p_ just after '<', at a name start character. With a `hint` (siblings), a start tag that
+    // begins with the same bytes as the previous sibling's up to its first attribute value (e.g.
+    // `Data Name='`) takes its name and that attribute's name from it; otherwise it is read and
+    // recorded in the hint.
+    bool start_tag(Tag& t, Hint* hint = nullptr) {
         char* name = p_;
-        if (p_ == end_ || !is_name_start(*p_)) return false;
-        p_ = scan_name(p_, end_, t.local);
-        if (p_ == end_) return false;
-        t.name = sv(name, static_cast<std::size_t>(p_ - name));
-        t.name_at = static_cast<std::size_t>(name - begin_);
         st_.attrs.clear();
+        if (hint != nullptr && hint->size != 0 &&
+            static_cast<std::size_t>(end_ - p_) > hint->size &&
+            detail::same_bytes(p_, hint->at, hint->size)) {
+            // The same bytes read as the previous sibling's: the same name, attribute and quote.
+            t.name = sv(name, hint->name_size);
+            t.local = sv(name + hint->local_at, hint->name_size - hint->local_at);
+            t.name_at = static_cast<std::size_t>(name - begin_);
+            hint->at = name;
+            p_ += hint->size;
+            if (!attribute(sv(name + hint->attr_at, hint->attr_size), p_[-1])) return false;
+            hint = nullptr; // nothing to record
+        } else {
+            if (p_ == end_ || !is_name_start(*p_)) return false;
+            p_ = scan_name(p_, end_, t.local);
+            if (p_ == end_) return false;
+            t.name = sv(name, static_cast<std::size_t>(p_ - name));
+            t.name_at = static_cast<std::size_t>(name - begin_);
+            if (hint != nullptr) hint->size = 0;
+        }
+        // Attributes, '>' or "/>"; the first attribute is recorded in `hint` when given.
         for (;;) {
             char c = *p_;
             if (c == '>') {
@@ -826,12 +929,26 @@ private:
                 ++p_;
             if (p_ == end_ || (*p_ != '"' && *p_ != '\'')) return false;
             const char quote = *p_++;
-            char* w = p_;
-            char* value = p_;
-            if (!attribute_value(quote, w)) return false;
-            st_.attrs.push_back({alocal, sv(value, static_cast<std::size_t>(w - value))});
-            if (p_ == end_) return false;
+            if (hint != nullptr) { // the first attribute
+                hint->at = name;
+                hint->size = static_cast<std::size_t>(p_ - name);
+                hint->name_size = t.name.size();
+                hint->local_at = static_cast<std::size_t>(t.local.data() - name);
+                hint->attr_at = static_cast<std::size_t>(alocal.data() - name);
+                hint->attr_size = alocal.size();
+                hint = nullptr;
+            }
+            if (!attribute(alocal, quote)) return false;
         }
+    }
+
+    // An attribute's value (p_ after its opening quote), added to the attributes.
+    [[gnu::always_inline]] bool attribute(sv local, char quote) {
+        char* w = p_;
+        char* value = p_;
+        if (!attribute_value(quote, w)) return false;
+        st_.attrs.push_back({local, sv(value, static_cast<std::size_t>(w - value))});
+        return p_ != end_;
     }
 
     // A reference at p_ ('&'): decoded to w as pugixml does (unknown ones are kept as text).
@@ -928,8 +1045,7 @@ private:
             if (mask != 0) {
                 // Not all 16: a store would overwrite bytes from the stop on, not read yet.
                 const int k = __builtin_ctz(static_cast<unsigned>(mask));
-                for (int i = 0; i < k; ++i)
-                    o[i] = p[i];
+                copy_down(o, p, static_cast<std::size_t>(k));
                 p_ = p + k;
                 w = o + k;
                 return;
@@ -1039,7 +1155,8 @@ std::optional<T> text_uint(Reader& r, const Tag& t, bool& ok) {
     return parse_uint<T>(s);
 }
 
-bool one_pass_system(Reader& r, const Tag& system, System& sys) {
+// Not inlined into the root's loop: g++ then keeps the per-child lambda inlined here.
+[[gnu::noinline]] bool one_pass_system(Reader& r, const Tag& system, System& sys) {
     std::optional<sv> computer;
     std::optional<std::uint32_t> event_id;
     bool fed = true; // false: a mandatory field failed (the DOM path then reports it)
@@ -1113,7 +1230,7 @@ bool one_pass_system(Reader& r, const Tag& system, System& sys) {
 bool one_pass_event_data(Reader& r, const Tag& node, Storage& st, EventData& ed) {
     reset_event_data(ed, st);
     std::uint32_t position = 0;
-    return r.children(node, [&](const Tag& n) {
+    return r.similar_children(node, [&](const Tag& n) {
         ++position;
         sv tag = n.local;
         if (is(tag, "Data")) {
@@ -1139,7 +1256,7 @@ bool one_pass_user_data(Reader& r, const Tag& node, Storage& st, Event& ev) {
         ev.user_data_element = element.local;
         st.index.clear();
         std::uint32_t position = 0;
-        return r.children(element, [&](const Tag& n) {
+        return r.similar_children(element, [&](const Tag& n) {
             ++position;
             sv name = r.attr("Name").value_or(sv());
             if (name.empty()) name = n.local;

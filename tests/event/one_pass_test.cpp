@@ -7,6 +7,7 @@
 #include "event_fixtures.hpp"
 #include "wsman/wsman.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <string>
@@ -236,6 +237,122 @@ TEST(OnePass, ManyNamedDataKeepFirstSeenOrderAndLastValue) {
             EXPECT_EQ(e.event_data.named[k].value, expected_value[n]) << names << " " << k;
         }
         same_as_dom(xml, "named " + std::to_string(names));
+    }
+}
+
+// Sibling start tags that share their first bytes up to the first attribute value (the one pass
+// then takes the name and that attribute's name from the previous sibling's): every ordered pair
+// of these siblings, in EventData, UserData and System, nested too.
+TEST(OnePass, SiblingsSharingTheirFirstBytesMatch) {
+    const std::vector<std::string> siblings = {
+        "<Data Name='a'>x</Data>",
+        "<Data Name='b'>y</Data>",
+        "<Data Name=\"a\">z</Data>",
+        "<Data Name='a' Other='o'>w</Data>",
+        "<Data Name='a'/>",
+        "<Data Name=''/>",
+        "<Data Name='' />",
+        "<Data  Name='a'>v</Data>",
+        "<Data\tName='a'>v2</Data>",
+        "<Data Name = 'a'>u</Data>",
+        "<Data Name='a'>u2</Data >",
+        "<Data NameX='a'>t</Data>",
+        "<Data Nam='a'>t2</Data>",
+        "<DataX Name='a'>s</DataX>",
+        "<Dat Name='a'>r</Dat>",
+        "<x:Data x:Name='a' xmlns:x='u'>q</x:Data>",
+        "<x:Data Name='a'>p</x:Data>",
+        "<y:Data Name='a'>p2</y:Data>",
+        "<Data Name='a&amp;b'>o</Data>",
+        "<Data Name='&#97;'>o2</Data>",
+        "<Data Name='a\tb\r\nc'>n</Data>",
+        "<Data>m</Data>",
+        "<Data/>",
+        "<Binary>00</Binary>",
+        "<Data Name='a'>1<Data Name='a'>2</Data><Data Name='b'>3</Data>4</Data>",
+        "<Data Name='a'><x:Data Name='c'/>5</Data>",
+        "<Data Name='a'>x</Datum>", // mismatched end tag: the DOM's verdict
+        "<Data Name='a'y='1'>x</Data>",
+    };
+    std::size_t taken = 0;
+    std::size_t cases = 0;
+    for (const auto& a : siblings) {
+        for (const auto& b : siblings) {
+            const std::string three = a + b + a;
+            const std::vector<std::string> xmls = {
+                event_xml("", "<EventData>" + three + "</EventData>"),
+                event_xml("", "<UserData><E>" + three + "</E></UserData>"),
+                event_xml("<Security UserID='1'/>" + three + "<Security UserID='2'/>"),
+                event_xml("", "<EventData><Data Name='p'>" + three + "</Data></EventData>"),
+            };
+            for (const auto& xml : xmls) {
+                ++cases;
+                if (same_as_dom(xml, xml)) ++taken;
+            }
+        }
+    }
+    EXPECT_GT(taken, cases / 2); // most of them are well-formed and take the one pass
+}
+
+// Random named <Data> (names drawn from a small pool of similar names, repeated at random
+// places), one Event reused: one entry per name in first-seen order, the last value wins, and
+// the DOM path agrees.
+TEST(OnePass, RandomRepeatedDataNamesMatch) {
+    std::uint64_t r = 0x9E3779B97F4A7C15ULL;
+    auto next = [&r](std::uint64_t n) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        return r % n;
+    };
+    ev::Event e;
+    for (int round = 0; round < 400; ++round) {
+        std::vector<std::string> pool(1 + next(48));
+        for (auto& name : pool) {
+            const std::size_t length = 1 + next(20);
+            for (std::size_t i = 0; i < length; ++i)
+                name += "ab_"[next(3)];
+        }
+        std::vector<std::pair<std::string, std::string>> expected; // first-seen order
+        std::string data;
+        const std::size_t count = next(70);
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::string& name = pool[next(pool.size())];
+            const std::string value = "v" + std::to_string(i);
+            data += "<Data Name='" + name + "'>" + value + "</Data>";
+            auto it = std::find_if(expected.begin(), expected.end(),
+                                   [&](const auto& nv) { return nv.first == name; });
+            if (it == expected.end())
+                expected.emplace_back(name, value);
+            else
+                it->second = value;
+        }
+        const std::string xml = event_xml("", "<EventData>" + data + "</EventData>");
+        ASSERT_TRUE(ev::parse_one_pass(xml, e)) << round;
+        ASSERT_EQ(e.event_data.named.size(), expected.size()) << round;
+        for (std::size_t k = 0; k < expected.size(); ++k) {
+            EXPECT_EQ(e.event_data.named[k].name, expected[k].first) << round << " " << k;
+            EXPECT_EQ(e.event_data.named[k].value, expected[k].second) << round << " " << k;
+        }
+        if (round % 8 == 0) same_as_dom(xml, "round " + std::to_string(round));
+    }
+}
+
+// Text that moves down after a folded CR LF or a reference, stopped after every length of run
+// (0 to 40 bytes) by each stop ('<', '&', CR): the bytes moved before the stop are copied as
+// words, and never past it.
+TEST(OnePass, TextMovedDownStopsAtEveryLength) {
+    const std::string run = "0123456789abcdefghijklmnopqrstuvwxyzABCDE";
+    for (const char* before : {"\r\n", "&amp;", "\r", "&#x10FFFF;"}) {
+        for (std::size_t k = 0; k <= 40; ++k) {
+            for (const char* stop : {"</Data>", "&lt;x</Data>", "\r\ny</Data>", "\rz</Data>"}) {
+                const std::string text = std::string(before) + run.substr(0, k) + stop;
+                const std::string xml =
+                    event_xml("", "<EventData><Data Name='a'>" + text + "<Data Name='b'>" + text +
+                                      "</EventData>");
+                EXPECT_TRUE(same_as_dom(xml, xml)) << k;
+            }
+        }
     }
 }
 
