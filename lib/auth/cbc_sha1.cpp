@@ -232,7 +232,8 @@ WEC_CBC_SHA1_TARGET void cbc_sha1_init(CbcSha1Key& k, std::span<const std::uint8
         k.rounds = 10;
     }
     std::array<std::uint8_t, 64> pad{};
-    std::memcpy(pad.data(), mac_key.data(), std::min<std::size_t>(mac_key.size(), 64));
+    if (!mac_key.empty())
+        std::memcpy(pad.data(), mac_key.data(), std::min<std::size_t>(mac_key.size(), 64));
     constexpr std::array<std::uint32_t, 5> kInit = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476,
                                                     0xC3D2E1F0};
     for (auto& b : pad)
