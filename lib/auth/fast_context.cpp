@@ -3,6 +3,7 @@
 // decides.
 #include "auth/fast_context.hpp"
 
+#include "auth/cbc_sha1_internal.hpp"
 #include "common/handle.hpp"
 
 #include <algorithm>
@@ -76,6 +77,14 @@ constexpr std::size_t rrc_of(const Suite& s) {
 }
 constexpr std::size_t header_of(const Suite& s) {
     return 16 + kBlock + rrc_of(s);
+}
+
+// Bodies from this size on are sealed with the stitched AES-CBC + HMAC-SHA1 (sha1 enctypes).
+constexpr std::size_t kStitchedMin = 256;
+
+bool stitched_available() {
+    static const bool available = detail::cbc_sha1_available(); // a fact about this CPU
+    return available;
 }
 
 // 1.2.840.113554.1.2.2.5.6 (GSS_KRB5_EXPORT_LUCID_SEC_CONTEXT_OID) with the version arc 1: the
@@ -435,22 +444,47 @@ void FastContext::wrap_into(std::span<const std::uint8_t> plaintext,
             static_cast<std::uint8_t>(s.send_seq >> (56 - 8 * i));
     std::array<std::uint8_t, kBlock> conf{};
     std::array<unsigned char, EVP_MAX_MD_SIZE> tag{};
-    Ciphers c;
-    const MacCtxPtr mac = make_hmac(s, suite);
-    // RFC 3962 MACs the plaintext (before encryption), RFC 8009 the ciphertext (after).
-    if (!mac || !make_ciphers(s, k, true, c) ||
-        RAND_bytes(conf.data(), static_cast<int>(conf.size())) != 1 ||
-        (!suite.rfc8009 && !hmac(mac.get(), k, {conf, plaintext, hdr}, tag)))
-        throw GssError("gss_wrap_iov", "OpenSSL failed (cipher, confounder or HMAC)");
-
     // P = conf | data | hdr (RRC = 0 in the copy); CBC over all but the last 16 + m bytes, then
     // CTS (CS3) over those with the last CBC block as IV.
     const std::size_t total = n + 32;
     const std::size_t m = total % kBlock == 0 ? kBlock : total % kBlock;
     const std::size_t bulk = total - kBlock - m; // 0 or >= 16, a multiple of 16
     const Layout out_at{out.header.data(), out.ciphertext.data(), n, suite.tag};
+    // RFC 3962 on a body: the CBC part and the HMAC of the plaintext in one pass
+    // (cbc_sha1_internal.hpp), keyed per message as the OpenSSL contexts are.
+    const bool stitched = !suite.rfc8009 && n >= kStitchedMin && stitched_available();
+    Ciphers c;
+    const MacCtxPtr mac = stitched ? MacCtxPtr() : make_hmac(s, suite);
+    // RFC 3962 MACs the plaintext (before encryption), RFC 8009 the ciphertext (after).
+    if ((!stitched && !mac) || !make_ciphers(s, k, true, c) ||
+        RAND_bytes(conf.data(), static_cast<int>(conf.size())) != 1 ||
+        (!suite.rfc8009 && !stitched && !hmac(mac.get(), k, {conf, plaintext, hdr}, tag)))
+        throw GssError("gss_wrap_iov", "OpenSSL failed (cipher, confounder or HMAC)");
+
     std::array<unsigned char, kBlock> iv{};
-    if (bulk >= kBlock) {
+    if (stitched) {
+        detail::CbcSha1Key key;
+        detail::cbc_sha1_init(key, {k.ke.data(), suite.key_len}, {k.ki.data(), suite.ki_len});
+        detail::CbcSha1 cs(key);
+        // The first 64 bytes of P (conf and the first 48 of data), then whole 64-byte blocks
+        // of data while inside the CBC part, the rest of the CBC part, the rest of the HMAC.
+        std::array<std::uint8_t, 64> first{}, first_out{};
+        std::memcpy(first.data(), conf.data(), kBlock);
+        std::memcpy(first.data() + kBlock, plaintext.data(), 48);
+        cs.encrypt_and_hash(first.data(), first_out.data(), 1, iv);
+        std::memcpy(out_at.first(), first_out.data(), kBlock);
+        std::memcpy(out.ciphertext.data(), first_out.data() + kBlock, 48);
+        const std::size_t blocks = (bulk - 64) / 64; // bulk <= n + 16
+        cs.encrypt_and_hash(plaintext.data() + 48, out.ciphertext.data() + 48, blocks, iv);
+        const std::size_t done = 48 + 64 * blocks; // of data
+        cs.update(plaintext.subspan(done));        // before it is encrypted (in place or not)
+        cs.update(hdr);
+        cs.encrypt(plaintext.data() + done, out.ciphertext.data() + done,
+                   (bulk - kBlock - done) / kBlock, iv);
+        const auto full = cs.final();
+        std::memcpy(tag.data(), full.data(), full.size());
+        OPENSSL_cleanse(first.data(), first.size());
+    } else if (bulk >= kBlock) {
         if (!cipher(c.cbc.get(), iv.data(), conf.data(), kBlock, out_at.first()) ||
             (bulk > kBlock && !cipher(c.cbc.get(), out_at.first(), plaintext.data(), bulk - kBlock,
                                       out.ciphertext.data())))
