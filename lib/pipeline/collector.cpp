@@ -579,7 +579,11 @@ struct Collector::Impl {
         bool refused = false;
         for (std::size_t i = 0; i < n; ++i) {
             auto& unit = *live->outputs[i].unit;
-            if (!refused && unit.queue.try_post([p, i] { p->write(i); })) {
+            // With one output, this thread writes the batch itself when a writer of the output
+            // would be free for it anyway (no hand-off to a writer thread and back); with more,
+            // the outputs write in parallel on their own threads.
+            auto job = [p, i] { p->write(i); };
+            if (!refused && (n == 1 ? unit.queue.run_or_post(job) : unit.queue.try_post(job))) {
                 unit.note_queued(log, d.name);
                 continue;
             }
