@@ -34,17 +34,27 @@ public:
     // not throw (an exception is caught, counted and dropped).
     bool try_post(Job job);
 
+    // Runs `job` on the calling thread when a writer thread would take it at once (nothing waits
+    // and fewer than `threads` jobs run), which saves the hand-off to a writer thread and its
+    // wake-up; otherwise queues it as try_post() does. Returns false (and drops the job) when
+    // try_post() would refuse it. Jobs still start in the order they came: one runs here only
+    // when none waits, and the writer threads never run more than `threads` jobs at once, those
+    // run here included. The job's exceptions are caught and counted as on the threads.
+    bool run_or_post(Job job);
+
     // True when try_post() would refuse now (a hint: another thread may post or take meanwhile).
     bool full() const;
 
-    // Refuses new jobs, runs those already queued, and waits for the threads to end (called from
-    // one of the queue's own jobs, that thread is left to finish by itself). Idempotent.
+    // Refuses new jobs, runs those already queued, and waits for the threads to end and for the
+    // jobs that run_or_post() runs on other threads (called from one of the queue's own jobs,
+    // that thread is left to finish by itself). Idempotent.
     void drain();
 
     struct Stats {
         std::size_t waiting = 0;      // jobs queued, not started
-        std::size_t running = 0;      // jobs being run
-        std::uint64_t posted = 0;     // jobs accepted
+        std::size_t running = 0;      // jobs being run (by run_or_post() too)
+        std::uint64_t posted = 0;     // jobs accepted (run_or_post() included)
+        std::uint64_t run_inline = 0; // of which run by run_or_post() on the caller's thread
         std::uint64_t refused = 0;    // try_post() calls refused (full or drained)
         std::uint64_t exceptions = 0; // jobs that threw
         std::size_t peak_waiting = 0; // most jobs seen waiting at once

@@ -183,6 +183,11 @@ struct Collector::Impl {
     // sources feel it.
     std::shared_ptr<metrics::Histogram> bookmark_seconds;
 
+    // Workers writing a batch themselves (WriteQueue::run_or_post) now; beyond the limit they
+    // hand it to the output's threads (the default pool has 8 workers, see service.cpp).
+    static constexpr unsigned kMaxInlineWrites = 4;
+    std::atomic<unsigned> inline_writes{0};
+
     // Every output unit made, also those of older snapshots that batches in flight still use:
     // the collector drains them all before it goes (their last jobs call back into it).
     std::mutex units_mutex;
@@ -579,7 +584,21 @@ struct Collector::Impl {
         bool refused = false;
         for (std::size_t i = 0; i < n; ++i) {
             auto& unit = *live->outputs[i].unit;
-            if (!refused && unit.queue.try_post([p, i] { p->write(i); })) {
+            // With one output, this thread writes the batch itself when a writer of the output
+            // would be free for it anyway (no hand-off to a writer thread and back), as long as
+            // few workers do so at once (a slow output or store must not take every worker from
+            // the other subscriptions); with more outputs, they write in parallel on their own
+            // threads.
+            auto job = [p, i] { p->write(i); };
+            bool taken = false;
+            if (!refused) {
+                if (n == 1 && inline_writes.fetch_add(1) < kMaxInlineWrites)
+                    taken = unit.queue.run_or_post(job);
+                else
+                    taken = unit.queue.try_post(job);
+                if (n == 1) --inline_writes;
+            }
+            if (taken) {
                 unit.note_queued(log, d.name);
                 continue;
             }

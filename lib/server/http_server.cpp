@@ -139,6 +139,26 @@ Rejection classify(const beast::error_code& ec, const Limits& limits) {
     return {400, ec.message()};
 }
 
+// A completion handler that Asio treats as the continuation of the handler running now. When
+// its operation completes at once (the bytes were already there, the response went out in one
+// send), Asio queues the completion for this I/O thread, to run once the current handler
+// returns, rather than for any thread, which wakes the other I/O thread to run it (a futex or
+// epoll wake-up and a context switch per step). Each step of a request (head, body, response,
+// next head) follows the one before on the same connection: a continuation.
+template <class Handler>
+struct Continuation {
+    Handler handler;
+    template <class... Args>
+    void operator()(Args&&... args) {
+        handler(std::forward<Args>(args)...);
+    }
+    friend bool asio_handler_is_continuation(Continuation*) { return true; }
+};
+template <class Handler>
+Continuation<std::decay_t<Handler>> continuation(Handler&& handler) {
+    return {std::forward<Handler>(handler)};
+}
+
 // A SyncReadStream over bytes in memory: what parse_requests reads from.
 class MemoryStream {
 public:
@@ -488,7 +508,7 @@ private:
         lowest().expires_after(server_->limits.idle_timeout);
         stream_.async_read_some(
             asio::buffer(first_bytes_),
-            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+            continuation([self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                 if (n > 0) {
                     auto into = self->buffer_.prepare(kIdleReadBytes);
                     asio::buffer_copy(into, asio::buffer(self->first_bytes_, n));
@@ -496,16 +516,18 @@ private:
                 }
                 if (ec) return self->on_read_error(ec);
                 self->read_request();
-            });
+            }));
     }
 
     void read_request() {
         parser_.emplace();
         configure(*parser_, server_->limits);
         lowest().expires_after(server_->limits.read_timeout);
-        http::async_read_header(stream_, buffer_, *parser_,
-                                [self = this->shared_from_this()](
-                                    beast::error_code ec, std::size_t) { self->on_header(ec); });
+        http::async_read_header(
+            stream_, buffer_, *parser_,
+            continuation([self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                self->on_header(ec);
+            }));
     }
 
     void on_header(beast::error_code ec) {
@@ -534,12 +556,13 @@ private:
         // A body to read: room for large reads while it is in flight (given back when idle).
         if (!parser_->is_done() && buffer_.capacity() < kBodyReadBytes)
             buffer_.reserve(std::min(kBodyReadBytes, buffer_.max_size()));
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = this->shared_from_this()](beast::error_code e, std::size_t) {
-                             if (e) return self->on_read_error(e);
-                             self->request_->body = std::move(self->parser_->release().body());
-                             self->on_body();
-                         });
+        http::async_read(
+            stream_, buffer_, *parser_,
+            continuation([self = this->shared_from_this()](beast::error_code e, std::size_t) {
+                if (e) return self->on_read_error(e);
+                self->request_->body = std::move(self->parser_->release().body());
+                self->on_body();
+            }));
     }
 
     void read_sized_body(std::size_t length) {
@@ -556,12 +579,12 @@ private:
             [](const beast::error_code& e, std::size_t) -> std::size_t {
                 return e ? 0 : std::numeric_limits<std::size_t>::max();
             },
-            [self = this->shared_from_this()](beast::error_code e, std::size_t) {
+            continuation([self = this->shared_from_this()](beast::error_code e, std::size_t) {
                 // The peer closing inside the body is a partial message, as the parser says.
                 if (e == asio::error::eof) e = http::error::partial_message;
                 if (e) return self->on_read_error(e);
                 self->on_body();
-            });
+            }));
     }
 
     // The whole request is in request_ (its body too).
@@ -602,12 +625,12 @@ private:
         lowest().expires_after(server_->limits.read_timeout);
         http::async_write(
             stream_, *res,
-            [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+            continuation([self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
                 self->busy_ = false;
                 if (!ec && self->drain_) return self->drain();
                 if (ec || !res->keep_alive()) return self->close();
                 self->read_header();
-            });
+            }));
     }
 
     // Answers a request whose body was not read, then closes. The client may still be sending:

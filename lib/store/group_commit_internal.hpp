@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -41,19 +42,19 @@ public:
     // commit (the first write that arrived during the last one). A commit does not wake the
     // writers queued behind it that it did not carry.
     void put(BookmarkWrite write, const Commit& commit) {
-        Pending me(std::move(write));
+        auto me = std::make_shared<Pending>(std::move(write));
         std::unique_lock lock(mutex_);
-        pending_.push_back(&me);
+        pending_.push_back(me);
         if (leader_active_) {
-            me.wake.wait(lock, [&me] { return me.done || me.lead; });
-            if (me.done) {
-                if (me.failed) throw StoreError(me.error);
+            me->wake.wait(lock, [&me] { return me->done || me->lead; });
+            if (me->done) {
+                if (me->failed) throw StoreError(me->error);
                 return;
             }
         }
         // The leader: commits everything queued so far (this write included).
         leader_active_ = true;
-        std::vector<Pending*> batch;
+        std::vector<std::shared_ptr<Pending>> batch;
         batch.swap(pending_);
         lock.unlock();
         std::exception_ptr error;
@@ -61,7 +62,7 @@ public:
         try {
             std::vector<const BookmarkWrite*> writes;
             writes.reserve(batch.size());
-            for (const auto* p : batch)
+            for (const auto& p : batch)
                 writes.push_back(&p->write);
             commit(writes);
         } catch (const std::exception& e) {
@@ -71,24 +72,28 @@ public:
             error = std::current_exception();
             message = "bookmark commit failed";
         }
+        std::shared_ptr<Pending> next;
         lock.lock();
-        // Notified with the lock held: a waiter returns (and its Pending goes) only once it has
-        // the lock again.
-        for (auto* p : batch) {
-            if (error && p != &me) {
+        for (auto& p : batch) {
+            if (error && p != me) {
                 p->failed = true;
                 p->error = message;
             }
             p->done = true;
-            if (p != &me) p->wake.notify_one();
         }
         if (pending_.empty()) {
             leader_active_ = false;
         } else {
-            pending_.front()->lead = true; // leader_active_ stays set: nobody else takes over
-            pending_.front()->wake.notify_one();
+            next = pending_.front();
+            next->lead = true; // leader_active_ stays set: nobody else takes over
         }
         lock.unlock();
+        // Notified after the unlock, so that a waiter woken does not find the mutex still held
+        // and sleep again on it. The batch's references keep each condition variable alive: a
+        // waiter that saw `done` may already have returned.
+        for (auto& p : batch)
+            if (p != me) p->wake.notify_one();
+        if (next) next->wake.notify_one();
         if (error) std::rethrow_exception(error);
     }
 
@@ -103,7 +108,7 @@ private:
         std::condition_variable wake;
     };
     std::mutex mutex_;
-    std::vector<Pending*> pending_;
+    std::vector<std::shared_ptr<Pending>> pending_; // shared with the leader that notifies them
     bool leader_active_ = false;
 };
 

@@ -122,3 +122,96 @@ TEST(WriteQueue, AJobMayDropTheLastReferenceToItsQueue) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(WriteQueue, RunOrPostRunsOnTheCallersThreadWhenAWriterIsFree) {
+    WriteQueue queue("test", 1, 4);
+    std::thread::id where;
+    ASSERT_TRUE(queue.run_or_post([&where] { where = std::this_thread::get_id(); }));
+    EXPECT_EQ(where, std::this_thread::get_id()) << "done before run_or_post returned";
+    ASSERT_TRUE(queue.run_or_post([] { throw std::runtime_error("boom"); }));
+    auto s = queue.stats();
+    EXPECT_EQ(s.posted, 2u);
+    EXPECT_EQ(s.run_inline, 2u);
+    EXPECT_EQ(s.exceptions, 1u);
+    EXPECT_EQ(s.running, 0u);
+}
+
+TEST(WriteQueue, RunOrPostQueuesBehindBusyWritersInOrderAndKeepsTheLimits) {
+    WriteQueue queue("test", 1, 2);
+    Gate gate;
+    std::promise<void> started;
+    std::thread::id first_thread;
+    // A job run by run_or_post() on another thread takes the queue's only writer.
+    std::thread caller([&] {
+        EXPECT_TRUE(queue.run_or_post([&] {
+            first_thread = std::this_thread::get_id();
+            started.set_value();
+            gate.wait();
+        }));
+    });
+    started.get_future().wait();
+    std::vector<int> order;
+    std::mutex order_mutex;
+    std::promise<std::thread::id> second_thread;
+    EXPECT_TRUE(queue.run_or_post([&] {
+        second_thread.set_value(std::this_thread::get_id());
+        std::lock_guard lock(order_mutex);
+        order.push_back(1);
+    })) << "queued: the writer is busy";
+    EXPECT_TRUE(queue.try_post([&] {
+        std::lock_guard lock(order_mutex);
+        order.push_back(2);
+    }));
+    EXPECT_FALSE(queue.run_or_post([] {})) << "two wait: the queue is full";
+    auto s = queue.stats();
+    EXPECT_EQ(s.waiting, 2u) << "not started while the only writer is taken";
+    EXPECT_EQ(s.running, 1u);
+    EXPECT_EQ(s.refused, 1u);
+    gate.open();
+    caller.join();
+    auto second = second_thread.get_future().get();
+    EXPECT_NE(second, std::this_thread::get_id());
+    EXPECT_NE(second, first_thread) << "a queued job runs on the queue's thread";
+    queue.drain();
+    EXPECT_EQ(order, (std::vector<int>{1, 2}));
+    EXPECT_EQ(queue.stats().run_inline, 1u);
+}
+
+TEST(WriteQueue, DrainWaitsForJobsRunOnOtherThreads) {
+    auto queue = std::make_unique<WriteQueue>("test", 2, 4);
+    Gate gate;
+    std::promise<void> started;
+    std::atomic<bool> finished{false};
+    std::thread caller([&] {
+        queue->run_or_post([&] {
+            started.set_value();
+            gate.wait();
+            finished = true;
+        });
+    });
+    started.get_future().wait();
+    std::thread opener([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        gate.open();
+    });
+    queue->drain();
+    EXPECT_TRUE(finished.load()) << "drain() returned while a job still ran";
+    EXPECT_FALSE(queue->run_or_post([] {})) << "a drained queue takes nothing";
+    opener.join();
+    caller.join();
+}
+
+TEST(WriteQueue, AJobRunByRunOrPostMayDropTheLastReferenceToItsQueue) {
+    auto queue = std::make_shared<WriteQueue>("test", 2, 4);
+    auto* raw = queue.get();
+    bool ran = false;
+    ASSERT_TRUE(raw->run_or_post([q = std::move(queue), &ran]() mutable {
+        q.reset(); // destroys the queue from inside the job, on the caller's thread
+        ran = true;
+    }));
+    EXPECT_TRUE(ran);
+}
+
+} // namespace
