@@ -43,11 +43,11 @@ run: deps
 # The whole suite: unit, integration and interop tests, then a short fuzz smoke run.
 test: deps
 	@$(MAKE) --no-print-directory build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@cd $(BUILD) && $(CURDIR)/scripts/ctest-strict.sh --output-on-failure -j $(JOBS) --timeout 600
 	@./scripts/fuzz-smoke.sh
 
 unit: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD) && $(CURDIR)/scripts/ctest-strict.sh --output-on-failure -j $(JOBS)
 
 fuzz-smoke: deps
 	@./scripts/fuzz-smoke.sh

@@ -77,7 +77,7 @@ asan)
   # *WithinARaisedLimit): under ASan the quarantine keeps freed bodies alive, so the bound measures
   # the sanitizer (seen: +130 MB for a 4.4 MB body); their parsing paths still run instrumented in
   # the other hostile tests and the fuzzers.
-  cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 -LE 'lint|soak|package' \
+  cd "$build" && "$top/scripts/ctest-strict.sh" --output-on-failure -j "$jobs" --timeout 900 -LE 'lint|soak|package' \
     -E "_NOT_BUILT\$|$(not_built)|AcceptBacksOffWhenDescriptorsRunOut|DescriptorExhaustion|MemoryBounded|WithinARaisedLimit" \
     "${extra[@]}"
   ;;
@@ -94,7 +94,7 @@ tsan)
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
   # Only the executables built above: the others appear as *_NOT_BUILT entries (package_test,
   # one ctest entry of its own, by its label).
-  cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 900 -LE 'lint|package' -E "_NOT_BUILT\$|$(not_built)" \
+  cd "$build" && "$top/scripts/ctest-strict.sh" --output-on-failure -j "$jobs" --timeout 900 -LE 'lint|package' -E "_NOT_BUILT\$|$(not_built)" \
     "${extra[@]}"
   ;;
 *)
