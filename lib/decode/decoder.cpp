@@ -4,6 +4,7 @@
 #include "decode/decode.hpp"
 #include "http/http.hpp"
 #include "krb/crypto.hpp"
+#include "sldc/sldc.hpp"
 #include "text/base64.hpp"
 #include "text/text.hpp"
 #include "wsman/body.hpp"
@@ -120,7 +121,9 @@ struct Decoder::Impl {
     std::list<std::uint64_t> lru; // least recently active first
     std::map<std::string, SubscriptionInfo> subscriptions;
 
-    std::vector<std::uint8_t> decompressed, plaintext; // reused buffers
+    sldc::Buffer decompressed;           // reused, never zero-filled
+    std::vector<std::uint8_t> plaintext; // NTLM's
+    krb::UnwrapBuffers unwrap_buffers;   // reused from message to message
     // One krb5 context for all the connections' sessions (created at the first AP-REQ; the
     // decoder is single-threaded), instead of one per connection.
     std::shared_ptr<const krb::crypto::Context> krb_context;
@@ -472,11 +475,13 @@ struct Decoder::Impl {
             }
             return;
         }
+        std::span<const std::uint8_t> clear;
         try {
-            auto u =
-                c.keys->unwrap(m.is_request ? krb::Direction::Initiator : krb::Direction::Acceptor,
-                               part.header, part.ciphertext);
-            plaintext = std::move(u.plaintext);
+            clear = c.keys
+                        ->unwrap_into(m.is_request ? krb::Direction::Initiator
+                                                   : krb::Direction::Acceptor,
+                                      part.header, part.ciphertext, unwrap_buffers)
+                        .plaintext;
         } catch (const krb::DecryptError& e) {
             r.encryption = Encryption::Undecryptable;
             r.reason = krb::reason_name(e.reason());
@@ -486,10 +491,10 @@ struct Decoder::Impl {
             return;
         }
         r.encryption = Encryption::Decrypted;
-        if (part.length != plaintext.size())
+        if (part.length != clear.size())
             r.errors.push_back("OriginalContent Length=" + std::to_string(part.length) + " but " +
-                               std::to_string(plaintext.size()) + " bytes decrypted");
-        decode_content(r, plaintext, encoding);
+                               std::to_string(clear.size()) + " bytes decrypted");
+        decode_content(r, clear, encoding);
     }
 
     void finish_record(Record& r) {

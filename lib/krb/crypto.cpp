@@ -2,6 +2,7 @@
 
 #include "common/handle.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -153,29 +154,37 @@ struct Accelerated {
     Status decrypt(int usage, std::span<const std::uint8_t> cipher,
                    std::vector<std::uint8_t>& out) {
         if (cipher.size() < kAesBlock + kHmacSha1_96) return Status::BadSize;
+        if (cipher.size() - kHmacSha1_96 > 0x7fffffff) return Status::BadSize;
+        out.resize(cipher.size() - kHmacSha1_96);
+        const Status st = decrypt_raw(usage, cipher, out.data());
+        if (st == Status::Ok) out.erase(out.begin(), out.begin() + kAesBlock);
+        return st;
+    }
+
+    // The confounder and the plaintext (cipher.size() - 12 bytes) into `out`.
+    Status decrypt_raw(int usage, std::span<const std::uint8_t> cipher, unsigned char* out) {
+        if (cipher.size() < kAesBlock + kHmacSha1_96) return Status::BadSize;
         const Derived* d = keys_for(usage);
         if (d == nullptr) return Status::Failed;
         const std::size_t n = cipher.size() - kHmacSha1_96;
         if (n > 0x7fffffff) return Status::BadSize;
-        out.resize(n);
         const std::array<unsigned char, kAesBlock> iv{};
         int len = 0, last = 0;
         if (EVP_DecryptInit_ex2(d->decrypt.get(), nullptr, nullptr, iv.data(), nullptr) != 1 ||
-            EVP_DecryptUpdate(d->decrypt.get(), out.data(), &len, cipher.data(),
-                              static_cast<int>(n)) != 1 ||
-            EVP_DecryptFinal_ex(d->decrypt.get(), out.data() + len, &last) != 1 ||
+            EVP_DecryptUpdate(d->decrypt.get(), out, &len, cipher.data(), static_cast<int>(n)) !=
+                1 ||
+            EVP_DecryptFinal_ex(d->decrypt.get(), out + len, &last) != 1 ||
             static_cast<std::size_t>(len + last) != n)
             return Status::Failed;
         std::array<unsigned char, EVP_MAX_MD_SIZE> mac_out{};
         std::size_t mac_len = 0;
         if (EVP_MAC_init(hmac.get(), d->ki.data(), base.size(), nullptr) != 1 ||
-            EVP_MAC_update(hmac.get(), out.data(), n) != 1 ||
+            EVP_MAC_update(hmac.get(), out, n) != 1 ||
             EVP_MAC_final(hmac.get(), mac_out.data(), &mac_len, mac_out.size()) != 1 ||
             mac_len < kHmacSha1_96)
             return Status::Failed;
         if (CRYPTO_memcmp(mac_out.data(), cipher.data() + n, kHmacSha1_96) != 0)
             return Status::Integrity;
-        out.erase(out.begin(), out.begin() + kAesBlock);
         return Status::Ok;
     }
 
@@ -298,6 +307,29 @@ Status KeyHandle::decrypt(int usage, std::span<const std::uint8_t> cipher,
         if (st == Status::Ok) return st;
     }
     return decrypt_mit(usage, cipher, out);
+}
+
+Status KeyHandle::decrypt_into(int usage, std::span<const std::uint8_t> cipher,
+                               std::vector<std::uint8_t>& buffer,
+                               std::span<const std::uint8_t>& plain) const {
+    plain = {};
+    if (fast_ && cipher.size() >= kAesBlock + kHmacSha1_96 &&
+        cipher.size() - kHmacSha1_96 <= 0x7fffffff) {
+        const std::size_t n = cipher.size() - kHmacSha1_96;
+        if (buffer.size() < n) buffer.resize(n);
+        if (fast_->decrypt_raw(usage, cipher, buffer.data()) == Status::Ok) {
+            plain = std::span<const std::uint8_t>(buffer).subspan(kAesBlock, n - kAesBlock);
+            return Status::Ok;
+        }
+    }
+    // MIT gives the verdict on anything but success (as decrypt()).
+    std::vector<std::uint8_t> out;
+    const Status st = decrypt_mit(usage, cipher, out);
+    if (st != Status::Ok) return st;
+    if (buffer.size() < out.size()) buffer.resize(out.size());
+    std::copy(out.begin(), out.end(), buffer.begin());
+    plain = std::span<const std::uint8_t>(buffer).first(out.size());
+    return st;
 }
 
 Status KeyHandle::encrypt(int usage, std::span<const std::uint8_t> plain,

@@ -68,6 +68,13 @@ public:
     // Encryption with a random confounder (krb5_k_encrypt): tests and the accelerator self-test.
     Status encrypt(int usage, std::span<const std::uint8_t> plain,
                    std::vector<std::uint8_t>& out) const;
+    // decrypt() into reused storage: `buffer` is grown when too small (never shrunk, so not
+    // zero-filled again once large enough) and `plain` is set to the plaintext within it (valid
+    // until `buffer` changes). No allocation and no moving of the plaintext on the accelerated
+    // path (the confounder is skipped, not erased).
+    Status decrypt_into(int usage, std::span<const std::uint8_t> cipher,
+                        std::vector<std::uint8_t>& buffer,
+                        std::span<const std::uint8_t>& plain) const;
     // Whether decrypt() runs on the accelerated path (passed its self-test).
     bool accelerated() const { return fast_ != nullptr; }
     // decrypt() on MIT krb5 only (reference for tests and the fallback).

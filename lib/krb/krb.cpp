@@ -535,12 +535,12 @@ struct WrapToken {
         if (len) std::copy_n(rest.data() + (from - header.size()), len, dst);
     }
     // The data after the 16-byte header, rotated left by `count` bytes (undoing the sender's
-    // rotation right by RRC), into `out` (sized to the data).
-    void unrotate(std::size_t count, std::vector<std::uint8_t>& out) const {
-        const std::size_t body = out.size();
+    // rotation right by RRC), into `out` (room for size() - 16 bytes).
+    void unrotate(std::size_t count, std::uint8_t* out) const {
+        const std::size_t body = size() - 16;
         const std::size_t r = body == 0 ? 0 : count % body;
-        copy_out(16 + r, body - r, out.data());
-        copy_out(16, r, out.data() + (body - r));
+        copy_out(16 + r, body - r, out);
+        copy_out(16, r, out + (body - r));
     }
 };
 
@@ -594,15 +594,19 @@ const crypto::KeyHandle& wrap_key(const SessionKeys::Impl& s, const WrapHeader& 
 }
 
 // Sealed: decrypt(data || header copy), then the copy must match the header (EC, RRC aside).
-void unseal(const crypto::KeyHandle& key, const WrapHeader& h, const WrapToken& token,
-            std::vector<std::uint8_t>& unrotated, Unwrapped& out) {
+// `unrotated` holds the data after the header, unrotated; the plaintext is returned as a view of
+// b.plain.
+std::span<const std::uint8_t> unseal(const crypto::KeyHandle& key, const WrapHeader& h,
+                                     const WrapToken& token,
+                                     std::span<const std::uint8_t> unrotated, UnwrapBuffers& b) {
     const int usage = h.by_acceptor() ? kUsageAcceptorSeal : kUsageInitiatorSeal;
     const std::size_t ec = h.ec();
-    crypto::Status st = key.decrypt(usage, unrotated, out.plaintext);
+    std::span<const std::uint8_t> plain;
+    crypto::Status st = key.decrypt_into(usage, unrotated, b.plain, plain);
     if (st == crypto::Status::Integrity && ec != 0) {
         // Windows in DCE style rotates by RRC + EC (MIT handles the same quirk).
-        token.unrotate(h.rrc() + ec, unrotated);
-        st = key.decrypt(usage, unrotated, out.plaintext);
+        token.unrotate(h.rrc() + ec, b.unrotated.data());
+        st = key.decrypt_into(usage, unrotated, b.plain, plain);
     }
     if (st == crypto::Status::Integrity)
         throw DecryptError(Reason::WrongKey,
@@ -612,21 +616,22 @@ void unseal(const crypto::KeyHandle& key, const WrapHeader& h, const WrapToken& 
     if (st != crypto::Status::Ok)
         throw DecryptError(Reason::UnsupportedEnctype,
                            "cannot decrypt with " + enctype_name(key.key().enctype));
-    if (out.plaintext.size() < 16 + ec)
+    if (plain.size() < 16 + ec)
         malformed("decrypted wrap token shorter than EC + its header copy", 16);
     const auto& hdr = h.bytes;
-    const std::uint8_t* copy = out.plaintext.data() + out.plaintext.size() - 16;
+    const std::uint8_t* copy = plain.data() + plain.size() - 16;
     const bool same = std::equal(hdr.begin(), hdr.begin() + 6, copy) && copy[6] == 0 &&
                       copy[7] == 0 && std::equal(hdr.begin() + 8, hdr.end(), copy + 8);
     if (!same)
         throw DecryptError(Reason::WrongKey,
                            "wrap token header differs from its encrypted copy (tampered)");
-    out.plaintext.resize(out.plaintext.size() - 16 - ec);
+    return plain.first(plain.size() - 16 - ec);
 }
 
 // Integrity only: data || checksum(data || header with EC = RRC = 0); EC = checksum length.
-void verify_checksum(const crypto::KeyHandle& key, const WrapHeader& h,
-                     const std::vector<std::uint8_t>& unrotated, Unwrapped& out) {
+// Returns the data (a view of `unrotated`).
+std::span<const std::uint8_t> verify_checksum(const crypto::KeyHandle& key, const WrapHeader& h,
+                                              std::span<const std::uint8_t> unrotated) {
     const std::size_t ec = h.ec();
     const std::size_t body = unrotated.size();
     if (ec > body) malformed("integrity-only wrap token shorter than its checksum", 4);
@@ -650,18 +655,18 @@ void verify_checksum(const crypto::KeyHandle& key, const WrapHeader& h,
     if (diff != 0)
         throw DecryptError(Reason::WrongKey,
                            "integrity-only wrap token checksum mismatch (wrong key or tampered)");
-    out.plaintext.assign(unrotated.begin(),
-                         unrotated.begin() + static_cast<std::ptrdiff_t>(data_len));
+    return unrotated.first(data_len);
 }
 
 } // namespace
 
-Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t> header,
-                              std::span<const std::uint8_t> rest) const {
+UnwrappedView SessionKeys::unwrap_into(Direction direction, std::span<const std::uint8_t> header,
+                                       std::span<const std::uint8_t> rest,
+                                       UnwrapBuffers& buffers) const {
     const WrapToken token{header, rest};
     const WrapHeader h = read_wrap_header(token);
     const Impl& s = need(impl_);
-    Unwrapped out;
+    UnwrappedView out;
     out.flags = h.flags();
     out.sealed = (h.flags() & kFlagSealed) != 0;
     out.sequence = h.sequence();
@@ -672,12 +677,24 @@ Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t>
     const crypto::KeyHandle& key = wrap_key(s, h);
 
     // Undo the rotation: the data after the header was rotated right by RRC bytes.
-    std::vector<std::uint8_t> unrotated(token.size() - 16);
-    token.unrotate(h.rrc(), unrotated);
-    if (out.sealed)
-        unseal(key, h, token, unrotated, out);
-    else
-        verify_checksum(key, h, unrotated, out);
+    const std::size_t body = token.size() - 16;
+    if (buffers.unrotated.size() < body) buffers.unrotated.resize(body);
+    token.unrotate(h.rrc(), buffers.unrotated.data());
+    const std::span<const std::uint8_t> unrotated(buffers.unrotated.data(), body);
+    out.plaintext =
+        out.sealed ? unseal(key, h, token, unrotated, buffers) : verify_checksum(key, h, unrotated);
+    return out;
+}
+
+Unwrapped SessionKeys::unwrap(Direction direction, std::span<const std::uint8_t> header,
+                              std::span<const std::uint8_t> rest) const {
+    UnwrapBuffers buffers;
+    const UnwrappedView v = unwrap_into(direction, header, rest, buffers);
+    Unwrapped out;
+    out.plaintext.assign(v.plaintext.begin(), v.plaintext.end());
+    out.sealed = v.sealed;
+    out.sequence = v.sequence;
+    out.flags = v.flags;
     return out;
 }
 

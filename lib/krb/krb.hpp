@@ -76,6 +76,20 @@ struct Unwrapped {
     std::uint8_t flags = 0; // token flags (0x01 SentByAcceptor, 0x02 Sealed, 0x04 AcceptorSubkey)
 };
 
+// Storage that SessionKeys::unwrap_into reuses from token to token (grown when too small, never
+// shrunk: no allocation and no zero-filling once as large as the largest token).
+struct UnwrapBuffers {
+    std::vector<std::uint8_t> unrotated, plain;
+};
+
+// A token unwrapped into UnwrapBuffers: `plaintext` points into them (valid until their next use).
+struct UnwrappedView {
+    std::span<const std::uint8_t> plaintext;
+    bool sealed = true;
+    std::uint64_t sequence = 0;
+    std::uint8_t flags = 0;
+};
+
 // The keys of one security context (one TCP connection). Not safe for concurrent use of the same
 // object from several threads (the derived-key cache is per object); separate objects are fine.
 class SessionKeys {
@@ -116,6 +130,10 @@ public:
     // (16-byte token header + the start of the rotated data), `rest` = the bytes after them.
     Unwrapped unwrap(Direction direction, std::span<const std::uint8_t> header,
                      std::span<const std::uint8_t> rest) const;
+    // The same into reused buffers (the offline decoder: one token after another), without
+    // copying the plaintext out. Same checks, errors and plaintext.
+    UnwrappedView unwrap_into(Direction direction, std::span<const std::uint8_t> header,
+                              std::span<const std::uint8_t> rest, UnwrapBuffers& buffers) const;
     // Unwraps a whole wrap token.
     Unwrapped unwrap(Direction direction, std::span<const std::uint8_t> token) const;
 

@@ -215,6 +215,80 @@ TEST(DecodeUnit, JsonBodyEscapingIsNlohmanns) {
     }
 }
 
+// The buffers a decoder reuses from message to message (the unwrapped plaintext, the
+// decompressed body) leave nothing behind: one decoder over all the inputs, twice, gives the
+// records (content included) of a fresh decoder per input. Inputs: the shipped Kerberos capture,
+// SLDC and UTF-16 bodies, bodies the body step records an error for (an encoding other than SLDC,
+// more than the limit once decompressed), an empty SLDC body, a lone SLDC body.
+TEST(DecodeUnit, ReusedBuffersSameRecords) {
+    struct Fields : dec::Sink {
+        std::vector<std::string> records;
+        std::string events[wec::event::kFormatCount];
+        void on_record(const dec::Record& r) override {
+            std::string f = std::string(dec::to_string(r.encryption)) + "|" + r.text_encoding +
+                            "|" + (r.decompressed ? "sldc" : "-") + "|" +
+                            std::to_string(r.compressed_bytes) + "|" + r.soap + "|" +
+                            std::string(r.action()) + "|" + std::to_string(r.event_count()) + "|" +
+                            r.subscription.version;
+            for (const auto& e : r.errors)
+                f += "|" + e;
+            f += "|" + std::string(r.content.begin(), r.content.end());
+            records.push_back(f);
+            for (std::size_t i = 0; i < wec::event::kFormatCount; ++i)
+                dec::append_events(r, static_cast<dec::EventFormat>(i), events[i]);
+        }
+    };
+    wec::testing::TempDir t;
+    auto events = slurp(std::string(WEC_TEST_DATA) + "/sldc/events.utf16");
+    auto heartbeat = slurp(std::string(WEC_TEST_DATA) + "/sldc/heartbeat.sldc");
+    const std::string target = "/wsman/subscriptions/b6bdbb59-fb07-4ee5-841f-ebec9d67cdd4";
+    const std::string utf16 = "Content-Type: application/soap+xml;charset=UTF-16\r\n";
+    Conversation c(50000, 5985);
+    c.handshake();
+    c.send(true, to_bytes(post(target, utf16 + "Content-Encoding: SLDC\r\n", heartbeat)));
+    c.send(true, to_bytes(post(target, utf16 + "Content-Encoding: SLDC\r\n", events)));
+    c.send(true, to_bytes(post(target, utf16 + "Content-Encoding: gzip\r\n", events)));
+    c.send(true, to_bytes(post(target, utf16 + "Content-Encoding: SLDC\r\n", "")));
+    c.send(true, to_bytes(post(target, utf16, events)));
+    c.close();
+    const auto plain = (t.path() / "plain.pcap").string();
+    write_conversation(plain, Link::Ethernet, c, c.segs);
+    const std::string sample_dir = std::string(WEC_TEST_DATA) + "/../../samples/captures/";
+    wec::krb::KeySet keys;
+    keys.add_keytab(sample_dir + "wec.keytab");
+
+    // The sample last: the subscriptions it announces would name the others' (not the point).
+    const std::vector<std::string> inputs = {plain,
+                                             std::string(WEC_TEST_DATA) + "/sldc/heartbeat.sldc",
+                                             sample_dir + "wef-kerberos.pcap"};
+    for (std::size_t limit : {std::size_t{64} << 20, std::size_t{2000}}) {
+        dec::Options o;
+        o.max_body_bytes = limit;
+        Fields reused, fresh;
+        std::uint64_t event_count = 0, decrypted = 0;
+        for (int pass = 0; pass < 2; ++pass) {
+            dec::Decoder one(keys, reused, o);
+            for (const auto& input : inputs) {
+                one.decode(input);
+                dec::Decoder d(keys, fresh, o);
+                d.decode(input);
+            }
+            event_count += one.stats().events;
+            decrypted += one.stats().decrypted;
+            EXPECT_EQ(one.stats().undecryptable, 0u);
+        }
+        ASSERT_GE(reused.records.size(), 24u);
+        EXPECT_EQ(reused.records, fresh.records) << "limit " << limit;
+        for (std::size_t i = 0; i < wec::event::kFormatCount; ++i)
+            EXPECT_EQ(reused.events[i], fresh.events[i]) << "limit " << limit;
+        EXPECT_GT(decrypted, 10u);
+        // SLDC, gzip (refused, read as is: UTF-16), UTF-16, the sample; twice.
+        if (limit > 2000) {
+            EXPECT_EQ(event_count, 2u * 4 * 21);
+        }
+    }
+}
+
 TEST(DecodeUnit, MemoryInputAndExportNames) {
     auto hb = slurp(std::string(WEC_TEST_DATA) + "/sldc/heartbeat.sldc");
     wec::krb::KeySet keys;

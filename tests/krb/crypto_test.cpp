@@ -5,12 +5,17 @@
 #include <gtest/gtest.h>
 #include <memory>
 #include <random>
+#include <span>
 #include <vector>
 
 namespace {
 
 using namespace wec::krb;
 using crypto::Status;
+
+std::vector<std::uint8_t> bytes_of(std::span<const std::uint8_t> s) {
+    return {s.begin(), s.end()};
+}
 
 Key random_key(std::int32_t enctype, std::size_t size, std::mt19937& rng) {
     Key k;
@@ -44,7 +49,10 @@ TEST_P(Accelerated, DecryptsWhatMitEncryptsAtEveryLength) {
     std::vector<std::size_t> lengths;
     for (std::size_t n = 0; n <= 100; ++n)
         lengths.push_back(n);
-    lengths.insert(lengths.end(), {4095, 4096, 4097, 65536 + 5});
+    lengths.insert(lengths.end(), {4095, 4096, 4097, 65536 + 5, 3, 200});
+    // decrypt_into reuses one buffer for all (it grows, then shorter messages follow).
+    std::vector<std::uint8_t> buffer;
+    std::span<const std::uint8_t> view;
     for (int usage : {22, 24, 1023}) {
         for (std::size_t n : lengths) {
             const auto plain = random_bytes(n, rng);
@@ -54,6 +62,8 @@ TEST_P(Accelerated, DecryptsWhatMitEncryptsAtEveryLength) {
             ASSERT_EQ(key.decrypt_mit(usage, cipher, mit), Status::Ok);
             EXPECT_EQ(fast, plain) << "usage " << usage << " n " << n;
             EXPECT_EQ(mit, plain);
+            ASSERT_EQ(key.decrypt_into(usage, cipher, buffer, view), Status::Ok);
+            EXPECT_EQ(bytes_of(view), plain) << "usage " << usage << " n " << n;
         }
     }
 }
@@ -71,15 +81,26 @@ TEST_P(Accelerated, TamperingAndWrongUsageFailTheIntegrityCheck) {
         auto bad = cipher;
         bad[at] ^= 0x80;
         EXPECT_EQ(key.decrypt(24, bad, out), Status::Integrity) << "byte " << at;
+        std::span<const std::uint8_t> view{plain};
+        EXPECT_EQ(key.decrypt_into(24, bad, out, view), Status::Integrity) << "byte " << at;
+        EXPECT_TRUE(view.empty());
     }
     EXPECT_EQ(key.decrypt(22, cipher, out), Status::Integrity);
+    std::span<const std::uint8_t> view;
+    EXPECT_EQ(key.decrypt_into(22, cipher, out, view), Status::Integrity);
     // A different key of the same enctype.
     crypto::KeyHandle other(ctx, random_key(GetParam().enctype, GetParam().key_size, rng));
     EXPECT_EQ(other.decrypt(24, cipher, out), Status::Integrity);
+    EXPECT_EQ(other.decrypt_into(24, cipher, out, view), Status::Integrity);
+    // The right key still decrypts into the buffer the failures used.
+    ASSERT_EQ(key.decrypt_into(24, cipher, out, view), Status::Ok);
+    EXPECT_EQ(bytes_of(view), plain);
     // Shorter than a confounder and a checksum.
     cipher.resize(27);
     EXPECT_EQ(key.decrypt(24, cipher, out), Status::BadSize);
     EXPECT_EQ(key.decrypt(24, std::span<const std::uint8_t>{}, out), Status::BadSize);
+    EXPECT_EQ(key.decrypt_into(24, cipher, out, view), Status::BadSize);
+    EXPECT_TRUE(view.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Crypto, Accelerated, ::testing::Values(Case{17, 16}, Case{18, 32}),
@@ -98,6 +119,10 @@ TEST(Crypto, OtherEnctypesStayOnMit) {
         ASSERT_EQ(key.encrypt(24, plain, cipher), Status::Ok);
         ASSERT_EQ(key.decrypt(24, cipher, out), Status::Ok);
         EXPECT_EQ(out, plain);
+        std::vector<std::uint8_t> buffer;
+        std::span<const std::uint8_t> view;
+        ASSERT_EQ(key.decrypt_into(24, cipher, buffer, view), Status::Ok);
+        EXPECT_EQ(bytes_of(view), plain);
     }
 }
 
@@ -111,6 +136,11 @@ TEST(Crypto, MitOnlyContextAndEnvironmentSwitch) {
     ASSERT_EQ(key.encrypt(22, plain, cipher), Status::Ok);
     ASSERT_EQ(key.decrypt(22, cipher, out), Status::Ok);
     EXPECT_EQ(out, plain);
+    std::vector<std::uint8_t> buffer(1000, 0xee); // larger than needed: only a part is used
+    std::span<const std::uint8_t> view;
+    ASSERT_EQ(key.decrypt_into(22, cipher, buffer, view), Status::Ok);
+    EXPECT_EQ(bytes_of(view), plain);
+    EXPECT_EQ(buffer.size(), 1000u);
 
     ::setenv("WEC_KRB_CRYPTO", "mit", 1);
     EXPECT_FALSE(crypto::accelerate_from_environment());

@@ -39,6 +39,7 @@ Direction direction_of(const nlohmann::json& m) {
 
 void check_all_messages(const SessionKeys& s, const nlohmann::json& j) {
     std::size_t count = 0;
+    UnwrapBuffers reused; // shared by all the messages, in both orders
     for (const auto& m : j["messages"]) {
         const Bytes header = unhex(m["header"]);
         const Bytes data = unhex(m["data"]);
@@ -49,9 +50,22 @@ void check_all_messages(const SessionKeys& s, const nlohmann::json& j) {
         Bytes whole = header;
         whole.insert(whole.end(), data.begin(), data.end());
         EXPECT_EQ(s.unwrap(direction_of(m), whole).plaintext, u.plaintext);
+        // And into reused buffers: the same plaintext, flags and sequence number.
+        const UnwrappedView v = s.unwrap_into(direction_of(m), header, data, reused);
+        EXPECT_EQ(Bytes(v.plaintext.begin(), v.plaintext.end()), u.plaintext) << count;
+        EXPECT_EQ(v.sealed, u.sealed);
+        EXPECT_EQ(v.flags, u.flags);
+        EXPECT_EQ(v.sequence, u.sequence);
         ++count;
     }
     EXPECT_GE(count, 10u);
+    const auto& messages = j["messages"];
+    for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+        const auto& m = *it;
+        const UnwrappedView v =
+            s.unwrap_into(direction_of(m), unhex(m["header"]), unhex(m["data"]), reused);
+        EXPECT_EQ(Bytes(v.plaintext.begin(), v.plaintext.end()), unhex(m["plaintext"]));
+    }
 }
 
 TEST(Session, RawKrb5GoldenBothDirections) {
