@@ -214,6 +214,25 @@ void BM_BatchAllFormats(benchmark::State& state, EventSet set) {
 }
 BENCHMARK_CAPTURE(BM_BatchAllFormats, samples, samples);
 
+// What the collector does per request: a new BatchFormatter for the batch (its buffers reserved
+// from the batch's size, not reused), each event parsed and written as one json line.
+void BM_CollectorBatch(benchmark::State& state, EventSet set) {
+    auto md = metadata();
+    const Format json[] = {Format::Json};
+    std::size_t xml_bytes = 0;
+    for (const auto& xml : set())
+        xml_bytes += xml.size();
+    for (auto _ : state) {
+        wec::event::BatchFormatter batch(json);
+        batch.reserve(xml_bytes, set().size());
+        for (const auto& xml : set())
+            batch.add(xml, md);
+        benchmark::DoNotOptimize(batch.lines(Format::Json).data());
+    }
+    finish_set(state, set);
+}
+BENCHMARK_CAPTURE(BM_CollectorBatch, json / generated, generated);
+
 void BM_ParseOnly(benchmark::State& state) {
     wec::event::Event ev;
     for (auto _ : state) {

@@ -1,5 +1,6 @@
 // The formats by name, and the batch formatter of the collector.
 #include "event/event.hpp"
+#include "event/json_writer_internal.hpp"
 
 namespace wec::event {
 
@@ -40,6 +41,34 @@ void format_event(Format format, std::string_view xml, const Event& parsed, cons
     }
 }
 
+void format_event(Format format, std::string_view xml, const Event& parsed, const Metadata& md,
+                  FormatBuffer& out) {
+    switch (format) {
+    case Format::Raw:
+        detail::format_raw(xml, out);
+        return;
+    case Format::Json:
+        detail::format_json(parsed, md, out);
+        return;
+    case Format::RawJson:
+        detail::format_raw_json(xml, md, out);
+        return;
+    case Format::Nxlog:
+        detail::format_nxlog(parsed, md, out);
+        return;
+    case Format::Ecs:
+        detail::format_ecs(parsed, md, out);
+        return;
+    }
+}
+
+void FormatBuffer::reallocate(std::size_t n) {
+    auto data = std::make_unique_for_overwrite<char[]>(n);
+    if (size_ != 0) std::char_traits<char>::copy(data.get(), data_.get(), size_);
+    data_ = std::move(data);
+    capacity_ = n;
+}
+
 BatchFormatter::BatchFormatter(std::span<const Format> formats) {
     for (Format f : formats) {
         wanted_[static_cast<std::size_t>(f)] = true;
@@ -69,7 +98,7 @@ void BatchFormatter::add(std::string_view xml, const Metadata& md) {
 }
 
 std::string_view BatchFormatter::lines(Format format) const {
-    return out_[static_cast<std::size_t>(format)];
+    return out_[static_cast<std::size_t>(format)].view();
 }
 
 void BatchFormatter::clear() {

@@ -187,8 +187,9 @@ void write_ecs_user_data(Writer& w, const Event& ev) {
 
 } // namespace
 
-void format_ecs(const Event& ev, const Metadata& md, std::string& out) {
-    Writer w(out);
+namespace {
+
+void write_ecs(Writer& w, const Event& ev, const Metadata& md) {
     const System* s = ev.system ? &*ev.system : nullptr;
     const RenderingInfo* ri = ev.rendering_info ? &*ev.rendering_info : nullptr;
 
@@ -369,6 +370,18 @@ void format_ecs(const Event& ev, const Metadata& md, std::string& out) {
     w.end_object();
 
     w.end_object();
+}
+
+} // namespace
+
+void format_ecs(const Event& event, const Metadata& metadata, std::string& out) {
+    Writer w(out);
+    write_ecs(w, event, metadata);
+}
+
+void detail::format_ecs(const Event& event, const Metadata& metadata, FormatBuffer& out) {
+    Writer w(out);
+    write_ecs(w, event, metadata);
 }
 
 } // namespace wec::event

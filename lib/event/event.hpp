@@ -7,6 +7,7 @@
 // what was recovered plus an `OpenWEC.Error` object {OriginalContent, Type, Message}.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -237,6 +238,54 @@ bool needs_parse(Format format);
 void format_event(Format format, std::string_view xml, const Event& parsed,
                   const Metadata& metadata, std::string& out);
 
+// A growable byte buffer for formatted events. Unlike std::string, the room it grows by is not
+// zero-filled: the formatters write through a cursor into room reserved ahead (a few KB per
+// event) and keep what they wrote; a std::string would zero-fill that room for every event.
+class FormatBuffer {
+public:
+    FormatBuffer() = default;
+    FormatBuffer(FormatBuffer&&) noexcept = default;
+    FormatBuffer& operator=(FormatBuffer&&) noexcept = default;
+
+    const char* data() const { return data_.get(); }
+    char* data() { return data_.get(); }
+    std::size_t size() const { return size_; }
+    std::size_t capacity() const { return capacity_; }
+    bool empty() const { return size_ == 0; }
+    std::string_view view() const { return {data_.get(), size_}; }
+    void clear() { size_ = 0; }
+    // Capacity for n bytes in all (what is held is kept; new room is not initialised).
+    void reserve(std::size_t n) {
+        if (n > capacity_) reallocate(n);
+    }
+    // The size is now n (<= capacity()): bytes written into the room up to n are kept.
+    void set_size(std::size_t n) { size_ = n; }
+    void append(std::string_view s) {
+        reserve_more(s.size());
+        if (!s.empty()) std::char_traits<char>::copy(data_.get() + size_, s.data(), s.size());
+        size_ += s.size();
+    }
+    void append(const char* s, std::size_t n) { append(std::string_view(s, n)); }
+    void push_back(char c) {
+        reserve_more(1);
+        data_[size_++] = c;
+    }
+
+private:
+    void reserve_more(std::size_t n) {
+        if (capacity_ - size_ < n) reallocate(std::max(size_ + n, 2 * capacity_));
+    }
+    void reallocate(std::size_t n);
+
+    std::unique_ptr<char[]> data_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
+
+// The same as format_event into a FormatBuffer (appended; no trailing newline).
+void format_event(Format format, std::string_view xml, const Event& parsed,
+                  const Metadata& metadata, FormatBuffer& out);
+
 // Formats a batch of events into one buffer per format needed, one line per event ('\n'
 // terminated), parsing each event at most once whatever the number of formats. Reused buffers:
 // no allocation per event once they have grown.
@@ -251,7 +300,7 @@ public:
     void clear();
 
 private:
-    std::array<std::string, kFormatCount> out_;
+    std::array<FormatBuffer, kFormatCount> out_;
     std::array<bool, kFormatCount> wanted_{};
     bool parse_ = false;
     Event event_;

@@ -131,7 +131,8 @@ std::optional<NxlogType> nxlog_type(const System& sys, std::optional<std::int64_
     }
 }
 
-void append_escaped_nl(std::string& out, bool in_cdata) {
+template <class Out>
+void append_escaped_nl(Out& out, bool in_cdata) {
     if (in_cdata)
         out.append("]]>&#10;<![CDATA[");
     else
@@ -203,7 +204,10 @@ void format_time(std::chrono::system_clock::time_point tp, std::string& out) {
     append_utc(utc_of(tp), TimeStyle::Chrono, out);
 }
 
-void format_raw(std::string_view xml, std::string& out) {
+namespace {
+
+template <class Out>
+void raw_into(std::string_view xml, Out& out) {
     // Only line breaks are rewritten, and the state machine only decides how: after the last one
     // the rest is copied as is. Windows events often break a line in the first tag only.
     const char* const s = xml.data();
@@ -320,8 +324,7 @@ void format_raw(std::string_view xml, std::string& out) {
     out.append(s + run, n - run);
 }
 
-void format_json(const Event& ev, const Metadata& md, std::string& out) {
-    Writer w(out);
+void write_json(Writer& w, const Event& ev, const Metadata& md) {
     w.begin_object();
     if (ev.system) {
         const System& s = *ev.system;
@@ -420,8 +423,7 @@ void format_json(const Event& ev, const Metadata& md, std::string& out) {
     w.end_object();
 }
 
-void format_nxlog(const Event& ev, const Metadata& md, std::string& out) {
-    Writer w(out);
+void write_nxlog(Writer& w, const Event& ev, const Metadata& md) {
     w.begin_object();
     if (ev.system) {
         const System& s = *ev.system;
@@ -491,8 +493,7 @@ void format_nxlog(const Event& ev, const Metadata& md, std::string& out) {
     w.end_object();
 }
 
-void format_raw_json(std::string_view xml, const Metadata& md, std::string& out) {
-    Writer w(out);
+void write_raw_json(Writer& w, std::string_view xml, const Metadata& md) {
     w.begin_object();
     w.key("meta");
     w.begin_object();
@@ -500,6 +501,46 @@ void format_raw_json(std::string_view xml, const Metadata& md, std::string& out)
     w.end_object();
     w.field("data", xml);
     w.end_object();
+}
+
+} // namespace
+
+void format_raw(std::string_view xml, std::string& out) {
+    raw_into(xml, out);
+}
+
+void format_json(const Event& event, const Metadata& metadata, std::string& out) {
+    Writer w(out);
+    write_json(w, event, metadata);
+}
+
+void format_nxlog(const Event& event, const Metadata& metadata, std::string& out) {
+    Writer w(out);
+    write_nxlog(w, event, metadata);
+}
+
+void format_raw_json(std::string_view xml, const Metadata& metadata, std::string& out) {
+    Writer w(out);
+    write_raw_json(w, xml, metadata);
+}
+
+void detail::format_raw(std::string_view xml, FormatBuffer& out) {
+    raw_into(xml, out);
+}
+
+void detail::format_json(const Event& event, const Metadata& metadata, FormatBuffer& out) {
+    Writer w(out);
+    write_json(w, event, metadata);
+}
+
+void detail::format_nxlog(const Event& event, const Metadata& metadata, FormatBuffer& out) {
+    Writer w(out);
+    write_nxlog(w, event, metadata);
+}
+
+void detail::format_raw_json(std::string_view xml, const Metadata& metadata, FormatBuffer& out) {
+    Writer w(out);
+    write_raw_json(w, xml, metadata);
 }
 
 } // namespace wec::event

@@ -36,27 +36,31 @@ inline constexpr std::array<bool, 256> kJsonSpecial = [] {
     return t;
 }();
 
-// The JSON writer writes through a cursor into `out`'s own storage: the string is grown ahead
-// (JsonOut::reserve) and cut back to what was written when the writer is done, so that a value
-// costs one capacity check and no call (std::string::append and push_back cost a call and a
-// capacity check each, and a short value took three of them).
+// The JSON writer writes through a cursor into the output's own storage: a std::string is grown
+// ahead (zero-filled: std::string has no uninitialised resize before C++23) and cut back to what
+// was written when the writer is done; a FormatBuffer's room is used as it is (not zero-filled).
+// A value costs one capacity check and no call (std::string::append and push_back cost a call
+// and a capacity check each, and a short value took three of them).
 class JsonOut {
 public:
-    explicit JsonOut(std::string& out) : out_(out), len_(out.size()) {}
-    ~JsonOut() { out_.resize(len_); }
+    explicit JsonOut(std::string& out)
+        : target_(&out), grow_(&grow_string), finish_(&finish_string), data_(out.data()),
+          len_(out.size()), cap_(out.size()) {}
+    explicit JsonOut(FormatBuffer& out)
+        : target_(&out), grow_(&grow_buffer), finish_(&finish_buffer), data_(out.data()),
+          len_(out.size()), cap_(out.capacity()) {}
+    ~JsonOut() { finish_(target_, len_); }
     JsonOut(const JsonOut&) = delete;
     JsonOut& operator=(const JsonOut&) = delete;
 
     // Room for n more bytes at the cursor (and what follows them stays scratch).
     [[gnu::always_inline]] char* reserve(std::size_t n) {
-        if (out_.size() - len_ < n) [[unlikely]]
+        if (cap_ - len_ < n) [[unlikely]]
             grow(n);
-        return out_.data() + len_;
+        return data_ + len_;
     }
     // The cursor is now at p (within the room reserved last).
-    [[gnu::always_inline]] void commit(char* p) {
-        len_ = static_cast<std::size_t>(p - out_.data());
-    }
+    [[gnu::always_inline]] void commit(char* p) { len_ = static_cast<std::size_t>(p - data_); }
     [[gnu::always_inline]] void put(char c) {
         char* p = reserve(1);
         *p = c;
@@ -69,14 +73,46 @@ public:
     }
     std::size_t size() const { return len_; }
     // What was written from `from` on, to edit it in place.
-    std::span<char> written(std::size_t from) { return {out_.data() + from, len_ - from}; }
+    std::span<char> written(std::size_t from) { return {data_ + from, len_ - from}; }
 
 private:
+    // The target's storage after growing it to hold len + need bytes (at least 4 KB more).
+    struct Room {
+        char* data;
+        std::size_t capacity;
+    };
+    using Grow = Room (*)(void*, std::size_t len, std::size_t need);
+    using Finish = void (*)(void*, std::size_t len);
+
     [[gnu::noinline]] void grow(std::size_t n) {
-        out_.resize(len_ + std::max<std::size_t>(n, 4096)); // zero-fills the new room (cheap)
+        const Room r = grow_(target_, len_, std::max<std::size_t>(n, 4096));
+        data_ = r.data;
+        cap_ = r.capacity;
     }
-    std::string& out_;
+    static Room grow_string(void* t, std::size_t len, std::size_t need) {
+        auto& s = *static_cast<std::string*>(t);
+        s.resize(len + need); // zero-fills the new room
+        return {s.data(), s.size()};
+    }
+    static void finish_string(void* t, std::size_t len) {
+        static_cast<std::string*>(t)->resize(len);
+    }
+    static Room grow_buffer(void* t, std::size_t len, std::size_t need) {
+        auto& b = *static_cast<FormatBuffer*>(t);
+        b.set_size(len); // what the writer holds so far is kept by the reallocation
+        b.reserve(std::max(len + need, 2 * b.capacity()));
+        return {b.data(), b.capacity()};
+    }
+    static void finish_buffer(void* t, std::size_t len) {
+        static_cast<FormatBuffer*>(t)->set_size(len);
+    }
+
+    void* target_;
+    Grow grow_;
+    Finish finish_;
+    char* data_;
     std::size_t len_;
+    std::size_t cap_;
 };
 
 // Writes s as the content of a JSON string literal at o (serde_json escaping: \" \\ \n \r \t;
@@ -337,6 +373,7 @@ struct Key {
 class Writer {
 public:
     explicit Writer(std::string& out) : out_(out) {}
+    explicit Writer(FormatBuffer& out) : out_(out) {}
 
     void begin_object() {
         out_.put('{');
@@ -481,6 +518,13 @@ private:
 
 // The collector's metadata: the OpenWEC block of Json and Nxlog, the meta of RawJson.
 void write_metadata_fields(Writer& w, const Metadata& md);
+
+// The formatters into a FormatBuffer (BatchFormatter; the same output as into a std::string).
+void format_raw(std::string_view xml, FormatBuffer& out);
+void format_json(const Event& event, const Metadata& metadata, FormatBuffer& out);
+void format_nxlog(const Event& event, const Metadata& metadata, FormatBuffer& out);
+void format_raw_json(std::string_view xml, const Metadata& metadata, FormatBuffer& out);
+void format_ecs(const Event& event, const Metadata& metadata, FormatBuffer& out);
 
 // Keywords "0x…" as OpenWEC's Nxlog reads them: u64 from hex, reinterpreted as i64.
 inline std::optional<std::int64_t> parse_keywords(const std::optional<sv>& keywords) {

@@ -392,7 +392,7 @@ WefConnection::prepare(HttpRequest& request, std::string& action, std::string& n
     auto prepared = std::make_shared<Prepared>();
     prepared->encoding = text.encoding;
     try {
-        prepared->message = wsman::parse_owned(std::move(text.utf8));
+        prepared->message = wsman::parse_owned(std::move(text.utf8), text.xml_clean);
     } catch (const wsman::ParseError& e) {
         note = e.what();
         return plain(400, std::string("malformed SOAP: ") + e.what());

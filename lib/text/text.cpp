@@ -84,14 +84,36 @@ inline unsigned load_unit(const std::uint8_t* p) {
     return BigEndian ? (unsigned{p[0]} << 8) | p[1] : (unsigned{p[1]} << 8) | p[0];
 }
 
+// Whether a UTF-16 unit outside the ASCII fast path is a character XML 1.0 forbids: a C0 control
+// other than TAB, LF and CR, U+FFFE or U+FFFF (surrogates become pairs or U+FFFD, both allowed).
+inline bool xml_forbidden_unit(unsigned u) {
+    return (u < 0x20 && u != '\t' && u != '\n' && u != '\r') || u >= 0xFFFE;
+}
+
+#if defined(__SSE2__)
+// The lanes of 16 ASCII bytes that hold a C0 control other than TAB, LF and CR (0xFF each).
+inline __m128i xml_forbidden_ascii(__m128i v) {
+    const __m128i control = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    // x | 4 == 13 for TAB (9) and CR (13) only; LF compared alone.
+    const __m128i allowed =
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(4)), _mm_set1_epi8(13)),
+                     _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    return _mm_andnot_si128(allowed, control);
+}
+#endif
+
 // Converts the UTF-16 units in [p, stop) to UTF-8 at `o` (a surrogate pair starting at the last
 // unit may read one unit past `stop`, never past `end`). Returns the new output position; `p` is
 // advanced past what was consumed. `o` must have room for 3 bytes per unit plus 16 bytes of slack:
 // the ASCII fast path stores whole 16-byte blocks, of which only the converted part counts.
+// `forbidden` is set when a converted character is one XML 1.0 forbids (xml_forbidden_unit), so
+// that the caller can skip sanitize_xml_chars on text where none was seen (the conversion looks
+// at every unit anyway; its output is always valid UTF-8). Without SSE2 it is always set.
 template <bool BigEndian>
 char* utf16_block_to_utf8(const std::uint8_t*& p, const std::uint8_t* stop, const std::uint8_t* end,
-                          char* o) {
+                          char* o, bool& forbidden) {
 #if defined(__SSE2__)
+    __m128i seen = _mm_setzero_si128(); // forbidden controls in the ASCII blocks
     // A unit is ASCII when its high byte is 0 and its low byte < 0x80. Units are loaded as
     // little-endian 16-bit lanes, so a big-endian unit has its bytes swapped in the lane.
     const __m128i ascii_mask = _mm_set1_epi16(static_cast<short>(BigEndian ? 0x80FF : 0xFF80));
@@ -112,7 +134,9 @@ char* utf16_block_to_utf8(const std::uint8_t*& p, const std::uint8_t* stop, cons
             const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
             const __m128i bad = _mm_and_si128(_mm_or_si128(a, b), ascii_mask);
             if (_mm_movemask_epi8(_mm_cmpeq_epi8(bad, zero)) != 0xFFFF) break;
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(o), narrow(a, b));
+            const __m128i ascii = narrow(a, b);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(o), ascii);
+            seen = _mm_or_si128(seen, xml_forbidden_ascii(ascii));
             o += 16;
             p += 32;
         }
@@ -122,7 +146,11 @@ char* utf16_block_to_utf8(const std::uint8_t*& p, const std::uint8_t* stop, cons
                 _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(a, ascii_mask), zero)));
             // Leading ASCII units (each is two set bits); stored as one block, kept in part.
             const auto units = static_cast<std::size_t>(std::countr_one(ok)) / 2;
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(o), narrow(a, a));
+            const __m128i ascii = narrow(a, a);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(o), ascii);
+            // Only the lanes of the units kept count (the block holds the 8 units twice).
+            const auto bad = static_cast<unsigned>(_mm_movemask_epi8(xml_forbidden_ascii(ascii)));
+            forbidden |= (bad & ((1u << units) - 1)) != 0;
             o += units;
             p += 2 * units;
             if (units == 8) continue;
@@ -130,6 +158,7 @@ char* utf16_block_to_utf8(const std::uint8_t*& p, const std::uint8_t* stop, cons
             break;
         }
 #else
+        forbidden = true; // not checked here: sanitize_xml_chars decides
         if constexpr (std::endian::native == std::endian::little) {
             constexpr std::uint64_t mask =
                 BigEndian ? 0x80FF80FF80FF80FFull : 0xFF80FF80FF80FF80ull;
@@ -152,8 +181,10 @@ char* utf16_block_to_utf8(const std::uint8_t*& p, const std::uint8_t* stop, cons
         p += 2;
         if (u < 0x80) {
             *o++ = static_cast<char>(u);
+            forbidden |= xml_forbidden_unit(u);
         } else if (u < 0xD800 || u > 0xDFFF) {
             o = put_utf8(o, u);
+            forbidden |= xml_forbidden_unit(u);
         } else if (u <= 0xDBFF && p < end) {
             const unsigned lo = load_unit<BigEndian>(p);
             if (lo >= 0xDC00 && lo <= 0xDFFF) {
@@ -166,13 +197,17 @@ char* utf16_block_to_utf8(const std::uint8_t*& p, const std::uint8_t* stop, cons
             o = put_utf8(o, kReplacement); // lone low surrogate, or high one at the end
         }
     }
+#if defined(__SSE2__)
+    forbidden |= _mm_movemask_epi8(seen) != 0;
+#endif
     return o;
 }
 
 // Converts the whole units in [p, end) (an even number of bytes), a surrogate pair being read
 // only within them.
 template <bool BigEndian>
-void append_units(const std::uint8_t* p, const std::uint8_t* const end, std::string& out) {
+void append_units(const std::uint8_t* p, const std::uint8_t* const end, std::string& out,
+                  bool& forbidden) {
     // Converted a chunk at a time into a stack buffer, then appended: sizing `out` for the worst
     // case (3 bytes per unit) would zero-fill three times the usual (ASCII) output.
     constexpr std::size_t kChunkUnits = 2048;
@@ -180,30 +215,33 @@ void append_units(const std::uint8_t* p, const std::uint8_t* const end, std::str
     while (p < end) {
         const std::uint8_t* const stop =
             static_cast<std::size_t>(end - p) > 2 * kChunkUnits ? p + 2 * kChunkUnits : end;
-        const char* const o = utf16_block_to_utf8<BigEndian>(p, stop, end, buf);
+        const char* const o = utf16_block_to_utf8<BigEndian>(p, stop, end, buf, forbidden);
         out.append(buf, static_cast<std::size_t>(o - buf));
     }
 }
 
+// Returns whether a character XML forbids was seen (see utf16_block_to_utf8).
 template <bool BigEndian>
-void append_utf16(std::span<const std::uint8_t> in, std::string& out) {
+bool append_utf16(std::span<const std::uint8_t> in, std::string& out) {
     const std::size_t n = in.size();
     out.reserve(out.size() + n / 2 + 3);
-    append_units<BigEndian>(in.data(), in.data() + (n & ~std::size_t{1}), out);
+    bool forbidden = false;
+    append_units<BigEndian>(in.data(), in.data() + (n & ~std::size_t{1}), out, forbidden);
     if (n & 1) out.append("\xEF\xBF\xBD"); // odd trailing byte
+    return forbidden;
 }
 
 // A piece of a stream: converts its whole units but the last one when that is a high surrogate
 // (its low one may start the next piece); returns the bytes consumed (the rest, at most 3 bytes,
 // is carried over).
 template <bool BigEndian>
-std::size_t append_piece(const std::uint8_t* p, std::size_t n, std::string& out) {
+std::size_t append_piece(const std::uint8_t* p, std::size_t n, std::string& out, bool& forbidden) {
     std::size_t whole = n & ~std::size_t{1};
     if (whole >= 2) {
         const unsigned last = load_unit<BigEndian>(p + whole - 2);
         if (last >= 0xD800 && last <= 0xDBFF) whole -= 2;
     }
-    append_units<BigEndian>(p, p + whole, out);
+    append_units<BigEndian>(p, p + whole, out, forbidden);
     return whole;
 }
 
@@ -341,18 +379,20 @@ std::string_view to_string(Encoding encoding) {
 }
 
 void append_utf16le_to_utf8(std::span<const std::uint8_t> utf16le, std::string& out) {
-    append_utf16<false>(utf16le, out);
+    (void)append_utf16<false>(utf16le, out);
 }
 
 void append_utf16be_to_utf8(std::span<const std::uint8_t> utf16be, std::string& out) {
-    append_utf16<true>(utf16be, out);
+    (void)append_utf16<true>(utf16be, out);
 }
 
 void append_utf16_to_utf8(std::span<const std::uint8_t> utf16, std::string& out) {
-    if (utf16.size() >= 2 && utf16[0] == 0xFE && utf16[1] == 0xFF)
-        return append_utf16<true>(utf16.subspan(2), out);
+    if (utf16.size() >= 2 && utf16[0] == 0xFE && utf16[1] == 0xFF) {
+        (void)append_utf16<true>(utf16.subspan(2), out);
+        return;
+    }
     if (utf16.size() >= 2 && utf16[0] == 0xFF && utf16[1] == 0xFE) utf16 = utf16.subspan(2);
-    append_utf16<false>(utf16, out);
+    (void)append_utf16<false>(utf16, out);
 }
 
 std::string utf16_to_utf8(std::span<const std::uint8_t> utf16) {
@@ -408,11 +448,10 @@ Decoded decode_body(std::span<const std::uint8_t> body, std::string_view charset
     if (declared && declared->bom) {
         const auto rest = body.subspan(declared->encoding == Encoding::Utf8 ? 3 : 2);
         if (declared->encoding == Encoding::Utf16LE)
-            append_utf16<false>(rest, out);
-        else if (declared->encoding == Encoding::Utf16BE)
-            append_utf16<true>(rest, out);
-        else
-            append_valid_utf8({reinterpret_cast<const char*>(rest.data()), rest.size()}, out);
+            return {declared->encoding, true, !append_utf16<false>(rest, out)};
+        if (declared->encoding == Encoding::Utf16BE)
+            return {declared->encoding, true, !append_utf16<true>(rest, out)};
+        append_valid_utf8({reinterpret_cast<const char*>(rest.data()), rest.size()}, out);
         return {declared->encoding, true};
     }
     Encoding enc = Encoding::Utf8;
@@ -431,12 +470,9 @@ Decoded decode_body(std::span<const std::uint8_t> body, std::string_view charset
             }
         }
     }
-    if (enc == Encoding::Utf16LE)
-        append_utf16<false>(body, out);
-    else if (enc == Encoding::Utf16BE)
-        append_utf16<true>(body, out);
-    else
-        append_valid_utf8({reinterpret_cast<const char*>(body.data()), n}, out);
+    if (enc == Encoding::Utf16LE) return {enc, false, !append_utf16<false>(body, out)};
+    if (enc == Encoding::Utf16BE) return {enc, false, !append_utf16<true>(body, out)};
+    append_valid_utf8({reinterpret_cast<const char*>(body.data()), n}, out);
     return {enc, false};
 }
 
@@ -469,14 +505,14 @@ void BodyDecoder::convert(std::span<const std::uint8_t> piece) {
         p += take;
         n -= take;
         if (carry_size_ < sizeof carry_) return;
-        const std::size_t used = be ? append_piece<true>(carry_, carry_size_, *out_)
-                                    : append_piece<false>(carry_, carry_size_, *out_);
+        const std::size_t used = be ? append_piece<true>(carry_, carry_size_, *out_, forbidden_)
+                                    : append_piece<false>(carry_, carry_size_, *out_, forbidden_);
         carry_size_ -= used;
         std::memmove(carry_, carry_ + used, carry_size_);
     }
     if (n == 0) return;
-    const std::size_t used =
-        be ? append_piece<true>(p, n, *out_) : append_piece<false>(p, n, *out_);
+    const std::size_t used = be ? append_piece<true>(p, n, *out_, forbidden_)
+                                : append_piece<false>(p, n, *out_, forbidden_);
     carry_size_ = n - used;
     std::memcpy(carry_, p + used, carry_size_);
 }
@@ -516,12 +552,12 @@ Decoded BodyDecoder::finish() {
     const bool be = mode_ == Mode::Utf16BE;
     const std::size_t whole = carry_size_ & ~std::size_t{1};
     if (be)
-        append_units<true>(carry_, carry_ + whole, *out_);
+        append_units<true>(carry_, carry_ + whole, *out_, forbidden_);
     else
-        append_units<false>(carry_, carry_ + whole, *out_);
+        append_units<false>(carry_, carry_ + whole, *out_, forbidden_);
     if (carry_size_ & 1) out_->append("\xEF\xBF\xBD"); // odd trailing byte
     carry_size_ = 0;
-    return {be ? Encoding::Utf16BE : Encoding::Utf16LE, bom_};
+    return {be ? Encoding::Utf16BE : Encoding::Utf16LE, bom_, !forbidden_};
 }
 
 void encode_body(std::string_view utf8, Encoding encoding, std::vector<std::uint8_t>& out) {

@@ -65,6 +65,10 @@ std::size_t append_valid_utf8(std::string_view utf8, std::string& out);
 struct Decoded {
     Encoding encoding = Encoding::Utf8;
     bool bom = false; // the body started with a byte order mark (skipped in the output)
+    // The text appended is known to hold no character XML 1.0 forbids and to be valid UTF-8:
+    // sanitize_xml_chars would replace nothing in it (checked as UTF-16 is converted; false
+    // when it was not checked, e.g. a UTF-8 body).
+    bool xml_clean = false;
 };
 
 // Decodes an HTTP body to UTF-8 (appended to `out`). `charset` is the Content-Type charset
@@ -97,6 +101,7 @@ private:
     std::vector<std::uint8_t> held_; // Undecided and Whole: the bytes so far
     std::uint8_t carry_[4] = {};     // UTF-16: bytes of a unit or pair not complete yet
     std::size_t carry_size_ = 0;
+    bool forbidden_ = false; // a character XML forbids was converted
 };
 
 // Encodes a UTF-8 reply the way a client spoke: UTF-16 with a BOM, or UTF-8 as is (appended).

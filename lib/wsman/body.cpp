@@ -56,7 +56,9 @@ Text decode_text(std::string_view content_encoding, std::span<const std::uint8_t
     Text t;
     const auto as_is = [&] {
         t.utf8.clear();
-        t.encoding = text::decode_body(body, charset, t.utf8).encoding;
+        const text::Decoded d = text::decode_body(body, charset, t.utf8);
+        t.encoding = d.encoding;
+        t.xml_clean = d.xml_clean;
         t.content_bytes = body.size();
         t.decompressed = false;
         return std::move(t);
@@ -83,7 +85,9 @@ Text decode_text(std::string_view content_encoding, std::span<const std::uint8_t
         if (e.code() == sldc::ErrorCode::OutputLimit) too_large(limit);
         return as_is(); // not an SLDC record: announced but not applied
     }
-    t.encoding = decoder.finish().encoding;
+    const text::Decoded d = decoder.finish();
+    t.encoding = d.encoding;
+    t.xml_clean = d.xml_clean;
     t.content_bytes = total;
     t.decompressed = true;
     return t;
@@ -102,8 +106,9 @@ std::string charset_of(std::string_view content_type) {
 Message parse_content(std::span<const std::uint8_t> content, std::string_view charset,
                       text::Encoding& encoding) {
     std::string utf8;
-    encoding = text::decode_body(content, charset, utf8).encoding;
-    return parse_owned(std::move(utf8));
+    const text::Decoded d = text::decode_body(content, charset, utf8);
+    encoding = d.encoding;
+    return parse_owned(std::move(utf8), d.xml_clean);
 }
 
 Body decode_body(std::string_view content_type, std::string_view content_encoding,

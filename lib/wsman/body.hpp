@@ -63,6 +63,7 @@ struct Text {
     text::Encoding encoding = text::Encoding::Utf8;
     std::size_t content_bytes = 0; // after the Content-Encoding step
     bool decompressed = false;
+    bool xml_clean = false; // text::Decoded::xml_clean: for parse_owned
 };
 
 // decode_content then text::decode_body (`charset` from charset_of), with the same result,

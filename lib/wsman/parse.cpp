@@ -486,8 +486,8 @@ void parse_enumerate_response(xml_node body, Message& m) {
 
 Message parse_document(std::shared_ptr<Storage> st, std::size_t replaced, bool cut);
 
-Message parse_storage(std::shared_ptr<Storage> st) {
-    const std::size_t replaced = text::sanitize_xml_chars(st->text);
+Message parse_storage(std::shared_ptr<Storage> st, bool xml_clean = false) {
+    const std::size_t replaced = xml_clean ? 0 : text::sanitize_xml_chars(st->text);
     try {
         return parse_document(st, replaced, true);
     } catch (const ParseError&) {
@@ -585,10 +585,10 @@ Message parse(std::string_view utf8_xml) {
     return parse_storage(std::move(st));
 }
 
-Message parse_owned(std::string&& utf8_xml) {
+Message parse_owned(std::string&& utf8_xml, bool xml_clean) {
     auto st = std::make_shared<Storage>();
     st->text = std::move(utf8_xml);
-    return parse_storage(std::move(st));
+    return parse_storage(std::move(st), xml_clean);
 }
 
 Message detail::parse_whole(std::string_view utf8_xml) {
@@ -600,8 +600,8 @@ Message detail::parse_whole(std::string_view utf8_xml) {
 
 Message parse_body(std::span<const std::uint8_t> body, std::string_view charset) {
     auto st = std::make_shared<Storage>();
-    text::decode_body(body, charset, st->text);
-    return parse_storage(std::move(st));
+    const bool clean = text::decode_body(body, charset, st->text).xml_clean;
+    return parse_storage(std::move(st), clean);
 }
 
 } // namespace wec::wsman

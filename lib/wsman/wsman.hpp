@@ -136,7 +136,9 @@ struct Message {
 // by U+FFFD first (counted in replaced_chars). Throws ParseError, nothing else for bad input.
 Message parse(std::string_view utf8_xml);
 // Same, taking over the text (no copy: the collector decodes a body once and hands it over).
-Message parse_owned(std::string&& utf8_xml);
+// `xml_clean`: the caller knows the text holds no character XML forbids and is valid UTF-8
+// (text::Decoded::xml_clean, wsman::Text::xml_clean): the replacing pass is skipped.
+Message parse_owned(std::string&& utf8_xml, bool xml_clean = false);
 
 // Parses an HTTP body in any encoding (see text::decode_body; `charset` may be empty).
 Message parse_body(std::span<const std::uint8_t> body, std::string_view charset = {});

@@ -564,3 +564,65 @@ TEST(EventJsonWriter, WritesWhatTheByteLoopWritesAfterWhatOutHeld) {
         ASSERT_EQ(out, expected) << "case " << i;
     }
 }
+
+// The same Writer into a FormatBuffer (BatchFormatter's buffer: grown without zero-fill) writes
+// what it writes into a std::string, after whatever the buffer held and whatever its capacity.
+TEST(EventJsonWriter, IntoAFormatBufferWritesWhatItWritesIntoAString) {
+    EscapeInput input(7);
+    wec::event::FormatBuffer buf;
+    std::string expected;
+    for (int i = 0; i < 2000; ++i) {
+        const std::string key = input.next(input.rand() % 40);
+        const std::string value = input.next(i % 100 == 0 ? 40000 : input.rand() % 400);
+        if (i % 50 == 0) { // sometimes a fresh buffer, with or without capacity
+            buf = wec::event::FormatBuffer();
+            expected.clear();
+            buf.reserve(static_cast<std::size_t>(i % 3) * 100);
+        }
+        for (auto* out : {static_cast<void*>(&buf), static_cast<void*>(&expected)}) {
+            auto write = [&](wec::event::detail::Writer& w) {
+                w.begin_object();
+                w.field(key, value);
+                w.field_lf(key, value);
+                w.num_field("n", static_cast<std::uint64_t>(i));
+                w.field("literal", "v");
+                w.end_object();
+            };
+            if (out == &buf) {
+                wec::event::detail::Writer w(buf);
+                write(w);
+            } else {
+                wec::event::detail::Writer w(expected);
+                write(w);
+            }
+        }
+        buf.push_back('\n');
+        expected += '\n';
+        ASSERT_EQ(buf.view(), expected) << "case " << i;
+        ASSERT_LE(buf.size(), buf.capacity());
+    }
+}
+
+TEST(EventFormatBuffer, AppendsAndKeepsItsBytesAsItGrows) {
+    wec::event::FormatBuffer b;
+    EXPECT_TRUE(b.empty());
+    EXPECT_EQ(b.view(), "");
+    std::string expected;
+    for (int i = 0; i < 5000; ++i) {
+        const std::string piece = std::to_string(i) + ",";
+        b.append(piece);
+        b.push_back(';');
+        expected += piece + ';';
+    }
+    EXPECT_EQ(b.view(), expected);
+    const std::size_t cap = b.capacity();
+    b.clear();
+    EXPECT_TRUE(b.empty());
+    EXPECT_EQ(b.capacity(), cap); // kept for the next batch
+    b.append("abc", 3);
+    b.reserve(cap * 4);
+    EXPECT_EQ(b.view(), "abc");
+    EXPECT_GE(b.capacity(), cap * 4);
+    wec::event::FormatBuffer moved = std::move(b);
+    EXPECT_EQ(moved.view(), "abc");
+}

@@ -457,6 +457,11 @@ void expect_same(const std::vector<std::uint8_t>& body, std::string_view charset
     EXPECT_EQ(got.out, want.out) << where;
     EXPECT_EQ(got.decoded.encoding, want.decoded.encoding) << where;
     EXPECT_EQ(got.decoded.bom, want.decoded.bom) << where;
+    EXPECT_EQ(got.decoded.xml_clean, want.decoded.xml_clean) << where;
+    if (got.decoded.xml_clean) {
+        std::string copy = got.out;
+        EXPECT_EQ(wt::sanitize_xml_chars(copy), 0u) << where;
+    }
 }
 
 // Bodies whose every split matters: BOMs, surrogate pairs, lone surrogates, odd lengths, ASCII
@@ -555,4 +560,92 @@ TEST(BodyDecoder, OneBytePiecesAndRandomCuts) {
             if (rng() % 7 == 0) cuts.push_back(i);
         expect_same(body, "", cuts);
     }
+}
+
+namespace {
+
+// decode_body's xml_clean against sanitize_xml_chars on what it wrote: the same answer (UTF-16
+// text is checked as it is converted, so that the collector skips the second pass).
+void expect_clean_flag(const std::vector<std::uint16_t>& units, const std::string& where) {
+    for (bool be : {false, true}) {
+        std::vector<std::uint8_t> body = be ? bytes({0xFE, 0xFF}) : bytes({0xFF, 0xFE});
+        for (auto u : units) {
+            const auto hi = static_cast<std::uint8_t>(u >> 8), lo = static_cast<std::uint8_t>(u);
+            body.insert(body.end(), be ? std::initializer_list<std::uint8_t>{hi, lo}
+                                       : std::initializer_list<std::uint8_t>{lo, hi});
+        }
+        std::string out;
+        const wt::Decoded d = wt::decode_body(body, "", out);
+        std::string copy = out;
+        const bool clean = wt::sanitize_xml_chars(copy) == 0;
+        ASSERT_EQ(d.xml_clean, clean) << where << (be ? ", big-endian" : ", little-endian");
+        // The same through the streaming decoder, cut in the middle.
+        std::string streamed;
+        wt::BodyDecoder dec("", streamed);
+        dec.append(std::span<const std::uint8_t>(body).first(body.size() / 2 + 1));
+        dec.append(std::span<const std::uint8_t>(body).subspan(body.size() / 2 + 1));
+        ASSERT_EQ(dec.finish().xml_clean, clean) << where << ", in two pieces";
+        ASSERT_EQ(streamed, out) << where;
+    }
+}
+
+} // namespace
+
+// Every unit that matters (the C0 controls, TAB/LF/CR among them, DEL, the first non-ASCII
+// units, U+FFFD..U+FFFF, surrogates) at every position of ASCII text of every length up to 80
+// units: in the 16-unit blocks, the 8-unit prefix and the unit-by-unit tail in turn.
+TEST(Text, XmlCleanIsWhatSanitizeFindsAtEveryPosition) {
+    std::vector<std::uint16_t> specials;
+    for (std::uint16_t u = 0; u < 0x20; ++u)
+        specials.push_back(u);
+    for (std::uint16_t u : {0x7F, 0x80, 0x85, 0x7FF, 0x800, 0xD800, 0xDC00, 0xFFFD, 0xFFFE, 0xFFFF})
+        specials.push_back(u);
+    int forbidden_seen = 0;
+    for (std::size_t len = 0; len <= 80; ++len) {
+        for (std::size_t at = 0; at <= len; ++at) {
+            for (auto sp : specials) {
+                std::vector<std::uint16_t> units(len, 'a');
+                units.insert(units.begin() + static_cast<std::ptrdiff_t>(at), sp);
+                expect_clean_flag(units, "length " + std::to_string(len) + ", unit " +
+                                             std::to_string(sp) + " at " + std::to_string(at));
+                if (sp < 0x20 && sp != 9 && sp != 10 && sp != 13) ++forbidden_seen;
+            }
+        }
+    }
+    EXPECT_EQ(forbidden_seen, 29 * (81 * 82 / 2));
+}
+
+TEST(Text, XmlCleanIsWhatSanitizeFindsOnRandomText) {
+    std::mt19937 rng(2026);
+    int clean = 0, dirty = 0;
+    for (int iter = 0; iter < 3000; ++iter) {
+        std::vector<std::uint16_t> units;
+        const auto n = rng() % 200;
+        for (unsigned k = 0; k < n; ++k) {
+            const unsigned pick = rng() % 100;
+            units.push_back(static_cast<std::uint16_t>(pick < 80   ? 0x20 + rng() % 0x5F
+                                                       : pick < 90 ? (rng() % 2 ? '\r' : '\n')
+                                                       : pick < 93 ? rng() % 0x20
+                                                       : pick < 95 ? 0xFFFE + rng() % 2
+                                                                   : rng()));
+        }
+        expect_clean_flag(units, "iteration " + std::to_string(iter));
+        std::vector<std::uint8_t> body = {0xFF, 0xFE};
+        for (auto u : units)
+            body.insert(body.end(),
+                        {static_cast<std::uint8_t>(u), static_cast<std::uint8_t>(u >> 8)});
+        std::string out;
+        ++(wt::decode_body(body, "", out).xml_clean ? clean : dirty);
+    }
+    EXPECT_GT(clean, 300); // both kinds were tried
+    EXPECT_GT(dirty, 300);
+}
+
+// UTF-8 bodies are not checked while decoded: never reported clean.
+TEST(Text, XmlCleanIsFalseForUtf8Bodies) {
+    std::string out;
+    EXPECT_FALSE(wt::decode_body(bytes({'<', 'a', '/', '>'}), "utf-8", out).xml_clean);
+    EXPECT_FALSE(wt::decode_body(bytes({0xEF, 0xBB, 0xBF, '<', 'a', '/', '>'}), "", out).xml_clean);
+    EXPECT_TRUE(wt::decode_body(bytes({0xFF, 0xFE, '<', 0, '/', 0}), "", out).xml_clean);
+    EXPECT_FALSE(wt::decode_body(bytes({0xFF, 0xFE, '<', 0, 1, 0}), "", out).xml_clean);
 }

@@ -142,6 +142,7 @@ struct Reference {
     wec::text::Encoding encoding = wec::text::Encoding::Utf8;
     std::size_t content_bytes = 0;
     bool decompressed = false;
+    bool xml_clean = false;
     std::string error; // BodyError's what()
 };
 
@@ -153,7 +154,9 @@ Reference two_passes(std::string_view encoding, std::span<const std::uint8_t> bo
         auto c = ws::decode_content(encoding, body, limit, scratch);
         r.content_bytes = c.bytes.size();
         r.decompressed = c.decompressed;
-        r.encoding = wec::text::decode_body(c.bytes, charset, r.utf8).encoding;
+        const auto d = wec::text::decode_body(c.bytes, charset, r.utf8);
+        r.encoding = d.encoding;
+        r.xml_clean = d.xml_clean;
     } catch (const ws::BodyError& e) {
         r.error = e.what();
     }
@@ -170,6 +173,7 @@ void expect_fused_same(std::string_view encoding, std::span<const std::uint8_t> 
         got.encoding = t.encoding;
         got.content_bytes = t.content_bytes;
         got.decompressed = t.decompressed;
+        got.xml_clean = t.xml_clean;
     } catch (const ws::BodyError& e) {
         got.error = e.what();
     }
@@ -179,6 +183,11 @@ void expect_fused_same(std::string_view encoding, std::span<const std::uint8_t> 
     EXPECT_EQ(got.encoding, want.encoding) << what;
     EXPECT_EQ(got.content_bytes, want.content_bytes) << what;
     EXPECT_EQ(got.decompressed, want.decompressed) << what;
+    EXPECT_EQ(got.xml_clean, want.xml_clean) << what;
+    if (got.xml_clean) { // then the skipped sanitizing pass would have replaced nothing
+        std::string copy = got.utf8;
+        EXPECT_EQ(wec::text::sanitize_xml_chars(copy), 0u) << what;
+    }
 }
 
 std::vector<std::uint8_t> with_bom(std::span<const std::uint8_t> utf16le, bool big_endian) {
@@ -310,3 +319,31 @@ TEST(WsmanDecodeText, RandomTextDifferential) {
 }
 
 } // namespace
+
+// The collector's path: decode_text, then parse_owned told whether the text is xml_clean (the
+// replacing pass skipped when it is): the same message as parse_owned checking the text itself,
+// the real Windows body and the same body with a character XML forbids in an event's CDATA.
+TEST(WsmanDecodeText, XmlCleanTextParsesAsTheSanitizedText) {
+    const auto events = data("events.xml");
+    std::string xml(events.begin(), events.end());
+    std::string dirty = xml;
+    const auto cdata = dirty.find("<![CDATA[");
+    ASSERT_NE(cdata, std::string::npos);
+    dirty.insert(cdata + 9, "\x05");
+    for (const std::string* text : {&xml, &dirty}) {
+        const auto body = with_bom(wec::text::utf8_to_utf16le(*text), false);
+        const auto compressed = wec::sldc::compress(body, wec::sldc::Level::Fast);
+        auto t = ws::decode_text("SLDC", compressed, "UTF-16", 1 << 22);
+        EXPECT_EQ(t.xml_clean, text == &xml);
+        std::string copy = t.utf8;
+        const auto fused = ws::parse_owned(std::move(t.utf8), t.xml_clean);
+        const auto checked = ws::parse_owned(std::move(copy));
+        EXPECT_EQ(fused.replaced_chars, text == &xml ? 0u : 1u);
+        EXPECT_EQ(fused.replaced_chars, checked.replaced_chars);
+        ASSERT_EQ(fused.events.size(), checked.events.size());
+        ASSERT_FALSE(fused.events.empty());
+        for (std::size_t i = 0; i < fused.events.size(); ++i)
+            EXPECT_EQ(fused.events[i].xml, checked.events[i].xml) << i;
+        EXPECT_EQ(fused.bookmark, checked.bookmark);
+    }
+}

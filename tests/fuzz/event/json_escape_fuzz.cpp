@@ -1,7 +1,8 @@
 // Arbitrary bytes -> the JSON writer's escaping (lib/event's cursor writer: SSE2/SWAR runs,
 // escapes written in place, long strings in slices) against the plain byte loop of
 // tests/event/json_escape_reference.hpp: append_string, an escaped key and field_lf (CR LF as
-// LF), byte for byte, appended after existing content.
+// LF), byte for byte, appended after existing content; the same written into a FormatBuffer (the
+// BatchFormatter's buffer, not zero-filled) as into a std::string.
 #include "../../event/json_escape_reference.hpp"
 #include "event/json_writer_internal.hpp"
 
@@ -29,6 +30,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (out != "y" + reference_json_string(key) + ":" + reference_json_string(s, true)) {
         std::fprintf(stderr, "Writer::field_lf differs from the byte loop\n");
+        std::abort();
+    }
+    wec::event::FormatBuffer buf;
+    buf.append("y");
+    {
+        wec::event::detail::Writer w(buf);
+        w.field_lf(key, s);
+    }
+    if (buf.view() != out) {
+        std::fprintf(stderr, "Writer into a FormatBuffer differs from into a std::string\n");
         std::abort();
     }
     return 0;

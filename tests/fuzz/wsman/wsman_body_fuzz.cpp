@@ -1,9 +1,11 @@
 // Differential fuzzing of the collector's fused body step (wsman::decode_text: SLDC decoded a
 // piece at a time, each piece converted to UTF-8 at once) against the two passes it replaced
 // (wsman::decode_content, then text::decode_body): the same UTF-8, encoding, byte count,
-// decompressed flag and BodyError. The input is tried as an SLDC record as is (so that it shares
-// the sldc corpus' structure when given one), and compressed, as given and behind a UTF-16 BOM,
-// with several charsets and limits (a large one, one taken from the first byte).
+// decompressed flag, xml_clean flag and BodyError; and when the text is reported xml_clean,
+// text::sanitize_xml_chars finds nothing to replace in it. The input is tried as an SLDC record as
+// is (so that it shares the sldc corpus' structure when given one), and compressed, as given and
+// behind a UTF-16 BOM, with several charsets and limits (a large one, one taken from the first
+// byte).
 #include "sldc/sldc.hpp"
 #include "text/text.hpp"
 #include "wsman/body.hpp"
@@ -25,6 +27,7 @@ struct Outcome {
     wec::text::Encoding encoding = wec::text::Encoding::Utf8;
     std::size_t content_bytes = 0;
     bool decompressed = false;
+    bool xml_clean = false;
     std::string error;
     bool operator==(const Outcome&) const = default;
 };
@@ -37,7 +40,9 @@ Outcome two_passes(std::span<const std::uint8_t> body, std::string_view charset,
         auto c = ws::decode_content("SLDC", body, limit, scratch);
         o.content_bytes = c.bytes.size();
         o.decompressed = c.decompressed;
-        o.encoding = wec::text::decode_body(c.bytes, charset, o.utf8).encoding;
+        const auto d = wec::text::decode_body(c.bytes, charset, o.utf8);
+        o.encoding = d.encoding;
+        o.xml_clean = d.xml_clean;
     } catch (const ws::BodyError& e) {
         o.error = e.what();
     }
@@ -52,6 +57,7 @@ Outcome fused(std::span<const std::uint8_t> body, std::string_view charset, std:
         o.encoding = t.encoding;
         o.content_bytes = t.content_bytes;
         o.decompressed = t.decompressed;
+        o.xml_clean = t.xml_clean;
     } catch (const ws::BodyError& e) {
         o.error = e.what();
     }
@@ -60,8 +66,11 @@ Outcome fused(std::span<const std::uint8_t> body, std::string_view charset, std:
 
 void compare(std::span<const std::uint8_t> body, std::size_t limit, bool every_charset = true) {
     for (std::string_view charset : {"UTF-16", "", "utf-16be"})
-        if (every_charset || charset == "UTF-16")
-            if (!(fused(body, charset, limit) == two_passes(body, charset, limit))) std::abort();
+        if (every_charset || charset == "UTF-16") {
+            Outcome f = fused(body, charset, limit);
+            if (!(f == two_passes(body, charset, limit))) std::abort();
+            if (f.xml_clean && wec::text::sanitize_xml_chars(f.utf8) != 0) std::abort();
+        }
 }
 
 } // namespace
