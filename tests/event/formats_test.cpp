@@ -538,6 +538,21 @@ TEST(EventJsonEscaping, LongStringsAcrossSlicesMatchTheByteLoop) {
     EXPECT_EQ(compared, 2 * 9 * 8);
 }
 
+namespace {
+
+// What the two Writer tests below write: escaped keys, CR LF as LF, a number, a literal key.
+void write_sample(wec::event::detail::Writer& w, const std::string& key, const std::string& value,
+                  int i) {
+    w.begin_object();
+    w.field(key, value);
+    w.field_lf(key, value);
+    w.num_field("n", static_cast<std::uint64_t>(i));
+    w.field("literal", "v");
+    w.end_object();
+}
+
+} // namespace
+
 // The Writer: escaped keys, CR LF as LF (field_lf, also over 16 KB), numbers and literal keys,
 // appended after what `out` held, with nothing left past its end.
 TEST(EventJsonWriter, WritesWhatTheByteLoopWritesAfterWhatOutHeld) {
@@ -549,12 +564,7 @@ TEST(EventJsonWriter, WritesWhatTheByteLoopWritesAfterWhatOutHeld) {
         out.reserve(out.size() + i % 7); // any capacity
         {
             wec::event::detail::Writer w(out);
-            w.begin_object();
-            w.field(key, value);
-            w.field_lf(key, value);
-            w.num_field("n", static_cast<std::uint64_t>(i));
-            w.field("literal", "v");
-            w.end_object();
+            write_sample(w, key, value, i);
         }
         using wec::event::testing::reference_json_string;
         const std::string expected =
@@ -579,22 +589,13 @@ TEST(EventJsonWriter, IntoAFormatBufferWritesWhatItWritesIntoAString) {
             expected.clear();
             buf.reserve(static_cast<std::size_t>(i % 3) * 100);
         }
-        for (auto* out : {static_cast<void*>(&buf), static_cast<void*>(&expected)}) {
-            auto write = [&](wec::event::detail::Writer& w) {
-                w.begin_object();
-                w.field(key, value);
-                w.field_lf(key, value);
-                w.num_field("n", static_cast<std::uint64_t>(i));
-                w.field("literal", "v");
-                w.end_object();
-            };
-            if (out == &buf) {
-                wec::event::detail::Writer w(buf);
-                write(w);
-            } else {
-                wec::event::detail::Writer w(expected);
-                write(w);
-            }
+        {
+            wec::event::detail::Writer w(buf);
+            write_sample(w, key, value, i);
+        }
+        {
+            wec::event::detail::Writer w(expected);
+            write_sample(w, key, value, i);
         }
         buf.push_back('\n');
         expected += '\n';
