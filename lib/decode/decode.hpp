@@ -209,6 +209,8 @@ event::Metadata metadata_of(const Record& record);
 // The events of an Events request, one per line, formatted exactly as `wec serve` writes them.
 // Returns the number of events appended.
 std::size_t append_events(const Record& record, EventFormat format, std::string& out);
+// The same into a FormatBuffer (grown without zero-filling: what `wec decode --events` uses).
+std::size_t append_events(const Record& record, EventFormat format, event::FormatBuffer& out);
 
 // Writes record.content to DIR/<name> (see export_name); returns the path written, or "" when
 // the message has no content. Throws wec::Error when the file cannot be written.

@@ -347,7 +347,10 @@ event::Metadata metadata_of(const Record& r) {
     return meta;
 }
 
-std::size_t append_events(const Record& r, EventFormat format, std::string& out) {
+namespace {
+
+template <class Out>
+std::size_t append_events_to(const Record& r, EventFormat format, Out& out) {
     if (!r.is_request || !r.message || r.message->action != wsman::Action::Events) return 0;
     const auto& events = r.message->events;
     const auto meta = format == EventFormat::Raw ? event::Metadata{} : metadata_of(r);
@@ -358,6 +361,16 @@ std::size_t append_events(const Record& r, EventFormat format, std::string& out)
         out.push_back('\n');
     }
     return events.size();
+}
+
+} // namespace
+
+std::size_t append_events(const Record& r, EventFormat format, std::string& out) {
+    return append_events_to(r, format, out);
+}
+
+std::size_t append_events(const Record& r, EventFormat format, event::FormatBuffer& out) {
+    return append_events_to(r, format, out);
 }
 
 // --- export ------------------------------------------------------------------------------------

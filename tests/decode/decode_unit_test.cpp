@@ -28,6 +28,8 @@ struct Collect : dec::Sink {
     std::vector<bool> after_gap;
     std::string events;
     std::string by_format[wec::event::kFormatCount]; // append_events in every format
+    // The same into FormatBuffers (what `wec decode --events` writes into): the same bytes.
+    wec::event::FormatBuffer by_format_buffer[wec::event::kFormatCount];
     int notes = 0;
     void on_record(const dec::Record& r) override {
         std::string j;
@@ -38,8 +40,11 @@ struct Collect : dec::Sink {
         reasons.push_back(r.reason);
         after_gap.push_back(r.after_gap);
         dec::append_events(r, dec::EventFormat::Json, events);
-        for (std::size_t i = 0; i < wec::event::kFormatCount; ++i)
+        for (std::size_t i = 0; i < wec::event::kFormatCount; ++i) {
             dec::append_events(r, static_cast<dec::EventFormat>(i), by_format[i]);
+            dec::append_events(r, static_cast<dec::EventFormat>(i), by_format_buffer[i]);
+            EXPECT_EQ(by_format_buffer[i].view(), by_format[i]) << "format " << i;
+        }
     }
     void on_note(const std::string&, const wec::capture::Note&) override { ++notes; }
 };

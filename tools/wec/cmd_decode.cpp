@@ -61,12 +61,17 @@ public:
     }
     ~Out() { flush(); }
     std::string buf;
+    // --events: the formatter writes each event into room it does not zero-fill first (a
+    // std::string would be resized, so zero-filled, ahead of every event).
+    event::FormatBuffer events;
     void maybe_flush() {
-        if (buf.size() >= (1u << 20)) flush();
+        if (buf.size() + events.size() >= (1u << 20)) flush();
     }
     void flush() {
         if (!buf.empty()) std::fwrite(buf.data(), 1, buf.size(), stdout);
+        if (!events.empty()) std::fwrite(events.view().data(), 1, events.size(), stdout);
         buf.clear();
+        events.clear();
         std::fflush(stdout);
     }
 };
@@ -107,7 +112,7 @@ public:
         else if (!r.auth_error.empty())
             ++reasons["auth " + r.auth_reason];
         if (o_.events) {
-            decode::append_events(r, event_format_, out_.buf);
+            decode::append_events(r, event_format_, out_.events);
         } else if (o_.format == "json") {
             decode::format_json(r, out_.buf);
             out_.buf.push_back('\n');
