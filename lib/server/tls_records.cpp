@@ -225,7 +225,7 @@ void TlsRecords::release_in() {
 
 // Reads what has arrived into in_ (at least `want` bytes fit, and up to kReadAhead: the records
 // after this one that are already there). Done when some bytes came; WantRead when none are
-// there, holding no more than the part of a record read so far (nothing when idle).
+// there, holding no more than the part of a record read so far (read() frees an empty buffer).
 TlsRecords::Status TlsRecords::fill(int fd, std::size_t want, boost::system::error_code& ec) {
     const std::size_t have = in_end_ - in_begin_;
     if (in_begin_ != 0 && have != 0) std::memmove(in_.get(), in_.get() + in_begin_, have);
@@ -250,9 +250,7 @@ TlsRecords::Status TlsRecords::fill(int fd, std::size_t want, boost::system::err
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (have == 0) {
-                release_in();            // idle: no buffer
-            } else if (in_cap_ > want) { // keep the part of the record read so far, no more room
+            if (have != 0 && in_cap_ > want) { // the part of the record read so far, no more room
                 auto part = std::make_unique_for_overwrite<std::uint8_t[]>(want);
                 std::memcpy(part.get(), in_.get(), have);
                 in_ = std::move(part);
