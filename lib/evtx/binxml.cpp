@@ -224,6 +224,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
             need(units * 2);
             if (in_start_tag_ || stack_.empty()) fail(at, "CDATA outside an element");
             finish_text(false, at);
+            text_in_content(at);
             content_start();
             in_run_ = false;
             out_->append("<![CDATA[");
@@ -366,6 +367,10 @@ void Renderer::start_element(Cursor& c, bool has_attributes) {
     if (stack_.size() >= kMaxDepth) fail(at, "elements nested too deep");
     if (in_start_tag_) fail(at, "element inside a start tag");
     finish_text(false, at);
+    if (!stack_.empty()) {
+        if (stack_.back().has_text) fail(at, "an element after text in the same element");
+        stack_.back().has_child = true;
+    }
     if (!stack_.empty() && stack_.back().pending) {
         *out_ += '>';
         stack_.back().pending = false;
@@ -510,11 +515,21 @@ void Renderer::finish_text(bool before_end_tag, std::uint32_t at) {
         out_->resize(run_start_);
         return;
     }
+    if (!run_blank_) text_in_content(at);
     if (!run_blank_ || (before_end_tag && open_)) {
         open_ = true;
         return;
     }
     out_->resize(run_start_);
+}
+
+// Text and child elements in the same element (mixed content, which Windows never writes):
+// libevtx keeps one value per element and prints it instead of the children, so what it renders
+// is not the record's XML; the record is refused.
+void Renderer::text_in_content(std::uint32_t at) {
+    Element& e = stack_.back();
+    if (e.has_child) fail(at, "text after an element in the same element");
+    e.has_text = true;
 }
 
 void Renderer::template_instance(Cursor& c, int depth) {

@@ -43,6 +43,8 @@ private:
         bool open_before;             // open_ before its start tag
         std::uint32_t data_end;       // where its end tag must end (chunk offset)
         std::uint32_t attributes_end; // where its attribute list must end (0: none)
+        bool has_child;               // an element started in its content
+        bool has_text;                // text other than whitespace (or CDATA) in its content
     };
     struct Name {
         std::uint32_t generation = 0;
@@ -64,6 +66,7 @@ private:
     void array(const Value& v);
     void content_start();
     void finish_text(bool before_end_tag, std::uint32_t at);
+    void text_in_content(std::uint32_t at);
     std::uint32_t name_at(std::uint32_t offset, std::uint32_t& len, std::uint32_t at);
     std::uint32_t name_ref(Cursor& c, std::uint32_t offset, std::uint32_t& len);
     void utf16(const std::uint8_t* p, std::size_t units, std::uint32_t at);

@@ -6,6 +6,7 @@
 #include "support/files.hpp"
 #include "support/process.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -132,6 +133,50 @@ TEST(EvtxNative, EveryByteOfTheRecordsFlippedReadsAsLibevtx) {
         if (::testing::Test::HasFailure()) break; // one difference is enough to read
     }
     EXPECT_EQ(flips, 0x1200u);
+}
+
+// A value in element content after a child element (the fuzzer's find: the BinXml value that
+// holds EventData turned into an ANSI or UTF-16 string, so Event has System and text): libevtx
+// prints an element's value instead of its children (the record comes out as Event with the
+// string only, System gone); ours refuses the record. The other records are the same.
+TEST(EvtxNative, TextAfterAChildElementRefusesTheRecord) {
+    TempDir dir;
+    const auto original = slurp(kData / "dns_log_malformed.evtx");
+    // Record 3's value 19 (its EventData, binary XML) descriptor's type byte.
+    constexpr std::size_t kType = 8656;
+    ASSERT_EQ(static_cast<unsigned char>(original.at(kType)), 0x21u);
+    for (const char type : {'\x02', '\x01'}) {
+        SCOPED_TRACE("value type " + std::to_string(type));
+        auto bytes = original;
+        bytes[kType] = type;
+        const auto file = dir.path() / "mixed.evtx";
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+        const auto reference = read_all(file, evtx::Engine::libevtx);
+        const auto ours = read_all(file, evtx::Engine::native);
+        ASSERT_EQ(reference.size, 5u);
+        ASSERT_EQ(ours.size, 5u);
+        const auto mixed = std::find_if(reference.records.begin(), reference.records.end(),
+                                        [](const auto& r) { return r.index == 3; });
+        ASSERT_NE(mixed, reference.records.end());
+        EXPECT_EQ(mixed->xml.find("<System>"), std::string::npos) << mixed->xml;
+        ASSERT_EQ(ours.skipped.size(), reference.skipped.size() + 1);
+        const auto refused = std::find_if(ours.skipped.begin(), ours.skipped.end(),
+                                          [](const auto& s) { return s.index == 3; });
+        ASSERT_NE(refused, ours.skipped.end());
+        EXPECT_NE(refused->reason.find("text after an element in the same element"),
+                  std::string::npos)
+            << refused->reason;
+        ASSERT_EQ(ours.records.size() + 1, reference.records.size());
+        std::size_t same = 0;
+        for (const auto& r : ours.records) {
+            const auto it = std::find_if(reference.records.begin(), reference.records.end(),
+                                         [&](const auto& x) { return x.index == r.index; });
+            ASSERT_NE(it, reference.records.end());
+            EXPECT_EQ(r.xml, it->xml) << "record " << r.index;
+            ++same;
+        }
+        EXPECT_EQ(same, 4u);
+    }
 }
 
 TEST(EvtxNative, EnvironmentSelectsTheReader) {
