@@ -7,6 +7,7 @@
 // text escaped the way libevtx escapes it, whitespace-only text kept only where libevtx's
 // pretty-printing keeps it (alone in its element).
 #include "evtx/binxml_internal.hpp"
+#include "evtx/native_internal.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
@@ -55,6 +56,14 @@ constexpr std::uint16_t kWindows1252[32] = {
 
 bool is_blank(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// Whether a name reads back as itself from libevtx's XML text through normalize_xml (which
+// also takes "<?", "<!--" and "<![CDATA[" for other markup); otherwise the record is damaged
+// and refused (the reference would render another name, or nothing).
+bool xml_name(std::string_view name) {
+    return (name.empty() || (name.front() != '?' && name.front() != '!')) &&
+           std::all_of(name.begin(), name.end(), name_byte);
 }
 
 // Days since 1970-01-01 to a civil date (proleptic Gregorian).
@@ -334,6 +343,10 @@ std::uint32_t Renderer::name_at(std::uint32_t offset, std::uint32_t& len, std::u
         if (cp == 0) break;
         cp = surrogates(cp, p, k, units);
         text::append_code_point(names_, cp);
+    }
+    if (!xml_name(std::string_view(names_).substr(pos))) {
+        names_.resize(pos);
+        fail(at, "a name that is not an XML name");
     }
     slot = Name{generation_, pos, static_cast<std::uint32_t>(names_.size() - pos)};
     len = slot.len;

@@ -55,6 +55,13 @@ void scan_records(const std::uint8_t* chunk, std::size_t size, std::vector<std::
 // first_value into `out` (its capacity reused).
 void first_value_to(std::string& out, std::string_view xml, std::string_view name,
                     std::string_view attribute = {});
+// A byte normalize_xml reads as part of an element or attribute name. libevtx writes names as
+// they are, so a name holding any other byte does not read back as itself ("Event " comes back
+// as "Event", "Ev nt" not at all).
+constexpr bool name_byte(char c) {
+    return c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '>' && c != '/' && c != '=' &&
+           c != '<' && c != '"' && c != '\'' && c != '\0';
+}
 // What libevtx makes of a 64 KiB chunk: records read from it, not a chunk (skipped), or a
 // damaged chunk header (libevtx refuses the file).
 enum class ChunkState { usable, unused, bad };

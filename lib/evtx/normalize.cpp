@@ -19,10 +19,6 @@ constexpr std::size_t kMaxDepth = 256;
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
-bool is_name_char(char c) {
-    return !is_space(c) && c != '>' && c != '/' && c != '=' && c != '<' && c != '"' && c != '\'' &&
-           c != '\0';
-}
 bool blank(std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return is_space(c) || c == '\0'; });
 }
@@ -169,7 +165,7 @@ std::string normalize_xml(std::string_view in) {
             std::size_t at = i;
             i += 2;
             auto name_start = i;
-            while (i < in.size() && is_name_char(in[i]))
+            while (i < in.size() && detail::name_byte(in[i]))
                 ++i;
             auto name = in.substr(name_start, i - name_start);
             while (i < in.size() && is_space(in[i]))
@@ -194,7 +190,7 @@ std::string normalize_xml(std::string_view in) {
         std::size_t at = i;
         ++i;
         auto name_start = i;
-        while (i < in.size() && is_name_char(in[i]))
+        while (i < in.size() && detail::name_byte(in[i]))
             ++i;
         auto name = in.substr(name_start, i - name_start);
         if (name.empty()) fail(at, "'<' without an element name");
@@ -222,7 +218,7 @@ std::string normalize_xml(std::string_view in) {
                 break;
             }
             auto attr_start = i;
-            while (i < in.size() && is_name_char(in[i]))
+            while (i < in.size() && detail::name_byte(in[i]))
                 ++i;
             auto attr = in.substr(attr_start, i - attr_start);
             if (attr.empty()) fail(i, "bad attribute in <" + std::string(name) + ">");

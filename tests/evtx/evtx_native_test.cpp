@@ -179,6 +179,36 @@ TEST(EvtxNative, TextAfterAChildElementRefusesTheRecord) {
     }
 }
 
+// An element name that is not an XML name (the fuzzer's find: "Event" damaged into "Even "):
+// libevtx writes it as it is and normalize_xml reads "<Even  xmlns=…>…</Even >" back as "Even",
+// so the reference renders a record with another name; a space inside ("Ev nt") does not parse
+// and the reference skips. Ours refuses both.
+TEST(EvtxNative, ANameThatIsNotAnXmlNameRefusesTheRecord) {
+    TempDir dir;
+    const auto original = slurp(kData / "dns_log_malformed.evtx");
+    // The UTF-16 characters of the root element's name in the chunk's first template.
+    constexpr std::size_t kName = 4693;
+    ASSERT_EQ(original.substr(kName, 10), std::string("E\0v\0e\0n\0t\0", 10));
+    const auto file = dir.path() / "name.evtx";
+    auto bytes = original;
+    bytes[kName + 8] = ' ';
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+    const auto reference = read_all(file, evtx::Engine::libevtx);
+    const auto ours = read_all(file, evtx::Engine::native);
+    ASSERT_FALSE(reference.records.empty());
+    for (const auto& r : reference.records)
+        EXPECT_EQ(r.xml.rfind("<Even xmlns=", 0), 0u) << r.xml;
+    EXPECT_TRUE(ours.records.empty());
+    ASSERT_EQ(ours.skipped.size(), 5u);
+    for (const auto& s : ours.skipped)
+        EXPECT_NE(s.reason.find("a name that is not an XML name"), std::string::npos) << s.reason;
+    // A space inside the name: neither reader renders those records.
+    bytes = original;
+    bytes[kName + 4] = ' ';
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+    EXPECT_EQ(expect_identical(file), 0u);
+}
+
 TEST(EvtxNative, EnvironmentSelectsTheReader) {
     const auto file = kData / "issue_38.evtx";
     ::unsetenv("WEC_EVTX_READER");
