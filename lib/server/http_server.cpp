@@ -2,6 +2,7 @@
 
 #include "common/error.hpp"
 #include "common/openssl.hpp"
+#include "server/plain_stream_internal.hpp"
 #include "server/proxy_protocol.hpp"
 #include "server/tls_internal.hpp"
 #include "server/tls_stream_internal.hpp"
@@ -262,7 +263,8 @@ struct HttpServer::Impl : ServerBookkeeping {
 
 namespace {
 
-using PlainStream = beast::tcp_stream;
+// Both streams keep one lazily re-armed deadline per connection (server/deadline.hpp).
+using PlainStream = detail::PlainSocketStream;
 // Our own TLS stream: no per-connection buffers while idle (asio's engine keeps 68 KB).
 using TlsStream = detail::TlsSocketStream;
 

@@ -181,8 +181,7 @@ TlsSocketStream::TlsSocketStream(tcp::socket socket, boost::asio::ssl::context& 
 
 TlsSocketStream::~TlsSocketStream() {
     if (!core_) return; // moved from
-    ++core_->generation;
-    core_->timer.cancel();
+    core_->deadline.cancel();
 }
 
 void TlsSocketStream::set_verify_callback(VerifyCallback callback) {
@@ -200,24 +199,15 @@ int TlsSocketStream::verify_trampoline(int ok, X509_STORE_CTX* ctx) {
 }
 
 void TlsSocketStream::expires_after(std::chrono::steady_clock::duration after) {
-    auto gen = ++core_->generation;
-    core_->timer.expires_after(after);
-    core_->timer.async_wait([core = core_, gen](error_code ec) {
-        if (ec || gen != core->generation) return;
-        core->timed_out = true;
-        error_code ignored;
-        core->socket.close(ignored); // pending waits complete; the operations report the timeout
-    });
+    core_->deadline.expires_after(after, core_);
 }
 
 void TlsSocketStream::expires_never() {
-    ++core_->generation;
-    core_->timer.cancel();
+    core_->deadline.expires_never();
 }
 
 void TlsSocketStream::close() {
-    ++core_->generation;
-    core_->timer.cancel();
+    core_->deadline.cancel();
     error_code ignored;
     core_->socket.close(ignored);
 }

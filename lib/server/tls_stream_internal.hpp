@@ -15,7 +15,10 @@
 // server handshake (optionally with bytes already read, after a PROXY header), a verify callback
 // (same signature as asio's), native_handle(), and the timeout interface of beast::tcp_stream
 // (expires_after / expires_never cover the operations pending until the deadline; on expiry the
-// socket is closed and they complete with beast::error::timeout). It is its own lowest layer.
+// socket is closed and they complete with beast::error::timeout), kept by a LazyDeadline. It is
+// its own lowest layer.
+
+#include "server/deadline.hpp"
 
 #include <array>
 #include <boost/asio/buffer.hpp>
@@ -26,7 +29,6 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/ssl/verify_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <cstdint>
@@ -262,10 +264,9 @@ private:
     // What the timer's handler and the BIO reach: on the heap, so that it stays put when the
     // stream moves and outlives it until the timer's last handler has run.
     struct Core {
-        explicit Core(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {}
+        explicit Core(tcp::socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
         tcp::socket socket;
-        boost::asio::steady_timer timer;
-        std::uint64_t generation = 0; // of the timer's current deadline
+        LazyDeadline deadline;
         bool timed_out = false;
         bool eof = false;                 // the peer closed its side (recv returned 0)
         int last_errno = 0;               // of the BIO's last failed send/recv
@@ -281,6 +282,12 @@ private:
         int in_flight = 0;                   // operations started and not yet complete
         std::unique_ptr<TlsRecords> records; // after a TLS 1.3 handshake: the SSL object is gone
         ~Core();
+        // The deadline passed: pending waits complete, the operations report the timeout.
+        void expire() {
+            timed_out = true;
+            error_code ignored;
+            socket.close(ignored);
+        }
     };
 
     enum class Kind : std::uint8_t { Handshake, Read, Write };

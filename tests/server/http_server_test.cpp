@@ -543,6 +543,68 @@ TEST_F(Fixture, AnIdleConnectionWaitsForTheIdleTimeoutNotTheReadTimeout) {
     EXPECT_EQ(r.substr(r.size() - 4), "late");
 }
 
+// Issue 15: the deadline is a time point that operations move on, and the connection's one
+// timer waits again when it finds the deadline moved. A client that keeps the connection busy
+// with requests spaced just under both timeouts, for several times their length, is never cut.
+TEST_F(Fixture, RequestsSpacedJustUnderTheTimeoutsKeepTheConnection) {
+    Limits l;
+    l.idle_timeout = 300ms;
+    l.read_timeout = 300ms;
+    start(l);
+    Client c(port);
+    for (int i = 1; i <= 8; ++i) { // 8 x 200 ms: over five timeout periods
+        std::this_thread::sleep_for(200ms);
+        c.send(post("n" + std::to_string(i)));
+        auto r = c.response();
+        ASSERT_NE(r.find("X-Count: " + std::to_string(i)), std::string::npos) << i << ": " << r;
+    }
+    EXPECT_EQ(closed.load(), 0);
+    EXPECT_EQ(server->stats().connections_total, 1u);
+    EXPECT_TRUE(c.closed_by_peer(20s)); // and then the idle timeout still closes it
+}
+
+// A request body that keeps arriving, byte by byte, just under read_timeout apart is still cut
+// once the whole request has taken read_timeout: each read's progress does not extend it.
+TEST_F(Fixture, ASlowlyDribbledBodyIsCutByTheReadTimeout) {
+    Limits l;
+    l.idle_timeout = 60s;
+    l.read_timeout = 600ms;
+    start(l);
+    Client c(port);
+    auto begin = std::chrono::steady_clock::now();
+    c.send("POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+    boost::system::error_code ec;
+    for (int i = 0; i < 40 && !ec; ++i) { // 40 x 100 ms would take 4 s
+        std::this_thread::sleep_for(100ms);
+        asio::write(c.sock, asio::buffer("b", 1), ec); // fails once the server has closed
+    }
+    EXPECT_TRUE(c.closed_by_peer(20s));
+    auto took = std::chrono::steady_clock::now() - begin;
+    EXPECT_GE(took, 550ms);
+    EXPECT_LT(took, 2s);
+    EXPECT_EQ(server->stats().requests, 0u);
+}
+
+// The keep-alive wait armed the timer for idle_timeout (60 s); a request that then starts and
+// stalls must be cut after read_timeout, not when that wait ends: a deadline brought closer than
+// the timer's wait re-arms it.
+TEST_F(Fixture, AStalledSecondRequestIsCutByTheReadTimeoutAfterALongIdleWait) {
+    Limits l;
+    l.idle_timeout = 60s;
+    l.read_timeout = 200ms;
+    start(l);
+    Client c(port);
+    c.send(post("first"));
+    auto r = c.response();
+    ASSERT_EQ(r.substr(r.size() - 5), "first") << r;
+    std::this_thread::sleep_for(500ms); // the write's deadline passed: the timer waits for idle
+    auto begin = std::chrono::steady_clock::now();
+    c.send("POST /wsman HTTP/1.1\r\nHost: x\r\n"); // and never the rest
+    EXPECT_TRUE(c.closed_by_peer(20s));
+    EXPECT_LT(std::chrono::steady_clock::now() - begin, 5s);
+    EXPECT_EQ(server->stats().requests, 1u);
+}
+
 // Issue 9: with no descriptor left the accept loop logged ~100,000 failures a second.
 TEST_F(Fixture, AcceptBacksOffWhenDescriptorsRunOut) {
     Limits l;
@@ -893,6 +955,44 @@ TEST_F(TlsFixture, IdleTlsConnectionsAreClosed) {
         std::this_thread::sleep_for(10ms);
     EXPECT_EQ(closed.load(), 1);
     EXPECT_EQ(server->stats().connections_open, 0u);
+}
+
+// Issue 15, the TLS stream: requests spaced over read_timeout (but under idle_timeout) keep the
+// connection (the timer armed for a read's deadline finds it moved on to the keep-alive wait's
+// and waits again); a second request that stalls after that long wait is cut by read_timeout.
+TEST_F(TlsFixture, TlsDeadlinesMoveOnWithRequestsAndComeCloserForAStalledOne) {
+    Limits l;
+    l.idle_timeout = 60s;
+    l.read_timeout = 300ms;
+    start(l, server_tls());
+    auto ctx = client_tls("win10.windomain.local");
+    asio::io_context ioc;
+    ssl::stream<tcp::socket> stream(ioc, ctx);
+    stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+    stream.handshake(ssl::stream_base::client);
+    char buf[4096];
+    for (int i = 1; i <= 4; ++i) { // 4 x 400 ms: each over read_timeout
+        std::this_thread::sleep_for(400ms);
+        auto body = "r" + std::to_string(i);
+        asio::write(stream, asio::buffer(post(body)));
+        std::string in;
+        boost::system::error_code ec;
+        while (!ec && in.find("\r\n\r\n" + body) == std::string::npos)
+            in.append(buf, stream.read_some(asio::buffer(buf), ec));
+        ASSERT_FALSE(ec) << i << ": " << ec.message();
+        EXPECT_NE(in.find("X-Count: " + std::to_string(i)), std::string::npos) << in;
+    }
+    EXPECT_EQ(closed.load(), 0);
+    asio::write(stream, asio::buffer(std::string("POST /wsman HTTP/1.1\r\nHost: x\r\n")));
+    auto begin = std::chrono::steady_clock::now();
+    boost::system::error_code ec;
+    while (!ec)
+        stream.read_some(asio::buffer(buf), ec); // until the server closes
+    EXPECT_LT(std::chrono::steady_clock::now() - begin, 5s);
+    for (int i = 0; i < 100 && closed.load() == 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(closed.load(), 1);
+    EXPECT_EQ(server->stats().requests, 4u);
 }
 
 TEST_F(TlsFixture, ProxyHeaderBeforeTheTlsHandshake) {
