@@ -435,7 +435,9 @@ public:
         out_.put(']');
         comma_ = true;
     }
-    void key(Key k) {
+    // Inlined for our literal keys (a memcpy of known size); other keys are escaped out of line,
+    // so that the escaper's code does not keep key() and its callers from being inlined.
+    [[gnu::always_inline]] void key(Key k) {
         if (k.plain) {
             // ,"name": written as it is
             char* p = out_.reserve(k.text.size() + 4);
@@ -450,24 +452,7 @@ public:
             comma_ = false;
             return;
         }
-        if (k.text.size() > kShort) [[unlikely]] {
-            if (comma_) out_.put(',');
-            put_string(out_, k.text);
-            out_.put(':');
-            comma_ = false;
-            return;
-        }
-        char* p = out_.reserve(escaped_room(k.text.size()) + 4);
-        *p = ',';
-        p += comma_;
-        *p++ = '"';
-        const auto* s = reinterpret_cast<const unsigned char*>(k.text.data());
-        const auto* e = s + k.text.size();
-        p = put_escaped(p, s, e, e);
-        *p++ = '"';
-        *p++ = ':';
-        out_.commit(p);
-        comma_ = false;
+        escaped_key(k.text);
     }
     void value(sv s) {
         if (comma_) out_.put(',');
@@ -543,6 +528,27 @@ public:
 
 private:
     static constexpr std::size_t kShort = 1024; // keys up to this long: escaped in one go
+
+    [[gnu::noinline]] void escaped_key(sv text) {
+        if (text.size() > kShort) [[unlikely]] {
+            if (comma_) out_.put(',');
+            put_string(out_, text);
+            out_.put(':');
+            comma_ = false;
+            return;
+        }
+        char* p = out_.reserve(escaped_room(text.size()) + 4);
+        *p = ',';
+        p += comma_;
+        *p++ = '"';
+        const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+        const auto* e = s + text.size();
+        p = put_escaped(p, s, e, e);
+        *p++ = '"';
+        *p++ = ':';
+        out_.commit(p);
+        comma_ = false;
+    }
 
     // s escaped (no quotes), in slices.
     void put_escaped_slice(sv s) {
