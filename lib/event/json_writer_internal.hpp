@@ -115,30 +115,83 @@ private:
     std::size_t cap_;
 };
 
+#if defined(__SSE2__)
+// The lanes of v holding a byte a JSON string cannot take as it is (kJsonSpecial), as a bit
+// mask: signed "< 0x20" also catches >= 0x80.
+[[gnu::always_inline]] inline unsigned json_special_mask(__m128i v) {
+    const __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return static_cast<unsigned>(_mm_movemask_epi8(special));
+}
+
+// The last 1 to 15 bytes of a run (rem of them at p), copied to o (o[0, rem) written) and
+// checked in one SSE2 compare instead of a byte loop: the bytes are loaded as two overlapping
+// words (three bytes for rem < 4) that never reach past p + rem, so that the lanes, in order,
+// hold positions that never go down and cover all rem. Returns the position of the first byte
+// that kJsonSpecial flags, or rem when there is none.
+[[gnu::always_inline]] inline std::size_t copy_tail(char* o, const unsigned char* p,
+                                                    std::size_t rem) {
+    if (rem >= 8) { // lanes 0-7: p[0, 8); lanes 8-15: p[rem - 8, rem)
+        std::uint64_t lo;
+        std::uint64_t hi;
+        std::memcpy(&lo, p, 8);
+        std::memcpy(&hi, p + rem - 8, 8);
+        std::memcpy(o, &lo, 8);
+        std::memcpy(o + rem - 8, &hi, 8);
+        const unsigned mask = json_special_mask(
+            _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo)));
+        if (mask == 0) return rem;
+        const auto k = static_cast<std::size_t>(__builtin_ctz(mask));
+        return k < 8 ? k : rem - 16 + k;
+    }
+    if (rem >= 4) { // lanes 0-3: p[0, 4); lanes 4-7: p[rem - 4, rem)
+        std::uint32_t lo;
+        std::uint32_t hi;
+        std::memcpy(&lo, p, 4);
+        std::memcpy(&hi, p + rem - 4, 4);
+        std::memcpy(o, &lo, 4);
+        std::memcpy(o + rem - 4, &hi, 4);
+        const unsigned mask = json_special_mask(_mm_cvtsi64_si128(static_cast<long long>(
+                                  lo | static_cast<std::uint64_t>(hi) << 32))) &
+                              0xFFu;
+        if (mask == 0) return rem;
+        const auto k = static_cast<std::size_t>(__builtin_ctz(mask));
+        return k < 4 ? k : rem - 8 + k;
+    }
+    // lanes 0, 1, 2: p[0], p[rem / 2], p[rem - 1] (the same byte twice when rem < 3)
+    const unsigned a = p[0], b = p[rem >> 1], c = p[rem - 1];
+    o[0] = static_cast<char>(a);
+    o[rem >> 1] = static_cast<char>(b);
+    o[rem - 1] = static_cast<char>(c);
+    const unsigned mask =
+        json_special_mask(_mm_cvtsi32_si128(static_cast<int>(a | b << 8 | c << 16))) & 7u;
+    if (mask == 0) return rem;
+    const int k = __builtin_ctz(mask);
+    return k == 0 ? 0 : k == 1 ? rem >> 1 : rem - 1;
+}
+#endif
+
 // Writes s as the content of a JSON string literal at o (serde_json escaping: \" \\ \n \r \t;
 // invalid UTF-8 and the C0 controls XML forbids become U+FFFD, so the output is always valid
 // UTF-8 JSON whatever the input). Escapes [p, stop); a UTF-8 sequence that starts before `stop`
 // is read up to `end` (`stop` is the end of a slice of a longer string). o must have room for
-// escaped_room(stop - p) bytes (a byte becomes at most 3; plain runs are copied 16 or 8 bytes at
-// a time, a few bytes past their end). Returns the new end of the output; `pp` is left at or
-// just past `stop`.
+// escaped_room(stop - p) bytes (a byte becomes at most 3; plain runs are copied 16 bytes at a
+// time, the last few bytes of a run as overlapping words). Returns the new end of the output;
+// `pp` is left at or just past `stop`.
 [[gnu::always_inline]] inline char* put_escaped(char* o, const unsigned char*& pp,
                                                 const unsigned char* stop,
                                                 const unsigned char* end) {
     const unsigned char* p = pp; // a local: the char stores below cannot alias it
     for (;;) {
 #if defined(__SSE2__)
-        // 16 bytes at a time, copied as they are scanned: signed "< 0x20" also catches >= 0x80.
+        // 16 bytes at a time, copied as they are scanned.
         while (stop - p >= 16) {
             const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
             _mm_storeu_si128(reinterpret_cast<__m128i*>(o), v);
-            const __m128i special =
-                _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-            const int mask = _mm_movemask_epi8(special);
+            const unsigned mask = json_special_mask(v);
             if (mask != 0) {
-                const int k = __builtin_ctz(static_cast<unsigned>(mask));
+                const int k = __builtin_ctz(mask);
                 p += k;
                 o += k;
                 goto special;
@@ -146,24 +199,15 @@ private:
             p += 16;
             o += 16;
         }
-#endif
-        // Then 8 bytes at a time (short values): nonzero when a byte is < 0x20, >= 0x80, '"' or
-        // '\\' (a borrow can set a high bit only above a byte that is itself special); the
-        // byte loop below decides.
-        while (stop - p >= 8) {
-            constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-            std::uint64_t x;
-            std::memcpy(&x, p, 8);
-            std::memcpy(o, &x, 8);
-            const std::uint64_t q = x ^ (kOnes * '"'), b = x ^ (kOnes * '\\');
-            const std::uint64_t special =
-                ((x - kOnes * 0x20) & ~x) | ((q - kOnes) & ~q) | ((b - kOnes) & ~b) | x;
-            if ((special & (kOnes * 0x80)) != 0) break;
-            p += 8;
-            o += 8;
+        if (p < stop) {
+            const std::size_t k = copy_tail(o, p, static_cast<std::size_t>(stop - p));
+            p += k;
+            o += k;
         }
+#else
         while (p < stop && !kJsonSpecial[*p])
             *o++ = static_cast<char>(*p++);
+#endif
         if (p >= stop) {
             pp = p;
             return o;
@@ -391,7 +435,9 @@ public:
         out_.put(']');
         comma_ = true;
     }
-    void key(Key k) {
+    // Inlined for our literal keys (a memcpy of known size); other keys are escaped out of line,
+    // so that the escaper's code does not keep key() and its callers from being inlined.
+    [[gnu::always_inline]] void key(Key k) {
         if (k.plain) {
             // ,"name": written as it is
             char* p = out_.reserve(k.text.size() + 4);
@@ -406,24 +452,7 @@ public:
             comma_ = false;
             return;
         }
-        if (k.text.size() > kShort) [[unlikely]] {
-            if (comma_) out_.put(',');
-            put_string(out_, k.text);
-            out_.put(':');
-            comma_ = false;
-            return;
-        }
-        char* p = out_.reserve(escaped_room(k.text.size()) + 4);
-        *p = ',';
-        p += comma_;
-        *p++ = '"';
-        const auto* s = reinterpret_cast<const unsigned char*>(k.text.data());
-        const auto* e = s + k.text.size();
-        p = put_escaped(p, s, e, e);
-        *p++ = '"';
-        *p++ = ':';
-        out_.commit(p);
-        comma_ = false;
+        escaped_key(k.text);
     }
     void value(sv s) {
         if (comma_) out_.put(',');
@@ -499,6 +528,27 @@ public:
 
 private:
     static constexpr std::size_t kShort = 1024; // keys up to this long: escaped in one go
+
+    [[gnu::noinline]] void escaped_key(sv text) {
+        if (text.size() > kShort) [[unlikely]] {
+            if (comma_) out_.put(',');
+            put_string(out_, text);
+            out_.put(':');
+            comma_ = false;
+            return;
+        }
+        char* p = out_.reserve(escaped_room(text.size()) + 4);
+        *p = ',';
+        p += comma_;
+        *p++ = '"';
+        const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+        const auto* e = s + text.size();
+        p = put_escaped(p, s, e, e);
+        *p++ = '"';
+        *p++ = ':';
+        out_.commit(p);
+        comma_ = false;
+    }
 
     // s escaped (no quotes), in slices.
     void put_escaped_slice(sv s) {

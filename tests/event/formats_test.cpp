@@ -6,12 +6,16 @@
 #include "event_fixtures.hpp"
 #include "json_escape_reference.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -420,9 +424,9 @@ TEST(EventBatchFormatter, EachFormatIsWhatItsFormatterWritesOneLinePerEvent) {
 
 } // namespace
 
-// The JSON escaper's word-at-a-time steps (16 bytes with SSE2, then 8) against a byte-at-a-time
-// reference: every special byte at every position of strings up to 40 bytes, so each lands in
-// the vector block, the 8-byte block and the byte tail in turn.
+// The JSON escaper's word-at-a-time steps (16 bytes with SSE2, then the last 1 to 15 bytes as
+// overlapping words) against a byte-at-a-time reference: every special byte at every position of
+// strings up to 40 bytes, so each lands in the vector block and in each kind of tail in turn.
 TEST(EventJsonEscaping, EveryPositionOfEverySpecialByteMatchesTheByteLoop) {
     auto reference = [](std::string_view s) {
         return wec::event::testing::reference_json_string(s);
@@ -449,6 +453,79 @@ TEST(EventJsonEscaping, EveryPositionOfEverySpecialByteMatchesTheByteLoop) {
     }
     EXPECT_EQ(compared, 12 * (41 * 42 / 2));
 }
+
+// The same at every alignment of the input, each string the last bytes of an allocation of its
+// own size (so that a read past its end is one past the heap block: ASan builds report it),
+// with a special byte at every position and a second one after it.
+TEST(EventJsonEscaping, EveryAlignmentAndLengthAroundTheVectorWidthMatchesTheByteLoop) {
+    int compared = 0;
+    for (std::size_t len = 1; len <= 48; ++len) {
+        for (std::size_t align = 0; align < 16; ++align) {
+            for (std::size_t at = 0; at < len; ++at) {
+                for (const char* sp : {"\n", "\"", "\xC3\xA9", "\x01"}) {
+                    std::string s(len, 'a');
+                    for (std::size_t i = 0; i < len; ++i)
+                        s[i] = static_cast<char>('a' + (i + align) % 26);
+                    const std::string_view special(sp);
+                    const std::size_t n = std::min(special.size(), len - at);
+                    s.replace(at, n, special.substr(0, n));
+                    if (at + 5 < len) s[at + 5] = '\\';
+                    auto block = std::make_unique<char[]>(align + s.size());
+                    std::memcpy(block.get() + align, s.data(), s.size());
+                    const std::string_view in(block.get() + align, s.size());
+                    std::string out = "x";
+                    wec::event::detail::append_string(out, in);
+                    ASSERT_EQ(out, "x" + wec::event::testing::reference_json_string(s))
+                        << "length " << len << ", align " << align << ", at " << at;
+                    ++compared;
+                }
+            }
+        }
+    }
+    EXPECT_EQ(compared, 4 * 16 * (48 * 49 / 2));
+}
+
+#if defined(__SSE2__)
+// copy_tail, the escaper's last 1 to 15 bytes of a run: for every length, every special byte at
+// every position (alone and before a second one), it copies exactly the rem bytes (the bytes
+// around the output are untouched), reads none past them (the input ends its heap block) and
+// returns the position of the first special byte, as a byte loop finds it.
+TEST(EventJsonEscaping, TailCopiesItsBytesAndFindsTheFirstSpecialAtEveryPosition) {
+    const unsigned char specials[] = {'"', '\\', '\n', '\r', '\t', 0, 0x1F, 0x80, 0xC3, 0xFF};
+    int compared = 0;
+    for (std::size_t rem = 1; rem <= 15; ++rem) {
+        for (std::size_t at = 0; at <= rem; ++at) { // at == rem: none
+            for (const unsigned char sp : specials) {
+                for (const bool second : {false, true}) {
+                    std::string bytes;
+                    for (std::size_t i = 0; i < rem; ++i)
+                        bytes += static_cast<char>(i % 2 == 0 ? 'A' + i : 0x7F - i); // plain
+                    if (at < rem) bytes[at] = static_cast<char>(sp);
+                    if (second && at + 1 < rem) bytes[rem - 1] = '"';
+                    const std::vector<unsigned char> in(bytes.begin(), bytes.end());
+                    std::size_t expected = 0;
+                    auto is_special = [](unsigned char c) {
+                        return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+                    };
+                    while (expected < rem && !is_special(in[expected]))
+                        ++expected;
+                    char out[40];
+                    std::memset(out, '#', sizeof out);
+                    const std::size_t got = wec::event::detail::copy_tail(out + 8, in.data(), rem);
+                    ASSERT_EQ(expected, at); // the filler is plain
+                    ASSERT_EQ(got, expected) << "rem " << rem << ", at " << at;
+                    ASSERT_EQ(std::memcmp(out + 8, in.data(), rem), 0) << "rem " << rem;
+                    ASSERT_EQ(std::string(out, 8), std::string(8, '#'));
+                    ASSERT_EQ(std::string(out + 8 + rem, sizeof out - 8 - rem),
+                              std::string(sizeof out - 8 - rem, '#'));
+                    ++compared;
+                }
+            }
+        }
+    }
+    EXPECT_EQ(compared, 2 * 10 * (15 * 16 / 2 + 15));
+}
+#endif
 
 namespace {
 

@@ -2,13 +2,16 @@
 // escapes written in place, long strings in slices) against the plain byte loop of
 // tests/event/json_escape_reference.hpp: append_string, an escaped key and field_lf (CR LF as
 // LF), byte for byte, appended after existing content; the same written into a FormatBuffer (the
-// BatchFormatter's buffer, not zero-filled) as into a std::string.
+// BatchFormatter's buffer, not zero-filled) as into a std::string; and copy_tail (the escaper's
+// last 1 to 15 bytes of a run, read as overlapping words) on the input's last bytes, against a
+// byte loop (libFuzzer's input is a heap block of its own size: ASan reports a read past it).
 #include "../../event/json_escape_reference.hpp"
 #include "event/json_writer_internal.hpp"
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -42,5 +45,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::fprintf(stderr, "Writer into a FormatBuffer differs from into a std::string\n");
         std::abort();
     }
+#if defined(__SSE2__)
+    if (size > 0) {
+        const std::size_t rem = size < 15 ? size : 15;
+        const std::uint8_t* tail = data + size - rem;
+        std::size_t first = 0;
+        while (first < rem && !(tail[first] < 0x20 || tail[first] == '"' || tail[first] == '\\' ||
+                                tail[first] >= 0x80))
+            ++first;
+        char copied[15];
+        if (wec::event::detail::copy_tail(copied, tail, rem) != first ||
+            std::memcmp(copied, tail, rem) != 0) {
+            std::fprintf(stderr, "copy_tail differs from the byte loop\n");
+            std::abort();
+        }
+    }
+#endif
     return 0;
 }
