@@ -17,6 +17,7 @@ namespace wec::auth::detail {
 
 CbcSha1Key::~CbcSha1Key() {
     OPENSSL_cleanse(round_keys.data(), round_keys.size());
+    OPENSSL_cleanse(decrypt_keys.data(), decrypt_keys.size());
     OPENSSL_cleanse(inner.data(), sizeof inner);
     OPENSSL_cleanse(outer.data(), sizeof outer);
 }
@@ -215,6 +216,114 @@ WEC_CBC_SHA1_TARGET void cbc(const __m128i* rk, const std::uint8_t* in, std::uin
     _mm_storeu_si128(reinterpret_cast<__m128i*>(iv_bytes.data()), iv);
 }
 
+// Decryption's schedule (the equivalent inverse cipher, FIPS 197 5.3.5): the round keys in
+// reverse order, InvMixColumns applied to all but the outer two.
+WEC_CBC_SHA1_TARGET void inverse_schedule(const __m128i* rk, int rounds, __m128i* dk) {
+    dk[0] = rk[rounds];
+    for (int i = 1; i < rounds; ++i)
+        dk[i] = _mm_aesimc_si128(rk[rounds - i]);
+    dk[rounds] = rk[0];
+}
+
+// Rounds [From, To) of AES decryption on 4 independent blocks.
+template <int From, int To>
+WEC_CBC_SHA1_TARGET inline void aes_decrypt_rounds(__m128i (&x)[4], const __m128i* dk) {
+    for (int i = From; i < To; ++i) {
+        const __m128i key = _mm_load_si128(dk + i);
+        for (auto& b : x)
+            b = _mm_aesdec_si128(b, key);
+    }
+}
+
+// The 4 ciphertext blocks at `in` and their first AddRoundKey (every input byte is loaded before
+// anything is stored: `out` may be `in`).
+WEC_CBC_SHA1_TARGET inline void decrypt_load(const std::uint8_t* in, const __m128i* dk,
+                                             __m128i (&c)[4], __m128i (&x)[4]) {
+    const __m128i k0 = _mm_load_si128(dk);
+    for (int i = 0; i < 4; ++i) {
+        c[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + 16 * i));
+        x[i] = _mm_xor_si128(c[i], k0);
+    }
+}
+
+// The last round, the CBC chaining and the store; the plaintext becomes SHA-1's message words.
+template <int Rounds>
+WEC_CBC_SHA1_TARGET inline void decrypt_finish(const __m128i* dk, const __m128i (&c)[4],
+                                               const __m128i (&x)[4], __m128i& iv,
+                                               std::uint8_t* out, __m128i mask, Sha1Regs& r) {
+    const __m128i last = _mm_load_si128(dk + Rounds);
+    for (int i = 0; i < 4; ++i) {
+        const __m128i p = _mm_xor_si128(_mm_aesdeclast_si128(x[i], last), i == 0 ? iv : c[i - 1]);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * i), p);
+        r.m[i] = _mm_shuffle_epi8(p, mask);
+    }
+    iv = c[3];
+}
+
+// 64 bytes at a time, software-pipelined: the 4 (independent) AES-CBC decryptions of the next
+// 64 bytes are interleaved with the 20 SHA-1 groups of the plaintext decrypted the iteration
+// before, so the AES units work while the serial SHA-1 chain waits on itself.
+template <int Rounds>
+WEC_CBC_SHA1_TARGET void stitched_decrypt(const __m128i* dk, std::array<std::uint32_t, 5>& s,
+                                          const std::uint8_t* in, std::uint8_t* out,
+                                          std::size_t n64, std::array<std::uint8_t, 16>& iv_bytes) {
+    if (n64 == 0) return;
+    // Rounds between two slices of 4 SHA-1 groups (5 slices per block).
+    constexpr int kStep = (Rounds - 1) / 4; // 2 for AES-128, 3 for AES-256
+    const __m128i mask = byte_swap_mask();
+    Sha1Regs r;
+    sha1_load(s, r.abcd, r.e0);
+    __m128i iv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(iv_bytes.data()));
+    __m128i c[4], x[4];
+    decrypt_load(in, dk, c, x);
+    aes_decrypt_rounds<1, Rounds>(x, dk);
+    decrypt_finish<Rounds>(dk, c, x, iv, out, mask, r);
+    for (std::size_t b = 1; b < n64; ++b) {
+        in += 64;
+        out += 64;
+        const __m128i abcd_save = r.abcd, e_save = r.e0;
+        decrypt_load(in, dk, c, x);
+        aes_decrypt_rounds<1, 1 + kStep>(x, dk);
+        sha1_groups_from<0>(r, std::make_integer_sequence<int, 4>());
+        aes_decrypt_rounds<1 + kStep, 1 + 2 * kStep>(x, dk);
+        sha1_groups_from<4>(r, std::make_integer_sequence<int, 4>());
+        aes_decrypt_rounds<1 + 2 * kStep, 1 + 3 * kStep>(x, dk);
+        sha1_groups_from<8>(r, std::make_integer_sequence<int, 4>());
+        aes_decrypt_rounds<1 + 3 * kStep, Rounds>(x, dk);
+        sha1_groups_from<12>(r, std::make_integer_sequence<int, 4>());
+        sha1_groups_from<16>(r, std::make_integer_sequence<int, 4>());
+        r.e0 = _mm_sha1nexte_epu32(r.e0, e_save);
+        r.abcd = _mm_add_epi32(r.abcd, abcd_save);
+        decrypt_finish<Rounds>(dk, c, x, iv, out, mask, r);
+    }
+    const __m128i abcd_save = r.abcd, e_save = r.e0;
+    sha1_groups(r, std::make_integer_sequence<int, 20>());
+    r.e0 = _mm_sha1nexte_epu32(r.e0, e_save);
+    r.abcd = _mm_add_epi32(r.abcd, abcd_save);
+    sha1_store(r.abcd, r.e0, s);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(iv_bytes.data()), iv);
+}
+
+template <int Rounds>
+WEC_CBC_SHA1_TARGET void cbc_decrypt(const __m128i* dk, const std::uint8_t* in, std::uint8_t* out,
+                                     std::size_t n16, std::array<std::uint8_t, 16>& iv_bytes) {
+    __m128i iv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(iv_bytes.data()));
+    for (std::size_t b = 0; b < n16; ++b, in += 16, out += 16) {
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in));
+        __m128i x = _mm_xor_si128(c, _mm_load_si128(dk));
+        for (int i = 1; i < Rounds; ++i)
+            x = _mm_aesdec_si128(x, _mm_load_si128(dk + i));
+        x = _mm_aesdeclast_si128(x, _mm_load_si128(dk + Rounds));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_xor_si128(x, iv));
+        iv = c;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(iv_bytes.data()), iv);
+}
+
+const __m128i* decrypt_schedule(const CbcSha1Key& k) {
+    return reinterpret_cast<const __m128i*>(k.decrypt_keys.data());
+}
+
 const __m128i* schedule(const CbcSha1Key& k) {
     return reinterpret_cast<const __m128i*>(k.round_keys.data());
 }
@@ -231,6 +340,7 @@ WEC_CBC_SHA1_TARGET void cbc_sha1_init(CbcSha1Key& k, std::span<const std::uint8
         aes128_schedule(aes_key.data(), rk);
         k.rounds = 10;
     }
+    inverse_schedule(rk, k.rounds, reinterpret_cast<__m128i*>(k.decrypt_keys.data()));
     std::array<std::uint8_t, 64> pad{};
     if (!mac_key.empty())
         std::memcpy(pad.data(), mac_key.data(), std::min<std::size_t>(mac_key.size(), 64));
@@ -264,6 +374,23 @@ void CbcSha1::encrypt(const std::uint8_t* in, std::uint8_t* out, std::size_t n16
         cbc<14>(schedule(k_), in, out, n16, iv);
     else
         cbc<10>(schedule(k_), in, out, n16, iv);
+}
+
+void CbcSha1::decrypt_and_hash(const std::uint8_t* in, std::uint8_t* out, std::size_t n64,
+                               std::array<std::uint8_t, 16>& iv) {
+    if (k_.rounds == 14)
+        stitched_decrypt<14>(decrypt_schedule(k_), state_, in, out, n64, iv);
+    else
+        stitched_decrypt<10>(decrypt_schedule(k_), state_, in, out, n64, iv);
+    total_ += 64 * n64;
+}
+
+void CbcSha1::decrypt(const std::uint8_t* in, std::uint8_t* out, std::size_t n16,
+                      std::array<std::uint8_t, 16>& iv) const {
+    if (k_.rounds == 14)
+        cbc_decrypt<14>(decrypt_schedule(k_), in, out, n16, iv);
+    else
+        cbc_decrypt<10>(decrypt_schedule(k_), in, out, n16, iv);
 }
 
 void CbcSha1::update(std::span<const std::uint8_t> in) {
@@ -326,6 +453,10 @@ CbcSha1::CbcSha1(const CbcSha1Key& k) : k_(k), state_(k.inner) {}
 void CbcSha1::encrypt_and_hash(const std::uint8_t*, std::uint8_t*, std::size_t,
                                std::array<std::uint8_t, 16>&) {}
 void CbcSha1::encrypt(const std::uint8_t*, std::uint8_t*, std::size_t,
+                      std::array<std::uint8_t, 16>&) const {}
+void CbcSha1::decrypt_and_hash(const std::uint8_t*, std::uint8_t*, std::size_t,
+                               std::array<std::uint8_t, 16>&) {}
+void CbcSha1::decrypt(const std::uint8_t*, std::uint8_t*, std::size_t,
                       std::array<std::uint8_t, 16>&) const {}
 void CbcSha1::update(std::span<const std::uint8_t>) {}
 std::array<std::uint8_t, 20> CbcSha1::final() {

@@ -540,9 +540,12 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
     if (header.size() != header_len || header[4] != 0 || header[5] != 0 || header[6] != 0 ||
         header[7] != rrc_of(suite))
         return Unwrapped::NotHandled;
+    // RFC 3962 on a body: the CBC part decrypted and the plaintext MACed in one pass
+    // (cbc_sha1_internal.hpp), as wrap_into() seals it.
+    const bool stitched = !suite.rfc8009 && n >= kStitchedMin && stitched_available();
     Ciphers c;
-    const MacCtxPtr mac = make_hmac(s, suite);
-    if (!mac || !make_ciphers(s, key, false, c)) return Unwrapped::NotHandled;
+    const MacCtxPtr mac = stitched ? MacCtxPtr() : make_hmac(s, suite);
+    if ((!stitched && !mac) || !make_ciphers(s, key, false, c)) return Unwrapped::NotHandled;
 
     std::array<std::uint8_t, 16 + kBlock + 16 + EVP_MAX_MD_SIZE> h{};
     std::memcpy(h.data(), header.data(), header_len);
@@ -591,7 +594,31 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
     }
 
     bool ok = true;
-    if (bulk >= kBlock) {
+    std::optional<detail::CbcSha1Key> stitched_key;
+    std::optional<detail::CbcSha1> cs;
+    std::size_t hashed = 0; // of data, by the stitched pass
+    if (stitched) {
+        stitched_key.emplace();
+        detail::cbc_sha1_init(*stitched_key, {key.ke.data(), suite.key_len},
+                              {key.ki.data(), suite.ki_len});
+        cs.emplace(*stitched_key);
+        // The first 64 bytes of C (its first block from the header, 48 of data), then whole
+        // 64-byte blocks of data while inside the CBC part, then the rest of the CBC part
+        // (decrypted only: the HMAC takes it with the tail's plaintext). bulk >= 256.
+        std::array<std::uint8_t, 64> first{};
+        std::memcpy(first.data(), in_at.first(), kBlock);
+        std::memcpy(first.data() + kBlock, data.data(), 48);
+        std::array<std::uint8_t, kBlock> chain{};
+        cs->decrypt_and_hash(first.data(), first.data(), 1, chain);
+        std::memcpy(conf.data(), first.data(), kBlock);
+        std::memcpy(data.data(), first.data() + kBlock, 48);
+        const std::size_t blocks = (bulk - 64) / 64;
+        cs->decrypt_and_hash(data.data() + 48, data.data() + 48, blocks, chain);
+        hashed = 48 + 64 * blocks;
+        cs->decrypt(data.data() + hashed, data.data() + hashed, (bulk - kBlock - hashed) / kBlock,
+                    chain);
+        OPENSSL_cleanse(first.data(), first.size());
+    } else if (bulk >= kBlock) {
         ok = cipher(c.cbc.get(), kZeroIv.data(), in_at.first(), kBlock, conf.data()) &&
              (bulk == kBlock ||
               cipher(c.cbc.get(), in_at.first(), data.data(), bulk - kBlock, data.data()));
@@ -608,8 +635,15 @@ FastContext::Unwrapped FastContext::unwrap(std::span<const std::uint8_t> header,
             else
                 copy[pos - n - 16] = tail_out[i];
         }
-        ok = hmac(mac.get(), key, {conf, data, copy}, tag) &&
-             CRYPTO_memcmp(tag.data(), &h[32], suite.tag) == 0 && copy_matches(copy);
+        if (stitched) {
+            cs->update(data.subspan(hashed));
+            cs->update(copy);
+            const auto full = cs->final();
+            std::memcpy(tag.data(), full.data(), full.size());
+        } else {
+            ok = hmac(mac.get(), key, {conf, data, copy}, tag);
+        }
+        ok = ok && CRYPTO_memcmp(tag.data(), &h[32], suite.tag) == 0 && copy_matches(copy);
     }
     if (ok) return Unwrapped::Ok;
     // Put the ciphertext back for MIT: CBC-encrypt the decrypted bulk again (IV 0, the

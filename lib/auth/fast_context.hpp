@@ -7,9 +7,9 @@
 // and unsealed with OpenSSL (AES-NI, SHA-NI), in WinRM's layout: [HEADER, DATA] with EC = 0 and
 // RRC = 16 + the HMAC tag, as MIT's gss_wrap_iov makes them. Enctypes:
 // - aes128/aes256-cts-hmac-sha1-96 (RFC 3962): Ke/Ki by DK (OpenSSL KRB5KDF), HMAC-SHA1-96 over
-//   the plaintext, then AES-CBC-CTS; RRC 28, 60-byte header. Sealing a body of 256 bytes or more
-//   runs the CBC part and the HMAC in one pass where the CPU has AES-NI and SHA-NI
-//   (cbc_sha1_internal.hpp: the same token; the self-test below covers it).
+//   the plaintext, then AES-CBC-CTS; RRC 28, 60-byte header. Sealing and unsealing a body of 256
+//   bytes or more run the CBC part and the HMAC in one pass where the CPU has AES-NI and SHA-NI
+//   (cbc_sha1_internal.hpp: the same tokens and verdicts; the self-test below covers both).
 // - aes128-cts-hmac-sha256-128 / aes256-cts-hmac-sha384-192 (RFC 8009): Ke/Ki by KDF-HMAC-SHA2
 //   (OpenSSL KBKDF, counter mode; Ki is 16/24 bytes), AES-CBC-CTS, then HMAC-SHA256/384 over the
 //   cipher state (16 zero bytes: GSS passes none) and the ciphertext, truncated to 16/24 bytes;

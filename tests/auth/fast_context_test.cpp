@@ -246,6 +246,57 @@ TEST_P(FastContextTest, TamperedTokensAreRefusedBothDirections) {
     }
 }
 
+// Bodies from 256 bytes on are unsealed by the stitched AES-CBC + HMAC-SHA1 pass (sha1
+// enctypes, where the CPU has AES-NI/SHA-NI): at sizes around every boundary of its parts (the
+// first 64 bytes, whole 64-byte blocks, the CBC blocks after them, the CTS tail), both
+// directions, FastContext::unwrap itself refuses a token flipped in any of those parts or in its
+// tag, confounder or header copy, and leaves the data exactly as it came (MIT decides then); the
+// intact token opens to the plaintext.
+TEST_P(FastContextTest, UnwrapRefusesTamperedBodiesAndLeavesThemIntact) {
+    auto p = pair(Mechanism::Kerberos, false, false);
+    for (std::size_t size : {255u, 256u, 257u, 271u, 272u, 273u, 287u, 288u, 300u, 319u, 320u, 335u,
+                             336u, 1000u, 4097u, 65541u}) {
+        const Bytes plain = pattern(size, static_cast<unsigned>(size));
+        for (int direction = 0; direction < 2; ++direction) {
+            SCOPED_TRACE(testing::Message() << "size " << size << " direction " << direction);
+            SecurityContext& from =
+                direction == 0 ? static_cast<SecurityContext&>(p.client) : p.server;
+            SecurityContext& to =
+                direction == 0 ? static_cast<SecurityContext&>(p.server) : p.client;
+            FastContext* fast = to.fast_path();
+            ASSERT_NE(fast, nullptr);
+            const Sealed sealed = seal(from, plain);
+            // Header: the encrypted header copy (16..32), the tag, the first ciphertext block.
+            for (std::size_t at : {std::size_t{16}, std::size_t{31}, std::size_t{32},
+                                   sealed.header.size() - 16, sealed.header.size() - 1}) {
+                Bytes h = sealed.header, d = sealed.ciphertext;
+                h[at] ^= 0x04;
+                EXPECT_EQ(fast->unwrap(h, d), FastContext::Unwrapped::Refused) << "header " << at;
+                EXPECT_EQ(d, sealed.ciphertext) << "header " << at;
+            }
+            for (std::size_t at :
+                 {std::size_t{0}, std::size_t{47}, std::size_t{48}, std::size_t{111},
+                  std::size_t{112}, size / 2, size - 33, size - 17, size - 16, size - 1}) {
+                Bytes d = sealed.ciphertext;
+                d[at] ^= 0x40;
+                const Bytes tampered = d;
+                EXPECT_EQ(fast->unwrap(sealed.header, d), FastContext::Unwrapped::Refused)
+                    << "data " << at;
+                EXPECT_EQ(d, tampered) << "data " << at;
+            }
+            Bytes d = sealed.ciphertext;
+            EXPECT_EQ(fast->unwrap(sealed.header, d), FastContext::Unwrapped::Ok);
+            EXPECT_EQ(d, plain);
+        }
+    }
+    // Replays of a large body stay refused (the caller's sequence check, whatever the path).
+    const Bytes big = pattern(70000, 3);
+    auto first = seal(p.client, big), second = seal(p.client, big);
+    EXPECT_EQ(unseal(p.server, second.header, second.ciphertext), big);
+    EXPECT_THROW(unseal(p.server, first.header, first.ciphertext), GssError);   // reordered
+    EXPECT_THROW(unseal(p.server, second.header, second.ciphertext), GssError); // replayed
+}
+
 // Once the fast path has a context, MIT's copy is parked (exported) on both sides, raw Kerberos
 // and SPNEGO; a context left on MIT is not. The fast path works while it is parked; a token the
 // fast path refuses imports it again for MIT's verdict (still refused), and the imported context
