@@ -11,6 +11,7 @@
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/detail/handler_cont_helpers.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
 #include <chrono>
@@ -30,11 +31,17 @@ public:
         : core_(std::make_shared<Core>(std::move(socket))) {}
     PlainSocketStream(PlainSocketStream&&) noexcept = default;
     PlainSocketStream& operator=(PlainSocketStream&&) = delete;
+    // The session may be destroyed on a worker thread (a worker dropping its last reference)
+    // while the deadline's wait completes on the connection's strand: the cancel and the close
+    // run on the strand (at once when this is it), keeping the core alive until then.
     ~PlainSocketStream() {
         if (!core_) return; // moved from
-        core_->deadline.cancel();
-        error_code ignored;
-        core_->socket.close(ignored); // now, not when the aborted wait lets go of the core
+        auto executor = core_->socket.get_executor();
+        boost::asio::dispatch(executor, [core = std::move(core_)] {
+            core->deadline.cancel();
+            error_code ignored;
+            core->socket.close(ignored); // now, not when the aborted wait lets go of the core
+        });
     }
 
     executor_type get_executor() { return core_->socket.get_executor(); }

@@ -1,6 +1,7 @@
 #include "common/error.hpp"
 #include "server/tls_stream_internal.hpp"
 
+#include <boost/asio/dispatch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -179,9 +180,12 @@ TlsSocketStream::TlsSocketStream(tcp::socket socket, boost::asio::ssl::context& 
     core_->socket.non_blocking(true, ignored);
 }
 
+// As PlainSocketStream's: the stream may die on a worker thread while the deadline's wait
+// completes on the connection's strand, so the cancel runs on the strand.
 TlsSocketStream::~TlsSocketStream() {
     if (!core_) return; // moved from
-    core_->deadline.cancel();
+    auto executor = core_->socket.get_executor();
+    boost::asio::dispatch(executor, [core = std::move(core_)] { core->deadline.cancel(); });
 }
 
 void TlsSocketStream::set_verify_callback(VerifyCallback callback) {
