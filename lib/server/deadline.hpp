@@ -11,6 +11,8 @@
 //
 // Everything runs on the connection's strand (the timer shares the socket's executor).
 
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
@@ -75,5 +77,35 @@ private:
     std::uint64_t generation_ = 0; // of the wait in flight; older ones are stale
     bool waiting_ = false;
 };
+
+// What both server streams' cores share: the socket and its deadline, whose expiry closes the
+// socket (pending operations complete and report the timeout).
+struct TimedSocket {
+    explicit TimedSocket(boost::asio::ip::tcp::socket s)
+        : socket(std::move(s)), deadline(socket.get_executor()) {}
+    boost::asio::ip::tcp::socket socket;
+    LazyDeadline deadline;
+    bool timed_out = false;
+    void expire() {
+        timed_out = true;
+        boost::system::error_code ignored;
+        socket.close(ignored);
+    }
+};
+
+// A stream's end: its core may be let go on a worker thread (the session's last reference
+// dropped there) while the deadline's wait completes on the connection's strand, so the deadline
+// is cancelled (and the socket closed, when `close`) on the strand, at once when this is it,
+// the core kept alive until then.
+template <class Core>
+void end_on_strand(std::shared_ptr<Core> core, bool close) {
+    auto executor = core->socket.get_executor();
+    boost::asio::dispatch(executor, [core = std::move(core), close] {
+        core->deadline.cancel();
+        if (!close) return;
+        boost::system::error_code ignored;
+        core->socket.close(ignored); // now, not when the aborted wait lets go of the core
+    });
+}
 
 } // namespace wec::server::detail

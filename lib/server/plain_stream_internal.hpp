@@ -11,7 +11,6 @@
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/detail/handler_cont_helpers.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
 #include <chrono>
@@ -31,17 +30,8 @@ public:
         : core_(std::make_shared<Core>(std::move(socket))) {}
     PlainSocketStream(PlainSocketStream&&) noexcept = default;
     PlainSocketStream& operator=(PlainSocketStream&&) = delete;
-    // The session may be destroyed on a worker thread (a worker dropping its last reference)
-    // while the deadline's wait completes on the connection's strand: the cancel and the close
-    // run on the strand (at once when this is it), keeping the core alive until then.
     ~PlainSocketStream() {
-        if (!core_) return; // moved from
-        auto executor = core_->socket.get_executor();
-        boost::asio::dispatch(executor, [core = std::move(core_)] {
-            core->deadline.cancel();
-            error_code ignored;
-            core->socket.close(ignored); // now, not when the aborted wait lets go of the core
-        });
+        if (core_) end_on_strand(std::move(core_), true); // else moved from
     }
 
     executor_type get_executor() { return core_->socket.get_executor(); }
@@ -69,17 +59,8 @@ public:
     }
 
     // What the deadline's wait reaches: on the heap, so that it stays put when the stream moves.
-    struct Core {
-        explicit Core(tcp::socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
-        tcp::socket socket;
-        LazyDeadline deadline;
-        bool timed_out = false;
-        // The deadline passed: pending operations complete, and report the timeout.
-        void expire() {
-            timed_out = true;
-            error_code ignored;
-            socket.close(ignored);
-        }
+    struct Core : TimedSocket {
+        using TimedSocket::TimedSocket;
     };
 
     // An operation's handler, whose error becomes beast::error::timeout once the deadline has

@@ -1,7 +1,6 @@
 #include "common/error.hpp"
 #include "server/tls_stream_internal.hpp"
 
-#include <boost/asio/dispatch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -180,12 +179,8 @@ TlsSocketStream::TlsSocketStream(tcp::socket socket, boost::asio::ssl::context& 
     core_->socket.non_blocking(true, ignored);
 }
 
-// As PlainSocketStream's: the stream may die on a worker thread while the deadline's wait
-// completes on the connection's strand, so the cancel runs on the strand.
 TlsSocketStream::~TlsSocketStream() {
-    if (!core_) return; // moved from
-    auto executor = core_->socket.get_executor();
-    boost::asio::dispatch(executor, [core = std::move(core_)] { core->deadline.cancel(); });
+    if (core_) end_on_strand(std::move(core_), false); // else moved from
 }
 
 void TlsSocketStream::set_verify_callback(VerifyCallback callback) {

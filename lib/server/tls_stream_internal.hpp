@@ -263,11 +263,8 @@ private:
 
     // What the timer's handler and the BIO reach: on the heap, so that it stays put when the
     // stream moves and outlives it until the timer's last handler has run.
-    struct Core {
-        explicit Core(tcp::socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
-        tcp::socket socket;
-        LazyDeadline deadline;
-        bool timed_out = false;
+    struct Core : TimedSocket {
+        using TimedSocket::TimedSocket;
         bool eof = false;                 // the peer closed its side (recv returned 0)
         int last_errno = 0;               // of the BIO's last failed send/recv
         std::vector<std::uint8_t> prefix; // read before the handshake (PROXY protocol)
@@ -282,12 +279,6 @@ private:
         int in_flight = 0;                   // operations started and not yet complete
         std::unique_ptr<TlsRecords> records; // after a TLS 1.3 handshake: the SSL object is gone
         ~Core();
-        // The deadline passed: pending waits complete, the operations report the timeout.
-        void expire() {
-            timed_out = true;
-            error_code ignored;
-            socket.close(ignored);
-        }
     };
 
     enum class Kind : std::uint8_t { Handshake, Read, Write };
