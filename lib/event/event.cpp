@@ -18,6 +18,8 @@
 // parser messages differ ("Failed to parse event XML (<pugixml description> at offset N) ...").
 #include "event/event.hpp"
 
+#include "event/word_copy.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -706,19 +708,9 @@ char* put_utf8(char* w, std::uint32_t c) {
 // read before either is stored, instead of a byte loop.
 [[gnu::always_inline]] inline void copy_down(char* o, const char* p, std::size_t k) {
     if (k >= 8) {
-        std::uint64_t head;
-        std::uint64_t tail;
-        std::memcpy(&head, p, 8);
-        std::memcpy(&tail, p + k - 8, 8);
-        std::memcpy(o, &head, 8);
-        std::memcpy(o + k - 8, &tail, 8);
+        detail::move_ends<std::uint64_t>(o, p, k);
     } else if (k >= 4) {
-        std::uint32_t head;
-        std::uint32_t tail;
-        std::memcpy(&head, p, 4);
-        std::memcpy(&tail, p + k - 4, 4);
-        std::memcpy(o, &head, 4);
-        std::memcpy(o + k - 4, &tail, 4);
+        detail::move_ends<std::uint32_t>(o, p, k);
     } else {
         for (std::size_t i = 0; i < k; ++i)
             o[i] = p[i];

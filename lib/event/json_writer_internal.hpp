@@ -4,6 +4,7 @@
 #pragma once
 
 #include "event/event.hpp"
+#include "event/word_copy.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
@@ -133,12 +134,7 @@ private:
 [[gnu::always_inline]] inline std::size_t copy_tail(char* o, const unsigned char* p,
                                                     std::size_t rem) {
     if (rem >= 8) { // lanes 0-7: p[0, 8); lanes 8-15: p[rem - 8, rem)
-        std::uint64_t lo;
-        std::uint64_t hi;
-        std::memcpy(&lo, p, 8);
-        std::memcpy(&hi, p + rem - 8, 8);
-        std::memcpy(o, &lo, 8);
-        std::memcpy(o + rem - 8, &hi, 8);
+        const auto [lo, hi] = move_ends<std::uint64_t>(o, p, rem);
         const unsigned mask = json_special_mask(
             _mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo)));
         if (mask == 0) return rem;
@@ -146,12 +142,7 @@ private:
         return k < 8 ? k : rem - 16 + k;
     }
     if (rem >= 4) { // lanes 0-3: p[0, 4); lanes 4-7: p[rem - 4, rem)
-        std::uint32_t lo;
-        std::uint32_t hi;
-        std::memcpy(&lo, p, 4);
-        std::memcpy(&hi, p + rem - 4, 4);
-        std::memcpy(o, &lo, 4);
-        std::memcpy(o + rem - 4, &hi, 4);
+        const auto [lo, hi] = move_ends<std::uint32_t>(o, p, rem);
         const unsigned mask = json_special_mask(_mm_cvtsi64_si128(static_cast<long long>(
                                   lo | static_cast<std::uint64_t>(hi) << 32))) &
                               0xFFu;
