@@ -61,8 +61,8 @@ fuzz-long: deps
 bench: build
 	@for b in $$(find $(BUILD)/bench -type f -perm -u+x -name '*_bench' | sort); do echo "== $$b"; $$b; done
 
-# The suite under AddressSanitizer + UBSan (build-asan/), the concurrent components under
-# ThreadSanitizer (build-tsan/): scripts/sanitize.sh. CI (.ci/run) runs both after `make test`.
+# The suite under AddressSanitizer (build-asan/), the concurrent components under ThreadSanitizer +
+# UBSan (build-tsan/): scripts/sanitize.sh. CI (.ci/run) runs both after `make test`.
 asan:
 	@JOBS=$(JOBS) ./scripts/sanitize.sh asan
 
