@@ -816,8 +816,12 @@ HttpServer::~HttpServer() {
 std::uint16_t HttpServer::add_listener(ListenerConfig config) {
     auto address = asio::ip::make_address(config.endpoint.address);
     tcp::endpoint ep(address, config.endpoint.port);
+    // The acceptor and its back-off timer share a strand: their handlers (the accept loop) and
+    // stop()'s close then never run at once on two I/O threads (ThreadSanitizer saw the close
+    // race with the next async_accept when both were on the bare io_context).
+    auto strand = asio::make_strand(impl_->ioc);
     auto l = std::make_unique<Impl::Listener>(Impl::Listener{
-        std::move(config), tcp::acceptor(impl_->ioc), asio::steady_timer(impl_->ioc), {}, 0});
+        std::move(config), tcp::acceptor(strand), asio::steady_timer(strand), {}, 0});
     beast::error_code ec;
     l->acceptor.open(ep.protocol(), ec);
     if (!ec) l->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -921,7 +925,7 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
     if (s.stopped.exchange(true)) return;
     s.stopping = true;
     for (auto& l : s.listeners)
-        asio::dispatch(s.ioc, [&l] {
+        asio::dispatch(l->acceptor.get_executor(), [&l] {
             beast::error_code ignored;
             l->acceptor.close(ignored);
             l->pause.cancel();
