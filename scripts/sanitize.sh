@@ -13,7 +13,8 @@
 # to that one build), and every parser runs under clang's ASan + UBSan in the fuzz smoke anyway
 # (scripts/fuzz-smoke.sh). WEC_SANITIZE=ON configures address + undefined for a local run.
 # Both builds are -O1 -g1 (line tables only): -O0 makes the integration tests too slow, -O2 and
-# full debug info cost build time; assertions stay on (Debug, no NDEBUG).
+# full debug info cost build time; assertions stay on (Debug, no NDEBUG). Test code itself is
+# compiled at -Og (wec_test_flags in cmake/WecHelpers.cmake), the code under test at -O1.
 # Any sanitizer report fails the test that triggered it (halt_on_error / -fno-sanitize-recover).
 # Suppressions (scripts/sanitizers/*.supp) are for third-party libraries only, each with a reason.
 # Environment:
