@@ -121,7 +121,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     check_keys(root,
                {"hostname", "node_name", "db", "log_level", "listeners", "limits", "io_threads",
                 "worker_threads", "heartbeat_flush_interval", "replay_cache",
-                "store_busy_timeout_ms", "drain_timeout", "metrics"},
+                "store_busy_timeout_ms", "bookmark_sync_interval_ms", "drain_timeout", "metrics"},
                source, "");
     ServeConfig c;
     c.hostname = get<std::string>(root, "hostname", c.hostname, source);
@@ -138,6 +138,11 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     c.replay_cache = get<std::string>(root, "replay_cache", c.replay_cache, source);
     c.store_busy_timeout_ms =
         get<std::uint32_t>(root, "store_busy_timeout_ms", c.store_busy_timeout_ms, source);
+    c.bookmark_sync_interval_ms =
+        get<std::uint32_t>(root, "bookmark_sync_interval_ms", c.bookmark_sync_interval_ms, source);
+    if (c.bookmark_sync_interval_ms > 3600000)
+        fail(source, *root.get("bookmark_sync_interval_ms"),
+             "bookmark_sync_interval_ms must be at most 3600000 (one hour)");
     c.drain_timeout_s = get<std::uint32_t>(root, "drain_timeout", c.drain_timeout_s, source);
     if (c.drain_timeout_s > 3600)
         fail(source, *root.get("drain_timeout"), "drain_timeout must be at most 3600 (seconds)");

@@ -73,6 +73,9 @@ struct ServeConfig {
     // How long a store operation waits for a lock another process holds before the request
     // gets 503 (the worker waits that long).
     std::uint32_t store_busy_timeout_ms = 10000;
+    // SQLite: bookmark commits (each batch's Ack point) are fsynced at most this often, a
+    // client's first one always; 0: every one.
+    std::uint32_t bookmark_sync_interval_ms = 1000;
     std::string replay_cache; // MIT rcache for the acceptor (empty: MIT's default)
     // SIGTERM: how long requests in flight may take to finish before their connections are
     // closed (their batches are then not acked: the sources resend them).

@@ -78,6 +78,7 @@ void CollectorService::Impl::open_store() {
     const auto& c = config;
     store::OpenOptions store_options;
     store_options.busy_timeout = std::chrono::milliseconds(c.store_busy_timeout_ms);
+    store_options.bookmark_sync_interval = std::chrono::milliseconds(c.bookmark_sync_interval_ms);
     store_options.log = &log;
     store = store::open(c.db, store_options);
     // A shared store (PostgreSQL) may be down at start: the node still starts and answers 503

@@ -97,6 +97,7 @@ TimePoint from_ms(std::int64_t ms) {
     X(sqlite3_bind_null) \
     X(sqlite3_bind_text) \
     X(sqlite3_busy_timeout) \
+    X(sqlite3_changes) \
     X(sqlite3_clear_bindings) \
     X(sqlite3_close_v2) \
     X(sqlite3_column_bytes) \
@@ -213,6 +214,7 @@ public:
         if (writer) {
             exec("PRAGMA journal_mode=WAL", "enable WAL");
             exec("PRAGMA synchronous=FULL", "set synchronous");
+            synced_ = true;
         } else {
             exec("PRAGMA query_only=1", "set query_only");
         }
@@ -257,10 +259,28 @@ public:
     std::mutex& mutex() { return mutex_; }
     const std::string& path() const { return path_; }
     sqlite3* handle() { return db_.get(); }
+    // Rows changed by the last INSERT, UPDATE or DELETE.
+    int changes() { return sqlite().sqlite3_changes(db_.get()); }
+
+    // Whether a commit fsyncs the WAL (synchronous=FULL) or only writes it (NORMAL: the commit
+    // survives a crash of the process, not of the OS). SQLite refuses the change inside a
+    // transaction; the writer is FULL except during a bookmark commit that needs no sync.
+    void set_synced(bool synced) {
+        if (synced == synced_) return;
+        exec(synced ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", "set synchronous");
+        synced_ = synced;
+    }
+    // When the last commit that fsynced the WAL ended: every earlier commit is on disk too.
+    std::chrono::steady_clock::time_point last_sync() const { return last_sync_; }
+    void committed() {
+        if (synced_) last_sync_ = std::chrono::steady_clock::now();
+    }
 
 private:
     std::string path_;
     DbPtr db_;
+    bool synced_ = false;
+    std::chrono::steady_clock::time_point last_sync_{};
     // Keyed by the SQL text's address: every statement is a string literal.
     std::unordered_map<const char*, StmtPtr> cache_;
     std::mutex mutex_;
@@ -278,10 +298,11 @@ bool Query::step() {
 }
 
 // A write transaction (BEGIN IMMEDIATE: takes the write lock up front, waiting up to the busy
-// timeout) rolled back unless committed.
+// timeout) rolled back unless committed. Its commit is fsynced unless `synced` is false.
 class Transaction {
 public:
-    explicit Transaction(Connection& connection) : connection_(connection) {
+    explicit Transaction(Connection& connection, bool synced = true) : connection_(connection) {
+        connection_.set_synced(synced);
         connection_.exec("BEGIN IMMEDIATE", "begin transaction");
     }
     ~Transaction() {
@@ -293,6 +314,7 @@ public:
     void commit() {
         connection_.exec("COMMIT", "commit");
         done_ = true;
+        connection_.committed();
     }
 
 private:
@@ -302,10 +324,9 @@ private:
 
 } // namespace
 
-// Group commit of bookmarks: every put_bookmark() must be durable before it returns, and each
-// commit costs an fsync (milliseconds). Concurrent callers therefore queue their bookmark; one of
-// them (the leader) writes everything queued in one transaction, and all of them return after
-// that single commit. Durability per call is unchanged; throughput scales with concurrency.
+// Group commit of bookmarks: concurrent put_bookmark() calls queue their bookmark; one of them (the
+// leader) writes everything queued in one transaction, and all of them return after that single
+// commit. How often a commit is fsynced: see put_bookmark().
 struct SqliteStore::Impl {
     std::string path;
     detail::BookmarkGroupCommit bookmarks;
@@ -313,9 +334,12 @@ struct SqliteStore::Impl {
     int version = 0; // initialised by migrate(), before the reader opens
     Connection reader;
 
+    std::chrono::milliseconds bookmark_sync_interval;
+
     Impl(const std::string& p, Options options)
         : path(p), writer(p, options.busy_timeout, true), version(migrate(writer, p)),
-          reader(p, options.busy_timeout, false) {}
+          reader(p, options.busy_timeout, false),
+          bookmark_sync_interval(options.bookmark_sync_interval) {}
 
     static int migrate(Connection& db, const std::string& path) {
         Transaction tx(db);
@@ -577,28 +601,56 @@ void SqliteStore::put_bookmark(std::string_view client, std::string_view subscri
         {wec::text::to_upper(subscription_uuid), std::string(client), std::string(bookmark),
          to_ms(Clock::now())},
         [&](std::span<const detail::BookmarkWrite* const> batch) {
-            // One transaction, i.e. one fsync (synchronous=FULL), in arrival order: the last
-            // bookmark of a client wins.
+            // Every commit is written to the WAL before the call returns (it survives a crash of
+            // the process). It is also fsynced when it gives a client its first bookmark (a
+            // lost first bookmark would make the client start at new events: a loss) or when the
+            // last fsync is bookmark_sync_interval old; in between an OS crash can only take
+            // the newest bookmarks back to older ones, whose batches the clients then send again
+            // (duplicates, never a loss). The next synced commit (this one's successors, the
+            // heartbeat flush) puts the earlier ones on disk too.
             auto& db = impl_->writer;
             std::lock_guard wlock(db.mutex());
-            Transaction tx(db);
-            for (const auto* b : batch)
-                db.query(
-                      "INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
-                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (subscription_uuid, client) DO UPDATE "
-                      "SET bookmark = excluded.bookmark, updated_at = excluded.updated_at")
-                    .bind(1, b->subscription_uuid)
-                    .bind(2, b->client)
-                    .bind(3, b->bookmark)
-                    .bind(4, b->updated_at)
-                    .run();
-            tx.commit();
+            const auto interval = impl_->bookmark_sync_interval;
+            bool sync = interval.count() <= 0 ||
+                        std::chrono::steady_clock::now() - db.last_sync() >= interval;
+            for (;;) {
+                Transaction tx(db, sync);
+                bool first = false; // a client without a bookmark yet, met in a commit not synced
+                for (const auto* b : batch) {
+                    db.query("UPDATE bookmarks SET bookmark = ?3, updated_at = ?4 "
+                             "WHERE subscription_uuid = ?1 AND client = ?2")
+                        .bind(1, b->subscription_uuid)
+                        .bind(2, b->client)
+                        .bind(3, b->bookmark)
+                        .bind(4, b->updated_at)
+                        .run();
+                    if (db.changes() != 0) continue;
+                    if (!sync) {
+                        first = true;
+                        break;
+                    }
+                    db.query("INSERT INTO bookmarks (subscription_uuid, client, bookmark, "
+                             "updated_at) VALUES (?1, ?2, ?3, ?4)")
+                        .bind(1, b->subscription_uuid)
+                        .bind(2, b->client)
+                        .bind(3, b->bookmark)
+                        .bind(4, b->updated_at)
+                        .run();
+                }
+                if (first) { // rolled back; again, synced (once per client and subscription)
+                    sync = true;
+                    continue;
+                }
+                tx.commit();
+                return;
+            }
         });
 }
 
 void SqliteStore::delete_bookmarks(std::string_view subscription_uuid) {
     auto& db = impl_->writer;
     std::lock_guard lock(db.mutex());
+    db.set_synced(true);
     db.query("DELETE FROM bookmarks WHERE subscription_uuid = ?1")
         .bind(1, wec::text::to_upper(subscription_uuid))
         .run();
@@ -686,6 +738,7 @@ std::vector<HostState> SqliteStore::hosts(std::string_view subscription_uuid) {
 void SqliteStore::record_subscription_end(const SubscriptionEndRecord& r) {
     auto& db = impl_->writer;
     std::lock_guard lock(db.mutex());
+    db.set_synced(true);
     auto q = db.query("INSERT INTO subscription_ends (subscription_uuid, client, time, status, "
                       "fault_code, fault_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     q.bind(1, wec::text::to_upper(r.subscription_uuid))

@@ -1,8 +1,11 @@
 // The embedded SQLite backend of wec::store::Store.
 //
-// Durability: WAL journal, synchronous=FULL on the writing connection, so every committed
-// write (a bookmark put: the Ack point) is fsynced before the call returns. Heartbeats are batched
-// (HeartbeatBatcher), so FULL costs one fsync per flush, not per heartbeat.
+// Durability: WAL journal. Every write is committed before the call returns, so it survives a
+// crash of the process. Subscription changes, heartbeat flushes (HeartbeatBatcher: one commit per
+// flush) and a client's first bookmark are also fsynced (synchronous=FULL). Later bookmarks (the
+// Ack point of every batch) are fsynced at most once per bookmark_sync_interval: an OS crash or
+// power loss can take a bookmark back to an older one (its client then sends those batches
+// again: duplicates), never to none (a loss). An interval of 0 fsyncs every bookmark commit.
 //
 // Thread model: two connections per SqliteStore, each behind its own mutex: one writer (all
 // writes, serialized in-process so that threads never spin on SQLITE_BUSY against each other)
@@ -25,6 +28,7 @@ class SqliteStore final : public Store {
 public:
     struct Options {
         std::chrono::milliseconds busy_timeout{10000};
+        std::chrono::milliseconds bookmark_sync_interval{1000};
     };
 
     // The newest schema version this code knows.

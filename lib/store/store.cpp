@@ -108,8 +108,9 @@ std::unique_ptr<Store> open_store(std::string_view url, const OpenOptions& optio
             throw StoreError("store URL '" + std::string(url) + "': cannot create directory " +
                              file.parent_path().string() + ": " + ec.message());
     }
-    return std::make_unique<SqliteStore>(std::string(path),
-                                         SqliteStore::Options{options.busy_timeout});
+    return std::make_unique<SqliteStore>(
+        std::string(path),
+        SqliteStore::Options{options.busy_timeout, options.bookmark_sync_interval});
 }
 
 } // namespace

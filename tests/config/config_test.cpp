@@ -29,6 +29,7 @@ TEST(Config, EmptyFileGivesEmbeddedDefaults) {
               (std::vector<std::string>{"HTTP/wec.example.org", "HOST/wec.example.org"}));
     EXPECT_EQ(c.limits.max_body_bytes, 512000u);
     EXPECT_EQ(c.store_busy_timeout_ms, 10000u);
+    EXPECT_EQ(c.bookmark_sync_interval_ms, 1000u);
     EXPECT_EQ(c.drain_timeout_s, 30u);
 }
 
@@ -120,6 +121,7 @@ TEST(Config, ListenersAndLimitsAreRead) {
     auto c = parse(R"(
 hostname = "h.example"
 store_busy_timeout_ms = 1500
+bookmark_sync_interval_ms = 0
 drain_timeout = 5
 [[listeners]]
 address = "127.0.0.1:15985"
@@ -141,6 +143,11 @@ max_connections = 7
     EXPECT_THROW(parse("[[listeners]]\nreuse_port = 1\n", "t"), ConfigError);
     EXPECT_EQ(c.limits.max_connections, 7u);
     EXPECT_EQ(c.store_busy_timeout_ms, 1500u);
+    EXPECT_EQ(c.bookmark_sync_interval_ms, 0u);
+    EXPECT_EQ(parse("bookmark_sync_interval_ms = 3600000\n", "t").bookmark_sync_interval_ms,
+              3600000u);
+    EXPECT_THROW(parse("bookmark_sync_interval_ms = 3600001\n", "t"), ConfigError);
+    EXPECT_THROW(parse("bookmark_sync_interval_ms = -1\n", "t"), ConfigError);
     EXPECT_EQ(c.drain_timeout_s, 5u);
     EXPECT_THROW(parse("drain_timeout = 7200\n", "t"), ConfigError);
 }
