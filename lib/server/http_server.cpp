@@ -814,6 +814,12 @@ HttpServer::~HttpServer() {
 }
 
 std::uint16_t HttpServer::add_listener(ListenerConfig config) {
+    // `listeners` is read by stop() and by the I/O threads' set_tls_context() callers without a
+    // lock: it is complete before start().
+    if (impl_->started)
+        throw Error("cannot listen on " + config.endpoint.address + ":" +
+                    std::to_string(config.endpoint.port) +
+                    ": listeners are added before the server starts");
     auto address = asio::ip::make_address(config.endpoint.address);
     tcp::endpoint ep(address, config.endpoint.port);
     // The acceptor and its back-off timer share a strand: their handlers (the accept loop) and
@@ -846,7 +852,6 @@ std::uint16_t HttpServer::add_listener(ListenerConfig config) {
     }
     auto port = l->acceptor.local_endpoint().port();
     impl_->listeners.push_back(std::move(l));
-    if (impl_->started) impl_->accept(*impl_->listeners.back());
     return port;
 }
 

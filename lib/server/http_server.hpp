@@ -163,7 +163,7 @@ public:
     HttpServer& operator=(const HttpServer&) = delete;
 
     // Binds and listens at once (errors name the address); returns the bound port, useful when
-    // the endpoint asked for port 0. Accepting starts with start().
+    // the endpoint asked for port 0. Accepting starts with start(); after start() it throws.
     std::uint16_t add_listener(ListenerConfig config);
 
     // Also raises the descriptor limit (raise_descriptor_limit) and warns when max_connections

@@ -105,8 +105,8 @@ void CollectorService::Impl::make_http_server() {
     limits.idle_timeout = std::chrono::seconds(c.limits.idle_timeout_s);
     limits.read_timeout = std::chrono::seconds(c.limits.read_timeout_s);
     limits.max_connections = c.limits.max_connections;
-    // Workers block on disk (output writes, the bookmark fsync): enough of them keep the cores busy
-    // and let concurrent batches share one bookmark commit.
+    // Workers block on disk (output writes, bookmark and output fsyncs): enough of them keep the
+    // cores busy and let concurrent batches share one bookmark commit.
     http =
         std::make_unique<HttpServer>(log, limits, c.io_threads ? c.io_threads : cores,
                                      c.worker_threads ? c.worker_threads : std::max(8u, 4 * cores));

@@ -375,6 +375,25 @@ TEST_F(Fixture, BusyPortIsAClearError) {
     }
 }
 
+// The listeners are fixed once the server runs (stop() and the accept loops read them unlocked).
+TEST_F(Fixture, AListenerAddedAfterStartIsRefused) {
+    start();
+    try {
+        server->add_listener({{"127.0.0.1", 0},
+                              "late",
+                              [](const PeerInfo&) { return std::unique_ptr<ConnectionHandler>(); },
+                              nullptr});
+        FAIL() << "a listener was added to a running server";
+    } catch (const wec::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("before the server starts"), std::string::npos)
+            << e.what();
+    }
+    // The server still serves on its own listener.
+    Client c(port);
+    c.send(post("a"));
+    EXPECT_EQ(c.response().rfind("HTTP/1.1 200", 0), 0u);
+}
+
 // The leak of issue 9: each TLS session owned itself through its verify callback.
 TEST_F(Fixture, PlainSessionsAreDestroyedWhenConnectionsClose) {
     start();
