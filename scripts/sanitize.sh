@@ -88,7 +88,7 @@ tsan)
   # its connection handling, the collector service, the pipeline, both store backends, the output
   # queue and drivers.
   targets="${TSAN_TARGETS:-http_server_test service_test wef_connection_test collector_test store_test output_test
-    group_commit_test}"
+    group_commit_test sqlite_sync_test}"
   cmake -S . -B "$build" -DWEC_SANITIZE=thread "${common[@]}" >/dev/null
   # shellcheck disable=SC2086
   cmake --build "$build" -j "$jobs" --target $targets
