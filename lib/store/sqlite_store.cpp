@@ -613,29 +613,30 @@ void SqliteStore::put_bookmark(std::string_view client, std::string_view subscri
             const auto interval = impl_->bookmark_sync_interval;
             bool sync = interval.count() <= 0 ||
                         std::chrono::steady_clock::now() - db.last_sync() >= interval;
+            // Both statements take ?1 subscription, ?2 client, ?3 bookmark, ?4 time.
+            const auto write = [&db](const char* sql, const detail::BookmarkWrite& b) {
+                db.query(sql)
+                    .bind(1, b.subscription_uuid)
+                    .bind(2, b.client)
+                    .bind(3, b.bookmark)
+                    .bind(4, b.updated_at)
+                    .run();
+            };
             for (;;) {
                 Transaction tx(db, sync);
                 bool first = false; // a client without a bookmark yet, met in a commit not synced
                 for (const auto* b : batch) {
-                    db.query("UPDATE bookmarks SET bookmark = ?3, updated_at = ?4 "
-                             "WHERE subscription_uuid = ?1 AND client = ?2")
-                        .bind(1, b->subscription_uuid)
-                        .bind(2, b->client)
-                        .bind(3, b->bookmark)
-                        .bind(4, b->updated_at)
-                        .run();
+                    write("UPDATE bookmarks SET bookmark = ?3, updated_at = ?4 "
+                          "WHERE subscription_uuid = ?1 AND client = ?2",
+                          *b);
                     if (db.changes() != 0) continue;
                     if (!sync) {
                         first = true;
                         break;
                     }
-                    db.query("INSERT INTO bookmarks (subscription_uuid, client, bookmark, "
-                             "updated_at) VALUES (?1, ?2, ?3, ?4)")
-                        .bind(1, b->subscription_uuid)
-                        .bind(2, b->client)
-                        .bind(3, b->bookmark)
-                        .bind(4, b->updated_at)
-                        .run();
+                    write("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
+                          "VALUES (?1, ?2, ?3, ?4)",
+                          *b);
                 }
                 if (first) { // rolled back; again, synced (once per client and subscription)
                     sync = true;
