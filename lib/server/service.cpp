@@ -83,9 +83,15 @@ void CollectorService::Impl::open_store() {
     store = store::open(c.db, store_options);
     // A shared store (PostgreSQL) may be down at start: the node still starts and answers 503
     // until it is reachable.
+    // What an acked bookmark survives (docs/state-store.md, Durability).
+    const std::string sync = !store->describe().starts_with("sqlite:") ? ""
+                             : c.bookmark_sync_interval_ms == 0
+                                 ? "; every bookmark fsynced"
+                                 : "; bookmarks fsynced: a client's first, then at most every " +
+                                       std::to_string(c.bookmark_sync_interval_ms) + " ms";
     try {
         notes.push_back("store: " + store->describe() + " (schema " +
-                        std::to_string(store->schema_version()) + ")");
+                        std::to_string(store->schema_version()) + sync + ")");
     } catch (const store::StoreError& e) {
         notes.push_back("store: " + store->describe() +
                         " UNAVAILABLE (requests get 503 until it is reachable): " + e.what());

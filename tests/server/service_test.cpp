@@ -154,6 +154,27 @@ TEST_F(ServiceTest, UnreadableSubscriptionIsNamedInTheSummary) {
     EXPECT_EQ(captured.count("subscription not served"), 1u) << captured.text();
 }
 
+// The summary says how durable an acked bookmark is (docs/state-store.md), as configured.
+TEST_F(ServiceTest, TheSummarySaysWhenBookmarksAreFsynced) {
+    const auto store_line = [](const server::CollectorService& service) {
+        for (const auto& line : service.summary())
+            if (line.starts_with("store: ")) return line;
+        return std::string("(no store line)");
+    };
+    {
+        server::CollectorService service(log, config());
+        EXPECT_NE(store_line(service).find(
+                      "bookmarks fsynced: a client's first, then at most every 1000 ms"),
+                  std::string::npos)
+            << store_line(service);
+    }
+    auto c = config();
+    c.bookmark_sync_interval_ms = 0;
+    server::CollectorService service(log, c);
+    EXPECT_NE(store_line(service).find("every bookmark fsynced"), std::string::npos)
+        << store_line(service);
+}
+
 // Security review: an unauthenticated request is answered from its head; its body is not waited
 // for (nor buffered). Also what the service says about itself at start.
 TEST_F(ServiceTest, UnauthenticatedHeadsAreAnsweredWithoutTheirBodies) {
