@@ -264,7 +264,8 @@ public:
 
     // Whether a commit fsyncs the WAL (synchronous=FULL) or only writes it (NORMAL: the commit
     // survives a crash of the process, not of the OS). SQLite refuses the change inside a
-    // transaction; the writer is FULL except during a bookmark commit that needs no sync.
+    // transaction: every write goes through a Transaction, which sets it (FULL unless it is a
+    // bookmark commit that needs no sync).
     void set_synced(bool synced) {
         if (synced == synced_) return;
         exec(synced ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", "set synchronous");
@@ -651,10 +652,11 @@ void SqliteStore::put_bookmark(std::string_view client, std::string_view subscri
 void SqliteStore::delete_bookmarks(std::string_view subscription_uuid) {
     auto& db = impl_->writer;
     std::lock_guard lock(db.mutex());
-    db.set_synced(true);
+    Transaction tx(db);
     db.query("DELETE FROM bookmarks WHERE subscription_uuid = ?1")
         .bind(1, wec::text::to_upper(subscription_uuid))
         .run();
+    tx.commit();
 }
 
 void SqliteStore::apply_heartbeats(std::span<const HeartbeatUpdate> updates) {
@@ -739,16 +741,17 @@ std::vector<HostState> SqliteStore::hosts(std::string_view subscription_uuid) {
 void SqliteStore::record_subscription_end(const SubscriptionEndRecord& r) {
     auto& db = impl_->writer;
     std::lock_guard lock(db.mutex());
-    db.set_synced(true);
-    auto q = db.query("INSERT INTO subscription_ends (subscription_uuid, client, time, status, "
-                      "fault_code, fault_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    q.bind(1, wec::text::to_upper(r.subscription_uuid))
+    Transaction tx(db);
+    db.query("INSERT INTO subscription_ends (subscription_uuid, client, time, status, "
+             "fault_code, fault_message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(1, wec::text::to_upper(r.subscription_uuid))
         .bind(2, r.client)
         .bind(3, to_ms(r.time))
         .bind(4, r.status)
         .bind(5, r.fault_code)
         .bind(6, r.fault_message)
         .run();
+    tx.commit();
 }
 
 std::vector<SubscriptionEndRecord>
