@@ -81,17 +81,14 @@ void CollectorService::Impl::open_store() {
     store_options.bookmark_sync_interval = std::chrono::milliseconds(c.bookmark_sync_interval_ms);
     store_options.log = &log;
     store = store::open(c.db, store_options);
+    // What an acked bookmark survives (docs/state-store.md, Durability).
+    const std::string durability = store->bookmark_durability();
     // A shared store (PostgreSQL) may be down at start: the node still starts and answers 503
     // until it is reachable.
-    // What an acked bookmark survives (docs/state-store.md, Durability).
-    const std::string sync = !store->describe().starts_with("sqlite:") ? ""
-                             : c.bookmark_sync_interval_ms == 0
-                                 ? "; every bookmark fsynced"
-                                 : "; bookmarks fsynced: a client's first, then at most every " +
-                                       std::to_string(c.bookmark_sync_interval_ms) + " ms";
     try {
         notes.push_back("store: " + store->describe() + " (schema " +
-                        std::to_string(store->schema_version()) + sync + ")");
+                        std::to_string(store->schema_version()) +
+                        (durability.empty() ? "" : "; " + durability) + ")");
     } catch (const store::StoreError& e) {
         notes.push_back("store: " + store->describe() +
                         " UNAVAILABLE (requests get 503 until it is reachable): " + e.what());

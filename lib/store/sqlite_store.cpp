@@ -414,6 +414,13 @@ std::string SqliteStore::describe() const {
     return "sqlite:" + impl_->path;
 }
 
+std::string SqliteStore::bookmark_durability() const {
+    const auto interval = impl_->bookmark_sync_interval;
+    return interval.count() <= 0 ? "every bookmark fsynced"
+                                 : "bookmarks fsynced: a client's first, then at most every " +
+                                       std::to_string(interval.count()) + " ms";
+}
+
 StoreStats SqliteStore::stats() {
     std::lock_guard lock(impl_->reader.mutex());
     // One statement: one read snapshot.

@@ -43,6 +43,7 @@ public:
 
     int schema_version() override;
     std::string describe() const override;
+    std::string bookmark_durability() const override;
     StoreStats stats() override;
 
     PutResult put_subscription(const subscription::Subscription& sub) override;

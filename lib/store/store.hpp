@@ -129,6 +129,9 @@ public:
     // Human-readable description for startup logs, e.g. "sqlite:/var/lib/wec/wec.db" or
     // "postgres://wec@db1:5432/wec" (never a password).
     virtual std::string describe() const = 0;
+    // For startup logs too: what a put_bookmark() that returned survives, when the store has
+    // something to say beyond put_bookmark()'s contract below ("" otherwise).
+    virtual std::string bookmark_durability() const { return {}; }
     // Schema version and row counts, read in one transaction.
     virtual StoreStats stats() = 0;
 
