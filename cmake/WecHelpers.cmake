@@ -48,7 +48,8 @@ endfunction()
 # wec_test_pch(): the precompiled header that every wec_test() reuses (GoogleTest and the standard
 # headers the tests include most), built once per build tree with the tests' flags. Parsing
 # GoogleTest alone is ~2.2 CPU-s in each of the 91 test files; through the precompiled header
-# they took 402 CPU-s instead of 483 (cold Release build), ~0.9 CPU-s less per file. Defined by tests/CMakeLists.txt before the tests.
+# they took 402 CPU-s instead of 483 (cold Release build), ~0.9 CPU-s less per file. Called by
+# tests/CMakeLists.txt before the tests.
 function(wec_test_pch)
   add_library(wec_test_pch OBJECT ${PROJECT_SOURCE_DIR}/tests/support/pch.cpp)
   target_link_libraries(wec_test_pch PRIVATE GTest::gtest)

@@ -814,8 +814,8 @@ HttpServer::~HttpServer() {
 }
 
 std::uint16_t HttpServer::add_listener(ListenerConfig config) {
-    // `listeners` is read by stop() and by the I/O threads' set_tls_context() callers without a
-    // lock: it is complete before start().
+    // `listeners` is read without a lock by stop(), set_tls_context() and the accept loops: it is
+    // complete before start().
     if (impl_->started)
         throw Error("cannot listen on " + config.endpoint.address + ":" +
                     std::to_string(config.endpoint.port) +

@@ -312,8 +312,6 @@ struct Krb5Realm::Impl {
           << "    acl_file = " << (dir / "kadm5.acl").string() << "\n"
           << "    master_key_type = aes256-cts-hmac-sha1-96\n"
           << "    supported_enctypes = " << join(supported, " ") << "\n"
-          << "    kdc_listen = 127.0.0.1:" << ports << "\n"
-          << "    kdc_tcp_listen = 127.0.0.1:" << ports << "\n"
           << "    max_life = 10h 0m 0s\n"
           << "    max_renewable_life = 7d 0h 0m 0s\n"
           << "  }\n"
