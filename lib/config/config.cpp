@@ -120,7 +120,7 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
     }
     check_keys(root,
                {"hostname", "node_name", "db", "log_level", "listeners", "limits", "io_threads",
-                "worker_threads", "heartbeat_flush_interval", "replay_cache",
+                "worker_threads", "handler_threads", "heartbeat_flush_interval", "replay_cache",
                 "store_busy_timeout_ms", "bookmark_sync_interval_ms", "drain_timeout", "metrics"},
                source, "");
     ServeConfig c;
@@ -133,6 +133,9 @@ ServeConfig parse(std::string_view toml_text, const std::string& source) {
         fail(source, *root.get("log_level"), "log_level must be debug, info, warn or error");
     c.io_threads = get<std::uint32_t>(root, "io_threads", 0, source);
     c.worker_threads = get<std::uint32_t>(root, "worker_threads", 0, source);
+    c.handler_threads = get<std::string>(root, "handler_threads", c.handler_threads, source);
+    if (c.handler_threads != "auto" && c.handler_threads != "io" && c.handler_threads != "workers")
+        fail(source, *root.get("handler_threads"), "handler_threads must be auto, io or workers");
     c.heartbeat_flush_s =
         get<std::uint32_t>(root, "heartbeat_flush_interval", c.heartbeat_flush_s, source);
     c.replay_cache = get<std::string>(root, "replay_cache", c.replay_cache, source);

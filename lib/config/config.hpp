@@ -69,6 +69,10 @@ struct ServeConfig {
     Limits limits;
     std::uint32_t io_threads = 0;     // 0: one per core
     std::uint32_t worker_threads = 0; // 0: four per core, at least 8
+    // Where requests are handled: "io" (the I/O thread that read the request; workers stand in
+    // for the network while handlers block), "workers" (the worker pool), "auto" (io with a
+    // store on this machine, workers with one across the network).
+    std::string handler_threads = "auto";
     std::uint32_t heartbeat_flush_s = 5;
     // How long a store operation waits for a lock another process holds before the request
     // gets 503 (the worker waits that long).

@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -205,8 +206,9 @@ struct ServerBookkeeping {
 };
 
 struct HttpServer::Impl : ServerBookkeeping {
-    Impl(Logger& l, Limits lim, std::size_t io, std::size_t work)
-        : log(l), limits(lim), io_threads_wanted(io ? io : 1), workers(work ? work : 1),
+    Impl(Logger& l, Limits lim, std::size_t io, std::size_t work, HandlerThreads where)
+        : log(l), limits(lim), io_threads_wanted(io ? io : 1), worker_count(work ? work : 1),
+          handlers_on_io(where == HandlerThreads::io), workers(worker_count),
           guard(asio::make_work_guard(ioc)) {
         limits = effective(limits);
         buffer_limit = read_buffer_limit(limits);
@@ -224,6 +226,8 @@ struct HttpServer::Impl : ServerBookkeeping {
     Limits limits;
     std::size_t buffer_limit = 0;
     std::size_t io_threads_wanted;
+    std::size_t worker_count;
+    bool handlers_on_io;
     asio::io_context ioc;
     asio::thread_pool workers;
     asio::executor_work_guard<asio::io_context::executor_type> guard;
@@ -240,24 +244,118 @@ struct HttpServer::Impl : ServerBookkeeping {
     std::atomic<bool> started{false};
     std::atomic<bool> stopped{false};
 
+    // Handlers on the I/O threads (HandlerThreads::io). A handler may block (disk, the store):
+    // when every thread running the io_context has been inside a handler for a whole tick with
+    // none of them returning, the watcher has a worker stand in, running the io_context until a
+    // thread is free again (the network stalls for a tick at most, as long as workers remain).
+    static constexpr std::chrono::milliseconds kStandInTick{10};
+    static constexpr int kWatcherIdleTicks = 100; // without handlers, before the watcher sleeps
+    std::atomic<std::size_t> running{0};    // threads running the io_context, stand-ins included
+    std::atomic<std::size_t> in_handler{0}; // of those, inside a handler now
+    std::atomic<std::size_t> stand_ins_now{0};
+    std::atomic<std::uint64_t> handlers_done{0}, stand_ins{0};
+    std::thread watcher;
+    std::mutex watch_mutex;
+    std::condition_variable watch_cv;
+    bool watch_stop = false;                 // guarded by watch_mutex
+    std::atomic<bool> watcher_asleep{false}; // waiting for a handler, not ticking
+
+    // Runs `handler` on this I/O thread, counted for the watcher.
+    template <class F>
+    void run_handler(F&& handler) {
+        // Pairs with the watcher's check of in_handler after it set watcher_asleep (both seq_cst):
+        // either it sees this handler, or this thread sees it asleep and wakes it.
+        if (in_handler.fetch_add(1) == 0 && watcher_asleep.load()) {
+            { std::lock_guard lock(watch_mutex); }
+            watch_cv.notify_one();
+        }
+        struct Leave {
+            Impl& s;
+            ~Leave() {
+                s.handlers_done.fetch_add(1, std::memory_order_relaxed);
+                s.in_handler.fetch_sub(1);
+            }
+        } leave{*this};
+        handler();
+    }
+
+    void watch() {
+        std::unique_lock lock(watch_mutex);
+        std::uint64_t seen = handlers_done.load();
+        int idle_ticks = 0;
+        while (!watch_stop) {
+            if (idle_ticks >= kWatcherIdleTicks) {
+                watcher_asleep = true;
+                watch_cv.wait(lock, [this] { return watch_stop || in_handler.load() != 0; });
+                watcher_asleep = false;
+                idle_ticks = 0;
+                seen = handlers_done.load();
+                continue;
+            }
+            if (watch_cv.wait_for(lock, kStandInTick, [this] { return watch_stop; })) break;
+            const auto done = handlers_done.load(std::memory_order_relaxed);
+            const auto busy = in_handler.load();
+            idle_ticks = busy == 0 ? idle_ticks + 1 : 0;
+            if (busy != 0 && busy >= running.load() && done == seen &&
+                stand_ins_now.load() < worker_count) {
+                ++stand_ins_now;
+                ++stand_ins;
+                asio::post(workers, [this] { stand_in(); });
+            }
+            seen = done;
+        }
+    }
+
+    // A worker running the network while every I/O thread is held by a handler.
+    void stand_in() {
+        ++running;
+        while (!ioc.stopped()) {
+            run_guarded([this] { ioc.run_one_for(kStandInTick); });
+            if (in_handler.load() + 1 < running.load()) break; // another thread is free for I/O
+        }
+        --running;
+        --stand_ins_now;
+        // Completions its last handler queued for this thread (a continuation: the response
+        // written at once) went to the shared queue when run_one_for returned, without waking
+        // a thread (Asio's work_cleanup): wake one for them, or they wait for the next event.
+        asio::post(ioc, [] {});
+    }
+
+    void stop_watcher() {
+        if (!watcher.joinable()) return;
+        {
+            std::lock_guard lock(watch_mutex);
+            watch_stop = true;
+        }
+        watch_cv.notify_one();
+        watcher.join();
+    }
+
     void accept(Listener& l);
     void on_accept_error(Listener& l, const beast::error_code& ec);
     // An I/O thread. No exception may end it: one that escapes a connection's handler (Beast
     // throws std::length_error for some oversized fields, allocation can fail) is logged and
     // counted; unwinding already destroyed that handler, and with it the connection's last owner.
     void run_io() {
-        for (;;) {
-            try {
-                ioc.run();
-                return;
-            } catch (const std::exception& e) {
-                ++exceptions;
-                log.error("connection closed after an exception", {{"error", e.what()}});
-            } catch (...) {
-                ++exceptions;
-                log.error("connection closed after an unknown exception");
-            }
+        ++running;
+        while (!run_guarded([this] { ioc.run(); })) {
         }
+        --running;
+    }
+    // False when an exception ended `run`.
+    template <class F>
+    bool run_guarded(F&& run) {
+        try {
+            run();
+            return true;
+        } catch (const std::exception& e) {
+            ++exceptions;
+            log.error("connection closed after an exception", {{"error", e.what()}});
+        } catch (...) {
+            ++exceptions;
+            log.error("connection closed after an unknown exception");
+        }
+        return false;
     }
 };
 
@@ -597,14 +695,16 @@ private:
         parser_.reset();
         busy_ = true;
         ++server_->requests;
-        asio::post(server_->workers, [self = this->shared_from_this(), request] {
+        auto job = [self = this->shared_from_this(), request] {
             // Answered once: by the handler, or here when it threw without answering.
             auto answered = std::make_shared<std::atomic<bool>>(false);
             auto respond = [self, request, answered](HttpResponse response) {
                 if (answered->exchange(true)) return;
-                asio::post(self->stream_.get_executor(), [self, r = std::move(response)]() mutable {
-                    self->write(std::move(r));
-                });
+                // At once when answered on this connection's I/O thread before its handler
+                // returned; from another thread (a worker, an output's writer), queued for it.
+                asio::dispatch(
+                    self->stream_.get_executor(),
+                    [self, r = std::move(response)]() mutable { self->write(std::move(r)); });
             };
             try {
                 self->handler_->handle_async(*request, respond);
@@ -613,7 +713,11 @@ private:
                                          {{"client", self->peer_.address}, {"error", e.what()}});
                 respond(HttpResponse{500, {}, {}, true});
             }
-        });
+        };
+        if (server_->handlers_on_io)
+            server_->run_handler(std::move(job));
+        else
+            asio::post(server_->workers, std::move(job));
     }
 
     void write(HttpResponse r) {
@@ -806,8 +910,8 @@ void HttpServer::Impl::accept(Listener& l) {
 }
 
 HttpServer::HttpServer(Logger& log, Limits limits, std::size_t io_threads,
-                       std::size_t worker_threads)
-    : impl_(std::make_unique<Impl>(log, limits, io_threads, worker_threads)) {}
+                       std::size_t worker_threads, HandlerThreads handlers)
+    : impl_(std::make_unique<Impl>(log, limits, io_threads, worker_threads, handlers)) {}
 
 HttpServer::~HttpServer() {
     stop(std::chrono::seconds(2));
@@ -914,6 +1018,8 @@ void HttpServer::start() {
         impl_->accept(*l);
     for (std::size_t i = 0; i < impl_->io_threads_wanted; ++i)
         impl_->io_threads.emplace_back([impl = impl_.get()] { impl->run_io(); });
+    if (impl_->handlers_on_io)
+        impl_->watcher = std::thread([impl = impl_.get()] { impl->watch(); });
 }
 
 void HttpServer::set_tls_context(std::size_t index, std::shared_ptr<TlsContext> tls) {
@@ -960,6 +1066,7 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
     for (auto& p : live_sessions())
         p->force_close();
     wait_until_none(std::chrono::seconds(1));
+    s.stop_watcher(); // no new stand-ins; those running end once an I/O thread is free
     s.workers.join();
     s.guard.reset();
     s.ioc.stop();
@@ -986,6 +1093,7 @@ ServerStats HttpServer::stats() const {
     out.sessions_alive = s.alive.load();
     out.connection_exceptions = s.exceptions.load();
     out.accept_errors = s.accept_errors.load();
+    out.stand_ins = s.stand_ins.load();
     return out;
 }
 

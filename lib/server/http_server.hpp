@@ -1,7 +1,8 @@
 // An asynchronous HTTP/1.1 server (Boost.Beast/Asio) shaped for WS-Management: keep-alive
 // connections, one handler object per TCP connection (WinRM authenticates a connection, not a
-// request), handlers run on a worker pool so that disk and store I/O never stall the network
-// threads. Beast types stay inside the .cpp: includers only see these plain types.
+// request). Handlers run on the I/O thread that read the request, with workers standing in for
+// the network while handlers block every I/O thread, or on a worker pool (HandlerThreads).
+// Beast types stay inside the .cpp: includers only see these plain types.
 #pragma once
 
 #include "common/log.hpp"
@@ -65,15 +66,16 @@ struct PeerInfo {
     std::string tls_cipher;
 };
 
-// One per TCP connection. Called for that connection's requests one at a time, in order, on a
-// worker thread (it may block on disk or store I/O), never concurrently with itself.
+// One per TCP connection. Called for that connection's requests one at a time, in order, never
+// concurrently with itself, on an I/O thread or a worker (HandlerThreads); it may block on disk
+// or store I/O.
 class ConnectionHandler {
 public:
     virtual ~ConnectionHandler() = default;
     virtual HttpResponse handle(HttpRequest& request) = 0;
     // What the server calls: the response goes through `respond`, called exactly once, from any
     // thread, possibly after handle_async returned (a request waiting on slow work holds no
-    // worker thread). `request` stays valid until then. Default: respond(handle(request)).
+    // thread). `request` stays valid until then. Default: respond(handle(request)).
     using Respond = std::function<void(HttpResponse)>;
     virtual void handle_async(HttpRequest& request, Respond respond) { respond(handle(request)); }
     // Called on an I/O thread once a request's head has arrived, before its body is read (its
@@ -137,6 +139,20 @@ struct ServerStats {
     std::uint64_t sessions_alive = 0;          // connection objects not yet destroyed (leak check)
     std::uint64_t connection_exceptions = 0;   // exceptions caught at the connection boundary
     std::uint64_t accept_errors = 0;           // failed accept() calls (EMFILE, ...)
+    std::uint64_t stand_ins = 0; // times a worker ran the network because handlers held every
+                                 // I/O thread for a tick (HandlerThreads::io)
+};
+
+// Where requests' handlers run.
+enum class HandlerThreads {
+    // On the I/O thread that read the request: no hand-off to another thread and back per
+    // request. When handlers have held every I/O thread for 10 ms with none returning, a worker
+    // runs the network until one is free (at most worker_threads at once). For handlers that
+    // rarely block long (a local store, local files).
+    io,
+    // Handed to the worker pool: a handler that blocks (a store across the network) holds a
+    // worker, not an I/O thread, so up to worker_threads requests wait at once.
+    workers,
 };
 
 // The server's request parsing over bytes already received, without sockets (fuzzing, tests): the
@@ -157,7 +173,8 @@ std::uint64_t raise_descriptor_limit();
 
 class HttpServer {
 public:
-    HttpServer(Logger& log, Limits limits, std::size_t io_threads, std::size_t worker_threads);
+    HttpServer(Logger& log, Limits limits, std::size_t io_threads, std::size_t worker_threads,
+               HandlerThreads handlers = HandlerThreads::workers);
     ~HttpServer();
     HttpServer(const HttpServer&) = delete;
     HttpServer& operator=(const HttpServer&) = delete;

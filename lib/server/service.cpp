@@ -108,11 +108,23 @@ void CollectorService::Impl::make_http_server() {
     limits.idle_timeout = std::chrono::seconds(c.limits.idle_timeout_s);
     limits.read_timeout = std::chrono::seconds(c.limits.read_timeout_s);
     limits.max_connections = c.limits.max_connections;
+    // Handlers on the I/O threads save two thread hand-offs per request; with a store across the
+    // network each commit waits for a round trip, and more batches in flight (on workers) share
+    // each one.
+    const bool on_io =
+        c.handler_threads == "io" || (c.handler_threads == "auto" && store && store->local());
+    const std::size_t io = c.io_threads ? c.io_threads : cores;
     // Workers block on disk (output writes, bookmark and output fsyncs): enough of them keep the
-    // cores busy and let concurrent batches share one bookmark commit.
-    http =
-        std::make_unique<HttpServer>(log, limits, c.io_threads ? c.io_threads : cores,
-                                     c.worker_threads ? c.worker_threads : std::max(8u, 4 * cores));
+    // cores busy and let concurrent batches share one bookmark commit. With handlers on the I/O
+    // threads they stand in for the network while handlers block.
+    const std::size_t workers = c.worker_threads ? c.worker_threads : std::max(8u, 4 * cores);
+    http = std::make_unique<HttpServer>(log, limits, io, workers,
+                                        on_io ? HandlerThreads::io : HandlerThreads::workers);
+    notes.push_back(on_io ? "threads: " + std::to_string(io) + " I/O, handling requests (up to " +
+                                std::to_string(workers) +
+                                " workers stand in for the network while handlers block)"
+                          : "threads: " + std::to_string(io) + " I/O, " + std::to_string(workers) +
+                                " workers handling requests");
 }
 
 pipeline::CollectorConfig CollectorService::Impl::make_collector() {
@@ -460,6 +472,10 @@ std::string CollectorService::scrape() const {
     family("wec_proxy_refused_total",
            "Connections refused on a PROXY protocol listener for want of a valid header.",
            Type::Counter, server.proxy_refused);
+    family("wec_handler_stand_ins_total",
+           "Times a worker ran the network because request handlers had held every I/O thread "
+           "for 10 ms (handler_threads = io): a store or output that blocks.",
+           Type::Counter, server.stand_ins);
 
     auto health = s.collector->store_health();
     family("wec_store_up", "1 when the last query of the state store succeeded.", Type::Gauge,

@@ -44,6 +44,7 @@ public:
     int schema_version() override;
     std::string describe() const override;
     std::string bookmark_durability() const override;
+    bool local() const override { return true; }
     StoreStats stats() override;
 
     PutResult put_subscription(const subscription::Subscription& sub) override;

@@ -132,6 +132,9 @@ public:
     // For startup logs too: what a put_bookmark() that returned survives, when the store has
     // something to say beyond put_bookmark()'s contract below ("" otherwise).
     virtual std::string bookmark_durability() const { return {}; }
+    // True when operations reach no other machine (a file on this one): they seldom block for
+    // long, so the collector may run them on its I/O threads (handler_threads = "auto").
+    virtual bool local() const { return false; }
     // Schema version and row counts, read in one transaction.
     virtual StoreStats stats() = 0;
 

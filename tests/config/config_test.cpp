@@ -31,6 +31,22 @@ TEST(Config, EmptyFileGivesEmbeddedDefaults) {
     EXPECT_EQ(c.store_busy_timeout_ms, 10000u);
     EXPECT_EQ(c.bookmark_sync_interval_ms, 1000u);
     EXPECT_EQ(c.drain_timeout_s, 30u);
+    EXPECT_EQ(c.handler_threads, "auto");
+}
+
+TEST(Config, HandlerThreadsIsAutoIoOrWorkers) {
+    for (const char* v : {"auto", "io", "workers"})
+        EXPECT_EQ(parse(std::string("handler_threads = \"") + v + "\"\n", "t").handler_threads, v);
+    try {
+        parse("handler_threads = \"pool\"\n", "t.toml");
+        FAIL() << "an unknown value was accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("t.toml:1"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("handler_threads must be auto, io or workers"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(parse("handler_threads = true\n", "t"), ConfigError);
 }
 
 TEST(Config, SampleFileLoads) {

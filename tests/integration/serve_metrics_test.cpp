@@ -221,6 +221,8 @@ TEST_F(ServeMetrics, CountersMoveByExactlyWhatWasSent) {
             after.at("wec_tls_handshake_failures_total{reason=\"" + std::string(reason) + "\"}"),
             0);
     EXPECT_EQ(after.at("wec_proxy_refused_total"), 0);
+    // Present; not asserted 0: a slow disk on a loaded host may hold both I/O threads 10 ms.
+    EXPECT_GE(after.at("wec_handler_stand_ins_total"), 0);
     EXPECT_EQ(after.at("wec_store_errors_total"), 0);
     EXPECT_EQ(after.at("wec_store_up"), 1);
     // One bookmark commit per Events batch.

@@ -11,6 +11,7 @@
 #include <boost/asio/ssl.hpp>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <mutex>
@@ -32,13 +33,62 @@ using tcp = asio::ip::tcp;
 using namespace wec::server;
 using namespace std::chrono_literals;
 
+// Holds the handlers of requests whose body is "block" until opened.
+struct Gate {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool open = false;
+    int waiting = 0;
+    void pass() {
+        std::unique_lock lock(mutex);
+        ++waiting;
+        cv.notify_all();
+        cv.wait(lock, [this] { return open; });
+    }
+    // True once `n` handlers wait (within 10 s).
+    bool wait_for_waiting(int n) {
+        std::unique_lock lock(mutex);
+        return cv.wait_for(lock, 10s, [&] { return waiting >= n; });
+    }
+    void release() {
+        std::lock_guard lock(mutex);
+        open = true;
+        cv.notify_all();
+    }
+};
+
+// Threads answering requests after their handler returned; joined before the server stops.
+struct Responders {
+    std::mutex mutex;
+    std::vector<std::thread> threads;
+    void add(std::thread t) {
+        std::lock_guard lock(mutex);
+        threads.push_back(std::move(t));
+    }
+    ~Responders() {
+        for (auto& t : threads)
+            t.join();
+    }
+};
+
 // Echo handler: answers with the connection's request count and the body it got.
 struct CountingHandler : ConnectionHandler {
     std::atomic<int>* closed_count;
     std::chrono::milliseconds delay{0};
     int n = 0;
     std::string peer; // address:port the server gave the connection
+    Gate* gate = nullptr;
+    // Answers from a thread of its own after handle_async returned (an output's writer thread).
+    Responders* responders = nullptr;
+    void handle_async(HttpRequest& req, Respond respond) override {
+        if (!responders) return respond(handle(req));
+        responders->add(std::thread([r = handle(req), respond]() mutable {
+            std::this_thread::sleep_for(5ms);
+            respond(std::move(r));
+        }));
+    }
     HttpResponse handle(HttpRequest& req) override {
+        if (gate && std::string(req.body.begin(), req.body.end()) == "block") gate->pass();
         if (delay.count()) std::this_thread::sleep_for(delay);
         ++n;
         HttpResponse r;
@@ -71,11 +121,15 @@ struct Fixture : ::testing::Test {
     bool throw_on_close = false;
     bool require_auth_header = false;
     bool proxy_protocol = false;
+    HandlerThreads handlers = HandlerThreads::workers;
+    std::size_t io_threads = 2, worker_threads = 2;
+    Gate* gate = nullptr;
+    Responders* responders = nullptr; // outlives the server (declared in the test)
     std::unique_ptr<HttpServer> server;
     std::uint16_t port = 0;
 
     void start(Limits limits = {}, std::shared_ptr<TlsContext> tls = nullptr) {
-        server = std::make_unique<HttpServer>(log, limits, 2, 2);
+        server = std::make_unique<HttpServer>(log, limits, io_threads, worker_threads, handlers);
         port = server->add_listener({{"127.0.0.1", 0},
                                      "test",
                                      [this](const PeerInfo& peer) {
@@ -90,6 +144,8 @@ struct Fixture : ::testing::Test {
                                          h->delay = delay;
                                          h->throw_on_close = throw_on_close;
                                          h->require_auth_header = require_auth_header;
+                                         h->gate = gate;
+                                         h->responders = responders;
                                          return h;
                                      },
                                      std::move(tls),
@@ -1041,6 +1097,165 @@ TEST_F(TlsFixture, ProxyHeaderBeforeTheTlsHandshake) {
     }
     EXPECT_EQ(header_value(in, "X-Peer"), "203.0.113.5:61000") << in;
     stream.shutdown(ec);
+}
+
+// Handlers on the I/O threads (HandlerThreads::io, what `wec serve` runs with SQLite).
+struct IoFixture : Fixture {
+    IoFixture() { handlers = HandlerThreads::io; }
+};
+
+TEST_F(IoFixture, KeepAlivePipelinedAndManyConnectionsAnswerAsOnWorkers) {
+    start();
+    Client c(port);
+    c.send(post("a"));
+    EXPECT_NE(c.response().find("X-Count: 1"), std::string::npos);
+    c.send(post("one") + post("two") + post("three"));
+    for (const char* body : {"one", "two", "three"}) {
+        auto r = c.response();
+        EXPECT_EQ(r.substr(r.size() - std::strlen(body)), body) << r;
+    }
+    constexpr int kConnections = 300;
+    for (int i = 0; i < kConnections; ++i) {
+        Client other(port);
+        other.send(post("x"));
+        ASSERT_FALSE(other.response().empty());
+    }
+    EXPECT_EQ(server->stats().requests, 4u + kConnections);
+    EXPECT_EQ(sessions_left_after_closing(), 1u); // `c` is still open
+    EXPECT_EQ(server->stats().stand_ins, 0u);
+}
+
+// A handler that answers later from a thread of its own (an output's writer): the answer is
+// queued for the connection, and its next request follows.
+TEST_F(IoFixture, AnswersFromAnotherThreadReachTheirConnectionInOrder) {
+    Responders later;
+    responders = &later;
+    start();
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(std::make_unique<Client>(port));
+        clients.back()->send(post("p" + std::to_string(i) + "a") +
+                             post("p" + std::to_string(i) + "b"));
+    }
+    for (int i = 0; i < 4; ++i)
+        for (const char* suffix : {"a", "b"}) {
+            auto r = clients[i]->response();
+            auto body = "p" + std::to_string(i) + suffix;
+            ASSERT_GE(r.size(), body.size()) << r;
+            EXPECT_EQ(r.substr(r.size() - body.size()), body);
+        }
+}
+
+// Handlers that block every I/O thread (a store locked by another program, a stalled disk) do
+// not stall the network: a worker stands in, accepts the next connection and answers it while
+// they still block.
+TEST_F(IoFixture, HandlersBlockingEveryIoThreadDoNotStallTheNetwork) {
+    Gate gate_;
+    gate = &gate_;
+    start();
+    Client first(port), second(port);
+    first.send(post("block"));
+    second.send(post("block"));
+    ASSERT_TRUE(gate_.wait_for_waiting(2)) << "both I/O threads are in a handler";
+    Client third(port); // accepted and answered by a stand-in: the gate is still closed
+    third.send(post("not blocked"));
+    auto r = third.response();
+    EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+    EXPECT_GE(server->stats().stand_ins, 1u);
+    gate_.release();
+    for (auto* c : {&first, &second}) {
+        auto blocked = c->response();
+        EXPECT_EQ(blocked.substr(blocked.size() - 5), "block") << blocked;
+    }
+    // Once the I/O threads are free the stand-in returns to the pool: stop() ends.
+    server->stop();
+}
+
+// One I/O thread and one worker: the stand-in itself blocks in a handler; once released, every
+// request is answered and the server stops.
+TEST_F(IoFixture, AStandInThatBlocksTooRecoversWhenHandlersReturn) {
+    io_threads = 1;
+    worker_threads = 1;
+    Gate gate_;
+    gate = &gate_;
+    start();
+    Client first(port);
+    first.send(post("block"));
+    ASSERT_TRUE(gate_.wait_for_waiting(1));
+    Client second(port);
+    second.send(post("block")); // read by the stand-in, which then blocks too
+    ASSERT_TRUE(gate_.wait_for_waiting(2)) << "the stand-in read and handled the request";
+    gate_.release();
+    for (auto* c : {&first, &second}) {
+        auto r = c->response();
+        EXPECT_EQ(r.substr(r.size() - 5), "block") << r;
+    }
+    Client after(port);
+    after.send(post("after"));
+    auto r = after.response();
+    EXPECT_EQ(r.substr(r.size() - 5), "after") << r;
+    server->stop();
+}
+
+TEST_F(IoFixture, StopLetsARequestInFlightFinish) {
+    delay = 300ms;
+    start();
+    Client c(port);
+    c.send(post("slow"));
+    std::this_thread::sleep_for(100ms); // the handler is running now
+    std::thread stopper([&] { server->stop(); });
+    auto r = c.response();
+    stopper.join();
+    EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    EXPECT_EQ(r.substr(r.size() - 4), "slow");
+}
+
+TEST_F(IoFixture, AnExceptionOnAnIoThreadClosesOnlyThatConnection) {
+    throw_on_close = true;
+    start();
+    for (int i = 0; i < 3; ++i) {
+        Client c(port);
+        c.send(post("x", "Connection: close\r\n"));
+        EXPECT_FALSE(c.response().empty());
+    }
+    for (int i = 0; i < 500 && server->stats().connection_exceptions < 3; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(server->stats().connection_exceptions, 3u);
+    Client c(port);
+    c.send(post("still here"));
+    auto r = c.response();
+    EXPECT_EQ(r.substr(r.size() - 10), "still here");
+}
+
+TEST_F(TlsFixture, LargePipelinedRequestsAndClosedSessionsWithHandlersOnIoThreads) {
+    handlers = HandlerThreads::io;
+    start({}, server_tls());
+    auto ctx = client_tls("win10.windomain.local");
+    {
+        asio::io_context ioc;
+        ssl::stream<tcp::socket> stream(ioc, ctx);
+        stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+        stream.handshake(ssl::stream_base::client);
+        std::string big(300000, ' ');
+        for (std::size_t i = 0; i < big.size(); ++i)
+            big[i] = static_cast<char>('a' + i % 26);
+        asio::write(stream, asio::buffer(post(big) + post("second")));
+        std::string in;
+        char buf[16384];
+        boost::system::error_code ec;
+        while (!ec && (in.size() < 6 || in.compare(in.size() - 6, 6, "second") != 0))
+            in.append(buf, stream.read_some(asio::buffer(buf), ec));
+        ASSERT_FALSE(ec) << ec.message();
+        auto body = in.find("\r\n\r\n");
+        ASSERT_NE(body, std::string::npos);
+        EXPECT_EQ(in.compare(body + 4, big.size(), big), 0) << "first body echoed intact";
+        stream.shutdown(ec);
+    }
+    for (int i = 0; i < 50; ++i)
+        ASSERT_NE(tls_request(ctx).find("\r\n\r\ntls"), std::string::npos);
+    EXPECT_EQ(sessions_left_after_closing(), 0u);
+    EXPECT_EQ(server->stats().requests, 52u);
 }
 
 } // namespace

@@ -175,6 +175,27 @@ TEST_F(ServiceTest, TheSummarySaysWhenBookmarksAreFsynced) {
         << store_line(service);
 }
 
+// Where requests are handled, in the summary: on the I/O threads with SQLite ("auto"), on the
+// workers when asked.
+TEST_F(ServiceTest, TheSummarySaysWhichThreadsHandleRequests) {
+    const auto threads_line = [](const server::CollectorService& service) {
+        for (const auto& line : service.summary())
+            if (line.starts_with("threads: ")) return line;
+        return std::string("(no threads line)");
+    };
+    auto c = config();
+    c.io_threads = 3;
+    c.worker_threads = 5;
+    {
+        server::CollectorService service(log, c);
+        EXPECT_EQ(threads_line(service), "threads: 3 I/O, handling requests (up to 5 workers "
+                                         "stand in for the network while handlers block)");
+    }
+    c.handler_threads = "workers";
+    server::CollectorService service(log, c);
+    EXPECT_EQ(threads_line(service), "threads: 3 I/O, 5 workers handling requests");
+}
+
 // Security review: an unauthenticated request is answered from its head; its body is not waited
 // for (nor buffered). Also what the service says about itself at start.
 TEST_F(ServiceTest, UnauthenticatedHeadsAreAnsweredWithoutTheirBodies) {
