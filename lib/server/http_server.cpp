@@ -283,6 +283,10 @@ struct HttpServer::Impl : ServerBookkeeping {
         std::unique_lock lock(watch_mutex);
         std::uint64_t seen = handlers_done.load();
         int idle_ticks = 0;
+        // Logged when it starts, then at most once a minute while it goes on (the counter has
+        // every one).
+        std::optional<std::chrono::steady_clock::time_point> last_warning;
+        std::uint64_t warned = 0;
         while (!watch_stop) {
             if (idle_ticks >= kWatcherIdleTicks) {
                 watcher_asleep = true;
@@ -299,8 +303,19 @@ struct HttpServer::Impl : ServerBookkeeping {
             if (busy != 0 && busy >= running.load() && done == seen &&
                 stand_ins_now.load() < worker_count) {
                 ++stand_ins_now;
-                ++stand_ins;
+                const auto started_so_far = ++stand_ins;
                 asio::post(workers, [this] { stand_in(); });
+                const auto now = std::chrono::steady_clock::now();
+                if (!last_warning || now - *last_warning >= std::chrono::minutes(1)) {
+                    log.warn("request handlers held every I/O thread for 10 ms: a worker thread "
+                             "runs the network meanwhile (a slow store or output? "
+                             "wec_handler_stand_ins_total counts these)",
+                             {{"stand_ins", std::to_string(started_so_far - warned)},
+                              {"hint", "handler_threads = \"workers\" moves requests off the I/O "
+                                       "threads"}});
+                    last_warning = now;
+                    warned = started_so_far;
+                }
             }
             seen = done;
         }

@@ -1123,6 +1123,7 @@ TEST_F(IoFixture, KeepAlivePipelinedAndManyConnectionsAnswerAsOnWorkers) {
     EXPECT_EQ(server->stats().requests, 4u + kConnections);
     EXPECT_EQ(sessions_left_after_closing(), 1u); // `c` is still open
     EXPECT_EQ(server->stats().stand_ins, 0u);
+    EXPECT_EQ(captured.count("held every I/O thread"), 0u) << captured.text();
 }
 
 // A handler that answers later from a thread of its own (an output's writer): the answer is
@@ -1162,6 +1163,10 @@ TEST_F(IoFixture, HandlersBlockingEveryIoThreadDoNotStallTheNetwork) {
     auto r = third.response();
     EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
     EXPECT_GE(server->stats().stand_ins, 1u);
+    // Said once (then at most once a minute), with what to do.
+    EXPECT_EQ(captured.count("request handlers held every I/O thread for 10 ms"), 1u)
+        << captured.text();
+    EXPECT_EQ(captured.count("moves requests off the I/O threads"), 1u) << captured.text();
     gate_.release();
     for (auto* c : {&first, &second}) {
         auto blocked = c->response();
