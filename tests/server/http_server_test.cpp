@@ -158,6 +158,11 @@ struct Fixture : ::testing::Test {
             std::this_thread::sleep_for(10ms);
         return server->stats().sessions_alive;
     }
+    // Shared by the worker and I/O-thread fixtures (defined after Client).
+    void stop_lets_a_request_in_flight_finish();
+    // A handler's closed() throwing on an I/O thread (counted, logged) ends only its
+    // connection.
+    void an_exception_closes_only_that_connection();
     void TearDown() override { server.reset(); }
 };
 
@@ -211,6 +216,37 @@ struct Client {
 std::string post(const std::string& body, const std::string& extra = "") {
     return "POST /wsman HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive\r\n" + extra +
            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+void Fixture::stop_lets_a_request_in_flight_finish() {
+    delay = 300ms;
+    start();
+    Client c(port);
+    c.send(post("slow"));
+    std::this_thread::sleep_for(100ms); // the handler is running now
+    std::thread stopper([&] { server->stop(); });
+    auto r = c.response();
+    stopper.join();
+    EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    EXPECT_EQ(r.substr(r.size() - 4), "slow");
+}
+
+void Fixture::an_exception_closes_only_that_connection() {
+    throw_on_close = true;
+    start();
+    for (int i = 0; i < 3; ++i) {
+        Client c(port);
+        c.send(post("x", "Connection: close\r\n"));
+        EXPECT_FALSE(c.response().empty());
+    }
+    for (int i = 0; i < 500 && server->stats().connection_exceptions < 3; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(server->stats().connection_exceptions, 3u);
+    Client c(port);
+    c.send(post("still here"));
+    auto r = c.response();
+    EXPECT_EQ(r.substr(r.size() - 10), "still here");
 }
 
 TEST(Endpoint, Parses) {
@@ -402,17 +438,7 @@ TEST_F(Fixture, ConnectionsOverTheLimitAreRefused) {
 }
 
 TEST_F(Fixture, StopLetsARequestInFlightFinish) {
-    delay = 300ms;
-    start();
-    Client c(port);
-    c.send(post("slow"));
-    std::this_thread::sleep_for(100ms); // the handler is running now
-    std::thread stopper([&] { server->stop(); });
-    auto r = c.response();
-    stopper.join();
-    EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
-    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
-    EXPECT_EQ(r.substr(r.size() - 4), "slow");
+    stop_lets_a_request_in_flight_finish();
 }
 
 TEST_F(Fixture, BusyPortIsAClearError) {
@@ -478,6 +504,8 @@ struct TlsFixture : wec::testing::PkiSuite<Fixture> {
         ctx.set_verify_mode(ssl::verify_none);
         return ctx;
     }
+    // Three requests on one connection (defined with the test of that name below).
+    void large_and_pipelined_requests_on_one_connection();
     // One TLS connection: handshake, one request, its response, close. "" when refused.
     std::string tls_request(ssl::context& ctx) {
         asio::io_context ioc;
@@ -563,20 +591,7 @@ TEST_F(Fixture, ChunkedBodiesWithSmallTrailersAreAccepted) {
 }
 
 TEST_F(Fixture, AnExceptionOnAnIoThreadClosesOnlyThatConnection) {
-    throw_on_close = true;
-    start();
-    for (int i = 0; i < 3; ++i) {
-        Client c(port);
-        c.send(post("x", "Connection: close\r\n"));
-        EXPECT_FALSE(c.response().empty());
-    }
-    for (int i = 0; i < 500 && server->stats().connection_exceptions < 3; ++i)
-        std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(server->stats().connection_exceptions, 3u);
-    Client c(port);
-    c.send(post("still here"));
-    auto r = c.response();
-    EXPECT_EQ(r.substr(r.size() - 10), "still here");
+    an_exception_closes_only_that_connection();
 }
 
 // Issue 9: slow headers were cut by idle_timeout (120 s), not read_timeout (60 s).
@@ -973,11 +988,7 @@ TEST_F(TlsFixture, AConnectionClosedBeforeItsClientHelloIsNotAHandshakeFailure) 
         << text;
 }
 
-// The server's own TLS stream (server/tls_stream_internal.hpp) on one keep-alive connection: a body
-// of many records, two requests in one write (pipelined), a response larger than the socket buffers
-// (the server waits for writability), then the next request on the same connection.
-TEST_F(TlsFixture, LargeAndPipelinedRequestsOnOneTlsConnection) {
-    start({}, server_tls());
+void TlsFixture::large_and_pipelined_requests_on_one_connection() {
     auto ctx = client_tls("win10.windomain.local");
     asio::io_context ioc;
     ssl::stream<tcp::socket> stream(ioc, ctx);
@@ -1007,6 +1018,14 @@ TEST_F(TlsFixture, LargeAndPipelinedRequestsOnOneTlsConnection) {
     EXPECT_EQ(read_until_suffix("third").rfind("HTTP/1.1 200", 0), 0u);
     EXPECT_EQ(server->stats().requests, 3u);
     EXPECT_EQ(server->stats().connections_total, 1u);
+}
+
+// The server's own TLS stream (server/tls_stream_internal.hpp) on one keep-alive connection: a body
+// of many records, two requests in one write (pipelined), a response larger than the socket buffers
+// (the server waits for writability), then the next request on the same connection.
+TEST_F(TlsFixture, LargeAndPipelinedRequestsOnOneTlsConnection) {
+    start({}, server_tls());
+    large_and_pipelined_requests_on_one_connection();
 }
 
 // The TLS stream's deadline: an idle TLS connection is closed after idle_timeout.
@@ -1203,64 +1222,22 @@ TEST_F(IoFixture, AStandInThatBlocksTooRecoversWhenHandlersReturn) {
 }
 
 TEST_F(IoFixture, StopLetsARequestInFlightFinish) {
-    delay = 300ms;
-    start();
-    Client c(port);
-    c.send(post("slow"));
-    std::this_thread::sleep_for(100ms); // the handler is running now
-    std::thread stopper([&] { server->stop(); });
-    auto r = c.response();
-    stopper.join();
-    EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
-    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
-    EXPECT_EQ(r.substr(r.size() - 4), "slow");
+    stop_lets_a_request_in_flight_finish();
 }
 
 TEST_F(IoFixture, AnExceptionOnAnIoThreadClosesOnlyThatConnection) {
-    throw_on_close = true;
-    start();
-    for (int i = 0; i < 3; ++i) {
-        Client c(port);
-        c.send(post("x", "Connection: close\r\n"));
-        EXPECT_FALSE(c.response().empty());
-    }
-    for (int i = 0; i < 500 && server->stats().connection_exceptions < 3; ++i)
-        std::this_thread::sleep_for(10ms);
-    EXPECT_EQ(server->stats().connection_exceptions, 3u);
-    Client c(port);
-    c.send(post("still here"));
-    auto r = c.response();
-    EXPECT_EQ(r.substr(r.size() - 10), "still here");
+    an_exception_closes_only_that_connection();
 }
 
 TEST_F(TlsFixture, LargePipelinedRequestsAndClosedSessionsWithHandlersOnIoThreads) {
     handlers = HandlerThreads::io;
     start({}, server_tls());
+    large_and_pipelined_requests_on_one_connection();
     auto ctx = client_tls("win10.windomain.local");
-    {
-        asio::io_context ioc;
-        ssl::stream<tcp::socket> stream(ioc, ctx);
-        stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port});
-        stream.handshake(ssl::stream_base::client);
-        std::string big(300000, ' ');
-        for (std::size_t i = 0; i < big.size(); ++i)
-            big[i] = static_cast<char>('a' + i % 26);
-        asio::write(stream, asio::buffer(post(big) + post("second")));
-        std::string in;
-        char buf[16384];
-        boost::system::error_code ec;
-        while (!ec && (in.size() < 6 || in.compare(in.size() - 6, 6, "second") != 0))
-            in.append(buf, stream.read_some(asio::buffer(buf), ec));
-        ASSERT_FALSE(ec) << ec.message();
-        auto body = in.find("\r\n\r\n");
-        ASSERT_NE(body, std::string::npos);
-        EXPECT_EQ(in.compare(body + 4, big.size(), big), 0) << "first body echoed intact";
-        stream.shutdown(ec);
-    }
     for (int i = 0; i < 50; ++i)
         ASSERT_NE(tls_request(ctx).find("\r\n\r\ntls"), std::string::npos);
     EXPECT_EQ(sessions_left_after_closing(), 0u);
-    EXPECT_EQ(server->stats().requests, 52u);
+    EXPECT_EQ(server->stats().requests, 53u);
 }
 
 } // namespace
