@@ -128,6 +128,7 @@ public:
     // Different files are written in parallel, and concurrent batches to one file share an
     // fdatasync: four batches at once.
     std::size_t concurrency() const override { return 4; }
+    bool local() const override { return true; }
 
 private:
     struct Entry {

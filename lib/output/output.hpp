@@ -72,6 +72,10 @@ public:
     // than one only where batches can progress in parallel (different files, a group commit,
     // deliveries awaited from a broker).
     virtual std::size_t concurrency() const { return 1; }
+    // True when write() reaches no other process or machine (a file): it seldom blocks for long,
+    // so the collector may run it on the thread that decoded the batch even when that thread is
+    // also the network's (CollectorConfig::handlers_on_io_threads).
+    virtual bool local() const { return false; }
 };
 
 // Driver settings as given in a subscription's [[outputs]] table.

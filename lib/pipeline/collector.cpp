@@ -586,17 +586,19 @@ struct Collector::Impl {
             auto& unit = *live->outputs[i].unit;
             // With one output, this thread writes the batch itself when a writer of the output
             // would be free for it anyway (no hand-off to a writer thread and back), as long as
-            // few workers do so at once (a slow output or store must not take every worker from
-            // the other subscriptions); with more outputs, they write in parallel on their own
-            // threads.
+            // few threads do so at once (a slow output or store must not take every worker from
+            // the other subscriptions) and, on an I/O thread, only to a local output; with more
+            // outputs, they write in parallel on their own threads.
             auto job = [p, i] { p->write(i); };
+            const bool may_write_here =
+                n == 1 && (!config.handlers_on_io_threads || unit.driver->local());
             bool taken = false;
             if (!refused) {
-                if (n == 1 && inline_writes.fetch_add(1) < kMaxInlineWrites)
+                if (may_write_here && inline_writes.fetch_add(1) < kMaxInlineWrites)
                     taken = unit.queue.run_or_post(job);
                 else
                     taken = unit.queue.try_post(job);
-                if (n == 1) --inline_writes;
+                if (may_write_here) --inline_writes;
             }
             if (taken) {
                 unit.note_queued(log, d.name);

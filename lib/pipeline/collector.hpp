@@ -69,6 +69,10 @@ struct CollectorConfig {
     // docs/metrics.md). Null: the collector keeps them in a registry of its own, unread. It must
     // outlive the collector.
     metrics::Registry* metrics = nullptr;
+    // Requests arrive on the server's I/O threads (server::HandlerThreads::io): a batch is then
+    // written by the thread that decoded it only to a local output (files); others are handed
+    // to their writer threads, so that a broker's or a receiver's latency holds no I/O thread.
+    bool handlers_on_io_threads = false;
 };
 
 // What the collector knows about its store, for logs, the startup summary and tests.

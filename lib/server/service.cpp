@@ -45,6 +45,7 @@ struct CollectorService::Impl {
     // TLS listeners: their index in the server and what their context is made from (SIGHUP).
     std::vector<std::pair<std::size_t, TlsSettings>> tls_listeners;
     bool running = false;
+    bool handlers_on_io = false;      // make_http_server's choice (handler_threads)
     std::atomic<bool> serving{false}; // listeners accepting (/readyz)
     bool tick_failing = false;        // owner's thread only
     std::uint64_t tick_errors = 0;
@@ -111,8 +112,9 @@ void CollectorService::Impl::make_http_server() {
     // Handlers on the I/O threads save two thread hand-offs per request; with a store across the
     // network each commit waits for a round trip, and more batches in flight (on workers) share
     // each one.
-    const bool on_io =
+    handlers_on_io =
         c.handler_threads == "io" || (c.handler_threads == "auto" && store && store->local());
+    const bool on_io = handlers_on_io;
     const std::size_t io = c.io_threads ? c.io_threads : cores;
     // Workers block on disk (output writes, bookmark and output fsyncs): enough of them keep the
     // cores busy and let concurrent batches share one bookmark commit. With handlers on the I/O
@@ -132,6 +134,7 @@ pipeline::CollectorConfig CollectorService::Impl::make_collector() {
     pipeline::CollectorConfig pc;
     pc.hostname = c.hostname;
     pc.node_name = c.node_name;
+    pc.handlers_on_io_threads = handlers_on_io;
     pc.metrics = &registry;
     for (const auto& l : c.listeners) {
         auto ep = parse_endpoint(l.address);

@@ -296,4 +296,76 @@ path = ")" + (dir.path() / "other.log").string() +
     EXPECT_EQ(counter(registry, "wec_events_received_total", {{"subscription", "other"}}), 2u);
 }
 
+// With requests on the server's I/O threads, a batch for a network output is handed to the
+// output's writer thread (the receiver's latency must not hold an I/O thread): handle_async
+// returns before the receiver has it. A files output is still written by the calling thread:
+// the reply comes before handle_async returns.
+TEST(CollectorOutputs, OnIoThreadsOnlyLocalOutputsAreWrittenByTheCallingThread) {
+    wec::testing::TempDir dir;
+    auto socket = dir.path() / "agent.sock";
+    Logger log(stderr, LogLevel::Warn);
+    store::SqliteStore store((dir.path() / "wec.db").string());
+    store::HeartbeatBatcher heartbeats(store);
+    const std::string query =
+        R"(query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>')";
+    auto net = subscription::load_toml("name = \"net\"\n" + query + R"(
+[[outputs]]
+driver = "unix"
+path = ")" + socket.string() + R"("
+timeout_ms = 3000
+)",
+                                       "net.toml");
+    auto local = subscription::load_toml("name = \"local\"\n" + query + R"(
+[[outputs]]
+driver = "files"
+path = ")" + (dir.path() / "local.log").string() +
+                                             R"("
+)",
+                                         "local.toml");
+    auto net_uuid = store.put_subscription(net).subscription.uuid;
+    auto local_uuid = store.put_subscription(local).subscription.uuid;
+    pipeline::CollectorConfig config;
+    config.hostname = "wec.d.local";
+    config.handlers_on_io_threads = true;
+    pipeline::Collector collector(log, store, heartbeats, config);
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
+    std::deque<ws::Message> messages; // each must live until its reply
+    auto events = [&](const std::string& uuid, int record) -> const ws::Message& {
+        ws::SourceHeaders h;
+        h.to = "http://wec.d.local:5985/wsman/subscriptions/" + uuid;
+        h.machine_id = "win10.d.local";
+        messages.push_back(ws::parse(ws::build_events(
+            h, std::span(kEvents),
+            ws::bookmark_list({{{"Security", static_cast<std::uint64_t>(record)}}, "Security"}))));
+        return messages.back();
+    };
+    auto send = [&](const std::string& uuid, int record) {
+        auto replied = std::make_shared<std::promise<pipeline::Reply>>();
+        collector.handle_async(client, "/wsman/subscriptions/" + uuid, events(uuid, record),
+                               [replied](pipeline::Reply r) { replied->set_value(std::move(r)); });
+        return replied->get_future();
+    };
+
+    // Files: written, committed and answered before handle_async returned.
+    auto answered = send(local_uuid, 1);
+    ASSERT_EQ(answered.wait_for(0s), std::future_status::ready);
+    EXPECT_EQ(answered.get().status, 200u);
+
+    // Unix datagrams: five batches of two events fill the receiver's queue of ten datagrams;
+    // the sixth waits in the writer thread, not in handle_async (written here, it would have
+    // returned only after timeout_ms, refused).
+    wec::testing::UnixDatagramPeer peer(socket);
+    for (int record = 1; record <= 5; ++record)
+        ASSERT_EQ(send(net_uuid, record).get().status, 200u);
+    auto sixth = send(net_uuid, 6);
+    EXPECT_EQ(sixth.wait_for(300ms), std::future_status::timeout)
+        << "written before the receiver read";
+    // Reading lets the writer on (its datagrams may arrive while this reads).
+    auto received = peer.drain().size();
+    ASSERT_EQ(sixth.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(sixth.get().status, 200u);
+    received += peer.drain().size();
+    EXPECT_EQ(received, 12u);
+}
+
 } // namespace
