@@ -50,6 +50,54 @@ std::uint64_t counter(metrics::Registry& registry, const std::string& name,
     return registry.counter(name, "", labels)->value();
 }
 
+constexpr std::string_view kSecurityQuery =
+    R"(query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>')";
+
+// Stores subscription `name` (kSecurityQuery, then `outputs`: [[outputs]] tables); its UUID.
+std::string put_subscription(store::Store& store, const std::string& name,
+                             const std::string& outputs) {
+    auto sub = subscription::load_toml(
+        "name = \"" + name + "\"\n" + std::string(kSecurityQuery) + "\n" + outputs, name + ".toml");
+    return store.put_subscription(sub).subscription.uuid;
+}
+std::string files_output(const std::filesystem::path& path) {
+    return "[[outputs]]\ndriver = \"files\"\npath = \"" + path.string() + "\"\n";
+}
+// A unix datagram output with more settings (`extra`: "key = value" lines).
+std::string unix_output(const std::filesystem::path& path, const std::string& extra) {
+    return "[[outputs]]\ndriver = \"unix\"\npath = \"" + path.string() + "\"\n" + extra;
+}
+
+// Events batches of one client (kEvents, bookmark at `record`) for a collector's subscriptions;
+// each message lives until its reply.
+struct Batches {
+    explicit Batches(pipeline::Collector& c) : collector(c) {}
+    pipeline::Collector& collector;
+    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
+    std::deque<ws::Message> messages;
+
+    static std::string path_of(const std::string& uuid) { return "/wsman/subscriptions/" + uuid; }
+    const ws::Message& events(const std::string& uuid, int record) {
+        ws::SourceHeaders h;
+        h.to = "http://wec.d.local:5985/wsman/subscriptions/" + uuid;
+        h.machine_id = "win10.d.local";
+        messages.push_back(ws::parse(ws::build_events(
+            h, std::span(kEvents),
+            ws::bookmark_list({{{"Security", static_cast<std::uint64_t>(record)}}, "Security"}))));
+        return messages.back();
+    }
+    // Answered when the collector replies (handle_async).
+    std::future<pipeline::Reply> send(const std::string& uuid, int record) {
+        auto replied = std::make_shared<std::promise<pipeline::Reply>>();
+        collector.handle_async(client, path_of(uuid), events(uuid, record),
+                               [replied](pipeline::Reply r) { replied->set_value(std::move(r)); });
+        return replied->get_future();
+    }
+    pipeline::Reply handle(const std::string& uuid, int record) {
+        return collector.handle(client, path_of(uuid), events(uuid, record));
+    }
+};
+
 TEST(CollectorOutputs, SyslogOutputGetsTheFieldsAndAFailingReceiverRefusesTheBatch) {
     wec::testing::TempDir dir;
     auto socket = dir.path() / "syslog.sock";
@@ -147,61 +195,27 @@ TEST(CollectorOutputs, AReceiverThatStopsReadingHoldsOnlyItsOwnOutputThenFillsIt
     Logger log(log_file.get(), LogLevel::Info);
     store::SqliteStore store((dir.path() / "wec.db").string());
     store::HeartbeatBatcher heartbeats(store);
-    const std::string query =
-        R"(query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>')";
     // "slow": a files output and a unix output whose receiver does not read (the kernel queues 10
     // datagrams, then send() waits), with room for 2 waiting batches. "other": files only.
-    auto slow = subscription::load_toml("name = \"slow\"\n" + query + R"(
-[[outputs]]
-driver = "files"
-path = ")" + (dir.path() / "slow.log").string() +
-                                            R"("
-[[outputs]]
-driver = "unix"
-path = ")" + socket.string() + R"("
-timeout_ms = 60000
-queue = 2
-)",
-                                        "slow.toml");
-    auto other = subscription::load_toml("name = \"other\"\n" + query + R"(
-[[outputs]]
-driver = "files"
-path = ")" + (dir.path() / "other.log").string() +
-                                             R"("
-)",
-                                         "other.toml");
-    auto slow_uuid = store.put_subscription(slow).subscription.uuid;
-    auto other_uuid = store.put_subscription(other).subscription.uuid;
+    const auto slow_uuid =
+        put_subscription(store, "slow",
+                         files_output(dir.path() / "slow.log") +
+                             unix_output(socket, "timeout_ms = 60000\nqueue = 2\n"));
+    const auto other_uuid =
+        put_subscription(store, "other", files_output(dir.path() / "other.log"));
     metrics::Registry registry;
     pipeline::CollectorConfig config;
     config.hostname = "wec.d.local";
     config.metrics = &registry;
     pipeline::Collector collector(log, store, heartbeats, config);
-    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
-
-    std::deque<ws::Message> messages; // each must live until its reply
-    auto events = [&](const std::string& uuid, int record) -> const ws::Message& {
-        ws::SourceHeaders h;
-        h.to = "http://wec.d.local:5985/wsman/subscriptions/" + uuid;
-        h.machine_id = "win10.d.local";
-        messages.push_back(ws::parse(ws::build_events(
-            h, std::span(kEvents),
-            ws::bookmark_list({{{"Security", static_cast<std::uint64_t>(record)}}, "Security"}))));
-        return messages.back();
-    };
-    auto path_of = [](const std::string& uuid) { return "/wsman/subscriptions/" + uuid; };
-    auto send = [&](int record) {
-        auto replied = std::make_shared<std::promise<pipeline::Reply>>();
-        collector.handle_async(client, path_of(slow_uuid), events(slow_uuid, record),
-                               [replied](pipeline::Reply r) { replied->set_value(std::move(r)); });
-        return replied->get_future();
-    };
+    Batches batches(collector);
+    const auto& client = batches.client;
+    auto send = [&](int record) { return batches.send(slow_uuid, record); };
 
     wec::testing::UnixDatagramPeer peer(socket);
     // Five batches of two events fill the receiver's queue of ten datagrams.
     for (int record = 1; record <= 5; ++record)
-        ASSERT_EQ(collector.handle(client, path_of(slow_uuid), events(slow_uuid, record)).status,
-                  200u);
+        ASSERT_EQ(batches.handle(slow_uuid, record).status, 200u);
 
     // Batch 6 waits in the unix output; its files output has it already, and it is not acked.
     auto sixth = send(6);
@@ -215,13 +229,13 @@ path = ")" + (dir.path() / "other.log").string() +
               std::string::npos);
 
     // Another subscription is not held up by it.
-    EXPECT_EQ(collector.handle(client, path_of(other_uuid), events(other_uuid, 1)).status, 200u);
+    EXPECT_EQ(batches.handle(other_uuid, 1).status, 200u);
 
     // Two more batches wait in the queue; the next ones are refused at once, logged once.
     auto seventh = send(7);
     auto eighth = send(8);
     for (int record = 9; record <= 11; ++record) {
-        auto refused = collector.handle(client, path_of(slow_uuid), events(slow_uuid, record));
+        auto refused = batches.handle(slow_uuid, record);
         EXPECT_EQ(refused.status, 503u);
         EXPECT_GT(refused.retry_after_s, 0u);
         EXPECT_NE(refused.note.find("queue full"), std::string::npos) << refused.note;
@@ -265,7 +279,7 @@ path = ")" + (dir.path() / "other.log").string() +
     EXPECT_EQ(received, 16u); // batches 1 to 8, two events each
     EXPECT_NE(store.bookmark(client.identity, slow_uuid)->find("RecordId=\"8\""),
               std::string::npos);
-    EXPECT_EQ(collector.handle(client, path_of(slow_uuid), events(slow_uuid, 12)).status, 200u);
+    EXPECT_EQ(batches.handle(slow_uuid, 12).status, 200u);
     EXPECT_EQ(count_of(slurp(log_path), "output queue accepts batches again"), 1u)
         << slurp(log_path);
     // A batch refused for a full queue went to no output at all: the files output of "slow"
@@ -306,45 +320,16 @@ TEST(CollectorOutputs, OnIoThreadsOnlyLocalOutputsAreWrittenByTheCallingThread) 
     Logger log(stderr, LogLevel::Warn);
     store::SqliteStore store((dir.path() / "wec.db").string());
     store::HeartbeatBatcher heartbeats(store);
-    const std::string query =
-        R"(query = '<QueryList><Query Id="0"><Select Path="Security">*</Select></Query></QueryList>')";
-    auto net = subscription::load_toml("name = \"net\"\n" + query + R"(
-[[outputs]]
-driver = "unix"
-path = ")" + socket.string() + R"("
-timeout_ms = 3000
-)",
-                                       "net.toml");
-    auto local = subscription::load_toml("name = \"local\"\n" + query + R"(
-[[outputs]]
-driver = "files"
-path = ")" + (dir.path() / "local.log").string() +
-                                             R"("
-)",
-                                         "local.toml");
-    auto net_uuid = store.put_subscription(net).subscription.uuid;
-    auto local_uuid = store.put_subscription(local).subscription.uuid;
+    const auto net_uuid =
+        put_subscription(store, "net", unix_output(socket, "timeout_ms = 3000\n"));
+    const auto local_uuid =
+        put_subscription(store, "local", files_output(dir.path() / "local.log"));
     pipeline::CollectorConfig config;
     config.hostname = "wec.d.local";
     config.handlers_on_io_threads = true;
     pipeline::Collector collector(log, store, heartbeats, config);
-    pipeline::ClientInfo client{"WIN10$@D.LOCAL", "10.0.0.5", pipeline::Transport::Http, "", ""};
-    std::deque<ws::Message> messages; // each must live until its reply
-    auto events = [&](const std::string& uuid, int record) -> const ws::Message& {
-        ws::SourceHeaders h;
-        h.to = "http://wec.d.local:5985/wsman/subscriptions/" + uuid;
-        h.machine_id = "win10.d.local";
-        messages.push_back(ws::parse(ws::build_events(
-            h, std::span(kEvents),
-            ws::bookmark_list({{{"Security", static_cast<std::uint64_t>(record)}}, "Security"}))));
-        return messages.back();
-    };
-    auto send = [&](const std::string& uuid, int record) {
-        auto replied = std::make_shared<std::promise<pipeline::Reply>>();
-        collector.handle_async(client, "/wsman/subscriptions/" + uuid, events(uuid, record),
-                               [replied](pipeline::Reply r) { replied->set_value(std::move(r)); });
-        return replied->get_future();
-    };
+    Batches batches(collector);
+    auto send = [&](const std::string& uuid, int record) { return batches.send(uuid, record); };
 
     // Files: written, committed and answered before handle_async returned.
     auto answered = send(local_uuid, 1);
