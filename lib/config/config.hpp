@@ -75,7 +75,7 @@ struct ServeConfig {
     std::string handler_threads = "auto";
     std::uint32_t heartbeat_flush_s = 5;
     // How long a store operation waits for a lock another process holds before the request
-    // gets 503 (the worker waits that long).
+    // gets 503 (the thread handling the request waits that long).
     std::uint32_t store_busy_timeout_ms = 10000;
     // SQLite: bookmark commits (each batch's Ack point) are fsynced at most this often, a
     // client's first one always; 0: every one.

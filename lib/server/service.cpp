@@ -114,19 +114,19 @@ void CollectorService::Impl::make_http_server() {
     // each one.
     handlers_on_io =
         c.handler_threads == "io" || (c.handler_threads == "auto" && store && store->local());
-    const bool on_io = handlers_on_io;
     const std::size_t io = c.io_threads ? c.io_threads : cores;
     // Workers block on disk (output writes, bookmark and output fsyncs): enough of them keep the
     // cores busy and let concurrent batches share one bookmark commit. With handlers on the I/O
     // threads they stand in for the network while handlers block.
     const std::size_t workers = c.worker_threads ? c.worker_threads : std::max(8u, 4 * cores);
-    http = std::make_unique<HttpServer>(log, limits, io, workers,
-                                        on_io ? HandlerThreads::io : HandlerThreads::workers);
-    notes.push_back(on_io ? "threads: " + std::to_string(io) + " I/O, handling requests (up to " +
-                                std::to_string(workers) +
-                                " workers stand in for the network while handlers block)"
-                          : "threads: " + std::to_string(io) + " I/O, " + std::to_string(workers) +
-                                " workers handling requests");
+    http = std::make_unique<HttpServer>(
+        log, limits, io, workers, handlers_on_io ? HandlerThreads::io : HandlerThreads::workers);
+    notes.push_back(handlers_on_io
+                        ? "threads: " + std::to_string(io) + " I/O, handling requests (up to " +
+                              std::to_string(workers) +
+                              " workers stand in for the network while handlers block)"
+                        : "threads: " + std::to_string(io) + " I/O, " + std::to_string(workers) +
+                              " workers handling requests");
 }
 
 pipeline::CollectorConfig CollectorService::Impl::make_collector() {
