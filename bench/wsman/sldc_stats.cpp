@@ -151,9 +151,13 @@ void print(const char* name, const std::vector<std::uint8_t>& plain,
                 pct(s.len_le16_far, c));
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
+    if (argc > 1 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+        std::printf("usage: sldc_stats [--write DIR] [FILE.sldc ...]\n"
+                    "Symbol statistics of the load generator's batch (Fast and Best) and of the\n"
+                    "raw SLDC records named; --write DIR saves the batch and its two records.\n");
+        return 0;
+    }
     wec::client::EventGenerator gen("host-1.windomain.local", 7);
     std::vector<std::string> texts;
     for (int i = 0; i < 100; ++i)
@@ -179,5 +183,17 @@ int main(int argc, char** argv) {
     for (int i = first; i < argc; ++i) {
         const auto packed = wec::read_file(argv[i]);
         print(argv[i], wec::sldc::decompress(packed, std::size_t{64} << 20), packed);
+    }
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sldc_stats: %s\n", e.what());
+        return 1;
     }
 }
