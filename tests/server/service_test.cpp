@@ -47,6 +47,13 @@ std::string exec_other(const std::string& path, const std::string& sql) {
 }
 
 // One plain HTTP request on 127.0.0.1:port; the status line of the answer.
+// The start-up summary's line that starts with `prefix` ("store: ", "threads: ").
+std::string summary_line(const server::CollectorService& service, std::string_view prefix) {
+    for (const auto& line : service.summary())
+        if (line.starts_with(prefix)) return line;
+    return "(no line starting with \"" + std::string(prefix) + "\")";
+}
+
 std::string status_line(std::uint16_t port, const std::string& request) {
     asio::io_context io;
     asio::ip::tcp::socket socket(io);
@@ -156,44 +163,35 @@ TEST_F(ServiceTest, UnreadableSubscriptionIsNamedInTheSummary) {
 
 // The summary says how durable an acked bookmark is (docs/state-store.md), as configured.
 TEST_F(ServiceTest, TheSummarySaysWhenBookmarksAreFsynced) {
-    const auto store_line = [](const server::CollectorService& service) {
-        for (const auto& line : service.summary())
-            if (line.starts_with("store: ")) return line;
-        return std::string("(no store line)");
-    };
     {
         server::CollectorService service(log, config());
-        EXPECT_NE(store_line(service).find(
-                      "bookmarks fsynced: a client's first, then at most every 1000 ms"),
+        EXPECT_NE(summary_line(service, "store: ")
+                      .find("bookmarks fsynced: a client's first, then at most every 1000 ms"),
                   std::string::npos)
-            << store_line(service);
+            << summary_line(service, "store: ");
     }
     auto c = config();
     c.bookmark_sync_interval_ms = 0;
     server::CollectorService service(log, c);
-    EXPECT_NE(store_line(service).find("every bookmark fsynced"), std::string::npos)
-        << store_line(service);
+    EXPECT_NE(summary_line(service, "store: ").find("every bookmark fsynced"), std::string::npos)
+        << summary_line(service, "store: ");
 }
 
 // Where requests are handled, in the summary: on the I/O threads with SQLite ("auto"), on the
 // workers when asked.
 TEST_F(ServiceTest, TheSummarySaysWhichThreadsHandleRequests) {
-    const auto threads_line = [](const server::CollectorService& service) {
-        for (const auto& line : service.summary())
-            if (line.starts_with("threads: ")) return line;
-        return std::string("(no threads line)");
-    };
     auto c = config();
     c.io_threads = 3;
     c.worker_threads = 5;
     {
         server::CollectorService service(log, c);
-        EXPECT_EQ(threads_line(service), "threads: 3 I/O, handling requests (up to 5 workers "
-                                         "stand in for the network while handlers block)");
+        EXPECT_EQ(summary_line(service, "threads: "),
+                  "threads: 3 I/O, handling requests (up to 5 workers "
+                  "stand in for the network while handlers block)");
     }
     c.handler_threads = "workers";
     server::CollectorService service(log, c);
-    EXPECT_EQ(threads_line(service), "threads: 3 I/O, 5 workers handling requests");
+    EXPECT_EQ(summary_line(service, "threads: "), "threads: 3 I/O, 5 workers handling requests");
 }
 
 // Security review: an unauthenticated request is answered from its head; its body is not waited
