@@ -245,10 +245,10 @@ struct HttpServer::Impl : ServerBookkeeping {
     std::atomic<bool> stopped{false};
 
     // Handlers on the I/O threads (HandlerThreads::io). A handler may block (disk, the store):
-    // when every thread running the io_context has been inside a handler for a whole tick with
-    // none of them returning, the watcher has a worker stand in, running the io_context until a
-    // thread is free again (the network stalls for a tick at most, as long as workers remain).
-    static constexpr std::chrono::milliseconds kStandInTick{10};
+    // when every thread running the io_context has been inside a handler for a whole tick
+    // (kStandInAfter) with none of them returning, the watcher has a worker stand in, running the
+    // io_context until a thread is free again (the network stalls for a tick at most, as long as
+    // workers remain).
     static constexpr int kWatcherIdleTicks = 100; // without handlers, before the watcher sleeps
     std::atomic<std::size_t> running{0};    // threads running the io_context, stand-ins included
     std::atomic<std::size_t> in_handler{0}; // of those, inside a handler now
@@ -296,7 +296,7 @@ struct HttpServer::Impl : ServerBookkeeping {
                 seen = handlers_done.load();
                 continue;
             }
-            if (watch_cv.wait_for(lock, kStandInTick, [this] { return watch_stop; })) break;
+            if (watch_cv.wait_for(lock, kStandInAfter, [this] { return watch_stop; })) break;
             const auto done = handlers_done.load(std::memory_order_relaxed);
             const auto busy = in_handler.load();
             idle_ticks = busy == 0 ? idle_ticks + 1 : 0;
@@ -307,9 +307,10 @@ struct HttpServer::Impl : ServerBookkeeping {
                 asio::post(workers, [this] { stand_in(); });
                 const auto now = std::chrono::steady_clock::now();
                 if (!last_warning || now - *last_warning >= std::chrono::minutes(1)) {
-                    log.warn("request handlers held every I/O thread for 10 ms: a worker thread "
-                             "runs the network meanwhile (a slow store or output? "
-                             "wec_handler_stand_ins_total counts these)",
+                    log.warn("request handlers held every I/O thread for " +
+                                 std::to_string(kStandInAfter.count()) +
+                                 " ms: a worker thread runs the network meanwhile (a slow store "
+                                 "or output? wec_handler_stand_ins_total counts these)",
                              {{"stand_ins", std::to_string(started_so_far - warned)},
                               {"hint", "handler_threads = \"workers\" moves requests off the I/O "
                                        "threads"}});
@@ -325,7 +326,7 @@ struct HttpServer::Impl : ServerBookkeeping {
     void stand_in() {
         ++running;
         while (!ioc.stopped()) {
-            run_guarded([this] { ioc.run_one_for(kStandInTick); });
+            run_guarded([this] { ioc.run_one_for(kStandInAfter); });
             if (in_handler.load() + 1 < running.load()) break; // another thread is free for I/O
         }
         --running;

@@ -143,12 +143,16 @@ struct ServerStats {
                                  // I/O thread for a tick (HandlerThreads::io)
 };
 
+// HandlerThreads::io: how long handlers may hold every I/O thread, none returning, before a
+// worker stands in for the network.
+inline constexpr std::chrono::milliseconds kStandInAfter{10};
+
 // Where requests' handlers run.
 enum class HandlerThreads {
     // On the I/O thread that read the request: no hand-off to another thread and back per
-    // request. When handlers have held every I/O thread for 10 ms with none returning, a worker
-    // runs the network until one is free (at most worker_threads at once). For handlers that
-    // rarely block long (a local store, local files).
+    // request. When handlers have held every I/O thread for kStandInAfter with none returning,
+    // a worker runs the network until one is free (at most worker_threads at once). For
+    // handlers that rarely block long (a local store, local files).
     io,
     // Handed to the worker pool: a handler that blocks (a store across the network) holds a
     // worker, not an I/O thread, so up to worker_threads requests wait at once.

@@ -475,10 +475,11 @@ std::string CollectorService::scrape() const {
     family("wec_proxy_refused_total",
            "Connections refused on a PROXY protocol listener for want of a valid header.",
            Type::Counter, server.proxy_refused);
-    family("wec_handler_stand_ins_total",
-           "Times a worker ran the network because request handlers had held every I/O thread "
-           "for 10 ms (handler_threads = io): a store or output that blocks.",
-           Type::Counter, server.stand_ins);
+    const std::string stand_ins_help =
+        "Times a worker ran the network because request handlers had held every I/O thread for " +
+        std::to_string(kStandInAfter.count()) +
+        " ms (handler_threads = io): a store or output that blocks.";
+    family("wec_handler_stand_ins_total", stand_ins_help.c_str(), Type::Counter, server.stand_ins);
 
     auto health = s.collector->store_health();
     family("wec_store_up", "1 when the last query of the state store succeeded.", Type::Gauge,
