@@ -2,6 +2,7 @@
 // (the collector's back-pressure), drain() runs what was queued, and a job may drop the last
 // reference to its own queue.
 #include "output/queue.hpp"
+#include "support/gate.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -16,26 +17,7 @@ using wec::output::WriteQueue;
 
 namespace {
 
-// Holds jobs until opened.
-class Gate {
-public:
-    void wait() {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return open_; });
-    }
-    void open() {
-        {
-            std::lock_guard lock(mutex_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
+using wec::testing::Gate; // holds jobs until opened
 
 TEST(WriteQueue, RunsJobsInOrderOnItsOwnThread) {
     WriteQueue queue("test", 1, 100);

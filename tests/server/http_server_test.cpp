@@ -4,6 +4,7 @@
 #include "server/http_server.hpp"
 #include "server/tls.hpp"
 #include "support/captured_log.hpp"
+#include "support/gate.hpp"
 #include "support/pki_suite.hpp"
 
 #include <atomic>
@@ -34,28 +35,7 @@ using namespace wec::server;
 using namespace std::chrono_literals;
 
 // Holds the handlers of requests whose body is "block" until opened.
-struct Gate {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool open = false;
-    int waiting = 0;
-    void pass() {
-        std::unique_lock lock(mutex);
-        ++waiting;
-        cv.notify_all();
-        cv.wait(lock, [this] { return open; });
-    }
-    // True once `n` handlers wait (within 10 s).
-    bool wait_for_waiting(int n) {
-        std::unique_lock lock(mutex);
-        return cv.wait_for(lock, 10s, [&] { return waiting >= n; });
-    }
-    void release() {
-        std::lock_guard lock(mutex);
-        open = true;
-        cv.notify_all();
-    }
-};
+using wec::testing::Gate;
 
 // Threads answering requests after their handler returned; joined before the server stops.
 struct Responders {
@@ -88,7 +68,7 @@ struct CountingHandler : ConnectionHandler {
         }));
     }
     HttpResponse handle(HttpRequest& req) override {
-        if (gate && std::string(req.body.begin(), req.body.end()) == "block") gate->pass();
+        if (gate && std::string(req.body.begin(), req.body.end()) == "block") gate->wait();
         if (delay.count()) std::this_thread::sleep_for(delay);
         ++n;
         HttpResponse r;
@@ -1176,7 +1156,7 @@ TEST_F(IoFixture, HandlersBlockingEveryIoThreadDoNotStallTheNetwork) {
     Client first(port), second(port);
     first.send(post("block"));
     second.send(post("block"));
-    ASSERT_TRUE(gate_.wait_for_waiting(2)) << "both I/O threads are in a handler";
+    ASSERT_TRUE(gate_.reached_by(2)) << "both I/O threads are in a handler";
     Client third(port); // accepted and answered by a stand-in: the gate is still closed
     third.send(post("not blocked"));
     auto r = third.response();
@@ -1186,7 +1166,7 @@ TEST_F(IoFixture, HandlersBlockingEveryIoThreadDoNotStallTheNetwork) {
     EXPECT_EQ(captured.count("request handlers held every I/O thread for 10 ms"), 1u)
         << captured.text();
     EXPECT_EQ(captured.count("moves requests off the I/O threads"), 1u) << captured.text();
-    gate_.release();
+    gate_.open();
     for (auto* c : {&first, &second}) {
         auto blocked = c->response();
         EXPECT_EQ(blocked.substr(blocked.size() - 5), "block") << blocked;
@@ -1205,11 +1185,11 @@ TEST_F(IoFixture, AStandInThatBlocksTooRecoversWhenHandlersReturn) {
     start();
     Client first(port);
     first.send(post("block"));
-    ASSERT_TRUE(gate_.wait_for_waiting(1));
+    ASSERT_TRUE(gate_.reached_by(1));
     Client second(port);
     second.send(post("block")); // read by the stand-in, which then blocks too
-    ASSERT_TRUE(gate_.wait_for_waiting(2)) << "the stand-in read and handled the request";
-    gate_.release();
+    ASSERT_TRUE(gate_.reached_by(2)) << "the stand-in read and handled the request";
+    gate_.open();
     for (auto* c : {&first, &second}) {
         auto r = c->response();
         EXPECT_EQ(r.substr(r.size() - 5), "block") << r;
