@@ -243,17 +243,17 @@ public:
         }
     }
 
-    Query query(const char* sql) {
-        auto found = cache_.find(sql);
-        if (found == cache_.end()) {
-            sqlite3_stmt* raw = nullptr;
-            int rc = sqlite().sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                                 &raw, nullptr);
-            StmtPtr stmt(raw);
-            if (rc != SQLITE_OK) fail("prepare", rc);
-            found = cache_.emplace(sql, std::move(stmt)).first;
-        }
-        return Query(*this, found->second.get());
+    Query query(const char* sql) { return Query(*this, prepared(sql)); }
+
+    // Runs a statement without parameters or rows from the statement cache: BEGIN and COMMIT
+    // come once per bookmark commit, and sqlite3_exec would parse their text every time.
+    void run(const char* sql, std::string_view what) {
+        struct Reset {
+            sqlite3_stmt* stmt;
+            ~Reset() { sqlite().sqlite3_reset(stmt); } // after fail() has read the message
+        } statement{prepared(sql)};
+        const int rc = sqlite().sqlite3_step(statement.stmt);
+        if (rc != SQLITE_DONE) fail(what, rc);
     }
 
     std::mutex& mutex() { return mutex_; }
@@ -278,6 +278,20 @@ public:
     }
 
 private:
+    // The cached prepared statement for `sql`.
+    sqlite3_stmt* prepared(const char* sql) {
+        auto found = cache_.find(sql);
+        if (found == cache_.end()) {
+            sqlite3_stmt* raw = nullptr;
+            int rc = sqlite().sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                                 &raw, nullptr);
+            StmtPtr stmt(raw);
+            if (rc != SQLITE_OK) fail("prepare", rc);
+            found = cache_.emplace(sql, std::move(stmt)).first;
+        }
+        return found->second.get();
+    }
+
     std::string path_;
     DbPtr db_;
     bool synced_ = false;
@@ -304,7 +318,7 @@ class Transaction {
 public:
     explicit Transaction(Connection& connection, bool synced = true) : connection_(connection) {
         connection_.set_synced(synced);
-        connection_.exec("BEGIN IMMEDIATE", "begin transaction");
+        connection_.run("BEGIN IMMEDIATE", "begin transaction");
     }
     ~Transaction() {
         if (!done_)
@@ -313,7 +327,7 @@ public:
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
     void commit() {
-        connection_.exec("COMMIT", "commit");
+        connection_.run("COMMIT", "commit");
         done_ = true;
         connection_.committed();
     }
