@@ -352,9 +352,8 @@ private:
     LoadProgress& progress_;
     EventPool pool_;
     std::shared_ptr<boost::asio::io_context> io_ = std::make_shared<boost::asio::io_context>(1);
-    // The load generator's bottleneck was the optimal parse: it compresses greedily.
-    std::shared_ptr<sldc::Compressor> compressor_ =
-        std::make_shared<sldc::Compressor>(sldc::Level::Fast);
+    // Greedy by default (LoadOptions::level): the optimal parse was the generator's bottleneck.
+    std::shared_ptr<sldc::Compressor> compressor_ = std::make_shared<sldc::Compressor>(o_.level);
     // A message being built: its UTF-16 SOAP and compressed record, reused from one to the next
     // (no allocation, no page faults per batch).
     sldc::Buffer soap16_;
