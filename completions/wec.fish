@@ -73,6 +73,7 @@ complete -c wec -n '__fish_seen_subcommand_from replay' -l hosts -r -F -d 'Simul
 complete -c wec -n '__fish_seen_subcommand_from replay' -l connections -r -F -d 'Concurrent connections (threads), at most --hosts (--evtx/--xml: hosts replayed at once; --pcap: sources replayed at once, default all up to 64)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l compress -l no-compress -d 'SLDC-compress Events (default: on)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l precompress -d 'Generated events: render and compress every Events message before sending'
+complete -c wec -n '__fish_seen_subcommand_from replay' -l sldc-level -x -a 'fast best' -d 'Generated events: SLDC compressor, fast (greedy: cheapest to generate) or best (the optimal parse: records shaped like Windows own, ~15% smaller, several times slower to compress); files and captures are always sent best'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l follow-notify-host -d 'Connect to the host named in NotifyTo (default: the --url host, NotifyTos port)'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l timeout -r -F -d 'Seconds per request'
 complete -c wec -n '__fish_seen_subcommand_from replay' -l retry-interval -r -F -d 'Seconds before a failed message (5xx, timeout, lost connection) is resent, at most the subscriptions ConnectionRetry interval (default: that interval; 0: no retry, a failing host stops)'

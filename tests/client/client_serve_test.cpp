@@ -877,10 +877,16 @@ TEST_F(ClientServe, ReplayFromDecodedCapture) {
         run_split(dir.path(), replay + " --from " + jsonl.string() + " --subscription nope", env);
     EXPECT_EQ(u.exit_code, 3) << u.out << u.err;
     EXPECT_NE(u.err.find("'nope' is not offered"), std::string::npos) << u.err;
-    for (const char* option : {"--events 10", "--hosts 2", "--connections 2", "--batch 5"}) {
+    for (const char* option :
+         {"--events 10", "--hosts 2", "--connections 2", "--batch 5", "--sldc-level best"}) {
         auto x = run_split(dir.path(), replay + " --from " + jsonl.string() + " " + option, env);
         EXPECT_EQ(x.exit_code, 2) << option << ": " << x.err;
     }
+    // A compressor level that does not exist: exit 2, the choices named.
+    auto level = run_split(dir.path(), replay + " --events 10 --sldc-level fastest", env);
+    EXPECT_EQ(level.exit_code, 2) << level.err;
+    EXPECT_NE(level.err.find("fast"), std::string::npos) << level.err;
+    EXPECT_NE(level.err.find("best"), std::string::npos) << level.err;
     EXPECT_EQ(lines_of(slurp(raw)).size(), 42u);
 }
 

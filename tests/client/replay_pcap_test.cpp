@@ -360,6 +360,7 @@ TEST_F(ReplayPcap, UnusableKeytabOrUnknownIdentityIsAClearError) {
     EXPECT_EQ(with({"--keytab", service_keytab.string(), "--identity", "WS1$"}).exit_code, 2);
     EXPECT_EQ(with({"--ccache", cc1, "--ccache", cc2}).exit_code, 2);
     EXPECT_EQ(with({"--events", "10"}).exit_code, 2);
+    EXPECT_EQ(with({"--sldc-level", "best"}).exit_code, 2);
     EXPECT_EQ(with({"--from", "x.jsonl"}).exit_code, 2);
     // --idle/--refresh are the generated hosts' (a capture's sources send what they recorded).
     auto idle = with({"--keytab", service_keytab.string(), "--idle", "5"});

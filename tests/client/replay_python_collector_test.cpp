@@ -232,7 +232,12 @@ TEST_F(ReplayPythonCollector, KerberosRawAndSpnegoDeliverEveryEvent) {
         // Every message rendered and compressed before the send loop: the same messages.
         {{"--precompress"}, "Kerberos", "kerberos"},
         {{"--spnego", "--precompress"}, "SPNEGO-Kerberos", "spnego"},
+        // Records shaped like Windows' (the optimal parse), live and prepared beforehand: the
+        // independent collector's SLDC decoder reads them.
+        {{"--sldc-level", "best"}, "Kerberos", "kerberos"},
+        {{"--precompress", "--sldc-level", "best"}, "Kerberos", "kerberos"},
     };
+    double fast_ratio = 0, best_ratio = 0; // the highest SOAP / SLDC size ratio of each level
     for (const auto& form : forms) {
         SCOPED_TRACE(form.mechanism + (form.args.empty() ? "" : " " + form.args.back()));
         start_collector();
@@ -266,7 +271,23 @@ TEST_F(ReplayPythonCollector, KerberosRawAndSpnegoDeliverEveryEvent) {
             std::find(form.args.begin(), form.args.end(), "--no-compress") != form.args.end();
         for (const auto& e : soap_of(records, "/wsman/Events"))
             EXPECT_EQ(e["compressed"], !no_compress) << e.dump();
+        const bool best = std::find(form.args.begin(), form.args.end(), "best") != form.args.end();
+        if (no_compress) {
+            EXPECT_FALSE(j.contains("sldc_level")) << j.dump();
+            continue;
+        }
+        EXPECT_EQ(j["sldc_level"], best ? "best" : "fast") << j.dump();
+        // How much the records shrank the SOAP (the optimal parse: more).
+        double soap = 0, sldc = 0;
+        for (const auto& e : soap_of(records, "/wsman/Events")) {
+            soap += e["soap_bytes"].get<double>();
+            sldc += e["sldc_bytes"].get<double>();
+        }
+        ASSERT_GT(sldc, 0) << form.mechanism;
+        double& ratio = best ? best_ratio : fast_ratio;
+        ratio = std::max(ratio, soap / sldc);
     }
+    EXPECT_GT(best_ratio, fast_ratio) << "--sldc-level best did not compress better than fast";
 }
 
 // A subscription with MaxElements 20 and MaxEnvelopeSize 65536: the generated batches of 100 are

@@ -638,6 +638,7 @@ class Handler(BaseHTTPRequestHandler):
         if encoding is not None:
             require(encoding == "SLDC", f"Content-Encoding {encoding!r}")
             if not plain.startswith(b"\xff\xfe<\x00"):
+                entry["sldc_bytes"] = len(plain)
                 try:
                     plain = sldc_decompress(plain)
                 except SldcError as e:

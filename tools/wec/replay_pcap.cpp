@@ -111,7 +111,7 @@ CLI::Option* add_pcap_options(CLI::App& replay, PcapOptions& o) {
     pcap->type_name("FILE");
     for (const char* other :
          {"--from", "--evtx", "--xml", "--split-by-computer", "--check", "--check-only", "--events",
-          "--hosts", "--batch", "--rate", "--speed", "--idle", "--refresh"})
+          "--hosts", "--batch", "--rate", "--speed", "--idle", "--refresh", "--sldc-level"})
         pcap->excludes(other);
     // --connections (declared with the other modes' options, default 1 there): given or not.
     if (auto* connections = replay.get_option_no_throw("--connections"))
