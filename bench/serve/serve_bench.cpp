@@ -520,18 +520,18 @@ struct Setup {
 int ingest(const Args& a, Transport t) {
     Setup s(a, t);
     int pid = s.server->pid();
+    std::string compression = "uncompressed";
+    if (a.compress) {
+        compression = std::string("SLDC ") + (a.level == sldc::Level::Best ? "best" : "fast");
+        compression += a.precompressed ? " (" + std::to_string(a.precompressed) +
+                                             " batches per host compressed beforehand, sealed "
+                                             "per request)"
+                                       : " compressed live per batch";
+    }
     std::printf("== ingest: %llu events, batch %zu, %zu hosts, %zu client threads, %s, %s, json "
                 "to %s\n",
                 static_cast<unsigned long long>(a.events), a.batch, a.hosts, a.threads,
-                !a.compress ? "uncompressed"
-                : a.precompressed
-                    ? ("SLDC " + std::string(a.level == sldc::Level::Best ? "best" : "fast") +
-                       " (" + std::to_string(a.precompressed) +
-                       " batches per host compressed beforehand, sealed per request)")
-                          .c_str()
-                    : (a.level == sldc::Level::Best ? "SLDC best compressed live per batch"
-                                                    : "SLDC fast compressed live per batch"),
-                describe(t), a.output.c_str());
+                compression.c_str(), describe(t), a.output.c_str());
     client::LoadOptions lo;
     lo.source = s.source();
     lo.source.compress = a.compress;
