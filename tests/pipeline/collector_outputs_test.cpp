@@ -329,10 +329,9 @@ TEST(CollectorOutputs, OnIoThreadsOnlyLocalOutputsAreWrittenByTheCallingThread) 
     config.handlers_on_io_threads = true;
     pipeline::Collector collector(log, store, heartbeats, config);
     Batches batches(collector);
-    auto send = [&](const std::string& uuid, int record) { return batches.send(uuid, record); };
 
     // Files: written, committed and answered before handle_async returned.
-    auto answered = send(local_uuid, 1);
+    auto answered = batches.send(local_uuid, 1);
     ASSERT_EQ(answered.wait_for(0s), std::future_status::ready);
     EXPECT_EQ(answered.get().status, 200u);
 
@@ -341,8 +340,8 @@ TEST(CollectorOutputs, OnIoThreadsOnlyLocalOutputsAreWrittenByTheCallingThread) 
     // returned only after timeout_ms, refused).
     wec::testing::UnixDatagramPeer peer(socket);
     for (int record = 1; record <= 5; ++record)
-        ASSERT_EQ(send(net_uuid, record).get().status, 200u);
-    auto sixth = send(net_uuid, 6);
+        ASSERT_EQ(batches.send(net_uuid, record).get().status, 200u);
+    auto sixth = batches.send(net_uuid, 6);
     EXPECT_EQ(sixth.wait_for(300ms), std::future_status::timeout)
         << "written before the receiver read";
     // Reading lets the writer on (its datagrams may arrive while this reads).

@@ -46,7 +46,6 @@ std::string exec_other(const std::string& path, const std::string& sql) {
     return message;
 }
 
-// One plain HTTP request on 127.0.0.1:port; the status line of the answer.
 // The start-up summary's line that starts with `prefix` ("store: ", "threads: ").
 std::string summary_line(const server::CollectorService& service, std::string_view prefix) {
     for (const auto& line : service.summary())
@@ -54,6 +53,7 @@ std::string summary_line(const server::CollectorService& service, std::string_vi
     return "(no line starting with \"" + std::string(prefix) + "\")";
 }
 
+// One plain HTTP request on 127.0.0.1:port; the status line of the answer.
 std::string status_line(std::uint16_t port, const std::string& request) {
     asio::io_context io;
     asio::ip::tcp::socket socket(io);
