@@ -220,26 +220,27 @@ public:
         }
     }
 
-    [[noreturn]] void fail(std::string_view what, int rc) const {
+    // The error of a call that returned `rc`, with SQLite's message for it (`reason`) and the
+    // busy hint when another process holds the lock.
+    [[noreturn]] void fail(std::string_view what, int rc, std::string_view reason) const {
         std::string message = "sqlite:" + path_ + ": " + std::string(what) + ": ";
-        message += db_ ? sqlite().sqlite3_errmsg(db_.get()) : sqlite().sqlite3_errstr(rc);
+        message += reason;
         int primary = rc & 0xff;
         if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
             message += " (database busy: another process holds the lock)";
         throw StoreError(message);
+    }
+    [[noreturn]] void fail(std::string_view what, int rc) const {
+        fail(what, rc, db_ ? sqlite().sqlite3_errmsg(db_.get()) : sqlite().sqlite3_errstr(rc));
     }
 
     void exec(const char* sql, std::string_view what) {
         char* error = nullptr;
         int rc = sqlite().sqlite3_exec(db_.get(), sql, nullptr, nullptr, &error);
         if (rc != SQLITE_OK) {
-            std::string message = error ? error : sqlite().sqlite3_errstr(rc);
+            std::string reason = error ? error : sqlite().sqlite3_errstr(rc);
             sqlite().sqlite3_free(error);
-            std::string text = "sqlite:" + path_ + ": " + std::string(what) + ": " + message;
-            int primary = rc & 0xff;
-            if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-                text += " (database busy: another process holds the lock)";
-            throw StoreError(text);
+            fail(what, rc, reason);
         }
     }
 
