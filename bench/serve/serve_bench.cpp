@@ -14,8 +14,9 @@
 // figures.
 //
 //   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
-//               [--no-compress] [--precompressed N] [--level fast|best] [--skip-ingest]
-//               [--skip-connections]
+//               [--io-threads N] [--worker-threads N] [--handler-threads auto|io|workers]
+//               [--sync-interval-ms N] [--no-compress] [--precompressed N] [--level fast|best]
+//               [--skip-ingest] [--skip-connections]
 //               [--tls-connections N] [--skip-tls] [--skip-kerberos] [--no-rsa]
 //               [--output files|tcp|kafka|redis] [--postgres] [--nodes N] [--enctypes "E ..."]
 //
@@ -26,6 +27,12 @@
 // of SQLite. --nodes N (N > 1): N `wec serve` nodes on that store, behind haproxy (PROXY
 // protocol v2, round robin); the server CPU printed is the sum over the nodes, the RSS the
 // first node's.
+//
+// --handler-threads: the served config's `handler_threads` (unset: "auto", which runs requests
+// on the I/O threads with SQLite and on the workers with PostgreSQL).
+//
+// --sync-interval-ms: the served config's `bookmark_sync_interval_ms` (0: every bookmark commit
+// waits for the fsync / WAL flush).
 //
 // --output (default files): where the ingest scenarios' subscription writes its json events:
 // `files` (one file per client under the temp dir), `tcp` (a receiver in this process that
@@ -54,6 +61,7 @@
 #include "support/process.hpp"
 #include "support/redis.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -107,6 +115,8 @@ struct Args {
     bool kerberos = true;
     bool rsa = true;
     std::string io_threads, worker_threads;
+    std::string handler_threads;  // auto (the default), io or workers
+    std::string sync_interval_ms; // bookmark_sync_interval_ms (unset: the default, 1000)
     std::string db_dir; // where the SQLite store goes (default: the temp dir); e.g. /dev/shm
     std::string output = "files";
     bool postgres = false; // the store on a PostgreSQL server started by the benchmark
@@ -388,6 +398,10 @@ struct Setup {
             c << "log_level = \"info\"\n";
             if (!a.io_threads.empty()) c << "io_threads = " << a.io_threads << "\n";
             if (!a.worker_threads.empty()) c << "worker_threads = " << a.worker_threads << "\n";
+            if (!a.handler_threads.empty())
+                c << "handler_threads = \"" << a.handler_threads << "\"\n";
+            if (!a.sync_interval_ms.empty())
+                c << "bookmark_sync_interval_ms = " << a.sync_interval_ms << "\n";
             c << "[limits]\nidle_timeout = 600\nmax_connections = 20000\n";
             // Behind the balancer, NotifyTo names its port (the listener's address, auth and
             // keys come from the command line).
@@ -550,6 +564,8 @@ int ingest(const Args& a, Transport t) {
     };
     long rss_before = rss_kb_of(pid);
     double server_cpu0 = nodes_cpu(), client_cpu0 = self_cpu_seconds();
+    const double machine0 = machine_busy_seconds();
+    const double balancer0 = s.haproxy ? cpu_seconds(s.haproxy->pid()) : 0;
     client::LoadResult r;
     long peak = 0;
     {
@@ -558,6 +574,8 @@ int ingest(const Args& a, Transport t) {
         peak = sampler.peak();
     }
     double server_cpu = nodes_cpu() - server_cpu0, client_cpu = self_cpu_seconds() - client_cpu0;
+    const double machine = machine_busy_seconds() - machine0;
+    const double balancer = s.haproxy ? cpu_seconds(s.haproxy->pid()) - balancer0 : 0;
     std::size_t written = s.sink->lines();
     std::printf("events acked      %llu (%llu batches ok, %llu failed); %zu lines written\n",
                 static_cast<unsigned long long>(r.events_acked),
@@ -577,6 +595,17 @@ int ingest(const Args& a, Transport t) {
         std::printf("CPU per event     server %.2f us, client %.2f us\n",
                     server_cpu / static_cast<double>(r.events_acked) * 1e6,
                     client_cpu / static_cast<double>(r.events_acked) * 1e6);
+    // What else the run cost the machine: the KDC, PostgreSQL, haproxy, a receiver's process,
+    // the kernel's own threads (softirq work on a core no process of ours ran on), anything
+    // else running. Only meaningful on an otherwise idle machine.
+    if (r.events_acked > 0)
+        std::printf("machine CPU       %.1f s busy; %.2f us per event besides server and client\n",
+                    machine,
+                    std::max(0.0, machine - server_cpu - client_cpu) /
+                        static_cast<double>(r.events_acked) * 1e6);
+    if (s.haproxy && r.events_acked > 0)
+        std::printf("balancer CPU      haproxy %.1f s, %.2f us per event\n", balancer,
+                    balancer / static_cast<double>(r.events_acked) * 1e6);
     // Where the client's CPU went (its sending threads, by phase): set-up (Kerberos/TLS, the
     // event pool), compressing the cycled batches, the timed send loop.
     if (r.events_acked > 0)
@@ -785,6 +814,10 @@ int main(int argc, char** argv) {
             a.io_threads = value();
         else if (arg == "--worker-threads")
             a.worker_threads = value();
+        else if (arg == "--handler-threads")
+            a.handler_threads = value();
+        else if (arg == "--sync-interval-ms")
+            a.sync_interval_ms = value();
         else if (arg == "--no-compress")
             a.compress = false;
         else if (arg == "--db-dir")
@@ -824,20 +857,22 @@ int main(int argc, char** argv) {
         else if (arg == "--enctypes")
             a.enctypes = value();
         else {
-            std::fprintf(
-                stderr, "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
-                        "[--connections N]\n"
-                        "                   [--io-threads N] [--worker-threads N] [--no-compress]\n"
-                        "                   [--precompressed N (0: compress every batch live)] "
-                        "[--level fast|best] [--db-dir DIR]\n"
-                        "                   [--skip-ingest] [--skip-connections]\n"
-                        "                   [--tls-connections N] [--skip-tls] [--skip-kerberos] "
-                        "[--no-rsa]\n"
-                        "                   [--output files|tcp|kafka|redis] [--postgres] "
-                        "[--nodes N]\n"
-                        "                   [--replay N (only: wec replay sends N events)] "
-                        "[--replay-precompress]\n"
-                        "                   [--enctypes \"E ...\" (the KDC issues only those)]\n");
+            std::fprintf(stderr,
+                         "usage: serve_bench [--events N] [--batch N] [--hosts N] [--threads N] "
+                         "[--connections N]\n"
+                         "                   [--io-threads N] [--worker-threads N] "
+                         "[--handler-threads auto|io|workers]\n"
+                         "                   [--sync-interval-ms N] [--no-compress]\n"
+                         "                   [--precompressed N (0: compress every batch live)] "
+                         "[--level fast|best] [--db-dir DIR]\n"
+                         "                   [--skip-ingest] [--skip-connections]\n"
+                         "                   [--tls-connections N] [--skip-tls] [--skip-kerberos] "
+                         "[--no-rsa]\n"
+                         "                   [--output files|tcp|kafka|redis] [--postgres] "
+                         "[--nodes N]\n"
+                         "                   [--replay N (only: wec replay sends N events)] "
+                         "[--replay-precompress]\n"
+                         "                   [--enctypes \"E ...\" (the KDC issues only those)]\n");
             return 2;
         }
     }

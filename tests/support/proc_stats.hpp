@@ -62,4 +62,17 @@ inline double cpu_seconds(int pid) {
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// CPU time the whole machine spent busy so far, every core and process (the kernel's included),
+// in seconds: /proc/stat's first line without idle and iowait (guest time is part of user).
+inline double machine_busy_seconds() {
+    std::ifstream in("/proc/stat");
+    std::string cpu;
+    unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                       steal = 0;
+    in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+    if (!in || cpu != "cpu") return 0;
+    return static_cast<double>(user + nice + system + irq + softirq + steal) /
+           static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 } // namespace wec::testing
