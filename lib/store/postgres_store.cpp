@@ -585,9 +585,14 @@ struct PostgresStore::Impl {
     Pool pool;
     const std::string& where;
     detail::BookmarkGroupCommit bookmarks;
+    const std::chrono::milliseconds bookmark_sync_interval;
+    // When the last bookmark commit that waited for the WAL flush started; only the group
+    // commit's leader (one thread at a time) reads and writes it.
+    std::chrono::steady_clock::time_point last_bookmark_sync{};
 
     Impl(std::string url, const Options& options)
-        : pool(std::move(url), options), where(pool.where()) {}
+        : pool(std::move(url), options), where(pool.where()),
+          bookmark_sync_interval(options.bookmark_sync_interval) {}
 
     // Reads a subscription row (uuid, name, enabled, definition) into `out`; false with
     // `error` set when the definition cannot be read.
@@ -691,6 +696,14 @@ int PostgresStore::schema_version() {
 
 std::string PostgresStore::describe() const {
     return impl_->where;
+}
+
+std::string PostgresStore::bookmark_durability() const {
+    const auto interval = impl_->bookmark_sync_interval;
+    return interval.count() <= 0
+               ? "bookmark commits as synchronous_commit says"
+               : "bookmark commits wait for the WAL flush: a client's first, then at most every " +
+                     std::to_string(interval.count()) + " ms";
 }
 
 StoreStats PostgresStore::stats() {
@@ -883,17 +896,53 @@ void PostgresStore::put_bookmark(std::string_view client, std::string_view subsc
                 values.add(b->bookmark);
                 times.add(b->updated_at);
             }
+            const auto params = Params()
+                                    .text(uuids.literal())
+                                    .text(clients.literal())
+                                    .text(values.literal())
+                                    .text(times.literal());
+            // As SqliteStore: every commit is done when the call returns (it survives a crash of
+            // `wec serve`), but it waits for PostgreSQL's WAL flush only when it gives a client
+            // its first bookmark (a lost one would make the client start at new events: a loss)
+            // or when the last such wait is bookmark_sync_interval old. The others commit with
+            // synchronous_commit off (set_config(..., true): this statement's transaction only),
+            // so a crash of the database server or its machine can take them back to older
+            // bookmarks, whose batches the clients then send again (duplicates, never a loss);
+            // the next flush (PostgreSQL's WAL writer within 3 × wal_writer_delay, any
+            // synchronous commit) puts them on disk too.
+            const auto started = std::chrono::steady_clock::now();
+            const auto interval = impl_->bookmark_sync_interval;
             Lease db(impl_->pool);
-            db->exec("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
-                     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
-                     "ON CONFLICT (subscription_uuid, client) DO UPDATE "
-                     "SET bookmark = EXCLUDED.bookmark, updated_at = EXCLUDED.updated_at",
-                     Params()
-                         .text(uuids.literal())
-                         .text(clients.literal())
-                         .text(values.literal())
-                         .text(times.literal()),
-                     "store bookmarks");
+            if (interval.count() <= 0 || started - impl_->last_bookmark_sync >= interval) {
+                db->exec("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
+                         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+                         "ON CONFLICT (subscription_uuid, client) DO UPDATE "
+                         "SET bookmark = EXCLUDED.bookmark, updated_at = EXCLUDED.updated_at",
+                         params, "store bookmarks");
+                impl_->last_bookmark_sync = started;
+                return;
+            }
+            // The uncorrelated subquery is evaluated once, before any row is written. A row
+            // inserted (not updated) has no xmax: a client's first bookmark.
+            auto rows =
+                db->exec("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
+                         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+                         "WHERE (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL "
+                         "ON CONFLICT (subscription_uuid, client) DO UPDATE "
+                         "SET bookmark = EXCLUDED.bookmark, updated_at = EXCLUDED.updated_at "
+                         "RETURNING subscription_uuid, client, xmax = 0",
+                         params, "store bookmarks");
+            for (int row = 0; row < rows.size(); ++row) {
+                if (!rows.boolean(row, 2)) continue;
+                // A synchronous commit that writes WAL flushes it up to its own commit record,
+                // the one above included: the row inserted, rewritten as it is.
+                db->exec("UPDATE bookmarks SET updated_at = updated_at "
+                         "WHERE subscription_uuid = $1 AND client = $2",
+                         Params().text(rows.text(row, 0)).text(rows.text(row, 1)),
+                         "store bookmarks (flush a first bookmark)");
+                impl_->last_bookmark_sync = started;
+                return;
+            }
         });
 }
 

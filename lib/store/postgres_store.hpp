@@ -17,6 +17,9 @@
 // of subscriptions take the revision row's lock, so concurrent changes from several nodes are
 // serialized as with SQLite. Bookmark writes are group-committed: concurrent put_bookmark() calls
 // are written by one statement (one commit); each call returns once its bookmark is committed.
+// As with SQLite, a client's first bookmark waits for the WAL flush and later ones at most once
+// per Options::bookmark_sync_interval (the others commit with synchronous_commit off: a crash of
+// the database server or its machine can take them back to older ones, never to none).
 // Heartbeats of one apply_heartbeats() call are one statement.
 //
 // Connection loss: a call whose connection fails throws StoreError (the collector answers 503);
@@ -45,6 +48,9 @@ public:
         std::size_t max_connections = 4;
         // Cap of the reconnection backoff.
         std::chrono::milliseconds max_backoff{2000};
+        // Bookmark commits wait for PostgreSQL's WAL flush at most this often (a client's first
+        // bookmark always); 0: every one (see put_bookmark() in postgres_store.cpp).
+        std::chrono::milliseconds bookmark_sync_interval{1000};
         Logger* log = nullptr;
     };
 
@@ -65,6 +71,7 @@ public:
 
     int schema_version() override;
     std::string describe() const override;
+    std::string bookmark_durability() const override;
     StoreStats stats() override;
 
     PutResult put_subscription(const subscription::Subscription& sub) override;

@@ -81,6 +81,7 @@ std::unique_ptr<Store> open_store(std::string_view url, const OpenOptions& optio
         PostgresStore::Options o;
         o.lock_timeout = options.busy_timeout;
         o.max_connections = options.max_connections;
+        o.bookmark_sync_interval = options.bookmark_sync_interval;
         o.log = options.log;
         return std::make_unique<PostgresStore>(std::string(url), o);
     }

@@ -166,7 +166,8 @@ public:
                                                 std::string_view subscription_uuid) = 0;
     // Committed when it returns (this is what the Ack waits for): it survives a crash of the
     // process; a client's first bookmark also an OS crash. SQLite fsyncs later ones at most once
-    // per bookmark_sync_interval (OpenOptions), PostgreSQL as its synchronous_commit says.
+    // per bookmark_sync_interval (OpenOptions); PostgreSQL waits for its WAL flush on the same
+    // terms.
     virtual void put_bookmark(std::string_view client, std::string_view subscription_uuid,
                               std::string_view bookmark) = 0;
     virtual void delete_bookmarks(std::string_view subscription_uuid) = 0;
@@ -197,8 +198,9 @@ struct OpenOptions {
     // How long an operation waits for a lock held by another process or connection before it
     // fails with StoreError (SQLite's busy timeout, PostgreSQL's lock_timeout).
     std::chrono::milliseconds busy_timeout{10000};
-    // SQLite: bookmark commits are fsynced at most this often (a client's first bookmark always);
-    // 0: every one (sqlite_store.hpp). PostgreSQL commits as the server's synchronous_commit says.
+    // Bookmark commits are fsynced (SQLite) or wait for the WAL flush (PostgreSQL) at most this
+    // often, a client's first bookmark always; 0: every one (sqlite_store.hpp,
+    // postgres_store.hpp).
     std::chrono::milliseconds bookmark_sync_interval{1000};
     // PostgreSQL: connections kept open at most (they are opened on demand).
     std::size_t max_connections = 4;

@@ -226,6 +226,63 @@ TEST_F(PostgresStoreTest, ServerStoppedThenRestarted) {
     EXPECT_EQ(captured.count("state store available again"), 1u) << captured.text();
 }
 
+// When a bookmark commit waits for the WAL flush (as SQLite's fsync, sqlite_sync_test.cpp): a
+// client's first bookmark always, later ones at most once per bookmark_sync_interval. Seen from
+// outside: after a commit that waited, no WAL is left unflushed; after one that did not, the WAL
+// writer (wal_writer_delay 10 s here) has not flushed it yet. wal_level = minimal: no standby
+// snapshot records written in the background between a commit and the check.
+TEST_F(PostgresStoreTest, AFirstBookmarkWaitsForTheWalFlushLaterOnesOnlyOncePerInterval) {
+    PostgresServer server; // its own: reconfigured and restarted
+    const auto database = server.create_database();
+    for (const char* sql :
+         {"ALTER SYSTEM SET wal_writer_delay = '10s'", "ALTER SYSTEM SET wal_level = 'minimal'",
+          "ALTER SYSTEM SET max_wal_senders = 0"})
+        server.query(database, sql);
+    server.stop("fast");
+    server.start();
+    const auto unflushed = [&] {
+        auto rows = server.query(database,
+                                 "SELECT pg_current_wal_insert_lsn() > pg_current_wal_flush_lsn()");
+        return rows.size() == 1 && rows[0] == "t";
+    };
+    OpenOptions options;
+    options.bookmark_sync_interval = 1h;
+    auto store = open(server.url(database), options);
+    EXPECT_EQ(store->bookmark_durability(),
+              "bookmark commits wait for the WAL flush: a client's first, then at most every "
+              "3600000 ms");
+    const auto uuid = store->put_subscription(make_sub("security")).subscription.uuid;
+
+    store->put_bookmark("host1", uuid, "<b>1</b>");
+    EXPECT_FALSE(unflushed()) << "a client's first bookmark must be flushed before it is acked";
+    int left_unflushed = 0;
+    for (int i = 2; i <= 8; ++i) {
+        store->put_bookmark("host1", uuid, "<b>" + std::to_string(i) + "</b>");
+        left_unflushed += unflushed() ? 1 : 0;
+    }
+    EXPECT_GE(left_unflushed, 1) << "later bookmarks should not wait for the WAL flush";
+    // Another client's first bookmark waits, and flushes the earlier commits with it.
+    store->put_bookmark("host2", uuid, "<b>1</b>");
+    EXPECT_FALSE(unflushed());
+    EXPECT_EQ(store->bookmark("host1", uuid), "<b>8</b>");
+    EXPECT_EQ(store->bookmark("host2", uuid), "<b>1</b>");
+
+    // Interval 0: every bookmark commit waits.
+    options.bookmark_sync_interval = 0ms;
+    auto every = open(server.url(database), options);
+    EXPECT_EQ(every->bookmark_durability(), "bookmark commits as synchronous_commit says");
+    for (int i = 9; i <= 14; ++i) {
+        every->put_bookmark("host1", uuid, "<b>" + std::to_string(i) + "</b>");
+        EXPECT_FALSE(unflushed()) << "bookmark " << i;
+    }
+    EXPECT_EQ(every->bookmark("host1", uuid), "<b>14</b>");
+    // The flush of a first bookmark does not change what another commit stored.
+    store->put_bookmark("host3", uuid, "<b>1</b>");
+    EXPECT_FALSE(unflushed());
+    EXPECT_EQ(store->bookmark("host1", uuid), "<b>14</b>");
+    EXPECT_EQ(store->bookmark("host3", uuid), "<b>1</b>");
+}
+
 // Idle pooled connections closed by the server (pg_terminate_backend, as an administrator,
 // a failover or an idle timeout would) are noticed before use and replaced: no call fails.
 TEST_F(PostgresStoreTest, IdleConnectionsClosedByTheServerAreReplacedWithoutAnError) {
