@@ -586,9 +586,11 @@ struct PostgresStore::Impl {
     const std::string& where;
     detail::BookmarkGroupCommit bookmarks;
     const std::chrono::milliseconds bookmark_sync_interval;
-    // When the last bookmark commit that waited for the WAL flush started; only the group
-    // commit's leader (one thread at a time) reads and writes it.
+    // When the last bookmark commit that waited for the WAL flush started, and whether the next
+    // one must wait (a commit that did not wait failed: it may have inserted a first bookmark
+    // without flushing it). Only the group commit's leader (one thread at a time) uses them.
     std::chrono::steady_clock::time_point last_bookmark_sync{};
+    bool bookmark_sync_owed = false;
 
     Impl(std::string url, const Options& options)
         : pool(std::move(url), options), where(pool.where()),
@@ -913,15 +915,19 @@ void PostgresStore::put_bookmark(std::string_view client, std::string_view subsc
             const auto started = std::chrono::steady_clock::now();
             const auto interval = impl_->bookmark_sync_interval;
             Lease db(impl_->pool);
-            if (interval.count() <= 0 || started - impl_->last_bookmark_sync >= interval) {
+            if (interval.count() <= 0 || impl_->bookmark_sync_owed ||
+                started - impl_->last_bookmark_sync >= interval) {
                 db->exec("INSERT INTO bookmarks (subscription_uuid, client, bookmark, updated_at) "
                          "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
                          "ON CONFLICT (subscription_uuid, client) DO UPDATE "
                          "SET bookmark = EXCLUDED.bookmark, updated_at = EXCLUDED.updated_at",
                          params, "store bookmarks");
                 impl_->last_bookmark_sync = started;
+                impl_->bookmark_sync_owed = false;
                 return;
             }
+            // Until this call returns normally, the next bookmark commit waits for the flush.
+            impl_->bookmark_sync_owed = true;
             // The uncorrelated subquery is evaluated once, before any row is written. A row
             // inserted (not updated) has no xmax: a client's first bookmark.
             auto rows =
@@ -941,8 +947,9 @@ void PostgresStore::put_bookmark(std::string_view client, std::string_view subsc
                          Params().text(rows.text(row, 0)).text(rows.text(row, 1)),
                          "store bookmarks (flush a first bookmark)");
                 impl_->last_bookmark_sync = started;
-                return;
+                break;
             }
+            impl_->bookmark_sync_owed = false;
         });
 }
 

@@ -281,6 +281,26 @@ TEST_F(PostgresStoreTest, AFirstBookmarkWaitsForTheWalFlushLaterOnesOnlyOncePerI
     EXPECT_FALSE(unflushed());
     EXPECT_EQ(store->bookmark("host1", uuid), "<b>14</b>");
     EXPECT_EQ(store->bookmark("host3", uuid), "<b>1</b>");
+
+    // The flush of a first bookmark fails (a trigger refuses the no-op update): the call fails,
+    // and the next bookmark commit waits for the flush whatever the interval says.
+    server.query(database,
+                 "CREATE FUNCTION refuse_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                 "IF NEW.bookmark = OLD.bookmark AND NEW.updated_at = OLD.updated_at THEN "
+                 "RAISE EXCEPTION 'no-op update refused'; END IF; RETURN NEW; END $$");
+    server.query(database, "CREATE TRIGGER refuse_noop BEFORE UPDATE ON bookmarks FOR EACH ROW "
+                           "EXECUTE FUNCTION refuse_noop()");
+    EXPECT_THROW(store->put_bookmark("host4", uuid, "<b>1</b>"), StoreError);
+    server.query(database, "DROP TRIGGER refuse_noop ON bookmarks");
+    store->put_bookmark("host4", uuid, "<b>2</b>");
+    EXPECT_FALSE(unflushed()) << "the commit after a failed flush must wait for the flush";
+    left_unflushed = 0; // and the ones after it no longer do
+    for (int i = 3; i <= 5; ++i) {
+        store->put_bookmark("host4", uuid, "<b>" + std::to_string(i) + "</b>");
+        left_unflushed += unflushed() ? 1 : 0;
+    }
+    EXPECT_GE(left_unflushed, 1);
+    EXPECT_EQ(store->bookmark("host4", uuid), "<b>5</b>");
 }
 
 // Idle pooled connections closed by the server (pg_terminate_backend, as an administrator,
