@@ -37,7 +37,7 @@ _wec() {
         "wec pki client") subs=""; opts="-h --help --modern-pfx --force --json --dir --pfx-password --rsa --key --days"; valued="--dir --pfx-password --rsa --key --days" ;;
         "wec pki show") subs=""; opts="-h --help --json --dir --warn-days"; valued="--dir --warn-days" ;;
         "wec sldc") subs="compress decompress"; opts="-h --help"; valued="" ;;
-        "wec sldc compress") subs=""; opts="-h --help -o --output"; valued="-o --output" ;;
+        "wec sldc compress") subs=""; opts="-h --help -o --output --level"; valued="-o --output --level" ;;
         "wec sldc decompress") subs=""; opts="-h --help -o --output --max-output"; valued="-o --output --max-output" ;;
         "wec completion") subs=""; opts="-h --help"; valued="" ;;
     esac

@@ -581,6 +581,28 @@ TEST(Cli, SldcRoundTripsThroughPipes) {
     EXPECT_NE(r.out.find("same"), std::string::npos) << r.out;
 }
 
+// --level fast: a greedy record, larger than the optimal parse's, that decompresses to the same
+// bytes; a level that does not exist is a usage error naming the choices.
+TEST(Cli, SldcCompressLevels) {
+    wec::testing::TempDir tmp;
+    const auto input = data("sldc/events.utf16");
+    const auto best = tmp.file("best.sldc"), fast = tmp.file("fast.sldc"), out = tmp.file("out");
+    auto r = wec("sldc compress '" + input + "' -o '" + best + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    r = wec("sldc compress --level fast '" + input + "' -o '" + fast + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_GT(wec::read_file(fast).size(), wec::read_file(best).size());
+    r = wec("sldc decompress '" + fast + "' -o '" + out + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(wec::read_file(out), wec::read_file(input));
+    r = wec("sldc compress --level best '" + input + "' -o '" + out + "'");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(wec::read_file(out), wec::read_file(best)) << "best is the default";
+    r = wec("sldc compress --level quick '" + input + "'");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.out.find("fast"), std::string::npos) << r.out;
+}
+
 TEST(Cli, SldcRejectsGarbageWithBitOffsetAndExitTwo) {
     auto r = wec("sldc decompress '" + data("sldc/heartbeat.utf16") + "'");
     EXPECT_EQ(r.exit_code, 2);
