@@ -207,7 +207,7 @@ complete -c wec -n '__fish_seen_subcommand_from pki; and __fish_seen_subcommand_
 complete -c wec -n '__fish_seen_subcommand_from pki; and __fish_seen_subcommand_from show' -l warn-days -r -F -d 'Warn when a certificate expires within DAYS'
 complete -c wec -n '__fish_seen_subcommand_from pki; and __fish_seen_subcommand_from show' -l json -d 'JSON output for scripts'
 complete -c wec -n '__fish_seen_subcommand_from pki; and __fish_seen_subcommand_from show' -F
-complete -c wec -n '__fish_seen_subcommand_from sldc; and not __fish_seen_subcommand_from compress decompress' -a compress -d 'Compress FILE (or stdin) as Windows does'
+complete -c wec -n '__fish_seen_subcommand_from sldc; and not __fish_seen_subcommand_from compress decompress' -a compress -d 'Compress FILE (or stdin) into one SLDC record, as Windows does by default'
 complete -c wec -n '__fish_seen_subcommand_from sldc; and not __fish_seen_subcommand_from compress decompress' -a decompress -d 'Decompress one SLDC record from FILE (or stdin)'
 complete -c wec -n '__fish_seen_subcommand_from sldc' -s h -l help -d 'Print this help message and exit'
 complete -c wec -n '__fish_seen_subcommand_from sldc; and __fish_seen_subcommand_from compress' -s h -l help -d 'Print this help message and exit'

@@ -113,7 +113,8 @@ void add_sldc(CLI::App& app, Action& action) {
         "  wec sldc decompress < body.sldc | iconv -f UTF-16 -t UTF-8");
 
     auto copts = std::make_shared<SldcOptions>();
-    auto* c = sldc->add_subcommand("compress", "Compress FILE (or stdin) as Windows does");
+    auto* c = sldc->add_subcommand(
+        "compress", "Compress FILE (or stdin) into one SLDC record, as Windows does by default");
     c->add_option("file", copts->input, "Input file ('-' for stdin)")->capture_default_str();
     c->add_option("-o,--output", copts->output, "Output file ('-' for stdout)")
         ->capture_default_str();
