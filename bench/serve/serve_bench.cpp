@@ -536,7 +536,7 @@ int ingest(const Args& a, Transport t) {
     int pid = s.server->pid();
     std::string compression = "uncompressed";
     if (a.compress) {
-        compression = std::string("SLDC ") + (a.level == sldc::Level::Best ? "best" : "fast");
+        compression = "SLDC " + sldc::level_name(a.level);
         compression += a.precompressed ? " (" + std::to_string(a.precompressed) +
                                              " batches per host compressed beforehand, sealed "
                                              "per request)"
@@ -826,12 +826,13 @@ int main(int argc, char** argv) {
             a.precompressed = std::stoul(value());
         else if (arg == "--level") {
             const std::string level = value();
-            if (level != "fast" && level != "best") {
+            const auto named = sldc::level_named(level);
+            if (!named) {
                 std::fprintf(stderr, "serve_bench: --level takes fast or best, not '%s'\n",
                              level.c_str());
                 return 2;
             }
-            a.level = level == "best" ? sldc::Level::Best : sldc::Level::Fast;
+            a.level = *named;
         } else if (arg == "--skip-ingest")
             a.ingest = false;
         else if (arg == "--skip-connections")

@@ -159,24 +159,26 @@ int main(int argc, char** argv) {
     std::printf("store_bench: %d writers, %.1f s per run, %d clients\n", args.writers, args.seconds,
                 args.clients);
     wec::testing::TempDir dir;
-    for (int ms : {0, 1000}) {
-        store::OpenOptions o;
-        o.bookmark_sync_interval = std::chrono::milliseconds(ms);
-        auto db = store::open(
-            "sqlite:" + (dir.path() / ("wec-" + std::to_string(ms) + ".db")).string(), o);
-        print(ms == 0 ? "sqlite, every commit fsynced (bookmark_sync_interval_ms = 0)"
-                      : "sqlite, first bookmarks + 1 commit/s fsynced (default)",
-              run(*db, args, 0), false);
-    }
+    // The writers alone on a fresh database from `url(ms)`, with every bookmark commit synced
+    // (bookmark_sync_interval_ms = 0), then with the default.
+    const auto both_policies = [&](auto url, const char* every, const char* dflt) {
+        for (int ms : {0, 1000}) {
+            store::OpenOptions o;
+            o.bookmark_sync_interval = std::chrono::milliseconds(ms);
+            auto db = store::open(url(ms), o);
+            print(ms == 0 ? every : dflt, run(*db, args, 0), false);
+        }
+    };
+    both_policies(
+        [&](int ms) {
+            return "sqlite:" + (dir.path() / ("wec-" + std::to_string(ms) + ".db")).string();
+        },
+        "sqlite, every commit fsynced (bookmark_sync_interval_ms = 0)",
+        "sqlite, first bookmarks + 1 commit/s fsynced (default)");
     wec::testing::PostgresServer server({/*fsync=*/true});
-    for (int ms : {0, 1000}) {
-        store::OpenOptions o;
-        o.bookmark_sync_interval = std::chrono::milliseconds(ms);
-        auto db = store::open(server.url(server.create_database()), o);
-        print(ms == 0 ? "postgres, every commit waits for the WAL flush (0)"
-                      : "postgres, first bookmarks + 1 commit/s wait (default)",
-              run(*db, args, 0), false);
-    }
+    both_policies([&](int) { return server.url(server.create_database()); },
+                  "postgres, every commit waits for the WAL flush (0)",
+                  "postgres, first bookmarks + 1 commit/s wait (default)");
     std::printf("with %d readers, each one read per %lld us (bookmark lookups, revision polls):\n",
                 args.readers, static_cast<long long>(args.read_interval.count()));
     {

@@ -581,4 +581,18 @@ std::vector<std::uint8_t> compress(std::span<const std::uint8_t> in, Level level
     return c.compress(in);
 }
 
+std::vector<std::string> level_names() {
+    return {"fast", "best"};
+}
+
+std::string level_name(Level level) {
+    return level == Level::Fast ? "fast" : "best";
+}
+
+std::optional<Level> level_named(std::string_view name) {
+    if (name == "fast") return Level::Fast;
+    if (name == "best") return Level::Best;
+    return std::nullopt;
+}
+
 } // namespace wec::sldc

@@ -9,8 +9,10 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -101,6 +103,12 @@ enum class Level {
     // byte. Several times faster, output a little larger (for load generators).
     Fast,
 };
+
+// The levels' names on command lines and in reports: "fast" and "best" (in that order).
+std::vector<std::string> level_names();
+std::string level_name(Level level);
+// The level named `name`, or nothing for another name.
+std::optional<Level> level_named(std::string_view name);
 
 // Compresses `in` as Windows does: Reset 1, scheme 1 (literals and copy pointers), End of Record,
 // zero padding to a 16-bit boundary, then the uncompressed length as a 4-byte little-endian

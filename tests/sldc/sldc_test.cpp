@@ -1181,6 +1181,17 @@ TEST(SldcLevels, BothLevelsRoundTripVectorsAndEventBatches) {
 
 // Into a reused sldc::Buffer (as the generator compresses, growing back without zero-fill): the
 // same records as into a vector, at both levels, whatever was compressed into it before.
+// The names the command lines and reports use, both ways; nothing else is a level.
+TEST(SldcLevels, NamesMapToLevelsAndBack) {
+    EXPECT_EQ(wec::sldc::level_names(), (std::vector<std::string>{"fast", "best"}));
+    for (const auto& name : wec::sldc::level_names())
+        EXPECT_EQ(wec::sldc::level_name(*wec::sldc::level_named(name)), name);
+    EXPECT_EQ(wec::sldc::level_named("fast"), wec::sldc::Level::Fast);
+    EXPECT_EQ(wec::sldc::level_named("best"), wec::sldc::Level::Best);
+    EXPECT_EQ(wec::sldc::level_named("Best"), std::nullopt);
+    EXPECT_EQ(wec::sldc::level_named(""), std::nullopt);
+}
+
 TEST(SldcLevels, IntoBufferSameAsIntoVector) {
     for (const auto level : {wec::sldc::Level::Fast, wec::sldc::Level::Best}) {
         wec::sldc::Compressor into_vector(level), into_buffer(level);

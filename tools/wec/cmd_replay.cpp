@@ -14,6 +14,7 @@
 #include "replay_check.hpp"
 #include "replay_input.hpp"
 #include "replay_pcap.hpp"
+#include "sldc/sldc.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -720,7 +721,7 @@ int run_generated(const ReplayOptions& o, client::LoadOptions& lo) {
     lo.idle = std::chrono::milliseconds(static_cast<long long>(o.idle_s * 1000));
     lo.refresh = std::chrono::milliseconds(static_cast<long long>(o.refresh_s * 1000));
     lo.prepare_all = o.precompress;
-    lo.level = o.sldc_level == "best" ? sldc::Level::Best : sldc::Level::Fast;
+    lo.level = *sldc::level_named(o.sldc_level); // checked by --sldc-level
 
     if (o.check_only) {
         std::map<EventKey, bool> sent;
@@ -906,7 +907,7 @@ void add_replay(CLI::App& app, Action& action) {
                     "best (the optimal parse: records shaped like Windows' own, ~15% smaller, "
                     "several times slower to compress); files and captures are always sent best")
         ->capture_default_str()
-        ->check(CLI::IsMember({"fast", "best"}))
+        ->check(CLI::IsMember(sldc::level_names()))
         ->excludes(from)
         ->excludes(evtx)
         ->excludes(xml);

@@ -23,8 +23,7 @@ struct SldcOptions {
 
 int run_compress(const SldcOptions& o) {
     auto data = read_file(o.input);
-    write_file(o.output,
-               sldc::compress(data, o.level == "fast" ? sldc::Level::Fast : sldc::Level::Best));
+    write_file(o.output, sldc::compress(data, *sldc::level_named(o.level))); // checked by --level
     return kOk;
 }
 
@@ -122,7 +121,7 @@ void add_sldc(CLI::App& app, Action& action) {
                   "best (an optimal parse: records shaped like Windows' own) or fast (greedy: "
                   "several times faster, ~15% larger)")
         ->capture_default_str()
-        ->check(CLI::IsMember({"fast", "best"}));
+        ->check(CLI::IsMember(sldc::level_names()));
     c->callback([&action, copts] { action = [copts] { return run_compress(*copts); }; });
 
     auto dopts = std::make_shared<SldcOptions>();
