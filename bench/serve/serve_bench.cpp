@@ -590,29 +590,29 @@ int ingest(const Args& a, Transport t) {
                 peak / 1024, rss_kb_of(pid) / 1024);
     std::printf("CPU               server %.1f s, client %.1f s (of %.1f s x 2 cores)\n",
                 server_cpu, client_cpu, r.seconds);
-    // Issue 15's figure: the collector's CPU (user + sys) per event acked, for each transport.
-    if (r.events_acked > 0)
-        std::printf("CPU per event     server %.2f us, client %.2f us\n",
-                    server_cpu / static_cast<double>(r.events_acked) * 1e6,
-                    client_cpu / static_cast<double>(r.events_acked) * 1e6);
-    // What else the run cost the machine: the KDC, PostgreSQL, haproxy, a receiver's process,
-    // the kernel's own threads (softirq work on a core no process of ours ran on), anything
-    // else running. Only meaningful on an otherwise idle machine.
-    if (r.events_acked > 0)
+    // Per event acked, in microseconds (the lines below are printed only when some were).
+    const auto per_event = [&r](double seconds) {
+        return seconds / static_cast<double>(r.events_acked) * 1e6;
+    };
+    if (r.events_acked > 0) {
+        // Issue 15's figure: the collector's CPU (user + sys) per event acked, per transport.
+        std::printf("CPU per event     server %.2f us, client %.2f us\n", per_event(server_cpu),
+                    per_event(client_cpu));
+        // What else the run cost the machine: the KDC, PostgreSQL, haproxy, a receiver's
+        // process, the kernel's own threads (softirq work on a core no process of ours ran on),
+        // anything else running. Only meaningful on an otherwise idle machine.
         std::printf("machine CPU       %.1f s busy; %.2f us per event besides server and client\n",
-                    machine,
-                    std::max(0.0, machine - server_cpu - client_cpu) /
-                        static_cast<double>(r.events_acked) * 1e6);
-    if (s.haproxy && r.events_acked > 0)
-        std::printf("balancer CPU      haproxy %.1f s, %.2f us per event\n", balancer,
-                    balancer / static_cast<double>(r.events_acked) * 1e6);
-    // Where the client's CPU went (its sending threads, by phase): set-up (Kerberos/TLS, the
-    // event pool), compressing the cycled batches, the timed send loop.
-    if (r.events_acked > 0)
+                    machine, per_event(std::max(0.0, machine - server_cpu - client_cpu)));
+        if (s.haproxy)
+            std::printf("balancer CPU      haproxy %.1f s, %.2f us per event\n", balancer,
+                        per_event(balancer));
+        // Where the client's CPU went (its sending threads, by phase): set-up (Kerberos/TLS, the
+        // event pool), compressing the cycled batches, the timed send loop.
         std::printf("client by phase   set-up %.2f s, precompressing %.2f s, send loop %.2f s "
                     "(%.2f us per event)\n",
                     r.setup_cpu_seconds, r.prepare_cpu_seconds, r.send_cpu_seconds,
-                    r.send_cpu_seconds / static_cast<double>(r.events_acked) * 1e6);
+                    per_event(r.send_cpu_seconds));
+    }
     if (!r.setup_error.empty()) std::printf("setup error       %s\n", r.setup_error.c_str());
     for (const auto& e : r.errors)
         std::printf("error             %s\n", e.c_str());
