@@ -98,6 +98,8 @@ function(wec_test name)
 endfunction()
 
 # wec_fuzzer(<name> SOURCES ... [DEPS ...]) — a libFuzzer target (only with WEC_FUZZ=ON, clang).
+# Each one is also a dependency of the `fuzzers` target, which builds them all (and only the
+# libraries they use): what scripts/fuzz-smoke.sh builds, whatever the generator.
 function(wec_fuzzer name)
   if(NOT WEC_FUZZ)
     return()
@@ -107,6 +109,10 @@ function(wec_fuzzer name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)
   wec_warnings(${name})
+  if(NOT TARGET fuzzers)
+    add_custom_target(fuzzers)
+  endif()
+  add_dependencies(fuzzers ${name})
 endfunction()
 
 # WEC_COMPONENTS (a ;-list, developer convenience) limits this to the named folders.

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  g++ make cmake pkg-config ccache clang libclang-rt-14-dev clang-format-14 lld
+  g++ make cmake ninja-build pkg-config ccache clang libclang-rt-14-dev clang-format-14 lld
   # libraries
   libcli11-dev libpugixml-dev nlohmann-json3-dev libboost-dev libssl-dev libkrb5-dev
   libpcap-dev zlib1g-dev libsqlite3-dev libpq-dev librdkafka-dev libtomlplusplus-dev
