@@ -1179,8 +1179,6 @@ TEST(SldcLevels, BothLevelsRoundTripVectorsAndEventBatches) {
     }
 }
 
-// Into a reused sldc::Buffer (as the generator compresses, growing back without zero-fill): the
-// same records as into a vector, at both levels, whatever was compressed into it before.
 // The names the command lines and reports use, both ways; nothing else is a level.
 TEST(SldcLevels, NamesMapToLevelsAndBack) {
     EXPECT_EQ(wec::sldc::level_names(), (std::vector<std::string>{"fast", "best"}));
@@ -1192,6 +1190,8 @@ TEST(SldcLevels, NamesMapToLevelsAndBack) {
     EXPECT_EQ(wec::sldc::level_named(""), std::nullopt);
 }
 
+// Into a reused sldc::Buffer (as the generator compresses, growing back without zero-fill): the
+// same records as into a vector, at both levels, whatever was compressed into it before.
 TEST(SldcLevels, IntoBufferSameAsIntoVector) {
     for (const auto level : {wec::sldc::Level::Fast, wec::sldc::Level::Best}) {
         wec::sldc::Compressor into_vector(level), into_buffer(level);
