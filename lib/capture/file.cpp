@@ -3,6 +3,7 @@
 // and detect_file_kind.
 #include "capture/file.hpp"
 
+#include "common/bytes.hpp"
 #include "common/handle.hpp"
 
 #include <algorithm>
@@ -29,16 +30,10 @@ constexpr TimeNs kMaxTime = INT64_MAX / 2;           // timestamps are clamped t
 constexpr std::uint32_t kShb = 0x0A0D0D0A, kBom = 0x1A2B3C4D;
 
 std::uint16_t rd16(const std::uint8_t* p, bool big) {
-    return big ? static_cast<std::uint16_t>(p[0] << 8 | p[1])
-               : static_cast<std::uint16_t>(p[1] << 8 | p[0]);
+    return big ? load_be16(p) : load_le16(p);
 }
 std::uint32_t rd32(const std::uint8_t* p, bool big) {
-    if (big) {
-        return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
-               static_cast<std::uint32_t>(p[2]) << 8 | p[3];
-    }
-    return static_cast<std::uint32_t>(p[3]) << 24 | static_cast<std::uint32_t>(p[2]) << 16 |
-           static_cast<std::uint32_t>(p[1]) << 8 | p[0];
+    return big ? load_be32(p) : load_le32(p);
 }
 
 std::string at_offset(std::uint64_t offset) {

@@ -1,6 +1,8 @@
 // Link/IP/TCP decoding and IPv4 reassembly.
 #include "capture/link.hpp"
 
+#include "common/bytes.hpp"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cstdint>
@@ -9,18 +11,6 @@
 
 namespace wec::capture {
 namespace {
-
-std::uint16_t be16(const std::uint8_t* p) {
-    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-std::uint32_t be32(const std::uint8_t* p) {
-    return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
-           static_cast<std::uint32_t>(p[2]) << 8 | p[3];
-}
-std::uint32_t le32(const std::uint8_t* p) {
-    return static_cast<std::uint32_t>(p[3]) << 24 | static_cast<std::uint32_t>(p[2]) << 16 |
-           static_cast<std::uint32_t>(p[1]) << 8 | p[0];
-}
 
 constexpr int kDltNull = 0, kDltEthernet = 1, kDltRaw = 12, kDltRawOpenBsd = 14, kLinktypeRaw = 101,
               kDltLoop = 108, kDltSll = 113, kDltIpv4 = 228, kDltIpv6 = 229, kDltSll2 = 276;
@@ -32,10 +22,10 @@ DecodeStatus decode_tcp(const std::uint8_t* p, std::size_t n, std::size_t whole,
     if (n < 20) return DecodeStatus::Truncated;
     std::size_t off = static_cast<std::size_t>(p[12] >> 4) * 4;
     if (off < 20 || off > n) return DecodeStatus::Truncated;
-    out.tuple.src.port = be16(p);
-    out.tuple.dst.port = be16(p + 2);
-    out.seq = be32(p + 4);
-    out.ack = be32(p + 8);
+    out.tuple.src.port = load_be16(p);
+    out.tuple.dst.port = load_be16(p + 2);
+    out.seq = load_be32(p + 4);
+    out.ack = load_be32(p + 8);
     out.flags = p[13];
     out.payload = std::span<const std::uint8_t>(p + off, n - off);
     if (whole > n) {
@@ -49,10 +39,10 @@ DecodeStatus decode_ipv4(const std::uint8_t* p, std::size_t n, TcpSegment& out) 
     if (n < 20) return DecodeStatus::Truncated;
     if ((p[0] >> 4) != 4) return DecodeStatus::NotTcp;
     std::size_t ihl = static_cast<std::size_t>(p[0] & 15) * 4;
-    std::size_t total = be16(p + 2);
+    std::size_t total = load_be16(p + 2);
     if (total == 0) total = n; // TCP segmentation offload on the capturing host
     if (ihl < 20 || ihl > n || total < ihl) return DecodeStatus::Truncated;
-    bool fragment = (be16(p + 6) & 0x3fff) != 0;
+    bool fragment = (load_be16(p + 6) & 0x3fff) != 0;
     if (total > n && fragment) return DecodeStatus::Truncated;
     if (fragment) return DecodeStatus::Fragment;
     if (p[9] != 6) return DecodeStatus::NotTcp;
@@ -67,7 +57,7 @@ DecodeStatus decode_ipv4(const std::uint8_t* p, std::size_t n, TcpSegment& out) 
 DecodeStatus decode_ipv6(const std::uint8_t* p, std::size_t n, TcpSegment& out) {
     if (n < 40) return DecodeStatus::Truncated;
     if ((p[0] >> 4) != 6) return DecodeStatus::NotTcp;
-    std::size_t payload = be16(p + 4);
+    std::size_t payload = load_be16(p + 4);
     std::size_t whole = payload == 0 ? n : 40 + payload; // 0: jumbogram / offload
     std::size_t end = std::min(whole, n);                // what the capture holds
     std::uint8_t next = p[6];
@@ -97,7 +87,7 @@ DecodeStatus decode_ipv6(const std::uint8_t* p, std::size_t n, TcpSegment& out) 
             break;
         case 44: // fragment
             if (off + 8 > end) return DecodeStatus::Truncated;
-            if ((be16(p + off + 2) & 0xfff9) != 0) return DecodeStatus::Fragment;
+            if ((load_be16(p + off + 2) & 0xfff9) != 0) return DecodeStatus::Fragment;
             next = p[off];
             off += 8;
             break;
@@ -143,21 +133,21 @@ DecodeStatus decode_packet(const Packet& packet, TcpSegment& out) {
     case kDltEthernet: {
         if (n < 14) return DecodeStatus::Truncated;
         std::size_t off = 12;
-        std::uint16_t type = be16(p + off);
+        std::uint16_t type = load_be16(p + off);
         while (type == 0x8100 || type == 0x88a8 || type == 0x9100 || type == 0x9200) {
             off += 4;
             if (off + 2 > n) return DecodeStatus::Truncated;
-            type = be16(p + off);
+            type = load_be16(p + off);
         }
         off += 2;
         return decode_ethertype(type, p + off, n - off, out);
     }
     case kDltSll:
         if (n < 16) return DecodeStatus::Truncated;
-        return decode_ethertype(be16(p + 14), p + 16, n - 16, out);
+        return decode_ethertype(load_be16(p + 14), p + 16, n - 16, out);
     case kDltSll2:
         if (n < 20) return DecodeStatus::Truncated;
-        return decode_ethertype(be16(p), p + 20, n - 20, out);
+        return decode_ethertype(load_be16(p), p + 20, n - 20, out);
     case kDltRaw:
     case kDltRawOpenBsd:
     case kLinktypeRaw:
@@ -168,13 +158,13 @@ DecodeStatus decode_packet(const Packet& packet, TcpSegment& out) {
         return decode_ipv6(p, n, out);
     case kDltNull: {
         if (n < 4) return DecodeStatus::Truncated;
-        std::uint32_t family = le32(p);
-        if (family > 0xffff) family = be32(p); // written by a big-endian host
+        std::uint32_t family = load_le32(p);
+        if (family > 0xffff) family = load_be32(p); // written by a big-endian host
         return decode_null_family(family, p + 4, n - 4, out);
     }
     case kDltLoop:
         if (n < 4) return DecodeStatus::Truncated;
-        return decode_null_family(be32(p), p + 4, n - 4, out);
+        return decode_null_family(load_be32(p), p + 4, n - 4, out);
     default:
         return DecodeStatus::UnsupportedLink;
     }
@@ -188,22 +178,22 @@ std::span<const std::uint8_t> ip_packet_of(const Packet& packet) {
     case kDltEthernet: {
         if (n < 14) return {};
         off = 12;
-        std::uint16_t type = be16(p + off);
+        std::uint16_t type = load_be16(p + off);
         while (type == 0x8100 || type == 0x88a8 || type == 0x9100 || type == 0x9200) {
             off += 4;
             if (off + 2 > n) return {};
-            type = be16(p + off);
+            type = load_be16(p + off);
         }
         off += 2;
         if (type != 0x0800 && type != 0x86dd) return {};
         break;
     }
     case kDltSll:
-        if (n < 16 || (be16(p + 14) != 0x0800 && be16(p + 14) != 0x86dd)) return {};
+        if (n < 16 || (load_be16(p + 14) != 0x0800 && load_be16(p + 14) != 0x86dd)) return {};
         off = 16;
         break;
     case kDltSll2:
-        if (n < 20 || (be16(p) != 0x0800 && be16(p) != 0x86dd)) return {};
+        if (n < 20 || (load_be16(p) != 0x0800 && load_be16(p) != 0x86dd)) return {};
         off = 20;
         break;
     case kDltRaw:
@@ -243,9 +233,9 @@ struct Ipv4Reassembler::Impl {
         constexpr TimeNs kTimeout = 30LL * 1000000000LL;
         if (ip.size() < 20 || (ip[0] >> 4) != 4) return {};
         std::size_t ihl = static_cast<std::size_t>(ip[0] & 15) * 4;
-        std::size_t total_len = be16(ip.data() + 2);
+        std::size_t total_len = load_be16(ip.data() + 2);
         if (ihl < 20 || total_len < ihl || total_len > ip.size()) return {};
-        std::uint16_t frag = be16(ip.data() + 6);
+        std::uint16_t frag = load_be16(ip.data() + 6);
         bool more = (frag & 0x2000) != 0;
         std::size_t offset = static_cast<std::size_t>(frag & 0x1fff) * 8;
         std::size_t len = total_len - ihl;

@@ -9,16 +9,14 @@ namespace wec::decode {
 
 namespace {
 
-using Json = nlohmann::json;
-
 // The string value of j[key], "" when absent or not a string.
-std::string string_of(const Json& j, const char* key) {
+std::string string_of(const nlohmann::json& j, const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 // Why an Events request has no body: its encryption state and errors, as decode reported them.
-std::string no_body_reason(const Json& record) {
+std::string no_body_reason(const nlohmann::json& record) {
     std::string reason = "Events request without a body";
     if (auto enc = record.find("encryption"); enc != record.end() && enc->is_object()) {
         std::string state = string_of(*enc, "state");
@@ -79,10 +77,10 @@ bool EventsBatchReader::next(EventsBatch& batch) {
         if (buffer_.find_first_not_of(" \t") == std::string::npos) continue; // blank line
         const std::string where = name_ + ":" + std::to_string(line_);
         ++stats_.records;
-        Json record;
+        nlohmann::json record;
         try {
-            record = Json::parse(buffer_);
-        } catch (const Json::exception& e) {
+            record = nlohmann::json::parse(buffer_);
+        } catch (const nlohmann::json::exception& e) {
             throw InputError(where + ": malformed JSON: " + e.what());
         }
         if (!record.is_object()) throw InputError(where + ": not a JSON object");

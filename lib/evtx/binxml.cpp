@@ -6,6 +6,7 @@
 // one line, attributes in single quotes, empty elements <X/> inside System and <X></X> outside,
 // text escaped the way libevtx escapes it, whitespace-only text kept only where libevtx's
 // pretty-printing keeps it (alone in its element).
+#include "common/bytes.hpp"
 #include "evtx/binxml_internal.hpp"
 #include "evtx/native_internal.hpp"
 #include "text/text.hpp"
@@ -26,24 +27,13 @@ constexpr std::size_t kMaxXmlBytes = 16u << 20; // as the libevtx path
 constexpr std::uint64_t kMaxSteps = 1u << 22;   // tokens per record (templates loop otherwise)
 constexpr std::size_t kNameSlots = 1u << 16;    // one per chunk offset
 
-std::uint16_t le16(const std::uint8_t* p) {
-    return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
-}
-std::uint32_t le32(const std::uint8_t* p) {
-    return static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
-           (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
-}
-std::uint64_t le64(const std::uint8_t* p) {
-    return le32(p) | (static_cast<std::uint64_t>(le32(p + 4)) << 32);
-}
-
 // A UTF-16 unit at p[k] as a code point: a high surrogate takes the next unit with it, paired
 // or not (U+FFFD when not, as libevtx's conversion does); a lone surrogate is U+FFFD.
 std::uint32_t surrogates(std::uint32_t cp, const std::uint8_t* p, std::size_t& k,
                          std::size_t units) {
     if (cp < 0xD800 || cp > 0xDFFF) return cp;
     if (cp > 0xDBFF || k + 1 >= units) return 0xFFFD;
-    const std::uint32_t lo = le16(p + 2 * (++k));
+    const std::uint32_t lo = load_le16(p + 2 * (++k));
     if (lo < 0xDC00 || lo > 0xDFFF) return 0xFFFD;
     return 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 }
@@ -205,7 +195,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         case 0x45: {
             need(3);
             if (chunk_[c.pos] != 0x01) fail(at, "value text that is not a string");
-            const std::uint32_t units = le16(chunk_ + c.pos + 1);
+            const std::uint32_t units = load_le16(chunk_ + c.pos + 1);
             c.pos += 3;
             need(units * 2);
             if (in_attribute_)
@@ -228,7 +218,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         case 0x07:
         case 0x47: {
             need(2);
-            const std::uint32_t units = le16(chunk_ + c.pos);
+            const std::uint32_t units = load_le16(chunk_ + c.pos);
             c.pos += 2;
             need(units * 2);
             if (in_start_tag_ || stack_.empty()) fail(at, "CDATA outside an element");
@@ -248,7 +238,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         case 0x08:
         case 0x48: {
             need(2);
-            const std::uint32_t v = le16(chunk_ + c.pos);
+            const std::uint32_t v = load_le16(chunk_ + c.pos);
             c.pos += 2;
             if (in_attribute_)
                 attribute_has_value_ = true;
@@ -265,7 +255,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         case 0x09:
         case 0x49: {
             need(4);
-            const std::uint32_t offset = le32(chunk_ + c.pos);
+            const std::uint32_t offset = load_le32(chunk_ + c.pos);
             c.pos += 4;
             std::uint32_t len = 0;
             const auto name = name_ref(c, offset, len);
@@ -282,7 +272,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         }
         case 0x0a: { // processing instruction: dropped (as normalize_xml drops it)
             need(4);
-            const std::uint32_t offset = le32(chunk_ + c.pos);
+            const std::uint32_t offset = load_le32(chunk_ + c.pos);
             c.pos += 4;
             std::uint32_t len = 0;
             name_ref(c, offset, len);
@@ -291,7 +281,7 @@ void Renderer::fragment(Cursor& c, std::size_t base, std::size_t count, int dept
         }
         case 0x0b: {
             need(2);
-            const std::uint32_t units = le16(chunk_ + c.pos);
+            const std::uint32_t units = load_le16(chunk_ + c.pos);
             c.pos += 2;
             need(units * 2);
             c.pos += units * 2;
@@ -316,7 +306,7 @@ std::uint32_t Renderer::name_ref(Cursor& c, std::uint32_t offset, std::uint32_t&
     if (offset > c.pos) fail(c.pos, "name offset points forward");
     if (offset == c.pos) { // written here: skip it
         if (c.end - c.pos < 8) fail(c.pos, "name cut short");
-        const std::uint32_t units = le16(chunk_ + c.pos + 6);
+        const std::uint32_t units = load_le16(chunk_ + c.pos + 6);
         const std::uint32_t size = 8 + units * 2 + 2;
         if (c.end - c.pos < size) fail(c.pos, "name cut short");
         c.pos += size;
@@ -334,12 +324,12 @@ std::uint32_t Renderer::name_at(std::uint32_t offset, std::uint32_t& len, std::u
     }
     // The name's characters and its terminator, converted up to the first NUL (as libevtx
     // converts them: a damaged terminator shows).
-    const std::uint32_t units = le16(chunk_ + offset + 6) + 1u;
+    const std::uint32_t units = load_le16(chunk_ + offset + 6) + 1u;
     if (chunk_size_ - offset - 8 < units * 2u) fail(at, "name outside the chunk");
     const auto pos = static_cast<std::uint32_t>(names_.size());
     const std::uint8_t* p = chunk_ + offset + 8;
     for (std::size_t k = 0; k < units; ++k) {
-        std::uint32_t cp = le16(p + 2 * k);
+        std::uint32_t cp = load_le16(p + 2 * k);
         if (cp == 0) break;
         cp = surrogates(cp, p, k, units);
         text::append_code_point(names_, cp);
@@ -358,8 +348,8 @@ void Renderer::start_element(Cursor& c, bool has_attributes) {
     // Dependency identifier (2), data size (4), name offset (4), the name when written here,
     // the size of the attribute list (4) when there is one.
     if (c.end - c.pos < 10) fail(at, "element cut short");
-    const std::uint32_t data_size = le32(chunk_ + c.pos + 2);
-    const std::uint32_t offset = le32(chunk_ + c.pos + 6);
+    const std::uint32_t data_size = load_le32(chunk_ + c.pos + 2);
+    const std::uint32_t offset = load_le32(chunk_ + c.pos + 6);
     c.pos += 10;
     // The element's data (from its name offset to past its end tag) and its attribute list
     // must end where their sizes say (libevtx refuses the record otherwise).
@@ -370,7 +360,7 @@ void Renderer::start_element(Cursor& c, bool has_attributes) {
     std::uint32_t attributes_end = 0;
     if (has_attributes) {
         if (c.end - c.pos < 4) fail(at, "element cut short");
-        const std::uint32_t list_size = le32(chunk_ + c.pos);
+        const std::uint32_t list_size = load_le32(chunk_ + c.pos);
         c.pos += 4;
         if (list_size > c.end - c.pos) fail(at, "attribute list exceeds the fragment");
         attributes_end = c.pos + list_size;
@@ -409,7 +399,7 @@ void Renderer::attribute(Cursor& c) {
     const std::uint32_t at = c.pos - 1;
     finish_attribute();
     if (c.end - c.pos < 4) fail(at, "attribute cut short");
-    const std::uint32_t offset = le32(chunk_ + c.pos);
+    const std::uint32_t offset = load_le32(chunk_ + c.pos);
     c.pos += 4;
     std::uint32_t len = 0;
     const auto name = name_ref(c, offset, len);
@@ -549,11 +539,11 @@ void Renderer::template_instance(Cursor& c, int depth) {
     const std::uint32_t at = c.pos - 1;
     if (in_start_tag_ || in_attribute_) fail(at, "template instance inside a start tag");
     if (c.end - c.pos < 9) fail(at, "template instance cut short");
-    const std::uint32_t definition = le32(chunk_ + c.pos + 5);
+    const std::uint32_t definition = load_le32(chunk_ + c.pos + 5);
     c.pos += 9;
     if (definition == c.pos) { // the definition is written here: skip it
         if (c.end - c.pos < 24) fail(at, "template definition cut short");
-        const std::uint32_t size = le32(chunk_ + c.pos + 20);
+        const std::uint32_t size = load_le32(chunk_ + c.pos + 20);
         if (c.end - c.pos - 24 < size) fail(at, "template definition cut short");
         c.pos += 24 + size;
     }
@@ -562,14 +552,14 @@ void Renderer::template_instance(Cursor& c, int depth) {
     // The definition runs to its end-of-fragment token (its size is not looked at, as libevtx).
 
     if (c.end - c.pos < 4) fail(at, "template values cut short");
-    const std::uint32_t count = le32(chunk_ + c.pos);
+    const std::uint32_t count = load_le32(chunk_ + c.pos);
     c.pos += 4;
     if ((c.end - c.pos) / 4 < count) fail(at, "template values cut short");
     const std::size_t base = values_.size();
     std::uint32_t data = c.pos + count * 4;
     for (std::uint32_t k = 0; k < count; ++k) {
         const std::uint8_t* d = chunk_ + c.pos + 4 * k;
-        const std::uint32_t vsize = le16(d);
+        const std::uint32_t vsize = load_le16(d);
         if (chunk_size_ - data < vsize) fail(at, "template value outside the chunk");
         values_.push_back(Value{data, vsize, d[2]});
         data += vsize;
@@ -585,7 +575,7 @@ void Renderer::template_instance(Cursor& c, int depth) {
 void Renderer::substitution(Cursor& c, std::size_t base, std::size_t count, int depth) {
     const std::uint32_t at = c.pos - 1;
     if (c.end - c.pos < 3) fail(at, "substitution cut short");
-    const std::uint32_t id = le16(chunk_ + c.pos);
+    const std::uint32_t id = load_le16(chunk_ + c.pos);
     c.pos += 3;
     if (id >= count) fail(at, "substitution of a value the template instance does not have");
     if (in_start_tag_ && !in_attribute_) fail(at, "substitution inside a start tag");
@@ -660,7 +650,7 @@ void Renderer::array(const Value& v) {
         const std::uint32_t units = size / 2;
         std::uint32_t start = 0;
         for (std::uint32_t k = 0; k <= units; ++k) {
-            if (k == units ? k > start : le16(p + 2 * k) == 0) {
+            if (k == units ? k > start : load_le16(p + 2 * k) == 0) {
                 next_element();
                 utf16(p + 2 * start, k - start, v.offset);
                 start = k + 1;
@@ -769,7 +759,7 @@ void Renderer::put_code_point(std::uint32_t cp) {
 
 void Renderer::utf16(const std::uint8_t* p, std::size_t units, std::uint32_t) {
     for (std::size_t k = 0; k < units; ++k) {
-        std::uint32_t cp = le16(p + 2 * k);
+        std::uint32_t cp = load_le16(p + 2 * k);
         if (cp == 0) break;
         cp = surrogates(cp, p, k, units);
         put_code_point(cp);
@@ -833,7 +823,7 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
     }
     case 0x0d: {
         expect(4);
-        const char* s = le32(p) ? "true" : "false";
+        const char* s = load_le32(p) ? "true" : "false";
         b = std::copy(s, s + std::strlen(s), b);
         break;
     }
@@ -850,11 +840,11 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
     case 0x0f: {
         expect(16);
         *b++ = '{';
-        b = hex(b, le32(p), 8, true);
+        b = hex(b, load_le32(p), 8, true);
         *b++ = '-';
-        b = hex(b, le16(p + 4), 4, true);
+        b = hex(b, load_le16(p + 4), 4, true);
         *b++ = '-';
-        b = hex(b, le16(p + 6), 4, true);
+        b = hex(b, load_le16(p + 6), 4, true);
         *b++ = '-';
         for (int k = 8; k < 16; ++k) {
             if (k == 10) *b++ = '-';
@@ -865,7 +855,7 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
     }
     case 0x11: {
         expect(8);
-        const std::uint64_t ticks = le64(p);
+        const std::uint64_t ticks = load_le64(p);
         const std::uint64_t seconds = ticks / 10000000;
         const std::int64_t days = static_cast<std::int64_t>(seconds / 86400) - 134774;
         const std::uint64_t rest = seconds % 86400;
@@ -898,19 +888,19 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
     }
     case 0x12: {
         expect(16);
-        b = digits(b, le16(p), 4);
+        b = digits(b, load_le16(p), 4);
         *b++ = '-';
-        b = digits(b, le16(p + 2), 2);
+        b = digits(b, load_le16(p + 2), 2);
         *b++ = '-';
-        b = digits(b, le16(p + 6), 2);
+        b = digits(b, load_le16(p + 6), 2);
         *b++ = 'T';
-        b = digits(b, le16(p + 8), 2);
+        b = digits(b, load_le16(p + 8), 2);
         *b++ = ':';
-        b = digits(b, le16(p + 10), 2);
+        b = digits(b, load_le16(p + 10), 2);
         *b++ = ':';
-        b = digits(b, le16(p + 12), 2);
+        b = digits(b, load_le16(p + 12), 2);
         *b++ = '.';
-        b = digits(b, le16(p + 14), 3);
+        b = digits(b, load_le16(p + 14), 3);
         b = std::copy_n("000000Z", 7, b);
         break;
     }
@@ -927,18 +917,18 @@ void Renderer::scalar(std::uint8_t type, const std::uint8_t* p, std::uint32_t si
         for (std::uint32_t k = 0; k < p[1]; ++k) {
             b = buffer;
             *b++ = '-';
-            b = digits(b, le32(p + 8 + 4 * k), 1);
+            b = digits(b, load_le32(p + 8 + 4 * k), 1);
             put_ascii(std::string_view(buffer, static_cast<std::size_t>(b - buffer)));
         }
         return;
     }
     case 0x14:
         expect(4);
-        b = hex(std::copy_n("0x", 2, b), le32(p), 8);
+        b = hex(std::copy_n("0x", 2, b), load_le32(p), 8);
         break;
     case 0x15:
         expect(8);
-        b = hex(std::copy_n("0x", 2, b), le64(p), 16);
+        b = hex(std::copy_n("0x", 2, b), load_le64(p), 16);
         break;
     default:
         fail(at, "value of an unsupported type");

@@ -1,5 +1,6 @@
 // NativeFile: the file header, the chunks and the records' places in them, read with pread into
 // one 64 KiB buffer; each record's binary XML rendered by Renderer (binxml.cpp).
+#include "common/bytes.hpp"
 #include "evtx/binxml_internal.hpp"
 #include "evtx/evtx.hpp"
 #include "evtx/native_internal.hpp"
@@ -17,14 +18,6 @@ constexpr std::size_t kChunkSize = 65536;
 constexpr std::size_t kChunkHeader = 512;
 constexpr std::size_t kRecordHeader = 24;
 
-std::uint32_t le32(const std::uint8_t* p) {
-    return static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
-           (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
-}
-std::uint64_t le64(const std::uint8_t* p) {
-    return le32(p) | (static_cast<std::uint64_t>(le32(p + 4)) << 32);
-}
-
 // Reads exactly `size` bytes at `offset`; false on a short read or an error.
 bool read_at(int fd, std::uint8_t* data, std::size_t size, std::uint64_t offset) {
     std::size_t done = 0;
@@ -41,23 +34,23 @@ bool read_at(int fd, std::uint8_t* data, std::size_t size, std::uint64_t offset)
 
 ChunkState chunk_state(const std::uint8_t* chunk, std::size_t size) {
     if (size < kChunkSize || std::memcmp(chunk, "ElfChnk", 8) != 0) return ChunkState::unused;
-    const std::uint32_t free_space = le32(chunk + 48);
-    if (le32(chunk + 40) != 128 || free_space < kChunkHeader || free_space > kChunkSize)
+    const std::uint32_t free_space = load_le32(chunk + 48);
+    if (load_le32(chunk + 40) != 128 || free_space < kChunkHeader || free_space > kChunkSize)
         return ChunkState::bad;
     return ChunkState::usable;
 }
 
 void scan_records(const std::uint8_t* chunk, std::size_t size, std::vector<std::uint32_t>& out) {
     // Up to the last record's offset (the free-space offset is not a bound, as for libevtx).
-    const std::uint32_t last = le32(chunk + 44);
+    const std::uint32_t last = load_le32(chunk + 44);
     const std::size_t end = size;
     std::size_t offset = kChunkHeader;
     while (offset + kRecordHeader <= end && offset <= last) {
         const std::uint8_t* r = chunk + offset;
-        if (le32(r) != 0x00002a2a) break;
-        const std::uint32_t record_size = le32(r + 4);
+        if (load_le32(r) != 0x00002a2a) break;
+        const std::uint32_t record_size = load_le32(r + 4);
         if (record_size < kRecordHeader + 4 || record_size > end - offset) break;
-        if (le32(r + record_size - 4) != record_size) break;
+        if (load_le32(r + record_size - 4) != record_size) break;
         out.push_back(static_cast<std::uint32_t>(offset));
         offset += record_size;
     }
@@ -80,7 +73,7 @@ NativeFile::NativeFile(const std::filesystem::path& file)
     if (static_cast<std::size_t>(header[40] | (header[41] << 8)) != kFileHeader) return;
     const std::uint64_t fit = (file_size - kFileHeader) / kChunkSize;
     const std::uint64_t in_header = header[42] | (header[43] << 8);
-    const std::uint64_t chunks = (le32(header + 120) & 1) ? fit : std::min(fit, in_header);
+    const std::uint64_t chunks = (load_le32(header + 120) & 1) ? fit : std::min(fit, in_header);
     std::vector<std::uint32_t> offsets;
     for (std::uint64_t n = 0; n < chunks; ++n) {
         const std::uint64_t at = kFileHeader + n * kChunkSize;
@@ -132,8 +125,8 @@ bool NativeFile::read(std::uint64_t index, std::string& xml, std::uint64_t& head
     }
     const std::uint32_t at = offsets_[n];
     const std::uint8_t* r = data_.data() + at;
-    const std::uint32_t size = le32(r + 4);
-    header_id = le64(r + 8);
+    const std::uint32_t size = load_le32(r + 4);
+    header_id = load_le64(r + 8);
     try {
         renderer_->render(at + static_cast<std::uint32_t>(kRecordHeader), at + size - 4, xml);
     } catch (const BinXmlError& e) {

@@ -1,5 +1,6 @@
 #include "krb/krb.hpp"
 
+#include "common/bytes.hpp"
 #include "krb/crypto.hpp"
 #include "krb/der.hpp"
 
@@ -280,10 +281,6 @@ std::string key_list(const KeySet& keys, const Principal& service) {
     return out.empty() ? "none for that principal" : out;
 }
 
-std::uint32_t be32(const std::uint8_t* p) {
-    return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
-}
-
 } // namespace
 
 const char* reason_name(Reason reason) {
@@ -552,7 +549,7 @@ struct WrapHeader {
     std::size_t ec() const { return std::size_t{bytes[4]} << 8 | bytes[5]; }
     std::size_t rrc() const { return std::size_t{bytes[6]} << 8 | bytes[7]; }
     std::uint64_t sequence() const {
-        return std::uint64_t{be32(&bytes[8])} << 32 | be32(&bytes[12]);
+        return std::uint64_t{load_be32(&bytes[8])} << 32 | load_be32(&bytes[12]);
     }
 };
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -24,15 +25,6 @@ namespace net = detail::net;
 namespace {
 
 using net::Fd; // the component's one owner of a file descriptor
-
-std::string date_of(std::chrono::system_clock::time_point t) {
-    std::time_t secs = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    return buf;
-}
 
 // One open output file, shared by the writers using it: an LRU eviction or reopen() only drops the
 // driver's reference, and the descriptor is closed when the last writer is done with it.
@@ -350,7 +342,7 @@ std::string expand_path_template(std::string_view tmpl, const BatchInfo& b) {
                 else if (key == "node")
                     out += sanitize_path_component(b.node.empty() ? "unknown" : b.node);
                 else if (key == "date")
-                    out += date_of(b.received);
+                    out += detail::utc_date(b.received);
                 else
                     known = false;
                 if (known) {
@@ -375,6 +367,15 @@ void check_template(std::string_view tmpl) {
                               " (known: " + std::string(kTemplateKeys) + ")");
         open = close;
     }
+}
+
+std::string detail::utc_date(std::chrono::system_clock::time_point t) {
+    std::time_t secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    return buf;
 }
 
 std::unique_ptr<Driver> detail::make_files_driver(const Settings& settings) {

@@ -35,24 +35,12 @@
 #include "output/resp_internal.hpp"
 
 #include <array>
-#include <cstdio>
-#include <ctime>
 #include <vector>
 
 namespace wec::output {
 namespace net = detail::net;
 namespace resp = detail::resp;
 namespace {
-
-// UTC, YYYY-MM-DD (as the files driver's {date}).
-std::string date_of(std::chrono::system_clock::time_point t) {
-    std::time_t secs = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    return buf;
-}
 
 // The keys of a list template (output::kTemplateKeys, as for the other drivers).
 enum class Field { Subscription, SubscriptionUuid, Client, Machine, Ip, Node, Date };
@@ -122,7 +110,7 @@ public:
                 value = b.node.empty() ? std::string_view("unknown") : b.node;
                 break;
             case Field::Date:
-                date = date_of(b.received);
+                date = detail::utc_date(b.received);
                 value = date;
                 break;
             }

@@ -29,7 +29,6 @@ namespace wec::server {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 Endpoint parse_endpoint(std::string_view text) {
@@ -85,9 +84,9 @@ bool is_resource_exhaustion(const beast::error_code& ec) {
 }
 
 // Request bodies grow without being zero-filled first (chunked bodies, parse_requests).
-using Body = http::vector_body<std::uint8_t, sldc::Buffer::allocator_type>;
-using Parser = http::request_parser<Body>;
-using ResponseBody = http::vector_body<std::uint8_t>;
+using Body = beast::http::vector_body<std::uint8_t, sldc::Buffer::allocator_type>;
+using Parser = beast::http::request_parser<Body>;
+using ResponseBody = beast::http::vector_body<std::uint8_t>;
 
 // Limits as a connection applies them (Beast cannot store a field value over 64 KiB).
 Limits effective(Limits limits) {
@@ -108,7 +107,7 @@ void configure(Parser& parser, const Limits& limits) {
 }
 
 // Method, target and header fields (the body comes later).
-HttpRequest head_of(const http::request<Body>& message) {
+HttpRequest head_of(const beast::http::request<Body>& message) {
     HttpRequest request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -119,7 +118,7 @@ HttpRequest head_of(const http::request<Body>& message) {
 
 // A read error that ends the connection quietly (peer gone, timeout, shutdown).
 bool is_quiet_end(const beast::error_code& ec) {
-    return ec == http::error::end_of_stream || ec == http::error::partial_message ||
+    return ec == beast::http::error::end_of_stream || ec == beast::http::error::partial_message ||
            ec == asio::error::eof || ec == asio::error::operation_aborted ||
            ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated ||
            ec == beast::error::timeout;
@@ -131,11 +130,12 @@ struct Rejection {
     std::string reason;
 };
 Rejection classify(const beast::error_code& ec, const Limits& limits) {
-    if (ec == http::error::body_limit)
+    if (ec == beast::http::error::body_limit)
         return {400, "body larger than " + std::to_string(limits.max_body_bytes) + " bytes"};
-    if (ec == http::error::header_limit)
+    if (ec == beast::http::error::header_limit)
         return {431, "headers larger than " + std::to_string(limits.max_header_bytes) + " bytes"};
-    if (ec == http::error::buffer_overflow) // the head, or a chunked body's trailer, did not fit
+    if (ec ==
+        beast::http::error::buffer_overflow) // the head, or a chunked body's trailer, did not fit
         return {431, "headers or trailers larger than " + std::to_string(limits.max_header_bytes) +
                          " bytes"};
     return {400, ec.message()};
@@ -639,7 +639,7 @@ private:
         parser_.emplace();
         configure(*parser_, server_->limits);
         lowest().expires_after(server_->limits.read_timeout);
-        http::async_read_header(
+        beast::http::async_read_header(
             stream_, buffer_, *parser_,
             continuation([self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                 self->on_header(ec);
@@ -672,7 +672,7 @@ private:
         // A body to read: room for large reads while it is in flight (given back when idle).
         if (!parser_->is_done() && buffer_.capacity() < kBodyReadBytes)
             buffer_.reserve(std::min(kBodyReadBytes, buffer_.max_size()));
-        http::async_read(
+        beast::http::async_read(
             stream_, buffer_, *parser_,
             continuation([self = this->shared_from_this()](beast::error_code e, std::size_t) {
                 if (e) return self->on_read_error(e);
@@ -697,7 +697,7 @@ private:
             },
             continuation([self = this->shared_from_this()](beast::error_code e, std::size_t) {
                 // The peer closing inside the body is a partial message, as the parser says.
-                if (e == asio::error::eof) e = http::error::partial_message;
+                if (e == asio::error::eof) e = beast::http::error::partial_message;
                 if (e) return self->on_read_error(e);
                 self->on_body();
             }));
@@ -737,15 +737,15 @@ private:
     }
 
     void write(HttpResponse r) {
-        auto res =
-            std::make_shared<http::response<ResponseBody>>(static_cast<http::status>(r.status), 11);
+        auto res = std::make_shared<beast::http::response<ResponseBody>>(
+            static_cast<beast::http::status>(r.status), 11);
         for (auto& h : r.headers)
             res->insert(h.name, h.value);
         res->body() = std::move(r.body);
         res->keep_alive(keep_alive_ && !r.close && !server_->stopping);
         res->prepare_payload();
         lowest().expires_after(server_->limits.read_timeout);
-        http::async_write(
+        beast::http::async_write(
             stream_, *res,
             continuation([self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
                 self->busy_ = false;
@@ -829,7 +829,7 @@ private:
     std::shared_ptr<TlsContext> tls_; // the context this connection was made with (outlives it)
     Stream stream_;
     beast::flat_buffer buffer_;
-    std::optional<http::request_parser<Body>> parser_;
+    std::optional<beast::http::request_parser<Body>> parser_;
     PeerInfo peer_;
     std::unique_ptr<ConnectionHandler> handler_;
     std::shared_ptr<HttpRequest> request_; // head read, body pending
@@ -986,8 +986,8 @@ ParseResult parse_requests(std::span<const std::uint8_t> bytes, const Limits& li
         Parser parser;
         configure(parser, limits);
         beast::error_code ec;
-        http::read_header(stream, buffer, parser, ec);
-        if (!ec) http::read(stream, buffer, parser, ec);
+        beast::http::read_header(stream, buffer, parser, ec);
+        if (!ec) beast::http::read(stream, buffer, parser, ec);
         if (ec) {
             if (is_quiet_end(ec)) {
                 result.incomplete = true;

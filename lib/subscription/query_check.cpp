@@ -1,5 +1,6 @@
 #include "subscription/query_check.hpp"
 
+#include "text/ascii.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
@@ -17,10 +18,6 @@ namespace {
 
 constexpr int kMaxDepth = 64;
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 bool name_start(char c) {
     auto u = static_cast<unsigned char>(c);
     return std::isalpha(u) != 0 || c == '_' || u >= 0x80;
@@ -29,17 +26,6 @@ bool name_start(char c) {
 bool name_char(char c) {
     auto u = static_cast<unsigned char>(c);
     return std::isalnum(u) != 0 || c == '_' || c == '-' || c == '.' || u >= 0x80;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return lower(a) == lower(b);
 }
 
 // ---- parser ---------------------------------------------------------------------------------
@@ -63,7 +49,7 @@ private:
     }
 
     void skip() {
-        while (pos_ < s_.size() && is_space(s_[pos_]))
+        while (pos_ < s_.size() && text::is_xml_space(s_[pos_]))
             ++pos_;
     }
 
@@ -230,7 +216,7 @@ private:
         if (!word.empty()) {
             std::size_t after = pos_ + word.size();
             std::size_t p = after;
-            while (p < s_.size() && is_space(s_[p]))
+            while (p < s_.size() && text::is_xml_space(s_[p]))
                 ++p;
             if (p < s_.size() && s_[p] == '(') {
                 if (word == "band") return band(at, p);
@@ -332,7 +318,7 @@ private:
         if (at_word("not")) {
             std::size_t at = pos_;
             std::size_t p = pos_ + 3;
-            while (p < s_.size() && is_space(s_[p]))
+            while (p < s_.size() && text::is_xml_space(s_[p]))
                 ++p;
             if (p < s_.size() && s_[p] == '(') {
                 pos_ = p + 1;
@@ -408,7 +394,7 @@ private:
         if (word == "not" || word == "band" || word == "timediff" || word == "contains" ||
             word == "starts-with") {
             std::size_t p = pos_ + word.size();
-            while (p < s_.size() && is_space(s_[p]))
+            while (p < s_.size() && text::is_xml_space(s_[p]))
                 ++p;
             if (p < s_.size() && s_[p] == '(')
                 error(at, "'" + std::string(word) +
@@ -428,21 +414,6 @@ private:
 };
 
 // ---- query text -----------------------------------------------------------------------------
-
-std::pair<std::uint32_t, std::uint32_t> line_column(std::string_view text, std::size_t offset) {
-    offset = std::min(offset, text.size());
-    std::uint32_t line = 1;
-    std::size_t line_start = 0;
-    for (std::size_t i = 0; i < offset; ++i)
-        if (text[i] == '\n') {
-            ++line;
-            line_start = i + 1;
-        }
-    std::uint32_t column = 1;
-    for (std::size_t i = line_start; i < offset; ++i)
-        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++column;
-    return {line, column};
-}
 
 // The text of a Select with, for each of its bytes, the offset in the query it comes from.
 struct SelectText {
@@ -593,7 +564,7 @@ std::string normalized(std::string_view xpath) {
     std::string out;
     bool space = false;
     for (char c : xpath) {
-        if (is_space(c)) {
+        if (text::is_xml_space(c)) {
             space = true;
             continue;
         }
@@ -608,7 +579,7 @@ QueryProblem located(std::string_view query, std::size_t offset, const SelectNod
                      std::string message) {
     QueryProblem p;
     p.offset = offset;
-    std::tie(p.line, p.column) = line_column(query, offset);
+    std::tie(p.line, p.column) = text::line_column(query, offset);
     p.select = s.number;
     p.element = s.element;
     p.path = s.path;
@@ -620,13 +591,13 @@ QueryProblem located(std::string_view query, std::size_t offset, const SelectNod
 
 // Why a Select Path is not shaped like a Windows log name; "" when it is.
 std::string channel_shape(std::string_view path) {
-    std::string l = lower(path);
+    std::string l = text::to_lower(path);
     if (path.find('\\') != std::string_view::npos || path.find(':') != std::string_view::npos ||
         (l.size() > 5 && l.substr(l.size() - 5) == ".evtx"))
         return "looks like a file, not a log name: Windows forwards events from logs such as "
                "'Security' or 'Microsoft-Windows-Sysmon/Operational'";
-    bool shaped =
-        !path.empty() && path.size() <= 255 && !is_space(path.front()) && !is_space(path.back());
+    bool shaped = !path.empty() && path.size() <= 255 && !text::is_xml_space(path.front()) &&
+                  !text::is_xml_space(path.back());
     std::size_t slashes = 0;
     for (std::size_t i = 0; shaped && i < path.size(); ++i) {
         char c = path[i];
@@ -660,7 +631,7 @@ constexpr std::string_view kBusyChannels[] = {
 
 bool busy(std::string_view path) {
     for (auto b : kBusyChannels)
-        if (iequals(b, path)) return true;
+        if (text::iequals(b, path)) return true;
     return false;
 }
 
@@ -1007,7 +978,7 @@ std::vector<Finding> lint_query(std::string_view query) {
                 out.push_back({Severity::Warning, "channel",
                                located(query, start, s, "Path '" + s.path + "' " + why)});
         }
-        auto key = s.element + '\n' + lower(s.path) + '\n' + norm;
+        auto key = s.element + '\n' + text::to_lower(s.path) + '\n' + norm;
         if (s.element == "Suppress") key += '\n' + std::to_string(s.query.offset_debug());
         if (auto [it, fresh] = seen.emplace(key, s.number); !fresh)
             out.push_back({Severity::Warning, "duplicate",
@@ -1030,7 +1001,7 @@ std::vector<Finding> lint(const Subscription& subscription) {
         return out;
     std::set<std::string> warned;
     for (const auto& s : selects_of(doc)) {
-        if (s.element != "Select" || !busy(s.path) || !warned.insert(lower(s.path)).second)
+        if (s.element != "Select" || !busy(s.path) || !warned.insert(text::to_lower(s.path)).second)
             continue;
         out.push_back({Severity::Warning, "read-existing",
                        located(query, element_start(s.node, query), s,
@@ -1070,7 +1041,7 @@ QueryFix fix_query(std::string_view query) {
         auto span = element_span(s.node, query);
         if (!span) continue;
         // Repeats are dropped within one Query only (each Query keeps a Select).
-        auto key = s.element + '\n' + lower(s.path) + '\n' + normalized(text.text) + '\n' +
+        auto key = s.element + '\n' + text::to_lower(s.path) + '\n' + normalized(text.text) + '\n' +
                    std::to_string(s.query.offset_debug());
         if (auto [it, fresh] = seen.emplace(key, s.number); !fresh) {
             // Drop the repeat with the blank it sits on.
@@ -1127,7 +1098,7 @@ bool query_matches(std::string_view query, const EventFacts& event) {
         bool selected = false;
         bool suppressed = false;
         for (const auto& s : selects) {
-            if (s.query != q || !iequals(s.path, event.channel)) continue;
+            if (s.query != q || !text::iequals(s.path, event.channel)) continue;
             XPathExpr top;
             try {
                 top = parse_xpath(text_of(s.node, query).text);

@@ -567,22 +567,6 @@ std::string build_query(std::span<const std::string> channels, std::string_view 
 
 namespace {
 
-// Line and column (1-based; the column counts characters, not bytes) of a byte offset.
-std::pair<std::uint32_t, std::uint32_t> line_column(std::string_view text, std::size_t offset) {
-    offset = std::min(offset, text.size());
-    std::uint32_t line = 1;
-    std::size_t line_start = 0;
-    for (std::size_t i = 0; i < offset; ++i)
-        if (text[i] == '\n') {
-            ++line;
-            line_start = i + 1;
-        }
-    std::uint32_t column = 1;
-    for (std::size_t i = line_start; i < offset; ++i)
-        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++column; // not a continuation
-    return {line, column};
-}
-
 // Problems beyond this many are summarized by validate_query (a query of 10,000 bad Selects
 // must not make a 10,000-line error).
 constexpr std::size_t kMaxQueryProblems = 100;
@@ -694,7 +678,7 @@ private:
         base.message = std::move(message);
         if (offset) {
             base.offset = *offset;
-            std::tie(base.line, base.column) = line_column(query_, *offset);
+            std::tie(base.line, base.column) = text::line_column(query_, *offset);
         }
         return base;
     }

@@ -43,14 +43,10 @@ constexpr std::string_view kDefaultPublisher = "Microsoft-Windows-EventCollector
 
 using text::iequals;
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front()))
+    while (!s.empty() && text::is_xml_space(s.front()))
         s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back()))
+    while (!s.empty() && text::is_xml_space(s.back()))
         s.remove_suffix(1);
     return s;
 }
@@ -75,21 +71,6 @@ std::string cut_utf8(std::string s, std::size_t max) {
 // A raw CR would be normalized away by the reader; LF and TAB too in an attribute value.
 std::string xml_escape(std::string_view text, bool attribute) {
     return text::xml_escape(text, attribute ? "&<>\"\r\n\t" : "&<>\r");
-}
-
-std::pair<std::uint32_t, std::uint32_t> line_column(std::string_view text, std::size_t offset) {
-    offset = std::min(offset, text.size());
-    std::uint32_t line = 1;
-    std::size_t line_start = 0;
-    for (std::size_t i = 0; i < offset; ++i)
-        if (text[i] == '\n') {
-            ++line;
-            line_start = i + 1;
-        }
-    std::uint32_t column = 1;
-    for (std::size_t i = line_start; i < offset; ++i)
-        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++column;
-    return {line, column};
 }
 
 std::string_view local_name(const pugi::xml_node& node) {
@@ -449,7 +430,7 @@ private:
     }
 
     [[noreturn]] void fail(Kind kind, std::size_t offset, const std::string& reason) const {
-        auto [line, column] = line_column(text_, offset);
+        auto [line, column] = text::line_column(text_, offset);
         throw WindowsXmlError(kind, source_, line, column, reason);
     }
     [[noreturn]] void fail_at(Kind kind, const pugi::xml_node& node,
@@ -461,7 +442,7 @@ private:
     }
 
     void warn(const pugi::xml_node& node, std::string element, std::string message) {
-        auto [line, column] = node ? line_column(text_, offset_of(node))
+        auto [line, column] = node ? text::line_column(text_, offset_of(node))
                                    : std::pair<std::uint32_t, std::uint32_t>{0, 0};
         warnings_.push_back({std::move(element), line, column, std::move(message)});
     }
@@ -527,7 +508,7 @@ private:
     void element(const pugi::xml_node& node) {
         std::string name(local_name(node));
         if (auto it = seen_.find(name); it != seen_.end()) {
-            auto [line, column] = line_column(text_, offset_of(it->second));
+            auto [line, column] = text::line_column(text_, offset_of(it->second));
             invalid(node, "given twice (first at line " + std::to_string(line) + ", column " +
                               std::to_string(column) + ")");
         }
@@ -898,7 +879,7 @@ private:
         auto where = [&](const QueryProblem& p) -> std::pair<std::size_t, std::string> {
             if (p.line != 0 && query_offset_) {
                 auto offset = *query_offset_ + p.offset;
-                auto [line, column] = line_column(text_, offset);
+                auto [line, column] = text::line_column(text_, offset);
                 QueryProblem q = p;
                 q.line = 0;
                 return {offset, "line " + std::to_string(line) + ", column " +
@@ -1102,7 +1083,7 @@ bool looks_like_xml(std::span<const std::uint8_t> bytes) {
         return true;
     std::size_t i = 0;
     if (bytes.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF) i = 3;
-    while (i < bytes.size() && is_space(static_cast<char>(bytes[i])))
+    while (i < bytes.size() && text::is_xml_space(static_cast<char>(bytes[i])))
         ++i;
     return i < bytes.size() && bytes[i] == '<';
 }

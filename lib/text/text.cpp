@@ -411,6 +411,21 @@ std::vector<std::uint8_t> utf8_to_utf16le(std::string_view utf8, bool bom) {
     return out;
 }
 
+std::pair<std::uint32_t, std::uint32_t> line_column(std::string_view text, std::size_t offset) {
+    offset = std::min(offset, text.size());
+    std::uint32_t line = 1;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < offset; ++i)
+        if (text[i] == '\n') {
+            ++line;
+            line_start = i + 1;
+        }
+    std::uint32_t column = 1;
+    for (std::size_t i = line_start; i < offset; ++i)
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++column; // not a continuation
+    return {line, column};
+}
+
 std::size_t utf8_sequence_length(std::string_view s) {
     if (s.empty()) return 0;
     const Utf8Char c = decode_utf8(reinterpret_cast<const unsigned char*>(s.data()), s.size());

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace wec::text {
@@ -53,6 +54,10 @@ inline void append_code_point(std::string& out, std::uint32_t cp) {
         out += static_cast<char>(0x80 | (cp & 0x3F));
     }
 }
+
+// Line and column, both from 1, of byte `offset` of UTF-8 `text` (clamped to its size): the column
+// counts characters, not bytes. Where parse errors and findings are reported.
+std::pair<std::uint32_t, std::uint32_t> line_column(std::string_view text, std::size_t offset);
 
 // Length (1-4) of the valid UTF-8 sequence `s` starts with (RFC 3629: no overlong forms, no
 // surrogates, nothing above U+10FFFF), or 0 when `s` is empty or starts with an invalid one.

@@ -1,6 +1,7 @@
 #include "wsman/names_internal.hpp"
 #include "wsman/subscription.hpp"
 #include "wsman/wsman.hpp"
+#include "wsman/xml_writer_internal.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -65,14 +66,6 @@ std::string_view bare_uuid(std::string_view u) {
     return u;
 }
 
-struct StringWriter : pugi::xml_writer {
-    std::string& out;
-    explicit StringWriter(std::string& o) : out(o) {}
-    void write(const void* data, std::size_t size) override {
-        out.append(static_cast<const char*>(data), size);
-    }
-};
-
 // Re-serializes an XML fragment (a QueryList, a BookmarkList) compactly, so that what goes into a
 // Subscribe envelope is always one well-formed element, never a declaration or stray text.
 void append_fragment(std::string& o, std::string_view xml, std::string_view what,
@@ -86,7 +79,7 @@ void append_fragment(std::string& o, std::string_view xml, std::string_view what
             (r ? std::string(" (no element)")
                : " (offset " + std::to_string(r.offset) + ": " + r.description() + ")"));
     }
-    StringWriter w(o);
+    detail::StringWriter w(o);
     doc.document_element().print(w, "", pugi::format_raw, pugi::encoding_utf8);
 }
 

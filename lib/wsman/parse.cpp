@@ -1,6 +1,7 @@
 #include "text/text.hpp"
 #include "wsman/names_internal.hpp"
 #include "wsman/wsman.hpp"
+#include "wsman/xml_writer_internal.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -185,14 +186,6 @@ void walk(xml_node root, F&& visit) {
     }
 }
 
-struct StringWriter : pugi::xml_writer {
-    std::string& out;
-    explicit StringWriter(std::string& o) : out(o) {}
-    void write(const void* data, std::size_t size) override {
-        out.append(static_cast<const char*>(data), size);
-    }
-};
-
 // Serializes an element compactly, declaring on it the namespaces its subtree uses but that are
 // declared by its ancestors, so that the string stands alone.
 std::string serialize(xml_node n) {
@@ -220,7 +213,7 @@ std::string serialize(xml_node n) {
         if (!inherited.empty()) missing.emplace_back(decl, std::string(inherited));
     }
     std::string out;
-    StringWriter w(out);
+    detail::StringWriter w(out);
     constexpr unsigned flags = pugi::format_raw;
     if (missing.empty()) {
         n.print(w, "", flags, pugi::encoding_utf8);

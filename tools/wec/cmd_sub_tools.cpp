@@ -51,20 +51,6 @@ struct Checked {
     std::optional<std::size_t> query_at;
 };
 
-// Line and column (1-based, in characters) of a byte offset.
-std::pair<std::size_t, std::size_t> line_column(std::string_view text, std::size_t offset) {
-    std::size_t line = 1, column = 1;
-    for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-        if (text[i] == '\n') {
-            ++line;
-            column = 1;
-        } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
-            ++column;
-        }
-    }
-    return {line, column};
-}
-
 nlohmann::json finding_json(const sub::Finding& f) {
     nlohmann::json j{{"rule", f.rule}, {"message", "query: " + f.where.describe()}};
     if (f.where.line != 0) {
@@ -92,7 +78,7 @@ void add_findings(Checked& c, const std::vector<sub::Finding>& findings) {
     for (const auto& f : findings) {
         auto j = finding_json(f);
         if (c.query_at && f.where.line != 0) {
-            auto [line, column] = line_column(c.text, *c.query_at + f.where.offset);
+            auto [line, column] = wec::text::line_column(c.text, *c.query_at + f.where.offset);
             j["file_line"] = line;
             j["file_column"] = column;
         }
@@ -542,7 +528,7 @@ bool lint_for(const char* command, const std::string& file, const sub::Subscript
         }
         std::string where = file;
         if (query_at && f.where.line != 0) {
-            auto [line, column] = line_column(text, *query_at + f.where.offset);
+            auto [line, column] = wec::text::line_column(text, *query_at + f.where.offset);
             where += ":" + std::to_string(line) + ":" + std::to_string(column);
         }
         std::fprintf(stderr, "wec sub %s: %s: %s: query: %s\n", command, where.c_str(),
