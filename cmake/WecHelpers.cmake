@@ -28,6 +28,19 @@ function(wec_library name)
   target_include_directories(wec_${name} PUBLIC ${PROJECT_SOURCE_DIR}/lib)
   target_link_libraries(wec_${name} PUBLIC ${ARG_DEPS})
   wec_warnings(wec_${name})
+  # WEC_UNITY: the sources of a library compiled in batches of 8 (one translation unit each), so
+  # that the Asio, Beast, pugixml and nlohmann headers and their instantiations are compiled once
+  # per batch instead of once per source (docs/dev/ci.md). Internal names must then be unique
+  # within a component; a source that cannot be batched says why (lib/store). -DWEC_UNITY=OFF
+  # compiles each source alone (shorter rebuilds after an edit; shows a missing #include).
+  if(WEC_UNITY)
+    set_target_properties(wec_${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
+    # A source's anonymous-namespace types held by its Impl class: g++ warns when such a class is
+    # defined in an included file, which every source of a unity batch is.
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      target_compile_options(wec_${name} PRIVATE -Wno-subobject-linkage)
+    endif()
+  endif()
 endfunction()
 
 # The flags of test code: warnings as for our own code, and -Og in Release and in the sanitizer
