@@ -65,44 +65,31 @@ class SldcError(Exception):
 
 
 def sldc_decompress(data, limit=64 << 20):
-    """One SLDC record -> bytes. Bits MSB first; 1024-byte history addressed absolutely."""
+    """One SLDC record -> bytes. Bits MSB first; 1024-byte history addressed absolutely.
+
+    Each symbol (at most 23 bits) is read from a 32-bit window taken at its first byte; a copy
+    from the history moves as slices unless it reads bytes it writes itself."""
     nbits = len(data) * 8
+    padded = bytes(data) + b"\0\0\0\0"
+    word = struct.Struct(">I").unpack_from
     pos = 0
-
-    def peek(n):
-        if pos + n > nbits:
-            return None
-        v = 0
-        for i in range(pos, pos + n):
-            v = (v << 1) | ((data[i >> 3] >> (7 - (i & 7))) & 1)
-        return v
-
-    def take(n):
-        nonlocal pos
-        v = peek(n)
-        if v is None:
-            raise SldcError(f"truncated at bit {pos}")
-        pos += n
-        return v
-
     out = bytearray()
     hist = bytearray(1024)
     hpos = 0
     scheme = 0  # no scheme until the first Reset/Scheme control symbol
 
-    def emit(b):
-        nonlocal hpos
-        out.append(b)
-        hist[hpos] = b
-        hpos = (hpos + 1) & 1023
-        if len(out) > limit:
-            raise SldcError("output larger than the limit")
+    def bits(w, used, n):  # the n bits after the first `used` of the 32-bit window w
+        return (w >> (32 - used - n)) & ((1 << n) - 1)
 
     while True:
-        if peek(9) == 0x1FF and peek(13) is not None:
-            code = peek(13) & 0xF
+        left = nbits - pos
+        if left <= 0:
+            raise SldcError("no End of Record")
+        w = word(padded, pos >> 3)[0] << (pos & 7) & 0xFFFFFFFF
+        if left >= 13 and w >> 23 == 0x1FF:
+            code = (w >> 19) & 0xF
             pos += 13
-            if code == 0x0:  # Flush: pad to the next 32-bit boundary (ECMA-321 byte alignment)
+            if code == 0x0:  # Flush: pad to the next byte boundary
                 pos = (pos + 7) // 8 * 8
             elif code == 0x1:
                 scheme = 1
@@ -121,35 +108,65 @@ def sldc_decompress(data, limit=64 << 20):
             else:
                 raise SldcError(f"reserved control symbol {code:04b} at bit {pos - 13}")
             continue
-        if peek(1) is None:
-            raise SldcError("no End of Record")
         if scheme == 1:
-            if take(1) == 0:
-                emit(take(8))
-                continue
-            if take(1) == 0:
-                count = 2 + take(1)
-            elif take(1) == 0:
-                count = 4 + take(2)
-            elif take(1) == 0:
-                count = 8 + take(3)
-            elif take(1) == 0:
-                count = 16 + take(4)
-            else:
-                v = take(8)
-                if v >= 0xF0:
-                    raise SldcError(f"match count byte {v:#x} at bit {pos - 8}")
-                count = 32 + v
-            disp = take(10)
-            for i in range(count):
-                emit(hist[(disp + i) & 1023])
+            if w >> 31 == 0:  # literal: 0 + 8 bits
+                if left < 9:
+                    raise SldcError(f"truncated at bit {pos}")
+                b = (w >> 23) & 0xFF
+                pos += 9
+                out.append(b)
+                hist[hpos] = b
+                hpos = (hpos + 1) & 1023
+            else:  # copy: 1, the count's prefix and bits, 10 bits of displacement
+                if not w & 1 << 30:
+                    used, count = 3, 2 + bits(w, 2, 1)
+                elif not w & 1 << 29:
+                    used, count = 5, 4 + bits(w, 3, 2)
+                elif not w & 1 << 28:
+                    used, count = 7, 8 + bits(w, 4, 3)
+                elif not w & 1 << 27:
+                    used, count = 9, 16 + bits(w, 5, 4)
+                else:
+                    v = bits(w, 5, 8)
+                    if left >= 13 and v >= 0xF0:
+                        raise SldcError(f"match count byte {v:#x} at bit {pos + 5}")
+                    used, count = 13, 32 + v
+                if left < used + 10:
+                    raise SldcError(f"truncated at bit {pos}")
+                disp = bits(w, used, 10)
+                pos += used + 10
+                if 0 < (hpos - disp) & 1023 < count:  # reads what it writes: byte by byte
+                    for i in range(count):
+                        b = hist[(disp + i) & 1023]
+                        out.append(b)
+                        hist[hpos] = b
+                        hpos = (hpos + 1) & 1023
+                else:
+                    chunk = (hist + hist)[disp:disp + count] if disp + count > 1024 \
+                        else hist[disp:disp + count]
+                    out += chunk
+                    first = min(count, 1024 - hpos)
+                    hist[hpos:hpos + first] = chunk[:first]
+                    hist[0:count - first] = chunk[first:]
+                    hpos = (hpos + count) & 1023
         elif scheme == 2:
-            b = take(8)
-            if b == 0xFF and take(1) != 0:
-                raise SldcError("scheme 2: 0xFF not followed by a 0 bit")
-            emit(b)
+            if left < 8:
+                raise SldcError(f"truncated at bit {pos}")
+            b = w >> 24
+            pos += 8
+            if b == 0xFF:
+                if left < 9:
+                    raise SldcError(f"truncated at bit {pos}")
+                if (w >> 23) & 1:
+                    raise SldcError("scheme 2: 0xFF not followed by a 0 bit")
+                pos += 1
+            out.append(b)
+            hist[hpos] = b
+            hpos = (hpos + 1) & 1023
         else:
             raise SldcError("data before any scheme was chosen")
+        if len(out) > limit:
+            raise SldcError("output larger than the limit")
 
 
 def self_test_sldc(directories):
