@@ -19,6 +19,7 @@
 #include "event/event.hpp"
 
 #include "event/word_copy.hpp"
+#include "text/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -622,9 +623,6 @@ struct Tag {
     bool empty = false;      // <name .../>
 };
 
-inline bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 inline bool is_name_start(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
 }
@@ -754,7 +752,7 @@ public:
 
     // Optional whitespace, '<', the root's start tag.
     bool root(Tag& t) {
-        while (p_ < end_ && is_space(*p_))
+        while (p_ < end_ && text::is_xml_space(*p_))
             ++p_;
         if (p_ == end_ || *p_ != '<') return false;
         ++p_;
@@ -762,7 +760,7 @@ public:
     }
     // After the root element: whitespace only.
     bool at_end() {
-        while (p_ < end_ && is_space(*p_))
+        while (p_ < end_ && text::is_xml_space(*p_))
             ++p_;
         return p_ == end_;
     }
@@ -812,7 +810,7 @@ public:
                 if (static_cast<std::size_t>(end_ - p_) < t.name.size()) return false;
                 if (!detail::same_bytes(p_, t.name.data(), t.name.size())) return false;
                 p_ += t.name.size();
-                while (p_ < end_ && is_space(*p_))
+                while (p_ < end_ && text::is_xml_space(*p_))
                     ++p_;
                 if (p_ == end_ || *p_ != '>') return false; // also a longer name: mismatch
                 ++p_;
@@ -904,8 +902,8 @@ private:
                 t.empty = true;
                 return true;
             }
-            if (!is_space(c)) return false;
-            while (p_ < end_ && is_space(*p_))
+            if (!text::is_xml_space(c)) return false;
+            while (p_ < end_ && text::is_xml_space(*p_))
                 ++p_;
             if (p_ == end_) return false;
             c = *p_;
@@ -913,11 +911,11 @@ private:
             if (!is_name_start(c)) return false;
             sv alocal;
             p_ = scan_name(p_, end_, alocal);
-            while (p_ < end_ && is_space(*p_))
+            while (p_ < end_ && text::is_xml_space(*p_))
                 ++p_;
             if (p_ == end_ || *p_ != '=') return false;
             ++p_;
-            while (p_ < end_ && is_space(*p_))
+            while (p_ < end_ && text::is_xml_space(*p_))
                 ++p_;
             if (p_ == end_ || (*p_ != '"' && *p_ != '\'')) return false;
             const char quote = *p_++;

@@ -9,6 +9,7 @@
 #include "common/bytes.hpp"
 #include "evtx/binxml_internal.hpp"
 #include "evtx/native_internal.hpp"
+#include "text/ascii.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
@@ -43,10 +44,6 @@ constexpr std::uint16_t kWindows1252[32] = {
     0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
     0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
     0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
-
-bool is_blank(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
 // Whether a name reads back as itself from libevtx's XML text through normalize_xml (which
 // also takes "<?", "<!--" and "<![CDATA[" for other markup); otherwise the record is damaged
@@ -749,7 +746,7 @@ void Renderer::put_code_point(std::uint32_t cp) {
             run_blank_ = false;
             return;
         }
-        if (!is_blank(c)) run_blank_ = false;
+        if (!text::is_xml_space(c)) run_blank_ = false;
         out += c;
         return;
     }

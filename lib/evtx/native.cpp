@@ -70,9 +70,9 @@ NativeFile::NativeFile(const std::filesystem::path& file)
     // As libevtx: a header block size other than 4096 yields no chunks; a file marked dirty
     // (flag 1: not closed cleanly) has all the chunks that fit in it, a clean one the number its
     // header says (at most those that fit).
-    if (static_cast<std::size_t>(header[40] | (header[41] << 8)) != kFileHeader) return;
+    if (std::size_t{load_le16(header + 40)} != kFileHeader) return;
     const std::uint64_t fit = (file_size - kFileHeader) / kChunkSize;
-    const std::uint64_t in_header = header[42] | (header[43] << 8);
+    const std::uint64_t in_header = load_le16(header + 42);
     const std::uint64_t chunks = (load_le32(header + 120) & 1) ? fit : std::min(fit, in_header);
     std::vector<std::uint32_t> offsets;
     for (std::uint64_t n = 0; n < chunks; ++n) {

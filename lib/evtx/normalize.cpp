@@ -2,6 +2,7 @@
 // pass over the string: tags are re-emitted, text is copied as is (libevtx has escaped it).
 #include "evtx/evtx.hpp"
 #include "evtx/native_internal.hpp"
+#include "text/ascii.hpp"
 #include "text/text.hpp"
 
 #include <algorithm>
@@ -16,11 +17,9 @@ constexpr std::string_view kEventNamespace =
     "http://schemas.microsoft.com/win/2004/08/events/event";
 constexpr std::size_t kMaxDepth = 256;
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 bool blank(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return is_space(c) || c == '\0'; });
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return text::is_xml_space(c) || c == '\0'; });
 }
 
 // C0 control characters other than TAB, LF and CR are not allowed in XML 1.0: U+FFFD instead
@@ -168,7 +167,7 @@ std::string normalize_xml(std::string_view in) {
             while (i < in.size() && detail::name_byte(in[i]))
                 ++i;
             auto name = in.substr(name_start, i - name_start);
-            while (i < in.size() && is_space(in[i]))
+            while (i < in.size() && text::is_xml_space(in[i]))
                 ++i;
             if (i >= in.size() || in[i] != '>') fail(at, "unterminated end tag");
             ++i;
@@ -204,7 +203,7 @@ std::string normalize_xml(std::string_view in) {
         bool has_namespace = false;
         bool self_closing = false;
         for (;;) {
-            while (i < in.size() && is_space(in[i]))
+            while (i < in.size() && text::is_xml_space(in[i]))
                 ++i;
             if (i >= in.size()) fail(at, "unterminated start tag <" + std::string(name) + ">");
             if (in[i] == '>') {
@@ -222,11 +221,11 @@ std::string normalize_xml(std::string_view in) {
                 ++i;
             auto attr = in.substr(attr_start, i - attr_start);
             if (attr.empty()) fail(i, "bad attribute in <" + std::string(name) + ">");
-            while (i < in.size() && is_space(in[i]))
+            while (i < in.size() && text::is_xml_space(in[i]))
                 ++i;
             if (i >= in.size() || in[i] != '=') fail(i, "attribute without '='");
             ++i;
-            while (i < in.size() && is_space(in[i]))
+            while (i < in.size() && text::is_xml_space(in[i]))
                 ++i;
             if (i >= in.size() || (in[i] != '"' && in[i] != '\'')) fail(i, "unquoted attribute");
             const char quote = in[i++];
@@ -296,7 +295,7 @@ void first_value_to(std::string& out, std::string_view xml, std::string_view nam
         if (pos == std::string_view::npos) return;
         const std::size_t after = pos + name.size();
         if (pos == 0 || xml[pos - 1] != '<' || after >= xml.size() ||
-            !(is_space(xml[after]) || xml[after] == '>' || xml[after] == '/')) {
+            !(text::is_xml_space(xml[after]) || xml[after] == '>' || xml[after] == '/')) {
             pos = after;
             continue;
         }
@@ -313,7 +312,7 @@ void first_value_to(std::string& out, std::string_view xml, std::string_view nam
             a = tag.find(attribute, a);
             if (a == std::string_view::npos) return;
             const std::size_t eq = a + attribute.size();
-            if (a > 0 && is_space(tag[a - 1]) && eq + 1 < tag.size() && tag[eq] == '=' &&
+            if (a > 0 && text::is_xml_space(tag[a - 1]) && eq + 1 < tag.size() && tag[eq] == '=' &&
                 (tag[eq + 1] == '\'' || tag[eq + 1] == '"')) {
                 auto end = tag.find(tag[eq + 1], eq + 2);
                 if (end == std::string_view::npos) return;

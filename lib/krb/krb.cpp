@@ -217,7 +217,7 @@ Located locate(Bytes whole, Bytes token, Expect expect, bool inside_spnego) {
         const std::size_t rest_off = inner.offset();
         if (equal(oid.value, kOidKrb5) || equal(oid.value, kOidMsKrb5)) {
             if (rest.size() < 2) malformed("GSS krb5 token without TOK_ID", rest_off);
-            const std::uint16_t tok_id = static_cast<std::uint16_t>(rest[0] << 8 | rest[1]);
+            const std::uint16_t tok_id = load_be16(rest.data());
             const Bytes msg = rest.subspan(2);
             if (tok_id == 0x0300) reject_krb_error(msg, rest_off + 2);
             const std::uint16_t want = expect == Expect::ApReq ? 0x0100 : 0x0200;
@@ -411,8 +411,7 @@ SessionKeys SessionKeys::from_ap_req(std::span<const std::uint8_t> token, const 
             const auto type = der::integer(ck.get(0, "cksumtype"), "cksumtype");
             const auto value = der::octets(ck.get(1, "checksum"), "checksum");
             if (type == 0x8003 && value.size() >= 24)
-                impl->gss_flags = std::uint32_t{value[20]} | std::uint32_t{value[21]} << 8 |
-                                  std::uint32_t{value[22]} << 16 | std::uint32_t{value[23]} << 24;
+                impl->gss_flags = load_le32(value.data() + 20);
         }
         if (f.opt(6)) impl->initiator_subkey = encryption_key(*f.opt(6), "Authenticator subkey");
         if (f.opt(7)) impl->initiator_seq = der::uint32_lenient(*f.opt(7), "seq-number");
@@ -546,8 +545,8 @@ struct WrapHeader {
     std::array<std::uint8_t, 16> bytes{};
     std::uint8_t flags() const { return bytes[2]; }
     bool by_acceptor() const { return (bytes[2] & kFlagSentByAcceptor) != 0; }
-    std::size_t ec() const { return std::size_t{bytes[4]} << 8 | bytes[5]; }
-    std::size_t rrc() const { return std::size_t{bytes[6]} << 8 | bytes[7]; }
+    std::size_t ec() const { return load_be16(&bytes[4]); }
+    std::size_t rrc() const { return load_be16(&bytes[6]); }
     std::uint64_t sequence() const {
         return std::uint64_t{load_be32(&bytes[8])} << 32 | load_be32(&bytes[12]);
     }

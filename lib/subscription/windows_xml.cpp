@@ -43,14 +43,6 @@ constexpr std::string_view kDefaultPublisher = "Microsoft-Windows-EventCollector
 
 using text::iequals;
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && text::is_xml_space(s.front()))
-        s.remove_prefix(1);
-    while (!s.empty() && text::is_xml_space(s.back()))
-        s.remove_suffix(1);
-    return s;
-}
-
 // Valid UTF-8 without the characters XML 1.0 forbids (NUL from "&#0;", lone surrogates, ...).
 std::string clean(std::string_view s) {
     std::string out(s);
@@ -170,7 +162,7 @@ Sddl parse_sddl(std::string_view sddl) {
         out.error = std::move(reason);
         return out;
     };
-    sddl = trim(sddl);
+    sddl = text::trim_xml_space(sddl);
     std::size_t i = 0;
     bool in_dacl = false;
     while (i < sddl.size()) {
@@ -204,7 +196,7 @@ Sddl parse_sddl(std::string_view sddl) {
                 return fail("ACE '" + std::string(sddl.substr(i, j - i + 1)) + "' has " +
                             std::to_string(fields.size()) + " fields, expected 6");
             if (in_dacl) {
-                SddlAce ace{fields[0], fields[2], std::string(trim(fields[5])), {}};
+                SddlAce ace{fields[0], fields[2], std::string(text::trim_xml_space(fields[5])), {}};
                 ace.account = well_known_sid(ace.sid);
                 if (ace.account.empty()) {
                     if (ace.sid.rfind("S-1-5-21-", 0) == 0) {
@@ -234,7 +226,7 @@ using Kept = std::map<std::string_view, std::string>; // key (kKeptKeys) -> valu
 
 bool keepable(std::string_view value) {
     return value.find('\n') == std::string_view::npos &&
-           value.find('\r') == std::string_view::npos && trim(value) == value;
+           value.find('\r') == std::string_view::npos && text::trim_xml_space(value) == value;
 }
 
 std::string kept_lines(const Kept& kept) {
@@ -267,7 +259,7 @@ std::pair<std::string, Kept> split_description(const std::string& description) {
                          (p == 0 || description[p - 1] == '\n');
         if (candidate) {
             std::string prefix = p == 0 ? std::string() : description.substr(0, p - 1);
-            bool ok = p == 0 || (!prefix.empty() && trim(prefix) == prefix);
+            bool ok = p == 0 || (!prefix.empty() && text::trim_xml_space(prefix) == prefix);
             Kept kept;
             std::size_t next_key = 0; // keys in kKeptKeys order, each once
             std::string_view rest = std::string_view(description).substr(p);
@@ -301,7 +293,7 @@ std::pair<std::string, Kept> split_description(const std::string& description) {
                         break;
                     }
                     value.remove_prefix(1);
-                    if (value.empty() || trim(value) != value) {
+                    if (value.empty() || text::trim_xml_space(value) != value) {
                         ok = false;
                         break;
                     }
@@ -399,7 +391,7 @@ public:
             if (node.type() != pugi::node_element) {
                 if (node.type() == pugi::node_pcdata || node.type() == pugi::node_cdata)
                     warn(node, "Subscription",
-                         "text '" + cut_utf8(clean(trim(node.value())), 40) +
+                         "text '" + cut_utf8(clean(text::trim_xml_space(node.value())), 40) +
                              "' outside any element, ignored");
                 continue;
             }
@@ -463,7 +455,7 @@ private:
         return clean(out);
     }
     std::string value_of(const pugi::xml_node& node) const {
-        return std::string(trim(text_of(node)));
+        return std::string(text::trim_xml_space(text_of(node)));
     }
 
     bool boolean(const pugi::xml_node& node) const {
@@ -578,7 +570,7 @@ private:
             else
                 invalid(node, "expected Events or RenderedText, got '" + cut_utf8(v, 40) + "'");
         } else if (name == "Locale") {
-            auto language = clean(trim(node.attribute("Language").value()));
+            auto language = clean(text::trim_xml_space(node.attribute("Language").value()));
             if (language.size() > kMaxLocaleBytes)
                 invalid(node, "Language longer than " + std::to_string(kMaxLocaleBytes) + " bytes");
             if (!language.empty()) sub_.locale = language;
@@ -645,7 +637,7 @@ private:
 
     void delivery(const pugi::xml_node& node) {
         delivery_node_ = node;
-        std::string mode = clean(trim(node.attribute("Mode").value()));
+        std::string mode = clean(text::trim_xml_space(node.attribute("Mode").value()));
         if (iequals(mode, "Pull"))
             warn(node, "Delivery",
                  "Mode Pull is for collector-initiated subscriptions; wec's sources push their "
@@ -673,7 +665,8 @@ private:
                 for (auto p : child.children()) {
                     if (p.type() != pugi::node_element) continue;
                     if (local_name(p) == "Heartbeat") {
-                        auto interval = clean(trim(p.attribute("Interval").value()));
+                        auto interval =
+                            clean(text::trim_xml_space(p.attribute("Interval").value()));
                         heartbeat_ms_ = number(p, interval);
                         heartbeat_node_ = p;
                     } else {
@@ -699,7 +692,7 @@ private:
                 ++cdata_nodes;
                 cdata = child;
             } else if (child.type() == pugi::node_element) {
-                if (local_name(child) != "QueryList" || !trim(q).empty())
+                if (local_name(child) != "QueryList" || !text::trim_xml_space(q).empty())
                     invalid(node, std::string("expected a <QueryList> in CDATA, found <") +
                                       child.name() + ">");
                 std::ostringstream out;
@@ -712,7 +705,7 @@ private:
             }
         }
         // Where the query text starts in the file, when it is one CDATA section as written.
-        std::string_view trimmed = trim(q);
+        std::string_view trimmed = text::trim_xml_space(q);
         if (cdata_nodes == 1 && cdata.type() == pugi::node_cdata && cdata.offset_debug() >= 0) {
             auto start = static_cast<std::size_t>(cdata.offset_debug());
             auto lead = static_cast<std::size_t>(trimmed.data() - q.data());
@@ -976,7 +969,8 @@ private:
     void description() {
         std::string description = description_;
         if (description.size() > kMaxDescriptionBytes) {
-            description = std::string(trim(cut_utf8(description, kMaxDescriptionBytes)));
+            description =
+                std::string(text::trim_xml_space(cut_utf8(description, kMaxDescriptionBytes)));
             warn(description_node_, "Description",
                  "longer than " + std::to_string(kMaxDescriptionBytes) + " bytes: cut");
         }

@@ -21,6 +21,15 @@ constexpr bool is_xml_space(char c) noexcept {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+// `s` without the XML white space at its ends.
+constexpr std::string_view trim_xml_space(std::string_view s) noexcept {
+    while (!s.empty() && is_xml_space(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && is_xml_space(s.back()))
+        s.remove_suffix(1);
+    return s;
+}
+
 // Equal ignoring ASCII case.
 constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) return false;

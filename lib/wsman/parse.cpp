@@ -1,3 +1,4 @@
+#include "text/ascii.hpp"
 #include "text/text.hpp"
 #include "wsman/names_internal.hpp"
 #include "wsman/wsman.hpp"
@@ -86,15 +87,6 @@ struct Skeleton {
 // nothing is expanded.
 constexpr unsigned kParseOptions = pugi::parse_cdata | pugi::parse_escapes;
 
-std::string_view trim(std::string_view s) {
-    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-    while (!s.empty() && ws(s.front()))
-        s.remove_prefix(1);
-    while (!s.empty() && ws(s.back()))
-        s.remove_suffix(1);
-    return s;
-}
-
 std::string_view local_name(std::string_view name) {
     const auto colon = name.find(':');
     return colon == std::string_view::npos ? name : name.substr(colon + 1);
@@ -157,12 +149,12 @@ std::string_view text(xml_node n) {
     return n.child_value();
 }
 std::string trimmed(xml_node n) {
-    return std::string(trim(n.child_value()));
+    return std::string(text::trim_xml_space(n.child_value()));
 }
 
 template <typename T>
 std::optional<T> number(std::string_view s) {
-    s = trim(s);
+    s = text::trim_xml_space(s);
     T v{};
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
@@ -390,12 +382,12 @@ Event event_of(xml_node e, Storage& st, Skeleton& sk) {
     if (inline_element) {
         ev.xml = st.assembled.emplace_back(serialize(inline_element));
     } else if (parts == 1) {
-        ev.xml = trim(single);
+        ev.xml = text::trim_xml_space(single);
     } else if (parts > 1) {
         std::string& joined = st.assembled.emplace_back();
         for (xml_node c = e.first_child(); c; c = c.next_sibling())
             if (c.type() == pugi::node_cdata || c.type() == pugi::node_pcdata) joined += value(c);
-        ev.xml = trim(joined);
+        ev.xml = text::trim_xml_space(joined);
     }
     return ev;
 }
@@ -450,10 +442,10 @@ void parse_subscription_end(xml_node body, Message& m) {
             walk(msg, [&joined](xml_node c) {
                 if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) {
                     if (!joined.empty()) joined += ' ';
-                    joined += trim(c.value());
+                    joined += text::trim_xml_space(c.value());
                 }
             });
-            fault.message = std::string(trim(joined));
+            fault.message = std::string(text::trim_xml_space(joined));
         }
     }
 }
