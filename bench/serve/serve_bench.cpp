@@ -11,7 +11,10 @@
 //     issuing CA), ECDSA P-256 server key, then RSA 2048; handshakes/s, CPU per handshake, RSS;
 //  4. TLS ingest: scenario 1 over HTTPS (plain UTF-16 SOAP bodies, SLDC, client certificate).
 // A plain executable (not Google Benchmark): it starts its own KDC/PKI and servers and prints
-// figures.
+// figures. It first prints the host's speed (the SLDC decoder's MB/s, as sldc_bench measures it):
+// compare CPU-per-event figures only between runs on hosts of the same speed.
+// bench/serve/instructions.sh runs it with `wec serve` under callgrind for a count of
+// instructions per event, which the host's speed does not move.
 //
 //   serve_bench [--events N] [--batch N] [--hosts N] [--threads N] [--connections N]
 //               [--io-threads N] [--worker-threads N] [--handler-threads auto|io|workers]
@@ -52,6 +55,7 @@
 // symbols are literals, Fast's batches 12 %, Best's 38 %), which the collector decodes faster.
 #include "client/client.hpp"
 #include "client/load.hpp"
+#include "common/files.hpp"
 #include "common/handle.hpp"
 #include "support/files.hpp"
 #include "support/kafka_mock.hpp"
@@ -68,6 +72,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <librdkafka/rdkafka.h>
 #include <map>
@@ -289,6 +294,41 @@ double self_cpu_seconds() {
     getrusage(RUSAGE_SELF, &u);
     return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// This machine's speed per core moves by up to 2x from hour to hour for the same binary
+// (docs/performance.md), so each run says how fast the host is: the SLDC decoder on the record
+// sldc_bench's DecompressBuffer/events decodes (the same compression, into an sldc::Buffer), the
+// median of 7 rounds of CPU time, in sldc_bench's units (MB = 2^20 bytes).
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+void print_host_speed() {
+    const std::string path = std::string(WEC_SOURCE_DIR) + "/tests/data/sldc/events.utf16";
+    const auto in = wec::read_file(path);
+    const auto packed = wec::sldc::compress(in);
+    std::vector<double> rates;
+    for (int round = 0; round < 7; ++round) {
+        std::size_t bytes = 0;
+        const double start = thread_cpu_seconds();
+        double spent = 0;
+        do {
+            wec::sldc::Buffer out;
+            wec::sldc::decompress(packed, out, in.size());
+            bytes += out.size();
+            spent = thread_cpu_seconds() - start;
+        } while (spent < 0.05);
+        rates.push_back(static_cast<double>(bytes) / spent / (1024.0 * 1024.0));
+    }
+    std::sort(rates.begin(), rates.end());
+    std::printf("host speed        SLDC decoder %.0f MB/s on tests/data/sldc/events.utf16 "
+                "(sldc_bench's DecompressBuffer/events; 1,450-1,560 on the fast host of "
+                "docs/performance.md, 820-980 on its slowest)\n",
+                rates[rates.size() / 2]);
+    std::fflush(stdout);
 }
 
 // Samples a process' RSS in the background; keeps the peak.
@@ -889,6 +929,7 @@ int main(int argc, char** argv) {
     }
     int rc = 0;
     try {
+        print_host_speed();
         if (a.replay_events > 0) return replay(a);
         if (a.kerberos && a.ingest) rc |= ingest(a, Transport::Kerberos);
         if (a.kerberos && a.conns) rc |= connections(a, Transport::Kerberos);
