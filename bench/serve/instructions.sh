@@ -10,13 +10,13 @@
 # (TLS and Kerberos set-up, SQLite, the subscription) cancels out. Each step's share is the same
 # difference of callgrind's inclusive cost for the function that does it.
 #
-#   bench/serve/instructions.sh [--build DIR] [--events N] [serve_bench options...]
+#   bench/serve/instructions.sh [--build DIR] [--events N] --skip-kerberos|--skip-tls [serve_bench options...]
 #   bench/serve/instructions.sh --events 20000 --skip-kerberos            # TLS
 #   bench/serve/instructions.sh --events 20000 --skip-tls --level best    # Kerberos, Windows-shaped
 #   WEC_BENCH_EXE=/path/to/other/wec bench/serve/instructions.sh ...      # another build's wec
 #
 # --build DIR: the CMake build tree holding bench/serve/serve_bench and tools/wec/wec (default
-# build/). N defaults to 20000 (about a minute per transport: the server runs ~50x slower under
+# build/). N defaults to 20000 (about 80 s in all: the server runs ~50x slower under
 # callgrind). Needs valgrind (apt-get install valgrind).
 set -euo pipefail
 
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
   --build) build=$2; shift 2 ;;
   --events) events=$2; shift 2 ;;
-  -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) pass+=("$1"); shift ;;
   esac
 done
@@ -37,6 +37,13 @@ if [ "$events" -lt 2000 ]; then
   echo "instructions.sh: --events must be at least 2000 (the two runs' difference is the figure)" >&2
   exit 2
 fi
+case " ${pass[*]:-} " in
+*" --skip-kerberos "* | *" --skip-tls "*) ;;
+*)
+  echo "instructions.sh: give --skip-kerberos (TLS) or --skip-tls (Kerberos): one server per run" >&2
+  exit 2
+  ;;
+esac
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
 bench="$build/bench/serve/serve_bench"
 wec="${WEC_BENCH_EXE:-$build/tools/wec/wec}"
@@ -86,7 +93,7 @@ t2=$(total "$f2")
 de=$((e2 - e1))
 [ "$de" -gt 0 ] || { echo "instructions.sh: the two runs acked $e1 and $e2 events" >&2; exit 1; }
 
-echo "wec serve, user-space instructions per event (callgrind; runs of $e1 and $e2 events; ${pass[*]:-Kerberos and TLS})"
+echo "wec serve, user-space instructions per event (callgrind; runs of $e1 and $e2 events; ${pass[*]})"
 printf '%-58s %10s\n' "all" "$(((t2 - t1) / de))"
 steps=(
   "SLDC and UTF-16 -> UTF-8 (wsman::decode_text)|wec::wsman::decode_text("
