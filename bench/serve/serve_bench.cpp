@@ -57,6 +57,7 @@
 #include "client/load.hpp"
 #include "common/files.hpp"
 #include "common/handle.hpp"
+#include "sldc/sldc.hpp"
 #include "support/files.hpp"
 #include "support/kafka_mock.hpp"
 #include "support/krb5_realm.hpp"
