@@ -465,7 +465,7 @@ std::size_t find_tag_end(sv src, std::size_t pos) {
 }
 
 bool is_name_end(char c) {
-    return c == '>' || c == '/' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    return c == '>' || c == '/' || text::is_xml_space(c);
 }
 
 // The source text between <UserData ...> and its </UserData>, verbatim (as OpenWEC keeps it);
