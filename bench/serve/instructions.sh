@@ -78,9 +78,10 @@ run() {
   echo "$acked $f"
 }
 
-inclusive() { # file, pattern: the largest inclusive cost of a function matching the pattern
-  callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$1" 2>/dev/null |
-    awk -v pat="$2" 'index($0, pat) { gsub(",", "", $1); if ($1 + 0 > best) best = $1 + 0 } END { print best + 0 }'
+# Inclusive costs of every function, annotated once per profile.
+annotate() { callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$1" 2>/dev/null >"$1.txt"; }
+inclusive() { # annotated file, pattern: the largest inclusive cost of a function matching it
+  awk -v pat="$2" 'index($0, pat) { gsub(",", "", $1); if ($1 + 0 > best) best = $1 + 0 } END { print best + 0 }' "$1"
 }
 
 r1=$(run $((events / 2)))
@@ -90,6 +91,8 @@ read -r e2 f2 <<<"$r2"
 total() { awk '/^totals:/ {print $2}' "$1"; }
 t1=$(total "$f1")
 t2=$(total "$f2")
+annotate "$f1"
+annotate "$f2"
 de=$((e2 - e1))
 [ "$de" -gt 0 ] || { echo "instructions.sh: the two runs acked $e1 and $e2 events" >&2; exit 1; }
 
@@ -107,8 +110,8 @@ steps=(
 for s in "${steps[@]}"; do
   label=${s%%|*}
   pat=${s#*|}
-  a=$(inclusive "$f1" "$pat")
-  b=$(inclusive "$f2" "$pat")
+  a=$(inclusive "$f1.txt" "$pat")
+  b=$(inclusive "$f2.txt" "$pat")
   [ "$b" -gt 0 ] || continue
   printf '  %-56s %10s\n' "$label" "$(((b - a) / de))"
 done

@@ -297,16 +297,17 @@ double self_cpu_seconds() {
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// This machine's speed per core moves by up to 2x from hour to hour for the same binary
-// (docs/performance.md), so each run says how fast the host is: the SLDC decoder on the record
-// sldc_bench's DecompressBuffer/events decodes (the same compression, into an sldc::Buffer), the
-// median of 7 rounds of CPU time, in sldc_bench's units (MB = 2^20 bytes).
+// CPU time of the calling thread (the host-speed probe runs on one thread).
 double thread_cpu_seconds() {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
+// This machine's speed per core moves by up to 2x from hour to hour for the same binary
+// (docs/performance.md), so each run says how fast the host is: the SLDC decoder on the record
+// sldc_bench's DecompressBuffer/events decodes (the same compression, into an sldc::Buffer), the
+// median of 7 rounds of CPU time, in sldc_bench's units (MB = 2^20 bytes).
 void print_host_speed() {
     const std::string path = std::string(WEC_SOURCE_DIR) + "/tests/data/sldc/events.utf16";
     const auto in = wec::read_file(path);
